@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, with its own set-up, on a fresh clone of a fresh machine:
+# installs what is missing, builds, then typecheck, lint, import cycles, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need, installed only when missing (root on CI machines).
+# None yet: the spec and plan layers need nothing beyond Node.js.
+APT_PACKAGES=()
+need_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build
+echo "== typecheck"; npm run --silent typecheck
+echo "== lint"; npm run --silent lint
+echo "== import cycles"; npm run --silent cycles
+echo "== tests"; npx vitest run

@@ -1,0 +1,55 @@
+/** The `troupe` command line: one file per command, errors mapped to exit codes here. */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { exitCodeFor, TroupeError } from "../errors/index.js";
+import { planCommand } from "./plan.js";
+import { schemaCommand } from "./schema.js";
+import { colorsFor, exitCodeOf } from "./shared.js";
+import { validateCommand } from "./validate.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("troupe")
+    .description("Run OSMO-compatible workflows: parallel tasks, groups that talk over the network, data passed between them.")
+    .version(version)
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ troupe validate examples/parallel_tasks.yaml
+  $ troupe plan examples/group_tasks_communication.yaml`,
+    );
+  for (const command of [validateCommand(), planCommand(), schemaCommand()]) program.addCommand(command);
+  program.commands.forEach((c) => c.exitOverride().showHelpAfterError("(run with --help for usage)"));
+  return program.exitOverride();
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return exitCodeOf(program);
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+    return 2;
+  }
+  const c = colorsFor(process.stderr);
+  if (error instanceof TroupeError) {
+    process.stderr.write(`${c.red(c.bold("error"))} ${error.code}: ${error.message}${error.hint ? c.dim(` (${error.hint})`) : ""}\n`);
+  } else {
+    process.stderr.write(
+      `${c.red(c.bold("internal error"))}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.stderr.write("this is a bug in troupe; please report it with the workflow file that caused it\n");
+  }
+  return exitCodeFor(error);
+}

@@ -1,0 +1,33 @@
+import { Command } from "commander";
+import { compileWorkflow } from "../plan/index.js";
+import { formatDiagnostic, formatPlan, summarizeDiagnostics } from "./format.js";
+import { action, addSpecOptions, colorsFor, loadSpecFile, writeJson, type SpecOptions } from "./shared.js";
+
+export function planCommand(): Command {
+  const command = new Command("plan")
+    .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
+    .argument("<file>", "workflow file (`-` for standard input)");
+  addSpecOptions(command).addHelpText(
+    "after",
+    `
+Examples:
+  $ troupe plan examples/group_tasks_communication.yaml
+  $ troupe plan examples/data_passing.yaml --output json`,
+  );
+  return command.action(
+    action(async (file: string, options: SpecOptions) => {
+      const loaded = await loadSpecFile(file, options);
+      const stderr = colorsFor(process.stderr);
+      for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, stderr) + "\n");
+      if (!loaded.spec) {
+        if (options.output === "json") writeJson({ file: loaded.displayName, valid: false, diagnostics: loaded.diagnostics });
+        process.stderr.write(`${loaded.displayName}: ${stderr.red("invalid")} (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+        return 1;
+      }
+      const plan = compileWorkflow(loaded.spec);
+      if (options.output === "json") writeJson(plan);
+      else process.stdout.write(formatPlan(plan, colorsFor(process.stdout)) + "\n");
+      return 0;
+    }),
+  );
+}

@@ -1,0 +1,29 @@
+import { Command } from "commander";
+import { workflowJsonSchema } from "../spec/index.js";
+import { action } from "./shared.js";
+
+export const SCHEMA_ID = "https://troupe.dev/schema/workflow.schema.json";
+
+/** The editor schema, generated from the spec schema (never kept by hand). */
+export function renderJsonSchema(): string {
+  return JSON.stringify({ $id: SCHEMA_ID, ...workflowJsonSchema() }, null, 2) + "\n";
+}
+
+export function schemaCommand(): Command {
+  return new Command("schema")
+    .description("print the JSON Schema of workflow files (for editor completion and validation)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ troupe schema > workflow.schema.json
+  Then start a workflow file with the yaml-language-server modeline:
+  # yaml-language-server: $schema=./workflow.schema.json`,
+    )
+    .action(
+      action(() => {
+        process.stdout.write(renderJsonSchema());
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,105 @@
+/** What every command shares: spec flags, output format, reading the spec file, printing. */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Option, type Command } from "commander";
+import pc from "picocolors";
+import { NotFoundError, UsageError } from "../errors/index.js";
+import { baseDirOf, loadWorkflowSpec, type LoadResult } from "../spec/index.js";
+
+export type OutputFormat = "pretty" | "json";
+
+export interface SpecOptions {
+  set: Record<string, string>;
+  setString: Record<string, string>;
+  output: OutputFormat;
+  maxRetries: number;
+}
+
+function collectAssignment(flag: string) {
+  return (value: string, previous: Record<string, string> = {}): Record<string, string> => {
+    const eq = value.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} expects NAME=VALUE, got \`${value}\``, `for example ${flag} replicas=4`);
+    return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+  };
+}
+
+export function addSpecOptions(command: Command): Command {
+  return command
+    .option("--set <name=value>", "set a template variable (numbers become numbers); repeatable", collectAssignment("--set"), {})
+    .option("--set-string <name=value>", "set a template variable, always as a string; repeatable", collectAssignment("--set-string"), {})
+    .option(
+      "--max-retries <n>",
+      "the retry limit the workflow will run with (RESCHEDULE warnings)",
+      parseNonNegativeInt("--max-retries"),
+      0,
+    )
+    .addOption(outputOption());
+}
+
+export function outputOption(): Option {
+  return new Option("-o, --output <format>", "output format").choices(["pretty", "json"]).default("pretty");
+}
+
+export function parseNonNegativeInt(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new UsageError(`${flag} expects a whole number, got \`${value}\``);
+    return Number(value);
+  };
+}
+
+export interface LoadedSpec extends LoadResult {
+  /** How the file is named in messages. */
+  displayName: string;
+}
+
+/** Read and validate a workflow file (`-` reads standard input). */
+export async function loadSpecFile(file: string, options: SpecOptions): Promise<LoadedSpec> {
+  const fromStdin = file === "-";
+  let bytes: Buffer;
+  try {
+    bytes = fromStdin ? readFileSync(0) : readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new NotFoundError("E_FILE_NOT_FOUND", `${file}: no such file`);
+    if (code === "EISDIR") throw new UsageError(`${file} is a directory, not a workflow file`);
+    throw new NotFoundError("E_FILE_UNREADABLE", `${file}: cannot read (${code ?? String(error)})`);
+  }
+  const result = await loadWorkflowSpec(bytes, {
+    baseDir: fromStdin ? process.cwd() : baseDirOf(resolve(file)),
+    variables: { set: options.set, setString: options.setString },
+    maxRetries: options.maxRetries,
+  });
+  return { ...result, displayName: fromStdin ? "<stdin>" : file };
+}
+
+export function colorsFor(stream: NodeJS.WriteStream) {
+  const enabled = !process.env.NO_COLOR && (Boolean(process.env.FORCE_COLOR) || stream.isTTY === true);
+  return pc.createColors(enabled);
+}
+
+export function writeJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+const exitCodes = new WeakMap<Command, number>();
+
+function rootOf(command: Command): Command {
+  let current = command;
+  while (current.parent) current = current.parent;
+  return current;
+}
+
+/**
+ * Wraps a command's action so that the exit code it returns reaches `main`
+ * (commander ignores action return values).
+ */
+export function action<A extends unknown[]>(run: (...args: A) => Promise<number> | number) {
+  return async (...args: unknown[]): Promise<void> => {
+    const command = args[args.length - 1] as Command;
+    exitCodes.set(rootOf(command), await run(...(args.slice(0, -1) as A)));
+  };
+}
+
+export function exitCodeOf(program: Command): number {
+  return exitCodes.get(program) ?? 0;
+}

@@ -1,0 +1,39 @@
+import { Command } from "commander";
+import { compileWorkflow } from "../plan/index.js";
+import { formatDiagnostic, summarizeDiagnostics } from "./format.js";
+import { action, addSpecOptions, colorsFor, loadSpecFile, writeJson, type SpecOptions } from "./shared.js";
+
+export function validateCommand(): Command {
+  const command = new Command("validate")
+    .description("check a workflow file and report every problem (exit 0 when valid, 1 when not)")
+    .argument("<file>", "workflow file (`-` for standard input)");
+  addSpecOptions(command).addHelpText(
+    "after",
+    `
+Examples:
+  $ troupe validate examples/parallel_tasks.yaml
+  $ troupe validate examples/templated_fanout.yaml --set workers=8 --output json`,
+  );
+  return command.action(
+    action(async (file: string, options: SpecOptions) => {
+      const loaded = await loadSpecFile(file, options);
+      // A valid spec must also plan; a failure here is a troupe bug, not the user's.
+      if (loaded.spec) compileWorkflow(loaded.spec);
+      if (options.output === "json") {
+        writeJson({
+          file: loaded.displayName,
+          valid: loaded.ok,
+          errors: loaded.diagnostics.filter((d) => d.severity === "error").length,
+          warnings: loaded.diagnostics.filter((d) => d.severity === "warning").length,
+          diagnostics: loaded.diagnostics,
+        });
+      } else {
+        const c = colorsFor(process.stdout);
+        for (const d of loaded.diagnostics) process.stdout.write(formatDiagnostic(loaded.displayName, d, c) + "\n");
+        const verdict = loaded.ok ? colorsFor(process.stderr).green("valid") : colorsFor(process.stderr).red("invalid");
+        process.stderr.write(`${loaded.displayName}: ${verdict} (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+      }
+      return loaded.ok ? 0 : 1;
+    }),
+  );
+}

@@ -1,0 +1,182 @@
+/**
+ * spec/: workflow file bytes + variables -> rendered, parsed, validated
+ * WorkflowSpec, with every problem found reported at once.
+ */
+import { dirname } from "node:path";
+import { DiagnosticBag, formatPath, sortDiagnostics, type Diagnostic, type PendingDiagnostic } from "./diagnostics.js";
+import { reportSchemaIssues } from "./schema-issues.js";
+import { WorkflowFileSchema, type WorkflowSpec } from "./schema.js";
+import { renderWorkflowTemplate, type RenderLimits, type TemplateVariables } from "./template/index.js";
+import { positionOf } from "./template/locate.js";
+import { checkExitActions } from "./rules/exit-actions.js";
+import { checkFiles } from "./rules/files.js";
+import { checkInputs } from "./rules/inputs.js";
+import { checkLeads, checkNames, checkResourceNames, checkTasksOrGroups } from "./rules/structure.js";
+import { checkTokens } from "./rules/tokens.js";
+import { buildView } from "./rules/view.js";
+import { parseYaml, type SourceLocator } from "./yaml.js";
+
+export const MAX_SPEC_BYTES = 10 * 1024 * 1024;
+
+export interface LoadOptions {
+  /** Directory `localpath` files are read from (the spec file's); no check when absent. */
+  baseDir?: string;
+  variables?: TemplateVariables;
+  /** The retry limit the workflow will run with (for warnings about RESCHEDULE). */
+  maxRetries?: number;
+  renderLimits?: RenderLimits;
+  maxBytes?: number;
+}
+
+export interface LoadResult {
+  ok: boolean;
+  /** Present when there are no errors. */
+  spec?: WorkflowSpec;
+  diagnostics: Diagnostic[];
+}
+
+export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
+  const bag = new DiagnosticBag();
+  const text = decodeSource(source, options.maxBytes ?? MAX_SPEC_BYTES, bag);
+  if (text === undefined) return finish(bag, undefined, undefined);
+
+  const rendered = await renderWorkflowTemplate(text, options.variables ?? {}, bag, options.renderLimits);
+  if (!rendered) return finish(bag, undefined, undefined);
+  const parsed = parseYaml(rendered.text, bag);
+  const place = placer(parsed?.locator, rendered.lineMap);
+  if (!parsed) return finish(bag, place, undefined);
+
+  const root = parsed.value;
+  if (root === null || root === undefined) {
+    bag.error("E_EMPTY_FILE", [], "the file is empty", {
+      hint: "a workflow file starts with `workflow:`",
+      position: { line: 1, column: 1 },
+    });
+    return finish(bag, place, undefined);
+  }
+  if (typeof root !== "object" || Array.isArray(root)) {
+    bag.error("E_NOT_A_MAPPING", [], "the file must be a YAML mapping with a `workflow:` key", { position: { line: 1, column: 1 } });
+    return finish(bag, place, undefined);
+  }
+  const result = WorkflowFileSchema.safeParse(root);
+  if (!result.success) reportSchemaIssues(result.error.issues, root, bag);
+  const view = buildView(root);
+  if (view) {
+    checkTasksOrGroups(view, bag);
+    checkLeads(view, bag);
+    checkNames(view, bag);
+    checkResourceNames(view, bag);
+    checkInputs(view, bag);
+    checkTokens(view, bag);
+    checkFiles(view, bag, options.baseDir);
+    checkExitActions(view, bag, options.maxRetries ?? 0);
+  }
+  return finish(bag, place, result.success ? result.data : undefined);
+}
+
+export function baseDirOf(file: string): string {
+  return dirname(file);
+}
+
+function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag): string | undefined {
+  const size = typeof source === "string" ? Buffer.byteLength(source) : source.byteLength;
+  const start = { position: { line: 1, column: 1 } };
+  if (size > maxBytes) {
+    bag.error(
+      "E_FILE_TOO_LARGE",
+      [],
+      `the file is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is ${(maxBytes / 1024 / 1024).toFixed(0)} MB`,
+      {
+        ...start,
+        hint: "generate large workflows with template loops instead",
+      },
+    );
+    return undefined;
+  }
+  let text: string;
+  if (typeof source === "string") {
+    text = source;
+  } else {
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(source);
+    } catch {
+      const bad = firstInvalidUtf8(source);
+      const before = new TextDecoder("utf-8").decode(source.subarray(0, bad));
+      bag.error(
+        "E_INVALID_UTF8",
+        [],
+        `the file is not valid UTF-8 (byte 0x${source[bad]?.toString(16).padStart(2, "0")} at offset ${bad})`,
+        {
+          position: positionOf(before, before.length),
+          hint: "save the file as UTF-8",
+        },
+      );
+      return undefined;
+    }
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const control = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.exec(text);
+  if (control) {
+    bag.error(
+      "E_CONTROL_CHARACTER",
+      [],
+      `the file contains the control character U+${control[0].charCodeAt(0).toString(16).padStart(4, "0")}`,
+      {
+        position: positionOf(text, control.index),
+      },
+    );
+    return undefined;
+  }
+  return text;
+}
+
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let lo = 0;
+  let hi = bytes.length;
+  // The longest prefix that decodes, allowing for a split multi-byte sequence at its end.
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    try {
+      decoder.decode(bytes.subarray(0, mid), { stream: true });
+      decoder.decode();
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+type Placer = (d: PendingDiagnostic) => { line: number; column: number; note?: string };
+
+/** Gives pending diagnostics their place in the file the user wrote. */
+function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number | undefined>) | undefined): Placer {
+  return (d) => {
+    if (d.position && d.space !== "rendered") return d.position;
+    const rendered = d.position ?? locator?.locate(d.path, d.atKey) ?? { line: 1, column: 1 };
+    if (!lineMap) return rendered;
+    const line = lineMap()[rendered.line];
+    return line === undefined
+      ? { ...rendered, note: ` (at line ${rendered.line} of the rendered template)` }
+      : { line, column: rendered.column };
+  };
+}
+
+function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpec | undefined): LoadResult {
+  const diagnostics = bag.items.map((d): Diagnostic => {
+    const at = place ? place(d) : (d.position ?? { line: 0, column: 0 });
+    const out: Diagnostic = {
+      severity: d.severity,
+      code: d.code,
+      path: formatPath(d.path),
+      line: at.line,
+      column: at.column,
+      message: d.message + ("note" in at && at.note ? at.note : ""),
+    };
+    if (d.hint !== undefined) out.hint = d.hint;
+    return out;
+  });
+  const ok = !bag.hasErrors;
+  return { ok, spec: ok ? spec : undefined, diagnostics: sortDiagnostics(diagnostics) };
+}

@@ -1,0 +1,168 @@
+/**
+ * The workflow file schema: the single source of truth for the shape of a
+ * workflow. The TypeScript types are inferred from it and the editor JSON
+ * Schema is generated from it (`troupe schema`). Leaf values are checked here
+ * with the shared parsers of values.ts; rules that span several fields live in
+ * rules/.
+ */
+import * as z from "zod";
+import {
+  MAX_LABELS,
+  NAME_MAX_LENGTH,
+  NAME_PATTERN,
+  checkLabelKey,
+  checkLabelValue,
+  checkName,
+  parseCount,
+  parseDuration,
+  parseExitRanges,
+  parseSize,
+  type Parsed,
+} from "./values.js";
+
+/** Attach a value parser to a schema: its failure becomes an issue with our code. */
+function rule<T extends z.ZodType>(schema: T, code: string, what: string, parse: (v: z.output<T>) => Parsed<unknown>): T {
+  return schema.superRefine((value, ctx) => {
+    const result = parse(value);
+    if (!result.ok) ctx.addIssue({ code: "custom", message: `${what} ${result.reason}`, params: { code } });
+  }) as unknown as T;
+}
+
+/** OSMO coerces numbers and booleans written in string fields (`code: 15`). */
+const Str = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+const StrOrInt = z.union([z.string(), z.number()]);
+
+const Name = (what: string) =>
+  rule(z.string(), "E_BAD_NAME", what, checkName).meta({
+    pattern: NAME_PATTERN.source,
+    maxLength: NAME_MAX_LENGTH,
+    description: `${what}: a letter, then letters, digits, '-' or '_', ending with a letter or digit; at most ${NAME_MAX_LENGTH} characters`,
+  });
+
+const Size = (what: string) =>
+  rule(StrOrInt, "E_BAD_SIZE", what, parseSize).meta({ description: `${what}: bytes, or a quantity such as 512Mi or 1Gi` });
+const Count = (what: string) => rule(StrOrInt, "E_BAD_COUNT", what, parseCount).meta({ description: `${what}: a whole number` });
+const Duration = (what: string) =>
+  rule(StrOrInt, "E_BAD_DURATION", what, parseDuration).meta({ description: `${what}: <int><s|m|h|d>, for example 30m` });
+const ExitRanges = rule(StrOrInt, "E_BAD_EXIT_RANGE", "the exit-code list", parseExitRanges).meta({
+  description: 'exit codes and ranges, for example "0,2-5,16"',
+});
+
+export const ResourceSpecSchema = z.strictObject({
+  cpu: Count("cpu").optional(),
+  gpu: Count("gpu").optional(),
+  memory: Size("memory").optional(),
+  storage: Size("storage").optional(),
+  platform: Str.optional(),
+  nodesExcluded: z.array(Str).optional(),
+  topology: z.array(z.record(z.string(), Str)).optional(),
+});
+export type ResourceSpec = z.output<typeof ResourceSpecSchema>;
+
+export const TimeoutSchema = z.strictObject({
+  exec_timeout: Duration("exec_timeout").optional(),
+  queue_timeout: Duration("queue_timeout").optional(),
+});
+
+export const FileSchema = z.strictObject({
+  path: Str.meta({ description: "absolute path the file is written at inside the task" }),
+  contents: Str.optional(),
+  base64: z.boolean().optional().meta({ description: "contents are base64-encoded bytes" }),
+  localpath: Str.optional().meta({ description: "file read relative to the spec file, then inlined" }),
+});
+export type FileSpec = z.output<typeof FileSchema>;
+
+export const InputSchema = z.strictObject({
+  task: Str.optional().meta({ description: "NAME (a task of this workflow) or WORKFLOW_ID:NAME" }),
+  url: Str.optional(),
+  regex: Str.optional(),
+});
+export type InputSpec = z.output<typeof InputSchema>;
+
+export const OutputSchema = z.strictObject({ url: Str, regex: Str.optional() });
+
+export const CheckpointSchema = z.strictObject({
+  path: Str,
+  url: Str,
+  frequency: Duration("checkpoint frequency"),
+  regex: Str.optional(),
+});
+
+export const ExitActionsSchema = z.strictObject({
+  COMPLETE: ExitRanges.optional(),
+  FAIL: ExitRanges.optional(),
+  RESCHEDULE: ExitRanges.optional(),
+});
+export type ExitActionsSpec = z.output<typeof ExitActionsSchema>;
+export const EXIT_ACTIONS = ["COMPLETE", "FAIL", "RESCHEDULE"] as const;
+export type ExitAction = (typeof EXIT_ACTIONS)[number];
+
+export const TaskSchema = z.strictObject({
+  name: Name("task name"),
+  image: Str.meta({ description: "container image, e.g. alpine:3.18" }),
+  command: z.array(Str).min(1).meta({ description: "the command to run (non-empty list)" }),
+  args: z.array(Str).optional(),
+  lead: z.boolean().optional(),
+  environment: z.record(z.string(), Str).optional(),
+  files: z.array(FileSchema).optional(),
+  inputs: z.array(InputSchema).optional(),
+  outputs: z.array(OutputSchema).optional(),
+  credentials: z.record(z.string(), z.union([Str, z.record(z.string(), Str)])).optional(),
+  resource: Str.optional().meta({ description: "name of a workflow.resources entry (default: `default`)" }),
+  exitActions: ExitActionsSchema.optional(),
+  volumeMounts: z.array(Str).optional(),
+  checkpoint: z.union([CheckpointSchema, z.array(CheckpointSchema)]).optional(),
+  privileged: z.boolean().optional(),
+  hostNetwork: z.boolean().optional(),
+});
+export type TaskSpec = z.output<typeof TaskSchema>;
+
+export const GroupSchema = z.strictObject({
+  name: Name("group name"),
+  tasks: z.array(TaskSchema).min(1),
+  barrier: z.boolean().optional().meta({ description: "start members' commands together (default true)" }),
+  ignoreNonleadStatus: z.boolean().optional().meta({ description: "only the lead decides the group's status (default true)" }),
+});
+export type GroupSpec = z.output<typeof GroupSchema>;
+
+const Labels = z
+  .record(rule(z.string(), "E_BAD_LABEL", "label key", checkLabelKey), rule(Str, "E_BAD_LABEL", "label value", checkLabelValue))
+  .superRefine((labels, ctx) => {
+    const count = Object.keys(labels).length;
+    if (count > MAX_LABELS) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${count} labels given; at most ${MAX_LABELS} are allowed`,
+        params: { code: "E_TOO_MANY_LABELS" },
+      });
+    }
+  });
+
+export const WorkflowSchema = z.strictObject({
+  name: Name("workflow name"),
+  labels: Labels.optional(),
+  pool: Str.optional(),
+  resources: z.record(z.string(), ResourceSpecSchema).optional(),
+  timeout: TimeoutSchema.optional(),
+  tasks: z.array(TaskSchema).optional(),
+  groups: z.array(GroupSchema).optional(),
+});
+export type WorkflowBody = z.output<typeof WorkflowSchema>;
+
+export const WorkflowFileSchema = z
+  .strictObject({
+    workflow: WorkflowSchema,
+    "default-values": z.record(z.string(), z.unknown()).optional().meta({ description: "template variables and their defaults" }),
+    version: z
+      .union([z.literal(2), z.literal("2")])
+      .optional()
+      .meta({ description: "spec version; only 2 is accepted" }),
+  })
+  .meta({ title: "troupe workflow", description: "An OSMO-compatible workflow file (schema version 2)." });
+
+/** A workflow file whose shape is valid (cross-field rules are checked separately). */
+export type WorkflowSpec = z.output<typeof WorkflowFileSchema>;
+
+export function workflowJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(WorkflowFileSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}

@@ -1,0 +1,157 @@
+/**
+ * Templating of a workflow file: `default-values` and `--set` variables in,
+ * rendered YAML text out, with the special tokens left as they were written.
+ */
+import * as jsYaml from "js-yaml";
+import { didYouMean } from "../../util/suggest.js";
+import type { DiagnosticBag } from "../diagnostics.js";
+import { PROTECTED_TOKEN, TOKEN_NAMES } from "../tokens.js";
+import { locateSyntaxError, locateVariable, positionOf, renderedLineMap } from "./locate.js";
+import { DEFAULT_RENDER_LIMITS, renderJinja, type RenderLimits } from "./render.js";
+
+export { DEFAULT_RENDER_LIMITS, type RenderLimits } from "./render.js";
+
+export interface TemplateVariables {
+  /** `--set k=v`: numbers become numbers. */
+  set?: Record<string, string>;
+  /** `--set-string k=v`: always strings. */
+  setString?: Record<string, string>;
+}
+
+export interface RenderedTemplate {
+  text: string;
+  /** Set when rendering changed the text: maps a rendered line to its template line. */
+  lineMap?: () => Array<number | undefined>;
+}
+
+const JINJA_SYNTAX = /\{\{|\{%|\{#/;
+/** A special token written with spaces inside, which Jinja then tries to parse. */
+const SPACED_TOKEN = /\{\{\s*(?:host|input)\s*:|\{\{\s+(?:output|workflow_id)\s*\}\}|\{\{(?:output|workflow_id)\s+\}\}/;
+// Private-use markers that cannot occur in a YAML file troupe accepts (it rejects control characters).
+const MARK_OPEN = "\u0001";
+const MARK_CLOSE = "\u0002";
+
+export async function renderWorkflowTemplate(
+  text: string,
+  variables: TemplateVariables,
+  bag: DiagnosticBag,
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): Promise<RenderedTemplate | undefined> {
+  const protectedTokens: string[] = [];
+  const guarded = text.replace(PROTECTED_TOKEN, (token) => `${MARK_OPEN}${protectedTokens.push(token) - 1}${MARK_CLOSE}`);
+  const defaults = readDefaultValues(text, bag);
+  const values = { ...defaults, ...parseSetValues(variables, bag) };
+  if (!JINJA_SYNTAX.test(guarded)) return { text };
+  if (bag.hasErrors) return undefined;
+
+  const result = await renderJinja(guarded, values, limits);
+  if (!result.ok) {
+    reportRenderFailure(result, guarded, text, Object.keys(values), bag, limits);
+    return undefined;
+  }
+  const restored = result.output.replace(
+    new RegExp(`${MARK_OPEN}(\\d+)${MARK_CLOSE}`, "g"),
+    (_m, index: string) => protectedTokens[Number(index)] ?? "",
+  );
+  let lineMap: Array<number | undefined> | undefined;
+  return { text: restored, lineMap: () => (lineMap ??= renderedLineMap(text, restored)) };
+}
+
+function reportRenderFailure(
+  result: { kind: string; message: string; variable?: string },
+  guarded: string,
+  original: string,
+  known: string[],
+  bag: DiagnosticBag,
+  limits: RenderLimits,
+): void {
+  const start = { line: 1, column: 1 };
+  switch (result.kind) {
+    case "undefined": {
+      const name = result.variable ?? "";
+      const position = locateVariable(guarded, name) ?? start;
+      const tokenHint = didYouMean(name, ["output", "workflow_id"], (s) => `the token {{${s}}}`);
+      bag.error("E_TEMPLATE_UNDEFINED", [], `undefined template variable \`${name}\``, {
+        position,
+        hint: tokenHint ?? didYouMean(name, known) ?? `define it under default-values or pass --set ${name}=VALUE`,
+      });
+      return;
+    }
+    case "syntax":
+      bag.error("E_TEMPLATE_SYNTAX", [], `template syntax error: ${result.message}`, {
+        position: locateSyntaxError(guarded) ?? start,
+        hint: SPACED_TOKEN.test(guarded)
+          ? `special tokens (${TOKEN_NAMES.map((t) => `{{${t}${t.endsWith(":") ? "…" : ""}}}`).join(", ")}) must be written without inner spaces`
+          : undefined,
+      });
+      return;
+    case "timeout":
+      bag.error("E_TEMPLATE_TIMEOUT", [], `template rendering took longer than ${limits.timeoutMs} ms and was stopped`, {
+        position: firstLoop(original) ?? start,
+        hint: "look for loops over very large ranges",
+      });
+      return;
+    case "too_large":
+      bag.error(
+        "E_TEMPLATE_TOO_LARGE",
+        [],
+        `template output exceeds the limit of ${Math.round(limits.maxOutputChars / 1024 / 1024)} MB (${result.message})`,
+        {
+          position: firstLoop(original) ?? start,
+        },
+      );
+      return;
+    default:
+      bag.error("E_TEMPLATE_ERROR", [], `template rendering failed: ${result.message}`, { position: start });
+  }
+}
+
+function firstLoop(text: string) {
+  const index = text.search(/\{%-?\s*for\b/);
+  return index >= 0 ? positionOf(text, index) : undefined;
+}
+
+/**
+ * `default-values` is read before rendering: it is the one block a template
+ * needs in order to render. It is taken from the text (the rest of the file
+ * may not be YAML until rendered) and must itself be plain YAML.
+ */
+function readDefaultValues(text: string, bag: DiagnosticBag): Record<string, unknown> {
+  const match = /^default-values[ \t]*:.*(?:\n(?:[ \t]+.*|[ \t]*(?:#.*)?))*$/m.exec(text);
+  if (!match) return {};
+  try {
+    const parsed = jsYaml.load(match[0], { schema: jsYaml.CORE_SCHEMA }) as Record<string, unknown> | null;
+    const values = parsed?.["default-values"];
+    if (values === null || values === undefined) return {};
+    if (typeof values === "object" && !Array.isArray(values)) return values as Record<string, unknown>;
+    bag.error("E_DEFAULT_VALUES", ["default-values"], "`default-values` must be a mapping of variable names to values", {
+      position: positionOf(text, match.index),
+    });
+  } catch (error) {
+    const mark = (error as { mark?: { line: number } }).mark;
+    const base = positionOf(text, match.index);
+    bag.error("E_DEFAULT_VALUES", ["default-values"], `\`default-values\` is not plain YAML: ${(error as Error).message.split("\n")[0]}`, {
+      position: mark ? { line: base.line + mark.line, column: 1 } : base,
+      hint: "default values cannot use template syntax",
+    });
+  }
+  return {};
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseSetValues(variables: TemplateVariables, bag: DiagnosticBag): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const check = (name: string, flag: string) => {
+    if (VARIABLE_NAME.test(name)) return true;
+    bag.error("E_BAD_VARIABLE", [], `${flag} ${name}=…: \`${name}\` is not a variable name`, { position: { line: 0, column: 0 } });
+    return false;
+  };
+  for (const [name, value] of Object.entries(variables.set ?? {})) {
+    if (check(name, "--set")) out[name] = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(value.trim()) ? Number(value) : value;
+  }
+  for (const [name, value] of Object.entries(variables.setString ?? {})) {
+    if (check(name, "--set-string")) out[name] = value;
+  }
+  return out;
+}

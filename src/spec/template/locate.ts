@@ -1,0 +1,123 @@
+/**
+ * Finding places in a template. @huggingface/jinja reports errors without
+ * positions, and rendering moves lines around; these helpers give the user a
+ * line in the file they wrote.
+ */
+import { parse, tokenize } from "@huggingface/jinja";
+
+export interface TemplatePosition {
+  line: number;
+  column: number;
+}
+
+interface Tag {
+  kind: "expression" | "statement";
+  body: string;
+  offset: number;
+}
+
+const TAG = /\{\{([\s\S]*?)\}\}|\{%-?([\s\S]*?)-?%\}/g;
+
+function tags(template: string): Tag[] {
+  const out: Tag[] = [];
+  for (const match of template.matchAll(TAG)) {
+    if (match[1] !== undefined) out.push({ kind: "expression", body: match[1], offset: match.index });
+    else out.push({ kind: "statement", body: match[2] ?? "", offset: match.index });
+  }
+  return out;
+}
+
+export function positionOf(text: string, offset: number): TemplatePosition {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** The first tag that mentions `name` as an identifier. */
+export function locateVariable(template: string, name: string): TemplatePosition | undefined {
+  const word = new RegExp(`(^|[^\\w.'"])${name.replace(/[^\w]/g, "")}(?![\\w'"])`);
+  for (const tag of tags(template)) {
+    const hit = word.exec(tag.body);
+    if (hit) return positionOf(template, tag.offset + 2 + hit.index + (hit[1]?.length ?? 0));
+  }
+  return undefined;
+}
+
+const OPENERS: Record<string, string> = {
+  for: "endfor",
+  if: "endif",
+  macro: "endmacro",
+  call: "endcall",
+  filter: "endfilter",
+  raw: "endraw",
+};
+const CLOSERS = new Set(Object.values(OPENERS));
+
+/** The tag a syntax error most likely comes from: one that fails alone, or an unbalanced block. */
+export function locateSyntaxError(template: string): TemplatePosition | undefined {
+  const all = tags(template);
+  for (const tag of all) {
+    if (tag.kind !== "expression") continue;
+    try {
+      parse(tokenize(`{{${tag.body}}}`));
+    } catch {
+      return positionOf(template, tag.offset);
+    }
+  }
+  const stack: Tag[] = [];
+  for (const tag of all) {
+    if (tag.kind !== "statement") continue;
+    const keyword = /^\s*(\w+)/.exec(tag.body)?.[1] ?? "";
+    if (keyword === "set" && !tag.body.includes("=")) stack.push(tag);
+    else if (keyword in OPENERS) stack.push(tag);
+    else if (CLOSERS.has(keyword) || keyword === "endset") {
+      const open = stack.pop();
+      if (!open) return positionOf(template, tag.offset);
+      const openKeyword = /^\s*(\w+)/.exec(open.body)?.[1] ?? "";
+      const expected = openKeyword === "set" ? "endset" : OPENERS[openKeyword];
+      if (expected !== keyword) return positionOf(template, tag.offset);
+    }
+  }
+  const unclosed = stack.pop();
+  return unclosed ? positionOf(template, unclosed.offset) : undefined;
+}
+
+/**
+ * Maps lines of the rendered text back to lines of the template: a rendered
+ * line comes from the template line it equals, or whose literal parts it
+ * matches with the `{{ ... }}` filled in; among several, the next one after
+ * the previous line's source (loops repeat their body).
+ */
+export function renderedLineMap(template: string, rendered: string): Array<number | undefined> {
+  const sourceLines = template.split("\n");
+  const exact = new Map<string, number[]>();
+  const patterns: Array<{ line: number; re: RegExp }> = [];
+  sourceLines.forEach((text, index) => {
+    const line = index + 1;
+    if (text.includes("{{")) {
+      const re = text
+        .split(/\{\{[\s\S]*?\}\}/)
+        .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*?");
+      patterns.push({ line, re: new RegExp(`^${re}$`) });
+    } else {
+      const list = exact.get(text);
+      if (list) list.push(line);
+      else exact.set(text, [line]);
+    }
+  });
+  const map: Array<number | undefined> = [undefined];
+  let previous = 0;
+  for (const text of rendered.split("\n")) {
+    let candidates = exact.get(text);
+    if (!candidates) candidates = patterns.filter((p) => p.re.test(text)).map((p) => p.line);
+    const chosen = candidates.find((c) => c > previous) ?? candidates[0];
+    map.push(chosen);
+    if (chosen !== undefined) previous = chosen;
+  }
+  return map;
+}

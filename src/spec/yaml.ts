@@ -1,0 +1,164 @@
+/**
+ * YAML text -> plain value, with source positions on demand.
+ *
+ * Two parsers, one meaning (YAML 1.2 core schema plus merge keys):
+ * - js-yaml loads ordinary files fast (a 100,000-task file in about a second);
+ * - the `yaml` package, which keeps every node's position, is used when a file
+ *   needs care (syntax errors, duplicate keys, anchors and aliases, which it
+ *   expands under a limit) and, lazily, to locate diagnostics. Valid files
+ *   never pay for positions.
+ */
+import * as jsYaml from "js-yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import type { DiagnosticBag, SpecPath } from "./diagnostics.js";
+
+/** Beyond this many alias expansions a document is treated as an attack (billion laughs). */
+export const MAX_ALIAS_COUNT = 1000;
+
+// js-yaml exports its built-in types, though @types/js-yaml does not declare them.
+const { merge: MERGE_TYPE } = (jsYaml as unknown as { types: { merge: jsYaml.Type } }).types;
+const FAST_SCHEMA = jsYaml.CORE_SCHEMA.extend([MERGE_TYPE]);
+/** An anchor (`&name`) anywhere outside `&&`-style text sends a file down the careful path. */
+const ANCHOR = /(?:^|[\s[{,])&[A-Za-z0-9_]/m;
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export class SourceLocator {
+  private doc: Document.Parsed | undefined;
+  private readonly lines = new LineCounter();
+
+  constructor(
+    private readonly text: string,
+    doc?: Document.Parsed,
+    lineCounter?: LineCounter,
+  ) {
+    this.doc = doc;
+    if (lineCounter) this.lines = lineCounter;
+  }
+
+  /** Where the node at `path` starts; the deepest existing ancestor when it does not exist. */
+  locate(path: SpecPath, atKey = false): Position {
+    const doc = this.document();
+    let node: unknown = doc.contents;
+    let offset = rangeStart(node) ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      const segment = path[i];
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = [...node.items].reverse().find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+        if (!pair) break;
+        if (last && atKey) {
+          offset = rangeStart(pair.key) ?? offset;
+          break;
+        }
+        node = pair.value;
+        offset = rangeStart(node) ?? rangeStart(pair.key) ?? offset;
+      } else if (isSeq(node) && typeof segment === "number") {
+        node = node.items[segment];
+        if (node === undefined) break;
+        offset = rangeStart(node) ?? offset;
+      } else {
+        break;
+      }
+    }
+    const pos = this.lines.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  }
+
+  private document(): Document.Parsed {
+    if (!this.doc)
+      this.doc = parseDocument(this.text, { lineCounter: this.lines, uniqueKeys: false, merge: true, keepSourceTokens: false });
+    return this.doc;
+  }
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range ? range[0] : undefined;
+}
+
+export interface YamlResult {
+  value: unknown;
+  locator: SourceLocator;
+}
+
+/** Parse YAML text, reporting syntax errors (all of them) and duplicate keys into `bag`. */
+export function parseYaml(text: string, bag: DiagnosticBag): YamlResult | undefined {
+  if (!ANCHOR.test(text)) {
+    try {
+      const value = jsYaml.load(text, { schema: FAST_SCHEMA });
+      return { value, locator: new SourceLocator(text) };
+    } catch {
+      // Anything unusual (syntax error, duplicate key) is re-read carefully below,
+      // which reports every problem with its position.
+    }
+  }
+  return parseCarefully(text, bag);
+}
+
+function parseCarefully(text: string, bag: DiagnosticBag): YamlResult | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, merge: true, prettyErrors: false });
+  const locator = new SourceLocator(text, doc, lineCounter);
+  for (const error of doc.errors) {
+    const pos = lineCounter.linePos(error.pos[0]);
+    bag.error("E_YAML_SYNTAX", [], firstLine(error.message), { position: { line: pos.line, column: pos.col }, space: "rendered" });
+  }
+  if (doc.errors.length > 0) return undefined;
+  reportDuplicateKeys(doc, lineCounter, bag);
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), locator };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/alias/i.test(message)) {
+      bag.error("E_YAML_ALIAS_LIMIT", [], `YAML aliases expand beyond the limit of ${MAX_ALIAS_COUNT}`, {
+        hint: "the file looks like an alias bomb; write the repeated parts out or use fewer aliases",
+        position: { line: 1, column: 1 },
+      });
+    } else {
+      bag.error("E_YAML_SYNTAX", [], firstLine(message), { position: { line: 1, column: 1 } });
+    }
+    return undefined;
+  }
+}
+
+function reportDuplicateKeys(doc: Document.Parsed, lineCounter: LineCounter, bag: DiagnosticBag): void {
+  visit(doc, {
+    Map(_key, map, ancestors) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        if (!isPair(pair) || !isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        if (key === "<<") continue;
+        if (seen.has(key)) {
+          const start = rangeStart(pair.key) ?? 0;
+          const pos = lineCounter.linePos(start);
+          bag.warning("W_DUPLICATE_KEY", [...pathOf(ancestors), key], `duplicate key \`${key}\`: the last value wins`, {
+            position: { line: pos.line, column: pos.col },
+            space: "rendered",
+          });
+        }
+        seen.add(key);
+      }
+    },
+  });
+}
+
+/** The spec path of a node from the ancestors `visit` passes. */
+function pathOf(ancestors: readonly unknown[]): Array<string | number> {
+  const path: Array<string | number> = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const node = ancestors[i];
+    const child = ancestors[i + 1];
+    if (isPair(node) && isScalar(node.key)) path.push(String(node.key.value));
+    else if (isSeq(node) && child !== undefined) path.push(node.items.indexOf(child as Node));
+  }
+  return path;
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0] ?? message;
+}
