@@ -77,10 +77,7 @@ function formatGroup(plan: CompiledWorkflow, group: CompiledGroup, c: Colors): s
     const marker = task.lead ? c.green("*") : " ";
     const resource = task.resources.name === "default" ? "" : c.dim(`  resource ${task.resources.name} (${formatDemand(task.resources)})`);
     lines.push(`  ${marker} ${task.name}${task.lead ? c.green(" (lead)") : ""}  ${c.dim(task.image)}${resource}`);
-    const command = [...task.command, ...task.args].map(renderTokenized).join(" ");
-    lines.push(
-      `      ${c.dim("$")} ${command.length > 100 ? command.slice(0, 100).replace(/\n/g, " ") + "…" : command.replace(/\n/g, " ")}`,
-    );
+    lines.push(`      ${c.dim("$")} ${formatCommandLine([...task.command, ...task.args].map(renderTokenized))}`);
     for (const input of task.inputs) {
       if (input.kind === "task") lines.push(`      ${c.dim("<-")} ${input.task}`);
       else if (input.kind === "workflow-task") lines.push(`      ${c.dim("<-")} ${input.workflowId}:${input.task}`);
@@ -88,4 +85,12 @@ function formatGroup(plan: CompiledWorkflow, group: CompiledGroup, c: Colors): s
     }
   }
   return lines;
+}
+
+/** A command line as a shell would read it, shortened to one line. */
+export function formatCommandLine(argv: readonly string[], width = 100): string {
+  const quoted = argv.map((arg) => (/^[\w@%+=:,./{}-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`));
+  const line = quoted.join(" ");
+  const firstLine = line.split("\n")[0] as string;
+  return firstLine.length > width || firstLine !== line ? `${firstLine.slice(0, width)}…` : line;
 }

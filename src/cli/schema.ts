@@ -2,11 +2,9 @@ import { Command } from "commander";
 import { workflowJsonSchema } from "../spec/index.js";
 import { action } from "./shared.js";
 
-export const SCHEMA_ID = "https://troupe.dev/schema/workflow.schema.json";
-
 /** The editor schema, generated from the spec schema (never kept by hand). */
 export function renderJsonSchema(): string {
-  return JSON.stringify({ $id: SCHEMA_ID, ...workflowJsonSchema() }, null, 2) + "\n";
+  return JSON.stringify(workflowJsonSchema(), null, 2) + "\n";
 }
 
 export function schemaCommand(): Command {

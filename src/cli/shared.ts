@@ -73,7 +73,9 @@ export async function loadSpecFile(file: string, options: SpecOptions): Promise<
 }
 
 export function colorsFor(stream: NodeJS.WriteStream) {
-  const enabled = !process.env.NO_COLOR && (Boolean(process.env.FORCE_COLOR) || stream.isTTY === true);
+  const force = process.env.FORCE_COLOR;
+  if (process.env.NO_COLOR || force === "0" || force === "false") return pc.createColors(false);
+  const enabled = (force !== undefined && force !== "") || stream.isTTY === true;
   return pc.createColors(enabled);
 }
 

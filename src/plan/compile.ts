@@ -47,18 +47,20 @@ export function compileWorkflow(spec: WorkflowSpec): CompiledWorkflow {
   const groupOfTask = new Map<string, number>();
   drafts.forEach((g, i) => g.tasks.forEach((t) => groupOfTask.set(normalizeName(t.name), i)));
 
-  const edges: Array<Set<number>> = drafts.map(() => new Set());
+  // adjacency[from] lists the groups that take input from group `from`.
+  const adjacency: number[][] = drafts.map(() => []);
   drafts.forEach((g, i) => {
+    const sources: number[] = [];
     for (const task of g.tasks) {
       for (const input of task.inputs ?? []) {
         if (input.task === undefined || isForeignTaskRef(input.task)) continue;
         const from = groupOfTask.get(normalizeName(input.task));
         if (from === undefined || from === i) throw new Error(`input ${input.task} of ${task.name} was not validated`);
-        edges[from]?.add(i);
+        if (!sources.includes(from)) sources.push(from);
       }
     }
+    for (const from of sources) adjacency[from]?.push(i);
   });
-  const adjacency = edges.map((s) => [...s]);
   const order = topologicalOrder(adjacency);
   if (!order) throw new Error("the group graph has a cycle that validation did not report");
   const position = new Int32Array(drafts.length);
@@ -68,12 +70,19 @@ export function compileWorkflow(spec: WorkflowSpec): CompiledWorkflow {
   adjacency.forEach((targets, from) => targets.forEach((to) => upstream[position[to] as number]?.push(position[from] as number)));
 
   const resourceTable = workflow.resources ?? {};
+  // Tasks share a handful of resource entries: resolve each once.
+  const resolved = new Map<string, CompiledResources>();
+  const resourcesOf = (name: string) => {
+    let entry = resolved.get(name);
+    if (!entry) resolved.set(name, (entry = resolveResources(name, resourceTable)));
+    return entry;
+  };
   const groups: CompiledGroup[] = order.map((draftIndex, index) => {
     const draft = drafts[draftIndex] as DraftGroup;
     const explicitLead = draft.tasks.findIndex((t) => t.lead === true);
     const leadIndex = explicitLead >= 0 ? explicitLead : 0;
     const tasks = draft.tasks.map((t, i) =>
-      compileTask(t, index, i === leadIndex, resourceTable, (name) => position[groupOfTask.get(normalizeName(name)) as number] as number),
+      compileTask(t, index, i === leadIndex, resourcesOf, (name) => position[groupOfTask.get(normalizeName(name)) as number] as number),
     );
     return {
       index,
@@ -105,7 +114,7 @@ function compileTask(
   task: TaskSpec,
   group: number,
   lead: boolean,
-  resourceTable: Record<string, ResourceSpec>,
+  resourcesOf: (name: string) => CompiledResources,
   groupOf: (taskName: string) => number,
 ): CompiledTask {
   const environment = task.environment ?? {};
@@ -140,7 +149,7 @@ function compileTask(
     }),
     outputs: (task.outputs ?? []).map((o) => ({ url: text(o.url), regex: o.regex })),
     credentials: task.credentials ?? {},
-    resources: resolveResources(task.resource ?? "default", resourceTable),
+    resources: resourcesOf(task.resource ?? "default"),
     exitActions: compileExitActions(task.exitActions),
     volumeMounts: task.volumeMounts ?? [],
     checkpoints: checkpoints.map((c): CompiledCheckpoint => ({

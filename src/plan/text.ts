@@ -13,8 +13,8 @@ export function expandEnvironmentReferences(value: string, environment: Readonly
     /\$\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
     (whole, escaped: string | undefined, name: string | undefined) => {
       if (escaped !== undefined) return `$(${escaped})`;
-      const replacement = environment[name as string];
-      return replacement === undefined ? whole : replacement;
+      // Own keys only: `$(constructor)` is not defined just because objects have one.
+      return Object.hasOwn(environment, name as string) ? (environment[name as string] as string) : whole;
     },
   );
 }

@@ -78,6 +78,10 @@ export function baseDirOf(file: string): string {
   return dirname(file);
 }
 
+function formatMiB(bytes: number): string {
+  return `${Math.round((bytes / 1024 / 1024) * 100) / 100} MiB`;
+}
+
 function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag): string | undefined {
   const size = typeof source === "string" ? Buffer.byteLength(source) : source.byteLength;
   const start = { position: { line: 1, column: 1 } };
@@ -85,7 +89,7 @@ function decodeSource(source: Uint8Array | string, maxBytes: number, bag: Diagno
     bag.error(
       "E_FILE_TOO_LARGE",
       [],
-      `the file is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is ${(maxBytes / 1024 / 1024).toFixed(0)} MB`,
+      `the file has ${size.toLocaleString("en-US")} bytes; the limit is ${maxBytes.toLocaleString("en-US")} (${formatMiB(maxBytes)})`,
       {
         ...start,
         hint: "generate large workflows with template loops instead",
@@ -130,22 +134,20 @@ function decodeSource(source: Uint8Array | string, maxBytes: number, bag: Diagno
   return text;
 }
 
+/**
+ * Offset of the first byte that is not valid UTF-8: decode leniently, then walk
+ * the text and the bytes together to the first replacement character that the
+ * file did not itself contain (EF BF BD).
+ */
 function firstInvalidUtf8(bytes: Uint8Array): number {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  let lo = 0;
-  let hi = bytes.length;
-  // The longest prefix that decodes, allowing for a split multi-byte sequence at its end.
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    try {
-      decoder.decode(bytes.subarray(0, mid), { stream: true });
-      decoder.decode();
-      lo = mid;
-    } catch {
-      hi = mid - 1;
-    }
+  const text = new TextDecoder("utf-8").decode(bytes);
+  let offset = 0;
+  for (const char of text) {
+    const cp = char.codePointAt(0) as number;
+    if (cp === 0xfffd && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
+    offset += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
   }
-  return lo;
+  return offset;
 }
 
 type Placer = (d: PendingDiagnostic) => { line: number; column: number; note?: string };

@@ -9,11 +9,11 @@ import { WorkflowFileSchema } from "./schema.js";
 
 type AnySchema = z.core.$ZodType;
 
-/** The object schema that describes the value at `path`, if there is one. */
+/** The schema that describes the value at `path`, if there is one. */
 function schemaAt(path: SpecPath): AnySchema | undefined {
   let current: AnySchema | undefined = WorkflowFileSchema;
   for (const segment of path) {
-    current = unwrap(current);
+    current = unwrap(current, segment);
     if (current === undefined) return undefined;
     const def = current._zod.def as unknown as Record<string, unknown> & { type: string };
     if (def.type === "object" && typeof segment === "string") {
@@ -26,20 +26,23 @@ function schemaAt(path: SpecPath): AnySchema | undefined {
       return undefined;
     }
   }
-  return unwrap(current);
+  return unwrap(current, undefined);
 }
 
-function unwrap(schema: AnySchema | undefined): AnySchema | undefined {
+/**
+ * Look through optional/default/pipe wrappers. A union (checkpoint: an object
+ * or a list of them) is resolved by what comes next: an index picks the list.
+ */
+function unwrap(schema: AnySchema | undefined, next: string | number | undefined): AnySchema | undefined {
   let current = schema;
   for (let i = 0; i < 10 && current !== undefined; i++) {
     const def = current._zod.def as unknown as Record<string, unknown> & { type: string };
     if (def.type === "optional" || def.type === "default" || def.type === "nullable") current = def.innerType as AnySchema;
     else if (def.type === "pipe") current = def.in as AnySchema;
     else if (def.type === "union") {
-      // A union of an object and a list of the same object (checkpoint): describe by the object.
       const options = def.options as AnySchema[];
-      const object = options.find((o) => (o._zod.def as { type: string }).type === "object");
-      return object ?? current;
+      const wanted = typeof next === "number" ? "array" : "object";
+      current = options.find((o) => (o._zod.def as { type: string }).type === wanted);
     } else return current;
   }
   return current;
@@ -123,6 +126,13 @@ export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unk
         else if (last === "tasks" && path.length === 4)
           bag.error("E_EMPTY_GROUP", path, `group ${describePlace(path.slice(0, 3))} has no tasks`);
         else bag.error("E_TOO_SMALL", path, `${FIELD_LABEL(path)} must not be empty`);
+        break;
+      }
+      case "invalid_key": {
+        // A record key that failed its own rule (labels): report the rule, at the key.
+        const inner = issue.issues[0];
+        const code = (inner?.code === "custom" ? (inner.params as { code?: string } | undefined)?.code : undefined) ?? "E_INVALID_KEY";
+        bag.error(code, path, inner?.message ?? issue.message, { atKey: true });
         break;
       }
       case "custom": {

@@ -44,12 +44,18 @@ export class SourceLocator {
     const doc = this.document();
     let node: unknown = doc.contents;
     let offset = rangeStart(node) ?? 0;
+    // The key that introduced the current node: a field missing from a mapping is reported there.
+    let keyOffset: number | undefined;
     for (let i = 0; i < path.length; i++) {
       const segment = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
         const pair = [...node.items].reverse().find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
-        if (!pair) break;
+        if (!pair) {
+          if (last && keyOffset !== undefined) offset = keyOffset;
+          break;
+        }
+        keyOffset = rangeStart(pair.key);
         if (last && atKey) {
           offset = rangeStart(pair.key) ?? offset;
           break;
@@ -59,6 +65,7 @@ export class SourceLocator {
       } else if (isSeq(node) && typeof segment === "number") {
         node = node.items[segment];
         if (node === undefined) break;
+        keyOffset = undefined;
         offset = rangeStart(node) ?? offset;
       } else {
         break;
@@ -136,7 +143,7 @@ function reportDuplicateKeys(doc: Document.Parsed, lineCounter: LineCounter, bag
         if (seen.has(key)) {
           const start = rangeStart(pair.key) ?? 0;
           const pos = lineCounter.linePos(start);
-          bag.warning("W_DUPLICATE_KEY", [...pathOf(ancestors), key], `duplicate key \`${key}\`: the last value wins`, {
+          bag.warning("W_DUPLICATE_KEY", [...pathOf([...ancestors, map]), key], `duplicate key \`${key}\`: the last value wins`, {
             position: { line: pos.line, column: pos.col },
             space: "rendered",
           });

@@ -36,7 +36,7 @@ export function checkExitActions(view: WorkflowView, bag: DiagnosticBag, maxRetr
           [...task.path, "exitActions", action],
           "RESCHEDULE has no effect while the retry limit is 0: the task fails instead",
           {
-            hint: "run with --max-retries N (or a pool with max retries) to allow retries",
+            hint: "run with --max-retries N, or on a pool that allows retries",
           },
         );
       }

@@ -3,7 +3,7 @@ import { findCycle } from "../../util/graph.js";
 import { didYouMean } from "../../util/suggest.js";
 import type { DiagnosticBag } from "../diagnostics.js";
 import { normalizeName } from "../values.js";
-import { asList, asText, isMap, type GroupView, type TaskView, type WorkflowView } from "./view.js";
+import { asText, isMap, type GroupView, type TaskView, type WorkflowView } from "./view.js";
 
 /** A `task:` input that refers to another workflow's task (`WORKFLOW_ID:NAME`). */
 export function isForeignTaskRef(ref: string): boolean {
@@ -11,22 +11,23 @@ export function isForeignTaskRef(ref: string): boolean {
 }
 
 export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
-  const byName = new Map<string, TaskView>();
-  for (const task of view.tasks)
-    if (task.name !== undefined && !byName.has(normalizeName(task.name))) byName.set(normalizeName(task.name), task);
+  const byName = view.byName;
   const groupIndex = new Map<GroupView, number>(view.groups.map((g, i) => [g, i]));
-  const edges: Array<Set<number>> = view.groups.map(() => new Set());
-  // For the cycle message: which task made each group edge.
-  const edgeCause = new Map<string, { from: TaskView; to: TaskView }>();
+  const edges: number[][] = view.groups.map(() => []);
+  // For the cycle message: which tasks made each group edge (keyed from * groups + to).
+  const edgeCause = new Map<number, { from: TaskView; to: TaskView }>();
+  const edgeKey = (from: number, to: number) => from * view.groups.length + to;
 
   for (const task of view.tasks) {
-    asList(task.raw.inputs).forEach((input, i) => {
-      const path = [...task.path, "inputs", i];
+    const inputs = task.raw.inputs;
+    if (!Array.isArray(inputs)) continue;
+    inputs.forEach((input, i) => {
       if (!isMap(input)) return;
+      const path = () => [...task.path, "inputs", i];
       const ref = asText(input.task);
       const hasUrl = input.url !== undefined;
       if ((ref === undefined) === !hasUrl) {
-        bag.error("E_INPUT_SOURCE", path, "an input needs exactly one of `task` and `url`");
+        bag.error("E_INPUT_SOURCE", path(), "an input needs exactly one of `task` and `url`");
         return;
       }
       if (ref === undefined || isForeignTaskRef(ref)) return;
@@ -34,7 +35,7 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
       if (!upstream) {
         bag.error(
           "E_UNKNOWN_INPUT_TASK",
-          [...path, "task"],
+          [...path(), "task"],
           `task \`${task.name ?? "?"}\` takes input from \`${ref}\`, which is not a task of this workflow`,
           {
             hint: didYouMean(
@@ -49,7 +50,7 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
         const self = upstream === task;
         bag.error(
           "E_INPUT_SAME_GROUP",
-          [...path, "task"],
+          [...path(), "task"],
           self
             ? `task \`${task.name ?? "?"}\` takes input from itself`
             : `task \`${task.name ?? "?"}\` takes input from \`${ref}\`, a task of its own group \`${task.group.name ?? "?"}\``,
@@ -61,19 +62,22 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
       }
       const from = groupIndex.get(upstream.group) as number;
       const to = groupIndex.get(task.group) as number;
-      edges[from]?.add(to);
-      if (!edgeCause.has(`${from}>${to}`)) edgeCause.set(`${from}>${to}`, { from: upstream, to: task });
+      const key = edgeKey(from, to);
+      if (!edgeCause.has(key)) {
+        edgeCause.set(key, { from: upstream, to: task });
+        edges[from]?.push(to);
+      }
     });
   }
 
-  const cycle = findCycle(edges.map((s) => [...s]));
+  const cycle = findCycle(edges);
   if (cycle) {
     const label = (g: GroupView | undefined) => (g?.implicit ? g.tasks[0]?.name : g?.name) ?? "?";
     const names = cycle.map((g) => label(view.groups[g]));
-    const first = edgeCause.get(`${cycle[0]}>${cycle[1]}`);
+    const first = edgeCause.get(edgeKey(cycle[0] as number, cycle[1] as number));
     const steps = cycle
       .slice(0, -1)
-      .map((g, i) => edgeCause.get(`${g}>${cycle[i + 1]}`))
+      .map((g, i) => edgeCause.get(edgeKey(g, cycle[i + 1] as number)))
       .map((c) => `${c?.to.name} <- ${c?.from.name}`);
     bag.error(
       "E_DEPENDENCY_CYCLE",

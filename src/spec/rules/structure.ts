@@ -2,7 +2,7 @@
 import { didYouMean } from "../../util/suggest.js";
 import type { DiagnosticBag } from "../diagnostics.js";
 import { RESERVED_NAMES, normalizeName } from "../values.js";
-import type { WorkflowView } from "./view.js";
+import { asText, type WorkflowView } from "./view.js";
 
 export function checkTasksOrGroups(view: WorkflowView, bag: DiagnosticBag): void {
   const { tasks, groups } = view.raw;
@@ -74,8 +74,8 @@ export function checkResourceNames(view: WorkflowView, bag: DiagnosticBag): void
   const resources = view.raw.resources;
   const defined = new Set(["default", ...(typeof resources === "object" && resources !== null ? Object.keys(resources) : [])]);
   for (const task of view.tasks) {
-    const name = task.raw.resource;
-    if (typeof name !== "string" || defined.has(name)) continue;
+    const name = asText(task.raw.resource);
+    if (name === undefined || defined.has(name)) continue;
     bag.error(
       "E_UNKNOWN_RESOURCE",
       [...task.path, "resource"],

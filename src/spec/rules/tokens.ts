@@ -8,27 +8,30 @@ import { asList, asText, isMap, type TaskView, type WorkflowView } from "./view.
 /** The fields tokens are substituted in; anywhere else a `{{...}}` is a mistake. */
 function tokenFields(task: TaskView): Array<{ path: SpecPath; value: string }> {
   const out: Array<{ path: SpecPath; value: string }> = [];
-  const add = (path: SpecPath, value: unknown) => {
-    const text = asText(value);
-    if (text !== undefined && text.includes("{{")) out.push({ path, value: text });
-  };
   const { raw, path } = task;
-  asList(raw.command).forEach((v, i) => add([...path, "command", i], v));
-  asList(raw.args).forEach((v, i) => add([...path, "args", i], v));
-  if (isMap(raw.environment)) for (const [k, v] of Object.entries(raw.environment)) add([...path, "environment", k], v);
-  asList(raw.files).forEach((f, i) => isMap(f) && f.base64 !== true && add([...path, "files", i, "contents"], f.contents));
-  asList(raw.outputs).forEach((o, i) => isMap(o) && add([...path, "outputs", i, "url"], o.url));
-  const checkpoints = Array.isArray(raw.checkpoint) ? raw.checkpoint : raw.checkpoint === undefined ? [] : [raw.checkpoint];
-  checkpoints.forEach((c, i) => isMap(c) && add([...path, "checkpoint", ...(Array.isArray(raw.checkpoint) ? [i] : []), "url"], c.url));
+  // Checked before the path is built: most strings carry no token at all.
+  const add = (value: unknown, ...rest: Array<string | number>) => {
+    const text = asText(value);
+    if (text !== undefined && text.includes("{{")) out.push({ path: [...path, ...rest], value: text });
+  };
+  asList(raw.command).forEach((v, i) => add(v, "command", i));
+  asList(raw.args).forEach((v, i) => add(v, "args", i));
+  if (isMap(raw.environment)) for (const [k, v] of Object.entries(raw.environment)) add(v, "environment", k);
+  asList(raw.files).forEach((f, i) => isMap(f) && f.base64 !== true && add(f.contents, "files", i, "contents"));
+  asList(raw.outputs).forEach((o, i) => isMap(o) && add(o.url, "outputs", i, "url"));
+  if (Array.isArray(raw.checkpoint)) raw.checkpoint.forEach((c, i) => isMap(c) && add(c.url, "checkpoint", i, "url"));
+  else if (isMap(raw.checkpoint)) add(raw.checkpoint.url, "checkpoint", "url");
   return out;
 }
 
 export function checkTokens(view: WorkflowView, bag: DiagnosticBag): void {
-  const taskNames = view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name]));
-  const allByName = new Map(view.tasks.map((t) => [normalizeName(t.name ?? ""), t]));
+  const taskNames = () => view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name]));
   for (const task of view.tasks) {
-    const inputs = asList(task.raw.inputs).map((i) => (isMap(i) ? asText(i.task) : undefined));
-    for (const { path, value } of tokenFields(task)) {
+    const fields = tokenFields(task);
+    if (fields.length === 0) continue;
+    // `{{input:NAME}}` names an input by its task; `WORKFLOW_ID:NAME` inputs by NAME.
+    const inputs = asList(task.raw.inputs).map((i) => (isMap(i) ? asText(i.task)?.split(":").pop() : undefined));
+    for (const { path, value } of fields) {
       const { parts, unknown } = tokenizeString(value);
       for (const text of unknown) {
         const inner = text.slice(2, -2).trim();
@@ -44,10 +47,10 @@ export function checkTokens(view: WorkflowView, bag: DiagnosticBag): void {
       for (const part of parts) {
         if (typeof part === "string") continue;
         if (part.kind === "host") {
-          const target = allByName.get(normalizeName(part.task));
+          const target = view.byName.get(normalizeName(part.task));
           if (!target) {
             bag.error("E_UNKNOWN_HOST_TASK", path, `{{host:${part.task}}} names no task of this workflow`, {
-              hint: didYouMean(part.task, taskNames),
+              hint: didYouMean(part.task, taskNames()),
             });
           } else if (target.group !== task.group) {
             bag.error(
@@ -93,33 +96,43 @@ const TOKEN_BEARING = new Set(["command", "args", "environment", "files", "outpu
 
 /** Any `{{...}}` outside the token-bearing fields survived templating by mistake. */
 function checkStrayTokens(view: WorkflowView, bag: DiagnosticBag): void {
-  const walk = (value: unknown, path: SpecPath, inTask: boolean): void => {
+  // One path array, pushed and popped, copied only for a report: this walk
+  // touches every value of the file.
+  const path: Array<string | number> = [];
+  const walk = (value: unknown, inTask: boolean): void => {
     if (typeof value === "string") {
       if (value.includes("{{")) {
-        bag.error(
-          "E_TOKEN_NOT_ALLOWED",
-          path,
-          `\`${value.length > 60 ? value.slice(0, 60) + "…" : value}\` contains \`{{\`, which templating left behind`,
-          {
-            hint: "tokens are substituted only in command, args, environment, files, outputs and checkpoint; template variables need a definition",
-          },
-        );
+        const shown = value.length > 60 ? value.slice(0, 60) + "…" : value;
+        bag.error("E_TOKEN_NOT_ALLOWED", [...path], `\`${shown}\` contains \`{{\`, which templating left behind`, {
+          hint: "tokens are substituted only in command, args, environment, files, outputs and checkpoint; template variables need a definition",
+        });
       }
     } else if (Array.isArray(value)) {
-      value.forEach((v, i) => walk(v, [...path, i], inTask));
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        walk(value[i], inTask);
+        path.pop();
+      }
     } else if (isMap(value)) {
-      for (const [k, v] of Object.entries(value)) {
+      for (const k in value) {
         if (inTask && TOKEN_BEARING.has(k)) continue;
-        walk(v, [...path, k], inTask);
+        path.push(k);
+        walk(value[k], inTask);
+        path.pop();
       }
     }
   };
+  const walkAt = (base: SpecPath, value: unknown, inTask: boolean) => {
+    path.length = 0;
+    path.push(...base);
+    walk(value, inTask);
+  };
   for (const [k, v] of Object.entries(view.raw)) {
     if (k === "tasks" || k === "groups") continue;
-    walk(v, ["workflow", k], false);
+    walkAt(["workflow", k], v, false);
   }
   for (const group of view.groups) {
-    if (!group.implicit) for (const [k, v] of Object.entries(group.raw)) if (k !== "tasks") walk(v, [...group.path, k], false);
-    for (const task of group.tasks) walk(task.raw, task.path, true);
+    if (!group.implicit) for (const [k, v] of Object.entries(group.raw)) if (k !== "tasks") walkAt([...group.path, k], v, false);
+    for (const task of group.tasks) walkAt(task.path, task.raw, true);
   }
 }

@@ -4,6 +4,7 @@
  * of `validate` reports every problem rather than the first layer of them.
  */
 import type { SpecPath } from "../diagnostics.js";
+import { normalizeName } from "../values.js";
 
 export type RawMap = Record<string, unknown>;
 
@@ -27,6 +28,8 @@ export interface WorkflowView {
   raw: RawMap;
   groups: GroupView[];
   tasks: TaskView[];
+  /** Tasks by normalised name (the first, where names clash). */
+  byName: Map<string, TaskView>;
 }
 
 export function isMap(value: unknown): value is RawMap {
@@ -47,12 +50,16 @@ export function asList(value: unknown): unknown[] {
 export function buildView(root: unknown): WorkflowView | undefined {
   if (!isMap(root) || !isMap(root.workflow)) return undefined;
   const workflow = root.workflow;
-  const view: WorkflowView = { raw: workflow, groups: [], tasks: [] };
+  const view: WorkflowView = { raw: workflow, groups: [], tasks: [], byName: new Map() };
   const addTask = (group: GroupView, raw: unknown, path: SpecPath) => {
     if (!isMap(raw)) return;
     const task: TaskView = { name: asText(raw.name), path, group, raw };
     group.tasks.push(task);
     view.tasks.push(task);
+    if (task.name !== undefined) {
+      const key = normalizeName(task.name);
+      if (!view.byName.has(key)) view.byName.set(key, task);
+    }
   };
   if (Array.isArray(workflow.groups)) {
     workflow.groups.forEach((rawGroup, g) => {

@@ -2,10 +2,10 @@
  * Templating of a workflow file: `default-values` and `--set` variables in,
  * rendered YAML text out, with the special tokens left as they were written.
  */
-import * as jsYaml from "js-yaml";
 import { didYouMean } from "../../util/suggest.js";
-import type { DiagnosticBag } from "../diagnostics.js";
+import { DiagnosticBag } from "../diagnostics.js";
 import { PROTECTED_TOKEN, TOKEN_NAMES } from "../tokens.js";
+import { parseYaml } from "../yaml.js";
 import { locateSyntaxError, locateVariable, positionOf, renderedLineMap } from "./locate.js";
 import { DEFAULT_RENDER_LIMITS, renderJinja, type RenderLimits } from "./render.js";
 
@@ -41,8 +41,8 @@ export async function renderWorkflowTemplate(
   const guarded = text.replace(PROTECTED_TOKEN, (token) => `${MARK_OPEN}${protectedTokens.push(token) - 1}${MARK_CLOSE}`);
   const defaults = readDefaultValues(text, bag);
   const values = { ...defaults, ...parseSetValues(variables, bag) };
-  if (!JINJA_SYNTAX.test(guarded)) return { text };
   if (bag.hasErrors) return undefined;
+  if (!JINJA_SYNTAX.test(guarded)) return { text };
 
   const result = await renderJinja(guarded, values, limits);
   if (!result.ok) {
@@ -119,22 +119,21 @@ function firstLoop(text: string) {
 function readDefaultValues(text: string, bag: DiagnosticBag): Record<string, unknown> {
   const match = /^default-values[ \t]*:.*(?:\n(?:[ \t]+.*|[ \t]*(?:#.*)?))*$/m.exec(text);
   if (!match) return {};
-  try {
-    const parsed = jsYaml.load(match[0], { schema: jsYaml.CORE_SCHEMA }) as Record<string, unknown> | null;
-    const values = parsed?.["default-values"];
-    if (values === null || values === undefined) return {};
-    if (typeof values === "object" && !Array.isArray(values)) return values as Record<string, unknown>;
-    bag.error("E_DEFAULT_VALUES", ["default-values"], "`default-values` must be a mapping of variable names to values", {
-      position: positionOf(text, match.index),
-    });
-  } catch (error) {
-    const mark = (error as { mark?: { line: number } }).mark;
-    const base = positionOf(text, match.index);
-    bag.error("E_DEFAULT_VALUES", ["default-values"], `\`default-values\` is not plain YAML: ${(error as Error).message.split("\n")[0]}`, {
-      position: mark ? { line: base.line + mark.line, column: 1 } : base,
-      hint: "default values cannot use template syntax",
+  const base = positionOf(text, match.index);
+  // Read like the rest of the file (alias limits included), then moved to the block's place.
+  const blockBag = new DiagnosticBag();
+  const parsed = parseYaml(match[0], blockBag);
+  for (const d of blockBag.items) {
+    const line = (d.position?.line ?? 1) + base.line - 1;
+    bag.error(d.code, ["default-values"], d.code === "E_YAML_SYNTAX" ? `\`default-values\` is not plain YAML: ${d.message}` : d.message, {
+      position: { line, column: d.position?.column ?? 1 },
+      hint: d.hint ?? "default values cannot use template syntax",
     });
   }
+  const values = (parsed?.value as Record<string, unknown> | null | undefined)?.["default-values"];
+  if (values === null || values === undefined) return {};
+  if (typeof values === "object" && !Array.isArray(values)) return values as Record<string, unknown>;
+  bag.error("E_DEFAULT_VALUES", ["default-values"], "`default-values` must be a mapping of variable names to values", { position: base });
   return {};
 }
 

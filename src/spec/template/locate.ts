@@ -37,12 +37,18 @@ export function positionOf(text: string, offset: number): TemplatePosition {
   return { line, column: offset - lineStart + 1 };
 }
 
-/** The first tag that mentions `name` as an identifier. */
+/** Uses that ask about a variable rather than render it: `x | default(...)`, `x is defined`. */
+const GUARDED_USE = /^\s*(?:\|\s*default\b|is\s+(?:not\s+)?(?:defined|undefined)\b)/;
+
+/** The first tag that uses `name` as an identifier where an undefined value is an error. */
 export function locateVariable(template: string, name: string): TemplatePosition | undefined {
-  const word = new RegExp(`(^|[^\\w.'"])${name.replace(/[^\w]/g, "")}(?![\\w'"])`);
+  const word = new RegExp(`(^|[^\\w.'"])${name.replace(/[^\w]/g, "")}(?![\\w'"])`, "g");
   for (const tag of tags(template)) {
-    const hit = word.exec(tag.body);
-    if (hit) return positionOf(template, tag.offset + 2 + hit.index + (hit[1]?.length ?? 0));
+    for (const hit of tag.body.matchAll(word)) {
+      const end = hit.index + hit[0].length;
+      if (GUARDED_USE.test(tag.body.slice(end))) continue;
+      return positionOf(template, tag.offset + 2 + hit.index + (hit[1]?.length ?? 0));
+    }
   }
   return undefined;
 }

@@ -11,7 +11,7 @@
 // asks about it (`x is defined`, `x | default(...)`). The interpreter is
 // patched here, in the worker's own copy of the library, to do that.
 import { parentPort } from "node:worker_threads";
-import { Interpreter, Template } from "@huggingface/jinja";
+import { Environment, Interpreter, Template } from "@huggingface/jinja";
 
 class UndefinedVariableError extends Error {
   constructor(name) {
@@ -63,12 +63,31 @@ proto.evaluateTestExpression = function (node, environment) {
 };
 
 const lenientFilter = lenient(originalFilter);
+
+// Functions (`range`, `x.upper`) must not render: their text would be the
+// library's JavaScript source. The class is not exported; take it from a value.
+class FunctionRenderError extends Error {}
+const probe = new Environment();
+probe.set("probe", () => undefined);
+const FunctionValue = probe.lookupVariable("probe").constructor;
+FunctionValue.prototype.toString = function () {
+  throw new FunctionRenderError("a function cannot be rendered as text (did you forget to call it?)");
+};
 proto.evaluateFilterExpression = function (node, environment) {
   const filter = node.filter?.type === "Identifier" ? node.filter.value : node.filter?.callee?.value;
-  return filter === "default" || filter === "d"
-    ? lenientFilter.call(this, node, environment)
-    : originalFilter.call(this, node, environment);
+  if (filter === "d") return lenientFilter.call(this, renamedFilter(node, "default"), environment);
+  return filter === "default" ? lenientFilter.call(this, node, environment) : originalFilter.call(this, node, environment);
 };
+
+/** `d` is Jinja's alias of `default`, which the library lacks: rename it in a copy of the node. */
+function renamedFilter(node, name) {
+  const clone = (object, changes) => Object.assign(Object.create(Object.getPrototypeOf(object)), object, changes);
+  const filter =
+    node.filter.type === "Identifier"
+      ? clone(node.filter, { value: name })
+      : clone(node.filter, { callee: clone(node.filter.callee, { value: name }) });
+  return clone(node, { filter });
+}
 
 function render({ template, variables, maxOutputChars }) {
   let parsed;

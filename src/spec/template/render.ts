@@ -21,6 +21,8 @@ export type RenderResult =
 interface Pending {
   resolve: (result: RenderResult) => void;
   timer: NodeJS.Timeout;
+  /** The worker doing this render: only its own failure may fail the render. */
+  worker: Worker;
 }
 
 const WORKER_URL = new URL("./render-worker.mjs", import.meta.url);
@@ -38,7 +40,7 @@ class RenderWorker {
         this.settle(id, { ok: false, kind: "timeout", message: `rendering took longer than ${limits.timeoutMs} ms` });
         this.restart();
       }, limits.timeoutMs);
-      this.pending.set(id, { resolve, timer });
+      this.pending.set(id, { resolve, timer, worker });
       worker.ref();
       worker.postMessage({ id, template, variables, maxOutputChars: limits.maxOutputChars });
     });
@@ -51,10 +53,10 @@ class RenderWorker {
     const heapMb = Math.max(256, Math.ceil((limits.maxOutputChars * 4) / (1024 * 1024)));
     const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     worker.on("message", (message: { id: number } & RenderResult) => this.settle(message.id, message));
-    worker.on("error", (error) => this.failAll(error));
+    worker.on("error", (error) => this.failAll(worker, error));
     worker.on("exit", () => {
       if (this.worker === worker) this.worker = undefined;
-      this.failAll(new Error("template worker exited"));
+      this.failAll(worker, new Error("template worker exited"));
     });
     this.worker = worker;
     return worker;
@@ -65,14 +67,15 @@ class RenderWorker {
     if (!pending) return;
     clearTimeout(pending.timer);
     this.pending.delete(id);
-    if (this.pending.size === 0) this.worker?.unref();
+    if (![...this.pending.values()].some((p) => p.worker === pending.worker)) pending.worker.unref();
     const { ok } = result;
     pending.resolve(ok ? { ok, output: result.output } : stripId(result));
   }
 
-  private failAll(error: Error): void {
+  private failAll(worker: Worker, error: Error): void {
     const outOfMemory = /memory|ERR_WORKER_OUT_OF_MEMORY/i.test(`${error.message} ${(error as { code?: string }).code ?? ""}`);
-    for (const id of [...this.pending.keys()]) {
+    for (const [id, pending] of [...this.pending]) {
+      if (pending.worker !== worker) continue;
       this.settle(
         id,
         outOfMemory
