@@ -12,7 +12,6 @@ export function isForeignTaskRef(ref: string): boolean {
 
 export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
   const byName = view.byName;
-  const groupIndex = new Map<GroupView, number>(view.groups.map((g, i) => [g, i]));
   const edges: number[][] = view.groups.map(() => []);
   // For the cycle message: which tasks made each group edge (keyed from * groups + to).
   const edgeCause = new Map<number, { from: TaskView; to: TaskView }>();
@@ -60,8 +59,8 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
         );
         return;
       }
-      const from = groupIndex.get(upstream.group) as number;
-      const to = groupIndex.get(task.group) as number;
+      const from = upstream.group.index;
+      const to = task.group.index;
       const key = edgeKey(from, to);
       if (!edgeCause.has(key)) {
         edgeCause.set(key, { from: upstream, to: task });

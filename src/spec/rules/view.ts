@@ -16,6 +16,8 @@ export interface TaskView {
 }
 
 export interface GroupView {
+  /** Position in `WorkflowView.groups`. */
+  index: number;
   name: string | undefined;
   path: SpecPath;
   /** A group made from a task of a `tasks:` workflow. */
@@ -65,7 +67,7 @@ export function buildView(root: unknown): WorkflowView | undefined {
     workflow.groups.forEach((rawGroup, g) => {
       if (!isMap(rawGroup)) return;
       const path = ["workflow", "groups", g];
-      const group: GroupView = { name: asText(rawGroup.name), path, implicit: false, tasks: [], raw: rawGroup };
+      const group: GroupView = { index: view.groups.length, name: asText(rawGroup.name), path, implicit: false, tasks: [], raw: rawGroup };
       view.groups.push(group);
       asList(rawGroup.tasks).forEach((rawTask, t) => addTask(group, rawTask, [...path, "tasks", t]));
     });
@@ -73,7 +75,7 @@ export function buildView(root: unknown): WorkflowView | undefined {
     workflow.tasks.forEach((rawTask, t) => {
       const path = ["workflow", "tasks", t];
       const name = isMap(rawTask) ? asText(rawTask.name) : undefined;
-      const group: GroupView = { name: name === undefined ? undefined : `${name}-group`, path, implicit: true, tasks: [], raw: {} };
+      const group: GroupView = { index: view.groups.length, name: name === undefined ? undefined : `${name}-group`, path, implicit: true, tasks: [], raw: {} };
       view.groups.push(group);
       addTask(group, rawTask, path);
     });
