@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
 import { planCommand } from "./plan.js";
+import { runCommand } from "./run.js";
 import { schemaCommand } from "./schema.js";
 import { colorsFor, exitCodeOf } from "./shared.js";
 import { validateCommand } from "./validate.js";
@@ -21,7 +22,7 @@ Examples:
   $ troupe validate examples/parallel_tasks.yaml
   $ troupe plan examples/group_tasks_communication.yaml`,
     );
-  for (const command of [validateCommand(), planCommand(), schemaCommand()]) program.addCommand(command);
+  for (const command of [validateCommand(), planCommand(), runCommand(), schemaCommand()]) program.addCommand(command);
   program.commands.forEach((c) => c.exitOverride().showHelpAfterError("(run with --help for usage)"));
   return program.exitOverride();
 }

@@ -17,3 +17,4 @@ export { DEFAULT_RENDER_LIMITS, type RenderLimits, type TemplateVariables } from
 export { tokenizeString, type SpecialToken, type TokenPart } from "./tokens.js";
 export { parseSize, parseCount, parseDuration, parseExitRanges, normalizeName, type ExitRange } from "./values.js";
 export { isForeignTaskRef } from "./rules/inputs.js";
+export { inlineLocalFiles } from "./inline.js";

@@ -75,7 +75,14 @@ export function buildView(root: unknown): WorkflowView | undefined {
     workflow.tasks.forEach((rawTask, t) => {
       const path = ["workflow", "tasks", t];
       const name = isMap(rawTask) ? asText(rawTask.name) : undefined;
-      const group: GroupView = { index: view.groups.length, name: name === undefined ? undefined : `${name}-group`, path, implicit: true, tasks: [], raw: {} };
+      const group: GroupView = {
+        index: view.groups.length,
+        name: name === undefined ? undefined : `${name}-group`,
+        path,
+        implicit: true,
+        tasks: [],
+        raw: {},
+      };
       view.groups.push(group);
       addTask(group, rawTask, path);
     });

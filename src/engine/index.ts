@@ -1,0 +1,27 @@
+export { WorkflowRun, type RunOptions, type RunResult } from "./run.js";
+export {
+  schedule,
+  findUnschedulable,
+  fits,
+  type Capacity,
+  type SchedulerInput,
+  type SchedulerAction,
+  type Decision,
+  type GroupSnapshot,
+  type Unschedulable,
+} from "./scheduler.js";
+export { aggregateWorkflowStatus } from "./aggregate.js";
+export {
+  TaskStatus,
+  WorkflowStatus,
+  FAILURE_STATUSES,
+  PlatformExitCode,
+  isFinal,
+  isFailure,
+  checkTransition,
+  IllegalTransitionError,
+  type GroupStatus,
+} from "./statuses.js";
+export { systemClock, type Clock } from "./clock.js";
+export type { RunRecorder, EngineEvent } from "./recorder.js";
+export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

@@ -1,0 +1,22 @@
+import type { StatusUpdate, Transition } from "../store/index.js";
+
+/** What the engine needs of a store: where to write what happened (RunStore satisfies it). */
+export interface RunRecorder {
+  recordTransition(runId: string, transition: Transition): void;
+  updateRun(runId: string, update: StatusUpdate): void;
+  updateGroup(runId: string, group: number, update: StatusUpdate): void;
+  updateTask(runId: string, group: number, task: number, update: StatusUpdate): void;
+  logPath(runId: string, groupName: string, taskName: string, retryId: number): string;
+}
+
+/** A change the engine made, for live views. */
+export interface EngineEvent {
+  kind: "run" | "group" | "task";
+  group?: string;
+  task?: string;
+  retryId?: number;
+  from: string | null;
+  to: string;
+  reason: string;
+  time: number;
+}

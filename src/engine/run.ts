@@ -1,0 +1,513 @@
+/**
+ * One workflow run: applies the scheduler's decisions and the runtime's
+ * reports to the run's state, through the one transition table, and records
+ * every change. The only place statuses are written.
+ */
+import { join } from "node:path";
+import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
+import type { ExitInfo, PreparedMember, Runtime } from "../runtime/index.js";
+import { normalizeName } from "../spec/index.js";
+import { aggregateWorkflowStatus } from "./aggregate.js";
+import { systemClock, type Clock } from "./clock.js";
+import { buildLaunch } from "./launch.js";
+import type { EngineEvent, RunRecorder } from "./recorder.js";
+import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
+import {
+  PlatformExitCode,
+  checkTransition,
+  isFailure,
+  isFinal,
+  type GroupStatus,
+  type TaskStatus,
+  type WorkflowStatus,
+} from "./statuses.js";
+
+export interface RunOptions {
+  runId: string;
+  plan: CompiledWorkflow;
+  runtime: Runtime;
+  recorder: RunRecorder;
+  /** The run's data directory: task outputs live under it. */
+  dataDir: string;
+  capacity: Capacity;
+  maxParallel: number;
+  /** Retries allowed per task (OSMO's max_retry_per_task; default 0). */
+  maxRetries: number;
+  poolExitActions?: readonly ExitActionRule[];
+  /** Grace between the polite signal and the kill when stopping a task. */
+  stopGraceMs?: number;
+  clock?: Clock;
+  onEvent?: (event: EngineEvent) => void;
+}
+
+export interface RunResult {
+  status: WorkflowStatus;
+}
+
+interface TaskState {
+  status: TaskStatus | null;
+  retryId: number;
+  exitCode: number | null;
+  outputDir: string;
+  /** The runtime's handle on the current attempt, while its sandbox exists. */
+  member?: PreparedMember;
+}
+
+interface GroupState {
+  status: GroupStatus;
+  queuedAt?: number;
+  runningAt?: number;
+  addresses?: Record<string, string>;
+  /** Capacity is held from admission until every member is gone. */
+  holdsCapacity: boolean;
+  /** Attempts whose sandbox is being prepared or whose process is alive. */
+  live: number;
+}
+
+export class WorkflowRun {
+  private readonly plan: CompiledWorkflow;
+  private readonly clock: Clock;
+  private readonly groups: GroupState[];
+  private readonly tasks: TaskState[][];
+  private readonly used: Capacity = { cpu: 0, gpu: 0, memoryBytes: 0 };
+  private activeTasks = 0;
+  private timer: unknown;
+  private ticking = false;
+  private tickAgain = false;
+  private canceled = false;
+  private finished = false;
+  private status: WorkflowStatus = "PENDING";
+  private resolveDone!: (result: RunResult) => void;
+  readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
+
+  constructor(private readonly options: RunOptions) {
+    this.plan = options.plan;
+    this.clock = options.clock ?? systemClock;
+    this.groups = this.plan.groups.map(() => ({ status: "SUBMITTING", holdsCapacity: false, live: 0 }));
+    this.tasks = this.plan.groups.map((g) => g.tasks.map(() => ({ status: "SUBMITTING", retryId: 0, exitCode: null, outputDir: "" })));
+  }
+
+  /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
+  start(): Promise<RunResult> {
+    const now = this.clock.now();
+    this.setRun("RUNNING", "run started", { startTime: now });
+    this.plan.groups.forEach((group, g) => {
+      this.setGroup(g, "WAITING", "waiting for upstream groups");
+      group.tasks.forEach((_, t) => this.setTask(g, t, "WAITING", "waiting for upstream groups"));
+    });
+    this.tick();
+    return this.done;
+  }
+
+  /** Cancel: every unfinished group fails as canceled and its tasks are stopped. */
+  cancel(force = false): void {
+    this.canceled = true;
+    const grace = force ? 0 : (this.options.stopGraceMs ?? 5_000);
+    this.plan.groups.forEach((_, g) => {
+      if (!isFinal(this.groups[g]!.status))
+        this.endGroup(g, "FAILED_CANCELED", force ? "canceled (forced)" : "canceled", "FAILED_CANCELED", grace);
+      else if (force) this.stopMembers(g, 0);
+    });
+    this.tick();
+  }
+
+  // ---- scheduling -------------------------------------------------------
+
+  private tick(): void {
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      do {
+        this.tickAgain = false;
+        if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+        this.timer = undefined;
+        const now = this.clock.now();
+        const decision = this.canceled
+          ? { actions: [], wakeAt: undefined }
+          : schedule({
+              plan: this.plan,
+              groups: this.groups,
+              capacity: this.options.capacity,
+              used: this.used,
+              activeTasks: this.activeTasks,
+              maxParallel: this.options.maxParallel,
+              now,
+            });
+        for (const action of decision.actions) this.apply(action, now);
+        if (decision.wakeAt !== undefined) this.timer = this.clock.setTimer(() => this.tick(), decision.wakeAt - now);
+      } while (this.tickAgain);
+    } finally {
+      this.ticking = false;
+    }
+    this.maybeFinish();
+  }
+
+  private apply(action: SchedulerAction, now: number): void {
+    const g = action.group;
+    const group = this.plan.groups[g] as CompiledGroup;
+    switch (action.kind) {
+      case "enqueue":
+        this.groups[g]!.queuedAt = now;
+        this.setGroup(g, "SCHEDULING", "upstream groups completed; waiting for resources");
+        group.tasks.forEach((_, t) => this.setTask(g, t, "SCHEDULING", "waiting for resources"));
+        break;
+      case "fail-upstream": {
+        const upstream = this.plan.groups[action.upstream]?.name ?? "?";
+        this.endGroup(
+          g,
+          "FAILED_UPSTREAM",
+          `upstream group ${upstream} did not complete`,
+          "FAILED_UPSTREAM",
+          0,
+          PlatformExitCode.UPSTREAM_FAILED,
+        );
+        break;
+      }
+      case "queue-timeout":
+        this.endGroup(g, "FAILED_QUEUE_TIMEOUT", `waited longer than the queue timeout for resources`, "FAILED_QUEUE_TIMEOUT", 0);
+        break;
+      case "exec-timeout":
+        this.endGroup(g, "FAILED_EXEC_TIMEOUT", `ran longer than the exec timeout`, "FAILED_EXEC_TIMEOUT", this.grace());
+        break;
+      case "admit":
+        this.reserve(g);
+        this.setGroup(g, "INITIALIZING", "admitted: resources reserved");
+        group.tasks.forEach((_, t) => this.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
+        void this.launchGroup(
+          g,
+          group.tasks.map((_, t) => t),
+        );
+        break;
+    }
+  }
+
+  private reserve(g: number): void {
+    const group = this.plan.groups[g] as CompiledGroup;
+    this.used.cpu += group.demand.cpu;
+    this.used.gpu += group.demand.gpu;
+    this.used.memoryBytes += group.demand.memoryBytes;
+    this.activeTasks += group.tasks.length;
+    this.groups[g]!.holdsCapacity = true;
+  }
+
+  /** Once a group has ended and nothing of it is alive, its capacity and addresses return to the pool. */
+  private releaseIfDone(g: number): void {
+    const state = this.groups[g]!;
+    if (!isFinal(state.status) || state.live > 0 || !state.holdsCapacity) return;
+    const group = this.plan.groups[g] as CompiledGroup;
+    state.holdsCapacity = false;
+    this.used.cpu -= group.demand.cpu;
+    this.used.gpu -= group.demand.gpu;
+    this.used.memoryBytes -= group.demand.memoryBytes;
+    this.activeTasks -= group.tasks.length;
+    if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));
+    state.addresses = undefined;
+    this.tick();
+  }
+
+  // ---- launching --------------------------------------------------------
+
+  /** Bring up sandboxes for `members` of group g (all, or the ones restarted), then release them together. */
+  private async launchGroup(g: number, members: number[]): Promise<void> {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const state = this.groups[g]!;
+    state.live += members.length;
+    try {
+      state.addresses ??= await this.options.runtime.addresses(group.tasks.map((t) => t.name));
+    } catch (error) {
+      state.live -= members.length;
+      this.endGroup(g, "FAILED_BACKEND_ERROR", `no addresses for the group: ${(error as Error).message}`, "FAILED_BACKEND_ERROR", 0);
+      this.releaseIfDone(g);
+      return;
+    }
+    const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
+    const prepared = members.map((t) => this.prepareMember(g, t, hosts));
+    if (!group.barrier) {
+      prepared.forEach((p) => void p.then((m) => m && this.release(g, [m])));
+      return;
+    }
+    const ready = (await Promise.all(prepared)).filter((m): m is { t: number; member: PreparedMember; retryId: number } => m !== undefined);
+    this.release(g, ready);
+  }
+
+  private async prepareMember(
+    g: number,
+    t: number,
+    hosts: Map<string, string>,
+  ): Promise<{ t: number; member: PreparedMember; retryId: number } | undefined> {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const task = group.tasks[t]!;
+    const state = this.tasks[g]![t]!;
+    const retryId = state.retryId;
+    state.outputDir = join(this.options.dataDir, "outputs", task.name, String(retryId));
+    const inputDirs = task.inputs.map((input) => {
+      if (input.kind !== "task") throw new Error(`inputs of kind ${input.kind} are not supported by troupe run yet`);
+      const upstream = this.plan.groups[input.group]!;
+      const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
+      return this.tasks[input.group]![index]!.outputDir;
+    });
+    const addresses = this.groups[g]!.addresses ?? {};
+    this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
+    let member: PreparedMember;
+    try {
+      const launch = buildLaunch(
+        task,
+        {
+          key: `${group.name}/${task.name}/${retryId}`,
+          groupName: group.name,
+          retryId,
+          address: addresses[task.name] ?? "",
+          hosts: addresses,
+          logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
+        },
+        { workflowId: this.options.runId, outputDir: state.outputDir, inputDirs, hosts },
+      );
+      member = await this.options.runtime.prepare(launch);
+    } catch (error) {
+      this.groups[g]!.live--;
+      if (state.retryId === retryId && !isFinal(state.status ?? "WAITING")) {
+        this.finishTask(g, t, "FAILED_START_ERROR", `could not start: ${(error as Error).message}`, PlatformExitCode.START_ERROR);
+      }
+      this.releaseIfDone(g);
+      return undefined;
+    }
+    state.member = member;
+    void member.exited.then((info) => this.onExit(g, t, retryId, info));
+    // The group may have ended while this sandbox came up (lead failed, cancel, timeout).
+    if (state.retryId !== retryId || isFinal(state.status ?? "WAITING")) {
+      void member.stop(0);
+      return undefined;
+    }
+    return { t, member, retryId };
+  }
+
+  private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
+    const now = this.clock.now();
+    const live = ready.filter(({ t, retryId }) => {
+      const state = this.tasks[g]![t]!;
+      return state.retryId === retryId && state.status === "INITIALIZING";
+    });
+    if (live.length === 0) return;
+    if (this.groups[g]!.status === "INITIALIZING") {
+      this.groups[g]!.runningAt = now;
+      this.setGroup(g, "RUNNING", "members started");
+    }
+    for (const { t, member } of live) {
+      member.release();
+      this.setTask(g, t, "RUNNING", "command started", { startTime: now });
+    }
+    this.tick();
+  }
+
+  // ---- endings ----------------------------------------------------------
+
+  private onExit(g: number, t: number, retryId: number, info: ExitInfo): void {
+    const state = this.tasks[g]![t]!;
+    this.groups[g]!.live--;
+    if (state.retryId === retryId) {
+      state.member = undefined;
+      if (!isFinal(state.status ?? "WAITING")) this.decideExit(g, t, info);
+      else if (state.exitCode === null) this.recordExitCode(g, t, info.code);
+    }
+    this.releaseIfDone(g);
+    this.tick();
+  }
+
+  private decideExit(g: number, t: number, info: ExitInfo): void {
+    const task = this.plan.groups[g]!.tasks[t]!;
+    const state = this.tasks[g]![t]!;
+    if (info.startError !== undefined) {
+      this.finishTask(g, t, "FAILED_START_ERROR", info.startError, PlatformExitCode.START_ERROR);
+      return;
+    }
+    const action = exitActionFor(info.code, task.exitActions, this.options.poolExitActions);
+    if (action === "COMPLETE") this.finishTask(g, t, "COMPLETED", `exited with ${info.code}`, info.code);
+    else if (action === "FAIL") this.finishTask(g, t, "FAILED", `exited with ${info.code}`, info.code);
+    else if (state.retryId < this.options.maxRetries) this.reschedule(g, t, info.code);
+    else
+      this.finishTask(
+        g,
+        t,
+        "FAILED",
+        `exited with ${info.code}: RESCHEDULE, but no retries are left (limit ${this.options.maxRetries})`,
+        info.code,
+      );
+  }
+
+  /** RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts its siblings. */
+  private reschedule(g: number, t: number, code: number): void {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const restartAll = group.tasks[t]!.lead || !group.ignoreNonleadStatus;
+    const members = restartAll
+      ? group.tasks.map((_, i) => i).filter((i) => !isFinal(this.tasks[g]![i]!.status ?? "WAITING") || i === t)
+      : [t];
+    const stops: Array<Promise<void>> = [];
+    for (const i of members) {
+      const state = this.tasks[g]![i]!;
+      const reason =
+        i === t
+          ? `exited with ${code}: RESCHEDULE (retry ${state.retryId + 1} of ${this.options.maxRetries})`
+          : `restarted with ${group.tasks[t]!.name}`;
+      if (i === t) this.recordExitCode(g, i, code);
+      this.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
+      if (state.member) stops.push(state.member.stop(this.grace()));
+      state.member = undefined;
+    }
+    void Promise.all(stops).then(() => {
+      if (isFinal(this.groups[g]!.status)) return;
+      for (const i of members) {
+        const state = this.tasks[g]![i]!;
+        state.retryId += 1;
+        state.status = null;
+        state.exitCode = null;
+        this.setTask(g, i, "INITIALIZING", "new attempt in a fresh sandbox", {
+          retryId: state.retryId,
+          exitCode: null,
+          startTime: null,
+          endTime: null,
+        });
+      }
+      // The restarted members pass the barrier again, together.
+      void this.launchGroup(g, members);
+    });
+  }
+
+  private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {
+    const group = this.plan.groups[g] as CompiledGroup;
+    this.setTask(g, t, status, reason, { exitCode, endTime: this.clock.now() });
+    this.tasks[g]![t]!.exitCode = exitCode;
+    if (isFinal(this.groups[g]!.status)) return;
+    const task = group.tasks[t]!;
+    if (task.lead) {
+      const outcome: TaskStatus = status === "COMPLETED" ? "COMPLETED" : "FAILED";
+      this.endGroup(
+        g,
+        status as GroupStatus,
+        `lead task ${task.name} ${status === "COMPLETED" ? "completed" : "failed"}`,
+        outcome,
+        this.grace(),
+        null,
+        "lead task finished",
+      );
+    } else if (isFailure(status) && !group.ignoreNonleadStatus) {
+      this.endGroup(
+        g,
+        "FAILED",
+        `task ${task.name} failed (ignoreNonleadStatus is false)`,
+        "FAILED",
+        this.grace(),
+        null,
+        `group failed: ${task.name} failed`,
+      );
+    }
+  }
+
+  /** A group ends: its unfinished tasks take `taskStatus` and whatever still runs is stopped. */
+  private endGroup(
+    g: number,
+    status: GroupStatus,
+    reason: string,
+    taskStatus: TaskStatus,
+    graceMs: number,
+    exitCode: number | null = null,
+    taskReason = reason,
+  ): void {
+    const now = this.clock.now();
+    const state = this.groups[g]!;
+    if (isFinal(state.status)) return;
+    this.setGroup(g, status, reason, { endTime: now });
+    this.plan.groups[g]!.tasks.forEach((_, t) => {
+      const task = this.tasks[g]![t]!;
+      if (task.status !== null && isFinal(task.status)) return;
+      this.setTask(g, t, taskStatus, taskReason, { endTime: now, ...(exitCode !== null ? { exitCode } : {}) });
+      if (exitCode !== null) task.exitCode = exitCode;
+    });
+    this.stopMembers(g, graceMs);
+    this.releaseIfDone(g);
+  }
+
+  private stopMembers(g: number, graceMs: number): void {
+    for (const task of this.tasks[g]!) if (task.member) void task.member.stop(graceMs);
+  }
+
+  private recordExitCode(g: number, t: number, code: number): void {
+    this.tasks[g]![t]!.exitCode = code;
+    this.options.recorder.updateTask(this.options.runId, g, t, { exitCode: code });
+  }
+
+  private grace(): number {
+    return this.options.stopGraceMs ?? 5_000;
+  }
+
+  private maybeFinish(): void {
+    if (this.finished) return;
+    if (!this.groups.every((g) => isFinal(g.status) && g.live === 0)) return;
+    this.finished = true;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    const status = aggregateWorkflowStatus(this.groups.map((g) => g.status));
+    this.setRun(status, status === "COMPLETED" ? "every group completed" : "a group did not complete", { endTime: this.clock.now() });
+    this.resolveDone({ status });
+  }
+
+  // ---- recording --------------------------------------------------------
+
+  private setRun(to: WorkflowStatus, reason: string, extra: { startTime?: number; endTime?: number } = {}): void {
+    const from = this.status;
+    checkTransition(`workflow ${this.options.runId}`, from, to);
+    this.status = to;
+    this.options.recorder.updateRun(this.options.runId, { status: to, ...extra });
+    this.record({ kind: "run" }, from, to, reason);
+  }
+
+  private setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number } = {}): void {
+    const state = this.groups[g]!;
+    const from = state.status;
+    const name = this.plan.groups[g]!.name;
+    checkTransition(`group ${name}`, from, to);
+    state.status = to;
+    const startTime = to === "RUNNING" ? { startTime: this.clock.now() } : {};
+    this.options.recorder.updateGroup(this.options.runId, g, { status: to, ...startTime, ...extra });
+    this.record({ kind: "group", group: g }, from, to, reason, name);
+  }
+
+  private setTask(
+    g: number,
+    t: number,
+    to: TaskStatus,
+    reason: string,
+    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number } = {},
+  ): void {
+    const state = this.tasks[g]![t]!;
+    const from = state.status;
+    const name = this.plan.groups[g]!.tasks[t]!.name;
+    checkTransition(`task ${name} (retry ${state.retryId})`, from, to);
+    state.status = to;
+    this.options.recorder.updateTask(this.options.runId, g, t, { status: to, ...extra });
+    this.record({ kind: "task", group: g, task: t, retryId: state.retryId }, from, to, reason, this.plan.groups[g]!.name, name);
+  }
+
+  private record(
+    subject: { kind: "run" } | { kind: "group"; group: number } | { kind: "task"; group: number; task: number; retryId: number },
+    from: string | null,
+    to: string,
+    reason: string,
+    groupName?: string,
+    taskName?: string,
+  ): void {
+    const time = this.clock.now();
+    this.options.recorder.recordTransition(this.options.runId, { subject, from, to, reason, time });
+    this.options.onEvent?.({
+      kind: subject.kind,
+      group: groupName,
+      task: taskName,
+      retryId: subject.kind === "task" ? subject.retryId : undefined,
+      from,
+      to,
+      reason,
+      time,
+    });
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The runtime interface: what the engine asks of any place that runs tasks
+ * (host processes, containers, later Kubernetes and Slurm). A runtime does;
+ * it never decides statuses: it reports what happened and the engine decides.
+ */
+
+/** One task attempt, with every token already resolved. */
+export interface TaskLaunch {
+  /** Stable key of this attempt, unique within the run: `<group>/<task>/<retry>`. */
+  key: string;
+  taskName: string;
+  groupName: string;
+  retryId: number;
+  image: string;
+  argv: string[];
+  env: Record<string, string>;
+  files: Array<{ path: string; contents: Buffer }>;
+  /** Fresh directory for `{{output}}`. */
+  outputDir: string;
+  /** Upstream outputs, by input position (`{{input:N}}`); mounted read-only where possible. */
+  inputDirs: string[];
+  /** This task's address, as allocated by `addresses()`. */
+  address: string;
+  /** Names of the group's members and their addresses (for name resolution). */
+  hosts: Record<string, string>;
+  /** Where the attempt's complete stdout+stderr is written. */
+  logPath: string;
+}
+
+export interface ExitInfo {
+  /** The command's exit code, 128+N for a signal N. */
+  code: number;
+  /** Set when the runtime could not start the command at all. */
+  startError?: string;
+}
+
+/** A member whose sandbox is up; its command starts on `release()`. */
+export interface PreparedMember {
+  readonly launch: TaskLaunch;
+  /** Start the command (the barrier releases every member together). */
+  release(): void;
+  /** Resolves once, when the attempt has ended (or failed to start). */
+  readonly exited: Promise<ExitInfo>;
+  /** Graceful signal, then a forced kill after `graceMs`; resolves when nothing of it is left. */
+  stop(graceMs: number): Promise<void>;
+}
+
+export interface OutputSink {
+  /** Live output of a task attempt (the log file gets it regardless). */
+  (launch: TaskLaunch, chunk: Buffer): void;
+}
+
+export interface RunContext {
+  runId: string;
+  /** Directory for this run's data (outputs, logs, sandboxes). */
+  dataDir: string;
+  onOutput?: OutputSink;
+}
+
+export interface Runtime {
+  /** For the first line of `troupe run`: which runtime, which isolation. */
+  describe(): string;
+  /** Notes to tell the user once (for example which images the host stands in for). */
+  notices(): string[];
+  open(run: RunContext): Promise<void>;
+  /** Addresses for a group's members, known before any of them starts. */
+  addresses(taskNames: readonly string[]): Promise<Record<string, string>>;
+  /** Give back addresses once their tasks have ended. */
+  releaseAddresses(addresses: readonly string[]): void;
+  /**
+   * Bring up one member's sandbox (inputs, files, network). Resolves when it is
+   * ready to start its command, rejects with a user-facing message if it cannot be.
+   */
+  prepare(launch: TaskLaunch): Promise<PreparedMember>;
+  /** Remove everything this run created. Safe to call more than once. */
+  close(): Promise<void>;
+  /** Remove what runs that died without closing left behind; returns what was removed. */
+  sweep(): Promise<string[]>;
+}

@@ -1,0 +1,4 @@
+/** store/: the SQLite history of runs under TROUPE_HOME and where their logs go. */
+export { RunStore } from "./run-store.js";
+export { INITIAL_STATUS } from "./writer.js";
+export type * from "./types.js";

@@ -1,0 +1,144 @@
+/**
+ * The schema of troupe.db as an ordered list of migrations. The database's
+ * `PRAGMA user_version` is the number of migrations applied; each migration is
+ * applied in its own IMMEDIATE transaction that re-reads the version first, so
+ * two processes opening a fresh database at once apply it exactly once.
+ */
+import type Database from "better-sqlite3";
+import { TroupeError } from "../errors/index.js";
+
+export interface Migration {
+  /** 1, 2, 3, ...: the user_version the database has once this migration is applied. */
+  version: number;
+  description: string;
+  up: (db: Database.Database) => void;
+}
+
+const INITIAL_SCHEMA = `
+CREATE TABLE runs (
+  id          TEXT PRIMARY KEY,
+  name        TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  status      TEXT NOT NULL,
+  spec        TEXT NOT NULL,
+  runtime     TEXT NOT NULL,
+  submit_time INTEGER NOT NULL,
+  start_time  INTEGER,
+  end_time    INTEGER,
+  UNIQUE (name, seq)
+);
+CREATE INDEX runs_by_submit_time ON runs (submit_time DESC, seq DESC);
+
+CREATE TABLE groups (
+  run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  idx        INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  start_time INTEGER,
+  end_time   INTEGER,
+  PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE tasks (
+  run_id     TEXT NOT NULL,
+  group_idx  INTEGER NOT NULL,
+  task_idx   INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  lead       INTEGER NOT NULL,
+  status     TEXT NOT NULL,
+  retry_id   INTEGER NOT NULL DEFAULT 0,
+  exit_code  INTEGER,
+  ip         TEXT,
+  start_time INTEGER,
+  end_time   INTEGER,
+  PRIMARY KEY (run_id, group_idx, task_idx),
+  FOREIGN KEY (run_id, group_idx) REFERENCES groups (run_id, idx) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE task_attempts (
+  run_id     TEXT NOT NULL,
+  group_idx  INTEGER NOT NULL,
+  task_idx   INTEGER NOT NULL,
+  retry_id   INTEGER NOT NULL,
+  status     TEXT NOT NULL,
+  exit_code  INTEGER,
+  ip         TEXT,
+  start_time INTEGER,
+  end_time   INTEGER,
+  -- relative to TROUPE_HOME, so a moved home keeps its logs
+  log_path   TEXT NOT NULL,
+  PRIMARY KEY (run_id, group_idx, task_idx, retry_id),
+  FOREIGN KEY (run_id, group_idx, task_idx) REFERENCES tasks (run_id, group_idx, task_idx) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- A task row is its current attempt; these keep that attempt's row in task_attempts equal
+-- to it, so the writer updates one row per task update. Attempt 0 comes with the task, a
+-- new retry_id adds its row, and earlier attempts keep their last state.
+CREATE TRIGGER tasks_insert_attempt AFTER INSERT ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log');
+END;
+CREATE TRIGGER tasks_update_attempt AFTER UPDATE ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log')
+  ON CONFLICT (run_id, group_idx, task_idx, retry_id) DO UPDATE SET
+    status = excluded.status, exit_code = excluded.exit_code, ip = excluded.ip,
+    start_time = excluded.start_time, end_time = excluded.end_time;
+END;
+
+CREATE TABLE transitions (
+  id          INTEGER PRIMARY KEY,
+  run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  subject     TEXT NOT NULL CHECK (subject IN ('run', 'group', 'task')),
+  group_idx   INTEGER,
+  task_idx    INTEGER,
+  retry_id    INTEGER,
+  from_status TEXT,
+  to_status   TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  time        INTEGER NOT NULL
+);
+CREATE INDEX transitions_by_run ON transitions (run_id, time, id);
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: "runs, groups, tasks, task attempts, transitions", up: (db) => db.exec(INITIAL_SCHEMA) },
+];
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+/**
+ * Brings `db` up to the last of `migrations` and returns how many were applied.
+ * A database newer than the code is refused rather than read with a schema it may not match.
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}, expected ${i + 1}`);
+  });
+  const latest = migrations.length;
+  const current = schemaVersion(db);
+  if (current > latest) {
+    throw new TroupeError(
+      "E_STORE_TOO_NEW",
+      `the database ${db.name} has schema version ${current}, newer than this troupe knows (${latest})`,
+      "system",
+      "upgrade troupe, or set TROUPE_HOME to another directory",
+    );
+  }
+  let applied = 0;
+  for (const migration of migrations.slice(current)) {
+    const step = db.transaction(() => {
+      // Another process may have applied it while this one waited for the lock.
+      if (schemaVersion(db) >= migration.version) return;
+      migration.up(db);
+      db.pragma(`user_version = ${migration.version}`);
+      applied += 1;
+    });
+    step.immediate();
+  }
+  return applied;
+}

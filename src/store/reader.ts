@@ -1,0 +1,210 @@
+/**
+ * Reads runs back from troupe.db in the shapes of types.ts. Times are stored
+ * as epoch milliseconds and given out as ISO 8601 with milliseconds.
+ */
+import type Database from "better-sqlite3";
+import type { AttemptRecord, GroupRecord, ListRunsOptions, RunRecord, RunSummary, TaskRecord, TransitionRecord } from "./types.js";
+
+interface RunRow {
+  id: string;
+  name: string;
+  status: string;
+  submit_time: number;
+  start_time: number | null;
+  end_time: number | null;
+}
+interface GroupRow {
+  idx: number;
+  name: string;
+  status: string;
+  start_time: number | null;
+  end_time: number | null;
+}
+interface TaskRow {
+  group_idx: number;
+  name: string;
+  lead: number;
+  status: string;
+  exit_code: number | null;
+  retry_id: number;
+  ip: string | null;
+  start_time: number | null;
+  end_time: number | null;
+}
+interface TransitionRow {
+  group_name: string | null;
+  task_name: string | null;
+  retry_id: number | null;
+  from_status: string | null;
+  to_status: string;
+  reason: string;
+  time: number;
+}
+interface AttemptRow {
+  group_name: string;
+  task_name: string;
+  retry_id: number;
+  status: string;
+  exit_code: number | null;
+  ip: string | null;
+  start_time: number | null;
+  end_time: number | null;
+  log_path: string;
+}
+
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export class RunReader {
+  private readonly run;
+  private readonly groups;
+  private readonly tasks;
+  private readonly transitionRows;
+  private readonly attemptRows;
+  private readonly exactId;
+  private readonly idsWithPrefix;
+  private readonly taskCounts;
+
+  constructor(private readonly db: Database.Database) {
+    this.run = db.prepare<[string], RunRow>(`SELECT id, name, status, submit_time, start_time, end_time FROM runs WHERE id = ?`);
+    this.groups = db.prepare<[string], GroupRow>(
+      `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
+    );
+    this.tasks = db.prepare<[string], TaskRow>(
+      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time
+       FROM tasks WHERE run_id = ? ORDER BY group_idx, task_idx`,
+    );
+    this.transitionRows = db.prepare<[string], TransitionRow>(
+      `SELECT g.name AS group_name, t.name AS task_name, tr.retry_id, tr.from_status, tr.to_status, tr.reason, tr.time
+       FROM transitions tr
+       LEFT JOIN groups g ON g.run_id = tr.run_id AND g.idx = tr.group_idx
+       LEFT JOIN tasks t ON t.run_id = tr.run_id AND t.group_idx = tr.group_idx AND t.task_idx = tr.task_idx
+       WHERE tr.run_id = ? ORDER BY tr.time, tr.id`,
+    );
+    this.attemptRows = db.prepare<[string], AttemptRow>(
+      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.log_path
+       FROM task_attempts a
+       JOIN groups g ON g.run_id = a.run_id AND g.idx = a.group_idx
+       JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
+       WHERE a.run_id = ? ORDER BY a.group_idx, a.task_idx, a.retry_id`,
+    );
+    this.exactId = db.prepare<[string], string>(`SELECT id FROM runs WHERE id = ?`).pluck();
+    this.idsWithPrefix = db
+      .prepare<[{ prefix: string }], string>(`SELECT id FROM runs WHERE substr(id, 1, length(@prefix)) = @prefix LIMIT 2`)
+      .pluck();
+    this.taskCounts = db
+      .prepare<[string], number>(
+        `SELECT (SELECT COUNT(*) FROM tasks t WHERE t.run_id = g.run_id AND t.group_idx = g.idx)
+         FROM groups g WHERE g.run_id = ? ORDER BY g.idx`,
+      )
+      .pluck();
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const run = this.run.get(id);
+    if (run === undefined) return undefined;
+    const groups: GroupRecord[] = this.groups.all(id).map((g) => ({
+      name: g.name,
+      status: g.status,
+      start_time: isoTime(g.start_time),
+      end_time: isoTime(g.end_time),
+      tasks: [],
+    }));
+    for (const t of this.tasks.iterate(id)) {
+      const task: TaskRecord = {
+        name: t.name,
+        lead: t.lead !== 0,
+        status: t.status,
+        exit_code: t.exit_code,
+        retry_id: t.retry_id,
+        ip: t.ip,
+        start_time: isoTime(t.start_time),
+        end_time: isoTime(t.end_time),
+      };
+      groups[t.group_idx]?.tasks.push(task);
+    }
+    return {
+      id: run.id,
+      name: run.name,
+      status: run.status,
+      submit_time: isoTime(run.submit_time),
+      start_time: isoTime(run.start_time),
+      end_time: isoTime(run.end_time),
+      groups,
+    };
+  }
+
+  listRuns(options: ListRunsOptions): RunSummary[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: options.limit ?? -1 };
+    if (options.status !== undefined) {
+      where.push("status = @status");
+      params.status = options.status;
+    }
+    if (options.name !== undefined) {
+      where.push("name = @name");
+      params.name = options.name;
+    }
+    const rows = this.db
+      .prepare<[typeof params], RunRow & { task_count: number }>(
+        `SELECT id, name, status, submit_time, start_time, end_time,
+                (SELECT COUNT(*) FROM tasks t WHERE t.run_id = runs.id) AS task_count
+         FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+         ORDER BY submit_time DESC, seq DESC LIMIT @limit`,
+      )
+      .all(params);
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      status: r.status,
+      submit_time: isoTime(r.submit_time),
+      start_time: isoTime(r.start_time),
+      end_time: isoTime(r.end_time),
+      task_count: r.task_count,
+    }));
+  }
+
+  transitions(runId: string): TransitionRecord[] {
+    return this.transitionRows.all(runId).map((r) => ({
+      group: r.group_name,
+      task: r.task_name,
+      retry_id: r.retry_id,
+      from: r.from_status,
+      to: r.to_status,
+      reason: r.reason,
+      time: isoTime(r.time),
+    }));
+  }
+
+  /** Every attempt of every task, with log paths relative to TROUPE_HOME. */
+  attempts(runId: string): AttemptRecord[] {
+    return this.attemptRows.all(runId).map((r) => ({
+      group: r.group_name,
+      task: r.task_name,
+      retry_id: r.retry_id,
+      status: r.status,
+      exit_code: r.exit_code,
+      ip: r.ip,
+      start_time: isoTime(r.start_time),
+      end_time: isoTime(r.end_time),
+      log_path: r.log_path,
+    }));
+  }
+
+  resolveRunId(prefixOrId: string): string | undefined {
+    if (prefixOrId === "") return undefined;
+    const exact = this.exactId.get(prefixOrId);
+    if (exact !== undefined) return exact;
+    const matches = this.idsWithPrefix.all({ prefix: prefixOrId });
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  /** How many tasks each group of the run has, in group order; undefined for an unknown run. */
+  shape(runId: string): number[] | undefined {
+    if (this.exactId.get(runId) === undefined) return undefined;
+    return this.taskCounts.all(runId);
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The history of runs in `$TROUPE_HOME/troupe.db` (SQLite, WAL) and where
+ * their logs go. A run is created in one synchronous transaction; everything
+ * that happens to it afterwards (transitions, status updates) is queued in
+ * memory and written in batches, so a run of 10,000 tasks does not wait on
+ * 100,000 single-row transactions. Reads flush first, so this store always
+ * sees its own writes; other processes see them once flushed (at most
+ * `flushIntervalMs` later). `close()` flushes: call it when a run ends.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { NotFoundError, TroupeError } from "../errors/index.js";
+import { migrate } from "./migrations.js";
+import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
+import { RunReader } from "./reader.js";
+import type {
+  AttemptRecord,
+  ListRunsOptions,
+  NewRun,
+  RunRecord,
+  RunStoreOptions,
+  RunSummary,
+  StatusUpdate,
+  StoreStats,
+  Transition,
+  TransitionRecord,
+} from "./types.js";
+import { definedFields, WriteQueue } from "./write-queue.js";
+import { RunWriter } from "./writer.js";
+
+const DEFAULTS = { flushIntervalMs: 50, maxQueuedOperations: 1000, busyTimeoutMs: 5000 };
+
+export class RunStore {
+  private readonly queue = new WriteQueue();
+  private readonly writer: RunWriter;
+  private readonly reader: RunReader;
+  /** Task counts per group of each run written to, to refuse updates of rows that do not exist. */
+  private readonly shapes = new Map<string, number[]>();
+  private readonly counters: StoreStats = { calls: 0, operations: 0, flushes: 0 };
+  private readonly flushIntervalMs: number;
+  private readonly maxQueuedOperations: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    /** TROUPE_HOME: the database and the runs' directories. */
+    readonly home: string,
+    private readonly db: Database.Database,
+    private readonly options: RunStoreOptions,
+  ) {
+    this.flushIntervalMs = options.flushIntervalMs ?? DEFAULTS.flushIntervalMs;
+    this.maxQueuedOperations = options.maxQueuedOperations ?? DEFAULTS.maxQueuedOperations;
+    this.writer = new RunWriter(db);
+    this.reader = new RunReader(db);
+  }
+
+  /** Opens (creating if needed) `home/troupe.db` and brings its schema up to date. */
+  static open(home: string, options: RunStoreOptions = {}): RunStore {
+    const path = join(home, DB_FILE);
+    let db: Database.Database;
+    try {
+      mkdirSync(home, { recursive: true });
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs });
+    } catch (error) {
+      throw new TroupeError("E_STORE_OPEN", `cannot open the run history ${path}: ${(error as Error).message}`, "system");
+    }
+    try {
+      db.pragma("journal_mode = WAL");
+      // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
+      db.pragma("synchronous = NORMAL");
+      db.pragma("foreign_keys = ON");
+      migrate(db);
+      return new RunStore(home, db, options);
+    } catch (error) {
+      db.close();
+      if (error instanceof TroupeError) throw error;
+      throw new TroupeError("E_STORE_OPEN", `cannot use the run history ${path}: ${(error as Error).message}`, "system");
+    }
+  }
+
+  /** Records a new run with its groups and tasks (all in their initial status) and returns its id, `<name>-<n>`. */
+  createRun(run: NewRun): string {
+    this.checkOpen();
+    checkSegment("workflow name", run.name);
+    for (const group of run.groups) for (const task of group.tasks) checkSegment("task name", task.name);
+    const runId = this.writer.create(run);
+    this.shapes.set(
+      runId,
+      run.groups.map((g) => g.tasks.length),
+    );
+    mkdirSync(join(this.home, relativeRunDir(runId), "logs"), { recursive: true });
+    return runId;
+  }
+
+  recordTransition(runId: string, t: Transition): void {
+    const s = t.subject;
+    this.checkTarget(runId, s.kind === "run" ? undefined : s.group, s.kind === "task" ? s.task : undefined);
+    this.queue.pushTransition(runId, t);
+    this.queued();
+  }
+
+  /** Sets the run's status and times (a run has no exit code or address: those fields are ignored). */
+  updateRun(runId: string, u: StatusUpdate): void {
+    this.checkTarget(runId);
+    this.queue.pushUpdate({ kind: "run", runId, update: definedFields(u) });
+    this.queued();
+  }
+
+  /** Sets a group's status and times (exit code and address are ignored). */
+  updateGroup(runId: string, group: number, u: StatusUpdate): void {
+    this.checkTarget(runId, group);
+    this.queue.pushUpdate({ kind: "group", runId, group, update: definedFields(u) });
+    this.queued();
+  }
+
+  /** Updates the task's current attempt; a `retryId` other than the current one starts a new attempt. */
+  updateTask(runId: string, group: number, task: number, u: StatusUpdate): void {
+    this.checkTarget(runId, group, task);
+    this.queue.pushUpdate({ kind: "task", runId, group, task, update: definedFields(u) });
+    this.queued();
+  }
+
+  /** Writes every queued operation in one transaction. */
+  flush(): void {
+    this.checkOpen();
+    this.clearTimer();
+    if (this.queue.size === 0) return;
+    const ops = this.queue.drain();
+    try {
+      this.writer.writeOps(ops);
+    } catch (error) {
+      this.queue.restore(ops);
+      throw error;
+    }
+    this.counters.flushes += 1;
+    this.counters.operations += ops.length;
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    this.flush();
+    return this.reader.getRun(id);
+  }
+
+  /** Runs, newest first. */
+  listRuns(options: ListRunsOptions = {}): RunSummary[] {
+    this.flush();
+    return this.reader.listRuns(options);
+  }
+
+  /** The run's transitions in time order. */
+  transitions(runId: string): TransitionRecord[] {
+    this.flush();
+    return this.reader.transitions(runId);
+  }
+
+  /** Every task attempt of the run, by group, task and retry, with absolute log paths. */
+  attempts(runId: string): AttemptRecord[] {
+    this.flush();
+    return this.reader.attempts(runId).map((a) => ({ ...a, log_path: join(this.home, a.log_path) }));
+  }
+
+  /** The exact id, else the only id starting with `prefixOrId`, else undefined. */
+  resolveRunId(prefixOrId: string): string | undefined {
+    this.flush();
+    return this.reader.resolveRunId(prefixOrId);
+  }
+
+  runDir(runId: string): string {
+    return join(this.home, relativeRunDir(runId));
+  }
+
+  /** Where an attempt's stdout and stderr go: `home/runs/<runId>/logs/<task>.<retryId>.log`. */
+  logPath(runId: string, groupName: string, taskName: string, retryId: number): string {
+    checkSegment("group name", groupName);
+    return join(this.home, relativeLogPath(runId, taskName, retryId));
+  }
+
+  get stats(): StoreStats {
+    return { ...this.counters };
+  }
+
+  /** Flushes and closes the database. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.clearTimer();
+      this.closed = true;
+      this.db.close();
+    }
+  }
+
+  private queued(): void {
+    this.counters.calls += 1;
+    if (this.queue.size >= this.maxQueuedOperations) this.flush();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flushOnTimer(), this.flushIntervalMs);
+      // Queued writes must not keep the process alive; close() writes the last of them.
+      this.timer.unref();
+    }
+  }
+
+  private flushOnTimer(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    try {
+      this.flush();
+    } catch (error) {
+      this.options.onError?.(error);
+      if (!this.closed && this.timer === undefined) {
+        this.timer = setTimeout(() => this.flushOnTimer(), this.flushIntervalMs);
+        this.timer.unref();
+      }
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new TroupeError("E_STORE_CLOSED", "the run store is closed", "system");
+  }
+
+  /** Refuses writes about a run, group or task that does not exist, at the call rather than at the flush. */
+  private checkTarget(runId: string, group?: number, task?: number): void {
+    this.checkOpen();
+    let shape = this.shapes.get(runId);
+    if (shape === undefined) {
+      shape = this.reader.shape(runId);
+      if (shape === undefined) throw new NotFoundError("E_RUN_NOT_FOUND", `no run ${runId}`);
+      this.shapes.set(runId, shape);
+    }
+    if (group === undefined) return;
+    const tasks = shape[group];
+    if (tasks === undefined || (task !== undefined && (!Number.isInteger(task) || task < 0 || task >= tasks))) {
+      const what = task === undefined ? `group ${group}` : `task ${group}.${task}`;
+      throw new TroupeError("E_STORE_NO_SUCH_ROW", `run ${runId} has no ${what}`, "system");
+    }
+  }
+}

@@ -1,0 +1,127 @@
+/** The records troupe keeps of every run (SQLite under $TROUPE_HOME) and their JSON form. */
+
+/** A run as `troupe run --output json` and `troupe query` print it. Times are ISO 8601 with milliseconds. */
+export interface RunRecord {
+  id: string;
+  name: string;
+  status: string;
+  submit_time: string;
+  start_time: string | null;
+  end_time: string | null;
+  groups: GroupRecord[];
+}
+
+export interface GroupRecord {
+  name: string;
+  status: string;
+  start_time: string | null;
+  end_time: string | null;
+  tasks: TaskRecord[];
+}
+
+export interface TaskRecord {
+  name: string;
+  lead: boolean;
+  status: string;
+  exit_code: number | null;
+  retry_id: number;
+  ip: string | null;
+  start_time: string | null;
+  end_time: string | null;
+}
+
+/** What a run is created with: its groups and tasks in plan order. */
+export interface NewRun {
+  name: string;
+  specText: string;
+  /** Where it runs: runtime and isolation, for the record. */
+  runtime: string;
+  submitTime: number;
+  groups: Array<{ name: string; tasks: Array<{ name: string; lead: boolean }> }>;
+}
+
+/** Identifies what a status change is about: the run, one of its groups, or a task attempt. */
+export type Subject = { kind: "run" } | { kind: "group"; group: number } | { kind: "task"; group: number; task: number; retryId: number };
+
+export interface Transition {
+  subject: Subject;
+  from: string | null;
+  to: string;
+  reason: string;
+  /** Epoch milliseconds. */
+  time: number;
+}
+
+/** Fields of a run, group or task attempt that change while it runs (epoch ms for times). */
+export interface StatusUpdate {
+  status?: string;
+  startTime?: number | null;
+  endTime?: number | null;
+  exitCode?: number | null;
+  ip?: string | null;
+  retryId?: number;
+}
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: string;
+  submit_time: string;
+  start_time: string | null;
+  end_time: string | null;
+  task_count: number;
+}
+
+export interface TransitionRecord {
+  group: string | null;
+  task: string | null;
+  retry_id: number | null;
+  from: string | null;
+  to: string;
+  reason: string;
+  time: string;
+}
+
+/** One attempt (retry) of a task. `log_path` is relative to TROUPE_HOME. */
+export interface AttemptRecord {
+  group: string;
+  task: string;
+  retry_id: number;
+  status: string;
+  exit_code: number | null;
+  ip: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  log_path: string;
+}
+
+export interface ListRunsOptions {
+  /** At most this many runs (all when absent). */
+  limit?: number;
+  status?: string;
+  name?: string;
+}
+
+export interface RunStoreOptions {
+  /** Longest a queued write waits before it is flushed (default 50 ms). */
+  flushIntervalMs?: number;
+  /** Flush as soon as this many operations are queued (default 1000). */
+  maxQueuedOperations?: number;
+  /** How long a write waits for another process's lock (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /**
+   * Called when a flush started by the timer fails; its operations stay queued
+   * and are tried again. (Flushes that the caller starts throw instead.)
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Counters of the write path, for tests and benchmarks. */
+export interface StoreStats {
+  /** recordTransition/update* calls accepted. */
+  calls: number;
+  /** Operations written after merging consecutive updates of a row. */
+  operations: number;
+  /** Transactions that wrote queued operations. */
+  flushes: number;
+}

@@ -1,0 +1,136 @@
+/**
+ * Writes runs into troupe.db: a new run whole, and batches of queued
+ * operations in one transaction each. Statements are prepared once and bound
+ * positionally (the cheapest binding); an update sets only the columns it
+ * carries, with one cached statement per set of columns. A task's attempt row
+ * follows its task row by trigger (see migrations.ts).
+ */
+import type Database from "better-sqlite3";
+import type { NewRun, StatusUpdate } from "./types.js";
+import type { WriteOp } from "./write-queue.js";
+
+/** Statuses a run, its groups and tasks (and each new task attempt) have before the engine's first transition. */
+export const INITIAL_STATUS = { run: "PENDING", group: "SUBMITTING", task: "SUBMITTING" } as const;
+
+type Table = "runs" | "groups" | "tasks";
+type Value = string | number | null;
+
+/** Update fields and their columns, in bit order of the statement cache key. */
+const COLUMNS = [
+  ["status", "status"],
+  ["startTime", "start_time"],
+  ["endTime", "end_time"],
+  ["exitCode", "exit_code"],
+  ["ip", "ip"],
+] as const;
+const ALL_FIELDS = (1 << COLUMNS.length) - 1;
+/** Runs and groups have no exit code or address. */
+const RUN_OR_GROUP_FIELDS = 0b00111;
+
+const WHERE: Record<Table, string> = {
+  runs: "id = ?",
+  groups: "run_id = ? AND idx = ?",
+  tasks: "run_id = ? AND group_idx = ? AND task_idx = ?",
+};
+
+export class RunWriter {
+  private readonly updates = new Map<string, Database.Statement<Value[]>>();
+  private readonly insertRun;
+  private readonly insertGroup;
+  private readonly insertTask;
+  private readonly insertTransition;
+  private readonly nextSeq;
+  private readonly startAttempt;
+  readonly writeOps: (ops: WriteOp[]) => void;
+  readonly create: (run: NewRun) => string;
+
+  constructor(private readonly db: Database.Database) {
+    this.insertRun = db.prepare<Value[]>(
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
+    this.insertTask = db.prepare<Value[]>(
+      `INSERT INTO tasks (run_id, group_idx, task_idx, name, lead, status, retry_id) VALUES (?, ?, ?, ?, ?, ?, 0)`,
+    );
+    this.insertTransition = db.prepare<Value[]>(
+      `INSERT INTO transitions (run_id, subject, group_idx, task_idx, retry_id, from_status, to_status, reason, time)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.nextSeq = db.prepare<[string], number>(`SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE name = ?`).pluck();
+    // Changes nothing when the task is already at that retry: the update then applies to the current attempt.
+    this.startAttempt = db.prepare<Value[]>(
+      `UPDATE tasks SET retry_id = ?, status = ?, exit_code = ?, ip = ?, start_time = ?, end_time = ?
+       WHERE ${WHERE.tasks} AND retry_id != ?`,
+    );
+    // IMMEDIATE: the run's number is read and used under one write lock, so concurrent troupes never pick the same id.
+    const create = db.transaction((run: NewRun) => this.insertNewRun(run));
+    this.create = (run) => create.immediate(run);
+    this.writeOps = db.transaction((ops: WriteOp[]) => {
+      for (const op of ops) this.apply(op);
+    });
+  }
+
+  private insertNewRun(run: NewRun): string {
+    const seq = this.nextSeq.get(run.name) as number;
+    const runId = `${run.name}-${seq}`;
+    this.insertRun.run(runId, run.name, seq, INITIAL_STATUS.run, run.specText, run.runtime, run.submitTime);
+    run.groups.forEach((g, group) => {
+      this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);
+      g.tasks.forEach((t, task) => this.insertTask.run(runId, group, task, t.name, t.lead ? 1 : 0, INITIAL_STATUS.task));
+    });
+    return runId;
+  }
+
+  private apply(op: WriteOp): void {
+    switch (op.kind) {
+      case "transition": {
+        const { subject: s, from, to, reason, time } = op.transition;
+        const group = s.kind === "run" ? null : s.group;
+        const [task, retryId] = s.kind === "task" ? [s.task, s.retryId] : [null, null];
+        this.insertTransition.run(op.runId, s.kind, group, task, retryId, from, to, reason, time);
+        return;
+      }
+      case "run":
+        this.update("runs", [op.runId], op.update, RUN_OR_GROUP_FIELDS);
+        return;
+      case "group":
+        this.update("groups", [op.runId, op.group], op.update, RUN_OR_GROUP_FIELDS);
+        return;
+      case "task": {
+        const key = [op.runId, op.group, op.task];
+        const u = op.update;
+        if (u.retryId !== undefined) {
+          const status = u.status ?? INITIAL_STATUS.task;
+          const fresh = [u.retryId, status, u.exitCode ?? null, u.ip ?? null, u.startTime ?? null, u.endTime ?? null];
+          if (this.startAttempt.run(...fresh, ...key, u.retryId).changes > 0) return;
+        }
+        this.update("tasks", key, u, ALL_FIELDS);
+        return;
+      }
+    }
+  }
+
+  private update(table: Table, key: Value[], u: StatusUpdate, allowed: number): void {
+    let mask = 0;
+    const values: Value[] = [];
+    for (let bit = 0; bit < COLUMNS.length; bit++) {
+      const value = u[(COLUMNS[bit] as (typeof COLUMNS)[number])[0]];
+      if (value === undefined || (allowed & (1 << bit)) === 0) continue;
+      mask |= 1 << bit;
+      values.push(value);
+    }
+    if (mask === 0) return;
+    this.updateStatement(table, mask).run(...values, ...key);
+  }
+
+  private updateStatement(table: Table, mask: number): Database.Statement<Value[]> {
+    const cacheKey = `${table}:${mask}`;
+    let statement = this.updates.get(cacheKey);
+    if (statement === undefined) {
+      const sets = COLUMNS.filter((_, bit) => (mask & (1 << bit)) !== 0).map(([, column]) => `${column} = ?`);
+      statement = this.db.prepare<Value[]>(`UPDATE ${table} SET ${sets.join(", ")} WHERE ${WHERE[table]}`);
+      this.updates.set(cacheKey, statement);
+    }
+    return statement;
+  }
+}
