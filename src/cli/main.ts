@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
+import { listCommand, logsCommand, queryCommand } from "./history.js";
 import { planCommand } from "./plan.js";
 import { runCommand } from "./run.js";
 import { schemaCommand } from "./schema.js";
@@ -22,7 +23,8 @@ Examples:
   $ troupe validate examples/parallel_tasks.yaml
   $ troupe plan examples/group_tasks_communication.yaml`,
     );
-  for (const command of [validateCommand(), planCommand(), runCommand(), schemaCommand()]) program.addCommand(command);
+  for (const command of [validateCommand(), planCommand(), runCommand(), listCommand(), queryCommand(), logsCommand(), schemaCommand()])
+    program.addCommand(command);
   program.commands.forEach((c) => c.exitOverride().showHelpAfterError("(run with --help for usage)"));
   return program.exitOverride();
 }
