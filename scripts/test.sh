@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need, installed only when missing (root on CI machines).
-# iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`.
-APT_PACKAGES=(iptables netcat-openbsd)
+# bubblewrap: task sandboxes; iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`.
+APT_PACKAGES=(bubblewrap iptables netcat-openbsd)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -3,15 +3,18 @@
  * in namespaces of its own when troupe runs as root (PID and mount always;
  * network too with netns isolation), so that stopping it leaves nothing
  * behind and its /tmp and files are its own. Without root it falls back to
- * plain process groups and says so.
+ * a user namespace where the system allows one, and says so.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Socket } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
-import { hostsFile, sandboxScript, stagedFile, type SandboxLayout } from "./sandbox-script.js";
+import { BLOCK_FD, bwrapArguments, hostsText, STATUS_FD, type SandboxPlan } from "./sandbox.js";
+
+const execFileAsync = promisify(execFile);
 
 export type Isolation = "netns" | "none";
 
@@ -42,7 +45,7 @@ export class HostRuntime implements Runtime {
       if (options.isolation === "none") this.fallbackNote = "tasks share the host network; {{host:...}} is a loopback address";
     }
     if (!this.privileged) {
-      this.fallbackNote = `${this.fallbackNote ?? ""}${this.fallbackNote ? "; " : ""}without root there are no PID or mount namespaces: tasks share /tmp and files: are not supported`;
+      this.fallbackNote = `${this.fallbackNote ?? ""}${this.fallbackNote ? "; " : ""}not root: sandboxes use a user namespace, where the system allows one`;
     }
   }
 
@@ -50,9 +53,7 @@ export class HostRuntime implements Runtime {
     const isolation =
       this.isolation === "netns"
         ? "netns (own network, PID and mount namespaces per task)"
-        : this.privileged
-          ? "none (host network; own PID and mount namespaces per task)"
-          : "none (plain processes)";
+        : "none (host network; own PID and mount namespaces per task)";
     return `runtime: host, isolation: ${isolation}`;
   }
 
@@ -97,32 +98,34 @@ export class HostRuntime implements Runtime {
     if (!run) throw new Error("the host runtime was not opened");
     const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
     rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(dir, "files"), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     mkdirSync(launch.outputDir, { recursive: true });
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
-    const layout: SandboxLayout = {
+    const plan: SandboxPlan = {
       dir,
       runDir: run.dataDir,
-      workdir: launch.outputDir,
-      mountNamespace: this.privileged,
-      baseEnv: baseEnvironment(),
+      hostsFile: join(dir, "hosts"),
+      stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
+      netns: this.network !== undefined,
+      userNamespace: !this.privileged,
+      env: { ...baseEnvironment(), ...launch.env },
     };
-    if (!this.privileged && launch.files.length > 0) {
-      throw new Error("files: need root for the host runtime (a private mount namespace); run as root or use the container runtime");
-    }
-    launch.files.forEach((file, i) => writeFileSync(stagedFile(layout, i), file.contents));
-    writeFileSync(hostsFile(layout), hostsText(launch));
-    if (this.network) {
-      layout.networkScript = join(dir, "network.batch");
-      writeFileSync(layout.networkScript, this.network.insideScript(launch.address));
-    }
-    const member = new HostMember(launch, layout, this.privileged, this.network !== undefined, run, (pid) =>
-      this.attachSoon(pid, launch.address),
-    );
+    launch.files.forEach((file, i) => writeFileSync(plan.stagedFiles[i] as string, file.contents));
+    writeFileSync(plan.hostsFile, hostsText(launch));
+    const args = bwrapArguments(launch, plan);
+    const member = new HostMember(launch, args, run, this.network ? (pid) => this.configureNetwork(pid, launch.address, dir) : undefined);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));
     await member.ready;
     return member;
+  }
+
+  /** Give the task's network namespace its veth (batched with the group's) and configure it from outside. */
+  private async configureNetwork(pid: number, address: string, dir: string): Promise<void> {
+    await this.attachSoon(pid, address);
+    const script = join(dir, "network.batch");
+    writeFileSync(script, this.network!.insideScript(address));
+    await execFileAsync("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-batch", script]);
   }
 
   /** Attach requests made in the same turn of the event loop go in one `ip -batch`. */
@@ -177,102 +180,91 @@ function baseEnvironment(): Record<string, string> {
   return env;
 }
 
-function hostsText(launch: TaskLaunch): string {
-  const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"];
-  for (const [name, address] of Object.entries(launch.hosts)) lines.push(`${address}\t${name}`);
-  return lines.join("\n") + "\n";
-}
-
-/** One task attempt on the host: its process, its control channel, its log. */
+/** One task attempt on the host: its bwrap process, its status channel, its log. */
 class HostMember implements PreparedMember {
   readonly ready: Promise<void>;
   readonly exited: Promise<ExitInfo>;
   private readonly child: ChildProcess;
-  private readonly control: Socket;
-  private setupError: string | undefined;
-  private killedByUs = false;
+  private readonly barrier: Socket;
+  /** PID (in troupe's view) of the sandbox's PID 1; the command is its child. */
+  private sandboxPid: number | undefined;
+  private commandExit: number | undefined;
+  private stderrTail = "";
   private released = false;
 
   constructor(
     readonly launch: TaskLaunch,
-    layout: SandboxLayout,
-    namespaces: boolean,
-    netns: boolean,
+    args: string[],
     run: RunContext,
-    attach: (pid: number) => Promise<void>,
+    configureNetwork: ((pid: number) => Promise<void>) | undefined,
   ) {
-    const script = sandboxScript(launch, layout);
-    const shell = ["sh", "-c", script, `troupe:${launch.taskName}`, ...launch.argv];
-    const command = namespaces
-      ? [
-          "unshare",
-          "--mount",
-          "--pid",
-          "--fork",
-          "--kill-child",
-          "--mount-proc",
-          "--propagation",
-          "private",
-          ...(netns ? ["--net"] : []),
-          ...shell,
-        ]
-      : shell;
-    this.child = spawn(command[0] as string, command.slice(1), {
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-      // Without namespaces, a process group is what can be stopped as a whole.
-      detached: !namespaces,
-    });
-    this.control = this.child.stdio[3] as Socket;
+    const stdio: Array<"ignore" | "pipe"> = ["ignore", "pipe", "pipe"];
+    stdio[STATUS_FD] = "pipe";
+    stdio[BLOCK_FD] = "pipe";
+    this.child = spawn("bwrap", args, { stdio });
+    const status = this.child.stdio[STATUS_FD] as Socket;
+    this.barrier = this.child.stdio[BLOCK_FD] as Socket;
+    status.on("error", () => undefined);
+    this.barrier.on("error", () => undefined);
+
     const log = createWriteStream(launch.logPath);
     const forward = (chunk: Buffer) => {
       log.write(chunk);
       run.onOutput?.(launch, chunk);
     };
     this.child.stdout!.on("data", forward);
-    this.child.stderr!.on("data", forward);
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      if (!this.released) this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
+      forward(chunk);
+    });
 
-    const { child, control } = this;
-    const lines = lineReader(control);
-    this.ready = (async () => {
-      let line = await lines.next();
-      if (line === "up") {
-        await attach(child.pid as number);
-        control.write("net\n");
-        line = await lines.next();
-      }
-      if (line === "ready") return;
-      if (line?.startsWith("error ")) this.setupError = line.slice(6);
-      throw new Error(this.setupError ?? "the sandbox exited during setup");
-    })();
+    const started = new Promise<number>((resolve, reject) => {
+      jsonLines(status, (message) => {
+        if (typeof message["child-pid"] === "number") resolve(message["child-pid"]);
+        if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
+      });
+      this.child.on("close", () => reject(new Error(this.setupFailure())));
+      this.child.on("error", (error) =>
+        reject(new Error(`cannot start bwrap: ${error.message} (the host runtime needs bubblewrap: apt-get install bubblewrap)`)),
+      );
+    });
+    this.ready = started.then(async (pid) => {
+      this.sandboxPid = pid;
+      if (configureNetwork) await configureNetwork(pid);
+    });
     this.ready.catch(() => this.kill());
 
     this.exited = new Promise((resolve) => {
-      this.child.on("error", (error) => {
-        this.setupError = `cannot start: ${error.message}`;
-      });
       this.child.on("close", (code, signal) => {
         log.end();
-        this.control.destroy();
-        if (!this.released || this.setupError) {
-          resolve({ code: code ?? 128, startError: this.setupError ?? "the sandbox ended before its command started" });
+        status.destroy();
+        this.barrier.destroy();
+        if (this.commandExit === undefined) {
+          // The command never ran: bwrap itself failed, or we stopped it at the barrier.
+          resolve({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
           return;
         }
-        const signalCode = signal ? 128 + (signalNumbers[signal] ?? 0) : undefined;
-        resolve({ code: signalCode ?? (this.killedByUs && code === 1 ? 137 : (code ?? 0)) });
+        resolve({ code: this.commandExit ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : (code ?? 0)) });
       });
     });
   }
 
+  private setupFailure(): string {
+    const message = this.stderrTail.trim().split("\n").pop();
+    return message ? `sandbox setup failed: ${message}` : "the sandbox ended before its command started";
+  }
+
   release(): void {
     this.released = true;
-    this.control.write("go\n");
+    this.barrier.end("go");
   }
 
   async stop(graceMs: number): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const done = this.exited.then(() => undefined);
-    if (graceMs > 0 && this.released) {
-      this.signal("SIGTERM");
+    const command = this.commandPid();
+    if (graceMs > 0 && this.released && command !== undefined) {
+      signal(command, "SIGTERM");
       const timer = setTimeout(() => this.kill(), graceMs);
       await done;
       clearTimeout(timer);
@@ -282,38 +274,30 @@ class HostMember implements PreparedMember {
     await done;
   }
 
-  private signal(signal: NodeJS.Signals): void {
-    const target = this.initPid() ?? this.child.pid;
-    if (target === undefined) return;
-    try {
-      // Without namespaces the task is a process group (negative pid).
-      process.kill(this.initPid() === undefined ? -target : target, signal);
-    } catch {
-      // Already gone.
-    }
-  }
-
+  /** SIGKILL to the sandbox's PID 1 ends every process of the task's PID namespace. */
   private kill(): void {
-    this.killedByUs = true;
-    this.signal("SIGKILL");
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
+    if (this.sandboxPid !== undefined) signal(this.sandboxPid, "SIGKILL");
+    signal(this.child.pid, "SIGKILL");
   }
 
-  /** PID (outside) of the sandbox script, which is PID 1 of the task's PID namespace. */
-  private initPid(): number | undefined {
-    const pid = this.child.pid;
-    if (pid === undefined || this.child.spawnargs[0] !== "unshare") return undefined;
+  private commandPid(): number | undefined {
+    const pid = this.sandboxPid;
+    if (pid === undefined) return undefined;
     try {
-      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-      const first = Number(children.split(" ")[0]);
+      const first = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]);
       return Number.isInteger(first) && first > 0 ? first : undefined;
     } catch {
       return undefined;
     }
+  }
+}
+
+function signal(pid: number | undefined, name: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
   }
 }
 
@@ -328,36 +312,22 @@ const signalNumbers: Record<string, number> = {
   SIGSEGV: 11,
 };
 
-/** Lines from a socket, one at a time; undefined at the end. */
-function lineReader(socket: Socket): { next(): Promise<string | undefined> } {
-  const queue: string[] = [];
-  const waiters: Array<(line: string | undefined) => void> = [];
+/** bwrap's status channel: one JSON object per line. */
+function jsonLines(socket: Socket, onMessage: (message: Record<string, unknown>) => void): void {
   let buffer = "";
-  let ended = false;
   socket.setEncoding("utf8");
   socket.on("data", (data: string) => {
     buffer += data;
     let nl: number;
     while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl);
+      const line = buffer.slice(0, nl).trim();
       buffer = buffer.slice(nl + 1);
-      const waiter = waiters.shift();
-      if (waiter) waiter(line);
-      else queue.push(line);
+      if (!line) continue;
+      try {
+        onMessage(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // Not ours to interpret.
+      }
     }
   });
-  const end = () => {
-    ended = true;
-    for (const waiter of waiters.splice(0)) waiter(undefined);
-  };
-  socket.on("end", end);
-  socket.on("close", end);
-  socket.on("error", end);
-  return {
-    next: () => {
-      const line = queue.shift();
-      if (line !== undefined || ended) return Promise.resolve(line);
-      return new Promise((resolve) => waiters.push(resolve));
-    },
-  };
 }

@@ -1,0 +1,981 @@
+/**
+ * WorkflowRun driven by in-memory fakes: a Runtime whose members exit when the
+ * test says so, a RunRecorder that keeps everything, and a Clock whose timers
+ * fire by hand. Nothing sleeps; `flush()` lets pending promise callbacks run.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  WorkflowRun,
+  checkTransition,
+  isFailure,
+  type Clock,
+  type RunOptions,
+  type RunRecorder,
+  type RunResult,
+} from "../../src/engine/index.js";
+import type { CompiledWorkflow } from "../../src/plan/index.js";
+import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../../src/runtime/index.js";
+import type { StatusUpdate, Transition } from "../../src/store/index.js";
+import { compileYaml, locateTask } from "./plan-helpers.js";
+
+// ---- fakes ---------------------------------------------------------------
+
+async function flush(rounds = 10): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+class FakeClock implements Clock {
+  time = 1_000_000;
+  private nextId = 1;
+  readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+  setTimer(callback: () => void, delayMs: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + delayMs, callback });
+    return id;
+  }
+  clearTimer(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  /** Moves time on and fires, in order, the timers that are due by then. */
+  advance(ms: number): void {
+    this.time += ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= this.time).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) return;
+      this.timers.delete(due[0]);
+      due[1].callback();
+    }
+  }
+  /** Fires every pending timer now, due or not (a timer that fires early must change nothing). */
+  fireAll(): void {
+    const all = [...this.timers.entries()];
+    this.timers.clear();
+    for (const [, t] of all) t.callback();
+  }
+  /** The earliest pending timer's due time. */
+  nextDue(): number | undefined {
+    const ats = [...this.timers.values()].map((t) => t.at);
+    return ats.length === 0 ? undefined : Math.min(...ats);
+  }
+}
+
+class FakeMember implements PreparedMember {
+  releasedAt: number | undefined;
+  readonly stops: Array<{ graceMs: number; at: number }> = [];
+  readonly exited: Promise<ExitInfo>;
+  exitedWith: ExitInfo | undefined;
+  private resolveExit!: (info: ExitInfo) => void;
+
+  constructor(
+    readonly launch: TaskLaunch,
+    private readonly runtime: FakeRuntime,
+  ) {
+    this.exited = new Promise<ExitInfo>((resolve) => (this.resolveExit = resolve));
+  }
+  release(): void {
+    if (this.releasedAt !== undefined) throw new Error(`${this.launch.key} released twice`);
+    this.releasedAt = this.runtime.clock.now();
+    this.runtime.events.push(`release ${this.launch.key}`);
+  }
+  /** Simulates the command's exit (only the first call counts, as a process exits once). */
+  exit(code: number, startError?: string): void {
+    if (this.exitedWith) return;
+    this.exitedWith = startError === undefined ? { code } : { code, startError };
+    this.runtime.events.push(`exit ${this.launch.key} ${code}`);
+    this.resolveExit(this.exitedWith);
+  }
+  stop(graceMs: number): Promise<void> {
+    this.stops.push({ graceMs, at: this.runtime.clock.now() });
+    this.runtime.events.push(`stop ${this.launch.key} ${graceMs}`);
+    if (this.runtime.exitOnStop) this.exit(143);
+    // As a runtime's stop does: resolves once nothing of the attempt is left.
+    return this.exited.then(() => undefined);
+  }
+}
+
+interface PendingPrepare {
+  launch: TaskLaunch;
+  resolve: () => FakeMember;
+  reject: (message: string) => void;
+  settled: boolean;
+}
+
+class FakeRuntime implements Runtime {
+  /** Resolve every prepare() at once (else the test resolves each). */
+  autoPrepare = true;
+  /** A member's `exited` resolves with 143 as soon as it is stopped. */
+  exitOnStop = true;
+  /** Task names whose prepare() rejects. */
+  readonly failPrepare = new Set<string>();
+  readonly prepares: PendingPrepare[] = [];
+  readonly members: FakeMember[] = [];
+  readonly events: string[] = [];
+  readonly releasedAddresses: string[][] = [];
+  private nextAddress = 1;
+
+  constructor(readonly clock: FakeClock) {}
+
+  describe(): string {
+    return "fake";
+  }
+  notices(): string[] {
+    return [];
+  }
+  async open(_run: RunContext): Promise<void> {}
+  async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
+    return Object.fromEntries(taskNames.map((n) => [n, `10.0.0.${this.nextAddress++}`]));
+  }
+  releaseAddresses(addresses: readonly string[]): void {
+    this.releasedAddresses.push([...addresses]);
+  }
+  prepare(launch: TaskLaunch): Promise<PreparedMember> {
+    this.events.push(`prepare ${launch.key}`);
+    return new Promise<PreparedMember>((resolve, reject) => {
+      const pending: PendingPrepare = {
+        launch,
+        settled: false,
+        resolve: () => {
+          if (pending.settled) throw new Error(`${launch.key} settled twice`);
+          pending.settled = true;
+          const member = new FakeMember(launch, this);
+          this.members.push(member);
+          resolve(member);
+          return member;
+        },
+        reject: (message) => {
+          if (pending.settled) throw new Error(`${launch.key} settled twice`);
+          pending.settled = true;
+          reject(new Error(message));
+        },
+      };
+      this.prepares.push(pending);
+      if (this.failPrepare.has(launch.taskName)) pending.reject(`no sandbox for ${launch.taskName}`);
+      else if (this.autoPrepare) pending.resolve();
+    });
+  }
+  async close(): Promise<void> {}
+  async sweep(): Promise<string[]> {
+    return [];
+  }
+
+  /** The member of a task's attempt (the latest by default). */
+  member(task: string, retryId?: number): FakeMember {
+    const found = this.members.filter((m) => m.launch.taskName === task && (retryId === undefined || m.launch.retryId === retryId));
+    const last = found[found.length - 1];
+    if (!last) throw new Error(`no prepared member for ${task}${retryId === undefined ? "" : ` retry ${retryId}`}`);
+    return last;
+  }
+  hasMember(task: string): boolean {
+    return this.members.some((m) => m.launch.taskName === task);
+  }
+  pending(task: string, retryId = 0): PendingPrepare {
+    const found = this.prepares.find((p) => p.launch.taskName === task && p.launch.retryId === retryId);
+    if (!found) throw new Error(`${task} retry ${retryId} was never prepared`);
+    return found;
+  }
+  prepareCalls(task: string): TaskLaunch[] {
+    return this.prepares.filter((p) => p.launch.taskName === task).map((p) => p.launch);
+  }
+}
+
+interface AttemptRow extends StatusUpdate {
+  retryId: number;
+}
+
+/** Keeps every transition and merges updates into rows, one per task attempt (a new retryId starts a new row). */
+class MemoryRecorder implements RunRecorder {
+  readonly transitions: Transition[] = [];
+  readonly run: StatusUpdate = {};
+  readonly groups = new Map<number, StatusUpdate>();
+  readonly attempts = new Map<string, AttemptRow[]>();
+
+  recordTransition(_runId: string, transition: Transition): void {
+    this.transitions.push(transition);
+  }
+  updateRun(_runId: string, update: StatusUpdate): void {
+    Object.assign(this.run, update);
+  }
+  updateGroup(_runId: string, group: number, update: StatusUpdate): void {
+    this.groups.set(group, { ...this.groups.get(group), ...update });
+  }
+  updateTask(_runId: string, group: number, task: number, update: StatusUpdate): void {
+    const key = `${group}/${task}`;
+    const rows = this.attempts.get(key) ?? [{ retryId: 0 }];
+    this.attempts.set(key, rows);
+    let row = rows[rows.length - 1]!;
+    if (update.retryId !== undefined && update.retryId !== row.retryId) {
+      row = { retryId: update.retryId };
+      rows.push(row);
+    }
+    Object.assign(row, update);
+  }
+  logPath(_runId: string, groupName: string, taskName: string, retryId: number): string {
+    return `/logs/${groupName}/${taskName}/${retryId}.log`;
+  }
+}
+
+// ---- harness -------------------------------------------------------------
+
+const GRACE = 1_234;
+
+async function startRun(yaml: string, options: Partial<RunOptions> = {}, setup: (runtime: FakeRuntime) => void = () => {}) {
+  const plan = await compileYaml(yaml);
+  const clock = new FakeClock();
+  const runtime = new FakeRuntime(clock);
+  setup(runtime);
+  const recorder = new MemoryRecorder();
+  const run = new WorkflowRun({
+    runId: "wf-1",
+    plan,
+    runtime,
+    recorder,
+    dataDir: "/data/wf-1",
+    capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },
+    maxParallel: 1000,
+    maxRetries: 0,
+    stopGraceMs: GRACE,
+    clock,
+    ...options,
+  });
+  let result: RunResult | undefined;
+  void run.start().then((r) => (result = r));
+  await flush();
+  return new Harness(plan, clock, runtime, recorder, run, () => result);
+}
+
+class Harness {
+  constructor(
+    readonly plan: CompiledWorkflow,
+    readonly clock: FakeClock,
+    readonly runtime: FakeRuntime,
+    readonly recorder: MemoryRecorder,
+    readonly run: WorkflowRun,
+    private readonly result: () => RunResult | undefined,
+  ) {}
+
+  get finished(): RunResult | undefined {
+    return this.result();
+  }
+  groupIndex(name: string): number {
+    const g = this.plan.groups.findIndex((x) => x.name === `${name}-group`);
+    if (g < 0) throw new Error(`no group ${name}`);
+    return g;
+  }
+  groupStatus(name: string): string | undefined {
+    return this.recorder.groups.get(this.groupIndex(name))?.status;
+  }
+  /** The task's current (latest) attempt row. */
+  task(name: string): AttemptRow {
+    const { g, t } = locateTask(this.plan, name);
+    const rows = this.recorder.attempts.get(`${g}/${t}`) ?? [];
+    const row = rows[rows.length - 1];
+    if (!row) throw new Error(`nothing recorded for ${name}`);
+    return row;
+  }
+  attempts(name: string): AttemptRow[] {
+    const { g, t } = locateTask(this.plan, name);
+    return this.recorder.attempts.get(`${g}/${t}`) ?? [];
+  }
+  taskTransitions(name: string, retryId?: number): Transition[] {
+    const { g, t } = locateTask(this.plan, name);
+    return this.recorder.transitions.filter(
+      (x) =>
+        x.subject.kind === "task" &&
+        x.subject.group === g &&
+        x.subject.task === t &&
+        (retryId === undefined || x.subject.retryId === retryId),
+    );
+  }
+  groupTransitions(name: string): Transition[] {
+    const g = this.groupIndex(name);
+    return this.recorder.transitions.filter((x) => x.subject.kind === "group" && x.subject.group === g);
+  }
+  lastTaskTransition(name: string): Transition {
+    const all = this.taskTransitions(name);
+    const last = all[all.length - 1];
+    if (!last) throw new Error(`no transition of ${name}`);
+    return last;
+  }
+  /** Make a task's current member exit, then let the engine react. */
+  async exit(task: string, code: number): Promise<void> {
+    this.runtime.member(task).exit(code);
+    await flush();
+  }
+}
+
+/** A flow-style task line for a `groups:` workflow. */
+const task = (name: string, extra = "") =>
+  `      - {name: ${name}, image: alpine:3.18, command: [sh, -c, run-${name}]${extra ? ", " + extra : ""}}`;
+/** Groups are named `<name>-group` (names of groups and tasks share one namespace); the harness takes `<name>`. */
+const group = (name: string, ...tasks: string[]) => [`  - name: ${name}-group`, "    tasks:", ...tasks].join("\n");
+const groupWith = (name: string, fields: string, ...tasks: string[]) =>
+  [`  - name: ${name}-group`, `    ${fields}`, "    tasks:", ...tasks].join("\n");
+const workflow = (groups: string[], header: string[] = []) =>
+  ["workflow:", "  name: engine-test", ...header, "  groups:", ...groups].join("\n");
+
+/** One group of a lead and two sleepers, with optional group fields. */
+const trio = (fields = "barrier: true") =>
+  workflow([groupWith("trio", fields, task("lead", "lead: true"), task("worker-1"), task("worker-2"))]);
+
+// ---- tests -----------------------------------------------------------------
+
+describe("barrier", () => {
+  it("releases the members of a group together, only once every member is prepared, at one clock time", async () => {
+    const h = await startRun(trio(), {}, (r) => (r.autoPrepare = false));
+    // Every member's sandbox is asked for as soon as the group is admitted.
+    expect(h.runtime.prepares.map((p) => p.launch.taskName).sort()).toEqual(["lead", "worker-1", "worker-2"]);
+    expect(h.groupStatus("trio")).toBe("INITIALIZING");
+
+    h.runtime.pending("worker-1").resolve();
+    h.clock.advance(50);
+    await flush();
+    h.runtime.pending("lead").resolve();
+    h.clock.advance(70);
+    await flush();
+    // Two of three ready: nobody runs yet.
+    expect(h.runtime.members.map((m) => m.releasedAt)).toEqual([undefined, undefined]);
+    expect(h.task("lead").status).toBe("INITIALIZING");
+    expect(h.task("worker-1").status).toBe("INITIALIZING");
+    expect(h.groupStatus("trio")).toBe("INITIALIZING");
+
+    h.clock.advance(30);
+    const releaseTime = h.clock.now();
+    h.runtime.pending("worker-2").resolve();
+    await flush();
+    expect(h.runtime.members.map((m) => m.releasedAt)).toEqual([releaseTime, releaseTime, releaseTime]);
+    for (const name of ["lead", "worker-1", "worker-2"]) {
+      expect(h.task(name).status).toBe("RUNNING");
+      expect(h.task(name).startTime).toBe(releaseTime);
+    }
+    expect(h.groupStatus("trio")).toBe("RUNNING");
+    expect(h.groupTransitions("trio").find((x) => x.to === "RUNNING")?.time).toBe(releaseTime);
+  });
+
+  it("with `barrier: false` releases each member as soon as it is prepared", async () => {
+    const h = await startRun(trio("barrier: false"), {}, (r) => (r.autoPrepare = false));
+    const start = h.clock.now();
+    h.runtime.pending("worker-2").resolve();
+    await flush();
+    expect(h.runtime.member("worker-2").releasedAt).toBe(start);
+    expect(h.task("worker-2").status).toBe("RUNNING");
+    expect(h.task("lead").status).toBe("INITIALIZING");
+    expect(h.groupStatus("trio")).toBe("RUNNING");
+
+    h.clock.advance(100);
+    h.runtime.pending("lead").resolve();
+    await flush();
+    expect(h.runtime.member("lead").releasedAt).toBe(start + 100);
+    expect(h.task("worker-1").status).toBe("INITIALIZING");
+
+    h.clock.advance(100);
+    h.runtime.pending("worker-1").resolve();
+    await flush();
+    expect(h.runtime.member("worker-1").releasedAt).toBe(start + 200);
+  });
+
+  it("hands every member the group's addresses and its own, and per-attempt output directories", async () => {
+    const h = await startRun(trio());
+    const launches = h.runtime.prepares.map((p) => p.launch);
+    const hosts = launches[0]!.hosts;
+    expect(Object.keys(hosts).sort()).toEqual(["lead", "worker-1", "worker-2"]);
+    for (const launch of launches) {
+      expect(launch.hosts).toEqual(hosts);
+      expect(launch.address).toBe(hosts[launch.taskName]);
+      expect(launch.retryId).toBe(0);
+      expect(launch.key).toBe(`trio-group/${launch.taskName}/0`);
+      expect(launch.logPath).toBe(`/logs/trio-group/${launch.taskName}/0.log`);
+    }
+    expect(new Set(launches.map((l) => l.outputDir)).size).toBe(3);
+  });
+});
+
+describe("lead rules", () => {
+  it("lead exit 0 completes the group and stops the running non-leads as COMPLETED, 'lead task finished'", async () => {
+    const h = await startRun(trio());
+    await h.exit("lead", 0);
+    expect(h.task("lead")).toMatchObject({ status: "COMPLETED", exitCode: 0 });
+    expect(h.groupStatus("trio")).toBe("COMPLETED");
+    for (const worker of ["worker-1", "worker-2"]) {
+      expect(h.runtime.member(worker).stops.map((s) => s.graceMs)).toEqual([GRACE]);
+      expect(h.task(worker).status).toBe("COMPLETED");
+      expect(h.lastTaskTransition(worker).reason).toContain("lead task finished");
+    }
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+    expect(h.recorder.run.status).toBe("COMPLETED");
+  });
+
+  it("lead exit 1 fails the group; the non-leads are set FAILED and stopped", async () => {
+    const h = await startRun(trio());
+    await h.exit("lead", 1);
+    expect(h.task("lead")).toMatchObject({ status: "FAILED", exitCode: 1 });
+    expect(h.groupStatus("trio")).toBe("FAILED");
+    for (const worker of ["worker-1", "worker-2"]) {
+      expect(h.runtime.member(worker).stops).toHaveLength(1);
+      expect(h.task(worker).status).toBe("FAILED");
+      expect(h.lastTaskTransition(worker).reason).toContain("lead task finished");
+    }
+    expect(h.finished).toEqual({ status: "FAILED" });
+  });
+
+  it("a non-lead that exits on its own before the lead keeps its own status and is not stopped", async () => {
+    const h = await startRun(trio());
+    await h.exit("worker-1", 0);
+    expect(h.task("worker-1")).toMatchObject({ status: "COMPLETED", exitCode: 0 });
+    expect(h.groupStatus("trio")).toBe("RUNNING");
+    await h.exit("lead", 1);
+    expect(h.task("worker-1").status).toBe("COMPLETED");
+    expect(h.runtime.member("worker-1").stops).toEqual([]);
+    expect(h.task("worker-2").status).toBe("FAILED");
+  });
+
+  it("with `ignoreNonleadStatus: false`, a non-lead exiting 3 fails the group and stops the lead", async () => {
+    const h = await startRun(trio("ignoreNonleadStatus: false"));
+    await h.exit("worker-1", 3);
+    expect(h.task("worker-1")).toMatchObject({ status: "FAILED", exitCode: 3 });
+    expect(h.groupStatus("trio")).toBe("FAILED");
+    expect(h.runtime.member("lead").stops.map((s) => s.graceMs)).toEqual([GRACE]);
+    expect(h.runtime.member("worker-2").stops).toHaveLength(1);
+    expect(h.task("lead").status).toBe("FAILED");
+    expect(h.task("worker-2").status).toBe("FAILED");
+    expect(h.finished).toEqual({ status: "FAILED" });
+  });
+
+  it("with the default `ignoreNonleadStatus: true`, a failing non-lead does not fail the group", async () => {
+    const h = await startRun(trio());
+    await h.exit("worker-1", 3);
+    expect(h.task("worker-1")).toMatchObject({ status: "FAILED", exitCode: 3 });
+    expect(h.groupStatus("trio")).toBe("RUNNING");
+    expect(h.runtime.member("lead").stops).toEqual([]);
+    expect(h.runtime.member("worker-2").stops).toEqual([]);
+    expect(h.task("lead").status).toBe("RUNNING");
+    expect(h.finished).toBeUndefined();
+    await h.exit("lead", 0);
+    expect(h.groupStatus("trio")).toBe("COMPLETED");
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+});
+
+describe("lead rules before every member is up", () => {
+  it("with `barrier: false`, a lead that completes before a sibling is prepared ends it as COMPLETED; it is never released", async () => {
+    const h = await startRun(trio("barrier: false"), {}, (r) => (r.autoPrepare = false));
+    h.runtime.pending("lead").resolve();
+    h.runtime.pending("worker-1").resolve();
+    await flush();
+    await h.exit("lead", 0);
+    expect(h.groupStatus("trio")).toBe("COMPLETED");
+    expect(h.task("worker-2").status).toBe("COMPLETED");
+    expect(h.lastTaskTransition("worker-2")).toMatchObject({ from: "INITIALIZING", to: "COMPLETED" });
+    expect(h.finished).toBeUndefined();
+    const late = h.runtime.pending("worker-2").resolve();
+    await flush();
+    expect(late.releasedAt).toBeUndefined();
+    expect(late.stops).toHaveLength(1);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+});
+
+describe("exit actions and retries", () => {
+  it('`exitActions: {COMPLETE: "15"}` completes on exit 15 (and without it 15 fails)', async () => {
+    const h = await startRun(workflow([group("partial", task("partial", 'exitActions: {COMPLETE: "15"}')), group("plain", task("plain"))]));
+    await h.exit("partial", 15);
+    await h.exit("plain", 15);
+    expect(h.task("partial")).toMatchObject({ status: "COMPLETED", exitCode: 15 });
+    expect(h.groupStatus("partial")).toBe("COMPLETED");
+    expect(h.task("plain")).toMatchObject({ status: "FAILED", exitCode: 15 });
+    expect(h.finished).toEqual({ status: "FAILED" });
+  });
+
+  it("a FAIL rule fails an exit 0", async () => {
+    const h = await startRun(workflow([group("strict", task("strict", 'exitActions: {FAIL: "0"}'))]));
+    await h.exit("strict", 0);
+    expect(h.task("strict")).toMatchObject({ status: "FAILED", exitCode: 0 });
+  });
+
+  it("the pool's exit actions apply when the task has none", async () => {
+    const h = await startRun(workflow([group("g", task("t"))]), { poolExitActions: [{ action: "COMPLETE", from: 7, to: 9 }] });
+    await h.exit("t", 8);
+    expect(h.task("t")).toMatchObject({ status: "COMPLETED", exitCode: 8 });
+  });
+
+  it("RESCHEDULE on exit 1 with maxRetries 1 makes retry 1 in a fresh sandbox, which completes on exit 0", async () => {
+    const h = await startRun(workflow([group("flaky", task("flaky", 'exitActions: {RESCHEDULE: "1"}'))]), { maxRetries: 1 });
+    const first = h.runtime.member("flaky", 0);
+    await h.exit("flaky", 1);
+
+    const calls = h.runtime.prepareCalls("flaky");
+    expect(calls.map((l) => l.retryId)).toEqual([0, 1]);
+    expect(calls[1]!.key).toBe("flaky-group/flaky/1");
+    expect(calls[1]!.outputDir).not.toBe(calls[0]!.outputDir);
+    expect(calls[1]!.logPath).toBe("/logs/flaky-group/flaky/1.log");
+    const second = h.runtime.member("flaky", 1);
+    expect(second).not.toBe(first);
+    expect(second.releasedAt).toBeDefined();
+
+    const retry0 = h.taskTransitions("flaky", 0);
+    expect(retry0[retry0.length - 1]).toMatchObject({ from: "RUNNING", to: "RESCHEDULED" });
+    expect(h.attempts("flaky")[0]).toMatchObject({ retryId: 0, status: "RESCHEDULED", exitCode: 1 });
+    expect(h.task("flaky")).toMatchObject({ retryId: 1, status: "RUNNING" });
+    expect(h.groupStatus("flaky")).toBe("RUNNING");
+    expect(h.finished).toBeUndefined();
+
+    await h.exit("flaky", 0);
+    expect(h.task("flaky")).toMatchObject({ retryId: 1, status: "COMPLETED", exitCode: 0 });
+    expect(h.taskTransitions("flaky", 1).map((x) => x.to)).toEqual(["INITIALIZING", "RUNNING", "COMPLETED"]);
+    expect(h.groupStatus("flaky")).toBe("COMPLETED");
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("RESCHEDULE stops retrying at maxRetries: the last attempt's RESCHEDULE fails", async () => {
+    const h = await startRun(workflow([group("flaky", task("flaky", 'exitActions: {RESCHEDULE: "1"}'))]), { maxRetries: 1 });
+    await h.exit("flaky", 1);
+    await h.exit("flaky", 1);
+    expect(h.runtime.prepareCalls("flaky").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(h.task("flaky")).toMatchObject({ retryId: 1, status: "FAILED", exitCode: 1 });
+    expect(h.finished).toEqual({ status: "FAILED" });
+  });
+
+  it("RESCHEDULE with maxRetries 0 fails at once", async () => {
+    const h = await startRun(workflow([group("flaky", task("flaky", 'exitActions: {RESCHEDULE: "1"}'))]), { maxRetries: 0 });
+    await h.exit("flaky", 1);
+    expect(h.runtime.prepareCalls("flaky")).toHaveLength(1);
+    expect(h.task("flaky")).toMatchObject({ retryId: 0, status: "FAILED", exitCode: 1 });
+    expect(h.taskTransitions("flaky").some((x) => x.to === "RESCHEDULED")).toBe(false);
+    expect(h.groupStatus("flaky")).toBe("FAILED");
+    expect(h.finished).toEqual({ status: "FAILED" });
+  });
+
+  it("rescheduling the lead restarts its siblings: they are stopped and get new attempts, released together again", async () => {
+    const yaml = workflow([group("pair", task("lead", 'lead: true, exitActions: {RESCHEDULE: "1"}'), task("helper"))]);
+    const h = await startRun(yaml, { maxRetries: 1 });
+    const oldHelper = h.runtime.member("helper", 0);
+    h.clock.advance(500);
+    await h.exit("lead", 1);
+
+    expect(oldHelper.stops).toHaveLength(1);
+    expect(h.taskTransitions("helper", 0).map((x) => x.to)).toContain("RESCHEDULED");
+    expect(h.runtime.prepareCalls("lead").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(h.runtime.prepareCalls("helper").map((l) => l.retryId)).toEqual([0, 1]);
+    const lead1 = h.runtime.member("lead", 1);
+    const helper1 = h.runtime.member("helper", 1);
+    expect(lead1.releasedAt).toBe(h.clock.now());
+    expect(helper1.releasedAt).toBe(lead1.releasedAt);
+    expect(h.task("helper")).toMatchObject({ retryId: 1, status: "RUNNING" });
+    expect(h.groupStatus("pair")).toBe("RUNNING");
+
+    await h.exit("lead", 0);
+    expect(h.task("lead")).toMatchObject({ retryId: 1, status: "COMPLETED" });
+    expect(h.task("helper")).toMatchObject({ retryId: 1, status: "COMPLETED" });
+    expect(helper1.stops).toHaveLength(1);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("with `ignoreNonleadStatus: false`, a non-lead's RESCHEDULE restarts the whole group", async () => {
+    const yaml = workflow([
+      groupWith("pair", "ignoreNonleadStatus: false", task("lead", "lead: true"), task("helper", 'exitActions: {RESCHEDULE: "1"}')),
+    ]);
+    const h = await startRun(yaml, { maxRetries: 1 });
+    const lead0 = h.runtime.member("lead", 0);
+    await h.exit("helper", 1);
+    expect(lead0.stops).toHaveLength(1);
+    expect(h.runtime.prepareCalls("lead").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(h.runtime.prepareCalls("helper").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(h.runtime.member("lead", 1).releasedAt).toBe(h.runtime.member("helper", 1).releasedAt);
+    expect(h.groupStatus("pair")).toBe("RUNNING");
+  });
+
+  it("cancel while a rescheduled lead waits for its siblings to stop leaves no task as RESCHEDULED", async () => {
+    const yaml = workflow([group("pair", task("lead", 'lead: true, exitActions: {RESCHEDULE: "1"}'), task("helper"))]);
+    const h = await startRun(yaml, { maxRetries: 1 }, (r) => (r.exitOnStop = false));
+    await h.exit("lead", 1);
+    // The helper is being stopped; the new attempts start only once it is gone.
+    expect(h.runtime.member("helper", 0).stops).toHaveLength(1);
+    expect(h.runtime.prepareCalls("lead")).toHaveLength(1);
+    h.run.cancel();
+    await flush();
+    h.runtime.member("helper", 0).exit(143);
+    await flush();
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+    expect(h.groupStatus("pair")).toBe("FAILED_CANCELED");
+    expect(h.runtime.prepareCalls("lead")).toHaveLength(1);
+    expect(h.task("lead").status).toBe("FAILED_CANCELED");
+    expect(h.task("helper").status).toBe("FAILED_CANCELED");
+  });
+
+  it("a non-lead's RESCHEDULE (ignoreNonleadStatus default) restarts only that member", async () => {
+    const yaml = workflow([group("pair", task("lead", "lead: true"), task("helper", 'exitActions: {RESCHEDULE: "1"}'))]);
+    const h = await startRun(yaml, { maxRetries: 1 });
+    const lead0 = h.runtime.member("lead", 0);
+    await h.exit("helper", 1);
+    expect(h.runtime.prepareCalls("helper").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(h.runtime.prepareCalls("lead").map((l) => l.retryId)).toEqual([0]);
+    expect(lead0.stops).toEqual([]);
+    expect(h.task("lead")).toMatchObject({ retryId: 0, status: "RUNNING" });
+    expect(h.task("helper")).toMatchObject({ retryId: 1, status: "RUNNING" });
+    expect(h.runtime.member("helper", 1).releasedAt).toBeDefined();
+  });
+});
+
+describe("upstream failures", () => {
+  const chain = workflow([
+    group("a", task("ta")),
+    group("b", task("tb", "inputs: [{task: ta}]")),
+    group("c", task("tc", "inputs: [{task: tb}]")),
+    group("d", task("td")),
+  ]);
+
+  it("a -> b -> c: when b fails, c is FAILED_UPSTREAM with exit code 3000 while the independent d completes", async () => {
+    const h = await startRun(chain);
+    // a and d start at once; b and c wait.
+    expect(h.runtime.prepares.map((p) => p.launch.taskName).sort()).toEqual(["ta", "td"]);
+    expect(h.groupStatus("b")).toBe("WAITING");
+
+    await h.exit("ta", 0);
+    expect(h.groupStatus("b")).toBe("RUNNING");
+    expect(h.runtime.member("tb").launch.inputDirs).toEqual([h.runtime.member("ta").launch.outputDir]);
+
+    await h.exit("tb", 1);
+    expect(h.groupStatus("b")).toBe("FAILED");
+    expect(h.groupStatus("c")).toBe("FAILED_UPSTREAM");
+    expect(h.task("tc")).toMatchObject({ status: "FAILED_UPSTREAM", exitCode: 3000 });
+    expect(h.runtime.hasMember("tc")).toBe(false);
+    expect(h.runtime.prepareCalls("tc")).toEqual([]);
+
+    // The sibling branch goes on.
+    expect(h.groupStatus("d")).toBe("RUNNING");
+    expect(h.finished).toBeUndefined();
+    await h.exit("td", 0);
+    expect(h.groupStatus("d")).toBe("COMPLETED");
+    expect(h.finished).toEqual({ status: "FAILED" });
+    expect(h.recorder.run.status).toBe("FAILED");
+  });
+
+  it("a failing head fails the whole chain below it", async () => {
+    const h = await startRun(chain);
+    await h.exit("ta", 2);
+    expect(h.groupStatus("b")).toBe("FAILED_UPSTREAM");
+    expect(h.groupStatus("c")).toBe("FAILED_UPSTREAM");
+    expect(h.task("tb").exitCode).toBe(3000);
+    expect(h.task("tc").exitCode).toBe(3000);
+    expect(h.groupStatus("d")).toBe("RUNNING");
+  });
+});
+
+describe("timeouts", () => {
+  it("exec timeout stops a running task as FAILED_EXEC_TIMEOUT (not a moment before) and fails its downstream", async () => {
+    const yaml = workflow(
+      [group("slow", task("slow")), group("after", task("after", "inputs: [{task: slow}]"))],
+      ["  timeout: {exec_timeout: 10s}"],
+    );
+    const h = await startRun(yaml, {}, (r) => (r.autoPrepare = false));
+    h.clock.advance(3_000);
+    // The clock starts at RUNNING, not at admission.
+    h.runtime.pending("slow").resolve();
+    await flush();
+    const runningAt = h.clock.now();
+    expect(h.clock.nextDue()).toBe(runningAt + 10_000);
+
+    h.clock.advance(9_999);
+    h.clock.fireAll(); // even a timer that fires early must not time out
+    await flush();
+    expect(h.task("slow").status).toBe("RUNNING");
+    expect(h.runtime.member("slow").stops).toEqual([]);
+
+    h.clock.advance(1);
+    h.clock.fireAll();
+    await flush();
+    expect(h.task("slow").status).toBe("FAILED_EXEC_TIMEOUT");
+    expect(h.groupStatus("slow")).toBe("FAILED_EXEC_TIMEOUT");
+    expect(h.runtime.member("slow").stops.map((s) => s.graceMs)).toEqual([GRACE]);
+    expect(h.groupStatus("after")).toBe("FAILED_UPSTREAM");
+    expect(h.task("after")).toMatchObject({ status: "FAILED_UPSTREAM", exitCode: 3000 });
+    expect(h.finished).toEqual({ status: "FAILED_EXEC_TIMEOUT" });
+    expect(h.clock.timers.size).toBe(0);
+  });
+
+  it("the exec timer fires by itself at the deadline", async () => {
+    const yaml = workflow([group("slow", task("slow"))], ["  timeout: {exec_timeout: 2s}"]);
+    const h = await startRun(yaml);
+    h.clock.advance(1_999);
+    await flush();
+    expect(h.task("slow").status).toBe("RUNNING");
+    h.clock.advance(1);
+    await flush();
+    expect(h.task("slow").status).toBe("FAILED_EXEC_TIMEOUT");
+  });
+
+  const queued = workflow(
+    [group("hog", task("hog", "resource: one")), group("starved", task("starved", "resource: one"))],
+    ["  timeout: {queue_timeout: 30s}", "  resources:", "    one: {cpu: 1}"],
+  );
+  const oneCpu = { capacity: { cpu: 1, gpu: 0, memoryBytes: 1024 ** 3 } };
+
+  it("queue timeout fails a group when capacity never frees", async () => {
+    const h = await startRun(queued, oneCpu);
+    expect(h.groupStatus("hog")).toBe("RUNNING");
+    expect(h.groupStatus("starved")).toBe("SCHEDULING");
+    expect(h.clock.nextDue()).toBe(h.clock.now() + 30_000);
+
+    h.clock.advance(29_999);
+    h.clock.fireAll();
+    await flush();
+    expect(h.groupStatus("starved")).toBe("SCHEDULING");
+
+    h.clock.advance(1);
+    h.clock.fireAll();
+    await flush();
+    expect(h.groupStatus("starved")).toBe("FAILED_QUEUE_TIMEOUT");
+    expect(h.task("starved").status).toBe("FAILED_QUEUE_TIMEOUT");
+    expect(h.runtime.prepareCalls("starved")).toEqual([]);
+    expect(h.finished).toBeUndefined();
+
+    await h.exit("hog", 0);
+    expect(h.finished).toEqual({ status: "FAILED_QUEUE_TIMEOUT" });
+    expect(h.clock.timers.size).toBe(0);
+  });
+
+  it("a queued group is admitted once the group holding the capacity has ended", async () => {
+    const h = await startRun(queued, oneCpu);
+    h.clock.advance(10_000);
+    await h.exit("hog", 0);
+    expect(h.groupStatus("starved")).toBe("RUNNING");
+    // Its addresses went back to the runtime once nothing of the group was left.
+    expect(h.runtime.releasedAddresses).toEqual([[h.runtime.member("hog").launch.address]]);
+    h.clock.advance(25_000);
+    await flush();
+    expect(h.groupStatus("starved")).toBe("RUNNING");
+    await h.exit("starved", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("maxParallel holds the next group back until the tasks of the running one are gone", async () => {
+    const h = await startRun(workflow([group("first", task("first")), group("second", task("second"))]), { maxParallel: 1 });
+    expect(h.runtime.prepareCalls("second")).toEqual([]);
+    expect(h.groupStatus("second")).toBe("SCHEDULING");
+    await h.exit("first", 0);
+    expect(h.runtime.prepareCalls("second")).toHaveLength(1);
+    expect(h.groupStatus("second")).toBe("RUNNING");
+  });
+
+  it("capacity is held until every member of an ended group has exited", async () => {
+    const yaml = workflow(
+      [
+        groupWith("pair", "barrier: true", task("lead", "lead: true, resource: one"), task("helper")),
+        group("next", task("next", "resource: one")),
+      ],
+      ["  resources:", "    one: {cpu: 1}"],
+    );
+    const h = await startRun(yaml, oneCpu, (r) => (r.exitOnStop = false));
+    await h.exit("lead", 0);
+    expect(h.groupStatus("pair")).toBe("COMPLETED");
+    expect(h.runtime.member("helper").stops).toHaveLength(1);
+    expect(h.groupStatus("next")).toBe("SCHEDULING");
+    await h.exit("helper", 143);
+    expect(h.groupStatus("next")).toBe("RUNNING");
+  });
+});
+
+describe("start errors", () => {
+  it("a prepare() that rejects gives FAILED_START_ERROR with exit code 3003", async () => {
+    const h = await startRun(
+      workflow([group("broken", task("broken")), group("after", task("after", "inputs: [{task: broken}]"))]),
+      {},
+      (r) => r.failPrepare.add("broken"),
+    );
+    expect(h.task("broken")).toMatchObject({ status: "FAILED_START_ERROR", exitCode: 3003 });
+    expect(h.lastTaskTransition("broken").reason).toContain("no sandbox for broken");
+    expect(h.groupStatus("broken")).toBe("FAILED_START_ERROR");
+    expect(h.groupStatus("after")).toBe("FAILED_UPSTREAM");
+    expect(h.finished).toEqual({ status: "FAILED_START_ERROR" });
+  });
+
+  it("a lead that cannot start fails its group and stops the members that did come up", async () => {
+    const h = await startRun(trio(), {}, (r) => r.failPrepare.add("lead"));
+    expect(h.task("lead")).toMatchObject({ status: "FAILED_START_ERROR", exitCode: 3003 });
+    expect(h.task("worker-1").status).toBe("FAILED");
+    expect(h.runtime.members.every((m) => m.releasedAt === undefined)).toBe(true);
+    expect(h.runtime.members.every((m) => m.stops.length === 1)).toBe(true);
+    expect(h.finished).toEqual({ status: "FAILED_START_ERROR" });
+  });
+
+  it("an exit reported with a startError is FAILED_START_ERROR with 3003", async () => {
+    const h = await startRun(workflow([group("g", task("t"))]));
+    h.runtime.member("t").exit(127, "sh: not found");
+    await flush();
+    expect(h.task("t")).toMatchObject({ status: "FAILED_START_ERROR", exitCode: 3003 });
+    expect(h.lastTaskTransition("t").reason).toContain("sh: not found");
+  });
+
+  it("a url input the engine cannot stage fails the task instead of hanging the run", async () => {
+    const h = await startRun(workflow([group("g", task("fetch", "inputs: [{url: 's3://bucket/data'}]"))]));
+    expect(isFailure(h.task("fetch").status ?? "")).toBe(true);
+    expect(h.finished).toBeDefined();
+    expect(isFailure(h.finished!.status)).toBe(true);
+  });
+});
+
+describe("cancel", () => {
+  const yaml = workflow([
+    group("first", task("lead", "lead: true"), task("helper")),
+    group("second", task("second", "inputs: [{task: lead}]")),
+  ]);
+
+  it("marks unfinished groups and tasks FAILED_CANCELED and stops running members with the grace period", async () => {
+    const h = await startRun(yaml);
+    h.run.cancel();
+    await flush();
+    for (const name of ["first", "second"]) expect(h.groupStatus(name)).toBe("FAILED_CANCELED");
+    for (const name of ["lead", "helper", "second"]) expect(h.task(name).status).toBe("FAILED_CANCELED");
+    expect(h.runtime.member("lead").stops.map((s) => s.graceMs)).toEqual([GRACE]);
+    expect(h.runtime.member("helper").stops.map((s) => s.graceMs)).toEqual([GRACE]);
+    expect(h.runtime.prepareCalls("second")).toEqual([]);
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+    expect(h.recorder.run.status).toBe("FAILED_CANCELED");
+  });
+
+  it("cancel(true) stops with no grace", async () => {
+    const h = await startRun(yaml);
+    h.run.cancel(true);
+    await flush();
+    expect(h.runtime.member("lead").stops.map((s) => s.graceMs)).toEqual([0]);
+    expect(h.runtime.member("helper").stops.map((s) => s.graceMs)).toEqual([0]);
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+  });
+
+  it("a second, forced cancel kills what the first one is still stopping", async () => {
+    const h = await startRun(yaml, {}, (r) => (r.exitOnStop = false));
+    h.run.cancel();
+    await flush();
+    expect(h.finished).toBeUndefined();
+    h.run.cancel(true);
+    await flush();
+    expect(h.runtime.member("lead").stops.map((s) => s.graceMs)).toEqual([GRACE, 0]);
+    h.runtime.member("lead").exit(137);
+    h.runtime.member("helper").exit(137);
+    await flush();
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+  });
+
+  it("leaves finished groups as they are", async () => {
+    const h = await startRun(workflow([group("done", task("done")), group("busy", task("busy"))]));
+    await h.exit("done", 0);
+    h.run.cancel();
+    await flush();
+    expect(h.groupStatus("done")).toBe("COMPLETED");
+    expect(h.task("done").status).toBe("COMPLETED");
+    expect(h.groupStatus("busy")).toBe("FAILED_CANCELED");
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+  });
+
+  it("a member still being prepared when the run is canceled is stopped once it comes up, never released", async () => {
+    const h = await startRun(workflow([group("g", task("t"))]), {}, (r) => (r.autoPrepare = false));
+    h.run.cancel();
+    await flush();
+    expect(h.task("t").status).toBe("FAILED_CANCELED");
+    expect(h.finished).toBeUndefined();
+    const member = h.runtime.pending("t").resolve();
+    await flush();
+    expect(member.releasedAt).toBeUndefined();
+    expect(member.stops).toHaveLength(1);
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+  });
+});
+
+describe("the end of a run", () => {
+  it("`done` resolves only after every member's `exited` has resolved", async () => {
+    const h = await startRun(trio(), {}, (r) => (r.exitOnStop = false));
+    await h.exit("lead", 0);
+    expect(h.groupStatus("trio")).toBe("COMPLETED");
+    expect(h.runtime.member("worker-1").stops).toHaveLength(1);
+    expect(h.finished).toBeUndefined();
+    h.runtime.member("worker-1").exit(143);
+    await flush();
+    expect(h.finished).toBeUndefined();
+    h.runtime.member("worker-2").exit(143);
+    await flush();
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+    // The stopped worker keeps the lead's outcome.
+    expect(h.task("worker-2").status).toBe("COMPLETED");
+  });
+
+  it("after cancel, `done` also waits for the stopped members", async () => {
+    const h = await startRun(trio(), {}, (r) => (r.exitOnStop = false));
+    h.run.cancel();
+    await flush();
+    expect(h.finished).toBeUndefined();
+    for (const m of h.runtime.members) m.exit(143);
+    await flush();
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+  });
+
+  it("records a legal sequence of transitions for a task, its group and the run", async () => {
+    const h = await startRun(workflow([group("solo", task("solo"))]));
+    h.clock.advance(10);
+    await h.exit("solo", 0);
+    const steps = h.taskTransitions("solo");
+    expect([steps[0]!.from, ...steps.map((x) => x.to)]).toEqual([
+      "SUBMITTING",
+      "WAITING",
+      "SCHEDULING",
+      "INITIALIZING",
+      "RUNNING",
+      "COMPLETED",
+    ]);
+    const chain = (xs: Transition[]) => xs.forEach((x, i) => i > 0 && expect(x.from).toBe(xs[i - 1]!.to));
+    chain(steps);
+    for (const x of h.recorder.transitions) {
+      expect(() => checkTransition("x", x.from, x.to)).not.toThrow();
+      expect(x.reason).not.toBe("");
+    }
+    const times = h.recorder.transitions.map((x) => x.time);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(steps[steps.length - 1]!.time).toBe(1_000_010);
+
+    const groupSteps = h.groupTransitions("solo");
+    expect([groupSteps[0]!.from, ...groupSteps.map((x) => x.to)]).toEqual([
+      "SUBMITTING",
+      "WAITING",
+      "SCHEDULING",
+      "INITIALIZING",
+      "RUNNING",
+      "COMPLETED",
+    ]);
+    chain(groupSteps);
+    const runSteps = h.recorder.transitions.filter((x) => x.subject.kind === "run");
+    expect(runSteps.map((x) => [x.from, x.to])).toEqual([
+      ["PENDING", "RUNNING"],
+      ["RUNNING", "COMPLETED"],
+    ]);
+    expect(h.recorder.run).toMatchObject({ status: "COMPLETED", startTime: 1_000_000, endTime: 1_000_010 });
+  });
+
+  it("every recorded transition of a rescheduled, upstream-failed and canceled run is legal and chained per attempt", async () => {
+    const yaml = workflow([
+      group("a", task("ta", 'exitActions: {RESCHEDULE: "1"}')),
+      group("b", task("tb", "inputs: [{task: ta}]")),
+      group("c", task("tc")),
+    ]);
+    const h = await startRun(yaml, { maxRetries: 2 });
+    await h.exit("ta", 1);
+    await h.exit("ta", 2);
+    h.run.cancel();
+    await flush();
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+    const bySubject = new Map<string, Transition[]>();
+    for (const x of h.recorder.transitions) {
+      const key = JSON.stringify(x.subject);
+      bySubject.set(key, [...(bySubject.get(key) ?? []), x]);
+    }
+    for (const [key, xs] of bySubject) {
+      xs.forEach((x, i) => {
+        expect(() => checkTransition(key, x.from, x.to)).not.toThrow();
+        if (i > 0) expect(x.from, key).toBe(xs[i - 1]!.to);
+      });
+    }
+    expect(h.groupStatus("b")).toBe("FAILED_UPSTREAM");
+    expect(h.groupStatus("c")).toBe("FAILED_CANCELED");
+  });
+});
