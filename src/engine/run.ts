@@ -60,6 +60,8 @@ interface GroupState {
   addresses?: Record<string, string>;
   /** Capacity is held from admission until every member is gone. */
   holdsCapacity: boolean;
+  /** What its unfinished tasks became when it ended (for attempts begun after that). */
+  endedAs?: { status: TaskStatus; reason: string };
   /** Attempts whose sandbox is being prepared or whose process is alive. */
   live: number;
 }
@@ -243,16 +245,19 @@ export class WorkflowRun {
     const state = this.tasks[g]![t]!;
     const retryId = state.retryId;
     state.outputDir = join(this.options.dataDir, "outputs", task.name, String(retryId));
-    const inputDirs = task.inputs.map((input) => {
-      if (input.kind !== "task") throw new Error(`inputs of kind ${input.kind} are not supported by troupe run yet`);
-      const upstream = this.plan.groups[input.group]!;
-      const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-      return this.tasks[input.group]![index]!.outputDir;
-    });
     const addresses = this.groups[g]!.addresses ?? {};
     this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
     let member: PreparedMember;
     try {
+      const inputDirs = task.inputs.map((input) => {
+        // Inputs from URLs or other workflows need a data service, which a local run does not have.
+        if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
+        if (input.kind === "workflow-task")
+          throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
+        const upstream = this.plan.groups[input.group]!;
+        const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
+        return this.tasks[input.group]![index]!.outputDir;
+      });
       const launch = buildLaunch(
         task,
         {
@@ -357,7 +362,23 @@ export class WorkflowRun {
       state.member = undefined;
     }
     void Promise.all(stops).then(() => {
-      if (isFinal(this.groups[g]!.status)) return;
+      const ended = this.groups[g]!.endedAs;
+      if (ended) {
+        // The group ended (cancel, timeout, lead) while these waited for their next attempt:
+        // the next attempt takes the group's outcome instead of running.
+        for (const i of members) {
+          const state = this.tasks[g]![i]!;
+          state.retryId += 1;
+          state.status = null;
+          this.setTask(g, i, ended.status, ended.reason, {
+            retryId: state.retryId,
+            exitCode: null,
+            startTime: null,
+            endTime: this.clock.now(),
+          });
+        }
+        return;
+      }
       for (const i of members) {
         const state = this.tasks[g]![i]!;
         state.retryId += 1;
@@ -418,6 +439,7 @@ export class WorkflowRun {
     const now = this.clock.now();
     const state = this.groups[g]!;
     if (isFinal(state.status)) return;
+    state.endedAs = { status: taskStatus, reason: taskReason };
     this.setGroup(g, status, reason, { endTime: now });
     this.plan.groups[g]!.tasks.forEach((_, t) => {
       const task = this.tasks[g]![t]!;
@@ -427,6 +449,8 @@ export class WorkflowRun {
     });
     this.stopMembers(g, graceMs);
     this.releaseIfDone(g);
+    // Downstream groups learn of the failure now, not when the last member has exited.
+    this.tick();
   }
 
   private stopMembers(g: number, graceMs: number): void {

@@ -43,7 +43,8 @@ class FakeClock implements Clock {
   /** Moves time on and fires, in order, the timers that are due by then. */
   advance(ms: number): void {
     this.time += ms;
-    for (;;) {
+    for (let fired = 0; ; fired++) {
+      if (fired > 1_000) throw new Error("timers keep firing at the same time: the engine is spinning");
       const due = [...this.timers.entries()].filter(([, t]) => t.at <= this.time).sort((a, b) => a[1].at - b[1].at)[0];
       if (!due) return;
       this.timers.delete(due[0]);
