@@ -76,6 +76,7 @@ export class WorkflowRun {
   private timer: unknown;
   private ticking = false;
   private tickAgain = false;
+  private tickRequested = false;
   private canceled = false;
   private finished = false;
   private status: WorkflowStatus = "PENDING";
@@ -114,6 +115,19 @@ export class WorkflowRun {
   }
 
   // ---- scheduling -------------------------------------------------------
+
+  /**
+   * Events arrive in bursts (many exits in one turn of the event loop): one
+   * scheduling pass after the burst instead of one per event.
+   */
+  private requestTick(): void {
+    if (this.tickRequested) return;
+    this.tickRequested = true;
+    setImmediate(() => {
+      this.tickRequested = false;
+      this.tick();
+    });
+  }
 
   private tick(): void {
     if (this.ticking) {
@@ -207,7 +221,7 @@ export class WorkflowRun {
     this.activeTasks -= group.tasks.length;
     if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));
     state.addresses = undefined;
-    this.tick();
+    this.requestTick();
   }
 
   // ---- launching --------------------------------------------------------
@@ -304,7 +318,7 @@ export class WorkflowRun {
       member.release();
       this.setTask(g, t, "RUNNING", "command started", { startTime: now });
     }
-    this.tick();
+    this.requestTick();
   }
 
   // ---- endings ----------------------------------------------------------
@@ -318,7 +332,7 @@ export class WorkflowRun {
       else if (state.exitCode === null) this.recordExitCode(g, t, info.code);
     }
     this.releaseIfDone(g);
-    this.tick();
+    this.requestTick();
   }
 
   private decideExit(g: number, t: number, info: ExitInfo): void {
@@ -450,7 +464,7 @@ export class WorkflowRun {
     this.stopMembers(g, graceMs);
     this.releaseIfDone(g);
     // Downstream groups learn of the failure now, not when the last member has exited.
-    this.tick();
+    this.requestTick();
   }
 
   private stopMembers(g: number, graceMs: number): void {

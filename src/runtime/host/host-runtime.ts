@@ -34,6 +34,7 @@ export class HostRuntime implements Runtime {
   private readonly members = new Set<HostMember>();
   private pendingAttach: Array<{ pid: number; address: string; done: (error?: Error) => void }> = [];
   private readonly images = new Set<string>();
+  private readonly knownDirs = new Set<string>();
 
   constructor(options: HostRuntimeOptions) {
     if (options.isolation === "netns" && !canUseNetworkNamespaces()) {
@@ -97,10 +98,14 @@ export class HostRuntime implements Runtime {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
     const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
-    rmSync(dir, { recursive: true, force: true });
+    // Each attempt has directories of its own, so they are new: no clean-up before.
     mkdirSync(dir, { recursive: true });
     mkdirSync(launch.outputDir, { recursive: true });
-    mkdirSync(join(launch.logPath, ".."), { recursive: true });
+    const logDir = join(launch.logPath, "..");
+    if (!this.knownDirs.has(logDir)) {
+      mkdirSync(logDir, { recursive: true });
+      this.knownDirs.add(logDir);
+    }
     const plan: SandboxPlan = {
       dir,
       runDir: run.dataDir,

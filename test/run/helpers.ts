@@ -1,0 +1,336 @@
+/**
+ * Shared pieces of the `troupe run` acceptance tests: the real CLI
+ * (bin/troupe -> dist/) as a child process, a fresh TROUPE_HOME per test
+ * file, the JSON run record, and probes of what a run may leave behind
+ * (processes, links, mounts).
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BIN = path.join(ROOT, "bin", "troupe");
+export const ENTRY = path.join(ROOT, "dist", "cli", "main.js");
+export const EXAMPLES = path.join(ROOT, "examples");
+export const ISOLATIONS = ["netns", "none"] as const;
+export type IsolationMode = (typeof ISOLATIONS)[number];
+export const IS_ROOT = process.getuid?.() === 0;
+/** ISO 8601 with milliseconds, as the run record promises. */
+export const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+export interface TaskRecord {
+  name: string;
+  lead: boolean;
+  status: string;
+  exit_code: number | null;
+  retry_id: number;
+  ip: string | null;
+  start_time: string | null;
+  end_time: string | null;
+}
+export interface GroupRecord {
+  name: string;
+  status: string;
+  start_time: string | null;
+  end_time: string | null;
+  tasks: TaskRecord[];
+}
+export interface RunRecord {
+  id: string;
+  name: string;
+  status: string;
+  submit_time: string;
+  start_time: string | null;
+  end_time: string | null;
+  groups: GroupRecord[];
+}
+
+export const random = (bytes = 4): string => randomBytes(bytes).toString("hex");
+
+// ---------------------------------------------------------------- build
+
+/**
+ * `npm run build`, once per vitest invocation: the test files run in parallel
+ * worker processes (children of one vitest process), and a second tsc
+ * rewriting dist/ while another file runs the CLI could let it read a
+ * half-written module. A lock directory and a stamp keyed by the vitest
+ * process settle who builds.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const key = `troupe-accept-build-${process.ppid}`;
+  const lock = path.join(os.tmpdir(), `${key}.lock`);
+  const stamp = path.join(os.tmpdir(), `${key}.done`);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (fs.existsSync(stamp)) return;
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`gave up waiting for another test file to build (${lock})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    if (fs.existsSync(stamp)) return;
+    try {
+      execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe", encoding: "utf8", timeout: 170_000 });
+    } catch (error) {
+      const e = error as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`\`npm run build\` failed, so troupe run cannot be tested:\n${e.stdout ?? ""}${e.stderr ?? ""}${e.message}`);
+    }
+    if (!fs.existsSync(ENTRY)) throw new Error(`${ENTRY} is missing after \`npm run build\``);
+    fs.writeFileSync(stamp, String(process.pid));
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- homes and files
+
+/** A fresh TROUPE_HOME (and a scratch directory for workflow files) for one test file. */
+export class TestHome {
+  readonly home = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-accept-"));
+  readonly specs = path.join(this.home, "specs");
+  /** Host directories outside /tmp (every task has a private /tmp) made for this file. */
+  private readonly outside: string[] = [];
+
+  constructor() {
+    fs.mkdirSync(this.specs);
+  }
+
+  /** Writes a workflow file and returns its path. */
+  spec(name: string, text: string): string {
+    const file = path.join(this.specs, `${name}-${random(3)}.yaml`);
+    fs.writeFileSync(file, text);
+    return file;
+  }
+
+  /** A fresh host directory outside /tmp, which tasks see as it is. */
+  outsideTmp(): string {
+    const dir = fs.mkdtempSync(path.join("/var/tmp", "troupe-accept-"));
+    this.outside.push(dir);
+    return dir;
+  }
+
+  logPath(runId: string, task: string, retryId = 0): string {
+    return path.join(this.home, "runs", runId, "logs", `${task}.${retryId}.log`);
+  }
+
+  log(runId: string, task: string, retryId = 0): string {
+    return fs.readFileSync(this.logPath(runId, task, retryId), "utf8");
+  }
+
+  remove(): void {
+    fs.rmSync(this.home, { recursive: true, force: true });
+    for (const dir of this.outside) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- running the CLI
+
+export interface TroupeResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  /** Whether the test's deadline ran out and the run was interrupted. */
+  timedOut: boolean;
+  pid: number;
+}
+
+export interface TroupeOptions {
+  home: string;
+  /** After this, the run gets SIGINT (and SIGKILL 10 s later); the result says timedOut. */
+  timeoutMs?: number;
+  env?: Record<string, string | undefined>;
+  /** Called with the child once it is spawned (for signals). */
+  onSpawn?: (child: import("node:child_process").ChildProcess) => void;
+}
+
+/** `node bin/troupe ...args` with TROUPE_HOME set and colours left to troupe's own TTY detection. */
+export function troupe(args: string[], options: TroupeOptions): Promise<TroupeResult> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: undefined,
+    FORCE_COLOR: undefined,
+    TROUPE_HOME: options.home,
+    ...options.env,
+  };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const started = performance.now();
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  options.onSpawn?.(child);
+  let timedOut = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGINT");
+    killTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  }, options.timeoutMs ?? 20_000);
+  return new Promise((resolve, reject) => {
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      resolve({ code, signal, stdout, stderr, wallMs: performance.now() - started, timedOut, pid: child.pid as number });
+    });
+  });
+}
+
+/** Runs FILE with `--output json` and returns the result with the parsed record. */
+export async function runJson(
+  file: string,
+  options: TroupeOptions & { isolation?: IsolationMode; extra?: string[] },
+): Promise<TroupeResult & { record: RunRecord }> {
+  const args = ["run", file, "--output", "json", ...(options.isolation ? ["--isolation", options.isolation] : []), ...(options.extra ?? [])];
+  const result = await troupe(args, options);
+  let record: RunRecord;
+  try {
+    record = JSON.parse(result.stdout) as RunRecord;
+  } catch {
+    throw new Error(
+      `troupe ${args.join(" ")} printed no JSON record (exit ${result.code}, signal ${result.signal}, timed out ${result.timedOut})\n` +
+        `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+    );
+  }
+  return { ...result, record };
+}
+
+export function taskOf(record: RunRecord, name: string): TaskRecord {
+  for (const group of record.groups) for (const task of group.tasks) if (task.name === name) return task;
+  throw new Error(`no task ${name} in run ${record.id}: ${JSON.stringify(record)}`);
+}
+
+export function groupOf(record: RunRecord, name: string): GroupRecord {
+  const group = record.groups.find((g) => g.name === name);
+  if (!group) throw new Error(`no group ${name} in run ${record.id}: ${JSON.stringify(record)}`);
+  return group;
+}
+
+/** A short summary for assertion messages. */
+export function describeRun(result: TroupeResult & { record?: RunRecord }): string {
+  const tasks = result.record?.groups.flatMap((g) => g.tasks.map((t) => `${t.name}=${t.status}/${t.exit_code}/r${t.retry_id}`)) ?? [];
+  return `exit ${result.code}, ${Math.round(result.wallMs)} ms, ${tasks.join(" ")}\nstderr:\n${result.stderr}`;
+}
+
+export const ms = (iso: string | null): number => {
+  if (iso === null) throw new Error("a time is missing from the record");
+  return Date.parse(iso);
+};
+
+// ---------------------------------------------------------------- what a run may leave behind
+
+/** PIDs of processes whose command line contains `marker`, with the command lines. */
+export function processesWith(marker: string): Array<{ pid: number; cmdline: string }> {
+  const out: Array<{ pid: number; cmdline: string }> = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(marker)) out.push({ pid, cmdline });
+  }
+  return out;
+}
+
+/**
+ * Kills (by PID) processes carrying a marker only this test put in a command,
+ * i.e. processes a run of ours started and failed to stop, so that a failing
+ * test does not leave sleepers behind.
+ */
+export function killMarked(marker: string): void {
+  for (const { pid } of processesWith(marker)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Polls until `check` is true or the time is up; returns the last value. */
+export async function waitFor<T>(probe: () => T, done: (value: T) => boolean, timeoutMs: number, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = probe();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    value = probe();
+  }
+  return value;
+}
+
+interface IpLink {
+  ifname: string;
+  ifalias?: string;
+  master?: string;
+}
+
+function ipLinks(): IpLink[] {
+  return JSON.parse(execFileSync("ip", ["-j", "link", "show"], { encoding: "utf8" })) as IpLink[];
+}
+
+/** Bridges of a run, found by the alias `troupe:<runId>:<pid>` troupe gives them (use unique workflow names). */
+export function bridgesOfRun(runId: string): string[] {
+  return ipLinks()
+    .filter((l) => (l.ifalias ?? "").startsWith(`troupe:${runId}:`))
+    .map((l) => l.ifname);
+}
+
+/**
+ * Links that belong to the given bridges (`trp-<hex>`): the bridges themselves,
+ * their veths (`v<hex>-<n>`), and anything still enslaved to them.
+ */
+export function linksOfBridges(bridges: readonly string[]): string[] {
+  const hexes = bridges.map((b) => b.replace(/^trp-/, ""));
+  return ipLinks()
+    .filter(
+      (l) =>
+        bridges.includes(l.ifname) ||
+        (l.master !== undefined && bridges.includes(l.master)) ||
+        hexes.some((hex) => l.ifname.startsWith(`v${hex}-`)),
+    )
+    .map((l) => l.ifname);
+}
+
+/** Lines of the host's mount table that mention `fragment`. */
+export function mountsMentioning(fragment: string): string[] {
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((line) => line.includes(fragment));
+}
+
+/** iptables rules (nat and filter) that carry troupe's comment for this run. */
+export function iptablesRulesOf(runId: string): string[] {
+  const out: string[] = [];
+  for (const table of ["nat", "filter"]) {
+    try {
+      const text = execFileSync("iptables", ["-t", table, "-S"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+      out.push(...text.split("\n").filter((l) => l.includes(`troupe:${runId}:`)));
+    } catch {
+      // No iptables: no rules either.
+    }
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+/**
+ * Acceptance: the tutorial's three workflows (examples/) run verbatim with
+ * `troupe run` and do what the tutorial says. The slow verbatim runs (about
+ * 25 s and 40 s of the workflows' own sleeping) run concurrently.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXAMPLES, ISOLATIONS, TestHome, describeRun, ensureBuilt, groupOf, ms, runJson, taskOf, type RunRecord } from "./helpers.js";
+
+let home: TestHome;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = new TestHome();
+}, 200_000);
+
+afterAll(() => home?.remove());
+
+const example = (name: string) => path.join(EXAMPLES, name);
+const exampleText = (name: string) => fs.readFileSync(example(name), "utf8");
+
+/** Start times of every task of the run, in ms. */
+const starts = (record: RunRecord) => record.groups.flatMap((g) => g.tasks.map((t) => ms(t.start_time)));
+const ends = (record: RunRecord) => record.groups.flatMap((g) => g.tasks.map((t) => ms(t.end_time)));
+
+describe.concurrent("tutorial workflows", () => {
+  describe.each(ISOLATIONS)("parallel_tasks.yaml, --isolation %s", (isolation) => {
+    it("runs verbatim: every task completes and prints its greeting", async () => {
+      const run = await runJson(example("parallel_tasks.yaml"), { home: home.home, isolation });
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(run.record.status).toBe("COMPLETED");
+      expect(run.record.groups.map((g) => g.name).sort()).toEqual(["task-a-group", "task-b-group", "task-c-group"]);
+      for (const name of ["task-a", "task-b", "task-c"]) {
+        const task = taskOf(run.record, name);
+        expect(task, name).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 0, lead: true });
+        expect(home.log(run.record.id, name)).toBe(`Hello from ${name}\n`);
+      }
+    });
+
+    it("runs the tasks in parallel: with a short sleep added, their run times overlap", async () => {
+      // The verbatim tasks end in a millisecond; the same workflow with each task sleeping 0.5 s shows the overlap.
+      const text = exampleText("parallel_tasks.yaml").replace(
+        /command: \["echo", "Hello from (task-[abc])"\]/g,
+        'command: ["sh", "-c", "echo Hello from $1; sleep 0.5"]',
+      );
+      expect(text.match(/sleep 0\.5/g)).toHaveLength(3);
+      const run = await runJson(home.spec("parallel-sleepy", text), { home: home.home, isolation });
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(run.record.status).toBe("COMPLETED");
+      // Every task starts before any task ends: the three [start, end] intervals share a moment.
+      expect(Math.max(...starts(run.record))).toBeLessThan(Math.min(...ends(run.record)));
+      // And the run takes about one task's time, not three.
+      expect(ms(run.record.end_time) - ms(run.record.start_time)).toBeLessThan(1_400);
+    });
+  });
+
+  it("group_tasks.yaml runs verbatim (netns): members start within 100 ms, all complete", { timeout: 90_000 }, async () => {
+    const run = await runJson(example("group_tasks.yaml"), { home: home.home, isolation: "netns", timeoutMs: 80_000 });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    const group = groupOf(run.record, "parallel-processing");
+    expect(group.status).toBe("COMPLETED");
+    expect(group.tasks.map((t) => [t.name, t.lead, t.status, t.exit_code])).toEqual([
+      ["processor-1", true, "COMPLETED", 0],
+      ["processor-2", false, "COMPLETED", 0],
+      ["processor-3", false, "COMPLETED", 0],
+    ]);
+    const spread = Math.max(...starts(run.record)) - Math.min(...starts(run.record));
+    expect(spread).toBeLessThanOrEqual(100);
+    const ranges: Record<string, [number, number]> = { "processor-1": [1, 5], "processor-2": [6, 10], "processor-3": [11, 15] };
+    for (const [name, [from, to]] of Object.entries(ranges)) {
+      const n = name.slice(-1);
+      const expected = [`Processor ${n}: Starting...`];
+      for (let i = from; i <= to; i++) expected.push(`Processor ${n}: Processing item ${i}`);
+      expected.push(`Processor ${n}: Complete`);
+      expect(home.log(run.record.id, name).trimEnd().split("\n")).toEqual(expected);
+    }
+    // The lead sleeps 5 x 5 s; the group ends with it.
+    expect(ms(taskOf(run.record, "processor-1").end_time) - ms(taskOf(run.record, "processor-1").start_time)).toBeGreaterThanOrEqual(24_000);
+  });
+
+  describe.each(ISOLATIONS)("group_tasks.yaml, shortened copy, --isolation %s", (isolation) => {
+    it("starts the members' commands together: their first instructions run within 100 ms of each other", async () => {
+      // The same group with 100x shorter sleeps; each member first notes the time its command really started.
+      const text = exampleText("group_tasks.yaml")
+        .replace(/sleep (\d)\n/g, "sleep 0.0$1\n")
+        .replace(/( +)echo "Processor (\d): Starting..."/g, '$1date +%s%N > {{output}}/started\n$1echo "Processor $2: Starting..."');
+      expect(text.match(/\{\{output\}\}\/started/g)).toHaveLength(3);
+      const run = await runJson(home.spec("group-fast", text), { home: home.home, isolation });
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(run.record.status).toBe("COMPLETED");
+      const real = ["processor-1", "processor-2", "processor-3"].map(
+        (name) => Number(fs.readFileSync(path.join(home.home, "runs", run.record.id, "outputs", name, "0", "started"), "utf8")) / 1e6,
+      );
+      expect(Math.max(...real) - Math.min(...real)).toBeLessThanOrEqual(100);
+      expect(Math.max(...starts(run.record)) - Math.min(...starts(run.record))).toBeLessThanOrEqual(100);
+    });
+  });
+
+  describe.each(ISOLATIONS)("group_tasks_communication.yaml, --isolation %s", (isolation) => {
+    it("runs verbatim: the client receives the server's hello through {{host:server}}", { timeout: 100_000 }, async () => {
+      // With openbsd netcat the client waits for 30 s of silence (-w 30) before it quits, then the server sleeps 10 s.
+      // If the client misses the server, the server's `nc -l` waits forever: stop early then, the test has failed anyway.
+      let runId: string | undefined;
+      let poll: NodeJS.Timeout | undefined;
+      const run = await runJson(example("group_tasks_communication.yaml"), {
+        home: home.home,
+        isolation,
+        timeoutMs: 80_000,
+        onSpawn: (child) => {
+          child.stderr?.on("data", (d: Buffer) => (runId ??= /troupe: run (\S+):/.exec(d.toString())?.[1]));
+          poll = setInterval(() => {
+            if (!runId) return;
+            const log = path.join(home.home, "runs", runId, "logs", "client.0.log");
+            if (fs.existsSync(log) && /Client: Complete/.test(fs.readFileSync(log, "utf8")) && !/from server: hello/.test(fs.readFileSync(log, "utf8"))) {
+              child.kill("SIGINT");
+              clearInterval(poll);
+            }
+          }, 200);
+        },
+      }).finally(() => clearInterval(poll));
+      const clientLog = home.log(run.record.id, "client");
+      const server = taskOf(run.record, "server");
+      expect(server.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(clientLog).toContain(`Calling server at ${server.ip}...`);
+      expect(clientLog, `client log:\n${clientLog}\n${describeRun(run)}`).toContain("Received from server: hello\n");
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(run.record.status).toBe("COMPLETED");
+      expect(server).toMatchObject({ lead: true, status: "COMPLETED", exit_code: 0 });
+      expect(taskOf(run.record, "client")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      expect(home.log(run.record.id, "server")).toBe("Server: Starting...\nServer: Complete\n");
+      if (isolation === "netns") expect(server.ip).toMatch(/^10\./);
+      else expect(server.ip).toMatch(/^127\./);
+    });
+  });
+});
