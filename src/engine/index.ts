@@ -1,4 +1,4 @@
-export { WorkflowRun, type RunOptions, type RunResult } from "./run.js";
+export { WorkflowRun, LEAD_HEAD_START_MS, type RunOptions, type RunResult } from "./run.js";
 export {
   schedule,
   findUnschedulable,

@@ -36,9 +36,14 @@ export interface RunOptions {
   poolExitActions?: readonly ExitActionRule[];
   /** Grace between the polite signal and the kill when stopping a task. */
   stopGraceMs?: number;
+  /** Head start of a group's lead over its siblings (default LEAD_HEAD_START_MS; 0: all at once). */
+  leadHeadStartMs?: number;
   clock?: Clock;
   onEvent?: (event: EngineEvent) => void;
 }
+
+/** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
+export const LEAD_HEAD_START_MS = 30;
 
 export interface RunResult {
   status: WorkflowStatus;
@@ -304,17 +309,34 @@ export class WorkflowRun {
   }
 
   private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
-    const now = this.clock.now();
-    const live = ready.filter(({ t, retryId }) => {
-      const state = this.tasks[g]![t]!;
-      return state.retryId === retryId && state.status === "INITIALIZING";
-    });
+    const group = this.plan.groups[g] as CompiledGroup;
+    const stillWaiting = (m: { t: number; retryId: number }) => {
+      const state = this.tasks[g]![m.t]!;
+      return state.retryId === m.retryId && state.status === "INITIALIZING";
+    };
+    const live = ready.filter(stillWaiting);
     if (live.length === 0) return;
     if (this.groups[g]!.status === "INITIALIZING") {
-      this.groups[g]!.runningAt = now;
+      this.groups[g]!.runningAt = this.clock.now();
       this.setGroup(g, "RUNNING", "members started");
     }
-    for (const { t, member } of live) {
+    // The lead goes first by a few milliseconds, well inside the group's start
+    // window: in client/server groups the lead is usually the server, and its
+    // clients should find it listening.
+    const headStart = this.options.leadHeadStartMs ?? LEAD_HEAD_START_MS;
+    const lead = live.find((m) => group.tasks[m.t]!.lead);
+    if (lead && live.length > 1 && headStart > 0) {
+      this.startCommands(g, [lead]);
+      const others = live.filter((m) => m !== lead);
+      this.clock.setTimer(() => this.startCommands(g, others.filter(stillWaiting)), headStart);
+    } else {
+      this.startCommands(g, live);
+    }
+  }
+
+  private startCommands(g: number, members: Array<{ t: number; member: PreparedMember }>): void {
+    const now = this.clock.now();
+    for (const { t, member } of members) {
       member.release();
       this.setTask(g, t, "RUNNING", "command started", { startTime: now });
     }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import {
   WorkflowRun,
+  LEAD_HEAD_START_MS,
   checkTransition,
   isFailure,
   type Clock,
@@ -240,6 +241,8 @@ async function startRun(yaml: string, options: Partial<RunOptions> = {}, setup: 
     maxRetries: 0,
     stopGraceMs: GRACE,
     clock,
+    // Most tests look at the barrier itself; the lead's head start has a test of its own.
+    leadHeadStartMs: 0,
     ...options,
   });
   let result: RunResult | undefined;
@@ -325,6 +328,24 @@ const trio = (fields = "barrier: true") =>
 // ---- tests -----------------------------------------------------------------
 
 describe("barrier", () => {
+  it("gives the lead a head start of LEAD_HEAD_START_MS over its siblings, all within the 100 ms start window", async () => {
+    const h = await startRun(trio(), { leadHeadStartMs: LEAD_HEAD_START_MS }, (r) => (r.autoPrepare = false));
+    for (const name of ["worker-1", "lead", "worker-2"]) h.runtime.pending(name).resolve();
+    await flush();
+    const releaseTime = h.clock.now();
+    expect(h.task("lead").status).toBe("RUNNING");
+    expect(h.task("lead").startTime).toBe(releaseTime);
+    expect(h.task("worker-1").status).toBe("INITIALIZING");
+    expect(h.task("worker-2").status).toBe("INITIALIZING");
+    h.clock.advance(LEAD_HEAD_START_MS);
+    await flush();
+    for (const name of ["worker-1", "worker-2"]) {
+      expect(h.task(name).status).toBe("RUNNING");
+      expect(h.task(name).startTime).toBe(releaseTime + LEAD_HEAD_START_MS);
+    }
+    expect(LEAD_HEAD_START_MS).toBeLessThan(100);
+  });
+
   it("releases the members of a group together, only once every member is prepared, at one clock time", async () => {
     const h = await startRun(trio(), {}, (r) => (r.autoPrepare = false));
     // Every member's sandbox is asked for as soon as the group is admitted.

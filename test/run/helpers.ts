@@ -63,6 +63,11 @@ export async function ensureBuilt(): Promise<void> {
   const key = `troupe-accept-build-${process.ppid}`;
   const lock = path.join(os.tmpdir(), `${key}.lock`);
   const stamp = path.join(os.tmpdir(), `${key}.done`);
+  // Stamps of earlier vitest processes that are gone.
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const owner = /^troupe-accept-build-(\d+)\.done$/.exec(entry)?.[1];
+    if (owner && Number(owner) !== process.ppid && !alive(Number(owner))) fs.rmSync(path.join(os.tmpdir(), entry), { force: true });
+  }
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (fs.existsSync(stamp)) return;
@@ -86,6 +91,15 @@ export async function ensureBuilt(): Promise<void> {
     fs.writeFileSync(stamp, String(process.pid));
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -152,6 +166,17 @@ export interface TroupeOptions {
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
 }
 
+const liveRuns = new Set<import("node:child_process").ChildProcess>();
+
+/**
+ * SIGKILLs (by PID) every troupe process this test file started that is still
+ * running: a test that timed out must not leave its run behind.
+ */
+export function killStartedRuns(): void {
+  for (const child of liveRuns) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  liveRuns.clear();
+}
+
 /** `node bin/troupe ...args` with TROUPE_HOME set and colours left to troupe's own TTY detection. */
 export function troupe(args: string[], options: TroupeOptions): Promise<TroupeResult> {
   const env: Record<string, string | undefined> = {
@@ -168,6 +193,8 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
     env: env as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  liveRuns.add(child);
+  child.on("close", () => liveRuns.delete(child));
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -198,7 +225,14 @@ export async function runJson(
   file: string,
   options: TroupeOptions & { isolation?: IsolationMode; extra?: string[] },
 ): Promise<TroupeResult & { record: RunRecord }> {
-  const args = ["run", file, "--output", "json", ...(options.isolation ? ["--isolation", options.isolation] : []), ...(options.extra ?? [])];
+  const args = [
+    "run",
+    file,
+    "--output",
+    "json",
+    ...(options.isolation ? ["--isolation", options.isolation] : []),
+    ...(options.extra ?? []),
+  ];
   const result = await troupe(args, options);
   let record: RunRecord;
   try {
@@ -333,4 +367,63 @@ export function iptablesRulesOf(runId: string): string[] {
     }
   }
   return out;
+}
+
+const NAMESPACE_KINDS = ["net", "mnt", "pid", "uts", "ipc"];
+
+/** The namespaces (`net:[4026532...]`, ...) of `pid` that differ from the test process's own. */
+export function ownNamespacesOf(pid: number): string[] {
+  const out: string[] = [];
+  for (const kind of NAMESPACE_KINDS) {
+    try {
+      const ns = fs.readlinkSync(`/proc/${pid}/ns/${kind}`);
+      if (ns !== fs.readlinkSync(`/proc/self/ns/${kind}`)) out.push(ns);
+    } catch {
+      // Gone.
+    }
+  }
+  return out;
+}
+
+/**
+ * Which of `namespaces` a live process still holds, or a mount (an nsfs bind)
+ * keeps alive. Zombies do not count: they run nothing and wait for their
+ * reaper (bwrap's exited sandbox init is reaped by the machine's init, which
+ * here, a VM's process_api, does so a second or so later).
+ */
+export function namespacesStillInUse(namespaces: Iterable<string>): string[] {
+  const wanted = new Set(namespaces);
+  const found = new Set<string>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const kind of NAMESPACE_KINDS) {
+      try {
+        const ns = fs.readlinkSync(`/proc/${entry}/ns/${kind}`);
+        if (wanted.has(ns) && !isZombie(entry)) found.add(`${ns} (pid ${entry}: ${describePid(entry)})`);
+      } catch {
+        // Gone, or not ours to see.
+      }
+    }
+  }
+  const mounts = fs.readFileSync("/proc/self/mountinfo", "utf8");
+  for (const ns of wanted) if (mounts.includes(ns)) found.add(`${ns} (mounted)`);
+  return [...found];
+}
+
+function isZombie(pid: string): boolean {
+  try {
+    return /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+function describePid(pid: string): string {
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    const state = /^State:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "?";
+    return `${cmdline.slice(0, 100) || "(no command line)"}, ${state}`;
+  } catch {
+    return "gone";
+  }
 }

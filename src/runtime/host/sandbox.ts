@@ -5,7 +5,7 @@
  * members, and nothing of the host's environment but what is passed on.
  * bwrap does all of it in one process, with no shell and no mount(8) calls.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { posix } from "node:path";
 import type { TaskLaunch } from "../types.js";
 
@@ -51,28 +51,42 @@ function isUnder(path: string, dir: string): boolean {
 }
 
 /**
- * `files:` outside /tmp need a place that does not touch the host: the nearest
- * existing directory gets a temporary overlay, in which the file is mounted.
+ * `files:` are bound at their paths. Under /tmp (a private tmpfs) and over an
+ * existing file that is all it takes. A file that does not exist on the host
+ * needs a mount point that must not be created on the host: its nearest
+ * existing directory is shadowed by a tmpfs holding binds of everything the
+ * directory contains (bwrap 0.8 has no overlays), and the new file is made there.
  */
 function fileMounts(launch: TaskLaunch, plan: SandboxPlan): string[] {
   const args: string[] = [];
-  const overlaid = new Set<string>();
+  const shadowed = new Set<string>();
   launch.files.forEach((file, index) => {
     const target = posix.normalize(file.path);
-    if (!isUnder(target, "/tmp")) {
+    if (!isUnder(target, "/tmp") && !existsSync(target)) {
       let dir = posix.dirname(target);
       while (dir !== "/" && !existsSync(dir)) dir = posix.dirname(dir);
       if (dir === "/")
         throw new SandboxError(
           `cannot place ${target}: its top-level directory does not exist on this host (the host runtime cannot create directories at /)`,
         );
-      if (![...overlaid].some((o) => isUnder(dir, o))) {
-        args.push("--overlay-src", dir, "--tmp-overlay", dir);
-        overlaid.add(dir);
+      if (![...shadowed].some((d) => isUnder(dir, d))) {
+        args.push(...shadowDirectory(dir));
+        shadowed.add(dir);
       }
     }
     args.push("--bind", plan.stagedFiles[index] as string, target);
   });
+  return args;
+}
+
+/** A tmpfs over `dir` that shows what `dir` holds (binds and symlinks), so that new entries stay in the sandbox. */
+function shadowDirectory(dir: string): string[] {
+  const args = ["--tmpfs", dir];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = posix.join(dir, entry.name);
+    if (entry.isSymbolicLink()) args.push("--symlink", readlinkSync(path), path);
+    else args.push("--dev-bind", path, path);
+  }
   return args;
 }
 

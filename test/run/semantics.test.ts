@@ -1,0 +1,353 @@
+/**
+ * Acceptance: OSMO's run semantics with the real CLI, real processes and
+ * (with netns) real namespaces: lead rules, ignoreNonleadStatus, exit
+ * actions, RESCHEDULE, data passing through {{output}} / {{input:...}},
+ * exec_timeout with FAILED_UPSTREAM downstream, and a group whose members
+ * all listen on the same port.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  ISOLATIONS,
+  TestHome,
+  describeRun,
+  ensureBuilt,
+  groupOf,
+  killMarked,
+  killStartedRuns,
+  ms,
+  processesWith,
+  random,
+  runJson,
+  taskOf,
+  waitFor,
+} from "./helpers.js";
+
+let home: TestHome;
+const markers: string[] = [];
+
+/** A sleep duration no other process on the machine has: its command line identifies our process. */
+function markedSleep(seconds: number): string {
+  const marker = `${seconds}.${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}1`;
+  markers.push(marker);
+  return marker;
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = new TestHome();
+}, 200_000);
+
+afterEach(() => {
+  killStartedRuns();
+  // A failed test must not leave its sleepers behind (the assertions say whether troupe did).
+  for (const marker of markers.splice(0)) killMarked(marker);
+});
+
+afterAll(() => home?.remove());
+
+describe.each(ISOLATIONS)("troupe run semantics, --isolation %s", (isolation) => {
+  it("a lead that exits 1 fails its group; the sleeping non-lead is stopped within 2 s", async () => {
+    const sleep = markedSleep(1000);
+    const file = home.spec(
+      "lead-fails",
+      `workflow:
+  name: lead-fails-${random()}
+  groups:
+  - name: pair
+    tasks:
+    - name: boss
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "sleep 0.2; echo giving up; exit 1"]
+    - name: worker
+      image: alpine:3.18
+      command: ["sleep", "${sleep}"]
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation, timeoutMs: 15_000 });
+    const closedAt = Date.now();
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.record.status).toBe("FAILED");
+    expect(groupOf(run.record, "pair").status).toBe("FAILED");
+    expect(taskOf(run.record, "boss")).toMatchObject({ status: "FAILED", exit_code: 1 });
+    expect(taskOf(run.record, "worker").status).toBe("FAILED");
+    // The whole run, node's start-up included, ends well before the 5 s grace or the 1000 s sleep.
+    expect(run.wallMs, describeRun(run)).toBeLessThan(2_000);
+    expect(closedAt - ms(taskOf(run.record, "boss").end_time)).toBeLessThan(2_000);
+    expect(processesWith(sleep)).toEqual([]);
+    expect(home.log(run.record.id, "boss")).toBe("giving up\n");
+  });
+
+  it("ignoreNonleadStatus: false with a non-lead exiting 3 fails the group (and stops the lead)", async () => {
+    const sleep = markedSleep(1000);
+    const file = home.spec(
+      "strict-group",
+      `workflow:
+  name: strict-${random()}
+  groups:
+  - name: strict
+    ignoreNonleadStatus: false
+    tasks:
+    - name: lead
+      lead: true
+      image: alpine:3.18
+      command: ["sleep", "${sleep}"]
+    - name: helper
+      image: alpine:3.18
+      command: ["sh", "-c", "sleep 0.1; exit 3"]
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation, timeoutMs: 15_000 });
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.record.status).toBe("FAILED");
+    expect(groupOf(run.record, "strict").status).toBe("FAILED");
+    expect(taskOf(run.record, "helper")).toMatchObject({ status: "FAILED", exit_code: 3 });
+    expect(taskOf(run.record, "lead").status).toBe("FAILED");
+    expect(run.wallMs, describeRun(run)).toBeLessThan(4_000);
+    expect(processesWith(sleep)).toEqual([]);
+  });
+
+  it("with the default ignoreNonleadStatus, a non-lead exiting 3 does not fail the group", async () => {
+    const file = home.spec(
+      "lenient-group",
+      `workflow:
+  name: lenient-${random()}
+  groups:
+  - name: lenient
+    tasks:
+    - name: lead
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "sleep 0.3"]
+    - name: helper
+      image: alpine:3.18
+      command: ["sh", "-c", "exit 3"]
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    expect(groupOf(run.record, "lenient").status).toBe("COMPLETED");
+    expect(taskOf(run.record, "lead")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(taskOf(run.record, "helper")).toMatchObject({ status: "FAILED", exit_code: 3 });
+  });
+
+  it("exitActions {COMPLETE: 15} with exit 15 completes", async () => {
+    const file = home.spec(
+      "exit-15",
+      `workflow:
+  name: exit15-${random()}
+  tasks:
+  - name: warns
+    image: alpine:3.18
+    command: ["sh", "-c", "echo finished with warnings; exit 15"]
+    exitActions:
+      COMPLETE: 15
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    expect(taskOf(run.record, "warns")).toMatchObject({ status: "COMPLETED", exit_code: 15, retry_id: 0 });
+    expect(home.log(run.record.id, "warns")).toBe("finished with warnings\n");
+  });
+
+  it("RESCHEDULE on exit 1 reruns the task, which completes on its second attempt (--max-retries 1)", async () => {
+    // Every task has a private /tmp: the attempts remember each other in a host directory outside it.
+    const state = home.outsideTmp();
+    const file = home.spec(
+      "reschedule",
+      `workflow:
+  name: resched-${random()}
+  tasks:
+  - name: flaky
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      if [ -e ${state}/tried ]; then echo "second attempt: ok"; exit 0; fi
+      touch ${state}/tried
+      echo "first attempt: failing"
+      exit 1
+    exitActions:
+      RESCHEDULE: "1"
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation, extra: ["--max-retries", "1"] });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    expect(taskOf(run.record, "flaky")).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 1 });
+    expect(home.log(run.record.id, "flaky", 0)).toBe("first attempt: failing\n");
+    expect(home.log(run.record.id, "flaky", 1)).toBe("second attempt: ok\n");
+    expect(fs.existsSync(home.logPath(run.record.id, "flaky", 2))).toBe(false);
+  });
+
+  it("RESCHEDULE with no retries left (--max-retries 0) fails the task", async () => {
+    const file = home.spec(
+      "reschedule-none",
+      `workflow:
+  name: resched0-${random()}
+  tasks:
+  - name: flaky
+    image: alpine:3.18
+    command: ["sh", "-c", "exit 1"]
+    exitActions:
+      RESCHEDULE: "1"
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation, extra: ["--max-retries", "0"] });
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(taskOf(run.record, "flaky")).toMatchObject({ status: "FAILED", exit_code: 1, retry_id: 0 });
+  });
+
+  it("a three-step chain passes files through {{output}} -> {{input:0}} / {{input:1}} / {{input:NAME}}", async () => {
+    const file = home.spec(
+      "chain",
+      `workflow:
+  name: chain-${random()}
+  tasks:
+  - name: produce
+    image: alpine:3.18
+    command: ["sh", "-c", "echo raw-data > {{output}}/a.txt"]
+  - name: transform
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      set -e
+      tr a-z A-Z < {{input:0}}/a.txt > {{output}}/b.txt
+      # Inputs are read-only where the isolation allows (a mount namespace: as root, both modes).
+      if touch {{input:0}}/scribble 2>/dev/null; then echo "input was writable"; exit 9; fi
+    inputs:
+    - task: produce
+  - name: report
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      set -e
+      echo "first: $(cat {{input:0}}/a.txt)"
+      echo "second: $(cat {{input:1}}/b.txt)"
+      echo "by name: $(cat {{input:produce}}/a.txt) $(cat {{input:transform}}/b.txt)"
+      cat {{input:0}}/a.txt {{input:transform}}/b.txt > {{output}}/report.txt
+    inputs:
+    - task: produce
+    - task: transform
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    for (const name of ["produce", "transform", "report"]) expect(taskOf(run.record, name).status, name).toBe("COMPLETED");
+    // Downstream groups start only after their upstream ones end.
+    expect(ms(taskOf(run.record, "transform").start_time)).toBeGreaterThanOrEqual(ms(taskOf(run.record, "produce").end_time));
+    expect(ms(taskOf(run.record, "report").start_time)).toBeGreaterThanOrEqual(ms(taskOf(run.record, "transform").end_time));
+    expect(home.log(run.record.id, "report")).toBe("first: raw-data\nsecond: RAW-DATA\nby name: raw-data RAW-DATA\n");
+    const outputs = path.join(home.home, "runs", run.record.id, "outputs");
+    expect(fs.readFileSync(path.join(outputs, "report", "0", "report.txt"), "utf8")).toBe("raw-data\nRAW-DATA\n");
+    expect(fs.existsSync(path.join(outputs, "produce", "0", "scribble"))).toBe(false);
+  });
+
+  it("exec_timeout 2s stops a `sleep 60` as FAILED_EXEC_TIMEOUT, fails its downstream as FAILED_UPSTREAM; an independent task completes", async () => {
+    const sleep = markedSleep(60);
+    const file = home.spec(
+      "timeout",
+      `workflow:
+  name: timeout-${random()}
+  timeout:
+    exec_timeout: 2s
+  tasks:
+  - name: slow
+    image: alpine:3.18
+    command: ["sleep", "${sleep}"]
+  - name: after-slow
+    image: alpine:3.18
+    command: ["echo", "never runs"]
+    inputs:
+    - task: slow
+  - name: quick
+    image: alpine:3.18
+    command: ["echo", "done in time"]
+`,
+    );
+    const run = await runJson(file, { home: home.home, isolation, timeoutMs: 20_000 });
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.record.status).toBe("FAILED_EXEC_TIMEOUT");
+    expect(groupOf(run.record, "slow-group").status).toBe("FAILED_EXEC_TIMEOUT");
+    expect(taskOf(run.record, "slow").status).toBe("FAILED_EXEC_TIMEOUT");
+    expect(groupOf(run.record, "after-slow-group").status).toBe("FAILED_UPSTREAM");
+    expect(taskOf(run.record, "after-slow")).toMatchObject({ status: "FAILED_UPSTREAM", exit_code: 3000 });
+    expect(taskOf(run.record, "quick")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(home.log(run.record.id, "quick")).toBe("done in time\n");
+    expect(fs.existsSync(home.logPath(run.record.id, "after-slow"))).toBe(false);
+    const slow = taskOf(run.record, "slow");
+    const ran = ms(slow.end_time) - ms(slow.start_time);
+    expect(ran).toBeGreaterThanOrEqual(1_950);
+    expect(ran).toBeLessThan(3_000);
+    expect(run.wallMs, describeRun(run)).toBeLessThan(5_000);
+    expect(
+      await waitFor(
+        () => processesWith(sleep),
+        (p) => p.length === 0,
+        1_000,
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe("troupe run networking, --isolation netns", () => {
+  it("four members of one group listen on the same port; the lead reaches each through {{host:}}", async () => {
+    const servers = [1, 2, 3, 4].map((i) => `s${i}`);
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const file = home.spec(
+      "same-port",
+      `workflow:
+  name: same-port-${random()}
+  groups:
+  - name: cluster
+    tasks:
+    - name: client
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c"]
+      args:
+      - |
+        set -e
+        for s in ${servers.map((s) => `${s}={{host:${s}}}`).join(" ")}; do
+          name=\${s%%=*}; address=\${s#*=}
+          out=""; i=0
+          # The servers may not be listening yet: ask again until one answers (at most 5 s).
+          while [ -z "$out" ] && [ $i -lt 100 ]; do
+            out=$(nc -N -w 2 "$address" ${port} </dev/null 2>/dev/null || true)
+            [ -n "$out" ] || sleep 0.05; i=$((i+1))
+          done
+          echo "$name at $address: $out"
+          # The member's name resolves to the same address inside the group.
+          echo "$name resolves to $(getent hosts "$name" | cut -d' ' -f1)"
+        done
+${servers
+  .map(
+    (s) => `    - name: ${s}
+      image: alpine:3.18
+      command: ["sh", "-c", "echo hello from ${s} | nc -N -l -p ${port}"]
+`,
+  )
+  .join("")}`,
+    );
+    const run = await runJson(file, { home: home.home, isolation: "netns", timeoutMs: 20_000 });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.record.status).toBe("COMPLETED");
+    const addresses = servers.map((s) => taskOf(run.record, s).ip);
+    const clientIp = taskOf(run.record, "client").ip;
+    expect(new Set([...addresses, clientIp]).size).toBe(5);
+    for (const address of [...addresses, clientIp]) expect(address).toMatch(/^10\.\d+\.\d+\.\d+$/);
+    // One subnet for the run.
+    expect(new Set([...addresses, clientIp].map((a) => a!.split(".").slice(0, 3).join("."))).size).toBe(1);
+    const log = home.log(run.record.id, "client");
+    const expected = servers.flatMap((s, i) => [`${s} at ${addresses[i]}: hello from ${s}`, `${s} resolves to ${addresses[i]}`]);
+    expect(log.trimEnd().split("\n")).toEqual(expected);
+    for (const s of servers) expect(taskOf(run.record, s).status, s).toBe("COMPLETED");
+  });
+});
