@@ -8,7 +8,7 @@ import { summaryTable } from "./run-view.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 
 function withStore<T>(use: (store: RunStore) => T): T {
-  const store = openStore();
+  const { store } = openStore();
   try {
     return use(store);
   } finally {

@@ -2,12 +2,15 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { RunStore } from "../store/index.js";
+import { isProcessTokenAlive } from "../util/process-identity.js";
 
 export function troupeHome(): string {
   const fromEnv = process.env.TROUPE_HOME;
   return fromEnv ? resolve(fromEnv) : join(homedir(), ".troupe");
 }
 
-export function openStore(): RunStore {
-  return RunStore.open(troupeHome());
+/** The store, with runs whose troupe process died settled as FAILED_SERVER_ERROR first. */
+export function openStore(): { store: RunStore; settled: string[] } {
+  const store = RunStore.open(troupeHome());
+  return { store, settled: store.settleOrphanedRuns(isProcessTokenAlive) };
 }

@@ -9,6 +9,7 @@ import { compileWorkflow } from "../plan/index.js";
 import { HostRuntime, type Isolation } from "../runtime/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
+import { processToken } from "../util/process-identity.js";
 import { openStore } from "./home.js";
 import { RunView, summaryTable } from "./run-view.js";
 import { action, addSpecOptions, colorsFor, loadSpecFile, parseNonNegativeInt, writeJson, type SpecOptions } from "./shared.js";
@@ -80,8 +81,9 @@ async function runWorkflow(file: string, options: RunOptions): Promise<number> {
 
   const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
   runtime.noteImages(new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image))));
-  const store = openStore();
+  const { store, settled } = openStore();
   const runId = store.createRun({
+    owner: processToken(),
     name: plan.name,
     specText: file === "-" ? "" : readFileSync(file, "utf8"),
     runtime: runtime.describe(),
@@ -97,6 +99,7 @@ async function runWorkflow(file: string, options: RunOptions): Promise<number> {
   view.line(`troupe: run ${runId}: ${runtime.describe()}`);
   for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
 
+  if (settled.length) view.line(c.dim(`troupe: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`));
   const swept = await runtime.sweep();
   if (swept.length) view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`));
   let run: WorkflowRun | undefined;

@@ -105,6 +105,11 @@ CREATE INDEX transitions_by_run ON transitions (run_id, time, id);
 
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "runs, groups, tasks, task attempts, transitions", up: (db) => db.exec(INITIAL_SCHEMA) },
+  {
+    version: 2,
+    description: "the process that owns a run, so a run whose process died can be settled",
+    up: (db) => db.exec("ALTER TABLE runs ADD COLUMN owner TEXT"),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

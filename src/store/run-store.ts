@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
 import { migrate } from "./migrations.js";
+import { settleOrphanedRuns } from "./orphans.js";
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
 import { RunReader } from "./reader.js";
 import type {
@@ -158,6 +159,15 @@ export class RunStore {
   attempts(runId: string): AttemptRecord[] {
     this.flush();
     return this.reader.attempts(runId).map((a) => ({ ...a, log_path: join(this.home, a.log_path) }));
+  }
+
+  /**
+   * Settle runs whose owning process is gone (see orphans.ts); returns their ids.
+   * `isOwnerAlive` judges the owner tokens given to `createRun`.
+   */
+  settleOrphanedRuns(isOwnerAlive: (owner: string) => boolean, now = Date.now()): string[] {
+    this.flush();
+    return settleOrphanedRuns(this.db, isOwnerAlive, now);
   }
 
   /** The exact id, else the only id starting with `prefixOrId`, else undefined. */

@@ -38,6 +38,8 @@ export interface NewRun {
   runtime: string;
   submitTime: number;
   groups: Array<{ name: string; tasks: Array<{ name: string; lead: boolean }> }>;
+  /** The process driving the run (an opaque token): a run whose owner is gone can be settled. */
+  owner?: string;
 }
 
 /** Identifies what a status change is about: the run, one of its groups, or a task attempt. */

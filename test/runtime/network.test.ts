@@ -37,6 +37,8 @@ function available(command: string): boolean {
   });
 }
 
+// Network namespaces need root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and these tools; CI runs as root and
+// installs them, so there these tests run. On a laptop without root they cannot, and say so by skipping.
 const CAN_RUN = canUseNetworkNamespaces() && available("unshare") && available("nsenter") && available("python3");
 const HAS_IPTABLES = available("iptables");
 
