@@ -6,7 +6,7 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -194,7 +194,6 @@ class HostMember implements PreparedMember {
   /** PID (in troupe's view) of the sandbox's PID 1; the command is its child. */
   private sandboxPid: number | undefined;
   private commandExit: number | undefined;
-  private stderrTail = "";
   private released = false;
 
   constructor(
@@ -203,25 +202,32 @@ class HostMember implements PreparedMember {
     run: RunContext,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
   ) {
-    const stdio: Array<"ignore" | "pipe"> = ["ignore", "pipe", "pipe"];
+    // Without a live view, output goes straight from the task to its log file:
+    // complete by construction, and nothing for troupe to copy.
+    const direct = run.onOutput === undefined;
+    const logFd = direct ? openSync(launch.logPath, "a") : undefined;
+    const stdio: Array<"ignore" | "pipe" | number> = ["ignore", logFd ?? "pipe", logFd ?? "pipe"];
     stdio[STATUS_FD] = "pipe";
     stdio[BLOCK_FD] = "pipe";
-    this.child = spawn("bwrap", args, { stdio });
+    try {
+      this.child = spawn("bwrap", args, { stdio });
+    } finally {
+      if (logFd !== undefined) closeSync(logFd);
+    }
     const status = this.child.stdio[STATUS_FD] as Socket;
     this.barrier = this.child.stdio[BLOCK_FD] as Socket;
     status.on("error", () => undefined);
     this.barrier.on("error", () => undefined);
 
-    const log = createWriteStream(launch.logPath);
-    const forward = (chunk: Buffer) => {
-      log.write(chunk);
-      run.onOutput?.(launch, chunk);
-    };
-    this.child.stdout!.on("data", forward);
-    this.child.stderr!.on("data", (chunk: Buffer) => {
-      if (!this.released) this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
-      forward(chunk);
-    });
+    const log = direct ? undefined : createWriteStream(launch.logPath);
+    if (log) {
+      const forward = (chunk: Buffer) => {
+        log.write(chunk);
+        run.onOutput?.(launch, chunk);
+      };
+      this.child.stdout!.on("data", forward);
+      this.child.stderr!.on("data", forward);
+    }
 
     const started = new Promise<number>((resolve, reject) => {
       jsonLines(status, (message) => {
@@ -241,7 +247,7 @@ class HostMember implements PreparedMember {
 
     this.exited = new Promise((resolve) => {
       this.child.on("close", (code, signal) => {
-        log.end();
+        log?.end();
         status.destroy();
         this.barrier.destroy();
         if (this.commandExit === undefined) {
@@ -254,8 +260,14 @@ class HostMember implements PreparedMember {
     });
   }
 
+  /** bwrap's own complaint, the last line of the log when the command never ran. */
   private setupFailure(): string {
-    const message = this.stderrTail.trim().split("\n").pop();
+    let message: string | undefined;
+    try {
+      message = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop();
+    } catch {
+      message = undefined;
+    }
     return message ? `sandbox setup failed: ${message}` : "the sandbox ended before its command started";
   }
 
