@@ -1,0 +1,73 @@
+/**
+ * The host runtime on its own (as root, with bubblewrap: what CI has), below
+ * the engine: output to logs with and without a live view, exit codes,
+ * setup failures reported as start errors.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { HostRuntime, type TaskLaunch } from "../../src/runtime/index.js";
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function launch(dataDir: string, name: string, argv: string[], extra: Partial<TaskLaunch> = {}): TaskLaunch {
+  return {
+    key: `g/${name}/0`,
+    taskName: name,
+    groupName: "g",
+    retryId: 0,
+    image: "alpine",
+    argv,
+    env: {},
+    files: [],
+    outputDir: join(dataDir, "outputs", name),
+    inputDirs: [],
+    address: "127.1.0.9",
+    hosts: { [name]: "127.1.0.9" },
+    logPath: join(dataDir, "logs", `${name}.0.log`),
+    ...extra,
+  };
+}
+
+async function runOne(onOutput: boolean, task: (dataDir: string) => TaskLaunch) {
+  // Not under /tmp: the task's /tmp is private.
+  const dataDir = mkdtempSync("/var/tmp/troupe-host-");
+  dirs.push(dataDir);
+  const runtime = new HostRuntime({ isolation: "none" });
+  const chunks: string[] = [];
+  await runtime.open({ runId: "host-test-1", dataDir, onOutput: onOutput ? (_l, chunk) => chunks.push(chunk.toString()) : undefined });
+  try {
+    const member = await runtime.prepare(task(dataDir));
+    member.release();
+    return { exit: await member.exited, chunks, log: () => readFileSync(task(dataDir).logPath, "utf8") };
+  } finally {
+    await runtime.close();
+  }
+}
+
+describe("host runtime", () => {
+  it.each([true, false])("writes stdout and stderr completely to the log (live view: %s) and reports the exit code", async (live) => {
+    const r = await runOne(live, (d) => launch(d, "talker", ["sh", "-c", "echo out; echo err >&2; exit 7"]));
+    expect(r.exit).toEqual({ code: 7 });
+    expect(r.log()).toContain("out\n");
+    expect(r.log()).toContain("err\n");
+    expect(r.chunks.join("")).toBe(live ? r.log() : "");
+  });
+
+  it("reports a signal as 128 + its number", async () => {
+    const r = await runOne(false, (d) => launch(d, "killed", ["sh", "-c", "kill -TERM $$"]));
+    expect(r.exit.code).toBe(143);
+  });
+
+  it("refuses a file whose top-level directory does not exist, before anything runs", async () => {
+    const dataDir = mkdtempSync("/var/tmp/troupe-host-");
+    dirs.push(dataDir);
+    const runtime = new HostRuntime({ isolation: "none" });
+    await runtime.open({ runId: "host-test-2", dataDir });
+    const task = launch(dataDir, "placer", ["true"], { files: [{ path: "/no-such-top-level-dir-x/a.conf", contents: Buffer.from("x") }] });
+    await expect(runtime.prepare(task)).rejects.toThrow(/top-level directory does not exist/);
+    await runtime.close();
+    expect(existsSync("/no-such-top-level-dir-x")).toBe(false);
+  });
+});
