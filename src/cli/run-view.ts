@@ -17,14 +17,22 @@ export class RunView {
   private readonly prefixes = new Map<string, string>();
   private readonly taskStatus = new Map<string, string>();
   private width = 0;
-  private footerShown = false;
+  private footerLines = 0;
+  private redrawTimer: NodeJS.Timeout | undefined;
+  private readonly groupStatus = new Map<string, string>();
+  private readonly groupTasks = new Map<string, string[]>();
 
   constructor(
     private readonly out: NodeJS.WriteStream,
     private readonly c: Colors,
     private readonly live: boolean,
-    taskNames: readonly string[],
+    groups: ReadonlyArray<{ name: string; tasks: readonly string[] }>,
   ) {
+    const taskNames = groups.flatMap((g) => g.tasks);
+    for (const group of groups) {
+      this.groupStatus.set(group.name, "WAITING");
+      this.groupTasks.set(group.name, [...group.tasks]);
+    }
     this.width = Math.min(24, Math.max(4, ...taskNames.map((n) => n.length)));
     taskNames.forEach((name, i) => {
       const color = this.c[PALETTE[i % PALETTE.length] as (typeof PALETTE)[number]];
@@ -50,6 +58,10 @@ export class RunView {
   }
 
   event(e: EngineEvent): void {
+    if (e.kind === "group" && e.group) {
+      this.groupStatus.set(e.group, e.to);
+      this.redraw();
+    }
     if (e.kind === "task" && e.task) {
       this.taskStatus.set(e.task, e.to);
       if (e.to === "RUNNING" || e.to === "RESCHEDULED" || e.to === "COMPLETED" || e.to.startsWith("FAILED")) {
@@ -58,17 +70,28 @@ export class RunView {
           `${this.c.dim(`${e.task.padEnd(this.width)} :`)} ${this.status(e.to)}${retry}${e.to === "RUNNING" ? "" : this.c.dim(` ${e.reason}`)}`,
         );
       } else {
-        this.clearFooter();
-        this.drawFooter();
+        this.redraw();
       }
     }
   }
 
   /** Flush output that did not end with a newline. */
   finish(): void {
+    if (this.redrawTimer) clearTimeout(this.redrawTimer);
+    this.redrawTimer = undefined;
     for (const [task, rest] of this.partial) if (rest) this.output(task, Buffer.from("\n"));
     this.clearFooter();
-    this.footerShown = false;
+  }
+
+  /** Status changes come in bursts: redraw the panel at most every REDRAW_MS. */
+  private redraw(): void {
+    if (!this.live || this.redrawTimer) return;
+    this.redrawTimer = setTimeout(() => {
+      this.redrawTimer = undefined;
+      this.clearFooter();
+      this.drawFooter();
+    }, REDRAW_MS);
+    this.redrawTimer.unref();
   }
 
   status(status: string): string {
@@ -79,17 +102,65 @@ export class RunView {
   }
 
   private clearFooter(): void {
-    if (this.live && this.footerShown) this.out.write("\r\x1b[2K");
+    if (!this.live || this.footerLines === 0) return;
+    // The cursor sits at the end of the panel's last line: back to its first line, then clear below.
+    this.out.write(`\r${this.footerLines > 1 ? `\x1b[${this.footerLines - 1}A` : ""}\x1b[0J`);
+    this.footerLines = 0;
   }
 
+  /** The live panel under the output: each group and its tasks, or counts when there are many. */
   private drawFooter(): void {
     if (!this.live) return;
-    const counts = new Map<string, number>();
-    for (const status of this.taskStatus.values()) counts.set(status, (counts.get(status) ?? 0) + 1);
-    const parts = [...counts].map(([status, n]) => `${this.status(status)} ${n}`);
-    this.out.write(this.c.dim("tasks: ") + parts.join(this.c.dim(", ")));
-    this.footerShown = true;
+    const width = Math.max(40, (this.out.columns ?? 80) - 1);
+    const lines: string[] = [];
+    if (this.groupStatus.size <= MAX_GROUPS_SHOWN) {
+      for (const [group, status] of this.groupStatus) {
+        const tasks = (this.groupTasks.get(group) ?? []).map((t) => ({
+          text: `${t} ${this.taskStatus.get(t) ?? "?"}`,
+          status: this.taskStatus.get(t) ?? "",
+        }));
+        lines.push(
+          this.fit(
+            [
+              { text: `${group}: `, status: "" },
+              { text: status, status },
+              { text: "  " + tasks.map((t) => t.text).join(", "), status: "" },
+            ],
+            width,
+          ),
+        );
+      }
+    } else {
+      lines.push(this.fit([{ text: `groups: ${countText(this.groupStatus.values())}`, status: "" }], width));
+    }
+    lines.push(this.fit([{ text: `tasks: ${countText(this.taskStatus.values())}`, status: "" }], width));
+    this.out.write(lines.join("\n"));
+    this.footerLines = lines.length;
   }
+
+  /** Colour the status words of a line cut to the terminal's width (cut first: escape codes take no columns). */
+  private fit(parts: Array<{ text: string; status: string }>, width: number): string {
+    let budget = width;
+    let out = "";
+    for (const part of parts) {
+      if (budget <= 0) break;
+      const text = part.text.length > budget ? part.text.slice(0, Math.max(0, budget - 1)) + "…" : part.text;
+      budget -= text.length;
+      out += part.status ? this.status(text) : this.c.dim(text);
+    }
+    return out;
+  }
+}
+
+const REDRAW_MS = 50;
+
+/** Groups and tasks shown one by one in the live panel; beyond this, counts. */
+const MAX_GROUPS_SHOWN = 6;
+
+function countText(statuses: Iterable<string>): string {
+  const counts = new Map<string, number>();
+  for (const status of statuses) counts.set(status, (counts.get(status) ?? 0) + 1);
+  return [...counts].map(([status, n]) => `${status} ${n}`).join(", ");
 }
 
 function duration(start: string | null, end: string | null): string {

@@ -94,7 +94,7 @@ async function runWorkflow(file: string, options: RunOptions): Promise<number> {
     progress,
     c,
     !json && progress.isTTY === true,
-    plan.groups.flatMap((g) => g.tasks.map((t) => t.name)),
+    plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => t.name) })),
   );
   view.line(`troupe: run ${runId}: ${runtime.describe()}`);
   for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
