@@ -246,16 +246,20 @@ class HostMember implements PreparedMember {
     this.ready.catch(() => this.kill());
 
     this.exited = new Promise((resolve) => {
-      this.child.on("close", (code, signal) => {
-        log?.end();
+      this.child.on("close", (code) => {
         status.destroy();
         this.barrier.destroy();
-        if (this.commandExit === undefined) {
-          // The command never ran: bwrap itself failed, or we stopped it at the barrier.
-          resolve({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
-          return;
-        }
-        resolve({ code: this.commandExit ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : (code ?? 0)) });
+        const settle = () => {
+          if (this.commandExit === undefined) {
+            // The command never ran: bwrap itself failed, or we stopped it at the barrier.
+            resolve({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
+            return;
+          }
+          resolve({ code: this.commandExit });
+        };
+        // An attempt has ended only once its log is complete on disk.
+        if (log) log.end(settle);
+        else settle();
       });
     });
   }
@@ -317,17 +321,6 @@ function signal(pid: number | undefined, name: NodeJS.Signals): void {
     // Already gone.
   }
 }
-
-const signalNumbers: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-  SIGPIPE: 13,
-  SIGABRT: 6,
-  SIGSEGV: 11,
-};
 
 /** bwrap's status channel: one JSON object per line. */
 function jsonLines(socket: Socket, onMessage: (message: Record<string, unknown>) => void): void {
