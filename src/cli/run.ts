@@ -112,7 +112,17 @@ async function runWorkflow(file: string, options: RunOptions): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
+    try {
+      await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
+    } catch (error) {
+      // Nothing ran: the run is recorded as failed by its backend, with the reason.
+      const reason = (error as Error).message;
+      const now = Date.now();
+      store.recordTransition(runId, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
+      store.updateRun(runId, { status: "FAILED_BACKEND_ERROR", endTime: now });
+      process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
+      return RUN_EXIT.failed;
+    }
     run = new WorkflowRun({
       runId,
       plan,

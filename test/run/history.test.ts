@@ -113,6 +113,16 @@ describe("runs refused before they start", () => {
     expect(list).toEqual([]);
   });
 
+  it("a run whose runtime cannot start (no bubblewrap on PATH) is recorded FAILED_BACKEND_ERROR and exits 1", async () => {
+    const simple = home.spec("simple", 'workflow:\n  name: nobwrap\n  tasks:\n  - name: x\n    image: alpine\n    command: ["true"]\n');
+    const emptyBin = home.outsideTmp();
+    const result = await troupe(["run", simple, "--isolation", "none"], { home: home.home, env: { NO_COLOR: "1", PATH: emptyBin } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/E_RUNTIME: run nobwrap-1 could not start: the host runtime needs bubblewrap/);
+    const record = JSON.parse((await cli(["query", "nobwrap-1", "--output", "json"])).stdout) as RunRecord;
+    expect(record.status).toBe("FAILED_BACKEND_ERROR");
+  });
+
   it("an invalid spec exits 2 with its diagnostics and records nothing", async () => {
     const bad = home.spec("bad", "workflow:\n  name: bad\n  tasks:\n  - name: x\n    image: alpine\n    comand: [true]\n");
     const result = await cli(["run", bad]);

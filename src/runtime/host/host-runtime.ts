@@ -72,6 +72,11 @@ export class HostRuntime implements Runtime {
   }
 
   async open(run: RunContext): Promise<void> {
+    try {
+      await execFileAsync("bwrap", ["--version"]);
+    } catch {
+      throw new Error("the host runtime needs bubblewrap (bwrap), which is not installed: apt-get install bubblewrap");
+    }
     this.run = run;
     mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
     if (this.isolation === "netns") this.network = await openRunNetwork(run.runId);
