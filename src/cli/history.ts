@@ -3,14 +3,14 @@ import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { NotFoundError } from "../errors/index.js";
 import type { RunStore } from "../store/index.js";
-import { openStore } from "./home.js";
-import { summaryTable } from "./run-view.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 
-function withStore<T>(use: (store: RunStore) => T): T {
+/** The store (SQLite) and the views load only when a history command runs. */
+async function withStore<T>(use: (store: RunStore, views: typeof import("./run-view.js")) => T): Promise<T> {
+  const [{ openStore }, views] = await Promise.all([import("./home.js"), import("./run-view.js")]);
   const { store } = openStore();
   try {
-    return use(store);
+    return use(store, views);
   } finally {
     store.close();
   }
@@ -64,7 +64,7 @@ export function queryCommand(): Command {
     .addHelpText("after", "\nExamples:\n  $ troupe query parallel-tasks-1\n  $ troupe query parallel-tasks-1 --output json")
     .action(
       action((id: string, options: { output: OutputFormat }) =>
-        withStore((store) => {
+        withStore((store, { summaryTable }) => {
           const record = store.getRun(resolveRun(store, id));
           if (!record) throw new NotFoundError("E_RUN_NOT_FOUND", `no run \`${id}\``);
           if (options.output === "json") writeJson(record);

@@ -1,7 +1,5 @@
 import { Command } from "commander";
-import { compileWorkflow } from "../plan/index.js";
-import { formatDiagnostic, formatPlan, summarizeDiagnostics } from "./format.js";
-import { action, addSpecOptions, colorsFor, loadSpecFile, writeJson, type SpecOptions } from "./shared.js";
+import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
 export function planCommand(): Command {
   const command = new Command("plan")
@@ -16,6 +14,11 @@ Examples:
   );
   return command.action(
     action(async (file: string, options: SpecOptions) => {
+      const [{ compileWorkflow }, { formatDiagnostic, formatPlan, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([
+        import("../plan/index.js"),
+        import("./format.js"),
+        import("./load-spec.js"),
+      ]);
       const loaded = await loadSpecFile(file, options);
       const stderr = colorsFor(process.stderr);
       for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, stderr) + "\n");

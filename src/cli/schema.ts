@@ -1,9 +1,9 @@
 import { Command } from "commander";
-import { workflowJsonSchema } from "../spec/index.js";
 import { action } from "./shared.js";
 
 /** The editor schema, generated from the spec schema (never kept by hand). */
-export function renderJsonSchema(): string {
+export async function renderJsonSchema(): Promise<string> {
+  const { workflowJsonSchema } = await import("../spec/index.js");
   return JSON.stringify(workflowJsonSchema(), null, 2) + "\n";
 }
 
@@ -19,8 +19,8 @@ Examples:
   # yaml-language-server: $schema=./workflow.schema.json`,
     )
     .action(
-      action(() => {
-        process.stdout.write(renderJsonSchema());
+      action(async () => {
+        process.stdout.write(await renderJsonSchema());
         return 0;
       }),
     );

@@ -1,7 +1,5 @@
 import { Command } from "commander";
-import { compileWorkflow } from "../plan/index.js";
-import { formatDiagnostic, summarizeDiagnostics } from "./format.js";
-import { action, addSpecOptions, colorsFor, loadSpecFile, writeJson, type SpecOptions } from "./shared.js";
+import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
 export function validateCommand(): Command {
   const command = new Command("validate")
@@ -16,6 +14,12 @@ Examples:
   );
   return command.action(
     action(async (file: string, options: SpecOptions) => {
+      // The layers load only when a command runs: `--help` and other commands start fast.
+      const [{ compileWorkflow }, { formatDiagnostic, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([
+        import("../plan/index.js"),
+        import("./format.js"),
+        import("./load-spec.js"),
+      ]);
       const loaded = await loadSpecFile(file, options);
       // A valid spec must also plan; a failure here is a troupe bug, not the user's.
       if (loaded.spec) compileWorkflow(loaded.spec);

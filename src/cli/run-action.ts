@@ -1,0 +1,147 @@
+/** `troupe run`: what happens once the command line is read. */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { availableParallelism, totalmem } from "node:os";
+import { resolve } from "node:path";
+import { findUnschedulable, WorkflowRun, type Capacity } from "../engine/index.js";
+import { UsageError } from "../errors/index.js";
+import { compileWorkflow } from "../plan/index.js";
+import { HostRuntime } from "../runtime/index.js";
+import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
+import { processToken } from "../util/process-identity.js";
+import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
+import { openStore } from "./home.js";
+import { loadSpecFile } from "./load-spec.js";
+import { RunView, summaryTable } from "./run-view.js";
+import { colorsFor, writeJson, type SpecOptions } from "./shared.js";
+import type { Isolation } from "../runtime/index.js";
+
+export interface RunOptions extends SpecOptions {
+  runtime: "host" | "container";
+  isolation?: Isolation;
+  cpus?: number;
+  memory?: string;
+  gpus?: number;
+  maxParallel?: number;
+}
+
+/** Exit codes of `troupe run` (and later `workflow submit --wait`). */
+export const RUN_EXIT = { completed: 0, failed: 1, invalid: 2, canceled: 130 } as const;
+
+export async function runWorkflow(file: string, options: RunOptions): Promise<number> {
+  const json = options.output === "json";
+  const progress = json ? process.stderr : process.stdout;
+  const c = colorsFor(progress);
+  const loaded = await loadSpecFile(file, options);
+  for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
+  if (!loaded.spec) {
+    process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+    return RUN_EXIT.invalid;
+  }
+  if (options.runtime === "container") throw new UsageError("the container runtime is not available yet", "use --runtime host");
+
+  const baseDir = file === "-" ? process.cwd() : baseDirOf(resolve(file));
+  const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir));
+  const capacity = poolCapacity(options);
+  const unschedulable = findUnschedulable(plan, capacity);
+  if (unschedulable.length > 0) {
+    for (const u of unschedulable) {
+      process.stderr.write(
+        `${loaded.displayName}: error E_UNSCHEDULABLE: group ${u.group} needs cpu ${u.demand.cpu}, gpu ${u.demand.gpu}, memory ${formatBytes(u.demand.memoryBytes)} at once; ` +
+          `the pool has cpu ${u.capacity.cpu}, gpu ${u.capacity.gpu}, memory ${formatBytes(u.capacity.memoryBytes)} (use --cpus/--gpus/--memory, or ask for less)\n`,
+      );
+    }
+    return RUN_EXIT.invalid;
+  }
+
+  const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
+  runtime.noteImages(new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image))));
+  const { store, settled } = openStore();
+  const runId = store.createRun({
+    owner: processToken(),
+    name: plan.name,
+    specText: file === "-" ? "" : readFileSync(file, "utf8"),
+    runtime: runtime.describe(),
+    submitTime: Date.now(),
+    groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
+  });
+  const view = new RunView(
+    progress,
+    c,
+    !json && progress.isTTY === true,
+    plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => t.name) })),
+  );
+  view.line(`troupe: run ${runId}: ${runtime.describe()}`);
+  for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
+
+  if (settled.length) view.line(c.dim(`troupe: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`));
+  const swept = await runtime.sweep();
+  if (swept.length) view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`));
+  let run: WorkflowRun | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    view.line(c.yellow(signals === 1 ? `troupe: ${signal}: canceling the run (again to force)` : `troupe: ${signal}: forcing`));
+    run?.cancel(signals > 1);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    try {
+      await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
+    } catch (error) {
+      // Nothing ran: the run is recorded as failed by its backend, with the reason.
+      const reason = (error as Error).message;
+      const now = Date.now();
+      store.recordTransition(runId, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
+      store.updateRun(runId, { status: "FAILED_BACKEND_ERROR", endTime: now });
+      process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
+      return RUN_EXIT.failed;
+    }
+    run = new WorkflowRun({
+      runId,
+      plan,
+      runtime,
+      recorder: store,
+      dataDir: store.runDir(runId),
+      capacity,
+      maxParallel: options.maxParallel ?? 64,
+      maxRetries: options.maxRetries,
+      onEvent: (e) => view.event(e),
+    });
+    if (signals > 0) run.cancel();
+    const result = await run.start();
+    view.finish();
+    const record = store.getRun(runId);
+    store.close();
+    if (!record) throw new Error(`run ${runId} vanished from the store`);
+    if (json) writeJson(record);
+    else process.stdout.write("\n" + summaryTable(record, c) + "\n");
+    return result.status === "COMPLETED" ? RUN_EXIT.completed : result.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await runtime.close().catch(() => undefined);
+    store.close();
+  }
+}
+
+function poolCapacity(options: RunOptions): Capacity {
+  let memoryBytes = totalmem();
+  if (options.memory !== undefined) {
+    const parsed = parseSize(options.memory);
+    if (!parsed.ok) throw new UsageError(`--memory ${parsed.reason}`);
+    memoryBytes = parsed.value;
+  }
+  return { cpu: options.cpus ?? availableParallelism(), gpu: options.gpus ?? countGpus(), memoryBytes };
+}
+
+/** GPUs that `nvidia-smi -L` lists; none when it is missing or fails. */
+function countGpus(): number {
+  try {
+    const out = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] });
+    return out.split("\n").filter((l) => l.startsWith("GPU ")).length;
+  } catch {
+    return 0;
+  }
+}
