@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { delimiter, join } from "node:path";
 import { NetworkError, explainBatchFailure, ipBatch, ipJson } from "./net-exec.js";
 import { addRules, bridgeRules, deleteRules, firewall, listTaggedRules, type TaggedRule } from "./net-iptables.js";
+import { formatIPv4, overlaps, parseCidr, parseIPv4, type Prefix } from "./net-address.js";
 
 export { NetworkError, netProcessCount } from "./net-exec.js";
 
@@ -66,42 +67,6 @@ const ALIAS_PREFIX = "troupe:";
 const GROUP_MIN = 0x10000;
 const GROUP_MAX = 0x7fffffff;
 const RUN_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
-// ---------------------------------------------------------------- addresses
-
-function parseIPv4(text: string): number | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
-    value = value * 256 + Number(part);
-  }
-  return value;
-}
-
-function formatIPv4(value: number): string {
-  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
-}
-
-interface Prefix {
-  base: number;
-  length: number;
-}
-
-function parseCidr(text: string): Prefix | undefined {
-  const [address, length] = text.split("/");
-  const base = address === undefined ? undefined : parseIPv4(address);
-  const bits = length === undefined ? 32 : Number(length);
-  if (base === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) return undefined;
-  return { base: base - (base % 2 ** (32 - bits)), length: bits };
-}
-
-function overlaps(a: Prefix, b: Prefix): boolean {
-  const shorter = Math.min(a.length, b.length);
-  const size = 2 ** (32 - shorter);
-  return Math.floor(a.base / size) === Math.floor(b.base / size);
-}
 
 // ---------------------------------------------------------------- the machine's links
 
