@@ -369,7 +369,7 @@ describe("troupe schema", () => {
 });
 
 describe("help, usage errors and colour", () => {
-  it.each(["--help", "validate --help", "plan --help", "schema --help", "help plan"])(
+  it.each(["--help", "validate --help", "plan --help", "run --help", "list --help", "query --help", "logs --help", "schema --help", "help plan"])(
     "`troupe %s` shows usage with an example and exits 0",
     (args) => {
       const run = troupe(args.split(" "));
