@@ -369,15 +369,22 @@ describe("troupe schema", () => {
 });
 
 describe("help, usage errors and colour", () => {
-  it.each(["--help", "validate --help", "plan --help", "run --help", "list --help", "query --help", "logs --help", "schema --help", "help plan"])(
-    "`troupe %s` shows usage with an example and exits 0",
-    (args) => {
-      const run = troupe(args.split(" "));
-      expect(run.status).toBe(0);
-      expect(run.stdout).toContain("Example");
-      expect(run.stdout).toMatch(/Usage:/);
-    },
-  );
+  it.each([
+    "--help",
+    "validate --help",
+    "plan --help",
+    "run --help",
+    "list --help",
+    "query --help",
+    "logs --help",
+    "schema --help",
+    "help plan",
+  ])("`troupe %s` shows usage with an example and exits 0", (args) => {
+    const run = troupe(args.split(" "));
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("Example");
+    expect(run.stdout).toMatch(/Usage:/);
+  });
 
   it("exits 2 on an unknown command", () => {
     const run = troupe(["frobnicate"]);
