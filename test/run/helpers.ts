@@ -305,6 +305,25 @@ export function killMarked(marker: string): void {
   }
 }
 
+/**
+ * Sleep durations no other process on the machine has, so that a sleeper's
+ * command line identifies it; `killAll` ends the ones a failed test left.
+ * `tag` keeps the markers of different test files apart.
+ */
+export function sleepMarkers(tag: number): { sleep(seconds: number): string; killAll(): void } {
+  const markers: string[] = [];
+  return {
+    sleep(seconds) {
+      const marker = `${seconds}.${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}${tag}`;
+      markers.push(marker);
+      return marker;
+    },
+    killAll() {
+      for (const marker of markers.splice(0)) killMarked(marker);
+    },
+  };
+}
+
 /** Polls until `check` is true or the time is up; returns the last value. */
 export async function waitFor<T>(probe: () => T, done: (value: T) => boolean, timeoutMs: number, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

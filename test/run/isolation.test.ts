@@ -16,7 +16,6 @@ import {
   describeRun,
   ensureBuilt,
   iptablesRulesOf,
-  killMarked,
   killStartedRuns,
   linksOfBridges,
   mountsMentioning,
@@ -30,17 +29,12 @@ import {
   waitFor,
   type TroupeResult,
   type RunRecord,
+  sleepMarkers,
 } from "./helpers.js";
 
 let home: TestHome;
-const markers: string[] = [];
-
-/** A sleep duration no other process on the machine has: its command line identifies our process. */
-function markedSleep(seconds: number): string {
-  const marker = `${seconds}.${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}3`;
-  markers.push(marker);
-  return marker;
-}
+const sleepers = sleepMarkers(3);
+const markedSleep = (seconds: number): string => sleepers.sleep(seconds);
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -49,7 +43,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   killStartedRuns();
-  for (const marker of markers.splice(0)) killMarked(marker);
+  sleepers.killAll();
 });
 
 afterAll(() => home?.remove());

@@ -14,7 +14,6 @@ import {
   describeRun,
   ensureBuilt,
   groupOf,
-  killMarked,
   killStartedRuns,
   ms,
   processesWith,
@@ -22,17 +21,12 @@ import {
   runJson,
   taskOf,
   waitFor,
+  sleepMarkers,
 } from "./helpers.js";
 
 let home: TestHome;
-const markers: string[] = [];
-
-/** A sleep duration no other process on the machine has: its command line identifies our process. */
-function markedSleep(seconds: number): string {
-  const marker = `${seconds}.${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}1`;
-  markers.push(marker);
-  return marker;
-}
+const sleepers = sleepMarkers(1);
+const markedSleep = (seconds: number): string => sleepers.sleep(seconds);
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -42,7 +36,7 @@ beforeAll(async () => {
 afterEach(() => {
   killStartedRuns();
   // A failed test must not leave its sleepers behind (the assertions say whether troupe did).
-  for (const marker of markers.splice(0)) killMarked(marker);
+  sleepers.killAll();
 });
 
 afterAll(() => home?.remove());
