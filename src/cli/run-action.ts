@@ -109,11 +109,12 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
       maxRetries: options.maxRetries,
       onEvent: (e) => view.event(e),
     });
-    if (signals > 0) run.cancel();
-    const result = await run.start();
+    const done = run.start();
+    // A Ctrl-C that came while the runtime was opening cancels the run now that it exists.
+    if (signals > 0) run.cancel(signals > 1);
+    const result = await done;
     view.finish();
     const record = store.getRun(runId);
-    store.close();
     if (!record) throw new Error(`run ${runId} vanished from the store`);
     if (json) writeJson(record);
     else process.stdout.write("\n" + summaryTable(record, c) + "\n");
@@ -121,7 +122,10 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await runtime.close().catch(() => undefined);
+    await runtime.close().catch((error: Error) => {
+      // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
+      process.stderr.write(`troupe: warning: cleaning up the run failed: ${error.message} (the next run sweeps what is left)\n`);
+    });
     store.close();
   }
 }
