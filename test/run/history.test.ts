@@ -1,4 +1,7 @@
 /** `troupe list`, `troupe query`, `troupe logs` over real runs, and runs refused before they start. */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, TestHome, troupe, type RunRecord } from "./helpers.js";
 
@@ -113,14 +116,31 @@ describe("runs refused before they start", () => {
     expect(list).toEqual([]);
   });
 
-  it("a run whose runtime cannot start (no bubblewrap on PATH) is recorded FAILED_BACKEND_ERROR and exits 1", async () => {
-    const simple = home.spec("simple", 'workflow:\n  name: nobwrap\n  tasks:\n  - name: x\n    image: alpine\n    command: ["true"]\n');
-    const emptyBin = home.outsideTmp();
-    const result = await troupe(["run", simple, "--isolation", "none"], { home: home.home, env: { NO_COLOR: "1", PATH: emptyBin } });
+  it("without bubblewrap, tasks run as plain processes and troupe says so once; files: are refused with the reason", async () => {
+    // A PATH with the tools the tasks use, and no bwrap.
+    const bin = home.outsideTmp();
+    for (const tool of ["sh", "cat", "true"])
+      fs.symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), path.join(bin, tool));
+    const env = { NO_COLOR: "1", PATH: bin };
+    const plain = home.spec(
+      "plain",
+      'workflow:\n  name: plain\n  tasks:\n  - name: x\n    image: alpine\n    command: ["sh", "-c", "echo plain run; exit 3"]\n',
+    );
+    const result = await troupe(["run", plain], { home: home.home, env });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/E_RUNTIME: run nobwrap-1 could not start: the host runtime needs bubblewrap/);
-    const record = JSON.parse((await cli(["query", "nobwrap-1", "--output", "json"])).stdout) as RunRecord;
-    expect(record.status).toBe("FAILED_BACKEND_ERROR");
+    expect(result.stdout.split("\n")[0]).toMatch(/runtime: host, isolation: none \(plain processes: bubblewrap is not installed\)/);
+    expect(result.stdout.match(/bubblewrap \(bwrap\) is not installed/g)).toHaveLength(1);
+    expect(result.stdout).toMatch(/x +\| plain run/);
+    const record = JSON.parse((await cli(["query", "plain-1", "--output", "json"])).stdout) as RunRecord;
+    expect(record.groups[0]!.tasks[0]).toMatchObject({ status: "FAILED", exit_code: 3 });
+
+    const withFiles = home.spec(
+      "withfiles",
+      'workflow:\n  name: withfiles\n  tasks:\n  - name: y\n    image: alpine\n    files: [{path: /tmp/a.txt, contents: hi}]\n    command: ["cat", "/tmp/a.txt"]\n',
+    );
+    const refused = await troupe(["run", withFiles, "--output", "json"], { home: home.home, env });
+    const task = (JSON.parse(refused.stdout) as RunRecord).groups[0]!.tasks[0]!;
+    expect(task).toMatchObject({ status: "FAILED_START_ERROR", exit_code: 3003 });
   });
 
   it("an invalid spec exits 2 with its diagnostics and records nothing", async () => {

@@ -6,13 +6,14 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
-import { BLOCK_FD, bwrapArguments, hostsText, STATUS_FD, type SandboxPlan } from "./sandbox.js";
+import { PlainMember } from "./plain-member.js";
+import { BLOCK_FD, bwrapArguments, hostsText, SandboxError, STATUS_FD, type SandboxPlan } from "./sandbox.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -31,12 +32,20 @@ export class HostRuntime implements Runtime {
   private readonly isolation: Isolation;
   private readonly fallbackNote: string | undefined;
   private nextLoopback = 1;
-  private readonly members = new Set<HostMember>();
+  private readonly members = new Set<PreparedMember>();
   private pendingAttach: Array<{ pid: number; address: string; done: (error?: Error) => void }> = [];
   private readonly images = new Set<string>();
   private readonly knownDirs = new Set<string>();
+  /** bubblewrap is there: each task gets its sandbox; otherwise plain processes. */
+  private readonly sandboxed = onPath("bwrap");
 
   constructor(options: HostRuntimeOptions) {
+    if (!this.sandboxed) {
+      this.isolation = "none";
+      this.fallbackNote =
+        "bubblewrap (bwrap) is not installed: tasks run as plain processes that share /tmp and the host network, and files: cannot be placed (apt-get install bubblewrap)";
+      return;
+    }
     if (options.isolation === "netns" && !canUseNetworkNamespaces()) {
       this.isolation = "none";
       this.fallbackNote =
@@ -51,8 +60,9 @@ export class HostRuntime implements Runtime {
   }
 
   describe(): string {
-    const isolation =
-      this.isolation === "netns"
+    const isolation = !this.sandboxed
+      ? "none (plain processes: bubblewrap is not installed)"
+      : this.isolation === "netns"
         ? "netns (own network, PID and mount namespaces per task)"
         : "none (host network; own PID and mount namespaces per task)";
     return `runtime: host, isolation: ${isolation}`;
@@ -72,11 +82,6 @@ export class HostRuntime implements Runtime {
   }
 
   async open(run: RunContext): Promise<void> {
-    try {
-      await execFileAsync("bwrap", ["--version"]);
-    } catch {
-      throw new Error("the host runtime needs bubblewrap (bwrap), which is not installed: apt-get install bubblewrap");
-    }
     this.run = run;
     mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
     if (this.isolation === "netns") this.network = await openRunNetwork(run.runId);
@@ -110,6 +115,13 @@ export class HostRuntime implements Runtime {
     if (!this.knownDirs.has(logDir)) {
       mkdirSync(logDir, { recursive: true });
       this.knownDirs.add(logDir);
+    }
+    if (!this.sandboxed) {
+      if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
+      const plain = new PlainMember(launch, { ...baseEnvironment(), ...launch.env }, run);
+      this.members.add(plain);
+      void plain.exited.then(() => this.members.delete(plain));
+      return plain;
     }
     const plan: SandboxPlan = {
       dir,
@@ -178,6 +190,18 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** Whether an executable of that name is on PATH (cheap: no process started). */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? "").split(":").some((dir) => {
+    try {
+      accessSync(join(dir || ".", name), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function baseEnvironment(): Record<string, string> {
