@@ -5,15 +5,17 @@
  * behind and its /tmp and files are its own. Without root it falls back to
  * a user namespace where the system allows one, and says so.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import type { Socket } from "node:net";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
+import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
+import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
 import { PlainMember } from "./plain-member.js";
-import { BLOCK_FD, bwrapArguments, hostsText, SandboxError, STATUS_FD, type SandboxPlan } from "./sandbox.js";
+import { bwrapArguments, hostsText, SandboxError, sandboxSpec, spawnerDirectives, type SandboxPlan } from "./sandbox.js";
+import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
+import { Spawner, spawnerPath } from "./spawner.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -38,6 +40,8 @@ export class HostRuntime implements Runtime {
   private readonly knownDirs = new Set<string>();
   /** bubblewrap is there: each task gets its sandbox; otherwise plain processes. */
   private readonly sandboxed = onPath("bwrap");
+  /** undefined: not decided yet; null: not built, Node's spawn is used. */
+  private spawner: Spawner | null | undefined;
 
   constructor(options: HostRuntimeOptions) {
     if (!this.sandboxed) {
@@ -108,14 +112,12 @@ export class HostRuntime implements Runtime {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
     const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
-    // Each attempt has directories of its own, so they are new: no clean-up before.
-    mkdirSync(dir, { recursive: true });
-    mkdirSync(launch.outputDir, { recursive: true });
-    const logDir = join(launch.logPath, "..");
-    if (!this.knownDirs.has(logDir)) {
-      mkdirSync(logDir, { recursive: true });
-      this.knownDirs.add(logDir);
-    }
+    const start = this.startProcess();
+    // As root with the spawner: troupe's own sandbox, which also makes the
+    // output and log directories and places the hosts file itself, off this
+    // event loop (on these disks a mkdir costs 0.5-1.5 ms). Otherwise bubblewrap.
+    const own = this.sandboxed && this.privileged && this.spawner && process.env.TROUPE_SANDBOX !== "bwrap";
+    if (!own) this.makeDirectories(launch);
     if (!this.sandboxed) {
       if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
       const plain = new PlainMember(launch, { ...baseEnvironment(), ...launch.env }, run);
@@ -123,9 +125,12 @@ export class HostRuntime implements Runtime {
       void plain.exited.then(() => this.members.delete(plain));
       return plain;
     }
+    // Each attempt has a directory of its own (staged files, network script) when it needs one: new, so no clean-up before.
+    if (!own || launch.files.length > 0 || this.network) mkdirSync(dir, { recursive: true });
     const plan: SandboxPlan = {
       dir,
       runDir: run.dataDir,
+      ownSandbox: !!own,
       hostsFile: join(dir, "hosts"),
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
       netns: this.network !== undefined,
@@ -133,13 +138,33 @@ export class HostRuntime implements Runtime {
       env: { ...baseEnvironment(), ...launch.env },
     };
     launch.files.forEach((file, i) => writeFileSync(plan.stagedFiles[i] as string, file.contents));
-    writeFileSync(plan.hostsFile, hostsText(launch));
-    const args = bwrapArguments(launch, plan);
-    const member = new HostMember(launch, args, run, this.network ? (pid) => this.configureNetwork(pid, launch.address, dir) : undefined);
+    if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
+    const spec = sandboxSpec(launch, plan);
+    const command = own ? { argv: launch.argv, directives: spawnerDirectives(spec) } : { argv: ["bwrap", ...bwrapArguments(spec)] };
+    const configureNetwork = this.network ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
+    const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));
     await member.ready;
     return member;
+  }
+
+  private makeDirectories(launch: TaskLaunch): void {
+    mkdirSync(launch.outputDir, { recursive: true });
+    const logDir = dirname(launch.logPath);
+    if (!this.knownDirs.has(logDir)) {
+      mkdirSync(logDir, { recursive: true });
+      this.knownDirs.add(logDir);
+    }
+  }
+
+  /** The troupe-spawner helper when it was built (started on first use), else Node's own spawn. */
+  private startProcess(): StartSandboxProcess {
+    if (this.spawner === undefined) {
+      const path = spawnerPath();
+      this.spawner = path ? new Spawner(path) : null;
+    }
+    return this.spawner ? this.spawner.start : startWithNode;
   }
 
   /** Give the task's network namespace its veth (batched with the group's) and configure it from outside. */
@@ -171,6 +196,8 @@ export class HostRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
+    this.spawner?.close();
+    this.spawner = undefined;
     if (this.network) await this.network.close();
     this.network = undefined;
     if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
@@ -212,161 +239,4 @@ function baseEnvironment(): Record<string, string> {
   }
   env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   return env;
-}
-
-/** One task attempt on the host: its bwrap process, its status channel, its log. */
-class HostMember implements PreparedMember {
-  readonly ready: Promise<void>;
-  readonly exited: Promise<ExitInfo>;
-  private readonly child: ChildProcess;
-  private readonly barrier: Socket;
-  /** PID (in troupe's view) of the sandbox's PID 1; the command is its child. */
-  private sandboxPid: number | undefined;
-  private commandExit: number | undefined;
-  private released = false;
-
-  constructor(
-    readonly launch: TaskLaunch,
-    args: string[],
-    run: RunContext,
-    configureNetwork: ((pid: number) => Promise<void>) | undefined,
-  ) {
-    // Without a live view, output goes straight from the task to its log file:
-    // complete by construction, and nothing for troupe to copy.
-    const direct = run.onOutput === undefined;
-    const logFd = direct ? openSync(launch.logPath, "a") : undefined;
-    const stdio: Array<"ignore" | "pipe" | number> = ["ignore", logFd ?? "pipe", logFd ?? "pipe"];
-    stdio[STATUS_FD] = "pipe";
-    stdio[BLOCK_FD] = "pipe";
-    try {
-      this.child = spawn("bwrap", args, { stdio });
-    } finally {
-      if (logFd !== undefined) closeSync(logFd);
-    }
-    const status = this.child.stdio[STATUS_FD] as Socket;
-    this.barrier = this.child.stdio[BLOCK_FD] as Socket;
-    status.on("error", () => undefined);
-    this.barrier.on("error", () => undefined);
-
-    const log = direct ? undefined : createWriteStream(launch.logPath);
-    if (log) {
-      const forward = (chunk: Buffer) => {
-        log.write(chunk);
-        run.onOutput?.(launch, chunk);
-      };
-      this.child.stdout!.on("data", forward);
-      this.child.stderr!.on("data", forward);
-    }
-
-    const started = new Promise<number>((resolve, reject) => {
-      jsonLines(status, (message) => {
-        if (typeof message["child-pid"] === "number") resolve(message["child-pid"]);
-        if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
-      });
-      this.child.on("close", () => reject(new Error(this.setupFailure())));
-      this.child.on("error", (error) =>
-        reject(new Error(`cannot start bwrap: ${error.message} (the host runtime needs bubblewrap: apt-get install bubblewrap)`)),
-      );
-    });
-    this.ready = started.then(async (pid) => {
-      this.sandboxPid = pid;
-      if (configureNetwork) await configureNetwork(pid);
-    });
-    this.ready.catch(() => this.kill());
-
-    this.exited = new Promise((resolve) => {
-      this.child.on("close", (code) => {
-        status.destroy();
-        this.barrier.destroy();
-        const settle = () => {
-          if (this.commandExit === undefined) {
-            // The command never ran: bwrap itself failed, or we stopped it at the barrier.
-            resolve({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
-            return;
-          }
-          resolve({ code: this.commandExit });
-        };
-        // An attempt has ended only once its log is complete on disk.
-        if (log) log.end(settle);
-        else settle();
-      });
-    });
-  }
-
-  /** bwrap's own complaint, the last line of the log when the command never ran. */
-  private setupFailure(): string {
-    let message: string | undefined;
-    try {
-      message = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop();
-    } catch {
-      message = undefined;
-    }
-    return message ? `sandbox setup failed: ${message}` : "the sandbox ended before its command started";
-  }
-
-  release(): void {
-    this.released = true;
-    this.barrier.end("go");
-  }
-
-  async stop(graceMs: number): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const done = this.exited.then(() => undefined);
-    const command = this.commandPid();
-    if (graceMs > 0 && this.released && command !== undefined) {
-      signal(command, "SIGTERM");
-      const timer = setTimeout(() => this.kill(), graceMs);
-      await done;
-      clearTimeout(timer);
-      return;
-    }
-    this.kill();
-    await done;
-  }
-
-  /** SIGKILL to the sandbox's PID 1 ends every process of the task's PID namespace. */
-  private kill(): void {
-    if (this.sandboxPid !== undefined) signal(this.sandboxPid, "SIGKILL");
-    signal(this.child.pid, "SIGKILL");
-  }
-
-  private commandPid(): number | undefined {
-    const pid = this.sandboxPid;
-    if (pid === undefined) return undefined;
-    try {
-      const first = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]);
-      return Number.isInteger(first) && first > 0 ? first : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-}
-
-function signal(pid: number | undefined, name: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, name);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** bwrap's status channel: one JSON object per line. */
-function jsonLines(socket: Socket, onMessage: (message: Record<string, unknown>) => void): void {
-  let buffer = "";
-  socket.setEncoding("utf8");
-  socket.on("data", (data: string) => {
-    buffer += data;
-    let nl: number;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      try {
-        onMessage(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // Not ours to interpret.
-      }
-    }
-  });
 }

@@ -1,0 +1,39 @@
+/* troupe's own task sandbox, for the host runtime as root: see sandbox.c. */
+#ifndef TROUPE_SANDBOX_H
+#define TROUPE_SANDBOX_H
+
+#include <sys/types.h>
+
+enum mount_kind { MOUNT_TMPFS, MOUNT_BIND, MOUNT_RO_BIND, MOUNT_SYMLINK, MOUNT_PROC, MOUNT_DATA };
+
+typedef struct {
+  enum mount_kind kind;
+  const char *a; /* tmpfs/proc: path; bind: source; symlink: link text; data: contents */
+  const char *b; /* bind/data: target; symlink: path of the link */
+} mount_op_t;
+
+#define SANDBOX_MAX_MOUNTS 16384
+#define SANDBOX_MAX_ENV 16384
+
+typedef struct {
+  const char *hostname;
+  const char *cwd;
+  size_t mkdir_count;
+  const char *mkdirs[64];
+  int netns;
+  size_t mount_count;
+  mount_op_t mounts[SANDBOX_MAX_MOUNTS];
+  size_t env_count;
+  char *env[SANDBOX_MAX_ENV + 1];
+  char **argv;
+} sandbox_t;
+
+/* Reads directives (see sandbox.c) up to "--", then argv; NULL or what is wrong. */
+const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count);
+/* fork() into new namespaces; 0 in the child, like fork. */
+pid_t sandbox_clone(const sandbox_t *box);
+/* In the child: mounts, hostname, barrier, then the command; never returns. */
+void sandbox_init(sandbox_t *box) __attribute__((noreturn));
+void close_other_fds(int from);
+
+#endif

@@ -1,0 +1,133 @@
+/**
+ * One task attempt on the host: its bwrap sandbox, bwrap's status channel
+ * (the sandbox's PID and the command's exit code) and the barrier that holds
+ * the command until the group is released.
+ */
+import { readFileSync } from "node:fs";
+import type { ExitInfo, PreparedMember, RunContext, TaskLaunch } from "../types.js";
+import type { SandboxProcess, SandboxStart, StartSandboxProcess } from "./sandbox-process.js";
+
+export class HostMember implements PreparedMember {
+  readonly ready: Promise<void>;
+  readonly exited: Promise<ExitInfo>;
+  private readonly process: SandboxProcess;
+  /** PID (in troupe's view) of the sandbox's PID 1; the command is its child. */
+  private sandboxPid: number | undefined;
+  private commandExit: number | undefined;
+  private released = false;
+  private ended = false;
+
+  constructor(
+    readonly launch: TaskLaunch,
+    command: Pick<SandboxStart, "argv" | "directives">,
+    run: RunContext,
+    start: StartSandboxProcess,
+    configureNetwork: ((pid: number) => Promise<void>) | undefined,
+  ) {
+    let resolveStarted!: (pid: number) => void;
+    let rejectStarted!: (error: Error) => void;
+    const started = new Promise<number>((resolve, reject) => ((resolveStarted = resolve), (rejectStarted = reject)));
+    let resolveExited!: (info: ExitInfo) => void;
+    this.exited = new Promise((resolve) => (resolveExited = resolve));
+
+    const onOutput = run.onOutput;
+    this.process = start(
+      { ...command, logPath: launch.logPath, live: onOutput !== undefined },
+      {
+        status: jsonLines((message) => {
+          if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
+          if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
+        }),
+        output: onOutput && ((chunk) => onOutput(launch, chunk)),
+        exit: (code, error) => {
+          this.ended = true;
+          if (error !== undefined) {
+            const reason = error.startsWith("cannot start bwrap")
+              ? `${error} (the host runtime needs bubblewrap: apt-get install bubblewrap)`
+              : error;
+            rejectStarted(new Error(reason));
+            resolveExited({ code: 127, startError: reason });
+            return;
+          }
+          rejectStarted(new Error(this.setupFailure()));
+          if (this.commandExit === undefined) {
+            // The command never ran: bwrap itself failed, or we stopped it at the barrier.
+            resolveExited({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
+          } else resolveExited({ code: this.commandExit });
+        },
+      },
+    );
+    this.ready = started.then(async (pid) => {
+      this.sandboxPid = pid;
+      if (configureNetwork) await configureNetwork(pid);
+    });
+    this.ready.catch(() => this.kill());
+  }
+
+  /** bwrap's own complaint, the last line of the log when the command never ran. */
+  private setupFailure(): string {
+    let message: string | undefined;
+    try {
+      message = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop();
+    } catch {
+      message = undefined;
+    }
+    return message ? `sandbox setup failed: ${message}` : "the sandbox ended before its command started";
+  }
+
+  release(): void {
+    this.released = true;
+    this.process.release();
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.ended) return;
+    const done = this.exited.then(() => undefined);
+    const command = this.commandPid();
+    if (graceMs > 0 && this.released && command !== undefined) {
+      this.process.signal("SIGTERM", command);
+      const timer = setTimeout(() => this.kill(), graceMs);
+      await done;
+      clearTimeout(timer);
+      return;
+    }
+    this.kill();
+    await done;
+  }
+
+  /** SIGKILL to the sandbox's PID 1 ends every process of the task's PID namespace. */
+  private kill(): void {
+    if (this.sandboxPid !== undefined) this.process.signal("SIGKILL", this.sandboxPid);
+    this.process.signal("SIGKILL");
+  }
+
+  private commandPid(): number | undefined {
+    const pid = this.sandboxPid;
+    if (pid === undefined) return undefined;
+    try {
+      const first = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]);
+      return Number.isInteger(first) && first > 0 ? first : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** bwrap's status channel: one JSON object per line, in chunks that may split lines. */
+function jsonLines(onMessage: (message: Record<string, unknown>) => void): (chunk: Buffer) => void {
+  let buffer = "";
+  return (chunk) => {
+    buffer += chunk.toString("utf8");
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (!line) continue;
+      try {
+        onMessage(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // Not ours to interpret.
+      }
+    }
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * One started sandbox process (bwrap), however it was started: through the
+ * troupe-spawner helper (the fast path, spawner.ts) or Node's child_process
+ * (the fallback when the helper was not built). Both write the task's log
+ * and report the process's status channel and its end the same way.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, createWriteStream, openSync } from "node:fs";
+import type { Socket } from "node:net";
+import { constants } from "node:os";
+import { BLOCK_FD, STATUS_FD } from "./sandbox.js";
+
+export interface SandboxProcessEvents {
+  /** Bytes from the process's status channel (fd 3). */
+  status(chunk: Buffer): void;
+  /** Live output; only when started with `live`. The log file has it regardless. */
+  output?(chunk: Buffer): void;
+  /**
+   * The process has ended and its log is complete on disk; `code` is its exit
+   * code (128 + N for signal N), or undefined with `error` when it never ran.
+   */
+  exit(code: number | undefined, error?: string): void;
+}
+
+export interface SandboxProcess {
+  /** Closes the barrier (fd 4): the sandbox starts its command. */
+  release(): void;
+  /** Signals the process (or `pid`, one of its descendants) while it has not ended. */
+  signal(name: NodeJS.Signals, pid?: number): void;
+}
+
+export interface SandboxStart {
+  /** The process to start: bwrap and its arguments, or (with `directives`) the task's command. */
+  argv: string[];
+  /** troupe-spawner's own sandbox (spawnerDirectives), instead of starting `argv` as it is. */
+  directives?: string[];
+  logPath: string;
+  /** Output comes back through `events.output` (and still goes to the log). */
+  live: boolean;
+}
+
+export type StartSandboxProcess = (start: SandboxStart, events: SandboxProcessEvents) => SandboxProcess;
+
+export function signalNumber(name: NodeJS.Signals): number {
+  return constants.signals[name];
+}
+
+/** Node's own child_process: a fork of the whole Node process per task (about 2 ms). */
+export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live }, events) => {
+  if (directives) throw new Error("troupe's own sandbox needs the troupe-spawner helper");
+  // Without a live view, output goes straight from the task to its log file.
+  const logFd = live ? undefined : openSync(logPath, "a");
+  const stdio: Array<"ignore" | "pipe" | number> = ["ignore", logFd ?? "pipe", logFd ?? "pipe"];
+  stdio[STATUS_FD] = "pipe";
+  stdio[BLOCK_FD] = "pipe";
+  const child = (() => {
+    try {
+      return spawn(argv[0] as string, argv.slice(1), { stdio });
+    } finally {
+      if (logFd !== undefined) closeSync(logFd);
+    }
+  })();
+  const status = child.stdio[STATUS_FD] as Socket;
+  const barrier = child.stdio[BLOCK_FD] as Socket;
+  status.on("error", () => undefined);
+  barrier.on("error", () => undefined);
+  status.on("data", (chunk: Buffer) => events.status(chunk));
+
+  const log = live ? createWriteStream(logPath) : undefined;
+  if (log) {
+    const forward = (chunk: Buffer) => {
+      log.write(chunk);
+      events.output?.(chunk);
+    };
+    child.stdout!.on("data", forward);
+    child.stderr!.on("data", forward);
+  }
+  let spawnError: string | undefined;
+  child.on("error", (error) => (spawnError = `cannot start ${argv[0]}: ${error.message}`));
+  child.on("close", (code, signal) => {
+    status.destroy();
+    barrier.destroy();
+    const finish = () => (spawnError ? events.exit(undefined, spawnError) : events.exit(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+    // An attempt has ended only once its log is complete on disk.
+    if (log) log.end(finish);
+    else finish();
+  });
+  return {
+    release: () => barrier.end("go"),
+    signal(name, pid) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(pid ?? (child.pid as number), name);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+};

@@ -1,0 +1,151 @@
+/**
+ * Client of troupe-spawner (native/spawner.c), the small helper process that
+ * forks the task sandboxes so that troupe's Node process never forks: one
+ * helper per host runtime, one pipe each way, frames of a 4-byte
+ * little-endian length and `op NUL id NUL rest` (the protocol is described
+ * in the C file). Built by `npm run build` when a C compiler is there; without
+ * it (or with TROUPE_SPAWNER=node) the host runtime uses Node's child_process.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { signalNumber, type SandboxProcess, type SandboxProcessEvents, type StartSandboxProcess } from "./sandbox-process.js";
+
+/** The same path from src/ (tests) and dist/ (the CLI): both sit three levels under the package root. */
+const SPAWNER_PATH = fileURLToPath(new URL("../../../native/build/troupe-spawner", import.meta.url));
+
+/** Where the built helper is, or undefined when it was not built or is switched off. */
+export function spawnerPath(): string | undefined {
+  if (process.env.TROUPE_SPAWNER === "node") return undefined;
+  try {
+    accessSync(SPAWNER_PATH, constants.X_OK);
+    return SPAWNER_PATH;
+  } catch {
+    return undefined;
+  }
+}
+
+const NUL = Buffer.from([0]);
+
+export class Spawner {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<string, SandboxProcessEvents>();
+  private nextId = 1;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private gone: string | undefined;
+
+  constructor(path: string) {
+    // Its own process group: a Ctrl-C on the terminal is troupe's to handle
+    // (a graceful cancel), not a signal to every sandbox at once.
+    this.child = spawn(path, [], { stdio: ["pipe", "pipe", "inherit"], detached: true });
+    this.child.stdin!.on("error", () => undefined);
+    this.child.stdout!.on("data", (data: Buffer) => this.receive(data));
+    this.child.on("error", (error) => this.lost(`cannot start troupe-spawner: ${error.message}`));
+    this.child.on("close", (code, signal) => this.lost(`troupe-spawner ended unexpectedly (${signal ?? `exit code ${code}`})`));
+    this.idle();
+  }
+
+  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live }, events) => {
+    const id = String(this.nextId++);
+    if (this.gone !== undefined) {
+      const reason = this.gone;
+      queueMicrotask(() => events.exit(undefined, reason));
+    } else {
+      if (this.pending.size === 0) this.busy();
+      this.pending.set(id, events);
+      const mode = live ? "pipe" : "file";
+      if (directives) this.send("sandbox", id, [mode, logPath, ...directives]);
+      else this.send("spawn", id, [mode, logPath, ...argv]);
+    }
+    const process: SandboxProcess = {
+      release: () => this.send("release", id, []),
+      signal: (name, pid) => this.send("signal", id, [String(signalNumber(name)), String(pid ?? 0)]),
+    };
+    return process;
+  };
+
+  /** Ends the helper; sandboxes still running die with it (bwrap --die-with-parent). */
+  close(): void {
+    this.gone ??= "the host runtime was closed";
+    this.child.stdin!.end();
+  }
+
+  private send(op: string, id: string, fields: string[]): void {
+    if (this.gone !== undefined || !this.pending.has(id)) return;
+    const parts = [op, id, ...fields].map((field) => Buffer.from(field));
+    const payload = Buffer.concat(parts.flatMap((part) => [part, NUL]));
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(payload.length);
+    this.child.stdin!.write(Buffer.concat([header, payload]));
+  }
+
+  private receive(data: Buffer): void {
+    this.chunks.push(data);
+    this.buffered += data.length;
+    if (this.buffered < 4) return;
+    let buffer = this.chunks.length === 1 ? data : Buffer.concat(this.chunks);
+    let at = 0;
+    while (buffer.length - at >= 4) {
+      const length = buffer.readUInt32LE(at);
+      if (buffer.length - at - 4 < length) break;
+      this.event(buffer.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    buffer = buffer.subarray(at);
+    this.chunks = buffer.length > 0 ? [buffer] : [];
+    this.buffered = buffer.length;
+  }
+
+  private event(frame: Buffer): void {
+    const opEnd = frame.indexOf(0);
+    const idEnd = frame.indexOf(0, opEnd + 1);
+    if (opEnd < 0 || idEnd < 0) return;
+    const op = frame.toString("latin1", 0, opEnd);
+    const id = frame.toString("latin1", opEnd + 1, idEnd);
+    const rest = frame.subarray(idEnd + 1);
+    const events = this.pending.get(id);
+    if (!events) return;
+    switch (op) {
+      case "status":
+        events.status(rest);
+        break;
+      case "output":
+        events.output?.(rest);
+        break;
+      case "exited":
+        this.finish(id);
+        events.exit(Number(rest.toString("latin1")));
+        break;
+      case "failed":
+        this.finish(id);
+        events.exit(undefined, rest.toString("utf8"));
+        break;
+      // "started" carries the pid, which troupe does not need: the helper signals by id.
+    }
+  }
+
+  private finish(id: string): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.idle();
+  }
+
+  /** The helper is gone: every process it had is reported ended, never left waiting. */
+  private lost(reason: string): void {
+    this.gone ??= reason;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const events of pending) events.exit(undefined, this.gone);
+  }
+
+  // While no task runs, the helper must not keep troupe's event loop alive.
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref(): void }).ref();
+  }
+
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref(): void }).unref();
+  }
+}
