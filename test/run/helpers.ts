@@ -17,6 +17,20 @@ export const ENTRY = path.join(ROOT, "dist", "cli", "main.js");
 export const EXAMPLES = path.join(ROOT, "examples");
 export const ISOLATIONS = ["netns", "none"] as const;
 export type IsolationMode = (typeof ISOLATIONS)[number];
+
+/**
+ * Who builds the sandboxes: troupe-spawner's own (the default as root),
+ * bubblewrap started by troupe-spawner (unprivileged users), and bubblewrap
+ * started by Node's spawn (the fallback where no C compiler built the spawner).
+ */
+export const SANDBOX_BUILDERS: Array<{ name: string; env: Record<string, string>; firstLine: RegExp }> = [
+  { name: "troupe-spawner", env: {}, firstLine: /sandboxes: troupe-spawner/ },
+  { name: "bubblewrap", env: { TROUPE_SANDBOX: "bwrap" }, firstLine: /sandboxes: bubblewrap/ },
+  { name: "bubblewrap via Node's spawn", env: { TROUPE_SANDBOX: "bwrap", TROUPE_SPAWNER: "node" }, firstLine: /sandboxes: bubblewrap/ },
+];
+
+/** Every isolation with every sandbox builder. */
+export const ISOLATION_CASES = ISOLATIONS.flatMap((isolation) => SANDBOX_BUILDERS.map((builder) => ({ isolation, builder })));
 export const IS_ROOT = process.getuid?.() === 0;
 /** ISO 8601 with milliseconds, as the run record promises. */
 export const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -121,7 +121,8 @@ describe("runs refused before they start", () => {
     const bin = home.outsideTmp();
     for (const tool of ["sh", "cat", "true"])
       fs.symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), path.join(bin, tool));
-    const env = { NO_COLOR: "1", PATH: bin };
+    // TROUPE_SANDBOX=bwrap: as root troupe needs no bubblewrap (its own sandbox); this is the machine without either.
+    const env = { NO_COLOR: "1", PATH: bin, TROUPE_SANDBOX: "bwrap" };
     const plain = home.spec(
       "plain",
       'workflow:\n  name: plain\n  tasks:\n  - name: x\n    image: alpine\n    command: ["sh", "-c", "echo plain run; exit 3"]\n',

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   IS_ROOT,
-  ISOLATIONS,
+  ISOLATION_CASES,
   TestHome,
   bridgesOfRun,
   describeRun,
@@ -51,7 +51,12 @@ afterAll(() => home?.remove());
 /** Starts a run, waits until `ready(runId)` holds, sends the signals, and returns the result and what was seen while it ran. */
 async function runAndSignal(
   file: string,
-  options: { isolation: string; ready: (runId: string) => boolean; signals: Array<{ signal: NodeJS.Signals; afterMs: number }> },
+  options: {
+    isolation: string;
+    env?: Record<string, string>;
+    ready: (runId: string) => boolean;
+    signals: Array<{ signal: NodeJS.Signals; afterMs: number }>;
+  },
 ): Promise<{ result: TroupeResult & { record: RunRecord }; runId: string; bridges: string[]; signaledAt: number[] }> {
   let runId: string | undefined;
   let bridges: string[] = [];
@@ -59,6 +64,7 @@ async function runAndSignal(
   const args = ["run", file, "--isolation", options.isolation, "--output", "json"];
   const result = await troupe(args, {
     home: home.home,
+    env: options.env,
     timeoutMs: 20_000,
     onSpawn: (child) => {
       child.stderr?.on("data", (d: Buffer) => (runId ??= /troupe: run (\S+):/.exec(d.toString())?.[1]));
@@ -94,7 +100,7 @@ const logHas = (runId: string, task: string, text: string) => {
   return fs.existsSync(file) && fs.readFileSync(file, "utf8").includes(text);
 };
 
-describe.each(ISOLATIONS)("cancel, --isolation %s", (isolation) => {
+describe.each(ISOLATION_CASES)("cancel, --isolation $isolation, sandboxes by $builder.name", ({ isolation, builder }) => {
   it("SIGINT while RUNNING exits 130, marks tasks FAILED_CANCELED, and leaves no process, namespace, link, rule or mount behind", async () => {
     const [s1, s2, s3, s4, s5] = [markedSleep(1000), markedSleep(1000), markedSleep(1000), markedSleep(1000), markedSleep(1000)];
     const name = `cancel-${random()}`;
@@ -128,6 +134,7 @@ describe.each(ISOLATIONS)("cancel, --isolation %s", (isolation) => {
     const namespaces = new Set<string>();
     const { result, runId, bridges } = await runAndSignal(file, {
       isolation,
+      env: builder.env,
       ready: (id) => {
         if (!["lead", "forker", "polite"].every((t) => logHas(id, t, "started"))) return false;
         seenWhileRunning = [s1, s2, s3, s4, s5].filter((m) => processesWith(m).length > 0);
@@ -145,6 +152,7 @@ describe.each(ISOLATIONS)("cancel, --isolation %s", (isolation) => {
     if (isolation === "netns") expect(bridges, "the run's bridge while it ran").toHaveLength(1);
 
     expect(result.code, describeRun(result)).toBe(130);
+    expect(result.stderr.split("\n")[0]).toMatch(builder.firstLine);
     expect(result.record.id).toBe(runId);
     expect(result.record.status).toBe("FAILED_CANCELED");
     for (const task of ["lead", "forker", "polite", "consumer"]) expect(taskOf(result.record, task).status, task).toBe("FAILED_CANCELED");
@@ -269,7 +277,7 @@ describe("a killed run", () => {
   });
 });
 
-describe.each(ISOLATIONS)("isolation of tasks, --isolation %s", (isolation) => {
+describe.each(ISOLATION_CASES)("isolation of tasks, --isolation $isolation, sandboxes by $builder.name", ({ isolation, builder }) => {
   it("setsid and double forks do not escape: nothing a task started outlives it", async () => {
     const [a, b, c] = [markedSleep(1000), markedSleep(1000), markedSleep(1000)];
     const file = home.spec(
@@ -296,7 +304,9 @@ describe.each(ISOLATIONS)("isolation of tasks, --isolation %s", (isolation) => {
       const now = [a, b, c].filter((m) => processesWith(m).length > 0);
       if (now.length > seen.length) seen = now;
     }, 20);
-    const run = await runJson(file, { home: home.home, isolation, timeoutMs: 15_000 }).finally(() => clearInterval(poller));
+    const run = await runJson(file, { home: home.home, isolation, env: builder.env, timeoutMs: 15_000 }).finally(() =>
+      clearInterval(poller),
+    );
     expect(run.code, describeRun(run)).toBe(0);
     expect(taskOf(run.record, "escaper")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
     expect(home.log(run.record.id, "escaper")).toBe(`running: ${a}\nrunning: ${b}\nrunning: ${c}\nleaving\n`);
@@ -336,7 +346,7 @@ ${writer("first", "0.4", true)}${writer("second", "0.2")}  - name: alone
     tasks:
 ${writer("third", "0.1")}`,
       );
-      const run = await runJson(file, { home: home.home, isolation });
+      const run = await runJson(file, { home: home.home, isolation, env: builder.env });
       expect(run.code, describeRun(run)).toBe(0);
       expect(home.log(run.record.id, "first")).toBe("mine: first\n");
       expect(home.log(run.record.id, "second")).toBe("mine: second\n");
@@ -394,7 +404,7 @@ ${writer("third", "0.1")}`,
       echo "neighbour done"
 `,
     );
-    const run = await runJson(file, { home: home.home, isolation });
+    const run = await runJson(file, { home: home.home, isolation, env: builder.env });
     expect(run.code, describeRun(run)).toBe(0);
     const outputDir = path.join(home.home, "runs", run.record.id, "outputs", "owner", "0");
     expect(home.log(run.record.id, "owner")).toBe(`tmp file ${tag}\nkey = value ${tag}\noutput = ${outputDir}\npasswd still there\n`);
@@ -428,7 +438,7 @@ ${writer("third", "0.1")}`,
     - $(NOT_SET)
 `,
     );
-    const run = await runJson(file, { home: home.home, isolation });
+    const run = await runJson(file, { home: home.home, isolation, env: builder.env });
     expect(run.code, describeRun(run)).toBe(0);
     const outputDir = path.join(home.home, "runs", run.record.id, "outputs", "greeter", "0");
     expect(home.log(run.record.id, "greeter")).toBe(

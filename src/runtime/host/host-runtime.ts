@@ -38,9 +38,10 @@ export class HostRuntime implements Runtime {
   private pendingAttach: Array<{ pid: number; address: string; done: (error?: Error) => void }> = [];
   private readonly images = new Set<string>();
   private readonly knownDirs = new Set<string>();
-  /** bubblewrap is there: each task gets its sandbox; otherwise plain processes. */
-  private readonly sandboxed = onPath("bwrap");
-  /** undefined: not decided yet; null: not built, Node's spawn is used. */
+  /** Who builds the sandboxes (see sandboxBuilder). */
+  private readonly builder: SandboxBuilder = sandboxBuilder(process.getuid?.() === 0);
+  private readonly sandboxed = this.builder !== "plain";
+  /** undefined: not started yet; null: not built, Node's spawn is used. */
   private spawner: Spawner | null | undefined;
 
   constructor(options: HostRuntimeOptions) {
@@ -69,7 +70,8 @@ export class HostRuntime implements Runtime {
       : this.isolation === "netns"
         ? "netns (own network, PID and mount namespaces per task)"
         : "none (host network; own PID and mount namespaces per task)";
-    return `runtime: host, isolation: ${isolation}`;
+    const builder = this.builder === "troupe" ? ", sandboxes: troupe-spawner" : this.builder === "bwrap" ? ", sandboxes: bubblewrap" : "";
+    return `runtime: host, isolation: ${isolation}${builder}`;
   }
 
   notices(): string[] {
@@ -113,10 +115,9 @@ export class HostRuntime implements Runtime {
     if (!run) throw new Error("the host runtime was not opened");
     const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
     const start = this.startProcess();
-    // As root with the spawner: troupe's own sandbox, which also makes the
-    // output and log directories and places the hosts file itself, off this
-    // event loop (on these disks a mkdir costs 0.5-1.5 ms). Otherwise bubblewrap.
-    const own = this.sandboxed && this.privileged && this.spawner && process.env.TROUPE_SANDBOX !== "bwrap";
+    // troupe's own sandbox also makes the output directory and places the
+    // hosts file itself, off this event loop (on these disks a mkdir costs 0.5-1.5 ms).
+    const own = this.builder === "troupe";
     if (!own) this.makeDirectories(launch);
     if (!this.sandboxed) {
       if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
@@ -130,7 +131,7 @@ export class HostRuntime implements Runtime {
     const plan: SandboxPlan = {
       dir,
       runDir: run.dataDir,
-      ownSandbox: !!own,
+      ownSandbox: own,
       hostsFile: join(dir, "hosts"),
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
       netns: this.network !== undefined,
@@ -208,6 +209,18 @@ export class HostRuntime implements Runtime {
     // A run's network belongs to the troupe process that opened it: gone process, stale network.
     return sweepRunNetworks((_key, ownerPid) => ownerPid === undefined || processAlive(ownerPid));
   }
+}
+
+/**
+ * troupe: as root with the spawner built, troupe-spawner's own sandbox (fast,
+ * needs no bubblewrap); bwrap: bubblewrap (unprivileged users, or
+ * TROUPE_SANDBOX=bwrap); plain: neither, tasks are plain process groups.
+ */
+type SandboxBuilder = "troupe" | "bwrap" | "plain";
+
+function sandboxBuilder(privileged: boolean): SandboxBuilder {
+  if (privileged && spawnerPath() !== undefined && process.env.TROUPE_SANDBOX !== "bwrap") return "troupe";
+  return onPath("bwrap") ? "bwrap" : "plain";
 }
 
 function processAlive(pid: number): boolean {
