@@ -11,16 +11,9 @@ import { aggregateWorkflowStatus } from "./aggregate.js";
 import { systemClock, type Clock } from "./clock.js";
 import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
+import { RunState, type GroupState, type TaskState } from "./run-state.js";
 import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
-import {
-  PlatformExitCode,
-  checkTransition,
-  isFailure,
-  isFinal,
-  type GroupStatus,
-  type TaskStatus,
-  type WorkflowStatus,
-} from "./statuses.js";
+import { PlatformExitCode, isFailure, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
 
 export interface RunOptions {
   runId: string;
@@ -49,28 +42,6 @@ export interface RunResult {
   status: WorkflowStatus;
 }
 
-interface TaskState {
-  status: TaskStatus | null;
-  retryId: number;
-  exitCode: number | null;
-  outputDir: string;
-  /** The runtime's handle on the current attempt, while its sandbox exists. */
-  member?: PreparedMember;
-}
-
-interface GroupState {
-  status: GroupStatus;
-  queuedAt?: number;
-  runningAt?: number;
-  addresses?: Record<string, string>;
-  /** Capacity is held from admission until every member is gone. */
-  holdsCapacity: boolean;
-  /** What its unfinished tasks became when it ended (for attempts begun after that). */
-  endedAs?: { status: TaskStatus; reason: string };
-  /** Attempts whose sandbox is being prepared or whose process is alive. */
-  live: number;
-}
-
 export class WorkflowRun {
   private readonly plan: CompiledWorkflow;
   private readonly clock: Clock;
@@ -84,24 +55,25 @@ export class WorkflowRun {
   private tickRequested = false;
   private canceled = false;
   private finished = false;
-  private status: WorkflowStatus = "PENDING";
+  private readonly state: RunState;
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
 
   constructor(private readonly options: RunOptions) {
     this.plan = options.plan;
     this.clock = options.clock ?? systemClock;
-    this.groups = this.plan.groups.map(() => ({ status: "SUBMITTING", holdsCapacity: false, live: 0 }));
-    this.tasks = this.plan.groups.map((g) => g.tasks.map(() => ({ status: "SUBMITTING", retryId: 0, exitCode: null, outputDir: "" })));
+    this.state = new RunState(options.runId, this.plan, options.recorder, this.clock, options.onEvent);
+    this.groups = this.state.groups;
+    this.tasks = this.state.tasks;
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
   start(): Promise<RunResult> {
     const now = this.clock.now();
-    this.setRun("RUNNING", "run started", { startTime: now });
+    this.state.setRun("RUNNING", "run started", { startTime: now });
     this.plan.groups.forEach((group, g) => {
-      this.setGroup(g, "WAITING", "waiting for upstream groups");
-      group.tasks.forEach((_, t) => this.setTask(g, t, "WAITING", "waiting for upstream groups"));
+      this.state.setGroup(g, "WAITING", "waiting for upstream groups");
+      group.tasks.forEach((_, t) => this.state.setTask(g, t, "WAITING", "waiting for upstream groups"));
     });
     this.tick();
     return this.done;
@@ -172,8 +144,8 @@ export class WorkflowRun {
     switch (action.kind) {
       case "enqueue":
         this.groups[g]!.queuedAt = now;
-        this.setGroup(g, "SCHEDULING", "upstream groups completed; waiting for resources");
-        group.tasks.forEach((_, t) => this.setTask(g, t, "SCHEDULING", "waiting for resources"));
+        this.state.setGroup(g, "SCHEDULING", "upstream groups completed; waiting for resources");
+        group.tasks.forEach((_, t) => this.state.setTask(g, t, "SCHEDULING", "waiting for resources"));
         break;
       case "fail-upstream": {
         const upstream = this.plan.groups[action.upstream]?.name ?? "?";
@@ -195,8 +167,8 @@ export class WorkflowRun {
         break;
       case "admit":
         this.reserve(g);
-        this.setGroup(g, "INITIALIZING", "admitted: resources reserved");
-        group.tasks.forEach((_, t) => this.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
+        this.state.setGroup(g, "INITIALIZING", "admitted: resources reserved");
+        group.tasks.forEach((_, t) => this.state.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
         void this.launchGroup(
           g,
           group.tasks.map((_, t) => t),
@@ -318,7 +290,7 @@ export class WorkflowRun {
     if (live.length === 0) return;
     if (this.groups[g]!.status === "INITIALIZING") {
       this.groups[g]!.runningAt = this.clock.now();
-      this.setGroup(g, "RUNNING", "members started");
+      this.state.setGroup(g, "RUNNING", "members started");
     }
     // The lead goes first by a few milliseconds, well inside the group's start
     // window: in client/server groups the lead is usually the server, and its
@@ -338,7 +310,7 @@ export class WorkflowRun {
     const now = this.clock.now();
     for (const { t, member } of members) {
       member.release();
-      this.setTask(g, t, "RUNNING", "command started", { startTime: now });
+      this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
     }
     this.requestTick();
   }
@@ -351,7 +323,7 @@ export class WorkflowRun {
     if (state.retryId === retryId) {
       state.member = undefined;
       if (!isFinal(state.status ?? "WAITING")) this.decideExit(g, t, info);
-      else if (state.exitCode === null) this.recordExitCode(g, t, info.code);
+      else if (state.exitCode === null) this.state.recordExitCode(g, t, info.code);
     }
     this.releaseIfDone(g);
     this.requestTick();
@@ -392,8 +364,8 @@ export class WorkflowRun {
         i === t
           ? `exited with ${code}: RESCHEDULE (retry ${state.retryId + 1} of ${this.options.maxRetries})`
           : `restarted with ${group.tasks[t]!.name}`;
-      if (i === t) this.recordExitCode(g, i, code);
-      this.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
+      if (i === t) this.state.recordExitCode(g, i, code);
+      this.state.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
       if (state.member) stops.push(state.member.stop(this.grace()));
       state.member = undefined;
     }
@@ -406,7 +378,7 @@ export class WorkflowRun {
           const state = this.tasks[g]![i]!;
           state.retryId += 1;
           state.status = null;
-          this.setTask(g, i, ended.status, ended.reason, {
+          this.state.setTask(g, i, ended.status, ended.reason, {
             retryId: state.retryId,
             exitCode: null,
             startTime: null,
@@ -420,7 +392,7 @@ export class WorkflowRun {
         state.retryId += 1;
         state.status = null;
         state.exitCode = null;
-        this.setTask(g, i, "INITIALIZING", "new attempt in a fresh sandbox", {
+        this.state.setTask(g, i, "INITIALIZING", "new attempt in a fresh sandbox", {
           retryId: state.retryId,
           exitCode: null,
           startTime: null,
@@ -434,7 +406,7 @@ export class WorkflowRun {
 
   private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    this.setTask(g, t, status, reason, { exitCode, endTime: this.clock.now() });
+    this.state.setTask(g, t, status, reason, { exitCode, endTime: this.clock.now() });
     this.tasks[g]![t]!.exitCode = exitCode;
     if (isFinal(this.groups[g]!.status)) return;
     const task = group.tasks[t]!;
@@ -476,11 +448,11 @@ export class WorkflowRun {
     const state = this.groups[g]!;
     if (isFinal(state.status)) return;
     state.endedAs = { status: taskStatus, reason: taskReason };
-    this.setGroup(g, status, reason, { endTime: now });
+    this.state.setGroup(g, status, reason, { endTime: now });
     this.plan.groups[g]!.tasks.forEach((_, t) => {
       const task = this.tasks[g]![t]!;
       if (task.status !== null && isFinal(task.status)) return;
-      this.setTask(g, t, taskStatus, taskReason, { endTime: now, ...(exitCode !== null ? { exitCode } : {}) });
+      this.state.setTask(g, t, taskStatus, taskReason, { endTime: now, ...(exitCode !== null ? { exitCode } : {}) });
       if (exitCode !== null) task.exitCode = exitCode;
     });
     this.stopMembers(g, graceMs);
@@ -493,11 +465,6 @@ export class WorkflowRun {
     for (const task of this.tasks[g]!) if (task.member) void task.member.stop(graceMs);
   }
 
-  private recordExitCode(g: number, t: number, code: number): void {
-    this.tasks[g]![t]!.exitCode = code;
-    this.options.recorder.updateTask(this.options.runId, g, t, { exitCode: code });
-  }
-
   private grace(): number {
     return this.options.stopGraceMs ?? 5_000;
   }
@@ -508,66 +475,7 @@ export class WorkflowRun {
     this.finished = true;
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     const status = aggregateWorkflowStatus(this.groups.map((g) => g.status));
-    this.setRun(status, status === "COMPLETED" ? "every group completed" : "a group did not complete", { endTime: this.clock.now() });
+    this.state.setRun(status, status === "COMPLETED" ? "every group completed" : "a group did not complete", { endTime: this.clock.now() });
     this.resolveDone({ status });
-  }
-
-  // ---- recording --------------------------------------------------------
-
-  private setRun(to: WorkflowStatus, reason: string, extra: { startTime?: number; endTime?: number } = {}): void {
-    const from = this.status;
-    checkTransition(`workflow ${this.options.runId}`, from, to);
-    this.status = to;
-    this.options.recorder.updateRun(this.options.runId, { status: to, ...extra });
-    this.record({ kind: "run" }, from, to, reason);
-  }
-
-  private setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number } = {}): void {
-    const state = this.groups[g]!;
-    const from = state.status;
-    const name = this.plan.groups[g]!.name;
-    checkTransition(`group ${name}`, from, to);
-    state.status = to;
-    const startTime = to === "RUNNING" ? { startTime: this.clock.now() } : {};
-    this.options.recorder.updateGroup(this.options.runId, g, { status: to, ...startTime, ...extra });
-    this.record({ kind: "group", group: g }, from, to, reason, name);
-  }
-
-  private setTask(
-    g: number,
-    t: number,
-    to: TaskStatus,
-    reason: string,
-    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number } = {},
-  ): void {
-    const state = this.tasks[g]![t]!;
-    const from = state.status;
-    const name = this.plan.groups[g]!.tasks[t]!.name;
-    checkTransition(`task ${name} (retry ${state.retryId})`, from, to);
-    state.status = to;
-    this.options.recorder.updateTask(this.options.runId, g, t, { status: to, ...extra });
-    this.record({ kind: "task", group: g, task: t, retryId: state.retryId }, from, to, reason, this.plan.groups[g]!.name, name);
-  }
-
-  private record(
-    subject: { kind: "run" } | { kind: "group"; group: number } | { kind: "task"; group: number; task: number; retryId: number },
-    from: string | null,
-    to: string,
-    reason: string,
-    groupName?: string,
-    taskName?: string,
-  ): void {
-    const time = this.clock.now();
-    this.options.recorder.recordTransition(this.options.runId, { subject, from, to, reason, time });
-    this.options.onEvent?.({
-      kind: subject.kind,
-      group: groupName,
-      task: taskName,
-      retryId: subject.kind === "task" ? subject.retryId : undefined,
-      from,
-      to,
-      reason,
-      time,
-    });
   }
 }

@@ -1,0 +1,111 @@
+/**
+ * The statuses of one run's workflow, groups and tasks, and the one way to
+ * change them: every change is checked against the transition table,
+ * written to the store and announced, with its reason and time.
+ */
+import type { CompiledWorkflow } from "../plan/index.js";
+import type { PreparedMember } from "../runtime/index.js";
+import type { Clock } from "./clock.js";
+import type { EngineEvent, RunRecorder } from "./recorder.js";
+import { checkTransition, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
+
+export interface TaskState {
+  status: TaskStatus | null;
+  retryId: number;
+  exitCode: number | null;
+  outputDir: string;
+  /** The runtime's handle on the current attempt, while its sandbox exists. */
+  member?: PreparedMember;
+}
+
+export interface GroupState {
+  status: GroupStatus;
+  queuedAt?: number;
+  runningAt?: number;
+  addresses?: Record<string, string>;
+  /** Capacity is held from admission until every member is gone. */
+  holdsCapacity: boolean;
+  /** What its unfinished tasks became when it ended (for attempts begun after that). */
+  endedAs?: { status: TaskStatus; reason: string };
+  /** Attempts whose sandbox is being prepared or whose process is alive. */
+  live: number;
+}
+
+export class RunState {
+  private workflowStatus: WorkflowStatus = "PENDING";
+  readonly groups: GroupState[];
+  readonly tasks: TaskState[][];
+
+  constructor(
+    private readonly runId: string,
+    private readonly plan: CompiledWorkflow,
+    private readonly recorder: RunRecorder,
+    private readonly clock: Clock,
+    private readonly onEvent?: (event: EngineEvent) => void,
+  ) {
+    this.groups = plan.groups.map(() => ({ status: "SUBMITTING", holdsCapacity: false, live: 0 }));
+    this.tasks = plan.groups.map((g) => g.tasks.map(() => ({ status: "SUBMITTING", retryId: 0, exitCode: null, outputDir: "" })));
+  }
+
+  recordExitCode(g: number, t: number, code: number): void {
+    this.tasks[g]![t]!.exitCode = code;
+    this.recorder.updateTask(this.runId, g, t, { exitCode: code });
+  }
+
+  setRun(to: WorkflowStatus, reason: string, extra: { startTime?: number; endTime?: number } = {}): void {
+    const from = this.workflowStatus;
+    checkTransition(`workflow ${this.runId}`, from, to);
+    this.workflowStatus = to;
+    this.recorder.updateRun(this.runId, { status: to, ...extra });
+    this.record({ kind: "run" }, from, to, reason);
+  }
+
+  setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number } = {}): void {
+    const state = this.groups[g]!;
+    const from = state.status;
+    const name = this.plan.groups[g]!.name;
+    checkTransition(`group ${name}`, from, to);
+    state.status = to;
+    const startTime = to === "RUNNING" ? { startTime: this.clock.now() } : {};
+    this.recorder.updateGroup(this.runId, g, { status: to, ...startTime, ...extra });
+    this.record({ kind: "group", group: g }, from, to, reason, name);
+  }
+
+  setTask(
+    g: number,
+    t: number,
+    to: TaskStatus,
+    reason: string,
+    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number } = {},
+  ): void {
+    const state = this.tasks[g]![t]!;
+    const from = state.status;
+    const name = this.plan.groups[g]!.tasks[t]!.name;
+    checkTransition(`task ${name} (retry ${state.retryId})`, from, to);
+    state.status = to;
+    this.recorder.updateTask(this.runId, g, t, { status: to, ...extra });
+    this.record({ kind: "task", group: g, task: t, retryId: state.retryId }, from, to, reason, this.plan.groups[g]!.name, name);
+  }
+
+  private record(
+    subject: { kind: "run" } | { kind: "group"; group: number } | { kind: "task"; group: number; task: number; retryId: number },
+    from: string | null,
+    to: string,
+    reason: string,
+    groupName?: string,
+    taskName?: string,
+  ): void {
+    const time = this.clock.now();
+    this.recorder.recordTransition(this.runId, { subject, from, to, reason, time });
+    this.onEvent?.({
+      kind: subject.kind,
+      group: groupName,
+      task: taskName,
+      retryId: subject.kind === "task" ? subject.retryId : undefined,
+      from,
+      to,
+      reason,
+      time,
+    });
+  }
+}
