@@ -32,9 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/mount.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,10 +100,27 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
 #undef NEED
 }
 
+static int spawner_pidfd = -1;
+
+void sandbox_remember_spawner(void) { spawner_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); }
+
+void sandbox_die_with_spawner(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* The death signal is only armed now; if the spawner died before, its pidfd says so. */
+  if (spawner_pidfd >= 0) {
+    struct pollfd gone = {.fd = spawner_pidfd, .events = POLLIN};
+    if (poll(&gone, 1, 0) > 0) _exit(1);
+  }
+}
+
+/*
+ * With no new stack, the raw clone system call behaves as fork (x86_64 and
+ * arm64 argument order; the spawner has a single thread and PID 1 of the
+ * sandbox never uses threads, so glibc's fork bookkeeping is not needed).
+ */
 pid_t sandbox_clone(const sandbox_t *box) {
   long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   if (box->netns) flags |= CLONE_NEWNET;
-  /* With no new stack, clone behaves as fork (the spawner has one thread). */
   return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 }
 
@@ -155,11 +175,31 @@ static void make_mount_point(const char *target, int source_is_dir) {
   close(fd);
 }
 
+/*
+ * Makes the mount at `target` read-only, with everything mounted below it
+ * (mount_setattr), keeping its nosuid/nodev/noexec; a plain remount of the
+ * top mount where the kernel has no mount_setattr.
+ */
+static void make_read_only(const char *target) {
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS) fail("cannot make %s read-only: %s", target, strerror(errno));
+  struct statvfs vfs;
+  unsigned long keep = 0;
+  if (statvfs(target, &vfs) == 0) {
+    if (vfs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (vfs.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (vfs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  }
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL)) fail("cannot make %s read-only: %s", target, strerror(errno));
+}
+
 /* A read-only file with `contents` at `target`, from a staging file in the private /tmp that is unlinked once bound. */
 static void place_data(const char *contents, const char *target) {
   char staged[] = "/tmp/.troupe-data-XXXXXX";
   int fd = mkstemp(staged);
   if (fd < 0) fail("cannot stage %s in the private /tmp: %s", target, strerror(errno));
+  fchmod(fd, 0644); /* readable by a task that drops root, as the host's would be */
   size_t len = strlen(contents);
   for (size_t at = 0; at < len;) {
     ssize_t n = write(fd, contents + at, len - at);
@@ -170,7 +210,7 @@ static void place_data(const char *contents, const char *target) {
   close(fd);
   make_mount_point(target, 0);
   if (mount(staged, target, NULL, MS_BIND, NULL)) fail("cannot place %s: %s", target, strerror(errno));
-  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) fail("cannot make %s read-only: %s", target, strerror(errno));
+  make_read_only(target);
   unlink(staged);
 }
 
@@ -215,8 +255,7 @@ static void apply_mounts(const sandbox_t *box) {
         char source[64];
         snprintf(source, sizeof source, "/proc/self/fd/%d", sources[i]);
         if (mount(source, op->b, NULL, MS_BIND | MS_REC, NULL)) fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
-        if (op->kind == MOUNT_RO_BIND && mount(NULL, op->b, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL))
-          fail("cannot make %s read-only: %s", op->b, strerror(errno));
+        if (op->kind == MOUNT_RO_BIND) make_read_only(op->b);
         close(sources[i]);
         break;
       }
@@ -229,8 +268,14 @@ static void apply_mounts(const sandbox_t *box) {
  * fd 3 the status channel, fd 4 the barrier. When the command ends, PID 1
  * ends, and with it every process left in the namespace.
  */
+static volatile pid_t command_pid;
+
+/* PID 1 of a namespace gets no signal it has no handler for: pass them on to the command. */
+static void forward_signal(int signo) {
+  if (command_pid > 0) kill(command_pid, signo);
+}
+
 void sandbox_init(sandbox_t *box) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (size_t i = 0; i < box->mkdir_count; i++) make_dirs(box->mkdirs[i]);
   apply_mounts(box);
   if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) fail("cannot set the hostname: %s", strerror(errno));
@@ -246,6 +291,11 @@ void sandbox_init(sandbox_t *box) {
 
   pid_t command = fork();
   if (command < 0) fail("cannot fork the command: %s", strerror(errno));
+  if (command > 0) {
+    command_pid = command;
+    int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], forward_signal);
+  }
   if (command == 0) {
     close(3);
     setsid();

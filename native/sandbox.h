@@ -35,5 +35,9 @@ pid_t sandbox_clone(const sandbox_t *box);
 /* In the child: mounts, hostname, barrier, then the command; never returns. */
 void sandbox_init(sandbox_t *box) __attribute__((noreturn));
 void close_other_fds(int from);
+/* In the spawner at start-up: a handle on itself that its sandboxes can watch. */
+void sandbox_remember_spawner(void);
+/* First thing in a new sandbox: die with the spawner, even if it died a moment ago. */
+void sandbox_die_with_spawner(void);
 
 #endif

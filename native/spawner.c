@@ -291,6 +291,7 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
     return;
   }
   if (pid == 0) {
+    sandbox_die_with_spawner();
     child_fds(&p, 1);
     sandbox_init(&box); /* never returns */
   }
@@ -382,9 +383,9 @@ static int drain(child_t *c, int fd, int is_output) {
 }
 
 int main(void) {
-  /* Die with troupe; if troupe is already gone, go now. */
+  /* Die with troupe. (If troupe is already gone, stdin is at EOF and the loop ends at once.) */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) return 0;
+  sandbox_remember_spawner();
   signal(SIGPIPE, SIG_IGN);
   /* Up to four pipes per running task: a large group needs more than the usual 1024. */
   struct rlimit files;

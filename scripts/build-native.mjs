@@ -1,22 +1,26 @@
 #!/usr/bin/env node
-// Builds native/spawner.c and sandbox.c into native/build/troupe-spawner, the helper that
-// forks the host runtime's sandboxes (src/runtime/host/spawner.ts). Optional:
-// without a C compiler troupe still works, with Node's own (slower) spawn.
+// Builds troupe's two small C helpers into native/build/:
+// - troupe-spawner (spawner.c, sandbox.c): forks the host runtime's sandboxes
+//   (src/runtime/host/spawner.ts). Optional: without it, Node's own (slower)
+//   spawn starts bubblewrap.
+// - troupe-init (init.c, static): the containers' entrypoint that holds each
+//   command until its group is released (src/runtime/container/). Without it
+//   the container runtime cannot hold a barrier and says so.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
 const root = new URL("..", import.meta.url).pathname;
-const out = `${root}native/build/troupe-spawner`;
 mkdirSync(`${root}native/build`, { recursive: true });
 const compiler = process.env.CC ?? "cc";
-const result = spawnSync(
-  compiler,
-  ["-O2", "-Wall", "-Wextra", "-Werror", "-o", out, `${root}native/spawner.c`, `${root}native/sandbox.c`],
-  { stdio: "inherit" },
-);
-if (result.status !== 0) {
-  const why = result.error ? result.error.message : `exit code ${result.status}`;
-  process.stderr.write(
-    `troupe: the spawner helper was not built (${compiler}: ${why}); tasks start through Node's spawn instead, about 2 ms slower each\n`,
-  );
+const helpers = [
+  { name: "troupe-spawner", sources: ["spawner.c", "sandbox.c"], flags: [], without: "tasks start through Node's spawn instead, about 2 ms slower each" },
+  { name: "troupe-init", sources: ["init.c"], flags: ["-static"], without: "the container runtime is not available" },
+];
+for (const { name, sources, flags, without } of helpers) {
+  const args = ["-O2", "-Wall", "-Wextra", "-Werror", ...flags, "-o", `${root}native/build/${name}`, ...sources.map((s) => `${root}native/${s}`)];
+  const result = spawnSync(compiler, args, { stdio: "inherit" });
+  if (result.status !== 0) {
+    const why = result.error ? result.error.message : `exit code ${result.status}`;
+    process.stderr.write(`troupe: ${name} was not built (${compiler}: ${why}); ${without}\n`);
+  }
 }

@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need, installed only when missing (root on CI machines).
-# bubblewrap: task sandboxes; iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`.
-APT_PACKAGES=(bubblewrap iptables netcat-openbsd)
+# bubblewrap: task sandboxes; iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`;
+# podman and its network stack: the container runtime; busybox-static and debootstrap: the test images.
+APT_PACKAGES=(bubblewrap iptables netcat-openbsd podman runc netavark aardvark-dns containernetworking-plugins uidmap
+  fuse-overlayfs slirp4netns busybox-static debootstrap)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
@@ -19,6 +21,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 npm run --silent build
+
+# podman as these machines need it, and the images the container tests use (built locally, cached).
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/ci-containers.conf}
+bash scripts/test-images.sh
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npm run --silent lint
 echo "== import cycles"; npm run --silent cycles

@@ -6,7 +6,6 @@ import { resolve } from "node:path";
 import { findUnschedulable, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow } from "../plan/index.js";
-import { HostRuntime } from "../runtime/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { processToken } from "../util/process-identity.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
@@ -14,11 +13,9 @@ import { openStore } from "./home.js";
 import { loadSpecFile } from "./load-spec.js";
 import { RunView, summaryTable } from "./run-view.js";
 import { colorsFor, writeJson, type SpecOptions } from "./shared.js";
-import type { Isolation } from "../runtime/index.js";
+import { chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
 
-export interface RunOptions extends SpecOptions {
-  runtime: "host" | "container";
-  isolation?: Isolation;
+export interface RunOptions extends SpecOptions, RuntimeChoice {
   cpus?: number;
   memory?: string;
   gpus?: number;
@@ -38,7 +35,6 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
     process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics)})\n`);
     return RUN_EXIT.invalid;
   }
-  if (options.runtime === "container") throw new UsageError("the container runtime is not available yet", "use --runtime host");
 
   const baseDir = file === "-" ? process.cwd() : baseDirOf(resolve(file));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir));
@@ -54,8 +50,7 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
     return RUN_EXIT.invalid;
   }
 
-  const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
-  runtime.noteImages(new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image))));
+  const { runtime, note: runtimeNote } = await chooseRuntime(options, new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image))));
   const { store, settled } = openStore();
   const runId = store.createRun({
     owner: processToken(),
@@ -72,6 +67,7 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
     plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => t.name) })),
   );
   view.line(`troupe: run ${runId}: ${runtime.describe()}`);
+  if (runtimeNote) view.line(c.dim(`troupe: note: ${runtimeNote}`));
   for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
 
   if (settled.length) view.line(c.dim(`troupe: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`));

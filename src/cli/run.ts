@@ -6,8 +6,19 @@ export function runCommand(): Command {
   const command = new Command("run")
     .description("run a workflow on this machine and wait for it to end")
     .argument("<file>", "workflow file (`-` for standard input)")
-    .addOption(new Option("--runtime <runtime>", "where tasks run").choices(["host", "container"]).default("host"))
-    .addOption(new Option("--isolation <mode>", "netns: own network per task (root); none: host network").choices(["netns", "none"]))
+    .addOption(
+      new Option("--runtime <runtime>", "where tasks run (default: container when podman or docker answers, else host; or TROUPE_RUNTIME)").choices([
+        "host",
+        "container",
+      ]),
+    )
+    .addOption(
+      new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
+    )
+    .addOption(new Option("--engine <engine>", "container runtime: which engine (default: the first that answers)").choices(["podman", "docker"]))
+    .addOption(
+      new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
+    )
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))

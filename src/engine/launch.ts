@@ -78,5 +78,6 @@ export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenCo
     address: place.address,
     hosts: place.hosts,
     logPath: place.logPath,
+    resources: { cpu: task.resources.cpu, gpu: task.resources.gpu, memoryBytes: task.resources.memoryBytes },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import type { ExitInfo, PreparedMember, Runtime } from "../runtime/index.js";
+import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -265,7 +265,9 @@ export class WorkflowRun {
     } catch (error) {
       this.groups[g]!.live--;
       if (state.retryId === retryId && !isFinal(state.status ?? "WAITING")) {
-        this.finishTask(g, t, "FAILED_START_ERROR", `could not start: ${(error as Error).message}`, PlatformExitCode.START_ERROR);
+        const status = error instanceof TaskStartError ? error.status : "FAILED_START_ERROR";
+        const code = status === "FAILED_BACKEND_ERROR" ? PlatformExitCode.BACKEND_ERROR : PlatformExitCode.START_ERROR;
+        this.finishTask(g, t, status, `could not start: ${(error as Error).message}`, code);
       }
       this.releaseIfDone(g);
       return undefined;
@@ -337,8 +339,9 @@ export class WorkflowRun {
       return;
     }
     const action = exitActionFor(info.code, task.exitActions, this.options.poolExitActions);
-    if (action === "COMPLETE") this.finishTask(g, t, "COMPLETED", `exited with ${info.code}`, info.code);
-    else if (action === "FAIL") this.finishTask(g, t, "FAILED", `exited with ${info.code}`, info.code);
+    const exited = `exited with ${info.code}${info.reason ? ` (${info.reason})` : ""}`;
+    if (action === "COMPLETE") this.finishTask(g, t, "COMPLETED", exited, info.code);
+    else if (action === "FAIL") this.finishTask(g, t, "FAILED", exited, info.code);
     else if (state.retryId < this.options.maxRetries) this.reschedule(g, t, info.code);
     else
       this.finishTask(

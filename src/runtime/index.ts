@@ -1,3 +1,6 @@
 export type { Runtime, RunContext, TaskLaunch, PreparedMember, ExitInfo, OutputSink } from "./types.js";
+export { TaskStartError } from "./types.js";
 export { HostRuntime, type HostRuntimeOptions, type Isolation } from "./host/host-runtime.js";
 export { canUseNetworkNamespaces } from "./host/network.js";
+export { ContainerRuntime, type ContainerRuntimeOptions, type PullPolicy } from "./container/container-runtime.js";
+export { connectEngine, NoEngineError, type ContainerEngine, type EngineName } from "./container/engine.js";

@@ -25,6 +25,8 @@ export interface TaskLaunch {
   hosts: Record<string, string>;
   /** Where the attempt's complete stdout+stderr is written. */
   logPath: string;
+  /** What the task asked for (absent or 0: no limit); runtimes that can enforce limits do. */
+  resources?: { cpu: number; gpu: number; memoryBytes: number };
 }
 
 export interface ExitInfo {
@@ -32,6 +34,21 @@ export interface ExitInfo {
   code: number;
   /** Set when the runtime could not start the command at all. */
   startError?: string;
+  /** Why it ended, when the runtime knows more than the code (e.g. killed for using too much memory). */
+  reason?: string;
+}
+
+/**
+ * What `prepare()` rejects with when the task fails in a way that has its own
+ * status (for example FAILED_IMAGE_PULL); any other error is a start error.
+ */
+export class TaskStartError extends Error {
+  constructor(
+    message: string,
+    readonly status: "FAILED_IMAGE_PULL" | "FAILED_START_ERROR" | "FAILED_BACKEND_ERROR",
+  ) {
+    super(message);
+  }
 }
 
 /** A member whose sandbox is up; its command starts on `release()`. */

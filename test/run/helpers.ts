@@ -29,6 +29,17 @@ export const SANDBOX_BUILDERS: Array<{ name: string; env: Record<string, string>
   { name: "bubblewrap via Node's spawn", env: { TROUPE_SANDBOX: "bwrap", TROUPE_SPAWNER: "node" }, firstLine: /sandboxes: bubblewrap/ },
 ];
 
+/**
+ * Where a conformance workflow runs: the host runtime with each isolation,
+ * and the container runtime (podman, with the locally built test images).
+ */
+export const TARGETS = ["netns", "none", "container"] as const;
+export type RunTarget = (typeof TARGETS)[number];
+
+export function targetArgs(target: RunTarget): string[] {
+  return target === "container" ? ["--runtime", "container"] : ["--runtime", "host", "--isolation", target];
+}
+
 /** Every isolation with every sandbox builder. */
 export const ISOLATION_CASES = ISOLATIONS.flatMap((isolation) => SANDBOX_BUILDERS.map((builder) => ({ isolation, builder })));
 export const IS_ROOT = process.getuid?.() === 0;
@@ -200,6 +211,8 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
     NO_COLOR: undefined,
     FORCE_COLOR: undefined,
     TROUPE_HOME: options.home,
+    // Runs without --runtime stay on the host (with podman installed the default would be containers).
+    TROUPE_RUNTIME: "host",
     ...options.env,
   };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
@@ -239,7 +252,7 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
 /** Runs FILE with `--output json` and returns the result with the parsed record. */
 export async function runJson(
   file: string,
-  options: TroupeOptions & { isolation?: IsolationMode; extra?: string[] },
+  options: TroupeOptions & { isolation?: IsolationMode; target?: RunTarget; extra?: string[] },
 ): Promise<TroupeResult & { record: RunRecord }> {
   const args = [
     "run",
@@ -247,6 +260,7 @@ export async function runJson(
     "--output",
     "json",
     ...(options.isolation ? ["--isolation", options.isolation] : []),
+    ...(options.target ? targetArgs(options.target) : []),
     ...(options.extra ?? []),
   ];
   const result = await troupe(args, options);

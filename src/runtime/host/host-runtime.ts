@@ -6,9 +6,10 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile } from "node:child_process";
-import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { onPath } from "../../util/executables.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
@@ -232,17 +233,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Whether an executable of that name is on PATH (cheap: no process started). */
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? "").split(":").some((dir) => {
-    try {
-      accessSync(join(dir || ".", name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 function baseEnvironment(): Record<string, string> {
   const env: Record<string, string> = {};

@@ -26,6 +26,7 @@ export function spawnerPath(): string | undefined {
 }
 
 const NUL = Buffer.from([0]);
+const MAX_FRAME = 64 * 1024 * 1024;
 
 export class Spawner {
   private readonly child: ChildProcess;
@@ -55,12 +56,15 @@ export class Spawner {
       if (this.pending.size === 0) this.busy();
       this.pending.set(id, events);
       const mode = live ? "pipe" : "file";
-      if (directives) this.send("sandbox", id, [mode, logPath, ...directives]);
-      else this.send("spawn", id, [mode, logPath, ...argv]);
+      const sent = directives ? this.send("sandbox", id, [mode, logPath, ...directives]) : this.send("spawn", id, [mode, logPath, ...argv]);
+      if (!sent) {
+        this.finish(id);
+        queueMicrotask(() => events.exit(undefined, "the task's command, environment and files together are over 64 MiB"));
+      }
     }
     const process: SandboxProcess = {
-      release: () => this.send("release", id, []),
-      signal: (name, pid) => this.send("signal", id, [String(signalNumber(name)), String(pid ?? 0)]),
+      release: () => void this.send("release", id, []),
+      signal: (name, pid) => void this.send("signal", id, [String(signalNumber(name)), String(pid ?? 0)]),
     };
     return process;
   };
@@ -71,13 +75,16 @@ export class Spawner {
     this.child.stdin!.end();
   }
 
-  private send(op: string, id: string, fields: string[]): void {
-    if (this.gone !== undefined || !this.pending.has(id)) return;
+  /** False when the request is larger than the helper takes (MAX_FRAME in spawner.c). */
+  private send(op: string, id: string, fields: string[]): boolean {
+    if (this.gone !== undefined || !this.pending.has(id)) return true;
     const parts = [op, id, ...fields].map((field) => Buffer.from(field));
     const payload = Buffer.concat(parts.flatMap((part) => [part, NUL]));
+    if (payload.length > MAX_FRAME) return false;
     const header = Buffer.alloc(4);
     header.writeUInt32LE(payload.length);
     this.child.stdin!.write(Buffer.concat([header, payload]));
+    return true;
   }
 
   private receive(data: Buffer): void {

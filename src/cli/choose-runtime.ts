@@ -1,0 +1,53 @@
+/**
+ * Which runtime `troupe run` uses: the one asked for (--runtime, or
+ * TROUPE_RUNTIME), else containers when an engine answers, else the host.
+ * `--isolation` is a host runtime option, so it implies the host runtime.
+ */
+import { UsageError } from "../errors/index.js";
+import {
+  connectEngine,
+  ContainerRuntime,
+  HostRuntime,
+  type EngineName,
+  type Isolation,
+  type PullPolicy,
+  type Runtime,
+} from "../runtime/index.js";
+import { troupeHome } from "./home.js";
+
+export interface RuntimeChoice {
+  runtime?: "host" | "container";
+  isolation?: Isolation;
+  engine?: EngineName;
+  pull?: PullPolicy;
+}
+
+export interface ChosenRuntime {
+  runtime: Runtime;
+  /** Why it is not the container runtime, when the choice was automatic. */
+  note?: string;
+}
+
+export async function chooseRuntime(options: RuntimeChoice, images: Set<string>): Promise<ChosenRuntime> {
+  const fromEnv = process.env.TROUPE_RUNTIME;
+  if (fromEnv !== undefined && fromEnv !== "host" && fromEnv !== "container")
+    throw new UsageError(`TROUPE_RUNTIME=${fromEnv}: expected host or container`);
+  // Options of one runtime imply it.
+  const implied = options.isolation ? "host" : options.engine || options.pull ? "container" : undefined;
+  if (options.runtime && implied && options.runtime !== implied)
+    throw new UsageError(`--runtime ${options.runtime} does not take ${implied === "host" ? "--isolation" : "--engine or --pull"}`);
+  const asked = options.runtime ?? implied ?? fromEnv;
+  const host = () => {
+    const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
+    runtime.noteImages(images);
+    return runtime;
+  };
+  if (asked === "host") return { runtime: host() };
+  try {
+    const engine = await connectEngine(options.engine, troupeHome());
+    return { runtime: new ContainerRuntime({ engine, pull: options.pull ?? "missing" }) };
+  } catch (error) {
+    if (asked === "container") throw new UsageError(`--runtime container: ${(error as Error).message}`);
+    return { runtime: host(), note: `${(error as Error).message}: tasks run on the host runtime` };
+  }
+}

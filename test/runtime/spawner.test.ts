@@ -1,0 +1,405 @@
+/**
+ * troupe-spawner (native/spawner.c, sandbox.c) through its Node client, against
+ * the real built helper: plain processes with their logs, live output, the
+ * status (fd 3) and barrier (fd 4) channels, signals, troupe's own sandbox as
+ * root (its read-only mounts, placed files and PID 1's signal forwarding), and
+ * what happens when the helper ends or dies.
+ */
+import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { TaskLaunch } from "../../src/runtime/index.js";
+import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
+import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
+import { Spawner } from "../../src/runtime/host/spawner.js";
+
+const HELPER = fileURLToPath(new URL("../../native/build/troupe-spawner", import.meta.url));
+const isRoot = process.getuid?.() === 0;
+
+beforeAll(() => {
+  if (!existsSync(HELPER)) execFileSync("node", [fileURLToPath(new URL("../../scripts/build-native.mjs", import.meta.url))]);
+  if (!existsSync(HELPER)) throw new Error("troupe-spawner could not be built (no C compiler?)");
+});
+
+const dirs: string[] = [];
+const spawners: Spawner[] = [];
+const hostMounts: string[] = [];
+afterEach(() => {
+  spawners.splice(0).forEach((s) => s.close());
+  // Lazily: a sandbox that still holds the mount may be on its way out. Before the directories, which hold the mounts.
+  hostMounts
+    .splice(0)
+    .reverse()
+    .forEach((m) => spawnSync("umount", ["--lazy", m]));
+  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+/** Not under /tmp: a sandbox's /tmp is private. */
+function tempDir(): string {
+  const dir = mkdtempSync("/var/tmp/troupe-spawner-");
+  dirs.push(dir);
+  return dir;
+}
+
+function newSpawner(): Spawner {
+  const spawner = new Spawner(HELPER);
+  spawners.push(spawner);
+  return spawner;
+}
+
+/** A tmpfs mounted at `dir` on the host (made if missing), unmounted after the test. */
+function hostTmpfs(dir: string, options = "mode=0755"): string {
+  mkdirSync(dir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", options, "troupe-spawner-test", dir]);
+  hostMounts.push(dir);
+  return dir;
+}
+
+/** A number no other process on the machine has in its command line, for `sleep`. */
+const marker = () => `1234.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+
+/** Host PIDs whose command line holds `text` (zombies have none). */
+function processesWith(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  for (const deadline = Date.now() + ms; !condition(); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Exit {
+  code: number | undefined;
+  error?: string;
+}
+
+/** Starts one process and records everything it reports; `exit` rejects rather than hang. */
+function run(spawner: Spawner, start: Partial<SandboxStart>, onStatus?: (text: string, proc: SandboxProcess) => void) {
+  const status: Buffer[] = [];
+  const output: Buffer[] = [];
+  let ended = false;
+  let outputAfterExit = false;
+  let proc!: SandboxProcess;
+  const exited = new Promise<Exit>((resolve) => {
+    proc = spawner.start(
+      { argv: [], logPath: "/dev/null", live: false, ...start },
+      {
+        status: (chunk) => {
+          status.push(chunk);
+          onStatus?.(Buffer.concat(status).toString(), proc);
+        },
+        output: (chunk) => {
+          outputAfterExit ||= ended;
+          output.push(chunk);
+        },
+        exit: (code, error) => {
+          ended = true;
+          resolve(error === undefined ? { code } : { code, error });
+        },
+      },
+    );
+  });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no exit within 10 s")), 10_000).unref());
+  return {
+    proc,
+    exit: Promise.race([exited, timeout]),
+    status: () => Buffer.concat(status).toString(),
+    output: () => Buffer.concat(output),
+    outputAfterExit: () => outputAfterExit,
+  };
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+describe("troupe-spawner: plain processes", () => {
+  it("writes stdout and stderr to the log, creating its directory, and reports the exact exit code", async () => {
+    const logPath = join(tempDir(), "not", "yet", "there.log");
+    const r = run(newSpawner(), { argv: ["sh", "-c", "echo out; echo err >&2; exit 7"], logPath });
+    expect(await r.exit).toEqual({ code: 7 });
+    expect(readFileSync(logPath, "utf8")).toBe("out\nerr\n");
+    expect(r.output().length).toBe(0); // file mode: nothing comes back live
+  });
+
+  it("reports a program that cannot start, and a log that cannot be opened, as errors", async () => {
+    const dir = tempDir();
+    const spawner = newSpawner();
+    const missing = run(spawner, { argv: ["/nonexistent/troupe-program"], logPath: join(dir, "a.log") });
+    expect(await missing.exit).toEqual({ code: undefined, error: "cannot start /nonexistent/troupe-program: No such file or directory" });
+    writeFileSync(join(dir, "file"), "");
+    const badLog = run(spawner, { argv: ["true"], logPath: join(dir, "file", "x.log") });
+    expect(await badLog.exit).toMatchObject({ code: undefined, error: expect.stringMatching(/^cannot open the log .*Not a directory/) });
+    // The helper is still fine afterwards.
+    expect(await run(spawner, { argv: ["true"] }).exit).toEqual({ code: 0 });
+  });
+
+  it("in pipe mode, sends every byte as output events and in the log, all before the exit", async () => {
+    const dir = tempDir();
+    const logPath = join(dir, "live.log");
+    const script = `head -c 5242880 /dev/urandom | tee ${dir}/expected.bin; echo done >&2; exit 3`;
+    const r = run(newSpawner(), { argv: ["sh", "-c", script], logPath, live: true });
+    expect(await r.exit).toEqual({ code: 3 });
+    const expected = Buffer.concat([readFileSync(join(dir, "expected.bin")), Buffer.from("done\n")]);
+    expect(r.output().length).toBe(expected.length);
+    expect(sha256(r.output())).toBe(sha256(expected));
+    expect(sha256(readFileSync(logPath))).toBe(sha256(expected));
+    expect(r.outputAfterExit()).toBe(false);
+  });
+
+  it("passes fd 3 bytes as status events and holds the command at fd 4 until release()", async () => {
+    const logPath = join(tempDir(), "barrier.log");
+    const script = `echo before; echo '{"child-pid": '$$'}' >&3; read x <&4; echo "after $x"; exit 4`;
+    let logAtStatus = "";
+    const r = run(newSpawner(), { argv: ["sh", "-c", script], logPath }, (_text, proc) => {
+      // Give a command that ignored the barrier time to show it, then open it.
+      setTimeout(() => ((logAtStatus = readFileSync(logPath, "utf8")), proc.release()), 200);
+    });
+    expect(await r.exit).toEqual({ code: 4 });
+    expect(r.status()).toMatch(/^\{"child-pid": \d+\}\n$/);
+    expect(logAtStatus).toBe("before\n");
+    expect(readFileSync(logPath, "utf8")).toBe("before\nafter go\n");
+  });
+
+  it.each([
+    ["SIGTERM", 143],
+    ["SIGKILL", 137],
+  ] as const)("ends a sleeping process with %s as 128 + its number; a signal after the end is harmless", async (signal, code) => {
+    const spawner = newSpawner();
+    const r = run(spawner, { argv: ["sleep", "30"] });
+    r.proc.signal(signal);
+    expect(await r.exit).toEqual({ code });
+    r.proc.signal("SIGKILL");
+    r.proc.release();
+    expect(await run(spawner, { argv: ["true"] }).exit).toEqual({ code: 0 });
+  });
+
+  it("signals a given descendant by its pid", async () => {
+    const script = `sleep 30 & echo '{"bg": '$!'}' >&3; wait $!`;
+    const r = run(newSpawner(), { argv: ["sh", "-c", script] }, (text, proc) => proc.signal("SIGKILL", JSON.parse(text).bg));
+    expect(await r.exit).toEqual({ code: 137 }); // `wait` returns the background job's 128 + 9
+  });
+});
+
+describe("troupe-spawner: the helper's own end", () => {
+  it("when the helper dies, reports pending processes and later starts as errors at once", async () => {
+    const spawner = newSpawner();
+    const helper = (spawner as unknown as { child: ChildProcess }).child;
+    // Blocked at the barrier: the helper's death closes fd 4, so this ends by itself.
+    const pending = run(spawner, { argv: ["sh", "-c", "echo ready >&3; read x <&4"] }, () => helper.kill("SIGKILL"));
+    expect(await pending.exit).toEqual({ code: undefined, error: "troupe-spawner ended unexpectedly (SIGKILL)" });
+    expect(await run(spawner, { argv: ["true"] }).exit).toEqual({ code: undefined, error: "troupe-spawner ended unexpectedly (SIGKILL)" });
+  });
+});
+
+describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes namespaces without a user namespace)", () => {
+  it("gives the command its hostname, /tmp, /etc/hosts, PID namespace and environment, and passes its exit code", async () => {
+    const dir = tempDir();
+    const tmpName = `troupe-spawner-test-${marker()}`;
+    const hostsBefore = readFileSync("/etc/hosts", "utf8");
+    const script = [
+      'echo "host=$(hostname)"; echo "pid=$$"; echo "init=$(cat /proc/1/comm)"; echo "pwd=$(pwd)"',
+      `echo x > /tmp/${tmpName}; echo "tmp=$(ls -A /tmp)"; echo "hosts=$(cat /etc/hosts)"`,
+      "echo \"env=$(tr '\\000' , < /proc/$$/environ)\"; exit 42",
+    ].join("; ");
+    const directives = ["hostname", "h1", "chdir", `${dir}/out`, "mkdir", `${dir}/out`, "proc", "/proc", "tmpfs", "/tmp"];
+    directives.push("ro-data", "hello\n", "/etc/hosts", "env", "PATH=/usr/bin:/bin", "--", "sh", "-c", script);
+    const r = run(newSpawner(), { argv: ["sh"], directives, logPath: join(dir, "box.log") }, (_t, proc) => proc.release());
+    expect(await r.exit).toEqual({ code: 42 });
+    expect(r.status()).toMatch(/^\{"child-pid": \d+\}\n\{"exit-code": 42\}\n$/);
+    const seen = Object.fromEntries(
+      readFileSync(join(dir, "box.log"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+    expect(seen).toEqual({
+      host: "h1",
+      pid: "2", // the sandbox's PID 1 is the spawner's fork, which ends the namespace with the command
+      init: "troupe-spawner",
+      pwd: `${dir}/out`,
+      tmp: tmpName, // nothing else: the staged /etc/hosts was removed
+      hosts: "hello",
+      env: "PATH=/usr/bin:/bin,",
+    });
+    expect(existsSync(`/tmp/${tmpName}`)).toBe(false);
+    expect(readFileSync("/etc/hosts", "utf8")).toBe(hostsBefore);
+  });
+
+  it("places files: of a new host directory (via sandboxSpec) without creating it on the host", async () => {
+    const dir = tempDir();
+    const newDir = `/etc/troupe-spawner-test-${marker()}`;
+    const launch: TaskLaunch = {
+      key: "g/t1/0",
+      taskName: "t1",
+      groupName: "g",
+      retryId: 0,
+      image: "alpine",
+      argv: ["sh", "-c", `cat ${newDir}/a.conf /etc/hosts; echo "$GREETING" > made-here`],
+      env: { GREETING: "hi" },
+      files: [{ path: `${newDir}/a.conf`, contents: Buffer.from("conf\n") }],
+      outputDir: join(dir, "outputs", "t1"),
+      inputDirs: [],
+      address: "127.1.0.9",
+      hosts: { t1: "127.1.0.9" },
+      logPath: join(dir, "logs", "t1.0.log"),
+    };
+    // The host runtime stages each file's contents; the sandbox binds the staged copy at its path.
+    writeFileSync(join(dir, "file.0"), "conf\n");
+    const env = { PATH: "/usr/bin:/bin", ...launch.env };
+    const plan = {
+      dir,
+      runDir: dir,
+      ownSandbox: true,
+      hostsFile: "",
+      stagedFiles: [join(dir, "file.0")],
+      netns: false,
+      userNamespace: false,
+      env,
+    };
+    const spec = sandboxSpec(launch, plan);
+    const r = run(newSpawner(), { argv: launch.argv, directives: spawnerDirectives(spec), logPath: launch.logPath }, (_t, p) =>
+      p.release(),
+    );
+    expect(await r.exit).toEqual({ code: 0 });
+    expect(readFileSync(launch.logPath, "utf8")).toMatch(/^conf\n127\.0\.0\.1\tlocalhost\n.*\n127\.1\.0\.9\tt1\n$/);
+    expect(readFileSync(join(launch.outputDir, "made-here"), "utf8")).toBe("hi\n");
+    expect(existsSync(newDir)).toBe(false);
+  });
+
+  it("reports a setup failure in the log, without an exit-code, before any mount reaches the host", async () => {
+    const dir = tempDir();
+    const directives = ["proc", "/proc", "bind", `${dir}/no-such-source`, `${dir}/target`, "--", "true"];
+    const r = run(newSpawner(), { argv: ["true"], directives, logPath: join(dir, "fail.log") });
+    expect(await r.exit).toEqual({ code: 1 }); // without release(): setup happens before the barrier
+    expect(r.status()).toMatch(/^\{"child-pid": \d+\}\n$/);
+    expect(readFileSync(join(dir, "fail.log"), "utf8")).toMatch(/^troupe sandbox: cannot bind .*no-such-source: No such file/);
+    expect(existsSync(join(dir, "target"))).toBe(false);
+  });
+
+  it("ends what the command left in the background when the command ends", async () => {
+    const sleep = marker();
+    const directives = ["proc", "/proc", "--", "sh", "-c", `sleep ${sleep} & sleep 0.2; exit 0`];
+    const r = run(newSpawner(), { argv: ["sh"], directives, logPath: join(tempDir(), "bg.log") }, (_t, p) => p.release());
+    try {
+      expect(await r.exit).toEqual({ code: 0 });
+      expect(processesWith(sleep)).toEqual([]);
+    } finally {
+      processesWith(sleep).forEach((pid) => process.kill(pid, "SIGKILL"));
+    }
+  });
+
+  it("close() ends the helper, reports pending processes, and their sandboxes die with it", async () => {
+    const spawner = newSpawner();
+    const sleep = marker();
+    const directives = ["proc", "/proc", "--", "sleep", sleep];
+    const r = run(spawner, { argv: ["sleep"], directives, logPath: join(tempDir(), "close.log") }, (_t, p) => p.release());
+    try {
+      await waitFor(() => processesWith(sleep).length === 1, "the sandboxed sleep to start");
+      spawner.close();
+      expect(await r.exit).toEqual({ code: undefined, error: "the host runtime was closed" });
+      await waitFor(() => processesWith(sleep).length === 0, "the sandboxed sleep to die with the helper");
+    } finally {
+      processesWith(sleep).forEach((pid) => process.kill(pid, "SIGKILL"));
+    }
+  });
+
+  it("starts when its parent is PID 1 (troupe as a container's init process)", () => {
+    const dir = tempDir();
+    const payload = Buffer.from(["spawn", "1", "file", `${dir}/pid1.log`, "true", ""].join("\0"));
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(payload.length);
+    writeFileSync(join(dir, "request"), Buffer.concat([header, payload]));
+    // In a new PID namespace sh is PID 1, and the pipeline's helper its child.
+    const r = spawnSync("unshare", ["--pid", "--fork", "sh", "-c", 'cat "$1" | "$2"', "sh", join(dir, "request"), HELPER], {
+      timeout: 10_000,
+    });
+    expect(r.stdout.toString("latin1")).toContain("started\u00001\u0000");
+  });
+});
+
+/** `sh -c script` in troupe-spawner's own sandbox with these directives (and a /proc), released at once: its exit and its log. */
+async function inSandbox(directives: string[], script: string): Promise<{ exit: Exit; log: string }> {
+  const logPath = join(tempDir(), "box.log");
+  const start = { argv: ["sh"], directives: [...directives, "proc", "/proc", "--", "sh", "-c", script], logPath };
+  const exit = await run(newSpawner(), start, (_t, p) => p.release()).exit;
+  return { exit, log: readFileSync(logPath, "utf8") };
+}
+
+describe.skipIf(!isRoot)("troupe-spawner: own sandbox, read-only mounts (root only: it mounts tmpfs on the host)", () => {
+  it("ro-bind is read-only all the way down: a mount below the source is read-only too, and nothing reaches the host", async () => {
+    const dir = tempDir();
+    const below = hostTmpfs(join(dir, "source", "sub"));
+    writeFileSync(join(below, "seen"), "from the host's tmpfs\n");
+    const target = join(dir, "target");
+    const script = `cat ${target}/sub/seen; touch ${target}/x ${target}/sub/x ${target}/sub/seen; echo "touch=$?"`;
+    const { exit, log } = await inSandbox(["ro-bind", join(dir, "source"), target], script);
+    expect(exit).toEqual({ code: 0 });
+    expect(log.split("\n")).toEqual([
+      "from the host's tmpfs", // the tmpfs below the source is there, inside the sandbox
+      `touch: cannot touch '${target}/x': Read-only file system`,
+      `touch: cannot touch '${target}/sub/x': Read-only file system`,
+      `touch: cannot touch '${target}/sub/seen': Read-only file system`,
+      "touch=1",
+      "",
+    ]);
+    expect(readdirSync(join(dir, "source"))).toEqual(["sub"]);
+    expect(readdirSync(below)).toEqual(["seen"]);
+  });
+
+  it("ro-bind keeps the source mount's nosuid, nodev and noexec when it makes it read-only", async () => {
+    const dir = tempDir();
+    const source = hostTmpfs(join(dir, "source"), "nosuid,nodev,noexec,mode=0755");
+    writeFileSync(join(source, "run.sh"), "#!/bin/sh\necho ran\n", { mode: 0o755 });
+    const target = join(dir, "target");
+    // Field 6 of mountinfo: the mount's own options.
+    const script = `grep " ${target} " /proc/self/mountinfo | cut -d" " -f6; ${target}/run.sh 2>/dev/null || echo "run.sh=$?"`;
+    const { exit, log } = await inSandbox(["ro-bind", source, target], script);
+    expect(exit).toEqual({ code: 0 });
+    const [options, ran, ...rest] = log.split("\n");
+    expect(options!.split(",")).toEqual(expect.arrayContaining(["ro", "nosuid", "nodev", "noexec"]));
+    expect(ran).toBe("run.sh=126"); // noexec: found, not run
+    expect(rest).toEqual([""]);
+  });
+});
+
+describe.skipIf(!isRoot)("troupe-spawner: own sandbox, placed data and signals (root only: namespaces without a user namespace)", () => {
+  // Without su the file's mode is still checked, but no other user reads it.
+  const su = ["/usr/bin/su", "/bin/su"].some((path) => existsSync(path));
+  it("ro-data places a file of mode 0644, which a user other than root can read", async () => {
+    const script = `stat -c %a /etc/hosts${su ? "; su nobody -s /bin/sh -c 'cat /etc/hosts'" : ""}`;
+    const { exit, log } = await inSandbox(["tmpfs", "/tmp", "ro-data", "hello\n", "/etc/hosts"], script);
+    expect({ exit, log }).toEqual({ exit: { code: 0 }, log: su ? "644\nhello\n" : "644\n" });
+  });
+
+  it.each(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const)(
+    "%s to the sandbox's PID 1 reaches the command (PID 1's child), which ends as it chooses",
+    async (signal) => {
+      const logPath = join(tempDir(), "signal.log");
+      const name = signal.slice(3);
+      const tag = marker(); // in the shell's command line, to find it if it outlives the test
+      const script = `trap "echo got ${name}; exit 5" ${name}; echo ready; while :; do sleep 0.05; done # ${tag}`;
+      const directives = ["proc", "/proc", "--", "sh", "-c", script];
+      const r = run(newSpawner(), { argv: ["sh"], directives, logPath }, (_t, p) => p.release());
+      try {
+        await waitFor(() => existsSync(logPath) && readFileSync(logPath, "utf8") === "ready\n", "the command to set its trap");
+        r.proc.signal(signal); // no pid: the spawned process, which is the sandbox's PID 1
+        expect(await r.exit).toEqual({ code: 5 });
+        expect(r.status()).toMatch(/^\{"child-pid": \d+\}\n\{"exit-code": 5\}\n$/);
+        expect(readFileSync(logPath, "utf8")).toBe(`ready\ngot ${name}\n`);
+      } finally {
+        processesWith(tag).forEach((pid) => process.kill(pid, "SIGKILL"));
+      }
+    },
+  );
+});
