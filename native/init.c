@@ -8,6 +8,12 @@
  * kill), and nothing would reap its orphans. Signals are passed on to the
  * command; the container ends with the command's exit code (128 + N for a
  * signal N). Static, so it runs in any image, with or without a shell.
+ *
+ * It also tells troupe, through files in the control directory:
+ *   ready  written once it runs: "iflink N", the host-side index of its
+ *          network interface's peer (so troupe can isolate that bridge port);
+ *   oom    written when the command was killed for using too much memory
+ *          (the memory cgroup's oom_kill count went up), also said on stderr.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +28,46 @@
 #define CONTROL_DIR "/.troupe/ctl"
 #define GO_FILE CONTROL_DIR "/go"
 
+/* The memory cgroup's count of OOM kills (cgroup v2, else v1); -1 when unknown. */
+static long oom_kills(void) {
+  const char *files[] = {"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"};
+  for (size_t i = 0; i < 2; i++) {
+    FILE *f = fopen(files[i], "r");
+    if (!f) continue;
+    char key[64];
+    long value;
+    while (fscanf(f, "%63s %ld", key, &value) == 2)
+      if (strcmp(key, "oom_kill") == 0) {
+        fclose(f);
+        return value;
+      }
+    fclose(f);
+  }
+  return -1;
+}
+
+static void write_control(const char *name, const char *text) {
+  char path[256], partial[256];
+  snprintf(path, sizeof path, "%s/%s", CONTROL_DIR, name);
+  snprintf(partial, sizeof partial, "%s/.%s", CONTROL_DIR, name);
+  FILE *f = fopen(partial, "w");
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+  rename(partial, path); /* whole or not at all */
+}
+
+static void say_ready(void) {
+  char text[64] = "iflink 0\n";
+  FILE *f = fopen("/sys/class/net/eth0/iflink", "r");
+  if (f) {
+    long link;
+    if (fscanf(f, "%ld", &link) == 1) snprintf(text, sizeof text, "iflink %ld\n", link);
+    fclose(f);
+  }
+  write_control("ready", text);
+}
+
 static volatile pid_t command;
 
 static void forward(int signo) {
@@ -33,6 +79,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "troupe-init: no command given\n");
     return 127;
   }
+  say_ready();
   /* Watch first, then look: a release between the two is not missed. */
   int watch = inotify_init1(IN_CLOEXEC);
   if (watch >= 0 && inotify_add_watch(watch, CONTROL_DIR, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
@@ -66,6 +113,7 @@ int main(int argc, char **argv) {
     _exit(127);
   }
   command = child;
+  long kills_before = oom_kills();
   for (;;) {
     int status;
     pid_t pid = wait(&status);
@@ -73,7 +121,11 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       return 1;
     }
-    if (pid == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    /* else an orphan of the task, reaped */
+    if (pid != child) continue; /* an orphan of the task, reaped */
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before) {
+      fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
+      write_control("oom", "oom\n");
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 }

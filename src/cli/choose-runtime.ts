@@ -13,7 +13,6 @@ import {
   type PullPolicy,
   type Runtime,
 } from "../runtime/index.js";
-import { troupeHome } from "./home.js";
 
 export interface RuntimeChoice {
   runtime?: "host" | "container";
@@ -44,8 +43,8 @@ export async function chooseRuntime(options: RuntimeChoice, images: Set<string>)
   };
   if (asked === "host") return { runtime: host() };
   try {
-    const engine = await connectEngine(options.engine, troupeHome());
-    return { runtime: new ContainerRuntime({ engine, pull: options.pull ?? "missing" }) };
+    const backend = await connectEngine(options.engine);
+    return { runtime: new ContainerRuntime({ backend, pull: options.pull ?? "missing" }) };
   } catch (error) {
     if (asked === "container") throw new UsageError(`--runtime container: ${(error as Error).message}`);
     return { runtime: host(), note: `${(error as Error).message}: tasks run on the host runtime` };

@@ -3,4 +3,4 @@ export { TaskStartError } from "./types.js";
 export { HostRuntime, type HostRuntimeOptions, type Isolation } from "./host/host-runtime.js";
 export { canUseNetworkNamespaces } from "./host/network.js";
 export { ContainerRuntime, type ContainerRuntimeOptions, type PullPolicy } from "./container/container-runtime.js";
-export { connectEngine, NoEngineError, type ContainerEngine, type EngineName } from "./container/engine.js";
+export { connectEngine, NoEngineError, type EngineName } from "./container/engine.js";

@@ -1,26 +1,28 @@
 /**
- * The container runtime: each task attempt runs in its image, through the
- * Docker-compatible API that docker and podman both serve. Each group gets a
- * network of its own (addresses chosen before any member starts, members
- * reachable by task name, independent tasks unreachable, egress through the
- * engine's NAT); outputs, inputs (read-only) and files are bind mounts at the
- * same paths as on the host; every member waits in troupe-init until the
- * group is released. Everything carries labels with the run and troupe's
- * process token, so that a later start removes what a killed troupe left.
+ * The container runtime: each task attempt runs in its image. Networks:
+ * a group of several members gets a network of its own (addresses chosen
+ * before any member starts, members reachable by task name); tasks alone in
+ * their group share the run's network with their bridge ports isolated, so
+ * that they reach the outside but not each other (a network per task costs
+ * the engine about 0.2 s each). Without root or with a remote engine, every
+ * group gets its own network. Outputs, inputs (read-only) and files are bind
+ * mounts at the same paths as on the host; every member waits in troupe-init
+ * until the group is released. Everything carries labels with the run and
+ * troupe's process token, so a later start removes what a killed troupe left.
  */
 import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
+import type { ContainerBackend, ContainerSpec } from "./backend.js";
+import { isolateBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
-import { EngineError } from "./docker-api.js";
-import type { ContainerEngine } from "./engine.js";
 
 export type PullPolicy = "missing" | "always" | "never";
 
 export interface ContainerRuntimeOptions {
-  engine: ContainerEngine;
+  backend: ContainerBackend;
   pull: PullPolicy;
 }
 
@@ -28,8 +30,8 @@ export interface ContainerRuntimeOptions {
 const INIT_PATH = fileURLToPath(new URL("../../../native/build/troupe-init", import.meta.url));
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
-/** Group networks are /24s of this range (podman's and docker's defaults live elsewhere). */
-const SUBNET_BASE = [10, 214];
+/** Networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere). */
+const SUBNET_PREFIX = "10.214";
 const PULL_TIMEOUT_MS = 300_000;
 
 export function initPath(): string | undefined {
@@ -41,30 +43,41 @@ export function initPath(): string | undefined {
   }
 }
 
+interface NetworkLease {
+  name: string;
+  /** Shared by single-task groups, ports isolated. */
+  shared: boolean;
+}
+
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
   private readonly owner = processToken();
   private readonly images = new Map<string, Promise<void>>();
-  private readonly networks = new Map<string, string>(); // address -> network name
+  private readonly leases = new Map<string, NetworkLease>(); // address -> network
   private readonly members = new Set<PreparedMember>();
-  private readonly containers = new Set<string>();
+  private sharedNetwork: Promise<{ name: string; prefix: string }> | undefined;
+  private sharedNext = 2;
+  private readonly freeShared: number[] = [];
   private nextSubnet = 0;
   private nextNetwork = 0;
   private readonly init: string;
+  /** Isolated bridge ports need the engine's bridges on this machine, and root. */
+  private readonly isolatePorts: boolean;
 
   constructor(private readonly options: ContainerRuntimeOptions) {
     const init = initPath();
-    if (!init) throw new Error("troupe-init was not built (it needs a C compiler with static libc: `npm run build`)");
+    if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
+    this.isolatePorts = options.backend.local && process.getuid?.() === 0;
   }
 
-  private get api() {
-    return this.options.engine.api;
+  private get backend(): ContainerBackend {
+    return this.options.backend;
   }
 
   describe(): string {
-    const { name, version, address } = this.options.engine;
-    return `runtime: container, engine: ${name} ${version} (${address}), a network per group`;
+    const networks = this.isolatePorts ? "a network per group, single tasks isolated on the run's network" : "a network per group";
+    return `runtime: container, engine: ${this.backend.describe()}, ${networks}`;
   }
 
   notices(): string[] {
@@ -76,34 +89,51 @@ export class ContainerRuntime implements Runtime {
     mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
   }
 
-  /** A network for the group, made now so that every member's address is known before any starts. */
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
+    if (taskNames.length === 1 && this.isolatePorts) {
+      const { name, prefix } = await (this.sharedNetwork ??= this.createNetwork());
+      const host = this.freeShared.pop() ?? this.sharedNext++;
+      if (host > 254) throw new Error("the run's network is full (252 single tasks at once)");
+      const address = `${prefix}.${host}`;
+      this.leases.set(address, { name, shared: true });
+      return { [taskNames[0]!]: address };
+    }
+    if (taskNames.length > 253) throw new Error(`a group of ${taskNames.length} members does not fit one /24 network`);
+    const { name, prefix } = await this.createNetwork();
+    const out: Record<string, string> = {};
+    taskNames.forEach((task, i) => {
+      out[task] = `${prefix}.${i + 2}`;
+      this.leases.set(out[task]!, { name, shared: false });
+    });
+    return out;
+  }
+
+  /** A new network on the next free /24 (another run or program may hold some). */
+  private async createNetwork(): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
     const name = `troupe-${run.runId}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
-      const n = this.nextSubnet++ % 256;
-      const prefix = `${SUBNET_BASE[0]}.${SUBNET_BASE[1]}.${n}`;
+      const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
-        await this.api.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner });
+        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner });
+        return { name, prefix };
       } catch (error) {
-        // Another network (of another run or program) holds this subnet: take the next one.
         if (attempt < 255 && /subnet|overlap|in use|already/i.test((error as Error).message)) continue;
         throw error;
       }
-      if (taskNames.length > 253) throw new Error(`a group of ${taskNames.length} members does not fit one /24 network`);
-      const out: Record<string, string> = {};
-      taskNames.forEach((task, i) => {
-        out[task] = `${prefix}.${i + 2}`;
-        this.networks.set(out[task]!, name);
-      });
-      return out;
     }
   }
 
   releaseAddresses(addresses: readonly string[]): void {
-    const names = new Set(addresses.map((a) => this.networks.get(a)).filter((n): n is string => n !== undefined));
-    for (const address of addresses) this.networks.delete(address);
-    for (const name of names) void this.api.removeNetwork(name).catch(() => undefined);
+    const done = new Set<string>();
+    for (const address of addresses) {
+      const lease = this.leases.get(address);
+      this.leases.delete(address);
+      if (!lease) continue;
+      if (lease.shared) this.freeShared.push(Number(address.split(".")[3]));
+      else done.add(lease.name);
+    }
+    for (const name of done) void this.backend.removeNetwork(name);
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
@@ -113,58 +143,47 @@ export class ContainerRuntime implements Runtime {
     mkdirSync(controlDir, { recursive: true });
     mkdirSync(launch.outputDir, { recursive: true });
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
-    const binds = [`${this.init}:/.troupe/init:ro`, `${controlDir}:/.troupe/ctl:ro`, `${launch.outputDir}:${launch.outputDir}:rw`];
-    for (const input of launch.inputDirs) binds.push(`${input}:${input}:ro`);
+    const lease = this.leases.get(launch.address);
+    if (!lease) throw new Error(`no network for ${launch.address}`);
+    const mounts = [
+      { source: this.init, target: "/.troupe/init", readOnly: true },
+      { source: controlDir, target: "/.troupe/ctl", readOnly: false },
+      { source: launch.outputDir, target: launch.outputDir, readOnly: false },
+      ...launch.inputDirs.map((dir) => ({ source: dir, target: dir, readOnly: true })),
+    ];
     launch.files.forEach((file, i) => {
       const staged = join(controlDir, `file.${i}`);
       writeFileSync(staged, file.contents);
-      binds.push(`${staged}:${file.path}`);
+      mounts.push({ source: staged, target: file.path, readOnly: false });
     });
-    const network = this.networks.get(launch.address);
-    const resources = launch.resources;
-    const hostConfig: Record<string, unknown> = {
-      Binds: binds,
-      NetworkMode: network ?? "bridge",
-      ExtraHosts: Object.entries(launch.hosts).map(([name, address]) => `${name}:${address}`),
+    const spec: ContainerSpec = {
+      name: `troupe-${run.runId}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-"),
+      image: launch.image,
+      entrypoint: ["/.troupe/init"],
+      command: launch.argv,
+      env: launch.env,
+      workdir: launch.outputDir,
+      hostname: launch.taskName,
+      labels: { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
+      mounts,
+      network: { name: lease.name, ip: launch.address, aliases: [launch.taskName] },
+      extraHosts: launch.hosts,
+      cpus: launch.resources?.cpu || undefined,
+      memoryBytes: launch.resources?.memoryBytes || undefined,
+      gpus: launch.resources?.gpu || undefined,
     };
-    if (resources?.cpu) hostConfig.NanoCpus = Math.round(resources.cpu * 1e9);
-    if (resources?.memoryBytes) {
-      hostConfig.Memory = resources.memoryBytes;
-      hostConfig.MemorySwap = resources.memoryBytes; // no swap: over the limit is an OOM kill, as on a cluster
-    }
-    if (resources?.gpu) hostConfig.DeviceRequests = [{ Driver: "nvidia", Count: resources.gpu, Capabilities: [["gpu"]] }];
-    let id: string;
-    try {
-      id = await this.api.createContainer(containerName(run.runId, launch), {
-        Image: launch.image,
-        Entrypoint: ["/.troupe/init"],
-        Cmd: launch.argv,
-        Env: Object.entries(launch.env).map(([key, value]) => `${key}=${value}`),
-        WorkingDir: launch.outputDir,
-        Hostname: launch.taskName,
-        Labels: { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
-        HostConfig: hostConfig,
-        NetworkingConfig: network
-          ? { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: launch.address }, Aliases: [launch.taskName] } } }
-          : undefined,
-      });
-    } catch (error) {
-      throw new TaskStartError(`cannot create its container: ${(error as Error).message}`, "FAILED_START_ERROR");
-    }
-    this.containers.add(id);
-    try {
-      await this.api.startContainer(id);
-    } catch (error) {
-      await this.api.removeContainer(id).catch(() => undefined);
-      this.containers.delete(id);
-      throw new TaskStartError(`cannot start its container: ${(error as Error).message}`, "FAILED_START_ERROR");
-    }
-    const member = new ContainerMember(launch, this.api, id, controlDir, run);
+    const onOutput = run.onOutput;
+    const container = this.backend.start(spec, launch.logPath, onOutput && ((chunk) => onOutput(launch, chunk)));
+    const member = new ContainerMember(launch, container, controlDir);
     this.members.add(member);
-    void member.exited.then(() => {
-      this.members.delete(member);
-      this.containers.delete(id);
-    });
+    void member.exited.then(() => this.members.delete(member));
+    try {
+      const peer = await member.ready;
+      if (lease.shared) await isolateBridgePort(peer);
+    } catch (error) {
+      await member.stop(0);
+      throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");
+    }
     return member;
   }
 
@@ -181,9 +200,9 @@ export class ContainerRuntime implements Runtime {
   private async fetchImage(image: string): Promise<void> {
     const policy = this.options.pull;
     try {
-      if (policy !== "always" && (await this.api.hasImage(image))) return;
-      if (policy === "never") throw new EngineError(`the image ${image} is not present locally and --pull is never`);
-      await withTimeout(this.api.pull(image), PULL_TIMEOUT_MS, `pulling ${image} took longer than ${PULL_TIMEOUT_MS / 1000} s`);
+      if (policy !== "always" && (await this.backend.hasImage(image))) return;
+      if (policy === "never") throw new Error(`the image ${image} is not present locally and --pull is never`);
+      await withTimeout(this.backend.pull(image), PULL_TIMEOUT_MS, `pulling ${image} took longer than ${PULL_TIMEOUT_MS / 1000} s`);
     } catch (error) {
       throw new TaskStartError(`cannot pull the image ${image}: ${(error as Error).message}`, "FAILED_IMAGE_PULL");
     }
@@ -191,32 +210,32 @@ export class ContainerRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
-    await Promise.all([...this.containers].map((id) => this.api.removeContainer(id).catch(() => undefined)));
     const run = this.run;
     if (run) {
-      const left = await this.api.listNetworks(`${LABEL_RUN}=${run.runId}`).catch(() => []);
-      await Promise.all(left.map((n) => this.api.removeNetwork(n.Id).catch(() => undefined)));
+      // Whatever of this run the engine still has (a container whose removal failed, the networks).
+      const left = await this.backend.owned(`${LABEL_RUN}=${run.runId}`).catch(() => ({ containers: [], networks: [] }));
+      await Promise.all(left.containers.map((c) => this.backend.removeContainer(c.id)));
+      await Promise.all(left.networks.map((n) => this.backend.removeNetwork(n.name)));
       rmSync(join(run.dataDir, "sandboxes"), { recursive: true, force: true });
     }
-    await this.options.engine.close();
+    await this.backend.close();
   }
 
   /** Containers and networks of troupe processes that are gone. */
   async sweep(): Promise<string[]> {
-    const removed: string[] = [];
-    const stale = (labels: Record<string, string> | null) => {
-      const owner = labels?.[LABEL_OWNER];
+    const stale = (labels: Record<string, string>) => {
+      const owner = labels[LABEL_OWNER];
       return owner !== undefined && owner !== this.owner && !isProcessTokenAlive(owner);
     };
-    for (const container of await this.api.listContainers(LABEL_OWNER)) {
-      if (!stale(container.Labels)) continue;
-      await this.api.removeContainer(container.Id);
-      removed.push(`container ${container.Id.slice(0, 12)} (run ${container.Labels[LABEL_RUN]})`);
+    const { containers, networks } = await this.backend.owned(LABEL_OWNER);
+    const removed: string[] = [];
+    for (const container of containers.filter((c) => stale(c.labels))) {
+      await this.backend.removeContainer(container.id);
+      removed.push(`container ${container.id.slice(0, 12)} (run ${container.labels[LABEL_RUN]})`);
     }
-    for (const network of await this.api.listNetworks(LABEL_OWNER)) {
-      if (!stale(network.Labels)) continue;
-      await this.api.removeNetwork(network.Id);
-      removed.push(`network ${network.Name}`);
+    for (const network of networks.filter((n) => stale(n.labels))) {
+      await this.backend.removeNetwork(network.name);
+      removed.push(`network ${network.name}`);
     }
     return removed;
   }
@@ -227,12 +246,8 @@ export class ContainerRuntime implements Runtime {
   }
 }
 
-function containerName(runId: string, launch: TaskLaunch): string {
-  return `troupe-${runId}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new EngineError(message)), ms)));
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,0 +1,143 @@
+/**
+ * An engine through the Docker Engine API: docker's daemon, or podman's
+ * `system service`. The container's output is followed into the log and,
+ * once it has stopped, checked against the engine's whole log (a followed
+ * stream can end before its last lines, as seen with podman).
+ */
+import { createWriteStream } from "node:fs";
+import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
+import { LogDemuxer, type DockerApi } from "./docker-api.js";
+
+/** How long the log stream may lag behind the container's end before troupe stops waiting for it. */
+const LOG_DRAIN_MS = 10_000;
+
+export class ApiBackend implements ContainerBackend {
+  constructor(
+    readonly engine: "podman" | "docker",
+    private readonly api: DockerApi,
+    private readonly address: string,
+    private readonly version: string,
+    private readonly onClose: () => Promise<void> = async () => {},
+  ) {}
+
+  get local(): boolean {
+    return this.api.endpoint.socketPath !== undefined;
+  }
+
+  describe(): string {
+    return `${this.engine} ${this.version} (API at ${this.address})`;
+  }
+
+  hasImage(image: string): Promise<boolean> {
+    return this.api.hasImage(image);
+  }
+
+  pull(image: string): Promise<void> {
+    return this.api.pull(image);
+  }
+
+  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
+    await this.api.createNetwork(name, subnet, gateway, labels);
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.api.removeNetwork(name).catch(() => undefined);
+  }
+
+  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
+    const hostConfig: Record<string, unknown> = {
+      Binds: spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`),
+      NetworkMode: spec.network.name,
+      ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
+    };
+    if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
+    if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
+    if (spec.gpus) hostConfig.DeviceRequests = [{ Driver: "nvidia", Count: spec.gpus, Capabilities: [["gpu"]] }];
+    const created = this.api.createContainer(spec.name, {
+      Image: spec.image,
+      Entrypoint: spec.entrypoint,
+      Cmd: spec.command,
+      Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+      WorkingDir: spec.workdir,
+      Hostname: spec.hostname,
+      Labels: spec.labels,
+      HostConfig: hostConfig,
+      NetworkingConfig: {
+        EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases } },
+      },
+    });
+    const started = created.then(async (id) => {
+      try {
+        await this.api.startContainer(id);
+      } catch (error) {
+        await this.api.removeContainer(id);
+        throw error;
+      }
+      return id;
+    });
+    const ended = started.then(
+      (id) => this.follow(id, logPath, onOutput),
+      (error: Error) => ({ code: 125, error: error.message }),
+    );
+    return {
+      ended,
+      kill: async () => {
+        const id = await started.catch(() => undefined);
+        if (id) await this.api.killContainer(id).catch(() => undefined);
+      },
+      stop: async (graceMs) => {
+        const id = await started.catch(() => undefined);
+        if (id) await this.api.stopContainer(id, Math.max(1, Math.ceil(graceMs / 1000))).catch(() => undefined);
+        await ended;
+      },
+    };
+  }
+
+  private async follow(id: string, logPath: string, onOutput?: (chunk: Buffer) => void): Promise<{ code: number; error?: string }> {
+    const log = createWriteStream(logPath, { flags: "a" });
+    let received = 0;
+    const write = (chunk: Buffer) => {
+      received += chunk.length;
+      log.write(chunk);
+      onOutput?.(chunk);
+    };
+    const streamed = (async () => {
+      const stream = await this.api.followLogs(id);
+      const demux = new LogDemuxer(write);
+      for await (const data of stream) demux.push(data as Buffer);
+    })().catch((error: Error) => log.write(`troupe: the log stream of this container broke: ${error.message}\n`));
+    let result: { code: number; error?: string };
+    try {
+      result = { code: await this.api.waitContainer(id) };
+    } catch (error) {
+      result = { code: 128, error: `lost the container: ${(error as Error).message}` };
+    }
+    await Promise.race([streamed, new Promise((resolve) => setTimeout(resolve, LOG_DRAIN_MS).unref())]);
+    try {
+      const whole = await this.api.logs(id);
+      if (whole.length > received) write(whole.subarray(received));
+    } catch (error) {
+      log.write(`troupe: could not check this container's log for completeness: ${(error as Error).message}\n`);
+    }
+    await new Promise<void>((resolve) => log.end(resolve));
+    await this.api.removeContainer(id).catch(() => undefined);
+    return result;
+  }
+
+  async owned(key: string): Promise<OwnedResources> {
+    const [containers, networks] = await Promise.all([this.api.listContainers(key), this.api.listNetworks(key)]);
+    return {
+      containers: containers.map((c) => ({ id: c.Id, labels: c.Labels ?? {} })),
+      networks: networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} })),
+    };
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.api.removeContainer(id).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.api.close();
+    await this.onClose();
+  }
+}

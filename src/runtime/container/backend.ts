@@ -1,0 +1,61 @@
+/**
+ * What the container runtime asks of an engine, whichever way it is spoken
+ * to: podman through its CLI (cli-backend.ts: podman has no daemon, and one
+ * `podman run` per task is what its users run), docker through the Docker
+ * Engine API (api-backend.ts; podman's `system service` serves it too).
+ */
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  entrypoint: string[];
+  command: string[];
+  env: Record<string, string>;
+  workdir: string;
+  hostname: string;
+  labels: Record<string, string>;
+  mounts: Array<{ source: string; target: string; readOnly: boolean }>;
+  network: { name: string; ip: string; aliases: string[] };
+  /** Name -> address lines for the container's /etc/hosts. */
+  extraHosts: Record<string, string>;
+  cpus?: number;
+  memoryBytes?: number;
+  gpus?: number;
+}
+
+/** A container started by a backend. */
+export interface StartedContainer {
+  /**
+   * Resolves when the container has ended and its whole output is in the log:
+   * its exit code, or `error` when the engine could not run it at all.
+   */
+  readonly ended: Promise<{ code: number; error?: string }>;
+  /** Graceful stop (SIGTERM to the container's PID 1, which passes it on), then a kill after `graceMs`. */
+  stop(graceMs: number): Promise<void>;
+  /** At once. */
+  kill(): Promise<void>;
+}
+
+export interface OwnedResources {
+  containers: Array<{ id: string; labels: Record<string, string> }>;
+  networks: Array<{ name: string; labels: Record<string, string> }>;
+}
+
+export interface ContainerBackend {
+  readonly engine: "podman" | "docker";
+  /** For the first line of a run. */
+  describe(): string;
+  /** Whether the engine's bridges and veths are on this machine (so troupe can isolate bridge ports). */
+  readonly local: boolean;
+  hasImage(image: string): Promise<boolean>;
+  /** Rejects with the engine's reason. */
+  pull(image: string): Promise<void>;
+  createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
+  removeNetwork(name: string): Promise<void>;
+  /** Creates and starts the container; output goes to `logPath` (and `onOutput`, live). */
+  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer;
+  /** Containers and networks that carry the label `key`. */
+  owned(key: string): Promise<OwnedResources>;
+  removeContainer(id: string): Promise<void>;
+  close(): Promise<void>;
+}

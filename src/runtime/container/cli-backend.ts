@@ -1,0 +1,143 @@
+/**
+ * podman through its CLI: one `podman run` per task attempt, attached, its
+ * output going straight to the task's log (podman proxies signals to the
+ * container), and a few short podman commands for images and networks.
+ */
+import { execFile, spawn } from "node:child_process";
+import { closeSync, createWriteStream, openSync } from "node:fs";
+import { promisify } from "node:util";
+import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
+
+const execFileAsync = promisify(execFile);
+
+export class PodmanCliBackend implements ContainerBackend {
+  readonly engine = "podman" as const;
+  readonly local = true;
+
+  private constructor(
+    private readonly binary: string,
+    private readonly version: string,
+  ) {}
+
+  /** Rejects unless `podman version` answers. */
+  static async connect(binary = "podman"): Promise<PodmanCliBackend> {
+    const { stdout } = await podman(binary, ["version", "--format", "{{.Client.Version}}"], 15_000);
+    return new PodmanCliBackend(binary, stdout.trim());
+  }
+
+  describe(): string {
+    return `podman ${this.version} (CLI)`;
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await podman(this.binary, ["image", "exists", image]);
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === 1) return false;
+      throw error;
+    }
+  }
+
+  async pull(image: string): Promise<void> {
+    await podman(this.binary, ["pull", "--quiet", image], 0);
+  }
+
+  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
+    // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
+    const args = ["network", "create", "--disable-dns", "--subnet", subnet, "--gateway", gateway];
+    for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
+    await podman(this.binary, [...args, name]);
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
+  }
+
+  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
+    const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
+    args.push("--entrypoint", JSON.stringify(spec.entrypoint));
+    args.push("--network", spec.network.name, "--ip", spec.network.ip);
+    for (const alias of spec.network.aliases) args.push("--network-alias", alias);
+    for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
+    for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
+    for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
+    for (const m of spec.mounts) args.push("--volume", `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`);
+    if (spec.cpus) args.push("--cpus", String(spec.cpus));
+    if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
+    if (spec.gpus) args.push("--device", "nvidia.com/gpu=all");
+    args.push(spec.image, ...spec.command);
+
+    // Output straight to the log file unless someone watches live.
+    const logFd = onOutput ? undefined : openSync(logPath, "a");
+    let child;
+    try {
+      child = spawn(this.binary, args, { stdio: ["ignore", logFd ?? "pipe", logFd ?? "pipe"] });
+    } finally {
+      if (logFd !== undefined) closeSync(logFd);
+    }
+    const log = onOutput ? createWriteStream(logPath, { flags: "a" }) : undefined;
+    if (log) {
+      const forward = (chunk: Buffer) => {
+        log.write(chunk);
+        onOutput?.(chunk);
+      };
+      child.stdout!.on("data", forward);
+      child.stderr!.on("data", forward);
+    }
+    let spawnError: string | undefined;
+    child.on("error", (error) => (spawnError = `cannot run podman: ${error.message}`));
+    const ended = new Promise<{ code: number; error?: string }>((resolve) => {
+      child.on("close", (code, signal) => {
+        const settle = () => resolve(spawnError ? { code: 127, error: spawnError } : { code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15) });
+        if (log) log.end(settle);
+        else settle();
+      });
+    });
+    const kill = async () => {
+      // podman run cannot pass SIGKILL on: the engine kills the container.
+      await podman(this.binary, ["kill", spec.name]).catch(() => undefined);
+    };
+    return {
+      ended,
+      kill,
+      stop: async (graceMs) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill("SIGTERM"); // proxied to the container's PID 1 (troupe-init), which passes it to the command
+        const timer = setTimeout(() => void kill(), graceMs);
+        await ended;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  async owned(key: string): Promise<OwnedResources> {
+    const [containers, networks] = await Promise.all([
+      podman(this.binary, ["ps", "--all", "--filter", `label=${key}`, "--format", "json"]),
+      podman(this.binary, ["network", "ls", "--filter", `label=${key}`, "--format", "json"]),
+    ]);
+    const parse = <T>(text: string): T[] => (text.trim() ? (JSON.parse(text) as T[]) : []);
+    return {
+      containers: parse<{ Id: string; Labels: Record<string, string> | null }>(containers.stdout).map((c) => ({ id: c.Id, labels: c.Labels ?? {} })),
+      networks: parse<{ name: string; labels?: Record<string, string> | null }>(networks.stdout).map((n) => ({ name: n.name, labels: n.labels ?? {} })),
+    };
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await podman(this.binary, ["rm", "--force", id]).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A podman command; rejects with podman's own message (its last line of stderr) and its exit code. */
+async function podman(binary: string, args: string[], timeoutMs = 60_000): Promise<{ stdout: string }> {
+  try {
+    const { stdout } = await execFileAsync(binary, args, { timeout: timeoutMs, maxBuffer: 64 << 20 });
+    return { stdout };
+  } catch (error) {
+    const e = error as Error & { stderr?: string; code?: number | string };
+    const message = (e.stderr ?? "").trim().split("\n").filter(Boolean).pop() ?? e.message;
+    throw Object.assign(new Error(message.replace(/^Error: /, "")), { code: e.code });
+  }
+}
