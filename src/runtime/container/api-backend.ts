@@ -17,7 +17,8 @@ export class ApiBackend implements ContainerBackend {
     private readonly api: DockerApi,
     private readonly address: string,
     private readonly version: string,
-    private readonly onClose: () => Promise<void> = async () => {},
+    /** podman's service speaks the API but keeps networks apart only when asked. */
+    private readonly servedByPodman: boolean,
   ) {}
 
   get local(): boolean {
@@ -37,7 +38,7 @@ export class ApiBackend implements ContainerBackend {
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
-    await this.api.createNetwork(name, subnet, gateway, labels);
+    await this.api.createNetwork(name, subnet, gateway, labels, this.servedByPodman ? { isolate: "true" } : {});
   }
 
   async removeNetwork(name: string): Promise<void> {
@@ -138,6 +139,5 @@ export class ApiBackend implements ContainerBackend {
 
   async close(): Promise<void> {
     this.api.close();
-    await this.onClose();
   }
 }

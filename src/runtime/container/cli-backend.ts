@@ -44,8 +44,9 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
+    // isolate: no traffic between this network and other podman networks (podman routes between them otherwise).
     // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
-    const args = ["network", "create", "--disable-dns", "--subnet", subnet, "--gateway", gateway];
+    const args = ["network", "create", "--opt", "isolate=true", "--disable-dns", "--subnet", subnet, "--gateway", gateway];
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, name]);
   }

@@ -157,12 +157,20 @@ export class DockerApi {
     return Buffer.concat(chunks);
   }
 
-  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<string> {
+  /** `options`: driver options (podman needs `isolate` to keep networks apart; docker does that by itself). */
+  async createNetwork(
+    name: string,
+    subnet: string,
+    gateway: string,
+    labels: Record<string, string>,
+    options: Record<string, string> = {},
+  ): Promise<string> {
     const body = await this.json<{ Id: string }>("POST", "/networks/create", {
       Name: name,
       Driver: "bridge",
       CheckDuplicate: true,
       Labels: labels,
+      Options: options,
       IPAM: { Driver: "default", Config: [{ Subnet: subnet, Gateway: gateway }] },
     });
     return body.Id;

@@ -34,7 +34,8 @@ async function connectDocker(): Promise<ContainerBackend> {
   try {
     await api.ping();
     const version = await api.version();
-    return new ApiBackend("docker", api, address, version.Version);
+    const podman = (version.Components ?? []).some((c) => /podman/i.test(c.Name));
+    return new ApiBackend("docker", api, address, version.Version, podman);
   } catch (error) {
     api.close();
     throw error;
