@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import type { ContainerBackend, ContainerSpec } from "./backend.js";
-import { isolateBridgePort } from "./bridge-port.js";
+import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
 
 export type PullPolicy = "missing" | "always" | "never";
@@ -179,7 +179,7 @@ export class ContainerRuntime implements Runtime {
     void member.exited.then(() => this.members.delete(member));
     try {
       const peer = await member.ready;
-      if (lease.shared) await isolateBridgePort(peer);
+      if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
     } catch (error) {
       await member.stop(0);
       throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");
