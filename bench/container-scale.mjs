@@ -57,8 +57,12 @@ try {
   }
   const best = (values) => Math.min(...values);
   console.log(`${n} single-container tasks, all at once (best of ${rounds}):`);
-  console.log(`  ${n} x podman run (shell, in parallel): ${(best(shell) / 1000).toFixed(2)} s   [${shell.map((v) => (v / 1000).toFixed(2)).join(", ")}]`);
-  console.log(`  troupe --runtime container:          ${(best(ours) / 1000).toFixed(2)} s   [${ours.map((v) => (v / 1000).toFixed(2)).join(", ")}]`);
+  console.log(
+    `  ${n} x podman run (shell, in parallel): ${(best(shell) / 1000).toFixed(2)} s   [${shell.map((v) => (v / 1000).toFixed(2)).join(", ")}]`,
+  );
+  console.log(
+    `  troupe --runtime container:          ${(best(ours) / 1000).toFixed(2)} s   [${ours.map((v) => (v / 1000).toFixed(2)).join(", ")}]`,
+  );
   console.log(`  ratio: ${(best(ours) / best(shell)).toFixed(2)}x`);
 
   const members = 8;
@@ -82,8 +86,9 @@ try {
     const admitted = rows.find((row) => row.subject === "group" && row.to_status === "INITIALIZING").time;
     const lastStart = Math.max(...rows.filter((row) => row.subject === "task" && row.to_status === "RUNNING").map((row) => row.time));
     admissions.push(lastStart - admitted);
-    const started = record.groups[0].tasks.map((_, i) =>
-      Number(BigInt(readFileSync(join(home, "runs", record.id, "outputs", `m${i}`, "0", "started"), "utf8").trim()) / 1000n) / 1000,
+    const started = record.groups[0].tasks.map(
+      (_, i) =>
+        Number(BigInt(readFileSync(join(home, "runs", record.id, "outputs", `m${i}`, "0", "started"), "utf8").trim()) / 1000n) / 1000,
     );
     skews.push(Math.max(...started) - Math.min(...started));
   }

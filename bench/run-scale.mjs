@@ -37,7 +37,11 @@ function timeIt(fn) {
 /** troupe run, its wall time, its record and its peak RSS. */
 function run(file, args) {
   const { ms, result } = timeIt(() =>
-    spawnSync("/usr/bin/time", ["-f", "%M", troupe, "run", file, "--output", "json", ...args], { env, encoding: "utf8", maxBuffer: 1 << 30 }),
+    spawnSync("/usr/bin/time", ["-f", "%M", troupe, "run", file, "--output", "json", ...args], {
+      env,
+      encoding: "utf8",
+      maxBuffer: 1 << 30,
+    }),
   );
   if (result.status !== 0) throw new Error(`troupe run failed (${result.status}): ${result.stderr.slice(-2000)}`);
   const rssKb = Number(result.stderr.trim().split("\n").pop());
@@ -64,7 +68,9 @@ try {
     const best = [0, 1].map(() => run(fanFile, ["--isolation", isolation])).sort((a, b) => a.ms - b.ms)[0];
     if (best.record.status !== "COMPLETED") throw new Error(`fan-out ended ${best.record.status}`);
     const overhead = (best.ms - base) / n;
-    console.log(`  troupe --isolation ${isolation.padEnd(5)} ${(best.ms / 1000).toFixed(2)} s  overhead ${overhead.toFixed(2)} ms/task (${(best.ms / base).toFixed(1)}x xargs)`);
+    console.log(
+      `  troupe --isolation ${isolation.padEnd(5)} ${(best.ms / 1000).toFixed(2)} s  overhead ${overhead.toFixed(2)} ms/task (${(best.ms / base).toFixed(1)}x xargs)`,
+    );
   }
 
   const chainFile = join(dir, "chain.yaml");
@@ -72,7 +78,9 @@ try {
   const chained = run(chainFile, ["--isolation", "none"]);
   const tasks = chained.record.groups.map((g) => g.tasks[0]);
   const gaps = tasks.slice(1).map((t, i) => Date.parse(t.start_time) - Date.parse(tasks[i].end_time));
-  console.log(`chain of 200 single-task groups: end -> next start p50 ${percentile(gaps, 50)} ms, p90 ${percentile(gaps, 90)} ms, max ${Math.max(...gaps)} ms`);
+  console.log(
+    `chain of 200 single-task groups: end -> next start p50 ${percentile(gaps, 50)} ms, p90 ${percentile(gaps, 90)} ms, max ${Math.max(...gaps)} ms`,
+  );
 
   if (!quick) {
     const bigFile = join(dir, "big.yaml");

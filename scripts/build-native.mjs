@@ -13,11 +13,25 @@ const root = new URL("..", import.meta.url).pathname;
 mkdirSync(`${root}native/build`, { recursive: true });
 const compiler = process.env.CC ?? "cc";
 const helpers = [
-  { name: "troupe-spawner", sources: ["spawner.c", "sandbox.c"], flags: [], without: "tasks start through Node's spawn instead, about 2 ms slower each" },
+  {
+    name: "troupe-spawner",
+    sources: ["spawner.c", "sandbox.c"],
+    flags: [],
+    without: "tasks start through Node's spawn instead, about 2 ms slower each",
+  },
   { name: "troupe-init", sources: ["init.c"], flags: ["-static"], without: "the container runtime is not available" },
 ];
 for (const { name, sources, flags, without } of helpers) {
-  const args = ["-O2", "-Wall", "-Wextra", "-Werror", ...flags, "-o", `${root}native/build/${name}`, ...sources.map((s) => `${root}native/${s}`)];
+  const args = [
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    ...flags,
+    "-o",
+    `${root}native/build/${name}`,
+    ...sources.map((s) => `${root}native/${s}`),
+  ];
   const result = spawnSync(compiler, args, { stdio: "inherit" });
   if (result.status !== 0) {
     const why = result.error ? result.error.message : `exit code ${result.status}`;

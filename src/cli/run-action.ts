@@ -71,8 +71,11 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
   for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
 
   if (settled.length) view.line(c.dim(`troupe: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`));
-  const swept = await runtime.sweep();
-  if (swept.length) view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`));
+  // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
+  const sweeping = runtime.sweep().then(
+    (swept) => swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`)),
+    (error: Error) => view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`)),
+  );
   let run: WorkflowRun | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -118,6 +121,7 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await sweeping;
     await runtime.close().catch((error: Error) => {
       // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
       process.stderr.write(`troupe: warning: cleaning up the run failed: ${error.message} (the next run sweeps what is left)\n`);

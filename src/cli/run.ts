@@ -7,15 +7,17 @@ export function runCommand(): Command {
     .description("run a workflow on this machine and wait for it to end")
     .argument("<file>", "workflow file (`-` for standard input)")
     .addOption(
-      new Option("--runtime <runtime>", "where tasks run (default: container when podman or docker answers, else host; or TROUPE_RUNTIME)").choices([
-        "host",
-        "container",
-      ]),
+      new Option(
+        "--runtime <runtime>",
+        "where tasks run (default: container when podman or docker answers, else host; or TROUPE_RUNTIME)",
+      ).choices(["host", "container"]),
     )
     .addOption(
       new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
     )
-    .addOption(new Option("--engine <engine>", "container runtime: which engine (default: the first that answers)").choices(["podman", "docker"]))
+    .addOption(
+      new Option("--engine <engine>", "container runtime: which engine (default: the first that answers)").choices(["podman", "docker"]),
+    )
     .addOption(
       new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
     )

@@ -58,8 +58,8 @@ export class PodmanCliBackend implements ContainerBackend {
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
     const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
     args.push("--entrypoint", JSON.stringify(spec.entrypoint));
+    // No aliases: troupe's networks have no DNS; names are in /etc/hosts (--add-host).
     args.push("--network", spec.network.name, "--ip", spec.network.ip);
-    for (const alias of spec.network.aliases) args.push("--network-alias", alias);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
     for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
@@ -90,7 +90,8 @@ export class PodmanCliBackend implements ContainerBackend {
     child.on("error", (error) => (spawnError = `cannot run podman: ${error.message}`));
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
       child.on("close", (code, signal) => {
-        const settle = () => resolve(spawnError ? { code: 127, error: spawnError } : { code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15) });
+        const settle = () =>
+          resolve(spawnError ? { code: 127, error: spawnError } : { code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15) });
         if (log) log.end(settle);
         else settle();
       });
@@ -119,8 +120,14 @@ export class PodmanCliBackend implements ContainerBackend {
     ]);
     const parse = <T>(text: string): T[] => (text.trim() ? (JSON.parse(text) as T[]) : []);
     return {
-      containers: parse<{ Id: string; Labels: Record<string, string> | null }>(containers.stdout).map((c) => ({ id: c.Id, labels: c.Labels ?? {} })),
-      networks: parse<{ name: string; labels?: Record<string, string> | null }>(networks.stdout).map((n) => ({ name: n.name, labels: n.labels ?? {} })),
+      containers: parse<{ Id: string; Labels: Record<string, string> | null }>(containers.stdout).map((c) => ({
+        id: c.Id,
+        labels: c.Labels ?? {},
+      })),
+      networks: parse<{ name: string; labels?: Record<string, string> | null }>(networks.stdout).map((n) => ({
+        name: n.name,
+        labels: n.labels ?? {},
+      })),
     };
   }
 

@@ -43,7 +43,9 @@ export class ContainerMember implements PreparedMember {
       void this.container.ended.then((end) => {
         if (check()) return;
         watcher.close();
-        reject(new Error(end.error ?? `the container ended before its command could start: ${this.lastLogLine() ?? `exit code ${end.code}`}`));
+        reject(
+          new Error(end.error ?? `the container ended before its command could start: ${this.lastLogLine() ?? `exit code ${end.code}`}`),
+        );
       });
     });
   }

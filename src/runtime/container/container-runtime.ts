@@ -60,6 +60,9 @@ export class ContainerRuntime implements Runtime {
   private readonly freeShared: number[] = [];
   private nextSubnet = 0;
   private nextNetwork = 0;
+  /** Networks of this run not removed yet, and removals under way (close() waits for them). */
+  private readonly networks = new Set<string>();
+  private readonly removals: Array<Promise<void>> = [];
   private readonly init: string;
   /** Isolated bridge ports need the engine's bridges on this machine, and root. */
   private readonly isolatePorts: boolean;
@@ -116,6 +119,7 @@ export class ContainerRuntime implements Runtime {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
         await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner });
+        this.networks.add(name);
         return { name, prefix };
       } catch (error) {
         if (attempt < 255 && /subnet|overlap|in use|already/i.test((error as Error).message)) continue;
@@ -133,7 +137,10 @@ export class ContainerRuntime implements Runtime {
       if (lease.shared) this.freeShared.push(Number(address.split(".")[3]));
       else done.add(lease.name);
     }
-    for (const name of done) void this.backend.removeNetwork(name);
+    for (const name of done) {
+      this.networks.delete(name);
+      this.removals.push(this.backend.removeNetwork(name));
+    }
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
@@ -210,14 +217,9 @@ export class ContainerRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
-    const run = this.run;
-    if (run) {
-      // Whatever of this run the engine still has (a container whose removal failed, the networks).
-      const left = await this.backend.owned(`${LABEL_RUN}=${run.runId}`).catch(() => ({ containers: [], networks: [] }));
-      await Promise.all(left.containers.map((c) => this.backend.removeContainer(c.id)));
-      await Promise.all(left.networks.map((n) => this.backend.removeNetwork(n.name)));
-      rmSync(join(run.dataDir, "sandboxes"), { recursive: true, force: true });
-    }
+    // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
+    await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
+    if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     await this.backend.close();
   }
 

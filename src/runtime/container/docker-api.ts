@@ -231,8 +231,11 @@ export class DockerApi {
           response.on("error", reject);
         },
       );
-      if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new EngineError(`the engine did not answer ${method} ${path} within ${timeoutMs} ms`)));
-      req.on("error", (error) => reject(error instanceof EngineError ? error : new EngineError(`cannot reach the engine: ${error.message}`)));
+      if (timeoutMs > 0)
+        req.setTimeout(timeoutMs, () => req.destroy(new EngineError(`the engine did not answer ${method} ${path} within ${timeoutMs} ms`)));
+      req.on("error", (error) =>
+        reject(error instanceof EngineError ? error : new EngineError(`cannot reach the engine: ${error.message}`)),
+      );
       req.end(payload);
     });
   }

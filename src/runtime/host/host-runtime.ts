@@ -233,7 +233,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-
 function baseEnvironment(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of BASE_ENV_KEYS) {
