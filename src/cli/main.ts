@@ -7,7 +7,9 @@ import { planCommand } from "./plan.js";
 import { runCommand } from "./run.js";
 import { schemaCommand } from "./schema.js";
 import { colorsFor, exitCodeOf } from "./shared.js";
+import { serverCommand } from "./server.js";
 import { validateCommand } from "./validate.js";
+import { loginCommand, workflowCommand } from "./workflow.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -23,9 +25,24 @@ Examples:
   $ troupe validate examples/parallel_tasks.yaml
   $ troupe plan examples/group_tasks_communication.yaml`,
     );
-  for (const command of [validateCommand(), planCommand(), runCommand(), listCommand(), queryCommand(), logsCommand(), schemaCommand()])
+  for (const command of [
+    validateCommand(),
+    planCommand(),
+    runCommand(),
+    listCommand(),
+    queryCommand(),
+    logsCommand(),
+    schemaCommand(),
+    serverCommand(),
+    loginCommand(),
+    workflowCommand(),
+  ])
     program.addCommand(command);
-  program.commands.forEach((c) => c.exitOverride().showHelpAfterError("(run with --help for usage)"));
+  const everywhere = (c: Command): void => {
+    c.exitOverride().showHelpAfterError("(run with --help for usage)");
+    c.commands.forEach(everywhere);
+  };
+  program.commands.forEach(everywhere);
   return program.exitOverride();
 }
 

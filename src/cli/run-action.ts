@@ -12,7 +12,7 @@ import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js
 import { openStore } from "./home.js";
 import { loadSpecFile } from "./load-spec.js";
 import { RunView, summaryTable } from "./run-view.js";
-import { colorsFor, writeJson, type SpecOptions } from "./shared.js";
+import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
 import { chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
 
 export interface RunOptions extends SpecOptions, RuntimeChoice {
@@ -22,8 +22,7 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   maxParallel?: number;
 }
 
-/** Exit codes of `troupe run` (and later `workflow submit --wait`). */
-export const RUN_EXIT = { completed: 0, failed: 1, invalid: 2, canceled: 130 } as const;
+export { RUN_EXIT } from "./shared.js";
 
 export async function runWorkflow(file: string, options: RunOptions): Promise<number> {
   const json = options.output === "json";

@@ -5,6 +5,9 @@ import { UsageError } from "../errors/index.js";
 
 export type OutputFormat = "pretty" | "json";
 
+/** Exit codes of `troupe run` and `troupe workflow submit --wait`. */
+export const RUN_EXIT = { completed: 0, failed: 1, invalid: 2, canceled: 130 } as const;
+
 export interface SpecOptions {
   set: Record<string, string>;
   setString: Record<string, string>;

@@ -110,6 +110,22 @@ export const MIGRATIONS: readonly Migration[] = [
     description: "the process that owns a run, so a run whose process died can be settled",
     up: (db) => db.exec("ALTER TABLE runs ADD COLUMN owner TEXT"),
   },
+  {
+    version: 3,
+    description: "who submitted a run and to which pool (the server); API tokens, stored hashed",
+    up: (db) =>
+      db.exec(`
+ALTER TABLE runs ADD COLUMN user TEXT;
+ALTER TABLE runs ADD COLUMN pool TEXT;
+CREATE INDEX runs_by_user ON runs (user, submit_time);
+CREATE TABLE tokens (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  hash       TEXT NOT NULL UNIQUE,
+  admin      INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);`),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -12,6 +12,8 @@ interface RunRow {
   submit_time: number;
   start_time: number | null;
   end_time: number | null;
+  user: string | null;
+  pool: string | null;
 }
 interface GroupRow {
   idx: number;
@@ -69,7 +71,9 @@ export class RunReader {
   private readonly taskCounts;
 
   constructor(private readonly db: Database.Database) {
-    this.run = db.prepare<[string], RunRow>(`SELECT id, name, status, submit_time, start_time, end_time FROM runs WHERE id = ?`);
+    this.run = db.prepare<[string], RunRow>(
+      `SELECT id, name, status, submit_time, start_time, end_time, user, pool FROM runs WHERE id = ?`,
+    );
     this.groups = db.prepare<[string], GroupRow>(
       `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
     );
@@ -133,13 +137,15 @@ export class RunReader {
       submit_time: isoTime(run.submit_time),
       start_time: isoTime(run.start_time),
       end_time: isoTime(run.end_time),
+      ...(run.pool !== null ? { pool: run.pool } : {}),
+      ...(run.user !== null ? { user: run.user } : {}),
       groups,
     };
   }
 
   listRuns(options: ListRunsOptions): RunSummary[] {
     const where: string[] = [];
-    const params: Record<string, string | number> = { limit: options.limit ?? -1 };
+    const params: Record<string, string | number> = { limit: options.limit ?? -1, offset: options.offset ?? 0 };
     if (options.status !== undefined) {
       where.push("status = @status");
       params.status = options.status;
@@ -148,12 +154,26 @@ export class RunReader {
       where.push("name = @name");
       params.name = options.name;
     }
+    for (const key of ["user", "pool"] as const) {
+      const value = options[key];
+      if (value === undefined) continue;
+      where.push(`${key} = @${key}`);
+      params[key] = value;
+    }
+    if (options.since !== undefined) {
+      where.push("submit_time >= @since");
+      params.since = options.since;
+    }
+    if (options.until !== undefined) {
+      where.push("submit_time < @until");
+      params.until = options.until;
+    }
     const rows = this.db
       .prepare<[typeof params], RunRow & { task_count: number }>(
-        `SELECT id, name, status, submit_time, start_time, end_time,
+        `SELECT id, name, status, submit_time, start_time, end_time, user, pool,
                 (SELECT COUNT(*) FROM tasks t WHERE t.run_id = runs.id) AS task_count
          FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
-         ORDER BY submit_time DESC, seq DESC LIMIT @limit`,
+         ORDER BY submit_time DESC, seq DESC LIMIT @limit OFFSET @offset`,
       )
       .all(params);
     return rows.map((r) => ({
@@ -163,8 +183,14 @@ export class RunReader {
       submit_time: isoTime(r.submit_time),
       start_time: isoTime(r.start_time),
       end_time: isoTime(r.end_time),
+      ...(r.pool !== null ? { pool: r.pool } : {}),
+      ...(r.user !== null ? { user: r.user } : {}),
       task_count: r.task_count,
     }));
+  }
+
+  specText(runId: string): string | undefined {
+    return this.db.prepare<[string], { spec: string }>("SELECT spec FROM runs WHERE id = ?").get(runId)?.spec;
   }
 
   transitions(runId: string): TransitionRecord[] {

@@ -15,6 +15,7 @@ import { migrate } from "./migrations.js";
 import { settleOrphanedRuns } from "./orphans.js";
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
 import { RunReader } from "./reader.js";
+import { TokenTable } from "./tokens.js";
 import type {
   AttemptRecord,
   ListRunsOptions,
@@ -43,6 +44,7 @@ export class RunStore {
   private readonly maxQueuedOperations: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private tokenTable: TokenTable | undefined;
 
   private constructor(
     /** TROUPE_HOME: the database and the runs' directories. */
@@ -168,6 +170,16 @@ export class RunStore {
   settleOrphanedRuns(isOwnerAlive: (owner: string) => boolean, now = Date.now()): string[] {
     this.flush();
     return settleOrphanedRuns(this.db, isOwnerAlive, now);
+  }
+
+  /** API tokens (the server's users). */
+  get tokens(): TokenTable {
+    return (this.tokenTable ??= new TokenTable(this.db));
+  }
+
+  /** The submitted spec text of a run. */
+  specText(runId: string): string | undefined {
+    return this.reader.specText(runId);
   }
 
   /** The exact id, else the only id starting with `prefixOrId`, else undefined. */

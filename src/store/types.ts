@@ -8,6 +8,9 @@ export interface RunRecord {
   submit_time: string;
   start_time: string | null;
   end_time: string | null;
+  /** Server runs only: the pool it was submitted to and who submitted it. */
+  pool?: string;
+  user?: string;
   groups: GroupRecord[];
 }
 
@@ -40,6 +43,9 @@ export interface NewRun {
   groups: Array<{ name: string; tasks: Array<{ name: string; lead: boolean }> }>;
   /** The process driving the run (an opaque token): a run whose owner is gone can be settled. */
   owner?: string;
+  /** Server runs: who submitted it, to which pool. */
+  user?: string;
+  pool?: string;
 }
 
 /** Identifies what a status change is about: the run, one of its groups, or a task attempt. */
@@ -71,7 +77,15 @@ export interface RunSummary {
   submit_time: string;
   start_time: string | null;
   end_time: string | null;
+  pool?: string;
+  user?: string;
   task_count: number;
+}
+
+/** Who an API token belongs to. */
+export interface TokenOwner {
+  name: string;
+  admin: boolean;
 }
 
 export interface TransitionRecord {
@@ -102,6 +116,13 @@ export interface ListRunsOptions {
   limit?: number;
   status?: string;
   name?: string;
+  user?: string;
+  pool?: string;
+  /** Runs submitted at or after / before these epoch ms. */
+  since?: number;
+  until?: number;
+  /** Skip this many (pagination). */
+  offset?: number;
 }
 
 export interface RunStoreOptions {

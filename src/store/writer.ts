@@ -46,7 +46,7 @@ export class RunWriter {
 
   constructor(private readonly db: Database.Database) {
     this.insertRun = db.prepare<Value[]>(
-      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
     this.insertTask = db.prepare<Value[]>(
@@ -73,7 +73,18 @@ export class RunWriter {
   private insertNewRun(run: NewRun): string {
     const seq = this.nextSeq.get(run.name) as number;
     const runId = `${run.name}-${seq}`;
-    this.insertRun.run(runId, run.name, seq, INITIAL_STATUS.run, run.specText, run.runtime, run.submitTime, run.owner ?? null);
+    this.insertRun.run(
+      runId,
+      run.name,
+      seq,
+      INITIAL_STATUS.run,
+      run.specText,
+      run.runtime,
+      run.submitTime,
+      run.owner ?? null,
+      run.user ?? null,
+      run.pool ?? null,
+    );
     run.groups.forEach((g, group) => {
       this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);
       g.tasks.forEach((t, task) => this.insertTask.run(runId, group, task, t.name, t.lead ? 1 : 0, INITIAL_STATUS.task));

@@ -1,0 +1,73 @@
+/**
+ * The client side of the server: where the server is and the token
+ * (`troupe login`, a config file; TROUPE_SERVER / TROUPE_TOKEN override),
+ * and one JSON call to it with errors turned into troupe errors.
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
+
+export interface ClientConfig {
+  server: string;
+  token: string;
+}
+
+export function configPath(): string {
+  return join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "troupe", "client.json");
+}
+
+export function saveConfig(config: ClientConfig): void {
+  const path = configPath();
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+export function loadConfig(): ClientConfig {
+  let saved: Partial<ClientConfig> = {};
+  try {
+    saved = JSON.parse(readFileSync(configPath(), "utf8")) as Partial<ClientConfig>;
+  } catch {
+    saved = {};
+  }
+  const server = process.env.TROUPE_SERVER || saved.server;
+  const token = process.env.TROUPE_TOKEN || saved.token;
+  if (!server || !token)
+    throw new UsageError("no server to talk to", "run `troupe login URL --token TOKEN`, or set TROUPE_SERVER and TROUPE_TOKEN");
+  return { server: server.replace(/\/+$/, ""), token };
+}
+
+/** One API call; the server's `{error}` becomes the message of a TroupeError of the matching kind. */
+export async function call<T>(method: string, path: string, body?: unknown, config = loadConfig()): Promise<{ status: number; body: T }> {
+  let response: Response;
+  try {
+    response = await fetch(config.server + path, {
+      method,
+      headers: { authorization: `Bearer ${config.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch (error) {
+    throw new TroupeError(
+      "E_SERVER_UNREACHABLE",
+      `cannot reach ${config.server}: ${(error as Error).cause ?? (error as Error).message}`,
+      "system",
+    );
+  }
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Plain text (the spec route).
+  }
+  if (response.status >= 400) {
+    const message = (parsed as { error?: string })?.error ?? `HTTP ${response.status}`;
+    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
+    if (response.status === 401) throw new TroupeError("E_UNAUTHORIZED", message, "usage", "check the token (`troupe login`)");
+    if (response.status === 403) throw new TroupeError("E_FORBIDDEN", message, "usage");
+    if (response.status >= 500) throw new TroupeError("E_SERVER", `the server failed: ${message}`, "system");
+    return { status: response.status, body: parsed as T };
+  }
+  return { status: response.status, body: parsed as T };
+}

@@ -1,0 +1,107 @@
+/** `troupe server` and `troupe server token create`. */
+import { availableParallelism, totalmem } from "node:os";
+import { resolve } from "node:path";
+import { Command, Option } from "commander";
+import { UsageError } from "../errors/index.js";
+import { action, parseNonNegativeInt } from "./shared.js";
+
+interface ServerOptions {
+  host: string;
+  port: number;
+  home?: string;
+  runtime?: "host" | "container";
+  isolation?: "netns" | "none";
+  maxTasks: number;
+}
+
+function useHome(home: string | undefined): void {
+  if (home) process.env.TROUPE_HOME = resolve(home);
+}
+
+export function serverCommand(): Command {
+  const command = new Command("server")
+    .description("serve the troupe API: submissions from many users run on this machine's pool")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", parseNonNegativeInt("--port"), 8080)
+    .option("--home <dir>", "where runs, logs and tokens are kept (default $TROUPE_HOME, else ~/.troupe)")
+    .addOption(
+      new Option("--runtime <runtime>", "the default pool's runtime (default: container when an engine answers)").choices([
+        "host",
+        "container",
+      ]),
+    )
+    .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
+    .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
+    .addHelpText(
+      "after",
+      `
+The first line on stdout is "troupe server: listening on URL". Every API call but
+/api/health needs a token: \`troupe server token create NAME\` makes one.
+
+Examples:
+  $ troupe server token create alice --home /srv/troupe
+  $ troupe server --home /srv/troupe --port 8080`,
+    )
+    .action(action((options: ServerOptions) => serve(options)));
+  command
+    .command("token")
+    .description("API tokens")
+    .command("create")
+    .description("make a token for a user and print it (alone, on stdout); it is stored hashed and cannot be shown again")
+    .argument("<name>", "the user's name")
+    .option("--admin", "may cancel anyone's workflows", false)
+    .addHelpText("after", "\n--home DIR (of `troupe server`) names the server's home here too.")
+    .action(
+      action(async (name: string, options: { admin: boolean }) => {
+        if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError(`a user name is 1-64 letters, digits, or _ . @ -; got \`${name}\``);
+        // commander gives `--home` to `server`, wherever it is written.
+        useHome((command.opts() as { home?: string }).home);
+        const { openStore } = await import("./home.js");
+        const { store } = openStore();
+        try {
+          process.stdout.write(store.tokens.create(name, options.admin) + "\n");
+        } finally {
+          store.close();
+        }
+        return 0;
+      }),
+    );
+  return command;
+}
+
+async function serve(options: ServerOptions): Promise<number> {
+  useHome(options.home);
+  const [{ openStore, troupeHome }, { buildApp, RunManager }, { chooseRuntime }] = await Promise.all([
+    import("./home.js"),
+    import("../server/index.js"),
+    import("./choose-runtime.js"),
+  ]);
+  const { store, settled } = openStore();
+  const pool = {
+    name: "default",
+    capacity: { cpu: availableParallelism(), gpu: 0, memoryBytes: totalmem() },
+    maxRetries: 0,
+    maxParallel: 64,
+    runtime: async () => (await chooseRuntime({ runtime: options.runtime, isolation: options.isolation }, new Set())).runtime,
+  };
+  const manager = new RunManager(store, new Map([[pool.name, pool]]), { maxTasks: options.maxTasks });
+  const app = await buildApp({ store, manager });
+  const address = await app.listen({ host: options.host, port: options.port });
+  process.stdout.write(`troupe server: listening on ${address} (home ${troupeHome()})\n`);
+  if (settled.length)
+    process.stdout.write(`troupe server: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}\n`);
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`troupe server: ${signal}: no new submissions; canceling running workflows\n`);
+      void (async () => {
+        await app.close();
+        await manager.cancelAll();
+        store.close();
+        resolveStop();
+      })();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  return 0;
+}

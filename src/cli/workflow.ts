@@ -1,0 +1,184 @@
+/** `troupe login` and `troupe workflow ...`: the client of `troupe server`. */
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { TroupeError } from "../errors/index.js";
+import type { Diagnostic } from "../spec/index.js";
+import type { RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
+import { call, configPath, saveConfig } from "./client.js";
+import { formatDiagnostic } from "./format.js";
+import { action, colorsFor, outputOption, parseNonNegativeInt, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
+
+const FINAL = /^(COMPLETED|FAILED.*)$/;
+
+export function loginCommand(): Command {
+  return new Command("login")
+    .description("remember a troupe server and your token for the workflow commands")
+    .argument("<url>", "the server, e.g. http://127.0.0.1:8080")
+    .requiredOption("--token <token>", "your API token (`troupe server token create NAME` on the server)")
+    .action(
+      action(async (url: string, options: { token: string }) => {
+        const config = { server: url.replace(/\/+$/, ""), token: options.token };
+        await call("GET", "/api/workflow?limit=1", undefined, config);
+        saveConfig(config);
+        process.stdout.write(`logged in to ${config.server} (saved in ${configPath()})\n`);
+        return 0;
+      }),
+    );
+}
+
+export function workflowCommand(): Command {
+  const command = new Command("workflow").description("submit workflows to a troupe server and follow them");
+  command
+    .command("submit")
+    .description("submit a workflow file; with --wait, follow it to its end (exit codes as `troupe run`)")
+    .argument("<file>", "workflow file (`-` for standard input)")
+    .option("--pool <pool>", "the pool to run in", "default")
+    .option("--set <name=value>", "set a template variable; repeatable", collect, {})
+    .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
+    .option("--dry-run", "validate and plan on the server, run nothing", false)
+    .addOption(new Option("--priority <priority>", "scheduling priority").choices(["HIGH", "NORMAL", "LOW"]).default("NORMAL"))
+    .option("--wait", "follow the workflow until it ends", false)
+    .addOption(outputOption())
+    .action(action(submit));
+  command
+    .command("list")
+    .description("workflows on the server, newest first")
+    .option("--status <status>")
+    .option("--name <name>")
+    .option("--user <user>")
+    .option("--pool <pool>")
+    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(parseNonNegativeInt("--limit")).default(20))
+    .addOption(outputOption())
+    .action(action(list));
+  command
+    .command("query")
+    .description("one workflow: groups, tasks, statuses (the record `troupe run --output json` prints, plus pool and user)")
+    .argument("<id>")
+    .addOption(outputOption())
+    .action(
+      action(async (id: string, options: { output: OutputFormat }) => {
+        const { body } = await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`);
+        if (options.output === "json") writeJson(body);
+        else await printSummary(body);
+        return 0;
+      }),
+    );
+  command
+    .command("events")
+    .description("a workflow's status changes, in order")
+    .argument("<id>")
+    .addOption(outputOption())
+    .action(
+      action(async (id: string, options: { output: OutputFormat }) => {
+        const { body } = await call<{ events: TransitionRecord[] }>("GET", `/api/workflow/${encodeURIComponent(id)}/events`);
+        if (options.output === "json") writeJson(body.events);
+        else
+          for (const e of body.events)
+            process.stdout.write(
+              `${e.time}  ${[e.group, e.task].filter(Boolean).join("/") || "workflow"}  ${e.from ?? "-"} -> ${e.to}  ${e.reason}\n`,
+            );
+        return 0;
+      }),
+    );
+  command
+    .command("spec")
+    .description("the spec a workflow was submitted with")
+    .argument("<id>")
+    .action(
+      action(async (id: string) => {
+        const { body } = await call<string>("GET", `/api/workflow/${encodeURIComponent(id)}/spec`);
+        process.stdout.write(String(body));
+        return 0;
+      }),
+    );
+  command
+    .command("cancel")
+    .description("cancel a running workflow (yours, or anyone's as an admin)")
+    .argument("<id>")
+    .option("--force", "kill at once instead of SIGTERM and a grace period", false)
+    .action(
+      action(async (id: string, options: { force: boolean }) => {
+        const { status, body } = await call<{ error?: string }>("POST", `/api/workflow/${encodeURIComponent(id)}/cancel`, {
+          force: options.force,
+        });
+        if (status >= 400) throw new TroupeError("E_CANCEL", body.error ?? `HTTP ${status}`, "usage");
+        process.stdout.write(`canceling ${id}\n`);
+        return 0;
+      }),
+    );
+  return command;
+}
+
+function collect(value: string, previous: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new TroupeError("E_USAGE", `expected NAME=VALUE, got \`${value}\``, "usage");
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+interface SubmitOptions {
+  pool: string;
+  set: Record<string, string>;
+  setString: Record<string, string>;
+  dryRun: boolean;
+  priority: string;
+  wait: boolean;
+  output: OutputFormat;
+}
+
+async function submit(file: string, options: SubmitOptions): Promise<number> {
+  const spec = readFileSync(file === "-" ? 0 : file, "utf8");
+  const { status, body } = await call<{ id?: string; error?: string; diagnostics?: Diagnostic[]; valid?: boolean }>(
+    "POST",
+    `/api/pool/${encodeURIComponent(options.pool)}/workflow`,
+    { spec, set: options.set, set_string: options.setString, dry_run: options.dryRun, priority: options.priority },
+  );
+  const progress = options.output === "json" ? process.stderr : process.stdout;
+  if (status >= 400) {
+    for (const d of body.diagnostics ?? []) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+    process.stderr.write(`${file}: ${body.error ?? `HTTP ${status}`}\n`);
+    return RUN_EXIT.invalid;
+  }
+  if (options.dryRun) {
+    if (options.output === "json") writeJson(body);
+    else progress.write(`${file}: valid\n`);
+    return 0;
+  }
+  const id = body.id!;
+  progress.write(`submitted ${id}\n`);
+  if (!options.wait) {
+    if (options.output === "json") writeJson({ id });
+    return 0;
+  }
+  let record: RunRecord;
+  for (;;) {
+    record = (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
+    if (FINAL.test(record.status)) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  if (options.output === "json") writeJson(record);
+  else await printSummary(record);
+  return record.status === "COMPLETED" ? RUN_EXIT.completed : record.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
+}
+
+async function list(options: {
+  status?: string;
+  name?: string;
+  user?: string;
+  pool?: string;
+  limit: number;
+  output: OutputFormat;
+}): Promise<number> {
+  const query = new URLSearchParams({ limit: String(Math.max(1, options.limit)) });
+  for (const key of ["status", "name", "user", "pool"] as const) if (options[key]) query.set(key, options[key]);
+  const { body } = await call<{ workflows: RunSummary[] }>("GET", `/api/workflow?${query}`);
+  if (options.output === "json") writeJson(body.workflows);
+  else
+    for (const w of body.workflows)
+      process.stdout.write(`${w.id}  ${w.status}  ${w.submit_time}  ${w.user ?? "-"}  ${w.pool ?? "-"}  ${w.task_count} tasks\n`);
+  return 0;
+}
+
+async function printSummary(record: RunRecord): Promise<void> {
+  const { summaryTable } = await import("./run-view.js");
+  process.stdout.write(summaryTable(record, colorsFor(process.stdout)) + "\n");
+}

@@ -1,0 +1,170 @@
+/**
+ * The HTTP API (OSMO's paths) around the store and the run manager: Fastify,
+ * requests validated against api-schemas.ts, bearer tokens on every route but
+ * health, bad input answered with a 4xx and a reason, never a 500.
+ */
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { readFileSync } from "node:fs";
+import type { RunStore, TokenOwner } from "../store/index.js";
+import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
+import type { RunManager } from "./run-manager.js";
+
+export interface AppOptions {
+  store: RunStore;
+  manager: RunManager;
+  /** Largest request body in bytes (the spec plus variables). */
+  bodyLimit?: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    owner?: TokenOwner;
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { store, manager } = options;
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? MAX_SPEC_CHARS + 1024 * 1024,
+    logger: false,
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "troupe API", version: "1" },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  // Every error a client can cause is a 4xx with a reason; anything else is logged and a 500 without internals.
+  app.setErrorHandler((error: { statusCode?: number; message: string; validation?: unknown }, _request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : error.validation ? 400 : 500;
+    if (status === 500) process.stderr.write(`troupe server: internal error: ${error.message}\n`);
+    void reply.status(status).send({ error: status === 500 ? "internal error" : error.message });
+  });
+  app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.url === "/api/health" || request.url.startsWith("/api/openapi")) return;
+    const header = request.headers.authorization ?? "";
+    const match = /^Bearer (\S+)$/.exec(header);
+    const owner = match ? store.tokens.find(match[1]!) : undefined;
+    if (!owner)
+      return reply.status(401).send({ error: match ? "the token is not valid" : "missing bearer token (Authorization: Bearer ...)" });
+    request.owner = owner;
+  });
+
+  app.get("/api/health", { schema: { security: [] } }, async () => ({ status: "OK" }));
+  app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  app.post(
+    "/api/pool/:pool/workflow",
+    routeSchemas({ params: PoolParams, body: SubmitBody }),
+    async (request: FastifyRequest<{ Params: { pool: string }; Body: SubmitBodyType }>, reply) => {
+      const body = request.body;
+      const result = await manager.submit({
+        spec: body.spec,
+        set: body.set,
+        setString: body.set_string,
+        user: request.owner!.name,
+        pool: request.params.pool,
+        dryRun: body.dry_run || body.validation_only,
+      });
+      switch (result.kind) {
+        case "invalid":
+          return reply.status(400).send({ error: "the workflow is not valid", diagnostics: result.diagnostics });
+        case "refused":
+          return reply.status(manager.hasPool(request.params.pool) ? 400 : 404).send({ error: result.reason });
+        case "validated":
+          return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks });
+        case "submitted":
+          return reply.status(201).send({ id: result.id, name: store.getRun(result.id)?.name });
+      }
+    },
+  );
+
+  app.get("/api/workflow", routeSchemas({ querystring: ListQuery }), async (request: FastifyRequest<{ Querystring: ListQueryType }>) => {
+    const q = request.query;
+    return {
+      workflows: store.listRuns({
+        status: q.status,
+        name: q.name,
+        pool: q.pool,
+        user: q.user,
+        since: q.since ? Date.parse(q.since) : undefined,
+        until: q.until ? Date.parse(q.until) : undefined,
+        limit: q.limit,
+        offset: q.offset,
+      }),
+    };
+  });
+
+  const withRun =
+    (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
+    async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+      const id = store.resolveRunId(request.params.id);
+      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      return handler(id, request, reply);
+    };
+  const idSchema = routeSchemas({ params: IdParams });
+
+  app.get(
+    "/api/workflow/:id",
+    idSchema,
+    withRun((id) => store.getRun(id)),
+  );
+  app.get(
+    "/api/workflow/:id/spec",
+    idSchema,
+    withRun((id, _request, reply) => reply.type("text/yaml; charset=utf-8").send(store.specText(id) ?? "")),
+  );
+  app.get(
+    "/api/workflow/:id/events",
+    idSchema,
+    withRun((id) => ({ events: store.transitions(id) })),
+  );
+  app.post(
+    "/api/workflow/:id/cancel",
+    routeSchemas({ params: IdParams, body: CancelBody }),
+    withRun((id, request, reply) => {
+      const run = store.getRun(id)!;
+      const owner = request.owner!;
+      if (run.user !== owner.name && !owner.admin)
+        return reply
+          .status(403)
+          .send({ error: `workflow ${id} was submitted by ${run.user ?? "someone else"}; only they or an admin can cancel it` });
+      const force = (request.body as { force?: boolean } | undefined)?.force ?? false;
+      if (!manager.cancel(id, force)) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
+      return reply.status(202).send({ id, canceling: true, force });
+    }),
+  );
+  return app;
+}
+
+type SubmitBodyType = {
+  spec: string;
+  set: Record<string, string>;
+  set_string: Record<string, string>;
+  dry_run: boolean;
+  validation_only: boolean;
+};
+type ListQueryType = {
+  status?: string;
+  name?: string;
+  pool?: string;
+  user?: string;
+  since?: string;
+  until?: string;
+  limit: number;
+  offset: number;
+};
+
+/** For `troupe server`: the version troupe reports. */
+export function troupeVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,3 @@
+/** server/: the HTTP API around the engine and the store (`troupe server`). */
+export { buildApp } from "./app.js";
+export { RunManager, type Pool } from "./run-manager.js";

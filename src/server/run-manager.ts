@@ -1,0 +1,133 @@
+/**
+ * The server's runs: a submitted spec is validated, planned, recorded with
+ * who submitted it and to which pool, then run in this process on the pool's
+ * runtime; running runs can be canceled.
+ */
+import { findUnschedulable, WorkflowRun, type Capacity } from "../engine/index.js";
+import { compileWorkflow } from "../plan/index.js";
+import type { Runtime } from "../runtime/index.js";
+import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
+import type { RunStore } from "../store/index.js";
+import { processToken } from "../util/process-identity.js";
+
+export interface Pool {
+  name: string;
+  capacity: Capacity;
+  maxRetries: number;
+  maxParallel: number;
+  /** A fresh runtime for each run (runtimes hold one run's state). */
+  runtime: () => Promise<Runtime>;
+}
+
+export interface Submission {
+  spec: string;
+  set: Record<string, string>;
+  setString: Record<string, string>;
+  user: string;
+  pool: string;
+  dryRun: boolean;
+}
+
+export type SubmitResult =
+  | { kind: "invalid"; diagnostics: Diagnostic[] }
+  | { kind: "refused"; reason: string }
+  | { kind: "validated"; name: string; groups: number; tasks: number }
+  | { kind: "submitted"; id: string };
+
+export class RunManager {
+  private readonly active = new Map<string, { run?: WorkflowRun; cancel?: boolean; force?: boolean; done: Promise<void> }>();
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly pools: ReadonlyMap<string, Pool>,
+    private readonly limits: { maxTasks: number },
+  ) {}
+
+  hasPool(name: string): boolean {
+    return this.pools.has(name);
+  }
+
+  async submit(submission: Submission): Promise<SubmitResult> {
+    const pool = this.pools.get(submission.pool);
+    if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}` };
+    const loaded = await loadWorkflowSpec(submission.spec, {
+      variables: { set: submission.set, setString: submission.setString },
+      maxRetries: pool.maxRetries,
+    });
+    if (!loaded.spec) return { kind: "invalid", diagnostics: loaded.diagnostics };
+    const tasks = [...(loaded.spec.workflow.tasks ?? []), ...(loaded.spec.workflow.groups ?? []).flatMap((g) => g.tasks)];
+    if (tasks.length > this.limits.maxTasks)
+      return { kind: "refused", reason: `the workflow has ${tasks.length} tasks; this server takes at most ${this.limits.maxTasks}` };
+    if (tasks.some((t) => t.files?.some((f) => f.localpath !== undefined)))
+      return { kind: "refused", reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)" };
+    const plan = compileWorkflow(loaded.spec);
+    const unschedulable = findUnschedulable(plan, pool.capacity);
+    if (unschedulable.length > 0) {
+      const u = unschedulable[0]!;
+      return {
+        kind: "refused",
+        reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu})`,
+      };
+    }
+    if (submission.dryRun) return { kind: "validated", name: plan.name, groups: plan.groups.length, tasks: tasks.length };
+
+    const runtime = await pool.runtime();
+    const id = this.store.createRun({
+      owner: processToken(),
+      name: plan.name,
+      specText: submission.spec,
+      runtime: runtime.describe(),
+      submitTime: Date.now(),
+      user: submission.user,
+      pool: pool.name,
+      groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
+    });
+    const entry: { run?: WorkflowRun; cancel?: boolean; force?: boolean; done: Promise<void> } = { done: Promise.resolve() };
+    this.active.set(id, entry);
+    entry.done = (async () => {
+      try {
+        await runtime.sweep().catch(() => []);
+        await runtime.open({ runId: id, dataDir: this.store.runDir(id) });
+        const run = new WorkflowRun({
+          runId: id,
+          plan,
+          runtime,
+          recorder: this.store,
+          dataDir: this.store.runDir(id),
+          capacity: pool.capacity,
+          maxParallel: pool.maxParallel,
+          maxRetries: pool.maxRetries,
+        });
+        entry.run = run;
+        const done = run.start();
+        if (entry.cancel) run.cancel(entry.force);
+        await done;
+      } catch (error) {
+        const now = Date.now();
+        const reason = `the run could not start: ${(error as Error).message}`;
+        this.store.recordTransition(id, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
+        this.store.updateRun(id, { status: "FAILED_BACKEND_ERROR", endTime: now });
+      } finally {
+        await runtime.close().catch(() => undefined);
+        this.store.flush();
+        this.active.delete(id);
+      }
+    })();
+    return { kind: "submitted", id };
+  }
+
+  /** False when the run is not running here (ended, or unknown). */
+  cancel(id: string, force: boolean): boolean {
+    const entry = this.active.get(id);
+    if (!entry) return false;
+    if (entry.run) entry.run.cancel(force);
+    else Object.assign(entry, { cancel: true, force });
+    return true;
+  }
+
+  /** Cancels every running workflow and waits until each has ended and is recorded. */
+  async cancelAll(): Promise<void> {
+    for (const id of this.active.keys()) this.cancel(id, false);
+    await Promise.all([...this.active.values()].map((e) => e.done));
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Acceptance: a real `troupe server` process on loopback, driven by the real
+ * client (`troupe workflow ...`) and by raw HTTP for what a client would
+ * never send: submit/query/list/events/spec/cancel, tokens (401/403), bad
+ * input of every kind answered with a 4xx while the server keeps serving.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, ROOT, TestHome, ensureBuilt, random, sleepMarkers, troupe, type RunRecord } from "../run/helpers.js";
+
+let home: TestHome;
+let serverHome: string;
+let server: ChildProcess;
+let url: string;
+let alice: string;
+let bob: string;
+let admin: string;
+const sleepers = sleepMarkers(2);
+
+/** `troupe ...` as a client of the test server with `token`. */
+function client(args: string[], token: string, timeoutMs = 20_000) {
+  return troupe(args, { home: home.home, env: { TROUPE_SERVER: url, TROUPE_TOKEN: token, XDG_CONFIG_HOME: home.outsideTmp() }, timeoutMs });
+}
+
+async function api(method: string, route: string, token: string | undefined, body?: string, type = "application/json") {
+  const response = await fetch(url + route, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": type } : {}) },
+    body,
+  });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { text };
+  }
+  return { status: response.status, json };
+}
+
+async function token(name: string, admin = false): Promise<string> {
+  const result = await troupe(["server", "token", "create", name, "--home", serverHome, ...(admin ? ["--admin"] : [])], {
+    home: home.home,
+  });
+  expect(result.code, result.stderr).toBe(0);
+  return result.stdout.trim();
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = new TestHome();
+  serverHome = home.outsideTmp();
+  [alice, bob, admin] = [await token("alice"), await token("bob"), await token("root", true)];
+  server = spawn(process.execPath, [BIN, "server", "--home", serverHome, "--port", "0", "--runtime", "host", "--isolation", "none"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    server.on("exit", (code) => reject(new Error(`the server exited (${code}): ${out}`)));
+  });
+}, 200_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => server.once("exit", resolve));
+  }
+  sleepers.killAll();
+  home?.remove();
+});
+
+const sleeper = (seconds: number) => `workflow:
+  name: sleeper-${random()}
+  tasks:
+  - name: nap
+    image: alpine:3.18
+    command: ["sleep", "${sleepers.sleep(seconds)}"]
+`;
+
+describe("troupe server with the troupe client", () => {
+  it("health needs no token; the OpenAPI document describes the routes", async () => {
+    expect(await api("GET", "/api/health", undefined)).toEqual({ status: 200, json: { status: "OK" } });
+    const doc = await api("GET", "/api/openapi.json", undefined);
+    expect(doc.status).toBe(200);
+    expect(Object.keys(doc.json.paths as object)).toEqual(
+      expect.arrayContaining(["/api/pool/{pool}/workflow", "/api/workflow", "/api/workflow/{id}", "/api/workflow/{id}/cancel"]),
+    );
+  });
+
+  it("submit --wait follows a workflow to its end and prints the record, with pool and user; list, query, events and spec agree", async () => {
+    const file = path.join(ROOT, "examples", "parallel_tasks.yaml");
+    const run = await client(["workflow", "submit", file, "--wait", "--output", "json"], alice);
+    expect(run.code, run.stderr).toBe(0);
+    const record = JSON.parse(run.stdout) as RunRecord & { pool: string; user: string };
+    expect(record).toMatchObject({ status: "COMPLETED", pool: "default", user: "alice" });
+    expect(record.groups.flatMap((g) => g.tasks.map((t) => t.status))).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
+
+    const query = await client(["workflow", "query", record.id, "--output", "json"], bob);
+    expect(JSON.parse(query.stdout)).toEqual(record);
+    const list = await client(["workflow", "list", "--user", "alice", "--output", "json"], bob);
+    expect((JSON.parse(list.stdout) as Array<{ id: string }>).map((w) => w.id)).toContain(record.id);
+    const events = await client(["workflow", "events", record.id, "--output", "json"], alice);
+    const transitions = JSON.parse(events.stdout) as Array<{ to: string; task: string | null }>;
+    expect(transitions.filter((t) => t.task === "task-a").map((t) => t.to)).toEqual(
+      expect.arrayContaining(["WAITING", "SCHEDULING", "INITIALIZING", "RUNNING", "COMPLETED"]),
+    );
+    const spec = await client(["workflow", "spec", record.id], alice);
+    expect(spec.stdout).toBe(fs.readFileSync(file, "utf8"));
+  });
+
+  it("an invalid workflow is refused with the spec's diagnostics (exit 2); --dry-run validates without running", async () => {
+    const bad = home.spec("bad", "workflow:\n  name: bad\n  tasks:\n  - name: x\n    image: alpine\n    comand: [true]\n");
+    const refused = await client(["workflow", "submit", bad], alice);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/comand/);
+    const dry = await client(["workflow", "submit", path.join(ROOT, "examples", "parallel_tasks.yaml"), "--dry-run"], alice);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/valid/);
+  });
+
+  it("only the submitter or an admin cancels: 403 for another user; cancel ends the run FAILED_CANCELED (exit 130 for --wait)", async () => {
+    const file = home.spec("sleeper", sleeper(1000));
+    const waiting = client(["workflow", "submit", file, "--wait", "--output", "json"], alice, 30_000);
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      const listed = await api("GET", "/api/workflow?user=alice&status=RUNNING", alice);
+      id = (listed.json.workflows as Array<{ id: string; name: string }>).find((w) => w.name.startsWith("sleeper-"))?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(id).toBeDefined();
+    const forbidden = await client(["workflow", "cancel", id!], bob);
+    expect(forbidden.code).toBe(2);
+    expect(forbidden.stderr).toMatch(/only they or an admin/);
+    const canceled = await client(["workflow", "cancel", id!], admin);
+    expect(canceled.code, canceled.stderr).toBe(0);
+    const result = await waiting;
+    expect(result.code).toBe(130);
+    expect((JSON.parse(result.stdout) as RunRecord).status).toBe("FAILED_CANCELED");
+  });
+});
+
+describe("bad input gets a 4xx with a reason, and the server keeps serving", () => {
+  it("no token or a wrong one: 401", async () => {
+    expect((await api("GET", "/api/workflow", undefined)).status).toBe(401);
+    expect((await api("GET", "/api/workflow", "trp_not-a-token")).status).toBe(401);
+    expect((await api("GET", "/api/workflow", "Basic abc")).status).toBe(401);
+    const client401 = await client(["workflow", "list"], "trp_wrong");
+    expect(client401.code).toBe(2);
+    expect(client401.stderr).toMatch(/token is not valid/);
+  });
+
+  it.each([
+    ["malformed JSON", "POST", "/api/pool/default/workflow", "{bad", /not valid JSON/],
+    ["a number for the spec", "POST", "/api/pool/default/workflow", '{"spec": 5}', /body\.spec/],
+    ["an unknown field", "POST", "/api/pool/default/workflow", '{"spec": "x", "extra": 1}', /extra/],
+    ["an array body", "POST", "/api/pool/default/workflow", "[]", /expected object/],
+    ["no body", "POST", "/api/pool/default/workflow", undefined, /body/],
+    ["a YAML that is no workflow", "POST", "/api/pool/default/workflow", '{"spec": "- a\\n- b"}', /not valid/],
+    ["an unknown pool", "POST", "/api/pool/nope/workflow", '{"spec": "x"}', /no pool named nope/],
+    ["a limit that is no number", "GET", "/api/workflow?limit=abc", undefined, /limit/],
+    ["an unknown query parameter", "GET", "/api/workflow?bogus=1", undefined, /bogus/],
+    ["an unknown workflow", "GET", "/api/workflow/no-such-run", undefined, /no workflow/],
+    ["a path trick", "GET", "/api/workflow/..%2F..%2Fetc%2Fpasswd", undefined, /no workflow/],
+    ["an unknown route", "GET", "/api/nothing", undefined, /no route/],
+    ["canceling an unknown workflow", "POST", "/api/workflow/none/cancel", '{"force": true}', /no workflow/],
+    ["a cancel body with the wrong type", "POST", "/api/workflow/none/cancel", '{"force": "yes"}', /force/],
+  ])("%s", async (_what, method, route, body, message) => {
+    const response = await api(method, route, alice, body);
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(String(response.json.error)).toMatch(message);
+    expect((await api("GET", "/api/health", undefined)).status).toBe(200);
+  });
+
+  it("a body over the limit: 413", async () => {
+    const huge = JSON.stringify({ spec: "a".repeat(12 * 1024 * 1024) });
+    const response = await api("POST", "/api/pool/default/workflow", alice, huge);
+    expect(response.status).toBe(413);
+    expect((await api("GET", "/api/health", undefined)).status).toBe(200);
+  });
+});
