@@ -38,6 +38,31 @@ export function loadConfig(): ClientConfig {
   return { server: server.replace(/\/+$/, ""), token };
 }
 
+/** A streamed GET (logs): the response, after the same error handling as `call`. */
+export async function stream(path: string, config = loadConfig()): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(config.server + path, { headers: { authorization: `Bearer ${config.token}` } });
+  } catch (error) {
+    throw new TroupeError(
+      "E_SERVER_UNREACHABLE",
+      `cannot reach ${config.server}: ${(error as Error).cause ?? (error as Error).message}`,
+      "system",
+    );
+  }
+  if (response.status >= 400) {
+    let message = `HTTP ${response.status}`;
+    try {
+      message = ((await response.json()) as { error?: string }).error ?? message;
+    } catch {
+      // Not JSON.
+    }
+    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
+    throw new TroupeError(response.status === 401 ? "E_UNAUTHORIZED" : "E_REQUEST", message, response.status >= 500 ? "system" : "usage");
+  }
+  return response;
+}
+
 /** One API call; the server's `{error}` becomes the message of a TroupeError of the matching kind. */
 export async function call<T>(method: string, path: string, body?: unknown, config = loadConfig()): Promise<{ status: number; body: T }> {
   let response: Response;

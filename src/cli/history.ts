@@ -1,5 +1,5 @@
 /** `troupe list`, `troupe query`, `troupe logs`: the history kept under $TROUPE_HOME. */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
 import { NotFoundError } from "../errors/index.js";
 import type { RunStore } from "../store/index.js";
@@ -87,8 +87,9 @@ export function logsCommand(): Command {
       "\nExamples:\n  $ troupe logs grouped-workflow-communication-1\n  $ troupe logs grouped-workflow-communication-1 --task client -n 20",
     )
     .action(
-      action((id: string, options: { task?: string; retryId?: number; lines?: number }) =>
-        withStore((store) => {
+      action(async (id: string, options: { task?: string; retryId?: number; lines?: number }) => {
+        const logs = await import("../store/index.js");
+        return withStore((store) => {
           const runId = resolveRun(store, id);
           let attempts = store.attempts(runId);
           if (options.task !== undefined) {
@@ -108,7 +109,7 @@ export function logsCommand(): Command {
           const c = colorsFor(process.stdout);
           for (const attempt of attempts) {
             if (!existsSync(attempt.log_path)) continue;
-            const text = tail(attempt.log_path, options.lines);
+            const text = logs.readFrom(attempt.log_path, logs.tailOffset(attempt.log_path, options.lines)).toString("utf8");
             if (!prefix) {
               process.stdout.write(text);
               continue;
@@ -117,31 +118,7 @@ export function logsCommand(): Command {
               process.stdout.write(`${c.cyan(`${attempt.task} |`)} ${line}\n`);
           }
           return 0;
-        }),
-      ),
+        });
+      }),
     );
-}
-
-/** The whole file, or its last `lines` lines, read from the end so a huge log is not loaded whole. */
-function tail(path: string, lines: number | undefined): string {
-  const size = statSync(path).size;
-  const fd = openSync(path, "r");
-  try {
-    let start = size;
-    let text = "";
-    // Read backwards until the text holds more line breaks than lines wanted (or the file ends).
-    while (start > 0 && (lines === undefined || text.split("\n").length - (text.endsWith("\n") ? 1 : 0) <= lines)) {
-      const length = lines === undefined ? start : Math.min(64 * 1024, start);
-      start -= length;
-      const buffer = Buffer.alloc(length);
-      readSync(fd, buffer, 0, length, start);
-      text = buffer.toString("utf8") + text;
-    }
-    if (lines === undefined) return text;
-    const all = text.split("\n");
-    if (text.endsWith("\n")) all.pop();
-    return all.slice(Math.max(0, all.length - lines)).join("\n") + (all.length > 0 ? "\n" : "");
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -4,8 +4,7 @@ import { Command, Option } from "commander";
 import { TroupeError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import type { RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
-import { call, configPath, saveConfig } from "./client.js";
-import { formatDiagnostic } from "./format.js";
+import { call, configPath, saveConfig, stream } from "./client.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 
 const FINAL = /^(COMPLETED|FAILED.*)$/;
@@ -81,6 +80,28 @@ export function workflowCommand(): Command {
       }),
     );
   command
+    .command("logs")
+    .description("a task's complete output; -f follows it until the task ends")
+    .argument("<id>")
+    .option("--task <name>", "the task (needed when the workflow has several)")
+    .option("--retry-id <n>", "the attempt (default: the latest)", parseNonNegativeInt("--retry-id"))
+    .option("-n, --lines <n>", "only the last N lines", parseNonNegativeInt("-n"))
+    .option("-f, --follow", "go on printing as the task writes, until it ends", false)
+    .action(
+      action(async (id: string, options: { task?: string; retryId?: number; lines?: number; follow: boolean }) => {
+        const query = new URLSearchParams();
+        if (options.task) query.set("task", options.task);
+        if (options.retryId !== undefined) query.set("retry_id", String(options.retryId));
+        if (options.lines !== undefined) query.set("n", String(options.lines));
+        if (options.follow) query.set("follow", "true");
+        const response = await stream(`/api/workflow/${encodeURIComponent(id)}/logs?${query}`);
+        for await (const chunk of response.body ?? []) {
+          if (!process.stdout.write(chunk as Uint8Array)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+        }
+        return 0;
+      }),
+    );
+  command
     .command("spec")
     .description("the spec a workflow was submitted with")
     .argument("<id>")
@@ -134,6 +155,7 @@ async function submit(file: string, options: SubmitOptions): Promise<number> {
   );
   const progress = options.output === "json" ? process.stderr : process.stdout;
   if (status >= 400) {
+    const { formatDiagnostic } = await import("./format.js");
     for (const d of body.diagnostics ?? []) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
     process.stderr.write(`${file}: ${body.error ?? `HTTP ${status}`}\n`);
     return RUN_EXIT.invalid;

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { readFileSync } from "node:fs";
 import type { RunStore, TokenOwner } from "../store/index.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
+import { registerLogsRoute } from "./logs-route.js";
 import type { RunManager } from "./run-manager.js";
 
 export interface AppOptions {
@@ -124,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     idSchema,
     withRun((id) => ({ events: store.transitions(id) })),
   );
+  registerLogsRoute(app, store);
   app.post(
     "/api/workflow/:id/cancel",
     routeSchemas({ params: IdParams, body: CancelBody }),

@@ -1,4 +1,5 @@
 /** store/: the SQLite history of runs under TROUPE_HOME and where their logs go. */
 export { RunStore } from "./run-store.js";
 export { INITIAL_STATUS } from "./writer.js";
+export { readFrom, tailOffset } from "./log-files.js";
 export type * from "./types.js";

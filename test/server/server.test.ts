@@ -147,6 +147,34 @@ describe("troupe server with the troupe client", () => {
   });
 });
 
+describe("logs", () => {
+  it("follow streams a task's output as it is written, byte for byte, and ends when the task ends; -n keeps the last lines", async () => {
+    // 3 MB of numbered lines, written over about a second, then a last line.
+    const file = home.spec(
+      "chatty",
+      `workflow:
+  name: chatty-${random()}
+  tasks:
+  - name: talker
+    image: alpine:3.18
+    command: ["sh", "-c", "for i in 1 2 3 4 5; do seq $((i * 100000 - 99999)) $((i * 100000)); sleep 0.2; done; echo done"]
+`,
+    );
+    const submitted = await client(["workflow", "submit", file, "--output", "json"], alice);
+    const id = (JSON.parse(submitted.stdout) as { id: string }).id;
+    const followed = await client(["workflow", "logs", id, "-f"], alice, 30_000);
+    expect(followed.code, followed.stderr).toBe(0);
+    const expected = Array.from({ length: 500_000 }, (_, i) => `${i + 1}\n`).join("") + "done\n";
+    expect(followed.stdout.length).toBe(expected.length);
+    expect(followed.stdout === expected).toBe(true);
+    const lastTwo = await client(["workflow", "logs", id, "-n", "2"], bob);
+    expect(lastTwo.stdout).toBe("500000\ndone\n");
+    const missing = await client(["workflow", "logs", id, "--task", "nope"], alice);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no task nope/);
+  });
+});
+
 describe("bad input gets a 4xx with a reason, and the server keeps serving", () => {
   it("no token or a wrong one: 401", async () => {
     expect((await api("GET", "/api/workflow", undefined)).status).toBe(401);
@@ -171,6 +199,9 @@ describe("bad input gets a 4xx with a reason, and the server keeps serving", () 
     ["a path trick", "GET", "/api/workflow/..%2F..%2Fetc%2Fpasswd", undefined, /no workflow/],
     ["an unknown route", "GET", "/api/nothing", undefined, /no route/],
     ["canceling an unknown workflow", "POST", "/api/workflow/none/cancel", '{"force": true}', /no workflow/],
+    ["logs of an unknown workflow", "GET", "/api/workflow/none/logs", undefined, /no workflow/],
+    ["logs with a negative line count", "GET", "/api/workflow/none/logs?n=-1", undefined, /querystring\.n/],
+    ["logs with follow=maybe", "GET", "/api/workflow/none/logs?follow=maybe", undefined, /follow/],
     ["a cancel body with the wrong type", "POST", "/api/workflow/none/cancel", '{"force": "yes"}', /force/],
   ])("%s", async (_what, method, route, body, message) => {
     const response = await api(method, route, alice, body);

@@ -1,0 +1,86 @@
+/**
+ * GET /api/workflow/{id}/logs: one task attempt's complete output, or its
+ * last `n` lines; with `follow`, a stream that goes on as the task writes and
+ * ends once the attempt has ended and every byte of its log has been sent.
+ */
+import { existsSync, openSync, readSync, closeSync, createReadStream } from "node:fs";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { tailOffset, type RunStore } from "../store/index.js";
+import { IdParams, routeSchemas } from "./api-schemas.js";
+
+export const LogsQuery = z
+  .object({
+    task: z.string().min(1).max(256).optional().describe("the task (needed when the workflow has several)"),
+    retry_id: z.coerce.number().int().min(0).optional().describe("the attempt (default: the latest)"),
+    n: z.coerce.number().int().min(0).optional().describe("only the last n lines"),
+    follow: z
+      .enum(["true", "false", "1", "0"])
+      .optional()
+      .transform((v) => v === "true" || v === "1"),
+  })
+  .strict();
+
+const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
+const POLL_MS = 100;
+const CHUNK = 1024 * 1024;
+
+export function registerLogsRoute(app: FastifyInstance, store: RunStore): void {
+  app.get(
+    "/api/workflow/:id/logs",
+    routeSchemas({ params: IdParams, querystring: LogsQuery }),
+    async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof LogsQuery> }>, reply: FastifyReply) => {
+      const id = store.resolveRunId(request.params.id);
+      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      const q = request.query;
+      const attempts = store.attempts(id);
+      const tasks = [...new Set(attempts.map((a) => a.task))];
+      const task = q.task ?? (tasks.length === 1 ? tasks[0] : undefined);
+      if (task === undefined)
+        return reply.status(400).send({ error: `workflow ${id} has ${tasks.length} tasks; name one: task=${tasks.join("|")}` });
+      const ofTask = attempts.filter((a) => a.task === task);
+      if (ofTask.length === 0) return reply.status(404).send({ error: `workflow ${id} has no task ${task}` });
+      const retry = q.retry_id ?? Math.max(...ofTask.map((a) => a.retry_id));
+      const attempt = ofTask.find((a) => a.retry_id === retry);
+      if (!attempt) return reply.status(404).send({ error: `task ${task} has no attempt with retry id ${retry}` });
+      const path = attempt.log_path;
+      const offset = existsSync(path) ? tailOffset(path, q.n) : 0;
+      if (!q.follow) {
+        reply.type("text/plain; charset=utf-8");
+        return existsSync(path) ? reply.send(createReadStream(path, { start: offset })) : reply.send("");
+      }
+      // Follow: poll the file; the stream ends once the attempt has ended and nothing is left to read.
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+      let closed = false;
+      request.raw.on("close", () => (closed = true));
+      let position = offset;
+      const buffer = Buffer.alloc(CHUNK);
+      const ended = () => ENDED.test(store.attempts(id).find((a) => a.task === task && a.retry_id === retry)?.status ?? "");
+      while (!closed) {
+        const wasEnded = ended();
+        let read = 0;
+        if (existsSync(path)) {
+          const fd = openSync(path, "r");
+          try {
+            for (;;) {
+              const n = readSync(fd, buffer, 0, CHUNK, position);
+              if (n === 0) break;
+              position += n;
+              read += n;
+              if (!out.write(Buffer.from(buffer.subarray(0, n)))) await new Promise((resolve) => out.once("drain", resolve));
+              if (closed) break;
+            }
+          } finally {
+            closeSync(fd);
+          }
+        }
+        // Ended before this read began: what was read was the rest of the log.
+        if (wasEnded && read === 0) break;
+        if (read === 0) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+      out.end();
+    },
+  );
+}
