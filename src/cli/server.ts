@@ -12,6 +12,7 @@ interface ServerOptions {
   runtime?: "host" | "container";
   isolation?: "netns" | "none";
   maxTasks: number;
+  maxRunsPerUser: number;
 }
 
 function useHome(home: string | undefined): void {
@@ -32,6 +33,7 @@ export function serverCommand(): Command {
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
+    .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
     .addHelpText(
       "after",
       `
@@ -84,7 +86,10 @@ async function serve(options: ServerOptions): Promise<number> {
     maxParallel: 64,
     runtime: async () => (await chooseRuntime({ runtime: options.runtime, isolation: options.isolation }, new Set())).runtime,
   };
-  const manager = new RunManager(store, new Map([[pool.name, pool]]), { maxTasks: options.maxTasks });
+  const manager = new RunManager(store, new Map([[pool.name, pool]]), {
+    maxTasks: options.maxTasks,
+    maxRunsPerUser: options.maxRunsPerUser,
+  });
   const app = await buildApp({ store, manager });
   const address = await app.listen({ host: options.host, port: options.port });
   process.stdout.write(`troupe server: listening on ${address} (home ${troupeHome()})\n`);

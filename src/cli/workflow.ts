@@ -1,5 +1,6 @@
 /** `troupe login` and `troupe workflow ...`: the client of `troupe server`. */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { TroupeError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
@@ -35,10 +36,20 @@ export function workflowCommand(): Command {
     .option("--set <name=value>", "set a template variable; repeatable", collect, {})
     .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
     .option("--dry-run", "validate and plan on the server, run nothing", false)
-    .addOption(new Option("--priority <priority>", "scheduling priority").choices(["HIGH", "NORMAL", "LOW"]).default("NORMAL"))
     .option("--wait", "follow the workflow until it ends", false)
     .addOption(outputOption())
     .action(action(submit));
+  command
+    .command("validate")
+    .description("validate and plan a workflow file on the server (its pools and limits), running nothing")
+    .argument("<file>", "workflow file (`-` for standard input)")
+    .option("--pool <pool>", "the pool it would run in", "default")
+    .option("--set <name=value>", "set a template variable; repeatable", collect, {})
+    .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
+    .addOption(outputOption())
+    .action(
+      action((file: string, options: Omit<SubmitOptions, "dryRun" | "wait">) => submit(file, { ...options, dryRun: true, wait: false })),
+    );
   command
     .command("list")
     .description("workflows on the server, newest first")
@@ -141,17 +152,37 @@ interface SubmitOptions {
   set: Record<string, string>;
   setString: Record<string, string>;
   dryRun: boolean;
-  priority: string;
   wait: boolean;
   output: OutputFormat;
 }
 
-async function submit(file: string, options: SubmitOptions): Promise<number> {
+/**
+ * The spec text and variables to send. `localpath` files live beside the spec,
+ * on this machine: such a spec is rendered and checked here, its files inlined,
+ * and sent as plain YAML (its variables already applied). Others go as written.
+ */
+async function specToSubmit(
+  file: string,
+  options: { set: Record<string, string>; setString: Record<string, string> },
+): Promise<{ spec: string; set: Record<string, string>; set_string: Record<string, string> }> {
   const spec = readFileSync(file === "-" ? 0 : file, "utf8");
+  if (!/\blocalpath\s*:/.test(spec)) return { spec, set: options.set, set_string: options.setString };
+  const [{ loadSpecFile }, { inlineLocalFiles, baseDirOf }, yaml] = await Promise.all([
+    import("./load-spec.js"),
+    import("../spec/index.js"),
+    import("js-yaml"),
+  ]);
+  const loaded = await loadSpecFile(file, { set: options.set, setString: options.setString, output: "pretty", maxRetries: 0 });
+  if (!loaded.spec) return { spec, set: options.set, set_string: options.setString }; // the server reports the problems
+  const inlined = inlineLocalFiles(loaded.spec, file === "-" ? process.cwd() : baseDirOf(resolve(file)));
+  return { spec: yaml.dump(inlined, { lineWidth: -1, noRefs: true }), set: {}, set_string: {} };
+}
+
+async function submit(file: string, options: SubmitOptions): Promise<number> {
   const { status, body } = await call<{ id?: string; error?: string; diagnostics?: Diagnostic[]; valid?: boolean }>(
     "POST",
     `/api/pool/${encodeURIComponent(options.pool)}/workflow`,
-    { spec, set: options.set, set_string: options.setString, dry_run: options.dryRun, priority: options.priority },
+    { ...(await specToSubmit(file, options)), dry_run: options.dryRun },
   );
   const progress = options.output === "json" ? process.stderr : process.stdout;
   if (status >= 400) {

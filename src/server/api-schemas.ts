@@ -16,8 +16,6 @@ export const SubmitBody = z
     set_string: variables.describe("template variables, always strings"),
     dry_run: z.boolean().default(false).describe("validate and plan, run nothing"),
     validation_only: z.boolean().default(false).describe("the same as dry_run"),
-    priority: z.enum(["HIGH", "NORMAL", "LOW"]).default("NORMAL"),
-    labels: z.record(z.string().max(256), z.string().max(1024)).default({}),
   })
   .strict();
 

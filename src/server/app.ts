@@ -76,7 +76,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         case "invalid":
           return reply.status(400).send({ error: "the workflow is not valid", diagnostics: result.diagnostics });
         case "refused":
-          return reply.status(manager.hasPool(request.params.pool) ? 400 : 404).send({ error: result.reason });
+          return reply.status(result.status).send({ error: result.reason });
         case "validated":
           return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks });
         case "submitted":

@@ -30,26 +30,38 @@ export interface Submission {
 
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string }
+  | { kind: "refused"; reason: string; status: 400 | 404 | 429 }
   | { kind: "validated"; name: string; groups: number; tasks: number }
   | { kind: "submitted"; id: string };
 
+interface ActiveRun {
+  user: string;
+  run?: WorkflowRun;
+  /** A cancel that came before the run existed. */
+  cancel?: boolean;
+  force?: boolean;
+  done: Promise<void>;
+}
+
 export class RunManager {
-  private readonly active = new Map<string, { run?: WorkflowRun; cancel?: boolean; force?: boolean; done: Promise<void> }>();
+  private readonly active = new Map<string, ActiveRun>();
 
   constructor(
     private readonly store: RunStore,
     private readonly pools: ReadonlyMap<string, Pool>,
-    private readonly limits: { maxTasks: number },
+    private readonly limits: { maxTasks: number; maxRunsPerUser: number },
   ) {}
-
-  hasPool(name: string): boolean {
-    return this.pools.has(name);
-  }
 
   async submit(submission: Submission): Promise<SubmitResult> {
     const pool = this.pools.get(submission.pool);
-    if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}` };
+    if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
+    const running = [...this.active.values()].filter((e) => e.user === submission.user).length;
+    if (!submission.dryRun && running >= this.limits.maxRunsPerUser)
+      return {
+        kind: "refused",
+        reason: `${submission.user} has ${running} workflows running, the most this server allows at once; wait for one to end`,
+        status: 429,
+      };
     const loaded = await loadWorkflowSpec(submission.spec, {
       variables: { set: submission.set, setString: submission.setString },
       maxRetries: pool.maxRetries,
@@ -57,16 +69,25 @@ export class RunManager {
     if (!loaded.spec) return { kind: "invalid", diagnostics: loaded.diagnostics };
     const tasks = [...(loaded.spec.workflow.tasks ?? []), ...(loaded.spec.workflow.groups ?? []).flatMap((g) => g.tasks)];
     if (tasks.length > this.limits.maxTasks)
-      return { kind: "refused", reason: `the workflow has ${tasks.length} tasks; this server takes at most ${this.limits.maxTasks}` };
+      return {
+        kind: "refused",
+        reason: `the workflow has ${tasks.length} tasks; this server takes at most ${this.limits.maxTasks}`,
+        status: 400,
+      };
     if (tasks.some((t) => t.files?.some((f) => f.localpath !== undefined)))
-      return { kind: "refused", reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)" };
+      return {
+        kind: "refused",
+        reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
+        status: 400,
+      };
     const plan = compileWorkflow(loaded.spec);
     const unschedulable = findUnschedulable(plan, pool.capacity);
     if (unschedulable.length > 0) {
       const u = unschedulable[0]!;
       return {
         kind: "refused",
-        reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu})`,
+        reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu})`,
+        status: 400,
       };
     }
     if (submission.dryRun) return { kind: "validated", name: plan.name, groups: plan.groups.length, tasks: tasks.length };
@@ -82,7 +103,7 @@ export class RunManager {
       pool: pool.name,
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
     });
-    const entry: { run?: WorkflowRun; cancel?: boolean; force?: boolean; done: Promise<void> } = { done: Promise.resolve() };
+    const entry: ActiveRun = { user: submission.user, done: Promise.resolve() };
     this.active.set(id, entry);
     entry.done = (async () => {
       try {

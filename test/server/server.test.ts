@@ -17,6 +17,7 @@ let url: string;
 let alice: string;
 let bob: string;
 let admin: string;
+let carol: string;
 const sleepers = sleepMarkers(2);
 
 /** `troupe ...` as a client of the test server with `token`. */
@@ -52,8 +53,9 @@ beforeAll(async () => {
   await ensureBuilt();
   home = new TestHome();
   serverHome = home.outsideTmp();
-  [alice, bob, admin] = [await token("alice"), await token("bob"), await token("root", true)];
-  server = spawn(process.execPath, [BIN, "server", "--home", serverHome, "--port", "0", "--runtime", "host", "--isolation", "none"], {
+  [alice, bob, admin, carol] = [await token("alice"), await token("bob"), await token("root", true), await token("carol")];
+  const args = ["server", "--home", serverHome, "--port", "0", "--runtime", "host", "--isolation", "none", "--max-runs-per-user", "2"];
+  server = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -144,6 +146,56 @@ describe("troupe server with the troupe client", () => {
     const result = await waiting;
     expect(result.code).toBe(130);
     expect((JSON.parse(result.stdout) as RunRecord).status).toBe("FAILED_CANCELED");
+  });
+});
+
+describe("submissions", () => {
+  it("localpath files are read by the client and travel inlined; `workflow validate` checks on the server", async () => {
+    const dir = home.outsideTmp();
+    fs.writeFileSync(path.join(dir, "banner.txt"), "from the client's disk\n");
+    const file = path.join(dir, "local.yaml");
+    fs.writeFileSync(
+      file,
+      `workflow:
+  name: local-{{ flavour }}
+  tasks:
+  - name: reader
+    image: alpine:3.18
+    files:
+    - path: /tmp/banner.txt
+      localpath: banner.txt
+    command: ["cat", "/tmp/banner.txt"]
+`,
+    );
+    const validated = await client(["workflow", "validate", file, "--set", "flavour=x"], alice);
+    expect(validated.code, validated.stderr).toBe(0);
+    const run = await client(["workflow", "submit", file, "--set", "flavour=mint", "--wait", "--output", "json"], alice);
+    expect(run.code, run.stderr).toBe(0);
+    const record = JSON.parse(run.stdout) as RunRecord;
+    expect(record.name).toBe("local-mint");
+    const log = await client(["workflow", "logs", record.id], alice);
+    expect(log.stdout).toBe("from the client's disk\n");
+  });
+
+  it("a user over the server's limit of running workflows gets 429; others are not held up", async () => {
+    const file = home.spec("sleeper-limit", sleeper(1000));
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const submitted = await client(["workflow", "submit", file, "--output", "json"], carol);
+      expect(submitted.code, submitted.stderr).toBe(0);
+      ids.push((JSON.parse(submitted.stdout) as { id: string }).id);
+    }
+    const third = await api("POST", "/api/pool/default/workflow", carol, JSON.stringify({ spec: fs.readFileSync(file, "utf8") }));
+    expect(third.status).toBe(429);
+    expect(String(third.json.error)).toMatch(/carol has 2 workflows running/);
+    const others = await api(
+      "POST",
+      "/api/pool/default/workflow",
+      bob,
+      JSON.stringify({ spec: fs.readFileSync(file, "utf8"), dry_run: true }),
+    );
+    expect(others.status).toBe(200);
+    for (const id of ids) expect((await client(["workflow", "cancel", id, "--force"], carol)).code).toBe(0);
   });
 });
 
