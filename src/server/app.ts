@@ -110,10 +110,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     };
   const idSchema = routeSchemas({ params: IdParams });
 
+  // The record of a run that has ended never changes again: it is serialized once (a 10,000-task record is 2 MB).
+  const endedRecords = new Map<string, string>();
   app.get(
     "/api/workflow/:id",
     idSchema,
-    withRun((id) => store.getRun(id)),
+    withRun((id, _request, reply) => {
+      let text = endedRecords.get(id);
+      if (text === undefined) {
+        const record = store.getRun(id)!;
+        text = JSON.stringify(record);
+        if (/^(COMPLETED|FAILED)/.test(record.status)) {
+          endedRecords.set(id, text);
+          if (endedRecords.size > 64) endedRecords.delete(endedRecords.keys().next().value!);
+        }
+      }
+      return reply.type("application/json; charset=utf-8").send(text);
+    }),
   );
   app.get(
     "/api/workflow/:id/spec",

@@ -107,7 +107,6 @@ export class RunManager {
     this.active.set(id, entry);
     entry.done = (async () => {
       try {
-        await runtime.sweep().catch(() => []);
         await runtime.open({ runId: id, dataDir: this.store.runDir(id) });
         const run = new WorkflowRun({
           runId: id,
