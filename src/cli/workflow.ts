@@ -138,6 +138,19 @@ export function workflowCommand(): Command {
         return 0;
       }),
     );
+  command
+    .command("restart")
+    .description("run a failed workflow again: only its groups that did not complete, reusing the outputs of those that did")
+    .argument("<id>")
+    .option("--wait", "follow the new run until it ends (exit codes as `troupe run`)", false)
+    .addOption(outputOption())
+    .action(
+      action(async (id: string, options: { wait: boolean; output: OutputFormat }) => {
+        const { status, body } = await call<{ id?: string; error?: string }>("POST", `/api/workflow/${encodeURIComponent(id)}/restart`);
+        if (status >= 400) throw new TroupeError("E_RESTART", body.error ?? `HTTP ${status}`, "usage");
+        return follow(body.id!, options);
+      }),
+    );
   return command;
 }
 
@@ -196,7 +209,12 @@ async function submit(file: string, options: SubmitOptions): Promise<number> {
     else progress.write(`${file}: valid\n`);
     return 0;
   }
-  const id = body.id!;
+  return follow(body.id!, options);
+}
+
+/** Says the new run's id; with `wait`, follows it to its end and prints its record (exit codes as `troupe run`). */
+async function follow(id: string, options: { wait: boolean; output: OutputFormat }): Promise<number> {
+  const progress = options.output === "json" ? process.stderr : process.stdout;
   progress.write(`submitted ${id}\n`);
   if (!options.wait) {
     if (options.output === "json") writeJson({ id });

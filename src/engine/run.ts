@@ -33,6 +33,11 @@ export interface RunOptions {
   leadHeadStartMs?: number;
   clock?: Clock;
   onEvent?: (event: EngineEvent) => void;
+  /**
+   * A restart: groups (by index) that completed in the run it restarts. They
+   * are not run again; their tasks' outputs are that run's.
+   */
+  reused?: ReadonlyMap<number, { from: string; tasks: ReadonlyArray<{ outputDir: string; exitCode: number | null }> }>;
 }
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
@@ -74,6 +79,16 @@ export class WorkflowRun {
     this.plan.groups.forEach((group, g) => {
       this.state.setGroup(g, "WAITING", "waiting for upstream groups");
       group.tasks.forEach((_, t) => this.state.setTask(g, t, "WAITING", "waiting for upstream groups"));
+      const reused = this.options.reused?.get(g);
+      if (!reused) return;
+      const reason = `completed in run ${reused.from}: its outputs are reused`;
+      group.tasks.forEach((_, t) => {
+        const task = reused.tasks[t]!;
+        this.tasks[g]![t]!.outputDir = task.outputDir;
+        this.tasks[g]![t]!.exitCode = task.exitCode;
+        this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode });
+      });
+      this.state.setGroup(g, "COMPLETED", reason);
     });
     this.tick();
     return this.done;

@@ -72,7 +72,8 @@ const ANY_FAILURE: readonly string[] = FAILURE_STATUSES;
 /** From each status, where a task attempt or a group may go next. Final statuses go nowhere. */
 const NEXT: Record<string, readonly string[]> = {
   SUBMITTING: ["WAITING", ...ANY_FAILURE],
-  WAITING: ["PROCESSING", "SCHEDULING", ...ANY_FAILURE],
+  // COMPLETED: in a restart, a group that completed in the run it restarts.
+  WAITING: ["PROCESSING", "SCHEDULING", "COMPLETED", ...ANY_FAILURE],
   PROCESSING: ["SCHEDULING", ...ANY_FAILURE],
   SCHEDULING: ["INITIALIZING", ...ANY_FAILURE],
   // A sibling can be told the lead's outcome before its own command started.

@@ -131,7 +131,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get(
     "/api/workflow/:id/spec",
     idSchema,
-    withRun((id, _request, reply) => reply.type("text/yaml; charset=utf-8").send(store.specText(id) ?? "")),
+    withRun((id, _request, reply) => reply.type("text/yaml; charset=utf-8").send(store.submission(id)?.spec ?? "")),
   );
   app.get(
     "/api/workflow/:id/events",
@@ -139,6 +139,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id) => ({ events: store.transitions(id) })),
   );
   registerLogsRoute(app, store);
+  app.post(
+    "/api/workflow/:id/restart",
+    idSchema,
+    withRun(async (id, request, reply) => {
+      const run = store.getRun(id)!;
+      const owner = request.owner!;
+      if (run.user !== owner.name && !owner.admin)
+        return reply
+          .status(403)
+          .send({ error: `workflow ${id} was submitted by ${run.user ?? "someone else"}; only they or an admin can restart it` });
+      const result = await manager.restart(id, owner.name);
+      if (result.kind === "submitted") return reply.status(201).send({ id: result.id, restarted: id });
+      if (result.kind === "invalid")
+        return reply.status(400).send({ error: "the workflow is no longer valid", diagnostics: result.diagnostics });
+      return reply.status(result.status).send({ error: result.reason });
+    }),
+  );
   app.post(
     "/api/workflow/:id/cancel",
     routeSchemas({ params: IdParams, body: CancelBody }),

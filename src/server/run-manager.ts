@@ -3,8 +3,9 @@
  * who submitted it and to which pool, then run in this process on the pool's
  * runtime; running runs can be canceled.
  */
-import { findUnschedulable, WorkflowRun, type Capacity } from "../engine/index.js";
-import { compileWorkflow } from "../plan/index.js";
+import { join } from "node:path";
+import { findUnschedulable, WorkflowRun, type Capacity, type RunOptions } from "../engine/index.js";
+import { compileWorkflow, type CompiledWorkflow } from "../plan/index.js";
 import type { Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import type { RunStore } from "../store/index.js";
@@ -30,7 +31,7 @@ export interface Submission {
 
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string; status: 400 | 404 | 429 }
+  | { kind: "refused"; reason: string; status: 400 | 404 | 409 | 429 }
   | { kind: "validated"; name: string; groups: number; tasks: number }
   | { kind: "submitted"; id: string };
 
@@ -53,6 +54,48 @@ export class RunManager {
   ) {}
 
   async submit(submission: Submission): Promise<SubmitResult> {
+    const checked = await this.check(submission);
+    if (checked.kind !== "planned") return checked;
+    const { plan, pool, tasks } = checked;
+    if (submission.dryRun) return { kind: "validated", name: plan.name, groups: plan.groups.length, tasks };
+    return { kind: "submitted", id: await this.launch(plan, pool, submission) };
+  }
+
+  /**
+   * A new run of a failed workflow (same spec, same variables) that runs only
+   * the groups that did not complete; the completed ones are taken over with
+   * their outputs.
+   */
+  async restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }> {
+    const previous = this.store.getRun(previousId);
+    const submitted = this.store.submission(previousId);
+    if (!previous || !submitted) return { kind: "refused", reason: `no workflow ${previousId}`, status: 404 };
+    if (!/^FAILED/.test(previous.status))
+      return { kind: "refused", reason: `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`, status: 409 };
+    const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
+    const checked = await this.check(submission);
+    if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
+    const attempts = this.store.attempts(previousId);
+    const reused = new Map<number, { from: string; tasks: Array<{ outputDir: string; exitCode: number | null }> }>();
+    checked.plan.groups.forEach((group, g) => {
+      const before = previous.groups.find((x) => x.name === group.name);
+      if (before?.status !== "COMPLETED") return;
+      reused.set(g, {
+        from: previousId,
+        tasks: group.tasks.map((task) => {
+          const latest = attempts.filter((a) => a.task === task.name).reduce((n, a) => Math.max(n, a.retry_id), 0);
+          const record = before.tasks.find((t) => t.name === task.name);
+          return { outputDir: join(this.store.runDir(previousId), "outputs", task.name, String(latest)), exitCode: record?.exit_code ?? 0 };
+        }),
+      });
+    });
+    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+  }
+
+  /** Everything that can refuse a submission, then its plan. */
+  private async check(
+    submission: Submission,
+  ): Promise<Exclude<SubmitResult, { kind: "submitted" }> | { kind: "planned"; plan: CompiledWorkflow; pool: Pool; tasks: number }> {
     const pool = this.pools.get(submission.pool);
     if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
     const running = [...this.active.values()].filter((e) => e.user === submission.user).length;
@@ -90,13 +133,17 @@ export class RunManager {
         status: 400,
       };
     }
-    if (submission.dryRun) return { kind: "validated", name: plan.name, groups: plan.groups.length, tasks: tasks.length };
+    return { kind: "planned", plan, pool, tasks: tasks.length };
+  }
 
+  /** Records the run and runs it in the background; returns its id. */
+  private async launch(plan: CompiledWorkflow, pool: Pool, submission: Submission, reused?: RunOptions["reused"]): Promise<string> {
     const runtime = await pool.runtime();
     const id = this.store.createRun({
       owner: processToken(),
       name: plan.name,
       specText: submission.spec,
+      variables: { set: submission.set, setString: submission.setString },
       runtime: runtime.describe(),
       submitTime: Date.now(),
       user: submission.user,
@@ -117,6 +164,7 @@ export class RunManager {
           capacity: pool.capacity,
           maxParallel: pool.maxParallel,
           maxRetries: pool.maxRetries,
+          reused,
         });
         entry.run = run;
         const done = run.start();
@@ -133,7 +181,7 @@ export class RunManager {
         this.active.delete(id);
       }
     })();
-    return { kind: "submitted", id };
+    return id;
   }
 
   /** False when the run is not running here (ended, or unknown). */

@@ -126,6 +126,11 @@ CREATE TABLE tokens (
   created_at INTEGER NOT NULL
 );`),
   },
+  {
+    version: 4,
+    description: "the template variables a run was submitted with (a restart renders the spec again with them)",
+    up: (db) => db.exec("ALTER TABLE runs ADD COLUMN variables TEXT"),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

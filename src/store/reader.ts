@@ -189,8 +189,15 @@ export class RunReader {
     }));
   }
 
-  specText(runId: string): string | undefined {
-    return this.db.prepare<[string], { spec: string }>("SELECT spec FROM runs WHERE id = ?").get(runId)?.spec;
+  submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
+    const row = this.db
+      .prepare<[string], { spec: string; variables: string | null }>("SELECT spec, variables FROM runs WHERE id = ?")
+      .get(runId);
+    if (!row) return undefined;
+    const variables = row.variables
+      ? (JSON.parse(row.variables) as { set: Record<string, string>; setString: Record<string, string> })
+      : undefined;
+    return { spec: row.spec, set: variables?.set ?? {}, setString: variables?.setString ?? {} };
   }
 
   transitions(runId: string): TransitionRecord[] {

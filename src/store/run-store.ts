@@ -177,9 +177,10 @@ export class RunStore {
     return (this.tokenTable ??= new TokenTable(this.db));
   }
 
-  /** The submitted spec text of a run. */
-  specText(runId: string): string | undefined {
-    return this.reader.specText(runId);
+  /** The spec text a run was submitted with, and its template variables. */
+  submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
+    this.flush();
+    return this.reader.submission(runId);
   }
 
   /** The exact id, else the only id starting with `prefixOrId`, else undefined. */

@@ -43,9 +43,10 @@ export interface NewRun {
   groups: Array<{ name: string; tasks: Array<{ name: string; lead: boolean }> }>;
   /** The process driving the run (an opaque token): a run whose owner is gone can be settled. */
   owner?: string;
-  /** Server runs: who submitted it, to which pool. */
+  /** Server runs: who submitted it, to which pool, with which template variables. */
   user?: string;
   pool?: string;
+  variables?: { set: Record<string, string>; setString: Record<string, string> };
 }
 
 /** Identifies what a status change is about: the run, one of its groups, or a task attempt. */

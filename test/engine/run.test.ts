@@ -1001,3 +1001,20 @@ describe("the end of a run", () => {
     expect(h.groupStatus("c")).toBe("FAILED_CANCELED");
   });
 });
+
+describe("a restart", () => {
+  it("takes over the groups that completed in the run it restarts: not run again, their outputs feed the rest", async () => {
+    const yaml = workflow([group("a", task("ta")), group("b", task("tb", "inputs: [{task: ta}]"))]);
+    const plan = await compileYaml(yaml);
+    const a = plan.groups.findIndex((g) => g.name === "a-group");
+    const reused = new Map([[a, { from: "wf-0", tasks: [{ outputDir: "/data/wf-0/outputs/ta/0", exitCode: 0 }] }]]);
+    const h = await startRun(yaml, { reused });
+    expect(h.runtime.prepareCalls("ta")).toEqual([]);
+    expect(h.groupStatus("a")).toBe("COMPLETED");
+    expect(h.task("ta")).toMatchObject({ status: "COMPLETED", exitCode: 0 });
+    expect(h.taskTransitions("ta").at(-1)!.reason).toMatch(/completed in run wf-0/);
+    expect(h.runtime.prepareCalls("tb").map((l) => l.inputDirs)).toEqual([["/data/wf-0/outputs/ta/0"]]);
+    await h.exit("tb", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+});

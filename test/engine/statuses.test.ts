@@ -47,6 +47,8 @@ describe("checkTransition", () => {
     ["RUNNING", "FAILED_EXEC_TIMEOUT"],
     ["INITIALIZING", "FAILED_START_ERROR"],
     ["INITIALIZING", "COMPLETED"],
+    // A restart takes over a group that completed in the run it restarts.
+    ["WAITING", "COMPLETED"],
     ["PENDING", "RUNNING"],
   ])("allows %s -> %s", (from, to) => {
     expect(() => checkTransition("x", from, to)).not.toThrow();
@@ -64,7 +66,7 @@ describe("checkTransition", () => {
     ["RUNNING", "SCHEDULING"],
     ["RUNNING", "INITIALIZING"],
     ["WAITING", "RUNNING"],
-    ["WAITING", "COMPLETED"],
+    ["SUBMITTING", "COMPLETED"],
     ["SUBMITTING", "RUNNING"],
     ["SCHEDULING", "RUNNING"],
     ["WAITING", "RESCHEDULED"],

@@ -199,6 +199,63 @@ describe("submissions", () => {
   });
 });
 
+describe("restart", () => {
+  it("runs only the groups that did not complete, reusing the outputs of those that did; only a failed workflow, only its submitter", async () => {
+    const flags = home.outsideTmp();
+    const file = home.spec(
+      "two-steps",
+      `workflow:
+  name: steps-{{ tag }}
+  groups:
+  - name: make
+    tasks:
+    - name: maker
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "echo made-$$ > {{output}}/made.txt; echo making"]
+  - name: use
+    tasks:
+    - name: user
+      lead: true
+      image: alpine:3.18
+      inputs: [{task: maker}]
+      command: ["sh", "-c", "[ -e ${flags}/ready ] || { echo not ready; exit 1; }; cat {{input:0}}/made.txt"]
+`,
+    );
+    const first = await client(["workflow", "submit", file, "--set", "tag=a", "--wait", "--output", "json"], alice);
+    expect(first.code, first.stderr).toBe(1);
+    const failed = JSON.parse(first.stdout) as RunRecord;
+    const made = fs.readFileSync(path.join(serverHome, "runs", failed.id, "outputs", "maker", "0", "made.txt"), "utf8");
+
+    const notYours = await client(["workflow", "restart", failed.id], bob);
+    expect(notYours.code).toBe(2);
+    expect(notYours.stderr).toMatch(/only they or an admin/);
+
+    fs.writeFileSync(path.join(flags, "ready"), "");
+    const again = await client(["workflow", "restart", failed.id, "--wait", "--output", "json"], alice);
+    expect(again.code, again.stderr).toBe(0);
+    const record = JSON.parse(again.stdout) as RunRecord;
+    expect(record.id).not.toBe(failed.id);
+    expect(record.name).toBe("steps-a");
+    expect(record.groups.map((g) => [g.name, g.status])).toEqual([
+      ["make", "COMPLETED"],
+      ["use", "COMPLETED"],
+    ]);
+    // The maker did not run again (no log in the new run); the user read the first run's output.
+    expect(fs.existsSync(path.join(serverHome, "runs", record.id, "logs", "maker.0.log"))).toBe(false);
+    expect((await client(["workflow", "logs", record.id, "--task", "user"], alice)).stdout).toBe(made);
+    const events = JSON.parse((await client(["workflow", "events", record.id, "--output", "json"], alice)).stdout) as Array<{
+      task: string | null;
+      reason: string;
+    }>;
+    expect(events.some((e) => e.task === "maker" && /completed in run/.test(e.reason))).toBe(true);
+
+    const completed = await api("POST", `/api/workflow/${record.id}/restart`, alice);
+    expect(completed.status).toBe(409);
+    expect(String(completed.json.error)).toMatch(/only a failed workflow/);
+  });
+});
+
 describe("logs", () => {
   it("follow streams a task's output as it is written, byte for byte, and ends when the task ends; -n keeps the last lines", async () => {
     // 3 MB of numbered lines, written over about a second, then a last line.
