@@ -139,17 +139,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id) => ({ events: store.transitions(id) })),
   );
   registerLogsRoute(app, store);
+  /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
+  const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
+    const user = store.getRun(id)?.user;
+    if (user === owner.name || owner.admin) return undefined;
+    return `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`;
+  };
   app.post(
     "/api/workflow/:id/restart",
     idSchema,
     withRun(async (id, request, reply) => {
-      const run = store.getRun(id)!;
-      const owner = request.owner!;
-      if (run.user !== owner.name && !owner.admin)
-        return reply
-          .status(403)
-          .send({ error: `workflow ${id} was submitted by ${run.user ?? "someone else"}; only they or an admin can restart it` });
-      const result = await manager.restart(id, owner.name);
+      const refusal = notTheirs(id, request.owner!, "restart");
+      if (refusal) return reply.status(403).send({ error: refusal });
+      const result = await manager.restart(id, request.owner!.name);
       if (result.kind === "submitted") return reply.status(201).send({ id: result.id, restarted: id });
       if (result.kind === "invalid")
         return reply.status(400).send({ error: "the workflow is no longer valid", diagnostics: result.diagnostics });
@@ -160,12 +162,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     "/api/workflow/:id/cancel",
     routeSchemas({ params: IdParams, body: CancelBody }),
     withRun((id, request, reply) => {
+      const refusal = notTheirs(id, request.owner!, "cancel");
+      if (refusal) return reply.status(403).send({ error: refusal });
       const run = store.getRun(id)!;
-      const owner = request.owner!;
-      if (run.user !== owner.name && !owner.admin)
-        return reply
-          .status(403)
-          .send({ error: `workflow ${id} was submitted by ${run.user ?? "someone else"}; only they or an admin can cancel it` });
       const force = (request.body as { force?: boolean } | undefined)?.force ?? false;
       if (!manager.cancel(id, force)) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
       return reply.status(202).send({ id, canceling: true, force });
