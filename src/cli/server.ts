@@ -1,5 +1,4 @@
 /** `troupe server` and `troupe server token create`. */
-import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { UsageError } from "../errors/index.js";
@@ -13,6 +12,7 @@ interface ServerOptions {
   isolation?: "netns" | "none";
   maxTasks: number;
   maxRunsPerUser: number;
+  config?: string;
 }
 
 function useHome(home: string | undefined): void {
@@ -32,6 +32,7 @@ export function serverCommand(): Command {
       ]),
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
+    .option("--config <file>", "the pools to offer (YAML; see src/cli/server-config.ts); default: one pool, `default`, this machine")
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
     .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
     .addHelpText(
@@ -73,20 +74,17 @@ Examples:
 
 async function serve(options: ServerOptions): Promise<number> {
   useHome(options.home);
-  const [{ openStore, troupeHome }, { buildApp, RunManager }, { chooseRuntime }] = await Promise.all([
+  const [{ openStore, troupeHome }, { buildApp, RunManager }, { readServerConfig, poolFrom }] = await Promise.all([
     import("./home.js"),
     import("../server/index.js"),
-    import("./choose-runtime.js"),
+    import("./server-config.js"),
   ]);
+  const configs = options.config
+    ? readServerConfig(options.config)
+    : [{ name: "default", runtime: options.runtime, isolation: options.isolation, max_retries: 0, max_parallel: 64 }];
+  const pools = configs.map(poolFrom);
   const { store, settled } = openStore();
-  const pool = {
-    name: "default",
-    capacity: { cpu: availableParallelism(), gpu: 0, memoryBytes: totalmem() },
-    maxRetries: 0,
-    maxParallel: 64,
-    runtime: async () => (await chooseRuntime({ runtime: options.runtime, isolation: options.isolation }, new Set())).runtime,
-  };
-  const manager = new RunManager(store, new Map([[pool.name, pool]]), {
+  const manager = new RunManager(store, new Map(pools.map((p) => [p.name, p])), {
     maxTasks: options.maxTasks,
     maxRunsPerUser: options.maxRunsPerUser,
   });
@@ -95,6 +93,15 @@ async function serve(options: ServerOptions): Promise<number> {
   process.stdout.write(`troupe server: listening on ${address} (home ${troupeHome()})\n`);
   if (settled.length)
     process.stdout.write(`troupe server: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}\n`);
+  // What a killed server left (containers, networks) goes now, not with the next submission.
+  for (const pool of pools)
+    void pool
+      .runtime()
+      .then(async (runtime) => {
+        const swept = await runtime.sweep().finally(() => runtime.close());
+        if (swept.length) process.stdout.write(`troupe server: removed what an earlier server left behind: ${swept.join("; ")}\n`);
+      })
+      .catch((error: Error) => process.stderr.write(`troupe server: warning: could not sweep what earlier runs left: ${error.message}\n`));
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
       process.stdout.write(`troupe server: ${signal}: no new submissions; canceling running workflows\n`);

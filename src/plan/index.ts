@@ -1,4 +1,4 @@
 export { compileWorkflow } from "./compile.js";
-export { exitActionFor } from "./exit-actions.js";
+export { compileExitActions, exitActionFor } from "./exit-actions.js";
 export { expandEnvironmentReferences, renderTokenized } from "./text.js";
 export type * from "./types.js";

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { findUnschedulable, WorkflowRun, type Capacity, type RunOptions } from "../engine/index.js";
-import { compileWorkflow, type CompiledWorkflow } from "../plan/index.js";
+import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import type { Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import type { RunStore } from "../store/index.js";
@@ -16,6 +16,8 @@ export interface Pool {
   capacity: Capacity;
   maxRetries: number;
   maxParallel: number;
+  /** Exit actions applied after each task's own. */
+  exitActions: readonly ExitActionRule[];
   /** A fresh runtime for each run (runtimes hold one run's state). */
   runtime: () => Promise<Runtime>;
 }
@@ -164,6 +166,7 @@ export class RunManager {
           capacity: pool.capacity,
           maxParallel: pool.maxParallel,
           maxRetries: pool.maxRetries,
+          poolExitActions: pool.exitActions,
           reused,
         });
         entry.run = run;

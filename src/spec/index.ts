@@ -4,6 +4,7 @@ export {
   WorkflowFileSchema,
   workflowJsonSchema,
   EXIT_ACTIONS,
+  ExitActionsSchema,
   type WorkflowSpec,
   type TaskSpec,
   type GroupSpec,

@@ -5,9 +5,10 @@
  * sandboxes die with their spawner), and nothing of it keeps running.
  * (Re-attaching tasks that outlive the server is not built yet.)
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, ROOT, TestHome, ensureBuilt, processesWith, random, sleepMarkers, troupe, waitFor } from "../run/helpers.js";
+import { TestHome, ensureBuilt, processesWith, random, sleepMarkers, troupe, waitFor } from "../run/helpers.js";
+import { startServer, type StartedServer } from "./helpers.js";
 
 let home: TestHome;
 let serverHome: string;
@@ -15,21 +16,10 @@ let token: string;
 const sleepers = sleepMarkers(4);
 const started: ChildProcess[] = [];
 
-async function startServer(): Promise<{ child: ChildProcess; url: string; out: () => string }> {
-  const child = spawn(process.execPath, [BIN, "server", "--home", serverHome, "--port", "0", "--runtime", "host", "--isolation", "none"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  started.push(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  const url = await waitFor(
-    () => /listening on (http:\/\/\S+)/.exec(out)?.[1],
-    (found) => found !== undefined,
-    15_000,
-  );
-  if (!url) throw new Error(`the server did not start: ${out}`);
-  return { child, url, out: () => out };
+async function start(): Promise<StartedServer> {
+  const server = await startServer(serverHome, ["--runtime", "host", "--isolation", "none"]);
+  started.push(server.child);
+  return server;
 }
 
 async function call(url: string, method: string, route: string, body?: unknown) {
@@ -56,7 +46,7 @@ afterAll(() => {
 
 describe("a server killed with SIGKILL", () => {
   it("leaves no workflow RUNNING: the next start settles it FAILED_SERVER_ERROR with a reason, and none of its tasks runs on", async () => {
-    const first = await startServer();
+    const first = await start();
     const sleep = sleepers.sleep(1000);
     const spec = `workflow:\n  name: doomed-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "${sleep}"]\n`;
     const submitted = await call(first.url, "POST", "/api/pool/default/workflow", { spec });
@@ -80,8 +70,15 @@ describe("a server killed with SIGKILL", () => {
       ),
     ).toBe(0);
 
-    const second = await startServer();
-    expect(second.out()).toMatch(new RegExp(`FAILED_SERVER_ERROR: .*${id}`));
+    const second = await start();
+    const settled = new RegExp(`FAILED_SERVER_ERROR: .*${id}`);
+    expect(
+      await waitFor(
+        () => second.out(),
+        (out) => settled.test(out),
+        5_000,
+      ),
+    ).toMatch(settled);
     const record = await call(second.url, "GET", `/api/workflow/${id}`);
     expect(record.json.status).toBe("FAILED_SERVER_ERROR");
     const events = (await call(second.url, "GET", `/api/workflow/${id}/events`)).json.events as Array<{ to: string; reason: string }>;

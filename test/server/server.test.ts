@@ -4,15 +4,15 @@
  * never send: submit/query/list/events/spec/cancel, tokens (401/403), bad
  * input of every kind answered with a 4xx while the server keeps serving.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, ROOT, TestHome, ensureBuilt, random, sleepMarkers, troupe, type RunRecord } from "../run/helpers.js";
+import { ROOT, TestHome, ensureBuilt, random, sleepMarkers, troupe, type RunRecord } from "../run/helpers.js";
+import { startServer, type StartedServer } from "./helpers.js";
 
 let home: TestHome;
 let serverHome: string;
-let server: ChildProcess;
+let server: StartedServer | undefined;
 let url: string;
 let alice: string;
 let bob: string;
@@ -54,27 +54,13 @@ beforeAll(async () => {
   home = new TestHome();
   serverHome = home.outsideTmp();
   [alice, bob, admin, carol] = [await token("alice"), await token("bob"), await token("root", true), await token("carol")];
-  const args = ["server", "--home", serverHome, "--port", "0", "--runtime", "host", "--isolation", "none", "--max-runs-per-user", "2"];
-  server = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    server.on("exit", (code) => reject(new Error(`the server exited (${code}): ${out}`)));
-  });
+  const args = ["--runtime", "host", "--isolation", "none", "--max-runs-per-user", "2"];
+  server = await startServer(serverHome, args);
+  url = server.url;
 }, 200_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((resolve) => server.once("exit", resolve));
-  }
+  await server?.stop();
   sleepers.killAll();
   home?.remove();
 });

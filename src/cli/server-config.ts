@@ -1,0 +1,88 @@
+/**
+ * The server's config file (`troupe server --config FILE`, YAML or JSON):
+ * the pools it offers. Without one there is a single `default` pool, this
+ * machine, built from the command-line options.
+ *
+ *   pools:
+ *   - name: default
+ *     runtime: host            # or container (default: container when an engine answers)
+ *     isolation: none          # host runtime: netns or none
+ *     engine: podman           # container runtime: podman or docker
+ *     cpus: 8                  # capacity (default: this machine's)
+ *     memory: 16Gi
+ *     gpus: 0
+ *     max_retries: 2           # OSMO's max_retry_per_task (default 0)
+ *     max_parallel: 64
+ *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
+ */
+import { readFileSync } from "node:fs";
+import { availableParallelism, totalmem } from "node:os";
+import yaml from "js-yaml";
+import { z } from "zod";
+import { UsageError } from "../errors/index.js";
+import { compileExitActions } from "../plan/index.js";
+import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
+import type { Pool } from "../server/index.js";
+import { chooseRuntime } from "./choose-runtime.js";
+
+const PoolConfig = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase letters, digits, - and _, at most 63"),
+    runtime: z.enum(["host", "container"]).optional(),
+    isolation: z.enum(["netns", "none"]).optional(),
+    engine: z.enum(["podman", "docker"]).optional(),
+    cpus: z.number().int().positive().optional(),
+    memory: z
+      .string()
+      .refine((v) => parseSize(v).ok, "a size such as 16Gi")
+      .optional(),
+    gpus: z.number().int().min(0).optional(),
+    max_retries: z.number().int().min(0).default(0),
+    max_parallel: z.number().int().min(1).default(64),
+    exit_actions: ExitActionsSchema.refine(
+      (actions) => Object.values(actions).every((v) => v === undefined || parseExitRanges(v).ok),
+      'exit codes or ranges such as "1,3-5"',
+    ).optional(),
+  })
+  .strict();
+
+const ServerConfig = z
+  .object({ pools: z.array(PoolConfig).min(1) })
+  .strict()
+  .refine((c) => new Set(c.pools.map((p) => p.name)).size === c.pools.length, "pool names must differ");
+
+export type PoolConfig = z.output<typeof PoolConfig>;
+
+/** The pools a config file declares; a clear usage error naming the field when it is wrong. */
+export function readServerConfig(path: string): PoolConfig[] {
+  let raw: unknown;
+  try {
+    raw = yaml.load(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UsageError(`--config ${path}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  const parsed = ServerConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(`--config ${path}: ${issue.path.map(String).join(".") || "the file"}: ${issue.message}`);
+  }
+  return parsed.data.pools;
+}
+
+/** A pool of the server from its config (runtimes are made per run). */
+export function poolFrom(config: PoolConfig): Pool {
+  const memory = config.memory ? parseSize(config.memory) : undefined;
+  return {
+    name: config.name,
+    capacity: {
+      cpu: config.cpus ?? availableParallelism(),
+      gpu: config.gpus ?? 0,
+      memoryBytes: memory?.ok ? memory.value : totalmem(),
+    },
+    maxRetries: config.max_retries,
+    maxParallel: config.max_parallel,
+    exitActions: compileExitActions(config.exit_actions),
+    runtime: async () =>
+      (await chooseRuntime({ runtime: config.runtime, isolation: config.isolation, engine: config.engine }, new Set())).runtime,
+  };
+}
