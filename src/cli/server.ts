@@ -102,18 +102,28 @@ async function serve(options: ServerOptions): Promise<number> {
         if (swept.length) process.stdout.write(`troupe server: removed what an earlier server left behind: ${swept.join("; ")}\n`);
       })
       .catch((error: Error) => process.stderr.write(`troupe server: warning: could not sweep what earlier runs left: ${error.message}\n`));
+  // A first SIGTERM/SIGINT stops taking workflows and lets the running ones finish (reads go on
+  // being served meanwhile); a second cancels them. Then the server closes and exits.
   await new Promise<void>((resolveStop) => {
+    let signals = 0;
     const stop = (signal: string) => {
-      process.stdout.write(`troupe server: ${signal}: no new submissions; canceling running workflows\n`);
-      void (async () => {
-        await app.close();
-        await manager.cancelAll();
-        store.close();
-        resolveStop();
-      })();
+      signals += 1;
+      if (signals === 1) {
+        process.stdout.write(
+          `troupe server: ${signal}: taking no new workflows; waiting for ${manager.running} running (${signal} again cancels them)\n`,
+        );
+        void manager.drain().then(async () => {
+          await app.close();
+          store.close();
+          resolveStop();
+        });
+      } else if (signals === 2) {
+        process.stdout.write(`troupe server: ${signal}: canceling the running workflows\n`);
+        void manager.cancelAll();
+      }
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
   });
   return 0;
 }

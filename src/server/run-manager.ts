@@ -33,7 +33,7 @@ export interface Submission {
 
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string; status: 400 | 404 | 409 | 429 }
+  | { kind: "refused"; reason: string; status: 400 | 404 | 409 | 429 | 503 }
   | { kind: "validated"; name: string; groups: number; tasks: number }
   | { kind: "submitted"; id: string };
 
@@ -48,6 +48,7 @@ interface ActiveRun {
 
 export class RunManager {
   private readonly active = new Map<string, ActiveRun>();
+  private draining = false;
 
   constructor(
     private readonly store: RunStore,
@@ -98,6 +99,7 @@ export class RunManager {
   private async check(
     submission: Submission,
   ): Promise<Exclude<SubmitResult, { kind: "submitted" }> | { kind: "planned"; plan: CompiledWorkflow; pool: Pool; tasks: number }> {
+    if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
     if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
     const running = [...this.active.values()].filter((e) => e.user === submission.user).length;
@@ -194,6 +196,16 @@ export class RunManager {
     if (entry.run) entry.run.cancel(force);
     else Object.assign(entry, { cancel: true, force });
     return true;
+  }
+
+  /** Takes no new workflows from now on; resolves once every running one has ended and is recorded. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    while (this.active.size > 0) await Promise.all([...this.active.values()].map((e) => e.done));
+  }
+
+  get running(): number {
+    return this.active.size;
   }
 
   /** Cancels every running workflow and waits until each has ended and is recorded. */

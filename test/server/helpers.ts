@@ -7,7 +7,7 @@ export interface StartedServer {
   url: string;
   /** Everything it printed on stdout so far. */
   out(): string;
-  /** SIGTERM, and wait for it to exit (nothing if it has already). */
+  /** SIGTERM (the server lets running workflows finish), another after 5 s (it cancels them); waits for the exit. */
   stop(): Promise<void>;
 }
 
@@ -34,8 +34,11 @@ export async function startServer(home: string, args: string[]): Promise<Started
     out: () => out,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
+      const again = setTimeout(() => child.kill("SIGTERM"), 5_000);
+      await exited;
+      clearTimeout(again);
     },
   };
 }

@@ -44,6 +44,25 @@ afterAll(() => {
   home?.remove();
 });
 
+describe("a server stopped with SIGTERM", () => {
+  it("takes no new workflows (503), still answers queries, lets the running one finish, then exits", async () => {
+    const server = await start();
+    const spec = `workflow:\n  name: finishing-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "1.5"]\n`;
+    const submitted = await call(server.url, "POST", "/api/pool/default/workflow", { spec });
+    expect(submitted.status).toBe(201);
+    const id = submitted.json.id as string;
+    const exited = new Promise<number | null>((resolve) => server.child.once("exit", resolve));
+    server.child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await call(server.url, "POST", "/api/pool/default/workflow", { spec })).status).toBe(503);
+    expect((await call(server.url, "GET", `/api/workflow/${id}`)).json.status).toMatch(/RUNNING|WAITING|PENDING/);
+    expect(await exited).toBe(0);
+    expect(server.out()).toMatch(/taking no new workflows; waiting for 1 running/);
+    const query = await troupe(["query", id, "--output", "json"], { home: serverHome });
+    expect((JSON.parse(query.stdout) as { status: string }).status).toBe("COMPLETED");
+  });
+});
+
 describe("a server killed with SIGKILL", () => {
   it("leaves no workflow RUNNING: the next start settles it FAILED_SERVER_ERROR with a reason, and none of its tasks runs on", async () => {
     const first = await start();
