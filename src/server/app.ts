@@ -5,7 +5,6 @@
  */
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { readFileSync } from "node:fs";
 import type { RunStore, TokenOwner } from "../store/index.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
 import { registerLogsRoute } from "./logs-route.js";
@@ -190,12 +189,3 @@ type ListQueryType = {
   limit: number;
   offset: number;
 };
-
-/** For `troupe server`: the version troupe reports. */
-export function troupeVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}

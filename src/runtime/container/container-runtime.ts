@@ -10,11 +10,11 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
+import { builtHelper } from "../native-helpers.js";
 import type { ContainerBackend, ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
@@ -26,22 +26,11 @@ export interface ContainerRuntimeOptions {
   pull: PullPolicy;
 }
 
-/** The same path from src/ (tests) and dist/ (the CLI). */
-const INIT_PATH = fileURLToPath(new URL("../../../native/build/troupe-init", import.meta.url));
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
 /** Networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere). */
 const SUBNET_PREFIX = "10.214";
 const PULL_TIMEOUT_MS = 300_000;
-
-export function initPath(): string | undefined {
-  try {
-    accessSync(INIT_PATH, constants.X_OK);
-    return INIT_PATH;
-  } catch {
-    return undefined;
-  }
-}
 
 interface NetworkLease {
   name: string;
@@ -68,7 +57,7 @@ export class ContainerRuntime implements Runtime {
   private readonly isolatePorts: boolean;
 
   constructor(private readonly options: ContainerRuntimeOptions) {
-    const init = initPath();
+    const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;

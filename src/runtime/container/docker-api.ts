@@ -5,6 +5,7 @@
  * Errors carry the engine's own message.
  */
 import { Agent, request, type IncomingMessage } from "node:http";
+import { jsonLines } from "../../util/json-lines.js";
 
 export const API_VERSION = "v1.41";
 
@@ -87,23 +88,13 @@ export class DockerApi {
   async pull(image: string): Promise<void> {
     const { name, tag } = splitImage(image);
     const response = await this.open("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`);
+    // Progress and failures come as JSON lines in the stream (the status is 200 either way).
     let failure: string | undefined;
-    let buffer = "";
-    for await (const chunk of response) {
-      buffer += (chunk as Buffer).toString("utf8");
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl).trim();
-        buffer = buffer.slice(nl + 1);
-        if (!line) continue;
-        try {
-          const message = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
-          failure ??= message.errorDetail?.message ?? message.error;
-        } catch {
-          // Progress text: not ours to read.
-        }
-      }
-    }
+    const feed = jsonLines((message) => {
+      const { error, errorDetail } = message as { error?: string; errorDetail?: { message?: string } };
+      failure ??= errorDetail?.message ?? error;
+    });
+    for await (const chunk of response) feed(chunk as Buffer);
     if (failure) throw new EngineError(failure);
   }
 

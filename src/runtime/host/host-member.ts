@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { ExitInfo, PreparedMember, RunContext, TaskLaunch } from "../types.js";
+import { jsonLines } from "../../util/json-lines.js";
 import type { SandboxProcess, SandboxStart, StartSandboxProcess } from "./sandbox-process.js";
 
 export class HostMember implements PreparedMember {
@@ -34,6 +35,7 @@ export class HostMember implements PreparedMember {
     this.process = start(
       { ...command, logPath: launch.logPath, live: onOutput !== undefined },
       {
+        // bwrap's status channel (and troupe-spawner's own sandbox's): one JSON object per line.
         status: jsonLines((message) => {
           if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
           if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
@@ -111,23 +113,4 @@ export class HostMember implements PreparedMember {
       return undefined;
     }
   }
-}
-
-/** bwrap's status channel: one JSON object per line, in chunks that may split lines. */
-function jsonLines(onMessage: (message: Record<string, unknown>) => void): (chunk: Buffer) => void {
-  let buffer = "";
-  return (chunk) => {
-    buffer += chunk.toString("utf8");
-    let nl: number;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      try {
-        onMessage(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // Not ours to interpret.
-      }
-    }
-  };
 }

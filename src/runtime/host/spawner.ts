@@ -7,22 +7,12 @@
  * it (or with TROUPE_SPAWNER=node) the host runtime uses Node's child_process.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { builtHelper } from "../native-helpers.js";
 import { signalNumber, type SandboxProcess, type SandboxProcessEvents, type StartSandboxProcess } from "./sandbox-process.js";
-
-/** The same path from src/ (tests) and dist/ (the CLI): both sit three levels under the package root. */
-const SPAWNER_PATH = fileURLToPath(new URL("../../../native/build/troupe-spawner", import.meta.url));
 
 /** Where the built helper is, or undefined when it was not built or is switched off. */
 export function spawnerPath(): string | undefined {
-  if (process.env.TROUPE_SPAWNER === "node") return undefined;
-  try {
-    accessSync(SPAWNER_PATH, constants.X_OK);
-    return SPAWNER_PATH;
-  } catch {
-    return undefined;
-  }
+  return process.env.TROUPE_SPAWNER === "node" ? undefined : builtHelper("troupe-spawner");
 }
 
 const NUL = Buffer.from([0]);

@@ -1,0 +1,18 @@
+/**
+ * troupe's small C helpers, built by `npm run build` into native/build/
+ * (scripts/build-native.mjs): troupe-spawner (host runtime) and troupe-init
+ * (container runtime).
+ */
+import { accessSync, constants } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** Where the built helper is, or undefined when it was not built. The same path from src/ (tests) and dist/ (the CLI). */
+export function builtHelper(name: "troupe-spawner" | "troupe-init"): string | undefined {
+  const path = fileURLToPath(new URL(`../../native/build/${name}`, import.meta.url));
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}
