@@ -140,7 +140,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerLogsRoute(app, store);
   /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
   const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
-    const user = store.getRun(id)?.user;
+    const user = store.runHeader(id)?.user;
     if (user === owner.name || owner.admin) return undefined;
     return `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`;
   };
@@ -163,7 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id, request, reply) => {
       const refusal = notTheirs(id, request.owner!, "cancel");
       if (refusal) return reply.status(403).send({ error: refusal });
-      const run = store.getRun(id)!;
+      const run = store.runHeader(id)!;
       const force = (request.body as { force?: boolean } | undefined)?.force ?? false;
       if (!manager.cancel(id, force)) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
       return reply.status(202).send({ id, canceling: true, force });

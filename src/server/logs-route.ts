@@ -57,7 +57,7 @@ export function registerLogsRoute(app: FastifyInstance, store: RunStore): void {
       request.raw.on("close", () => (closed = true));
       let position = offset;
       const buffer = Buffer.alloc(CHUNK);
-      const ended = () => ENDED.test(store.attempts(id).find((a) => a.task === task && a.retry_id === retry)?.status ?? "");
+      const ended = () => ENDED.test(store.attemptStatus(id, task, retry) ?? "");
       while (!closed) {
         const wasEnded = ended();
         let read = 0;

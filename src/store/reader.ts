@@ -189,6 +189,24 @@ export class RunReader {
     }));
   }
 
+  /** A run's own fields, without its groups and tasks (cheap for a run of any size). */
+  runHeader(id: string): { status: string; user: string | null; pool: string | null } | undefined {
+    const run = this.run.get(id);
+    return run && { status: run.status, user: run.user, pool: run.pool };
+  }
+
+  attemptStatus(runId: string, task: string, retryId: number): string | undefined {
+    this.attemptStatusRow ??= this.db
+      .prepare<[string, string, number], string>(
+        `SELECT a.status FROM task_attempts a
+         JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
+         WHERE a.run_id = ? AND t.name = ? AND a.retry_id = ?`,
+      )
+      .pluck();
+    return this.attemptStatusRow.get(runId, task, retryId);
+  }
+  private attemptStatusRow: Database.Statement<[string, string, number], string> | undefined;
+
   submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
     const row = this.db
       .prepare<[string], { spec: string; variables: string | null }>("SELECT spec, variables FROM runs WHERE id = ?")

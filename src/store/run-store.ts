@@ -177,6 +177,18 @@ export class RunStore {
     return (this.tokenTable ??= new TokenTable(this.db));
   }
 
+  /** A run's status, user and pool, without reading its groups and tasks. */
+  runHeader(id: string): { status: string; user: string | null; pool: string | null } | undefined {
+    this.flush();
+    return this.reader.runHeader(id);
+  }
+
+  /** The status of one task attempt (by task name and retry id). */
+  attemptStatus(runId: string, task: string, retryId: number): string | undefined {
+    this.flush();
+    return this.reader.attemptStatus(runId, task, retryId);
+  }
+
   /** The spec text a run was submitted with, and its template variables. */
   submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
     this.flush();
