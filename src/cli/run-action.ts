@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
-import { findUnschedulable, WorkflowRun, type Capacity } from "../engine/index.js";
+import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
@@ -90,9 +90,7 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
     } catch (error) {
       // Nothing ran: the run is recorded as failed by its backend, with the reason.
       const reason = (error as Error).message;
-      const now = Date.now();
-      store.recordTransition(runId, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
-      store.updateRun(runId, { status: "FAILED_BACKEND_ERROR", endTime: now });
+      recordRunNotStarted(store, runId, reason);
       process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
       return RUN_EXIT.failed;
     }

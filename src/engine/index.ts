@@ -23,5 +23,5 @@ export {
   type GroupStatus,
 } from "./statuses.js";
 export { systemClock, type Clock } from "./clock.js";
-export type { RunRecorder, EngineEvent } from "./recorder.js";
+export { recordRunNotStarted, type RunRecorder, type EngineEvent } from "./recorder.js";
 export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

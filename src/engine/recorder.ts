@@ -20,3 +20,12 @@ export interface EngineEvent {
   reason: string;
   time: number;
 }
+
+/**
+ * A run that never started (its runtime could not open): recorded as failed
+ * by its backend, with the reason, so that it does not stay PENDING.
+ */
+export function recordRunNotStarted(recorder: RunRecorder, runId: string, reason: string, now = Date.now()): void {
+  recorder.recordTransition(runId, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
+  recorder.updateRun(runId, { status: "FAILED_BACKEND_ERROR", endTime: now });
+}

@@ -4,7 +4,7 @@
  * runtime; running runs can be canceled.
  */
 import { join } from "node:path";
-import { findUnschedulable, WorkflowRun, type Capacity, type RunOptions } from "../engine/index.js";
+import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity, type RunOptions } from "../engine/index.js";
 import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import type { Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
@@ -176,10 +176,7 @@ export class RunManager {
         if (entry.cancel) run.cancel(entry.force);
         await done;
       } catch (error) {
-        const now = Date.now();
-        const reason = `the run could not start: ${(error as Error).message}`;
-        this.store.recordTransition(id, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
-        this.store.updateRun(id, { status: "FAILED_BACKEND_ERROR", endTime: now });
+        recordRunNotStarted(this.store, id, `the run could not start: ${(error as Error).message}`);
       } finally {
         await runtime.close().catch(() => undefined);
         this.store.flush();
