@@ -18,6 +18,11 @@
  *           as root: troupe's own sandbox (sandbox.c), the same namespaces and
  *           mounts as bwrap in a fraction of its cost; the same fds 3 and 4 and
  *           the same status lines as bwrap's ({"child-pid": N}, {"exit-code": N}).
+ *   Mode "keep" (either op): rest = "keep" NUL logpath NUL statedir NUL ...:
+ *           the task outlives troupe under a keeper process of its own
+ *           (keeper.c), which writes its exit code to statedir; output goes
+ *           to the log file. The keeper relays fds 3 and 4, so troupe sees the
+ *           same events; `started` carries the keeper's pid.
  *   release id  writes "go" to fd 4 and closes it.
  *   signal  id  rest = signo NUL pid: signals pid (0: the spawned process)
  *           only while the spawned process has not been reaped, so a reused
@@ -46,6 +51,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "sandbox.h"
 
 #define CHUNK 65536
@@ -226,11 +232,39 @@ static size_t split_fields(const char *rest, size_t rest_len, const char **field
 #define MAX_FIELDS 65536
 static const char *fields[MAX_FIELDS + 1];
 
+/* "keep" mode: fork the task's keeper (keeper.c), which starts the task itself. */
+static void spawn_kept(const char *id, const char *log_path, const char *state_dir, sandbox_t *box, char **argv) {
+  plumbing_t p;
+  if (open_plumbing(id, 0, log_path, &p)) return;
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    keeper_t keeper = {
+        .state_dir = state_dir,
+        .devnull = p.devnull,
+        .log_fd = p.log_fd,
+        .status_write = p.status[1],
+        .block_read = p.block[0],
+        .box = box,
+        .argv = argv,
+    };
+    keeper_main(&keeper);
+  }
+  adopt(id, pid, &p);
+  send_started(id, pid);
+}
+
 static void spawn_child(const char *id, const char *rest, size_t rest_len) {
-  /* rest: mode, logpath, argv... */
+  /* rest: mode, logpath, [statedir,] argv... */
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
-  if (count < 3) {
+  int keep = count > 0 && strcmp(fields[0], "keep") == 0;
+  if (count < 3u + keep) {
     send_text("failed", id, "malformed spawn request");
+    return;
+  }
+  if (keep) {
+    fields[count] = NULL;
+    spawn_kept(id, fields[1], fields[2], NULL, (char **)&fields[3]);
     return;
   }
   plumbing_t p;
@@ -274,9 +308,15 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
   fields[count] = NULL;
   static sandbox_t box;
-  const char *error = count < 2 ? "malformed sandbox request" : sandbox_parse(&box, fields + 2, count - 2);
+  int keep = count > 0 && strcmp(fields[0], "keep") == 0;
+  size_t first = 2u + keep;
+  const char *error = count < first ? "malformed sandbox request" : sandbox_parse(&box, fields + first, count - first);
   if (error) {
     send_text("failed", id, error);
+    return;
+  }
+  if (keep) {
+    spawn_kept(id, fields[1], fields[2], &box, NULL);
     return;
   }
   plumbing_t p;

@@ -15,7 +15,7 @@ const compiler = process.env.CC ?? "cc";
 const helpers = [
   {
     name: "troupe-spawner",
-    sources: ["spawner.c", "sandbox.c"],
+    sources: ["spawner.c", "sandbox.c", "keeper.c"],
     flags: [],
     without: "tasks start through Node's spawn instead, about 2 ms slower each",
   },

@@ -7,6 +7,7 @@ import type { CompiledWorkflow } from "../plan/index.js";
 import type { PreparedMember } from "../runtime/index.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
+import type { ResumedRun } from "./resume.js";
 import { checkTransition, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
 
 export interface TaskState {
@@ -45,6 +46,18 @@ export class RunState {
   ) {
     this.groups = plan.groups.map(() => ({ status: "SUBMITTING", holdsCapacity: false, live: 0 }));
     this.tasks = plan.groups.map((g) => g.tasks.map(() => ({ status: "SUBMITTING", retryId: 0, exitCode: null, outputDir: "" })));
+  }
+
+  /** A resumed run: the statuses as recorded, taken over (not recorded again), and a transition that says why. */
+  restore(resumed: ResumedRun): void {
+    this.workflowStatus = "RUNNING";
+    resumed.groups.forEach((group, g) => {
+      this.groups[g]!.status = group.status;
+      group.tasks.forEach((task, t) =>
+        Object.assign(this.tasks[g]![t]!, { status: task.status, retryId: task.retryId, exitCode: task.exitCode }),
+      );
+    });
+    this.record({ kind: "run" }, "RUNNING", "RUNNING", resumed.reason);
   }
 
   recordExitCode(g: number, t: number, code: number): void {

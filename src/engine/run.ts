@@ -5,12 +5,13 @@
  */
 import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
+import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import { systemClock, type Clock } from "./clock.js";
 import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
+import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
 import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
 import { PlatformExitCode, isFailure, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
@@ -38,6 +39,11 @@ export interface RunOptions {
    * are not run again; their tasks' outputs are that run's.
    */
   reused?: ReadonlyMap<number, { from: string; tasks: ReadonlyArray<{ outputDir: string; exitCode: number | null }> }>;
+  /**
+   * Go on with a run another process was driving (see resume.ts): running
+   * attempts are re-attached through the runtime, the rest scheduled as usual.
+   */
+  resume?: ResumedRun;
 }
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
@@ -74,6 +80,7 @@ export class WorkflowRun {
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
   start(): Promise<RunResult> {
+    if (this.options.resume) return this.resume(this.options.resume);
     const now = this.clock.now();
     this.state.setRun("RUNNING", "run started", { startTime: now });
     this.plan.groups.forEach((group, g) => {
@@ -92,6 +99,85 @@ export class WorkflowRun {
     });
     this.tick();
     return this.done;
+  }
+
+  /**
+   * Resumes a run from its recorded state. Groups that were running keep
+   * their capacity and addresses and their running attempts are re-attached;
+   * groups still preparing start again in a new attempt (no command of
+   * theirs had started); waiting and scheduling groups go on as usual.
+   */
+  private resume(resumed: ResumedRun): Promise<RunResult> {
+    this.state.restore(resumed);
+    const now = this.clock.now();
+    this.plan.groups.forEach((group, g) => {
+      const recorded = resumed.groups[g]!;
+      group.tasks.forEach((task, t) => {
+        const state = this.tasks[g]![t]!;
+        state.outputDir = join(this.options.dataDir, "outputs", task.name, String(state.retryId));
+      });
+      const status = this.groups[g]!.status;
+      if (status === "SCHEDULING") this.groups[g]!.queuedAt = now;
+      else if (status === "INITIALIZING") this.restartPreparing(g);
+      else if (status === "RUNNING") this.reattachGroup(g, recorded);
+    });
+    this.tick();
+    return this.done;
+  }
+
+  /** A group whose sandboxes were being prepared when the last process ended: a new attempt for each unfinished member. */
+  private restartPreparing(g: number): void {
+    const members = this.plan.groups[g]!.tasks.map((_, t) => t).filter((t) => !isFinal(this.tasks[g]![t]!.status ?? "WAITING"));
+    this.reserve(g);
+    for (const t of members) {
+      this.state.setTask(g, t, "RESCHEDULED", "troupe restarted before the group's commands started", { endTime: this.clock.now() });
+      this.newAttempt(g, t, "INITIALIZING", "new attempt: troupe restarted before the group's commands started");
+    }
+    void this.launchGroup(g, members);
+  }
+
+  private reattachGroup(g: number, recorded: ResumedRun["groups"][number]): void {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const state = this.groups[g]!;
+    this.reserve(g);
+    state.runningAt = recorded.startTime ?? this.clock.now();
+    state.addresses = Object.fromEntries(group.tasks.map((task, t) => [task.name, recorded.tasks[t]!.ip ?? ""]));
+    const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
+    group.tasks.forEach((_, t) => {
+      const task = this.tasks[g]![t]!;
+      if (task.status === "RUNNING") void this.reattach(g, t, hosts);
+      else if (task.status === "RESCHEDULED") {
+        // Between two attempts: the next one was never made.
+        this.newAttempt(g, t, "INITIALIZING", "new attempt after troupe restarted");
+        this.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this task's next attempt started", PlatformExitCode.SERVER_ERROR);
+      } else if (!isFinal(task.status ?? "WAITING"))
+        this.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this attempt's command started", PlatformExitCode.SERVER_ERROR);
+    });
+  }
+
+  private async reattach(g: number, t: number, hosts: Map<string, string>): Promise<void> {
+    const state = this.tasks[g]![t]!;
+    const retryId = state.retryId;
+    this.groups[g]!.live++;
+    let member: PreparedMember | undefined;
+    let why = "troupe restarted and the attempt could not be found";
+    try {
+      member = await this.options.runtime.reattach(this.launchFor(g, t, retryId, hosts));
+    } catch (error) {
+      why = `troupe restarted and could not re-attach the attempt: ${(error as Error).message}`;
+    }
+    if (!member) {
+      this.groups[g]!.live--;
+      if (state.retryId === retryId && !isFinal(state.status ?? "WAITING"))
+        this.finishTask(g, t, "FAILED_SERVER_ERROR", `${why}: how it ended is unknown`, PlatformExitCode.SERVER_ERROR);
+      this.releaseIfDone(g);
+      this.requestTick();
+      return;
+    }
+    state.member = member;
+    void member.exited.then((info) => this.onExit(g, t, retryId, info));
+    // The group may have ended meanwhile (a sibling's re-attach found nothing).
+    if (state.retryId !== retryId || isFinal(state.status ?? "WAITING")) void member.stop(this.grace());
   }
 
   /** Cancel: every unfinished group fails as canceled and its tasks are stopped. */
@@ -201,6 +287,17 @@ export class WorkflowRun {
     this.groups[g]!.holdsCapacity = true;
   }
 
+  /** Moves a task on to its next attempt, in `status`. */
+  private newAttempt(g: number, t: number, status: TaskStatus, reason: string): void {
+    const state = this.tasks[g]![t]!;
+    state.retryId += 1;
+    state.status = null;
+    state.exitCode = null;
+    state.outputDir = join(this.options.dataDir, "outputs", this.plan.groups[g]!.tasks[t]!.name, String(state.retryId));
+    const ended = isFinal(status) ? { endTime: this.clock.now() } : { endTime: null };
+    this.state.setTask(g, t, status, reason, { retryId: state.retryId, exitCode: null, startTime: null, ...ended });
+  }
+
   /** Once a group has ended and nothing of it is alive, its capacity and addresses return to the pool. */
   private releaseIfDone(g: number): void {
     const state = this.groups[g]!;
@@ -255,27 +352,7 @@ export class WorkflowRun {
     this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
     let member: PreparedMember;
     try {
-      const inputDirs = task.inputs.map((input) => {
-        // Inputs from URLs or other workflows need a data service, which a local run does not have.
-        if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
-        if (input.kind === "workflow-task")
-          throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
-        const upstream = this.plan.groups[input.group]!;
-        const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-        return this.tasks[input.group]![index]!.outputDir;
-      });
-      const launch = buildLaunch(
-        task,
-        {
-          key: `${group.name}/${task.name}/${retryId}`,
-          groupName: group.name,
-          retryId,
-          address: addresses[task.name] ?? "",
-          hosts: addresses,
-          logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
-        },
-        { workflowId: this.options.runId, outputDir: state.outputDir, inputDirs, hosts },
-      );
+      const launch = this.launchFor(g, t, retryId, hosts);
       member = await this.options.runtime.prepare(launch);
     } catch (error) {
       this.groups[g]!.live--;
@@ -295,6 +372,34 @@ export class WorkflowRun {
       return undefined;
     }
     return { t, member, retryId };
+  }
+
+  /** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
+  private launchFor(g: number, t: number, retryId: number, hosts: Map<string, string>): TaskLaunch {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const task = group.tasks[t]!;
+    const addresses = this.groups[g]!.addresses ?? {};
+    const inputDirs = task.inputs.map((input) => {
+      // Inputs from URLs or other workflows need a data service, which a local run does not have.
+      if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
+      if (input.kind === "workflow-task")
+        throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
+      const upstream = this.plan.groups[input.group]!;
+      const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
+      return this.tasks[input.group]![index]!.outputDir;
+    });
+    return buildLaunch(
+      task,
+      {
+        key: `${group.name}/${task.name}/${retryId}`,
+        groupName: group.name,
+        retryId,
+        address: addresses[task.name] ?? "",
+        hosts: addresses,
+        logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
+      },
+      { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },
+    );
   }
 
   private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
@@ -349,6 +454,10 @@ export class WorkflowRun {
   private decideExit(g: number, t: number, info: ExitInfo): void {
     const task = this.plan.groups[g]!.tasks[t]!;
     const state = this.tasks[g]![t]!;
+    if (info.lost !== undefined) {
+      this.finishTask(g, t, "FAILED_SERVER_ERROR", `how it ended is unknown: ${info.lost}`, PlatformExitCode.SERVER_ERROR);
+      return;
+    }
     if (info.startError !== undefined) {
       this.finishTask(g, t, "FAILED_START_ERROR", info.startError, PlatformExitCode.START_ERROR);
       return;
@@ -392,31 +501,10 @@ export class WorkflowRun {
       if (ended) {
         // The group ended (cancel, timeout, lead) while these waited for their next attempt:
         // the next attempt takes the group's outcome instead of running.
-        for (const i of members) {
-          const state = this.tasks[g]![i]!;
-          state.retryId += 1;
-          state.status = null;
-          this.state.setTask(g, i, ended.status, ended.reason, {
-            retryId: state.retryId,
-            exitCode: null,
-            startTime: null,
-            endTime: this.clock.now(),
-          });
-        }
+        for (const i of members) this.newAttempt(g, i, ended.status, ended.reason);
         return;
       }
-      for (const i of members) {
-        const state = this.tasks[g]![i]!;
-        state.retryId += 1;
-        state.status = null;
-        state.exitCode = null;
-        this.state.setTask(g, i, "INITIALIZING", "new attempt in a fresh sandbox", {
-          retryId: state.retryId,
-          exitCode: null,
-          startTime: null,
-          endTime: null,
-        });
-      }
+      for (const i of members) this.newAttempt(g, i, "INITIALIZING", "new attempt in a fresh sandbox");
       // The restarted members pass the barrier again, together.
       void this.launchGroup(g, members);
     });

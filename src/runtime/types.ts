@@ -36,6 +36,8 @@ export interface ExitInfo {
   startError?: string;
   /** Why it ended, when the runtime knows more than the code (e.g. killed for using too much memory). */
   reason?: string;
+  /** Set when the runtime lost track of the attempt and cannot know how it ended: why. */
+  lost?: string;
 }
 
 /**
@@ -72,6 +74,11 @@ export interface RunContext {
   /** Directory for this run's data (outputs, logs, sandboxes). */
   dataDir: string;
   onOutput?: OutputSink;
+  /**
+   * Tasks must outlive this process (the server's: a restart re-attaches
+   * them with `reattach`). Runtimes that cannot keep tasks ignore it.
+   */
+  keepTasks?: boolean;
 }
 
 export interface Runtime {
@@ -89,8 +96,22 @@ export interface Runtime {
    * ready to start its command, rejects with a user-facing message if it cannot be.
    */
   prepare(launch: TaskLaunch): Promise<PreparedMember>;
+  /**
+   * Whether tasks started with `keepTasks` outlive this process here (false,
+   * for example, without the troupe-spawner helper).
+   */
+  readonly keepsTasks: boolean;
+  /**
+   * A task attempt a previous troupe process started with `keepTasks` (its
+   * command released): a handle on it, or undefined when its fate cannot be
+   * known. `launch` is the attempt's launch as it was built then.
+   */
+  reattach(launch: TaskLaunch): Promise<PreparedMember | undefined>;
   /** Remove everything this run created. Safe to call more than once. */
   close(): Promise<void>;
-  /** Remove what runs that died without closing left behind; returns what was removed. */
-  sweep(): Promise<string[]>;
+  /**
+   * Remove what runs that died without closing left behind, but for the runs
+   * in `spare` (being resumed); returns what was removed.
+   */
+  sweep(spare?: ReadonlySet<string>): Promise<string[]>;
 }

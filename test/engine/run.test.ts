@@ -17,6 +17,7 @@ import {
 import type { CompiledWorkflow } from "../../src/plan/index.js";
 import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../../src/runtime/index.js";
 import type { StatusUpdate, Transition } from "../../src/store/index.js";
+import type { ResumedRun } from "../../src/engine/resume.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
 
 // ---- fakes ---------------------------------------------------------------
@@ -162,6 +163,16 @@ class FakeRuntime implements Runtime {
   async close(): Promise<void> {}
   async sweep(): Promise<string[]> {
     return [];
+  }
+  readonly keepsTasks = true;
+  /** Task names whose re-attach finds nothing (fate unknown). */
+  readonly lostOnReattach = new Set<string>();
+  async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
+    this.events.push(`reattach ${launch.key}`);
+    if (this.lostOnReattach.has(launch.taskName)) return undefined;
+    const member = new FakeMember(launch, this);
+    this.members.push(member);
+    return member;
   }
 
   /** The member of a task's attempt (the latest by default). */
@@ -1015,6 +1026,95 @@ describe("a restart", () => {
     expect(h.taskTransitions("ta").at(-1)!.reason).toMatch(/completed in run wf-0/);
     expect(h.runtime.prepareCalls("tb").map((l) => l.inputDirs)).toEqual([["/data/wf-0/outputs/ta/0"]]);
     await h.exit("tb", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+});
+
+describe("resume (a run another troupe process was driving)", () => {
+  // a -> b (lead b1, b2) -> c
+  const chain = () =>
+    workflow([
+      group("a", task("a1")),
+      group("b", task("b1", "lead: true, inputs: [{task: a1}]"), task("b2")),
+      group("c", task("c1", "inputs: [{task: b1}]")),
+    ]);
+  const resumed = (b: { group: string; tasks: Array<[string, number]> }, c = "WAITING"): ResumedRun => ({
+    reason: "the server restarted: run resumed",
+    groups: [
+      { status: "COMPLETED", startTime: 1_000, tasks: [{ status: "COMPLETED", retryId: 0, exitCode: 0, ip: "10.0.0.1" }] },
+      {
+        status: b.group as ResumedRun["groups"][number]["status"],
+        startTime: 2_000,
+        tasks: b.tasks.map(([status, retryId], i) => ({
+          status: status as ResumedRun["groups"][number]["tasks"][number]["status"],
+          retryId,
+          exitCode: null,
+          ip: `10.0.0.${i + 2}`,
+        })),
+      },
+      { status: c as "WAITING", startTime: null, tasks: [{ status: c as "WAITING", retryId: 0, exitCode: null, ip: null }] },
+    ],
+  });
+
+  it("re-attaches running attempts with their recorded addresses and inputs, prepares nothing again, and goes on downstream", async () => {
+    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["RUNNING", 1]] }) });
+    expect(h.runtime.events.filter((e) => e.startsWith("reattach"))).toEqual(["reattach b-group/b1/0", "reattach b-group/b2/1"]);
+    expect(h.runtime.prepareCalls("b1")).toEqual([]);
+    const b1 = h.runtime.member("b1").launch;
+    expect(b1.hosts).toEqual({ b1: "10.0.0.2", b2: "10.0.0.3" });
+    expect(b1.inputDirs).toEqual(["/data/wf-1/outputs/a1/0"]);
+    expect(b1.logPath).toBe("/logs/b-group/b1/0.log");
+    expect(h.recorder.transitions[0]).toMatchObject({ subject: { kind: "run" }, from: "RUNNING", to: "RUNNING", reason: "the server restarted: run resumed" });
+
+    await h.exit("b1", 0);
+    expect(h.groupStatus("b")).toBe("COMPLETED");
+    expect(h.runtime.member("b2").stops.length).toBe(1);
+    expect(h.runtime.prepareCalls("c1").map((l) => l.inputDirs)).toEqual([["/data/wf-1/outputs/b1/0"]]);
+    await h.exit("c1", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("an attempt whose fate cannot be known fails FAILED_SERVER_ERROR with the platform code; the lead's failure fails its group and downstream", async () => {
+    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["RUNNING", 0]] }) }, (r) =>
+      r.lostOnReattach.add("b1"),
+    );
+    expect(h.task("b1")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
+    expect(h.lastTaskTransition("b1").reason).toMatch(/how it ended is unknown/);
+    expect(h.groupStatus("b")).toBe("FAILED_SERVER_ERROR");
+    expect(h.runtime.member("b2").stops.length).toBe(1);
+    expect(h.groupStatus("c")).toBe("FAILED_UPSTREAM");
+    expect(h.finished).toEqual({ status: "FAILED_SERVER_ERROR" });
+  });
+
+  it("a re-attached attempt that ends `lost` fails FAILED_SERVER_ERROR with the runtime's reason", async () => {
+    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["COMPLETED", 0]] }) });
+    const member = h.runtime.member("b1");
+    (member as unknown as { resolveExit(info: ExitInfo): void }).resolveExit({ code: 137, lost: "its keeper was killed" });
+    await flush();
+    expect(h.task("b1")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
+    expect(h.lastTaskTransition("b1").reason).toBe("how it ended is unknown: its keeper was killed");
+  });
+
+  it("a group still preparing starts again in a new attempt; no command of it had started", async () => {
+    const h = await startRun(chain(), {
+      resume: resumed({ group: "INITIALIZING", tasks: [["INITIALIZING", 0], ["INITIALIZING", 0]] }),
+    });
+    expect(h.attempts("b1").map((a) => [a.retryId, a.status])).toEqual([
+      [0, "RESCHEDULED"],
+      [1, "RUNNING"],
+    ]);
+    expect(h.runtime.prepareCalls("b2").map((l) => l.key)).toEqual(["b-group/b2/1"]);
+    expect(h.runtime.member("b1", 1).releasedAt).toBeDefined();
+    await h.exit("b1", 0);
+    await h.exit("c1", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("waiting and scheduling groups are scheduled as usual; finished runs' groups are left as they are", async () => {
+    const h = await startRun(chain(), { resume: resumed({ group: "COMPLETED", tasks: [["COMPLETED", 0], ["COMPLETED", 0]] }, "SCHEDULING") });
+    expect(h.runtime.prepareCalls("c1").length).toBe(1);
+    expect(h.runtime.prepareCalls("b1")).toEqual([]);
+    await h.exit("c1", 0);
     expect(h.finished).toEqual({ status: "COMPLETED" });
   });
 });

@@ -132,6 +132,13 @@ export class ContainerRuntime implements Runtime {
     }
   }
 
+  /** Containers are not kept yet: a server restart ends their tasks as FAILED_SERVER_ERROR. */
+  readonly keepsTasks = false;
+
+  async reattach(): Promise<PreparedMember | undefined> {
+    return undefined;
+  }
+
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
     const run = this.requireRun();
     await this.ensureImage(launch.image);
@@ -212,11 +219,12 @@ export class ContainerRuntime implements Runtime {
     await this.backend.close();
   }
 
-  /** Containers and networks of troupe processes that are gone. */
-  async sweep(): Promise<string[]> {
+  /** Containers and networks of troupe processes that are gone, but for those of runs in `spare`. */
+  async sweep(spare: ReadonlySet<string> = new Set()): Promise<string[]> {
     const stale = (labels: Record<string, string>) => {
       const owner = labels[LABEL_OWNER];
-      return owner !== undefined && owner !== this.owner && !isProcessTokenAlive(owner);
+      const run = labels[LABEL_RUN];
+      return owner !== undefined && owner !== this.owner && !isProcessTokenAlive(owner) && !(run !== undefined && spare.has(run));
     };
     const { containers, networks } = await this.backend.owned(LABEL_OWNER);
     const removed: string[] = [];

@@ -20,7 +20,7 @@ export class HostMember implements PreparedMember {
 
   constructor(
     readonly launch: TaskLaunch,
-    command: Pick<SandboxStart, "argv" | "directives">,
+    command: Pick<SandboxStart, "argv" | "directives" | "keep">,
     run: RunContext,
     start: StartSandboxProcess,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
@@ -33,14 +33,15 @@ export class HostMember implements PreparedMember {
 
     const onOutput = run.onOutput;
     this.process = start(
-      { ...command, logPath: launch.logPath, live: onOutput !== undefined },
+      // A kept task's output goes to its log only: it must not depend on this process.
+      { ...command, logPath: launch.logPath, live: onOutput !== undefined && command.keep === undefined },
       {
         // bwrap's status channel (and troupe-spawner's own sandbox's): one JSON object per line.
         status: jsonLines((message) => {
           if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
           if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
         }),
-        output: onOutput && ((chunk) => onOutput(launch, chunk)),
+        output: onOutput && command.keep === undefined ? (chunk) => onOutput(launch, chunk) : undefined,
         exit: (code, error) => {
           this.ended = true;
           if (error !== undefined) {

@@ -10,6 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
+import { KeptMember, keptStateDir } from "../kept-task.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
@@ -44,6 +45,10 @@ export class HostRuntime implements Runtime {
   private readonly sandboxed = this.builder !== "plain";
   /** undefined: not started yet; null: not built, Node's spawn is used. */
   private spawner: Spawner | null | undefined;
+  /** Tasks outlive troupe under keepers of troupe-spawner (sandboxed tasks only). */
+  readonly keepsTasks = this.sandboxed && spawnerPath() !== undefined;
+  /** Attempts of an earlier process were re-attached: its leftovers of this run go at close. */
+  private reattached = false;
 
   constructor(options: HostRuntimeOptions) {
     if (!this.sandboxed) {
@@ -142,12 +147,26 @@ export class HostRuntime implements Runtime {
     launch.files.forEach((file, i) => writeFileSync(plan.stagedFiles[i] as string, file.contents));
     if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
     const spec = sandboxSpec(launch, plan);
-    const command = own ? { argv: launch.argv, directives: spawnerDirectives(spec) } : { argv: ["bwrap", ...bwrapArguments(spec)] };
+    const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
+    const command = own
+      ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
+      : { argv: ["bwrap", ...bwrapArguments(spec)], keep };
     const configureNetwork = this.network ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
     const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));
     await member.ready;
+    return member;
+  }
+
+  async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
+    if (!this.run) throw new Error("the host runtime was not opened");
+    this.reattached = true;
+    const member = KeptMember.attach(launch, keptStateDir(this.run.dataDir, launch));
+    if (member) {
+      this.members.add(member);
+      void member.exited.then(() => this.members.delete(member));
+    }
     return member;
   }
 
@@ -202,13 +221,19 @@ export class HostRuntime implements Runtime {
     this.spawner = undefined;
     if (this.network) await this.network.close();
     this.network = undefined;
+    // The bridge of the process that started the re-attached attempts (their veths went with them).
+    if (this.reattached && this.run && canUseNetworkNamespaces()) {
+      const runId = this.run.runId;
+      await sweepRunNetworks((key) => key !== runId).catch(() => undefined);
+    }
     if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
   }
 
-  async sweep(): Promise<string[]> {
+  async sweep(spare: ReadonlySet<string> = new Set()): Promise<string[]> {
     if (!canUseNetworkNamespaces()) return [];
-    // A run's network belongs to the troupe process that opened it: gone process, stale network.
-    return sweepRunNetworks((_key, ownerPid) => ownerPid === undefined || processAlive(ownerPid));
+    // A run's network belongs to the troupe process that opened it: gone process, stale network
+    // (unless the run is being resumed: its running members still use it).
+    return sweepRunNetworks((key, ownerPid) => spare.has(key) || ownerPid === undefined || processAlive(ownerPid));
   }
 }
 

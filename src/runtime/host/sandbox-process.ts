@@ -37,6 +37,12 @@ export interface SandboxStart {
   logPath: string;
   /** Output comes back through `events.output` (and still goes to the log). */
   live: boolean;
+  /**
+   * Keep the task alive if troupe ends: it runs under a keeper that writes its
+   * exit code into this directory (see kept-task.ts). Only troupe-spawner keeps
+   * tasks; `live` output is not available for them.
+   */
+  keep?: string;
 }
 
 export type StartSandboxProcess = (start: SandboxStart, events: SandboxProcessEvents) => SandboxProcess;

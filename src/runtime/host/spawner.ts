@@ -37,7 +37,7 @@ export class Spawner {
     this.idle();
   }
 
-  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live }, events) => {
+  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep }, events) => {
     const id = String(this.nextId++);
     if (this.gone !== undefined) {
       const reason = this.gone;
@@ -45,8 +45,8 @@ export class Spawner {
     } else {
       if (this.pending.size === 0) this.busy();
       this.pending.set(id, events);
-      const mode = live ? "pipe" : "file";
-      const sent = directives ? this.send("sandbox", id, [mode, logPath, ...directives]) : this.send("spawn", id, [mode, logPath, ...argv]);
+      const head = keep !== undefined ? ["keep", logPath, keep] : [live ? "pipe" : "file", logPath];
+      const sent = directives ? this.send("sandbox", id, [...head, ...directives]) : this.send("spawn", id, [...head, ...argv]);
       if (!sent) {
         this.finish(id);
         queueMicrotask(() => events.exit(undefined, "the task's command, environment and files together are over 64 MiB"));
@@ -59,7 +59,7 @@ export class Spawner {
     return process;
   };
 
-  /** Ends the helper; sandboxes still running die with it (bwrap --die-with-parent). */
+  /** Ends the helper; sandboxes still running die with it (bwrap --die-with-parent), but for kept ones. */
   close(): void {
     this.gone ??= "the host runtime was closed";
     this.child.stdin!.end();

@@ -1,0 +1,156 @@
+/**
+ * Kept tasks: task attempts that outlive the troupe process that started them
+ * (the server's, so that a restart or a crash of the server does not end its
+ * work). Each runs under a keeper (native/keeper.c, forked by troupe-spawner)
+ * with a state directory of its own:
+ *   exit     written once, by a rename, when the task has ended:
+ *            {"code": N, "released": B} (B: its command was let start)
+ *   control  a FIFO the keeper reads: a line "N" signals the task with N.
+ *            Opening it for writing fails (ENXIO) once no keeper reads it.
+ * A later troupe re-attaches with `KeptMember.attach`: the task's end is read
+ * from `exit` (polled: one timer for every kept task of the process), its
+ * stop goes through `control`.
+ */
+import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { ExitInfo, PreparedMember, TaskLaunch } from "./types.js";
+
+/** The state directory of a kept attempt, under its run's data directory. */
+export function keptStateDir(dataDir: string, launch: Pick<TaskLaunch, "taskName" | "retryId">): string {
+  return join(dataDir, "kept", `${launch.taskName}.${launch.retryId}`);
+}
+
+export interface KeptExit {
+  code: number;
+  released: boolean;
+}
+
+export function readKeptExit(dir: string): KeptExit | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, "exit"), "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<KeptExit>;
+    if (typeof parsed.code === "number") return { code: parsed.code, released: parsed.released === true };
+  } catch {
+    // A torn file cannot happen (rename); anything else is not an exit record.
+  }
+  return undefined;
+}
+
+/** Writes `signal` to the keeper's control FIFO; false when no keeper reads it any more. */
+export function signalKept(dir: string, signal: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, "control"), constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    writeSync(fd, `${signal}\n`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether a keeper still watches over the attempt (its FIFO has a reader). */
+export function keeperAlive(dir: string): boolean {
+  return signalKept(dir, 0);
+}
+
+const POLL_MS = 200;
+const SIGTERM = 15;
+const SIGKILL = 9;
+
+/** A kept attempt seen from a troupe process that did not start it. */
+export class KeptMember implements PreparedMember {
+  readonly exited: Promise<ExitInfo>;
+  private resolveExited!: (info: ExitInfo) => void;
+  private ended = false;
+
+  private constructor(
+    readonly launch: TaskLaunch,
+    readonly dir: string,
+    private readonly options: KeptMemberOptions,
+  ) {
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+  }
+
+  /**
+   * The attempt's handle, or undefined when its fate cannot be known: no exit
+   * recorded and no keeper alive (it was never kept, or its keeper was killed).
+   */
+  static attach(launch: TaskLaunch, dir: string, options: KeptMemberOptions = {}): KeptMember | undefined {
+    if (readKeptExit(dir) === undefined && !keeperAlive(dir) && readKeptExit(dir) === undefined) return undefined;
+    const member = new KeptMember(launch, dir, options);
+    watching.add(member);
+    member.check();
+    pollSoon();
+    return member;
+  }
+
+  /** Its command runs already. */
+  release(): void {}
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.ended) return;
+    if (this.options.stop) await this.options.stop(graceMs);
+    else if (graceMs > 0) {
+      signalKept(this.dir, SIGTERM);
+      const timer = setTimeout(() => signalKept(this.dir, SIGKILL), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    } else signalKept(this.dir, SIGKILL);
+    await this.exited;
+  }
+
+  /** Called by the poller: ended, still kept, or lost. */
+  check(deep = false): void {
+    if (this.ended) return;
+    const exit = readKeptExit(this.dir);
+    if (exit) return this.end(this.options.exitInfo?.(exit) ?? exitInfoOf(exit));
+    if (!deep || keeperAlive(this.dir)) return;
+    // The keeper may have written its record between the two looks.
+    const late = readKeptExit(this.dir);
+    if (late) return this.end(this.options.exitInfo?.(late) ?? exitInfoOf(late));
+    this.end({ code: 128 + SIGKILL, lost: "its keeper ended without recording how the task ended (was it killed?)" });
+  }
+
+  private end(info: ExitInfo): void {
+    this.ended = true;
+    watching.delete(this);
+    this.resolveExited(info);
+  }
+}
+
+export interface KeptMemberOptions {
+  /** How to stop it instead of signals through the keeper (a container is stopped by its engine). */
+  stop?: (graceMs: number) => Promise<void>;
+  /** What its exit record means (a container knows more, e.g. an out-of-memory kill). */
+  exitInfo?: (exit: KeptExit) => ExitInfo;
+}
+
+export function exitInfoOf(exit: KeptExit): ExitInfo {
+  return exit.released ? { code: exit.code } : { code: exit.code, startError: "stopped before its command started" };
+}
+
+// One timer for every kept member of this process: exit records every POLL_MS, keepers' liveness every 5th time.
+const watching = new Set<KeptMember>();
+let timer: NodeJS.Timeout | undefined;
+let round = 0;
+
+function pollSoon(): void {
+  if (timer || watching.size === 0) return;
+  timer = setTimeout(() => {
+    timer = undefined;
+    round += 1;
+    for (const member of [...watching]) member.check(round % 5 === 0);
+    pollSoon();
+  }, POLL_MS);
+}
