@@ -2,15 +2,18 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { RunStore } from "../store/index.js";
-import { isProcessTokenAlive } from "../util/process-identity.js";
+import { isRunOwnerAlive } from "../util/process-identity.js";
 
 export function troupeHome(): string {
   const fromEnv = process.env.TROUPE_HOME;
   return fromEnv ? resolve(fromEnv) : join(homedir(), ".troupe");
 }
 
-/** The store, with runs whose troupe process died settled as FAILED_SERVER_ERROR first. */
+/**
+ * The store, with runs whose troupe process died settled as FAILED_SERVER_ERROR
+ * first (but for a server's runs with kept tasks: the next server resumes them).
+ */
 export function openStore(): { store: RunStore; settled: string[] } {
   const store = RunStore.open(troupeHome());
-  return { store, settled: store.settleOrphanedRuns(isProcessTokenAlive) };
+  return { store, settled: store.settleOrphanedRuns(isRunOwnerAlive) };
 }

@@ -88,42 +88,62 @@ async function serve(options: ServerOptions): Promise<number> {
     maxTasks: options.maxTasks,
     maxRunsPerUser: options.maxRunsPerUser,
   });
+  // Before taking submissions: the runs an earlier server left running with kept tasks go on here.
+  const recovered = await manager.recover();
   const app = await buildApp({ store, manager });
   const address = await app.listen({ host: options.host, port: options.port });
-  process.stdout.write(`troupe server: listening on ${address} (home ${troupeHome()})\n`);
-  if (settled.length)
-    process.stdout.write(`troupe server: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}\n`);
-  // What a killed server left (containers, networks) goes now, not with the next submission.
-  for (const pool of pools)
-    void pool
-      .runtime()
-      .then(async (runtime) => {
-        const swept = await runtime.sweep().finally(() => runtime.close());
-        if (swept.length) process.stdout.write(`troupe server: removed what an earlier server left behind: ${swept.join("; ")}\n`);
-      })
-      .catch((error: Error) => process.stderr.write(`troupe server: warning: could not sweep what earlier runs left: ${error.message}\n`));
-  // A first SIGTERM/SIGINT stops taking workflows and lets the running ones finish (reads go on
-  // being served meanwhile); a second cancels them. Then the server closes and exits.
+  const say = (line: string) => process.stdout.write(`troupe server: ${line}\n`);
+  say(`listening on ${address} (home ${troupeHome()})`);
+  if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
+  if (recovered.resumed.length) say(`resumed the runs an earlier server left running: ${recovered.resumed.join(", ")}`);
+  for (const { id, reason } of recovered.settled) say(`run ${id} is FAILED_SERVER_ERROR: ${reason}`);
+  // What a killed server left (containers, networks) goes now, not with the next submission; resumed runs keep theirs.
+  const spare = new Set(recovered.resumed);
+  const keepsTasks = Promise.all(
+    pools.map((pool) =>
+      pool
+        .runtime()
+        .then(async (runtime) => {
+          const swept = await runtime.sweep(spare).finally(() => runtime.close());
+          if (swept.length) say(`removed what an earlier server left behind: ${swept.join("; ")}`);
+          return runtime.keepsTasks;
+        })
+        .catch((error: Error) => {
+          process.stderr.write(`troupe server: warning: could not sweep what earlier runs left: ${error.message}\n`);
+          return false;
+        }),
+    ),
+  ).then((keeps) => keeps.every(Boolean));
   await new Promise<void>((resolveStop) => {
     let signals = 0;
-    const stop = (signal: string) => {
+    const stop = async (signal: string) => {
       signals += 1;
-      if (signals === 1) {
-        process.stdout.write(
-          `troupe server: ${signal}: taking no new workflows; waiting for ${manager.running} running (${signal} again cancels them)\n`,
-        );
+      const keeps = await keepsTasks;
+      if (keeps && signals === 1) {
+        // Running tasks are kept: they go on without this process, and the next start resumes their runs.
+        say(`${signal}: stopping; ${manager.running} running workflows go on and the next start resumes them`);
+        manager.stopTaking();
+        // Followers of a log stream are cut off rather than waited for.
+        const closed = Promise.race([app.close(), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+        void closed.finally(() => {
+          store.close();
+          process.exit(0);
+        });
+      } else if (signals === 1) {
+        // Tasks cannot outlive this process here: let the running workflows finish (reads go on being served).
+        say(`${signal}: taking no new workflows; waiting for ${manager.running} running (${signal} again cancels them)`);
         void manager.drain().then(async () => {
           await app.close();
           store.close();
           resolveStop();
         });
-      } else if (signals === 2) {
-        process.stdout.write(`troupe server: ${signal}: canceling the running workflows\n`);
+      } else if (signals === 2 && !keeps) {
+        say(`${signal}: canceling the running workflows`);
         void manager.cancelAll();
       }
     };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
   });
   return 0;
 }

@@ -23,5 +23,6 @@ export {
   type GroupStatus,
 } from "./statuses.js";
 export { systemClock, type Clock } from "./clock.js";
+export { resumedRunFrom, type ResumedRun } from "./resume.js";
 export { recordRunNotStarted, type RunRecorder, type EngineEvent } from "./recorder.js";
 export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

@@ -4,3 +4,4 @@ export { HostRuntime, type HostRuntimeOptions, type Isolation } from "./host/hos
 export { canUseNetworkNamespaces } from "./host/network.js";
 export { ContainerRuntime, type ContainerRuntimeOptions, type PullPolicy } from "./container/container-runtime.js";
 export { connectEngine, NoEngineError, type EngineName } from "./container/engine.js";
+export { killKeptTasks } from "./kept-task.js";

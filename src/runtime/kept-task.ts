@@ -11,7 +11,7 @@
  * from `exit` (polled: one timer for every kept task of the process), its
  * stop goes through `control`.
  */
-import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "./types.js";
 
@@ -57,6 +57,17 @@ export function signalKept(dir: string, signal: number): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Kills every kept attempt of a run (one that will not be resumed); returns how many were still alive. */
+export function killKeptTasks(dataDir: string): number {
+  let entries: string[];
+  try {
+    entries = readdirSync(join(dataDir, "kept"));
+  } catch {
+    return 0;
+  }
+  return entries.filter((entry) => signalKept(join(dataDir, "kept", entry), SIGKILL)).length;
 }
 
 /** Whether a keeper still watches over the attempt (its FIFO has a reader). */

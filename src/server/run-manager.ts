@@ -4,12 +4,20 @@
  * runtime; running runs can be canceled.
  */
 import { join } from "node:path";
-import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity, type RunOptions } from "../engine/index.js";
+import {
+  findUnschedulable,
+  recordRunNotStarted,
+  resumedRunFrom,
+  WorkflowRun,
+  type Capacity,
+  type ResumedRun,
+  type RunOptions,
+} from "../engine/index.js";
 import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import type { Runtime } from "../runtime/index.js";
+import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import type { RunStore } from "../store/index.js";
-import { processToken } from "../util/process-identity.js";
+import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 
 export interface Pool {
   name: string;
@@ -144,7 +152,8 @@ export class RunManager {
   private async launch(plan: CompiledWorkflow, pool: Pool, submission: Submission, reused?: RunOptions["reused"]): Promise<string> {
     const runtime = await pool.runtime();
     const id = this.store.createRun({
-      owner: processToken(),
+      // Kept tasks outlive this server; the next one resumes the run.
+      owner: runtime.keepsTasks ? keptOwnerToken() : processToken(),
       name: plan.name,
       specText: submission.spec,
       variables: { set: submission.set, setString: submission.setString },
@@ -154,11 +163,24 @@ export class RunManager {
       pool: pool.name,
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
     });
-    const entry: ActiveRun = { user: submission.user, done: Promise.resolve() };
+    this.runInBackground(id, submission.user, plan, pool, runtime, { reused });
+    return id;
+  }
+
+  /** Drives run `id` in this process until it ends and is recorded. */
+  private runInBackground(
+    id: string,
+    user: string,
+    plan: CompiledWorkflow,
+    pool: Pool,
+    runtime: Runtime,
+    from: Pick<RunOptions, "reused" | "resume">,
+  ): void {
+    const entry: ActiveRun = { user, done: Promise.resolve() };
     this.active.set(id, entry);
     entry.done = (async () => {
       try {
-        await runtime.open({ runId: id, dataDir: this.store.runDir(id) });
+        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true });
         const run = new WorkflowRun({
           runId: id,
           plan,
@@ -169,7 +191,7 @@ export class RunManager {
           maxParallel: pool.maxParallel,
           maxRetries: pool.maxRetries,
           poolExitActions: pool.exitActions,
-          reused,
+          ...from,
         });
         entry.run = run;
         const done = run.start();
@@ -183,7 +205,57 @@ export class RunManager {
         this.active.delete(id);
       }
     })();
-    return id;
+  }
+
+  /**
+   * Runs a server that ended (killed, crashed, or stopped with SIGTERM) left
+   * running with kept tasks: each is resumed on its pool (running attempts
+   * re-attached, the rest scheduled as usual) or, when that cannot be, settled
+   * FAILED_SERVER_ERROR with the reason. Before the server takes submissions.
+   */
+  async recover(): Promise<{ resumed: string[]; settled: Array<{ id: string; reason: string }> }> {
+    const resumed: string[] = [];
+    const settled: Array<{ id: string; reason: string }> = [];
+    for (const owned of this.store.unfinishedOwnedRuns()) {
+      const previous = keptOwnerProcess(owned.owner);
+      if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
+      try {
+        const { plan, pool, user, state } = await this.resumable(owned.id);
+        const runtime = await pool.runtime();
+        if (!runtime.keepsTasks) throw new Error(`the pool ${pool.name} cannot keep tasks any more (${runtime.describe()})`);
+        this.store.setRunOwner(owned.id, keptOwnerToken());
+        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state });
+        resumed.push(owned.id);
+      } catch (error) {
+        const reason = `the server restarted and could not resume the run: ${(error as Error).message}`;
+        // Its kept tasks would run on unwatched: they end with the run.
+        killKeptTasks(this.store.runDir(owned.id));
+        this.store.settleRuns([owned], reason);
+        settled.push({ id: owned.id, reason });
+      }
+    }
+    return { resumed, settled };
+  }
+
+  /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
+  private async resumable(id: string): Promise<{ plan: CompiledWorkflow; pool: Pool; user: string; state: ResumedRun }> {
+    const record = this.store.getRun(id);
+    const submitted = this.store.submission(id);
+    if (!record || !submitted) throw new Error("its record is incomplete");
+    const pool = this.pools.get(record.pool ?? "default");
+    if (!pool) throw new Error(`its pool ${record.pool ?? "default"} is not configured any more`);
+    const loaded = await loadWorkflowSpec(submitted.spec, {
+      variables: { set: submitted.set, setString: submitted.setString },
+      maxRetries: pool.maxRetries,
+    });
+    if (!loaded.spec) throw new Error(`its spec no longer validates: ${loaded.diagnostics[0]?.message ?? "?"}`);
+    const plan = compileWorkflow(loaded.spec);
+    return {
+      plan,
+      pool,
+      user: record.user ?? "?",
+      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached"),
+    };
   }
 
   /** False when the run is not running here (ended, or unknown). */
@@ -199,6 +271,11 @@ export class RunManager {
   async drain(): Promise<void> {
     this.draining = true;
     while (this.active.size > 0) await Promise.all([...this.active.values()].map((e) => e.done));
+  }
+
+  /** Takes no new workflows from now on (503). */
+  stopTaking(): void {
+    this.draining = true;
   }
 
   get running(): number {

@@ -8,15 +8,31 @@ import type Database from "better-sqlite3";
 const UNFINISHED = `status NOT IN ('COMPLETED', 'RESCHEDULED') AND status NOT LIKE 'FAILED%'`;
 export const ORPHAN_STATUS = "FAILED_SERVER_ERROR";
 
+export interface OwnedRun {
+  id: string;
+  owner: string;
+  status: string;
+}
+
+/** Unfinished runs that some process owns. */
+export function unfinishedOwnedRuns(db: Database.Database): OwnedRun[] {
+  return db.prepare<[], OwnedRun>(`SELECT id, owner, status FROM runs WHERE owner IS NOT NULL AND ${UNFINISHED}`).all();
+}
+
+/** A process takes over a run (a server resuming the runs of the one before it). */
+export function setRunOwner(db: Database.Database, id: string, owner: string): void {
+  db.prepare(`UPDATE runs SET owner = ? WHERE id = ?`).run(owner, id);
+}
+
 export function settleOrphanedRuns(db: Database.Database, isOwnerAlive: (owner: string) => boolean, now: number): string[] {
-  const candidates = db
-    .prepare<[], { id: string; owner: string; status: string }>(
-      `SELECT id, owner, status FROM runs WHERE owner IS NOT NULL AND ${UNFINISHED}`,
-    )
-    .all();
-  const dead = candidates.filter((run) => !isOwnerAlive(run.owner));
-  if (dead.length === 0) return [];
-  const reason = "the troupe process running it ended before the run did";
+  const dead = unfinishedOwnedRuns(db).filter((run) => !isOwnerAlive(run.owner));
+  settleRuns(db, dead, "the troupe process running it ended before the run did", now);
+  return dead.map((run) => run.id);
+}
+
+/** Marks the runs, and their unfinished groups and tasks, FAILED_SERVER_ERROR with `reason`. */
+export function settleRuns(db: Database.Database, dead: ReadonlyArray<Omit<OwnedRun, "owner">>, reason: string, now: number): void {
+  if (dead.length === 0) return;
   const insertTransition = db.prepare(
     `INSERT INTO transitions (run_id, subject, group_idx, task_idx, retry_id, from_status, to_status, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
@@ -47,5 +63,4 @@ export function settleOrphanedRuns(db: Database.Database, isOwnerAlive: (owner: 
     }
   });
   settle.immediate();
-  return dead.map((run) => run.id);
 }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
 import { migrate } from "./migrations.js";
-import { settleOrphanedRuns } from "./orphans.js";
+import { setRunOwner, settleOrphanedRuns, settleRuns, unfinishedOwnedRuns, type OwnedRun } from "./orphans.js";
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
 import { RunReader } from "./reader.js";
 import { TokenTable } from "./tokens.js";
@@ -173,6 +173,24 @@ export class RunStore {
   }
 
   /** API tokens (the server's users). */
+  /** Unfinished runs with their owners (a server looks for the runs it may resume). */
+  unfinishedOwnedRuns(): OwnedRun[] {
+    this.flush();
+    return unfinishedOwnedRuns(this.db);
+  }
+
+  /** Settles these runs FAILED_SERVER_ERROR with `reason` (see orphans.ts). */
+  settleRuns(runs: ReadonlyArray<{ id: string; status: string }>, reason: string, now = Date.now()): void {
+    this.flush();
+    settleRuns(this.db, runs, reason, now);
+  }
+
+  /** The process driving the run from now on. */
+  setRunOwner(id: string, owner: string): void {
+    this.flush();
+    setRunOwner(this.db, id, owner);
+  }
+
   get tokens(): TokenTable {
     return (this.tokenTable ??= new TokenTable(this.db));
   }

@@ -34,3 +34,27 @@ export function isProcessTokenAlive(token: string): boolean {
   const now = startTime(Number(pid));
   return now !== undefined && now === start;
 }
+
+/**
+ * Runs whose tasks outlive their process (the server's kept tasks) are owned
+ * by `kept:<token>`: when that process is gone, only a server may settle or
+ * resume them, by re-attaching the tasks; other troupe processes leave them
+ * alone unless the machine rebooted (nothing of them can be running then).
+ */
+const KEPT = "kept:";
+
+export function keptOwnerToken(): string {
+  return KEPT + processToken();
+}
+
+/** For runs of a process that kept its tasks: its own token; else undefined. */
+export function keptOwnerProcess(owner: string): string | undefined {
+  return owner.startsWith(KEPT) ? owner.slice(KEPT.length) : undefined;
+}
+
+/** Whether a run's owner may still be driving it, or (kept tasks) a server may still resume it. */
+export function isRunOwnerAlive(owner: string): boolean {
+  const kept = keptOwnerProcess(owner);
+  if (kept === undefined) return isProcessTokenAlive(owner);
+  return kept.split(":")[2] === bootId();
+}

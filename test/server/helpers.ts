@@ -1,5 +1,8 @@
 /** Starting a real `troupe server` process for a test, and waiting for its address. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { killKeptTasks } from "../../src/runtime/index.js";
 import { BIN, ROOT } from "../run/helpers.js";
 
 export interface StartedServer {
@@ -7,7 +10,10 @@ export interface StartedServer {
   url: string;
   /** Everything it printed on stdout so far. */
   out(): string;
-  /** SIGTERM (the server lets running workflows finish), another after 5 s (it cancels them); waits for the exit. */
+  /**
+   * SIGTERM (the server exits; its running tasks are kept for the next start),
+   * then ends those tasks too: a test leaves nothing running.
+   */
   stop(): Promise<void>;
 }
 
@@ -33,12 +39,23 @@ export async function startServer(home: string, args: string[]): Promise<Started
     url,
     out: () => out,
     stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const again = setTimeout(() => child.kill("SIGTERM"), 5_000);
-      await exited;
-      clearTimeout(again);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      killKeptTasksOf(home);
     },
   };
+}
+
+/** Ends every kept task of the server home's runs (they outlive the server by design). */
+export function killKeptTasksOf(home: string): void {
+  let runs: string[] = [];
+  try {
+    runs = readdirSync(join(home, "runs"));
+  } catch {
+    return;
+  }
+  for (const run of runs) killKeptTasks(join(home, "runs", run));
 }

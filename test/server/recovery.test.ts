@@ -1,14 +1,17 @@
 /**
- * Acceptance: a server killed with SIGKILL while a workflow runs. What can be
- * known is recorded: the next start settles the run as FAILED_SERVER_ERROR
- * with a reason (its tasks died with the killed server: the host runtime's
- * sandboxes die with their spawner), and nothing of it keeps running.
- * (Re-attaching tasks that outlive the server is not built yet.)
+ * Acceptance: the server ends while workflows run (SIGKILL, or SIGTERM) and
+ * starts again. Its tasks outlive it under their keepers: the next start
+ * resumes the runs, re-attaches the tasks still running, reads how the others
+ * ended while it was down, and runs what comes after them; a task whose
+ * keeper was killed too is FAILED_SERVER_ERROR with the reason. Nothing is
+ * lost: every log line, every transition.
  */
 import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestHome, ensureBuilt, processesWith, random, sleepMarkers, troupe, waitFor } from "../run/helpers.js";
-import { startServer, type StartedServer } from "./helpers.js";
+import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
 
 let home: TestHome;
 let serverHome: string;
@@ -31,6 +34,44 @@ async function call(url: string, method: string, route: string, body?: unknown) 
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
+async function submit(url: string, spec: string): Promise<string> {
+  const submitted = await call(url, "POST", "/api/pool/default/workflow", { spec });
+  expect(submitted.status).toBe(201);
+  return submitted.json.id as string;
+}
+
+interface WorkflowRecord {
+  status: string;
+  groups: Array<{ name: string; status: string; tasks: Array<{ name: string; status: string; exit_code: number | null }> }>;
+}
+
+async function record(url: string, id: string): Promise<WorkflowRecord> {
+  return (await call(url, "GET", `/api/workflow/${id}`)).json as unknown as WorkflowRecord;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The record once the run has ended (or as it is after `ms`). */
+async function ended(url: string, id: string, ms = 30_000): Promise<WorkflowRecord> {
+  for (const deadline = Date.now() + ms; ; await pause(100)) {
+    const r = await record(url, id);
+    if (!/RUNNING|PENDING|WAITING/.test(r.status) || Date.now() > deadline) return r;
+  }
+}
+
+const task = (r: WorkflowRecord, name: string) => r.groups.flatMap((g) => g.tasks).find((t) => t.name === name)!;
+
+async function logOf(url: string, id: string, name: string): Promise<string> {
+  const response = await fetch(`${url}/api/workflow/${id}/logs?task=${name}`, { headers: { authorization: `Bearer ${token}` } });
+  return response.text();
+}
+
+/** The keeper of a host task: the parent of the sandbox's PID 1, the parent of the command. */
+function keeperOf(pid: number): number {
+  const parent = (p: number) => Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+  return parent(parent(pid));
+}
+
 beforeAll(async () => {
   await ensureBuilt();
   home = new TestHome();
@@ -40,73 +81,150 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
+  killKeptTasksOf(serverHome);
   sleepers.killAll();
   home?.remove();
 });
 
-describe("a server stopped with SIGTERM", () => {
-  it("takes no new workflows (503), still answers queries, lets the running one finish, then exits", async () => {
-    const server = await start();
-    const spec = `workflow:\n  name: finishing-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "1.5"]\n`;
-    const submitted = await call(server.url, "POST", "/api/pool/default/workflow", { spec });
-    expect(submitted.status).toBe(201);
-    const id = submitted.json.id as string;
-    const exited = new Promise<number | null>((resolve) => server.child.once("exit", resolve));
-    server.child.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await call(server.url, "POST", "/api/pool/default/workflow", { spec })).status).toBe(503);
-    expect((await call(server.url, "GET", `/api/workflow/${id}`)).json.status).toMatch(/RUNNING|WAITING|PENDING/);
-    expect(await exited).toBe(0);
-    expect(server.out()).toMatch(/taking no new workflows; waiting for 1 running/);
-    const query = await troupe(["query", id, "--output", "json"], { home: serverHome });
-    expect((JSON.parse(query.stdout) as { status: string }).status).toBe("COMPLETED");
-  });
-});
-
-describe("a server killed with SIGKILL", () => {
-  it("leaves no workflow RUNNING: the next start settles it FAILED_SERVER_ERROR with a reason, and none of its tasks runs on", async () => {
+describe("a server killed with SIGKILL while workflows run", () => {
+  it("resumes them at the next start: running tasks re-attached, ended ones read, the rest run; a task whose keeper died is FAILED_SERVER_ERROR", async () => {
     const first = await start();
-    const sleep = sleepers.sleep(1000);
-    const spec = `workflow:\n  name: doomed-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "${sleep}"]\n`;
-    const submitted = await call(first.url, "POST", "/api/pool/default/workflow", { spec });
-    expect(submitted.status).toBe(201);
-    const id = submitted.json.id as string;
-    expect(
-      await waitFor(
-        () => processesWith(sleep).length,
-        (n) => n > 0,
-        15_000,
-      ),
-    ).toBeGreaterThan(0);
+    const long = sleepers.sleep(8);
+    const lost = sleepers.sleep(1000);
+    const side = sleepers.sleep(600);
+    // A chain: `long` (lead, with a sibling it stops when it ends) outlives the restart; `after` reads its output.
+    const chain = await submit(
+      first.url,
+      `workflow:
+  name: chain-${random()}
+  groups:
+  - name: first
+    tasks:
+    - name: long
+      lead: true
+      image: alpine
+      command: ["sh", "-c", "echo begun; sleep ${long}; echo ended; echo payload > {{output}}/data"]
+    - name: side
+      image: alpine
+      command: ["sleep", "${side}"]
+  - name: second
+    tasks:
+    - name: after
+      image: alpine
+      command: ["sh", "-c", "cat {{input:0}}/data"]
+      inputs: [{task: long}]
+`,
+    );
+    // Ends while no server is there (once the test lets it): its exit code is read at the next start.
+    const flag = join(serverHome, `let-quick-end-${random()}`);
+    const quick = await submit(
+      first.url,
+      `workflow:\n  name: quick-${random()}\n  tasks:\n  - name: quick\n    image: alpine\n    command: ["sh", "-c", "while [ ! -e ${flag} ]; do sleep 0.05; done; echo bye; exit 3"]\n`,
+    );
+    const doomed = await submit(
+      first.url,
+      `workflow:\n  name: doomed-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "${lost}"]\n`,
+    );
+    const running = await waitFor(
+      () => processesWith(long).length > 0 && processesWith(lost).length > 0 && processesWith(flag).length > 0,
+      (both) => both,
+      15_000,
+    );
+    expect(running).toBe(true);
+    await pause(300);
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
-    // The task died with the server (its sandbox with the spawner).
+
+    // The tasks go on without the server; one keeper is killed too, so how its task ends cannot be known.
+    expect(processesWith(long).length).toBeGreaterThan(0);
+    const longPids = processesWith(long).map((p) => p.pid);
+    process.kill(keeperOf(processesWith(lost)[0]!.pid), "SIGKILL");
     expect(
       await waitFor(
-        () => processesWith(sleep).length,
+        () => processesWith(lost).length,
         (n) => n === 0,
         5_000,
       ),
     ).toBe(0);
-
-    const second = await start();
-    const settled = new RegExp(`FAILED_SERVER_ERROR: .*${id}`);
+    writeFileSync(flag, "");
+    const quickExit = join(serverHome, "runs", quick, "kept", "quick.0", "exit");
     expect(
       await waitFor(
-        () => second.out(),
-        (out) => settled.test(out),
+        () => existsSync(quickExit),
+        (there) => there,
         5_000,
       ),
-    ).toMatch(settled);
-    const record = await call(second.url, "GET", `/api/workflow/${id}`);
-    expect(record.json.status).toBe("FAILED_SERVER_ERROR");
-    const events = (await call(second.url, "GET", `/api/workflow/${id}/events`)).json.events as Array<{ to: string; reason: string }>;
-    expect(events.at(-1)).toMatchObject({ to: "FAILED_SERVER_ERROR" });
-    expect(events.at(-1)!.reason).toMatch(/died|gone|process/);
+    ).toBe(true);
+
+    const second = await start();
+    const resumedLine = await waitFor(
+      () => /resumed the runs .*/.exec(second.out())?.[0] ?? "",
+      (line) => line !== "",
+      5_000,
+    );
+    expect(resumedLine.split(": ")[1]!.split(", ").sort()).toEqual([chain, doomed, quick].sort());
+    expect(processesWith(long).map((p) => p.pid)).toEqual(longPids); // re-attached, not started again
+
+    const chainRecord = await ended(second.url, chain);
+    expect(chainRecord.status).toBe("COMPLETED");
+    expect(task(chainRecord, "long")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(task(chainRecord, "after")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(await logOf(second.url, chain, "long")).toBe("begun\nended\n");
+    expect(await logOf(second.url, chain, "after")).toBe("payload\n");
+    const events = (await call(second.url, "GET", `/api/workflow/${chain}/events`)).json.events as Array<{
+      from: string;
+      to: string;
+      reason: string;
+    }>;
+    expect(events.some((e) => e.from === "RUNNING" && e.to === "RUNNING" && /resumed/.test(e.reason))).toBe(true);
+
+    const quickRecord = await ended(second.url, quick);
+    expect(quickRecord.status).toBe("FAILED");
+    expect(task(quickRecord, "quick")).toMatchObject({ status: "FAILED", exit_code: 3 });
+    expect(await logOf(second.url, quick, "quick")).toBe("bye\n");
+
+    const doomedRecord = await ended(second.url, doomed);
+    expect(doomedRecord.status).toBe("FAILED_SERVER_ERROR");
+    expect(task(doomedRecord, "nap")).toMatchObject({ status: "FAILED_SERVER_ERROR", exit_code: 3002 });
+    const doomedEvents = (await call(second.url, "GET", `/api/workflow/${doomed}/events`)).json.events as Array<{ reason: string }>;
+    expect(doomedEvents.map((e) => e.reason).join("\n")).toMatch(/how it ended is unknown/);
+    expect(processesWith(side)).toEqual([]); // `side` was stopped with its lead
+
     // And it goes on serving.
-    const next = await call(second.url, "POST", "/api/pool/default/workflow", {
-      spec: `workflow:\n  name: after-${random()}\n  tasks:\n  - name: ok\n    image: alpine\n    command: ["true"]\n`,
-    });
-    expect(next.status).toBe(201);
+    const next = await submit(
+      second.url,
+      `workflow:\n  name: after-${random()}\n  tasks:\n  - name: ok\n    image: alpine\n    command: ["true"]\n`,
+    );
+    expect((await ended(second.url, next)).status).toBe("COMPLETED");
+    await second.stop();
+  });
+});
+
+describe("a server stopped with SIGTERM", () => {
+  it("exits at once, leaving its running workflow to the next start, which finishes it", async () => {
+    const first = await start();
+    const nap = sleepers.sleep(2);
+    const id = await submit(
+      first.url,
+      `workflow:\n  name: handed-over-${random()}\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sh", "-c", "sleep ${nap}; echo rested"]\n`,
+    );
+    await waitFor(
+      () => processesWith(nap).length,
+      (n) => n > 0,
+      15_000,
+    );
+    const exited = new Promise<number | null>((resolve) => first.child.once("exit", resolve));
+    const stoppedAt = Date.now();
+    first.child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(1_500); // not waiting for the 2 s task
+    expect(first.out()).toMatch(/SIGTERM: stopping; 1 running workflows go on/);
+    expect(processesWith(nap).length).toBeGreaterThan(0);
+
+    const second = await start();
+    const r = await ended(second.url, id);
+    expect(r.status).toBe("COMPLETED");
+    expect(await logOf(second.url, id, "nap")).toBe("rested\n");
+    await second.stop();
   });
 });
