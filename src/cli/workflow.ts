@@ -4,11 +4,13 @@ import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { TroupeError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import type { RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
+import type { Priority, RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
 import { call, configPath, saveConfig, stream } from "./client.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 
 const FINAL = /^(COMPLETED|FAILED.*)$/;
+/** The store's PRIORITIES (not imported: that would load SQLite into every client command). */
+const PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const satisfies readonly Priority[];
 
 export function loginCommand(): Command {
   return new Command("login")
@@ -35,6 +37,12 @@ export function workflowCommand(): Command {
     .option("--pool <pool>", "the pool to run in", "default")
     .option("--set <name=value>", "set a template variable; repeatable", collect, {})
     .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
+    .addOption(
+      new Option("--priority <priority>", "recorded with the workflow (it does not order scheduling yet)")
+        .choices(PRIORITIES)
+        .default("NORMAL"),
+    )
+    .option("--label <key=value>", "a label for the workflow (Kubernetes-style); repeatable", collect, {})
     .option("--dry-run", "validate and plan on the server, run nothing", false)
     .option("--wait", "follow the workflow until it ends", false)
     .addOption(outputOption())
@@ -57,6 +65,8 @@ export function workflowCommand(): Command {
     .option("--name <name>")
     .option("--user <user>")
     .option("--pool <pool>")
+    .addOption(new Option("--priority <priority>").choices(PRIORITIES))
+    .option("--label <key=value>", "only workflows with this label (`key` alone: any value); repeatable: all of them", append, [])
     .addOption(new Option("-n, --limit <n>", "at most this many").argParser(parseNonNegativeInt("--limit")).default(20))
     .addOption(outputOption())
     .action(action(list));
@@ -160,10 +170,16 @@ function collect(value: string, previous: Record<string, string>): Record<string
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
+function append(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 interface SubmitOptions {
   pool: string;
   set: Record<string, string>;
   setString: Record<string, string>;
+  priority?: Priority;
+  label?: Record<string, string>;
   dryRun: boolean;
   wait: boolean;
   output: OutputFormat;
@@ -195,7 +211,7 @@ async function submit(file: string, options: SubmitOptions): Promise<number> {
   const { status, body } = await call<{ id?: string; error?: string; diagnostics?: Diagnostic[]; valid?: boolean }>(
     "POST",
     `/api/pool/${encodeURIComponent(options.pool)}/workflow`,
-    { ...(await specToSubmit(file, options)), dry_run: options.dryRun },
+    { ...(await specToSubmit(file, options)), dry_run: options.dryRun, priority: options.priority, labels: options.label },
   );
   const progress = options.output === "json" ? process.stderr : process.stdout;
   if (status >= 400) {
@@ -236,16 +252,23 @@ async function list(options: {
   name?: string;
   user?: string;
   pool?: string;
+  priority?: Priority;
+  label: string[];
   limit: number;
   output: OutputFormat;
 }): Promise<number> {
   const query = new URLSearchParams({ limit: String(Math.max(1, options.limit)) });
-  for (const key of ["status", "name", "user", "pool"] as const) if (options[key]) query.set(key, options[key]);
-  const { body } = await call<{ workflows: RunSummary[] }>("GET", `/api/workflow?${query}`);
+  for (const key of ["status", "name", "user", "pool", "priority"] as const) if (options[key]) query.set(key, options[key]);
+  for (const label of options.label) query.append("label", label);
+  const { status, body } = await call<{ workflows: RunSummary[]; error?: string }>("GET", `/api/workflow?${query}`);
+  if (status >= 400) throw new TroupeError("E_REQUEST", body.error ?? `HTTP ${status}`, "usage");
   if (options.output === "json") writeJson(body.workflows);
   else
-    for (const w of body.workflows)
-      process.stdout.write(`${w.id}  ${w.status}  ${w.submit_time}  ${w.user ?? "-"}  ${w.pool ?? "-"}  ${w.task_count} tasks\n`);
+    for (const w of body.workflows) {
+      const labels = Object.entries(w.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+      const columns = [w.id, w.status, w.submit_time, w.user ?? "-", w.pool ?? "-", w.priority ?? "-", `${w.task_count} tasks`];
+      process.stdout.write(`${[...columns, ...labels].join("  ")}\n`);
+    }
   return 0;
 }
 

@@ -1,11 +1,14 @@
 /**
  * The HTTP API (OSMO's paths) around the store and the run manager: Fastify,
- * requests validated against api-schemas.ts, bearer tokens on every route but
- * health, bad input answered with a 4xx and a reason, never a 500.
+ * requests validated against api-schemas.ts, responses described by
+ * api-responses.ts, bearer tokens on every route but health, bad input
+ * answered with a 4xx and a reason, never a 500.
  */
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { z } from "zod";
 import type { RunStore, TokenOwner } from "../store/index.js";
+import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
 import { registerLogsRoute } from "./logs-route.js";
 import type { RunManager } from "./run-manager.js";
@@ -28,9 +31,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? MAX_SPEC_CHARS + 1024 * 1024,
     logger: false,
+    // The longest id IdParams takes; a longer path parameter gets 414.
+    maxParamLength: 256,
+    // A malformed URL (400) or a path parameter too long (414), answered like every other error.
+    frameworkErrors: (error, _request, reply: FastifyReply) => void reply.status(error.statusCode ?? 400).send({ error: error.message }),
   });
+  // Response schemas document the API; replies are serialized whole by JSON.stringify, never through them
+  // (fast-json-stringify would silently drop any field a schema does not name).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await app.register(swagger, {
     openapi: {
+      openapi: "3.1.0",
       info: { title: "troupe API", version: "1" },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
       security: [{ bearer: [] }],
@@ -55,13 +66,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.owner = owner;
   });
 
-  app.get("/api/health", { schema: { security: [] } }, async () => ({ status: "OK" }));
+  /** A route's request schemas and its responses (api-responses.ts), by the key it is registered under. */
+  const schemas = (key: RouteKey, parts: Parameters<typeof routeSchemas>[0] = {}) => routeSchemas(parts, RESPONSES[key]);
+  const health = schemas("GET /api/health");
+  app.get("/api/health", { ...health, schema: { ...health.schema, security: [] } }, async () => ({ status: "OK" }));
   app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   app.post(
     "/api/pool/:pool/workflow",
-    routeSchemas({ params: PoolParams, body: SubmitBody }),
-    async (request: FastifyRequest<{ Params: { pool: string }; Body: SubmitBodyType }>, reply) => {
+    schemas("POST /api/pool/:pool/workflow", { params: PoolParams, body: SubmitBody }),
+    async (request: FastifyRequest<{ Params: { pool: string }; Body: z.output<typeof SubmitBody> }>, reply) => {
       const body = request.body;
       const result = await manager.submit({
         spec: body.spec,
@@ -70,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         user: request.owner!.name,
         pool: request.params.pool,
         dryRun: body.dry_run || body.validation_only,
+        priority: body.priority,
+        labels: body.labels,
       });
       switch (result.kind) {
         case "invalid":
@@ -84,21 +100,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
-  app.get("/api/workflow", routeSchemas({ querystring: ListQuery }), async (request: FastifyRequest<{ Querystring: ListQueryType }>) => {
-    const q = request.query;
-    return {
-      workflows: store.listRuns({
-        status: q.status,
-        name: q.name,
-        pool: q.pool,
-        user: q.user,
-        since: q.since ? Date.parse(q.since) : undefined,
-        until: q.until ? Date.parse(q.until) : undefined,
-        limit: q.limit,
-        offset: q.offset,
-      }),
-    };
-  });
+  app.get(
+    "/api/workflow",
+    schemas("GET /api/workflow", { querystring: ListQuery }),
+    async (request: FastifyRequest<{ Querystring: z.output<typeof ListQuery> }>) => {
+      const q = request.query;
+      return {
+        workflows: store.listRuns({
+          status: q.status,
+          name: q.name,
+          pool: q.pool,
+          user: q.user,
+          priority: q.priority,
+          labels: q.label,
+          since: q.since ? Date.parse(q.since) : undefined,
+          until: q.until ? Date.parse(q.until) : undefined,
+          limit: q.limit,
+          offset: q.offset,
+        }),
+      };
+    },
+  );
 
   const withRun =
     (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
@@ -107,13 +129,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
       return handler(id, request, reply);
     };
-  const idSchema = routeSchemas({ params: IdParams });
 
   // The record of a run that has ended never changes again: it is serialized once (a 10,000-task record is 2 MB).
   const endedRecords = new Map<string, string>();
   app.get(
     "/api/workflow/:id",
-    idSchema,
+    schemas("GET /api/workflow/:id", { params: IdParams }),
     withRun((id, _request, reply) => {
       let text = endedRecords.get(id);
       if (text === undefined) {
@@ -129,12 +150,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   app.get(
     "/api/workflow/:id/spec",
-    idSchema,
+    schemas("GET /api/workflow/:id/spec", { params: IdParams }),
     withRun((id, _request, reply) => reply.type("text/yaml; charset=utf-8").send(store.submission(id)?.spec ?? "")),
   );
   app.get(
     "/api/workflow/:id/events",
-    idSchema,
+    schemas("GET /api/workflow/:id/events", { params: IdParams }),
     withRun((id) => ({ events: store.transitions(id) })),
   );
   registerLogsRoute(app, store);
@@ -146,7 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   app.post(
     "/api/workflow/:id/restart",
-    idSchema,
+    schemas("POST /api/workflow/:id/restart", { params: IdParams }),
     withRun(async (id, request, reply) => {
       const refusal = notTheirs(id, request.owner!, "restart");
       if (refusal) return reply.status(403).send({ error: refusal });
@@ -159,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   app.post(
     "/api/workflow/:id/cancel",
-    routeSchemas({ params: IdParams, body: CancelBody }),
+    schemas("POST /api/workflow/:id/cancel", { params: IdParams, body: CancelBody }),
     withRun((id, request, reply) => {
       const refusal = notTheirs(id, request.owner!, "cancel");
       if (refusal) return reply.status(403).send({ error: refusal });
@@ -171,21 +192,3 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   return app;
 }
-
-type SubmitBodyType = {
-  spec: string;
-  set: Record<string, string>;
-  set_string: Record<string, string>;
-  dry_run: boolean;
-  validation_only: boolean;
-};
-type ListQueryType = {
-  status?: string;
-  name?: string;
-  pool?: string;
-  user?: string;
-  since?: string;
-  until?: string;
-  limit: number;
-  offset: number;
-};

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { tailOffset, type RunStore } from "../store/index.js";
 import { IdParams, routeSchemas } from "./api-schemas.js";
+import { RESPONSES } from "./api-responses.js";
 
 export const LogsQuery = z
   .object({
@@ -28,7 +29,7 @@ const CHUNK = 1024 * 1024;
 export function registerLogsRoute(app: FastifyInstance, store: RunStore): void {
   app.get(
     "/api/workflow/:id/logs",
-    routeSchemas({ params: IdParams, querystring: LogsQuery }),
+    routeSchemas({ params: IdParams, querystring: LogsQuery }, RESPONSES["GET /api/workflow/:id/logs"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof LogsQuery> }>, reply: FastifyReply) => {
       const id = store.resolveRunId(request.params.id);
       if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });

@@ -16,7 +16,7 @@ import {
 import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
-import type { RunStore } from "../store/index.js";
+import type { Priority, RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 
 export interface Pool {
@@ -37,6 +37,10 @@ export interface Submission {
   user: string;
   pool: string;
   dryRun: boolean;
+  /** Recorded with the run (it does not order scheduling yet). */
+  priority: Priority;
+  /** The submission's labels; the run's are the spec's workflow.labels overridden by these. */
+  labels: Record<string, string>;
 }
 
 export type SubmitResult =
@@ -161,6 +165,8 @@ export class RunManager {
       submitTime: Date.now(),
       user: submission.user,
       pool: pool.name,
+      priority: submission.priority,
+      labels: { ...plan.labels, ...submission.labels },
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
     });
     this.runInBackground(id, submission.user, plan, pool, runtime, { reused });

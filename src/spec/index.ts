@@ -16,6 +16,16 @@ export {
 } from "./schema.js";
 export { DEFAULT_RENDER_LIMITS, type RenderLimits, type TemplateVariables } from "./template/index.js";
 export { tokenizeString, type SpecialToken, type TokenPart } from "./tokens.js";
-export { parseSize, parseCount, parseDuration, parseExitRanges, normalizeName, type ExitRange } from "./values.js";
+export {
+  parseSize,
+  parseCount,
+  parseDuration,
+  parseExitRanges,
+  normalizeName,
+  checkLabelKey,
+  checkLabelValue,
+  MAX_LABELS,
+  type ExitRange,
+} from "./values.js";
 export { isForeignTaskRef } from "./rules/inputs.js";
 export { inlineLocalFiles } from "./inline.js";

@@ -2,4 +2,5 @@
 export { RunStore } from "./run-store.js";
 export { INITIAL_STATUS } from "./writer.js";
 export { readFrom, tailOffset } from "./log-files.js";
+export { PRIORITIES } from "./types.js";
 export type * from "./types.js";

@@ -131,6 +131,15 @@ CREATE TABLE tokens (
     description: "the template variables a run was submitted with (a restart renders the spec again with them)",
     up: (db) => db.exec("ALTER TABLE runs ADD COLUMN variables TEXT"),
   },
+  {
+    version: 5,
+    description: "a server run's priority and labels (labels as a JSON object); earlier server runs get NORMAL and none",
+    up: (db) =>
+      db.exec(`
+ALTER TABLE runs ADD COLUMN priority TEXT;
+ALTER TABLE runs ADD COLUMN labels TEXT;
+UPDATE runs SET priority = 'NORMAL', labels = '{}' WHERE user IS NOT NULL;`),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -3,7 +3,17 @@
  * as epoch milliseconds and given out as ISO 8601 with milliseconds.
  */
 import type Database from "better-sqlite3";
-import type { AttemptRecord, GroupRecord, ListRunsOptions, RunRecord, RunSummary, TaskRecord, TransitionRecord } from "./types.js";
+import type {
+  AttemptRecord,
+  GroupRecord,
+  ListRunsOptions,
+  Priority,
+  RunRecord,
+  RunSummary,
+  SubmissionRecord,
+  TaskRecord,
+  TransitionRecord,
+} from "./types.js";
 
 interface RunRow {
   id: string;
@@ -14,6 +24,8 @@ interface RunRow {
   end_time: number | null;
   user: string | null;
   pool: string | null;
+  priority: Priority | null;
+  labels: string | null;
 }
 interface GroupRow {
   idx: number;
@@ -60,6 +72,18 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
+/** The fields only server runs have: pool, user, priority, labels. */
+function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority" | "labels"> {
+  return {
+    ...(row.pool !== null ? { pool: row.pool } : {}),
+    ...(row.user !== null ? { user: row.user } : {}),
+    ...(row.priority !== null ? { priority: row.priority } : {}),
+    ...(row.labels !== null ? { labels: JSON.parse(row.labels) as Record<string, string> } : {}),
+  };
+}
+
+const RUN_COLUMNS = "id, name, status, submit_time, start_time, end_time, user, pool, priority, labels";
+
 export class RunReader {
   private readonly run;
   private readonly groups;
@@ -71,9 +95,7 @@ export class RunReader {
   private readonly taskCounts;
 
   constructor(private readonly db: Database.Database) {
-    this.run = db.prepare<[string], RunRow>(
-      `SELECT id, name, status, submit_time, start_time, end_time, user, pool FROM runs WHERE id = ?`,
-    );
+    this.run = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`);
     this.groups = db.prepare<[string], GroupRow>(
       `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
     );
@@ -137,8 +159,7 @@ export class RunReader {
       submit_time: isoTime(run.submit_time),
       start_time: isoTime(run.start_time),
       end_time: isoTime(run.end_time),
-      ...(run.pool !== null ? { pool: run.pool } : {}),
-      ...(run.user !== null ? { user: run.user } : {}),
+      ...serverFields(run),
       groups,
     };
   }
@@ -154,12 +175,21 @@ export class RunReader {
       where.push("name = @name");
       params.name = options.name;
     }
-    for (const key of ["user", "pool"] as const) {
+    for (const key of ["user", "pool", "priority"] as const) {
       const value = options[key];
       if (value === undefined) continue;
       where.push(`${key} = @${key}`);
       params[key] = value;
     }
+    // Keys are label keys (no quotes, checked by the caller); JSON paths quote them whole, so `.` and `/` are plain characters.
+    (options.labels ?? []).forEach(({ key, value }, i) => {
+      params[`labelPath${i}`] = `$."${key}"`;
+      if (value === undefined) where.push(`json_type(labels, @labelPath${i}) IS NOT NULL`);
+      else {
+        where.push(`json_extract(labels, @labelPath${i}) = @labelValue${i}`);
+        params[`labelValue${i}`] = value;
+      }
+    });
     if (options.since !== undefined) {
       where.push("submit_time >= @since");
       params.since = options.since;
@@ -170,7 +200,7 @@ export class RunReader {
     }
     const rows = this.db
       .prepare<[typeof params], RunRow & { task_count: number }>(
-        `SELECT id, name, status, submit_time, start_time, end_time, user, pool,
+        `SELECT ${RUN_COLUMNS},
                 (SELECT COUNT(*) FROM tasks t WHERE t.run_id = runs.id) AS task_count
          FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
          ORDER BY submit_time DESC, seq DESC LIMIT @limit OFFSET @offset`,
@@ -183,8 +213,7 @@ export class RunReader {
       submit_time: isoTime(r.submit_time),
       start_time: isoTime(r.start_time),
       end_time: isoTime(r.end_time),
-      ...(r.pool !== null ? { pool: r.pool } : {}),
-      ...(r.user !== null ? { user: r.user } : {}),
+      ...serverFields(r),
       task_count: r.task_count,
     }));
   }
@@ -207,15 +236,23 @@ export class RunReader {
   }
   private attemptStatusRow: Database.Statement<[string, string, number], string> | undefined;
 
-  submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
+  submission(runId: string): SubmissionRecord | undefined {
     const row = this.db
-      .prepare<[string], { spec: string; variables: string | null }>("SELECT spec, variables FROM runs WHERE id = ?")
+      .prepare<[string], { spec: string; variables: string | null; priority: Priority | null; labels: string | null }>(
+        "SELECT spec, variables, priority, labels FROM runs WHERE id = ?",
+      )
       .get(runId);
     if (!row) return undefined;
     const variables = row.variables
       ? (JSON.parse(row.variables) as { set: Record<string, string>; setString: Record<string, string> })
       : undefined;
-    return { spec: row.spec, set: variables?.set ?? {}, setString: variables?.setString ?? {} };
+    return {
+      spec: row.spec,
+      set: variables?.set ?? {},
+      setString: variables?.setString ?? {},
+      priority: row.priority ?? "NORMAL",
+      labels: row.labels ? (JSON.parse(row.labels) as Record<string, string>) : {},
+    };
   }
 
   transitions(runId: string): TransitionRecord[] {

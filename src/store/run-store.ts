@@ -25,6 +25,7 @@ import type {
   RunSummary,
   StatusUpdate,
   StoreStats,
+  SubmissionRecord,
   Transition,
   TransitionRecord,
 } from "./types.js";
@@ -172,7 +173,6 @@ export class RunStore {
     return settleOrphanedRuns(this.db, isOwnerAlive, now);
   }
 
-  /** API tokens (the server's users). */
   /** Unfinished runs with their owners (a server looks for the runs it may resume). */
   unfinishedOwnedRuns(): OwnedRun[] {
     this.flush();
@@ -191,6 +191,7 @@ export class RunStore {
     setRunOwner(this.db, id, owner);
   }
 
+  /** API tokens (the server's users). */
   get tokens(): TokenTable {
     return (this.tokenTable ??= new TokenTable(this.db));
   }
@@ -207,8 +208,8 @@ export class RunStore {
     return this.reader.attemptStatus(runId, task, retryId);
   }
 
-  /** The spec text a run was submitted with, and its template variables. */
-  submission(runId: string): { spec: string; set: Record<string, string>; setString: Record<string, string> } | undefined {
+  /** The spec text a run was submitted with, its template variables, priority and labels. */
+  submission(runId: string): SubmissionRecord | undefined {
     this.flush();
     return this.reader.submission(runId);
   }

@@ -1,5 +1,9 @@
 /** The records troupe keeps of every run (SQLite under $TROUPE_HOME) and their JSON form. */
 
+/** The priorities of a server run (NORMAL unless the submission says otherwise). */
+export const PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 /** A run as `troupe run --output json` and `troupe query` print it. Times are ISO 8601 with milliseconds. */
 export interface RunRecord {
   id: string;
@@ -8,9 +12,11 @@ export interface RunRecord {
   submit_time: string;
   start_time: string | null;
   end_time: string | null;
-  /** Server runs only: the pool it was submitted to and who submitted it. */
+  /** Server runs only: the pool it was submitted to, who submitted it, its priority and labels. */
   pool?: string;
   user?: string;
+  priority?: Priority;
+  labels?: Record<string, string>;
   groups: GroupRecord[];
 }
 
@@ -43,10 +49,22 @@ export interface NewRun {
   groups: Array<{ name: string; tasks: Array<{ name: string; lead: boolean }> }>;
   /** The process driving the run (an opaque token): a run whose owner is gone can be settled. */
   owner?: string;
-  /** Server runs: who submitted it, to which pool, with which template variables. */
+  /** Server runs: who submitted it, to which pool, with which template variables, priority and labels. */
   user?: string;
   pool?: string;
   variables?: { set: Record<string, string>; setString: Record<string, string> };
+  priority?: Priority;
+  labels?: Record<string, string>;
+}
+
+/** What a run was submitted with (a restart submits it again). */
+export interface SubmissionRecord {
+  spec: string;
+  set: Record<string, string>;
+  setString: Record<string, string>;
+  /** NORMAL and none for runs recorded without them. */
+  priority: Priority;
+  labels: Record<string, string>;
 }
 
 /** Identifies what a status change is about: the run, one of its groups, or a task attempt. */
@@ -80,6 +98,8 @@ export interface RunSummary {
   end_time: string | null;
   pool?: string;
   user?: string;
+  priority?: Priority;
+  labels?: Record<string, string>;
   task_count: number;
 }
 
@@ -119,6 +139,9 @@ export interface ListRunsOptions {
   name?: string;
   user?: string;
   pool?: string;
+  priority?: Priority;
+  /** Runs that have every one of these labels: with this value, or (no value) any value. */
+  labels?: ReadonlyArray<{ key: string; value?: string }>;
   /** Runs submitted at or after / before these epoch ms. */
   since?: number;
   until?: number;

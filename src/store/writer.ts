@@ -46,7 +46,8 @@ export class RunWriter {
 
   constructor(private readonly db: Database.Database) {
     this.insertRun = db.prepare<Value[]>(
-      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
     this.insertTask = db.prepare<Value[]>(
@@ -85,6 +86,8 @@ export class RunWriter {
       run.user ?? null,
       run.pool ?? null,
       run.variables ? JSON.stringify(run.variables) : null,
+      run.priority ?? null,
+      run.labels ? JSON.stringify(run.labels) : null,
     );
     run.groups.forEach((g, group) => {
       this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);

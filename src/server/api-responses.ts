@@ -1,0 +1,174 @@
+/**
+ * The API's response shapes, defined once with zod: each route's
+ * `schema.response` (and so the OpenAPI document) is built from them, and the
+ * tests check real responses against them. Objects are strict, so a field the
+ * server sends but the document does not name fails those tests.
+ */
+import { z } from "zod";
+import { TaskStatus, WorkflowStatus } from "../engine/index.js";
+import { PRIORITIES, type RunRecord, type RunSummary, type TransitionRecord } from "../store/index.js";
+
+const Time = z.iso.datetime().describe("ISO 8601, UTC, with milliseconds");
+const RunStatus = z.enum(Object.values(WorkflowStatus));
+const TaskStatusSchema = z.enum(Object.values(TaskStatus));
+const GroupStatus = z.enum(Object.values(TaskStatus).filter((s) => s !== "RESCHEDULED"));
+const AnyStatus = z.enum([...new Set<string>([...Object.values(WorkflowStatus), ...Object.values(TaskStatus)])]);
+
+export const Priority = z.enum(PRIORITIES);
+export const Labels = z.record(z.string(), z.string());
+
+/** A run's own fields, then those only runs submitted to a server have. */
+const runFields = {
+  id: z.string(),
+  name: z.string(),
+  status: RunStatus,
+  submit_time: Time,
+  start_time: Time.nullable(),
+  end_time: Time.nullable(),
+  pool: z.string().optional().describe("the pool it was submitted to"),
+  user: z.string().optional().describe("who submitted it (the token's name)"),
+  priority: Priority.optional().describe("its priority (recorded; it does not order scheduling yet)"),
+  labels: Labels.optional().describe("its labels: the spec's workflow.labels, then the submission's"),
+};
+
+export const TaskRecordSchema = z.strictObject({
+  name: z.string(),
+  lead: z.boolean(),
+  status: TaskStatusSchema,
+  exit_code: z.number().int().nullable(),
+  retry_id: z.number().int().min(0).describe("the current attempt"),
+  ip: z.string().nullable(),
+  start_time: Time.nullable(),
+  end_time: Time.nullable(),
+});
+
+export const GroupRecordSchema = z.strictObject({
+  name: z.string(),
+  status: GroupStatus,
+  start_time: Time.nullable(),
+  end_time: Time.nullable(),
+  tasks: z.array(TaskRecordSchema),
+});
+
+export const RunRecordSchema = z
+  .strictObject({
+    ...runFields,
+    groups: z.array(GroupRecordSchema),
+  })
+  .describe("the workflow: its groups and their tasks, in plan order");
+
+export const RunSummarySchema = z.strictObject({
+  ...runFields,
+  task_count: z.number().int().min(0),
+});
+
+export const ListResponse = z.strictObject({ workflows: z.array(RunSummarySchema) }).describe("workflows, newest first");
+
+export const TransitionSchema = z.strictObject({
+  group: z.string().nullable().describe("null for the workflow's own changes"),
+  task: z.string().nullable(),
+  retry_id: z.number().int().nullable(),
+  from: AnyStatus.nullable(),
+  to: AnyStatus,
+  reason: z.string(),
+  time: Time,
+});
+
+export const EventsResponse = z.strictObject({ events: z.array(TransitionSchema) }).describe("status changes, in time order");
+
+export const DiagnosticSchema = z.strictObject({
+  severity: z.enum(["error", "warning"]),
+  code: z.string().describe("stable: E_... for errors, W_... for warnings"),
+  path: z.string().describe("where in the spec, e.g. workflow.tasks[0].image; empty for the file itself"),
+  line: z.number().int().min(0).describe("1-based in the file as submitted; 0 when the problem has no place"),
+  column: z.number().int().min(0),
+  message: z.string(),
+  hint: z.string().optional(),
+});
+
+const error = z.string().describe("what was wrong, naming the field at fault");
+export const ErrorResponse = z.strictObject({ error }).describe("refused or failed");
+/** A 400 of a route that validates a spec: with the spec's diagnostics when the spec is what is wrong. */
+export const InvalidResponse = z
+  .strictObject({
+    error,
+    diagnostics: z.array(DiagnosticSchema).optional().describe("an invalid spec: every problem found in it"),
+  })
+  .describe("refused; an invalid spec comes with every problem found in it");
+
+export const HealthResponse = z.strictObject({ status: z.literal("OK") }).describe("the server answers");
+
+export const ValidatedResponse = z
+  .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int() })
+  .describe("dry run: the workflow is valid and fits the pool; nothing was run");
+
+export const SubmittedResponse = z.strictObject({ id: z.string(), name: z.string() }).describe("the workflow was accepted");
+
+export const CanceledResponse = z
+  .strictObject({ id: z.string(), canceling: z.literal(true), force: z.boolean() })
+  .describe("the workflow is being canceled");
+
+export const RestartedResponse = z
+  .strictObject({ id: z.string().describe("the new run"), restarted: z.string().describe("the failed run it continues") })
+  .describe("a new run of the failed workflow was started");
+
+/** A response that is not JSON: its media type and what it holds. */
+export interface TextResponse {
+  mediaType: string;
+  description: string;
+}
+
+export type ResponseSchemas = Record<number, z.ZodType | TextResponse>;
+
+const errors = (...statuses: number[]): ResponseSchemas => Object.fromEntries(statuses.map((s) => [s, ErrorResponse]));
+
+/** Every route's responses by status, keyed `METHOD path` as the routes are registered. */
+export const RESPONSES = {
+  "GET /api/health": { 200: HealthResponse, ...errors(500) },
+  "POST /api/pool/:pool/workflow": {
+    200: ValidatedResponse,
+    201: SubmittedResponse,
+    ...errors(401, 404, 413, 414, 415, 429, 500, 503),
+    400: InvalidResponse,
+  },
+  "GET /api/workflow": { 200: ListResponse, ...errors(400, 401, 500) },
+  "GET /api/workflow/:id": { 200: RunRecordSchema, ...errors(400, 401, 404, 414, 500) },
+  "GET /api/workflow/:id/spec": {
+    200: { mediaType: "text/yaml", description: "the spec as submitted" },
+    ...errors(400, 401, 404, 414, 500),
+  },
+  "GET /api/workflow/:id/events": { 200: EventsResponse, ...errors(400, 401, 404, 414, 500) },
+  "GET /api/workflow/:id/logs": {
+    200: { mediaType: "text/plain", description: "the attempt's output (with follow, a stream that ends when the attempt ends)" },
+    ...errors(400, 401, 404, 414, 500),
+  },
+  "POST /api/workflow/:id/cancel": { 202: CanceledResponse, ...errors(400, 401, 403, 404, 409, 413, 414, 415, 500) },
+  "POST /api/workflow/:id/restart": {
+    201: RestartedResponse,
+    ...errors(401, 403, 404, 409, 414, 429, 500, 503),
+    400: InvalidResponse,
+  },
+} satisfies Record<string, ResponseSchemas>;
+
+export type RouteKey = keyof typeof RESPONSES;
+
+/** The JSON Schema form of a route's responses, for `schema.response`. */
+export function responseJsonSchemas(responses: ResponseSchemas): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => [
+      status,
+      response instanceof z.ZodType
+        ? z.toJSONSchema(response, { target: "draft-7", io: "output" })
+        : { description: response.description, content: { [response.mediaType]: { schema: { type: "string" } } } },
+    ]),
+  );
+}
+
+// The store's records are what the schemas describe: a change to one that the other does not follow fails to compile.
+type Describes<Schema extends z.ZodType, Record> = z.output<Schema> extends Record ? true : never;
+const describesTheStore: [
+  Describes<typeof RunRecordSchema, RunRecord>,
+  Describes<typeof RunSummarySchema, RunSummary>,
+  Describes<typeof TransitionSchema, TransitionRecord>,
+] = [true, true, true];
+void describesTheStore;
