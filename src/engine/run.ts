@@ -42,6 +42,7 @@ export interface RunOptions {
   /**
    * Go on with a run another process was driving (see resume.ts): running
    * attempts are re-attached through the runtime, the rest scheduled as usual.
+   * With `reused` too (a restart resumed), those groups' outputs are found there.
    */
   resume?: ResumedRun;
 }
@@ -112,9 +113,10 @@ export class WorkflowRun {
     const now = this.clock.now();
     this.plan.groups.forEach((group, g) => {
       const recorded = resumed.groups[g]!;
+      const reused = this.options.reused?.get(g);
       group.tasks.forEach((task, t) => {
         const state = this.tasks[g]![t]!;
-        state.outputDir = join(this.options.dataDir, "outputs", task.name, String(state.retryId));
+        state.outputDir = reused?.tasks[t]?.outputDir ?? join(this.options.dataDir, "outputs", task.name, String(state.retryId));
       });
       const status = this.groups[g]!.status;
       if (status === "SCHEDULING") this.groups[g]!.queuedAt = now;
@@ -149,9 +151,21 @@ export class WorkflowRun {
       else if (task.status === "RESCHEDULED") {
         // Between two attempts: the next one was never made.
         this.newAttempt(g, t, "INITIALIZING", "new attempt after troupe restarted");
-        this.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this task's next attempt started", PlatformExitCode.SERVER_ERROR);
+        this.finishTask(
+          g,
+          t,
+          "FAILED_SERVER_ERROR",
+          "troupe restarted before this task's next attempt started",
+          PlatformExitCode.SERVER_ERROR,
+        );
       } else if (!isFinal(task.status ?? "WAITING"))
-        this.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this attempt's command started", PlatformExitCode.SERVER_ERROR);
+        this.finishTask(
+          g,
+          t,
+          "FAILED_SERVER_ERROR",
+          "troupe restarted before this attempt's command started",
+          PlatformExitCode.SERVER_ERROR,
+        );
     });
   }
 

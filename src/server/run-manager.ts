@@ -19,6 +19,10 @@ import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import type { Priority, RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 
+type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
+/** How the engine says a group's outputs were taken over (engine/run.ts, a restart). */
+const REUSED_REASON = /^completed in run (\S+): its outputs are reused$/;
+
 export interface Pool {
   name: string;
   capacity: Capacity;
@@ -90,21 +94,38 @@ export class RunManager {
     const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
     const checked = await this.check(submission);
     if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
-    const attempts = this.store.attempts(previousId);
-    const reused = new Map<number, { from: string; tasks: Array<{ outputDir: string; exitCode: number | null }> }>();
-    checked.plan.groups.forEach((group, g) => {
-      const before = previous.groups.find((x) => x.name === group.name);
+    const reused = this.completedGroups(previousId, checked.plan);
+    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+  }
+
+  /**
+   * The groups of `plan` that completed in run `runId`, with where their
+   * tasks' outputs are: that run's, or, for groups it took over from a run
+   * it restarted, that run's (the engine records where from).
+   */
+  private completedGroups(runId: string, plan: CompiledWorkflow, depth = 0): Map<number, ReusedGroup> {
+    const record = this.store.getRun(runId);
+    const out = new Map<number, ReusedGroup>();
+    if (!record || depth > 8) return out;
+    const transitions = this.store.transitions(runId);
+    const attempts = this.store.attempts(runId);
+    plan.groups.forEach((group, g) => {
+      const before = record.groups.find((x) => x.name === group.name);
       if (before?.status !== "COMPLETED") return;
-      reused.set(g, {
-        from: previousId,
+      const completed = transitions.find((t) => t.group === group.name && t.task === null && t.to === "COMPLETED");
+      const takenFrom = REUSED_REASON.exec(completed?.reason ?? "")?.[1];
+      const origin = takenFrom !== undefined ? this.completedGroups(takenFrom, plan, depth + 1).get(g) : undefined;
+      if (origin) return out.set(g, origin);
+      out.set(g, {
+        from: runId,
         tasks: group.tasks.map((task) => {
           const latest = attempts.filter((a) => a.task === task.name).reduce((n, a) => Math.max(n, a.retry_id), 0);
-          const record = before.tasks.find((t) => t.name === task.name);
-          return { outputDir: join(this.store.runDir(previousId), "outputs", task.name, String(latest)), exitCode: record?.exit_code ?? 0 };
+          const exitCode = before.tasks.find((t) => t.name === task.name)?.exit_code ?? 0;
+          return { outputDir: join(this.store.runDir(runId), "outputs", task.name, String(latest)), exitCode };
         }),
       });
     });
-    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+    return out;
   }
 
   /** Everything that can refuse a submission, then its plan. */
@@ -226,11 +247,11 @@ export class RunManager {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
-        const { plan, pool, user, state } = await this.resumable(owned.id);
+        const { plan, pool, user, state, reused } = await this.resumable(owned.id);
         const runtime = await pool.runtime();
         if (!runtime.keepsTasks) throw new Error(`the pool ${pool.name} cannot keep tasks any more (${runtime.describe()})`);
         this.store.setRunOwner(owned.id, keptOwnerToken());
-        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state });
+        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused });
         resumed.push(owned.id);
       } catch (error) {
         const reason = `the server restarted and could not resume the run: ${(error as Error).message}`;
@@ -244,7 +265,9 @@ export class RunManager {
   }
 
   /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
-  private async resumable(id: string): Promise<{ plan: CompiledWorkflow; pool: Pool; user: string; state: ResumedRun }> {
+  private async resumable(
+    id: string,
+  ): Promise<{ plan: CompiledWorkflow; pool: Pool; user: string; state: ResumedRun; reused: Map<number, ReusedGroup> }> {
     const record = this.store.getRun(id);
     const submitted = this.store.submission(id);
     if (!record || !submitted) throw new Error("its record is incomplete");
@@ -256,9 +279,12 @@ export class RunManager {
     });
     if (!loaded.spec) throw new Error(`its spec no longer validates: ${loaded.diagnostics[0]?.message ?? "?"}`);
     const plan = compileWorkflow(loaded.spec);
+    // Groups this run (a restart) took over keep their outputs where they are.
+    const reused = new Map([...this.completedGroups(id, plan)].filter(([, group]) => group.from !== id));
     return {
       plan,
       pool,
+      reused,
       user: record.user ?? "?",
       state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached"),
     };
@@ -273,15 +299,15 @@ export class RunManager {
     return true;
   }
 
+  /** Takes no new workflows from now on (503). */
+  stopTaking(): void {
+    this.draining = true;
+  }
+
   /** Takes no new workflows from now on; resolves once every running one has ended and is recorded. */
   async drain(): Promise<void> {
     this.draining = true;
     while (this.active.size > 0) await Promise.all([...this.active.values()].map((e) => e.done));
-  }
-
-  /** Takes no new workflows from now on (503). */
-  stopTaking(): void {
-    this.draining = true;
   }
 
   get running(): number {

@@ -6,12 +6,11 @@
  * response schema for each route and status. Also: submissions' priority and
  * labels, recorded, returned, filtered on, and kept by a restart.
  */
-import * as http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { RESPONSES, type ResponseSchemas, type RouteKey } from "../../src/server/api-responses.js";
 import { TestHome, ensureBuilt, random, sleepMarkers, troupe } from "../run/helpers.js";
-import { startServer, type StartedServer } from "./helpers.js";
+import { request, startServer, type StartedServer } from "./helpers.js";
 
 let home: TestHome;
 let serverHome: string;
@@ -30,41 +29,10 @@ interface Response {
 /** Every route and status whose real response was checked against its schema. */
 const checked = new Set<string>();
 
-/**
- * One HTTP request. (Not fetch: the server answers 413 from the headers and
- * closes, so a large body is sent only if no answer came first; otherwise its
- * broken pipe would be reported instead of the answer.)
- */
-async function request(method: string, target: string, headers: Record<string, string>, body?: string) {
-  let answered = false;
-  const req = http.request(url + target, {
-    method,
-    headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) },
-  });
-  const response = new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
-    req.on("response", (res) => {
-      answered = true;
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode!, type: res.headers["content-type"] ?? "", text }));
-    });
-    req.on("error", (error) => {
-      if (!answered) reject(error);
-    });
-  });
-  if (body !== undefined && body.length > 1024 * 1024) {
-    req.flushHeaders();
-    await Promise.race([response, new Promise((resolve) => setTimeout(resolve, 1000))]);
-  }
-  if (!answered) req.end(body);
-  return response;
-}
-
 /** Calls the API, checks the response against the schema documented for `route` and its status, returns it. */
 async function call(route: RouteKey, target: string, token: string | undefined, body?: string, type = "application/json") {
   const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": type } : {}) };
-  const response = await request(route.split(" ")[0]!, target, headers, body);
+  const response = await request(url, route.split(" ")[0]!, target, headers, body);
   const { text, type: contentType } = response;
   const documented = (RESPONSES[route] as ResponseSchemas)[response.status];
   expect(documented, `${route} answered ${response.status} (${text.slice(0, 200)}), which its schema does not list`).toBeDefined();

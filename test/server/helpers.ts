@@ -1,5 +1,6 @@
 /** Starting a real `troupe server` process for a test, and waiting for its address. */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as http from "node:http";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { killKeptTasks } from "../../src/runtime/index.js";
@@ -58,4 +59,35 @@ export function killKeptTasksOf(home: string): void {
     return;
   }
   for (const run of runs) killKeptTasks(join(home, "runs", run));
+}
+
+/**
+ * One HTTP request. (Not fetch: the server answers 413 from the headers and
+ * closes, so a large body is sent only if no answer came first; otherwise its
+ * broken pipe would be reported instead of the answer.)
+ */
+export async function request(url: string, method: string, target: string, headers: Record<string, string>, body?: string) {
+  let answered = false;
+  const req = http.request(url + target, {
+    method,
+    headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) },
+  });
+  const response = new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+    req.on("response", (res) => {
+      answered = true;
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, type: res.headers["content-type"] ?? "", text }));
+    });
+    req.on("error", (error) => {
+      if (!answered) reject(error);
+    });
+  });
+  if (body !== undefined && body.length > 1024 * 1024) {
+    req.flushHeaders();
+    await Promise.race([response, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  }
+  if (!answered) req.end(body);
+  return response;
 }

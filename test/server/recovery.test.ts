@@ -197,7 +197,7 @@ describe("a server killed with SIGKILL while workflows run", () => {
     );
     expect((await ended(second.url, next)).status).toBe("COMPLETED");
     await second.stop();
-  });
+  }, 120_000);
 });
 
 describe("a server stopped with SIGTERM", () => {
@@ -226,5 +226,5 @@ describe("a server stopped with SIGTERM", () => {
     expect(r.status).toBe("COMPLETED");
     expect(await logOf(second.url, id, "nap")).toBe("rested\n");
     await second.stop();
-  });
+  }, 120_000);
 });

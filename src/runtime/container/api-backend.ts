@@ -45,6 +45,14 @@ export class ApiBackend implements ContainerBackend {
     await this.api.removeNetwork(name).catch(() => undefined);
   }
 
+  /** A container started through the API is followed by this process only: a restart cannot read its end. */
+  readonly keepsContainers = false;
+
+  async stopContainer(name: string, graceMs: number): Promise<void> {
+    if (graceMs > 0) await this.api.stopContainer(name, Math.max(1, Math.ceil(graceMs / 1000))).catch(() => undefined);
+    else await this.api.killContainer(name).catch(() => undefined);
+  }
+
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
     const hostConfig: Record<string, unknown> = {
       Binds: spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`),

@@ -52,8 +52,16 @@ export interface ContainerBackend {
   pull(image: string): Promise<void>;
   createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
   removeNetwork(name: string): Promise<void>;
-  /** Creates and starts the container; output goes to `logPath` (and `onOutput`, live). */
-  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer;
+  /** Whether `start` can keep a container's attempt alive past troupe (see `keepDir`). */
+  readonly keepsContainers: boolean;
+  /**
+   * Creates and starts the container; output goes to `logPath` (and `onOutput`,
+   * live). With `keepDir` (where `keepsContainers`), the attempt outlives troupe
+   * under a keeper that records its exit code there (runtime/kept-task.ts).
+   */
+  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer;
+  /** Stops a container by name (one troupe did not start): SIGTERM, SIGKILL after `graceMs` (0: at once). */
+  stopContainer(name: string, graceMs: number): Promise<void>;
   /** Containers and networks that carry the label `key`. */
   owned(key: string): Promise<OwnedResources>;
   removeContainer(id: string): Promise<void>;

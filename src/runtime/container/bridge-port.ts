@@ -9,21 +9,25 @@
  *
  * A port marked isolated forwards only to ports that are not (the bridge
  * itself: the gateway and the way out), so containers that share a network
- * cannot reach each other.
+ * cannot reach each other. The mark is written to the port's sysfs file
+ * (`brport/isolated`): no process per task (the `bridge` command is the
+ * fallback where that file is missing).
  */
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { promisify } from "node:util";
 
 const execFileAsync = promisify(execFile);
 
-const pinned = new Set<string>();
+/** addr_assign_type of an address set by hand (NET_ADDR_SET): the bridge keeps it. */
+const ADDRESS_SET = "3";
 
 /**
  * `peerIndex` is the host-side interface index of the container's eth0 peer
- * (its iflink, which troupe-init reports). Pins the bridge's address the first
- * time troupe sees that bridge, and isolates the port when asked to.
+ * (its iflink, which troupe-init reports). Pins the bridge's address unless
+ * that was done (bridge names are reused by the engine, so the kernel says
+ * whether this bridge's was), and isolates the port when asked to.
  */
 export async function prepareBridgePort(peerIndex: number, isolate: boolean): Promise<void> {
   const port = interfaceWithIndex(peerIndex);
@@ -34,12 +38,37 @@ export async function prepareBridgePort(peerIndex: number, isolate: boolean): Pr
   } catch {
     throw new Error(`cannot set up the container's network: ${port} is on no bridge`);
   }
-  if (!pinned.has(bridge)) {
-    pinned.add(bridge);
-    const address = readFileSync(`/sys/class/net/${bridge}/address`, "utf8").trim();
-    await execFileAsync("ip", ["link", "set", "dev", bridge, "address", address]);
+  await pinAddress(bridge);
+  if (isolate) await isolatePort(port);
+}
+
+/** Pinnings under way, by bridge: containers coming up together on a new bridge wait for one `ip` call. */
+const pinning = new Map<string, Promise<unknown>>();
+
+async function pinAddress(bridge: string): Promise<void> {
+  const under = pinning.get(bridge);
+  if (under) {
+    await under;
+    return;
   }
-  if (isolate) await execFileAsync("bridge", ["link", "set", "dev", port, "isolated", "on"]);
+  if (readFileSync(`/sys/class/net/${bridge}/addr_assign_type`, "utf8").trim() === ADDRESS_SET) return;
+  const address = readFileSync(`/sys/class/net/${bridge}/address`, "utf8").trim();
+  const pin = execFileAsync("ip", ["link", "set", "dev", bridge, "address", address]);
+  pinning.set(bridge, pin);
+  try {
+    await pin;
+  } finally {
+    pinning.delete(bridge);
+  }
+}
+
+async function isolatePort(port: string): Promise<void> {
+  try {
+    writeFileSync(`/sys/class/net/${port}/brport/isolated`, "1");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    await execFileAsync("bridge", ["link", "set", "dev", port, "isolated", "on"]);
+  }
 }
 
 function interfaceWithIndex(index: number): string | undefined {

@@ -6,6 +6,7 @@
 import { execFile, spawn } from "node:child_process";
 import { closeSync, createWriteStream, openSync } from "node:fs";
 import { promisify } from "node:util";
+import { Spawner, spawnerPath } from "../host/spawner.js";
 import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
 
 const execFileAsync = promisify(execFile);
@@ -13,6 +14,9 @@ const execFileAsync = promisify(execFile);
 export class PodmanCliBackend implements ContainerBackend {
   readonly engine = "podman" as const;
   readonly local = true;
+  /** Kept attempts run `podman run` under troupe-spawner's keepers. */
+  readonly keepsContainers = spawnerPath() !== undefined;
+  private spawner: Spawner | undefined;
 
   private constructor(
     private readonly binary: string,
@@ -55,7 +59,7 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
   }
 
-  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
+  start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
     const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
     args.push("--entrypoint", JSON.stringify(spec.entrypoint));
     // No aliases: troupe's networks have no DNS; names are in /etc/hosts (--add-host).
@@ -68,6 +72,7 @@ export class PodmanCliBackend implements ContainerBackend {
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
     if (spec.gpus) args.push("--device", "nvidia.com/gpu=all");
     args.push(spec.image, ...spec.command);
+    if (keepDir !== undefined && this.keepsContainers) return this.startKept(spec.name, args, logPath, keepDir);
 
     // Output straight to the log file unless someone watches live.
     const logFd = onOutput ? undefined : openSync(logPath, "a");
@@ -113,6 +118,40 @@ export class PodmanCliBackend implements ContainerBackend {
     };
   }
 
+  /** `podman run` under a keeper of troupe-spawner: it and its exit code outlive troupe. */
+  private startKept(name: string, args: string[], logPath: string, keepDir: string): StartedContainer {
+    const path = spawnerPath();
+    if (!path) throw new Error("keeping containers needs troupe-spawner (npm run build)");
+    this.spawner ??= new Spawner(path);
+    const ended = new Promise<{ code: number; error?: string }>((resolve) => {
+      const started = this.spawner!.start(
+        { argv: [this.binary, ...args], logPath, live: false, keep: keepDir },
+        {
+          status: () => undefined,
+          exit: (code, error) => resolve(error === undefined ? { code: code ?? 128 } : { code: 127, error: `cannot run podman: ${error}` }),
+        },
+      );
+      // podman does not read the keeper's barrier: the container's own (troupe-init's "go" file) holds the command.
+      started.release();
+    });
+    let done = false;
+    void ended.then(() => (done = true));
+    return {
+      ended,
+      kill: () => this.stopContainer(name, 0),
+      stop: async (graceMs) => {
+        if (done) return;
+        await this.stopContainer(name, graceMs);
+        await ended;
+      },
+    };
+  }
+
+  async stopContainer(name: string, graceMs: number): Promise<void> {
+    const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), name] : ["kill", name];
+    await podman(this.binary, args, graceMs + 60_000).catch(() => undefined);
+  }
+
   async owned(key: string): Promise<OwnedResources> {
     const [containers, networks] = await Promise.all([
       podman(this.binary, ["ps", "--all", "--filter", `label=${key}`, "--format", "json"]),
@@ -135,7 +174,11 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["rm", "--force", id]).catch(() => undefined);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    // Kept attempts live on without it; the others were stopped by the runtime before.
+    this.spawner?.close();
+    this.spawner = undefined;
+  }
 }
 
 /** A podman command; rejects with podman's own message (its last line of stderr) and its exit code. */

@@ -10,9 +10,10 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
+import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
+import { KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
 import type { ContainerBackend, ContainerSpec } from "./backend.js";
@@ -40,7 +41,10 @@ interface NetworkLease {
 
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
-  private readonly owner = processToken();
+  /** Labels what this run creates; `kept:` when its containers outlive this process (see process-identity.ts). */
+  private owner = processToken();
+  /** Attempts of an earlier process were re-attached: whatever else of this run it left goes at close. */
+  private reattached = false;
   private readonly images = new Map<string, Promise<void>>();
   private readonly leases = new Map<string, NetworkLease>(); // address -> network
   private readonly members = new Set<PreparedMember>();
@@ -78,6 +82,7 @@ export class ContainerRuntime implements Runtime {
 
   async open(run: RunContext): Promise<void> {
     this.run = run;
+    if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
     mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
   }
 
@@ -103,7 +108,7 @@ export class ContainerRuntime implements Runtime {
   /** A new network on the next free /24 (another run or program may hold some). */
   private async createNetwork(): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
-    const name = `troupe-${run.runId}-${this.nextNetwork++}`;
+    let name = `troupe-${run.runId}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
@@ -111,8 +116,11 @@ export class ContainerRuntime implements Runtime {
         this.networks.add(name);
         return { name, prefix };
       } catch (error) {
-        if (attempt < 255 && /subnet|overlap|in use|already/i.test((error as Error).message)) continue;
-        throw error;
+        const message = (error as Error).message;
+        if (attempt >= 255) throw error;
+        // A resumed run's earlier networks keep their names.
+        if (/network name .* already used|already exists/i.test(message)) name = `troupe-${run.runId}-${this.nextNetwork++}`;
+        else if (!/subnet|overlap|in use|already/i.test(message)) throw error;
       }
     }
   }
@@ -132,17 +140,40 @@ export class ContainerRuntime implements Runtime {
     }
   }
 
-  /** Containers are not kept yet: a server restart ends their tasks as FAILED_SERVER_ERROR. */
-  readonly keepsTasks = false;
+  get keepsTasks(): boolean {
+    return this.backend.keepsContainers;
+  }
 
-  async reattach(): Promise<PreparedMember | undefined> {
-    return undefined;
+  /** A container a previous troupe process started under a keeper: followed through its keeper's record, stopped by name. */
+  async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
+    const run = this.requireRun();
+    this.reattached = true;
+    const controlDir = this.controlDir(launch);
+    const name = this.containerName(launch);
+    const member = KeptMember.attach(launch, keptStateDir(run.dataDir, launch), {
+      stop: (graceMs) => this.backend.stopContainer(name, graceMs),
+      exitInfo: (exit) =>
+        existsSync(join(controlDir, "oom")) ? { code: exit.code, reason: "killed: more memory than its limit" } : { code: exit.code },
+    });
+    if (member) {
+      this.members.add(member);
+      void member.exited.then(() => this.members.delete(member));
+    }
+    return member;
+  }
+
+  private controlDir(launch: TaskLaunch): string {
+    return join(this.requireRun().dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+  }
+
+  private containerName(launch: TaskLaunch): string {
+    return `troupe-${this.requireRun().runId}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
     const run = this.requireRun();
     await this.ensureImage(launch.image);
-    const controlDir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+    const controlDir = this.controlDir(launch);
     mkdirSync(controlDir, { recursive: true });
     mkdirSync(launch.outputDir, { recursive: true });
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
@@ -160,7 +191,7 @@ export class ContainerRuntime implements Runtime {
       mounts.push({ source: staged, target: file.path, readOnly: false });
     });
     const spec: ContainerSpec = {
-      name: `troupe-${run.runId}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-"),
+      name: this.containerName(launch),
       image: launch.image,
       entrypoint: ["/.troupe/init"],
       command: launch.argv,
@@ -176,7 +207,9 @@ export class ContainerRuntime implements Runtime {
       gpus: launch.resources?.gpu || undefined,
     };
     const onOutput = run.onOutput;
-    const container = this.backend.start(spec, launch.logPath, onOutput && ((chunk) => onOutput(launch, chunk)));
+    const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
+    const live = onOutput && keepDir === undefined ? (chunk: Buffer) => onOutput(launch, chunk) : undefined;
+    const container = this.backend.start(spec, launch.logPath, live, keepDir);
     const member = new ContainerMember(launch, container, controlDir);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));
@@ -215,16 +248,31 @@ export class ContainerRuntime implements Runtime {
     await Promise.all([...this.members].map((m) => m.stop(0)));
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
+    if (this.reattached && this.run) await this.removeLeftovers(this.run.runId);
     if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     await this.backend.close();
   }
 
-  /** Containers and networks of troupe processes that are gone, but for those of runs in `spare`. */
-  async sweep(spare: ReadonlySet<string> = new Set()): Promise<string[]> {
+  /** What the process that re-attached attempts of this run had left of it: containers still waiting at a barrier, networks. */
+  private async removeLeftovers(runId: string): Promise<void> {
+    const { containers, networks } = await this.backend.owned(LABEL_RUN).catch(() => ({ containers: [], networks: [] }));
+    for (const container of containers.filter((c) => c.labels[LABEL_RUN] === runId)) await this.backend.removeContainer(container.id);
+    for (const network of networks.filter((n) => n.labels[LABEL_RUN] === runId)) await this.backend.removeNetwork(network.name);
+  }
+
+  /**
+   * Containers and networks of troupe processes that are gone. Those of kept
+   * runs (owner `kept:...`) only when `spare` is given (a server starting,
+   * which resumed the runs in `spare`): a kept run is another server's to resume.
+   */
+  async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
     const stale = (labels: Record<string, string>) => {
       const owner = labels[LABEL_OWNER];
       const run = labels[LABEL_RUN];
-      return owner !== undefined && owner !== this.owner && !isProcessTokenAlive(owner) && !(run !== undefined && spare.has(run));
+      if (owner === undefined || owner === this.owner) return false;
+      const kept = keptOwnerProcess(owner);
+      if (kept === undefined) return !isProcessTokenAlive(owner);
+      return spare !== undefined && !isProcessTokenAlive(kept) && !(run !== undefined && spare.has(run));
     };
     const { containers, networks } = await this.backend.owned(LABEL_OWNER);
     const removed: string[] = [];

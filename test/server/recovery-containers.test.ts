@@ -1,0 +1,117 @@
+/**
+ * Acceptance, container pools: a server killed with SIGKILL while a group of
+ * containers runs. The containers and their `podman run` outlive it under
+ * their keepers; the next start resumes the run, re-attaches them, follows
+ * them to their end (every log line kept) and runs what comes after; once
+ * the run has ended nothing of it is left: no container, no network.
+ */
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestHome, ensureBuilt, random, troupe, waitFor } from "../run/helpers.js";
+import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
+
+let home: TestHome;
+let serverHome: string;
+let token: string;
+const started: ChildProcess[] = [];
+
+const podmanList = (args: string[]): string[] =>
+  execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
+    .split("\n")
+    .filter(Boolean);
+const containersOf = (runId: string) => podmanList(["ps", "-a", "--filter", `label=troupe.run=${runId}`, "--format", "{{.Names}}"]);
+const networksOf = (runId: string) => podmanList(["network", "ls", "--filter", `label=troupe.run=${runId}`, "-q"]);
+
+async function start(): Promise<StartedServer> {
+  const server = await startServer(serverHome, ["--runtime", "container"]);
+  started.push(server.child);
+  return server;
+}
+
+async function get(url: string, route: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(url + route, { headers: { authorization: `Bearer ${token}` } });
+  return { status: response.status, text: await response.text() };
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = new TestHome();
+  serverHome = home.outsideTmp();
+  token = (await troupe(["server", "token", "create", "cleo", "--home", serverHome], { home: home.home })).stdout.trim();
+}, 200_000);
+
+let runId = "";
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
+  killKeptTasksOf(serverHome);
+  if (runId) {
+    for (const name of containersOf(runId)) execFileSync("podman", ["rm", "--force", name], { stdio: "ignore" });
+    for (const name of networksOf(runId)) execFileSync("podman", ["network", "rm", "--force", name], { stdio: "ignore" });
+  }
+  home?.remove();
+});
+
+describe("a container pool's server killed with SIGKILL", () => {
+  it("re-attaches its running containers at the next start and finishes the run, leaving nothing behind", async () => {
+    const first = await start();
+    const spec = `workflow:
+  name: boxes-${random()}
+  groups:
+  - name: pair
+    tasks:
+    - name: lead
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "echo begun; sleep 6; ping -c 1 -W 2 {{host:peer}} >/dev/null && echo reached-peer; echo result > {{output}}/r"]
+    - name: peer
+      image: alpine:3.18
+      command: ["sleep", "600"]
+  - name: next
+    tasks:
+    - name: reader
+      image: alpine:3.18
+      command: ["cat", "{{input:0}}/r"]
+      inputs: [{task: lead}]
+`;
+    const submitted = await fetch(`${first.url}/api/pool/default/workflow`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ spec }),
+    });
+    expect(submitted.status).toBe(201);
+    runId = ((await submitted.json()) as { id: string }).id;
+    const deadline = Date.now() + 60_000;
+    while (!(await get(first.url, `/api/workflow/${runId}/logs?task=lead`)).text.includes("begun")) {
+      if (Date.now() > deadline) throw new Error("the lead never started");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const containersBefore = containersOf(runId).sort();
+    expect(containersBefore.length).toBe(2);
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    expect(containersOf(runId).sort()).toEqual(containersBefore); // they go on without the server
+
+    const second = await start();
+    let record: { status: string; groups: Array<{ tasks: Array<{ name: string; status: string; exit_code: number | null }> }> };
+    for (const until = Date.now() + 90_000; ; await new Promise((resolve) => setTimeout(resolve, 200))) {
+      record = JSON.parse((await get(second.url, `/api/workflow/${runId}`)).text) as typeof record;
+      if (!/RUNNING|PENDING|WAITING/.test(record.status) || Date.now() > until) break;
+    }
+    expect(second.out()).toMatch(new RegExp(`resumed the runs .*${runId}`));
+    expect(record.status).toBe("COMPLETED");
+    const tasks = Object.fromEntries(record.groups.flatMap((g) => g.tasks).map((t) => [t.name, t]));
+    expect(tasks.lead).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(tasks.reader).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect((await get(second.url, `/api/workflow/${runId}/logs?task=lead`)).text).toBe("begun\nreached-peer\n");
+    expect((await get(second.url, `/api/workflow/${runId}/logs?task=reader`)).text).toBe("result\n");
+    // Nothing of the run is left: the re-attached containers ended, the earlier server's networks were removed.
+    expect(
+      await waitFor(
+        () => [...containersOf(runId), ...networksOf(runId)],
+        (left) => left.length === 0,
+        10_000,
+      ),
+    ).toEqual([]);
+    await second.stop();
+  }, 180_000);
+});
