@@ -2,10 +2,14 @@
 // Benchmark: the container runtime (issue 4). Run as root after `npm run build`
 // and `bash scripts/test-images.sh` (with CONTAINERS_CONF=scripts/ci-containers.conf
 // on these machines):
-//   node bench/container-scale.mjs [--rounds N]
+//   node bench/container-scale.mjs [--rounds N] [--no-group]
 // 1. 20 single-container tasks (`true` in alpine:3.18) through troupe against
 //    the same 20 `podman run --rm` calls from a shell script, all 20 at once in
-//    both (troupe's default: tasks without resources all start), best of N each;
+//    both (troupe's default: tasks without resources all start). One warm-up
+//    of each, then N rounds (default 10), each a shell run and a troupe run
+//    back to back, the order alternating from round to round. Reported: the
+//    median and the best of each, and the median of the rounds' own ratios
+//    (the two runs of a round share the machine's load of that moment);
 // 2. a group of 8 members (ubuntu:24.04): from the group's admission to the last
 //    command started (the store's transitions), and the start skew measured
 //    inside the containers (`date +%s%N` as each command's first act).
@@ -15,7 +19,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 
 const roundsArg = process.argv.indexOf("--rounds");
-const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
+const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 10;
+const groupRounds = process.argv.includes("--no-group") ? 0 : Math.min(rounds, 5);
 const troupe = new URL("../bin/troupe", import.meta.url).pathname;
 const dir = mkdtempSync("/var/tmp/troupe-cbench-");
 const home = join(dir, "home");
@@ -49,21 +54,50 @@ try {
   execFileSync("sh", [script], { env });
   const shell = [];
   const ours = [];
-  for (let r = 0; r < rounds; r++) {
-    shell.push(timeIt(() => execFileSync("sh", [script], { env })).ms);
+  const ratios = [];
+  // A pause before each run: what the previous one left running (podman's clean-up processes) is done.
+  const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+  const shellRun = () => {
+    pause();
+    return timeIt(() => execFileSync("sh", [script], { env })).ms;
+  };
+  const oursRun = () => {
+    pause();
     const run = troupeRun(fanFile);
     if (run.record.status !== "COMPLETED") throw new Error(`fan-out ended ${run.record.status}`);
-    ours.push(run.ms);
+    return run.ms;
+  };
+  for (let r = 0; r < rounds; r++) {
+    let s, t;
+    if (r % 2 === 0) {
+      s = shellRun();
+      t = oursRun();
+    } else {
+      t = oursRun();
+      s = shellRun();
+    }
+    shell.push(s);
+    ours.push(t);
+    ratios.push(t / s);
   }
   const best = (values) => Math.min(...values);
-  console.log(`${n} single-container tasks, all at once (best of ${rounds}):`);
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const secs = (values) => values.map((v) => (v / 1000).toFixed(2)).join(" ");
+  console.log(`${n} single-container tasks, all at once (${rounds} rounds, order alternating):`);
   console.log(
-    `  ${n} x podman run (shell, in parallel): ${(best(shell) / 1000).toFixed(2)} s   [${shell.map((v) => (v / 1000).toFixed(2)).join(", ")}]`,
+    `  ${n} x podman run (shell, in parallel): median ${(median(shell) / 1000).toFixed(2)} s, best ${(best(shell) / 1000).toFixed(2)} s   [${secs(shell)}]`,
   );
   console.log(
-    `  troupe --runtime container:          ${(best(ours) / 1000).toFixed(2)} s   [${ours.map((v) => (v / 1000).toFixed(2)).join(", ")}]`,
+    `  troupe --runtime container:          median ${(median(ours) / 1000).toFixed(2)} s, best ${(best(ours) / 1000).toFixed(2)} s   [${secs(ours)}]`,
   );
-  console.log(`  ratio: ${(best(ours) / best(shell)).toFixed(2)}x`);
+  console.log(
+    `  ratio: median of the rounds' ratios ${median(ratios).toFixed(2)}x [${ratios.map((v) => v.toFixed(2)).join(" ")}]; ` +
+      `of the medians ${(median(ours) / median(shell)).toFixed(2)}x; of the bests ${(best(ours) / best(shell)).toFixed(2)}x`,
+  );
 
   const members = 8;
   const group = ["workflow:", "  name: group-8", "  groups:", "  - name: eight", "    tasks:"];
@@ -75,7 +109,7 @@ try {
   writeFileSync(groupFile, group.join("\n") + "\n");
   const admissions = [];
   const skews = [];
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < groupRounds; r++) {
     const { record } = troupeRun(groupFile);
     if (record.status !== "COMPLETED") throw new Error(`group run ended ${record.status}`);
     const db = new Database(join(home, "troupe.db"), { readonly: true });
@@ -92,9 +126,11 @@ try {
     );
     skews.push(Math.max(...started) - Math.min(...started));
   }
-  console.log(`group of ${members} members (ubuntu:24.04), ${rounds} runs:`);
-  console.log(`  admission -> last command released: ${admissions.map((v) => `${v} ms`).join(", ")}`);
-  console.log(`  start skew inside the containers:   ${skews.map((v) => `${v.toFixed(1)} ms`).join(", ")}`);
+  if (groupRounds > 0) {
+    console.log(`group of ${members} members (ubuntu:24.04), ${groupRounds} runs:`);
+    console.log(`  admission -> last command released: ${admissions.map((v) => `${v} ms`).join(", ")}`);
+    console.log(`  start skew inside the containers:   ${skews.map((v) => `${v.toFixed(1)} ms`).join(", ")}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
