@@ -1,11 +1,12 @@
 /**
  * podman through its CLI: one `podman run` per task attempt, attached, its
  * output going straight to the task's log (podman proxies signals to the
- * container), and a few short podman commands for images and networks.
+ * container), started by troupe-spawner (Node's child_process without it),
+ * and a few short podman commands for images and networks.
  */
-import { execFile, spawn } from "node:child_process";
-import { closeSync, createWriteStream, openSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { Spawner, spawnerPath } from "../host/spawner.js";
 import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
 
@@ -14,7 +15,7 @@ const execFileAsync = promisify(execFile);
 export class PodmanCliBackend implements ContainerBackend {
   readonly engine = "podman" as const;
   readonly local = true;
-  /** Kept attempts run `podman run` under troupe-spawner's keepers. */
+  /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
   readonly keepsContainers = spawnerPath() !== undefined;
   private spawner: Spawner | undefined;
 
@@ -72,76 +73,43 @@ export class PodmanCliBackend implements ContainerBackend {
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
     if (spec.gpus) args.push("--device", "nvidia.com/gpu=all");
     args.push(spec.image, ...spec.command);
-    if (keepDir !== undefined && this.keepsContainers) return this.startKept(spec.name, args, logPath, keepDir);
-
-    // Output straight to the log file unless someone watches live.
-    const logFd = onOutput ? undefined : openSync(logPath, "a");
-    let child;
-    try {
-      child = spawn(this.binary, args, { stdio: ["ignore", logFd ?? "pipe", logFd ?? "pipe"] });
-    } finally {
-      if (logFd !== undefined) closeSync(logFd);
-    }
-    const log = onOutput ? createWriteStream(logPath, { flags: "a" }) : undefined;
-    if (log) {
-      const forward = (chunk: Buffer) => {
-        log.write(chunk);
-        onOutput?.(chunk);
-      };
-      child.stdout!.on("data", forward);
-      child.stderr!.on("data", forward);
-    }
-    let spawnError: string | undefined;
-    child.on("error", (error) => (spawnError = `cannot run podman: ${error.message}`));
-    const ended = new Promise<{ code: number; error?: string }>((resolve) => {
-      child.on("close", (code, signal) => {
-        const settle = () =>
-          resolve(spawnError ? { code: 127, error: spawnError } : { code: code ?? 128 + (signal === "SIGKILL" ? 9 : 15) });
-        if (log) log.end(settle);
-        else settle();
-      });
-    });
-    const kill = async () => {
-      // podman run cannot pass SIGKILL on: the engine kills the container.
-      await podman(this.binary, ["kill", spec.name]).catch(() => undefined);
-    };
-    return {
-      ended,
-      kill,
-      stop: async (graceMs) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill("SIGTERM"); // proxied to the container's PID 1 (troupe-init), which passes it to the command
-        const timer = setTimeout(() => void kill(), graceMs);
-        await ended;
-        clearTimeout(timer);
-      },
-    };
-  }
-
-  /** `podman run` under a keeper of troupe-spawner: it and its exit code outlive troupe. */
-  private startKept(name: string, args: string[], logPath: string, keepDir: string): StartedContainer {
+    const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
+    // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
     const path = spawnerPath();
-    if (!path) throw new Error("keeping containers needs troupe-spawner (npm run build)");
-    this.spawner ??= new Spawner(path);
+    if (path) this.spawner ??= new Spawner(path);
+    const startProcess = this.spawner?.start ?? startWithNode;
+    let started: SandboxProcess | undefined;
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
-      const started = this.spawner!.start(
-        { argv: [this.binary, ...args], logPath, live: false, keep: keepDir },
+      // Output straight to the log file unless someone watches live (kept attempts: always to the file).
+      started = startProcess(
+        { argv: [this.binary, ...args], logPath, live: onOutput !== undefined && keep === undefined, keep },
         {
           status: () => undefined,
+          output: onOutput,
           exit: (code, error) => resolve(error === undefined ? { code: code ?? 128 } : { code: 127, error: `cannot run podman: ${error}` }),
         },
       );
-      // podman does not read the keeper's barrier: the container's own (troupe-init's "go" file) holds the command.
+      // podman does not read the barrier (fd 4): the container's own (troupe-init's "go" file) holds the command.
       started.release();
     });
     let done = false;
     void ended.then(() => (done = true));
+    // podman run cannot pass SIGKILL on: the engine kills the container.
+    const kill = () => this.stopContainer(spec.name, 0);
     return {
       ended,
-      kill: () => this.stopContainer(name, 0),
+      kill,
       stop: async (graceMs) => {
         if (done) return;
-        await this.stopContainer(name, graceMs);
+        if (keep !== undefined) {
+          // A keeper's podman run is not this process's to signal.
+          await this.stopContainer(spec.name, graceMs);
+        } else {
+          started?.signal("SIGTERM"); // proxied to the container's PID 1 (troupe-init), which passes it to the command
+          const timer = setTimeout(() => void kill(), graceMs);
+          await ended;
+          clearTimeout(timer);
+        }
         await ended;
       },
     };
