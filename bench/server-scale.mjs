@@ -9,7 +9,8 @@
 // 2. log streaming: one task writing M MB; a follower (logs?follow=true)
 //    receives all of it, checked byte for byte (length and SHA-256 against
 //    the log file); throughput;
-// 3. the query of a 10,000-task workflow (GET /api/workflow/{id}), p50 of 20.
+// 3. the query of a 10,000-task workflow (GET /api/workflow/{id}), p50 of 20: while it runs (tasks
+//    sleeping; then trivial tasks back to back, which saturates the server) and once it has ended.
 import { spawn, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -117,28 +118,38 @@ try {
     `  byte for byte: ${same && received === bytes ? "yes" : `NO (received ${received}, expected ${bytes}, hashes ${same ? "equal" : "differ"})`}`,
   );
 
-  // 3. Query of a 10,000-task workflow.
-  const lines = ["workflow:", "  name: big", "  tasks:"];
-  for (let i = 0; i < 10_000; i++) lines.push(`  - {name: t${i}, image: alpine, command: ["true"]}`);
-  const { json: big } = await call(url, admin, "POST", "/api/pool/default/workflow", { spec: lines.join("\n") + "\n" });
-  const query = async (label) => {
+  // 3. Query of a 10,000-task workflow: while it runs (its tasks sleep, 64 at a time: the server mostly idle),
+  // while it runs 10,000 trivial tasks back to back (the server saturated: 2 cores shared with the tasks
+  // and this client), and once it has ended.
+  const bigSpec = (command) => {
+    const lines = ["workflow:", `  name: big-${command[0]}`, "  tasks:"];
+    for (let i = 0; i < 10_000; i++) lines.push(`  - {name: t${i}, image: alpine, command: ${JSON.stringify(command)}}`);
+    return lines.join("\n") + "\n";
+  };
+  const query = async (id, label) => {
     const times = [];
     let tasks = 0;
     for (let i = 0; i < 20; i++) {
       const q0 = performance.now();
-      const { json } = await call(url, admin, "GET", `/api/workflow/${big.id}`);
+      const { json } = await call(url, admin, "GET", `/api/workflow/${id}`);
       times.push(performance.now() - q0);
       tasks = json.groups.reduce((n, g) => n + g.tasks.length, 0);
     }
-    console.log(
-      `query of a ${tasks}-task workflow (${label}): p50 ${percentile(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`,
-    );
+    console.log(`query of a ${tasks}-task workflow (${label}): p50 ${percentile(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
   };
-  await query("while it runs in the same server");
-  await call(url, admin, "POST", `/api/workflow/${big.id}/cancel`, { force: true });
-  for (let status = ""; !/^(COMPLETED|FAILED)/.test(status); await new Promise((r) => setTimeout(r, 200)))
-    status = (await call(url, admin, "GET", `/api/workflow/${big.id}`)).json.status;
-  await query("once it has ended");
+  const endRun = async (id) => {
+    await call(url, admin, "POST", `/api/workflow/${id}/cancel`, { force: true });
+    for (let status = ""; !/^(COMPLETED|FAILED)/.test(status); await new Promise((r) => setTimeout(r, 200)))
+      status = (await call(url, admin, "GET", `/api/workflow/${id}`)).json.status;
+  };
+  const { json: sleepy } = await call(url, admin, "POST", "/api/pool/default/workflow", { spec: bigSpec(["sleep", "120"]) });
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await query(sleepy.id, "while it runs, its tasks sleeping");
+  await endRun(sleepy.id);
+  const { json: busy } = await call(url, admin, "POST", "/api/pool/default/workflow", { spec: bigSpec(["true"]) });
+  await query(busy.id, "while it runs 10,000 trivial tasks back to back: server saturated");
+  await endRun(busy.id);
+  await query(busy.id, "once it has ended");
   console.log(`server peak RSS ${peakRssMb(server.pid).toFixed(0)} MB`);
 } finally {
   if (server && server.exitCode === null) {

@@ -32,7 +32,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? MAX_SPEC_CHARS + 1024 * 1024,
     logger: false,
     // The longest id IdParams takes; a longer path parameter gets 414.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // A malformed URL (400) or a path parameter too long (414), answered like every other error.
     frameworkErrors: (error, _request, reply: FastifyReply) => void reply.status(error.statusCode ?? 400).send({ error: error.message }),
   });
@@ -138,9 +138,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id, _request, reply) => {
       let text = endedRecords.get(id);
       if (text === undefined) {
-        const record = store.getRun(id)!;
-        text = JSON.stringify(record);
-        if (/^(COMPLETED|FAILED)/.test(record.status)) {
+        const { status, json } = store.runJson(id)!;
+        text = json;
+        if (/^(COMPLETED|FAILED)/.test(status)) {
           endedRecords.set(id, text);
           if (endedRecords.size > 64) endedRecords.delete(endedRecords.keys().next().value!);
         }

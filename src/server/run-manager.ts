@@ -205,6 +205,8 @@ export class RunManager {
   ): void {
     const entry: ActiveRun = { user, done: Promise.resolve() };
     this.active.set(id, entry);
+    // Queries of a running workflow are answered from memory (store/live-record.ts).
+    this.store.keepLive(id);
     entry.done = (async () => {
       try {
         await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true });
@@ -229,6 +231,7 @@ export class RunManager {
       } finally {
         await runtime.close().catch(() => undefined);
         this.store.flush();
+        this.store.forget(id);
         this.active.delete(id);
       }
     })();

@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
+import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
 import { setRunOwner, settleOrphanedRuns, settleRuns, unfinishedOwnedRuns, type OwnedRun } from "./orphans.js";
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
@@ -40,6 +41,8 @@ export class RunStore {
   private readonly reader: RunReader;
   /** Task counts per group of each run written to, to refuse updates of rows that do not exist. */
   private readonly shapes = new Map<string, number[]>();
+  /** Records of runs this process writes, kept in memory (keepLive). */
+  private readonly live = new Map<string, LiveRecord>();
   private readonly counters: StoreStats = { calls: 0, operations: 0, flushes: 0 };
   private readonly flushIntervalMs: number;
   private readonly maxQueuedOperations: number;
@@ -107,6 +110,7 @@ export class RunStore {
   /** Sets the run's status and times (a run has no exit code or address: those fields are ignored). */
   updateRun(runId: string, u: StatusUpdate): void {
     this.checkTarget(runId);
+    this.live.get(runId)?.updateRun(u);
     this.queue.pushUpdate({ kind: "run", runId, update: definedFields(u) });
     this.queued();
   }
@@ -114,6 +118,7 @@ export class RunStore {
   /** Sets a group's status and times (exit code and address are ignored). */
   updateGroup(runId: string, group: number, u: StatusUpdate): void {
     this.checkTarget(runId, group);
+    this.live.get(runId)?.updateGroup(group, u);
     this.queue.pushUpdate({ kind: "group", runId, group, update: definedFields(u) });
     this.queued();
   }
@@ -121,6 +126,7 @@ export class RunStore {
   /** Updates the task's current attempt; a `retryId` other than the current one starts a new attempt. */
   updateTask(runId: string, group: number, task: number, u: StatusUpdate): void {
     this.checkTarget(runId, group, task);
+    this.live.get(runId)?.updateTask(group, task, u);
     this.queue.pushUpdate({ kind: "task", runId, group, task, update: definedFields(u) });
     this.queued();
   }
@@ -144,6 +150,27 @@ export class RunStore {
   getRun(id: string): RunRecord | undefined {
     this.flush();
     return this.reader.getRun(id);
+  }
+
+  /**
+   * Keep run `id`'s record in memory while this process writes it (see
+   * live-record.ts): `runJson` then reads no database. Until `forget(id)`.
+   */
+  keepLive(id: string): void {
+    const record = this.getRun(id);
+    if (record) this.live.set(id, new LiveRecord(record));
+  }
+
+  forget(id: string): void {
+    this.live.delete(id);
+  }
+
+  /** The run's record as JSON (`getRun`'s, serialized), and its status. */
+  runJson(id: string): { status: string; json: string } | undefined {
+    const live = this.live.get(id);
+    if (live) return { status: live.status, json: live.json() };
+    const record = this.getRun(id);
+    return record && { status: record.status, json: JSON.stringify(record) };
   }
 
   /** Runs, newest first. */
