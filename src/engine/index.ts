@@ -24,5 +24,6 @@ export {
 } from "./statuses.js";
 export { systemClock, type Clock } from "./clock.js";
 export { resumedRunFrom, type ResumedRun } from "./resume.js";
+export { SharedPool, type PoolPriority } from "./shared-pool.js";
 export { recordRunNotStarted, type RunRecorder, type EngineEvent } from "./recorder.js";
 export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

@@ -14,6 +14,7 @@ import type { EngineEvent, RunRecorder } from "./recorder.js";
 import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
 import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
+import type { PoolMember, PoolPriority, SharedPool } from "./shared-pool.js";
 import { PlatformExitCode, isFailure, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
 
 export interface RunOptions {
@@ -25,6 +26,13 @@ export interface RunOptions {
   dataDir: string;
   capacity: Capacity;
   maxParallel: number;
+  /**
+   * A pool shared with other runs (the server's): its capacity and task
+   * slots replace `capacity` and `maxParallel`, and `priority` orders the
+   * runs waiting for it (see shared-pool.ts).
+   */
+  pool?: SharedPool;
+  priority?: PoolPriority;
   /** Retries allowed per task (OSMO's max_retry_per_task; default 0). */
   maxRetries: number;
   poolExitActions?: readonly ExitActionRule[];
@@ -54,7 +62,7 @@ export interface RunResult {
   status: WorkflowStatus;
 }
 
-export class WorkflowRun {
+export class WorkflowRun implements PoolMember {
   private readonly plan: CompiledWorkflow;
   private readonly clock: Clock;
   private readonly groups: GroupState[];
@@ -71,7 +79,11 @@ export class WorkflowRun {
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
 
+  readonly priority: PoolPriority;
+
   constructor(private readonly options: RunOptions) {
+    this.priority = options.priority ?? "NORMAL";
+    options.pool?.join(this);
     this.plan = options.plan;
     this.clock = options.clock ?? systemClock;
     this.state = new RunState(options.runId, this.plan, options.recorder, this.clock, options.onEvent);
@@ -208,6 +220,11 @@ export class WorkflowRun {
 
   // ---- scheduling -------------------------------------------------------
 
+  /** The pool freed capacity, or a run ahead of this one stopped waiting. */
+  wake(): void {
+    this.requestTick();
+  }
+
   /**
    * Events arrive in bursts (many exits in one turn of the event loop): one
    * scheduling pass after the burst instead of one per event.
@@ -233,18 +250,24 @@ export class WorkflowRun {
         if (this.timer !== undefined) this.clock.clearTimer(this.timer);
         this.timer = undefined;
         const now = this.clock.now();
+        const pool = this.options.pool;
         const decision = this.canceled
           ? { actions: [], wakeAt: undefined }
           : schedule({
               plan: this.plan,
               groups: this.groups,
-              capacity: this.options.capacity,
-              used: this.used,
-              activeTasks: this.activeTasks,
-              maxParallel: this.options.maxParallel,
+              capacity: pool?.capacity ?? this.options.capacity,
+              used: pool?.used ?? this.used,
+              activeTasks: pool?.activeTasks ?? this.activeTasks,
+              maxParallel: pool?.maxParallel ?? this.options.maxParallel,
+              mayAdmit: pool?.mayAdmit(this) ?? true,
               now,
             });
         for (const action of decision.actions) this.apply(action, now);
+        pool?.setBlocked(
+          this,
+          this.groups.some((g) => g.status === "SCHEDULING"),
+        );
         if (decision.wakeAt !== undefined) this.timer = this.clock.setTimer(() => this.tick(), decision.wakeAt - now);
       } while (this.tickAgain);
     } finally {
@@ -298,6 +321,7 @@ export class WorkflowRun {
     this.used.gpu += group.demand.gpu;
     this.used.memoryBytes += group.demand.memoryBytes;
     this.activeTasks += group.tasks.length;
+    this.options.pool?.reserve(group.demand, group.tasks.length);
     this.groups[g]!.holdsCapacity = true;
   }
 
@@ -322,6 +346,7 @@ export class WorkflowRun {
     this.used.gpu -= group.demand.gpu;
     this.used.memoryBytes -= group.demand.memoryBytes;
     this.activeTasks -= group.tasks.length;
+    this.options.pool?.release(group.demand, group.tasks.length, this);
     if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));
     state.addresses = undefined;
     this.requestTick();
@@ -593,6 +618,7 @@ export class WorkflowRun {
     if (this.finished) return;
     if (!this.groups.every((g) => isFinal(g.status) && g.live === 0)) return;
     this.finished = true;
+    this.options.pool?.leave(this);
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     const status = aggregateWorkflowStatus(this.groups.map((g) => g.status));
     this.state.setRun(status, status === "COMPLETED" ? "every group completed" : "a group did not complete", { endTime: this.clock.now() });

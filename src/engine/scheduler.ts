@@ -30,6 +30,8 @@ export interface SchedulerInput {
   activeTasks: number;
   /** At most this many tasks at once; a larger group is admitted alone. */
   maxParallel: number;
+  /** False: admit nothing now (a run of higher priority waits for the same pool). */
+  mayAdmit?: boolean;
   now: number;
 }
 
@@ -83,7 +85,7 @@ export function schedule(input: SchedulerInput): Decision {
     if (status[i] === "SCHEDULING") {
       const size = group.tasks.length;
       const roomForTasks = active === 0 || active + size <= input.maxParallel;
-      if (roomForTasks && fits(group.demand, used, capacity)) {
+      if (input.mayAdmit !== false && roomForTasks && fits(group.demand, used, capacity)) {
         actions.push({ kind: "admit", group: i });
         status[i] = "INITIALIZING";
         used.cpu += group.demand.cpu;

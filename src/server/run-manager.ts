@@ -8,6 +8,7 @@ import {
   findUnschedulable,
   recordRunNotStarted,
   resumedRunFrom,
+  SharedPool,
   WorkflowRun,
   type Capacity,
   type ResumedRun,
@@ -64,13 +65,17 @@ interface ActiveRun {
 
 export class RunManager {
   private readonly active = new Map<string, ActiveRun>();
+  /** Each pool's capacity, shared by its runs and ordered by their priority. */
+  private readonly shared = new Map<string, SharedPool>();
   private draining = false;
 
   constructor(
     private readonly store: RunStore,
     private readonly pools: ReadonlyMap<string, Pool>,
     private readonly limits: { maxTasks: number; maxRunsPerUser: number },
-  ) {}
+  ) {
+    for (const pool of pools.values()) this.shared.set(pool.name, new SharedPool(pool.capacity, pool.maxParallel));
+  }
 
   async submit(submission: Submission): Promise<SubmitResult> {
     const checked = await this.check(submission);
@@ -190,7 +195,7 @@ export class RunManager {
       labels: { ...plan.labels, ...submission.labels },
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
     });
-    this.runInBackground(id, submission.user, plan, pool, runtime, { reused });
+    this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority });
     return id;
   }
 
@@ -201,7 +206,7 @@ export class RunManager {
     plan: CompiledWorkflow,
     pool: Pool,
     runtime: Runtime,
-    from: Pick<RunOptions, "reused" | "resume">,
+    from: Pick<RunOptions, "reused" | "resume" | "priority">,
   ): void {
     const entry: ActiveRun = { user, done: Promise.resolve() };
     this.active.set(id, entry);
@@ -218,6 +223,7 @@ export class RunManager {
           dataDir: this.store.runDir(id),
           capacity: pool.capacity,
           maxParallel: pool.maxParallel,
+          pool: this.shared.get(pool.name),
           maxRetries: pool.maxRetries,
           poolExitActions: pool.exitActions,
           ...from,
@@ -250,11 +256,11 @@ export class RunManager {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
-        const { plan, pool, user, state, reused } = await this.resumable(owned.id);
+        const { plan, pool, user, state, reused, priority } = await this.resumable(owned.id);
         const runtime = await pool.runtime();
         if (!runtime.keepsTasks) throw new Error(`the pool ${pool.name} cannot keep tasks any more (${runtime.describe()})`);
         this.store.setRunOwner(owned.id, keptOwnerToken());
-        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused });
+        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused, priority });
         resumed.push(owned.id);
       } catch (error) {
         const reason = `the server restarted and could not resume the run: ${(error as Error).message}`;
@@ -268,9 +274,14 @@ export class RunManager {
   }
 
   /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
-  private async resumable(
-    id: string,
-  ): Promise<{ plan: CompiledWorkflow; pool: Pool; user: string; state: ResumedRun; reused: Map<number, ReusedGroup> }> {
+  private async resumable(id: string): Promise<{
+    plan: CompiledWorkflow;
+    pool: Pool;
+    user: string;
+    priority: Priority;
+    state: ResumedRun;
+    reused: Map<number, ReusedGroup>;
+  }> {
     const record = this.store.getRun(id);
     const submitted = this.store.submission(id);
     if (!record || !submitted) throw new Error("its record is incomplete");
@@ -288,6 +299,7 @@ export class RunManager {
       plan,
       pool,
       reused,
+      priority: record.priority ?? "NORMAL",
       user: record.user ?? "?",
       state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached"),
     };

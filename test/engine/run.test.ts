@@ -18,6 +18,7 @@ import type { CompiledWorkflow } from "../../src/plan/index.js";
 import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../../src/runtime/index.js";
 import type { StatusUpdate, Transition } from "../../src/store/index.js";
 import type { ResumedRun } from "../../src/engine/resume.js";
+import { SharedPool } from "../../src/engine/shared-pool.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
 
 // ---- fakes ---------------------------------------------------------------
@@ -1057,14 +1058,27 @@ describe("resume (a run another troupe process was driving)", () => {
   });
 
   it("re-attaches running attempts with their recorded addresses and inputs, prepares nothing again, and goes on downstream", async () => {
-    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["RUNNING", 1]] }) });
+    const h = await startRun(chain(), {
+      resume: resumed({
+        group: "RUNNING",
+        tasks: [
+          ["RUNNING", 0],
+          ["RUNNING", 1],
+        ],
+      }),
+    });
     expect(h.runtime.events.filter((e) => e.startsWith("reattach"))).toEqual(["reattach b-group/b1/0", "reattach b-group/b2/1"]);
     expect(h.runtime.prepareCalls("b1")).toEqual([]);
     const b1 = h.runtime.member("b1").launch;
     expect(b1.hosts).toEqual({ b1: "10.0.0.2", b2: "10.0.0.3" });
     expect(b1.inputDirs).toEqual(["/data/wf-1/outputs/a1/0"]);
     expect(b1.logPath).toBe("/logs/b-group/b1/0.log");
-    expect(h.recorder.transitions[0]).toMatchObject({ subject: { kind: "run" }, from: "RUNNING", to: "RUNNING", reason: "the server restarted: run resumed" });
+    expect(h.recorder.transitions[0]).toMatchObject({
+      subject: { kind: "run" },
+      from: "RUNNING",
+      to: "RUNNING",
+      reason: "the server restarted: run resumed",
+    });
 
     await h.exit("b1", 0);
     expect(h.groupStatus("b")).toBe("COMPLETED");
@@ -1075,8 +1089,18 @@ describe("resume (a run another troupe process was driving)", () => {
   });
 
   it("an attempt whose fate cannot be known fails FAILED_SERVER_ERROR with the platform code; the lead's failure fails its group and downstream", async () => {
-    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["RUNNING", 0]] }) }, (r) =>
-      r.lostOnReattach.add("b1"),
+    const h = await startRun(
+      chain(),
+      {
+        resume: resumed({
+          group: "RUNNING",
+          tasks: [
+            ["RUNNING", 0],
+            ["RUNNING", 0],
+          ],
+        }),
+      },
+      (r) => r.lostOnReattach.add("b1"),
     );
     expect(h.task("b1")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
     expect(h.lastTaskTransition("b1").reason).toMatch(/how it ended is unknown/);
@@ -1087,7 +1111,15 @@ describe("resume (a run another troupe process was driving)", () => {
   });
 
   it("a re-attached attempt that ends `lost` fails FAILED_SERVER_ERROR with the runtime's reason", async () => {
-    const h = await startRun(chain(), { resume: resumed({ group: "RUNNING", tasks: [["RUNNING", 0], ["COMPLETED", 0]] }) });
+    const h = await startRun(chain(), {
+      resume: resumed({
+        group: "RUNNING",
+        tasks: [
+          ["RUNNING", 0],
+          ["COMPLETED", 0],
+        ],
+      }),
+    });
     const member = h.runtime.member("b1");
     (member as unknown as { resolveExit(info: ExitInfo): void }).resolveExit({ code: 137, lost: "its keeper was killed" });
     await flush();
@@ -1097,7 +1129,13 @@ describe("resume (a run another troupe process was driving)", () => {
 
   it("a group still preparing starts again in a new attempt; no command of it had started", async () => {
     const h = await startRun(chain(), {
-      resume: resumed({ group: "INITIALIZING", tasks: [["INITIALIZING", 0], ["INITIALIZING", 0]] }),
+      resume: resumed({
+        group: "INITIALIZING",
+        tasks: [
+          ["INITIALIZING", 0],
+          ["INITIALIZING", 0],
+        ],
+      }),
     });
     expect(h.attempts("b1").map((a) => [a.retryId, a.status])).toEqual([
       [0, "RESCHEDULED"],
@@ -1111,10 +1149,71 @@ describe("resume (a run another troupe process was driving)", () => {
   });
 
   it("waiting and scheduling groups are scheduled as usual; finished runs' groups are left as they are", async () => {
-    const h = await startRun(chain(), { resume: resumed({ group: "COMPLETED", tasks: [["COMPLETED", 0], ["COMPLETED", 0]] }, "SCHEDULING") });
+    const h = await startRun(chain(), {
+      resume: resumed(
+        {
+          group: "COMPLETED",
+          tasks: [
+            ["COMPLETED", 0],
+            ["COMPLETED", 0],
+          ],
+        },
+        "SCHEDULING",
+      ),
+    });
     expect(h.runtime.prepareCalls("c1").length).toBe(1);
     expect(h.runtime.prepareCalls("b1")).toEqual([]);
     await h.exit("c1", 0);
     expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+});
+
+describe("a pool shared by runs (the server's), ordered by priority", () => {
+  const needing = (name: string, cpus: number) =>
+    workflow([group(name, task(name, "resource: r"))], ["  resources:", `    r: {cpu: ${cpus}}`]);
+  const twoCpus = () => new SharedPool({ cpu: 2, gpu: 0, memoryBytes: 1024 ** 3 }, 100);
+
+  it("counts every run's groups against the same capacity", async () => {
+    const pool = twoCpus();
+    const a = await startRun(needing("a", 2), { pool });
+    const b = await startRun(needing("b", 1), { pool });
+    expect(a.groupStatus("a")).toBe("RUNNING");
+    expect(b.groupStatus("b")).toBe("SCHEDULING"); // alone, each would fit its own copy of the pool
+    await a.exit("a", 0);
+    await flush();
+    expect(b.groupStatus("b")).toBe("RUNNING");
+    expect(pool.used.cpu).toBe(1);
+    await b.exit("b", 0);
+    expect(pool.used.cpu).toBe(0);
+  });
+
+  it("a LOW run takes no free capacity while a HIGH run waits for more: the HIGH one goes first", async () => {
+    const pool = twoCpus();
+    const holder = await startRun(needing("holder", 1), { pool, priority: "NORMAL" });
+    const high = await startRun(needing("high", 2), { pool, priority: "HIGH" });
+    const low = await startRun(needing("low", 1), { pool, priority: "LOW" });
+    expect(high.groupStatus("high")).toBe("SCHEDULING");
+    expect(low.groupStatus("low")).toBe("SCHEDULING"); // one cpu is free, but HIGH waits for two
+    expect(low.runtime.prepareCalls("low")).toEqual([]);
+
+    await holder.exit("holder", 0);
+    await flush();
+    expect(high.groupStatus("high")).toBe("RUNNING");
+    expect(low.groupStatus("low")).toBe("SCHEDULING");
+    await high.exit("high", 0);
+    await flush();
+    expect(low.groupStatus("low")).toBe("RUNNING");
+  });
+
+  it("runs of the same priority share the pool as it comes", async () => {
+    const pool = twoCpus();
+    const first = await startRun(needing("first", 2), { pool });
+    const waiting = await startRun(needing("waiting", 2), { pool });
+    const small = await startRun(needing("small", 1), { pool });
+    expect(waiting.groupStatus("waiting")).toBe("SCHEDULING");
+    expect(small.groupStatus("small")).toBe("SCHEDULING");
+    await first.exit("first", 0);
+    await flush();
+    expect([waiting.groupStatus("waiting"), small.groupStatus("small")].filter((s) => s === "RUNNING").length).toBe(1);
   });
 });

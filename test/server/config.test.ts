@@ -93,6 +93,41 @@ describe("troupe server --config", () => {
     expect(unknown.stderr).toMatch(/no pool named nope/);
   });
 
+  it("a pool's capacity is shared by its workflows; a HIGH one waiting for it goes before a LOW one", async () => {
+    const flag = path.join(home.outsideTmp(), `holder-may-end-${random()}`);
+    const submit = async (name: string, priority: string, command: string) => {
+      const spec = `workflow:\n  name: ${name}-${random()}\n  resources:\n    one: {cpu: 1}\n  tasks:\n  - name: ${name}\n    image: alpine\n    resource: one\n    command: ["sh", "-c", ${JSON.stringify(command)}]\n`;
+      const response = await fetch(`${url}/api/pool/small/workflow`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ spec, priority }),
+      });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const record = async (id: string) =>
+      (await (await fetch(`${url}/api/workflow/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as RunRecord;
+    const until = async (id: string, done: (r: RunRecord) => boolean) => {
+      for (const deadline = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 50))) {
+        const r = await record(id);
+        if (done(r) || Date.now() > deadline) return r;
+      }
+    };
+    const holder = await submit("holder", "NORMAL", `while [ ! -e ${flag} ]; do sleep 0.05; done`);
+    await until(holder, (r) => r.groups[0]!.status === "RUNNING");
+    const low = await submit("low", "LOW", "true");
+    const high = await submit("high", "HIGH", "true");
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await record(low)).groups[0]!.status).toBe("SCHEDULING"); // the pool's one cpu is the holder's
+    expect((await record(high)).groups[0]!.status).toBe("SCHEDULING");
+    fs.writeFileSync(flag, "");
+    const [lowDone, highDone] = [await until(low, (r) => r.status === "COMPLETED"), await until(high, (r) => r.status === "COMPLETED")];
+    expect(lowDone.status).toBe("COMPLETED");
+    expect(highDone.status).toBe("COMPLETED");
+    // One cpu: the LOW workflow's task started only once the HIGH one's had ended.
+    expect(lowDone.groups[0]!.tasks[0]!.start_time! >= highDone.groups[0]!.tasks[0]!.end_time!).toBe(true);
+  });
+
   it.each([
     ["a field of the wrong type", "pools:\n- name: p\n  cpus: many\n", /pools\.0\.cpus/],
     ["an unknown field", "pools:\n- name: p\n  cpu: 2\n", /pools\.0.*cpu/],
