@@ -6,7 +6,7 @@
  * keeper was killed too is FAILED_SERVER_ERROR with the reason. Nothing is
  * lost: every log line, every transition.
  */
-import type { ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,8 +19,8 @@ let token: string;
 const sleepers = sleepMarkers(4);
 const started: ChildProcess[] = [];
 
-async function start(): Promise<StartedServer> {
-  const server = await startServer(serverHome, ["--runtime", "host", "--isolation", "none"]);
+async function start(isolation = "none"): Promise<StartedServer> {
+  const server = await startServer(serverHome, ["--runtime", "host", "--isolation", isolation]);
   started.push(server.child);
   return server;
 }
@@ -86,10 +86,14 @@ afterAll(() => {
   home?.remove();
 });
 
-describe("a server killed with SIGKILL while workflows run", () => {
+// netns: the group's network (the run's bridge) outlives the server too, and the next start does not sweep it.
+const isolations = process.getuid?.() === 0 ? ["none", "netns"] : ["none"];
+
+describe.each(isolations)("a server killed with SIGKILL while workflows run (isolation %s)", (isolation) => {
   it("resumes them at the next start: running tasks re-attached, ended ones read, the rest run; a task whose keeper died is FAILED_SERVER_ERROR", async () => {
-    const first = await start();
+    const first = await start(isolation);
     const long = sleepers.sleep(8);
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
     const lost = sleepers.sleep(1000);
     const side = sleepers.sleep(600);
     // A chain: `long` (lead, with a sibling it stops when it ends) outlives the restart; `after` reads its output.
@@ -103,10 +107,10 @@ describe("a server killed with SIGKILL while workflows run", () => {
     - name: long
       lead: true
       image: alpine
-      command: ["sh", "-c", "echo begun; sleep ${long}; echo ended; echo payload > {{output}}/data"]
+      command: ["sh", "-c", "echo begun; sleep ${long}; echo hello | nc -N -w 3 {{host:side}} ${port} && echo reached-side; echo ended; echo payload > {{output}}/data"]
     - name: side
       image: alpine
-      command: ["sleep", "${side}"]
+      command: ["sh", "-c", "nc -lk ${port} >/dev/null & sleep ${side}"]
   - name: second
     tasks:
     - name: after
@@ -156,7 +160,7 @@ describe("a server killed with SIGKILL while workflows run", () => {
       ),
     ).toBe(true);
 
-    const second = await start();
+    const second = await start(isolation);
     const resumedLine = await waitFor(
       () => /resumed the runs .*/.exec(second.out())?.[0] ?? "",
       (line) => line !== "",
@@ -169,8 +173,20 @@ describe("a server killed with SIGKILL while workflows run", () => {
     expect(chainRecord.status).toBe("COMPLETED");
     expect(task(chainRecord, "long")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
     expect(task(chainRecord, "after")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
-    expect(await logOf(second.url, chain, "long")).toBe("begun\nended\n");
+    expect(await logOf(second.url, chain, "long")).toBe("begun\nreached-side\nended\n");
     expect(await logOf(second.url, chain, "after")).toBe("payload\n");
+    // Nothing of the run's network is left once it has ended: neither the first server's bridge nor the second's.
+    const bridgesOf = (id: string) =>
+      (JSON.parse(execFileSync("ip", ["-j", "link", "show"], { encoding: "utf8" })) as Array<{ ifalias?: string }>).filter((l) =>
+        (l.ifalias ?? "").includes(id),
+      );
+    expect(
+      await waitFor(
+        () => bridgesOf(chain).length,
+        (n) => n === 0,
+        5_000,
+      ),
+    ).toBe(0);
     const events = (await call(second.url, "GET", `/api/workflow/${chain}/events`)).json.events as Array<{
       from: string;
       to: string;

@@ -96,7 +96,7 @@ export class HostRuntime implements Runtime {
   async open(run: RunContext): Promise<void> {
     this.run = run;
     mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
-    if (this.isolation === "netns") this.network = await openRunNetwork(run.runId);
+    if (this.isolation === "netns") this.network = await openRunNetwork(networkKey(run.runId, run.keepTasks === true && this.keepsTasks));
   }
 
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
@@ -224,16 +224,23 @@ export class HostRuntime implements Runtime {
     // The bridge of the process that started the re-attached attempts (their veths went with them).
     if (this.reattached && this.run && canUseNetworkNamespaces()) {
       const runId = this.run.runId;
-      await sweepRunNetworks((key) => key !== runId).catch(() => undefined);
+      await sweepRunNetworks((key) => runOfNetworkKey(key).runId !== runId).catch(() => undefined);
     }
     if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
   }
 
-  async sweep(spare: ReadonlySet<string> = new Set()): Promise<string[]> {
+  /**
+   * A run's network belongs to the troupe process that opened it: gone
+   * process, stale network. A kept run's (a server's) only when `spare` is
+   * given (a server starting) and the run is not in it (not resumed).
+   */
+  async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
     if (!canUseNetworkNamespaces()) return [];
-    // A run's network belongs to the troupe process that opened it: gone process, stale network
-    // (unless the run is being resumed: its running members still use it).
-    return sweepRunNetworks((key, ownerPid) => spare.has(key) || ownerPid === undefined || processAlive(ownerPid));
+    return sweepRunNetworks((key, ownerPid) => {
+      const { runId, kept } = runOfNetworkKey(key);
+      if (kept && spare === undefined) return true;
+      return spare?.has(runId) === true || ownerPid === undefined || processAlive(ownerPid);
+    });
   }
 }
 
@@ -247,6 +254,17 @@ type SandboxBuilder = "troupe" | "bwrap" | "plain";
 function sandboxBuilder(privileged: boolean): SandboxBuilder {
   if (privileged && spawnerPath() !== undefined && process.env.TROUPE_SANDBOX !== "bwrap") return "troupe";
   return onPath("bwrap") ? "bwrap" : "plain";
+}
+
+/** The run network's key names the run, and marks the networks of kept runs (the server's, resumed by the next one). */
+const KEPT_KEY = "kept.";
+
+function networkKey(runId: string, kept: boolean): string {
+  return kept ? KEPT_KEY + runId : runId;
+}
+
+function runOfNetworkKey(key: string): { runId: string; kept: boolean } {
+  return key.startsWith(KEPT_KEY) ? { runId: key.slice(KEPT_KEY.length), kept: true } : { runId: key, kept: false };
 }
 
 function processAlive(pid: number): boolean {
