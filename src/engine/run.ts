@@ -131,6 +131,9 @@ export class WorkflowRun implements PoolMember {
         state.outputDir = reused?.tasks[t]?.outputDir ?? join(this.options.dataDir, "outputs", task.name, String(state.retryId));
       });
       const status = this.groups[g]!.status;
+      // Attempts that ended as far as the record goes, but whose processes the last troupe may still have been stopping.
+      const ended = group.tasks.map((_, t) => t).filter((t) => isFinal(this.tasks[g]![t]!.status ?? "WAITING"));
+      if (status !== "WAITING" && status !== "SCHEDULING") for (const t of ended) void this.stopLeftover(g, t, recorded);
       if (status === "SCHEDULING") this.groups[g]!.queuedAt = now;
       else if (status === "INITIALIZING") this.restartPreparing(g);
       else if (status === "RUNNING") this.reattachGroup(g, recorded);
@@ -179,6 +182,22 @@ export class WorkflowRun implements PoolMember {
           PlatformExitCode.SERVER_ERROR,
         );
     });
+  }
+
+  /** Ends whatever is left of an attempt recorded as ended (the run finishes only once it is gone). */
+  private async stopLeftover(g: number, t: number, recorded: ResumedRun["groups"][number]): Promise<void> {
+    const group = this.plan.groups[g] as CompiledGroup;
+    const hosts = new Map(group.tasks.map((task, i) => [normalizeName(task.name), recorded.tasks[i]!.ip ?? ""]));
+    this.groups[g]!.live++;
+    try {
+      const member = await this.options.runtime.reattach(this.launchFor(g, t, this.tasks[g]![t]!.retryId, hosts)).catch(() => undefined);
+      if (member) await member.stop(0);
+    } catch {
+      // Nothing to stop (an input that cannot be resolved: the attempt never started).
+    } finally {
+      this.groups[g]!.live--;
+      this.requestTick();
+    }
   }
 
   private async reattach(g: number, t: number, hosts: Map<string, string>): Promise<void> {

@@ -1067,7 +1067,14 @@ describe("resume (a run another troupe process was driving)", () => {
         ],
       }),
     });
-    expect(h.runtime.events.filter((e) => e.startsWith("reattach"))).toEqual(["reattach b-group/b1/0", "reattach b-group/b2/1"]);
+    expect(h.runtime.events.filter((e) => e.startsWith("reattach"))).toEqual([
+      "reattach a-group/a1/0",
+      "reattach b-group/b1/0",
+      "reattach b-group/b2/1",
+    ]);
+    // a1 had ended; whatever may be left of it is ended at once, and its record stays as it was.
+    expect(h.runtime.member("a1").stops.map((s) => s.graceMs)).toEqual([0]);
+    expect(h.taskTransitions("a1")).toEqual([]);
     expect(h.runtime.prepareCalls("b1")).toEqual([]);
     const b1 = h.runtime.member("b1").launch;
     expect(b1.hosts).toEqual({ b1: "10.0.0.2", b2: "10.0.0.3" });
