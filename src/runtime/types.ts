@@ -79,6 +79,11 @@ export interface RunContext {
    * them with `reattach`). Runtimes that cannot keep tasks ignore it.
    */
   keepTasks?: boolean;
+  /**
+   * The run was started by an earlier troupe process (a server resuming it):
+   * what that process left of it (networks, containers) goes when it ends.
+   */
+  resumed?: boolean;
 }
 
 export interface Runtime {

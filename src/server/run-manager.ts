@@ -214,7 +214,7 @@ export class RunManager {
     this.store.keepLive(id);
     entry.done = (async () => {
       try {
-        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true });
+        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
         const run = new WorkflowRun({
           runId: id,
           plan,

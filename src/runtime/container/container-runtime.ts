@@ -248,7 +248,7 @@ export class ContainerRuntime implements Runtime {
     await Promise.all([...this.members].map((m) => m.stop(0)));
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
-    if (this.reattached && this.run) await this.removeLeftovers(this.run.runId);
+    if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId);
     if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     await this.backend.close();
   }

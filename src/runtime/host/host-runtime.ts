@@ -222,7 +222,7 @@ export class HostRuntime implements Runtime {
     if (this.network) await this.network.close();
     this.network = undefined;
     // The bridge of the process that started the re-attached attempts (their veths went with them).
-    if (this.reattached && this.run && canUseNetworkNamespaces()) {
+    if ((this.reattached || this.run?.resumed) && this.run && canUseNetworkNamespaces()) {
       const runId = this.run.runId;
       await sweepRunNetworks((key) => runOfNetworkKey(key).runId !== runId).catch(() => undefined);
     }
