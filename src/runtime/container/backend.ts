@@ -5,6 +5,9 @@
  * Engine API (api-backend.ts; podman's `system service` serves it too).
  */
 
+/** troupe's container networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere), kept apart from each other. */
+export const NETWORK_POOL = { prefix: "10.214", cidr: "10.214.0.0/16" } as const;
+
 export interface ContainerSpec {
   name: string;
   image: string;

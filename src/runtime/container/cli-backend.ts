@@ -8,7 +8,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { Spawner, spawnerPath } from "../host/spawner.js";
-import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
+import { NETWORK_POOL, type ContainerBackend, type ContainerSpec, type OwnedResources, type StartedContainer } from "./backend.js";
+import { addIsolationRule, removeIsolationRule } from "./network-isolation.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -18,6 +19,10 @@ export class PodmanCliBackend implements ContainerBackend {
   /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
   readonly keepsContainers = spawnerPath() !== undefined;
   private spawner: Spawner | undefined;
+  /** As root, troupe keeps its networks apart itself (network-isolation.ts). */
+  private ownIsolation = process.getuid?.() === 0;
+  /** Network -> its bridge, for the networks whose isolation rule may be troupe's. */
+  private readonly bridges = new Map<string, string>();
 
   private constructor(
     private readonly binary: string,
@@ -49,14 +54,40 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
-    // isolate: no traffic between this network and other podman networks (podman routes between them otherwise).
+    // Kept apart from troupe's other networks (podman routes between its networks unless told not to): as root by
+    // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
     // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
-    const args = ["network", "create", "--opt", "isolate=true", "--disable-dns", "--subnet", subnet, "--gateway", gateway];
+    const own = this.ownIsolation;
+    const args = [
+      "network",
+      "create",
+      ...(own ? [] : ["--opt", "isolate=true"]),
+      "--disable-dns",
+      "--subnet",
+      subnet,
+      "--gateway",
+      gateway,
+    ];
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, name]);
+    if (!own) return;
+    try {
+      const { stdout } = await podman(this.binary, ["network", "inspect", "--format", "{{.NetworkInterface}}", name]);
+      await addIsolationRule(name, stdout.trim(), NETWORK_POOL.cidr);
+      this.bridges.set(name, stdout.trim());
+    } catch {
+      // No usable iptables here: podman's isolation, from now on.
+      await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
+      this.ownIsolation = false;
+      await this.createNetwork(name, subnet, gateway, labels);
+    }
   }
 
   async removeNetwork(name: string): Promise<void> {
+    const bridge = this.bridges.get(name);
+    this.bridges.delete(name);
+    // The rule first: should troupe die in between, the network is left for a sweep, not a rule for nothing.
+    if (bridge !== undefined) await removeIsolationRule(name, bridge, NETWORK_POOL.cidr);
     await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
   }
 
@@ -131,10 +162,11 @@ export class PodmanCliBackend implements ContainerBackend {
         id: c.Id,
         labels: c.Labels ?? {},
       })),
-      networks: parse<{ name: string; labels?: Record<string, string> | null }>(networks.stdout).map((n) => ({
-        name: n.name,
-        labels: n.labels ?? {},
-      })),
+      networks: parse<{ name: string; labels?: Record<string, string> | null; network_interface?: string }>(networks.stdout).map((n) => {
+        // So that removing one (a sweep) also removes its isolation rule.
+        if (n.network_interface) this.bridges.set(n.name, n.network_interface);
+        return { name: n.name, labels: n.labels ?? {} };
+      }),
     };
   }
 

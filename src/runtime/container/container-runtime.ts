@@ -16,7 +16,7 @@ import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } f
 import { KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
-import type { ContainerBackend, ContainerSpec } from "./backend.js";
+import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
 
@@ -29,8 +29,7 @@ export interface ContainerRuntimeOptions {
 
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
-/** Networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere). */
-const SUBNET_PREFIX = "10.214";
+const SUBNET_PREFIX = NETWORK_POOL.prefix;
 const PULL_TIMEOUT_MS = 300_000;
 
 interface NetworkLease {
