@@ -7,6 +7,8 @@ export interface RunRecorder {
   updateGroup(runId: string, group: number, update: StatusUpdate): void;
   updateTask(runId: string, group: number, task: number, update: StatusUpdate): void;
   logPath(runId: string, groupName: string, taskName: string, retryId: number): string;
+  /** Commit what was recorded so far (when writes are batched). */
+  flush?(): void;
 }
 
 /** A change the engine made, for live views. */

@@ -33,6 +33,13 @@ export interface RunOptions {
    */
   pool?: SharedPool;
   priority?: PoolPriority;
+  /**
+   * Commit the record of commands starting before they start (the server,
+   * whose tasks outlive it: its next start must not take a started attempt
+   * for one still preparing). Other writes may stay batched: what they say
+   * is found again at a resume (the keepers record how each task ended).
+   */
+  durableStarts?: boolean;
   /** Retries allowed per task (OSMO's max_retry_per_task; default 0). */
   maxRetries: number;
   poolExitActions?: readonly ExitActionRule[];
@@ -488,10 +495,11 @@ export class WorkflowRun implements PoolMember {
 
   private startCommands(g: number, members: Array<{ t: number; member: PreparedMember }>): void {
     const now = this.clock.now();
-    for (const { t, member } of members) {
-      member.release();
-      this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
-    }
+    for (const { t } of members) this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+    // Kept tasks: on disk before the commands start, so that a troupe dying between the two leaves a RUNNING
+    // attempt that never started (its keeper stops it and says so), never a started one recorded as preparing.
+    if (this.options.durableStarts) this.options.recorder.flush?.();
+    for (const { member } of members) member.release();
     this.requestTick();
   }
 

@@ -224,6 +224,7 @@ export class RunManager {
           capacity: pool.capacity,
           maxParallel: pool.maxParallel,
           pool: this.shared.get(pool.name),
+          durableStarts: true,
           maxRetries: pool.maxRetries,
           poolExitActions: pool.exitActions,
           ...from,

@@ -1224,3 +1224,26 @@ describe("a pool shared by runs (the server's), ordered by priority", () => {
     expect([waiting.groupStatus("waiting"), small.groupStatus("small")].filter((s) => s === "RUNNING").length).toBe(1);
   });
 });
+
+describe("durable starts (the server: its tasks outlive it)", () => {
+  it("commits the RUNNING records of a group's members before any of them is released", async () => {
+    let runtime: FakeRuntime | undefined;
+    const atFlush: Array<{ running: number; released: number }> = [];
+    const recorder = Object.assign(new MemoryRecorder(), {
+      flush(this: MemoryRecorder) {
+        atFlush.push({
+          running: this.transitions.filter((x) => x.subject.kind === "task" && x.to === "RUNNING").length,
+          released: runtime!.members.filter((m) => m.releasedAt !== undefined).length,
+        });
+      },
+    });
+    const pair = workflow([groupWith("pair", "barrier: true", task("lead", "lead: true"), task("helper"))]);
+    const h = await startRun(pair, { durableStarts: true, recorder }, (r) => (runtime = r));
+    expect(atFlush).toEqual([{ running: 2, released: 0 }]);
+    expect(h.runtime.members.every((m) => m.releasedAt !== undefined)).toBe(true);
+
+    atFlush.length = 0;
+    await startRun(pair, { recorder }, (r) => (runtime = r));
+    expect(atFlush).toEqual([]); // troupe run: writes stay batched
+  });
+});
