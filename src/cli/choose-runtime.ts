@@ -27,7 +27,9 @@ export interface ChosenRuntime {
   note?: string;
 }
 
-export async function chooseRuntime(options: RuntimeChoice, images: Set<string>): Promise<ChosenRuntime> {
+type EngineAnswer = ReturnType<typeof connectEngine>;
+
+function askedRuntime(options: RuntimeChoice): "host" | "container" | undefined {
   const fromEnv = process.env.TROUPE_RUNTIME;
   if (fromEnv !== undefined && fromEnv !== "host" && fromEnv !== "container")
     throw new UsageError(`TROUPE_RUNTIME=${fromEnv}: expected host or container`);
@@ -35,7 +37,31 @@ export async function chooseRuntime(options: RuntimeChoice, images: Set<string>)
   const implied = options.isolation ? "host" : options.engine || options.pull ? "container" : undefined;
   if (options.runtime && implied && options.runtime !== implied)
     throw new UsageError(`--runtime ${options.runtime} does not take ${implied === "host" ? "--isolation" : "--engine or --pull"}`);
-  const asked = options.runtime ?? implied ?? fromEnv;
+  return options.runtime ?? implied ?? fromEnv;
+}
+
+/**
+ * Starts asking the container engine whether it answers (unless the host
+ * runtime is asked for), so that the answer (a podman process, tens of
+ * milliseconds) comes while the workflow file is read; for chooseRuntime.
+ */
+export function askEngine(options: RuntimeChoice): EngineAnswer | undefined {
+  try {
+    if (askedRuntime(options) === "host") return undefined;
+  } catch {
+    return undefined; // chooseRuntime says why
+  }
+  const answer = connectEngine(options.engine);
+  answer.catch(() => undefined); // awaited (and reported) by chooseRuntime, if the run gets that far
+  return answer;
+}
+
+export async function chooseRuntime(
+  options: RuntimeChoice,
+  images: Set<string>,
+  engine: EngineAnswer | undefined = askEngine(options),
+): Promise<ChosenRuntime> {
+  const asked = askedRuntime(options);
   const host = () => {
     const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
     runtime.noteImages(images);
@@ -43,7 +69,7 @@ export async function chooseRuntime(options: RuntimeChoice, images: Set<string>)
   };
   if (asked === "host") return { runtime: host() };
   try {
-    const backend = await connectEngine(options.engine);
+    const backend = await (engine ?? connectEngine(options.engine));
     return { runtime: new ContainerRuntime({ backend, pull: options.pull ?? "missing" }) };
   } catch (error) {
     if (asked === "container") throw new UsageError(`--runtime container: ${(error as Error).message}`);

@@ -7,13 +7,14 @@ import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } fr
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
+import { onPath } from "../util/executables.js";
 import { processToken } from "../util/process-identity.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
 import { loadSpecFile } from "./load-spec.js";
 import { RunView, summaryTable } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
-import { chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
+import { askEngine, chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
 
 export interface RunOptions extends SpecOptions, RuntimeChoice {
   cpus?: number;
@@ -28,10 +29,14 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
+  // The engine is asked now: its answer comes while the file is read and planned.
+  const engine = askEngine(options);
+  const dropEngine = (): void => void engine?.then((backend) => backend.close()).catch(() => undefined);
   const loaded = await loadSpecFile(file, options);
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
   if (!loaded.spec) {
     process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+    dropEngine();
     return RUN_EXIT.invalid;
   }
 
@@ -46,10 +51,12 @@ export async function runWorkflow(file: string, options: RunOptions): Promise<nu
           `the pool has cpu ${u.capacity.cpu}, gpu ${u.capacity.gpu}, memory ${formatBytes(u.capacity.memoryBytes)} (use --cpus/--gpus/--memory, or ask for less)\n`,
       );
     }
+    dropEngine();
     return RUN_EXIT.invalid;
   }
 
-  const { runtime, note: runtimeNote } = await chooseRuntime(options, new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image))));
+  const images = new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image)));
+  const { runtime, note: runtimeNote } = await chooseRuntime(options, images, engine);
   const { store, settled } = openStore();
   const runId = store.createRun({
     owner: processToken(),
@@ -139,6 +146,7 @@ function poolCapacity(options: RunOptions): Capacity {
 
 /** GPUs that `nvidia-smi -L` lists; none when it is missing or fails. */
 function countGpus(): number {
+  if (!onPath("nvidia-smi")) return 0; // not even a fork of troupe for nothing
   try {
     const out = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] });
     return out.split("\n").filter((l) => l.startsWith("GPU ")).length;
