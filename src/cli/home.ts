@@ -1,7 +1,7 @@
 /** Where troupe keeps its state: $TROUPE_HOME, else ~/.troupe. */
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { RunStore } from "../store/index.js";
+import { RunStore, type RunStoreOptions } from "../store/index.js";
 import { isRunOwnerAlive } from "../util/process-identity.js";
 
 export function troupeHome(): string {
@@ -13,7 +13,7 @@ export function troupeHome(): string {
  * The store, with runs whose troupe process died settled as FAILED_SERVER_ERROR
  * first (but for a server's runs with kept tasks: the next server resumes them).
  */
-export function openStore(): { store: RunStore; settled: string[] } {
-  const store = RunStore.open(troupeHome());
+export function openStore(options?: RunStoreOptions): { store: RunStore; settled: string[] } {
+  const store = RunStore.open(troupeHome(), options);
   return { store, settled: store.settleOrphanedRuns(isRunOwnerAlive) };
 }

@@ -74,7 +74,7 @@ Examples:
 
 async function serve(options: ServerOptions): Promise<number> {
   useHome(options.home);
-  const [{ openStore, troupeHome }, { buildApp, RunManager }, { readServerConfig, poolFrom }] = await Promise.all([
+  const [{ openStore, troupeHome }, { HttpThreadLink, RunManager }, { readServerConfig, poolFrom }] = await Promise.all([
     import("./home.js"),
     import("../server/index.js"),
     import("./server-config.js"),
@@ -83,15 +83,24 @@ async function serve(options: ServerOptions): Promise<number> {
     ? readServerConfig(options.config)
     : [{ name: "default", runtime: options.runtime, isolation: options.isolation, max_retries: 0, max_parallel: 64 }];
   const pools = configs.map(poolFrom);
-  const { store, settled } = openStore();
-  const manager = new RunManager(store, new Map(pools.map((p) => [p.name, p])), {
-    maxTasks: options.maxTasks,
-    maxRunsPerUser: options.maxRunsPerUser,
-  });
-  // Before taking submissions: the runs an earlier server left running with kept tasks go on here.
+  // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
+  // from what this thread's store commits: a query is answered however busy the engines here are.
+  const http = new HttpThreadLink();
+  const { store, settled } = openStore({ onCommit: http.committed });
+  const limits = { maxTasks: options.maxTasks, maxRunsPerUser: options.maxRunsPerUser };
+  const manager = new RunManager(store, new Map(pools.map((p) => [p.name, p])), limits, http);
+  const app = await http
+    .start({ home: troupeHome(), host: options.host, port: options.port }, manager, (error) => {
+      process.stderr.write(`troupe server: the HTTP thread failed: ${error.message}\n`);
+      process.exit(1);
+    })
+    .catch((error: Error) => {
+      throw new UsageError(`cannot serve on ${options.host}:${options.port}: ${error.message.replace(/^listen \w+: /, "")}`);
+    });
+  const address = app.address;
+  // Before taking submissions (they wait meanwhile): the runs an earlier server left running with kept tasks go on here.
   const recovered = await manager.recover();
-  const app = await buildApp({ store, manager });
-  const address = await app.listen({ host: options.host, port: options.port });
+  http.open();
   const say = (line: string) => process.stdout.write(`troupe server: ${line}\n`);
   say(`listening on ${address} (home ${troupeHome()})`);
   if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
@@ -123,9 +132,7 @@ async function serve(options: ServerOptions): Promise<number> {
         // Running tasks are kept: they go on without this process, and the next start resumes their runs.
         say(`${signal}: stopping; ${manager.running} running workflows go on and the next start resumes them`);
         manager.stopTaking();
-        // Followers of a log stream are cut off rather than waited for.
-        const closed = Promise.race([app.close(), new Promise((resolve) => setTimeout(resolve, 1_000))]);
-        void closed.finally(() => {
+        void app.close().finally(() => {
           store.close();
           process.exit(0);
         });

@@ -11,11 +11,12 @@ import type { RunStore, TokenOwner } from "../store/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
 import { registerLogsRoute } from "./logs-route.js";
-import type { RunManager } from "./run-manager.js";
+import type { RunControl } from "./run-manager.js";
 
 export interface AppOptions {
   store: RunStore;
-  manager: RunManager;
+  /** The run manager, or (in the HTTP thread) a proxy for the one in the main thread. */
+  manager: RunControl;
   /** Largest request body in bytes (the spec plus variables). */
   bodyLimit?: number;
 }
@@ -181,12 +182,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post(
     "/api/workflow/:id/cancel",
     schemas("POST /api/workflow/:id/cancel", { params: IdParams, body: CancelBody }),
-    withRun((id, request, reply) => {
+    withRun(async (id, request, reply) => {
       const refusal = notTheirs(id, request.owner!, "cancel");
       if (refusal) return reply.status(403).send({ error: refusal });
       const run = store.runHeader(id)!;
       const force = (request.body as { force?: boolean } | undefined)?.force ?? false;
-      if (!manager.cancel(id, force)) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
+      if (!(await manager.cancel(id, force))) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
       return reply.status(202).send({ id, canceling: true, force });
     }),
   );

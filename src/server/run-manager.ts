@@ -54,6 +54,19 @@ export type SubmitResult =
   | { kind: "validated"; name: string; groups: number; tasks: number }
   | { kind: "submitted"; id: string };
 
+/** What the HTTP API asks of the run manager (app.ts); the HTTP thread's proxy has the same shape. */
+export interface RunControl {
+  submit(submission: Submission): Promise<SubmitResult>;
+  restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }>;
+  cancel(id: string, force: boolean): boolean | Promise<boolean>;
+}
+
+/** Who is told when runs start and end here (the records the HTTP side keeps live). */
+export interface RunObserver {
+  started(id: string): void;
+  ended(id: string): void;
+}
+
 interface ActiveRun {
   user: string;
   run?: WorkflowRun;
@@ -63,7 +76,7 @@ interface ActiveRun {
   done: Promise<void>;
 }
 
-export class RunManager {
+export class RunManager implements RunControl {
   private readonly active = new Map<string, ActiveRun>();
   /** Each pool's capacity, shared by its runs and ordered by their priority. */
   private readonly shared = new Map<string, SharedPool>();
@@ -73,6 +86,8 @@ export class RunManager {
     private readonly store: RunStore,
     private readonly pools: ReadonlyMap<string, Pool>,
     private readonly limits: { maxTasks: number; maxRunsPerUser: number },
+    /** By default the store keeps the records of running runs in memory for queries (store/live-record.ts). */
+    private readonly observer: RunObserver = { started: (id) => store.keepLive(id), ended: (id) => store.forget(id) },
   ) {
     for (const pool of pools.values()) this.shared.set(pool.name, new SharedPool(pool.capacity, pool.maxParallel));
   }
@@ -211,7 +226,7 @@ export class RunManager {
     const entry: ActiveRun = { user, done: Promise.resolve() };
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
-    this.store.keepLive(id);
+    this.observer.started(id);
     entry.done = (async () => {
       try {
         await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
@@ -238,7 +253,7 @@ export class RunManager {
       } finally {
         await runtime.close().catch(() => undefined);
         this.store.flush();
-        this.store.forget(id);
+        this.observer.ended(id);
         this.active.delete(id);
       }
     })();

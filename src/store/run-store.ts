@@ -26,6 +26,7 @@ import type {
   RunSummary,
   StatusUpdate,
   StoreStats,
+  StoreUpdate,
   SubmissionRecord,
   Transition,
   TransitionRecord,
@@ -145,6 +146,21 @@ export class RunStore {
     }
     this.counters.flushes += 1;
     this.counters.operations += ops.length;
+    if (this.options.onCommit) this.options.onCommit(ops.filter((op): op is StoreUpdate => op.kind !== "transition"));
+  }
+
+  /**
+   * Updates another process or thread committed, for the records kept live
+   * here (`keepLive`): how the server's query thread follows running runs.
+   */
+  applyUpdates(updates: readonly StoreUpdate[]): void {
+    for (const u of updates) {
+      const live = this.live.get(u.runId);
+      if (!live) continue;
+      if (u.kind === "run") live.updateRun(u.update);
+      else if (u.kind === "group") live.updateGroup(u.group, u.update);
+      else live.updateTask(u.group, u.task, u.update);
+    }
   }
 
   getRun(id: string): RunRecord | undefined {

@@ -161,7 +161,19 @@ export interface RunStoreOptions {
    * and are tried again. (Flushes that the caller starts throw instead.)
    */
   onError?: (error: unknown) => void;
+  /**
+   * Called with the updates of each flush once they are committed, in order
+   * (the server passes them to the thread that answers queries, which keeps
+   * its own records of running runs with them: `applyUpdates`).
+   */
+  onCommit?: (updates: StoreUpdate[]) => void;
 }
+
+/** One committed update of a run, a group or a task. */
+export type StoreUpdate =
+  | { kind: "run"; runId: string; update: StatusUpdate }
+  | { kind: "group"; runId: string; group: number; update: StatusUpdate }
+  | { kind: "task"; runId: string; group: number; task: number; update: StatusUpdate };
 
 /** Counters of the write path, for tests and benchmarks. */
 export interface StoreStats {
