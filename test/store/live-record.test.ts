@@ -32,12 +32,19 @@ function random(seed: number): () => number {
 const STATUSES = ["WAITING", "SCHEDULING", "INITIALIZING", "RUNNING", "COMPLETED", "FAILED", "RESCHEDULED"];
 
 describe("the live record of a run being written", () => {
-  it.each([1, 2, 3, 4, 5])("equals the database's record after random updates (seed %i)", (seed) => {
+  // A few groups of several tasks; and 300 single-task groups, whose JSON is kept in blocks of 128.
+  it.each([
+    [1, [3, 1, 4]],
+    [2, [3, 1, 4]],
+    [3, [3, 1, 4]],
+    [4, [2, 5]],
+    [5, Array.from({ length: 300 }, () => 1)],
+    [6, Array.from({ length: 300 }, (_, i) => 1 + (i % 3))],
+  ])("equals the database's record after random updates (seed %i)", (seed, shape) => {
     const next = random(seed);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
     const maybe = <T>(value: () => T): T | undefined => (next() < 0.5 ? value() : undefined);
     const store = openStore();
-    const shape = [3, 1, 4];
     const id = store.createRun({
       name: "live",
       specText: "",
@@ -51,7 +58,8 @@ describe("the live record of a run being written", () => {
     });
     store.keepLive(id);
     const retries = shape.map((n) => Array.from({ length: n }, () => 0));
-    for (let step = 0; step < 400; step++) {
+    const steps = shape.length > 10 ? 3000 : 400;
+    for (let step = 0; step < steps; step++) {
       const update = (): StatusUpdate => ({
         status: maybe(() => pick(STATUSES)),
         startTime: maybe(() => (next() < 0.2 ? null : 1_000_000 + Math.floor(next() * 1e9))),
@@ -72,7 +80,7 @@ describe("the live record of a run being written", () => {
           retryId: newAttempt || next() < 0.3 ? retries[g]![t] : undefined,
         });
       }
-      if (step % 37 === 0 || step === 399) {
+      if (step % 37 === 0 || step === steps - 1) {
         const flushes = store.stats.flushes;
         const live = store.runJson(id)!;
         expect(store.stats.flushes).toBe(flushes); // from memory: no flush, no read
