@@ -19,10 +19,11 @@ export interface StartedServer {
 }
 
 /** `troupe server --home HOME --port 0 ...args`; resolves once it says where it listens. */
-export async function startServer(home: string, args: string[]): Promise<StartedServer> {
+export async function startServer(home: string, args: string[], env: Record<string, string> = {}): Promise<StartedServer> {
   const child = spawn(process.execPath, [BIN, "server", "--home", home, "--port", "0", ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let out = "";
   let err = "";

@@ -5,7 +5,9 @@
  * them to their end (every log line kept) and runs what comes after; once
  * the run has ended nothing of it is left: no container, no network.
  */
-import { execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestHome, ensureBuilt, random, troupe, waitFor } from "../run/helpers.js";
 import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
@@ -22,8 +24,25 @@ const podmanList = (args: string[]): string[] =>
 const containersOf = (runId: string) => podmanList(["ps", "-a", "--filter", `label=troupe.run=${runId}`, "--format", "{{.Names}}"]);
 const networksOf = (runId: string) => podmanList(["network", "ls", "--filter", `label=troupe.run=${runId}`, "-q"]);
 
-async function start(): Promise<StartedServer> {
-  const server = await startServer(serverHome, ["--runtime", "container"]);
+/** The podman CLI, or the Docker Engine API (served by podman's `system service`, started by the test). */
+type Engine = "podman" | "docker";
+let dockerSocket: string | undefined;
+let service: ChildProcess | undefined;
+
+async function start(engine: Engine): Promise<StartedServer> {
+  if (engine === "podman") {
+    const server = await startServer(serverHome, ["--runtime", "container"]);
+    started.push(server.child);
+    return server;
+  }
+  if (!dockerSocket) {
+    dockerSocket = join(home.outsideTmp(), "docker.sock");
+    service = spawn("podman", ["system", "service", "--time=0", `unix://${dockerSocket}`], { stdio: "ignore" });
+    expect(await waitFor(() => existsSync(dockerSocket!), Boolean, 15_000), "podman system service did not start").toBe(true);
+  }
+  const config = join(home.outsideTmp(), "docker-pool.yaml");
+  writeFileSync(config, "pools:\n- name: default\n  runtime: container\n  engine: docker\n");
+  const server = await startServer(serverHome, ["--config", config], { DOCKER_HOST: `unix://${dockerSocket}` });
   started.push(server.child);
   return server;
 }
@@ -40,20 +59,26 @@ beforeAll(async () => {
   token = (await troupe(["server", "token", "create", "cleo", "--home", serverHome], { home: home.home })).stdout.trim();
 }, 200_000);
 
-let runId = "";
-afterAll(() => {
+const runIds: string[] = [];
+afterAll(async () => {
   for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
   killKeptTasksOf(serverHome);
-  if (runId) {
+  for (const runId of runIds) {
     for (const name of containersOf(runId)) execFileSync("podman", ["rm", "--force", name], { stdio: "ignore" });
     for (const name of networksOf(runId)) execFileSync("podman", ["network", "rm", "--force", name], { stdio: "ignore" });
+  }
+  // The podman service the test started, by its PID: SIGTERM, SIGKILL if it lingers.
+  if (service?.exitCode === null && service.signalCode === null) {
+    const timer = setTimeout(() => service?.kill("SIGKILL"), 5_000);
+    await new Promise((resolve) => service!.once("exit", resolve).kill("SIGTERM"));
+    clearTimeout(timer);
   }
   home?.remove();
 });
 
-describe("a container pool's server killed with SIGKILL", () => {
+describe.each(["podman", "docker"] as const)("a container pool's server (engine %s) killed with SIGKILL", (engine) => {
   it("re-attaches its running containers at the next start and finishes the run, leaving nothing behind", async () => {
-    const first = await start();
+    const first = await start(engine);
     const spec = `workflow:
   name: boxes-${random()}
   groups:
@@ -79,7 +104,8 @@ describe("a container pool's server killed with SIGKILL", () => {
       body: JSON.stringify({ spec }),
     });
     expect(submitted.status).toBe(201);
-    runId = ((await submitted.json()) as { id: string }).id;
+    const runId = ((await submitted.json()) as { id: string }).id;
+    runIds.push(runId);
     const deadline = Date.now() + 60_000;
     while (!(await get(first.url, `/api/workflow/${runId}/logs?task=lead`)).text.includes("begun")) {
       if (Date.now() > deadline) throw new Error("the lead never started");
@@ -91,7 +117,7 @@ describe("a container pool's server killed with SIGKILL", () => {
     await new Promise((resolve) => first.child.once("exit", resolve));
     expect(containersOf(runId).sort()).toEqual(containersBefore); // they go on without the server
 
-    const second = await start();
+    const second = await start(engine);
     let record: { status: string; groups: Array<{ tasks: Array<{ name: string; status: string; exit_code: number | null }> }> };
     for (const until = Date.now() + 90_000; ; await new Promise((resolve) => setTimeout(resolve, 200))) {
       record = JSON.parse((await get(second.url, `/api/workflow/${runId}`)).text) as typeof record;

@@ -4,7 +4,7 @@
  * once it has stopped, checked against the engine's whole log (a followed
  * stream can end before its last lines, as seen with podman).
  */
-import { createWriteStream } from "node:fs";
+import { appendFileSync, createWriteStream, existsSync, statSync } from "node:fs";
 import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
 
@@ -45,8 +45,42 @@ export class ApiBackend implements ContainerBackend {
     await this.api.removeNetwork(name).catch(() => undefined);
   }
 
-  /** A container started through the API is followed by this process only: a restart cannot read its end. */
-  readonly keepsContainers = false;
+  /** The engine keeps each container, its exit code and its log until troupe removes it: a restart re-attaches. */
+  readonly keepsContainers = true;
+
+  async reattach(name: string, logPath: string): Promise<StartedContainer | undefined> {
+    try {
+      await this.api.inspectContainer(name);
+    } catch {
+      return undefined;
+    }
+    const ended = (async (): Promise<{ code: number; error?: string }> => {
+      let code: number;
+      try {
+        code = await this.api.waitContainer(name);
+      } catch (error) {
+        return { code: 128, error: `lost the container: ${(error as Error).message}` };
+      }
+      // The log file has what the earlier process wrote; the engine has the whole log.
+      try {
+        const whole = await this.api.logs(name);
+        const have = existsSync(logPath) ? statSync(logPath).size : 0;
+        if (whole.length > have) appendFileSync(logPath, whole.subarray(have));
+      } catch (error) {
+        appendFileSync(logPath, `troupe: could not complete this container's log: ${(error as Error).message}\n`);
+      }
+      await this.api.removeContainer(name).catch(() => undefined);
+      return { code };
+    })();
+    return {
+      ended,
+      kill: () => this.stopContainer(name, 0),
+      stop: async (graceMs) => {
+        await this.stopContainer(name, graceMs);
+        await ended;
+      },
+    };
+  }
 
   async stopContainer(name: string, graceMs: number): Promise<void> {
     if (graceMs > 0) await this.api.stopContainer(name, Math.max(1, Math.ceil(graceMs / 1000))).catch(() => undefined);

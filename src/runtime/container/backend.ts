@@ -65,6 +65,14 @@ export interface ContainerBackend {
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer;
   /** Stops a container by name (one troupe did not start): SIGTERM, SIGKILL after `graceMs` (0: at once). */
   stopContainer(name: string, graceMs: number): Promise<void>;
+  /**
+   * A container an earlier troupe process started, followed to its end by
+   * the engine itself (API engines keep containers and their logs): its log
+   * completed from what `logPath` already has; undefined when the engine does
+   * not know it. Backends whose attempts are kept by keepers (the podman CLI)
+   * have none: a keeper's record says how it ended.
+   */
+  reattach?(name: string, logPath: string): Promise<StartedContainer | undefined>;
   /** Containers and networks that carry the label `key`. */
   owned(key: string): Promise<OwnedResources>;
   removeContainer(id: string): Promise<void>;

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
-import { TaskStartError, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
+import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
 import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
@@ -143,22 +143,44 @@ export class ContainerRuntime implements Runtime {
     return this.backend.keepsContainers;
   }
 
-  /** A container a previous troupe process started under a keeper: followed through its keeper's record, stopped by name. */
+  /**
+   * A container a previous troupe process started: followed by the engine
+   * (API engines), or through its keeper's record (the podman CLI); stopped
+   * by name either way.
+   */
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     const run = this.requireRun();
     this.reattached = true;
     const controlDir = this.controlDir(launch);
     const name = this.containerName(launch);
-    const member = KeptMember.attach(launch, keptStateDir(run.dataDir, launch), {
-      stop: (graceMs) => this.backend.stopContainer(name, graceMs),
-      exitInfo: (exit) =>
-        existsSync(join(controlDir, "oom")) ? { code: exit.code, reason: "killed: more memory than its limit" } : { code: exit.code },
-    });
+    const outcome = (code: number): ExitInfo =>
+      existsSync(join(controlDir, "oom")) ? { code, reason: "killed: more memory than its limit" } : { code };
+    const member = this.backend.reattach
+      ? await this.followedByEngine(launch, name, outcome)
+      : KeptMember.attach(launch, keptStateDir(run.dataDir, launch), {
+          stop: (graceMs) => this.backend.stopContainer(name, graceMs),
+          exitInfo: (exit) => outcome(exit.code),
+        });
     if (member) {
       this.members.add(member);
       void member.exited.then(() => this.members.delete(member));
     }
     return member;
+  }
+
+  private async followedByEngine(
+    launch: TaskLaunch,
+    name: string,
+    outcome: (code: number) => ExitInfo,
+  ): Promise<PreparedMember | undefined> {
+    const container = await this.backend.reattach!(name, launch.logPath);
+    if (!container) return undefined;
+    return {
+      launch,
+      release: () => undefined,
+      exited: container.ended.then((end) => (end.error !== undefined ? { code: end.code, lost: end.error } : outcome(end.code))),
+      stop: (graceMs) => (graceMs > 0 ? container.stop(graceMs) : container.kill().then(() => container.ended.then(() => undefined))),
+    };
   }
 
   private controlDir(launch: TaskLaunch): string {
