@@ -70,7 +70,9 @@ export async function chooseRuntime(
   if (asked === "host") return { runtime: host() };
   try {
     const backend = await (engine ?? connectEngine(options.engine));
-    return { runtime: new ContainerRuntime({ backend, pull: options.pull ?? "missing" }) };
+    const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing" });
+    runtime.noteImages(images);
+    return { runtime };
   } catch (error) {
     if (asked === "container") throw new UsageError(`--runtime container: ${(error as Error).message}`);
     return { runtime: host(), note: `${(error as Error).message}: tasks run on the host runtime` };

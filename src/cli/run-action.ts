@@ -25,12 +25,10 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
 
 export { RUN_EXIT } from "./shared.js";
 
-export async function runWorkflow(file: string, options: RunOptions): Promise<number> {
+export async function runWorkflow(file: string, options: RunOptions, engine = askEngine(options)): Promise<number> {
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
-  // The engine is asked now: its answer comes while the file is read and planned.
-  const engine = askEngine(options);
   const dropEngine = (): void => void engine?.then((backend) => backend.close()).catch(() => undefined);
   const loaded = await loadSpecFile(file, options);
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");

@@ -39,5 +39,11 @@ Examples:
   $ troupe run examples/templated_fanout.yaml --set workers=8 --output json
   $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none`,
   );
-  return command.action(action(async (file: string, options: RunOptions) => (await import("./run-action.js")).runWorkflow(file, options)));
+  return command.action(
+    action(async (file: string, options: RunOptions) => {
+      // The container engine is asked first: its answer comes while the rest of troupe loads and reads the file.
+      const engine = (await import("./choose-runtime.js")).askEngine(options);
+      return (await import("./run-action.js")).runWorkflow(file, options, engine);
+    }),
+  );
 }

@@ -33,6 +33,8 @@ export interface StartedContainer {
    * its exit code, or `error` when the engine could not run it at all.
    */
   readonly ended: Promise<{ code: number; error?: string }>;
+  /** What must be in place, besides the container, before its command may start (the network's isolation); rejects with why not. */
+  readonly ready?: Promise<void>;
   /** Graceful stop (SIGTERM to the container's PID 1, which passes it on), then a kill after `graceMs`. */
   stop(graceMs: number): Promise<void>;
   /** At once. */

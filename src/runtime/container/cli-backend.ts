@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { onPath } from "../../util/executables.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { Spawner, spawnerPath } from "../host/spawner.js";
 import { NETWORK_POOL, type ContainerBackend, type ContainerSpec, type OwnedResources, type StartedContainer } from "./backend.js";
@@ -20,7 +21,9 @@ export class PodmanCliBackend implements ContainerBackend {
   readonly keepsContainers = spawnerPath() !== undefined;
   private spawner: Spawner | undefined;
   /** As root, troupe keeps its networks apart itself (network-isolation.ts). */
-  private ownIsolation = process.getuid?.() === 0;
+  private readonly ownIsolation = process.getuid?.() === 0 && onPath("iptables");
+  /** Network -> its isolation rule going in. */
+  private readonly isolations = new Map<string, Promise<void>>();
   /** Network -> its bridge, for the networks whose isolation rule may be troupe's. */
   private readonly bridges = new Map<string, string>();
 
@@ -58,32 +61,30 @@ export class PodmanCliBackend implements ContainerBackend {
     // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
     // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
     const own = this.ownIsolation;
-    const args = [
-      "network",
-      "create",
-      ...(own ? [] : ["--opt", "isolate=true"]),
-      "--disable-dns",
-      "--subnet",
-      subnet,
-      "--gateway",
-      gateway,
-    ];
+    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), "--disable-dns", "--subnet", subnet];
+    args.push("--gateway", gateway);
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, name]);
+    // The rule goes in while the first containers come up: they are ready (and released) only once it is there.
     if (!own) return;
+    const separated = this.separate(name);
+    separated.catch(() => undefined); // the network's containers report it
+    this.isolations.set(name, separated);
+  }
+
+  private async separate(name: string): Promise<void> {
     try {
       const { stdout } = await podman(this.binary, ["network", "inspect", "--format", "{{.NetworkInterface}}", name]);
-      await addIsolationRule(name, stdout.trim(), NETWORK_POOL.cidr);
       this.bridges.set(name, stdout.trim());
-    } catch {
-      // No usable iptables here: podman's isolation, from now on.
-      await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
-      this.ownIsolation = false;
-      await this.createNetwork(name, subnet, gateway, labels);
+      await addIsolationRule(name, stdout.trim(), NETWORK_POOL.cidr);
+    } catch (error) {
+      throw new Error(`cannot keep the network ${name} apart from troupe's others: ${(error as Error).message}`);
     }
   }
 
   async removeNetwork(name: string): Promise<void> {
+    await this.isolations.get(name)?.catch(() => undefined);
+    this.isolations.delete(name);
     const bridge = this.bridges.get(name);
     this.bridges.delete(name);
     // The rule first: should troupe die in between, the network is left for a sweep, not a rule for nothing.
@@ -127,8 +128,10 @@ export class PodmanCliBackend implements ContainerBackend {
     void ended.then(() => (done = true));
     // podman run cannot pass SIGKILL on: the engine kills the container.
     const kill = () => this.stopContainer(spec.name, 0);
+    const isolated = this.isolations.get(spec.network.name);
     return {
       ended,
+      ...(isolated && { ready: isolated }),
       kill,
       stop: async (graceMs) => {
         if (done) return;

@@ -21,7 +21,8 @@ export class ContainerMember implements PreparedMember {
     private readonly container: StartedContainer,
     private readonly controlDir: string,
   ) {
-    this.ready = this.waitReady();
+    const ready = this.waitReady();
+    this.ready = container.ready ? Promise.all([ready, container.ready]).then(([peer]) => peer) : ready;
     this.exited = container.ended.then((end) => {
       this.ended = true;
       return this.exitInfo(end);
@@ -31,7 +32,8 @@ export class ContainerMember implements PreparedMember {
   private waitReady(): Promise<number> {
     const readyFile = join(this.controlDir, "ready");
     return new Promise((resolve, reject) => {
-      const watcher = watch(this.controlDir, () => check());
+      // troupe-init writes `.ready` and renames it: only the rename's event (or one without a name) says anything.
+      const watcher = watch(this.controlDir, (_, name) => (name === null || name === "ready") && check());
       const check = () => {
         if (!existsSync(readyFile)) return false;
         watcher.close();

@@ -45,6 +45,8 @@ export class ContainerRuntime implements Runtime {
   /** Attempts of an earlier process were re-attached: whatever else of this run it left goes at close. */
   private reattached = false;
   private readonly images = new Map<string, Promise<void>>();
+  /** Whether images are present, asked early for the images noted (noteImages). */
+  private readonly present = new Map<string, Promise<boolean>>();
   private readonly leases = new Map<string, NetworkLease>(); // address -> network
   private readonly members = new Set<PreparedMember>();
   private sharedNetwork: Promise<{ name: string; prefix: string }> | undefined;
@@ -245,6 +247,20 @@ export class ContainerRuntime implements Runtime {
   }
 
   /** Once per image and run, as the pull policy says; failures are the task's FAILED_IMAGE_PULL. */
+  /**
+   * The workflow's images: whether each is present is asked now, alongside the
+   * run's start and its first network (a pull waits for a task that needs it).
+   */
+  noteImages(images: Iterable<string>): void {
+    if (this.options.pull === "always") return;
+    for (const image of images) {
+      if (this.present.has(image)) continue;
+      const present = this.backend.hasImage(image);
+      present.catch(() => undefined); // reported by the tasks of the image
+      this.present.set(image, present);
+    }
+  }
+
   private ensureImage(image: string): Promise<void> {
     let ready = this.images.get(image);
     if (!ready) {
@@ -257,7 +273,7 @@ export class ContainerRuntime implements Runtime {
   private async fetchImage(image: string): Promise<void> {
     const policy = this.options.pull;
     try {
-      if (policy !== "always" && (await this.backend.hasImage(image))) return;
+      if (policy !== "always" && (await (this.present.get(image) ?? this.backend.hasImage(image)))) return;
       if (policy === "never") throw new Error(`the image ${image} is not present locally and --pull is never`);
       await withTimeout(this.backend.pull(image), PULL_TIMEOUT_MS, `pulling ${image} took longer than ${PULL_TIMEOUT_MS / 1000} s`);
     } catch (error) {
