@@ -2,14 +2,16 @@
 // Benchmark: the container runtime (issue 4). Run as root after `npm run build`
 // and `bash scripts/test-images.sh` (with CONTAINERS_CONF=scripts/ci-containers.conf
 // on these machines):
-//   node bench/container-scale.mjs [--rounds N] [--no-group]
+//   node bench/container-scale.mjs [--rounds N] [--no-group] [--quiet-wait SECONDS]
 // 1. 20 single-container tasks (`true` in alpine:3.18) through troupe against
 //    the same 20 `podman run --rm` calls from a shell script, all 20 at once in
 //    both (troupe's default: tasks without resources all start). One warm-up
 //    of each, then N rounds (default 10), each a shell run and a troupe run
 //    back to back, the order alternating from round to round. Reported: the
 //    median and the best of each, and the median of the rounds' own ratios
-//    (the two runs of a round share the machine's load of that moment);
+//    (the two runs of a round share the machine's load of that moment). Each run
+//    waits first for a second in which the CPUs are 90% idle (up to 60 s, or
+//    --quiet-wait; 0 does not wait): the machine is shared;
 // 2. a group of 8 members (ubuntu:24.04): from the group's admission to the last
 //    command started (the store's transitions), and the start skew measured
 //    inside the containers (`date +%s%N` as each command's first act).
@@ -25,6 +27,34 @@ const troupe = new URL("../bin/troupe", import.meta.url).pathname;
 const dir = mkdtempSync("/var/tmp/troupe-cbench-");
 const home = join(dir, "home");
 const env = { ...process.env, TROUPE_HOME: home, NO_COLOR: "1" };
+
+const quietArg = process.argv.indexOf("--quiet-wait");
+/** How long to wait for a quiet machine before each run (0: not at all). */
+const quietWaitMs = quietArg > 0 ? Number(process.argv[quietArg + 1]) * 1000 : 60_000;
+
+function sleep(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The machine's CPU idle share over `ms` (/proc/stat). */
+function idleShare(ms) {
+  const sample = () => {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  sleep(ms);
+  const b = sample();
+  return (b.idle - a.idle) / Math.max(1, b.total - a.total);
+}
+
+/** Waits up to `ms` for a second in which the CPUs are at least 90% idle; false when none came. */
+function waitQuiet(ms) {
+  const deadline = performance.now() + ms;
+  do if (idleShare(1000) >= 0.9) return true;
+  while (performance.now() < deadline);
+  return false;
+}
 
 function timeIt(fn) {
   const t0 = performance.now();
@@ -55,8 +85,13 @@ try {
   const shell = [];
   const ours = [];
   const ratios = [];
-  // A pause before each run: what the previous one left running (podman's clean-up processes) is done.
-  const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+  // Before each run: a pause (what the previous one left running, podman's clean-up processes, is done), then,
+  // on a machine that others use too, a wait for a quiet second (both runs of a round see the same quiet).
+  let busyStarts = 0;
+  const pause = () => {
+    sleep(1000);
+    if (!waitQuiet(quietWaitMs)) busyStarts++;
+  };
   const shellRun = () => {
     pause();
     return timeIt(() => execFileSync("sh", [script], { env })).ms;
@@ -98,6 +133,8 @@ try {
     `  ratio: median of the rounds' ratios ${median(ratios).toFixed(2)}x [${ratios.map((v) => v.toFixed(2)).join(" ")}]; ` +
       `of the medians ${(median(ours) / median(shell)).toFixed(2)}x; of the bests ${(best(ours) / best(shell)).toFixed(2)}x`,
   );
+  if (quietWaitMs > 0)
+    console.log(`  runs started without a quiet second before them (waited ${quietWaitMs / 1000} s): ${busyStarts} of ${2 * rounds}`);
 
   const members = 8;
   const group = ["workflow:", "  name: group-8", "  groups:", "  - name: eight", "    tasks:"];
