@@ -13,7 +13,7 @@
 //    sleeping; then trivial tasks back to back, which saturates the server) and once it has ended.
 import { spawn, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const arg = (name, fallback) => {
@@ -95,6 +95,15 @@ try {
   console.log(`  latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
   console.log(`  server peak RSS so far ${peakRssMb(server.pid).toFixed(0)} MB`);
 
+  // The pool's 64 task slots are shared by every run: let the accepted runs finish before the next parts.
+  const drain0 = performance.now();
+  for (let busy = true; busy; await new Promise((r) => setTimeout(r, 500))) {
+    const running = await call(url, admin, "GET", "/api/workflow?status=RUNNING&limit=1");
+    const pending = await call(url, admin, "GET", "/api/workflow?status=PENDING&limit=1");
+    busy = running.json.workflows.length + pending.json.workflows.length > 0;
+  }
+  console.log(`  every accepted run had ended ${((performance.now() - drain0) / 1000).toFixed(1)} s after the last submission`);
+
   // 2. Log streaming.
   const bytes = logMb * 1024 * 1024;
   const chatty = `workflow:\n  name: chatty\n  tasks:\n  - name: talker\n    image: alpine\n    command: ["sh", "-c", "base64 -w 76 /dev/urandom | head -c ${bytes}"]\n`;
@@ -109,6 +118,10 @@ try {
   }
   const ms = performance.now() - t0;
   const logFile = join(home, "runs", submitted.id, "logs", "talker.0.log");
+  if (!existsSync(logFile)) {
+    const { json: record } = await call(url, admin, "GET", `/api/workflow/${submitted.id}`);
+    throw new Error(`no log of ${submitted.id} after following it (${received} bytes received): ${JSON.stringify(record).slice(0, 2000)}`);
+  }
   const onDisk = createHash("sha256").update(readFileSync(logFile)).digest("hex");
   const same = hash.digest("hex") === onDisk;
   console.log(
