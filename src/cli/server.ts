@@ -41,6 +41,9 @@ export function serverCommand(): Command {
 The first line on stdout is "troupe server: listening on URL". Every API call but
 /api/health needs a token: \`troupe server token create NAME\` makes one.
 
+Running tasks outlive the server: SIGTERM (or Ctrl-C) makes it exit at once,
+and its next start (after a crash too) resumes the workflows it was running.
+
 Examples:
   $ troupe server token create alice --home /srv/troupe
   $ troupe server --home /srv/troupe --port 8080`,
