@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 // Bundles the CLI that tsc compiled (dist/cli/main.js and what it imports) into
-// dist/bundle/, which bin/troupe runs: Node loads about 150 modules for
-// `troupe run` otherwise (zod alone is 44 files), about 100-200 ms of start-up
-// on the development machines before the first task can start
-// (bench/README.md). What only some commands need (the server, the client)
-// is split into chunks loaded when they are; the server's HTTP stack and
-// SQLite's native module are loaded from node_modules as they are.
+// one CommonJS file, dist/bundle/troupe.cjs, which bin/troupe runs with a V8
+// code cache (dist/bundle/troupe.cjs.cache, made here by one `troupe validate`
+// and remade by bin/troupe whenever V8 refuses it). Otherwise Node loads and
+// compiles about 150 modules for `troupe run` (zod alone is 44 files) before
+// the first task can start: 250-400 ms on the development machines, against
+// about 150 ms this way (bench/README.md). Modules that only some commands need
+// (the server, the client) are still only run when one of those does; the
+// server's HTTP stack and SQLite's native module come from node_modules.
 //
 // Paths taken from import.meta.url stay right: dist/bundle/ is as deep as
 // dist/cli/ and dist/runtime/ (package.json and native/build/ two levels up),
-// and the template worker is copied next to the chunks.
+// and the template worker is copied next to the bundle.
+import { execFileSync } from "node:child_process";
 import { copyFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -18,19 +21,17 @@ const out = `${root}dist/bundle`;
 rmSync(out, { recursive: true, force: true });
 await build({
   entryPoints: [`${root}dist/cli/main.js`],
-  outdir: out,
+  outfile: `${out}/troupe.cjs`,
   bundle: true,
-  splitting: true,
-  chunkNames: "chunk-[hash]",
-  format: "esm",
+  format: "cjs",
   platform: "node",
   target: "node20",
   external: ["better-sqlite3", "fastify", "@fastify/swagger"],
-  // CommonJS packages in an ES module bundle: their require() calls need one.
-  banner: {
-    js: 'import { createRequire as troupeCreateRequire } from "node:module"; const require = troupeCreateRequire(import.meta.url);',
-  },
+  define: { "import.meta.url": "troupeModuleUrl" },
+  banner: { js: 'var troupeModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: true,
   logLevel: "warning",
 });
 copyFileSync(`${root}dist/spec/template/render-worker.mjs`, `${out}/render-worker.mjs`);
+// The code cache: written by bin/troupe when it finds none.
+execFileSync(process.execPath, [`${root}bin/troupe`, "plan", `${root}examples/parallel_tasks.yaml`], { stdio: "ignore" });
