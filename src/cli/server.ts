@@ -135,7 +135,7 @@ async function serve(options: ServerOptions): Promise<number> {
         // Running tasks are kept: they go on without this process, and the next start resumes their runs.
         say(`${signal}: stopping; ${manager.running} running workflows go on and the next start resumes them`);
         manager.stopTaking();
-        void app.close().finally(() => {
+        void Promise.all([app.close(), manager.endedRunsClosed(10_000)]).finally(() => {
           store.close();
           process.exit(0);
         });

@@ -82,6 +82,8 @@ export class WorkflowRun implements PoolMember {
   private tickRequested = false;
   private canceled = false;
   private finished = false;
+  /** Members whose RUNNING records wait for their commit before they are released (durableStarts). */
+  private readonly toRelease: PreparedMember[] = [];
   private readonly state: RunState;
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
@@ -496,11 +498,24 @@ export class WorkflowRun implements PoolMember {
   private startCommands(g: number, members: Array<{ t: number; member: PreparedMember }>): void {
     const now = this.clock.now();
     for (const { t } of members) this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
-    // Kept tasks: on disk before the commands start, so that a troupe dying between the two leaves a RUNNING
-    // attempt that never started (its keeper stops it and says so), never a started one recorded as preparing.
-    if (this.options.durableStarts) this.options.recorder.flush?.();
-    for (const { member } of members) member.release();
+    if (this.options.durableStarts) this.releaseDurably(members.map((m) => m.member));
+    else for (const { member } of members) member.release();
     this.requestTick();
+  }
+
+  /**
+   * Kept tasks: on disk before the commands start, so that a troupe dying between the two leaves a RUNNING
+   * attempt that never started (its keeper stops it and says so), never a started one recorded as preparing.
+   * The groups released in one burst share one commit (a commit per group cost 0.3 ms each).
+   */
+  private releaseDurably(members: PreparedMember[]): void {
+    if (this.toRelease.length === 0)
+      queueMicrotask(() => {
+        const batch = this.toRelease.splice(0);
+        this.options.recorder.flush?.();
+        for (const member of batch) member.release();
+      });
+    this.toRelease.push(...members);
   }
 
   // ---- endings ----------------------------------------------------------

@@ -10,6 +10,8 @@ import type { StoreUpdate } from "../store/index.js";
 import type { FromHttp, HttpThreadOptions, ToHttp } from "./http-worker.js";
 import type { RunManager, RunObserver } from "./run-manager.js";
 
+const UPDATES_MS = 20;
+
 export interface HttpThread {
   readonly address: string;
   /** Stops listening (log followers are cut off after a second); resolves once the thread has ended. */
@@ -40,12 +42,33 @@ export class HttpThreadLink implements RunObserver {
     this.post({ kind: "forget", id });
   }
 
+  /** Committed updates not passed on yet: sent together, at most UPDATES_MS after the first (a message per commit cost more than the commits). */
+  private updates: StoreUpdate[] = [];
+  private updatesTimer: NodeJS.Timeout | undefined;
+
   /** For RunStoreOptions.onCommit. */
   readonly committed = (updates: StoreUpdate[]): void => {
-    if (updates.length > 0) this.post({ kind: "updates", updates });
+    if (updates.length === 0) return;
+    for (const update of updates) this.updates.push(update);
+    this.updatesTimer ??= setTimeout(() => this.sendUpdates(), UPDATES_MS);
   };
 
+  private sendUpdates(): void {
+    clearTimeout(this.updatesTimer);
+    this.updatesTimer = undefined;
+    if (this.updates.length === 0) return;
+    const updates = this.updates;
+    this.updates = [];
+    this.send({ kind: "updates", updates });
+  }
+
+  /** In order: the updates committed before a run starts or ends go first. */
   private post(message: ToHttp): void {
+    this.sendUpdates();
+    this.send(message);
+  }
+
+  private send(message: ToHttp): void {
     if (this.worker) this.worker.postMessage(message);
     else this.backlog.push(message);
   }

@@ -73,6 +73,8 @@ interface ActiveRun {
   /** A cancel that came before the run existed. */
   cancel?: boolean;
   force?: boolean;
+  /** The run has ended; what it made (networks, containers) is being removed. */
+  closing?: boolean;
   done: Promise<void>;
 }
 
@@ -251,6 +253,7 @@ export class RunManager implements RunControl {
       } catch (error) {
         recordRunNotStarted(this.store, id, `the run could not start: ${(error as Error).message}`);
       } finally {
+        entry.closing = true;
         await runtime.close().catch(() => undefined);
         this.store.flush();
         this.observer.ended(id);
@@ -333,6 +336,15 @@ export class RunManager implements RunControl {
   /** Takes no new workflows from now on (503). */
   stopTaking(): void {
     this.draining = true;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for the runs that have ended to finish removing what they made:
+   * a server that stops leaves running work to the next start, never the leftovers of ended work.
+   */
+  async endedRunsClosed(timeoutMs: number): Promise<void> {
+    const closing = [...this.active.values()].filter((e) => e.closing).map((e) => e.done);
+    await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
   }
 
   /** Takes no new workflows from now on; resolves once every running one has ended and is recorded. */

@@ -213,6 +213,12 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
     );
     expect((await ended(second.url, next)).status).toBe("COMPLETED");
     await second.stop();
+    // A stop leaves running work to the next start, never what ended work made: no bridge, no rule of these runs.
+    const rules = ["filter", "nat"].map((table) => execFileSync("iptables", ["-t", table, "-S"], { encoding: "utf8" })).join("");
+    for (const id of [chain, quick, doomed, next]) {
+      expect(bridgesOf(id)).toEqual([]);
+      expect(rules.split("\n").filter((rule) => rule.includes(id))).toEqual([]);
+    }
   }, 120_000);
 });
 
