@@ -27,10 +27,15 @@ export class PodmanCliBackend implements ContainerBackend {
   /** Network -> its bridge, for the networks whose isolation rule may be troupe's. */
   private readonly bridges = new Map<string, string>();
 
+  /** podman 4 passes a container's output streams through (`--log-driver passthrough`). */
+  private readonly passthrough: boolean;
+
   private constructor(
     private readonly binary: string,
     private readonly version: string,
-  ) {}
+  ) {
+    this.passthrough = Number(version.split(".")[0]) >= 4;
+  }
 
   /** Rejects unless `podman version` answers. */
   static async connect(binary = "podman"): Promise<PodmanCliBackend> {
@@ -95,6 +100,11 @@ export class PodmanCliBackend implements ContainerBackend {
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
     const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
     args.push("--entrypoint", JSON.stringify(spec.entrypoint));
+    // Work podman need not do for troupe: the container writes to the task's log (or the live view's pipe) itself,
+    // not through conmon, which would also keep a copy in podman's storage; conmon stays in this process's cgroup,
+    // not one made (and removed) for each container. The container's own cgroup and its limits are as before.
+    if (this.passthrough) args.push("--log-driver", "passthrough");
+    args.push("--cgroups", "no-conmon");
     // No aliases: troupe's networks have no DNS; names are in /etc/hosts (--add-host).
     args.push("--network", spec.network.name, "--ip", spec.network.ip);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
