@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   EXAMPLES,
+  ROOT,
   TestHome,
   describeRun,
   ensureBuilt,
@@ -273,6 +274,8 @@ describe("resources", () => {
     expect(run.code, describeRun(run)).toBe(1);
     expect(taskOf(run.record, "hog")).toMatchObject({ status: "FAILED", exit_code: 137 });
     expect(home.log(run.record.id, "hog")).not.toMatch(/survived/);
+    // podman's conmon notes the kill in a file `oom` in its working directory: troupe's, never the user's.
+    expect(fs.existsSync(path.join(ROOT, "oom"))).toBe(false);
     expect(run.stderr).toMatch(/hog\s*: FAILED\b.*\b(out of memory|killed\b.*\bmemory)/i);
   }, 60_000);
 });

@@ -24,6 +24,12 @@ export interface ContainerSpec {
   cpus?: number;
   memoryBytes?: number;
   gpus?: number;
+  /**
+   * A directory of troupe's for this attempt on the host, where the engine's
+   * client runs (podman 4's conmon writes an `oom` file into its working
+   * directory when the container is killed for memory: not the user's).
+   */
+  hostDir: string;
 }
 
 /** A container started by a backend. */

@@ -124,7 +124,8 @@ export class PodmanCliBackend implements ContainerBackend {
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
       // Output straight to the log file unless someone watches live (kept attempts: always to the file).
       started = startProcess(
-        { argv: [this.binary, ...args], logPath, live: onOutput !== undefined && keep === undefined, keep },
+        // In the attempt's own directory (env -C execs podman in place): conmon writes its `oom` file where podman runs.
+        { argv: ["env", "-C", spec.hostDir, this.binary, ...args], logPath, live: onOutput !== undefined && keep === undefined, keep },
         {
           status: () => undefined,
           output: onOutput,

@@ -223,6 +223,7 @@ export class ContainerRuntime implements Runtime {
       hostname: launch.taskName,
       labels: { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
       mounts,
+      hostDir: controlDir,
       network: { name: lease.name, ip: launch.address, aliases: [launch.taskName] },
       extraHosts: launch.hosts,
       cpus: launch.resources?.cpu || undefined,
