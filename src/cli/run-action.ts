@@ -54,8 +54,16 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
   }
 
   const images = new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image)));
-  const { runtime, note: runtimeNote } = await chooseRuntime(options, images, engine);
+  // The store opens while the engine answers.
   const { store, settled } = openStore();
+  let chosen;
+  try {
+    chosen = await chooseRuntime(options, images, engine);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  const { runtime, note: runtimeNote } = chosen;
   const runId = store.createRun({
     owner: processToken(),
     name: plan.name,

@@ -167,12 +167,11 @@ export class ApiBackend implements ContainerBackend {
     return result;
   }
 
-  async owned(key: string): Promise<OwnedResources> {
-    const [containers, networks] = await Promise.all([this.api.listContainers(key), this.api.listNetworks(key)]);
-    return {
-      containers: containers.map((c) => ({ id: c.Id, labels: c.Labels ?? {} })),
-      networks: networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} })),
-    };
+  async owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources> {
+    const networks = (await this.api.listNetworks(key)).map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+    if (containersIf && !networks.some(containersIf)) return { containers: [], networks };
+    const containers = await this.api.listContainers(key);
+    return { containers: containers.map((c) => ({ id: c.Id, labels: c.Labels ?? {} })), networks };
   }
 
   async removeContainer(id: string): Promise<void> {

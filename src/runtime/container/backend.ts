@@ -81,8 +81,12 @@ export interface ContainerBackend {
    * have none: a keeper's record says how it ended.
    */
   reattach?(name: string, logPath: string): Promise<StartedContainer | undefined>;
-  /** Containers and networks that carry the label `key`. */
-  owned(key: string): Promise<OwnedResources>;
+  /**
+   * Containers and networks that carry the label `key`. With `containersIf`,
+   * the networks are listed first and the containers only when one of those
+   * networks passes it (none otherwise).
+   */
+  owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources>;
   removeContainer(id: string): Promise<void>;
   close(): Promise<void>;
 }

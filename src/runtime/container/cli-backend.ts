@@ -165,23 +165,26 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, args, graceMs + 60_000).catch(() => undefined);
   }
 
-  async owned(key: string): Promise<OwnedResources> {
-    const [containers, networks] = await Promise.all([
-      podman(this.binary, ["ps", "--all", "--filter", `label=${key}`, "--format", "json"]),
-      podman(this.binary, ["network", "ls", "--filter", `label=${key}`, "--format", "json"]),
-    ]);
+  async owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources> {
     const parse = <T>(text: string): T[] => (text.trim() ? (JSON.parse(text) as T[]) : []);
-    return {
-      containers: parse<{ Id: string; Labels: Record<string, string> | null }>(containers.stdout).map((c) => ({
-        id: c.Id,
-        labels: c.Labels ?? {},
-      })),
-      networks: parse<{ name: string; labels?: Record<string, string> | null; network_interface?: string }>(networks.stdout).map((n) => {
+    const listContainers = async () =>
+      parse<{ Id: string; Labels: Record<string, string> | null }>(
+        (await podman(this.binary, ["ps", "--all", "--filter", `label=${key}`, "--format", "json"])).stdout,
+      ).map((c) => ({ id: c.Id, labels: c.Labels ?? {} }));
+    const listNetworks = async () =>
+      parse<{ name: string; labels?: Record<string, string> | null; network_interface?: string }>(
+        (await podman(this.binary, ["network", "ls", "--filter", `label=${key}`, "--format", "json"])).stdout,
+      ).map((n) => {
         // So that removing one (a sweep) also removes its isolation rule.
         if (n.network_interface) this.bridges.set(n.name, n.network_interface);
         return { name: n.name, labels: n.labels ?? {} };
-      }),
-    };
+      });
+    if (!containersIf) {
+      const [containers, networks] = await Promise.all([listContainers(), listNetworks()]);
+      return { containers, networks };
+    }
+    const networks = await listNetworks();
+    return { containers: networks.some(containersIf) ? await listContainers() : [], networks };
   }
 
   async removeContainer(id: string): Promise<void> {

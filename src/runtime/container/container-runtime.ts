@@ -312,7 +312,9 @@ export class ContainerRuntime implements Runtime {
       if (kept === undefined) return !isProcessTokenAlive(owner);
       return spare !== undefined && !isProcessTokenAlive(kept) && !(run !== undefined && spare.has(run));
     };
-    const { containers, networks } = await this.backend.owned(LABEL_OWNER);
+    // A container left behind keeps its network (made before it, removed after it, with it when forced): without
+    // a network left behind there is no container to look for either, and the engine is asked one thing, not two.
+    const { containers, networks } = await this.backend.owned(LABEL_OWNER, (network) => stale(network.labels));
     const removed: string[] = [];
     for (const container of containers.filter((c) => stale(c.labels))) {
       await this.backend.removeContainer(container.id);
