@@ -2,7 +2,7 @@
 // Benchmark: the container runtime (issue 4). Run as root after `npm run build`
 // and `bash scripts/test-images.sh` (with CONTAINERS_CONF=scripts/ci-containers.conf
 // on these machines):
-//   node bench/container-scale.mjs [--rounds N] [--no-group] [--quiet-wait SECONDS]
+//   node bench/container-scale.mjs [--rounds N] [--no-group] [--quiet-wait SECONDS] [--flags-reference]
 // 1. 20 single-container tasks (`true` in alpine:3.18) through troupe against
 //    the same 20 `podman run --rm` calls from a shell script, all 20 at once in
 //    both (troupe's default: tasks without resources all start). One warm-up
@@ -11,7 +11,9 @@
 //    median and the best of each, and the median of the rounds' own ratios
 //    (the two runs of a round share the machine's load of that moment). Each run
 //    waits first for a second in which the CPUs are 90% idle (up to 60 s, or
-//    --quiet-wait; 0 does not wait): the machine is shared;
+//    --quiet-wait; 0 does not wait): the machine is shared. --flags-reference
+//    adds a third series for reference: the shell with the two podman flags
+//    troupe adds (they save podman work; bench/README.md);
 // 2. a group of 8 members (ubuntu:24.04): from the group's admission to the last
 //    command started (the store's transitions), and the start skew measured
 //    inside the containers (`date +%s%N` as each command's first act).
@@ -23,6 +25,7 @@ import Database from "better-sqlite3";
 const roundsArg = process.argv.indexOf("--rounds");
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 10;
 const groupRounds = process.argv.includes("--no-group") ? 0 : Math.min(rounds, 5);
+const flagsReference = process.argv.includes("--flags-reference");
 const troupe = new URL("../bin/troupe", import.meta.url).pathname;
 const dir = mkdtempSync("/var/tmp/troupe-cbench-");
 const home = join(dir, "home");
@@ -78,6 +81,12 @@ try {
   writeFileSync(fanFile, lines.join("\n") + "\n");
   const script = join(dir, "podman-run.sh");
   writeFileSync(script, `for i in $(seq ${n}); do podman run --rm --pull=never alpine:3.18 true & done; wait\n`);
+  // For reference only (--flags-reference): the shell with the podman flags troupe adds to save podman work.
+  const flagsScript = join(dir, "podman-run-flags.sh");
+  writeFileSync(
+    flagsScript,
+    `for i in $(seq ${n}); do podman run --rm --pull=never --log-driver passthrough --cgroups no-conmon alpine:3.18 true </dev/null & done; wait\n`,
+  );
 
   // Warm both paths once (image layers in the page cache, podman's storage).
   troupeRun(fanFile);
@@ -102,8 +111,14 @@ try {
     if (run.record.status !== "COMPLETED") throw new Error(`fan-out ended ${run.record.status}`);
     return run.ms;
   };
+  const withFlags = [];
+  const flagsRun = () => {
+    pause();
+    return timeIt(() => execFileSync("sh", [flagsScript], { env })).ms;
+  };
   for (let r = 0; r < rounds; r++) {
     let s, t;
+    if (flagsReference && r % 3 === 1) withFlags.push(flagsRun());
     if (r % 2 === 0) {
       s = shellRun();
       t = oursRun();
@@ -111,6 +126,7 @@ try {
       t = oursRun();
       s = shellRun();
     }
+    if (flagsReference && r % 3 !== 1) withFlags.push(flagsRun());
     shell.push(s);
     ours.push(t);
     ratios.push(t / s);
@@ -133,6 +149,10 @@ try {
     `  ratio: median of the rounds' ratios ${median(ratios).toFixed(2)}x [${ratios.map((v) => v.toFixed(2)).join(" ")}]; ` +
       `of the medians ${(median(ours) / median(shell)).toFixed(2)}x; of the bests ${(best(ours) / best(shell)).toFixed(2)}x`,
   );
+  if (flagsReference)
+    console.log(
+      `  for reference, the shell with troupe's podman flags (--log-driver passthrough --cgroups no-conmon): median ${(median(withFlags) / 1000).toFixed(2)} s, best ${(best(withFlags) / 1000).toFixed(2)} s [${secs(withFlags)}]; troupe against it: ${(median(ours) / median(withFlags)).toFixed(2)}x of the medians`,
+    );
   if (quietWaitMs > 0)
     console.log(`  runs started without a quiet second before them (waited ${quietWaitMs / 1000} s): ${busyStarts} of ${2 * rounds}`);
 
