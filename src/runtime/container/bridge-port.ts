@@ -14,7 +14,8 @@
  * fallback where that file is missing).
  */
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { promisify } from "node:util";
 
@@ -34,7 +35,7 @@ export async function prepareBridgePort(peerIndex: number, isolate: boolean): Pr
   if (!port) throw new Error(`cannot set up the container's network: no interface with index ${peerIndex} on this machine`);
   let bridge: string;
   try {
-    bridge = basename(realpathSync(`/sys/class/net/${port}/master`));
+    bridge = basename(readlinkSync(`/sys/class/net/${port}/master`));
   } catch {
     throw new Error(`cannot set up the container's network: ${port} is on no bridge`);
   }
@@ -64,20 +65,34 @@ async function pinAddress(bridge: string): Promise<void> {
 
 async function isolatePort(port: string): Promise<void> {
   try {
-    writeFileSync(`/sys/class/net/${port}/brport/isolated`, "1");
+    // Off the event loop: the kernel takes its network lock for it, which podman's network set-up holds a lot.
+    await writeFile(`/sys/class/net/${port}/brport/isolated`, "1");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     await execFileAsync("bridge", ["link", "set", "dev", port, "isolated", "on"]);
   }
 }
 
+/** Interface name -> index, as last read: a container's port is found without reading every interface's index again. */
+const indexes = new Map<string, number>();
+
 function interfaceWithIndex(index: number): string | undefined {
-  for (const name of readdirSync("/sys/class/net")) {
+  const readIndex = (name: string): number | undefined => {
     try {
-      if (Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8")) === index) return name;
+      const value = Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8"));
+      indexes.set(name, value);
+      return value;
     } catch {
-      // Gone meanwhile.
+      indexes.delete(name); // gone meanwhile
+      return undefined;
     }
-  }
-  return undefined;
+  };
+  const names = readdirSync("/sys/class/net");
+  // A new port is most likely a name not seen before; else one seen with this index; else (podman reuses names:
+  // veth0, veth1, ...) every index is read again.
+  const fresh = names.find((name) => !indexes.has(name) && readIndex(name) === index);
+  if (fresh !== undefined) return fresh;
+  const known = names.find((name) => indexes.get(name) === index);
+  if (known !== undefined && readIndex(known) === index) return known;
+  return names.find((name) => readIndex(name) === index);
 }

@@ -17,8 +17,10 @@ const execFileAsync = promisify(execFile);
 export class PodmanCliBackend implements ContainerBackend {
   readonly engine = "podman" as const;
   readonly local = true;
+  /** troupe-spawner, when it is built (looked up once, not for every attempt). */
+  private readonly spawnerBinary = spawnerPath();
   /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
-  readonly keepsContainers = spawnerPath() !== undefined;
+  readonly keepsContainers: boolean = this.spawnerBinary !== undefined;
   private spawner: Spawner | undefined;
   /** As root, troupe keeps its networks apart itself (network-isolation.ts). */
   private readonly ownIsolation = process.getuid?.() === 0 && onPath("iptables");
@@ -117,8 +119,7 @@ export class PodmanCliBackend implements ContainerBackend {
     args.push(spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
-    const path = spawnerPath();
-    if (path) this.spawner ??= new Spawner(path);
+    if (this.spawnerBinary) this.spawner ??= new Spawner(this.spawnerBinary);
     const startProcess = this.spawner?.start ?? startWithNode;
     let started: SandboxProcess | undefined;
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
