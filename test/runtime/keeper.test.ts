@@ -5,55 +5,32 @@
  * helper goes before its release, takes signals through its control FIFO, and
  * leaves its exit code in its state directory for a later troupe to read.
  */
-import { execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
 import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
 import type { SandboxStart } from "../../src/runtime/host/sandbox-process.js";
-import { Spawner } from "../../src/runtime/host/spawner.js";
+import type { Spawner } from "../../src/runtime/host/spawner.js";
 import { keeperAlive, KeptMember, readKeptExit, signalKept } from "../../src/runtime/kept-task.js";
+import { ensureSpawnerBuilt, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
 
-const HELPER = fileURLToPath(new URL("../../native/build/troupe-spawner", import.meta.url));
-const isRoot = process.getuid?.() === 0;
+const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-keeper");
+const waitFor = (condition: () => boolean, what: string, ms = 10_000) => waitUntil(condition, what, ms);
 
-beforeAll(() => {
-  if (!existsSync(HELPER)) execFileSync("node", [fileURLToPath(new URL("../../scripts/build-native.mjs", import.meta.url))]);
-  if (!existsSync(HELPER)) throw new Error("troupe-spawner could not be built (no C compiler?)");
-});
+beforeAll(ensureSpawnerBuilt);
 
-const dirs: string[] = [];
-const spawners: Spawner[] = [];
 /** State directories of keepers started by a test: any still alive is killed through its FIFO. */
 const kept: string[] = [];
 afterEach(async () => {
-  spawners.splice(0).forEach((s) => s.close());
+  closeSpawners();
   for (const dir of kept.splice(0)) {
     signalKept(dir, 9);
     await waitFor(() => !keeperAlive(dir), "the keeper to end").catch(() => undefined);
   }
-  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+  removeDirs();
 });
-
-/** Not under /tmp: a sandbox's /tmp is private. */
-function tempDir(): string {
-  const dir = mkdtempSync("/var/tmp/troupe-keeper-");
-  dirs.push(dir);
-  return dir;
-}
-
-function newSpawner(): Spawner {
-  const spawner = new Spawner(HELPER);
-  spawners.push(spawner);
-  return spawner;
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  for (const deadline = Date.now() + ms; !condition(); await new Promise((r) => setTimeout(r, 20)))
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Starts a kept process; resolves its exit as the spawner reports it. */
 function startKept(spawner: Spawner, start: Partial<SandboxStart> & { keep: string }) {

@@ -7,48 +7,30 @@
  */
 import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
 import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
 import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
-import { Spawner } from "../../src/runtime/host/spawner.js";
+import type { Spawner } from "../../src/runtime/host/spawner.js";
+import { ensureSpawnerBuilt, HELPER, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
 
-const HELPER = fileURLToPath(new URL("../../native/build/troupe-spawner", import.meta.url));
-const isRoot = process.getuid?.() === 0;
+const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-spawner");
+const waitFor = (condition: () => boolean, what: string, ms = 5000) => waitUntil(condition, what, ms);
 
-beforeAll(() => {
-  if (!existsSync(HELPER)) execFileSync("node", [fileURLToPath(new URL("../../scripts/build-native.mjs", import.meta.url))]);
-  if (!existsSync(HELPER)) throw new Error("troupe-spawner could not be built (no C compiler?)");
-});
+beforeAll(ensureSpawnerBuilt);
 
-const dirs: string[] = [];
-const spawners: Spawner[] = [];
 const hostMounts: string[] = [];
 afterEach(() => {
-  spawners.splice(0).forEach((s) => s.close());
+  closeSpawners();
   // Lazily: a sandbox that still holds the mount may be on its way out. Before the directories, which hold the mounts.
   hostMounts
     .splice(0)
     .reverse()
     .forEach((m) => spawnSync("umount", ["--lazy", m]));
-  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+  removeDirs();
 });
-
-/** Not under /tmp: a sandbox's /tmp is private. */
-function tempDir(): string {
-  const dir = mkdtempSync("/var/tmp/troupe-spawner-");
-  dirs.push(dir);
-  return dir;
-}
-
-function newSpawner(): Spawner {
-  const spawner = new Spawner(HELPER);
-  spawners.push(spawner);
-  return spawner;
-}
 
 /** A tmpfs mounted at `dir` on the host (made if missing), unmounted after the test. */
 function hostTmpfs(dir: string, options = "mode=0755"): string {
@@ -73,11 +55,6 @@ function processesWith(text: string): number[] {
       }
     })
     .map(Number);
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  for (const deadline = Date.now() + ms; !condition(); await new Promise((r) => setTimeout(r, 20)))
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
 }
 
 interface Exit {
