@@ -30,30 +30,15 @@ export function loginCommand(): Command {
 
 export function workflowCommand(): Command {
   const command = new Command("workflow").description("submit workflows to a troupe server and follow them");
-  command
-    .command("submit")
+  submissionOptions(command.command("submit"), "to run in")
     .description("submit a workflow file; with --wait, follow it to its end (exit codes as `troupe run`)")
-    .argument("<file>", "workflow file (`-` for standard input)")
-    .option("--pool <pool>", "the pool to run in", "default")
-    .option("--set <name=value>", "set a template variable; repeatable", collect, {})
-    .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
-    .addOption(
-      new Option("--priority <priority>", "recorded with the workflow (it does not order scheduling yet)")
-        .choices(PRIORITIES)
-        .default("NORMAL"),
-    )
-    .option("--label <key=value>", "a label for the workflow (Kubernetes-style); repeatable", collect, {})
     .option("--dry-run", "validate and plan on the server, run nothing", false)
     .option("--wait", "follow the workflow until it ends", false)
     .addOption(outputOption())
     .action(action(submit));
-  command
-    .command("validate")
-    .description("validate and plan a workflow file on the server (its pools and limits), running nothing")
-    .argument("<file>", "workflow file (`-` for standard input)")
-    .option("--pool <pool>", "the pool it would run in", "default")
-    .option("--set <name=value>", "set a template variable; repeatable", collect, {})
-    .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
+  // The same options as submit, so that the command line checked is the one that will be submitted.
+  submissionOptions(command.command("validate"), "it would run in")
+    .description("validate and plan a workflow file on the server (its pools, limits and labels), running nothing")
     .addOption(outputOption())
     .action(
       action((file: string, options: Omit<SubmitOptions, "dryRun" | "wait">) => submit(file, { ...options, dryRun: true, wait: false })),
@@ -162,6 +147,21 @@ export function workflowCommand(): Command {
       }),
     );
   return command;
+}
+
+/** What `workflow submit` and `workflow validate` both take: the file, its pool, variables, priority, labels. */
+function submissionOptions(command: Command, poolRole: string): Command {
+  return command
+    .argument("<file>", "workflow file (`-` for standard input)")
+    .option("--pool <pool>", `the pool ${poolRole}`, "default")
+    .option("--set <name=value>", "set a template variable; repeatable", collect, {})
+    .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {})
+    .addOption(
+      new Option("--priority <priority>", "while a higher one waits for the pool, lower ones start nothing new")
+        .choices(PRIORITIES)
+        .default("NORMAL"),
+    )
+    .option("--label <key=value>", "a label for the workflow (Kubernetes-style); repeatable", collect, {});
 }
 
 function collect(value: string, previous: Record<string, string>): Record<string, string> {

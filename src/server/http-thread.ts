@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { StoreUpdate } from "../store/index.js";
+import type { RunRecord, StoreUpdate } from "../store/index.js";
 import type { FromHttp, HttpThreadOptions, ToHttp } from "./http-worker.js";
 import type { RunManager, RunObserver } from "./run-manager.js";
 
@@ -34,8 +34,8 @@ export class HttpThreadLink implements RunObserver {
     this.openGate();
   }
 
-  started(id: string): void {
-    this.post({ kind: "live", id });
+  started(id: string, created?: RunRecord): void {
+    this.post({ kind: "live", id, created });
   }
 
   ended(id: string): void {

@@ -7,7 +7,7 @@
  * commits (RunStore.applyUpdates), so querying one reads no database.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { RunStore, type StoreUpdate } from "../store/index.js";
+import { RunStore, type RunRecord, type StoreUpdate } from "../store/index.js";
 import { buildApp } from "./app.js";
 import type { RunControl } from "./run-manager.js";
 
@@ -20,7 +20,7 @@ export interface HttpThreadOptions {
 /** Main thread -> HTTP thread. */
 export type ToHttp =
   | { kind: "reply"; call: number; result?: unknown; error?: string }
-  | { kind: "live"; id: string }
+  | { kind: "live"; id: string; created?: RunRecord }
   | { kind: "forget"; id: string }
   | { kind: "updates"; updates: StoreUpdate[] }
   | { kind: "close" };
@@ -60,7 +60,7 @@ async function main(options: HttpThreadOptions): Promise<void> {
         break;
       }
       case "live":
-        store.keepLive(message.id);
+        store.keepLive(message.id, message.created);
         break;
       case "forget":
         store.forget(message.id);

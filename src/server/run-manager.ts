@@ -17,7 +17,7 @@ import {
 import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
-import type { Priority, RunStore } from "../store/index.js";
+import { createdRunRecord, type NewRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 
 type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
@@ -63,7 +63,8 @@ export interface RunControl {
 
 /** Who is told when runs start and end here (the records the HTTP side keeps live). */
 export interface RunObserver {
-  started(id: string): void;
+  /** `created`: the run's record as it was created, where it has not changed since (see RunStore.keepLive). */
+  started(id: string, created?: RunRecord): void;
   ended(id: string): void;
 }
 
@@ -89,7 +90,10 @@ export class RunManager implements RunControl {
     private readonly pools: ReadonlyMap<string, Pool>,
     private readonly limits: { maxTasks: number; maxRunsPerUser: number },
     /** By default the store keeps the records of running runs in memory for queries (store/live-record.ts). */
-    private readonly observer: RunObserver = { started: (id) => store.keepLive(id), ended: (id) => store.forget(id) },
+    private readonly observer: RunObserver = {
+      started: (id, created) => store.keepLive(id, created),
+      ended: (id) => store.forget(id),
+    },
   ) {
     for (const pool of pools.values()) this.shared.set(pool.name, new SharedPool(pool.capacity, pool.maxParallel));
   }
@@ -198,7 +202,7 @@ export class RunManager implements RunControl {
   /** Records the run and runs it in the background; returns its id. */
   private async launch(plan: CompiledWorkflow, pool: Pool, submission: Submission, reused?: RunOptions["reused"]): Promise<string> {
     const runtime = await pool.runtime();
-    const id = this.store.createRun({
+    const newRun: NewRun = {
       // Kept tasks outlive this server; the next one resumes the run.
       owner: runtime.keepsTasks ? keptOwnerToken() : processToken(),
       name: plan.name,
@@ -211,8 +215,10 @@ export class RunManager implements RunControl {
       priority: submission.priority,
       labels: { ...plan.labels, ...submission.labels },
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
-    });
-    this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority });
+    };
+    const id = this.store.createRun(newRun);
+    const created = createdRunRecord(id, newRun);
+    this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority }, created);
     return id;
   }
 
@@ -224,11 +230,12 @@ export class RunManager implements RunControl {
     pool: Pool,
     runtime: Runtime,
     from: Pick<RunOptions, "reused" | "resume" | "priority">,
+    created?: RunRecord,
   ): void {
     const entry: ActiveRun = { user, done: Promise.resolve() };
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
-    this.observer.started(id);
+    this.observer.started(id, created);
     entry.done = (async () => {
       try {
         await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });

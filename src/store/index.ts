@@ -2,5 +2,6 @@
 export { RunStore } from "./run-store.js";
 export { INITIAL_STATUS } from "./writer.js";
 export { readFrom, tailOffset } from "./log-files.js";
+export { createdRunRecord } from "./reader.js";
 export { PRIORITIES } from "./types.js";
 export type * from "./types.js";

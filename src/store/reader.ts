@@ -7,6 +7,7 @@ import type {
   AttemptRecord,
   GroupRecord,
   ListRunsOptions,
+  NewRun,
   Priority,
   RunRecord,
   RunSummary,
@@ -14,6 +15,7 @@ import type {
   TaskRecord,
   TransitionRecord,
 } from "./types.js";
+import { INITIAL_STATUS } from "./writer.js";
 
 interface RunRow {
   id: string;
@@ -82,6 +84,74 @@ function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority"
   };
 }
 
+/** A run's record from its rows (tasks in group and task order). */
+function runRecord(run: RunRow, groupRows: GroupRow[], taskRows: Iterable<TaskRow>): RunRecord {
+  const groups: GroupRecord[] = groupRows.map((g) => ({
+    name: g.name,
+    status: g.status,
+    start_time: isoTime(g.start_time),
+    end_time: isoTime(g.end_time),
+    tasks: [],
+  }));
+  for (const t of taskRows) {
+    const task: TaskRecord = {
+      name: t.name,
+      lead: t.lead !== 0,
+      status: t.status,
+      exit_code: t.exit_code,
+      retry_id: t.retry_id,
+      ip: t.ip,
+      start_time: isoTime(t.start_time),
+      end_time: isoTime(t.end_time),
+    };
+    groups[t.group_idx]?.tasks.push(task);
+  }
+  return {
+    id: run.id,
+    name: run.name,
+    status: run.status,
+    submit_time: isoTime(run.submit_time),
+    start_time: isoTime(run.start_time),
+    end_time: isoTime(run.end_time),
+    ...serverFields(run),
+    groups,
+  };
+}
+
+/**
+ * The record `getRun` reads right after `createRun(run)` made run `id`, built
+ * from the rows createRun inserts (writer.ts) without reading them back.
+ */
+export function createdRunRecord(id: string, run: NewRun): RunRecord {
+  const row: RunRow = {
+    id,
+    name: run.name,
+    status: INITIAL_STATUS.run,
+    submit_time: run.submitTime,
+    start_time: null,
+    end_time: null,
+    user: run.user ?? null,
+    pool: run.pool ?? null,
+    priority: run.priority ?? null,
+    labels: run.labels ? JSON.stringify(run.labels) : null,
+  };
+  const blank = { start_time: null, end_time: null };
+  const groups = run.groups.map((g, idx): GroupRow => ({ idx, name: g.name, status: INITIAL_STATUS.group, ...blank }));
+  const tasks = run.groups.flatMap((g, group_idx) =>
+    g.tasks.map((t): TaskRow => ({
+      group_idx,
+      name: t.name,
+      lead: t.lead ? 1 : 0,
+      status: INITIAL_STATUS.task,
+      exit_code: null,
+      retry_id: 0,
+      ip: null,
+      ...blank,
+    })),
+  );
+  return runRecord(row, groups, tasks);
+}
+
 const RUN_COLUMNS = "id, name, status, submit_time, start_time, end_time, user, pool, priority, labels";
 
 export class RunReader {
@@ -131,37 +201,7 @@ export class RunReader {
 
   getRun(id: string): RunRecord | undefined {
     const run = this.run.get(id);
-    if (run === undefined) return undefined;
-    const groups: GroupRecord[] = this.groups.all(id).map((g) => ({
-      name: g.name,
-      status: g.status,
-      start_time: isoTime(g.start_time),
-      end_time: isoTime(g.end_time),
-      tasks: [],
-    }));
-    for (const t of this.tasks.iterate(id)) {
-      const task: TaskRecord = {
-        name: t.name,
-        lead: t.lead !== 0,
-        status: t.status,
-        exit_code: t.exit_code,
-        retry_id: t.retry_id,
-        ip: t.ip,
-        start_time: isoTime(t.start_time),
-        end_time: isoTime(t.end_time),
-      };
-      groups[t.group_idx]?.tasks.push(task);
-    }
-    return {
-      id: run.id,
-      name: run.name,
-      status: run.status,
-      submit_time: isoTime(run.submit_time),
-      start_time: isoTime(run.start_time),
-      end_time: isoTime(run.end_time),
-      ...serverFields(run),
-      groups,
-    };
+    return run && runRecord(run, this.groups.all(id), this.tasks.iterate(id));
   }
 
   listRuns(options: ListRunsOptions): RunSummary[] {

@@ -34,6 +34,7 @@ import type {
 import { definedFields, WriteQueue } from "./write-queue.js";
 import { RunWriter } from "./writer.js";
 
+const ENDED_KEPT = 8;
 const DEFAULTS = { flushIntervalMs: 50, maxQueuedOperations: 1000, busyTimeoutMs: 5000 };
 
 export class RunStore {
@@ -42,8 +43,13 @@ export class RunStore {
   private readonly reader: RunReader;
   /** Task counts per group of each run written to, to refuse updates of rows that do not exist. */
   private readonly shapes = new Map<string, number[]>();
-  /** Records of runs this process writes, kept in memory (keepLive). */
-  private readonly live = new Map<string, LiveRecord>();
+  /**
+   * Records of runs this process follows, kept in memory (keepLive); null
+   * until first read (most runs a server starts are never queried).
+   */
+  private readonly live = new Map<string, LiveRecord | null>();
+  /** The last ENDED_KEPT of them to end (forget), final. */
+  private readonly ended = new Map<string, LiveRecord>();
   private readonly counters: StoreStats = { calls: 0, operations: 0, flushes: 0 };
   private readonly flushIntervalMs: number;
   private readonly maxQueuedOperations: number;
@@ -156,6 +162,7 @@ export class RunStore {
   applyUpdates(updates: readonly StoreUpdate[]): void {
     for (const u of updates) {
       const live = this.live.get(u.runId);
+      // Not read yet: its first read is from the database, which has this update already.
       if (!live) continue;
       if (u.kind === "run") live.updateRun(u.update);
       else if (u.kind === "group") live.updateGroup(u.group, u.update);
@@ -169,21 +176,39 @@ export class RunStore {
   }
 
   /**
-   * Keep run `id`'s record in memory while this process writes it (see
-   * live-record.ts): `runJson` then reads no database. Until `forget(id)`.
+   * Keep run `id`'s record in memory while it runs (see live-record.ts), from
+   * then on kept by `applyUpdates` (or this store's own writes): `runJson`
+   * then reads no database. Until `forget(id)`. `created` is the record as
+   * the run was created (createdRunRecord), for a run with no update since;
+   * without it the record is read from the database when first asked for
+   * (most runs a server starts are never queried). Updates are committed
+   * before they are passed on, so that read has every update passed on
+   * before it; one passed on again after it is applied again, to the same
+   * result (writer.ts passes a new attempt on with all its fields).
    */
-  keepLive(id: string): void {
-    const record = this.getRun(id);
-    if (record) this.live.set(id, new LiveRecord(record));
+  keepLive(id: string, created?: RunRecord): void {
+    if (!this.live.get(id)) this.live.set(id, created ? new LiveRecord(created) : null);
   }
 
+  /** Run `id` has ended: its record, if it was read, is kept a while longer for the reads that follow an end. */
   forget(id: string): void {
+    const live = this.live.get(id);
     this.live.delete(id);
+    if (!live) return;
+    this.ended.set(id, live);
+    if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
   }
 
   /** The run's record as JSON (`getRun`'s, serialized), and its status. */
   runJson(id: string): { status: string; json: string } | undefined {
-    const live = this.live.get(id);
+    let live = this.live.get(id);
+    if (live === null) {
+      const record = this.getRun(id);
+      if (!record) return undefined;
+      live = new LiveRecord(record);
+      this.live.set(id, live);
+    }
+    live ??= this.ended.get(id);
     if (live) return { status: live.status, json: live.json() };
     const record = this.getRun(id);
     return record && { status: record.status, json: JSON.stringify(record) };

@@ -115,9 +115,21 @@ export class RunWriter {
         const key = [op.runId, op.group, op.task];
         const u = op.update;
         if (u.retryId !== undefined) {
-          const status = u.status ?? INITIAL_STATUS.task;
-          const fresh = [u.retryId, status, u.exitCode ?? null, u.ip ?? null, u.startTime ?? null, u.endTime ?? null];
-          if (this.startAttempt.run(...fresh, ...key, u.retryId).changes > 0) return;
+          const fresh = {
+            retryId: u.retryId,
+            status: u.status ?? INITIAL_STATUS.task,
+            exitCode: u.exitCode ?? null,
+            ip: u.ip ?? null,
+            startTime: u.startTime ?? null,
+            endTime: u.endTime ?? null,
+          } satisfies Required<StatusUpdate>;
+          const { retryId, status, exitCode, ip, startTime, endTime } = fresh;
+          if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, ...key, retryId).changes > 0) {
+            // The op as written, every field of the new attempt set: passed on (RunStoreOptions.onCommit)
+            // and applied again to a record that had it already (live-record.ts), it gives the same row.
+            op.update = fresh;
+            return;
+          }
         }
         this.update("tasks", key, u, ALL_FIELDS);
         return;

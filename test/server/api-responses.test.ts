@@ -319,6 +319,16 @@ describe("priority and labels", () => {
     const refused = await troupe(["workflow", "submit", file, "--set", "code=0", "--label", "a b=c"], { home: home.home, env });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/label key `a b`/);
+    // `workflow validate` takes what submit takes, and the server checks the labels too.
+    const validateRefused = await troupe(["workflow", "validate", file, "--set", "code=0", "--label", "a b=c"], { home: home.home, env });
+    expect(validateRefused.code).toBe(2);
+    expect(validateRefused.stderr).toMatch(/label key `a b`/);
+    const validated = await troupe(["workflow", "validate", file, "--set", "code=0", "--label", "team=robots", "--priority", "LOW"], {
+      home: home.home,
+      env,
+    });
+    expect(validated.stdout + validated.stderr).toMatch(/valid/);
+    expect(validated.code).toBe(0);
     const listRefused = await troupe(["workflow", "list", "--label", "a=b c"], { home: home.home, env });
     expect(listRefused.code).toBe(2);
     expect(listRefused.stderr).toMatch(/label value `b c`/);
