@@ -26,6 +26,8 @@ export interface GroupState {
   addresses?: Record<string, string>;
   /** Capacity is held from admission until every member is gone. */
   holdsCapacity: boolean;
+  /** The GPUs each member has while the group holds capacity (gpu-devices.ts). */
+  gpus?: number[][];
   /** What its unfinished tasks became when it ended (for attempts begun after that). */
   endedAs?: { status: TaskStatus; reason: string };
   /** Attempts whose sandbox is being prepared or whose process is alive. */

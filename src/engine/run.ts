@@ -9,6 +9,7 @@ import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type 
 import { normalizeName } from "../spec/index.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import { systemClock, type Clock } from "./clock.js";
+import { GpuDevices } from "./gpu-devices.js";
 import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import type { ResumedRun } from "./resume.js";
@@ -75,6 +76,8 @@ export class WorkflowRun implements PoolMember {
   private readonly groups: GroupState[];
   private readonly tasks: TaskState[][];
   private readonly used: Capacity = { cpu: 0, gpu: 0, memoryBytes: 0 };
+  /** The GPUs of this run's capacity, or of the pool it shares. */
+  private readonly gpuDevices: GpuDevices;
   private activeTasks = 0;
   private timer: unknown;
   private ticking = false;
@@ -98,6 +101,7 @@ export class WorkflowRun implements PoolMember {
     this.state = new RunState(options.runId, this.plan, options.recorder, this.clock, options.onEvent);
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
+    this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
@@ -351,6 +355,7 @@ export class WorkflowRun implements PoolMember {
     this.activeTasks += group.tasks.length;
     this.options.pool?.reserve(group.demand, group.tasks.length);
     this.groups[g]!.holdsCapacity = true;
+    if (group.demand.gpu > 0) this.groups[g]!.gpus = this.gpuDevices.take(group.tasks.map((task) => task.resources.gpu));
   }
 
   /** Moves a task on to its next attempt, in `status`. */
@@ -374,6 +379,8 @@ export class WorkflowRun implements PoolMember {
     this.used.gpu -= group.demand.gpu;
     this.used.memoryBytes -= group.demand.memoryBytes;
     this.activeTasks -= group.tasks.length;
+    if (state.gpus) this.gpuDevices.give(state.gpus);
+    state.gpus = undefined;
     this.options.pool?.release(group.demand, group.tasks.length, this);
     if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));
     state.addresses = undefined;
@@ -463,6 +470,7 @@ export class WorkflowRun implements PoolMember {
         retryId,
         address: addresses[task.name] ?? "",
         hosts: addresses,
+        gpuDevices: this.groups[g]!.gpus?.[t] ?? [],
         logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
       },
       { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },

@@ -6,6 +6,7 @@
  * goes to it first); runs of the same priority share the pool as it comes.
  */
 import type { ResourceDemand } from "../plan/index.js";
+import { GpuDevices } from "./gpu-devices.js";
 import type { Capacity } from "./scheduler.js";
 
 export type PoolPriority = "HIGH" | "NORMAL" | "LOW";
@@ -21,6 +22,8 @@ export interface PoolMember {
 
 export class SharedPool {
   readonly used: Capacity = { cpu: 0, gpu: 0, memoryBytes: 0 };
+  /** Which of the pool's GPUs are whose, across its runs. */
+  readonly gpuDevices: GpuDevices;
   activeTasks = 0;
   private readonly members = new Set<PoolMember>();
   /** Runs with a group waiting for resources. */
@@ -29,7 +32,9 @@ export class SharedPool {
   constructor(
     readonly capacity: Capacity,
     readonly maxParallel: number,
-  ) {}
+  ) {
+    this.gpuDevices = new GpuDevices(capacity.gpu);
+  }
 
   join(member: PoolMember): void {
     this.members.add(member);

@@ -27,6 +27,12 @@ export interface TaskLaunch {
   logPath: string;
   /** What the task asked for (absent or 0: no limit); runtimes that can enforce limits do. */
   resources?: { cpu: number; gpu: number; memoryBytes: number };
+  /**
+   * Which of the machine's GPUs (their indices) the task has, one for each it
+   * asked for, none shared with another running task; runtimes give it
+   * those (host: CUDA_VISIBLE_DEVICES; containers: those devices) and no others.
+   */
+  gpuDevices?: number[];
 }
 
 export interface ExitInfo {

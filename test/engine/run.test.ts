@@ -1247,3 +1247,62 @@ describe("durable starts (the server: its tasks outlive it)", () => {
     expect(atFlush).toEqual([]); // troupe run: writes stay batched
   });
 });
+
+describe("GPUs: each task has its own", () => {
+  const gpuResources = ["  resources:", "    one: {cpu: 1, gpu: 1}", "    two: {cpu: 1, gpu: 2}"];
+  const devices = (h: Harness, name: string) => h.runtime.member(name).launch.gpuDevices;
+
+  it("gives every task as many of the pool's GPUs as it asked for, none shared, and takes them back when its group ends", async () => {
+    const yaml = workflow(
+      [
+        group("pair", task("a", "resource: one, lead: true"), task("b", "resource: two")),
+        group("single", task("c", "resource: one")),
+        group("cpu", task("plain")),
+        group("later", task("d", "resource: two, lead: true"), task("e", "inputs: [{task: c}]")),
+      ],
+      gpuResources,
+    );
+    const h = await startRun(yaml, { capacity: { cpu: 64, gpu: 4, memoryBytes: 1024 ** 4 } });
+    expect(devices(h, "a")).toEqual([0]);
+    expect(devices(h, "b")).toEqual([1, 2]);
+    expect(devices(h, "c")).toEqual([3]);
+    expect(devices(h, "plain")).toEqual([]);
+    await h.exit("c", 0);
+    await flush();
+    // The pair still holds three of the four: d (two) waits for them.
+    expect(h.groupStatus("later")).toBe("SCHEDULING");
+    await h.exit("a", 0);
+    await h.exit("b", 0);
+    await flush();
+    expect(h.groupStatus("later")).toBe("RUNNING");
+    expect(devices(h, "d")).toEqual([0, 1]);
+    expect(devices(h, "e")).toEqual([]);
+  });
+
+  it("a retried task keeps its GPUs (its group holds them)", async () => {
+    const yaml = workflow(
+      [group("solo", task("first", "resource: one, lead: true"), task("retried", 'resource: one, exitActions: {RESCHEDULE: "1"}'))],
+      gpuResources,
+    );
+    const h = await startRun(yaml, { capacity: { cpu: 64, gpu: 2, memoryBytes: 1024 ** 4 }, maxRetries: 1 });
+    expect(devices(h, "retried")).toEqual([1]);
+    await h.exit("retried", 1);
+    await flush();
+    const attempts = h.runtime.members.filter((m) => m.launch.taskName === "retried");
+    expect(attempts.map((m) => m.launch.retryId)).toEqual([0, 1]);
+    expect(attempts[1]!.launch.gpuDevices).toEqual([1]);
+  });
+
+  it("runs sharing a pool (the server's) share its GPUs, each task its own", async () => {
+    const pool = new SharedPool({ cpu: 8, gpu: 2, memoryBytes: 1024 ** 3 }, 100);
+    const needing = (name: string) => workflow([group(name, task(name, "resource: one"))], gpuResources);
+    const first = await startRun(needing("first"), { pool });
+    const second = await startRun(needing("second"), { pool });
+    const third = await startRun(needing("third"), { pool });
+    expect([devices(first, "first"), devices(second, "second")]).toEqual([[0], [1]]);
+    expect(third.groupStatus("third")).toBe("SCHEDULING");
+    await first.exit("first", 0);
+    await flush();
+    expect(devices(third, "third")).toEqual([0]);
+  });
+});

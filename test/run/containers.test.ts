@@ -8,14 +8,14 @@
  * Needs the images of scripts/test-images.sh and, on this kind of machine,
  * CONTAINERS_CONF (scripts/test.sh exports both).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   EXAMPLES,
+  PodmanService,
   ROOT,
   TestHome,
   describeRun,
@@ -416,34 +416,20 @@ ${briefs}
 });
 
 describe("the docker engine", () => {
-  let service: ChildProcess | undefined;
-  let dir: string | undefined;
-
-  afterAll(async () => {
-    // Stopped by its PID (the child we hold): SIGTERM, SIGKILL if it lingers.
-    if (service?.exitCode === null && service.signalCode === null) {
-      const timer = setTimeout(() => service?.kill("SIGKILL"), 5_000);
-      await new Promise((resolve) => service!.once("exit", resolve).kill("SIGTERM"));
-      clearTimeout(timer);
-    }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  let service: PodmanService | undefined;
+  afterAll(() => service?.stop());
 
   it("runs parallel_tasks.yaml through podman's Docker-compatible API (--engine docker, DOCKER_HOST)", async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-docker-"));
-    const socket = path.join(dir, "docker.sock");
-    service = spawn("podman", ["system", "service", "--time=0", `unix://${socket}`], { stdio: "ignore" });
-    // podman binds and listens at once: the socket's existence means it answers.
-    expect(await waitFor(() => fs.existsSync(socket), Boolean, 15_000), "podman system service did not start within 15 s").toBe(true);
+    service = await PodmanService.start();
     const run = await runOnContainers(path.join(EXAMPLES, "parallel_tasks.yaml"), {
       home: home.home,
       extra: ["--engine", "docker"],
-      env: { DOCKER_HOST: `unix://${socket}` },
+      env: { DOCKER_HOST: service.url },
     });
     expect(run.code, describeRun(run)).toBe(0);
     expect(run.record.status).toBe("COMPLETED");
     expect(firstLine(run)).toMatch(/^troupe: run \S+: runtime: container, engine: docker\b/);
-    expect(firstLine(run)).toContain(`unix://${socket}`);
+    expect(firstLine(run)).toContain(service.url);
     for (const task of ["task-a", "task-b", "task-c"]) expect(home.log(run.record.id, task)).toBe(`Hello from ${task}\n`);
     expect(await leftBehind(home, run.record.id)).toEqual(NOTHING);
   }, 60_000);

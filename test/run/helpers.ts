@@ -476,3 +476,45 @@ function describePid(pid: string): string {
     return "gone";
   }
 }
+
+/**
+ * A `podman system service` this test started (the Docker Engine API, since
+ * docker has no engine on these machines), on a socket in a directory of its
+ * own; `stop()` ends it by its PID (SIGTERM, SIGKILL if it lingers) and
+ * removes the directory.
+ */
+export class PodmanService {
+  readonly socket: string;
+  private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-podman-api-"));
+  private readonly child;
+
+  private constructor() {
+    this.socket = path.join(this.dir, "docker.sock");
+    this.child = spawn("podman", ["system", "service", "--time=0", `unix://${this.socket}`], { stdio: "ignore" });
+  }
+
+  /** Started and answering (podman binds and listens at once: the socket's existence means it answers). */
+  static async start(): Promise<PodmanService> {
+    const service = new PodmanService();
+    if (!(await waitFor(() => fs.existsSync(service.socket), Boolean, 15_000))) {
+      await service.stop();
+      throw new Error("podman system service did not start within 15 s");
+    }
+    return service;
+  }
+
+  /** For DOCKER_HOST. */
+  get url(): string {
+    return `unix://${this.socket}`;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode === null && child.signalCode === null) {
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await new Promise((resolve) => child.once("exit", resolve).kill("SIGTERM"));
+      clearTimeout(timer);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -5,11 +5,11 @@
  * them to their end (every log line kept) and runs what comes after; once
  * the run has ended nothing of it is left: no container, no network.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestHome, ensureBuilt, random, troupe, waitFor } from "../run/helpers.js";
+import { PodmanService, TestHome, ensureBuilt, random, troupe, waitFor } from "../run/helpers.js";
 import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
 
 let home: TestHome;
@@ -26,8 +26,7 @@ const networksOf = (runId: string) => podmanList(["network", "ls", "--filter", `
 
 /** The podman CLI, or the Docker Engine API (served by podman's `system service`, started by the test). */
 type Engine = "podman" | "docker";
-let dockerSocket: string | undefined;
-let service: ChildProcess | undefined;
+let service: PodmanService | undefined;
 
 async function start(engine: Engine): Promise<StartedServer> {
   if (engine === "podman") {
@@ -35,14 +34,10 @@ async function start(engine: Engine): Promise<StartedServer> {
     started.push(server.child);
     return server;
   }
-  if (!dockerSocket) {
-    dockerSocket = join(home.outsideTmp(), "docker.sock");
-    service = spawn("podman", ["system", "service", "--time=0", `unix://${dockerSocket}`], { stdio: "ignore" });
-    expect(await waitFor(() => existsSync(dockerSocket!), Boolean, 15_000), "podman system service did not start").toBe(true);
-  }
+  service ??= await PodmanService.start();
   const config = join(home.outsideTmp(), "docker-pool.yaml");
   writeFileSync(config, "pools:\n- name: default\n  runtime: container\n  engine: docker\n");
-  const server = await startServer(serverHome, ["--config", config], { DOCKER_HOST: `unix://${dockerSocket}` });
+  const server = await startServer(serverHome, ["--config", config], { DOCKER_HOST: service.url });
   started.push(server.child);
   return server;
 }
@@ -67,12 +62,8 @@ afterAll(async () => {
     for (const name of containersOf(runId)) execFileSync("podman", ["rm", "--force", name], { stdio: "ignore" });
     for (const name of networksOf(runId)) execFileSync("podman", ["network", "rm", "--force", name], { stdio: "ignore" });
   }
-  // The podman service the test started, by its PID: SIGTERM, SIGKILL if it lingers.
-  if (service?.exitCode === null && service.signalCode === null) {
-    const timer = setTimeout(() => service?.kill("SIGKILL"), 5_000);
-    await new Promise((resolve) => service!.once("exit", resolve).kill("SIGTERM"));
-    clearTimeout(timer);
-  }
+  // The podman service the test started, by its PID.
+  await service?.stop();
   home?.remove();
 });
 

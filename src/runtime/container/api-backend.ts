@@ -88,14 +88,11 @@ export class ApiBackend implements ContainerBackend {
   }
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
-    const hostConfig: Record<string, unknown> = {
-      Binds: spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`),
-      NetworkMode: spec.network.name,
-      ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
-    };
-    if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
-    if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
-    if (spec.gpus) hostConfig.DeviceRequests = [{ Driver: "nvidia", Count: spec.gpus, Capabilities: [["gpu"]] }];
+    if (spec.gpuDevices?.length && this.servedByPodman) {
+      // podman 4's compatible API takes no GPU request (it ignores DeviceRequests): a task must not run without its GPUs.
+      const reason = "GPUs cannot be given through podman's Docker-compatible API; use podman's CLI (--engine podman)";
+      return { ended: Promise.resolve({ code: 125, error: reason }), stop: async () => undefined, kill: async () => undefined };
+    }
     const created = this.api.createContainer(spec.name, {
       Image: spec.image,
       Entrypoint: spec.entrypoint,
@@ -104,7 +101,7 @@ export class ApiBackend implements ContainerBackend {
       WorkingDir: spec.workdir,
       Hostname: spec.hostname,
       Labels: spec.labels,
-      HostConfig: hostConfig,
+      HostConfig: hostConfigOf(spec),
       NetworkingConfig: {
         EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases } },
       },
@@ -181,4 +178,19 @@ export class ApiBackend implements ContainerBackend {
   async close(): Promise<void> {
     this.api.close();
   }
+}
+
+/** The engine's HostConfig for a container: mounts, network, hosts, limits, GPUs. */
+export function hostConfigOf(spec: ContainerSpec): Record<string, unknown> {
+  const hostConfig: Record<string, unknown> = {
+    Binds: spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`),
+    NetworkMode: spec.network.name,
+    ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
+  };
+  if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
+  if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
+  // Those GPUs, by index, as `docker run --gpus '"device=0,2"'` asks for them.
+  if (spec.gpuDevices?.length)
+    hostConfig.DeviceRequests = [{ Driver: "nvidia", DeviceIDs: spec.gpuDevices.map(String), Capabilities: [["gpu"]] }];
+  return hostConfig;
 }

@@ -23,13 +23,23 @@ export interface ContainerSpec {
   extraHosts: Record<string, string>;
   cpus?: number;
   memoryBytes?: number;
-  gpus?: number;
+  /** The machine's GPUs (indices) the container gets; none: no GPU. */
+  gpuDevices?: readonly number[];
   /**
    * A directory of troupe's for this attempt on the host, where the engine's
    * client runs (podman 4's conmon writes an `oom` file into its working
    * directory when the container is killed for memory: not the user's).
    */
   hostDir: string;
+}
+
+/**
+ * The CDI device kind of the machine's GPUs: a GPU given to a container is
+ * the CDI device `KIND=INDEX` (nvidia-ctk cdi generate writes nvidia.com/gpu;
+ * TROUPE_GPU_CDI_KIND for others, such as amd.com/gpu).
+ */
+export function gpuCdiKind(): string {
+  return process.env.TROUPE_GPU_CDI_KIND || "nvidia.com/gpu";
 }
 
 /** A container started by a backend. */

@@ -9,7 +9,14 @@ import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { Spawner, spawnerPath } from "../host/spawner.js";
-import { NETWORK_POOL, type ContainerBackend, type ContainerSpec, type OwnedResources, type StartedContainer } from "./backend.js";
+import {
+  gpuCdiKind,
+  NETWORK_POOL,
+  type ContainerBackend,
+  type ContainerSpec,
+  type OwnedResources,
+  type StartedContainer,
+} from "./backend.js";
 import { addIsolationRule, removeIsolationRule } from "./network-isolation.js";
 
 const execFileAsync = promisify(execFile);
@@ -115,7 +122,8 @@ export class PodmanCliBackend implements ContainerBackend {
     for (const m of spec.mounts) args.push("--volume", `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`);
     if (spec.cpus) args.push("--cpus", String(spec.cpus));
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
-    if (spec.gpus) args.push("--device", "nvidia.com/gpu=all");
+    // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
+    for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
     args.push(spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.

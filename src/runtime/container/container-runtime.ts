@@ -228,7 +228,7 @@ export class ContainerRuntime implements Runtime {
       extraHosts: launch.hosts,
       cpus: launch.resources?.cpu || undefined,
       memoryBytes: launch.resources?.memoryBytes || undefined,
-      gpus: launch.resources?.gpu || undefined,
+      gpuDevices: launch.gpuDevices,
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;

@@ -127,7 +127,7 @@ export class HostRuntime implements Runtime {
     if (!own) this.makeDirectories(launch);
     if (!this.sandboxed) {
       if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
-      const plain = new PlainMember(launch, { ...baseEnvironment(), ...launch.env }, run);
+      const plain = new PlainMember(launch, taskEnvironment(launch), run);
       this.members.add(plain);
       void plain.exited.then(() => this.members.delete(plain));
       return plain;
@@ -142,7 +142,7 @@ export class HostRuntime implements Runtime {
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
       netns: this.network !== undefined,
       userNamespace: !this.privileged,
-      env: { ...baseEnvironment(), ...launch.env },
+      env: taskEnvironment(launch),
     };
     launch.files.forEach((file, i) => writeFileSync(plan.stagedFiles[i] as string, file.contents));
     if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
@@ -274,6 +274,18 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * What a task's process sees: the base environment, the GPUs troupe gave it
+ * (CUDA and NVIDIA's variables, for CUDA programs and NVIDIA's container
+ * tools alike; a task that asked for none is left as it was), then the
+ * task's own `environment`, which wins.
+ */
+function taskEnvironment(launch: TaskLaunch): Record<string, string> {
+  const env = baseEnvironment();
+  if (launch.gpuDevices?.length) env.CUDA_VISIBLE_DEVICES = env.NVIDIA_VISIBLE_DEVICES = launch.gpuDevices.join(",");
+  return { ...env, ...launch.env };
 }
 
 function baseEnvironment(): Record<string, string> {

@@ -1,0 +1,159 @@
+/**
+ * Acceptance: a task that asks for GPUs gets that many of the pool's GPUs,
+ * its own (no other running task has them), on the host runtime (as
+ * CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES) and in containers (as the
+ * GPUs' CDI devices, `--device KIND=INDEX`).
+ *
+ * These machines have no GPU, so the pool is told it has four (`--gpus 4`),
+ * and for containers a CDI spec of four fake GPUs is written to /var/run/cdi
+ * (where podman looks for them), under a kind of this test's own
+ * (TROUPE_GPU_CDI_KIND; troupe's default is nvidia.com/gpu): each fake device
+ * puts a variable TEST_GPU_<index> into the container instead of device
+ * nodes. What is mocked is the hardware; podman and its CDI handling are real.
+ */
+import * as fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostConfigOf } from "../../src/runtime/container/api-backend.js";
+import type { ContainerSpec } from "../../src/runtime/container/backend.js";
+import {
+  IS_ROOT,
+  TARGETS,
+  TestHome,
+  describeRun,
+  ensureBuilt,
+  killStartedRuns,
+  random,
+  runJson,
+  taskOf,
+  PodmanService,
+} from "./helpers.js";
+
+let home: TestHome;
+let madeCdiDir = false;
+const CDI_DIR = "/var/run/cdi";
+const kind = `troupe-test.example/gpu${process.pid}`;
+const cdiFile = `${CDI_DIR}/troupe-test-${process.pid}.json`;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = new TestHome();
+  if (!IS_ROOT) return;
+  madeCdiDir = !fs.existsSync(CDI_DIR);
+  fs.mkdirSync(CDI_DIR, { recursive: true });
+  const devices = [0, 1, 2, 3].map((i) => ({ name: String(i), containerEdits: { env: [`TEST_GPU_${i}=present`] } }));
+  fs.writeFileSync(cdiFile, JSON.stringify({ cdiVersion: "0.5.0", kind, devices, containerEdits: {} }));
+}, 200_000);
+
+afterAll(() => {
+  killStartedRuns();
+  fs.rmSync(cdiFile, { force: true });
+  if (madeCdiDir && fs.readdirSync(CDI_DIR).length === 0) fs.rmdirSync(CDI_DIR);
+  home?.remove();
+});
+
+/** Three tasks asking for 1, 2 and 1 GPUs and one asking for none, all at once: each says which GPUs it sees. */
+function gpuSpec(): string {
+  const report = `echo "cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES cdi=$(env | grep '^TEST_GPU_' | cut -d= -f1 | sort | tr '\\n' ' ')"`;
+  const task = (name: string, resource?: string) =>
+    `  - {name: ${name}, image: alpine:3.18, command: ["sh", "-c", ${JSON.stringify(report)}]${resource ? `, resource: ${resource}` : ""}}`;
+  return [
+    "workflow:",
+    `  name: gpus-${random()}`,
+    "  resources:",
+    "    one: {cpu: 1, gpu: 1}",
+    "    two: {cpu: 1, gpu: 2}",
+    "  tasks:",
+    task("first", "one"),
+    task("pair", "two"),
+    task("third", "one"),
+    task("none"),
+    "",
+  ].join("\n");
+}
+
+/** The GPU indices a task's report names: CUDA_VISIBLE_DEVICES on the host, the fake CDI devices' variables in containers. */
+function seen(log: string, target: string): number[] {
+  const cuda = /cuda=(\S*)/.exec(log)?.[1] ?? "";
+  const nvidia = /nvidia=(\S*)/.exec(log)?.[1] ?? "";
+  const cdi = [...log.matchAll(/TEST_GPU_(\d+)/g)].map((m) => Number(m[1]));
+  if (target === "container") {
+    // Inside a container the indices are the CDI devices': no host numbering is passed in.
+    expect(cuda).toBe("");
+    return cdi.sort();
+  }
+  expect(cdi).toEqual([]);
+  expect(nvidia).toBe(cuda);
+  return cuda === "" ? [] : cuda.split(",").map(Number).sort();
+}
+
+describe.each(TARGETS)("GPUs, on %s", (target) => {
+  it.skipIf(target === "container" && !IS_ROOT)(
+    "each task gets as many GPUs as it asked for, none of them another's; a task that asked for none gets none",
+    async () => {
+      const file = home.spec(`gpus-${target}`, gpuSpec());
+      const run = await runJson(file, {
+        home: home.home,
+        target,
+        extra: ["--gpus", "4", "--cpus", "8"],
+        env: { TROUPE_GPU_CDI_KIND: kind },
+        timeoutMs: 60_000,
+      });
+      expect(run.code, describeRun(run)).toBe(0);
+      const gpus = Object.fromEntries(["first", "pair", "third", "none"].map((t) => [t, seen(home.log(run.record.id, t), target)]));
+      expect(gpus.first).toHaveLength(1);
+      expect(gpus.pair).toHaveLength(2);
+      expect(gpus.third).toHaveLength(1);
+      expect(gpus.none).toEqual([]);
+      // All four at once (the pool has four GPUs, and CPUs for all): every GPU given once.
+      expect([...gpus.first!, ...gpus.pair!, ...gpus.third!].sort()).toEqual([0, 1, 2, 3]);
+    },
+  );
+});
+
+describe("GPUs through the Docker Engine API", () => {
+  const spec = (gpuDevices?: number[]): ContainerSpec => ({
+    name: "c",
+    image: "alpine:3.18",
+    entrypoint: [],
+    command: [],
+    env: {},
+    workdir: "/",
+    hostname: "c",
+    labels: {},
+    mounts: [],
+    network: { name: "n", ip: "10.0.0.2", aliases: [] },
+    extraHosts: {},
+    hostDir: "/tmp",
+    gpuDevices,
+  });
+
+  // docker's daemon is not on these machines: the request is checked as docker documents it (`docker run --gpus '"device=1,3"'`).
+  it("asks docker for exactly the task's GPUs, by index, and for none when it has none", () => {
+    expect(hostConfigOf(spec([1, 3])).DeviceRequests).toEqual([{ Driver: "nvidia", DeviceIDs: ["1", "3"], Capabilities: [["gpu"]] }]);
+    expect(hostConfigOf(spec([])).DeviceRequests).toBeUndefined();
+    expect(hostConfigOf(spec()).DeviceRequests).toBeUndefined();
+  });
+
+  let service: PodmanService | undefined;
+  afterAll(() => service?.stop());
+
+  it.skipIf(!IS_ROOT)(
+    "through podman's compatible API (which would ignore the request) a GPU task fails to start, saying why; the others run",
+    async () => {
+      service = await PodmanService.start();
+      const file = home.spec("gpus-api", gpuSpec());
+      const run = await runJson(file, {
+        home: home.home,
+        target: "container",
+        extra: ["--engine", "docker", "--gpus", "4", "--cpus", "8"],
+        env: { DOCKER_HOST: service.url },
+        timeoutMs: 60_000,
+      });
+      expect(run.code, describeRun(run)).toBe(1);
+      expect(taskOf(run.record, "none")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      for (const task of ["first", "pair", "third"]) expect(taskOf(run.record, task).status).toBe("FAILED_START_ERROR");
+      expect(run.stderr + run.stdout).toMatch(/GPUs cannot be given through podman's Docker-compatible API; use podman's CLI/);
+    },
+    90_000,
+  );
+});
