@@ -18,13 +18,26 @@ export class GpuDevices {
     return this.free.length;
   }
 
-  /** The `counts[i]` lowest free GPUs for each of a group's tasks (the scheduler made sure there are enough). */
+  /**
+   * The `counts[i]` lowest free GPUs for each of a group's tasks. The scheduler
+   * admits a group only when there are enough; a resumed group on a pool now
+   * configured with fewer gets what is free.
+   */
   take(counts: readonly number[]): number[][] {
-    const total = counts.reduce((sum, n) => sum + n, 0);
-    if (total > this.free.length) throw new Error(`${total} GPUs asked for, ${this.free.length} free`);
-    const taken = this.free.splice(0, total);
+    const taken = this.free.splice(
+      0,
+      counts.reduce((sum, n) => sum + n, 0),
+    );
     let next = 0;
     return counts.map((n) => taken.slice(next, (next += n)));
+  }
+
+  /** These GPUs, which a resumed run's members had (and have, running on); undefined, taking none, unless all are free. */
+  takeThese(devices: readonly number[][]): number[][] | undefined {
+    const wanted = devices.flat();
+    if (!wanted.every((index) => this.free.includes(index))) return undefined;
+    this.free = this.free.filter((index) => !wanted.includes(index));
+    return devices.map((d) => [...d]);
   }
 
   give(devices: readonly number[][]): void {

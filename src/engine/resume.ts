@@ -20,6 +20,8 @@ export interface ResumedGroup {
   /** When its commands started (epoch ms): exec timeouts count from then. */
   startTime: number | null;
   tasks: ResumedTask[];
+  /** The GPUs its members had (they keep them while they run on). */
+  gpus?: number[][] | null;
 }
 
 export interface ResumedRun {
@@ -31,7 +33,12 @@ export interface ResumedRun {
 const KNOWN = new Set<string>(Object.values(TaskStatus));
 
 /** The run's state from its record; throws (with what differs) when the record does not match the plan. */
-export function resumedRunFrom(record: RunRecord, plan: CompiledWorkflow, reason: string): ResumedRun {
+export function resumedRunFrom(
+  record: RunRecord,
+  plan: CompiledWorkflow,
+  reason: string,
+  gpus: ReadonlyArray<number[][] | null> = [],
+): ResumedRun {
   if (record.groups.length !== plan.groups.length)
     throw new Error(`the record has ${record.groups.length} groups, the spec ${plan.groups.length}`);
   const status = (value: string, what: string): TaskStatus => {
@@ -49,6 +56,7 @@ export function resumedRunFrom(record: RunRecord, plan: CompiledWorkflow, reason
       return {
         status: groupStatus,
         startTime: recorded.start_time ? Date.parse(recorded.start_time) : null,
+        gpus: gpus[g] ?? null,
         tasks: group.tasks.map((task, t) => {
           const r = recorded.tasks[t]!;
           if (r.name !== task.name) throw new Error(`task ${t} of ${group.name} is ${r.name} in the record, ${task.name} in the spec`);

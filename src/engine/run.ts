@@ -169,7 +169,7 @@ export class WorkflowRun implements PoolMember {
   private reattachGroup(g: number, recorded: ResumedRun["groups"][number]): void {
     const group = this.plan.groups[g] as CompiledGroup;
     const state = this.groups[g]!;
-    this.reserve(g);
+    this.reserve(g, recorded.gpus);
     state.runningAt = recorded.startTime ?? this.clock.now();
     state.addresses = Object.fromEntries(group.tasks.map((task, t) => [task.name, recorded.tasks[t]!.ip ?? ""]));
     const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
@@ -347,7 +347,8 @@ export class WorkflowRun implements PoolMember {
     }
   }
 
-  private reserve(g: number): void {
+  /** Takes group g's capacity; `had`: the GPUs its members had before troupe restarted. */
+  private reserve(g: number, had?: number[][] | null): void {
     const group = this.plan.groups[g] as CompiledGroup;
     this.used.cpu += group.demand.cpu;
     this.used.gpu += group.demand.gpu;
@@ -355,7 +356,12 @@ export class WorkflowRun implements PoolMember {
     this.activeTasks += group.tasks.length;
     this.options.pool?.reserve(group.demand, group.tasks.length);
     this.groups[g]!.holdsCapacity = true;
-    if (group.demand.gpu > 0) this.groups[g]!.gpus = this.gpuDevices.take(group.tasks.map((task) => task.resources.gpu));
+    if (group.demand.gpu > 0) {
+      // Recorded, so that a server that resumes the run gives its running members' GPUs to no one else.
+      const gpus = (had && this.gpuDevices.takeThese(had)) ?? this.gpuDevices.take(group.tasks.map((task) => task.resources.gpu));
+      this.groups[g]!.gpus = gpus;
+      this.options.recorder.updateGroup(this.options.runId, g, { gpus });
+    }
   }
 
   /** Moves a task on to its next attempt, in `status`. */
@@ -379,7 +385,10 @@ export class WorkflowRun implements PoolMember {
     this.used.gpu -= group.demand.gpu;
     this.used.memoryBytes -= group.demand.memoryBytes;
     this.activeTasks -= group.tasks.length;
-    if (state.gpus) this.gpuDevices.give(state.gpus);
+    if (state.gpus) {
+      this.gpuDevices.give(state.gpus);
+      this.options.recorder.updateGroup(this.options.runId, g, { gpus: null });
+    }
     state.gpus = undefined;
     this.options.pool?.release(group.demand, group.tasks.length, this);
     if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));

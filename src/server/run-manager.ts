@@ -327,7 +327,7 @@ export class RunManager implements RunControl {
       reused,
       priority: record.priority ?? "NORMAL",
       user: record.user ?? "?",
-      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached"),
+      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupGpus(id)),
     };
   }
 

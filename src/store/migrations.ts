@@ -140,6 +140,11 @@ ALTER TABLE runs ADD COLUMN priority TEXT;
 ALTER TABLE runs ADD COLUMN labels TEXT;
 UPDATE runs SET priority = 'NORMAL', labels = '{}' WHERE user IS NOT NULL;`),
   },
+  {
+    version: 6,
+    description: "which GPUs each member of a group has while it runs (JSON, per task), for a resumed run to keep them",
+    up: (db) => db.exec("ALTER TABLE groups ADD COLUMN gpus TEXT"),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -163,6 +163,7 @@ export class RunReader {
   private readonly exactId;
   private readonly idsWithPrefix;
   private readonly taskCounts;
+  private readonly groupGpuRows;
 
   constructor(private readonly db: Database.Database) {
     this.run = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`);
@@ -197,6 +198,7 @@ export class RunReader {
          FROM groups g WHERE g.run_id = ? ORDER BY g.idx`,
       )
       .pluck();
+    this.groupGpuRows = db.prepare<[string], string | null>(`SELECT gpus FROM groups WHERE run_id = ? ORDER BY idx`).pluck();
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -334,5 +336,10 @@ export class RunReader {
   shape(runId: string): number[] | undefined {
     if (this.exactId.get(runId) === undefined) return undefined;
     return this.taskCounts.all(runId);
+  }
+
+  /** Which GPUs each member of each group has (per group: per task; null where the group holds none). */
+  groupGpus(runId: string): Array<number[][] | null> {
+    return this.groupGpuRows.all(runId).map((json) => (json === null ? null : (JSON.parse(json) as number[][])));
   }
 }

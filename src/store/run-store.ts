@@ -175,6 +175,12 @@ export class RunStore {
     return this.reader.getRun(id);
   }
 
+  /** Which GPUs each member of each group of run `id` has (a resumed run keeps them): per group, per task, or null. */
+  groupGpus(id: string): Array<number[][] | null> {
+    this.flush();
+    return this.reader.groupGpus(id);
+  }
+
   /**
    * Keep run `id`'s record in memory while it runs (see live-record.ts), from
    * then on kept by `applyUpdates` (or this store's own writes): `runJson`

@@ -87,6 +87,8 @@ export interface StatusUpdate {
   exitCode?: number | null;
   ip?: string | null;
   retryId?: number;
+  /** Groups: which GPUs (indices) each member has while the group holds them; not part of the record. */
+  gpus?: number[][] | null;
 }
 
 export interface RunSummary {

@@ -22,10 +22,12 @@ const COLUMNS = [
   ["endTime", "end_time"],
   ["exitCode", "exit_code"],
   ["ip", "ip"],
+  ["gpus", "gpus"],
 ] as const;
-const ALL_FIELDS = (1 << COLUMNS.length) - 1;
-/** Runs and groups have no exit code or address. */
-const RUN_OR_GROUP_FIELDS = 0b00111;
+/** Runs have status and times only; groups also their GPUs; tasks an exit code and an address. */
+const RUN_FIELDS = 0b000111;
+const GROUP_FIELDS = 0b100111;
+const TASK_FIELDS = 0b011111;
 
 const WHERE: Record<Table, string> = {
   runs: "id = ?",
@@ -106,10 +108,10 @@ export class RunWriter {
         return;
       }
       case "run":
-        this.update("runs", [op.runId], op.update, RUN_OR_GROUP_FIELDS);
+        this.update("runs", [op.runId], op.update, RUN_FIELDS);
         return;
       case "group":
-        this.update("groups", [op.runId, op.group], op.update, RUN_OR_GROUP_FIELDS);
+        this.update("groups", [op.runId, op.group], op.update, GROUP_FIELDS);
         return;
       case "task": {
         const key = [op.runId, op.group, op.task];
@@ -122,7 +124,7 @@ export class RunWriter {
             ip: u.ip ?? null,
             startTime: u.startTime ?? null,
             endTime: u.endTime ?? null,
-          } satisfies Required<StatusUpdate>;
+          } satisfies Required<Omit<StatusUpdate, "gpus">>;
           const { retryId, status, exitCode, ip, startTime, endTime } = fresh;
           if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, ...key, retryId).changes > 0) {
             // The op as written, every field of the new attempt set: passed on (RunStoreOptions.onCommit)
@@ -131,7 +133,7 @@ export class RunWriter {
             return;
           }
         }
-        this.update("tasks", key, u, ALL_FIELDS);
+        this.update("tasks", key, u, TASK_FIELDS);
         return;
       }
     }
@@ -144,7 +146,7 @@ export class RunWriter {
       const value = u[(COLUMNS[bit] as (typeof COLUMNS)[number])[0]];
       if (value === undefined || (allowed & (1 << bit)) === 0) continue;
       mask |= 1 << bit;
-      values.push(value);
+      values.push(Array.isArray(value) ? JSON.stringify(value) : value);
     }
     if (mask === 0) return;
     this.updateStatement(table, mask).run(...values, ...key);

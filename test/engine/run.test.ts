@@ -1305,4 +1305,25 @@ describe("GPUs: each task has its own", () => {
     await flush();
     expect(devices(third, "third")).toEqual([0]);
   });
+
+  it("records which GPUs a group has; a resumed run's running members keep theirs, and no one else is given them", async () => {
+    const yaml = workflow([group("held", task("held", "resource: one")), group("fresh", task("fresh", "resource: one"))], gpuResources);
+    const first = await startRun(yaml, { capacity: { cpu: 64, gpu: 2, memoryBytes: 1024 ** 4 } });
+    expect(first.recorder.groups.get(0)?.gpus).toEqual([[0]]);
+    expect(first.recorder.groups.get(1)?.gpus).toEqual([[1]]);
+    await first.exit("held", 0);
+    expect(first.recorder.groups.get(0)?.gpus).toBeNull(); // given back, and recorded so
+
+    // The server restarted while `held` ran on GPU 1 (the lowest free would be 0): it keeps 1, and `fresh` gets 0.
+    const resume: ResumedRun = {
+      reason: "the server restarted: run resumed",
+      groups: [
+        { status: "RUNNING", startTime: 2_000, gpus: [[1]], tasks: [{ status: "RUNNING", retryId: 0, exitCode: null, ip: "10.0.0.2" }] },
+        { status: "WAITING", startTime: null, tasks: [{ status: "WAITING", retryId: 0, exitCode: null, ip: null }] },
+      ],
+    };
+    const h = await startRun(yaml, { capacity: { cpu: 64, gpu: 2, memoryBytes: 1024 ** 4 }, resume });
+    expect(devices(h, "held")).toEqual([1]);
+    expect(devices(h, "fresh")).toEqual([0]);
+  });
 });
