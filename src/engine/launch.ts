@@ -61,8 +61,8 @@ export interface LaunchPlace {
   address: string;
   hosts: Record<string, string>;
   logPath: string;
-  /** Which of the pool's GPUs the task has (as many as it asked for). */
-  gpuDevices: readonly number[];
+  /** Which of the pool's GPUs the task has (as many as it asked for); undefined where the pool has none. */
+  gpuDevices: readonly number[] | undefined;
 }
 
 export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenContext): TaskLaunch {
@@ -81,6 +81,6 @@ export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenCo
     hosts: place.hosts,
     logPath: place.logPath,
     resources: { cpu: task.resources.cpu, gpu: task.resources.gpu, memoryBytes: task.resources.memoryBytes },
-    gpuDevices: [...place.gpuDevices],
+    gpuDevices: place.gpuDevices && [...place.gpuDevices],
   };
 }

@@ -136,6 +136,7 @@ export class WorkflowRun implements PoolMember {
   private resume(resumed: ResumedRun): Promise<RunResult> {
     this.state.restore(resumed);
     const now = this.clock.now();
+    const preparing: number[] = [];
     this.plan.groups.forEach((group, g) => {
       const recorded = resumed.groups[g]!;
       const reused = this.options.reused?.get(g);
@@ -148,9 +149,11 @@ export class WorkflowRun implements PoolMember {
       const ended = group.tasks.map((_, t) => t).filter((t) => isFinal(this.tasks[g]![t]!.status ?? "WAITING"));
       if (status !== "WAITING" && status !== "SCHEDULING") for (const t of ended) void this.stopLeftover(g, t, recorded);
       if (status === "SCHEDULING") this.groups[g]!.queuedAt = now;
-      else if (status === "INITIALIZING") this.restartPreparing(g);
+      else if (status === "INITIALIZING") preparing.push(g);
       else if (status === "RUNNING") this.reattachGroup(g, recorded);
     });
+    // After every running group has taken back its GPUs: a new attempt must not be given one of those.
+    for (const g of preparing) this.restartPreparing(g);
     this.tick();
     return this.done;
   }
@@ -283,13 +286,17 @@ export class WorkflowRun implements PoolMember {
         this.timer = undefined;
         const now = this.clock.now();
         const pool = this.options.pool;
+        const capacity = pool?.capacity ?? this.options.capacity;
+        const counted = pool?.used ?? this.used;
+        // GPUs held for resumed runs not started yet (GpuDevices.hold) are not free either.
+        const used = { ...counted, gpu: Math.max(counted.gpu, capacity.gpu - this.gpuDevices.available) };
         const decision = this.canceled
           ? { actions: [], wakeAt: undefined }
           : schedule({
               plan: this.plan,
               groups: this.groups,
-              capacity: pool?.capacity ?? this.options.capacity,
-              used: pool?.used ?? this.used,
+              capacity,
+              used,
               activeTasks: pool?.activeTasks ?? this.activeTasks,
               maxParallel: pool?.maxParallel ?? this.options.maxParallel,
               mayAdmit: pool?.mayAdmit(this) ?? true,
@@ -479,7 +486,8 @@ export class WorkflowRun implements PoolMember {
         retryId,
         address: addresses[task.name] ?? "",
         hosts: addresses,
-        gpuDevices: this.groups[g]!.gpus?.[t] ?? [],
+        // Where the pool has GPUs, a task that asked for none is given none (not "all": undefined).
+        gpuDevices: this.gpuDevices.count > 0 ? (this.groups[g]!.gpus?.[t] ?? []) : undefined,
         logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
       },
       { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },

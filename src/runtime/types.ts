@@ -29,8 +29,9 @@ export interface TaskLaunch {
   resources?: { cpu: number; gpu: number; memoryBytes: number };
   /**
    * Which of the machine's GPUs (their indices) the task has, one for each it
-   * asked for, none shared with another running task; runtimes give it
-   * those (host: CUDA_VISIBLE_DEVICES; containers: those devices) and no others.
+   * asked for, none shared with another running task; runtimes give it those
+   * and no others (host: CUDA_VISIBLE_DEVICES; containers: those devices).
+   * Undefined where the pool has no GPUs (the host's environment is left as is).
    */
   gpuDevices?: number[];
 }

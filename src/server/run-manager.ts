@@ -17,7 +17,7 @@ import {
 import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
-import { createdRunRecord, type NewRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
+import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 
 type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
@@ -258,6 +258,8 @@ export class RunManager implements RunControl {
         if (entry.cancel) run.cancel(entry.force);
         await done;
       } catch (error) {
+        // GPUs held for its running members (recover) that it never took back.
+        if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
         recordRunNotStarted(this.store, id, `the run could not start: ${(error as Error).message}`);
       } finally {
         entry.closing = true;
@@ -278,36 +280,44 @@ export class RunManager implements RunControl {
   async recover(): Promise<{ resumed: string[]; settled: Array<{ id: string; reason: string }> }> {
     const resumed: string[] = [];
     const settled: Array<{ id: string; reason: string }> = [];
+    const settle = (owned: OwnedRun, error: Error) => {
+      const reason = `the server restarted and could not resume the run: ${error.message}`;
+      // Its kept tasks would run on unwatched: they end with the run.
+      killKeptTasks(this.store.runDir(owned.id));
+      this.store.settleRuns([owned], reason);
+      settled.push({ id: owned.id, reason });
+    };
+    const resumable: Array<{ owned: OwnedRun; run: ResumableRun; runtime: Runtime }> = [];
     for (const owned of this.store.unfinishedOwnedRuns()) {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
-        const { plan, pool, user, state, reused, priority } = await this.resumable(owned.id);
-        const runtime = await pool.runtime();
-        if (!runtime.keepsTasks) throw new Error(`the pool ${pool.name} cannot keep tasks any more (${runtime.describe()})`);
+        const run = await this.resumable(owned.id);
+        const runtime = await run.pool.runtime();
+        if (!runtime.keepsTasks) throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${runtime.describe()})`);
+        resumable.push({ owned, run, runtime });
+      } catch (error) {
+        settle(owned, error as Error);
+      }
+    }
+    // The GPUs every resumed run's running members are on are kept for them before any run goes on.
+    for (const { run } of resumable) this.shared.get(run.pool.name)!.gpuDevices.hold(runningGpus(run.state));
+    for (const { owned, run, runtime } of resumable) {
+      try {
         this.store.setRunOwner(owned.id, keptOwnerToken());
+        const { plan, pool, user, state, reused, priority } = run;
         this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused, priority });
         resumed.push(owned.id);
       } catch (error) {
-        const reason = `the server restarted and could not resume the run: ${(error as Error).message}`;
-        // Its kept tasks would run on unwatched: they end with the run.
-        killKeptTasks(this.store.runDir(owned.id));
-        this.store.settleRuns([owned], reason);
-        settled.push({ id: owned.id, reason });
+        this.shared.get(run.pool.name)!.gpuDevices.unhold(runningGpus(run.state));
+        settle(owned, error as Error);
       }
     }
     return { resumed, settled };
   }
 
   /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
-  private async resumable(id: string): Promise<{
-    plan: CompiledWorkflow;
-    pool: Pool;
-    user: string;
-    priority: Priority;
-    state: ResumedRun;
-    reused: Map<number, ReusedGroup>;
-  }> {
+  private async resumable(id: string): Promise<ResumableRun> {
     const record = this.store.getRun(id);
     const submitted = this.store.submission(id);
     if (!record || !submitted) throw new Error("its record is incomplete");
@@ -369,4 +379,19 @@ export class RunManager implements RunControl {
     for (const id of this.active.keys()) this.cancel(id, false);
     await Promise.all([...this.active.values()].map((e) => e.done));
   }
+}
+
+/** What resuming a run takes: its plan (from the spec and variables it was submitted with), pool and state. */
+interface ResumableRun {
+  plan: CompiledWorkflow;
+  pool: Pool;
+  user: string;
+  priority: Priority;
+  state: ResumedRun;
+  reused: Map<number, ReusedGroup>;
+}
+
+/** The GPUs of a resumed run's running groups (their members run on, on them). */
+function runningGpus(state: ResumedRun): number[][] {
+  return state.groups.flatMap((group) => (group.status === "RUNNING" && group.gpus ? group.gpus : []));
 }

@@ -5,3 +5,4 @@ export { readFrom, tailOffset } from "./log-files.js";
 export { createdRunRecord } from "./reader.js";
 export { PRIORITIES } from "./types.js";
 export type * from "./types.js";
+export type { OwnedRun } from "./orphans.js";

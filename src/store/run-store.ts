@@ -193,6 +193,7 @@ export class RunStore {
    * result (writer.ts passes a new attempt on with all its fields).
    */
   keepLive(id: string, created?: RunRecord): void {
+    this.ended.delete(id);
     if (!this.live.get(id)) this.live.set(id, created ? new LiveRecord(created) : null);
   }
 
@@ -200,6 +201,7 @@ export class RunStore {
   forget(id: string): void {
     const live = this.live.get(id);
     this.live.delete(id);
+    this.ended.delete(id);
     if (!live) return;
     this.ended.set(id, live);
     if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);

@@ -1326,4 +1326,49 @@ describe("GPUs: each task has its own", () => {
     expect(devices(h, "held")).toEqual([1]);
     expect(devices(h, "fresh")).toEqual([0]);
   });
+
+  it("a resumed run gives a group it prepares again none of the GPUs its running groups are on, whatever their order", async () => {
+    const yaml = workflow(
+      [group("preparing", task("again", "resource: one")), group("running", task("on", "resource: one"))],
+      gpuResources,
+    );
+    const resume: ResumedRun = {
+      reason: "the server restarted: run resumed",
+      groups: [
+        { status: "INITIALIZING", startTime: null, tasks: [{ status: "INITIALIZING", retryId: 0, exitCode: null, ip: null }] },
+        { status: "RUNNING", startTime: 2_000, gpus: [[0]], tasks: [{ status: "RUNNING", retryId: 0, exitCode: null, ip: "10.0.0.3" }] },
+      ],
+    };
+    const h = await startRun(yaml, { capacity: { cpu: 64, gpu: 2, memoryBytes: 1024 ** 4 }, resume });
+    expect(devices(h, "on")).toEqual([0]);
+    expect(h.runtime.prepareCalls("again").map((l) => l.gpuDevices)).toEqual([[1]]);
+  });
+
+  it("GPUs a server holds for a run it resumes are given to no other run meanwhile, and taken back by it", async () => {
+    const pool = new SharedPool({ cpu: 8, gpu: 2, memoryBytes: 1024 ** 3 }, 100);
+    pool.gpuDevices.hold([[1]]);
+    const needing = (name: string) => workflow([group(name, task(name, "resource: one"))], gpuResources);
+    const other = await startRun(needing("other"), { pool });
+    const waiting = await startRun(needing("waiting"), { pool });
+    expect(devices(other, "other")).toEqual([0]);
+    expect(waiting.groupStatus("waiting")).toBe("SCHEDULING"); // GPU 1 is held, though no run has reserved it yet
+    const resume: ResumedRun = {
+      reason: "the server restarted: run resumed",
+      groups: [
+        { status: "RUNNING", startTime: 2_000, gpus: [[1]], tasks: [{ status: "RUNNING", retryId: 0, exitCode: null, ip: "10.0.0.2" }] },
+      ],
+    };
+    const resumed = await startRun(needing("resumed"), { pool, resume });
+    expect(devices(resumed, "resumed")).toEqual([1]);
+    await other.exit("other", 0);
+    await flush();
+    expect(devices(waiting, "waiting")).toEqual([0]);
+
+    // Held GPUs a resumed run never took (it could not start) go back.
+    const spare = new SharedPool({ cpu: 8, gpu: 1, memoryBytes: 1024 ** 3 }, 100);
+    spare.gpuDevices.hold([[0]]);
+    spare.gpuDevices.unhold([[0]]);
+    const after = await startRun(needing("after"), { pool: spare });
+    expect(devices(after, "after")).toEqual([0]);
+  });
 });

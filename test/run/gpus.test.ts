@@ -53,7 +53,7 @@ afterAll(() => {
 
 /** Three tasks asking for 1, 2 and 1 GPUs and one asking for none, all at once: each says which GPUs it sees. */
 function gpuSpec(): string {
-  const report = `echo "cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES cdi=$(env | grep '^TEST_GPU_' | cut -d= -f1 | sort | tr '\\n' ' ')"`;
+  const report = `echo "order=$CUDA_DEVICE_ORDER cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES cdi=$(env | grep '^TEST_GPU_' | cut -d= -f1 | sort | tr '\\n' ' ')"`;
   const task = (name: string, resource?: string) =>
     `  - {name: ${name}, image: alpine:3.18, command: ["sh", "-c", ${JSON.stringify(report)}]${resource ? `, resource: ${resource}` : ""}}`;
   return [
@@ -82,7 +82,9 @@ function seen(log: string, target: string): number[] {
     return cdi.sort();
   }
   expect(cdi).toEqual([]);
-  expect(nvidia).toBe(cuda);
+  expect(/order=(\S*)/.exec(log)?.[1]).toBe("PCI_BUS_ID");
+  // A task given no GPU sees none ("void": NVIDIA's word for none).
+  expect(nvidia).toBe(cuda === "" ? "void" : cuda);
   return cuda === "" ? [] : cuda.split(",").map(Number).sort();
 }
 

@@ -278,13 +278,17 @@ function processAlive(pid: number): boolean {
 
 /**
  * What a task's process sees: the base environment, the GPUs troupe gave it
- * (CUDA and NVIDIA's variables, for CUDA programs and NVIDIA's container
- * tools alike; a task that asked for none is left as it was), then the
- * task's own `environment`, which wins.
+ * (CUDA's and NVIDIA's variables, for CUDA programs and NVIDIA's container
+ * tools alike; where the pool has GPUs, a task that asked for none sees
+ * none; CUDA numbering them in PCI order, as nvidia-smi and CDI do), then
+ * the task's own `environment`, which wins.
  */
 function taskEnvironment(launch: TaskLaunch): Record<string, string> {
   const env = baseEnvironment();
-  if (launch.gpuDevices?.length) env.CUDA_VISIBLE_DEVICES = env.NVIDIA_VISIBLE_DEVICES = launch.gpuDevices.join(",");
+  if (launch.gpuDevices !== undefined) {
+    const gpus = launch.gpuDevices.join(",");
+    Object.assign(env, { CUDA_DEVICE_ORDER: "PCI_BUS_ID", CUDA_VISIBLE_DEVICES: gpus, NVIDIA_VISIBLE_DEVICES: gpus || "void" });
+  }
   return { ...env, ...launch.env };
 }
 
