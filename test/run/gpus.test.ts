@@ -77,8 +77,10 @@ function seen(log: string, target: string): number[] {
   const nvidia = /nvidia=(\S*)/.exec(log)?.[1] ?? "";
   const cdi = [...log.matchAll(/TEST_GPU_(\d+)/g)].map((m) => Number(m[1]));
   if (target === "container") {
-    // Inside a container the indices are the CDI devices': no host numbering is passed in.
+    // Inside a container the indices are the CDI devices': no host numbering is passed in; a task given none
+    // says so to NVIDIA's container hook too ("void").
     expect(cuda).toBe("");
+    expect(nvidia).toBe(cdi.length === 0 ? "void" : "");
     return cdi.sort();
   }
   expect(cdi).toEqual([]);

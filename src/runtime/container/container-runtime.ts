@@ -218,7 +218,9 @@ export class ContainerRuntime implements Runtime {
       image: launch.image,
       entrypoint: ["/.troupe/init"],
       command: launch.argv,
-      env: launch.env,
+      // In a pool with GPUs, a task given none: NVIDIA's container hook (not CDI) would otherwise follow the image's
+      // NVIDIA_VISIBLE_DEVICES=all (CUDA's images set it) and give it every GPU.
+      env: launch.gpuDevices?.length === 0 ? { NVIDIA_VISIBLE_DEVICES: "void", ...launch.env } : launch.env,
       workdir: launch.outputDir,
       hostname: launch.taskName,
       labels: { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
