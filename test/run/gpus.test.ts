@@ -114,6 +114,29 @@ describe.each(TARGETS)("GPUs, on %s", (target) => {
   );
 });
 
+describe("GPUs on a machine whose engine knows no such GPUs", () => {
+  it.skipIf(!IS_ROOT)(
+    "a GPU task fails to start with podman's reason and what to do about it",
+    async () => {
+      const file = home.spec("gpus-no-cdi", gpuSpec());
+      const missing = `troupe-test.example/absent${process.pid}`;
+      const run = await runJson(file, {
+        home: home.home,
+        target: "container",
+        extra: ["--gpus", "4", "--cpus", "8"],
+        env: { TROUPE_GPU_CDI_KIND: missing },
+        timeoutMs: 60_000,
+      });
+      expect(run.code, describeRun(run)).toBe(1);
+      expect(taskOf(run.record, "first").status).toBe("FAILED_START_ERROR");
+      expect(taskOf(run.record, "none")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      expect(run.stderr + run.stdout).toContain(`unresolvable CDI devices ${missing}=`);
+      expect(run.stderr + run.stdout).toContain(`the engine has no CDI spec for the GPUs: generate one`);
+    },
+    90_000,
+  );
+});
+
 describe("GPUs through the Docker Engine API", () => {
   const spec = (gpuDevices?: number[]): ContainerSpec => ({
     name: "c",

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "../types.js";
-import type { StartedContainer } from "./backend.js";
+import { gpuCdiKind, type StartedContainer } from "./backend.js";
 
 export class ContainerMember implements PreparedMember {
   readonly exited: Promise<ExitInfo>;
@@ -61,12 +61,17 @@ export class ContainerMember implements PreparedMember {
     return { code: end.code };
   }
 
+  /** The engine's last word (its error, when the container could not start), with what to do where troupe knows. */
   private lastLogLine(): string | undefined {
+    let line: string | undefined;
     try {
-      return readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop() || undefined;
+      line = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop() || undefined;
     } catch {
       return undefined;
     }
+    if (line && /unresolvable CDI devices/.test(line))
+      line += ` (the engine has no CDI spec for the GPUs: generate one, e.g. \`nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml\`, or name their kind in TROUPE_GPU_CDI_KIND, now ${gpuCdiKind()})`;
+    return line;
   }
 
   release(): void {
