@@ -255,9 +255,9 @@ export class WorkflowRun implements PoolMember {
 
   // ---- scheduling -------------------------------------------------------
 
-  /** The pool freed capacity, or a run ahead of this one stopped waiting. */
+  /** The pool's call (SharedPool.wakeOthers, at the top of a turn of the event loop): a scheduling pass now. */
   wake(): void {
-    this.requestTick();
+    this.tick();
   }
 
   /**

@@ -16,7 +16,7 @@ const RANK: Record<PoolPriority, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
 /** What the pool knows of a run on it. */
 export interface PoolMember {
   readonly priority: PoolPriority;
-  /** Asks the run to look at its groups again (capacity was freed, or a run ahead of it stopped waiting). */
+  /** The run looks at its groups now, admitting what fits (capacity was freed, or a run ahead of it stopped waiting). */
   wake(): void;
 }
 
@@ -76,9 +76,26 @@ export class SharedPool {
     this.wakeOthers(by);
   }
 
-  /** Wakes the other runs, those of higher priority first (they tick first and take what they need). */
-  private wakeOthers(except: PoolMember): void {
-    const waiting = [...this.blocked].filter((m) => m !== except).sort((a, b) => RANK[a.priority] - RANK[b.priority]);
-    for (const member of waiting) member.wake();
+  private wakeScheduled = false;
+
+  /**
+   * Wakes the runs waiting for the pool, once for any number of releases in a
+   * turn of the event loop: those of higher priority first (they take what
+   * they need first), in the order they began to wait, and only while a task
+   * slot is free (with every slot taken no group can be admitted; the rest
+   * wait for the next release). A server with a thousand runs waiting then
+   * looks at a few of them per release, not at all of them.
+   */
+  private wakeOthers(_except: PoolMember): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      const waiting = [...this.blocked].sort((a, b) => RANK[a.priority] - RANK[b.priority]);
+      for (const member of waiting) {
+        if (this.activeTasks >= this.maxParallel) return;
+        if (this.blocked.has(member)) member.wake();
+      }
+    });
   }
 }

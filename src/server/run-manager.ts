@@ -3,6 +3,7 @@
  * who submitted it and to which pool, then run in this process on the pool's
  * runtime; running runs can be canceled.
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   findUnschedulable,
@@ -216,7 +217,8 @@ export class RunManager implements RunControl {
       labels: { ...plan.labels, ...submission.labels },
       groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
     };
-    const id = this.store.createRun(newRun);
+    // Its log directory is made as it starts (runInBackground), off the event loop.
+    const id = this.store.createRun(newRun, false);
     const created = createdRunRecord(id, newRun);
     this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority }, created);
     return id;
@@ -238,6 +240,7 @@ export class RunManager implements RunControl {
     this.observer.started(id, created);
     entry.done = (async () => {
       try {
+        await mkdir(this.store.runLogDir(id), { recursive: true });
         await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
         const run = new WorkflowRun({
           runId: id,

@@ -24,7 +24,11 @@ function startTime(pid: number): string | undefined {
   }
 }
 
+/** This process's own token, read once (a server asks for it with every run it starts). */
+let ownToken: string | undefined;
+
 export function processToken(pid = process.pid): string {
+  if (pid === process.pid) return (ownToken ??= `${pid}:${startTime(pid) ?? "?"}:${bootId()}`);
   return `${pid}:${startTime(pid) ?? "?"}:${bootId()}`;
 }
 

@@ -3,10 +3,11 @@
  * the engine: output to logs with and without a live view, exit codes,
  * setup failures reported as start errors.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HostRuntime, type TaskLaunch } from "../../src/runtime/index.js";
+import { spawnerPath } from "../../src/runtime/host/spawner.js";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -70,4 +71,38 @@ describe("host runtime", () => {
     await runtime.close();
     expect(existsSync("/no-such-top-level-dir-x")).toBe(false);
   });
+
+  // A server opens a runtime per run: one troupe-spawner for all of them, which one run's end does not take away.
+  it.skipIf(spawnerPath() === undefined)(
+    "runtimes of one process share one troupe-spawner; closing one leaves the others' tasks running",
+    async () => {
+      const dataDir = mkdtempSync("/var/tmp/troupe-host-");
+      dirs.push(dataDir);
+      const spawners = () =>
+        readdirSync("/proc")
+          .filter((pid) => /^\d+$/.test(pid))
+          .filter((pid) => {
+            try {
+              const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+              return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid && stat.includes("(troupe-spawner)");
+            } catch {
+              return false;
+            }
+          });
+      const first = new HostRuntime({ isolation: "none" });
+      const second = new HostRuntime({ isolation: "none" });
+      await first.open({ runId: "host-shared-1", dataDir: join(dataDir, "1") });
+      await second.open({ runId: "host-shared-2", dataDir: join(dataDir, "2") });
+      const long = await first.prepare(launch(join(dataDir, "1"), "long", ["sh", "-c", "sleep 0.5; echo done"]));
+      const short = await second.prepare(launch(join(dataDir, "2"), "short", ["true"]));
+      expect(spawners()).toHaveLength(1);
+      long.release();
+      short.release();
+      expect(await short.exited).toEqual({ code: 0 });
+      await second.close();
+      expect(await long.exited).toEqual({ code: 0 });
+      expect(readFileSync(join(dataDir, "1", "logs", "long.0.log"), "utf8")).toBe("done\n");
+      await first.close();
+    },
+  );
 });

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
-import { Spawner, spawnerPath } from "../host/spawner.js";
+import { sharedSpawner, type Spawner, spawnerPath } from "../host/spawner.js";
 import {
   gpuCdiKind,
   NETWORK_POOL,
@@ -127,7 +127,7 @@ export class PodmanCliBackend implements ContainerBackend {
     args.push(spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
-    if (this.spawnerBinary) this.spawner ??= new Spawner(this.spawnerBinary);
+    if (this.spawnerBinary) this.spawner ??= sharedSpawner(this.spawnerBinary);
     const startProcess = this.spawner?.start ?? startWithNode;
     let started: SandboxProcess | undefined;
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
@@ -202,7 +202,7 @@ export class PodmanCliBackend implements ContainerBackend {
 
   async close(): Promise<void> {
     // Kept attempts live on without it; the others were stopped by the runtime before.
-    this.spawner?.close();
+    // The helper is the process's (sharedSpawner): this backend only lets go of it.
     this.spawner = undefined;
   }
 }

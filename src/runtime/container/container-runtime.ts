@@ -10,7 +10,8 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
@@ -84,7 +85,7 @@ export class ContainerRuntime implements Runtime {
   async open(run: RunContext): Promise<void> {
     this.run = run;
     if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
-    mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
+    // The sandboxes directory is made with the first attempt's control directory (recursively).
   }
 
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
@@ -289,7 +290,7 @@ export class ContainerRuntime implements Runtime {
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
     if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId);
-    if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     await this.backend.close();
   }
 

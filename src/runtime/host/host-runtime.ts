@@ -6,7 +6,8 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
@@ -17,7 +18,7 @@ import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetw
 import { PlainMember } from "./plain-member.js";
 import { bwrapArguments, hostsText, SandboxError, sandboxSpec, spawnerDirectives, type SandboxPlan } from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
-import { Spawner, spawnerPath } from "./spawner.js";
+import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -45,6 +46,8 @@ export class HostRuntime implements Runtime {
   private readonly sandboxed = this.builder !== "plain";
   /** undefined: not started yet; null: not built, Node's spawn is used. */
   private spawner: Spawner | null | undefined;
+  /** Whether an attempt needed a directory of its own (under sandboxes/, removed at close). */
+  private madeSandboxes = false;
   /** Tasks outlive troupe under keepers of troupe-spawner (sandboxed tasks only). */
   readonly keepsTasks = this.sandboxed && spawnerPath() !== undefined;
   /** Attempts of an earlier process were re-attached: its leftovers of this run go at close. */
@@ -95,7 +98,9 @@ export class HostRuntime implements Runtime {
 
   async open(run: RunContext): Promise<void> {
     this.run = run;
-    mkdirSync(join(run.dataDir, "sandboxes"), { recursive: true });
+    // No sandboxes directory yet: an attempt that needs a directory of its own makes it (and it, recursively);
+    // a resumed run's may hold the last process's.
+    this.madeSandboxes = run.resumed === true;
     if (this.isolation === "netns") this.network = await openRunNetwork(networkKey(run.runId, run.keepTasks === true && this.keepsTasks));
   }
 
@@ -133,7 +138,10 @@ export class HostRuntime implements Runtime {
       return plain;
     }
     // Each attempt has a directory of its own (staged files, network script) when it needs one: new, so no clean-up before.
-    if (!own || launch.files.length > 0 || this.network) mkdirSync(dir, { recursive: true });
+    if (!own || launch.files.length > 0 || this.network) {
+      mkdirSync(dir, { recursive: true });
+      this.madeSandboxes = true;
+    }
     const plan: SandboxPlan = {
       dir,
       runDir: run.dataDir,
@@ -183,7 +191,7 @@ export class HostRuntime implements Runtime {
   private startProcess(): StartSandboxProcess {
     if (this.spawner === undefined) {
       const path = spawnerPath();
-      this.spawner = path ? new Spawner(path) : null;
+      this.spawner = path ? sharedSpawner(path) : null;
     }
     return this.spawner ? this.spawner.start : startWithNode;
   }
@@ -217,7 +225,7 @@ export class HostRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
-    this.spawner?.close();
+    // The helper is the process's (other runs use it too): this runtime only lets go of it.
     this.spawner = undefined;
     if (this.network) await this.network.close();
     this.network = undefined;
@@ -226,7 +234,8 @@ export class HostRuntime implements Runtime {
       const runId = this.run.runId;
       await sweepRunNetworks((key) => runOfNetworkKey(key).runId !== runId).catch(() => undefined);
     }
-    if (this.run) rmSync(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    // Off the event loop (a server closes a runtime per run).
+    if (this.run && this.madeSandboxes) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * Client of troupe-spawner (native/spawner.c), the small helper process that
  * forks the task sandboxes so that troupe's Node process never forks: one
- * helper per host runtime, one pipe each way, frames of a 4-byte
+ * helper per process (sharedSpawner), one pipe each way, frames of a 4-byte
  * little-endian length and `op NUL id NUL rest` (the protocol is described
  * in the C file). Built by `npm run build` when a C compiler is there; without
  * it (or with TROUPE_SPAWNER=node) the host runtime uses Node's child_process.
@@ -13,6 +13,25 @@ import { signalNumber, type SandboxProcess, type SandboxProcessEvents, type Star
 /** Where the built helper is, or undefined when it was not built or is switched off. */
 export function spawnerPath(): string | undefined {
   return process.env.TROUPE_SPAWNER === "node" ? undefined : builtHelper("troupe-spawner");
+}
+
+/** The helper every runtime of this process uses, by its path (sharedSpawner). */
+const shared = new Map<string, Spawner>();
+
+/**
+ * One helper for every run and runtime of this process (a server starts a
+ * runtime per run, and each fork of Node for a helper cost its main thread
+ * about 6 ms), started on first use, and again if it ended. It does not keep
+ * the process alive while no task runs; it ends when the process does (its
+ * input closes): sandboxes die with it, kept tasks go on under their keepers.
+ */
+export function sharedSpawner(path: string): Spawner {
+  let spawner = shared.get(path);
+  if (!spawner || spawner.ended) {
+    spawner = new Spawner(path);
+    shared.set(path, spawner);
+  }
+  return spawner;
 }
 
 const NUL = Buffer.from([0]);
@@ -58,6 +77,11 @@ export class Spawner {
     };
     return process;
   };
+
+  /** Whether the helper is gone (closed, or ended): it starts nothing more. */
+  get ended(): boolean {
+    return this.gone !== undefined;
+  }
 
   /** Ends the helper; sandboxes still running die with it (bwrap --die-with-parent), but for kept ones. */
   close(): void {
