@@ -59,7 +59,9 @@ export class HttpThreadLink implements RunObserver {
     if (this.updates.length === 0) return;
     const updates = this.updates;
     this.updates = [];
-    this.send({ kind: "updates", updates });
+    // As JSON text: for the burst of a big run's start (40,000 updates for 10,000 tasks) JSON.parse in the HTTP
+    // thread takes half the time a structured clone takes to arrive there, and the main thread's side costs the same.
+    this.send({ kind: "updates", json: JSON.stringify(updates) });
   }
 
   /** In order: the updates committed before a run starts or ends go first. */

@@ -22,7 +22,7 @@ export type ToHttp =
   | { kind: "reply"; call: number; result?: unknown; error?: string }
   | { kind: "live"; id: string; created?: RunRecord }
   | { kind: "forget"; id: string }
-  | { kind: "updates"; updates: StoreUpdate[] }
+  | { kind: "updates"; json: string }
   | { kind: "close" };
 
 /** HTTP thread -> main thread. */
@@ -66,7 +66,7 @@ async function main(options: HttpThreadOptions): Promise<void> {
         store.forget(message.id);
         break;
       case "updates":
-        store.applyUpdates(message.updates);
+        store.applyUpdates(JSON.parse(message.json) as StoreUpdate[]);
         break;
       case "close": {
         // Followers of a log stream are cut off rather than waited for.
