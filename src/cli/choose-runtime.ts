@@ -56,10 +56,12 @@ export function askEngine(options: RuntimeChoice): EngineAnswer | undefined {
   return answer;
 }
 
+/** `sharedEngine`: the engine's connection is a server pool's, kept across its runs (see poolFrom). */
 export async function chooseRuntime(
   options: RuntimeChoice,
   images: Set<string>,
   engine: EngineAnswer | undefined = askEngine(options),
+  sharedEngine = false,
 ): Promise<ChosenRuntime> {
   const asked = askedRuntime(options);
   const host = () => {
@@ -70,7 +72,7 @@ export async function chooseRuntime(
   if (asked === "host") return { runtime: host() };
   try {
     const backend = await (engine ?? connectEngine(options.engine));
-    const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing" });
+    const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: sharedEngine });
     runtime.noteImages(images);
     return { runtime };
   } catch (error) {

@@ -23,7 +23,7 @@ import { UsageError } from "../errors/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
-import { chooseRuntime } from "./choose-runtime.js";
+import { askEngine, chooseRuntime } from "./choose-runtime.js";
 
 const PoolConfig = z
   .object({
@@ -69,9 +69,17 @@ export function readServerConfig(path: string): PoolConfig[] {
   return parsed.data.pools;
 }
 
-/** A pool of the server from its config (runtimes are made per run). */
+/**
+ * A pool of the server from its config. Runtimes are made per run; the
+ * container engine is asked once and its connection kept for every run (not
+ * a `podman version` per run, and a pool without a runtime in its config
+ * does not switch between container and host from run to run), asked again
+ * only after it did not answer.
+ */
 export function poolFrom(config: PoolConfig): Pool {
   const memory = config.memory ? parseSize(config.memory) : undefined;
+  const choice = { runtime: config.runtime, isolation: config.isolation, engine: config.engine };
+  let engine: ReturnType<typeof askEngine>;
   return {
     name: config.name,
     capacity: {
@@ -82,7 +90,12 @@ export function poolFrom(config: PoolConfig): Pool {
     maxRetries: config.max_retries,
     maxParallel: config.max_parallel,
     exitActions: compileExitActions(config.exit_actions),
-    runtime: async () =>
-      (await chooseRuntime({ runtime: config.runtime, isolation: config.isolation, engine: config.engine }, new Set())).runtime,
+    runtime: async () => {
+      const asked = (engine ??= askEngine(choice));
+      asked?.catch(() => {
+        if (engine === asked) engine = undefined;
+      });
+      return (await chooseRuntime(choice, new Set(), asked, true)).runtime;
+    },
   };
 }

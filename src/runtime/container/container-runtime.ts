@@ -26,6 +26,8 @@ export type PullPolicy = "missing" | "always" | "never";
 export interface ContainerRuntimeOptions {
   backend: ContainerBackend;
   pull: PullPolicy;
+  /** The backend is a server pool's, used by its other runs too: `close()` leaves it open. */
+  sharedBackend?: boolean;
 }
 
 const LABEL_RUN = "troupe.run";
@@ -291,7 +293,7 @@ export class ContainerRuntime implements Runtime {
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
     if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId);
     if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
-    await this.backend.close();
+    if (!this.options.sharedBackend) await this.backend.close();
   }
 
   /** What the process that re-attached attempts of this run had left of it: containers still waiting at a barrier, networks. */
