@@ -74,7 +74,7 @@ describe("host runtime", () => {
 
   // A server opens a runtime per run: one troupe-spawner for all of them, which one run's end does not take away.
   it.skipIf(spawnerPath() === undefined)(
-    "runtimes of one process share one troupe-spawner; closing one leaves the others' tasks running",
+    "runtimes of one process share one troupe-spawner; closing one leaves the others' tasks running; a dead one is replaced",
     async () => {
       const dataDir = mkdtempSync("/var/tmp/troupe-host-");
       dirs.push(dataDir);
@@ -102,6 +102,17 @@ describe("host runtime", () => {
       await second.close();
       expect(await long.exited).toEqual({ code: 0 });
       expect(readFileSync(join(dataDir, "1", "logs", "long.0.log"), "utf8")).toBe("done\n");
+
+      // Should the helper die, the next attempt (of a runtime that used it too) has a new one.
+      const [helper] = spawners();
+      process.kill(Number(helper), "SIGKILL");
+      for (let i = 0; i < 100 && spawners().includes(helper!); i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50)); // its end is read by the client
+      const after = await first.prepare(launch(join(dataDir, "1"), "after", ["true"]));
+      after.release();
+      expect(await after.exited).toEqual({ code: 0 });
+      expect(spawners()).toHaveLength(1);
+      expect(spawners()).not.toContain(helper);
       await first.close();
     },
   );

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
-import { sharedSpawner, type Spawner, spawnerPath } from "../host/spawner.js";
+import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
   gpuCdiKind,
   NETWORK_POOL,
@@ -28,7 +28,6 @@ export class PodmanCliBackend implements ContainerBackend {
   private readonly spawnerBinary = spawnerPath();
   /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
   readonly keepsContainers: boolean = this.spawnerBinary !== undefined;
-  private spawner: Spawner | undefined;
   /** As root, troupe keeps its networks apart itself (network-isolation.ts). */
   private readonly ownIsolation = process.getuid?.() === 0 && onPath("iptables");
   /** Network -> its isolation rule going in. */
@@ -127,8 +126,8 @@ export class PodmanCliBackend implements ContainerBackend {
     args.push(spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
-    if (this.spawnerBinary) this.spawner ??= sharedSpawner(this.spawnerBinary);
-    const startProcess = this.spawner?.start ?? startWithNode;
+    // The process's helper, looked up at every start: should it have died, the next start has a new one.
+    const startProcess = this.spawnerBinary ? sharedSpawner(this.spawnerBinary).start : startWithNode;
     let started: SandboxProcess | undefined;
     const ended = new Promise<{ code: number; error?: string }>((resolve) => {
       // Output straight to the log file unless someone watches live (kept attempts: always to the file).
@@ -202,8 +201,7 @@ export class PodmanCliBackend implements ContainerBackend {
 
   async close(): Promise<void> {
     // Kept attempts live on without it; the others were stopped by the runtime before.
-    // The helper is the process's (sharedSpawner): this backend only lets go of it.
-    this.spawner = undefined;
+    // The helper is the process's (sharedSpawner), not this backend's to end.
   }
 }
 

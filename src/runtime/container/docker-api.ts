@@ -56,7 +56,9 @@ export interface ContainerState {
 }
 
 export class DockerApi {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  // No cap on sockets: every running container holds two for its whole life (its log stream and its wait), so a cap
+  // of N would hold every other request (create, start, stop: a group's barrier, a cancel) once N/2 containers run.
+  private readonly agent = new Agent({ keepAlive: true });
 
   constructor(readonly endpoint: Endpoint) {}
 

@@ -189,7 +189,8 @@ export class HostRuntime implements Runtime {
 
   /** The troupe-spawner helper when it was built (started on first use), else Node's own spawn. */
   private startProcess(): StartSandboxProcess {
-    if (this.spawner === undefined) {
+    // The process's helper; should it have died, a new one for the attempts from now on.
+    if (this.spawner === undefined || this.spawner?.ended) {
       const path = spawnerPath();
       this.spawner = path ? sharedSpawner(path) : null;
     }
