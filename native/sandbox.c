@@ -12,8 +12,15 @@
  *
  * Directives (fields before "--"), applied in this order:
  *   hostname NAME | netns | chdir DIR | env KEY=VALUE
- *   mkdir DIR: made on the host (with its parents) before anything else
+ *   user UID GID: the command runs as this user, unprivileged (else as root)
+ *   mkdir DIR: made on the host (with its parents) before anything else,
+ *     owned by the command's user
+ *   read-only-root: the host's mounts, all of them, read-only in the sandbox
+ *     (before the mounts below, which are writable unless they say ro-)
  *   tmpfs PATH | bind SRC DST | ro-bind SRC DST | symlink TEXT PATH | proc PATH
+ *   dev PATH: a minimal /dev (sandbox-confine.c)
+ *   hide PATH: an empty tmpfs over PATH that anyone may pass through (0755), for
+ *     the mount points of what the task may see in there
  *   ro-data CONTENTS DST: a read-only file with these contents at DST (staged
  *   in the private /tmp, bound, then unlinked: nothing of it on the host)
  * Every bind source is opened before any mount, so a tmpfs laid over a
@@ -59,9 +66,22 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
       box->argv = (char **)&fields[i + 1];
       return NULL;
     }
-    if (strcmp(d, "netns") == 0) {
-      box->netns = 1;
+    if (strcmp(d, "netns") == 0 || strcmp(d, "read-only-root") == 0) {
+      if (d[0] == 'n') box->netns = 1;
+      else box->read_only_root = 1;
       i += 1;
+      continue;
+    }
+    if (strcmp(d, "user") == 0) {
+      NEED(2);
+      char *end_uid, *end_gid;
+      unsigned long uid = strtoul(fields[i + 1], &end_uid, 10), gid = strtoul(fields[i + 2], &end_gid, 10);
+      if (*fields[i + 1] == '\0' || *end_uid || *fields[i + 2] == '\0' || *end_gid || uid > 0xfffffffeUL || gid > 0xfffffffeUL)
+        return "user wants a numeric uid and gid";
+      box->drop_to_user = 1;
+      box->uid = (uid_t)uid;
+      box->gid = (gid_t)gid;
+      i += 3;
       continue;
     }
     if (strcmp(d, "hostname") == 0 || strcmp(d, "chdir") == 0 || strcmp(d, "env") == 0 || strcmp(d, "mkdir") == 0) {
@@ -80,9 +100,9 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
     }
     if (box->mount_count >= SANDBOX_MAX_MOUNTS) return "too many mounts";
     mount_op_t *op = &box->mounts[box->mount_count];
-    if (strcmp(d, "tmpfs") == 0 || strcmp(d, "proc") == 0) {
+    if (strcmp(d, "tmpfs") == 0 || strcmp(d, "proc") == 0 || strcmp(d, "dev") == 0 || strcmp(d, "hide") == 0) {
       NEED(1);
-      op->kind = d[0] == 't' ? MOUNT_TMPFS : MOUNT_PROC;
+      op->kind = d[0] == 't' ? MOUNT_TMPFS : d[0] == 'p' ? MOUNT_PROC : d[0] == 'd' ? MOUNT_DEV : MOUNT_HIDE;
       op->a = fields[i + 1];
       i += 2;
     } else if (strcmp(d, "bind") == 0 || strcmp(d, "ro-bind") == 0 || strcmp(d, "symlink") == 0 || strcmp(d, "ro-data") == 0) {
@@ -130,29 +150,17 @@ void close_other_fds(int from) {
   for (long fd = from; fd < max; fd++) close((int)fd);
 }
 
-/* Setup failed: say why in the task's log (stderr) and end without an exit-code line. */
-static void fail(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void fail(const char *format, ...) {
-  va_list args;
-  va_start(args, format);
-  fprintf(stderr, "troupe sandbox: ");
-  vfprintf(stderr, format, args);
-  fprintf(stderr, "\n");
-  va_end(args);
-  _exit(1);
-}
-
 static void make_dirs(const char *path) {
   char buffer[4096];
-  if (strlen(path) >= sizeof buffer) fail("path too long: %s", path);
+  if (strlen(path) >= sizeof buffer) sandbox_fail("path too long: %s", path);
   strcpy(buffer, path);
   for (char *p = buffer + 1; *p; p++) {
     if (*p != '/') continue;
     *p = '\0';
-    if (mkdir(buffer, 0755) && errno != EEXIST) fail("cannot create %s: %s", buffer, strerror(errno));
+    if (mkdir(buffer, 0755) && errno != EEXIST) sandbox_fail("cannot create %s: %s", buffer, strerror(errno));
     *p = '/';
   }
-  if (mkdir(buffer, 0755) && errno != EEXIST) fail("cannot create %s: %s", buffer, strerror(errno));
+  if (mkdir(buffer, 0755) && errno != EEXIST) sandbox_fail("cannot create %s: %s", buffer, strerror(errno));
 }
 
 /* A mount point like the source: a directory, or an empty file. */
@@ -171,7 +179,7 @@ static void make_mount_point(const char *target, int source_is_dir) {
     make_dirs(parent);
   }
   int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create the mount point %s: %s", target, strerror(errno));
+  if (fd < 0) sandbox_fail("cannot create the mount point %s: %s", target, strerror(errno));
   close(fd);
 }
 
@@ -183,7 +191,7 @@ static void make_mount_point(const char *target, int source_is_dir) {
 static void make_read_only(const char *target) {
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
   if (syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
-  if (errno != ENOSYS) fail("cannot make %s read-only: %s", target, strerror(errno));
+  if (errno != ENOSYS) sandbox_fail("cannot make %s read-only: %s", target, strerror(errno));
   struct statvfs vfs;
   unsigned long keep = 0;
   if (statvfs(target, &vfs) == 0) {
@@ -191,25 +199,33 @@ static void make_read_only(const char *target) {
     if (vfs.f_flag & ST_NODEV) keep |= MS_NODEV;
     if (vfs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
   }
-  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL)) fail("cannot make %s read-only: %s", target, strerror(errno));
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL)) sandbox_fail("cannot make %s read-only: %s", target, strerror(errno));
+}
+
+/* A bind of a host directory the task may write: the copy of a read-only mount is read-only until told. */
+static void make_writable(const char *target) {
+  struct mount_attr attr = {.attr_clr = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target, 0, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS) sandbox_fail("cannot make %s writable: %s", target, strerror(errno));
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND, NULL)) sandbox_fail("cannot make %s writable: %s", target, strerror(errno));
 }
 
 /* A read-only file with `contents` at `target`, from a staging file in the private /tmp that is unlinked once bound. */
 static void place_data(const char *contents, const char *target) {
   char staged[] = "/tmp/.troupe-data-XXXXXX";
   int fd = mkstemp(staged);
-  if (fd < 0) fail("cannot stage %s in the private /tmp: %s", target, strerror(errno));
+  if (fd < 0) sandbox_fail("cannot stage %s in the private /tmp: %s", target, strerror(errno));
   fchmod(fd, 0644); /* readable by a task that drops root, as the host's would be */
   size_t len = strlen(contents);
   for (size_t at = 0; at < len;) {
     ssize_t n = write(fd, contents + at, len - at);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("cannot stage %s: %s", target, strerror(errno));
+    if (n < 0) sandbox_fail("cannot stage %s: %s", target, strerror(errno));
     at += (size_t)n;
   }
   close(fd);
   make_mount_point(target, 0);
-  if (mount(staged, target, NULL, MS_BIND, NULL)) fail("cannot place %s: %s", target, strerror(errno));
+  if (mount(staged, target, NULL, MS_BIND, NULL)) sandbox_fail("cannot place %s: %s", target, strerror(errno));
   make_read_only(target);
   unlink(staged);
 }
@@ -222,10 +238,11 @@ static void apply_mounts(const sandbox_t *box) {
     sources[i] = -1;
     if (op->kind != MOUNT_BIND && op->kind != MOUNT_RO_BIND) continue;
     sources[i] = open(op->a, O_PATH | O_CLOEXEC);
-    if (sources[i] < 0) fail("cannot bind %s: %s", op->a, strerror(errno));
+    if (sources[i] < 0) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
   }
   /* Our mounts stay ours; the host's still reach us. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) fail("cannot make / a slave mount: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) sandbox_fail("cannot make / a slave mount: %s", strerror(errno));
+  if (box->read_only_root) make_read_only("/");
   for (size_t i = 0; i < box->mount_count; i++) {
     const mount_op_t *op = &box->mounts[i];
     switch (op->kind) {
@@ -235,27 +252,35 @@ static void apply_mounts(const sandbox_t *box) {
         if (stat(op->a, &st) != 0) make_dirs(op->a);
         char options[32];
         snprintf(options, sizeof options, "mode=%o", mode);
-        if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV, options)) fail("cannot mount a tmpfs on %s: %s", op->a, strerror(errno));
+        if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV, options)) sandbox_fail("cannot mount a tmpfs on %s: %s", op->a, strerror(errno));
         break;
       }
       case MOUNT_DATA:
         place_data(op->a, op->b);
         break;
+      case MOUNT_HIDE:
+        if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k"))
+          sandbox_fail("cannot hide %s: %s", op->a, strerror(errno));
+        break;
+      case MOUNT_DEV:
+        sandbox_mount_dev(op->a);
+        break;
       case MOUNT_PROC:
-        if (mount("proc", op->a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail("cannot mount proc on %s: %s", op->a, strerror(errno));
+        if (mount("proc", op->a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) sandbox_fail("cannot mount proc on %s: %s", op->a, strerror(errno));
         break;
       case MOUNT_SYMLINK:
-        if (symlink(op->a, op->b) && errno != EEXIST) fail("cannot make the symlink %s: %s", op->b, strerror(errno));
+        if (symlink(op->a, op->b) && errno != EEXIST) sandbox_fail("cannot make the symlink %s: %s", op->b, strerror(errno));
         break;
       case MOUNT_BIND:
       case MOUNT_RO_BIND: {
         struct stat st;
-        if (fstat(sources[i], &st)) fail("cannot bind %s: %s", op->a, strerror(errno));
+        if (fstat(sources[i], &st)) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
         make_mount_point(op->b, S_ISDIR(st.st_mode));
         char source[64];
         snprintf(source, sizeof source, "/proc/self/fd/%d", sources[i]);
-        if (mount(source, op->b, NULL, MS_BIND | MS_REC, NULL)) fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
+        if (mount(source, op->b, NULL, MS_BIND | MS_REC, NULL)) sandbox_fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
         if (op->kind == MOUNT_RO_BIND) make_read_only(op->b);
+        else if (box->read_only_root) make_writable(op->b);
         close(sources[i]);
         break;
       }
@@ -276,10 +301,14 @@ static void forward_signal(int signo) {
 }
 
 void sandbox_init(sandbox_t *box) {
-  for (size_t i = 0; i < box->mkdir_count; i++) make_dirs(box->mkdirs[i]);
+  for (size_t i = 0; i < box->mkdir_count; i++) {
+    make_dirs(box->mkdirs[i]);
+    if (box->drop_to_user && chown(box->mkdirs[i], box->uid, box->gid))
+      sandbox_fail("cannot give %s to the task's user: %s", box->mkdirs[i], strerror(errno));
+  }
   apply_mounts(box);
-  if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) fail("cannot set the hostname: %s", strerror(errno));
-  if (box->cwd && chdir(box->cwd)) fail("cannot enter %s: %s", box->cwd, strerror(errno));
+  if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) sandbox_fail("cannot set the hostname: %s", strerror(errno));
+  if (box->cwd && chdir(box->cwd)) sandbox_fail("cannot enter %s: %s", box->cwd, strerror(errno));
 
   /* The barrier: "go" starts the command; an end without it means troupe stopped us. */
   char go[8];
@@ -290,7 +319,7 @@ void sandbox_init(sandbox_t *box) {
   close(4);
 
   pid_t command = fork();
-  if (command < 0) fail("cannot fork the command: %s", strerror(errno));
+  if (command < 0) sandbox_fail("cannot fork the command: %s", strerror(errno));
   if (command > 0) {
     command_pid = command;
     int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -299,6 +328,7 @@ void sandbox_init(sandbox_t *box) {
   if (command == 0) {
     close(3);
     setsid();
+    if (box->drop_to_user) sandbox_drop_privileges(box->uid, box->gid);
     box->env[box->env_count] = NULL;
     environ = box->env;
     execvp(box->argv[0], box->argv);

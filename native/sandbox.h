@@ -4,11 +4,11 @@
 
 #include <sys/types.h>
 
-enum mount_kind { MOUNT_TMPFS, MOUNT_BIND, MOUNT_RO_BIND, MOUNT_SYMLINK, MOUNT_PROC, MOUNT_DATA };
+enum mount_kind { MOUNT_TMPFS, MOUNT_BIND, MOUNT_RO_BIND, MOUNT_SYMLINK, MOUNT_PROC, MOUNT_DATA, MOUNT_DEV, MOUNT_HIDE };
 
 typedef struct {
   enum mount_kind kind;
-  const char *a; /* tmpfs/proc: path; bind: source; symlink: link text; data: contents */
+  const char *a; /* tmpfs/proc/dev/hide: path; bind: source; symlink: link text; data: contents */
   const char *b; /* bind/data: target; symlink: path of the link */
 } mount_op_t;
 
@@ -21,6 +21,11 @@ typedef struct {
   size_t mkdir_count;
   const char *mkdirs[64];
   int netns;
+  int read_only_root;
+  /* The command's user (set by "user UID GID"): it runs unprivileged; otherwise as root. */
+  int drop_to_user;
+  uid_t uid;
+  gid_t gid;
   size_t mount_count;
   mount_op_t mounts[SANDBOX_MAX_MOUNTS];
   size_t env_count;
@@ -35,6 +40,12 @@ pid_t sandbox_clone(const sandbox_t *box);
 /* In the child: mounts, hostname, barrier, then the command; never returns. */
 void sandbox_init(sandbox_t *box) __attribute__((noreturn));
 void close_other_fds(int from);
+/* A minimal /dev at `path`: a tmpfs with the harmless devices of the host, pts, shm and the fd links. */
+void sandbox_mount_dev(const char *path);
+/* In the command's process, before exec: the user, no capabilities, no_new_privs. */
+void sandbox_drop_privileges(uid_t uid, gid_t gid);
+/* Setup failed: say why in the task's log (stderr) and end without an exit-code line. */
+void sandbox_fail(const char *format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* In the spawner at start-up: a handle on itself that its sandboxes can watch. */
 void sandbox_remember_spawner(void);
 /* First thing in a new sandbox: die with the spawner, even if it died a moment ago. */

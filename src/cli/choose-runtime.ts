@@ -12,13 +12,17 @@ import {
   type Isolation,
   type PullPolicy,
   type Runtime,
+  type TaskUser,
 } from "../runtime/index.js";
+import { troupeHome } from "./home.js";
 
 export interface RuntimeChoice {
   runtime?: "host" | "container";
   isolation?: Isolation;
   engine?: EngineName;
   pull?: PullPolicy;
+  /** Host runtime, as root: who tasks run as (default nobody). */
+  taskUser?: TaskUser;
 }
 
 export interface ChosenRuntime {
@@ -65,7 +69,7 @@ export async function chooseRuntime(
 ): Promise<ChosenRuntime> {
   const asked = askedRuntime(options);
   const host = () => {
-    const runtime = new HostRuntime({ isolation: options.isolation ?? "netns" });
+    const runtime = new HostRuntime({ isolation: options.isolation ?? "netns", home: troupeHome(), taskUser: options.taskUser });
     runtime.noteImages(images);
     return runtime;
   };

@@ -5,7 +5,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
-import { compileWorkflow } from "../plan/index.js";
+import { compileWorkflow, policyRefusals } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { onPath } from "../util/executables.js";
 import { processToken } from "../util/process-identity.js";
@@ -21,6 +21,7 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   memory?: string;
   gpus?: number;
   maxParallel?: number;
+  allowPrivileged?: boolean;
 }
 
 export { RUN_EXIT } from "./shared.js";
@@ -40,6 +41,12 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
 
   const baseDir = file === "-" ? process.cwd() : baseDirOf(resolve(file));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir));
+  const refusals = policyRefusals(plan, { privilegedAllowed: options.allowPrivileged === true }, "of troupe run");
+  if (refusals.length > 0) {
+    for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
+    dropEngine();
+    return RUN_EXIT.invalid;
+  }
   const capacity = poolCapacity(options);
   const unschedulable = findUnschedulable(plan, capacity);
   if (unschedulable.length > 0) {

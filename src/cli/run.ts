@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import type { RunOptions } from "./run-action.js";
 import { action, addSpecOptions, parseNonNegativeInt } from "./shared.js";
+import { parseTaskUser } from "./task-user.js";
 
 export function runCommand(): Command {
   const command = new Command("run")
@@ -24,6 +25,12 @@ export function runCommand(): Command {
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
+    .option(
+      "--task-user <user>",
+      "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)",
+      (value: string) => parseTaskUser(value),
+    )
+    .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
     .option(
       "--max-parallel <n>",
       "at most this many tasks at once (default 64; a larger group runs alone)",

@@ -14,6 +14,8 @@
  *     max_retries: 2           # OSMO's max_retry_per_task (default 0)
  *     max_parallel: 64
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
+ *     task_user: "1000:1000"   # host runtime, as root: who tasks run as (default nobody, 65534:65534)
+ *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
@@ -24,6 +26,7 @@ import { compileExitActions } from "../plan/index.js";
 import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
 import { askEngine, chooseRuntime } from "./choose-runtime.js";
+import { parseTaskUser } from "./task-user.js";
 
 const PoolConfig = z
   .object({
@@ -43,8 +46,22 @@ const PoolConfig = z
       (actions) => Object.values(actions).every((v) => v === undefined || parseExitRanges(v).ok),
       'exit codes or ranges such as "1,3-5"',
     ).optional(),
+    task_user: z
+      .string()
+      .refine((v) => userOrError(v) === undefined, { error: (issue) => userOrError(issue.input as string) })
+      .optional(),
+    privileged_allowed: z.boolean().default(false),
   })
   .strict();
+
+function userOrError(text: string): string | undefined {
+  try {
+    parseTaskUser(text, "task_user");
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 const ServerConfig = z
   .object({ pools: z.array(PoolConfig).min(1) })
@@ -78,7 +95,12 @@ export function readServerConfig(path: string): PoolConfig[] {
  */
 export function poolFrom(config: PoolConfig): Pool {
   const memory = config.memory ? parseSize(config.memory) : undefined;
-  const choice = { runtime: config.runtime, isolation: config.isolation, engine: config.engine };
+  const choice = {
+    runtime: config.runtime,
+    isolation: config.isolation,
+    engine: config.engine,
+    taskUser: config.task_user === undefined ? undefined : parseTaskUser(config.task_user, "task_user"),
+  };
   let engine: ReturnType<typeof askEngine>;
   return {
     name: config.name,
@@ -90,6 +112,7 @@ export function poolFrom(config: PoolConfig): Pool {
     maxRetries: config.max_retries,
     maxParallel: config.max_parallel,
     exitActions: compileExitActions(config.exit_actions),
+    privilegedAllowed: config.privileged_allowed,
     runtime: async () => {
       const asked = (engine ??= askEngine(choice));
       asked?.catch(() => {

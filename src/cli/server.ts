@@ -13,6 +13,8 @@ interface ServerOptions {
   maxTasks: number;
   maxRunsPerUser: number;
   config?: string;
+  taskUser?: string;
+  allowPrivileged?: boolean;
 }
 
 function useHome(home: string | undefined): void {
@@ -32,6 +34,8 @@ export function serverCommand(): Command {
       ]),
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
+    .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
+    .option("--allow-privileged", "the default pool runs tasks with `privileged: true` (as root); refused otherwise")
     .option("--config <file>", "the pools to offer (YAML; see src/cli/server-config.ts); default: one pool, `default`, this machine")
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
     .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
@@ -84,7 +88,17 @@ async function serve(options: ServerOptions): Promise<number> {
   ]);
   const configs = options.config
     ? readServerConfig(options.config)
-    : [{ name: "default", runtime: options.runtime, isolation: options.isolation, max_retries: 0, max_parallel: 64 }];
+    : [
+        {
+          name: "default",
+          runtime: options.runtime,
+          isolation: options.isolation,
+          max_retries: 0,
+          max_parallel: 64,
+          task_user: options.taskUser,
+          privileged_allowed: options.allowPrivileged === true,
+        },
+      ];
   const pools = configs.map(poolFrom);
   // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
   // from what this thread's store commits: a query is answered however busy the engines here are.

@@ -82,5 +82,6 @@ export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenCo
     logPath: place.logPath,
     resources: { cpu: task.resources.cpu, gpu: task.resources.gpu, memoryBytes: task.resources.memoryBytes },
     gpuDevices: place.gpuDevices && [...place.gpuDevices],
+    privileged: task.privileged,
   };
 }

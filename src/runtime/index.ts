@@ -1,6 +1,7 @@
 export type { Runtime, RunContext, TaskLaunch, PreparedMember, ExitInfo, OutputSink } from "./types.js";
 export { TaskStartError } from "./types.js";
 export { HostRuntime, type HostRuntimeOptions, type Isolation } from "./host/host-runtime.js";
+export { DEFAULT_TASK_USER, type TaskUser } from "./host/sandbox.js";
 export { canUseNetworkNamespaces } from "./host/network.js";
 export { ContainerRuntime, type ContainerRuntimeOptions, type PullPolicy } from "./container/container-runtime.js";
 export { connectEngine, NoEngineError, type EngineName } from "./container/engine.js";

@@ -34,6 +34,12 @@ export interface TaskLaunch {
    * Undefined where the pool has no GPUs (the host's environment is left as is).
    */
   gpuDevices?: number[];
+  /**
+   * `privileged: true`, which the pool allowed (troupe refuses the workflow
+   * otherwise): the task runs as root with the capabilities root has. Any
+   * other task runs unprivileged.
+   */
+  privileged?: boolean;
 }
 
 export interface ExitInfo {

@@ -128,7 +128,7 @@ export const RESPONSES = {
   "POST /api/pool/:pool/workflow": {
     200: ValidatedResponse,
     201: SubmittedResponse,
-    ...errors(401, 404, 413, 414, 415, 429, 500, 503),
+    ...errors(401, 403, 404, 413, 414, 415, 429, 500, 503),
     400: InvalidResponse,
   },
   "GET /api/workflow": { 200: ListResponse, ...errors(400, 401, 500) },

@@ -15,7 +15,7 @@ import {
   type ResumedRun,
   type RunOptions,
 } from "../engine/index.js";
-import { compileWorkflow, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
+import { compileWorkflow, policyRefusals, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
@@ -32,6 +32,8 @@ export interface Pool {
   maxParallel: number;
   /** Exit actions applied after each task's own. */
   exitActions: readonly ExitActionRule[];
+  /** Tasks with `privileged: true` may run (as root); refused otherwise. */
+  privilegedAllowed: boolean;
   /** A fresh runtime for each run (runtimes hold one run's state). */
   runtime: () => Promise<Runtime>;
 }
@@ -51,7 +53,7 @@ export interface Submission {
 
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string; status: 400 | 404 | 409 | 429 | 503 }
+  | { kind: "refused"; reason: string; status: 400 | 403 | 404 | 409 | 429 | 503 }
   | { kind: "validated"; name: string; groups: number; tasks: number }
   | { kind: "submitted"; id: string };
 
@@ -188,6 +190,8 @@ export class RunManager implements RunControl {
         status: 400,
       };
     const plan = compileWorkflow(loaded.spec);
+    const refusals = policyRefusals(plan, pool, pool.name);
+    if (refusals.length > 0) return { kind: "refused", reason: refusals.join("; "), status: 403 };
     const unschedulable = findUnschedulable(plan, pool.capacity);
     if (unschedulable.length > 0) {
       const u = unschedulable[0]!;

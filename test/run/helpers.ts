@@ -150,9 +150,11 @@ export class TestHome {
     return file;
   }
 
-  /** A fresh host directory outside /tmp, which tasks see as it is. */
+  /** A fresh host directory outside /tmp, which tasks see as it is (read-only, as the rest of the host). */
   outsideTmp(): string {
     const dir = fs.mkdtempSync(path.join("/var/tmp", "troupe-accept-"));
+    // Tasks run as nobody: they see what others may see.
+    fs.chmodSync(dir, 0o755);
     this.outside.push(dir);
     return dir;
   }

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt, runJson, TestHome, troupe, type RunRecord } from "./helpers.js";
+import { ensureBuilt, IS_ROOT, runJson, TestHome, troupe, type RunRecord } from "./helpers.js";
 
 const home = new TestHome();
 let ok: RunRecord;
@@ -119,19 +119,22 @@ describe("runs refused before they start", () => {
   it("without bubblewrap, tasks run as plain processes and troupe says so once; files: are refused with the reason", async () => {
     // A PATH with the tools the tasks use, and no bwrap.
     const bin = home.outsideTmp();
-    for (const tool of ["sh", "cat", "true"])
+    for (const tool of ["sh", "cat", "true", "id"])
       fs.symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), path.join(bin, tool));
+    // Without a sandbox tasks still do not run as root: they must reach their tools and their output directory.
+    for (const dir of [bin, home.home]) fs.chmodSync(dir, 0o755);
     // TROUPE_SANDBOX=bwrap: as root troupe needs no bubblewrap (its own sandbox); this is the machine without either.
     const env = { NO_COLOR: "1", PATH: bin, TROUPE_SANDBOX: "bwrap" };
     const plain = home.spec(
       "plain",
-      'workflow:\n  name: plain\n  tasks:\n  - name: x\n    image: alpine\n    command: ["sh", "-c", "echo plain run; exit 3"]\n',
+      'workflow:\n  name: plain\n  tasks:\n  - name: x\n    image: alpine\n    command: ["sh", "-c", "echo plain run; id -u; exit 3"]\n',
     );
     const result = await troupe(["run", plain], { home: home.home, env });
     expect(result.code).toBe(1);
     expect(result.stdout.split("\n")[0]).toMatch(/runtime: host, isolation: none \(plain processes: bubblewrap is not installed\)/);
     expect(result.stdout.match(/bubblewrap \(bwrap\) is not installed/g)).toHaveLength(1);
     expect(result.stdout).toMatch(/x +\| plain run/);
+    if (IS_ROOT) expect(result.stdout).toMatch(/x +\| 65534$/m);
     const record = JSON.parse((await cli(["query", "plain-1", "--output", "json"])).stdout) as RunRecord;
     expect(record.groups[0]!.tasks[0]).toMatchObject({ status: "FAILED", exit_code: 3 });
 

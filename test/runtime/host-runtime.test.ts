@@ -35,7 +35,7 @@ async function runOne(onOutput: boolean, task: (dataDir: string) => TaskLaunch) 
   // Not under /tmp: the task's /tmp is private.
   const dataDir = mkdtempSync("/var/tmp/troupe-host-");
   dirs.push(dataDir);
-  const runtime = new HostRuntime({ isolation: "none" });
+  const runtime = new HostRuntime({ isolation: "none", home: "/nonexistent/troupe-home" });
   const chunks: string[] = [];
   await runtime.open({ runId: "host-test-1", dataDir, onOutput: onOutput ? (_l, chunk) => chunks.push(chunk.toString()) : undefined });
   try {
@@ -64,7 +64,7 @@ describe("host runtime", () => {
   it("refuses a file whose top-level directory does not exist, before anything runs", async () => {
     const dataDir = mkdtempSync("/var/tmp/troupe-host-");
     dirs.push(dataDir);
-    const runtime = new HostRuntime({ isolation: "none" });
+    const runtime = new HostRuntime({ isolation: "none", home: "/nonexistent/troupe-home" });
     await runtime.open({ runId: "host-test-2", dataDir });
     const task = launch(dataDir, "placer", ["true"], { files: [{ path: "/no-such-top-level-dir-x/a.conf", contents: Buffer.from("x") }] });
     await expect(runtime.prepare(task)).rejects.toThrow(/top-level directory does not exist/);
@@ -89,8 +89,8 @@ describe("host runtime", () => {
               return false;
             }
           });
-      const first = new HostRuntime({ isolation: "none" });
-      const second = new HostRuntime({ isolation: "none" });
+      const first = new HostRuntime({ isolation: "none", home: "/nonexistent/troupe-home" });
+      const second = new HostRuntime({ isolation: "none", home: "/nonexistent/troupe-home" });
       await first.open({ runId: "host-shared-1", dataDir: join(dataDir, "1") });
       await second.open({ runId: "host-shared-2", dataDir: join(dataDir, "2") });
       const long = await first.prepare(launch(join(dataDir, "1"), "long", ["sh", "-c", "sleep 0.5; echo done"]));

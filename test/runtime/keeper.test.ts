@@ -193,7 +193,9 @@ describe.runIf(isRoot)("kept tasks: troupe's own sandbox under its keeper (root)
     } satisfies TaskLaunch;
     const spec = sandboxSpec(task, {
       dir: join(dir, "sandbox"),
-      runDir: dir,
+      home: dir,
+      hidden: [],
+      user: undefined,
       ownSandbox: true,
       hostsFile: join(dir, "sandbox", "hosts"),
       stagedFiles: [],

@@ -236,7 +236,9 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
     const env = { PATH: "/usr/bin:/bin", ...launch.env };
     const plan = {
       dir,
-      runDir: dir,
+      home: dir,
+      hidden: [],
+      user: undefined,
       ownSandbox: true,
       hostsFile: "",
       stagedFiles: [join(dir, "file.0")],

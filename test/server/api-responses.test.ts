@@ -127,6 +127,12 @@ describe("every route's responses match their documented schemas", () => {
     expect((invalid.body as Body).diagnostics).toEqual(expect.arrayContaining([expect.objectContaining({ path: "workflow.tasks" })]));
     expect((await call(submit, "/api/pool/default/workflow", alice, json({ spec: 5 }))).status).toBe(400);
     expect((await call(submit, "/api/pool/nope/workflow", alice, json({ spec }))).status).toBe(404);
+    const privileged = "workflow:\n  name: p\n  tasks:\n  - {name: p, image: alpine, privileged: true, command: [id]}\n";
+    const refused = await call(submit, "/api/pool/default/workflow", alice, json({ spec: privileged }));
+    expect(refused).toMatchObject({
+      status: 403,
+      body: { error: expect.stringMatching(/privileged: true, which the pool default does not allow/) },
+    });
     expect((await call(submit, `/api/pool/${"p".repeat(200)}/workflow`, alice, json({ spec }))).status).toBe(400);
     await badPaths(submit, (pool) => `/api/pool/${pool}/workflow`, json({ spec }));
     expect((await call(submit, "/api/pool/default/workflow", undefined, json({ spec }))).status).toBe(401);

@@ -120,7 +120,7 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
 `,
     );
     // Ends while no server is there (once the test lets it): its exit code is read at the next start.
-    const flag = join(serverHome, `let-quick-end-${random()}`);
+    const flag = join(home.outsideTmp(), `let-quick-end-${random()}`);
     const quick = await submit(
       first.url,
       `workflow:\n  name: quick-${random()}\n  tasks:\n  - name: quick\n    image: alpine\n    command: ["sh", "-c", "while [ ! -e ${flag} ]; do sleep 0.05; done; echo bye; exit 3"]\n`,

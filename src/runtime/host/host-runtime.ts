@@ -6,7 +6,7 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -16,7 +16,17 @@ import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.j
 import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
 import { PlainMember } from "./plain-member.js";
-import { bwrapArguments, hostsText, SandboxError, sandboxSpec, spawnerDirectives, type SandboxPlan } from "./sandbox.js";
+import {
+  bwrapArguments,
+  DEFAULT_TASK_USER,
+  hiddenPaths,
+  hostsText,
+  SandboxError,
+  sandboxSpec,
+  spawnerDirectives,
+  type SandboxPlan,
+  type TaskUser,
+} from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
 import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";
 
@@ -26,7 +36,19 @@ export type Isolation = "netns" | "none";
 
 export interface HostRuntimeOptions {
   isolation: Isolation;
+  /** troupe's home (database, tokens, runs): no task sees it. */
+  home: string;
+  /** Who tasks run as (as root; default nobody:nogroup). Unprivileged, tasks run as the user troupe runs as. */
+  taskUser?: TaskUser;
 }
+
+/**
+ * Run inside a task's network namespace (by root, from outside): its
+ * addresses and routes, then what an unprivileged task may do in a network
+ * of its own, as in a container: listen on any port, and ping.
+ */
+const CONFIGURE_TASK_NETNS =
+  'ip -batch "$1" && echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range';
 
 const BASE_ENV_KEYS = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER"];
 
@@ -35,6 +57,10 @@ export class HostRuntime implements Runtime {
   private network: RunNetwork | undefined;
   private readonly privileged = process.getuid?.() === 0;
   private readonly isolation: Isolation;
+  private readonly home: string;
+  private readonly taskUser: TaskUser;
+  /** What hides troupe's home from tasks (hiddenPaths), found at the first task. */
+  private hidden: string[] | undefined;
   private readonly fallbackNote: string | undefined;
   private nextLoopback = 1;
   private readonly members = new Set<PreparedMember>();
@@ -54,10 +80,12 @@ export class HostRuntime implements Runtime {
   private reattached = false;
 
   constructor(options: HostRuntimeOptions) {
+    this.home = options.home;
+    this.taskUser = options.taskUser ?? DEFAULT_TASK_USER;
     if (!this.sandboxed) {
       this.isolation = "none";
       this.fallbackNote =
-        "bubblewrap (bwrap) is not installed: tasks run as plain processes that share /tmp and the host network, and files: cannot be placed (apt-get install bubblewrap)";
+        "bubblewrap (bwrap) is not installed: tasks run as plain processes that share /tmp and the host network and see the host's files as their user may, and files: cannot be placed (apt-get install bubblewrap)";
       return;
     }
     if (options.isolation === "netns" && !canUseNetworkNamespaces()) {
@@ -129,10 +157,12 @@ export class HostRuntime implements Runtime {
     // troupe's own sandbox also makes the output directory and places the
     // hosts file itself, off this event loop (on these disks a mkdir costs 0.5-1.5 ms).
     const own = this.builder === "troupe";
-    if (!own) this.makeDirectories(launch);
+    // As root, the command becomes the pool's task user (root only for a privileged task); otherwise it stays ours.
+    const user = !this.privileged ? undefined : launch.privileged ? undefined : this.taskUser;
+    if (!own) this.makeDirectories(launch, user);
     if (!this.sandboxed) {
       if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
-      const plain = new PlainMember(launch, taskEnvironment(launch), run);
+      const plain = new PlainMember(launch, taskEnvironment(launch, user), run, user);
       this.members.add(plain);
       void plain.exited.then(() => this.members.delete(plain));
       return plain;
@@ -144,15 +174,22 @@ export class HostRuntime implements Runtime {
     }
     const plan: SandboxPlan = {
       dir,
-      runDir: run.dataDir,
+      home: this.home,
+      hidden: (this.hidden ??= hiddenPaths(this.home)),
       ownSandbox: own,
       hostsFile: join(dir, "hosts"),
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
       netns: this.network !== undefined,
       userNamespace: !this.privileged,
-      env: taskEnvironment(launch),
+      user,
+      env: taskEnvironment(launch, user),
     };
-    launch.files.forEach((file, i) => writeFileSync(plan.stagedFiles[i] as string, file.contents));
+    launch.files.forEach((file, i) => {
+      const staged = plan.stagedFiles[i] as string;
+      writeFileSync(staged, file.contents);
+      // The task's own, to write as it likes: `files:` are the task's.
+      if (user) chownSync(staged, user.uid, user.gid);
+    });
     if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
     const spec = sandboxSpec(launch, plan);
     const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
@@ -178,8 +215,9 @@ export class HostRuntime implements Runtime {
     return member;
   }
 
-  private makeDirectories(launch: TaskLaunch): void {
+  private makeDirectories(launch: TaskLaunch, user: TaskUser | undefined): void {
     mkdirSync(launch.outputDir, { recursive: true });
+    if (user) chownSync(launch.outputDir, user.uid, user.gid);
     const logDir = dirname(launch.logPath);
     if (!this.knownDirs.has(logDir)) {
       mkdirSync(logDir, { recursive: true });
@@ -202,7 +240,7 @@ export class HostRuntime implements Runtime {
     await this.attachSoon(pid, address);
     const script = join(dir, "network.batch");
     writeFileSync(script, this.network!.insideScript(address));
-    await execFileAsync("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-batch", script]);
+    await execFileAsync("nsenter", [`--net=/proc/${pid}/ns/net`, "sh", "-c", CONFIGURE_TASK_NETNS, "sh", script]);
   }
 
   /** Attach requests made in the same turn of the event loop go in one `ip -batch`. */
@@ -293,8 +331,13 @@ function processAlive(pid: number): boolean {
  * none; CUDA numbering them in PCI order, as nvidia-smi and CDI do), then
  * the task's own `environment`, which wins.
  */
-function taskEnvironment(launch: TaskLaunch): Record<string, string> {
+function taskEnvironment(launch: TaskLaunch, user?: TaskUser): Record<string, string> {
   const env = baseEnvironment();
+  if (user) {
+    // Not root's: the task's user has no home of its own on this host; its /tmp is private and writable.
+    env.HOME = "/tmp";
+    delete env.USER;
+  }
   if (launch.gpuDevices !== undefined) {
     const gpus = launch.gpuDevices.join(",");
     Object.assign(env, { CUDA_DEVICE_ORDER: "PCI_BUS_ID", CUDA_VISIBLE_DEVICES: gpus, NVIDIA_VISIBLE_DEVICES: gpus || "void" });

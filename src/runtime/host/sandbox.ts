@@ -1,20 +1,25 @@
 /**
  * The sandbox of one task attempt: its own PID, mount, UTS and IPC namespaces
- * (and network namespace in netns mode), a private /tmp, `files:` at their
- * paths, inputs read-only, a hosts file naming the group's members, and
- * nothing of the host's environment but what is passed on. One spec, built
- * by troupe-spawner's own sandbox as root (native/sandbox.c, fast) or by
- * bubblewrap (unprivileged, or without the spawner).
+ * (and network namespace in netns mode), the host's file system read-only,
+ * troupe's home hidden, a minimal /dev, a private /tmp, its output directory
+ * and `files:` writable at their paths, inputs read-only, a hosts file naming
+ * the group's members, and nothing of the host's environment but what is
+ * passed on; the command runs as an unprivileged user (no capabilities,
+ * no_new_privs) unless the task is privileged and the pool allows it. One
+ * spec, built by troupe-spawner's own sandbox as root (native/sandbox.c,
+ * fast) or by bubblewrap (unprivileged, or without the spawner).
  */
-import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import type { TaskLaunch } from "../types.js";
 
 export interface SandboxPlan {
   /** Host directory for this attempt's staged files. */
   dir: string;
-  /** The run's data directory (outputs, logs, sandboxes): always visible to the task. */
-  runDir: string;
+  /** troupe's home (database, tokens, every run's outputs, logs and sandboxes): no file in it is visible to the task. */
+  home: string;
+  /** What to lay an empty tmpfs over (hiddenPaths): troupe's home, or the private directory it is in. */
+  hidden: string[];
   /**
    * Built by troupe's own sandbox (native/sandbox.c), which makes the output
    * directory and places the hosts file from its text itself; bwrap is given
@@ -27,8 +32,19 @@ export interface SandboxPlan {
   netns: boolean;
   /** Not root: bwrap needs a user namespace to do the rest. */
   userNamespace: boolean;
+  /** Who the command runs as; undefined: root (a privileged task, where the pool allows it). */
+  user: TaskUser | undefined;
   env: Record<string, string>;
 }
+
+/** A task's user: numeric, as the kernel knows it (no name is looked up inside a sandbox). */
+export interface TaskUser {
+  uid: number;
+  gid: number;
+}
+
+/** nobody:nogroup, the user tasks run as unless the pool says otherwise. */
+export const DEFAULT_TASK_USER: TaskUser = { uid: 65534, gid: 65534 };
 
 /** File descriptors the sandbox talks on (bwrap's and troupe's own): status JSON out, barrier in. */
 export const STATUS_FD = 3;
@@ -42,6 +58,12 @@ export type MountOp =
   | { kind: "bind"; source: string; target: string; readOnly: boolean }
   | { kind: "symlink"; text: string; path: string }
   | { kind: "proc"; path: string }
+  /** An empty tmpfs anyone may pass through (0755): the mount points of what the task may see in there. */
+  | { kind: "hide"; path: string }
+  /** A minimal /dev: null, zero, full, random, urandom, tty, pts, shm, the fd links. */
+  | { kind: "dev"; path: string }
+  /** A device of the host's (a GPU the task was given). */
+  | { kind: "device"; path: string }
   /** A read-only file with these contents (troupe's own sandbox only: bwrap gets staged files). */
   | { kind: "data"; contents: string; target: string };
 
@@ -50,6 +72,7 @@ export interface SandboxSpec {
   hostname: string;
   netns: boolean;
   userNamespace: boolean;
+  user: TaskUser | undefined;
   /** Host directories to make before anything else (troupe's own sandbox makes them itself). */
   makeDirs: string[];
   mounts: MountOp[];
@@ -58,14 +81,22 @@ export interface SandboxSpec {
   argv: string[];
 }
 
+/**
+ * Laid over the host's root, which is read-only beneath: what the task may
+ * write (its /tmp, its output, its files) and what it must not see (troupe's
+ * home, the host's devices, the network namespaces of other tasks).
+ */
 export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec {
   const mounts: MountOp[] = [
     { kind: "proc", path: "/proc" },
+    { kind: "dev", path: "/dev" },
+    ...gpuDevicePaths(launch).map((path): MountOp => ({ kind: "device", path })),
     { kind: "tmpfs", path: "/tmp" },
+    ...fileMounts(launch, plan),
   ];
-  // The run's own directory may live under /tmp: bind it back over the private /tmp.
-  if (isUnder(plan.runDir, "/tmp")) mounts.push({ kind: "bind", source: plan.runDir, target: plan.runDir, readOnly: false });
-  mounts.push(...fileMounts(launch, plan));
+  // After the files: a directory shadowed for a new file shows what it holds, troupe's home too if it is there.
+  for (const path of plan.hidden) mounts.push({ kind: "hide", path });
+  mounts.push({ kind: "bind", source: launch.outputDir, target: launch.outputDir, readOnly: false });
   for (const input of launch.inputDirs) mounts.push({ kind: "bind", source: input, target: input, readOnly: true });
   mounts.push(
     plan.ownSandbox
@@ -76,6 +107,7 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     hostname: launch.taskName,
     netns: plan.netns,
     userNamespace: plan.userNamespace,
+    user: plan.user,
     makeDirs: plan.ownSandbox ? [launch.outputDir] : [],
     mounts,
     cwd: launch.outputDir,
@@ -84,32 +116,104 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
   };
 }
 
-/** The bwrap command line (after `bwrap`): the whole host root, then the spec's mounts over it. */
+/** Host paths no task has any business seeing, hidden under an empty tmpfs where they exist. */
+const HIDDEN_HOST_PATHS = ["/run/netns"];
+
+/**
+ * What hides troupe's home (and HIDDEN_HOST_PATHS): the home itself, or,
+ * where one of its parents is closed to others (root's own home: 0700), that
+ * parent, so that the task's user can reach the output and inputs shown in
+ * there. Under /tmp nothing: the task's /tmp is its own already.
+ */
+export function hiddenPaths(home: string): string[] {
+  const out: string[] = [];
+  for (const path of [posix.normalize(home), ...HIDDEN_HOST_PATHS]) {
+    if (isUnder(path, "/tmp") || !existsSync(path)) continue;
+    let cover = path;
+    for (let dir = posix.dirname(path); dir !== "/"; dir = posix.dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) cover = dir;
+    }
+    out.push(cover);
+  }
+  return out;
+}
+
+/** The device nodes of the GPUs a task was given (NVIDIA's: its own, and the shared control devices). */
+function gpuDevicePaths(launch: TaskLaunch): string[] {
+  if (!launch.gpuDevices?.length) return [];
+  const nodes = launch.gpuDevices.map((index) => `/dev/nvidia${index}`);
+  nodes.push("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset");
+  return nodes.filter((node) => existsSync(node));
+}
+
+/**
+ * The bwrap command line (after `bwrap`): the host root read-only, then the
+ * spec's mounts over it. As root (no user namespace) bwrap cannot change the
+ * command's user itself: `setpriv` (util-linux) does, inside the sandbox;
+ * unprivileged, the user namespace maps only the caller's own uid.
+ */
 export function bwrapArguments(spec: SandboxSpec): string[] {
   const args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--hostname", spec.hostname];
-  if (spec.userNamespace) args.push("--unshare-user", "--uid", "0", "--gid", "0");
+  if (spec.userNamespace) args.push("--unshare-user", "--cap-drop", "ALL");
   if (spec.netns) args.push("--unshare-net");
-  args.push("--dev-bind", "/", "/");
+  args.push("--ro-bind", "/", "/");
+  // bwrap makes a mount point's missing parents 0700: a task that is not root could not reach it.
+  const covered: string[] = [];
+  const made = new Set<string>();
+  const parentsOf = (target: string) => {
+    const top = covered.filter((c) => target !== c && isUnder(target, c)).sort((a, b) => b.length - a.length)[0];
+    if (top === undefined) return;
+    const parents: string[] = [];
+    for (let dir = posix.dirname(target); dir !== top && !made.has(dir); dir = posix.dirname(dir)) parents.unshift(dir);
+    for (const dir of parents) {
+      args.push("--perms", "0755", "--dir", dir);
+      made.add(dir);
+    }
+  };
   for (const op of spec.mounts) {
-    if (op.kind === "tmpfs") args.push("--tmpfs", op.path);
+    if (op.kind === "tmpfs" || op.kind === "hide") covered.push(op.path);
+    else if (op.kind === "bind") parentsOf(op.target);
+    if (op.kind === "tmpfs") args.push(...(op.path === "/tmp" ? ["--perms", "1777"] : []), "--tmpfs", op.path);
+    else if (op.kind === "hide") args.push("--perms", "0755", "--tmpfs", op.path);
     else if (op.kind === "proc") args.push("--proc", op.path);
+    else if (op.kind === "dev") args.push("--dev", op.path);
+    else if (op.kind === "device") args.push("--dev-bind", op.path, op.path);
     else if (op.kind === "symlink") args.push("--symlink", op.text, op.path);
     else if (op.kind === "data") throw new Error("bwrap is given staged files, not file contents");
-    else args.push(op.readOnly ? "--ro-bind" : "--dev-bind", op.source, op.target);
+    else args.push(op.readOnly ? "--ro-bind" : "--bind", op.source, op.target);
   }
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);
-  args.push("--json-status-fd", String(STATUS_FD), "--block-fd", String(BLOCK_FD), "--", ...spec.argv);
+  args.push("--json-status-fd", String(STATUS_FD), "--block-fd", String(BLOCK_FD), "--");
+  if (spec.user && !spec.userNamespace) args.push(...setprivArguments(spec.user));
+  args.push(...spec.argv);
   return args;
+}
+
+/** As native/sandbox-confine.c does for troupe's own sandbox: the user, no capabilities, no_new_privs. */
+function setprivArguments(user: TaskUser): string[] {
+  return [
+    "setpriv",
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--ambient-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+    "--",
+  ];
 }
 
 /** The directives of troupe-spawner's own sandbox (native/sandbox.c), then `--` and the command. */
 export function spawnerDirectives(spec: SandboxSpec): string[] {
-  const fields = ["hostname", spec.hostname, "chdir", spec.cwd];
+  const fields = ["hostname", spec.hostname, "chdir", spec.cwd, "read-only-root"];
   if (spec.netns) fields.push("netns");
+  if (spec.user) fields.push("user", String(spec.user.uid), String(spec.user.gid));
   for (const dir of spec.makeDirs) fields.push("mkdir", dir);
   for (const op of spec.mounts) {
-    if (op.kind === "tmpfs" || op.kind === "proc") fields.push(op.kind, op.path);
+    if (op.kind === "tmpfs" || op.kind === "proc" || op.kind === "dev" || op.kind === "hide") fields.push(op.kind, op.path);
+    else if (op.kind === "device") fields.push("bind", op.path, op.path);
     else if (op.kind === "symlink") fields.push("symlink", op.text, op.path);
     else if (op.kind === "data") fields.push("ro-data", op.contents, op.target);
     else fields.push(op.readOnly ? "ro-bind" : "bind", op.source, op.target);
@@ -136,6 +240,7 @@ function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
   const shadowed = new Set<string>();
   launch.files.forEach((file, index) => {
     const target = posix.normalize(file.path);
+    if (isUnder(target, plan.home)) throw new SandboxError(`cannot place ${target}: it is inside troupe's home, which tasks do not see`);
     if (!isUnder(target, "/tmp") && !existsSync(target)) {
       let dir = posix.dirname(target);
       while (dir !== "/" && !existsSync(dir)) dir = posix.dirname(dir);
@@ -153,13 +258,16 @@ function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
   return args;
 }
 
-/** A tmpfs over `dir` that shows what `dir` holds (binds and symlinks), so that new entries stay in the sandbox. */
+/**
+ * A tmpfs over `dir` that shows what `dir` holds (read-only binds and
+ * symlinks, as the host's root is), so that new entries stay in the sandbox.
+ */
 function shadowDirectory(dir: string): MountOp[] {
   const args: MountOp[] = [{ kind: "tmpfs", path: dir }];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = posix.join(dir, entry.name);
     if (entry.isSymbolicLink()) args.push({ kind: "symlink", text: readlinkSync(path), path });
-    else args.push({ kind: "bind", source: path, target: path, readOnly: false });
+    else args.push({ kind: "bind", source: path, target: path, readOnly: true });
   }
   return args;
 }
