@@ -21,6 +21,7 @@
  *   dev PATH: a minimal /dev (sandbox-confine.c)
  *   hide PATH: an empty tmpfs over PATH that anyone may pass through (0755), for
  *     the mount points of what the task may see in there
+ *   seal PATH: the mount at PATH made read-only (not those below it)
  *   ro-data CONTENTS DST: a read-only file with these contents at DST (staged
  *   in the private /tmp, bound, then unlinked: nothing of it on the host)
  * Every bind source is opened before any mount, so a tmpfs laid over a
@@ -100,9 +101,9 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
     }
     if (box->mount_count >= SANDBOX_MAX_MOUNTS) return "too many mounts";
     mount_op_t *op = &box->mounts[box->mount_count];
-    if (strcmp(d, "tmpfs") == 0 || strcmp(d, "proc") == 0 || strcmp(d, "dev") == 0 || strcmp(d, "hide") == 0) {
+    if (strcmp(d, "tmpfs") == 0 || strcmp(d, "proc") == 0 || strcmp(d, "dev") == 0 || strcmp(d, "hide") == 0 || strcmp(d, "seal") == 0) {
       NEED(1);
-      op->kind = d[0] == 't' ? MOUNT_TMPFS : d[0] == 'p' ? MOUNT_PROC : d[0] == 'd' ? MOUNT_DEV : MOUNT_HIDE;
+      op->kind = d[0] == 't' ? MOUNT_TMPFS : d[0] == 'p' ? MOUNT_PROC : d[0] == 'd' ? MOUNT_DEV : d[0] == 'h' ? MOUNT_HIDE : MOUNT_SEAL;
       op->a = fields[i + 1];
       i += 2;
     } else if (strcmp(d, "bind") == 0 || strcmp(d, "ro-bind") == 0 || strcmp(d, "symlink") == 0 || strcmp(d, "ro-data") == 0) {
@@ -262,6 +263,13 @@ static void apply_mounts(const sandbox_t *box) {
         if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k"))
           sandbox_fail("cannot hide %s: %s", op->a, strerror(errno));
         break;
+      case MOUNT_SEAL: {
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (syscall(SYS_mount_setattr, AT_FDCWD, op->a, 0, &attr, sizeof attr) &&
+            (errno != ENOSYS || mount(NULL, op->a, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)))
+          sandbox_fail("cannot make %s read-only: %s", op->a, strerror(errno));
+        break;
+      }
       case MOUNT_DEV:
         sandbox_mount_dev(op->a);
         break;

@@ -4,11 +4,11 @@
 
 #include <sys/types.h>
 
-enum mount_kind { MOUNT_TMPFS, MOUNT_BIND, MOUNT_RO_BIND, MOUNT_SYMLINK, MOUNT_PROC, MOUNT_DATA, MOUNT_DEV, MOUNT_HIDE };
+enum mount_kind { MOUNT_TMPFS, MOUNT_BIND, MOUNT_RO_BIND, MOUNT_SYMLINK, MOUNT_PROC, MOUNT_DATA, MOUNT_DEV, MOUNT_HIDE, MOUNT_SEAL };
 
 typedef struct {
   enum mount_kind kind;
-  const char *a; /* tmpfs/proc/dev/hide: path; bind: source; symlink: link text; data: contents */
+  const char *a; /* tmpfs/proc/dev/hide/seal: path; bind: source; symlink: link text; data: contents */
   const char *b; /* bind/data: target; symlink: path of the link */
 } mount_op_t;
 

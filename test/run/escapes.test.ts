@@ -21,23 +21,39 @@ const tag = random();
 let home: TestHome;
 /** A troupe home outside /tmp (a task's /tmp is private anyway): what must be hidden is hidden by the sandbox itself. */
 let troupeHome: string;
-let victim: { runId: string; outputFile: string; log: string; hashes: Record<string, string> };
+/** Another run of the home a task runs from, whose output and log it must not reach. */
+interface Victim {
+  home: string;
+  runId: string;
+  outputFile: string;
+  log: string;
+  hashes: Record<string, string>;
+}
+let victim: Victim;
 let sentinel: ChildProcess;
 const cgroup = `/sys/fs/cgroup/unified/troupe-escape-${tag}`;
 const netns = `troupe-escape-${tag}`;
 const hostPaths = [`/root/troupe-escape-${tag}`, `/etc/troupe-escape-${tag}`, `/etc/troupe-file-${tag}`];
 
 const hash = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+const NOBODY = 65534;
+const VICTIM = `workflow:\n  name: victim\n  tasks:\n  - name: v\n    image: alpine\n    command: ["sh", "-c", "echo original > {{output}}/kept; echo logged"]\n`;
+
+function victimOf(home: string, runId: string): Victim {
+  const outputFile = path.join(home, "runs", runId, "outputs", "v", "0", "kept");
+  const log = path.join(home, "runs", runId, "logs", "v.0.log");
+  return { home, runId, outputFile, log, hashes: { [outputFile]: hash(outputFile), [log]: hash(log) } };
+}
 
 /** Each attempt prints `blocked NAME` when it fails, `ESCAPED NAME` when it works. */
-function escapeWorkflow(database: string): string {
+function escapeWorkflow(victim: Victim): string {
   const attempts: Array<[string, string]> = [
     ["uid-0", "test $(id -u) = 0"],
     ["write-root", `echo x > /root/troupe-escape-${tag}`],
     ["write-etc", `echo x > /etc/troupe-escape-${tag}`],
     ["read-shadow", "cat /etc/shadow"],
-    ["open-database", `cat ${database}`],
-    ["list-home", `ls ${troupeHome} ${troupeHome}/runs | grep -e troupe.db -e ${victim.runId}`],
+    ["open-database", `cat ${victim.home}/troupe.db`],
+    ["list-home", `ls ${victim.home} ${victim.home}/runs | grep -e troupe.db -e ${victim.runId}`],
     ["write-other-output", `echo forged > ${victim.outputFile}`],
     ["write-other-log", `echo forged >> ${victim.log}`],
     ["umount-input", "umount {{input:0}} && echo forged > {{input:0}}/made"],
@@ -99,7 +115,7 @@ function expectContained(log: string): void {
     expect(log).toMatch(new RegExp(`^${line}$`, "m"));
 }
 
-function expectHostUnchanged(): void {
+function expectHostUnchanged(victim: Victim): void {
   for (const file of hostPaths) expect(fs.existsSync(file), file).toBe(false);
   for (const [file, digest] of Object.entries(victim.hashes)) expect(hash(file), file).toBe(digest);
   expect(sentinel.exitCode, "the host process a task tried to kill").toBeNull();
@@ -112,15 +128,9 @@ beforeAll(async () => {
   home = new TestHome();
   troupeHome = home.outsideTmp();
   // Another run of this home, whose output and log a task must not reach.
-  const before = home.spec(
-    "victim",
-    `workflow:\n  name: victim\n  tasks:\n  - name: v\n    image: alpine\n    command: ["sh", "-c", "echo original > {{output}}/kept; echo logged"]\n`,
-  );
-  const run = await runJson(before, { home: troupeHome, isolation: "netns" });
+  const run = await runJson(home.spec("victim", VICTIM), { home: troupeHome, isolation: "netns" });
   expect(run.code, describeRun(run)).toBe(0);
-  const outputFile = path.join(troupeHome, "runs", run.record.id, "outputs", "v", "0", "kept");
-  const log = path.join(troupeHome, "runs", run.record.id, "logs", "v.0.log");
-  victim = { runId: run.record.id, outputFile, log, hashes: { [outputFile]: hash(outputFile), [log]: hash(log) } };
+  victim = victimOf(troupeHome, run.record.id);
   // A host process in a cgroup of its own, and a network namespace of the host's.
   sentinel = spawn("sleep", ["600"], { stdio: "ignore" });
   fs.mkdirSync(cgroup);
@@ -145,13 +155,13 @@ describe.skipIf(!IS_ROOT)("a host task cannot touch the host (as root, which is 
   for (const builder of SANDBOX_BUILDERS) {
     for (const isolation of ["netns", "none"] as const) {
       it(`sandboxes by ${builder.name}, --isolation ${isolation}: every escape fails, the host is unchanged`, async () => {
-        const file = home.spec("escape", escapeWorkflow(path.join(troupeHome, "troupe.db")));
+        const file = home.spec("escape", escapeWorkflow(victim));
         const run = await runJson(file, { home: troupeHome, isolation, env: builder.env });
         expect(run.stderr).toMatch(builder.firstLine);
         expect(run.code, describeRun(run)).toBe(0);
         const log = fs.readFileSync(path.join(troupeHome, "runs", run.record.id, "logs", "prober.0.log"), "utf8");
         expectContained(log);
-        expectHostUnchanged();
+        expectHostUnchanged(victim);
         // What the task wrote stays troupe's to read and remove.
         const output = path.join(troupeHome, "runs", run.record.id, "outputs", "prober", "0");
         expect(fs.readFileSync(path.join(output, "result"), "utf8")).toBe("mine\n");
@@ -161,40 +171,56 @@ describe.skipIf(!IS_ROOT)("a host task cannot touch the host (as root, which is 
     }
   }
 
+  it("troupe itself run by an unprivileged user (bubblewrap in a user namespace): the same", async () => {
+    // A home of that user's own, with a run of its own in it that the task must not reach either.
+    const own = home.outsideTmp();
+    fs.chownSync(own, NOBODY, NOBODY);
+    const options = { home: path.join(own, "home"), isolation: "none" as const, asUser: NOBODY };
+    const specs = home.outsideTmp();
+    const spec = (name: string, text: string) => {
+      const file = path.join(specs, `${name}.yaml`);
+      fs.writeFileSync(file, text);
+      return file;
+    };
+    const first = await runJson(spec("victim", VICTIM), options);
+    expect(first.code, describeRun(first)).toBe(0);
+    const ownVictim = victimOf(options.home, first.record.id);
+    const run = await runJson(spec("escape", escapeWorkflow(ownVictim)), options);
+    expect(run.stderr).toMatch(/sandboxes: bubblewrap/);
+    expect(run.code, describeRun(run)).toBe(0);
+    expectContained(fs.readFileSync(path.join(options.home, "runs", run.record.id, "logs", "prober.0.log"), "utf8"));
+    expectHostUnchanged(ownVictim);
+  });
+
   it("through a server with the host runtime and an ordinary token: the same, and its database stays out of reach", async () => {
     const serverHome = home.outsideTmp();
     const made = await troupe(["server", "token", "create", "mallory", "--home", serverHome], { home: troupeHome });
     expect(made.code, made.stderr).toBe(0);
     const token = made.stdout.trim();
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
     const server = await startServer(serverHome, ["--runtime", "host"]);
-    try {
-      const database = path.join(serverHome, "troupe.db");
-      const tokensBefore = execFileSync("sqlite3", [database, "select count(*) from tokens"]).toString();
-      const spec = escapeWorkflow(database);
-      const submitted = await fetch(`${server.url}/api/pool/default/workflow`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ spec }),
-      });
+    const submit = async (spec: string) => {
+      const submitted = await fetch(`${server.url}/api/pool/default/workflow`, { method: "POST", headers, body: JSON.stringify({ spec }) });
       expect(submitted.status).toBe(201);
       const { id } = (await submitted.json()) as { id: string };
       let status = "";
-      for (let i = 0; i < 200 && !/^(COMPLETED|FAILED)/.test(status); i++) {
+      for (let i = 0; i < 300 && !/^(COMPLETED|FAILED)/.test(status); i++) {
         await new Promise((r) => setTimeout(r, 100));
-        const record = (await (
-          await fetch(`${server.url}/api/workflow/${id}`, { headers: { authorization: `Bearer ${token}` } })
-        ).json()) as {
-          status: string;
-        };
-        status = record.status;
+        status = ((await (await fetch(`${server.url}/api/workflow/${id}`, { headers })).json()) as { status: string }).status;
       }
       expect(status).toBe("COMPLETED");
-      const log = await (
-        await fetch(`${server.url}/api/workflow/${id}/logs?task=prober`, { headers: { authorization: `Bearer ${token}` } })
-      ).text();
-      expectContained(log);
-      expectHostUnchanged();
-      expect(execFileSync("sqlite3", [database, "select count(*) from tokens"]).toString()).toBe(tokensBefore);
+      return id;
+    };
+    try {
+      const database = path.join(serverHome, "troupe.db");
+      const tokens = () => execFileSync("sqlite3", [database, "select count(*) from tokens"]).toString();
+      const tokensBefore = tokens();
+      // Another user's run of the server, as far as the task can tell.
+      const serverVictim = victimOf(serverHome, await submit(VICTIM));
+      const id = await submit(escapeWorkflow(serverVictim));
+      expectContained(await (await fetch(`${server.url}/api/workflow/${id}/logs?task=prober`, { headers })).text());
+      expectHostUnchanged(serverVictim);
+      expect(tokens()).toBe(tokensBefore);
     } finally {
       await server.stop();
     }

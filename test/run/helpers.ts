@@ -193,6 +193,8 @@ export interface TroupeOptions {
   env?: Record<string, string | undefined>;
   /** Called with the child once it is spawned (for signals). */
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
+  /** Run troupe itself as this uid (and gid), through setpriv: troupe as an unprivileged user. */
+  asUser?: number;
 }
 
 const liveRuns = new Set<import("node:child_process").ChildProcess>();
@@ -219,7 +221,8 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
   };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const command = options.asUser === undefined ? [process.execPath, BIN] : unprivileged(options.asUser);
+  const child = spawn(command[0]!, [...command.slice(1), ...args], {
     cwd: ROOT,
     env: env as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "pipe"],
@@ -249,6 +252,10 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
       resolve({ code, signal, stdout, stderr, wallMs: performance.now() - started, timedOut, pid: child.pid as number });
     });
   });
+}
+
+function unprivileged(uid: number): string[] {
+  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", process.execPath, BIN];
 }
 
 /** Runs FILE with `--output json` and returns the result with the parsed record. */

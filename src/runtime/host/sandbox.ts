@@ -60,6 +60,8 @@ export type MountOp =
   | { kind: "proc"; path: string }
   /** An empty tmpfs anyone may pass through (0755): the mount points of what the task may see in there. */
   | { kind: "hide"; path: string }
+  /** Made read-only once what it holds is mounted (that mount alone, not those in it). */
+  | { kind: "seal"; path: string }
   /** A minimal /dev: null, zero, full, random, urandom, tty, pts, shm, the fd links. */
   | { kind: "dev"; path: string }
   /** A device of the host's (a GPU the task was given). */
@@ -103,6 +105,9 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
       ? { kind: "data", contents: hostsText(launch), target: "/etc/hosts" }
       : { kind: "bind", source: plan.hostsFile, target: "/etc/hosts", readOnly: true },
   );
+  // The directories made to hold mount points are not the task's to write (in a user namespace it would own them).
+  for (const op of [...mounts])
+    if (op.kind === "hide" || (op.kind === "tmpfs" && op.path !== "/tmp")) mounts.push({ kind: "seal", path: op.path });
   return {
     hostname: launch.taskName,
     netns: plan.netns,
@@ -175,6 +180,7 @@ export function bwrapArguments(spec: SandboxSpec): string[] {
     else if (op.kind === "bind") parentsOf(op.target);
     if (op.kind === "tmpfs") args.push(...(op.path === "/tmp" ? ["--perms", "1777"] : []), "--tmpfs", op.path);
     else if (op.kind === "hide") args.push("--perms", "0755", "--tmpfs", op.path);
+    else if (op.kind === "seal") args.push("--remount-ro", op.path);
     else if (op.kind === "proc") args.push("--proc", op.path);
     else if (op.kind === "dev") args.push("--dev", op.path);
     else if (op.kind === "device") args.push("--dev-bind", op.path, op.path);
@@ -212,7 +218,8 @@ export function spawnerDirectives(spec: SandboxSpec): string[] {
   if (spec.user) fields.push("user", String(spec.user.uid), String(spec.user.gid));
   for (const dir of spec.makeDirs) fields.push("mkdir", dir);
   for (const op of spec.mounts) {
-    if (op.kind === "tmpfs" || op.kind === "proc" || op.kind === "dev" || op.kind === "hide") fields.push(op.kind, op.path);
+    if (op.kind === "tmpfs" || op.kind === "proc" || op.kind === "dev" || op.kind === "hide" || op.kind === "seal")
+      fields.push(op.kind, op.path);
     else if (op.kind === "device") fields.push("bind", op.path, op.path);
     else if (op.kind === "symlink") fields.push("symlink", op.text, op.path);
     else if (op.kind === "data") fields.push("ro-data", op.contents, op.target);
