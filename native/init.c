@@ -9,11 +9,20 @@
  * command; the container ends with the command's exit code (128 + N for a
  * signal N). Static, so it runs in any image, with or without a shell.
  *
- * It also tells troupe, through files in the control directory:
- *   ready  written once it runs: "iflink N", the host-side index of its
- *          network interface's peer (so troupe can isolate that bridge port);
- *   oom    written when the command was killed for using too much memory
- *          (the memory cgroup's oom_kill count went up), also said on stderr.
+ * It tells troupe, through files in the control directory:
+ *   ready    written once it runs, before the command can: "iflink N", the
+ *            host-side index of its network interface's peer (so troupe can
+ *            isolate that bridge port); troupe reads it before the release;
+ *   verdict  written when the command has ended: "verdict NONCE CODE OOM",
+ *            its exit code (128 + N for a signal N) and whether the memory
+ *            cgroup killed it (the oom_kill count went up; also said on
+ *            stderr).
+ * The task can write the control directory too, so the verdict is signed with
+ * a secret it cannot know: a nonce troupe writes into "go", which troupe-init
+ * reads and removes before the command starts. troupe-init is not dumpable
+ * (PR_SET_DUMPABLE 0), so the task cannot read its memory, nor anything else
+ * under /proc/1, without CAP_SYS_PTRACE, which containers do not have.
+ * troupe takes no verdict without its nonce.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +30,9 @@
 #include <string.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,11 +61,25 @@ static void write_control(const char *name, const char *text) {
   char path[256], partial[256];
   snprintf(path, sizeof path, "%s/%s", CONTROL_DIR, name);
   snprintf(partial, sizeof partial, "%s/.%s", CONTROL_DIR, name);
-  FILE *f = fopen(partial, "w");
-  if (!f) return;
-  fputs(text, f);
-  fclose(f);
-  rename(partial, path); /* whole or not at all */
+  unlink(partial); /* whatever the task may have put there */
+  int fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  size_t length = strlen(text);
+  int whole = write(fd, text, length) == (ssize_t)length;
+  if (close(fd) == 0 && whole) rename(partial, path); /* whole or not at all */
+}
+
+/* The release's nonce: the first word of "go", which is removed before the command can see it. */
+static void take_nonce(char *nonce, size_t size) {
+  nonce[0] = 0;
+  int fd = open(GO_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, nonce, size - 1);
+    nonce[n > 0 ? n : 0] = 0;
+    nonce[strcspn(nonce, " \t\r\n")] = 0;
+    close(fd);
+  }
+  unlink(GO_FILE);
 }
 
 static void say_ready(void) {
@@ -79,6 +104,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "troupe-init: no command given\n");
     return 127;
   }
+  /* Before anything of the task's can run here: its memory and /proc/1 are not the task's to read. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   say_ready();
   /* Watch first, then look: a release between the two is not missed. */
   int watch = inotify_init1(IN_CLOEXEC);
@@ -98,6 +125,8 @@ int main(int argc, char **argv) {
     }
   }
   if (watch >= 0) close(watch);
+  char nonce[128];
+  take_nonce(nonce, sizeof nonce);
 
   int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], forward);
@@ -122,10 +151,12 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (pid != child) continue; /* an orphan of the task, reaped */
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before) {
-      fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
-      write_control("oom", "oom\n");
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before;
+    if (oom) fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char verdict[256];
+    snprintf(verdict, sizeof verdict, "verdict %s %d %d\n", nonce, code, oom);
+    write_control("verdict", verdict);
+    return code;
   }
 }

@@ -42,6 +42,20 @@ export function gpuCdiKind(): string {
   return process.env.TROUPE_GPU_CDI_KIND || "nvidia.com/gpu";
 }
 
+/**
+ * Why `image` cannot be given to an engine, or undefined when it can: one
+ * that begins with "-" would be read as an option by a CLI (`podman run
+ * --volume=/:/host ...`), and no image reference has spaces or control
+ * characters. The spec's validation checks references fully; this is the
+ * runtime's own guard, whatever reaches it.
+ */
+export function imageRefusal(image: string): string | undefined {
+  if (image.length === 0) return "an empty image reference";
+  if (image.startsWith("-")) return `${JSON.stringify(image)} is not an image reference (it begins with "-")`;
+  if (/[\s\x00-\x1f\x7f]/.test(image)) return `${JSON.stringify(image)} is not an image reference (spaces or control characters)`;
+  return undefined;
+}
+
 /** A container started by a backend. */
 export interface StartedContainer {
   /**

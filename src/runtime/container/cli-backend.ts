@@ -1,8 +1,8 @@
 /**
  * podman through its CLI: one `podman run` per task attempt, attached, its
- * output going straight to the task's log (podman proxies signals to the
- * container), started by troupe-spawner (Node's child_process without it),
- * and a few short podman commands for images and networks.
+ * output going straight to the task's log, started by troupe-spawner (Node's
+ * child_process without it), and a few short podman commands for images and
+ * networks. Names and images always come after `--`: never read as flags.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -57,7 +57,7 @@ export class PodmanCliBackend implements ContainerBackend {
 
   async hasImage(image: string): Promise<boolean> {
     try {
-      await podman(this.binary, ["image", "exists", image]);
+      await podman(this.binary, ["image", "exists", "--", image]);
       return true;
     } catch (error) {
       if ((error as { code?: number }).code === 1) return false;
@@ -66,7 +66,7 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async pull(image: string): Promise<void> {
-    await podman(this.binary, ["pull", "--quiet", image], 0);
+    await podman(this.binary, ["pull", "--quiet", "--", image], 0);
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
@@ -77,7 +77,7 @@ export class PodmanCliBackend implements ContainerBackend {
     const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), "--disable-dns", "--subnet", subnet];
     args.push("--gateway", gateway);
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
-    await podman(this.binary, [...args, name]);
+    await podman(this.binary, [...args, "--", name]);
     // The rule goes in while the first containers come up: they are ready (and released) only once it is there.
     if (!own) return;
     const separated = this.separate(name);
@@ -87,7 +87,7 @@ export class PodmanCliBackend implements ContainerBackend {
 
   private async separate(name: string): Promise<void> {
     try {
-      const { stdout } = await podman(this.binary, ["network", "inspect", "--format", "{{.NetworkInterface}}", name]);
+      const { stdout } = await podman(this.binary, ["network", "inspect", "--format", "{{.NetworkInterface}}", "--", name]);
       this.bridges.set(name, stdout.trim());
       await addIsolationRule(name, stdout.trim(), NETWORK_POOL.cidr);
     } catch (error) {
@@ -102,11 +102,14 @@ export class PodmanCliBackend implements ContainerBackend {
     this.bridges.delete(name);
     // The rule first: should troupe die in between, the network is left for a sweep, not a rule for nothing.
     if (bridge !== undefined) await removeIsolationRule(name, bridge, NETWORK_POOL.cidr);
-    await podman(this.binary, ["network", "rm", "--force", name]).catch(() => undefined);
+    await podman(this.binary, ["network", "rm", "--force", "--", name]).catch(() => undefined);
   }
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
     const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
+    // Signals go to the container through the engine (stop, below), not through this podman run: it would forward
+    // them even after its container ended, and write its failure to do so into the task's log (its stderr).
+    args.push("--sig-proxy=false");
     args.push("--entrypoint", JSON.stringify(spec.entrypoint));
     // Work podman need not do for troupe: the container writes to the task's log (or the live view's pipe) itself,
     // not through conmon, which would also keep a copy in podman's storage; conmon stays in this process's cgroup,
@@ -123,7 +126,7 @@ export class PodmanCliBackend implements ContainerBackend {
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
     // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
     for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
-    args.push(spec.image, ...spec.command);
+    args.push("--", spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
     // The process's helper, looked up at every start: should it have died, the next start has a new one.
@@ -145,8 +148,7 @@ export class PodmanCliBackend implements ContainerBackend {
     });
     let done = false;
     void ended.then(() => (done = true));
-    // podman run cannot pass SIGKILL on: the engine kills the container.
-    const kill = () => this.stopContainer(spec.name, 0);
+    const kill = () => this.signalContainer(spec.name, "SIGKILL");
     const isolated = this.isolations.get(spec.network.name);
     return {
       ended,
@@ -154,23 +156,31 @@ export class PodmanCliBackend implements ContainerBackend {
       kill,
       stop: async (graceMs) => {
         if (done) return;
-        if (keep !== undefined) {
-          // A keeper's podman run is not this process's to signal.
-          await this.stopContainer(spec.name, graceMs);
-        } else {
-          started?.signal("SIGTERM"); // proxied to the container's PID 1 (troupe-init), which passes it to the command
-          const timer = setTimeout(() => void kill(), graceMs);
-          await ended;
-          clearTimeout(timer);
-        }
+        // To the container's PID 1 (troupe-init), which passes it to the command; a kill after the grace.
+        await this.signalContainer(spec.name, "SIGTERM");
+        const timer = setTimeout(() => void kill(), graceMs);
         await ended;
+        clearTimeout(timer);
       },
     };
   }
 
   async stopContainer(name: string, graceMs: number): Promise<void> {
-    const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), name] : ["kill", name];
+    const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), "--", name] : ["kill", "--", name];
     await podman(this.binary, args, graceMs + 60_000).catch(() => undefined);
+  }
+
+  /**
+   * `podman kill --signal`, forked by troupe-spawner where it is built (a stop
+   * is one per member at a group's end). Its complaints (a container that
+   * ended meanwhile) go nowhere: a task's log holds only the task's output.
+   */
+  private signalContainer(name: string, signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    const argv = [this.binary, "kill", "--signal", signal, "--", name];
+    const startProcess = this.spawnerBinary ? sharedSpawner(this.spawnerBinary).start : startWithNode;
+    return new Promise((resolve) => {
+      startProcess({ argv, logPath: "/dev/null", live: false }, { status: () => undefined, exit: () => resolve() }).release();
+    });
   }
 
   async owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources> {
@@ -196,7 +206,7 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async removeContainer(id: string): Promise<void> {
-    await podman(this.binary, ["rm", "--force", id]).catch(() => undefined);
+    await podman(this.binary, ["rm", "--force", "--", id]).catch(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -1,19 +1,25 @@
 /**
  * One task attempt in a container, whatever the engine: up once troupe-init
  * says it is ready (and its bridge port is isolated where that is asked for),
- * released by the "go" file, ended with the engine's exit code and what
- * troupe-init noted (an out-of-memory kill).
+ * released by the "go" file (with the attempt's nonce), ended as troupe-init's
+ * verdict says (the command's exit code, an out-of-memory kill), or with the
+ * engine's exit code when there is none (verdict.ts). Nothing the task writes
+ * into the control directory counts: `ready` is read before the release.
  */
-import { existsSync, readFileSync, watch, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "../types.js";
 import { gpuCdiKind, type StartedContainer } from "./backend.js";
+import { readVerdict, releasedExit, releaseWithNonce } from "./verdict.js";
 
 export class ContainerMember implements PreparedMember {
   readonly exited: Promise<ExitInfo>;
   /** Resolves with the host-side index of the container's interface peer once troupe-init runs. */
   readonly ready: Promise<number>;
-  private released = false;
+  /** The nonce of the release, once released. */
+  private nonce: string | undefined;
+  /** troupe-init said it was ready (before the release: nothing of the task's could have written it). */
+  private sawReady = false;
   private ended = false;
 
   constructor(
@@ -37,6 +43,7 @@ export class ContainerMember implements PreparedMember {
       const check = () => {
         if (!existsSync(readyFile)) return false;
         watcher.close();
+        this.sawReady = true;
         const match = /iflink (\d+)/.exec(readFileSync(readyFile, "utf8"));
         resolve(Number(match?.[1] ?? 0));
         return true;
@@ -54,11 +61,10 @@ export class ContainerMember implements PreparedMember {
 
   private exitInfo(end: { code: number; error?: string }): ExitInfo {
     if (end.error !== undefined) return { code: end.code, startError: end.error };
-    if (!existsSync(join(this.controlDir, "ready")))
+    if (!this.sawReady)
       return { code: end.code, startError: `the container did not start: ${this.lastLogLine() ?? `exit code ${end.code}`}` };
-    if (!this.released) return { code: end.code, startError: "stopped before its command started" };
-    if (existsSync(join(this.controlDir, "oom"))) return { code: end.code, reason: "killed: more memory than its limit" };
-    return { code: end.code };
+    if (this.nonce === undefined) return { code: end.code, startError: "stopped before its command started" };
+    return releasedExit(end.code, readVerdict(this.controlDir, this.nonce));
   }
 
   /** The engine's last word (its error, when the container could not start), with what to do where troupe knows. */
@@ -75,13 +81,12 @@ export class ContainerMember implements PreparedMember {
   }
 
   release(): void {
-    this.released = true;
-    writeFileSync(join(this.controlDir, "go"), "");
+    this.nonce = releaseWithNonce(this.controlDir);
   }
 
   async stop(graceMs: number): Promise<void> {
     if (this.ended) return;
-    if (graceMs > 0 && this.released) await this.container.stop(graceMs);
+    if (graceMs > 0 && this.nonce !== undefined) await this.container.stop(graceMs);
     else await this.container.kill();
     await this.exited;
   }

@@ -10,16 +10,18 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
-import { KeptMember, keptStateDir } from "../kept-task.js";
+import { exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
-import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
+import { imageRefusal, NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
+import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
 export type PullPolicy = "missing" | "always" | "never";
 
@@ -32,6 +34,8 @@ export interface ContainerRuntimeOptions {
 
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
+/** The run's key (runKey): run ids repeat across homes, so they alone do not say whose a container is. */
+const LABEL_KEY = "troupe.key";
 const SUBNET_PREFIX = NETWORK_POOL.prefix;
 const PULL_TIMEOUT_MS = 300_000;
 
@@ -43,6 +47,8 @@ interface NetworkLease {
 
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
+  /** In every name of the run's containers and networks, after its id (runKey). */
+  private key = "";
   /** Labels what this run creates; `kept:` when its containers outlive this process (see process-identity.ts). */
   private owner = processToken();
   /** Attempts of an earlier process were re-attached: whatever else of this run it left goes at close. */
@@ -86,6 +92,7 @@ export class ContainerRuntime implements Runtime {
 
   async open(run: RunContext): Promise<void> {
     this.run = run;
+    this.key = runKey(run.dataDir);
     if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
     // The sandboxes directory is made with the first attempt's control directory (recursively).
   }
@@ -112,18 +119,19 @@ export class ContainerRuntime implements Runtime {
   /** A new network on the next free /24 (another run or program may hold some). */
   private async createNetwork(): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
-    let name = `troupe-${run.runId}-${this.nextNetwork++}`;
+    let name = `troupe-${run.runId}-${this.key}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
-        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner });
+        const labels = { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner };
+        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels);
         this.networks.add(name);
         return { name, prefix };
       } catch (error) {
         const message = (error as Error).message;
         if (attempt >= 255) throw error;
         // A resumed run's earlier networks keep their names.
-        if (/network name .* already used|already exists/i.test(message)) name = `troupe-${run.runId}-${this.nextNetwork++}`;
+        if (/network name .* already used|already exists/i.test(message)) name = `troupe-${run.runId}-${this.key}-${this.nextNetwork++}`;
         else if (!/subnet|overlap|in use|already/i.test(message)) throw error;
       }
     }
@@ -158,13 +166,13 @@ export class ContainerRuntime implements Runtime {
     this.reattached = true;
     const controlDir = this.controlDir(launch);
     const name = this.containerName(launch);
-    const outcome = (code: number): ExitInfo =>
-      existsSync(join(controlDir, "oom")) ? { code, reason: "killed: more memory than its limit" } : { code };
+    // Released before this process began (a kept attempt's record says whether): troupe-init's verdict, checked.
+    const outcome = (code: number): ExitInfo => releasedExit(code, readVerdict(controlDir, releasedNonce(controlDir)));
     const member = this.backend.reattach
       ? await this.followedByEngine(launch, name, outcome)
       : KeptMember.attach(launch, keptStateDir(run.dataDir, launch), {
           stop: (graceMs) => this.backend.stopContainer(name, graceMs),
-          exitInfo: (exit) => outcome(exit.code),
+          exitInfo: (exit) => (exit.released ? outcome(exit.code) : exitInfoOf(exit)),
         });
     if (member) {
       this.members.add(member);
@@ -193,7 +201,7 @@ export class ContainerRuntime implements Runtime {
   }
 
   private containerName(launch: TaskLaunch): string {
-    return `troupe-${this.requireRun().runId}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+    return `troupe-${this.requireRun().runId}-${this.key}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
@@ -226,7 +234,7 @@ export class ContainerRuntime implements Runtime {
       env: launch.gpuDevices?.length === 0 ? { NVIDIA_VISIBLE_DEVICES: "void", ...launch.env } : launch.env,
       workdir: launch.outputDir,
       hostname: launch.taskName,
-      labels: { [LABEL_RUN]: run.runId, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
+      labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
       mounts,
       hostDir: controlDir,
       network: { name: lease.name, ip: launch.address, aliases: [launch.taskName] },
@@ -260,7 +268,7 @@ export class ContainerRuntime implements Runtime {
   noteImages(images: Iterable<string>): void {
     if (this.options.pull === "always") return;
     for (const image of images) {
-      if (this.present.has(image)) continue;
+      if (this.present.has(image) || imageRefusal(image) !== undefined) continue;
       const present = this.backend.hasImage(image);
       present.catch(() => undefined); // reported by the tasks of the image
       this.present.set(image, present);
@@ -268,6 +276,8 @@ export class ContainerRuntime implements Runtime {
   }
 
   private ensureImage(image: string): Promise<void> {
+    const refusal = imageRefusal(image);
+    if (refusal !== undefined) return Promise.reject(new TaskStartError(`cannot run the image: ${refusal}`, "FAILED_START_ERROR"));
     let ready = this.images.get(image);
     if (!ready) {
       ready = this.fetchImage(image);
@@ -291,16 +301,18 @@ export class ContainerRuntime implements Runtime {
     await Promise.all([...this.members].map((m) => m.stop(0)));
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
-    if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId);
+    if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId, this.key);
     if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     if (!this.options.sharedBackend) await this.backend.close();
   }
 
   /** What the process that re-attached attempts of this run had left of it: containers still waiting at a barrier, networks. */
-  private async removeLeftovers(runId: string): Promise<void> {
+  private async removeLeftovers(runId: string, key: string): Promise<void> {
     const { containers, networks } = await this.backend.owned(LABEL_RUN).catch(() => ({ containers: [], networks: [] }));
-    for (const container of containers.filter((c) => c.labels[LABEL_RUN] === runId)) await this.backend.removeContainer(container.id);
-    for (const network of networks.filter((n) => n.labels[LABEL_RUN] === runId)) await this.backend.removeNetwork(network.name);
+    // Another home's run may have the same id: only this one's (its key).
+    const ours = (labels: Record<string, string>) => labels[LABEL_RUN] === runId && labels[LABEL_KEY] === key;
+    for (const container of containers.filter((c) => ours(c.labels))) await this.backend.removeContainer(container.id);
+    for (const network of networks.filter((n) => ours(n.labels))) await this.backend.removeNetwork(network.name);
   }
 
   /**
@@ -336,6 +348,26 @@ export class ContainerRuntime implements Runtime {
     if (!this.run) throw new Error("the container runtime was not opened");
     return this.run;
   }
+}
+
+/**
+ * A run's key: random, made when the run first opens and kept in its data
+ * directory, so that a server re-attaching the run later names its containers
+ * the same, while two runs with the same id (two homes: a local `troupe run`
+ * and a server) never name theirs alike.
+ */
+function runKey(dataDir: string): string {
+  const file = join(dataDir, "container-key");
+  try {
+    const key = readFileSync(file, "utf8").trim();
+    if (/^[0-9a-f]{8}$/.test(key)) return key;
+  } catch {
+    // A new run.
+  }
+  const key = randomBytes(4).toString("hex");
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, key);
+  return key;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

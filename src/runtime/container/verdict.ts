@@ -1,0 +1,66 @@
+/**
+ * What troupe-init (native/init.c) says of a container's command, and why
+ * troupe can believe it although the task can write the same directory: the
+ * release ("go") carries a random nonce for the attempt, which troupe-init
+ * takes and removes before the command starts (and keeps where the task
+ * cannot read it); its verdict is accepted only with that nonce. The nonce is
+ * also kept beside the control directory, not in it (only the directory is
+ * mounted into the container), so that a later troupe process re-attaching
+ * the attempt (kept tasks) can check the verdict too.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ExitInfo } from "../types.js";
+
+export interface Verdict {
+  /** The command's exit code (128 + N for a signal N). */
+  code: number;
+  /** The memory cgroup killed it. */
+  oom: boolean;
+}
+
+const nonceFile = (controlDir: string) => `${controlDir}.nonce`;
+
+/** Releases the container's command: a fresh nonce, kept beside the control directory, then "go" (whole, by a rename). */
+export function releaseWithNonce(controlDir: string): string {
+  const nonce = randomBytes(24).toString("hex");
+  writeFileSync(nonceFile(controlDir), nonce);
+  writeFileSync(join(controlDir, ".go"), `${nonce}\n`);
+  renameSync(join(controlDir, ".go"), join(controlDir, "go"));
+  return nonce;
+}
+
+/** The nonce an attempt was released with (undefined: it never was, or its files are gone). */
+export function releasedNonce(controlDir: string): string | undefined {
+  try {
+    return readFileSync(nonceFile(controlDir), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** troupe-init's verdict, when there is one with the attempt's nonce; anything else in its place is the task's. */
+export function readVerdict(controlDir: string, nonce: string | undefined): Verdict | undefined {
+  if (nonce === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(join(controlDir, "verdict"), "utf8");
+  } catch {
+    return undefined;
+  }
+  const match = /^verdict (\S+) (\d+) ([01])\n$/.exec(text);
+  if (!match || match[1] !== nonce) return undefined;
+  return { code: Number(match[2]), oom: match[3] === "1" };
+}
+
+/**
+ * How a released attempt ended: troupe-init's word when it gave one (the
+ * engine's exit code can be its own, e.g. podman's 127 when it lost a race
+ * with the container's removal), else the engine's (troupe-init was killed:
+ * a stop's SIGKILL).
+ */
+export function releasedExit(engineCode: number, verdict: Verdict | undefined): ExitInfo {
+  if (!verdict) return { code: engineCode };
+  return verdict.oom ? { code: verdict.code, reason: "killed: more memory than its limit" } : { code: verdict.code };
+}

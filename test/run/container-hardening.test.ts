@@ -1,0 +1,241 @@
+/**
+ * Acceptance, containers (issue 11): a task cannot forge what troupe-init
+ * reports of it; an image is never read as an engine's option; two homes
+ * running the same workflow at once (the same run ids) do not collide; a
+ * group's members, stopped when their lead ends, have only their own output
+ * in their logs and their own exit codes. Real podman (CLI, and its Docker
+ * API where the engine matters).
+ *
+ * Needs the images of scripts/test-images.sh and, on this kind of machine,
+ * CONTAINERS_CONF (scripts/test.sh exports both).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
+import { ContainerRuntime } from "../../src/runtime/container/container-runtime.js";
+import type { TaskLaunch } from "../../src/runtime/types.js";
+import { PodmanService, TestHome, describeRun, ensureBuilt, killStartedRuns, random, runJson, taskOf } from "./helpers.js";
+
+const homes: TestHome[] = [];
+let home: TestHome;
+const runIds = new Set<string>();
+let service: PodmanService | undefined;
+
+const podmanList = (args: string[]): string[] =>
+  execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
+    .split("\n")
+    .filter(Boolean);
+
+function newHome(): TestHome {
+  const h = new TestHome();
+  homes.push(h);
+  return h;
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  home = newHome();
+}, 200_000);
+
+afterEach(() => {
+  killStartedRuns();
+  // Only what this file's runs left (a failed test), by their run ids.
+  for (const id of runIds) {
+    try {
+      const containers = podmanList(["ps", "-a", "--filter", `label=troupe.run=${id}`, "-q"]);
+      if (containers.length) podmanList(["rm", "-f", ...containers]);
+      const networks = podmanList(["network", "ls", "--filter", `label=troupe.run=${id}`, "-q"]);
+      if (networks.length) podmanList(["network", "rm", "-f", ...networks]);
+    } catch {
+      // Best effort.
+    }
+  }
+  runIds.clear();
+});
+
+afterAll(async () => {
+  await service?.stop();
+  homes.forEach((h) => h.remove());
+});
+
+async function onContainers(file: string, h: TestHome, extra: string[] = [], env: Record<string, string> = {}) {
+  const run = await runJson(file, { home: h.home, target: "container", timeoutMs: 60_000, extra, env });
+  runIds.add(run.record.id);
+  return run;
+}
+
+describe("troupe-init's verdict cannot be forged by the task", () => {
+  const forgery = (name: string) =>
+    `workflow:
+  name: ${name}
+  tasks:
+  - name: forger
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      cat /.troupe/ctl/go 2>/dev/null && echo "read the nonce"
+      { tr '\\0' ' ' < /proc/1/environ; } 2>/dev/null && echo "read init's environment"
+      dd if=/proc/1/mem bs=1 count=1 skip=4096 2>/dev/null && echo "read init's memory"
+      echo oom > /.troupe/ctl/oom
+      for n in 0 00 1 x; do echo "verdict $n 137 1" > /.troupe/ctl/verdict; done
+      rm -f /.troupe/ctl/ready
+      echo forged
+  - name: liar
+    image: alpine:3.18
+    command: ["sh", "-c", "echo 'verdict 0 0 0' > /.troupe/ctl/verdict; exit 3"]
+`;
+
+  it.each(["podman", "docker"] as const)("a task that writes oom and verdicts is recorded as it ended (engine %s)", async (engine) => {
+    const extra: string[] = [];
+    const env: Record<string, string> = {};
+    if (engine === "docker") {
+      service ??= await PodmanService.start();
+      extra.push("--engine", "docker");
+      env.DOCKER_HOST = service.url;
+    }
+    const run = await onContainers(home.spec("forge", forgery(`forge-${random()}`)), home, extra, env);
+    expect(run.code, describeRun(run)).toBe(1);
+    // Before: FAILED/COMPLETED "killed: more memory than its limit".
+    expect(taskOf(run.record, "forger"), describeRun(run)).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(run.stderr).not.toMatch(/memory/i);
+    expect(home.log(run.record.id, "forger")).toBe("forged\n");
+    expect(taskOf(run.record, "liar")).toMatchObject({ status: "FAILED", exit_code: 3 });
+  }, 90_000);
+});
+
+describe("an image is never read as an option of the engine", () => {
+  it("podman's CLI: `--` before images and names (image exists, pull, run)", async () => {
+    const backend = await PodmanCliBackend.connect();
+    // Read as an option, `podman image exists --help` / `podman pull --help` succeed.
+    await expect(backend.hasImage("--help")).rejects.toThrow(/invalid reference/);
+    await expect(backend.pull("--help")).rejects.toThrow(/invalid reference/);
+    // Read as an option, this image would be the next argument, and the container would get the variable.
+    const dir = home.outsideTmp();
+    const network = `troupe-test-flag-${random()}`;
+    let octet = 200 + Math.floor(Math.random() * 50);
+    for (let created = false; !created; octet++) {
+      if (octet > 254) throw new Error("no free /24 for the test's network");
+      created = await backend.createNetwork(network, `10.214.${octet}.0/24`, `10.214.${octet}.1`, {}).then(
+        () => true,
+        () => false,
+      );
+    }
+    const ip = `10.214.${octet - 1}.2`;
+    try {
+      const container = backend.start(
+        {
+          name: `troupe-test-flag-${random()}`,
+          image: "--env=PWNED=yes",
+          entrypoint: ["/bin/sh"],
+          command: ["alpine:3.18", "-c", "echo PWNED=$PWNED"],
+          env: {},
+          workdir: "/",
+          hostname: "flag",
+          labels: {},
+          mounts: [],
+          network: { name: network, ip, aliases: [] },
+          extraHosts: {},
+          hostDir: dir,
+        },
+        join(dir, "log"),
+      );
+      const end = await container.ended;
+      expect(end.code).not.toBe(0);
+      expect(execFileSync("cat", [join(dir, "log")], { encoding: "utf8" })).not.toContain("PWNED=yes");
+    } finally {
+      await backend.removeNetwork(network);
+    }
+  }, 60_000);
+
+  it("the container runtime refuses such an image itself: FAILED_START_ERROR, nothing run", async () => {
+    const backend = await PodmanCliBackend.connect();
+    const runtime = new ContainerRuntime({ backend, pull: "never" });
+    const dataDir = join(home.outsideTmp(), "run");
+    mkdirSync(dataDir, { recursive: true });
+    await runtime.open({ runId: `flag-${random()}`, dataDir });
+    try {
+      const launch = {
+        taskName: "t",
+        retryId: 0,
+        key: "t",
+        image: "--volume=/:/host",
+        argv: ["alpine:3.18", "true"],
+        env: {},
+        outputDir: join(dataDir, "out"),
+        inputDirs: [],
+        files: [],
+        hosts: {},
+        address: "",
+        logPath: join(dataDir, "t.log"),
+      } as unknown as TaskLaunch;
+      await expect(runtime.prepare(launch)).rejects.toMatchObject({
+        status: "FAILED_START_ERROR",
+        message: expect.stringMatching(/is not an image reference/),
+      });
+    } finally {
+      await runtime.close();
+    }
+  }, 60_000);
+});
+
+describe("names of containers and networks are unique on the machine", () => {
+  it("two homes run the same workflow at once (the same run ids): both complete", async () => {
+    const name = `collide-${random()}`;
+    const text = `workflow:
+  name: ${name}
+  groups:
+  - name: pair
+    tasks:
+    - {name: a, lead: true, image: alpine:3.18, command: ["sh", "-c", "sleep 3; echo a"]}
+    - {name: b, image: alpine:3.18, command: ["sh", "-c", "sleep 30"]}
+  - name: alone
+    tasks:
+    - {name: solo, image: alpine:3.18, command: ["sh", "-c", "sleep 3; echo solo"]}
+`;
+    const [one, two] = [newHome(), newHome()];
+    const runs = await Promise.all([one, two].map((h) => onContainers(h.spec("collide", text), h)));
+    expect(runs[0]!.record.id).toBe(runs[1]!.record.id);
+    for (const run of runs) {
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(taskOf(run.record, "solo")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    }
+    expect(one.log(runs[0]!.record.id, "solo")).toBe("solo\n");
+    expect(two.log(runs[1]!.record.id, "solo")).toBe("solo\n");
+  }, 90_000);
+});
+
+describe("a group's lead ends it", () => {
+  it("the others' logs hold only their own output, their exit codes are their commands'", async () => {
+    // Members that end about when the lead does (their podman run still cleaning up as the stop comes), and sleepers.
+    const racers = Array.from({ length: 8 }, (_, i) => `    - {name: r${i}, image: alpine:3.18, command: ["sh", "-c", "echo r${i}; sleep 1.0${i}"]}`);
+    const sleepers = [0, 1].map((i) => `    - {name: s${i}, image: alpine:3.18, command: ["sh", "-c", "echo s${i}; sleep 300"]}`);
+    const file = home.spec(
+      "lead-ends",
+      `workflow:
+  name: leadends-${random()}
+  groups:
+  - name: g
+    tasks:
+    - {name: lead, lead: true, image: alpine:3.18, command: ["sh", "-c", "sleep 1"]}
+${[...racers, ...sleepers].join("\n")}
+`,
+    );
+    for (let round = 0; round < 2; round++) {
+      const run = await onContainers(file, home);
+      expect(run.code, describeRun(run)).toBe(0);
+      for (let i = 0; i < 8; i++) {
+        expect(home.log(run.record.id, `r${i}`)).toBe(`r${i}\n`);
+        const task = taskOf(run.record, `r${i}`);
+        expect(task.status).toBe("COMPLETED");
+        expect([0, 143], describeRun(run)).toContain(task.exit_code);
+      }
+      for (const i of [0, 1]) {
+        expect(home.log(run.record.id, `s${i}`)).toBe(`s${i}\n`);
+        expect(taskOf(run.record, `s${i}`)).toMatchObject({ status: "COMPLETED", exit_code: 143 });
+      }
+    }
+  }, 120_000);
+});
