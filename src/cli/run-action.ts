@@ -1,5 +1,4 @@
 /** `troupe run`: what happens once the command line is read. */
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
@@ -7,8 +6,8 @@ import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } fr
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow, policyRefusals } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
-import { onPath } from "../util/executables.js";
 import { processToken } from "../util/process-identity.js";
+import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
 import { loadSpecFile } from "./load-spec.js";
@@ -20,6 +19,8 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   cpus?: number;
   memory?: string;
   gpus?: number;
+  /** Take --gpus as given, even above the GPUs nvidia-smi lists. */
+  gpusUnchecked?: boolean;
   maxParallel?: number;
   allowPrivileged?: boolean;
 }
@@ -154,16 +155,6 @@ function poolCapacity(options: RunOptions): Capacity {
     if (!parsed.ok) throw new UsageError(`--memory ${parsed.reason}`);
     memoryBytes = parsed.value;
   }
-  return { cpu: options.cpus ?? availableParallelism(), gpu: options.gpus ?? countGpus(), memoryBytes };
-}
-
-/** GPUs that `nvidia-smi -L` lists; none when it is missing or fails. */
-function countGpus(): number {
-  if (!onPath("nvidia-smi")) return 0; // not even a fork of troupe for nothing
-  try {
-    const out = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] });
-    return out.split("\n").filter((l) => l.startsWith("GPU ")).length;
-  } catch {
-    return 0;
-  }
+  const gpu = poolGpus(options.gpus, options.gpusUnchecked === true, "--gpus", "--gpus-unchecked");
+  return { cpu: options.cpus ?? availableParallelism(), gpu, memoryBytes };
 }

@@ -25,6 +25,7 @@ export function runCommand(): Command {
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
+    .option("--gpus-unchecked", "take --gpus as given, even above the GPUs nvidia-smi lists (GPUs it does not see)")
     .option(
       "--task-user <user>",
       "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)",

@@ -10,7 +10,8 @@
  *     engine: podman           # container runtime: podman or docker
  *     cpus: 8                  # capacity (default: this machine's)
  *     memory: 16Gi
- *     gpus: 0
+ *     gpus: 0                  # at most the GPUs nvidia-smi lists (default: those)
+ *     gpus_unchecked: true     # take gpus as given (GPUs nvidia-smi does not list)
  *     max_retries: 2           # OSMO's max_retry_per_task (default 0)
  *     max_parallel: 64
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
@@ -26,6 +27,7 @@ import { compileExitActions } from "../plan/index.js";
 import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
 import { askEngine, chooseRuntime } from "./choose-runtime.js";
+import { poolGpus } from "./gpus.js";
 import { parseTaskUser } from "./task-user.js";
 
 const PoolConfig = z
@@ -40,6 +42,7 @@ const PoolConfig = z
       .refine((v) => parseSize(v).ok, "a size such as 16Gi")
       .optional(),
     gpus: z.number().int().min(0).optional(),
+    gpus_unchecked: z.boolean().optional(),
     max_retries: z.number().int().min(0).default(0),
     max_parallel: z.number().int().min(1).default(64),
     exit_actions: ExitActionsSchema.refine(
@@ -102,11 +105,12 @@ export function poolFrom(config: PoolConfig): Pool {
     taskUser: config.task_user === undefined ? undefined : parseTaskUser(config.task_user, "task_user"),
   };
   let engine: ReturnType<typeof askEngine>;
+  const gpu = poolGpus(config.gpus, config.gpus_unchecked === true, `pool ${config.name}: gpus`, "gpus_unchecked: true");
   return {
     name: config.name,
     capacity: {
       cpu: config.cpus ?? availableParallelism(),
-      gpu: config.gpus ?? 0,
+      gpu,
       memoryBytes: memory?.ok ? memory.value : totalmem(),
     },
     maxRetries: config.max_retries,

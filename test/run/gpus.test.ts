@@ -4,7 +4,8 @@
  * CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES) and in containers (as the
  * GPUs' CDI devices, `--device KIND=INDEX`).
  *
- * These machines have no GPU, so the pool is told it has four (`--gpus 4`),
+ * These machines have no GPU, so the pool is told it has four (`--gpus 4
+ * --gpus-unchecked`: without it, troupe refuses GPUs nvidia-smi does not list),
  * and for containers a CDI spec of four fake GPUs is written to /var/run/cdi
  * (where podman looks for them), under a kind of this test's own
  * (TROUPE_GPU_CDI_KIND; troupe's default is nvidia.com/gpu): each fake device
@@ -12,6 +13,7 @@
  * nodes. What is mocked is the hardware; podman and its CDI handling are real.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostConfigOf } from "../../src/runtime/container/api-backend.js";
 import type { ContainerSpec } from "../../src/runtime/container/backend.js";
@@ -25,6 +27,7 @@ import {
   random,
   runJson,
   taskOf,
+  troupe,
   PodmanService,
 } from "./helpers.js";
 
@@ -98,7 +101,7 @@ describe.each(TARGETS)("GPUs, on %s", (target) => {
       const run = await runJson(file, {
         home: home.home,
         target,
-        extra: ["--gpus", "4", "--cpus", "8"],
+        extra: ["--gpus", "4", "--gpus-unchecked", "--cpus", "8"],
         env: { TROUPE_GPU_CDI_KIND: kind },
         timeoutMs: 60_000,
       });
@@ -123,7 +126,7 @@ describe("GPUs on a machine whose engine knows no such GPUs", () => {
       const run = await runJson(file, {
         home: home.home,
         target: "container",
-        extra: ["--gpus", "4", "--cpus", "8"],
+        extra: ["--gpus", "4", "--gpus-unchecked", "--cpus", "8"],
         env: { TROUPE_GPU_CDI_KIND: missing },
         timeoutMs: 60_000,
       });
@@ -172,7 +175,7 @@ describe("GPUs through the Docker Engine API", () => {
       const run = await runJson(file, {
         home: home.home,
         target: "container",
-        extra: ["--engine", "docker", "--gpus", "4", "--cpus", "8"],
+        extra: ["--engine", "docker", "--gpus", "4", "--gpus-unchecked", "--cpus", "8"],
         env: { DOCKER_HOST: service.url },
         timeoutMs: 60_000,
       });
@@ -183,4 +186,56 @@ describe("GPUs through the Docker Engine API", () => {
     },
     90_000,
   );
+});
+
+describe("a pool cannot give out GPUs the machine does not have", () => {
+  /** A directory with an nvidia-smi that lists `count` GPUs (or fails), first on PATH. */
+  function fakeNvidiaSmi(count: number | "fails"): Record<string, string> {
+    const dir = home.outsideTmp();
+    const lines = Array.from({ length: count === "fails" ? 0 : count }, (_, i) => `echo "GPU ${i}: Fake GPU (UUID: GPU-${i})"`);
+    const body = count === "fails" ? "echo 'NVIDIA-SMI has failed' >&2; exit 9" : lines.join("\n");
+    fs.writeFileSync(path.join(dir, "nvidia-smi"), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    return { PATH: `${dir}:${process.env.PATH ?? ""}` };
+  }
+  const plain = () => home.spec("gpus-plain", `workflow:\n  name: plain-${random()}\n  tasks:\n  - {name: a, image: alpine:3.18, command: [true]}\n`);
+
+  it("troupe run --gpus N above what nvidia-smi lists: exit 2, saying so and how to insist", async () => {
+    for (const [count, listed] of [[2, "nvidia-smi -L lists 2"], ["fails", "nvidia-smi -L lists 0"]] as const) {
+      const run = await troupe(["run", plain(), "--runtime", "host", "--gpus", "3"], { home: home.home, env: fakeNvidiaSmi(count) });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`--gpus 3: this machine has ${count === 2 ? "2 GPUs" : "0 GPUs"} (${listed})`);
+      expect(run.stderr).toContain("cannot give out GPUs it does not have");
+      expect(run.stderr).toContain("--gpus-unchecked");
+    }
+    const within = await troupe(["run", plain(), "--runtime", "host", "--gpus", "2"], { home: home.home, env: fakeNvidiaSmi(2) });
+    expect(within.code, within.stderr).toBe(0);
+    const insisted = await troupe(["run", plain(), "--runtime", "host", "--gpus", "3", "--gpus-unchecked"], {
+      home: home.home,
+      env: fakeNvidiaSmi("fails"),
+    });
+    expect(insisted.code, insisted.stderr).toBe(0);
+  }, 60_000);
+
+  it("a server pool with more GPUs than the machine has is refused at start, unless gpus_unchecked", async () => {
+    const serverHome = home.outsideTmp();
+    const config = path.join(serverHome, "pools.yaml");
+    fs.writeFileSync(config, "pools:\n- name: big\n  runtime: host\n  gpus: 2\n");
+    const refused = await troupe(["server", "--home", serverHome, "--port", "0", "--config", config], {
+      home: home.home,
+      env: fakeNvidiaSmi(1),
+      timeoutMs: 10_000,
+    });
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain("pool big: gpus 2: this machine has 1 GPU (nvidia-smi -L lists 1)");
+    expect(refused.stderr).toContain("gpus_unchecked: true");
+    fs.writeFileSync(config, "pools:\n- name: big\n  runtime: host\n  gpus: 2\n  gpus_unchecked: true\n");
+    const started = await troupe(["server", "--home", serverHome, "--port", "0", "--config", config], {
+      home: home.home,
+      env: fakeNvidiaSmi(1),
+      timeoutMs: 3_000,
+    });
+    // It serves (until the test's deadline interrupts it): not refused.
+    expect(started.timedOut, started.stderr).toBe(true);
+    expect(started.stderr).not.toContain("GPUs it does not have");
+  }, 60_000);
 });
