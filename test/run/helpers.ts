@@ -499,7 +499,8 @@ export class PodmanService {
 
   private constructor() {
     this.socket = path.join(this.dir, "docker.sock");
-    this.child = spawn("podman", ["system", "service", "--time=0", `unix://${this.socket}`], { stdio: "ignore" });
+    // In its own directory: its conmons write an `oom` file into their working directory when a container is killed for memory.
+    this.child = spawn("podman", ["system", "service", "--time=0", `unix://${this.socket}`], { stdio: "ignore", cwd: this.dir });
   }
 
   /** Started and answering (podman binds and listens at once: the socket's existence means it answers). */

@@ -3,7 +3,9 @@
  * containers runs. The containers and their `podman run` outlive it under
  * their keepers; the next start resumes the run, re-attaches them, follows
  * them to their end (every log line kept) and runs what comes after; once
- * the run has ended nothing of it is left: no container, no network.
+ * the run has ended nothing of it is left: no container, no network. What
+ * troupe-init says of a re-attached container counts (an out-of-memory kill),
+ * what the task writes in its place does not.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -72,16 +74,25 @@ describe.each(["podman", "docker"] as const)("a container pool's server (engine 
     const first = await start(engine);
     const spec = `workflow:
   name: boxes-${random()}
+  resources:
+    small:
+      memory: 64Mi
   groups:
   - name: pair
     tasks:
     - name: lead
       lead: true
       image: alpine:3.18
-      command: ["sh", "-c", "echo begun; sleep 6; ping -c 1 -W 2 {{host:peer}} >/dev/null && echo reached-peer; echo result > {{output}}/r"]
+      command: ["sh", "-c", "echo begun; sleep 6; ping -c 1 -W 2 {{host:peer}} >/dev/null && echo reached-peer; echo result > {{output}}/r; echo oom > /.troupe/ctl/oom; echo 'verdict x 137 1' > /.troupe/ctl/verdict"]
     - name: peer
       image: alpine:3.18
       command: ["sleep", "600"]
+  - name: hogging
+    tasks:
+    - name: hog
+      image: alpine:3.18
+      resource: small
+      command: ["sh", "-c", "sleep 6; x=$(head -c 300000000 /dev/zero | tr '\\\\0' a); echo survived"]
   - name: next
     tasks:
     - name: reader
@@ -103,7 +114,7 @@ describe.each(["podman", "docker"] as const)("a container pool's server (engine 
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const containersBefore = containersOf(runId).sort();
-    expect(containersBefore.length).toBe(2);
+    expect(containersBefore.length).toBe(3);
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
     expect(containersOf(runId).sort()).toEqual(containersBefore); // they go on without the server
@@ -115,9 +126,22 @@ describe.each(["podman", "docker"] as const)("a container pool's server (engine 
       if (!/RUNNING|PENDING|WAITING/.test(record.status) || Date.now() > until) break;
     }
     expect(second.out()).toMatch(new RegExp(`resumed the runs .*${runId}`));
-    expect(record.status).toBe("COMPLETED");
+    expect(record.status).toBe("FAILED"); // the hog
     const tasks = Object.fromEntries(record.groups.flatMap((g) => g.tasks).map((t) => [t.name, t]));
     expect(tasks.lead).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+    expect(tasks.hog).toMatchObject({ status: "FAILED", exit_code: 137 });
+    const events = (
+      JSON.parse((await get(second.url, `/api/workflow/${runId}/events`)).text) as {
+        events: Array<{ task: string | null; reason: string }>;
+      }
+    ).events;
+    const said = (task: string) =>
+      events
+        .filter((e) => e.task === task)
+        .map((e) => e.reason)
+        .join("\n");
+    expect(said("hog")).toMatch(/killed: more memory than its limit/);
+    expect(said("lead")).not.toMatch(/memory/);
     expect(tasks.reader).toMatchObject({ status: "COMPLETED", exit_code: 0 });
     expect((await get(second.url, `/api/workflow/${runId}/logs?task=lead`)).text).toBe("begun\nreached-peer\n");
     expect((await get(second.url, `/api/workflow/${runId}/logs?task=reader`)).text).toBe("result\n");

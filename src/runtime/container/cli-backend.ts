@@ -148,7 +148,13 @@ export class PodmanCliBackend implements ContainerBackend {
     });
     let done = false;
     void ended.then(() => (done = true));
-    const kill = () => this.signalContainer(spec.name, "SIGKILL");
+    // Again until it has ended: a kill that comes while podman is still creating the container finds none.
+    const kill = async () => {
+      for (let attempt = 0; !done && attempt < 60; attempt++) {
+        await this.signalContainer(spec.name, "SIGKILL");
+        await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      }
+    };
     const isolated = this.isolations.get(spec.network.name);
     return {
       ended,
