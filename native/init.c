@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,16 +58,18 @@ static long oom_kills(void) {
   return -1;
 }
 
+/* Whole or not at all (a rename), from a file of a name the task cannot foresee (mkstemp). */
 static void write_control(const char *name, const char *text) {
   char path[256], partial[256];
   snprintf(path, sizeof path, "%s/%s", CONTROL_DIR, name);
-  snprintf(partial, sizeof partial, "%s/.%s", CONTROL_DIR, name);
-  unlink(partial); /* whatever the task may have put there */
-  int fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  snprintf(partial, sizeof partial, "%s/.%s.XXXXXX", CONTROL_DIR, name);
+  int fd = mkostemp(partial, O_CLOEXEC);
   if (fd < 0) return;
   size_t length = strlen(text);
   int whole = write(fd, text, length) == (ssize_t)length;
-  if (close(fd) == 0 && whole) rename(partial, path); /* whole or not at all */
+  fchmod(fd, 0644);
+  if (close(fd) == 0 && whole && rename(partial, path) == 0) return;
+  unlink(partial);
 }
 
 /* The release's nonce: the first word of "go", which is removed before the command can see it. */

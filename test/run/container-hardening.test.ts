@@ -70,6 +70,9 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
   const forgery = (name: string) =>
     `workflow:
   name: ${name}
+  resources:
+    small:
+      memory: 64Mi
   tasks:
   - name: forger
     image: alpine:3.18
@@ -86,6 +89,14 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
   - name: liar
     image: alpine:3.18
     command: ["sh", "-c", "echo 'verdict 0 0 0' > /.troupe/ctl/verdict; exit 3"]
+  - name: hider
+    image: alpine:3.18
+    resource: small
+    command: ["sh", "-c"]
+    args:
+    - |
+      mkdir /.troupe/ctl/.verdict /.troupe/ctl/verdict.tmp
+      x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived
 `;
 
   it.each(["podman", "docker"] as const)("a task that writes oom and verdicts is recorded as it ended (engine %s)", async (engine) => {
@@ -100,9 +111,12 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
     expect(run.code, describeRun(run)).toBe(1);
     // Before: FAILED/COMPLETED "killed: more memory than its limit".
     expect(taskOf(run.record, "forger"), describeRun(run)).toMatchObject({ status: "COMPLETED", exit_code: 0 });
-    expect(run.stderr).not.toMatch(/memory/i);
+    expect(run.stderr.split("\n").filter((line) => /forger|liar/.test(line) && /memory/i.test(line))).toEqual([]);
     expect(home.log(run.record.id, "forger")).toBe("forged\n");
     expect(taskOf(run.record, "liar")).toMatchObject({ status: "FAILED", exit_code: 3 });
+    // A task that tries to keep troupe-init from writing its verdict (by taking the names it might write through).
+    expect(taskOf(run.record, "hider")).toMatchObject({ status: "FAILED", exit_code: 137 });
+    expect(run.stderr).toMatch(/hider\s*: FAILED\b.*killed: more memory than its limit/);
   }, 90_000);
 });
 

@@ -9,7 +9,7 @@
  * the attempt (kept tasks) can check the verdict too.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo } from "../types.js";
 
@@ -43,15 +43,34 @@ export function releasedNonce(controlDir: string): string | undefined {
 /** troupe-init's verdict, when there is one with the attempt's nonce; anything else in its place is the task's. */
 export function readVerdict(controlDir: string, nonce: string | undefined): Verdict | undefined {
   if (nonce === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(join(controlDir, "verdict"), "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readSmallFile(join(controlDir, "verdict"));
+  if (text === undefined) return undefined;
   const match = /^verdict (\S+) (\d+) ([01])\n$/.exec(text);
   if (!match || match[1] !== nonce) return undefined;
   return { code: Number(match[2]), oom: match[3] === "1" };
+}
+
+/**
+ * The file's first bytes, if it is a regular file and no symbolic link: the
+ * task may have put anything at that name (a link to /dev/zero or to a FIFO
+ * of the host would have troupe read for ever).
+ */
+function readSmallFile(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buffer = Buffer.alloc(512);
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString("utf8");
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
