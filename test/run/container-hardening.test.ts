@@ -89,6 +89,9 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
   - name: liar
     image: alpine:3.18
     command: ["sh", "-c", "echo 'verdict 0 0 0' > /.troupe/ctl/verdict; exit 3"]
+  - name: blocker
+    image: alpine:3.18
+    command: ["sh", "-c", "rm -f /.troupe/ctl/ready; mkfifo /.troupe/ctl/ready /.troupe/ctl/verdict.fifo; echo blocked"]
   - name: hider
     image: alpine:3.18
     resource: small
@@ -114,6 +117,8 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
     expect(run.stderr.split("\n").filter((line) => /forger|liar/.test(line) && /memory/i.test(line))).toEqual([]);
     expect(home.log(run.record.id, "forger")).toBe("forged\n");
     expect(taskOf(run.record, "liar")).toMatchObject({ status: "FAILED", exit_code: 3 });
+    // troupe read `ready` again at the end, and a FIFO there held it for ever.
+    expect(taskOf(run.record, "blocker")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
     // A task that tries to keep troupe-init from writing its verdict (by taking the names it might write through).
     expect(taskOf(run.record, "hider")).toMatchObject({ status: "FAILED", exit_code: 137 });
     expect(run.stderr).toMatch(/hider\s*: FAILED\b.*killed: more memory than its limit/);

@@ -38,9 +38,11 @@ export class ContainerMember implements PreparedMember {
   private waitReady(): Promise<number> {
     const readyFile = join(this.controlDir, "ready");
     return new Promise((resolve, reject) => {
-      // troupe-init writes `.ready` and renames it: only the rename's event (or one without a name) says anything.
+      // troupe-init writes a file of another name and renames it: only the rename's event (or one without a name) says anything.
       const watcher = watch(this.controlDir, (_, name) => (name === null || name === "ready") && check());
+      // Read once, before the release: once the command runs, `ready` is the task's to replace (by a link to a FIFO...).
       const check = () => {
+        if (this.sawReady) return true;
         if (!existsSync(readyFile)) return false;
         watcher.close();
         this.sawReady = true;
