@@ -92,7 +92,7 @@ export class ContainerRuntime implements Runtime {
 
   async open(run: RunContext): Promise<void> {
     this.run = run;
-    this.key = runKey(run.dataDir);
+    this.key = runKey(run.dataDir, run.resumed === true);
     if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
     // The sandboxes directory is made with the first attempt's control directory (recursively).
   }
@@ -119,7 +119,7 @@ export class ContainerRuntime implements Runtime {
   /** A new network on the next free /24 (another run or program may hold some). */
   private async createNetwork(): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
-    let name = `troupe-${run.runId}-${this.key}-${this.nextNetwork++}`;
+    let name = `${this.namePrefix()}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
@@ -131,7 +131,7 @@ export class ContainerRuntime implements Runtime {
         const message = (error as Error).message;
         if (attempt >= 255) throw error;
         // A resumed run's earlier networks keep their names.
-        if (/network name .* already used|already exists/i.test(message)) name = `troupe-${run.runId}-${this.key}-${this.nextNetwork++}`;
+        if (/network name .* already used|already exists/i.test(message)) name = `${this.namePrefix()}-${this.nextNetwork++}`;
         else if (!/subnet|overlap|in use|already/i.test(message)) throw error;
       }
     }
@@ -201,7 +201,12 @@ export class ContainerRuntime implements Runtime {
   }
 
   private containerName(launch: TaskLaunch): string {
-    return `troupe-${this.requireRun().runId}-${this.key}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+    return `${this.namePrefix()}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+  }
+
+  /** `troupe-RUN-KEY`: what every name of the run's containers and networks begins with. */
+  private namePrefix(): string {
+    return `troupe-${this.requireRun().runId}${this.key ? `-${this.key}` : ""}`;
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
@@ -310,7 +315,7 @@ export class ContainerRuntime implements Runtime {
   private async removeLeftovers(runId: string, key: string): Promise<void> {
     const { containers, networks } = await this.backend.owned(LABEL_RUN).catch(() => ({ containers: [], networks: [] }));
     // Another home's run may have the same id: only this one's (its key).
-    const ours = (labels: Record<string, string>) => labels[LABEL_RUN] === runId && labels[LABEL_KEY] === key;
+    const ours = (labels: Record<string, string>) => labels[LABEL_RUN] === runId && (labels[LABEL_KEY] ?? "") === key;
     for (const container of containers.filter((c) => ours(c.labels))) await this.backend.removeContainer(container.id);
     for (const network of networks.filter((n) => ours(n.labels))) await this.backend.removeNetwork(network.name);
   }
@@ -354,9 +359,10 @@ export class ContainerRuntime implements Runtime {
  * A run's key: random, made when the run first opens and kept in its data
  * directory, so that a server re-attaching the run later names its containers
  * the same, while two runs with the same id (two homes: a local `troupe run`
- * and a server) never name theirs alike.
+ * and a server) never name theirs alike. A resumed run without one was
+ * started by a troupe that had no keys: its names have none ("").
  */
-function runKey(dataDir: string): string {
+function runKey(dataDir: string, resumed: boolean): string {
   const file = join(dataDir, "container-key");
   try {
     const key = readFileSync(file, "utf8").trim();
@@ -364,6 +370,7 @@ function runKey(dataDir: string): string {
   } catch {
     // A new run.
   }
+  if (resumed) return "";
   const key = randomBytes(4).toString("hex");
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, key);
