@@ -255,4 +255,27 @@ describe.skipIf(!IS_ROOT)("privileged tasks", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--task-user 0: tasks never run as root/);
   });
+
+  it("in a container too: the engine's --privileged where allowed (every capability), its default set otherwise", async () => {
+    const caps = (privileged: boolean) =>
+      home.spec(
+        "caps",
+        `workflow:\n  name: caps\n  tasks:\n  - name: c\n    image: alpine:3.18\n    privileged: ${privileged}\n    command: ["sh", "-c", "grep CapEff /proc/self/status"]\n`,
+      );
+    const effective = async (privileged: boolean) => {
+      const run = await runJson(caps(privileged), {
+        home: troupeHome,
+        target: "container",
+        extra: privileged ? ["--allow-privileged"] : [],
+      });
+      expect(run.code, describeRun(run)).toBe(0);
+      const line = fs.readFileSync(path.join(troupeHome, "runs", run.record.id, "logs", "c.0.log"), "utf8");
+      return BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(line)![1]}`);
+    };
+    const withAll = await effective(true);
+    const usual = await effective(false);
+    const sysAdmin = 1n << 21n;
+    expect(withAll & sysAdmin).toBe(sysAdmin);
+    expect(usual & sysAdmin).toBe(0n);
+  });
 });

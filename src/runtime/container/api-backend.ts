@@ -187,6 +187,7 @@ export function hostConfigOf(spec: ContainerSpec): Record<string, unknown> {
     NetworkMode: spec.network.name,
     ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
   };
+  if (spec.privileged) hostConfig.Privileged = true;
   if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
   if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
   // Those GPUs, by index, as `docker run --gpus '"device=0,2"'` asks for them.

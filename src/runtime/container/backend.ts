@@ -25,6 +25,8 @@ export interface ContainerSpec {
   memoryBytes?: number;
   /** The machine's GPUs (indices) the container gets; none: no GPU. */
   gpuDevices?: readonly number[];
+  /** A privileged task (its pool allowed it): the engine's --privileged, every capability and device. */
+  privileged?: boolean;
   /**
    * A directory of troupe's for this attempt on the host, where the engine's
    * client runs (podman 4's conmon writes an `oom` file into its working

@@ -126,6 +126,7 @@ export class PodmanCliBackend implements ContainerBackend {
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
     // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
     for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
+    if (spec.privileged) args.push("--privileged");
     args.push("--", spec.image, ...spec.command);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.

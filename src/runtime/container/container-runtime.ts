@@ -247,6 +247,7 @@ export class ContainerRuntime implements Runtime {
       cpus: launch.resources?.cpu || undefined,
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
+      privileged: launch.privileged === true,
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
