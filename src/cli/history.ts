@@ -3,14 +3,15 @@ import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
 import { NotFoundError } from "../errors/index.js";
 import type { RunStore } from "../store/index.js";
+import { writeOut } from "./output.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 
 /** The store (SQLite) and the views load only when a history command runs. */
-async function withStore<T>(use: (store: RunStore, views: typeof import("./run-view.js")) => T): Promise<T> {
+async function withStore<T>(use: (store: RunStore, views: typeof import("./run-view.js")) => T | Promise<T>): Promise<T> {
   const [{ openStore }, views] = await Promise.all([import("./home.js"), import("./run-view.js")]);
   const { store } = openStore();
   try {
-    return use(store, views);
+    return await use(store, views);
   } finally {
     store.close();
   }
@@ -89,7 +90,7 @@ export function logsCommand(): Command {
     .action(
       action(async (id: string, options: { task?: string; retryId?: number; lines?: number }) => {
         const logs = await import("../store/index.js");
-        return withStore((store) => {
+        return withStore(async (store) => {
           const runId = resolveRun(store, id);
           let attempts = store.attempts(runId);
           if (options.task !== undefined) {
@@ -107,15 +108,16 @@ export function logsCommand(): Command {
           }
           const prefix = attempts.length > 1;
           const c = colorsFor(process.stdout);
+          // A reader that went away (`troupe logs RUN | head`) ends the command: nothing more to print.
           for (const attempt of attempts) {
             if (!existsSync(attempt.log_path)) continue;
             const text = logs.readFrom(attempt.log_path, logs.tailOffset(attempt.log_path, options.lines)).toString("utf8");
             if (!prefix) {
-              process.stdout.write(text);
+              if (!(await writeOut(process.stdout, text))) break;
               continue;
             }
-            for (const line of text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined))
-              process.stdout.write(`${c.cyan(`${attempt.task} |`)} ${line}\n`);
+            const lines = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined);
+            if (!(await writeOut(process.stdout, lines.map((line) => `${c.cyan(`${attempt.task} |`)} ${line}\n`).join("")))) break;
           }
           return 0;
         });

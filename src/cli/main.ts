@@ -6,6 +6,7 @@ import { listCommand, logsCommand, queryCommand } from "./history.js";
 import { planCommand } from "./plan.js";
 import { runCommand } from "./run.js";
 import { schemaCommand } from "./schema.js";
+import { guardOutputs } from "./output.js";
 import { colorsFor, exitCodeOf } from "./shared.js";
 import { serverCommand } from "./server.js";
 import { validateCommand } from "./validate.js";
@@ -48,6 +49,7 @@ Examples:
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  guardOutputs();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -11,6 +11,7 @@ import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
 import { loadSpecFile } from "./load-spec.js";
+import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryTable } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
 import { askEngine, chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
@@ -96,15 +97,24 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     (swept) => swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`)),
     (error: Error) => view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`)),
   );
+  // Nobody reads the output any more (`troupe run X | head`): the run goes on, its tasks' output still in their logs.
+  onClosed(progress, () => {
+    if (!isClosed(process.stderr) && progress !== process.stderr)
+      process.stderr.write(`troupe: the output was closed; run ${runId} goes on (\`troupe logs ${runId}\` has its tasks' output)\n`);
+  });
   let run: WorkflowRun | undefined;
   let signals = 0;
+  let cancelReason: string | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
+    // A closed terminal: nobody is left to see the run or to stop it.
+    if (signal === "SIGHUP") cancelReason ??= "canceled: the terminal was closed (SIGHUP)";
     view.line(c.yellow(signals === 1 ? `troupe: ${signal}: canceling the run (again to force)` : `troupe: ${signal}: forcing`));
-    run?.cancel(signals > 1);
+    run?.cancel(signals > 1, cancelReason);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
   try {
     try {
       await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
@@ -128,7 +138,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     });
     const done = run.start();
     // A Ctrl-C that came while the runtime was opening cancels the run now that it exists.
-    if (signals > 0) run.cancel(signals > 1);
+    if (signals > 0) run.cancel(signals > 1, cancelReason);
     const result = await done;
     view.finish();
     const record = store.getRun(runId);
@@ -139,6 +149,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onSignal);
     await sweeping;
     await runtime.close().catch((error: Error) => {
       // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.

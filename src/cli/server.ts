@@ -168,6 +168,8 @@ async function serve(options: ServerOptions): Promise<number> {
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+    // A closed terminal: as a SIGTERM (the running workflows go on, or finish), never a crash.
+    process.on("SIGHUP", () => void stop("SIGHUP"));
   });
   return 0;
 }

@@ -6,6 +6,7 @@ import { TroupeError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import type { Priority, RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
 import { call, configPath, saveConfig, stream } from "./client.js";
+import { writeOut } from "./output.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 
 const FINAL = /^(COMPLETED|FAILED.*)$/;
@@ -101,9 +102,8 @@ export function workflowCommand(): Command {
         if (options.lines !== undefined) query.set("n", String(options.lines));
         if (options.follow) query.set("follow", "true");
         const response = await stream(`/api/workflow/${encodeURIComponent(id)}/logs?${query}`);
-        for await (const chunk of response.body ?? []) {
-          if (!process.stdout.write(chunk as Uint8Array)) await new Promise((resolve) => process.stdout.once("drain", resolve));
-        }
+        // A reader that went away (`... | head`) ends the command, a followed log too.
+        for await (const chunk of response.body ?? []) if (!(await writeOut(process.stdout, chunk as Uint8Array))) break;
         return 0;
       }),
     );

@@ -241,13 +241,13 @@ export class WorkflowRun implements PoolMember {
     if (state.retryId !== retryId || isFinal(state.status ?? "WAITING")) void member.stop(this.grace());
   }
 
-  /** Cancel: every unfinished group fails as canceled and its tasks are stopped. */
-  cancel(force = false): void {
+  /** Cancel: every unfinished group fails as canceled (with `reason`, if given) and its tasks are stopped. */
+  cancel(force = false, reason?: string): void {
     this.canceled = true;
     const grace = force ? 0 : (this.options.stopGraceMs ?? 5_000);
+    const why = (reason ?? "canceled") + (force ? " (forced)" : "");
     this.plan.groups.forEach((_, g) => {
-      if (!isFinal(this.groups[g]!.status))
-        this.endGroup(g, "FAILED_CANCELED", force ? "canceled (forced)" : "canceled", "FAILED_CANCELED", grace);
+      if (!isFinal(this.groups[g]!.status)) this.endGroup(g, "FAILED_CANCELED", why, "FAILED_CANCELED", grace);
       else if (force) this.stopMembers(g, 0);
     });
     this.tick();
