@@ -15,6 +15,7 @@ interface ServerOptions {
   config?: string;
   taskUser?: string;
   allowPrivileged?: boolean;
+  privateWorkflows: boolean;
 }
 
 function useHome(home: string | undefined): void {
@@ -39,6 +40,11 @@ export function serverCommand(): Command {
     .option("--config <file>", "the pools to offer (YAML; see src/cli/server-config.ts); default: one pool, `default`, this machine")
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
     .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
+    .option(
+      "--private-workflows",
+      "each workflow is read (list, query, spec, events, logs) only by its submitter and admins (default: by every user, as in OSMO)",
+      false,
+    )
     .addHelpText(
       "after",
       `
@@ -59,7 +65,7 @@ Examples:
     .command("create")
     .description("make a token for a user and print it (alone, on stdout); it is stored hashed and cannot be shown again")
     .argument("<name>", "the user's name")
-    .option("--admin", "may cancel anyone's workflows", false)
+    .option("--admin", "may cancel anyone's workflows (and read them on a server with --private-workflows)", false)
     .addHelpText("after", "\n--home DIR (of `troupe server`) names the server's home here too.")
     .action(
       action(async (name: string, options: { admin: boolean }) => {
@@ -107,7 +113,7 @@ async function serve(options: ServerOptions): Promise<number> {
   const limits = { maxTasks: options.maxTasks, maxRunsPerUser: options.maxRunsPerUser };
   const manager = new RunManager(store, new Map(pools.map((p) => [p.name, p])), limits, http);
   const app = await http
-    .start({ home: troupeHome(), host: options.host, port: options.port }, manager, (error) => {
+    .start({ home: troupeHome(), host: options.host, port: options.port, privateWorkflows: options.privateWorkflows }, manager, (error) => {
       process.stderr.write(`troupe server: the HTTP thread failed: ${error.message}\n`);
       process.exit(1);
     })

@@ -71,7 +71,11 @@ export const ListQuery = z
     status: z.string().max(64).optional(),
     name: z.string().max(256).optional(),
     pool: z.string().max(128).optional(),
-    user: z.string().max(256).optional(),
+    user: z
+      .string()
+      .max(256)
+      .optional()
+      .describe("submitted by this user (a server with --private-workflows lists only the caller's own, to all but admins)"),
     since: z.string().datetime({ offset: true }).optional().describe("submitted at or after (ISO 8601)"),
     until: z.string().datetime({ offset: true }).optional().describe("submitted before (ISO 8601)"),
     priority: Priority.optional(),
@@ -110,7 +114,8 @@ export function routeSchemas(parts: Partial<Record<Part, z.ZodType>>, response: 
       (data: unknown) => {
         const zod = parts[httpPart as Part];
         if (!zod) return { value: data };
-        const result = zod.safeParse(data ?? (httpPart === "body" ? undefined : {}));
+        // No body (a POST with nothing to say, such as a cancel) is an empty object: its defaults apply.
+        const result = zod.safeParse(data ?? {});
         if (result.success) return { value: result.data };
         // A record key that failed its own check (labels): report that check.
         const first = result.error.issues[0]!;

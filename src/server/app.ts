@@ -19,6 +19,11 @@ export interface AppOptions {
   manager: RunControl;
   /** Largest request body in bytes (the spec plus variables). */
   bodyLimit?: number;
+  /**
+   * Each workflow is read (listed, queried, its spec, events and logs) only by its submitter and admins; others get
+   * 404, as for no workflow at all. Off by default: as in OSMO, every user sees every workflow.
+   */
+  privateWorkflows?: boolean;
 }
 
 declare module "fastify" {
@@ -47,6 +52,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
       security: [{ bearer: [] }],
     },
+    transformObject: (document) => optionalBodies(("openapiObject" in document ? document.openapiObject : {}) as OpenApiPaths),
   });
 
   // Every error a client can cause is a 4xx with a reason; anything else is logged and a 500 without internals.
@@ -57,10 +63,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
 
+  // A POST without a body (cancel, restart) is one whatever it says its type is: `content-type: application/json`
+  // with nothing after the headers is an absent body, not a JSON syntax error.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) =>
+    body === "" ? done(null, undefined) : parseJson(request, body as string, done),
+  );
+
   app.addHook("onRequest", async (request, reply) => {
-    if (request.url === "/api/health" || request.url.startsWith("/api/openapi")) return;
+    // Routes are matched before this hook: a public one is known by its route, whatever the query string says.
+    if ((request.routeOptions.config as { public?: boolean }).public) return;
     const header = request.headers.authorization ?? "";
-    const match = /^Bearer (\S+)$/.exec(header);
+    // RFC 7235: the scheme is case-insensitive, and one or more spaces separate it from the credentials.
+    const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     const owner = match ? store.tokens.find(match[1]!) : undefined;
     if (!owner)
       return reply.status(401).send({ error: match ? "the token is not valid" : "missing bearer token (Authorization: Bearer ...)" });
@@ -70,8 +86,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   /** A route's request schemas and its responses (api-responses.ts), by the key it is registered under. */
   const schemas = (key: RouteKey, parts: Parameters<typeof routeSchemas>[0] = {}) => routeSchemas(parts, RESPONSES[key]);
   const health = schemas("GET /api/health");
-  app.get("/api/health", { ...health, schema: { ...health.schema, security: [] } }, async () => ({ status: "OK" }));
-  app.get("/api/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/api/health", { ...health, schema: { ...health.schema, security: [] }, config: { public: true } }, async () => ({
+    status: "OK",
+  }));
+  app.get("/api/openapi.json", { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
   app.post(
     "/api/pool/:pool/workflow",
@@ -101,17 +119,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
+  /** Whether `owner` may read workflow `id` (see AppOptions.privateWorkflows). */
+  const mayRead = (id: string, owner: TokenOwner): boolean =>
+    !options.privateWorkflows || owner.admin || store.runHeader(id)?.user === owner.name;
+
   app.get(
     "/api/workflow",
     schemas("GET /api/workflow", { querystring: ListQuery }),
     async (request: FastifyRequest<{ Querystring: z.output<typeof ListQuery> }>) => {
       const q = request.query;
+      const owner = request.owner!;
+      // Private workflows: a user lists their own only (asking for another user's finds none).
+      const onlyOwn = options.privateWorkflows && !owner.admin;
+      if (onlyOwn && q.user !== undefined && q.user !== owner.name) return { workflows: [] };
       return {
         workflows: store.listRuns({
           status: q.status,
           name: q.name,
           pool: q.pool,
-          user: q.user,
+          user: onlyOwn ? owner.name : q.user,
           priority: q.priority,
           labels: q.label,
           since: q.since ? Date.parse(q.since) : undefined,
@@ -127,7 +153,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
       const id = store.resolveRunId(request.params.id);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id || !mayRead(id, request.owner!)) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
       return handler(id, request, reply);
     };
 
@@ -159,7 +185,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     schemas("GET /api/workflow/:id/events", { params: IdParams }),
     withRun((id) => ({ events: store.transitions(id) })),
   );
-  registerLogsRoute(app, store);
+  registerLogsRoute(app, store, mayRead);
   /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
   const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
     const user = store.runHeader(id)?.user;
@@ -192,4 +218,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
   );
   return app;
+}
+
+type OpenApiPaths = { paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: object } }>> };
+
+/** A body none of whose fields is required may be left out (validation takes none as `{}`): say so in the document. */
+function optionalBodies<T extends OpenApiPaths>(document: T): T {
+  for (const methods of Object.values(document.paths ?? {}))
+    for (const operation of Object.values(methods)) {
+      const content = operation.requestBody?.content as Record<string, { schema?: { required?: string[] } }> | undefined;
+      if (content && Object.values(content).every((media) => !media.schema?.required?.length)) operation.requestBody!.required = false;
+    }
+  return document;
 }

@@ -15,6 +15,8 @@ export interface HttpThreadOptions {
   home: string;
   host: string;
   port: number;
+  /** AppOptions.privateWorkflows. */
+  privateWorkflows?: boolean;
 }
 
 /** Main thread -> HTTP thread. */
@@ -48,7 +50,7 @@ async function main(options: HttpThreadOptions): Promise<void> {
         send({ kind: "call", call: id, method, args });
       });
   const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel") };
-  const app = await buildApp({ store, manager });
+  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows });
 
   port.on("message", (message: ToHttp) => {
     switch (message.kind) {

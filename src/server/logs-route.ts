@@ -6,7 +6,7 @@
 import { existsSync, openSync, readSync, closeSync, createReadStream } from "node:fs";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { tailOffset, type RunStore } from "../store/index.js";
+import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
 
@@ -26,13 +26,14 @@ const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 
-export function registerLogsRoute(app: FastifyInstance, store: RunStore): void {
+/** `mayRead(id, owner)`: whether the caller may read workflow `id` (app.ts). */
+export function registerLogsRoute(app: FastifyInstance, store: RunStore, mayRead: (id: string, owner: TokenOwner) => boolean): void {
   app.get(
     "/api/workflow/:id/logs",
     routeSchemas({ params: IdParams, querystring: LogsQuery }, RESPONSES["GET /api/workflow/:id/logs"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof LogsQuery> }>, reply: FastifyReply) => {
       const id = store.resolveRunId(request.params.id);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id || !mayRead(id, request.owner!)) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
       const q = request.query;
       const attempts = store.attempts(id);
       const tasks = [...new Set(attempts.map((a) => a.task))];

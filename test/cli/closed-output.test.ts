@@ -120,7 +120,10 @@ describe("troupe run with its output closed", () => {
   it("a closed terminal (SIGHUP) cancels the run with that reason and cleans up (exit 130)", async () => {
     const marker = sleepers.sleep(300);
     const name = `hangup-${random()}`;
-    const file = home.spec(name, `workflow:\n  name: ${name}\n  tasks:\n  - name: nap\n    image: alpine:3.18\n    command: ["sleep", "${marker}"]\n`);
+    const file = home.spec(
+      name,
+      `workflow:\n  name: ${name}\n  tasks:\n  - name: nap\n    image: alpine:3.18\n    command: ["sleep", "${marker}"]\n`,
+    );
     let sent = false;
     const result = await troupe(["run", file], {
       home: home.home,
@@ -142,7 +145,13 @@ describe("troupe run with its output closed", () => {
     const run = await record(runId);
     expect(run.status).toBe("FAILED_CANCELED");
     expect(reasonsOf(runId).some((r) => /terminal was closed \(SIGHUP\)/.test(r))).toBe(true);
-    expect(await waitFor(() => processesWith(marker), (p) => p.length === 0, 5_000)).toEqual([]);
+    expect(
+      await waitFor(
+        () => processesWith(marker),
+        (p) => p.length === 0,
+        5_000,
+      ),
+    ).toEqual([]);
     expect(bridgesOfRun(runId)).toEqual([]);
   });
 });
@@ -156,7 +165,10 @@ describe("the log commands with their output closed", () => {
   beforeAll(async () => {
     const name = `long-${random()}`;
     const run = await troupe(
-      ["run", home.spec(name, `workflow:\n  name: ${name}\n  tasks:\n  - name: a\n    image: alpine:3.18\n    command: ["seq", "1", "300000"]\n`)],
+      [
+        "run",
+        home.spec(name, `workflow:\n  name: ${name}\n  tasks:\n  - name: a\n    image: alpine:3.18\n    command: ["seq", "1", "300000"]\n`),
+      ],
       { home: home.home, env: { TROUPE_RUNTIME: "host" } },
     );
     expect(run.code, run.stderr).toBe(0);
@@ -184,7 +196,9 @@ describe("the log commands with their output closed", () => {
       troupe(["workflow", "submit", home.spec("s", text)], { home: home.home, env: client }).then(
         (r) => /submitted (\S+)/.exec(r.stdout)?.[1] ?? `(${r.stdout}${r.stderr})`,
       );
-    const big = await submit(`workflow:\n  name: big\n  tasks:\n  - name: a\n    image: alpine:3.18\n    command: ["seq", "1", "300000"]\n`);
+    const big = await submit(
+      `workflow:\n  name: big\n  tasks:\n  - name: a\n    image: alpine:3.18\n    command: ["seq", "1", "300000"]\n`,
+    );
     for (let i = 0; i < 100; i++) {
       const q = await troupe(["workflow", "query", big, "--output", "json"], { home: home.home, env: client });
       if (/"status": "COMPLETED"/.test(q.stdout.split("\n").slice(0, 6).join("\n"))) break;
