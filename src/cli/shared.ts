@@ -1,7 +1,8 @@
 /** What every command shares: spec flags, output format, reading the spec file, printing. */
+import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import pc from "picocolors";
-import { UsageError } from "../errors/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 
 export type OutputFormat = "pretty" | "json";
 
@@ -38,6 +39,21 @@ export function addSpecOptions(command: Command): Command {
 
 export function outputOption(): Option {
   return new Option("-o, --output <format>", "output format").choices(["pretty", "json"]).default("pretty");
+}
+
+/**
+ * The bytes of a command's FILE argument (`-`: standard input). A FILE that cannot be read (none, a directory,
+ * no permission) is bad usage, exit 2, whichever command was given it.
+ */
+export function readWorkflowFile(file: string): Buffer {
+  try {
+    return readFileSync(file === "-" ? 0 : file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new TroupeError("E_FILE_NOT_FOUND", `${file}: no such file`, "usage");
+    if (code === "EISDIR") throw new TroupeError("E_NOT_A_FILE", `${file} is a directory, not a workflow file`, "usage");
+    throw new TroupeError("E_FILE_UNREADABLE", `${file}: cannot read (${code ?? String(error)})`, "usage");
+  }
 }
 
 export function parseNonNegativeInt(flag: string) {

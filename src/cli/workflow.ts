@@ -1,5 +1,4 @@
 /** `troupe login` and `troupe workflow ...`: the client of `troupe server`. */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { TroupeError } from "../errors/index.js";
@@ -7,7 +6,16 @@ import type { Diagnostic } from "../spec/index.js";
 import type { Priority, RunRecord, RunSummary, TransitionRecord } from "../store/index.js";
 import { call, configPath, saveConfig, stream } from "./client.js";
 import { writeOut } from "./output.js";
-import { action, colorsFor, outputOption, parseNonNegativeInt, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
+import {
+  action,
+  colorsFor,
+  outputOption,
+  parseNonNegativeInt,
+  readWorkflowFile,
+  RUN_EXIT,
+  writeJson,
+  type OutputFormat,
+} from "./shared.js";
 
 const FINAL = /^(COMPLETED|FAILED.*)$/;
 /** The store's PRIORITIES (not imported: that would load SQLite into every client command). */
@@ -194,7 +202,7 @@ async function specToSubmit(
   file: string,
   options: { set: Record<string, string>; setString: Record<string, string> },
 ): Promise<{ spec: string; set: Record<string, string>; set_string: Record<string, string> }> {
-  const spec = readFileSync(file === "-" ? 0 : file, "utf8");
+  const spec = readWorkflowFile(file).toString("utf8");
   if (!/\blocalpath\s*:/.test(spec)) return { spec, set: options.set, set_string: options.setString };
   const [{ loadSpecFile }, { inlineLocalFiles, baseDirOf }, yaml] = await Promise.all([
     import("./load-spec.js"),
