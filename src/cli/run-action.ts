@@ -106,9 +106,13 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
   let signals = 0;
   let cancelReason: string | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    // A closed terminal: nobody is left to see the run or to stop it. It may say so twice (the kernel to the
+    // foreground job, the shell to its jobs): that is one cancel, not a request to force one.
+    if (signal === "SIGHUP") {
+      if (cancelReason) return;
+      cancelReason = "canceled: the terminal was closed (SIGHUP)";
+    }
     signals++;
-    // A closed terminal: nobody is left to see the run or to stop it.
-    if (signal === "SIGHUP") cancelReason ??= "canceled: the terminal was closed (SIGHUP)";
     view.line(c.yellow(signals === 1 ? `troupe: ${signal}: canceling the run (again to force)` : `troupe: ${signal}: forcing`));
     run?.cancel(signals > 1, cancelReason);
   };
@@ -150,6 +154,9 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);
+    // The clean-up is finished whatever the terminal does meanwhile (a closed one may send SIGHUP again); what is
+    // left after it is the process's exit, which a late SIGHUP need not hurry either.
+    process.on("SIGHUP", () => undefined);
     await sweeping;
     await runtime.close().catch((error: Error) => {
       // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
