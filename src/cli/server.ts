@@ -51,7 +51,7 @@ export function serverCommand(): Command {
 The first line on stdout is "troupe server: listening on URL". Every API call but
 /api/health needs a token: \`troupe server token create NAME\` makes one.
 
-Running tasks outlive the server: SIGTERM (or Ctrl-C) makes it exit at once,
+Running tasks outlive the server: SIGTERM (Ctrl-C, SIGHUP) makes it exit at once,
 and its next start (after a crash too) resumes the workflows it was running.
 
 Examples:

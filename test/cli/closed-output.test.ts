@@ -238,4 +238,12 @@ describe("the log commands with their output closed", () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     await troupe(["workflow", "cancel", ticking, "--force"], { home: home.home, env: client });
   }, 60_000);
+
+  it("(last) a closed terminal (SIGHUP) stops the server as SIGTERM does: it says so and exits 0", async () => {
+    const { child } = server!;
+    const exited = new Promise<[number | null, string | null]>((resolve) => child.once("exit", (code, signal) => resolve([code, signal])));
+    child.kill("SIGHUP");
+    expect(await exited).toEqual([0, null]);
+    expect(server!.out()).toMatch(/SIGHUP: stopping/);
+  });
 });
