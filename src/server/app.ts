@@ -119,9 +119,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
-  /** Whether `owner` may read workflow `id` (see AppOptions.privateWorkflows). */
-  const mayRead = (id: string, owner: TokenOwner): boolean =>
-    !options.privateWorkflows || owner.admin || store.runHeader(id)?.user === owner.name;
+  /** Whose workflows `owner` may read: undefined for everyone's, else the name of the only user (their own). */
+  const readableOf = (owner: TokenOwner): string | undefined => (options.privateWorkflows && !owner.admin ? owner.name : undefined);
+  /** The workflow an id (or a prefix of one) names among those `owner` may read. */
+  const resolveFor = (idOrPrefix: string, owner: TokenOwner): string | undefined => store.resolveRunId(idOrPrefix, readableOf(owner));
 
   app.get(
     "/api/workflow",
@@ -130,14 +131,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const q = request.query;
       const owner = request.owner!;
       // Private workflows: a user lists their own only (asking for another user's finds none).
-      const onlyOwn = options.privateWorkflows && !owner.admin;
-      if (onlyOwn && q.user !== undefined && q.user !== owner.name) return { workflows: [] };
+      const onlyOwn = readableOf(owner);
+      if (onlyOwn !== undefined && q.user !== undefined && q.user !== onlyOwn) return { workflows: [] };
       return {
         workflows: store.listRuns({
           status: q.status,
           name: q.name,
           pool: q.pool,
-          user: onlyOwn ? owner.name : q.user,
+          user: onlyOwn ?? q.user,
           priority: q.priority,
           labels: q.label,
           since: q.since ? Date.parse(q.since) : undefined,
@@ -152,8 +153,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const withRun =
     (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
-      const id = store.resolveRunId(request.params.id);
-      if (!id || !mayRead(id, request.owner!)) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      const id = resolveFor(request.params.id, request.owner!);
+      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
       return handler(id, request, reply);
     };
 
@@ -185,7 +186,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     schemas("GET /api/workflow/:id/events", { params: IdParams }),
     withRun((id) => ({ events: store.transitions(id) })),
   );
-  registerLogsRoute(app, store, mayRead);
+  registerLogsRoute(app, store, resolveFor);
   /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
   const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
     const user = store.runHeader(id)?.user;

@@ -26,14 +26,18 @@ const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 
-/** `mayRead(id, owner)`: whether the caller may read workflow `id` (app.ts). */
-export function registerLogsRoute(app: FastifyInstance, store: RunStore, mayRead: (id: string, owner: TokenOwner) => boolean): void {
+/** `resolve(idOrPrefix, owner)`: the workflow it names among those the caller may read (app.ts). */
+export function registerLogsRoute(
+  app: FastifyInstance,
+  store: RunStore,
+  resolve: (idOrPrefix: string, owner: TokenOwner) => string | undefined,
+): void {
   app.get(
     "/api/workflow/:id/logs",
     routeSchemas({ params: IdParams, querystring: LogsQuery }, RESPONSES["GET /api/workflow/:id/logs"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof LogsQuery> }>, reply: FastifyReply) => {
-      const id = store.resolveRunId(request.params.id);
-      if (!id || !mayRead(id, request.owner!)) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      const id = resolve(request.params.id, request.owner!);
+      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
       const q = request.query;
       const attempts = store.attempts(id);
       const tasks = [...new Set(attempts.map((a) => a.task))];

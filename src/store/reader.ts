@@ -324,13 +324,27 @@ export class RunReader {
     }));
   }
 
-  resolveRunId(prefixOrId: string): string | undefined {
+  resolveRunId(prefixOrId: string, user?: string): string | undefined {
     if (prefixOrId === "") return undefined;
+    if (user !== undefined) return this.resolveUsersRunId(prefixOrId, user);
     const exact = this.exactId.get(prefixOrId);
     if (exact !== undefined) return exact;
     const matches = this.idsWithPrefix.all({ prefix: prefixOrId });
     return matches.length === 1 ? matches[0] : undefined;
   }
+
+  /** resolveRunId among the runs `user` submitted. */
+  private resolveUsersRunId(prefixOrId: string, user: string): string | undefined {
+    this.usersRunIds ??= this.db
+      .prepare<[{ prefix: string; user: string }], string>(
+        `SELECT id FROM runs WHERE user = @user AND substr(id, 1, length(@prefix)) = @prefix
+         ORDER BY id = @prefix DESC LIMIT 2`,
+      )
+      .pluck();
+    const matches = this.usersRunIds.all({ prefix: prefixOrId, user });
+    return matches[0] === prefixOrId || matches.length === 1 ? matches[0] : undefined;
+  }
+  private usersRunIds: Database.Statement<[{ prefix: string; user: string }], string> | undefined;
 
   /** How many tasks each group of the run has, in group order; undefined for an unknown run. */
   shape(runId: string): number[] | undefined {

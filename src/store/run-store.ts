@@ -301,10 +301,10 @@ export class RunStore {
     return this.reader.submission(runId);
   }
 
-  /** The exact id, else the only id starting with `prefixOrId`, else undefined. */
-  resolveRunId(prefixOrId: string): string | undefined {
+  /** The exact id, else the only id starting with `prefixOrId`, else undefined; with `user`, among that user's runs. */
+  resolveRunId(prefixOrId: string, user?: string): string | undefined {
     this.flush();
-    return this.reader.resolveRunId(prefixOrId);
+    return this.reader.resolveRunId(prefixOrId, user);
   }
 
   runDir(runId: string): string {

@@ -32,12 +32,17 @@ async function serve(args: string[]): Promise<Served> {
   const submitted = await api(server.url, "POST", "/api/pool/default/workflow", tokens.alice, JSON.stringify({ spec: SECRET }));
   expect(submitted.status, submitted.text).toBe(201);
   const done = (submitted.json as { id: string }).id;
+  await completed(server.url, done, tokens.alice);
+  return { server, tokens, done };
+}
+
+async function completed(url: string, id: string, token: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const record = (await api(server.url, "GET", `/api/workflow/${done}`, tokens.alice)).json as RunRecord;
-    if (record.status === "COMPLETED") break;
+    const record = (await api(url, "GET", `/api/workflow/${id}`, token)).json as RunRecord;
+    if (record.status === "COMPLETED") return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { server, tokens, done };
+  throw new Error(`${id} did not complete`);
 }
 
 const SECRET = `workflow:
@@ -145,7 +150,19 @@ describe("reads across users", () => {
     // bob's own are his to read.
     const own = await api(served.server.url, "POST", "/api/pool/default/workflow", served.tokens.bob, JSON.stringify({ spec: SECRET }));
     const ownId = (own.json as { id: string }).id;
+    await completed(served.server.url, ownId, served.tokens.bob);
     expect((await api(served.server.url, "GET", `/api/workflow/${ownId}`, served.tokens.bob)).status).toBe(200);
+    // A prefix of both ids names, for each of them, their own (for an admin, either: none).
+    const prefix = ownId.replace(/-\d+$/, "");
+    expect(served.done.startsWith(prefix)).toBe(true);
+    for (const [token, id] of [
+      [served.tokens.bob, ownId],
+      [served.tokens.alice, served.done],
+    ] as const) {
+      expect(((await api(served.server.url, "GET", `/api/workflow/${prefix}`, token)).json as RunRecord).id).toBe(id);
+      expect((await api(served.server.url, "GET", `/api/workflow/${prefix}/logs`, token)).text).toBe("the key is hunter2\n");
+    }
+    expect((await api(served.server.url, "GET", `/api/workflow/${prefix}`, served.tokens.admin)).status).toBe(404);
     const listed = await api(served.server.url, "GET", "/api/workflow", served.tokens.bob);
     expect((listed.json as { workflows: Array<{ id: string; user: string }> }).workflows.map((w) => w.user)).toEqual(["bob"]);
   });
