@@ -4,6 +4,7 @@
  * troupe's next write), and a SIGHUP as a closed terminal sends it.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../../src/store/index.js";
 import {
@@ -60,9 +61,8 @@ function throughHead(args: string[], lines: number, env: Record<string, string> 
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", async () => {
+    child.on("close", () => {
       clearTimeout(timer);
-      const { readFileSync } = await import("node:fs");
       const code = /troupe-exit=(\d+)/.exec(status)?.[1];
       if (code === undefined) return reject(new Error(`no exit code from bash (timed out?): ${status}`));
       resolve({ stdout, stderr: readFileSync(errFile, "utf8"), code: Number(code) });
