@@ -10,7 +10,20 @@
  * be mappings, mapping keys must be scalars (`null` reads as "null", as in the
  * fast reader), unknown tags are errors, and one document per file.
  */
-import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, visit, type Document, type Node, type Pair } from "yaml";
+import {
+  Composer,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Parser,
+  visit,
+  type Alias,
+  type Document,
+  type Node,
+  type Pair,
+} from "yaml";
 import * as jsYaml from "js-yaml";
 import type { DiagnosticBag } from "./diagnostics.js";
 
@@ -76,6 +89,14 @@ export function readCarefully(text: string, bag: DiagnosticBag): { value: unknow
     failed = true;
   }
   if (failed || !checkNodes(doc, bag, at)) return undefined;
+  const deepAlias = aliasTooDeep(doc);
+  if (deepAlias !== undefined) {
+    bag.error("E_YAML_TOO_DEEP", [], `nesting deeper than ${MAX_YAML_DEPTH} levels once alias *${deepAlias.source} is expanded`, {
+      ...at(start(deepAlias)),
+      hint: "an alias nests the whole node it names; flatten the structure",
+    });
+    return undefined;
+  }
   try {
     return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), doc, lines };
   } catch (error) {
@@ -191,6 +212,45 @@ function checkNodes(doc: Document.Parsed, bag: DiagnosticBag, at: (offset: numbe
     },
   });
   return ok;
+}
+
+/**
+ * The first alias whose expansion nests deeper than the limit (a chain of
+ * anchors, each holding the one before, nests without bound). Heights of
+ * anchored nodes are kept, so each node is walked once; the walk itself is
+ * bounded by the nesting limit already checked.
+ */
+function aliasTooDeep(doc: Document.Parsed): Alias | undefined {
+  const anchors = new Map<string, Node>();
+  const heights = new Map<unknown, number>();
+  let found: Alias | undefined;
+  const height = (node: unknown, depth: number): number => {
+    if (found !== undefined || node === null || node === undefined) return 0;
+    if (isAlias(node)) {
+      const h = heights.get(anchors.get(node.source)) ?? 1;
+      if (depth - 1 + h > MAX_YAML_DEPTH) found = node;
+      return h;
+    }
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor) anchors.set(anchor, node as Node);
+    let h = 1;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (isScalar(pair.key) && typeof pair.key.value === "symbol") {
+          // A merge puts its sources' entries into this mapping, at this level.
+          for (const source of isSeq(pair.value) ? pair.value.items : [pair.value]) h = Math.max(h, height(source, depth));
+        } else {
+          h = Math.max(h, 1 + height(pair.key, depth + 1), 1 + height(pair.value, depth + 1));
+        }
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) h = Math.max(h, 1 + height(item, depth + 1));
+    }
+    if (anchor) heights.set(node, h);
+    return h;
+  };
+  height(doc.contents, 1);
+  return found;
 }
 
 function start(node: unknown): number {

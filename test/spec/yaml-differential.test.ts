@@ -130,7 +130,7 @@ function generate(rand: () => number): string {
     const n = 1 + Math.floor(rand() * 4);
     const seq = rand() < 0.35;
     for (let i = 0; i < n; i++) {
-      const lead = seq ? `${indent}- ` : `${indent}${pick(KEYS)}:`;
+      const lead = seq ? `${indent}-${rand() < 0.2 ? ` ${pick(KEYS)}:` : ""} ` : `${indent}${pick(KEYS)}:`;
       const r = rand();
       const props = rand() < 0.1 ? ` &m${anchorCount}${anchorsAdd(`m${anchorCount++}`)}` : "";
       if (!seq && r < 0.08) {
@@ -142,19 +142,25 @@ function generate(rand: () => number): string {
         lines.push(`${lead} ${pick(["|", ">", "|-", "|+", ">-", "|2"])}`, `${indent}  line one`, `${indent}  ${pick(SCALARS)}`, "");
       } else if (r < 0.5) {
         lines.push(`${lead} ${pick(COMMENTS)}`);
-      } else if (r < 0.58) {
-        // A node over several lines, its continuation indented more, as much or less than allowed.
-        const more = pick(["", " ", "  ", "    "]);
-        const cont = pick([indent + more, indent.slice(1), ""]);
+      } else if (r < 0.62) {
+        // A node over several lines, its lines indented more, as much or less than allowed.
+        const cont = () => pick([indent + "   ", indent + "  ", indent + " ", indent, indent.slice(1), ""]);
         const [open, close] = pick([
           ['"', '"'],
           ["'", "'"],
           ["[", "]"],
           ["{a: ", "}"],
+          ["[[", "]]"],
           ["", ""],
           ['"a\\', '"'],
+          ["['", "']"],
         ]);
-        lines.push(`${lead} ${open}x,${rand() < 0.2 ? " # c" : ""}`, `${cont}y${close}`);
+        const shape = rand();
+        if (shape < 0.3) lines.push(`${lead} ${open}x,${rand() < 0.2 ? " # c" : ""}`, `${cont()}y${close}`);
+        else if (shape < 0.55) lines.push(`${lead} ${open}`, `${cont()}x, y`, `${cont()}${close}`);
+        else if (shape < 0.7) lines.push(`${lead} ${open}x,`, "", `${cont()}y${close}`);
+        else if (shape < 0.85) lines.push(`${lead} ${open}x,`, `${cont()}# c`, `${cont()}y${close}`);
+        else lines.push(`${lead} ${open}x, ${open}y,`, `${cont()}z${close}${close}`);
       } else {
         lines.push(`${lead} ${rand() < 0.3 ? flow(0) : scalar()}${rand() < 0.1 ? ` ${pick(COMMENTS)}` : ""}`);
       }
@@ -218,6 +224,25 @@ describe("the fast and the careful YAML reader", () => {
     ["a tag on a quoted scalar", "a: !!float '1'\n"],
     ["a YAML 1.1 directive", "%YAML 1.1\n---\na: yes\n"],
   ])("agree on %s", (_what, text) => {
+    agree(text);
+  });
+
+  it.each([
+    ["a multi-line flow sequence closed at its key's indentation", 't:\n  command: [\n    sh, -c,\n    "echo hi"\n  ]\n'],
+    ["a multi-line flow mapping in a sequence entry", "- env: {A: 1,\n    B: 2}\n- x\n"],
+    ["a quoted scalar over lines", "t:\n  c: 'it''s\n   long'\n"],
+  ])("the fast reader still reads %s", (_what, text) => {
+    expect(agree(text)).toBe(true);
+  });
+
+  it.each([
+    ["a flow sequence going on at its key's indentation", "t:\n  command: [a,\n  b]\n"],
+    ["a quoted scalar going on at column 0", 'a: "x\nb"\n'],
+    ["an inner bracket closing at the key's indentation", "a: [[\n   x\n]]\n"],
+    ["an empty entry of a nested sequence", "-\n  -\n- x\n"],
+    ["a flow collection as a key of a flow mapping", "a: {x: 1, {y: 2}}\n"],
+  ])("the fast reader declines %s", (_what, text) => {
+    expect(readFast(text)).toBe(DECLINED);
     agree(text);
   });
 

@@ -70,6 +70,36 @@ describe("nesting", () => {
   });
 });
 
+describe("nesting through aliases", () => {
+  /** `count` anchors under default-values, each `levels` lists deep around an alias of the one before. */
+  const chain = (count: number, levels: number) => {
+    const lines = ["default-values:"];
+    for (let i = 0; i < count; i++) {
+      const inner = i === 0 ? "x" : `*a${i - 1}`;
+      lines.push(`  v${i}: &a${i} ${"[".repeat(levels)}${inner}${"]".repeat(levels)}`);
+    }
+    return `${lines.join("\n")}\n${head}  tasks:\n${task}`;
+  };
+
+  it("reports the alias whose expansion nests too deep, at its place", async () => {
+    // v0's list: levels 3..42, x at 43; v1 nests a0 (height 41) at level 43: 83; v2's at 43 + 81 - 1 = 123.
+    const src = chain(3, 40);
+    const d = only(await loadWorkflowSpec(src), "E_YAML_TOO_DEEP");
+    expect(d).toMatchObject({ line: 4, column: 11 + 40, message: "nesting deeper than 100 levels once alias *a1 is expanded" });
+  });
+
+  it("stops a long chain of anchors quickly, without overflowing the stack", async () => {
+    const started = Date.now();
+    only(await loadWorkflowSpec(chain(3000, 10)), "E_YAML_TOO_DEEP");
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("accepts aliases that stay within the limit", async () => {
+    const r = await loadWorkflowSpec(chain(2, 40));
+    expect(r.diagnostics).toEqual([]);
+  });
+});
+
 describe("documents and tags", () => {
   it("reports a second document at its `---`", async () => {
     const d = only(await loadWorkflowSpec(`${head}  tasks:\n${task}---\nworkflow: {}\n`), "E_YAML_MULTIPLE_DOCUMENTS");
