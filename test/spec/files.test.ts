@@ -54,6 +54,14 @@ describe("file paths that cannot work are validation errors", () => {
     },
   );
 
+  it("reports a file under another file's path", async () => {
+    const src = spec(["- path: /etc/app/conf/x.ini", "  contents: x", "- path: /etc/app", "  contents: y"]);
+    const found = await problems(src);
+    expect(found.map((d) => d.code)).toEqual(["E_FILE_PATH_CONFLICT"]);
+    expect(found[0]).toMatchObject({ path: "workflow.tasks[0].files[0].path", ...at(src, "/etc/app/conf/x.ini") });
+    expect(found[0]?.message).toBe("file path `/etc/app/conf/x.ini` is under `/etc/app`, which files[1] writes as a file");
+  });
+
   it("reports duplicates, written differently, at the later one", async () => {
     const src = spec(["- path: /tmp/a", "  contents: x", "- path: /tmp/./a", "  contents: y"]);
     const found = await problems(src);

@@ -41,3 +41,20 @@ export function checkFilePath(target: string, path: SpecPath, bag: DiagnosticBag
   if (target.endsWith("/")) return error("E_FILE_PATH", "names a directory, not a file", example);
   return normal;
 }
+
+/** A file written where another entry needs a directory (`/a` and `/a/b`): reported at the deeper one. */
+export function checkNestedFilePaths(paths: Map<string, number>, files: SpecPath, bag: DiagnosticBag): void {
+  if (paths.size < 2) return;
+  for (const [path, index] of paths) {
+    for (let dir = posix.dirname(path); dir !== "/"; dir = posix.dirname(dir)) {
+      const other = paths.get(dir);
+      if (other === undefined) continue;
+      bag.error(
+        "E_FILE_PATH_CONFLICT",
+        [...files, index, "path"],
+        `file path \`${path}\` is under \`${dir}\`, which files[${other}] writes as a file`,
+      );
+      break;
+    }
+  }
+}

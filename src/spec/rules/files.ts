@@ -2,7 +2,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import type { DiagnosticBag } from "../diagnostics.js";
-import { checkFilePath } from "./file-paths.js";
+import { checkFilePath, checkNestedFilePaths } from "./file-paths.js";
 import { asList, asText, isMap, type WorkflowView } from "./view.js";
 
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
@@ -33,6 +33,7 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
       }
       if (localpath !== undefined && baseDir !== undefined) checkLocalPath(localpath, baseDir, [...path, "localpath"], bag);
     });
+    checkNestedFilePaths(seen, [...task.path, "files"], bag);
   }
 }
 
