@@ -24,9 +24,14 @@ const BUILTIN = (jsYaml as unknown as { types: Record<"merge" | "null" | "bool",
 const numbers = (tag: "int" | "float", forms: Array<[RegExp, (text: string) => number]>) =>
   new jsYaml.Type(`tag:yaml.org,2002:${tag}`, {
     kind: "scalar",
-    resolve: (text: unknown) => typeof text === "string" && forms.some(([test]) => test.test(text)),
+    resolve: (text: unknown) => typeof text === "string" && mayBeNumber(text) && forms.some(([test]) => test.test(text)),
     construct: (text: string) => (forms.find(([test]) => test.test(text)) as [RegExp, (text: string) => number])[1](text),
   });
+/** Every number starts with a digit, a sign or a dot: most plain scalars are words, and stop here. */
+const mayBeNumber = (text: string) => {
+  const c = text.charCodeAt(0);
+  return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e;
+};
 const CORE_NUMBERS = [
   numbers("int", [
     [/^0o[0-7]+$/, (t) => parseInt(t.slice(2), 8)],
