@@ -1,36 +1,24 @@
 /**
  * The careful YAML reader: the `yaml` package, under limits, with every
  * problem reported at its place in the file. It is the reference meaning of a
- * file (YAML 1.2 core schema plus merge keys); the fast reader (yaml.ts) only
- * reads files it reads the same way, and hands every other one here.
+ * file (YAML 1.2 core schema plus merge keys); the fast reader (yaml-fast.ts)
+ * only reads files it reads the same way, and hands every other one here.
  *
  * What it adds to the package: nesting is bounded (MAX_YAML_DEPTH, counted on
  * the token tree before the recursive composer runs, so deep files never
- * overflow the stack), aliases must name an earlier anchor, merge sources must
- * be mappings, mapping keys must be scalars (`null` reads as "null", as in the
- * fast reader), unknown tags are errors, and one document per file.
+ * overflow the stack), aliases must name an earlier anchor and are measured
+ * (yaml-aliases.ts: how deep they nest and how much they add, reported at the
+ * alias), merge sources must be mappings, mapping keys must be scalars (`null`
+ * reads as "null", as in the fast reader), unknown tags are errors, and one
+ * document per file.
  */
-import {
-  Composer,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  Parser,
-  visit,
-  type Alias,
-  type Document,
-  type Node,
-  type Pair,
-} from "yaml";
+import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, visit, type Document, type Node, type Pair } from "yaml";
 import * as jsYaml from "js-yaml";
 import type { DiagnosticBag } from "./diagnostics.js";
 
-/** Beyond this many alias expansions a document is treated as an attack (billion laughs). */
-export const MAX_ALIAS_COUNT = 1000;
-/** Nodes nested deeper than this are refused (js-yaml's own limit, so both readers agree). */
-export const MAX_YAML_DEPTH = 100;
+import { checkAliases, MAX_YAML_DEPTH } from "./yaml-aliases.js";
+
+export { MAX_YAML_DEPTH };
 
 export const CAREFUL_OPTIONS = { uniqueKeys: false, merge: true, schema: "core", prettyErrors: false } as const;
 
@@ -89,26 +77,34 @@ export function readCarefully(text: string, bag: DiagnosticBag): { value: unknow
     failed = true;
   }
   if (failed || !checkNodes(doc, bag, at)) return undefined;
-  const deepAlias = aliasTooDeep(doc);
-  if (deepAlias !== undefined) {
-    bag.error("E_YAML_TOO_DEEP", [], `nesting deeper than ${MAX_YAML_DEPTH} levels once alias *${deepAlias.source} is expanded`, {
-      ...at(start(deepAlias)),
+  const alias = checkAliases(doc);
+  if (alias?.problem === "depth") {
+    bag.error("E_YAML_TOO_DEEP", [], `nesting deeper than ${MAX_YAML_DEPTH} levels once alias *${alias.alias.source} is expanded`, {
+      ...at(start(alias.alias)),
       hint: "an alias nests the whole node it names; flatten the structure",
     });
     return undefined;
   }
+  if (alias?.problem === "size") {
+    bag.error(
+      "E_YAML_ALIAS_LIMIT",
+      [],
+      `aliases expand the file beyond ${alias.limit.toLocaleString("en-US")} nodes from here (alias *${alias.alias.source})`,
+      {
+        ...at(start(alias.alias)),
+        hint: "the file looks like an alias bomb; write the repeated parts out or use fewer aliases",
+      },
+    );
+    return undefined;
+  }
   try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), doc, lines };
+    // Aliases were measured above (checkAliases): the package's own count would refuse any anchor used 1,000 times.
+    return { value: doc.toJS({ maxAliasCount: -1 }), doc, lines };
   } catch (error) {
     if (error instanceof RangeError) {
       bag.error("E_YAML_TOO_DEEP", [], `nesting deeper than ${MAX_YAML_DEPTH} levels once aliases are expanded`, {
         ...at(0),
         hint: "aliases nest the structures they name; flatten the structure",
-      });
-    } else if (error instanceof ReferenceError) {
-      bag.error("E_YAML_ALIAS_LIMIT", [], `YAML aliases expand beyond the limit of ${MAX_ALIAS_COUNT}`, {
-        ...at(0),
-        hint: "the file looks like an alias bomb; write the repeated parts out or use fewer aliases",
       });
     } else {
       bag.error("E_YAML_SYNTAX", [], firstLine(error instanceof Error ? error.message : String(error)), at(0));
@@ -212,45 +208,6 @@ function checkNodes(doc: Document.Parsed, bag: DiagnosticBag, at: (offset: numbe
     },
   });
   return ok;
-}
-
-/**
- * The first alias whose expansion nests deeper than the limit (a chain of
- * anchors, each holding the one before, nests without bound). Heights of
- * anchored nodes are kept, so each node is walked once; the walk itself is
- * bounded by the nesting limit already checked.
- */
-function aliasTooDeep(doc: Document.Parsed): Alias | undefined {
-  const anchors = new Map<string, Node>();
-  const heights = new Map<unknown, number>();
-  let found: Alias | undefined;
-  const height = (node: unknown, depth: number): number => {
-    if (found !== undefined || node === null || node === undefined) return 0;
-    if (isAlias(node)) {
-      const h = heights.get(anchors.get(node.source)) ?? 1;
-      if (depth - 1 + h > MAX_YAML_DEPTH) found = node;
-      return h;
-    }
-    const anchor = (node as { anchor?: string }).anchor;
-    if (anchor) anchors.set(anchor, node as Node);
-    let h = 1;
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        if (isScalar(pair.key) && typeof pair.key.value === "symbol") {
-          // A merge puts its sources' entries into this mapping, at this level.
-          for (const source of isSeq(pair.value) ? pair.value.items : [pair.value]) h = Math.max(h, height(source, depth));
-        } else {
-          h = Math.max(h, 1 + height(pair.key, depth + 1), 1 + height(pair.value, depth + 1));
-        }
-      }
-    } else if (isSeq(node)) {
-      for (const item of node.items) h = Math.max(h, 1 + height(item, depth + 1));
-    }
-    if (anchor) heights.set(node, h);
-    return h;
-  };
-  height(doc.contents, 1);
-  return found;
 }
 
 function start(node: unknown): number {

@@ -15,7 +15,7 @@ import type { DiagnosticBag, SpecPath } from "./diagnostics.js";
 import { CAREFUL_OPTIONS, readCarefully } from "./yaml-careful.js";
 import { DECLINED, readFast } from "./yaml-fast.js";
 
-export { MAX_ALIAS_COUNT, MAX_YAML_DEPTH } from "./yaml-careful.js";
+export { MAX_YAML_DEPTH } from "./yaml-careful.js";
 
 export interface Position {
   line: number;

@@ -94,6 +94,31 @@ describe("nesting through aliases", () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it("accepts an anchor used thousands of times (was an alias bomb beyond 1,000 uses)", async () => {
+    const tasks = Array.from({ length: 3000 }, (_, i) =>
+      i === 0
+        ? "    - &t {name: t0, image: alpine, command: [echo], environment: &env {A: x}}"
+        : `    - {<<: *t, name: t${i}, environment: *env}`,
+    );
+    const r = await loadWorkflowSpec(`${head}  tasks:\n${tasks.join("\n")}\n`);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec?.workflow.tasks?.[2999]).toEqual({ name: "t2999", image: "alpine", command: ["echo"], environment: { A: "x" } });
+  });
+
+  it("reports an alias bomb at the alias where the expansion passes the limit", async () => {
+    const levels = Array.from({ length: 9 }, (_, i) =>
+      i === 0
+        ? '    l0: &l0 ["lol", "lol"]'
+        : `    l${i}: &l${i} [${Array(10)
+            .fill(`*l${i - 1}`)
+            .join(", ")}]`,
+    );
+    const d = only(await loadWorkflowSpec(`${head}  labels:\n${levels.join("\n")}\n  tasks:\n${task}`), "E_YAML_ALIAS_LIMIT");
+    // l_k holds 1 + 10 x l_(k-1) nodes (l0: 3, l5: 311,111): l1 to l5 add 345,670, and the sixth alias of l6 passes 2,000,000.
+    expect(d).toMatchObject({ line: 10, column: 14 + 5 * 5 });
+    expect(d.message).toBe("aliases expand the file beyond 2,000,000 nodes from here (alias *l5)");
+  });
+
   it("accepts aliases that stay within the limit", async () => {
     const r = await loadWorkflowSpec(chain(2, 40));
     expect(r.diagnostics).toEqual([]);
