@@ -17,6 +17,7 @@ import * as jsYaml from "js-yaml";
 import type { DiagnosticBag } from "./diagnostics.js";
 
 import { checkAliases, MAX_YAML_DEPTH } from "./yaml-aliases.js";
+import { documentValue } from "./yaml-value.js";
 
 export { MAX_YAML_DEPTH };
 
@@ -85,6 +86,13 @@ export function readCarefully(text: string, bag: DiagnosticBag): { value: unknow
     });
     return undefined;
   }
+  if (alias?.problem === "cycle") {
+    bag.error("E_YAML_ALIAS_CYCLE", [], `alias *${alias.alias.source} is inside the node it names`, {
+      ...at(start(alias.alias)),
+      hint: "a value cannot hold itself; name a node outside this one",
+    });
+    return undefined;
+  }
   if (alias?.problem === "size") {
     bag.error(
       "E_YAML_ALIAS_LIMIT",
@@ -97,20 +105,7 @@ export function readCarefully(text: string, bag: DiagnosticBag): { value: unknow
     );
     return undefined;
   }
-  try {
-    // Aliases were measured above (checkAliases): the package's own count would refuse any anchor used 1,000 times.
-    return { value: doc.toJS({ maxAliasCount: -1 }), doc, lines };
-  } catch (error) {
-    if (error instanceof RangeError) {
-      bag.error("E_YAML_TOO_DEEP", [], `nesting deeper than ${MAX_YAML_DEPTH} levels once aliases are expanded`, {
-        ...at(0),
-        hint: "aliases nest the structures they name; flatten the structure",
-      });
-    } else {
-      bag.error("E_YAML_SYNTAX", [], firstLine(error instanceof Error ? error.message : String(error)), at(0));
-    }
-    return undefined;
-  }
+  return { value: documentValue(doc), doc, lines };
 }
 
 /** Whether brackets, wherever they are, open deeper than the limit: a cheap bound on flow nesting. */

@@ -105,6 +105,20 @@ describe("nesting through aliases", () => {
     expect(r.spec?.workflow.tasks?.[2999]).toEqual({ name: "t2999", image: "alpine", command: ["echo"], environment: { A: "x" } });
   });
 
+  it("reads many aliases in linear time", async () => {
+    // The package's own conversion looks each alias up from the file's start: about 10 s for these.
+    const src = `default-values:\n  one: &a {k: v}\n  many: [${Array(60_000).fill("*a").join(", ")}]\n${head}  tasks:\n${task}`;
+    const started = Date.now();
+    const r = await loadWorkflowSpec(src);
+    expect(r.diagnostics).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("reports an alias inside the node it names", async () => {
+    const d = only(await loadWorkflowSpec(`${head}  labels: &a {x: *a}\n  tasks:\n${task}`), "E_YAML_ALIAS_CYCLE");
+    expect(d).toMatchObject({ line: 3, column: 18, message: "alias *a is inside the node it names" });
+  });
+
   it("reports an alias bomb at the alias where the expansion passes the limit", async () => {
     const levels = Array.from({ length: 9 }, (_, i) =>
       i === 0
