@@ -27,6 +27,11 @@ export interface ResumedGroup {
 export interface ResumedRun {
   /** Why it is resumed, for the transition that says so. */
   reason: string;
+  /**
+   * As recorded: PENDING when the last process ended before the run's start
+   * was committed (a submission just accepted), RUNNING otherwise.
+   */
+  status?: "PENDING" | "RUNNING";
   groups: ResumedGroup[];
 }
 
@@ -45,8 +50,10 @@ export function resumedRunFrom(
     if (!KNOWN.has(value)) throw new Error(`${what} has the unknown status ${value}`);
     return value as TaskStatus;
   };
+  if (record.status !== "PENDING" && record.status !== "RUNNING") throw new Error(`the run is ${record.status}, not unfinished`);
   return {
     reason,
+    status: record.status,
     groups: plan.groups.map((group, g) => {
       const recorded = record.groups[g]!;
       if (recorded.name !== group.name || recorded.tasks.length !== group.tasks.length)

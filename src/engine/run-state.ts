@@ -52,13 +52,15 @@ export class RunState {
 
   /** A resumed run: the statuses as recorded, taken over (not recorded again), and a transition that says why. */
   restore(resumed: ResumedRun): void {
-    this.workflowStatus = "RUNNING";
     resumed.groups.forEach((group, g) => {
       this.groups[g]!.status = group.status;
       group.tasks.forEach((task, t) =>
         Object.assign(this.tasks[g]![t]!, { status: task.status, retryId: task.retryId, exitCode: task.exitCode }),
       );
     });
+    // A run whose start was never committed starts now (PENDING -> RUNNING, recorded), not "RUNNING -> RUNNING".
+    if (resumed.status === "PENDING") return this.setRun("RUNNING", resumed.reason, { startTime: this.clock.now() });
+    this.workflowStatus = "RUNNING";
     this.record({ kind: "run" }, "RUNNING", "RUNNING", resumed.reason);
   }
 

@@ -109,22 +109,35 @@ export class WorkflowRun implements PoolMember {
     if (this.options.resume) return this.resume(this.options.resume);
     const now = this.clock.now();
     this.state.setRun("RUNNING", "run started", { startTime: now });
-    this.plan.groups.forEach((group, g) => {
-      this.state.setGroup(g, "WAITING", "waiting for upstream groups");
-      group.tasks.forEach((_, t) => this.state.setTask(g, t, "WAITING", "waiting for upstream groups"));
-      const reused = this.options.reused?.get(g);
-      if (!reused) return;
-      const reason = `completed in run ${reused.from}: its outputs are reused`;
-      group.tasks.forEach((_, t) => {
-        const task = reused.tasks[t]!;
-        this.tasks[g]![t]!.outputDir = task.outputDir;
-        this.tasks[g]![t]!.exitCode = task.exitCode;
-        this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode });
-      });
-      this.state.setGroup(g, "COMPLETED", reason);
-    });
+    this.plan.groups.forEach((_, g) => this.enterWaiting(g));
     this.tick();
     return this.done;
+  }
+
+  /**
+   * A group as the run's start leaves it: WAITING with its tasks, or COMPLETED
+   * when a restart takes it over. Only what is still SUBMITTING moves: a
+   * resumed run whose start the last process did not commit in full (killed
+   * right after the submission, or between two of a big start's batches)
+   * catches up here instead of staying PENDING for ever.
+   */
+  private enterWaiting(g: number): void {
+    const group = this.plan.groups[g]!;
+    const waiting = "waiting for upstream groups";
+    if (this.groups[g]!.status === "SUBMITTING") this.state.setGroup(g, "WAITING", waiting);
+    group.tasks.forEach((_, t) => {
+      if (this.tasks[g]![t]!.status === "SUBMITTING") this.state.setTask(g, t, "WAITING", waiting);
+    });
+    const reused = this.options.reused?.get(g);
+    if (!reused || this.groups[g]!.status !== "WAITING") return;
+    const reason = `completed in run ${reused.from}: its outputs are reused`;
+    group.tasks.forEach((_, t) => {
+      const task = reused.tasks[t]!;
+      this.tasks[g]![t]!.outputDir = task.outputDir;
+      this.tasks[g]![t]!.exitCode = task.exitCode;
+      if (this.tasks[g]![t]!.status === "WAITING") this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode });
+    });
+    this.state.setGroup(g, "COMPLETED", reason);
   }
 
   /**
@@ -138,6 +151,7 @@ export class WorkflowRun implements PoolMember {
     const now = this.clock.now();
     const preparing: number[] = [];
     this.plan.groups.forEach((group, g) => {
+      this.enterWaiting(g);
       const recorded = resumed.groups[g]!;
       const reused = this.options.reused?.get(g);
       group.tasks.forEach((task, t) => {

@@ -1155,6 +1155,31 @@ describe("resume (a run another troupe process was driving)", () => {
     expect(h.finished).toEqual({ status: "COMPLETED" });
   });
 
+  it("a run whose start was never committed (killed right after the submission) starts: PENDING -> RUNNING, its groups wait and run", async () => {
+    const submitting = { status: "SUBMITTING" as const, startTime: null };
+    const task = { status: "SUBMITTING" as const, retryId: 0, exitCode: null, ip: null };
+    const h = await startRun(chain(), {
+      resume: {
+        reason: "the server restarted: run resumed",
+        status: "PENDING",
+        groups: [
+          { ...submitting, tasks: [task] },
+          { ...submitting, tasks: [task, task] },
+          // A big start's first batch committed, the next not: the group is WAITING, its task not yet.
+          { status: "WAITING", startTime: null, tasks: [task] },
+        ],
+      },
+    });
+    expect(h.recorder.transitions[0]).toMatchObject({ subject: { kind: "run" }, from: "PENDING", to: "RUNNING" });
+    expect(h.groupTransitions("b").map((x) => `${x.from}->${x.to}`)).toEqual(["SUBMITTING->WAITING"]);
+    expect(h.taskTransitions("c1")[0]).toMatchObject({ from: "SUBMITTING", to: "WAITING" });
+    expect(h.runtime.prepareCalls("a1").length).toBe(1);
+    await h.exit("a1", 0);
+    await h.exit("b1", 0);
+    await h.exit("c1", 0);
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
   it("waiting and scheduling groups are scheduled as usual; finished runs' groups are left as they are", async () => {
     const h = await startRun(chain(), {
       resume: resumed(

@@ -311,6 +311,35 @@ describe.skipIf(!CAN_RUN)("run network (real namespaces, as root)", () => {
     expect(await sweepRunNetworks((key) => key !== dead.runKey)).toEqual([]);
   });
 
+  it.skipIf(!HAS_IPTABLES)("removes rules whose bridge is gone, whatever their run: a process killed between the two removals", async () => {
+    const net = await open("ruleless");
+    const tag = `troupe:${net.runKey}:${net.bridge}`;
+    expect(await iptablesSave()).toContain(tag);
+    // What a troupe killed inside close() leaves: the bridge removed, its rules not yet.
+    await execFileAsync("ip", ["link", "del", "dev", net.bridge]);
+    // Every run counts as alive (the run key of a server's kept run, say): the rules go all the same.
+    const removed = await sweepRunNetworks(() => true);
+    expect(removed.filter((r) => r.includes(net.bridge))).toHaveLength(3);
+    expect(await iptablesSave()).not.toContain(tag);
+  });
+
+  it("with idleOnly, removes a gone run's bridges that no member is on and keeps one with members, with its rules", async () => {
+    const idle = await open("resumed");
+    const busy = await open("resumed");
+    const member = await startMember("read -r go");
+    await busy.attach([{ pid: member.pid, address: busy.allocate() }]);
+    const removed = await sweepRunNetworks((key) => key !== idle.runKey, { idleOnly: true });
+    expect(removed.filter((r) => r.startsWith("bridge "))).toEqual([`bridge ${idle.bridge} of run ${idle.runKey}`]);
+    const names = (await links()).map((l) => l.ifname);
+    expect(names).not.toContain(idle.bridge);
+    expect(names).toContain(busy.bridge);
+    if (HAS_IPTABLES) {
+      const rules = await iptablesSave();
+      expect(rules).not.toContain(`:${idle.bridge}"`);
+      expect(rules).toContain(`troupe:${busy.runKey}:${busy.bridge}`);
+    }
+  });
+
   it("gives networks opened at once different subnets, and says when the pool is used up", async () => {
     const opened = await Promise.all(["c1", "c2", "c3", "c4"].map((name) => open(name)));
     expect(new Set(opened.map((n) => n.subnet)).size).toBe(4);

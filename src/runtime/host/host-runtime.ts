@@ -129,7 +129,12 @@ export class HostRuntime implements Runtime {
     // No sandboxes directory yet: an attempt that needs a directory of its own makes it (and it, recursively);
     // a resumed run's may hold the last process's.
     this.madeSandboxes = run.resumed === true;
-    if (this.isolation === "netns") this.network = await openRunNetwork(networkKey(run.runId, run.keepTasks === true && this.keepsTasks));
+    if (this.isolation !== "netns") return;
+    const key = networkKey(run.runId, run.keepTasks === true && this.keepsTasks);
+    // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
+    // end: a server killed again and again would otherwise give a long run one more /24 at every start.
+    if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
+    this.network = await openRunNetwork(key);
   }
 
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
@@ -287,7 +292,7 @@ export class HostRuntime implements Runtime {
     return sweepRunNetworks((key, ownerPid) => {
       const { runId, kept } = runOfNetworkKey(key);
       if (kept && spare === undefined) return true;
-      return spare?.has(runId) === true || ownerPid === undefined || processAlive(ownerPid);
+      return spare?.has(runId) === true || processAlive(ownerPid);
     });
   }
 }

@@ -410,34 +410,40 @@ class HostRunNetwork implements RunNetwork {
 /**
  * Removes the bridges (with their ports) and rules of runs that are gone:
  * `isRunAlive(runKey, ownerPid)` decides (ownerPid is the pid that opened the
- * bridge, from its alias; undefined for rules). Returns what it removed.
+ * bridge, from its alias). A rule whose bridge is gone goes whoever it was
+ * for (its process died between the two removals, say): no live bridge of
+ * troupe lacks its rules. With `idleOnly`, a stale bridge that still has
+ * ports (members running on it) stays, with its rules. Returns what it removed.
  * A run key it does not know should count as alive: other troupe homes (and
  * their tests) may share the machine.
  */
-export async function sweepRunNetworks(isRunAlive: (runKey: string, ownerPid?: number) => boolean): Promise<string[]> {
+export async function sweepRunNetworks(
+  isRunAlive: (runKey: string, ownerPid: number) => boolean,
+  options: { idleOnly?: boolean } = {},
+): Promise<string[]> {
   const removed: string[] = [];
-  const verdicts = new Map<string, boolean>();
-  const alive = (runKey: string, pid?: number): boolean => {
-    const key = `${runKey}\0${pid ?? ""}`;
-    let verdict = verdicts.get(key);
-    if (verdict === undefined) verdicts.set(key, (verdict = isRunAlive(runKey, pid)));
-    return verdict;
-  };
-
+  // The rules before the links: a rule listed here whose bridge the listing below lacks was added to a bridge
+  // that existed (a bridge is made before its rules) and is gone since, not to one made after the listing.
+  const probe = await firewall();
+  const rules = probe.ok ? await listTaggedRules(probe.firewall) : [];
   const links = await ipJson<IpLink>(["link", "show"], "cannot list links");
   const doomed: string[] = [];
   let script = "";
-  /** Verdict per bridge of ours (from its alias), which its rules follow. */
-  const bridgeAlive = new Map<string, boolean>();
+  /** The bridges that stay, which keep their rules. */
+  const kept = new Set<string>();
   for (const link of links) {
     const alias = link.ifalias ?? "";
     if (!link.ifname.startsWith(BRIDGE_PREFIX) || !alias.startsWith(ALIAS_PREFIX)) continue;
     const m = /^troupe:([^:]+):(\d+)$/.exec(alias);
-    if (!m) continue;
-    const verdict = alive(m[1] as string, Number(m[2]));
-    bridgeAlive.set(link.ifname, verdict);
-    if (verdict) continue;
+    if (!m) {
+      kept.add(link.ifname);
+      continue;
+    }
     const { script: removal, ports } = removalScript(links, link.ifname);
+    if (isRunAlive(m[1] as string, Number(m[2])) || (options.idleOnly && ports.length > 0)) {
+      kept.add(link.ifname);
+      continue;
+    }
     script += removal;
     doomed.push(...ports, link.ifname);
     removed.push(`bridge ${link.ifname} of run ${m[1]}${ports.length > 0 ? ` (with ${ports.length} veth)` : ""}`);
@@ -453,9 +459,8 @@ export async function sweepRunNetworks(isRunAlive: (runKey: string, ownerPid?: n
   }
   await deleteLinks(script);
 
-  const probe = await firewall();
   if (probe.ok) {
-    const stale: TaggedRule[] = (await listTaggedRules(probe.firewall)).filter((r) => !(bridgeAlive.get(r.bridge) ?? alive(r.runKey)));
+    const stale: TaggedRule[] = rules.filter((r) => !kept.has(r.bridge));
     const failures = await deleteRules(probe.firewall, stale);
     if (failures.length > 0) throw new NetworkError(`sweep: cannot delete stale rules: ${failures.join("; ")}`);
     for (const r of stale) removed.push(`${r.table} rule of run ${r.runKey} (${r.bridge}): ${r.rule.split(" ")[0]}`);
