@@ -164,7 +164,8 @@ export class RunManager implements RunControl {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
     if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
-    const running = [...this.active.values()].filter((e) => e.user === submission.user).length;
+    // A run that has ended counts no more while it removes what it made (a resumed run's sweep takes a while).
+    const running = [...this.active.values()].filter((e) => e.user === submission.user && !e.closing).length;
     if (!submission.dryRun && running >= this.limits.maxRunsPerUser)
       return {
         kind: "refused",
