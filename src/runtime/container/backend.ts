@@ -4,6 +4,7 @@
  * `podman run` per task is what its users run), docker through the Docker
  * Engine API (api-backend.ts; podman's `system service` serves it too).
  */
+import type { IsolationRule } from "./network-isolation.js";
 
 /** troupe's container networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere), kept apart from each other. */
 export const NETWORK_POOL = { prefix: "10.214", cidr: "10.214.0.0/16" } as const;
@@ -114,5 +115,12 @@ export interface ContainerBackend {
    */
   owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources>;
   removeContainer(id: string): Promise<void>;
+  /**
+   * Backends that keep networks apart with rules of their own (the podman
+   * CLI as root): every such rule on the machine, and their removal, for a
+   * sweep to remove those whose network is gone.
+   */
+  isolationRules?(): Promise<IsolationRule[]>;
+  removeIsolationRules?(rules: readonly IsolationRule[]): Promise<void>;
   close(): Promise<void>;
 }

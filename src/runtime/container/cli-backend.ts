@@ -17,7 +17,13 @@ import {
   type OwnedResources,
   type StartedContainer,
 } from "./backend.js";
-import { addIsolationRule, removeIsolationRule } from "./network-isolation.js";
+import {
+  addIsolationRule,
+  deleteIsolationRules,
+  listIsolationRules,
+  removeIsolationRule,
+  type IsolationRule,
+} from "./network-isolation.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -210,6 +216,14 @@ export class PodmanCliBackend implements ContainerBackend {
     }
     const networks = await listNetworks();
     return { containers: networks.some(containersIf) ? await listContainers() : [], networks };
+  }
+
+  async isolationRules(): Promise<IsolationRule[]> {
+    return this.ownIsolation ? listIsolationRules() : [];
+  }
+
+  async removeIsolationRules(rules: readonly IsolationRule[]): Promise<void> {
+    await deleteIsolationRules(rules);
   }
 
   async removeContainer(id: string): Promise<void> {

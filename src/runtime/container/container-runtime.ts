@@ -335,6 +335,9 @@ export class ContainerRuntime implements Runtime {
       if (kept === undefined) return !isProcessTokenAlive(owner);
       return spare !== undefined && !isProcessTokenAlive(kept) && !(run !== undefined && spare.has(run));
     };
+    // Listed before the networks: a rule whose network that listing lacks was made for a network that is gone
+    // since (its process killed between the two removals, say), not for one made after the listing.
+    const rules = (await this.backend.isolationRules?.().catch(() => undefined)) ?? [];
     // A container left behind keeps its network (made before it, removed after it, with it when forced): without
     // a network left behind there is no container to look for either, and the engine is asked one thing, not two.
     const { containers, networks } = await this.backend.owned(LABEL_OWNER, (network) => stale(network.labels));
@@ -347,6 +350,10 @@ export class ContainerRuntime implements Runtime {
       await this.backend.removeNetwork(network.name);
       removed.push(`network ${network.name}`);
     }
+    // Every network of troupe's carries LABEL_OWNER: a rule naming none of them is for a network that is gone.
+    const orphans = rules.filter((r) => !networks.some((n) => n.name === r.network));
+    await this.backend.removeIsolationRules?.(orphans);
+    removed.push(...orphans.map((r) => `isolation rule of the gone network ${r.network}`));
     return removed;
   }
 

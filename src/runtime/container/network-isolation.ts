@@ -18,6 +18,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { splitRule } from "../host/net-iptables.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -39,4 +40,28 @@ export async function addIsolationRule(network: string, bridge: string, pool: st
 /** Removes the rule; one that is not there (never added, removed before) is fine. */
 export async function removeIsolationRule(network: string, bridge: string, pool: string): Promise<void> {
   await execFileAsync("iptables", ["-w", "-D", ...rule(network, bridge, pool)], { timeout: 30_000 }).catch(() => undefined);
+}
+
+export interface IsolationRule {
+  /** The network it keeps apart, from its comment. */
+  network: string;
+  /** The rule as `iptables -S` prints it, without the leading `-A`. */
+  rule: string;
+}
+
+/** Every isolation rule of troupe's on this machine (any process's, any home's). */
+export async function listIsolationRules(): Promise<IsolationRule[]> {
+  const { stdout } = await execFileAsync("iptables", ["-w", "-S", "FORWARD"], { timeout: 30_000 });
+  const out: IsolationRule[] = [];
+  for (const line of stdout.split("\n")) {
+    const network = /--comment "troupe: (\S+) apart"/.exec(line)?.[1];
+    if (line.startsWith("-A ") && network !== undefined) out.push({ network, rule: line.slice(3) });
+  }
+  return out;
+}
+
+/** Removes rules listed by listIsolationRules (one gone meanwhile is fine). */
+export async function deleteIsolationRules(rules: readonly IsolationRule[]): Promise<void> {
+  for (const { rule } of rules)
+    await execFileAsync("iptables", ["-w", "-D", ...splitRule(rule)], { timeout: 30_000 }).catch(() => undefined);
 }
