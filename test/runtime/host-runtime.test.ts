@@ -7,7 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HostRuntime, type TaskLaunch } from "../../src/runtime/index.js";
+import { openRunNetwork } from "../../src/runtime/host/network.js";
 import { spawnerPath } from "../../src/runtime/host/spawner.js";
+import { bridgesOfRun } from "../run/helpers.js";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -116,4 +118,25 @@ describe("host runtime", () => {
       await first.close();
     },
   );
+});
+
+describe.skipIf(process.getuid?.() !== 0 || spawnerPath() === undefined)("a resumed run's network (as root)", () => {
+  it("removes the bridges an earlier server opened for the run that no member is on, before opening its own", async () => {
+    const dataDir = mkdtempSync("/var/tmp/troupe-host-");
+    dirs.push(dataDir);
+    const runId = `host-resumed-${process.pid}-${Date.now().toString(36)}`;
+    // What the last server left: the run's bridge (keyed as a kept run's), its members gone.
+    const earlier = await openRunNetwork(`kept.${runId}`);
+    const runtime = new HostRuntime({ isolation: "netns", home: "/nonexistent/troupe-home" });
+    try {
+      await runtime.open({ runId, dataDir, keepTasks: true, resumed: true });
+      const bridges = bridgesOfRun(`kept.${runId}`);
+      expect(bridges).not.toContain(earlier.bridge);
+      expect(bridges).toHaveLength(1);
+    } finally {
+      await runtime.close();
+      await earlier.close();
+    }
+    expect(bridgesOfRun(`kept.${runId}`)).toEqual([]);
+  });
 });
