@@ -17,7 +17,21 @@ import { waitFor } from "../run/helpers.js";
 const tag = randomBytes(4).toString("hex");
 const gone = `troupe-sweeptest-${tag}-1`;
 const live = `troupe-sweeptest-${tag}-2`;
-const subnet = 200 + Math.floor(Math.random() * 50);
+/** Three /24s in a row of troupe's pool that no podman network has (other tests and people share the machine). */
+function freeSubnets(): number {
+  let used = "";
+  try {
+    used = execFileSync("podman", ["network", "ls", "--format", "{{range .Subnets}}{{.Subnet}} {{end}}"], { encoding: "utf8" });
+  } catch {
+    // no podman: the tests are skipped
+  }
+  const free = (n: number) => [n, n + 1, n + 2].every((k) => !used.includes(`10.214.${k}.0/24`));
+  for (;;) {
+    const n = 150 + Math.floor(Math.random() * 100);
+    if (free(n)) return n;
+  }
+}
+const subnet = freeSubnets();
 
 function works(): boolean {
   try {
@@ -34,8 +48,13 @@ const rulesNaming = (network: string): string[] =>
     .split("\n")
     .filter((l) => l.includes(`troupe: ${network} apart`));
 
+const run = `sweeptest-${tag}-r`;
+const [idleNet, busyNet] = [`troupe-${run}-1`, `troupe-${run}-2`];
+
 afterAll(() => {
-  for (const network of [gone, live])
+  execFileSync("podman", ["rm", "--force", "--time", "0", `troupe-${run}-box`], { stdio: "ignore" });
+  for (const network of [idleNet, busyNet]) execFileSync("podman", ["network", "rm", "--force", network], { stdio: "ignore" });
+  for (const network of [gone, live, idleNet, busyNet])
     for (const rule of rulesNaming(network)) execFileSync("sh", ["-c", `iptables -w ${rule.replace(/^-A /, "-D ")}`], { stdio: "ignore" });
   execFileSync("podman", ["network", "rm", "--force", live], { stdio: "ignore" });
 });
@@ -85,5 +104,22 @@ describe.skipIf(!works())("the container runtime's sweep (podman CLI, as root)",
     expect(rulesNaming(live)).toHaveLength(1);
     await backend.removeNetwork(live);
     expect(rulesNaming(live)).toEqual([]);
+  }, 60_000);
+
+  it("a resumed run removes, as it opens, its networks that no container is on and keeps those with one", async () => {
+    const backend = await PodmanCliBackend.connect();
+    const labels = { "troupe.run": run, "troupe.owner": "kept:1:0:gone" };
+    await backend.createNetwork(idleNet, `10.214.${subnet + 1}.0/24`, `10.214.${subnet + 1}.1`, labels);
+    await backend.createNetwork(busyNet, `10.214.${subnet + 2}.0/24`, `10.214.${subnet + 2}.1`, labels);
+    // A container an earlier server left running on one of them.
+    execFileSync("podman", ["run", "-d", "--name", `troupe-${run}-box`, "--network", busyNet, "alpine:3.18", "sleep", "120"], {
+      stdio: "ignore",
+    });
+    const runtime = new ContainerRuntime({ backend, pull: "never" });
+    await runtime.open({ runId: run, dataDir: "/nonexistent", keepTasks: true, resumed: true });
+    const networks = execFileSync("podman", ["network", "ls", "--format", "{{.Name}}"], { encoding: "utf8" }).split("\n");
+    expect(networks).not.toContain(idleNet);
+    expect(networks).toContain(busyNet);
+    expect(rulesNaming(idleNet)).toEqual([]);
   }, 60_000);
 });

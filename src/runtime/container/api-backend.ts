@@ -45,6 +45,14 @@ export class ApiBackend implements ContainerBackend {
     await this.api.removeNetwork(name).catch(() => undefined);
   }
 
+  async removeIdleNetwork(name: string): Promise<boolean> {
+    // The engine refuses to remove a network with active endpoints.
+    return this.api.removeNetwork(name).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** The engine keeps each container, its exit code and its log until troupe removes it: a restart re-attaches. */
   readonly keepsContainers = true;
 

@@ -90,6 +90,8 @@ export interface ContainerBackend {
   pull(image: string): Promise<void>;
   createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
   removeNetwork(name: string): Promise<void>;
+  /** Removes the network only if no container is on it; resolves to whether it did. */
+  removeIdleNetwork(name: string): Promise<boolean>;
   /** Whether `start` can keep a container's attempt alive past troupe (see `keepDir`). */
   readonly keepsContainers: boolean;
   /**

@@ -111,6 +111,23 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["network", "rm", "--force", "--", name]).catch(() => undefined);
   }
 
+  async removeIdleNetwork(name: string): Promise<boolean> {
+    await this.isolations.get(name)?.catch(() => undefined);
+    // Without --force podman refuses a network that a container is on.
+    if (
+      !(await podman(this.binary, ["network", "rm", name]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return false;
+    // Its rule after it (it held while containers were on it); should troupe die in between, a sweep removes it.
+    const bridge = this.bridges.get(name);
+    this.bridges.delete(name);
+    if (bridge !== undefined) await removeIsolationRule(name, bridge, NETWORK_POOL.cidr);
+    return true;
+  }
+
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
     const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
     // Signals go to the container through the engine (stop, below), not through this podman run: it would forward

@@ -95,6 +95,12 @@ export class ContainerRuntime implements Runtime {
     this.key = runKey(run.dataDir, run.resumed === true);
     if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
     // The sandboxes directory is made with the first attempt's control directory (recursively).
+    // A resumed run's networks that no container is on any more (earlier servers' groups that ended) go now, not at
+    // the run's end: a server killed again and again would otherwise give a long run more /24s at every start.
+    if (run.resumed) {
+      const { networks } = await this.backend.owned(LABEL_RUN, () => false).catch(() => ({ networks: [] }));
+      for (const network of networks.filter((n) => n.labels[LABEL_RUN] === run.runId)) await this.backend.removeIdleNetwork(network.name);
+    }
   }
 
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
