@@ -25,5 +25,5 @@ export {
 export { systemClock, type Clock } from "./clock.js";
 export { resumedRunFrom, type ResumedRun } from "./resume.js";
 export { SharedPool, type PoolPriority } from "./shared-pool.js";
-export { recordRunNotStarted, type RunRecorder, type EngineEvent } from "./recorder.js";
+export { recordRunNotStarted, recordRunSettled, type RunRecorder, type EngineEvent } from "./recorder.js";
 export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

@@ -1,4 +1,5 @@
-import type { StatusUpdate, Transition } from "../store/index.js";
+import type { RunRecord, StatusUpdate, Transition } from "../store/index.js";
+import { isFinal } from "./statuses.js";
 
 /** What the engine needs of a store: where to write what happened (RunStore satisfies it). */
 export interface RunRecorder {
@@ -30,4 +31,27 @@ export interface EngineEvent {
 export function recordRunNotStarted(recorder: RunRecorder, runId: string, reason: string, now = Date.now()): void {
   recorder.recordTransition(runId, { subject: { kind: "run" }, from: "PENDING", to: "FAILED_BACKEND_ERROR", reason, time: now });
   recorder.updateRun(runId, { status: "FAILED_BACKEND_ERROR", endTime: now });
+}
+
+/**
+ * A run that had started (here or in an earlier process) and cannot go on:
+ * it and its unfinished groups and tasks FAILED_SERVER_ERROR with the reason,
+ * through the recorder like any change (so live views of it see the end).
+ */
+export function recordRunSettled(recorder: RunRecorder, record: RunRecord, reason: string, now = Date.now()): void {
+  const to = "FAILED_SERVER_ERROR";
+  const update = { status: to, endTime: now };
+  record.groups.forEach((group, g) => {
+    group.tasks.forEach((task, t) => {
+      if (isFinal(task.status)) return;
+      const subject = { kind: "task", group: g, task: t, retryId: task.retry_id } as const;
+      recorder.recordTransition(record.id, { subject, from: task.status, to, reason, time: now });
+      recorder.updateTask(record.id, g, t, update);
+    });
+    if (isFinal(group.status)) return;
+    recorder.recordTransition(record.id, { subject: { kind: "group", group: g }, from: group.status, to, reason, time: now });
+    recorder.updateGroup(record.id, g, update);
+  });
+  recorder.recordTransition(record.id, { subject: { kind: "run" }, from: record.status, to, reason, time: now });
+  recorder.updateRun(record.id, update);
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   findUnschedulable,
   recordRunNotStarted,
+  recordRunSettled,
   resumedRunFrom,
   SharedPool,
   WorkflowRun,
@@ -269,14 +270,14 @@ export class RunManager implements RunControl {
         // GPUs held for its running members (recover) that it never took back.
         if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
         const message = (error as Error).message;
-        const status = this.store.runHeader(id)?.status ?? "PENDING";
-        if (status === "PENDING" && !from.resume) recordRunNotStarted(this.store, id, `the run could not start: ${message}`);
-        else if (status === "PENDING" || status === "RUNNING") {
+        const record = this.store.getRun(id);
+        if (record?.status === "PENDING" && !from.resume) recordRunNotStarted(this.store, id, `the run could not start: ${message}`);
+        else if (record?.status === "PENDING" || record?.status === "RUNNING") {
           // Started (by an earlier server, say): a run marked alone would leave its groups RUNNING in the record
           // and its kept tasks running unwatched. They end, and every unfinished part is settled with the reason.
           killKeptTasks(this.store.runDir(id));
           const why = from.resume ? "the server restarted and could not resume the run" : "the run failed in the server";
-          this.store.settleRuns([{ id, status }], `${why}: ${message}`);
+          recordRunSettled(this.store, record, `${why}: ${message}`);
         }
       } finally {
         entry.closing = true;

@@ -24,13 +24,16 @@ const SPEC = `workflow:
     command: ["sleep", "60"]
 `;
 
-/** A runtime that keeps tasks but cannot open a run. */
+const NO_NETWORK = new Error("no free /24 left in 10.213.0.0/16 for a run network");
+let failOpen!: () => void;
+
+/** A runtime that keeps tasks but cannot open a run (it says so when the test calls failOpen). */
 function failingRuntime(): Runtime {
-  const refuse = () => Promise.reject(new Error("no free /24 left in 10.213.0.0/16 for a run network"));
+  const refuse = () => Promise.reject(NO_NETWORK);
   return {
     describe: () => "runtime: test",
     notices: () => [],
-    open: refuse,
+    open: () => new Promise((_, reject) => (failOpen = () => reject(NO_NETWORK))),
     addresses: refuse,
     releaseAddresses: () => undefined,
     prepare: refuse,
@@ -74,7 +77,16 @@ describe("a resumed run whose runtime cannot open", () => {
     const manager = new RunManager(store, new Map([["default", pool]]), { maxTasks: 100, maxRunsPerUser: 1 });
     const recovered = await manager.recover();
     expect(recovered).toMatchObject({ resumed: [id], settled: [] });
+    // Someone looks at the run meanwhile: its record is kept live from then on (store/live-record.ts).
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(JSON.parse(store.runJson(id)!.json)).toMatchObject({ status: "RUNNING" });
+    failOpen();
     await manager.drain();
+    // What the API answers (the live record, kept a while after the end) says the same as the database.
+    expect(JSON.parse(store.runJson(id)!.json)).toMatchObject({
+      status: "FAILED_SERVER_ERROR",
+      groups: [{ status: "FAILED_SERVER_ERROR", tasks: [{ status: "FAILED_SERVER_ERROR" }] }],
+    });
     const record = store.getRun(id)!;
     expect([record.status, record.groups[0]!.status, record.groups[0]!.tasks[0]!.status]).toEqual([
       "FAILED_SERVER_ERROR",
