@@ -222,6 +222,8 @@ describe.skipIf(TARGETS.length === 0).each(TARGETS)("a server killed with SIGKIL
       expect(record.status).toMatch(/^FAILED/);
       expect(events.at(-1)?.reason).toBeTruthy();
     }
+    const statuses = records.map((r) => r.status).sort();
+    console.log(`[crash-rounds] ${target.name}: killed ${caught.join(", ")}; then ${statuses.join(" ")}`);
     // Most go on to completion (a group killed while preparing starts again).
     expect(records.filter((r) => r.status === "COMPLETED").length).toBeGreaterThan(ids.length / 2);
 
