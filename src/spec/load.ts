@@ -3,7 +3,8 @@
  * WorkflowSpec, with every problem found reported at once.
  */
 import { dirname } from "node:path";
-import { DiagnosticBag, formatPath, sortDiagnostics, type Diagnostic, type PendingDiagnostic } from "./diagnostics.js";
+import { SuggestionBudget } from "../util/suggest.js";
+import { DiagnosticBag, formatPath, MAX_DIAGNOSTICS, type Diagnostic, type PendingDiagnostic, type Severity } from "./diagnostics.js";
 import { reportSchemaIssues } from "./schema-issues.js";
 import { WorkflowFileSchema, type WorkflowSpec } from "./schema.js";
 import { renderWorkflowTemplate, type RenderLimits, type TemplateVariables } from "./template/index.js";
@@ -166,8 +167,11 @@ function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number
 }
 
 function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpec | undefined): LoadResult {
-  const diagnostics = bag.items.map((d): Diagnostic => {
-    const at = place ? place(d) : (d.position ?? { line: 0, column: 0 });
+  // Every problem is placed (to be sorted), but only those listed are made into diagnostics and given hints.
+  const placed = bag.items.map((pending) => ({ pending, at: place ? place(pending) : (pending.position ?? { line: 0, column: 0 }) }));
+  placed.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column || a.pending.code.localeCompare(b.pending.code));
+  const budget = new SuggestionBudget();
+  const diagnostics = placed.slice(0, MAX_DIAGNOSTICS).map(({ pending: d, at }): Diagnostic => {
     const out: Diagnostic = {
       severity: d.severity,
       code: d.code,
@@ -176,9 +180,27 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
       column: at.column,
       message: d.message + ("note" in at && at.note ? at.note : ""),
     };
-    if (d.hint !== undefined) out.hint = d.hint;
+    const hint = typeof d.hint === "function" ? d.hint(budget) : d.hint;
+    if (hint !== undefined) out.hint = hint;
     return out;
   });
+  const more = placed.slice(MAX_DIAGNOSTICS).map((p) => p.pending.severity);
+  if (more.length > 0) diagnostics.push(moreProblems(more));
   const ok = !bag.hasErrors;
-  return { ok, spec: ok ? spec : undefined, diagnostics: sortDiagnostics(diagnostics) };
+  return { ok, spec: ok ? spec : undefined, diagnostics };
+}
+
+/** The last line of a long report: how many problems were left out, and of which severity. */
+function moreProblems(rest: Severity[]): Diagnostic {
+  const errors = rest.filter((s) => s === "error").length;
+  const count = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+  return {
+    severity: errors > 0 ? "error" : "warning",
+    code: errors > 0 ? "E_MORE_PROBLEMS" : "W_MORE_PROBLEMS",
+    path: "",
+    line: 0,
+    column: 0,
+    message: `... and ${count(rest.length, "more problem")} (${count(errors, "error")}, ${count(rest.length - errors, "warning")}), not listed: only the first ${MAX_DIAGNOSTICS.toLocaleString("en-US")} are`,
+    hint: "fix these first; the same mistake is often repeated",
+  };
 }

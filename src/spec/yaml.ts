@@ -9,8 +9,9 @@
  *   never pay for positions.
  */
 import * as jsYaml from "js-yaml";
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { DiagnosticBag, SpecPath } from "./diagnostics.js";
+import { PositionIndex } from "./yaml-positions.js";
 
 /** Beyond this many alias expansions a document is treated as an attack (billion laughs). */
 export const MAX_ALIAS_COUNT = 1000;
@@ -29,6 +30,10 @@ export interface Position {
 export class SourceLocator {
   private doc: Document.Parsed | undefined;
   private readonly lines = new LineCounter();
+  /** For files js-yaml read: positions from a second js-yaml pass (null once it failed). */
+  private positions: PositionIndex | null | undefined;
+  /** Each mapping's pairs by key, built when first walked through (the last pair wins). */
+  private readonly pairsByKey = new WeakMap<YAMLMap, Map<string, Pair>>();
 
   constructor(
     private readonly text: string,
@@ -36,11 +41,17 @@ export class SourceLocator {
     lineCounter?: LineCounter,
   ) {
     this.doc = doc;
+    if (doc) this.positions = null;
     if (lineCounter) this.lines = lineCounter;
   }
 
   /** Where the node at `path` starts; the deepest existing ancestor when it does not exist. */
   locate(path: SpecPath, atKey = false): Position {
+    if (this.positions !== null) {
+      if (this.positions === undefined) this.positions = PositionIndex.build(this.text, FAST_SCHEMA) ?? null;
+      const fast = this.positions?.locate(path, atKey);
+      if (fast !== undefined && fast !== "fallback") return fast;
+    }
     const doc = this.document();
     let node: unknown = doc.contents;
     let offset = rangeStart(node) ?? 0;
@@ -50,7 +61,7 @@ export class SourceLocator {
       const segment = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = [...node.items].reverse().find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+        const pair = this.pairOf(node, String(segment));
         if (!pair) {
           if (last && keyOffset !== undefined) offset = keyOffset;
           break;
@@ -73,6 +84,16 @@ export class SourceLocator {
     }
     const pos = this.lines.linePos(offset);
     return { line: pos.line, column: pos.col };
+  }
+
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let byKey = this.pairsByKey.get(map);
+    if (!byKey) {
+      byKey = new Map();
+      for (const pair of map.items) if (isScalar(pair.key)) byKey.set(String(pair.key.value), pair);
+      this.pairsByKey.set(map, byKey);
+    }
+    return byKey.get(key);
   }
 
   private document(): Document.Parsed {
