@@ -107,6 +107,9 @@ function render({ template, variables, maxOutputChars }) {
   }
 }
 
-parentPort.on("message", (request) => {
-  parentPort.postMessage({ id: request.id, ...render(request) });
+// The pool's protocol (util/worker-pool.ts): say when the render starts (its
+// time bound counts from then), then answer.
+parentPort.on("message", ({ id, job }) => {
+  parentPort.postMessage({ id, started: Date.now() });
+  parentPort.postMessage({ id, result: render(job) });
 });
