@@ -3,7 +3,9 @@
  * in the order they came. A job's time bound counts from when a worker starts
  * it (the worker says when), not from when it was queued: a job that waited
  * behind slow ones is not failed for their time. A worker that runs over is
- * terminated and replaced; a worker that dies fails only its own job.
+ * terminated and replaced; a worker that dies fails only its own job. Jobs
+ * may carry a key (who asked): one key holds at most `perKey` workers at once,
+ * so that one user's big jobs leave workers for everyone else's.
  *
  * Protocol: the pool posts `{ id, job }`; the worker answers `{ id, started }`
  * (Date.now() when it began) and then `{ id, result }`.
@@ -15,6 +17,8 @@ export interface WorkerPoolOptions {
   /** How many workers at most (made when needed, kept while idle). */
   size: number;
   resourceLimits?: ResourceLimits;
+  /** How many workers the jobs of one key may hold at once (default: all). */
+  perKey?: number;
 }
 
 export type JobOutcome<R> = { kind: "done"; result: R } | { kind: "timeout" } | { kind: "crashed"; error: Error };
@@ -22,6 +26,7 @@ export type JobOutcome<R> = { kind: "done"; result: R } | { kind: "timeout" } | 
 interface Job<T, R> {
   id: number;
   job: T;
+  key: string | undefined;
   timeoutMs: number | undefined;
   settle: (outcome: JobOutcome<R>) => void;
 }
@@ -40,9 +45,9 @@ export class WorkerPool<T, R> {
   constructor(private readonly options: WorkerPoolOptions) {}
 
   /** Runs `job` on a worker; `timeoutMs` bounds it from the moment the worker starts it. */
-  run(job: T, timeoutMs?: number): Promise<JobOutcome<R>> {
+  run(job: T, options: { timeoutMs?: number; key?: string } = {}): Promise<JobOutcome<R>> {
     return new Promise((settle) => {
-      this.queue.push({ id: this.nextId++, job, timeoutMs, settle });
+      this.queue.push({ id: this.nextId++, job, key: options.key, timeoutMs: options.timeoutMs, settle });
       this.dispatch();
     });
   }
@@ -53,13 +58,17 @@ export class WorkerPool<T, R> {
   }
 
   private dispatch(): void {
-    while (this.queue.length > 0) {
+    const perKey = this.options.perKey ?? this.options.size;
+    for (;;) {
+      const held = (key: string | undefined) => this.slots.filter((s) => s.job !== undefined && s.job.key === key).length;
+      const index = this.queue.findIndex((j) => j.key === undefined || held(j.key) < perKey);
+      if (index === -1) return;
       let slot = this.slots.find((s) => s.job === undefined);
       if (!slot) {
         if (this.slots.length >= this.options.size) return;
         slot = this.spawn();
       }
-      const job = this.queue.shift() as Job<T, R>;
+      const job = this.queue.splice(index, 1)[0] as Job<T, R>;
       slot.job = job;
       slot.worker.ref();
       slot.worker.postMessage({ id: job.id, job: job.job });

@@ -51,7 +51,10 @@ export async function renderJinja(
   variables: Record<string, unknown>,
   limits: RenderLimits = DEFAULT_RENDER_LIMITS,
 ): Promise<RenderResult> {
-  const outcome = await poolFor(limits).run({ template, variables, maxOutputChars: limits.maxOutputChars }, limits.timeoutMs);
+  const outcome = await poolFor(limits).run(
+    { template, variables, maxOutputChars: limits.maxOutputChars },
+    { timeoutMs: limits.timeoutMs },
+  );
   if (outcome.kind === "done") return outcome.result;
   if (outcome.kind === "timeout") return { ok: false, kind: "timeout", message: `rendering took longer than ${limits.timeoutMs} ms` };
   const error = outcome.error;
