@@ -27,6 +27,8 @@ export interface LoadOptions {
   maxRetries?: number;
   renderLimits?: RenderLimits;
   maxBytes?: number;
+  /** `source` is only the start of the file: its reader stopped past `maxBytes`. */
+  truncated?: boolean;
 }
 
 export interface LoadResult {
@@ -38,7 +40,7 @@ export interface LoadResult {
 
 export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
   const bag = new DiagnosticBag();
-  const text = decodeSource(source, options.maxBytes ?? MAX_SPEC_BYTES, bag);
+  const text = decodeSource(source, options.maxBytes ?? MAX_SPEC_BYTES, bag, options.truncated === true);
   if (text === undefined) return finish(bag, undefined, undefined);
 
   const rendered = await renderWorkflowTemplate(text, options.variables ?? {}, bag, options.renderLimits);
@@ -83,19 +85,17 @@ function formatMiB(bytes: number): string {
   return `${Math.round((bytes / 1024 / 1024) * 100) / 100} MiB`;
 }
 
-function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag): string | undefined {
+function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag, truncated: boolean): string | undefined {
   const size = typeof source === "string" ? Buffer.byteLength(source) : source.byteLength;
   const start = { position: { line: 1, column: 1 } };
-  if (size > maxBytes) {
-    bag.error(
-      "E_FILE_TOO_LARGE",
-      [],
-      `the file has ${size.toLocaleString("en-US")} bytes; the limit is ${maxBytes.toLocaleString("en-US")} (${formatMiB(maxBytes)})`,
-      {
-        ...start,
-        hint: "generate large workflows with template loops instead",
-      },
-    );
+  if (size > maxBytes || truncated) {
+    const has = truncated
+      ? `more than ${maxBytes.toLocaleString("en-US")} bytes (reading stopped there)`
+      : `${size.toLocaleString("en-US")} bytes`;
+    bag.error("E_FILE_TOO_LARGE", [], `the file has ${has}; the limit is ${maxBytes.toLocaleString("en-US")} (${formatMiB(maxBytes)})`, {
+      ...start,
+      hint: "generate large workflows with template loops instead",
+    });
     return undefined;
   }
   let text: string;
