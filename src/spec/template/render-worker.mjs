@@ -94,7 +94,7 @@ function render({ template, variables, maxOutputChars }) {
   try {
     parsed = new Template(template);
   } catch (error) {
-    return { ok: false, kind: "syntax", message: String(error?.message ?? error) };
+    return { ok: false, kind: "syntax", message: String(error?.message ?? error), internal: error instanceof TypeError };
   }
   try {
     const output = parsed.render(variables);

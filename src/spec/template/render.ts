@@ -18,7 +18,14 @@ export const DEFAULT_RENDER_LIMITS: RenderLimits = { timeoutMs: 1_000, maxOutput
 
 export type RenderResult =
   | { ok: true; output: string }
-  | { ok: false; kind: "syntax" | "undefined" | "runtime" | "too_large" | "timeout"; message: string; variable?: string };
+  | {
+      ok: false;
+      kind: "syntax" | "undefined" | "runtime" | "too_large" | "timeout";
+      message: string;
+      variable?: string;
+      /** The interpreter failed inside itself (a TypeError): its message says nothing to the user. */
+      internal?: boolean;
+    };
 
 const WORKER_URL = new URL("./render-worker.mjs", import.meta.url);
 
