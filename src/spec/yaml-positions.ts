@@ -46,19 +46,19 @@ export class PositionIndex {
   private readonly keyIndexes = new Map<number, Map<string, number>>();
   private readonly itemIndexes = new Map<number, Int32Array>();
   private root = NONE;
-  private value: unknown;
   private lineStarts: number[] | undefined;
 
   private constructor(
     private readonly text: string,
     schema: jsYaml.Schema,
+    /** The document as the first pass loaded it (this pass keeps no values: see the listener). */
+    private readonly value: unknown,
   ) {
     // The stack of open nodes, as parallel arrays indexed by depth.
     const opened: number[] = [0];
     const firstChild: number[] = [NONE];
     const lastChild: number[] = [NONE];
     const children: number[] = [0];
-    const lastResult: unknown[] = [undefined];
     let depth = 0;
     const listener = (event: "open" | "close", state: LoaderState) => {
       if (event === "open") {
@@ -66,7 +66,6 @@ export class PositionIndex {
         opened[depth] = state.position;
         firstChild[depth] = lastChild[depth] = NONE;
         children[depth] = 0;
-        lastResult[depth] = undefined;
         return;
       }
       const d = depth--;
@@ -81,24 +80,27 @@ export class PositionIndex {
       this.keys[e] = colon === NONE ? undefined : String(result);
       this.next[e] = NONE;
       // A node read through another (`- {a: 1}` is a flow mapping tried as a block key) closes
-      // twice with the same value: the inner one has the children.
-      const wrapped = children[d] === 1 && lastResult[d] === result;
-      this.first[e] = kind === SCALAR ? NONE : wrapped ? (this.first[lastChild[d] as number] as number) : (firstChild[d] as number);
+      // twice, at the same place: the inner one has the children.
+      const only = lastChild[d] as number;
+      const wrapped = children[d] === 1 && this.kind[only] !== SCALAR && this.start[only] === this.start[e];
+      this.first[e] = kind === SCALAR ? NONE : wrapped ? (this.first[only] as number) : (firstChild[d] as number);
       const p = depth;
       if ((lastChild[p] as number) === NONE) firstChild[p] = e;
       else this.next[lastChild[p] as number] = e;
       lastChild[p] = e;
       children[p] = (children[p] as number) + 1;
-      lastResult[p] = result;
+      // Values are not kept (the first pass has them): what js-yaml builds from here is
+      // garbage at once, instead of a second copy of the document for the collector to move.
+      if (colon === NONE) state.result = null;
     };
-    this.value = jsYaml.load(text, { schema, listener } as jsYaml.LoadOptions);
+    jsYaml.load(text, { schema, listener } as jsYaml.LoadOptions);
     this.root = lastChild[0] as number;
   }
 
   /** Reads `text` again with positions; undefined when js-yaml cannot (the caller falls back). */
-  static build(text: string, schema: jsYaml.Schema): PositionIndex | undefined {
+  static build(text: string, schema: jsYaml.Schema, value: unknown): PositionIndex | undefined {
     try {
-      return new PositionIndex(text, schema);
+      return new PositionIndex(text, schema, value);
     } catch {
       return undefined;
     }
@@ -143,10 +145,10 @@ export class PositionIndex {
         node = loaded;
       } else if (kind === SEQUENCE && Array.isArray(node)) {
         if (typeof segment !== "number") return offset;
-        const items = this.items(e);
-        if (items.length !== node.length) return "fallback";
-        if (segment >= items.length) return offset;
-        e = items[segment] as number;
+        const item = this.item(e, segment, node.length);
+        if (item === "fallback") return item;
+        if (item === NONE) return offset;
+        e = item;
         node = node[segment] as unknown;
         if ((this.kind[e] !== SCALAR) !== (node !== null && typeof node === "object")) return "fallback";
         keyOffset = undefined;
@@ -179,15 +181,22 @@ export class PositionIndex {
     return found;
   }
 
-  private items(e: number): Int32Array {
+  /** Item `index` of sequence `e`, NONE past its end; "fallback" when it has not one node per item. */
+  private item(e: number, index: number, length: number): number | "fallback" {
     let items = this.itemIndexes.get(e);
     if (!items) {
-      const list: number[] = [];
-      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) list.push(c);
-      items = Int32Array.from(list);
-      if (list.length > SCAN_LIMIT) this.itemIndexes.set(e, items);
+      let count = 0;
+      let found = NONE;
+      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) if (count++ === index) found = c;
+      if (count !== length) return "fallback";
+      if (count <= SCAN_LIMIT) return found;
+      items = new Int32Array(count);
+      count = 0;
+      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) items[count++] = c;
+      this.itemIndexes.set(e, items);
     }
-    return items;
+    if (items.length !== length) return "fallback";
+    return index < items.length ? (items[index] as number) : NONE;
   }
 
   private add(): number {

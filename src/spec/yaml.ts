@@ -39,16 +39,18 @@ export class SourceLocator {
     private readonly text: string,
     doc?: Document.Parsed,
     lineCounter?: LineCounter,
+    /** What js-yaml loaded from `text`, where it did (positions then come from js-yaml too). */
+    private readonly loaded?: unknown,
   ) {
     this.doc = doc;
-    if (doc) this.positions = null;
+    if (doc || loaded === undefined) this.positions = null;
     if (lineCounter) this.lines = lineCounter;
   }
 
   /** Where the node at `path` starts; the deepest existing ancestor when it does not exist. */
   locate(path: SpecPath, atKey = false): Position {
     if (this.positions !== null) {
-      if (this.positions === undefined) this.positions = PositionIndex.build(this.text, FAST_SCHEMA) ?? null;
+      if (this.positions === undefined) this.positions = PositionIndex.build(this.text, FAST_SCHEMA, this.loaded) ?? null;
       const fast = this.positions?.locate(path, atKey);
       if (fast !== undefined && fast !== "fallback") return fast;
     }
@@ -118,7 +120,7 @@ export function parseYaml(text: string, bag: DiagnosticBag): YamlResult | undefi
   if (!ANCHOR.test(text)) {
     try {
       const value = jsYaml.load(text, { schema: FAST_SCHEMA });
-      return { value, locator: new SourceLocator(text) };
+      return { value, locator: new SourceLocator(text, undefined, undefined, value) };
     } catch {
       // Anything unusual (syntax error, duplicate key) is re-read carefully below,
       // which reports every problem with its position.

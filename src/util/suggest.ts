@@ -7,7 +7,7 @@ import { closest, distance } from "fastest-levenshtein";
  * problems reported get their suggestions, the rest none.
  */
 export class SuggestionBudget {
-  constructor(public remaining = 2_000_000) {}
+  constructor(public remaining = 500_000) {}
 
   /** Takes `cost` comparisons if they are left. */
   take(cost: number): boolean {

@@ -90,7 +90,7 @@ describe("PositionIndex", () => {
     } catch {
       return; // a file js-yaml refuses is read by the yaml package alone
     }
-    const index = PositionIndex.build(text, schema);
+    const index = PositionIndex.build(text, schema, value);
     expect(index).toBeDefined();
     const lineCounter = new LineCounter();
     const careful = new SourceLocator(text, parseDocument(text, { lineCounter, uniqueKeys: false, merge: true }), lineCounter);
@@ -108,7 +108,7 @@ describe("PositionIndex", () => {
 
   it("falls back where it cannot be sure (an empty sequence item)", () => {
     const text = "list:\n  -\n  - b\n";
-    expect(PositionIndex.build(text, schema)?.locate(["list", 1], false)).toBe("fallback");
+    expect(PositionIndex.build(text, schema, jsYaml.load(text))?.locate(["list", 1], false)).toBe("fallback");
     expect(new SourceLocator(text).locate(["list", 1])).toEqual({ line: 3, column: 5 });
   });
 });
