@@ -151,14 +151,18 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return offset;
 }
 
-type Placer = (d: PendingDiagnostic) => { line: number; column: number; note?: string };
+type Place = { line: number; column: number; note?: string };
+/** A diagnostic's place; undefined when it is past offset `within` of the file (which was read no further). */
+type Placer = (d: PendingDiagnostic, within: number) => Place | undefined;
 
 /** Gives pending diagnostics their place in the file the user wrote. */
 function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number | undefined>) | undefined): Placer {
-  return (d) => {
+  return (d, within) => {
     if (d.position && d.space !== "rendered") return d.position;
-    const rendered = d.position ?? locator?.locate(d.path, d.atKey) ?? { line: 1, column: 1 };
-    if (!lineMap) return rendered;
+    // A rendered template's lines map back out of order: it is read whole.
+    const rendered =
+      d.position ?? (locator ? locator.locateWithin(d.path, d.atKey ?? false, lineMap ? Infinity : within) : { line: 1, column: 1 });
+    if (!rendered || !lineMap) return rendered;
     const line = lineMap()[rendered.line];
     return line === undefined
       ? { ...rendered, note: ` (at line ${rendered.line} of the rendered template)` }
@@ -166,25 +170,36 @@ function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number
   };
 }
 
+/** How much of a file with very many problems is read first to place the first MAX_DIAGNOSTICS (then 8 times more). */
+const FIRST_READ = 256 * 1024;
+
 function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpec | undefined): LoadResult {
-  // Every problem is placed (to be sorted), but only those listed are made into diagnostics and given hints.
-  const placed = bag.items.map((pending) => ({ pending, at: place ? place(pending) : (pending.position ?? { line: 0, column: 0 }) }));
-  placed.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column || a.pending.code.localeCompare(b.pending.code));
+  // Only the first MAX_DIAGNOSTICS problems by place are listed, made into diagnostics and given hints;
+  // the file is read for places only as far as it takes to know which they are.
+  let placed: Array<{ pending: PendingDiagnostic; at: Place | undefined }> = [];
+  for (let within = bag.items.length > MAX_DIAGNOSTICS ? FIRST_READ : Infinity; ; within *= 8) {
+    placed = bag.items.map((pending) => ({ pending, at: place ? place(pending, within) : (pending.position ?? { line: 0, column: 0 }) }));
+    const beyond = placed.reduce((n, p) => n + (p.at === undefined ? 1 : 0), 0);
+    if (beyond === 0 || placed.length - beyond >= MAX_DIAGNOSTICS || within > MAX_SPEC_BYTES * 100) break;
+  }
+  const located = placed.filter((p): p is { pending: PendingDiagnostic; at: Place } => p.at !== undefined);
+  located.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column || a.pending.code.localeCompare(b.pending.code));
   const budget = new SuggestionBudget();
-  const diagnostics = placed.slice(0, MAX_DIAGNOSTICS).map(({ pending: d, at }): Diagnostic => {
+  const diagnostics = located.slice(0, MAX_DIAGNOSTICS).map(({ pending: d, at }): Diagnostic => {
     const out: Diagnostic = {
       severity: d.severity,
       code: d.code,
       path: formatPath(d.path),
       line: at.line,
       column: at.column,
-      message: d.message + ("note" in at && at.note ? at.note : ""),
+      message: d.message + (at.note ?? ""),
     };
     const hint = typeof d.hint === "function" ? d.hint(budget) : d.hint;
     if (hint !== undefined) out.hint = hint;
     return out;
   });
-  const more = placed.slice(MAX_DIAGNOSTICS).map((p) => p.pending.severity);
+  const shown = new Set(located.slice(0, MAX_DIAGNOSTICS).map((p) => p.pending));
+  const more = bag.items.filter((d) => !shown.has(d)).map((d) => d.severity);
   if (more.length > 0) diagnostics.push(moreProblems(more));
   const ok = !bag.hasErrors;
   return { ok, spec: ok ? spec : undefined, diagnostics };

@@ -33,6 +33,7 @@ const SEQUENCE = 2;
 const NONE = -1;
 /** Collections with more children than this get an index on first lookup; smaller ones are scanned. */
 const SCAN_LIMIT = 16;
+const STOP = Symbol("stop");
 
 export class PositionIndex {
   private size = 0;
@@ -42,10 +43,14 @@ export class PositionIndex {
   private next = new Int32Array(1024);
   private first = new Int32Array(1024);
   private kind = new Uint8Array(1024);
+  /** 1 for a collection the pass stopped inside (see `stopAt`): it has more than was read. */
+  private partial = new Uint8Array(1024);
   private readonly keys: Array<string | undefined> = [];
   private readonly keyIndexes = new Map<number, Map<string, number>>();
   private readonly itemIndexes = new Map<number, Int32Array>();
   private root = NONE;
+  /** The pass stopped at `stopAt` before the end of the file. */
+  private stopped = false;
   private lineStarts: number[] | undefined;
 
   private constructor(
@@ -53,6 +58,8 @@ export class PositionIndex {
     schema: jsYaml.Schema,
     /** The document as the first pass loaded it (this pass keeps no values: see the listener). */
     private readonly value: unknown,
+    /** Stop reading at the first node that starts past this offset. */
+    stopAt: number,
   ) {
     // The stack of open nodes, as parallel arrays indexed by depth.
     const opened: number[] = [0];
@@ -62,22 +69,29 @@ export class PositionIndex {
     let depth = 0;
     const listener = (event: "open" | "close", state: LoaderState) => {
       if (event === "open") {
+        if (state.position > stopAt) throw STOP;
         depth++;
         opened[depth] = state.position;
         firstChild[depth] = lastChild[depth] = NONE;
         children[depth] = 0;
         return;
       }
-      const d = depth--;
-      if (state.kind === null) return; // an attempt that read nothing (end of a mapping, an empty value)
-      const e = this.add();
-      const result = state.result;
+      if (state.kind === null) return void depth--; // an attempt that read nothing (end of a mapping, an empty value)
       const kind = state.kind === "mapping" ? MAPPING : state.kind === "sequence" ? SEQUENCE : SCALAR;
-      this.kind[e] = kind;
-      this.start[e] = this.skipSpace(opened[d] as number);
       const colon = kind === SCALAR ? this.colonAfter(state.position) : NONE;
+      close(kind, colon === NONE ? undefined : String(state.result), colon, false);
+      // Values are not kept (the first pass has them): what js-yaml builds from here is
+      // garbage at once, instead of a second copy of the document for the collector to move.
+      if (colon === NONE) state.result = null;
+    };
+    const close = (kind: number, key: string | undefined, colon: number, partial: boolean) => {
+      const d = depth--;
+      const e = this.add();
+      this.kind[e] = kind;
+      this.partial[e] = partial ? 1 : 0;
+      this.start[e] = this.skipSpace(opened[d] as number);
       this.after[e] = colon;
-      this.keys[e] = colon === NONE ? undefined : String(result);
+      this.keys[e] = key;
       this.next[e] = NONE;
       // A node read through another (`- {a: 1}` is a flow mapping tried as a block key) closes
       // twice, at the same place: the inner one has the children.
@@ -89,31 +103,47 @@ export class PositionIndex {
       else this.next[lastChild[p] as number] = e;
       lastChild[p] = e;
       children[p] = (children[p] as number) + 1;
-      // Values are not kept (the first pass has them): what js-yaml builds from here is
-      // garbage at once, instead of a second copy of the document for the collector to move.
-      if (colon === NONE) state.result = null;
     };
-    jsYaml.load(text, { schema, listener } as jsYaml.LoadOptions);
+    try {
+      jsYaml.load(text, { schema, listener } as jsYaml.LoadOptions);
+    } catch (error) {
+      if (error !== STOP) throw error;
+      this.stopped = true;
+      // The nodes still open hold what was read of them; their kind is what their children say.
+      while (depth > 0) {
+        let hasKey = false;
+        for (let c = firstChild[depth] as number; c !== NONE && !hasKey; c = this.next[c] as number) hasKey = this.keys[c] !== undefined;
+        close(hasKey ? MAPPING : SEQUENCE, undefined, NONE, true);
+      }
+    }
     this.root = lastChild[0] as number;
   }
 
-  /** Reads `text` again with positions; undefined when js-yaml cannot (the caller falls back). */
-  static build(text: string, schema: jsYaml.Schema, value: unknown): PositionIndex | undefined {
+  /**
+   * Reads `text` again with positions, up to the first node past `stopAt`
+   * (the whole file by default); undefined when js-yaml cannot (the caller falls back).
+   */
+  static build(text: string, schema: jsYaml.Schema, value: unknown, stopAt = Infinity): PositionIndex | undefined {
     try {
-      return new PositionIndex(text, schema, value);
+      return new PositionIndex(text, schema, value, stopAt);
     } catch {
       return undefined;
     }
   }
 
-  /** The same answer as the `yaml` package's locator (SourceLocator.locate), or "fallback". */
-  locate(path: SpecPath, atKey: boolean): Position | "fallback" {
+  /**
+   * The same answer as the `yaml` package's locator (SourceLocator.locate),
+   * "fallback", or "beyond": the node is past where this pass stopped (then
+   * after every node this pass placed).
+   */
+  locate(path: SpecPath, atKey: boolean): Position | "fallback" | "beyond" {
     const found = this.find(path, atKey);
-    return found === "fallback" ? found : this.position(found);
+    return typeof found === "string" ? found : this.position(found);
   }
 
-  private find(path: SpecPath, atKey: boolean): number | "fallback" {
+  private find(path: SpecPath, atKey: boolean): number | "fallback" | "beyond" {
     let e = this.root;
+    if (e === NONE && this.stopped) return "beyond";
     let node = this.value;
     let offset = e === NONE ? 0 : (this.start[e] as number);
     let keyOffset: number | undefined;
@@ -122,20 +152,34 @@ export class PositionIndex {
       const last = i === path.length - 1;
       if (node === null || typeof node !== "object") return offset;
       const kind = this.kind[e];
-      if (kind === MAPPING && !Array.isArray(node)) {
+      const partial = this.partial[e] === 1;
+      if ((kind === MAPPING || partial) && !Array.isArray(node)) {
         const key = String(segment);
         const k = this.keyEntry(e, key);
         if (k === NONE) {
-          if (Object.prototype.hasOwnProperty.call(node, key)) return "fallback";
+          // A key the loaded mapping has is one this pass did not read, or could not see.
+          if (Object.prototype.hasOwnProperty.call(node, key)) return partial ? "beyond" : "fallback";
           return last && keyOffset !== undefined ? keyOffset : offset;
         }
         keyOffset = this.start[k] as number;
         if (last && atKey) return keyOffset;
         const v = this.next[k] as number;
         const loaded = (node as Record<string, unknown>)[key];
+        if (v === NONE && partial) {
+          // The value was not read. Only a field missing from it right below is placed (at this key).
+          const rest = path.slice(i + 1);
+          const missingBelow =
+            rest.length === 1 &&
+            loaded !== null &&
+            typeof loaded === "object" &&
+            !Array.isArray(loaded) &&
+            !Object.prototype.hasOwnProperty.call(loaded, String(rest[0]));
+          return missingBelow ? keyOffset : "beyond";
+        }
         if (v !== NONE && this.after[v] === NONE) {
           // The value node must be what was loaded there: a collection for a collection.
-          if ((this.kind[v] !== SCALAR) !== (loaded !== null && typeof loaded === "object")) return "fallback";
+          const collection = loaded !== null && typeof loaded === "object";
+          if (this.partial[v] !== 1 && (this.kind[v] !== SCALAR) !== collection) return "fallback";
           e = v;
           offset = this.start[v] as number;
         } else {
@@ -143,14 +187,15 @@ export class PositionIndex {
           offset = this.after[k] as number;
         }
         node = loaded;
-      } else if (kind === SEQUENCE && Array.isArray(node)) {
+      } else if ((kind === SEQUENCE || partial) && Array.isArray(node)) {
         if (typeof segment !== "number") return offset;
-        const item = this.item(e, segment, node.length);
-        if (item === "fallback") return item;
+        const item = this.item(e, segment, node.length, partial);
+        if (typeof item === "string") return item;
         if (item === NONE) return offset;
         e = item;
         node = node[segment] as unknown;
-        if ((this.kind[e] !== SCALAR) !== (node !== null && typeof node === "object")) return "fallback";
+        const collection = node !== null && typeof node === "object";
+        if (this.partial[e] !== 1 && (this.kind[e] !== SCALAR) !== collection) return "fallback";
         keyOffset = undefined;
         offset = this.start[e] as number;
       } else {
@@ -181,22 +226,21 @@ export class PositionIndex {
     return found;
   }
 
-  /** Item `index` of sequence `e`, NONE past its end; "fallback" when it has not one node per item. */
-  private item(e: number, index: number, length: number): number | "fallback" {
+  /**
+   * Item `index` of sequence `e` (`length` items loaded), NONE past its end;
+   * "fallback" when it has not one node per item, "beyond" when not read yet.
+   */
+  private item(e: number, index: number, length: number, partial: boolean): number | "fallback" | "beyond" {
+    if (index >= length) return NONE;
     let items = this.itemIndexes.get(e);
     if (!items) {
-      let count = 0;
-      let found = NONE;
-      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) if (count++ === index) found = c;
-      if (count !== length) return "fallback";
-      if (count <= SCAN_LIMIT) return found;
-      items = new Int32Array(count);
-      count = 0;
-      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) items[count++] = c;
-      this.itemIndexes.set(e, items);
+      const list: number[] = [];
+      for (let c = this.first[e] as number; c !== NONE; c = this.next[c] as number) list.push(c);
+      items = Int32Array.from(list);
+      if (list.length > SCAN_LIMIT) this.itemIndexes.set(e, items);
     }
-    if (items.length !== length) return "fallback";
-    return index < items.length ? (items[index] as number) : NONE;
+    if (partial) return index < items.length ? (items[index] as number) : items.length <= length ? "beyond" : "fallback";
+    return items.length === length ? (items[index] as number) : "fallback";
   }
 
   private add(): number {
@@ -211,6 +255,7 @@ export class PositionIndex {
       this.next = grow(this.next);
       this.first = grow(this.first);
       this.kind = grow(this.kind);
+      this.partial = grow(this.partial);
     }
     return this.size++;
   }

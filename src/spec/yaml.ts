@@ -32,6 +32,8 @@ export class SourceLocator {
   private readonly lines = new LineCounter();
   /** For files js-yaml read: positions from a second js-yaml pass (null once it failed). */
   private positions: PositionIndex | null | undefined;
+  /** How far the file was read for `positions`. */
+  private positionsUpTo = 0;
   /** Each mapping's pairs by key, built when first walked through (the last pair wins). */
   private readonly pairsByKey = new WeakMap<YAMLMap, Map<string, Pair>>();
 
@@ -49,9 +51,22 @@ export class SourceLocator {
 
   /** Where the node at `path` starts; the deepest existing ancestor when it does not exist. */
   locate(path: SpecPath, atKey = false): Position {
+    return this.locateWithin(path, atKey, Infinity) as Position;
+  }
+
+  /**
+   * As `locate`, reading the file no further than needed to place nodes that
+   * start up to offset `within`: undefined for a node that starts past it
+   * (and so after every node placed).
+   */
+  locateWithin(path: SpecPath, atKey: boolean, within: number): Position | undefined {
     if (this.positions !== null) {
-      if (this.positions === undefined) this.positions = PositionIndex.build(this.text, FAST_SCHEMA, this.loaded) ?? null;
+      if (this.positions === undefined || this.positionsUpTo < within) {
+        this.positions = PositionIndex.build(this.text, FAST_SCHEMA, this.loaded, within) ?? null;
+        this.positionsUpTo = within;
+      }
       const fast = this.positions?.locate(path, atKey);
+      if (fast === "beyond") return undefined;
       if (fast !== undefined && fast !== "fallback") return fast;
     }
     const doc = this.document();

@@ -67,3 +67,37 @@ describe("validation of files with very many problems", () => {
     expect(result.diagnostics.some((d) => d.code === "E_MORE_PROBLEMS")).toBe(false);
   });
 });
+
+describe("the first 1,000 problems of a large file", () => {
+  /** Problems of several kinds, found by different passes, all over the file. */
+  function mixed(n: number, name: string): string {
+    const lines = ["workflow:", `  name: ${name}`, "  tasks:"];
+    for (let i = n - 1; i >= 0; i--) {
+      const image = i % 7 === 0 ? "" : ", image: alpine";
+      const extra = i % 5 === 0 ? ", imgae: x" : "";
+      const inputs = i % 3 === 0 ? `, inputs: [{task: nope${i}}]` : i > 0 ? `, inputs: [{task: t${i - 1}}]` : "";
+      lines.push(`  - {name: t${i}${image}, command: [run]${extra}${inputs}}`);
+    }
+    lines.push("  timeout: {exec_timeout: soon}");
+    return lines.join("\n") + "\n";
+  }
+
+  it("are the same whether positions come from js-yaml read in part or from the yaml package", async () => {
+    const fast = await loadWorkflowSpec(mixed(12_000, "wf")); // 0.9 MB: read in part
+    // An anchor sends the file to the yaml package, which reads it whole.
+    const careful = await loadWorkflowSpec(mixed(12_000, "&n wf"));
+    expect(fast.diagnostics).toHaveLength(1001);
+    expect(fast.diagnostics.at(-1)?.message).toMatch(/^\.\.\. and [\d,]+ more problems/);
+    expect(fast.diagnostics).toEqual(careful.diagnostics);
+    expect(new Set(fast.diagnostics.map((d) => d.code))).toEqual(
+      new Set(["E_MISSING_FIELD", "E_UNKNOWN_FIELD", "E_UNKNOWN_INPUT_TASK", "E_MORE_PROBLEMS"]),
+    );
+  });
+
+  it("a task missing a field before 100,000 unknown ones: listed first, at the task", async () => {
+    const text = unknownFields(100_000).replace("    command: [run]\n", "");
+    const { result } = await timed(text);
+    expect(result.diagnostics[0]).toMatchObject({ code: "E_MISSING_FIELD", path: "workflow.tasks[0].command", line: 4, column: 5 });
+    expect(result.diagnostics[1]).toMatchObject({ code: "E_UNKNOWN_FIELD", path: "workflow.tasks[0].field0", line: 6 });
+  }, 60_000);
+});

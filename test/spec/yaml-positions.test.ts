@@ -106,6 +106,33 @@ describe("PositionIndex", () => {
     expect(answered).toBeGreaterThan(0);
   });
 
+  it.each(corpus())("read in part, places %s as read whole, or says the node is further on", (_name, text) => {
+    let value: unknown;
+    try {
+      value = jsYaml.load(text, { schema });
+    } catch {
+      return;
+    }
+    const lineCounter = new LineCounter();
+    const careful = new SourceLocator(text, parseDocument(text, { lineCounter, uniqueKeys: false, merge: true }), lineCounter);
+    for (const stopAt of [0, 15, 40, 90, 200, 500, ...Array.from({ length: 24 }, (_, k) => Math.floor((text.length * k) / 24))]) {
+      const index = PositionIndex.build(text, schema, value, stopAt);
+      const stop = lineCounter.linePos(Math.min(stopAt, text.length));
+      for (const path of paths(value)) {
+        for (const atKey of [false, true]) {
+          const partial = index?.locate(path, atKey);
+          const whole = careful.locate(path, atKey);
+          if (partial === "fallback") continue;
+          if (partial === "beyond") {
+            expect(whole.line > stop.line || (whole.line === stop.line && whole.column > stop.col), JSON.stringify({ path, stopAt })).toBe(
+              true,
+            );
+          } else expect({ path, stopAt, at: partial }).toEqual({ path, stopAt, at: whole });
+        }
+      }
+    }
+  });
+
   it("falls back where it cannot be sure (an empty sequence item)", () => {
     const text = "list:\n  -\n  - b\n";
     expect(PositionIndex.build(text, schema, jsYaml.load(text))?.locate(["list", 1], false)).toBe("fallback");
