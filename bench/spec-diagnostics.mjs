@@ -5,10 +5,8 @@
 // that does not exist, or one task with hundreds of thousands of unknown
 // fields. Each measurement runs in a fresh Node process (best of two); the
 // baseline, in the same process, is a bare js-yaml load of the same file.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { runCases } from "./cases.mjs";
 
 const dist = new URL("../dist/", import.meta.url);
 
@@ -53,31 +51,13 @@ if (process.argv[2] === "--child") {
   process.exit(0);
 }
 
-const dir = mkdtempSync(join(tmpdir(), "troupe-bench-"));
 const cases = [
   ["unknown inputs", 10_000, unknownInputs],
   ["unknown inputs", 125_000, unknownInputs],
   ["unknown fields", 100_000, unknownFields],
   ["unknown fields", 440_000, unknownFields],
 ];
-const rows = [];
-try {
-  for (const [kind, n, generate] of cases) {
-    const file = join(dir, `${kind.replace(/ /g, "-")}-${n}.yaml`);
-    writeFileSync(file, generate(n));
-    const runs = [0, 1].map(() =>
-      JSON.parse(
-        execFileSync(process.execPath, [new URL(import.meta.url).pathname, "--child", file], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "inherit"],
-        }),
-      ),
-    );
-    rows.push({ kind, n, ...runs.sort((a, b) => a.validateMs - b.validateMs)[0] });
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const rows = runCases(import.meta.url, cases, 2, "validateMs");
 console.log("case                       problems  size MB  validate s  x yaml-load  peak RSS MB");
 for (const r of rows) {
   console.log(
