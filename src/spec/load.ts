@@ -36,6 +36,8 @@ export interface LoadResult {
   /** Present when there are no errors. */
   spec?: WorkflowSpec;
   diagnostics: Diagnostic[];
+  /** Problems beyond the first MAX_DIAGNOSTICS: counted (in the last diagnostic's message too), not listed. */
+  omitted?: { errors: number; warnings: number };
 }
 
 export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
@@ -200,9 +202,11 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
   });
   const shown = new Set(located.slice(0, MAX_DIAGNOSTICS).map((p) => p.pending));
   const more = bag.items.filter((d) => !shown.has(d)).map((d) => d.severity);
-  if (more.length > 0) diagnostics.push(moreProblems(more));
   const ok = !bag.hasErrors;
-  return { ok, spec: ok ? spec : undefined, diagnostics };
+  if (more.length === 0) return { ok, spec: ok ? spec : undefined, diagnostics };
+  diagnostics.push(moreProblems(more));
+  const errors = more.filter((s) => s === "error").length;
+  return { ok, spec: ok ? spec : undefined, diagnostics, omitted: { errors, warnings: more.length - errors } };
 }
 
 /** The last line of a long report: how many problems were left out, and of which severity. */
