@@ -219,6 +219,12 @@ async function specToSubmit(
     import("js-yaml"),
   ]);
   const loaded = await loadSpecFile(file, { set: options.set, setString: options.setString, output: "pretty", maxRetries: 0 });
+  // Only the client sees where a localpath leads: it says so before sending the file's contents.
+  const outside = loaded.diagnostics.filter((d) => d.code === "W_LOCALPATH_OUTSIDE");
+  if (outside.length > 0) {
+    const { formatDiagnostic } = await import("./format.js");
+    for (const d of outside) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+  }
   if (!loaded.spec) return { spec, set: options.set, set_string: options.setString }; // the server reports the problems
   const inlined = inlineLocalFiles(loaded.spec, file === "-" ? process.cwd() : baseDirOf(resolve(file)));
   return { spec: yaml.dump(inlined, { lineWidth: -1, noRefs: true }), set: {}, set_string: {} };

@@ -136,8 +136,8 @@ export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unk
         break;
       }
       case "custom": {
-        const code = (issue.params as { code?: string } | undefined)?.code ?? "E_INVALID";
-        bag.error(code, path, issue.message);
+        const params = issue.params as { code?: string; hint?: string } | undefined;
+        bag.error(params?.code ?? "E_INVALID", path, issue.message, params?.hint === undefined ? {} : { hint: params.hint });
         break;
       }
       case "invalid_value": {

@@ -6,6 +6,7 @@
  * rules/.
  */
 import * as z from "zod";
+import { checkImageReference, IMAGE_PATTERN } from "./image.js";
 import {
   MAX_LABELS,
   NAME_MAX_LENGTH,
@@ -21,10 +22,15 @@ import {
 } from "./values.js";
 
 /** Attach a value parser to a schema: its failure becomes an issue with our code. */
-function rule<T extends z.ZodType>(schema: T, code: string, what: string, parse: (v: z.output<T>) => Parsed<unknown>): T {
+function rule<T extends z.ZodType>(
+  schema: T,
+  code: string,
+  what: string,
+  parse: (v: z.output<T>) => Parsed<unknown> & { hint?: string },
+): T {
   return schema.superRefine((value, ctx) => {
     const result = parse(value);
-    if (!result.ok) ctx.addIssue({ code: "custom", message: `${what} ${result.reason}`, params: { code } });
+    if (!result.ok) ctx.addIssue({ code: "custom", message: `${what} ${result.reason}`, params: { code, hint: result.hint } });
   }) as unknown as T;
 }
 
@@ -99,7 +105,10 @@ export type ExitAction = (typeof EXIT_ACTIONS)[number];
 
 export const TaskSchema = z.strictObject({
   name: Name("task name"),
-  image: Str.meta({ description: "container image, e.g. alpine:3.18" }),
+  image: rule(Str, "E_BAD_IMAGE", "image", checkImageReference).meta({
+    pattern: IMAGE_PATTERN.source,
+    description: "container image, [registry[:port]/]name[:tag][@digest], e.g. alpine:3.18",
+  }),
   command: z.array(Str).min(1).meta({ description: "the command to run (non-empty list)" }),
   args: z.array(Str).optional(),
   lead: z.boolean().optional(),

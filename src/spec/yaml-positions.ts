@@ -55,7 +55,7 @@ export class PositionIndex {
 
   private constructor(
     private readonly text: string,
-    schema: jsYaml.Schema,
+    options: jsYaml.LoadOptions,
     /** The document as the first pass loaded it (this pass keeps no values: see the listener). */
     private readonly value: unknown,
     /** Stop reading at the first node that starts past this offset. */
@@ -105,7 +105,7 @@ export class PositionIndex {
       children[p] = (children[p] as number) + 1;
     };
     try {
-      jsYaml.load(text, { schema, listener } as jsYaml.LoadOptions);
+      jsYaml.load(text, { ...options, listener } as jsYaml.LoadOptions);
     } catch (error) {
       if (error !== STOP) throw error;
       this.stopped = true;
@@ -123,9 +123,9 @@ export class PositionIndex {
    * Reads `text` again with positions, up to the first node past `stopAt`
    * (the whole file by default); undefined when js-yaml cannot (the caller falls back).
    */
-  static build(text: string, schema: jsYaml.Schema, value: unknown, stopAt = Infinity): PositionIndex | undefined {
+  static build(text: string, options: jsYaml.LoadOptions, value: unknown, stopAt = Infinity): PositionIndex | undefined {
     try {
-      return new PositionIndex(text, schema, value, stopAt);
+      return new PositionIndex(text, options, value, stopAt);
     } catch {
       return undefined;
     }

@@ -1,26 +1,22 @@
 /**
  * YAML text -> plain value, with source positions on demand.
  *
- * Two parsers, one meaning (YAML 1.2 core schema plus merge keys):
+ * Two readers, one meaning (YAML 1.2 core schema plus merge keys):
  * - js-yaml loads ordinary files fast (a 100,000-task file in about a second);
- * - the `yaml` package, which keeps every node's position, is used when a file
- *   needs care (syntax errors, duplicate keys, anchors and aliases, which it
- *   expands under a limit) and, lazily, to locate diagnostics. Valid files
- *   never pay for positions.
+ * - the careful reader (yaml-careful.ts: the `yaml` package, which keeps every
+ *   node's position) reads every file that needs care (syntax errors, duplicate
+ *   keys, anchors and aliases, merge keys, tags, explicit or collection keys)
+ *   and, lazily, locates diagnostics. Valid files never pay for positions.
+ * The fast reader (yaml-fast.ts) gives the careful reader's value or declines,
+ * and the file is read carefully (test/spec/yaml-differential.test.ts).
  */
-import * as jsYaml from "js-yaml";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { DiagnosticBag, SpecPath } from "./diagnostics.js";
+import { CAREFUL_OPTIONS, readCarefully } from "./yaml-careful.js";
+import { DECLINED, FAST_OPTIONS, readFast } from "./yaml-fast.js";
 import { PositionIndex } from "./yaml-positions.js";
 
-/** Beyond this many alias expansions a document is treated as an attack (billion laughs). */
-export const MAX_ALIAS_COUNT = 1000;
-
-// js-yaml exports its built-in types, though @types/js-yaml does not declare them.
-const { merge: MERGE_TYPE } = (jsYaml as unknown as { types: { merge: jsYaml.Type } }).types;
-const FAST_SCHEMA = jsYaml.CORE_SCHEMA.extend([MERGE_TYPE]);
-/** An anchor (`&name`) anywhere outside `&&`-style text sends a file down the careful path. */
-const ANCHOR = /(?:^|[\s[{,])&[A-Za-z0-9_]/m;
+export { MAX_YAML_DEPTH } from "./yaml-careful.js";
 
 export interface Position {
   line: number;
@@ -62,7 +58,7 @@ export class SourceLocator {
   locateWithin(path: SpecPath, atKey: boolean, within: number): Position | undefined {
     if (this.positions !== null) {
       if (this.positions === undefined || this.positionsUpTo < within) {
-        this.positions = PositionIndex.build(this.text, FAST_SCHEMA, this.loaded, within) ?? null;
+        this.positions = PositionIndex.build(this.text, FAST_OPTIONS, this.loaded, within) ?? null;
         this.positionsUpTo = within;
       }
       const fast = this.positions?.locate(path, atKey);
@@ -114,8 +110,7 @@ export class SourceLocator {
   }
 
   private document(): Document.Parsed {
-    if (!this.doc)
-      this.doc = parseDocument(this.text, { lineCounter: this.lines, uniqueKeys: false, merge: true, keepSourceTokens: false });
+    if (!this.doc) this.doc = parseDocument(this.text, { ...CAREFUL_OPTIONS, lineCounter: this.lines, keepSourceTokens: false });
     return this.doc;
   }
 }
@@ -132,42 +127,12 @@ export interface YamlResult {
 
 /** Parse YAML text, reporting syntax errors (all of them) and duplicate keys into `bag`. */
 export function parseYaml(text: string, bag: DiagnosticBag): YamlResult | undefined {
-  if (!ANCHOR.test(text)) {
-    try {
-      const value = jsYaml.load(text, { schema: FAST_SCHEMA });
-      return { value, locator: new SourceLocator(text, undefined, undefined, value) };
-    } catch {
-      // Anything unusual (syntax error, duplicate key) is re-read carefully below,
-      // which reports every problem with its position.
-    }
-  }
-  return parseCarefully(text, bag);
-}
-
-function parseCarefully(text: string, bag: DiagnosticBag): YamlResult | undefined {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, merge: true, prettyErrors: false });
-  const locator = new SourceLocator(text, doc, lineCounter);
-  for (const error of doc.errors) {
-    const pos = lineCounter.linePos(error.pos[0]);
-    bag.error("E_YAML_SYNTAX", [], firstLine(error.message), { position: { line: pos.line, column: pos.col }, space: "rendered" });
-  }
-  if (doc.errors.length > 0) return undefined;
-  reportDuplicateKeys(doc, lineCounter, bag);
-  try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), locator };
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/alias/i.test(message)) {
-      bag.error("E_YAML_ALIAS_LIMIT", [], `YAML aliases expand beyond the limit of ${MAX_ALIAS_COUNT}`, {
-        hint: "the file looks like an alias bomb; write the repeated parts out or use fewer aliases",
-        position: { line: 1, column: 1 },
-      });
-    } else {
-      bag.error("E_YAML_SYNTAX", [], firstLine(message), { position: { line: 1, column: 1 } });
-    }
-    return undefined;
-  }
+  const value = readFast(text);
+  if (value !== DECLINED) return { value, locator: new SourceLocator(text, undefined, undefined, value) };
+  const read = readCarefully(text, bag);
+  if (!read) return undefined;
+  reportDuplicateKeys(read.doc, read.lines, bag);
+  return { value: read.value, locator: new SourceLocator(text, read.doc, read.lines) };
 }
 
 function reportDuplicateKeys(doc: Document.Parsed, lineCounter: LineCounter, bag: DiagnosticBag): void {
@@ -176,8 +141,8 @@ function reportDuplicateKeys(doc: Document.Parsed, lineCounter: LineCounter, bag
       const seen = new Set<string>();
       for (const pair of map.items) {
         if (!isPair(pair) || !isScalar(pair.key)) continue;
+        if (typeof pair.key.value === "symbol") continue; // merge keys
         const key = String(pair.key.value);
-        if (key === "<<") continue;
         if (seen.has(key)) {
           const start = rangeStart(pair.key) ?? 0;
           const pos = lineCounter.linePos(start);
@@ -202,8 +167,4 @@ function pathOf(ancestors: readonly unknown[]): Array<string | number> {
     else if (isSeq(node) && child !== undefined) path.push(node.items.indexOf(child as Node));
   }
   return path;
-}
-
-function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
 }

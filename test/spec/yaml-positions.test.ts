@@ -90,7 +90,7 @@ describe("PositionIndex", () => {
     } catch {
       return; // a file js-yaml refuses is read by the yaml package alone
     }
-    const index = PositionIndex.build(text, schema, value);
+    const index = PositionIndex.build(text, { schema }, value);
     expect(index).toBeDefined();
     const lineCounter = new LineCounter();
     const careful = new SourceLocator(text, parseDocument(text, { lineCounter, uniqueKeys: false, merge: true }), lineCounter);
@@ -116,7 +116,7 @@ describe("PositionIndex", () => {
     const lineCounter = new LineCounter();
     const careful = new SourceLocator(text, parseDocument(text, { lineCounter, uniqueKeys: false, merge: true }), lineCounter);
     for (const stopAt of [0, 15, 40, 90, 200, 500, ...Array.from({ length: 24 }, (_, k) => Math.floor((text.length * k) / 24))]) {
-      const index = PositionIndex.build(text, schema, value, stopAt);
+      const index = PositionIndex.build(text, { schema }, value, stopAt);
       const stop = lineCounter.linePos(Math.min(stopAt, text.length));
       for (const path of paths(value)) {
         for (const atKey of [false, true]) {
@@ -135,7 +135,7 @@ describe("PositionIndex", () => {
 
   it("falls back where it cannot be sure (an empty sequence item)", () => {
     const text = "list:\n  -\n  - b\n";
-    expect(PositionIndex.build(text, schema, jsYaml.load(text))?.locate(["list", 1], false)).toBe("fallback");
+    expect(PositionIndex.build(text, { schema }, jsYaml.load(text))?.locate(["list", 1], false)).toBe("fallback");
     expect(new SourceLocator(text).locate(["list", 1])).toEqual({ line: 3, column: 5 });
   });
 });

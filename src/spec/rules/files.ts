@@ -1,7 +1,8 @@
-/** `files:` entries: one source each, unique absolute paths outside /osmo, local files that exist. */
-import { statSync } from "node:fs";
-import { posix, resolve } from "node:path";
+/** `files:` entries: one source each, unique usable paths (file-paths.ts), local files that exist. */
+import { realpathSync, statSync } from "node:fs";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import type { DiagnosticBag } from "../diagnostics.js";
+import { checkFilePath, checkNestedFilePaths } from "./file-paths.js";
 import { asList, asText, isMap, type WorkflowView } from "./view.js";
 
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
@@ -18,17 +19,8 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
         bag.error("E_FILE_SOURCE", path, "a file needs exactly one of `contents` and `localpath`");
       }
       const target = asText(file.path);
-      if (target !== undefined) {
-        const normal = posix.normalize(target);
-        if (!posix.isAbsolute(target)) {
-          bag.error("E_FILE_PATH", [...path, "path"], `file path \`${target}\` must be absolute`, {
-            hint: `for example /tmp/${posix.basename(target)}`,
-          });
-        } else if (normal === "/osmo" || normal.startsWith("/osmo/")) {
-          bag.error("E_RESERVED_PATH", [...path, "path"], `file path \`${target}\` is under /osmo, which is reserved`);
-        } else if (normal.endsWith("/")) {
-          bag.error("E_FILE_PATH", [...path, "path"], `file path \`${target}\` names a directory, not a file`);
-        }
+      const normal = target === undefined ? undefined : checkFilePath(target, [...path, "path"], bag);
+      if (target !== undefined && normal !== undefined) {
         const earlier = seen.get(normal);
         if (earlier !== undefined) {
           bag.error("E_DUPLICATE_FILE_PATH", [...path, "path"], `file path \`${target}\` is also written by files[${earlier}]`);
@@ -39,19 +31,37 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
       if (file.base64 === true && typeof file.contents === "string" && !BASE64.test(file.contents)) {
         bag.error("E_BAD_BASE64", [...path, "contents"], "`contents` is marked `base64: true` but is not valid base64");
       }
-      if (localpath !== undefined && baseDir !== undefined)
-        checkLocalPath(localpath, resolve(baseDir, localpath), [...path, "localpath"], bag);
+      if (localpath !== undefined && baseDir !== undefined) checkLocalPath(localpath, baseDir, [...path, "localpath"], bag);
     });
+    checkNestedFilePaths(seen, [...task.path, "files"], bag);
   }
 }
 
-function checkLocalPath(written: string, absolute: string, path: (string | number)[], bag: DiagnosticBag): void {
+function checkLocalPath(written: string, baseDir: string, path: (string | number)[], bag: DiagnosticBag): void {
+  const absolute = resolve(baseDir, written);
+  let file: string;
   try {
-    const stat = statSync(absolute);
-    if (!stat.isFile()) bag.error("E_LOCALPATH_NOT_FILE", path, `localpath \`${written}\` is not a regular file (${absolute})`);
+    if (!statSync(absolute).isFile())
+      bag.error("E_LOCALPATH_NOT_FILE", path, `localpath \`${written}\` is not a regular file (${absolute})`);
+    file = realpathSync(absolute);
   } catch {
     bag.error("E_LOCALPATH_NOT_FOUND", path, `localpath \`${written}\` does not exist (looked for ${absolute})`, {
       hint: "a localpath is read relative to the directory of the spec file",
     });
+    return;
+  }
+  const folder = tryRealpath(baseDir);
+  const inside = relative(folder, file);
+  if (inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside))
+    bag.warning("W_LOCALPATH_OUTSIDE", path, `localpath \`${written}\` reads ${file}, outside the spec file's folder (${folder})`, {
+      hint: "the file is sent inlined in the workflow's spec, which other users of a server may read; keep such files beside the spec",
+    });
+}
+
+function tryRealpath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
   }
 }
