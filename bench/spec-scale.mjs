@@ -4,10 +4,8 @@
 // Each measurement runs in a fresh Node process, so peak memory (maxRSS) is
 // that of one validate + plan. The baseline, in the same process, is a bare
 // js-yaml load of the same file: the floor any YAML-reading tool pays.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { runCases } from "./cases.mjs";
 
 const dist = new URL("../dist/", import.meta.url);
 
@@ -68,32 +66,13 @@ if (process.argv[2] === "--child") {
   process.exit(0);
 }
 
-const dir = mkdtempSync(join(tmpdir(), "troupe-bench-"));
 const cases = [
   ["flat tasks", 10_000, flatTasks],
   ["flat tasks", 100_000, flatTasks],
   ["groups of 10", 1_000, groupsOfTen],
   ["groups of 10", 10_000, groupsOfTen],
 ];
-const rows = [];
-try {
-  for (const [kind, n, generate] of cases) {
-    const file = join(dir, `${kind.replace(/ /g, "-")}-${n}.yaml`);
-    writeFileSync(file, generate(n));
-    const runs = [0, 1, 2].map(() =>
-      JSON.parse(
-        execFileSync(process.execPath, [new URL(import.meta.url).pathname, "--child", file], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "inherit"],
-        }),
-      ),
-    );
-    const best = runs.sort((a, b) => a.totalMs - b.totalMs)[0];
-    rows.push({ kind, n, ...best });
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+const rows = runCases(import.meta.url, cases, 3, "totalMs");
 console.log("case                      tasks   size MB  validate+plan s  µs/task  x yaml-load  peak RSS MB");
 for (const r of rows) {
   console.log(

@@ -14,9 +14,11 @@ export function formatDiagnostic(file: string, d: Diagnostic, c: Colors): string
   return `${c.bold(place)}: ${severity} ${d.code}: ${d.message}${hint}`;
 }
 
-export function summarizeDiagnostics(list: readonly Diagnostic[]): string {
-  const errors = list.filter((d) => d.severity === "error").length;
-  const warnings = list.length - errors;
+/** `N errors, M warnings`, counting those beyond the listed ones (`omitted`, and not the line that says so). */
+export function summarizeDiagnostics(list: readonly Diagnostic[], omitted?: { errors: number; warnings: number }): string {
+  const listed = omitted ? list.slice(0, -1) : list;
+  const errors = listed.filter((d) => d.severity === "error").length + (omitted?.errors ?? 0);
+  const warnings = listed.length + (omitted ? omitted.errors + omitted.warnings : 0) - errors;
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   return `${plural(errors, "error")}, ${plural(warnings, "warning")}`;
 }

@@ -1,6 +1,6 @@
 /** Reading and validating the workflow file a command was given. */
 import { resolve } from "node:path";
-import { baseDirOf, loadWorkflowSpec, type LoadResult } from "../spec/index.js";
+import { baseDirOf, loadWorkflowSpec, MAX_SPEC_BYTES, type LoadResult } from "../spec/index.js";
 import { readWorkflowFile, type SpecOptions } from "./shared.js";
 
 export interface LoadedSpec extends LoadResult {
@@ -11,8 +11,9 @@ export interface LoadedSpec extends LoadResult {
 /** Read and validate a workflow file (`-` reads standard input). */
 export async function loadSpecFile(file: string, options: SpecOptions): Promise<LoadedSpec> {
   const fromStdin = file === "-";
-  const bytes = readWorkflowFile(file);
-  const result = await loadWorkflowSpec(bytes, {
+  const read = readWorkflowFile(file, MAX_SPEC_BYTES);
+  const result = await loadWorkflowSpec(read.bytes, {
+    truncated: read.truncated,
     baseDir: fromStdin ? process.cwd() : baseDirOf(resolve(file)),
     variables: { set: options.set, setString: options.setString },
     maxRetries: options.maxRetries,

@@ -24,7 +24,9 @@ Examples:
       for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, stderr) + "\n");
       if (!loaded.spec) {
         if (options.output === "json") writeJson({ file: loaded.displayName, valid: false, diagnostics: loaded.diagnostics });
-        process.stderr.write(`${loaded.displayName}: ${stderr.red("invalid")} (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+        process.stderr.write(
+          `${loaded.displayName}: ${stderr.red("invalid")} (${summarizeDiagnostics(loaded.diagnostics, loaded.omitted)})\n`,
+        );
         return 1;
       }
       const plan = compileWorkflow(loaded.spec);

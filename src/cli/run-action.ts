@@ -36,7 +36,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
   const loaded = await loadSpecFile(file, options);
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
   if (!loaded.spec) {
-    process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+    process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics, loaded.omitted)})\n`);
     dropEngine();
     return RUN_EXIT.invalid;
   }

@@ -1,8 +1,8 @@
 /** What every command shares: spec flags, output format, reading the spec file, printing. */
-import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import pc from "picocolors";
 import { TroupeError, UsageError } from "../errors/index.js";
+import { readBounded, type BoundedRead } from "./read-bounded.js";
 
 export type OutputFormat = "pretty" | "json";
 
@@ -42,12 +42,13 @@ export function outputOption(): Option {
 }
 
 /**
- * The bytes of a command's FILE argument (`-`: standard input). A FILE that cannot be read (none, a directory,
- * no permission) is bad usage, exit 2, whichever command was given it.
+ * The bytes of a command's FILE argument (`-`: standard input), up to one past `maxBytes` (the rest is
+ * not read). A FILE that cannot be read (none, a directory, no permission) is bad usage, exit 2, whichever
+ * command was given it.
  */
-export function readWorkflowFile(file: string): Buffer {
+export function readWorkflowFile(file: string, maxBytes: number): BoundedRead {
   try {
-    return readFileSync(file === "-" ? 0 : file);
+    return readBounded(file, maxBytes);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new TroupeError("E_FILE_NOT_FOUND", `${file}: no such file`, "usage");

@@ -23,19 +23,21 @@ Examples:
       const loaded = await loadSpecFile(file, options);
       // A valid spec must also plan; a failure here is a troupe bug, not the user's.
       if (loaded.spec) compileWorkflow(loaded.spec);
+      // The problems listed (not the line counting the rest), for the counts.
+      const listed = loaded.omitted ? loaded.diagnostics.slice(0, -1) : loaded.diagnostics;
       if (options.output === "json") {
         writeJson({
           file: loaded.displayName,
           valid: loaded.ok,
-          errors: loaded.diagnostics.filter((d) => d.severity === "error").length,
-          warnings: loaded.diagnostics.filter((d) => d.severity === "warning").length,
+          errors: listed.filter((d) => d.severity === "error").length + (loaded.omitted?.errors ?? 0),
+          warnings: listed.filter((d) => d.severity === "warning").length + (loaded.omitted?.warnings ?? 0),
           diagnostics: loaded.diagnostics,
         });
       } else {
         const c = colorsFor(process.stdout);
         for (const d of loaded.diagnostics) process.stdout.write(formatDiagnostic(loaded.displayName, d, c) + "\n");
         const verdict = loaded.ok ? colorsFor(process.stderr).green("valid") : colorsFor(process.stderr).red("invalid");
-        process.stderr.write(`${loaded.displayName}: ${verdict} (${summarizeDiagnostics(loaded.diagnostics)})\n`);
+        process.stderr.write(`${loaded.displayName}: ${verdict} (${summarizeDiagnostics(loaded.diagnostics, loaded.omitted)})\n`);
       }
       return loaded.ok ? 0 : 1;
     }),

@@ -202,7 +202,16 @@ async function specToSubmit(
   file: string,
   options: { set: Record<string, string>; setString: Record<string, string> },
 ): Promise<{ spec: string; set: Record<string, string>; set_string: Record<string, string> }> {
-  const spec = readWorkflowFile(file).toString("utf8");
+  const { MAX_SPEC_BYTES } = await import("../spec/index.js");
+  const read = readWorkflowFile(file, MAX_SPEC_BYTES);
+  if (read.truncated)
+    throw new TroupeError(
+      "E_FILE_TOO_LARGE",
+      `${file === "-" ? "<stdin>" : file}: more than ${MAX_SPEC_BYTES.toLocaleString("en-US")} bytes (reading stopped there); a workflow file may have at most ${MAX_SPEC_BYTES.toLocaleString("en-US")} (10 MiB)`,
+      "invalid-spec",
+      "generate large workflows with template loops instead",
+    );
+  const spec = read.bytes.toString("utf8");
   if (!/\blocalpath\s*:/.test(spec)) return { spec, set: options.set, set_string: options.setString };
   const [{ loadSpecFile }, { inlineLocalFiles, baseDirOf }, yaml] = await Promise.all([
     import("./load-spec.js"),

@@ -6,7 +6,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  findUnschedulable,
   recordRunNotStarted,
   recordRunSettled,
   resumedRunFrom,
@@ -16,11 +15,12 @@ import {
   type ResumedRun,
   type RunOptions,
 } from "../engine/index.js";
-import { compileWorkflow, policyRefusals, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
+import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
-import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
+import type { Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
+import { workerPlanner, type Planner } from "./plan-submission.js";
 
 type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
 /** How the engine says a group's outputs were taken over (engine/run.ts, a restart). */
@@ -98,6 +98,8 @@ export class RunManager implements RunControl {
       started: (id, created) => store.keepLive(id, created),
       ended: (id) => store.forget(id),
     },
+    /** Validates, renders and plans submissions: in worker threads, so the engines' thread never waits for it. */
+    private readonly planner: Planner = workerPlanner(),
   ) {
     for (const pool of pools.values()) this.shared.set(pool.name, new SharedPool(pool.capacity, pool.maxParallel));
   }
@@ -105,9 +107,8 @@ export class RunManager implements RunControl {
   async submit(submission: Submission): Promise<SubmitResult> {
     const checked = await this.check(submission);
     if (checked.kind !== "planned") return checked;
-    const { plan, pool, tasks } = checked;
-    if (submission.dryRun) return { kind: "validated", name: plan.name, groups: plan.groups.length, tasks };
-    return { kind: "submitted", id: await this.launch(plan, pool, submission) };
+    if (!checked.plan) throw new Error("the planner answered without a plan");
+    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission) };
   }
 
   /**
@@ -123,7 +124,8 @@ export class RunManager implements RunControl {
       return { kind: "refused", reason: `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`, status: 409 };
     const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
     const checked = await this.check(submission);
-    if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
+    if (checked.kind !== "planned" || !checked.plan)
+      return checked.kind === "validated" || checked.kind === "planned" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
     const reused = this.completedGroups(previousId, checked.plan);
     return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
   }
@@ -158,10 +160,10 @@ export class RunManager implements RunControl {
     return out;
   }
 
-  /** Everything that can refuse a submission, then its plan. */
+  /** Everything that can refuse a submission, then its plan (its size only, for a dry run). */
   private async check(
     submission: Submission,
-  ): Promise<Exclude<SubmitResult, { kind: "submitted" }> | { kind: "planned"; plan: CompiledWorkflow; pool: Pool; tasks: number }> {
+  ): Promise<Exclude<SubmitResult, { kind: "submitted" }> | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number }> {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
     if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
@@ -173,37 +175,18 @@ export class RunManager implements RunControl {
         reason: `${submission.user} has ${running} workflows running, the most this server allows at once; wait for one to end`,
         status: 429,
       };
-    const loaded = await loadWorkflowSpec(submission.spec, {
-      variables: { set: submission.set, setString: submission.setString },
-      maxRetries: pool.maxRetries,
+    const reply = await this.planner({
+      user: submission.user,
+      spec: submission.spec,
+      set: submission.set,
+      setString: submission.setString,
+      pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: pool.privilegedAllowed },
+      maxTasks: this.limits.maxTasks,
+      wantPlan: !submission.dryRun,
     });
-    if (!loaded.spec) return { kind: "invalid", diagnostics: loaded.diagnostics };
-    const tasks = [...(loaded.spec.workflow.tasks ?? []), ...(loaded.spec.workflow.groups ?? []).flatMap((g) => g.tasks)];
-    if (tasks.length > this.limits.maxTasks)
-      return {
-        kind: "refused",
-        reason: `the workflow has ${tasks.length} tasks; this server takes at most ${this.limits.maxTasks}`,
-        status: 400,
-      };
-    if (tasks.some((t) => t.files?.some((f) => f.localpath !== undefined)))
-      return {
-        kind: "refused",
-        reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
-        status: 400,
-      };
-    const plan = compileWorkflow(loaded.spec);
-    const refusals = policyRefusals(plan, pool, pool.name);
-    if (refusals.length > 0) return { kind: "refused", reason: refusals.join("; "), status: 403 };
-    const unschedulable = findUnschedulable(plan, pool.capacity);
-    if (unschedulable.length > 0) {
-      const u = unschedulable[0]!;
-      return {
-        kind: "refused",
-        reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu})`,
-        status: 400,
-      };
-    }
-    return { kind: "planned", plan, pool, tasks: tasks.length };
+    if (reply.kind !== "planned") return reply;
+    if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks };
+    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks };
   }
 
   /** Records the run and runs it in the background; returns its id. */
@@ -341,12 +324,20 @@ export class RunManager implements RunControl {
     if (!record || !submitted) throw new Error("its record is incomplete");
     const pool = this.pools.get(record.pool ?? "default");
     if (!pool) throw new Error(`its pool ${record.pool ?? "default"} is not configured any more`);
-    const loaded = await loadWorkflowSpec(submitted.spec, {
-      variables: { set: submitted.set, setString: submitted.setString },
-      maxRetries: pool.maxRetries,
+    const reply = await this.planner({
+      user: record.user ?? "?",
+      spec: submitted.spec,
+      set: submitted.set,
+      setString: submitted.setString,
+      // A run accepted before goes on: the pool's policy is not asked again.
+      pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: true },
+      maxTasks: Number.MAX_SAFE_INTEGER,
+      wantPlan: true,
     });
-    if (!loaded.spec) throw new Error(`its spec no longer validates: ${loaded.diagnostics[0]?.message ?? "?"}`);
-    const plan = compileWorkflow(loaded.spec);
+    if (reply.kind === "invalid") throw new Error(`its spec no longer validates: ${reply.diagnostics[0]?.message ?? "?"}`);
+    if (reply.kind === "refused" || !reply.plan)
+      throw new Error(`its spec is refused now: ${reply.kind === "refused" ? reply.reason : "?"}`);
+    const plan = reply.plan;
     // Groups this run (a restart) took over keep their outputs where they are.
     const reused = new Map([...this.completedGroups(id, plan)].filter(([, group]) => group.from !== id));
     return {

@@ -4,6 +4,8 @@
  * user wrote. Validation collects all of them instead of stopping at the first.
  */
 
+import type { SuggestionBudget } from "../util/suggest.js";
+
 export type Severity = "error" | "warning";
 
 /** A path into the parsed document: mapping keys and sequence indices. */
@@ -28,7 +30,11 @@ export interface PendingDiagnostic {
   code: string;
   path: SpecPath;
   message: string;
-  hint?: string;
+  /**
+   * A hint, or how to make one: computed only for the diagnostics reported
+   * (see MAX_DIAGNOSTICS), with one suggestion budget for all of them.
+   */
+  hint?: string | LazyHint;
   /** Point at the mapping key itself rather than its value (unknown fields, duplicates). */
   atKey?: boolean;
   /** A place already known (template and YAML syntax errors carry their own). */
@@ -36,6 +42,11 @@ export interface PendingDiagnostic {
   /** Whether `position` is in the file as written (default) or in the rendered template. */
   space?: "source" | "rendered";
 }
+
+export type LazyHint = (budget: SuggestionBudget) => string | undefined;
+
+/** Beyond this many problems, the rest are counted, not listed (nor given hints). */
+export const MAX_DIAGNOSTICS = 1000;
 
 export function formatPath(path: SpecPath): string {
   let out = "";
@@ -62,8 +73,4 @@ export class DiagnosticBag {
   get hasErrors(): boolean {
     return this.items.some((d) => d.severity === "error");
   }
-}
-
-export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
-  return list.sort((a, b) => a.line - b.line || a.column - b.column || a.code.localeCompare(b.code));
 }

@@ -3,7 +3,8 @@
  * WorkflowSpec, with every problem found reported at once.
  */
 import { dirname } from "node:path";
-import { DiagnosticBag, formatPath, sortDiagnostics, type Diagnostic, type PendingDiagnostic } from "./diagnostics.js";
+import { SuggestionBudget } from "../util/suggest.js";
+import { DiagnosticBag, formatPath, MAX_DIAGNOSTICS, type Diagnostic, type PendingDiagnostic, type Severity } from "./diagnostics.js";
 import { reportSchemaIssues } from "./schema-issues.js";
 import { WorkflowFileSchema, type WorkflowSpec } from "./schema.js";
 import { renderWorkflowTemplate, type RenderLimits, type TemplateVariables } from "./template/index.js";
@@ -26,6 +27,8 @@ export interface LoadOptions {
   maxRetries?: number;
   renderLimits?: RenderLimits;
   maxBytes?: number;
+  /** `source` is only the start of the file: its reader stopped past `maxBytes`. */
+  truncated?: boolean;
 }
 
 export interface LoadResult {
@@ -33,11 +36,13 @@ export interface LoadResult {
   /** Present when there are no errors. */
   spec?: WorkflowSpec;
   diagnostics: Diagnostic[];
+  /** Problems beyond the first MAX_DIAGNOSTICS: counted (in the last diagnostic's message too), not listed. */
+  omitted?: { errors: number; warnings: number };
 }
 
 export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
   const bag = new DiagnosticBag();
-  const text = decodeSource(source, options.maxBytes ?? MAX_SPEC_BYTES, bag);
+  const text = decodeSource(source, options.maxBytes ?? MAX_SPEC_BYTES, bag, options.truncated === true);
   if (text === undefined) return finish(bag, undefined, undefined);
 
   const rendered = await renderWorkflowTemplate(text, options.variables ?? {}, bag, options.renderLimits);
@@ -82,19 +87,17 @@ function formatMiB(bytes: number): string {
   return `${Math.round((bytes / 1024 / 1024) * 100) / 100} MiB`;
 }
 
-function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag): string | undefined {
+function decodeSource(source: Uint8Array | string, maxBytes: number, bag: DiagnosticBag, truncated: boolean): string | undefined {
   const size = typeof source === "string" ? Buffer.byteLength(source) : source.byteLength;
   const start = { position: { line: 1, column: 1 } };
-  if (size > maxBytes) {
-    bag.error(
-      "E_FILE_TOO_LARGE",
-      [],
-      `the file has ${size.toLocaleString("en-US")} bytes; the limit is ${maxBytes.toLocaleString("en-US")} (${formatMiB(maxBytes)})`,
-      {
-        ...start,
-        hint: "generate large workflows with template loops instead",
-      },
-    );
+  if (size > maxBytes || truncated) {
+    const has = truncated
+      ? `more than ${maxBytes.toLocaleString("en-US")} bytes (reading stopped there)`
+      : `${size.toLocaleString("en-US")} bytes`;
+    bag.error("E_FILE_TOO_LARGE", [], `the file has ${has}; the limit is ${maxBytes.toLocaleString("en-US")} (${formatMiB(maxBytes)})`, {
+      ...start,
+      hint: "generate large workflows with template loops instead",
+    });
     return undefined;
   }
   let text: string;
@@ -150,14 +153,18 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return offset;
 }
 
-type Placer = (d: PendingDiagnostic) => { line: number; column: number; note?: string };
+type Place = { line: number; column: number; note?: string };
+/** A diagnostic's place; undefined when it is past offset `within` of the file (which was read no further). */
+type Placer = (d: PendingDiagnostic, within: number) => Place | undefined;
 
 /** Gives pending diagnostics their place in the file the user wrote. */
 function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number | undefined>) | undefined): Placer {
-  return (d) => {
+  return (d, within) => {
     if (d.position && d.space !== "rendered") return d.position;
-    const rendered = d.position ?? locator?.locate(d.path, d.atKey) ?? { line: 1, column: 1 };
-    if (!lineMap) return rendered;
+    // A rendered template's lines map back out of order: it is read whole.
+    const rendered =
+      d.position ?? (locator ? locator.locateWithin(d.path, d.atKey ?? false, lineMap ? Infinity : within) : { line: 1, column: 1 });
+    if (!rendered || !lineMap) return rendered;
     const line = lineMap()[rendered.line];
     return line === undefined
       ? { ...rendered, note: ` (at line ${rendered.line} of the rendered template)` }
@@ -165,20 +172,54 @@ function placer(locator: SourceLocator | undefined, lineMap: (() => Array<number
   };
 }
 
+/** How much of a file with very many problems is read first to place the first MAX_DIAGNOSTICS (then 8 times more). */
+const FIRST_READ = 256 * 1024;
+
 function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpec | undefined): LoadResult {
-  const diagnostics = bag.items.map((d): Diagnostic => {
-    const at = place ? place(d) : (d.position ?? { line: 0, column: 0 });
+  // Only the first MAX_DIAGNOSTICS problems by place are listed, made into diagnostics and given hints;
+  // the file is read for places only as far as it takes to know which they are.
+  let placed: Array<{ pending: PendingDiagnostic; at: Place | undefined }> = [];
+  for (let within = bag.items.length > MAX_DIAGNOSTICS ? FIRST_READ : Infinity; ; within *= 8) {
+    placed = bag.items.map((pending) => ({ pending, at: place ? place(pending, within) : (pending.position ?? { line: 0, column: 0 }) }));
+    const beyond = placed.reduce((n, p) => n + (p.at === undefined ? 1 : 0), 0);
+    if (beyond === 0 || placed.length - beyond >= MAX_DIAGNOSTICS || within > MAX_SPEC_BYTES * 100) break;
+  }
+  const located = placed.filter((p): p is { pending: PendingDiagnostic; at: Place } => p.at !== undefined);
+  located.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column || a.pending.code.localeCompare(b.pending.code));
+  const budget = new SuggestionBudget();
+  const diagnostics = located.slice(0, MAX_DIAGNOSTICS).map(({ pending: d, at }): Diagnostic => {
     const out: Diagnostic = {
       severity: d.severity,
       code: d.code,
       path: formatPath(d.path),
       line: at.line,
       column: at.column,
-      message: d.message + ("note" in at && at.note ? at.note : ""),
+      message: d.message + (at.note ?? ""),
     };
-    if (d.hint !== undefined) out.hint = d.hint;
+    const hint = typeof d.hint === "function" ? d.hint(budget) : d.hint;
+    if (hint !== undefined) out.hint = hint;
     return out;
   });
+  const shown = new Set(located.slice(0, MAX_DIAGNOSTICS).map((p) => p.pending));
+  const more = bag.items.filter((d) => !shown.has(d)).map((d) => d.severity);
   const ok = !bag.hasErrors;
-  return { ok, spec: ok ? spec : undefined, diagnostics: sortDiagnostics(diagnostics) };
+  if (more.length === 0) return { ok, spec: ok ? spec : undefined, diagnostics };
+  diagnostics.push(moreProblems(more));
+  const errors = more.filter((s) => s === "error").length;
+  return { ok, spec: ok ? spec : undefined, diagnostics, omitted: { errors, warnings: more.length - errors } };
+}
+
+/** The last line of a long report: how many problems were left out, and of which severity. */
+function moreProblems(rest: Severity[]): Diagnostic {
+  const errors = rest.filter((s) => s === "error").length;
+  const count = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+  return {
+    severity: errors > 0 ? "error" : "warning",
+    code: errors > 0 ? "E_MORE_PROBLEMS" : "W_MORE_PROBLEMS",
+    path: "",
+    line: 0,
+    column: 0,
+    message: `... and ${count(rest.length, "more problem")} (${count(errors, "error")}, ${count(rest.length - errors, "warning")}), not listed: only the first ${MAX_DIAGNOSTICS.toLocaleString("en-US")} are`,
+    hint: "fix these first; the same mistake is often repeated",
+  };
 }

@@ -96,7 +96,7 @@ export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unk
           const where = atRoot ? "at the top level" : `in ${describePlace(path)}`;
           const allowed = atRoot ? "allowed: workflow, default-values, version" : undefined;
           bag.error(atRoot ? "E_UNKNOWN_TOP_LEVEL_KEY" : "E_UNKNOWN_FIELD", [...path, key], `unknown field \`${key}\` ${where}`, {
-            hint: didYouMean(key, candidates) ?? allowed,
+            hint: (budget) => didYouMean(key, candidates, undefined, budget) ?? allowed,
             atKey: true,
           });
         }

@@ -48,7 +48,7 @@ const CORE_NUMBERS = [
   ]),
 ];
 const FAST_SCHEMA = jsYaml.FAILSAFE_SCHEMA.extend({ implicit: [BUILTIN.null, BUILTIN.bool, ...CORE_NUMBERS, BUILTIN.merge] });
-const FAST_OPTIONS = { schema: FAST_SCHEMA, maxDepth: MAX_YAML_DEPTH } as jsYaml.LoadOptions;
+export const FAST_OPTIONS = { schema: FAST_SCHEMA, maxDepth: MAX_YAML_DEPTH } as jsYaml.LoadOptions;
 /**
  * What sends a file to the careful reader: an anchor, a tag, a merge key, an
  * explicit key (`? `) or a collection used as a key. Text in strings and

@@ -10,10 +10,11 @@
  * The fast reader (yaml-fast.ts) gives the careful reader's value or declines,
  * and the file is read carefully (test/spec/yaml-differential.test.ts).
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { DiagnosticBag, SpecPath } from "./diagnostics.js";
 import { CAREFUL_OPTIONS, readCarefully } from "./yaml-careful.js";
-import { DECLINED, readFast } from "./yaml-fast.js";
+import { DECLINED, FAST_OPTIONS, readFast } from "./yaml-fast.js";
+import { PositionIndex } from "./yaml-positions.js";
 
 export { MAX_YAML_DEPTH } from "./yaml-careful.js";
 
@@ -25,18 +26,45 @@ export interface Position {
 export class SourceLocator {
   private doc: Document.Parsed | undefined;
   private readonly lines = new LineCounter();
+  /** For files js-yaml read: positions from a second js-yaml pass (null once it failed). */
+  private positions: PositionIndex | null | undefined;
+  /** How far the file was read for `positions`. */
+  private positionsUpTo = 0;
+  /** Each mapping's pairs by key, built when first walked through (the last pair wins). */
+  private readonly pairsByKey = new WeakMap<YAMLMap, Map<string, Pair>>();
 
   constructor(
     private readonly text: string,
     doc?: Document.Parsed,
     lineCounter?: LineCounter,
+    /** What js-yaml loaded from `text`, where it did (positions then come from js-yaml too). */
+    private readonly loaded?: unknown,
   ) {
     this.doc = doc;
+    if (doc || loaded === undefined) this.positions = null;
     if (lineCounter) this.lines = lineCounter;
   }
 
   /** Where the node at `path` starts; the deepest existing ancestor when it does not exist. */
   locate(path: SpecPath, atKey = false): Position {
+    return this.locateWithin(path, atKey, Infinity) as Position;
+  }
+
+  /**
+   * As `locate`, reading the file no further than needed to place nodes that
+   * start up to offset `within`: undefined for a node that starts past it
+   * (and so after every node placed).
+   */
+  locateWithin(path: SpecPath, atKey: boolean, within: number): Position | undefined {
+    if (this.positions !== null) {
+      if (this.positions === undefined || this.positionsUpTo < within) {
+        this.positions = PositionIndex.build(this.text, FAST_OPTIONS, this.loaded, within) ?? null;
+        this.positionsUpTo = within;
+      }
+      const fast = this.positions?.locate(path, atKey);
+      if (fast === "beyond") return undefined;
+      if (fast !== undefined && fast !== "fallback") return fast;
+    }
     const doc = this.document();
     let node: unknown = doc.contents;
     let offset = rangeStart(node) ?? 0;
@@ -46,7 +74,7 @@ export class SourceLocator {
       const segment = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = [...node.items].reverse().find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+        const pair = this.pairOf(node, String(segment));
         if (!pair) {
           if (last && keyOffset !== undefined) offset = keyOffset;
           break;
@@ -71,6 +99,16 @@ export class SourceLocator {
     return { line: pos.line, column: pos.col };
   }
 
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let byKey = this.pairsByKey.get(map);
+    if (!byKey) {
+      byKey = new Map();
+      for (const pair of map.items) if (isScalar(pair.key)) byKey.set(String(pair.key.value), pair);
+      this.pairsByKey.set(map, byKey);
+    }
+    return byKey.get(key);
+  }
+
   private document(): Document.Parsed {
     if (!this.doc) this.doc = parseDocument(this.text, { ...CAREFUL_OPTIONS, lineCounter: this.lines, keepSourceTokens: false });
     return this.doc;
@@ -90,7 +128,7 @@ export interface YamlResult {
 /** Parse YAML text, reporting syntax errors (all of them) and duplicate keys into `bag`. */
 export function parseYaml(text: string, bag: DiagnosticBag): YamlResult | undefined {
   const value = readFast(text);
-  if (value !== DECLINED) return { value, locator: new SourceLocator(text) };
+  if (value !== DECLINED) return { value, locator: new SourceLocator(text, undefined, undefined, value) };
   const read = readCarefully(text, bag);
   if (!read) return undefined;
   reportDuplicateKeys(read.doc, read.lines, bag);

@@ -16,6 +16,8 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
   // For the cycle message: which tasks made each group edge (keyed from * groups + to).
   const edgeCause = new Map<number, { from: TaskView; to: TaskView }>();
   const edgeKey = (from: number, to: number) => from * view.groups.length + to;
+  let names: string[] | undefined;
+  const taskNames = () => (names ??= view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name])));
 
   for (const task of view.tasks) {
     const inputs = task.raw.inputs;
@@ -37,10 +39,7 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
           [...path(), "task"],
           `task \`${task.name ?? "?"}\` takes input from \`${ref}\`, which is not a task of this workflow`,
           {
-            hint: didYouMean(
-              ref,
-              view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name])),
-            ),
+            hint: (budget) => didYouMean(ref, taskNames(), undefined, budget),
           },
         );
         return;

@@ -81,7 +81,7 @@ export function checkResourceNames(view: WorkflowView, bag: DiagnosticBag): void
       [...task.path, "resource"],
       `task \`${task.name ?? "?"}\` uses resource \`${name}\`, which \`workflow.resources\` does not define`,
       {
-        hint: didYouMean(name, defined) ?? `defined: ${[...defined].join(", ")}`,
+        hint: (budget) => didYouMean(name, defined, undefined, budget) ?? `defined: ${[...defined].join(", ")}`,
       },
     );
   }

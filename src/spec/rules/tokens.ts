@@ -25,7 +25,8 @@ function tokenFields(task: TaskView): Array<{ path: SpecPath; value: string }> {
 }
 
 export function checkTokens(view: WorkflowView, bag: DiagnosticBag): void {
-  const taskNames = () => view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name]));
+  let names: string[] | undefined;
+  const taskNames = () => (names ??= view.tasks.flatMap((t) => (t.name === undefined ? [] : [t.name])));
   for (const task of view.tasks) {
     const fields = tokenFields(task);
     if (fields.length === 0) continue;
@@ -50,7 +51,7 @@ export function checkTokens(view: WorkflowView, bag: DiagnosticBag): void {
           const target = view.byName.get(normalizeName(part.task));
           if (!target) {
             bag.error("E_UNKNOWN_HOST_TASK", path, `{{host:${part.task}}} names no task of this workflow`, {
-              hint: didYouMean(part.task, taskNames()),
+              hint: (budget) => didYouMean(part.task, taskNames(), undefined, budget),
             });
           } else if (target.group !== task.group) {
             bag.error(

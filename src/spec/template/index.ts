@@ -6,6 +6,7 @@ import { didYouMean } from "../../util/suggest.js";
 import { DiagnosticBag } from "../diagnostics.js";
 import { PROTECTED_TOKEN, TOKEN_NAMES } from "../tokens.js";
 import { parseYaml } from "../yaml.js";
+import { builtinClash } from "./builtins.js";
 import { locateSyntaxError, locateVariable, positionOf, renderedLineMap } from "./locate.js";
 import { DEFAULT_RENDER_LIMITS, renderJinja, type RenderLimits } from "./render.js";
 
@@ -58,7 +59,7 @@ export async function renderWorkflowTemplate(
 }
 
 function reportRenderFailure(
-  result: { kind: string; message: string; variable?: string },
+  result: { kind: string; message: string; variable?: string; internal?: boolean },
   guarded: string,
   original: string,
   known: string[],
@@ -77,14 +78,19 @@ function reportRenderFailure(
       });
       return;
     }
-    case "syntax":
-      bag.error("E_TEMPLATE_SYNTAX", [], `template syntax error: ${result.message}`, {
-        position: locateSyntaxError(guarded) ?? start,
+    case "syntax": {
+      // The parser's own errors say what is wrong; its internal ones (a TypeError
+      // where a block is never closed) do not, and the tags then tell instead.
+      const found = locateSyntaxError(guarded);
+      const message = found?.problem ?? (result.internal ? "the template cannot be parsed from here" : result.message);
+      bag.error("E_TEMPLATE_SYNTAX", [], `template syntax error: ${message}`, {
+        position: found?.position ?? start,
         hint: SPACED_TOKEN.test(guarded)
           ? `special tokens (${TOKEN_NAMES.map((t) => `{{${t}${t.endsWith(":") ? "…" : ""}}}`).join(", ")}) must be written without inner spaces`
           : undefined,
       });
       return;
+    }
     case "timeout":
       bag.error("E_TEMPLATE_TIMEOUT", [], `template rendering took longer than ${limits.timeoutMs} ms and was stopped`, {
         position: firstLoop(original) ?? start,
@@ -132,7 +138,22 @@ function readDefaultValues(text: string, bag: DiagnosticBag): Record<string, unk
   }
   const values = (parsed?.value as Record<string, unknown> | null | undefined)?.["default-values"];
   if (values === null || values === undefined) return {};
-  if (typeof values === "object" && !Array.isArray(values)) return values as Record<string, unknown>;
+  if (typeof values === "object" && !Array.isArray(values)) {
+    const usable: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(values)) {
+      const clash = builtinClash(name);
+      if (clash === undefined) {
+        usable[name] = value;
+        continue;
+      }
+      const at = parsed?.locator.locate(["default-values", name], true) ?? { line: 1, column: 1 };
+      bag.error("E_BAD_VARIABLE", ["default-values", name], `default-values: ${clash}`, {
+        position: { line: at.line + base.line - 1, column: at.column },
+        hint: "rename the variable here and where the template uses it",
+      });
+    }
+    return usable;
+  }
   bag.error("E_DEFAULT_VALUES", ["default-values"], "`default-values` must be a mapping of variable names to values", { position: base });
   return {};
 }
@@ -142,8 +163,9 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function parseSetValues(variables: TemplateVariables, bag: DiagnosticBag): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const check = (name: string, flag: string) => {
-    if (VARIABLE_NAME.test(name)) return true;
-    bag.error("E_BAD_VARIABLE", [], `${flag} ${name}=…: \`${name}\` is not a variable name`, { position: { line: 0, column: 0 } });
+    const problem = VARIABLE_NAME.test(name) ? builtinClash(name) : `\`${name}\` is not a variable name`;
+    if (problem === undefined) return true;
+    bag.error("E_BAD_VARIABLE", [], `${flag} ${name}=…: ${problem}`, { position: { line: 0, column: 0 } });
     return false;
   };
   for (const [name, value] of Object.entries(variables.set ?? {})) {

@@ -63,33 +63,56 @@ const OPENERS: Record<string, string> = {
 };
 const CLOSERS = new Set(Object.values(OPENERS));
 
+export interface SyntaxProblem {
+  position: TemplatePosition;
+  /** What is wrong, where the tags tell (an unbalanced block); else the parser's message stands. */
+  problem?: string;
+}
+
+const keywordOf = (tag: Tag) => /^\s*(\w+)/.exec(tag.body)?.[1] ?? "";
+
 /** The tag a syntax error most likely comes from: one that fails alone, or an unbalanced block. */
-export function locateSyntaxError(template: string): TemplatePosition | undefined {
+export function locateSyntaxError(template: string): SyntaxProblem | undefined {
   const all = tags(template);
   for (const tag of all) {
     if (tag.kind !== "expression") continue;
     try {
       parse(tokenize(`{{${tag.body}}}`));
     } catch {
-      return positionOf(template, tag.offset);
+      return { position: positionOf(template, tag.offset) };
     }
   }
   const stack: Tag[] = [];
   for (const tag of all) {
     if (tag.kind !== "statement") continue;
-    const keyword = /^\s*(\w+)/.exec(tag.body)?.[1] ?? "";
+    const keyword = keywordOf(tag);
     if (keyword === "set" && !tag.body.includes("=")) stack.push(tag);
     else if (keyword in OPENERS) stack.push(tag);
     else if (CLOSERS.has(keyword) || keyword === "endset") {
       const open = stack.pop();
-      if (!open) return positionOf(template, tag.offset);
-      const openKeyword = /^\s*(\w+)/.exec(open.body)?.[1] ?? "";
-      const expected = openKeyword === "set" ? "endset" : OPENERS[openKeyword];
-      if (expected !== keyword) return positionOf(template, tag.offset);
+      const position = positionOf(template, tag.offset);
+      if (!open) return { position, problem: `\`{% ${keyword} %}\` closes no open block` };
+      const expected = closerOf(keywordOf(open));
+      if (expected !== keyword) {
+        const at = positionOf(template, open.offset);
+        return {
+          position,
+          problem: `\`{% ${keyword} %}\` cannot close the \`{% ${keywordOf(open)} %}\` opened at line ${at.line}, column ${at.column}: that one needs \`{% ${expected} %}\` first`,
+        };
+      }
     }
   }
   const unclosed = stack.pop();
-  return unclosed ? positionOf(template, unclosed.offset) : undefined;
+  if (!unclosed) return undefined;
+  const keyword = keywordOf(unclosed);
+  return {
+    position: positionOf(template, unclosed.offset),
+    problem: `\`{% ${keyword} %}\` is never closed: the file ends before its \`{% ${closerOf(keyword)} %}\``,
+  };
+}
+
+function closerOf(keyword: string): string {
+  return keyword === "set" ? "endset" : (OPENERS[keyword] ?? `end${keyword}`);
 }
 
 /**

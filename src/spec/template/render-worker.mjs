@@ -94,7 +94,7 @@ function render({ template, variables, maxOutputChars }) {
   try {
     parsed = new Template(template);
   } catch (error) {
-    return { ok: false, kind: "syntax", message: String(error?.message ?? error) };
+    return { ok: false, kind: "syntax", message: String(error?.message ?? error), internal: error instanceof TypeError };
   }
   try {
     const output = parsed.render(variables);
@@ -107,6 +107,9 @@ function render({ template, variables, maxOutputChars }) {
   }
 }
 
-parentPort.on("message", (request) => {
-  parentPort.postMessage({ id: request.id, ...render(request) });
+// The pool's protocol (util/worker-pool.ts): say when the render starts (its
+// time bound counts from then), then answer.
+parentPort.on("message", ({ id, job }) => {
+  parentPort.postMessage({ id, started: Date.now() });
+  parentPort.postMessage({ id, result: render(job) });
 });

@@ -1,0 +1,90 @@
+/**
+ * Validating, rendering and planning a submitted spec: the part of a
+ * submission that depends only on what was sent and on the pool's limits.
+ * The server does it in worker threads (plan-worker.ts), away from the thread
+ * where the engines run: a 10 MB spec takes seconds to validate, and neither
+ * a running workflow's timers nor other users' requests wait for it.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { findUnschedulable, type Capacity } from "../engine/index.js";
+import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
+import { WorkerPool } from "../util/worker-pool.js";
+
+export interface PlanRequest {
+  /** Who submitted it (the pool shares its workers between users). */
+  user: string;
+  spec: string;
+  set: Record<string, string>;
+  setString: Record<string, string>;
+  pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean };
+  maxTasks: number;
+  /** Without it (a dry run) the answer has no plan: only its size. */
+  wantPlan: boolean;
+}
+
+export type PlanReply =
+  | { kind: "invalid"; diagnostics: Diagnostic[] }
+  | { kind: "refused"; reason: string; status: 400 | 403 }
+  | { kind: "planned"; name: string; groups: number; tasks: number; plan?: CompiledWorkflow };
+
+export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
+  const { pool } = request;
+  const loaded = await loadWorkflowSpec(request.spec, {
+    variables: { set: request.set, setString: request.setString },
+    maxRetries: pool.maxRetries,
+  });
+  if (!loaded.spec) return { kind: "invalid", diagnostics: loaded.diagnostics };
+  const tasks = [...(loaded.spec.workflow.tasks ?? []), ...(loaded.spec.workflow.groups ?? []).flatMap((g) => g.tasks)];
+  if (tasks.length > request.maxTasks)
+    return {
+      kind: "refused",
+      reason: `the workflow has ${tasks.length} tasks; this server takes at most ${request.maxTasks}`,
+      status: 400,
+    };
+  if (tasks.some((t) => t.files?.some((f) => f.localpath !== undefined)))
+    return {
+      kind: "refused",
+      reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
+      status: 400,
+    };
+  const plan = compileWorkflow(loaded.spec);
+  const refusals = policyRefusals(plan, pool, pool.name);
+  if (refusals.length > 0) return { kind: "refused", reason: refusals.join("; "), status: 403 };
+  const unschedulable = findUnschedulable(plan, pool.capacity);
+  if (unschedulable.length > 0) {
+    const u = unschedulable[0]!;
+    return {
+      kind: "refused",
+      reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu})`,
+      status: 400,
+    };
+  }
+  const reply: PlanReply = { kind: "planned", name: plan.name, groups: plan.groups.length, tasks: tasks.length };
+  return request.wantPlan ? { ...reply, plan } : reply;
+}
+
+export type Planner = (request: PlanRequest) => Promise<PlanReply>;
+
+/**
+ * A planner on a pool of four worker threads: submissions are planned side by
+ * side, the thread that asks stays free meanwhile, and one user's submissions
+ * hold at most two of the workers (the others' are not queued behind them).
+ */
+export function workerPlanner(size = 4): Planner {
+  const pool = new WorkerPool<PlanRequest, PlanReply>({ file: workerFile(), size, perKey: Math.max(1, Math.floor(size / 2)) });
+  return async (request) => {
+    const outcome = await pool.run(request, { key: request.user });
+    if (outcome.kind === "done") return outcome.result;
+    throw new Error(
+      outcome.kind === "crashed" ? `planning the workflow failed: ${outcome.error.message}` : "planning the workflow timed out",
+    );
+  };
+}
+
+/** Next to this module (dist/server/), or, where this module was bundled into the CLI (dist/bundle/), in dist/server/. */
+function workerFile(): URL {
+  const here = new URL("./plan-worker.js", import.meta.url);
+  return existsSync(fileURLToPath(here)) ? here : new URL("../server/plan-worker.js", import.meta.url);
+}
