@@ -69,11 +69,18 @@ export type Planner = (request: PlanRequest) => Promise<PlanReply>;
 
 /**
  * A planner on a pool of four worker threads: submissions are planned side by
- * side, the thread that asks stays free meanwhile, and one user's submissions
- * hold at most two of the workers (the others' are not queued behind them).
+ * side, the thread that asks stays free meanwhile, one user's submissions
+ * hold at most two of the workers (the others' are not queued behind them),
+ * and each worker's heap is bounded.
  */
 export function workerPlanner(size = 4): Planner {
-  const pool = new WorkerPool<PlanRequest, PlanReply>({ file: workerFile(), size, perKey: Math.max(1, Math.floor(size / 2)) });
+  // A 10 MB spec takes about 500 MB to plan: a bound well above, so that no submission takes the machine's memory.
+  const pool = new WorkerPool<PlanRequest, PlanReply>({
+    file: workerFile(),
+    size,
+    perKey: Math.max(1, Math.floor(size / 2)),
+    resourceLimits: { maxOldGenerationSizeMb: 1536 },
+  });
   return async (request) => {
     const outcome = await pool.run(request, { key: request.user });
     if (outcome.kind === "done") return outcome.result;

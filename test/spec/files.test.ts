@@ -97,6 +97,15 @@ describe("a localpath outside the spec file's folder", () => {
     expect(found[0]?.message).toContain(fs.realpathSync(file()));
   });
 
+  it("refuses what cannot travel inlined: a device such as /dev/zero, a file larger than 7 MiB", async () => {
+    fs.writeFileSync(path.join(folder, "big.bin"), Buffer.alloc(7 * 1024 * 1024 + 1));
+    const zero = await problems(spec(["- path: /tmp/x", "  localpath: /dev/zero"]), folder);
+    expect(zero.map((d) => d.code)).toContain("E_LOCALPATH_NOT_FILE");
+    const big = await problems(spec(["- path: /tmp/x", "  localpath: big.bin"]), folder);
+    expect(big.map((d) => d.code)).toEqual(["E_LOCALPATH_TOO_LARGE"]);
+    expect(big[0]?.message).toMatch(/has 7340033 bytes; a file travels inlined in the spec, at most 7340032/);
+  });
+
   it("says nothing for a file inside it", async () => {
     expect(await problems(spec(["- path: /tmp/x", "  localpath: data/in.txt"]), folder)).toEqual([]);
     expect(await problems(spec(["- path: /tmp/x", "  localpath: ./data/../data/in.txt"]), folder)).toEqual([]);

@@ -29,6 +29,16 @@ describe("template syntax errors", () => {
     );
   });
 
+  it("blocks or expressions nested deeper than the interpreter's stack: said so (not a stack overflow, nor 'exceeds 100 MB')", async () => {
+    const blocks = await only(`${head}${"{% if true %}".repeat(30_000)}\n${task.replace("{{ i }}", "0")}${"{% endif %}".repeat(30_000)}\n`);
+    expect(blocks).toMatchObject({ code: "E_TEMPLATE_TOO_DEEP", line: 4, column: 1 });
+    expect(blocks.message).toMatch(/^the template is nested too deeply/);
+    const parens = await only(
+      `workflow:\n  name: x{{ ${"(".repeat(20_000)}1${")".repeat(20_000)} }}\n  tasks:\n${task.replace("{{ i }}", "0")}`,
+    );
+    expect(parens).toMatchObject({ code: "E_TEMPLATE_TOO_DEEP", line: 2, column: 10 });
+  });
+
   it("a closing tag with nothing open", async () => {
     const d = await only(`${head}${task.replace("{{ i }}", "0")}{% endif %}\n`);
     expect(d).toMatchObject({

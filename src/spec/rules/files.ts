@@ -37,12 +37,24 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
   }
 }
 
+/** A localpath file travels inlined (base64) in a spec the server takes up to 10 MiB of. */
+const MAX_LOCALPATH_BYTES = 7 * 1024 * 1024;
+
 function checkLocalPath(written: string, baseDir: string, path: (string | number)[], bag: DiagnosticBag): void {
   const absolute = resolve(baseDir, written);
   let file: string;
   try {
-    if (!statSync(absolute).isFile())
-      bag.error("E_LOCALPATH_NOT_FILE", path, `localpath \`${written}\` is not a regular file (${absolute})`);
+    const stats = statSync(absolute);
+    if (!stats.isFile()) bag.error("E_LOCALPATH_NOT_FILE", path, `localpath \`${written}\` is not a regular file (${absolute})`);
+    else if (stats.size > MAX_LOCALPATH_BYTES)
+      bag.error(
+        "E_LOCALPATH_TOO_LARGE",
+        path,
+        `localpath \`${written}\` has ${stats.size} bytes; a file travels inlined in the spec, at most ${MAX_LOCALPATH_BYTES}`,
+        {
+          hint: "pass large data as an input (the output of a task) instead",
+        },
+      );
     file = realpathSync(absolute);
   } catch {
     bag.error("E_LOCALPATH_NOT_FOUND", path, `localpath \`${written}\` does not exist (looked for ${absolute})`, {

@@ -107,9 +107,20 @@ function reportRenderFailure(
         },
       );
       return;
+    case "too_deep":
+      bag.error("E_TEMPLATE_TOO_DEEP", [], `the template is nested too deeply: ${result.message}`, {
+        position: firstTag(original) ?? start,
+        hint: "flatten the nesting, e.g. with `{% elif %}`, `and`/`or`, or a loop",
+      });
+      return;
     default:
       bag.error("E_TEMPLATE_ERROR", [], `template rendering failed: ${result.message}`, { position: start });
   }
+}
+
+function firstTag(text: string) {
+  const index = text.search(/\{[%{]/);
+  return index >= 0 ? positionOf(text, index) : undefined;
 }
 
 function firstLoop(text: string) {

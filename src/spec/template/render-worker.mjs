@@ -89,11 +89,16 @@ function renamedFilter(node, name) {
   return clone(node, { filter });
 }
 
+/** The interpreter recurses on nesting: a template nested deeper than its stack allows is one the user can fix. */
+const tooDeep = (error) => error instanceof RangeError && /call stack/i.test(error.message);
+const TOO_DEEP = { ok: false, kind: "too_deep", message: "blocks or expressions nested deeper than the interpreter's stack allows" };
+
 function render({ template, variables, maxOutputChars }) {
   let parsed;
   try {
     parsed = new Template(template);
   } catch (error) {
+    if (tooDeep(error)) return TOO_DEEP;
     return { ok: false, kind: "syntax", message: String(error?.message ?? error), internal: error instanceof TypeError };
   }
   try {
@@ -102,6 +107,7 @@ function render({ template, variables, maxOutputChars }) {
     return { ok: true, output };
   } catch (error) {
     if (error instanceof UndefinedVariableError) return { ok: false, kind: "undefined", message: error.message, variable: error.variable };
+    if (tooDeep(error)) return TOO_DEEP;
     if (error instanceof RangeError) return { ok: false, kind: "too_large", message: String(error.message) };
     return { ok: false, kind: "runtime", message: String(error?.message ?? error) };
   }

@@ -20,7 +20,7 @@ export type RenderResult =
   | { ok: true; output: string }
   | {
       ok: false;
-      kind: "syntax" | "undefined" | "runtime" | "too_large" | "timeout";
+      kind: "syntax" | "undefined" | "runtime" | "too_large" | "too_deep" | "timeout";
       message: string;
       variable?: string;
       /** The interpreter failed inside itself (a TypeError): its message says nothing to the user. */
