@@ -228,7 +228,8 @@ describe.skipIf(TARGETS.length === 0).each(TARGETS)("a server killed with SIGKIL
     expect(records.filter((r) => r.status === "COMPLETED").length).toBeGreaterThan(ids.length / 2);
 
     // Nothing of the test's runs is live: two new ones are taken, a third is over the limit.
-    const fresh = await submitBatch(target, last.url, 2, 0);
+    // They sleep a while: the third comes while both still run, however fast they start.
+    const fresh = await submitBatch(target, last.url, 2, 4);
     const over = await call(last.url, "POST", "/api/pool/default/workflow", { spec: spec(target, `crash-${random()}`, 0) });
     expect(over.status).toBe(429);
     expect((await until(last.url, fresh, (rs) => rs.every((r) => !UNFINISHED.test(r.status)), 120_000)).done).toBe(true);

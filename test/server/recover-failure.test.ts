@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Runtime } from "../../src/runtime/index.js";
 import { RunManager, type Pool } from "../../src/server/index.js";
+import type { RunObserver } from "../../src/server/run-manager.js";
+import { planSubmission } from "../../src/server/plan-submission.js";
 import { RunStore } from "../../src/store/index.js";
 
 const homes: string[] = [];
@@ -74,7 +76,9 @@ describe("a resumed run whose runtime cannot open", () => {
       privilegedAllowed: false,
       runtime: () => Promise.resolve(failingRuntime()),
     };
-    const manager = new RunManager(store, new Map([["default", pool]]), { maxTasks: 100, maxRunsPerUser: 1 });
+    // Planned in this thread: the worker threads' module exists only in the build (dist/), and this test runs the sources.
+    const observer: RunObserver = { started: (run, created) => store.keepLive(run, created), ended: (run) => store.forget(run) };
+    const manager = new RunManager(store, new Map([["default", pool]]), { maxTasks: 100, maxRunsPerUser: 1 }, observer, planSubmission);
     const recovered = await manager.recover();
     expect(recovered).toMatchObject({ resumed: [id], settled: [] });
     // Someone looks at the run meanwhile: its record is kept live from then on (store/live-record.ts).
