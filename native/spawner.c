@@ -220,9 +220,11 @@ static void send_started(const char *id, pid_t pid) {
 }
 
 /* Splits `rest` into NUL-terminated fields; returns how many (at most max). */
+/* The fields of a request; (size_t)-1 when there are more than `max` (nothing is cut short silently). */
 static size_t split_fields(const char *rest, size_t rest_len, const char **fields, size_t max) {
   size_t count = 0;
-  for (size_t at = 0; at < rest_len && count < max;) {
+  for (size_t at = 0; at < rest_len;) {
+    if (count == max) return (size_t)-1;
     fields[count++] = rest + at;
     at += strnlen(rest + at, rest_len - at) + 1;
   }
@@ -257,6 +259,10 @@ static void spawn_kept(const char *id, const char *log_path, const char *state_d
 static void spawn_child(const char *id, const char *rest, size_t rest_len) {
   /* rest: mode, logpath, [statedir,] argv... */
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
+  if (count == (size_t)-1) {
+    send_text("failed", id, "too many fields in a spawn request");
+    return;
+  }
   int keep = count > 0 && strcmp(fields[0], "keep") == 0;
   if (count < 3u + keep) {
     send_text("failed", id, "malformed spawn request");
@@ -306,6 +312,10 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
 
 static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
+  if (count == (size_t)-1) {
+    send_text("failed", id, "too many fields in a sandbox request");
+    return;
+  }
   fields[count] = NULL;
   static sandbox_t box;
   int keep = count > 0 && strcmp(fields[0], "keep") == 0;

@@ -38,6 +38,14 @@ function rule<T extends z.ZodType>(
 const Str = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 const StrOrInt = z.union([z.string(), z.number()]);
 
+/** No program can be given a NUL (it ends a C string), and troupe's helpers separate fields with it. */
+const withoutNul = (value: string): Parsed<string> & { hint?: string } =>
+  value.includes("\0")
+    ? { ok: false, reason: "contains a NUL character (\\0), which no program can be given", hint: "remove the \\0" }
+    : { ok: true, value };
+/** What reaches a task's command line or environment. */
+const Arg = rule(Str, "E_NUL_CHARACTER", "the value", withoutNul);
+
 const Name = (what: string) =>
   rule(z.string(), "E_BAD_NAME", what, checkName).meta({
     pattern: NAME_PATTERN.source,
@@ -109,10 +117,10 @@ export const TaskSchema = z.strictObject({
     pattern: IMAGE_PATTERN.source,
     description: "container image, [registry[:port]/]name[:tag][@digest], e.g. alpine:3.18",
   }),
-  command: z.array(Str).min(1).meta({ description: "the command to run (non-empty list)" }),
-  args: z.array(Str).optional(),
+  command: z.array(Arg).min(1).meta({ description: "the command to run (non-empty list)" }),
+  args: z.array(Arg).optional(),
   lead: z.boolean().optional(),
-  environment: z.record(z.string(), Str).optional(),
+  environment: z.record(rule(z.string(), "E_NUL_CHARACTER", "the variable's name", withoutNul), Arg).optional(),
   files: z.array(FileSchema).optional(),
   inputs: z.array(InputSchema).optional(),
   outputs: z.array(OutputSchema).optional(),

@@ -86,7 +86,13 @@ function escapeWorkflow(victim: Victim): string {
     - name: maker
       lead: true
       image: alpine:3.18
-      command: ["sh", "-c", "echo upstream > {{output}}/made-upstream"]
+      # Also a stand-in setpriv that skips to the command: run as root if bwrap looked it up on the task's PATH.
+      command: ["sh", "-c"]
+      args:
+      - |
+        echo upstream > {{output}}/made-upstream
+        printf '#!/bin/sh\\nwhile [ "$1" != -- ]; do shift; done; shift; exec "$@"\\n' > {{output}}/setpriv
+        chmod 755 {{output}}/setpriv
   - name: attack
     tasks:
     - name: prober
@@ -94,6 +100,8 @@ function escapeWorkflow(victim: Victim): string {
       image: alpine:3.18
       inputs:
       - task: maker
+      environment:
+        PATH: "{{input:0}}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
       files:
       - path: /etc/troupe-file-${tag}
         contents: "given\\n"

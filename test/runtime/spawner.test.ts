@@ -256,6 +256,16 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
     expect(existsSync(newDir)).toBe(false);
   });
 
+  it("refuses a field with a NUL in it (it would become more fields: a directive, a flag), and a request of too many fields", async () => {
+    const dir = tempDir();
+    const smuggled = ["proc", "/proc", "env", "X=a\0bind\0/\0/tmp/h", "--", "true"];
+    const nul = run(newSpawner(), { argv: ["true"], directives: smuggled, logPath: join(dir, "nul.log") });
+    expect(await nul.exit).toEqual({ error: expect.stringMatching(/NUL character/) });
+    const many = ["proc", "/proc", ...Array.from({ length: 70_000 }, (_, i) => `env\0X${i}=1`.split("\0")).flat(), "--", "true"];
+    const tooMany = run(newSpawner(), { argv: ["true"], directives: many, logPath: join(dir, "many.log") });
+    expect(await tooMany.exit).toEqual({ error: expect.stringMatching(/more than the 65536 troupe-spawner takes/) });
+  });
+
   it("reports a setup failure in the log, without an exit-code, before any mount reaches the host", async () => {
     const dir = tempDir();
     const directives = ["proc", "/proc", "bind", `${dir}/no-such-source`, `${dir}/target`, "--", "true"];

@@ -11,7 +11,10 @@
  */
 import { existsSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { posix } from "node:path";
+import { whichPath } from "../../util/executables.js";
 import type { TaskLaunch } from "../types.js";
+
+let setprivPath: string | undefined;
 
 export interface SandboxPlan {
   /** Host directory for this attempt's staged files. */
@@ -196,10 +199,17 @@ export function bwrapArguments(spec: SandboxSpec): string[] {
   return args;
 }
 
-/** As native/sandbox-confine.c does for troupe's own sandbox: the user, no capabilities, no_new_privs. */
+/**
+ * As native/sandbox-confine.c does for troupe's own sandbox: the user, no
+ * capabilities, no_new_privs. By its absolute path, found on troupe's PATH:
+ * bwrap would look a bare name up on the task's, which the task sets.
+ */
 function setprivArguments(user: TaskUser): string[] {
+  const setpriv = (setprivPath ??= whichPath("setpriv"));
+  if (setpriv === undefined)
+    throw new SandboxError("bubblewrap as root needs setpriv (util-linux) to run tasks unprivileged: it is not on PATH");
   return [
-    "setpriv",
+    setpriv,
     `--reuid=${user.uid}`,
     `--regid=${user.gid}`,
     "--clear-groups",

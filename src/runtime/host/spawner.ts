@@ -37,6 +37,9 @@ export function sharedSpawner(path: string): Spawner {
 const NUL = Buffer.from([0]);
 const MAX_FRAME = 64 * 1024 * 1024;
 
+/** Fields of one request (after its op and id) troupe-spawner takes: MAX_FIELDS in spawner.c. */
+const MAX_FIELDS = 65536;
+
 export class Spawner {
   private readonly child: ChildProcess;
   private readonly pending = new Map<string, SandboxProcessEvents>();
@@ -65,10 +68,18 @@ export class Spawner {
       if (this.pending.size === 0) this.busy();
       this.pending.set(id, events);
       const head = keep !== undefined ? ["keep", logPath, keep] : [live ? "pipe" : "file", logPath];
-      const sent = directives ? this.send("sandbox", id, [...head, ...directives]) : this.send("spawn", id, [...head, ...argv]);
-      if (!sent) {
+      const fields = directives ? [...head, ...directives] : [...head, ...argv];
+      // Fields travel NUL-separated: one with a NUL in it would become several (a directive, a flag).
+      const refused = fields.some((field) => field.includes("\0"))
+        ? "a NUL character in the task's command, environment or paths"
+        : fields.length > MAX_FIELDS
+          ? `the task's request has ${fields.length} fields, more than the ${MAX_FIELDS} troupe-spawner takes`
+          : !this.send(directives ? "sandbox" : "spawn", id, fields)
+            ? "the task's command, environment and files together are over 64 MiB"
+            : undefined;
+      if (refused !== undefined) {
         this.finish(id);
-        queueMicrotask(() => events.exit(undefined, "the task's command, environment and files together are over 64 MiB"));
+        queueMicrotask(() => events.exit(undefined, refused));
       }
     }
     const process: SandboxProcess = {
