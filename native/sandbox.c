@@ -241,9 +241,15 @@ static void apply_mounts(const sandbox_t *box) {
     sources[i] = open(op->a, O_PATH | O_CLOEXEC);
     if (sources[i] < 0) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
   }
-  /* Our mounts stay ours; the host's still reach us. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) sandbox_fail("cannot make / a slave mount: %s", strerror(errno));
-  if (box->read_only_root) make_read_only("/");
+  /* Our mounts stay ours, and the host's later ones (writable, they would not be read-only here) stay out. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) sandbox_fail("cannot make / a private mount: %s", strerror(errno));
+  if (box->read_only_root) {
+    /* Every mount under /, at once; without mount_setattr (Linux < 5.12) a remount would miss the ones below. */
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr))
+      sandbox_fail("cannot make the host's mounts read-only (%s): this kernel needs Linux 5.12's mount_setattr; TROUPE_SANDBOX=bwrap uses bubblewrap",
+                   strerror(errno));
+  }
   for (size_t i = 0; i < box->mount_count; i++) {
     const mount_op_t *op = &box->mounts[i];
     switch (op->kind) {

@@ -74,7 +74,8 @@ export class RunStore {
     const path = join(home, DB_FILE);
     let db: Database.Database;
     try {
-      mkdirSync(home, { recursive: true });
+      // Its own user's only: the database, tokens and every run's logs and outputs are in it.
+      mkdirSync(home, { recursive: true, mode: 0o700 });
       db = new Database(path, { timeout: options.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs });
     } catch (error) {
       throw new TroupeError("E_STORE_OPEN", `cannot open the run history ${path}: ${(error as Error).message}`, "system");

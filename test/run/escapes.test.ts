@@ -33,6 +33,7 @@ let victim: Victim;
 let sentinel: ChildProcess;
 const cgroup = `/sys/fs/cgroup/unified/troupe-escape-${tag}`;
 const netns = `troupe-escape-${tag}`;
+const userRuntimeDir = `/run/user/troupe-escape-${tag}`;
 const hostPaths = [`/root/troupe-escape-${tag}`, `/etc/troupe-escape-${tag}`, `/etc/troupe-file-${tag}`];
 
 const hash = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
@@ -67,6 +68,7 @@ function escapeWorkflow(victim: Victim): string {
     ["run-netns", "ls /run/netns | grep ."],
     ["write-sysfs", "echo 1 > /sys/kernel/mm/ksm/run"],
     ["capabilities", "grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status | grep -v 0000000000000000"],
+    ["daemon-sockets", `ls /run/user | grep troupe-escape-${tag}`],
   ];
   const script = [
     'try_() { name=$1; shift; if sh -c "$*" >/dev/null 2>&1; then echo "ESCAPED $name"; else echo "blocked $name"; fi; }',
@@ -118,7 +120,7 @@ ${script
 function expectContained(log: string): void {
   const escaped = log.split("\n").filter((line) => line.startsWith("ESCAPED"));
   expect(escaped, log).toEqual([]);
-  expect(log.match(/^blocked /gm)?.length, log).toBe(19);
+  expect(log.match(/^blocked /gm)?.length, log).toBe(20);
   for (const line of ["mine", "scratch", "given", "appended", "upstream", "no-new-privs"])
     expect(log).toMatch(new RegExp(`^${line}$`, "m"));
 }
@@ -144,6 +146,8 @@ beforeAll(async () => {
   fs.mkdirSync(cgroup);
   fs.writeFileSync(path.join(cgroup, "cgroup.procs"), String(sentinel.pid));
   execFileSync("ip", ["netns", "add", netns]);
+  // Where daemons' sockets live (a user's podman, systemd's bus): what a task must not reach.
+  fs.mkdirSync(userRuntimeDir, { recursive: true });
 }, 200_000);
 
 afterAll(() => {
@@ -155,6 +159,7 @@ afterAll(() => {
     setTimeout(() => fs.rmSync(cgroup, { recursive: true, force: true }), 200);
   }
   execFileSync("ip", ["netns", "delete", netns], { stdio: "ignore" });
+  fs.rmSync(userRuntimeDir, { recursive: true, force: true });
   for (const file of hostPaths) fs.rmSync(file, { force: true });
   home?.remove();
 });
@@ -232,6 +237,21 @@ describe.skipIf(!IS_ROOT)("a host task cannot touch the host (as root, which is 
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe.skipIf(!IS_ROOT)("files: placed as root", () => {
+  it("never through a symlink on the host (as one an earlier task could leave)", async () => {
+    const dir = home.outsideTmp();
+    fs.symlinkSync("/dev", path.join(dir, "lnk"));
+    const through = home.spec(
+      "through-link",
+      `workflow:\n  name: link\n  tasks:\n  - name: l\n    image: alpine\n    files:\n    - path: ${dir}/lnk/troupe-new\n      contents: x\n    command: ["true"]\n`,
+    );
+    const run = await runJson(through, { home: troupeHome, isolation: "none" });
+    expect(taskOf(run.record, "l").status).toBe("FAILED_START_ERROR");
+    expect(run.stderr + run.stdout).toMatch(/lnk is a symbolic link \(to \/dev\) on this host/);
+    expect(fs.existsSync("/dev/troupe-new")).toBe(false);
   });
 });
 

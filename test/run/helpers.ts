@@ -255,7 +255,7 @@ export function troupe(args: string[], options: TroupeOptions): Promise<TroupeRe
 }
 
 function unprivileged(uid: number): string[] {
-  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", process.execPath, BIN];
+  return ["/usr/bin/setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", process.execPath, BIN];
 }
 
 /** Runs FILE with `--output json` and returns the result with the parsed record. */

@@ -121,28 +121,41 @@ describe("runs refused before they start", () => {
     const bin = home.outsideTmp();
     for (const tool of ["sh", "cat", "true", "id"])
       fs.symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), path.join(bin, tool));
-    // Without a sandbox tasks still do not run as root: they must reach their tools and their output directory.
-    for (const dir of [bin, home.home]) fs.chmodSync(dir, 0o755);
     // TROUPE_SANDBOX=bwrap: as root troupe needs no bubblewrap (its own sandbox); this is the machine without either.
     const env = { NO_COLOR: "1", PATH: bin, TROUPE_SANDBOX: "bwrap" };
     const plain = home.spec(
       "plain",
       'workflow:\n  name: plain\n  tasks:\n  - name: x\n    image: alpine\n    command: ["sh", "-c", "echo plain run; id -u; exit 3"]\n',
     );
-    const result = await troupe(["run", plain], { home: home.home, env });
-    expect(result.code).toBe(1);
-    expect(result.stdout.split("\n")[0]).toMatch(/runtime: host, isolation: none \(plain processes: bubblewrap is not installed\)/);
-    expect(result.stdout.match(/bubblewrap \(bwrap\) is not installed/g)).toHaveLength(1);
-    expect(result.stdout).toMatch(/x +\| plain run/);
-    if (IS_ROOT) expect(result.stdout).toMatch(/x +\| 65534$/m);
-    const record = JSON.parse((await cli(["query", "plain-1", "--output", "json"])).stdout) as RunRecord;
-    expect(record.groups[0]!.tasks[0]).toMatchObject({ status: "FAILED", exit_code: 3 });
-
     const withFiles = home.spec(
       "withfiles",
       'workflow:\n  name: withfiles\n  tasks:\n  - name: y\n    image: alpine\n    files: [{path: /tmp/a.txt, contents: hi}]\n    command: ["cat", "/tmp/a.txt"]\n',
     );
-    const refused = await troupe(["run", withFiles, "--output", "json"], { home: home.home, env });
+    if (IS_ROOT) {
+      // As root, no task runs without a sandbox.
+      const refused = await troupe(["run", plain], { home: home.home, env });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(/as root, troupe runs no task without one \(apt-get install bubblewrap/);
+      expect(refused.stdout).toMatch(/x +: FAILED_START_ERROR/);
+    }
+    // An unprivileged user (troupe itself run as nobody when the tests run as root): plain processes of that user.
+    const own = home.outsideTmp();
+    if (IS_ROOT) fs.chownSync(own, 65534, 65534);
+    // The files where that user reads them.
+    for (const file of [plain, withFiles]) fs.copyFileSync(file, path.join(own, path.basename(file)));
+    const asUser = IS_ROOT ? 65534 : undefined;
+    const ownHome = path.join(own, "home");
+    const result = await troupe(["run", path.join(own, path.basename(plain))], { home: ownHome, env, asUser });
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stdout.split("\n")[0]).toMatch(/runtime: host, isolation: none \(plain processes: bubblewrap is not installed\)/);
+    expect(result.stdout.match(/bubblewrap \(bwrap\) is not installed/g)).toHaveLength(1);
+    expect(result.stdout).toMatch(/x +\| plain run/);
+    if (IS_ROOT) expect(result.stdout).toMatch(/x +\| 65534$/m);
+    const query = await troupe(["query", "plain-1", "--output", "json"], { home: ownHome });
+    const record = JSON.parse(query.stdout) as RunRecord;
+    expect(record.groups[0]!.tasks[0]).toMatchObject({ status: "FAILED", exit_code: 3 });
+
+    const refused = await troupe(["run", path.join(own, path.basename(withFiles)), "--output", "json"], { home: ownHome, env, asUser });
     const task = (JSON.parse(refused.stdout) as RunRecord).groups[0]!.tasks[0]!;
     expect(task).toMatchObject({ status: "FAILED_START_ERROR", exit_code: 3003 });
   });

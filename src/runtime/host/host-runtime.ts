@@ -20,6 +20,7 @@ import {
   bwrapArguments,
   DEFAULT_TASK_USER,
   hiddenPaths,
+  type HiddenPath,
   hostsText,
   SandboxError,
   sandboxSpec,
@@ -60,8 +61,10 @@ export class HostRuntime implements Runtime {
   private readonly home: string;
   private readonly taskUser: TaskUser;
   /** What hides troupe's home from tasks (hiddenPaths), found at the first task. */
-  private hidden: string[] | undefined;
+  private hidden: HiddenPath[] | undefined;
   private readonly fallbackNote: string | undefined;
+  /** Why no task may start here (root, and nothing to sandbox it with). */
+  private refusal: string | undefined;
   private nextLoopback = 1;
   private readonly members = new Set<PreparedMember>();
   private pendingAttach: Array<{ pid: number; address: string; done: (error?: Error) => void }> = [];
@@ -82,6 +85,12 @@ export class HostRuntime implements Runtime {
   constructor(options: HostRuntimeOptions) {
     this.home = options.home;
     this.taskUser = options.taskUser ?? DEFAULT_TASK_USER;
+    if (!this.sandboxed && this.privileged) {
+      this.isolation = "none";
+      this.fallbackNote = this.refusal =
+        "neither troupe-spawner nor bubblewrap can build sandboxes here: as root, troupe runs no task without one (apt-get install bubblewrap, or build troupe-spawner with a C compiler)";
+      return;
+    }
     if (!this.sandboxed) {
       this.isolation = "none";
       this.fallbackNote =
@@ -157,6 +166,7 @@ export class HostRuntime implements Runtime {
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
+    if (this.refusal !== undefined) throw new SandboxError(this.refusal);
     const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
     const start = this.startProcess();
     // troupe's own sandbox also makes the output directory and places the
@@ -167,7 +177,8 @@ export class HostRuntime implements Runtime {
     if (!own) this.makeDirectories(launch, user);
     if (!this.sandboxed) {
       if (launch.files.length > 0) throw new SandboxError("files: need bubblewrap on the host runtime (apt-get install bubblewrap)");
-      const plain = new PlainMember(launch, taskEnvironment(launch, user), run, user);
+      // Only without root (as root there is a refusal instead): the task runs as troupe's user.
+      const plain = new PlainMember(launch, taskEnvironment(launch), run);
       this.members.add(plain);
       void plain.exited.then(() => this.members.delete(plain));
       return plain;

@@ -19,8 +19,6 @@ export class PlainMember implements PreparedMember {
     readonly launch: TaskLaunch,
     private readonly env: Record<string, string>,
     private readonly run: RunContext,
-    /** As root: who the command runs as (no sandbox, but not root either). */
-    private readonly user?: { uid: number; gid: number },
   ) {
     this.exited = new Promise((resolve) => (this.settle = resolve));
   }
@@ -38,7 +36,6 @@ export class PlainMember implements PreparedMember {
         env: this.env,
         detached: true,
         stdio: ["ignore", logFd ?? "pipe", logFd ?? "pipe"],
-        ...(this.user && { uid: this.user.uid, gid: this.user.gid }),
       });
     } finally {
       if (logFd !== undefined) closeSync(logFd);

@@ -9,7 +9,7 @@
  * spec, built by troupe-spawner's own sandbox as root (native/sandbox.c,
  * fast) or by bubblewrap (unprivileged, or without the spawner).
  */
-import { existsSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { whichPath } from "../../util/executables.js";
 import type { TaskLaunch } from "../types.js";
@@ -21,8 +21,8 @@ export interface SandboxPlan {
   dir: string;
   /** troupe's home (database, tokens, every run's outputs, logs and sandboxes): no file in it is visible to the task. */
   home: string;
-  /** What to lay an empty tmpfs over (hiddenPaths): troupe's home, or the private directory it is in. */
-  hidden: string[];
+  /** What to hide (hiddenPaths): troupe's home, or the private directory it is in, and the host's sockets. */
+  hidden: HiddenPath[];
   /**
    * Built by troupe's own sandbox (native/sandbox.c), which makes the output
    * directory and places the hosts file from its text itself; bwrap is given
@@ -100,7 +100,8 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     ...fileMounts(launch, plan),
   ];
   // After the files: a directory shadowed for a new file shows what it holds, troupe's home too if it is there.
-  for (const path of plan.hidden) mounts.push({ kind: "hide", path });
+  for (const { path, directory } of plan.hidden)
+    mounts.push(directory ? { kind: "hide", path } : { kind: "bind", source: "/dev/null", target: path, readOnly: true });
   mounts.push({ kind: "bind", source: launch.outputDir, target: launch.outputDir, readOnly: false });
   for (const input of launch.inputDirs) mounts.push({ kind: "bind", source: input, target: input, readOnly: true });
   mounts.push(
@@ -124,8 +125,28 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
   };
 }
 
-/** Host paths no task has any business seeing, hidden under an empty tmpfs where they exist. */
-const HIDDEN_HOST_PATHS = ["/run/netns"];
+/**
+ * Host paths no task has any business seeing, hidden where they exist: other
+ * tasks' network namespaces, and the sockets of the daemons that would run
+ * anything for whoever reaches them (a read-only mount does not stop a
+ * connect(): a task that is troupe's own user, or in the docker group, would).
+ */
+const HIDDEN_HOST_PATHS = [
+  "/run/netns",
+  "/run/user",
+  "/run/podman",
+  "/run/containerd",
+  "/run/docker",
+  "/run/docker.sock",
+  "/var/run/docker.sock",
+  "/run/dbus",
+];
+
+/** A directory hidden under an empty tmpfs, or another file (a socket) under /dev/null. */
+export interface HiddenPath {
+  path: string;
+  directory: boolean;
+}
 
 /**
  * What hides troupe's home (and HIDDEN_HOST_PATHS): the home itself, or,
@@ -133,18 +154,31 @@ const HIDDEN_HOST_PATHS = ["/run/netns"];
  * parent, so that the task's user can reach the output and inputs shown in
  * there. Under /tmp nothing: the task's /tmp is its own already.
  */
-export function hiddenPaths(home: string): string[] {
-  const out: string[] = [];
-  for (const path of [posix.normalize(home), ...HIDDEN_HOST_PATHS]) {
-    if (isUnder(path, "/tmp") || !existsSync(path)) continue;
+export function hiddenPaths(home: string): HiddenPath[] {
+  const out = new Map<string, HiddenPath>();
+  for (const spelled of [home, ...HIDDEN_HOST_PATHS]) {
+    // As it really is: a symlink's target is what a mount covers, and what files: must stay out of.
+    const path = realPath(spelled);
+    if (path === undefined || isUnder(path, "/tmp")) continue;
     let cover = path;
     for (let dir = posix.dirname(path); dir !== "/"; dir = posix.dirname(dir)) {
       if ((statSync(dir).mode & 0o001) === 0) cover = dir;
     }
-    out.push(cover);
+    out.set(cover, { path: cover, directory: cover !== path || statSync(path).isDirectory() });
   }
-  return out;
+  return [...out.values()];
 }
+
+function realPath(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where no file of a task's may go, whatever the validator let through (it cannot know the host's symlinks). */
+const UNPLACEABLE = ["/proc", "/sys", "/dev"];
 
 /** The device nodes of the GPUs a task was given (NVIDIA's: its own, and the shared control devices). */
 function gpuDevicePaths(launch: TaskLaunch): string[] {
@@ -258,6 +292,7 @@ function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
   launch.files.forEach((file, index) => {
     const target = posix.normalize(file.path);
     if (isUnder(target, plan.home)) throw new SandboxError(`cannot place ${target}: it is inside troupe's home, which tasks do not see`);
+    if (!isUnder(target, "/tmp")) checkPlaceable(target, plan);
     if (!isUnder(target, "/tmp") && !existsSync(target)) {
       let dir = posix.dirname(target);
       while (dir !== "/" && !existsSync(dir)) dir = posix.dirname(dir);
@@ -273,6 +308,21 @@ function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
     args.push({ kind: "bind", source: plan.stagedFiles[index] as string, target, readOnly: false });
   });
   return args;
+}
+
+/**
+ * The mounts are made as root and follow symlinks: a files: path must be the
+ * path it spells (no symlink on the way, such as one an earlier task left in
+ * its output), and outside what tasks do not see.
+ */
+function checkPlaceable(target: string, plan: SandboxPlan): void {
+  let existing = target;
+  while (existing !== "/" && !existsSync(existing)) existing = posix.dirname(existing);
+  const real = realPath(existing) ?? existing;
+  if (real !== existing)
+    throw new SandboxError(`cannot place ${target}: ${existing} is a symbolic link (to ${real}) on this host; write the path it leads to`);
+  const off = [...plan.hidden.map((h) => h.path), ...UNPLACEABLE].find((dir) => isUnder(target, dir));
+  if (off !== undefined) throw new SandboxError(`cannot place ${target}: it is under ${off}, which tasks do not see`);
 }
 
 /**
