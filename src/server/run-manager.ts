@@ -89,6 +89,9 @@ export class RunManager implements RunControl {
   private readonly shared = new Map<string, SharedPool>();
   private draining = false;
 
+  /** Submissions of each user being planned or launched (not yet in `active`). */
+  private readonly starting = new Map<string, number>();
+
   constructor(
     private readonly store: RunStore,
     private readonly pools: ReadonlyMap<string, Pool>,
@@ -107,8 +110,12 @@ export class RunManager implements RunControl {
   async submit(submission: Submission): Promise<SubmitResult> {
     const checked = await this.check(submission);
     if (checked.kind !== "planned") return checked;
-    if (!checked.plan) throw new Error("the planner answered without a plan");
-    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission) };
+    try {
+      if (!checked.plan) throw new Error("the planner answered without a plan");
+      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission) };
+    } finally {
+      checked.release();
+    }
   }
 
   /**
@@ -124,10 +131,14 @@ export class RunManager implements RunControl {
       return { kind: "refused", reason: `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`, status: 409 };
     const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
     const checked = await this.check(submission);
-    if (checked.kind !== "planned" || !checked.plan)
-      return checked.kind === "validated" || checked.kind === "planned" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
-    const reused = this.completedGroups(previousId, checked.plan);
-    return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+    if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
+    try {
+      if (!checked.plan) return { kind: "refused", reason: "unexpected", status: 400 };
+      const reused = this.completedGroups(previousId, checked.plan);
+      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+    } finally {
+      checked.release();
+    }
   }
 
   /**
@@ -163,30 +174,58 @@ export class RunManager implements RunControl {
   /** Everything that can refuse a submission, then its plan (its size only, for a dry run). */
   private async check(
     submission: Submission,
-  ): Promise<Exclude<SubmitResult, { kind: "submitted" }> | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number }> {
+  ): Promise<
+    | Exclude<SubmitResult, { kind: "submitted" }>
+    | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number; release: () => void }
+  > {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
     if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
     // A run that has ended counts no more while it removes what it made (a resumed run's sweep takes a while).
-    const running = [...this.active.values()].filter((e) => e.user === submission.user && !e.closing).length;
+    // Those being planned count too: many sent at once must not all pass before any has started.
+    const running =
+      [...this.active.values()].filter((e) => e.user === submission.user && !e.closing).length + (this.starting.get(submission.user) ?? 0);
     if (!submission.dryRun && running >= this.limits.maxRunsPerUser)
       return {
         kind: "refused",
         reason: `${submission.user} has ${running} workflows running, the most this server allows at once; wait for one to end`,
         status: 429,
       };
-    const reply = await this.planner({
-      user: submission.user,
-      spec: submission.spec,
-      set: submission.set,
-      setString: submission.setString,
-      pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: pool.privilegedAllowed },
-      maxTasks: this.limits.maxTasks,
-      wantPlan: !submission.dryRun,
-    });
-    if (reply.kind !== "planned") return reply;
+    const release = submission.dryRun ? () => undefined : this.holdStart(submission.user);
+    let reply;
+    try {
+      reply = await this.planner({
+        user: submission.user,
+        spec: submission.spec,
+        set: submission.set,
+        setString: submission.setString,
+        pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: pool.privilegedAllowed },
+        maxTasks: this.limits.maxTasks,
+        wantPlan: !submission.dryRun,
+      });
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (reply.kind !== "planned") {
+      release();
+      return reply;
+    }
     if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks };
-    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks };
+    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks, release };
+  }
+
+  /** Counts a submission of `user` as running until it is launched (or refused); the returned function lets go, once. */
+  private holdStart(user: string): () => void {
+    this.starting.set(user, (this.starting.get(user) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.starting.get(user) ?? 1) - 1;
+      if (left > 0) this.starting.set(user, left);
+      else this.starting.delete(user);
+    };
   }
 
   /** Records the run and runs it in the background; returns its id. */

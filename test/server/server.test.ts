@@ -183,6 +183,25 @@ describe("submissions", () => {
     expect(others.status).toBe(200);
     for (const id of ids) expect((await client(["workflow", "cancel", id, "--force"], carol)).code).toBe(0);
   });
+
+  it("submissions sent all at once are held to the limit too (those being planned count)", async () => {
+    const spec = fs.readFileSync(home.spec("sleeper-burst", sleeper(1000)), "utf8");
+    // carol's earlier runs may still be ending: wait until she may submit again.
+    for (let i = 0; i < 100; i++) {
+      const probe = await api("POST", "/api/pool/default/workflow", carol, JSON.stringify({ spec, dry_run: true }));
+      expect(probe.status).toBe(200);
+      const list = await api("GET", "/api/workflow?user=carol&status=RUNNING", carol);
+      if ((list.json.workflows as unknown[] | undefined)?.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => api("POST", "/api/pool/default/workflow", carol, JSON.stringify({ spec }))),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([201, 201, 429, 429, 429, 429]);
+    for (const answer of answers.filter((a) => a.status === 201))
+      expect((await client(["workflow", "cancel", String(answer.json.id), "--force"], carol)).code).toBe(0);
+  });
 });
 
 describe("restart", () => {
