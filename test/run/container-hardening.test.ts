@@ -126,11 +126,13 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
 });
 
 describe("an image is never read as an option of the engine", () => {
-  it("podman's CLI: `--` before images and names (image exists, pull, run)", async () => {
+  it("podman's CLI: `--` before images and names (image exists, pull, network rm, run)", async () => {
     const backend = await PodmanCliBackend.connect();
     // Read as an option, `podman image exists --help` / `podman pull --help` succeed.
     await expect(backend.hasImage("--help")).rejects.toThrow(/invalid reference/);
     await expect(backend.pull("--help")).rejects.toThrow(/invalid reference/);
+    // Read as an option, `podman network rm --help` succeeds: a network "removed" that was never there.
+    expect(await backend.removeIdleNetwork("--help")).toBe(false);
     // Read as an option, this image would be the next argument, and the container would get the variable.
     const dir = home.outsideTmp();
     const network = `troupe-test-flag-${random()}`;
