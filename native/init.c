@@ -19,10 +19,18 @@
  *            stderr).
  * The task can write the control directory too, so the verdict is signed with
  * a secret it cannot know: a nonce troupe writes into "go", which troupe-init
- * reads and removes before the command starts. troupe-init is not dumpable
+ * reads and removes before the command starts (and when it cannot remove it,
+ * it runs nothing: fail closed). troupe-init is not dumpable
  * (PR_SET_DUMPABLE 0), so the task cannot read its memory, nor anything else
  * under /proc/1, without CAP_SYS_PTRACE, which containers do not have.
  * troupe takes no verdict without its nonce.
+ * The verdict itself holds the nonce in the clear, so nothing of the task may
+ * be left to read it: when the command ends, troupe-init first kills every
+ * other process of the container (kill(-1, SIGKILL), from PID 1 of its PID
+ * namespace) and reaps them all, and only then writes the verdict. Otherwise
+ * an orphan of the task watching the directory could read the nonce from the
+ * real verdict and rename a forged one over it. The control directory is the
+ * attempt's own, mounted into this container only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,7 +90,29 @@ static void take_nonce(char *nonce, size_t size) {
     nonce[strcspn(nonce, " \t\r\n")] = 0;
     close(fd);
   }
-  unlink(GO_FILE);
+  /* Fail closed: a "go" left in place would give the task the nonce. */
+  if (unlink(GO_FILE) != 0) {
+    fprintf(stderr, "troupe-init: cannot remove %s (%s): not running the command\n", GO_FILE, strerror(errno));
+    exit(127);
+  }
+}
+
+/*
+ * Every other process of the container killed and reaped (orphans are
+ * reparented to PID 1, so all end up as its children). Again until none is
+ * left: one forked while kill(-1) went through the list may have been missed.
+ * 1 when none is left; 0 when that cannot be said (then no verdict: troupe
+ * takes the engine's exit code, which is troupe-init's, the same code).
+ */
+static int kill_the_rest(void) {
+  /* kill(-1) from anything but the PID namespace's init would reach far beyond the container: then no verdict. */
+  if (getpid() != 1) return 0;
+  for (;;) {
+    if (kill(-1, SIGKILL) != 0 && errno == ESRCH) return 1;
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+      ;
+    if (errno != ECHILD) return 0; /* cannot happen; do not loop for ever */
+  }
 }
 
 static void say_ready(void) {
@@ -157,9 +187,13 @@ int main(int argc, char **argv) {
     int oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before;
     if (oom) fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    char verdict[256];
-    snprintf(verdict, sizeof verdict, "verdict %s %d %d\n", nonce, code, oom);
-    write_control("verdict", verdict);
+    command = 0; /* reaped: its pid may be reused */
+    /* Nothing of the task may see the verdict (it holds the nonce): kill the rest first. */
+    if (kill_the_rest()) {
+      char verdict[256];
+      snprintf(verdict, sizeof verdict, "verdict %s %d %d\n", nonce, code, oom);
+      write_control("verdict", verdict);
+    }
     return code;
   }
 }

@@ -59,8 +59,25 @@ export function registerLogsRoute(
       reply.hijack();
       const out = reply.raw;
       out.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+      // The client gone (either side's close): stop, and let go of the file.
       let closed = false;
-      request.raw.on("close", () => (closed = true));
+      const onClose = () => (closed = true);
+      request.raw.once("close", onClose);
+      out.once("close", onClose);
+      // A write the client has not taken yet: wait for it to, or for the client to go (then no drain ever comes).
+      const drained = () =>
+        new Promise<void>((resolve) => {
+          if (closed || out.destroyed) return resolve();
+          const settle = () => {
+            out.off("drain", settle);
+            out.off("close", settle);
+            request.raw.off("close", settle);
+            resolve();
+          };
+          out.once("drain", settle);
+          out.once("close", settle);
+          request.raw.once("close", settle);
+        });
       let position = offset;
       const buffer = Buffer.alloc(CHUNK);
       const ended = () => ENDED.test(store.attemptStatus(id, task, retry) ?? "");
@@ -75,7 +92,7 @@ export function registerLogsRoute(
               if (n === 0) break;
               position += n;
               read += n;
-              if (!out.write(Buffer.from(buffer.subarray(0, n)))) await new Promise((resolve) => out.once("drain", resolve));
+              if (!out.write(Buffer.from(buffer.subarray(0, n)))) await drained();
               if (closed) break;
             }
           } finally {
@@ -86,6 +103,8 @@ export function registerLogsRoute(
         if (wasEnded && read === 0) break;
         if (read === 0) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
+      request.raw.off("close", onClose);
+      out.off("close", onClose);
       out.end();
     },
   );

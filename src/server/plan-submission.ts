@@ -85,7 +85,7 @@ export function workerPlanner(size = 4): Planner {
     const outcome = await pool.run(request, { key: request.user });
     if (outcome.kind === "done") return outcome.result;
     throw new Error(
-      outcome.kind === "crashed" ? `planning the workflow failed: ${outcome.error.message}` : "planning the workflow timed out",
+      outcome.kind === "timeout" ? "planning the workflow timed out" : `planning the workflow failed: ${outcome.error.message}`,
     );
   };
 }

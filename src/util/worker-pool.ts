@@ -8,7 +8,8 @@
  * so that one user's big jobs leave workers for everyone else's.
  *
  * Protocol: the pool posts `{ id, job }`; the worker answers `{ id, started }`
- * (Date.now() when it began) and then `{ id, result }`.
+ * (Date.now() when it began) and then `{ id, result }`, or `{ id, error }` (a
+ * message) when the job failed: that job fails, and the worker takes the next.
  */
 import { Worker, type ResourceLimits } from "node:worker_threads";
 
@@ -21,7 +22,12 @@ export interface WorkerPoolOptions {
   perKey?: number;
 }
 
-export type JobOutcome<R> = { kind: "done"; result: R } | { kind: "timeout" } | { kind: "crashed"; error: Error };
+/** `failed`: the worker answered with an error (it goes on); `crashed`: the worker died or exited. */
+export type JobOutcome<R> =
+  | { kind: "done"; result: R }
+  | { kind: "failed"; error: Error }
+  | { kind: "timeout" }
+  | { kind: "crashed"; error: Error };
 
 interface Job<T, R> {
   id: number;
@@ -78,7 +84,7 @@ export class WorkerPool<T, R> {
   private spawn(): Slot<T, R> {
     const worker = new Worker(this.options.file, { resourceLimits: this.options.resourceLimits });
     const slot: Slot<T, R> = { worker };
-    worker.on("message", (message: { id: number; started?: number; result?: R }) => {
+    worker.on("message", (message: { id: number; started?: number; result?: R; error?: string }) => {
       const job = slot.job;
       if (!job || message.id !== job.id) return;
       if (message.started !== undefined) {
@@ -88,7 +94,8 @@ export class WorkerPool<T, R> {
         }
         return;
       }
-      this.finish(slot, { kind: "done", result: message.result as R });
+      if (message.error !== undefined) this.finish(slot, { kind: "failed", error: new Error(message.error) });
+      else this.finish(slot, { kind: "done", result: message.result as R });
     });
     worker.on("error", (error) => this.retire(slot, { kind: "crashed", error }));
     worker.on("exit", () => this.retire(slot, { kind: "crashed", error: new Error("the worker exited") }));

@@ -9,8 +9,8 @@
  * Needs the images of scripts/test-images.sh and, on this kind of machine,
  * CONTAINERS_CONF (scripts/test.sh exports both).
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
@@ -125,12 +125,71 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
   }, 90_000);
 });
 
+describe("troupe-init's verdict cannot be forged by the task's orphans", () => {
+  // Orphans left by the command try to learn the nonce: one from the verdict's temporary file (mkostemp, then a
+  // rename), one from the verdict itself; then they write a verdict of their own with it in its place (in place,
+  // `1<>`: one write, nothing truncated). Before troupe-init killed the rest of the container ahead of its verdict,
+  // the verdict was theirs to read from its writing until PID 1 exited: a race of microseconds, which they won for
+  // up to half of the attempts of a round (this test failed in 3 of 4 runs against that troupe-init).
+  const orphans = `c=/.troupe/ctl
+      forge() { while :; do echo "verdict $1 0 0" 1<> $c/verdict; done; }
+      (sleep 0.25; while :; do for f in $c/.verdict.*; do [ -f "$f" ] && read v n rest < "$f" && [ -n "$n" ] && forge "$n"; done; done) 2>/dev/null &
+      (sleep 0.25; while [ ! -e $c/verdict ]; do :; done; read v n rest < $c/verdict; forge "$n") 2>/dev/null &
+      sleep 0.3
+      exit 3`;
+  const tasks = Array.from(
+    { length: 10 },
+    (_, i) => `  - name: orphans${i}
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      ${orphans}`,
+  );
+
+  it("the recorded exit codes are the commands' own", async () => {
+    // Three rounds of ten: each attempt is one race.
+    const file = home.spec("orphans", `workflow:\n  name: orphans-${random()}\n  tasks:\n${tasks.join("\n")}\n`);
+    for (let round = 0; round < 3; round++) {
+      const run = await onContainers(file, home);
+      expect(run.code, describeRun(run)).toBe(1);
+      for (let i = 0; i < 10; i++) {
+        // Forged: COMPLETED, exit code 0.
+        expect(taskOf(run.record, `orphans${i}`), describeRun(run)).toMatchObject({ status: "FAILED", exit_code: 3 });
+      }
+    }
+  }, 120_000);
+});
+
+describe("troupe-init runs nothing when it cannot take the release's nonce away", () => {
+  it("a `go` it cannot remove (a read-only control directory): exit 127, a message, the command not run", () => {
+    const dir = home.outsideTmp();
+    const ctl = join(dir, "ctl");
+    mkdirSync(ctl);
+    writeFileSync(join(ctl, "go"), "secret\n");
+    const init = new URL("../../native/build/troupe-init", import.meta.url).pathname;
+    const name = `troupe-test-go-${random()}`;
+    const result = spawnSync(
+      "podman",
+      ["run", "--rm", "--name", name, "--network", "none", "--volume", `${init}:/.troupe/init:ro`, "--volume", `${ctl}:/.troupe/ctl:ro`]
+        .concat(["--entrypoint", "/.troupe/init", "--", "alpine:3.18", "sh", "-c", "echo ran; cat /.troupe/ctl/go"]),
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    // Before: the command ran, with the nonce there to read.
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/troupe-init: cannot remove \/\.troupe\/ctl\/go .*not running the command/);
+    expect(result.status).toBe(127);
+  }, 60_000);
+});
+
 describe("an image is never read as an option of the engine", () => {
-  it("podman's CLI: `--` before images and names (image exists, pull, run)", async () => {
+  it("podman's CLI: `--` before images and names (image exists, pull, network rm, run)", async () => {
     const backend = await PodmanCliBackend.connect();
     // Read as an option, `podman image exists --help` / `podman pull --help` succeed.
     await expect(backend.hasImage("--help")).rejects.toThrow(/invalid reference/);
     await expect(backend.pull("--help")).rejects.toThrow(/invalid reference/);
+    // Read as an option, `podman network rm --help` succeeds: a network "removed" that was never there.
+    expect(await backend.removeIdleNetwork("--help")).toBe(false);
     // Read as an option, this image would be the next argument, and the container would get the variable.
     const dir = home.outsideTmp();
     const network = `troupe-test-flag-${random()}`;

@@ -28,4 +28,15 @@ describe("WorkerPool", () => {
     ]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_150); // bob's two ran one after the other
   });
+
+  it("a job its worker answers with an error fails alone: the worker goes on with the next", async () => {
+    const pool = new WorkerPool<{ ms: number; fail?: string }, number>({ file, size: 1 });
+    const failed = pool.run({ ms: 10, fail: "no good" });
+    const next = pool.run({ ms: 10 });
+    const outcome = await failed;
+    expect(outcome).toMatchObject({ kind: "failed" });
+    expect(outcome.kind === "failed" && outcome.error.message).toBe("no good");
+    expect(await next).toEqual({ kind: "done", result: 10 });
+    expect(pool.size).toBe(1);
+  });
 });

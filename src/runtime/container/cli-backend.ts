@@ -115,7 +115,7 @@ export class PodmanCliBackend implements ContainerBackend {
     await this.isolations.get(name)?.catch(() => undefined);
     // Without --force podman refuses a network that a container is on.
     if (
-      !(await podman(this.binary, ["network", "rm", name]).then(
+      !(await podman(this.binary, ["network", "rm", "--", name]).then(
         () => true,
         () => false,
       ))
