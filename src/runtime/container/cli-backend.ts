@@ -197,7 +197,9 @@ export class PodmanCliBackend implements ContainerBackend {
 
   async stopContainer(name: string, graceMs: number): Promise<void> {
     const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), "--", name] : ["kill", "--", name];
-    await podman(this.binary, args, graceMs + 60_000).catch(() => undefined);
+    // A container whose last stop was cut short (its server killed meanwhile) stays "stopping" for podman, and
+    // refuses a stop or a kill: removing it still ends it (its podman run, under its keeper, then ends too).
+    await podman(this.binary, args, graceMs + 60_000).catch(() => podman(this.binary, ["rm", "--force", "--", name]).catch(() => undefined));
   }
 
   /**
