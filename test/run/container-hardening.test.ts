@@ -16,17 +16,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
 import { ContainerRuntime } from "../../src/runtime/container/container-runtime.js";
 import type { TaskLaunch } from "../../src/runtime/types.js";
-import { PodmanService, TestHome, describeRun, ensureBuilt, killStartedRuns, random, runJson, taskOf } from "./helpers.js";
+import {
+  PodmanService,
+  TestHome,
+  describeRun,
+  ensureBuilt,
+  killStartedRuns,
+  random,
+  removeRunLeftovers,
+  runJson,
+  taskOf,
+} from "./helpers.js";
 
 const homes: TestHome[] = [];
 let home: TestHome;
 const runIds = new Set<string>();
 let service: PodmanService | undefined;
-
-const podmanList = (args: string[]): string[] =>
-  execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
-    .split("\n")
-    .filter(Boolean);
 
 function newHome(): TestHome {
   const h = new TestHome();
@@ -42,16 +47,7 @@ beforeAll(async () => {
 afterEach(() => {
   killStartedRuns();
   // Only what this file's runs left (a failed test), by their run ids.
-  for (const id of runIds) {
-    try {
-      const containers = podmanList(["ps", "-a", "--filter", `label=troupe.run=${id}`, "-q"]);
-      if (containers.length) podmanList(["rm", "-f", ...containers]);
-      const networks = podmanList(["network", "ls", "--filter", `label=troupe.run=${id}`, "-q"]);
-      if (networks.length) podmanList(["network", "rm", "-f", ...networks]);
-    } catch {
-      // Best effort.
-    }
-  }
+  removeRunLeftovers(runIds);
   runIds.clear();
 });
 
@@ -102,27 +98,31 @@ describe("troupe-init's verdict cannot be forged by the task", () => {
       x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived
 `;
 
-  it.each(["podman", "docker"] as const)("a task that writes oom and verdicts is recorded as it ended (engine %s)", async (engine) => {
-    const extra: string[] = [];
-    const env: Record<string, string> = {};
-    if (engine === "docker") {
-      service ??= await PodmanService.start();
-      extra.push("--engine", "docker");
-      env.DOCKER_HOST = service.url;
-    }
-    const run = await onContainers(home.spec("forge", forgery(`forge-${random()}`)), home, extra, env);
-    expect(run.code, describeRun(run)).toBe(1);
-    // Before: FAILED/COMPLETED "killed: more memory than its limit".
-    expect(taskOf(run.record, "forger"), describeRun(run)).toMatchObject({ status: "COMPLETED", exit_code: 0 });
-    expect(run.stderr.split("\n").filter((line) => /forger|liar/.test(line) && /memory/i.test(line))).toEqual([]);
-    expect(home.log(run.record.id, "forger")).toBe("forged\n");
-    expect(taskOf(run.record, "liar")).toMatchObject({ status: "FAILED", exit_code: 3 });
-    // troupe read `ready` again at the end, and a FIFO there held it for ever.
-    expect(taskOf(run.record, "blocker")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
-    // A task that tries to keep troupe-init from writing its verdict (by taking the names it might write through).
-    expect(taskOf(run.record, "hider")).toMatchObject({ status: "FAILED", exit_code: 137 });
-    expect(run.stderr).toMatch(/hider\s*: FAILED\b.*killed: more memory than its limit/);
-  }, 90_000);
+  it.each(["podman", "docker"] as const)(
+    "a task that writes oom and verdicts is recorded as it ended (engine %s)",
+    async (engine) => {
+      const extra: string[] = [];
+      const env: Record<string, string> = {};
+      if (engine === "docker") {
+        service ??= await PodmanService.start();
+        extra.push("--engine", "docker");
+        env.DOCKER_HOST = service.url;
+      }
+      const run = await onContainers(home.spec("forge", forgery(`forge-${random()}`)), home, extra, env);
+      expect(run.code, describeRun(run)).toBe(1);
+      // Before: FAILED/COMPLETED "killed: more memory than its limit".
+      expect(taskOf(run.record, "forger"), describeRun(run)).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      expect(run.stderr.split("\n").filter((line) => /forger|liar/.test(line) && /memory/i.test(line))).toEqual([]);
+      expect(home.log(run.record.id, "forger")).toBe("forged\n");
+      expect(taskOf(run.record, "liar")).toMatchObject({ status: "FAILED", exit_code: 3 });
+      // troupe read `ready` again at the end, and a FIFO there held it for ever.
+      expect(taskOf(run.record, "blocker")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      // A task that tries to keep troupe-init from writing its verdict (by taking the names it might write through).
+      expect(taskOf(run.record, "hider")).toMatchObject({ status: "FAILED", exit_code: 137 });
+      expect(run.stderr).toMatch(/hider\s*: FAILED\b.*killed: more memory than its limit/);
+    },
+    90_000,
+  );
 });
 
 describe("troupe-init's verdict cannot be forged by the task's orphans", () => {
@@ -171,8 +171,18 @@ describe("troupe-init runs nothing when it cannot take the release's nonce away"
     const name = `troupe-test-go-${random()}`;
     const result = spawnSync(
       "podman",
-      ["run", "--rm", "--name", name, "--network", "none", "--volume", `${init}:/.troupe/init:ro`, "--volume", `${ctl}:/.troupe/ctl:ro`]
-        .concat(["--entrypoint", "/.troupe/init", "--", "alpine:3.18", "sh", "-c", "echo ran; cat /.troupe/ctl/go"]),
+      [
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "--volume",
+        `${init}:/.troupe/init:ro`,
+        "--volume",
+        `${ctl}:/.troupe/ctl:ro`,
+      ].concat(["--entrypoint", "/.troupe/init", "--", "alpine:3.18", "sh", "-c", "echo ran; cat /.troupe/ctl/go"]),
       { encoding: "utf8", timeout: 60_000 },
     );
     // Before: the command ran, with the nonce there to read.
@@ -288,7 +298,10 @@ describe("names of containers and networks are unique on the machine", () => {
 describe("a group's lead ends it", () => {
   it("the others' logs hold only their own output, their exit codes are their commands'", async () => {
     // Members that end about when the lead does (their podman run still cleaning up as the stop comes), and sleepers.
-    const racers = Array.from({ length: 8 }, (_, i) => `    - {name: r${i}, image: alpine:3.18, command: ["sh", "-c", "echo r${i}; sleep 1.0${i}"]}`);
+    const racers = Array.from(
+      { length: 8 },
+      (_, i) => `    - {name: r${i}, image: alpine:3.18, command: ["sh", "-c", "echo r${i}; sleep 1.0${i}"]}`,
+    );
     const sleepers = [0, 1].map((i) => `    - {name: s${i}, image: alpine:3.18, command: ["sh", "-c", "echo s${i}; sleep 300"]}`);
     const file = home.spec(
       "lead-ends",

@@ -8,7 +8,6 @@
  * Needs the images of scripts/test-images.sh and, on this kind of machine,
  * CONTAINERS_CONF (scripts/test.sh exports both).
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -16,6 +15,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   EXAMPLES,
   PodmanService,
+  containersOfRun,
+  networksOfRun,
+  removeRunLeftovers,
   ROOT,
   TestHome,
   describeRun,
@@ -67,12 +69,6 @@ function newHome(): TestHome {
 // ---------------------------------------------------------------- probes and cleanup
 
 /** podman's own answer (not troupe's), one ID or name a line. */
-const podmanList = (args: string[]): string[] =>
-  execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
-    .split("\n")
-    .filter(Boolean);
-const containersOf = (runId: string) => podmanList(["ps", "-a", "--filter", `label=troupe.run=${runId}`, "-q"]);
-const networksOf = (runId: string) => podmanList(["network", "ls", "--filter", `label=troupe.run=${runId}`, "-q"]);
 /** `podman system service` processes troupe started for a TROUPE_HOME (their sockets live in $TROUPE_HOME/engine/). */
 const servicesOf = (h: TestHome) => processesWith(`unix://${h.home}/engine/`).filter((p) => p.cmdline.includes("system service"));
 
@@ -84,22 +80,13 @@ async function leftBehind(h: TestHome, runId: string): Promise<Record<string, un
     (p) => p.length === 0,
     5_000,
   );
-  return { containers: containersOf(runId), networks: networksOf(runId), processes };
+  return { containers: containersOfRun(runId), networks: networksOfRun(runId), processes };
 }
 const NOTHING = { containers: [], networks: [], processes: [] };
 
 /** What a failed test left: our runs' containers and networks, podman services troupe started for our homes (killed by PID). */
 function removeLeftovers(): void {
-  for (const id of runIds) {
-    try {
-      const containers = containersOf(id);
-      if (containers.length) podmanList(["rm", "-f", ...containers]);
-      const networks = networksOf(id);
-      if (networks.length) podmanList(["network", "rm", "-f", ...networks]);
-    } catch {
-      // Best effort: the assertions say what troupe did.
-    }
-  }
+  removeRunLeftovers(runIds);
   runIds.clear();
   for (const h of homes) killMarked(`unix://${h.home}/engine/`);
 }
@@ -463,9 +450,9 @@ describe("nothing left behind", () => {
     const { result, runId } = await runAndSignal(file, killedHome, "SIGKILL", (id) => allStarted(killedHome, id, 2));
     expect(result.signal).toBe("SIGKILL");
     // troupe had no chance to clean up: what it made is still there.
-    const containers = containersOf(runId);
+    const containers = containersOfRun(runId);
     expect(containers).toHaveLength(2);
-    expect(networksOf(runId)).toHaveLength(1);
+    expect(networksOfRun(runId)).toHaveLength(1);
 
     // (A container run of another test file starting right now could sweep these first; this file's runs are sequential.)
     const next = await runOnContainers(tinySpec(killedHome, "after-kill"), { home: killedHome.home });

@@ -528,3 +528,27 @@ export class PodmanService {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+// ---------------------------------------------------------------- podman
+
+/** A podman command's output, a line each. */
+export const podmanList = (args: string[]): string[] =>
+  execFileSync("podman", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
+    .split("\n")
+    .filter(Boolean);
+export const containersOfRun = (runId: string) => podmanList(["ps", "-a", "--filter", `label=troupe.run=${runId}`, "-q"]);
+export const networksOfRun = (runId: string) => podmanList(["network", "ls", "--filter", `label=troupe.run=${runId}`, "-q"]);
+
+/** Removes what these runs left in podman (a failed test), by their run ids only; best effort. */
+export function removeRunLeftovers(runIds: Iterable<string>): void {
+  for (const id of runIds) {
+    try {
+      const containers = containersOfRun(id);
+      if (containers.length) podmanList(["rm", "-f", ...containers]);
+      const networks = networksOfRun(id);
+      if (networks.length) podmanList(["network", "rm", "-f", ...networks]);
+    } catch {
+      // Best effort: the assertions say what troupe did.
+    }
+  }
+}
