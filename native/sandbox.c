@@ -186,12 +186,12 @@ static void make_mount_point(const char *target, int source_is_dir) {
 
 /*
  * Makes the mount at `target` read-only, with everything mounted below it
- * (mount_setattr), keeping its nosuid/nodev/noexec; a plain remount of the
- * top mount where the kernel has no mount_setattr.
+ * (AT_RECURSIVE) or alone (0), keeping its nosuid/nodev/noexec; a plain
+ * remount of the top mount where the kernel has no mount_setattr.
  */
-static void make_read_only(const char *target) {
+static void make_read_only(const char *target, unsigned int recursive) {
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-  if (syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target, recursive, &attr, sizeof attr) == 0) return;
   if (errno != ENOSYS) sandbox_fail("cannot make %s read-only: %s", target, strerror(errno));
   struct statvfs vfs;
   unsigned long keep = 0;
@@ -227,7 +227,7 @@ static void place_data(const char *contents, const char *target) {
   close(fd);
   make_mount_point(target, 0);
   if (mount(staged, target, NULL, MS_BIND, NULL)) sandbox_fail("cannot place %s: %s", target, strerror(errno));
-  make_read_only(target);
+  make_read_only(target, AT_RECURSIVE);
   unlink(staged);
 }
 
@@ -269,13 +269,9 @@ static void apply_mounts(const sandbox_t *box) {
         if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k"))
           sandbox_fail("cannot hide %s: %s", op->a, strerror(errno));
         break;
-      case MOUNT_SEAL: {
-        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-        if (syscall(SYS_mount_setattr, AT_FDCWD, op->a, 0, &attr, sizeof attr) &&
-            (errno != ENOSYS || mount(NULL, op->a, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)))
-          sandbox_fail("cannot make %s read-only: %s", op->a, strerror(errno));
+      case MOUNT_SEAL:
+        make_read_only(op->a, 0);
         break;
-      }
       case MOUNT_DEV:
         sandbox_mount_dev(op->a);
         break;
@@ -293,7 +289,7 @@ static void apply_mounts(const sandbox_t *box) {
         char source[64];
         snprintf(source, sizeof source, "/proc/self/fd/%d", sources[i]);
         if (mount(source, op->b, NULL, MS_BIND | MS_REC, NULL)) sandbox_fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
-        if (op->kind == MOUNT_RO_BIND) make_read_only(op->b);
+        if (op->kind == MOUNT_RO_BIND) make_read_only(op->b, AT_RECURSIVE);
         else if (box->read_only_root) make_writable(op->b);
         close(sources[i]);
         break;
