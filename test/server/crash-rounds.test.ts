@@ -13,7 +13,7 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IS_ROOT, ROOT, TestHome, bridgesOfRun, ensureBuilt, random, troupe, waitFor } from "../run/helpers.js";
+import { IS_ROOT, ROOT, TestHome, bridgesOfRun, ensureBuilt, random, removeRunLeftovers, troupe, waitFor } from "../run/helpers.js";
 import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
 
 const CONTAINERS_CONF = process.env.CONTAINERS_CONF ?? join(ROOT, "scripts", "ci-containers.conf");
@@ -105,11 +105,11 @@ afterAll(() => {
       const table = /MASQUERADE/.test(rule) ? "nat" : "filter";
       lines("sh", ["-c", `iptables -w -t ${table} ${rule.replace(/^-A /, "-D ")}`]);
     }
-    for (const c of podman(["ps", "-a", "-q", "--filter", `label=troupe.run=${id}`])) podman(["rm", "--force", c]);
-    for (const n of podman(["network", "ls", "-q", "--filter", `label=troupe.run=${id}`])) podman(["network", "rm", "--force", n]);
   }
+  if (TARGETS.some((t) => t.name.startsWith("container"))) removeRunLeftovers(allRuns);
   home?.remove();
-});
+  // Two podman calls per run, a few dozen runs, and the podman runs' leftovers (unchecked, above) to remove.
+}, 120_000);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
