@@ -237,9 +237,12 @@ async function submit(file: string, options: SubmitOptions): Promise<number> {
     { ...(await specToSubmit(file, options)), dry_run: options.dryRun, priority: options.priority, labels: options.label },
   );
   const progress = options.output === "json" ? process.stderr : process.stdout;
-  if (status >= 400) {
+  // An invalid spec's problems, or an accepted one's warnings (fields with no effect yet, among others).
+  if (body.diagnostics?.length) {
     const { formatDiagnostic } = await import("./format.js");
-    for (const d of body.diagnostics ?? []) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+    for (const d of body.diagnostics) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+  }
+  if (status >= 400) {
     process.stderr.write(`${file}: ${body.error ?? `HTTP ${status}`}\n`);
     return RUN_EXIT.invalid;
   }

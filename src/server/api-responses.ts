@@ -98,11 +98,14 @@ export const InvalidResponse = z
 
 export const HealthResponse = z.strictObject({ status: z.literal("OK") }).describe("the server answers");
 
+/** An accepted spec's warnings (fields with no effect yet, among others); absent when it has none. */
+const warnings = z.array(DiagnosticSchema).optional().describe("the spec's warnings, each with its field and line");
+
 export const ValidatedResponse = z
-  .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int() })
+  .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int(), diagnostics: warnings })
   .describe("dry run: the workflow is valid and fits the pool; nothing was run");
 
-export const SubmittedResponse = z.strictObject({ id: z.string(), name: z.string() }).describe("the workflow was accepted");
+export const SubmittedResponse = z.strictObject({ id: z.string(), name: z.string(), diagnostics: warnings }).describe("the workflow was accepted");
 
 export const CanceledResponse = z
   .strictObject({ id: z.string(), canceling: z.literal(true), force: z.boolean() })

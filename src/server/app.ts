@@ -7,6 +7,7 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
+import type { Diagnostic } from "../spec/index.js";
 import type { RunStore, TokenOwner } from "../store/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
@@ -112,9 +113,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         case "refused":
           return reply.status(result.status).send({ error: result.reason });
         case "validated":
-          return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks });
+          return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks, ...warningsOf(result) });
         case "submitted":
-          return reply.status(201).send({ id: result.id, name: store.getRun(result.id)?.name });
+          return reply.status(201).send({ id: result.id, name: store.getRun(result.id)?.name, ...warningsOf(result) });
       }
     },
   );
@@ -231,4 +232,9 @@ function optionalBodies<T extends OpenApiPaths>(document: T): T {
       if (content && Object.values(content).every((media) => !media.schema?.required?.length)) operation.requestBody!.required = false;
     }
   return document;
+}
+
+/** A submission's warnings, as the response's `diagnostics`; nothing when it has none. */
+function warningsOf(result: { warnings?: Diagnostic[] }): { diagnostics?: Diagnostic[] } {
+  return result.warnings && result.warnings.length > 0 ? { diagnostics: result.warnings } : {};
 }

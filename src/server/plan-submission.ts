@@ -27,7 +27,15 @@ export interface PlanRequest {
 export type PlanReply =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
   | { kind: "refused"; reason: string; status: 400 | 403 }
-  | { kind: "planned"; name: string; groups: number; tasks: number; plan?: CompiledWorkflow };
+  | {
+      kind: "planned";
+      name: string;
+      groups: number;
+      tasks: number;
+      plan?: CompiledWorkflow;
+      /** The spec's warnings (fields with no effect yet, among others): the submitter is told of them. */
+      warnings: Diagnostic[];
+    };
 
 export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const { pool } = request;
@@ -61,7 +69,13 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
       status: 400,
     };
   }
-  const reply: PlanReply = { kind: "planned", name: plan.name, groups: plan.groups.length, tasks: tasks.length };
+  const reply: PlanReply = {
+    kind: "planned",
+    name: plan.name,
+    groups: plan.groups.length,
+    tasks: tasks.length,
+    warnings: loaded.diagnostics.filter((d) => d.severity === "warning"),
+  };
   return request.wantPlan ? { ...reply, plan } : reply;
 }
 

@@ -55,8 +55,8 @@ export interface Submission {
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
   | { kind: "refused"; reason: string; status: 400 | 403 | 404 | 409 | 429 | 503 }
-  | { kind: "validated"; name: string; groups: number; tasks: number }
-  | { kind: "submitted"; id: string };
+  | { kind: "validated"; name: string; groups: number; tasks: number; warnings?: Diagnostic[] }
+  | { kind: "submitted"; id: string; warnings?: Diagnostic[] };
 
 /** What the HTTP API asks of the run manager (app.ts); the HTTP thread's proxy has the same shape. */
 export interface RunControl {
@@ -112,7 +112,7 @@ export class RunManager implements RunControl {
     if (checked.kind !== "planned") return checked;
     try {
       if (!checked.plan) throw new Error("the planner answered without a plan");
-      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission) };
+      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission), warnings: checked.warnings };
     } finally {
       checked.release();
     }
@@ -176,7 +176,7 @@ export class RunManager implements RunControl {
     submission: Submission,
   ): Promise<
     | Exclude<SubmitResult, { kind: "submitted" }>
-    | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number; release: () => void }
+    | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number; warnings: Diagnostic[]; release: () => void }
   > {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
@@ -211,8 +211,9 @@ export class RunManager implements RunControl {
       release();
       return reply;
     }
-    if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks };
-    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks, release };
+    const { warnings } = reply;
+    if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks, warnings, release };
   }
 
   /** Counts a submission of `user` as running until it is launched (or refused); the returned function lets go, once. */

@@ -12,6 +12,7 @@ import { positionOf } from "./template/locate.js";
 import { checkExitActions } from "./rules/exit-actions.js";
 import { checkFiles } from "./rules/files.js";
 import { checkInputs } from "./rules/inputs.js";
+import { checkNotImplemented } from "./rules/not-implemented.js";
 import { checkLeads, checkNames, checkResourceNames, checkTasksOrGroups } from "./rules/structure.js";
 import { checkTokens } from "./rules/tokens.js";
 import { buildView } from "./rules/view.js";
@@ -75,6 +76,7 @@ export async function loadWorkflowSpec(source: Uint8Array | string, options: Loa
     checkTokens(view, bag);
     checkFiles(view, bag, options.baseDir);
     checkExitActions(view, bag, options.maxRetries ?? 0);
+    checkNotImplemented(view, bag);
   }
   return finish(bag, place, result.success ? result.data : undefined);
 }
