@@ -1,25 +1,34 @@
 import { Command } from "commander";
 import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
+/** `pretty` and `json` as every command; `dot` and `mermaid` draw the group graph (plan-graph.ts). */
+const PLAN_OUTPUTS = ["pretty", "json", "dot", "mermaid"] as const;
+type PlanOptions = Omit<SpecOptions, "output"> & { output: (typeof PLAN_OUTPUTS)[number] };
+
 export function planCommand(): Command {
   const command = new Command("plan")
     .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
     .argument("<file>", "workflow file (`-` for standard input)");
-  addSpecOptions(command).addHelpText(
+  addSpecOptions(command, PLAN_OUTPUTS).addHelpText(
     "after",
     `
+Output: pretty (the default), json (the compiled workflow), dot (Graphviz) or mermaid: the group graph,
+each group a node listing its tasks (the lead marked ★), each input an edge labelled with the tasks it links.
+
 Examples:
   $ troupe plan examples/group_tasks_communication.yaml
-  $ troupe plan examples/data_passing.yaml --output json`,
+  $ troupe plan examples/data_passing.yaml --output json
+  $ troupe plan examples/data_passing.yaml --output dot | dot -Tsvg > plan.svg
+  $ troupe plan examples/data_passing.yaml --output mermaid > plan.mmd`,
   );
   return command.action(
-    action(async (file: string, options: SpecOptions) => {
+    action(async (file: string, options: PlanOptions) => {
       const [{ compileWorkflow }, { formatDiagnostic, formatPlan, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([
         import("../plan/index.js"),
         import("./format.js"),
         import("./load-spec.js"),
       ]);
-      const loaded = await loadSpecFile(file, options);
+      const loaded = await loadSpecFile(file, { ...options, output: options.output === "json" ? "json" : "pretty" });
       const stderr = colorsFor(process.stderr);
       for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, stderr) + "\n");
       if (!loaded.spec) {
@@ -31,6 +40,8 @@ Examples:
       }
       const plan = compileWorkflow(loaded.spec);
       if (options.output === "json") writeJson(plan);
+      else if (options.output === "dot") process.stdout.write((await import("./plan-graph.js")).planToDot(plan) + "\n");
+      else if (options.output === "mermaid") process.stdout.write((await import("./plan-graph.js")).planToMermaid(plan) + "\n");
       else process.stdout.write(formatPlan(plan, colorsFor(process.stdout)) + "\n");
       return 0;
     }),

@@ -24,7 +24,8 @@ function collectAssignment(flag: string) {
   };
 }
 
-export function addSpecOptions(command: Command): Command {
+/** The spec flags; `outputs`: the output formats the command offers (`plan` draws graphs too). */
+export function addSpecOptions(command: Command, outputs: readonly string[] = OUTPUT_FORMATS): Command {
   return command
     .option("--set <name=value>", "set a template variable (numbers become numbers); repeatable", collectAssignment("--set"), {})
     .option("--set-string <name=value>", "set a template variable, always as a string; repeatable", collectAssignment("--set-string"), {})
@@ -34,11 +35,13 @@ export function addSpecOptions(command: Command): Command {
       parseNonNegativeInt("--max-retries"),
       0,
     )
-    .addOption(outputOption());
+    .addOption(outputOption(outputs));
 }
 
-export function outputOption(): Option {
-  return new Option("-o, --output <format>", "output format").choices(["pretty", "json"]).default("pretty");
+const OUTPUT_FORMATS: readonly OutputFormat[] = ["pretty", "json"];
+
+export function outputOption(choices: readonly string[] = OUTPUT_FORMATS): Option {
+  return new Option("-o, --output <format>", "output format").choices(choices).default("pretty");
 }
 
 /**
