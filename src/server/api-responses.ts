@@ -105,7 +105,9 @@ export const ValidatedResponse = z
   .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int(), diagnostics: warnings })
   .describe("dry run: the workflow is valid and fits the pool; nothing was run");
 
-export const SubmittedResponse = z.strictObject({ id: z.string(), name: z.string(), diagnostics: warnings }).describe("the workflow was accepted");
+export const SubmittedResponse = z
+  .strictObject({ id: z.string(), name: z.string(), diagnostics: warnings })
+  .describe("the workflow was accepted");
 
 export const CanceledResponse = z
   .strictObject({ id: z.string(), canceling: z.literal(true), force: z.boolean() })

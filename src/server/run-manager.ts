@@ -20,6 +20,7 @@ import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
+import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 
 type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
@@ -180,7 +181,7 @@ export class RunManager implements RunControl {
   > {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
-    if (!pool) return { kind: "refused", reason: `no pool named ${submission.pool}`, status: 404 };
+    if (!pool) return { kind: "refused", reason: unknownPool(submission.pool, this.pools.keys()), status: 404 };
     // A run that has ended counts no more while it removes what it made (a resumed run's sweep takes a while).
     // Those being planned count too: many sent at once must not all pass before any has started.
     const running =
@@ -443,4 +444,11 @@ interface ResumableRun {
 /** The GPUs of a resumed run's running groups (their members run on, on them). */
 function runningGpus(state: ResumedRun): number[][] {
   return state.groups.flatMap((group) => (group.status === "RUNNING" && group.gpus ? group.gpus : []));
+}
+
+/** No pool of that name: which there are, and the likely one. */
+function unknownPool(name: string, pools: Iterable<string>): string {
+  const names = [...pools].sort();
+  const guess = didYouMean(name, names);
+  return `no pool named ${name}${guess ? ` (${guess})` : ""}; this server's pools: ${names.join(", ")}`;
 }
