@@ -5,7 +5,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
 
 export interface ClientConfig {
@@ -13,7 +13,13 @@ export interface ClientConfig {
   token: string;
 }
 
+/**
+ * Where `troupe login` keeps the server and token: in troupe's home when TROUPE_HOME says where
+ * that is (one variable keeps all of troupe's state apart, as tests and second setups need), else
+ * in the XDG config directory ($XDG_CONFIG_HOME, default ~/.config).
+ */
 export function configPath(): string {
+  if (process.env.TROUPE_HOME) return join(resolve(process.env.TROUPE_HOME), "client.json");
   return join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "troupe", "client.json");
 }
 

@@ -1,7 +1,8 @@
 /**
  * The server's config file (`troupe server --config FILE`, YAML or JSON):
  * the pools it offers. Without one there is a single `default` pool, this
- * machine, built from the command-line options.
+ * machine, built from the command-line options. The format is documented in
+ * `troupe server --help`, README.md and examples/server-config.yaml:
  *
  *   pools:
  *   - name: default
@@ -72,6 +73,9 @@ const ServerConfig = z
   .refine((c) => new Set(c.pools.map((p) => p.name)).size === c.pools.length, "pool names must differ");
 
 export type PoolConfig = z.output<typeof PoolConfig>;
+
+/** Every field a pool may have (the help, README and examples/server-config.yaml document each: a test checks). */
+export const POOL_FIELDS: readonly string[] = Object.keys(PoolConfig.shape);
 
 /** The pools a config file declares; a clear usage error naming the field when it is wrong. */
 export function readServerConfig(path: string): PoolConfig[] {

@@ -37,7 +37,7 @@ export function serverCommand(): Command {
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
     .option("--allow-privileged", "the default pool runs tasks with `privileged: true` (as root); refused otherwise")
-    .option("--config <file>", "the pools to offer (YAML; see src/cli/server-config.ts); default: one pool, `default`, this machine")
+    .option("--config <file>", "the pools to offer (YAML, below; examples/server-config.yaml); default: one pool, `default`, this machine")
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
     .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
     .option(
@@ -54,9 +54,28 @@ The first line on stdout is "troupe server: listening on URL". Every API call bu
 Running tasks outlive the server: SIGTERM (Ctrl-C, SIGHUP) makes it exit at once,
 and its next start (after a crash too) resumes the workflows it was running.
 
+The config file (--config, YAML or JSON) lists the pools; users pick one with
+\`troupe workflow submit --pool NAME\`. Every field but name is optional:
+  pools:
+  - name: default             # lowercase letters, digits, - and _; at most 63
+    runtime: host             # host or container (default: container when an engine answers)
+    isolation: netns          # host runtime: netns or none
+    engine: podman            # container runtime: podman or docker
+    cpus: 8                   # capacity the pool's workflows share (default: this machine's)
+    memory: 16Gi
+    gpus: 0                   # at most what nvidia-smi lists (default: those); gpus_unchecked: true
+                              #   takes it as given
+    max_retries: 2            # how often RESCHEDULE may retry a task (default 0)
+    max_parallel: 64          # tasks running at once (default 64)
+    exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
+    task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
+    privileged_allowed: false # whether tasks with privileged: true may run, as root
+A field the server does not know, or a wrong value, is refused at start, naming it.
+
 Examples:
   $ troupe server token create alice --home /srv/troupe
-  $ troupe server --home /srv/troupe --port 8080`,
+  $ troupe server --home /srv/troupe --port 8080
+  $ troupe server --home /srv/troupe --config examples/server-config.yaml`,
     )
     .action(action((options: ServerOptions) => serve(options)));
   command

@@ -26,6 +26,15 @@ export function loginCommand(): Command {
     .description("remember a troupe server and your token for the workflow commands")
     .argument("<url>", "the server, e.g. http://127.0.0.1:8080")
     .requiredOption("--token <token>", "your API token (`troupe server token create NAME` on the server)")
+    .addHelpText(
+      "after",
+      `
+Saved in $TROUPE_HOME/client.json when TROUPE_HOME is set, else in $XDG_CONFIG_HOME/troupe/client.json
+(default ~/.config/troupe/client.json), readable only by you. TROUPE_SERVER and TROUPE_TOKEN override it.
+
+Example:
+  $ troupe login http://127.0.0.1:8080 --token trp_...`,
+    )
     .action(
       action(async (url: string, options: { token: string }) => {
         const config = { server: url.replace(/\/+$/, ""), token: options.token };
