@@ -210,7 +210,7 @@ interface SubmitOptions {
 async function specToSubmit(
   file: string,
   options: { set: Record<string, string>; setString: Record<string, string> },
-): Promise<{ spec: string; set: Record<string, string>; set_string: Record<string, string> }> {
+): Promise<{ spec: string; set: Record<string, string>; set_string: Record<string, string>; warnedHere?: boolean }> {
   const { MAX_SPEC_BYTES } = await import("../spec/index.js");
   const read = readWorkflowFile(file, MAX_SPEC_BYTES);
   if (read.truncated)
@@ -230,26 +230,32 @@ async function specToSubmit(
   const loaded = await loadSpecFile(file, { set: options.set, setString: options.setString, output: "pretty", maxRetries: 0 });
   // Only the client sees where a localpath leads: it says so before sending the file's contents.
   const outside = loaded.diagnostics.filter((d) => d.code === "W_LOCALPATH_OUTSIDE");
-  if (outside.length > 0) {
+  // What is sent is then YAML made here, whose lines are not the file's: fields with no effect are told here.
+  const warnings = loaded.spec
+    ? loaded.diagnostics.filter((d) => d.code === "W_NOT_IMPLEMENTED" || d.code === "W_LOCALPATH_OUTSIDE")
+    : outside;
+  if (warnings.length > 0) {
     const { formatDiagnostic } = await import("./format.js");
-    for (const d of outside) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+    for (const d of warnings) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
   }
   if (!loaded.spec) return { spec, set: options.set, set_string: options.setString }; // the server reports the problems
   const inlined = inlineLocalFiles(loaded.spec, file === "-" ? process.cwd() : baseDirOf(resolve(file)));
-  return { spec: yaml.dump(inlined, { lineWidth: -1, noRefs: true }), set: {}, set_string: {} };
+  return { spec: yaml.dump(inlined, { lineWidth: -1, noRefs: true }), set: {}, set_string: {}, warnedHere: true };
 }
 
 async function submit(file: string, options: SubmitOptions): Promise<number> {
+  const { warnedHere, ...sent } = await specToSubmit(file, options);
   const { status, body } = await call<{ id?: string; error?: string; diagnostics?: Diagnostic[]; valid?: boolean }>(
     "POST",
     `/api/pool/${encodeURIComponent(options.pool)}/workflow`,
-    { ...(await specToSubmit(file, options)), dry_run: options.dryRun, priority: options.priority, labels: options.label },
+    { ...sent, dry_run: options.dryRun, priority: options.priority, labels: options.label },
   );
   const progress = options.output === "json" ? process.stderr : process.stdout;
   // An invalid spec's problems, or an accepted one's warnings (fields with no effect yet, among others).
-  if (body.diagnostics?.length) {
+  const told = warnedHere ? (body.diagnostics ?? []).filter((d) => d.code !== "W_NOT_IMPLEMENTED") : body.diagnostics;
+  if (told?.length) {
     const { formatDiagnostic } = await import("./format.js");
-    for (const d of body.diagnostics) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
+    for (const d of told) process.stderr.write(formatDiagnostic(file, d, colorsFor(process.stderr)) + "\n");
   }
   if (status >= 400) {
     process.stderr.write(`${file}: ${body.error ?? `HTTP ${status}`}\n`);

@@ -4,6 +4,8 @@
  * validate, plan, run and `workflow submit`: nothing accepted is silently
  * ignored.
  */
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadWorkflowSpec, type Diagnostic } from "../../src/spec/index.js";
 import { NOT_IMPLEMENTED } from "../../src/spec/rules/not-implemented.js";
@@ -209,5 +211,15 @@ describe("validate, plan, run and workflow submit say so", () => {
     const result = await troupe(["workflow", verb, file, ...extra], { home: home.home, env, timeoutMs: 60_000 });
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stderr).toMatch(LINE);
+  });
+
+  it("troupe workflow submit of a spec with localpath files (inlined here): the line of the file as written, once", async () => {
+    const file = home.spec("warned", SPEC + "    files:\n    - {path: /tmp/data.txt, localpath: data.txt}\n");
+    writeFileSync(join(dirname(file), "data.txt"), "hi\n");
+    const env = { TROUPE_SERVER: server!.url, TROUPE_TOKEN: token, XDG_CONFIG_HOME: home.outsideTmp() };
+    const result = await troupe(["workflow", "submit", file, "--wait"], { home: home.home, env, timeoutMs: 60_000 });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stderr).toMatch(LINE);
+    expect(result.stderr.match(/W_NOT_IMPLEMENTED/g)).toHaveLength(1);
   });
 });
