@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
+import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
 
 export interface PlanRequest {
@@ -65,7 +66,9 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
     const u = unschedulable[0]!;
     return {
       kind: "refused",
-      reason: `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu})`,
+      reason:
+        `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu}, ` +
+        `memory ${formatBytes(u.demand.memoryBytes)} of ${formatBytes(u.capacity.memoryBytes)})`,
       status: 400,
     };
   }

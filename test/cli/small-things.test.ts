@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatBytes } from "../../src/cli/format.js";
+import { formatBytes } from "../../src/util/units.js";
 import { POOL_FIELDS, readServerConfig } from "../../src/cli/server-config.js";
 import { FAILURE_STATUSES, PlatformExitCode, TaskStatus, WorkflowStatus } from "../../src/engine/statuses.js";
 import { workflowJsonSchema } from "../../src/spec/index.js";
@@ -101,6 +101,16 @@ describe("with a server running examples/server-config.yaml", () => {
     }
     const valid = await client(["workflow", "validate", file, "--pool", "default"]);
     expect(valid.code, valid.stderr).toBe(0);
+  });
+
+  it("a workflow too big for the pool is refused with sizes in human units", async () => {
+    const file = home.spec(
+      "huge",
+      "workflow:\n  name: huge\n  resources:\n    default: {memory: 100Ti}\n  tasks:\n  - {name: a, image: alpine:3.18, command: [true]}\n",
+    );
+    const result = await client(["workflow", "validate", file, "--pool", "default"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("needs more than the pool default has (cpu 0 of 4, gpu 0 of 0, memory 100Ti of 8Gi)");
   });
 
   it("troupe login keeps the server and token in $TROUPE_HOME/client.json, readable only by its user", async () => {
