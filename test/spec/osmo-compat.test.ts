@@ -101,3 +101,129 @@ describe("labels and volume mounts, as OSMO checks them", () => {
     await expectValid(oneTask("    volumeMounts: [/data, '/opt:/mnt/opt']"));
   });
 });
+
+describe("{% raw %} blocks", () => {
+  // As OSMO's deepspeed cookbook writes a hostfile: tokens built around a loop variable.
+  const hostfile = doc(
+    "default-values:",
+    "  n: 3",
+    "workflow:",
+    "  name: wf",
+    "  groups:",
+    "  - name: g",
+    "    tasks:",
+    "{% for i in range(n) %}",
+    "    - name: worker_{{ i }}",
+    "      image: alpine",
+    "      command: [sh, -c, 'cat /hosts']",
+    "{% endfor %}",
+    "    - name: master",
+    "      lead: true",
+    "      image: alpine",
+    "      command: [sh, /hosts]",
+    "      files:",
+    "      - path: /hosts",
+    "        contents: |",
+    "          {% for i in range(1, n) %}",
+    "          {% raw %}{{host:worker_{% endraw %}{{ i }}{% raw %}}}{% endraw %} slots=8",
+    "          {% endfor %}",
+  );
+
+  it("output their text as written, so tokens can be built with them", async () => {
+    const r = await expectValid(hostfile);
+    const master = r.spec?.workflow.groups?.[0]?.tasks.find((t) => t.name === "master");
+    expect(master?.files?.[0]?.contents).toMatch(/\{\{host:worker_1\}\} slots=8\n\s*\{\{host:worker_2\}\} slots=8/);
+  });
+
+  it("keep Jinja syntax inside them literal, with their whitespace control", async () => {
+    const src = oneTask("    environment:", "      A: \"x {%- raw -%}  {{ undefined_here {% if %} {# #}  {%- endraw -%} y\"");
+    const r = await expectValid(src);
+    expect(r.spec?.workflow.tasks?.[0]?.environment?.A).toBe("x{{ undefined_here {% if %} {# #}y");
+  });
+
+  it("leave later errors at their own line and column", async () => {
+    const src = oneTask("    environment:", "      A: \"{% raw %}{{ a }}\\n{{ b }}{% endraw %} {{ missing }}\"");
+    const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");
+    expect({ line: d.line, column: d.column }).toEqual(at(src, "missing"));
+  });
+});
+
+describe("templates as strict as OSMO's sandboxed, strict-undefined Jinja", () => {
+  it("refuse `''.__class__` (rendered as empty text before), at its place", async () => {
+    const src = oneTask("    args: [\"A string has the class {{ ''.__class__ }}\"]");
+    const d = await expectOneError(src, "E_TEMPLATE_UNSAFE");
+    expect(d.message).toContain("__class__");
+    expect({ line: d.line, column: d.column }).toEqual(at(src, ".__class__"));
+    const item = oneTask("    args: [\"{{ cfg['__init__'] }}\"]", "default-values:", "  cfg: {a: 1}");
+    expect((await expectOneError(item, "E_TEMPLATE_UNSAFE")).message).toContain("__init__");
+  });
+
+  it("refuse an attribute the value does not have, at its line", async () => {
+    const src = doc(
+      "default-values:",
+      "  cfg: {epochs: 3}",
+      "workflow:",
+      "  name: wf",
+      "  tasks:",
+      "  - name: a",
+      "    image: alpine",
+      "    command: [train, '{{ cfg.epochs }}', '{{ cfg.missing }}']",
+    );
+    const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");
+    expect(d.message).toContain("`cfg` has no attribute `missing`");
+    expect({ line: d.line, column: d.column }).toEqual(at(src, "cfg.missing"));
+    const item = await expectOneError(src.replace("cfg.missing", "cfg.epochs_list[3]").replace("{epochs: 3}", "{epochs: 3, epochs_list: [1]}"), "E_TEMPLATE_UNDEFINED");
+    expect(item.message).toContain("has no item 3");
+  });
+
+  it("still let a template ask about what may be missing", async () => {
+    const src = doc(
+      "default-values:",
+      "  cfg: {}",
+      "workflow:",
+      "  name: wf",
+      "  tasks:",
+      "  - name: a",
+      "    image: alpine",
+      "    command: [train, '{{ cfg.epochs | default(3) }}', '{{ cfg.lr is defined }}', '{{ cfg.get(\"x\", 1) }}']",
+    );
+    const r = await expectValid(src);
+    expect(r.spec?.workflow.tasks?.[0]?.command).toEqual(["train", "3", "false", "1"]);
+  });
+});
+
+describe("a --set value the template never uses", () => {
+  const fanout = doc(
+    "default-values:",
+    "  seeds: 2",
+    "workflow:",
+    "  name: wf",
+    "  tasks:",
+    "{% for s in range(seeds) %}",
+    "  - name: t{{ s }}",
+    "    image: alpine",
+    "    command: [echo, '{{ s }}']",
+    "{% endfor %}",
+  );
+
+  it("is a warning naming it, with the variable meant", async () => {
+    const r = await expectValid(fanout, { variables: { set: { seed: "5" } } });
+    const warning = r.diagnostics.find((d) => d.code === "W_UNUSED_VARIABLE");
+    expect(warning?.message).toContain("--set seed=");
+    expect(warning?.hint).toBe("did you mean `seeds`?");
+  });
+
+  it("is not reported for variables the template uses, even in a branch not taken", async () => {
+    const branchy = fanout.replace("    command: [echo, '{{ s }}']", "    command: [echo, '{% if false %}{{ extra }}{% endif %}{{ s }}']");
+    const r = await expectValid(branchy, { variables: { set: { seeds: "3", extra: "x" }, setString: {} } });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec?.workflow.tasks).toHaveLength(3);
+  });
+
+  it("is reported for a file that is no template, and for --set-string", async () => {
+    const r = await expectValid(oneTask(), { variables: { setString: { seeds: "3" } } });
+    expect(r.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      ["W_UNUSED_VARIABLE", "--set-string seeds=…: the file uses no template variables, so it has no effect"],
+    ]);
+  });
+});
