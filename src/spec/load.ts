@@ -72,7 +72,7 @@ export async function loadWorkflowSpec(source: Uint8Array | string, options: Loa
     checkNames(view, bag);
     checkResourceNames(view, bag);
     checkInputs(view, bag);
-    checkTokens(view, bag);
+    checkTokens(view, bag, options.baseDir);
     checkFiles(view, bag, options.baseDir);
     checkExitActions(view, bag, options.maxRetries ?? 0);
   }

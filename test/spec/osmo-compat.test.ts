@@ -4,9 +4,19 @@
  * small file written here in the way OSMO's files do it; scripts/osmo-corpus.mjs
  * measures the agreement over OSMO's real files.
  */
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { compileWorkflow } from "../../src/plan/index.js";
-import { loadWorkflowSpec, type Diagnostic, type LoadOptions, type LoadResult } from "../../src/spec/index.js";
+import {
+  asRenderedTemplate,
+  inlineLocalFiles,
+  loadWorkflowSpec,
+  type Diagnostic,
+  type LoadOptions,
+  type LoadResult,
+} from "../../src/spec/index.js";
 
 const doc = (...lines: string[]): string => lines.join("\n") + "\n";
 const load = (src: string, options: LoadOptions = {}) => loadWorkflowSpec(src, options);
@@ -225,5 +235,125 @@ describe("a --set value the template never uses", () => {
     expect(r.diagnostics.map((d) => [d.code, d.message])).toEqual([
       ["W_UNUSED_VARIABLE", "--set-string seeds=…: the file uses no template variables, so it has no effect"],
     ]);
+  });
+});
+
+describe("tokens in files that come from `localpath`", () => {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-osmo-localpath-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "client.sh"), "set -e\nuntil nc -z {{host:server}} 24831; do sleep 1; done\necho {{workflow_id}} > {{output}}/id\n");
+  writeFileSync(join(dir, "typo.sh"), "echo start\nnc {{host:sever}} 24831\n");
+  writeFileSync(join(dir, "blob.bin"), Buffer.from([0x7b, 0x7b, 0x00, 0xff, 0x7d, 0x7d]));
+  const pair = (script: string) =>
+    doc(
+      "workflow:",
+      "  name: wf",
+      "  groups:",
+      "  - name: g",
+      "    tasks:",
+      "    - name: server",
+      "      image: alpine",
+      "      command: [nc, -l, -p, '24831']",
+      "    - name: client",
+      "      lead: true",
+      "      image: alpine",
+      "      command: [sh, /run.sh]",
+      "      files:",
+      "      - path: /run.sh",
+      `        localpath: ${script}`,
+      "      - path: /blob",
+      "        localpath: blob.bin",
+    );
+
+  it("are substituted as in inline files: the planned file is text with its tokens", async () => {
+    const r = await expectValid(pair("client.sh"), { baseDir: dir });
+    const plan = compileWorkflow(inlineLocalFiles(r.spec!, dir));
+    const [script, blob] = plan.groups[0]?.tasks.find((t) => t.name === "client")?.files ?? [];
+    expect(script?.source.kind).toBe("text");
+    const parts = script?.source.kind === "text" ? script.source.contents : [];
+    expect(parts).toContainEqual({ kind: "host", task: "server" });
+    expect(parts).toContainEqual({ kind: "workflow_id" });
+    expect(parts).toContainEqual({ kind: "output" });
+    // A file that is not text travels as it is.
+    expect(blob?.source).toEqual({ kind: "base64", data: Buffer.from([0x7b, 0x7b, 0x00, 0xff, 0x7d, 0x7d]).toString("base64") });
+  });
+
+  it("are checked as in inline files, saying which file and line", async () => {
+    const src = pair("typo.sh");
+    const d = await expectOneError(src, "E_UNKNOWN_HOST_TASK", { baseDir: dir });
+    expect(d.message).toBe("{{host:sever}} names no task of this workflow (in `typo.sh`, line 2)");
+    expect(d.path).toBe("workflow.groups[0].tasks[1].files[0].localpath");
+    expect(d.line).toBe(at(src, "localpath: typo.sh").line);
+    expect(d.hint).toContain("server");
+  });
+
+  it("reach the server unrendered: the sent spec renders to itself", async () => {
+    writeFileSync(join(dir, "tricky.sh"), "echo '{# not jinja #} {% if %} {% endraw %}' {{output}}\n");
+    const r = await expectValid(pair("tricky.sh"), { baseDir: dir });
+    const inlined = inlineLocalFiles(r.spec!, dir);
+    const yaml = (await import("js-yaml")).dump(inlined, { lineWidth: -1, noRefs: true });
+    const again = await expectValid(asRenderedTemplate(yaml));
+    expect(again.spec?.workflow.groups?.[0]?.tasks[1]?.files?.[0]?.contents).toBe("echo '{# not jinja #} {% if %} {% endraw %}' {{output}}\n");
+  });
+
+  it("leave a file with braces that are no token as written, and say so when it has tokens too", async () => {
+    writeFileSync(join(dir, "inspect.sh"), "docker inspect -f '{{.Id}}' x\n");
+    writeFileSync(join(dir, "mixed.sh"), "nc {{host:server}} 1\ndocker inspect -f '{{.Id}}' x\n");
+    const plain = await expectValid(pair("inspect.sh"), { baseDir: dir });
+    expect(plain.diagnostics).toEqual([]);
+    const file = inlineLocalFiles(plain.spec!, dir).workflow.groups?.[0]?.tasks[1]?.files?.[0];
+    expect(file).toMatchObject({ base64: true });
+    expect(Buffer.from(file?.contents ?? "", "base64").toString()).toBe("docker inspect -f '{{.Id}}' x\n");
+    const mixed = await expectValid(pair("mixed.sh"), { baseDir: dir });
+    expect(mixed.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      [
+        "W_LOCALPATH_TOKENS_NOT_SUBSTITUTED",
+        "`{{.Id}}` (in `mixed.sh`, line 2) is no token, so `mixed.sh` is used as written: its tokens are not substituted",
+      ],
+    ]);
+  });
+});
+
+describe("{{host:X}} where X is no task of the group", () => {
+  const groups = (token: string) =>
+    doc(
+      "workflow:",
+      "  name: wf",
+      "  resources:",
+      "    gpu-box: {cpu: 1}",
+      "  groups:",
+      "  - name: serving",
+      "    tasks:",
+      "    - name: model-server",
+      "      image: alpine",
+      "      command: [serve]",
+      "    - name: client",
+      "      lead: true",
+      "      image: alpine",
+      `      command: [curl, 'http://${token}:8000']`,
+      "  - name: other",
+      "    tasks:",
+      "    - name: loader",
+      "      image: alpine",
+      "      command: [load]",
+    );
+
+  it("stays an error (OSMO leaves it, to fail at run time), with the member meant", async () => {
+    // As OSMO's nims cookbook: {{host:nim-server}} where the task is run-server.
+    const d = await expectOneError(groups("{{host:mode-server}}"), "E_UNKNOWN_HOST_TASK");
+    expect(d.hint).toBe("did you mean `model-server`?");
+  });
+
+  it("says when X is a resource or a group, and who can be reached", async () => {
+    const resource = await expectOneError(groups("{{host:gpu-box}}"), "E_UNKNOWN_HOST_TASK");
+    expect(resource.hint).toBe("`gpu-box` is a resource; {{host:...}} names a task: here `model-server`");
+    const group = await expectOneError(groups("{{host:serving}}"), "E_UNKNOWN_HOST_TASK");
+    expect(group.hint).toBe("`serving` is a group; {{host:...}} names a task: here `model-server`");
+  });
+
+  it("names the group X is in when it is a task of another group", async () => {
+    const d = await expectOneError(groups("{{host:loader}}"), "E_HOST_OUTSIDE_GROUP");
+    expect(d.message).toBe("{{host:loader}}: task `loader` is in group `other`, not in group `serving` with `client`");
+    expect(d.hint).toContain("reaches only members of the same group");
   });
 });
