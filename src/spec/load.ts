@@ -194,7 +194,7 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
       path: formatPath(d.path),
       line: at.line,
       column: at.column,
-      message: d.message + (at.note ?? ""),
+      message: withRelatedPlace(d, place) + (at.note ?? ""),
     };
     const hint = typeof d.hint === "function" ? d.hint(budget) : d.hint;
     if (hint !== undefined) out.hint = hint;
@@ -207,6 +207,12 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
   diagnostics.push(moreProblems(more));
   const errors = more.filter((s) => s === "error").length;
   return { ok, spec: ok ? spec : undefined, diagnostics, omitted: { errors, warnings: more.length - errors } };
+}
+
+function withRelatedPlace(d: PendingDiagnostic, place: Placer | undefined): string {
+  if (d.related === undefined) return d.message;
+  const at = place?.({ ...d, path: d.related, position: undefined, atKey: false }, Infinity);
+  return d.message.replace("{at}", at ? `${at.line}:${at.column}` : "?");
 }
 
 /** The last line of a long report: how many problems were left out, and of which severity. */

@@ -357,3 +357,44 @@ describe("{{host:X}} where X is no task of the group", () => {
     expect(d.hint).toContain("reaches only members of the same group");
   });
 });
+
+describe("E_DUPLICATE_NAME", () => {
+  it("says where the first use is, line:column", async () => {
+    const src = doc(
+      "workflow:",
+      "  name: wf",
+      "  groups:",
+      "  - name: prep",
+      "    tasks:",
+      "    - name: Fetch_Data",
+      "      image: alpine",
+      "      command: [true]",
+      "  - name: train",
+      "    tasks:",
+      "    - name: fetch-data",
+      "      image: alpine",
+      "      command: [true]",
+    );
+    const d = await expectOneError(src, "E_DUPLICATE_NAME");
+    const first = at(src, "Fetch_Data");
+    expect(d.message).toBe(
+      `task name \`fetch-data\` is already used by task \`Fetch_Data\` at ${first.line}:${first.column} (names are compared ignoring case, with \`_\` equal to \`-\`)`,
+    );
+    expect({ line: d.line, column: d.column }).toEqual(at(src, "fetch-data"));
+  });
+
+  it("places the first use in the file as written when a template made the names", async () => {
+    const src = doc(
+      "workflow:",
+      "  name: wf",
+      "  tasks:",
+      "{% for i in range(2) %}",
+      "  - name: same",
+      "    image: alpine",
+      "    command: [echo, '{{ i }}']",
+      "{% endfor %}",
+    );
+    const d = await expectOneError(src, "E_DUPLICATE_NAME");
+    expect(d.message).toContain(`at 5:11`);
+  });
+});
