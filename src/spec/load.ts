@@ -38,6 +38,8 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
   /** Problems beyond the first MAX_DIAGNOSTICS: counted (in the last diagnostic's message too), not listed. */
   omitted?: { errors: number; warnings: number };
+  /** The file's text after templating (tokens as written), when it rendered; valid or not. */
+  rendered?: string;
 }
 
 export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
@@ -47,8 +49,12 @@ export async function loadWorkflowSpec(source: Uint8Array | string, options: Loa
 
   const rendered = await renderWorkflowTemplate(text, options.variables ?? {}, bag, options.renderLimits);
   if (!rendered) return finish(bag, undefined, undefined);
-  const parsed = parseYaml(rendered.text, bag);
-  const place = placer(parsed?.locator, rendered.lineMap);
+  return { ...validateRendered(rendered.text, rendered.lineMap, bag, options), rendered: rendered.text };
+}
+
+function validateRendered(text: string, lineMap: (() => Array<number | undefined>) | undefined, bag: DiagnosticBag, options: LoadOptions) {
+  const parsed = parseYaml(text, bag);
+  const place = placer(parsed?.locator, lineMap);
   if (!parsed) return finish(bag, place, undefined);
 
   const root = parsed.value;
