@@ -151,6 +151,28 @@ describe("{% raw %} blocks", () => {
     expect(r.spec?.workflow.tasks?.[0]?.environment?.A).toBe("x{{ undefined_here {% if %} {# #}y");
   });
 
+  it("place a problem in what they built at the line of the file that built it", async () => {
+    const src = doc(
+      "default-values:",
+      "  n: 1",
+      "workflow:",
+      "  name: wf",
+      "  groups:",
+      "  - name: g",
+      "    tasks:",
+      "    - name: a",
+      "      lead: true",
+      "      image: alpine",
+      '      command: [ping, "{% raw %}{{host:bb{% endraw %}{{ n + 1 }}{% raw %}}}{% endraw %}"]',
+      "    - name: b1",
+      "      image: alpine",
+      "      command: [true]",
+    );
+    const d = await expectOneError(src, "E_UNKNOWN_HOST_TASK");
+    expect(d.message).toBe("{{host:bb2}} names no task of this workflow");
+    expect(d.line).toBe(11);
+  });
+
   it("leave later errors at their own line and column", async () => {
     const src = oneTask("    environment:", "      A: \"{% raw %}{{ a }}\\n{{ b }}{% endraw %} {{ missing }}\"");
     const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");

@@ -142,15 +142,19 @@ function closerOf(keyword: string): string {
  * matches with the `{{ ... }}` filled in; among several, the next one after
  * the previous line's source (loops repeat their body).
  */
+const TAG_ON_LINE = /\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/;
+const TAGS_ON_LINE = new RegExp(TAG_ON_LINE.source, "g");
+
 export function renderedLineMap(template: string, rendered: string): Array<number | undefined> {
   const sourceLines = template.split("\n");
   const exact = new Map<string, number[]>();
   const patterns: Array<{ line: number; re: RegExp }> = [];
   sourceLines.forEach((text, index) => {
     const line = index + 1;
-    if (text.includes("{{")) {
+    // Expressions fill in; statements with text beside them (`{% raw %}...{% endraw %} x`) vanish.
+    if (text.includes("{{") || (text.includes("{%") && /\S/.test(text.replace(TAGS_ON_LINE, "")))) {
       const re = text
-        .split(/\{\{[\s\S]*?\}\}/)
+        .split(TAG_ON_LINE)
         .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
         .join(".*?");
       patterns.push({ line, re: new RegExp(`^${re}$`) });
