@@ -43,7 +43,7 @@ describe("--rendered", () => {
     // Tokens stay as written: they are substituted when a task starts.
     expect(rendered.workflow.tasks[2]?.command).toEqual(["echo", "seed 2", "{{output}}"]);
     expect(result.stderr).toMatch(
-      /warning W_UNUSED_VARIABLE: --set seed=…: the template never uses `seed`, so it has no effect \(did you mean `seeds`\?\)/,
+      /warning W_UNUSED_VARIABLE: --set seed=5: the template never uses `seed`, so it has no effect \(did you mean `seeds`\?\)/,
     );
     expect(result.stderr).toMatch(/: valid \(0 errors, 1 warning\)/);
   });

@@ -93,12 +93,13 @@ export function warnUnusedSetValues(
     ["--set", variables.set],
     ["--set-string", variables.setString],
   ] as const) {
-    for (const name of Object.keys(values ?? {})) {
+    for (const [name, value] of Object.entries(values ?? {})) {
       if (used.has(name)) continue;
+      const given = `${flag} ${name}=${value.length > 40 ? `${value.slice(0, 40)}…` : value}`;
       const message =
         mentioned === undefined
-          ? `${flag} ${name}=…: the file uses no template variables, so it has no effect`
-          : `${flag} ${name}=…: the template never uses \`${name}\`, so it has no effect`;
+          ? `${given}: the file uses no template variables, so it has no effect`
+          : `${given}: the template never uses \`${name}\`, so it has no effect`;
       bag.warning("W_UNUSED_VARIABLE", [], message, {
         position: { line: 0, column: 0 },
         hint: didYouMean(name, candidates.filter((c) => c !== name)),
