@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { renderedOption, writeRendered } from "./rendered.js";
 import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
 /** `pretty` and `json` as every command; `dot` and `mermaid` draw the group graph (plan-graph.ts). */
@@ -9,7 +10,7 @@ export function planCommand(): Command {
   const command = new Command("plan")
     .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
     .argument("<file>", "workflow file (`-` for standard input)");
-  addSpecOptions(command, PLAN_OUTPUTS).addHelpText(
+  addSpecOptions(command, PLAN_OUTPUTS).addOption(renderedOption()).addHelpText(
     "after",
     `
 Output: pretty (the default), json (the compiled workflow), dot (Graphviz) or mermaid: the group graph,
@@ -19,16 +20,19 @@ Examples:
   $ troupe plan examples/group_tasks_communication.yaml
   $ troupe plan examples/data_passing.yaml --output json
   $ troupe plan examples/data_passing.yaml --output dot | dot -Tsvg > plan.svg
-  $ troupe plan examples/data_passing.yaml --output mermaid > plan.mmd`,
+  $ troupe plan examples/data_passing.yaml --output mermaid > plan.mmd
+  $ troupe plan examples/templated_fanout.yaml --set workers=3 --rendered > rendered.yaml`,
   );
   return command.action(
-    action(async (file: string, options: PlanOptions) => {
+    action(async (file: string, options: PlanOptions & { rendered?: boolean }) => {
       const [{ compileWorkflow }, { formatDiagnostic, formatPlan, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([
         import("../plan/index.js"),
         import("./format.js"),
         import("./load-spec.js"),
       ]);
-      const loaded = await loadSpecFile(file, { ...options, output: options.output === "json" ? "json" : "pretty" });
+      const specOptions = { ...options, output: options.output === "json" ? ("json" as const) : ("pretty" as const) };
+      const loaded = await loadSpecFile(file, specOptions);
+      if (options.rendered) return writeRendered(loaded, specOptions);
       const stderr = colorsFor(process.stderr);
       for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, stderr) + "\n");
       if (!loaded.spec) {

@@ -1,19 +1,21 @@
 import { Command } from "commander";
+import { renderedOption, writeRendered } from "./rendered.js";
 import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
 export function validateCommand(): Command {
   const command = new Command("validate")
     .description("check a workflow file and report every problem (exit 0 when valid, 1 when not)")
     .argument("<file>", "workflow file (`-` for standard input)");
-  addSpecOptions(command).addHelpText(
+  addSpecOptions(command).addOption(renderedOption()).addHelpText(
     "after",
     `
 Examples:
   $ troupe validate examples/parallel_tasks.yaml
-  $ troupe validate examples/templated_fanout.yaml --set workers=8 --output json`,
+  $ troupe validate examples/templated_fanout.yaml --set workers=8 --output json
+  $ troupe validate examples/templated_fanout.yaml --set workers=3 --rendered`,
   );
   return command.action(
-    action(async (file: string, options: SpecOptions) => {
+    action(async (file: string, options: SpecOptions & { rendered?: boolean }) => {
       // The layers load only when a command runs: `--help` and other commands start fast.
       const [{ compileWorkflow }, { formatDiagnostic, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([
         import("../plan/index.js"),
@@ -21,6 +23,7 @@ Examples:
         import("./load-spec.js"),
       ]);
       const loaded = await loadSpecFile(file, options);
+      if (options.rendered) return writeRendered(loaded, options);
       // A valid spec must also plan; a failure here is a troupe bug, not the user's.
       if (loaded.spec) compileWorkflow(loaded.spec);
       // The problems listed (not the line counting the rest), for the counts.

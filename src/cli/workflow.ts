@@ -222,7 +222,7 @@ async function specToSubmit(
     );
   const spec = read.bytes.toString("utf8");
   if (!/\blocalpath\s*:/.test(spec)) return { spec, set: options.set, set_string: options.setString };
-  const [{ loadSpecFile }, { inlineLocalFiles, baseDirOf }, yaml] = await Promise.all([
+  const [{ loadSpecFile }, { inlineLocalFiles, asRenderedTemplate, baseDirOf }, yaml] = await Promise.all([
     import("./load-spec.js"),
     import("../spec/index.js"),
     import("js-yaml"),
@@ -240,7 +240,8 @@ async function specToSubmit(
   }
   if (!loaded.spec) return { spec, set: options.set, set_string: options.setString }; // the server reports the problems
   const inlined = inlineLocalFiles(loaded.spec, file === "-" ? process.cwd() : baseDirOf(resolve(file)));
-  return { spec: yaml.dump(inlined, { lineWidth: -1, noRefs: true }), set: {}, set_string: {}, warnedHere: true };
+  // Rendered here: the server must not render it again (an inlined file's text is no template).
+  return { spec: asRenderedTemplate(yaml.dump(inlined, { lineWidth: -1, noRefs: true })), set: {}, set_string: {}, warnedHere: true };
 }
 
 async function submit(file: string, options: SubmitOptions): Promise<number> {

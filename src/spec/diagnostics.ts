@@ -41,6 +41,11 @@ export interface PendingDiagnostic {
   position?: { line: number; column: number };
   /** Whether `position` is in the file as written (default) or in the rendered template. */
   space?: "source" | "rendered";
+  /**
+   * Another place the message speaks of (the first use of a duplicate name):
+   * once placed, `{at}` in the message becomes its `line:column`.
+   */
+  related?: SpecPath;
 }
 
 export type LazyHint = (budget: SuggestionBudget) => string | undefined;

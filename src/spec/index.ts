@@ -28,4 +28,4 @@ export {
   type ExitRange,
 } from "./values.js";
 export { isForeignTaskRef } from "./rules/inputs.js";
-export { inlineLocalFiles } from "./inline.js";
+export { inlineLocalFiles, asRenderedTemplate } from "./inline.js";

@@ -39,6 +39,8 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
   /** Problems beyond the first MAX_DIAGNOSTICS: counted (in the last diagnostic's message too), not listed. */
   omitted?: { errors: number; warnings: number };
+  /** The file's text after templating (tokens as written), when it rendered; valid or not. */
+  rendered?: string;
 }
 
 export async function loadWorkflowSpec(source: Uint8Array | string, options: LoadOptions = {}): Promise<LoadResult> {
@@ -48,8 +50,12 @@ export async function loadWorkflowSpec(source: Uint8Array | string, options: Loa
 
   const rendered = await renderWorkflowTemplate(text, options.variables ?? {}, bag, options.renderLimits);
   if (!rendered) return finish(bag, undefined, undefined);
-  const parsed = parseYaml(rendered.text, bag);
-  const place = placer(parsed?.locator, rendered.lineMap);
+  return { ...validateRendered(rendered.text, rendered.lineMap, bag, options), rendered: rendered.text };
+}
+
+function validateRendered(text: string, lineMap: (() => Array<number | undefined>) | undefined, bag: DiagnosticBag, options: LoadOptions) {
+  const parsed = parseYaml(text, bag);
+  const place = placer(parsed?.locator, lineMap);
   if (!parsed) return finish(bag, place, undefined);
 
   const root = parsed.value;
@@ -73,7 +79,7 @@ export async function loadWorkflowSpec(source: Uint8Array | string, options: Loa
     checkNames(view, bag);
     checkResourceNames(view, bag);
     checkInputs(view, bag);
-    checkTokens(view, bag);
+    checkTokens(view, bag, options.baseDir);
     checkFiles(view, bag, options.baseDir);
     checkExitActions(view, bag, options.maxRetries ?? 0);
     checkNotImplemented(view, bag);
@@ -196,7 +202,7 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
       path: formatPath(d.path),
       line: at.line,
       column: at.column,
-      message: d.message + (at.note ?? ""),
+      message: withRelatedPlace(d, place) + (at.note ?? ""),
     };
     const hint = typeof d.hint === "function" ? d.hint(budget) : d.hint;
     if (hint !== undefined) out.hint = hint;
@@ -209,6 +215,12 @@ function finish(bag: DiagnosticBag, place: Placer | undefined, spec: WorkflowSpe
   diagnostics.push(moreProblems(more));
   const errors = more.filter((s) => s === "error").length;
   return { ok, spec: ok ? spec : undefined, diagnostics, omitted: { errors, warnings: more.length - errors } };
+}
+
+function withRelatedPlace(d: PendingDiagnostic, place: Placer | undefined): string {
+  if (d.related === undefined) return d.message;
+  const at = place?.({ ...d, path: d.related, position: undefined, atKey: false }, Infinity);
+  return d.message.replace("{at}", at ? `${at.line}:${at.column}` : "?");
 }
 
 /** The last line of a long report: how many problems were left out, and of which severity. */

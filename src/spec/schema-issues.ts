@@ -131,8 +131,8 @@ export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unk
       case "invalid_key": {
         // A record key that failed its own rule (labels): report the rule, at the key.
         const inner = issue.issues[0];
-        const code = (inner?.code === "custom" ? (inner.params as { code?: string } | undefined)?.code : undefined) ?? "E_INVALID_KEY";
-        bag.error(code, path, inner?.message ?? issue.message, { atKey: true });
+        const params = inner?.code === "custom" ? (inner.params as { code?: string; hint?: string } | undefined) : undefined;
+        bag.error(params?.code ?? "E_INVALID_KEY", path, inner?.message ?? issue.message, { atKey: true, hint: params?.hint });
         break;
       }
       case "custom": {

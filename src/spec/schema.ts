@@ -6,14 +6,16 @@
  * rules/.
  */
 import * as z from "zod";
+import { didYouMean } from "../util/suggest.js";
 import { checkImageReference, IMAGE_PATTERN } from "./image.js";
 import {
   MAX_LABELS,
   NAME_MAX_LENGTH,
   NAME_PATTERN,
   checkLabelKey,
-  checkLabelValue,
+  checkSpecLabelValue,
   checkName,
+  checkVolumeMount,
   parseCount,
   parseDuration,
   parseExitRanges,
@@ -102,14 +104,44 @@ export const CheckpointSchema = z.strictObject({
   regex: Str.optional(),
 });
 
-export const ExitActionsSchema = z.strictObject({
-  COMPLETE: ExitRanges.optional(),
-  FAIL: ExitRanges.optional(),
-  RESCHEDULE: ExitRanges.optional(),
-});
-export type ExitActionsSpec = z.output<typeof ExitActionsSchema>;
 export const EXIT_ACTIONS = ["COMPLETE", "FAIL", "RESCHEDULE"] as const;
 export type ExitAction = (typeof EXIT_ACTIONS)[number];
+export type ExitActionsSpec = Partial<Record<ExitAction, string | number>>;
+
+/** An exit action's key, in any case: OSMO upper-cases them (`complete: 0` is COMPLETE). */
+const ExitActionKey = rule(z.string(), "E_UNKNOWN_FIELD", "unknown exit action", checkExitActionName).meta({
+  pattern: `^(${EXIT_ACTIONS.map((a) => [...a].map((c) => `[${c}${c.toLowerCase()}]`).join("")).join("|")})$`,
+  description: "COMPLETE, FAIL or RESCHEDULE, in any case",
+});
+
+function checkExitActionName(key: string): Parsed<string> & { hint?: string } {
+  if ((EXIT_ACTIONS as readonly string[]).includes(key.toUpperCase())) return { ok: true, value: key };
+  const hint = didYouMean(key.toUpperCase(), EXIT_ACTIONS);
+  return { ok: false, reason: `\`${key}\`: the actions are ${EXIT_ACTIONS.join(", ")}, in any case`, hint };
+}
+
+export const ExitActionsSchema = z
+  .record(ExitActionKey, ExitRanges)
+  .superRefine((actions, ctx) => {
+    const seen = new Map<string, string>();
+    for (const key of Object.keys(actions)) {
+      const action = key.toUpperCase();
+      const first = seen.get(action);
+      if (first === undefined) seen.set(action, key);
+      else
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `\`${key}\` is the exit action \`${first}\` again (keys are read in any case)`,
+          params: { code: "E_DUPLICATE_EXIT_ACTION", hint: "give each action once" },
+        });
+    }
+  })
+  .transform((actions): ExitActionsSpec => {
+    const out: ExitActionsSpec = {};
+    for (const [key, value] of Object.entries(actions)) out[key.toUpperCase() as ExitAction] = value;
+    return out;
+  });
 
 export const TaskSchema = z.strictObject({
   name: Name("task name"),
@@ -127,7 +159,10 @@ export const TaskSchema = z.strictObject({
   credentials: z.record(z.string(), z.union([Str, z.record(z.string(), Str)])).optional(),
   resource: Str.optional().meta({ description: "name of a workflow.resources entry (default: `default`)" }),
   exitActions: ExitActionsSchema.optional(),
-  volumeMounts: z.array(Str).optional(),
+  volumeMounts: z
+    .array(rule(Str, "E_BAD_VOLUME_MOUNT", "the volume mount", checkVolumeMount))
+    .optional()
+    .meta({ description: "host mounts, `SRC` or `SRC:DEST`" }),
   checkpoint: z.union([CheckpointSchema, z.array(CheckpointSchema)]).optional(),
   privileged: z.boolean().optional(),
   hostNetwork: z.boolean().optional(),
@@ -143,7 +178,7 @@ export const GroupSchema = z.strictObject({
 export type GroupSpec = z.output<typeof GroupSchema>;
 
 const Labels = z
-  .record(rule(z.string(), "E_BAD_LABEL", "label key", checkLabelKey), rule(Str, "E_BAD_LABEL", "label value", checkLabelValue))
+  .record(rule(z.string(), "E_BAD_LABEL", "label key", checkLabelKey), rule(Str, "E_BAD_LABEL", "label value", checkSpecLabelValue))
   .superRefine((labels, ctx) => {
     const count = Object.keys(labels).length;
     if (count > MAX_LABELS) {
@@ -169,7 +204,12 @@ export type WorkflowBody = z.output<typeof WorkflowSchema>;
 export const WorkflowFileSchema = z
   .strictObject({
     workflow: WorkflowSchema,
-    "default-values": z.record(z.string(), z.unknown()).optional().meta({ description: "template variables and their defaults" }),
+    // Empty (`default-values:` with nothing under it) is null, which OSMO accepts too.
+    "default-values": z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .optional()
+      .meta({ description: "template variables and their defaults" }),
     version: z
       .union([z.literal(2), z.literal("2")])
       .optional()

@@ -137,3 +137,19 @@ export function checkLabelValue(value: string): Parsed<string> {
   }
   return ok(value);
 }
+
+/** A label value in a workflow file: OSMO refuses empty ones there (Kubernetes would not). */
+export function checkSpecLabelValue(value: string): Parsed<string> {
+  if (value === "") return fail("must not be empty (OSMO refuses empty label values)");
+  const checked = checkLabelValue(value);
+  return checked.ok ? checked : fail(checked.reason.replace("must be empty or ", "must be "));
+}
+
+/** A host mount, `SRC` or `SRC:DEST`, as OSMO reads it: no third part, no empty destination. */
+export function checkVolumeMount(mount: string): Parsed<string> {
+  const parts = mount.split(":");
+  if (parts[0] === "") return fail(`\`${mount}\` has no source path`);
+  if (parts.length > 2) return fail(`\`${mount}\` has ${parts.length} parts; write \`SRC\` or \`SRC:DEST\``);
+  if (parts.length === 2 && parts[1] === "") return fail(`\`${mount}\` has an empty destination after \`:\``);
+  return ok(mount);
+}

@@ -10,9 +10,12 @@ export function checkExitActions(view: WorkflowView, bag: DiagnosticBag, maxRetr
     const actions = task.raw.exitActions;
     if (!isMap(actions)) continue;
     const seen: Array<{ action: string; range: ExitRange }> = [];
+    // Keys in any case, as OSMO reads them; the key as written is where a problem is shown.
+    const written = new Map(Object.keys(actions).map((key) => [key.toUpperCase(), key]));
     for (const action of ACTIONS) {
-      const value = actions[action];
-      if (typeof value !== "string" && typeof value !== "number") continue;
+      const key = written.get(action);
+      const value = key === undefined ? undefined : actions[key];
+      if (key === undefined || (typeof value !== "string" && typeof value !== "number")) continue;
       const parsed = parseExitRanges(value);
       if (!parsed.ok) continue; // reported by the schema
       for (const range of parsed.value) {
@@ -21,7 +24,7 @@ export function checkExitActions(view: WorkflowView, bag: DiagnosticBag, maxRetr
           const where = clash.action === action ? `another ${action} range` : `${clash.action} ${formatRange(clash.range)}`;
           bag.error(
             "E_OVERLAPPING_EXIT_RANGES",
-            [...task.path, "exitActions", action],
+            [...task.path, "exitActions", key],
             `${action} ${formatRange(range)} overlaps ${where}`,
             {
               hint: "each exit code may have one action",
@@ -33,7 +36,7 @@ export function checkExitActions(view: WorkflowView, bag: DiagnosticBag, maxRetr
       if (action === "RESCHEDULE" && maxRetries === 0) {
         bag.warning(
           "W_RESCHEDULE_WITHOUT_RETRIES",
-          [...task.path, "exitActions", action],
+          [...task.path, "exitActions", key],
           "RESCHEDULE has no effect while the retry limit is 0: the task fails instead",
           {
             hint: "run with --max-retries N, or on a pool that allows retries",

@@ -2,6 +2,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import type { DiagnosticBag } from "../diagnostics.js";
+import { MAX_LOCALPATH_BYTES } from "../inline.js";
 import { checkFilePath, checkNestedFilePaths } from "./file-paths.js";
 import { asList, asText, isMap, type WorkflowView } from "./view.js";
 
@@ -37,8 +38,6 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
   }
 }
 
-/** A localpath file travels inlined (base64) in a spec the server takes up to 10 MiB of. */
-const MAX_LOCALPATH_BYTES = 7 * 1024 * 1024;
 
 function checkLocalPath(written: string, baseDir: string, path: (string | number)[], bag: DiagnosticBag): void {
   const absolute = resolve(baseDir, written);

@@ -43,7 +43,7 @@ export function checkLeads(view: WorkflowView, bag: DiagnosticBag): void {
 
 /** Names of tasks and groups share one namespace, compared case-insensitively with `_` = `-`. */
 export function checkNames(view: WorkflowView, bag: DiagnosticBag): void {
-  const seen = new Map<string, { name: string; what: string }>();
+  const seen = new Map<string, { name: string; what: string; path: readonly (string | number)[] }>();
   const visit = (name: string | undefined, path: readonly (string | number)[], what: string) => {
     if (name === undefined) return;
     const key = normalizeName(name);
@@ -57,11 +57,12 @@ export function checkNames(view: WorkflowView, bag: DiagnosticBag): void {
       bag.error(
         "E_DUPLICATE_NAME",
         [...path, "name"],
-        `${what} name \`${name}\` is already used by ${earlier.what} \`${earlier.name}\`${same}`,
+        `${what} name \`${name}\` is already used by ${earlier.what} \`${earlier.name}\` at {at}${same}`,
+        { related: [...earlier.path, "name"] },
       );
       return;
     }
-    seen.set(key, { name, what });
+    seen.set(key, { name, what, path });
   };
   for (const group of view.groups) {
     if (!group.implicit) visit(group.name, group.path, "group");

@@ -53,6 +53,27 @@ export function locateVariable(template: string, name: string): TemplatePosition
   return undefined;
 }
 
+/**
+ * The first tag that reads `attribute` (`.name`, `["name"]` or `[3]`) where an
+ * undefined value is an error; at the value it is read from when that is
+ * named (`cfg` of `cfg.missing`), else at the attribute.
+ */
+export function locateAttribute(template: string, attribute: string, object?: string): TemplatePosition | undefined {
+  const key = attribute.replace(/^"|"$/g, "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const access = `(?:\\.\\s*${key}(?!\\w)|\\[\\s*(?:${key}|'${key}'|"${key}")\\s*\\])`;
+  const owner = object && /^[\w.]+$/.test(object) ? object.replace(/\./g, "\\s*\\.\\s*") : undefined;
+  const patterns = owner ? [new RegExp(`(?<![\\w.])${owner}\\s*${access}`, "g"), new RegExp(access, "g")] : [new RegExp(access, "g")];
+  for (const pattern of patterns) {
+    for (const tag of tags(template)) {
+      for (const hit of tag.body.matchAll(pattern)) {
+        if (GUARDED_USE.test(tag.body.slice(hit.index + hit[0].length))) continue;
+        return positionOf(template, tag.offset + 2 + hit.index);
+      }
+    }
+  }
+  return undefined;
+}
+
 const OPENERS: Record<string, string> = {
   for: "endfor",
   if: "endif",
@@ -121,15 +142,19 @@ function closerOf(keyword: string): string {
  * matches with the `{{ ... }}` filled in; among several, the next one after
  * the previous line's source (loops repeat their body).
  */
+const TAG_ON_LINE = /\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/;
+const TAGS_ON_LINE = new RegExp(TAG_ON_LINE.source, "g");
+
 export function renderedLineMap(template: string, rendered: string): Array<number | undefined> {
   const sourceLines = template.split("\n");
   const exact = new Map<string, number[]>();
   const patterns: Array<{ line: number; re: RegExp }> = [];
   sourceLines.forEach((text, index) => {
     const line = index + 1;
-    if (text.includes("{{")) {
+    // Expressions fill in; statements with text beside them (`{% raw %}...{% endraw %} x`) vanish.
+    if (text.includes("{{") || (text.includes("{%") && /\S/.test(text.replace(TAGS_ON_LINE, "")))) {
       const re = text
-        .split(/\{\{[\s\S]*?\}\}/)
+        .split(TAG_ON_LINE)
         .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
         .join(".*?");
       patterns.push({ line, re: new RegExp(`^${re}$`) });

@@ -7,9 +7,11 @@
 // dist/ (the built CLI).
 //
 // Jinja's default undefined renders as an empty string; troupe wants strict
-// undefined (as OSMO): a missing variable is an error, except where a template
-// asks about it (`x is defined`, `x | default(...)`). The interpreter is
-// patched here, in the worker's own copy of the library, to do that.
+// undefined (as OSMO's StrictUndefined): a missing variable or attribute
+// (`cfg.missing`, `list[9]`) is an error, except where a template asks about
+// it (`x is defined`, `x | default(...)`). And as in OSMO's sandboxed Jinja,
+// no attribute whose name starts with `_` may be read (`''.__class__`). The
+// interpreter is patched here, in the worker's own copy of the library.
 import { parentPort } from "node:worker_threads";
 import { Environment, Interpreter, Template } from "@huggingface/jinja";
 
@@ -17,6 +19,23 @@ class UndefinedVariableError extends Error {
   constructor(name) {
     super(`undefined variable '${name}'`);
     this.variable = name;
+  }
+}
+
+/** `cfg.missing`: an attribute or item the value does not have. */
+class UndefinedAttributeError extends Error {
+  constructor(object, attribute, item) {
+    super(item ? `\`${object}\` has no item ${attribute}` : `\`${object}\` has no attribute \`${attribute}\``);
+    this.object = object;
+    this.attribute = attribute;
+  }
+}
+
+/** `''.__class__`: what Jinja's sandbox refuses (names starting with `_`). */
+class UnsafeAttributeError extends Error {
+  constructor(attribute) {
+    super(`access to the attribute '${attribute}' is not allowed: templates are sandboxed`);
+    this.attribute = attribute;
   }
 }
 
@@ -52,6 +71,36 @@ function lenient(original) {
       lenientDepth--;
     }
   };
+}
+
+const originalMember = proto.evaluateMemberExpression;
+proto.evaluateMemberExpression = function (expr, environment) {
+  const name = expr.computed ? undefined : expr.property?.value;
+  if (typeof name === "string" && name.startsWith("_")) throw new UnsafeAttributeError(name);
+  if (expr.computed && expr.property?.type !== "SliceExpression") {
+    const key = this.evaluate(expr.property, environment);
+    if (key.type === "StringValue" && key.value.startsWith("_")) throw new UnsafeAttributeError(key.value);
+  }
+  const value = originalMember.call(this, expr, environment);
+  if (lenientDepth === 0 && value.type === "UndefinedValue") {
+    throw new UndefinedAttributeError(describeNode(expr.object), attributeText(expr), expr.computed);
+  }
+  return value;
+};
+
+/** How the template wrote a value: `cfg`, `cfg.sub`, or what kind of value it is. */
+function describeNode(node) {
+  if (node.type === "Identifier") return node.value;
+  if (node.type === "MemberExpression" && !node.computed) return `${describeNode(node.object)}.${node.property.value}`;
+  if (node.type === "MemberExpression" && node.computed) return `${describeNode(node.object)}[...]`;
+  return "the value";
+}
+
+function attributeText(expr) {
+  if (!expr.computed) return String(expr.property.value);
+  const key = expr.property;
+  if (key.type === "StringLiteral") return JSON.stringify(key.value);
+  return key.type === "IntegerLiteral" ? String(key.value) : "[...]";
 }
 
 const lenientTest = lenient(originalTest);
@@ -93,7 +142,44 @@ function renamedFilter(node, name) {
 const tooDeep = (error) => error instanceof RangeError && /call stack/i.test(error.message);
 const TOO_DEEP = { ok: false, kind: "too_deep", message: "blocks or expressions nested deeper than the interpreter's stack allows" };
 
-function render({ template, variables, maxOutputChars }) {
+/**
+ * The variable names a template mentions anywhere (taken branch or not): what
+ * `--set` values can be for. Attribute, filter, test and keyword names are not
+ * variables. Walked without recursion: a deep template must not overflow here.
+ */
+function variableNames(program) {
+  const names = new Set();
+  const stack = [program];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== "object") continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    if (node instanceof Map) {
+      for (const [key, value] of node) stack.push(key, value);
+      continue;
+    }
+    if (node.type === "Identifier") {
+      names.add(node.value);
+      continue;
+    }
+    for (const [key, value] of Object.entries(node)) {
+      if (node.type === "MemberExpression" && key === "property" && !node.computed) continue;
+      if (node.type === "TestExpression" && key === "test") continue;
+      if (node.type === "KeywordArgumentExpression" && key === "key") continue;
+      if ((node.type === "FilterExpression" || node.type === "FilterStatement") && key === "filter") {
+        if (value?.type === "CallExpression") stack.push(value.args);
+        continue;
+      }
+      stack.push(value);
+    }
+  }
+  return [...names];
+}
+
+function render({ template, variables, maxOutputChars, wantNames }) {
   let parsed;
   try {
     parsed = new Template(template);
@@ -104,9 +190,13 @@ function render({ template, variables, maxOutputChars }) {
   try {
     const output = parsed.render(variables);
     if (output.length > maxOutputChars) return { ok: false, kind: "too_large", message: `output of ${output.length} characters` };
-    return { ok: true, output };
+    return wantNames ? { ok: true, output, names: variableNames(parsed.parsed) } : { ok: true, output };
   } catch (error) {
     if (error instanceof UndefinedVariableError) return { ok: false, kind: "undefined", message: error.message, variable: error.variable };
+    if (error instanceof UndefinedAttributeError) {
+      return { ok: false, kind: "undefined_attribute", message: error.message, variable: error.object, attribute: error.attribute };
+    }
+    if (error instanceof UnsafeAttributeError) return { ok: false, kind: "unsafe", message: error.message, attribute: error.attribute };
     if (tooDeep(error)) return TOO_DEEP;
     if (error instanceof RangeError) return { ok: false, kind: "too_large", message: String(error.message) };
     return { ok: false, kind: "runtime", message: String(error?.message ?? error) };

@@ -17,12 +17,20 @@ export interface RenderLimits {
 export const DEFAULT_RENDER_LIMITS: RenderLimits = { timeoutMs: 1_000, maxOutputChars: 100 * 1024 * 1024 };
 
 export type RenderResult =
-  | { ok: true; output: string }
+  | {
+      ok: true;
+      output: string;
+      /** The variable names the template mentions (when asked for). */
+      names?: string[];
+    }
   | {
       ok: false;
-      kind: "syntax" | "undefined" | "runtime" | "too_large" | "too_deep" | "timeout";
+      kind: "syntax" | "undefined" | "undefined_attribute" | "unsafe" | "runtime" | "too_large" | "too_deep" | "timeout";
       message: string;
+      /** The undefined variable; for an undefined attribute, the value it was read from (`cfg`, `cfg.sub`). */
       variable?: string;
+      /** The attribute that is undefined or refused. */
+      attribute?: string;
       /** The interpreter failed inside itself (a TypeError): its message says nothing to the user. */
       internal?: boolean;
     };
@@ -36,6 +44,7 @@ interface RenderJob {
   template: string;
   variables: Record<string, unknown>;
   maxOutputChars: number;
+  wantNames: boolean;
 }
 
 /** One pool per worker memory bound (it is set when a worker starts). */
@@ -57,9 +66,10 @@ export async function renderJinja(
   template: string,
   variables: Record<string, unknown>,
   limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+  wantNames = false,
 ): Promise<RenderResult> {
   const outcome = await poolFor(limits).run(
-    { template, variables, maxOutputChars: limits.maxOutputChars },
+    { template, variables, maxOutputChars: limits.maxOutputChars, wantNames },
     { timeoutMs: limits.timeoutMs },
   );
   if (outcome.kind === "done") return outcome.result;
