@@ -23,7 +23,11 @@
  *           (keeper.c), which writes its exit code to statedir; output goes
  *           to the log file. The keeper relays fds 3 and 4, so troupe sees the
  *           same events; `started` carries the keeper's pid.
- *   release id  writes "go" to fd 4 and closes it.
+ *   release id  writes "go" to fd 4 and closes it; troupe's own sandbox's (not
+ *           kept) stays open for a restart.
+ *   restart id  rest = grace in ms: troupe's own sandbox stops its command
+ *           for a restart in place (sandbox.c), says {"stopped": N} on fd 3
+ *           and waits for the next `release`.
  *   signal  id  rest = signo NUL pid: signals pid (0: the spawned process)
  *           only while the spawned process has not been reaped, so a reused
  *           PID is never hit.
@@ -63,7 +67,8 @@ typedef struct {
   int reaped;
   int code;
   int status_fd; /* read end of the child's fd 3, -1 at EOF */
-  int block_fd;  /* write end of the child's fd 4, -1 once released */
+  int block_fd;  /* write end of the child's fd 4, -1 once released (unless restartable) */
+  int restartable; /* troupe's own sandbox, not kept: its barrier takes "restart" after "go" */
   int output_fd; /* pipe mode: read end of stdout+stderr, else -1 */
   int log_fd;    /* pipe mode: where output is written, else -1 */
   int log_error_told;
@@ -345,7 +350,7 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
     child_fds(&p, 1);
     sandbox_init(&box); /* never returns */
   }
-  adopt(id, pid, &p);
+  adopt(id, pid, &p)->restartable = 1;
   send_started(id, pid);
   /* As bwrap does: the sandbox's PID 1, whose end ends every process in it. */
   char line[64];
@@ -375,10 +380,16 @@ static void handle_request(const char *frame, size_t len) {
   if (!c) return; /* already ended: nothing to do */
   if (strcmp(op, "release") == 0) {
     if (c->block_fd >= 0) {
-      write_all(c->block_fd, "go", 2);
-      close(c->block_fd);
-      c->block_fd = -1;
+      write_all(c->block_fd, "go\n", 3);
+      if (!c->restartable) {
+        close(c->block_fd);
+        c->block_fd = -1;
+      }
     }
+  } else if (strcmp(op, "restart") == 0 && c->restartable && c->block_fd >= 0 && !c->reaped) {
+    char message[48];
+    int len = snprintf(message, sizeof message, "restart %ld\n", strtol(rest, NULL, 10));
+    write_all(c->block_fd, message, (size_t)len);
   } else if (strcmp(op, "signal") == 0 && !c->reaped) {
     int signo = atoi(rest);
     size_t signo_len = strnlen(rest, rest_len);

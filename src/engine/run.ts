@@ -12,6 +12,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { GpuDevices } from "./gpu-devices.js";
 import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
+import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
 import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
@@ -65,6 +66,14 @@ export interface RunOptions {
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
 export const LEAD_HEAD_START_MS = 30;
+
+/** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
+interface ReadyMember {
+  t: number;
+  member: PreparedMember;
+  retryId: number;
+  inPlace?: boolean;
+}
 
 export interface RunResult {
   status: WorkflowStatus;
@@ -419,8 +428,11 @@ export class WorkflowRun implements PoolMember {
 
   // ---- launching --------------------------------------------------------
 
-  /** Bring up sandboxes for `members` of group g (all, or the ones restarted), then release them together. */
-  private async launchGroup(g: number, members: number[]): Promise<void> {
+  /**
+   * Bring up sandboxes for `members` of group g (all, or the ones rescheduled), then release them together,
+   * with the members being `restarted` in place.
+   */
+  private async launchGroup(g: number, members: number[], restarted: Array<Promise<ReadyMember | undefined>> = []): Promise<void> {
     const group = this.plan.groups[g] as CompiledGroup;
     const state = this.groups[g]!;
     state.live += members.length;
@@ -433,20 +445,16 @@ export class WorkflowRun implements PoolMember {
       return;
     }
     const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
-    const prepared = members.map((t) => this.prepareMember(g, t, hosts));
+    const prepared = [...members.map((t) => this.prepareMember(g, t, hosts)), ...restarted];
     if (!group.barrier) {
       prepared.forEach((p) => void p.then((m) => m && this.release(g, [m])));
       return;
     }
-    const ready = (await Promise.all(prepared)).filter((m): m is { t: number; member: PreparedMember; retryId: number } => m !== undefined);
+    const ready = (await Promise.all(prepared)).filter((m): m is ReadyMember => m !== undefined);
     this.release(g, ready);
   }
 
-  private async prepareMember(
-    g: number,
-    t: number,
-    hosts: Map<string, string>,
-  ): Promise<{ t: number; member: PreparedMember; retryId: number } | undefined> {
+  private async prepareMember(g: number, t: number, hosts: Map<string, string>): Promise<ReadyMember | undefined> {
     const group = this.plan.groups[g] as CompiledGroup;
     const task = group.tasks[t]!;
     const state = this.tasks[g]![t]!;
@@ -508,10 +516,11 @@ export class WorkflowRun implements PoolMember {
     );
   }
 
-  private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
+  private release(g: number, ready: ReadyMember[]): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    const stillWaiting = (m: { t: number; retryId: number }) => {
+    const stillWaiting = (m: ReadyMember) => {
       const state = this.tasks[g]![m.t]!;
+      if (m.inPlace) return state.retryId === m.retryId && state.status === "RUNNING" && state.member === m.member;
       return state.retryId === m.retryId && state.status === "INITIALIZING";
     };
     const live = ready.filter(stillWaiting);
@@ -534,9 +543,11 @@ export class WorkflowRun implements PoolMember {
     }
   }
 
-  private startCommands(g: number, members: Array<{ t: number; member: PreparedMember }>): void {
+  private startCommands(g: number, members: ReadyMember[]): void {
     const now = this.clock.now();
-    for (const { t } of members) this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+    for (const { t, inPlace } of members)
+      if (inPlace) this.state.setTask(g, t, "RUNNING", "command restarted in place");
+      else this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
     if (this.options.durableStarts) this.releaseDurably(members.map((m) => m.member));
     else for (const { member } of members) member.release();
     this.requestTick();
@@ -597,20 +608,26 @@ export class WorkflowRun implements PoolMember {
       );
   }
 
-  /** RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts its siblings. */
+  /**
+   * RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts
+   * its siblings, in place where their runtime can (restart-in-place.ts).
+   */
   private reschedule(g: number, t: number, code: number): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    const restartAll = group.tasks[t]!.lead || !group.ignoreNonleadStatus;
-    const members = restartAll
-      ? group.tasks.map((_, i) => i).filter((i) => !isFinal(this.tasks[g]![i]!.status ?? "WAITING") || i === t)
-      : [t];
+    const { fresh: members, inPlace } = planReschedule(
+      group,
+      t,
+      this.tasks[g]!.map((task) => ({ status: task.status, restartsInPlace: task.member?.restart !== undefined })),
+    );
+    const cause = group.tasks[t]!.name;
+    const restarted = inPlace.map((i) => this.restartInPlace(g, i, cause));
     const stops: Array<Promise<void>> = [];
     for (const i of members) {
       const state = this.tasks[g]![i]!;
       const reason =
         i === t
           ? `exited with ${code}: RESCHEDULE (retry ${state.retryId + 1} of ${this.options.maxRetries})`
-          : `restarted with ${group.tasks[t]!.name}`;
+          : `restarted with ${cause} in a fresh sandbox`;
       if (i === t) this.state.recordExitCode(g, i, code);
       this.state.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
       if (state.member) stops.push(state.member.stop(this.grace()));
@@ -626,8 +643,18 @@ export class WorkflowRun implements PoolMember {
       }
       for (const i of members) this.newAttempt(g, i, "INITIALIZING", "new attempt in a fresh sandbox");
       // The restarted members pass the barrier again, together.
-      void this.launchGroup(g, members);
+      void this.launchGroup(g, members, restarted);
     });
+  }
+
+  /** A sibling's command stopped and kept for the group's next release, in the same attempt and sandbox (OSMO's restart). */
+  private restartInPlace(g: number, i: number, cause: string): Promise<ReadyMember | undefined> {
+    const state = this.tasks[g]![i]!;
+    const member = state.member!;
+    const retryId = state.retryId;
+    this.state.setTask(g, i, "RUNNING", `${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
+    // False: the command ended first, and its end is the attempt's (onExit).
+    return member.restart!(this.grace()).then((waiting) => (waiting ? { t: i, member, retryId, inPlace: true } : undefined));
   }
 
   private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {

@@ -27,6 +27,12 @@ export interface SandboxProcess {
   release(): void;
   /** Signals the process (or `pid`, one of its descendants) while it has not ended. */
   signal(name: NodeJS.Signals, pid?: number): void;
+  /**
+   * troupe's own sandbox (not kept) only: stop the command for a restart in
+   * place (SIGTERM, every process killed after `graceMs`); the sandbox says
+   * {"stopped": N} on its status channel and waits for the next `release`.
+   */
+  restart?(graceMs: number): void;
 }
 
 export interface SandboxStart {
