@@ -23,8 +23,8 @@
  *           (keeper.c), which writes its exit code to statedir; output goes
  *           to the log file. The keeper relays fds 3 and 4, so troupe sees the
  *           same events; `started` carries the keeper's pid.
- *   release id  writes "go" to fd 4 and closes it; troupe's own sandbox's (not
- *           kept) stays open for a restart.
+ *   release id  writes "go" to fd 4 and closes it; troupe's own sandbox's (kept
+ *           or not) stays open for a restart.
  *   restart id  rest = grace in ms: troupe's own sandbox stops its command
  *           for a restart in place (sandbox.c), says {"stopped": N} on fd 3
  *           and waits for the next `release`.
@@ -68,7 +68,7 @@ typedef struct {
   int code;
   int status_fd; /* read end of the child's fd 3, -1 at EOF */
   int block_fd;  /* write end of the child's fd 4, -1 once released (unless restartable) */
-  int restartable; /* troupe's own sandbox, not kept: its barrier takes "restart" after "go" */
+  int restartable; /* troupe's own sandbox (kept or not): its barrier takes "restart" after "go" */
   int output_fd; /* pipe mode: read end of stdout+stderr, else -1 */
   int log_fd;    /* pipe mode: where output is written, else -1 */
   int log_error_told;
@@ -257,7 +257,8 @@ static void spawn_kept(const char *id, const char *log_path, const char *state_d
     };
     keeper_main(&keeper);
   }
-  adopt(id, pid, &p);
+  /* The keeper passes on what follows "go" to troupe's own sandbox (a restart in place). */
+  adopt(id, pid, &p)->restartable = box != NULL;
   send_started(id, pid);
 }
 

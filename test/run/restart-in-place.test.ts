@@ -12,8 +12,10 @@
  * scripts/test-images.sh and CONTAINERS_CONF on this kind of machine.
  */
 import Database from "better-sqlite3";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startServer, type StartedServer } from "../server/helpers.js";
 import {
   describeRun,
   ensureBuilt,
@@ -24,6 +26,7 @@ import {
   runJson,
   taskOf,
   TestHome,
+  troupe,
   type RunRecord,
   type RunTarget,
 } from "./helpers.js";
@@ -96,12 +99,13 @@ interface Transition {
   reason: string;
 }
 
-/** The task's attempts and transitions as troupe.db holds them. */
+/** The task's attempts and transitions as the troupe.db of `home` (the test's, or a server's) holds them. */
 function history(
   runId: string,
   task: string,
+  troupeHome = home.home,
 ): { attempts: Array<{ retry_id: number; status: string; exit_code: number | null }>; transitions: Transition[] } {
-  const db = new Database(path.join(home.home, "troupe.db"), { readonly: true });
+  const db = new Database(path.join(troupeHome, "troupe.db"), { readonly: true });
   try {
     const where = "run_id = ? AND (group_idx, task_idx) = (SELECT group_idx, task_idx FROM tasks WHERE run_id = ? AND name = ?)";
     return {
@@ -135,8 +139,8 @@ async function run(spec: string, target: RunTarget, env: Record<string, string> 
 }
 
 /** keeper restarted in place: one attempt, one log with both starts, stopped and restarted in its transitions. */
-function expectRestartedInPlace(record: RunRecord, cause: string): void {
-  const keeper = history(record.id, "keeper");
+function expectRestartedInPlace(record: RunRecord, cause: string, troupeHome = home.home, log = home.log(record.id, "keeper", 0)): void {
+  const keeper = history(record.id, "keeper", troupeHome);
   expect(keeper.attempts).toEqual([{ retry_id: 0, status: "COMPLETED", exit_code: 0 }]);
   expect(keeper.transitions.map((t) => `${t.from_status} -> ${t.to_status}`)).toEqual([
     "SUBMITTING -> WAITING",
@@ -149,7 +153,7 @@ function expectRestartedInPlace(record: RunRecord, cause: string): void {
   ]);
   expect(keeper.transitions[4]!.reason).toBe(`${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
   expect(keeper.transitions[5]!.reason).toBe("command restarted in place");
-  expect(home.log(record.id, "keeper", 0)).toMatch(/^first start: writing \/tmp\/hello.txt\nsecond start: found hello from keeper\n$/);
+  expect(log).toMatch(/^first start: writing \/tmp\/hello.txt\nsecond start: found hello from keeper\n$/);
 }
 
 describe.each([
@@ -179,4 +183,46 @@ describe.each([
     expectRestartedInPlace(record, "fetcher");
     expect(taskOf(record, "fetcher")).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 1 });
   }, 60_000);
+});
+
+describe("restart in place in the server's runs (kept tasks, which outlive the server)", () => {
+  let server: StartedServer;
+  let serverHome: string;
+  let token: string;
+
+  beforeAll(async () => {
+    serverHome = fs.mkdtempSync(path.join(home.home, "server-"));
+    const config = path.join(serverHome, "pools.yaml");
+    fs.writeFileSync(
+      config,
+      "pools:\n- {name: host, runtime: host, isolation: none, max_retries: 1}\n- {name: podman, runtime: container, engine: podman, max_retries: 1}\n",
+    );
+    token = (await troupe(["server", "token", "create", "dana", "--home", serverHome], { home: home.home })).stdout.trim();
+    server = await startServer(serverHome, ["--config", config]);
+  }, 60_000);
+  afterAll(() => server?.stop());
+
+  it.each(["host", "podman"])(
+    "pool %s: the lead's command restarts in its sandbox, its file is there",
+    async (pool) => {
+      const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      const submitted = await fetch(`${server.url}/api/pool/${pool}/workflow`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ spec: restartSpec("keeper", port()) }),
+      });
+      expect(submitted.status).toBe(201);
+      const id = ((await submitted.json()) as { id: string }).id;
+      runIds.add(id);
+      let record: RunRecord;
+      for (const deadline = Date.now() + 40_000; ; await new Promise((r) => setTimeout(r, 200))) {
+        record = (await (await fetch(`${server.url}/api/workflow/${id}`, { headers })).json()) as RunRecord;
+        if (!/RUNNING|PENDING|WAITING/.test(record.status) || Date.now() > deadline) break;
+      }
+      expect(record.status, JSON.stringify(record)).toBe("COMPLETED");
+      const log = await (await fetch(`${server.url}/api/workflow/${id}/logs?task=keeper`, { headers })).text();
+      expectRestartedInPlace(record, "fetcher", serverHome, log);
+    },
+    60_000,
+  );
 });

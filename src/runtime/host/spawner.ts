@@ -86,9 +86,8 @@ export class Spawner {
       release: () => void this.send("release", id, []),
       signal: (name, pid) => void this.send("signal", id, [String(signalNumber(name)), String(pid ?? 0)]),
     };
-    // Only troupe's own sandbox keeps its barrier open after "go" (spawner.c): a kept one's goes through its keeper.
-    if (directives && keep === undefined)
-      process.restart = (graceMs) => void this.send("restart", id, [String(Math.max(0, Math.round(graceMs)))]);
+    // Only troupe's own sandbox keeps its barrier open after "go" (spawner.c; a kept one's through its keeper).
+    if (directives) process.restart = (graceMs) => void this.send("restart", id, [String(Math.max(0, Math.round(graceMs)))]);
     return process;
   };
 
