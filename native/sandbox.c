@@ -59,6 +59,7 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
   box->mount_count = 0;
   box->env_count = 0;
   box->argv = NULL;
+  box->inherit_env = 0;
   size_t i = 0;
 #define NEED(n) \
   if (i + (n) >= count) return "sandbox directive without its arguments";
@@ -368,8 +369,10 @@ static pid_t start_command(sandbox_t *box, int signal_fd) {
   close(signal_fd);
   setsid();
   if (box->drop_to_user) sandbox_drop_privileges(box->uid, box->gid);
-  box->env[box->env_count] = NULL;
-  environ = box->env;
+  if (!box->inherit_env) {
+    box->env[box->env_count] = NULL;
+    environ = box->env;
+  }
   execvp(box->argv[0], box->argv);
   fprintf(stderr, "troupe: cannot run %s: %s\n", box->argv[0], strerror(errno));
   _exit(127);
@@ -400,7 +403,10 @@ void sandbox_init(sandbox_t *box) {
   apply_mounts(box);
   if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) sandbox_fail("cannot set the hostname: %s", strerror(errno));
   if (box->cwd && chdir(box->cwd)) sandbox_fail("cannot enter %s: %s", box->cwd, strerror(errno));
+  sandbox_supervise(box);
+}
 
+void sandbox_supervise(sandbox_t *box) {
   if (!wait_for_go()) _exit(0);
   /* Children's ends come through a signalfd, so that one poll waits for them and for the barrier's messages. */
   sigset_t chld;

@@ -14,6 +14,12 @@
  *           The command gets fd 3 (a pipe whose data come back as `status`
  *           events: bwrap's --json-status-fd) and fd 4 (a pipe closed by
  *           `release`: bwrap's --block-fd).
+ *   spawn-supervised id  rest as for spawn (not "keep"): bwrap that starts
+ *           `troupe-spawner supervise -- COMMAND` (below) as the sandbox's
+ *           PID 1. fd 5 is fd 3's pipe too (bwrap's --json-status-fd, which
+ *           bwrap keeps from its child), so that PID 1 can say on fd 3 what
+ *           troupe's own sandbox's says; fd 4 is its barrier, open after
+ *           `release` for a restart.
  *   sandbox id  rest = mode NUL logpath NUL directive... NUL "--" NUL argv...
  *           as root: troupe's own sandbox (sandbox.c), the same namespaces and
  *           mounts as bwrap in a fraction of its cost; the same fds 3 and 4 and
@@ -38,6 +44,10 @@
  *           status and output byte of that process has been sent.
  * stdin at EOF (troupe ended or closed it): the spawner exits; bwrap's
  * --die-with-parent then ends every sandbox. The spawner itself dies with troupe.
+ *
+ * `troupe-spawner supervise -- COMMAND...` (started by bwrap --as-pid-1): PID 1
+ * of a bubblewrap sandbox, as troupe's own sandbox's is (sandbox.c): the
+ * barrier's "go" and "restart", the command's end, in bwrap's environment.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -262,7 +272,7 @@ static void spawn_kept(const char *id, const char *log_path, const char *state_d
   send_started(id, pid);
 }
 
-static void spawn_child(const char *id, const char *rest, size_t rest_len) {
+static void spawn_child(const char *id, const char *rest, size_t rest_len, int supervised) {
   /* rest: mode, logpath, [statedir,] argv... */
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
   if (count == (size_t)-1) {
@@ -274,9 +284,13 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
     send_text("failed", id, "malformed spawn request");
     return;
   }
-  if (keep) {
+  if (keep && !supervised) {
     fields[count] = NULL;
     spawn_kept(id, fields[1], fields[2], NULL, (char **)&fields[3]);
+    return;
+  }
+  if (keep) {
+    send_text("failed", id, "a supervised spawn cannot be kept");
     return;
   }
   plumbing_t p;
@@ -291,6 +305,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
   if (pid == 0) {
     int report = fcntl(exec_pipe[1], F_DUPFD_CLOEXEC, 10);
     child_fds(&p, 0);
+    if (supervised && dup2(3, 5) < 0) _exit(127);
     execvp(argv[0], argv);
     int error = errno;
     write_all(report, (const char *)&error, sizeof error);
@@ -298,6 +313,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
   }
   close(exec_pipe[1]);
   child_t *c = adopt(id, pid, &p);
+  c->restartable = supervised;
 
   /* Empty read: exec succeeded (the pipe closed on exec). */
   int exec_error = 0;
@@ -369,8 +385,8 @@ static void handle_request(const char *frame, size_t len) {
   const char *rest = id + id_len + 1;
   size_t rest_len = len - (op_len + 1 + id_len + 1);
 
-  if (strcmp(op, "spawn") == 0) {
-    spawn_child(id, rest, rest_len);
+  if (strcmp(op, "spawn") == 0 || strcmp(op, "spawn-supervised") == 0) {
+    spawn_child(id, rest, rest_len, op[5] != '\0');
     return;
   }
   if (strcmp(op, "sandbox") == 0) {
@@ -444,7 +460,21 @@ static int drain(child_t *c, int fd, int is_output) {
   return 1;
 }
 
-int main(void) {
+/* PID 1 of a bwrap sandbox (bwrap --as-pid-1): see the top of this file. */
+static int supervise(int argc, char **argv) {
+  int first = argc > 2 && strcmp(argv[2], "--") == 0 ? 3 : 2;
+  if (first >= argc || getpid() != 1) {
+    fprintf(stderr, "troupe-spawner supervise: wants a command, as PID 1 of a PID namespace (bwrap --unshare-pid --as-pid-1)\n");
+    return 127;
+  }
+  static sandbox_t box;
+  box.argv = argv + first;
+  box.inherit_env = 1;
+  sandbox_supervise(&box);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "supervise") == 0) return supervise(argc, argv);
   /* Die with troupe. (If troupe is already gone, stdin is at EOF and the loop ends at once.) */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sandbox_remember_spawner();

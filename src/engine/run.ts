@@ -5,12 +5,12 @@
  */
 import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../runtime/index.js";
+import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
+import { attemptLaunch, type RunView } from "./attempt-launch.js";
 import { systemClock, type Clock } from "./clock.js";
 import { GpuDevices } from "./gpu-devices.js";
-import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
@@ -97,6 +97,8 @@ export class WorkflowRun implements PoolMember {
   /** Members whose RUNNING records wait for their commit before they are released (durableStarts). */
   private readonly toRelease: PreparedMember[] = [];
   private readonly state: RunState;
+  /** What the launch of an attempt is made from (attempt-launch.ts). */
+  private readonly view: RunView;
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
 
@@ -111,6 +113,7 @@ export class WorkflowRun implements PoolMember {
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
     this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
+    this.view = { ...options, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices };
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
@@ -229,7 +232,9 @@ export class WorkflowRun implements PoolMember {
     const hosts = new Map(group.tasks.map((task, i) => [normalizeName(task.name), recorded.tasks[i]!.ip ?? ""]));
     this.groups[g]!.live++;
     try {
-      const member = await this.options.runtime.reattach(this.launchFor(g, t, this.tasks[g]![t]!.retryId, hosts)).catch(() => undefined);
+      const member = await this.options.runtime
+        .reattach(attemptLaunch(this.view, g, t, this.tasks[g]![t]!.retryId, hosts))
+        .catch(() => undefined);
       if (member) await member.stop(0);
     } catch {
       // Nothing to stop (an input that cannot be resolved: the attempt never started).
@@ -246,7 +251,7 @@ export class WorkflowRun implements PoolMember {
     let member: PreparedMember | undefined;
     let why = "troupe restarted and the attempt could not be found";
     try {
-      member = await this.options.runtime.reattach(this.launchFor(g, t, retryId, hosts));
+      member = await this.options.runtime.reattach(attemptLaunch(this.view, g, t, retryId, hosts));
     } catch (error) {
       why = `troupe restarted and could not re-attach the attempt: ${(error as Error).message}`;
     }
@@ -464,7 +469,7 @@ export class WorkflowRun implements PoolMember {
     this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
     let member: PreparedMember;
     try {
-      const launch = this.launchFor(g, t, retryId, hosts);
+      const launch = attemptLaunch(this.view, g, t, retryId, hosts);
       member = await this.options.runtime.prepare(launch);
     } catch (error) {
       this.groups[g]!.live--;
@@ -484,36 +489,6 @@ export class WorkflowRun implements PoolMember {
       return undefined;
     }
     return { t, member, retryId };
-  }
-
-  /** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
-  private launchFor(g: number, t: number, retryId: number, hosts: Map<string, string>): TaskLaunch {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const task = group.tasks[t]!;
-    const addresses = this.groups[g]!.addresses ?? {};
-    const inputDirs = task.inputs.map((input) => {
-      // Inputs from URLs or other workflows need a data service, which a local run does not have.
-      if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
-      if (input.kind === "workflow-task")
-        throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
-      const upstream = this.plan.groups[input.group]!;
-      const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-      return this.tasks[input.group]![index]!.outputDir;
-    });
-    return buildLaunch(
-      task,
-      {
-        key: `${group.name}/${task.name}/${retryId}`,
-        groupName: group.name,
-        retryId,
-        address: addresses[task.name] ?? "",
-        hosts: addresses,
-        // Where the pool has GPUs, a task that asked for none is given none (not "all": undefined).
-        gpuDevices: this.gpuDevices.count > 0 ? (this.groups[g]!.gpus?.[t] ?? []) : undefined,
-        logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
-      },
-      { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },
-    );
   }
 
   private release(g: number, ready: ReadyMember[]): void {
@@ -614,12 +589,9 @@ export class WorkflowRun implements PoolMember {
    */
   private reschedule(g: number, t: number, code: number): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    const { fresh: members, inPlace } = planReschedule(
-      group,
-      t,
-      this.tasks[g]!.map((task) => ({ status: task.status, restartsInPlace: task.member?.restart !== undefined })),
-    );
     const cause = group.tasks[t]!.name;
+    const views = this.tasks[g]!.map((task) => ({ status: task.status, restartsInPlace: task.member?.restart !== undefined }));
+    const { fresh: members, inPlace } = planReschedule(group, t, views);
     const restarted = inPlace.map((i) => this.restartInPlace(g, i, cause));
     const stops: Array<Promise<void>> = [];
     for (const i of members) {
@@ -649,12 +621,10 @@ export class WorkflowRun implements PoolMember {
 
   /** A sibling's command stopped and kept for the group's next release, in the same attempt and sandbox (OSMO's restart). */
   private restartInPlace(g: number, i: number, cause: string): Promise<ReadyMember | undefined> {
-    const state = this.tasks[g]![i]!;
-    const member = state.member!;
-    const retryId = state.retryId;
+    const { member, retryId } = this.tasks[g]![i]!;
     this.state.setTask(g, i, "RUNNING", `${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
     // False: the command ended first, and its end is the attempt's (onExit).
-    return member.restart!(this.grace()).then((waiting) => (waiting ? { t: i, member, retryId, inPlace: true } : undefined));
+    return member!.restart!(this.grace()).then((waiting) => (waiting ? { t: i, member: member!, retryId, inPlace: true } : undefined));
   }
 
   private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {

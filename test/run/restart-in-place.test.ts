@@ -125,7 +125,7 @@ function history(
   }
 }
 
-async function run(spec: string, target: RunTarget, env: Record<string, string> = {}): Promise<RunRecord> {
+async function run(spec: string, target: RunTarget, env: Record<string, string> = {}, code = 0): Promise<RunRecord> {
   const result = await runJson(home.spec("restart", spec), {
     home: home.home,
     target,
@@ -134,7 +134,7 @@ async function run(spec: string, target: RunTarget, env: Record<string, string> 
     timeoutMs: 45_000,
   });
   runIds.add(result.record.id);
-  expect(result.code, describeRun(result)).toBe(0);
+  expect(result.code, describeRun(result)).toBe(code);
   return result.record;
 }
 
@@ -156,11 +156,14 @@ function expectRestartedInPlace(record: RunRecord, cause: string, troupeHome = h
   expect(log).toMatch(/^first start: writing \/tmp\/hello.txt\nsecond start: found hello from keeper\n$/);
 }
 
-describe.each([
-  { target: "none" as const, env: {} },
-  { target: "netns" as const, env: {} },
-  { target: "container" as const, env: {} },
-])("restart in place ($target)", ({ target, env }) => {
+describe.each<{ target: RunTarget; env: Record<string, string>; sandbox: string }>([
+  { target: "none", env: {}, sandbox: "troupe-spawner" },
+  { target: "netns", env: {}, sandbox: "troupe-spawner" },
+  // bubblewrap, with troupe-spawner as its sandbox's PID 1 (`supervise`).
+  { target: "none", env: { TROUPE_SANDBOX: "bwrap" }, sandbox: "bubblewrap" },
+  { target: "netns", env: { TROUPE_SANDBOX: "bwrap" }, sandbox: "bubblewrap" },
+  { target: "container", env: {}, sandbox: "podman" },
+])("restart in place ($target, $sandbox)", ({ target, env }) => {
   it("a non-lead's RESCHEDULE (ignoreNonleadStatus: false) restarts the lead's command in its sandbox: its file is there", async () => {
     const record = await run(restartSpec("keeper", port()), target, env);
     expect(record.status).toBe("COMPLETED");
@@ -182,6 +185,20 @@ describe.each([
     expect(record.status).toBe("COMPLETED");
     expectRestartedInPlace(record, "fetcher");
     expect(taskOf(record, "fetcher")).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 1 });
+  }, 60_000);
+});
+
+describe("where a runtime cannot restart in place (bubblewrap started by Node's spawn, without troupe-spawner)", () => {
+  it("the siblings get fresh attempts, and their records say so (as troupe did before: the file is gone)", async () => {
+    const record = await run(restartSpec("keeper", port()), "none", { TROUPE_SANDBOX: "bwrap", TROUPE_SPAWNER: "node" }, 1);
+    expect(record.status).toBe("FAILED");
+    const keeper = history(record.id, "keeper");
+    expect(keeper.attempts.map((a) => [a.retry_id, a.status])).toEqual([
+      [0, "RESCHEDULED"],
+      [1, "FAILED"],
+    ]);
+    expect(keeper.transitions.find((t) => t.to_status === "RESCHEDULED")?.reason).toBe("restarted with fetcher in a fresh sandbox");
+    expect(home.log(record.id, "keeper", 1)).toBe("first start: writing /tmp/hello.txt\n");
   }, 60_000);
 });
 

@@ -23,7 +23,7 @@ export class HostMember implements PreparedMember {
 
   constructor(
     readonly launch: TaskLaunch,
-    command: Pick<SandboxStart, "argv" | "directives" | "keep">,
+    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised">,
     run: RunContext,
     start: StartSandboxProcess,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
