@@ -25,6 +25,7 @@ import {
   removeRunLeftovers,
   runJson,
   taskOf,
+  PodmanService,
   TestHome,
   troupe,
   type RunRecord,
@@ -125,11 +126,11 @@ function history(
   }
 }
 
-async function run(spec: string, target: RunTarget, env: Record<string, string> = {}, code = 0): Promise<RunRecord> {
+async function run(spec: string, target: RunTarget, env: Record<string, string> = {}, code = 0, extra: string[] = []): Promise<RunRecord> {
   const result = await runJson(home.spec("restart", spec), {
     home: home.home,
     target,
-    extra: ["--max-retries", "1"],
+    extra: ["--max-retries", "1", ...extra],
     env,
     timeoutMs: 45_000,
   });
@@ -185,6 +186,18 @@ describe.each<{ target: RunTarget; env: Record<string, string>; sandbox: string 
     expect(record.status).toBe("COMPLETED");
     expectRestartedInPlace(record, "fetcher");
     expect(taskOf(record, "fetcher")).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 1 });
+  }, 60_000);
+});
+
+describe("restart in place through the Docker Engine API (podman's, --engine docker)", () => {
+  let service: PodmanService | undefined;
+  afterAll(() => service?.stop());
+
+  it("the lead's command restarts in its container, its file is there", async () => {
+    service = await PodmanService.start();
+    const record = await run(restartSpec("keeper", port()), "container", { DOCKER_HOST: service.url }, 0, ["--engine", "docker"]);
+    expect(record.status).toBe("COMPLETED");
+    expectRestartedInPlace(record, "fetcher");
   }, 60_000);
 });
 
