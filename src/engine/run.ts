@@ -113,7 +113,8 @@ export class WorkflowRun implements PoolMember {
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
     this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
-    this.view = { ...options, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices };
+    const { runId, recorder } = options;
+    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices };
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
