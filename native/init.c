@@ -31,6 +31,15 @@
  * an orphan of the task watching the directory could read the nonce from the
  * real verdict and rename a forged one over it. The control directory is the
  * attempt's own, mounted into this container only.
+ *
+ * OSMO's restart in place (a sibling was rescheduled): troupe writes
+ * "restart KEY GRACE_MS", KEY the second word of "go" (taken and removed
+ * with the nonce, so the task never saw it; that it may read the request
+ * once made is harmless: the key is good for this restart only). troupe-init
+ * sends the command SIGTERM, kills every process of the container after
+ * GRACE_MS (or once the command has ended), reaps them all, writes
+ * "stopped NONCE CODE", and waits for the next "go" (a new nonce and key)
+ * to start the command again, in the same container: its files survive.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,14 +48,18 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONTROL_DIR "/.troupe/ctl"
 #define GO_FILE CONTROL_DIR "/go"
+#define RESTART_FILE CONTROL_DIR "/restart"
 
 /* The memory cgroup's count of OOM kills (cgroup v2, else v1); -1 when unknown. */
 static long oom_kills(void) {
@@ -80,14 +93,26 @@ static void write_control(const char *name, const char *text) {
   unlink(partial);
 }
 
-/* The release's nonce: the first word of "go", which is removed before the command can see it. */
-static void take_nonce(char *nonce, size_t size) {
-  nonce[0] = 0;
+/* At most size - 1 bytes of `word`, terminated. */
+static void copy_word(char *to, const char *word, size_t size) {
+  size_t length = strnlen(word, size - 1);
+  memcpy(to, word, length);
+  to[length] = 0;
+}
+
+/* The release's nonce and restart key: the words of "go", which is removed before the command can see it. */
+static void take_nonce(char *nonce, char *key, size_t size) {
+  nonce[0] = key[0] = 0;
   int fd = open(GO_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) {
-    ssize_t n = read(fd, nonce, size - 1);
-    nonce[n > 0 ? n : 0] = 0;
-    nonce[strcspn(nonce, " \t\r\n")] = 0;
+    char text[512];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    text[n > 0 ? n : 0] = 0;
+    char *rest = text + strcspn(text, " \t\r\n");
+    if (*rest) *rest++ = 0;
+    rest[strcspn(rest, " \t\r\n")] = 0;
+    copy_word(nonce, text, size);
+    copy_word(key, rest, size);
     close(fd);
   }
   /* Fail closed: a "go" left in place would give the task the nonce. */
@@ -132,14 +157,8 @@ static void forward(int signo) {
   if (command > 0) kill(command, signo);
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "troupe-init: no command given\n");
-    return 127;
-  }
-  /* Before anything of the task's can run here: its memory and /proc/1 are not the task's to read. */
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  say_ready();
+/* Blocks until troupe's "go" is there (inotify on the control directory, or polling without it). */
+static void wait_for_go(void) {
   /* Watch first, then look: a release between the two is not missed. */
   int watch = inotify_init1(IN_CLOEXEC);
   if (watch >= 0 && inotify_add_watch(watch, CONTROL_DIR, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
@@ -158,36 +177,129 @@ int main(int argc, char **argv) {
     }
   }
   if (watch >= 0) close(watch);
-  char nonce[128];
-  take_nonce(nonce, sizeof nonce);
+}
 
-  int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], forward);
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+#define FORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static pid_t start_command(char **argv) {
   pid_t child = fork();
   if (child < 0) {
     fprintf(stderr, "troupe-init: cannot fork: %s\n", strerror(errno));
-    return 127;
+    exit(127);
   }
   if (child == 0) {
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (size_t i = 0; i < FORWARDED; i++) signal(forwarded[i], SIG_DFL);
     execvp(argv[1], argv + 1);
     fprintf(stderr, "troupe: cannot run %s: %s\n", argv[1], strerror(errno));
     _exit(127);
   }
-  command = child;
+  return child;
+}
+
+/* troupe's restart request, if there is one with this release's key: its grace in ms, else -1. */
+static long restart_request(const char *key) {
+  if (!key[0]) return -1;
+  int fd = open(RESTART_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  char text[256];
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, text, sizeof text - 1) : -1;
+  close(fd);
+  text[n > 0 ? n : 0] = 0;
+  char given[160];
+  long grace;
+  if (sscanf(text, "restart %159s %ld", given, &grace) != 2 || strcmp(given, key) != 0) return -1;
+  unlink(RESTART_FILE);
+  return grace < 0 ? 0 : grace;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "troupe-init: no command given\n");
+    return 127;
+  }
+  /* Before anything of the task's can run here: its memory and /proc/1 are not the task's to read. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  say_ready();
+  wait_for_go();
+  char nonce[128], key[128];
+  take_nonce(nonce, key, sizeof nonce);
+
+  /* Children's ends through a signalfd, restart requests through inotify: one poll waits for both. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int children = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  int requests = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (requests >= 0 && inotify_add_watch(requests, CONTROL_DIR, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    close(requests);
+    requests = -1;
+  }
+  for (size_t i = 0; i < FORWARDED; i++) signal(forwarded[i], forward);
+  command = start_command(argv);
   long kills_before = oom_kills();
+  int restarting = 0;
+  long long kill_at = -1;
   for (;;) {
-    int status;
-    pid_t pid = wait(&status);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      return 1;
+    struct pollfd fds[2] = {{.fd = children, .events = POLLIN}, {.fd = requests, .events = POLLIN}};
+    /* Without a signalfd or inotify (neither should be missing), look every 50 ms. */
+    int timeout = kill_at >= 0 ? (int)(kill_at > now_ms() ? kill_at - now_ms() : 0) : children < 0 || requests < 0 ? 50 : -1;
+    if (poll(fds, 2, timeout) < 0 && errno != EINTR) return 1;
+    if (kill_at >= 0 && now_ms() >= kill_at) {
+      /* The grace of a restart is over (kill(-1) only from the namespace's init: elsewhere it reaches beyond). */
+      kill(getpid() == 1 ? -1 : command, SIGKILL);
+      kill_at = -1;
     }
-    if (pid != child) continue; /* an orphan of the task, reaped */
-    int oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before;
-    if (oom) fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    struct signalfd_siginfo info;
+    while (children >= 0 && read(children, &info, sizeof info) > 0) {
+    }
+    char events[4096];
+    while (requests >= 0 && read(requests, events, sizeof events) > 0) {
+    }
+    if (!restarting && command > 0) {
+      long grace = restart_request(key);
+      if (grace >= 0) {
+        restarting = 1;
+        kill(command, SIGTERM);
+        kill_at = now_ms() + grace;
+      }
+    }
+    int status, ended = 0, code = 0, oom = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != command) continue; /* an orphan of the task, reaped */
+      ended = 1;
+      oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kills_before >= 0 && oom_kills() > kills_before;
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (!ended) continue;
     command = 0; /* reaped: its pid may be reused */
+    if (restarting) {
+      /* As for the verdict: nothing of the task may be left to read "stopped" (it holds the nonce). */
+      if (!kill_the_rest()) return code; /* cannot happen (troupe-init is PID 1): an end, not a restart */
+      char stopped[256];
+      snprintf(stopped, sizeof stopped, "stopped %s %d\n", nonce, code);
+      write_control("stopped", stopped);
+      restarting = 0;
+      kill_at = -1;
+      wait_for_go();
+      take_nonce(nonce, key, sizeof nonce);
+      command = start_command(argv);
+      kills_before = oom_kills();
+      continue;
+    }
+    if (oom) fprintf(stderr, "troupe: the command was killed for using more memory than its limit\n");
     /* Nothing of the task may see the verdict (it holds the nonce): kill the rest first. */
     if (kill_the_rest()) {
       char verdict[256];

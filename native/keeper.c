@@ -9,6 +9,8 @@
  *    the spawner while the spawner is there, so troupe sees what it always saw;
  *  - passes the spawner's "go" on to the task's barrier (fd 4); if the spawner
  *    goes away before "go", the command never started and the task is stopped;
+ *    troupe's own sandbox's barrier stays open after "go" for a restart in
+ *    place (sandbox.c): what the spawner writes after it is passed on too;
  *  - takes signals for the task from the FIFO <state>/control (a line "N"
  *    signals the task with N): how a later troupe, re-attached, stops it; and
  *    passes on the signals it gets itself (TERM, INT, HUP, QUIT, USR1, USR2);
@@ -93,12 +95,16 @@ static pid_t start_task(const keeper_t *k, const int status_pipe[2], const int b
   _exit(127);
 }
 
-/* Status lines of the task, scanned for bwrap's (and troupe's sandbox's) {"exit-code": N}. */
+/*
+ * Status lines of the task, scanned for bwrap's (and troupe's sandbox's) {"exit-code": N}, and for
+ * {"stopped": N}: the command stopped for a restart in place, not released again yet.
+ */
 typedef struct {
   char line[512];
   size_t len;
   int seen;
   int code;
+  int stopped;
 } status_scan_t;
 
 static void scan_status(status_scan_t *scan, const char *data, size_t n) {
@@ -114,6 +120,7 @@ static void scan_status(status_scan_t *scan, const char *data, size_t n) {
       scan->seen = 1;
       scan->code = atoi(colon + 1);
     }
+    if (strstr(scan->line, "\"stopped\"")) scan->stopped = 1;
     scan->len = 0;
   }
 }
@@ -178,7 +185,7 @@ void keeper_main(const keeper_t *k) {
     if (write(KEEP_STATUS, line, (size_t)len) < 0) relay = 0;
   }
 
-  status_scan_t scan = {.len = 0, .seen = 0, .code = 0};
+  status_scan_t scan = {.len = 0, .seen = 0, .code = 0, .stopped = 0};
   int status_fd = status_pipe[0], block_fd = KEEP_BLOCK, release_fd = block_pipe[1];
   int released = 0, ended = 0, wait_code = 0;
   long long kill_at = -1, drain_until = -1;
@@ -210,15 +217,23 @@ void keeper_main(const keeper_t *k) {
       }
     }
     if (fds[2].revents) {
-      char go[8];
-      ssize_t got = read(block_fd, go, sizeof go);
+      char message[256];
+      ssize_t got = read(block_fd, message, sizeof message);
       if (got < 0 && errno == EINTR) continue;
-      close(block_fd);
-      block_fd = -1;
+      /* troupe's own sandbox takes more after "go" (a restart, the next "go"): passed on while the spawner is there. */
+      int more = got > 0 && k->box && release_fd >= 0;
+      if (!more) {
+        close(block_fd);
+        block_fd = -1;
+      }
       if (got > 0) {
-        released = 1;
-        if (write(release_fd, "go", 2) < 0) { /* the task is already gone */
+        if (memmem(message, (size_t)got, "go", 2)) released = 1, scan.stopped = 0;
+        if (release_fd >= 0 && write(release_fd, message, (size_t)got) < 0) { /* the task is already gone */
         }
+        if (!more && release_fd >= 0) close(release_fd);
+        if (!more) release_fd = -1;
+      } else if (released && release_fd >= 0) {
+        /* The spawner went away after "go": the command runs to its end (a sandbox waiting for its next "go" ends). */
         close(release_fd);
         release_fd = -1;
       } else if (!ended) {
@@ -259,7 +274,8 @@ void keeper_main(const keeper_t *k) {
     }
   }
   int code = scan.seen ? scan.code : wait_code;
-  write_exit(k->state_dir, code, released);
+  /* Stopped for a restart and never released again: its command did not end, it was not let start. */
+  write_exit(k->state_dir, code, released && !scan.stopped);
   unlink(control_path);
   _exit(code & 0xff);
 }

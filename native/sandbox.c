@@ -44,10 +44,12 @@
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -57,6 +59,7 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count) {
   box->mount_count = 0;
   box->env_count = 0;
   box->argv = NULL;
+  box->inherit_env = 0;
   size_t i = 0;
 #define NEED(n) \
   if (i + (n) >= count) return "sandbox directive without its arguments";
@@ -302,12 +305,93 @@ static void apply_mounts(const sandbox_t *box) {
  * PID 1 of the task's PID namespace. Its stdin/stdout/stderr are the task's,
  * fd 3 the status channel, fd 4 the barrier. When the command ends, PID 1
  * ends, and with it every process left in the namespace.
+ *
+ * The barrier's messages, one a line (the last may lack its newline):
+ *   go                 start the command;
+ *   restart GRACE_MS   OSMO's restart in place (a sibling was rescheduled):
+ *                      SIGTERM to the command, SIGKILL to every process of the
+ *                      namespace after GRACE_MS, all of them reaped; then
+ *                      {"stopped": CODE} on fd 3 and the sandbox (its /tmp,
+ *                      its files, its address) waits for the next "go".
+ * The end of the barrier before a "go" means troupe stopped us: no command.
  */
 static volatile pid_t command_pid;
 
 /* PID 1 of a namespace gets no signal it has no handler for: pass them on to the command. */
 static void forward_signal(int signo) {
   if (command_pid > 0) kill(command_pid, signo);
+}
+
+static char barrier_buffer[256];
+static size_t barrier_length;
+
+/* The next message of the barrier into `line`: 1, or 0 at its end (a last line without newline counts). */
+static int next_message(char *line, size_t size) {
+  for (;;) {
+    char *newline = memchr(barrier_buffer, '\n', barrier_length);
+    if (newline || barrier_length == sizeof barrier_buffer) {
+      size_t length = newline ? (size_t)(newline - barrier_buffer) : barrier_length;
+      snprintf(line, size, "%.*s", (int)length, barrier_buffer);
+      size_t used = newline ? length + 1 : length;
+      memmove(barrier_buffer, barrier_buffer + used, barrier_length - used);
+      barrier_length -= used;
+      return 1;
+    }
+    ssize_t n = read(4, barrier_buffer + barrier_length, sizeof barrier_buffer - barrier_length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (barrier_length == 0) return 0;
+      snprintf(line, size, "%.*s", (int)barrier_length, barrier_buffer);
+      barrier_length = 0;
+      return 1;
+    }
+    barrier_length += (size_t)n;
+  }
+}
+
+/* Blocks until "go" (1) or the barrier's end (0); other messages mean nothing while no command runs. */
+static int wait_for_go(void) {
+  char line[64];
+  while (next_message(line, sizeof line))
+    if (strcmp(line, "go") == 0) return 1;
+  return 0;
+}
+
+static pid_t start_command(sandbox_t *box, int signal_fd) {
+  pid_t command = fork();
+  if (command < 0) sandbox_fail("cannot fork the command: %s", strerror(errno));
+  if (command > 0) return command;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  close(3);
+  close(4);
+  close(signal_fd);
+  setsid();
+  if (box->drop_to_user) sandbox_drop_privileges(box->uid, box->gid);
+  if (!box->inherit_env) {
+    box->env[box->env_count] = NULL;
+    environ = box->env;
+  }
+  execvp(box->argv[0], box->argv);
+  fprintf(stderr, "troupe: cannot run %s: %s\n", box->argv[0], strerror(errno));
+  _exit(127);
+}
+
+/* Every process of the namespace but PID 1, killed and reaped (again until none is left: a fork may race kill(-1)). */
+static void kill_the_rest(void) {
+  for (;;) {
+    if (kill(-1, SIGKILL) != 0 && errno == ESRCH) return;
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+      ;
+    if (errno != ECHILD) return;
+  }
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void sandbox_init(sandbox_t *box) {
@@ -319,42 +403,63 @@ void sandbox_init(sandbox_t *box) {
   apply_mounts(box);
   if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) sandbox_fail("cannot set the hostname: %s", strerror(errno));
   if (box->cwd && chdir(box->cwd)) sandbox_fail("cannot enter %s: %s", box->cwd, strerror(errno));
+  sandbox_supervise(box);
+}
 
-  /* The barrier: "go" starts the command; an end without it means troupe stopped us. */
-  char go[8];
-  ssize_t n;
-  do n = read(4, go, sizeof go);
-  while (n < 0 && errno == EINTR);
-  if (n <= 0) _exit(0);
-  close(4);
+void sandbox_supervise(sandbox_t *box) {
+  if (!wait_for_go()) _exit(0);
+  /* Children's ends come through a signalfd, so that one poll waits for them and for the barrier's messages. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd < 0) sandbox_fail("cannot watch the command: %s", strerror(errno));
+  int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], forward_signal);
+  command_pid = start_command(box, signal_fd);
 
-  pid_t command = fork();
-  if (command < 0) sandbox_fail("cannot fork the command: %s", strerror(errno));
-  if (command > 0) {
-    command_pid = command;
-    int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], forward_signal);
-  }
-  if (command == 0) {
-    close(3);
-    setsid();
-    if (box->drop_to_user) sandbox_drop_privileges(box->uid, box->gid);
-    box->env[box->env_count] = NULL;
-    environ = box->env;
-    execvp(box->argv[0], box->argv);
-    fprintf(stderr, "troupe: cannot run %s: %s\n", box->argv[0], strerror(errno));
-    _exit(127);
-  }
+  int barrier_open = 1, restarting = 0;
+  long long kill_at = -1;
   for (;;) {
-    int status;
-    pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      _exit(1);
+    struct pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN}, {.fd = barrier_open ? 4 : -1, .events = POLLIN}};
+    int timeout = kill_at < 0 ? -1 : (int)(kill_at > now_ms() ? kill_at - now_ms() : 0);
+    if (poll(fds, 2, timeout) < 0 && errno != EINTR) _exit(1);
+    if (kill_at >= 0 && now_ms() >= kill_at) {
+      kill(-1, SIGKILL); /* the grace of a restart is over */
+      kill_at = -1;
     }
-    if (pid != command) continue; /* an orphan of the task, adopted by PID 1 */
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    dprintf(3, "{\"exit-code\": %d}\n", code);
-    _exit(code);
+    struct signalfd_siginfo info;
+    while (read(signal_fd, &info, sizeof info) > 0) {
+    }
+    int status, code = -1;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+      if (pid == command_pid) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    /* Orphans of the task, adopted by PID 1, are reaped above and otherwise ignored. */
+    if (code >= 0 && !restarting) {
+      dprintf(3, "{\"exit-code\": %d}\n", code);
+      _exit(code);
+    }
+    if (code >= 0) {
+      command_pid = 0;
+      kill_the_rest();
+      kill_at = -1;
+      restarting = 0;
+      dprintf(3, "{\"stopped\": %d}\n", code);
+      if (!barrier_open || !wait_for_go()) _exit(0);
+      command_pid = start_command(box, signal_fd);
+      continue;
+    }
+    if (barrier_open && (fds[1].revents & (POLLIN | POLLHUP))) {
+      char line[64];
+      if (!next_message(line, sizeof line)) {
+        barrier_open = 0; /* troupe let go of the barrier: the command runs to its end */
+      } else if (strncmp(line, "restart ", 8) == 0 && !restarting) {
+        restarting = 1;
+        kill(command_pid, SIGTERM);
+        kill_at = now_ms() + strtol(line + 8, NULL, 10);
+      }
+    }
   }
 }

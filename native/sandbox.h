@@ -30,6 +30,8 @@ typedef struct {
   mount_op_t mounts[SANDBOX_MAX_MOUNTS];
   size_t env_count;
   char *env[SANDBOX_MAX_ENV + 1];
+  /* The command keeps PID 1's environment (bwrap's, in supervise mode) instead of `env`. */
+  int inherit_env;
   char **argv;
 } sandbox_t;
 
@@ -39,6 +41,12 @@ const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count);
 pid_t sandbox_clone(const sandbox_t *box);
 /* In the child: mounts, hostname, barrier, then the command; never returns. */
 void sandbox_init(sandbox_t *box) __attribute__((noreturn));
+/*
+ * As PID 1 of the sandbox's PID namespace, once it is set up: the barrier's
+ * messages on fd 4 ("go", "restart GRACE_MS"), the command's end on fd 3;
+ * never returns (see sandbox.c).
+ */
+void sandbox_supervise(sandbox_t *box) __attribute__((noreturn));
 void close_other_fds(int from);
 /* A minimal /dev at `path`: a tmpfs with the harmless devices of the host, pts, shm and the fd links. */
 void sandbox_mount_dev(const char *path);

@@ -14,6 +14,12 @@
  *           The command gets fd 3 (a pipe whose data come back as `status`
  *           events: bwrap's --json-status-fd) and fd 4 (a pipe closed by
  *           `release`: bwrap's --block-fd).
+ *   spawn-supervised id  rest as for spawn (not "keep"): bwrap that starts
+ *           `troupe-spawner supervise -- COMMAND` (below) as the sandbox's
+ *           PID 1. fd 5 is fd 3's pipe too (bwrap's --json-status-fd, which
+ *           bwrap keeps from its child), so that PID 1 can say on fd 3 what
+ *           troupe's own sandbox's says; fd 4 is its barrier, open after
+ *           `release` for a restart.
  *   sandbox id  rest = mode NUL logpath NUL directive... NUL "--" NUL argv...
  *           as root: troupe's own sandbox (sandbox.c), the same namespaces and
  *           mounts as bwrap in a fraction of its cost; the same fds 3 and 4 and
@@ -23,7 +29,11 @@
  *           (keeper.c), which writes its exit code to statedir; output goes
  *           to the log file. The keeper relays fds 3 and 4, so troupe sees the
  *           same events; `started` carries the keeper's pid.
- *   release id  writes "go" to fd 4 and closes it.
+ *   release id  writes "go" to fd 4 and closes it; troupe's own sandbox's (kept
+ *           or not) stays open for a restart.
+ *   restart id  rest = grace in ms: troupe's own sandbox stops its command
+ *           for a restart in place (sandbox.c), says {"stopped": N} on fd 3
+ *           and waits for the next `release`.
  *   signal  id  rest = signo NUL pid: signals pid (0: the spawned process)
  *           only while the spawned process has not been reaped, so a reused
  *           PID is never hit.
@@ -34,6 +44,10 @@
  *           status and output byte of that process has been sent.
  * stdin at EOF (troupe ended or closed it): the spawner exits; bwrap's
  * --die-with-parent then ends every sandbox. The spawner itself dies with troupe.
+ *
+ * `troupe-spawner supervise -- COMMAND...` (started by bwrap --as-pid-1): PID 1
+ * of a bubblewrap sandbox, as troupe's own sandbox's is (sandbox.c): the
+ * barrier's "go" and "restart", the command's end, in bwrap's environment.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,7 +77,8 @@ typedef struct {
   int reaped;
   int code;
   int status_fd; /* read end of the child's fd 3, -1 at EOF */
-  int block_fd;  /* write end of the child's fd 4, -1 once released */
+  int block_fd;  /* write end of the child's fd 4, -1 once released (unless restartable) */
+  int restartable; /* troupe's own sandbox (kept or not): its barrier takes "restart" after "go" */
   int output_fd; /* pipe mode: read end of stdout+stderr, else -1 */
   int log_fd;    /* pipe mode: where output is written, else -1 */
   int log_error_told;
@@ -252,11 +267,12 @@ static void spawn_kept(const char *id, const char *log_path, const char *state_d
     };
     keeper_main(&keeper);
   }
-  adopt(id, pid, &p);
+  /* The keeper passes on what follows "go" to troupe's own sandbox (a restart in place). */
+  adopt(id, pid, &p)->restartable = box != NULL;
   send_started(id, pid);
 }
 
-static void spawn_child(const char *id, const char *rest, size_t rest_len) {
+static void spawn_child(const char *id, const char *rest, size_t rest_len, int supervised) {
   /* rest: mode, logpath, [statedir,] argv... */
   size_t count = split_fields(rest, rest_len, fields, MAX_FIELDS);
   if (count == (size_t)-1) {
@@ -268,9 +284,13 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
     send_text("failed", id, "malformed spawn request");
     return;
   }
-  if (keep) {
+  if (keep && !supervised) {
     fields[count] = NULL;
     spawn_kept(id, fields[1], fields[2], NULL, (char **)&fields[3]);
+    return;
+  }
+  if (keep) {
+    send_text("failed", id, "a supervised spawn cannot be kept");
     return;
   }
   plumbing_t p;
@@ -285,6 +305,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
   if (pid == 0) {
     int report = fcntl(exec_pipe[1], F_DUPFD_CLOEXEC, 10);
     child_fds(&p, 0);
+    if (supervised && dup2(3, 5) < 0) _exit(127);
     execvp(argv[0], argv);
     int error = errno;
     write_all(report, (const char *)&error, sizeof error);
@@ -292,6 +313,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len) {
   }
   close(exec_pipe[1]);
   child_t *c = adopt(id, pid, &p);
+  c->restartable = supervised;
 
   /* Empty read: exec succeeded (the pipe closed on exec). */
   int exec_error = 0;
@@ -345,7 +367,7 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
     child_fds(&p, 1);
     sandbox_init(&box); /* never returns */
   }
-  adopt(id, pid, &p);
+  adopt(id, pid, &p)->restartable = 1;
   send_started(id, pid);
   /* As bwrap does: the sandbox's PID 1, whose end ends every process in it. */
   char line[64];
@@ -363,8 +385,8 @@ static void handle_request(const char *frame, size_t len) {
   const char *rest = id + id_len + 1;
   size_t rest_len = len - (op_len + 1 + id_len + 1);
 
-  if (strcmp(op, "spawn") == 0) {
-    spawn_child(id, rest, rest_len);
+  if (strcmp(op, "spawn") == 0 || strcmp(op, "spawn-supervised") == 0) {
+    spawn_child(id, rest, rest_len, op[5] != '\0');
     return;
   }
   if (strcmp(op, "sandbox") == 0) {
@@ -375,10 +397,16 @@ static void handle_request(const char *frame, size_t len) {
   if (!c) return; /* already ended: nothing to do */
   if (strcmp(op, "release") == 0) {
     if (c->block_fd >= 0) {
-      write_all(c->block_fd, "go", 2);
-      close(c->block_fd);
-      c->block_fd = -1;
+      write_all(c->block_fd, "go\n", 3);
+      if (!c->restartable) {
+        close(c->block_fd);
+        c->block_fd = -1;
+      }
     }
+  } else if (strcmp(op, "restart") == 0 && c->restartable && c->block_fd >= 0 && !c->reaped) {
+    char message[48];
+    int len = snprintf(message, sizeof message, "restart %ld\n", strtol(rest, NULL, 10));
+    write_all(c->block_fd, message, (size_t)len);
   } else if (strcmp(op, "signal") == 0 && !c->reaped) {
     int signo = atoi(rest);
     size_t signo_len = strnlen(rest, rest_len);
@@ -432,7 +460,21 @@ static int drain(child_t *c, int fd, int is_output) {
   return 1;
 }
 
-int main(void) {
+/* PID 1 of a bwrap sandbox (bwrap --as-pid-1): see the top of this file. */
+static int supervise(int argc, char **argv) {
+  int first = argc > 2 && strcmp(argv[2], "--") == 0 ? 3 : 2;
+  if (first >= argc || getpid() != 1) {
+    fprintf(stderr, "troupe-spawner supervise: wants a command, as PID 1 of a PID namespace (bwrap --unshare-pid --as-pid-1)\n");
+    return 127;
+  }
+  static sandbox_t box;
+  box.argv = argv + first;
+  box.inherit_env = 1;
+  sandbox_supervise(&box);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "supervise") == 0) return supervise(argc, argv);
   /* Die with troupe. (If troupe is already gone, stdin is at EOF and the loop ends at once.) */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sandbox_remember_spawner();

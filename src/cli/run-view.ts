@@ -67,7 +67,7 @@ export class RunView {
       if (e.to === "RUNNING" || e.to === "RESCHEDULED" || e.to === "COMPLETED" || e.to.startsWith("FAILED")) {
         const retry = e.retryId ? ` (retry ${e.retryId})` : "";
         this.line(
-          `${this.c.dim(`${e.task.padEnd(this.width)} :`)} ${this.status(e.to)}${retry}${e.to === "RUNNING" ? "" : this.c.dim(` ${e.reason}`)}`,
+          `${this.c.dim(`${e.task.padEnd(this.width)} :`)} ${this.status(e.to)}${retry}${e.to === "RUNNING" && e.from !== "RUNNING" ? "" : this.c.dim(` ${e.reason}`)}`,
         );
       } else {
         this.redraw();

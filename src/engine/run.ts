@@ -5,13 +5,14 @@
  */
 import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../runtime/index.js";
+import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
+import { attemptLaunch, type RunView } from "./attempt-launch.js";
 import { systemClock, type Clock } from "./clock.js";
 import { GpuDevices } from "./gpu-devices.js";
-import { buildLaunch } from "./launch.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
+import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
 import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
@@ -66,6 +67,14 @@ export interface RunOptions {
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
 export const LEAD_HEAD_START_MS = 30;
 
+/** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
+interface ReadyMember {
+  t: number;
+  member: PreparedMember;
+  retryId: number;
+  inPlace?: boolean;
+}
+
 export interface RunResult {
   status: WorkflowStatus;
 }
@@ -88,6 +97,8 @@ export class WorkflowRun implements PoolMember {
   /** Members whose RUNNING records wait for their commit before they are released (durableStarts). */
   private readonly toRelease: PreparedMember[] = [];
   private readonly state: RunState;
+  /** What the launch of an attempt is made from (attempt-launch.ts). */
+  private readonly view: RunView;
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
 
@@ -102,6 +113,8 @@ export class WorkflowRun implements PoolMember {
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
     this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
+    const { runId, recorder } = options;
+    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices };
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
@@ -220,7 +233,9 @@ export class WorkflowRun implements PoolMember {
     const hosts = new Map(group.tasks.map((task, i) => [normalizeName(task.name), recorded.tasks[i]!.ip ?? ""]));
     this.groups[g]!.live++;
     try {
-      const member = await this.options.runtime.reattach(this.launchFor(g, t, this.tasks[g]![t]!.retryId, hosts)).catch(() => undefined);
+      const member = await this.options.runtime
+        .reattach(attemptLaunch(this.view, g, t, this.tasks[g]![t]!.retryId, hosts))
+        .catch(() => undefined);
       if (member) await member.stop(0);
     } catch {
       // Nothing to stop (an input that cannot be resolved: the attempt never started).
@@ -237,7 +252,7 @@ export class WorkflowRun implements PoolMember {
     let member: PreparedMember | undefined;
     let why = "troupe restarted and the attempt could not be found";
     try {
-      member = await this.options.runtime.reattach(this.launchFor(g, t, retryId, hosts));
+      member = await this.options.runtime.reattach(attemptLaunch(this.view, g, t, retryId, hosts));
     } catch (error) {
       why = `troupe restarted and could not re-attach the attempt: ${(error as Error).message}`;
     }
@@ -419,8 +434,11 @@ export class WorkflowRun implements PoolMember {
 
   // ---- launching --------------------------------------------------------
 
-  /** Bring up sandboxes for `members` of group g (all, or the ones restarted), then release them together. */
-  private async launchGroup(g: number, members: number[]): Promise<void> {
+  /**
+   * Bring up sandboxes for `members` of group g (all, or the ones rescheduled), then release them together,
+   * with the members being `restarted` in place.
+   */
+  private async launchGroup(g: number, members: number[], restarted: Array<Promise<ReadyMember | undefined>> = []): Promise<void> {
     const group = this.plan.groups[g] as CompiledGroup;
     const state = this.groups[g]!;
     state.live += members.length;
@@ -433,20 +451,16 @@ export class WorkflowRun implements PoolMember {
       return;
     }
     const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
-    const prepared = members.map((t) => this.prepareMember(g, t, hosts));
+    const prepared = [...members.map((t) => this.prepareMember(g, t, hosts)), ...restarted];
     if (!group.barrier) {
       prepared.forEach((p) => void p.then((m) => m && this.release(g, [m])));
       return;
     }
-    const ready = (await Promise.all(prepared)).filter((m): m is { t: number; member: PreparedMember; retryId: number } => m !== undefined);
+    const ready = (await Promise.all(prepared)).filter((m): m is ReadyMember => m !== undefined);
     this.release(g, ready);
   }
 
-  private async prepareMember(
-    g: number,
-    t: number,
-    hosts: Map<string, string>,
-  ): Promise<{ t: number; member: PreparedMember; retryId: number } | undefined> {
+  private async prepareMember(g: number, t: number, hosts: Map<string, string>): Promise<ReadyMember | undefined> {
     const group = this.plan.groups[g] as CompiledGroup;
     const task = group.tasks[t]!;
     const state = this.tasks[g]![t]!;
@@ -456,7 +470,7 @@ export class WorkflowRun implements PoolMember {
     this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
     let member: PreparedMember;
     try {
-      const launch = this.launchFor(g, t, retryId, hosts);
+      const launch = attemptLaunch(this.view, g, t, retryId, hosts);
       member = await this.options.runtime.prepare(launch);
     } catch (error) {
       this.groups[g]!.live--;
@@ -478,40 +492,11 @@ export class WorkflowRun implements PoolMember {
     return { t, member, retryId };
   }
 
-  /** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
-  private launchFor(g: number, t: number, retryId: number, hosts: Map<string, string>): TaskLaunch {
+  private release(g: number, ready: ReadyMember[]): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    const task = group.tasks[t]!;
-    const addresses = this.groups[g]!.addresses ?? {};
-    const inputDirs = task.inputs.map((input) => {
-      // Inputs from URLs or other workflows need a data service, which a local run does not have.
-      if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
-      if (input.kind === "workflow-task")
-        throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
-      const upstream = this.plan.groups[input.group]!;
-      const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-      return this.tasks[input.group]![index]!.outputDir;
-    });
-    return buildLaunch(
-      task,
-      {
-        key: `${group.name}/${task.name}/${retryId}`,
-        groupName: group.name,
-        retryId,
-        address: addresses[task.name] ?? "",
-        hosts: addresses,
-        // Where the pool has GPUs, a task that asked for none is given none (not "all": undefined).
-        gpuDevices: this.gpuDevices.count > 0 ? (this.groups[g]!.gpus?.[t] ?? []) : undefined,
-        logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
-      },
-      { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },
-    );
-  }
-
-  private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const stillWaiting = (m: { t: number; retryId: number }) => {
+    const stillWaiting = (m: ReadyMember) => {
       const state = this.tasks[g]![m.t]!;
+      if (m.inPlace) return state.retryId === m.retryId && state.status === "RUNNING" && state.member === m.member;
       return state.retryId === m.retryId && state.status === "INITIALIZING";
     };
     const live = ready.filter(stillWaiting);
@@ -534,9 +519,11 @@ export class WorkflowRun implements PoolMember {
     }
   }
 
-  private startCommands(g: number, members: Array<{ t: number; member: PreparedMember }>): void {
+  private startCommands(g: number, members: ReadyMember[]): void {
     const now = this.clock.now();
-    for (const { t } of members) this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+    for (const { t, inPlace } of members)
+      if (inPlace) this.state.setTask(g, t, "RUNNING", "command restarted in place");
+      else this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
     if (this.options.durableStarts) this.releaseDurably(members.map((m) => m.member));
     else for (const { member } of members) member.release();
     this.requestTick();
@@ -597,20 +584,23 @@ export class WorkflowRun implements PoolMember {
       );
   }
 
-  /** RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts its siblings. */
+  /**
+   * RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts
+   * its siblings, in place where their runtime can (restart-in-place.ts).
+   */
   private reschedule(g: number, t: number, code: number): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    const restartAll = group.tasks[t]!.lead || !group.ignoreNonleadStatus;
-    const members = restartAll
-      ? group.tasks.map((_, i) => i).filter((i) => !isFinal(this.tasks[g]![i]!.status ?? "WAITING") || i === t)
-      : [t];
+    const cause = group.tasks[t]!.name;
+    const views = this.tasks[g]!.map((task) => ({ status: task.status, restartsInPlace: task.member?.restart !== undefined }));
+    const { fresh: members, inPlace } = planReschedule(group, t, views);
+    const restarted = inPlace.map((i) => this.restartInPlace(g, i, cause));
     const stops: Array<Promise<void>> = [];
     for (const i of members) {
       const state = this.tasks[g]![i]!;
       const reason =
         i === t
           ? `exited with ${code}: RESCHEDULE (retry ${state.retryId + 1} of ${this.options.maxRetries})`
-          : `restarted with ${group.tasks[t]!.name}`;
+          : `restarted with ${cause} in a fresh sandbox`;
       if (i === t) this.state.recordExitCode(g, i, code);
       this.state.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
       if (state.member) stops.push(state.member.stop(this.grace()));
@@ -626,8 +616,16 @@ export class WorkflowRun implements PoolMember {
       }
       for (const i of members) this.newAttempt(g, i, "INITIALIZING", "new attempt in a fresh sandbox");
       // The restarted members pass the barrier again, together.
-      void this.launchGroup(g, members);
+      void this.launchGroup(g, members, restarted);
     });
+  }
+
+  /** A sibling's command stopped and kept for the group's next release, in the same attempt and sandbox (OSMO's restart). */
+  private restartInPlace(g: number, i: number, cause: string): Promise<ReadyMember | undefined> {
+    const { member, retryId } = this.tasks[g]![i]!;
+    this.state.setTask(g, i, "RUNNING", `${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
+    // False: the command ended first, and its end is the attempt's (onExit).
+    return member!.restart!(this.grace()).then((waiting) => (waiting ? { t: i, member: member!, retryId, inPlace: true } : undefined));
   }
 
   private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {

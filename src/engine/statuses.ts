@@ -78,7 +78,8 @@ const NEXT: Record<string, readonly string[]> = {
   SCHEDULING: ["INITIALIZING", ...ANY_FAILURE],
   // A sibling can be told the lead's outcome before its own command started.
   INITIALIZING: ["RUNNING", "COMPLETED", "RESCHEDULED", ...ANY_FAILURE],
-  RUNNING: ["COMPLETED", "RESCHEDULED", ...ANY_FAILURE],
+  // RUNNING again: a command restarted in place (a sibling was rescheduled), in the same attempt and sandbox.
+  RUNNING: ["RUNNING", "COMPLETED", "RESCHEDULED", ...ANY_FAILURE],
   PENDING: ["RUNNING", "WAITING", ...ANY_FAILURE, "FAILED_SUBMISSION"],
 };
 

@@ -75,6 +75,16 @@ export interface PreparedMember {
   readonly exited: Promise<ExitInfo>;
   /** Graceful signal, then a forced kill after `graceMs`; resolves when nothing of it is left. */
   stop(graceMs: number): Promise<void>;
+  /**
+   * OSMO's restart in place, where the runtime can (a sibling of this member
+   * was rescheduled): the released command is stopped (graceful signal,
+   * then every process of the sandbox killed after `graceMs`) and the
+   * sandbox kept, with its files, its /tmp and its address, until the next
+   * `release()`. Resolves true once it waits for that release; false when the
+   * attempt ended first (its end is then reported by `exited`, as usual).
+   * Absent: this member cannot; the engine gives it a fresh attempt instead.
+   */
+  readonly restart?: (graceMs: number) => Promise<boolean>;
 }
 
 export interface OutputSink {

@@ -70,6 +70,11 @@ class FakeClock implements Clock {
 class FakeMember implements PreparedMember {
   releasedAt: number | undefined;
   readonly stops: Array<{ graceMs: number; at: number }> = [];
+  /** Restarts in place asked for (their graces), where the runtime restarts in place. */
+  readonly restarts: number[] = [];
+  /** Ends the restart asked for last: true, waiting for the next release; false, the command had ended first. */
+  finishRestart: ((waiting: boolean) => void) | undefined;
+  readonly restart?: (graceMs: number) => Promise<boolean>;
   readonly exited: Promise<ExitInfo>;
   exitedWith: ExitInfo | undefined;
   private resolveExit!: (info: ExitInfo) => void;
@@ -79,6 +84,18 @@ class FakeMember implements PreparedMember {
     private readonly runtime: FakeRuntime,
   ) {
     this.exited = new Promise<ExitInfo>((resolve) => (this.resolveExit = resolve));
+    if (runtime.restartsInPlace)
+      this.restart = (graceMs) => {
+        this.restarts.push(graceMs);
+        this.runtime.events.push(`restart ${this.launch.key} ${graceMs}`);
+        return new Promise<boolean>((resolve) => {
+          this.finishRestart = (waiting) => {
+            if (waiting) this.releasedAt = undefined;
+            resolve(waiting);
+          };
+          if (this.runtime.autoRestart) this.finishRestart(true);
+        });
+      };
   }
   release(): void {
     if (this.releasedAt !== undefined) throw new Error(`${this.launch.key} released twice`);
@@ -113,6 +130,10 @@ class FakeRuntime implements Runtime {
   autoPrepare = true;
   /** A member's `exited` resolves with 143 as soon as it is stopped. */
   exitOnStop = true;
+  /** Members can restart their command in place (PreparedMember.restart). */
+  restartsInPlace = false;
+  /** Each restart in place is done at once (else the test finishes it: FakeMember.finishRestart). */
+  autoRestart = true;
   /** Task names whose prepare() rejects. */
   readonly failPrepare = new Set<string>();
   readonly prepares: PendingPrepare[] = [];
@@ -637,6 +658,66 @@ describe("exit actions and retries", () => {
     expect(h.runtime.prepareCalls("lead")).toHaveLength(1);
     expect(h.task("lead").status).toBe("FAILED_CANCELED");
     expect(h.task("helper").status).toBe("FAILED_CANCELED");
+  });
+
+  it("where members restart in place, the lead's RESCHEDULE restarts its sibling's command in its sandbox: same attempt, released with the new lead", async () => {
+    const yaml = workflow([group("pair", task("lead", 'lead: true, exitActions: {RESCHEDULE: "1"}'), task("helper"))]);
+    const h = await startRun(yaml, { maxRetries: 1 }, (r) => (r.restartsInPlace = true));
+    const helper = h.runtime.member("helper", 0);
+    h.clock.advance(500);
+    await h.exit("lead", 1);
+
+    expect(helper.restarts).toEqual([GRACE]);
+    expect(helper.stops).toEqual([]);
+    expect(h.runtime.prepareCalls("helper").map((l) => l.retryId)).toEqual([0]);
+    expect(h.runtime.prepareCalls("lead").map((l) => l.retryId)).toEqual([0, 1]);
+    expect(helper.releasedAt).toBe(h.runtime.member("lead", 1).releasedAt);
+    expect(h.attempts("helper")).toHaveLength(1);
+    expect(h.taskTransitions("helper", 0).map((x) => [x.from, x.to, x.reason])).toEqual([
+      ["SUBMITTING", "WAITING", "waiting for upstream groups"],
+      ["WAITING", "SCHEDULING", "waiting for resources"],
+      ["SCHEDULING", "INITIALIZING", "preparing its sandbox"],
+      ["INITIALIZING", "RUNNING", "command started"],
+      ["RUNNING", "RUNNING", "lead was rescheduled: command stopped, to restart in place (its sandbox and files kept)"],
+      ["RUNNING", "RUNNING", "command restarted in place"],
+    ]);
+    // The attempt keeps its start time (OSMO's record: the pod goes on).
+    expect(h.task("helper").startTime).toBe(h.clock.now() - 500);
+
+    await h.exit("lead", 0);
+    expect(h.task("helper")).toMatchObject({ retryId: 0, status: "COMPLETED" });
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("a sibling whose command ended before its restart took effect ends as its exit says; the new attempt is released without it", async () => {
+    const yaml = workflow([
+      groupWith("pair", "ignoreNonleadStatus: false", task("lead", "lead: true"), task("helper", 'exitActions: {RESCHEDULE: "1"}')),
+    ]);
+    const h = await startRun(yaml, { maxRetries: 1 }, (r) => ((r.restartsInPlace = true), (r.autoRestart = false)));
+    const lead = h.runtime.member("lead", 0);
+    await h.exit("helper", 1);
+    expect(lead.restarts).toEqual([GRACE]);
+    lead.exit(0);
+    lead.finishRestart!(false);
+    await flush();
+    expect(h.task("lead")).toMatchObject({ retryId: 0, status: "COMPLETED", exitCode: 0 });
+    expect(h.groupStatus("pair")).toBe("COMPLETED");
+    expect(h.finished).toEqual({ status: "COMPLETED" });
+  });
+
+  it("cancel while a sibling waits for its restart: it is stopped, never released again", async () => {
+    const yaml = workflow([group("pair", task("lead", 'lead: true, exitActions: {RESCHEDULE: "1"}'), task("helper"))]);
+    const h = await startRun(yaml, { maxRetries: 1 }, (r) => ((r.restartsInPlace = true), (r.autoRestart = false)));
+    const helper = h.runtime.member("helper", 0);
+    await h.exit("lead", 1);
+    h.run.cancel();
+    await flush();
+    expect(helper.stops).toHaveLength(1);
+    helper.finishRestart!(true);
+    await flush();
+    expect(helper.releasedAt).toBeUndefined();
+    expect(h.task("helper").status).toBe("FAILED_CANCELED");
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
   });
 
   it("a non-lead's RESCHEDULE (ignoreNonleadStatus default) restarts only that member", async () => {

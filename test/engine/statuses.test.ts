@@ -47,6 +47,8 @@ describe("checkTransition", () => {
     ["RUNNING", "FAILED_EXEC_TIMEOUT"],
     ["INITIALIZING", "FAILED_START_ERROR"],
     ["INITIALIZING", "COMPLETED"],
+    // A command restarted in place (a sibling was rescheduled): the same attempt goes on.
+    ["RUNNING", "RUNNING"],
     // A restart takes over a group that completed in the run it restarts.
     ["WAITING", "COMPLETED"],
     ["PENDING", "RUNNING"],

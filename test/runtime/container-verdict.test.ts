@@ -27,9 +27,11 @@ const controlDir = () => {
 describe("the verdict of troupe-init", () => {
   it("is taken with the nonce of the release, and only with it", () => {
     const dir = controlDir();
-    const nonce = releaseWithNonce(dir);
+    const { nonce, restartKey } = releaseWithNonce(dir);
     expect(nonce).toMatch(/^[0-9a-f]{48}$/);
-    expect(readFileSync(join(dir, "go"), "utf8")).toBe(`${nonce}\n`);
+    expect(restartKey).toMatch(/^[0-9a-f]{48}$/);
+    expect(restartKey).not.toBe(nonce);
+    expect(readFileSync(join(dir, "go"), "utf8")).toBe(`${nonce} ${restartKey}\n`);
     expect(releasedNonce(dir)).toBe(nonce); // kept beside the directory, for a later process
     expect(readVerdict(dir, nonce)).toBeUndefined();
     writeFileSync(join(dir, "verdict"), `verdict ${nonce} 137 1\n`);
@@ -45,7 +47,7 @@ describe("the verdict of troupe-init", () => {
 
   it("is not read through a link the task put there (to a FIFO, to /dev/zero): none, at once", { timeout: 20_000 }, () => {
     const dir = controlDir();
-    const nonce = releaseWithNonce(dir);
+    const { nonce } = releaseWithNonce(dir);
     const fifo = join(root, `fifo${count}`);
     execFileSync("mkfifo", [fifo]);
     const module = new URL("../../dist/runtime/container/verdict.js", import.meta.url).href;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "../types.js";
 import { gpuCdiKind, type StartedContainer } from "./backend.js";
-import { readVerdict, releasedExit, releaseWithNonce } from "./verdict.js";
+import { readVerdict, releasedExit, releaseWithNonce, requestRestart, stoppedForRestart } from "./verdict.js";
 
 export class ContainerMember implements PreparedMember {
   readonly exited: Promise<ExitInfo>;
@@ -18,6 +18,9 @@ export class ContainerMember implements PreparedMember {
   readonly ready: Promise<number>;
   /** The nonce of the release, once released. */
   private nonce: string | undefined;
+  /** The key of a restart in place of this release (troupe-init's, with the nonce). */
+  private restartKey: string | undefined;
+  private restarting = false;
   /** troupe-init said it was ready (before the release: nothing of the task's could have written it). */
   private sawReady = false;
   private ended = false;
@@ -83,8 +86,34 @@ export class ContainerMember implements PreparedMember {
   }
 
   release(): void {
-    this.nonce = releaseWithNonce(this.controlDir);
+    ({ nonce: this.nonce, restartKey: this.restartKey } = releaseWithNonce(this.controlDir));
   }
+
+  /**
+   * OSMO's restart in place: troupe-init stops the command (SIGTERM, every
+   * process of the container killed after `graceMs`), says so with the
+   * release's nonce, and waits for the next release in the same container.
+   */
+  readonly restart = (graceMs: number): Promise<boolean> => {
+    const { nonce, restartKey } = this;
+    if (this.ended || this.restarting || nonce === undefined || restartKey === undefined) return Promise.resolve(false);
+    this.restarting = true;
+    return new Promise<boolean>((resolve) => {
+      const done = (stopped: boolean) => {
+        watcher.close();
+        this.restarting = false;
+        // Until the next release, a stop is a stop before the command started.
+        if (stopped) this.nonce = this.restartKey = undefined;
+        resolve(stopped);
+      };
+      const watcher = watch(this.controlDir, (_, name) => {
+        if ((name === null || name === "stopped") && stoppedForRestart(this.controlDir, nonce)) done(true);
+      });
+      requestRestart(this.controlDir, restartKey, graceMs);
+      // The container ended first: its end is the attempt's, as usual.
+      void this.container.ended.then(() => this.restarting && done(false));
+    });
+  };
 
   async stop(graceMs: number): Promise<void> {
     if (this.ended) return;

@@ -22,13 +22,35 @@ export interface Verdict {
 
 const nonceFile = (controlDir: string) => `${controlDir}.nonce`;
 
-/** Releases the container's command: a fresh nonce, kept beside the control directory, then "go" (whole, by a rename). */
-export function releaseWithNonce(controlDir: string): string {
+/** A file of the control directory, whole or not at all (a rename). */
+function writeControl(controlDir: string, name: string, text: string): void {
+  writeFileSync(join(controlDir, `.${name}`), text);
+  renameSync(join(controlDir, `.${name}`), join(controlDir, name));
+}
+
+/**
+ * Releases the container's command: a fresh nonce, kept beside the control
+ * directory, and a fresh key for a restart in place (the task sees neither:
+ * troupe-init takes and removes "go" before the command starts), then "go".
+ */
+export function releaseWithNonce(controlDir: string): { nonce: string; restartKey: string } {
   const nonce = randomBytes(24).toString("hex");
+  const restartKey = randomBytes(24).toString("hex");
   writeFileSync(nonceFile(controlDir), nonce);
-  writeFileSync(join(controlDir, ".go"), `${nonce}\n`);
-  renameSync(join(controlDir, ".go"), join(controlDir, "go"));
-  return nonce;
+  writeControl(controlDir, "go", `${nonce} ${restartKey}\n`);
+  return { nonce, restartKey };
+}
+
+/** Asks troupe-init for a restart in place (init.c): the command stopped, every process killed after `graceMs`. */
+export function requestRestart(controlDir: string, restartKey: string, graceMs: number): void {
+  writeControl(controlDir, "restart", `restart ${restartKey} ${Math.max(0, Math.round(graceMs))}\n`);
+}
+
+/** Whether troupe-init says the command of the release with `nonce` was stopped for a restart (and nothing of it is left). */
+export function stoppedForRestart(controlDir: string, nonce: string): boolean {
+  const text = readSmallFile(join(controlDir, "stopped"));
+  const match = text === undefined ? null : /^stopped (\S+) (\d+)\n$/.exec(text);
+  return match !== null && match[1] === nonce;
 }
 
 /** The nonce an attempt was released with (undefined: it never was, or its files are gone). */

@@ -17,10 +17,13 @@ export class HostMember implements PreparedMember {
   private commandExit: number | undefined;
   private released = false;
   private ended = false;
+  /** A restart in place asked for and not yet done: resolves when the sandbox waits for its next release. */
+  private restarting: ((done: boolean) => void) | undefined;
+  readonly restart?: (graceMs: number) => Promise<boolean>;
 
   constructor(
     readonly launch: TaskLaunch,
-    command: Pick<SandboxStart, "argv" | "directives" | "keep">,
+    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised">,
     run: RunContext,
     start: StartSandboxProcess,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
@@ -40,11 +43,13 @@ export class HostMember implements PreparedMember {
         status: jsonLines((message) => {
           if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
           if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
+          if (typeof message.stopped === "number") this.stoppedForRestart();
         }),
         output: onOutput && command.keep === undefined ? (chunk) => onOutput(launch, chunk) : undefined,
         exit: (code, error) => {
           this.ended = true;
           if (error !== undefined) {
+            this.restarting?.(false);
             const reason = error.startsWith("cannot start bwrap")
               ? `${error} (the host runtime needs bubblewrap: apt-get install bubblewrap)`
               : error;
@@ -52,6 +57,7 @@ export class HostMember implements PreparedMember {
             resolveExited({ code: 127, startError: reason });
             return;
           }
+          this.restarting?.(false);
           rejectStarted(new Error(this.setupFailure()));
           if (this.commandExit === undefined) {
             // The command never ran: bwrap itself failed, or we stopped it at the barrier.
@@ -65,6 +71,31 @@ export class HostMember implements PreparedMember {
       if (configureNetwork) await configureNetwork(pid);
     });
     this.ready.catch(() => this.kill());
+    const restart = this.process.restart?.bind(this.process);
+    if (restart) this.restart = (graceMs) => this.restartInPlace(restart, graceMs);
+  }
+
+  /**
+   * OSMO's restart in place: the command is stopped (SIGTERM, then every
+   * process of the sandbox killed after `graceMs`) and the sandbox, its files
+   * and its address kept for the next `release()`. False when the attempt
+   * ended first (its command's own end is then its exit, as usual).
+   */
+  private restartInPlace(restart: (graceMs: number) => void, graceMs: number): Promise<boolean> {
+    if (this.ended || !this.released || this.restarting) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.restarting = resolve;
+      restart(graceMs);
+    });
+  }
+
+  /** The sandbox stopped the command for a restart: what comes next is a new release, not an exit. */
+  private stoppedForRestart(): void {
+    this.commandExit = undefined;
+    this.released = false;
+    const done = this.restarting;
+    this.restarting = undefined;
+    done?.(true);
   }
 
   /** bwrap's own complaint, the last line of the log when the command never ran. */

@@ -188,6 +188,9 @@ export class HostRuntime implements Runtime {
       mkdirSync(dir, { recursive: true });
       this.madeSandboxes = true;
     }
+    const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
+    // bwrap through troupe-spawner (not kept) has it as the sandbox's PID 1: a restart in place is possible there too.
+    const supervisor = !own && keep === undefined && this.spawner ? (spawnerPath() ?? undefined) : undefined;
     const plan: SandboxPlan = {
       dir,
       home: this.home,
@@ -199,6 +202,7 @@ export class HostRuntime implements Runtime {
       userNamespace: !this.privileged,
       user,
       env: taskEnvironment(launch, user),
+      supervisor,
     };
     launch.files.forEach((file, i) => {
       const staged = plan.stagedFiles[i] as string;
@@ -208,10 +212,9 @@ export class HostRuntime implements Runtime {
     });
     if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
     const spec = sandboxSpec(launch, plan);
-    const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
     const command = own
       ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
-      : { argv: ["bwrap", ...bwrapArguments(spec)], keep };
+      : { argv: ["bwrap", ...bwrapArguments(spec)], keep, supervised: supervisor !== undefined };
     const configureNetwork = this.network ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
     const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);

@@ -27,6 +27,13 @@ export interface SandboxProcess {
   release(): void;
   /** Signals the process (or `pid`, one of its descendants) while it has not ended. */
   signal(name: NodeJS.Signals, pid?: number): void;
+  /**
+   * troupe's own sandbox, or a supervised bwrap, only: stop the command for a
+   * restart in place (SIGTERM, every process killed after `graceMs`); the
+   * sandbox says {"stopped": N} on its status channel and waits for the next
+   * `release`.
+   */
+  restart?(graceMs: number): void;
 }
 
 export interface SandboxStart {
@@ -43,6 +50,11 @@ export interface SandboxStart {
    * tasks; `live` output is not available for them.
    */
   keep?: string;
+  /**
+   * `argv` is bwrap starting `troupe-spawner supervise` as its PID 1
+   * (SandboxSpec.supervisor): troupe-spawner only, never kept.
+   */
+  supervised?: boolean;
 }
 
 export type StartSandboxProcess = (start: SandboxStart, events: SandboxProcessEvents) => SandboxProcess;
@@ -52,8 +64,8 @@ export function signalNumber(name: NodeJS.Signals): number {
 }
 
 /** Node's own child_process: a fork of the whole Node process per task (about 2 ms). */
-export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live }, events) => {
-  if (directives) throw new Error("troupe's own sandbox needs the troupe-spawner helper");
+export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live, supervised }, events) => {
+  if (directives || supervised) throw new Error("troupe's own sandbox, and a supervised bwrap, need the troupe-spawner helper");
   // Without a live view, output goes straight from the task to its log file.
   const logFd = live ? undefined : openSync(logPath, "a");
   const stdio: Array<"ignore" | "pipe" | number> = ["ignore", logFd ?? "pipe", logFd ?? "pipe"];

@@ -38,6 +38,12 @@ export interface SandboxPlan {
   /** Who the command runs as; undefined: root (a privileged task, where the pool allows it). */
   user: TaskUser | undefined;
   env: Record<string, string>;
+  /**
+   * bwrap only: troupe-spawner, started by bwrap as the sandbox's PID 1
+   * (`supervise`), which holds the command at the barrier and can restart it
+   * in place, as troupe's own sandbox's PID 1 does.
+   */
+  supervisor?: string;
 }
 
 /** A task's user: numeric, as the kernel knows it (no name is looked up inside a sandbox). */
@@ -52,6 +58,8 @@ export const DEFAULT_TASK_USER: TaskUser = { uid: 65534, gid: 65534 };
 /** File descriptors the sandbox talks on (bwrap's and troupe's own): status JSON out, barrier in. */
 export const STATUS_FD = 3;
 export const BLOCK_FD = 4;
+/** bwrap's status channel when troupe-spawner supervises its sandbox: fd 3's pipe, as troupe-spawner gives it (spawn-supervised). */
+export const SUPERVISED_BWRAP_STATUS_FD = 5;
 
 export class SandboxError extends Error {}
 
@@ -84,6 +92,8 @@ export interface SandboxSpec {
   cwd: string;
   env: Record<string, string>;
   argv: string[];
+  /** See SandboxPlan.supervisor. */
+  supervisor?: string;
 }
 
 /**
@@ -104,6 +114,8 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     mounts.push(directory ? { kind: "hide", path } : { kind: "bind", source: "/dev/null", target: path, readOnly: true });
   mounts.push({ kind: "bind", source: launch.outputDir, target: launch.outputDir, readOnly: false });
   for (const input of launch.inputDirs) mounts.push({ kind: "bind", source: input, target: input, readOnly: true });
+  // Where it is, even under what is hidden (a checkout in root's closed home).
+  if (plan.supervisor) mounts.push({ kind: "bind", source: plan.supervisor, target: plan.supervisor, readOnly: true });
   mounts.push(
     plan.ownSandbox
       ? { kind: "data", contents: hostsText(launch), target: "/etc/hosts" }
@@ -122,6 +134,7 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     cwd: launch.outputDir,
     env: plan.env,
     argv: launch.argv,
+    supervisor: plan.supervisor,
   };
 }
 
@@ -196,6 +209,7 @@ function gpuDevicePaths(launch: TaskLaunch): string[] {
  */
 export function bwrapArguments(spec: SandboxSpec): string[] {
   const args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--hostname", spec.hostname];
+  if (spec.supervisor) args.push("--as-pid-1");
   if (spec.userNamespace) args.push("--unshare-user", "--cap-drop", "ALL");
   if (spec.netns) args.push("--unshare-net");
   args.push("--ro-bind", "/", "/");
@@ -227,7 +241,9 @@ export function bwrapArguments(spec: SandboxSpec): string[] {
   }
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);
-  args.push("--json-status-fd", String(STATUS_FD), "--block-fd", String(BLOCK_FD), "--");
+  // Supervised: the barrier is PID 1's (troupe-spawner supervise), bwrap's status goes to fd 5, the same pipe as fd 3.
+  if (spec.supervisor) args.push("--json-status-fd", String(SUPERVISED_BWRAP_STATUS_FD), "--", spec.supervisor, "supervise", "--");
+  else args.push("--json-status-fd", String(STATUS_FD), "--block-fd", String(BLOCK_FD), "--");
   if (spec.user && !spec.userNamespace) args.push(...setprivArguments(spec.user));
   args.push(...spec.argv);
   return args;

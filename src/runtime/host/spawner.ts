@@ -59,7 +59,7 @@ export class Spawner {
     this.idle();
   }
 
-  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep }, events) => {
+  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep, supervised }, events) => {
     const id = String(this.nextId++);
     if (this.gone !== undefined) {
       const reason = this.gone;
@@ -74,7 +74,7 @@ export class Spawner {
         ? "a NUL character in the task's command, environment or paths"
         : fields.length > MAX_FIELDS
           ? `the task's request has ${fields.length} fields, more than the ${MAX_FIELDS} troupe-spawner takes`
-          : !this.send(directives ? "sandbox" : "spawn", id, fields)
+          : !this.send(directives ? "sandbox" : supervised ? "spawn-supervised" : "spawn", id, fields)
             ? "the task's command, environment and files together are over 64 MiB"
             : undefined;
       if (refused !== undefined) {
@@ -86,6 +86,8 @@ export class Spawner {
       release: () => void this.send("release", id, []),
       signal: (name, pid) => void this.send("signal", id, [String(signalNumber(name)), String(pid ?? 0)]),
     };
+    // troupe's own sandbox (a kept one's through its keeper) and a supervised bwrap keep their barrier open after "go".
+    if (directives || supervised) process.restart = (graceMs) => void this.send("restart", id, [String(Math.max(0, Math.round(graceMs)))]);
     return process;
   };
 

@@ -1,0 +1,47 @@
+/** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
+import type { CompiledWorkflow } from "../plan/index.js";
+import type { TaskLaunch } from "../runtime/index.js";
+import { normalizeName } from "../spec/index.js";
+import type { GpuDevices } from "./gpu-devices.js";
+import { buildLaunch } from "./launch.js";
+import type { RunRecorder } from "./recorder.js";
+import type { GroupState, TaskState } from "./run-state.js";
+
+export interface RunView {
+  runId: string;
+  plan: CompiledWorkflow;
+  groups: readonly GroupState[];
+  tasks: ReadonlyArray<readonly TaskState[]>;
+  gpuDevices: GpuDevices;
+  recorder: RunRecorder;
+}
+
+/** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
+export function attemptLaunch(run: RunView, g: number, t: number, retryId: number, hosts: ReadonlyMap<string, string>): TaskLaunch {
+  const group = run.plan.groups[g]!;
+  const task = group.tasks[t]!;
+  const addresses = run.groups[g]!.addresses ?? {};
+  const inputDirs = task.inputs.map((input) => {
+    // Inputs from URLs or other workflows need a data service, which a local run does not have.
+    if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
+    if (input.kind === "workflow-task")
+      throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
+    const upstream = run.plan.groups[input.group]!;
+    const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
+    return run.tasks[input.group]![index]!.outputDir;
+  });
+  return buildLaunch(
+    task,
+    {
+      key: `${group.name}/${task.name}/${retryId}`,
+      groupName: group.name,
+      retryId,
+      address: addresses[task.name] ?? "",
+      hosts: addresses,
+      // Where the pool has GPUs, a task that asked for none is given none (not "all": undefined).
+      gpuDevices: run.gpuDevices.count > 0 ? (run.groups[g]!.gpus?.[t] ?? []) : undefined,
+      logPath: run.recorder.logPath(run.runId, group.name, task.name, retryId),
+    },
+    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts },
+  );
+}
