@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
+import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import { systemClock, type Clock } from "./clock.js";
 import { GpuDevices } from "./gpu-devices.js";
@@ -130,7 +131,7 @@ export class WorkflowRun implements PoolMember {
     });
     const reused = this.options.reused?.get(g);
     if (!reused || this.groups[g]!.status !== "WAITING") return;
-    const reason = `completed in run ${reused.from}: its outputs are reused`;
+    const reason = reusedReason(reused.from);
     group.tasks.forEach((_, t) => {
       const task = reused.tasks[t]!;
       this.tasks[g]![t]!.outputDir = task.outputDir;

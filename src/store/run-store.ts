@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
+import { CancelRequests } from "./cancel-requests.js";
 import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
 import { setRunOwner, settleOrphanedRuns, settleRuns, unfinishedOwnedRuns, type OwnedRun } from "./orphans.js";
@@ -278,6 +279,13 @@ export class RunStore {
     this.flush();
     setRunOwner(this.db, id, owner);
   }
+
+  /** Cancels asked of runs by other processes (`troupe cancel`), read by the process driving each. */
+  get cancelRequests(): CancelRequests {
+    this.checkOpen();
+    return (this.cancelTable ??= new CancelRequests(this.db));
+  }
+  private cancelTable: CancelRequests | undefined;
 
   /** API tokens (the server's users). */
   get tokens(): TokenTable {
