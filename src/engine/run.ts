@@ -64,6 +64,11 @@ export interface RunOptions {
   resume?: ResumedRun;
 }
 
+/** A timeout as the reasons say it (`90s`). */
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? "?" : `${ms / 1000}s`;
+}
+
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
 export const LEAD_HEAD_START_MS = 30;
 
@@ -352,10 +357,22 @@ export class WorkflowRun implements PoolMember {
         break;
       }
       case "queue-timeout":
-        this.endGroup(g, "FAILED_QUEUE_TIMEOUT", `waited longer than the queue timeout for resources`, "FAILED_QUEUE_TIMEOUT", 0);
+        this.endGroup(
+          g,
+          "FAILED_QUEUE_TIMEOUT",
+          `waited longer than the queue timeout (${seconds(this.plan.timeouts.queueMs)}) for resources`,
+          "FAILED_QUEUE_TIMEOUT",
+          0,
+        );
         break;
       case "exec-timeout":
-        this.endGroup(g, "FAILED_EXEC_TIMEOUT", `ran longer than the exec timeout`, "FAILED_EXEC_TIMEOUT", this.grace());
+        this.endGroup(
+          g,
+          "FAILED_EXEC_TIMEOUT",
+          `ran longer than the exec timeout (${seconds(this.plan.timeouts.execMs)})`,
+          "FAILED_EXEC_TIMEOUT",
+          this.grace(),
+        );
         break;
       case "admit":
         this.reserve(g);
