@@ -40,9 +40,10 @@ Examples:
     .action(
       action(async (ids: string[], options: CancelOptions) => {
         const { openStore } = await import("./home.js");
-        const { store } = openStore();
+        // Opening the home settles runs whose process is gone (as every troupe command does).
+        const { store, settled } = openStore();
         try {
-          const outcomes = await Promise.all(ids.map((id) => cancelOne(store, id, options)));
+          const outcomes = await Promise.all(ids.map((id) => cancelOne(store, id, options, new Set(settled))));
           return outcomes.every(Boolean) ? 0 : 1;
         } finally {
           store.close();
@@ -52,7 +53,7 @@ Examples:
 }
 
 /** Cancels one run and says how it went; false when it could not be (not found, a server's, still running at the timeout). */
-async function cancelOne(store: RunStore, id: string, options: CancelOptions): Promise<boolean> {
+async function cancelOne(store: RunStore, id: string, options: CancelOptions, settledNow: ReadonlySet<string>): Promise<boolean> {
   const c = colorsFor(process.stdout);
   const fail = (message: string, hint?: string): false => {
     const cs = colorsFor(process.stderr);
@@ -64,6 +65,10 @@ async function cancelOne(store: RunStore, id: string, options: CancelOptions): P
   if (runId === undefined || !header) return fail(`E_RUN_NOT_FOUND: no run \`${id}\` (or the prefix matches several)`, "`troupe list` shows the runs");
   if (header.user !== null)
     return fail(`E_SERVER_RUN: run ${runId} is a troupe server's (submitted by ${header.user})`, `\`troupe workflow cancel ${runId}\``);
+  if (settledNow.has(runId)) {
+    process.stdout.write(`${runId}: ${c.bold(header.status)} (its troupe process had ended; the run is settled)\n`);
+    return true;
+  }
   if (ENDED.test(header.status)) {
     process.stdout.write(`${runId} had ended already: ${c.bold(header.status)}\n`);
     return true;
