@@ -41,13 +41,15 @@ export function listCommand(): Command {
           const c = colorsFor(process.stdout);
           const rows = [["ID", "STATUS", "SUBMITTED", "TASKS"], ...runs.map((r) => [r.id, r.status, r.submit_time, String(r.task_count)])];
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-          rows.forEach((row, i) => {
-            const line = row
-              .map((cell, j) => cell.padEnd(widths[j]!))
-              .join("  ")
-              .trimEnd();
-            process.stdout.write((i === 0 ? c.bold(line) : line) + "\n");
-          });
+          // Nothing found: no header, but a line that says what was filtered.
+          if (runs.length > 0)
+            rows.forEach((row, i) => {
+              const line = row
+                .map((cell, j) => cell.padEnd(widths[j]!))
+                .join("  ")
+                .trimEnd();
+              process.stdout.write((i === 0 ? c.bold(line) : line) + "\n");
+            });
           if (runs.length === 0) {
             const { describeFilters } = await import("../store/index.js");
             const filtered = describeFilters({ status: options.status?.toUpperCase(), name: options.name });

@@ -8,12 +8,14 @@ import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { Command } from "commander";
 import { NotFoundError } from "../errors/index.js";
 import type { AttemptRecord, RunStore } from "../store/index.js";
+import { isRunOwnerAlive } from "../util/process-identity.js";
 import { isClosed, writeOut } from "./output.js";
 import { action, colorsFor, parseNonNegativeInt } from "./shared.js";
 
 const ENDED = /^(COMPLETED|FAILED.*)$/;
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
+const OWNER_CHECK_MS = 1000;
 
 interface LogsOptions {
   task?: string;
@@ -56,7 +58,9 @@ Examples:
           const printer = new LogPrinter(several ? taskPrefixes(taskNames, colorsFor(process.stdout)) : undefined);
           for (const attempt of shown) {
             if (attempt.reused_from)
-              process.stderr.write(`troupe: task ${attempt.task} did not run in ${runId}: it is reused from ${attempt.reused_from}, whose log this is\n`);
+              process.stderr.write(
+                `troupe: task ${attempt.task} did not run in ${runId}: it is reused from ${attempt.reused_from}, whose log this is\n`,
+              );
           }
           if (!options.follow) {
             for (const attempt of shown) {
@@ -145,7 +149,13 @@ async function follow(
 ): Promise<void> {
   const followed = new Map(shown.map((a) => [a.task, { attempt: a, position: existsSync(a.log_path) ? start(a.log_path) : 0 }]));
   const buffer = Buffer.alloc(CHUNK);
+  let checkedOwner = Date.now();
   for (;;) {
+    // A run whose process dies while followed would never end: it is settled as orphans are (once a second).
+    if (Date.now() - checkedOwner >= OWNER_CHECK_MS) {
+      checkedOwner = Date.now();
+      store.settleOrphanedRuns(isRunOwnerAlive);
+    }
     // The run's status before this round's reads: once it had ended, what they read is the rest of every log.
     const ended = ENDED.test(store.runHeader(runId)?.status ?? "FAILED");
     let read = 0;

@@ -171,6 +171,7 @@ describe("troupe list filters", () => {
     const none = await cli(["list", "--name", "ddp"]);
     expect(none.code).toBe(0);
     expect(none.stderr).toBe("no runs whose name contains `ddp`\n");
+    expect(none.stdout).toBe("");
     const noneRunning = await cli(["list", "--status", "running", "--name", "quick"]);
     expect(noneRunning.stderr).toBe("no runs with status RUNNING, whose name contains `quick`\n");
   });

@@ -177,6 +177,17 @@ describe("troupe cancel", () => {
     expect(canceled.code).toBe(1);
     expect(canceled.stdout).toMatch(/^orphan-1: FAILED_SERVER_ERROR \(its troupe process had ended; the run is settled\)$/m);
     expect(canceled.stderr).toMatch(/E_RUN_NOT_FOUND: no run `no-such-run-7`/);
+    // Followed while its process dies, a run's logs end once it is settled, not never.
+    const marker2 = sleepers.sleep(300);
+    const dying = await startRun(longRun("dying", marker2), "dying-1");
+    const following = cli(["logs", "dying-1", "-f"]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    dying.child.kill("SIGKILL");
+    const followed = await following;
+    expect(followed.timedOut).toBe(false);
+    expect(followed.code, followed.stderr).toBe(0);
+    expect((await record("dying-1")).status).toBe("FAILED_SERVER_ERROR");
+
     const settled = await record("orphan-1");
     expect(settled.status).toBe("FAILED_SERVER_ERROR");
     expect(settled.groups.flatMap((g) => g.tasks).map((t) => (t as { reason?: string }).reason)).toEqual([
