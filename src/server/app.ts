@@ -7,8 +7,8 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { httpStatusFor, TroupeError } from "../errors/index.js";
 import type { RunStore, TokenOwner } from "../store/index.js";
+import { httpStatusFor, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
 import { registerLogsRoute } from "./logs-route.js";
