@@ -16,7 +16,6 @@ import type {
   TransitionRecord,
 } from "./types.js";
 import { nameCondition, statusCondition } from "./run-filter.js";
-import { reusedFrom } from "../util/reused-reason.js";
 import { INITIAL_STATUS } from "./writer.js";
 
 interface RunRow {
@@ -317,42 +316,21 @@ export class RunReader {
     }));
   }
 
-  /**
-   * Every attempt of every task, with log paths relative to TROUPE_HOME. A task a restart took over has
-   * the log of its attempt in the run it ran in (the latest there), and says which run that was.
-   */
+  /** Every attempt of every task, with log paths relative to TROUPE_HOME. */
   attempts(runId: string): AttemptRecord[] {
-    return this.attemptRows.all(runId).map((r) => {
-      const attempt: AttemptRecord = {
-        group: r.group_name,
-        task: r.task_name,
-        retry_id: r.retry_id,
-        status: r.status,
-        exit_code: r.exit_code,
-        ip: r.ip,
-        start_time: isoTime(r.start_time),
-        end_time: isoTime(r.end_time),
-        reason: r.reason,
-        log_path: r.log_path,
-      };
-      const from = reusedFrom(r.reason);
-      const original = from === undefined ? undefined : this.latestLogOf(from, r.task_name);
-      return original === undefined ? attempt : { ...attempt, reused_from: from, log_path: original };
-    });
+    return this.attemptRows.all(runId).map((r) => ({
+      group: r.group_name,
+      task: r.task_name,
+      retry_id: r.retry_id,
+      status: r.status,
+      exit_code: r.exit_code,
+      ip: r.ip,
+      start_time: isoTime(r.start_time),
+      end_time: isoTime(r.end_time),
+      reason: r.reason,
+      log_path: r.log_path,
+    }));
   }
-
-  /** The log of task `task`'s latest attempt in run `runId`. */
-  private latestLogOf(runId: string, task: string): string | undefined {
-    this.latestLog ??= this.db
-      .prepare<[string, string], string>(
-        `SELECT a.log_path FROM task_attempts a
-         JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
-         WHERE a.run_id = ? AND t.name = ? ORDER BY a.retry_id DESC LIMIT 1`,
-      )
-      .pluck();
-    return this.latestLog.get(runId, task);
-  }
-  private latestLog: Database.Statement<[string, string], string> | undefined;
 
   resolveRunId(prefixOrId: string, user?: string): string | undefined {
     if (prefixOrId === "") return undefined;
