@@ -97,8 +97,8 @@ export class RunStore {
   }
 
   /**
-   * Records a new run with its groups and tasks (all in their initial status); returns its id, `<name>-<n>`. Its directory for logs is made here,
-   * unless `makeDirs` is false: the caller then makes it (`runLogDir`) before
+   * Records a new run with its groups and tasks (all in their initial status); returns its id, `<name>-<n>`.
+   * Its directory for logs is made here, unless `makeDirs` is false: the caller then makes it (`runLogDir`) before
    * the run writes anything (a server, off its event loop: a mkdir costs it
    * about a millisecond on these disks, for every run).
    */
