@@ -167,6 +167,27 @@ describe("troupe cancel", () => {
     expect(again.stdout).toBe("cancel-a-1 had ended already: FAILED_CANCELED\n");
   }, 90_000);
 
+  it("--force stops the tasks at once; --no-wait returns at once; a run that does not stop in time is an error, the cancel stays asked", async () => {
+    const marker = sleepers.sleep(300);
+    const run = await startRun(longRun("forced", marker), "forced-1");
+    // Stopped, the run's process cannot take the request: the cancel times out, and stays asked.
+    run.child.kill("SIGSTOP");
+    const late = await cli(["cancel", "forced-1", "--timeout", "1"]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/E_CANCEL_TIMEOUT: run forced-1 is still RUNNING after 1s; the cancel stays asked/);
+    const forced = await cli(["cancel", "forced-1", "--force", "--no-wait"]);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toBe("canceling forced-1\n");
+    run.child.kill("SIGCONT");
+    const result = await run.done;
+    expect(result.code, result.stderr).toBe(130);
+    expect(processesWith(marker)).toEqual([]);
+    // Forced: no grace, so the polite task's trap never ran.
+    expect(fs.readFileSync(home.logPath("forced-1", "polite"), "utf8")).toBe("");
+    const reasons = (await record("forced-1")).groups.flatMap((g) => g.tasks).map((t) => (t as { reason?: string }).reason);
+    expect(reasons).toEqual(["canceled by `troupe cancel` (forced)", "canceled by `troupe cancel` (forced)"]);
+  }, 60_000);
+
   it("settles a run whose troupe process is gone, as the orphan sweep does; an unknown run is an error, the others still canceled", async () => {
     const marker = sleepers.sleep(300);
     const run = await startRun(longRun("orphan", marker), "orphan-1");
