@@ -16,6 +16,7 @@ const ENDED = /^(COMPLETED|FAILED.*)$/;
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 const OWNER_CHECK_MS = 1000;
+const ATTEMPTS_POLL_MS = 500;
 
 interface LogsOptions {
   task?: string;
@@ -150,6 +151,7 @@ async function follow(
   const followed = new Map(shown.map((a) => [a.task, { attempt: a, position: existsSync(a.log_path) ? start(a.log_path) : 0 }]));
   const buffer = Buffer.alloc(CHUNK);
   let checkedOwner = Date.now();
+  let attemptsReadAt = 0;
   for (;;) {
     // A run whose process dies while followed would never end: it is settled as orphans are (once a second).
     if (Date.now() - checkedOwner >= OWNER_CHECK_MS) {
@@ -159,8 +161,11 @@ async function follow(
     // The run's status before this round's reads: once it had ended, what they read is the rest of every log.
     const ended = ENDED.test(store.runHeader(runId)?.status ?? "FAILED");
     let read = 0;
-    // --retry-id: that attempt only; otherwise a task's next attempt is followed once it appears.
-    const latest = options.retryId !== undefined ? [] : latestOfEach(store.attempts(runId));
+    // --retry-id: that attempt only; otherwise a task's next attempt is followed once it appears (looked for
+    // a few times a second, and at the end: reading every attempt of a large run each round would cost more).
+    const lookForAttempts = options.retryId === undefined && (ended || Date.now() - attemptsReadAt >= ATTEMPTS_POLL_MS);
+    if (lookForAttempts) attemptsReadAt = Date.now();
+    const latest = lookForAttempts ? latestOfEach(store.attempts(runId)) : [];
     for (const attempt of latest) {
       const current = followed.get(attempt.task);
       if (current === undefined && options.task !== undefined) continue;

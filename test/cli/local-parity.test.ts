@@ -87,10 +87,10 @@ describe("troupe logs -f", () => {
   tasks:
   - name: ticker
     image: alpine
-    command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.25; done"]
+    command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.5; done"]
   - name: flaky
     image: alpine
-    command: ["sh", "-c", "sleep 0.5; echo try; exit 3"]
+    command: ["sh", "-c", "sleep 1.5; echo try; exit 3"]
     exitActions:
       RESCHEDULE: "3"
 `,
@@ -104,7 +104,11 @@ describe("troupe logs -f", () => {
     const lines = followed.stdout.trimEnd().split("\n");
     // The live view's prefixes: names padded to the longest (at least 4), then `|`.
     expect(lines.filter((l) => l.startsWith("ticker |"))).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((i) => `ticker | tick ${i}`));
-    expect(lines.filter((l) => l.startsWith("flaky  |"))).toEqual(["flaky  | try", "flaky  | --- retry 1 ---", "flaky  | try"]);
+    // (The follow starts while the first attempt still runs: it ends 1.5 s after the tasks started.)
+    expect(
+      lines.filter((l) => l.startsWith("flaky  |")),
+      followed.stdout,
+    ).toEqual(["flaky  | try", "flaky  | --- retry 1 ---", "flaky  | try"]);
     // The same lines as the run printed of its tasks.
     const printed = ran.stdout.split("\n").filter((l) => / \| /.test(l));
     expect(lines.filter((l) => !l.includes("--- retry"))).toEqual(expect.arrayContaining(printed));
@@ -193,7 +197,11 @@ describe("troupe cancel", () => {
     const run = await startRun(longRun("orphan", marker), "orphan-1");
     run.child.kill("SIGKILL");
     await run.done;
-    await waitFor(() => processesWith(marker).length, (n) => n === 0, 10_000);
+    await waitFor(
+      () => processesWith(marker).length,
+      (n) => n === 0,
+      10_000,
+    );
     const canceled = await cli(["cancel", "orphan-1", "no-such-run-7"]);
     expect(canceled.code).toBe(1);
     expect(canceled.stdout).toMatch(/^orphan-1: FAILED_SERVER_ERROR \(its troupe process had ended; the run is settled\)$/m);
