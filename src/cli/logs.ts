@@ -5,6 +5,7 @@
  * every log has been read to its end.
  */
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 import { Command } from "commander";
 import { NotFoundError } from "../errors/index.js";
 import type { AttemptRecord, RunStore } from "../store/index.js";
@@ -53,8 +54,9 @@ Examples:
           const runId = history.resolveRunId(id);
           if (runId === undefined)
             throw new NotFoundError("E_RUN_NOT_FOUND", `no run \`${id}\` (or the prefix matches several)`, "`troupe list` shows the runs");
-          const shown = chosenAttempts(history.attempts(runId), runId, options);
-          const taskNames = [...new Set(history.attempts(runId).map((a) => a.task))];
+          const attempts = history.attempts(runId);
+          const shown = chosenAttempts(attempts, runId, options);
+          const taskNames = [...new Set(attempts.map((a) => a.task))];
           const several = options.task === undefined && taskNames.length > 1;
           const printer = new LogPrinter(several ? taskPrefixes(taskNames, colorsFor(process.stdout)) : undefined);
           for (const attempt of shown) {
@@ -105,6 +107,8 @@ function latestOfEach(attempts: AttemptRecord[]): AttemptRecord[] {
 /** Writes task output to stdout: as it is for one task, line by line behind each task's prefix for several. */
 class LogPrinter {
   private readonly partial = new Map<string, string>();
+  /** Per task: a character cut in two between reads is printed whole. */
+  private readonly decoders = new Map<string, StringDecoder>();
 
   /** `prefixes`: each task's, when several are shown; none for one. */
   constructor(private readonly prefixes: Map<string, string> | undefined) {}
@@ -113,7 +117,9 @@ class LogPrinter {
   async print(task: string, bytes: Buffer): Promise<boolean> {
     if (bytes.length === 0) return !isClosed(process.stdout);
     if (!this.prefixes) return writeOut(process.stdout, bytes);
-    const lines = ((this.partial.get(task) ?? "") + bytes.toString("utf8")).split("\n");
+    let decoder = this.decoders.get(task);
+    if (!decoder) this.decoders.set(task, (decoder = new StringDecoder("utf8")));
+    const lines = ((this.partial.get(task) ?? "") + decoder.write(bytes)).split("\n");
     this.partial.set(task, lines.pop() ?? "");
     if (lines.length === 0) return true;
     const prefix = this.prefixes.get(task) ?? `${task} |`;
@@ -128,11 +134,14 @@ class LogPrinter {
     return this.print(task, Buffer.from(`${rest}\n`));
   }
 
-  /** A line of troupe's own among the task's output (`--- retry 1 ---`). */
+  /** A line of troupe's own among the tasks' output (`--- retry 1 ---`); on stderr when one task's bytes are shown as they are. */
   async note(task: string, text: string): Promise<boolean> {
-    const c = colorsFor(process.stdout);
+    if (!this.prefixes) {
+      if (!isClosed(process.stderr)) process.stderr.write(`troupe: ${task}: ${text}\n`);
+      return !isClosed(process.stdout);
+    }
     if (!(await this.end(task))) return false;
-    return this.print(task, Buffer.from(`${c.dim(text)}\n`));
+    return this.print(task, Buffer.from(`${colorsFor(process.stdout).dim(text)}\n`));
   }
 }
 

@@ -4,6 +4,7 @@
  * terminal a status line kept at the bottom; a summary table at the end.
  * Without a terminal: plain lines, no escape codes.
  */
+import { StringDecoder } from "node:string_decoder";
 import type { EngineEvent } from "../engine/index.js";
 import type { RunRecord } from "../store/index.js";
 import type { colorsFor } from "./shared.js";
@@ -15,6 +16,7 @@ const PALETTE = ["cyan", "magenta", "yellow", "blue", "green", "red"] as const;
 
 export class RunView {
   private readonly partial = new Map<string, string>();
+  private readonly decoders = new Map<string, StringDecoder>();
   private readonly prefixes: Map<string, string>;
   private readonly taskStatus = new Map<string, string>();
   private width = 0;
@@ -46,7 +48,10 @@ export class RunView {
   }
 
   output(task: string, chunk: Buffer): void {
-    const text = (this.partial.get(task) ?? "") + chunk.toString("utf8");
+    // A character cut in two between chunks is printed whole.
+    let decoder = this.decoders.get(task);
+    if (!decoder) this.decoders.set(task, (decoder = new StringDecoder("utf8")));
+    const text = (this.partial.get(task) ?? "") + decoder.write(chunk);
     const lines = text.split("\n");
     this.partial.set(task, lines.pop() ?? "");
     if (lines.length === 0) return;

@@ -93,6 +93,10 @@ describe("troupe logs -f", () => {
     command: ["sh", "-c", "sleep 1.5; echo try; exit 3"]
     exitActions:
       RESCHEDULE: "3"
+  - name: accent
+    image: alpine
+    # An é written in two halves, read in between: printed whole.
+    command: ["sh", "-c", "sleep 0.5; printf 'caf\\\\303'; sleep 1; printf '\\\\251\\\\n'"]
 `,
     );
     const run = await startRun(file, "follow-1", ["--max-retries", "1"]);
@@ -109,6 +113,7 @@ describe("troupe logs -f", () => {
       lines.filter((l) => l.startsWith("flaky  |")),
       followed.stdout,
     ).toEqual(["flaky  | try", "flaky  | --- retry 1 ---", "flaky  | try"]);
+    expect(lines.filter((l) => l.startsWith("accent |"))).toEqual(["accent | café"]);
     // The same lines as the run printed of its tasks.
     const printed = ran.stdout.split("\n").filter((l) => / \| /.test(l));
     expect(lines.filter((l) => !l.includes("--- retry"))).toEqual(expect.arrayContaining(printed));
