@@ -62,7 +62,8 @@ async function cancelOne(store: RunStore, id: string, options: CancelOptions, se
   };
   const runId = store.resolveRunId(id);
   const header = runId === undefined ? undefined : store.runHeader(runId);
-  if (runId === undefined || !header) return fail(`E_RUN_NOT_FOUND: no run \`${id}\` (or the prefix matches several)`, "`troupe list` shows the runs");
+  if (runId === undefined || !header)
+    return fail(`E_RUN_NOT_FOUND: no run \`${id}\` (or the prefix matches several)`, "`troupe list` shows the runs");
   if (header.user !== null)
     return fail(`E_SERVER_RUN: run ${runId} is a troupe server's (submitted by ${header.user})`, `\`troupe workflow cancel ${runId}\``);
   if (settledNow.has(runId)) {

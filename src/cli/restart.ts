@@ -69,7 +69,13 @@ async function restartSource(id: string, maxRetries: number) {
       variables: { set: submitted.set, setString: submitted.setString },
       maxRetries,
     });
-    return { of: runId, baseDir, set: submitted.set, setString: submitted.setString, loaded: { ...loaded, displayName: `${runId} (its spec)`, text: submitted.spec } };
+    return {
+      of: runId,
+      baseDir,
+      set: submitted.set,
+      setString: submitted.setString,
+      loaded: { ...loaded, displayName: `${runId} (its spec)`, text: submitted.spec },
+    };
   } finally {
     store.close();
   }

@@ -38,7 +38,12 @@ export interface RestartSource {
 }
 
 /** Runs a workflow file (or, `restart`, a recorded run's spec again) to its end; returns the exit code. */
-export async function runWorkflow(file: string, options: RunOptions, engine = askEngine(options), restart?: RestartSource): Promise<number> {
+export async function runWorkflow(
+  file: string,
+  options: RunOptions,
+  engine = askEngine(options),
+  restart?: RestartSource,
+): Promise<number> {
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);

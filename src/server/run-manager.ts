@@ -23,7 +23,6 @@ import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRe
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 
-
 export interface Pool {
   name: string;
   capacity: Capacity;

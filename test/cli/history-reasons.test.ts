@@ -121,7 +121,9 @@ describe("each task's reason", () => {
     expect(row("quitter")).toMatch(/exited with 143 \(killed by SIGTERM: asked to stop\)$/);
     expect(row("leader")).toMatch(/FAILED\s.*group failed: worker failed$/);
     expect(row("ok")).toMatch(/COMPLETED\s+0\s.*\s-$/);
-    expect((await cli(["query", timedOut.id])).stdout).toMatch(/dawdler\s.*FAILED_EXEC_TIMEOUT\s.*ran longer than the exec timeout \(1s\)$/m);
+    expect((await cli(["query", timedOut.id])).stdout).toMatch(
+      /dawdler\s.*FAILED_EXEC_TIMEOUT\s.*ran longer than the exec timeout \(1s\)$/m,
+    );
   });
 
   it("says what exit codes mean, and keeps a runtime's own explanation", () => {
@@ -217,7 +219,9 @@ describe("the server: workflow query and list mean the same", () => {
     expect(first.code, first.stderr).toBe(1);
     const failedRun = JSON.parse(first.stdout) as RunRecord;
     const query = await cli(["workflow", "query", failedRun.id], env);
-    expect(query.stdout).toMatch(/^user\s+use\s+FAILED\s+137\s.*exited with 137 \(killed by SIGKILL: out of memory, or stopped by force\)$/m);
+    expect(query.stdout).toMatch(
+      /^user\s+use\s+FAILED\s+137\s.*exited with 137 \(killed by SIGKILL: out of memory, or stopped by force\)$/m,
+    );
 
     fs.writeFileSync(path.join(flags, "ready"), "");
     const again = await cli(["workflow", "restart", failedRun.id, "--wait", "--output", "json"], env);
@@ -232,9 +236,19 @@ describe("the server: workflow query and list mean the same", () => {
   it("lists FAILED as every FAILED_*, names by a part; refuses an unknown status with the valid ones (400)", async () => {
     const list = async (query: string) => {
       const response = await fetch(`${server!.url}/api/workflow?${query}`, { headers: { authorization: `Bearer ${env.TROUPE_TOKEN}` } });
-      return { status: response.status, body: (await response.json()) as { workflows?: Array<{ status: string; name: string }>; error?: string } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { workflows?: Array<{ status: string; name: string }>; error?: string },
+      };
     };
-    const canceled = await cli(["workflow", "submit", home.spec("napper", `workflow:\n  name: napper\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "30"]\n`)], env);
+    const canceled = await cli(
+      [
+        "workflow",
+        "submit",
+        home.spec("napper", `workflow:\n  name: napper\n  tasks:\n  - name: nap\n    image: alpine\n    command: ["sleep", "30"]\n`),
+      ],
+      env,
+    );
     const id = /submitted (\S+)/.exec(canceled.stdout)![1]!;
     expect((await cli(["workflow", "cancel", id, "--force"], env)).code).toBe(0);
     for (let i = 0; i < 100 && !/^FAILED/.test((await list("name=napper")).body.workflows?.[0]?.status ?? ""); i++)

@@ -42,7 +42,13 @@ describe("listing runs by status and name", () => {
     ended.forEach((status, i) => store.updateRun(store.createRun(newRun("train", T0 + i)), { status }));
     store.createRun(newRun("train", T0 + 10)); // PENDING
     const statuses = (status: string) => store.listRuns({ status }).map((r) => r.status);
-    expect(statuses("FAILED").sort()).toEqual(["FAILED", "FAILED_CANCELED", "FAILED_EXEC_TIMEOUT", "FAILED_SERVER_ERROR", "FAILED_UPSTREAM"]);
+    expect(statuses("FAILED").sort()).toEqual([
+      "FAILED",
+      "FAILED_CANCELED",
+      "FAILED_EXEC_TIMEOUT",
+      "FAILED_SERVER_ERROR",
+      "FAILED_UPSTREAM",
+    ]);
     expect(statuses("failed_canceled")).toEqual(["FAILED_CANCELED"]);
     expect(statuses("COMPLETED")).toEqual(["COMPLETED"]);
     expect(statuses("PENDING")).toEqual(["PENDING"]);
@@ -70,7 +76,11 @@ describe("listing runs by status and name", () => {
   it("matches a part of the name, in any case, with LIKE's wildcards taken literally", () => {
     const store = openStore();
     for (const name of ["ddp-train", "train-ddp-2", "inference", "a_b", "axb"]) store.createRun(newRun(name));
-    const names = (name: string) => store.listRuns({ name }).map((r) => r.name).sort();
+    const names = (name: string) =>
+      store
+        .listRuns({ name })
+        .map((r) => r.name)
+        .sort();
     expect(names("ddp")).toEqual(["ddp-train", "train-ddp-2"]);
     expect(names("DDP")).toEqual(["ddp-train", "train-ddp-2"]);
     expect(names("a_b")).toEqual(["a_b"]);
