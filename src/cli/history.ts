@@ -1,9 +1,7 @@
-/** `troupe list`, `troupe query`, `troupe logs`: the history kept under $TROUPE_HOME. */
-import { existsSync } from "node:fs";
+/** `troupe list`, `troupe query`, `troupe events`: the history kept under $TROUPE_HOME (`troupe logs`: logs.ts). */
 import { Command, Option } from "commander";
 import { NotFoundError } from "../errors/index.js";
-import type { RunStore } from "../store/index.js";
-import { writeOut } from "./output.js";
+import type { RunStore, TransitionRecord } from "../store/index.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 
 /** The store (SQLite) and the views load only when a history command runs. */
@@ -28,13 +26,13 @@ export function listCommand(): Command {
   return new Command("list")
     .description("list recorded runs, newest first")
     .addOption(new Option("-n, --limit <n>", "at most this many runs").argParser(parseNonNegativeInt("--limit")).default(20))
-    .option("--status <status>", "only runs with this status (e.g. FAILED)")
-    .option("--name <name>", "only runs of the workflow with this name")
+    .option("--status <status>", "only runs with this status; FAILED: failed in any way (FAILED_CANCELED, FAILED_UPSTREAM, ...)")
+    .option("--name <name>", "only runs whose workflow name contains this (in any case)")
     .addOption(outputOption())
-    .addHelpText("after", "\nExamples:\n  $ troupe list\n  $ troupe list --status FAILED --output json")
+    .addHelpText("after", "\nExamples:\n  $ troupe list\n  $ troupe list --status FAILED --name ddp --output json")
     .action(
       action((options: { limit: number; status?: string; name?: string; output: OutputFormat }) =>
-        withStore((store) => {
+        withStore(async (store) => {
           const runs = store.listRuns({ limit: options.limit, status: options.status, name: options.name });
           if (options.output === "json") {
             writeJson(runs);
@@ -43,14 +41,20 @@ export function listCommand(): Command {
           const c = colorsFor(process.stdout);
           const rows = [["ID", "STATUS", "SUBMITTED", "TASKS"], ...runs.map((r) => [r.id, r.status, r.submit_time, String(r.task_count)])];
           const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-          rows.forEach((row, i) => {
-            const line = row
-              .map((cell, j) => cell.padEnd(widths[j]!))
-              .join("  ")
-              .trimEnd();
-            process.stdout.write((i === 0 ? c.bold(line) : line) + "\n");
-          });
-          if (runs.length === 0) process.stderr.write("no runs recorded yet\n");
+          // Nothing found: no header, but a line that says what was filtered.
+          if (runs.length > 0)
+            rows.forEach((row, i) => {
+              const line = row
+                .map((cell, j) => cell.padEnd(widths[j]!))
+                .join("  ")
+                .trimEnd();
+              process.stdout.write((i === 0 ? c.bold(line) : line) + "\n");
+            });
+          if (runs.length === 0) {
+            const { describeFilters } = await import("../store/index.js");
+            const filtered = describeFilters({ status: options.status?.toUpperCase(), name: options.name });
+            process.stderr.write(filtered ? `no runs ${filtered}\n` : "no runs recorded yet\n");
+          }
           return 0;
         }),
       ),
@@ -76,51 +80,31 @@ export function queryCommand(): Command {
     );
 }
 
-export function logsCommand(): Command {
-  return new Command("logs")
-    .description("print the complete output (stdout and stderr) of a run's tasks")
+/** One status change as `troupe events` and `troupe workflow events` print it. */
+export function eventLine(e: TransitionRecord): string {
+  return `${e.time}  ${[e.group, e.task].filter(Boolean).join("/") || "workflow"}${e.retry_id ? ` (retry ${e.retry_id})` : ""}  ${e.from ?? "-"} -> ${e.to}  ${e.reason}`;
+}
+
+export function eventsCommand(): Command {
+  return new Command("events")
+    .description("a run's status changes in order: the workflow's, each group's and each task attempt's, with times and reasons")
     .argument("<run>", "run id, or a unique prefix of one")
-    .option("--task <name>", "only this task")
-    .option("--retry-id <n>", "this attempt (default: the latest)", parseNonNegativeInt("--retry-id"))
-    .option("-n, --lines <n>", "only the last N lines of each log", parseNonNegativeInt("-n"))
-    .addHelpText(
-      "after",
-      "\nExamples:\n  $ troupe logs grouped-workflow-communication-1\n  $ troupe logs grouped-workflow-communication-1 --task client -n 20",
-    )
+    .option("--task <name>", "only this task's changes")
+    .addOption(outputOption())
+    .addHelpText("after", "\nExamples:\n  $ troupe events ddp-train-3\n  $ troupe events ddp-train-3 --task worker-0 --output json")
     .action(
-      action(async (id: string, options: { task?: string; retryId?: number; lines?: number }) => {
-        const logs = await import("../store/index.js");
-        return withStore(async (store) => {
+      action((id: string, options: { task?: string; output: OutputFormat }) =>
+        withStore((store) => {
           const runId = resolveRun(store, id);
-          let attempts = store.attempts(runId);
+          let events = store.transitions(runId);
           if (options.task !== undefined) {
-            attempts = attempts.filter((a) => a.task === options.task);
-            if (attempts.length === 0) throw new NotFoundError("E_TASK_NOT_FOUND", `run ${runId} has no task \`${options.task}\``);
+            events = events.filter((e) => e.task === options.task);
+            if (events.length === 0) throw new NotFoundError("E_TASK_NOT_FOUND", `run ${runId} has no task \`${options.task}\``);
           }
-          if (options.retryId !== undefined) {
-            attempts = attempts.filter((a) => a.retry_id === options.retryId);
-            if (attempts.length === 0) throw new NotFoundError("E_ATTEMPT_NOT_FOUND", `no attempt with retry id ${options.retryId}`);
-          } else {
-            // The latest attempt of each task.
-            const latest = new Map<string, (typeof attempts)[number]>();
-            for (const a of attempts) if ((latest.get(a.task)?.retry_id ?? -1) < a.retry_id) latest.set(a.task, a);
-            attempts = [...latest.values()];
-          }
-          const prefix = attempts.length > 1;
-          const c = colorsFor(process.stdout);
-          // A reader that went away (`troupe logs RUN | head`) ends the command: nothing more to print.
-          for (const attempt of attempts) {
-            if (!existsSync(attempt.log_path)) continue;
-            const text = logs.readFrom(attempt.log_path, logs.tailOffset(attempt.log_path, options.lines)).toString("utf8");
-            if (!prefix) {
-              if (!(await writeOut(process.stdout, text))) break;
-              continue;
-            }
-            const lines = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined);
-            if (!(await writeOut(process.stdout, lines.map((line) => `${c.cyan(`${attempt.task} |`)} ${line}\n`).join("")))) break;
-          }
+          if (options.output === "json") writeJson(events);
+          else process.stdout.write(events.map((e) => eventLine(e) + "\n").join(""));
           return 0;
-        });
-      }),
+        }),
+      ),
     );
 }

@@ -6,6 +6,8 @@ import { readWorkflowFile, type SpecOptions } from "./shared.js";
 export interface LoadedSpec extends LoadResult {
   /** How the file is named in messages. */
   displayName: string;
+  /** The file as read (what a run records, and a restart renders again). */
+  text: string;
 }
 
 /** Read and validate a workflow file (`-` reads standard input). */
@@ -18,5 +20,5 @@ export async function loadSpecFile(file: string, options: SpecOptions): Promise<
     variables: { set: options.set, setString: options.setString },
     maxRetries: options.maxRetries,
   });
-  return { ...result, displayName: fromStdin ? "<stdin>" : file };
+  return { ...result, displayName: fromStdin ? "<stdin>" : file, text: read.bytes.toString("utf8") };
 }

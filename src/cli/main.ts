@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
-import { listCommand, logsCommand, queryCommand } from "./history.js";
+import { cancelCommand } from "./cancel.js";
+import { eventsCommand, listCommand, queryCommand } from "./history.js";
+import { logsCommand } from "./logs.js";
+import { restartCommand } from "./restart.js";
 import { planCommand } from "./plan.js";
 import { runCommand } from "./run.js";
 import { schemaCommand } from "./schema.js";
@@ -33,6 +36,9 @@ Examples:
     listCommand(),
     queryCommand(),
     logsCommand(),
+    eventsCommand(),
+    cancelCommand(),
+    restartCommand(),
     schemaCommand(),
     serverCommand(),
     loginCommand(),

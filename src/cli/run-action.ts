@@ -1,8 +1,7 @@
 /** `troupe run`: what happens once the command line is read. */
-import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
-import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
+import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow, policyRefusals } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
@@ -10,7 +9,8 @@ import { processToken } from "../util/process-identity.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
-import { loadSpecFile } from "./load-spec.js";
+import { watchCancelRequests } from "./cancel-watch.js";
+import { loadSpecFile, type LoadedSpec } from "./load-spec.js";
 import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryTable } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
@@ -28,12 +28,27 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
 
 export { RUN_EXIT } from "./shared.js";
 
-export async function runWorkflow(file: string, options: RunOptions, engine = askEngine(options)): Promise<number> {
+/** A restart (`troupe restart`): the spec a run was recorded with, run again, taking over its completed groups. */
+export interface RestartSource {
+  /** The run restarted. */
+  of: string;
+  loaded: LoadedSpec;
+  /** Where its `localpath` files are found. */
+  baseDir: string;
+}
+
+/** Runs a workflow file (or, `restart`, a recorded run's spec again) to its end; returns the exit code. */
+export async function runWorkflow(
+  file: string,
+  options: RunOptions,
+  engine = askEngine(options),
+  restart?: RestartSource,
+): Promise<number> {
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
   const dropEngine = (): void => void engine?.then((backend) => backend.close()).catch(() => undefined);
-  const loaded = await loadSpecFile(file, options);
+  const loaded = restart?.loaded ?? (await loadSpecFile(file, options));
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
   if (!loaded.spec) {
     process.stderr.write(`${loaded.displayName}: invalid (${summarizeDiagnostics(loaded.diagnostics, loaded.omitted)})\n`);
@@ -41,7 +56,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     return RUN_EXIT.invalid;
   }
 
-  const baseDir = file === "-" ? process.cwd() : baseDirOf(resolve(file));
+  const baseDir = restart?.baseDir ?? (file === "-" ? process.cwd() : baseDirOf(resolve(file)));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir));
   const refusals = policyRefusals(plan, { privilegedAllowed: options.allowPrivileged === true }, "of troupe run");
   if (refusals.length > 0) {
@@ -73,10 +88,15 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     throw error;
   }
   const { runtime, note: runtimeNote } = chosen;
+  // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
+  const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
   const runId = store.createRun({
     owner: processToken(),
     name: plan.name,
-    specText: file === "-" ? "" : readFileSync(file, "utf8"),
+    specText: loaded.text,
+    // What a restart renders the spec with again.
+    variables: { set: options.set, setString: options.setString },
+    baseDir,
     runtime: runtime.describe(),
     submitTime: Date.now(),
     groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
@@ -87,7 +107,13 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     !json && progress.isTTY === true,
     plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => t.name) })),
   );
-  view.line(`troupe: run ${runId}: ${runtime.describe()}`);
+  view.line(`troupe: run ${runId}: ${restart ? `restart of ${restart.of}, ` : ""}${runtime.describe()}`);
+  if (restart)
+    view.line(
+      c.dim(
+        `troupe: ${reused!.size} of ${plan.groups.length} groups completed in ${restart.of} and are reused: ${[...reused!.keys()].map((g) => plan.groups[g]!.name).join(", ") || "none"}`,
+      ),
+    );
   if (runtimeNote) view.line(c.dim(`troupe: note: ${runtimeNote}`));
   for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
 
@@ -119,6 +145,13 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   process.on("SIGHUP", onSignal);
+  // `troupe cancel RUN` in another terminal.
+  const stopWatching = watchCancelRequests(store, runId, (request) => {
+    cancelReason = request.reason;
+    signals = Math.max(signals, request.force ? 2 : 1);
+    view.line(c.yellow(`troupe: ${request.reason}${request.force ? " (forced)" : ""}; stopping the run`));
+    run?.cancel(request.force, request.reason);
+  });
   try {
     try {
       await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
@@ -138,6 +171,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
       capacity,
       maxParallel: options.maxParallel ?? 64,
       maxRetries: options.maxRetries,
+      reused,
       onEvent: (e) => view.event(e),
     });
     const done = run.start();
@@ -151,6 +185,7 @@ export async function runWorkflow(file: string, options: RunOptions, engine = as
     else process.stdout.write("\n" + summaryTable(record, c) + "\n");
     return result.status === "COMPLETED" ? RUN_EXIT.completed : result.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
   } finally {
+    stopWatching();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);

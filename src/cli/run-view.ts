@@ -4,9 +4,11 @@
  * terminal a status line kept at the bottom; a summary table at the end.
  * Without a terminal: plain lines, no escape codes.
  */
+import { StringDecoder } from "node:string_decoder";
 import type { EngineEvent } from "../engine/index.js";
 import type { RunRecord } from "../store/index.js";
 import type { colorsFor } from "./shared.js";
+import { taskReason } from "./task-reasons.js";
 
 type Colors = ReturnType<typeof colorsFor>;
 
@@ -14,7 +16,8 @@ const PALETTE = ["cyan", "magenta", "yellow", "blue", "green", "red"] as const;
 
 export class RunView {
   private readonly partial = new Map<string, string>();
-  private readonly prefixes = new Map<string, string>();
+  private readonly decoders = new Map<string, StringDecoder>();
+  private readonly prefixes: Map<string, string>;
   private readonly taskStatus = new Map<string, string>();
   private width = 0;
   private footerLines = 0;
@@ -33,12 +36,9 @@ export class RunView {
       this.groupStatus.set(group.name, "WAITING");
       this.groupTasks.set(group.name, [...group.tasks]);
     }
-    this.width = Math.min(24, Math.max(4, ...taskNames.map((n) => n.length)));
-    taskNames.forEach((name, i) => {
-      const color = this.c[PALETTE[i % PALETTE.length] as (typeof PALETTE)[number]];
-      this.prefixes.set(name, color(`${name.padEnd(this.width)} |`));
-      this.taskStatus.set(name, "WAITING");
-    });
+    this.width = prefixWidth(taskNames);
+    this.prefixes = taskPrefixes(taskNames, this.c);
+    for (const name of taskNames) this.taskStatus.set(name, "WAITING");
   }
 
   line(text: string): void {
@@ -48,7 +48,10 @@ export class RunView {
   }
 
   output(task: string, chunk: Buffer): void {
-    const text = (this.partial.get(task) ?? "") + chunk.toString("utf8");
+    // A character cut in two between chunks is printed whole.
+    let decoder = this.decoders.get(task);
+    if (!decoder) this.decoders.set(task, (decoder = new StringDecoder("utf8")));
+    const text = (this.partial.get(task) ?? "") + decoder.write(chunk);
     const lines = text.split("\n");
     this.partial.set(task, lines.pop() ?? "");
     if (lines.length === 0) return;
@@ -152,6 +155,22 @@ export class RunView {
   }
 }
 
+/** How wide the task names before `|` are: the longest, within 4 to 24 columns. */
+function prefixWidth(taskNames: readonly string[]): number {
+  return Math.min(24, Math.max(4, ...taskNames.map((n) => n.length)));
+}
+
+/** Each task's `name |` prefix, padded and coloured as the live view shows task output (and `troupe logs` too). */
+export function taskPrefixes(taskNames: readonly string[], c: Colors): Map<string, string> {
+  const width = prefixWidth(taskNames);
+  return new Map(
+    taskNames.map((name, i) => {
+      const color = c[PALETTE[i % PALETTE.length] as (typeof PALETTE)[number]];
+      return [name, color(`${name.padEnd(width)} |`)];
+    }),
+  );
+}
+
 const REDRAW_MS = 50;
 
 /** Groups and tasks shown one by one in the live panel; beyond this, counts. */
@@ -171,7 +190,7 @@ function duration(start: string | null, end: string | null): string {
 
 /** The table printed when a run ends (and by `troupe query`). */
 export function summaryTable(record: RunRecord, c: Colors): string {
-  const rows = [["TASK", "GROUP", "STATUS", "EXIT", "RETRY", "DURATION", "IP"]];
+  const rows = [["TASK", "GROUP", "STATUS", "EXIT", "RETRY", "DURATION", "IP", "REASON"]];
   for (const group of record.groups) {
     for (const task of group.tasks) {
       rows.push([
@@ -182,6 +201,7 @@ export function summaryTable(record: RunRecord, c: Colors): string {
         String(task.retry_id),
         duration(task.start_time, task.end_time),
         task.ip ?? "-",
+        taskReason(task),
       ]);
     }
   }

@@ -95,11 +95,10 @@ export function workflowCommand(): Command {
       action(async (id: string, options: { output: OutputFormat }) => {
         const { body } = await call<{ events: TransitionRecord[] }>("GET", `/api/workflow/${encodeURIComponent(id)}/events`);
         if (options.output === "json") writeJson(body.events);
-        else
-          for (const e of body.events)
-            process.stdout.write(
-              `${e.time}  ${[e.group, e.task].filter(Boolean).join("/") || "workflow"}  ${e.from ?? "-"} -> ${e.to}  ${e.reason}\n`,
-            );
+        else {
+          const { eventLine } = await import("./history.js");
+          process.stdout.write(body.events.map((e) => eventLine(e) + "\n").join(""));
+        }
         return 0;
       }),
     );

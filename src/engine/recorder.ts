@@ -46,7 +46,7 @@ export function recordRunSettled(recorder: RunRecorder, record: RunRecord, reaso
       if (isFinal(task.status)) return;
       const subject = { kind: "task", group: g, task: t, retryId: task.retry_id } as const;
       recorder.recordTransition(record.id, { subject, from: task.status, to, reason, time: now });
-      recorder.updateTask(record.id, g, t, update);
+      recorder.updateTask(record.id, g, t, { ...update, reason });
     });
     if (isFinal(group.status)) return;
     recorder.recordTransition(record.id, { subject: { kind: "group", group: g }, from: group.status, to, reason, time: now });

@@ -100,7 +100,7 @@ export class RunState {
     const name = this.plan.groups[g]!.tasks[t]!.name;
     checkTransition(`task ${name} (retry ${state.retryId})`, from, to);
     state.status = to;
-    this.recorder.updateTask(this.runId, g, t, { status: to, ...extra });
+    this.recorder.updateTask(this.runId, g, t, { status: to, reason, ...extra });
     this.record({ kind: "task", group: g, task: t, retryId: state.retryId }, from, to, reason, this.plan.groups[g]!.name, name);
   }
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
 import { normalizeName } from "../spec/index.js";
+import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import { attemptLaunch, type RunView } from "./attempt-launch.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -62,6 +63,11 @@ export interface RunOptions {
    * With `reused` too (a restart resumed), those groups' outputs are found there.
    */
   resume?: ResumedRun;
+}
+
+/** A timeout as the reasons say it (`90s`). */
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? "?" : `${ms / 1000}s`;
 }
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
@@ -143,7 +149,7 @@ export class WorkflowRun implements PoolMember {
     });
     const reused = this.options.reused?.get(g);
     if (!reused || this.groups[g]!.status !== "WAITING") return;
-    const reason = `completed in run ${reused.from}: its outputs are reused`;
+    const reason = reusedReason(reused.from);
     group.tasks.forEach((_, t) => {
       const task = reused.tasks[t]!;
       this.tasks[g]![t]!.outputDir = task.outputDir;
@@ -366,10 +372,22 @@ export class WorkflowRun implements PoolMember {
         break;
       }
       case "queue-timeout":
-        this.endGroup(g, "FAILED_QUEUE_TIMEOUT", `waited longer than the queue timeout for resources`, "FAILED_QUEUE_TIMEOUT", 0);
+        this.endGroup(
+          g,
+          "FAILED_QUEUE_TIMEOUT",
+          `waited longer than the queue timeout (${seconds(this.plan.timeouts.queueMs)}) for resources`,
+          "FAILED_QUEUE_TIMEOUT",
+          0,
+        );
         break;
       case "exec-timeout":
-        this.endGroup(g, "FAILED_EXEC_TIMEOUT", `ran longer than the exec timeout`, "FAILED_EXEC_TIMEOUT", this.grace());
+        this.endGroup(
+          g,
+          "FAILED_EXEC_TIMEOUT",
+          `ran longer than the exec timeout (${seconds(this.plan.timeouts.execMs)})`,
+          "FAILED_EXEC_TIMEOUT",
+          this.grace(),
+        );
         break;
       case "admit":
         this.reserve(g);

@@ -40,6 +40,10 @@ export const TaskRecordSchema = z.strictObject({
   ip: z.string().nullable(),
   start_time: Time.nullable(),
   end_time: Time.nullable(),
+  reason: z
+    .string()
+    .nullable()
+    .describe("why the attempt is where it is: the reason of its last change (exit code, timeout, upstream, ...)"),
 });
 
 export const GroupRecordSchema = z.strictObject({

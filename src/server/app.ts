@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { z } from "zod";
 import type { Diagnostic } from "../spec/index.js";
 import type { RunStore, TokenOwner } from "../store/index.js";
+import { httpStatusFor, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
 import { registerLogsRoute } from "./logs-route.js";
@@ -58,7 +59,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Every error a client can cause is a 4xx with a reason; anything else is logged and a 500 without internals.
   app.setErrorHandler((error: { statusCode?: number; message: string; validation?: unknown }, _request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : error.validation ? 400 : 500;
+    // The store's own refusals (an unknown status to list by, ...) are the client's: 400, 404, with their message.
+    const troupe = error instanceof TroupeError ? httpStatusFor(error) : undefined;
+    const status =
+      troupe !== undefined && troupe < 500
+        ? troupe
+        : error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+          ? error.statusCode
+          : error.validation
+            ? 400
+            : 500;
     if (status === 500) process.stderr.write(`troupe server: internal error: ${error.message}\n`);
     void reply.status(status).send({ error: status === 500 ? "internal error" : error.message });
   });

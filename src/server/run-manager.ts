@@ -4,8 +4,8 @@
  * runtime; running runs can be canceled.
  */
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import {
+  completedGroups,
   recordRunNotStarted,
   recordRunSettled,
   resumedRunFrom,
@@ -13,6 +13,7 @@ import {
   WorkflowRun,
   type Capacity,
   type ResumedRun,
+  type ReusedGroups,
   type RunOptions,
 } from "../engine/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
@@ -22,10 +23,6 @@ import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRe
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
-
-type ReusedGroup = NonNullable<RunOptions["reused"]> extends ReadonlyMap<number, infer G> ? G : never;
-/** How the engine says a group's outputs were taken over (engine/run.ts, a restart). */
-const REUSED_REASON = /^completed in run (\S+): its outputs are reused$/;
 
 export interface Pool {
   name: string;
@@ -135,41 +132,11 @@ export class RunManager implements RunControl {
     if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
     try {
       if (!checked.plan) return { kind: "refused", reason: "unexpected", status: 400 };
-      const reused = this.completedGroups(previousId, checked.plan);
+      const reused = completedGroups(this.store, previousId, checked.plan);
       return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
     } finally {
       checked.release();
     }
-  }
-
-  /**
-   * The groups of `plan` that completed in run `runId`, with where their
-   * tasks' outputs are: that run's, or, for groups it took over from a run
-   * it restarted, that run's (the engine records where from).
-   */
-  private completedGroups(runId: string, plan: CompiledWorkflow, depth = 0): Map<number, ReusedGroup> {
-    const record = this.store.getRun(runId);
-    const out = new Map<number, ReusedGroup>();
-    if (!record || depth > 8) return out;
-    const transitions = this.store.transitions(runId);
-    const attempts = this.store.attempts(runId);
-    plan.groups.forEach((group, g) => {
-      const before = record.groups.find((x) => x.name === group.name);
-      if (before?.status !== "COMPLETED") return;
-      const completed = transitions.find((t) => t.group === group.name && t.task === null && t.to === "COMPLETED");
-      const takenFrom = REUSED_REASON.exec(completed?.reason ?? "")?.[1];
-      const origin = takenFrom !== undefined ? this.completedGroups(takenFrom, plan, depth + 1).get(g) : undefined;
-      if (origin) return out.set(g, origin);
-      out.set(g, {
-        from: runId,
-        tasks: group.tasks.map((task) => {
-          const latest = attempts.filter((a) => a.task === task.name).reduce((n, a) => Math.max(n, a.retry_id), 0);
-          const exitCode = before.tasks.find((t) => t.name === task.name)?.exit_code ?? 0;
-          return { outputDir: join(this.store.runDir(runId), "outputs", task.name, String(latest)), exitCode };
-        }),
-      });
-    });
-    return out;
   }
 
   /** Everything that can refuse a submission, then its plan (its size only, for a dry run). */
@@ -380,7 +347,7 @@ export class RunManager implements RunControl {
       throw new Error(`its spec is refused now: ${reply.kind === "refused" ? reply.reason : "?"}`);
     const plan = reply.plan;
     // Groups this run (a restart) took over keep their outputs where they are.
-    const reused = new Map([...this.completedGroups(id, plan)].filter(([, group]) => group.from !== id));
+    const reused = new Map([...completedGroups(this.store, id, plan)].filter(([, group]) => group.from !== id));
     return {
       plan,
       pool,
@@ -438,7 +405,7 @@ interface ResumableRun {
   user: string;
   priority: Priority;
   state: ResumedRun;
-  reused: Map<number, ReusedGroup>;
+  reused: ReusedGroups;
 }
 
 /** The GPUs of a resumed run's running groups (their members run on, on them). */

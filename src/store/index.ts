@@ -4,5 +4,7 @@ export { INITIAL_STATUS } from "./writer.js";
 export { readFrom, tailOffset } from "./log-files.js";
 export { createdRunRecord } from "./reader.js";
 export { PRIORITIES } from "./types.js";
+export { RUN_STATUSES, describeFilters } from "./run-filter.js";
+export type { CancelRequest } from "./cancel-requests.js";
 export type * from "./types.js";
 export type { OwnedRun } from "./orphans.js";

@@ -52,12 +52,14 @@ export class LiveRecord {
         ip: u.ip ?? null,
         start_time: isoTime(u.startTime ?? null),
         end_time: isoTime(u.endTime ?? null),
+        reason: u.reason ?? null,
       } satisfies Partial<TaskRecord>);
       return;
     }
     applyTimes(task, u);
     if (u.exitCode !== undefined) task.exit_code = u.exitCode;
     if (u.ip !== undefined) task.ip = u.ip;
+    if (u.reason !== undefined) task.reason = u.reason;
   }
 
   /** The record as JSON, the same text as JSON.stringify of the record. */

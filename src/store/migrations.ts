@@ -14,6 +14,42 @@ export interface Migration {
   up: (db: Database.Database) => void;
 }
 
+/**
+ * A task row is its current attempt; these keep that attempt's row in task_attempts equal
+ * to it, so the writer updates one row per task update. Attempt 0 comes with the task, a
+ * new retry_id adds its row, and earlier attempts keep their last state.
+ */
+const V1_ATTEMPT_TRIGGERS = `
+CREATE TRIGGER tasks_insert_attempt AFTER INSERT ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log');
+END;
+CREATE TRIGGER tasks_update_attempt AFTER UPDATE ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log')
+  ON CONFLICT (run_id, group_idx, task_idx, retry_id) DO UPDATE SET
+    status = excluded.status, exit_code = excluded.exit_code, ip = excluded.ip,
+    start_time = excluded.start_time, end_time = excluded.end_time;
+END;`;
+
+/** The same, with the attempt's reason (migration 7). */
+const ATTEMPT_TRIGGERS = `
+CREATE TRIGGER tasks_insert_attempt AFTER INSERT ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, reason, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          NEW.reason, 'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log');
+END;
+CREATE TRIGGER tasks_update_attempt AFTER UPDATE ON tasks BEGIN
+  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, reason, log_path)
+  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
+          NEW.reason, 'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log')
+  ON CONFLICT (run_id, group_idx, task_idx, retry_id) DO UPDATE SET
+    status = excluded.status, exit_code = excluded.exit_code, ip = excluded.ip,
+    start_time = excluded.start_time, end_time = excluded.end_time, reason = excluded.reason;
+END;`;
+
 const INITIAL_SCHEMA = `
 CREATE TABLE runs (
   id          TEXT PRIMARY KEY,
@@ -71,22 +107,7 @@ CREATE TABLE task_attempts (
   FOREIGN KEY (run_id, group_idx, task_idx) REFERENCES tasks (run_id, group_idx, task_idx) ON DELETE CASCADE
 ) WITHOUT ROWID;
 
--- A task row is its current attempt; these keep that attempt's row in task_attempts equal
--- to it, so the writer updates one row per task update. Attempt 0 comes with the task, a
--- new retry_id adds its row, and earlier attempts keep their last state.
-CREATE TRIGGER tasks_insert_attempt AFTER INSERT ON tasks BEGIN
-  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
-  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
-          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log');
-END;
-CREATE TRIGGER tasks_update_attempt AFTER UPDATE ON tasks BEGIN
-  INSERT INTO task_attempts (run_id, group_idx, task_idx, retry_id, status, exit_code, ip, start_time, end_time, log_path)
-  VALUES (NEW.run_id, NEW.group_idx, NEW.task_idx, NEW.retry_id, NEW.status, NEW.exit_code, NEW.ip, NEW.start_time, NEW.end_time,
-          'runs/' || NEW.run_id || '/logs/' || NEW.name || '.' || NEW.retry_id || '.log')
-  ON CONFLICT (run_id, group_idx, task_idx, retry_id) DO UPDATE SET
-    status = excluded.status, exit_code = excluded.exit_code, ip = excluded.ip,
-    start_time = excluded.start_time, end_time = excluded.end_time;
-END;
+${V1_ATTEMPT_TRIGGERS}
 
 CREATE TABLE transitions (
   id          INTEGER PRIMARY KEY,
@@ -144,6 +165,30 @@ UPDATE runs SET priority = 'NORMAL', labels = '{}' WHERE user IS NOT NULL;`),
     version: 6,
     description: "which GPUs each member of a group has while it runs (JSON, per task), for a resumed run to keep them",
     up: (db) => db.exec("ALTER TABLE groups ADD COLUMN gpus TEXT"),
+  },
+  {
+    version: 7,
+    description:
+      "why each task attempt is where it is (the reason of its last change); a cancel asked of a run by another process; the directory a local run's spec was read from",
+    up: (db) =>
+      db.exec(`
+DROP TRIGGER tasks_insert_attempt;
+DROP TRIGGER tasks_update_attempt;
+ALTER TABLE tasks ADD COLUMN reason TEXT;
+ALTER TABLE task_attempts ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN cancel_request TEXT;
+ALTER TABLE runs ADD COLUMN base_dir TEXT;
+-- Earlier attempts get the reason of their last transition: one pass over the transitions, the last one kept.
+CREATE TEMP TABLE last_reason (run_id TEXT, group_idx INTEGER, task_idx INTEGER, retry_id INTEGER, reason TEXT,
+  PRIMARY KEY (run_id, group_idx, task_idx, retry_id));
+INSERT OR REPLACE INTO last_reason
+  SELECT run_id, group_idx, task_idx, retry_id, reason FROM transitions WHERE subject = 'task' ORDER BY time, id;
+UPDATE tasks SET reason = (SELECT l.reason FROM last_reason l WHERE l.run_id = tasks.run_id AND l.group_idx = tasks.group_idx
+  AND l.task_idx = tasks.task_idx AND l.retry_id = tasks.retry_id);
+UPDATE task_attempts SET reason = (SELECT l.reason FROM last_reason l WHERE l.run_id = task_attempts.run_id
+  AND l.group_idx = task_attempts.group_idx AND l.task_idx = task_attempts.task_idx AND l.retry_id = task_attempts.retry_id);
+DROP TABLE last_reason;
+${ATTEMPT_TRIGGERS}`),
   },
 ];
 

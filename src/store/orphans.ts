@@ -49,8 +49,9 @@ export function settleRuns(db: Database.Database, dead: ReadonlyArray<Omit<Owned
       for (const g of unfinishedGroups.all(run.id))
         insertTransition.run(run.id, "group", g.idx, null, null, g.status, ORPHAN_STATUS, reason, now);
       insertTransition.run(run.id, "run", null, null, null, run.status, ORPHAN_STATUS, reason, now);
-      db.prepare(`UPDATE tasks SET status = ?, end_time = COALESCE(end_time, ?) WHERE run_id = ? AND ${UNFINISHED}`).run(
+      db.prepare(`UPDATE tasks SET status = ?, reason = ?, end_time = COALESCE(end_time, ?) WHERE run_id = ? AND ${UNFINISHED}`).run(
         ORPHAN_STATUS,
+        reason,
         now,
         run.id,
       );

@@ -15,6 +15,7 @@ import type {
   TaskRecord,
   TransitionRecord,
 } from "./types.js";
+import { nameCondition, statusCondition } from "./run-filter.js";
 import { INITIAL_STATUS } from "./writer.js";
 
 interface RunRow {
@@ -46,6 +47,7 @@ interface TaskRow {
   ip: string | null;
   start_time: number | null;
   end_time: number | null;
+  reason: string | null;
 }
 interface TransitionRow {
   group_name: string | null;
@@ -65,6 +67,7 @@ interface AttemptRow {
   ip: string | null;
   start_time: number | null;
   end_time: number | null;
+  reason: string | null;
   log_path: string;
 }
 
@@ -103,6 +106,7 @@ function runRecord(run: RunRow, groupRows: GroupRow[], taskRows: Iterable<TaskRo
       ip: t.ip,
       start_time: isoTime(t.start_time),
       end_time: isoTime(t.end_time),
+      reason: t.reason,
     };
     groups[t.group_idx]?.tasks.push(task);
   }
@@ -146,6 +150,7 @@ export function createdRunRecord(id: string, run: NewRun): RunRecord {
       exit_code: null,
       retry_id: 0,
       ip: null,
+      reason: null,
       ...blank,
     })),
   );
@@ -171,7 +176,7 @@ export class RunReader {
       `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
     );
     this.tasks = db.prepare<[string], TaskRow>(
-      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time
+      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time, reason
        FROM tasks WHERE run_id = ? ORDER BY group_idx, task_idx`,
     );
     this.transitionRows = db.prepare<[string], TransitionRow>(
@@ -182,7 +187,7 @@ export class RunReader {
        WHERE tr.run_id = ? ORDER BY tr.time, tr.id`,
     );
     this.attemptRows = db.prepare<[string], AttemptRow>(
-      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.log_path
+      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.reason, a.log_path
        FROM task_attempts a
        JOIN groups g ON g.run_id = a.run_id AND g.idx = a.group_idx
        JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
@@ -209,13 +214,13 @@ export class RunReader {
   listRuns(options: ListRunsOptions): RunSummary[] {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: options.limit ?? -1, offset: options.offset ?? 0 };
-    if (options.status !== undefined) {
-      where.push("status = @status");
-      params.status = options.status;
-    }
-    if (options.name !== undefined) {
-      where.push("name = @name");
-      params.name = options.name;
+    for (const condition of [
+      options.status !== undefined ? statusCondition(options.status) : undefined,
+      options.name !== undefined ? nameCondition(options.name) : undefined,
+    ]) {
+      if (!condition) continue;
+      where.push(condition.sql);
+      Object.assign(params, condition.params);
     }
     for (const key of ["user", "pool", "priority"] as const) {
       const value = options[key];
@@ -280,9 +285,10 @@ export class RunReader {
 
   submission(runId: string): SubmissionRecord | undefined {
     const row = this.db
-      .prepare<[string], { spec: string; variables: string | null; priority: Priority | null; labels: string | null }>(
-        "SELECT spec, variables, priority, labels FROM runs WHERE id = ?",
-      )
+      .prepare<
+        [string],
+        { spec: string; variables: string | null; priority: Priority | null; labels: string | null; base_dir: string | null }
+      >("SELECT spec, variables, priority, labels, base_dir FROM runs WHERE id = ?")
       .get(runId);
     if (!row) return undefined;
     const variables = row.variables
@@ -294,6 +300,7 @@ export class RunReader {
       setString: variables?.setString ?? {},
       priority: row.priority ?? "NORMAL",
       labels: row.labels ? (JSON.parse(row.labels) as Record<string, string>) : {},
+      ...(row.base_dir !== null ? { baseDir: row.base_dir } : {}),
     };
   }
 
@@ -320,6 +327,7 @@ export class RunReader {
       ip: r.ip,
       start_time: isoTime(r.start_time),
       end_time: isoTime(r.end_time),
+      reason: r.reason,
       log_path: r.log_path,
     }));
   }

@@ -11,11 +11,13 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
+import { CancelRequests } from "./cancel-requests.js";
 import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
 import { setRunOwner, settleOrphanedRuns, settleRuns, unfinishedOwnedRuns, type OwnedRun } from "./orphans.js";
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
 import { RunReader } from "./reader.js";
+import { ReusedLogs } from "./reused-logs.js";
 import { TokenTable } from "./tokens.js";
 import type {
   AttemptRecord,
@@ -94,10 +96,9 @@ export class RunStore {
     }
   }
 
-  /** Records a new run with its groups and tasks (all in their initial status) and returns its id, `<name>-<n>`. */
   /**
-   * Records a new run; returns its id. Its directory for logs is made here,
-   * unless `makeDirs` is false: the caller then makes it (`runLogDir`) before
+   * Records a new run with its groups and tasks (all in their initial status); returns its id, `<name>-<n>`.
+   * Its directory for logs is made here, unless `makeDirs` is false: the caller then makes it (`runLogDir`) before
    * the run writes anything (a server, off its event loop: a mkdir costs it
    * about a millisecond on these disks, for every run).
    */
@@ -246,10 +247,13 @@ export class RunStore {
     return this.reader.transitions(runId);
   }
 
-  /** Every task attempt of the run, by group, task and retry, with absolute log paths. */
+  private reusedLogs: ReusedLogs | undefined;
+
+  /** Every task attempt of the run, with absolute log paths (a reused task's: where it ran, reused-logs.ts). */
   attempts(runId: string): AttemptRecord[] {
     this.flush();
-    return this.reader.attempts(runId).map((a) => ({ ...a, log_path: join(this.home, a.log_path) }));
+    this.reusedLogs ??= new ReusedLogs(this.db);
+    return this.reusedLogs.resolve(this.reader.attempts(runId)).map((a) => ({ ...a, log_path: join(this.home, a.log_path) }));
   }
 
   /**
@@ -278,6 +282,13 @@ export class RunStore {
     this.flush();
     setRunOwner(this.db, id, owner);
   }
+
+  /** Cancels asked of runs by other processes (`troupe cancel`), read by the process driving each. */
+  get cancelRequests(): CancelRequests {
+    this.checkOpen();
+    return (this.cancelTable ??= new CancelRequests(this.db));
+  }
+  private cancelTable: CancelRequests | undefined;
 
   /** API tokens (the server's users). */
   get tokens(): TokenTable {

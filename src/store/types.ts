@@ -37,6 +37,8 @@ export interface TaskRecord {
   ip: string | null;
   start_time: string | null;
   end_time: string | null;
+  /** Why the attempt is where it is: the reason of its last change (null in records made before troupe kept it). */
+  reason: string | null;
 }
 
 /** What a run is created with: its groups and tasks in plan order. */
@@ -53,6 +55,8 @@ export interface NewRun {
   user?: string;
   pool?: string;
   variables?: { set: Record<string, string>; setString: Record<string, string> };
+  /** Local runs: the directory the spec's `localpath` files are found from (a restart reads them there again). */
+  baseDir?: string;
   priority?: Priority;
   labels?: Record<string, string>;
 }
@@ -65,6 +69,8 @@ export interface SubmissionRecord {
   /** NORMAL and none for runs recorded without them. */
   priority: Priority;
   labels: Record<string, string>;
+  /** Where the spec's `localpath` files are found from (local runs recorded with it). */
+  baseDir?: string;
 }
 
 /** Identifies what a status change is about: the run, one of its groups, or a task attempt. */
@@ -89,6 +95,8 @@ export interface StatusUpdate {
   retryId?: number;
   /** Groups: which GPUs (indices) each member has while the group holds them; not part of the record. */
   gpus?: number[][] | null;
+  /** Tasks: the reason of the change (what `troupe query` shows beside the status). */
+  reason?: string | null;
 }
 
 export interface RunSummary {
@@ -131,13 +139,21 @@ export interface AttemptRecord {
   ip: string | null;
   start_time: string | null;
   end_time: string | null;
+  reason: string | null;
+  /**
+   * A task a restart took over from an earlier run (never run in this one): that run, and `log_path` is
+   * the log of its attempt there.
+   */
+  reused_from?: string;
   log_path: string;
 }
 
 export interface ListRunsOptions {
   /** At most this many runs (all when absent). */
   limit?: number;
+  /** A run status (RUN_STATUSES); FAILED matches every FAILED_* too. Any other is a usage error. */
   status?: string;
+  /** Runs whose workflow name contains this (case-insensitive). */
   name?: string;
   user?: string;
   pool?: string;

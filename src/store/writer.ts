@@ -23,11 +23,12 @@ const COLUMNS = [
   ["exitCode", "exit_code"],
   ["ip", "ip"],
   ["gpus", "gpus"],
+  ["reason", "reason"],
 ] as const;
-/** Runs have status and times only; groups also their GPUs; tasks an exit code and an address. */
-const RUN_FIELDS = 0b000111;
-const GROUP_FIELDS = 0b100111;
-const TASK_FIELDS = 0b011111;
+/** Runs have status and times only; groups also their GPUs; tasks an exit code, an address and a reason. */
+const RUN_FIELDS = 0b0000111;
+const GROUP_FIELDS = 0b0100111;
+const TASK_FIELDS = 0b1011111;
 
 const WHERE: Record<Table, string> = {
   runs: "id = ?",
@@ -48,8 +49,8 @@ export class RunWriter {
 
   constructor(private readonly db: Database.Database) {
     this.insertRun = db.prepare<Value[]>(
-      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels, base_dir)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
     this.insertTask = db.prepare<Value[]>(
@@ -62,7 +63,7 @@ export class RunWriter {
     this.nextSeq = db.prepare<[string], number>(`SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE name = ?`).pluck();
     // Changes nothing when the task is already at that retry: the update then applies to the current attempt.
     this.startAttempt = db.prepare<Value[]>(
-      `UPDATE tasks SET retry_id = ?, status = ?, exit_code = ?, ip = ?, start_time = ?, end_time = ?
+      `UPDATE tasks SET retry_id = ?, status = ?, exit_code = ?, ip = ?, start_time = ?, end_time = ?, reason = ?
        WHERE ${WHERE.tasks} AND retry_id != ?`,
     );
     // IMMEDIATE: the run's number is read and used under one write lock, so concurrent troupes never pick the same id.
@@ -90,6 +91,7 @@ export class RunWriter {
       run.variables ? JSON.stringify(run.variables) : null,
       run.priority ?? null,
       run.labels ? JSON.stringify(run.labels) : null,
+      run.baseDir ?? null,
     );
     run.groups.forEach((g, group) => {
       this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);
@@ -124,9 +126,10 @@ export class RunWriter {
             ip: u.ip ?? null,
             startTime: u.startTime ?? null,
             endTime: u.endTime ?? null,
+            reason: u.reason ?? null,
           } satisfies Required<Omit<StatusUpdate, "gpus">>;
-          const { retryId, status, exitCode, ip, startTime, endTime } = fresh;
-          if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, ...key, retryId).changes > 0) {
+          const { retryId, status, exitCode, ip, startTime, endTime, reason } = fresh;
+          if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, reason, ...key, retryId).changes > 0) {
             // The op as written, every field of the new attempt set: passed on (RunStoreOptions.onCommit)
             // and applied again to a record that had it already (live-record.ts), it gives the same row.
             op.update = fresh;

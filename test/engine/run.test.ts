@@ -844,6 +844,7 @@ describe("timeouts", () => {
     await flush();
     expect(h.groupStatus("starved")).toBe("FAILED_QUEUE_TIMEOUT");
     expect(h.task("starved").status).toBe("FAILED_QUEUE_TIMEOUT");
+    expect(h.lastTaskTransition("starved").reason).toBe("waited longer than the queue timeout (30s) for resources");
     expect(h.runtime.prepareCalls("starved")).toEqual([]);
     expect(h.finished).toBeUndefined();
 

@@ -57,6 +57,8 @@ export interface TaskRecord {
   ip: string | null;
   start_time: string | null;
   end_time: string | null;
+  /** Why the attempt is where it is (issue 12). */
+  reason: string | null;
 }
 export interface GroupRecord {
   name: string;

@@ -36,7 +36,7 @@ const PARALLEL = path.join(EXAMPLES, "parallel_tasks.yaml");
 const firstLine = (text: string) => text.split("\n")[0] ?? "";
 const RUN_KEYS = ["end_time", "groups", "id", "name", "start_time", "status", "submit_time"];
 const GROUP_KEYS = ["end_time", "name", "start_time", "status", "tasks"];
-const TASK_KEYS = ["end_time", "exit_code", "ip", "lead", "name", "retry_id", "start_time", "status"];
+const TASK_KEYS = ["end_time", "exit_code", "ip", "lead", "name", "reason", "retry_id", "start_time", "status"];
 
 describe.each(ISOLATIONS)("troupe run output, --isolation %s", (isolation) => {
   it("--output json prints only the final run record on stdout; progress and the runtime line go to stderr", async () => {
@@ -73,7 +73,7 @@ describe.each(ISOLATIONS)("troupe run output, --isolation %s", (isolation) => {
     expect(firstLine(run.stdout)).toMatch(new RegExp(`^troupe: run parallel-tasks-\\d+: runtime: host, isolation: ${isolation}\\b`));
     for (const name of ["task-a", "task-b", "task-c"]) expect(run.stdout).toMatch(new RegExp(`^${name} +\\| Hello from ${name}$`, "m"));
     // The summary table.
-    expect(run.stdout).toMatch(/^TASK +GROUP +STATUS +EXIT +RETRY +DURATION +IP$/m);
+    expect(run.stdout).toMatch(/^TASK +GROUP +STATUS +EXIT +RETRY +DURATION +IP +REASON$/m);
     expect(run.stdout).toMatch(/^task-a +task-a-group +COMPLETED +0 +0 /m);
     expect(run.stdout).not.toMatch(ESC);
     expect(run.stderr).not.toMatch(ESC);

@@ -118,6 +118,7 @@ describe("the live record of a run being written", () => {
           ...update(),
           exitCode: maybe(() => (next() < 0.3 ? null : Math.floor(next() * 256))),
           ip: maybe(() => (next() < 0.3 ? null : `10.0.0.${Math.floor(next() * 250)}`)),
+          reason: maybe(() => (next() < 0.2 ? null : `exited with ${Math.floor(next() * 256)}`)),
           retryId: newAttempt || next() < 0.3 ? retries[g]![t] : undefined,
         });
       }

@@ -72,6 +72,7 @@ describe("RunStore", () => {
       ip: null,
       start_time: null,
       end_time: null,
+      reason: null,
     });
     const expected: RunRecord = {
       id: "wf-1",
@@ -109,6 +110,7 @@ describe("RunStore", () => {
       ip: "10.1.0.3",
       start_time: iso(T0 + 3),
       end_time: iso(T0 + 4),
+      reason: null,
     });
     expect(store.getRun("nope-1")).toBeUndefined();
   });
@@ -258,11 +260,11 @@ describe("RunStore", () => {
     const id = store.createRun(newRun());
     const client = { kind: "task", group: 0, task: 1 } as const;
     store.updateTask(id, 0, 1, { status: "RUNNING", startTime: T0, ip: "10.1.0.2" });
-    store.updateTask(id, 0, 1, { status: "RESCHEDULED", endTime: T0 + 10, exitCode: 1 });
+    store.updateTask(id, 0, 1, { status: "RESCHEDULED", endTime: T0 + 10, exitCode: 1, reason: "exit 1" });
     // No flush between attempts: the queue must not merge retry 1 into retry 0.
     store.updateTask(id, 0, 1, { retryId: 1, status: "SCHEDULING" });
     store.updateTask(id, 0, 1, { status: "RUNNING", startTime: T0 + 20, ip: "10.1.0.5" });
-    store.updateTask(id, 0, 1, { status: "COMPLETED", endTime: T0 + 30, exitCode: 0 });
+    store.updateTask(id, 0, 1, { status: "COMPLETED", endTime: T0 + 30, exitCode: 0, reason: "exit 0" });
     store.recordTransition(id, { subject: { ...client, retryId: 1 }, from: "RUNNING", to: "COMPLETED", reason: "exit 0", time: T0 + 30 });
     store.recordTransition(id, { subject: { ...client, retryId: 0 }, from: "RUNNING", to: "RESCHEDULED", reason: "exit 1", time: T0 + 10 });
     store.recordTransition(id, {
@@ -283,6 +285,7 @@ describe("RunStore", () => {
       ip: "10.1.0.5",
       start_time: iso(T0 + 20),
       end_time: iso(T0 + 30),
+      reason: "exit 0",
     });
     const attempts = store.attempts(id).filter((a) => a.task === "client");
     expect(attempts).toStrictEqual([
@@ -295,6 +298,7 @@ describe("RunStore", () => {
         ip: "10.1.0.2",
         start_time: iso(T0),
         end_time: iso(T0 + 10),
+        reason: "exit 1",
         log_path: store.logPath(id, "servers", "client", 0),
       },
       {
@@ -306,6 +310,7 @@ describe("RunStore", () => {
         ip: "10.1.0.5",
         start_time: iso(T0 + 20),
         end_time: iso(T0 + 30),
+        reason: "exit 0",
         log_path: store.logPath(id, "servers", "client", 1),
       },
     ]);
