@@ -87,6 +87,8 @@ export class WorkflowRun implements PoolMember {
   private finished = false;
   /** Members whose RUNNING records wait for their commit before they are released (durableStarts). */
   private readonly toRelease: PreparedMember[] = [];
+  /** What `{{host:TASK}}` becomes in a group's members (the runtime's names), once per map of the group's addresses. */
+  private readonly hostTokens = new WeakMap<Map<string, string>, Map<string, string>>();
   private readonly state: RunState;
   private resolveDone!: (result: RunResult) => void;
   readonly done = new Promise<RunResult>((resolve) => (this.resolveDone = resolve));
@@ -504,8 +506,26 @@ export class WorkflowRun implements PoolMember {
         gpuDevices: this.gpuDevices.count > 0 ? (this.groups[g]!.gpus?.[t] ?? []) : undefined,
         logPath: this.options.recorder.logPath(this.options.runId, group.name, task.name, retryId),
       },
-      { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts },
+      { workflowId: this.options.runId, outputDir: this.tasks[g]![t]!.outputDir, inputDirs, hosts: this.hostTokensOf(g, hosts) },
     );
+  }
+
+  /** The runtime's name of each member (by normalised task name), or its address where the runtime has no names. */
+  private hostTokensOf(g: number, hosts: Map<string, string>): Map<string, string> {
+    const runtime = this.options.runtime;
+    if (!runtime.hostName) return hosts;
+    let tokens = this.hostTokens.get(hosts);
+    if (!tokens) {
+      const group = this.plan.groups[g] as CompiledGroup;
+      tokens = new Map(
+        group.tasks.map((task) => {
+          const key = normalizeName(task.name);
+          return [key, runtime.hostName!(group.name, task.name, hosts.get(key) ?? "")];
+        }),
+      );
+      this.hostTokens.set(hosts, tokens);
+    }
+    return tokens;
   }
 
   private release(g: number, ready: Array<{ t: number; member: PreparedMember; retryId: number }>): void {
