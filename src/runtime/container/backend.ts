@@ -20,7 +20,7 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   mounts: Array<{ source: string; target: string; readOnly: boolean }>;
   network: { name: string; ip: string; aliases: string[] };
-  /** Name -> address lines for the container's /etc/hosts. */
+  /** Name -> address lines for the container's /etc/hosts (where the network has no DNS, or the container's own). */
   extraHosts: Record<string, string>;
   cpus?: number;
   memoryBytes?: number;
@@ -88,7 +88,8 @@ export interface ContainerBackend {
   hasImage(image: string): Promise<boolean>;
   /** Rejects with the engine's reason. */
   pull(image: string): Promise<void>;
-  createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
+  /** With `dns`, the engine's name server answers the network's containers by their aliases. */
+  createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options?: { dns?: boolean }): Promise<void>;
   removeNetwork(name: string): Promise<void>;
   /** Removes the network only if no container is on it; resolves to whether it did. */
   removeIdleNetwork(name: string): Promise<boolean>;

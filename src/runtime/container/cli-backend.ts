@@ -75,12 +75,12 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["pull", "--quiet", "--", image], 0);
   }
 
-  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
+  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options: { dns?: boolean } = {}): Promise<void> {
     // Kept apart from troupe's other networks (podman routes between its networks unless told not to): as root by
     // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
-    // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
+    // With DNS, aardvark-dns answers the containers' aliases on the gateway; without, names are in /etc/hosts.
     const own = this.ownIsolation;
-    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), "--disable-dns", "--subnet", subnet];
+    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), ...(options.dns ? [] : ["--disable-dns"]), "--subnet", subnet];
     args.push("--gateway", gateway);
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, "--", name]);
@@ -139,8 +139,8 @@ export class PodmanCliBackend implements ContainerBackend {
     // not one made (and removed) for each container. The container's own cgroup and its limits are as before.
     if (this.passthrough) args.push("--log-driver", "passthrough");
     args.push("--cgroups", "no-conmon");
-    // No aliases: troupe's networks have no DNS; names are in /etc/hosts (--add-host).
     args.push("--network", spec.network.name, "--ip", spec.network.ip);
+    for (const alias of spec.network.aliases) args.push("--network-alias", alias);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
     for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);

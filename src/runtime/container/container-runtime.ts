@@ -10,8 +10,7 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
@@ -20,7 +19,11 @@ import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, ty
 import { builtHelper } from "../native-helpers.js";
 import { imageRefusal, NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
-import { ContainerMember } from "./container-member.js";
+import { ContainerMember, withoutEngineNoise } from "./container-member.js";
+import { memberName } from "../member-names.js";
+import { memberNetwork, type NetworkLease } from "./member-network.js";
+import { runKey } from "./run-key.js";
+import { nameResolves } from "./name-ready.js";
 import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
 export type PullPolicy = "missing" | "always" | "never";
@@ -39,11 +42,6 @@ const LABEL_KEY = "troupe.key";
 const SUBNET_PREFIX = NETWORK_POOL.prefix;
 const PULL_TIMEOUT_MS = 300_000;
 
-interface NetworkLease {
-  name: string;
-  /** Shared by single-task groups, ports isolated. */
-  shared: boolean;
-}
 
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
@@ -69,12 +67,15 @@ export class ContainerRuntime implements Runtime {
   private readonly init: string;
   /** Isolated bridge ports need the engine's bridges on this machine, and root. */
   private readonly isolatePorts: boolean;
+  /** podman's name server is on its networks' gateways, which troupe reaches where the engine is local and root's. */
+  private readonly checkNames: boolean;
 
   constructor(private readonly options: ContainerRuntimeOptions) {
     const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;
+    this.checkNames = this.isolatePorts && options.backend.engine === "podman";
   }
 
   private get backend(): ContainerBackend {
@@ -109,28 +110,33 @@ export class ContainerRuntime implements Runtime {
       const host = this.freeShared.pop() ?? this.sharedNext++;
       if (host > 254) throw new Error("the run's network is full (252 single tasks at once)");
       const address = `${prefix}.${host}`;
-      this.leases.set(address, { name, shared: true });
+      this.leases.set(address, { name, shared: true, dns: false, prefix });
       return { [taskNames[0]!]: address };
     }
     if (taskNames.length > 253) throw new Error(`a group of ${taskNames.length} members does not fit one /24 network`);
-    const { name, prefix } = await this.createNetwork();
+    const { name, prefix } = await this.createNetwork(true);
     const out: Record<string, string> = {};
     taskNames.forEach((task, i) => {
       out[task] = `${prefix}.${i + 2}`;
-      this.leases.set(out[task]!, { name, shared: false });
+      this.leases.set(out[task]!, { name, shared: false, dns: true, prefix });
     });
     return out;
   }
 
-  /** A new network on the next free /24 (another run or program may hold some). */
-  private async createNetwork(): Promise<{ name: string; prefix: string }> {
+  /**
+   * A new network on the next free /24 (another run or program may hold some);
+   * with `dns`, the engine's name server answers its members' names (a group's
+   * network; the run's shared one, of single tasks, needs none: each finds
+   * itself in its /etc/hosts).
+   */
+  private async createNetwork(dns = false): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
     let name = `${this.namePrefix()}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
         const labels = { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner };
-        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels);
+        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels, { dns });
         this.networks.add(name);
         return { name, prefix };
       } catch (error) {
@@ -141,6 +147,11 @@ export class ContainerRuntime implements Runtime {
         else if (!/subnet|overlap|in use|already/i.test(message)) throw error;
       }
     }
+  }
+
+  /** The member's DNS name (member-names.ts): its group's network's name server answers it. */
+  hostName(groupName: string, taskName: string): string {
+    return memberName(groupName, taskName);
   }
 
   releaseAddresses(addresses: readonly string[]): void {
@@ -248,8 +259,7 @@ export class ContainerRuntime implements Runtime {
       labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
       mounts,
       hostDir: controlDir,
-      network: { name: lease.name, ip: launch.address, aliases: [launch.taskName] },
-      extraHosts: launch.hosts,
+      ...memberNetwork(launch, lease),
       cpus: launch.resources?.cpu || undefined,
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
@@ -257,7 +267,14 @@ export class ContainerRuntime implements Runtime {
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
-    const live = onOutput && keepDir === undefined ? (chunk: Buffer) => onOutput(launch, chunk) : undefined;
+    // Output comes only once the container runs (after `member` is made): before its release, engine noise is left out.
+    const live =
+      onOutput && keepDir === undefined
+        ? (chunk: Buffer) => {
+            const shown = member.released ? chunk : withoutEngineNoise(chunk);
+            if (shown) onOutput(launch, shown);
+          }
+        : undefined;
     const container = this.backend.start(spec, launch.logPath, live, keepDir);
     const member = new ContainerMember(launch, container, controlDir);
     this.members.add(member);
@@ -265,6 +282,8 @@ export class ContainerRuntime implements Runtime {
     try {
       const peer = await member.ready;
       if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
+      // podman's aardvark-dns learns the name as the container joins, and may answer it a moment later.
+      if (lease.dns && this.checkNames) await nameResolves(`${lease.prefix}.1`, memberName(launch.groupName, launch.taskName), launch.address);
     } catch (error) {
       await member.stop(0);
       throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");
@@ -367,28 +386,6 @@ export class ContainerRuntime implements Runtime {
     if (!this.run) throw new Error("the container runtime was not opened");
     return this.run;
   }
-}
-
-/**
- * A run's key: random, made when the run first opens and kept in its data
- * directory, so that a server re-attaching the run later names its containers
- * the same, while two runs with the same id (two homes: a local `troupe run`
- * and a server) never name theirs alike. A resumed run without one was
- * started by a troupe that had no keys: its names have none ("").
- */
-function runKey(dataDir: string, resumed: boolean): string {
-  const file = join(dataDir, "container-key");
-  try {
-    const key = readFileSync(file, "utf8").trim();
-    if (/^[0-9a-f]{8}$/.test(key)) return key;
-  } catch {
-    // A new run.
-  }
-  if (resumed) return "";
-  const key = randomBytes(4).toString("hex");
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, key);
-  return key;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

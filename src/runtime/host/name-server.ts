@@ -19,7 +19,7 @@ import { readFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket as TcpSocket } from "node:net";
 import { isIP } from "node:net";
 import { groupDomain, MEMBER_DOMAIN, memberName } from "../member-names.js";
-import { CLASS_ANY, CLASS_IN, RCODE, readQuestion, reply, TYPE_A, TYPE_ANY, type Question } from "./dns-wire.js";
+import { CLASS_ANY, CLASS_IN, RCODE, readQuestion, reply, TYPE_A, TYPE_ANY, type Question } from "../dns-wire.js";
 
 const MAX_FORWARDS = 256;
 const MAX_TCP = 64;
