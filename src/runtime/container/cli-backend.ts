@@ -30,6 +30,7 @@ const execFileAsync = promisify(execFile);
 export class PodmanCliBackend implements ContainerBackend {
   readonly engine = "podman" as const;
   readonly local = true;
+  readonly engineDns = false;
   /** troupe-spawner, when it is built (looked up once, not for every attempt). */
   private readonly spawnerBinary = spawnerPath();
   /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
@@ -78,7 +79,6 @@ export class PodmanCliBackend implements ContainerBackend {
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options: { dns?: boolean } = {}): Promise<void> {
     // Kept apart from troupe's other networks (podman routes between its networks unless told not to): as root by
     // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
-    // With DNS, aardvark-dns answers the containers' aliases on the gateway; without, names are in /etc/hosts.
     const own = this.ownIsolation;
     const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), ...(options.dns ? [] : ["--disable-dns"]), "--subnet", subnet];
     args.push("--gateway", gateway);
@@ -141,6 +141,8 @@ export class PodmanCliBackend implements ContainerBackend {
     args.push("--cgroups", "no-conmon");
     args.push("--network", spec.network.name, "--ip", spec.network.ip);
     for (const alias of spec.network.aliases) args.push("--network-alias", alias);
+    for (const server of spec.dns?.servers ?? []) args.push("--dns", server);
+    for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
     for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);

@@ -6,7 +6,7 @@
  * engine's exit code when there is none (verdict.ts). Nothing the task writes
  * into the control directory counts: `ready` is read before the release.
  */
-import { existsSync, readFileSync, statSync, watch, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "../types.js";
 import { gpuCdiKind, type StartedContainer } from "./backend.js";
@@ -83,13 +83,7 @@ export class ContainerMember implements PreparedMember {
   }
 
   release(): void {
-    dropEngineNoise(this.launch.logPath);
     this.nonce = releaseWithNonce(this.controlDir);
-  }
-
-  /** Whether its command was let go: output before that is the engine's, not the task's. */
-  get released(): boolean {
-    return this.nonce !== undefined;
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -97,33 +91,5 @@ export class ContainerMember implements PreparedMember {
     if (graceMs > 0 && this.nonce !== undefined) await this.container.stop(graceMs);
     else await this.container.kill();
     await this.exited;
-  }
-}
-
-/**
- * What an engine prints on its way to starting a container that is neither
- * the task's nor a problem: aardvark-dns, started for the first container of a
- * network with DNS, says so on podman's stderr (the task's log) on a machine
- * without syslog.
- */
-const ENGINE_NOISE = /^failed to connect to syslog: .*\n?/gm;
-
-/** `chunk` without engine noise (before the release), undefined when nothing is left. */
-export function withoutEngineNoise(chunk: Buffer): Buffer | undefined {
-  const text = chunk.toString("utf8");
-  if (!text.includes("failed to connect to syslog")) return chunk;
-  const kept = text.replace(ENGINE_NOISE, "");
-  return kept === "" ? undefined : Buffer.from(kept);
-}
-
-/** The log without engine noise, before the command starts (the writer appends: it goes on at the new end). */
-function dropEngineNoise(logPath: string): void {
-  try {
-    if (statSync(logPath).size === 0) return;
-    const text = readFileSync(logPath, "utf8");
-    const kept = text.replace(ENGINE_NOISE, "");
-    if (kept !== text) writeFileSync(logPath, kept);
-  } catch {
-    // No log yet: nothing to clean.
   }
 }

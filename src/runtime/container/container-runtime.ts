@@ -19,11 +19,11 @@ import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, ty
 import { builtHelper } from "../native-helpers.js";
 import { imageRefusal, NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
-import { ContainerMember, withoutEngineNoise } from "./container-member.js";
+import { ContainerMember } from "./container-member.js";
 import { memberName } from "../member-names.js";
 import { memberNetwork, type NetworkLease } from "./member-network.js";
 import { runKey } from "./run-key.js";
-import { nameResolves } from "./name-ready.js";
+import { GroupNames } from "./group-names.js";
 import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
 export type PullPolicy = "missing" | "always" | "never";
@@ -67,15 +67,15 @@ export class ContainerRuntime implements Runtime {
   private readonly init: string;
   /** Isolated bridge ports need the engine's bridges on this machine, and root. */
   private readonly isolatePorts: boolean;
-  /** podman's name server is on its networks' gateways, which troupe reaches where the engine is local and root's. */
-  private readonly checkNames: boolean;
+  /** Who answers a group's names by DNS, and that they do before its release (group-names.ts). */
+  private readonly names: GroupNames;
 
   constructor(private readonly options: ContainerRuntimeOptions) {
     const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;
-    this.checkNames = this.isolatePorts && options.backend.engine === "podman";
+    this.names = new GroupNames(options.backend);
   }
 
   private get backend(): ContainerBackend {
@@ -88,7 +88,8 @@ export class ContainerRuntime implements Runtime {
   }
 
   notices(): string[] {
-    return [];
+    const note = this.names.note();
+    return note ? [note] : [];
   }
 
   async open(run: RunContext): Promise<void> {
@@ -110,15 +111,15 @@ export class ContainerRuntime implements Runtime {
       const host = this.freeShared.pop() ?? this.sharedNext++;
       if (host > 254) throw new Error("the run's network is full (252 single tasks at once)");
       const address = `${prefix}.${host}`;
-      this.leases.set(address, { name, shared: true, dns: false, prefix });
+      this.leases.set(address, { name, shared: true, names: "none", prefix });
       return { [taskNames[0]!]: address };
     }
     if (taskNames.length > 253) throw new Error(`a group of ${taskNames.length} members does not fit one /24 network`);
-    const { name, prefix } = await this.createNetwork(true);
+    const { name, prefix } = await this.createNetwork(this.names.mode === "engine");
     const out: Record<string, string> = {};
     taskNames.forEach((task, i) => {
       out[task] = `${prefix}.${i + 2}`;
-      this.leases.set(out[task]!, { name, shared: false, dns: true, prefix });
+      this.leases.set(out[task]!, { name, shared: false, names: this.names.mode, prefix });
     });
     return out;
   }
@@ -126,8 +127,8 @@ export class ContainerRuntime implements Runtime {
   /**
    * A new network on the next free /24 (another run or program may hold some);
    * with `dns`, the engine's name server answers its members' names (a group's
-   * network; the run's shared one, of single tasks, needs none: each finds
-   * itself in its /etc/hosts).
+   * network, where the engine serves them; the run's shared one, of single
+   * tasks, needs none: each finds itself in its /etc/hosts).
    */
   private async createNetwork(dns = false): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
@@ -165,7 +166,7 @@ export class ContainerRuntime implements Runtime {
     }
     for (const name of done) {
       this.networks.delete(name);
-      this.removals.push(this.backend.removeNetwork(name));
+      this.removals.push(this.names.release(name).then(() => this.backend.removeNetwork(name)));
     }
   }
 
@@ -267,14 +268,7 @@ export class ContainerRuntime implements Runtime {
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
-    // Output comes only once the container runs (after `member` is made): before its release, engine noise is left out.
-    const live =
-      onOutput && keepDir === undefined
-        ? (chunk: Buffer) => {
-            const shown = member.released ? chunk : withoutEngineNoise(chunk);
-            if (shown) onOutput(launch, shown);
-          }
-        : undefined;
+    const live = onOutput && keepDir === undefined ? (chunk: Buffer) => onOutput(launch, chunk) : undefined;
     const container = this.backend.start(spec, launch.logPath, live, keepDir);
     const member = new ContainerMember(launch, container, controlDir);
     this.members.add(member);
@@ -282,8 +276,7 @@ export class ContainerRuntime implements Runtime {
     try {
       const peer = await member.ready;
       if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
-      // podman's aardvark-dns learns the name as the container joins, and may answer it a moment later.
-      if (lease.dns && this.checkNames) await nameResolves(`${lease.prefix}.1`, memberName(launch.groupName, launch.taskName), launch.address);
+      await this.names.ready(lease, launch);
     } catch (error) {
       await member.stop(0);
       throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");
@@ -330,6 +323,7 @@ export class ContainerRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
+    await this.names.close();
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
     if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId, this.key);
