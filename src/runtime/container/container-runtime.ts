@@ -182,6 +182,7 @@ export class ContainerRuntime implements Runtime {
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     const run = this.requireRun();
     this.reattached = true;
+    await this.names.adopt(launch);
     const controlDir = this.controlDir(launch);
     const name = this.containerName(launch);
     // Released before this process began (a kept attempt's record says whether): troupe-init's verdict, checked.

@@ -59,6 +59,17 @@ export class GroupNames {
     }
   }
 
+  /**
+   * A member an earlier troupe process started (a server resuming the run):
+   * where troupe answered its group's names, it does again, on its network's
+   * gateway (its resolv.conf names it). A group of one is on the shared network, which has none.
+   */
+  async adopt(launch: TaskLaunch): Promise<void> {
+    if (this.mode !== "troupe" || Object.keys(launch.hosts).length < 2) return;
+    const prefix = launch.address.split(".").slice(0, 3).join(".");
+    await this.ready({ name: `resumed ${prefix}`, shared: false, names: "troupe", prefix }, launch).catch(() => undefined);
+  }
+
   /** The network goes: so does its name server. */
   async release(network: string): Promise<void> {
     const server = this.servers.get(network);

@@ -154,6 +154,7 @@ export class HostRuntime implements Runtime {
     const network = this.network;
     this.names = await RunNames.open(
       network ? { kind: "netns", gateway: network.gateway, subnet: network.subnet } : this.sandboxed ? { kind: "shared" } : { kind: "none" },
+      run.dataDir,
     );
   }
 
@@ -243,6 +244,8 @@ export class HostRuntime implements Runtime {
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     if (!this.run) throw new Error("the host runtime was not opened");
     this.reattached = true;
+    // Its resolv.conf names the earlier process's name server: names are answered there again.
+    await this.names?.adopt(launch);
     const member = KeptMember.attach(launch, keptStateDir(this.run.dataDir, launch));
     if (member) {
       this.members.add(member);

@@ -56,6 +56,7 @@ export class MemberNameServer {
   /** Member address -> its group's domain (for scopeBySource). */
   private readonly groupOf = new Map<string, string>();
   private forwards = 0;
+  private closed: Promise<void> | undefined;
   private readonly tcpClients = new Set<TcpSocket>();
   private readonly upstream: Upstream[];
 
@@ -121,12 +122,14 @@ export class MemberNameServer {
     for (const address of addresses) this.groupOf.delete(address);
   }
 
+  /** Stops answering; once (again: the same end). */
   close(): Promise<void> {
-    for (const socket of this.tcpClients) socket.destroy();
-    return new Promise((resolve) => {
+    this.closed ??= new Promise((resolve) => {
+      for (const socket of this.tcpClients) socket.destroy();
       this.udp.close();
       this.tcp.close(() => resolve());
     });
+    return this.closed;
   }
 
   /** The reply to one query, or undefined when none is due. */

@@ -113,7 +113,9 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
   const placed = (file: { text: string; file: string }, target: string): MountOp =>
     plan.ownSandbox ? { kind: "data", contents: file.text, target } : { kind: "bind", source: file.file, target, readOnly: true };
   mounts.push(placed(plan.hosts, "/etc/hosts"));
-  if (plan.resolver) mounts.push(placed(plan.resolver, plan.resolver.target));
+  // A task that brings its own resolv.conf (files:) keeps it.
+  const ownResolver = launch.files.some((f) => ["/etc/resolv.conf", plan.resolver?.target].includes(posix.normalize(f.path)));
+  if (plan.resolver && !ownResolver) mounts.push(placed(plan.resolver, plan.resolver.target));
   // The directories made to hold mount points are not the task's to write (in a user namespace it would own them).
   for (const op of [...mounts])
     if (op.kind === "hide" || (op.kind === "tmpfs" && op.path !== "/tmp")) mounts.push({ kind: "seal", path: op.path });
