@@ -8,6 +8,8 @@
  * name, again until it listens) works. On the host runtime in both isolations with both sandbox
  * builders, and on containers through podman's CLI and through the Docker API.
  */
+import { chownSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   PodmanService,
@@ -15,6 +17,7 @@ import {
   TestHome,
   describeRun,
   ensureBuilt,
+  IS_ROOT,
   killStartedRuns,
   random,
   removeRunLeftovers,
@@ -128,5 +131,38 @@ describe("{{host:X}} names", () => {
     const getter = home.log(run.record.id, "getter");
     expect(getter).toMatch(new RegExp(`^getent=${server.replace(/\./g, "\\.")}\\s+echo-server\\.pair-group\\.troupe\\.internal$`, "m"));
     expect(getter).toMatch(new RegExp(`^lead=${lead.replace(/\./g, "\\.")}\\s+looker\\.pair-group\\.troupe\\.internal$`, "m"));
+  });
+});
+
+const NOBODY = 65534;
+
+describe.skipIf(!IS_ROOT)("{{host:X}} names where no name server can listen", () => {
+  it("troupe run by an unprivileged user (port 53 closed to users): the run says so; getaddrinfo finds the names in /etc/hosts", async () => {
+    const own = home.outsideTmp();
+    chownSync(own, NOBODY, NOBODY);
+    const file = join(own, "names.yaml");
+    writeFileSync(
+      file,
+      `workflow:
+  name: names-unprivileged-${random()}
+  groups:
+  - name: pair
+    tasks:
+    - name: asker
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "echo name={{host:other}}; getent hosts {{host:other}}; getent hosts other"]
+    - name: other
+      image: alpine:3.18
+      command: ["sleep", "30"]
+`,
+    );
+    const run = await runJson(file, { home: join(own, "home"), isolation: "none", asUser: NOBODY });
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stderr).toMatch(/no name server for the run \(port 53 needs root[^)]*\): \{\{host:\.\.\.\}\} names resolve through \/etc\/hosts only/);
+    const other = taskOf(run.record, "other").ip!;
+    const log = readFileSync(join(own, "home", "runs", run.record.id, "logs", "asker.0.log"), "utf8");
+    expect(log).toContain("name=other.pair.troupe.internal\n");
+    expect(log).toMatch(new RegExp(`^${other.replace(/\./g, "\\.")}\\s+other\\.pair\\.troupe\\.internal\\s+other$`, "m"));
   });
 });
