@@ -10,7 +10,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { query, readAnswer, RCODE, reply, readQuestion } from "../../src/runtime/dns-wire.js";
-import { MemberNameServer, hostResolverConfig } from "../../src/runtime/host/name-server.js";
+import { MemberNameServer, hostResolverConfig } from "../../src/runtime/name-server.js";
 import { groupDomain, memberName, nameLabel } from "../../src/runtime/member-names.js";
 import { resolvConfText } from "../../src/runtime/host/sandbox-names.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

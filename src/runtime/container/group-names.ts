@@ -7,13 +7,13 @@
  *   after the container is up, answers its name on the gateway;
  * - troupe (podman's CLI as root): the network has no DNS (aardvark-dns
  *   would be started under a task's `podman run` and hold its output open);
- *   troupe's name server (host/name-server.ts) listens on the network's
+ *   troupe's name server (runtime/name-server.ts) listens on the network's
  *   gateway once the first member has brought the bridge up, answering the
  *   network's containers, before the barrier opens;
  * - none (podman's CLI without root: its bridges are out of troupe's reach):
  *   /etc/hosts names every member (getaddrinfo finds them, nslookup does not).
  */
-import { MemberNameServer } from "../host/name-server.js";
+import { MemberNameServer } from "../name-server.js";
 import { memberName } from "../member-names.js";
 import type { TaskLaunch } from "../types.js";
 import type { ContainerBackend } from "./backend.js";

@@ -1,5 +1,5 @@
 /**
- * Names for a host run's members: the run's name server (name-server.ts),
+ * Names for a host run's members: the run's name server (runtime/name-server.ts),
  * where it listens and who it answers, and what each sandbox is given to
  * resolve with (sandbox-names.ts). In netns mode it listens on the run
  * bridge's gateway and tells each member its own group's names; with the
@@ -14,7 +14,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskLaunch } from "../types.js";
 import { parseCidr, parseIPv4 } from "./net-address.js";
-import { hostResolverConfig, MemberNameServer, type Upstream } from "./name-server.js";
+import { hostResolverConfig, MemberNameServer, type Upstream } from "../name-server.js";
 import { hostsText, resolvConfText } from "./sandbox-names.js";
 
 export type NamesPlace = { kind: "netns"; gateway: string; subnet: string } | { kind: "shared" } | { kind: "none" };

@@ -1,25 +1,26 @@
 /**
- * troupe's name server for host sandboxes: one per run, on an address of
- * this machine the run's members reach (the run bridge's gateway in netns
- * mode, a loopback address of its own when members share the host's
- * network), port 53, UDP and TCP. It answers for the members' names
- * (`TASK.GROUP.troupe.internal`, member-names.ts) from the moment their group
- * has addresses until it gives them back, and passes every other query on,
- * as it came, to the host's own resolvers (a member in a network namespace
- * cannot reach a resolver on the host's loopback, such as systemd-resolved's).
+ * troupe's name server for its members' names (`TASK.GROUP.troupe.internal`,
+ * member-names.ts), on an address of this machine they reach, port 53, UDP
+ * and TCP: for a host run (host/run-names.ts: the run bridge's gateway in
+ * netns mode, a loopback address of its own when members share the host's
+ * network) and for a container group on podman's CLI (container/
+ * group-names.ts: its network's gateway). It answers a group's names from
+ * the moment the group has addresses until it gives them back, and passes
+ * every other query on, as it came, to the host's own resolvers (a member in
+ * a network namespace cannot reach a resolver on the host's loopback, such
+ * as systemd-resolved's).
  *
- * Bounded: only queries from the run's members are answered (netns: from its
- * subnet; shared: from loopback), a member asking about its own group's names
- * only where its address says which group it is in; at most MAX_FORWARDS
+ * Bounded: only queries from the members are answered (`accepts`: a subnet,
+ * or loopback), a member asking about its own group's names only where its
+ * address says which group it is in (`scopeBySource`); at most MAX_FORWARDS
  * queries are passed on at once, MAX_TCP connections kept, each closed when
- * idle. It closes with the run.
+ * idle. It closes with the run (or the group's network).
  */
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { createServer, connect, type Server, type Socket as TcpSocket } from "node:net";
-import { isIP } from "node:net";
-import { groupDomain, MEMBER_DOMAIN, memberName } from "../member-names.js";
-import { CLASS_ANY, CLASS_IN, RCODE, readQuestion, reply, TYPE_A, TYPE_ANY, type Question } from "../dns-wire.js";
+import { connect, createServer, isIP, type Server, type Socket as TcpSocket } from "node:net";
+import { groupDomain, MEMBER_DOMAIN, memberName } from "./member-names.js";
+import { CLASS_ANY, CLASS_IN, RCODE, readQuestion, reply, TYPE_A, TYPE_ANY, type Question } from "./dns-wire.js";
 
 const MAX_FORWARDS = 256;
 const MAX_TCP = 64;
