@@ -14,7 +14,12 @@ export interface RunView {
   tasks: ReadonlyArray<readonly TaskState[]>;
   gpuDevices: GpuDevices;
   recorder: RunRecorder;
+  /** The runtime's name of a member (`{{host:TASK}}`); without it, tokens are the addresses. */
+  hostName?: (groupName: string, taskName: string, address: string) => string;
 }
+
+/** What `{{host:TASK}}` becomes in a group's members, once per map of the group's addresses. */
+const hostTokens = new WeakMap<ReadonlyMap<string, string>, ReadonlyMap<string, string>>();
 
 /** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
 export function attemptLaunch(run: RunView, g: number, t: number, retryId: number, hosts: ReadonlyMap<string, string>): TaskLaunch {
@@ -42,6 +47,24 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
       gpuDevices: run.gpuDevices.count > 0 ? (run.groups[g]!.gpus?.[t] ?? []) : undefined,
       logPath: run.recorder.logPath(run.runId, group.name, task.name, retryId),
     },
-    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts },
+    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: hostTokensOf(run, g, hosts) },
   );
+}
+
+/** The runtime's name of each member (by normalised task name), or its address where the runtime has no names. */
+function hostTokensOf(run: RunView, g: number, hosts: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+  const hostName = run.hostName;
+  if (!hostName) return hosts;
+  let tokens = hostTokens.get(hosts);
+  if (!tokens) {
+    const group = run.plan.groups[g]!;
+    tokens = new Map(
+      group.tasks.map((task) => {
+        const key = normalizeName(task.name);
+        return [key, hostName(group.name, task.name, hosts.get(key) ?? "")];
+      }),
+    );
+    hostTokens.set(hosts, tokens);
+  }
+  return tokens;
 }

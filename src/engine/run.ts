@@ -120,7 +120,8 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
     const { runId, recorder } = options;
-    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices };
+    const hostName = options.runtime.hostName?.bind(options.runtime);
+    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices, hostName };
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */

@@ -21,7 +21,7 @@ export interface TaskLaunch {
   inputDirs: string[];
   /** This task's address, as allocated by `addresses()`. */
   address: string;
-  /** Names of the group's members and their addresses (for name resolution). */
+  /** The group's members (task names as written) and their addresses: the names the runtime serves them by. */
   hosts: Record<string, string>;
   /** Where the attempt's complete stdout+stderr is written. */
   logPath: string;
@@ -117,6 +117,13 @@ export interface Runtime {
   open(run: RunContext): Promise<void>;
   /** Addresses for a group's members, known before any of them starts. */
   addresses(taskNames: readonly string[]): Promise<Record<string, string>>;
+  /**
+   * What `{{host:TASK}}` becomes in the members of `groupName`: a name that
+   * resolves to `address` by DNS in every member, from before any member
+   * starts until the group gives its addresses back (runtime/member-names.ts).
+   * Without it, the address itself.
+   */
+  hostName?(groupName: string, taskName: string, address: string): string;
   /** Give back addresses once their tasks have ended. */
   releaseAddresses(addresses: readonly string[]): void;
   /**

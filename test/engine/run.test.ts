@@ -448,6 +448,34 @@ describe("barrier", () => {
   });
 });
 
+describe("{{host:X}}", () => {
+  const pair = () =>
+    workflow([
+      group(
+        "pair",
+        "      - {name: Server_A, lead: true, image: alpine:3.18, command: [sh, -c, 'at {{host:client}}'], environment: {PEER: '{{host:client}}'}}",
+        "      - {name: client, image: alpine:3.18, command: [sh, -c, 'at {{host:server_a}}']}",
+      ),
+    ]);
+
+  it("becomes the runtime's name of the member (hostName), given the group and the task as written", async () => {
+    const h = await startRun(pair(), {}, (runtime) => {
+      (runtime as FakeRuntime & { hostName: Runtime["hostName"] }).hostName = (group, task, address) => `${task}.${group}.test=${address}`;
+    });
+    const launch = (name: string) => h.runtime.prepares.find((p) => p.launch.taskName === name)!.launch;
+    const hosts = launch("client").hosts;
+    expect(launch("Server_A").argv).toEqual(["sh", "-c", `at client.pair-group.test=${hosts.client}`]);
+    expect(launch("Server_A").env.PEER).toBe(`client.pair-group.test=${hosts.client}`);
+    expect(launch("client").argv).toEqual(["sh", "-c", `at Server_A.pair-group.test=${hosts.Server_A}`]);
+  });
+
+  it("is the member's address where the runtime has no names", async () => {
+    const h = await startRun(pair());
+    const launch = h.runtime.prepares.find((p) => p.launch.taskName === "client")!.launch;
+    expect(launch.argv).toEqual(["sh", "-c", `at ${launch.hosts.Server_A}`]);
+  });
+});
+
 describe("lead rules", () => {
   it("lead exit 0 completes the group and stops the running non-leads as COMPLETED, 'lead task finished'", async () => {
     const h = await startRun(trio());

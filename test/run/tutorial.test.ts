@@ -114,7 +114,8 @@ describe.concurrent("tutorial workflows", () => {
       const clientLog = home.log(run.record.id, "client");
       const server = taskOf(run.record, "server");
       expect(server.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-      expect(clientLog).toContain(`Calling server at ${server.ip}...`);
+      // {{host:server}} is the server's DNS name, as in OSMO (test/run/dns-names.test.ts: it resolves to server.ip).
+      expect(clientLog).toContain("Calling server at server.parallel-processing.troupe.internal...");
       expect(clientLog, `client log:\n${clientLog}\n${describeRun(run)}`).toContain("Received from server: hello\n");
       expect(run.code, describeRun(run)).toBe(0);
       expect(run.record.status).toBe("COMPLETED");

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
 import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
+import { hostsText } from "../../src/runtime/host/sandbox-names.js";
 import type { SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import type { Spawner } from "../../src/runtime/host/spawner.js";
 import { keeperAlive, KeptMember, readKeptExit, signalKept } from "../../src/runtime/kept-task.js";
@@ -197,7 +198,7 @@ describe.runIf(isRoot)("kept tasks: troupe's own sandbox under its keeper (root)
       hidden: [],
       user: undefined,
       ownSandbox: true,
-      hostsFile: join(dir, "sandbox", "hosts"),
+      hosts: { text: hostsText(task, false), file: join(dir, "sandbox", "hosts") },
       stagedFiles: [],
       netns: false,
       userNamespace: false,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
 import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
+import { hostsText } from "../../src/runtime/host/sandbox-names.js";
 import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import type { Spawner } from "../../src/runtime/host/spawner.js";
 import { ensureSpawnerBuilt, HELPER, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
@@ -240,7 +241,7 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
       hidden: [],
       user: undefined,
       ownSandbox: true,
-      hostsFile: "",
+      hosts: { text: hostsText(launch, false), file: "" },
       stagedFiles: [join(dir, "file.0")],
       netns: false,
       userNamespace: false,
@@ -251,7 +252,7 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
       p.release(),
     );
     expect(await r.exit).toEqual({ code: 0 });
-    expect(readFileSync(launch.logPath, "utf8")).toMatch(/^conf\n127\.0\.0\.1\tlocalhost\n.*\n127\.1\.0\.9\tt1\n$/);
+    expect(readFileSync(launch.logPath, "utf8")).toMatch(/^conf\n127\.0\.0\.1\tlocalhost\n.*\n127\.1\.0\.9\tt1\.g\.troupe\.internal t1\n$/);
     expect(readFileSync(join(launch.outputDir, "made-here"), "utf8")).toBe("hi\n");
     expect(existsSync(newDir)).toBe(false);
   });

@@ -21,6 +21,9 @@ export class ApiBackend implements ContainerBackend {
     private readonly servedByPodman: boolean,
   ) {}
 
+  /** The engine's own DNS (docker's, or aardvark-dns started by podman's service, not under a task's process). */
+  readonly engineDns = true;
+
   get local(): boolean {
     return this.api.endpoint.socketPath !== undefined;
   }
@@ -195,6 +198,7 @@ export function hostConfigOf(spec: ContainerSpec): Record<string, unknown> {
     NetworkMode: spec.network.name,
     ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
   };
+  if (spec.dns) Object.assign(hostConfig, { Dns: spec.dns.servers, DnsSearch: spec.dns.search });
   if (spec.privileged) hostConfig.Privileged = true;
   if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
   if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });

@@ -20,8 +20,10 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   mounts: Array<{ source: string; target: string; readOnly: boolean }>;
   network: { name: string; ip: string; aliases: string[] };
-  /** Name -> address lines for the container's /etc/hosts. */
+  /** Name -> address lines for the container's /etc/hosts (where the network has no DNS, or the container's own). */
   extraHosts: Record<string, string>;
+  /** The container's resolver, when troupe's name server answers its group's names (not the engine's). */
+  dns?: { servers: string[]; search: string[] };
   cpus?: number;
   memoryBytes?: number;
   /** The machine's GPUs (indices) the container gets; none: no GPU. */
@@ -85,10 +87,18 @@ export interface ContainerBackend {
   describe(): string;
   /** Whether the engine's bridges and veths are on this machine (so troupe can isolate bridge ports). */
   readonly local: boolean;
+  /**
+   * Whether the engine's name server can answer a network's containers by
+   * their aliases. Not through podman's CLI: netavark starts aardvark-dns
+   * from the `podman run` of a network's first container, and it keeps that
+   * task's output open (its log, the live view's pipe) for as long as it runs.
+   */
+  readonly engineDns: boolean;
   hasImage(image: string): Promise<boolean>;
   /** Rejects with the engine's reason. */
   pull(image: string): Promise<void>;
-  createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
+  /** With `dns`, the engine's name server answers the network's containers by their aliases. */
+  createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options?: { dns?: boolean }): Promise<void>;
   removeNetwork(name: string): Promise<void>;
   /** Removes the network only if no container is on it; resolves to whether it did. */
   removeIdleNetwork(name: string): Promise<boolean>;

@@ -30,6 +30,7 @@ const execFileAsync = promisify(execFile);
 export class PodmanCliBackend implements ContainerBackend {
   readonly engine = "podman" as const;
   readonly local = true;
+  readonly engineDns = false;
   /** troupe-spawner, when it is built (looked up once, not for every attempt). */
   private readonly spawnerBinary = spawnerPath();
   /** Kept attempts run `podman run` under troupe-spawner's keepers (the others are forked by it too, where it is built). */
@@ -75,12 +76,11 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["pull", "--quiet", "--", image], 0);
   }
 
-  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {
+  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options: { dns?: boolean } = {}): Promise<void> {
     // Kept apart from troupe's other networks (podman routes between its networks unless told not to): as root by
     // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
-    // Names resolve through each container's /etc/hosts (--add-host): no DNS server per network needed.
     const own = this.ownIsolation;
-    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), "--disable-dns", "--subnet", subnet];
+    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), ...(options.dns ? [] : ["--disable-dns"]), "--subnet", subnet];
     args.push("--gateway", gateway);
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, "--", name]);
@@ -139,8 +139,10 @@ export class PodmanCliBackend implements ContainerBackend {
     // not one made (and removed) for each container. The container's own cgroup and its limits are as before.
     if (this.passthrough) args.push("--log-driver", "passthrough");
     args.push("--cgroups", "no-conmon");
-    // No aliases: troupe's networks have no DNS; names are in /etc/hosts (--add-host).
     args.push("--network", spec.network.name, "--ip", spec.network.ip);
+    for (const alias of spec.network.aliases) args.push("--network-alias", alias);
+    for (const server of spec.dns?.servers ?? []) args.push("--dns", server);
+    for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
     for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);

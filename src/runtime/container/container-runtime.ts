@@ -10,8 +10,7 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
@@ -21,6 +20,10 @@ import { builtHelper } from "../native-helpers.js";
 import { imageRefusal, NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
+import { memberName } from "../member-names.js";
+import { memberNetwork, type NetworkLease } from "./member-network.js";
+import { runKey } from "./run-key.js";
+import { GroupNames } from "./group-names.js";
 import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
 export type PullPolicy = "missing" | "always" | "never";
@@ -39,11 +42,6 @@ const LABEL_KEY = "troupe.key";
 const SUBNET_PREFIX = NETWORK_POOL.prefix;
 const PULL_TIMEOUT_MS = 300_000;
 
-interface NetworkLease {
-  name: string;
-  /** Shared by single-task groups, ports isolated. */
-  shared: boolean;
-}
 
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
@@ -69,12 +67,15 @@ export class ContainerRuntime implements Runtime {
   private readonly init: string;
   /** Isolated bridge ports need the engine's bridges on this machine, and root. */
   private readonly isolatePorts: boolean;
+  /** Who answers a group's names by DNS, and that they do before its release (group-names.ts). */
+  private readonly names: GroupNames;
 
   constructor(private readonly options: ContainerRuntimeOptions) {
     const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;
+    this.names = new GroupNames(options.backend);
   }
 
   private get backend(): ContainerBackend {
@@ -87,7 +88,8 @@ export class ContainerRuntime implements Runtime {
   }
 
   notices(): string[] {
-    return [];
+    const note = this.names.note();
+    return note ? [note] : [];
   }
 
   async open(run: RunContext): Promise<void> {
@@ -109,28 +111,33 @@ export class ContainerRuntime implements Runtime {
       const host = this.freeShared.pop() ?? this.sharedNext++;
       if (host > 254) throw new Error("the run's network is full (252 single tasks at once)");
       const address = `${prefix}.${host}`;
-      this.leases.set(address, { name, shared: true });
+      this.leases.set(address, { name, shared: true, names: "none", prefix });
       return { [taskNames[0]!]: address };
     }
     if (taskNames.length > 253) throw new Error(`a group of ${taskNames.length} members does not fit one /24 network`);
-    const { name, prefix } = await this.createNetwork();
+    const { name, prefix } = await this.createNetwork(this.names.mode === "engine");
     const out: Record<string, string> = {};
     taskNames.forEach((task, i) => {
       out[task] = `${prefix}.${i + 2}`;
-      this.leases.set(out[task]!, { name, shared: false });
+      this.leases.set(out[task]!, { name, shared: false, names: this.names.mode, prefix });
     });
     return out;
   }
 
-  /** A new network on the next free /24 (another run or program may hold some). */
-  private async createNetwork(): Promise<{ name: string; prefix: string }> {
+  /**
+   * A new network on the next free /24 (another run or program may hold some);
+   * with `dns`, the engine's name server answers its members' names (a group's
+   * network, where the engine serves them; the run's shared one, of single
+   * tasks, needs none: each finds itself in its /etc/hosts).
+   */
+  private async createNetwork(dns = false): Promise<{ name: string; prefix: string }> {
     const run = this.requireRun();
     let name = `${this.namePrefix()}-${this.nextNetwork++}`;
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
         const labels = { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner };
-        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels);
+        await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels, { dns });
         this.networks.add(name);
         return { name, prefix };
       } catch (error) {
@@ -141,6 +148,11 @@ export class ContainerRuntime implements Runtime {
         else if (!/subnet|overlap|in use|already/i.test(message)) throw error;
       }
     }
+  }
+
+  /** The member's DNS name (member-names.ts): its group's network's name server answers it. */
+  hostName(groupName: string, taskName: string): string {
+    return memberName(groupName, taskName);
   }
 
   releaseAddresses(addresses: readonly string[]): void {
@@ -154,7 +166,7 @@ export class ContainerRuntime implements Runtime {
     }
     for (const name of done) {
       this.networks.delete(name);
-      this.removals.push(this.backend.removeNetwork(name));
+      this.removals.push(this.names.release(name).then(() => this.backend.removeNetwork(name)));
     }
   }
 
@@ -170,6 +182,7 @@ export class ContainerRuntime implements Runtime {
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     const run = this.requireRun();
     this.reattached = true;
+    await this.names.adopt(launch);
     const controlDir = this.controlDir(launch);
     const name = this.containerName(launch);
     // Released before this process began (a kept attempt's record says whether): troupe-init's verdict, checked.
@@ -248,8 +261,7 @@ export class ContainerRuntime implements Runtime {
       labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
       mounts,
       hostDir: controlDir,
-      network: { name: lease.name, ip: launch.address, aliases: [launch.taskName] },
-      extraHosts: launch.hosts,
+      ...memberNetwork(launch, lease),
       cpus: launch.resources?.cpu || undefined,
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
@@ -265,6 +277,7 @@ export class ContainerRuntime implements Runtime {
     try {
       const peer = await member.ready;
       if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
+      await this.names.ready(lease, launch);
     } catch (error) {
       await member.stop(0);
       throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");
@@ -311,6 +324,7 @@ export class ContainerRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.members].map((m) => m.stop(0)));
+    await this.names.close();
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
     if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId, this.key);
@@ -367,28 +381,6 @@ export class ContainerRuntime implements Runtime {
     if (!this.run) throw new Error("the container runtime was not opened");
     return this.run;
   }
-}
-
-/**
- * A run's key: random, made when the run first opens and kept in its data
- * directory, so that a server re-attaching the run later names its containers
- * the same, while two runs with the same id (two homes: a local `troupe run`
- * and a server) never name theirs alike. A resumed run without one was
- * started by a troupe that had no keys: its names have none ("").
- */
-function runKey(dataDir: string, resumed: boolean): string {
-  const file = join(dataDir, "container-key");
-  try {
-    const key = readFileSync(file, "utf8").trim();
-    if (/^[0-9a-f]{8}$/.test(key)) return key;
-  } catch {
-    // A new run.
-  }
-  if (resumed) return "";
-  const key = randomBytes(4).toString("hex");
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, key);
-  return key;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

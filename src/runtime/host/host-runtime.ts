@@ -16,12 +16,13 @@ import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.j
 import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
 import { PlainMember } from "./plain-member.js";
+import { memberName } from "../member-names.js";
+import { nameServerRefusal, RunNames } from "./run-names.js";
 import {
   bwrapArguments,
   DEFAULT_TASK_USER,
   hiddenPaths,
   type HiddenPath,
-  hostsText,
   SandboxError,
   sandboxSpec,
   spawnerDirectives,
@@ -56,6 +57,8 @@ const BASE_ENV_KEYS = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER"];
 export class HostRuntime implements Runtime {
   private run: RunContext | undefined;
   private network: RunNetwork | undefined;
+  /** The run's name server and what sandboxes resolve with (run-names.ts). */
+  private names: RunNames | undefined;
   private readonly privileged = process.getuid?.() === 0;
   private readonly isolation: Isolation;
   private readonly home: string;
@@ -100,13 +103,15 @@ export class HostRuntime implements Runtime {
     if (options.isolation === "netns" && !canUseNetworkNamespaces()) {
       this.isolation = "none";
       this.fallbackNote =
-        "network namespaces need root (CAP_NET_ADMIN); tasks share the host network and {{host:...}} is a loopback address";
+        "network namespaces need root (CAP_NET_ADMIN); tasks share the host network and {{host:...}} names a loopback address";
     } else {
       this.isolation = options.isolation;
-      if (options.isolation === "none") this.fallbackNote = "tasks share the host network; {{host:...}} is a loopback address";
+      if (options.isolation === "none") this.fallbackNote = "tasks share the host network; {{host:...}} names a loopback address";
     }
     if (!this.privileged) {
       this.fallbackNote = `${this.fallbackNote ?? ""}${this.fallbackNote ? "; " : ""}not root: sandboxes use a user namespace, where the system allows one`;
+      const refusal = nameServerRefusal();
+      if (refusal) this.fallbackNote += `; ${refusal}`;
     }
   }
 
@@ -123,6 +128,7 @@ export class HostRuntime implements Runtime {
   notices(): string[] {
     const out: string[] = [];
     if (this.fallbackNote) out.push(this.fallbackNote);
+    if (this.names?.note) out.push(this.names.note);
     if (this.images.size > 0)
       out.push(`the host runtime stands in for the images ${[...this.images].join(", ")}: commands run with this machine's own tools`);
     return out;
@@ -138,12 +144,23 @@ export class HostRuntime implements Runtime {
     // No sandboxes directory yet: an attempt that needs a directory of its own makes it (and it, recursively);
     // a resumed run's may hold the last process's.
     this.madeSandboxes = run.resumed === true;
-    if (this.isolation !== "netns") return;
-    const key = networkKey(run.runId, run.keepTasks === true && this.keepsTasks);
-    // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
-    // end: a server killed again and again would otherwise give a long run one more /24 at every start.
-    if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
-    this.network = await openRunNetwork(key);
+    if (this.isolation === "netns") {
+      const key = networkKey(run.runId, run.keepTasks === true && this.keepsTasks);
+      // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
+      // end: a server killed again and again would otherwise give a long run one more /24 at every start.
+      if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
+      this.network = await openRunNetwork(key);
+    }
+    const network = this.network;
+    this.names = await RunNames.open(
+      network ? { kind: "netns", gateway: network.gateway, subnet: network.subnet } : this.sandboxed ? { kind: "shared" } : { kind: "none" },
+      run.dataDir,
+    );
+  }
+
+  /** A sandbox resolves the member's name (run-names.ts); a plain process has only the host's resolver: the address. */
+  hostName(groupName: string, taskName: string, address: string): string {
+    return this.sandboxed ? memberName(groupName, taskName) : address;
   }
 
   async addresses(taskNames: readonly string[]): Promise<Record<string, string>> {
@@ -161,6 +178,7 @@ export class HostRuntime implements Runtime {
 
   releaseAddresses(addresses: readonly string[]): void {
     if (this.network) for (const address of addresses) this.network.release(address);
+    this.names?.release(addresses);
   }
 
   async prepare(launch: TaskLaunch): Promise<PreparedMember> {
@@ -191,12 +209,15 @@ export class HostRuntime implements Runtime {
     const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
     // bwrap through troupe-spawner (not kept) has it as the sandbox's PID 1: a restart in place is possible there too.
     const supervisor = !own && keep === undefined && this.spawner ? (spawnerPath() ?? undefined) : undefined;
+    // The group's names are answered before this member (or any other) is released.
+    this.names?.serve(launch);
+    const names = this.names!.files(launch, dir);
     const plan: SandboxPlan = {
       dir,
       home: this.home,
       hidden: (this.hidden ??= hiddenPaths(this.home)),
       ownSandbox: own,
-      hostsFile: join(dir, "hosts"),
+      ...names,
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
       netns: this.network !== undefined,
       userNamespace: !this.privileged,
@@ -210,7 +231,7 @@ export class HostRuntime implements Runtime {
       // The task's own, to write as it likes: `files:` are the task's.
       if (user) chownSync(staged, user.uid, user.gid);
     });
-    if (!own) writeFileSync(plan.hostsFile, hostsText(launch));
+    if (!own) for (const file of [names.hosts, names.resolver]) if (file) writeFileSync(file.file, file.text);
     const spec = sandboxSpec(launch, plan);
     const command = own
       ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
@@ -226,6 +247,8 @@ export class HostRuntime implements Runtime {
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     if (!this.run) throw new Error("the host runtime was not opened");
     this.reattached = true;
+    // Its resolv.conf names the earlier process's name server: names are answered there again.
+    await this.names?.adopt(launch);
     const member = KeptMember.attach(launch, keptStateDir(this.run.dataDir, launch));
     if (member) {
       this.members.add(member);
@@ -285,6 +308,8 @@ export class HostRuntime implements Runtime {
     await Promise.all([...this.members].map((m) => m.stop(0)));
     // The helper is the process's (other runs use it too): this runtime only lets go of it.
     this.spawner = undefined;
+    await this.names?.close();
+    this.names = undefined;
     if (this.network) await this.network.close();
     this.network = undefined;
     // The bridge of the process that started the re-attached attempts (their veths went with them).

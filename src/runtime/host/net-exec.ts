@@ -107,3 +107,15 @@ export async function ipJson<T>(args: readonly string[], what: string): Promise<
     throw new NetworkError(`${what}: \`ip -j ${args.join(" ")}\` printed something that is not JSON: ${text.slice(0, 200)}`);
   }
 }
+
+/** Runs a script of `link del` commands, ignoring links already gone; throws on any other failure. */
+export async function deleteLinks(script: string): Promise<void> {
+  if (script === "") return;
+  const result = await ipBatch(script, { force: true });
+  if (result.code === 0) return;
+  const real = result.stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("Command failed") && !/Cannot find device|does not exist|No such device/.test(l));
+  if (real.length > 0) throw new NetworkError(`cannot delete ${script.trim().split("\n").join(", ")}: ${real.join("; ")}`);
+}

@@ -12,14 +12,27 @@
  * `iptables-restore --noflush` (one process for many rules): one `ip` process
  * per command costs tens of milliseconds per task.
  */
-import { accessSync, constants, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { delimiter, join } from "node:path";
-import { NetworkError, explainBatchFailure, ipBatch, ipJson } from "./net-exec.js";
-import { addRules, bridgeRules, deleteRules, firewall, listTaggedRules, type TaggedRule } from "./net-iptables.js";
+import { deleteLinks, NetworkError, explainBatchFailure, ipBatch, ipJson } from "./net-exec.js";
+import { addRules, bridgeRules, deleteRules, firewall, listTaggedRules } from "./net-iptables.js";
 import { formatIPv4, overlaps, parseCidr, parseIPv4, type Prefix } from "./net-address.js";
+import {
+  ALIAS_PREFIX,
+  BRIDGE_PREFIX,
+  freeSubnets,
+  GROUP_MAX,
+  GROUP_MIN,
+  type IpLink,
+  type IpRoute,
+  namesScript,
+  PREFIX,
+  removalScript,
+  RUN_KEY,
+} from "./net-links.js";
 
 export { NetworkError, netProcessCount } from "./net-exec.js";
+export { canUseNetworkNamespaces, sweepRunNetworks } from "./net-sweep.js";
 
 export interface RunNetwork {
   readonly runKey: string;
@@ -61,33 +74,7 @@ export interface RunNetworkOptions {
 }
 
 export const DEFAULT_POOL = "10.213.0.0/16";
-const PREFIX = 24;
-const BRIDGE_PREFIX = "trp-";
-const ALIAS_PREFIX = "troupe:";
-const GROUP_MIN = 0x10000;
-const GROUP_MAX = 0x7fffffff;
-const RUN_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
 // ---------------------------------------------------------------- the machine's links
-
-interface IpAddrInfo {
-  family?: string;
-  local?: string;
-  prefixlen?: number;
-}
-interface IpLink {
-  ifname: string;
-  mtu?: number;
-  master?: string;
-  ifalias?: string;
-  /** "default" or the group number. */
-  group?: string;
-  addr_info?: IpAddrInfo[];
-}
-interface IpRoute {
-  dst?: string;
-  dev?: string;
-}
 
 /** IPv4 prefixes in use on this machine: every address, and routes of /16 or longer (not the default route). */
 async function prefixesInUse(): Promise<{ used: Array<Prefix & { dev: string; owner: string }>; uplinkMtu: number | undefined }> {
@@ -111,17 +98,6 @@ async function prefixesInUse(): Promise<{ used: Array<Prefix & { dev: string; ow
   const uplink = routes.find((r) => r.dst === "default")?.dev;
   const uplinkMtu = links.find((l) => l.ifname === uplink)?.mtu;
   return { used, uplinkMtu };
-}
-
-function freeSubnets(pool: Prefix, used: readonly Prefix[]): number[] {
-  const free: number[] = [];
-  const count = 2 ** (PREFIX - pool.length);
-  for (let i = 0; i < count; i++) {
-    const base = pool.base + i * 2 ** (32 - PREFIX);
-    const candidate = { base, length: PREFIX };
-    if (!used.some((u) => overlaps(u, candidate))) free.push(base);
-  }
-  return free;
 }
 
 // ---------------------------------------------------------------- open
@@ -223,46 +199,6 @@ async function enableEgress(runKey: string, bridge: string, subnet: string): Pro
   } catch (error) {
     return { ok: false, note: `cannot add the NAT rule for ${subnet}: ${(error as Error).message}` };
   }
-}
-
-function namesScript(names: readonly string[]): string {
-  return names.map((name) => `link del dev ${name}\n`).join("");
-}
-
-/** Runs a script of `link del` commands, ignoring links already gone; throws on any other failure. */
-async function deleteLinks(script: string): Promise<void> {
-  if (script === "") return;
-  const result = await ipBatch(script, { force: true });
-  if (result.code === 0) return;
-  const real = result.stderr
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("Command failed") && !/Cannot find device|does not exist|No such device/.test(l));
-  if (real.length > 0) throw new NetworkError(`cannot delete ${script.trim().split("\n").join(", ")}: ${real.join("; ")}`);
-}
-
-/** The bridge's ports and any leftover host ends named after it. */
-function membersOf(links: readonly IpLink[], bridge: string): string[] {
-  const vethPrefix = `v${bridge.slice(BRIDGE_PREFIX.length)}-`;
-  return links.filter((l) => l.master === bridge || l.ifname.startsWith(vethPrefix)).map((l) => l.ifname);
-}
-
-/**
- * The `link del` commands that remove a bridge with its veths: one `link del group G`
- * when every link of the bridge's group is the bridge's own (so never another's
- * link, even if groups collided), else one command per link.
- */
-function removalScript(links: readonly IpLink[], bridge: string): { script: string; ports: string[] } {
-  const ports = membersOf(links, bridge);
-  const self = links.find((l) => l.ifname === bridge);
-  const ours = new Set([...ports, ...(self ? [bridge] : [])]);
-  const group = self?.group;
-  const grouped = group === undefined || !/^\d+$/.test(group) || Number(group) < GROUP_MIN ? [] : links.filter((l) => l.group === group);
-  if (grouped.length > 0 && grouped.every((l) => ours.has(l.ifname))) {
-    for (const l of grouped) ours.delete(l.ifname);
-    return { script: `link del group ${group}\n` + namesScript([...ours]), ports };
-  }
-  return { script: namesScript([...ours]), ports };
 }
 
 /** The network namespace of a process (`net:[inode]`), undefined if it is gone. */
@@ -403,106 +339,4 @@ class HostRunNetwork implements RunNetwork {
     }
     if (problems.length > 0) throw new NetworkError(`cannot fully remove the run network ${this.bridge}: ${problems.join("; ")}`);
   }
-}
-
-// ---------------------------------------------------------------- sweep
-
-/**
- * Removes the bridges (with their ports) and rules of runs that are gone:
- * `isRunAlive(runKey, ownerPid)` decides (ownerPid is the pid that opened the
- * bridge, from its alias). A rule whose bridge is gone goes whoever it was
- * for (its process died between the two removals, say): no live bridge of
- * troupe lacks its rules. With `idleOnly`, a stale bridge that still has
- * ports (members running on it) stays, with its rules. Returns what it removed.
- * A run key it does not know should count as alive: other troupe homes (and
- * their tests) may share the machine.
- */
-export async function sweepRunNetworks(
-  isRunAlive: (runKey: string, ownerPid: number) => boolean,
-  options: { idleOnly?: boolean } = {},
-): Promise<string[]> {
-  const removed: string[] = [];
-  // The rules before the links: a rule listed here whose bridge the listing below lacks was added to a bridge
-  // that existed (a bridge is made before its rules) and is gone since, not to one made after the listing.
-  const probe = await firewall();
-  const rules = probe.ok ? await listTaggedRules(probe.firewall) : [];
-  const links = await ipJson<IpLink>(["link", "show"], "cannot list links");
-  const doomed: string[] = [];
-  let script = "";
-  /** The bridges that stay, which keep their rules. */
-  const kept = new Set<string>();
-  for (const link of links) {
-    const alias = link.ifalias ?? "";
-    if (!link.ifname.startsWith(BRIDGE_PREFIX) || !alias.startsWith(ALIAS_PREFIX)) continue;
-    const m = /^troupe:([^:]+):(\d+)$/.exec(alias);
-    if (!m) {
-      kept.add(link.ifname);
-      continue;
-    }
-    const { script: removal, ports } = removalScript(links, link.ifname);
-    if (isRunAlive(m[1] as string, Number(m[2])) || (options.idleOnly && ports.length > 0)) {
-      kept.add(link.ifname);
-      continue;
-    }
-    script += removal;
-    doomed.push(...ports, link.ifname);
-    removed.push(`bridge ${link.ifname} of run ${m[1]}${ports.length > 0 ? ` (with ${ports.length} veth)` : ""}`);
-  }
-  // Host ends left without their bridge (named v<hex>-<n>, no master).
-  const bridges = new Set(links.map((l) => l.ifname));
-  for (const link of links) {
-    const m = /^v([0-9a-f]{8})-[0-9a-z]+$/.exec(link.ifname);
-    if (!m || link.master !== undefined || doomed.includes(link.ifname) || bridges.has(`${BRIDGE_PREFIX}${m[1]}`)) continue;
-    doomed.push(link.ifname);
-    script += namesScript([link.ifname]);
-    removed.push(`veth ${link.ifname} (its bridge is gone)`);
-  }
-  await deleteLinks(script);
-
-  if (probe.ok) {
-    const stale: TaggedRule[] = rules.filter((r) => !kept.has(r.bridge));
-    const failures = await deleteRules(probe.firewall, stale);
-    if (failures.length > 0) throw new NetworkError(`sweep: cannot delete stale rules: ${failures.join("; ")}`);
-    for (const r of stale) removed.push(`${r.table} rule of run ${r.runKey} (${r.bridge}): ${r.rule.split(" ")[0]}`);
-  }
-  return removed;
-}
-
-// ---------------------------------------------------------------- can we?
-
-let usable: boolean | undefined;
-
-/** Root with CAP_NET_ADMIN and CAP_SYS_ADMIN (for `unshare --net`), and `ip` on PATH. Cheap and synchronous; cached. */
-export function canUseNetworkNamespaces(): boolean {
-  usable ??= check();
-  return usable;
-}
-
-function check(): boolean {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
-  try {
-    const status = readFileSync("/proc/self/status", "utf8");
-    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    if (hex === undefined) return false;
-    const caps = BigInt(`0x${hex}`);
-    const NET_ADMIN = 1n << 12n;
-    const SYS_ADMIN = 1n << 21n;
-    if ((caps & NET_ADMIN) === 0n || (caps & SYS_ADMIN) === 0n) return false;
-  } catch {
-    return false;
-  }
-  return onPath("ip");
-}
-
-function onPath(command: string): boolean {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
 }

@@ -2,8 +2,8 @@
  * The sandbox of one task attempt: its own PID, mount, UTS and IPC namespaces
  * (and network namespace in netns mode), the host's file system read-only,
  * troupe's home hidden, a minimal /dev, a private /tmp, its output directory
- * and `files:` writable at their paths, inputs read-only, a hosts file naming
- * the group's members, and nothing of the host's environment but what is
+ * and `files:` writable at their paths, inputs read-only, its hosts file and
+ * resolver (sandbox-names.ts), and nothing of the host's environment but what is
  * passed on; the command runs as an unprivileged user (no capabilities,
  * no_new_privs) unless the task is privileged and the pool allows it. One
  * spec, built by troupe-spawner's own sandbox as root (native/sandbox.c,
@@ -29,7 +29,13 @@ export interface SandboxPlan {
    * both ready-made (the output directory made, the hosts file staged).
    */
   ownSandbox: boolean;
-  hostsFile: string;
+  /** /etc/hosts (sandbox-names.ts), and where it is staged for bwrap. */
+  hosts: { text: string; file: string };
+  /**
+   * /etc/resolv.conf pointing at troupe's name server, when it runs: `target`
+   * is where the host's really is (a mount follows a symlink, and must not find it dangling).
+   */
+  resolver?: { text: string; file: string; target: string };
   /** Staged copy of each `files:` entry, by index. */
   stagedFiles: string[];
   netns: boolean;
@@ -116,11 +122,12 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
   for (const input of launch.inputDirs) mounts.push({ kind: "bind", source: input, target: input, readOnly: true });
   // Where it is, even under what is hidden (a checkout in root's closed home).
   if (plan.supervisor) mounts.push({ kind: "bind", source: plan.supervisor, target: plan.supervisor, readOnly: true });
-  mounts.push(
-    plan.ownSandbox
-      ? { kind: "data", contents: hostsText(launch), target: "/etc/hosts" }
-      : { kind: "bind", source: plan.hostsFile, target: "/etc/hosts", readOnly: true },
-  );
+  const placed = (file: { text: string; file: string }, target: string): MountOp =>
+    plan.ownSandbox ? { kind: "data", contents: file.text, target } : { kind: "bind", source: file.file, target, readOnly: true };
+  mounts.push(placed(plan.hosts, "/etc/hosts"));
+  // A task that brings its own resolv.conf (files:) keeps it.
+  const ownResolver = launch.files.some((f) => ["/etc/resolv.conf", plan.resolver?.target].includes(posix.normalize(f.path)));
+  if (plan.resolver && !ownResolver) mounts.push(placed(plan.resolver, plan.resolver.target));
   // The directories made to hold mount points are not the task's to write (in a user namespace it would own them).
   for (const op of [...mounts])
     if (op.kind === "hide" || (op.kind === "tmpfs" && op.path !== "/tmp")) mounts.push({ kind: "seal", path: op.path });
@@ -353,10 +360,4 @@ function shadowDirectory(dir: string): MountOp[] {
     else args.push({ kind: "bind", source: path, target: path, readOnly: true });
   }
   return args;
-}
-
-export function hostsText(launch: TaskLaunch): string {
-  const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"];
-  for (const [name, address] of Object.entries(launch.hosts)) lines.push(`${address}\t${name}`);
-  return lines.join("\n") + "\n";
 }
