@@ -145,6 +145,14 @@ UPDATE runs SET priority = 'NORMAL', labels = '{}' WHERE user IS NOT NULL;`),
     description: "which GPUs each member of a group has while it runs (JSON, per task), for a resumed run to keep them",
     up: (db) => db.exec("ALTER TABLE groups ADD COLUMN gpus TEXT"),
   },
+  {
+    version: 7,
+    description: "a server run's tags (JSON array, changed after submission) and its spec after templating",
+    up: (db) =>
+      db.exec(`
+ALTER TABLE runs ADD COLUMN tags TEXT;
+ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -48,8 +48,8 @@ export class RunWriter {
 
   constructor(private readonly db: Database.Database) {
     this.insertRun = db.prepare<Value[]>(
-      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels, rendered_spec)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
     this.insertTask = db.prepare<Value[]>(
@@ -90,6 +90,7 @@ export class RunWriter {
       run.variables ? JSON.stringify(run.variables) : null,
       run.priority ?? null,
       run.labels ? JSON.stringify(run.labels) : null,
+      run.renderedSpec ?? null,
     );
     run.groups.forEach((g, group) => {
       this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);
