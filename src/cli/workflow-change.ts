@@ -17,7 +17,7 @@ export function cancelCommand(): Command {
     .addHelpText(
       "after",
       `
-Exit code 0 when every workflow is being canceled, 1 when one could not be (each says why).
+Exit code 0 when every workflow is being canceled, 2 when one could not be (each says why; the others still are).
 
 Examples:
   $ troupe workflow cancel train-3
@@ -47,7 +47,7 @@ async function cancel(ids: string[], options: { message?: string; force: boolean
     for (const r of results)
       if (r.canceling) process.stdout.write(`canceling ${r.id}\n`);
       else process.stderr.write(`cannot cancel ${r.id}: ${r.error}\n`);
-  return results.every((r) => r.canceling) ? 0 : 1;
+  return results.every((r) => r.canceling) ? 0 : 2;
 }
 
 export function tagCommand(): Command {

@@ -1,5 +1,6 @@
 /** `troupe workflow query|events|logs|spec`: reading one workflow of the server. */
 import { Command } from "commander";
+import { UsageError } from "../errors/index.js";
 import type { RunRecord, TransitionRecord } from "../store/index.js";
 import { call, stream } from "./client.js";
 import { writeOut } from "./output.js";
@@ -86,7 +87,9 @@ interface LogsOptions {
 
 export function logsCommand(): Command {
   return new Command("logs")
-    .description("the tasks' output: every task's, each line prefixed with its task (as `troupe run` shows it), or one task's")
+    .description(
+      "the tasks' output: every task's, each line prefixed with its task (as `troupe run` shows it; a workflow of one task: as written), or one task's",
+    )
     .argument("<id>")
     .option("-t, --task <name>", "only this task's output, as it wrote it")
     .option("-r, --retry-id <n>", "with --task: the attempt (default: the latest)", parseNonNegativeInt("--retry-id"))
@@ -111,12 +114,17 @@ async function logs(id: string, options: LogsOptions): Promise<number> {
   if (options.retryId !== undefined) query.set("retry_id", String(options.retryId));
   if (options.lines !== undefined && (options.lines > 0 || !options.error)) query.set("n", String(options.lines));
   if (options.error) return copy(path(id, `/error_logs?${query}`));
-  if (options.task === undefined && options.retryId === undefined) {
-    // Every task, prefixed: the live view's own prefixes, without its status lines.
+  if (options.task === undefined) {
     const [{ RunView }, record] = await Promise.all([import("./run-view.js"), call<RunRecord>("GET", path(id))]);
-    const view = new RunView(process.stdout, colorsFor(process.stdout), false, viewGroups(record.body));
-    await printTaskOutput(id, view, { follow: options.follow, lines: options.lines });
-    return 0;
+    const groups = viewGroups(record.body);
+    // Every task, prefixed: the live view's own prefixes, without its status lines. A workflow of one task has
+    // its log as it was written (byte for byte, as with --task).
+    if (groups.flatMap((g) => g.tasks).length > 1) {
+      if (options.retryId !== undefined) throw new UsageError("--retry-id needs --task: the workflow has several tasks");
+      const view = new RunView(process.stdout, colorsFor(process.stdout), false, groups);
+      await printTaskOutput(id, view, { follow: options.follow, lines: options.lines });
+      return 0;
+    }
   }
   if (options.follow) query.set("follow", "true");
   return copy(path(id, `/logs?${query}`));
