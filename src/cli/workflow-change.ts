@@ -74,7 +74,9 @@ async function tag(options: { workflow: string[]; add: string[]; remove: string[
   if (!changing && options.workflow.length > 0) throw new UsageError("no tags given to add or remove (--add TAG, --remove TAG)");
   if (!changing) {
     const { body } = await call<{ tags: string[] }>("GET", "/api/tag");
-    process.stdout.write(body.tags.length === 0 ? "no workflow has tags yet\n" : `tags in use:\n${body.tags.map((t) => `- ${t}\n`).join("")}`);
+    process.stdout.write(
+      body.tags.length === 0 ? "no workflow has tags yet\n" : `tags in use:\n${body.tags.map((t) => `- ${t}\n`).join("")}`,
+    );
     return 0;
   }
   for (const id of options.workflow) {

@@ -51,9 +51,13 @@ export function listCommand(priorities: readonly Priority[]): Command {
     .option("--submitted-after <date>", "only workflows submitted on or after this day (YYYY-MM-DD, local time)")
     .option("--submitted-before <date>", "only workflows submitted before this day (YYYY-MM-DD, local time)")
     .addOption(new Option("-n, --limit <n>", "at most this many").argParser(parseNonNegativeInt("--limit")).default(20))
-    .addOption(new Option("--offset <n>", "skip the newest N first (with --limit: pages)").argParser(parseNonNegativeInt("--offset")).default(0))
     .addOption(
-      new Option("--order <order>", "asc: the latest at the bottom (as OSMO); desc: the latest at the top").choices(["asc", "desc"]).default("asc"),
+      new Option("--offset <n>", "skip the newest N first (with --limit: pages)").argParser(parseNonNegativeInt("--offset")).default(0),
+    )
+    .addOption(
+      new Option("--order <order>", "asc: the latest at the bottom (as OSMO); desc: the latest at the top")
+        .choices(["asc", "desc"])
+        .default("asc"),
     )
     .addOption(outputOption())
     .addHelpText(
@@ -133,7 +137,11 @@ function workflowTable(workflows: readonly RunSummary[]): string {
 /** What an empty list was filtered by, so that "none match" is not taken for "none at all". */
 function describeFilters(options: ListOptions): string {
   const filters = [
-    options.allUsers ? "any user" : options.user.length > 0 ? `submitted by ${options.user.join(" or ")}` : "submitted by you (--all-users: by anyone)",
+    options.allUsers
+      ? "any user"
+      : options.user.length > 0
+        ? `submitted by ${options.user.join(" or ")}`
+        : "submitted by you (--all-users: by anyone)",
     options.status && `status ${options.status}`,
     options.name && `name ${options.name}`,
     options.pool && `pool ${options.pool}`,

@@ -75,8 +75,14 @@ export async function submit(file: string, options: SubmitOptions): Promise<numb
   let pool = options.pool;
   if (resubmit) {
     if (options.dryRun)
-      throw new TroupeError("E_FILE_NOT_FOUND", `${file}: no such file (a workflow's id is submitted again, never validated or dry-run)`, "usage");
-    const refused = [Object.keys(options.set).length > 0 && "--set", Object.keys(options.setString).length > 0 && "--set-string"].filter(Boolean);
+      throw new TroupeError(
+        "E_FILE_NOT_FOUND",
+        `${file}: no such file (a workflow's id is submitted again, never validated or dry-run)`,
+        "usage",
+      );
+    const refused = [Object.keys(options.set).length > 0 && "--set", Object.keys(options.setString).length > 0 && "--set-string"].filter(
+      Boolean,
+    );
     if (refused.length > 0)
       throw new UsageError(
         `${file} is no file: submitting workflow ${file} again runs its spec as rendered, so ${refused.join(" and ")} cannot be given`,
@@ -153,7 +159,8 @@ async function follow(id: string, options: { wait: boolean; output: OutputFormat
     process.off("SIGINT", onSignal);
     view.finish();
   }
-  const record = ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
+  const record =
+    ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
   if (json) writeJson(record);
   else process.stdout.write("\n" + summaryTable(record, c) + "\n");
   if (/^FAILED/.test(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);

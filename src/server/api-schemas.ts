@@ -107,11 +107,17 @@ export const SubmitBody = z
       .describe(`at most ${MAX_LABELS} Kubernetes-style labels; they override the spec's workflow.labels of the same key`),
   })
   .strict()
+  // Neither field is required alone, but one of them is: the body may not be left out (app.ts, optionalBodies).
+  .meta({ "x-body-required": true })
   .superRefine((body, ctx) => {
     if ((body.spec === undefined) === (body.workflow_id === undefined))
       ctx.addIssue({ code: "custom", path: ["spec"], message: "give either spec (a workflow file's text) or workflow_id, not both" });
     if (body.workflow_id !== undefined && (Object.keys(body.set).length > 0 || Object.keys(body.set_string).length > 0))
-      ctx.addIssue({ code: "custom", path: ["set"], message: "a resubmission (workflow_id) runs the spec as it was rendered: no set or set_string" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["set"],
+        message: "a resubmission (workflow_id) runs the spec as it was rendered: no set or set_string",
+      });
   });
 
 export const PoolParams = z.object({ pool: z.string().min(1).max(128) }).strict();
@@ -140,7 +146,8 @@ export const ListQuery = z
   })
   .strict()
   .superRefine((q, ctx) => {
-    if (q.all_users && q.user.length > 0) ctx.addIssue({ code: "custom", path: ["all_users"], message: "give user or all_users, not both" });
+    if (q.all_users && q.user.length > 0)
+      ctx.addIssue({ code: "custom", path: ["all_users"], message: "give user or all_users, not both" });
   });
 
 export const RecordQuery = z.object({ verbose: flag.describe("every attempt of every task, not only the latest") }).strict();
@@ -160,7 +167,8 @@ export const TagBody = z
   })
   .strict()
   .superRefine((body, ctx) => {
-    if (body.add.length === 0 && body.remove.length === 0) ctx.addIssue({ code: "custom", path: ["add"], message: "no tags to add or remove" });
+    if (body.add.length === 0 && body.remove.length === 0)
+      ctx.addIssue({ code: "custom", path: ["add"], message: "no tags to add or remove" });
   });
 
 type Part = "params" | "querystring" | "body";

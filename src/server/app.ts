@@ -142,7 +142,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
-
   registerListRoute(app, store, readableOf);
 
   const withRun =
@@ -218,7 +217,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const run = store.runHeader(id)!;
       const { force = false, message } = (request.body ?? {}) as Partial<z.output<typeof CancelBody>>;
       const reason = message === undefined ? undefined : `${message} (by ${request.owner!.name})`;
-      if (!(await manager.cancel(id, force, reason))) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
+      if (!(await manager.cancel(id, force, reason)))
+        return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
       return reply.status(202).send({ id, canceling: true, force });
     }),
   );
@@ -250,12 +250,18 @@ function withAttempts(record: RunRecord, attempts: readonly AttemptRecord[]): Ru
 
 type OpenApiPaths = { paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: object } }>> };
 
-/** A body none of whose fields is required may be left out (validation takes none as `{}`): say so in the document. */
+/**
+ * A body none of whose fields is required may be left out (validation takes none as `{}`): say so in the document.
+ * Not one marked `x-body-required` (one of its fields is needed, whichever).
+ */
 function optionalBodies<T extends OpenApiPaths>(document: T): T {
   for (const methods of Object.values(document.paths ?? {}))
     for (const operation of Object.values(methods)) {
-      const content = operation.requestBody?.content as Record<string, { schema?: { required?: string[] } }> | undefined;
-      if (content && Object.values(content).every((media) => !media.schema?.required?.length)) operation.requestBody!.required = false;
+      const content = operation.requestBody?.content as
+        Record<string, { schema?: { required?: string[]; "x-body-required"?: boolean } }> | undefined;
+      const optional = (media: { schema?: { required?: string[]; "x-body-required"?: boolean } }) =>
+        !media.schema?.required?.length && !media.schema?.["x-body-required"];
+      if (content && Object.values(content).every(optional)) operation.requestBody!.required = false;
     }
   return document;
 }

@@ -23,7 +23,8 @@ export function parseLabelSelector(text: string): { ok: true; selector: LabelSel
   for (const pattern of expanded.patterns) {
     // `*` is no label character: the rest of the pattern must be a label value, with one letter standing in for each.
     const checked = checkLabelValue(pattern.replaceAll("*", "a"));
-    if (!checked.ok || pattern === "") return { ok: false, reason: `label selector \`${text}\`: \`${pattern}\` ${checked.ok ? "is empty" : checked.reason}` };
+    if (!checked.ok || pattern === "")
+      return { ok: false, reason: `label selector \`${text}\`: \`${pattern}\` ${checked.ok ? "is empty" : checked.reason}` };
   }
   const [only] = expanded.patterns;
   if (expanded.patterns.length === 1 && only !== undefined && !only.includes("*")) return { ok: true, selector: { key, value: only } };
@@ -53,7 +54,8 @@ function expand(value: string): { ok: true; patterns: string[] } | { ok: false; 
   }
   if (literal) segments.push([literal]);
   const count = segments.reduce((n, s) => n * s.length, 1);
-  if (count > MAX_SELECTOR_PATTERNS) return { ok: false, reason: `it expands to ${count} patterns; at most ${MAX_SELECTOR_PATTERNS} are allowed` };
+  if (count > MAX_SELECTOR_PATTERNS)
+    return { ok: false, reason: `it expands to ${count} patterns; at most ${MAX_SELECTOR_PATTERNS} are allowed` };
   let patterns = [""];
   for (const segment of segments) patterns = patterns.flatMap((p) => segment.map((s) => p + s));
   return { ok: true, patterns: [...new Set(patterns.map((p) => p.replace(/\*+/g, "*")))] };

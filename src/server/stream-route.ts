@@ -82,12 +82,14 @@ export function registerStreamRoute(
       const followed = new Map<string, FollowedAttempt>();
       const keyOf = (task: string, retry: number) => `${task}\0${retry}`;
       const follow = (task: string, retry: number, path: string, offset: number) => {
-        if (!followed.has(keyOf(task, retry))) followed.set(keyOf(task, retry), { task, retry, path, offset, decoder: new StringDecoder("utf8") });
+        if (!followed.has(keyOf(task, retry)))
+          followed.set(keyOf(task, retry), { task, retry, path, offset, decoder: new StringDecoder("utf8") });
       };
       // Each task's latest attempt as it is now, from its beginning (or its last n lines).
       const latest = new Map<string, (typeof attempts)[number]>();
       for (const a of attempts) if (q.task === undefined || a.task === q.task) latest.set(a.task, a);
-      for (const a of latest.values()) follow(a.task, a.retry_id, a.log_path, existsSync(a.log_path) && q.n !== undefined ? tailOffset(a.log_path, q.n) : 0);
+      for (const a of latest.values())
+        follow(a.task, a.retry_id, a.log_path, existsSync(a.log_path) && q.n !== undefined ? tailOffset(a.log_path, q.n) : 0);
 
       /** Sends what the attempt's log has beyond what was sent. */
       const drain = async (attempt: FollowedAttempt): Promise<void> => {

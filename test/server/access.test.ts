@@ -102,7 +102,7 @@ afterAll(async () => {
 async function reads(served: Served, token: string) {
   const { url } = served.server;
   const id = served.done;
-  const list = await api(url, "GET", "/api/workflow", token);
+  const list = await api(url, "GET", "/api/workflow?all_users=true", token);
   const byUser = await api(url, "GET", "/api/workflow?user=alice", token);
   const ids = (response: typeof list) => ((response.json as { workflows: Array<{ id: string }> }).workflows ?? []).map((w) => w.id);
   return {

@@ -191,7 +191,11 @@ describe("every route's responses match their documented schemas", () => {
 
   it("stream, error logs, tags", async () => {
     const stream = "GET /api/workflow/:id/stream";
-    const lines = (text: unknown) => String(text).trimEnd().split("\n").map((l) => JSON.parse(l) as Body);
+    const lines = (text: unknown) =>
+      String(text)
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Body);
     const all = lines((await call(stream, `/api/workflow/${failed}/stream?follow=true`, alice)).body);
     expect(all.at(-1)).toEqual({ type: "end", status: "FAILED" });
     expect(all).toContainEqual({ type: "output", task: "c", retry_id: 0, data: "c\n" });
@@ -221,7 +225,10 @@ describe("every route's responses match their documented schemas", () => {
       status: 200,
       body: { id: failed, tags: ["baseline", "paper"] },
     });
-    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({ remove: ["paper"] }))).body).toEqual({ id: failed, tags: ["baseline"] });
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({ remove: ["paper"] }))).body).toEqual({
+      id: failed,
+      tags: ["baseline"],
+    });
     expect((await call("GET /api/workflow/:id", `/api/workflow/${failed}`, alice)).body).toMatchObject({ tags: ["baseline"] });
     expect((await call(tag, `/api/workflow/${failed}/tag`, bob, json({ add: ["mine"] }))).status).toBe(403);
     expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({}))).status).toBe(400);
@@ -336,9 +343,9 @@ describe("priority and labels", () => {
     expect(JSON.parse(normal.stdout)).toMatchObject({ priority: "NORMAL", labels: { team: "from-spec", stage: "dev" } });
 
     const ids = async (query: string) =>
-      ((await call("GET /api/workflow", `/api/workflow?name=${name}&${query}`, alice)).body as { workflows: Body[] }).workflows.map(
-        (w) => w.id,
-      );
+      (
+        (await call("GET /api/workflow", `/api/workflow?name=${name}&all_users=true&${query}`, alice)).body as { workflows: Body[] }
+      ).workflows.map((w) => w.id);
     const [lowId, normalId] = [lowRecord.id, (JSON.parse(normal.stdout) as Body).id];
     expect(await ids("priority=LOW")).toEqual([lowId]);
     expect(await ids("priority=HIGH")).toEqual([]);
@@ -397,6 +404,6 @@ describe("priority and labels", () => {
     expect(validated.code).toBe(0);
     const listRefused = await troupe(["workflow", "list", "--label", "a=b c"], { home: home.home, env });
     expect(listRefused.code).toBe(2);
-    expect(listRefused.stderr).toMatch(/label value `b c`/);
+    expect(listRefused.stderr).toMatch(/label selector `a=b c`: `b c` /);
   });
 });

@@ -105,7 +105,10 @@ ${gated("talker", gate)}  - name: quitter
   });
 
   it("with --output json: the live view on stderr, the record alone on stdout", async () => {
-    const file = home.spec("json", `workflow:\n  name: json-${random()}\n  tasks:\n  - {name: only, image: alpine:3.18, command: ["echo", "hello"]}\n`);
+    const file = home.spec(
+      "json",
+      `workflow:\n  name: json-${random()}\n  tasks:\n  - {name: only, image: alpine:3.18, command: ["echo", "hello"]}\n`,
+    );
     const result = await client(["workflow", "submit", file, "--wait", "--output", "json"]);
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: "COMPLETED" });
@@ -159,7 +162,12 @@ ${gated("talker", gate)}  - name: quitter
       expect(followed.running()).toBe(true);
       fs.writeFileSync(gateB, "");
       expect(await followed.exited).toBe(0);
-      expect(followed.stdout().trimEnd().split("\n").sort()).toEqual(["left  | left first", "left  | left second", "right | right first", "right | right second"]);
+      expect(followed.stdout().trimEnd().split("\n").sort()).toEqual([
+        "left  | left first",
+        "left  | left second",
+        "right | right first",
+        "right | right second",
+      ]);
     });
 
     it("--retry-id without --task in a workflow of several tasks is bad usage", async () => {
