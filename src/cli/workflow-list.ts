@@ -24,6 +24,7 @@ interface ListOptions {
   submittedAfter?: string;
   submittedBefore?: string;
   limit: number;
+  count?: number;
   offset: number;
   order: "asc" | "desc";
   output: OutputFormat;
@@ -34,11 +35,11 @@ const append = (value: string, previous: string[]): string[] => [...previous, va
 export function listCommand(priorities: readonly Priority[]): Command {
   return new Command("list")
     .description("workflows on the server: by default your own (--user, --all-users for others'), the newest --limit of them")
-    .option("--status <status>", "only workflows with this status")
+    .option("-s, --status <status>", "only workflows with this status")
     .option("--name <name>", "only workflows of this name")
     .option("-u, --user <user>", "only workflows this user submitted; repeatable: any of them", append, [])
     .option("-a, --all-users", "every user's workflows (not with --user)")
-    .option("--pool <pool>", "only workflows of this pool")
+    .option("-p, --pool <pool>", "only workflows of this pool")
     .addOption(new Option("--priority <priority>", "only workflows of this priority").choices(priorities))
     .option(
       "--label <key=selector>",
@@ -51,6 +52,7 @@ export function listCommand(priorities: readonly Priority[]): Command {
     .option("--submitted-after <date>", "only workflows submitted on or after this day (YYYY-MM-DD, local time)")
     .option("--submitted-before <date>", "only workflows submitted before this day (YYYY-MM-DD, local time)")
     .addOption(new Option("-n, --limit <n>", "at most this many").argParser(parseNonNegativeInt("--limit")).default(20))
+    .addOption(new Option("-c, --count <n>", "the same as --limit (OSMO's name)").argParser(parseNonNegativeInt("--count")))
     .addOption(
       new Option("--offset <n>", "skip the newest N first (with --limit: pages)").argParser(parseNonNegativeInt("--offset")).default(0),
     )
@@ -90,7 +92,8 @@ function dayStart(flag: string, day: string): string {
 
 async function list(options: ListOptions): Promise<number> {
   if (options.allUsers && options.user.length > 0) throw new UsageError("--user and --all-users cannot be given together");
-  const query = new URLSearchParams({ limit: String(Math.max(1, options.limit)), offset: String(options.offset), order: "desc" });
+  const limit = options.count ?? options.limit;
+  const query = new URLSearchParams({ limit: String(Math.max(1, limit)), offset: String(options.offset), order: "desc" });
   for (const key of ["status", "name", "pool", "priority"] as const) if (options[key]) query.set(key, options[key]);
   for (const user of options.user) query.append("user", user);
   if (options.allUsers) query.set("all_users", "true");

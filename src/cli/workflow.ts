@@ -77,7 +77,7 @@ Examples:
 function submissionOptions(command: Command, poolRole: string): Command {
   command
     .argument("<file>", "workflow file (`-` for standard input), or for submit the id of a workflow to submit again")
-    .option("--pool <pool>", `the pool ${poolRole} (default: default; a workflow submitted again: its own)`)
+    .option("-p, --pool <pool>", `the pool ${poolRole} (default: default; a workflow submitted again: its own)`)
     .option("--set <name=value>", "set a template variable; repeatable", collect, {})
     .option("--set-string <name=value>", "set a template variable, always a string; repeatable", collect, {});
   return setEnvOption(command)

@@ -194,7 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (user === owner.name || owner.admin) return undefined;
     return `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`;
   };
-  registerTagRoutes(app, store, { resolve: resolveFor, notTheirs, changed: (id) => endedRecords.delete(id) });
+  registerTagRoutes(app, store, { resolve: resolveFor, readableOf, notTheirs, changed: (id) => endedRecords.delete(id) });
   app.post(
     "/api/workflow/:id/restart",
     schemas("POST /api/workflow/:id/restart", { params: IdParams }),

@@ -16,6 +16,8 @@ export interface TagRouteAccess {
   resolve(idOrPrefix: string, owner: TokenOwner): string | undefined;
   /** Why `owner` may not change workflow `id`, or undefined. */
   notTheirs(id: string, owner: TokenOwner, verb: string): string | undefined;
+  /** The only user whose workflows `owner` may read (private workflows), or undefined for everyone's. */
+  readableOf(owner: TokenOwner): string | undefined;
   /** Its tags changed: forget what was kept of its record. */
   changed(id: string): void;
 }
@@ -34,5 +36,8 @@ export function registerTagRoutes(app: FastifyInstance, store: RunStore, access:
       return reply.send({ id, tags });
     },
   );
-  app.get("/api/tag", routeSchemas({}, RESPONSES["GET /api/tag"]), async () => ({ tags: store.tagsInUse() }));
+  // Only the tags of workflows the caller may read: private workflows' tags are theirs too.
+  app.get("/api/tag", routeSchemas({}, RESPONSES["GET /api/tag"]), async (request) => ({
+    tags: store.tagsInUse(access.readableOf(request.owner!)),
+  }));
 }

@@ -268,10 +268,10 @@ export class RunStore {
     return tags;
   }
 
-  /** Every tag some run has, sorted. */
-  tagsInUse(): string[] {
+  /** Every tag some run has (with `user`, some run of that user's), sorted. */
+  tagsInUse(user?: string): string[] {
     this.flush();
-    return tagsInUse(this.db);
+    return tagsInUse(this.db, user);
   }
 
   /** Every task attempt of the run, by group, task and retry, with absolute log paths. */

@@ -13,10 +13,13 @@ export function setRunTags(db: Database.Database, id: string, add: readonly stri
   return change.immediate();
 }
 
-/** Every tag some run has, sorted. */
-export function tagsInUse(db: Database.Database): string[] {
+/** Every tag some run has (with `user`, some run of that user's), sorted. */
+export function tagsInUse(db: Database.Database, user?: string): string[] {
   return db
-    .prepare<[], string>("SELECT DISTINCT json_each.value FROM runs, json_each(runs.tags) WHERE runs.tags IS NOT NULL ORDER BY 1")
+    .prepare<[{ user: string | null }], string>(
+      `SELECT DISTINCT json_each.value FROM runs, json_each(runs.tags)
+       WHERE runs.tags IS NOT NULL AND (@user IS NULL OR runs.user = @user) ORDER BY 1`,
+    )
     .pluck()
-    .all();
+    .all({ user: user ?? null });
 }
