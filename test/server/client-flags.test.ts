@@ -67,6 +67,18 @@ describe("--set-env", () => {
     expect((await alice(["workflow", "logs", second])).stdout).toBe("from-the-client alice alice\n");
   });
 
+  it("a restart plans the same environment", async () => {
+    const file = home.spec(
+      "env-restart",
+      `workflow:\n  name: env-restart-${random()}\n  tasks:\n  - {name: say, image: alpine:3.18, command: ["sh", "-c", "echo $WHO; exit 1"]}\n`,
+    );
+    const result = await alice(["workflow", "submit", file, "--wait", "--output", "json", "--set-env", "WHO=carol"]);
+    const id = (JSON.parse(result.stdout) as RunRecord).id;
+    const restarted = await alice(["workflow", "restart", id, "--wait"]);
+    expect(restarted.code).toBe(1);
+    expect(restarted.stdout).toMatch(/^say +\| carol$/m);
+  });
+
   it("and on troupe run", async () => {
     const file = home.spec("greeter-local", greeter(`local-${random()}`));
     const run = await troupe(["run", file, "--runtime", "host", "--isolation", "none", "--set-env", "WHO=bob"], { home: home.home });
