@@ -30,6 +30,8 @@ export interface AppOptions {
   privateWorkflows?: boolean;
   /** Told when a run changes (the HTTP thread's): streams that follow a run read on then. Without it, they read every second. */
   changes?: RunChanges;
+  /** How often a followed stream reads whatever it was told (default a second; tests make it long to see the notifications work). */
+  streamBackstopMs?: number;
 }
 
 declare module "fastify" {
@@ -187,7 +189,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id) => ({ events: store.transitions(id) })),
   );
   registerLogsRoute(app, store, resolveFor);
-  registerStreamRoute(app, store, resolveFor, options.changes);
+  registerStreamRoute(app, store, resolveFor, options.changes, options.streamBackstopMs);
   /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
   const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
     const user = store.runHeader(id)?.user;

@@ -9,10 +9,12 @@
  * end; with it, everything as it happens (new attempts too) until the run
  * has ended and every byte of its logs was sent. The stream reads on when the
  * run changes (RunChanges: the commits of the main thread) or a log file
- * does (inotify on the run's log directory), not on a timer; a slow backstop
- * timer covers a watch that could not be set.
+ * does (inotify on the run's log directory: only the files it names are
+ * read), not on a timer; a slow backstop timer covers a watch that could not
+ * be set or an event it missed.
  */
 import { closeSync, existsSync, openSync, readSync, watch, type FSWatcher } from "node:fs";
+import { basename } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -53,6 +55,7 @@ export function registerStreamRoute(
   store: RunStore,
   resolve: (idOrPrefix: string, owner: TokenOwner) => string | undefined,
   changes: RunChanges | undefined,
+  backstopMs = BACKSTOP_MS,
 ): void {
   app.get(
     "/api/workflow/:id/stream",
@@ -68,6 +71,8 @@ export function registerStreamRoute(
       reply.hijack();
       const out = reply.raw;
       out.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" });
+      // Now, not with the first line: a client waits for the headers before it reads on, and a run may be quiet.
+      out.flushHeaders();
       let closed = false;
       const onClose = () => ((closed = true), wake());
       request.raw.once("close", onClose);
@@ -112,8 +117,14 @@ export function registerStreamRoute(
 
       let lastSeq = 0;
       let runEnded = false;
-      /** One pass: new transitions in order (an attempt's log sent whole before its end is), then every log. */
-      const pass = async (): Promise<void> => {
+      /** Log files the watch said changed since the last pass (by name), and whether to read every log anyway. */
+      let changedFiles = new Set<string>();
+      let readAll = true;
+      /**
+       * One pass: new transitions in order (an attempt's log sent whole before its end is), then the logs that
+       * changed (all of them when `all`): a run of 10,000 tasks is not 10,000 reads at every commit.
+       */
+      const pass = async (all: boolean, changed: ReadonlySet<string>): Promise<void> => {
         const transitions = store.transitionsAfter(id, lastSeq);
         // Without follow, the attempts are those of now: nothing new is taken up.
         if (request.query.follow && transitions.some((t) => t.task !== null && !followed.has(keyOf(t.task, t.retry_id ?? 0))))
@@ -126,14 +137,18 @@ export function registerStreamRoute(
           if (wantEvents && (q.task === undefined || t.task === q.task)) await send({ type: "event", ...withoutSeq(t) });
           if (t.group === null && t.task === null && RUN_ENDED.test(t.to)) runEnded = true;
         }
-        for (const attempt of followed.values()) await drain(attempt);
+        for (const attempt of followed.values()) if (all || changed.has(basename(attempt.path))) await drain(attempt);
       };
 
       let watcher: FSWatcher | undefined;
       const watchLogs = () => {
         if (watcher || !q.follow) return;
         try {
-          watcher = watch(store.runLogDir(id), () => wake());
+          watcher = watch(store.runLogDir(id), (_event, file) => {
+            if (file) changedFiles.add(file.toString());
+            else readAll = true;
+            wake();
+          });
           watcher.on("error", () => undefined);
         } catch {
           // Not made yet (a run just submitted): the next pass tries again.
@@ -146,13 +161,18 @@ export function registerStreamRoute(
         wakeUp?.();
       }
       const stopListening = q.follow ? changes?.on(id, wake) : undefined;
-      const backstop = q.follow ? setInterval(wake, BACKSTOP_MS) : undefined;
+      const backstop = q.follow ? setInterval(() => ((readAll = true), wake()), backstopMs) : undefined;
       try {
         for (;;) {
           pending = false;
           watchLogs();
           const endedBefore = runEnded || RUN_ENDED.test(store.runHeader(id)?.status ?? "");
-          await pass();
+          // Without a watch (none yet, or no follow) and for the last pass, every log is read.
+          const all = readAll || watcher === undefined || endedBefore;
+          const changed = changedFiles;
+          changedFiles = new Set();
+          readAll = false;
+          await pass(all, changed);
           // Ended before this pass began: the pass read the rest of every log.
           if (closed || !q.follow || endedBefore) break;
           if (!pending) await new Promise<void>((done) => (wakeUp = done));
