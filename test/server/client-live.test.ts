@@ -104,6 +104,23 @@ ${gated("talker", gate)}  - name: quitter
     );
   });
 
+  it("Ctrl-C stops following (exit 130); the workflow goes on on the server", async () => {
+    const gate = path.join(gates, `go-${random()}`);
+    const file = home.spec("interrupted", `workflow:\n  name: interrupted-${random()}\n  tasks:\n${gated("worker", gate)}`);
+    const watched = started(["workflow", "submit", file, "--wait"]);
+    await waitFor(watched.stdout, (out) => out.includes("worker first"), 20_000);
+    watched.child.kill("SIGINT");
+    expect(await watched.exited).toBe(130);
+    const id = /^submitted (\S+)/.exec(watched.stdout())![1]!;
+    expect(watched.stdout()).toContain(`stopped following ${id}; it goes on on the server (\`troupe workflow cancel ${id}\` ends it)`);
+    const status = async () =>
+      (JSON.parse((await client(["workflow", "query", id, "--output", "json"])).stdout) as { status: string }).status;
+    expect(await status()).toBe("RUNNING");
+    fs.writeFileSync(gate, "");
+    for (let i = 0; i < 100 && (await status()) !== "COMPLETED"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await status()).toBe("COMPLETED");
+  });
+
   it("with --output json: the live view on stderr, the record alone on stdout", async () => {
     const file = home.spec(
       "json",
