@@ -153,6 +153,26 @@ export const ListQuery = z
 export const RecordQuery = z.object({ verbose: flag.describe("every attempt of every task, not only the latest") }).strict();
 export const SpecQuery = z.object({ template: flag.describe("the spec as submitted, before templating (default: as rendered)") }).strict();
 
+/** OSMO's max_error_log_lines: how much of a failed attempt's output its error logs keep. */
+const ERROR_LOG_LINES = 100;
+
+export const ErrorLogsQuery = z
+  .object({
+    task: z.string().min(1).max(256).optional().describe("only this task (default: every task with error logs)"),
+    retry_id: z.coerce.number().int().min(0).optional().describe("with task: the attempt (default: the latest)"),
+    n: z.coerce.number().int().min(1).max(10_000).default(ERROR_LOG_LINES).describe("the last n lines of each"),
+  })
+  .strict();
+
+export const StreamQuery = z
+  .object({
+    follow: flag.describe("go on as the workflow runs, until it ends"),
+    only: z.enum(["events", "output"]).optional().describe("only status changes, or only task output (default both)"),
+    task: z.string().min(1).max(256).optional().describe("only this task's output and status changes"),
+    n: z.coerce.number().int().min(0).optional().describe("of each log there is already, only the last n lines"),
+  })
+  .strict();
+
 export const CancelBody = z
   .object({
     force: z.boolean().default(false),

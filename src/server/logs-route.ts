@@ -4,11 +4,10 @@
  * ends once the attempt has ended and every byte of its log has been sent.
  */
 import { existsSync, openSync, readSync, closeSync, createReadStream } from "node:fs";
-import { readFrom } from "../store/index.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
-import { IdParams, routeSchemas } from "./api-schemas.js";
+import { readFrom, tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
+import { ErrorLogsQuery, IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
 
 export const LogsQuery = z
@@ -24,16 +23,6 @@ export const LogsQuery = z
   .strict();
 
 const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
-/** OSMO's max_error_log_lines: how much of a failed attempt's output its error logs keep. */
-const ERROR_LOG_LINES = 100;
-
-export const ErrorLogsQuery = z
-  .object({
-    task: z.string().min(1).max(256).optional().describe("only this task (default: every task with error logs)"),
-    retry_id: z.coerce.number().int().min(0).optional().describe("with task: the attempt (default: the latest)"),
-    n: z.coerce.number().int().min(1).max(10_000).default(ERROR_LOG_LINES).describe("the last n lines of each"),
-  })
-  .strict();
 
 /**
  * Which attempts have error logs, as OSMO says (TaskGroupStatus.has_error_logs): one rescheduled, or failed

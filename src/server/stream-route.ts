@@ -17,24 +17,11 @@ import { closeSync, existsSync, openSync, readSync, watch, type FSWatcher } from
 import { basename } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { z } from "zod";
+import type { z } from "zod";
 import { tailOffset, type RunStore, type TokenOwner, type TransitionRecord } from "../store/index.js";
 import { RESPONSES } from "./api-responses.js";
-import { IdParams, routeSchemas } from "./api-schemas.js";
+import { IdParams, routeSchemas, StreamQuery } from "./api-schemas.js";
 import type { RunChanges } from "./run-changes.js";
-
-export const StreamQuery = z
-  .object({
-    follow: z
-      .enum(["true", "false", "1", "0"])
-      .optional()
-      .transform((v) => v === "true" || v === "1")
-      .describe("go on as the workflow runs, until it ends"),
-    only: z.enum(["events", "output"]).optional().describe("only status changes, or only task output (default both)"),
-    task: z.string().min(1).max(256).optional().describe("only this task's output and status changes"),
-    n: z.coerce.number().int().min(0).optional().describe("of each log there is already, only the last n lines"),
-  })
-  .strict();
 
 const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
 const RUN_ENDED = /^(COMPLETED|FAILED.*)$/;
