@@ -70,7 +70,9 @@ export const RunSummarySchema = z.strictObject({
   task_count: z.number().int().min(0),
 });
 
-export const ListResponse = z.strictObject({ workflows: z.array(RunSummarySchema) }).describe("workflows, newest first");
+export const ListResponse = z
+  .strictObject({ workflows: z.array(RunSummarySchema) })
+  .describe("workflows by submit time: newest first, or oldest first with order=asc");
 
 export const TransitionSchema = z.strictObject({
   group: z.string().nullable().describe("null for the workflow's own changes"),
