@@ -4,6 +4,8 @@
  * for `troupe run`, `troupe workflow submit` and the server's API.
  */
 
+import { tokenizeString } from "../spec/index.js";
+
 /** An environment variable's name as a shell would take it: a letter or `_`, then letters, digits and `_`. */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The most a submission may set (each is in every task's environment). */
@@ -20,6 +22,14 @@ export function checkEnvName(name: string): EnvCheck {
 export function checkEnvValue(name: string, value: string): EnvCheck {
   // A NUL cannot be passed to a process's environment (and troupe-spawner's requests are NUL-separated).
   if (value.includes("\0")) return { ok: false, reason: `the value of ${name} has a NUL character` };
+  // The spec's tokens are checked where the spec is validated (a {{host:X}} must name a task of the group): a value
+  // given from outside it never passes there, so it may hold none.
+  const token = tokenizeString(value).parts.find((part) => typeof part !== "string");
+  if (token !== undefined)
+    return {
+      ok: false,
+      reason: `the value of ${name} has a token (${value.match(/\{\{[^}]*\}\}/)?.[0] ?? "{{...}}"}); --set-env values are taken as they are`,
+    };
   return { ok: true };
 }
 

@@ -86,7 +86,7 @@ describe("--set-env", () => {
     expect(run.stdout).toMatch(/greet +\| from-the-spec bob bob\n/);
   });
 
-  it("a name that is no environment variable's is bad usage (exit 2) on both, and a 400 from the API", async () => {
+  it("a name that is no environment variable's, or a value with a token, is bad usage (exit 2) on both, and a 400 from the API", async () => {
     const file = home.spec("greeter-bad", greeter(`bad-${random()}`));
     const local = await troupe(["run", file, "--runtime", "host", "--set-env", "1X=y"], { home: home.home });
     expect(local.code).toBe(2);
@@ -95,6 +95,13 @@ describe("--set-env", () => {
     expect(remote.code).toBe(2);
     expect(remote.stderr).toMatch(/body\.set_env\.A-B: environment variable `A-B`/);
     expect((await alice(["workflow", "submit", file, "--set-env", "novalue"])).code).toBe(2);
+    // The spec's tokens are validated with the spec; a value from outside it may hold none.
+    const token = await troupe(["run", file, "--runtime", "host", "--set-env", "X={{host:nope}}"], { home: home.home });
+    expect(token.code).toBe(2);
+    expect(token.stderr).toMatch(/the value of X has a token \(\{\{host:nope\}\}\)/);
+    const remoteToken = await alice(["workflow", "submit", file, "--set-env", "X={{output}}"]);
+    expect(remoteToken.code).toBe(2);
+    expect(remoteToken.stderr).toMatch(/body\.set_env\.X: the value of X has a token/);
   });
 });
 
