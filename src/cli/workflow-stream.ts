@@ -6,6 +6,7 @@
  * `workflow logs` without --task prefixes each task's lines as it does.
  */
 import type { EngineEvent } from "../engine/index.js";
+import { TroupeError } from "../errors/index.js";
 import type { RunRecord, TransitionRecord } from "../store/index.js";
 import { call, stream } from "./client.js";
 import { isClosed } from "./output.js";
@@ -53,19 +54,35 @@ export function viewGroups(record: RunRecord): Array<{ name: string; tasks: stri
  * Returns its final status, or undefined when the stream broke before the end.
  */
 export async function watchRun(id: string, view: RunView): Promise<string | undefined> {
-  for await (const item of streamItems(id, new URLSearchParams({ follow: "true" }))) {
-    if (item.type === "event") view.event(engineEventOf(item));
-    else if (item.type === "output") view.output(item.task, Buffer.from(item.data, "utf8"));
-    else return item.status;
+  try {
+    for await (const item of streamItems(id, new URLSearchParams({ follow: "true" }))) {
+      if (item.type === "event") view.event(engineEventOf(item));
+      else if (item.type === "output") view.output(item.task, Buffer.from(item.data, "utf8"));
+      else return item.status;
+    }
+  } catch (error) {
+    // The connection broke mid-stream (a server that stopped): the caller waits for the end another way.
+    if (error instanceof TroupeError) throw error;
   }
   return undefined;
 }
 
+/** How long a followed workflow's server may be away (restarting, say) before following it gives up. */
+const SERVER_AWAY_MS = 120_000;
+
 /** Waits for the workflow's end by asking for its record (when its stream broke: a server that restarted, say). */
 export async function pollUntilEnded(id: string): Promise<RunRecord> {
+  let awaySince: number | undefined;
   for (;;) {
-    const record = (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
-    if (/^(COMPLETED|FAILED.*)$/.test(record.status)) return record;
+    try {
+      const record = (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
+      awaySince = undefined;
+      if (/^(COMPLETED|FAILED.*)$/.test(record.status)) return record;
+    } catch (error) {
+      if (!(error instanceof TroupeError && error.code === "E_SERVER_UNREACHABLE")) throw error;
+      awaySince ??= Date.now();
+      if (Date.now() - awaySince > SERVER_AWAY_MS) throw error;
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }

@@ -159,6 +159,7 @@ async function follow(id: string, options: { wait: boolean; output: OutputFormat
     process.off("SIGINT", onSignal);
     view.finish();
   }
+  if (ended === undefined) progress.write(`troupe: the server's stream of ${id} broke off; waiting for its end\n`);
   const record =
     ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
   if (json) writeJson(record);
