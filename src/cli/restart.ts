@@ -11,7 +11,7 @@ const FROM_THE_RECORD = new Set(["--set", "--set-string", "--output"]);
 export function restartCommand(): Command {
   const command = new Command("restart")
     .description(
-      "run a failed run's workflow again (the spec and variables it was run with): only the groups that did not complete, reusing the outputs of those that did",
+      "run a failed run's workflow again (the spec, variables and --set-env it was run with): only the groups that did not complete, reusing the outputs of those that did",
     )
     .argument("<run>", "run id, or a unique prefix of one");
   // Where and how to run it: whatever `troupe run` takes (runtime, pool capacity, retries, ...).
@@ -29,9 +29,12 @@ Examples:
     )
     .action(
       action(async (id: string, options: Omit<RunOptions, "set" | "setString">) => {
+        if (Object.keys(options.setEnv ?? {}).length > 0) (await import("./run-action.js")).checkSetEnv(options.setEnv);
         const engine = (await import("./choose-runtime.js")).askEngine(options);
         const restart = await restartSource(id, options.maxRetries);
-        const runOptions: RunOptions = { ...options, set: restart.set, setString: restart.setString };
+        // The environment it ran with, under any --set-env given now.
+        const setEnv = { ...restart.env, ...options.setEnv };
+        const runOptions: RunOptions = { ...options, set: restart.set, setString: restart.setString, setEnv };
         return (await import("./run-action.js")).runWorkflow(restart.loaded.displayName, runOptions, engine, restart);
       }),
     );
@@ -74,6 +77,7 @@ async function restartSource(id: string, maxRetries: number) {
       baseDir,
       set: submitted.set,
       setString: submitted.setString,
+      env: submitted.env,
       loaded: { ...loaded, displayName: `${runId} (its spec)`, text: submitted.spec },
     };
   } finally {

@@ -3,7 +3,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
-import { compileWorkflow, policyRefusals } from "../plan/index.js";
+import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { processToken } from "../util/process-identity.js";
 import { poolGpus } from "./gpus.js";
@@ -24,9 +24,20 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   gpusUnchecked?: boolean;
   maxParallel?: number;
   allowPrivileged?: boolean;
+  /** `--set-env`: set in every task's environment. */
+  setEnv?: Record<string, string>;
 }
 
 export { RUN_EXIT } from "./shared.js";
+
+/** `--set-env` names and values, checked before anything starts (usage errors, exit 2). */
+export function checkSetEnv(env: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(env ?? {})) {
+    const named = checkEnvName(name);
+    const checked = named.ok ? checkEnvValue(name, value) : named;
+    if (!checked.ok) throw new UsageError(`--set-env: ${checked.reason}`, "for example --set-env LOG_LEVEL=debug");
+  }
+}
 
 /** A restart (`troupe restart`): the spec a run was recorded with, run again, taking over its completed groups. */
 export interface RestartSource {
@@ -57,7 +68,7 @@ export async function runWorkflow(
   }
 
   const baseDir = restart?.baseDir ?? (file === "-" ? process.cwd() : baseDirOf(resolve(file)));
-  const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir));
+  const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir), { env: options.setEnv });
   const refusals = policyRefusals(plan, { privilegedAllowed: options.allowPrivileged === true }, "of troupe run");
   if (refusals.length > 0) {
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
@@ -95,7 +106,7 @@ export async function runWorkflow(
     name: plan.name,
     specText: loaded.text,
     // What a restart renders the spec with again.
-    variables: { set: options.set, setString: options.setString },
+    variables: { set: options.set, setString: options.setString, env: options.setEnv },
     baseDir,
     runtime: runtime.describe(),
     submitTime: Date.now(),

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import type { RunOptions } from "./run-action.js";
-import { action, addSpecOptions, parseNonNegativeInt } from "./shared.js";
+import { action, addSpecOptions, parseNonNegativeInt, setEnvOption } from "./shared.js";
 import { parseTaskUser } from "./task-user.js";
 
 export function runCommand(): Command {
@@ -37,7 +37,7 @@ export function runCommand(): Command {
       "at most this many tasks at once (default 64; a larger group runs alone)",
       parseNonNegativeInt("--max-parallel"),
     );
-  addSpecOptions(command).addHelpText(
+  addSpecOptions(setEnvOption(command)).addHelpText(
     "after",
     `
 Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
@@ -45,13 +45,16 @@ Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
 Examples:
   $ troupe run examples/group_tasks_communication.yaml
   $ troupe run examples/templated_fanout.yaml --set workers=8 --output json
-  $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none`,
+  $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none
+  $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {
+      const runAction = import("./run-action.js");
       // The container engine is asked first: its answer comes while the rest of troupe loads and reads the file.
+      if (Object.keys(options.setEnv ?? {}).length > 0) (await runAction).checkSetEnv(options.setEnv);
       const engine = (await import("./choose-runtime.js")).askEngine(options);
-      return (await import("./run-action.js")).runWorkflow(file, options, engine);
+      return (await runAction).runWorkflow(file, options, engine);
     }),
   );
 }

@@ -24,6 +24,19 @@ function collectAssignment(flag: string) {
   };
 }
 
+/**
+ * `--set-env KEY=VALUE`, repeatable: environment set in every task (OSMO's flag). Names and values are checked
+ * where they are used (plan's checkEnvName: `troupe run`, the server), not here: every command loads this file.
+ */
+export function setEnvOption(command: Command): Command {
+  return command.option(
+    "--set-env <key=value>",
+    "set an environment variable in every task, over the task's own; repeatable",
+    collectAssignment("--set-env"),
+    {},
+  );
+}
+
 /** The spec flags; `outputs`: the output formats the command offers (`plan` draws graphs too). */
 export function addSpecOptions(command: Command, outputs: readonly string[] = OUTPUT_FORMATS): Command {
   return command

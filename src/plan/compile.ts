@@ -32,8 +32,14 @@ interface DraftGroup {
   tasks: TaskSpec[];
 }
 
-export function compileWorkflow(spec: WorkflowSpec): CompiledWorkflow {
+export interface CompileOptions {
+  /** Set in every task's environment over its own (`--set-env`); it takes part in `$(VAR)` expansion too. */
+  env?: Readonly<Record<string, string>>;
+}
+
+export function compileWorkflow(spec: WorkflowSpec, options: CompileOptions = {}): CompiledWorkflow {
   const workflow = spec.workflow;
+  const setEnv = options.env ?? {};
   const drafts: DraftGroup[] = workflow.groups
     ? workflow.groups.map((g) => ({
         name: g.name,
@@ -82,7 +88,14 @@ export function compileWorkflow(spec: WorkflowSpec): CompiledWorkflow {
     const explicitLead = draft.tasks.findIndex((t) => t.lead === true);
     const leadIndex = explicitLead >= 0 ? explicitLead : 0;
     const tasks = draft.tasks.map((t, i) =>
-      compileTask(t, index, i === leadIndex, resourcesOf, (name) => position[groupOfTask.get(normalizeName(name)) as number] as number),
+      compileTask(
+        t,
+        index,
+        i === leadIndex,
+        resourcesOf,
+        (name) => position[groupOfTask.get(normalizeName(name)) as number] as number,
+        setEnv,
+      ),
     );
     return {
       index,
@@ -116,8 +129,9 @@ function compileTask(
   lead: boolean,
   resourcesOf: (name: string) => CompiledResources,
   groupOf: (taskName: string) => number,
+  setEnv: Readonly<Record<string, string>>,
 ): CompiledTask {
-  const environment = task.environment ?? {};
+  const environment = { ...task.environment, ...setEnv };
   const inputNames = (task.inputs ?? []).map((i) => (i.task === undefined ? undefined : (i.task.split(":").pop() as string)));
   const text = (value: string) => tokenize(value, inputNames);
   const commandText = (value: string) => text(expandEnvironmentReferences(value, environment));

@@ -1,4 +1,5 @@
-export { compileWorkflow } from "./compile.js";
+export { compileWorkflow, type CompileOptions } from "./compile.js";
+export { checkEnvName, checkEnvValue, parseEnvAssignment, MAX_SET_ENV } from "./set-env.js";
 export { compileExitActions, exitActionFor } from "./exit-actions.js";
 export { expandEnvironmentReferences, renderTokenized } from "./text.js";
 export type * from "./types.js";

@@ -29,14 +29,12 @@ const runFields = {
   user: z.string().optional().describe("who submitted it (the token's name)"),
   priority: Priority.optional().describe("its priority (recorded; it does not order scheduling yet)"),
   labels: Labels.optional().describe("its labels: the spec's workflow.labels, then the submission's"),
+  tags: z.array(z.string()).optional().describe("its tags (`workflow tag`), when it has any"),
 };
 
-export const TaskRecordSchema = z.strictObject({
-  name: z.string(),
-  lead: z.boolean(),
+const attemptFields = {
   status: TaskStatusSchema,
   exit_code: z.number().int().nullable(),
-  retry_id: z.number().int().min(0).describe("the current attempt"),
   ip: z.string().nullable(),
   start_time: Time.nullable(),
   end_time: Time.nullable(),
@@ -44,6 +42,16 @@ export const TaskRecordSchema = z.strictObject({
     .string()
     .nullable()
     .describe("why the attempt is where it is: the reason of its last change (exit code, timeout, upstream, ...)"),
+};
+
+export const AttemptSchema = z.strictObject({ retry_id: z.number().int().min(0), ...attemptFields });
+
+export const TaskRecordSchema = z.strictObject({
+  name: z.string(),
+  lead: z.boolean(),
+  retry_id: z.number().int().min(0).describe("the current attempt"),
+  ...attemptFields,
+  attempts: z.array(AttemptSchema).optional().describe("with verbose: every attempt, in retry order"),
 });
 
 export const GroupRecordSchema = z.strictObject({
@@ -66,7 +74,9 @@ export const RunSummarySchema = z.strictObject({
   task_count: z.number().int().min(0),
 });
 
-export const ListResponse = z.strictObject({ workflows: z.array(RunSummarySchema) }).describe("workflows, newest first");
+export const ListResponse = z
+  .strictObject({ workflows: z.array(RunSummarySchema) })
+  .describe("workflows by submit time: newest first, or oldest first with order=asc");
 
 export const TransitionSchema = z.strictObject({
   group: z.string().nullable().describe("null for the workflow's own changes"),
@@ -121,6 +131,11 @@ export const RestartedResponse = z
   .strictObject({ id: z.string().describe("the new run"), restarted: z.string().describe("the failed run it continues") })
   .describe("a new run of the failed workflow was started");
 
+export const TaggedResponse = z
+  .strictObject({ id: z.string(), tags: z.array(z.string()).describe("its tags now") })
+  .describe("the workflow's tags were changed");
+export const TagsResponse = z.strictObject({ tags: z.array(z.string()) }).describe("the tags workflows have on this server");
+
 /** A response that is not JSON: its media type and what it holds. */
 export interface TextResponse {
   mediaType: string;
@@ -143,10 +158,24 @@ export const RESPONSES = {
   "GET /api/workflow": { 200: ListResponse, ...errors(400, 401, 500) },
   "GET /api/workflow/:id": { 200: RunRecordSchema, ...errors(400, 401, 404, 414, 500) },
   "GET /api/workflow/:id/spec": {
-    200: { mediaType: "text/yaml", description: "the spec as submitted" },
+    200: { mediaType: "text/yaml", description: "the spec after templating (with template: as submitted)" },
     ...errors(400, 401, 404, 414, 500),
   },
   "GET /api/workflow/:id/events": { 200: EventsResponse, ...errors(400, 401, 404, 414, 500) },
+  "GET /api/workflow/:id/stream": {
+    200: {
+      mediaType: "application/x-ndjson",
+      description:
+        'one JSON object a line: {"type":"event",...a transition} and {"type":"output","task","retry_id","data"} as they happen, then {"type":"end","status"}',
+    },
+    ...errors(400, 401, 404, 414, 500),
+  },
+  "GET /api/workflow/:id/error_logs": {
+    200: { mediaType: "text/plain", description: "the last lines of each failed attempt's output (OSMO's error logs)" },
+    ...errors(400, 401, 404, 414, 500),
+  },
+  "POST /api/workflow/:id/tag": { 200: TaggedResponse, ...errors(400, 401, 403, 404, 413, 414, 415, 500) },
+  "GET /api/tag": { 200: TagsResponse, ...errors(401, 500) },
   "GET /api/workflow/:id/logs": {
     200: { mediaType: "text/plain", description: "the attempt's output (with follow, a stream that ends when the attempt ends)" },
     ...errors(400, 401, 404, 414, 500),

@@ -8,12 +8,16 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Diagnostic } from "../spec/index.js";
-import type { RunStore, TokenOwner } from "../store/index.js";
+import type { AttemptRecord, RunRecord, RunStore, TokenOwner } from "../store/index.js";
 import { httpStatusFor, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
-import { CancelBody, IdParams, ListQuery, MAX_SPEC_CHARS, PoolParams, routeSchemas, SubmitBody } from "./api-schemas.js";
+import { CancelBody, IdParams, MAX_SPEC_CHARS, PoolParams, RecordQuery, routeSchemas, SpecQuery, SubmitBody } from "./api-schemas.js";
+import { registerListRoute } from "./list-route.js";
 import { registerLogsRoute } from "./logs-route.js";
+import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
+import { registerStreamRoute } from "./stream-route.js";
+import { registerTagRoutes } from "./tag-routes.js";
 
 export interface AppOptions {
   store: RunStore;
@@ -26,6 +30,10 @@ export interface AppOptions {
    * 404, as for no workflow at all. Off by default: as in OSMO, every user sees every workflow.
    */
   privateWorkflows?: boolean;
+  /** Told when a run changes (the HTTP thread's): streams that follow a run read on then. Without it, they read every second. */
+  changes?: RunChanges;
+  /** How often a followed stream reads whatever it was told (default a second; tests make it long to see the notifications work). */
+  streamBackstopMs?: number;
 }
 
 declare module "fastify" {
@@ -102,20 +110,37 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }));
   app.get("/api/openapi.json", { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
+  /** Whose workflows `owner` may read: undefined for everyone's, else the name of the only user (their own). */
+  const readableOf = (owner: TokenOwner): string | undefined => (options.privateWorkflows && !owner.admin ? owner.name : undefined);
+  /** The workflow an id (or a prefix of one) names among those `owner` may read. */
+  const resolveFor = (idOrPrefix: string, owner: TokenOwner): string | undefined => store.resolveRunId(idOrPrefix, readableOf(owner));
+
   app.post(
     "/api/pool/:pool/workflow",
     schemas("POST /api/pool/:pool/workflow", { params: PoolParams, body: SubmitBody }),
     async (request: FastifyRequest<{ Params: { pool: string }; Body: z.output<typeof SubmitBody> }>, reply) => {
       const body = request.body;
+      let submitted = { spec: body.spec ?? "", set: body.set, setString: body.set_string, env: body.set_env, labels: body.labels };
+      if (body.workflow_id !== undefined) {
+        // A resubmission: the spec that workflow ran (rendered), its environment and labels, under the new ones.
+        const source = resolveFor(body.workflow_id, request.owner!);
+        const earlier = source === undefined ? undefined : store.submission(source);
+        if (!earlier) return reply.status(404).send({ error: `no workflow ${body.workflow_id}` });
+        const rendered = earlier.renderedSpec !== undefined;
+        submitted = {
+          spec: earlier.renderedSpec ?? earlier.spec,
+          set: rendered ? {} : earlier.set,
+          setString: rendered ? {} : earlier.setString,
+          env: { ...earlier.env, ...body.set_env },
+          labels: { ...earlier.labels, ...body.labels },
+        };
+      }
       const result = await manager.submit({
-        spec: body.spec,
-        set: body.set,
-        setString: body.set_string,
+        ...submitted,
         user: request.owner!.name,
         pool: request.params.pool,
         dryRun: body.dry_run || body.validation_only,
         priority: body.priority,
-        labels: body.labels,
       });
       switch (result.kind) {
         case "invalid":
@@ -130,36 +155,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
-  /** Whose workflows `owner` may read: undefined for everyone's, else the name of the only user (their own). */
-  const readableOf = (owner: TokenOwner): string | undefined => (options.privateWorkflows && !owner.admin ? owner.name : undefined);
-  /** The workflow an id (or a prefix of one) names among those `owner` may read. */
-  const resolveFor = (idOrPrefix: string, owner: TokenOwner): string | undefined => store.resolveRunId(idOrPrefix, readableOf(owner));
-
-  app.get(
-    "/api/workflow",
-    schemas("GET /api/workflow", { querystring: ListQuery }),
-    async (request: FastifyRequest<{ Querystring: z.output<typeof ListQuery> }>) => {
-      const q = request.query;
-      const owner = request.owner!;
-      // Private workflows: a user lists their own only (asking for another user's finds none).
-      const onlyOwn = readableOf(owner);
-      if (onlyOwn !== undefined && q.user !== undefined && q.user !== onlyOwn) return { workflows: [] };
-      return {
-        workflows: store.listRuns({
-          status: q.status,
-          name: q.name,
-          pool: q.pool,
-          user: onlyOwn ?? q.user,
-          priority: q.priority,
-          labels: q.label,
-          since: q.since ? Date.parse(q.since) : undefined,
-          until: q.until ? Date.parse(q.until) : undefined,
-          limit: q.limit,
-          offset: q.offset,
-        }),
-      };
-    },
-  );
+  registerListRoute(app, store, readableOf);
 
   const withRun =
     (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
@@ -173,8 +169,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const endedRecords = new Map<string, string>();
   app.get(
     "/api/workflow/:id",
-    schemas("GET /api/workflow/:id", { params: IdParams }),
-    withRun((id, _request, reply) => {
+    schemas("GET /api/workflow/:id", { params: IdParams, querystring: RecordQuery }),
+    withRun((id, request, reply) => {
+      if ((request.query as z.output<typeof RecordQuery>).verbose) return reply.send(withAttempts(store.getRun(id)!, store.attempts(id)));
       let text = endedRecords.get(id);
       if (text === undefined) {
         const { status, json } = store.runJson(id)!;
@@ -189,8 +186,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   app.get(
     "/api/workflow/:id/spec",
-    schemas("GET /api/workflow/:id/spec", { params: IdParams }),
-    withRun((id, _request, reply) => reply.type("text/yaml; charset=utf-8").send(store.submission(id)?.spec ?? "")),
+    schemas("GET /api/workflow/:id/spec", { params: IdParams, querystring: SpecQuery }),
+    withRun((id, request, reply) => {
+      const submitted = store.submission(id);
+      // Runs recorded before the rendered spec was kept have the spec as written only.
+      const text = (request.query as z.output<typeof SpecQuery>).template ? submitted?.spec : (submitted?.renderedSpec ?? submitted?.spec);
+      return reply.type("text/yaml; charset=utf-8").send(text ?? "");
+    }),
   );
   app.get(
     "/api/workflow/:id/events",
@@ -198,12 +200,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     withRun((id) => ({ events: store.transitions(id) })),
   );
   registerLogsRoute(app, store, resolveFor);
+  registerStreamRoute(app, store, resolveFor, options.changes, options.streamBackstopMs);
   /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
   const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
     const user = store.runHeader(id)?.user;
     if (user === owner.name || owner.admin) return undefined;
     return `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`;
   };
+  registerTagRoutes(app, store, { resolve: resolveFor, readableOf, notTheirs, changed: (id) => endedRecords.delete(id) });
   app.post(
     "/api/workflow/:id/restart",
     schemas("POST /api/workflow/:id/restart", { params: IdParams }),
@@ -224,22 +228,54 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const refusal = notTheirs(id, request.owner!, "cancel");
       if (refusal) return reply.status(403).send({ error: refusal });
       const run = store.runHeader(id)!;
-      const force = (request.body as { force?: boolean } | undefined)?.force ?? false;
-      if (!(await manager.cancel(id, force))) return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
+      const { force = false, message } = (request.body ?? {}) as Partial<z.output<typeof CancelBody>>;
+      const reason = message === undefined ? undefined : `${message} (by ${request.owner!.name})`;
+      if (!(await manager.cancel(id, force, reason)))
+        return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
       return reply.status(202).send({ id, canceling: true, force });
     }),
   );
   return app;
 }
 
+/** The record with every attempt of each task (`verbose`), in retry order, as OSMO's verbose query lists retried tasks. */
+function withAttempts(record: RunRecord, attempts: readonly AttemptRecord[]): RunRecord {
+  const byTask = new Map<string, AttemptRecord[]>();
+  for (const a of attempts) byTask.set(`${a.group}\0${a.task}`, [...(byTask.get(`${a.group}\0${a.task}`) ?? []), a]);
+  return {
+    ...record,
+    groups: record.groups.map((group) => ({
+      ...group,
+      tasks: group.tasks.map((task) => ({
+        ...task,
+        attempts: (byTask.get(`${group.name}\0${task.name}`) ?? []).map(({ retry_id, status, exit_code, ip, start_time, end_time, reason }) => ({
+          retry_id,
+          status,
+          exit_code,
+          ip,
+          start_time,
+          end_time,
+          reason,
+        })),
+      })),
+    })),
+  };
+}
+
 type OpenApiPaths = { paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: object } }>> };
 
-/** A body none of whose fields is required may be left out (validation takes none as `{}`): say so in the document. */
+/**
+ * A body none of whose fields is required may be left out (validation takes none as `{}`): say so in the document.
+ * Not one marked `x-body-required` (one of its fields is needed, whichever).
+ */
 function optionalBodies<T extends OpenApiPaths>(document: T): T {
   for (const methods of Object.values(document.paths ?? {}))
     for (const operation of Object.values(methods)) {
-      const content = operation.requestBody?.content as Record<string, { schema?: { required?: string[] } }> | undefined;
-      if (content && Object.values(content).every((media) => !media.schema?.required?.length)) operation.requestBody!.required = false;
+      const content = operation.requestBody?.content as
+        Record<string, { schema?: { required?: string[]; "x-body-required"?: boolean } }> | undefined;
+      const optional = (media: { schema?: { required?: string[]; "x-body-required"?: boolean } }) =>
+        !media.schema?.required?.length && !media.schema?.["x-body-required"];
+      if (content && Object.values(content).every(optional)) operation.requestBody!.required = false;
     }
   return document;
 }

@@ -44,24 +44,29 @@ export class HttpThreadLink implements RunObserver {
 
   /** Committed updates not passed on yet: sent together, at most UPDATES_MS after the first (a message per commit cost more than the commits). */
   private updates: StoreUpdate[] = [];
+  /** The runs those commits wrote anything of (transitions too): their followers (stream-route.ts) read on. */
+  private readonly changedRuns = new Set<string>();
   private updatesTimer: NodeJS.Timeout | undefined;
 
   /** For RunStoreOptions.onCommit. */
-  readonly committed = (updates: StoreUpdate[]): void => {
-    if (updates.length === 0) return;
+  readonly committed = (updates: StoreUpdate[], runs: string[]): void => {
+    if (updates.length === 0 && runs.length === 0) return;
     for (const update of updates) this.updates.push(update);
+    for (const run of runs) this.changedRuns.add(run);
     this.updatesTimer ??= setTimeout(() => this.sendUpdates(), UPDATES_MS);
   };
 
   private sendUpdates(): void {
     clearTimeout(this.updatesTimer);
     this.updatesTimer = undefined;
-    if (this.updates.length === 0) return;
+    if (this.updates.length === 0 && this.changedRuns.size === 0) return;
     const updates = this.updates;
     this.updates = [];
+    const runs = [...this.changedRuns];
+    this.changedRuns.clear();
     // As JSON text: for the burst of a big run's start (40,000 updates for 10,000 tasks) JSON.parse in the HTTP
     // thread takes half the time a structured clone takes to arrive there, and the main thread's side costs the same.
-    this.send({ kind: "updates", json: JSON.stringify(updates) });
+    this.send({ kind: "updates", json: JSON.stringify(updates), runs });
   }
 
   /** In order: the updates committed before a run starts or ends go first. */
@@ -128,7 +133,7 @@ async function answer(manager: RunManager, message: Extract<FromHttp, { kind: "c
         ? await manager.submit(args[0]!)
         : message.method === "restart"
           ? await manager.restart(args[0]!, args[1]!)
-          : manager.cancel(args[0]!, args[1]!);
+          : manager.cancel(args[0]!, args[1]!, args[2]);
     return { kind: "reply", call: message.call, result };
   } catch (error) {
     return { kind: "reply", call: message.call, error: (error as Error).message };

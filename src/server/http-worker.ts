@@ -9,6 +9,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { RunStore, type RunRecord, type StoreUpdate } from "../store/index.js";
 import { buildApp } from "./app.js";
+import { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 
 export interface HttpThreadOptions {
@@ -24,7 +25,7 @@ export type ToHttp =
   | { kind: "reply"; call: number; result?: unknown; error?: string }
   | { kind: "live"; id: string; created?: RunRecord }
   | { kind: "forget"; id: string }
-  | { kind: "updates"; json: string }
+  | { kind: "updates"; json: string; runs: string[] }
   | { kind: "close" };
 
 /** HTTP thread -> main thread. */
@@ -50,7 +51,8 @@ async function main(options: HttpThreadOptions): Promise<void> {
         send({ kind: "call", call: id, method, args });
       });
   const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel") };
-  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows });
+  const changes = new RunChanges();
+  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes });
 
   port.on("message", (message: ToHttp) => {
     switch (message.kind) {
@@ -66,9 +68,11 @@ async function main(options: HttpThreadOptions): Promise<void> {
         break;
       case "forget":
         store.forget(message.id);
+        changes.notify(message.id);
         break;
       case "updates":
         store.applyUpdates(JSON.parse(message.json) as StoreUpdate[]);
+        for (const run of message.runs) changes.notify(run);
         break;
       case "close": {
         // Followers of a log stream are cut off rather than waited for.

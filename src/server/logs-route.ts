@@ -6,8 +6,8 @@
 import { existsSync, openSync, readSync, closeSync, createReadStream } from "node:fs";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
-import { IdParams, routeSchemas } from "./api-schemas.js";
+import { readFrom, tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
+import { ErrorLogsQuery, IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
 
 export const LogsQuery = z
@@ -23,6 +23,26 @@ export const LogsQuery = z
   .strict();
 
 const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
+
+/**
+ * Which attempts have error logs, as OSMO says (TaskGroupStatus.has_error_logs): one rescheduled, or failed
+ * by its own doing. Not those canceled or timed out, failed for an upstream task, or by the server or the
+ * machine (FAILED_SERVER_ERROR, FAILED_EVICTED, FAILED_START_ERROR, FAILED_IMAGE_PULL: nothing of theirs ran).
+ */
+export function hasErrorLogs(status: string): boolean {
+  if (status === "RESCHEDULED") return true;
+  return status.startsWith("FAILED") && !NO_ERROR_LOGS.has(status);
+}
+const NO_ERROR_LOGS = new Set([
+  "FAILED_UPSTREAM",
+  "FAILED_CANCELED",
+  "FAILED_EXEC_TIMEOUT",
+  "FAILED_QUEUE_TIMEOUT",
+  "FAILED_SERVER_ERROR",
+  "FAILED_EVICTED",
+  "FAILED_START_ERROR",
+  "FAILED_IMAGE_PULL",
+]);
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 
@@ -32,6 +52,32 @@ export function registerLogsRoute(
   store: RunStore,
   resolve: (idOrPrefix: string, owner: TokenOwner) => string | undefined,
 ): void {
+  app.get(
+    "/api/workflow/:id/error_logs",
+    routeSchemas({ params: IdParams, querystring: ErrorLogsQuery }, RESPONSES["GET /api/workflow/:id/error_logs"]),
+    async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof ErrorLogsQuery> }>, reply: FastifyReply) => {
+      const id = resolve(request.params.id, request.owner!);
+      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      const q = request.query;
+      let attempts = store.attempts(id);
+      if (q.task !== undefined) {
+        const ofTask = attempts.filter((a) => a.task === q.task);
+        if (ofTask.length === 0) return reply.status(404).send({ error: `workflow ${id} has no task ${q.task}` });
+        const retry = q.retry_id ?? Math.max(...ofTask.map((a) => a.retry_id));
+        attempts = ofTask.filter((a) => a.retry_id === retry);
+        if (attempts.length === 0) return reply.status(404).send({ error: `task ${q.task} has no attempt with retry id ${retry}` });
+      }
+      // Each attempt's section: a line saying which and how it ended, then its last lines.
+      const sections = attempts
+        .filter((a) => hasErrorLogs(a.status))
+        .map((a) => {
+          const head = `--- ${a.task} retry ${a.retry_id}: ${a.status}${a.exit_code === null ? "" : ` (exit code ${a.exit_code})`} ---\n`;
+          const text = existsSync(a.log_path) ? readFrom(a.log_path, tailOffset(a.log_path, q.n)).toString("utf8") : "";
+          return head + text + (text === "" || text.endsWith("\n") ? "" : "\n");
+        });
+      return reply.type("text/plain; charset=utf-8").send(sections.join(""));
+    },
+  );
   app.get(
     "/api/workflow/:id/logs",
     routeSchemas({ params: IdParams, querystring: LogsQuery }, RESPONSES["GET /api/workflow/:id/logs"]),

@@ -7,6 +7,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import yaml from "js-yaml";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
@@ -19,6 +20,8 @@ export interface PlanRequest {
   spec: string;
   set: Record<string, string>;
   setString: Record<string, string>;
+  /** Set in every task's environment (`--set-env`). */
+  env?: Record<string, string>;
   pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean };
   maxTasks: number;
   /** Without it (a dry run) the answer has no plan: only its size. */
@@ -34,6 +37,7 @@ export type PlanReply =
       groups: number;
       tasks: number;
       plan?: CompiledWorkflow;
+      rendered?: string;
       /** The spec's warnings (fields with no effect yet, among others): the submitter is told of them. */
       warnings: Diagnostic[];
     };
@@ -58,7 +62,7 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
       reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
       status: 400,
     };
-  const plan = compileWorkflow(loaded.spec);
+  const plan = compileWorkflow(loaded.spec, { env: request.env });
   const refusals = policyRefusals(plan, pool, pool.name);
   if (refusals.length > 0) return { kind: "refused", reason: refusals.join("; "), status: 403 };
   const unschedulable = findUnschedulable(plan, pool.capacity);
@@ -79,7 +83,8 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
     tasks: tasks.length,
     warnings: loaded.diagnostics.filter((d) => d.severity === "warning"),
   };
-  return request.wantPlan ? { ...reply, plan } : reply;
+  // The spec after templating, as a YAML document (as OSMO keeps it): what `workflow spec` shows and a resubmission runs.
+  return request.wantPlan ? { ...reply, plan, rendered: yaml.dump(loaded.spec, { lineWidth: -1, noRefs: true }) } : reply;
 }
 
 export type Planner = (request: PlanRequest) => Promise<PlanReply>;

@@ -41,6 +41,8 @@ export interface Submission {
   spec: string;
   set: Record<string, string>;
   setString: Record<string, string>;
+  /** Set in every task's environment (`--set-env`). */
+  env: Record<string, string>;
   user: string;
   pool: string;
   dryRun: boolean;
@@ -60,7 +62,8 @@ export type SubmitResult =
 export interface RunControl {
   submit(submission: Submission): Promise<SubmitResult>;
   restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }>;
-  cancel(id: string, force: boolean): boolean | Promise<boolean>;
+  /** `message`: why, recorded as the reason of the cancel. */
+  cancel(id: string, force: boolean, message?: string): boolean | Promise<boolean>;
 }
 
 /** Who is told when runs start and end here (the records the HTTP side keeps live). */
@@ -76,6 +79,8 @@ interface ActiveRun {
   /** A cancel that came before the run existed. */
   cancel?: boolean;
   force?: boolean;
+  /** Its reason, as the canceler gave it. */
+  reason?: string;
   /** The run has ended; what it made (networks, containers) is being removed. */
   closing?: boolean;
   done: Promise<void>;
@@ -110,7 +115,8 @@ export class RunManager implements RunControl {
     if (checked.kind !== "planned") return checked;
     try {
       if (!checked.plan) throw new Error("the planner answered without a plan");
-      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission), warnings: checked.warnings };
+      const id = await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered });
+      return { kind: "submitted", id, warnings: checked.warnings };
     } finally {
       checked.release();
     }
@@ -133,7 +139,10 @@ export class RunManager implements RunControl {
     try {
       if (!checked.plan) return { kind: "refused", reason: "unexpected", status: 400 };
       const reused = completedGroups(this.store, previousId, checked.plan);
-      return { kind: "submitted", id: await this.launch(checked.plan, checked.pool, submission, reused) };
+      return {
+        kind: "submitted",
+        id: await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered }, reused),
+      };
     } finally {
       checked.release();
     }
@@ -144,7 +153,15 @@ export class RunManager implements RunControl {
     submission: Submission,
   ): Promise<
     | Exclude<SubmitResult, { kind: "submitted" }>
-    | { kind: "planned"; plan?: CompiledWorkflow; pool: Pool; tasks: number; warnings: Diagnostic[]; release: () => void }
+    | {
+        kind: "planned";
+        plan?: CompiledWorkflow;
+        rendered?: string;
+        pool: Pool;
+        tasks: number;
+        warnings: Diagnostic[];
+        release: () => void;
+      }
   > {
     if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
     const pool = this.pools.get(submission.pool);
@@ -167,6 +184,7 @@ export class RunManager implements RunControl {
         spec: submission.spec,
         set: submission.set,
         setString: submission.setString,
+        env: submission.env,
         pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: pool.privilegedAllowed },
         maxTasks: this.limits.maxTasks,
         wantPlan: !submission.dryRun,
@@ -181,7 +199,7 @@ export class RunManager implements RunControl {
     }
     const { warnings } = reply;
     if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
-    return { kind: "planned", plan: reply.plan, pool, tasks: reply.tasks, warnings, release };
+    return { kind: "planned", plan: reply.plan, rendered: reply.rendered, pool, tasks: reply.tasks, warnings, release };
   }
 
   /** Counts a submission of `user` as running until it is launched (or refused); the returned function lets go, once. */
@@ -198,14 +216,20 @@ export class RunManager implements RunControl {
   }
 
   /** Records the run and runs it in the background; returns its id. */
-  private async launch(plan: CompiledWorkflow, pool: Pool, submission: Submission, reused?: RunOptions["reused"]): Promise<string> {
+  private async launch(
+    plan: CompiledWorkflow,
+    pool: Pool,
+    submission: Submission & { rendered?: string },
+    reused?: RunOptions["reused"],
+  ): Promise<string> {
     const runtime = await pool.runtime();
     const newRun: NewRun = {
       // Kept tasks outlive this server; the next one resumes the run.
       owner: runtime.keepsTasks ? keptOwnerToken() : processToken(),
       name: plan.name,
       specText: submission.spec,
-      variables: { set: submission.set, setString: submission.setString },
+      variables: { set: submission.set, setString: submission.setString, env: submission.env },
+      renderedSpec: submission.rendered,
       runtime: runtime.describe(),
       submitTime: Date.now(),
       user: submission.user,
@@ -255,7 +279,7 @@ export class RunManager implements RunControl {
         });
         entry.run = run;
         const done = run.start();
-        if (entry.cancel) run.cancel(entry.force);
+        if (entry.cancel) run.cancel(entry.force, entry.reason);
         await done;
       } catch (error) {
         // GPUs held for its running members (recover) that it never took back.
@@ -337,6 +361,7 @@ export class RunManager implements RunControl {
       spec: submitted.spec,
       set: submitted.set,
       setString: submitted.setString,
+      env: submitted.env,
       // A run accepted before goes on: the pool's policy is not asked again.
       pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: true },
       maxTasks: Number.MAX_SAFE_INTEGER,
@@ -359,11 +384,12 @@ export class RunManager implements RunControl {
   }
 
   /** False when the run is not running here (ended, or unknown). */
-  cancel(id: string, force: boolean): boolean {
+  cancel(id: string, force: boolean, message?: string): boolean {
     const entry = this.active.get(id);
     if (!entry) return false;
-    if (entry.run) entry.run.cancel(force);
-    else Object.assign(entry, { cancel: true, force });
+    const reason = message === undefined ? undefined : `canceled: ${message}`;
+    if (entry.run) entry.run.cancel(force, reason);
+    else Object.assign(entry, { cancel: true, force, reason });
     return true;
   }
 

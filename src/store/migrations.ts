@@ -190,6 +190,14 @@ UPDATE task_attempts SET reason = (SELECT l.reason FROM last_reason l WHERE l.ru
 DROP TABLE last_reason;
 ${ATTEMPT_TRIGGERS}`),
   },
+  {
+    version: 8,
+    description: "a server run's tags (JSON array, changed after submission) and its spec after templating",
+    up: (db) =>
+      db.exec(`
+ALTER TABLE runs ADD COLUMN tags TEXT;
+ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -29,6 +29,7 @@ interface RunRow {
   pool: string | null;
   priority: Priority | null;
   labels: string | null;
+  tags: string | null;
 }
 interface GroupRow {
   idx: number;
@@ -77,13 +78,15 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** The fields only server runs have: pool, user, priority, labels. */
-function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority" | "labels"> {
+/** The fields only server runs have: pool, user, priority, labels, tags (those a run has). */
+function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority" | "labels" | "tags"> {
+  const tags = row.tags !== null ? (JSON.parse(row.tags) as string[]) : [];
   return {
     ...(row.pool !== null ? { pool: row.pool } : {}),
     ...(row.user !== null ? { user: row.user } : {}),
     ...(row.priority !== null ? { priority: row.priority } : {}),
     ...(row.labels !== null ? { labels: JSON.parse(row.labels) as Record<string, string> } : {}),
+    ...(tags.length > 0 ? { tags } : {}),
   };
 }
 
@@ -138,6 +141,7 @@ export function createdRunRecord(id: string, run: NewRun): RunRecord {
     pool: run.pool ?? null,
     priority: run.priority ?? null,
     labels: run.labels ? JSON.stringify(run.labels) : null,
+    tags: null,
   };
   const blank = { start_time: null, end_time: null };
   const groups = run.groups.map((g, idx): GroupRow => ({ idx, name: g.name, status: INITIAL_STATUS.group, ...blank }));
@@ -157,7 +161,19 @@ export function createdRunRecord(id: string, run: NewRun): RunRecord {
   return runRecord(row, groups, tasks);
 }
 
-const RUN_COLUMNS = "id, name, status, submit_time, start_time, end_time, user, pool, priority, labels";
+function transitionRecord(r: TransitionRow): TransitionRecord {
+  return {
+    group: r.group_name,
+    task: r.task_name,
+    retry_id: r.retry_id,
+    from: r.from_status,
+    to: r.to_status,
+    reason: r.reason,
+    time: isoTime(r.time),
+  };
+}
+
+const RUN_COLUMNS = "id, name, status, submit_time, start_time, end_time, user, pool, priority, labels, tags";
 
 export class RunReader {
   private readonly run;
@@ -228,15 +244,34 @@ export class RunReader {
       where.push(`${key} = @${key}`);
       params[key] = value;
     }
+    if (options.users !== undefined) {
+      const names = options.users.map((user, i) => ((params[`user${i}`] = user), `@user${i}`));
+      where.push(names.length > 0 ? `user IN (${names.join(", ")})` : "0");
+    }
     // Keys are label keys (no quotes, checked by the caller); JSON paths quote them whole, so `.` and `/` are plain characters.
-    (options.labels ?? []).forEach(({ key, value }, i) => {
+    (options.labels ?? []).forEach(({ key, value, patterns }, i) => {
       params[`labelPath${i}`] = `$."${key}"`;
-      if (value === undefined) where.push(`json_type(labels, @labelPath${i}) IS NOT NULL`);
+      if (patterns !== undefined) {
+        // Label values have no GLOB metacharacters but the selector's `*` (checked by the caller).
+        const each = patterns.map((pattern, p) => {
+          params[`labelPattern${i}_${p}`] = pattern;
+          return `json_extract(labels, @labelPath${i}) GLOB @labelPattern${i}_${p}`;
+        });
+        where.push(`(${each.join(" OR ") || "0"})`);
+      } else if (value === undefined) where.push(`json_type(labels, @labelPath${i}) IS NOT NULL`);
       else {
         where.push(`json_extract(labels, @labelPath${i}) = @labelValue${i}`);
         params[`labelValue${i}`] = value;
       }
     });
+    (options.noLabels ?? []).forEach((key, i) => {
+      params[`noLabelPath${i}`] = `$."${key}"`;
+      where.push(`(labels IS NULL OR json_type(labels, @noLabelPath${i}) IS NULL)`);
+    });
+    if (options.tags !== undefined) {
+      const tags = options.tags.map((tag, i) => ((params[`tag${i}`] = tag), `@tag${i}`));
+      where.push(`EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE json_each.value IN (${tags.join(", ") || "NULL"}))`);
+    }
     if (options.since !== undefined) {
       where.push("submit_time >= @since");
       params.since = options.since;
@@ -250,7 +285,7 @@ export class RunReader {
         `SELECT ${RUN_COLUMNS},
                 (SELECT COUNT(*) FROM tasks t WHERE t.run_id = runs.id) AS task_count
          FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
-         ORDER BY submit_time DESC, seq DESC LIMIT @limit OFFSET @offset`,
+         ORDER BY ${options.order === "asc" ? "submit_time ASC, seq ASC" : "submit_time DESC, seq DESC"} LIMIT @limit OFFSET @offset`,
       )
       .all(params);
     return rows.map((r) => ({
@@ -287,33 +322,47 @@ export class RunReader {
     const row = this.db
       .prepare<
         [string],
-        { spec: string; variables: string | null; priority: Priority | null; labels: string | null; base_dir: string | null }
-      >("SELECT spec, variables, priority, labels, base_dir FROM runs WHERE id = ?")
+        {
+          spec: string;
+          variables: string | null;
+          priority: Priority | null;
+          labels: string | null;
+          base_dir: string | null;
+          rendered_spec: string | null;
+        }
+      >("SELECT spec, variables, priority, labels, base_dir, rendered_spec FROM runs WHERE id = ?")
       .get(runId);
     if (!row) return undefined;
     const variables = row.variables
-      ? (JSON.parse(row.variables) as { set: Record<string, string>; setString: Record<string, string> })
+      ? (JSON.parse(row.variables) as { set: Record<string, string>; setString: Record<string, string>; env?: Record<string, string> })
       : undefined;
     return {
       spec: row.spec,
       set: variables?.set ?? {},
       setString: variables?.setString ?? {},
+      env: variables?.env ?? {},
+      ...(row.rendered_spec !== null ? { renderedSpec: row.rendered_spec } : {}),
       priority: row.priority ?? "NORMAL",
       labels: row.labels ? (JSON.parse(row.labels) as Record<string, string>) : {},
       ...(row.base_dir !== null ? { baseDir: row.base_dir } : {}),
     };
   }
 
+  /** The run's transitions recorded after the one numbered `afterSeq` (0: all), each with its number, in the order recorded. */
+  transitionsAfter(runId: string, afterSeq: number): Array<TransitionRecord & { seq: number }> {
+    this.transitionsAfterRows ??= this.db.prepare<[string, number], TransitionRow & { seq: number }>(
+      `SELECT tr.id AS seq, g.name AS group_name, t.name AS task_name, tr.retry_id, tr.from_status, tr.to_status, tr.reason, tr.time
+       FROM transitions tr
+       LEFT JOIN groups g ON g.run_id = tr.run_id AND g.idx = tr.group_idx
+       LEFT JOIN tasks t ON t.run_id = tr.run_id AND t.group_idx = tr.group_idx AND t.task_idx = tr.task_idx
+       WHERE tr.run_id = ? AND tr.id > ? ORDER BY tr.id`,
+    );
+    return this.transitionsAfterRows.all(runId, afterSeq).map((r) => ({ seq: r.seq, ...transitionRecord(r) }));
+  }
+  private transitionsAfterRows: Database.Statement<[string, number], TransitionRow & { seq: number }> | undefined;
+
   transitions(runId: string): TransitionRecord[] {
-    return this.transitionRows.all(runId).map((r) => ({
-      group: r.group_name,
-      task: r.task_name,
-      retry_id: r.retry_id,
-      from: r.from_status,
-      to: r.to_status,
-      reason: r.reason,
-      time: isoTime(r.time),
-    }));
+    return this.transitionRows.all(runId).map(transitionRecord);
   }
 
   /** Every attempt of every task, with log paths relative to TROUPE_HOME. */

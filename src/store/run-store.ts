@@ -18,6 +18,7 @@ import { setRunOwner, settleOrphanedRuns, settleRuns, unfinishedOwnedRuns, type 
 import { checkSegment, DB_FILE, relativeLogPath, relativeRunDir } from "./paths.js";
 import { RunReader } from "./reader.js";
 import { ReusedLogs } from "./reused-logs.js";
+import { setRunTags, tagsInUse } from "./tags.js";
 import { TokenTable } from "./tokens.js";
 import type {
   AttemptRecord,
@@ -160,7 +161,11 @@ export class RunStore {
     }
     this.counters.flushes += 1;
     this.counters.operations += ops.length;
-    if (this.options.onCommit) this.options.onCommit(ops.filter((op): op is StoreUpdate => op.kind !== "transition"));
+    if (this.options.onCommit)
+      this.options.onCommit(
+        ops.filter((op): op is StoreUpdate => op.kind !== "transition"),
+        [...new Set(ops.map((op) => op.runId))],
+      );
   }
 
   /**
@@ -245,6 +250,29 @@ export class RunStore {
   transitions(runId: string): TransitionRecord[] {
     this.flush();
     return this.reader.transitions(runId);
+  }
+
+  /** The run's transitions after the one numbered `afterSeq` (0: from the first), each with its number. */
+  transitionsAfter(runId: string, afterSeq: number): Array<TransitionRecord & { seq: number }> {
+    this.flush();
+    return this.reader.transitionsAfter(runId, afterSeq);
+  }
+
+  /** Removes then adds tags of run `id`; returns its tags after. */
+  setTags(id: string, add: readonly string[], remove: readonly string[]): string[] {
+    this.flush();
+    const tags = setRunTags(this.db, id, add, remove);
+    // A record kept in memory would not show them: it is read again when next asked for.
+    const live = this.live.get(id);
+    if (live !== undefined) this.live.set(id, null);
+    this.ended.delete(id);
+    return tags;
+  }
+
+  /** Every tag some run has (with `user`, some run of that user's), sorted. */
+  tagsInUse(user?: string): string[] {
+    this.flush();
+    return tagsInUse(this.db, user);
   }
 
   private reusedLogs: ReusedLogs | undefined;

@@ -17,6 +17,8 @@ export interface RunRecord {
   user?: string;
   priority?: Priority;
   labels?: Record<string, string>;
+  /** Server runs: tags added after submission (`workflow tag`). */
+  tags?: string[];
   groups: GroupRecord[];
 }
 
@@ -39,6 +41,19 @@ export interface TaskRecord {
   end_time: string | null;
   /** Why the attempt is where it is: the reason of its last change (null in records made before troupe kept it). */
   reason: string | null;
+  /** A verbose query's: every attempt of the task, in retry order. */
+  attempts?: AttemptSummary[];
+}
+
+/** One attempt of a task as a verbose query shows it. */
+export interface AttemptSummary {
+  retry_id: number;
+  status: string;
+  exit_code: number | null;
+  ip: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  reason: string | null;
 }
 
 /** What a run is created with: its groups and tasks in plan order. */
@@ -54,11 +69,13 @@ export interface NewRun {
   /** Server runs: who submitted it, to which pool, with which template variables, priority and labels. */
   user?: string;
   pool?: string;
-  variables?: { set: Record<string, string>; setString: Record<string, string> };
+  variables?: { set: Record<string, string>; setString: Record<string, string>; env?: Record<string, string> };
   /** Local runs: the directory the spec's `localpath` files are found from (a restart reads them there again). */
   baseDir?: string;
   priority?: Priority;
   labels?: Record<string, string>;
+  /** The spec after templating, as it was planned (`workflow spec` shows it; `--template` the spec as written). */
+  renderedSpec?: string;
 }
 
 /** What a run was submitted with (a restart submits it again). */
@@ -66,6 +83,10 @@ export interface SubmissionRecord {
   spec: string;
   set: Record<string, string>;
   setString: Record<string, string>;
+  /** Environment set in every task (`--set-env`). */
+  env: Record<string, string>;
+  /** The spec after templating; undefined for runs recorded before it was kept. */
+  renderedSpec?: string;
   /** NORMAL and none for runs recorded without them. */
   priority: Priority;
   labels: Record<string, string>;
@@ -110,6 +131,7 @@ export interface RunSummary {
   user?: string;
   priority?: Priority;
   labels?: Record<string, string>;
+  tags?: string[];
   task_count: number;
 }
 
@@ -156,10 +178,21 @@ export interface ListRunsOptions {
   /** Runs whose workflow name contains this (case-insensitive). */
   name?: string;
   user?: string;
+  /** Submitted by any of these users (with `user`, by that one too). */
+  users?: readonly string[];
   pool?: string;
   priority?: Priority;
-  /** Runs that have every one of these labels: with this value, or (no value) any value. */
-  labels?: ReadonlyArray<{ key: string; value?: string }>;
+  /**
+   * Runs that have every one of these labels: with this value, with a value one of `patterns` matches (`*` any
+   * run of characters), or (neither) any value.
+   */
+  labels?: ReadonlyArray<{ key: string; value?: string; patterns?: readonly string[] }>;
+  /** Runs that have none of these label keys. */
+  noLabels?: readonly string[];
+  /** Runs that have any one of these tags. */
+  tags?: readonly string[];
+  /** By submit time: newest first (desc, the default) or oldest first. */
+  order?: "asc" | "desc";
   /** Runs submitted at or after / before these epoch ms. */
   since?: number;
   until?: number;
@@ -182,9 +215,10 @@ export interface RunStoreOptions {
   /**
    * Called with the updates of each flush once they are committed, in order
    * (the server passes them to the thread that answers queries, which keeps
-   * its own records of running runs with them: `applyUpdates`).
+   * its own records of running runs with them: `applyUpdates`), and the runs
+   * the flush wrote anything of, transitions included (for those who follow them).
    */
-  onCommit?: (updates: StoreUpdate[]) => void;
+  onCommit?: (updates: StoreUpdate[], runs: string[]) => void;
 }
 
 /** One committed update of a run, a group or a task. */

@@ -49,8 +49,8 @@ export class RunWriter {
 
   constructor(private readonly db: Database.Database) {
     this.insertRun = db.prepare<Value[]>(
-      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels, base_dir)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, name, seq, status, spec, runtime, submit_time, owner, user, pool, variables, priority, labels, base_dir, rendered_spec)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertGroup = db.prepare<Value[]>(`INSERT INTO groups (run_id, idx, name, status) VALUES (?, ?, ?, ?)`);
     this.insertTask = db.prepare<Value[]>(
@@ -92,6 +92,7 @@ export class RunWriter {
       run.priority ?? null,
       run.labels ? JSON.stringify(run.labels) : null,
       run.baseDir ?? null,
+      run.renderedSpec ?? null,
     );
     run.groups.forEach((g, group) => {
       this.insertGroup.run(runId, group, g.name, INITIAL_STATUS.group);

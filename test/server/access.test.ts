@@ -102,7 +102,7 @@ afterAll(async () => {
 async function reads(served: Served, token: string) {
   const { url } = served.server;
   const id = served.done;
-  const list = await api(url, "GET", "/api/workflow", token);
+  const list = await api(url, "GET", "/api/workflow?all_users=true", token);
   const byUser = await api(url, "GET", "/api/workflow?user=alice", token);
   const ids = (response: typeof list) => ((response.json as { workflows: Array<{ id: string }> }).workflows ?? []).map((w) => w.id);
   return {
@@ -113,6 +113,8 @@ async function reads(served: Served, token: string) {
     events: await api(url, "GET", `/api/workflow/${id}/events`, token),
     logs: await api(url, "GET", `/api/workflow/${id}/logs`, token),
     follow: await api(url, "GET", `/api/workflow/${id}/logs?follow=true`, token),
+    stream: await api(url, "GET", `/api/workflow/${id}/stream?follow=true`, token),
+    errorLogs: await api(url, "GET", `/api/workflow/${id}/error_logs`, token),
   };
 }
 
@@ -125,6 +127,8 @@ function expectReadable(r: Awaited<ReturnType<typeof reads>>) {
   expect(r.events.status).toBe(200);
   expect(r.logs.text).toBe("the key is hunter2\n");
   expect(r.follow.text).toBe("the key is hunter2\n");
+  expect(r.stream.text).toContain('"data":"the key is hunter2\\n"');
+  expect(r.errorLogs.status).toBe(200);
 }
 
 describe("reads across users", () => {
@@ -139,14 +143,23 @@ describe("reads across users", () => {
     const bob = await reads(served, served.tokens.bob);
     expect(bob.listed).toBe(false);
     expect(bob.listedByUser).toBe(false);
-    for (const response of [bob.query, bob.spec, bob.events, bob.logs, bob.follow]) {
+    for (const response of [bob.query, bob.spec, bob.events, bob.logs, bob.follow, bob.stream, bob.errorLogs]) {
       expect(response.status).toBe(404);
       expect(response.text).not.toContain("hunter2");
       expect(response.text).toContain(`no workflow ${served.done}`);
     }
-    // Nor may bob act on it (and learn that it exists).
+    // Nor may bob act on it (and learn that it exists), submit it again, or see its tags.
     for (const action of ["cancel", "restart"])
       expect((await api(served.server.url, "POST", `/api/workflow/${served.done}/${action}`, served.tokens.bob, "{}")).status).toBe(404);
+    const tagBody = JSON.stringify({ add: ["secret-tag"] });
+    expect((await api(served.server.url, "POST", `/api/workflow/${served.done}/tag`, served.tokens.bob, tagBody)).status).toBe(404);
+    expect((await api(served.server.url, "POST", `/api/workflow/${served.done}/tag`, served.tokens.alice, tagBody)).status).toBe(200);
+    expect((await api(served.server.url, "GET", "/api/tag", served.tokens.bob)).json).toEqual({ tags: [] });
+    expect((await api(served.server.url, "GET", "/api/tag", served.tokens.admin)).json).toEqual({ tags: ["secret-tag"] });
+    const resubmit = JSON.stringify({ workflow_id: served.done });
+    const again = await api(served.server.url, "POST", "/api/pool/default/workflow", served.tokens.bob, resubmit);
+    expect(again.status).toBe(404);
+    expect(again.text).not.toContain("hunter2");
     // bob's own are his to read.
     const own = await api(served.server.url, "POST", "/api/pool/default/workflow", served.tokens.bob, JSON.stringify({ spec: SECRET }));
     const ownId = (own.json as { id: string }).id;

@@ -56,6 +56,7 @@ async function badPaths(route: RouteKey, target: (param: string) => string, body
   expect((await call(route, target("x".repeat(300)), alice, body)).status).toBe(414);
 }
 type Body = Record<string, unknown>;
+type RunRecordBody = { groups: Array<{ name: string; tasks: Array<{ attempts?: Body[] }> }> };
 
 async function token(name: string): Promise<string> {
   const result = await troupe(["server", "token", "create", name, "--home", serverHome], { home: home.home });
@@ -158,8 +159,11 @@ describe("every route's responses match their documented schemas", () => {
     expect((await call("GET /api/workflow", "/api/workflow?priority=URGENT", alice)).status).toBe(400);
     expect((await call("GET /api/workflow", "/api/workflow", undefined)).status).toBe(401);
 
-    const spec = await call("GET /api/workflow/:id/spec", `/api/workflow/${completed}/spec`, alice);
+    const spec = await call("GET /api/workflow/:id/spec", `/api/workflow/${completed}/spec?template=true`, alice);
     expect(spec.body).toBe(threeTasks(name));
+    const rendered = await call("GET /api/workflow/:id/spec", `/api/workflow/${completed}/spec`, alice);
+    expect(rendered.body).toMatch(/- echo c; exit 0\n/);
+    expect((await call("GET /api/workflow/:id/spec", `/api/workflow/${completed}/spec?template=maybe`, alice)).status).toBe(400);
     expect((await call("GET /api/workflow/:id/spec", "/api/workflow/none/spec", alice)).status).toBe(404);
     await badPaths("GET /api/workflow/:id/spec", (id) => `/api/workflow/${id}/spec`);
     expect((await call("GET /api/workflow/:id/spec", `/api/workflow/${completed}/spec`, undefined)).status).toBe(401);
@@ -177,6 +181,65 @@ describe("every route's responses match their documented schemas", () => {
     expect((await call(logs, `/api/workflow/${completed}/logs?task=nope`, alice)).status).toBe(404);
     await badPaths(logs, (id) => `/api/workflow/${id}/logs`);
     expect((await call(logs, `/api/workflow/${completed}/logs?task=c`, undefined)).status).toBe(401);
+
+    const verbose = (await call("GET /api/workflow/:id", `/api/workflow/${failed}?verbose=true`, alice)).body as RunRecordBody;
+    expect(verbose.groups.find((g) => g.name === "c-group")!.tasks[0]!.attempts).toEqual([
+      expect.objectContaining({ retry_id: 0, status: "FAILED", exit_code: 1 }),
+    ]);
+    expect((await call("GET /api/workflow/:id", `/api/workflow/${failed}?verbose=yes`, alice)).status).toBe(400);
+  });
+
+  it("stream, error logs, tags", async () => {
+    const stream = "GET /api/workflow/:id/stream";
+    const lines = (text: unknown) =>
+      String(text)
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Body);
+    const all = lines((await call(stream, `/api/workflow/${failed}/stream?follow=true`, alice)).body);
+    expect(all.at(-1)).toEqual({ type: "end", status: "FAILED" });
+    expect(all).toContainEqual({ type: "output", task: "c", retry_id: 0, data: "c\n" });
+    expect(all).toContainEqual(expect.objectContaining({ type: "event", task: "c", to: "FAILED" }));
+    const output = lines((await call(stream, `/api/workflow/${failed}/stream?only=output&task=a`, alice)).body);
+    expect(output).toEqual([
+      { type: "output", task: "a", retry_id: 0, data: "a\n" },
+      { type: "end", status: "FAILED" },
+    ]);
+    expect((await call(stream, `/api/workflow/${failed}/stream?only=everything`, alice)).status).toBe(400);
+    expect((await call(stream, `/api/workflow/${failed}/stream?task=nope`, alice)).status).toBe(404);
+    expect((await call(stream, "/api/workflow/none/stream", alice)).status).toBe(404);
+    await badPaths(stream, (id) => `/api/workflow/${id}/stream`);
+    expect((await call(stream, `/api/workflow/${failed}/stream`, undefined)).status).toBe(401);
+
+    const errorLogs = "GET /api/workflow/:id/error_logs";
+    expect((await call(errorLogs, `/api/workflow/${failed}/error_logs`, alice)).body).toBe("--- c retry 0: FAILED (exit code 1) ---\nc\n");
+    expect((await call(errorLogs, `/api/workflow/${failed}/error_logs?task=a`, alice)).body).toBe("");
+    expect((await call(errorLogs, `/api/workflow/${failed}/error_logs?task=nope`, alice)).status).toBe(404);
+    expect((await call(errorLogs, `/api/workflow/${failed}/error_logs?n=0`, alice)).status).toBe(400);
+    expect((await call(errorLogs, "/api/workflow/none/error_logs", alice)).status).toBe(404);
+    await badPaths(errorLogs, (id) => `/api/workflow/${id}/error_logs`);
+    expect((await call(errorLogs, `/api/workflow/${failed}/error_logs`, undefined)).status).toBe(401);
+
+    const tag = "POST /api/workflow/:id/tag";
+    expect(await call(tag, `/api/workflow/${failed}/tag`, alice, json({ add: ["baseline", "paper"] }))).toMatchObject({
+      status: 200,
+      body: { id: failed, tags: ["baseline", "paper"] },
+    });
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({ remove: ["paper"] }))).body).toEqual({
+      id: failed,
+      tags: ["baseline"],
+    });
+    expect((await call("GET /api/workflow/:id", `/api/workflow/${failed}`, alice)).body).toMatchObject({ tags: ["baseline"] });
+    expect((await call(tag, `/api/workflow/${failed}/tag`, bob, json({ add: ["mine"] }))).status).toBe(403);
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({}))).status).toBe(400);
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({ add: ["not a tag"] }))).status).toBe(400);
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, "add", "application/xml")).status).toBe(415);
+    expect((await call(tag, `/api/workflow/${failed}/tag`, alice, json({ add: ["a".repeat(12 * 1024 * 1024)] }))).status).toBe(413);
+    expect((await call(tag, "/api/workflow/none/tag", alice, json({ add: ["x"] }))).status).toBe(404);
+    await badPaths(tag, (id) => `/api/workflow/${id}/tag`, json({ add: ["x"] }));
+    expect((await call(tag, `/api/workflow/${failed}/tag`, undefined, json({ add: ["x"] }))).status).toBe(401);
+    expect((await call("GET /api/tag", "/api/tag", bob)).body).toEqual({ tags: expect.arrayContaining(["baseline"]) });
+    expect((await call("GET /api/tag", "/api/tag", undefined)).status).toBe(401);
   });
 
   it("cancel and restart, with a user at the server's limit of running workflows (429)", async () => {
@@ -280,9 +343,9 @@ describe("priority and labels", () => {
     expect(JSON.parse(normal.stdout)).toMatchObject({ priority: "NORMAL", labels: { team: "from-spec", stage: "dev" } });
 
     const ids = async (query: string) =>
-      ((await call("GET /api/workflow", `/api/workflow?name=${name}&${query}`, alice)).body as { workflows: Body[] }).workflows.map(
-        (w) => w.id,
-      );
+      (
+        (await call("GET /api/workflow", `/api/workflow?name=${name}&all_users=true&${query}`, alice)).body as { workflows: Body[] }
+      ).workflows.map((w) => w.id);
     const [lowId, normalId] = [lowRecord.id, (JSON.parse(normal.stdout) as Body).id];
     expect(await ids("priority=LOW")).toEqual([lowId]);
     expect(await ids("priority=HIGH")).toEqual([]);
@@ -296,7 +359,11 @@ describe("priority and labels", () => {
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: lowId, priority: "LOW", labels: lowRecord.labels })]);
     const table = await client(["workflow", "list", "--name", name, "--label", "run=1"]);
-    expect(table.stdout.trim()).toMatch(new RegExp(`^${lowId}  FAILED .*  LOW  3 tasks  .*team=robotics`));
+    const [header, row, more] = table.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^ID +STATUS +SUBMITTED +USER +POOL +PRIORITY +TASKS +LABELS +TAGS$/);
+    expect(row).toMatch(new RegExp(`^${lowId} +FAILED +\\S+ +bob +default +LOW +3 tasks +.*team=robotics`));
+    expect(header!.indexOf("PRIORITY")).toBe(row!.indexOf("LOW"));
+    expect(more).toBeUndefined();
 
     const restarted = await client(["workflow", "restart", String(lowId), "--wait", "--output", "json"]);
     expect(JSON.parse(restarted.stdout)).toMatchObject({ priority: "LOW", labels: lowRecord.labels });
@@ -337,6 +404,6 @@ describe("priority and labels", () => {
     expect(validated.code).toBe(0);
     const listRefused = await troupe(["workflow", "list", "--label", "a=b c"], { home: home.home, env });
     expect(listRefused.code).toBe(2);
-    expect(listRefused.stderr).toMatch(/label value `b c`/);
+    expect(listRefused.stderr).toMatch(/label selector `a=b c`: `b c` /);
   });
 });

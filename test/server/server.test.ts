@@ -100,7 +100,7 @@ describe("troupe server with the troupe client", () => {
     expect(transitions.filter((t) => t.task === "task-a").map((t) => t.to)).toEqual(
       expect.arrayContaining(["WAITING", "SCHEDULING", "INITIALIZING", "RUNNING", "COMPLETED"]),
     );
-    const spec = await client(["workflow", "spec", record.id], alice);
+    const spec = await client(["workflow", "spec", record.id, "--template"], alice);
     expect(spec.stdout).toBe(fs.readFileSync(file, "utf8"));
   });
 
