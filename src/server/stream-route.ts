@@ -73,7 +73,10 @@ export function registerStreamRoute(
       const wantOutput = q.only !== "events";
       const followed = new Map<string, FollowedAttempt>();
       const keyOf = (task: string, retry: number) => `${task}\0${retry}`;
+      // Followed live (`submit --wait`), a run shows what its own tasks write: a task a restart reused ran elsewhere.
+      const reusedSkipped = request.query.follow === true ? new Set(attempts.filter((a) => a.reused_from).map((a) => a.task)) : new Set();
       const follow = (task: string, retry: number, path: string, offset: number) => {
+        if (reusedSkipped.has(task)) return;
         if (!followed.has(keyOf(task, retry)))
           followed.set(keyOf(task, retry), { task, retry, path, offset, decoder: new StringDecoder("utf8") });
       };
