@@ -106,6 +106,9 @@ async function serve(options: ServerOptions): Promise<number> {
         },
       ];
   const pools = configs.map(poolFrom);
+  // Each pool's runtime is chosen now, before anything is served: a pool that asks for containers on an engine that
+  // cannot start them stops the server here, with the engine's reason; one that chose the host instead says why.
+  const chosen = await Promise.all(pools.map((pool) => pool.chooseRuntime()));
   // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
   // from what this thread's store commits: a query is answered however busy the engines here are.
   const http = new HttpThreadLink();
@@ -126,17 +129,18 @@ async function serve(options: ServerOptions): Promise<number> {
   http.open();
   const say = (line: string) => process.stdout.write(`troupe server: ${line}\n`);
   say(`listening on ${address} (home ${troupeHome()})`);
+  chosen.forEach(({ note }, i) => note && say(`pool ${pools[i]!.name}: note: ${note}`));
   if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
   if (recovered.resumed.length) say(`resumed the runs an earlier server left running: ${recovered.resumed.join(", ")}`);
   for (const { id, reason } of recovered.settled) say(`run ${id} is FAILED_SERVER_ERROR: ${reason}`);
   // What a killed server left (containers, networks) goes now, not with the next submission; resumed runs keep theirs.
   const spare = new Set(recovered.resumed);
   const keepsTasks = Promise.all(
-    pools.map((pool) =>
-      pool
-        .runtime()
-        .then(async (runtime) => {
-          const swept = await runtime.sweep(spare).finally(() => runtime.close());
+    chosen.map(({ runtime }) =>
+      runtime
+        .sweep(spare)
+        .finally(() => runtime.close())
+        .then((swept) => {
           if (swept.length) say(`removed what an earlier server left behind: ${swept.join("; ")}`);
           return runtime.keepsTasks;
         })

@@ -33,8 +33,8 @@ export class ApiBackend implements ContainerBackend {
     return this.api.hasImage(image);
   }
 
-  pull(image: string): Promise<void> {
-    return this.api.pull(image);
+  pull(image: string, signal?: AbortSignal): Promise<void> {
+    return this.api.pull(image, signal);
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {

@@ -86,8 +86,8 @@ export interface ContainerBackend {
   /** Whether the engine's bridges and veths are on this machine (so troupe can isolate bridge ports). */
   readonly local: boolean;
   hasImage(image: string): Promise<boolean>;
-  /** Rejects with the engine's reason. */
-  pull(image: string): Promise<void>;
+  /** Rejects with the engine's reason; `signal` gives up (the run has ended). */
+  pull(image: string, signal?: AbortSignal): Promise<void>;
   createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void>;
   removeNetwork(name: string): Promise<void>;
   /** Removes the network only if no container is on it; resolves to whether it did. */

@@ -87,9 +87,10 @@ export class DockerApi {
   }
 
   /** Pulls an image; the engine reports failures inside the stream, which end up here as an EngineError. */
-  async pull(image: string): Promise<void> {
+  async pull(image: string, signal?: AbortSignal): Promise<void> {
     const { name, tag } = splitImage(image);
-    const response = await this.open("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`);
+    const path = `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`;
+    const response = await this.open("POST", path, undefined, 60_000, signal);
     // Progress and failures come as JSON lines in the stream (the status is 200 either way).
     let failure: string | undefined;
     const feed = jsonLines((message) => {
@@ -192,7 +193,7 @@ export class DockerApi {
   }
 
   /** The response once its status is known to be a success; otherwise an EngineError with the engine's message. */
-  private open(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<IncomingMessage> {
+  private open(method: string, path: string, body?: unknown, timeoutMs = 60_000, signal?: AbortSignal): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(
@@ -200,6 +201,7 @@ export class DockerApi {
           ...this.endpoint,
           agent: this.agent,
           method,
+          signal,
           path: `/${API_VERSION}${path}`,
           headers: { ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}), host: "docker" },
         },
