@@ -89,11 +89,7 @@ export class PodmanCliBackend implements ContainerBackend {
       const output = `${e.stdout ?? ""}${e.stderr ?? ""}`;
       if (output.includes(INIT_WITHOUT_COMMAND)) return { started: true, reason: "" };
       if (e.killed) return undefined;
-      const lines = output
-        .split("\n")
-        .map((line) => line.trim())
-        .filter(Boolean);
-      return { started: false, reason: (lines.pop() ?? e.message).replace(/^Error: /, "") };
+      return { started: false, reason: podmansReason(output) ?? e.message };
     }
   }
 
@@ -304,6 +300,20 @@ export class PodmanCliBackend implements ContainerBackend {
 
 /** What troupe-init says when it is given no command (native/init.c): the engine check's sign that a container started. */
 const INIT_WITHOUT_COMMAND = "troupe-init: no command given";
+
+/**
+ * Why podman could not start a container, from its output: its last line
+ * that says something (its own log lines, and its complaint that conmon
+ * told it nothing, which follows the OCI runtime's own words when the
+ * output is passed through, say nothing).
+ */
+export function podmansReason(output: string): string | undefined {
+  const said = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !/^time="[^"]*" level=/.test(line) && !/no logs from conmon/.test(line));
+  return said.pop()?.replace(/^Error: /, "");
+}
 
 /** A podman command; rejects with podman's own message (its last line of stderr) and its exit code. */
 async function podman(binary: string, args: string[], timeoutMs = 60_000, signal?: AbortSignal): Promise<{ stdout: string }> {
