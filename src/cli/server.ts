@@ -29,10 +29,10 @@ export function serverCommand(): Command {
     .option("--port <n>", "port to listen on (0: any free port)", parseNonNegativeInt("--port"), 8080)
     .option("--home <dir>", "where runs, logs and tokens are kept (default $TROUPE_HOME, else ~/.troupe)")
     .addOption(
-      new Option("--runtime <runtime>", "the default pool's runtime (default: container when an engine answers)").choices([
-        "host",
-        "container",
-      ]),
+      new Option(
+        "--runtime <runtime>",
+        "the default pool's runtime (default: container when an engine answers and can start containers; with container, the server does not start unless it can)",
+      ).choices(["host", "container"]),
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
