@@ -62,9 +62,12 @@ async function checkPodman(backend: PodmanCliBackend, home: string): Promise<Eng
   const now = Date.now();
   const recorded = readRecord(file);
   if (recorded && now - recorded.checkedAt < (recorded.started ? KEEP_YES_MS : KEEP_NO_MS)) return refusalOf(recorded);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const rootfs = join(dir, `rootfs-${process.pid}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(rootfs);
+  try {
+    mkdirSync(rootfs, { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined; // nowhere to check from: the tasks say what the engine says
+  }
   let tried;
   try {
     tried = await backend.tryStart(rootfs, init, START_TIMEOUT_MS);
@@ -73,10 +76,14 @@ async function checkPodman(backend: PodmanCliBackend, home: string): Promise<Eng
   }
   if (tried === undefined) return undefined; // no answer in time: nothing is known, nothing kept
   const record: Recorded = { started: tried.started, reason: tried.reason, checkedAt: now };
-  // Whole or not at all: another troupe may be reading it.
+  // Whole or not at all: another troupe may be reading it. Not kept, if it cannot be: asked again next time.
   const partial = `${file}.${process.pid}.tmp`;
-  writeFileSync(partial, JSON.stringify(record));
-  renameSync(partial, file);
+  try {
+    writeFileSync(partial, JSON.stringify(record));
+    renameSync(partial, file);
+  } catch {
+    rmSync(partial, { force: true });
+  }
   return refusalOf(record);
 }
 
