@@ -1,7 +1,7 @@
 /** `troupe server` and `troupe server token create`. */
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
-import { UsageError } from "../errors/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 import { action, parseNonNegativeInt } from "./shared.js";
 
 interface ServerOptions {
@@ -108,7 +108,14 @@ async function serve(options: ServerOptions): Promise<number> {
   const pools = configs.map(poolFrom);
   // Each pool's runtime is chosen now, before anything is served: a pool that asks for containers on an engine that
   // cannot start them stops the server here, with the engine's reason; one that chose the host instead says why.
-  const chosen = await Promise.all(pools.map((pool) => pool.chooseRuntime()));
+  const chosen = await Promise.all(
+    pools.map((pool) =>
+      pool.chooseRuntime().catch((error: Error) => {
+        if (!(error instanceof TroupeError)) throw error;
+        throw new TroupeError(error.code, `pool ${pool.name}: ${error.message}`, error.kind, error.hint);
+      }),
+    ),
+  );
   // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
   // from what this thread's store commits: a query is answered however busy the engines here are.
   const http = new HttpThreadLink();

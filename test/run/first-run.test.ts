@@ -197,7 +197,9 @@ describe("the engine is asked once whether it can start containers", () => {
       });
     });
     expect(refused.code, refused.stderr).toBe(2);
-    expect(refused.stderr).toMatch(/^error E_ENGINE_CANNOT_START: .*cannot start containers here: /);
+    expect(refused.stderr).toMatch(
+      /^error E_ENGINE_CANNOT_START: pool default: the container runtime was asked for, but .*cannot start containers here: /,
+    );
     expect(refused.stderr).toContain(engine.reason);
 
     const server = await startServer(h.outsideTmp(), [], { DOCKER_HOST: AUTOMATIC.DOCKER_HOST, CONTAINERS_CONF: engine.conf });
