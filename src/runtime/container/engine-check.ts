@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtHelper } from "../native-helpers.js";
 import type { ContainerBackend } from "./backend.js";
@@ -62,9 +62,11 @@ async function checkPodman(backend: PodmanCliBackend, home: string): Promise<Eng
   const now = Date.now();
   const recorded = readRecord(file);
   if (recorded && now - recorded.checkedAt < (recorded.started ? KEEP_YES_MS : KEEP_NO_MS)) return refusalOf(recorded);
-  const rootfs = join(dir, `rootfs-${process.pid}-${randomBytes(4).toString("hex")}`);
+  // podman reads a `:` in --rootfs's path as the start of its options (`PATH:O`).
+  const rootfs = join(dir.includes(":") ? tmpdir() : dir, `troupe-rootfs-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
-    mkdirSync(rootfs, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(rootfs, { mode: 0o700 });
   } catch {
     return undefined; // nowhere to check from: the tasks say what the engine says
   }
