@@ -17,6 +17,7 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type StartedServer } from "../server/helpers.js";
@@ -29,6 +30,7 @@ import {
   ensureBuilt,
   killStartedRuns,
   ms,
+  processesWith,
   random,
   removeRunLeftovers,
   runJson,
@@ -246,6 +248,55 @@ describe("every image is made ready as the run starts", () => {
     // With the engine's reason, said as it happened.
     expect(linesWith(run.stderr, "uses").find((l) => l.includes("FAILED_IMAGE_PULL"))).toContain(`cannot pull the image ${missing}`);
   }, 120_000);
+});
+
+describe("pulls still going when the run ends", () => {
+  it("are given up: troupe ends with its run, not with a pull that hangs", async () => {
+    // A registry that takes connections and never answers: podman's pull waits 80 s or so for it.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const file = scratch.spec(
+        "hanging-pull",
+        `workflow:
+  name: hanging-pull-${random(3)}
+  groups:
+  - name: first
+    tasks:
+    - {name: fails, image: "alpine:3.18", command: ["sh", "-c", "sleep 2; exit 1"]}
+  - name: second
+    tasks:
+    - {name: never, image: "localhost:${port}/troupe-test/hangs:1", command: ["true"], inputs: [{task: fails}]}
+`,
+      );
+      const run = await runJson(file, {
+        home: scratch.home,
+        target: "container",
+        env: { CONTAINERS_CONF: WORKING_CONF },
+        timeoutMs: 60_000,
+      });
+      runIds.add(run.record.id);
+      expect(run.code, describeRun(run)).toBe(1);
+      expect(taskOf(run.record, "fails").status).toBe("FAILED");
+      expect(taskOf(run.record, "never").status).toBe("FAILED_UPSTREAM");
+      // The pull was under way while the first group ran (made ready as the run started) ...
+      expect(sockets.length).toBeGreaterThan(0);
+      // ... and was given up when the run ended.
+      expect(run.wallMs, describeRun(run)).toBeLessThan(30_000);
+      expect(
+        await waitFor(
+          () => processesWith(`localhost:${port}/`),
+          (p) => p.length === 0,
+          5_000,
+        ),
+      ).toEqual([]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 90_000);
 });
 
 describe("paths relative to where troupe runs, in the engine's environment", () => {
