@@ -102,7 +102,7 @@ export async function chooseRuntime(
         "E_ENGINE_CANNOT_START",
         `the container runtime was asked for, but ${engineName} cannot start containers here: ${refusal.reason}`,
         "usage",
-        `to fix podman, ${refusal.hint}; or run with --runtime host`,
+        `to fix it, ${refusal.hint}; or run with --runtime host`,
       );
     return {
       runtime: host(),

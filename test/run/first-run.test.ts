@@ -30,6 +30,7 @@ import {
   ensureBuilt,
   killStartedRuns,
   ms,
+  podmanList,
   processesWith,
   random,
   removeRunLeftovers,
@@ -210,6 +211,44 @@ describe("the engine is asked once whether it can start containers", () => {
     expect(linesWith(said, "cannot start containers")).toHaveLength(1);
     expect(said).toContain(engine.reason);
     expect(said).toContain("tasks run on the host runtime");
+  }, 120_000);
+});
+
+describe("an engine spoken to through the Docker API is checked too", () => {
+  it("podman's Docker API service on a refusing runtime: the host runtime, or E_ENGINE_CANNOT_START with --engine docker; nothing of the check left in the engine", async () => {
+    const h = newHome();
+    const engine = refusingEngine(h);
+    const dir = h.outsideTmp();
+    const socket = path.join(dir, "docker.sock");
+    // In its own directory: its conmons write files into their working directory.
+    const service = spawn("podman", ["system", "service", "--time=0", `unix://${socket}`], {
+      cwd: dir,
+      env: { ...process.env, CONTAINERS_CONF: engine.conf },
+      stdio: "ignore",
+    });
+    try {
+      expect(await waitFor(() => fs.existsSync(socket), Boolean, 15_000)).toBe(true);
+      const env = { TROUPE_RUNTIME: undefined, DOCKER_HOST: `unix://${socket}`, CONTAINERS_CONF: engine.conf };
+      const file = tinySpec(h, "api-refused", 2);
+      const automatic = await troupe(["run", file], { home: h.home, env, timeoutMs: 60_000 });
+      expect(automatic.code, describeRun(automatic)).toBe(0);
+      expect(firstLine(automatic)).toMatch(/runtime: host/);
+      const notes = linesWith(automatic.stdout, "cannot start containers");
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toMatch(new RegExp(`^troupe: note: docker \\S+ \\(API at unix://${socket}\\) cannot start containers here \\(`));
+      expect(notes[0]).toContain(engine.reason);
+
+      const asked = await troupe(["run", file, "--engine", "docker"], { home: h.home, env, timeoutMs: 60_000 });
+      expect(asked.code, describeRun(asked)).toBe(2);
+      expect(asked.stderr).toMatch(/^error E_ENGINE_CANNOT_START: .*docker \S+ \(API at .*cannot start containers here: /);
+      expect(asked.stderr).toContain(engine.reason);
+      // Checked once (the answer kept), and its image and container removed.
+      expect(engine.creates()).toBe(1);
+      expect(podmanList(["images", "--filter", "reference=*troupe-check*", "-q"])).toEqual([]);
+      expect(podmanList(["ps", "-a", "--filter", "name=troupe-check-", "-q"])).toEqual([]);
+    } finally {
+      service.kill("SIGTERM");
+    }
   }, 120_000);
 });
 

@@ -12,11 +12,13 @@ import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
   gpuCdiKind,
+  INIT_WITHOUT_COMMAND,
   NETWORK_POOL,
   type ContainerBackend,
   type ContainerSpec,
   type OwnedResources,
   type StartedContainer,
+  type StartTry,
 } from "./backend.js";
 import { engineEnvironment, resolvedPathVariables } from "./engine-env.js";
 import {
@@ -76,7 +78,7 @@ export class PodmanCliBackend implements ContainerBackend {
    * started, and otherwise podman's own reason; undefined when podman did
    * not answer within `timeoutMs` (nothing can be said).
    */
-  async tryStart(rootfs: string, init: string, timeoutMs: number): Promise<{ started: boolean; reason: string } | undefined> {
+  async tryStart(rootfs: string, init: string, timeoutMs: number): Promise<StartTry> {
     const args = ["run", "--rm", "--network", "none", "--sig-proxy=false", "--cgroups", "no-conmon"];
     if (this.passthrough) args.push("--log-driver", "passthrough");
     args.push("--volume", `${init}:/.troupe/init:ro`, "--entrypoint", JSON.stringify(["/.troupe/init"]), "--rootfs", "--", rootfs);
@@ -297,9 +299,6 @@ export class PodmanCliBackend implements ContainerBackend {
     // The helper is the process's (sharedSpawner), not this backend's to end.
   }
 }
-
-/** What troupe-init says when it is given no command (native/init.c): the engine check's sign that a container started. */
-const INIT_WITHOUT_COMMAND = "troupe-init: no command given";
 
 /**
  * Why podman could not start a container, from its output: its last line

@@ -3,18 +3,18 @@
  * an engine that answers `podman version` may still fail every `podman run`
  * (no working OCI runtime, limits the machine does not allow), and without
  * this each task would fail on its own with the runtime's raw error. One
- * tiny start (PodmanCliBackend.tryStart, about 0.2-0.4 s) answers it; the
- * answer is kept under troupe's home, keyed by everything the engine's
- * behaviour follows from that troupe can see cheaply: the engine's binary
- * and version, its configuration files' contents, its environment (paths
- * resolved), the OCI runtimes it may use, troupe's own limits, the user,
- * and the boot. A later run with the same key reads a file (about a
- * millisecond). A yes is kept for a day, a no for ten minutes (a fix this
- * key cannot see, such as a changed kernel setting, is then noticed soon).
- *
- * Engines spoken to through the Docker API are not checked: their daemon
- * starts containers for everyone, and troupe has no image to start there
- * without a registry.
+ * tiny start (ContainerBackend.tryStart: podman's CLI on an empty root file
+ * system, about 0.2-0.4 s; an API engine with an image of troupe-init
+ * alone, imported and removed) answers it; the answer is kept under
+ * troupe's home, keyed by everything the engine's behaviour follows from
+ * that troupe can see cheaply: for podman's CLI the binary and version, its
+ * configuration files' contents, its environment (paths resolved), the OCI
+ * runtimes it may use, troupe's own limits, the user, and the boot; for an
+ * API engine (whose configuration is its daemon's) its address and
+ * version, and the boot. A later run with the same key reads a file (about
+ * a millisecond). A yes is kept for a day, a no for ten minutes (a fix the
+ * key cannot see, such as a changed kernel setting or daemon, is then
+ * noticed soon).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -41,7 +41,7 @@ const asked = new WeakMap<ContainerBackend, Promise<EngineRefusal>>();
 export function checkEngine(backend: ContainerBackend, home: string): Promise<EngineRefusal> {
   let answer = asked.get(backend);
   if (!answer) {
-    answer = backend instanceof PodmanCliBackend ? checkPodman(backend, home) : Promise.resolve(undefined);
+    answer = check(backend, home);
     asked.set(backend, answer);
   }
   return answer;
@@ -53,12 +53,18 @@ interface Recorded {
   checkedAt: number;
 }
 
-async function checkPodman(backend: PodmanCliBackend, home: string): Promise<EngineRefusal> {
+async function check(backend: ContainerBackend, home: string): Promise<EngineRefusal> {
   const init = builtHelper("troupe-init");
   // Without troupe-init no container of troupe's starts anyway; the container runtime says so itself.
   if (init === undefined) return undefined;
   const dir = join(home, "engine-checks");
-  const file = join(dir, `${podmanKey(backend)}.json`);
+  const cli = backend instanceof PodmanCliBackend;
+  const file = join(dir, `${cli ? podmanKey(backend) : apiKey(backend)}.json`);
+  const refusalOf = (record: Recorded): EngineRefusal => {
+    if (record.started) return undefined;
+    const oneLine = record.reason.replace(/\s+/g, " ").trim() || "the engine gave no reason";
+    return { reason: trimReason(oneLine), hint: cli ? podmanHint(oneLine) : apiHint() };
+  };
   const now = Date.now();
   const recorded = readRecord(file);
   if (recorded && now - recorded.checkedAt < (recorded.started ? KEEP_YES_MS : KEEP_NO_MS)) return refusalOf(recorded);
@@ -99,12 +105,6 @@ function readRecord(file: string): Recorded | undefined {
   }
 }
 
-function refusalOf(record: Recorded): EngineRefusal {
-  if (record.started) return undefined;
-  const oneLine = record.reason.replace(/\s+/g, " ").trim() || "podman gave no reason";
-  return { reason: trimReason(oneLine), hint: podmanHint(oneLine) };
-}
-
 /**
  * An engine's reason is a chain ("runc: runc create failed: unable to start
  * container process: ...: operation not permitted"): its first link says
@@ -129,7 +129,18 @@ export function podmanHint(reason: string): string {
   return "make `podman run --rm IMAGE true` work here (see containers.conf(5))";
 }
 
-/** Everything the answer follows from that can be read without starting a process. */
+function apiHint(): string {
+  return "make `docker run --rm IMAGE true` work against that engine (its daemon's configuration)";
+}
+
+/** An API engine's: what troupe can see of it (its daemon's configuration is its own). */
+function apiKey(backend: ContainerBackend): string {
+  const hash = createHash("sha256").update(`api\0${backend.describe()}\0`);
+  hash.update(`${process.getuid?.()}\0`).update(fileContents("/proc/sys/kernel/random/boot_id"));
+  return hash.digest("hex").slice(0, 32);
+}
+
+/** Everything podman's answer follows from that can be read without starting a process. */
 function podmanKey(backend: PodmanCliBackend): string {
   const env = engineEnvironment();
   const hash = createHash("sha256");
