@@ -1,14 +1,18 @@
 /**
  * Which runtime `troupe run` uses: the one asked for (--runtime, or
- * TROUPE_RUNTIME), else containers when an engine answers, else the host.
+ * TROUPE_RUNTIME), else containers when an engine answers and can start
+ * containers (runtime/container/engine-check.ts), else the host.
  * `--isolation` is a host runtime option, so it implies the host runtime.
  */
-import { UsageError } from "../errors/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 import {
+  checkEngine,
   connectEngine,
   ContainerRuntime,
   HostRuntime,
+  type ContainerBackend,
   type EngineName,
+  type EngineRefusal,
   type Isolation,
   type PullPolicy,
   type Runtime,
@@ -31,7 +35,13 @@ export interface ChosenRuntime {
   note?: string;
 }
 
-type EngineAnswer = ReturnType<typeof connectEngine>;
+/** An engine that answered, and whether it can start containers (its refusal when it cannot). */
+export interface CheckedEngine {
+  backend: ContainerBackend;
+  refusal: EngineRefusal;
+}
+
+type EngineAnswer = Promise<CheckedEngine>;
 
 function askedRuntime(options: RuntimeChoice): "host" | "container" | undefined {
   const fromEnv = process.env.TROUPE_RUNTIME;
@@ -45,9 +55,10 @@ function askedRuntime(options: RuntimeChoice): "host" | "container" | undefined 
 }
 
 /**
- * Starts asking the container engine whether it answers (unless the host
- * runtime is asked for), so that the answer (a podman process, tens of
- * milliseconds) comes while the workflow file is read; for chooseRuntime.
+ * Starts asking the container engine whether it answers and can start
+ * containers (unless the host runtime is asked for), so that the answer (a
+ * podman process, tens of milliseconds; the first time, a tiny container)
+ * comes while the workflow file is read; for chooseRuntime.
  */
 export function askEngine(options: RuntimeChoice): EngineAnswer | undefined {
   try {
@@ -55,7 +66,8 @@ export function askEngine(options: RuntimeChoice): EngineAnswer | undefined {
   } catch {
     return undefined; // chooseRuntime says why
   }
-  const answer = connectEngine(options.engine);
+  const home = troupeHome();
+  const answer = connectEngine(options.engine).then(async (backend) => ({ backend, refusal: await checkEngine(backend, home) }));
   answer.catch(() => undefined); // awaited (and reported) by chooseRuntime, if the run gets that far
   return answer;
 }
@@ -74,13 +86,30 @@ export async function chooseRuntime(
     return runtime;
   };
   if (asked === "host") return { runtime: host() };
+  let checked: CheckedEngine;
   try {
-    const backend = await (engine ?? connectEngine(options.engine));
-    const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: sharedEngine });
-    runtime.noteImages(images);
-    return { runtime };
+    checked = await (engine ?? askEngine(options)!);
   } catch (error) {
     if (asked === "container") throw new UsageError(`--runtime container: ${(error as Error).message}`);
     return { runtime: host(), note: `${(error as Error).message}: tasks run on the host runtime` };
   }
+  const { backend, refusal } = checked;
+  if (refusal) {
+    const engineName = backend.describe();
+    if (!sharedEngine) void backend.close().catch(() => undefined);
+    if (asked === "container")
+      throw new TroupeError(
+        "E_ENGINE_CANNOT_START",
+        `the container runtime was asked for, but ${engineName} cannot start containers here: ${refusal.reason}`,
+        "usage",
+        `to fix it, ${refusal.hint}; or run with --runtime host`,
+      );
+    return {
+      runtime: host(),
+      note: `${engineName} cannot start containers here (${refusal.reason}): tasks run on the host runtime; to use containers, ${refusal.hint}`,
+    };
+  }
+  const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: sharedEngine });
+  runtime.noteImages(images);
+  return { runtime };
 }

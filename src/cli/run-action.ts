@@ -58,7 +58,7 @@ export async function runWorkflow(
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
-  const dropEngine = (): void => void engine?.then((backend) => backend.close()).catch(() => undefined);
+  const dropEngine = (): void => void engine?.then(({ backend }) => backend.close()).catch(() => undefined);
   const loaded = restart?.loaded ?? (await loadSpecFile(file, options));
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
   if (!loaded.spec) {

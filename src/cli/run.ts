@@ -10,7 +10,7 @@ export function runCommand(): Command {
     .addOption(
       new Option(
         "--runtime <runtime>",
-        "where tasks run (default: container when podman or docker answers, else host; or TROUPE_RUNTIME)",
+        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME)",
       ).choices(["host", "container"]),
     )
     .addOption(
@@ -42,11 +42,19 @@ export function runCommand(): Command {
     `
 Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
 
+Whether the container engine can start containers is checked once (a tiny container, the answer
+kept in $TROUPE_HOME/engine-checks until the engine or its configuration changes); where it cannot,
+the run is on the host runtime and its first lines say why, or, with --runtime container, troupe
+stops at once (exit 2, E_ENGINE_CANNOT_START). Every image of the workflow is checked, and pulled
+as --pull says, as the run starts: a group whose image cannot be had fails at once.
+
 Examples:
   $ troupe run examples/group_tasks_communication.yaml
   $ troupe run examples/templated_fanout.yaml --set workers=8 --output json
   $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none
-  $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug`,
+  $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug
+
+  $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

@@ -27,7 +27,7 @@ import { UsageError } from "../errors/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
-import { askEngine, chooseRuntime } from "./choose-runtime.js";
+import { askEngine, chooseRuntime, type ChosenRuntime } from "./choose-runtime.js";
 import { poolGpus } from "./gpus.js";
 import { parseTaskUser } from "./task-user.js";
 
@@ -93,14 +93,21 @@ export function readServerConfig(path: string): PoolConfig[] {
   return parsed.data.pools;
 }
 
+/** A pool, and the choice of its runtime with the note that goes with it (the server says it at start). */
+export interface ConfiguredPool extends Pool {
+  /** A fresh runtime, with why it is not the container runtime when that was chosen for the pool; throws when the pool's runtime cannot be had. */
+  chooseRuntime(): Promise<ChosenRuntime>;
+}
+
 /**
  * A pool of the server from its config. Runtimes are made per run; the
- * container engine is asked once and its connection kept for every run (not
- * a `podman version` per run, and a pool without a runtime in its config
- * does not switch between container and host from run to run), asked again
- * only after it did not answer.
+ * container engine is asked once, and checked once (whether it can start
+ * containers), and its connection kept for every run (not a `podman version`
+ * per run, and a pool without a runtime in its config does not switch
+ * between container and host from run to run), asked again only after it
+ * did not answer.
  */
-export function poolFrom(config: PoolConfig): Pool {
+export function poolFrom(config: PoolConfig): ConfiguredPool {
   const memory = config.memory ? parseSize(config.memory) : undefined;
   const choice = {
     runtime: config.runtime,
@@ -109,6 +116,13 @@ export function poolFrom(config: PoolConfig): Pool {
     taskUser: config.task_user === undefined ? undefined : parseTaskUser(config.task_user, "task_user"),
   };
   let engine: ReturnType<typeof askEngine>;
+  const choose = () => {
+    const asked = (engine ??= askEngine(choice));
+    asked?.catch(() => {
+      if (engine === asked) engine = undefined;
+    });
+    return chooseRuntime(choice, new Set(), asked, true);
+  };
   const gpu = poolGpus(config.gpus, config.gpus_unchecked === true, `pool ${config.name}: gpus`, "gpus_unchecked: true");
   return {
     name: config.name,
@@ -121,12 +135,7 @@ export function poolFrom(config: PoolConfig): Pool {
     maxParallel: config.max_parallel,
     exitActions: compileExitActions(config.exit_actions),
     privilegedAllowed: config.privileged_allowed,
-    runtime: async () => {
-      const asked = (engine ??= askEngine(choice));
-      asked?.catch(() => {
-        if (engine === asked) engine = undefined;
-      });
-      return (await chooseRuntime(choice, new Set(), asked, true)).runtime;
-    },
+    chooseRuntime: choose,
+    runtime: async () => (await choose()).runtime,
   };
 }

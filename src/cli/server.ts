@@ -1,7 +1,7 @@
 /** `troupe server` and `troupe server token create`. */
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
-import { UsageError } from "../errors/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 import { action, parseNonNegativeInt } from "./shared.js";
 
 interface ServerOptions {
@@ -29,10 +29,10 @@ export function serverCommand(): Command {
     .option("--port <n>", "port to listen on (0: any free port)", parseNonNegativeInt("--port"), 8080)
     .option("--home <dir>", "where runs, logs and tokens are kept (default $TROUPE_HOME, else ~/.troupe)")
     .addOption(
-      new Option("--runtime <runtime>", "the default pool's runtime (default: container when an engine answers)").choices([
-        "host",
-        "container",
-      ]),
+      new Option(
+        "--runtime <runtime>",
+        "the default pool's runtime (default: container when an engine answers and can start containers; with container, the server does not start unless it can)",
+      ).choices(["host", "container"]),
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
@@ -125,6 +125,16 @@ async function serve(options: ServerOptions): Promise<number> {
         },
       ];
   const pools = configs.map(poolFrom);
+  // Each pool's runtime is chosen now, before anything is served: a pool that asks for containers on an engine that
+  // cannot start them stops the server here, with the engine's reason; one that chose the host instead says why.
+  const chosen = await Promise.all(
+    pools.map((pool) =>
+      pool.chooseRuntime().catch((error: Error) => {
+        if (!(error instanceof TroupeError)) throw error;
+        throw new TroupeError(error.code, `pool ${pool.name}: ${error.message}`, error.kind, error.hint);
+      }),
+    ),
+  );
   // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
   // from what this thread's store commits: a query is answered however busy the engines here are.
   const http = new HttpThreadLink();
@@ -145,17 +155,18 @@ async function serve(options: ServerOptions): Promise<number> {
   http.open();
   const say = (line: string) => process.stdout.write(`troupe server: ${line}\n`);
   say(`listening on ${address} (home ${troupeHome()})`);
+  chosen.forEach(({ note }, i) => note && say(`pool ${pools[i]!.name}: note: ${note}`));
   if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
   if (recovered.resumed.length) say(`resumed the runs an earlier server left running: ${recovered.resumed.join(", ")}`);
   for (const { id, reason } of recovered.settled) say(`run ${id} is FAILED_SERVER_ERROR: ${reason}`);
   // What a killed server left (containers, networks) goes now, not with the next submission; resumed runs keep theirs.
   const spare = new Set(recovered.resumed);
   const keepsTasks = Promise.all(
-    pools.map((pool) =>
-      pool
-        .runtime()
-        .then(async (runtime) => {
-          const swept = await runtime.sweep(spare).finally(() => runtime.close());
+    chosen.map(({ runtime }) =>
+      runtime
+        .sweep(spare)
+        .finally(() => runtime.close())
+        .then((swept) => {
           if (swept.length) say(`removed what an earlier server left behind: ${swept.join("; ")}`);
           return runtime.keepsTasks;
         })

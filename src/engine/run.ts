@@ -12,6 +12,7 @@ import { aggregateWorkflowStatus } from "./aggregate.js";
 import { attemptLaunch, type RunView } from "./attempt-launch.js";
 import { systemClock, type Clock } from "./clock.js";
 import { GpuDevices } from "./gpu-devices.js";
+import { checkImagesAtStart, notStarted, tasksThatFailTheirGroup, type UnavailableImage } from "./image-check.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
@@ -131,7 +132,23 @@ export class WorkflowRun implements PoolMember {
     this.state.setRun("RUNNING", "run started", { startTime: now });
     this.plan.groups.forEach((_, g) => this.enterWaiting(g));
     this.tick();
+    this.checkImages();
     return this.done;
+  }
+
+  /** Every image of the groups still to run is made ready now, alongside the first groups (image-check.ts). */
+  private checkImages(): void {
+    const statuses = this.groups.map((g) => g.status);
+    checkImagesAtStart(this.plan, statuses, this.options.runtime, (unavailable) => this.imageUnavailable(unavailable));
+  }
+
+  /** An image of the run cannot be had: the groups it fails fail now, not at their turn. */
+  private imageUnavailable({ image, status, message }: UnavailableImage): void {
+    for (const { g, t } of tasksThatFailTheirGroup(this.plan, image))
+      if (notStarted(this.groups[g]!.status)) {
+        const code = status === "FAILED_BACKEND_ERROR" ? PlatformExitCode.BACKEND_ERROR : PlatformExitCode.START_ERROR;
+        this.finishTask(g, t, status, `could not start: ${message}`, code);
+      }
   }
 
   /**
@@ -189,6 +206,7 @@ export class WorkflowRun implements PoolMember {
     // After every running group has taken back its GPUs: a new attempt must not be given one of those.
     for (const g of preparing) this.restartPreparing(g);
     this.tick();
+    this.checkImages();
     return this.done;
   }
 

@@ -5,4 +5,6 @@ export { DEFAULT_TASK_USER, type TaskUser } from "./host/sandbox.js";
 export { canUseNetworkNamespaces } from "./host/network.js";
 export { ContainerRuntime, type ContainerRuntimeOptions, type PullPolicy } from "./container/container-runtime.js";
 export { connectEngine, NoEngineError, type EngineName } from "./container/engine.js";
+export { checkEngine, type EngineRefusal } from "./container/engine-check.js";
+export type { ContainerBackend } from "./container/backend.js";
 export { killKeptTasks } from "./kept-task.js";

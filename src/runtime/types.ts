@@ -127,6 +127,13 @@ export interface Runtime {
   /** Give back addresses once their tasks have ended. */
   releaseAddresses(addresses: readonly string[]): void;
   /**
+   * Runtimes that run images: makes `image` ready (checked, pulled as the
+   * pull policy says), once per image and run, as `prepare` would for a task
+   * of it; rejects with the TaskStartError those tasks fail with. The engine
+   * asks it for every image of the run as the run starts (engine/image-check.ts).
+   */
+  ensureImage?(image: string): Promise<void>;
+  /**
    * Bring up one member's sandbox (inputs, files, network). Resolves when it is
    * ready to start its command, rejects with a user-facing message if it cannot be.
    */

@@ -4,9 +4,18 @@
  * once it has stopped, checked against the engine's whole log (a followed
  * stream can end before its last lines, as seen with podman).
  */
-import { appendFileSync, createWriteStream, existsSync, statSync } from "node:fs";
-import type { ContainerBackend, ContainerSpec, OwnedResources, StartedContainer } from "./backend.js";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, createWriteStream, existsSync, readFileSync, statSync } from "node:fs";
+import {
+  INIT_WITHOUT_COMMAND,
+  type ContainerBackend,
+  type ContainerSpec,
+  type OwnedResources,
+  type StartedContainer,
+  type StartTry,
+} from "./backend.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
+import { singleFileTar } from "./single-file-tar.js";
 
 /** How long the log stream may lag behind the container's end before troupe stops waiting for it. */
 const LOG_DRAIN_MS = 10_000;
@@ -32,12 +41,42 @@ export class ApiBackend implements ContainerBackend {
     return `${this.engine} ${this.version} (API at ${this.address})`;
   }
 
+  /**
+   * The engine check's try (engine-check.ts): an image of troupe-init alone,
+   * imported (no registry needed), one container of it with no command and
+   * no network, then both removed. The engine's reason when it fails.
+   */
+  async tryStart(_dir: string, init: string, timeoutMs: number): Promise<StartTry> {
+    const name = `troupe-check-${process.pid}-${randomBytes(4).toString("hex")}`;
+    let image: string | undefined;
+    const attempt = async (): Promise<StartTry> => {
+      image = await this.api.importImage(singleFileTar("init", readFileSync(init), 0o755), "troupe-check");
+      await this.api.createContainer(name, { Image: image, Entrypoint: ["/init"], Cmd: [], HostConfig: { NetworkMode: "none" } });
+      await this.api.startContainer(name);
+      const code = await this.api.waitContainer(name);
+      const said = (await this.api.logs(name)).toString("utf8");
+      if (said.includes(INIT_WITHOUT_COMMAND)) return { started: true, reason: "" };
+      return { started: false, reason: `the container ended with ${code}: ${said.trim() || "it said nothing"}` };
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+      return await Promise.race([attempt(), late]);
+    } catch (error) {
+      return { started: false, reason: (error as Error).message };
+    } finally {
+      clearTimeout(timer);
+      await this.api.removeContainer(name).catch(() => undefined);
+      if (image !== undefined) await this.api.removeImage(image).catch(() => undefined);
+    }
+  }
+
   hasImage(image: string): Promise<boolean> {
     return this.api.hasImage(image);
   }
 
-  pull(image: string): Promise<void> {
-    return this.api.pull(image);
+  pull(image: string, signal?: AbortSignal): Promise<void> {
+    return this.api.pull(image, signal);
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {

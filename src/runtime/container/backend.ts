@@ -81,10 +81,26 @@ export interface OwnedResources {
   networks: Array<{ name: string; labels: Record<string, string> }>;
 }
 
+/** What troupe-init says when it is given no command (native/init.c): the engine check's sign that a container started. */
+export const INIT_WITHOUT_COMMAND = "troupe-init: no command given";
+
+/**
+ * The engine check's try (engine-check.ts): whether a tiny container of
+ * troupe-init started, and otherwise the engine's reason; undefined when
+ * the engine did not answer in time (nothing can be said).
+ */
+export type StartTry = { started: boolean; reason: string } | undefined;
+
 export interface ContainerBackend {
   readonly engine: "podman" | "docker";
   /** For the first line of a run. */
   describe(): string;
+  /**
+   * Starts one tiny container, troupe-init (`init`) given no command, as
+   * tasks' are started, to learn whether this engine can start containers
+   * at all (engine-check.ts); `dir` is an empty directory of troupe's for it.
+   */
+  tryStart(dir: string, init: string, timeoutMs: number): Promise<StartTry>;
   /** Whether the engine's bridges and veths are on this machine (so troupe can isolate bridge ports). */
   readonly local: boolean;
   /**
@@ -95,8 +111,8 @@ export interface ContainerBackend {
    */
   readonly engineDns: boolean;
   hasImage(image: string): Promise<boolean>;
-  /** Rejects with the engine's reason. */
-  pull(image: string): Promise<void>;
+  /** Rejects with the engine's reason; `signal` gives up (the run has ended). */
+  pull(image: string, signal?: AbortSignal): Promise<void>;
   /** With `dns`, the engine's name server answers the network's containers by their aliases. */
   createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options?: { dns?: boolean }): Promise<void>;
   removeNetwork(name: string): Promise<void>;

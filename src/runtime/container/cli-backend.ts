@@ -6,17 +6,21 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { onPath } from "../../util/executables.js";
+import { isAbsolute } from "node:path";
+import { onPath, whichPath } from "../../util/executables.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
   gpuCdiKind,
+  INIT_WITHOUT_COMMAND,
   NETWORK_POOL,
   type ContainerBackend,
   type ContainerSpec,
   type OwnedResources,
   type StartedContainer,
+  type StartTry,
 } from "./backend.js";
+import { engineEnvironment, resolvedPathVariables } from "./engine-env.js";
 import {
   addIsolationRule,
   deleteIsolationRules,
@@ -44,18 +48,52 @@ export class PodmanCliBackend implements ContainerBackend {
 
   /** podman 4 passes a container's output streams through (`--log-driver passthrough`). */
   private readonly passthrough: boolean;
+  /**
+   * The paths of troupe's environment that were relative, made absolute, as
+   * `NAME=VALUE` for `env`: `podman run` runs in the attempt's directory
+   * (engine-env.ts). The short podman commands get the same (`podman`).
+   */
+  private readonly resolvedEnv = Object.entries(resolvedPathVariables()).map(([name, value]) => `${name}=${value}`);
 
   private constructor(
-    private readonly binary: string,
-    private readonly version: string,
+    /** The podman executable's absolute path (the engine check's cache is keyed on it). */
+    readonly binary: string,
+    readonly version: string,
   ) {
     this.passthrough = Number(version.split(".")[0]) >= 4;
   }
 
   /** Rejects unless `podman version` answers. */
-  static async connect(binary = "podman"): Promise<PodmanCliBackend> {
+  static async connect(binary = whichPath("podman")): Promise<PodmanCliBackend> {
+    if (binary === undefined) throw new Error("podman is not installed");
+    if (!isAbsolute(binary)) throw new Error(`podman's path must be absolute, not ${binary}`);
     const { stdout } = await podman(binary, ["version", "--format", "{{.Client.Version}}"], 15_000);
     return new PodmanCliBackend(binary, stdout.trim());
+  }
+
+  /**
+   * Starts one tiny container as tasks' are started (troupe-init as its
+   * entrypoint, bind-mounted, the same podman options) on the empty
+   * directory `rootfs` instead of an image, so that no image is needed:
+   * troupe-init, given no command, says so and exits 127. Whether it
+   * started, and otherwise podman's own reason; undefined when podman did
+   * not answer within `timeoutMs` (nothing can be said).
+   */
+  async tryStart(rootfs: string, init: string, timeoutMs: number): Promise<StartTry> {
+    const args = ["run", "--rm", "--network", "none", "--sig-proxy=false", "--cgroups", "no-conmon"];
+    if (this.passthrough) args.push("--log-driver", "passthrough");
+    args.push("--volume", `${init}:/.troupe/init:ro`, "--entrypoint", JSON.stringify(["/.troupe/init"]), "--rootfs", "--", rootfs);
+    try {
+      // In the directory itself: conmon's files land there, not in troupe's working directory.
+      await execFileAsync(this.binary, args, { timeout: timeoutMs, env: engineEnvironment(), cwd: rootfs, encoding: "utf8" });
+      return { started: false, reason: "troupe-init exited 0 where it should have exited 127" };
+    } catch (error) {
+      const e = error as Error & { stdout?: string; stderr?: string; code?: number | string; killed?: boolean };
+      const output = `${e.stdout ?? ""}${e.stderr ?? ""}`;
+      if (output.includes(INIT_WITHOUT_COMMAND)) return { started: true, reason: "" };
+      if (e.killed) return undefined;
+      return { started: false, reason: podmansReason(output) ?? e.message };
+    }
   }
 
   describe(): string {
@@ -72,8 +110,8 @@ export class PodmanCliBackend implements ContainerBackend {
     }
   }
 
-  async pull(image: string): Promise<void> {
-    await podman(this.binary, ["pull", "--quiet", "--", image], 0);
+  async pull(image: string, signal?: AbortSignal): Promise<void> {
+    await podman(this.binary, ["pull", "--quiet", "--", image], 0, signal);
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options: { dns?: boolean } = {}): Promise<void> {
@@ -162,7 +200,12 @@ export class PodmanCliBackend implements ContainerBackend {
       // Output straight to the log file unless someone watches live (kept attempts: always to the file).
       started = startProcess(
         // In the attempt's own directory (env -C execs podman in place): conmon writes its `oom` file where podman runs.
-        { argv: ["env", "-C", spec.hostDir, this.binary, ...args], logPath, live: onOutput !== undefined && keep === undefined, keep },
+        {
+          argv: ["env", "-C", spec.hostDir, ...this.resolvedEnv, this.binary, ...args],
+          logPath,
+          live: onOutput !== undefined && keep === undefined,
+          keep,
+        },
         {
           status: () => undefined,
           output: onOutput,
@@ -201,7 +244,9 @@ export class PodmanCliBackend implements ContainerBackend {
     const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), "--", name] : ["kill", "--", name];
     // A container whose last stop was cut short (its server killed meanwhile) stays "stopping" for podman, and
     // refuses a stop or a kill: removing it still ends it (its podman run, under its keeper, then ends too).
-    await podman(this.binary, args, graceMs + 60_000).catch(() => podman(this.binary, ["rm", "--force", "--", name]).catch(() => undefined));
+    await podman(this.binary, args, graceMs + 60_000).catch(() =>
+      podman(this.binary, ["rm", "--force", "--", name]).catch(() => undefined),
+    );
   }
 
   /**
@@ -210,7 +255,7 @@ export class PodmanCliBackend implements ContainerBackend {
    * ended meanwhile) go nowhere: a task's log holds only the task's output.
    */
   private signalContainer(name: string, signal: "SIGTERM" | "SIGKILL"): Promise<void> {
-    const argv = [this.binary, "kill", "--signal", signal, "--", name];
+    const argv = ["env", ...this.resolvedEnv, this.binary, "kill", "--signal", signal, "--", name];
     const startProcess = this.spawnerBinary ? sharedSpawner(this.spawnerBinary).start : startWithNode;
     return new Promise((resolve) => {
       startProcess({ argv, logPath: "/dev/null", live: false }, { status: () => undefined, exit: () => resolve() }).release();
@@ -257,10 +302,24 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 }
 
+/**
+ * Why podman could not start a container, from its output: its last line
+ * that says something (its own log lines, and its complaint that conmon
+ * told it nothing, which follows the OCI runtime's own words when the
+ * output is passed through, say nothing).
+ */
+export function podmansReason(output: string): string | undefined {
+  const said = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !/^time="[^"]*" level=/.test(line) && !/no logs from conmon/.test(line));
+  return said.pop()?.replace(/^Error: /, "");
+}
+
 /** A podman command; rejects with podman's own message (its last line of stderr) and its exit code. */
-async function podman(binary: string, args: string[], timeoutMs = 60_000): Promise<{ stdout: string }> {
+async function podman(binary: string, args: string[], timeoutMs = 60_000, signal?: AbortSignal): Promise<{ stdout: string }> {
   try {
-    const { stdout } = await execFileAsync(binary, args, { timeout: timeoutMs, maxBuffer: 64 << 20 });
+    const { stdout } = await execFileAsync(binary, args, { timeout: timeoutMs, maxBuffer: 64 << 20, env: engineEnvironment(), signal });
     return { stdout };
   } catch (error) {
     const e = error as Error & { stderr?: string; code?: number | string };

@@ -17,16 +17,17 @@ import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } f
 import { exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
-import { imageRefusal, NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
+import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { ContainerMember } from "./container-member.js";
 import { memberName } from "../member-names.js";
 import { memberNetwork, type NetworkLease } from "./member-network.js";
 import { runKey } from "./run-key.js";
 import { GroupNames } from "./group-names.js";
+import { RunImages, type PullPolicy } from "./run-images.js";
 import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
-export type PullPolicy = "missing" | "always" | "never";
+export type { PullPolicy } from "./run-images.js";
 
 export interface ContainerRuntimeOptions {
   backend: ContainerBackend;
@@ -40,8 +41,6 @@ const LABEL_OWNER = "troupe.owner";
 /** The run's key (runKey): run ids repeat across homes, so they alone do not say whose a container is. */
 const LABEL_KEY = "troupe.key";
 const SUBNET_PREFIX = NETWORK_POOL.prefix;
-const PULL_TIMEOUT_MS = 300_000;
-
 
 export class ContainerRuntime implements Runtime {
   private run: RunContext | undefined;
@@ -51,9 +50,7 @@ export class ContainerRuntime implements Runtime {
   private owner = processToken();
   /** Attempts of an earlier process were re-attached: whatever else of this run it left goes at close. */
   private reattached = false;
-  private readonly images = new Map<string, Promise<void>>();
-  /** Whether images are present, asked early for the images noted (noteImages). */
-  private readonly present = new Map<string, Promise<boolean>>();
+  private readonly images: RunImages;
   private readonly leases = new Map<string, NetworkLease>(); // address -> network
   private readonly members = new Set<PreparedMember>();
   private sharedNetwork: Promise<{ name: string; prefix: string }> | undefined;
@@ -74,6 +71,7 @@ export class ContainerRuntime implements Runtime {
     const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
+    this.images = new RunImages(options.backend, options.pull);
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;
     this.names = new GroupNames(options.backend);
   }
@@ -285,44 +283,18 @@ export class ContainerRuntime implements Runtime {
     return member;
   }
 
-  /** Once per image and run, as the pull policy says; failures are the task's FAILED_IMAGE_PULL. */
-  /**
-   * The workflow's images: whether each is present is asked now, alongside the
-   * run's start and its first network (a pull waits for a task that needs it).
-   */
+  /** The workflow's images: whether each is present is asked now, alongside the run's start and its first network. */
   noteImages(images: Iterable<string>): void {
-    if (this.options.pull === "always") return;
-    for (const image of images) {
-      if (this.present.has(image) || imageRefusal(image) !== undefined) continue;
-      const present = this.backend.hasImage(image);
-      present.catch(() => undefined); // reported by the tasks of the image
-      this.present.set(image, present);
-    }
+    this.images.note(images);
   }
 
-  private ensureImage(image: string): Promise<void> {
-    const refusal = imageRefusal(image);
-    if (refusal !== undefined) return Promise.reject(new TaskStartError(`cannot run the image: ${refusal}`, "FAILED_START_ERROR"));
-    let ready = this.images.get(image);
-    if (!ready) {
-      ready = this.fetchImage(image);
-      this.images.set(image, ready);
-    }
-    return ready;
-  }
-
-  private async fetchImage(image: string): Promise<void> {
-    const policy = this.options.pull;
-    try {
-      if (policy !== "always" && (await (this.present.get(image) ?? this.backend.hasImage(image)))) return;
-      if (policy === "never") throw new Error(`the image ${image} is not present locally and --pull is never`);
-      await withTimeout(this.backend.pull(image), PULL_TIMEOUT_MS, `pulling ${image} took longer than ${PULL_TIMEOUT_MS / 1000} s`);
-    } catch (error) {
-      throw new TaskStartError(`cannot pull the image ${image}: ${(error as Error).message}`, "FAILED_IMAGE_PULL");
-    }
+  /** Checked, and pulled as the pull policy says, once per image and run (see run-images.ts). */
+  ensureImage(image: string): Promise<void> {
+    return this.images.ensure(image);
   }
 
   async close(): Promise<void> {
+    this.images.close();
     await Promise.all([...this.members].map((m) => m.stop(0)));
     await this.names.close();
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
@@ -381,10 +353,4 @@ export class ContainerRuntime implements Runtime {
     if (!this.run) throw new Error("the container runtime was not opened");
     return this.run;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

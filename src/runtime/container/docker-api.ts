@@ -87,9 +87,10 @@ export class DockerApi {
   }
 
   /** Pulls an image; the engine reports failures inside the stream, which end up here as an EngineError. */
-  async pull(image: string): Promise<void> {
+  async pull(image: string, signal?: AbortSignal): Promise<void> {
     const { name, tag } = splitImage(image);
-    const response = await this.open("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`);
+    const path = `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`;
+    const response = await this.open("POST", path, undefined, 60_000, signal);
     // Progress and failures come as JSON lines in the stream (the status is 200 either way).
     let failure: string | undefined;
     const feed = jsonLines((message) => {
@@ -98,6 +99,27 @@ export class DockerApi {
     });
     for await (const chunk of response) feed(chunk as Buffer);
     if (failure) throw new EngineError(failure);
+  }
+
+  /** An image of the root file system in `tar` (`docker import`); its id. */
+  async importImage(tar: Buffer, repo: string): Promise<string> {
+    const response = await this.open("POST", `/images/create?fromSrc=-&repo=${encodeURIComponent(repo)}&tag=latest`, tar);
+    let id: string | undefined;
+    let failure: string | undefined;
+    const feed = jsonLines((message) => {
+      const { status, error, errorDetail } = message as { status?: string; error?: string; errorDetail?: { message?: string } };
+      // The engine's last word is the image's id (docker: {"status":"sha256:..."}; podman's service the same).
+      if (typeof status === "string" && /^sha256:[0-9a-f]{64}$/.test(status)) id = status;
+      failure ??= errorDetail?.message ?? error;
+    });
+    for await (const chunk of response) feed(chunk as Buffer);
+    if (failure) throw new EngineError(failure);
+    if (id === undefined) throw new EngineError("the engine took the image but did not say its id");
+    return id;
+  }
+
+  async removeImage(id: string): Promise<void> {
+    await this.text("DELETE", `/images/${encodeURIComponent(id)}?force=true`).catch(ignoreGone);
   }
 
   async createContainer(name: string, config: ContainerCreate): Promise<string> {
@@ -192,16 +214,19 @@ export class DockerApi {
   }
 
   /** The response once its status is known to be a success; otherwise an EngineError with the engine's message. */
-  private open(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<IncomingMessage> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  private open(method: string, path: string, body?: unknown, timeoutMs = 60_000, signal?: AbortSignal): Promise<IncomingMessage> {
+    // A Buffer goes as it is (an image's tar), anything else as JSON.
+    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const type = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
     return new Promise((resolve, reject) => {
       const req = request(
         {
           ...this.endpoint,
           agent: this.agent,
           method,
+          signal,
           path: `/${API_VERSION}${path}`,
-          headers: { ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}), host: "docker" },
+          headers: { ...(payload ? { "content-type": type, "content-length": payload.length } : {}), host: "docker" },
         },
         (response) => {
           const status = response.statusCode ?? 0;

@@ -3,7 +3,6 @@
  * (DOCKER_HOST, or its usual socket), or podman through its CLI.
  */
 import { existsSync } from "node:fs";
-import { onPath } from "../../util/executables.js";
 import { ApiBackend } from "./api-backend.js";
 import type { ContainerBackend } from "./backend.js";
 import { PodmanCliBackend } from "./cli-backend.js";
@@ -43,6 +42,5 @@ async function connectDocker(): Promise<ContainerBackend> {
 }
 
 async function connectPodman(): Promise<ContainerBackend> {
-  if (!onPath("podman")) throw new Error("podman is not installed");
   return PodmanCliBackend.connect();
 }
