@@ -304,6 +304,13 @@ export function describeRun(result: TroupeResult & { record?: RunRecord }): stri
   return `exit ${result.code}, ${Math.round(result.wallMs)} ms, ${tasks.join(" ")}\nstderr:\n${result.stderr}`;
 }
 
+/**
+ * troupe's grace between the polite signal (SIGTERM) and the kill when it stops a task: a stop that waited
+ * for it takes at least this long, one that the polite signal sufficed for ends well before (the record's
+ * times say which, however busy the machine).
+ */
+export const STOP_GRACE_MS = 5_000;
+
 export const ms = (iso: string | null): number => {
   if (iso === null) throw new Error("a time is missing from the record");
   return Date.parse(iso);
