@@ -166,7 +166,7 @@ describe("troupe run with its output closed", () => {
       await waitFor(
         () => processesWith(marker),
         (p) => p.length === 0,
-        5_000,
+        30_000,
       ),
     ).toEqual([]);
     expect(bridgesOfRun(runId)).toEqual([]);

@@ -78,7 +78,7 @@ async function leftBehind(h: TestHome, runId: string): Promise<Record<string, un
   const processes = await waitFor(
     () => [...processesWith(`troupe-${runId}-`), ...servicesOf(h)],
     (p) => p.length === 0,
-    5_000,
+    30_000,
   );
   return { containers: containersOfRun(runId), networks: networksOfRun(runId), processes };
 }

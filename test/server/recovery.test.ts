@@ -147,7 +147,7 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
       await waitFor(
         () => processesWith(lost).length,
         (n) => n === 0,
-        5_000,
+        30_000,
       ),
     ).toBe(0);
     writeFileSync(flag, "");
@@ -156,7 +156,7 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
       await waitFor(
         () => existsSync(quickExit),
         (there) => there,
-        5_000,
+        30_000,
       ),
     ).toBe(true);
 
@@ -164,7 +164,7 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
     const resumedLine = await waitFor(
       () => /resumed the runs .*/.exec(second.out())?.[0] ?? "",
       (line) => line !== "",
-      5_000,
+      30_000,
     );
     expect(resumedLine.split(": ")[1]!.split(", ").sort()).toEqual([chain, doomed, quick].sort());
     expect(processesWith(long).map((p) => p.pid)).toEqual(longPids); // re-attached, not started again
@@ -184,7 +184,7 @@ describe.each(isolations)("a server killed with SIGKILL while workflows run (iso
       await waitFor(
         () => bridgesOf(chain).length,
         (n) => n === 0,
-        5_000,
+        30_000,
       ),
     ).toBe(0);
     const events = (await call(second.url, "GET", `/api/workflow/${chain}/events`)).json.events as Array<{
