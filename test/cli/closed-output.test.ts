@@ -166,7 +166,7 @@ describe("troupe run with its output closed", () => {
       await waitFor(
         () => processesWith(marker),
         (p) => p.length === 0,
-        5_000,
+        30_000,
       ),
     ).toEqual([]);
     expect(bridgesOfRun(runId)).toEqual([]);
@@ -230,12 +230,13 @@ describe("the log commands with their output closed", () => {
     const ticking = await submit(
       `workflow:\n  name: ticks\n  tasks:\n  - name: a\n    image: alpine:3.18\n    command: ["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); sleep ${marker}; done"]\n`,
     );
-    const started = Date.now();
     const followed = await throughHead(["workflow", "logs", ticking, "-f"], 1, client, 30_000);
     noCrash(followed.stderr);
     expect(followed.stdout).toBe("tick 0\n");
     expect(followed.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    // The follower ended when head left, not with the task (600 ticks, a minute): the task still runs.
+    const query = await troupe(["workflow", "query", ticking, "--output", "json"], { home: home.home, env: client });
+    expect((JSON.parse(query.stdout) as RunRecord).status, query.stderr).toBe("RUNNING");
     await troupe(["workflow", "cancel", ticking, "--force"], { home: home.home, env: client });
   }, 60_000);
 

@@ -304,6 +304,13 @@ export function describeRun(result: TroupeResult & { record?: RunRecord }): stri
   return `exit ${result.code}, ${Math.round(result.wallMs)} ms, ${tasks.join(" ")}\nstderr:\n${result.stderr}`;
 }
 
+/**
+ * troupe's grace between the polite signal (SIGTERM) and the kill when it stops a task: a stop that waited
+ * for it takes at least this long, one that the polite signal sufficed for ends well before (the record's
+ * times say which, however busy the machine).
+ */
+export const STOP_GRACE_MS = 5_000;
+
 export const ms = (iso: string | null): number => {
   if (iso === null) throw new Error("a time is missing from the record");
   return Date.parse(iso);
@@ -449,17 +456,19 @@ export function ownNamespacesOf(pid: number): string[] {
  * Which of `namespaces` a live process still holds, or a mount (an nsfs bind)
  * keeps alive. Zombies do not count: they run nothing and wait for their
  * reaper (bwrap's exited sandbox init is reaped by the machine's init, which
- * here, a VM's process_api, does so a second or so later).
+ * here, a VM's process_api, does so a second or so later). Nor do processes
+ * started after `bornBefore` (ms since the epoch): see startedAt.
  */
-export function namespacesStillInUse(namespaces: Iterable<string>): string[] {
+export function namespacesStillInUse(namespaces: Iterable<string>, options: { bornBefore?: number } = {}): string[] {
   const wanted = new Set(namespaces);
   const found = new Set<string>();
+  const bornLater = (pid: string) => options.bornBefore !== undefined && startedAt(pid) > options.bornBefore;
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     for (const kind of NAMESPACE_KINDS) {
       try {
         const ns = fs.readlinkSync(`/proc/${entry}/ns/${kind}`);
-        if (wanted.has(ns) && !isZombie(entry)) found.add(`${ns} (pid ${entry}: ${describePid(entry)})`);
+        if (wanted.has(ns) && !isZombie(entry) && !bornLater(entry)) found.add(`${ns} (pid ${entry}: ${describePid(entry)})`);
       } catch {
         // Gone, or not ours to see.
       }
@@ -469,6 +478,23 @@ export function namespacesStillInUse(namespaces: Iterable<string>): string[] {
   for (const ns of wanted) if (mounts.includes(ns)) found.add(`${ns} (mounted)`);
   return [...found];
 }
+
+/**
+ * When a process started (ms since the epoch, to the kernel's 10 ms ticks). The kernel reuses a freed
+ * namespace's inode number: a process started after a run's end (another test's sandbox, say) may hold one
+ * that was the run's, while whatever the run left behind started before its end (`bornBefore`).
+ */
+function startedAt(pid: string): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const sinceBootMs = (Number(fields[19]) * 1000) / CLOCK_TICKS;
+    const uptimeMs = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+    return Date.now() - uptimeMs + sinceBootMs;
+  } catch {
+    return Infinity; // Gone.
+  }
+}
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 function isZombie(pid: string): boolean {
   try {

@@ -260,8 +260,8 @@ describe.skipIf(!CAN_RUN)("run network (real namespaces, as root)", () => {
     const t1 = performance.now();
     await net.close();
     const closeMs = performance.now() - t1;
+    // One ip process for the 50 (counted above) is the point; the times are for the reader, not a bound.
     console.log(`[network] attach of 50 members: ${attachMs.toFixed(1)} ms in one ip -batch; close with 50 ports ${closeMs.toFixed(1)} ms`);
-    expect(attachMs).toBeLessThan(5000);
   });
 
   it("refuses a pid that is still in the host's namespace, and a bad address, without leaving links", async () => {
@@ -311,17 +311,20 @@ describe.skipIf(!CAN_RUN)("run network (real namespaces, as root)", () => {
     expect(await sweepRunNetworks((key) => key !== dead.runKey)).toEqual([]);
   });
 
-  it.skipIf(!HAS_IPTABLES)("removes rules whose bridge is gone, whatever their run: a process killed between the two removals", async () => {
-    const net = await open("ruleless");
-    const tag = `troupe:${net.runKey}:${net.bridge}`;
-    expect(await iptablesSave()).toContain(tag);
-    // What a troupe killed inside close() leaves: the bridge removed, its rules not yet.
-    await execFileAsync("ip", ["link", "del", "dev", net.bridge]);
-    // Every run counts as alive (the run key of a server's kept run, say): the rules go all the same.
-    const removed = await sweepRunNetworks(() => true);
-    expect(removed.filter((r) => r.includes(net.bridge))).toHaveLength(3);
-    expect(await iptablesSave()).not.toContain(tag);
-  });
+  it.skipIf(!HAS_IPTABLES)(
+    "removes rules whose bridge is gone, whatever their run: a process killed between the two removals",
+    async () => {
+      const net = await open("ruleless");
+      const tag = `troupe:${net.runKey}:${net.bridge}`;
+      expect(await iptablesSave()).toContain(tag);
+      // What a troupe killed inside close() leaves: the bridge removed, its rules not yet.
+      await execFileAsync("ip", ["link", "del", "dev", net.bridge]);
+      // Every run counts as alive (the run key of a server's kept run, say): the rules go all the same.
+      const removed = await sweepRunNetworks(() => true);
+      expect(removed.filter((r) => r.includes(net.bridge))).toHaveLength(3);
+      expect(await iptablesSave()).not.toContain(tag);
+    },
+  );
 
   it("with idleOnly, removes a gone run's bridges that no member is on and keeps one with members, with its rules", async () => {
     const idle = await open("resumed");
