@@ -81,11 +81,15 @@ Examples:
   command
     .command("token")
     .description("API tokens")
+    .addHelpText("after", "\nExample:\n  $ troupe server token create alice --home /srv/troupe")
     .command("create")
     .description("make a token for a user and print it (alone, on stdout); it is stored hashed and cannot be shown again")
     .argument("<name>", "the user's name")
     .option("--admin", "may cancel anyone's workflows (and read them on a server with --private-workflows)", false)
-    .addHelpText("after", "\n--home DIR (of `troupe server`) names the server's home here too.")
+    .addHelpText(
+      "after",
+      "\n--home DIR (of `troupe server`) names the server's home here too.\n\nExamples:\n  $ troupe server token create alice --home /srv/troupe\n  $ troupe server token create ops --admin --home /srv/troupe",
+    )
     .action(
       action(async (name: string, options: { admin: boolean }) => {
         if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError(`a user name is 1-64 letters, digits, or _ . @ -; got \`${name}\``);

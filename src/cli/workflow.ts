@@ -38,7 +38,14 @@ Example:
 }
 
 export function workflowCommand(): Command {
-  const command = new Command("workflow").description("submit workflows to a troupe server and follow them");
+  const command = new Command("workflow").description("submit workflows to a troupe server and follow them").addHelpText(
+    "after",
+    `
+Examples:
+  $ troupe login http://127.0.0.1:8080 --token trp_...
+  $ troupe workflow submit examples/parallel_tasks.yaml --wait
+  $ troupe workflow list --status FAILED`,
+  );
   submissionOptions(command.command("submit"), "to run in")
     .description(
       "submit a workflow file, or the id of a workflow to run its spec again as a new one; with --wait, follow it as `troupe run` shows a run (exit codes as `troupe run`)",

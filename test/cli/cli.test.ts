@@ -376,6 +376,21 @@ describe("help, usage errors and colour", () => {
     expect(run.stdout).toMatch(/Usage:/);
   });
 
+  it("every command and subcommand's --help has an example", async () => {
+    const { buildProgram } = await import("../../src/cli/main.js");
+    const paths: string[][] = [];
+    const walk = (command: { name(): string; commands: readonly unknown[] }, path: string[]) => {
+      for (const sub of command.commands as Array<{ name(): string; commands: readonly unknown[] }>) {
+        paths.push([...path, sub.name()]);
+        walk(sub, [...path, sub.name()]);
+      }
+    };
+    walk(buildProgram(), []);
+    expect(paths.length).toBeGreaterThan(20);
+    const without = paths.filter((p) => !/Examples?:\n\s+\$ troupe /.test(troupe([...p, "--help"]).stdout));
+    expect(without).toEqual([]);
+  });
+
   it("exits 2 on an unknown command", () => {
     const run = troupe(["frobnicate"]);
     expect(run.status).toBe(2);
