@@ -109,7 +109,7 @@ export async function chooseRuntime(
       note: `${engineName} cannot start containers here (${refusal.reason}): tasks run on the host runtime; to use containers, ${refusal.hint}`,
     };
   }
-  const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: sharedEngine });
+  const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: sharedEngine, home: troupeHome() });
   runtime.noteImages(images);
   return { runtime };
 }

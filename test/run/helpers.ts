@@ -456,19 +456,30 @@ export function ownNamespacesOf(pid: number): string[] {
  * Which of `namespaces` a live process still holds, or a mount (an nsfs bind)
  * keeps alive. Zombies do not count: they run nothing and wait for their
  * reaper (bwrap's exited sandbox init is reaped by the machine's init, which
- * here, a VM's process_api, does so a second or so later). Nor do processes
- * started after `bornBefore` (ms since the epoch): see startedAt.
+ * here, a VM's process_api, does so a second or so later).
+ *
+ * The kernel reuses a freed namespace's inode number at once, so another
+ * test's (or checkout's) sandbox made after the run freed one may hold the
+ * same name. With `runProcesses` (namespaceHolders of the namespaces taken
+ * while the run was alive, `since` then), a holder started after that counts
+ * only when it descends from one of those: whatever the run leaves behind is
+ * one of its processes then (a process keeps its identity, pid and start
+ * time, when its parent dies), or a child of one.
  */
-export function namespacesStillInUse(namespaces: Iterable<string>, options: { bornBefore?: number } = {}): string[] {
+export function namespacesStillInUse(
+  namespaces: Iterable<string>,
+  options: { runProcesses?: { identities: ReadonlySet<string>; since: number } } = {},
+): string[] {
   const wanted = new Set(namespaces);
   const found = new Set<string>();
-  const bornLater = (pid: string) => options.bornBefore !== undefined && startedAt(pid) > options.bornBefore;
+  const runs = options.runProcesses;
+  const counts = (pid: string) => !runs || startedAt(pid) <= runs.since || descendsFrom(pid, runs.identities);
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     for (const kind of NAMESPACE_KINDS) {
       try {
         const ns = fs.readlinkSync(`/proc/${entry}/ns/${kind}`);
-        if (wanted.has(ns) && !isZombie(entry) && !bornLater(entry)) found.add(`${ns} (pid ${entry}: ${describePid(entry)})`);
+        if (wanted.has(ns) && !isZombie(entry) && counts(entry)) found.add(`${ns} (pid ${entry}: ${describePid(entry)})`);
       } catch {
         // Gone, or not ours to see.
       }
@@ -479,20 +490,54 @@ export function namespacesStillInUse(namespaces: Iterable<string>, options: { bo
   return [...found];
 }
 
-/**
- * When a process started (ms since the epoch, to the kernel's 10 ms ticks). The kernel reuses a freed
- * namespace's inode number: a process started after a run's end (another test's sandbox, say) may hold one
- * that was the run's, while whatever the run left behind started before its end (`bornBefore`).
- */
-function startedAt(pid: string): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    const sinceBootMs = (Number(fields[19]) * 1000) / CLOCK_TICKS;
-    const uptimeMs = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
-    return Date.now() - uptimeMs + sinceBootMs;
-  } catch {
-    return Infinity; // Gone.
+/** The processes (pid@start-ticks) holding any of `namespaces` now. */
+export function namespaceHolders(namespaces: Iterable<string>): Set<string> {
+  const wanted = new Set(namespaces);
+  const holders = new Set<string>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const kind of NAMESPACE_KINDS) {
+      try {
+        if (wanted.has(fs.readlinkSync(`/proc/${entry}/ns/${kind}`))) holders.add(identityOf(entry));
+      } catch {
+        // Gone.
+      }
+    }
   }
+  return holders;
+}
+
+/** A process's identity across pid reuse: its pid and start time (in clock ticks since boot). */
+function identityOf(pid: string): string {
+  return `${pid}@${statFields(pid)?.[19] ?? "gone"}`;
+}
+
+/** The fields of /proc/PID/stat after the command's name (state is [0], ppid [1], start time [19]). */
+function statFields(pid: string): string[] | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+function descendsFrom(pid: string, identities: ReadonlySet<string>): boolean {
+  for (let p = pid, hops = 0; p !== "0" && p !== "1" && hops < 64; hops++) {
+    if (identities.has(identityOf(p))) return true;
+    const parent = statFields(p)?.[1];
+    if (parent === undefined) return false;
+    p = parent;
+  }
+  return false;
+}
+
+/** When a process started (ms since the epoch, to the kernel's 10 ms ticks); Infinity when it is gone. */
+function startedAt(pid: string): number {
+  const fields = statFields(pid);
+  if (!fields) return Infinity;
+  const sinceBootMs = (Number(fields[19]) * 1000) / CLOCK_TICKS;
+  const uptimeMs = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+  return Date.now() - uptimeMs + sinceBootMs;
 }
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 

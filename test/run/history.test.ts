@@ -110,7 +110,7 @@ describe("runs refused before they start", () => {
     const result = await cli(["run", big, "--cpus", "2", "--memory", "4Gi"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
-      /E_UNSCHEDULABLE: group hog-group needs cpu 64, gpu 0, memory 1024Gi at once; the pool has cpu 2, gpu 0, memory 4Gi/,
+      /E_UNSCHEDULABLE: group hog-group needs cpu 64, gpu 0, memory 1Ti at once; the pool has cpu 2, gpu 0, memory 4Gi/,
     );
     const list = JSON.parse((await cli(["list", "--name", "big", "--output", "json"])).stdout) as unknown[];
     expect(list).toEqual([]);

@@ -20,6 +20,7 @@ import {
   linksOfBridges,
   ms,
   mountsMentioning,
+  namespaceHolders,
   namespacesStillInUse,
   ownNamespacesOf,
   processesWith,
@@ -134,7 +135,8 @@ describe.each(ISOLATION_CASES)("cancel, --isolation $isolation, sandboxes by $bu
     );
     let seenWhileRunning: string[] = [];
     const namespaces = new Set<string>();
-    const { result, runId, bridges, signaledAt } = await runAndSignal(file, {
+    let runProcesses: { identities: Set<string>; since: number } | undefined;
+    const { result, runId, bridges } = await runAndSignal(file, {
       isolation,
       env: builder.env,
       ready: (id) => {
@@ -143,6 +145,7 @@ describe.each(ISOLATION_CASES)("cancel, --isolation $isolation, sandboxes by $bu
         if (seenWhileRunning.length < 5) return false;
         for (const m of [s1, s2, s3, s4, s5])
           for (const { pid } of processesWith(m)) ownNamespacesOf(pid).forEach((ns) => namespaces.add(ns));
+        runProcesses = { identities: namespaceHolders(namespaces), since: Date.now() };
         return true;
       },
       signals: [{ signal: "SIGINT", afterMs: 0 }],
@@ -172,8 +175,8 @@ describe.each(ISOLATION_CASES)("cancel, --isolation $isolation, sandboxes by $bu
     // Nothing left: processes, links of the run's bridge, iptables rules, mounts, sandboxes.
     for (const marker of [s1, s2, s3, s4, s5]) expect(processesWith(marker), marker).toEqual([]);
     expect(processesWith(runId)).toEqual([]);
-    // Whatever of the run would be left started before the cancel (with slack for the 10 ms ticks of the clocks).
-    expect(namespacesStillInUse(namespaces, { bornBefore: signaledAt[0]! + 100 })).toEqual([]);
+    // Whatever of the run would be left is one of its processes while it ran, or their child (see namespacesStillInUse).
+    expect(namespacesStillInUse(namespaces, { runProcesses })).toEqual([]);
     expect(bridgesOfRun(runId)).toEqual([]);
     expect(linksOfBridges(bridges)).toEqual([]);
     expect(iptablesRulesOf(runId)).toEqual([]);

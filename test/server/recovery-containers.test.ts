@@ -30,16 +30,16 @@ const networksOf = (runId: string) => podmanList(["network", "ls", "--filter", `
 type Engine = "podman" | "docker";
 let service: PodmanService | undefined;
 
-async function start(engine: Engine): Promise<StartedServer> {
+async function start(engine: Engine, onHome = serverHome): Promise<StartedServer> {
   if (engine === "podman") {
-    const server = await startServer(serverHome, ["--runtime", "container"]);
+    const server = await startServer(onHome, ["--runtime", "container"]);
     started.push(server.child);
     return server;
   }
   service ??= await PodmanService.start();
   const config = join(home.outsideTmp(), "docker-pool.yaml");
   writeFileSync(config, "pools:\n- name: default\n  runtime: container\n  engine: docker\n");
-  const server = await startServer(serverHome, ["--config", config], { DOCKER_HOST: service.url });
+  const server = await startServer(onHome, ["--config", config], { DOCKER_HOST: service.url });
   started.push(server.child);
   return server;
 }
@@ -113,11 +113,20 @@ describe.each(["podman", "docker"] as const)("a container pool's server (engine 
       if (Date.now() > deadline) throw new Error("the lead never started");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // Both groups are up (the hogging one starts beside the pair, maybe after the lead has begun).
+    while (containersOf(runId).length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     const containersBefore = containersOf(runId).sort();
     expect(containersBefore.length).toBe(3);
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
     expect(containersOf(runId).sort()).toEqual(containersBefore); // they go on without the server
+    // A server of another home on the same engine sweeps what dead owners left, but not this home's kept run:
+    // that is its own server's to resume.
+    const neighbour = await start(engine, home.outsideTmp());
+    await neighbour.stop();
+    expect(neighbour.out()).not.toContain(runId);
+    // (The lead and the hog may have ended meanwhile; the peer sleeps on.)
+    expect(containersOf(runId)).toContain(containersBefore.find((name) => name.includes("-peer-")));
 
     const second = await start(engine);
     let record: { status: string; groups: Array<{ tasks: Array<{ name: string; status: string; exit_code: number | null }> }> };

@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
+import { homeIdentity } from "../home-identity.js";
 import { exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
@@ -34,10 +35,14 @@ export interface ContainerRuntimeOptions {
   pull: PullPolicy;
   /** The backend is a server pool's, used by its other runs too: `close()` leaves it open. */
   sharedBackend?: boolean;
+  /** troupe's home: what this runtime makes carries its identity, and a sweep judges only its own kept runs. */
+  home?: string;
 }
 
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
+/** The home whose run it is (home-identity.ts): several homes may share one engine. */
+const LABEL_HOME = "troupe.home";
 /** The run's key (runKey): run ids repeat across homes, so they alone do not say whose a container is. */
 const LABEL_KEY = "troupe.key";
 const SUBNET_PREFIX = NETWORK_POOL.prefix;
@@ -48,6 +53,8 @@ export class ContainerRuntime implements Runtime {
   private key = "";
   /** Labels what this run creates; `kept:` when its containers outlive this process (see process-identity.ts). */
   private owner = processToken();
+  /** LABEL_HOME, where the home is known. */
+  private readonly homeLabel: Record<string, string>;
   /** Attempts of an earlier process were re-attached: whatever else of this run it left goes at close. */
   private reattached = false;
   private readonly images: RunImages;
@@ -71,6 +78,7 @@ export class ContainerRuntime implements Runtime {
     const init = builtHelper("troupe-init");
     if (!init) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
     this.init = init;
+    this.homeLabel = options.home === undefined ? {} : { [LABEL_HOME]: homeIdentity(options.home) };
     this.images = new RunImages(options.backend, options.pull);
     this.isolatePorts = options.backend.local && process.getuid?.() === 0;
     this.names = new GroupNames(options.backend);
@@ -134,7 +142,7 @@ export class ContainerRuntime implements Runtime {
     for (let attempt = 0; ; attempt++) {
       const prefix = `${SUBNET_PREFIX}.${this.nextSubnet++ % 256}`;
       try {
-        const labels = { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner };
+        const labels = { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, ...this.homeLabel };
         await this.backend.createNetwork(name, `${prefix}.0/24`, `${prefix}.1`, labels, { dns });
         this.networks.add(name);
         return { name, prefix };
@@ -256,7 +264,7 @@ export class ContainerRuntime implements Runtime {
       env: launch.gpuDevices?.length === 0 ? { NVIDIA_VISIBLE_DEVICES: "void", ...launch.env } : launch.env,
       workdir: launch.outputDir,
       hostname: launch.taskName,
-      labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, "troupe.task": launch.key },
+      labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, ...this.homeLabel, "troupe.task": launch.key },
       mounts,
       hostDir: controlDir,
       ...memberNetwork(launch, lease),
@@ -325,6 +333,9 @@ export class ContainerRuntime implements Runtime {
       if (owner === undefined || owner === this.owner) return false;
       const kept = keptOwnerProcess(owner);
       if (kept === undefined) return !isProcessTokenAlive(owner);
+      // Another home's kept run is that home's server's to resume, whoever drove it last.
+      const home = labels[LABEL_HOME];
+      if (home !== undefined && home !== this.homeLabel[LABEL_HOME]) return false;
       return spare !== undefined && !isProcessTokenAlive(kept) && !(run !== undefined && spare.has(run));
     };
     // Listed before the networks: a rule whose network that listing lacks was made for a network that is gone

@@ -11,6 +11,7 @@ import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { onPath } from "../../util/executables.js";
+import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { HostMember } from "./host-member.js";
@@ -62,6 +63,8 @@ export class HostRuntime implements Runtime {
   private readonly privileged = process.getuid?.() === 0;
   private readonly isolation: Isolation;
   private readonly home: string;
+  /** In the key of every network of this home's runs (home-identity.ts). */
+  private readonly homeId: string;
   private readonly taskUser: TaskUser;
   /** What hides troupe's home from tasks (hiddenPaths), found at the first task. */
   private hidden: HiddenPath[] | undefined;
@@ -87,6 +90,7 @@ export class HostRuntime implements Runtime {
 
   constructor(options: HostRuntimeOptions) {
     this.home = options.home;
+    this.homeId = homeIdentity(options.home);
     this.taskUser = options.taskUser ?? DEFAULT_TASK_USER;
     if (!this.sandboxed && this.privileged) {
       this.isolation = "none";
@@ -145,7 +149,7 @@ export class HostRuntime implements Runtime {
     // a resumed run's may hold the last process's.
     this.madeSandboxes = run.resumed === true;
     if (this.isolation === "netns") {
-      const key = networkKey(run.runId, run.keepTasks === true && this.keepsTasks);
+      const key = networkKey(this.homeId, run.runId, run.keepTasks === true && this.keepsTasks);
       // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
       // end: a server killed again and again would otherwise give a long run one more /24 at every start.
       if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
@@ -153,7 +157,11 @@ export class HostRuntime implements Runtime {
     }
     const network = this.network;
     this.names = await RunNames.open(
-      network ? { kind: "netns", gateway: network.gateway, subnet: network.subnet } : this.sandboxed ? { kind: "shared" } : { kind: "none" },
+      network
+        ? { kind: "netns", gateway: network.gateway, subnet: network.subnet }
+        : this.sandboxed
+          ? { kind: "shared" }
+          : { kind: "none" },
       run.dataDir,
     );
   }
@@ -315,7 +323,7 @@ export class HostRuntime implements Runtime {
     // The bridge of the process that started the re-attached attempts (their veths went with them).
     if ((this.reattached || this.run?.resumed) && this.run && canUseNetworkNamespaces()) {
       const runId = this.run.runId;
-      await sweepRunNetworks((key) => runOfNetworkKey(key).runId !== runId).catch(() => undefined);
+      await sweepRunNetworks((key) => !this.isOwnRun(key, runId)).catch(() => undefined);
     }
     // Off the event loop (a server closes a runtime per run).
     if (this.run && this.madeSandboxes) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
@@ -329,10 +337,17 @@ export class HostRuntime implements Runtime {
   async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
     if (!canUseNetworkNamespaces()) return [];
     return sweepRunNetworks((key, ownerPid) => {
-      const { runId, kept } = runOfNetworkKey(key);
-      if (kept && spare === undefined) return true;
+      const { runId, kept, homeId } = runOfNetworkKey(key);
+      // Another home's kept run is that home's server's to resume, whoever drove it last.
+      if (kept && (spare === undefined || (homeId !== undefined && homeId !== this.homeId))) return true;
       return spare?.has(runId) === true || processAlive(ownerPid);
     });
+  }
+
+  /** Whether a network key is run `runId`'s of this home (a key without a home: a troupe from before homes, by run id). */
+  private isOwnRun(key: string, runId: string): boolean {
+    const of = runOfNetworkKey(key);
+    return of.runId === runId && (of.homeId === undefined || of.homeId === this.homeId);
   }
 }
 
@@ -348,15 +363,21 @@ function sandboxBuilder(privileged: boolean): SandboxBuilder {
   return onPath("bwrap") ? "bwrap" : "plain";
 }
 
-/** The run network's key names the run, and marks the networks of kept runs (the server's, resumed by the next one). */
+/**
+ * The run network's key names the home and the run, and marks the networks
+ * of kept runs (the server's, resumed by the next one): `[kept.]HOME.RUN`.
+ */
 const KEPT_KEY = "kept.";
 
-function networkKey(runId: string, kept: boolean): string {
-  return kept ? KEPT_KEY + runId : runId;
+function networkKey(homeId: string, runId: string, kept: boolean): string {
+  return `${kept ? KEPT_KEY : ""}${homeId}.${runId}`;
 }
 
-function runOfNetworkKey(key: string): { runId: string; kept: boolean } {
-  return key.startsWith(KEPT_KEY) ? { runId: key.slice(KEPT_KEY.length), kept: true } : { runId: key, kept: false };
+function runOfNetworkKey(key: string): { runId: string; kept: boolean; homeId?: string } {
+  const kept = key.startsWith(KEPT_KEY);
+  const rest = kept ? key.slice(KEPT_KEY.length) : key;
+  const homed = /^([0-9a-f]{12})\.(.+)$/.exec(rest);
+  return homed ? { runId: homed[2]!, kept, homeId: homed[1]! } : { runId: rest, kept };
 }
 
 function processAlive(pid: number): boolean {
