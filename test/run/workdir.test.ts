@@ -188,6 +188,15 @@ describe("a TROUPE_HOME whose path holds `:` and `,`", () => {
     expect(outputsOf(h, result.record.id, "use")).toEqual({ "used.txt": "from-files" });
   }, 90_000);
 
+  it("the host runtime runs them from it too, whichever tool builds its sandboxes", async () => {
+    const h = oddHome(':b,c" d');
+    for (const builder of SANDBOX_BUILDERS.filter((b) => onPath("bwrap") || b.env.TROUPE_SANDBOX !== "bwrap")) {
+      const result = await run(chainSpec(home), h, ["--runtime", "host"], builder.env);
+      expect(result.code, describeRun(result)).toBe(0);
+      expect(outputsOf(h, result.record.id, "use")).toEqual({ "used.txt": "from-files" });
+    }
+  }, 90_000);
+
   it("the Docker API (podman's service) mounts them from a home with `:` or with `,`; with both it refuses, naming the path", async () => {
     service ??= await PodmanService.start();
     const api = [...CONTAINER, "--engine", "docker"];
