@@ -220,7 +220,6 @@ describe("an image is never read as an option of the engine", () => {
           entrypoint: ["/bin/sh"],
           command: ["alpine:3.18", "-c", "echo PWNED=$PWNED"],
           env: {},
-          workdir: "/",
           hostname: "flag",
           labels: {},
           mounts: [],

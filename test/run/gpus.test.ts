@@ -147,7 +147,6 @@ describe("GPUs through the Docker Engine API", () => {
     entrypoint: [],
     command: [],
     env: {},
-    workdir: "/",
     hostname: "c",
     labels: {},
     mounts: [],

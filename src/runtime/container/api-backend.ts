@@ -14,6 +14,7 @@ import {
   type StartedContainer,
   type StartTry,
 } from "./backend.js";
+import { apiMountConfig } from "./bind-mounts.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
 import { singleFileTar } from "./single-file-tar.js";
 
@@ -143,15 +144,18 @@ export class ApiBackend implements ContainerBackend {
       const reason = "GPUs cannot be given through podman's Docker-compatible API; use podman's CLI (--engine podman)";
       return { ended: Promise.resolve({ code: 125, error: reason }), stop: async () => undefined, kill: async () => undefined };
     }
+    const mounts = apiMountConfig(spec.mounts, this.servedByPodman);
+    if (mounts.refusal !== undefined)
+      return { ended: Promise.resolve({ code: 125, error: mounts.refusal }), stop: async () => undefined, kill: async () => undefined };
     const created = this.api.createContainer(spec.name, {
       Image: spec.image,
       Entrypoint: spec.entrypoint,
       Cmd: spec.command,
       Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-      WorkingDir: spec.workdir,
+      // No WorkingDir: the command starts where its image says (its WORKDIR, else /), as OSMO's pods do.
       Hostname: spec.hostname,
       Labels: spec.labels,
-      HostConfig: hostConfigOf(spec),
+      HostConfig: { ...hostConfigOf(spec), ...mounts },
       NetworkingConfig: {
         EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases } },
       },
@@ -230,10 +234,9 @@ export class ApiBackend implements ContainerBackend {
   }
 }
 
-/** The engine's HostConfig for a container: mounts, network, hosts, limits, GPUs. */
+/** The engine's HostConfig for a container, but its mounts (apiMountConfig): network, hosts, limits, GPUs. */
 export function hostConfigOf(spec: ContainerSpec): Record<string, unknown> {
   const hostConfig: Record<string, unknown> = {
-    Binds: spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`),
     NetworkMode: spec.network.name,
     ExtraHosts: Object.entries(spec.extraHosts).map(([name, address]) => `${name}:${address}`),
   };

@@ -4,6 +4,7 @@
  * `podman run` per task is what its users run), docker through the Docker
  * Engine API (api-backend.ts; podman's `system service` serves it too).
  */
+import type { BindMount } from "./bind-mounts.js";
 import type { IsolationRule } from "./network-isolation.js";
 
 /** troupe's container networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere), kept apart from each other. */
@@ -15,10 +16,10 @@ export interface ContainerSpec {
   entrypoint: string[];
   command: string[];
   env: Record<string, string>;
-  workdir: string;
   hostname: string;
   labels: Record<string, string>;
-  mounts: Array<{ source: string; target: string; readOnly: boolean }>;
+  /** At the same paths as on the host, any characters in them (bind-mounts.ts). */
+  mounts: BindMount[];
   network: { name: string; ip: string; aliases: string[] };
   /** Name -> address lines for the container's /etc/hosts (where the network has no DNS, or the container's own). */
   extraHosts: Record<string, string>;

@@ -20,6 +20,7 @@ import {
   type StartedContainer,
   type StartTry,
 } from "./backend.js";
+import { podmanMountArguments } from "./bind-mounts.js";
 import { engineEnvironment, resolvedPathVariables } from "./engine-env.js";
 import {
   addIsolationRule,
@@ -82,7 +83,7 @@ export class PodmanCliBackend implements ContainerBackend {
   async tryStart(rootfs: string, init: string, timeoutMs: number): Promise<StartTry> {
     const args = ["run", "--rm", "--network", "none", "--sig-proxy=false", "--cgroups", "no-conmon"];
     if (this.passthrough) args.push("--log-driver", "passthrough");
-    args.push("--volume", `${init}:/.troupe/init:ro`, "--entrypoint", JSON.stringify(["/.troupe/init"]), "--rootfs", "--", rootfs);
+    args.push(...podmanMountArguments([{ source: init, target: "/.troupe/init", readOnly: true }]), "--entrypoint", JSON.stringify(["/.troupe/init"]), "--rootfs", "--", rootfs);
     try {
       // In the directory itself: conmon's files land there, not in troupe's working directory.
       await execFileAsync(this.binary, args, { timeout: timeoutMs, env: engineEnvironment(), cwd: rootfs, encoding: "utf8" });
@@ -167,7 +168,8 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
-    const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname, "--workdir", spec.workdir];
+    const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname];
+    // No --workdir: the command starts where its image says (its WORKDIR, else /), as OSMO's pods do.
     // Signals go to the container through the engine (stop, below), not through this podman run: it would forward
     // them even after its container ended, and write its failure to do so into the task's log (its stderr).
     args.push("--sig-proxy=false");
@@ -184,7 +186,7 @@ export class PodmanCliBackend implements ContainerBackend {
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
     for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
-    for (const m of spec.mounts) args.push("--volume", `${m.source}:${m.target}:${m.readOnly ? "ro" : "rw"}`);
+    args.push(...podmanMountArguments(spec.mounts));
     if (spec.cpus) args.push("--cpus", String(spec.cpus));
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
     // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).

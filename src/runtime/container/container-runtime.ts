@@ -262,7 +262,6 @@ export class ContainerRuntime implements Runtime {
       // In a pool with GPUs, a task given none: NVIDIA's container hook (not CDI) would otherwise follow the image's
       // NVIDIA_VISIBLE_DEVICES=all (CUDA's images set it) and give it every GPU.
       env: launch.gpuDevices?.length === 0 ? { NVIDIA_VISIBLE_DEVICES: "void", ...launch.env } : launch.env,
-      workdir: launch.outputDir,
       hostname: launch.taskName,
       labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, ...this.homeLabel, "troupe.task": launch.key },
       mounts,

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, openSync } from "node:fs";
 import { constants } from "node:os";
+import { TASK_START_DIRECTORY } from "./sandbox.js";
 import type { ExitInfo, PreparedMember, RunContext, TaskLaunch } from "../types.js";
 
 export class PlainMember implements PreparedMember {
@@ -32,7 +33,8 @@ export class PlainMember implements PreparedMember {
     try {
       // Its own process group, so that stopping it reaches what it started.
       child = spawn(launch.argv[0] as string, launch.argv.slice(1), {
-        cwd: launch.outputDir,
+        // Where a sandboxed task starts too, so that a workflow means the same with or without bubblewrap.
+        cwd: TASK_START_DIRECTORY,
         env: this.env,
         detached: true,
         stdio: ["ignore", logFd ?? "pipe", logFd ?? "pipe"],

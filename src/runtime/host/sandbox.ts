@@ -86,6 +86,16 @@ export type MountOp =
   /** A read-only file with these contents (troupe's own sandbox only: bwrap gets staged files). */
   | { kind: "data"; contents: string; target: string };
 
+/**
+ * Where a task's command starts on the host runtime: `/`, as in the images
+ * most workflows name (busybox, alpine, ubuntu have no WORKDIR) and as OSMO
+ * runs them (its pods set no workingDir), so that a relative path means what
+ * it means there: `tmp/x` is the task's private /tmp/x, and a file written
+ * relative to `/` elsewhere meets the read-only root, not the output
+ * directory ({{output}} is where outputs go, by its path).
+ */
+export const TASK_START_DIRECTORY = "/";
+
 /** One task attempt's sandbox, whichever tool builds it. */
 export interface SandboxSpec {
   hostname: string;
@@ -138,7 +148,7 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     user: plan.user,
     makeDirs: plan.ownSandbox ? [launch.outputDir] : [],
     mounts,
-    cwd: launch.outputDir,
+    cwd: TASK_START_DIRECTORY,
     env: plan.env,
     argv: launch.argv,
     supervisor: plan.supervisor,

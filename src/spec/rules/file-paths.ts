@@ -1,7 +1,7 @@
 /**
  * Where a `files:` entry may be written: a file at an absolute path that the
- * runtimes can bind (podman's `-v SRC:DEST` and `--mount ...,dst=DEST` cannot
- * carry a `:` or a `,`), not a directory every host and image has, and not
+ * runtimes can bind on every engine (podman's Docker-compatible API splits a
+ * mount at `:` and at `,`), not a directory every host and image has, and not
  * under the kernel's file systems or /osmo.
  */
 import { posix } from "node:path";
