@@ -108,34 +108,75 @@ describe("a container task starts where its image says (OSMO sets no workingDir)
     expect(outputsOf(home.home, workdir.record.id, "t")).toEqual({ "pwd.txt": "/srv/work\n", "here.txt": "here\n" });
   }, 120_000);
 
-  it("OSMO's test/workflow/parallel_workflow_v2.yaml as written (its image our local busybox) completes, tcp_echo.txt in the client's output", async () => {
-    const osmo = fs.readFileSync(new URL("./fixtures/osmo/parallel_workflow_v2.yaml", import.meta.url), "utf8");
-    const file = home.spec("parallel-v2", osmo.replaceAll("image: busybox", `image: ${BUSYBOX}`));
+  it("a group in the manner of OSMO's own tests (a server, a client that waits for its name, then writes tmp/ relative to /) completes", async () => {
+    // Written for troupe after OSMO's test/workflow/parallel_workflow_v2.yaml (not a copy): its client writes
+    // tmp/echo.txt relative to where its image starts it, which is / for busybox, as OSMO runs it.
+    const file = home.spec(
+      "server-client",
+      `workflow:
+  name: server-client-${random()}
+  groups:
+  - name: echo
+    tasks:
+    - name: server
+      lead: true
+      image: ${BUSYBOX}
+      command: [/bin/sh, /tmp/serve.sh]
+      files:
+      - path: /tmp/serve.sh
+        contents: |
+          printf 'hello' > /tmp/greeting
+          nc -w 30 -l -p 24831 < /tmp/greeting
+          sleep 3 # the client keeps what it was told before the group ends with its lead
+    - name: client
+      image: ${BUSYBOX}
+      command: [/bin/sh, /tmp/ask.sh]
+      files:
+      - path: /tmp/ask.sh
+        contents: |
+          tries=30
+          until nslookup {{host:server}} > /dev/null; do tries=$((tries - 1)); [ $tries -gt 0 ] || exit 1; sleep 1; done
+          tries=20
+          until nc -w 10 {{host:server}} 24831 > tmp/echo.txt && [ -s tmp/echo.txt ]; do tries=$((tries - 1)); [ $tries -gt 0 ] || exit 2; sleep 1; done
+          cp tmp/echo.txt {{output}}/echo.txt
+          sleep 600
+`,
+    );
     const result = await run(file, home.home, CONTAINER);
     expect(result.code, describeRun(result)).toBe(0);
-    expect(outputsOf(home.home, result.record.id, "client")).toEqual({ "tcp_echo.txt": "hello" });
+    expect(outputsOf(home.home, result.record.id, "client")).toEqual({ "echo.txt": "hello" });
   }, 90_000);
 });
 
 describe("a host task starts in / (as most images do), whichever tool builds its sandbox", () => {
   const builders = SANDBOX_BUILDERS.filter((b) => onPath("bwrap") || b.env.TROUPE_SANDBOX !== "bwrap");
-  it.each(builders)("$name: pwd is /, `tmp/...` is its private /tmp, a relative write elsewhere meets the read-only root", async (builder) => {
-    const file = probeSpec(home, BUSYBOX);
-    const result = await run(file, home.home, ["--runtime", "host"], builder.env);
-    expect(result.code, describeRun(result)).toBe(0);
-    expect(result.stderr).toMatch(builder.firstLine);
-    expect(outputsOf(home.home, result.record.id, "t")).toEqual({ "pwd.txt": "/\n", "tmp.txt": "relative\n" });
-    const stray = home.spec("stray", "workflow:\n  name: stray\n  tasks:\n  - name: s\n    image: alpine\n    command: [sh, -c, 'echo x > stray.txt']\n");
-    const refused = await troupe(["run", stray, "--runtime", "host"], { home: home.home, env: builder.env });
-    expect(refused.code).toBe(1);
-    expect(refused.stdout).toMatch(/s +\| .*stray\.txt: Read-only file system/);
-    expect(fs.existsSync("/stray.txt")).toBe(false);
-  }, 60_000);
+  it.each(builders)(
+    "$name: pwd is /, `tmp/...` is its private /tmp, a relative write elsewhere meets the read-only root",
+    async (builder) => {
+      const file = probeSpec(home, BUSYBOX);
+      const result = await run(file, home.home, ["--runtime", "host"], builder.env);
+      expect(result.code, describeRun(result)).toBe(0);
+      expect(result.stderr).toMatch(builder.firstLine);
+      expect(outputsOf(home.home, result.record.id, "t")).toEqual({ "pwd.txt": "/\n", "tmp.txt": "relative\n" });
+      const stray = home.spec(
+        "stray",
+        "workflow:\n  name: stray\n  tasks:\n  - name: s\n    image: alpine\n    command: [sh, -c, 'echo x > stray.txt']\n",
+      );
+      const refused = await troupe(["run", stray, "--runtime", "host"], { home: home.home, env: builder.env });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(/s +\| .*stray\.txt: Read-only file system/);
+      expect(fs.existsSync("/stray.txt")).toBe(false);
+    },
+    60_000,
+  );
 
   it("plain processes (no bubblewrap, an unprivileged user) start in / too", async () => {
     const bin = home.outsideTmp();
     for (const tool of ["sh", "cat", "pwd"])
-      fs.symlinkSync(execFileSync("sh", ["-c", `command -v ${tool} || echo /bin/${tool}`], { encoding: "utf8" }).trim(), path.join(bin, tool));
+      fs.symlinkSync(
+        execFileSync("sh", ["-c", `command -v ${tool} || echo /bin/${tool}`], { encoding: "utf8" }).trim(),
+        path.join(bin, tool),
+      );
     const own = home.outsideTmp();
     if (IS_ROOT) fs.chownSync(own, 65534, 65534);
     const file = path.join(own, "plain.yaml");
@@ -210,6 +251,8 @@ describe("a TROUPE_HOME whose path holds `:` and `,`", () => {
     const both = oddHome(":a,b");
     const refused = await run(chainSpec(home), both, api, env);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/make +: FAILED_START_ERROR .*E_MOUNT_PATH: podman's Docker-compatible API cannot mount "[^"]*:a,b1\/[^"]*": .*--engine podman/);
+    expect(refused.stderr).toMatch(
+      /make +: FAILED_START_ERROR .*E_MOUNT_PATH: podman's Docker-compatible API cannot mount "[^"]*:a,b1\/[^"]*": .*--engine podman/,
+    );
   }, 120_000);
 });
