@@ -7,7 +7,19 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const RANK: Record<string, number> = { util: 0, errors: 0, spec: 1, plan: 2, runtime: 3, store: 3, engine: 4, server: 5, cli: 6, web: 6 };
+const RANK: Record<string, number> = {
+  util: 0,
+  errors: 0,
+  model: 0,
+  spec: 1,
+  plan: 2,
+  runtime: 3,
+  store: 3,
+  engine: 4,
+  server: 5,
+  cli: 6,
+  web: 6,
+};
 /** Helpers without a public surface of their own: any file may be imported. */
 const OPEN_FOLDERS = new Set(["util"]);
 const srcDir = new URL("../src/", import.meta.url).pathname;

@@ -9,8 +9,8 @@ import { Command } from "commander";
 import type { RunStore } from "../store/index.js";
 import { isRunOwnerAlive } from "../util/process-identity.js";
 import { action, colorsFor, parseNonNegativeInt } from "./shared.js";
+import { isFinal } from "../model/index.js";
 
-const ENDED = /^(COMPLETED|FAILED.*)$/;
 const POLL_MS = 100;
 
 interface CancelOptions {
@@ -70,7 +70,7 @@ async function cancelOne(store: RunStore, id: string, options: CancelOptions, se
     process.stdout.write(`${runId}: ${c.bold(header.status)} (its troupe process had ended; the run is settled)\n`);
     return true;
   }
-  if (ENDED.test(header.status)) {
+  if (isFinal(header.status)) {
     process.stdout.write(`${runId} had ended already: ${c.bold(header.status)}\n`);
     return true;
   }
@@ -85,7 +85,7 @@ async function cancelOne(store: RunStore, id: string, options: CancelOptions, se
     // A run whose process died meanwhile (or before) is settled here, as by any troupe command that opens the home.
     store.settleOrphanedRuns(isRunOwnerAlive);
     const status = store.runHeader(runId)?.status ?? "?";
-    if (ENDED.test(status)) {
+    if (isFinal(status)) {
       const settled = status === "FAILED_SERVER_ERROR" ? " (its troupe process had ended; the run is settled)" : "";
       process.stdout.write(`${runId}: ${c.bold(status)}${settled}\n`);
       return true;

@@ -12,8 +12,8 @@ import type { AttemptRecord, RunStore } from "../store/index.js";
 import { isRunOwnerAlive } from "../util/process-identity.js";
 import { isClosed, writeOut } from "./output.js";
 import { action, colorsFor, parseNonNegativeInt } from "./shared.js";
+import { isFinal } from "../model/index.js";
 
-const ENDED = /^(COMPLETED|FAILED.*)$/;
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 const OWNER_CHECK_MS = 1000;
@@ -168,7 +168,7 @@ async function follow(
       store.settleOrphanedRuns(isRunOwnerAlive);
     }
     // The run's status before this round's reads: once it had ended, what they read is the rest of every log.
-    const ended = ENDED.test(store.runHeader(runId)?.status ?? "FAILED");
+    const ended = isFinal(store.runHeader(runId)?.status ?? "FAILED");
     let read = 0;
     // --retry-id: that attempt only; otherwise a task's next attempt is followed once it appears (looked for
     // a few times a second, and at the end: reading every attempt of a large run each round would cost more).

@@ -10,9 +10,11 @@ export function planCommand(): Command {
   const command = new Command("plan")
     .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
     .argument("<file>", "workflow file (`-` for standard input)");
-  addSpecOptions(command, PLAN_OUTPUTS).addOption(renderedOption()).addHelpText(
-    "after",
-    `
+  addSpecOptions(command, PLAN_OUTPUTS)
+    .addOption(renderedOption())
+    .addHelpText(
+      "after",
+      `
 Output: pretty (the default), json (the compiled workflow), dot (Graphviz) or mermaid: the group graph,
 each group a node listing its tasks (the lead marked ★), each input an edge labelled with the tasks it links.
 
@@ -22,7 +24,7 @@ Examples:
   $ troupe plan examples/data_passing.yaml --output dot | dot -Tsvg > plan.svg
   $ troupe plan examples/data_passing.yaml --output mermaid > plan.mmd
   $ troupe plan examples/templated_fanout.yaml --set workers=3 --rendered > rendered.yaml`,
-  );
+    );
   return command.action(
     action(async (file: string, options: PlanOptions & { rendered?: boolean }) => {
       const [{ compileWorkflow }, { formatDiagnostic, formatPlan, summarizeDiagnostics }, { loadSpecFile }] = await Promise.all([

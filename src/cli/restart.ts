@@ -4,6 +4,7 @@ import { NotFoundError, TroupeError } from "../errors/index.js";
 import type { RunOptions } from "./run-action.js";
 import { runCommand } from "./run.js";
 import { action, outputOption } from "./shared.js";
+import { isFailure } from "../model/index.js";
 
 /** `troupe run`'s options a restart does not take: the spec and its variables are the run's own. */
 const FROM_THE_RECORD = new Set(["--set", "--set-string", "--output"]);
@@ -57,7 +58,7 @@ async function restartSource(id: string, maxRetries: number) {
         "usage",
         `\`troupe workflow restart ${runId}\` restarts it on its server`,
       );
-    if (!header.status.startsWith("FAILED"))
+    if (!isFailure(header.status))
       throw new TroupeError(
         "E_NOT_RESTARTABLE",
         `run ${runId} is ${header.status}; only a failed run is restarted`,

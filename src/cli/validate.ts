@@ -6,14 +6,16 @@ export function validateCommand(): Command {
   const command = new Command("validate")
     .description("check a workflow file and report every problem (exit 0 when valid, 1 when not)")
     .argument("<file>", "workflow file (`-` for standard input)");
-  addSpecOptions(command).addOption(renderedOption()).addHelpText(
-    "after",
-    `
+  addSpecOptions(command)
+    .addOption(renderedOption())
+    .addHelpText(
+      "after",
+      `
 Examples:
   $ troupe validate examples/parallel_tasks.yaml
   $ troupe validate examples/templated_fanout.yaml --set workers=8 --output json
   $ troupe validate examples/templated_fanout.yaml --set workers=3 --rendered`,
-  );
+    );
   return command.action(
     action(async (file: string, options: SpecOptions & { rendered?: boolean }) => {
       // The layers load only when a command runs: `--help` and other commands start fast.

@@ -11,6 +11,7 @@ import type { RunRecord, TransitionRecord } from "../store/index.js";
 import { call, stream } from "./client.js";
 import { isClosed } from "./output.js";
 import type { RunView } from "./run-view.js";
+import { isFinal } from "../model/index.js";
 
 /** One line of the stream. */
 export type StreamItem =
@@ -77,7 +78,7 @@ export async function pollUntilEnded(id: string): Promise<RunRecord> {
     try {
       const record = (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
       awaySince = undefined;
-      if (/^(COMPLETED|FAILED.*)$/.test(record.status)) return record;
+      if (isFinal(record.status)) return record;
     } catch (error) {
       if (!(error instanceof TroupeError && error.code === "E_SERVER_UNREACHABLE")) throw error;
       awaySince ??= Date.now();

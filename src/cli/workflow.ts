@@ -1,16 +1,13 @@
 /** `troupe login` and `troupe workflow ...`: the client of `troupe server`, one file per concern (workflow-*.ts). */
 import { Command, Option } from "commander";
 import { TroupeError } from "../errors/index.js";
-import type { Priority } from "../store/index.js";
+import { PRIORITIES } from "../model/index.js";
 import { call, configPath, saveConfig } from "./client.js";
 import { action, outputOption, setEnvOption, type OutputFormat } from "./shared.js";
 import { cancelCommand, tagCommand } from "./workflow-change.js";
 import { listCommand } from "./workflow-list.js";
 import { eventsCommand, logsCommand, queryCommand, specCommand } from "./workflow-read.js";
 import { restart, submit, type SubmitOptions } from "./workflow-submit.js";
-
-/** The store's PRIORITIES (not imported: that would load SQLite into every client command). */
-const PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const satisfies readonly Priority[];
 
 export function loginCommand(): Command {
   return new Command("login")

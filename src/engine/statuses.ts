@@ -1,71 +1,19 @@
 /**
- * Statuses of tasks, groups and workflows (OSMO's names), the one table of
- * allowed transitions, and the rules that read them.
+ * The one table of allowed transitions of tasks, groups and workflows; the
+ * statuses themselves are the model's (model/statuses.ts).
  */
+import { FAILURE_STATUSES } from "../model/index.js";
 
-export const FAILURE_STATUSES = [
-  "FAILED",
-  "FAILED_CANCELED",
-  "FAILED_SERVER_ERROR",
-  "FAILED_BACKEND_ERROR",
-  "FAILED_EXEC_TIMEOUT",
-  "FAILED_QUEUE_TIMEOUT",
-  "FAILED_IMAGE_PULL",
-  "FAILED_UPSTREAM",
-  "FAILED_EVICTED",
-  "FAILED_START_ERROR",
-  "FAILED_START_TIMEOUT",
-  "FAILED_PREEMPTED",
-] as const;
-export type FailureStatus = (typeof FAILURE_STATUSES)[number];
-
-export const TaskStatus = {
-  SUBMITTING: "SUBMITTING",
-  WAITING: "WAITING",
-  PROCESSING: "PROCESSING",
-  SCHEDULING: "SCHEDULING",
-  INITIALIZING: "INITIALIZING",
-  RUNNING: "RUNNING",
-  COMPLETED: "COMPLETED",
-  RESCHEDULED: "RESCHEDULED",
-  ...(Object.fromEntries(FAILURE_STATUSES.map((s) => [s, s])) as { [K in FailureStatus]: K }),
-} as const;
-export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
-
-/** Groups share the task statuses but for RESCHEDULED (only an attempt is rescheduled). */
-export type GroupStatus = Exclude<TaskStatus, "RESCHEDULED">;
-
-export const WorkflowStatus = {
-  PENDING: "PENDING",
-  RUNNING: "RUNNING",
-  WAITING: "WAITING",
-  COMPLETED: "COMPLETED",
-  FAILED_SUBMISSION: "FAILED_SUBMISSION",
-  ...(Object.fromEntries(FAILURE_STATUSES.map((s) => [s, s])) as { [K in FailureStatus]: K }),
-} as const;
-export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus];
-
-const FAILURES = new Set<string>(FAILURE_STATUSES);
-
-export function isFailure(status: string): boolean {
-  return FAILURES.has(status) || status === "FAILED_SUBMISSION";
-}
-
-export function isFinal(status: string): boolean {
-  return status === "COMPLETED" || status === "RESCHEDULED" || isFailure(status);
-}
-
-/** Platform exit codes (SPEC-REFERENCE "Exit codes"). */
-export const PlatformExitCode = {
-  UPSTREAM_FAILED: 3000,
-  BACKEND_ERROR: 3001,
-  SERVER_ERROR: 3002,
-  START_ERROR: 3003,
-  EVICTED: 3004,
-  START_TIMEOUT: 3005,
-  PREEMPTED: 3006,
-  UNKNOWN: 4000,
-} as const;
+export {
+  FAILURE_STATUSES,
+  isFailure,
+  isFinal,
+  PlatformExitCode,
+  TaskStatus,
+  WorkflowStatus,
+  type FailureStatus,
+  type GroupStatus,
+} from "../model/index.js";
 
 const ANY_FAILURE: readonly string[] = FAILURE_STATUSES;
 

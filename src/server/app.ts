@@ -18,6 +18,7 @@ import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 import { registerStreamRoute } from "./stream-route.js";
 import { registerTagRoutes } from "./tag-routes.js";
+import { isFinal } from "../model/index.js";
 
 export interface AppOptions {
   store: RunStore;
@@ -176,7 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (text === undefined) {
         const { status, json } = store.runJson(id)!;
         text = json;
-        if (/^(COMPLETED|FAILED)/.test(status)) {
+        if (isFinal(status)) {
           endedRecords.set(id, text);
           if (endedRecords.size > 64) endedRecords.delete(endedRecords.keys().next().value!);
         }
@@ -248,15 +249,17 @@ function withAttempts(record: RunRecord, attempts: readonly AttemptRecord[]): Ru
       ...group,
       tasks: group.tasks.map((task) => ({
         ...task,
-        attempts: (byTask.get(`${group.name}\0${task.name}`) ?? []).map(({ retry_id, status, exit_code, ip, start_time, end_time, reason }) => ({
-          retry_id,
-          status,
-          exit_code,
-          ip,
-          start_time,
-          end_time,
-          reason,
-        })),
+        attempts: (byTask.get(`${group.name}\0${task.name}`) ?? []).map(
+          ({ retry_id, status, exit_code, ip, start_time, end_time, reason }) => ({
+            retry_id,
+            status,
+            exit_code,
+            ip,
+            start_time,
+            end_time,
+            reason,
+          }),
+        ),
       })),
     })),
   };

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { readFrom, tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { ErrorLogsQuery, IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
+import { isFailure, isFinal } from "../model/index.js";
 
 export const LogsQuery = z
   .object({
@@ -22,8 +23,6 @@ export const LogsQuery = z
   })
   .strict();
 
-const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
-
 /**
  * Which attempts have error logs, as OSMO says (TaskGroupStatus.has_error_logs): one rescheduled, or failed
  * by its own doing. Not those canceled or timed out, failed for an upstream task, or by the server or the
@@ -31,7 +30,7 @@ const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
  */
 export function hasErrorLogs(status: string): boolean {
   if (status === "RESCHEDULED") return true;
-  return status.startsWith("FAILED") && !NO_ERROR_LOGS.has(status);
+  return isFailure(status) && !NO_ERROR_LOGS.has(status);
 }
 const NO_ERROR_LOGS = new Set([
   "FAILED_UPSTREAM",
@@ -126,7 +125,7 @@ export function registerLogsRoute(
         });
       let position = offset;
       const buffer = Buffer.alloc(CHUNK);
-      const ended = () => ENDED.test(store.attemptStatus(id, task, retry) ?? "");
+      const ended = () => isFinal(store.attemptStatus(id, task, retry) ?? "");
       while (!closed) {
         const wasEnded = ended();
         let read = 0;

@@ -149,9 +149,7 @@ export class RunManager implements RunControl {
   }
 
   /** Everything that can refuse a submission, then its plan (its size only, for a dry run). */
-  private async check(
-    submission: Submission,
-  ): Promise<
+  private async check(submission: Submission): Promise<
     | Exclude<SubmitResult, { kind: "submitted" }>
     | {
         kind: "planned";

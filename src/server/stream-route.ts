@@ -22,9 +22,8 @@ import { tailOffset, type RunStore, type TokenOwner, type TransitionRecord } fro
 import { RESPONSES } from "./api-responses.js";
 import { IdParams, routeSchemas, StreamQuery } from "./api-schemas.js";
 import type { RunChanges } from "./run-changes.js";
+import { isFinal } from "../model/index.js";
 
-const ENDED = /^(COMPLETED|RESCHEDULED|FAILED.*)$/;
-const RUN_ENDED = /^(COMPLETED|FAILED.*)$/;
 const CHUNK = 64 * 1024;
 /** A read now and then whatever the notifications say (a watch that could not be set, a missed event). */
 const BACKSTOP_MS = 1_000;
@@ -123,9 +122,9 @@ export function registerStreamRoute(
           lastSeq = t.seq;
           if (closed) return;
           const attempt = t.task === null ? undefined : followed.get(keyOf(t.task, t.retry_id ?? 0));
-          if (attempt && ENDED.test(t.to)) await drain(attempt);
+          if (attempt && isFinal(t.to)) await drain(attempt);
           if (wantEvents && (q.task === undefined || t.task === q.task)) await send({ type: "event", ...withoutSeq(t) });
-          if (t.group === null && t.task === null && RUN_ENDED.test(t.to)) runEnded = true;
+          if (t.group === null && t.task === null && isFinal(t.to)) runEnded = true;
         }
         for (const attempt of followed.values()) if (all || changed.has(basename(attempt.path))) await drain(attempt);
       };
@@ -156,7 +155,7 @@ export function registerStreamRoute(
         for (;;) {
           pending = false;
           watchLogs();
-          const endedBefore = runEnded || RUN_ENDED.test(store.runHeader(id)?.status ?? "");
+          const endedBefore = runEnded || isFinal(store.runHeader(id)?.status ?? "");
           // Without a watch (none yet, or no follow) and for the last pass, every log is read.
           const all = readAll || watcher === undefined || endedBefore;
           const changed = changedFiles;

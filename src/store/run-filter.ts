@@ -4,30 +4,9 @@
  * workflow's name. One meaning for both, here where the listing is.
  */
 import { TroupeError } from "../errors/index.js";
+import { RUN_STATUSES } from "../model/index.js";
 
-/**
- * Every status a run can have (engine/statuses.ts WorkflowStatus, which the
- * store may not import: test/store/run-filter.test.ts holds them equal).
- */
-export const RUN_STATUSES = [
-  "PENDING",
-  "RUNNING",
-  "WAITING",
-  "COMPLETED",
-  "FAILED",
-  "FAILED_SUBMISSION",
-  "FAILED_CANCELED",
-  "FAILED_SERVER_ERROR",
-  "FAILED_BACKEND_ERROR",
-  "FAILED_EXEC_TIMEOUT",
-  "FAILED_QUEUE_TIMEOUT",
-  "FAILED_IMAGE_PULL",
-  "FAILED_UPSTREAM",
-  "FAILED_EVICTED",
-  "FAILED_START_ERROR",
-  "FAILED_START_TIMEOUT",
-  "FAILED_PREEMPTED",
-] as const;
+export { RUN_STATUSES };
 
 const KNOWN = new Set<string>(RUN_STATUSES);
 

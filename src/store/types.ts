@@ -1,8 +1,8 @@
 /** The records troupe keeps of every run (SQLite under $TROUPE_HOME) and their JSON form. */
 
-/** The priorities of a server run (NORMAL unless the submission says otherwise). */
-export const PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const;
-export type Priority = (typeof PRIORITIES)[number];
+import type { Priority } from "../model/index.js";
+
+export { PRIORITIES, type Priority } from "../model/index.js";
 
 /** A run as `troupe run --output json` and `troupe query` print it. Times are ISO 8601 with milliseconds. */
 export interface RunRecord {
