@@ -97,7 +97,7 @@ describe("container networks", () => {
         if (ip || tries === 0) socket.end(`${ip ?? "unknown"}\n`);
         else setTimeout(() => poll(tries - 1), 100);
       };
-      poll(100);
+      poll(250);
     });
     await new Promise<void>((resolve) => teller.listen(0, "0.0.0.0", resolve));
     const askPort = (teller.address() as { port: number }).port;
@@ -127,7 +127,7 @@ describe("container networks", () => {
       command: ["sh", "-c"]
       args:
       - |
-        teller=$(nc -w 12 ${GATEWAY} ${askPort})
+        teller=$(nc -w 30 ${GATEWAY} ${askPort})
         sleep 0.5
         out=$(nc -w 1 "$teller" ${port} 2>/dev/null)
         [ -n "$out" ] && echo "reached $teller: $out"

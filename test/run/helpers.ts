@@ -391,10 +391,16 @@ function ipLinks(): IpLink[] {
   return JSON.parse(execFileSync("ip", ["-j", "link", "show"], { encoding: "utf8" })) as IpLink[];
 }
 
-/** Bridges of a run, found by the alias `troupe:<runId>:<pid>` troupe gives them (use unique workflow names). */
+/** troupe's tag of a run's network things: `troupe:[kept.]<home id>.<runId>:...` (host-runtime.ts networkKey). */
+function runTag(runId: string): RegExp {
+  return new RegExp(`troupe:(kept\\.)?([0-9a-f]{12}\\.)?${runId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:`);
+}
+
+/** Bridges of a run, found by the alias `troupe:<home id>.<runId>:<pid>` troupe gives them (use unique workflow names). */
 export function bridgesOfRun(runId: string): string[] {
+  const tag = runTag(runId);
   return ipLinks()
-    .filter((l) => (l.ifalias ?? "").startsWith(`troupe:${runId}:`))
+    .filter((l) => (l.ifalias ?? "").search(tag) === 0)
     .map((l) => l.ifname);
 }
 
@@ -428,7 +434,7 @@ export function iptablesRulesOf(runId: string): string[] {
   for (const table of ["nat", "filter"]) {
     try {
       const text = execFileSync("iptables", ["-t", table, "-S"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-      out.push(...text.split("\n").filter((l) => l.includes(`troupe:${runId}:`)));
+      out.push(...text.split("\n").filter((l) => runTag(runId).test(l)));
     } catch {
       // No iptables: no rules either.
     }

@@ -3,6 +3,7 @@
  * the engine: output to logs with and without a live view, exit codes,
  * setup failures reported as start errors.
  */
+import { homeIdentity } from "../../src/runtime/home-identity.js";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -126,17 +127,18 @@ describe.skipIf(process.getuid?.() !== 0 || spawnerPath() === undefined)("a resu
     dirs.push(dataDir);
     const runId = `host-resumed-${process.pid}-${Date.now().toString(36)}`;
     // What the last server left: the run's bridge (keyed as a kept run's), its members gone.
-    const earlier = await openRunNetwork(`kept.${runId}`);
-    const runtime = new HostRuntime({ isolation: "netns", home: "/nonexistent/troupe-home" });
+    const home = "/nonexistent/troupe-home";
+    const earlier = await openRunNetwork(`kept.${homeIdentity(home)}.${runId}`);
+    const runtime = new HostRuntime({ isolation: "netns", home });
     try {
       await runtime.open({ runId, dataDir, keepTasks: true, resumed: true });
-      const bridges = bridgesOfRun(`kept.${runId}`);
+      const bridges = bridgesOfRun(runId);
       expect(bridges).not.toContain(earlier.bridge);
       expect(bridges).toHaveLength(1);
     } finally {
       await runtime.close();
       await earlier.close();
     }
-    expect(bridgesOfRun(`kept.${runId}`)).toEqual([]);
+    expect(bridgesOfRun(runId)).toEqual([]);
   });
 });

@@ -223,7 +223,8 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
       groupName: "g",
       retryId: 0,
       image: "alpine",
-      argv: ["sh", "-c", `cat ${newDir}/a.conf /etc/hosts; echo "$GREETING" > made-here`],
+      // Commands start in / (as most images): the output directory is named.
+      argv: ["sh", "-c", `cat ${newDir}/a.conf /etc/hosts; echo "$GREETING" > ${join(dir, "outputs", "t1")}/made-here`],
       env: { GREETING: "hi" },
       files: [{ path: `${newDir}/a.conf`, contents: Buffer.from("conf\n") }],
       outputDir: join(dir, "outputs", "t1"),

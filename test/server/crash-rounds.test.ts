@@ -16,6 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IS_ROOT, ROOT, TestHome, bridgesOfRun, ensureBuilt, random, removeRunLeftovers, troupe, waitFor } from "../run/helpers.js";
 import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
 
+/** The tag of a kept run's host network things: `troupe:kept.<home id>.<run id>:` (host-runtime.ts networkKey). */
+const keptTag = (id: string) => new RegExp(`troupe:kept\\.([0-9a-f]{12}\\.)?${id}:`);
+
 const CONTAINERS_CONF = process.env.CONTAINERS_CONF ?? join(ROOT, "scripts", "ci-containers.conf");
 
 function lines(command: string, args: string[]): string[] {
@@ -59,10 +62,7 @@ const TARGETS: Target[] = [
     image: "alpine",
     batch: 5,
     // A server's run network is keyed `kept.<run id>` (host-runtime.ts); its rules carry `troupe:<key>:<bridge>`.
-    leftovers: (id: string) => [
-      ...bridgesOfRun(`kept.${id}`).map((b) => `bridge ${b}`),
-      ...iptables().filter((r) => r.includes(`"troupe:kept.${id}:`) || r.includes(`troupe:kept.${id}:`)),
-    ],
+    leftovers: (id: string) => [...bridgesOfRun(id).map((b) => `bridge ${b}`), ...iptables().filter((r) => keptTag(id).test(r))],
   },
   {
     name: "container runtime, podman",
@@ -100,8 +100,8 @@ afterAll(() => {
   killKeptTasksOf(serverHome);
   // Whatever a failed assertion left of this file's runs, and only that.
   for (const id of allRuns) {
-    for (const bridge of bridgesOfRun(`kept.${id}`)) lines("ip", ["link", "del", "dev", bridge]);
-    for (const rule of iptables().filter((r) => r.includes(`troupe:kept.${id}:`) || r.includes(`troupe: troupe-${id}-`))) {
+    for (const bridge of bridgesOfRun(id)) lines("ip", ["link", "del", "dev", bridge]);
+    for (const rule of iptables().filter((r) => keptTag(id).test(r) || r.includes(`troupe: troupe-${id}-`))) {
       const table = /MASQUERADE/.test(rule) ? "nat" : "filter";
       lines("sh", ["-c", `iptables -w -t ${table} ${rule.replace(/^-A /, "-D ")}`]);
     }
