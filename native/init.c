@@ -152,13 +152,21 @@ static void say_ready(void) {
 }
 
 static volatile pid_t command;
+/*
+ * Set while it waits for a release (from its start): no command runs, and a stop ends troupe-init itself, at
+ * once. As PID 1 it would otherwise ignore the SIGTERM of `podman stop`/`rm --force`, which then wait their whole
+ * timeout (10 s, the container "stopping" all along) for the SIGKILL that follows.
+ */
+static volatile sig_atomic_t waiting = 1;
 
 static void forward(int signo) {
+  if (waiting) _exit(128 + signo);
   if (command > 0) kill(command, signo);
 }
 
 /* Blocks until troupe's "go" is there (inotify on the control directory, or polling without it). */
 static void wait_for_go(void) {
+  waiting = 1;
   /* Watch first, then look: a release between the two is not missed. */
   int watch = inotify_init1(IN_CLOEXEC);
   if (watch >= 0 && inotify_add_watch(watch, CONTROL_DIR, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
@@ -177,6 +185,7 @@ static void wait_for_go(void) {
     }
   }
   if (watch >= 0) close(watch);
+  waiting = 0;
 }
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -230,6 +239,7 @@ int main(int argc, char **argv) {
   }
   /* Before anything of the task's can run here: its memory and /proc/1 are not the task's to read. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  for (size_t i = 0; i < FORWARDED; i++) signal(forwarded[i], forward);
   say_ready();
   wait_for_go();
   char nonce[128], key[128];
@@ -246,7 +256,6 @@ int main(int argc, char **argv) {
     close(requests);
     requests = -1;
   }
-  for (size_t i = 0; i < FORWARDED; i++) signal(forwarded[i], forward);
   command = start_command(argv);
   long kills_before = oom_kills();
   int restarting = 0;

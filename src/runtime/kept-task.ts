@@ -70,6 +70,23 @@ export function killKeptTasks(dataDir: string): number {
   return entries.filter((entry) => signalKept(join(dataDir, "kept", entry), SIGKILL)).length;
 }
 
+/**
+ * Kills every kept attempt of a run that is still alive and waits (at most
+ * `timeoutMs`) for their keepers to end: once they have, nothing of theirs
+ * (a `podman run` still creating its container) can make anything any more.
+ */
+export async function endKeptTasks(dataDir: string, timeoutMs = 15_000): Promise<void> {
+  let entries: string[];
+  try {
+    entries = readdirSync(join(dataDir, "kept"));
+  } catch {
+    return;
+  }
+  const alive = entries.map((entry) => join(dataDir, "kept", entry)).filter((dir) => signalKept(dir, SIGKILL));
+  for (const deadline = Date.now() + timeoutMs; alive.some(keeperAlive) && Date.now() < deadline;)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 /** Whether a keeper still watches over the attempt (its FIFO has a reader). */
 export function keeperAlive(dir: string): boolean {
   return signalKept(dir, 0);
@@ -78,6 +95,8 @@ export function keeperAlive(dir: string): boolean {
 const POLL_MS = 200;
 const SIGTERM = 15;
 const SIGKILL = 9;
+/** An engine's stop has waited out its grace already: what ends after it does so in moments, not in this long. */
+const STOP_CONFIRM_MS = 10_000;
 
 /** A kept attempt seen from a troupe process that did not start it. */
 export class KeptMember implements PreparedMember {
@@ -111,7 +130,7 @@ export class KeptMember implements PreparedMember {
 
   async stop(graceMs: number): Promise<void> {
     if (this.ended) return;
-    if (this.options.stop) await this.options.stop(graceMs);
+    if (this.options.stop) await this.stopThroughEngine(graceMs);
     else if (graceMs > 0) {
       signalKept(this.dir, SIGTERM);
       const timer = setTimeout(() => signalKept(this.dir, SIGKILL), graceMs);
@@ -119,6 +138,26 @@ export class KeptMember implements PreparedMember {
       clearTimeout(timer);
     } else signalKept(this.dir, SIGKILL);
     await this.exited;
+  }
+
+  /**
+   * The engine's stop, then, should the task not end: its keeper's. The
+   * engine may not know the container yet (its `podman run` still creating
+   * it when the stop comes, after a restart): that stop finds nothing, the
+   * container comes up after it, and the task would never end. The keeper's
+   * kill ends the command it runs (`podman run`); a container that outlives
+   * it is the runtime's to remove (it removes what is left of a resumed run).
+   */
+  private async stopThroughEngine(graceMs: number): Promise<void> {
+    await this.options.stop!(graceMs);
+    let timer: NodeJS.Timeout | undefined;
+    const confirmed = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.options.stopConfirmMs ?? STOP_CONFIRM_MS);
+      void this.exited.then(() => resolve(true));
+    });
+    const ended = await confirmed;
+    clearTimeout(timer);
+    if (!ended) signalKept(this.dir, SIGKILL);
   }
 
   /** Called by the poller: ended, still kept, or lost. */
@@ -143,6 +182,8 @@ export class KeptMember implements PreparedMember {
 export interface KeptMemberOptions {
   /** How to stop it instead of signals through the keeper (a container is stopped by its engine). */
   stop?: (graceMs: number) => Promise<void>;
+  /** How long after the engine's stop the task may take to end before its keeper kills it (default STOP_CONFIRM_MS). */
+  stopConfirmMs?: number;
   /** What its exit record means (a container knows more, e.g. an out-of-memory kill). */
   exitInfo?: (exit: KeptExit) => ExitInfo;
 }

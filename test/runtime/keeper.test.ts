@@ -14,7 +14,7 @@ import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.j
 import { hostsText } from "../../src/runtime/host/sandbox-names.js";
 import type { SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import type { Spawner } from "../../src/runtime/host/spawner.js";
-import { keeperAlive, KeptMember, readKeptExit, signalKept } from "../../src/runtime/kept-task.js";
+import { endKeptTasks, keeperAlive, KeptMember, readKeptExit, signalKept } from "../../src/runtime/kept-task.js";
 import { ensureSpawnerBuilt, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
 
 const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-keeper");
@@ -169,6 +169,46 @@ describe("kept tasks: re-attaching (KeptMember)", () => {
     const member = KeptMember.attach(launch, join(dir, "k"))!;
     killed.proc.signal("SIGKILL"); // the keeper itself: its task dies with it, no record is written
     expect(await member.exited).toMatchObject({ lost: expect.stringMatching(/keeper ended without recording/) });
+  });
+});
+
+describe("kept tasks: what an engine's stop leaves", () => {
+  const launch = { key: "g/t/0", taskName: "t", retryId: 0 } as TaskLaunch;
+
+  it("ends a task the engine's stop did not end (its container not made yet) through its keeper", async () => {
+    const dir = tempDir();
+    const spawner = newSpawner();
+    const r = startKept(spawner, { argv: ["sleep", "60"], logPath: join(dir, "a.log"), keep: join(dir, "a") });
+    r.proc.release();
+    await waitFor(() => keeperAlive(join(dir, "a")), "the keeper");
+    helperOf(spawner).kill("SIGKILL");
+    let engineStops = 0;
+    // The engine knows no such container yet: its stop does nothing.
+    const member = KeptMember.attach(launch, join(dir, "a"), { stop: async () => void engineStops++, stopConfirmMs: 300 })!;
+    const started = Date.now();
+    await member.stop(0);
+    expect(engineStops).toBe(1);
+    expect(await member.exited).toEqual({ code: 137 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(keeperAlive(join(dir, "a"))).toBe(false);
+  });
+
+  it("ends every kept task of a run still alive, and returns once their keepers are gone", async () => {
+    const dir = tempDir();
+    const spawner = newSpawner();
+    const keep = (name: string) => join(dir, "kept", name);
+    for (const name of ["lead.0", "peer.0"])
+      startKept(spawner, { argv: ["sleep", "60"], logPath: join(dir, `${name}.log`), keep: keep(name) }).proc.release();
+    startKept(spawner, { argv: ["true"], logPath: join(dir, "done.log"), keep: keep("done.0") }).proc.release();
+    await waitFor(
+      () => keeperAlive(keep("lead.0")) && keeperAlive(keep("peer.0")) && readKeptExit(keep("done.0")) !== undefined,
+      "the keepers",
+    );
+    await endKeptTasks(dir);
+    expect([keep("lead.0"), keep("peer.0")].map(keeperAlive)).toEqual([false, false]);
+    expect(readKeptExit(keep("lead.0"))).toEqual({ code: 137, released: true });
+    expect(readKeptExit(keep("done.0"))).toEqual({ code: 0, released: true });
+    await endKeptTasks(join(dir, "nothing-kept-here")); // a run without kept tasks: nothing to do
   });
 });
 

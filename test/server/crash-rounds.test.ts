@@ -51,8 +51,6 @@ interface Target {
   batch: number;
   /** What of run `id` is on the machine, each thing named. */
   leftovers(id: string): string[];
-  /** Why what is left is not checked (a known gap, said where it is), if it is not. */
-  leftoversUnchecked?: string;
 }
 
 const TARGETS: Target[] = [
@@ -69,10 +67,6 @@ const TARGETS: Target[] = [
     pool: "runtime: container\n  engine: podman",
     image: "alpine:3.18",
     batch: 3,
-    // KNOWN GAP (issue 11's note): in about half the runs a container of an attempt stopped while its server was
-    // killed stays "Stopping" for podman and keeps its run from closing until the server stops; the runs all end,
-    // but their containers and networks can outlive them. Checked for the host runtime only until it is fixed.
-    leftoversUnchecked: "a container of an attempt stopped as its server was killed can stay 'Stopping' for podman",
     leftovers: (id: string) => [
       ...podman(["ps", "-a", "--filter", `label=troupe.run=${id}`, "--format", "container {{.Names}}"]),
       ...podman(["network", "ls", "--filter", `label=troupe.run=${id}`, "--format", "network {{.Name}}"]),
@@ -108,7 +102,7 @@ afterAll(() => {
   }
   if (TARGETS.some((t) => t.name.startsWith("container"))) removeRunLeftovers(allRuns);
   home?.remove();
-  // Two podman calls per run, a few dozen runs, and the podman runs' leftovers (unchecked, above) to remove.
+  // Two podman calls per run, a few dozen runs.
 }, 120_000);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -244,11 +238,6 @@ describe.skipIf(TARGETS.length === 0).each(TARGETS)("a server killed with SIGKIL
     ids.push(...fresh);
 
     // Every bridge, rule, container and network of the test's runs is gone (the last closes take a moment).
-    if (target.leftoversUnchecked !== undefined) {
-      console.log(`[crash-rounds] ${target.name}: leftovers not checked: ${target.leftoversUnchecked}`);
-      await last.stop();
-      return;
-    }
     const left = await waitFor(
       () => ids.flatMap((id) => target.leftovers(id)),
       (l) => l.length === 0,

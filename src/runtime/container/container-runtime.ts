@@ -15,7 +15,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
-import { exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
+import { endKeptTasks, exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
 import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
@@ -306,7 +306,13 @@ export class ContainerRuntime implements Runtime {
     await this.names.close();
     // Every container removes itself as it ends (or is removed when it ended badly); the networks are known.
     await Promise.all([...this.removals, ...[...this.networks].map((name) => this.backend.removeNetwork(name))]);
-    if ((this.reattached || this.run?.resumed) && this.run) await this.removeLeftovers(this.run.runId, this.key);
+    if ((this.reattached || this.run?.resumed) && this.run) {
+      // Earlier processes' attempts that no member here stands for (a group restarted while it was being prepared
+      // leaves its last attempt waiting at its barrier): ended first, so that no `podman run` of theirs still
+      // creating its container makes one after the listing below.
+      if (this.run.keepTasks) await endKeptTasks(this.run.dataDir);
+      await this.removeLeftovers(this.run.runId, this.key);
+    }
     if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
     if (!this.options.sharedBackend) await this.backend.close();
   }
