@@ -1,6 +1,7 @@
 /** `troupe run`: what happens once the command line is read. */
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
@@ -44,6 +45,7 @@ export async function runWorkflow(
   engine = askEngine(options),
   restart?: RestartSource,
 ): Promise<number> {
+  limitHeapGrowth();
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
@@ -179,6 +181,16 @@ export async function runWorkflow(
     });
     store.close();
   }
+}
+
+/**
+ * A run keeps its plan and state (about 1.5 KB a task) for hours while it makes short-lived garbage at
+ * every transition; V8's default lets the heap grow to up to 4x what is live between full collections
+ * (a 100,000-task run peaked near 1 GB for about 200 MB live). 1.5x instead: a full collection every
+ * few thousand tasks, about 0.2 s each on such a heap.
+ */
+function limitHeapGrowth(): void {
+  setFlagsFromString("--heap-growing-percent=50");
 }
 
 /** Lines to standard output, a few thousand to a write (not one string of them all). */
