@@ -190,24 +190,30 @@ function duration(start: string | null, end: string | null): string {
 
 /** The table printed when a run ends (and by `troupe query`). */
 export function summaryTable(record: RunRecord, c: Colors): string {
-  const rows = [["TASK", "GROUP", "STATUS", "EXIT", "RETRY", "DURATION", "IP", "REASON"]];
-  for (const group of record.groups) {
-    for (const task of group.tasks) {
-      rows.push([
-        task.name + (task.lead && group.tasks.length > 1 ? " *" : ""),
-        group.name,
-        task.status,
-        task.exit_code === null ? "-" : String(task.exit_code),
-        String(task.retry_id),
-        duration(task.start_time, task.end_time),
-        task.ip ?? "-",
-        taskReason(task),
-      ]);
-    }
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return [...summaryLines(record, c)].join("\n");
+}
+
+/**
+ * The same table line by line: the cells are made twice (once for the column widths) rather than kept,
+ * so that a run of 100,000 tasks is printed without a table of 800,000 strings in memory at its end.
+ */
+export function* summaryLines(record: RunRecord, c: Colors): Generator<string> {
+  const header = ["TASK", "GROUP", "STATUS", "EXIT", "RETRY", "DURATION", "IP", "REASON"];
+  const cells = (group: RunRecord["groups"][number], task: RunRecord["groups"][number]["tasks"][number]) => [
+    task.name + (task.lead && group.tasks.length > 1 ? " *" : ""),
+    group.name,
+    task.status,
+    task.exit_code === null ? "-" : String(task.exit_code),
+    String(task.retry_id),
+    duration(task.start_time, task.end_time),
+    task.ip ?? "-",
+    taskReason(task),
+  ];
+  const widths = header.map((h) => h.length);
+  for (const group of record.groups)
+    for (const task of group.tasks) cells(group, task).forEach((cell, i) => (widths[i] = Math.max(widths[i]!, cell.length)));
   const colorStatus = (s: string) => (s === "COMPLETED" ? c.green(s) : s.startsWith("FAILED") ? c.red(s) : s);
-  const lines = rows.map((row, r) =>
+  const line = (row: string[], r: number) =>
     row
       .map((cell, i) => {
         const padded = cell.padEnd(widths[i] ?? 0);
@@ -215,8 +221,8 @@ export function summaryTable(record: RunRecord, c: Colors): string {
         return i === 2 ? colorStatus(cell) + " ".repeat((widths[i] ?? 0) - cell.length) : padded;
       })
       .join("  ")
-      .trimEnd(),
-  );
-  const header = `run ${record.id}: ${colorStatus(record.status)} (${duration(record.start_time, record.end_time)})`;
-  return [header, ...lines].join("\n");
+      .trimEnd();
+  yield `run ${record.id}: ${colorStatus(record.status)} (${duration(record.start_time, record.end_time)})`;
+  yield line(header, 0);
+  for (const group of record.groups) for (const task of group.tasks) yield line(cells(group, task), 1);
 }

@@ -8,6 +8,7 @@ import type { PreparedMember } from "../runtime/index.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import type { ResumedRun } from "./resume.js";
+import { SchedulingFocus } from "./scheduling-focus.js";
 import { checkTransition, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
 
 export interface TaskState {
@@ -38,6 +39,8 @@ export class RunState {
   private workflowStatus: WorkflowStatus = "PENDING";
   readonly groups: GroupState[];
   readonly tasks: TaskState[][];
+  /** Which groups the next scheduling pass needs to look at, kept up to date by setGroup. */
+  readonly focus: SchedulingFocus;
 
   constructor(
     private readonly runId: string,
@@ -48,6 +51,7 @@ export class RunState {
   ) {
     this.groups = plan.groups.map(() => ({ status: "SUBMITTING", holdsCapacity: false, live: 0 }));
     this.tasks = plan.groups.map((g) => g.tasks.map(() => ({ status: "SUBMITTING", retryId: 0, exitCode: null, outputDir: "" })));
+    this.focus = new SchedulingFocus(plan, (g) => this.groups[g]!.status);
   }
 
   /** A resumed run: the statuses as recorded, taken over (not recorded again), and a transition that says why. */
@@ -58,6 +62,7 @@ export class RunState {
         Object.assign(this.tasks[g]![t]!, { status: task.status, retryId: task.retryId, exitCode: task.exitCode }),
       );
     });
+    this.focus.rebuild();
     // A run whose start was never committed starts now (PENDING -> RUNNING, recorded), not "RUNNING -> RUNNING".
     if (resumed.status === "PENDING") return this.setRun("RUNNING", resumed.reason, { startTime: this.clock.now() });
     this.workflowStatus = "RUNNING";
@@ -83,6 +88,7 @@ export class RunState {
     const name = this.plan.groups[g]!.name;
     checkTransition(`group ${name}`, from, to);
     state.status = to;
+    this.focus.changed(g, from, to);
     const startTime = to === "RUNNING" ? { startTime: this.clock.now() } : {};
     this.recorder.updateGroup(this.runId, g, { status: to, ...startTime, ...extra });
     this.record({ kind: "group", group: g }, from, to, reason, name);

@@ -355,18 +355,27 @@ export class WorkflowRun implements PoolMember {
               maxParallel: pool?.maxParallel ?? this.options.maxParallel,
               mayAdmit: pool?.mayAdmit(this) ?? true,
               now,
+              focus: this.focusNow(),
             });
         for (const action of decision.actions) this.apply(action, now);
-        pool?.setBlocked(
-          this,
-          this.groups.some((g) => g.status === "SCHEDULING"),
-        );
+        pool?.setBlocked(this, this.state.focus.schedulingCount > 0);
         if (decision.wakeAt !== undefined) this.timer = this.clock.setTimer(() => this.tick(), decision.wakeAt - now);
       } while (this.tickAgain);
     } finally {
       this.ticking = false;
     }
     this.maybeFinish();
+  }
+
+  /** What the scheduling pass looks at: the groups that may have something to do, not all (scheduling-focus.ts). */
+  private focusNow() {
+    const focus = this.state.focus;
+    return {
+      waiting: focus.takeWaiting(),
+      running: focus.running,
+      schedulingFrom: focus.schedulingFrom,
+      schedulingCount: focus.schedulingCount,
+    };
   }
 
   private apply(action: SchedulerAction, now: number): void {
@@ -731,7 +740,7 @@ export class WorkflowRun implements PoolMember {
   }
 
   private maybeFinish(): void {
-    if (this.finished) return;
+    if (this.finished || !this.state.focus.allEnded) return;
     if (!this.groups.every((g) => isFinal(g.status) && g.live === 0)) return;
     this.finished = true;
     this.options.pool?.leave(this);

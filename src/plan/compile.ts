@@ -23,6 +23,7 @@ import type {
   CompiledTask,
   CompiledWorkflow,
   ResourceDemand,
+  TokenizedText,
 } from "./types.js";
 
 interface DraftGroup {
@@ -83,6 +84,7 @@ export function compileWorkflow(spec: WorkflowSpec, options: CompileOptions = {}
     if (!entry) resolved.set(name, (entry = resolveResources(name, resourceTable)));
     return entry;
   };
+  const plainText = new Map<string, TokenizedText>();
   const groups: CompiledGroup[] = order.map((draftIndex, index) => {
     const draft = drafts[draftIndex] as DraftGroup;
     const explicitLead = draft.tasks.findIndex((t) => t.lead === true);
@@ -95,6 +97,7 @@ export function compileWorkflow(spec: WorkflowSpec, options: CompileOptions = {}
         resourcesOf,
         (name) => position[groupOfTask.get(normalizeName(name)) as number] as number,
         setEnv,
+        plainText,
       ),
     );
     return {
@@ -104,8 +107,8 @@ export function compileWorkflow(spec: WorkflowSpec, options: CompileOptions = {}
       ignoreNonleadStatus: draft.ignoreNonleadStatus,
       leadIndex,
       tasks,
-      upstream: (upstream[index] ?? []).sort((a, b) => a - b),
-      downstream: (adjacency[draftIndex] ?? []).map((d) => position[d] as number).sort((a, b) => a - b),
+      upstream: shared((upstream[index] ?? []).sort((a, b) => a - b)),
+      downstream: shared((adjacency[draftIndex] ?? []).map((d) => position[d] as number).sort((a, b) => a - b)),
       demand: sumDemand(tasks),
     };
   });
@@ -130,10 +133,18 @@ function compileTask(
   resourcesOf: (name: string) => CompiledResources,
   groupOf: (taskName: string) => number,
   setEnv: Readonly<Record<string, string>>,
+  plainText: Map<string, TokenizedText>,
 ): CompiledTask {
   const environment = { ...task.environment, ...setEnv };
   const inputNames = (task.inputs ?? []).map((i) => (i.task === undefined ? undefined : (i.task.split(":").pop() as string)));
-  const text = (value: string) => tokenize(value, inputNames);
+  // Text without tokens (`true`, `python`) is one frozen array per distinct string, shared by every task that has it.
+  const text = (value: string): TokenizedText => {
+    const known = plainText.get(value);
+    if (known) return known;
+    const parts = tokenize(value, inputNames);
+    if (parts.length === 1 && typeof parts[0] === "string") plainText.set(value, Object.freeze(parts));
+    return parts;
+  };
   const commandText = (value: string) => text(expandEnvironmentReferences(value, environment));
   const checkpoints = task.checkpoint === undefined ? [] : Array.isArray(task.checkpoint) ? task.checkpoint : [task.checkpoint];
   return {
@@ -142,40 +153,54 @@ function compileTask(
     lead,
     image: task.image,
     command: task.command.map(commandText),
-    args: (task.args ?? []).map(commandText),
-    environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, text(v)])),
-    files: (task.files ?? []).map((f) => ({
-      path: f.path,
-      source:
-        f.localpath !== undefined
-          ? { kind: "local", path: f.localpath }
-          : f.base64
-            ? { kind: "base64", data: f.contents ?? "" }
-            : { kind: "text", contents: text(f.contents ?? "") },
-    })),
-    inputs: (task.inputs ?? []).map((input): CompiledInput => {
-      if (input.task === undefined) return { kind: "url", url: input.url ?? "", regex: input.regex };
-      if (isForeignTaskRef(input.task)) {
-        const colon = input.task.lastIndexOf(":");
-        return { kind: "workflow-task", workflowId: input.task.slice(0, colon), task: input.task.slice(colon + 1) };
-      }
-      return { kind: "task", task: input.task, group: groupOf(input.task) };
-    }),
-    outputs: (task.outputs ?? []).map((o) => ({ url: text(o.url), regex: o.regex })),
-    credentials: task.credentials ?? {},
+    args: shared((task.args ?? []).map(commandText)),
+    environment: task.environment ? Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, text(v)])) : NO_ENTRIES,
+    files: shared(
+      (task.files ?? []).map((f) => ({
+        path: f.path,
+        source:
+          f.localpath !== undefined
+            ? { kind: "local", path: f.localpath }
+            : f.base64
+              ? { kind: "base64", data: f.contents ?? "" }
+              : { kind: "text", contents: text(f.contents ?? "") },
+      })),
+    ),
+    inputs: shared(
+      (task.inputs ?? []).map((input): CompiledInput => {
+        if (input.task === undefined) return { kind: "url", url: input.url ?? "", regex: input.regex };
+        if (isForeignTaskRef(input.task)) {
+          const colon = input.task.lastIndexOf(":");
+          return { kind: "workflow-task", workflowId: input.task.slice(0, colon), task: input.task.slice(colon + 1) };
+        }
+        return { kind: "task", task: input.task, group: groupOf(input.task) };
+      }),
+    ),
+    outputs: shared((task.outputs ?? []).map((o) => ({ url: text(o.url), regex: o.regex }))),
+    credentials: task.credentials ?? NO_ENTRIES,
     resources: resourcesOf(task.resource ?? "default"),
-    exitActions: compileExitActions(task.exitActions),
-    volumeMounts: task.volumeMounts ?? [],
-    checkpoints: checkpoints.map((c): CompiledCheckpoint => ({
-      path: c.path,
-      url: text(c.url),
-      frequencyMs: requiredDuration(c.frequency),
-      regex: c.regex,
-    })),
+    exitActions: shared(compileExitActions(task.exitActions)),
+    volumeMounts: shared(task.volumeMounts ?? []),
+    checkpoints: shared(
+      checkpoints.map((c): CompiledCheckpoint => ({
+        path: c.path,
+        url: text(c.url),
+        frequencyMs: requiredDuration(c.frequency),
+        regex: c.regex,
+      })),
+    ),
     privileged: task.privileged ?? false,
     hostNetwork: task.hostNetwork ?? false,
   };
 }
+
+/**
+ * Most tasks have no args, files, inputs, outputs, mounts or exit actions: one frozen empty
+ * list and record for all of them (100,000 tasks kept ten empty arrays each, about 30 MB).
+ */
+const NO_ITEMS: readonly never[] = Object.freeze([]);
+const NO_ENTRIES: Readonly<Record<string, never>> = Object.freeze({});
+const shared = <T>(items: readonly T[]): readonly T[] => (items.length === 0 ? NO_ITEMS : items);
 
 function resolveResources(name: string, table: Record<string, ResourceSpec>): CompiledResources {
   const spec = table[name] ?? {};

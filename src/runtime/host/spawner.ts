@@ -47,6 +47,7 @@ export class Spawner {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private gone: string | undefined;
+  private corked = false;
 
   constructor(path: string) {
     // Its own process group: a Ctrl-C on the terminal is troupe's to handle
@@ -110,7 +111,17 @@ export class Spawner {
     if (payload.length > MAX_FRAME) return false;
     const header = Buffer.alloc(4);
     header.writeUInt32LE(payload.length);
-    this.child.stdin!.write(Buffer.concat([header, payload]));
+    const stdin = this.child.stdin!;
+    // The requests of one turn of the event loop (many starts and releases in a burst) go out in one write.
+    if (!this.corked) {
+      this.corked = true;
+      stdin.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        stdin.uncork();
+      });
+    }
+    stdin.write(Buffer.concat([header, payload]));
     return true;
   }
 
