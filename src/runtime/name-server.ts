@@ -219,7 +219,8 @@ function askUdp(upstream: Upstream, message: Buffer): Promise<Buffer> {
     socket.on("error", (error) => done(error));
     socket.on("message", (answer, from) => {
       // Only the resolver asked, with the query's id.
-      if (from.address === upstream.address && answer.length >= 2 && answer.readUInt16BE(0) === message.readUInt16BE(0)) done(undefined, answer);
+      if (from.address === upstream.address && answer.length >= 2 && answer.readUInt16BE(0) === message.readUInt16BE(0))
+        done(undefined, answer);
     });
     socket.send(message, upstream.port, upstream.address);
   });

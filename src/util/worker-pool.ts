@@ -24,10 +24,7 @@ export interface WorkerPoolOptions {
 
 /** `failed`: the worker answered with an error (it goes on); `crashed`: the worker died or exited. */
 export type JobOutcome<R> =
-  | { kind: "done"; result: R }
-  | { kind: "failed"; error: Error }
-  | { kind: "timeout" }
-  | { kind: "crashed"; error: Error };
+  { kind: "done"; result: R } | { kind: "failed"; error: Error } | { kind: "timeout" } | { kind: "crashed"; error: Error };
 
 interface Job<T, R> {
   id: number;

@@ -159,7 +159,9 @@ describe.skipIf(!IS_ROOT)("{{host:X}} names where no name server can listen", ()
     );
     const run = await runJson(file, { home: join(own, "home"), isolation: "none", asUser: NOBODY });
     expect(run.code, describeRun(run)).toBe(0);
-    expect(run.stderr).toMatch(/no name server for the run \(port 53 needs root[^)]*\): \{\{host:\.\.\.\}\} names resolve through \/etc\/hosts only/);
+    expect(run.stderr).toMatch(
+      /no name server for the run \(port 53 needs root[^)]*\): \{\{host:\.\.\.\}\} names resolve through \/etc\/hosts only/,
+    );
     const other = taskOf(run.record, "other").ip!;
     const log = readFileSync(join(own, "home", "runs", run.record.id, "logs", "asker.0.log"), "utf8");
     expect(log).toContain("name=other.pair.troupe.internal\n");

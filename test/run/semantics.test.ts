@@ -348,7 +348,10 @@ ${servers
     expect(new Set([...addresses, clientIp].map((a) => a!.split(".").slice(0, 3).join("."))).size).toBe(1);
     const log = home.log(run.record.id, "client");
     // {{host:s1}} is the member's DNS name (test/run/dns-names.test.ts), which resolves to its recorded address.
-    const expected = servers.flatMap((s, i) => [`${s} at ${s}.cluster.troupe.internal: hello from ${s}`, `${s} resolves to ${addresses[i]}`]);
+    const expected = servers.flatMap((s, i) => [
+      `${s} at ${s}.cluster.troupe.internal: hello from ${s}`,
+      `${s} resolves to ${addresses[i]}`,
+    ]);
     expect(log.trimEnd().split("\n")).toEqual(expected);
     for (const s of servers) expect(taskOf(run.record, s).status, s).toBe("COMPLETED");
   });

@@ -37,7 +37,11 @@ async function upstream(): Promise<{ port: number; asked: string[] }> {
   return { port: socket.address().port, asked };
 }
 
-async function server(options: { scope?: boolean; accepts?: (source: string) => boolean; upstreamPort?: number }): Promise<MemberNameServer> {
+async function server(options: {
+  scope?: boolean;
+  accepts?: (source: string) => boolean;
+  upstreamPort?: number;
+}): Promise<MemberNameServer> {
   const s = await MemberNameServer.start({
     address: "127.0.0.1",
     port: 0,

@@ -52,7 +52,9 @@ describe("plan-worker", () => {
     const next = pool.run(good);
     const outcome = await failed;
     // Before: { kind: "crashed", error: the worker exited }.
-    expect(outcome.kind, JSON.stringify(outcome, ["kind", "error", "message"]) + ((outcome as { error?: Error }).error?.stack ?? "")).toBe("failed");
+    expect(outcome.kind, JSON.stringify(outcome, ["kind", "error", "message"]) + ((outcome as { error?: Error }).error?.stack ?? "")).toBe(
+      "failed",
+    );
     expect(outcome.kind === "failed" && outcome.error.message).toMatch(/undefined/);
     expect(await next).toMatchObject({ kind: "done", result: { kind: "invalid" } });
     expect(pool.size).toBe(1);

@@ -51,11 +51,21 @@ const oneTask = (...extra: string[]) =>
 
 describe("an empty `default-values:`", () => {
   it("is accepted, as OSMO accepts it (null: no variables)", async () => {
-    await expectValid(doc("workflow:", "  name: wf", "  tasks:", "  - name: a", "    image: alpine", "    command: [true]", "", "default-values:"));
+    await expectValid(
+      doc("workflow:", "  name: wf", "  tasks:", "  - name: a", "    image: alpine", "    command: [true]", "", "default-values:"),
+    );
   });
 
   it("still gives a template no variables", async () => {
-    const src = doc("workflow:", "  name: wf", "  tasks:", "  - name: a", "    image: alpine", "    command: [echo, '{{ n }}']", "default-values:");
+    const src = doc(
+      "workflow:",
+      "  name: wf",
+      "  tasks:",
+      "  - name: a",
+      "    image: alpine",
+      "    command: [echo, '{{ n }}']",
+      "default-values:",
+    );
     const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");
     expect(d.line).toBe(6);
   });
@@ -93,7 +103,16 @@ describe("exitActions keys", () => {
 
 describe("labels and volume mounts, as OSMO checks them", () => {
   it("refuses an empty label value, where it is", async () => {
-    const src = doc("workflow:", "  name: wf", "  labels:", "    team: ''", "  tasks:", "  - name: a", "    image: alpine", "    command: [true]");
+    const src = doc(
+      "workflow:",
+      "  name: wf",
+      "  labels:",
+      "    team: ''",
+      "  tasks:",
+      "  - name: a",
+      "    image: alpine",
+      "    command: [true]",
+    );
     const d = await expectOneError(src, "E_BAD_LABEL");
     expect(d.message).toContain("must not be empty");
     expect(d.line).toBe(4);
@@ -146,7 +165,7 @@ describe("{% raw %} blocks", () => {
   });
 
   it("keep Jinja syntax inside them literal, with their whitespace control", async () => {
-    const src = oneTask("    environment:", "      A: \"x {%- raw -%}  {{ undefined_here {% if %} {# #}  {%- endraw -%} y\"");
+    const src = oneTask("    environment:", '      A: "x {%- raw -%}  {{ undefined_here {% if %} {# #}  {%- endraw -%} y"');
     const r = await expectValid(src);
     expect(r.spec?.workflow.tasks?.[0]?.environment?.A).toBe("x{{ undefined_here {% if %} {# #}y");
   });
@@ -174,7 +193,7 @@ describe("{% raw %} blocks", () => {
   });
 
   it("leave later errors at their own line and column", async () => {
-    const src = oneTask("    environment:", "      A: \"{% raw %}{{ a }}\\n{{ b }}{% endraw %} {{ missing }}\"");
+    const src = oneTask("    environment:", '      A: "{% raw %}{{ a }}\\n{{ b }}{% endraw %} {{ missing }}"');
     const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");
     expect({ line: d.line, column: d.column }).toEqual(at(src, "missing"));
   });
@@ -204,7 +223,10 @@ describe("templates as strict as OSMO's sandboxed, strict-undefined Jinja", () =
     const d = await expectOneError(src, "E_TEMPLATE_UNDEFINED");
     expect(d.message).toContain("`cfg` has no attribute `missing`");
     expect({ line: d.line, column: d.column }).toEqual(at(src, "cfg.missing"));
-    const item = await expectOneError(src.replace("cfg.missing", "cfg.epochs_list[3]").replace("{epochs: 3}", "{epochs: 3, epochs_list: [1]}"), "E_TEMPLATE_UNDEFINED");
+    const item = await expectOneError(
+      src.replace("cfg.missing", "cfg.epochs_list[3]").replace("{epochs: 3}", "{epochs: 3, epochs_list: [1]}"),
+      "E_TEMPLATE_UNDEFINED",
+    );
     expect(item.message).toContain("has no item 3");
   });
 
@@ -263,7 +285,10 @@ describe("a --set value the template never uses", () => {
 describe("tokens in files that come from `localpath`", () => {
   const dir = mkdtempSync(join(tmpdir(), "troupe-osmo-localpath-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "client.sh"), "set -e\nuntil nc -z {{host:server}} 24831; do sleep 1; done\necho {{workflow_id}} > {{output}}/id\n");
+  writeFileSync(
+    join(dir, "client.sh"),
+    "set -e\nuntil nc -z {{host:server}} 24831; do sleep 1; done\necho {{workflow_id}} > {{output}}/id\n",
+  );
   writeFileSync(join(dir, "typo.sh"), "echo start\nnc {{host:sever}} 24831\n");
   writeFileSync(join(dir, "blob.bin"), Buffer.from([0x7b, 0x7b, 0x00, 0xff, 0x7d, 0x7d]));
   const pair = (script: string) =>
@@ -315,7 +340,9 @@ describe("tokens in files that come from `localpath`", () => {
     const inlined = inlineLocalFiles(r.spec!, dir);
     const yaml = (await import("js-yaml")).dump(inlined, { lineWidth: -1, noRefs: true });
     const again = await expectValid(asRenderedTemplate(yaml));
-    expect(again.spec?.workflow.groups?.[0]?.tasks[1]?.files?.[0]?.contents).toBe("echo '{# not jinja #} {% if %} {% endraw %}' {{output}}\n");
+    expect(again.spec?.workflow.groups?.[0]?.tasks[1]?.files?.[0]?.contents).toBe(
+      "echo '{# not jinja #} {% if %} {% endraw %}' {{output}}\n",
+    );
   });
 
   it("leave a file with braces that are no token as written, and say so when it has tokens too", async () => {

@@ -83,7 +83,14 @@ export class PodmanCliBackend implements ContainerBackend {
   async tryStart(rootfs: string, init: string, timeoutMs: number): Promise<StartTry> {
     const args = ["run", "--rm", "--network", "none", "--sig-proxy=false", "--cgroups", "no-conmon"];
     if (this.passthrough) args.push("--log-driver", "passthrough");
-    args.push(...podmanMountArguments([{ source: init, target: "/.troupe/init", readOnly: true }]), "--entrypoint", JSON.stringify(["/.troupe/init"]), "--rootfs", "--", rootfs);
+    args.push(
+      ...podmanMountArguments([{ source: init, target: "/.troupe/init", readOnly: true }]),
+      "--entrypoint",
+      JSON.stringify(["/.troupe/init"]),
+      "--rootfs",
+      "--",
+      rootfs,
+    );
     try {
       // In the directory itself: conmon's files land there, not in troupe's working directory.
       await execFileAsync(this.binary, args, { timeout: timeoutMs, env: engineEnvironment(), cwd: rootfs, encoding: "utf8" });
@@ -115,11 +122,24 @@ export class PodmanCliBackend implements ContainerBackend {
     await podman(this.binary, ["pull", "--quiet", "--", image], 0, signal);
   }
 
-  async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options: { dns?: boolean } = {}): Promise<void> {
+  async createNetwork(
+    name: string,
+    subnet: string,
+    gateway: string,
+    labels: Record<string, string>,
+    options: { dns?: boolean } = {},
+  ): Promise<void> {
     // Kept apart from troupe's other networks (podman routes between its networks unless told not to): as root by
     // one rule of troupe's (network-isolation.ts), else by podman's isolate option, which costs every container more.
     const own = this.ownIsolation;
-    const args = ["network", "create", ...(own ? [] : ["--opt", "isolate=true"]), ...(options.dns ? [] : ["--disable-dns"]), "--subnet", subnet];
+    const args = [
+      "network",
+      "create",
+      ...(own ? [] : ["--opt", "isolate=true"]),
+      ...(options.dns ? [] : ["--disable-dns"]),
+      "--subnet",
+      subnet,
+    ];
     args.push("--gateway", gateway);
     for (const [key, value] of Object.entries(labels)) args.push("--label", `${key}=${value}`);
     await podman(this.binary, [...args, "--", name]);

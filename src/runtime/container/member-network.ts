@@ -29,7 +29,11 @@ export function memberNetwork(launch: TaskLaunch, lease: NetworkLease): Pick<Con
     return { network, extraHosts: { [own]: launch.address } };
   }
   if (lease.names === "troupe")
-    return { network, extraHosts: { [own]: launch.address }, dns: { servers: [`${lease.prefix}.1`], search: [groupDomain(launch.groupName)] } };
+    return {
+      network,
+      extraHosts: { [own]: launch.address },
+      dns: { servers: [`${lease.prefix}.1`], search: [groupDomain(launch.groupName)] },
+    };
   const extraHosts: Record<string, string> = {};
   for (const [task, address] of Object.entries(launch.hosts)) {
     extraHosts[memberName(launch.groupName, task)] = address;

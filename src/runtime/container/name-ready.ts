@@ -18,7 +18,12 @@ export async function nameResolves(server: string, name: string, address: string
   for (let pause = 5; Date.now() < deadline; pause = Math.min(pause * 2, 100)) {
     const answer = await ask(server, name).catch((error: Error) => error.message);
     if (typeof answer !== "string" && answer.addresses.includes(address)) return;
-    last = typeof answer === "string" ? answer : answer.addresses.length > 0 ? `it answered ${answer.addresses.join(", ")}` : `it answered code ${answer.rcode}`;
+    last =
+      typeof answer === "string"
+        ? answer
+        : answer.addresses.length > 0
+          ? `it answered ${answer.addresses.join(", ")}`
+          : `it answered code ${answer.rcode}`;
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
   throw new Error(`the engine's name server at ${server} did not resolve ${name} to ${address} within ${timeoutMs / 1000} s (${last})`);

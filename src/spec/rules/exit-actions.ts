@@ -22,14 +22,9 @@ export function checkExitActions(view: WorkflowView, bag: DiagnosticBag, maxRetr
         const clash = seen.find((s) => rangesOverlap(s.range, range));
         if (clash) {
           const where = clash.action === action ? `another ${action} range` : `${clash.action} ${formatRange(clash.range)}`;
-          bag.error(
-            "E_OVERLAPPING_EXIT_RANGES",
-            [...task.path, "exitActions", key],
-            `${action} ${formatRange(range)} overlaps ${where}`,
-            {
-              hint: "each exit code may have one action",
-            },
-          );
+          bag.error("E_OVERLAPPING_EXIT_RANGES", [...task.path, "exitActions", key], `${action} ${formatRange(range)} overlaps ${where}`, {
+            hint: "each exit code may have one action",
+          });
         }
         seen.push({ action, range });
       }

@@ -38,7 +38,6 @@ export function checkFiles(view: WorkflowView, bag: DiagnosticBag, baseDir: stri
   }
 }
 
-
 function checkLocalPath(written: string, baseDir: string, path: (string | number)[], bag: DiagnosticBag): void {
   const absolute = resolve(baseDir, written);
   let file: string;

@@ -41,7 +41,7 @@ function tokenFields(task: TaskView, baseDir: string | undefined, bag: Diagnosti
         "W_LOCALPATH_TOKENS_NOT_SUBSTITUTED",
         field.path,
         `\`${unknown[0]}\`${placeIn(field, unknown[0] as string)} is no token, so \`${localpath}\` is used as written: its tokens are not substituted`,
-        { hint: "pass what the tokens give through `environment:` instead (e.g. PEER: \"{{host:server}}\")" },
+        { hint: 'pass what the tokens give through `environment:` instead (e.g. PEER: "{{host:server}}")' },
       );
   });
   asList(raw.outputs).forEach((o, i) => isMap(o) && add(o.url, "outputs", i, "url"));
@@ -59,13 +59,7 @@ function groupLabel(task: TaskView): string {
  * NAME is instead (a group, a resource), and who can be reached. OSMO leaves
  * such a token as written, to fail at run time; troupe refuses it here.
  */
-function unknownHostHint(
-  name: string,
-  task: TaskView,
-  view: WorkflowView,
-  taskNames: () => string[],
-  budget: SuggestionBudget,
-): string {
+function unknownHostHint(name: string, task: TaskView, view: WorkflowView, taskNames: () => string[], budget: SuggestionBudget): string {
   const members = task.group.tasks.flatMap((t) => (t.name === undefined || t === task ? [] : [t.name]));
   const meant = didYouMean(name, members, undefined, budget) ?? didYouMean(name, taskNames(), undefined, budget);
   if (meant !== undefined) return meant;
@@ -77,7 +71,9 @@ function unknownHostHint(
     : resources.some((r) => normalizeName(r) === wanted)
       ? `\`${name}\` is a resource; {{host:...}} names a task`
       : `{{host:...}} names a task of the same group`;
-  return members.length > 0 ? `${what}: here ${members.map((m) => `\`${m}\``).join(", ")}` : `${what}, and \`${task.name ?? "?"}\` is alone in its group`;
+  return members.length > 0
+    ? `${what}: here ${members.map((m) => `\`${m}\``).join(", ")}`
+    : `${what}, and \`${task.name ?? "?"}\` is alone in its group`;
 }
 
 /** Where in a localpath file a token is: ` (in \`run.sh\`, line 3)`; nothing for a field of the spec. */
@@ -115,9 +111,14 @@ export function checkTokens(view: WorkflowView, bag: DiagnosticBag, baseDir?: st
         if (part.kind === "host") {
           const target = view.byName.get(normalizeName(part.task));
           if (!target) {
-            bag.error("E_UNKNOWN_HOST_TASK", path, `{{host:${part.task}}} names no task of this workflow${placeIn(field, `{{host:${part.task}}}`)}`, {
-              hint: (budget) => unknownHostHint(part.task, task, view, taskNames, budget),
-            });
+            bag.error(
+              "E_UNKNOWN_HOST_TASK",
+              path,
+              `{{host:${part.task}}} names no task of this workflow${placeIn(field, `{{host:${part.task}}}`)}`,
+              {
+                hint: (budget) => unknownHostHint(part.task, task, view, taskNames, budget),
+              },
+            );
           } else if (target.group !== task.group) {
             bag.error(
               "E_HOST_OUTSIDE_GROUP",

@@ -92,4 +92,3 @@ function firstLoop(text: string) {
   const index = text.search(/\{%-?\s*for\b/);
   return index >= 0 ? positionOf(text, index) : undefined;
 }
-

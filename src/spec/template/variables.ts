@@ -102,7 +102,10 @@ export function warnUnusedSetValues(
           : `${given}: the template never uses \`${name}\`, so it has no effect`;
       bag.warning("W_UNUSED_VARIABLE", [], message, {
         position: { line: 0, column: 0 },
-        hint: didYouMean(name, candidates.filter((c) => c !== name)),
+        hint: didYouMean(
+          name,
+          candidates.filter((c) => c !== name),
+        ),
       });
     }
   }
