@@ -21,6 +21,9 @@ import { singleFileTar } from "./single-file-tar.js";
 /** How long the log stream may lag behind the container's end before troupe stops waiting for it. */
 const LOG_DRAIN_MS = 10_000;
 
+/** Where the engine check binds troupe-init in an image already present. */
+const CHECK_INIT = "/.troupe-check-init";
+
 export class ApiBackend implements ContainerBackend {
   constructor(
     readonly engine: "podman" | "docker",
@@ -43,16 +46,30 @@ export class ApiBackend implements ContainerBackend {
   }
 
   /**
-   * The engine check's try (engine-check.ts): an image of troupe-init alone,
-   * imported (no registry needed), one container of it with no command and
-   * no network, then both removed. The engine's reason when it fails.
+   * The engine check's try (engine-check.ts): one container with no command
+   * and no network running troupe-init, then removed; the engine's reason
+   * when it fails. It runs in an image already present, troupe-init bound
+   * in; only an engine with no image at all is given an image of troupe-init
+   * alone (imported, no registry needed, removed after), since podman's
+   * service keeps every imported upload as a file in /var/tmp.
    */
   async tryStart(_dir: string, init: string, timeoutMs: number): Promise<StartTry> {
     const name = `troupe-check-${process.pid}-${randomBytes(4).toString("hex")}`;
-    let image: string | undefined;
+    let imported: string | undefined;
     const attempt = async (): Promise<StartTry> => {
-      image = await this.api.importImage(singleFileTar("init", readFileSync(init), 0o755), "troupe-check");
-      await this.api.createContainer(name, { Image: image, Entrypoint: ["/init"], Cmd: [], HostConfig: { NetworkMode: "none" } });
+      const present = await this.api.anyImage().catch(() => undefined);
+      if (present !== undefined) {
+        const mounts = [{ Type: "bind", Source: init, Target: CHECK_INIT, ReadOnly: true }];
+        await this.api.createContainer(name, {
+          Image: present,
+          Entrypoint: [CHECK_INIT],
+          Cmd: [],
+          HostConfig: { NetworkMode: "none", Mounts: mounts },
+        });
+      } else {
+        imported = await this.api.importImage(singleFileTar("init", readFileSync(init), 0o755), "troupe-check");
+        await this.api.createContainer(name, { Image: imported, Entrypoint: ["/init"], Cmd: [], HostConfig: { NetworkMode: "none" } });
+      }
       await this.api.startContainer(name);
       const code = await this.api.waitContainer(name);
       const said = (await this.api.logs(name)).toString("utf8");
@@ -68,7 +85,7 @@ export class ApiBackend implements ContainerBackend {
     } finally {
       clearTimeout(timer);
       await this.api.removeContainer(name).catch(() => undefined);
-      if (image !== undefined) await this.api.removeImage(image).catch(() => undefined);
+      if (imported !== undefined) await this.api.removeImage(imported).catch(() => undefined);
     }
   }
 

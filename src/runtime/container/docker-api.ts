@@ -86,6 +86,12 @@ export class DockerApi {
     }
   }
 
+  /** The id of some image present locally, if any. */
+  async anyImage(): Promise<string | undefined> {
+    const images = JSON.parse(await this.text("GET", "/images/json")) as Array<{ Id?: string }>;
+    return images.find((i) => typeof i.Id === "string")?.Id;
+  }
+
   /** Pulls an image; the engine reports failures inside the stream, which end up here as an EngineError. */
   async pull(image: string, signal?: AbortSignal): Promise<void> {
     const { name, tag } = splitImage(image);
