@@ -154,7 +154,11 @@ function compileTask(
     image: task.image,
     command: task.command.map(commandText),
     args: shared((task.args ?? []).map(commandText)),
-    environment: task.environment ? Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, text(v)])) : NO_ENTRIES,
+    // A task with no environment of its own and no --set-env shares the one empty record.
+    environment:
+      task.environment || Object.keys(setEnv).length > 0
+        ? Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, text(v)]))
+        : NO_ENTRIES,
     files: shared(
       (task.files ?? []).map((f) => ({
         path: f.path,
