@@ -203,10 +203,10 @@ function lengthPrefix(size: number): Buffer {
 }
 
 /** One query to one resolver over UDP, from a socket of its own (a random port: answers cannot be guessed at). */
-function askUdp(upstream: Upstream, message: Buffer): Promise<Buffer> {
+export function askUdp(upstream: Upstream, message: Buffer, timeoutMs = FORWARD_TIMEOUT_MS): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIP(upstream.address) === 6 ? "udp6" : "udp4");
-    const timer = setTimeout(() => done(new Error("no answer")), FORWARD_TIMEOUT_MS);
+    const timer = setTimeout(() => done(new Error("no answer")), timeoutMs);
     let settled = false;
     const done = (error?: Error, answer?: Buffer) => {
       if (settled) return;

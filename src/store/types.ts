@@ -46,15 +46,7 @@ export interface TaskRecord {
 }
 
 /** One attempt of a task as a verbose query shows it. */
-export interface AttemptSummary {
-  retry_id: number;
-  status: string;
-  exit_code: number | null;
-  ip: string | null;
-  start_time: string | null;
-  end_time: string | null;
-  reason: string | null;
-}
+export type AttemptSummary = Pick<AttemptRecord, "retry_id" | "status" | "exit_code" | "ip" | "start_time" | "end_time" | "reason">;
 
 /** What a run is created with: its groups and tasks in plan order. */
 export interface NewRun {

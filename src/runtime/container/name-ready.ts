@@ -5,9 +5,9 @@
  * container may already be up. A member is ready only once its name resolves,
  * so that no member of a group starts before its peers' names do.
  */
-import { createSocket } from "node:dgram";
 import { randomBytes } from "node:crypto";
 import { query, readAnswer } from "../dns-wire.js";
+import { askUdp } from "../name-server.js";
 
 const ATTEMPT_MS = 250;
 
@@ -29,25 +29,9 @@ export async function nameResolves(server: string, name: string, address: string
   throw new Error(`the engine's name server at ${server} did not resolve ${name} to ${address} within ${timeoutMs / 1000} s (${last})`);
 }
 
-function ask(server: string, name: string): Promise<{ rcode: number; addresses: string[] }> {
-  return new Promise((resolve, reject) => {
-    const id = randomBytes(2).readUInt16BE(0);
-    const socket = createSocket("udp4");
-    const timer = setTimeout(() => finish(new Error("no answer")), ATTEMPT_MS);
-    let settled = false;
-    const finish = (error?: Error, answer?: { rcode: number; addresses: string[] }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.close();
-      if (answer) resolve(answer);
-      else reject(error ?? new Error("no answer"));
-    };
-    socket.on("error", (error) => finish(error));
-    socket.on("message", (message, from) => {
-      const answer = from.address === server ? readAnswer(message) : undefined;
-      if (answer?.id === id) finish(undefined, answer);
-    });
-    socket.send(query(id, name), 53, server);
-  });
+async function ask(server: string, name: string): Promise<{ rcode: number; addresses: string[] }> {
+  const id = randomBytes(2).readUInt16BE(0);
+  const answer = readAnswer(await askUdp({ address: server, port: 53 }, query(id, name), ATTEMPT_MS));
+  if (!answer) throw new Error("an answer that is no DNS message");
+  return answer;
 }
