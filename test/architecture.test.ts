@@ -13,12 +13,13 @@ const RANK: Record<string, number> = {
   model: 0,
   spec: 1,
   plan: 2,
-  runtime: 3,
+  port: 3,
   store: 3,
-  engine: 4,
-  server: 5,
-  cli: 6,
-  web: 6,
+  runtime: 4,
+  engine: 5,
+  server: 6,
+  cli: 7,
+  web: 7,
 };
 /** Helpers without a public surface of their own: any file may be imported. */
 const OPEN_FOLDERS = new Set(["util"]);

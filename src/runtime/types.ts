@@ -1,46 +1,15 @@
 /**
- * The runtime interface: what the engine asks of any place that runs tasks
- * (host processes, containers, later Kubernetes and Slurm). A runtime does;
- * it never decides statuses: it reports what happened and the engine decides.
+ * The member-level interface of this machine's runtimes (host processes,
+ * containers): one member at a time, addresses known before any member is
+ * prepared, handles in memory. runtime/local-pool.ts turns one into the
+ * port the engine speaks (port/pool.ts). A runtime does; it never decides
+ * statuses: it reports what happened and the engine decides.
  */
 
-/** One task attempt, with every token already resolved. */
-export interface TaskLaunch {
-  /** Stable key of this attempt, unique within the run: `<group>/<task>/<retry>`. */
-  key: string;
-  taskName: string;
-  groupName: string;
-  retryId: number;
-  image: string;
-  argv: string[];
-  env: Record<string, string>;
-  files: Array<{ path: string; contents: Buffer }>;
-  /** Fresh directory for `{{output}}`. */
-  outputDir: string;
-  /** Upstream outputs, by input position (`{{input:N}}`); mounted read-only where possible. */
-  inputDirs: string[];
-  /** This task's address, as allocated by `addresses()`. */
-  address: string;
-  /** The group's members (task names as written) and their addresses: the names the runtime serves them by. */
-  hosts: Record<string, string>;
-  /** Where the attempt's complete stdout+stderr is written. */
-  logPath: string;
-  /** What the task asked for (absent or 0: no limit); runtimes that can enforce limits do. */
-  resources?: { cpu: number; gpu: number; memoryBytes: number };
-  /**
-   * Which of the machine's GPUs (their indices) the task has, one for each it
-   * asked for, none shared with another running task; runtimes give it those
-   * and no others (host: CUDA_VISIBLE_DEVICES; containers: those devices).
-   * Undefined where the pool has no GPUs (the host's environment is left as is).
-   */
-  gpuDevices?: number[];
-  /**
-   * `privileged: true`, which the pool allowed (troupe refuses the workflow
-   * otherwise): the task runs as root with the capabilities root has. Any
-   * other task runs unprivileged.
-   */
-  privileged?: boolean;
-}
+import type { RunContext, TaskLaunch } from "../port/index.js";
+
+export type { TaskLaunch, OutputSink, RunContext } from "../port/index.js";
+export { TaskStartError } from "../port/index.js";
 
 export interface ExitInfo {
   /** The command's exit code, 128+N for a signal N. */
@@ -51,19 +20,6 @@ export interface ExitInfo {
   reason?: string;
   /** Set when the runtime lost track of the attempt and cannot know how it ended: why. */
   lost?: string;
-}
-
-/**
- * What `prepare()` rejects with when the task fails in a way that has its own
- * status (for example FAILED_IMAGE_PULL); any other error is a start error.
- */
-export class TaskStartError extends Error {
-  constructor(
-    message: string,
-    readonly status: "FAILED_IMAGE_PULL" | "FAILED_START_ERROR" | "FAILED_BACKEND_ERROR",
-  ) {
-    super(message);
-  }
 }
 
 /** A member whose sandbox is up; its command starts on `release()`. */
@@ -85,28 +41,6 @@ export interface PreparedMember {
    * Absent: this member cannot; the engine gives it a fresh attempt instead.
    */
   readonly restart?: (graceMs: number) => Promise<boolean>;
-}
-
-export interface OutputSink {
-  /** Live output of a task attempt (the log file gets it regardless). */
-  (launch: TaskLaunch, chunk: Buffer): void;
-}
-
-export interface RunContext {
-  runId: string;
-  /** Directory for this run's data (outputs, logs, sandboxes). */
-  dataDir: string;
-  onOutput?: OutputSink;
-  /**
-   * Tasks must outlive this process (the server's: a restart re-attaches
-   * them with `reattach`). Runtimes that cannot keep tasks ignore it.
-   */
-  keepTasks?: boolean;
-  /**
-   * The run was started by an earlier troupe process (a server resuming it):
-   * what that process left of it (networks, containers) goes when it ends.
-   */
-  resumed?: boolean;
 }
 
 export interface Runtime {

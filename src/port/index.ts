@@ -1,0 +1,3 @@
+export type { TaskLaunch, OutputSink, RunContext } from "./launch.js";
+export { TaskStartError, startFailure, type MemberOutcome, type OutcomeKind } from "./outcome.js";
+export type { PoolBackend, PoolCapabilities, RunSession, GroupRef, GroupHandle, GroupListener, MemberRef, Placement } from "./pool.js";

@@ -1,0 +1,61 @@
+/** What a runtime is given to run: one task attempt, and the run it belongs to. */
+
+/** One task attempt, with every token already resolved. */
+export interface TaskLaunch {
+  /** Stable key of this attempt, unique within the run: `<group>/<task>/<retry>`. */
+  key: string;
+  taskName: string;
+  groupName: string;
+  retryId: number;
+  image: string;
+  argv: string[];
+  env: Record<string, string>;
+  files: Array<{ path: string; contents: Buffer }>;
+  /** Fresh directory for `{{output}}`. */
+  outputDir: string;
+  /** Upstream outputs, by input position (`{{input:N}}`); mounted read-only where possible. */
+  inputDirs: string[];
+  /** This task's address, as its placement gave it. */
+  address: string;
+  /** The group's members (task names as written) and their addresses: the names the runtime serves them by. */
+  hosts: Record<string, string>;
+  /** Where the attempt's complete stdout+stderr is kept on this machine. */
+  logPath: string;
+  /** What the task asked for (absent or 0: no limit); runtimes that can enforce limits do. */
+  resources?: { cpu: number; gpu: number; memoryBytes: number };
+  /**
+   * Which of the machine's GPUs (their indices) the task has, one for each it
+   * asked for, none shared with another running task; runtimes give it those
+   * and no others (host: CUDA_VISIBLE_DEVICES; containers: those devices).
+   * Undefined where the pool has no GPUs or places GPUs itself.
+   */
+  gpuDevices?: number[];
+  /**
+   * `privileged: true`, which the pool allowed (troupe refuses the workflow
+   * otherwise): the task runs as root with the capabilities root has. Any
+   * other task runs unprivileged.
+   */
+  privileged?: boolean;
+}
+
+export interface OutputSink {
+  /** Live output of a task attempt (the log at `logPath` gets it regardless). */
+  (launch: TaskLaunch, chunk: Buffer): void;
+}
+
+export interface RunContext {
+  runId: string;
+  /** Directory for this run's data on this machine (outputs, logs, sandboxes). */
+  dataDir: string;
+  onOutput?: OutputSink;
+  /**
+   * Tasks must outlive this process (the server's: a restart re-attaches
+   * them). Pools whose tasks cannot outlive troupe ignore it.
+   */
+  keepTasks?: boolean;
+  /**
+   * The run was started by an earlier troupe process (a server resuming it):
+   * what that process left of it (networks, containers) goes when it ends.
+   */
+  resumed?: boolean;
+}

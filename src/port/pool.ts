@@ -1,0 +1,139 @@
+/**
+ * The runtime port: what the engine asks of any pool that runs tasks (this
+ * machine's processes and containers, a Slurm or Kubernetes cluster), in
+ * two scopes. A `PoolBackend` lives as long as the pool: it says what the
+ * pool can do, opens a `RunSession` per run and sweeps what dead owners
+ * left. A session starts whole groups and hands back a `GroupHandle` with a
+ * durable id, which the store records so that a restarted troupe finds the
+ * group again through the same handle.
+ *
+ * A group goes through the handle in steps, each answered by events:
+ *   place(members)    -> placed(key, address, node)  (or exited: it could not be placed)
+ *   prepare(launch)   -> ready(key)                  (or exited: start failed, image pull, ...)
+ *   release(keys)     -> the commands start; the promise rejects when they could not be
+ *   ...               -> exited(key, outcome)        (exit code, evicted, preempted, lost, ...)
+ * Tokens are resolved between place and prepare: `{{host:X}}` is known once
+ * every member is placed, so a cluster may place members late and in any
+ * order. Runtimes report; only the engine decides statuses.
+ */
+import type { Readable } from "node:stream";
+import type { RunContext, TaskLaunch } from "./launch.js";
+import type { MemberOutcome } from "./outcome.js";
+
+export interface PoolCapabilities {
+  /**
+   * Who admits and places groups. "engine": troupe's scheduler admits a group
+   * against the pool's capacity and placement is immediate. "cluster": the
+   * cluster's own scheduler decides; the time until every member is placed
+   * counts as SCHEDULING (and toward the queue timeout).
+   */
+  placement: "engine" | "cluster";
+  /** Members see troupe's file system: outputs and inputs are local directories. */
+  sharedFileSystem: boolean;
+  /** Tasks started for a run with `keepTasks` outlive this troupe process (a restarted one re-attaches them). */
+  tasksOutliveTroupe: boolean;
+  /** Logs are written by the runtime at each launch's `logPath`; otherwise they come only from `GroupHandle.logs`. */
+  localLogs: boolean;
+}
+
+export interface PoolBackend {
+  /** The runtime's name, as `--runtime` and a pool's `runtime:` say it. */
+  readonly kind: string;
+  readonly capabilities: PoolCapabilities;
+  /** For the first line of `troupe run`: which runtime, which isolation. */
+  describe(): string;
+  /** Notes to tell the user once (for example which images the host stands in for). */
+  notices(): string[];
+  openSession(run: RunContext): Promise<RunSession>;
+  /**
+   * Remove what runs that died without closing left behind, but for the runs
+   * in `spare` (being resumed); returns what was removed.
+   */
+  sweep(spare?: ReadonlySet<string>): Promise<string[]>;
+}
+
+/** A group as the pool is told of it. */
+export interface GroupRef {
+  /** The group's name as written. */
+  name: string;
+  /** The members' task names as written. */
+  members: readonly string[];
+}
+
+export interface Placement {
+  /** The address the member is reached at by its siblings. */
+  address: string;
+  /** What `{{host:TASK}}` becomes in the group's members: a name that resolves to `address`, or the address. */
+  hostName: string;
+  /** The node (machine) it landed on, where the pool has several. */
+  node?: string;
+}
+
+/** Events of a group's members, by attempt key (TaskLaunch.key: `<group>/<task>/<retry>`). */
+export interface GroupListener {
+  placed(key: string, placement: Placement): void;
+  /** The member's sandbox is up and its command waits for the release. */
+  ready(key: string): void;
+  /** The attempt ended, once, however it ended (also after a failed place or prepare). */
+  exited(key: string, outcome: MemberOutcome): void;
+}
+
+/** A member to place: the attempt key and the task it is an attempt of. */
+export interface MemberRef {
+  key: string;
+  taskName: string;
+  retryId: number;
+}
+
+export interface GroupHandle {
+  /**
+   * Durable, recorded by the store as soon as it is known (container names,
+   * a Slurm job id, a pod group): a restarted troupe re-attaches by it.
+   */
+  readonly id: string;
+  /** Find places for these members' attempts (a new group, or a reschedule's fresh attempts). */
+  place(members: readonly MemberRef[]): void;
+  /** Bring up a placed member's sandbox for `launch` (its tokens resolved from every member's placement). */
+  prepare(launch: TaskLaunch): void;
+  /**
+   * Start the commands of these ready members together. Rejects, saying why,
+   * when they could not be started; the members then end (exited) as the
+   * runtime found them.
+   */
+  release(keys: readonly string[]): Promise<void>;
+  /** Graceful signal, then a forced kill after `graceMs`; resolves when nothing of it is left. */
+  stop(key: string, graceMs: number): Promise<void>;
+  /**
+   * OSMO's restart in place, where the runtime can: the released command is
+   * stopped and the sandbox kept (files, /tmp, address) until the next
+   * `release` of the same key. Resolves true once it waits for that release;
+   * false when the attempt ended first (reported by `exited`, as usual).
+   * Asked only where `canRestart(key)`; the others get fresh attempts.
+   */
+  restart(key: string, graceMs: number): Promise<boolean>;
+  /** Whether the member `key` can restart in place (its sandbox outlives its command). */
+  canRestart(key: string): boolean;
+  /**
+   * An attempt a previous troupe process released (with `keepTasks`): true
+   * when it was found (its end is then reported by `exited`), false when its
+   * fate cannot be known.
+   */
+  reattach(launch: TaskLaunch): Promise<boolean>;
+  /** The attempt's complete output, from its start, followed until it ends. */
+  logs(key: string): Readable;
+  /** Give back what the group holds (addresses, an allocation) once nothing of it runs. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface RunSession {
+  /**
+   * Pools that run images: makes `image` ready (checked, pulled as the pull
+   * policy says), once per image and run; rejects with the TaskStartError
+   * its tasks would fail with. Asked for every image as the run starts.
+   */
+  ensureImage?(image: string): Promise<void>;
+  /** A new group, or (with `id`) one a previous troupe process started, by the id it recorded. */
+  openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle;
+  /** Remove everything this run created. Safe to call more than once. */
+  close(): Promise<void>;
+}
