@@ -8,3 +8,4 @@ export { connectEngine, NoEngineError, type EngineName } from "./container/engin
 export { checkEngine, type EngineRefusal } from "./container/engine-check.js";
 export type { ContainerBackend } from "./container/backend.js";
 export { killKeptTasks } from "./kept-task.js";
+export { LocalPool } from "./local-pool.js";

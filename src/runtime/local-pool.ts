@@ -1,0 +1,204 @@
+/**
+ * This machine's runtimes (host processes, containers) as the port's pool
+ * backend: a `Runtime` (types.ts) works member by member with addresses
+ * known before any member is prepared; a group's handle allocates them at
+ * its first `place`, so placement is immediate, and hands each member's
+ * life to the engine as events.
+ */
+import type { Readable } from "node:stream";
+import {
+  startFailure,
+  type GroupHandle,
+  type GroupListener,
+  type GroupRef,
+  type MemberOutcome,
+  type MemberRef,
+  type PoolBackend,
+  type PoolCapabilities,
+  type RunContext,
+  type RunSession,
+  type TaskLaunch,
+} from "../port/index.js";
+import { followLog } from "./follow-log.js";
+import type { ExitInfo, PreparedMember, Runtime } from "./types.js";
+
+/** What a member-level runtime's pool can do: the engine places; members share this machine's disk. */
+function localCapabilities(runtime: Runtime): PoolCapabilities {
+  return { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: runtime.keepsTasks, localLogs: true };
+}
+
+export class LocalPool implements PoolBackend {
+  readonly capabilities: PoolCapabilities;
+  private spare: Runtime | undefined;
+
+  /** `makeRuntime` gives a fresh runtime for each run (a runtime holds one run's state). */
+  constructor(
+    readonly kind: string,
+    private readonly makeRuntime: () => Runtime,
+  ) {
+    this.spare = makeRuntime();
+    this.capabilities = localCapabilities(this.spare);
+  }
+
+  /** The runtime the next session will use; describe, notices and sweep ask it. */
+  private next(): Runtime {
+    return (this.spare ??= this.makeRuntime());
+  }
+
+  describe(): string {
+    return this.next().describe();
+  }
+
+  notices(): string[] {
+    return this.next().notices();
+  }
+
+  async openSession(run: RunContext): Promise<RunSession> {
+    const runtime = this.next();
+    this.spare = undefined;
+    await runtime.open(run);
+    return new LocalSession(runtime, run);
+  }
+
+  sweep(spare?: ReadonlySet<string>): Promise<string[]> {
+    return this.next().sweep(spare);
+  }
+}
+
+class LocalSession implements RunSession {
+  readonly ensureImage?: (image: string) => Promise<void>;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly run: RunContext,
+  ) {
+    if (runtime.ensureImage) this.ensureImage = (image) => runtime.ensureImage!(image);
+  }
+
+  openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
+    return new LocalGroup(this.runtime, group, listener, id ?? `${this.run.runId}/${group.name}`);
+  }
+
+  close(): Promise<void> {
+    return this.runtime.close();
+  }
+}
+
+/** A member's attempt as the group knows it: its sandbox once prepared, its end once known. */
+interface LocalMember {
+  prepared?: PreparedMember;
+  ended: Promise<unknown>;
+  end: () => void;
+  reported: boolean;
+}
+
+class LocalGroup implements GroupHandle {
+  private addresses: Promise<Record<string, string>> | undefined;
+  private given: Record<string, string> | undefined;
+  private readonly members = new Map<string, LocalMember>();
+  private closed = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly group: GroupRef,
+    private readonly listener: GroupListener,
+    readonly id: string,
+  ) {}
+
+  place(members: readonly MemberRef[]): void {
+    for (const { key } of members) this.member(key);
+    this.addresses ??= this.runtime.addresses(this.group.members).then((addresses) => (this.given = addresses));
+    this.addresses.then(
+      (addresses) => {
+        for (const { key, taskName } of members) {
+          const address = addresses[taskName] ?? "";
+          const hostName = this.runtime.hostName?.(this.group.name, taskName, address) ?? address;
+          this.listener.placed(key, { address, hostName });
+        }
+      },
+      (error: Error) => {
+        for (const { key } of members) this.report(key, { kind: "backend-error", message: `no addresses for the group: ${error.message}` });
+      },
+    );
+  }
+
+  prepare(launch: TaskLaunch): void {
+    this.runtime.prepare(launch).then(
+      (prepared) => {
+        this.adopt(launch.key, prepared);
+        this.listener.ready(launch.key);
+      },
+      (error: unknown) => this.report(launch.key, startFailure(error)),
+    );
+  }
+
+  async release(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.members.get(key)?.prepared?.release();
+  }
+
+  async stop(key: string, graceMs: number): Promise<void> {
+    await this.members.get(key)?.prepared?.stop(graceMs);
+  }
+
+  restart(key: string, graceMs: number): Promise<boolean> {
+    const restart = this.members.get(key)?.prepared?.restart;
+    return restart ? restart(graceMs) : Promise.resolve(false);
+  }
+
+  canRestart(key: string): boolean {
+    return this.members.get(key)?.prepared?.restart !== undefined;
+  }
+
+  async reattach(launch: TaskLaunch): Promise<boolean> {
+    this.given ??= launch.hosts;
+    this.addresses ??= Promise.resolve(launch.hosts);
+    const prepared = await this.runtime.reattach(launch);
+    if (!prepared) return false;
+    this.adopt(launch.key, prepared);
+    return true;
+  }
+
+  logs(key: string): Readable {
+    const member = this.member(key);
+    const path = member.prepared?.launch.logPath;
+    if (!path) throw new Error(`no attempt ${key} has been prepared in group ${this.group.name}`);
+    return followLog(path, member.ended);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.given) this.runtime.releaseAddresses(Object.values(this.given));
+  }
+
+  private member(key: string): LocalMember {
+    let member = this.members.get(key);
+    if (!member) {
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      member = { ended, end, reported: false };
+      this.members.set(key, member);
+    }
+    return member;
+  }
+
+  private adopt(key: string, prepared: PreparedMember): void {
+    this.member(key).prepared = prepared;
+    void prepared.exited.then((info) => this.report(key, outcomeOf(info)));
+  }
+
+  /** Every attempt's end is reported once. */
+  private report(key: string, outcome: MemberOutcome): void {
+    const member = this.member(key);
+    if (member.reported) return;
+    member.reported = true;
+    member.end();
+    this.listener.exited(key, outcome);
+  }
+}
+
+function outcomeOf(info: ExitInfo): MemberOutcome {
+  if (info.lost !== undefined) return { kind: "lost", message: info.lost };
+  if (info.startError !== undefined) return { kind: "start-failed", message: info.startError };
+  return { kind: "exited", code: info.code, ...(info.reason !== undefined ? { reason: info.reason } : {}) };
+}
