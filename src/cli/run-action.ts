@@ -16,6 +16,7 @@ import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryLines } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
 import { askEngine, chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
+import { LocalPool, type TaskLaunch } from "../runtime/index.js";
 
 export interface RunOptions extends SpecOptions, RuntimeChoice {
   cpus?: number;
@@ -144,8 +145,10 @@ export async function runWorkflow(
     run?.cancel(request.force, request.reason);
   });
   try {
+    let session;
     try {
-      await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
+      const onOutput = (launch: TaskLaunch, chunk: Buffer) => view.output(launch.taskName, chunk);
+      session = await new LocalPool("local", () => runtime).openSession({ runId, dataDir: store.runDir(runId), onOutput });
     } catch (error) {
       // Nothing ran: the run is recorded as failed by its backend, with the reason.
       const reason = (error as Error).message;
@@ -156,7 +159,7 @@ export async function runWorkflow(
     run = new WorkflowRun({
       runId,
       plan,
-      runtime,
+      session,
       recorder: store,
       dataDir: store.runDir(runId),
       capacity,

@@ -72,6 +72,17 @@ export function isFinal(status: string): boolean {
 }
 
 /** Platform exit codes (SPEC-REFERENCE "Exit codes"). */
+/** OSMO's data and runtime exit codes (SPEC-REFERENCE, "Exit codes"). */
+export const RuntimeExitCode = {
+  UNKNOWN_RUNTIME_ERROR: 2002,
+  DOWNLOAD_FAILED: 2010,
+  MOUNT_FAILED: 2011,
+  UPLOAD_FAILED: 2012,
+  DATA_AUTHORIZATION_CHECK_FAILED: 2013,
+  DATA_ACCESS_UNAUTHORIZED: 2014,
+  BARRIER_FAILED: 2024,
+} as const;
+
 export const PlatformExitCode = {
   UPSTREAM_FAILED: 3000,
   BACKEND_ERROR: 3001,

@@ -17,7 +17,7 @@ import {
   type RunOptions,
 } from "../engine/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import { killKeptTasks, type Runtime } from "../runtime/index.js";
+import { killKeptTasks, LocalPool, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
@@ -260,11 +260,12 @@ export class RunManager implements RunControl {
     entry.done = (async () => {
       try {
         await mkdir(this.store.runLogDir(id), { recursive: true });
-        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
+        const backend = new LocalPool(pool.name, () => runtime);
+        const session = await backend.openSession({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
         const run = new WorkflowRun({
           runId: id,
           plan,
-          runtime,
+          session,
           recorder: this.store,
           dataDir: this.store.runDir(id),
           capacity: pool.capacity,
@@ -377,7 +378,7 @@ export class RunManager implements RunControl {
       reused,
       priority: record.priority ?? "NORMAL",
       user: record.user ?? "?",
-      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupGpus(id)),
+      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupHoldings(id)),
     };
   }
 

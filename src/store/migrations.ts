@@ -198,6 +198,11 @@ ${ATTEMPT_TRIGGERS}`),
 ALTER TABLE runs ADD COLUMN tags TEXT;
 ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
   },
+  {
+    version: 9,
+    description: "the durable id of each group's handle in its pool (a container set, a Slurm job), by which a restarted troupe finds it again",
+    up: (db) => db.exec("ALTER TABLE groups ADD COLUMN handle TEXT"),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

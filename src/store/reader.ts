@@ -5,6 +5,7 @@
 import type Database from "better-sqlite3";
 import type {
   AttemptRecord,
+  GroupHoldings,
   GroupRecord,
   ListRunsOptions,
   NewRun,
@@ -185,6 +186,7 @@ export class RunReader {
   private readonly idsWithPrefix;
   private readonly taskCounts;
   private readonly groupGpuRows;
+  private readonly groupHandleRows;
 
   constructor(private readonly db: Database.Database) {
     this.run = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`);
@@ -220,6 +222,7 @@ export class RunReader {
       )
       .pluck();
     this.groupGpuRows = db.prepare<[string], string | null>(`SELECT gpus FROM groups WHERE run_id = ? ORDER BY idx`).pluck();
+    this.groupHandleRows = db.prepare<[string], string | null>(`SELECT handle FROM groups WHERE run_id = ? ORDER BY idx`).pluck();
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -410,7 +413,11 @@ export class RunReader {
   }
 
   /** Which GPUs each member of each group has (per group: per task; null where the group holds none). */
-  groupGpus(runId: string): Array<number[][] | null> {
-    return this.groupGpuRows.all(runId).map((json) => (json === null ? null : (JSON.parse(json) as number[][])));
+  /** What each group holds in its pool: its GPUs (per task) and its handle's id (StatusUpdate), or null. */
+  groupHoldings(runId: string): GroupHoldings[] {
+    const handles = this.groupHandleRows.all(runId);
+    return this.groupGpuRows
+      .all(runId)
+      .map((json, g) => ({ gpus: json === null ? null : (JSON.parse(json) as number[][]), handle: handles[g] ?? null }));
   }
 }

@@ -22,6 +22,7 @@ import { setRunTags, tagsInUse } from "./tags.js";
 import { TokenTable } from "./tokens.js";
 import type {
   AttemptRecord,
+  GroupHoldings,
   ListRunsOptions,
   NewRun,
   RunRecord,
@@ -193,10 +194,10 @@ export class RunStore {
     return this.reader.getRun(id);
   }
 
-  /** Which GPUs each member of each group of run `id` has (a resumed run keeps them): per group, per task, or null. */
-  groupGpus(id: string): Array<number[][] | null> {
+  /** What each group of run `id` holds in its pool (a resumed run keeps it): its GPUs per task and its handle's id. */
+  groupHoldings(id: string): GroupHoldings[] {
     this.flush();
-    return this.reader.groupGpus(id);
+    return this.reader.groupHoldings(id);
   }
 
   /**

@@ -98,6 +98,14 @@ export interface Transition {
   time: number;
 }
 
+/** What a group holds in its pool while it runs, kept for a resumed run and not part of the record. */
+export interface GroupHoldings {
+  /** Which GPUs (indices) each member has. */
+  gpus: number[][] | null;
+  /** The durable id of its handle (port GroupHandle.id). */
+  handle: string | null;
+}
+
 /** Fields of a run, group or task attempt that change while it runs (epoch ms for times). */
 export interface StatusUpdate {
   status?: string;
@@ -108,6 +116,8 @@ export interface StatusUpdate {
   retryId?: number;
   /** Groups: which GPUs (indices) each member has while the group holds them; not part of the record. */
   gpus?: number[][] | null;
+  /** Groups: the durable id of the group's handle in its pool (port GroupHandle.id); not part of the record. */
+  handle?: string | null;
   /** Tasks: the reason of the change (what `troupe query` shows beside the status). */
   reason?: string | null;
 }

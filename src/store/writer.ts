@@ -24,11 +24,12 @@ const COLUMNS = [
   ["ip", "ip"],
   ["gpus", "gpus"],
   ["reason", "reason"],
+  ["handle", "handle"],
 ] as const;
-/** Runs have status and times only; groups also their GPUs; tasks an exit code, an address and a reason. */
-const RUN_FIELDS = 0b0000111;
-const GROUP_FIELDS = 0b0100111;
-const TASK_FIELDS = 0b1011111;
+/** Runs have status and times only; groups also their GPUs and handle; tasks an exit code, an address and a reason. */
+const RUN_FIELDS = 0b00000111;
+const GROUP_FIELDS = 0b10100111;
+const TASK_FIELDS = 0b01011111;
 
 const WHERE: Record<Table, string> = {
   runs: "id = ?",
@@ -128,7 +129,7 @@ export class RunWriter {
             startTime: u.startTime ?? null,
             endTime: u.endTime ?? null,
             reason: u.reason ?? null,
-          } satisfies Required<Omit<StatusUpdate, "gpus">>;
+          } satisfies Required<Omit<StatusUpdate, "gpus" | "handle">>;
           const { retryId, status, exitCode, ip, startTime, endTime, reason } = fresh;
           if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, reason, ...key, retryId).changes > 0) {
             // The op as written, every field of the new attempt set: passed on (RunStoreOptions.onCommit)
