@@ -302,12 +302,16 @@ export class GroupLauncher {
 
   /** The runtime could not start these commands: they fail (OSMO's barrier code), and what is left of them is stopped. */
   private releaseFailed(g: number, members: ReadyMember[], error: Error): void {
-    for (const { t, retryId, attempt } of members) {
-      const task = this.site.state.tasks[g]![t]!;
-      if (task.retryId !== retryId || isFinal(task.status ?? "WAITING")) continue;
-      this.site.finishTask(g, t, "FAILED", `the barrier could not be released: ${error.message}`, RuntimeExitCode.BARRIER_FAILED);
-      void stopAttempt(attempt, 0);
-    }
+    const tasks = this.site.state.tasks[g]!;
+    const current = members.filter(({ t, retryId }) => tasks[t]!.retryId === retryId && !isFinal(tasks[t]!.status ?? "WAITING"));
+    // Stopped before their ends are decided: their group's end must not give them a grace they have no use for.
+    for (const { attempt } of current) void stopAttempt(attempt, 0);
+    // The lead last: each member is told why it failed before the lead's end ends the group.
+    const lead = this.site.view.plan.groups[g]!.tasks.findIndex((task) => task.lead);
+    current.sort((a, b) => Number(a.t === lead) - Number(b.t === lead));
+    for (const { t } of current)
+      if (!isFinal(tasks[t]!.status ?? "WAITING"))
+        this.site.finishTask(g, t, "FAILED", `the barrier could not be released: ${error.message}`, RuntimeExitCode.BARRIER_FAILED);
     this.site.requestTick();
   }
 

@@ -338,6 +338,8 @@ export class WorkflowRun implements PoolMember {
           // SCHEDULING until the cluster has placed every member (group-launch.ts), its queue timeout running.
           this.groups[g]!.placing = true;
           this.state.setGroup(g, "SCHEDULING", "submitted to the cluster: waiting for it to place the group");
+          // Another pass now: it sets the wake-up for the group's queue timeout.
+          this.tickAgain = true;
         } else {
           this.state.setGroup(g, "INITIALIZING", "admitted: resources reserved");
           group.tasks.forEach((_, t) => this.state.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
