@@ -10,6 +10,7 @@ import type { CompiledGroup } from "../plan/index.js";
 import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession } from "../port/index.js";
 import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
+import { copyLog } from "./log-copy.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
 
@@ -25,6 +26,8 @@ export interface LaunchSite {
   readonly session: RunSession;
   /** Who places groups (PoolCapabilities.placement). */
   readonly placement: "engine" | "cluster";
+  /** The runtime writes each attempt's log file itself; otherwise it is copied from the handle's stream. */
+  readonly localLogs: boolean;
   readonly durableStarts: boolean;
   readonly leadHeadStartMs: number;
   grace(): number;
@@ -34,6 +37,8 @@ export interface LaunchSite {
   onExit(g: number, t: number, retryId: number, outcome: MemberOutcome, started: boolean): void;
   finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void;
   requestTick(): void;
+  /** The copy of an attempt's log failed (its output is incomplete); said, not fatal. */
+  logLost(g: number, t: number, error: Error): void;
 }
 
 /** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
@@ -287,12 +292,23 @@ export class GroupLauncher {
   private startCommands(g: number, members: ReadyMember[]): void {
     if (members.length === 0) return;
     const now = this.site.clock.now();
-    for (const { t, inPlace } of members)
+    for (const { t, inPlace, attempt } of members)
       if (inPlace) this.site.state.setTask(g, t, "RUNNING", "command restarted in place");
-      else this.site.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+      else {
+        this.site.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+        if (!this.site.localLogs) this.copyLog(g, t, attempt);
+      }
     if (this.site.durableStarts) this.releaseDurably(g, members);
     else this.releaseNow(g, members);
     this.site.requestTick();
+  }
+
+  /** The attempt's output, from the pool's stream into its log file. */
+  private copyLog(g: number, t: number, attempt: LiveAttempt): void {
+    const group = this.site.view.plan.groups[g]!;
+    const retryId = this.site.state.tasks[g]![t]!.retryId;
+    const path = this.site.view.recorder.logPath(this.site.runId, group.name, group.tasks[t]!.name, retryId);
+    void copyLog(() => attempt.handle.logs(attempt.key), path, (error) => this.site.logLost(g, t, error));
   }
 
   private releaseNow(g: number, members: ReadyMember[]): void {

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { CompiledGroup, CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import type { MemberOutcome, RunSession } from "../port/index.js";
+import type { MemberOutcome, PoolCapabilities, RunSession } from "../port/index.js";
 import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import type { RunView } from "./attempt-launch.js";
@@ -30,8 +30,8 @@ export interface RunOptions {
   plan: CompiledWorkflow;
   /** The run's session of its pool (port/pool.ts). */
   session: RunSession;
-  /** Who places groups (the pool's PoolCapabilities.placement); default "engine". */
-  placement?: "engine" | "cluster";
+  /** What the pool does itself (PoolCapabilities); by default the engine places and the runtime writes the logs. */
+  capabilities?: Pick<PoolCapabilities, "placement" | "localLogs">;
   recorder: RunRecorder;
   /** The run's data directory: task outputs live under it. */
   dataDir: string;
@@ -60,6 +60,8 @@ export interface RunOptions {
   leadHeadStartMs?: number;
   clock?: Clock;
   onEvent?: (event: EngineEvent) => void;
+  /** Something went wrong that changes no status but should be said (a task's log copy failed). */
+  onWarning?: (message: string) => void;
   /**
    * A restart: groups (by index) that completed in the run it restarts. They
    * are not run again; their tasks' outputs are that run's.
@@ -120,14 +122,15 @@ export class WorkflowRun implements PoolMember {
 
   /** What the group launcher may use of the run. */
   private launchSite(): LaunchSite {
-    const { runId, session, placement, durableStarts, leadHeadStartMs } = this.options;
+    const { runId, session, capabilities, durableStarts, leadHeadStartMs } = this.options;
     return {
       runId,
       state: this.state,
       view: this.view,
       clock: this.clock,
       session,
-      placement: placement ?? "engine",
+      placement: capabilities?.placement ?? "engine",
+      localLogs: capabilities?.localLogs ?? true,
       durableStarts: durableStarts === true,
       leadHeadStartMs: leadHeadStartMs ?? LEAD_HEAD_START_MS,
       grace: () => this.grace(),
@@ -135,6 +138,11 @@ export class WorkflowRun implements PoolMember {
       onExit: (g, t, retryId, outcome, started) => this.onExit(g, t, retryId, outcome, started),
       finishTask: (g, t, status, reason, code) => this.finishTask(g, t, status, reason, code),
       requestTick: () => this.requestTick(),
+      logLost: (g, t, error) => {
+        const task = this.tasks[g]![t]!;
+        const name = this.plan.groups[g]!.tasks[t]!.name;
+        this.options.onWarning?.(`the log of ${name} (attempt ${task.retryId}) is incomplete: ${error.message}`);
+      },
     };
   }
 
@@ -334,7 +342,7 @@ export class WorkflowRun implements PoolMember {
         break;
       case "admit":
         this.reserve(g);
-        if (this.options.placement === "cluster") {
+        if (this.options.capabilities?.placement === "cluster") {
           // SCHEDULING until the cluster has placed every member (group-launch.ts), its queue timeout running.
           this.groups[g]!.placing = true;
           this.state.setGroup(g, "SCHEDULING", "submitted to the cluster: waiting for it to place the group");

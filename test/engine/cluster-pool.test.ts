@@ -6,8 +6,11 @@
  * runs real processes; Slurm and Kubernetes bring real clusters); the clock
  * is the engine tests' fake.
  */
-import type { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
 import { WorkflowRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
 import type {
   GroupHandle,
@@ -58,8 +61,12 @@ class FakeGroup implements GroupHandle {
   async reattach(): Promise<boolean> {
     return false;
   }
-  logs(): Readable {
-    throw new Error("no logs in the fake cluster");
+  /** What each attempt prints, as the cluster streams it. */
+  readonly output = new Map<string, string[]>();
+  logs(key: string): Readable {
+    const lines = this.output.get(key);
+    if (!lines) throw new Error(`no output for ${key} in the fake cluster`);
+    return Readable.from(lines.map((line) => Buffer.from(`${line}\n`)));
   }
   async close(): Promise<void> {
     this.closed++;
@@ -127,12 +134,16 @@ async function start(yaml: string, options: Partial<RunOptions> = {}) {
   const plan = await compileYaml(yaml);
   const clock = new FakeClock();
   const recorder = new MemoryRecorder();
+  // Logs are copied from the cluster's streams into files (localLogs false): here, not under /logs.
+  const logDir = mkdtempSync(join(tmpdir(), "troupe-cluster-logs-"));
+  logDirs.push(logDir);
+  recorder.logPath = (_run, group, task, retryId) => join(logDir, group, task, `${retryId}.log`);
   const cluster = new FakeCluster();
   const run = new WorkflowRun({
     runId: "wf-c",
     plan,
     session: cluster,
-    placement: "cluster",
+    capabilities: { placement: "cluster", localLogs: false },
     recorder,
     dataDir: "/data/wf-c",
     capacity: { cpu: 1e6, gpu: 0, memoryBytes: 1e15 },
@@ -169,6 +180,11 @@ async function start(yaml: string, options: Partial<RunOptions> = {}) {
   };
 }
 
+const logDirs: string[] = [];
+afterAll(() => {
+  for (const dir of logDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 describe("a pool whose cluster places the groups", () => {
   it("a group is SCHEDULING until every member is placed, in any order; {{host:X}} is the placement's name; the handle's id is recorded", async () => {
     const h = await start(PAIR);
@@ -194,10 +210,15 @@ describe("a pool whose cluster places the groups", () => {
     g.ready("server");
     await flush();
     expect(g.released).toEqual([]);
+    g.output.set(g.key("server"), ["listening", "served 1"]);
+    g.output.set(g.key("client"), ["connected"]);
     g.ready("client");
     await flush();
     expect(g.released.sort()).toEqual([g.key("client"), g.key("server")]);
     expect(h.groupStatus(0)).toBe("RUNNING");
+    // The pool writes no local logs: the engine copied each stream into the attempt's log file.
+    expect(readFileSync(h.recorder.logPath("wf-c", "g", "server", 0), "utf8")).toBe("listening\nserved 1\n");
+    expect(readFileSync(h.recorder.logPath("wf-c", "g", "client", 0), "utf8")).toBe("connected\n");
     g.end("client", { kind: "exited", code: 0 });
     g.end("server", { kind: "exited", code: 0 });
     await flush();
@@ -229,8 +250,10 @@ describe("a pool whose cluster places the groups", () => {
     expect(h.result()).toEqual({ status: "FAILED_QUEUE_TIMEOUT" });
   });
 
-  it("an evicted lead: FAILED_EVICTED with 3004, the group and its downstream fail", async () => {
-    const h = await running();
+  it("an evicted lead: FAILED_EVICTED with 3004, the group and its downstream fail; a log the pool cannot stream is said", async () => {
+    const warnings: string[] = [];
+    const h = await running({ onWarning: (message) => warnings.push(message) });
+    expect(warnings).toContain("the log of server (attempt 0) is incomplete: no output for g/server/0 in the fake cluster");
     h.g.end("server", { kind: "evicted", message: "node memory pressure" });
     await flush();
     expect(h.task("server")).toMatchObject({ status: "FAILED_EVICTED", exitCode: 3004 });
