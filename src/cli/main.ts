@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
 import { cancelCommand } from "./cancel.js";
 import { eventsCommand, listCommand, queryCommand } from "./history.js";
+import { logToFile } from "./log-setup.js";
 import { logsCommand } from "./logs.js";
 import { restartCommand } from "./restart.js";
 import { planCommand } from "./plan.js";
@@ -58,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   guardOutputs();
   const program = buildProgram();
   try {
+    // Any command's log, for looking into it (`troupe run --log-file` names one for a run; the server keeps its own).
+    if (process.env.TROUPE_LOG_FILE) logToFile(process.env.TROUPE_LOG_FILE, "TROUPE_LOG_FILE");
     await program.parseAsync(argv);
     return exitCodeOf(program);
   } catch (error) {
