@@ -42,7 +42,6 @@ export function logToFile(path: string, flag: string): void {
     configureLog({ file: resolve(path), level: logLevelFromEnv() ?? "debug" });
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    const { code, message } = error as NodeJS.ErrnoException;
-    throw new UsageError(`${flag}: cannot write the log file ${path} (${code ?? message})`);
+    throw new UsageError(`${flag}: cannot write the log file ${path} (${(error as Error).message})`);
   }
 }

@@ -140,8 +140,7 @@ async function serve(options: ServerOptions): Promise<number> {
   try {
     configureLog({ ...logDestination, maxBytes: options.logMaxSize, thread: "main" });
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    throw new UsageError(`cannot write the server's log ${logDestination.file} (${code ?? message})`);
+    throw new UsageError(`cannot write the server's log ${logDestination.file} (${(error as Error).message})`);
   }
   const configs = options.config
     ? readServerConfig(options.config)
