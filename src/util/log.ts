@@ -73,6 +73,18 @@ class ContextLog implements Log {
 /** The root log of this thread. */
 export const log: Log = new ContextLog({});
 
+/**
+ * The handler of a failure troupe goes on without (a clean-up the next sweep redoes, a fallback taken): the error is
+ * logged at `level` with `fields` (the run, task, what was being done), and the result is undefined.
+ * `promise.catch(tolerated("could not remove the network", { run, network }))`.
+ */
+export function tolerated(message: string, fields: LogFields = {}, level: "debug" | "warn" = "debug"): (error: unknown) => undefined {
+  return (error) => {
+    log[level]({ ...fields, err: error }, message);
+    return undefined;
+  };
+}
+
 export interface LogDestination {
   /** The file lines are appended to (made, with its directory, if need be). */
   file: string;
