@@ -13,7 +13,6 @@ import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js
 import { openStore } from "./home.js";
 import { watchCancelRequests } from "./cancel-watch.js";
 import { loadSpecFile, type LoadedSpec } from "./load-spec.js";
-import { logToFile } from "./log-setup.js";
 import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryLines } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
@@ -29,7 +28,7 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   allowPrivileged?: boolean;
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
-  /** `--log-file`: troupe's own log of the run (cli/log-setup.ts). */
+  /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
   logFile?: string;
 }
 
@@ -61,7 +60,6 @@ export async function runWorkflow(
   restart?: RestartSource,
 ): Promise<number> {
   limitHeapGrowth();
-  if (options.logFile !== undefined) logToFile(options.logFile, "--log-file");
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
