@@ -135,13 +135,14 @@ async function serve(options: ServerOptions): Promise<number> {
     import("../server/index.js"),
     import("./server-config.js"),
   ]);
-  // Before anything that may log: the pools' checks, the recovery of earlier runs.
+  // Before anything that may log: the pools' checks, the recovery of earlier runs. A crash is the log's last line.
   const logDestination = { file: serverLogFile(troupeHome()), level: options.logLevel ?? logLevelFromEnv() ?? "info" };
   try {
     configureLog({ ...logDestination, maxBytes: options.logMaxSize, thread: "main" });
   } catch (error) {
     throw new UsageError(`cannot write the server's log ${logDestination.file} (${(error as Error).message})`);
   }
+  process.on("uncaughtExceptionMonitor", (error, origin) => log.fatal({ err: error, origin }, "the server crashed"));
   const configs = options.config
     ? readServerConfig(options.config)
     : [
