@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
+import { log } from "../util/log.js";
 
 export interface ClientConfig {
   server: string;
@@ -34,7 +35,10 @@ export function loadConfig(): ClientConfig {
   let saved: Partial<ClientConfig> = {};
   try {
     saved = JSON.parse(readFileSync(configPath(), "utf8")) as Partial<ClientConfig>;
-  } catch {
+  } catch (error) {
+    // No `troupe login` yet is the usual; an unreadable file is as none (TROUPE_SERVER, or login again, says where).
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      log.debug({ err: error, file: configPath() }, "the client's config is unreadable");
     saved = {};
   }
   const server = process.env.TROUPE_SERVER || saved.server;

@@ -6,6 +6,7 @@ import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, t
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
+import { log } from "../util/log.js";
 import { processToken } from "../util/process-identity.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
@@ -28,6 +29,8 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   allowPrivileged?: boolean;
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
+  /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
+  logFile?: string;
 }
 
 export { RUN_EXIT } from "./shared.js";
@@ -61,6 +64,7 @@ export async function runWorkflow(
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
+  // The engine connection of a run that never started: closing it can only fail by being closed already.
   const dropEngine = (): void => void engine?.then(({ backend }) => backend.close()).catch(() => undefined);
   const checked = await planRun(file, options, restart);
   if (typeof checked === "number") {
@@ -93,6 +97,8 @@ export async function runWorkflow(
     submitTime: Date.now(),
     groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
   });
+  const runLog = log.child({ run: runId });
+  runLog.info({ workflow: plan.name, runtime: runtime.describe(), restartOf: restart?.of }, "run started");
   const view = new RunView(
     progress,
     c,
@@ -113,7 +119,10 @@ export async function runWorkflow(
   // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
   const sweeping = runtime.sweep().then(
     (swept) => swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`)),
-    (error: Error) => view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`)),
+    (error: Error) => {
+      runLog.warn({ err: error }, "could not remove what earlier runs left behind");
+      view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`));
+    },
   );
   // Nobody reads the output any more (`troupe run X | head`): the run goes on, its tasks' output still in their logs.
   onClosed(progress, () => {
@@ -152,6 +161,7 @@ export async function runWorkflow(
     } catch (error) {
       // Nothing ran: the run is recorded as failed by its backend, with the reason.
       const reason = (error as Error).message;
+      runLog.error({ err: error }, "the runtime could not open the run");
       recordRunNotStarted(store, runId, reason);
       process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
       return RUN_EXIT.failed;
@@ -172,6 +182,7 @@ export async function runWorkflow(
     // A Ctrl-C that came while the runtime was opening cancels the run now that it exists.
     if (signals > 0) run.cancel(signals > 1, cancelReason);
     const result = await done;
+    runLog.info({ status: result.status }, "run ended");
     // Its state is no longer needed: not kept while the record is read and printed.
     run = undefined;
     view.finish();
@@ -191,6 +202,7 @@ export async function runWorkflow(
     await sweeping;
     await runtime.close().catch((error: Error) => {
       // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
+      runLog.warn({ err: error }, "cleaning up the run failed");
       process.stderr.write(`troupe: warning: cleaning up the run failed: ${error.message} (the next run sweeps what is left)\n`);
     });
     store.close();

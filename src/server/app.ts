@@ -5,7 +5,7 @@
  * answered with a 4xx and a reason, never a 500.
  */
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Diagnostic } from "../spec/index.js";
 import type { AttemptRecord, RunRecord, RunStore, TokenOwner } from "../store/index.js";
@@ -35,6 +35,8 @@ export interface AppOptions {
   changes?: RunChanges;
   /** How often a followed stream reads whatever it was told (default a second; tests make it long to see the notifications work). */
   streamBackstopMs?: number;
+  /** Where request lines and the app's errors are logged (the server's log); none without it. */
+  logger?: FastifyBaseLogger;
 }
 
 declare module "fastify" {
@@ -43,11 +45,25 @@ declare module "fastify" {
   }
 }
 
+/**
+ * One line per request, when it is answered, with who asked (rather than Fastify's two lines, incoming and completed).
+ * The request is logged by util/log.ts's serializer: method and URL, its secrets redacted; no headers, so no token.
+ */
+class RequestLines extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const fields = { req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: request.owner?.name };
+    if (error) reply.log.warn({ ...fields, err: error }, "request failed");
+    else reply.log.info(fields, "request");
+  }
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, manager } = options;
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? MAX_SPEC_CHARS + 1024 * 1024,
-    logger: false,
+    ...(options.logger ? { loggerInstance: options.logger, logController: new RequestLines() } : { logger: false }),
     // The longest id IdParams takes; a longer path parameter gets 414.
     routerOptions: { maxParamLength: 256 },
     // A malformed URL (400) or a path parameter too long (414), answered like every other error.
@@ -67,7 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   // Every error a client can cause is a 4xx with a reason; anything else is logged and a 500 without internals.
-  app.setErrorHandler((error: { statusCode?: number; message: string; validation?: unknown }, _request, reply) => {
+  app.setErrorHandler((error: { statusCode?: number; message: string; validation?: unknown }, request, reply) => {
     // The store's own refusals (an unknown status to list by, ...) are the client's: 400, 404, with their message.
     const troupe = error instanceof TroupeError ? httpStatusFor(error) : undefined;
     const status =
@@ -78,7 +94,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           : error.validation
             ? 400
             : 500;
-    if (status === 500) process.stderr.write(`troupe server: internal error: ${error.message}\n`);
+    if (status === 500) {
+      request.log.error({ err: error, req: request }, "internal error");
+      process.stderr.write(`troupe server: internal error: ${error.message}\n`);
+    }
     void reply.status(status).send({ error: status === 500 ? "internal error" : error.message });
   });
   app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));

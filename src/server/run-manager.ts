@@ -20,6 +20,7 @@ import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, LocalPool, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
+import { log } from "../util/log.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
@@ -257,6 +258,8 @@ export class RunManager implements RunControl {
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
     this.observer.started(id, created);
+    const runLog = log.child({ run: id });
+    runLog.info({ user, pool: pool.name, workflow: plan.name, tasks: plan.taskCount, resumed: from.resume !== undefined }, "run started");
     entry.done = (async () => {
       try {
         await mkdir(this.store.runLogDir(id), { recursive: true });
@@ -279,8 +282,9 @@ export class RunManager implements RunControl {
         entry.run = run;
         const done = run.start();
         if (entry.cancel) run.cancel(entry.force, entry.reason);
-        await done;
+        runLog.info({ status: (await done).status }, "run ended");
       } catch (error) {
+        runLog.error({ err: error }, from.resume ? "the run could not be resumed" : "the run failed in the server");
         // GPUs held for its running members (recover) that it never took back.
         if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
         const message = (error as Error).message;
@@ -295,7 +299,8 @@ export class RunManager implements RunControl {
         }
       } finally {
         entry.closing = true;
-        await runtime.close().catch(() => undefined);
+        // What is left (a bridge, a network) is swept by the next run's start.
+        await runtime.close().catch((error: unknown) => runLog.warn({ err: error }, "cleaning up the run failed"));
         this.store.flush();
         this.observer.ended(id);
         this.active.delete(id);
@@ -314,6 +319,7 @@ export class RunManager implements RunControl {
     const settled: Array<{ id: string; reason: string }> = [];
     const settle = (owned: OwnedRun, error: Error) => {
       const reason = `the server restarted and could not resume the run: ${error.message}`;
+      log.warn({ run: owned.id, err: error }, "could not resume the run: it is settled FAILED_SERVER_ERROR");
       // Its kept tasks would run on unwatched: they end with the run.
       killKeptTasks(this.store.runDir(owned.id));
       this.store.settleRuns([owned], reason);
@@ -387,6 +393,7 @@ export class RunManager implements RunControl {
     const entry = this.active.get(id);
     if (!entry) return false;
     const reason = message === undefined ? undefined : `canceled: ${message}`;
+    log.info({ run: id, force, reason }, "cancel requested");
     if (entry.run) entry.run.cancel(force, reason);
     else Object.assign(entry, { cancel: true, force, reason });
     return true;

@@ -138,7 +138,8 @@ export function registerStreamRoute(
             else readAll = true;
             wake();
           });
-          watcher.on("error", () => undefined);
+          // The backstop reads on meanwhile, every second.
+          watcher.on("error", (error) => request.log.debug({ err: error, run: id }, "the watch of the run's logs failed"));
         } catch {
           // Not made yet (a run just submitted): the next pass tries again.
         }
@@ -173,7 +174,7 @@ export function registerStreamRoute(
             if (rest) await send({ type: "output", task: attempt.task, retry_id: attempt.retry, data: rest });
           }
           await send({ type: "end", status: store.runHeader(id)?.status ?? "UNKNOWN" });
-        }
+        } else request.log.debug({ run: id, user: request.owner?.name }, "the client went away before the stream's end");
       } finally {
         stopListening?.();
         if (backstop) clearInterval(backstop);

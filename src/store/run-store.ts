@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
+import { log } from "../util/log.js";
 import { CancelRequests } from "./cancel-requests.js";
 import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
@@ -390,6 +391,8 @@ export class RunStore {
     try {
       this.flush();
     } catch (error) {
+      // Tried again in a moment: the writes stay queued.
+      log.warn({ err: error, home: this.home }, "a write to the run history failed; trying again");
       this.options.onError?.(error);
       if (!this.closed && this.timer === undefined) {
         this.timer = setTimeout(() => this.flushOnTimer(), this.flushIntervalMs);

@@ -32,6 +32,7 @@ import {
 } from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
 import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";
+import { tolerated } from "../../util/log.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -152,7 +153,10 @@ export class HostRuntime implements Runtime {
       const key = networkKey(this.homeId, run.runId, run.keepTasks === true && this.keepsTasks);
       // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
       // end: a server killed again and again would otherwise give a long run one more /24 at every start.
-      if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
+      if (run.resumed)
+        await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(
+          tolerated("could not remove the run's earlier idle bridges (the run's end sweeps again)", { run: run.runId }, "warn"),
+        );
       this.network = await openRunNetwork(key);
     }
     const network = this.network;
@@ -323,7 +327,10 @@ export class HostRuntime implements Runtime {
     // The bridge of the process that started the re-attached attempts (their veths went with them).
     if ((this.reattached || this.run?.resumed) && this.run && canUseNetworkNamespaces()) {
       const runId = this.run.runId;
-      await sweepRunNetworks((key) => !this.isOwnRun(key, runId)).catch(() => undefined);
+      // What is left goes with the next sweep (a run's start, a server's).
+      await sweepRunNetworks((key) => !this.isOwnRun(key, runId)).catch(
+        tolerated("could not remove the bridges of the run's earlier process", { run: runId }, "warn"),
+      );
     }
     // Off the event loop (a server closes a runtime per run).
     if (this.run && this.madeSandboxes) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
