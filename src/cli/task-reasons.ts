@@ -4,7 +4,7 @@
  * what its exit code means (SPEC-REFERENCE "Exit codes"; 128+N is signal N),
  * and "reused from RUN" for a task a restart took over.
  */
-import type { TaskRecord } from "../store/index.js";
+import type { TaskRecord } from "../model/index.js";
 import { reusedFrom } from "../util/reused-reason.js";
 
 const SIGNALS: Record<number, string> = {

@@ -6,7 +6,7 @@
  */
 import { Command, Option } from "commander";
 import { TroupeError, UsageError } from "../errors/index.js";
-import type { Priority, RunSummary } from "../store/index.js";
+import { isFailure, type Priority, type RunSummary } from "../model/index.js";
 import { call } from "./client.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 import { alignedTable, plural } from "./table.js";
@@ -133,7 +133,7 @@ function workflowTable(workflows: readonly RunSummary[]): string {
         .join(",") || "-",
       (w.tags ?? []).join(",") || "-",
     ]);
-  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : s.startsWith("FAILED") ? c.red(s) : s === "RUNNING" ? c.cyan(s) : s);
+  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : isFailure(s) ? c.red(s) : s === "RUNNING" ? c.cyan(s) : s);
   return alignedTable(rows, c, (column, cell) => (column === 1 ? status(cell) : cell));
 }
 

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { TroupeError, UsageError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import type { Priority, RunRecord } from "../store/index.js";
+import { isFailure, type Priority, type RunRecord } from "../model/index.js";
 import { call } from "./client.js";
 import { colorsFor, readWorkflowFile, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 import { pollUntilEnded, viewGroups, watchRun } from "./workflow-stream.js";
@@ -178,7 +178,7 @@ async function follow(id: string, options: { wait: boolean; output: OutputFormat
     ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
   if (json) writeJson(record);
   else process.stdout.write("\n" + summaryTable(record, c) + "\n");
-  if (/^FAILED/.test(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);
+  if (isFailure(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);
   return record.status === "COMPLETED" ? RUN_EXIT.completed : record.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
 }
 

@@ -5,3 +5,4 @@
  */
 export * from "./statuses.js";
 export * from "./priorities.js";
+export type * from "./records.js";

@@ -5,8 +5,7 @@
  * server sends but the document does not name fails those tests.
  */
 import { z } from "zod";
-import { TaskStatus, WorkflowStatus } from "../engine/index.js";
-import { PRIORITIES, type RunRecord, type RunSummary, type TransitionRecord } from "../store/index.js";
+import { PRIORITIES, TaskStatus, WorkflowStatus, type RunRecord, type RunSummary, type TransitionRecord } from "../model/index.js";
 
 const Time = z.iso.datetime().describe("ISO 8601, UTC, with milliseconds");
 const RunStatus = z.enum(Object.values(WorkflowStatus));

@@ -8,7 +8,7 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Diagnostic } from "../spec/index.js";
-import type { AttemptRecord, RunRecord, RunStore, TokenOwner } from "../store/index.js";
+import type { RunStore, TokenOwner } from "../store/index.js";
 import { httpStatusFor, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, MAX_SPEC_CHARS, PoolParams, RecordQuery, routeSchemas, SpecQuery, SubmitBody } from "./api-schemas.js";
@@ -18,7 +18,7 @@ import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 import { registerStreamRoute } from "./stream-route.js";
 import { registerTagRoutes } from "./tag-routes.js";
-import { isFinal } from "../model/index.js";
+import { isFinal, type AttemptRecord, type RunRecord } from "../model/index.js";
 
 export interface AppOptions {
   store: RunStore;

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { readFrom, tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { ErrorLogsQuery, IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
-import { isFailure, isFinal } from "../model/index.js";
+import { hasErrorLogs, isFinal } from "../model/index.js";
 
 export const LogsQuery = z
   .object({
@@ -23,25 +23,6 @@ export const LogsQuery = z
   })
   .strict();
 
-/**
- * Which attempts have error logs, as OSMO says (TaskGroupStatus.has_error_logs): one rescheduled, or failed
- * by its own doing. Not those canceled or timed out, failed for an upstream task, or by the server or the
- * machine (FAILED_SERVER_ERROR, FAILED_EVICTED, FAILED_START_ERROR, FAILED_IMAGE_PULL: nothing of theirs ran).
- */
-export function hasErrorLogs(status: string): boolean {
-  if (status === "RESCHEDULED") return true;
-  return isFailure(status) && !NO_ERROR_LOGS.has(status);
-}
-const NO_ERROR_LOGS = new Set([
-  "FAILED_UPSTREAM",
-  "FAILED_CANCELED",
-  "FAILED_EXEC_TIMEOUT",
-  "FAILED_QUEUE_TIMEOUT",
-  "FAILED_SERVER_ERROR",
-  "FAILED_EVICTED",
-  "FAILED_START_ERROR",
-  "FAILED_IMAGE_PULL",
-]);
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 

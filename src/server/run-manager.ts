@@ -19,7 +19,8 @@ import {
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
+import { isFailure, type Priority, type RunRecord } from "../model/index.js";
+import { createdRunRecord, type NewRun, type OwnedRun, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
@@ -131,7 +132,7 @@ export class RunManager implements RunControl {
     const previous = this.store.getRun(previousId);
     const submitted = this.store.submission(previousId);
     if (!previous || !submitted) return { kind: "refused", reason: `no workflow ${previousId}`, status: 404 };
-    if (!/^FAILED/.test(previous.status))
+    if (!isFailure(previous.status))
       return { kind: "refused", reason: `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`, status: 409 };
     const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
     const checked = await this.check(submission);

@@ -18,11 +18,11 @@ import { basename } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { tailOffset, type RunStore, type TokenOwner, type TransitionRecord } from "../store/index.js";
+import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { RESPONSES } from "./api-responses.js";
 import { IdParams, routeSchemas, StreamQuery } from "./api-schemas.js";
 import type { RunChanges } from "./run-changes.js";
-import { isFinal } from "../model/index.js";
+import { isFinal, type TransitionRecord } from "../model/index.js";
 
 const CHUNK = 64 * 1024;
 /** A read now and then whatever the notifications say (a watch that could not be set, a missed event). */

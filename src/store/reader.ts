@@ -11,6 +11,7 @@ import type {
   Priority,
   RunRecord,
   RunSummary,
+  ServerRunFields,
   SubmissionRecord,
   TaskRecord,
   TransitionRecord,
@@ -79,7 +80,7 @@ export function isoTime(ms: number | null): string | null {
 }
 
 /** The fields only server runs have: pool, user, priority, labels, tags (those a run has). */
-function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority" | "labels" | "tags"> {
+function serverFields(row: RunRow): ServerRunFields {
   const tags = row.tags !== null ? (JSON.parse(row.tags) as string[]) : [];
   return {
     ...(row.pool !== null ? { pool: row.pool } : {}),
