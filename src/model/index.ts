@@ -6,3 +6,4 @@
 export * from "./statuses.js";
 export * from "./priorities.js";
 export type * from "./records.js";
+export * from "./run-layout.js";

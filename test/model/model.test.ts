@@ -6,6 +6,14 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  attemptKeptDir,
+  attemptLogPath,
+  attemptOutputDir,
+  attemptSandboxDir,
+  isPathSegment,
+  relativeRunDir,
+  runLogDir,
+  runSandboxesDir,
   FAILED_STATUSES,
   FINAL_STATUSES,
   hasErrorLogs,
@@ -96,5 +104,24 @@ describe("one vocabulary", () => {
       return copies.filter(([, pattern]) => pattern.test(text)).map(([what]) => `${relative(srcDir, file)}: ${what}`);
     });
     expect(found).toEqual([]);
+  });
+});
+
+describe("the run-directory layout", () => {
+  it("puts a run's logs, outputs, sandboxes and kept tasks' state under its directory, joined with /", () => {
+    const runDir = `/home/u/.troupe/${relativeRunDir("wf-3")}`;
+    expect(runDir).toBe("/home/u/.troupe/runs/wf-3");
+    expect(runLogDir(runDir)).toBe("/home/u/.troupe/runs/wf-3/logs");
+    expect(attemptLogPath(runDir, "train", 2)).toBe("/home/u/.troupe/runs/wf-3/logs/train.2.log");
+    expect(attemptOutputDir(runDir, "train", 2)).toBe("/home/u/.troupe/runs/wf-3/outputs/train/2");
+    expect(runSandboxesDir(runDir)).toBe("/home/u/.troupe/runs/wf-3/sandboxes");
+    expect(attemptSandboxDir(runDir, "train", 2)).toBe("/home/u/.troupe/runs/wf-3/sandboxes/train.2");
+    expect(attemptKeptDir(runDir, "train", 2)).toBe("/home/u/.troupe/runs/wf-3/kept/train.2");
+    expect(attemptLogPath(relativeRunDir("wf-3"), "t", 0)).toBe("runs/wf-3/logs/t.0.log");
+  });
+
+  it("takes only names that stay one path segment", () => {
+    expect(["wf-1", "train.0", "a b"].every(isPathSegment)).toBe(true);
+    expect(["", "a/b", "..", "a\\b", "x\0"].some(isPathSegment)).toBe(false);
   });
 });
