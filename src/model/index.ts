@@ -7,3 +7,4 @@ export * from "./statuses.js";
 export * from "./priorities.js";
 export type * from "./records.js";
 export * from "./run-layout.js";
+export type * from "./reuse.js";

@@ -50,6 +50,7 @@ export const TaskRecordSchema = z.strictObject({
   lead: z.boolean(),
   retry_id: z.number().int().min(0).describe("the current attempt"),
   ...attemptFields,
+  reused_from: z.string().optional().describe("a task a restart took over (never run in this workflow): the workflow it ran in"),
   attempts: z.array(AttemptSchema).optional().describe("with verbose: every attempt, in retry order"),
 });
 
@@ -58,6 +59,10 @@ export const GroupRecordSchema = z.strictObject({
   status: GroupStatus,
   start_time: Time.nullable(),
   end_time: Time.nullable(),
+  reused_from: z
+    .string()
+    .optional()
+    .describe("a group a restart took over (completed in an earlier workflow, not run again): the workflow whose outputs it uses"),
   tasks: z.array(TaskRecordSchema),
 });
 

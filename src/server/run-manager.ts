@@ -5,7 +5,6 @@
  */
 import { mkdir } from "node:fs/promises";
 import {
-  completedGroups,
   recordRunNotStarted,
   recordRunSettled,
   resumedRunFrom,
@@ -13,14 +12,13 @@ import {
   WorkflowRun,
   type Capacity,
   type ResumedRun,
-  type ReusedGroups,
   type RunOptions,
 } from "../engine/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
 import { killKeptTasks, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import { isFailure, type Priority, type RunRecord } from "../model/index.js";
-import { createdRunRecord, type NewRun, type OwnedRun, type RunStore } from "../store/index.js";
+import { isFailure, type Priority, type ReusedGroups, type RunRecord } from "../model/index.js";
+import { completedGroups, createdRunRecord, type NewRun, type OwnedRun, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";

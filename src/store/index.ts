@@ -8,3 +8,4 @@ export { RUN_STATUSES, describeFilters } from "./run-filter.js";
 export type { CancelRequest } from "./cancel-requests.js";
 export type * from "./types.js";
 export type { OwnedRun } from "./orphans.js";
+export { completedGroups, type RestartShape, type RunHistory } from "./restart-origins.js";

@@ -38,6 +38,7 @@ interface GroupRow {
   status: string;
   start_time: number | null;
   end_time: number | null;
+  reused_from: string | null;
 }
 interface TaskRow {
   group_idx: number;
@@ -50,6 +51,7 @@ interface TaskRow {
   start_time: number | null;
   end_time: number | null;
   reason: string | null;
+  reused_from: string | null;
 }
 interface TransitionRow {
   group_name: string | null;
@@ -70,6 +72,7 @@ interface AttemptRow {
   start_time: number | null;
   end_time: number | null;
   reason: string | null;
+  reused_from: string | null;
   log_path: string;
 }
 
@@ -91,15 +94,21 @@ function serverFields(row: RunRow): ServerRunFields {
   };
 }
 
+/** A group's record with `reused_from` (when it has one) in its place, before the tasks (live-record.ts keeps it there too). */
+export function groupRecord(
+  fields: Pick<GroupRecord, "name" | "status" | "start_time" | "end_time">,
+  reusedFrom: string | null,
+  tasks: GroupRecord["tasks"],
+): GroupRecord {
+  const { name, status, start_time, end_time } = fields;
+  return { name, status, start_time, end_time, ...(reusedFrom !== null ? { reused_from: reusedFrom } : {}), tasks };
+}
+
 /** A run's record from its rows (tasks in group and task order). */
 function runRecord(run: RunRow, groupRows: GroupRow[], taskRows: Iterable<TaskRow>): RunRecord {
-  const groups: GroupRecord[] = groupRows.map((g) => ({
-    name: g.name,
-    status: g.status,
-    start_time: isoTime(g.start_time),
-    end_time: isoTime(g.end_time),
-    tasks: [],
-  }));
+  const groups: GroupRecord[] = groupRows.map((g) =>
+    groupRecord({ ...g, start_time: isoTime(g.start_time), end_time: isoTime(g.end_time) }, g.reused_from, []),
+  );
   for (const t of taskRows) {
     const task: TaskRecord = {
       name: t.name,
@@ -111,6 +120,7 @@ function runRecord(run: RunRow, groupRows: GroupRow[], taskRows: Iterable<TaskRo
       start_time: isoTime(t.start_time),
       end_time: isoTime(t.end_time),
       reason: t.reason,
+      ...(t.reused_from !== null ? { reused_from: t.reused_from } : {}),
     };
     groups[t.group_idx]?.tasks.push(task);
   }
@@ -144,7 +154,7 @@ export function createdRunRecord(id: string, run: NewRun): RunRecord {
     labels: run.labels ? JSON.stringify(run.labels) : null,
     tags: null,
   };
-  const blank = { start_time: null, end_time: null };
+  const blank = { start_time: null, end_time: null, reused_from: null };
   const groups = run.groups.map((g, idx): GroupRow => ({ idx, name: g.name, status: INITIAL_STATUS.group, ...blank }));
   const tasks = run.groups.flatMap((g, group_idx) =>
     g.tasks.map((t): TaskRow => ({
@@ -190,10 +200,10 @@ export class RunReader {
   constructor(private readonly db: Database.Database) {
     this.run = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`);
     this.groups = db.prepare<[string], GroupRow>(
-      `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
+      `SELECT idx, name, status, start_time, end_time, reused_from FROM groups WHERE run_id = ? ORDER BY idx`,
     );
     this.tasks = db.prepare<[string], TaskRow>(
-      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time, reason
+      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time, reason, reused_from
        FROM tasks WHERE run_id = ? ORDER BY group_idx, task_idx`,
     );
     this.transitionRows = db.prepare<[string], TransitionRow>(
@@ -204,7 +214,7 @@ export class RunReader {
        WHERE tr.run_id = ? ORDER BY tr.time, tr.id`,
     );
     this.attemptRows = db.prepare<[string], AttemptRow>(
-      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.reason, a.log_path
+      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.reason, t.reused_from, a.log_path
        FROM task_attempts a
        JOIN groups g ON g.run_id = a.run_id AND g.idx = a.group_idx
        JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
@@ -378,6 +388,7 @@ export class RunReader {
       start_time: isoTime(r.start_time),
       end_time: isoTime(r.end_time),
       reason: r.reason,
+      ...(r.reused_from !== null ? { reused_from: r.reused_from } : {}),
       log_path: r.log_path,
     }));
   }

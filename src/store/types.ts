@@ -79,6 +79,11 @@ export interface StatusUpdate {
   gpus?: number[][] | null;
   /** Tasks: the reason of the change (what `troupe query` shows beside the status). */
   reason?: string | null;
+  /**
+   * Groups and tasks a restart took over (recorded COMPLETED, never run in this run): the run they ran in, where
+   * their outputs and logs are (the record's `reused_from`). Kept across a task's new attempts.
+   */
+  reusedFrom?: string | null;
 }
 
 /** Who an API token belongs to. */
