@@ -130,7 +130,7 @@ async function workflowPool(id: string): Promise<string | undefined> {
   try {
     return (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body.pool;
   } catch (error) {
-    if (error instanceof TroupeError && error.code === "E_NOT_FOUND")
+    if (error instanceof TroupeError && error.kind === "not-found")
       throw new TroupeError("E_FILE_NOT_FOUND", `${id}: no such file, nor a workflow on the server`, "usage");
     throw error;
   }

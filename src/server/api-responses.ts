@@ -105,12 +105,17 @@ export const DiagnosticSchema = z.strictObject({
 });
 
 const error = z.string().describe("what was wrong, naming the field at fault");
-export const ErrorResponse = z.strictObject({ error }).describe("refused or failed");
+const code = z
+  .string()
+  .regex(/^E_[A-Z0-9_]+$/)
+  .describe("stable, for programs: E_NO_WORKFLOW, E_NOT_RUNNING, E_UNAUTHORIZED, E_BAD_REQUEST, E_INTERNAL, ...");
+export const ErrorResponse = z.strictObject({ error, code }).describe("refused or failed");
 /** A 400 of a route that validates a spec: with the spec's diagnostics when the spec is what is wrong. */
 export const InvalidResponse = z
   .strictObject({
     error,
-    diagnostics: z.array(DiagnosticSchema).optional().describe("an invalid spec: every problem found in it"),
+    code,
+    diagnostics: z.array(DiagnosticSchema).optional().describe("an invalid spec (E_INVALID_SPEC): every problem found in it"),
   })
   .describe("refused; an invalid spec comes with every problem found in it");
 

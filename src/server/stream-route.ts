@@ -21,6 +21,7 @@ import type { z } from "zod";
 import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { RESPONSES } from "./api-responses.js";
 import { IdParams, routeSchemas, StreamQuery } from "./api-schemas.js";
+import { noTask, noWorkflow } from "./error-reply.js";
 import type { RunChanges } from "./run-changes.js";
 import { isFinal, type TransitionRecord } from "../model/index.js";
 
@@ -48,11 +49,10 @@ export function registerStreamRoute(
     routeSchemas({ params: IdParams, querystring: StreamQuery }, RESPONSES["GET /api/workflow/:id/stream"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof StreamQuery> }>, reply: FastifyReply) => {
       const id = resolve(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id) throw noWorkflow(request.params.id);
       const q = request.query;
       const attempts = store.attempts(id);
-      if (q.task !== undefined && !attempts.some((a) => a.task === q.task))
-        return reply.status(404).send({ error: `workflow ${id} has no task ${q.task}` });
+      if (q.task !== undefined && !attempts.some((a) => a.task === q.task)) throw noTask(id, q.task);
 
       reply.hijack();
       const out = reply.raw;
