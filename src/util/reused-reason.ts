@@ -1,7 +1,10 @@
 /**
  * A restart takes over the groups that completed in the run it restarts:
  * their tasks are recorded COMPLETED with a reason naming the run they ran
- * in. That reason is how the record says where a task's outputs and log are.
+ * in, for people. Where they ran is data (`reused_from`, StatusUpdate.reusedFrom):
+ * nothing reads the reason for it but engine/reuse.ts, which store/restart-origins.ts
+ * replaces (then `reusedFrom` below goes; migration 9 has its own copy of the pattern
+ * for runs recorded before).
  */
 
 /** The reason a restart records for a task or group it took over from run `from`. */
