@@ -106,8 +106,8 @@ async function list(options: ListOptions): Promise<number> {
     throw new UsageError(`--submitted-before (${options.submittedBefore}) is before --submitted-after (${options.submittedAfter})`);
   if (after !== undefined) query.set("since", after);
   if (before !== undefined) query.set("until", before);
-  const { status, body } = await call<{ workflows: RunSummary[]; error?: string }>("GET", `/api/workflow?${query}`);
-  if (status >= 400) throw new TroupeError("E_REQUEST", body.error ?? `HTTP ${status}`, "usage");
+  const { status, body } = await call<{ workflows: RunSummary[]; error?: string; code?: string }>("GET", `/api/workflow?${query}`);
+  if (status >= 400) throw new TroupeError(body.code ?? "E_REQUEST", body.error ?? `HTTP ${status}`, "usage");
   // The newest, as the server gives them; asc shows them oldest first, the latest at the bottom.
   const workflows = options.order === "asc" ? [...body.workflows].reverse() : body.workflows;
   if (options.output === "json") writeJson(workflows);

@@ -137,8 +137,11 @@ async function workflowPool(id: string): Promise<string | undefined> {
 }
 
 export async function restart(id: string, options: { wait: boolean; output: OutputFormat }): Promise<number> {
-  const { status, body } = await call<{ id?: string; error?: string }>("POST", `/api/workflow/${encodeURIComponent(id)}/restart`);
-  if (status >= 400) throw new TroupeError("E_RESTART", body.error ?? `HTTP ${status}`, "usage");
+  const { status, body } = await call<{ id?: string; error?: string; code?: string }>(
+    "POST",
+    `/api/workflow/${encodeURIComponent(id)}/restart`,
+  );
+  if (status >= 400) throw new TroupeError(body.code ?? "E_RESTART", body.error ?? `HTTP ${status}`, "usage");
   return follow(body.id!, options, `submitted ${body.id} (a restart of ${id})`);
 }
 

@@ -65,7 +65,15 @@ describe("the model", () => {
       reused_from: "w-1",
     };
     const group: GroupRecord = { name: "g", status: "COMPLETED", start_time: null, end_time: null, reused_from: "w-1", tasks: [task] };
-    const run: RunRecord = { id: "w-2", name: "w", status: "COMPLETED", submit_time: "", start_time: null, end_time: null, groups: [group] };
+    const run: RunRecord = {
+      id: "w-2",
+      name: "w",
+      status: "COMPLETED",
+      submit_time: "",
+      start_time: null,
+      end_time: null,
+      groups: [group],
+    };
     const attempt: AttemptRecord = { ...task, group: "g", task: "t", log_path: "runs/w-1/logs/t.0.log" };
     const transition: TransitionRecord = { group: "g", task: null, retry_id: null, from: "WAITING", to: "COMPLETED", reason: "", time: "" };
     const summary: RunSummary = { ...run, task_count: 1 };
@@ -82,9 +90,9 @@ describe("the model", () => {
 
   it("gives error logs to attempts that failed by their own doing or were rescheduled (OSMO's has_error_logs)", () => {
     expect(["FAILED", "RESCHEDULED", "FAILED_PREEMPTED"].map(hasErrorLogs)).toEqual([true, true, true]);
-    expect(["COMPLETED", "RUNNING", "FAILED_UPSTREAM", "FAILED_CANCELED", "FAILED_IMAGE_PULL", "FAILED_EXEC_TIMEOUT"].some(hasErrorLogs)).toBe(
-      false,
-    );
+    expect(
+      ["COMPLETED", "RUNNING", "FAILED_UPSTREAM", "FAILED_CANCELED", "FAILED_IMAGE_PULL", "FAILED_EXEC_TIMEOUT"].some(hasErrorLogs),
+    ).toBe(false);
   });
 });
 

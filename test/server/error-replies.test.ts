@@ -87,9 +87,19 @@ describe("the API's errors", () => {
       ["an unknown status to list by (the store's refusal)", api("GET", "/api/workflow?status=NOPE", alice), 400, "E_UNKNOWN_STATUS"],
       ["a request its schema refuses", api("GET", "/api/workflow?limit=-1", alice), 400, "E_BAD_REQUEST"],
       ["JSON that is not", api("POST", "/api/pool/default/workflow", alice, "{"), 400, "E_BAD_REQUEST"],
-      ["a body of a type not taken", api("POST", "/api/pool/default/workflow", alice, spec(), "application/xml"), 415, "E_UNSUPPORTED_MEDIA_TYPE"],
+      [
+        "a body of a type not taken",
+        api("POST", "/api/pool/default/workflow", alice, spec(), "application/xml"),
+        415,
+        "E_UNSUPPORTED_MEDIA_TYPE",
+      ],
       ["another user's workflow to cancel", api("POST", `/api/workflow/${completed}/cancel`, bob), 403, "E_NOT_YOURS"],
-      ["what the pool's policy refuses", api("POST", "/api/pool/default/workflow", alice, { spec: spec(", privileged: true"), dry_run: true }), 403, "E_POOL_POLICY"],
+      [
+        "what the pool's policy refuses",
+        api("POST", "/api/pool/default/workflow", alice, { spec: spec(", privileged: true"), dry_run: true }),
+        403,
+        "E_POOL_POLICY",
+      ],
       ["a workflow that has ended, to cancel", api("POST", `/api/workflow/${completed}/cancel`, alice), 409, "E_NOT_RUNNING"],
       ["a workflow that completed, to restart", api("POST", `/api/workflow/${completed}/restart`, alice), 409, "E_NOT_RESTARTABLE"],
       ["more runs than the user may have", api("POST", "/api/pool/default/workflow", alice, { spec: spec() }), 429, "E_TOO_MANY_RUNS"],
@@ -103,7 +113,10 @@ describe("the API's errors", () => {
   });
 
   it("give an invalid spec's diagnostics with its code (400)", async () => {
-    const { status, body } = await api("POST", "/api/pool/default/workflow", alice, { spec: "workflow:\n  name: x\n  tasks: 5\n", dry_run: true });
+    const { status, body } = await api("POST", "/api/pool/default/workflow", alice, {
+      spec: "workflow:\n  name: x\n  tasks: 5\n",
+      dry_run: true,
+    });
     expect([status, body.code]).toEqual([400, "E_INVALID_SPEC"]);
     expect(body.diagnostics).toEqual(expect.arrayContaining([expect.objectContaining({ path: "workflow.tasks" })]));
     expect(InvalidResponse.safeParse(body).error?.issues ?? []).toEqual([]);
@@ -121,7 +134,11 @@ describe("errorReply", () => {
     const kinds: ErrorKind[] = ["usage", "invalid-spec", "unauthorized", "forbidden", "not-found", "conflict", "limit", "unavailable"];
     for (const kind of kinds) {
       const reply = errorReply(new TroupeError("E_SOME_CODE", "what went wrong", kind));
-      expect([kind, reply.status, reply.body]).toEqual([kind, httpStatusFor(new TroupeError("E", "", kind)), { error: "what went wrong", code: "E_SOME_CODE" }]);
+      expect([kind, reply.status, reply.body]).toEqual([
+        kind,
+        httpStatusFor(new TroupeError("E", "", kind)),
+        { error: "what went wrong", code: "E_SOME_CODE" },
+      ]);
     }
     expect(errorReply(new TroupeError("E_STORE_OPEN", "cannot open /secret/path", "system"))).toEqual({
       status: 500,

@@ -109,7 +109,10 @@ describe("the live record of a run being written", () => {
       const kind = next();
       if (kind < 0.1) store.updateRun(id, update());
       else if (kind < 0.3)
-        store.updateGroup(id, Math.floor(next() * shape.length), { ...update(), reusedFrom: next() < 0.1 ? pick([null, "earlier-1"]) : undefined });
+        store.updateGroup(id, Math.floor(next() * shape.length), {
+          ...update(),
+          reusedFrom: next() < 0.1 ? pick([null, "earlier-1"]) : undefined,
+        });
       else {
         const g = Math.floor(next() * shape.length);
         const t = Math.floor(next() * shape[g]!);

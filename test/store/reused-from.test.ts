@@ -33,7 +33,12 @@ function open(home: string): RunStore {
 }
 
 /** A workflow of two groups: `make` (task maker) and `use` (task user). */
-const SHAPE = { groups: [{ name: "make", tasks: [{ name: "maker" }] }, { name: "use", tasks: [{ name: "user" }] }] };
+const SHAPE = {
+  groups: [
+    { name: "make", tasks: [{ name: "maker" }] },
+    { name: "use", tasks: [{ name: "user" }] },
+  ],
+};
 const newRun = (): NewRun => ({
   name: "wf",
   specText: "",
@@ -72,9 +77,18 @@ describe("reused_from", () => {
     expect(make).toMatchObject({ name: "make", reused_from: "wf-1", tasks: [{ name: "maker", reused_from: "wf-1" }] });
     expect(use).not.toHaveProperty("reused_from");
     expect(use!.tasks[0]).not.toHaveProperty("reused_from");
-    expect(store.getRun("wf-1")!.groups.flatMap((g) => [g, ...g.tasks]).some((x) => "reused_from" in x)).toBe(false);
+    expect(
+      store
+        .getRun("wf-1")!
+        .groups.flatMap((g) => [g, ...g.tasks])
+        .some((x) => "reused_from" in x),
+    ).toBe(false);
     // The reused task's attempt has the log of the maker's last attempt where it ran.
-    expect(store.attempts("wf-2")[0]).toMatchObject({ task: "maker", reused_from: "wf-1", log_path: store.logPath("wf-1", "make", "maker", 1) });
+    expect(store.attempts("wf-2")[0]).toMatchObject({
+      task: "maker",
+      reused_from: "wf-1",
+      log_path: store.logPath("wf-1", "make", "maker", 1),
+    });
     // A restart of wf-2 takes `make` over with its outputs in wf-1, where it ran.
     expect(completedGroups(store, "wf-2", SHAPE)).toEqual(
       new Map([[0, { from: "wf-1", tasks: [{ outputDir: join(store.runDir("wf-1"), "outputs", "maker", "1"), exitCode: 0 }] }]]),
