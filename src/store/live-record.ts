@@ -8,7 +8,7 @@
  * JSON.stringify per block: 10,000 calls for single-task groups cost twice
  * as much as 80).
  */
-import { groupRecord, isoTime } from "./reader.js";
+import { groupRecord, isoTime } from "./record-rows.js";
 import type { GroupRecord, RunRecord, StatusUpdate, TaskRecord } from "./types.js";
 import { INITIAL_STATUS } from "./writer.js";
 
@@ -36,7 +36,7 @@ export class LiveRecord {
     const group = this.record.groups[g];
     if (!group) return;
     applyTimes(group, u);
-    // In the place the reader gives it (reader.ts, groupRecord): before the tasks.
+    // In the place the reader gives it (record-rows.ts, groupRecord): before the tasks.
     if (u.reusedFrom !== undefined) this.record.groups[g] = groupRecord(group, u.reusedFrom, group.tasks);
     this.blockJson[Math.floor(g / BLOCK)] = undefined;
   }
