@@ -9,6 +9,12 @@ import { dirname, join, resolve } from "node:path";
 import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
 import { log } from "../util/log.js";
 
+/** What the server answers a request it refused or failed with. */
+interface ErrorBody {
+  error?: string;
+  code?: string;
+}
+
 export interface ClientConfig {
   server: string;
   token: string;
@@ -61,14 +67,19 @@ export async function stream(path: string, config = loadConfig()): Promise<Respo
     );
   }
   if (response.status >= 400) {
-    let message = `HTTP ${response.status}`;
+    let body: ErrorBody = {};
     try {
-      message = ((await response.json()) as { error?: string }).error ?? message;
+      body = (await response.json()) as ErrorBody;
     } catch {
       // Not JSON.
     }
-    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
-    throw new TroupeError(response.status === 401 ? "E_UNAUTHORIZED" : "E_REQUEST", message, response.status >= 500 ? "system" : "usage");
+    const message = body.error ?? `HTTP ${response.status}`;
+    if (response.status === 404) throw new NotFoundError(body.code ?? "E_NOT_FOUND", message);
+    throw new TroupeError(
+      body.code ?? (response.status === 401 ? "E_UNAUTHORIZED" : "E_REQUEST"),
+      message,
+      response.status >= 500 ? "system" : "usage",
+    );
   }
   return response;
 }
@@ -97,11 +108,13 @@ export async function call<T>(method: string, path: string, body?: unknown, conf
     // Plain text (the spec route).
   }
   if (response.status >= 400) {
-    const message = (parsed as { error?: string })?.error ?? `HTTP ${response.status}`;
-    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
-    if (response.status === 401) throw new TroupeError("E_UNAUTHORIZED", message, "usage", "check the token (`troupe login`)");
-    if (response.status === 403) throw new TroupeError("E_FORBIDDEN", message, "usage");
-    if (response.status >= 500) throw new TroupeError("E_SERVER", `the server failed: ${message}`, "system");
+    // The server's error says what was wrong and its stable code (server/error-reply.ts).
+    const { error, code } = (typeof parsed === "object" && parsed !== null ? parsed : {}) as ErrorBody;
+    const message = error ?? `HTTP ${response.status}`;
+    if (response.status === 404) throw new NotFoundError(code ?? "E_NOT_FOUND", message);
+    if (response.status === 401) throw new TroupeError(code ?? "E_UNAUTHORIZED", message, "usage", "check the token (`troupe login`)");
+    if (response.status === 403) throw new TroupeError(code ?? "E_FORBIDDEN", message, "usage");
+    if (response.status >= 500) throw new TroupeError(code ?? "E_SERVER", `the server failed: ${message}`, "system");
     return { status: response.status, body: parsed as T };
   }
   return { status: response.status, body: parsed as T };

@@ -2,11 +2,12 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
+import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { log } from "../util/log.js";
+import { completedGroups } from "../store/index.js";
 import { processToken } from "../util/process-identity.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";

@@ -10,6 +10,7 @@ import type { CompiledGroup } from "../plan/index.js";
 import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession } from "../port/index.js";
 import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
+import type { Log } from "../util/log.js";
 import { copyLog } from "./log-copy.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
@@ -37,6 +38,8 @@ export interface LaunchSite {
   onExit(g: number, t: number, retryId: number, outcome: MemberOutcome, started: boolean): void;
   finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void;
   requestTick(): void;
+  /** The run's log. */
+  readonly log: Log;
   /** The copy of an attempt's log failed (its output is incomplete); said, not fatal. */
   logLost(g: number, t: number, error: Error): void;
 }
@@ -320,6 +323,7 @@ export class GroupLauncher {
   private releaseFailed(g: number, members: ReadyMember[], error: Error): void {
     const tasks = this.site.state.tasks[g]!;
     const current = members.filter(({ t, retryId }) => tasks[t]!.retryId === retryId && !isFinal(tasks[t]!.status ?? "WAITING"));
+    this.site.log.warn({ group: this.site.view.plan.groups[g]!.name, keys: members.map((m) => m.attempt.key), err: error }, "release failed");
     // Stopped before their ends are decided: their group's end must not give them a grace they have no use for.
     for (const { attempt } of current) void stopAttempt(attempt, 0);
     // The lead last: each member is told why it failed before the lead's end ends the group.
@@ -359,6 +363,7 @@ export class GroupLauncher {
     try {
       found = await attempt.handle.reattach(attemptLaunch(this.site.view, g, t, retryId, this.site.state.groups[g]!.placements ?? {}));
     } catch (error) {
+      this.site.log.warn({ key: attempt.key, err: error }, "re-attach failed");
       events.end({ kind: "lost", message: `troupe restarted and could not re-attach the attempt: ${(error as Error).message}` });
       return false;
     }

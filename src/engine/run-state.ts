@@ -98,7 +98,7 @@ export class RunState {
     this.record({ kind: "run" }, from, to, reason);
   }
 
-  setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number } = {}): void {
+  setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number; reusedFrom?: string } = {}): void {
     const state = this.groups[g]!;
     const from = state.status;
     const name = this.plan.groups[g]!.name;
@@ -115,7 +115,7 @@ export class RunState {
     t: number,
     to: TaskStatus,
     reason: string,
-    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number } = {},
+    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number; reusedFrom?: string } = {},
   ): void {
     const state = this.tasks[g]![t]!;
     const from = state.status;

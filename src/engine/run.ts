@@ -3,9 +3,10 @@
  * reports to the run's state, through the one transition table, and records
  * every change. The only place statuses are written.
  */
-import { join } from "node:path";
 import type { CompiledGroup, CompiledWorkflow, ExitActionRule } from "../plan/index.js";
+import { attemptOutputDir, type ReusedGroups } from "../model/index.js";
 import type { MemberOutcome, PoolCapabilities, RunSession } from "../port/index.js";
+import { log, type Log } from "../util/log.js";
 import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import type { RunView } from "./attempt-launch.js";
@@ -66,7 +67,7 @@ export interface RunOptions {
    * A restart: groups (by index) that completed in the run it restarts. They
    * are not run again; their tasks' outputs are that run's.
    */
-  reused?: ReadonlyMap<number, { from: string; tasks: ReadonlyArray<{ outputDir: string; exitCode: number | null }> }>;
+  reused?: ReusedGroups;
   /**
    * Go on with a run another process was driving (see resume.ts): running
    * attempts are re-attached through the runtime, the rest scheduled as usual.
@@ -99,6 +100,8 @@ export class WorkflowRun implements PoolMember {
   private canceled = false;
   private finished = false;
   private readonly state: RunState;
+  /** The run's own log (util/log.ts): every line carries its id. */
+  private readonly log: Log;
   /** What the launch of an attempt is made from (attempt-launch.ts). */
   private readonly view: RunView;
   private resolveDone!: (result: RunResult) => void;
@@ -115,6 +118,7 @@ export class WorkflowRun implements PoolMember {
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
+    this.log = log.child({ run: options.runId });
     const { runId, recorder } = options;
     this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
     this.launcher = new GroupLauncher(this.launchSite());
@@ -138,10 +142,12 @@ export class WorkflowRun implements PoolMember {
       onExit: (g, t, retryId, outcome, started) => this.onExit(g, t, retryId, outcome, started),
       finishTask: (g, t, status, reason, code) => this.finishTask(g, t, status, reason, code),
       requestTick: () => this.requestTick(),
+      log: this.log,
       logLost: (g, t, error) => {
-        const task = this.tasks[g]![t]!;
-        const name = this.plan.groups[g]!.tasks[t]!.name;
-        this.options.onWarning?.(`the log of ${name} (attempt ${task.retryId}) is incomplete: ${error.message}`);
+        const retry = this.tasks[g]![t]!.retryId;
+        const task = this.plan.groups[g]!.tasks[t]!.name;
+        this.log.warn({ group: this.plan.groups[g]!.name, task, retry, err: error }, "the copy of the attempt's log failed");
+        this.options.onWarning?.(`the log of ${task} (attempt ${retry}) is incomplete: ${error.message}`);
       },
     };
   }
@@ -193,9 +199,10 @@ export class WorkflowRun implements PoolMember {
       const task = reused.tasks[t]!;
       this.tasks[g]![t]!.outputDir = task.outputDir;
       this.tasks[g]![t]!.exitCode = task.exitCode;
-      if (this.tasks[g]![t]!.status === "WAITING") this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode });
+      if (this.tasks[g]![t]!.status === "WAITING")
+        this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode, reusedFrom: reused.from });
     });
-    this.state.setGroup(g, "COMPLETED", reason);
+    this.state.setGroup(g, "COMPLETED", reason, { reusedFrom: reused.from });
   }
 
   /** Resumes a run from its recorded state (run-resume.ts). */
@@ -406,7 +413,7 @@ export class WorkflowRun implements PoolMember {
 
   /** Where attempt `retryId` of task t writes `{{output}}`. */
   private outputDirOf(g: number, t: number, retryId: number): string {
-    return join(this.options.dataDir, "outputs", this.plan.groups[g]!.tasks[t]!.name, String(retryId));
+    return attemptOutputDir(this.options.dataDir, this.plan.groups[g]!.tasks[t]!.name, retryId);
   }
 
   // ---- endings ----------------------------------------------------------
@@ -415,6 +422,11 @@ export class WorkflowRun implements PoolMember {
   private onExit(g: number, t: number, retryId: number, outcome: MemberOutcome, started: boolean): void {
     const state = this.tasks[g]![t]!;
     this.groups[g]!.live--;
+    // Ends the pool caused (an eviction, a lost member) are rare and worth a line; a command's exit is in the record.
+    if (outcome.kind !== "exited") {
+      const group = this.plan.groups[g]!;
+      this.log.info({ group: group.name, task: group.tasks[t]!.name, retry: retryId, outcome }, "attempt ended by the pool");
+    }
     if (state.retryId === retryId) {
       state.attempt = undefined;
       if (!isFinal(state.status ?? "WAITING")) this.decideExit(g, t, outcome, started);

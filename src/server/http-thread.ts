@@ -6,7 +6,8 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { RunRecord, StoreUpdate } from "../store/index.js";
+import type { StoreUpdate } from "../store/index.js";
+import type { RunRecord } from "../model/index.js";
 import { log } from "../util/log.js";
 import type { FromHttp, HttpThreadOptions, ToHttp } from "./http-worker.js";
 import type { RunManager, RunObserver } from "./run-manager.js";

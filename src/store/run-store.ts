@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
 import { log } from "../util/log.js";
+import { runLogDir } from "../model/index.js";
 import { CancelRequests } from "./cancel-requests.js";
 import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
@@ -187,7 +188,7 @@ export class RunStore {
 
   /** Where run `id`'s task logs go. */
   runLogDir(id: string): string {
-    return join(this.home, relativeRunDir(id), "logs");
+    return runLogDir(this.runDir(id));
   }
 
   getRun(id: string): RunRecord | undefined {

@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tolerated } from "../../util/log.js";
+import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { endKeptTasks, exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
@@ -226,7 +227,7 @@ export class ContainerRuntime implements Runtime {
   }
 
   private controlDir(launch: TaskLaunch): string {
-    return join(this.requireRun().dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+    return attemptSandboxDir(this.requireRun().dataDir, launch.taskName, launch.retryId);
   }
 
   private containerName(launch: TaskLaunch): string {
@@ -317,7 +318,7 @@ export class ContainerRuntime implements Runtime {
       if (this.run.keepTasks) await endKeptTasks(this.run.dataDir);
       await this.removeLeftovers(this.run.runId, this.key);
     }
-    if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    if (this.run) await rm(runSandboxesDir(this.run.dataDir), { recursive: true, force: true });
     if (!this.options.sharedBackend) await this.backend.close();
   }
 

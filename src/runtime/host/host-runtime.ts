@@ -10,6 +10,7 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { onPath } from "../../util/executables.js";
 import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
@@ -197,7 +198,7 @@ export class HostRuntime implements Runtime {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
     if (this.refusal !== undefined) throw new SandboxError(this.refusal);
-    const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+    const dir = attemptSandboxDir(run.dataDir, launch.taskName, launch.retryId);
     const start = this.startProcess();
     // troupe's own sandbox also makes the output directory and places the
     // hosts file itself, off this event loop (on these disks a mkdir costs 0.5-1.5 ms).
@@ -333,7 +334,7 @@ export class HostRuntime implements Runtime {
       );
     }
     // Off the event loop (a server closes a runtime per run).
-    if (this.run && this.madeSandboxes) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    if (this.run && this.madeSandboxes) await rm(runSandboxesDir(this.run.dataDir), { recursive: true, force: true });
   }
 
   /**
