@@ -19,6 +19,7 @@ import {
   type RunSession,
   type TaskLaunch,
 } from "../port/index.js";
+import { tolerated } from "../util/log.js";
 import { followLog } from "./follow-log.js";
 import type { ExitInfo, PreparedMember, Runtime } from "./types.js";
 
@@ -56,7 +57,13 @@ export class LocalPool implements PoolBackend {
   async openSession(run: RunContext): Promise<RunSession> {
     const runtime = this.next();
     this.spare = undefined;
-    await runtime.open(run);
+    try {
+      await runtime.open(run);
+    } catch (error) {
+      // What the open made before it failed goes now: a session that never opened is never closed.
+      await runtime.close().catch(tolerated("closing a runtime whose open failed", { run: run.runId }, "warn"));
+      throw error;
+    }
     return new LocalSession(runtime, run);
   }
 
