@@ -17,9 +17,10 @@ const RANK: Record<string, number> = {
   store: 3,
   runtime: 4,
   engine: 5,
-  server: 6,
-  cli: 7,
-  web: 7,
+  drive: 6,
+  server: 7,
+  cli: 8,
+  web: 8,
 };
 /** Helpers without a public surface of their own: any file may be imported. */
 const OPEN_FOLDERS = new Set(["util"]);

@@ -3,24 +3,14 @@
  * who submitted it and to which pool, then run in this process on the pool's
  * runtime; running runs can be canceled.
  */
-import { mkdir } from "node:fs/promises";
-import {
-  completedGroups,
-  recordRunNotStarted,
-  recordRunSettled,
-  resumedRunFrom,
-  SharedPool,
-  WorkflowRun,
-  type Capacity,
-  type ResumedRun,
-  type ReusedGroups,
-  type RunOptions,
-} from "../engine/index.js";
+import { driveRun, recordRun, type DrivenRun, type EngineSettings } from "../drive/index.js";
+import { completedGroups, resumedRunFrom, SharedPool, type Capacity, type ResumedRun, type ReusedGroups } from "../engine/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import { killKeptTasks, type Runtime } from "../runtime/index.js";
+import type { PoolBackend } from "../port/index.js";
+import { killKeptTasks } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
-import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
+import { createdRunRecord, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
+import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 
@@ -33,8 +23,8 @@ export interface Pool {
   exitActions: readonly ExitActionRule[];
   /** Tasks with `privileged: true` may run (as root); refused otherwise. */
   privilegedAllowed: boolean;
-  /** A fresh runtime for each run (runtimes hold one run's state). */
-  runtime: () => Promise<Runtime>;
+  /** Where its runs run: the pool's runtime, chosen once for all of them. */
+  backend: PoolBackend;
 }
 
 export interface Submission {
@@ -75,12 +65,7 @@ export interface RunObserver {
 
 interface ActiveRun {
   user: string;
-  run?: WorkflowRun;
-  /** A cancel that came before the run existed. */
-  cancel?: boolean;
-  force?: boolean;
-  /** Its reason, as the canceler gave it. */
-  reason?: string;
+  driven: DrivenRun;
   /** The run has ended; what it made (networks, containers) is being removed. */
   closing?: boolean;
   done: Promise<void>;
@@ -218,28 +203,27 @@ export class RunManager implements RunControl {
     plan: CompiledWorkflow,
     pool: Pool,
     submission: Submission & { rendered?: string },
-    reused?: RunOptions["reused"],
+    reused?: ReusedGroups,
   ): Promise<string> {
-    const runtime = await pool.runtime();
-    const newRun: NewRun = {
-      // Kept tasks outlive this server; the next one resumes the run.
-      owner: runtime.keepsTasks ? keptOwnerToken() : processToken(),
-      name: plan.name,
-      specText: submission.spec,
-      variables: { set: submission.set, setString: submission.setString, env: submission.env },
-      renderedSpec: submission.rendered,
-      runtime: runtime.describe(),
-      submitTime: Date.now(),
-      user: submission.user,
-      pool: pool.name,
-      priority: submission.priority,
-      labels: { ...plan.labels, ...submission.labels },
-      groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
-    };
-    // Its log directory is made as it starts (runInBackground), off the event loop.
-    const id = this.store.createRun(newRun, false);
-    const created = createdRunRecord(id, newRun);
-    this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority }, created);
+    // Its log directory is made as it starts (driveRun), off the event loop.
+    const { id, created } = recordRun(
+      this.store,
+      plan,
+      pool.backend,
+      {
+        specText: submission.spec,
+        variables: { set: submission.set, setString: submission.setString, env: submission.env },
+        renderedSpec: submission.rendered,
+        user: submission.user,
+        pool: pool.name,
+        priority: submission.priority,
+        labels: { ...plan.labels, ...submission.labels },
+        // Kept tasks outlive this server; the next one resumes the run.
+        keepTasks: true,
+      },
+      false,
+    );
+    this.runInBackground(id, submission.user, plan, pool, { reused, priority: submission.priority }, createdRunRecord(id, created));
     return id;
   }
 
@@ -249,56 +233,38 @@ export class RunManager implements RunControl {
     user: string,
     plan: CompiledWorkflow,
     pool: Pool,
-    runtime: Runtime,
-    from: Pick<RunOptions, "reused" | "resume" | "priority">,
+    from: Pick<EngineSettings, "reused" | "resume" | "priority">,
     created?: RunRecord,
   ): void {
-    const entry: ActiveRun = { user, done: Promise.resolve() };
+    const driven = driveRun({
+      runId: id,
+      plan,
+      store: this.store,
+      backend: pool.backend,
+      driver: "server",
+      keepTasks: true,
+      engine: {
+        capacity: pool.capacity,
+        maxParallel: pool.maxParallel,
+        pool: this.shared.get(pool.name),
+        durableStarts: true,
+        maxRetries: pool.maxRetries,
+        poolExitActions: pool.exitActions,
+        ...from,
+      },
+    });
+    const entry: ActiveRun = { user, driven, done: Promise.resolve() };
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
     this.observer.started(id, created);
     entry.done = (async () => {
-      try {
-        await mkdir(this.store.runLogDir(id), { recursive: true });
-        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
-        const run = new WorkflowRun({
-          runId: id,
-          plan,
-          runtime,
-          recorder: this.store,
-          dataDir: this.store.runDir(id),
-          capacity: pool.capacity,
-          maxParallel: pool.maxParallel,
-          pool: this.shared.get(pool.name),
-          durableStarts: true,
-          maxRetries: pool.maxRetries,
-          poolExitActions: pool.exitActions,
-          ...from,
-        });
-        entry.run = run;
-        const done = run.start();
-        if (entry.cancel) run.cancel(entry.force, entry.reason);
-        await done;
-      } catch (error) {
-        // GPUs held for its running members (recover) that it never took back.
-        if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
-        const message = (error as Error).message;
-        const record = this.store.getRun(id);
-        if (record?.status === "PENDING" && !from.resume) recordRunNotStarted(this.store, id, `the run could not start: ${message}`);
-        else if (record?.status === "PENDING" || record?.status === "RUNNING") {
-          // Started (by an earlier server, say): a run marked alone would leave its groups RUNNING in the record
-          // and its kept tasks running unwatched. They end, and every unfinished part is settled with the reason.
-          killKeptTasks(this.store.runDir(id));
-          const why = from.resume ? "the server restarted and could not resume the run" : "the run failed in the server";
-          recordRunSettled(this.store, record, `${why}: ${message}`);
-        }
-      } finally {
-        entry.closing = true;
-        await runtime.close().catch(() => undefined);
-        this.store.flush();
-        this.observer.ended(id);
-        this.active.delete(id);
-      }
+      const outcome = await driven.ended;
+      // GPUs held for its running members (recover) that it never took back.
+      if (outcome.kind !== "ended" && from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
+      entry.closing = true;
+      await driven.done;
+      this.observer.ended(id);
+      this.active.delete(id);
     })();
   }
 
@@ -318,26 +284,27 @@ export class RunManager implements RunControl {
       this.store.settleRuns([owned], reason);
       settled.push({ id: owned.id, reason });
     };
-    const resumable: Array<{ owned: OwnedRun; run: ResumableRun; runtime: Runtime }> = [];
+    const resumable: Array<{ owned: OwnedRun; run: ResumableRun }> = [];
     for (const owned of this.store.unfinishedOwnedRuns()) {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
         const run = await this.resumable(owned.id);
-        const runtime = await run.pool.runtime();
-        if (!runtime.keepsTasks) throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${runtime.describe()})`);
-        resumable.push({ owned, run, runtime });
+        const { backend } = run.pool;
+        if (!backend.capabilities.tasksOutliveTroupe)
+          throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${backend.describe()})`);
+        resumable.push({ owned, run });
       } catch (error) {
         settle(owned, error as Error);
       }
     }
     // The GPUs every resumed run's running members are on are kept for them before any run goes on.
     for (const { run } of resumable) this.shared.get(run.pool.name)!.gpuDevices.hold(runningGpus(run.state));
-    for (const { owned, run, runtime } of resumable) {
+    for (const { owned, run } of resumable) {
       try {
         this.store.setRunOwner(owned.id, keptOwnerToken());
         const { plan, pool, user, state, reused, priority } = run;
-        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused, priority });
+        this.runInBackground(owned.id, user, plan, pool, { resume: state, reused, priority });
         resumed.push(owned.id);
       } catch (error) {
         this.shared.get(run.pool.name)!.gpuDevices.unhold(runningGpus(run.state));
@@ -385,9 +352,7 @@ export class RunManager implements RunControl {
   cancel(id: string, force: boolean, message?: string): boolean {
     const entry = this.active.get(id);
     if (!entry) return false;
-    const reason = message === undefined ? undefined : `canceled: ${message}`;
-    if (entry.run) entry.run.cancel(force, reason);
-    else Object.assign(entry, { cancel: true, force, reason });
+    entry.driven.cancel(force, message === undefined ? undefined : `canceled: ${message}`);
     return true;
   }
 

@@ -4,22 +4,22 @@
  * Numbers reach the sandbox: nothing is looked up inside it.
  */
 import { readFileSync } from "node:fs";
-import { UsageError } from "../errors/index.js";
-import type { TaskUser } from "../runtime/index.js";
+import type { TaskUser } from "../../runtime/index.js";
 
-export function parseTaskUser(text: string, where = "--task-user"): TaskUser {
+/** The user `text` names, or what is wrong with it (said after the flag or field and the value). */
+export function readTaskUser(text: string): TaskUser | string {
   const numeric = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text);
   if (numeric) {
     const uid = Number(numeric[1]);
     const gid = numeric[2] === undefined ? uid : Number(numeric[2]);
-    if (uid > 0xfffffffe || gid > 0xfffffffe) throw new UsageError(`${where} ${text}: ids go up to 4294967294`);
-    if (uid === 0) throw new UsageError(`${where} ${text}: tasks never run as root by default; allow privileged tasks instead`);
+    if (uid > 0xfffffffe || gid > 0xfffffffe) return "ids go up to 4294967294";
+    if (uid === 0) return "tasks never run as root by default; allow privileged tasks instead";
     return { uid, gid };
   }
-  if (!/^[a-z_][a-z0-9_-]*\$?$/i.test(text)) throw new UsageError(`${where} ${text}: expected UID, UID:GID or a user name`);
+  if (!/^[a-z_][a-z0-9_-]*\$?$/i.test(text)) return "expected UID, UID:GID or a user name";
   const entry = passwdEntries().find((fields) => fields[0] === text);
-  if (!entry) throw new UsageError(`${where} ${text}: no such user in /etc/passwd`);
-  return parseTaskUser(`${entry[2]}:${entry[3]}`, where);
+  if (!entry) return "no such user in /etc/passwd";
+  return readTaskUser(`${entry[2]}:${entry[3]}`);
 }
 
 function passwdEntries(): string[][] {
@@ -28,6 +28,7 @@ function passwdEntries(): string[][] {
       .split("\n")
       .map((line) => line.split(":"));
   } catch {
+    // No /etc/passwd (a minimal container): only numeric users can be named.
     return [];
   }
 }

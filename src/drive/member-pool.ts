@@ -1,0 +1,87 @@
+/**
+ * A PoolBackend over this machine's member-level runtimes (runtime/types.ts),
+ * a fresh one per run (a runtime holds one run's state). It stands in for
+ * runtime/local-pool.ts's LocalPool, whose constructor it shares, until that
+ * lands: its sessions carry their runtime to the engine of today, which still
+ * speaks the member-level interface (`memberRuntimeOf`), and open no groups.
+ */
+import type { GroupHandle, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../port/index.js";
+import type { Runtime } from "../runtime/index.js";
+
+export class MemberRuntimePool implements PoolBackend {
+  /**
+   * The runtime describe, notices and sweep asked, given to the next session:
+   * a `troupe run` makes one runtime only, as it describes, sweeps and runs.
+   */
+  private spare: Runtime | undefined;
+
+  constructor(
+    readonly kind: string,
+    readonly capabilities: PoolCapabilities,
+    private readonly makeRuntime: () => Runtime,
+  ) {}
+
+  private asked(): Runtime {
+    return (this.spare ??= this.makeRuntime());
+  }
+
+  describe(): string {
+    return this.asked().describe();
+  }
+
+  notices(): string[] {
+    return this.asked().notices();
+  }
+
+  sweep(spare?: ReadonlySet<string>): Promise<string[]> {
+    return this.asked().sweep(spare);
+  }
+
+  async openSession(run: RunContext): Promise<RunSession> {
+    const runtime = this.spare ?? this.makeRuntime();
+    this.spare = undefined;
+    try {
+      await runtime.open(run);
+    } catch (error) {
+      // What it made before it failed (a bridge, a spawner) goes with it.
+      await runtime.close().catch(() => undefined);
+      throw error;
+    }
+    return new MemberRuntimeSession(runtime);
+  }
+}
+
+class MemberRuntimeSession implements RunSession {
+  readonly ensureImage?: (image: string) => Promise<void>;
+
+  constructor(readonly runtime: Runtime) {
+    if (runtime.ensureImage) this.ensureImage = (image) => runtime.ensureImage!(image);
+  }
+
+  openGroup(): GroupHandle {
+    throw new Error(`groups are started through the member-level runtime until runtime/local-pool.ts lands`);
+  }
+
+  close(): Promise<void> {
+    return this.runtime.close();
+  }
+}
+
+/** The member-level runtime of a session opened by a MemberRuntimePool, for the engine of today. */
+export function memberRuntimeOf(session: RunSession): Runtime {
+  if (!(session instanceof MemberRuntimeSession)) throw new Error("the engine runs only sessions of this machine's runtimes for now");
+  return session.runtime;
+}
+
+/**
+ * `make`, whose first call gives `first`, made already to learn what the
+ * pool can do (its capabilities): a one-run pool makes one runtime.
+ */
+export function startingWith(first: Runtime, make: () => Runtime): () => Runtime {
+  let kept: Runtime | undefined = first;
+  return () => {
+    const runtime = kept ?? make();
+    kept = undefined;
+    return runtime;
+  };
+}
