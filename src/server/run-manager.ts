@@ -1,31 +1,23 @@
 /**
  * The server's runs: a submitted spec is validated, planned, recorded with
  * who submitted it and to which pool, then run in this process on the pool's
- * runtime; running runs can be canceled.
+ * runtime (drive/drive-run.ts); running runs can be canceled, and those an
+ * earlier server left running resumed. What is this file's own: the limits
+ * and queueing of submissions, who owns a run, the resume bookkeeping.
  */
 import { driveRun, recordRun, type DrivenRun, type EngineSettings } from "../drive/index.js";
-import { completedGroups, resumedRunFrom, SharedPool, type Capacity, type ResumedRun, type ReusedGroups } from "../engine/index.js";
-import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import type { PoolBackend } from "../port/index.js";
+import { completedGroups, SharedPool, type ReusedGroups } from "../engine/index.js";
+import type { CompiledWorkflow } from "../plan/index.js";
 import { killKeptTasks } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import { createdRunRecord, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
+import type { Pool } from "./pool.js";
+import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
 
-export interface Pool {
-  name: string;
-  capacity: Capacity;
-  maxRetries: number;
-  maxParallel: number;
-  /** Exit actions applied after each task's own. */
-  exitActions: readonly ExitActionRule[];
-  /** Tasks with `privileged: true` may run (as root); refused otherwise. */
-  privilegedAllowed: boolean;
-  /** Where its runs run: the pool's runtime, chosen once for all of them. */
-  backend: PoolBackend;
-}
+export type { Pool } from "./pool.js";
 
 export interface Submission {
   spec: string;
@@ -289,7 +281,7 @@ export class RunManager implements RunControl {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
-        const run = await this.resumable(owned.id);
+        const run = await resumableRun(this.store, this.pools, this.planner, owned.id);
         const { backend } = run.pool;
         if (!backend.capabilities.tasksOutliveTroupe)
           throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${backend.describe()})`);
@@ -312,40 +304,6 @@ export class RunManager implements RunControl {
       }
     }
     return { resumed, settled };
-  }
-
-  /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
-  private async resumable(id: string): Promise<ResumableRun> {
-    const record = this.store.getRun(id);
-    const submitted = this.store.submission(id);
-    if (!record || !submitted) throw new Error("its record is incomplete");
-    const pool = this.pools.get(record.pool ?? "default");
-    if (!pool) throw new Error(`its pool ${record.pool ?? "default"} is not configured any more`);
-    const reply = await this.planner({
-      user: record.user ?? "?",
-      spec: submitted.spec,
-      set: submitted.set,
-      setString: submitted.setString,
-      env: submitted.env,
-      // A run accepted before goes on: the pool's policy is not asked again.
-      pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: true },
-      maxTasks: Number.MAX_SAFE_INTEGER,
-      wantPlan: true,
-    });
-    if (reply.kind === "invalid") throw new Error(`its spec no longer validates: ${reply.diagnostics[0]?.message ?? "?"}`);
-    if (reply.kind === "refused" || !reply.plan)
-      throw new Error(`its spec is refused now: ${reply.kind === "refused" ? reply.reason : "?"}`);
-    const plan = reply.plan;
-    // Groups this run (a restart) took over keep their outputs where they are.
-    const reused = new Map([...completedGroups(this.store, id, plan)].filter(([, group]) => group.from !== id));
-    return {
-      plan,
-      pool,
-      reused,
-      priority: record.priority ?? "NORMAL",
-      user: record.user ?? "?",
-      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupGpus(id)),
-    };
   }
 
   /** False when the run is not running here (ended, or unknown). */
@@ -385,21 +343,6 @@ export class RunManager implements RunControl {
     for (const id of this.active.keys()) this.cancel(id, false);
     await Promise.all([...this.active.values()].map((e) => e.done));
   }
-}
-
-/** What resuming a run takes: its plan (from the spec and variables it was submitted with), pool and state. */
-interface ResumableRun {
-  plan: CompiledWorkflow;
-  pool: Pool;
-  user: string;
-  priority: Priority;
-  state: ResumedRun;
-  reused: ReusedGroups;
-}
-
-/** The GPUs of a resumed run's running groups (their members run on, on them). */
-function runningGpus(state: ResumedRun): number[][] {
-  return state.groups.flatMap((group) => (group.status === "RUNNING" && group.gpus ? group.gpus : []));
 }
 
 /** No pool of that name: which there are, and the likely one. */
