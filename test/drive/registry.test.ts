@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FLAG_NAMING } from "../../src/cli/choose-runtime.js";
-import { POOL_FIELDS, readServerConfig } from "../../src/cli/server-config.js";
+import { openPool, POOL_FIELDS, readServerConfig } from "../../src/cli/server-config.js";
 import { RUNTIME_KINDS, requestRuntime, resolveRequest, type RuntimeRequest } from "../../src/drive/index.js";
 import { ensureBuilt, TestHome, troupe } from "../run/helpers.js";
 
@@ -101,11 +101,20 @@ describe("a server's config file", () => {
     expect(() => readServerConfig(path)).toThrow(`--config ${path}: pools.0: pool p: runtime host does not take engine`);
   });
 
-  it("a pool's runtime options reach its runtime", () => {
+  it("a pool's runtime options reach its runtime (podman, pull: never: an image not here is not pulled)", async () => {
     const path = config("pools:\n- name: p\n  runtime: container\n  engine: podman\n  pull: never\n");
     const [pool] = readServerConfig(path);
     expect(pool).toMatchObject({ runtime: "container", engine: "podman", pull: "never" });
-  });
+    const { pool: opened, note } = await openPool(pool!, dir);
+    expect(note).toBeUndefined();
+    expect(opened.backend.describe()).toMatch(/^runtime: container, engine: podman/);
+    const session = await opened.backend.openSession({ runId: "pull-never", dataDir: join(dir, "runs", "pull-never") });
+    try {
+      await expect(session.ensureImage!("troupe-test/not-here:1")).rejects.toThrow(/not present locally and --pull is never/);
+    } finally {
+      await session.close();
+    }
+  }, 60_000);
 });
 
 describe("troupe run's flags", () => {
