@@ -4,11 +4,14 @@
  * runtime/local-pool.ts's LocalPool, whose constructor it shares, until that
  * lands: its sessions carry their runtime to the engine of today, which still
  * speaks the member-level interface (`memberRuntimeOf`), and open no groups.
+ * What the pool can do is asked of its first runtime (kept for the first
+ * session: a one-run pool makes one runtime).
  */
 import type { GroupHandle, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../port/index.js";
 import type { Runtime } from "../runtime/index.js";
 
 export class MemberRuntimePool implements PoolBackend {
+  readonly capabilities: PoolCapabilities;
   /**
    * The runtime describe, notices and sweep asked, given to the next session:
    * a `troupe run` makes one runtime only, as it describes, sweeps and runs.
@@ -17,9 +20,12 @@ export class MemberRuntimePool implements PoolBackend {
 
   constructor(
     readonly kind: string,
-    readonly capabilities: PoolCapabilities,
     private readonly makeRuntime: () => Runtime,
-  ) {}
+  ) {
+    this.spare = makeRuntime();
+    // The engine places; members share this machine's disk and the runtime writes the logs there.
+    this.capabilities = { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: this.spare.keepsTasks, localLogs: true };
+  }
 
   private asked(): Runtime {
     return (this.spare ??= this.makeRuntime());
@@ -71,17 +77,4 @@ class MemberRuntimeSession implements RunSession {
 export function memberRuntimeOf(session: RunSession): Runtime {
   if (!(session instanceof MemberRuntimeSession)) throw new Error("the engine runs only sessions of this machine's runtimes for now");
   return session.runtime;
-}
-
-/**
- * `make`, whose first call gives `first`, made already to learn what the
- * pool can do (its capabilities): a one-run pool makes one runtime.
- */
-export function startingWith(first: Runtime, make: () => Runtime): () => Runtime {
-  let kept: Runtime | undefined = first;
-  return () => {
-    const runtime = kept ?? make();
-    kept = undefined;
-    return runtime;
-  };
 }

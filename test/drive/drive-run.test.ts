@@ -92,11 +92,7 @@ describe("driveRun", () => {
         sweep: () => Promise.resolve([]),
         keepsTasks: false,
       }) as unknown as Runtime;
-    const backend = new MemberRuntimePool(
-      "refusing",
-      { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: false, localLogs: true },
-      refusing,
-    );
+    const backend = new MemberRuntimePool("refusing", refusing);
     const { id } = recordRun(store, plan, backend, details());
     const driven = driveRun({ runId: id, plan, store, backend, driver: "test", engine: ENGINE });
     const outcome = await driven.ended;

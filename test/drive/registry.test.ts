@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FLAG_NAMING } from "../../src/cli/choose-runtime.js";
 import { openPool, POOL_FIELDS, readServerConfig } from "../../src/cli/server-config.js";
 import { RUNTIME_KINDS, requestRuntime, resolveRequest, type RuntimeRequest } from "../../src/drive/index.js";
-import { ensureBuilt, TestHome, troupe } from "../run/helpers.js";
+import { ensureBuilt, ROOT, TestHome, troupe } from "../run/helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "troupe-registry-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,6 +105,8 @@ describe("a server's config file", () => {
     const path = config("pools:\n- name: p\n  runtime: container\n  engine: podman\n  pull: never\n");
     const [pool] = readServerConfig(path);
     expect(pool).toMatchObject({ runtime: "container", engine: "podman", pull: "never" });
+    // podman on these machines needs its configuration (npm test sets it; so do the other podman tests when it is not).
+    process.env.CONTAINERS_CONF ??= join(ROOT, "scripts", "ci-containers.conf");
     const { pool: opened, note } = await openPool(pool!, dir);
     expect(note).toBeUndefined();
     expect(opened.backend.describe()).toMatch(/^runtime: container, engine: podman/);

@@ -75,11 +75,7 @@ describe("a resumed run whose runtime cannot open", () => {
       maxParallel: 8,
       exitActions: [],
       privilegedAllowed: false,
-      backend: new MemberRuntimePool(
-        "test",
-        { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true },
-        failingRuntime,
-      ),
+      backend: new MemberRuntimePool("test", failingRuntime),
     };
     // Planned in this thread: the worker threads' module exists only in the build (dist/), and this test runs the sources.
     const observer: RunObserver = { started: (run, created) => store.keepLive(run, created), ended: (run) => store.forget(run) };

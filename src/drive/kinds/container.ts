@@ -7,7 +7,7 @@ import { z } from "zod";
 import { TroupeError, UsageError } from "../../errors/index.js";
 import { checkEngine, connectEngine, ContainerRuntime, type ContainerBackend } from "../../runtime/index.js";
 import { defineRuntimeKind } from "../kind.js";
-import { MemberRuntimePool, startingWith } from "../member-pool.js";
+import { MemberRuntimePool } from "../member-pool.js";
 
 const ContainerOptions = z.object({
   engine: z.enum(["podman", "docker"]).optional(),
@@ -51,9 +51,7 @@ export const containerKind = defineRuntimeKind({
       runtime.noteImages(images);
       return runtime;
     };
-    const first = make();
-    const capabilities = { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: first.keepsTasks, localLogs: true } as const;
-    return new MemberRuntimePool("container", capabilities, startingWith(first, make));
+    return new MemberRuntimePool("container", make);
   },
   release(backend) {
     void backend.close().catch(() => undefined);

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { HostRuntime, type TaskUser } from "../../runtime/index.js";
 import { defineRuntimeKind } from "../kind.js";
-import { MemberRuntimePool, startingWith } from "../member-pool.js";
+import { MemberRuntimePool } from "../member-pool.js";
 import { readTaskUser } from "./task-user.js";
 
 const HostOptions = z.object({
@@ -31,8 +31,6 @@ export const hostKind = defineRuntimeKind({
       runtime.noteImages(images);
       return runtime;
     };
-    const first = make();
-    const capabilities = { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: first.keepsTasks, localLogs: true } as const;
-    return new MemberRuntimePool("host", capabilities, startingWith(first, make));
+    return new MemberRuntimePool("host", make);
   },
 });
