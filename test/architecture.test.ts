@@ -18,9 +18,10 @@ const RANK: Record<string, number> = {
   // The engine speaks only the port: it and the runtimes, on one rank, may not import each other.
   runtime: 4,
   engine: 4,
-  server: 5,
-  cli: 6,
-  web: 6,
+  drive: 5,
+  server: 6,
+  cli: 7,
+  web: 7,
 };
 /** Helpers without a public surface of their own: any file may be imported. */
 const OPEN_FOLDERS = new Set(["util"]);

@@ -31,12 +31,12 @@ Examples:
     .action(
       action(async (id: string, options: Omit<RunOptions, "set" | "setString">) => {
         if (Object.keys(options.setEnv ?? {}).length > 0) (await import("./run-action.js")).checkSetEnv(options.setEnv);
-        const engine = (await import("./choose-runtime.js")).askEngine(options);
+        const choice = (await import("./choose-runtime.js")).askRuntime(options);
         const restart = await restartSource(id, options.maxRetries);
         // The environment it ran with, under any --set-env given now.
         const setEnv = { ...restart.env, ...options.setEnv };
         const runOptions: RunOptions = { ...options, set: restart.set, setString: restart.setString, setEnv };
-        return (await import("./run-action.js")).runWorkflow(restart.loaded.displayName, runOptions, engine, restart);
+        return (await import("./run-action.js")).runWorkflow(restart.loaded.displayName, runOptions, choice, restart);
       }),
     );
 }

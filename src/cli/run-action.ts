@@ -2,13 +2,12 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
+import { driveRun, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
+import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
-import { log } from "../util/log.js";
-import { completedGroups } from "../store/index.js";
-import { processToken } from "../util/process-identity.js";
+import { completedGroups, type RunStore } from "../store/index.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
@@ -17,10 +16,9 @@ import { loadSpecFile, type LoadedSpec } from "./load-spec.js";
 import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryLines } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
-import { askEngine, chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
-import { LocalPool, type TaskLaunch } from "../runtime/index.js";
+import { askRuntime, type RuntimeFlags } from "./choose-runtime.js";
 
-export interface RunOptions extends SpecOptions, RuntimeChoice {
+export interface RunOptions extends SpecOptions, RuntimeFlags {
   cpus?: number;
   memory?: string;
   gpus?: number;
@@ -58,55 +56,43 @@ export interface RestartSource {
 export async function runWorkflow(
   file: string,
   options: RunOptions,
-  engine = askEngine(options),
+  choice: RuntimeChoice = askRuntime(options),
   restart?: RestartSource,
 ): Promise<number> {
   limitHeapGrowth();
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
-  // The engine connection of a run that never started: closing it can only fail by being closed already.
-  const dropEngine = (): void => void engine?.then(({ backend }) => backend.close()).catch(() => undefined);
   const checked = await planRun(file, options, restart);
   if (typeof checked === "number") {
-    dropEngine();
+    choice.drop();
     return checked;
   }
   const { plan, specText, baseDir, capacity } = checked;
 
   const images = new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image)));
-  // The store opens while the engine answers.
+  // The store opens while the runtime's checks answer.
   const { store, settled } = openStore();
   let chosen;
   try {
-    chosen = await chooseRuntime(options, images, engine);
+    chosen = await choice.settle({ images, longLived: false });
   } catch (error) {
     store.close();
     throw error;
   }
-  const { runtime, note: runtimeNote } = chosen;
+  const { backend, note: runtimeNote } = chosen;
   // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
   const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
-  const runId = store.createRun({
-    owner: processToken(),
-    name: plan.name,
-    specText,
-    // What a restart renders the spec with again.
-    variables: { set: options.set, setString: options.setString, env: options.setEnv },
-    baseDir,
-    runtime: runtime.describe(),
-    submitTime: Date.now(),
-    groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
-  });
-  const runLog = log.child({ run: runId });
-  runLog.info({ workflow: plan.name, runtime: runtime.describe(), restartOf: restart?.of }, "run started");
+  // What a restart renders the spec with again.
+  const variables = { set: options.set, setString: options.setString, env: options.setEnv };
+  const { id: runId } = recordRun(store, plan, backend, { specText, variables, baseDir });
   const view = new RunView(
     progress,
     c,
     !json && progress.isTTY === true,
     plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => t.name) })),
   );
-  view.line(`troupe: run ${runId}: ${restart ? `restart of ${restart.of}, ` : ""}${runtime.describe()}`);
+  view.line(`troupe: run ${runId}: ${restart ? `restart of ${restart.of}, ` : ""}${backend.describe()}`);
   if (restart)
     view.line(
       c.dim(
@@ -114,23 +100,58 @@ export async function runWorkflow(
       ),
     );
   if (runtimeNote) view.line(c.dim(`troupe: note: ${runtimeNote}`));
-  for (const notice of runtime.notices()) view.line(c.dim(`troupe: note: ${notice}`));
+  for (const notice of backend.notices()) view.line(c.dim(`troupe: note: ${notice}`));
 
   if (settled.length) view.line(c.dim(`troupe: runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`));
-  // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
-  const sweeping = runtime.sweep().then(
-    (swept) => swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`)),
-    (error: Error) => {
-      runLog.warn({ err: error }, "could not remove what earlier runs left behind");
-      view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`));
-    },
-  );
+  const driven = driveRun({
+    runId,
+    plan,
+    store,
+    backend,
+    driver: "troupe run",
+    engine: { capacity, maxParallel: options.maxParallel ?? 64, maxRetries: options.maxRetries, reused, onEvent: (e) => view.event(e) },
+    onOutput: (launch, chunk) => view.output(launch.taskName, chunk),
+    // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
+    onSweep: (result) =>
+      "error" in result
+        ? view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${result.error.message}`))
+        : result.swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${result.swept.join("; ")}`)),
+  });
   // Nobody reads the output any more (`troupe run X | head`): the run goes on, its tasks' output still in their logs.
   onClosed(progress, () => {
     if (!isClosed(process.stderr) && progress !== process.stderr)
       process.stderr.write(`troupe: the output was closed; run ${runId} goes on (\`troupe logs ${runId}\` has its tasks' output)\n`);
   });
-  let run: WorkflowRun | undefined;
+  const stopListening = listenForCancels(store, runId, driven, (line) => view.line(c.yellow(line)));
+  try {
+    const outcome = await driven.ended;
+    if (outcome.kind === "not-started") {
+      // Nothing ran: the run is recorded as failed by its backend, with the reason.
+      process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${outcome.error.message}\n`);
+      return RUN_EXIT.failed;
+    }
+    if (outcome.kind === "failed") throw outcome.error;
+    view.finish();
+    const record = store.getRun(runId);
+    if (!record) throw new Error(`run ${runId} vanished from the store`);
+    if (json) writeJson(record);
+    else writeLines(["", ...summaryLines(record, c)]);
+    return outcome.status === "COMPLETED" ? RUN_EXIT.completed : outcome.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
+  } finally {
+    stopListening();
+    const { closeError } = await driven.done;
+    // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
+    if (closeError)
+      process.stderr.write(`troupe: warning: cleaning up the run failed: ${closeError.message} (the next run sweeps what is left)\n`);
+    store.close();
+  }
+}
+
+/**
+ * Signals (Ctrl-C: cancel, again: force; a closed terminal) and `troupe cancel RUN` in another terminal
+ * cancel the run; returns the function that stops listening.
+ */
+function listenForCancels(store: RunStore, runId: string, driven: DrivenRun, say: (line: string) => void): () => void {
   let signals = 0;
   let cancelReason: string | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -141,58 +162,19 @@ export async function runWorkflow(
       cancelReason = "canceled: the terminal was closed (SIGHUP)";
     }
     signals++;
-    view.line(c.yellow(signals === 1 ? `troupe: ${signal}: canceling the run (again to force)` : `troupe: ${signal}: forcing`));
-    run?.cancel(signals > 1, cancelReason);
+    say(signals === 1 ? `troupe: ${signal}: canceling the run (again to force)` : `troupe: ${signal}: forcing`);
+    driven.cancel(signals > 1, cancelReason);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   process.on("SIGHUP", onSignal);
-  // `troupe cancel RUN` in another terminal.
   const stopWatching = watchCancelRequests(store, runId, (request) => {
     cancelReason = request.reason;
     signals = Math.max(signals, request.force ? 2 : 1);
-    view.line(c.yellow(`troupe: ${request.reason}${request.force ? " (forced)" : ""}; stopping the run`));
-    run?.cancel(request.force, request.reason);
+    say(`troupe: ${request.reason}${request.force ? " (forced)" : ""}; stopping the run`);
+    driven.cancel(request.force, request.reason);
   });
-  try {
-    let session;
-    try {
-      const onOutput = (launch: TaskLaunch, chunk: Buffer) => view.output(launch.taskName, chunk);
-      session = await new LocalPool("local", () => runtime).openSession({ runId, dataDir: store.runDir(runId), onOutput });
-    } catch (error) {
-      // Nothing ran: the run is recorded as failed by its backend, with the reason.
-      const reason = (error as Error).message;
-      runLog.error({ err: error }, "the runtime could not open the run");
-      recordRunNotStarted(store, runId, reason);
-      process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
-      return RUN_EXIT.failed;
-    }
-    run = new WorkflowRun({
-      runId,
-      plan,
-      session,
-      recorder: store,
-      dataDir: store.runDir(runId),
-      capacity,
-      maxParallel: options.maxParallel ?? 64,
-      maxRetries: options.maxRetries,
-      reused,
-      onEvent: (e) => view.event(e),
-    });
-    const done = run.start();
-    // A Ctrl-C that came while the runtime was opening cancels the run now that it exists.
-    if (signals > 0) run.cancel(signals > 1, cancelReason);
-    const result = await done;
-    runLog.info({ status: result.status }, "run ended");
-    // Its state is no longer needed: not kept while the record is read and printed.
-    run = undefined;
-    view.finish();
-    const record = store.getRun(runId);
-    if (!record) throw new Error(`run ${runId} vanished from the store`);
-    if (json) writeJson(record);
-    else writeLines(["", ...summaryLines(record, c)]);
-    return result.status === "COMPLETED" ? RUN_EXIT.completed : result.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
-  } finally {
+  return () => {
     stopWatching();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -200,14 +182,7 @@ export async function runWorkflow(
     // The clean-up is finished whatever the terminal does meanwhile (a closed one may send SIGHUP again); what is
     // left after it is the process's exit, which a late SIGHUP need not hurry either.
     process.on("SIGHUP", () => undefined);
-    await sweeping;
-    await runtime.close().catch((error: Error) => {
-      // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
-      runLog.warn({ err: error }, "cleaning up the run failed");
-      process.stderr.write(`troupe: warning: cleaning up the run failed: ${error.message} (the next run sweeps what is left)\n`);
-    });
-    store.close();
-  }
+  };
 }
 
 /**

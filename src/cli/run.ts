@@ -1,7 +1,6 @@
 import { Command, Option } from "commander";
 import type { RunOptions } from "./run-action.js";
 import { action, addSpecOptions, parseNonNegativeInt, setEnvOption } from "./shared.js";
-import { parseTaskUser } from "./task-user.js";
 
 export function runCommand(): Command {
   const command = new Command("run")
@@ -26,11 +25,7 @@ export function runCommand(): Command {
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
     .option("--gpus-unchecked", "take --gpus as given, even above the GPUs nvidia-smi lists (GPUs it does not see)")
-    .option(
-      "--task-user <user>",
-      "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)",
-      (value: string) => parseTaskUser(value),
-    )
+    .option("--task-user <user>", "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)")
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
@@ -61,10 +56,11 @@ Examples:
   return command.action(
     action(async (file: string, options: RunOptions) => {
       const runAction = import("./run-action.js");
-      // The container engine is asked first: its answer comes while the rest of troupe loads and reads the file.
+      // The runtimes are asked first (a container engine whether it can start containers): their answers come
+      // while the rest of troupe loads and reads the file.
       if (Object.keys(options.setEnv ?? {}).length > 0) (await runAction).checkSetEnv(options.setEnv);
-      const engine = (await import("./choose-runtime.js")).askEngine(options);
-      return (await runAction).runWorkflow(file, options, engine);
+      const choice = (await import("./choose-runtime.js")).askRuntime(options);
+      return (await runAction).runWorkflow(file, options, choice);
     }),
   );
 }

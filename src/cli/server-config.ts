@@ -9,6 +9,7 @@
  *     runtime: host            # or container (default: container when an engine answers)
  *     isolation: none          # host runtime: netns or none
  *     engine: podman           # container runtime: podman or docker
+ *     pull: missing            # container runtime: when to pull images (missing, always, never)
  *     cpus: 8                  # capacity (default: this machine's)
  *     memory: 16Gi
  *     gpus: 0                  # at most the GPUs nvidia-smi lists (default: those)
@@ -23,20 +24,27 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import yaml from "js-yaml";
 import { z } from "zod";
-import { UsageError } from "../errors/index.js";
+import {
+  requestRuntime,
+  resolveRequest,
+  runtimeKind,
+  runtimeOptionShape,
+  unknownRuntimeKind,
+  type ChosenRuntime,
+  type RequestNaming,
+  type RuntimeRequest,
+} from "../drive/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
-import { askEngine, chooseRuntime, type ChosenRuntime } from "./choose-runtime.js";
 import { poolGpus } from "./gpus.js";
-import { parseTaskUser } from "./task-user.js";
 
 const PoolConfig = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase letters, digits, - and _, at most 63"),
-    runtime: z.enum(["host", "container"]).optional(),
-    isolation: z.enum(["netns", "none"]).optional(),
-    engine: z.enum(["podman", "docker"]).optional(),
+    // Checked against the registry (drive/registry.ts) below, naming the pool and the runtimes there are.
+    runtime: z.string().optional(),
     cpus: z.number().int().positive().optional(),
     memory: z
       .string()
@@ -50,32 +58,35 @@ const PoolConfig = z
       (actions) => Object.values(actions).every((v) => v === undefined || parseExitRanges(v).ok),
       'exit codes or ranges such as "1,3-5"',
     ).optional(),
-    task_user: z
-      .string()
-      .refine((v) => userOrError(v) === undefined, { error: (issue) => userOrError(issue.input as string) })
-      .optional(),
     privileged_allowed: z.boolean().default(false),
   })
-  .strict();
-
-function userOrError(text: string): string | undefined {
-  try {
-    parseTaskUser(text, "task_user");
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
+  // Each runtime's own options (isolation, engine, task_user, ...): the registry's kinds say which and what they take.
+  .extend(runtimeOptionShape() as Record<never, z.ZodType>)
+  .strict()
+  .superRefine((pool, context) => {
+    if (pool.runtime !== undefined && !runtimeKind(pool.runtime))
+      context.addIssue({ code: "custom", path: ["runtime"], message: `pool ${pool.name}: ${unknownRuntimeKind(pool.runtime)}` });
+  });
 
 const ServerConfig = z
   .object({ pools: z.array(PoolConfig).min(1) })
   .strict()
   .refine((c) => new Set(c.pools.map((p) => p.name)).size === c.pools.length, "pool names must differ");
 
-export type PoolConfig = z.output<typeof PoolConfig>;
+/** A pool's config: its own fields, and its runtime's options by name (typed by their kind, in drive/kinds/). */
+export type PoolConfig = z.output<typeof PoolConfig> & Readonly<Record<string, unknown>>;
 
 /** Every field a pool may have (the help, README and examples/server-config.yaml document each: a test checks). */
 export const POOL_FIELDS: readonly string[] = Object.keys(PoolConfig.shape);
+
+/** The runtime fields of a pool's config, as a request to the registry; `naming` says them as the config's author wrote them. */
+function poolRequest(config: PoolConfig, naming: RequestNaming): RuntimeRequest {
+  const options = Object.fromEntries(Object.keys(runtimeOptionShape()).map((field) => [field, config[field]]));
+  return { kind: config.runtime, options, naming: { ...naming, prefix: `pool ${config.name}: ` } };
+}
+
+/** How a config file's pools name their runtime and its options. */
+const FIELD_NAMING: RequestNaming = { kind: (name) => `runtime ${name}`, option: (field) => field };
 
 /** The pools a config file declares; a clear usage error naming the field when it is wrong. */
 export function readServerConfig(path: string): PoolConfig[] {
@@ -90,42 +101,36 @@ export function readServerConfig(path: string): PoolConfig[] {
     const issue = parsed.error.issues[0]!;
     throw new UsageError(`--config ${path}: ${issue.path.map(String).join(".") || "the file"}: ${issue.message}`);
   }
+  // What the runtime's options say together (a runtime that does not take one of them).
+  parsed.data.pools.forEach((pool, i) => {
+    try {
+      resolveRequest(poolRequest(pool, FIELD_NAMING));
+    } catch (error) {
+      throw new UsageError(`--config ${path}: pools.${i}: ${(error as Error).message}`);
+    }
+  });
   return parsed.data.pools;
 }
 
-/** A pool, and the choice of its runtime with the note that goes with it (the server says it at start). */
-export interface ConfiguredPool extends Pool {
-  /** A fresh runtime, with why it is not the container runtime when that was chosen for the pool; throws when the pool's runtime cannot be had. */
-  chooseRuntime(): Promise<ChosenRuntime>;
-}
-
 /**
- * A pool of the server from its config. Runtimes are made per run; the
- * container engine is asked once, and checked once (whether it can start
- * containers), and its connection kept for every run (not a `podman version`
- * per run, and a pool without a runtime in its config does not switch
- * between container and host from run to run), asked again only after it
- * did not answer.
+ * A pool of the server from its config, with its runtime chosen once for all
+ * its runs (a container engine asked, and checked whether it can start
+ * containers, once: not a `podman version` per run), and why it is not the
+ * container runtime when that was chosen for it; a TroupeError naming the
+ * pool when its runtime cannot be had. `naming`: how the pool's runtime
+ * options were given (the default pool's come from flags).
  */
-export function poolFrom(config: PoolConfig): ConfiguredPool {
+export async function openPool(config: PoolConfig, home: string, naming = FIELD_NAMING): Promise<{ pool: Pool; note?: string }> {
   const memory = config.memory ? parseSize(config.memory) : undefined;
-  const choice = {
-    runtime: config.runtime,
-    isolation: config.isolation,
-    engine: config.engine,
-    taskUser: config.task_user === undefined ? undefined : parseTaskUser(config.task_user, "task_user"),
-  };
-  let engine: ReturnType<typeof askEngine>;
-  const choose = () => {
-    const asked = (engine ??= askEngine(choice));
-    // A failed ask is reported by chooseRuntime; the next run of the pool asks again.
-    asked?.catch(() => {
-      if (engine === asked) engine = undefined;
-    });
-    return chooseRuntime(choice, new Set(), asked, true);
-  };
   const gpu = poolGpus(config.gpus, config.gpus_unchecked === true, `pool ${config.name}: gpus`, "gpus_unchecked: true");
-  return {
+  let chosen: ChosenRuntime;
+  try {
+    chosen = await requestRuntime(poolRequest(config, naming), { home }).settle({ images: new Set(), longLived: true });
+  } catch (error) {
+    if (!(error instanceof TroupeError) || error.message.startsWith(`pool ${config.name}: `)) throw error;
+    throw new TroupeError(error.code, `pool ${config.name}: ${error.message}`, error.kind, error.hint);
+  }
+  const pool: Pool = {
     name: config.name,
     capacity: {
       cpu: config.cpus ?? availableParallelism(),
@@ -136,7 +141,7 @@ export function poolFrom(config: PoolConfig): ConfiguredPool {
     maxParallel: config.max_parallel,
     exitActions: compileExitActions(config.exit_actions),
     privilegedAllowed: config.privileged_allowed,
-    chooseRuntime: choose,
-    runtime: async () => (await choose()).runtime,
+    backend: chosen.backend,
   };
+  return { pool, note: chosen.note };
 }

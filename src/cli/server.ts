@@ -1,7 +1,7 @@
 /** `troupe server` and `troupe server token create`. */
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
-import { TroupeError, UsageError } from "../errors/index.js";
+import { UsageError } from "../errors/index.js";
 import { configureLog, log, LOG_LEVELS, type LogLevel } from "../util/log.js";
 import { logLevelFromEnv, parseLogSize, serverLogFile } from "./log-setup.js";
 import { action, parseNonNegativeInt } from "./shared.js";
@@ -80,6 +80,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     runtime: host             # host or container (default: container when an engine answers)
     isolation: netns          # host runtime: netns or none
     engine: podman            # container runtime: podman or docker
+    pull: missing             # container runtime: when to pull images, missing, always or never
     cpus: 8                   # capacity the pool's workflows share (default: this machine's)
     memory: 16Gi
     gpus: 0                   # at most what nvidia-smi lists (default: those); gpus_unchecked: true
@@ -90,6 +91,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root
 A field the server does not know, or a wrong value, is refused at start, naming it.
+A pool's runtime is chosen once, at the start, for all its runs.
 
 Examples:
   $ troupe server token create alice --home /srv/troupe
@@ -130,10 +132,11 @@ Examples:
 
 async function serve(options: ServerOptions): Promise<number> {
   useHome(options.home);
-  const [{ openStore, troupeHome }, { HttpThreadLink, RunManager }, { readServerConfig, poolFrom }] = await Promise.all([
+  const [{ openStore, troupeHome }, { HttpThreadLink, RunManager }, { readServerConfig, openPool }, { FLAG_NAMING }] = await Promise.all([
     import("./home.js"),
     import("../server/index.js"),
     import("./server-config.js"),
+    import("./choose-runtime.js"),
   ]);
   // Before anything that may log: the pools' checks, the recovery of earlier runs. A crash is the log's last line.
   const logDestination = { file: serverLogFile(troupeHome()), level: options.logLevel ?? logLevelFromEnv() ?? "info" };
@@ -156,17 +159,11 @@ async function serve(options: ServerOptions): Promise<number> {
           privileged_allowed: options.allowPrivileged === true,
         },
       ];
-  const pools = configs.map(poolFrom);
-  // Each pool's runtime is chosen now, before anything is served: a pool that asks for containers on an engine that
-  // cannot start them stops the server here, with the engine's reason; one that chose the host instead says why.
-  const chosen = await Promise.all(
-    pools.map((pool) =>
-      pool.chooseRuntime().catch((error: Error) => {
-        if (!(error instanceof TroupeError)) throw error;
-        throw new TroupeError(error.code, `pool ${pool.name}: ${error.message}`, error.kind, error.hint);
-      }),
-    ),
-  );
+  // Each pool's runtime is chosen now, for all its runs, before anything is served: a pool that asks for containers
+  // on an engine that cannot start them stops the server here, with the engine's reason; one that chose the host
+  // instead says why. The default pool's runtime options are flags.
+  const opened = await Promise.all(configs.map((config) => openPool(config, troupeHome(), options.config ? undefined : FLAG_NAMING)));
+  const pools = opened.map(({ pool }) => pool);
   // HTTP is served by a thread of its own (server/http-worker.ts), which keeps the records of running runs
   // from what this thread's store commits: a query is answered however busy the engines here are.
   const http = new HttpThreadLink();
@@ -196,20 +193,19 @@ async function serve(options: ServerOptions): Promise<number> {
     process.stdout.write(`troupe server: ${line}\n`);
   };
   say(`listening on ${address} (home ${troupeHome()})`);
-  chosen.forEach(({ note }, i) => note && say(`pool ${pools[i]!.name}: note: ${note}`));
+  for (const { pool, note } of opened) if (note) say(`pool ${pool.name}: note: ${note}`);
   if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
   if (recovered.resumed.length) say(`resumed the runs an earlier server left running: ${recovered.resumed.join(", ")}`);
   for (const { id, reason } of recovered.settled) say(`run ${id} is FAILED_SERVER_ERROR: ${reason}`);
   // What a killed server left (containers, networks) goes now, not with the next submission; resumed runs keep theirs.
   const spare = new Set(recovered.resumed);
   const keepsTasks = Promise.all(
-    chosen.map(({ runtime }) =>
-      runtime
+    pools.map(({ backend }) =>
+      backend
         .sweep(spare)
-        .finally(() => runtime.close())
         .then((swept) => {
           if (swept.length) say(`removed what an earlier server left behind: ${swept.join("; ")}`);
-          return runtime.keepsTasks;
+          return backend.capabilities.tasksOutliveTroupe;
         })
         .catch((error: Error) => {
           log.warn({ err: error }, "could not sweep what earlier runs left");

@@ -34,7 +34,12 @@ export interface ExitRules {
 const POOL_CAUSED = {
   evicted: { code: PlatformExitCode.EVICTED, status: "FAILED_EVICTED", reschedules: false, what: "evicted" },
   preempted: { code: PlatformExitCode.PREEMPTED, status: "FAILED_PREEMPTED", reschedules: true, what: "preempted" },
-  "start-timeout": { code: PlatformExitCode.START_TIMEOUT, status: "FAILED_START_TIMEOUT", reschedules: false, what: "did not start in time" },
+  "start-timeout": {
+    code: PlatformExitCode.START_TIMEOUT,
+    status: "FAILED_START_TIMEOUT",
+    reschedules: false,
+    what: "did not start in time",
+  },
 } as const;
 
 export function decideExit(outcome: MemberOutcome, rules: ExitRules): ExitDecision {
@@ -64,7 +69,8 @@ export function decideExit(outcome: MemberOutcome, rules: ExitRules): ExitDecisi
       const exited = `exited with ${code}${outcome.reason ? ` (${outcome.reason})` : ""}`;
       if (action === "COMPLETE") return finish("COMPLETED", exited, code);
       if (action === "FAIL") return finish("FAILED", exited, code);
-      if (rules.retryId < rules.maxRetries) return { kind: "reschedule", exitCode: code, reason: `exited with ${code}: RESCHEDULE (${retryOf(rules)})` };
+      if (rules.retryId < rules.maxRetries)
+        return { kind: "reschedule", exitCode: code, reason: `exited with ${code}: RESCHEDULE (${retryOf(rules)})` };
       return finish("FAILED", `exited with ${code}: RESCHEDULE, but no retries are left (limit ${rules.maxRetries})`, code);
     }
   }

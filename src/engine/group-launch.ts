@@ -204,7 +204,10 @@ export class GroupLauncher {
     });
     state.groups[g]!.placements = placed;
     if (this.site.placement === "cluster") this.placedByCluster(g);
-    const prepared = [...watched.map((w, i) => (placements[i] ? this.prepare(g, w.t, w.retryId, w.attempt, w.events) : undefined)), ...restarted];
+    const prepared = [
+      ...watched.map((w, i) => (placements[i] ? this.prepare(g, w.t, w.retryId, w.attempt, w.events) : undefined)),
+      ...restarted,
+    ];
     if (!group.barrier) {
       prepared.forEach((p) => void p?.then((m) => m && this.release(g, [m])));
       return;
@@ -311,7 +314,11 @@ export class GroupLauncher {
     const group = this.site.view.plan.groups[g]!;
     const retryId = this.site.state.tasks[g]![t]!.retryId;
     const path = this.site.view.recorder.logPath(this.site.runId, group.name, group.tasks[t]!.name, retryId);
-    void copyLog(() => attempt.handle.logs(attempt.key), path, (error) => this.site.logLost(g, t, error));
+    void copyLog(
+      () => attempt.handle.logs(attempt.key),
+      path,
+      (error) => this.site.logLost(g, t, error),
+    );
   }
 
   private releaseNow(g: number, members: ReadyMember[]): void {
@@ -323,7 +330,10 @@ export class GroupLauncher {
   private releaseFailed(g: number, members: ReadyMember[], error: Error): void {
     const tasks = this.site.state.tasks[g]!;
     const current = members.filter(({ t, retryId }) => tasks[t]!.retryId === retryId && !isFinal(tasks[t]!.status ?? "WAITING"));
-    this.site.log.warn({ group: this.site.view.plan.groups[g]!.name, keys: members.map((m) => m.attempt.key), err: error }, "release failed");
+    this.site.log.warn(
+      { group: this.site.view.plan.groups[g]!.name, keys: members.map((m) => m.attempt.key), err: error },
+      "release failed",
+    );
     // Stopped before their ends are decided: their group's end must not give them a grace they have no use for.
     for (const { attempt } of current) void stopAttempt(attempt, 0);
     // The lead last: each member is told why it failed before the lead's end ends the group.

@@ -101,7 +101,13 @@ function reattachGroup(site: ResumeSite, g: number, recorded: ResumedGroup): voi
     } else if (task.status === "RESCHEDULED") {
       // Between two attempts: the next one was never made.
       site.newAttempt(g, t, "INITIALIZING", "new attempt after troupe restarted");
-      site.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this task's next attempt started", PlatformExitCode.SERVER_ERROR);
+      site.finishTask(
+        g,
+        t,
+        "FAILED_SERVER_ERROR",
+        "troupe restarted before this task's next attempt started",
+        PlatformExitCode.SERVER_ERROR,
+      );
     } else if (!isFinal(task.status ?? "WAITING"))
       site.finishTask(g, t, "FAILED_SERVER_ERROR", "troupe restarted before this attempt's command started", PlatformExitCode.SERVER_ERROR);
   });

@@ -9,7 +9,6 @@ import { isFinal, type GroupStatus } from "./statuses.js";
 
 export { fits, type Capacity } from "./capacity-ledger.js";
 
-
 export interface GroupSnapshot {
   status: GroupStatus;
   /** When it started waiting for resources (SCHEDULING). */

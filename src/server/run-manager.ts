@@ -1,42 +1,26 @@
 /**
  * The server's runs: a submitted spec is validated, planned, recorded with
  * who submitted it and to which pool, then run in this process on the pool's
- * runtime; running runs can be canceled.
+ * runtime (drive/drive-run.ts); running runs can be canceled, and those an
+ * earlier server left running resumed. What is this file's own: the limits
+ * and queueing of submissions, who owns a run, the resume bookkeeping.
  */
-import { mkdir } from "node:fs/promises";
-import {
-  recordRunNotStarted,
-  recordRunSettled,
-  resumedRunFrom,
-  SharedPool,
-  WorkflowRun,
-  type Capacity,
-  type ResumedRun,
-  type RunOptions,
-} from "../engine/index.js";
-import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import { killKeptTasks, LocalPool, type Runtime } from "../runtime/index.js";
+import { driveRun, recordRun, type DrivenRun, type EngineSettings } from "../drive/index.js";
+import { SharedPool } from "../engine/index.js";
+import type { CompiledWorkflow } from "../plan/index.js";
+import { killKeptTasks } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
 import { isFailure, type Priority, type ReusedGroups, type RunRecord } from "../model/index.js";
-import { completedGroups, createdRunRecord, type NewRun, type OwnedRun, type RunStore } from "../store/index.js";
+import { completedGroups, createdRunRecord, type OwnedRun, type RunStore } from "../store/index.js";
 import { log } from "../util/log.js";
-import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
+import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { refusal, type Refusal } from "./error-reply.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
+import type { Pool } from "./pool.js";
+import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
 
-export interface Pool {
-  name: string;
-  capacity: Capacity;
-  maxRetries: number;
-  maxParallel: number;
-  /** Exit actions applied after each task's own. */
-  exitActions: readonly ExitActionRule[];
-  /** Tasks with `privileged: true` may run (as root); refused otherwise. */
-  privilegedAllowed: boolean;
-  /** A fresh runtime for each run (runtimes hold one run's state). */
-  runtime: () => Promise<Runtime>;
-}
+export type { Pool } from "./pool.js";
 
 export interface Submission {
   spec: string;
@@ -76,12 +60,7 @@ export interface RunObserver {
 
 interface ActiveRun {
   user: string;
-  run?: WorkflowRun;
-  /** A cancel that came before the run existed. */
-  cancel?: boolean;
-  force?: boolean;
-  /** Its reason, as the canceler gave it. */
-  reason?: string;
+  driven: DrivenRun;
   /** The run has ended; what it made (networks, containers) is being removed. */
   closing?: boolean;
   done: Promise<void>;
@@ -219,28 +198,27 @@ export class RunManager implements RunControl {
     plan: CompiledWorkflow,
     pool: Pool,
     submission: Submission & { rendered?: string },
-    reused?: RunOptions["reused"],
+    reused?: ReusedGroups,
   ): Promise<string> {
-    const runtime = await pool.runtime();
-    const newRun: NewRun = {
-      // Kept tasks outlive this server; the next one resumes the run.
-      owner: runtime.keepsTasks ? keptOwnerToken() : processToken(),
-      name: plan.name,
-      specText: submission.spec,
-      variables: { set: submission.set, setString: submission.setString, env: submission.env },
-      renderedSpec: submission.rendered,
-      runtime: runtime.describe(),
-      submitTime: Date.now(),
-      user: submission.user,
-      pool: pool.name,
-      priority: submission.priority,
-      labels: { ...plan.labels, ...submission.labels },
-      groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
-    };
-    // Its log directory is made as it starts (runInBackground), off the event loop.
-    const id = this.store.createRun(newRun, false);
-    const created = createdRunRecord(id, newRun);
-    this.runInBackground(id, submission.user, plan, pool, runtime, { reused, priority: submission.priority }, created);
+    // Its log directory is made as it starts (driveRun), off the event loop.
+    const { id, created } = recordRun(
+      this.store,
+      plan,
+      pool.backend,
+      {
+        specText: submission.spec,
+        variables: { set: submission.set, setString: submission.setString, env: submission.env },
+        renderedSpec: submission.rendered,
+        user: submission.user,
+        pool: pool.name,
+        priority: submission.priority,
+        labels: { ...plan.labels, ...submission.labels },
+        // Kept tasks outlive this server; the next one resumes the run.
+        keepTasks: true,
+      },
+      false,
+    );
+    this.runInBackground(id, submission.user, plan, pool, { reused, priority: submission.priority }, createdRunRecord(id, created));
     return id;
   }
 
@@ -250,61 +228,39 @@ export class RunManager implements RunControl {
     user: string,
     plan: CompiledWorkflow,
     pool: Pool,
-    runtime: Runtime,
-    from: Pick<RunOptions, "reused" | "resume" | "priority">,
+    from: Pick<EngineSettings, "reused" | "resume" | "priority">,
     created?: RunRecord,
   ): void {
-    const entry: ActiveRun = { user, done: Promise.resolve() };
+    const driven = driveRun({
+      runId: id,
+      plan,
+      store: this.store,
+      backend: pool.backend,
+      driver: "server",
+      logFields: { user, pool: pool.name, tasks: plan.taskCount },
+      keepTasks: true,
+      engine: {
+        capacity: pool.capacity,
+        maxParallel: pool.maxParallel,
+        pool: this.shared.get(pool.name),
+        durableStarts: true,
+        maxRetries: pool.maxRetries,
+        poolExitActions: pool.exitActions,
+        ...from,
+      },
+    });
+    const entry: ActiveRun = { user, driven, done: Promise.resolve() };
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
     this.observer.started(id, created);
-    const runLog = log.child({ run: id });
-    runLog.info({ user, pool: pool.name, workflow: plan.name, tasks: plan.taskCount, resumed: from.resume !== undefined }, "run started");
     entry.done = (async () => {
-      try {
-        await mkdir(this.store.runLogDir(id), { recursive: true });
-        const backend = new LocalPool(pool.name, () => runtime);
-        const session = await backend.openSession({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
-        const run = new WorkflowRun({
-          runId: id,
-          plan,
-          session,
-          recorder: this.store,
-          dataDir: this.store.runDir(id),
-          capacity: pool.capacity,
-          maxParallel: pool.maxParallel,
-          pool: this.shared.get(pool.name),
-          durableStarts: true,
-          maxRetries: pool.maxRetries,
-          poolExitActions: pool.exitActions,
-          ...from,
-        });
-        entry.run = run;
-        const done = run.start();
-        if (entry.cancel) run.cancel(entry.force, entry.reason);
-        runLog.info({ status: (await done).status }, "run ended");
-      } catch (error) {
-        runLog.error({ err: error }, from.resume ? "the run could not be resumed" : "the run failed in the server");
-        // GPUs held for its running members (recover) that it never took back.
-        if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
-        const message = (error as Error).message;
-        const record = this.store.getRun(id);
-        if (record?.status === "PENDING" && !from.resume) recordRunNotStarted(this.store, id, `the run could not start: ${message}`);
-        else if (record?.status === "PENDING" || record?.status === "RUNNING") {
-          // Started (by an earlier server, say): a run marked alone would leave its groups RUNNING in the record
-          // and its kept tasks running unwatched. They end, and every unfinished part is settled with the reason.
-          killKeptTasks(this.store.runDir(id));
-          const why = from.resume ? "the server restarted and could not resume the run" : "the run failed in the server";
-          recordRunSettled(this.store, record, `${why}: ${message}`);
-        }
-      } finally {
-        entry.closing = true;
-        // What is left (a bridge, a network) is swept by the next run's start.
-        await runtime.close().catch((error: unknown) => runLog.warn({ err: error }, "cleaning up the run failed"));
-        this.store.flush();
-        this.observer.ended(id);
-        this.active.delete(id);
-      }
+      const outcome = await driven.ended;
+      // GPUs held for its running members (recover) that it never took back.
+      if (outcome.kind !== "ended" && from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
+      entry.closing = true;
+      await driven.done;
+      this.observer.ended(id);
+      this.active.delete(id);
     })();
   }
 
@@ -325,26 +281,27 @@ export class RunManager implements RunControl {
       this.store.settleRuns([owned], reason);
       settled.push({ id: owned.id, reason });
     };
-    const resumable: Array<{ owned: OwnedRun; run: ResumableRun; runtime: Runtime }> = [];
+    const resumable: Array<{ owned: OwnedRun; run: ResumableRun }> = [];
     for (const owned of this.store.unfinishedOwnedRuns()) {
       const previous = keptOwnerProcess(owned.owner);
       if (previous === undefined || isProcessTokenAlive(previous) || this.active.has(owned.id)) continue;
       try {
-        const run = await this.resumable(owned.id);
-        const runtime = await run.pool.runtime();
-        if (!runtime.keepsTasks) throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${runtime.describe()})`);
-        resumable.push({ owned, run, runtime });
+        const run = await resumableRun(this.store, this.pools, this.planner, owned.id);
+        const { backend } = run.pool;
+        if (!backend.capabilities.tasksOutliveTroupe)
+          throw new Error(`the pool ${run.pool.name} cannot keep tasks any more (${backend.describe()})`);
+        resumable.push({ owned, run });
       } catch (error) {
         settle(owned, error as Error);
       }
     }
     // The GPUs every resumed run's running members are on are kept for them before any run goes on.
     for (const { run } of resumable) this.shared.get(run.pool.name)!.gpuDevices.hold(runningGpus(run.state));
-    for (const { owned, run, runtime } of resumable) {
+    for (const { owned, run } of resumable) {
       try {
         this.store.setRunOwner(owned.id, keptOwnerToken());
         const { plan, pool, user, state, reused, priority } = run;
-        this.runInBackground(owned.id, user, plan, pool, runtime, { resume: state, reused, priority });
+        this.runInBackground(owned.id, user, plan, pool, { resume: state, reused, priority });
         resumed.push(owned.id);
       } catch (error) {
         this.shared.get(run.pool.name)!.gpuDevices.unhold(runningGpus(run.state));
@@ -354,48 +311,13 @@ export class RunManager implements RunControl {
     return { resumed, settled };
   }
 
-  /** What resuming run `id` takes: its plan (from the spec and variables it was submitted with), pool and state. */
-  private async resumable(id: string): Promise<ResumableRun> {
-    const record = this.store.getRun(id);
-    const submitted = this.store.submission(id);
-    if (!record || !submitted) throw new Error("its record is incomplete");
-    const pool = this.pools.get(record.pool ?? "default");
-    if (!pool) throw new Error(`its pool ${record.pool ?? "default"} is not configured any more`);
-    const reply = await this.planner({
-      user: record.user ?? "?",
-      spec: submitted.spec,
-      set: submitted.set,
-      setString: submitted.setString,
-      env: submitted.env,
-      // A run accepted before goes on: the pool's policy is not asked again.
-      pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: true },
-      maxTasks: Number.MAX_SAFE_INTEGER,
-      wantPlan: true,
-    });
-    if (reply.kind === "invalid") throw new Error(`its spec no longer validates: ${reply.diagnostics[0]?.message ?? "?"}`);
-    if (reply.kind === "refused" || !reply.plan)
-      throw new Error(`its spec is refused now: ${reply.kind === "refused" ? reply.reason : "?"}`);
-    const plan = reply.plan;
-    // Groups this run (a restart) took over keep their outputs where they are.
-    const reused = new Map([...completedGroups(this.store, id, plan)].filter(([, group]) => group.from !== id));
-    return {
-      plan,
-      pool,
-      reused,
-      priority: record.priority ?? "NORMAL",
-      user: record.user ?? "?",
-      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupHoldings(id)),
-    };
-  }
-
   /** False when the run is not running here (ended, or unknown). */
   cancel(id: string, force: boolean, message?: string): boolean {
     const entry = this.active.get(id);
     if (!entry) return false;
     const reason = message === undefined ? undefined : `canceled: ${message}`;
     log.info({ run: id, force, reason }, "cancel requested");
-    if (entry.run) entry.run.cancel(force, reason);
-    else Object.assign(entry, { cancel: true, force, reason });
+    entry.driven.cancel(force, reason);
     return true;
   }
 
@@ -428,21 +350,6 @@ export class RunManager implements RunControl {
     for (const id of this.active.keys()) this.cancel(id, false);
     await Promise.all([...this.active.values()].map((e) => e.done));
   }
-}
-
-/** What resuming a run takes: its plan (from the spec and variables it was submitted with), pool and state. */
-interface ResumableRun {
-  plan: CompiledWorkflow;
-  pool: Pool;
-  user: string;
-  priority: Priority;
-  state: ResumedRun;
-  reused: ReusedGroups;
-}
-
-/** The GPUs of a resumed run's running groups (their members run on, on them). */
-function runningGpus(state: ResumedRun): number[][] {
-  return state.groups.flatMap((group) => (group.status === "RUNNING" && group.gpus ? group.gpus : []));
 }
 
 /** No pool of that name: which there are, and the likely one. */

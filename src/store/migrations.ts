@@ -217,7 +217,8 @@ ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
   },
   {
     version: 9,
-    description: "the durable id of each group's handle in its pool (a container set, a Slurm job), by which a restarted troupe finds it again",
+    description:
+      "the durable id of each group's handle in its pool (a container set, a Slurm job), by which a restarted troupe finds it again",
     up: (db) => db.exec("ALTER TABLE groups ADD COLUMN handle TEXT"),
   },
   {

@@ -3,7 +3,16 @@
  * their rows in record-rows.ts.
  */
 import type Database from "better-sqlite3";
-import type { AttemptRecord, GroupHoldings, ListRunsOptions, Priority, RunRecord, RunSummary, SubmissionRecord, TransitionRecord } from "./types.js";
+import type {
+  AttemptRecord,
+  GroupHoldings,
+  ListRunsOptions,
+  Priority,
+  RunRecord,
+  RunSummary,
+  SubmissionRecord,
+  TransitionRecord,
+} from "./types.js";
 import {
   isoTime,
   runRecord,

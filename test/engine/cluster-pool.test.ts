@@ -12,15 +12,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { WorkflowRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
-import type {
-  GroupHandle,
-  GroupListener,
-  GroupRef,
-  MemberOutcome,
-  MemberRef,
-  RunSession,
-  TaskLaunch,
-} from "../../src/port/index.js";
+import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunSession, TaskLaunch } from "../../src/port/index.js";
 import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
 

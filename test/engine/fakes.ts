@@ -11,7 +11,6 @@ export interface AttemptRow extends StatusUpdate {
   retryId: number;
 }
 
-
 export async function flush(rounds = 10): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
@@ -86,4 +85,3 @@ export class MemoryRecorder implements RunRecorder {
     return `/logs/${groupName}/${taskName}/${retryId}.log`;
   }
 }
-

@@ -4,14 +4,7 @@
  * fire by hand. Nothing sleeps; `flush()` lets pending promise callbacks run.
  */
 import { describe, expect, it } from "vitest";
-import {
-  WorkflowRun,
-  LEAD_HEAD_START_MS,
-  checkTransition,
-  isFailure,
-  type RunOptions,
-  type RunResult,
-} from "../../src/engine/index.js";
+import { WorkflowRun, LEAD_HEAD_START_MS, checkTransition, isFailure, type RunOptions, type RunResult } from "../../src/engine/index.js";
 import type { CompiledWorkflow } from "../../src/plan/index.js";
 import { LocalPool, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../../src/runtime/index.js";
 import type { Transition } from "../../src/store/index.js";
@@ -171,7 +164,6 @@ class FakeRuntime implements Runtime {
     return this.prepares.filter((p) => p.launch.taskName === task).map((p) => p.launch);
   }
 }
-
 
 /** Keeps every transition and merges updates into rows, one per task attempt (a new retryId starts a new row). */
 // ---- harness -------------------------------------------------------------

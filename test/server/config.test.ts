@@ -134,6 +134,13 @@ describe("troupe server --config", () => {
     ["bad exit ranges", 'pools:\n- name: p\n  exit_actions: {FAIL: "x-y"}\n', /pools\.0\.exit_actions/],
     ["two pools of one name", "pools:\n- name: p\n- name: p\n", /pool names must differ/],
     ["not YAML", "pools: [\n", /--config/],
+    [
+      "an unknown runtime",
+      "pools:\n- name: gpu\n  runtime: slurm\n",
+      /pools\.0\.runtime: pool gpu: no runtime named slurm; the runtimes: container, host/,
+    ],
+    ["a runtime option of the wrong type", "pools:\n- name: p\n  engine: 5\n", /pools\.0\.engine/],
+    ["an option of another runtime", "pools:\n- name: p\n  runtime: host\n  pull: never\n", /pool p: runtime host does not take pull/],
   ])("refuses %s at start, naming it (exit 2)", async (_what, text, message) => {
     const config = path.join(home.outsideTmp(), "bad.yaml");
     fs.writeFileSync(config, text);

@@ -33,7 +33,15 @@ const pool: Pool = {
   maxParallel: 2,
   exitActions: [],
   privilegedAllowed: false,
-  runtime: () => Promise.reject(new Error("no runtime in this test")),
+  // No run starts in this test: a pool whose sessions cannot open.
+  backend: {
+    kind: "none",
+    capabilities: { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: false, localLogs: true },
+    describe: () => "no runtime in this test",
+    notices: () => [],
+    openSession: () => Promise.reject(new Error("no runtime in this test")),
+    sweep: async () => [],
+  },
 };
 
 beforeAll(async () => {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { LocalPool } from "../../src/runtime/index.js";
 import type { Runtime } from "../../src/runtime/index.js";
 import { RunManager, type Pool } from "../../src/server/index.js";
 import type { RunObserver } from "../../src/server/run-manager.js";
@@ -74,7 +75,7 @@ describe("a resumed run whose runtime cannot open", () => {
       maxParallel: 8,
       exitActions: [],
       privilegedAllowed: false,
-      runtime: () => Promise.resolve(failingRuntime()),
+      backend: new LocalPool("test", failingRuntime),
     };
     // Planned in this thread: the worker threads' module exists only in the build (dist/), and this test runs the sources.
     const observer: RunObserver = { started: (run, created) => store.keepLive(run, created), ended: (run) => store.forget(run) };

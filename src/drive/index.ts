@@ -1,0 +1,12 @@
+export { driveRun, recordRun, DrivenRun, type DriveOptions, type DriveOutcome, type EngineSettings, type RunDetails } from "./drive-run.js";
+export {
+  requestRuntime,
+  resolveRequest,
+  type ChosenRuntime,
+  type RequestNaming,
+  type RuntimeChoice,
+  type RuntimeRequest,
+} from "./choose.js";
+export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unknownRuntimeKind } from "./registry.js";
+export type { RuntimeKind, PoolContext, CheckContext } from "./kind.js";
+export { readTaskUser } from "./kinds/task-user.js";

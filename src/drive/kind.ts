@@ -1,0 +1,90 @@
+/**
+ * What the registry knows of one kind of runtime: its name, the options
+ * `--runtime NAME` flags and a server pool's fields give it (a zod object,
+ * one key per option, as a pool's YAML spells it), whether it can run here,
+ * and how to make its pool backend. A new runtime is one folder under
+ * runtime/ and one such entry (kinds/, listed in registry.ts).
+ */
+import type { z } from "zod";
+import type { TroupeError } from "../errors/index.js";
+import type { PoolBackend } from "../port/index.js";
+
+export interface CheckContext {
+  /** troupe's home: runtimes hide it from tasks and keep what they learnt of this machine there. */
+  home: string;
+}
+
+export interface PoolContext extends CheckContext {
+  /** The run's images (`troupe run`): said in notices and looked for early. Empty for a server's pool. */
+  images: ReadonlySet<string>;
+  /** The pool serves many runs (a server's): what it connects to is kept across them. */
+  longLived: boolean;
+}
+
+/** A kind that can run here, with what its check found (a connection, say), ready to make backends. */
+export interface Available {
+  ok: true;
+  create(context: PoolContext): PoolBackend;
+  /** It will not be used after all (the workflow was refused): let go of what the check holds. */
+  release(): void;
+}
+
+export interface Unavailable {
+  ok: false;
+  /** Thrown when this kind was asked for. */
+  error: TroupeError;
+  /** Why not, said when this kind was a candidate of an automatic choice and another one runs instead. */
+  why: string;
+  /** What would make it run here, said after that. */
+  remedy?: string;
+}
+
+export type Availability = Available | Unavailable;
+
+/** A runtime kind, its options' types erased (see `defineRuntimeKind`). */
+export interface RuntimeKind {
+  readonly name: string;
+  /** What it is, in a few words (help texts, errors). */
+  readonly summary: string;
+  /** Its options, as a pool's fields (snake_case; flags are the same words with dashes). */
+  readonly options: z.ZodObject;
+  /** Options that, given, choose this kind when none is named. */
+  readonly impliedBy: readonly string[];
+  /** A candidate when no kind is named and no option implies one; tried in the registry's order. */
+  readonly automatic: boolean;
+  /** Whether it can run here; `options` have passed `options`. May take a while: it starts before the workflow is read. */
+  check(options: Record<string, unknown>, context: CheckContext): Promise<Availability>;
+}
+
+export interface RuntimeKindDefinition<Options, Ready> {
+  name: string;
+  summary: string;
+  options: z.ZodObject & { _zod: { output: Options } };
+  impliedBy: readonly string[];
+  automatic: boolean;
+  check(options: Options, context: CheckContext): Promise<{ ok: true; ready: Ready } | Unavailable>;
+  create(options: Options, ready: Ready, context: PoolContext): PoolBackend;
+  release?(ready: Ready): void;
+}
+
+/** An entry of the registry, typed where it is written and erased for the list. */
+export function defineRuntimeKind<Options, Ready>(definition: RuntimeKindDefinition<Options, Ready>): RuntimeKind {
+  const { name, summary, options, impliedBy, automatic } = definition;
+  return {
+    name,
+    summary,
+    options,
+    impliedBy,
+    automatic,
+    async check(raw, context) {
+      const parsed = options.parse(raw) as Options;
+      const found = await definition.check(parsed, context);
+      if (!found.ok) return found;
+      return {
+        ok: true,
+        create: (pool) => definition.create(parsed, found.ready, pool),
+        release: () => definition.release?.(found.ready),
+      };
+    },
+  };
+}
