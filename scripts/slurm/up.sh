@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Starts (or repairs) a real Slurm test cluster on this machine and prints the environment that points at it:
+#
+#   eval "$(bash scripts/slurm/up.sh)"     # then sbatch, srun, sinfo ... talk to it
+#
+# The cluster: munged, slurmctld on the login node (this machine's root network namespace, reachable from the
+# nodes at $TROUPE_SLURM_NET.1 on the bridge), and one slurmd per node n1..nN, each in its own network namespace
+# (address $TROUPE_SLURM_NET.1i) and UTS namespace (hostname ni). All share this machine's mount namespace:
+# the state directory's `shared/` is the cluster's shared file system. Needs root.
+#
+# Idempotent: whatever is already up stays (a second call takes well under a second); a dead daemon is
+# restarted, a node left DOWN or drained is resumed. `bash scripts/slurm/down.sh` removes everything.
+# Settings (environment): TROUPE_SLURM_DIR (state, default /var/tmp/troupe-slurm), TROUPE_SLURM_NET (default
+# 10.250.0), TROUPE_SLURM_NODES (3), TROUPE_SLURM_CPUS (4 per node), TROUPE_SLURM_MEMORY_MB (4000 per node),
+# TROUPE_SLURM_GPUS (fake gres/gpu per node, 2; 0 for none), TROUPE_SLURM_CTLD_PORT (16817).
+# Progress goes to stderr; stdout carries only the `export` lines (also kept in the state directory's `env`;
+# sourcing that file and running up.sh again reproduces the same cluster).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$here/common.sh"
+started=$(date +%s%N)
+say() { echo "slurm-up: $*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "slurm-up: needs root (network namespaces, a bridge, daemons running as root)" >&2
+  exit 2
+fi
+
+# Packages, installed only when missing (as scripts/test.sh does). Their postinst cannot start the daemons here.
+need_apt=()
+for pkg in slurm-wlm munge iproute2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+mkdir -p "$(dirname "$SLURM_LOCK")"
+exec 9>"$SLURM_LOCK"
+flock 9
+
+# --- configuration ------------------------------------------------------------------------------------------
+mkdir -p "$SLURM_STATE_DIR"/{etc,munge,ctld/state,shared,dev}
+chmod 755 "$SLURM_STATE_DIR"
+chmod 700 "$SLURM_STATE_DIR/munge"
+chmod 1777 "$SLURM_SHARED_DIR"
+if [ ! -s "$SLURM_STATE_DIR/munge/munge.key" ]; then
+  (umask 077 && head -c 1024 /dev/urandom >"$SLURM_STATE_DIR/munge/munge.key")
+fi
+
+# Fake GPUs: character devices with /dev/null's numbers, so that Slurm counts them, binds them to steps and
+# sets CUDA_VISIBLE_DEVICES as it would for real ones. task/none: nothing is actually fenced off.
+gres_line="" node_gres=""
+if [ "$SLURM_NODE_GPUS" -gt 0 ]; then
+  for ((g = 0; g < SLURM_NODE_GPUS; g++)); do
+    [ -c "$SLURM_STATE_DIR/dev/gpu$g" ] || mknod "$SLURM_STATE_DIR/dev/gpu$g" c 1 3
+  done
+  gres_line="GresTypes=gpu"
+  node_gres="Gres=gpu:$SLURM_NODE_GPUS"
+  printf 'AutoDetect=off\nNodeName=n[1-%s] Name=gpu File=%s/dev/gpu[0-%s]\n' \
+    "$SLURM_NODE_COUNT" "$SLURM_STATE_DIR" "$((SLURM_NODE_GPUS - 1))" >"$SLURM_STATE_DIR/etc/gres.conf.new"
+else
+  : >"$SLURM_STATE_DIR/etc/gres.conf.new"
+fi
+
+cat >"$SLURM_STATE_DIR/etc/slurm.conf.new" <<EOF
+# Written by scripts/slurm/up.sh: troupe's test cluster. Do not edit (up.sh rewrites it).
+ClusterName=$SLURM_PREFIX
+SlurmctldHost=${SLURM_PREFIX}ctl($SLURM_NET.1)
+SlurmctldPort=$SLURM_CTLD_PORT
+SlurmdPort=6818
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCKET
+CredType=cred/munge
+MpiDefault=none
+# No cgroups here (v1 controllers, no systemd): processes are tracked by parentage, tasks are not confined.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=256
+SlurmdParameters=config_overrides
+ReturnToService=2
+# No slurmdbd: no sacct. A finished job stays in slurmctld for MinJobAge seconds (scontrol show job), and
+# every finished job is one line of the jobcomp file (state, exit code).
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$SLURM_STATE_DIR/ctld/jobcomp.log
+MinJobAge=600
+# Short timeouts: a test kills a slurmd and waits for its node to go DOWN; scancel's SIGKILL follows SIGTERM.
+SlurmdTimeout=10
+SlurmctldTimeout=10
+KillWait=5
+InactiveLimit=0
+# Heterogeneous jobs are placed by the backfill scheduler only: try at submission, and every second after.
+SchedulerParameters=bf_interval=1,bf_hetjob_immediate
+StateSaveLocation=$SLURM_STATE_DIR/ctld/state
+SlurmctldPidFile=$CTLD_PID_FILE
+SlurmctldLogFile=$SLURM_STATE_DIR/ctld/slurmctld.log
+SlurmdSpoolDir=$SLURM_STATE_DIR/nodes/%n/spool
+SlurmdPidFile=$SLURM_STATE_DIR/nodes/%n/slurmd.pid
+SlurmdLogFile=$SLURM_STATE_DIR/nodes/%n/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+$gres_line
+NodeName=n[1-$SLURM_NODE_COUNT] NodeAddr=$SLURM_NET.[11-1$SLURM_NODE_COUNT] CPUs=$SLURM_NODE_CPUS RealMemory=$SLURM_NODE_MEMORY_MB $node_gres State=UNKNOWN
+PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+
+# A changed configuration (other settings than the running cluster's) means a fresh cluster.
+if [ -f "$SLURM_CONF_FILE" ] && ! { cmp -s "$SLURM_CONF_FILE" "$SLURM_CONF_FILE.new" &&
+  cmp -s "$SLURM_STATE_DIR/etc/gres.conf" "$SLURM_STATE_DIR/etc/gres.conf.new"; }; then
+  say "settings changed: restarting the cluster's daemons"
+  stop_pid "$CTLD_PID_FILE" slurmctld
+  for node in $(node_names); do stop_pid "$(node_pid_file "$node")" slurmd; done
+  rm -rf "$SLURM_STATE_DIR/ctld/state" "$SLURM_STATE_DIR/nodes"
+  mkdir -p "$SLURM_STATE_DIR/ctld/state"
+fi
+mv "$SLURM_STATE_DIR/etc/slurm.conf.new" "$SLURM_CONF_FILE"
+mv "$SLURM_STATE_DIR/etc/gres.conf.new" "$SLURM_STATE_DIR/etc/gres.conf"
+
+# --- network: a bridge in the root namespace, one netns + veth per node ---------------------------------------
+if ! ip link show "$SLURM_BRIDGE" >/dev/null 2>&1; then
+  say "creating bridge $SLURM_BRIDGE ($SLURM_NET.1/24)"
+  ip link add "$SLURM_BRIDGE" type bridge
+fi
+[[ "$(ip addr show dev "$SLURM_BRIDGE")" == *"inet $SLURM_NET.1/24 "* ]] || ip addr add "$SLURM_NET.1/24" dev "$SLURM_BRIDGE"
+ip link set "$SLURM_BRIDGE" up
+# Bridged traffic passes FORWARD when br_netfilter is loaded; accept it even where the policy is DROP (Docker).
+if command -v iptables >/dev/null 2>&1; then
+  rule=(FORWARD -i "$SLURM_BRIDGE" -o "$SLURM_BRIDGE" -m comment --comment "$SLURM_PREFIX" -j ACCEPT)
+  iptables -C "${rule[@]}" 2>/dev/null || iptables -I "${rule[@]}" 2>/dev/null || say "warning: could not add the FORWARD rule"
+fi
+
+for node in $(node_names); do
+  ns=$(node_netns "$node") address=$(node_address "$node")
+  # (No `| grep -q` under pipefail: grep's early exit would fail the pipe.)
+  if [ -e "/run/netns/$ns" ] && [[ "$(ip -n "$ns" addr show dev eth0 2>/dev/null)" == *"inet $address/24 "* ]] &&
+    [[ "$(ip -o link show "$ns" 2>/dev/null)" == *" master $SLURM_BRIDGE "* ]]; then
+    continue
+  fi
+  say "creating network namespace $ns ($address)"
+  live_pid "$(node_pid_file "$node")" slurmd >/dev/null && stop_pid "$(node_pid_file "$node")" slurmd
+  ip link del "$ns" 2>/dev/null || true
+  [ -e "/run/netns/$ns" ] && ip netns del "$ns"
+  ip netns add "$ns"
+  ip link add "$ns" type veth peer name eth0 netns "$ns"
+  ip link set "$ns" master "$SLURM_BRIDGE" up
+  ip -n "$ns" addr add "$address/24" dev eth0
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add default via "$SLURM_NET.1"
+done
+
+# --- daemons ----------------------------------------------------------------------------------------------
+if ! live_pid "$MUNGE_PID_FILE" munged >/dev/null; then
+  say "starting munged ($MUNGE_SOCKET)"
+  rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"
+  # --force: munged as root, with its files under a directory other than /run/munge.
+  munged --force --socket="$MUNGE_SOCKET" --key-file="$SLURM_STATE_DIR/munge/munge.key" \
+    --pid-file="$MUNGE_PID_FILE" --log-file="$SLURM_STATE_DIR/munge/munged.log" \
+    --seed-file="$SLURM_STATE_DIR/munge/munged.seed" </dev/null >/dev/null 2>>"$SLURM_STATE_DIR/daemons.log" 9>&-
+fi
+
+if ! live_pid "$CTLD_PID_FILE" slurmctld >/dev/null; then
+  clean=()
+  [ -n "$(ls -A "$SLURM_STATE_DIR/ctld/state")" ] || clean=(-c)
+  say "starting slurmctld (port $SLURM_CTLD_PORT)"
+  # Its own UTS namespace, so that its host name is the SlurmctldHost of the configuration whatever this
+  # machine is called; its network is the root namespace's.
+  unshare --uts sh -c "hostname ${SLURM_PREFIX}ctl && exec slurmctld -f '$SLURM_CONF_FILE' ${clean[*]}" </dev/null >/dev/null 2>>"$SLURM_STATE_DIR/daemons.log" 9>&-
+fi
+
+restarted=()
+for node in $(node_names); do
+  pid_file=$(node_pid_file "$node")
+  live_pid "$pid_file" slurmd >/dev/null && continue
+  say "starting slurmd $node in $(node_netns "$node")"
+  mkdir -p "$SLURM_STATE_DIR/nodes/$node/spool"
+  # nsenter, not `ip netns exec`: that remounts /sys and slurmd then finds no cgroup file system.
+  nsenter --net="/run/netns/$(node_netns "$node")" unshare --uts \
+    sh -c "hostname $node && exec slurmd -f '$SLURM_CONF_FILE' -N $node" </dev/null >/dev/null 2>>"$SLURM_STATE_DIR/daemons.log" 9>&-
+  restarted+=("$node")
+done
+
+# --- wait until every node is usable ----------------------------------------------------------------------
+deadline=$(($(date +%s) + 60))
+resumed=""
+while :; do
+  states=$(sinfo -h -N -o '%N %t' 2>/dev/null || true)
+  bad=$(echo "$states" | awk '$2 !~ /^(idle|mix|alloc|comp)$/ {print $1}' | sort -u)
+  if [ -n "$states" ] && [ -z "$bad" ]; then break; fi
+  # A node left DOWN (its slurmd was killed) or drained by an earlier user: resume it once it answers.
+  for node in $bad; do
+    case "$resumed" in *" $node "*) continue ;; esac
+    state=$(echo "$states" | awk -v n="$node" '$1 == n {print $2}')
+    case "$state" in down | drain | drng | drained | down* | fail | maint)
+      if [ "$state" != "down*" ] || [[ " ${restarted[*]:-} " == *" $node "* ]]; then
+        scontrol update nodename="$node" state=resume 2>/dev/null && resumed+=" $node "
+      fi ;;
+    esac
+  done
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "slurm-up: the nodes did not become idle within 60 s:" >&2
+    echo "$states" >&2
+    echo "logs: $SLURM_STATE_DIR/daemons.log, $SLURM_STATE_DIR/ctld/slurmctld.log, $SLURM_STATE_DIR/nodes/*/slurmd.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+cat >"$SLURM_STATE_DIR/env" <<EOF
+export SLURM_CONF=$SLURM_CONF_FILE
+export TROUPE_SLURM_DIR=$SLURM_STATE_DIR
+export TROUPE_SLURM_SHARED=$SLURM_SHARED_DIR
+export TROUPE_SLURM_LOGIN_ADDRESS=$SLURM_NET.1
+export TROUPE_SLURM_NET=$SLURM_NET
+export TROUPE_SLURM_NODES=$SLURM_NODE_COUNT
+export TROUPE_SLURM_CPUS=$SLURM_NODE_CPUS
+export TROUPE_SLURM_MEMORY_MB=$SLURM_NODE_MEMORY_MB
+export TROUPE_SLURM_GPUS=$SLURM_NODE_GPUS
+export TROUPE_SLURM_CTLD_PORT=$SLURM_CTLD_PORT
+EOF
+say "up: $SLURM_NODE_COUNT nodes ($(echo "$states" | tr '\n' ' ')) in $((($(date +%s%N) - started) / 1000000)) ms"
+cat "$SLURM_STATE_DIR/env"

@@ -1,0 +1,247 @@
+/**
+ * The real Slurm test cluster (scripts/slurm/up.sh: slurmctld and three slurmd, each node in its own network
+ * namespace) does what troupe's Slurm runtime will need: gang allocations over distinct nodes and addresses,
+ * TCP between nodes and back to the login node, heterogeneous jobs, cancel, pending reasons, exit codes
+ * without accounting, and a node whose slurmd dies. Times measured go to stdout (docs/slurm-notes.md).
+ */
+import { createServer, type AddressInfo } from "node:net";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { attemptCluster, DOWN_SCRIPT, pollFor, showJob, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
+
+const attempt = attemptCluster();
+if (attempt.reason) console.warn(`test/slurm/cluster.test.ts skipped: ${attempt.reason}`);
+const NODE = process.execPath;
+const timings: Record<string, string> = {};
+const ms = (since: bigint) => Number((process.hrtime.bigint() - since) / 1_000_000n);
+
+describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "scripts/slurm/up.sh"})`, () => {
+  const cluster = attempt.cluster as SlurmCluster;
+  const jobs: string[] = [];
+  const run = (command: string, args: readonly string[], timeoutMs?: number) => slurm(cluster, command, args, timeoutMs);
+  /** A fresh directory on the cluster's shared file system. */
+  const sharedDir = (name: string) => mkdtempSync(`${cluster.shared}/${name}-`);
+  /** Writes a batch script into DIR and submits it (`sbatch --parsable`); remembers the job for cleanup. */
+  async function submit(dir: string, body: string, options: readonly string[]): Promise<string> {
+    writeFileSync(`${dir}/job.sh`, `#!/bin/bash\nset -u\nexport D=${dir}\n${body}\n`);
+    const id = (await run("sbatch", ["--parsable", `--chdir=${dir}`, "-o", `${dir}/job.out`, ...options, `${dir}/job.sh`])).trim();
+    expect(id).toMatch(/^\d+$/);
+    jobs.push(id);
+    return id;
+  }
+  const jobState = async (id: string) => (await run("squeue", ["-h", "-t", "all", "-j", id, "-o", "%T"])).trim();
+  const untilState = (id: string, wanted: RegExp, within: number) =>
+    pollFor(`job ${id} to be ${wanted.source}`, within, async () => {
+      const state = await jobState(id);
+      return wanted.test(state) ? state : undefined;
+    });
+  const nodeState = async (node: string) => (await run("sinfo", ["-h", "-N", "-n", node, "-o", "%t"])).trim();
+  /** Whether a process is gone (a zombie waiting for this machine's slow PID 1 counts as gone). */
+  const gone = (pid: number) => {
+    try {
+      return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return true;
+    }
+  };
+
+  afterEach(async () => {
+    if (jobs.length > 0) await run("scancel", jobs.splice(0)).catch(() => undefined);
+  });
+  afterAll(async () => {
+    console.log(`Slurm test cluster timings:\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
+    if (cluster.startedHere) await run("bash", [DOWN_SCRIPT]);
+  });
+
+  it("sbatch and salloc of three nodes, one task each: three distinct nodes and addresses", async () => {
+    const dir = sharedDir("three");
+    const started = process.hrtime.bigint();
+    const id = await submit(dir, "srun bash -c 'echo $(hostname) $(hostname -I)'", ["-N3", "--ntasks-per-node=1"]);
+    await untilState(id, /^COMPLETED$/, 30_000);
+    timings["sbatch -N3 to COMPLETED (polled)"] = `${ms(started)} ms`;
+    const lines = readFileSync(`${dir}/job.out`, "utf8").trim().split("\n").sort();
+    const expected = [1, 2, 3].map((i) => `n${i} ${cluster.nodeAddress(i)}`);
+    expect(lines).toEqual(expected);
+
+    const allocated = process.hrtime.bigint();
+    const out = await run("salloc", ["-N3", "--ntasks-per-node=1", "srun", "bash", "-c", "echo $(hostname) $(hostname -I)"]);
+    timings["salloc -N3 + one srun step, end to end"] = `${ms(allocated)} ms`;
+    expect(out.trim().split("\n").sort()).toEqual(expected);
+  });
+
+  it("steps of one allocation start without a new allocation (times recorded)", async () => {
+    const script = 'for i in 1 2 3 4 5; do s=$(date +%s%N); srun -N3 true; echo $((($(date +%s%N) - s) / 1000000)); done';
+    const out = await run("salloc", ["-N3", "--ntasks-per-node=1", "bash", "-c", script]);
+    const times = out.trim().split("\n").map(Number);
+    expect(times).toHaveLength(5);
+    timings["srun -N3 true inside an allocation"] = `${times.join(", ")} ms`;
+  });
+
+  it("a step on n1 reaches a TCP listener on n3, and every node reaches the login node", async () => {
+    const dir = sharedDir("tcp");
+    // The programs are files on the shared file system, run by this machine's node binary: all nodes see both.
+    writeFileSync(`${dir}/server.js`, `const os = require("os");
+const server = require("net").createServer((s) => { s.end("reply from " + os.hostname() + "\\n"); server.close(); });
+server.listen(7777, "0.0.0.0");`);
+    writeFileSync(`${dir}/client.js`, `const [host, port] = process.argv.slice(2);
+const deadline = Date.now() + 20000;
+(function attempt() {
+  const socket = require("net").connect(Number(port), host);
+  socket.on("data", (d) => process.stdout.write(d));
+  socket.on("error", () => { if (Date.now() > deadline) process.exit(1); setTimeout(attempt, 50); });
+})();`);
+    const id = await submit(
+      dir,
+      `srun -N1 -n1 -w n3 ${NODE} $D/server.js &\nsrun -N1 -n1 -w n1 ${NODE} $D/client.js ${cluster.nodeAddress(3)} 7777 > $D/client.out\nwait`,
+      ["-N2", "-w", "n1,n3", "--ntasks-per-node=1"],
+    );
+    await untilState(id, /^COMPLETED$/, 30_000);
+    expect(readFileSync(`${dir}/client.out`, "utf8")).toBe("reply from n3\n");
+
+    // Back to the login node (where troupe runs): a listener here sees each node's own address.
+    const peers: string[] = [];
+    const server = createServer((s) => {
+      peers.push(s.remoteAddress ?? "?");
+      s.end("hello\n");
+    });
+    await new Promise<void>((r) => server.listen(0, cluster.loginAddress, r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const out = await run("srun", ["-N3", "--ntasks-per-node=1", NODE, `${dir}/client.js`, cluster.loginAddress, String(port)]);
+      expect(out).toBe("hello\nhello\nhello\n");
+      expect(peers.sort()).toEqual([1, 2, 3].map((i) => cluster.nodeAddress(i)));
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a heterogeneous job (srun ... : ...) places components with different resources", async () => {
+    const started = process.hrtime.bigint();
+    const out = await run("srun", [
+      ...["-N1", "-c2", "--mem=500", "bash", "-c", 'echo "lead $(hostname) $SLURM_JOB_ID"', ":"],
+      ...["-N2", "-c1", "--mem=200", "bash", "-c", 'echo "worker $(hostname) $SLURM_JOB_ID"'],
+    ]);
+    timings["srun heterogeneous 1+2 nodes, end to end"] = `${ms(started)} ms`;
+    const lines = out.trim().split("\n").map((l) => l.split(" "));
+    expect(lines.map((l) => l[0]).sort()).toEqual(["lead", "worker", "worker"]);
+    expect(new Set(lines.map((l) => l[1])).size).toBe(3);
+    const id = lines[0]![2]!;
+    // The components are jobs ID+0 and ID+1 (their own job ids, het_job_id = the first's).
+    const listed = JSON.parse(await run("squeue", ["--json"])) as { jobs: Array<{ het_job_id: number; het_job_offset: number; job_state: string }> };
+    const parts = listed.jobs.filter((j) => String(j.het_job_id) === id);
+    expect(parts.map((j) => j.het_job_offset).sort()).toEqual([0, 1]);
+  });
+
+  it("scancel of a running job ends its steps: SIGTERM first, SIGKILL after KillWait", async () => {
+    const dir = sharedDir("cancel");
+    const step = `trap 'echo TERM > $D/term-$(hostname); exit 143' TERM; sleep 300 & echo "$$ $!" > $D/pids-$(hostname); wait`;
+    const id = await submit(dir, `srun bash -c '${step.replace(/'/g, "'\\''")}'`, ["-N3", "--ntasks-per-node=1"]);
+    const pidFiles = ["n1", "n2", "n3"].map((n) => `${dir}/pids-${n}`);
+    await pollFor("the three steps to start", 30_000, async () => (pidFiles.every((f) => existsSync(f) && readFileSync(f, "utf8").includes("\n")) ? true : undefined));
+    const pids = pidFiles.flatMap((f) => readFileSync(f, "utf8").trim().split(" ").map(Number));
+    const cancelled = process.hrtime.bigint();
+    await run("scancel", [id]);
+    await untilState(id, /^CANCELLED$/, 30_000);
+    await pollFor("the steps' processes to end", 30_000, async () => (pids.every(gone) ? true : undefined));
+    timings["scancel to every step process gone (steps trap SIGTERM)"] = `${ms(cancelled)} ms`;
+    for (const node of ["n1", "n2", "n3"]) expect(readFileSync(`${dir}/term-${node}`, "utf8")).toBe("TERM\n");
+    const job = await showJob(cluster, id);
+    expect([job.JobState, job.ExitCode]).toEqual(["CANCELLED", "0:15"]);
+    expect(readFileSync(`${dir}/job.out`, "utf8")).toMatch(/CANCELLED AT/);
+
+    // A step that ignores SIGTERM is killed KillWait (5 s here) later.
+    const stubborn = sharedDir("stubborn");
+    const id2 = await submit(stubborn, `srun bash -c 'trap "" TERM; echo $$ > $D/pid; sleep 300'`, ["-N1"]);
+    await pollFor("the step to start", 30_000, async () => (existsSync(`${stubborn}/pid`) && readFileSync(`${stubborn}/pid`, "utf8").endsWith("\n") ? true : undefined));
+    const pid = Number(readFileSync(`${stubborn}/pid`, "utf8"));
+    const cancelled2 = process.hrtime.bigint();
+    await run("scancel", [id2]);
+    await pollFor("the stubborn step to end", 30_000, async () => (gone(pid) ? true : undefined));
+    timings["scancel to a SIGTERM-ignoring step gone (KillWait=5)"] = `${ms(cancelled2)} ms`;
+    expect(ms(cancelled2)).toBeGreaterThanOrEqual(4_000);
+  }, 90_000);
+
+  it("a job that cannot run now is PENDING with its reason; one that never can is refused by --test-only", async () => {
+    const dir = sharedDir("pending");
+    await run("scontrol", ["update", "nodename=n3", "state=drain", "reason=troupe-test"]);
+    try {
+      const id = await submit(dir, "true", ["-N3"]);
+      const reason = await pollFor("a pending reason", 15_000, async () => {
+        const [state, why] = (await run("squeue", ["-h", "-j", id, "-o", "%T|%r"])).trim().split("|");
+        return state === "PENDING" && why && why !== "None" ? why : undefined;
+      });
+      expect(reason).toMatch(/DOWN, DRAINED|ReqNodeNotAvail/);
+      const job = await showJob(cluster, id);
+      expect(job.JobState).toBe("PENDING");
+      expect(job.Reason).toMatch(/DRAINED|ReqNodeNotAvail/);
+      expect((await run("sinfo", ["-h", "-N", "-n", "n3", "-o", "%t|%E"])).trim()).toBe("drain|troupe-test");
+      await run("scontrol", ["update", "nodename=n3", "state=resume"]);
+      await untilState(id, /^COMPLETED$/, 30_000);
+    } finally {
+      await run("scontrol", ["update", "nodename=n3", "state=resume"]).catch(() => undefined);
+    }
+
+    // Busy: every node held whole, then a job of one task waits for Resources.
+    const hold = await submit(dir, "sleep 300", ["-N3", "--exclusive"]);
+    await untilState(hold, /^RUNNING$/, 30_000);
+    const waiting = await submit(dir, "true", ["-N1"]);
+    await pollFor("Reason=Resources", 15_000, async () => ((await showJob(cluster, waiting)).Reason === "Resources" ? true : undefined));
+
+    // More nodes than the partition has: sbatch accepts it and it pends forever (PartitionNodeLimit);
+    // --test-only refuses it at once, with a reason.
+    const never = await submit(dir, "true", ["-N4"]);
+    await pollFor("PartitionNodeLimit", 15_000, async () => ((await showJob(cluster, never)).Reason === "PartitionNodeLimit" ? true : undefined));
+    await expect(run("sbatch", ["--test-only", "-N4", "--wrap", "true"])).rejects.toThrow(/Requested node configuration is not available/);
+  }, 90_000);
+
+  it("exit codes without accounting: scontrol/squeue while the job is kept, the jobcomp file, a wrapper's file", async () => {
+    expect(await run("sacct", ["-j", "1"]).catch((e: Error) => e.message)).toMatch(/accounting storage is disabled/);
+    const dir = sharedDir("exit");
+    const id = await submit(dir, `srun -w n2 bash -c 'exit 3'\ncode=$?\necho $code > $D/srun-exit\nexit $code`, ["-N1", "-w", "n2"]);
+    await untilState(id, /^FAILED$/, 30_000);
+    const job = await showJob(cluster, id);
+    expect([job.JobState, job.ExitCode, job.Reason]).toEqual(["FAILED", "3:0", "NonZeroExitCode"]);
+    // squeue --json gives wait statuses: exit 3 is 3 << 8.
+    const listed = JSON.parse(await run("squeue", ["--json", "-j", id])) as { jobs: Array<{ job_id: number; exit_code: number }> };
+    expect(listed.jobs.find((j) => String(j.job_id) === id)?.exit_code).toBe(3 << 8);
+    expect(readFileSync(`${dir}/srun-exit`, "utf8")).toBe("3\n");
+    const jobcomp = await pollFor("the jobcomp line", 10_000, async () =>
+      readFileSync(`${cluster.dir}/ctld/jobcomp.log`, "utf8").split("\n").find((l) => l.startsWith(`JobId=${id} `)),
+    );
+    expect(jobcomp).toMatch(/JobState=FAILED .*ExitCode=3:0/);
+  });
+
+  it("a killed slurmd: its node goes DOWN, its jobs NODE_FAIL (or requeued); up.sh brings it back", async () => {
+    const dir = sharedDir("nodefail");
+    const id = await submit(dir, `srun bash -c 'echo $$ > $D/pid; exec sleep 300'`, ["-N1", "-w", "n2", "--no-requeue"]);
+    const requeued = await submit(dir, "sleep 300", ["-N1", "-w", "n2", "--requeue"]);
+    await pollFor("the step to start", 30_000, async () => (existsSync(`${dir}/pid`) && readFileSync(`${dir}/pid`, "utf8").endsWith("\n") ? true : undefined));
+    await untilState(requeued, /^RUNNING$/, 30_000);
+    const stepPid = Number(readFileSync(`${dir}/pid`, "utf8"));
+    const slurmd = Number(readFileSync(`${cluster.dir}/nodes/n2/slurmd.pid`, "utf8"));
+    const killed = process.hrtime.bigint();
+    process.kill(slurmd, "SIGKILL");
+    let notResponding: number | undefined;
+    const down = await pollFor("n2 to go DOWN", 90_000, async () => {
+      const state = await nodeState("n2");
+      if (state.endsWith("*") && notResponding === undefined) notResponding = ms(killed);
+      return state.startsWith("down") ? state : undefined;
+    }, 200);
+    const downAt = ms(killed);
+    expect(down).toBe("down*");
+    await untilState(id, /^NODE_FAIL$/, 30_000);
+    expect((await showJob(cluster, id)).Reason).toBe("NodeDown");
+    // A job that may be requeued goes back to the queue (held to n2 by -w, it waits for the node).
+    const again = await untilState(requeued, /^(PENDING|REQUEUED|REQUEUE_HOLD)$/, 30_000);
+    timings["slurmd SIGKILL to node not responding / DOWN + NODE_FAIL"] = `${notResponding} ms / ${downAt} ms (SlurmdTimeout=10)`;
+    timings["a requeueable batch job on the dead node"] = again;
+    // The step's processes outlive their slurmd (nobody is left to end them) ...
+    expect(gone(stepPid)).toBe(false);
+    // ... until its slurmd is back: it registers, the controller tells it the job is gone, it kills the step.
+    const restarted = process.hrtime.bigint();
+    await run("bash", [UP_SCRIPT], 120_000);
+    timings["up.sh restarting n2 until idle"] = `${ms(restarted)} ms`;
+    await pollFor("the orphaned step to end", 20_000, async () => (gone(stepPid) ? true : undefined));
+    expect(await nodeState("n2")).toMatch(/^(idle|mix|alloc)$/);
+  }, 180_000);
+});
