@@ -28,13 +28,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Packages, installed only when missing (as scripts/test.sh does). Their postinst cannot start the daemons here.
+# The daemons and clients without Recommends: slurm-wlm's meta package would bring 43 packages (every plugin
+# and its libraries, HDF5, ROCm, IPMI ...); slurm-wlm-basic-plugins (a dependency) has all this cluster uses,
+# squeue/sinfo --json included.
 need_apt=()
-for pkg in slurm-wlm munge iproute2; do
+for pkg in slurmctld slurmd slurm-client munge iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 mkdir -p "$(dirname "$SLURM_LOCK")"

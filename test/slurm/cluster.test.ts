@@ -4,6 +4,7 @@
  * TCP between nodes and back to the login node, heterogeneous jobs, cancel, pending reasons, exit codes
  * without accounting, and a node whose slurmd dies. Times measured go to stdout (docs/slurm-notes.md).
  */
+import { spawn } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -130,6 +131,44 @@ const deadline = Date.now() + 20000;
     const listed = JSON.parse(await run("squeue", ["--json"])) as { jobs: Array<{ het_job_id: number; het_job_offset: number; job_state: string }> };
     const parts = listed.jobs.filter((j) => String(j.het_job_id) === id);
     expect(parts.map((j) => j.het_job_offset).sort()).toEqual([0, 1]);
+  });
+
+  it("a barrier through srun's stdin: every task ready on its node, then one line starts them all", async () => {
+    // What troupe's barrier can be: each task says it is ready, then waits for a line srun broadcasts to every
+    // task (stdin goes to all tasks by default). All nodes share this machine's clock: the skew is exact.
+    const task = 'echo "ready $(hostname)"; read go; echo "start $(hostname) $go $(date +%s%N)"';
+    const srun = spawn("srun", ["-N3", "--ntasks-per-node=1", "--unbuffered", "bash", "-c", task], { env: cluster.env });
+    let out = "";
+    srun.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const ended = new Promise<number | null>((r) => srun.on("close", r));
+    await pollFor("three ready tasks", 30_000, async () => ((out.match(/^ready /gm) ?? []).length === 3 ? true : undefined), 5);
+    const releasedAtNs = BigInt(Date.now()) * 1_000_000n;
+    srun.stdin.end("go\n");
+    expect(await ended).toBe(0);
+    const starts = [...out.matchAll(/^start (n\d) go (\d+)$/gm)];
+    expect(starts.map((m) => m[1]).sort()).toEqual(["n1", "n2", "n3"]);
+    const times = starts.map((m) => BigInt(m[2]!));
+    const skewMs = Number(times.reduce((a, b) => (a > b ? a : b)) - times.reduce((a, b) => (a < b ? a : b))) / 1e6;
+    const latestMs = Number(times.reduce((a, b) => (a > b ? a : b)) - releasedAtNs) / 1e6;
+    timings["stdin barrier: go to last start / start skew over 3 nodes"] = `${latestMs.toFixed(1)} ms / ${skewMs.toFixed(1)} ms`;
+    // No command started before the line was written (Date.now() is never ahead of the nodes' clock: the same one).
+    expect(times.every((t) => t >= releasedAtNs)).toBe(true);
+  });
+
+  it("a step started by srun on the login node ends with that srun; one the batch script started lives on", async () => {
+    const dir = sharedDir("durable");
+    const id = await submit(dir, `srun -N1 -n1 --overlap bash -c 'echo $$ > $D/batch-step; exec sleep 300' &\nwait`, ["-N1"]);
+    await untilState(id, /^RUNNING$/, 30_000);
+    const login = spawn("srun", ["--jobid", id, "--overlap", "-N1", "-n1", "bash", "-c", `echo $$ > ${dir}/login-step; exec sleep 300`], { env: cluster.env, stdio: "ignore" });
+    const pidIn = (file: string) =>
+      pollFor(file, 30_000, async () => (existsSync(file) && readFileSync(file, "utf8").endsWith("\n") ? Number(readFileSync(file, "utf8")) : undefined));
+    const [batchStep, loginStep] = [await pidIn(`${dir}/batch-step`), await pidIn(`${dir}/login-step`)];
+    const killed = process.hrtime.bigint();
+    login.kill("SIGKILL");
+    await pollFor("the login node's step to end", 30_000, async () => (gone(loginStep) ? true : undefined));
+    timings["srun on the login node SIGKILLed to its step's end"] = `${ms(killed)} ms`;
+    expect(gone(batchStep)).toBe(false);
+    expect(await run("squeue", ["-h", "-s", "-j", id, "-o", "%i"])).toMatch(new RegExp(`^${id}\\.0$`, "m"));
   });
 
   it("scancel of a running job ends its steps: SIGTERM first, SIGKILL after KillWait", async () => {
