@@ -70,6 +70,17 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     expect(out.trim().split("\n").sort()).toEqual(expected);
   });
 
+  it("capacity per node from sinfo (cpus, memory, fake GPUs as gres); a step given a GPU sees CUDA_VISIBLE_DEVICES", async () => {
+    const lines = (await run("sinfo", ["-N", "-h", "-o", "%N|%c|%m|%G|%o"])).trim().split("\n");
+    const { TROUPE_SLURM_CPUS: cpus, TROUPE_SLURM_MEMORY_MB: memory, TROUPE_SLURM_GPUS: gpus } = cluster.env;
+    const gres = gpus === "0" ? "(null)" : `gpu:${gpus}`;
+    expect(lines).toEqual([1, 2, 3].map((i) => `n${i}|${cpus}|${memory}|${gres}|${cluster.nodeAddress(i)}`));
+    if (gpus === "0") return;
+    const out = await run("srun", ["-N3", "--ntasks-per-node=1", "--gres=gpu:1", "bash", "-c", 'echo "$(hostname) $CUDA_VISIBLE_DEVICES"']);
+    expect(out.trim().split("\n").sort()).toEqual(["n1 0", "n2 0", "n3 0"]);
+    await expect(run("srun", ["-N1", `--gres=gpu:${Number(gpus) + 1}`, "true"])).rejects.toThrow(/Requested node configuration is not available/);
+  });
+
   it("steps of one allocation start without a new allocation (times recorded)", async () => {
     const script = 'for i in 1 2 3 4 5; do s=$(date +%s%N); srun -N3 true; echo $((($(date +%s%N) - s) / 1000000)); done';
     const out = await run("salloc", ["-N3", "--ntasks-per-node=1", "bash", "-c", script]);
@@ -234,7 +245,7 @@ const deadline = Date.now() + 20000;
   }, 90_000);
 
   it("exit codes without accounting: scontrol/squeue while the job is kept, the jobcomp file, a wrapper's file", async () => {
-    expect(await run("sacct", ["-j", "1"]).catch((e: Error) => e.message)).toMatch(/accounting storage is disabled/);
+    await expect(run("sacct", ["-j", "1"])).rejects.toThrow(/accounting storage is disabled/);
     const dir = sharedDir("exit");
     const id = await submit(dir, `srun -w n2 bash -c 'exit 3'\ncode=$?\necho $code > $D/srun-exit\nexit $code`, ["-N1", "-w", "n2"]);
     await untilState(id, /^FAILED$/, 30_000);
