@@ -9,7 +9,9 @@
 # the state directory's `shared/` is the cluster's shared file system. Needs root.
 #
 # Idempotent: whatever is already up stays (a second call takes well under a second); a dead daemon is
-# restarted, a node left DOWN or drained is resumed. `bash scripts/slurm/down.sh` removes everything.
+# restarted, a node left DOWN or drained is resumed. Refused (exit 2): settings other than the running
+# cluster's, a TROUPE_SLURM_DIR other than its (one cluster per machine: the link names are fixed), a /24
+# already on another interface. `bash scripts/slurm/down.sh` removes everything.
 # Settings (environment): TROUPE_SLURM_DIR (state, default /var/tmp/troupe-slurm), TROUPE_SLURM_NET (default
 # 10.250.0), TROUPE_SLURM_NODES (3), TROUPE_SLURM_CPUS (4 per node), TROUPE_SLURM_MEMORY_MB (4000 per node),
 # TROUPE_SLURM_GPUS (fake gres/gpu per node, 2; 0 for none), TROUPE_SLURM_CTLD_PORT (16817).
@@ -19,6 +21,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 source "$here/common.sh"
+# shellcheck source=config.sh
+source "$here/config.sh"
 started=$(date +%s%N)
 say() { echo "slurm-up: $*" >&2; }
 
@@ -45,94 +49,49 @@ mkdir -p "$(dirname "$SLURM_LOCK")"
 exec 9>"$SLURM_LOCK"
 flock 9
 
-# --- configuration ------------------------------------------------------------------------------------------
+# --- state directory and configuration ----------------------------------------------------------------------
+conf_text=$(slurm_conf_text)
+gres_text=$(gres_conf_text)
+refuse_other_cluster
+other_links=$(ip -o -4 addr show | awk -v net="$SLURM_NET." -v bridge="$SLURM_BRIDGE" \
+  'index($4, net) == 1 && $2 != bridge {print $2 " " $4}')
+if [ -n "$other_links" ]; then
+  echo "slurm-up: $SLURM_NET.0/24 is in use on this machine ($other_links): choose another TROUPE_SLURM_NET" >&2
+  exit 2
+fi
+if [ -f "$SLURM_CONF_FILE" ] && { [ "$(cat "$SLURM_CONF_FILE")" != "$conf_text" ] ||
+  [ "$(cat "$SLURM_STATE_DIR/etc/gres.conf" 2>/dev/null)" != "$gres_text" ]; }; then
+  if any_daemon_alive; then
+    echo "slurm-up: the cluster in $SLURM_STATE_DIR runs with other settings than these; its configuration differs:" >&2
+    diff <(echo "$conf_text") "$SLURM_CONF_FILE" | sed 's/^/  /' >&2 || true
+    echo "slurm-up: use its settings (source $SLURM_STATE_DIR/env), or remove it first (scripts/slurm/down.sh)" >&2
+    exit 2
+  fi
+  say "removing a stopped cluster that had other settings"
+  teardown_cluster
+fi
+
 mkdir -p "$SLURM_STATE_DIR"/{etc,munge,ctld/state,shared,dev}
+touch "$SLURM_STATE_DIR/$STATE_MARKER"
 chmod 755 "$SLURM_STATE_DIR"
 chmod 700 "$SLURM_STATE_DIR/munge"
 chmod 1777 "$SLURM_SHARED_DIR"
 if [ ! -s "$SLURM_STATE_DIR/munge/munge.key" ]; then
   (umask 077 && head -c 1024 /dev/urandom >"$SLURM_STATE_DIR/munge/munge.key")
 fi
-
-# Fake GPUs: character devices with /dev/null's numbers, so that Slurm counts them, binds them to steps and
-# sets CUDA_VISIBLE_DEVICES as it would for real ones. task/none: nothing is actually fenced off.
-gres_line="" node_gres=""
-if [ "$SLURM_NODE_GPUS" -gt 0 ]; then
-  for ((g = 0; g < SLURM_NODE_GPUS; g++)); do
-    [ -c "$SLURM_STATE_DIR/dev/gpu$g" ] || mknod "$SLURM_STATE_DIR/dev/gpu$g" c 1 3
-  done
-  gres_line="GresTypes=gpu"
-  node_gres="Gres=gpu:$SLURM_NODE_GPUS"
-  printf 'AutoDetect=off\nNodeName=n[1-%s] Name=gpu File=%s/dev/gpu[0-%s]\n' \
-    "$SLURM_NODE_COUNT" "$SLURM_STATE_DIR" "$((SLURM_NODE_GPUS - 1))" >"$SLURM_STATE_DIR/etc/gres.conf.new"
-else
-  : >"$SLURM_STATE_DIR/etc/gres.conf.new"
-fi
-
-cat >"$SLURM_STATE_DIR/etc/slurm.conf.new" <<EOF
-# Written by scripts/slurm/up.sh: troupe's test cluster. Do not edit (up.sh rewrites it).
-ClusterName=$SLURM_PREFIX
-SlurmctldHost=${SLURM_PREFIX}ctl($SLURM_NET.1)
-SlurmctldPort=$SLURM_CTLD_PORT
-SlurmdPort=6818
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCKET
-CredType=cred/munge
-MpiDefault=none
-# No cgroups here (v1 controllers, no systemd): processes are tracked by parentage, tasks are not confined.
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-DefMemPerCPU=256
-SlurmdParameters=config_overrides
-ReturnToService=2
-# No slurmdbd: no sacct. A finished job stays in slurmctld for MinJobAge seconds (scontrol show job), and
-# every finished job is one line of the jobcomp file (state, exit code).
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/filetxt
-JobCompLoc=$SLURM_STATE_DIR/ctld/jobcomp.log
-MinJobAge=600
-# Short timeouts: a test kills a slurmd and waits for its node to go DOWN; scancel's SIGKILL follows SIGTERM.
-SlurmdTimeout=10
-SlurmctldTimeout=10
-KillWait=5
-InactiveLimit=0
-# Heterogeneous jobs are placed by the backfill scheduler only: try at submission, and every second after.
-SchedulerParameters=bf_interval=1,bf_hetjob_immediate
-StateSaveLocation=$SLURM_STATE_DIR/ctld/state
-SlurmctldPidFile=$CTLD_PID_FILE
-SlurmctldLogFile=$SLURM_STATE_DIR/ctld/slurmctld.log
-SlurmdSpoolDir=$SLURM_STATE_DIR/nodes/%n/spool
-SlurmdPidFile=$SLURM_STATE_DIR/nodes/%n/slurmd.pid
-SlurmdLogFile=$SLURM_STATE_DIR/nodes/%n/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-$gres_line
-NodeName=n[1-$SLURM_NODE_COUNT] NodeAddr=$SLURM_NET.[11-1$SLURM_NODE_COUNT] CPUs=$SLURM_NODE_CPUS RealMemory=$SLURM_NODE_MEMORY_MB $node_gres State=UNKNOWN
-PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-EOF
-
-# A changed configuration (other settings than the running cluster's) means a fresh cluster.
-if [ -f "$SLURM_CONF_FILE" ] && ! { cmp -s "$SLURM_CONF_FILE" "$SLURM_CONF_FILE.new" &&
-  cmp -s "$SLURM_STATE_DIR/etc/gres.conf" "$SLURM_STATE_DIR/etc/gres.conf.new"; }; then
-  say "settings changed: restarting the cluster's daemons"
-  stop_pid "$CTLD_PID_FILE" slurmctld
-  for node in $(node_names); do stop_pid "$(node_pid_file "$node")" slurmd; done
-  rm -rf "$SLURM_STATE_DIR/ctld/state" "$SLURM_STATE_DIR/nodes"
-  mkdir -p "$SLURM_STATE_DIR/ctld/state"
-fi
-mv "$SLURM_STATE_DIR/etc/slurm.conf.new" "$SLURM_CONF_FILE"
-mv "$SLURM_STATE_DIR/etc/gres.conf.new" "$SLURM_STATE_DIR/etc/gres.conf"
+for ((g = 0; g < SLURM_NODE_GPUS; g++)); do
+  [ -c "$SLURM_STATE_DIR/dev/gpu$g" ] || mknod "$SLURM_STATE_DIR/dev/gpu$g" c 1 3
+done
+[ "$(cat "$SLURM_CONF_FILE" 2>/dev/null)" = "$conf_text" ] || echo "$conf_text" >"$SLURM_CONF_FILE"
+[ "$(cat "$SLURM_STATE_DIR/etc/gres.conf" 2>/dev/null)" = "$gres_text" ] || echo "$gres_text" >"$SLURM_STATE_DIR/etc/gres.conf"
 
 # --- network: a bridge in the root namespace, one netns + veth per node ---------------------------------------
 if ! ip link show "$SLURM_BRIDGE" >/dev/null 2>&1; then
   say "creating bridge $SLURM_BRIDGE ($SLURM_NET.1/24)"
   ip link add "$SLURM_BRIDGE" type bridge
 fi
+# Whose network this is: down.sh and up.sh with another TROUPE_SLURM_DIR leave it alone.
+ip link set "$SLURM_BRIDGE" alias "troupe-slurm:$SLURM_STATE_DIR"
 [[ "$(ip addr show dev "$SLURM_BRIDGE")" == *"inet $SLURM_NET.1/24 "* ]] || ip addr add "$SLURM_NET.1/24" dev "$SLURM_BRIDGE"
 ip link set "$SLURM_BRIDGE" up
 # Bridged traffic passes FORWARD when br_netfilter is loaded; accept it even where the policy is DROP (Docker).
@@ -180,7 +139,6 @@ if ! live_pid "$CTLD_PID_FILE" slurmctld >/dev/null; then
   unshare --uts sh -c "hostname ${SLURM_PREFIX}ctl && exec slurmctld -f '$SLURM_CONF_FILE' ${clean[*]}" </dev/null >/dev/null 2>>"$SLURM_STATE_DIR/daemons.log" 9>&-
 fi
 
-restarted=()
 for node in $(node_names); do
   pid_file=$(node_pid_file "$node")
   live_pid "$pid_file" slurmd >/dev/null && continue
@@ -189,28 +147,26 @@ for node in $(node_names); do
   # nsenter, not `ip netns exec`: that remounts /sys and slurmd then finds no cgroup file system.
   nsenter --net="/run/netns/$(node_netns "$node")" unshare --uts \
     sh -c "hostname $node && exec slurmd -f '$SLURM_CONF_FILE' -N $node" </dev/null >/dev/null 2>>"$SLURM_STATE_DIR/daemons.log" 9>&-
-  restarted+=("$node")
 done
 
 # --- wait until every node is usable ----------------------------------------------------------------------
 deadline=$(($(date +%s) + 60))
-resumed=""
+resumed=" "
 while :; do
   states=$(sinfo -h -N -o '%N %t' 2>/dev/null || true)
-  bad=$(echo "$states" | awk '$2 !~ /^(idle|mix|alloc|comp)$/ {print $1}' | sort -u)
-  if [ -n "$states" ] && [ -z "$bad" ]; then break; fi
-  # A node left DOWN (its slurmd was killed) or drained by an earlier user: resume it once it answers.
-  for node in $bad; do
-    case "$resumed" in *" $node "*) continue ;; esac
-    state=$(echo "$states" | awk -v n="$node" '$1 == n {print $2}')
-    case "$state" in down | drain | drng | drained | down* | fail | maint)
-      if [ "$state" != "down*" ] || [[ " ${restarted[*]:-} " == *" $node "* ]]; then
-        scontrol update nodename="$node" state=resume 2>/dev/null && resumed+=" $node "
-      fi ;;
+  waiting=$(echo "$states" | awk '$2 !~ /^(idle|mix|alloc|comp)$/ {print $1 "=" $2}')
+  if [ -n "$states" ] && [ -z "$waiting" ]; then break; fi
+  for entry in $waiting; do
+    node=${entry%%=*} state=${entry#*=}
+    # A node whose slurmd answers but that was left DOWN or drained (by a test, an admin): resume it, once.
+    # One not answering (`*`) waits: a restarted slurmd registers and ReturnToService=2 brings it back.
+    case "$state" in *\*) continue ;; esac
+    case "$state" in down | drain | drng | drained | fail | failg | maint)
+      [[ "$resumed" == *" $node "* ]] || { scontrol update nodename="$node" state=resume 2>/dev/null || true; resumed+="$node "; } ;;
     esac
   done
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "slurm-up: the nodes did not become idle within 60 s:" >&2
+    echo "slurm-up: the nodes did not become usable within 60 s:" >&2
     echo "$states" >&2
     echo "logs: $SLURM_STATE_DIR/daemons.log, $SLURM_STATE_DIR/ctld/slurmctld.log, $SLURM_STATE_DIR/nodes/*/slurmd.log" >&2
     exit 1

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { attemptCluster, DOWN_SCRIPT, pollFor, showJob, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
+import { attemptCluster, DOWN_SCRIPT, pollFor, runScript, showJob, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/cluster.test.ts skipped: ${attempt.reason}`);
@@ -52,6 +52,29 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
   afterAll(async () => {
     console.log(`Slurm test cluster timings:\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
     if (cluster.startedHere) await run("bash", [DOWN_SCRIPT]);
+  });
+
+  it("up.sh on a running cluster changes nothing; other settings and another state directory are refused", async () => {
+    const daemons = () => ["munge/munged.pid", "ctld/slurmctld.pid", ...[1, 2, 3].map((i) => `nodes/n${i}/slurmd.pid`)].map((f) => readFileSync(`${cluster.dir}/${f}`, "utf8"));
+    const before = daemons();
+    const again = await runScript(cluster, UP_SCRIPT);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`export SLURM_CONF=${cluster.env.SLURM_CONF}\n`);
+    expect(again.stderr).not.toMatch(/starting|creating/);
+    expect(daemons()).toEqual(before);
+
+    const other = await runScript(cluster, UP_SCRIPT, { TROUPE_SLURM_CPUS: String(Number(cluster.env.TROUPE_SLURM_CPUS) + 1) });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/runs with other settings[\s\S]*CPUs=/);
+    const elsewhere = { TROUPE_SLURM_DIR: `${cluster.dir}-elsewhere` };
+    for (const script of [UP_SCRIPT, DOWN_SCRIPT]) {
+      const refused = await runScript(cluster, script, elsewhere);
+      expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining(`a test cluster with its state in ${cluster.dir} is up`)]);
+    }
+    const bad = await runScript(cluster, UP_SCRIPT, { TROUPE_SLURM_NODES: "12" });
+    expect([bad.code, bad.stderr.trim()]).toEqual([2, "TROUPE_SLURM_NODES must be 1 to 9, not '12'"]);
+    expect(daemons()).toEqual(before);
+    expect(existsSync(`${cluster.dir}-elsewhere`)).toBe(false);
   });
 
   it("sbatch and salloc of three nodes, one task each: three distinct nodes and addresses", async () => {

@@ -83,6 +83,17 @@ export async function slurm(cluster: SlurmCluster, command: string, args: readon
   }
 }
 
+/** Runs up.sh or down.sh with extra settings; resolves with how it ended (never rejects on a non-zero exit). */
+export async function runScript(cluster: SlurmCluster, script: string, settings: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await execFileAsync("bash", [script], { env: { ...cluster.env, ...settings }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
 /** `scontrol show job -o ID` as fields. Values may not hold spaces (a comment's are cut at the first). */
 export async function showJob(cluster: SlurmCluster, jobId: string): Promise<Record<string, string>> {
   const line = await slurm(cluster, "scontrol", ["show", "job", "-o", jobId]);
