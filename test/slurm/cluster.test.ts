@@ -189,6 +189,70 @@ const deadline = Date.now() + 20000;
     expect(times.every((t) => t >= releasedAtNs)).toBe(true);
   });
 
+  it("the durable design: members launched by the batch script report to troupe over TCP, wait for go, leave exit files", async () => {
+    const dir = sharedDir("helper");
+    // A member's helper: says where it is placed, waits for "go", runs the command, writes its exit status to
+    // the shared directory (read back even after a restart of troupe) and says it on the connection too.
+    writeFileSync(`${dir}/helper.js`, `const net = require("net"), os = require("os"), fs = require("fs");
+const [host, port, dir, command] = process.argv.slice(2);
+const rank = process.env.SLURM_PROCID, job = process.env.SLURM_JOB_ID;
+const send = (m) => socket.write(JSON.stringify({ rank, ...m }) + "\\n");
+const socket = net.connect(Number(port), host, () => send({ node: os.hostname(), address: socket.localAddress, job }));
+let released = false;
+socket.on("data", (d) => {
+  if (released || !String(d).includes("go")) return;
+  released = true;
+  send({ started: performance.timeOrigin + performance.now() });
+  require("child_process").spawn("bash", ["-c", command], { stdio: "inherit" }).on("exit", (code, signal) => {
+    const status = code ?? 128 + os.constants.signals[signal];
+    fs.writeFileSync(dir + "/exit-" + job + "." + rank, status + "\\n");
+    send({ exit: status });
+    socket.end();
+    process.exitCode = status;
+  });
+});
+socket.on("error", () => process.exit(1));`);
+    type Message = { rank: string; node?: string; address?: string; job?: string; started?: number; exit?: number };
+    const messages: Message[] = [];
+    const sockets: import("node:net").Socket[] = [];
+    let releasedAt = 0;
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      let text = "";
+      socket.on("data", (d: Buffer) => {
+        text += d.toString();
+        for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n")) {
+          messages.push(JSON.parse(text.slice(0, at)) as Message);
+          text = text.slice(at + 1);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, cluster.loginAddress, r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const submitted = process.hrtime.bigint();
+      const id = await submit(dir, `srun ${NODE} $D/helper.js ${cluster.loginAddress} ${port} $D 'exit $SLURM_PROCID'`, ["-N3", "--ntasks-per-node=1"]);
+      const placed = () => messages.filter((m) => m.node);
+      await pollFor("three members placed", 30_000, async () => (placed().length === 3 ? true : undefined), 5);
+      timings["durable design: sbatch to all three members waiting at the barrier"] = `${ms(submitted)} ms`;
+      expect(placed().map((m) => `${m.rank} ${m.node} ${m.address} ${m.job}`).sort()).toEqual(
+        [1, 2, 3].map((i) => `${i - 1} n${i} ${cluster.nodeAddress(i)} ${id}`),
+      );
+      releasedAt = performance.timeOrigin + performance.now();
+      for (const socket of sockets) socket.write("go\n");
+      await pollFor("three exits", 30_000, async () => (messages.filter((m) => m.exit !== undefined).length === 3 ? true : undefined), 5);
+      const starts = messages.flatMap((m) => (m.started === undefined ? [] : [m.started]));
+      expect(starts.every((t) => t >= releasedAt)).toBe(true);
+      timings["durable design: go to last start / start skew"] = `${(Math.max(...starts) - releasedAt).toFixed(1)} ms / ${(Math.max(...starts) - Math.min(...starts)).toFixed(1)} ms`;
+      expect(messages.filter((m) => m.exit !== undefined).map((m) => `${m.rank}:${m.exit}`).sort()).toEqual(["0:0", "1:1", "2:2"]);
+      expect([0, 1, 2].map((r) => readFileSync(`${dir}/exit-${id}.${r}`, "utf8"))).toEqual(["0\n", "1\n", "2\n"]);
+      await untilState(id, /^FAILED$/, 30_000);
+      expect((await showJob(cluster, id)).ExitCode).toBe("2:0");
+    } finally {
+      server.close();
+    }
+  });
+
   it("a step started by srun on the login node ends with that srun; one the batch script started lives on", async () => {
     const dir = sharedDir("durable");
     const id = await submit(dir, `srun -N1 -n1 --overlap bash -c 'echo $$ > $D/batch-step; exec sleep 300' &\nwait`, ["-N1"]);
