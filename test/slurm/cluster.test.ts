@@ -7,12 +7,15 @@
 import { spawn } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { attemptCluster, DOWN_SCRIPT, pollFor, runScript, showJob, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/cluster.test.ts skipped: ${attempt.reason}`);
 const NODE = process.execPath;
+// Programs the steps run. Every node shares this machine's mount namespace, so they are at the same path there.
+const FIXTURES = fileURLToPath(new URL("./fixtures", import.meta.url));
 const timings: Record<string, string> = {};
 const ms = (since: bigint) => Number((process.hrtime.bigint() - since) / 1_000_000n);
 
@@ -114,20 +117,9 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
 
   it("a step on n1 reaches a TCP listener on n3, and every node reaches the login node", async () => {
     const dir = sharedDir("tcp");
-    // The programs are files on the shared file system, run by this machine's node binary: all nodes see both.
-    writeFileSync(`${dir}/server.js`, `const os = require("os");
-const server = require("net").createServer((s) => { s.end("reply from " + os.hostname() + "\\n"); server.close(); });
-server.listen(7777, "0.0.0.0");`);
-    writeFileSync(`${dir}/client.js`, `const [host, port] = process.argv.slice(2);
-const deadline = Date.now() + 20000;
-(function attempt() {
-  const socket = require("net").connect(Number(port), host);
-  socket.on("data", (d) => process.stdout.write(d));
-  socket.on("error", () => { if (Date.now() > deadline) process.exit(1); setTimeout(attempt, 50); });
-})();`);
     const id = await submit(
       dir,
-      `srun -N1 -n1 -w n3 ${NODE} $D/server.js &\nsrun -N1 -n1 -w n1 ${NODE} $D/client.js ${cluster.nodeAddress(3)} 7777 > $D/client.out\nwait`,
+      `srun -N1 -n1 -w n3 ${NODE} ${FIXTURES}/tcp-server.mjs &\nsrun -N1 -n1 -w n1 ${NODE} ${FIXTURES}/tcp-client.mjs ${cluster.nodeAddress(3)} 7777 > $D/client.out\nwait`,
       ["-N2", "-w", "n1,n3", "--ntasks-per-node=1"],
     );
     await untilState(id, /^COMPLETED$/, 30_000);
@@ -142,7 +134,7 @@ const deadline = Date.now() + 20000;
     await new Promise<void>((r) => server.listen(0, cluster.loginAddress, r));
     try {
       const { port } = server.address() as AddressInfo;
-      const out = await run("srun", ["-N3", "--ntasks-per-node=1", NODE, `${dir}/client.js`, cluster.loginAddress, String(port)]);
+      const out = await run("srun", ["-N3", "--ntasks-per-node=1", NODE, `${FIXTURES}/tcp-client.mjs`, cluster.loginAddress, String(port)]);
       expect(out).toBe("hello\nhello\nhello\n");
       expect(peers.sort()).toEqual([1, 2, 3].map((i) => cluster.nodeAddress(i)));
     } finally {
@@ -191,27 +183,6 @@ const deadline = Date.now() + 20000;
 
   it("the durable design: members launched by the batch script report to troupe over TCP, wait for go, leave exit files", async () => {
     const dir = sharedDir("helper");
-    // A member's helper: says where it is placed, waits for "go", runs the command, writes its exit status to
-    // the shared directory (read back even after a restart of troupe) and says it on the connection too.
-    writeFileSync(`${dir}/helper.js`, `const net = require("net"), os = require("os"), fs = require("fs");
-const [host, port, dir, command] = process.argv.slice(2);
-const rank = process.env.SLURM_PROCID, job = process.env.SLURM_JOB_ID;
-const send = (m) => socket.write(JSON.stringify({ rank, ...m }) + "\\n");
-const socket = net.connect(Number(port), host, () => send({ node: os.hostname(), address: socket.localAddress, job }));
-let released = false;
-socket.on("data", (d) => {
-  if (released || !String(d).includes("go")) return;
-  released = true;
-  send({ started: performance.timeOrigin + performance.now() });
-  require("child_process").spawn("bash", ["-c", command], { stdio: "inherit" }).on("exit", (code, signal) => {
-    const status = code ?? 128 + os.constants.signals[signal];
-    fs.writeFileSync(dir + "/exit-" + job + "." + rank, status + "\\n");
-    send({ exit: status });
-    socket.end();
-    process.exitCode = status;
-  });
-});
-socket.on("error", () => process.exit(1));`);
     type Message = { rank: string; node?: string; address?: string; job?: string; started?: number; exit?: number };
     const messages: Message[] = [];
     const sockets: import("node:net").Socket[] = [];
@@ -231,7 +202,7 @@ socket.on("error", () => process.exit(1));`);
     try {
       const { port } = server.address() as AddressInfo;
       const submitted = process.hrtime.bigint();
-      const id = await submit(dir, `srun ${NODE} $D/helper.js ${cluster.loginAddress} ${port} $D 'exit $SLURM_PROCID'`, ["-N3", "--ntasks-per-node=1"]);
+      const id = await submit(dir, `srun ${NODE} ${FIXTURES}/member-helper.mjs ${cluster.loginAddress} ${port} $D 'exit $SLURM_PROCID'`, ["-N3", "--ntasks-per-node=1"]);
       const placed = () => messages.filter((m) => m.node);
       await pollFor("three members placed", 30_000, async () => (placed().length === 3 ? true : undefined), 5);
       timings["durable design: sbatch to all three members waiting at the barrier"] = `${ms(submitted)} ms`;
