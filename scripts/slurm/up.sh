@@ -41,8 +41,9 @@ for pkg in slurmctld slurmd slurm-client munge iproute2; do
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  install_packages() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null; }
+  # The package lists first as they are (scripts/test.sh has just updated them on CI), updated when that fails.
+  install_packages 2>/dev/null || { apt-get update -qq && install_packages; }
 fi
 
 mkdir -p "$(dirname "$SLURM_LOCK")"
