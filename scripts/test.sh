@@ -26,6 +26,13 @@ npm run --silent build
 # podman as these machines need it, and the images the container tests use (built locally, cached).
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/ci-containers.conf}
 bash scripts/test-images.sh
+# One real Slurm cluster for every Slurm test (scripts/slurm/up.sh: munged, slurmctld, three slurmd in network
+# namespaces); taken down at the end unless it was up before (a developer's).
+echo "== slurm test cluster"
+slurm_was_up=$([ -f "${TROUPE_SLURM_DIR:-/var/tmp/troupe-slurm}/env" ] && echo yes || echo no)
+TROUPE_SLURM_CONF=$(bash scripts/slurm/up.sh | sed -n 's/^export SLURM_CONF=//p')
+export TROUPE_SLURM_CONF
+if [ "$slurm_was_up" = no ]; then trap 'bash scripts/slurm/down.sh >/dev/null 2>&1 || true' EXIT; fi
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npm run --silent lint
 echo "== import cycles"; npm run --silent cycles
