@@ -3,86 +3,34 @@
  * reports to the run's state, through the one transition table, and records
  * every change. The only place statuses are written.
  */
-import type { CompiledGroup, CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import { attemptOutputDir, type ReusedGroups } from "../model/index.js";
-import type { MemberOutcome, PoolCapabilities, RunSession } from "../port/index.js";
+import type { CompiledGroup, CompiledWorkflow } from "../plan/index.js";
+import { attemptOutputDir } from "../model/index.js";
+import type { MemberOutcome } from "../port/index.js";
 import { log, type Log } from "../util/log.js";
 import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
 import type { RunView } from "./attempt-launch.js";
-import { CapacityLedger, type Capacity } from "./capacity-ledger.js";
+import { CapacityLedger } from "./capacity-ledger.js";
 import { systemClock, type Clock } from "./clock.js";
 import { decideExit, groupEndingFor } from "./exit-policy.js";
 import { GroupLauncher, LEAD_HEAD_START_MS, stopAttempt, type LaunchSite } from "./group-launch.js";
 import { checkImagesAtStart, notStarted, tasksThatFailTheirGroup, type UnavailableImage } from "./image-check.js";
-import type { EngineEvent, RunRecorder } from "./recorder.js";
 import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
+import { RunHoldings } from "./run-holdings.js";
+import type { RunOptions, RunResult } from "./run-options.js";
 import { resumeRun, type ResumeSite } from "./run-resume.js";
 import { schedule, type SchedulerAction } from "./scheduler.js";
-import type { PoolMember, PoolPriority, SharedPool } from "./shared-pool.js";
-import { PlatformExitCode, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
+import type { PoolMember, PoolPriority } from "./shared-pool.js";
+import { PlatformExitCode, isFinal, type GroupStatus, type TaskStatus } from "./statuses.js";
 
 export { LEAD_HEAD_START_MS } from "./group-launch.js";
-
-export interface RunOptions {
-  runId: string;
-  plan: CompiledWorkflow;
-  /** The run's session of its pool (port/pool.ts). */
-  session: RunSession;
-  /** What the pool does itself (PoolCapabilities); by default the engine places and the runtime writes the logs. */
-  capabilities?: Pick<PoolCapabilities, "placement" | "localLogs">;
-  recorder: RunRecorder;
-  /** The run's data directory: task outputs live under it. */
-  dataDir: string;
-  capacity: Capacity;
-  maxParallel: number;
-  /**
-   * A pool shared with other runs (the server's): its capacity and task
-   * slots replace `capacity` and `maxParallel`, and `priority` orders the
-   * runs waiting for it (see shared-pool.ts).
-   */
-  pool?: SharedPool;
-  priority?: PoolPriority;
-  /**
-   * Commit the record of commands starting before they start (the server,
-   * whose tasks outlive it: its next start must not take a started attempt
-   * for one still preparing). Other writes may stay batched: what they say
-   * is found again at a resume (the keepers record how each task ended).
-   */
-  durableStarts?: boolean;
-  /** Retries allowed per task (OSMO's max_retry_per_task; default 0). */
-  maxRetries: number;
-  poolExitActions?: readonly ExitActionRule[];
-  /** Grace between the polite signal and the kill when stopping a task. */
-  stopGraceMs?: number;
-  /** Head start of a group's lead over its siblings (default LEAD_HEAD_START_MS; 0: all at once). */
-  leadHeadStartMs?: number;
-  clock?: Clock;
-  onEvent?: (event: EngineEvent) => void;
-  /** Something went wrong that changes no status but should be said (a task's log copy failed). */
-  onWarning?: (message: string) => void;
-  /**
-   * A restart: groups (by index) that completed in the run it restarts. They
-   * are not run again; their tasks' outputs are that run's.
-   */
-  reused?: ReusedGroups;
-  /**
-   * Go on with a run another process was driving (see resume.ts): running
-   * attempts are re-attached through the runtime, the rest scheduled as usual.
-   * With `reused` too (a restart resumed), those groups' outputs are found there.
-   */
-  resume?: ResumedRun;
-}
+export type { RunOptions, RunResult } from "./run-options.js";
 
 /** A timeout as the reasons say it (`90s`). */
 function seconds(ms: number | undefined): string {
   return ms === undefined ? "?" : `${ms / 1000}s`;
-}
-
-export interface RunResult {
-  status: WorkflowStatus;
 }
 
 export class WorkflowRun implements PoolMember {
@@ -92,6 +40,7 @@ export class WorkflowRun implements PoolMember {
   private readonly tasks: TaskState[][];
   /** What this run has taken of its capacity, or the ledger of the pool it shares. */
   private readonly ledger: CapacityLedger;
+  private readonly holdings: RunHoldings;
   private readonly launcher: GroupLauncher;
   private timer: unknown;
   private ticking = false;
@@ -122,6 +71,7 @@ export class WorkflowRun implements PoolMember {
     const { runId, recorder } = options;
     this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
     this.launcher = new GroupLauncher(this.launchSite());
+    this.holdings = new RunHoldings({ ...options, groups: this.groups, ledger: this.ledger, member: this });
   }
 
   /** What the group launcher may use of the run. */
@@ -369,16 +319,7 @@ export class WorkflowRun implements PoolMember {
 
   /** Takes group g's capacity; `had`: the GPUs its members had before troupe restarted. */
   private reserve(g: number, had?: number[][] | null): void {
-    const group = this.plan.groups[g] as CompiledGroup;
-    this.ledger.take(group.demand, group.tasks.length);
-    this.groups[g]!.holdsCapacity = true;
-    if (group.demand.gpu > 0) {
-      // Recorded, so that a server that resumes the run gives its running members' GPUs to no one else.
-      const devices = this.ledger.gpuDevices;
-      const gpus = (had && devices.takeThese(had)) ?? devices.take(group.tasks.map((task) => task.resources.gpu));
-      this.groups[g]!.gpus = gpus;
-      this.options.recorder.updateGroup(this.options.runId, g, { gpus });
-    }
+    this.holdings.take(g, had);
   }
 
   /** Moves a task on to its next attempt, in `status`. */
@@ -392,22 +333,10 @@ export class WorkflowRun implements PoolMember {
     this.state.setTask(g, t, status, reason, { retryId: state.retryId, exitCode: null, startTime: null, ...ended });
   }
 
-  /** Once a group has ended and nothing of it is alive, its capacity and addresses return to the pool. */
+  /** Once a group has ended and nothing of it is alive, what it holds returns to the pool. */
   private releaseIfDone(g: number): void {
-    const state = this.groups[g]!;
-    if (!isFinal(state.status) || state.live > 0 || !state.holdsCapacity) return;
-    const group = this.plan.groups[g] as CompiledGroup;
-    state.holdsCapacity = false;
-    this.ledger.give(group.demand, group.tasks.length);
-    if (state.gpus) {
-      this.ledger.gpuDevices.give(state.gpus);
-      this.options.recorder.updateGroup(this.options.runId, g, { gpus: null });
-    }
-    state.gpus = undefined;
-    this.options.pool?.released(this);
+    if (!this.holdings.giveBackIfDone(g)) return;
     this.launcher.close(g);
-    state.placements = undefined;
-    state.placing = false;
     this.requestTick();
   }
 

@@ -6,7 +6,10 @@
 export type MemberOutcome =
   /** The command ran and ended: its code (128+N for a signal N), and why when the runtime knows more (OOM killed). */
   | { kind: "exited"; code: number; reason?: string }
-  /** The command could not be started (a missing binary, a sandbox that would not come up). */
+  /**
+   * The command could not be started: a sandbox that would not come up, a member stopped before its command
+   * ran. (A missing binary is the command's own exit 127 where the runtime cannot tell a failed exec from it.)
+   */
   | { kind: "start-failed"; message: string }
   /** The task's image could not be had. */
   | { kind: "image-pull"; message: string }

@@ -94,6 +94,10 @@ class LocalSession implements RunSession {
 /** A member's attempt as the group knows it: its sandbox once prepared, its end once known. */
 interface LocalMember {
   prepared?: PreparedMember;
+  /** Its sandbox coming up (prepare asked, not answered yet). */
+  preparing?: Promise<void>;
+  /** A stop was asked for: a sandbox still coming up is stopped once up, never reported ready. */
+  stopped?: boolean;
   ended: Promise<unknown>;
   end: () => void;
   reported: boolean;
@@ -130,10 +134,12 @@ class LocalGroup implements GroupHandle {
   }
 
   prepare(launch: TaskLaunch): void {
-    this.runtime.prepare(launch).then(
+    const member = this.member(launch.key);
+    member.preparing = this.runtime.prepare(launch).then(
       (prepared) => {
         this.adopt(launch.key, prepared);
-        this.listener.ready(launch.key);
+        if (member.stopped) void prepared.stop(0);
+        else this.listener.ready(launch.key);
       },
       (error: unknown) => this.report(launch.key, startFailure(error)),
     );
@@ -143,8 +149,20 @@ class LocalGroup implements GroupHandle {
     for (const key of keys) this.members.get(key)?.prepared?.release();
   }
 
+  /** Any member may be stopped: one still coming up once it is up; one only placed ends at once. */
   async stop(key: string, graceMs: number): Promise<void> {
-    await this.members.get(key)?.prepared?.stop(graceMs);
+    const member = this.members.get(key);
+    if (!member || member.reported) return;
+    member.stopped = true;
+    if (member.prepared) return member.prepared.stop(graceMs);
+    if (member.preparing) {
+      await member.preparing;
+      // Set meanwhile by the prepare (adopt), which stopped it as it came up: wait for that stop to end.
+      const prepared = member.prepared as PreparedMember | undefined;
+      await prepared?.stop(0);
+      return;
+    }
+    this.report(key, { kind: "start-failed", message: "stopped before its sandbox was prepared" });
   }
 
   restart(key: string, graceMs: number): Promise<boolean> {
