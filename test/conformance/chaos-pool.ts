@@ -180,6 +180,8 @@ class ChaosGroup implements GroupHandle {
       if (state.ended || state.placed) return;
       state.placed = true;
       this.listener.placed(key, placement);
+      // Prepared early (an engine out of order) and ready meanwhile: the events keep their order.
+      if (state.ready) this.listener.ready(key);
     };
     if (state.script.placeAfterMs === undefined) report();
     else this.later(state, state.script.placeAfterMs, report);
@@ -189,15 +191,20 @@ class ChaosGroup implements GroupHandle {
     const state = this.state(key);
     if (state.ended || state.script.startTimeoutAfterMs !== undefined) return;
     state.ready = true;
-    this.listener.ready(key);
+    if (state.placed) this.listener.ready(key);
   }
 
   private innerExited(key: string, outcome: MemberOutcome): void {
+    this.finish(key, this.state(key).override ?? outcome);
+  }
+
+  /** Reports the member's end, once. */
+  private finish(key: string, outcome: MemberOutcome): void {
     const state = this.state(key);
     if (state.ended) return;
     state.ended = true;
     state.timers.splice(0).forEach(clearTimeout);
-    this.listener.exited(key, state.override ?? outcome);
+    this.listener.exited(key, outcome);
   }
 
   /** Stops the real member; its end is reported as `outcome` (unless it ended on its own first). */
@@ -231,7 +238,10 @@ class ChaosGroup implements GroupHandle {
   }
 
   async release(keys: readonly string[]): Promise<void> {
-    for (const key of keys) if (!this.state(key).ready) this.pool.violations.push(`release before ready: ${key}`);
+    for (const key of keys) {
+      const state = this.state(key);
+      if (!state.ready || !state.placed) this.pool.violations.push(`release before ready: ${key}`);
+    }
     const failure = keys.map((key) => this.state(key).script.failRelease).find((message) => message !== undefined);
     if (failure !== undefined) {
       await Promise.all(keys.map((key) => this.inner.stop(key, 0).catch(() => undefined)));
@@ -245,9 +255,13 @@ class ChaosGroup implements GroupHandle {
     }
   }
 
-  stop(key: string, graceMs: number): Promise<void> {
-    this.members.get(key)?.timers.splice(0).forEach(clearTimeout);
-    return this.inner.stop(key, graceMs);
+  async stop(key: string, graceMs: number): Promise<void> {
+    const state = this.members.get(key);
+    state?.timers.splice(0).forEach(clearTimeout);
+    if (!state || state.placed || state.ended) return this.inner.stop(key, graceMs);
+    // Pending as far as the engine knows: the cluster drops it, and the real member placed underneath goes too.
+    await this.inner.stop(key, 0);
+    this.finish(key, { kind: "start-failed", message: "chaos: stopped while waiting to be placed" });
   }
 
   restart(key: string, graceMs: number): Promise<boolean> {

@@ -31,6 +31,8 @@ type Waiter = () => void;
 export class GroupProbe implements GroupListener {
   readonly handle: GroupHandle;
   readonly placements = new Map<string, Placement>();
+  /** When each `placed` came (Date.now()). */
+  readonly placedAt = new Map<string, number>();
   readonly readyKeys = new Set<string>();
   readonly outcomes = new Map<string, MemberOutcome>();
   /** When each `exited` came (Date.now()). */
@@ -67,6 +69,7 @@ export class GroupProbe implements GroupListener {
     if (!this.check(key, "placed")) return;
     if (this.placements.has(key)) this.violations.push(`placed twice: ${key}`);
     this.placements.set(key, placement);
+    this.placedAt.set(key, Date.now());
     this.wake();
   }
 
@@ -107,7 +110,7 @@ export class GroupProbe implements GroupListener {
   }
 
   /** Resolves with `probe()` once it is defined; fails naming `what` after the event timeout. */
-  async until<T>(what: string, probe: () => T | undefined, timeoutMs = this.options.eventTimeoutMs ?? 30_000): Promise<T> {
+  async until<T>(what: string, probe: () => T | undefined, timeoutMs = this.options.eventTimeoutMs ?? 20_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = probe();
