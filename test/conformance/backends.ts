@@ -55,6 +55,16 @@ export async function closeEngine(pool: PoolBackend | undefined): Promise<void> 
 export const BACKENDS = {
   "host-spawner": async () => hostPool("troupe-spawner"),
   "host-bwrap": async () => hostPool("bwrap"),
+  /**
+   * bubblewrap started by Node's spawn (TROUPE_SPAWNER=node: where no C
+   * compiler built troupe-spawner): no restart in place, no kept tasks.
+   * TROUPE_SPAWNER is read at every start, so it is set for the whole process
+   * (the test file's, and the dead-session child's, which inherits it).
+   */
+  "host-bwrap-node": async () => {
+    process.env.TROUPE_SPAWNER = "node";
+    return hostPool("bwrap");
+  },
   "podman-cli": async () => containerPool(await PodmanCliBackend.connect()),
   /** The Docker Engine API at DOCKER_HOST (podman's service, in the tests). */
   "docker-api": async () => containerPool(await connectEngine("docker")),

@@ -14,7 +14,7 @@ import { processesWith } from "../run/helpers.js";
 import { readAll, sh } from "./group-probe.js";
 import { describeDeadSessions } from "./port.dead-sessions.js";
 import { useRuns } from "./runs.js";
-import { outputOf, pause, type ConformanceTarget } from "./target.js";
+import { outputOf, outputWithin, pause, type ConformanceTarget } from "./target.js";
 
 export type { ConformanceTarget } from "./target.js";
 
@@ -52,17 +52,20 @@ export function describeConformance(target: ConformanceTarget): void {
 
     it("prepares every member (ready) and starts no command before the release", async () => {
       const g = (await openRun()).group("barrier", ["a", "b", "c"]);
-      const mark = sh(({ output }) => `touch ${output}/ran`);
+      const mark = sh(({ output }) => `echo ran; touch ${output}/ran`);
       const keys = await g.upToReady({ a: mark, b: mark, c: mark });
-      const ran = keys.map((key) => `${g.launch(key.split("/")[1]!, mark).outputDir}/ran`);
-      await pause(300);
-      expect(ran.filter(existsSync)).toEqual([]);
+      // Held: nothing printed, nothing written, nothing ended.
+      for (const key of keys) expect(await outputWithin(g.handle, key, 300)).toBe("");
+      const ran = ["a", "b", "c"].map((task) => `${g.launch(task, mark).outputDir}/ran`);
+      const shared = pool.capabilities.sharedFileSystem;
+      if (shared) expect(ran.filter(existsSync)).toEqual([]);
       expect(g.outcomes.size).toBe(0);
       const releasedAt = Date.now();
       await g.handle.release(keys);
       for (const key of keys) expect(await g.exit(key)).toEqual({ kind: "exited", code: 0 });
+      for (const key of keys) expect((await readAll(g.handle.logs(key))).text).toBe("ran\n");
       // Written after the release (the kernel's clock for file times is coarse: a few ms).
-      for (const file of ran) expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(releasedAt - 20);
+      if (shared) for (const file of ran) expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(releasedAt - 20);
     });
 
     it("members reach each other by their {{host:X}} names: the name resolves and connects from a sibling", async () => {
@@ -93,6 +96,23 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(await g.exit(killed!)).toMatchObject({ kind: "exited", code: 137 });
     });
 
+    it("runs a fresh attempt of a member (a retry) as the first: placed, prepared, released, ended, with a log of its own", async () => {
+      const g = (await openRun()).group("retry", ["worker", "peer"]);
+      const [first, peer] = await g.started({ worker: sh("echo try-0; exit 3"), peer: sh("sleep 30") });
+      expect(await g.exit(first!)).toEqual({ kind: "exited", code: 3 });
+      const [second] = g.place(["worker"], 1);
+      const [placement] = await g.placedAll([second!]);
+      expect(placement!.address).not.toBe("");
+      g.handle.prepare(g.launch("worker", sh("echo try-1; exit 0"), 1));
+      await g.readyAll([second!]);
+      await g.handle.release([second!]);
+      expect(await g.exit(second!)).toEqual({ kind: "exited", code: 0 });
+      expect((await readAll(g.handle.logs(first!))).text).toBe("try-0\n");
+      expect((await readAll(g.handle.logs(second!))).text).toBe("try-1\n");
+      expect(g.outcomes.has(peer!)).toBe(false);
+      await g.handle.stop(peer!, 0);
+    });
+
     it("reports a command that cannot be started (a missing binary) as such, once", async () => {
       const g = (await openRun()).group("missing", ["lost"]);
       const [key] = g.place();
@@ -104,6 +124,19 @@ echo "got=$got"; [ "$got" = hello ]`,
       const outcome = await g.exit(key!);
       if (target.missingBinary === "exit-127") expect(outcome).toEqual({ kind: "exited", code: 127 });
       else expect(outcome).toMatchObject({ kind: "start-failed", message: expect.any(String) });
+    });
+
+    it("checks images where it runs them: one it has is ready, one it cannot have is refused, and its member ends image-pull", async (ctx) => {
+      const { session, group } = await openRun();
+      skipUnless(ctx, session.ensureImage !== undefined, "the pool runs no images (its sessions have no ensureImage)");
+      await session.ensureImage!(target.image);
+      const missing = `localhost/troupe-conformance/no-such-image:${Math.random().toString(36).slice(2, 10)}`;
+      await expect(session.ensureImage!(missing)).rejects.toThrow();
+      const g = group("imageless", ["m"]);
+      const [key] = g.place();
+      await g.placedAll([key!]);
+      g.handle.prepare(g.launch("m", sh("exit 0"), 0, { image: missing }));
+      expect(await g.exit(key!)).toMatchObject({ kind: "image-pull", message: expect.any(String) });
     });
 
     it("stops a member politely (its SIGTERM handler runs) and, one that ignores it, by force after the grace; `exited` follows", async () => {

@@ -66,3 +66,20 @@ export function outputOf(handle: GroupHandle, key: string, text: string, timeout
     );
   });
 }
+
+/** What the member's output (logs(key), from its start) holds after `ms`, or when it ended before. */
+export function outputWithin(handle: GroupHandle, key: string, ms: number): Promise<string> {
+  const stream = handle.logs(key);
+  let seen = "";
+  return new Promise<string>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      stream.destroy();
+      resolve(seen);
+    };
+    const timer = setTimeout(done, ms);
+    stream.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+    stream.on("error", (error) => (clearTimeout(timer), reject(error)));
+    stream.on("end", done);
+  });
+}
