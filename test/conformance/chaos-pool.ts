@@ -259,9 +259,12 @@ class ChaosGroup implements GroupHandle {
     const state = this.members.get(key);
     state?.timers.splice(0).forEach(clearTimeout);
     if (!state || state.placed || state.ended) return this.inner.stop(key, graceMs);
-    // Pending as far as the engine knows: the cluster drops it, and the real member placed underneath goes too.
+    // Pending as far as the engine knows: the cluster drops it, and the real member placed underneath goes too
+    // (whether or not the real pool reports that member's end, this is the end reported).
+    const dropped: MemberOutcome = { kind: "start-failed", message: "chaos: stopped while waiting to be placed" };
+    state.override = dropped;
     await this.inner.stop(key, 0);
-    this.finish(key, { kind: "start-failed", message: "chaos: stopped while waiting to be placed" });
+    this.finish(key, dropped);
   }
 
   restart(key: string, graceMs: number): Promise<boolean> {

@@ -156,20 +156,40 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect((await readAll(g.handle.logs(polite!))).text).toBe("up\nstopping\n");
     });
 
-    it("ends a member stopped while it is being prepared, and one placed but never prepared: `exited` follows, no command runs", async () => {
-      const g = (await openRun()).group("halted", ["preparing", "placed"]);
-      const keys = g.place();
-      const [preparing, placed] = keys as [string, string];
-      await g.placedAll(keys);
+    it("ends a member stopped while it is being prepared: `exited` follows, no `ready`, its command never runs", async () => {
+      const g = (await openRun()).group("halted", ["preparing"]);
+      const [key] = g.place();
+      await g.placedAll([key!]);
       const marked = sh(({ output }) => `touch ${output}/ran; sleep 30`);
       g.prepare({ preparing: marked });
-      await Promise.all([g.handle.stop(preparing, 0), g.handle.stop(placed, 0)]);
+      await g.handle.stop(key!, 0);
       // Not `exited` with a code: no command ran (which outcome it is, the engine does not need: it stopped it).
-      expect((await g.exit(preparing)).kind).not.toBe("exited");
-      expect((await g.exit(placed)).kind).not.toBe("exited");
+      expect((await g.exit(key!)).kind).not.toBe("exited");
       await pause(300);
-      expect(existsSync(`${g.launch("preparing", marked).outputDir}/ran`)).toBe(false);
       expect(g.readyKeys.size).toBe(0);
+      if (pool.capabilities.sharedFileSystem) expect(existsSync(`${g.launch("preparing", marked).outputDir}/ran`)).toBe(false);
+    });
+
+    it("ends a ready member stopped before its release: `exited` follows, not as a command's exit code, and no command ran", async () => {
+      const g = (await openRun()).group("held", ["held", "other"]);
+      const marked = sh(({ output }) => `echo ran; touch ${output}/ran`);
+      const [held, other] = await g.upToReady({ held: marked, other: marked });
+      await g.handle.stop(held!, 0);
+      expect((await g.exit(held!)).kind).not.toBe("exited");
+      expect(await outputWithin(g.handle, held!, 100)).toBe("");
+      if (pool.capabilities.sharedFileSystem) expect(existsSync(`${g.launch("held", marked).outputDir}/ran`)).toBe(false);
+      // Its sibling is still held, and runs once released.
+      await g.handle.release([other!]);
+      expect(await g.exit(other!)).toEqual({ kind: "exited", code: 0 });
+    });
+
+    it("ends a member placed but never prepared when it is stopped: `exited` follows", async () => {
+      const g = (await openRun()).group("unprepared", ["placed", "other"]);
+      const keys = g.place();
+      await g.placedAll(keys);
+      await g.handle.stop(keys[0]!, 0);
+      expect((await g.exit(keys[0]!)).kind).not.toBe("exited");
+      expect(g.outcomes.has(keys[1]!)).toBe(false);
     });
 
     it("streams a member's complete output (stdout and stderr) from logs(key): while it runs, and whole once it has ended", async () => {

@@ -64,7 +64,10 @@ export class HostMember implements PreparedMember {
           }
           this.restarting?.(false);
           rejectStarted(new Error(this.setupFailure()));
-          if (this.commandExit === undefined && this.released && this.killed) {
+          if (this.killed && !this.released) {
+            // Stopped at the barrier. (bwrap may report its own child's end: the sandbox's, not a command's.)
+            resolveExited({ code: code ?? 128, startError: "stopped before its command started" });
+          } else if (this.commandExit === undefined && this.killed) {
             // Killed with its sandbox (a forced stop): the sandbox's PID 1 had no time to report the command's end.
             resolveExited({ code: 128 + 9 });
           } else if (this.commandExit === undefined) {
