@@ -13,6 +13,7 @@ import type { PoolBackend } from "../../src/port/index.js";
 import { processesWith } from "../run/helpers.js";
 import { readAll, sh } from "./group-probe.js";
 import { describeDeadSessions } from "./port.dead-sessions.js";
+import { describeMemberView } from "./port.member-view.js";
 import { useRuns } from "./runs.js";
 import { outputOf, outputWithin, pause, type ConformanceTarget } from "./target.js";
 
@@ -217,6 +218,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       await outputOf(g.handle, key!, "run-2\n");
       await g.handle.stop(key!, 0);
       expect(await g.exit(key!)).toMatchObject({ kind: "exited" });
+      // Ended: nothing to restart any more.
+      expect(await g.handle.restart(key!, 0)).toBe(false);
     });
 
     it("reports `exited` exactly once however often a member is stopped, and close() may be called twice", async () => {
@@ -234,6 +237,7 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(g.events.filter((e) => e.startsWith("exited "))).toHaveLength(2);
     });
 
+    describeMemberView(() => pool, openRun);
     describeDeadSessions(target, () => pool, openRun, skipUnless);
   });
 }
