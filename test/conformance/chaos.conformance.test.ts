@@ -34,6 +34,15 @@ describe.runIf(IS_ROOT)("the chaos pool over the host runtime (as root)", () => 
       expect(chaos.violations.splice(0)).toEqual([]);
     });
     const openRun = useRuns(() => chaos, "alpine:3.18");
+    it("finds an attempt's script by its key, then `group/task`, then `task`", () => {
+      const script = { "g/t/1": { neverPlaced: true }, "g/t": { placeAfterMs: 5 }, t: { placeAfterMs: 9 } };
+      const scripted = new ChaosPool(chaos, script);
+      expect(scripted.scriptOf("g/t/1")).toEqual({ neverPlaced: true });
+      expect(scripted.scriptOf("g/t/0")).toEqual({ placeAfterMs: 5 });
+      expect(scripted.scriptOf("h/t/0")).toEqual({ placeAfterMs: 9 });
+      expect(scripted.scriptOf("h/u/0")).toEqual({});
+    });
+
     const marker = () => `0.1${Math.floor(Math.random() * 1e6)}`;
 
     it("places members late and in the order their delays give, each once, none before its delay; the group then runs", async () => {

@@ -163,9 +163,18 @@ export class GroupProbe implements GroupListener {
     return this.until(`exited ${key}`, () => this.outcomes.get(key), timeoutMs);
   }
 
-  /** The group's `{{host:X}}` names, by task name, from the placements of `retryId`'s attempts. */
+  /** The group's `{{host:X}}` names, by task name, as attempt `retryId` of a member sees them. */
   hostNames(retryId = 0): Record<string, string> {
-    return Object.fromEntries(this.tasks.map((t) => [t, this.placements.get(this.key(t, retryId))?.hostName ?? ""]));
+    return Object.fromEntries(this.tasks.map((t) => [t, this.placementOf(t, retryId)?.hostName ?? ""]));
+  }
+
+  /** Where task `task` is, as its siblings see it from attempt `retryId`: that attempt's place, or its latest attempt's before. */
+  private placementOf(task: string, retryId: number): Placement | undefined {
+    for (let r = retryId; r >= 0; r--) {
+      const placement = this.placements.get(this.key(task, r));
+      if (placement) return placement;
+    }
+    return undefined;
   }
 
   /** The launch of `task`'s attempt as the engine would build it: tokens resolved, paths under the run's data directory. */
@@ -188,7 +197,7 @@ export class GroupProbe implements GroupListener {
       outputDir,
       inputDirs: [],
       address: placement.address,
-      hosts: Object.fromEntries(this.tasks.map((t) => [t, this.placements.get(this.key(t, retryId))?.address ?? ""])),
+      hosts: Object.fromEntries(this.tasks.map((t) => [t, this.placementOf(t, retryId)?.address ?? ""])),
       logPath: join(this.run.dataDir, "logs", `${this.groupName}.${task}.${retryId}.log`),
       ...extra,
     };

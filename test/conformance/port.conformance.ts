@@ -97,14 +97,21 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(await g.exit(killed!)).toMatchObject({ kind: "exited", code: 137 });
     });
 
-    it("runs a fresh attempt of a member (a retry) as the first: placed, prepared, released, ended, with a log of its own", async () => {
+    it("runs a fresh attempt of a member (a retry) as the first: placed, prepared, released, ended, with a log of its own, its siblings' names resolving", async () => {
       const g = (await openRun()).group("retry", ["worker", "peer"]);
       const [first, peer] = await g.started({ worker: sh("echo try-0; exit 3"), peer: sh("sleep 30") });
       expect(await g.exit(first!)).toEqual({ kind: "exited", code: 3 });
       const [second] = g.place(["worker"], 1);
       const [placement] = await g.placedAll([second!]);
       expect(placement!.address).not.toBe("");
-      g.handle.prepare(g.launch("worker", sh("echo try-1; exit 0"), 1));
+      // Its sibling's name still resolves from the new attempt.
+      g.handle.prepare(
+        g.launch(
+          "worker",
+          sh(({ hosts }) => `busybox nslookup ${hosts.peer} > /dev/null && echo try-1`),
+          1,
+        ),
+      );
       await g.readyAll([second!]);
       await g.handle.release([second!]);
       expect(await g.exit(second!)).toEqual({ kind: "exited", code: 0 });
