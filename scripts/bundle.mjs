@@ -7,7 +7,7 @@
 // the first task can start: 250-400 ms on the development machines, against
 // about 150 ms this way (bench/README.md). Modules that only some commands need
 // (the server, the client) are still only run when one of those does; the
-// server's HTTP stack and SQLite's native module come from node_modules.
+// server's HTTP stack, SQLite's native module and the logger come from node_modules.
 //
 // Paths taken from import.meta.url stay right: dist/bundle/ is as deep as
 // dist/cli/ and dist/runtime/ (package.json and native/build/ two levels up),
@@ -26,7 +26,8 @@ await build({
   format: "cjs",
   platform: "node",
   target: "node20",
-  external: ["better-sqlite3", "fastify", "@fastify/swagger"],
+  // pino too: loaded only by a command that logs to a file (util/log.ts), and its transports resolve files by path.
+  external: ["better-sqlite3", "fastify", "@fastify/swagger", "pino"],
   define: { "import.meta.url": "troupeModuleUrl" },
   banner: { js: 'var troupeModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: true,

@@ -15,11 +15,12 @@ const RANK: Record<string, number> = {
   plan: 2,
   port: 3,
   store: 3,
+  // The engine speaks only the port: it and the runtimes, on one rank, may not import each other.
   runtime: 4,
-  engine: 5,
-  server: 6,
-  cli: 7,
-  web: 7,
+  engine: 4,
+  server: 5,
+  cli: 6,
+  web: 6,
 };
 /** Helpers without a public surface of their own: any file may be imported. */
 const OPEN_FOLDERS = new Set(["util"]);

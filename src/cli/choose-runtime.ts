@@ -96,6 +96,7 @@ export async function chooseRuntime(
   const { backend, refusal } = checked;
   if (refusal) {
     const engineName = backend.describe();
+    // Closing the connection of an engine that is not used can only fail by being closed already.
     if (!sharedEngine) void backend.close().catch(() => undefined);
     if (asked === "container")
       throw new TroupeError(

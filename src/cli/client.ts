@@ -7,6 +7,13 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
+import { log } from "../util/log.js";
+
+/** What the server answers a request it refused or failed with. */
+interface ErrorBody {
+  error?: string;
+  code?: string;
+}
 
 export interface ClientConfig {
   server: string;
@@ -34,7 +41,10 @@ export function loadConfig(): ClientConfig {
   let saved: Partial<ClientConfig> = {};
   try {
     saved = JSON.parse(readFileSync(configPath(), "utf8")) as Partial<ClientConfig>;
-  } catch {
+  } catch (error) {
+    // No `troupe login` yet is the usual; an unreadable file is as none (TROUPE_SERVER, or login again, says where).
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      log.debug({ err: error, file: configPath() }, "the client's config is unreadable");
     saved = {};
   }
   const server = process.env.TROUPE_SERVER || saved.server;
@@ -57,14 +67,19 @@ export async function stream(path: string, config = loadConfig()): Promise<Respo
     );
   }
   if (response.status >= 400) {
-    let message = `HTTP ${response.status}`;
+    let body: ErrorBody = {};
     try {
-      message = ((await response.json()) as { error?: string }).error ?? message;
+      body = (await response.json()) as ErrorBody;
     } catch {
       // Not JSON.
     }
-    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
-    throw new TroupeError(response.status === 401 ? "E_UNAUTHORIZED" : "E_REQUEST", message, response.status >= 500 ? "system" : "usage");
+    const message = body.error ?? `HTTP ${response.status}`;
+    if (response.status === 404) throw new NotFoundError(body.code ?? "E_NOT_FOUND", message);
+    throw new TroupeError(
+      body.code ?? (response.status === 401 ? "E_UNAUTHORIZED" : "E_REQUEST"),
+      message,
+      response.status >= 500 ? "system" : "usage",
+    );
   }
   return response;
 }
@@ -93,11 +108,13 @@ export async function call<T>(method: string, path: string, body?: unknown, conf
     // Plain text (the spec route).
   }
   if (response.status >= 400) {
-    const message = (parsed as { error?: string })?.error ?? `HTTP ${response.status}`;
-    if (response.status === 404) throw new NotFoundError("E_NOT_FOUND", message);
-    if (response.status === 401) throw new TroupeError("E_UNAUTHORIZED", message, "usage", "check the token (`troupe login`)");
-    if (response.status === 403) throw new TroupeError("E_FORBIDDEN", message, "usage");
-    if (response.status >= 500) throw new TroupeError("E_SERVER", `the server failed: ${message}`, "system");
+    // The server's error says what was wrong and its stable code (server/error-reply.ts).
+    const { error, code } = (typeof parsed === "object" && parsed !== null ? parsed : {}) as ErrorBody;
+    const message = error ?? `HTTP ${response.status}`;
+    if (response.status === 404) throw new NotFoundError(code ?? "E_NOT_FOUND", message);
+    if (response.status === 401) throw new TroupeError(code ?? "E_UNAUTHORIZED", message, "usage", "check the token (`troupe login`)");
+    if (response.status === 403) throw new TroupeError(code ?? "E_FORBIDDEN", message, "usage");
+    if (response.status >= 500) throw new TroupeError(code ?? "E_SERVER", `the server failed: ${message}`, "system");
     return { status: response.status, body: parsed as T };
   }
   return { status: response.status, body: parsed as T };

@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { UsageError } from "../errors/index.js";
 import { onPath } from "../util/executables.js";
+import { log } from "../util/log.js";
 
 /** GPUs that `nvidia-smi -L` lists; none when it is missing or fails. */
 export function machineGpus(): number {
@@ -17,7 +18,9 @@ export function machineGpus(): number {
   try {
     const out = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] });
     return out.split("\n").filter((l) => l.startsWith("GPU ")).length;
-  } catch {
+  } catch (error) {
+    // nvidia-smi without a driver to ask (or a GPU) fails: no GPUs to offer.
+    log.debug({ err: error }, "nvidia-smi -L failed: no GPUs");
     return 0;
   }
 }

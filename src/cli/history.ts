@@ -1,7 +1,8 @@
 /** `troupe list`, `troupe query`, `troupe events`: the history kept under $TROUPE_HOME (`troupe logs`: logs.ts). */
 import { Command, Option } from "commander";
 import { NotFoundError } from "../errors/index.js";
-import type { RunStore, TransitionRecord } from "../store/index.js";
+import type { RunStore } from "../store/index.js";
+import type { TransitionRecord } from "../model/index.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 
 /** The store (SQLite) and the views load only when a history command runs. */

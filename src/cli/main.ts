@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
 import { cancelCommand } from "./cancel.js";
 import { eventsCommand, listCommand, queryCommand } from "./history.js";
+import { logToFile } from "./log-setup.js";
 import { logsCommand } from "./logs.js";
 import { restartCommand } from "./restart.js";
 import { planCommand } from "./plan.js";
@@ -58,6 +59,13 @@ export async function main(argv: string[]): Promise<number> {
   guardOutputs();
   const program = buildProgram();
   try {
+    // Any command's log, for looking into it (the server keeps its own under its home).
+    if (process.env.TROUPE_LOG_FILE) logToFile(process.env.TROUPE_LOG_FILE, "TROUPE_LOG_FILE");
+    // `--log-file` (run, restart): before the action, whose first steps (the engine's check) log already.
+    program.hook("preAction", (_program, command) => {
+      const { logFile } = command.opts<{ logFile?: string }>();
+      if (logFile !== undefined) logToFile(logFile, "--log-file");
+    });
     await program.parseAsync(argv);
     return exitCodeOf(program);
   } catch (error) {

@@ -2,10 +2,12 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { completedGroups, findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
+import { findUnschedulable, recordRunNotStarted, WorkflowRun, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
+import { log } from "../util/log.js";
+import { completedGroups } from "../store/index.js";
 import { processToken } from "../util/process-identity.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
@@ -16,6 +18,7 @@ import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryLines } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
 import { askEngine, chooseRuntime, type RuntimeChoice } from "./choose-runtime.js";
+import { LocalPool, type TaskLaunch } from "../runtime/index.js";
 
 export interface RunOptions extends SpecOptions, RuntimeChoice {
   cpus?: number;
@@ -27,6 +30,8 @@ export interface RunOptions extends SpecOptions, RuntimeChoice {
   allowPrivileged?: boolean;
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
+  /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
+  logFile?: string;
 }
 
 export { RUN_EXIT } from "./shared.js";
@@ -60,6 +65,7 @@ export async function runWorkflow(
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
+  // The engine connection of a run that never started: closing it can only fail by being closed already.
   const dropEngine = (): void => void engine?.then(({ backend }) => backend.close()).catch(() => undefined);
   const checked = await planRun(file, options, restart);
   if (typeof checked === "number") {
@@ -92,6 +98,8 @@ export async function runWorkflow(
     submitTime: Date.now(),
     groups: plan.groups.map((g) => ({ name: g.name, tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })) })),
   });
+  const runLog = log.child({ run: runId });
+  runLog.info({ workflow: plan.name, runtime: runtime.describe(), restartOf: restart?.of }, "run started");
   const view = new RunView(
     progress,
     c,
@@ -112,7 +120,10 @@ export async function runWorkflow(
   // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
   const sweeping = runtime.sweep().then(
     (swept) => swept.length > 0 && view.line(c.dim(`troupe: removed what an earlier run left behind: ${swept.join("; ")}`)),
-    (error: Error) => view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`)),
+    (error: Error) => {
+      runLog.warn({ err: error }, "could not remove what earlier runs left behind");
+      view.line(c.yellow(`troupe: warning: could not remove what earlier runs left behind: ${error.message}`));
+    },
   );
   // Nobody reads the output any more (`troupe run X | head`): the run goes on, its tasks' output still in their logs.
   onClosed(progress, () => {
@@ -144,11 +155,14 @@ export async function runWorkflow(
     run?.cancel(request.force, request.reason);
   });
   try {
+    let session;
     try {
-      await runtime.open({ runId, dataDir: store.runDir(runId), onOutput: (launch, chunk) => view.output(launch.taskName, chunk) });
+      const onOutput = (launch: TaskLaunch, chunk: Buffer) => view.output(launch.taskName, chunk);
+      session = await new LocalPool("local", () => runtime).openSession({ runId, dataDir: store.runDir(runId), onOutput });
     } catch (error) {
       // Nothing ran: the run is recorded as failed by its backend, with the reason.
       const reason = (error as Error).message;
+      runLog.error({ err: error }, "the runtime could not open the run");
       recordRunNotStarted(store, runId, reason);
       process.stderr.write(`${colorsFor(process.stderr).red("error")} E_RUNTIME: run ${runId} could not start: ${reason}\n`);
       return RUN_EXIT.failed;
@@ -156,7 +170,7 @@ export async function runWorkflow(
     run = new WorkflowRun({
       runId,
       plan,
-      runtime,
+      session,
       recorder: store,
       dataDir: store.runDir(runId),
       capacity,
@@ -169,6 +183,7 @@ export async function runWorkflow(
     // A Ctrl-C that came while the runtime was opening cancels the run now that it exists.
     if (signals > 0) run.cancel(signals > 1, cancelReason);
     const result = await done;
+    runLog.info({ status: result.status }, "run ended");
     // Its state is no longer needed: not kept while the record is read and printed.
     run = undefined;
     view.finish();
@@ -188,6 +203,7 @@ export async function runWorkflow(
     await sweeping;
     await runtime.close().catch((error: Error) => {
       // What is left (a bridge, NAT rules) is swept by the next run; say so rather than hide it.
+      runLog.warn({ err: error }, "cleaning up the run failed");
       process.stderr.write(`troupe: warning: cleaning up the run failed: ${error.message} (the next run sweeps what is left)\n`);
     });
     store.close();

@@ -6,7 +6,7 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import type { EngineEvent } from "../engine/index.js";
-import type { RunRecord } from "../store/index.js";
+import { isFailure, isFinal, type RunRecord } from "../model/index.js";
 import type { colorsFor } from "./shared.js";
 import { taskReason } from "./task-reasons.js";
 
@@ -67,7 +67,7 @@ export class RunView {
     }
     if (e.kind === "task" && e.task) {
       this.taskStatus.set(e.task, e.to);
-      if (e.to === "RUNNING" || e.to === "RESCHEDULED" || e.to === "COMPLETED" || e.to.startsWith("FAILED")) {
+      if (e.to === "RUNNING" || isFinal(e.to)) {
         const retry = e.retryId ? ` (retry ${e.retryId})` : "";
         this.line(
           `${this.c.dim(`${e.task.padEnd(this.width)} :`)} ${this.status(e.to)}${retry}${e.to === "RUNNING" && e.from !== "RUNNING" ? "" : this.c.dim(` ${e.reason}`)}`,
@@ -99,7 +99,7 @@ export class RunView {
 
   status(status: string): string {
     if (status === "COMPLETED") return this.c.green(status);
-    if (status.startsWith("FAILED")) return this.c.red(status);
+    if (isFailure(status)) return this.c.red(status);
     if (status === "RUNNING") return this.c.cyan(status);
     return this.c.yellow(status);
   }
@@ -212,7 +212,7 @@ export function* summaryLines(record: RunRecord, c: Colors): Generator<string> {
   const widths = header.map((h) => h.length);
   for (const group of record.groups)
     for (const task of group.tasks) cells(group, task).forEach((cell, i) => (widths[i] = Math.max(widths[i]!, cell.length)));
-  const colorStatus = (s: string) => (s === "COMPLETED" ? c.green(s) : s.startsWith("FAILED") ? c.red(s) : s);
+  const colorStatus = (s: string) => (s === "COMPLETED" ? c.green(s) : isFailure(s) ? c.red(s) : s);
   const line = (row: string[], r: number) =>
     row
       .map((cell, i) => {

@@ -32,6 +32,7 @@ export function runCommand(): Command {
       (value: string) => parseTaskUser(value),
     )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
+    .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
       "--max-parallel <n>",
       "at most this many tasks at once (default 64; a larger group runs alone)",
@@ -53,6 +54,7 @@ Examples:
   $ troupe run examples/templated_fanout.yaml --set workers=8 --output json
   $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none
   $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug
+  $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container`,
   );

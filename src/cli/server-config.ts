@@ -118,6 +118,7 @@ export function poolFrom(config: PoolConfig): ConfiguredPool {
   let engine: ReturnType<typeof askEngine>;
   const choose = () => {
     const asked = (engine ??= askEngine(choice));
+    // A failed ask is reported by chooseRuntime; the next run of the pool asks again.
     asked?.catch(() => {
       if (engine === asked) engine = undefined;
     });

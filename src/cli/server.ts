@@ -2,6 +2,8 @@
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { TroupeError, UsageError } from "../errors/index.js";
+import { configureLog, log, LOG_LEVELS, type LogLevel } from "../util/log.js";
+import { logLevelFromEnv, parseLogSize, serverLogFile } from "./log-setup.js";
 import { action, parseNonNegativeInt } from "./shared.js";
 
 interface ServerOptions {
@@ -16,6 +18,8 @@ interface ServerOptions {
   taskUser?: string;
   allowPrivileged?: boolean;
   privateWorkflows: boolean;
+  logLevel?: LogLevel;
+  logMaxSize: number;
 }
 
 function useHome(home: string | undefined): void {
@@ -45,6 +49,17 @@ export function serverCommand(): Command {
       "each workflow is read (list, query, spec, events, logs) only by its submitter and admins (default: by every user, as in OSMO)",
       false,
     )
+    .addOption(
+      new Option("--log-level <level>", "what the server's log (HOME/server.log) keeps (default info, or TROUPE_LOG_LEVEL)").choices(
+        LOG_LEVELS,
+      ),
+    )
+    .option(
+      "--log-max-size <size>",
+      "the log's size before it is rotated to HOME/server.log.1 (the one before dropped), e.g. 64Mi",
+      parseLogSize("--log-max-size"),
+      64 * 1024 * 1024,
+    )
     .addHelpText(
       "after",
       `
@@ -53,6 +68,10 @@ The first line on stdout is "troupe server: listening on URL". Every API call bu
 
 Running tasks outlive the server: SIGTERM (Ctrl-C, SIGHUP) makes it exit at once,
 and its next start (after a crash too) resumes the workflows it was running.
+
+The server's log is HOME/server.log: JSON lines (pino) from the server and its HTTP
+thread, one per request (no tokens), and whatever it tolerated (a sweep that could not
+remove something, a client gone mid-stream) with the run and task it concerns.
 
 The config file (--config, YAML or JSON) lists the pools; users pick one with
 \`troupe workflow submit --pool NAME\`. Every field but name is optional:
@@ -75,7 +94,8 @@ A field the server does not know, or a wrong value, is refused at start, naming 
 Examples:
   $ troupe server token create alice --home /srv/troupe
   $ troupe server --home /srv/troupe --port 8080
-  $ troupe server --home /srv/troupe --config examples/server-config.yaml`,
+  $ troupe server --home /srv/troupe --config examples/server-config.yaml
+  $ troupe server --home /srv/troupe --log-level debug   # then: tail -f /srv/troupe/server.log`,
     )
     .action(action((options: ServerOptions) => serve(options)));
   command
@@ -115,6 +135,14 @@ async function serve(options: ServerOptions): Promise<number> {
     import("../server/index.js"),
     import("./server-config.js"),
   ]);
+  // Before anything that may log: the pools' checks, the recovery of earlier runs. A crash is the log's last line.
+  const logDestination = { file: serverLogFile(troupeHome()), level: options.logLevel ?? logLevelFromEnv() ?? "info" };
+  try {
+    configureLog({ ...logDestination, maxBytes: options.logMaxSize, thread: "main" });
+  } catch (error) {
+    throw new UsageError(`cannot write the server's log ${logDestination.file} (${(error as Error).message})`);
+  }
+  process.on("uncaughtExceptionMonitor", (error, origin) => log.fatal({ err: error, origin }, "the server crashed"));
   const configs = options.config
     ? readServerConfig(options.config)
     : [
@@ -146,10 +174,15 @@ async function serve(options: ServerOptions): Promise<number> {
   const limits = { maxTasks: options.maxTasks, maxRunsPerUser: options.maxRunsPerUser };
   const manager = new RunManager(store, new Map(pools.map((p) => [p.name, p])), limits, http);
   const app = await http
-    .start({ home: troupeHome(), host: options.host, port: options.port, privateWorkflows: options.privateWorkflows }, manager, (error) => {
-      process.stderr.write(`troupe server: the HTTP thread failed: ${error.message}\n`);
-      process.exit(1);
-    })
+    .start(
+      { home: troupeHome(), host: options.host, port: options.port, privateWorkflows: options.privateWorkflows, log: logDestination },
+      manager,
+      (error) => {
+        log.fatal({ err: error }, "the HTTP thread failed");
+        process.stderr.write(`troupe server: the HTTP thread failed: ${error.message}\n`);
+        process.exit(1);
+      },
+    )
     .catch((error: Error) => {
       throw new UsageError(`cannot serve on ${options.host}:${options.port}: ${error.message.replace(/^listen \w+: /, "")}`);
     });
@@ -157,7 +190,11 @@ async function serve(options: ServerOptions): Promise<number> {
   // Before taking submissions (they wait meanwhile): the runs an earlier server left running with kept tasks go on here.
   const recovered = await manager.recover();
   http.open();
-  const say = (line: string) => process.stdout.write(`troupe server: ${line}\n`);
+  // What the operator sees on stdout is in the log too, where the rest of the server's story is.
+  const say = (line: string) => {
+    log.info({}, line);
+    process.stdout.write(`troupe server: ${line}\n`);
+  };
   say(`listening on ${address} (home ${troupeHome()})`);
   chosen.forEach(({ note }, i) => note && say(`pool ${pools[i]!.name}: note: ${note}`));
   if (settled.length) say(`runs whose troupe process had died are now FAILED_SERVER_ERROR: ${settled.join(", ")}`);
@@ -175,6 +212,7 @@ async function serve(options: ServerOptions): Promise<number> {
           return runtime.keepsTasks;
         })
         .catch((error: Error) => {
+          log.warn({ err: error }, "could not sweep what earlier runs left");
           process.stderr.write(`troupe server: warning: could not sweep what earlier runs left: ${error.message}\n`);
           return false;
         }),

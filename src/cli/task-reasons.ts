@@ -4,8 +4,7 @@
  * what its exit code means (SPEC-REFERENCE "Exit codes"; 128+N is signal N),
  * and "reused from RUN" for a task a restart took over.
  */
-import type { TaskRecord } from "../store/index.js";
-import { reusedFrom } from "../util/reused-reason.js";
+import type { TaskRecord } from "../model/index.js";
 
 const SIGNALS: Record<number, string> = {
   1: "SIGHUP: its terminal or session went away",
@@ -55,9 +54,8 @@ export function exitCodeMeaning(code: number): string | undefined {
 const EXITED = /^exited with (-?\d+)(?!\d)( \()?/;
 
 /** The task's reason as a person reads it; `-` for a task that simply completed. */
-export function taskReason(task: Pick<TaskRecord, "status" | "exit_code" | "reason">): string {
-  const from = reusedFrom(task.reason);
-  if (from !== undefined) return `reused from ${from}`;
+export function taskReason(task: Pick<TaskRecord, "status" | "exit_code" | "reason" | "reused_from">): string {
+  if (task.reused_from !== undefined) return `reused from ${task.reused_from}`;
   if (task.status === "COMPLETED" && task.exit_code === 0 && (task.reason === null || /^exited with 0\b/.test(task.reason))) return "-";
   const reason = task.reason ?? (task.exit_code !== null ? `exited with ${task.exit_code}` : "");
   const exited = EXITED.exec(reason);

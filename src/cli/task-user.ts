@@ -28,6 +28,7 @@ function passwdEntries(): string[][] {
       .split("\n")
       .map((line) => line.split(":"));
   } catch {
+    // No /etc/passwd: no names to look up (a UID is still taken).
     return [];
   }
 }

@@ -80,11 +80,11 @@ async function tag(options: { workflow: string[]; add: string[]; remove: string[
     return 0;
   }
   for (const id of options.workflow) {
-    const { status, body } = await call<{ tags?: string[]; error?: string }>("POST", path(id, "/tag"), {
+    const { status, body } = await call<{ tags?: string[]; error?: string; code?: string }>("POST", path(id, "/tag"), {
       add: options.add,
       remove: options.remove,
     });
-    if (status >= 400) throw new TroupeError("E_REQUEST", `${id}: ${body.error ?? `HTTP ${status}`}`, "usage");
+    if (status >= 400) throw new TroupeError(body.code ?? "E_REQUEST", `${id}: ${body.error ?? `HTTP ${status}`}`, "usage");
     process.stdout.write(`${id}: ${body.tags!.length > 0 ? body.tags!.join(", ") : "no tags"}\n`);
   }
   return 0;

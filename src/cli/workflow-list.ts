@@ -6,7 +6,7 @@
  */
 import { Command, Option } from "commander";
 import { TroupeError, UsageError } from "../errors/index.js";
-import type { Priority, RunSummary } from "../store/index.js";
+import { isFailure, type Priority, type RunSummary } from "../model/index.js";
 import { call } from "./client.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
 import { alignedTable, plural } from "./table.js";
@@ -106,8 +106,8 @@ async function list(options: ListOptions): Promise<number> {
     throw new UsageError(`--submitted-before (${options.submittedBefore}) is before --submitted-after (${options.submittedAfter})`);
   if (after !== undefined) query.set("since", after);
   if (before !== undefined) query.set("until", before);
-  const { status, body } = await call<{ workflows: RunSummary[]; error?: string }>("GET", `/api/workflow?${query}`);
-  if (status >= 400) throw new TroupeError("E_REQUEST", body.error ?? `HTTP ${status}`, "usage");
+  const { status, body } = await call<{ workflows: RunSummary[]; error?: string; code?: string }>("GET", `/api/workflow?${query}`);
+  if (status >= 400) throw new TroupeError(body.code ?? "E_REQUEST", body.error ?? `HTTP ${status}`, "usage");
   // The newest, as the server gives them; asc shows them oldest first, the latest at the bottom.
   const workflows = options.order === "asc" ? [...body.workflows].reverse() : body.workflows;
   if (options.output === "json") writeJson(workflows);
@@ -133,7 +133,7 @@ function workflowTable(workflows: readonly RunSummary[]): string {
         .join(",") || "-",
       (w.tags ?? []).join(",") || "-",
     ]);
-  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : s.startsWith("FAILED") ? c.red(s) : s === "RUNNING" ? c.cyan(s) : s);
+  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : isFailure(s) ? c.red(s) : s === "RUNNING" ? c.cyan(s) : s);
   return alignedTable(rows, c, (column, cell) => (column === 1 ? status(cell) : cell));
 }
 

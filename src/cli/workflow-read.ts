@@ -1,7 +1,7 @@
 /** `troupe workflow query|events|logs|spec`: reading one workflow of the server. */
 import { Command } from "commander";
 import { UsageError } from "../errors/index.js";
-import type { RunRecord, TransitionRecord } from "../store/index.js";
+import { isFailure, type RunRecord, type TransitionRecord } from "../model/index.js";
 import { call, stream } from "./client.js";
 import { writeOut } from "./output.js";
 import { action, colorsFor, outputOption, parseNonNegativeInt, writeJson, type OutputFormat } from "./shared.js";
@@ -53,7 +53,7 @@ function attemptTable(record: RunRecord, c: ReturnType<typeof colorsFor>): strin
           a.start_time ?? "-",
           a.end_time ?? "-",
         ]);
-  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : s.startsWith("FAILED") ? c.red(s) : s);
+  const status = (s: string) => (s === "COMPLETED" ? c.green(s) : isFailure(s) ? c.red(s) : s);
   return alignedTable(rows, c, (column, cell) => (column === 3 ? status(cell) : cell));
 }
 

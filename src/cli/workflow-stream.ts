@@ -7,11 +7,10 @@
  */
 import type { EngineEvent } from "../engine/index.js";
 import { TroupeError } from "../errors/index.js";
-import type { RunRecord, TransitionRecord } from "../store/index.js";
 import { call, stream } from "./client.js";
 import { isClosed } from "./output.js";
 import type { RunView } from "./run-view.js";
-import { isFinal } from "../model/index.js";
+import { isFinal, type RunRecord, type TransitionRecord } from "../model/index.js";
 
 /** One line of the stream. */
 export type StreamItem =

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { TroupeError, UsageError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import type { Priority, RunRecord } from "../store/index.js";
+import { isFailure, type Priority, type RunRecord } from "../model/index.js";
 import { call } from "./client.js";
 import { colorsFor, readWorkflowFile, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 import { pollUntilEnded, viewGroups, watchRun } from "./workflow-stream.js";
@@ -130,15 +130,18 @@ async function workflowPool(id: string): Promise<string | undefined> {
   try {
     return (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body.pool;
   } catch (error) {
-    if (error instanceof TroupeError && error.code === "E_NOT_FOUND")
+    if (error instanceof TroupeError && error.kind === "not-found")
       throw new TroupeError("E_FILE_NOT_FOUND", `${id}: no such file, nor a workflow on the server`, "usage");
     throw error;
   }
 }
 
 export async function restart(id: string, options: { wait: boolean; output: OutputFormat }): Promise<number> {
-  const { status, body } = await call<{ id?: string; error?: string }>("POST", `/api/workflow/${encodeURIComponent(id)}/restart`);
-  if (status >= 400) throw new TroupeError("E_RESTART", body.error ?? `HTTP ${status}`, "usage");
+  const { status, body } = await call<{ id?: string; error?: string; code?: string }>(
+    "POST",
+    `/api/workflow/${encodeURIComponent(id)}/restart`,
+  );
+  if (status >= 400) throw new TroupeError(body.code ?? "E_RESTART", body.error ?? `HTTP ${status}`, "usage");
   return follow(body.id!, options, `submitted ${body.id} (a restart of ${id})`);
 }
 
@@ -178,7 +181,7 @@ async function follow(id: string, options: { wait: boolean; output: OutputFormat
     ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
   if (json) writeJson(record);
   else process.stdout.write("\n" + summaryTable(record, c) + "\n");
-  if (/^FAILED/.test(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);
+  if (isFailure(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);
   return record.status === "COMPLETED" ? RUN_EXIT.completed : record.status === "FAILED_CANCELED" ? RUN_EXIT.canceled : RUN_EXIT.failed;
 }
 

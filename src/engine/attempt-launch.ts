@@ -1,11 +1,11 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
 import type { CompiledWorkflow } from "../plan/index.js";
-import type { TaskLaunch } from "../runtime/index.js";
+import type { TaskLaunch } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
 import { buildLaunch } from "./launch.js";
 import type { RunRecorder } from "./recorder.js";
-import type { GroupState, TaskState } from "./run-state.js";
+import type { GroupState, Placements, TaskState } from "./run-state.js";
 
 export interface RunView {
   runId: string;
@@ -14,18 +14,30 @@ export interface RunView {
   tasks: ReadonlyArray<readonly TaskState[]>;
   gpuDevices: GpuDevices;
   recorder: RunRecorder;
-  /** The runtime's name of a member (`{{host:TASK}}`); without it, tokens are the addresses. */
-  hostName?: (groupName: string, taskName: string, address: string) => string;
 }
 
-/** What `{{host:TASK}}` becomes in a group's members, once per map of the group's addresses. */
-const hostTokens = new WeakMap<ReadonlyMap<string, string>, ReadonlyMap<string, string>>();
+/** The key of an attempt, unique within its run (TaskLaunch.key, the port's events). */
+export function attemptKey(groupName: string, taskName: string, retryId: number): string {
+  return `${groupName}/${taskName}/${retryId}`;
+}
 
-/** The launch of task t's attempt `retryId`, every token resolved; throws when an input cannot be had. */
-export function attemptLaunch(run: RunView, g: number, t: number, retryId: number, hosts: ReadonlyMap<string, string>): TaskLaunch {
+/** What the launches of a group's members are made from, once per placements object (they change together). */
+interface GroupHosts {
+  /** Addresses by task name as written (TaskLaunch.hosts). */
+  addresses: Record<string, string>;
+  /** What `{{host:TASK}}` becomes, by normalised task name. */
+  tokens: ReadonlyMap<string, string>;
+}
+const groupHosts = new WeakMap<Placements, GroupHosts>();
+
+/**
+ * The launch of task t's attempt `retryId`, every token resolved from the
+ * group's placements; throws when an input cannot be had.
+ */
+export function attemptLaunch(run: RunView, g: number, t: number, retryId: number, placements: Placements): TaskLaunch {
   const group = run.plan.groups[g]!;
   const task = group.tasks[t]!;
-  const addresses = run.groups[g]!.addresses ?? {};
+  const { addresses, tokens } = hostsOf(placements);
   const inputDirs = task.inputs.map((input) => {
     // Inputs from URLs or other workflows need a data service, which a local run does not have.
     if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
@@ -38,7 +50,7 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   return buildLaunch(
     task,
     {
-      key: `${group.name}/${task.name}/${retryId}`,
+      key: attemptKey(group.name, task.name, retryId),
       groupName: group.name,
       retryId,
       address: addresses[task.name] ?? "",
@@ -47,24 +59,19 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
       gpuDevices: run.gpuDevices.count > 0 ? (run.groups[g]!.gpus?.[t] ?? []) : undefined,
       logPath: run.recorder.logPath(run.runId, group.name, task.name, retryId),
     },
-    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: hostTokensOf(run, g, hosts) },
+    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: tokens },
   );
 }
 
-/** The runtime's name of each member (by normalised task name), or its address where the runtime has no names. */
-function hostTokensOf(run: RunView, g: number, hosts: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
-  const hostName = run.hostName;
-  if (!hostName) return hosts;
-  let tokens = hostTokens.get(hosts);
-  if (!tokens) {
-    const group = run.plan.groups[g]!;
-    tokens = new Map(
-      group.tasks.map((task) => {
-        const key = normalizeName(task.name);
-        return [key, hostName(group.name, task.name, hosts.get(key) ?? "")];
-      }),
-    );
-    hostTokens.set(hosts, tokens);
+function hostsOf(placements: Placements): GroupHosts {
+  let hosts = groupHosts.get(placements);
+  if (!hosts) {
+    const entries = Object.entries(placements);
+    hosts = {
+      addresses: Object.fromEntries(entries.map(([name, p]) => [name, p.address])),
+      tokens: new Map(entries.map(([name, p]) => [normalizeName(name), p.hostName])),
+    };
+    groupHosts.set(placements, hosts);
   }
-  return tokens;
+  return hosts;
 }

@@ -16,7 +16,7 @@
  * admitted fail through their own start, which waits for the same answer.
  */
 import type { CompiledWorkflow } from "../plan/index.js";
-import { TaskStartError, type Runtime } from "../runtime/index.js";
+import { TaskStartError, type RunSession } from "../port/index.js";
 import type { FailureStatus, GroupStatus } from "./statuses.js";
 
 export interface UnavailableImage {
@@ -26,22 +26,22 @@ export interface UnavailableImage {
 }
 
 /**
- * Asks `runtime` (when it runs images) for every image of the groups that
+ * Asks the run's `session` (when its pool runs images) for every image of the groups that
  * are still to run; `onUnavailable` hears of each that cannot be had.
  */
 export function checkImagesAtStart(
   plan: CompiledWorkflow,
   groupStatuses: readonly GroupStatus[],
-  runtime: Runtime,
+  session: Pick<RunSession, "ensureImage">,
   onUnavailable: (unavailable: UnavailableImage) => void,
 ): void {
-  if (!runtime.ensureImage) return;
+  if (!session.ensureImage) return;
   const images = new Set<string>();
   plan.groups.forEach((group, g) => {
     if (notStarted(groupStatuses[g]!)) for (const task of group.tasks) images.add(task.image);
   });
   for (const image of images)
-    runtime
+    session
       .ensureImage(image)
       .catch((error: Error) =>
         onUnavailable({ image, status: error instanceof TaskStartError ? error.status : "FAILED_IMAGE_PULL", message: error.message }),

@@ -24,7 +24,6 @@ export {
 } from "./statuses.js";
 export { systemClock, type Clock } from "./clock.js";
 export { resumedRunFrom, type ResumedRun } from "./resume.js";
-export { completedGroups, type ReusedGroups, type RunHistory } from "./reuse.js";
 export { SharedPool, type PoolPriority } from "./shared-pool.js";
 export { recordRunNotStarted, recordRunSettled, type RunRecorder, type EngineEvent } from "./recorder.js";
 export { resolveTokens, buildLaunch, type TokenContext } from "./launch.js";

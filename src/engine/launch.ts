@@ -1,7 +1,7 @@
 /** Turning a compiled task into a runtime launch: tokens resolved, files as bytes. */
 import { normalizeName } from "../spec/index.js";
 import type { CompiledFile, CompiledTask, TokenizedText } from "../plan/index.js";
-import type { TaskLaunch } from "../runtime/index.js";
+import type { TaskLaunch } from "../port/index.js";
 
 export interface TokenContext {
   workflowId: string;

@@ -1,4 +1,5 @@
-import type { RunRecord, StatusUpdate, Transition } from "../store/index.js";
+import type { RunRecord } from "../model/index.js";
+import type { StatusUpdate, Transition } from "../store/index.js";
 import { isFinal } from "./statuses.js";
 
 /** What the engine needs of a store: where to write what happened (RunStore satisfies it). */

@@ -4,7 +4,7 @@
  * store, for `WorkflowRun` to go on from.
  */
 import type { CompiledWorkflow } from "../plan/index.js";
-import type { RunRecord } from "../store/index.js";
+import type { GroupHoldings, RunRecord } from "../store/index.js";
 import { TaskStatus, type GroupStatus } from "./statuses.js";
 
 export interface ResumedTask {
@@ -22,6 +22,8 @@ export interface ResumedGroup {
   tasks: ResumedTask[];
   /** The GPUs its members had (they keep them while they run on). */
   gpus?: number[][] | null;
+  /** The durable id of its handle in the pool (GroupHandle.id), by which its attempts are found again. */
+  handle?: string | null;
 }
 
 export interface ResumedRun {
@@ -42,7 +44,7 @@ export function resumedRunFrom(
   record: RunRecord,
   plan: CompiledWorkflow,
   reason: string,
-  gpus: ReadonlyArray<number[][] | null> = [],
+  holdings: ReadonlyArray<GroupHoldings> = [],
 ): ResumedRun {
   if (record.groups.length !== plan.groups.length)
     throw new Error(`the record has ${record.groups.length} groups, the spec ${plan.groups.length}`);
@@ -63,7 +65,8 @@ export function resumedRunFrom(
       return {
         status: groupStatus,
         startTime: recorded.start_time ? Date.parse(recorded.start_time) : null,
-        gpus: gpus[g] ?? null,
+        gpus: holdings[g]?.gpus ?? null,
+        handle: holdings[g]?.handle ?? null,
         tasks: group.tasks.map((task, t) => {
           const r = recorded.tasks[t]!;
           if (r.name !== task.name) throw new Error(`task ${t} of ${group.name} is ${r.name} in the record, ${task.name} in the spec`);

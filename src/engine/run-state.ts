@@ -4,27 +4,43 @@
  * written to the store and announced, with its reason and time.
  */
 import type { CompiledWorkflow } from "../plan/index.js";
-import type { PreparedMember } from "../runtime/index.js";
+import type { GroupHandle, Placement } from "../port/index.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import type { ResumedRun } from "./resume.js";
 import { SchedulingFocus } from "./scheduling-focus.js";
 import { checkTransition, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
 
+/** A group's members' placements, by task name as written. */
+export type Placements = Record<string, Placement>;
+
+/** A task attempt the pool knows of: how to reach it. */
+export interface LiveAttempt {
+  key: string;
+  handle: GroupHandle;
+  /** Its sandbox is up (ready, or found again by a re-attach): a stop reaches it. */
+  up: boolean;
+  /** The grace of the stop asked for it, if one was (group-launch.ts `stopAttempt`). */
+  stopGrace?: number;
+}
+
 export interface TaskState {
   status: TaskStatus | null;
   retryId: number;
   exitCode: number | null;
   outputDir: string;
-  /** The runtime's handle on the current attempt, while its sandbox exists. */
-  member?: PreparedMember;
+  /** Where the pool has the current attempt, from its placement until its end. */
+  attempt?: LiveAttempt;
 }
 
 export interface GroupState {
   status: GroupStatus;
   queuedAt?: number;
   runningAt?: number;
-  addresses?: Record<string, string>;
+  /** Where its members are, as the pool placed them (a new object at each change). */
+  placements?: Placements;
+  /** Admitted and SCHEDULING while a cluster places it (scheduler.ts GroupSnapshot.placing). */
+  placing?: boolean;
   /** Capacity is held from admission until every member is gone. */
   holdsCapacity: boolean;
   /** The GPUs each member has while the group holds capacity (gpu-devices.ts). */
@@ -82,7 +98,7 @@ export class RunState {
     this.record({ kind: "run" }, from, to, reason);
   }
 
-  setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number } = {}): void {
+  setGroup(g: number, to: GroupStatus, reason: string, extra: { endTime?: number; reusedFrom?: string } = {}): void {
     const state = this.groups[g]!;
     const from = state.status;
     const name = this.plan.groups[g]!.name;
@@ -99,7 +115,7 @@ export class RunState {
     t: number,
     to: TaskStatus,
     reason: string,
-    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number } = {},
+    extra: { startTime?: number | null; endTime?: number | null; exitCode?: number | null; retryId?: number; reusedFrom?: string } = {},
   ): void {
     const state = this.tasks[g]![t]!;
     const from = state.status;

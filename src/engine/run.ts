@@ -3,28 +3,36 @@
  * reports to the run's state, through the one transition table, and records
  * every change. The only place statuses are written.
  */
-import { join } from "node:path";
-import { exitActionFor, type CompiledGroup, type CompiledWorkflow, type ExitActionRule } from "../plan/index.js";
-import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime } from "../runtime/index.js";
-import { normalizeName } from "../spec/index.js";
+import type { CompiledGroup, CompiledWorkflow, ExitActionRule } from "../plan/index.js";
+import { attemptOutputDir, type ReusedGroups } from "../model/index.js";
+import type { MemberOutcome, PoolCapabilities, RunSession } from "../port/index.js";
+import { log, type Log } from "../util/log.js";
 import { reusedReason } from "../util/reused-reason.js";
 import { aggregateWorkflowStatus } from "./aggregate.js";
-import { attemptLaunch, type RunView } from "./attempt-launch.js";
+import type { RunView } from "./attempt-launch.js";
+import { CapacityLedger, type Capacity } from "./capacity-ledger.js";
 import { systemClock, type Clock } from "./clock.js";
-import { GpuDevices } from "./gpu-devices.js";
+import { decideExit, groupEndingFor } from "./exit-policy.js";
+import { GroupLauncher, LEAD_HEAD_START_MS, stopAttempt, type LaunchSite } from "./group-launch.js";
 import { checkImagesAtStart, notStarted, tasksThatFailTheirGroup, type UnavailableImage } from "./image-check.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import { planReschedule } from "./restart-in-place.js";
 import type { ResumedRun } from "./resume.js";
 import { RunState, type GroupState, type TaskState } from "./run-state.js";
-import { schedule, type Capacity, type SchedulerAction } from "./scheduler.js";
+import { resumeRun, type ResumeSite } from "./run-resume.js";
+import { schedule, type SchedulerAction } from "./scheduler.js";
 import type { PoolMember, PoolPriority, SharedPool } from "./shared-pool.js";
-import { PlatformExitCode, isFailure, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
+import { PlatformExitCode, isFinal, type GroupStatus, type TaskStatus, type WorkflowStatus } from "./statuses.js";
+
+export { LEAD_HEAD_START_MS } from "./group-launch.js";
 
 export interface RunOptions {
   runId: string;
   plan: CompiledWorkflow;
-  runtime: Runtime;
+  /** The run's session of its pool (port/pool.ts). */
+  session: RunSession;
+  /** What the pool does itself (PoolCapabilities); by default the engine places and the runtime writes the logs. */
+  capabilities?: Pick<PoolCapabilities, "placement" | "localLogs">;
   recorder: RunRecorder;
   /** The run's data directory: task outputs live under it. */
   dataDir: string;
@@ -53,11 +61,13 @@ export interface RunOptions {
   leadHeadStartMs?: number;
   clock?: Clock;
   onEvent?: (event: EngineEvent) => void;
+  /** Something went wrong that changes no status but should be said (a task's log copy failed). */
+  onWarning?: (message: string) => void;
   /**
    * A restart: groups (by index) that completed in the run it restarts. They
    * are not run again; their tasks' outputs are that run's.
    */
-  reused?: ReadonlyMap<number, { from: string; tasks: ReadonlyArray<{ outputDir: string; exitCode: number | null }> }>;
+  reused?: ReusedGroups;
   /**
    * Go on with a run another process was driving (see resume.ts): running
    * attempts are re-attached through the runtime, the rest scheduled as usual.
@@ -71,17 +81,6 @@ function seconds(ms: number | undefined): string {
   return ms === undefined ? "?" : `${ms / 1000}s`;
 }
 
-/** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
-export const LEAD_HEAD_START_MS = 30;
-
-/** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
-interface ReadyMember {
-  t: number;
-  member: PreparedMember;
-  retryId: number;
-  inPlace?: boolean;
-}
-
 export interface RunResult {
   status: WorkflowStatus;
 }
@@ -91,19 +90,18 @@ export class WorkflowRun implements PoolMember {
   private readonly clock: Clock;
   private readonly groups: GroupState[];
   private readonly tasks: TaskState[][];
-  private readonly used: Capacity = { cpu: 0, gpu: 0, memoryBytes: 0 };
-  /** The GPUs of this run's capacity, or of the pool it shares. */
-  private readonly gpuDevices: GpuDevices;
-  private activeTasks = 0;
+  /** What this run has taken of its capacity, or the ledger of the pool it shares. */
+  private readonly ledger: CapacityLedger;
+  private readonly launcher: GroupLauncher;
   private timer: unknown;
   private ticking = false;
   private tickAgain = false;
   private tickRequested = false;
   private canceled = false;
   private finished = false;
-  /** Members whose RUNNING records wait for their commit before they are released (durableStarts). */
-  private readonly toRelease: PreparedMember[] = [];
   private readonly state: RunState;
+  /** The run's own log (util/log.ts): every line carries its id. */
+  private readonly log: Log;
   /** What the launch of an attempt is made from (attempt-launch.ts). */
   private readonly view: RunView;
   private resolveDone!: (result: RunResult) => void;
@@ -119,10 +117,39 @@ export class WorkflowRun implements PoolMember {
     this.state = new RunState(options.runId, this.plan, options.recorder, this.clock, options.onEvent);
     this.groups = this.state.groups;
     this.tasks = this.state.tasks;
-    this.gpuDevices = options.pool?.gpuDevices ?? new GpuDevices(options.capacity.gpu);
+    this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
+    this.log = log.child({ run: options.runId });
     const { runId, recorder } = options;
-    const hostName = options.runtime.hostName?.bind(options.runtime);
-    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.gpuDevices, hostName };
+    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
+    this.launcher = new GroupLauncher(this.launchSite());
+  }
+
+  /** What the group launcher may use of the run. */
+  private launchSite(): LaunchSite {
+    const { runId, session, capabilities, durableStarts, leadHeadStartMs } = this.options;
+    return {
+      runId,
+      state: this.state,
+      view: this.view,
+      clock: this.clock,
+      session,
+      placement: capabilities?.placement ?? "engine",
+      localLogs: capabilities?.localLogs ?? true,
+      durableStarts: durableStarts === true,
+      leadHeadStartMs: leadHeadStartMs ?? LEAD_HEAD_START_MS,
+      grace: () => this.grace(),
+      outputDirOf: (g, t, retryId) => this.outputDirOf(g, t, retryId),
+      onExit: (g, t, retryId, outcome, started) => this.onExit(g, t, retryId, outcome, started),
+      finishTask: (g, t, status, reason, code) => this.finishTask(g, t, status, reason, code),
+      requestTick: () => this.requestTick(),
+      log: this.log,
+      logLost: (g, t, error) => {
+        const retry = this.tasks[g]![t]!.retryId;
+        const task = this.plan.groups[g]!.tasks[t]!.name;
+        this.log.warn({ group: this.plan.groups[g]!.name, task, retry, err: error }, "the copy of the attempt's log failed");
+        this.options.onWarning?.(`the log of ${task} (attempt ${retry}) is incomplete: ${error.message}`);
+      },
+    };
   }
 
   /** Starts the run; `done` resolves when every group has ended and nothing is left running. */
@@ -139,7 +166,7 @@ export class WorkflowRun implements PoolMember {
   /** Every image of the groups still to run is made ready now, alongside the first groups (image-check.ts). */
   private checkImages(): void {
     const statuses = this.groups.map((g) => g.status);
-    checkImagesAtStart(this.plan, statuses, this.options.runtime, (unavailable) => this.imageUnavailable(unavailable));
+    checkImagesAtStart(this.plan, statuses, this.options.session, (unavailable) => this.imageUnavailable(unavailable));
   }
 
   /** An image of the run cannot be had: the groups it fails fail now, not at their turn. */
@@ -172,127 +199,34 @@ export class WorkflowRun implements PoolMember {
       const task = reused.tasks[t]!;
       this.tasks[g]![t]!.outputDir = task.outputDir;
       this.tasks[g]![t]!.exitCode = task.exitCode;
-      if (this.tasks[g]![t]!.status === "WAITING") this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode });
+      if (this.tasks[g]![t]!.status === "WAITING")
+        this.state.setTask(g, t, "COMPLETED", reason, { exitCode: task.exitCode, reusedFrom: reused.from });
     });
-    this.state.setGroup(g, "COMPLETED", reason);
+    this.state.setGroup(g, "COMPLETED", reason, { reusedFrom: reused.from });
   }
 
-  /**
-   * Resumes a run from its recorded state. Groups that were running keep
-   * their capacity and addresses and their running attempts are re-attached;
-   * groups still preparing start again in a new attempt (no command of
-   * theirs had started); waiting and scheduling groups go on as usual.
-   */
+  /** Resumes a run from its recorded state (run-resume.ts). */
   private resume(resumed: ResumedRun): Promise<RunResult> {
-    this.state.restore(resumed);
-    const now = this.clock.now();
-    const preparing: number[] = [];
-    this.plan.groups.forEach((group, g) => {
-      this.enterWaiting(g);
-      const recorded = resumed.groups[g]!;
-      const reused = this.options.reused?.get(g);
-      group.tasks.forEach((task, t) => {
-        const state = this.tasks[g]![t]!;
-        state.outputDir = reused?.tasks[t]?.outputDir ?? join(this.options.dataDir, "outputs", task.name, String(state.retryId));
-      });
-      const status = this.groups[g]!.status;
-      // Attempts that ended as far as the record goes, but whose processes the last troupe may still have been stopping.
-      const ended = group.tasks.map((_, t) => t).filter((t) => isFinal(this.tasks[g]![t]!.status ?? "WAITING"));
-      if (status !== "WAITING" && status !== "SCHEDULING") for (const t of ended) void this.stopLeftover(g, t, recorded);
-      if (status === "SCHEDULING") this.groups[g]!.queuedAt = now;
-      else if (status === "INITIALIZING") preparing.push(g);
-      else if (status === "RUNNING") this.reattachGroup(g, recorded);
-    });
-    // After every running group has taken back its GPUs: a new attempt must not be given one of those.
-    for (const g of preparing) this.restartPreparing(g);
+    resumeRun(this.resumeSite(), resumed);
     this.tick();
     this.checkImages();
     return this.done;
   }
 
-  /** A group whose sandboxes were being prepared when the last process ended: a new attempt for each unfinished member. */
-  private restartPreparing(g: number): void {
-    const members = this.plan.groups[g]!.tasks.map((_, t) => t).filter((t) => !isFinal(this.tasks[g]![t]!.status ?? "WAITING"));
-    this.reserve(g);
-    for (const t of members) {
-      this.state.setTask(g, t, "RESCHEDULED", "troupe restarted before the group's commands started", { endTime: this.clock.now() });
-      this.newAttempt(g, t, "INITIALIZING", "new attempt: troupe restarted before the group's commands started");
-    }
-    void this.launchGroup(g, members);
-  }
-
-  private reattachGroup(g: number, recorded: ResumedRun["groups"][number]): void {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const state = this.groups[g]!;
-    this.reserve(g, recorded.gpus);
-    state.runningAt = recorded.startTime ?? this.clock.now();
-    state.addresses = Object.fromEntries(group.tasks.map((task, t) => [task.name, recorded.tasks[t]!.ip ?? ""]));
-    const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
-    group.tasks.forEach((_, t) => {
-      const task = this.tasks[g]![t]!;
-      if (task.status === "RUNNING") void this.reattach(g, t, hosts);
-      else if (task.status === "RESCHEDULED") {
-        // Between two attempts: the next one was never made.
-        this.newAttempt(g, t, "INITIALIZING", "new attempt after troupe restarted");
-        this.finishTask(
-          g,
-          t,
-          "FAILED_SERVER_ERROR",
-          "troupe restarted before this task's next attempt started",
-          PlatformExitCode.SERVER_ERROR,
-        );
-      } else if (!isFinal(task.status ?? "WAITING"))
-        this.finishTask(
-          g,
-          t,
-          "FAILED_SERVER_ERROR",
-          "troupe restarted before this attempt's command started",
-          PlatformExitCode.SERVER_ERROR,
-        );
-    });
-  }
-
-  /** Ends whatever is left of an attempt recorded as ended (the run finishes only once it is gone). */
-  private async stopLeftover(g: number, t: number, recorded: ResumedRun["groups"][number]): Promise<void> {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const hosts = new Map(group.tasks.map((task, i) => [normalizeName(task.name), recorded.tasks[i]!.ip ?? ""]));
-    this.groups[g]!.live++;
-    try {
-      const member = await this.options.runtime
-        .reattach(attemptLaunch(this.view, g, t, this.tasks[g]![t]!.retryId, hosts))
-        .catch(() => undefined);
-      if (member) await member.stop(0);
-    } catch {
-      // Nothing to stop (an input that cannot be resolved: the attempt never started).
-    } finally {
-      this.groups[g]!.live--;
-      this.requestTick();
-    }
-  }
-
-  private async reattach(g: number, t: number, hosts: Map<string, string>): Promise<void> {
-    const state = this.tasks[g]![t]!;
-    const retryId = state.retryId;
-    this.groups[g]!.live++;
-    let member: PreparedMember | undefined;
-    let why = "troupe restarted and the attempt could not be found";
-    try {
-      member = await this.options.runtime.reattach(attemptLaunch(this.view, g, t, retryId, hosts));
-    } catch (error) {
-      why = `troupe restarted and could not re-attach the attempt: ${(error as Error).message}`;
-    }
-    if (!member) {
-      this.groups[g]!.live--;
-      if (state.retryId === retryId && !isFinal(state.status ?? "WAITING"))
-        this.finishTask(g, t, "FAILED_SERVER_ERROR", `${why}: how it ended is unknown`, PlatformExitCode.SERVER_ERROR);
-      this.releaseIfDone(g);
-      this.requestTick();
-      return;
-    }
-    state.member = member;
-    void member.exited.then((info) => this.onExit(g, t, retryId, info));
-    // The group may have ended meanwhile (a sibling's re-attach found nothing).
-    if (state.retryId !== retryId || isFinal(state.status ?? "WAITING")) void member.stop(this.grace());
+  /** What resuming may use of the run. */
+  private resumeSite(): ResumeSite {
+    return {
+      state: this.state,
+      plan: this.plan,
+      clock: this.clock,
+      launcher: this.launcher,
+      outputDirOf: (g, t, retryId) => this.outputDirOf(g, t, retryId),
+      reused: this.options.reused,
+      enterWaiting: (g) => this.enterWaiting(g),
+      reserve: (g, had) => this.reserve(g, had),
+      newAttempt: (g, t, status, reason) => this.newAttempt(g, t, status, reason),
+      finishTask: (g, t, status, reason, code) => this.finishTask(g, t, status, reason, code),
+    };
   }
 
   /** Cancel: every unfinished group fails as canceled (with `reason`, if given) and its tasks are stopped. */
@@ -340,18 +274,14 @@ export class WorkflowRun implements PoolMember {
         this.timer = undefined;
         const now = this.clock.now();
         const pool = this.options.pool;
-        const capacity = pool?.capacity ?? this.options.capacity;
-        const counted = pool?.used ?? this.used;
-        // GPUs held for resumed runs not started yet (GpuDevices.hold) are not free either.
-        const used = { ...counted, gpu: Math.max(counted.gpu, capacity.gpu - this.gpuDevices.available) };
         const decision = this.canceled
           ? { actions: [], wakeAt: undefined }
           : schedule({
               plan: this.plan,
               groups: this.groups,
-              capacity,
-              used,
-              activeTasks: pool?.activeTasks ?? this.activeTasks,
+              capacity: this.ledger.capacity,
+              used: this.ledger.usedForScheduling(),
+              activeTasks: this.ledger.activeTasks,
               maxParallel: pool?.maxParallel ?? this.options.maxParallel,
               mayAdmit: pool?.mayAdmit(this) ?? true,
               now,
@@ -419,9 +349,17 @@ export class WorkflowRun implements PoolMember {
         break;
       case "admit":
         this.reserve(g);
-        this.state.setGroup(g, "INITIALIZING", "admitted: resources reserved");
-        group.tasks.forEach((_, t) => this.state.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
-        void this.launchGroup(
+        if (this.options.capabilities?.placement === "cluster") {
+          // SCHEDULING until the cluster has placed every member (group-launch.ts), its queue timeout running.
+          this.groups[g]!.placing = true;
+          this.state.setGroup(g, "SCHEDULING", "submitted to the cluster: waiting for it to place the group");
+          // Another pass now: it sets the wake-up for the group's queue timeout.
+          this.tickAgain = true;
+        } else {
+          this.state.setGroup(g, "INITIALIZING", "admitted: resources reserved");
+          group.tasks.forEach((_, t) => this.state.setTask(g, t, "INITIALIZING", "preparing its sandbox"));
+        }
+        void this.launcher.launch(
           g,
           group.tasks.map((_, t) => t),
         );
@@ -432,15 +370,12 @@ export class WorkflowRun implements PoolMember {
   /** Takes group g's capacity; `had`: the GPUs its members had before troupe restarted. */
   private reserve(g: number, had?: number[][] | null): void {
     const group = this.plan.groups[g] as CompiledGroup;
-    this.used.cpu += group.demand.cpu;
-    this.used.gpu += group.demand.gpu;
-    this.used.memoryBytes += group.demand.memoryBytes;
-    this.activeTasks += group.tasks.length;
-    this.options.pool?.reserve(group.demand, group.tasks.length);
+    this.ledger.take(group.demand, group.tasks.length);
     this.groups[g]!.holdsCapacity = true;
     if (group.demand.gpu > 0) {
       // Recorded, so that a server that resumes the run gives its running members' GPUs to no one else.
-      const gpus = (had && this.gpuDevices.takeThese(had)) ?? this.gpuDevices.take(group.tasks.map((task) => task.resources.gpu));
+      const devices = this.ledger.gpuDevices;
+      const gpus = (had && devices.takeThese(had)) ?? devices.take(group.tasks.map((task) => task.resources.gpu));
       this.groups[g]!.gpus = gpus;
       this.options.recorder.updateGroup(this.options.runId, g, { gpus });
     }
@@ -452,7 +387,7 @@ export class WorkflowRun implements PoolMember {
     state.retryId += 1;
     state.status = null;
     state.exitCode = null;
-    state.outputDir = join(this.options.dataDir, "outputs", this.plan.groups[g]!.tasks[t]!.name, String(state.retryId));
+    state.outputDir = this.outputDirOf(g, t, state.retryId);
     const ended = isFinal(status) ? { endTime: this.clock.now() } : { endTime: null };
     this.state.setTask(g, t, status, reason, { retryId: state.retryId, exitCode: null, startTime: null, ...ended });
   }
@@ -463,194 +398,78 @@ export class WorkflowRun implements PoolMember {
     if (!isFinal(state.status) || state.live > 0 || !state.holdsCapacity) return;
     const group = this.plan.groups[g] as CompiledGroup;
     state.holdsCapacity = false;
-    this.used.cpu -= group.demand.cpu;
-    this.used.gpu -= group.demand.gpu;
-    this.used.memoryBytes -= group.demand.memoryBytes;
-    this.activeTasks -= group.tasks.length;
+    this.ledger.give(group.demand, group.tasks.length);
     if (state.gpus) {
-      this.gpuDevices.give(state.gpus);
+      this.ledger.gpuDevices.give(state.gpus);
       this.options.recorder.updateGroup(this.options.runId, g, { gpus: null });
     }
     state.gpus = undefined;
-    this.options.pool?.release(group.demand, group.tasks.length, this);
-    if (state.addresses) this.options.runtime.releaseAddresses(Object.values(state.addresses));
-    state.addresses = undefined;
+    this.options.pool?.released(this);
+    this.launcher.close(g);
+    state.placements = undefined;
+    state.placing = false;
     this.requestTick();
   }
 
-  // ---- launching --------------------------------------------------------
-
-  /**
-   * Bring up sandboxes for `members` of group g (all, or the ones rescheduled), then release them together,
-   * with the members being `restarted` in place.
-   */
-  private async launchGroup(g: number, members: number[], restarted: Array<Promise<ReadyMember | undefined>> = []): Promise<void> {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const state = this.groups[g]!;
-    state.live += members.length;
-    try {
-      state.addresses ??= await this.options.runtime.addresses(group.tasks.map((t) => t.name));
-    } catch (error) {
-      state.live -= members.length;
-      this.endGroup(g, "FAILED_BACKEND_ERROR", `no addresses for the group: ${(error as Error).message}`, "FAILED_BACKEND_ERROR", 0);
-      this.releaseIfDone(g);
-      return;
-    }
-    const hosts = new Map(Object.entries(state.addresses).map(([name, address]) => [normalizeName(name), address]));
-    const prepared = [...members.map((t) => this.prepareMember(g, t, hosts)), ...restarted];
-    if (!group.barrier) {
-      prepared.forEach((p) => void p.then((m) => m && this.release(g, [m])));
-      return;
-    }
-    const ready = (await Promise.all(prepared)).filter((m): m is ReadyMember => m !== undefined);
-    this.release(g, ready);
-  }
-
-  private async prepareMember(g: number, t: number, hosts: Map<string, string>): Promise<ReadyMember | undefined> {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const task = group.tasks[t]!;
-    const state = this.tasks[g]![t]!;
-    const retryId = state.retryId;
-    state.outputDir = join(this.options.dataDir, "outputs", task.name, String(retryId));
-    const addresses = this.groups[g]!.addresses ?? {};
-    this.options.recorder.updateTask(this.options.runId, g, t, { ip: addresses[task.name] ?? null });
-    let member: PreparedMember;
-    try {
-      const launch = attemptLaunch(this.view, g, t, retryId, hosts);
-      member = await this.options.runtime.prepare(launch);
-    } catch (error) {
-      this.groups[g]!.live--;
-      if (state.retryId === retryId && !isFinal(state.status ?? "WAITING")) {
-        const status = error instanceof TaskStartError ? error.status : "FAILED_START_ERROR";
-        const code = status === "FAILED_BACKEND_ERROR" ? PlatformExitCode.BACKEND_ERROR : PlatformExitCode.START_ERROR;
-        this.finishTask(g, t, status, `could not start: ${(error as Error).message}`, code);
-      }
-      this.releaseIfDone(g);
-      return undefined;
-    }
-    state.member = member;
-    void member.exited.then((info) => this.onExit(g, t, retryId, info));
-    // The group may have ended while this sandbox came up (lead failed, cancel, timeout).
-    if (state.retryId !== retryId || isFinal(state.status ?? "WAITING")) {
-      void member.stop(0);
-      return undefined;
-    }
-    return { t, member, retryId };
-  }
-
-  private release(g: number, ready: ReadyMember[]): void {
-    const group = this.plan.groups[g] as CompiledGroup;
-    const stillWaiting = (m: ReadyMember) => {
-      const state = this.tasks[g]![m.t]!;
-      if (m.inPlace) return state.retryId === m.retryId && state.status === "RUNNING" && state.member === m.member;
-      return state.retryId === m.retryId && state.status === "INITIALIZING";
-    };
-    const live = ready.filter(stillWaiting);
-    if (live.length === 0) return;
-    if (this.groups[g]!.status === "INITIALIZING") {
-      this.groups[g]!.runningAt = this.clock.now();
-      this.state.setGroup(g, "RUNNING", "members started");
-    }
-    // The lead goes first by a few milliseconds, well inside the group's start
-    // window: in client/server groups the lead is usually the server, and its
-    // clients should find it listening.
-    const headStart = this.options.leadHeadStartMs ?? LEAD_HEAD_START_MS;
-    const lead = live.find((m) => group.tasks[m.t]!.lead);
-    if (lead && live.length > 1 && headStart > 0) {
-      this.startCommands(g, [lead]);
-      const others = live.filter((m) => m !== lead);
-      this.clock.setTimer(() => this.startCommands(g, others.filter(stillWaiting)), headStart);
-    } else {
-      this.startCommands(g, live);
-    }
-  }
-
-  private startCommands(g: number, members: ReadyMember[]): void {
-    const now = this.clock.now();
-    for (const { t, inPlace } of members)
-      if (inPlace) this.state.setTask(g, t, "RUNNING", "command restarted in place");
-      else this.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
-    if (this.options.durableStarts) this.releaseDurably(members.map((m) => m.member));
-    else for (const { member } of members) member.release();
-    this.requestTick();
-  }
-
-  /**
-   * Kept tasks: on disk before the commands start, so that a troupe dying between the two leaves a RUNNING
-   * attempt that never started (its keeper stops it and says so), never a started one recorded as preparing.
-   * The groups released in one burst share one commit (a commit per group cost 0.3 ms each).
-   */
-  private releaseDurably(members: PreparedMember[]): void {
-    if (this.toRelease.length === 0)
-      queueMicrotask(() => {
-        const batch = this.toRelease.splice(0);
-        this.options.recorder.flush?.();
-        for (const member of batch) member.release();
-      });
-    this.toRelease.push(...members);
+  /** Where attempt `retryId` of task t writes `{{output}}`. */
+  private outputDirOf(g: number, t: number, retryId: number): string {
+    return attemptOutputDir(this.options.dataDir, this.plan.groups[g]!.tasks[t]!.name, retryId);
   }
 
   // ---- endings ----------------------------------------------------------
 
-  private onExit(g: number, t: number, retryId: number, info: ExitInfo): void {
+  /** Attempt `retryId` of task t ended, however (group-launch.ts reports each end once). */
+  private onExit(g: number, t: number, retryId: number, outcome: MemberOutcome, started: boolean): void {
     const state = this.tasks[g]![t]!;
     this.groups[g]!.live--;
+    // Ends the pool caused (an eviction, a lost member) are rare and worth a line; a command's exit is in the record.
+    if (outcome.kind !== "exited") {
+      const group = this.plan.groups[g]!;
+      this.log.info({ group: group.name, task: group.tasks[t]!.name, retry: retryId, outcome }, "attempt ended by the pool");
+    }
     if (state.retryId === retryId) {
-      state.member = undefined;
-      if (!isFinal(state.status ?? "WAITING")) this.decideExit(g, t, info);
-      else if (state.exitCode === null) this.state.recordExitCode(g, t, info.code);
+      state.attempt = undefined;
+      if (!isFinal(state.status ?? "WAITING")) this.decideExit(g, t, outcome, started);
+      else if (state.exitCode === null && outcome.kind === "exited") this.state.recordExitCode(g, t, outcome.code);
     }
     this.releaseIfDone(g);
     this.requestTick();
   }
 
-  private decideExit(g: number, t: number, info: ExitInfo): void {
+  private decideExit(g: number, t: number, outcome: MemberOutcome, started: boolean): void {
     const task = this.plan.groups[g]!.tasks[t]!;
-    const state = this.tasks[g]![t]!;
-    if (info.lost !== undefined) {
-      this.finishTask(g, t, "FAILED_SERVER_ERROR", `how it ended is unknown: ${info.lost}`, PlatformExitCode.SERVER_ERROR);
-      return;
-    }
-    if (info.startError !== undefined) {
-      this.finishTask(g, t, "FAILED_START_ERROR", info.startError, PlatformExitCode.START_ERROR);
-      return;
-    }
-    const action = exitActionFor(info.code, task.exitActions, this.options.poolExitActions);
-    const exited = `exited with ${info.code}${info.reason ? ` (${info.reason})` : ""}`;
-    if (action === "COMPLETE") this.finishTask(g, t, "COMPLETED", exited, info.code);
-    else if (action === "FAIL") this.finishTask(g, t, "FAILED", exited, info.code);
-    else if (state.retryId < this.options.maxRetries) this.reschedule(g, t, info.code);
-    else
-      this.finishTask(
-        g,
-        t,
-        "FAILED",
-        `exited with ${info.code}: RESCHEDULE, but no retries are left (limit ${this.options.maxRetries})`,
-        info.code,
-      );
+    const decision = decideExit(outcome, {
+      exitActions: task.exitActions,
+      poolExitActions: this.options.poolExitActions,
+      retryId: this.tasks[g]![t]!.retryId,
+      maxRetries: this.options.maxRetries,
+      started,
+    });
+    if (decision.kind === "finish") this.finishTask(g, t, decision.status, decision.reason, decision.exitCode);
+    else this.reschedule(g, t, decision.exitCode, decision.reason);
   }
 
   /**
    * RESCHEDULE: a new attempt in a fresh sandbox; the lead (or any member, without ignoreNonleadStatus) restarts
    * its siblings, in place where their runtime can (restart-in-place.ts).
    */
-  private reschedule(g: number, t: number, code: number): void {
+  private reschedule(g: number, t: number, code: number, why: string): void {
     const group = this.plan.groups[g] as CompiledGroup;
     const cause = group.tasks[t]!.name;
-    const views = this.tasks[g]!.map((task) => ({ status: task.status, restartsInPlace: task.member?.restart !== undefined }));
+    const views = this.tasks[g]!.map(({ status, attempt }) => ({
+      status,
+      restartsInPlace: attempt !== undefined && attempt.handle.canRestart(attempt.key),
+    }));
     const { fresh: members, inPlace } = planReschedule(group, t, views);
-    const restarted = inPlace.map((i) => this.restartInPlace(g, i, cause));
+    const restarted = inPlace.map((i) => this.launcher.restartInPlace(g, i, cause));
     const stops: Array<Promise<void>> = [];
     for (const i of members) {
       const state = this.tasks[g]![i]!;
-      const reason =
-        i === t
-          ? `exited with ${code}: RESCHEDULE (retry ${state.retryId + 1} of ${this.options.maxRetries})`
-          : `restarted with ${cause} in a fresh sandbox`;
+      const reason = i === t ? why : `restarted with ${cause} in a fresh sandbox`;
       if (i === t) this.state.recordExitCode(g, i, code);
       this.state.setTask(g, i, "RESCHEDULED", reason, { endTime: this.clock.now() });
-      if (state.member) stops.push(state.member.stop(this.grace()));
-      state.member = undefined;
+      if (state.attempt) stops.push(stopAttempt(state.attempt, this.grace()));
+      state.attempt = undefined;
     }
     void Promise.all(stops).then(() => {
       const ended = this.groups[g]!.endedAs;
@@ -662,16 +481,8 @@ export class WorkflowRun implements PoolMember {
       }
       for (const i of members) this.newAttempt(g, i, "INITIALIZING", "new attempt in a fresh sandbox");
       // The restarted members pass the barrier again, together.
-      void this.launchGroup(g, members, restarted);
+      void this.launcher.launch(g, members, restarted);
     });
-  }
-
-  /** A sibling's command stopped and kept for the group's next release, in the same attempt and sandbox (OSMO's restart). */
-  private restartInPlace(g: number, i: number, cause: string): Promise<ReadyMember | undefined> {
-    const { member, retryId } = this.tasks[g]![i]!;
-    this.state.setTask(g, i, "RUNNING", `${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
-    // False: the command ended first, and its end is the attempt's (onExit).
-    return member!.restart!(this.grace()).then((waiting) => (waiting ? { t: i, member: member!, retryId, inPlace: true } : undefined));
   }
 
   private finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void {
@@ -679,29 +490,8 @@ export class WorkflowRun implements PoolMember {
     this.state.setTask(g, t, status, reason, { exitCode, endTime: this.clock.now() });
     this.tasks[g]![t]!.exitCode = exitCode;
     if (isFinal(this.groups[g]!.status)) return;
-    const task = group.tasks[t]!;
-    if (task.lead) {
-      const outcome: TaskStatus = status === "COMPLETED" ? "COMPLETED" : "FAILED";
-      this.endGroup(
-        g,
-        status as GroupStatus,
-        `lead task ${task.name} ${status === "COMPLETED" ? "completed" : "failed"}`,
-        outcome,
-        this.grace(),
-        null,
-        "lead task finished",
-      );
-    } else if (isFailure(status) && !group.ignoreNonleadStatus) {
-      this.endGroup(
-        g,
-        "FAILED",
-        `task ${task.name} failed (ignoreNonleadStatus is false)`,
-        "FAILED",
-        this.grace(),
-        null,
-        `group failed: ${task.name} failed`,
-      );
-    }
+    const ending = groupEndingFor(group, group.tasks[t]!, status);
+    if (ending) this.endGroup(g, ending.status, ending.reason, ending.taskStatus, this.grace(), null, ending.taskReason);
   }
 
   /** A group ends: its unfinished tasks take `taskStatus` and whatever still runs is stopped. */
@@ -732,7 +522,7 @@ export class WorkflowRun implements PoolMember {
   }
 
   private stopMembers(g: number, graceMs: number): void {
-    for (const task of this.tasks[g]!) if (task.member) void task.member.stop(graceMs);
+    for (const { attempt } of this.tasks[g]!) if (attempt) void stopAttempt(attempt, graceMs);
   }
 
   private grace(): number {

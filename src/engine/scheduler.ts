@@ -4,13 +4,11 @@
  * wakes it again at `wakeAt` (the next timeout) or on the next event.
  */
 import type { CompiledWorkflow, ResourceDemand } from "../plan/index.js";
+import { addDemand, fits, type Capacity } from "./capacity-ledger.js";
 import { isFinal, type GroupStatus } from "./statuses.js";
 
-export interface Capacity {
-  cpu: number;
-  gpu: number;
-  memoryBytes: number;
-}
+export { fits, type Capacity } from "./capacity-ledger.js";
+
 
 export interface GroupSnapshot {
   status: GroupStatus;
@@ -18,6 +16,11 @@ export interface GroupSnapshot {
   queuedAt?: number;
   /** When its commands were released (RUNNING). */
   runningAt?: number;
+  /**
+   * Admitted, and SCHEDULING while the cluster places it (PoolCapabilities.placement
+   * "cluster"): not admitted again; its queue timeout still runs.
+   */
+  placing?: boolean;
 }
 
 export interface SchedulerInput {
@@ -60,14 +63,6 @@ export interface Decision {
   wakeAt: number | undefined;
 }
 
-export function fits(demand: ResourceDemand, used: Capacity, capacity: Capacity): boolean {
-  return (
-    used.cpu + demand.cpu <= capacity.cpu &&
-    used.gpu + demand.gpu <= capacity.gpu &&
-    used.memoryBytes + demand.memoryBytes <= capacity.memoryBytes
-  );
-}
-
 export function schedule(input: SchedulerInput): Decision {
   const { plan, capacity, now, focus } = input;
   const status: Array<GroupStatus | undefined> = focus ? [] : input.groups.map((g) => g.status);
@@ -104,12 +99,11 @@ export function schedule(input: SchedulerInput): Decision {
     if (statusOf(i) === "SCHEDULING") {
       const size = group.tasks.length;
       const roomForTasks = active === 0 || active + size <= input.maxParallel;
-      if (input.mayAdmit !== false && roomForTasks && fits(group.demand, used, capacity)) {
+      const placing = input.groups[i]?.placing === true;
+      if (!placing && input.mayAdmit !== false && roomForTasks && fits(group.demand, used, capacity)) {
         actions.push({ kind: "admit", group: i });
         status[i] = "INITIALIZING";
-        used.cpu += group.demand.cpu;
-        used.gpu += group.demand.gpu;
-        used.memoryBytes += group.demand.memoryBytes;
+        addDemand(used, group.demand);
         active += size;
       } else if (queueMs !== undefined) {
         const deadline = (queuedAt[i] ?? input.groups[i]?.queuedAt ?? now) + queueMs;

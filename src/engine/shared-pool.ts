@@ -5,9 +5,8 @@
  * of higher priority has a group waiting for resources (so freed capacity
  * goes to it first); runs of the same priority share the pool as it comes.
  */
-import type { ResourceDemand } from "../plan/index.js";
-import { GpuDevices } from "./gpu-devices.js";
-import type { Capacity } from "./scheduler.js";
+import { CapacityLedger, type Capacity } from "./capacity-ledger.js";
+import type { GpuDevices } from "./gpu-devices.js";
 
 export type PoolPriority = "HIGH" | "NORMAL" | "LOW";
 
@@ -21,10 +20,8 @@ export interface PoolMember {
 }
 
 export class SharedPool {
-  readonly used: Capacity = { cpu: 0, gpu: 0, memoryBytes: 0 };
-  /** Which of the pool's GPUs are whose, across its runs. */
-  readonly gpuDevices: GpuDevices;
-  activeTasks = 0;
+  /** What the pool's runs have taken, together. */
+  readonly ledger: CapacityLedger;
   private readonly members = new Set<PoolMember>();
   /** Runs with a group waiting for resources. */
   private readonly blocked = new Set<PoolMember>();
@@ -33,7 +30,7 @@ export class SharedPool {
     readonly capacity: Capacity,
     readonly maxParallel: number,
   ) {
-    this.gpuDevices = new GpuDevices(capacity.gpu);
+    this.ledger = new CapacityLedger(capacity);
   }
 
   join(member: PoolMember): void {
@@ -61,18 +58,13 @@ export class SharedPool {
     }
   }
 
-  reserve(demand: ResourceDemand, tasks: number): void {
-    this.used.cpu += demand.cpu;
-    this.used.gpu += demand.gpu;
-    this.used.memoryBytes += demand.memoryBytes;
-    this.activeTasks += tasks;
+  /** Which of the pool's GPUs are whose, across its runs. */
+  get gpuDevices(): GpuDevices {
+    return this.ledger.gpuDevices;
   }
 
-  release(demand: ResourceDemand, tasks: number, by: PoolMember): void {
-    this.used.cpu -= demand.cpu;
-    this.used.gpu -= demand.gpu;
-    this.used.memoryBytes -= demand.memoryBytes;
-    this.activeTasks -= tasks;
+  /** `by` gave capacity back (to the ledger): the runs waiting for it look again. */
+  released(by: PoolMember): void {
     this.wakeOthers(by);
   }
 
@@ -93,7 +85,7 @@ export class SharedPool {
       this.wakeScheduled = false;
       const waiting = [...this.blocked].sort((a, b) => RANK[a.priority] - RANK[b.priority]);
       for (const member of waiting) {
-        if (this.activeTasks >= this.maxParallel) return;
+        if (this.ledger.activeTasks >= this.maxParallel) return;
         if (this.blocked.has(member)) member.wake();
       }
     });

@@ -9,6 +9,7 @@ export {
   isFailure,
   isFinal,
   PlatformExitCode,
+  RuntimeExitCode,
   TaskStatus,
   WorkflowStatus,
   type FailureStatus,
@@ -23,7 +24,9 @@ const NEXT: Record<string, readonly string[]> = {
   // COMPLETED: in a restart, a group that completed in the run it restarts.
   WAITING: ["PROCESSING", "SCHEDULING", "COMPLETED", ...ANY_FAILURE],
   PROCESSING: ["SCHEDULING", ...ANY_FAILURE],
-  SCHEDULING: ["INITIALIZING", ...ANY_FAILURE],
+  // SCHEDULING again: a group submitted to a cluster that places it (the engine admitted it).
+  // RESCHEDULED: a cluster may take a placed member away (preempted) before the rest of its group is placed.
+  SCHEDULING: ["SCHEDULING", "INITIALIZING", "RESCHEDULED", ...ANY_FAILURE],
   // A sibling can be told the lead's outcome before its own command started.
   INITIALIZING: ["RUNNING", "COMPLETED", "RESCHEDULED", ...ANY_FAILURE],
   // RUNNING again: a command restarted in place (a sibling was rescheduled), in the same attempt and sandbox.

@@ -5,3 +5,6 @@
  */
 export * from "./statuses.js";
 export * from "./priorities.js";
+export type * from "./records.js";
+export * from "./run-layout.js";
+export type * from "./reuse.js";

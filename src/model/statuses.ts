@@ -60,7 +60,13 @@ export const RUN_STATUSES: readonly WorkflowStatus[] = [
   ...FAILURE_STATUSES.filter((s) => s !== "FAILED"),
 ];
 
-const FAILURES = new Set<string>([...FAILURE_STATUSES, "FAILED_SUBMISSION"]);
+/** Every way a task attempt, group or run fails (a run's FAILED_SUBMISSION too): what `--status FAILED` lists. */
+export const FAILED_STATUSES: readonly string[] = [...FAILURE_STATUSES, "FAILED_SUBMISSION"];
+
+/** The statuses after which a task attempt, group or run does not change again (an attempt RESCHEDULED gave way to the next one). */
+export const FINAL_STATUSES: readonly string[] = ["COMPLETED", "RESCHEDULED", ...FAILED_STATUSES];
+
+const FAILURES = new Set<string>(FAILED_STATUSES);
 
 export function isFailure(status: string): boolean {
   return FAILURES.has(status);
@@ -71,7 +77,42 @@ export function isFinal(status: string): boolean {
   return status === "COMPLETED" || status === "RESCHEDULED" || isFailure(status);
 }
 
+/**
+ * Failures that say nothing of the task's own doing: an upstream task's, a cancel, a timeout, the server's
+ * or the machine's (nothing of the task ran, or it was stopped from outside).
+ */
+const NOT_ITS_OWN_DOING = new Set<string>([
+  "FAILED_UPSTREAM",
+  "FAILED_CANCELED",
+  "FAILED_EXEC_TIMEOUT",
+  "FAILED_QUEUE_TIMEOUT",
+  "FAILED_SERVER_ERROR",
+  "FAILED_EVICTED",
+  "FAILED_START_ERROR",
+  "FAILED_IMAGE_PULL",
+]);
+
+/**
+ * Whether an attempt has error logs, as OSMO says (TaskGroupStatus.has_error_logs): it was rescheduled, or
+ * failed by its own doing.
+ */
+export function hasErrorLogs(status: string): boolean {
+  if (status === "RESCHEDULED") return true;
+  return isFailure(status) && !NOT_ITS_OWN_DOING.has(status);
+}
+
 /** Platform exit codes (SPEC-REFERENCE "Exit codes"). */
+/** OSMO's data and runtime exit codes (SPEC-REFERENCE, "Exit codes"). */
+export const RuntimeExitCode = {
+  UNKNOWN_RUNTIME_ERROR: 2002,
+  DOWNLOAD_FAILED: 2010,
+  MOUNT_FAILED: 2011,
+  UPLOAD_FAILED: 2012,
+  DATA_AUTHORIZATION_CHECK_FAILED: 2013,
+  DATA_ACCESS_UNAUTHORIZED: 2014,
+  BARRIER_FAILED: 2024,
+} as const;
+
 export const PlatformExitCode = {
   UPSTREAM_FAILED: 3000,
   BACKEND_ERROR: 3001,

@@ -13,11 +13,13 @@
  */
 import { closeSync, constants, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { log } from "../util/log.js";
+import { attemptKeptDir, runKeptDir } from "../model/index.js";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "./types.js";
 
 /** The state directory of a kept attempt, under its run's data directory. */
 export function keptStateDir(dataDir: string, launch: Pick<TaskLaunch, "taskName" | "retryId">): string {
-  return join(dataDir, "kept", `${launch.taskName}.${launch.retryId}`);
+  return attemptKeptDir(dataDir, launch.taskName, launch.retryId);
 }
 
 export interface KeptExit {
@@ -29,7 +31,9 @@ export function readKeptExit(dir: string): KeptExit | undefined {
   let text: string;
   try {
     text = readFileSync(join(dir, "exit"), "utf8");
-  } catch {
+  } catch (error) {
+    // None yet (the task runs on): polled every 200 ms. Anything else is odd, but asked again at the next poll.
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") log.debug({ err: error, dir }, "cannot read a kept task's exit record");
     return undefined;
   }
   try {
@@ -47,12 +51,14 @@ export function signalKept(dir: string, signal: number): boolean {
   try {
     fd = openSync(join(dir, "control"), constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
+    // ENXIO (no reader) or ENOENT (the keeper removed it as the task ended): no keeper, the answer asked for.
     return false;
   }
   try {
     writeSync(fd, `${signal}\n`);
     return true;
   } catch {
+    // EPIPE: the keeper ended between the open and the write.
     return false;
   } finally {
     closeSync(fd);
@@ -63,11 +69,12 @@ export function signalKept(dir: string, signal: number): boolean {
 export function killKeptTasks(dataDir: string): number {
   let entries: string[];
   try {
-    entries = readdirSync(join(dataDir, "kept"));
+    entries = readdirSync(runKeptDir(dataDir));
   } catch {
+    // No kept/ directory: the run kept no task.
     return 0;
   }
-  return entries.filter((entry) => signalKept(join(dataDir, "kept", entry), SIGKILL)).length;
+  return entries.filter((entry) => signalKept(join(runKeptDir(dataDir), entry), SIGKILL)).length;
 }
 
 /**
@@ -78,11 +85,12 @@ export function killKeptTasks(dataDir: string): number {
 export async function endKeptTasks(dataDir: string, timeoutMs = 15_000): Promise<void> {
   let entries: string[];
   try {
-    entries = readdirSync(join(dataDir, "kept"));
+    entries = readdirSync(runKeptDir(dataDir));
   } catch {
+    // No kept/ directory: the run kept no task.
     return;
   }
-  const alive = entries.map((entry) => join(dataDir, "kept", entry)).filter((dir) => signalKept(dir, SIGKILL));
+  const alive = entries.map((entry) => join(runKeptDir(dataDir), entry)).filter((dir) => signalKept(dir, SIGKILL));
   for (const deadline = Date.now() + timeoutMs; alive.some(keeperAlive) && Date.now() < deadline;)
     await new Promise((resolve) => setTimeout(resolve, 50));
 }

@@ -19,6 +19,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { connect, createServer, isIP, type Server, type Socket as TcpSocket } from "node:net";
+import { tolerated } from "../util/log.js";
 import { groupDomain, MEMBER_DOMAIN, memberName } from "./member-names.js";
 import { CLASS_ANY, CLASS_IN, RCODE, readQuestion, reply, TYPE_A, TYPE_ANY, type Question } from "./dns-wire.js";
 
@@ -159,7 +160,10 @@ export class MemberNameServer {
     this.forwards++;
     try {
       for (const upstream of this.upstream) {
-        const answer = await (transport === "udp" ? askUdp : askTcp)(upstream, message).catch(() => undefined);
+        // The next resolver is asked; the member gets SERVFAIL when none answers.
+        const answer = await (transport === "udp" ? askUdp : askTcp)(upstream, message).catch(
+          tolerated("a resolver did not answer a member's query", { resolver: `${upstream.address}:${upstream.port}`, transport }),
+        );
         if (answer && answer.length >= 12 && answer.readUInt16BE(0) === question.id) return answer;
       }
       return reply(message, question, RCODE.SERVFAIL);
@@ -175,6 +179,7 @@ export class MemberNameServer {
     }
     this.tcpClients.add(socket);
     socket.on("close", () => this.tcpClients.delete(socket));
+    // A client that resets its connection (a member ending): it is closed, and nothing else is owed to it.
     socket.on("error", () => undefined);
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     let pending = Buffer.alloc(0);

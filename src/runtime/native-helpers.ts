@@ -13,6 +13,7 @@ export function builtHelper(name: "troupe-spawner" | "troupe-init"): string | un
     accessSync(path, constants.X_OK);
     return path;
   } catch {
+    // Not built (no C compiler when troupe was installed): callers do without it, and say so where it matters.
     return undefined;
   }
 }

@@ -5,8 +5,7 @@
  * server sends but the document does not name fails those tests.
  */
 import { z } from "zod";
-import { TaskStatus, WorkflowStatus } from "../engine/index.js";
-import { PRIORITIES, type RunRecord, type RunSummary, type TransitionRecord } from "../store/index.js";
+import { PRIORITIES, TaskStatus, WorkflowStatus, type RunRecord, type RunSummary, type TransitionRecord } from "../model/index.js";
 
 const Time = z.iso.datetime().describe("ISO 8601, UTC, with milliseconds");
 const RunStatus = z.enum(Object.values(WorkflowStatus));
@@ -51,6 +50,7 @@ export const TaskRecordSchema = z.strictObject({
   lead: z.boolean(),
   retry_id: z.number().int().min(0).describe("the current attempt"),
   ...attemptFields,
+  reused_from: z.string().optional().describe("a task a restart took over (never run in this workflow): the workflow it ran in"),
   attempts: z.array(AttemptSchema).optional().describe("with verbose: every attempt, in retry order"),
 });
 
@@ -59,6 +59,10 @@ export const GroupRecordSchema = z.strictObject({
   status: GroupStatus,
   start_time: Time.nullable(),
   end_time: Time.nullable(),
+  reused_from: z
+    .string()
+    .optional()
+    .describe("a group a restart took over (completed in an earlier workflow, not run again): the workflow whose outputs it uses"),
   tasks: z.array(TaskRecordSchema),
 });
 
@@ -101,12 +105,17 @@ export const DiagnosticSchema = z.strictObject({
 });
 
 const error = z.string().describe("what was wrong, naming the field at fault");
-export const ErrorResponse = z.strictObject({ error }).describe("refused or failed");
+const code = z
+  .string()
+  .regex(/^E_[A-Z0-9_]+$/)
+  .describe("stable, for programs: E_NO_WORKFLOW, E_NOT_RUNNING, E_UNAUTHORIZED, E_BAD_REQUEST, E_INTERNAL, ...");
+export const ErrorResponse = z.strictObject({ error, code }).describe("refused or failed");
 /** A 400 of a route that validates a spec: with the spec's diagnostics when the spec is what is wrong. */
 export const InvalidResponse = z
   .strictObject({
     error,
-    diagnostics: z.array(DiagnosticSchema).optional().describe("an invalid spec: every problem found in it"),
+    code,
+    diagnostics: z.array(DiagnosticSchema).optional().describe("an invalid spec (E_INVALID_SPEC): every problem found in it"),
   })
   .describe("refused; an invalid spec comes with every problem found in it");
 

@@ -5,20 +5,21 @@
  * answered with a 4xx and a reason, never a 500.
  */
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Diagnostic } from "../spec/index.js";
-import type { AttemptRecord, RunRecord, RunStore, TokenOwner } from "../store/index.js";
-import { httpStatusFor, TroupeError } from "../errors/index.js";
+import type { RunStore, TokenOwner } from "../store/index.js";
+import { NotFoundError, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, MAX_SPEC_CHARS, PoolParams, RecordQuery, routeSchemas, SpecQuery, SubmitBody } from "./api-schemas.js";
+import { InvalidWorkflowError, noWorkflow, refusalError, sendError } from "./error-reply.js";
 import { registerListRoute } from "./list-route.js";
 import { registerLogsRoute } from "./logs-route.js";
 import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 import { registerStreamRoute } from "./stream-route.js";
 import { registerTagRoutes } from "./tag-routes.js";
-import { isFinal } from "../model/index.js";
+import { isFinal, type AttemptRecord, type RunRecord } from "../model/index.js";
 
 export interface AppOptions {
   store: RunStore;
@@ -35,6 +36,8 @@ export interface AppOptions {
   changes?: RunChanges;
   /** How often a followed stream reads whatever it was told (default a second; tests make it long to see the notifications work). */
   streamBackstopMs?: number;
+  /** Where request lines and the app's errors are logged (the server's log); none without it. */
+  logger?: FastifyBaseLogger;
 }
 
 declare module "fastify" {
@@ -43,15 +46,29 @@ declare module "fastify" {
   }
 }
 
+/**
+ * One line per request, when it is answered, with who asked (rather than Fastify's two lines, incoming and completed).
+ * The request is logged by util/log.ts's serializer: method and URL, its secrets redacted; no headers, so no token.
+ */
+class RequestLines extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const fields = { req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: request.owner?.name };
+    if (error) reply.log.warn({ ...fields, err: error }, "request failed");
+    else reply.log.info(fields, "request");
+  }
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, manager } = options;
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? MAX_SPEC_CHARS + 1024 * 1024,
-    logger: false,
+    ...(options.logger ? { loggerInstance: options.logger, logController: new RequestLines() } : { logger: false }),
     // The longest id IdParams takes; a longer path parameter gets 414.
     routerOptions: { maxParamLength: 256 },
     // A malformed URL (400) or a path parameter too long (414), answered like every other error.
-    frameworkErrors: (error, _request, reply: FastifyReply) => void reply.status(error.statusCode ?? 400).send({ error: error.message }),
+    frameworkErrors: (error, _request, reply: FastifyReply) => void sendError(reply, error),
   });
   // Response schemas document the API; replies are serialized whole by JSON.stringify, never through them
   // (fast-json-stringify would silently drop any field a schema does not name).
@@ -66,22 +83,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transformObject: (document) => optionalBodies(("openapiObject" in document ? document.openapiObject : {}) as OpenApiPaths),
   });
 
-  // Every error a client can cause is a 4xx with a reason; anything else is logged and a 500 without internals.
-  app.setErrorHandler((error: { statusCode?: number; message: string; validation?: unknown }, _request, reply) => {
-    // The store's own refusals (an unknown status to list by, ...) are the client's: 400, 404, with their message.
-    const troupe = error instanceof TroupeError ? httpStatusFor(error) : undefined;
-    const status =
-      troupe !== undefined && troupe < 500
-        ? troupe
-        : error.statusCode && error.statusCode >= 400 && error.statusCode < 500
-          ? error.statusCode
-          : error.validation
-            ? 400
-            : 500;
-    if (status === 500) process.stderr.write(`troupe server: internal error: ${error.message}\n`);
-    void reply.status(status).send({ error: status === 500 ? "internal error" : error.message });
-  });
-  app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
+  // Every error a client can cause is a 4xx with a reason and a stable code; anything else is logged and a 500
+  // without internals. Routes throw (a TroupeError of the kind that says which): error-reply.ts answers.
+  app.setErrorHandler((error, request, reply) => void sendError(reply, error, request.log));
+  app.setNotFoundHandler(
+    (request, reply) => void sendError(reply, new NotFoundError("E_NO_ROUTE", `no route ${request.method} ${request.url}`)),
+  );
 
   // A POST without a body (cancel, restart) is one whatever it says its type is: `content-type: application/json`
   // with nothing after the headers is an absent body, not a JSON syntax error.
@@ -91,7 +98,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     body === "" ? done(null, undefined) : parseJson(request, body as string, done),
   );
 
-  app.addHook("onRequest", async (request, reply) => {
+  app.addHook("onRequest", async (request) => {
     // Routes are matched before this hook: a public one is known by its route, whatever the query string says.
     if ((request.routeOptions.config as { public?: boolean }).public) return;
     const header = request.headers.authorization ?? "";
@@ -99,7 +106,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     const owner = match ? store.tokens.find(match[1]!) : undefined;
     if (!owner)
-      return reply.status(401).send({ error: match ? "the token is not valid" : "missing bearer token (Authorization: Bearer ...)" });
+      throw new TroupeError(
+        "E_UNAUTHORIZED",
+        match ? "the token is not valid" : "missing bearer token (Authorization: Bearer ...)",
+        "unauthorized",
+      );
     request.owner = owner;
   });
 
@@ -126,7 +137,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         // A resubmission: the spec that workflow ran (rendered), its environment and labels, under the new ones.
         const source = resolveFor(body.workflow_id, request.owner!);
         const earlier = source === undefined ? undefined : store.submission(source);
-        if (!earlier) return reply.status(404).send({ error: `no workflow ${body.workflow_id}` });
+        if (!earlier) throw noWorkflow(body.workflow_id);
         const rendered = earlier.renderedSpec !== undefined;
         submitted = {
           spec: earlier.renderedSpec ?? earlier.spec,
@@ -145,9 +156,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
       switch (result.kind) {
         case "invalid":
-          return reply.status(400).send({ error: "the workflow is not valid", diagnostics: result.diagnostics });
+          throw new InvalidWorkflowError("the workflow is not valid", result.diagnostics);
         case "refused":
-          return reply.status(result.status).send({ error: result.reason });
+          throw refusalError(result);
         case "validated":
           return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks, ...warningsOf(result) });
         case "submitted":
@@ -162,7 +173,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     (handler: (id: string, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => unknown) =>
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
       const id = resolveFor(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id) throw noWorkflow(request.params.id);
       return handler(id, request, reply);
     };
 
@@ -202,37 +213,38 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   registerLogsRoute(app, store, resolveFor);
   registerStreamRoute(app, store, resolveFor, options.changes, options.streamBackstopMs);
-  /** Why `owner` may not act on workflow `id` (only its submitter or an admin may), or undefined. */
-  const notTheirs = (id: string, owner: TokenOwner, verb: string): string | undefined => {
+  /** Refuses (forbidden) `owner` acting on workflow `id` unless they submitted it or are an admin. */
+  const checkTheirs = (id: string, owner: TokenOwner, verb: string): void => {
     const user = store.runHeader(id)?.user;
-    if (user === owner.name || owner.admin) return undefined;
-    return `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`;
+    if (user === owner.name || owner.admin) return;
+    throw new TroupeError(
+      "E_NOT_YOURS",
+      `workflow ${id} was submitted by ${user ?? "someone else"}; only they or an admin can ${verb} it`,
+      "forbidden",
+    );
   };
-  registerTagRoutes(app, store, { resolve: resolveFor, readableOf, notTheirs, changed: (id) => endedRecords.delete(id) });
+  registerTagRoutes(app, store, { resolve: resolveFor, readableOf, checkTheirs, changed: (id) => endedRecords.delete(id) });
   app.post(
     "/api/workflow/:id/restart",
     schemas("POST /api/workflow/:id/restart", { params: IdParams }),
     withRun(async (id, request, reply) => {
-      const refusal = notTheirs(id, request.owner!, "restart");
-      if (refusal) return reply.status(403).send({ error: refusal });
+      checkTheirs(id, request.owner!, "restart");
       const result = await manager.restart(id, request.owner!.name);
       if (result.kind === "submitted") return reply.status(201).send({ id: result.id, restarted: id });
-      if (result.kind === "invalid")
-        return reply.status(400).send({ error: "the workflow is no longer valid", diagnostics: result.diagnostics });
-      return reply.status(result.status).send({ error: result.reason });
+      if (result.kind === "invalid") throw new InvalidWorkflowError("the workflow is no longer valid", result.diagnostics);
+      throw refusalError(result);
     }),
   );
   app.post(
     "/api/workflow/:id/cancel",
     schemas("POST /api/workflow/:id/cancel", { params: IdParams, body: CancelBody }),
     withRun(async (id, request, reply) => {
-      const refusal = notTheirs(id, request.owner!, "cancel");
-      if (refusal) return reply.status(403).send({ error: refusal });
+      checkTheirs(id, request.owner!, "cancel");
       const run = store.runHeader(id)!;
       const { force = false, message } = (request.body ?? {}) as Partial<z.output<typeof CancelBody>>;
       const reason = message === undefined ? undefined : `${message} (by ${request.owner!.name})`;
       if (!(await manager.cancel(id, force, reason)))
-        return reply.status(409).send({ error: `workflow ${id} is not running (${run.status})` });
+        throw new TroupeError("E_NOT_RUNNING", `workflow ${id} is not running (${run.status})`, "conflict");
       return reply.status(202).send({ id, canceling: true, force });
     }),
   );

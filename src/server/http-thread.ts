@@ -6,7 +6,9 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { RunRecord, StoreUpdate } from "../store/index.js";
+import type { StoreUpdate } from "../store/index.js";
+import type { RunRecord } from "../model/index.js";
+import { log } from "../util/log.js";
 import type { FromHttp, HttpThreadOptions, ToHttp } from "./http-worker.js";
 import type { RunManager, RunObserver } from "./run-manager.js";
 
@@ -136,6 +138,8 @@ async function answer(manager: RunManager, message: Extract<FromHttp, { kind: "c
           : manager.cancel(args[0]!, args[1]!, args[2]);
     return { kind: "reply", call: message.call, result };
   } catch (error) {
+    // The HTTP thread answers with the message only: the stack of what failed here is kept in the log.
+    log.error({ err: error, call: message.method }, "a call of the HTTP thread failed");
     return { kind: "reply", call: message.call, error: (error as Error).message };
   }
 }

@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { RunStore, type RunRecord, type StoreUpdate } from "../store/index.js";
+import { configureLog, type LogDestination } from "../util/log.js";
 import { buildApp } from "./app.js";
 import { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
@@ -18,6 +19,8 @@ export interface HttpThreadOptions {
   port: number;
   /** AppOptions.privateWorkflows. */
   privateWorkflows?: boolean;
+  /** The server's log, which this thread appends to as well (the main thread rotates it). */
+  log?: Pick<LogDestination, "file" | "level">;
 }
 
 /** Main thread -> HTTP thread. */
@@ -39,6 +42,7 @@ const port = parentPort!;
 const send = (message: FromHttp) => port.postMessage(message);
 
 async function main(options: HttpThreadOptions): Promise<void> {
+  const logger = options.log ? configureLog({ ...options.log, thread: "http" }) : undefined;
   const store = RunStore.open(options.home);
   const pending = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
   let nextCall = 1;
@@ -52,7 +56,7 @@ async function main(options: HttpThreadOptions): Promise<void> {
       });
   const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel") };
   const changes = new RunChanges();
-  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes });
+  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes, logger });
 
   port.on("message", (message: ToHttp) => {
     switch (message.kind) {

@@ -9,7 +9,9 @@ import { z } from "zod";
 import { readFrom, tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { ErrorLogsQuery, IdParams, routeSchemas } from "./api-schemas.js";
 import { RESPONSES } from "./api-responses.js";
-import { isFailure, isFinal } from "../model/index.js";
+import { noAttempt, noTask, noWorkflow } from "./error-reply.js";
+import { TroupeError } from "../errors/index.js";
+import { hasErrorLogs, isFinal } from "../model/index.js";
 
 export const LogsQuery = z
   .object({
@@ -23,25 +25,6 @@ export const LogsQuery = z
   })
   .strict();
 
-/**
- * Which attempts have error logs, as OSMO says (TaskGroupStatus.has_error_logs): one rescheduled, or failed
- * by its own doing. Not those canceled or timed out, failed for an upstream task, or by the server or the
- * machine (FAILED_SERVER_ERROR, FAILED_EVICTED, FAILED_START_ERROR, FAILED_IMAGE_PULL: nothing of theirs ran).
- */
-export function hasErrorLogs(status: string): boolean {
-  if (status === "RESCHEDULED") return true;
-  return isFailure(status) && !NO_ERROR_LOGS.has(status);
-}
-const NO_ERROR_LOGS = new Set([
-  "FAILED_UPSTREAM",
-  "FAILED_CANCELED",
-  "FAILED_EXEC_TIMEOUT",
-  "FAILED_QUEUE_TIMEOUT",
-  "FAILED_SERVER_ERROR",
-  "FAILED_EVICTED",
-  "FAILED_START_ERROR",
-  "FAILED_IMAGE_PULL",
-]);
 const POLL_MS = 100;
 const CHUNK = 1024 * 1024;
 
@@ -56,15 +39,15 @@ export function registerLogsRoute(
     routeSchemas({ params: IdParams, querystring: ErrorLogsQuery }, RESPONSES["GET /api/workflow/:id/error_logs"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof ErrorLogsQuery> }>, reply: FastifyReply) => {
       const id = resolve(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id) throw noWorkflow(request.params.id);
       const q = request.query;
       let attempts = store.attempts(id);
       if (q.task !== undefined) {
         const ofTask = attempts.filter((a) => a.task === q.task);
-        if (ofTask.length === 0) return reply.status(404).send({ error: `workflow ${id} has no task ${q.task}` });
+        if (ofTask.length === 0) throw noTask(id, q.task);
         const retry = q.retry_id ?? Math.max(...ofTask.map((a) => a.retry_id));
         attempts = ofTask.filter((a) => a.retry_id === retry);
-        if (attempts.length === 0) return reply.status(404).send({ error: `task ${q.task} has no attempt with retry id ${retry}` });
+        if (attempts.length === 0) throw noAttempt(q.task, retry);
       }
       // Each attempt's section: a line saying which and how it ended, then its last lines.
       const sections = attempts
@@ -82,18 +65,18 @@ export function registerLogsRoute(
     routeSchemas({ params: IdParams, querystring: LogsQuery }, RESPONSES["GET /api/workflow/:id/logs"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof LogsQuery> }>, reply: FastifyReply) => {
       const id = resolve(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id) throw noWorkflow(request.params.id);
       const q = request.query;
       const attempts = store.attempts(id);
       const tasks = [...new Set(attempts.map((a) => a.task))];
       const task = q.task ?? (tasks.length === 1 ? tasks[0] : undefined);
       if (task === undefined)
-        return reply.status(400).send({ error: `workflow ${id} has ${tasks.length} tasks; name one: task=${tasks.join("|")}` });
+        throw new TroupeError("E_TASK_NEEDED", `workflow ${id} has ${tasks.length} tasks; name one: task=${tasks.join("|")}`, "usage");
       const ofTask = attempts.filter((a) => a.task === task);
-      if (ofTask.length === 0) return reply.status(404).send({ error: `workflow ${id} has no task ${task}` });
+      if (ofTask.length === 0) throw noTask(id, task);
       const retry = q.retry_id ?? Math.max(...ofTask.map((a) => a.retry_id));
       const attempt = ofTask.find((a) => a.retry_id === retry);
-      if (!attempt) return reply.status(404).send({ error: `task ${task} has no attempt with retry id ${retry}` });
+      if (!attempt) throw noAttempt(task, retry);
       const path = attempt.log_path;
       const offset = existsSync(path) ? tailOffset(path, q.n) : 0;
       if (!q.follow) {

@@ -13,6 +13,7 @@ import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
+import { refusal, type Refusal } from "./error-reply.js";
 
 export interface PlanRequest {
   /** Who submitted it (the pool shares its workers between users). */
@@ -30,7 +31,7 @@ export interface PlanRequest {
 
 export type PlanReply =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string; status: 400 | 403 }
+  | Refusal
   | {
       kind: "planned";
       name: string;
@@ -51,30 +52,25 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   if (!loaded.spec) return { kind: "invalid", diagnostics: loaded.diagnostics };
   const tasks = [...(loaded.spec.workflow.tasks ?? []), ...(loaded.spec.workflow.groups ?? []).flatMap((g) => g.tasks)];
   if (tasks.length > request.maxTasks)
-    return {
-      kind: "refused",
-      reason: `the workflow has ${tasks.length} tasks; this server takes at most ${request.maxTasks}`,
-      status: 400,
-    };
+    return refusal("usage", "E_TOO_MANY_TASKS", `the workflow has ${tasks.length} tasks; this server takes at most ${request.maxTasks}`);
   if (tasks.some((t) => t.files?.some((f) => f.localpath !== undefined)))
-    return {
-      kind: "refused",
-      reason: "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
-      status: 400,
-    };
+    return refusal(
+      "usage",
+      "E_LOCALPATH_NOT_INLINED",
+      "localpath files must be inlined by the client before submitting (troupe workflow submit does)",
+    );
   const plan = compileWorkflow(loaded.spec, { env: request.env });
   const refusals = policyRefusals(plan, pool, pool.name);
-  if (refusals.length > 0) return { kind: "refused", reason: refusals.join("; "), status: 403 };
+  if (refusals.length > 0) return refusal("forbidden", "E_POOL_POLICY", refusals.join("; "));
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {
     const u = unschedulable[0]!;
-    return {
-      kind: "refused",
-      reason:
-        `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu}, ` +
+    return refusal(
+      "usage",
+      "E_UNSCHEDULABLE",
+      `group ${u.group} needs more than the pool ${pool.name} has (cpu ${u.demand.cpu} of ${u.capacity.cpu}, gpu ${u.demand.gpu} of ${u.capacity.gpu}, ` +
         `memory ${formatBytes(u.demand.memoryBytes)} of ${formatBytes(u.capacity.memoryBytes)})`,
-      status: 400,
-    };
+    );
   }
   const reply: PlanReply = {
     kind: "planned",

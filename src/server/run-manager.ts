@@ -5,7 +5,6 @@
  */
 import { mkdir } from "node:fs/promises";
 import {
-  completedGroups,
   recordRunNotStarted,
   recordRunSettled,
   resumedRunFrom,
@@ -13,15 +12,17 @@ import {
   WorkflowRun,
   type Capacity,
   type ResumedRun,
-  type ReusedGroups,
   type RunOptions,
 } from "../engine/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import { killKeptTasks, type Runtime } from "../runtime/index.js";
+import { killKeptTasks, LocalPool, type Runtime } from "../runtime/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import { createdRunRecord, type NewRun, type OwnedRun, type Priority, type RunRecord, type RunStore } from "../store/index.js";
+import { isFailure, type Priority, type ReusedGroups, type RunRecord } from "../model/index.js";
+import { completedGroups, createdRunRecord, type NewRun, type OwnedRun, type RunStore } from "../store/index.js";
+import { log } from "../util/log.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
+import { refusal, type Refusal } from "./error-reply.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 
 export interface Pool {
@@ -54,7 +55,7 @@ export interface Submission {
 
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
-  | { kind: "refused"; reason: string; status: 400 | 403 | 404 | 409 | 429 | 503 }
+  | Refusal
   | { kind: "validated"; name: string; groups: number; tasks: number; warnings?: Diagnostic[] }
   | { kind: "submitted"; id: string; warnings?: Diagnostic[] };
 
@@ -130,14 +131,14 @@ export class RunManager implements RunControl {
   async restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }> {
     const previous = this.store.getRun(previousId);
     const submitted = this.store.submission(previousId);
-    if (!previous || !submitted) return { kind: "refused", reason: `no workflow ${previousId}`, status: 404 };
-    if (!/^FAILED/.test(previous.status))
-      return { kind: "refused", reason: `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`, status: 409 };
+    if (!previous || !submitted) return refusal("not-found", "E_NO_WORKFLOW", `no workflow ${previousId}`);
+    if (!isFailure(previous.status))
+      return refusal("conflict", "E_NOT_RESTARTABLE", `workflow ${previousId} is ${previous.status}; only a failed workflow is restarted`);
     const submission: Submission = { ...submitted, user, pool: previous.pool ?? "default", dryRun: false };
     const checked = await this.check(submission);
-    if (checked.kind !== "planned") return checked.kind === "validated" ? { kind: "refused", reason: "unexpected", status: 400 } : checked;
+    if (checked.kind !== "planned") return checked.kind === "validated" ? refusal("system", "E_INTERNAL", "unexpected") : checked;
     try {
-      if (!checked.plan) return { kind: "refused", reason: "unexpected", status: 400 };
+      if (!checked.plan) return refusal("system", "E_INTERNAL", "unexpected");
       const reused = completedGroups(this.store, previousId, checked.plan);
       return {
         kind: "submitted",
@@ -161,19 +162,19 @@ export class RunManager implements RunControl {
         release: () => void;
       }
   > {
-    if (this.draining) return { kind: "refused", reason: "the server is shutting down: it takes no new workflows", status: 503 };
+    if (this.draining) return refusal("unavailable", "E_SHUTTING_DOWN", "the server is shutting down: it takes no new workflows");
     const pool = this.pools.get(submission.pool);
-    if (!pool) return { kind: "refused", reason: unknownPool(submission.pool, this.pools.keys()), status: 404 };
+    if (!pool) return refusal("not-found", "E_NO_POOL", unknownPool(submission.pool, this.pools.keys()));
     // A run that has ended counts no more while it removes what it made (a resumed run's sweep takes a while).
     // Those being planned count too: many sent at once must not all pass before any has started.
     const running =
       [...this.active.values()].filter((e) => e.user === submission.user && !e.closing).length + (this.starting.get(submission.user) ?? 0);
     if (!submission.dryRun && running >= this.limits.maxRunsPerUser)
-      return {
-        kind: "refused",
-        reason: `${submission.user} has ${running} workflows running, the most this server allows at once; wait for one to end`,
-        status: 429,
-      };
+      return refusal(
+        "limit",
+        "E_TOO_MANY_RUNS",
+        `${submission.user} has ${running} workflows running, the most this server allows at once; wait for one to end`,
+      );
     const release = submission.dryRun ? () => undefined : this.holdStart(submission.user);
     let reply;
     try {
@@ -257,14 +258,17 @@ export class RunManager implements RunControl {
     this.active.set(id, entry);
     // Queries of a running workflow are answered from memory (store/live-record.ts).
     this.observer.started(id, created);
+    const runLog = log.child({ run: id });
+    runLog.info({ user, pool: pool.name, workflow: plan.name, tasks: plan.taskCount, resumed: from.resume !== undefined }, "run started");
     entry.done = (async () => {
       try {
         await mkdir(this.store.runLogDir(id), { recursive: true });
-        await runtime.open({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
+        const backend = new LocalPool(pool.name, () => runtime);
+        const session = await backend.openSession({ runId: id, dataDir: this.store.runDir(id), keepTasks: true, resumed: from.resume !== undefined });
         const run = new WorkflowRun({
           runId: id,
           plan,
-          runtime,
+          session,
           recorder: this.store,
           dataDir: this.store.runDir(id),
           capacity: pool.capacity,
@@ -278,8 +282,9 @@ export class RunManager implements RunControl {
         entry.run = run;
         const done = run.start();
         if (entry.cancel) run.cancel(entry.force, entry.reason);
-        await done;
+        runLog.info({ status: (await done).status }, "run ended");
       } catch (error) {
+        runLog.error({ err: error }, from.resume ? "the run could not be resumed" : "the run failed in the server");
         // GPUs held for its running members (recover) that it never took back.
         if (from.resume) this.shared.get(pool.name)?.gpuDevices.unhold(runningGpus(from.resume));
         const message = (error as Error).message;
@@ -294,7 +299,8 @@ export class RunManager implements RunControl {
         }
       } finally {
         entry.closing = true;
-        await runtime.close().catch(() => undefined);
+        // What is left (a bridge, a network) is swept by the next run's start.
+        await runtime.close().catch((error: unknown) => runLog.warn({ err: error }, "cleaning up the run failed"));
         this.store.flush();
         this.observer.ended(id);
         this.active.delete(id);
@@ -313,6 +319,7 @@ export class RunManager implements RunControl {
     const settled: Array<{ id: string; reason: string }> = [];
     const settle = (owned: OwnedRun, error: Error) => {
       const reason = `the server restarted and could not resume the run: ${error.message}`;
+      log.warn({ run: owned.id, err: error }, "could not resume the run: it is settled FAILED_SERVER_ERROR");
       // Its kept tasks would run on unwatched: they end with the run.
       killKeptTasks(this.store.runDir(owned.id));
       this.store.settleRuns([owned], reason);
@@ -377,7 +384,7 @@ export class RunManager implements RunControl {
       reused,
       priority: record.priority ?? "NORMAL",
       user: record.user ?? "?",
-      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupGpus(id)),
+      state: resumedRunFrom(record, plan, "the server restarted: run resumed, its running tasks re-attached", this.store.groupHoldings(id)),
     };
   }
 
@@ -386,6 +393,7 @@ export class RunManager implements RunControl {
     const entry = this.active.get(id);
     if (!entry) return false;
     const reason = message === undefined ? undefined : `canceled: ${message}`;
+    log.info({ run: id, force, reason }, "cancel requested");
     if (entry.run) entry.run.cancel(force, reason);
     else Object.assign(entry, { cancel: true, force, reason });
     return true;

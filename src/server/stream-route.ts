@@ -18,11 +18,12 @@ import { basename } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { tailOffset, type RunStore, type TokenOwner, type TransitionRecord } from "../store/index.js";
+import { tailOffset, type RunStore, type TokenOwner } from "../store/index.js";
 import { RESPONSES } from "./api-responses.js";
 import { IdParams, routeSchemas, StreamQuery } from "./api-schemas.js";
+import { noTask, noWorkflow } from "./error-reply.js";
 import type { RunChanges } from "./run-changes.js";
-import { isFinal } from "../model/index.js";
+import { isFinal, type TransitionRecord } from "../model/index.js";
 
 const CHUNK = 64 * 1024;
 /** A read now and then whatever the notifications say (a watch that could not be set, a missed event). */
@@ -48,11 +49,10 @@ export function registerStreamRoute(
     routeSchemas({ params: IdParams, querystring: StreamQuery }, RESPONSES["GET /api/workflow/:id/stream"]),
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: z.output<typeof StreamQuery> }>, reply: FastifyReply) => {
       const id = resolve(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
+      if (!id) throw noWorkflow(request.params.id);
       const q = request.query;
       const attempts = store.attempts(id);
-      if (q.task !== undefined && !attempts.some((a) => a.task === q.task))
-        return reply.status(404).send({ error: `workflow ${id} has no task ${q.task}` });
+      if (q.task !== undefined && !attempts.some((a) => a.task === q.task)) throw noTask(id, q.task);
 
       reply.hijack();
       const out = reply.raw;
@@ -138,7 +138,8 @@ export function registerStreamRoute(
             else readAll = true;
             wake();
           });
-          watcher.on("error", () => undefined);
+          // The backstop reads on meanwhile, every second.
+          watcher.on("error", (error) => request.log.debug({ err: error, run: id }, "the watch of the run's logs failed"));
         } catch {
           // Not made yet (a run just submitted): the next pass tries again.
         }
@@ -173,7 +174,7 @@ export function registerStreamRoute(
             if (rest) await send({ type: "output", task: attempt.task, retry_id: attempt.retry, data: rest });
           }
           await send({ type: "end", status: store.runHeader(id)?.status ?? "UNKNOWN" });
-        }
+        } else request.log.debug({ run: id, user: request.owner?.name }, "the client went away before the stream's end");
       } finally {
         stopListening?.();
         if (backstop) clearInterval(backstop);

@@ -10,12 +10,13 @@ import type { z } from "zod";
 import type { RunStore, TokenOwner } from "../store/index.js";
 import { RESPONSES } from "./api-responses.js";
 import { IdParams, routeSchemas, TagBody } from "./api-schemas.js";
+import { noWorkflow } from "./error-reply.js";
 
 export interface TagRouteAccess {
   /** The workflow an id (or a prefix of one) names among those `owner` may read. */
   resolve(idOrPrefix: string, owner: TokenOwner): string | undefined;
-  /** Why `owner` may not change workflow `id`, or undefined. */
-  notTheirs(id: string, owner: TokenOwner, verb: string): string | undefined;
+  /** Refuses (throws) `owner` changing workflow `id` when it is not theirs to change. */
+  checkTheirs(id: string, owner: TokenOwner, verb: string): void;
   /** The only user whose workflows `owner` may read (private workflows), or undefined for everyone's. */
   readableOf(owner: TokenOwner): string | undefined;
   /** Its tags changed: forget what was kept of its record. */
@@ -28,9 +29,8 @@ export function registerTagRoutes(app: FastifyInstance, store: RunStore, access:
     routeSchemas({ params: IdParams, body: TagBody }, RESPONSES["POST /api/workflow/:id/tag"]),
     async (request: FastifyRequest<{ Params: { id: string }; Body: z.output<typeof TagBody> }>, reply: FastifyReply) => {
       const id = access.resolve(request.params.id, request.owner!);
-      if (!id) return reply.status(404).send({ error: `no workflow ${request.params.id}` });
-      const refusal = access.notTheirs(id, request.owner!, "tag");
-      if (refusal) return reply.status(403).send({ error: refusal });
+      if (!id) throw noWorkflow(request.params.id);
+      access.checkTheirs(id, request.owner!, "tag");
       const tags = store.setTags(id, request.body.add, request.body.remove);
       access.changed(id);
       return reply.send({ id, tags });

@@ -22,6 +22,7 @@ export function readLocalText(baseDir: string, localpath: string): string | unde
     if (!stats.isFile() || stats.size > MAX_LOCALPATH_BYTES) return undefined;
     return textOf(readFileSync(absolute));
   } catch {
+    // Missing or unreadable: not inlined (the validator reports a localpath that does not exist).
     return undefined;
   }
 }
@@ -31,6 +32,7 @@ function textOf(bytes: Buffer): string | undefined {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
+    // Not UTF-8: not text.
     return undefined;
   }
 }

@@ -127,6 +127,7 @@ export class PositionIndex {
     try {
       return new PositionIndex(text, options, value, stopAt);
     } catch {
+      // js-yaml cannot read it with a listener: the `yaml` package locates instead.
       return undefined;
     }
   }

@@ -2,9 +2,10 @@
 export { RunStore } from "./run-store.js";
 export { INITIAL_STATUS } from "./writer.js";
 export { readFrom, tailOffset } from "./log-files.js";
-export { createdRunRecord } from "./reader.js";
+export { createdRunRecord } from "./record-rows.js";
 export { PRIORITIES } from "./types.js";
 export { RUN_STATUSES, describeFilters } from "./run-filter.js";
 export type { CancelRequest } from "./cancel-requests.js";
 export type * from "./types.js";
 export type { OwnedRun } from "./orphans.js";
+export { completedGroups, type RestartShape, type RunHistory } from "./restart-origins.js";

@@ -8,7 +8,7 @@
  * JSON.stringify per block: 10,000 calls for single-task groups cost twice
  * as much as 80).
  */
-import { isoTime } from "./reader.js";
+import { groupRecord, isoTime } from "./record-rows.js";
 import type { GroupRecord, RunRecord, StatusUpdate, TaskRecord } from "./types.js";
 import { INITIAL_STATUS } from "./writer.js";
 
@@ -36,6 +36,8 @@ export class LiveRecord {
     const group = this.record.groups[g];
     if (!group) return;
     applyTimes(group, u);
+    // In the place the reader gives it (record-rows.ts, groupRecord): before the tasks.
+    if (u.reusedFrom !== undefined) this.record.groups[g] = groupRecord(group, u.reusedFrom, group.tasks);
     this.blockJson[Math.floor(g / BLOCK)] = undefined;
   }
 
@@ -54,12 +56,15 @@ export class LiveRecord {
         end_time: isoTime(u.endTime ?? null),
         reason: u.reason ?? null,
       } satisfies Partial<TaskRecord>);
-      return;
+    } else {
+      applyTimes(task, u);
+      if (u.exitCode !== undefined) task.exit_code = u.exitCode;
+      if (u.ip !== undefined) task.ip = u.ip;
+      if (u.reason !== undefined) task.reason = u.reason;
     }
-    applyTimes(task, u);
-    if (u.exitCode !== undefined) task.exit_code = u.exitCode;
-    if (u.ip !== undefined) task.ip = u.ip;
-    if (u.reason !== undefined) task.reason = u.reason;
+    // The task's last field, as the reader gives it; kept across attempts (writer.ts).
+    if (u.reusedFrom === null) delete task.reused_from;
+    else if (u.reusedFrom !== undefined) task.reused_from = u.reusedFrom;
   }
 
   /** The record as JSON, the same text as JSON.stringify of the record. */

@@ -124,6 +124,23 @@ CREATE TABLE transitions (
 CREATE INDEX transitions_by_run ON transitions (run_id, time, id);
 `;
 
+/**
+ * Migration 9. Before it, a restart said where a group or task it took over had run only in the reason it
+ * recorded: "completed in run <id>: its outputs are reused" (the task's last reason; the group's transition to
+ * COMPLETED). Those runs are read once here, by one pass over the tasks and one over the transitions.
+ */
+const REUSED_REASON = `'completed in run %: its outputs are reused'`;
+const REUSED_RUN = `substr(reason, ${"completed in run ".length + 1}, length(reason) - ${"completed in run : its outputs are reused".length})`;
+const REUSED_FROM = `
+ALTER TABLE groups ADD COLUMN reused_from TEXT;
+ALTER TABLE tasks ADD COLUMN reused_from TEXT;
+UPDATE tasks SET reused_from = ${REUSED_RUN}
+  WHERE reason LIKE ${REUSED_REASON} AND instr(${REUSED_RUN}, ' ') = 0;
+UPDATE groups SET reused_from = taken.run
+  FROM (SELECT run_id, group_idx, ${REUSED_RUN} AS run FROM transitions
+        WHERE subject = 'group' AND to_status = 'COMPLETED' AND reason LIKE ${REUSED_REASON} AND instr(${REUSED_RUN}, ' ') = 0) AS taken
+  WHERE groups.run_id = taken.run_id AND groups.idx = taken.group_idx;`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "runs, groups, tasks, task attempts, transitions", up: (db) => db.exec(INITIAL_SCHEMA) },
   {
@@ -197,6 +214,17 @@ ${ATTEMPT_TRIGGERS}`),
       db.exec(`
 ALTER TABLE runs ADD COLUMN tags TEXT;
 ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
+  },
+  {
+    version: 9,
+    description: "the durable id of each group's handle in its pool (a container set, a Slurm job), by which a restarted troupe finds it again",
+    up: (db) => db.exec("ALTER TABLE groups ADD COLUMN handle TEXT"),
+  },
+  {
+    version: 10,
+    description:
+      "the run a restart took each group and task over from (its outputs and logs are there), as data; earlier runs' read from their reasons once",
+    up: (db) => db.exec(REUSED_FROM),
   },
 ];
 

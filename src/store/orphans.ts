@@ -4,8 +4,10 @@
  * FAILED_SERVER_ERROR, with a transition that says why.
  */
 import type Database from "better-sqlite3";
+import { FINAL_STATUSES } from "../model/index.js";
+import { sqlList } from "./sql-list.js";
 
-const UNFINISHED = `status NOT IN ('COMPLETED', 'RESCHEDULED') AND status NOT LIKE 'FAILED%'`;
+const UNFINISHED = `status NOT IN (${sqlList(FINAL_STATUSES)})`;
 export const ORPHAN_STATUS = "FAILED_SERVER_ERROR";
 
 export interface OwnedRun {

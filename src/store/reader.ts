@@ -1,177 +1,21 @@
 /**
- * Reads runs back from troupe.db in the shapes of types.ts. Times are stored
- * as epoch milliseconds and given out as ISO 8601 with milliseconds.
+ * Reads runs back from troupe.db: the queries; the records are built from
+ * their rows in record-rows.ts.
  */
 import type Database from "better-sqlite3";
-import type {
-  AttemptRecord,
-  GroupRecord,
-  ListRunsOptions,
-  NewRun,
-  Priority,
-  RunRecord,
-  RunSummary,
-  SubmissionRecord,
-  TaskRecord,
-  TransitionRecord,
-} from "./types.js";
+import type { AttemptRecord, GroupHoldings, ListRunsOptions, Priority, RunRecord, RunSummary, SubmissionRecord, TransitionRecord } from "./types.js";
+import {
+  isoTime,
+  runRecord,
+  serverFields,
+  transitionRecord,
+  type AttemptRow,
+  type RunRow,
+  type TaskRow,
+  type TransitionRow,
+  type GroupRow,
+} from "./record-rows.js";
 import { nameCondition, statusCondition } from "./run-filter.js";
-import { INITIAL_STATUS } from "./writer.js";
-
-interface RunRow {
-  id: string;
-  name: string;
-  status: string;
-  submit_time: number;
-  start_time: number | null;
-  end_time: number | null;
-  user: string | null;
-  pool: string | null;
-  priority: Priority | null;
-  labels: string | null;
-  tags: string | null;
-}
-interface GroupRow {
-  idx: number;
-  name: string;
-  status: string;
-  start_time: number | null;
-  end_time: number | null;
-}
-interface TaskRow {
-  group_idx: number;
-  name: string;
-  lead: number;
-  status: string;
-  exit_code: number | null;
-  retry_id: number;
-  ip: string | null;
-  start_time: number | null;
-  end_time: number | null;
-  reason: string | null;
-}
-interface TransitionRow {
-  group_name: string | null;
-  task_name: string | null;
-  retry_id: number | null;
-  from_status: string | null;
-  to_status: string;
-  reason: string;
-  time: number;
-}
-interface AttemptRow {
-  group_name: string;
-  task_name: string;
-  retry_id: number;
-  status: string;
-  exit_code: number | null;
-  ip: string | null;
-  start_time: number | null;
-  end_time: number | null;
-  reason: string | null;
-  log_path: string;
-}
-
-export function isoTime(ms: number): string;
-export function isoTime(ms: number | null): string | null;
-export function isoTime(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
-
-/** The fields only server runs have: pool, user, priority, labels, tags (those a run has). */
-function serverFields(row: RunRow): Pick<RunRecord, "pool" | "user" | "priority" | "labels" | "tags"> {
-  const tags = row.tags !== null ? (JSON.parse(row.tags) as string[]) : [];
-  return {
-    ...(row.pool !== null ? { pool: row.pool } : {}),
-    ...(row.user !== null ? { user: row.user } : {}),
-    ...(row.priority !== null ? { priority: row.priority } : {}),
-    ...(row.labels !== null ? { labels: JSON.parse(row.labels) as Record<string, string> } : {}),
-    ...(tags.length > 0 ? { tags } : {}),
-  };
-}
-
-/** A run's record from its rows (tasks in group and task order). */
-function runRecord(run: RunRow, groupRows: GroupRow[], taskRows: Iterable<TaskRow>): RunRecord {
-  const groups: GroupRecord[] = groupRows.map((g) => ({
-    name: g.name,
-    status: g.status,
-    start_time: isoTime(g.start_time),
-    end_time: isoTime(g.end_time),
-    tasks: [],
-  }));
-  for (const t of taskRows) {
-    const task: TaskRecord = {
-      name: t.name,
-      lead: t.lead !== 0,
-      status: t.status,
-      exit_code: t.exit_code,
-      retry_id: t.retry_id,
-      ip: t.ip,
-      start_time: isoTime(t.start_time),
-      end_time: isoTime(t.end_time),
-      reason: t.reason,
-    };
-    groups[t.group_idx]?.tasks.push(task);
-  }
-  return {
-    id: run.id,
-    name: run.name,
-    status: run.status,
-    submit_time: isoTime(run.submit_time),
-    start_time: isoTime(run.start_time),
-    end_time: isoTime(run.end_time),
-    ...serverFields(run),
-    groups,
-  };
-}
-
-/**
- * The record `getRun` reads right after `createRun(run)` made run `id`, built
- * from the rows createRun inserts (writer.ts) without reading them back.
- */
-export function createdRunRecord(id: string, run: NewRun): RunRecord {
-  const row: RunRow = {
-    id,
-    name: run.name,
-    status: INITIAL_STATUS.run,
-    submit_time: run.submitTime,
-    start_time: null,
-    end_time: null,
-    user: run.user ?? null,
-    pool: run.pool ?? null,
-    priority: run.priority ?? null,
-    labels: run.labels ? JSON.stringify(run.labels) : null,
-    tags: null,
-  };
-  const blank = { start_time: null, end_time: null };
-  const groups = run.groups.map((g, idx): GroupRow => ({ idx, name: g.name, status: INITIAL_STATUS.group, ...blank }));
-  const tasks = run.groups.flatMap((g, group_idx) =>
-    g.tasks.map((t): TaskRow => ({
-      group_idx,
-      name: t.name,
-      lead: t.lead ? 1 : 0,
-      status: INITIAL_STATUS.task,
-      exit_code: null,
-      retry_id: 0,
-      ip: null,
-      reason: null,
-      ...blank,
-    })),
-  );
-  return runRecord(row, groups, tasks);
-}
-
-function transitionRecord(r: TransitionRow): TransitionRecord {
-  return {
-    group: r.group_name,
-    task: r.task_name,
-    retry_id: r.retry_id,
-    from: r.from_status,
-    to: r.to_status,
-    reason: r.reason,
-    time: isoTime(r.time),
-  };
-}
 
 const RUN_COLUMNS = "id, name, status, submit_time, start_time, end_time, user, pool, priority, labels, tags";
 
@@ -185,14 +29,15 @@ export class RunReader {
   private readonly idsWithPrefix;
   private readonly taskCounts;
   private readonly groupGpuRows;
+  private readonly groupHandleRows;
 
   constructor(private readonly db: Database.Database) {
     this.run = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`);
     this.groups = db.prepare<[string], GroupRow>(
-      `SELECT idx, name, status, start_time, end_time FROM groups WHERE run_id = ? ORDER BY idx`,
+      `SELECT idx, name, status, start_time, end_time, reused_from FROM groups WHERE run_id = ? ORDER BY idx`,
     );
     this.tasks = db.prepare<[string], TaskRow>(
-      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time, reason
+      `SELECT group_idx, name, lead, status, exit_code, retry_id, ip, start_time, end_time, reason, reused_from
        FROM tasks WHERE run_id = ? ORDER BY group_idx, task_idx`,
     );
     this.transitionRows = db.prepare<[string], TransitionRow>(
@@ -203,7 +48,7 @@ export class RunReader {
        WHERE tr.run_id = ? ORDER BY tr.time, tr.id`,
     );
     this.attemptRows = db.prepare<[string], AttemptRow>(
-      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.reason, a.log_path
+      `SELECT g.name AS group_name, t.name AS task_name, a.retry_id, a.status, a.exit_code, a.ip, a.start_time, a.end_time, a.reason, t.reused_from, a.log_path
        FROM task_attempts a
        JOIN groups g ON g.run_id = a.run_id AND g.idx = a.group_idx
        JOIN tasks t ON t.run_id = a.run_id AND t.group_idx = a.group_idx AND t.task_idx = a.task_idx
@@ -220,6 +65,7 @@ export class RunReader {
       )
       .pluck();
     this.groupGpuRows = db.prepare<[string], string | null>(`SELECT gpus FROM groups WHERE run_id = ? ORDER BY idx`).pluck();
+    this.groupHandleRows = db.prepare<[string], string | null>(`SELECT handle FROM groups WHERE run_id = ? ORDER BY idx`).pluck();
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -377,6 +223,7 @@ export class RunReader {
       start_time: isoTime(r.start_time),
       end_time: isoTime(r.end_time),
       reason: r.reason,
+      ...(r.reused_from !== null ? { reused_from: r.reused_from } : {}),
       log_path: r.log_path,
     }));
   }
@@ -410,7 +257,11 @@ export class RunReader {
   }
 
   /** Which GPUs each member of each group has (per group: per task; null where the group holds none). */
-  groupGpus(runId: string): Array<number[][] | null> {
-    return this.groupGpuRows.all(runId).map((json) => (json === null ? null : (JSON.parse(json) as number[][])));
+  /** What each group holds in its pool: its GPUs (per task) and its handle's id (StatusUpdate), or null. */
+  groupHoldings(runId: string): GroupHoldings[] {
+    const handles = this.groupHandleRows.all(runId);
+    return this.groupGpuRows
+      .all(runId)
+      .map((json, g) => ({ gpus: json === null ? null : (JSON.parse(json) as number[][]), handle: handles[g] ?? null }));
   }
 }

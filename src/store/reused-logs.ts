@@ -1,10 +1,9 @@
 /**
  * A task a restart took over never ran in the restarted run: its output and
- * log are those of its attempt in the run it ran in, which its reason names
- * (util/reused-reason.ts). Its attempts are given that log, and that run.
+ * log are those of its attempt in the run it ran in, which the task's
+ * `reused_from` names. Its attempts are given that log.
  */
 import type Database from "better-sqlite3";
-import { reusedFrom } from "../util/reused-reason.js";
 import type { AttemptRecord } from "./types.js";
 
 export class ReusedLogs {
@@ -20,12 +19,12 @@ export class ReusedLogs {
       .pluck();
   }
 
-  /** The attempts, those of reused tasks with `reused_from` and the log of the task's latest attempt where it ran. */
+  /** The attempts, those of reused tasks with the log of the task's latest attempt where it ran. */
   resolve(attempts: AttemptRecord[]): AttemptRecord[] {
     return attempts.map((attempt) => {
-      const from = reusedFrom(attempt.reason);
+      const from = attempt.reused_from;
       const original = from === undefined ? undefined : this.latestLog.get(from, attempt.task);
-      return original === undefined ? attempt : { ...attempt, reused_from: from, log_path: original };
+      return original === undefined ? attempt : { ...attempt, log_path: original };
     });
   }
 }

@@ -4,7 +4,8 @@
  * workflow's name. One meaning for both, here where the listing is.
  */
 import { TroupeError } from "../errors/index.js";
-import { RUN_STATUSES } from "../model/index.js";
+import { FAILED_STATUSES, RUN_STATUSES } from "../model/index.js";
+import { sqlList } from "./sql-list.js";
 
 export { RUN_STATUSES };
 
@@ -21,7 +22,7 @@ export function statusCondition(status: string): { sql: string; params: Record<s
       "FAILED matches every FAILED_* status",
     );
   // FAILED: failed in any way (FAILED_CANCELED, FAILED_UPSTREAM, ...), as a user asking for failed runs means.
-  if (wanted === "FAILED") return { sql: "(status = 'FAILED' OR status LIKE 'FAILED\\_%' ESCAPE '\\')", params: {} };
+  if (wanted === "FAILED") return { sql: `status IN (${sqlList(FAILED_STATUSES)})`, params: {} };
   return { sql: "status = @status", params: { status: wanted } };
 }
 

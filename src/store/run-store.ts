@@ -11,6 +11,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { NotFoundError, TroupeError } from "../errors/index.js";
+import { log } from "../util/log.js";
+import { runLogDir } from "../model/index.js";
 import { CancelRequests } from "./cancel-requests.js";
 import { LiveRecord } from "./live-record.js";
 import { migrate } from "./migrations.js";
@@ -22,6 +24,7 @@ import { setRunTags, tagsInUse } from "./tags.js";
 import { TokenTable } from "./tokens.js";
 import type {
   AttemptRecord,
+  GroupHoldings,
   ListRunsOptions,
   NewRun,
   RunRecord,
@@ -185,7 +188,7 @@ export class RunStore {
 
   /** Where run `id`'s task logs go. */
   runLogDir(id: string): string {
-    return join(this.home, relativeRunDir(id), "logs");
+    return runLogDir(this.runDir(id));
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -193,10 +196,10 @@ export class RunStore {
     return this.reader.getRun(id);
   }
 
-  /** Which GPUs each member of each group of run `id` has (a resumed run keeps them): per group, per task, or null. */
-  groupGpus(id: string): Array<number[][] | null> {
+  /** What each group of run `id` holds in its pool (a resumed run keeps it): its GPUs per task and its handle's id. */
+  groupHoldings(id: string): GroupHoldings[] {
     this.flush();
-    return this.reader.groupGpus(id);
+    return this.reader.groupHoldings(id);
   }
 
   /**
@@ -389,6 +392,8 @@ export class RunStore {
     try {
       this.flush();
     } catch (error) {
+      // Tried again in a moment: the writes stay queued.
+      log.warn({ err: error, home: this.home }, "a write to the run history failed; trying again");
       this.options.onError?.(error);
       if (!this.closed && this.timer === undefined) {
         this.timer = setTimeout(() => this.flushOnTimer(), this.flushIntervalMs);

@@ -1,52 +1,21 @@
-/** The records troupe keeps of every run (SQLite under $TROUPE_HOME) and their JSON form. */
+/**
+ * What the store is given and asked: new runs, status updates, transitions,
+ * listing options. The records it gives back are the model's (model/records.ts).
+ */
 
 import type { Priority } from "../model/index.js";
 
 export { PRIORITIES, type Priority } from "../model/index.js";
-
-/** A run as `troupe run --output json` and `troupe query` print it. Times are ISO 8601 with milliseconds. */
-export interface RunRecord {
-  id: string;
-  name: string;
-  status: string;
-  submit_time: string;
-  start_time: string | null;
-  end_time: string | null;
-  /** Server runs only: the pool it was submitted to, who submitted it, its priority and labels. */
-  pool?: string;
-  user?: string;
-  priority?: Priority;
-  labels?: Record<string, string>;
-  /** Server runs: tags added after submission (`workflow tag`). */
-  tags?: string[];
-  groups: GroupRecord[];
-}
-
-export interface GroupRecord {
-  name: string;
-  status: string;
-  start_time: string | null;
-  end_time: string | null;
-  tasks: TaskRecord[];
-}
-
-export interface TaskRecord {
-  name: string;
-  lead: boolean;
-  status: string;
-  exit_code: number | null;
-  retry_id: number;
-  ip: string | null;
-  start_time: string | null;
-  end_time: string | null;
-  /** Why the attempt is where it is: the reason of its last change (null in records made before troupe kept it). */
-  reason: string | null;
-  /** A verbose query's: every attempt of the task, in retry order. */
-  attempts?: AttemptSummary[];
-}
-
-/** One attempt of a task as a verbose query shows it. */
-export type AttemptSummary = Pick<AttemptRecord, "retry_id" | "status" | "exit_code" | "ip" | "start_time" | "end_time" | "reason">;
+export type {
+  AttemptRecord,
+  AttemptSummary,
+  GroupRecord,
+  RunRecord,
+  RunSummary,
+  ServerRunFields,
+  TaskRecord,
+  TransitionRecord,
+} from "../model/index.js";
 
 /** What a run is created with: its groups and tasks in plan order. */
 export interface NewRun {
@@ -98,6 +67,14 @@ export interface Transition {
   time: number;
 }
 
+/** What a group holds in its pool while it runs, kept for a resumed run and not part of the record. */
+export interface GroupHoldings {
+  /** Which GPUs (indices) each member has. */
+  gpus: number[][] | null;
+  /** The durable id of its handle (port GroupHandle.id). */
+  handle: string | null;
+}
+
 /** Fields of a run, group or task attempt that change while it runs (epoch ms for times). */
 export interface StatusUpdate {
   status?: string;
@@ -108,58 +85,21 @@ export interface StatusUpdate {
   retryId?: number;
   /** Groups: which GPUs (indices) each member has while the group holds them; not part of the record. */
   gpus?: number[][] | null;
+  /** Groups: the durable id of the group's handle in its pool (port GroupHandle.id); not part of the record. */
+  handle?: string | null;
   /** Tasks: the reason of the change (what `troupe query` shows beside the status). */
   reason?: string | null;
-}
-
-export interface RunSummary {
-  id: string;
-  name: string;
-  status: string;
-  submit_time: string;
-  start_time: string | null;
-  end_time: string | null;
-  pool?: string;
-  user?: string;
-  priority?: Priority;
-  labels?: Record<string, string>;
-  tags?: string[];
-  task_count: number;
+  /**
+   * Groups and tasks a restart took over (recorded COMPLETED, never run in this run): the run they ran in, where
+   * their outputs and logs are (the record's `reused_from`). Kept across a task's new attempts.
+   */
+  reusedFrom?: string | null;
 }
 
 /** Who an API token belongs to. */
 export interface TokenOwner {
   name: string;
   admin: boolean;
-}
-
-export interface TransitionRecord {
-  group: string | null;
-  task: string | null;
-  retry_id: number | null;
-  from: string | null;
-  to: string;
-  reason: string;
-  time: string;
-}
-
-/** One attempt (retry) of a task. `log_path` is relative to TROUPE_HOME. */
-export interface AttemptRecord {
-  group: string;
-  task: string;
-  retry_id: number;
-  status: string;
-  exit_code: number | null;
-  ip: string | null;
-  start_time: string | null;
-  end_time: string | null;
-  reason: string | null;
-  /**
-   * A task a restart took over from an earlier run (never run in this one): that run, and `log_path` is
-   * the log of its attempt there.
-   */
-  reused_from?: string;
-  log_path: string;
 }
 
 export interface ListRunsOptions {

@@ -15,7 +15,7 @@ export type WriteOp =
 
 type UpdateOp = Exclude<WriteOp, { kind: "transition" }>;
 
-const UPDATE_FIELDS = ["status", "startTime", "endTime", "exitCode", "ip", "retryId", "gpus", "reason"] as const;
+const UPDATE_FIELDS = ["status", "startTime", "endTime", "exitCode", "ip", "retryId", "gpus", "handle", "reason", "reusedFrom"] as const;
 
 /** A copy of `u` without its undefined fields (undefined = leave as is; null = clear). */
 export function definedFields(u: StatusUpdate): StatusUpdate {

@@ -24,11 +24,16 @@ const COLUMNS = [
   ["ip", "ip"],
   ["gpus", "gpus"],
   ["reason", "reason"],
+  ["handle", "handle"],
+  ["reusedFrom", "reused_from"],
 ] as const;
-/** Runs have status and times only; groups also their GPUs; tasks an exit code, an address and a reason. */
-const RUN_FIELDS = 0b0000111;
-const GROUP_FIELDS = 0b0100111;
-const TASK_FIELDS = 0b1011111;
+/**
+ * Runs have status and times only; groups also their GPUs and their handle in the pool; tasks an exit code, an
+ * address and a reason; groups and tasks the run a restart took them over from.
+ */
+const RUN_FIELDS = 0b000000111;
+const GROUP_FIELDS = 0b110100111;
+const TASK_FIELDS = 0b101011111;
 
 const WHERE: Record<Table, string> = {
   runs: "id = ?",
@@ -128,12 +133,14 @@ export class RunWriter {
             startTime: u.startTime ?? null,
             endTime: u.endTime ?? null,
             reason: u.reason ?? null,
-          } satisfies Required<Omit<StatusUpdate, "gpus">>;
+          } satisfies Required<Omit<StatusUpdate, "gpus" | "handle" | "reusedFrom">>;
           const { retryId, status, exitCode, ip, startTime, endTime, reason } = fresh;
           if (this.startAttempt.run(retryId, status, exitCode, ip, startTime, endTime, reason, ...key, retryId).changes > 0) {
             // The op as written, every field of the new attempt set: passed on (RunStoreOptions.onCommit)
             // and applied again to a record that had it already (live-record.ts), it gives the same row.
-            op.update = fresh;
+            // Where a task was taken from is the task's, not the attempt's: set when given, kept otherwise.
+            if (u.reusedFrom !== undefined) this.update("tasks", key, { reusedFrom: u.reusedFrom }, TASK_FIELDS);
+            op.update = u.reusedFrom !== undefined ? { ...fresh, reusedFrom: u.reusedFrom } : fresh;
             return;
           }
         }

@@ -16,6 +16,7 @@ export function jsonLines(onMessage: (message: Record<string, unknown>) => void)
       try {
         message = JSON.parse(line);
       } catch {
+        // Said in the file's header: not ours to interpret.
         continue;
       }
       if (message !== null && typeof message === "object") onMessage(message as Record<string, unknown>);

@@ -8,6 +8,7 @@ function bootId(): string {
   try {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
   } catch {
+    // No /proc (not Linux): identities then hold for this boot's processes only by their PID and start time.
     return "unknown-boot";
   }
 }
@@ -20,6 +21,7 @@ function startTime(pid: number): string | undefined {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return fields[19];
   } catch {
+    // No such process (any more).
     return undefined;
   }
 }

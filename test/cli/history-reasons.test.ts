@@ -230,6 +230,13 @@ describe("the server: workflow query and list mean the same", () => {
     expect(reasonOf(restarted, "maker")).toBe(`completed in run ${failedRun.id}: its outputs are reused`);
     const restartedQuery = await cli(["workflow", "query", restarted.id], env);
     expect(restartedQuery.stdout).toMatch(new RegExp(`^maker\\s+make\\s+COMPLETED\\s+0\\s.*reused from ${failedRun.id}$`, "m"));
+    const queried = JSON.parse((await cli(["workflow", "query", restarted.id, "--output", "json"], env)).stdout) as RunRecord;
+    expect(queried.groups[0]).toMatchObject({
+      name: "make",
+      reused_from: failedRun.id,
+      tasks: [{ name: "maker", reused_from: failedRun.id }],
+    });
+    expect(queried.groups[1]).not.toHaveProperty("reused_from");
     expect((await cli(["workflow", "logs", restarted.id, "--task", "maker"], env)).stdout).toBe("making\n");
   }, 60_000);
 

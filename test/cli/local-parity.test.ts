@@ -287,6 +287,10 @@ describe("troupe events and troupe restart", () => {
       ["make", "COMPLETED"],
       ["use", "COMPLETED"],
     ]);
+    expect(restarted.groups.map((g) => [g.reused_from, g.tasks[0]!.reused_from])).toEqual([
+      ["steps-a-1", "steps-a-1"],
+      [undefined, undefined],
+    ]);
     expect(fs.existsSync(home.logPath("steps-a-3", "maker"))).toBe(false);
     expect(home.log("steps-a-3", "user")).toBe("hello from a localpath file\nmade-a\n");
 

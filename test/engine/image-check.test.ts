@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { WorkflowRun, type EngineEvent, type RunRecorder, type RunResult } from "../../src/engine/index.js";
-import { TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../../src/runtime/index.js";
+import { LocalPool, TaskStartError, type ExitInfo, type PreparedMember, type Runtime, type TaskLaunch } from "../../src/runtime/index.js";
 import { compileYaml } from "./plan-helpers.js";
 
 async function flush(rounds = 20): Promise<void> {
@@ -95,7 +95,7 @@ async function start(yaml: string) {
   const run = new WorkflowRun({
     runId: "wf-1",
     plan,
-    runtime,
+    session: await new LocalPool("fake", () => runtime).openSession({ runId: "wf-1", dataDir: "/data/wf-1" }),
     recorder: nullRecorder,
     dataDir: "/data/wf-1",
     capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },

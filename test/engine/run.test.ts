@@ -9,63 +9,18 @@ import {
   LEAD_HEAD_START_MS,
   checkTransition,
   isFailure,
-  type Clock,
   type RunOptions,
-  type RunRecorder,
   type RunResult,
 } from "../../src/engine/index.js";
 import type { CompiledWorkflow } from "../../src/plan/index.js";
-import type { ExitInfo, PreparedMember, RunContext, Runtime, TaskLaunch } from "../../src/runtime/index.js";
-import type { StatusUpdate, Transition } from "../../src/store/index.js";
+import { LocalPool, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../../src/runtime/index.js";
+import type { Transition } from "../../src/store/index.js";
 import type { ResumedRun } from "../../src/engine/resume.js";
 import { SharedPool } from "../../src/engine/shared-pool.js";
+import { FakeClock, MemoryRecorder, flush, type AttemptRow } from "./fakes.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
 
 // ---- fakes ---------------------------------------------------------------
-
-async function flush(rounds = 10): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-class FakeClock implements Clock {
-  time = 1_000_000;
-  private nextId = 1;
-  readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-  setTimer(callback: () => void, delayMs: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + delayMs, callback });
-    return id;
-  }
-  clearTimer(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** Moves time on and fires, in order, the timers that are due by then. */
-  advance(ms: number): void {
-    this.time += ms;
-    for (let fired = 0; ; fired++) {
-      if (fired > 1_000) throw new Error("timers keep firing at the same time: the engine is spinning");
-      const due = [...this.timers.entries()].filter(([, t]) => t.at <= this.time).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) return;
-      this.timers.delete(due[0]);
-      due[1].callback();
-    }
-  }
-  /** Fires every pending timer now, due or not (a timer that fires early must change nothing). */
-  fireAll(): void {
-    const all = [...this.timers.entries()];
-    this.timers.clear();
-    for (const [, t] of all) t.callback();
-  }
-  /** The earliest pending timer's due time. */
-  nextDue(): number | undefined {
-    const ats = [...this.timers.values()].map((t) => t.at);
-    return ats.length === 0 ? undefined : Math.min(...ats);
-  }
-}
 
 class FakeMember implements PreparedMember {
   releasedAt: number | undefined;
@@ -217,42 +172,8 @@ class FakeRuntime implements Runtime {
   }
 }
 
-interface AttemptRow extends StatusUpdate {
-  retryId: number;
-}
 
 /** Keeps every transition and merges updates into rows, one per task attempt (a new retryId starts a new row). */
-class MemoryRecorder implements RunRecorder {
-  readonly transitions: Transition[] = [];
-  readonly run: StatusUpdate = {};
-  readonly groups = new Map<number, StatusUpdate>();
-  readonly attempts = new Map<string, AttemptRow[]>();
-
-  recordTransition(_runId: string, transition: Transition): void {
-    this.transitions.push(transition);
-  }
-  updateRun(_runId: string, update: StatusUpdate): void {
-    Object.assign(this.run, update);
-  }
-  updateGroup(_runId: string, group: number, update: StatusUpdate): void {
-    this.groups.set(group, { ...this.groups.get(group), ...update });
-  }
-  updateTask(_runId: string, group: number, task: number, update: StatusUpdate): void {
-    const key = `${group}/${task}`;
-    const rows = this.attempts.get(key) ?? [{ retryId: 0 }];
-    this.attempts.set(key, rows);
-    let row = rows[rows.length - 1]!;
-    if (update.retryId !== undefined && update.retryId !== row.retryId) {
-      row = { retryId: update.retryId };
-      rows.push(row);
-    }
-    Object.assign(row, update);
-  }
-  logPath(_runId: string, groupName: string, taskName: string, retryId: number): string {
-    return `/logs/${groupName}/${taskName}/${retryId}.log`;
-  }
-}
-
 // ---- harness -------------------------------------------------------------
 
 const GRACE = 1_234;
@@ -266,7 +187,7 @@ async function startRun(yaml: string, options: Partial<RunOptions> = {}, setup: 
   const run = new WorkflowRun({
     runId: "wf-1",
     plan,
-    runtime,
+    session: await new LocalPool("fake", () => runtime).openSession({ runId: "wf-1", dataDir: "/data/wf-1" }),
     recorder,
     dataDir: "/data/wf-1",
     capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },
@@ -1324,9 +1245,9 @@ describe("a pool shared by runs (the server's), ordered by priority", () => {
     await a.exit("a", 0);
     await flush();
     expect(b.groupStatus("b")).toBe("RUNNING");
-    expect(pool.used.cpu).toBe(1);
+    expect(pool.ledger.used.cpu).toBe(1);
     await b.exit("b", 0);
-    expect(pool.used.cpu).toBe(0);
+    expect(pool.ledger.used.cpu).toBe(0);
   });
 
   it("a LOW run takes no free capacity while a HIGH run waits for more: the HIGH one goes first", async () => {

@@ -59,12 +59,16 @@ export interface TaskRecord {
   end_time: string | null;
   /** Why the attempt is where it is (issue 12). */
   reason: string | null;
+  /** A task a restart took over: the run it ran in (issue 13). */
+  reused_from?: string;
 }
 export interface GroupRecord {
   name: string;
   status: string;
   start_time: string | null;
   end_time: string | null;
+  /** A group a restart took over: the run it completed in (issue 13). */
+  reused_from?: string;
   tasks: TaskRecord[];
 }
 export interface RunRecord {

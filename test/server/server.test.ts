@@ -250,6 +250,13 @@ describe("restart", () => {
       ["make", "COMPLETED"],
       ["use", "COMPLETED"],
     ]);
+    // Where the taken-over group and its task ran, as data: the first run (through the second, which took it over too).
+    const served = (await api("GET", `/api/workflow/${record.id}`, alice)).json as unknown as RunRecord;
+    expect(served.groups.map((g) => [g.name, g.reused_from, g.tasks[0]!.reused_from])).toEqual([
+      ["make", failed.id, failed.id],
+      ["use", undefined, undefined],
+    ]);
+    expect(record.groups[0]).toMatchObject({ reused_from: failed.id });
     // The maker did not run again (no log in the new run); the user read the first run's output.
     expect(fs.existsSync(path.join(serverHome, "runs", record.id, "logs", "maker.0.log"))).toBe(false);
     expect((await client(["workflow", "logs", record.id, "--task", "user"], alice)).stdout).toBe(made);

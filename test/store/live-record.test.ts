@@ -2,7 +2,7 @@
  * The in-memory record of a run being written (store/live-record.ts) must be
  * what the database says: the same record, the same JSON text, after any
  * sequence of updates (new attempts, cleared fields, statuses of runs, groups
- * and tasks), whether or not the writes were flushed; both where the store
+ * and tasks, where a restart took them over from), whether or not the writes were flushed; both where the store
  * that writes keeps it, and where another connection (the server's HTTP
  * thread) keeps it from the updates passed on after each commit, in batches,
  * some passed on before its first read and some twice.
@@ -108,7 +108,11 @@ describe("the live record of a run being written", () => {
       });
       const kind = next();
       if (kind < 0.1) store.updateRun(id, update());
-      else if (kind < 0.3) store.updateGroup(id, Math.floor(next() * shape.length), update());
+      else if (kind < 0.3)
+        store.updateGroup(id, Math.floor(next() * shape.length), {
+          ...update(),
+          reusedFrom: next() < 0.1 ? pick([null, "earlier-1"]) : undefined,
+        });
       else {
         const g = Math.floor(next() * shape.length);
         const t = Math.floor(next() * shape[g]!);
@@ -119,6 +123,7 @@ describe("the live record of a run being written", () => {
           exitCode: maybe(() => (next() < 0.3 ? null : Math.floor(next() * 256))),
           ip: maybe(() => (next() < 0.3 ? null : `10.0.0.${Math.floor(next() * 250)}`)),
           reason: maybe(() => (next() < 0.2 ? null : `exited with ${Math.floor(next() * 256)}`)),
+          reusedFrom: next() < 0.05 ? pick([null, "earlier-1", "earlier-2"]) : undefined,
           retryId: newAttempt || next() < 0.3 ? retries[g]![t] : undefined,
         });
       }

@@ -130,7 +130,7 @@ describe("reasons, cancel requests and reused tasks", () => {
     const first = store.createRun(newRun("wf"));
     store.updateTask(first, 0, 0, { retryId: 1, status: "COMPLETED", exitCode: 0, reason: "exited with 0" });
     const second = store.createRun(newRun("wf"));
-    store.updateTask(second, 0, 0, { status: "COMPLETED", exitCode: 0, reason: reusedReason(first) });
+    store.updateTask(second, 0, 0, { status: "COMPLETED", exitCode: 0, reason: reusedReason(first), reusedFrom: first });
     const [attempt] = store.attempts(second);
     expect(attempt).toMatchObject({ reused_from: first, log_path: store.logPath(first, "g", "t", 1), reason: reusedReason(first) });
     expect(store.attempts(first)[1]!.reused_from).toBeUndefined();

@@ -376,13 +376,13 @@ describe("RunStore", () => {
     const id = store.createRun(newRun());
     store.updateGroup(id, 0, { status: "INITIALIZING", gpus: [[2], [0, 3]] });
     store.updateTask(id, 0, 0, { status: "INITIALIZING", gpus: [[9]] }); // a task row has no GPUs column: ignored
-    expect(store.groupGpus(id)).toEqual([[[2], [0, 3]], null]);
+    expect(store.groupHoldings(id).map((h) => h.gpus)).toEqual([[[2], [0, 3]], null]);
     expect(JSON.stringify(store.getRun(id))).not.toContain("gpus");
     // Another connection (the next server) reads the same.
     const next = openStore(home);
-    expect(next.groupGpus(id)).toEqual([[[2], [0, 3]], null]);
+    expect(next.groupHoldings(id).map((h) => h.gpus)).toEqual([[[2], [0, 3]], null]);
     store.updateGroup(id, 0, { gpus: null });
-    expect(store.groupGpus(id)).toEqual([null, null]);
+    expect(store.groupHoldings(id).map((h) => h.gpus)).toEqual([null, null]);
   });
 
   it("applies migrations once and refuses a database from the future", () => {

@@ -17,6 +17,7 @@ import {
 import { apiMountConfig } from "./bind-mounts.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
 import { singleFileTar } from "./single-file-tar.js";
+import { log, tolerated } from "../../util/log.js";
 
 /** How long the log stream may lag behind the container's end before troupe stops waiting for it. */
 const LOG_DRAIN_MS = 10_000;
@@ -57,7 +58,8 @@ export class ApiBackend implements ContainerBackend {
     const name = `troupe-check-${process.pid}-${randomBytes(4).toString("hex")}`;
     let imported: string | undefined;
     const attempt = async (): Promise<StartTry> => {
-      const present = await this.api.anyImage().catch(() => undefined);
+      // Without the list, the check imports its own image, as on an engine with none.
+      const present = await this.api.anyImage().catch(tolerated("the engine check could not list images", { engine: this.address }));
       if (present !== undefined) {
         const mounts = [{ Type: "bind", Source: init, Target: CHECK_INIT, ReadOnly: true }];
         await this.api.createContainer(name, {
@@ -84,8 +86,9 @@ export class ApiBackend implements ContainerBackend {
       return { started: false, reason: (error as Error).message };
     } finally {
       clearTimeout(timer);
-      await this.api.removeContainer(name).catch(() => undefined);
-      if (imported !== undefined) await this.api.removeImage(imported).catch(() => undefined);
+      await this.api.removeContainer(name).catch(tolerated("could not remove the engine check's container", { container: name }, "warn"));
+      if (imported !== undefined)
+        await this.api.removeImage(imported).catch(tolerated("could not remove the engine check's image", { image: imported }, "warn"));
     }
   }
 
@@ -102,14 +105,15 @@ export class ApiBackend implements ContainerBackend {
   }
 
   async removeNetwork(name: string): Promise<void> {
-    await this.api.removeNetwork(name).catch(() => undefined);
+    // One already gone is no failure (DockerApi); one left is removed by a later sweep.
+    await this.api.removeNetwork(name).catch(tolerated("could not remove the network", { network: name }, "warn"));
   }
 
   async removeIdleNetwork(name: string): Promise<boolean> {
-    // The engine refuses to remove a network with active endpoints.
+    // The engine refuses to remove a network with active endpoints: the answer, not a failure.
     return this.api.removeNetwork(name).then(
       () => true,
-      () => false,
+      (error: unknown) => (tolerated("the network was not removed (in use?)", { network: name })(error), false),
     );
   }
 
@@ -119,7 +123,9 @@ export class ApiBackend implements ContainerBackend {
   async reattach(name: string, logPath: string): Promise<StartedContainer | undefined> {
     try {
       await this.api.inspectContainer(name);
-    } catch {
+    } catch (error) {
+      // No such container (any more): the caller settles the attempt from what it has.
+      log.debug({ container: name, err: error }, "no container to re-attach to");
       return undefined;
     }
     const ended = (async (): Promise<{ code: number; error?: string }> => {
@@ -137,7 +143,7 @@ export class ApiBackend implements ContainerBackend {
       } catch (error) {
         appendFileSync(logPath, `troupe: could not complete this container's log: ${(error as Error).message}\n`);
       }
-      await this.api.removeContainer(name).catch(() => undefined);
+      await this.api.removeContainer(name).catch(tolerated("could not remove the ended container", { container: name }, "warn"));
       return { code };
     })();
     return {
@@ -151,8 +157,10 @@ export class ApiBackend implements ContainerBackend {
   }
 
   async stopContainer(name: string, graceMs: number): Promise<void> {
-    if (graceMs > 0) await this.api.stopContainer(name, Math.max(1, Math.ceil(graceMs / 1000))).catch(() => undefined);
-    else await this.api.killContainer(name).catch(() => undefined);
+    // A container already gone is no failure (DockerApi); one the engine would not stop is waited for by its caller.
+    const stopping = tolerated("the engine did not stop the container", { container: name });
+    if (graceMs > 0) await this.api.stopContainer(name, Math.max(1, Math.ceil(graceMs / 1000))).catch(stopping);
+    else await this.api.killContainer(name).catch(stopping);
   }
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void): StartedContainer {
@@ -192,31 +200,35 @@ export class ApiBackend implements ContainerBackend {
     );
     return {
       ended,
+      // A container that never started has nothing to stop (`ended` reports why it did not start).
       kill: async () => {
         const id = await started.catch(() => undefined);
-        if (id) await this.api.killContainer(id).catch(() => undefined);
+        if (id) await this.api.killContainer(id).catch(tolerated("the engine did not kill the container", { container: spec.name }));
       },
       stop: async (graceMs) => {
         const id = await started.catch(() => undefined);
-        if (id) await this.api.stopContainer(id, Math.max(1, Math.ceil(graceMs / 1000))).catch(() => undefined);
+        if (id)
+          await this.api
+            .stopContainer(id, Math.max(1, Math.ceil(graceMs / 1000)))
+            .catch(tolerated("the engine did not stop the container", { container: spec.name }));
         await ended;
       },
     };
   }
 
   private async follow(id: string, logPath: string, onOutput?: (chunk: Buffer) => void): Promise<{ code: number; error?: string }> {
-    const log = createWriteStream(logPath, { flags: "a" });
+    const taskLog = createWriteStream(logPath, { flags: "a" });
     let received = 0;
     const write = (chunk: Buffer) => {
       received += chunk.length;
-      log.write(chunk);
+      taskLog.write(chunk);
       onOutput?.(chunk);
     };
     const streamed = (async () => {
       const stream = await this.api.followLogs(id);
       const demux = new LogDemuxer(write);
       for await (const data of stream) demux.push(data as Buffer);
-    })().catch((error: Error) => log.write(`troupe: the log stream of this container broke: ${error.message}\n`));
+    })().catch((error: Error) => taskLog.write(`troupe: the log stream of this container broke: ${error.message}\n`));
     let result: { code: number; error?: string };
     try {
       result = { code: await this.api.waitContainer(id) };
@@ -228,10 +240,10 @@ export class ApiBackend implements ContainerBackend {
       const whole = await this.api.logs(id);
       if (whole.length > received) write(whole.subarray(received));
     } catch (error) {
-      log.write(`troupe: could not check this container's log for completeness: ${(error as Error).message}\n`);
+      taskLog.write(`troupe: could not check this container's log for completeness: ${(error as Error).message}\n`);
     }
-    await new Promise<void>((resolve) => log.end(resolve));
-    await this.api.removeContainer(id).catch(() => undefined);
+    await new Promise<void>((resolve) => taskLog.end(resolve));
+    await this.api.removeContainer(id).catch(tolerated("could not remove the ended container", { container: id }, "warn"));
     return result;
   }
 
@@ -243,7 +255,7 @@ export class ApiBackend implements ContainerBackend {
   }
 
   async removeContainer(id: string): Promise<void> {
-    await this.api.removeContainer(id).catch(() => undefined);
+    await this.api.removeContainer(id).catch(tolerated("could not remove the container", { container: id }, "warn"));
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { isAbsolute } from "node:path";
 import { onPath, whichPath } from "../../util/executables.js";
+import { tolerated, type LogFields } from "../../util/log.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
@@ -146,7 +147,7 @@ export class PodmanCliBackend implements ContainerBackend {
     // The rule goes in while the first containers come up: they are ready (and released) only once it is there.
     if (!own) return;
     const separated = this.separate(name);
-    separated.catch(() => undefined); // the network's containers report it
+    separated.catch(() => undefined); // awaited by the network's containers, which report it
     this.isolations.set(name, separated);
   }
 
@@ -161,22 +162,26 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async removeNetwork(name: string): Promise<void> {
+    // A rule that failed to go in was reported by the network's containers; it is only waited for here.
     await this.isolations.get(name)?.catch(() => undefined);
     this.isolations.delete(name);
     const bridge = this.bridges.get(name);
     this.bridges.delete(name);
     // The rule first: should troupe die in between, the network is left for a sweep, not a rule for nothing.
     if (bridge !== undefined) await removeIsolationRule(name, bridge, NETWORK_POOL.cidr);
-    await podman(this.binary, ["network", "rm", "--force", "--", name]).catch(() => undefined);
+    await podman(this.binary, ["network", "rm", "--force", "--", name]).catch(
+      unlessGone("could not remove the network", { network: name }),
+    );
   }
 
   async removeIdleNetwork(name: string): Promise<boolean> {
+    // As in removeNetwork: reported by the network's containers.
     await this.isolations.get(name)?.catch(() => undefined);
-    // Without --force podman refuses a network that a container is on.
+    // Without --force podman refuses a network that a container is on: the answer, not a failure.
     if (
       !(await podman(this.binary, ["network", "rm", "--", name]).then(
         () => true,
-        () => false,
+        (error: unknown) => (tolerated("the network was not removed (in use?)", { network: name })(error), false),
       ))
     )
       return false;
@@ -266,9 +271,10 @@ export class PodmanCliBackend implements ContainerBackend {
     const args = graceMs > 0 ? ["stop", "--time", String(Math.max(1, Math.ceil(graceMs / 1000))), "--", name] : ["kill", "--", name];
     // A container whose last stop was cut short (its server killed meanwhile) stays "stopping" for podman, and
     // refuses a stop or a kill: removing it still ends it (its podman run, under its keeper, then ends too).
-    await podman(this.binary, args, graceMs + 60_000).catch(() =>
-      podman(this.binary, ["rm", "--force", "--", name]).catch(() => undefined),
-    );
+    await podman(this.binary, args, graceMs + 60_000).catch((error: unknown) => {
+      tolerated("podman did not stop the container: removing it", { container: name })(error);
+      return podman(this.binary, ["rm", "--force", "--", name]).catch(unlessGone("could not remove the container", { container: name }));
+    });
   }
 
   /**
@@ -315,7 +321,7 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   async removeContainer(id: string): Promise<void> {
-    await podman(this.binary, ["rm", "--force", "--", id]).catch(() => undefined);
+    await podman(this.binary, ["rm", "--force", "--", id]).catch(unlessGone("could not remove the container", { container: id }));
   }
 
   async close(): Promise<void> {
@@ -336,6 +342,15 @@ export function podmansReason(output: string): string | undefined {
     .map((line) => line.trim())
     .filter((line) => line !== "" && !/^time="[^"]*" level=/.test(line) && !/no logs from conmon/.test(line));
   return said.pop()?.replace(/^Error: /, "");
+}
+
+/**
+ * The handler of a failed removal: one of something already gone (it ended, a sweep was first) is no failure;
+ * any other is logged, and what is left goes with a later sweep.
+ */
+function unlessGone(message: string, fields: LogFields): (error: unknown) => undefined {
+  const report = tolerated(message, fields, "warn");
+  return (error) => (/no such|not found/i.test((error as Error).message) ? undefined : report(error));
 }
 
 /** A podman command; rejects with podman's own message (its last line of stderr) and its exit code. */

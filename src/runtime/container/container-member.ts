@@ -78,6 +78,7 @@ export class ContainerMember implements PreparedMember {
     try {
       line = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop() || undefined;
     } catch {
+      // No log: the engine said nothing.
       return undefined;
     }
     if (line && /unresolvable CDI devices/.test(line))

@@ -13,6 +13,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { tolerated } from "../../util/log.js";
+import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { endKeptTasks, exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
@@ -106,7 +108,10 @@ export class ContainerRuntime implements Runtime {
     // A resumed run's networks that no container is on any more (earlier servers' groups that ended) go now, not at
     // the run's end: a server killed again and again would otherwise give a long run more /24s at every start.
     if (run.resumed) {
-      const { networks } = await this.backend.owned(LABEL_RUN, () => false).catch(() => ({ networks: [] }));
+      // Unlisted, they go at the run's end (removeLeftovers) or with a later sweep.
+      const { networks } = await this.backend
+        .owned(LABEL_RUN, () => false)
+        .catch((error: unknown) => (tolerated("cannot list the resumed run's networks", { run: run.runId })(error), { networks: [] }));
       for (const network of networks.filter((n) => n.labels[LABEL_RUN] === run.runId)) await this.backend.removeIdleNetwork(network.name);
     }
   }
@@ -222,7 +227,7 @@ export class ContainerRuntime implements Runtime {
   }
 
   private controlDir(launch: TaskLaunch): string {
-    return join(this.requireRun().dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+    return attemptSandboxDir(this.requireRun().dataDir, launch.taskName, launch.retryId);
   }
 
   private containerName(launch: TaskLaunch): string {
@@ -313,13 +318,21 @@ export class ContainerRuntime implements Runtime {
       if (this.run.keepTasks) await endKeptTasks(this.run.dataDir);
       await this.removeLeftovers(this.run.runId, this.key);
     }
-    if (this.run) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    if (this.run) await rm(runSandboxesDir(this.run.dataDir), { recursive: true, force: true });
     if (!this.options.sharedBackend) await this.backend.close();
   }
 
   /** What the process that re-attached attempts of this run had left of it: containers still waiting at a barrier, networks. */
   private async removeLeftovers(runId: string, key: string): Promise<void> {
-    const { containers, networks } = await this.backend.owned(LABEL_RUN).catch(() => ({ containers: [], networks: [] }));
+    // Unlisted, they go with a later sweep (a server's start, the next run's).
+    const { containers, networks } = await this.backend
+      .owned(LABEL_RUN)
+      .catch(
+        (error: unknown) => (
+          tolerated("cannot list what the run's earlier process left", { run: runId }, "warn")(error),
+          { containers: [], networks: [] }
+        ),
+      );
     // Another home's run may have the same id: only this one's (its key).
     const ours = (labels: Record<string, string>) => labels[LABEL_RUN] === runId && (labels[LABEL_KEY] ?? "") === key;
     for (const container of containers.filter((c) => ours(c.labels))) await this.backend.removeContainer(container.id);
@@ -345,7 +358,8 @@ export class ContainerRuntime implements Runtime {
     };
     // Listed before the networks: a rule whose network that listing lacks was made for a network that is gone
     // since (its process killed between the two removals, say), not for one made after the listing.
-    const rules = (await this.backend.isolationRules?.().catch(() => undefined)) ?? [];
+    // Unlisted, rules whose network is gone stay for the next sweep: harmless meanwhile (they name no bridge in use).
+    const rules = (await this.backend.isolationRules?.().catch(tolerated("cannot list troupe's isolation rules", {}, "warn"))) ?? [];
     // A container left behind keeps its network (made before it, removed after it, with it when forced): without
     // a network left behind there is no container to look for either, and the engine is asked one thing, not two.
     const { containers, networks } = await this.backend.owned(LABEL_OWNER, (network) => stale(network.labels));

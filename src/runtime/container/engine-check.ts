@@ -20,6 +20,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { log } from "../../util/log.js";
 import { builtHelper } from "../native-helpers.js";
 import type { ContainerBackend } from "./backend.js";
 import { PodmanCliBackend } from "./cli-backend.js";
@@ -73,8 +74,10 @@ async function check(backend: ContainerBackend, home: string): Promise<EngineRef
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     mkdirSync(rootfs, { mode: 0o700 });
-  } catch {
-    return undefined; // nowhere to check from: the tasks say what the engine says
+  } catch (error) {
+    // Nowhere to check from: the tasks say what the engine says.
+    log.warn({ err: error, dir }, "cannot make a directory for the engine check: the engine is not checked");
+    return undefined;
   }
   let tried;
   try {
@@ -89,7 +92,8 @@ async function check(backend: ContainerBackend, home: string): Promise<EngineRef
   try {
     writeFileSync(partial, JSON.stringify(record));
     renameSync(partial, file);
-  } catch {
+  } catch (error) {
+    log.warn({ err: error, file }, "cannot keep the engine check's answer: it is asked again next time");
     rmSync(partial, { force: true });
   }
   return refusalOf(record);
@@ -100,7 +104,10 @@ function readRecord(file: string): Recorded | undefined {
     const parsed = JSON.parse(readFileSync(file, "utf8")) as Partial<Recorded>;
     if (typeof parsed.started !== "boolean" || typeof parsed.reason !== "string" || typeof parsed.checkedAt !== "number") return undefined;
     return parsed as Recorded;
-  } catch {
+  } catch (error) {
+    // None yet is the usual; one that cannot be read is checked again (and written over).
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      log.debug({ err: error, file }, "the engine check's record is unreadable: checking again");
     return undefined;
   }
 }
@@ -192,6 +199,7 @@ function listDir(dir: string): string[] {
   try {
     return readdirSync(dir).sort();
   } catch {
+    // No such directory on this machine: part of what the key records.
     return [];
   }
 }
@@ -200,6 +208,7 @@ function fileContents(path: string): Buffer | string {
   try {
     return readFileSync(path);
   } catch {
+    // No such file (or not ours to read): part of what the key records.
     return "(none)";
   }
 }
@@ -210,6 +219,7 @@ function fileStamp(path: string): string {
     const stat = statSync(real);
     return `${real} ${stat.size} ${stat.mtimeMs} ${stat.ino}`;
   } catch {
+    // No such file: part of what the key records.
     return "(none)";
   }
 }

@@ -13,6 +13,7 @@
  * - none (podman's CLI without root: its bridges are out of troupe's reach):
  *   /etc/hosts names every member (getaddrinfo finds them, nslookup does not).
  */
+import { tolerated } from "../../util/log.js";
 import { MemberNameServer } from "../name-server.js";
 import { memberName } from "../member-names.js";
 import type { TaskLaunch } from "../types.js";
@@ -49,6 +50,7 @@ export class GroupNames {
       if (!server) {
         const inNetwork = (source: string) => source.startsWith(`${lease.prefix}.`);
         server = MemberNameServer.start({ address: gateway, accepts: inNetwork, scopeBySource: false });
+        // Not kept once it failed (the next member tries again); this member's failure is reported just below.
         server.catch(() => this.servers.delete(lease.name));
         this.servers.set(lease.name, server);
       }
@@ -67,13 +69,17 @@ export class GroupNames {
   async adopt(launch: TaskLaunch): Promise<void> {
     if (this.mode !== "troupe" || Object.keys(launch.hosts).length < 2) return;
     const prefix = launch.address.split(".").slice(0, 3).join(".");
-    await this.ready({ name: `resumed ${prefix}`, shared: false, names: "troupe", prefix }, launch).catch(() => undefined);
+    // Without it the re-attached members' names do not resolve by DNS (their hosts files still name them).
+    await this.ready({ name: `resumed ${prefix}`, shared: false, names: "troupe", prefix }, launch).catch(
+      tolerated("cannot answer names for a re-attached group", { task: launch.taskName, network: prefix }, "warn"),
+    );
   }
 
   /** The network goes: so does its name server. */
   async release(network: string): Promise<void> {
     const server = this.servers.get(network);
     this.servers.delete(network);
+    // One that never started (reported then) has nothing to close.
     await server?.then((s) => s.close()).catch(() => undefined);
   }
 

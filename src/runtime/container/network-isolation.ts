@@ -18,6 +18,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { tolerated } from "../../util/log.js";
 import { splitRule } from "../host/net-iptables.js";
 
 const execFileAsync = promisify(execFile);
@@ -39,7 +40,7 @@ export async function addIsolationRule(network: string, bridge: string, pool: st
 
 /** Removes the rule; one that is not there (never added, removed before) is fine. */
 export async function removeIsolationRule(network: string, bridge: string, pool: string): Promise<void> {
-  await execFileAsync("iptables", ["-w", "-D", ...rule(network, bridge, pool)], { timeout: 30_000 }).catch(() => undefined);
+  await execFileAsync("iptables", ["-w", "-D", ...rule(network, bridge, pool)], { timeout: 30_000 }).catch(notThere(network));
 }
 
 export interface IsolationRule {
@@ -62,6 +63,18 @@ export async function listIsolationRules(): Promise<IsolationRule[]> {
 
 /** Removes rules listed by listIsolationRules (one gone meanwhile is fine). */
 export async function deleteIsolationRules(rules: readonly IsolationRule[]): Promise<void> {
-  for (const { rule } of rules)
-    await execFileAsync("iptables", ["-w", "-D", ...splitRule(rule)], { timeout: 30_000 }).catch(() => undefined);
+  for (const { network, rule } of rules)
+    await execFileAsync("iptables", ["-w", "-D", ...splitRule(rule)], { timeout: 30_000 }).catch(notThere(network));
+}
+
+/**
+ * The handler of a failed `iptables -D`: a rule that is not there (never added, removed before) is fine; any other
+ * failure is logged, and the rule, left, goes with a later sweep.
+ */
+function notThere(network: string): (error: unknown) => undefined {
+  const report = tolerated("cannot remove a network's isolation rule", { network }, "warn");
+  return (error) => {
+    const stderr = (error as { stderr?: string }).stderr ?? "";
+    return /does a matching rule exist|No chain\/target\/match|Bad rule/i.test(stderr) ? undefined : report(error);
+  };
 }

@@ -30,7 +30,7 @@ export class RunImages {
     for (const image of images) {
       if (this.present.has(image) || imageRefusal(image) !== undefined) continue;
       const present = this.backend.hasImage(image);
-      present.catch(() => undefined); // reported by the tasks of the image
+      present.catch(() => undefined); // awaited, and reported, by the tasks of the image
       this.present.set(image, present);
     }
   }
@@ -42,7 +42,7 @@ export class RunImages {
     let ready = this.ready.get(image);
     if (!ready) {
       ready = this.fetch(image);
-      ready.catch(() => undefined); // each caller has it
+      ready.catch(() => undefined); // awaited, and reported, by each caller
       this.ready.set(image, ready);
     }
     return ready;

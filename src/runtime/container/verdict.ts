@@ -58,6 +58,7 @@ export function releasedNonce(controlDir: string): string | undefined {
   try {
     return readFileSync(nonceFile(controlDir), "utf8").trim() || undefined;
   } catch {
+    // No file: never released (or its files are gone), as said above.
     return undefined;
   }
 }
@@ -82,6 +83,7 @@ function readSmallFile(path: string): string | undefined {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
+    // None, or a link the task put there: no verdict.
     return undefined;
   }
   try {
@@ -89,6 +91,7 @@ function readSmallFile(path: string): string | undefined {
     const buffer = Buffer.alloc(512);
     return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString("utf8");
   } catch {
+    // Unreadable (whatever the task made of it): no verdict.
     return undefined;
   } finally {
     closeSync(fd);

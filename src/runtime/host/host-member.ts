@@ -81,6 +81,7 @@ export class HostMember implements PreparedMember {
       this.sandboxPid = pid;
       if (configureNetwork) await configureNetwork(pid);
     });
+    // The start's failure is the member's to report (its ready rejects); what it started is ended here.
     this.ready.catch(() => this.kill());
     const restart = this.process.restart?.bind(this.process);
     if (restart) this.restart = (graceMs) => this.restartInPlace(restart, graceMs);
@@ -115,6 +116,7 @@ export class HostMember implements PreparedMember {
     try {
       message = readFileSync(this.launch.logPath, "utf8").slice(-2000).trim().split("\n").pop();
     } catch {
+      // No log (nothing was written): the general reason below.
       message = undefined;
     }
     return message ? `sandbox setup failed: ${message}` : "the sandbox ended before its command started";
@@ -158,6 +160,7 @@ export class HostMember implements PreparedMember {
       const first = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]);
       return Number.isInteger(first) && first > 0 ? first : undefined;
     } catch {
+      // The sandbox has ended: no command to name.
       return undefined;
     }
   }

@@ -10,6 +10,7 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { onPath } from "../../util/executables.js";
 import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
@@ -32,6 +33,7 @@ import {
 } from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
 import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";
+import { tolerated } from "../../util/log.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -152,7 +154,10 @@ export class HostRuntime implements Runtime {
       const key = networkKey(this.homeId, run.runId, run.keepTasks === true && this.keepsTasks);
       // The bridges earlier processes opened for this run that no member runs on any more go now, not at the run's
       // end: a server killed again and again would otherwise give a long run one more /24 at every start.
-      if (run.resumed) await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(() => undefined);
+      if (run.resumed)
+        await sweepRunNetworks((other) => other !== key, { idleOnly: true }).catch(
+          tolerated("could not remove the run's earlier idle bridges (the run's end sweeps again)", { run: run.runId }, "warn"),
+        );
       this.network = await openRunNetwork(key);
     }
     const network = this.network;
@@ -193,7 +198,7 @@ export class HostRuntime implements Runtime {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
     if (this.refusal !== undefined) throw new SandboxError(this.refusal);
-    const dir = join(run.dataDir, "sandboxes", `${launch.taskName}.${launch.retryId}`);
+    const dir = attemptSandboxDir(run.dataDir, launch.taskName, launch.retryId);
     const start = this.startProcess();
     // troupe's own sandbox also makes the output directory and places the
     // hosts file itself, off this event loop (on these disks a mkdir costs 0.5-1.5 ms).
@@ -323,10 +328,13 @@ export class HostRuntime implements Runtime {
     // The bridge of the process that started the re-attached attempts (their veths went with them).
     if ((this.reattached || this.run?.resumed) && this.run && canUseNetworkNamespaces()) {
       const runId = this.run.runId;
-      await sweepRunNetworks((key) => !this.isOwnRun(key, runId)).catch(() => undefined);
+      // What is left goes with the next sweep (a run's start, a server's).
+      await sweepRunNetworks((key) => !this.isOwnRun(key, runId)).catch(
+        tolerated("could not remove the bridges of the run's earlier process", { run: runId }, "warn"),
+      );
     }
     // Off the event loop (a server closes a runtime per run).
-    if (this.run && this.madeSandboxes) await rm(join(this.run.dataDir, "sandboxes"), { recursive: true, force: true });
+    if (this.run && this.madeSandboxes) await rm(runSandboxesDir(this.run.dataDir), { recursive: true, force: true });
   }
 
   /**

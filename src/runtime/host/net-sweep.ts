@@ -91,6 +91,7 @@ function check(): boolean {
     const SYS_ADMIN = 1n << 21n;
     if ((caps & NET_ADMIN) === 0n || (caps & SYS_ADMIN) === 0n) return false;
   } catch {
+    // No /proc/self/status to read (not Linux): no network namespaces either.
     return false;
   }
   return onPath("ip");

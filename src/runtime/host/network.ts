@@ -14,6 +14,7 @@
  */
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { tolerated } from "../../util/log.js";
 import { deleteLinks, NetworkError, explainBatchFailure, ipBatch, ipJson } from "./net-exec.js";
 import { addRules, bridgeRules, deleteRules, firewall, listTaggedRules } from "./net-iptables.js";
 import { formatIPv4, overlaps, parseCidr, parseIPv4, type Prefix } from "./net-address.js";
@@ -151,7 +152,8 @@ export async function openRunNetwork(runKey: string, options: RunNetworkOptions 
     if (created.code !== 0) {
       // ip stops at the first failing command: unless that was the `link add`, the bridge exists and is ours.
       const failedAdd = /Command failed -:1$/m.test(created.stderr);
-      if (!failedAdd) await deleteLinks(namesScript([bridge])).catch(() => undefined);
+      // Undone before the failure is reported; a bridge left over goes with the next run's sweep.
+      if (!failedAdd) await deleteLinks(namesScript([bridge])).catch(tolerated("could not remove a bridge half made", { bridge }, "warn"));
       if (failedAdd && attempt < 3 && /File exists/.test(created.stderr)) continue;
       throw new NetworkError(
         `cannot create the run's bridge: ${explainBatchFailure(script, created)}`,
@@ -167,7 +169,7 @@ export async function openRunNetwork(runKey: string, options: RunNetworkOptions 
       clash = after.used.find((u) => u.dev !== bridge && overlaps(u, mine));
       if (!clash) egress = await enableEgress(runKey, bridge, `${formatIPv4(base)}/${PREFIX}`);
     } catch (error) {
-      await deleteLinks(namesScript([bridge])).catch(() => undefined);
+      await deleteLinks(namesScript([bridge])).catch(tolerated("could not remove a bridge half made", { bridge }, "warn"));
       throw error;
     }
     if (clash) {
@@ -206,6 +208,7 @@ function netnsOf(pid: string): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/ns/net`);
   } catch {
+    // The process is gone: that is the answer.
     return undefined;
   }
 }
@@ -300,7 +303,8 @@ class HostRunNetwork implements RunNetwork {
     const result = await ipBatch(script);
     if (result.code === 0) return;
     const why = explainBatchFailure(script, result);
-    await deleteLinks(namesScript(names)).catch(() => undefined);
+    // The attach's failure is what is reported; links left go with the bridge when the run closes.
+    await deleteLinks(namesScript(names)).catch(tolerated("could not remove the links of a failed attach", { bridge: this.bridge }));
     const gone = /No such process|Invalid argument.*netns/.test(result.stderr) ? " (has the process exited?)" : "";
     throw new NetworkError(`cannot attach ${members.length} member(s) to ${this.bridge}: ${why}${gone}`);
   }

@@ -12,6 +12,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
+import { tolerated } from "../../util/log.js";
 import type { TaskLaunch } from "../types.js";
 import { parseCidr, parseIPv4 } from "./net-address.js";
 import { hostResolverConfig, MemberNameServer, type Upstream } from "../name-server.js";
@@ -102,7 +103,10 @@ export class RunNames {
     if (gateway === undefined) return this.serve(launch);
     let earlier = this.earlier.get(gateway);
     if (!earlier) {
-      earlier = startServer(gateway, `${gateway.replace(/\.1$/, ".0")}/24`, this.upstream).catch(() => undefined);
+      // Without it the re-attached members' names do not resolve by DNS (their hosts files still name them).
+      earlier = startServer(gateway, `${gateway.replace(/\.1$/, ".0")}/24`, this.upstream).catch(
+        tolerated("cannot answer names on an earlier bridge's gateway", { gateway, task: launch.taskName }, "warn"),
+      );
       this.earlier.set(gateway, earlier);
     }
     (await earlier)?.serveGroup(launch.groupName, launch.hosts);
@@ -168,6 +172,7 @@ function realPathOf(path: string): string | undefined {
   try {
     return realpathSync(path);
   } catch {
+    // No resolv.conf on this host: none to mount over.
     return undefined;
   }
 }

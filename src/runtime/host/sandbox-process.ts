@@ -80,6 +80,7 @@ export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, 
   })();
   const status = child.stdio[STATUS_FD] as Socket;
   const barrier = child.stdio[BLOCK_FD] as Socket;
+  // EPIPE/ECONNRESET as the sandbox ends: its exit (child "exit") says how it ended.
   status.on("error", () => undefined);
   barrier.on("error", () => undefined);
   status.on("data", (chunk: Buffer) => events.status(chunk));

@@ -203,6 +203,7 @@ function realPath(path: string): string | undefined {
   try {
     return realpathSync(path);
   } catch {
+    // No such path on this host: nothing to mount or hide there.
     return undefined;
   }
 }

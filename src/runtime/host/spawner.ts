@@ -53,6 +53,7 @@ export class Spawner {
     // Its own process group: a Ctrl-C on the terminal is troupe's to handle
     // (a graceful cancel), not a signal to every sandbox at once.
     this.child = spawn(path, [], { stdio: ["pipe", "pipe", "inherit"], detached: true });
+    // EPIPE once it has died: its "close" below reports that.
     this.child.stdin!.on("error", () => undefined);
     this.child.stdout!.on("data", (data: Buffer) => this.receive(data));
     this.child.on("error", (error) => this.lost(`cannot start troupe-spawner: ${error.message}`));

@@ -72,6 +72,7 @@ function tryRealpath(path: string): string {
   try {
     return realpathSync(path);
   } catch {
+    // Not there (yet): its path as written stands for it.
     return resolve(path);
   }
 }

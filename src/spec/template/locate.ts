@@ -100,6 +100,7 @@ export function locateSyntaxError(template: string): SyntaxProblem | undefined {
     try {
       parse(tokenize(`{{${tag.body}}}`));
     } catch {
+      // This tag fails alone: the one sought.
       return { position: positionOf(template, tag.offset) };
     }
   }

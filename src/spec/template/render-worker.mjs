@@ -50,6 +50,7 @@ function isDeclared(environment, name) {
     environment.resolve(name);
     return true;
   } catch {
+    // resolve throws for a name no scope declares: the answer asked for.
     return false;
   }
 }

@@ -1,0 +1,374 @@
+/**
+ * Launching groups through the port: a group's handle (opened once, its
+ * durable id recorded), its members placed, their launches built once every
+ * member's placement is known (`{{host:X}}` resolves late), prepared, and
+ * released together through the barrier, the lead a few milliseconds first.
+ * The runtime's events arrive on the group's channel as promises per attempt;
+ * every end, however it comes, goes to the run once (`LaunchSite.onExit`).
+ */
+import type { CompiledGroup } from "../plan/index.js";
+import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession } from "../port/index.js";
+import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
+import type { Clock } from "./clock.js";
+import type { Log } from "../util/log.js";
+import { copyLog } from "./log-copy.js";
+import type { LiveAttempt, RunState } from "./run-state.js";
+import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
+
+/** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
+export const LEAD_HEAD_START_MS = 30;
+
+/** What the launcher needs of its run. */
+export interface LaunchSite {
+  readonly runId: string;
+  readonly state: RunState;
+  readonly view: RunView;
+  readonly clock: Clock;
+  readonly session: RunSession;
+  /** Who places groups (PoolCapabilities.placement). */
+  readonly placement: "engine" | "cluster";
+  /** The runtime writes each attempt's log file itself; otherwise it is copied from the handle's stream. */
+  readonly localLogs: boolean;
+  readonly durableStarts: boolean;
+  readonly leadHeadStartMs: number;
+  grace(): number;
+  /** Where attempt `retryId` of task t writes `{{output}}`. */
+  outputDirOf(g: number, t: number, retryId: number): string;
+  /** Attempt `retryId` of task t ended; `started`: its sandbox had come up. */
+  onExit(g: number, t: number, retryId: number, outcome: MemberOutcome, started: boolean): void;
+  finishTask(g: number, t: number, status: TaskStatus, reason: string, exitCode: number | null): void;
+  requestTick(): void;
+  /** The run's log. */
+  readonly log: Log;
+  /** The copy of an attempt's log failed (its output is incomplete); said, not fatal. */
+  logLost(g: number, t: number, error: Error): void;
+}
+
+/** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
+export interface ReadyMember {
+  t: number;
+  retryId: number;
+  attempt: LiveAttempt;
+  inPlace?: boolean;
+}
+
+/**
+ * Stops an attempt, once (again only to hurry it: a shorter grace). One
+ * whose sandbox is still coming up is stopped when it is up (`cameUp`).
+ */
+export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
+  if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
+  attempt.stopGrace = graceMs;
+  return attempt.up ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
+}
+
+/** The attempt's sandbox is up: a stop asked for meanwhile reaches it now. */
+function cameUp(attempt: LiveAttempt): void {
+  attempt.up = true;
+  const grace = attempt.stopGrace;
+  if (grace !== undefined) void attempt.handle.stop(attempt.key, grace);
+}
+
+/** One attempt's events, each settled once. */
+class AttemptEvents {
+  readonly placed: Promise<Placement | undefined>;
+  readonly ready: Promise<boolean>;
+  readonly exited: Promise<MemberOutcome>;
+  wasReady = false;
+  private settlePlaced!: (placement: Placement | undefined) => void;
+  private settleReady!: (ready: boolean) => void;
+  private settleExited!: (outcome: MemberOutcome) => void;
+
+  constructor() {
+    this.placed = new Promise((resolve) => (this.settlePlaced = resolve));
+    this.ready = new Promise((resolve) => (this.settleReady = resolve));
+    this.exited = new Promise((resolve) => (this.settleExited = resolve));
+  }
+
+  place(placement: Placement): void {
+    this.settlePlaced(placement);
+  }
+
+  readied(): void {
+    this.wasReady = true;
+    this.settleReady(true);
+  }
+
+  end(outcome: MemberOutcome): void {
+    this.settlePlaced(undefined);
+    this.settleReady(false);
+    this.settleExited(outcome);
+  }
+}
+
+/** The listener a group's handle reports to: events by attempt key, for attempts the engine expects (others ignored). */
+class GroupChannel implements GroupListener {
+  private readonly attempts = new Map<string, AttemptEvents>();
+
+  expect(key: string): AttemptEvents {
+    let events = this.attempts.get(key);
+    if (!events) this.attempts.set(key, (events = new AttemptEvents()));
+    return events;
+  }
+
+  placed(key: string, placement: Placement): void {
+    this.attempts.get(key)?.place(placement);
+  }
+
+  ready(key: string): void {
+    this.attempts.get(key)?.readied();
+  }
+
+  exited(key: string, outcome: MemberOutcome): void {
+    const events = this.attempts.get(key);
+    if (!events) return;
+    this.attempts.delete(key);
+    events.end(outcome);
+  }
+}
+
+interface OpenGroup {
+  handle: GroupHandle;
+  channel: GroupChannel;
+}
+
+export class GroupLauncher {
+  private readonly open = new Map<number, OpenGroup>();
+  /** Releases whose RUNNING records wait for their commit (durableStarts). */
+  private readonly toRelease: Array<{ g: number; members: ReadyMember[] }> = [];
+
+  constructor(private readonly site: LaunchSite) {}
+
+  /** Grace between the polite signal and the kill when stopping a member. */
+  grace(): number {
+    return this.site.grace();
+  }
+
+  /** Group g's handle, opened on first use (or, with `id`, found again by the id a previous process recorded). */
+  handleOf(g: number, id?: string): OpenGroup {
+    let group = this.open.get(g);
+    if (!group) {
+      const compiled = this.site.view.plan.groups[g]!;
+      const channel = new GroupChannel();
+      const handle = this.site.session.openGroup({ name: compiled.name, members: compiled.tasks.map((t) => t.name) }, channel, id);
+      group = { handle, channel };
+      this.open.set(g, group);
+      if (handle.id !== id) this.site.view.recorder.updateGroup(this.site.runId, g, { handle: handle.id });
+    }
+    return group;
+  }
+
+  /** Gives back what group g holds (its addresses, an allocation): nothing of it runs any more. */
+  close(g: number): void {
+    const group = this.open.get(g);
+    if (!group) return;
+    this.open.delete(g);
+    void group.handle.close();
+  }
+
+  /** Task t's attempt: its events reach the run. */
+  private watch(g: number, t: number, retryId: number): { events: AttemptEvents; attempt: LiveAttempt } {
+    const { handle, channel } = this.handleOf(g);
+    const key = this.keyOf(g, t, retryId);
+    const events = channel.expect(key);
+    void events.exited.then((outcome) => this.site.onExit(g, t, retryId, outcome, events.wasReady));
+    const attempt: LiveAttempt = { key, handle, up: false };
+    this.site.state.tasks[g]![t]!.attempt = attempt;
+    return { events, attempt };
+  }
+
+  private keyOf(g: number, t: number, retryId: number): string {
+    const group = this.site.view.plan.groups[g]!;
+    return attemptKey(group.name, group.tasks[t]!.name, retryId);
+  }
+
+  /**
+   * Places, prepares and releases `members` of group g (all, or the ones
+   * rescheduled), with the members `restarted` in place.
+   */
+  async launch(g: number, members: number[], restarted: Array<Promise<ReadyMember | undefined>> = []): Promise<void> {
+    const group = this.site.view.plan.groups[g] as CompiledGroup;
+    const state = this.site.state;
+    state.groups[g]!.live += members.length;
+    const watched = members.map((t) => ({ t, retryId: state.tasks[g]![t]!.retryId, ...this.watch(g, t, state.tasks[g]![t]!.retryId) }));
+    const { handle } = this.handleOf(g);
+    handle.place(watched.map(({ t, retryId, attempt }) => ({ key: attempt.key, taskName: group.tasks[t]!.name, retryId })));
+    const placements = await Promise.all(watched.map((w) => w.events.placed));
+    // A new object: launches are built once per placements object (attempt-launch.ts).
+    const placed = { ...state.groups[g]!.placements };
+    watched.forEach(({ t }, i) => {
+      const placement = placements[i];
+      if (!placement) return;
+      placed[group.tasks[t]!.name] = placement;
+      this.site.view.recorder.updateTask(this.site.runId, g, t, { ip: placement.address });
+    });
+    state.groups[g]!.placements = placed;
+    if (this.site.placement === "cluster") this.placedByCluster(g);
+    const prepared = [...watched.map((w, i) => (placements[i] ? this.prepare(g, w.t, w.retryId, w.attempt, w.events) : undefined)), ...restarted];
+    if (!group.barrier) {
+      prepared.forEach((p) => void p?.then((m) => m && this.release(g, [m])));
+      return;
+    }
+    const ready = (await Promise.all(prepared)).filter((m): m is ReadyMember => m !== undefined);
+    this.release(g, ready);
+  }
+
+  /** A cluster placed the whole group: its sandboxes come up now. */
+  private placedByCluster(g: number): void {
+    const state = this.site.state;
+    if (state.groups[g]!.status !== "SCHEDULING") return;
+    state.groups[g]!.placing = false;
+    state.setGroup(g, "INITIALIZING", "placed by the cluster");
+    state.tasks[g]!.forEach((task, t) => {
+      if (task.status === "SCHEDULING") state.setTask(g, t, "INITIALIZING", "preparing its sandbox");
+    });
+  }
+
+  private async prepare(
+    g: number,
+    t: number,
+    retryId: number,
+    attempt: LiveAttempt,
+    events: AttemptEvents,
+  ): Promise<ReadyMember | undefined> {
+    const task = this.site.state.tasks[g]![t]!;
+    task.outputDir = this.site.outputDirOf(g, t, retryId);
+    let launch;
+    try {
+      launch = attemptLaunch(this.site.view, g, t, retryId, this.site.state.groups[g]!.placements ?? {});
+    } catch (error) {
+      // Nothing was started for it: its end is this (the runtime frees its place).
+      void attempt.handle.stop(attempt.key, 0);
+      events.end({ kind: "start-failed", message: (error as Error).message });
+      return undefined;
+    }
+    attempt.handle.prepare(launch);
+    if (!(await events.ready)) return undefined;
+    // The group may have ended while this sandbox came up (lead failed, cancel, timeout): stopped at once.
+    if (task.retryId !== retryId || isFinal(task.status ?? "WAITING")) {
+      attempt.stopGrace = 0;
+      cameUp(attempt);
+      return undefined;
+    }
+    cameUp(attempt);
+    return { t, retryId, attempt };
+  }
+
+  /** OSMO's restart in place of sibling i (a member was rescheduled): same attempt and sandbox, released again with the group. */
+  restartInPlace(g: number, i: number, cause: string): Promise<ReadyMember | undefined> {
+    const { attempt, retryId } = this.site.state.tasks[g]![i]!;
+    this.site.state.setTask(g, i, "RUNNING", `${cause} was rescheduled: command stopped, to restart in place (its sandbox and files kept)`);
+    // False: the command ended first, and its end is the attempt's (onExit).
+    return attempt!.handle
+      .restart(attempt!.key, this.site.grace())
+      .then((waiting) => (waiting ? { t: i, retryId, attempt: attempt!, inPlace: true } : undefined));
+  }
+
+  private release(g: number, ready: ReadyMember[]): void {
+    const group = this.site.view.plan.groups[g] as CompiledGroup;
+    const state = this.site.state;
+    const stillWaiting = (m: ReadyMember) => {
+      const task = state.tasks[g]![m.t]!;
+      if (m.inPlace) return task.retryId === m.retryId && task.status === "RUNNING" && task.attempt === m.attempt;
+      return task.retryId === m.retryId && task.status === "INITIALIZING";
+    };
+    const live = ready.filter(stillWaiting);
+    if (live.length === 0) return;
+    if (state.groups[g]!.status === "INITIALIZING") {
+      state.groups[g]!.runningAt = this.site.clock.now();
+      state.setGroup(g, "RUNNING", "members started");
+    }
+    // The lead goes first by a few milliseconds, well inside the group's start
+    // window: in client/server groups the lead is usually the server, and its
+    // clients should find it listening.
+    const headStart = this.site.leadHeadStartMs;
+    const lead = live.find((m) => group.tasks[m.t]!.lead);
+    if (lead && live.length > 1 && headStart > 0) {
+      this.startCommands(g, [lead]);
+      const others = live.filter((m) => m !== lead);
+      this.site.clock.setTimer(() => this.startCommands(g, others.filter(stillWaiting)), headStart);
+    } else {
+      this.startCommands(g, live);
+    }
+  }
+
+  private startCommands(g: number, members: ReadyMember[]): void {
+    if (members.length === 0) return;
+    const now = this.site.clock.now();
+    for (const { t, inPlace, attempt } of members)
+      if (inPlace) this.site.state.setTask(g, t, "RUNNING", "command restarted in place");
+      else {
+        this.site.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
+        if (!this.site.localLogs) this.copyLog(g, t, attempt);
+      }
+    if (this.site.durableStarts) this.releaseDurably(g, members);
+    else this.releaseNow(g, members);
+    this.site.requestTick();
+  }
+
+  /** The attempt's output, from the pool's stream into its log file. */
+  private copyLog(g: number, t: number, attempt: LiveAttempt): void {
+    const group = this.site.view.plan.groups[g]!;
+    const retryId = this.site.state.tasks[g]![t]!.retryId;
+    const path = this.site.view.recorder.logPath(this.site.runId, group.name, group.tasks[t]!.name, retryId);
+    void copyLog(() => attempt.handle.logs(attempt.key), path, (error) => this.site.logLost(g, t, error));
+  }
+
+  private releaseNow(g: number, members: ReadyMember[]): void {
+    const handle = members[0]!.attempt.handle;
+    handle.release(members.map((m) => m.attempt.key)).catch((error: Error) => this.releaseFailed(g, members, error));
+  }
+
+  /** The runtime could not start these commands: they fail (OSMO's barrier code), and what is left of them is stopped. */
+  private releaseFailed(g: number, members: ReadyMember[], error: Error): void {
+    const tasks = this.site.state.tasks[g]!;
+    const current = members.filter(({ t, retryId }) => tasks[t]!.retryId === retryId && !isFinal(tasks[t]!.status ?? "WAITING"));
+    this.site.log.warn({ group: this.site.view.plan.groups[g]!.name, keys: members.map((m) => m.attempt.key), err: error }, "release failed");
+    // Stopped before their ends are decided: their group's end must not give them a grace they have no use for.
+    for (const { attempt } of current) void stopAttempt(attempt, 0);
+    // The lead last: each member is told why it failed before the lead's end ends the group.
+    const lead = this.site.view.plan.groups[g]!.tasks.findIndex((task) => task.lead);
+    current.sort((a, b) => Number(a.t === lead) - Number(b.t === lead));
+    for (const { t } of current)
+      if (!isFinal(tasks[t]!.status ?? "WAITING"))
+        this.site.finishTask(g, t, "FAILED", `the barrier could not be released: ${error.message}`, RuntimeExitCode.BARRIER_FAILED);
+    this.site.requestTick();
+  }
+
+  /**
+   * Kept tasks: on disk before the commands start, so that a troupe dying between the two leaves a RUNNING
+   * attempt that never started (its keeper stops it and says so), never a started one recorded as preparing.
+   * The groups released in one burst share one commit (a commit per group cost 0.3 ms each).
+   */
+  private releaseDurably(g: number, members: ReadyMember[]): void {
+    if (this.toRelease.length === 0)
+      queueMicrotask(() => {
+        const batch = this.toRelease.splice(0);
+        this.site.view.recorder.flush?.();
+        for (const release of batch) this.releaseNow(release.g, release.members);
+      });
+    this.toRelease.push({ g, members });
+  }
+
+  /**
+   * Task t's running attempt, which a previous troupe process released: true
+   * when the pool found it (its end then comes as for any attempt).
+   */
+  async reattach(g: number, t: number, handleId: string | undefined): Promise<boolean> {
+    const retryId = this.site.state.tasks[g]![t]!.retryId;
+    this.handleOf(g, handleId);
+    this.site.state.groups[g]!.live++;
+    const { events, attempt } = this.watch(g, t, retryId);
+    let found = false;
+    try {
+      found = await attempt.handle.reattach(attemptLaunch(this.site.view, g, t, retryId, this.site.state.groups[g]!.placements ?? {}));
+    } catch (error) {
+      this.site.log.warn({ key: attempt.key, err: error }, "re-attach failed");
+      events.end({ kind: "lost", message: `troupe restarted and could not re-attach the attempt: ${(error as Error).message}` });
+      return false;
+    }
+    if (!found) events.end({ kind: "lost", message: "troupe restarted and the attempt could not be found" });
+    else cameUp(attempt);
+    return found;
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * The engine against a pool that speaks the port as a cluster does
+ * (placement "cluster"): members placed late and in any order, a release
+ * that fails, members evicted, preempted or never ready. The pool is an
+ * in-memory fake driven by the test (no cluster here: the conformance suite
+ * runs real processes; Slurm and Kubernetes bring real clusters); the clock
+ * is the engine tests' fake.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { WorkflowRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
+import type {
+  GroupHandle,
+  GroupListener,
+  GroupRef,
+  MemberOutcome,
+  MemberRef,
+  RunSession,
+  TaskLaunch,
+} from "../../src/port/index.js";
+import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
+import { compileYaml, locateTask } from "./plan-helpers.js";
+
+/** One group as the fake cluster holds it: what it was asked, and the listener to answer. */
+class FakeGroup implements GroupHandle {
+  readonly placeAsked: MemberRef[] = [];
+  readonly launches = new Map<string, TaskLaunch>();
+  readonly released: string[] = [];
+  readonly stopped: Array<{ key: string; graceMs: number }> = [];
+  failRelease?: string;
+  closed = 0;
+
+  constructor(
+    readonly id: string,
+    readonly ref: GroupRef,
+    readonly listener: GroupListener,
+  ) {}
+
+  place(members: readonly MemberRef[]): void {
+    this.placeAsked.push(...members);
+  }
+  prepare(launch: TaskLaunch): void {
+    this.launches.set(launch.key, launch);
+  }
+  async release(keys: readonly string[]): Promise<void> {
+    if (this.failRelease) throw new Error(this.failRelease);
+    this.released.push(...keys);
+  }
+  async stop(key: string, graceMs: number): Promise<void> {
+    this.stopped.push({ key, graceMs });
+  }
+  async restart(): Promise<boolean> {
+    return false;
+  }
+  canRestart(): boolean {
+    return false;
+  }
+  async reattach(): Promise<boolean> {
+    return false;
+  }
+  /** What each attempt prints, as the cluster streams it. */
+  readonly output = new Map<string, string[]>();
+  logs(key: string): Readable {
+    const lines = this.output.get(key);
+    if (!lines) throw new Error(`no output for ${key} in the fake cluster`);
+    return Readable.from(lines.map((line) => Buffer.from(`${line}\n`)));
+  }
+  async close(): Promise<void> {
+    this.closed++;
+  }
+
+  // ---- the test's side: what the cluster does ----
+  placeMember(task: string, retryId = 0, address = `10.9.0.${this.ref.members.indexOf(task) + 1}`): void {
+    this.listener.placed(this.key(task, retryId), { address, hostName: `${task}.cluster.example`, node: `node-${task}` });
+  }
+  ready(task: string, retryId = 0): void {
+    this.listener.ready(this.key(task, retryId));
+  }
+  end(task: string, outcome: MemberOutcome, retryId = 0): void {
+    this.listener.exited(this.key(task, retryId), outcome);
+  }
+  key(task: string, retryId = 0): string {
+    return `${this.ref.name}/${task}/${retryId}`;
+  }
+}
+
+class FakeCluster implements RunSession {
+  readonly groups = new Map<string, FakeGroup>();
+  private next = 1;
+
+  openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
+    const handle = new FakeGroup(id ?? `job-${this.next++}`, group, listener);
+    this.groups.set(group.name, handle);
+    return handle;
+  }
+  async close(): Promise<void> {}
+  group(name: string): FakeGroup {
+    const found = this.groups.get(name);
+    if (!found) throw new Error(`the cluster was not asked for group ${name}`);
+    return found;
+  }
+}
+
+const PAIR = `
+  workflow:
+    name: pair
+    timeout:
+      queue_timeout: 60s
+    groups:
+      - name: g
+        barrier: true
+        tasks:
+          - name: server
+            lead: true
+            image: alpine
+            command: ["serve"]
+            args: ["--peer", "{{host:client}}"]
+          - name: client
+            image: alpine
+            command: ["connect", "{{host:server}}:8000"]
+      - name: after
+        tasks:
+          - name: last
+            image: alpine
+            command: ["true"]
+            inputs:
+              - task: server
+`;
+
+async function start(yaml: string, options: Partial<RunOptions> = {}) {
+  const plan = await compileYaml(yaml);
+  const clock = new FakeClock();
+  const recorder = new MemoryRecorder();
+  // Logs are copied from the cluster's streams into files (localLogs false): here, not under /logs.
+  const logDir = mkdtempSync(join(tmpdir(), "troupe-cluster-logs-"));
+  logDirs.push(logDir);
+  recorder.logPath = (_run, group, task, retryId) => join(logDir, group, task, `${retryId}.log`);
+  const cluster = new FakeCluster();
+  const run = new WorkflowRun({
+    runId: "wf-c",
+    plan,
+    session: cluster,
+    capabilities: { placement: "cluster", localLogs: false },
+    recorder,
+    dataDir: "/data/wf-c",
+    capacity: { cpu: 1e6, gpu: 0, memoryBytes: 1e15 },
+    maxParallel: 1000,
+    maxRetries: 0,
+    stopGraceMs: 500,
+    leadHeadStartMs: 0,
+    clock,
+    ...options,
+  });
+  let result: RunResult | undefined;
+  void run.start().then((r) => (result = r));
+  await flush();
+  const attempts = (task: string) => recorder.attempts.get(key(task)) ?? [];
+  const key = (task: string) => {
+    const { g, t } = locateTask(plan, task);
+    return `${g}/${t}`;
+  };
+  return {
+    clock,
+    recorder,
+    cluster,
+    run,
+    result: () => result,
+    groupStatus: (g: number) => recorder.groups.get(g)?.status,
+    task: (name: string) => attempts(name)[attempts(name).length - 1]!,
+    attempts,
+    reasons: (name: string) => {
+      const { g, t } = locateTask(plan, name);
+      return recorder.transitions
+        .filter((x) => x.subject.kind === "task" && x.subject.group === g && x.subject.task === t)
+        .map((x) => `${x.to}: ${x.reason}`);
+    },
+  };
+}
+
+const logDirs: string[] = [];
+afterAll(() => {
+  for (const dir of logDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a pool whose cluster places the groups", () => {
+  it("a group is SCHEDULING until every member is placed, in any order; {{host:X}} is the placement's name; the handle's id is recorded", async () => {
+    const h = await start(PAIR);
+    const g = h.cluster.group("g");
+    expect(g.placeAsked.map((m) => m.taskName)).toEqual(["server", "client"]);
+    expect(h.recorder.groups.get(0)?.handle).toBe(g.id);
+    expect(h.groupStatus(0)).toBe("SCHEDULING");
+    g.placeMember("client");
+    await flush();
+    // One member placed is not the group placed: nothing prepared, tokens not resolvable yet.
+    expect(h.groupStatus(0)).toBe("SCHEDULING");
+    expect(g.launches.size).toBe(0);
+    g.placeMember("server");
+    await flush();
+    expect(h.groupStatus(0)).toBe("INITIALIZING");
+    expect(h.task("server").ip).toBe("10.9.0.1");
+    const server = g.launches.get(g.key("server"))!;
+    const client = g.launches.get(g.key("client"))!;
+    expect(server.argv.join(" ")).toContain("--peer client.cluster.example");
+    expect(client.argv.join(" ")).toContain("server.cluster.example:8000");
+    expect(client.hosts).toEqual({ server: "10.9.0.1", client: "10.9.0.2" });
+    // The barrier: nothing released until both are ready.
+    g.ready("server");
+    await flush();
+    expect(g.released).toEqual([]);
+    g.output.set(g.key("server"), ["listening", "served 1"]);
+    g.output.set(g.key("client"), ["connected"]);
+    g.ready("client");
+    await flush();
+    expect(g.released.sort()).toEqual([g.key("client"), g.key("server")]);
+    expect(h.groupStatus(0)).toBe("RUNNING");
+    // The pool writes no local logs: the engine copied each stream into the attempt's log file.
+    expect(readFileSync(h.recorder.logPath("wf-c", "g", "server", 0), "utf8")).toBe("listening\nserved 1\n");
+    expect(readFileSync(h.recorder.logPath("wf-c", "g", "client", 0), "utf8")).toBe("connected\n");
+    g.end("client", { kind: "exited", code: 0 });
+    g.end("server", { kind: "exited", code: 0 });
+    await flush();
+    expect(h.groupStatus(0)).toBe("COMPLETED");
+    expect(g.closed).toBe(1);
+  });
+
+  it("the queue timeout runs while the cluster has not placed the group: FAILED_QUEUE_TIMEOUT, its placed members stopped", async () => {
+    const h = await start(PAIR);
+    const g = h.cluster.group("g");
+    g.placeMember("server");
+    await flush();
+    h.clock.advance(60_000);
+    await flush();
+    expect(h.groupStatus(0)).toBe("FAILED_QUEUE_TIMEOUT");
+    expect(h.groupStatus(1)).toBe("FAILED_UPSTREAM");
+    expect(g.stopped.map((s) => s.key).sort()).toEqual([]);
+    // The cluster places it after all: the late member is stopped as soon as it is up, never released.
+    g.placeMember("client");
+    await flush();
+    g.ready("server");
+    g.ready("client");
+    await flush();
+    expect(g.released).toEqual([]);
+    expect(g.stopped.map((s) => s.key).sort()).toEqual([g.key("client"), g.key("server")]);
+    g.end("server", { kind: "exited", code: 143 });
+    g.end("client", { kind: "exited", code: 143 });
+    await flush();
+    expect(h.result()).toEqual({ status: "FAILED_QUEUE_TIMEOUT" });
+  });
+
+  it("an evicted lead: FAILED_EVICTED with 3004, the group and its downstream fail; a log the pool cannot stream is said", async () => {
+    const warnings: string[] = [];
+    const h = await running({ onWarning: (message) => warnings.push(message) });
+    expect(warnings).toContain("the log of server (attempt 0) is incomplete: no output for g/server/0 in the fake cluster");
+    h.g.end("server", { kind: "evicted", message: "node memory pressure" });
+    await flush();
+    expect(h.task("server")).toMatchObject({ status: "FAILED_EVICTED", exitCode: 3004 });
+    expect(h.reasons("server").at(-1)).toBe("FAILED_EVICTED: evicted: node memory pressure");
+    expect(h.groupStatus(0)).toBe("FAILED_EVICTED");
+    expect(h.task("client").status).toBe("FAILED");
+    expect(h.g.stopped.map((s) => s.key)).toContain(h.g.key("client"));
+  });
+
+  it("a preempted member is rescheduled: a new attempt placed again by the cluster, its siblings restarted with it", async () => {
+    const h = await running({ maxRetries: 1 });
+    h.g.end("server", { kind: "preempted", message: "a higher-priority job" });
+    await flush();
+    expect(h.attempts("server")[0]).toMatchObject({ status: "RESCHEDULED", exitCode: 3006 });
+    expect(h.reasons("server")).toContain("RESCHEDULED: preempted: a higher-priority job: RESCHEDULE (retry 1 of 1)");
+    // The lead's reschedule restarts its sibling: it cannot restart in place here, so a fresh attempt too.
+    h.g.end("client", { kind: "exited", code: 143 });
+    await flush();
+    expect(h.g.placeAsked.map((m) => `${m.taskName}/${m.retryId}`)).toEqual(["server/0", "client/0", "server/1", "client/1"]);
+    h.g.placeMember("server", 1, "10.9.0.7");
+    h.g.placeMember("client", 1);
+    await flush();
+    expect(h.g.launches.get(h.g.key("client", 1))!.argv.join(" ")).toContain("server.cluster.example");
+    expect(h.task("server").ip).toBe("10.9.0.7");
+    h.g.ready("server", 1);
+    h.g.ready("client", 1);
+    await flush();
+    h.g.end("client", { kind: "exited", code: 0 }, 1);
+    h.g.end("server", { kind: "exited", code: 0 }, 1);
+    await flush();
+    expect(h.groupStatus(0)).toBe("COMPLETED");
+  });
+
+  it("preempted with no retries left: FAILED_PREEMPTED, 3006", async () => {
+    const h = await running();
+    h.g.end("server", { kind: "preempted", message: "again" });
+    await flush();
+    expect(h.task("server")).toMatchObject({ status: "FAILED_PREEMPTED", exitCode: 3006 });
+    expect(h.groupStatus(0)).toBe("FAILED_PREEMPTED");
+  });
+
+  it("a member that never becomes ready: FAILED_START_TIMEOUT, 3005, nothing released", async () => {
+    const h = await start(PAIR);
+    const g = h.cluster.group("g");
+    g.placeMember("server");
+    g.placeMember("client");
+    await flush();
+    g.ready("client");
+    g.end("server", { kind: "start-timeout", message: "not ready after 600s" });
+    await flush();
+    expect(h.task("server")).toMatchObject({ status: "FAILED_START_TIMEOUT", exitCode: 3005 });
+    expect(h.reasons("server").at(-1)).toContain("not ready after 600s");
+    expect(g.released).toEqual([]);
+    expect(g.stopped.map((s) => s.key)).toEqual([g.key("client")]);
+  });
+
+  it("a release that fails: the members fail with OSMO's barrier code 2024 and the reason, and are stopped", async () => {
+    const h = await start(PAIR);
+    const g = h.cluster.group("g");
+    g.failRelease = "step launch refused by slurmd";
+    g.placeMember("server");
+    g.placeMember("client");
+    await flush();
+    g.ready("server");
+    g.ready("client");
+    await flush();
+    expect(h.task("server")).toMatchObject({ status: "FAILED", exitCode: 2024 });
+    expect(h.reasons("server").at(-1)).toBe("FAILED: the barrier could not be released: step launch refused by slurmd");
+    expect(h.task("client")).toMatchObject({ status: "FAILED", exitCode: 2024 });
+    expect(h.groupStatus(0)).toBe("FAILED");
+    expect(g.stopped.map((s) => s.key).sort()).toEqual([g.key("client"), g.key("server")]);
+  });
+
+  it("a member lost by the pool is FAILED_SERVER_ERROR; a node failure is FAILED_BACKEND_ERROR with 3001", async () => {
+    const h = await running();
+    h.g.end("client", { kind: "backend-error", message: "node n2 is DOWN" });
+    await flush();
+    expect(h.task("client")).toMatchObject({ status: "FAILED_BACKEND_ERROR", exitCode: 3001 });
+    // ignoreNonleadStatus (default true): the group goes on with its lead.
+    expect(h.groupStatus(0)).toBe("RUNNING");
+    h.g.end("server", { kind: "lost", message: "the job vanished from squeue" });
+    await flush();
+    expect(h.task("server")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
+  });
+
+  async function running(options: Partial<RunOptions> = {}) {
+    const h = await start(PAIR, options);
+    const g = h.cluster.group("g");
+    g.placeMember("server");
+    g.placeMember("client");
+    await flush();
+    g.ready("server");
+    g.ready("client");
+    await flush();
+    expect(h.groupStatus(0)).toBe("RUNNING");
+    return { ...h, g };
+  }
+});

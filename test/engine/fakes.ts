@@ -1,0 +1,89 @@
+/**
+ * Fakes the engine's tests share: a clock whose timers fire by hand and a
+ * recorder that keeps everything in memory. Nothing sleeps; `flush()` lets
+ * pending promise callbacks run.
+ */
+import type { Clock, RunRecorder } from "../../src/engine/index.js";
+import type { StatusUpdate, Transition } from "../../src/store/index.js";
+
+/** What the recorder keeps of one task attempt. */
+export interface AttemptRow extends StatusUpdate {
+  retryId: number;
+}
+
+
+export async function flush(rounds = 10): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+export class FakeClock implements Clock {
+  time = 1_000_000;
+  private nextId = 1;
+  readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+  setTimer(callback: () => void, delayMs: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + delayMs, callback });
+    return id;
+  }
+  clearTimer(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  /** Moves time on and fires, in order, the timers that are due by then. */
+  advance(ms: number): void {
+    this.time += ms;
+    for (let fired = 0; ; fired++) {
+      if (fired > 1_000) throw new Error("timers keep firing at the same time: the engine is spinning");
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= this.time).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) return;
+      this.timers.delete(due[0]);
+      due[1].callback();
+    }
+  }
+  /** Fires every pending timer now, due or not (a timer that fires early must change nothing). */
+  fireAll(): void {
+    const all = [...this.timers.entries()];
+    this.timers.clear();
+    for (const [, t] of all) t.callback();
+  }
+  /** The earliest pending timer's due time. */
+  nextDue(): number | undefined {
+    const ats = [...this.timers.values()].map((t) => t.at);
+    return ats.length === 0 ? undefined : Math.min(...ats);
+  }
+}
+
+export class MemoryRecorder implements RunRecorder {
+  readonly transitions: Transition[] = [];
+  readonly run: StatusUpdate = {};
+  readonly groups = new Map<number, StatusUpdate>();
+  readonly attempts = new Map<string, AttemptRow[]>();
+
+  recordTransition(_runId: string, transition: Transition): void {
+    this.transitions.push(transition);
+  }
+  updateRun(_runId: string, update: StatusUpdate): void {
+    Object.assign(this.run, update);
+  }
+  updateGroup(_runId: string, group: number, update: StatusUpdate): void {
+    this.groups.set(group, { ...this.groups.get(group), ...update });
+  }
+  updateTask(_runId: string, group: number, task: number, update: StatusUpdate): void {
+    const key = `${group}/${task}`;
+    const rows = this.attempts.get(key) ?? [{ retryId: 0 }];
+    this.attempts.set(key, rows);
+    let row = rows[rows.length - 1]!;
+    if (update.retryId !== undefined && update.retryId !== row.retryId) {
+      row = { retryId: update.retryId };
+      rows.push(row);
+    }
+    Object.assign(row, update);
+  }
+  logPath(_runId: string, groupName: string, taskName: string, retryId: number): string {
+    return `/logs/${groupName}/${taskName}/${retryId}.log`;
+  }
+}
+
