@@ -4,8 +4,9 @@
  * does to it, as a script says: members placed late and in any order, or
  * never; a member that never becomes ready (start timeout); a release that
  * fails; a member lost, evicted or preempted while it runs, or ending with
- * a code of the script's. Each fault stops the real member and reports the
- * scripted outcome in place of its own, exactly once.
+ * a code of the script's. A fault stops the real member and reports the
+ * scripted outcome in place of its own (a failed release: the real pool's
+ * outcome of a member stopped before its command started), exactly once.
  *
  * The script, by attempt key (`group/task/retry`), `group/task` (every
  * attempt) or `task` (that task in any group), the first that matches:
@@ -46,25 +47,30 @@ export interface MemberScript {
   /** A release that includes this member rejects with this message; every member of it is stopped instead (and reported as the real pool found it). */
   failRelease?: string;
   /** This long after its release the member is stopped and `outcome` reported in place of its own end. */
-  end?: { afterMs: number; outcome: MemberOutcome };
+  end?: ScriptedEnd;
+}
+
+export interface ScriptedEnd {
+  afterMs: number;
+  outcome: MemberOutcome;
 }
 
 export type ChaosScript = Record<string, MemberScript>;
 
 /** Scripted ends, for `end:`. */
-export const lost = (afterMs: number, message = "chaos: the member was lost"): MemberScript["end"] => ({
+export const lost = (afterMs: number, message = "chaos: the member was lost"): ScriptedEnd => ({
   afterMs,
   outcome: { kind: "lost", message },
 });
-export const evicted = (afterMs: number, message = "chaos: evicted (node under memory pressure)"): MemberScript["end"] => ({
+export const evicted = (afterMs: number, message = "chaos: evicted (node under memory pressure)"): ScriptedEnd => ({
   afterMs,
   outcome: { kind: "evicted", message },
 });
-export const preempted = (afterMs: number, message = "chaos: preempted by a more important workload"): MemberScript["end"] => ({
+export const preempted = (afterMs: number, message = "chaos: preempted by a more important workload"): ScriptedEnd => ({
   afterMs,
   outcome: { kind: "preempted", message },
 });
-export const exitsWith = (afterMs: number, code: number, reason?: string): MemberScript["end"] => ({
+export const exitsWith = (afterMs: number, code: number, reason?: string): ScriptedEnd => ({
   afterMs,
   outcome: reason === undefined ? { kind: "exited", code } : { kind: "exited", code, reason },
 });

@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MemberOutcome } from "../../src/port/index.js";
 import { bridgesOfRun, IS_ROOT, processesWith } from "../run/helpers.js";
 import { BACKENDS } from "./backends.js";
-import { ChaosPool, evicted, exitsWith, lost, preempted, type MemberScript } from "./chaos-pool.js";
+import { ChaosPool, evicted, exitsWith, lost, preempted, type ScriptedEnd } from "./chaos-pool.js";
 import { sh } from "./group-probe.js";
 import { describeConformance } from "./port.conformance.js";
 import { useRuns } from "./runs.js";
@@ -76,11 +76,11 @@ describe.runIf(IS_ROOT)("the chaos pool over the host runtime (as root)", () => 
       expect(await g.exit(stuck)).toMatchObject({ kind: "start-failed", message: expect.stringMatching(/waiting to be placed/) });
     });
 
-    const ends: Array<[string, NonNullable<MemberScript["end"]>]> = [
-      ["lost", lost(300)!],
-      ["evicted", evicted(300)!],
-      ["preempted", preempted(300)!],
-      ["exited with a code and a reason", exitsWith(300, 42, "OOMKilled")!],
+    const ends: Array<[string, ScriptedEnd]> = [
+      ["lost", lost(300)],
+      ["evicted", evicted(300)],
+      ["preempted", preempted(300)],
+      ["exited with a code and a reason", exitsWith(300, 42, "OOMKilled")],
     ];
     it.each(ends)("reports a running member %s as scripted, once, with the real member stopped; its sibling runs on", async (_, end) => {
       const group = `hit-${Math.random().toString(36).slice(2, 8)}`;
