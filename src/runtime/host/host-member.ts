@@ -8,6 +8,9 @@ import type { ExitInfo, PreparedMember, RunContext, TaskLaunch } from "../types.
 import { jsonLines } from "../../util/json-lines.js";
 import type { SandboxProcess, SandboxStart, StartSandboxProcess } from "./sandbox-process.js";
 
+/** How long a sandbox whose PID 1 was killed may take to end before the process that started it is killed too. */
+const KILL_CONFIRM_MS = 2_000;
+
 export class HostMember implements PreparedMember {
   readonly ready: Promise<void>;
   readonly exited: Promise<ExitInfo>;
@@ -17,6 +20,8 @@ export class HostMember implements PreparedMember {
   private commandExit: number | undefined;
   private released = false;
   private ended = false;
+  /** troupe killed the sandbox (a stop): a released command that reported no exit was killed, not a failed setup. */
+  private killed = false;
   /** A restart in place asked for and not yet done: resolves when the sandbox waits for its next release. */
   private restarting: ((done: boolean) => void) | undefined;
   readonly restart?: (graceMs: number) => Promise<boolean>;
@@ -59,7 +64,13 @@ export class HostMember implements PreparedMember {
           }
           this.restarting?.(false);
           rejectStarted(new Error(this.setupFailure()));
-          if (this.commandExit === undefined) {
+          if (this.killed && !this.released) {
+            // Stopped at the barrier. (bwrap may report its own child's end: the sandbox's, not a command's.)
+            resolveExited({ code: code ?? 128, startError: "stopped before its command started" });
+          } else if (this.commandExit === undefined && this.killed) {
+            // Killed with its sandbox (a forced stop): the sandbox's PID 1 had no time to report the command's end.
+            resolveExited({ code: 128 + 9 });
+          } else if (this.commandExit === undefined) {
             // The command never ran: bwrap itself failed, or we stopped it at the barrier.
             resolveExited({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
           } else resolveExited({ code: this.commandExit });
@@ -133,8 +144,13 @@ export class HostMember implements PreparedMember {
 
   /** SIGKILL to the sandbox's PID 1 ends every process of the task's PID namespace. */
   private kill(): void {
-    if (this.sandboxPid !== undefined) this.process.signal("SIGKILL", this.sandboxPid);
-    this.process.signal("SIGKILL");
+    this.killed = true;
+    if (this.sandboxPid === undefined) return this.process.signal("SIGKILL");
+    // Its end is then reported once the kernel has ended every process of the namespace (bwrap waits for its PID 1,
+    // whose exit waits for them); killing bwrap too would report it while they are still being killed.
+    this.process.signal("SIGKILL", this.sandboxPid);
+    const straggler = setTimeout(() => this.process.signal("SIGKILL"), KILL_CONFIRM_MS);
+    void this.exited.then(() => clearTimeout(straggler));
   }
 
   private commandPid(): number | undefined {

@@ -1,0 +1,75 @@
+/**
+ * The pools the conformance suite runs against, by name: the test files
+ * make them here, and so does the child process that plays a troupe killed
+ * mid-run (dead-session-child.ts), which must make the very same pool.
+ */
+import type { PoolBackend } from "../../src/port/index.js";
+import { connectEngine, ContainerRuntime, HostRuntime, LocalPool, type ContainerBackend } from "../../src/runtime/index.js";
+import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
+import { ensureSpawnerBuilt } from "../runtime/spawner-fixtures.js";
+import { ChaosPool } from "./chaos-pool.js";
+
+/** troupe's home as these pools see it (hidden from tasks; in the keys of what they make): none is needed on disk. */
+export const CONFORMANCE_HOME = "/nonexistent/troupe-conformance-home";
+
+/**
+ * The host runtime with a sandbox builder: troupe-spawner's own (the default
+ * as root) or bubblewrap (TROUPE_SANDBOX=bwrap), which a runtime reads as it
+ * is made: LocalPool makes one per run.
+ */
+function hostPool(builder: "troupe-spawner" | "bwrap"): PoolBackend {
+  // troupe-spawner and troupe-init (one script builds both): a fresh worktree has neither.
+  ensureSpawnerBuilt();
+  return new LocalPool("host", () => {
+    const saved = process.env.TROUPE_SANDBOX;
+    if (builder === "bwrap") process.env.TROUPE_SANDBOX = "bwrap";
+    else delete process.env.TROUPE_SANDBOX;
+    try {
+      return new HostRuntime({ isolation: "netns", home: CONFORMANCE_HOME });
+    } finally {
+      if (saved === undefined) delete process.env.TROUPE_SANDBOX;
+      else process.env.TROUPE_SANDBOX = saved;
+    }
+  });
+}
+
+/** The container runtime over one engine connection, shared by the pool's runs (closed with `closeEngine`). */
+function containerPool(backend: ContainerBackend): PoolBackend {
+  ensureSpawnerBuilt();
+  const pool = new LocalPool(
+    "container",
+    () => new ContainerRuntime({ backend, pull: "never", sharedBackend: true, home: CONFORMANCE_HOME }),
+  );
+  engines.set(pool, backend);
+  return pool;
+}
+
+const engines = new WeakMap<PoolBackend, ContainerBackend>();
+
+/** Closes the engine connection of a pool made here (nothing for the host's). */
+export async function closeEngine(pool: PoolBackend | undefined): Promise<void> {
+  const backend = pool && engines.get(pool);
+  if (backend) await backend.close();
+}
+
+export const BACKENDS = {
+  "host-spawner": async () => hostPool("troupe-spawner"),
+  "host-bwrap": async () => hostPool("bwrap"),
+  /**
+   * bubblewrap started by Node's spawn (TROUPE_SPAWNER=node: where no C
+   * compiler built troupe-spawner): no restart in place, no kept tasks.
+   * TROUPE_SPAWNER is read at every start, so it is set for the whole process
+   * (the test file's, and the dead-session child's, which inherits it).
+   */
+  "host-bwrap-node": async () => {
+    process.env.TROUPE_SPAWNER = "node";
+    return hostPool("bwrap");
+  },
+  "podman-cli": async () => containerPool(await PodmanCliBackend.connect()),
+  /** The Docker Engine API at DOCKER_HOST (podman's service, in the tests). */
+  "docker-api": async () => containerPool(await connectEngine("docker")),
+  /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
+  "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
+} satisfies Record<string, () => Promise<PoolBackend>>;
+
+export type BackendName = keyof typeof BACKENDS;
