@@ -88,7 +88,7 @@ try {
     );
     const listed = new Set();
     for (let offset = 0; ; offset += 1000) {
-      const { json } = await call(url, admin, "GET", `/api/workflow?limit=1000&offset=${offset}`);
+      const { json } = await call(url, admin, "GET", `/api/workflow?all_users=true&limit=1000&offset=${offset}`);
       for (const w of json.workflows) listed.add(w.id);
       if (json.workflows.length < 1000) break;
     }
