@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { WorkflowRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
+import { WorkflowRun, type ResumedRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
 import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunSession, TaskLaunch } from "../../src/port/index.js";
 import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
@@ -50,8 +50,12 @@ class FakeGroup implements GroupHandle {
   canRestart(): boolean {
     return false;
   }
-  async reattach(): Promise<boolean> {
-    return false;
+  /** The launches re-attached, and which the cluster still has (by task name). */
+  readonly reattached: TaskLaunch[] = [];
+  readonly stillThere = new Set<string>();
+  async reattach(launch: TaskLaunch): Promise<boolean> {
+    this.reattached.push(launch);
+    return this.stillThere.has(launch.taskName);
   }
   /** What each attempt prints, as the cluster streams it. */
   readonly output = new Map<string, string[]>();
@@ -82,9 +86,12 @@ class FakeGroup implements GroupHandle {
 class FakeCluster implements RunSession {
   readonly groups = new Map<string, FakeGroup>();
   private next = 1;
+  /** What a group found again has still running (its tasks' names), by its id. */
+  readonly running = new Map<string, string[]>();
 
   openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
     const handle = new FakeGroup(id ?? `job-${this.next++}`, group, listener);
+    for (const task of (id && this.running.get(id)) || []) handle.stillThere.add(task);
     this.groups.set(group.name, handle);
     return handle;
   }
@@ -122,7 +129,7 @@ const PAIR = `
               - task: server
 `;
 
-async function start(yaml: string, options: Partial<RunOptions> = {}) {
+async function start(yaml: string, options: Partial<RunOptions> = {}, setup: (cluster: FakeCluster) => void = () => {}) {
   const plan = await compileYaml(yaml);
   const clock = new FakeClock();
   const recorder = new MemoryRecorder();
@@ -131,6 +138,7 @@ async function start(yaml: string, options: Partial<RunOptions> = {}) {
   logDirs.push(logDir);
   recorder.logPath = (_run, group, task, retryId) => join(logDir, group, task, `${retryId}.log`);
   const cluster = new FakeCluster();
+  setup(cluster);
   const run = new WorkflowRun({
     runId: "wf-c",
     plan,
@@ -329,6 +337,38 @@ describe("a pool whose cluster places the groups", () => {
     h.g.end("server", { kind: "lost", message: "the job vanished from squeue" });
     await flush();
     expect(h.task("server")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
+  });
+
+  it("a restarted troupe finds a running group again by the handle id it recorded: attempts re-attached, one the cluster lost FAILED_SERVER_ERROR", async () => {
+    const resume: ResumedRun = {
+      reason: "the server restarted: run resumed",
+      groups: [
+        {
+          status: "RUNNING",
+          startTime: 5_000,
+          handle: "job-77",
+          tasks: [
+            { status: "RUNNING", retryId: 0, exitCode: null, ip: "10.9.0.1" },
+            { status: "RUNNING", retryId: 0, exitCode: null, ip: "10.9.0.2" },
+          ],
+        },
+        { status: "WAITING", startTime: null, tasks: [{ status: "WAITING", retryId: 0, exitCode: null, ip: null }] },
+      ],
+    };
+    const h = await start(PAIR, { resume }, (cluster) => cluster.running.set("job-77", ["server"]));
+    const g = h.cluster.group("g");
+    // The same handle (its recorded id), nothing placed or prepared again; each running attempt re-attached.
+    expect(g.id).toBe("job-77");
+    expect(g.placeAsked).toEqual([]);
+    expect(g.reattached.map((l) => `${l.key} ${l.address}`).sort()).toEqual(["g/client/0 10.9.0.2", "g/server/0 10.9.0.1"]);
+    expect(h.task("client")).toMatchObject({ status: "FAILED_SERVER_ERROR", exitCode: 3002 });
+    expect(h.reasons("client").at(-1)).toContain("troupe restarted and the attempt could not be found");
+    // The one found goes on through the same events as any attempt.
+    g.end("server", { kind: "exited", code: 0 });
+    await flush();
+    expect(h.groupStatus(0)).toBe("COMPLETED");
+    expect(g.closed).toBe(1);
+    expect(h.cluster.group("after").placeAsked.map((m) => m.taskName)).toEqual(["last"]);
   });
 
   async function running(options: Partial<RunOptions> = {}) {
