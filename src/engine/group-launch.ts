@@ -192,7 +192,12 @@ export class GroupLauncher {
     state.groups[g]!.live += members.length;
     const watched = members.map((t) => ({ t, retryId: state.tasks[g]![t]!.retryId, ...this.watch(g, t, state.tasks[g]![t]!.retryId) }));
     const { handle } = this.handleOf(g);
-    handle.place(watched.map(({ t, retryId, attempt }) => ({ key: attempt.key, taskName: group.tasks[t]!.name, retryId })));
+    handle.place(
+      watched.map(({ t, retryId, attempt }) => {
+        const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
+        return { key: attempt.key, taskName: group.tasks[t]!.name, retryId, resources: { cpu, gpu, memoryBytes } };
+      }),
+    );
     const placements = await Promise.all(watched.map((w) => w.events.placed));
     // A new object: launches are built once per placements object (attempt-launch.ts).
     const placed = { ...state.groups[g]!.placements };
