@@ -59,7 +59,7 @@ export interface ReadyMember {
 export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
   if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
   attempt.stopGrace = graceMs;
-  return attempt.up ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
+  return attempt.up || attempt.placing ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
 }
 
 /** The attempt's sandbox is up: a stop asked for meanwhile reaches it now. */
@@ -192,6 +192,10 @@ export class GroupLauncher {
     state.groups[g]!.live += members.length;
     const watched = members.map((t) => ({ t, retryId: state.tasks[g]![t]!.retryId, ...this.watch(g, t, state.tasks[g]![t]!.retryId) }));
     const { handle } = this.handleOf(g);
+    for (const { attempt, events } of watched) {
+      attempt.placing = true;
+      void events.placed.then(() => (attempt.placing = false));
+    }
     handle.place(
       watched.map(({ t, retryId, attempt }) => {
         const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
