@@ -19,18 +19,21 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.
   let home: TestHome;
   let server: StartedServer | undefined;
   let token: string;
+  let serverHome: string;
+  let config: string;
+  const start = () => startServer(serverHome, ["--config", config], { SLURM_CONF: cluster.env.SLURM_CONF! });
 
   beforeAll(async () => {
     await ensureBuilt();
     home = new TestHome();
-    const serverHome = home.outsideTmp();
+    serverHome = home.outsideTmp();
     token = (await troupe(["server", "token", "create", "sam", "--home", serverHome], { home: home.home })).stdout.trim();
-    const config = path.join(serverHome, "pools.yaml");
+    config = path.join(serverHome, "pools.yaml");
     fs.writeFileSync(
       config,
       `pools:\n- name: cluster\n  runtime: slurm\n  partition: main\n  shared_dir: ${cluster.shared}\n  listen_address: ${cluster.loginAddress}\n`,
     );
-    server = await startServer(serverHome, ["--config", config], { SLURM_CONF: cluster.env.SLURM_CONF! });
+    server = await start();
   }, 200_000);
 
   afterAll(async () => {
@@ -72,6 +75,43 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.
     const left = (await slurm(cluster, "squeue", ["-h", "-o", "%j"])).split("\n").filter((name) => name.endsWith(`-${group}`));
     expect(left).toEqual([]);
   }, 120_000);
+
+  it("a server killed (SIGKILL) while its task runs on a node: the next start re-attaches it, and its end and whole log are the run's", async () => {
+    const go = path.join(home.outsideTmp(), "go");
+    const spec = `workflow:\n  name: slurm-kept\n  tasks:\n  - name: kept\n    image: alpine:3.18\n    command: ["sh", "-c", "echo begun; while [ ! -e ${go} ]; do sleep 0.1; done; echo done; exit 5"]\n`;
+    const api = async (method: string, route: string, body?: unknown) => {
+      const response = await fetch(server!.url + route, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const id = (await api("POST", "/api/pool/cluster/workflow", { spec })).id as string;
+    const record = () => api("GET", `/api/workflow/${id}`) as Promise<unknown> as Promise<RunRecord>;
+    const log = async () =>
+      (await fetch(`${server!.url}/api/workflow/${id}/logs?task=kept`, { headers: { authorization: `Bearer ${token}` } })).text();
+    for (const deadline = Date.now() + 60_000; !(await log()).includes("begun"); ) {
+      if (Date.now() > deadline) throw new Error(`the task did not begin: ${JSON.stringify(await record())}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const killed = new Promise((resolve) => server!.child.once("exit", resolve));
+    server!.child.kill("SIGKILL");
+    await killed;
+    server = await start();
+    fs.writeFileSync(go, "");
+    let ended: RunRecord | undefined;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+      const now = await record();
+      if (!/RUNNING|PENDING|WAITING/.test(now.status)) {
+        ended = now;
+        break;
+      }
+    }
+    expect(ended?.status).toBe("FAILED");
+    expect(ended!.groups[0]!.tasks[0]).toMatchObject({ status: "FAILED", exit_code: 5 });
+    expect(await log()).toContain("begun\ndone\n");
+  }, 150_000);
 
   it("its capacity is the cluster's: a workflow that can never fit is refused with the numbers", async () => {
     const file = home.spec(

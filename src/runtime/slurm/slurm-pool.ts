@@ -7,7 +7,7 @@
  * helpers on an address of this (the login) node that the nodes reach.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../../port/index.js";
@@ -84,7 +84,7 @@ export class SlurmPool implements PoolBackend {
   }
 
   async openSession(run: RunContext): Promise<RunSession> {
-    const runDir = join(this.base, "runs", run.runId);
+    const runDir = this.runDir(run.runId);
     mkdirSync(join(runDir, "jobs"), { recursive: true });
     const tokenFile = join(runDir, "token");
     // A resumed run's helpers know its token already.
@@ -142,13 +142,13 @@ export class SlurmPool implements PoolBackend {
   }
 
   private removeRunDir(run: string): void {
-    const dir = join(this.base, "runs", run);
+    const dir = this.runDir(run);
     if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) rmSync(dir, { recursive: true, force: true });
   }
 
-  /** The runs this home has directories for on the shared file system (tests, and a later clean-up). */
-  runDirs(): string[] {
-    return existsSync(join(this.base, "runs")) ? readdirSync(join(this.base, "runs")) : [];
+  /** Where run `runId`'s files are on the shared file system (while a session of it is open, or a dead one left them). */
+  runDir(runId: string): string {
+    return join(this.base, "runs", runId);
   }
 }
 
