@@ -5,9 +5,12 @@
  * squeue; a group Slurm keeps pending ends FAILED_QUEUE_TIMEOUT with its job cancelled; a group that can
  * never fit the cluster is refused at plan time with the numbers. Skipped only when no cluster can start.
  */
+import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
-import { attemptCluster, pollFor, slurm, type SlurmCluster } from "./slurm-cluster.js";
+import { attemptCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
+
+const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/run.test.ts skipped: ${attempt.reason}`);
@@ -159,6 +162,37 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     expect(await pollFor("the commands to end", 45_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(true);
     expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(true);
   }, 120_000);
+
+  it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR once Slurm says NODE_FAIL; up.sh brings the node back", async () => {
+    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
+    const file = home.spec(
+      "nodefail",
+      `workflow:
+  name: slurm-nodefail
+  groups:
+  - name: nodefail-${random(3)}
+    tasks:
+    - name: victim
+      image: alpine:3.18
+      command: ["sh", "-c", "echo node=$(hostname); while :; do sleep ${marker}; done"]
+`,
+    );
+    const running = runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
+    try {
+      await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+      const runId = await pollFor("the run's directory", 10_000, async () => fs.readdirSync(`${home.home}/runs`).find((r) => r.startsWith("slurm-nodefail-")));
+      const node = await pollFor("the member's node in its log", 10_000, async () => /node=(n\d)/.exec(readLog(home.logPath(runId, "victim")))?.[1]);
+      process.kill(Number(fs.readFileSync(`${cluster.dir}/nodes/${node}/slurmd.pid`, "utf8")), "SIGKILL");
+      const result = await running;
+      const task = taskOf(result.record, "victim");
+      expect(task.status, result.stderr).toBe("FAILED_BACKEND_ERROR");
+      expect(task.reason).toContain("NODE_FAIL");
+    } finally {
+      const repaired = await runScript(cluster, UP_SCRIPT);
+      expect(repaired.code, repaired.stderr).toBe(0);
+    }
+    expect(await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(true);
+  }, 180_000);
 
   it("a group Slurm keeps pending past its queue_timeout ends FAILED_QUEUE_TIMEOUT, its job cancelled", async () => {
     const group = `pending-${random(3)}`;
