@@ -11,7 +11,7 @@
 //
 // Paths taken from import.meta.url stay right: dist/bundle/ is as deep as
 // dist/cli/ and dist/runtime/ (package.json and native/build/ two levels up),
-// and the template worker is copied next to the bundle.
+// and the template worker and the Slurm member helper are copied next to the bundle.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
@@ -34,5 +34,7 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(`${root}dist/spec/template/render-worker.mjs`, `${out}/render-worker.mjs`);
+// The Slurm runtime's member helper, which it copies to the cluster's shared file system.
+copyFileSync(`${root}dist/runtime/slurm/member-helper.mjs`, `${out}/member-helper.mjs`);
 // The code cache: written by bin/troupe when it finds none.
 execFileSync(process.execPath, [`${root}bin/troupe`, "plan", `${root}examples/parallel_tasks.yaml`], { stdio: "ignore" });

@@ -13,6 +13,12 @@ export interface RuntimeFlags {
   engine?: string;
   pull?: string;
   taskUser?: string;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  sharedDir?: string;
+  listenAddress?: string;
+  spread?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

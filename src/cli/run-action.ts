@@ -63,7 +63,7 @@ export async function runWorkflow(
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
-  const checked = await planRun(file, options, restart);
+  const checked = await planRun(file, options, restart, choice);
   if (typeof checked === "number") {
     choice.drop();
     return checked;
@@ -216,6 +216,7 @@ async function planRun(
   file: string,
   options: RunOptions,
   restart: RestartSource | undefined,
+  choice: RuntimeChoice,
 ): Promise<{ plan: CompiledWorkflow; specText: string; baseDir: string; capacity: Capacity } | number> {
   const loaded = restart?.loaded ?? (await loadSpecFile(file, options));
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
@@ -230,7 +231,7 @@ async function planRun(
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
     return RUN_EXIT.invalid;
   }
-  const capacity = poolCapacity(options);
+  const capacity = poolCapacity(options, await choice.knownCapacity());
   const unschedulable = findUnschedulable(plan, capacity);
   if (unschedulable.length > 0) {
     for (const u of unschedulable) {
@@ -244,13 +245,15 @@ async function planRun(
   return { plan, specText: loaded.text, baseDir, capacity };
 }
 
-function poolCapacity(options: RunOptions): Capacity {
-  let memoryBytes = totalmem();
+/** This machine's capacity, or the one the runtime knows (a cluster's), as --cpus/--memory/--gpus change it. */
+function poolCapacity(options: RunOptions, known: Capacity | undefined): Capacity {
+  let memoryBytes = known?.memoryBytes ?? totalmem();
   if (options.memory !== undefined) {
     const parsed = parseSize(options.memory);
     if (!parsed.ok) throw new UsageError(`--memory ${parsed.reason}`);
     memoryBytes = parsed.value;
   }
-  const gpu = poolGpus(options.gpus, options.gpusUnchecked === true, "--gpus", "--gpus-unchecked");
-  return { cpu: options.cpus ?? availableParallelism(), gpu, memoryBytes };
+  // A cluster's GPUs are its nodes', which nvidia-smi here does not see.
+  const gpu = known && options.gpus === undefined ? known.gpu : poolGpus(options.gpus, options.gpusUnchecked === true || known !== undefined, "--gpus", "--gpus-unchecked");
+  return { cpu: options.cpus ?? known?.cpu ?? availableParallelism(), gpu, memoryBytes };
 }

@@ -9,8 +9,8 @@ export function runCommand(): Command {
     .addOption(
       new Option(
         "--runtime <runtime>",
-        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME)",
-      ).choices(["host", "container"]),
+        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME); slurm: across a Slurm cluster's nodes, from its login node",
+      ).choices(["host", "container", "slurm"]),
     )
     .addOption(
       new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
@@ -20,6 +20,17 @@ export function runCommand(): Command {
     )
     .addOption(
       new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
+    )
+    .option("--partition <name>", "slurm runtime: the partition groups' jobs run in (default: the cluster's default)")
+    .option("--account <name>", "slurm runtime: the account jobs are charged to")
+    .option("--qos <name>", "slurm runtime: the jobs' quality of service")
+    .option("--shared-dir <dir>", "slurm runtime: a directory of the cluster's shared file system for troupe's files (default TROUPE_SLURM_SHARED, else $TROUPE_HOME/slurm)")
+    .option("--listen-address <ip>", "slurm runtime: this machine's address the nodes reach (default: its address on the route to the first node)")
+    .addOption(
+      new Option("--spread <how>", "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them").choices([
+        "nodes",
+        "pack",
+      ]),
     )
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
@@ -38,6 +49,9 @@ export function runCommand(): Command {
     `
 Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
 
+With --runtime slurm each group is one Slurm batch job; the pool's capacity is the partition's
+nodes (sinfo). troupe's home must be on the cluster's shared file system (outputs and logs are there).
+
 Whether the container engine can start containers is checked once (a tiny container, the answer
 kept in $TROUPE_HOME/engine-checks until the engine or its configuration changes); where it cannot,
 the run is on the host runtime and its first lines say why, or, with --runtime container, troupe
@@ -51,7 +65,8 @@ Examples:
   $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug
   $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
 
-  $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container`,
+  $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

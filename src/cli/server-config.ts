@@ -6,7 +6,7 @@
  *
  *   pools:
  *   - name: default
- *     runtime: host            # or container (default: container when an engine answers)
+ *     runtime: host            # or container, or slurm (default: container when an engine answers)
  *     isolation: none          # host runtime: netns or none
  *     engine: podman           # container runtime: podman or docker
  *     pull: missing            # container runtime: when to pull images (missing, always, never)
@@ -19,6 +19,12 @@
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
  *     task_user: "1000:1000"   # host runtime, as root: who tasks run as (default nobody, 65534:65534)
  *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
+ *     partition: main          # slurm: the partition, account and qos of the groups' jobs
+ *     account: lab
+ *     qos: normal
+ *     shared_dir: /shared/troupe  # slurm: troupe's files on the cluster's shared file system
+ *     listen_address: 10.0.0.1 # slurm: this machine's address the nodes reach
+ *     spread: nodes            # slurm: a node per member (default), or pack
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
@@ -122,7 +128,6 @@ export function readServerConfig(path: string): PoolConfig[] {
  */
 export async function openPool(config: PoolConfig, home: string, naming = FIELD_NAMING): Promise<{ pool: Pool; note?: string }> {
   const memory = config.memory ? parseSize(config.memory) : undefined;
-  const gpu = poolGpus(config.gpus, config.gpus_unchecked === true, `pool ${config.name}: gpus`, "gpus_unchecked: true");
   let chosen: ChosenRuntime;
   try {
     chosen = await requestRuntime(poolRequest(config, naming), { home }).settle({ images: new Set(), longLived: true });
@@ -130,12 +135,18 @@ export async function openPool(config: PoolConfig, home: string, naming = FIELD_
     if (!(error instanceof TroupeError) || error.message.startsWith(`pool ${config.name}: `)) throw error;
     throw new TroupeError(error.code, `pool ${config.name}: ${error.message}`, error.kind, error.hint);
   }
+  // A cluster's capacity is its nodes' (read by the runtime's check); this machine's otherwise.
+  const known = chosen.capacity;
+  const gpu =
+    known && config.gpus === undefined
+      ? known.gpu
+      : poolGpus(config.gpus, config.gpus_unchecked === true || known !== undefined, `pool ${config.name}: gpus`, "gpus_unchecked: true");
   const pool: Pool = {
     name: config.name,
     capacity: {
-      cpu: config.cpus ?? availableParallelism(),
+      cpu: config.cpus ?? known?.cpu ?? availableParallelism(),
       gpu,
-      memoryBytes: memory?.ok ? memory.value : totalmem(),
+      memoryBytes: memory?.ok ? memory.value : (known?.memoryBytes ?? totalmem()),
     },
     maxRetries: config.max_retries,
     maxParallel: config.max_parallel,

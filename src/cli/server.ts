@@ -10,7 +10,7 @@ interface ServerOptions {
   host: string;
   port: number;
   home?: string;
-  runtime?: "host" | "container";
+  runtime?: "host" | "container" | "slurm";
   isolation?: "netns" | "none";
   maxTasks: number;
   maxRunsPerUser: number;
@@ -36,7 +36,7 @@ export function serverCommand(): Command {
       new Option(
         "--runtime <runtime>",
         "the default pool's runtime (default: container when an engine answers and can start containers; with container, the server does not start unless it can)",
-      ).choices(["host", "container"]),
+      ).choices(["host", "container", "slurm"]),
     )
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
@@ -77,7 +77,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
 \`troupe workflow submit --pool NAME\`. Every field but name is optional:
   pools:
   - name: default             # lowercase letters, digits, - and _; at most 63
-    runtime: host             # host or container (default: container when an engine answers)
+    runtime: host             # host, container or slurm (default: container when an engine answers)
     isolation: netns          # host runtime: netns or none
     engine: podman            # container runtime: podman or docker
     pull: missing             # container runtime: when to pull images, missing, always or never
@@ -90,6 +90,14 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root
+  - name: cluster             # a Slurm cluster, from its login node: each group one batch job
+    runtime: slurm
+    partition: main           # slurm: the partition (default: the cluster's default); its nodes are the capacity
+    account: research         # slurm: the account jobs are charged to
+    qos: normal               # slurm: the jobs' quality of service
+    shared_dir: /shared/troupe  # slurm: troupe's files on the shared file system (default HOME/slurm)
+    listen_address: 10.0.0.1  # slurm: this machine's address the nodes reach (default: found by route)
+    spread: nodes             # slurm: nodes, each member on a node of its own (default), or pack
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

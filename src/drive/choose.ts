@@ -8,7 +8,7 @@
  */
 import { TroupeError, UsageError } from "../errors/index.js";
 import type { PoolBackend } from "../port/index.js";
-import type { Availability, CheckContext, PoolContext, RuntimeKind } from "./kind.js";
+import type { Availability, CheckContext, KnownCapacity, PoolContext, RuntimeKind } from "./kind.js";
 import { kindsTaking, RUNTIME_KINDS, runtimeKind, unknownRuntimeKind } from "./registry.js";
 
 /** How a request's author names what they gave, for errors. */
@@ -86,6 +86,8 @@ function optionsOf(kind: RuntimeKind, options: Readonly<Record<string, unknown>>
 
 export interface ChosenRuntime {
   backend: PoolBackend;
+  /** Its capacity, where the runtime knows it (a cluster's). */
+  capacity?: KnownCapacity;
   /** Why it is not the kind tried first, when the choice was automatic. */
   note?: string;
 }
@@ -94,6 +96,11 @@ export interface ChosenRuntime {
 export interface RuntimeChoice {
   /** The backend of the first candidate that can run here; throws the asked kind's error when it cannot. */
   settle(pool: Omit<PoolContext, "home">): Promise<ChosenRuntime>;
+  /**
+   * The capacity of the kind asked for, where it knows it (a cluster's, read by its check), for the
+   * plan-time check before the runtime is settled; undefined otherwise (this machine's: the caller's).
+   */
+  knownCapacity(): Promise<KnownCapacity | undefined>;
   /** Nothing will run: let go of what the checks hold (connections). */
   drop(): void;
 }
@@ -139,10 +146,15 @@ export function requestRuntime(request: RuntimeRequest, context: CheckContext): 
         const note = refusals
           .map(({ why, remedy }) => `${why}: tasks run on the ${kind.name} runtime${remedy ? `; ${remedy}` : ""}`)
           .join("; ");
-        return { backend, note: note || undefined };
+        return { backend, note: note || undefined, capacity: found.capacity };
       }
       throw new Error("a runtime choice without candidates");
     },
     drop: releaseOthers,
+    async knownCapacity() {
+      if (checks.length !== 1) return undefined;
+      const found = await checks[0]!.checking;
+      return found.ok ? found.capacity : undefined;
+    },
   };
 }

@@ -9,6 +9,13 @@ import type { z } from "zod";
 import type { TroupeError } from "../errors/index.js";
 import type { PoolBackend } from "../port/index.js";
 
+/** A pool's capacity, where the runtime knows it (a cluster's nodes): what its groups can ever ask for at once. */
+export interface KnownCapacity {
+  cpu: number;
+  gpu: number;
+  memoryBytes: number;
+}
+
 export interface CheckContext {
   /** troupe's home: runtimes hide it from tasks and keep what they learnt of this machine there. */
   home: string;
@@ -25,6 +32,8 @@ export interface PoolContext extends CheckContext {
 export interface Available {
   ok: true;
   create(context: PoolContext): PoolBackend;
+  /** The capacity the check found (a cluster's), which the pool has unless told otherwise; undefined: this machine's. */
+  capacity?: KnownCapacity;
   /** It will not be used after all (the workflow was refused): let go of what the check holds. */
   release(): void;
 }
@@ -64,6 +73,8 @@ export interface RuntimeKindDefinition<Options, Ready> {
   automatic: boolean;
   check(options: Options, context: CheckContext): Promise<{ ok: true; ready: Ready } | Unavailable>;
   create(options: Options, ready: Ready, context: PoolContext): PoolBackend;
+  /** The capacity its check found (a cluster's nodes). */
+  capacity?(ready: Ready): KnownCapacity;
   release?(ready: Ready): void;
 }
 
@@ -83,6 +94,7 @@ export function defineRuntimeKind<Options, Ready>(definition: RuntimeKindDefinit
       return {
         ok: true,
         create: (pool) => definition.create(parsed, found.ready, pool),
+        capacity: definition.capacity?.(found.ready),
         release: () => definition.release?.(found.ready),
       };
     },

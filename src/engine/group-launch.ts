@@ -59,7 +59,7 @@ export interface ReadyMember {
 export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
   if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
   attempt.stopGrace = graceMs;
-  return attempt.up ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
+  return attempt.up || attempt.placing ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
 }
 
 /** The attempt's sandbox is up: a stop asked for meanwhile reaches it now. */
@@ -192,7 +192,16 @@ export class GroupLauncher {
     state.groups[g]!.live += members.length;
     const watched = members.map((t) => ({ t, retryId: state.tasks[g]![t]!.retryId, ...this.watch(g, t, state.tasks[g]![t]!.retryId) }));
     const { handle } = this.handleOf(g);
-    handle.place(watched.map(({ t, retryId, attempt }) => ({ key: attempt.key, taskName: group.tasks[t]!.name, retryId })));
+    for (const { attempt, events } of watched) {
+      attempt.placing = true;
+      void events.placed.then(() => (attempt.placing = false));
+    }
+    handle.place(
+      watched.map(({ t, retryId, attempt }) => {
+        const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
+        return { key: attempt.key, taskName: group.tasks[t]!.name, retryId, resources: { cpu, gpu, memoryBytes } };
+      }),
+    );
     const placements = await Promise.all(watched.map((w) => w.events.placed));
     // A new object: launches are built once per placements object (attempt-launch.ts).
     const placed = { ...state.groups[g]!.placements };

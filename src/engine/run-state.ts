@@ -20,6 +20,11 @@ export interface LiveAttempt {
   handle: GroupHandle;
   /** Its sandbox is up (ready, or found again by a re-attach): a stop reaches it. */
   up: boolean;
+  /**
+   * Asked to be placed and not placed yet (a cluster's job pending): a stop reaches it at once, and the
+   * pool ends it (a pending Slurm job is cancelled), as the port allows for any member.
+   */
+  placing?: boolean;
   /** The grace of the stop asked for it, if one was (group-launch.ts `stopAttempt`). */
   stopGrace?: number;
 }

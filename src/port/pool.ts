@@ -83,6 +83,8 @@ export interface MemberRef {
   key: string;
   taskName: string;
   retryId: number;
+  /** What the task asks for (absent or 0: nothing), for pools that place it where that is free (a cluster's allocation). */
+  resources?: { cpu: number; gpu: number; memoryBytes: number };
 }
 
 export interface GroupHandle {

@@ -9,3 +9,13 @@ export { checkEngine, type EngineRefusal } from "./container/engine-check.js";
 export type { ContainerBackend } from "./container/backend.js";
 export { killKeptTasks } from "./kept-task.js";
 export { LocalPool } from "./local-pool.js";
+export {
+  SlurmPool,
+  clusterCapacity,
+  localAddressToward,
+  partitionNodes,
+  type ClusterCapacity,
+  type SlurmNode,
+  type SlurmSettings,
+  type Spread,
+} from "./slurm/index.js";

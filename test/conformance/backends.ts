@@ -6,6 +6,8 @@
 import type { PoolBackend } from "../../src/port/index.js";
 import { connectEngine, ContainerRuntime, HostRuntime, LocalPool, type ContainerBackend } from "../../src/runtime/index.js";
 import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
+import { partitionNodes, SlurmPool } from "../../src/runtime/slurm/index.js";
+import { attemptCluster } from "../slurm/slurm-cluster.js";
 import { ensureSpawnerBuilt } from "../runtime/spawner-fixtures.js";
 import { ChaosPool } from "./chaos-pool.js";
 
@@ -68,7 +70,25 @@ export const BACKENDS = {
   "podman-cli": async () => containerPool(await PodmanCliBackend.connect()),
   /** The Docker Engine API at DOCKER_HOST (podman's service, in the tests). */
   "docker-api": async () => containerPool(await connectEngine("docker")),
-  /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
+  /**
+   * The Slurm runtime on the test cluster (scripts/slurm/up.sh, or CI's: TROUPE_SLURM_CONF), members on
+   * distinct nodes; a troupe gone for 5 s has its helpers end the commands of runs that do not keep them.
+   */
+  slurm: async () => {
+    const { cluster, reason } = attemptCluster();
+    if (!cluster) throw new Error(`no Slurm test cluster: ${reason}`);
+    const nodes = await partitionNodes(cluster.env, undefined);
+    return new SlurmPool({
+      env: cluster.env,
+      sharedDir: cluster.shared,
+      listenAddress: cluster.loginAddress,
+      spread: "nodes",
+      home: CONFORMANCE_HOME,
+      nodes,
+      orphanMs: 5000,
+    });
+  },
+    /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
   "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
 } satisfies Record<string, () => Promise<PoolBackend>>;
 

@@ -8,10 +8,11 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import type { PoolBackend } from "../../src/port/index.js";
 import { readAll, sh } from "./group-probe.js";
-import type { OpenRun } from "./target.js";
+import type { ConformanceTarget, OpenRun, SkipUnless } from "./target.js";
 
-export function describeMemberView(pool: () => PoolBackend, openRun: OpenRun): void {
-  it("gives a member its environment, its files, its inputs read-only and its output directory to write", async () => {
+export function describeMemberView(pool: () => PoolBackend, openRun: OpenRun, target: ConformanceTarget, skipUnless: SkipUnless): void {
+  it("gives a member its environment, its files, its inputs read-only and its output directory to write", async (ctx) => {
+    skipUnless(ctx, target.cannot?.files === undefined, target.cannot?.files ?? "");
     const { run, group } = await openRun();
     const input = join(run.dataDir, "outputs", "upstream");
     mkdirSync(input, { recursive: true, mode: 0o755 });

@@ -22,6 +22,12 @@ export interface ConformanceTarget {
    * suite then asserts instead, so that the difference stays in view.
    */
   missingBinary?: "start-failed" | "exit-127";
+  /**
+   * What the pool cannot do yet that no capability says, with why: the cases
+   * that need it are skipped, printing the reason.
+   * files: place a member's `files:` at their paths and mount its inputs read-only (a sandbox's work).
+   */
+  cannot?: { files?: string };
   /** What of run `runId` the pool holds now (containers, networks, bridges): nothing, once a sweep removed a dead run's. */
   leftovers?(runId: string): string[];
 }

@@ -35,6 +35,7 @@ describe("a request for a runtime", () => {
     expect(resolveRequest(flags(undefined, { isolation: "none" })).kind?.name).toBe("host");
     expect(resolveRequest(flags(undefined, { pull: "never" }, "host")).kind?.name).toBe("container");
     expect(resolveRequest(flags(undefined, {}, "host")).kind?.name).toBe("host");
+    expect(resolveRequest(flags(undefined, { partition: "main", qos: "high" })).kind?.name).toBe("slurm");
     expect(resolveRequest(flags(undefined, { task_user: "1000" })).candidates.map((k) => k.name)).toEqual(["container", "host"]);
   });
 
@@ -50,8 +51,14 @@ describe("a request for a runtime", () => {
       flags(undefined, { isolation: "none", engine: "docker" }),
       "--isolation is an option of the host runtime and --engine of the container runtime: say which, --runtime host or --runtime container",
     ],
-    ["an unknown default", flags(undefined, {}, "slurm"), "TROUPE_RUNTIME=slurm: no runtime named slurm; the runtimes: container, host"],
+    [
+      "an unknown default",
+      flags(undefined, {}, "kubernetes"),
+      "TROUPE_RUNTIME=kubernetes: no runtime named kubernetes; the runtimes: container, host, slurm",
+    ],
     ["a misspelt kind", flags("hots", {}), "--runtime hots: no runtime named hots (did you mean `host`?)"],
+    ["a Slurm option to the host", flags("host", { partition: "main" }), "--runtime host does not take --partition"],
+    ["a Slurm spread it does not know", flags("slurm", { spread: "wide" }), "--spread wide: "],
     ["a value its kind refuses", flags(undefined, { task_user: "0" }), "--task-user 0: tasks never run as root by default"],
     ["a value of the wrong type", flags("container", { pull: 3 }), "--pull 3: "],
   ])("refuses %s, saying where (a usage error)", (_what, request, message) => {
@@ -79,9 +86,9 @@ describe("a request for a runtime", () => {
 
 describe("a server's config file", () => {
   it("an unknown runtime is refused naming the pool and the runtimes there are", () => {
-    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: slurm\n");
+    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: kubernetes\n");
     expect(() => readServerConfig(path)).toThrow(
-      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named slurm; the runtimes: container, host`,
+      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named kubernetes; the runtimes: container, host, slurm`,
     );
   });
 

@@ -163,6 +163,7 @@ async function start(yaml: string, options: Partial<RunOptions> = {}, setup: (cl
     return `${g}/${t}`;
   };
   return {
+    plan,
     clock,
     recorder,
     cluster,
@@ -190,6 +191,9 @@ describe("a pool whose cluster places the groups", () => {
     const h = await start(PAIR);
     const g = h.cluster.group("g");
     expect(g.placeAsked.map((m) => m.taskName)).toEqual(["server", "client"]);
+    // What each member asks for goes with it: a cluster allocates it when it places the group.
+    const demand = h.plan.groups[0]!.tasks[0]!.resources;
+    expect(g.placeAsked[0]!.resources).toEqual({ cpu: demand.cpu, gpu: demand.gpu, memoryBytes: demand.memoryBytes });
     expect(h.recorder.groups.get(0)?.handle).toBe(g.id);
     expect(h.groupStatus(0)).toBe("SCHEDULING");
     g.placeMember("client");
@@ -226,7 +230,7 @@ describe("a pool whose cluster places the groups", () => {
     expect(g.closed).toBe(1);
   });
 
-  it("the queue timeout runs while the cluster has not placed the group: FAILED_QUEUE_TIMEOUT, its placed members stopped", async () => {
+  it("the queue timeout runs while the cluster has not placed the group: FAILED_QUEUE_TIMEOUT, its unplaced members stopped at once, its placed ones once up", async () => {
     const h = await start(PAIR);
     const g = h.cluster.group("g");
     g.placeMember("server");
@@ -235,15 +239,16 @@ describe("a pool whose cluster places the groups", () => {
     await flush();
     expect(h.groupStatus(0)).toBe("FAILED_QUEUE_TIMEOUT");
     expect(h.groupStatus(1)).toBe("FAILED_UPSTREAM");
-    expect(g.stopped.map((s) => s.key).sort()).toEqual([]);
-    // The cluster places it after all: the late member is stopped as soon as it is up, never released.
+    // The member the cluster has not placed is stopped now (a pending job is cancelled); the placed one is not up yet.
+    expect(g.stopped.map((s) => s.key)).toEqual([g.key("client")]);
+    // The cluster places it after all: every member is stopped as soon as it is up, never released.
     g.placeMember("client");
     await flush();
     g.ready("server");
     g.ready("client");
     await flush();
     expect(g.released).toEqual([]);
-    expect(g.stopped.map((s) => s.key).sort()).toEqual([g.key("client"), g.key("server")]);
+    expect(new Set(g.stopped.map((s) => s.key))).toEqual(new Set([g.key("client"), g.key("server")]));
     g.end("server", { kind: "exited", code: 143 });
     g.end("client", { kind: "exited", code: 143 });
     await flush();

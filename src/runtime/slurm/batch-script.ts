@@ -1,0 +1,133 @@
+/**
+ * The batch job of a group's members, decided from what they ask: one job
+ * (Slurm's gang allocation: all members or none), whose script starts one
+ * step with a task per member, each running the member helper. Members that
+ * ask alike are one job of K tasks, on K distinct nodes (`spread: nodes`,
+ * so that members listening on one port do not meet) or placed as Slurm
+ * likes (`pack`); members that ask differently are a heterogeneous job, a
+ * component each. GPUs are Slurm's to place (`--gres`): it sets each task's
+ * CUDA_VISIBLE_DEVICES.
+ */
+
+export type Spread = "nodes" | "pack";
+
+/** What one member asks of a node. */
+export interface MemberShape {
+  cpus: number;
+  memoryMb: number;
+  gpus: number;
+}
+
+export interface JobRequest {
+  /** troupe-RUN-GROUP: squeue's name column. */
+  name: string;
+  /** troupe;run=..;owner=..;pid=..: no spaces (scontrol -o splits on them). */
+  comment: string;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  spread: Spread;
+  /** Each member's shape, in the order of the members file (task i runs member i). */
+  shapes: readonly MemberShape[];
+  /** The run's directory on the shared file system: the job's working directory. */
+  runDir: string;
+  /** Where the batch script's own output goes. */
+  scriptOutput: string;
+  /** The node's Node.js, the helper script and its members file (absolute paths the nodes see). */
+  node: string;
+  helper: string;
+  membersFile: string;
+}
+
+/** A member's request in Slurm's units: whole CPUs (at least one), MB of memory (0: the partition's default). */
+export function shapeOf(resources: { cpu: number; gpu: number; memoryBytes: number } | undefined): MemberShape {
+  return {
+    cpus: Math.max(1, Math.ceil(resources?.cpu ?? 0)),
+    memoryMb: Math.ceil((resources?.memoryBytes ?? 0) / 2 ** 20),
+    gpus: Math.max(0, Math.ceil(resources?.gpu ?? 0)),
+  };
+}
+
+const sameShape = (a: MemberShape, b: MemberShape) => a.cpus === b.cpus && a.memoryMb === b.memoryMb && a.gpus === b.gpus;
+
+/** Whether the job is a heterogeneous one (a component per member). */
+export function isHeterogeneous(shapes: readonly MemberShape[]): boolean {
+  return shapes.some((shape) => !sameShape(shape, shapes[0]!));
+}
+
+/** Shell quoting for a word of the script. */
+export function quote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Options every component carries: where it may run and who pays. */
+function siteOptions(request: JobRequest): string[] {
+  return [
+    ...(request.partition ? [`--partition=${request.partition}`] : []),
+    ...(request.account ? [`--account=${request.account}`] : []),
+    ...(request.qos ? [`--qos=${request.qos}`] : []),
+  ];
+}
+
+/** One member's own component of a heterogeneous job. */
+function componentOptions(shape: MemberShape): string[] {
+  return [
+    "--nodes=1",
+    "--ntasks=1",
+    `--cpus-per-task=${shape.cpus}`,
+    ...(shape.memoryMb > 0 ? [`--mem=${shape.memoryMb}M`] : []),
+    ...(shape.gpus > 0 ? [`--gres=gpu:${shape.gpus}`] : []),
+  ];
+}
+
+/** K members alike: on K nodes (memory and GPUs per node are then per member) or packed (per CPU, per task). */
+function alikeOptions(shape: MemberShape, count: number, spread: Spread): string[] {
+  const perMember =
+    spread === "nodes"
+      ? [
+          `--nodes=${count}`,
+          "--ntasks-per-node=1",
+          ...(shape.memoryMb > 0 ? [`--mem=${shape.memoryMb}M`] : []),
+          ...(shape.gpus > 0 ? [`--gres=gpu:${shape.gpus}`] : []),
+        ]
+      : [
+          ...(shape.memoryMb > 0 ? [`--mem-per-cpu=${Math.ceil(shape.memoryMb / shape.cpus)}M`] : []),
+          ...(shape.gpus > 0 ? [`--gpus-per-task=${shape.gpus}`] : []),
+        ];
+  return [`--ntasks=${count}`, `--cpus-per-task=${shape.cpus}`, ...perMember];
+}
+
+/** The batch script: its #SBATCH lines (every option of the job) and the one step of the members' helpers. */
+export function batchScript(request: JobRequest): string {
+  const { shapes } = request;
+  // Every component carries the name and comment (squeue shows them per component) and the site's options.
+  const common = [
+    `--job-name=${request.name}`,
+    `--comment=${request.comment}`,
+    "--no-requeue",
+    `--chdir=${request.runDir}`,
+    `--output=${request.scriptOutput}`,
+    ...siteOptions(request),
+  ];
+  const lines = ["#!/bin/bash"];
+  const sbatch = (options: string[]) => lines.push(...options.map((option) => `#SBATCH ${option}`));
+  let step: string[];
+  if (isHeterogeneous(shapes)) {
+    shapes.forEach((shape, i) => {
+      if (i > 0) lines.push("#SBATCH hetjob");
+      sbatch([...common, ...componentOptions(shape)]);
+    });
+    step = [`--het-group=0-${shapes.length - 1}`];
+  } else {
+    const shape = shapes[0]!;
+    sbatch([...common, ...alikeOptions(shape, shapes.length, request.spread)]);
+    step = [`--ntasks=${shapes.length}`, `--cpus-per-task=${shape.cpus}`, ...(request.spread === "nodes" ? ["--ntasks-per-node=1"] : [])];
+  }
+  lines.push(
+    "# One task per member, each the member helper (troupe's runtime/slurm/member-helper.mjs); a task's end is",
+    "# not its siblings' (--kill-on-bad-exit=0). Started here, in the allocation, the step outlives troupe.",
+    ["exec srun", ...step, "--kill-on-bad-exit=0", quote(request.node), quote(request.helper), quote(request.membersFile)].join(" "),
+    "",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,302 @@
+/**
+ * A group on Slurm (the port's GroupHandle): each `place` is one batch job
+ * of the members asked (a new group's, or a retry's fresh attempts), whose
+ * helpers connect back and are the members' events: hello is `placed` (the
+ * connection's address is the member's), ready, exit. What the helpers
+ * cannot say (a job cancelled, its node lost, a restart of troupe between)
+ * comes from the exit files on the shared file system and Slurm's state.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import type { Readable } from "node:stream";
+import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunContext, TaskLaunch } from "../../port/index.js";
+import { tolerated } from "../../util/log.js";
+import { followLog } from "../follow-log.js";
+import { shapeOf, type MemberShape } from "./batch-script.js";
+import type { HelperLink, HelperListener, HelperMessage } from "./helper-listener.js";
+import { jobEnded, neverStarts, outcomeOfJob } from "./job-outcome.js";
+import type { JobPoller } from "./job-poller.js";
+import { cancelJobs, jobStates, SlurmCommandError, type JobLine } from "./slurm-commands.js";
+
+/** What a group needs of its session. */
+export interface GroupSite {
+  readonly env: NodeJS.ProcessEnv;
+  readonly run: RunContext;
+  readonly listener: HelperListener;
+  readonly poller: JobPoller;
+  /** A member's directory on the shared file system (its job id, its exit status). */
+  memberDir(key: string): string;
+  /** Submits one job for these members (task i of its step is member i); its id. */
+  submit(group: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string>;
+  /** How long a helper of a run whose tasks must not outlive troupe waits for troupe to come back. */
+  readonly orphanMs: number;
+}
+
+interface SlurmMember {
+  key: string;
+  dir: string;
+  job?: string;
+  link?: HelperLink;
+  placed: boolean;
+  launch?: TaskLaunch;
+  ready: boolean;
+  released: boolean;
+  stopped: boolean;
+  reported: boolean;
+  ended: Promise<void>;
+  end: () => void;
+  /** Waiting for the command to start (release). */
+  starting?: { resolve: () => void; reject: (error: Error) => void };
+}
+
+export class SlurmGroup implements GroupHandle {
+  private readonly members = new Map<string, SlurmMember>();
+  /** Each job's members, and how to stop watching it. */
+  private readonly jobs = new Map<string, { keys: string[]; unwatch: () => void }>();
+  private closed = false;
+  private batch = 0;
+
+  constructor(
+    private readonly site: GroupSite,
+    private readonly group: GroupRef,
+    private readonly listener: GroupListener,
+    readonly id: string,
+  ) {}
+
+  place(refs: readonly MemberRef[]): void {
+    const fresh = refs.map((ref) => this.member(ref.key));
+    const members = refs.map((ref, i) => ({ key: ref.key, dir: fresh[i]!.dir, shape: shapeOf(ref.resources) }));
+    this.batch++;
+    this.site.submit(`${this.group.name}-${this.batch}`, members).then(
+      (job) => this.submitted(job, fresh),
+      (error: Error) => {
+        const message = error instanceof SlurmCommandError ? `Slurm refused the group's job: ${error.message}` : error.message;
+        for (const member of fresh) this.report(member, { kind: "start-failed", message });
+      },
+    );
+  }
+
+  prepare(launch: TaskLaunch): void {
+    const member = this.member(launch.key);
+    member.launch = launch;
+    if (member.link && !member.stopped) this.sendLaunch(member, member.link);
+  }
+
+  async release(keys: readonly string[]): Promise<void> {
+    const starts = keys.map((key) => {
+      const member = this.members.get(key);
+      if (!member || member.reported) return Promise.reject(new Error(`${key} has ended`));
+      if (!member.link || !member.ready) return Promise.reject(new Error(`${key} is not waiting at the barrier (its helper is not connected)`));
+      member.released = true;
+      const started = new Promise<void>((resolve, reject) => (member.starting = { resolve, reject }));
+      this.follow(member);
+      member.link.send({ t: "go" });
+      return started;
+    });
+    await Promise.all(starts);
+  }
+
+  async stop(key: string, graceMs: number): Promise<void> {
+    const member = this.members.get(key);
+    if (!member || member.reported) return;
+    member.stopped = true;
+    if (member.link) {
+      member.link.send({ t: "stop", graceMs });
+    } else if (!member.released) {
+      // Not on a node yet (the job pending, or not even submitted): it ends now; its helper, if it comes, is told to stop.
+      this.report(member, { kind: "start-failed", message: "stopped before it was placed" });
+      return;
+    } else if (member.job && this.jobs.get(member.job)?.keys.every((k) => this.members.get(k)!.stopped || this.members.get(k)!.reported)) {
+      // Running, its helper away (troupe restarted and it has not connected again): the job goes as a whole.
+      await cancelJobs(this.site.env, [member.job]);
+    }
+    await member.ended;
+  }
+
+  async restart(): Promise<boolean> {
+    return false;
+  }
+
+  canRestart(): boolean {
+    // A member's step ends with its command: a rescheduled sibling gets a fresh attempt (a new job).
+    return false;
+  }
+
+  async reattach(launch: TaskLaunch): Promise<boolean> {
+    const member = this.member(launch.key);
+    const jobFile = `${member.dir}/job`;
+    if (!existsSync(jobFile)) return false;
+    const job = readFileSync(jobFile, "utf8").trim();
+    Object.assign(member, { job, launch, placed: true, ready: true, released: true });
+    const status = this.exitStatus(member);
+    if (status !== undefined) {
+      setImmediate(() => this.report(member, { kind: "exited", code: status }));
+      return true;
+    }
+    const line = (await jobStates(this.site.env, [job])).get(job);
+    if (!line) return false;
+    this.watchJob(job, [member.key]);
+    if (jobEnded(line.state)) setImmediate(() => this.jobSeen(job, line));
+    return true;
+  }
+
+  logs(key: string): Readable {
+    const member = this.members.get(key);
+    if (!member?.launch) throw new Error(`no attempt ${key} has been prepared in group ${this.group.name}`);
+    return followLog(member.launch.logPath, member.ended);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const live = [...this.jobs.entries()].filter(([, { keys }]) => keys.some((k) => !this.members.get(k)!.reported)).map(([job]) => job);
+    for (const { unwatch } of this.jobs.values()) unwatch();
+    for (const key of this.members.keys()) this.site.listener.unroute(key);
+    await cancelJobs(this.site.env, live);
+  }
+
+  // ---- members and their helpers
+
+  private member(key: string): SlurmMember {
+    let member = this.members.get(key);
+    if (member) return member;
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const dir = this.site.memberDir(key);
+    member = { key, dir, placed: false, ready: false, released: false, stopped: false, reported: false, ended, end };
+    this.members.set(key, member);
+    const m = member;
+    this.site.listener.route(key, {
+      connected: (link) => this.connected(m, link),
+      message: (_link, message) => this.message(m, message),
+      disconnected: (link) => {
+        if (m.link !== link) return;
+        m.link = undefined;
+        m.starting?.reject(new Error(`${key}'s helper went away before its command started`));
+        this.site.poller.pollSoon();
+      },
+    });
+    return member;
+  }
+
+  private submitted(job: string, members: SlurmMember[]): void {
+    for (const member of members) member.job = job;
+    this.watchJob(
+      job,
+      members.map((m) => m.key),
+    );
+    // Stopped while it was being submitted: nothing of it is to run.
+    if (members.every((m) => m.reported)) void this.cancelQuietly(job);
+  }
+
+  private connected(member: SlurmMember, link: HelperLink): void {
+    if (member.reported) return link.send({ t: "stop", graceMs: 0 });
+    member.link = link;
+    // A helper whose command already runs connects again after a restart of troupe: its placement is known.
+    if (!member.placed && !link.hello.running) {
+      member.placed = true;
+      this.listener.placed(member.key, { address: link.address, hostName: link.address, node: link.hello.node });
+    }
+    if (member.stopped) link.send({ t: "stop", graceMs: 0 });
+    else if (member.launch && !link.hello.running) this.sendLaunch(member, link);
+  }
+
+  private sendLaunch(member: SlurmMember, link: HelperLink): void {
+    const { argv, env, outputDir, logPath, files } = member.launch!;
+    mkdirSync(outputDir, { recursive: true });
+    const launch = { argv, env, outputDir, logPath, files: files.map((f) => f.path), orphanMs: this.site.orphanMs };
+    link.send({ t: "launch", launch });
+  }
+
+  private message(member: SlurmMember, message: HelperMessage): void {
+    if (member.reported) return;
+    switch (message.t) {
+      case "ready":
+        // A stop asked meanwhile: it is never reported ready (its helper ends it).
+        if (member.ready || member.stopped) return;
+        member.ready = true;
+        this.listener.ready(member.key);
+        return;
+      case "started":
+        member.starting?.resolve();
+        return;
+      case "exit":
+        member.starting?.resolve();
+        return this.report(member, { kind: "exited", code: message.code });
+      case "failed":
+        member.starting?.reject(new Error(message.message));
+        return this.report(member, { kind: "start-failed", message: message.message });
+      case "stopped":
+        return this.report(member, { kind: "start-failed", message: "stopped before its command started" });
+    }
+  }
+
+  /** A released member's output, to the run's live sink as it comes. */
+  private follow(member: SlurmMember): void {
+    const sink = this.site.run.onOutput;
+    const launch = member.launch;
+    if (!sink || !launch) return;
+    const stream = followLog(launch.logPath, member.ended);
+    stream.on("data", (chunk: Buffer) => sink(launch, chunk));
+    stream.on("error", tolerated("following a member's log for the live view", { key: member.key }));
+  }
+
+  // ---- what Slurm says
+
+  private watchJob(job: string, keys: string[]): void {
+    const known = this.jobs.get(job);
+    if (known) {
+      known.keys.push(...keys);
+      return;
+    }
+    const unwatch = this.site.poller.watch(job, (line) => this.jobSeen(job, line));
+    this.jobs.set(job, { keys: [...keys], unwatch });
+  }
+
+  private jobSeen(job: string, line: JobLine | undefined): void {
+    const entry = this.jobs.get(job);
+    if (!entry) return;
+    const open = entry.keys.map((k) => this.members.get(k)!).filter((m) => !m.reported);
+    const never = line && neverStarts(line);
+    if (never) {
+      for (const member of open) this.report(member, { kind: "start-failed", message: never });
+      return;
+    }
+    const over = !line || jobEnded(line.state);
+    for (const member of open) {
+      const status = this.exitStatus(member);
+      // An exit file is the member's own word; else, once the job is over, Slurm's.
+      if (status !== undefined && !member.link) this.report(member, { kind: "exited", code: status });
+      else if (over) this.report(member, status !== undefined ? { kind: "exited", code: status } : outcomeOfJob(job, line, member.stopped));
+    }
+    if (over) {
+      entry.unwatch();
+      this.jobs.delete(job);
+    }
+  }
+
+  private exitStatus(member: SlurmMember): number | undefined {
+    try {
+      const text = readFileSync(`${member.dir}/exit`, "utf8").trim();
+      return /^\d+$/.test(text) ? Number(text) : undefined;
+    } catch {
+      return undefined; // none written (yet)
+    }
+  }
+
+  /** Every attempt's end is reported once; a job none of whose members is left goes. */
+  private report(member: SlurmMember, outcome: MemberOutcome): void {
+    if (member.reported) return;
+    member.reported = true;
+    member.starting?.reject(new Error(`${member.key} ended before its command started`));
+    member.end();
+    this.listener.exited(member.key, outcome);
+    // A job none of whose members is left, some never on a node (stopped while it was pending): it goes.
+    const job = member.job && this.jobs.get(member.job);
+    const members = job ? job.keys.map((k) => this.members.get(k)!) : [];
+    if (members.every((m) => m.reported) && members.some((m) => !m.placed)) void this.cancelQuietly(member.job!);
+  }
+
+  private async cancelQuietly(job: string): Promise<void> {
+    await cancelJobs(this.site.env, [job]).catch(tolerated("cancelling a job none of whose members is left", { job }, "warn"));
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * A Slurm cluster as the port's pool backend. The cluster places groups
+ * (each one batch job: slurm-group.ts); members see the cluster's shared
+ * file system, where troupe keeps, per run, the helpers' members files,
+ * tokens and exit statuses, and the member helper itself; tasks outlive
+ * troupe (their steps are the batch script's). A session listens for its
+ * helpers on an address of this (the login) node that the nodes reach.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../../port/index.js";
+import { tolerated } from "../../util/log.js";
+import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
+import { homeIdentity } from "../home-identity.js";
+import { batchScript, type MemberShape, type Spread } from "./batch-script.js";
+import { HelperListener } from "./helper-listener.js";
+import { JobPoller } from "./job-poller.js";
+import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
+import { SlurmGroup, type GroupSite } from "./slurm-group.js";
+
+const HELPER_SOURCE = new URL("./member-helper.mjs", import.meta.url);
+
+export interface SlurmSettings {
+  /** The environment Slurm's commands run with (SLURM_CONF, for a cluster of its own). */
+  env: NodeJS.ProcessEnv;
+  /** A directory of the cluster's shared file system: the same path on every node and here. */
+  sharedDir: string;
+  /** This node's address that the nodes reach: where the helpers connect. */
+  listenAddress: string;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  spread: Spread;
+  /** troupe's home (its identity marks the jobs and directories of its runs). */
+  home: string;
+  /** The partition's nodes, as sinfo said when the pool was made. */
+  nodes: readonly SlurmNode[];
+  /** Node.js on the nodes (default: this one's path, which a shared installation has on every node). */
+  nodePath?: string;
+  /** How long the helper of a run that does not keep its tasks waits for a troupe that went away (default 15 s). */
+  orphanMs?: number;
+}
+
+const CAPABILITIES: PoolCapabilities = { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true };
+
+/** The fields of a job's comment: troupe;run=R;owner=HOME;pid=TOKEN[;keep=1]. */
+function commentFields(comment: string): Record<string, string> {
+  return Object.fromEntries(
+    comment
+      .split(";")
+      .slice(1)
+      .map((field) => [field.slice(0, field.indexOf("=")), field.slice(field.indexOf("=") + 1)]),
+  );
+}
+
+export class SlurmPool implements PoolBackend {
+  readonly kind = "slurm";
+  readonly capabilities = CAPABILITIES;
+  private readonly homeId: string;
+  private readonly base: string;
+  /** Runs with a session open in this process: never swept. */
+  private readonly open = new Set<string>();
+  private helper: string | undefined;
+
+  constructor(private readonly settings: SlurmSettings) {
+    this.homeId = homeIdentity(settings.home);
+    this.base = join(settings.sharedDir, `troupe-${this.homeId}`);
+  }
+
+  describe(): string {
+    const where = [this.settings.partition && `partition ${this.settings.partition}`, this.settings.account && `account ${this.settings.account}`]
+      .filter(Boolean)
+      .join(", ");
+    return `runtime: slurm (${this.settings.nodes.length} nodes${where ? `, ${where}` : ""}; members ${this.settings.spread === "nodes" ? "on distinct nodes" : "placed by Slurm"})`;
+  }
+
+  notices(): string[] {
+    return [
+      "on Slurm, tasks run as plain processes of the nodes: images are not run (a sandbox or podman on the nodes is not done yet), and `files:` cannot be placed",
+      `the nodes must see troupe's home (${this.settings.home}) at the same path: tasks' outputs, inputs and logs are there`,
+    ];
+  }
+
+  async openSession(run: RunContext): Promise<RunSession> {
+    const runDir = this.runDir(run.runId);
+    mkdirSync(join(runDir, "jobs"), { recursive: true });
+    const tokenFile = join(runDir, "token");
+    // A resumed run's helpers know its token already.
+    if (!existsSync(tokenFile)) writeFileSync(tokenFile, randomBytes(18).toString("hex"), { mode: 0o600 });
+    const token = readFileSync(tokenFile, "utf8").trim();
+    if (run.keepTasks) writeFileSync(join(runDir, "keep"), "");
+    const listener = await HelperListener.open(this.settings.listenAddress, token);
+    // Written whole (a helper reads it to reconnect at any time).
+    writeFileSync(join(runDir, "listener.tmp"), listener.address);
+    renameSync(join(runDir, "listener.tmp"), join(runDir, "listener"));
+    this.open.add(run.runId);
+    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), () => this.open.delete(run.runId));
+  }
+
+  /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
+  private helperPath(): string {
+    if (this.helper) return this.helper;
+    const source = readFileSync(HELPER_SOURCE);
+    const path = join(this.base, `member-helper-${createHash("sha256").update(source).digest("hex").slice(0, 12)}.mjs`);
+    if (!existsSync(path)) {
+      mkdirSync(this.base, { recursive: true });
+      writeFileSync(`${path}.${process.pid}`, source);
+      chmodSync(`${path}.${process.pid}`, 0o644);
+      renameSync(`${path}.${process.pid}`, path);
+    }
+    return (this.helper = path);
+  }
+
+  private comment(run: RunContext): string {
+    return `troupe;run=${run.runId};owner=${this.homeId};pid=${processToken()}${run.keepTasks ? ";keep=1" : ""}`;
+  }
+
+  /**
+   * Cancels the jobs of this home's runs whose troupe is gone (its process
+   * token dead) but for the runs in `spare` and those open here. Runs that
+   * keep their tasks (a server's) are a resuming server's to keep or sweep:
+   * a sweep without `spare` leaves them.
+   */
+  async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
+    const jobs = await jobsWithComment(this.settings.env, userInfo().username, `troupe;run=`);
+    const doomed = jobs.filter((job) => {
+      const fields = commentFields(job.comment);
+      const run = fields.run ?? "";
+      if (fields.owner !== this.homeId || this.open.has(run) || spare?.has(run)) return false;
+      if (fields.keep === "1" && spare === undefined) return false;
+      return !fields.pid || !isProcessTokenAlive(fields.pid);
+    });
+    await cancelJobs(
+      this.settings.env,
+      doomed.map((job) => job.id),
+    );
+    const runs = new Set(doomed.map((job) => commentFields(job.comment).run ?? ""));
+    for (const run of runs) this.removeRunDir(run);
+    return doomed.map((job) => `slurm job ${job.id} (${job.name})`);
+  }
+
+  private removeRunDir(run: string): void {
+    const dir = this.runDir(run);
+    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Where run `runId`'s files are on the shared file system (while a session of it is open, or a dead one left them). */
+  runDir(runId: string): string {
+    return join(this.base, "runs", runId);
+  }
+}
+
+class SlurmSession implements RunSession, GroupSite {
+  readonly env: NodeJS.ProcessEnv;
+  readonly poller: JobPoller;
+  readonly orphanMs: number;
+  private readonly groups: SlurmGroup[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: SlurmSettings,
+    readonly run: RunContext,
+    private readonly runDir: string,
+    readonly listener: HelperListener,
+    private readonly helper: string,
+    private readonly comment: string,
+    private readonly onClose: () => void,
+  ) {
+    this.env = settings.env;
+    this.poller = new JobPoller(settings.env);
+    this.orphanMs = settings.orphanMs ?? 15_000;
+  }
+
+  openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
+    const handle = new SlurmGroup(this, group, listener, id ?? `${this.run.runId}/${group.name}`);
+    this.groups.push(handle);
+    return handle;
+  }
+
+  memberDir(key: string): string {
+    return join(this.runDir, "members", key);
+  }
+
+  async submit(name: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string> {
+    const { spread, nodes, partition } = this.settings;
+    if (spread === "nodes" && members.length > nodes.length)
+      throw new Error(
+        `spread: nodes puts each of the ${members.length} members on a node of its own, and ${partition ? `partition ${partition}` : "the cluster"} has ${nodes.length} nodes (use spread: pack, or fewer members)`,
+      );
+    for (const { dir } of members) mkdirSync(dir, { recursive: true });
+    const jobs = join(this.runDir, "jobs");
+    const membersFile = join(jobs, `${name}.members`);
+    writeFileSync(membersFile, members.map(({ key, dir }) => `${key}\t${dir}\n`).join(""));
+    const script = join(jobs, `${name}.sh`);
+    const text = batchScript({
+      name: `troupe-${this.run.runId}-${name.replace(/-\d+$/, "")}`,
+      comment: this.comment,
+      partition: this.settings.partition,
+      account: this.settings.account,
+      qos: this.settings.qos,
+      spread,
+      shapes: members.map((m) => m.shape),
+      runDir: this.runDir,
+      scriptOutput: join(jobs, `${name}.%j.out`),
+      node: this.settings.nodePath ?? process.execPath,
+      helper: this.helper,
+      membersFile,
+    });
+    writeFileSync(script, text, { mode: 0o700 });
+    const job = await submitJob(this.env, [], script);
+    for (const { dir } of members) writeFileSync(join(dir, "job"), job);
+    return job;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.groups.map((g) => g.close().catch(tolerated("cancelling a group's jobs", { run: this.run.runId }, "warn"))));
+      this.poller.close();
+      await this.listener.close();
+      this.onClose();
+      rmSync(this.runDir, { recursive: true, force: true });
+    })();
+    return this.closing;
+  }
+}

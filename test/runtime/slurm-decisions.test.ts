@@ -1,0 +1,125 @@
+/**
+ * The Slurm runtime's decisions, apart from any cluster: the batch job a
+ * group's members make (alike: one job of K tasks, on K nodes or packed;
+ * different: a heterogeneous job), what a job's state means for a member
+ * whose helper could not say, which pending reasons mean never, and what
+ * sinfo's lines say of the nodes. (test/slurm/ and the conformance suite
+ * run them on the real test cluster.)
+ */
+import { describe, expect, it } from "vitest";
+import { batchScript, isHeterogeneous, quote, shapeOf, type JobRequest } from "../../src/runtime/slurm/batch-script.js";
+import { neverStarts, outcomeOfJob } from "../../src/runtime/slurm/job-outcome.js";
+import { parseNodes, type JobLine } from "../../src/runtime/slurm/slurm-commands.js";
+import { clusterCapacity } from "../../src/runtime/slurm/cluster-facts.js";
+
+const request = (shapes: JobRequest["shapes"], extra: Partial<JobRequest> = {}): JobRequest => ({
+  name: "troupe-run1-g",
+  comment: "troupe;run=run1;owner=abc;pid=1:2:3",
+  spread: "nodes",
+  shapes,
+  runDir: "/shared/runs/run1",
+  scriptOutput: "/shared/runs/run1/jobs/g-1.%j.out",
+  node: "/usr/bin/node",
+  helper: "/shared/member-helper-0123.mjs",
+  membersFile: "/shared/runs/run1/jobs/g-1.members",
+  ...extra,
+});
+
+const sbatchLines = (script: string) => script.split("\n").filter((l) => l.startsWith("#SBATCH"));
+const stepLine = (script: string) => script.split("\n").find((l) => l.startsWith("exec srun"))!;
+
+describe("a group's batch job", () => {
+  it("members alike, spread over nodes: one job of K tasks, one per node, memory and GPUs per node", () => {
+    const shape = shapeOf({ cpu: 2, gpu: 1, memoryBytes: 512 * 2 ** 20 });
+    const script = batchScript(request([shape, shape, shape], { partition: "main", account: "lab", qos: "high" }));
+    expect(sbatchLines(script)).toEqual([
+      "#SBATCH --job-name=troupe-run1-g",
+      "#SBATCH --comment=troupe;run=run1;owner=abc;pid=1:2:3",
+      "#SBATCH --no-requeue",
+      "#SBATCH --chdir=/shared/runs/run1",
+      "#SBATCH --output=/shared/runs/run1/jobs/g-1.%j.out",
+      "#SBATCH --partition=main",
+      "#SBATCH --account=lab",
+      "#SBATCH --qos=high",
+      "#SBATCH --ntasks=3",
+      "#SBATCH --cpus-per-task=2",
+      "#SBATCH --nodes=3",
+      "#SBATCH --ntasks-per-node=1",
+      "#SBATCH --mem=512M",
+      "#SBATCH --gres=gpu:1",
+    ]);
+    expect(stepLine(script)).toBe(
+      "exec srun --ntasks=3 --cpus-per-task=2 --ntasks-per-node=1 --kill-on-bad-exit=0 '/usr/bin/node' '/shared/member-helper-0123.mjs' '/shared/runs/run1/jobs/g-1.members'",
+    );
+  });
+
+  it("members alike, packed: memory per CPU and GPUs per task, as Slurm places them", () => {
+    const shape = shapeOf({ cpu: 2, gpu: 1, memoryBytes: 1000 * 2 ** 20 });
+    const lines = sbatchLines(batchScript(request([shape, shape], { spread: "pack" })));
+    expect(lines.slice(5)).toEqual([
+      "#SBATCH --ntasks=2",
+      "#SBATCH --cpus-per-task=2",
+      "#SBATCH --mem-per-cpu=500M",
+      "#SBATCH --gpus-per-task=1",
+    ]);
+  });
+
+  it("members that ask differently: a heterogeneous job, a component each with the job's name and comment, one step over all", () => {
+    const shapes = [shapeOf({ cpu: 2, gpu: 0, memoryBytes: 0 }), shapeOf({ cpu: 1, gpu: 2, memoryBytes: 2 ** 30 })];
+    expect(isHeterogeneous(shapes)).toBe(true);
+    const script = batchScript(request(shapes));
+    const lines = sbatchLines(script);
+    expect(lines.filter((l) => l === "#SBATCH hetjob")).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith("#SBATCH --comment="))).toHaveLength(2);
+    const second = lines.slice(lines.indexOf("#SBATCH hetjob") + 1);
+    expect(second.slice(5)).toEqual(["#SBATCH --nodes=1", "#SBATCH --ntasks=1", "#SBATCH --cpus-per-task=1", "#SBATCH --mem=1024M", "#SBATCH --gres=gpu:2"]);
+    expect(stepLine(script)).toContain("exec srun --het-group=0-1 --kill-on-bad-exit=0 ");
+  });
+
+  it("a task's resources in Slurm's units: whole CPUs, at least one; MB of memory; nothing asked is nothing given", () => {
+    expect(shapeOf(undefined)).toEqual({ cpus: 1, memoryMb: 0, gpus: 0 });
+    expect(shapeOf({ cpu: 0.5, gpu: 0, memoryBytes: 1 })).toEqual({ cpus: 1, memoryMb: 1, gpus: 0 });
+    expect(quote("it's")).toBe(`'it'\\''s'`);
+  });
+});
+
+describe("a member's end from its job, when its helper could not say", () => {
+  const line = (state: string, reason = "None"): JobLine => ({ id: "42", name: "troupe-r-g", state, reason, nodes: "n2", comment: "" });
+
+  it.each([
+    ["NODE_FAIL", false, "backend-error"],
+    ["PREEMPTED", false, "preempted"],
+    ["TIMEOUT", false, "backend-error"],
+    ["OUT_OF_MEMORY", false, "exited"],
+    ["CANCELLED", true, "start-failed"],
+    ["CANCELLED", false, "backend-error"],
+    ["COMPLETED", false, "backend-error"],
+  ])("%s (stopped by troupe: %s) is %s", (state, stopped, kind) => {
+    const outcome = outcomeOfJob("42", line(state), stopped);
+    expect(outcome.kind).toBe(kind);
+    if (outcome.kind === "exited") expect(outcome.code).toBe(137);
+    else expect(outcome.message).toContain("job 42");
+  });
+
+  it("a job Slurm has forgotten, with no exit file, is lost", () => {
+    expect(outcomeOfJob("42", undefined, false)).toMatchObject({ kind: "lost" });
+  });
+
+  it("a pending job that can never start says why; one waiting for resources or a drained node waits", () => {
+    expect(neverStarts(line("PENDING", "PartitionNodeLimit"))).toBe("job 42 can never start: Slurm says PartitionNodeLimit");
+    expect(neverStarts(line("PENDING", "Resources"))).toBeUndefined();
+    expect(neverStarts(line("PENDING", "Nodes_required_for_job_are_DOWN,_DRAINED_or_reserved"))).toBeUndefined();
+    expect(neverStarts(line("RUNNING", "PartitionNodeLimit"))).toBeUndefined();
+  });
+});
+
+describe("sinfo's nodes", () => {
+  it("reads name, CPUs, memory, GPUs, state, address and partitions, and sums the capacity", () => {
+    const nodes = parseNodes("n1|4|4000|gpu:2|idle|10.250.0.11|main*\nn2|4|4000|(null)|drain|10.250.0.12|main*\nn2|4|4000|(null)|drain|10.250.0.12|debug\n");
+    expect(nodes).toEqual([
+      { name: "n1", cpus: 4, memoryMb: 4000, gpus: 2, state: "idle", address: "10.250.0.11", partitions: ["main"], defaultPartition: "main" },
+      { name: "n2", cpus: 4, memoryMb: 4000, gpus: 0, state: "drain", address: "10.250.0.12", partitions: ["main", "debug"], defaultPartition: "main" },
+    ]);
+    expect(clusterCapacity(nodes)).toEqual({ cpu: 8, gpu: 2, memoryBytes: 8000 * 2 ** 20 });
+  });
+});
