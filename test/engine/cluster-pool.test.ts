@@ -6,7 +6,7 @@
  * runs real processes; Slurm and Kubernetes bring real clusters); the clock
  * is the engine tests' fake.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -181,6 +181,13 @@ async function start(yaml: string, options: Partial<RunOptions> = {}, setup: (cl
   };
 }
 
+/** The file's contents once they are `expected`, or what they are after 5 s. */
+async function copied(path: string, expected: string): Promise<string> {
+  const read = () => (existsSync(path) ? readFileSync(path, "utf8") : "");
+  for (let waited = 0; waited < 5_000 && read() !== expected; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  return read();
+}
+
 const logDirs: string[] = [];
 afterAll(() => {
   for (const dir of logDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -221,8 +228,9 @@ describe("a pool whose cluster places the groups", () => {
     expect(g.released.sort()).toEqual([g.key("client"), g.key("server")]);
     expect(h.groupStatus(0)).toBe("RUNNING");
     // The pool writes no local logs: the engine copied each stream into the attempt's log file.
-    expect(readFileSync(h.recorder.logPath("wf-c", "g", "server", 0), "utf8")).toBe("listening\nserved 1\n");
-    expect(readFileSync(h.recorder.logPath("wf-c", "g", "client", 0), "utf8")).toBe("connected\n");
+    // (The copy is file I/O: waited for, not assumed done after a few turns of the event loop.)
+    expect(await copied(h.recorder.logPath("wf-c", "g", "server", 0), "listening\nserved 1\n")).toBe("listening\nserved 1\n");
+    expect(await copied(h.recorder.logPath("wf-c", "g", "client", 0), "connected\n")).toBe("connected\n");
     g.end("client", { kind: "exited", code: 0 });
     g.end("server", { kind: "exited", code: 0 });
     await flush();
