@@ -254,6 +254,9 @@ function poolCapacity(options: RunOptions, known: Capacity | undefined): Capacit
     memoryBytes = parsed.value;
   }
   // A cluster's GPUs are its nodes', which nvidia-smi here does not see.
-  const gpu = known && options.gpus === undefined ? known.gpu : poolGpus(options.gpus, options.gpusUnchecked === true || known !== undefined, "--gpus", "--gpus-unchecked");
+  const gpu =
+    known && options.gpus === undefined
+      ? known.gpu
+      : poolGpus(options.gpus, options.gpusUnchecked === true || known !== undefined, "--gpus", "--gpus-unchecked");
   return { cpu: options.cpus ?? known?.cpu ?? availableParallelism(), gpu, memoryBytes };
 }

@@ -24,13 +24,19 @@ export function runCommand(): Command {
     .option("--partition <name>", "slurm runtime: the partition groups' jobs run in (default: the cluster's default)")
     .option("--account <name>", "slurm runtime: the account jobs are charged to")
     .option("--qos <name>", "slurm runtime: the jobs' quality of service")
-    .option("--shared-dir <dir>", "slurm runtime: a directory of the cluster's shared file system for troupe's files (default TROUPE_SLURM_SHARED, else $TROUPE_HOME/slurm)")
-    .option("--listen-address <ip>", "slurm runtime: this machine's address the nodes reach (default: its address on the route to the first node)")
+    .option(
+      "--shared-dir <dir>",
+      "slurm runtime: a directory of the cluster's shared file system for troupe's files (default TROUPE_SLURM_SHARED, else $TROUPE_HOME/slurm)",
+    )
+    .option(
+      "--listen-address <ip>",
+      "slurm runtime: this machine's address the nodes reach (default: its address on the route to the first node)",
+    )
     .addOption(
-      new Option("--spread <how>", "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them").choices([
-        "nodes",
-        "pack",
-      ]),
+      new Option(
+        "--spread <how>",
+        "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them",
+      ).choices(["nodes", "pack"]),
     )
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")

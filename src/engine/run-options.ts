@@ -62,4 +62,3 @@ export interface RunOptions {
 export interface RunResult {
   status: WorkflowStatus;
 }
-

@@ -88,7 +88,7 @@ export const BACKENDS = {
       orphanMs: 5000,
     });
   },
-    /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
+  /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
   "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
 } satisfies Record<string, () => Promise<PoolBackend>>;
 

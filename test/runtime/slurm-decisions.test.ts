@@ -72,7 +72,13 @@ describe("a group's batch job", () => {
     expect(lines.filter((l) => l === "#SBATCH hetjob")).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("#SBATCH --comment="))).toHaveLength(2);
     const second = lines.slice(lines.indexOf("#SBATCH hetjob") + 1);
-    expect(second.slice(5)).toEqual(["#SBATCH --nodes=1", "#SBATCH --ntasks=1", "#SBATCH --cpus-per-task=1", "#SBATCH --mem=1024M", "#SBATCH --gres=gpu:2"]);
+    expect(second.slice(5)).toEqual([
+      "#SBATCH --nodes=1",
+      "#SBATCH --ntasks=1",
+      "#SBATCH --cpus-per-task=1",
+      "#SBATCH --mem=1024M",
+      "#SBATCH --gres=gpu:2",
+    ]);
     expect(stepLine(script)).toContain("exec srun --het-group=0-1 --kill-on-bad-exit=0 ");
   });
 
@@ -115,10 +121,30 @@ describe("a member's end from its job, when its helper could not say", () => {
 
 describe("sinfo's nodes", () => {
   it("reads name, CPUs, memory, GPUs, state, address and partitions, and sums the capacity", () => {
-    const nodes = parseNodes("n1|4|4000|gpu:2|idle|10.250.0.11|main*\nn2|4|4000|(null)|drain|10.250.0.12|main*\nn2|4|4000|(null)|drain|10.250.0.12|debug\n");
+    const nodes = parseNodes(
+      "n1|4|4000|gpu:2|idle|10.250.0.11|main*\nn2|4|4000|(null)|drain|10.250.0.12|main*\nn2|4|4000|(null)|drain|10.250.0.12|debug\n",
+    );
     expect(nodes).toEqual([
-      { name: "n1", cpus: 4, memoryMb: 4000, gpus: 2, state: "idle", address: "10.250.0.11", partitions: ["main"], defaultPartition: "main" },
-      { name: "n2", cpus: 4, memoryMb: 4000, gpus: 0, state: "drain", address: "10.250.0.12", partitions: ["main", "debug"], defaultPartition: "main" },
+      {
+        name: "n1",
+        cpus: 4,
+        memoryMb: 4000,
+        gpus: 2,
+        state: "idle",
+        address: "10.250.0.11",
+        partitions: ["main"],
+        defaultPartition: "main",
+      },
+      {
+        name: "n2",
+        cpus: 4,
+        memoryMb: 4000,
+        gpus: 0,
+        state: "drain",
+        address: "10.250.0.12",
+        partitions: ["main", "debug"],
+        defaultPartition: "main",
+      },
     ]);
     expect(clusterCapacity(nodes)).toEqual({ cpu: 8, gpu: 2, memoryBytes: 8000 * 2 ** 20 });
   });

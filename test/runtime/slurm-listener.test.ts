@@ -61,7 +61,10 @@ describe("the helpers' listener", () => {
     const listener = await open();
     const member = recorder();
     listener.route("g/a/0", member.handler);
-    const intruder = await helper(listener, [{ t: "hello", token: "guess", key: "g/a/0", node: "n9", job: "1" }, { t: "exit", code: 0 }]);
+    const intruder = await helper(listener, [
+      { t: "hello", token: "guess", key: "g/a/0", node: "n9", job: "1" },
+      { t: "exit", code: 0 },
+    ]);
     await new Promise((resolve) => intruder.on("close", resolve));
     expect(member.events).toEqual([]);
   });
@@ -85,7 +88,10 @@ describe("the helpers' listener", () => {
 
   it("keeps a helper that comes before its member is asked for, and gives it with its messages once it is", async () => {
     const listener = await open();
-    await helper(listener, [{ t: "hello", token: TOKEN, key: "g/b/0", node: "n3", job: "7", running: true }, { t: "exit", code: 5 }]);
+    await helper(listener, [
+      { t: "hello", token: TOKEN, key: "g/b/0", node: "n3", job: "7", running: true },
+      { t: "exit", code: 5 },
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     const member = recorder();
     listener.route("g/b/0", member.handler);

@@ -53,12 +53,19 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     if (jobs.length > 0) await run("scancel", jobs.splice(0)).catch(() => undefined);
   });
   afterAll(async () => {
-    console.log(`Slurm test cluster timings:\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
+    console.log(
+      `Slurm test cluster timings:\n${Object.entries(timings)
+        .map(([k, v]) => `  ${k}: ${v}`)
+        .join("\n")}`,
+    );
     if (cluster.startedHere) await run("bash", [DOWN_SCRIPT]);
   });
 
   it("up.sh on a running cluster changes nothing; other settings and another state directory are refused", async () => {
-    const daemons = () => ["munge/munged.pid", "ctld/slurmctld.pid", ...[1, 2, 3].map((i) => `nodes/n${i}/slurmd.pid`)].map((f) => readFileSync(`${cluster.dir}/${f}`, "utf8"));
+    const daemons = () =>
+      ["munge/munged.pid", "ctld/slurmctld.pid", ...[1, 2, 3].map((i) => `nodes/n${i}/slurmd.pid`)].map((f) =>
+        readFileSync(`${cluster.dir}/${f}`, "utf8"),
+      );
     const before = daemons();
     const again = await runScript(cluster, UP_SCRIPT);
     expect(again.code).toBe(0);
@@ -104,11 +111,13 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     if (gpus === "0") return;
     const out = await run("srun", ["-N3", "--ntasks-per-node=1", "--gres=gpu:1", "bash", "-c", 'echo "$(hostname) $CUDA_VISIBLE_DEVICES"']);
     expect(out.trim().split("\n").sort()).toEqual(["n1 0", "n2 0", "n3 0"]);
-    await expect(run("srun", ["-N1", `--gres=gpu:${Number(gpus) + 1}`, "true"])).rejects.toThrow(/Requested node configuration is not available/);
+    await expect(run("srun", ["-N1", `--gres=gpu:${Number(gpus) + 1}`, "true"])).rejects.toThrow(
+      /Requested node configuration is not available/,
+    );
   });
 
   it("steps of one allocation start without a new allocation (times recorded)", async () => {
-    const script = 'for i in 1 2 3 4 5; do s=$(date +%s%N); srun -N3 true; echo $((($(date +%s%N) - s) / 1000000)); done';
+    const script = "for i in 1 2 3 4 5; do s=$(date +%s%N); srun -N3 true; echo $((($(date +%s%N) - s) / 1000000)); done";
     const out = await run("salloc", ["-N3", "--ntasks-per-node=1", "bash", "-c", script]);
     const times = out.trim().split("\n").map(Number);
     expect(times).toHaveLength(5);
@@ -149,12 +158,17 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
       ...["-N2", "-c1", "--mem=200", "bash", "-c", 'echo "worker $(hostname) $SLURM_JOB_ID"'],
     ]);
     timings["srun heterogeneous 1+2 nodes, end to end"] = `${ms(started)} ms`;
-    const lines = out.trim().split("\n").map((l) => l.split(" "));
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" "));
     expect(lines.map((l) => l[0]).sort()).toEqual(["lead", "worker", "worker"]);
     expect(new Set(lines.map((l) => l[1])).size).toBe(3);
     const id = lines[0]![2]!;
     // The components are jobs ID+0 and ID+1 (their own job ids, het_job_id = the first's).
-    const listed = JSON.parse(await run("squeue", ["--json"])) as { jobs: Array<{ het_job_id: number; het_job_offset: number; job_state: string }> };
+    const listed = JSON.parse(await run("squeue", ["--json"])) as {
+      jobs: Array<{ het_job_id: number; het_job_offset: number; job_state: string }>;
+    };
     const parts = listed.jobs.filter((j) => String(j.het_job_id) === id);
     expect(parts.map((j) => j.het_job_offset).sort()).toEqual([0, 1]);
   });
@@ -202,20 +216,31 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     try {
       const { port } = server.address() as AddressInfo;
       const submitted = process.hrtime.bigint();
-      const id = await submit(dir, `srun ${NODE} ${FIXTURES}/member-helper.mjs ${cluster.loginAddress} ${port} $D 'exit $SLURM_PROCID'`, ["-N3", "--ntasks-per-node=1"]);
+      const id = await submit(dir, `srun ${NODE} ${FIXTURES}/member-helper.mjs ${cluster.loginAddress} ${port} $D 'exit $SLURM_PROCID'`, [
+        "-N3",
+        "--ntasks-per-node=1",
+      ]);
       const placed = () => messages.filter((m) => m.node);
       await pollFor("three members placed", 30_000, async () => (placed().length === 3 ? true : undefined), 5);
       timings["durable design: sbatch to all three members waiting at the barrier"] = `${ms(submitted)} ms`;
-      expect(placed().map((m) => `${m.rank} ${m.node} ${m.address} ${m.job}`).sort()).toEqual(
-        [1, 2, 3].map((i) => `${i - 1} n${i} ${cluster.nodeAddress(i)} ${id}`),
-      );
+      expect(
+        placed()
+          .map((m) => `${m.rank} ${m.node} ${m.address} ${m.job}`)
+          .sort(),
+      ).toEqual([1, 2, 3].map((i) => `${i - 1} n${i} ${cluster.nodeAddress(i)} ${id}`));
       releasedAt = performance.timeOrigin + performance.now();
       for (const socket of sockets) socket.write("go\n");
       await pollFor("three exits", 30_000, async () => (messages.filter((m) => m.exit !== undefined).length === 3 ? true : undefined), 5);
       const starts = messages.flatMap((m) => (m.started === undefined ? [] : [m.started]));
       expect(starts.every((t) => t >= releasedAt)).toBe(true);
-      timings["durable design: go to last start / start skew"] = `${(Math.max(...starts) - releasedAt).toFixed(1)} ms / ${(Math.max(...starts) - Math.min(...starts)).toFixed(1)} ms`;
-      expect(messages.filter((m) => m.exit !== undefined).map((m) => `${m.rank}:${m.exit}`).sort()).toEqual(["0:0", "1:1", "2:2"]);
+      timings["durable design: go to last start / start skew"] =
+        `${(Math.max(...starts) - releasedAt).toFixed(1)} ms / ${(Math.max(...starts) - Math.min(...starts)).toFixed(1)} ms`;
+      expect(
+        messages
+          .filter((m) => m.exit !== undefined)
+          .map((m) => `${m.rank}:${m.exit}`)
+          .sort(),
+      ).toEqual(["0:0", "1:1", "2:2"]);
       expect([0, 1, 2].map((r) => readFileSync(`${dir}/exit-${id}.${r}`, "utf8"))).toEqual(["0\n", "1\n", "2\n"]);
       await untilState(id, /^FAILED$/, 30_000);
       expect((await showJob(cluster, id)).ExitCode).toBe("2:0");
@@ -228,9 +253,14 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     const dir = sharedDir("durable");
     const id = await submit(dir, `srun -N1 -n1 --overlap bash -c 'echo $$ > $D/batch-step; exec sleep 300' &\nwait`, ["-N1"]);
     await untilState(id, /^RUNNING$/, 30_000);
-    const login = spawn("srun", ["--jobid", id, "--overlap", "-N1", "-n1", "bash", "-c", `echo $$ > ${dir}/login-step; exec sleep 300`], { env: cluster.env, stdio: "ignore" });
+    const login = spawn("srun", ["--jobid", id, "--overlap", "-N1", "-n1", "bash", "-c", `echo $$ > ${dir}/login-step; exec sleep 300`], {
+      env: cluster.env,
+      stdio: "ignore",
+    });
     const pidIn = (file: string) =>
-      pollFor(file, 30_000, async () => (existsSync(file) && readFileSync(file, "utf8").endsWith("\n") ? Number(readFileSync(file, "utf8")) : undefined));
+      pollFor(file, 30_000, async () =>
+        existsSync(file) && readFileSync(file, "utf8").endsWith("\n") ? Number(readFileSync(file, "utf8")) : undefined,
+      );
     const [batchStep, loginStep] = [await pidIn(`${dir}/batch-step`), await pidIn(`${dir}/login-step`)];
     const killed = process.hrtime.bigint();
     login.kill("SIGKILL");
@@ -245,7 +275,9 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     const step = `trap 'echo TERM > $D/term-$(hostname); exit 143' TERM; sleep 300 & echo "$$ $!" > $D/pids-$(hostname); wait`;
     const id = await submit(dir, `srun bash -c '${step.replace(/'/g, "'\\''")}'`, ["-N3", "--ntasks-per-node=1"]);
     const pidFiles = ["n1", "n2", "n3"].map((n) => `${dir}/pids-${n}`);
-    await pollFor("the three steps to start", 30_000, async () => (pidFiles.every((f) => existsSync(f) && readFileSync(f, "utf8").includes("\n")) ? true : undefined));
+    await pollFor("the three steps to start", 30_000, async () =>
+      pidFiles.every((f) => existsSync(f) && readFileSync(f, "utf8").includes("\n")) ? true : undefined,
+    );
     const pids = pidFiles.flatMap((f) => readFileSync(f, "utf8").trim().split(" ").map(Number));
     const cancelled = process.hrtime.bigint();
     await run("scancel", [id]);
@@ -260,7 +292,9 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     // A step that ignores SIGTERM is killed KillWait (5 s here) later.
     const stubborn = sharedDir("stubborn");
     const id2 = await submit(stubborn, `srun bash -c 'trap "" TERM; echo $$ > $D/pid; sleep 300'`, ["-N1"]);
-    await pollFor("the step to start", 30_000, async () => (existsSync(`${stubborn}/pid`) && readFileSync(`${stubborn}/pid`, "utf8").endsWith("\n") ? true : undefined));
+    await pollFor("the step to start", 30_000, async () =>
+      existsSync(`${stubborn}/pid`) && readFileSync(`${stubborn}/pid`, "utf8").endsWith("\n") ? true : undefined,
+    );
     const pid = Number(readFileSync(`${stubborn}/pid`, "utf8"));
     const cancelled2 = process.hrtime.bigint();
     await run("scancel", [id2]);
@@ -298,7 +332,9 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     // More nodes than the partition has: sbatch accepts it and it pends forever (PartitionNodeLimit);
     // --test-only refuses it at once, with a reason.
     const never = await submit(dir, "true", ["-N4"]);
-    await pollFor("PartitionNodeLimit", 15_000, async () => ((await showJob(cluster, never)).Reason === "PartitionNodeLimit" ? true : undefined));
+    await pollFor("PartitionNodeLimit", 15_000, async () =>
+      (await showJob(cluster, never)).Reason === "PartitionNodeLimit" ? true : undefined,
+    );
     await expect(run("sbatch", ["--test-only", "-N4", "--wrap", "true"])).rejects.toThrow(/Requested node configuration is not available/);
   }, 90_000);
 
@@ -314,7 +350,9 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     expect(listed.jobs.find((j) => String(j.job_id) === id)?.exit_code).toBe(3 << 8);
     expect(readFileSync(`${dir}/srun-exit`, "utf8")).toBe("3\n");
     const jobcomp = await pollFor("the jobcomp line", 10_000, async () =>
-      readFileSync(`${cluster.dir}/ctld/jobcomp.log`, "utf8").split("\n").find((l) => l.startsWith(`JobId=${id} `)),
+      readFileSync(`${cluster.dir}/ctld/jobcomp.log`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith(`JobId=${id} `)),
     );
     expect(jobcomp).toMatch(/JobState=FAILED .*ExitCode=3:0/);
   });
@@ -323,18 +361,25 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     const dir = sharedDir("nodefail");
     const id = await submit(dir, `srun bash -c 'echo $$ > $D/pid; exec sleep 300'`, ["-N1", "-w", "n2", "--no-requeue"]);
     const requeued = await submit(dir, "sleep 300", ["-N1", "-w", "n2", "--requeue"]);
-    await pollFor("the step to start", 30_000, async () => (existsSync(`${dir}/pid`) && readFileSync(`${dir}/pid`, "utf8").endsWith("\n") ? true : undefined));
+    await pollFor("the step to start", 30_000, async () =>
+      existsSync(`${dir}/pid`) && readFileSync(`${dir}/pid`, "utf8").endsWith("\n") ? true : undefined,
+    );
     await untilState(requeued, /^RUNNING$/, 30_000);
     const stepPid = Number(readFileSync(`${dir}/pid`, "utf8"));
     const slurmd = Number(readFileSync(`${cluster.dir}/nodes/n2/slurmd.pid`, "utf8"));
     const killed = process.hrtime.bigint();
     process.kill(slurmd, "SIGKILL");
     let notResponding: number | undefined;
-    const down = await pollFor("n2 to go DOWN", 90_000, async () => {
-      const state = await nodeState("n2");
-      if (state.endsWith("*") && notResponding === undefined) notResponding = ms(killed);
-      return state.startsWith("down") ? state : undefined;
-    }, 200);
+    const down = await pollFor(
+      "n2 to go DOWN",
+      90_000,
+      async () => {
+        const state = await nodeState("n2");
+        if (state.endsWith("*") && notResponding === undefined) notResponding = ms(killed);
+        return state.startsWith("down") ? state : undefined;
+      },
+      200,
+    );
     const downAt = ms(killed);
     expect(down).toBe("down*");
     await untilState(id, /^NODE_FAIL$/, 30_000);

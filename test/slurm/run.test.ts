@@ -127,14 +127,21 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
 `,
     );
     let child: import("node:child_process").ChildProcess | undefined;
-    const running = troupe(["run", file, "--output", "json", ...slurmArgs], { home: home.home, env: env(), timeoutMs: 90_000, onSpawn: (c) => (child = c) });
+    const running = troupe(["run", file, "--output", "json", ...slurmArgs], {
+      home: home.home,
+      env: env(),
+      timeoutMs: 90_000,
+      onSpawn: (c) => (child = c),
+    });
     await pollFor("both members running", 60_000, async () => (processesWith(marker).length >= 2 ? true : undefined));
     expect(await jobsOf(group)).toHaveLength(1);
     child!.kill("SIGINT");
     const result = await running;
     expect(result.code).toBe(130);
     expect(JSON.parse(result.stdout).status).toBe("FAILED_CANCELED");
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(true);
+    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
+      true,
+    );
     expect(await pollFor("the commands to end", 20_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
   }, 120_000);
 
@@ -159,8 +166,12 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     child!.kill("SIGKILL");
     expect((await running).signal).toBe("SIGKILL");
     // A run that does not keep its tasks: its helpers wait 15 s for troupe to come back, then end their commands.
-    expect(await pollFor("the commands to end", 45_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(true);
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(true);
+    expect(await pollFor("the commands to end", 45_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(
+      true,
+    );
+    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
+      true,
+    );
   }, 120_000);
 
   it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR once Slurm says NODE_FAIL; up.sh brings the node back", async () => {
@@ -180,8 +191,14 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     const running = runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
     try {
       await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
-      const runId = await pollFor("the run's directory", 10_000, async () => fs.readdirSync(`${home.home}/runs`).find((r) => r.startsWith("slurm-nodefail-")));
-      const node = await pollFor("the member's node in its log", 10_000, async () => /node=(n\d)/.exec(readLog(home.logPath(runId, "victim")))?.[1]);
+      const runId = await pollFor("the run's directory", 10_000, async () =>
+        fs.readdirSync(`${home.home}/runs`).find((r) => r.startsWith("slurm-nodefail-")),
+      );
+      const node = await pollFor(
+        "the member's node in its log",
+        10_000,
+        async () => /node=(n\d)/.exec(readLog(home.logPath(runId, "victim")))?.[1],
+      );
       process.kill(Number(fs.readFileSync(`${cluster.dir}/nodes/${node}/slurmd.pid`, "utf8")), "SIGKILL");
       const result = await running;
       const task = taskOf(result.record, "victim");
@@ -191,7 +208,9 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
       const repaired = await runScript(cluster, UP_SCRIPT);
       expect(repaired.code, repaired.stderr).toBe(0);
     }
-    expect(await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(true);
+    expect(
+      await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500),
+    ).toBe(true);
   }, 180_000);
 
   it("a group Slurm keeps pending past its queue_timeout ends FAILED_QUEUE_TIMEOUT, its job cancelled", async () => {
@@ -271,8 +290,15 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
   }, 120_000);
 
   it("a partition the cluster does not have is refused before anything runs (exit 2, E_SLURM_UNAVAILABLE)", async () => {
-    const file = home.spec("tiny", "workflow:\n  name: tiny\n  groups:\n  - name: g\n    tasks:\n    - {name: t, image: alpine:3.18, command: [\"true\"]}\n");
-    const result = await troupe(["run", file, ...slurmArgs, "--partition", "no-such-partition"], { home: home.home, env: env(), timeoutMs: 30_000 });
+    const file = home.spec(
+      "tiny",
+      'workflow:\n  name: tiny\n  groups:\n  - name: g\n    tasks:\n    - {name: t, image: alpine:3.18, command: ["true"]}\n',
+    );
+    const result = await troupe(["run", file, ...slurmArgs, "--partition", "no-such-partition"], {
+      home: home.home,
+      env: env(),
+      timeoutMs: 30_000,
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("E_SLURM_UNAVAILABLE");
     expect(result.stderr).toContain("partition no-such-partition has no nodes");

@@ -91,7 +91,7 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.
     const record = () => api("GET", `/api/workflow/${id}`) as Promise<unknown> as Promise<RunRecord>;
     const log = async () =>
       (await fetch(`${server!.url}/api/workflow/${id}/logs?task=kept`, { headers: { authorization: `Bearer ${token}` } })).text();
-    for (const deadline = Date.now() + 60_000; !(await log()).includes("begun"); ) {
+    for (const deadline = Date.now() + 60_000; !(await log()).includes("begun");) {
       if (Date.now() > deadline) throw new Error(`the task did not begin: ${JSON.stringify(await record())}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

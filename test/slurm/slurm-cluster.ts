@@ -46,7 +46,9 @@ function fromExports(values: Record<string, string>, where: string, startedHere:
   const { SLURM_CONF: conf, TROUPE_SLURM_DIR: dir, TROUPE_SLURM_SHARED: shared, TROUPE_SLURM_NET: net } = values;
   const loginAddress = values.TROUPE_SLURM_LOGIN_ADDRESS;
   if (!conf || !dir || !shared || !loginAddress || !net)
-    throw new Error(`${where} lacks one of SLURM_CONF, TROUPE_SLURM_DIR, TROUPE_SLURM_SHARED, TROUPE_SLURM_LOGIN_ADDRESS, TROUPE_SLURM_NET`);
+    throw new Error(
+      `${where} lacks one of SLURM_CONF, TROUPE_SLURM_DIR, TROUPE_SLURM_SHARED, TROUPE_SLURM_LOGIN_ADDRESS, TROUPE_SLURM_NET`,
+    );
   // Every setting up.sh printed goes along, so that running up.sh again (to repair a node) keeps the same cluster.
   return { env: { ...process.env, ...values }, dir, shared, loginAddress, nodeAddress: (i) => `${net}.1${i}`, startedHere };
 }

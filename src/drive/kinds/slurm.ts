@@ -20,8 +20,14 @@ const SlurmOptions = z.object({
   partition: name.optional(),
   account: name.optional(),
   qos: name.optional(),
-  shared_dir: z.string().refine((dir) => dir.startsWith("/"), "an absolute path of the cluster's shared file system").optional(),
-  listen_address: z.string().refine((address) => isIP(address) !== 0, "an IP address of this machine that the nodes reach").optional(),
+  shared_dir: z
+    .string()
+    .refine((dir) => dir.startsWith("/"), "an absolute path of the cluster's shared file system")
+    .optional(),
+  listen_address: z
+    .string()
+    .refine((address) => isIP(address) !== 0, "an IP address of this machine that the nodes reach")
+    .optional(),
   spread: z.enum(["nodes", "pack"]).optional(),
 });
 

@@ -19,11 +19,7 @@ export interface Hello {
 
 /** What a helper says after its hello. */
 export type HelperMessage =
-  | { t: "ready" }
-  | { t: "started"; again?: boolean }
-  | { t: "exit"; code: number }
-  | { t: "failed"; message: string }
-  | { t: "stopped" };
+  { t: "ready" } | { t: "started"; again?: boolean } | { t: "exit"; code: number } | { t: "failed"; message: string } | { t: "stopped" };
 
 export interface HelperLink {
   readonly hello: Hello;
@@ -122,7 +118,12 @@ export class HelperListener {
       socket.destroy();
       return undefined;
     }
-    const hello: Hello = { key: message.key, node: String(message.node ?? ""), job: String(message.job ?? ""), running: message.running === true };
+    const hello: Hello = {
+      key: message.key,
+      node: String(message.node ?? ""),
+      job: String(message.job ?? ""),
+      running: message.running === true,
+    };
     const link: HelperLink = {
       hello,
       address: (socket.remoteAddress ?? "").replace(/^::ffff:/, ""),

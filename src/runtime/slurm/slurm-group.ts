@@ -85,7 +85,8 @@ export class SlurmGroup implements GroupHandle {
     const starts = keys.map((key) => {
       const member = this.members.get(key);
       if (!member || member.reported) return Promise.reject(new Error(`${key} has ended`));
-      if (!member.link || !member.ready) return Promise.reject(new Error(`${key} is not waiting at the barrier (its helper is not connected)`));
+      if (!member.link || !member.ready)
+        return Promise.reject(new Error(`${key} is not waiting at the barrier (its helper is not connected)`));
       member.released = true;
       const started = new Promise<void>((resolve, reject) => (member.starting = { resolve, reject }));
       this.follow(member);

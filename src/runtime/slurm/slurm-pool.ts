@@ -70,7 +70,10 @@ export class SlurmPool implements PoolBackend {
   }
 
   describe(): string {
-    const where = [this.settings.partition && `partition ${this.settings.partition}`, this.settings.account && `account ${this.settings.account}`]
+    const where = [
+      this.settings.partition && `partition ${this.settings.partition}`,
+      this.settings.account && `account ${this.settings.account}`,
+    ]
       .filter(Boolean)
       .join(", ");
     return `runtime: slurm (${this.settings.nodes.length} nodes${where ? `, ${where}` : ""}; members ${this.settings.spread === "nodes" ? "on distinct nodes" : "placed by Slurm"})`;
