@@ -174,8 +174,10 @@ export class TestHome {
   }
 
   remove(): void {
-    fs.rmSync(this.home, { recursive: true, force: true });
-    for (const dir of this.outside) fs.rmSync(dir, { recursive: true, force: true });
+    // Retried: a kept task's keeper may still write its end into the home as it goes (ENOTEMPTY).
+    const gone = { recursive: true, force: true, maxRetries: 20, retryDelay: 50 };
+    fs.rmSync(this.home, gone);
+    for (const dir of this.outside) fs.rmSync(dir, gone);
   }
 }
 
