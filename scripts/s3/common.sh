@@ -56,9 +56,19 @@ stop_weed() {
 # The HTTP status line's code of `GET /` on 127.0.0.1:$1 (an anonymous request: S3 answers 403), or nothing.
 http_status() {
   local line
-  exec 8<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+  { exec 8<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
   printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&8
   IFS=' ' read -r -t 5 _ line _ <&8 || true
   exec 8<&-
   echo "$line"
+}
+
+# Sends METHOD PATH (with BODY, if given) to 127.0.0.1:$1 and prints the status code of the answer.
+http_request() {
+  local port=$1 method=$2 path=$3 body=${4-} code
+  { exec 8<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s' "$method" "$path" "${#body}" "$body" >&8
+  IFS=' ' read -r -t 60 _ code _ <&8 || true
+  exec 8<&-
+  echo "$code"
 }

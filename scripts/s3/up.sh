@@ -116,14 +116,16 @@ if ! live_weed "$S3_PID_FILE" >/dev/null; then
   done
   say "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT, state in $S3_STATE_DIR)"
   # Only what S3 needs: master, volume, filer, S3 gateway, all on 127.0.0.1; no telemetry (no internet here),
-  # no Iceberg catalog, no metrics. Volumes of 64 MB so that an empty server holds little disk.
+  # no Iceberg catalog, no metrics. Volumes of 64 MB so that an empty server holds little disk. No buckets made
+  # by a PUT into one that does not exist (SeaweedFS's default, not AWS's: a misspelt bucket must fail).
   setsid "$WEED" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$S3_STATE_DIR/data" \
     -master.port="$master_port" -master.telemetry=false -master.volumeSizeLimitMB=64 \
     -volume.port="$volume_port" -volume.max=0 \
     -filer -filer.port="$filer_port" \
-    -s3 -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.config="$S3_CONFIG_FILE" \
+    -s3 -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.config="$S3_CONFIG_FILE" -s3.autoCreateBucket=false \
     </dev/null >>"$S3_LOG_FILE" 2>&1 9>&- &
   echo $! >"$S3_PID_FILE"
+  started_weed=yes
 fi
 
 # --- wait until S3 answers and the user's bucket exists --------------------------------------------------------
@@ -149,6 +151,14 @@ until [[ "$(weed_shell s3.bucket.list)" == *"$S3_USER_BUCKET"* ]]; do
   fi
   sleep 0.2
 done
+
+# The first write after a start waits seconds for volumes to be allocated (4-7 s here): done now, through the
+# filer (unauthenticated, 127.0.0.1 only), so that a test's first upload does not pay for it.
+if [ -n "${started_weed-}" ]; then
+  code=$(http_request "$filer_port" PUT "/buckets/$S3_USER_BUCKET/.troupe-warm-up" ok)
+  [ "$code" = 201 ] || say "warning: the warm-up write answered ${code:-nothing} (uploads may be slow at first)"
+  http_request "$filer_port" DELETE "/buckets/$S3_USER_BUCKET/.troupe-warm-up" >/dev/null || true
+fi
 
 cat >"$S3_ENV_FILE" <<ENV
 export TROUPE_S3_ENDPOINT=http://127.0.0.1:$S3_PORT

@@ -151,6 +151,19 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
     expect(hash.digest("hex")).toBe(sha256(big));
   });
 
+  it("accepts the SDK's default checksums (CRC32 trailers) and returns them, composite for multipart", async () => {
+    const defaults = clientFor(server, server.admin, { requestChecksumCalculation: "WHEN_SUPPORTED", responseChecksumValidation: "WHEN_SUPPORTED" });
+    const put = await defaults.send(new PutObjectCommand({ Bucket: bucket, Key: "crc/hello", Body: "hello" }));
+    expect(put.ChecksumCRC32).toBe("NhCmhg==");
+    const got = await defaults.send(new GetObjectCommand({ Bucket: bucket, Key: "crc/hello", ChecksumMode: "ENABLED" }));
+    expect([got.ChecksumCRC32, await got.Body!.transformToString()]).toEqual(["NhCmhg==", "hello"]);
+    const done = await new Upload({ client: defaults, params: { Bucket: bucket, Key: "crc/multi", Body: big.subarray(0, 12 * MB) }, partSize: 5 * MB }).done();
+    expect(done.ChecksumCRC32).toMatch(/^[A-Za-z0-9+/]{6}==-3$/);
+    // The region is not checked: a signature for any region is accepted (AWS would answer a redirect).
+    const elsewhere = clientFor(server, server.admin, { region: "eu-west-3" });
+    expect(await (await elsewhere.send(new GetObjectCommand({ Bucket: bucket, Key: "crc/hello" }))).Body!.transformToString()).toBe("hello");
+  });
+
   it("lists by prefix in pages (MaxKeys, continuation tokens)", async () => {
     const keys = Array.from({ length: 23 }, (_, i) => `list/a/${String(i).padStart(3, "0")}.txt`);
     await Promise.all([...keys, "list/b/other.txt", "list/a-sibling.txt"].map((Key) => admin.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key }))));
@@ -173,6 +186,8 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
     await user.send(new PutObjectCommand({ Bucket: server.userBucket, Key: `mine-${process.pid}.txt`, Body: "mine" }));
     const got = await user.send(new GetObjectCommand({ Bucket: server.userBucket, Key: `mine-${process.pid}.txt` }));
     expect(await got.Body!.transformToString()).toBe("mine");
+    const refusedCreate = await failure(user.send(new CreateBucketCommand({ Bucket: `${bucket}-user` })));
+    expect([refusedCreate.name, refusedCreate.$metadata.httpStatusCode]).toEqual(["AccessDenied", 403]);
     const refusedPut = await failure(user.send(new PutObjectCommand({ Bucket: bucket, Key: "theirs.txt", Body: "no" })));
     expect([refusedPut.name, refusedPut.$metadata.httpStatusCode]).toEqual(["AccessDenied", 403]);
     const refusedGet = await failure(user.send(new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" })));
@@ -197,6 +212,9 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
     expect([noBucket.name, noBucket.$metadata.httpStatusCode]).toEqual(["NoSuchBucket", 404]);
     const noBucketList = await failure(admin.send(new ListObjectsV2Command({ Bucket: "troupe-no-such-bucket" })));
     expect([noBucketList.name, noBucketList.$metadata.httpStatusCode]).toEqual(["NoSuchBucket", 404]);
+    // Uploads too (SeaweedFS would make the bucket for an admin; up.sh turns that off, as AWS behaves).
+    const noBucketPut = await failure(admin.send(new PutObjectCommand({ Bucket: "troupe-no-such-bucket", Key: "x", Body: "x" })));
+    expect([noBucketPut.name, noBucketPut.$metadata.httpStatusCode]).toEqual(["NoSuchBucket", 404]);
     const noKey = await failure(admin.send(new GetObjectCommand({ Bucket: bucket, Key: "no/such/key" })));
     expect([noKey.name, noKey.$metadata.httpStatusCode]).toEqual(["NoSuchKey", 404]);
     const noKeyHead = await failure(admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "no/such/key" })));
