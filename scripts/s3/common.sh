@@ -38,13 +38,14 @@ live_weed() {
   echo "$pid"
 }
 
-# Stops the server whose PID file is $S3_PID_FILE (TERM, then KILL after 10 s) and removes the PID file.
+# Stops the server whose PID file is $S3_PID_FILE (TERM, then KILL after 2 s: weed takes about 10 s to stop on
+# TERM, and down.sh removes its data anyway) and removes the PID file.
 stop_weed() {
   local pid
   if pid=$(live_weed "$S3_PID_FILE"); then
     kill -TERM "$pid" 2>/dev/null || true
     # Alive means running weed: an exited one may stay a zombie for a while (PID 1 here reaps slowly).
-    for _ in $(seq 100); do
+    for _ in $(seq 20); do
       live_weed "$S3_PID_FILE" >/dev/null || break
       sleep 0.1
     done

@@ -42,7 +42,8 @@ export function parseExports(text: string): Record<string, string> {
   return values;
 }
 
-function fromValues(values: Record<string, string | undefined>, where: string, startedHere: boolean): S3Server {
+/** The server that `export` lines (or the environment) describe. */
+export function serverFrom(values: Record<string, string | undefined>, where: string, startedHere: boolean): S3Server {
   const need = (name: string) => {
     const value = values[name];
     if (!value) throw new Error(`${where} lacks ${name}`);
@@ -60,12 +61,12 @@ function fromValues(values: Record<string, string | undefined>, where: string, s
 
 /** The server to test on: CI's (TROUPE_S3_ENDPOINT and the rest in the environment), or one brought up now. */
 export function attemptServer(): ServerAttempt {
-  if (process.env.TROUPE_S3_ENDPOINT) return { server: fromValues(process.env, "the environment", false) };
+  if (process.env.TROUPE_S3_ENDPOINT) return { server: serverFrom(process.env, "the environment", false) };
   const wasUp = existsSync(`${process.env.TROUPE_S3_DIR || DEFAULT_DIR}/env`);
   try {
     // A first build of SeaweedFS on 2 cores takes minutes; later starts take seconds.
     const out = execFileSync("bash", [UP_SCRIPT], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 1_800_000 });
-    return { server: fromValues(parseExports(out), UP_SCRIPT, !wasUp) };
+    return { server: serverFrom(parseExports(out), UP_SCRIPT, !wasUp) };
   } catch (error) {
     const e = error as { stderr?: string; message: string };
     return { reason: `scripts/s3/up.sh failed: ${(e.stderr || e.message).trim().split("\n").slice(-5).join(" | ")}` };

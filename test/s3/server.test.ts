@@ -14,6 +14,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   CreateBucketCommand,
+  DeleteBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -188,6 +189,9 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
     expect(await got.Body!.transformToString()).toBe("mine");
     const refusedCreate = await failure(user.send(new CreateBucketCommand({ Bucket: `${bucket}-user` })));
     expect([refusedCreate.name, refusedCreate.$metadata.httpStatusCode]).toEqual(["AccessDenied", 403]);
+    // Even where the bucket does not exist: the identity may not learn whether another bucket exists.
+    const refusedMissing = await failure(user.send(new PutObjectCommand({ Bucket: "troupe-no-such-bucket", Key: "x", Body: "x" })));
+    expect([refusedMissing.name, refusedMissing.$metadata.httpStatusCode]).toEqual(["AccessDenied", 403]);
     const refusedPut = await failure(user.send(new PutObjectCommand({ Bucket: bucket, Key: "theirs.txt", Body: "no" })));
     expect([refusedPut.name, refusedPut.$metadata.httpStatusCode]).toEqual(["AccessDenied", 403]);
     const refusedGet = await failure(user.send(new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" })));
@@ -219,6 +223,13 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
     expect([noKey.name, noKey.$metadata.httpStatusCode]).toEqual(["NoSuchKey", 404]);
     const noKeyHead = await failure(admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "no/such/key" })));
     expect([noKeyHead.name, noKeyHead.$metadata.httpStatusCode]).toEqual(["NotFound", 404]);
+  });
+
+  it("says a bucket exists (BucketAlreadyOwnedByYou) and is not empty (BucketNotEmpty)", async () => {
+    const again = await failure(admin.send(new CreateBucketCommand({ Bucket: bucket })));
+    expect([again.name, again.$metadata.httpStatusCode]).toEqual(["BucketAlreadyOwnedByYou", 409]);
+    const notEmpty = await failure(admin.send(new DeleteBucketCommand({ Bucket: bucket })));
+    expect([notEmpty.name, notEmpty.$metadata.httpStatusCode]).toEqual(["BucketNotEmpty", 409]);
   });
 
   it("retries a request whose connection the server dropped, and gives up after maxAttempts when it stays away", async () => {
