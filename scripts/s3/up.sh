@@ -109,7 +109,7 @@ JSON
 master_port=$((S3_PORT + 1)) volume_port=$((S3_PORT + 2)) filer_port=$((S3_PORT + 3))
 if ! live_weed "$S3_PID_FILE" >/dev/null; then
   for port in "$S3_PORT" "$master_port" "$volume_port" "$filer_port"; do
-    if [ -n "$(http_status "$port")" ] || (exec 6<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if (exec 6<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "s3-up: port $port on 127.0.0.1 is taken by another program: choose another TROUPE_S3_PORT" >&2
       exit 2
     fi
