@@ -22,7 +22,8 @@ S3_ENV_FILE=$S3_STATE_DIR/env
 S3_LOG_FILE=$S3_STATE_DIR/weed.log
 # up.sh puts this file in the state directories it makes; down.sh removes only a directory that has it.
 S3_STATE_MARKER=.troupe-s3-server
-S3_LOCK=/run/lock/troupe-s3.$(echo "$S3_STATE_DIR" | md5sum | cut -c1-12).lock
+# One lock for every state directory (up.sh and down.sh are quick but for the first build and a restart).
+S3_LOCK=/run/lock/troupe-s3.lock
 
 if ! [[ "$S3_PORT" =~ ^[0-9]+$ ]] || [ "$S3_PORT" -lt 1024 ] || [ "$S3_PORT" -gt 55000 ]; then
   echo "TROUPE_S3_PORT must be a number from 1024 to 55000 (its gRPC ports are 10000 above), not '$S3_PORT'" >&2
