@@ -32,7 +32,17 @@ echo "== slurm test cluster"
 slurm_was_up=$([ -f "${TROUPE_SLURM_DIR:-/var/tmp/troupe-slurm}/env" ] && echo yes || echo no)
 TROUPE_SLURM_CONF=$(bash scripts/slurm/up.sh | sed -n 's/^export SLURM_CONF=//p')
 export TROUPE_SLURM_CONF
-if [ "$slurm_was_up" = no ]; then trap 'bash scripts/slurm/down.sh >/dev/null 2>&1 || true' EXIT; fi
+# One real S3 server (SeaweedFS, scripts/s3/up.sh: built once per machine into /var/cache/troupe, about 5.5
+# minutes the first time) for every S3 test; its `export` lines name it.
+echo "== s3 test server"
+s3_was_up=$([ -f "${TROUPE_S3_DIR:-/var/tmp/troupe-s3}/env" ] && echo yes || echo no)
+s3_env=$(bash scripts/s3/up.sh) # an assignment, so that a failure stops the script
+eval "$s3_env"
+# What this run started is taken down at its end; what was up before (a developer's) stays.
+on_exit=()
+[ "$slurm_was_up" = no ] && on_exit+=("bash scripts/slurm/down.sh")
+[ "$s3_was_up" = no ] && on_exit+=("bash scripts/s3/down.sh")
+trap 'for c in "${on_exit[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npm run --silent lint
 echo "== import cycles"; npm run --silent cycles

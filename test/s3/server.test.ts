@@ -113,7 +113,9 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
 
   it("creates a bucket, puts an object and gets it back", async () => {
     await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-    const put = await admin.send(new PutObjectCommand({ Bucket: bucket, Key: "hello.txt", Body: "hello, troupe\n", ContentType: "text/plain" }));
+    const put = await admin.send(
+      new PutObjectCommand({ Bucket: bucket, Key: "hello.txt", Body: "hello, troupe\n", ContentType: "text/plain" }),
+    );
     // A single PUT's ETag is the body's MD5 in quotes, as on AWS.
     expect(put.ETag).toBe(`"${createHash("md5").update("hello, troupe\n").digest("hex")}"`);
     const got = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" }));
@@ -125,7 +127,12 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
   it("uploads 20 MB in parallel parts (lib-storage Upload) and reads it back byte for byte", async () => {
     const started = process.hrtime.bigint();
     const parts: number[] = [];
-    const upload = new Upload({ client: admin, params: { Bucket: bucket, Key: "big/blob.bin", Body: Readable.from(chunks(big, 256 * 1024)) }, partSize: 5 * MB, queueSize: 4 });
+    const upload = new Upload({
+      client: admin,
+      params: { Bucket: bucket, Key: "big/blob.bin", Body: Readable.from(chunks(big, 256 * 1024)) },
+      partSize: 5 * MB,
+      queueSize: 4,
+    });
     upload.on("httpUploadProgress", (progress) => progress.part !== undefined && parts.push(progress.part));
     const done = await upload.done();
     timings.upload20MB = `${ms(started)} ms`;
@@ -153,21 +160,34 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
   });
 
   it("accepts the SDK's default checksums (CRC32 trailers) and returns them, composite for multipart", async () => {
-    const defaults = clientFor(server, server.admin, { requestChecksumCalculation: "WHEN_SUPPORTED", responseChecksumValidation: "WHEN_SUPPORTED" });
+    const defaults = clientFor(server, server.admin, {
+      requestChecksumCalculation: "WHEN_SUPPORTED",
+      responseChecksumValidation: "WHEN_SUPPORTED",
+    });
     const put = await defaults.send(new PutObjectCommand({ Bucket: bucket, Key: "crc/hello", Body: "hello" }));
     expect(put.ChecksumCRC32).toBe("NhCmhg==");
     const got = await defaults.send(new GetObjectCommand({ Bucket: bucket, Key: "crc/hello", ChecksumMode: "ENABLED" }));
     expect([got.ChecksumCRC32, await got.Body!.transformToString()]).toEqual(["NhCmhg==", "hello"]);
-    const done = await new Upload({ client: defaults, params: { Bucket: bucket, Key: "crc/multi", Body: big.subarray(0, 12 * MB) }, partSize: 5 * MB }).done();
+    const done = await new Upload({
+      client: defaults,
+      params: { Bucket: bucket, Key: "crc/multi", Body: big.subarray(0, 12 * MB) },
+      partSize: 5 * MB,
+    }).done();
     expect(done.ChecksumCRC32).toMatch(/^[A-Za-z0-9+/]{6}==-3$/);
     // The region is not checked: a signature for any region is accepted (AWS would answer a redirect).
     const elsewhere = clientFor(server, server.admin, { region: "eu-west-3" });
-    expect(await (await elsewhere.send(new GetObjectCommand({ Bucket: bucket, Key: "crc/hello" }))).Body!.transformToString()).toBe("hello");
+    expect(await (await elsewhere.send(new GetObjectCommand({ Bucket: bucket, Key: "crc/hello" }))).Body!.transformToString()).toBe(
+      "hello",
+    );
   });
 
   it("lists by prefix in pages (MaxKeys, continuation tokens)", async () => {
     const keys = Array.from({ length: 23 }, (_, i) => `list/a/${String(i).padStart(3, "0")}.txt`);
-    await Promise.all([...keys, "list/b/other.txt", "list/a-sibling.txt"].map((Key) => admin.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key }))));
+    await Promise.all(
+      [...keys, "list/b/other.txt", "list/a-sibling.txt"].map((Key) =>
+        admin.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key })),
+      ),
+    );
     const pages: string[][] = [];
     for await (const page of paginateListObjectsV2({ client: admin, pageSize: 10 }, { Bucket: bucket, Prefix: "list/a/" })) {
       pages.push((page.Contents ?? []).map((object) => object.Key!));
@@ -201,7 +221,10 @@ describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 ($
   });
 
   it("refuses a wrong secret key (SignatureDoesNotMatch) and an unknown access key (InvalidAccessKeyId)", async () => {
-    const wrongSecret = clientFor(server, { accessKeyId: server.admin.accessKeyId, secretAccessKey: "not-the-secret-key-at-all-0123456789abcd" });
+    const wrongSecret = clientFor(server, {
+      accessKeyId: server.admin.accessKeyId,
+      secretAccessKey: "not-the-secret-key-at-all-0123456789abcd",
+    });
     const e1 = await failure(wrongSecret.send(new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" })));
     expect([e1.name, e1.$metadata.httpStatusCode]).toEqual(["SignatureDoesNotMatch", 403]);
     const unknownKey = clientFor(server, { accessKeyId: "TRNOSUCHKEY000000000", secretAccessKey: server.admin.secretAccessKey });
