@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { parseExports } from "../slurm/slurm-cluster.js";
 
 export const UP_SCRIPT = fileURLToPath(new URL("../../scripts/s3/up.sh", import.meta.url));
 export const DOWN_SCRIPT = fileURLToPath(new URL("../../scripts/s3/down.sh", import.meta.url));
@@ -32,15 +33,8 @@ export interface S3Server {
 
 export type ServerAttempt = { server: S3Server; reason?: undefined } | { server?: undefined; reason: string };
 
-/** Reads `export NAME=VALUE` lines (what up.sh prints). */
-export function parseExports(text: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^export ([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) values[m[1]!] = m[2]!;
-  }
-  return values;
-}
+/** Reads `export NAME=VALUE` lines (what up.sh prints), as the Slurm scripts' are read. */
+export { parseExports } from "../slurm/slurm-cluster.js";
 
 /** The server that `export` lines (or the environment) describe. */
 export function serverFrom(values: Record<string, string | undefined>, where: string, startedHere: boolean): S3Server {
