@@ -57,6 +57,11 @@ SlurmctldDebug=info
 SlurmdDebug=info
 $gres_types
 NodeName=n[1-$SLURM_NODE_COUNT] NodeAddr=$SLURM_NET.[11-1$SLURM_NODE_COUNT] CPUs=$SLURM_NODE_CPUS RealMemory=$SLURM_NODE_MEMORY_MB$node_gres State=UNKNOWN
-PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# Preemption (troupe's FAILED_PREEMPTED): a job of \`urgent\` takes the nodes of jobs of \`main\`, which are
+# cancelled (their state PREEMPTED) after GraceTime seconds of SIGTERM.
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
+PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=2
+PartitionName=urgent Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2
 CONF
 }
