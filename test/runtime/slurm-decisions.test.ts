@@ -26,7 +26,7 @@ const request = (shapes: JobRequest["shapes"], extra: Partial<JobRequest> = {}):
 });
 
 const sbatchLines = (script: string) => script.split("\n").filter((l) => l.startsWith("#SBATCH"));
-const stepLine = (script: string) => script.split("\n").find((l) => l.startsWith("exec srun"))!;
+const stepLine = (script: string) => script.split("\n").find((l) => l.startsWith("srun "))!;
 
 describe("a group's batch job", () => {
   it("members alike, spread over nodes: one job of K tasks, one per node, memory and GPUs per node", () => {
@@ -49,7 +49,7 @@ describe("a group's batch job", () => {
       "#SBATCH --gres=gpu:1",
     ]);
     expect(stepLine(script)).toBe(
-      "exec srun --ntasks=3 --cpus-per-task=2 --ntasks-per-node=1 --kill-on-bad-exit=0 '/usr/bin/node' '/shared/member-helper-0123.mjs' '/shared/runs/run1/jobs/g-1.members'",
+      "srun --ntasks=3 --cpus-per-task=2 --ntasks-per-node=1 --kill-on-bad-exit=0 '/usr/bin/node' '/shared/member-helper-0123.mjs' '/shared/runs/run1/jobs/g-1.members' &",
     );
   });
 
@@ -79,7 +79,7 @@ describe("a group's batch job", () => {
       "#SBATCH --mem=1024M",
       "#SBATCH --gres=gpu:2",
     ]);
-    expect(stepLine(script)).toContain("exec srun --het-group=0-1 --kill-on-bad-exit=0 ");
+    expect(stepLine(script)).toContain("srun --het-group=0-1 --kill-on-bad-exit=0 ");
   });
 
   it("a task's resources in Slurm's units: whole CPUs, at least one; MB of memory; nothing asked is nothing given", () => {
@@ -105,6 +105,17 @@ describe("a member's end from its job, when its helper could not say", () => {
     expect(outcome.kind).toBe(kind);
     if (outcome.kind === "exited") expect(outcome.code).toBe(137);
     else expect(outcome.message).toContain("job 42");
+  });
+
+  it("a member Slurm signalled: Slurm's end decides (preempted, timed out); a signal Slurm did not follow with its end leaves the command's exit", () => {
+    expect(outcomeOfJob("42", line("PREEMPTED"), false, { code: 143 })).toMatchObject({ kind: "preempted" });
+    expect(outcomeOfJob("42", line("TIMEOUT"), false, { code: 143 })).toMatchObject({ kind: "backend-error" });
+    expect(outcomeOfJob("42", line("COMPLETED"), false, { code: 143 })).toMatchObject({
+      kind: "exited",
+      code: 143,
+      reason: "after a signal from Slurm; job 42 ended COMPLETED",
+    });
+    expect(outcomeOfJob("42", line("COMPLETED"), false, {})).toMatchObject({ kind: "backend-error" });
   });
 
   it("a job Slurm has forgotten, with no exit file, is lost", () => {

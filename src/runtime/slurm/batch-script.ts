@@ -97,6 +97,14 @@ function alikeOptions(shape: MemberShape, count: number, spread: Spread): string
   return [`--ntasks=${count}`, `--cpus-per-task=${shape.cpus}`, ...perMember];
 }
 
+/**
+ * How long a job Slurm signalled waits for Slurm to end it (its kill follows
+ * after GraceTime or KillWait: seconds to minutes) before it ends by itself.
+ */
+export const SIGNALLED_LINGER_S = 900;
+/** How long the batch script waits for its members' helpers to leave once their step has ended. */
+const HELPERS_LEAVING_S = 5;
+
 /** The batch script: its #SBATCH lines (every option of the job) and the one step of the members' helpers. */
 export function batchScript(request: JobRequest): string {
   const { shapes } = request;
@@ -126,7 +134,25 @@ export function batchScript(request: JobRequest): string {
   lines.push(
     "# One task per member, each the member helper (troupe's runtime/slurm/member-helper.mjs); a task's end is",
     "# not its siblings' (--kill-on-bad-exit=0). Started here, in the allocation, the step outlives troupe.",
-    ["exec srun", ...step, "--kill-on-bad-exit=0", quote(request.node), quote(request.helper), quote(request.membersFile)].join(" "),
+    "trap 'signalled=1' TERM",
+    ["srun", ...step, "--kill-on-bad-exit=0", quote(request.node), quote(request.helper), quote(request.membersFile), "&"].join(" "),
+    "step=$!",
+    "while :; do wait $step; status=$?; kill -0 $step 2>/dev/null || break; done",
+    "# Signalled by Slurm, this script or a member's step (whose helper then leaves a `signalled` file):",
+    "# preemption's grace, a time limit, scancel. How the job ended is Slurm's to say (PREEMPTED, TIMEOUT,",
+    "# CANCELLED), so the job waits for Slurm's kill instead of ending by itself first. srun returns as soon",
+    "# as Slurm cancels the step: the helpers may still be ending (each leaves a `left` file as it goes).",
+    `for _ in $(seq ${HELPERS_LEAVING_S * 10}); do`,
+    "  all=1",
+    `  while IFS=$'\\t' read -r key dir; do`,
+    '    [ -e "$dir/signalled" ] && signalled=1',
+    '    [ -e "$dir/left" ] || [ -e "$dir/signalled" ] || all=',
+    `  done < ${quote(request.membersFile)}`,
+    '  [ -n "$all" ] && break',
+    "  sleep 0.1",
+    "done",
+    `[ -n "$signalled" ] && sleep ${SIGNALLED_LINGER_S}`,
+    "exit $status",
     "",
   );
   return lines.join("\n");

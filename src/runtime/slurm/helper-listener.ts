@@ -19,7 +19,13 @@ export interface Hello {
 
 /** What a helper says after its hello. */
 export type HelperMessage =
-  { t: "ready" } | { t: "started"; again?: boolean } | { t: "exit"; code: number } | { t: "failed"; message: string } | { t: "stopped" };
+  | { t: "ready" }
+  | { t: "started"; again?: boolean }
+  | { t: "exit"; code: number }
+  | { t: "failed"; message: string }
+  | { t: "stopped" }
+  /** Slurm signalled the member's step (its command's end, if it had one, is Slurm's doing). */
+  | { t: "signalled"; code?: number };
 
 export interface HelperLink {
   readonly hello: Hello;

@@ -28,9 +28,10 @@ export function jobEnded(state: string): boolean {
 /**
  * The outcome of a member whose job `job` ended (or that Slurm no longer
  * knows: `job` undefined) without its helper's word. `stopped`: troupe
- * stopped it (its cancel is troupe's own).
+ * stopped it (its cancel is troupe's own); `signalled`: Slurm signalled its
+ * step (with the command's exit status, when it had one).
  */
-export function outcomeOfJob(jobId: string, job: JobLine | undefined, stopped: boolean): MemberOutcome {
+export function outcomeOfJob(jobId: string, job: JobLine | undefined, stopped: boolean, signalled?: { code?: number }): MemberOutcome {
   if (!job) return { kind: "lost", message: `Slurm no longer knows job ${jobId} and its member left no exit status` };
   const where = job.nodes ? ` on ${job.nodes}` : "";
   switch (job.state) {
@@ -48,6 +49,9 @@ export function outcomeOfJob(jobId: string, job: JobLine | undefined, stopped: b
       if (stopped) return { kind: "start-failed", message: `stopped before its command started (job ${jobId} cancelled)` };
       return { kind: "backend-error", message: `job ${jobId} was cancelled outside troupe (scancel)${where}` };
     default:
+      // Signalled and then not ended by Slurm (`scancel --signal`): the command's own end stands.
+      if (signalled?.code !== undefined)
+        return { kind: "exited", code: signalled.code, reason: `after a signal from Slurm; job ${jobId} ended ${job.state}` };
       return {
         kind: "backend-error",
         message: `job ${jobId} ended ${job.state}${where} before its member's helper ran the command (see the job's output in the run's shared directory)`,

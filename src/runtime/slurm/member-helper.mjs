@@ -123,6 +123,7 @@ function start() {
 function finish(status, startError) {
   if (exitStatus !== undefined) return;
   exitStatus = status;
+  if (signalledBySlurm) return saySignalled(status);
   // What the command left running goes with it, as in a container whose init ended.
   try {
     if (child?.pid) process.kill(-child.pid, "SIGKILL");
@@ -154,6 +155,34 @@ function stop(graceMs) {
   setTimeout(() => signal(-child.pid, "SIGKILL"), graceMs).unref();
 }
 
+// Slurm signals every process of a job it ends (preemption's grace, a time limit, scancel), the command
+// included: the command's end is then Slurm's doing, not its own exit. No exit file: troupe reads how the
+// job ended from Slurm once Slurm has ended it (PREEMPTED, TIMEOUT, CANCELLED); the batch script waits for that.
+let signalledBySlurm = false;
+process.on("SIGTERM", () => {
+  if (signalledBySlurm) return;
+  signalledBySlurm = true;
+  // First: srun may return to the batch script as soon as Slurm cancels the step, before this helper ends.
+  mark("signalled", "\n");
+  if (!child || exitStatus !== undefined) return saySignalled(undefined);
+  try {
+    process.kill(child.pid, "SIGTERM");
+  } catch {
+    // Gone already: its exit is on its way.
+  }
+});
+
+function saySignalled(status) {
+  try {
+    if (child?.pid) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Nothing left.
+  }
+  mark("signalled", `${status ?? ""}\n`);
+  send({ t: "signalled", code: status });
+  end();
+}
+
 /** Leaves once what it said is sent (its step then ends with it). */
 function end() {
   if (!socket) return process.exit(0);
@@ -161,4 +190,15 @@ function end() {
   setTimeout(() => process.exit(0), 2000).unref();
 }
 
+// The batch script waits for every member's helper to have left (or been signalled) before it decides.
+process.on("exit", () => mark("left", ""));
+
+/** A file in the member's directory, for the batch script and troupe to see. */
+function mark(name, text) {
+  try {
+    fs.writeFileSync(`${dir}/${name}`, text);
+  } catch {
+    // The run's directory is gone already (troupe closed the run): nobody waits for it.
+  }
+}
 connect();

@@ -41,6 +41,8 @@ interface SlurmMember {
   ready: boolean;
   released: boolean;
   stopped: boolean;
+  /** Slurm signalled its step: how it ended is the job's state, once Slurm has ended the job. */
+  signalled?: { code?: number };
   reported: boolean;
   ended: Promise<void>;
   end: () => void;
@@ -228,6 +230,10 @@ export class SlurmGroup implements GroupHandle {
         return this.report(member, { kind: "start-failed", message: message.message });
       case "stopped":
         return this.report(member, { kind: "start-failed", message: "stopped before its command started" });
+      case "signalled":
+        member.signalled = { code: message.code };
+        this.site.poller.pollSoon();
+        return;
     }
   }
 
@@ -267,7 +273,11 @@ export class SlurmGroup implements GroupHandle {
       const status = this.exitStatus(member);
       // An exit file is the member's own word; else, once the job is over, Slurm's.
       if (status !== undefined && !member.link) this.report(member, { kind: "exited", code: status });
-      else if (over) this.report(member, status !== undefined ? { kind: "exited", code: status } : outcomeOfJob(job, line, member.stopped));
+      else if (over)
+        this.report(
+          member,
+          status !== undefined ? { kind: "exited", code: status } : outcomeOfJob(job, line, member.stopped, member.signalled),
+        );
     }
     if (over) {
       entry.unwatch();

@@ -146,7 +146,8 @@ export class SlurmPool implements PoolBackend {
 
   private removeRunDir(run: string): void {
     const dir = this.runDir(run);
-    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) rmSync(dir, { recursive: true, force: true });
+    if (run && existsSync(dir) && !existsSync(join(dir, "keep")))
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 
   /** Where run `runId`'s files are on the shared file system (while a session of it is open, or a dead one left them). */
@@ -223,7 +224,8 @@ class SlurmSession implements RunSession, GroupSite {
       this.poller.close();
       await this.listener.close();
       this.onClose();
-      rmSync(this.runDir, { recursive: true, force: true });
+      // Helpers of cancelled jobs may still be leaving their last files in it: retried while they do.
+      rmSync(this.runDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     })();
     return this.closing;
   }
