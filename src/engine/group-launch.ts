@@ -7,7 +7,7 @@
  * every end, however it comes, goes to the run once (`LaunchSite.onExit`).
  */
 import type { CompiledGroup } from "../plan/index.js";
-import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession } from "../port/index.js";
+import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession, StartTimes } from "../port/index.js";
 import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
@@ -332,7 +332,20 @@ export class GroupLauncher {
 
   private releaseNow(g: number, members: ReadyMember[]): void {
     const handle = members[0]!.attempt.handle;
-    handle.release(members.map((m) => m.attempt.key)).catch((error: Error) => this.releaseFailed(g, members, error));
+    handle.release(members.map((m) => m.attempt.key)).then(
+      (times) => times && this.recordStarts(g, members, times),
+      (error: Error) => this.releaseFailed(g, members, error),
+    );
+  }
+
+  /** Where the runtime knows when each command started (on its node): the record's start times are those. */
+  private recordStarts(g: number, members: ReadyMember[], times: StartTimes): void {
+    const started = members.filter((m) => times.has(m.attempt.key) && this.site.state.tasks[g]![m.t]!.retryId === m.retryId);
+    for (const m of started) this.site.view.recorder.updateTask(this.site.runId, g, m.t, { startTime: times.get(m.attempt.key)! });
+    if (started.length < 2) return;
+    const at = started.map((m) => times.get(m.attempt.key)!);
+    const group = this.site.view.plan.groups[g]!.name;
+    this.site.log.info({ group, members: started.length, startSkewMs: Math.max(...at) - Math.min(...at) }, "commands started");
   }
 
   /** The runtime could not start these commands: they fail (OSMO's barrier code), and what is left of them is stopped. */

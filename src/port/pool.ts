@@ -70,6 +70,9 @@ export interface Placement {
 }
 
 /** Events of a group's members, by attempt key (TaskLaunch.key: `<group>/<task>/<retry>`). */
+/** When each released member's command started, by its key (epoch ms, the node's clock). */
+export type StartTimes = ReadonlyMap<string, number>;
+
 export interface GroupListener {
   placed(key: string, placement: Placement): void;
   /** The member's sandbox is up and its command waits for the release. */
@@ -100,9 +103,11 @@ export interface GroupHandle {
   /**
    * Start the commands of these ready members together. Rejects, saying why,
    * when they could not be started; the members then end (exited) as the
-   * runtime found them.
+   * runtime found them. Runtimes whose members start elsewhere (other nodes)
+   * resolve to when each command started there, by its own clock (epoch ms):
+   * the record's start times, and so the group's start skew, are those.
    */
-  release(keys: readonly string[]): Promise<void>;
+  release(keys: readonly string[]): Promise<StartTimes | void>;
   /** Graceful signal, then a forced kill after `graceMs`; resolves when nothing of it is left. */
   stop(key: string, graceMs: number): Promise<void>;
   /**

@@ -12,7 +12,16 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { WorkflowRun, type ResumedRun, type RunOptions, type RunResult } from "../../src/engine/index.js";
-import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunSession, TaskLaunch } from "../../src/port/index.js";
+import type {
+  GroupHandle,
+  GroupListener,
+  GroupRef,
+  MemberOutcome,
+  MemberRef,
+  RunSession,
+  StartTimes,
+  TaskLaunch,
+} from "../../src/port/index.js";
 import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
 import { compileYaml, locateTask } from "./plan-helpers.js";
 
@@ -23,6 +32,8 @@ class FakeGroup implements GroupHandle {
   readonly released: string[] = [];
   readonly stopped: Array<{ key: string; graceMs: number }> = [];
   failRelease?: string;
+  /** When the cluster says each released command started (its nodes' clocks), by key. */
+  startTimes?: Map<string, number>;
   closed = 0;
 
   constructor(
@@ -37,9 +48,10 @@ class FakeGroup implements GroupHandle {
   prepare(launch: TaskLaunch): void {
     this.launches.set(launch.key, launch);
   }
-  async release(keys: readonly string[]): Promise<void> {
+  async release(keys: readonly string[]): Promise<StartTimes | void> {
     if (this.failRelease) throw new Error(this.failRelease);
     this.released.push(...keys);
+    return this.startTimes;
   }
   async stop(key: string, graceMs: number): Promise<void> {
     this.stopped.push({ key, graceMs });
@@ -236,6 +248,26 @@ describe("a pool whose cluster places the groups", () => {
     await flush();
     expect(h.groupStatus(0)).toBe("COMPLETED");
     expect(g.closed).toBe(1);
+  });
+
+  it("the record's start times are the cluster's own, where it says when each command started on its node", async () => {
+    const h = await start(PAIR);
+    const g = h.cluster.group("g");
+    const now = h.clock.now();
+    g.startTimes = new Map([
+      [g.key("server"), now + 1_234],
+      [g.key("client"), now + 1_271],
+    ]);
+    g.placeMember("server");
+    g.placeMember("client");
+    await flush();
+    g.ready("server");
+    g.ready("client");
+    await flush();
+    expect(g.released).toHaveLength(2);
+    // Start skew, as the record keeps it: 37 ms between the two nodes.
+    expect(h.task("server").startTime).toBe(now + 1_234);
+    expect(h.task("client").startTime).toBe(now + 1_271);
   });
 
   it("the queue timeout runs while the cluster has not placed the group: FAILED_QUEUE_TIMEOUT, its unplaced members stopped at once, its placed ones once up", async () => {

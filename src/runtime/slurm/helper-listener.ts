@@ -20,7 +20,7 @@ export interface Hello {
 /** What a helper says after its hello. */
 export type HelperMessage =
   | { t: "ready" }
-  | { t: "started"; again?: boolean }
+  | { t: "started"; again?: boolean; at?: number }
   | { t: "exit"; code: number }
   | { t: "failed"; message: string }
   | { t: "stopped" }

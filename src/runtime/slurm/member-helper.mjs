@@ -117,7 +117,8 @@ function start() {
   fs.closeSync(output);
   child.on("error", (error) => finish(127, `cannot start ${launch.argv[0]}: ${error.message}`));
   child.on("exit", (code, signal) => finish(code ?? 128 + (os.constants.signals[signal] ?? 0)));
-  send({ t: "started" });
+  // When it started, by this node's clock: the run's record keeps it (and so the group's start skew).
+  send({ t: "started", at: Date.now() });
 }
 
 function finish(status, startError) {

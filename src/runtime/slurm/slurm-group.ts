@@ -8,7 +8,16 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunContext, TaskLaunch } from "../../port/index.js";
+import type {
+  GroupHandle,
+  GroupListener,
+  GroupRef,
+  MemberOutcome,
+  MemberRef,
+  RunContext,
+  StartTimes,
+  TaskLaunch,
+} from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { followLog } from "../follow-log.js";
 import { shapeOf, type MemberShape } from "./batch-script.js";
@@ -47,7 +56,7 @@ interface SlurmMember {
   ended: Promise<void>;
   end: () => void;
   /** Waiting for the command to start (release). */
-  starting?: { resolve: () => void; reject: (error: Error) => void };
+  starting?: { resolve: (startedAt?: number) => void; reject: (error: Error) => void };
 }
 
 export class SlurmGroup implements GroupHandle {
@@ -83,19 +92,20 @@ export class SlurmGroup implements GroupHandle {
     if (member.link && !member.stopped) this.sendLaunch(member, member.link);
   }
 
-  async release(keys: readonly string[]): Promise<void> {
+  async release(keys: readonly string[]): Promise<StartTimes> {
     const starts = keys.map((key) => {
       const member = this.members.get(key);
       if (!member || member.reported) return Promise.reject(new Error(`${key} has ended`));
       if (!member.link || !member.ready)
         return Promise.reject(new Error(`${key} is not waiting at the barrier (its helper is not connected)`));
       member.released = true;
-      const started = new Promise<void>((resolve, reject) => (member.starting = { resolve, reject }));
+      const started = new Promise<number | undefined>((resolve, reject) => (member.starting = { resolve, reject }));
       this.follow(member);
       member.link.send({ t: "go" });
       return started;
     });
-    await Promise.all(starts);
+    const times = await Promise.all(starts);
+    return new Map(keys.flatMap((key, i) => (times[i] === undefined ? [] : [[key, times[i]]])));
   }
 
   async stop(key: string, graceMs: number): Promise<void> {
@@ -220,7 +230,7 @@ export class SlurmGroup implements GroupHandle {
         this.listener.ready(member.key);
         return;
       case "started":
-        member.starting?.resolve();
+        member.starting?.resolve(message.at);
         return;
       case "exit":
         member.starting?.resolve();
