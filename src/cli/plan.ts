@@ -1,15 +1,21 @@
 import { Command } from "commander";
+import type { CompiledWorkflow } from "../plan/index.js";
+import { placeGroups, placementErrors, type PlacedGroup } from "./group-placement.js";
 import { renderedOption, writeRendered } from "./rendered.js";
+import { addRuntimeFlags, runtimeFlagsGiven } from "./runtime-flags.js";
+import type { RuntimeFlags } from "./choose-runtime.js";
 import { action, addSpecOptions, colorsFor, writeJson, type SpecOptions } from "./shared.js";
 
 /** `pretty` and `json` as every command; `dot` and `mermaid` draw the group graph (plan-graph.ts). */
 const PLAN_OUTPUTS = ["pretty", "json", "dot", "mermaid"] as const;
-type PlanOptions = Omit<SpecOptions, "output"> & { output: (typeof PLAN_OUTPUTS)[number] };
+type PlanOptions = Omit<SpecOptions, "output"> & { output: (typeof PLAN_OUTPUTS)[number] } & RuntimeFlags;
 
 export function planCommand(): Command {
-  const command = new Command("plan")
-    .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
-    .argument("<file>", "workflow file (`-` for standard input)");
+  const command = addRuntimeFlags(
+    new Command("plan")
+      .description("show how a workflow will run: groups in order, their tasks and leads, what each waits for, resources")
+      .argument("<file>", "workflow file (`-` for standard input)"),
+  );
   addSpecOptions(command, PLAN_OUTPUTS)
     .addOption(renderedOption())
     .addHelpText(
@@ -18,8 +24,14 @@ export function planCommand(): Command {
 Output: pretty (the default), json (the compiled workflow), dot (Graphviz) or mermaid: the group graph,
 each group a node listing its tasks (the lead marked ★), each input an edge labelled with the tasks it links.
 
+With a runtime (--runtime and its flags, as troupe run takes them), the plan is checked against that
+pool too: with --runtime slurm, each group's job as Slurm will be asked for it (how many tasks, on
+distinct nodes with --spread nodes, the default, or packed with --spread pack), and a group that
+could never be placed on the partition's nodes is an error (exit 2), before anything is submitted.
+
 Examples:
   $ troupe plan examples/group_tasks_communication.yaml
+  $ troupe plan examples/group_tasks_communication.yaml --runtime slurm --spread nodes   # on a login node
   $ troupe plan examples/data_passing.yaml --output json
   $ troupe plan examples/data_passing.yaml --output dot | dot -Tsvg > plan.svg
   $ troupe plan examples/data_passing.yaml --output mermaid > plan.mmd
@@ -45,6 +57,18 @@ Examples:
         return 1;
       }
       const plan = compileWorkflow(loaded.spec);
+      const placed = runtimeFlagsGiven(options) ? await placeOnPool(plan, options) : undefined;
+      if (placed) {
+        const errors = placementErrors(loaded.displayName, placed);
+        for (const line of errors) process.stderr.write(`${line}\n`);
+        if (options.output === "json") writeJson({ ...plan, placement: placed });
+        else if (options.output === "pretty") {
+          process.stdout.write(formatPlan(plan, colorsFor(process.stdout)) + "\n");
+          for (const p of placed) process.stdout.write(`placement: ${p.group}: ${p.how}${p.refusal ? ` (never: ${p.refusal})` : ""}\n`);
+        }
+        if (errors.length > 0) return 2;
+        if (options.output === "json" || options.output === "pretty") return 0;
+      }
       if (options.output === "json") writeJson(plan);
       else if (options.output === "dot") process.stdout.write((await import("./plan-graph.js")).planToDot(plan) + "\n");
       else if (options.output === "mermaid") process.stdout.write((await import("./plan-graph.js")).planToMermaid(plan) + "\n");
@@ -52,4 +76,16 @@ Examples:
       return 0;
     }),
   );
+}
+
+/** How the pool the runtime flags name would place each group; undefined where the runtime does not say (this machine's). */
+async function placeOnPool(plan: CompiledWorkflow, flags: RuntimeFlags): Promise<PlacedGroup[] | undefined> {
+  const choice = (await import("./choose-runtime.js")).askRuntime(flags);
+  try {
+    await choice.checkAsked();
+    const placer = await choice.knownPlacement();
+    return placer ? placeGroups(plan, placer) : undefined;
+  } finally {
+    choice.drop();
+  }
 }

@@ -17,6 +17,7 @@ import { isClosed, onClosed } from "./output.js";
 import { RunView, summaryLines } from "./run-view.js";
 import { colorsFor, RUN_EXIT, writeJson, type SpecOptions } from "./shared.js";
 import { askRuntime, type RuntimeFlags } from "./choose-runtime.js";
+import { placeGroups, placementErrors } from "./group-placement.js";
 
 export interface RunOptions extends SpecOptions, RuntimeFlags {
   cpus?: number;
@@ -240,6 +241,12 @@ async function planRun(
           `the pool has cpu ${u.capacity.cpu}, gpu ${u.capacity.gpu}, memory ${formatBytes(u.capacity.memoryBytes)} (use --cpus/--gpus/--memory, or ask for less)\n`,
       );
     }
+    return RUN_EXIT.invalid;
+  }
+  const placer = await choice.knownPlacement();
+  const unplaceable = placer ? placementErrors(loaded.displayName, placeGroups(plan, placer)) : [];
+  if (unplaceable.length > 0) {
+    for (const line of unplaceable) process.stderr.write(`${line}\n`);
     return RUN_EXIT.invalid;
   }
   return { plan, specText: loaded.text, baseDir, capacity };

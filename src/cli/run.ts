@@ -1,43 +1,14 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import type { RunOptions } from "./run-action.js";
+import { addRuntimeFlags } from "./runtime-flags.js";
 import { action, addSpecOptions, parseNonNegativeInt, setEnvOption } from "./shared.js";
 
 export function runCommand(): Command {
-  const command = new Command("run")
-    .description("run a workflow on this machine and wait for it to end")
-    .argument("<file>", "workflow file (`-` for standard input)")
-    .addOption(
-      new Option(
-        "--runtime <runtime>",
-        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME); slurm: across a Slurm cluster's nodes, from its login node",
-      ).choices(["host", "container", "slurm"]),
-    )
-    .addOption(
-      new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
-    )
-    .addOption(
-      new Option("--engine <engine>", "container runtime: which engine (default: the first that answers)").choices(["podman", "docker"]),
-    )
-    .addOption(
-      new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
-    )
-    .option("--partition <name>", "slurm runtime: the partition groups' jobs run in (default: the cluster's default)")
-    .option("--account <name>", "slurm runtime: the account jobs are charged to")
-    .option("--qos <name>", "slurm runtime: the jobs' quality of service")
-    .option(
-      "--shared-dir <dir>",
-      "slurm runtime: a directory of the cluster's shared file system for troupe's files (default TROUPE_SLURM_SHARED, else $TROUPE_HOME/slurm)",
-    )
-    .option(
-      "--listen-address <ip>",
-      "slurm runtime: this machine's address the nodes reach (default: its address on the route to the first node)",
-    )
-    .addOption(
-      new Option(
-        "--spread <how>",
-        "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them",
-      ).choices(["nodes", "pack"]),
-    )
+  const command = addRuntimeFlags(
+    new Command("run")
+      .description("run a workflow on this machine and wait for it to end")
+      .argument("<file>", "workflow file (`-` for standard input)"),
+  )
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))

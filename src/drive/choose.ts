@@ -8,7 +8,7 @@
  */
 import { TroupeError, UsageError } from "../errors/index.js";
 import type { PoolBackend } from "../port/index.js";
-import type { Availability, CheckContext, KnownCapacity, PoolContext, RuntimeKind } from "./kind.js";
+import type { Availability, CheckContext, GroupPlacer, KnownCapacity, PoolContext, RuntimeKind } from "./kind.js";
 import { kindsTaking, RUNTIME_KINDS, runtimeKind, unknownRuntimeKind } from "./registry.js";
 
 /** How a request's author names what they gave, for errors. */
@@ -101,6 +101,10 @@ export interface RuntimeChoice {
    * plan-time check before the runtime is settled; undefined otherwise (this machine's: the caller's).
    */
   knownCapacity(): Promise<KnownCapacity | undefined>;
+  /** How the kind asked for would place each group, where it knows (a cluster's); undefined otherwise. */
+  knownPlacement(): Promise<GroupPlacer | undefined>;
+  /** Throws the kind's error when the one kind asked for cannot run here (nothing is created). */
+  checkAsked(): Promise<void>;
   /** Nothing will run: let go of what the checks hold (connections). */
   drop(): void;
 }
@@ -155,6 +159,16 @@ export function requestRuntime(request: RuntimeRequest, context: CheckContext): 
       if (checks.length !== 1) return undefined;
       const found = await checks[0]!.checking;
       return found.ok ? found.capacity : undefined;
+    },
+    async checkAsked() {
+      if (checks.length !== 1) return;
+      const found = await checks[0]!.checking;
+      if (!found.ok) throw found.error;
+    },
+    async knownPlacement() {
+      if (checks.length !== 1) return undefined;
+      const found = await checks[0]!.checking;
+      return found.ok ? found.placeGroup : undefined;
     },
   };
 }

@@ -8,5 +8,5 @@ export {
   type RuntimeRequest,
 } from "./choose.js";
 export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unknownRuntimeKind } from "./registry.js";
-export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity } from "./kind.js";
+export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity, GroupPlacer, GroupPlacement } from "./kind.js";
 export { readTaskUser } from "./kinds/task-user.js";

@@ -16,6 +16,22 @@ export interface KnownCapacity {
   memoryBytes: number;
 }
 
+/** How a pool would run one group, said in words, and why it never could (a cluster's nodes), or undefined. */
+export interface GroupPlacement {
+  how: string;
+  refusal?: string;
+}
+
+/** What one member of a group asks for. */
+export interface MemberDemand {
+  cpu: number;
+  gpu: number;
+  memoryBytes: number;
+}
+
+/** A pool's way of placing groups, where its check learnt it (a cluster's nodes and the pool's spread). */
+export type GroupPlacer = (members: readonly MemberDemand[]) => GroupPlacement;
+
 export interface CheckContext {
   /** troupe's home: runtimes hide it from tasks and keep what they learnt of this machine there. */
   home: string;
@@ -34,6 +50,8 @@ export interface Available {
   create(context: PoolContext): PoolBackend;
   /** The capacity the check found (a cluster's), which the pool has unless told otherwise; undefined: this machine's. */
   capacity?: KnownCapacity;
+  /** How it would place each group, where it knows (a cluster's), for plan-time checks and `troupe plan`. */
+  placeGroup?: GroupPlacer;
   /** It will not be used after all (the workflow was refused): let go of what the check holds. */
   release(): void;
 }
@@ -75,6 +93,8 @@ export interface RuntimeKindDefinition<Options, Ready> {
   create(options: Options, ready: Ready, context: PoolContext): PoolBackend;
   /** The capacity its check found (a cluster's nodes). */
   capacity?(ready: Ready): KnownCapacity;
+  /** How it would place a group (a cluster's nodes), with what its check found. */
+  placeGroup?(options: Options, ready: Ready, members: readonly MemberDemand[]): GroupPlacement;
   release?(ready: Ready): void;
 }
 
@@ -95,6 +115,7 @@ export function defineRuntimeKind<Options, Ready>(definition: RuntimeKindDefinit
         ok: true,
         create: (pool) => definition.create(parsed, found.ready, pool),
         capacity: definition.capacity?.(found.ready),
+        placeGroup: definition.placeGroup && ((members) => definition.placeGroup!(parsed, found.ready, members)),
         release: () => definition.release?.(found.ready),
       };
     },

@@ -12,6 +12,8 @@ export { LocalPool } from "./local-pool.js";
 export {
   SlurmPool,
   clusterCapacity,
+  groupJob,
+  type GroupJob,
   localAddressToward,
   partitionNodes,
   type ClusterCapacity,

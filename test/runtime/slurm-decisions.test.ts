@@ -9,8 +9,9 @@
 import { describe, expect, it } from "vitest";
 import { batchScript, isHeterogeneous, quote, shapeOf, type JobRequest } from "../../src/runtime/slurm/batch-script.js";
 import { neverStarts, outcomeOfJob } from "../../src/runtime/slurm/job-outcome.js";
-import { parseNodes, type JobLine } from "../../src/runtime/slurm/slurm-commands.js";
+import { parseNodes, type JobLine, type SlurmNode } from "../../src/runtime/slurm/slurm-commands.js";
 import { clusterCapacity } from "../../src/runtime/slurm/cluster-facts.js";
+import { groupJob } from "../../src/runtime/slurm/placement.js";
 
 const request = (shapes: JobRequest["shapes"], extra: Partial<JobRequest> = {}): JobRequest => ({
   name: "troupe-run1-g",
@@ -158,5 +159,42 @@ describe("sinfo's nodes", () => {
       },
     ]);
     expect(clusterCapacity(nodes)).toEqual({ cpu: 8, gpu: 2, memoryBytes: 8000 * 2 ** 20 });
+  });
+});
+
+describe("a group's job on the partition's nodes (troupe plan, and the refusal before submission)", () => {
+  const node = (name: string, cpus: number, memoryMb: number, gpus: number): SlurmNode => ({
+    name,
+    cpus,
+    memoryMb,
+    gpus,
+    state: "idle",
+    address: name,
+    partitions: ["main"],
+  });
+  const nodes = [node("n1", 4, 4000, 2), node("n2", 4, 4000, 2), node("n3", 8, 2000, 0)];
+  const ask = (cpu: number, memoryBytes = 0, gpu = 0) => ({ cpu, gpu, memoryBytes });
+
+  it("says how Slurm is asked: distinct nodes, packed, or a heterogeneous job", () => {
+    expect(groupJob([ask(1), ask(1), ask(1)], "nodes", nodes)).toEqual({ how: "one job, 3 tasks on 3 distinct nodes, 1 CPU each" });
+    expect(groupJob([ask(2), ask(2)], "pack", nodes).how).toBe("one job, 2 tasks of 2 CPUs, packed on nodes as Slurm places them");
+    expect(groupJob([ask(1)], "nodes", nodes).how).toBe("one job, one task of 1 CPU");
+    expect(groupJob([ask(2, 2 ** 30, 1), ask(1)], "nodes", nodes).how).toBe(
+      "a heterogeneous job of 2 components (2 CPUs, 1024 MB, 1 GPU; 1 CPU), placed by Slurm",
+    );
+  });
+
+  it("refuses more members than nodes on distinct nodes, and a member larger than every node, with the numbers", () => {
+    expect(groupJob([ask(1), ask(1), ask(1), ask(1)], "nodes", nodes, "main").refusal).toBe(
+      "spread: nodes puts each of the 4 members on a node of its own, and partition main has 3 nodes (use spread: pack, or fewer members)",
+    );
+    expect(groupJob([ask(1), ask(1), ask(1), ask(1)], "pack", nodes).refusal).toBeUndefined();
+    expect(groupJob([ask(9)], "nodes", nodes).refusal).toBe(
+      "a member asks for 9 CPUs on one node, and no node of the cluster has that much (at most 8 CPUs, 4000 MB, 2 GPUs a node)",
+    );
+    expect(groupJob([ask(1, 0, 3)], "pack", nodes).refusal).toContain("asks for 1 CPU, 3 GPUs on one node");
+    expect(groupJob([ask(8), ask(1, 3000 * 2 ** 20)], "nodes", nodes).refusal).toBeUndefined();
+    // Each dimension fits some node, but no node has all of it.
+    expect(groupJob([ask(8, 3000 * 2 ** 20)], "nodes", nodes).refusal).toContain("asks for 8 CPUs, 3000 MB on one node");
   });
 });

@@ -244,7 +244,7 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     for (const line of ended) expect(line.split("|")[2]).toBe("CANCELLED");
   }, 90_000);
 
-  it("a group of four on three nodes: --spread nodes fails it saying why; --spread pack runs it, members sharing a node", async () => {
+  it("a group of four on three nodes: --spread nodes is refused at plan time saying why (troupe plan and run, exit 2); --spread pack runs it, members sharing a node", async () => {
     const file = home.spec(
       "four",
       `workflow:
@@ -258,9 +258,18 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     - {name: d, image: alpine:3.18, command: ["sh", "-c", "echo node=$(hostname)"]}
 `,
     );
-    const spread = await runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 60_000 });
-    expect(spread.code).toBe(1);
-    expect(taskOf(spread.record, "a").reason).toContain("spread: nodes puts each of the 4 members on a node of its own");
+    const refusal = "spread: nodes puts each of the 4 members on a node of its own, and the cluster has 3 nodes";
+    const planned = await troupe(["plan", file, ...slurmArgs], { home: home.home, env: env() });
+    expect(planned.code, planned.stderr).toBe(2);
+    expect(planned.stderr).toContain(`error E_UNPLACEABLE: group four-`);
+    expect(planned.stderr).toContain(refusal);
+    expect(planned.stdout).toMatch(/placement: four-\w+: one job, 4 tasks on 4 distinct nodes, 1 CPU each \(never: /);
+    const spread = await troupe(["run", file, ...slurmArgs], { home: home.home, env: env(), timeoutMs: 60_000 });
+    expect(spread.code).toBe(2);
+    expect(spread.stderr).toContain(refusal);
+    const packedPlan = await troupe(["plan", file, ...slurmArgs, "--spread", "pack"], { home: home.home, env: env() });
+    expect(packedPlan.code, packedPlan.stderr).toBe(0);
+    expect(packedPlan.stdout).toMatch(/placement: four-\w+: one job, 4 tasks of 1 CPU, packed on nodes as Slurm places them/);
     const packed = await runJson(file, { home: home.home, env: env(), extra: [...slurmArgs, "--spread", "pack"], timeoutMs: 60_000 });
     expect(packed.record.status, packed.stderr).toBe("COMPLETED");
     const nodes = ["a", "b", "c", "d"].map((t) => /node=(\S+)/.exec(home.log(packed.record.id, t))?.[1]);

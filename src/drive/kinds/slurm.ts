@@ -10,7 +10,7 @@ import { lookup } from "node:dns/promises";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
-import { clusterCapacity, localAddressToward, partitionNodes, SlurmPool, type SlurmNode } from "../../runtime/index.js";
+import { clusterCapacity, groupJob, localAddressToward, partitionNodes, SlurmPool, type SlurmNode } from "../../runtime/index.js";
 import { onPath } from "../../util/executables.js";
 import { defineRuntimeKind } from "../kind.js";
 
@@ -73,6 +73,7 @@ export const slurmKind = defineRuntimeKind({
     return { ok: true, ready: { nodes, listenAddress } satisfies Cluster };
   },
   capacity: ({ nodes }) => clusterCapacity(nodes),
+  placeGroup: (options, { nodes }, members) => groupJob(members, options.spread ?? "nodes", nodes, options.partition),
   create(options, { nodes, listenAddress }, { home }) {
     // troupe's home must be on the shared file system anyway (outputs, logs): by default the runtime's files are there too.
     const sharedDir = resolve(options.shared_dir ?? process.env.TROUPE_SLURM_SHARED ?? `${home}/slurm`);

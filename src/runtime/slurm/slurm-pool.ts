@@ -15,6 +15,7 @@ import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { batchScript, type MemberShape, type Spread } from "./batch-script.js";
+import { jobOfShapes } from "./placement.js";
 import { HelperListener } from "./helper-listener.js";
 import { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
@@ -189,10 +190,13 @@ class SlurmSession implements RunSession, GroupSite {
 
   async submit(name: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string> {
     const { spread, nodes, partition } = this.settings;
-    if (spread === "nodes" && members.length > nodes.length)
-      throw new Error(
-        `spread: nodes puts each of the ${members.length} members on a node of its own, and ${partition ? `partition ${partition}` : "the cluster"} has ${nodes.length} nodes (use spread: pack, or fewer members)`,
-      );
+    const { refusal } = jobOfShapes(
+      members.map((m) => m.shape),
+      spread,
+      nodes,
+      partition,
+    );
+    if (refusal) throw new Error(refusal);
     for (const { dir } of members) mkdirSync(dir, { recursive: true });
     const jobs = join(this.runDir, "jobs");
     const membersFile = join(jobs, `${name}.members`);

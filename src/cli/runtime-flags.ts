@@ -1,0 +1,49 @@
+/**
+ * The flags that choose a runtime and set its options (`--runtime`, then each
+ * runtime's own), shared by `troupe run` and `troupe plan`. Commander only:
+ * the registry behind them (choose-runtime.ts) is loaded when a command runs.
+ */
+import { Command, Option } from "commander";
+
+/** commander's names of the flags below: any of them given asks for a runtime. */
+const RUNTIME_FLAG_KEYS = ["runtime", "isolation", "engine", "pull", "partition", "account", "qos", "sharedDir", "listenAddress", "spread"];
+
+export function runtimeFlagsGiven(options: object): boolean {
+  return RUNTIME_FLAG_KEYS.some((key) => (options as Record<string, unknown>)[key] !== undefined);
+}
+
+export function addRuntimeFlags(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        "--runtime <runtime>",
+        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME); slurm: across a Slurm cluster's nodes, from its login node",
+      ).choices(["host", "container", "slurm"]),
+    )
+    .addOption(
+      new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
+    )
+    .addOption(
+      new Option("--engine <engine>", "container runtime: which engine (default: the first that answers)").choices(["podman", "docker"]),
+    )
+    .addOption(
+      new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
+    )
+    .option("--partition <name>", "slurm runtime: the partition groups' jobs run in (default: the cluster's default)")
+    .option("--account <name>", "slurm runtime: the account jobs are charged to")
+    .option("--qos <name>", "slurm runtime: the jobs' quality of service")
+    .option(
+      "--shared-dir <dir>",
+      "slurm runtime: a directory of the cluster's shared file system for troupe's files (default TROUPE_SLURM_SHARED, else $TROUPE_HOME/slurm)",
+    )
+    .option(
+      "--listen-address <ip>",
+      "slurm runtime: this machine's address the nodes reach (default: its address on the route to the first node)",
+    )
+    .addOption(
+      new Option(
+        "--spread <how>",
+        "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them",
+      ).choices(["nodes", "pack"]),
+    );
+}
