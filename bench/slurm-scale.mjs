@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Benchmark: troupe on a Slurm cluster (issue 14). Run as root after `npm run build`, with the test cluster up
+// (`eval "$(bash scripts/slurm/up.sh)"`, which exports SLURM_CONF and TROUPE_SLURM_*):
+//   node bench/slurm-scale.mjs [--rounds N]
+// 1. Per-task overhead: N independent tasks (each its own group, so its own batch job) through
+//    `troupe run --runtime slurm`, against the same N commands run through plain `srun` from a shell script
+//    (all at once, `srun ... &` then `wait`), timed in the same script, alternating, best of --rounds. Twice:
+//    commands that do nothing (`true`: the overhead alone) and commands of one second (`sleep 1`).
+// 2. A group of 6 members over the 3 nodes (two CPUs each on four-CPU nodes, packed: two per node): from the
+//    group's admission (its SCHEDULING transition) to every command started, and the start skew, from the run
+//    record (each start_time is the node's own, as the member's helper saw its command start).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const argRounds = process.argv.indexOf("--rounds");
+const rounds = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 3;
+const troupe = new URL("../bin/troupe", import.meta.url).pathname;
+const shared = process.env.TROUPE_SLURM_SHARED;
+const login = process.env.TROUPE_SLURM_LOGIN_ADDRESS;
+if (!process.env.SLURM_CONF || !shared || !login) {
+  console.error('slurm-scale: no cluster: eval "$(bash scripts/slurm/up.sh)" first');
+  process.exit(2);
+}
+const dir = mkdtempSync(join(shared, "troupe-bench-"));
+const env = { ...process.env, TROUPE_HOME: join(dir, "home"), NO_COLOR: "1", TROUPE_RUNTIME: undefined };
+const slurmArgs = ["--runtime", "slurm", "--listen-address", login];
+
+const N = 12;
+const commands = { nothing: "true", "one second": "sleep 1" };
+
+function fanOut(command) {
+  const lines = ["workflow:", "  name: slurm-fanout", "  tasks:"];
+  for (let i = 0; i < N; i++) lines.push(`  - {name: t${i}, image: alpine, command: ["sh", "-c", "${command}"]}`);
+  return lines.join("\n") + "\n";
+}
+
+function timed(argv, options) {
+  const t0 = performance.now();
+  const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 1 << 28, ...options });
+  const ms = performance.now() - t0;
+  if (result.status !== 0) throw new Error(`${argv.join(" ")} failed (${result.status}): ${(result.stderr ?? "").slice(-2000)}`);
+  return { ms, stdout: result.stdout };
+}
+
+function troupeRun(file, extra = []) {
+  const { ms, stdout } = timed([troupe, "run", file, "--output", "json", ...slurmArgs, ...extra], { env });
+  return { ms, record: JSON.parse(stdout) };
+}
+
+function srunScript(command) {
+  const script = join(dir, "srun.sh");
+  const lines = ["#!/bin/sh"];
+  for (let i = 0; i < N; i++) lines.push(`srun -N1 -n1 --job-name=bench-srun-${i} sh -c '${command}' &`);
+  lines.push("wait", "");
+  writeFileSync(script, lines.join("\n"), { mode: 0o755 });
+  return timed(["sh", script], { env: process.env }).ms;
+}
+
+const ms = (iso) => Date.parse(iso);
+const fmt = (n) => n.toFixed(0);
+
+try {
+  console.log(`# slurm-scale: ${N} tasks, best of ${rounds} rounds, alternating`);
+  for (const [what, command] of Object.entries(commands)) {
+    const file = join(dir, `fanout-${what.replace(" ", "-")}.yaml`);
+    writeFileSync(file, fanOut(command));
+    const ours = [];
+    const theirs = [];
+    for (let r = 0; r < rounds; r++) {
+      theirs.push(srunScript(command));
+      ours.push(troupeRun(file).ms);
+    }
+    const best = (values) => Math.min(...values);
+    const ratio = best(ours) / best(theirs);
+    console.log(
+      `${N} tasks doing ${what}: srun script ${fmt(best(theirs))} ms, troupe ${fmt(best(ours))} ms: ratio ${ratio.toFixed(2)} ` +
+        `(rounds: srun ${theirs.map(fmt).join(", ")}; troupe ${ours.map(fmt).join(", ")})`,
+    );
+  }
+
+  const six = join(dir, "six.yaml");
+  const members = ["m1", "m2", "m3", "m4", "m5", "m6"];
+  writeFileSync(
+    six,
+    [
+      "workflow:",
+      "  name: slurm-six",
+      "  resources:",
+      "    default:",
+      "      cpu: 2",
+      "  groups:",
+      "  - name: six",
+      "    tasks:",
+      ...members.map(
+        (m, i) => `    - {name: ${m}, ${i === 0 ? "lead: true, " : ""}image: alpine, command: ["sh", "-c", "${i === 0 ? "sleep 1" : "true"}"]}`,
+      ),
+      "",
+    ].join("\n"),
+  );
+  const admissions = [];
+  const skews = [];
+  for (let r = 0; r < rounds; r++) {
+    const { record } = troupeRun(six, ["--spread", "pack"]);
+    const { stdout } = timed([troupe, "events", record.id, "--output", "json"], { env });
+    const scheduling = JSON.parse(stdout).find((e) => e.group === "six" && e.task === null && e.to === "SCHEDULING");
+    const starts = record.groups[0].tasks.map((t) => ms(t.start_time));
+    const nodes = new Set(record.groups[0].tasks.map((t) => t.ip));
+    admissions.push(Math.max(...starts) - ms(scheduling.time));
+    skews.push(Math.max(...starts) - Math.min(...starts));
+    if (nodes.size !== 3) console.log(`  (round ${r + 1}: the members were on ${nodes.size} nodes)`);
+  }
+  console.log(
+    `group of 6 over 3 nodes: admission to every command started ${admissions.map(fmt).join(", ")} ms; start skew ${skews.map(fmt).join(", ")} ms`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
