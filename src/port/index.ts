@@ -1,3 +1,4 @@
 export type { TaskLaunch, OutputSink, RunContext } from "./launch.js";
 export { TaskStartError, startFailure, type MemberOutcome, type OutcomeKind } from "./outcome.js";
 export type { PoolBackend, PoolCapabilities, RunSession, GroupRef, GroupHandle, GroupListener, MemberRef, Placement } from "./pool.js";
+export { DataTransferError, type DataPlane, type UrlTransfer, type TransferReport } from "./data.js";
