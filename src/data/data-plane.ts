@@ -84,7 +84,11 @@ export function objectStoreDataPlane(options: ObjectStoreOptions): DataPlane {
       return { reached, close };
     } catch (error) {
       close();
-      throw error;
+      if (error instanceof DataTransferError || signal.aborted) throw error;
+      throw new DataTransferError(
+        RuntimeExitCode.DATA_AUTHORIZATION_CHECK_FAILED,
+        `the data authorization check could not be made: ${storeReason(error)}`,
+      );
     }
   }
 
@@ -166,6 +170,9 @@ export function objectStoreDataPlane(options: ObjectStoreOptions): DataPlane {
   }
 
   return {
+    check: async (transfers, signal) => {
+      if (transfers.length > 0) (await reach(transfers, signal)).close();
+    },
     download: (transfers, signal) => run("download", transfers, signal),
     upload: (transfers, signal) => run("upload", transfers, signal),
   };

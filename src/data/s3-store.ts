@@ -7,6 +7,7 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -38,13 +39,16 @@ export interface BucketClient {
   upload(file: string, key: string, signal: AbortSignal): Promise<number>;
 }
 
-let sdk: Promise<[typeof import("@aws-sdk/client-s3"), typeof import("@aws-sdk/lib-storage")]> | undefined;
+type Sdk = [typeof import("@aws-sdk/client-s3"), typeof import("@aws-sdk/lib-storage")];
+let sdk: Sdk | undefined;
 
-function loadSdk() {
+function loadSdk(): Sdk {
   // troupe pins SDK versions that still support Node 20 (docs/s3-notes.md): their notice that later ones will not
   // would otherwise be printed into every run's output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  return (sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/lib-storage")]));
+  // require, not import(): bin/troupe runs a bundle compiled with a code cache, which has no dynamic import.
+  const require = createRequire(import.meta.url);
+  return (sdk ??= [require("@aws-sdk/client-s3") as Sdk[0], require("@aws-sdk/lib-storage") as Sdk[1]]);
 }
 
 /**
@@ -54,8 +58,8 @@ function loadSdk() {
  * DNS), and checksums only where an operation requires them on such services
  * (the SDK's default CRC32 trailers are not accepted everywhere).
  */
-async function clientFor(credential: DataCredential): Promise<S3Client> {
-  const [{ S3Client }] = await loadSdk();
+function clientFor(credential: DataCredential): S3Client {
+  const [{ S3Client }] = loadSdk();
   const compatible = credential.overrideUrl !== undefined;
   const style = credential.addressingStyle;
   return new S3Client({
@@ -69,13 +73,22 @@ async function clientFor(credential: DataCredential): Promise<S3Client> {
 }
 
 export async function openBucket(credential: DataCredential, bucket: string): Promise<BucketClient & { close(): void }> {
-  const client = await clientFor(credential);
-  const [s3, storage] = await loadSdk();
+  const client = clientFor(credential);
+  const [s3, storage] = loadSdk();
   return {
     bucket,
     close: () => client.destroy(),
     async checkAccess(signal) {
-      await client.send(new s3.HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
+      try {
+        await client.send(new s3.HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        if (status < 400 || status >= 500 || !["Unknown", "NotFound", "Forbidden", "BadRequest"].includes((error as Error).name))
+          throw error;
+        // A HEAD answer has no body, so no reason: asked again with a GET, the store says why (SignatureDoesNotMatch, ...).
+        await client.send(new s3.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
+        throw error;
+      }
     },
     async head(key, signal) {
       try {

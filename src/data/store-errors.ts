@@ -50,6 +50,7 @@ export function storeReason(error: unknown): string {
   const status = statusOf(error);
   const name = e?.name && e.name !== "Error" ? e.name : e?.code;
   const message = e?.message && e.message !== name && e.message !== "UnknownError" ? e.message : undefined;
+  if (message && name && status === undefined && message.includes(name)) return message;
   const head = [name, status !== undefined ? `(HTTP ${status})` : undefined].filter(Boolean).join(" ");
   return [head, message].filter(Boolean).join(": ") || String(error);
 }

@@ -22,6 +22,8 @@ export interface TransferReport {
 }
 
 export interface DataPlane {
+  /** Whether every URL's store lets its credential in (before a task starts, for its outputs); rejects with a DataTransferError. */
+  check(transfers: readonly UrlTransfer[], signal: AbortSignal): Promise<void>;
   /** Every `inputs` URL into its directory (made if needed); rejects with a DataTransferError. */
   download(transfers: readonly UrlTransfer[], signal: AbortSignal): Promise<TransferReport>;
   /** Every file of each directory (matching its regex) to its URL; rejects with a DataTransferError. */
