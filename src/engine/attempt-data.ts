@@ -75,7 +75,7 @@ export interface DataSite {
 export async function prepareInputs(site: DataSite, transfers: AttemptTransfers): Promise<void> {
   if (!site.data && (transfers.downloads.length > 0 || transfers.uploads.length > 0))
     throw new Error(
-      `url: inputs and outputs need the data credentials of \`troupe credential\`, which this troupe does not have (${[...transfers.downloads, ...transfers.uploads][0]!.url})`,
+      `${[...transfers.downloads, ...transfers.uploads][0]!.url}: url: inputs and outputs need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
     );
   await Promise.all(transfers.downloads.map((d) => mkdir(d.dir, { recursive: true })));
   for (const f of transfers.filtered) await linkMatching(f.from, f.dir, f.regex);
