@@ -208,9 +208,9 @@ export class GroupLauncher {
     try {
       launch = attemptLaunch(this.site.view, g, t, retryId, this.site.state.groups[g]!.placements ?? {});
     } catch (error) {
-      // Nothing was started for it: its end is this (the runtime frees its place).
-      void attempt.handle.stop(attempt.key, 0);
+      // Nothing was started for it: its end is this (the runtime frees its place; what it reports of that comes second).
       events.end({ kind: "start-failed", message: (error as Error).message });
+      void attempt.handle.stop(attempt.key, 0);
       return undefined;
     }
     let staged: Promise<boolean> | undefined;
@@ -219,8 +219,8 @@ export class GroupLauncher {
       try {
         await prepareInputs(this.site, transfers);
       } catch (error) {
-        void attempt.handle.stop(attempt.key, 0);
         events.end({ kind: "start-failed", message: (error as Error).message });
+        void attempt.handle.stop(attempt.key, 0);
         return undefined;
       }
       if (transfers.uploads.length > 0) this.uploads.set(attempt, transfers.uploads);
