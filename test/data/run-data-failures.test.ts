@@ -4,13 +4,14 @@
  * command that succeeded fails with 2012 and the store's reason; one that
  * failed keeps its own exit code, the failed upload added to its reason. A
  * run without `url:` data never reads the credentials (a broken key does not
- * stop it), one with them says the key is wrong (2013).
+ * stop it), one with them says the key is wrong (2013). A cancel while an
+ * input is still downloading stops the download and the run at once.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
-import { FakeStore, isHeadBucket, xmlError } from "./fake-store.js";
+import { FakeStore, isHeadBucket, listing, xmlError } from "./fake-store.js";
 
 let home: TestHome;
 let store: FakeStore;
@@ -56,7 +57,7 @@ const spec = (name: string, exit: number) =>
 `,
   );
 
-describe("outputs that cannot be uploaded", () => {
+describe("runs whose data cannot move", () => {
   it("fail a command that succeeded with 2012 and the store's reason", async () => {
     const result = await runJson(spec("upload-fails", 0), { home: home.home, timeoutMs: 60_000 });
     expect(result.code).toBe(1);
@@ -92,6 +93,45 @@ describe("outputs that cannot be uploaded", () => {
       expect((await runJson(plain, { home: home.home, timeoutMs: 60_000 })).code).toBe(0);
     } finally {
       fs.writeFileSync(key, kept, { mode: 0o600 });
+    }
+  });
+
+  it("a cancel while an input downloads aborts it: the run ends FAILED_CANCELED without waiting for the store", async () => {
+    const kept = store.handle;
+    let hanging = false;
+    store.handle = (request, response) => {
+      if (isHeadBucket(request)) return response.end();
+      if (request.url!.includes("list-type=2")) return listing(response, [["in/huge.bin", "x"]]);
+      if (request.method === "HEAD") return xmlError(response, 404, "NotFound", "");
+      hanging = true;
+      response.writeHead(200, { "content-length": 1_000_000_000 });
+      response.write("x"); // and nothing more
+    };
+    try {
+      const file = home.spec(
+        "hangs",
+        `workflow:
+  name: hangs
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [sh, -c, "echo ran"]
+    inputs:
+    - url: s3://b/in
+`,
+      );
+      const running = runJson(file, { home: home.home, timeoutMs: 60_000 });
+      for (let i = 0; i < 200 && !hanging; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(hanging).toBe(true);
+      const id = (await troupe(["list", "-n", "1", "--name", "hangs"], { home: home.home })).stdout.match(/hangs-\d+/)![0];
+      const canceled = await troupe(["cancel", id, "--timeout", "20"], { home: home.home });
+      expect(canceled.code, canceled.stdout + canceled.stderr).toBe(0);
+      const result = await running;
+      expect(result.record.status).toBe("FAILED_CANCELED");
+      expect(taskOf(result.record, "t").status).toBe("FAILED_CANCELED");
+      expect(home.log(result.record.id, "t")).toBe("");
+    } finally {
+      store.handle = kept;
     }
   });
 });
