@@ -156,6 +156,18 @@ describe.skipIf(!attempt.server)(`url: inputs and outputs on a real S3 server ($
     expect(home.log(result.record.id, "consumer")).toMatch(/\/0:\nsum\n\n.*\/1:\nbig\.bin\n$/);
   });
 
+  it("the live view shows each transfer as a line of its task", async () => {
+    const file = workflow("data-view", `s3://${bucket}/${PREFIX}/in`, `s3://${bucket}/${PREFIX}/out-view`);
+    const result = await troupe(["run", file], { home: home.home, timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(`reader : INITIALIZING inputs downloaded: 2 files \\(8B\\) from s3://${bucket}/${PREFIX}/in in `),
+    );
+    expect(result.stdout).toMatch(
+      new RegExp(`reader : RUNNING outputs uploaded: 2 files \\(\\d+B\\) to s3://${bucket}/${PREFIX}/out-view in `),
+    );
+  });
+
   it("wrong keys: the task fails with 2014 (data access unauthorized) and the store's reason, before its command runs", async () => {
     const other = new TestHome();
     try {
