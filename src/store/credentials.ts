@@ -45,7 +45,10 @@ export class CredentialTable {
 
   /** Sets (creates or replaces) credential `name`. */
   set(name: string, type: string, payload: Readonly<Record<string, string>>, profile: string | null = null, now = Date.now()): void {
-    const key = this.theKey(true)!;
+    // A key is made only for a store that has no credentials yet: otherwise the one they were sealed with is missing.
+    const any = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM credentials WHERE owner = ?").get(this.owner)!.n;
+    const key = this.theKey(any === 0);
+    if (!key) throw this.missingKey();
     const others = this.db
       .prepare<[string, string], { name: string }>("SELECT name FROM credentials WHERE owner = ? AND key_id <> ? LIMIT 1")
       .get(this.owner, key.id);
@@ -87,13 +90,7 @@ export class CredentialTable {
       .all(this.owner, type);
     if (rows.length === 0) return [];
     const key = this.theKey(false);
-    if (!key)
-      throw new TroupeError(
-        "E_CREDENTIAL_KEY",
-        `the credential key is missing (${this.keyPlace()}): the stored credentials cannot be opened`,
-        "system",
-        "restore the key file, or set the credentials again after `troupe credential delete`",
-      );
+    if (!key) throw this.missingKey();
     return rows.map((row) => {
       if (row.key_id !== key.id) throw this.wrongKey(key, row.name);
       try {
@@ -117,6 +114,15 @@ export class CredentialTable {
 
   private associated(name: string, type: string): string {
     return JSON.stringify([this.owner, name, type]);
+  }
+
+  private missingKey(): TroupeError {
+    return new TroupeError(
+      "E_CREDENTIAL_KEY",
+      `the credential key is missing (${this.keyPlace()}): the stored credentials cannot be opened`,
+      "system",
+      "restore the key file, or set the credentials again after `troupe credential delete`",
+    );
   }
 
   private wrongKey(key: CredentialKey, name: string): TroupeError {

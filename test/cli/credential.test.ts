@@ -154,9 +154,12 @@ describe("troupe credential", () => {
     const wrong = await cli(["set", "h", "--payload", "a=b"], { TROUPE_CREDENTIAL_KEY_FILE: wrongKey }, other);
     expect(wrong.code).toBe(70);
     expect(wrong.stderr).toContain(`E_CREDENTIAL_KEY: the credential key ${wrongKey} is not the one credential \`g\` was sealed with`);
-    // Without the variable the default place has no key: one is made, and it is not the right one either.
+    // Without the variable the default place has no key, and none is made there for a store that has credentials.
     const fresh = await cli(["set", "h", "--payload", "a=b"], {}, other);
-    expect(fresh.stderr).toContain("is not the one credential `g` was sealed with");
+    expect(fresh.stderr).toContain(
+      `E_CREDENTIAL_KEY: the credential key is missing (${path.join(other, "credential.key")}): the stored credentials cannot be opened`,
+    );
+    expect(fs.existsSync(path.join(other, "credential.key"))).toBe(false);
 
     const missing = await cli(["set", "h", "--payload", "a=b"], { TROUPE_CREDENTIAL_KEY_FILE: path.join(other, "nope.key") }, other);
     expect(missing.stderr).toContain(`the credential key ${path.join(other, "nope.key")} (TROUPE_CREDENTIAL_KEY_FILE) does not exist`);

@@ -89,6 +89,13 @@ describe("runs whose data cannot move", () => {
         exit_code: 2013,
         reason: `the data credentials could not be read: the credential key ${key} is not the one credential \`flaky\` was sealed with`,
       });
+      fs.rmSync(key);
+      const missing = await runJson(spec("missing-key", 0), { home: home.home, timeoutMs: 60_000 });
+      expect(taskOf(missing.record, "t")).toMatchObject({
+        status: "FAILED",
+        exit_code: 2013,
+        reason: `the data credentials could not be read: the credential key is missing (${key}): the stored credentials cannot be opened`,
+      });
       const plain = home.spec("plain", "workflow:\n  name: plain\n  tasks:\n  - name: t\n    image: alpine:3.18\n    command: [true]\n");
       expect((await runJson(plain, { home: home.home, timeoutMs: 60_000 })).code).toBe(0);
     } finally {
