@@ -50,6 +50,7 @@ export function objectStoreDataPlane(options: ObjectStoreOptions): DataPlane {
       );
     }
     const open = new Map<string, Promise<BucketClient & { close(): void }>>();
+    // A bucket that could not be opened has nothing to close: its failure is the transfer's, reported there.
     const close = () => {
       for (const bucket of open.values())
         void bucket.then(

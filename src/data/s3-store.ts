@@ -136,7 +136,8 @@ export async function openBucket(credential: DataCredential, bucket: string): Pr
         // A failed multipart upload is aborted, so that its parts do not stay on the store.
         leavePartsOnError: false,
       });
-      const abort = () => void upload.abort();
+      // done() then rejects with the abort, which is what the caller hears; abort()'s own failure adds nothing.
+      const abort = () => void upload.abort().catch(() => undefined);
       signal.addEventListener("abort", abort, { once: true });
       try {
         await upload.done();
