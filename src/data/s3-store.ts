@@ -128,9 +128,10 @@ export async function openBucket(credential: DataCredential, bucket: string): Pr
     },
     async upload(file, key, signal) {
       const { size } = await stat(file);
+      const body = size === 0 ? undefined : createReadStream(file);
       const upload = new storage.Upload({
         client,
-        params: { Bucket: bucket, Key: key, Body: size === 0 ? "" : createReadStream(file) },
+        params: { Bucket: bucket, Key: key, Body: body ?? "" },
         partSize: PART_BYTES,
         queueSize: PARTS_IN_FLIGHT,
         // A failed multipart upload is aborted, so that its parts do not stay on the store.
@@ -143,6 +144,8 @@ export async function openBucket(credential: DataCredential, bucket: string): Pr
         await upload.done();
       } finally {
         signal.removeEventListener("abort", abort);
+        // A failed upload may leave the file half read: its descriptor goes now, not when it is collected.
+        body?.destroy();
       }
       return size;
     },
