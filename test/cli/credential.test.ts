@@ -176,6 +176,21 @@ describe("troupe credential", () => {
     expect(list.stdout).toContain("GENERIC");
   });
 
+  it("a task cannot read the credential key (troupe's home is hidden from it)", async () => {
+    expect((await cli(["set", "peek-target", "--payload", "a=b"])).code).toBe(0);
+    const key = path.join(home.home, "credential.key");
+    const file = home.spec(
+      "peek",
+      `workflow:\n  name: peek\n  tasks:\n  - name: t\n    image: alpine:3.18\n    command: [sh, -c, "cat ${key} 2>/dev/null && echo READ || echo CANNOT"]\n`,
+    );
+    for (const isolation of ["netns", "none"]) {
+      const run = await troupe(["run", file, "--runtime", "host", "--isolation", isolation], { home: home.home, timeoutMs: 60_000 });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain("CANNOT");
+      expect(run.stdout).not.toContain(fs.readFileSync(key, "utf8").trim());
+    }
+  });
+
   it("has help with examples for each subcommand", async () => {
     for (const sub of [[], ["set"], ["list"], ["delete"]]) {
       const help = await cli([...sub, "--help"]);
