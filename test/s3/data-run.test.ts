@@ -168,7 +168,7 @@ describe.skipIf(!attempt.server)(`url: inputs and outputs on a real S3 server ($
     );
   });
 
-  it("wrong keys: the task fails with 2014 (data access unauthorized) and the store's reason, before its command runs", async () => {
+  it("wrong keys: the task fails with 2014 (data access unauthorized) and the store's reason, before its command runs; with the keys set right, troupe restart completes it", async () => {
     const other = new TestHome();
     try {
       const set = await troupe(
@@ -209,6 +209,27 @@ describe.skipIf(!attempt.server)(`url: inputs and outputs on a real S3 server ($
       expect(result.stdout + result.stderr).not.toContain(SECRET_MARK);
       // The command never ran.
       expect(other.log(result.record.id, "reader")).toBe("");
+
+      // The keys set right, `troupe restart` runs it again with them.
+      const fixed = await troupe(
+        [
+          "credential",
+          "set",
+          "wrong",
+          "--type",
+          "data",
+          "--payload",
+          `endpoint=s3://${bucket}`,
+          `access_key_id=${server.user.accessKeyId}`,
+          `access_key=${server.user.secretAccessKey}`,
+          `override_url=${server.endpoint}`,
+        ],
+        { home: other.home },
+      );
+      expect(fixed.code, fixed.stderr).toBe(0);
+      const restarted = await troupe(["restart", result.record.id, "--output", "json"], { home: other.home, timeoutMs: 60_000 });
+      expect(restarted.code, restarted.stdout + restarted.stderr).toBe(0);
+      expect(taskOf(JSON.parse(restarted.stdout), "reader")).toMatchObject({ status: "COMPLETED", exit_code: 0 });
     } finally {
       other.remove();
     }
