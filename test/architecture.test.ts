@@ -15,6 +15,8 @@ const RANK: Record<string, number> = {
   plan: 2,
   port: 3,
   store: 3,
+  // Moving url: data (the port's DataPlane, through the AWS SDK): the runtimes may use it from their nodes; the engine reaches it through the port.
+  data: 3.5,
   // The engine speaks only the port: it and the runtimes, on one rank, may not import each other.
   runtime: 4,
   engine: 4,

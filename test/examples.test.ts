@@ -4,6 +4,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compileWorkflow } from "../src/plan/index.js";
 import { loadWorkflowSpec } from "../src/spec/index.js";
+import { formatPlan } from "../src/cli/format.js";
+import pc from "picocolors";
 
 const examplesDir = new URL("../examples/", import.meta.url);
 /** Workflow files: server-config.yaml is a server's config (test/cli/small-things.test.ts loads it). */
@@ -21,6 +23,7 @@ describe("examples/", () => {
         "exit_actions.yaml",
         "timeouts.yaml",
         "resources.yaml",
+        "object_storage.yaml",
       ]),
     );
   });
@@ -47,5 +50,20 @@ describe("examples/", () => {
     const plan = compileWorkflow(result.spec!);
     expect(plan.taskCount).toBeGreaterThan(0);
     expect(plan.groups.every((g) => g.tasks[g.leadIndex]?.lead === true)).toBe(true);
+  });
+
+  it("object_storage.yaml plans its url: inputs and outputs, and the regexes that filter them", async () => {
+    const result = await loadWorkflowSpec(readFileSync(new URL("object_storage.yaml", examplesDir)), {
+      variables: { set: { bucket: "lab" } },
+    });
+    expect(result.diagnostics).toEqual([]);
+    const lines = formatPlan(compileWorkflow(result.spec!), pc.createColors(false))
+      .split("\n")
+      .filter((l) => /^\s+(<-|->) /.test(l));
+    expect(lines.map((l) => l.trim())).toEqual([
+      "<- s3://lab/datasets  (only .*\\.csv$)",
+      "-> s3://lab/runs/{{workflow_id}}  (only .*\\.txt$)",
+      "<- count  (only summary)",
+    ]);
   });
 });

@@ -74,11 +74,13 @@ function formatGroup(plan: CompiledWorkflow, group: CompiledGroup, c: Colors): s
     const resource = task.resources.name === "default" ? "" : c.dim(`  resource ${task.resources.name} (${formatDemand(task.resources)})`);
     lines.push(`  ${marker} ${task.name}${task.lead ? c.green(" (lead)") : ""}  ${c.dim(task.image)}${resource}`);
     lines.push(`      ${c.dim("$")} ${formatCommandLine([...task.command, ...task.args].map(renderTokenized))}`);
+    const only = (regex: string | undefined) => (regex === undefined ? "" : c.dim(`  (only ${regex})`));
     for (const input of task.inputs) {
-      if (input.kind === "task") lines.push(`      ${c.dim("<-")} ${input.task}`);
+      if (input.kind === "task") lines.push(`      ${c.dim("<-")} ${input.task}${only(input.regex)}`);
       else if (input.kind === "workflow-task") lines.push(`      ${c.dim("<-")} ${input.workflowId}:${input.task}`);
-      else lines.push(`      ${c.dim("<-")} ${input.url}`);
+      else lines.push(`      ${c.dim("<-")} ${input.url}${only(input.regex)}`);
     }
+    for (const output of task.outputs) lines.push(`      ${c.dim("->")} ${renderTokenized(output.url)}${only(output.regex)}`);
   }
   return lines;
 }

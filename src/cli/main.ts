@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, TroupeError } from "../errors/index.js";
 import { cancelCommand } from "./cancel.js";
+import { credentialCommand } from "./credential.js";
 import { eventsCommand, listCommand, queryCommand } from "./history.js";
 import { logToFile } from "./log-setup.js";
 import { logsCommand } from "./logs.js";
@@ -42,6 +43,7 @@ Examples:
     restartCommand(),
     schemaCommand(),
     serverCommand(),
+    credentialCommand(),
     loginCommand(),
     workflowCommand(),
   ])

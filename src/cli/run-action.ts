@@ -2,7 +2,7 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { driveRun, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
+import { driveRun, homeDataPlane, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
@@ -110,7 +110,14 @@ export async function runWorkflow(
     store,
     backend,
     driver: "troupe run",
-    engine: { capacity, maxParallel: options.maxParallel ?? 64, maxRetries: options.maxRetries, reused, onEvent: (e) => view.event(e) },
+    engine: {
+      capacity,
+      maxParallel: options.maxParallel ?? 64,
+      maxRetries: options.maxRetries,
+      reused,
+      onEvent: (e) => view.event(e),
+      data: homeDataPlane(store),
+    },
     onOutput: (launch, chunk) => view.output(launch.taskName, chunk),
     // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
     onSweep: (result) =>

@@ -67,7 +67,8 @@ export class RunView {
     }
     if (e.kind === "task" && e.task) {
       this.taskStatus.set(e.task, e.to);
-      if (e.to === "RUNNING" || isFinal(e.to)) {
+      // A note (the same status: its data moved) is a line too.
+      if (e.to === "RUNNING" || isFinal(e.to) || e.from === e.to) {
         const retry = e.retryId ? ` (retry ${e.retryId})` : "";
         this.line(
           `${this.c.dim(`${e.task.padEnd(this.width)} :`)} ${this.status(e.to)}${retry}${e.to === "RUNNING" && e.from !== "RUNNING" ? "" : this.c.dim(` ${e.reason}`)}`,

@@ -10,3 +10,4 @@ export {
 export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unknownRuntimeKind } from "./registry.js";
 export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity, GroupPlacer, GroupPlacement } from "./kind.js";
 export { readTaskUser } from "./kinds/task-user.js";
+export { homeDataPlane } from "./data-plane.js";

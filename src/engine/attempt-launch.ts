@@ -1,5 +1,6 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
-import type { CompiledWorkflow } from "../plan/index.js";
+import { attemptInputDir } from "../model/index.js";
+import type { CompiledInput, CompiledWorkflow } from "../plan/index.js";
 import type { TaskLaunch } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
@@ -14,6 +15,8 @@ export interface RunView {
   tasks: ReadonlyArray<readonly TaskState[]>;
   gpuDevices: GpuDevices;
   recorder: RunRecorder;
+  /** The run's data directory (outputs, inputs of their own). */
+  dataDir: string;
 }
 
 /** The key of an attempt, unique within its run (TaskLaunch.key, the port's events). */
@@ -38,14 +41,12 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   const group = run.plan.groups[g]!;
   const task = group.tasks[t]!;
   const { addresses, tokens } = hostsOf(placements);
-  const inputDirs = task.inputs.map((input) => {
-    // Inputs from URLs or other workflows need a data service, which a local run does not have.
-    if (input.kind === "url") throw new Error(`input ${input.url}: URL inputs need a data service, which troupe run does not have`);
+  const inputDirs = task.inputs.map((input, i) => {
     if (input.kind === "workflow-task")
       throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
-    const upstream = run.plan.groups[input.group]!;
-    const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-    return run.tasks[input.group]![index]!.outputDir;
+    // A url: input is downloaded, a filtered one linked, into a directory of the attempt's own (attempt-data.ts).
+    if (input.kind === "url" || input.regex !== undefined) return attemptInputDir(run.dataDir, task.name, retryId, i);
+    return upstreamOutputDir(run, input);
   });
   return buildLaunch(
     task,
@@ -61,6 +62,13 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     },
     { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: tokens },
   );
+}
+
+/** The output directory of the upstream task a task input names. */
+export function upstreamOutputDir(run: RunView, input: Extract<CompiledInput, { kind: "task" }>): string {
+  const upstream = run.plan.groups[input.group]!;
+  const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
+  return run.tasks[input.group]![index]!.outputDir;
 }
 
 function hostsOf(placements: Placements): GroupHosts {

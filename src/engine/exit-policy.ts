@@ -47,6 +47,8 @@ export function decideExit(outcome: MemberOutcome, rules: ExitRules): ExitDecisi
   switch (outcome.kind) {
     case "lost":
       return finish("FAILED_SERVER_ERROR", `how it ended is unknown: ${outcome.message}`, PlatformExitCode.SERVER_ERROR);
+    case "data-failed":
+      return finish("FAILED", outcome.message, outcome.code);
     case "start-failed":
       return finish("FAILED_START_ERROR", couldNotStart(outcome.message), PlatformExitCode.START_ERROR);
     case "image-pull":

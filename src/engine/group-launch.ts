@@ -7,10 +7,12 @@
  * every end, however it comes, goes to the run once (`LaunchSite.onExit`).
  */
 import type { CompiledGroup } from "../plan/index.js";
-import type { GroupHandle, GroupListener, MemberOutcome, Placement, RunSession, StartTimes } from "../port/index.js";
+import type { DataPlane, GroupHandle, MemberOutcome, RunSession, StartTimes, UrlTransfer } from "../port/index.js";
+import { attemptTransfers, movesData, prepareInputs, stageData, uploadOutputs } from "./attempt-data.js";
 import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
+import { AttemptEvents, GroupChannel } from "./group-channel.js";
 import { copyLog } from "./log-copy.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
@@ -40,6 +42,8 @@ export interface LaunchSite {
   requestTick(): void;
   /** The run's log. */
   readonly log: Log;
+  /** Moves `url:` inputs and outputs (absent: tasks that have them cannot start). */
+  readonly data: DataPlane | undefined;
   /** The copy of an attempt's log failed (its output is incomplete); said, not fatal. */
   logLost(g: number, t: number, error: Error): void;
 }
@@ -59,6 +63,7 @@ export interface ReadyMember {
 export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
   if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
   attempt.stopGrace = graceMs;
+  attempt.transfers?.abort();
   return attempt.up || attempt.placing ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
 }
 
@@ -69,64 +74,6 @@ function cameUp(attempt: LiveAttempt): void {
   if (grace !== undefined) void attempt.handle.stop(attempt.key, grace);
 }
 
-/** One attempt's events, each settled once. */
-class AttemptEvents {
-  readonly placed: Promise<Placement | undefined>;
-  readonly ready: Promise<boolean>;
-  readonly exited: Promise<MemberOutcome>;
-  wasReady = false;
-  private settlePlaced!: (placement: Placement | undefined) => void;
-  private settleReady!: (ready: boolean) => void;
-  private settleExited!: (outcome: MemberOutcome) => void;
-
-  constructor() {
-    this.placed = new Promise((resolve) => (this.settlePlaced = resolve));
-    this.ready = new Promise((resolve) => (this.settleReady = resolve));
-    this.exited = new Promise((resolve) => (this.settleExited = resolve));
-  }
-
-  place(placement: Placement): void {
-    this.settlePlaced(placement);
-  }
-
-  readied(): void {
-    this.wasReady = true;
-    this.settleReady(true);
-  }
-
-  end(outcome: MemberOutcome): void {
-    this.settlePlaced(undefined);
-    this.settleReady(false);
-    this.settleExited(outcome);
-  }
-}
-
-/** The listener a group's handle reports to: events by attempt key, for attempts the engine expects (others ignored). */
-class GroupChannel implements GroupListener {
-  private readonly attempts = new Map<string, AttemptEvents>();
-
-  expect(key: string): AttemptEvents {
-    let events = this.attempts.get(key);
-    if (!events) this.attempts.set(key, (events = new AttemptEvents()));
-    return events;
-  }
-
-  placed(key: string, placement: Placement): void {
-    this.attempts.get(key)?.place(placement);
-  }
-
-  ready(key: string): void {
-    this.attempts.get(key)?.readied();
-  }
-
-  exited(key: string, outcome: MemberOutcome): void {
-    const events = this.attempts.get(key);
-    if (!events) return;
-    this.attempts.delete(key);
-    events.end(outcome);
-  }
-}
-
 interface OpenGroup {
   handle: GroupHandle;
   channel: GroupChannel;
@@ -134,6 +81,8 @@ interface OpenGroup {
 
 export class GroupLauncher {
   private readonly open = new Map<number, OpenGroup>();
+  /** The `url:` outputs of attempts that have them, uploaded when their command ends. */
+  private readonly uploads = new WeakMap<LiveAttempt, UrlTransfer[]>();
   /** Releases whose RUNNING records wait for their commit (durableStarts). */
   private readonly toRelease: Array<{ g: number; members: ReadyMember[] }> = [];
 
@@ -171,8 +120,18 @@ export class GroupLauncher {
     const { handle, channel } = this.handleOf(g);
     const key = this.keyOf(g, t, retryId);
     const events = channel.expect(key);
-    void events.exited.then((outcome) => this.site.onExit(g, t, retryId, outcome, events.wasReady));
     const attempt: LiveAttempt = { key, handle, up: false };
+    void events.exited.then((outcome) => {
+      const ended = attempt.dataFailure ?? outcome;
+      const uploads = this.uploads.get(attempt);
+      if (!uploads) return this.site.onExit(g, t, retryId, ended, events.wasReady);
+      this.uploads.delete(attempt);
+      // Its outputs go up before its end is decided (still RUNNING meanwhile), unless it was stopped or its task ended.
+      const task = this.site.state.tasks[g]![t]!;
+      const current = task.retryId === retryId && !isFinal(task.status ?? "WAITING");
+      const uploaded = current ? uploadOutputs(this.site, g, t, attempt, uploads, ended) : Promise.resolve(ended);
+      void uploaded.then((final) => this.site.onExit(g, t, retryId, final, events.wasReady));
+    });
     this.site.state.tasks[g]![t]!.attempt = attempt;
     return { events, attempt };
   }
@@ -249,13 +208,33 @@ export class GroupLauncher {
     try {
       launch = attemptLaunch(this.site.view, g, t, retryId, this.site.state.groups[g]!.placements ?? {});
     } catch (error) {
-      // Nothing was started for it: its end is this (the runtime frees its place).
-      void attempt.handle.stop(attempt.key, 0);
+      // Nothing was started for it: its end is this (the runtime frees its place; what it reports of that comes second).
       events.end({ kind: "start-failed", message: (error as Error).message });
+      void attempt.handle.stop(attempt.key, 0);
       return undefined;
     }
+    let staged: Promise<boolean> | undefined;
+    if (movesData(this.site.view.plan.groups[g]!.tasks[t]!)) {
+      const transfers = attemptTransfers(this.site.view, g, t, launch);
+      try {
+        await prepareInputs(this.site, transfers);
+      } catch (error) {
+        events.end({ kind: "start-failed", message: (error as Error).message });
+        void attempt.handle.stop(attempt.key, 0);
+        return undefined;
+      }
+      if (transfers.uploads.length > 0) this.uploads.set(attempt, transfers.uploads);
+      // Downloads (and the outputs' access check) while the sandbox comes up; the barrier waits for both.
+      if (transfers.downloads.length + transfers.uploads.length > 0) staged = stageData(this.site, g, t, attempt, transfers);
+    }
     attempt.handle.prepare(launch);
+    if (staged && !(await staged) && attempt.dataFailure) void stopAttempt(attempt, 0);
     if (!(await events.ready)) return undefined;
+    // Its inputs could not be had: stopped now that it is up (stopAttempt above), to end with their failure.
+    if (attempt.dataFailure) {
+      cameUp(attempt);
+      return undefined;
+    }
     // The group may have ended while this sandbox came up (lead failed, cancel, timeout): stopped at once.
     if (task.retryId !== retryId || isFinal(task.status ?? "WAITING")) {
       attempt.stopGrace = 0;

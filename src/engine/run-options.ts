@@ -1,7 +1,7 @@
 /** How a workflow run is set (WorkflowRun's options) and how it ended. */
 import type { ReusedGroups } from "../model/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import type { PoolCapabilities, RunSession } from "../port/index.js";
+import type { DataPlane, PoolCapabilities, RunSession } from "../port/index.js";
 import type { Capacity } from "./capacity-ledger.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
@@ -19,6 +19,8 @@ export interface RunOptions {
   recorder: RunRecorder;
   /** The run's data directory: task outputs live under it. */
   dataDir: string;
+  /** Moves tasks' `url:` inputs and outputs (an object store's, with the user's data credentials); without it such tasks cannot start. */
+  data?: DataPlane;
   capacity: Capacity;
   maxParallel: number;
   /**

@@ -4,7 +4,7 @@
  * written to the store and announced, with its reason and time.
  */
 import type { CompiledWorkflow } from "../plan/index.js";
-import type { GroupHandle, Placement } from "../port/index.js";
+import type { GroupHandle, MemberOutcome, Placement } from "../port/index.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
 import type { ResumedRun } from "./resume.js";
@@ -27,6 +27,10 @@ export interface LiveAttempt {
   placing?: boolean;
   /** The grace of the stop asked for it, if one was (group-launch.ts `stopAttempt`). */
   stopGrace?: number;
+  /** Its `url:` transfers (attempt-data.ts), aborted when it is stopped. */
+  transfers?: AbortController;
+  /** How it ends whatever the runtime reports: its inputs could not be had (it was stopped for that). */
+  dataFailure?: MemberOutcome;
 }
 
 export interface TaskState {
@@ -129,6 +133,23 @@ export class RunState {
     state.status = to;
     this.recorder.updateTask(this.runId, g, t, { status: to, reason, ...extra });
     this.record({ kind: "task", group: g, task: t, retryId: state.retryId }, from, to, reason, this.plan.groups[g]!.name, name);
+  }
+
+  /**
+   * Something that happened to task t's attempt without changing its status (its data moved): an event
+   * (a transition from its status to the same), for `troupe events` and live views.
+   */
+  noteTask(g: number, t: number, reason: string): void {
+    const state = this.tasks[g]![t]!;
+    const name = this.plan.groups[g]!.tasks[t]!.name;
+    this.record(
+      { kind: "task", group: g, task: t, retryId: state.retryId },
+      state.status,
+      state.status ?? "WAITING",
+      reason,
+      this.plan.groups[g]!.name,
+      name,
+    );
   }
 
   private record(

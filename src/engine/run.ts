@@ -68,8 +68,8 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
     this.log = log.child({ run: options.runId });
-    const { runId, recorder } = options;
-    this.view = { runId, recorder, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
+    const { runId, recorder, dataDir } = options;
+    this.view = { runId, recorder, dataDir, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
     this.launcher = new GroupLauncher(this.launchSite());
     this.holdings = new RunHoldings({ ...options, groups: this.groups, ledger: this.ledger, member: this });
   }
@@ -93,6 +93,7 @@ export class WorkflowRun implements PoolMember {
       finishTask: (g, t, status, reason, code) => this.finishTask(g, t, status, reason, code),
       requestTick: () => this.requestTick(),
       log: this.log,
+      data: this.options.data,
       logLost: (g, t, error) => {
         const retry = this.tasks[g]![t]!.retryId;
         const task = this.plan.groups[g]!.tasks[t]!.name;

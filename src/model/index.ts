@@ -8,3 +8,4 @@ export * from "./priorities.js";
 export type * from "./records.js";
 export * from "./run-layout.js";
 export type * from "./reuse.js";
+export * from "./storage-url.js";

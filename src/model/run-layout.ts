@@ -34,6 +34,14 @@ export function attemptOutputDir(runDir: string, taskName: string, retryId: numb
   return `${runDir}/outputs/${taskName}/${retryId}`;
 }
 
+/**
+ * The directory of a task attempt's input `index` when it is its own (`{{input:N}}` of a `url:` input, downloaded
+ * there, or of a task input with a `regex`, its matching files linked there): `<runDir>/inputs/<task>/<retryId>/<index>`.
+ */
+export function attemptInputDir(runDir: string, taskName: string, retryId: number, index: number): string {
+  return `${runDir}/inputs/${taskName}/${retryId}/${index}`;
+}
+
 /** Where a run's runtime keeps its sandboxes' files (removed when the run ends): `<runDir>/sandboxes`. */
 export function runSandboxesDir(runDir: string): string {
   return `${runDir}/sandboxes`;

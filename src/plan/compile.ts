@@ -177,7 +177,7 @@ function compileTask(
           const colon = input.task.lastIndexOf(":");
           return { kind: "workflow-task", workflowId: input.task.slice(0, colon), task: input.task.slice(colon + 1) };
         }
-        return { kind: "task", task: input.task, group: groupOf(input.task) };
+        return { kind: "task", task: input.task, group: groupOf(input.task), regex: input.regex };
       }),
     ),
     outputs: shared((task.outputs ?? []).map((o) => ({ url: text(o.url), regex: o.regex }))),

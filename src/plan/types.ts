@@ -54,7 +54,8 @@ export interface CompiledResources extends ResourceDemand {
 }
 
 export type CompiledInput =
-  | { kind: "task"; task: string; group: number }
+  /** `regex`: only the upstream output's files whose path it matches (from its start) are given. */
+  | { kind: "task"; task: string; group: number; regex: string | undefined }
   | { kind: "workflow-task"; workflowId: string; task: string }
   | { kind: "url"; url: string; regex: string | undefined };
 

@@ -11,3 +11,4 @@ export type {
   Placement,
   StartTimes,
 } from "./pool.js";
+export { DataTransferError, type DataPlane, type UrlTransfer, type TransferReport } from "./data.js";

@@ -22,7 +22,9 @@ export type MemberOutcome =
   /** The member was placed but never became ready in the time the pool allows. */
   | { kind: "start-timeout"; message: string }
   /** troupe lost track of the attempt and cannot know how it ended. */
-  | { kind: "lost"; message: string };
+  | { kind: "lost"; message: string }
+  /** Its `url:` inputs or outputs could not be moved: OSMO's data exit code (2010-2014) and the store's reason. */
+  | { kind: "data-failed"; code: number; message: string };
 
 export type OutcomeKind = MemberOutcome["kind"];
 

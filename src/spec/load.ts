@@ -11,6 +11,7 @@ import { renderWorkflowTemplate, type RenderLimits, type TemplateVariables } fro
 import { positionOf } from "./template/locate.js";
 import { checkExitActions } from "./rules/exit-actions.js";
 import { checkFiles } from "./rules/files.js";
+import { checkDataUrls } from "./rules/data-urls.js";
 import { checkInputs } from "./rules/inputs.js";
 import { checkNotImplemented } from "./rules/not-implemented.js";
 import { checkLeads, checkNames, checkResourceNames, checkTasksOrGroups } from "./rules/structure.js";
@@ -79,6 +80,7 @@ function validateRendered(text: string, lineMap: (() => Array<number | undefined
     checkNames(view, bag);
     checkResourceNames(view, bag);
     checkInputs(view, bag);
+    checkDataUrls(view, bag);
     checkTokens(view, bag, options.baseDir);
     checkFiles(view, bag, options.baseDir);
     checkExitActions(view, bag, options.maxRetries ?? 0);

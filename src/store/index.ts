@@ -9,3 +9,5 @@ export type { CancelRequest } from "./cancel-requests.js";
 export type * from "./types.js";
 export type { OwnedRun } from "./orphans.js";
 export { completedGroups, type RestartShape, type RunHistory } from "./restart-origins.js";
+export type { CredentialTable, CredentialSummary } from "./credentials.js";
+export { KEY_FILE_VARIABLE } from "./credential-key.js";

@@ -227,6 +227,25 @@ ALTER TABLE runs ADD COLUMN rendered_spec TEXT;`),
       "the run a restart took each group and task over from (its outputs and logs are there), as data; earlier runs' read from their reasons once",
     up: (db) => db.exec(REUSED_FROM),
   },
+  {
+    version: 11,
+    description:
+      "credentials (OSMO's REGISTRY, DATA, GENERIC), per owner: their payloads sealed with a key kept outside the database (AES-256-GCM)",
+    up: (db) =>
+      db.exec(`
+CREATE TABLE credentials (
+  owner      TEXT NOT NULL DEFAULT '',
+  name       TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  keys       TEXT NOT NULL,
+  profile    TEXT,
+  key_id     TEXT NOT NULL,
+  payload    BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (owner, name)
+);`),
+  },
 ];
 
 export function schemaVersion(db: Database.Database): number {

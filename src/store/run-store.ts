@@ -22,6 +22,7 @@ import { RunReader } from "./reader.js";
 import { ReusedLogs } from "./reused-logs.js";
 import { setRunTags, tagsInUse } from "./tags.js";
 import { TokenTable } from "./tokens.js";
+import { CredentialTable } from "./credentials.js";
 import type {
   AttemptRecord,
   GroupHoldings,
@@ -62,6 +63,7 @@ export class RunStore {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private tokenTable: TokenTable | undefined;
+  private credentialTable: CredentialTable | undefined;
 
   private constructor(
     /** TROUPE_HOME: the database and the runs' directories. */
@@ -320,6 +322,11 @@ export class RunStore {
     return (this.cancelTable ??= new CancelRequests(this.db));
   }
   private cancelTable: CancelRequests | undefined;
+
+  /** This home's credentials, sealed with the key beside the database (or TROUPE_CREDENTIAL_KEY_FILE's). */
+  get credentials(): CredentialTable {
+    return (this.credentialTable ??= new CredentialTable(this.db, this.home));
+  }
 
   /** API tokens (the server's users). */
   get tokens(): TokenTable {

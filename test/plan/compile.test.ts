@@ -463,14 +463,16 @@ describe("files and inputs", () => {
       "    - task: make",
       "    - task: train-run-12:checkpoint",
       "    - {url: 's3://bucket/data/', regex: '.*\\.parquet'}",
-      "    - url: gs://other/",
+      "    - url: s3://other/",
+      "    - {task: make, regex: 'model/.*'}",
       flowTask("make"),
     ]);
     expect(task(plan, "use").inputs).toEqual([
       { kind: "task", task: "make", group: 0 },
       { kind: "workflow-task", workflowId: "train-run-12", task: "checkpoint" },
       { kind: "url", url: "s3://bucket/data/", regex: ".*\\.parquet" },
-      { kind: "url", url: "gs://other/", regex: undefined },
+      { kind: "url", url: "s3://other/", regex: undefined },
+      { kind: "task", task: "make", group: 0, regex: "model/.*" },
     ]);
     // Only the in-workflow input makes a dependency.
     expect(names(plan)).toEqual(["make-group", "use-group"]);

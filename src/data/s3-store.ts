@@ -1,0 +1,153 @@
+/**
+ * Doing the transfers: one S3 bucket through the official AWS SDK, as a data
+ * credential reaches it. Objects stream to and from files (never whole in
+ * memory); uploads are multipart through lib-storage's `Upload` (parts in
+ * parallel); the SDK retries each request (standard strategy). The SDK is
+ * loaded on first use: a run without `url:` I/O never pays for it.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { DataCredential } from "./credential-payload.js";
+
+/** lib-storage's part size (S3's minimum is 5 MiB) and parts in flight per object. */
+const PART_BYTES = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 4;
+/** Attempts per request (the SDK's standard strategy: backoff with jitter); the data layer retries whole files on top. */
+const SDK_ATTEMPTS = 4;
+
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
+/** One bucket of one store, as one credential reaches it. */
+export interface BucketClient {
+  readonly bucket: string;
+  /** Whether the credential reaches the bucket (HeadBucket, OSMO's check for S3-compatible stores). */
+  checkAccess(signal: AbortSignal): Promise<void>;
+  /** The object at `key`, or undefined when there is none. */
+  head(key: string, signal: AbortSignal): Promise<ListedObject | undefined>;
+  list(prefix: string, signal: AbortSignal): AsyncIterable<ListedObject>;
+  /** `key` into `file` (its directory made); the bytes written. */
+  download(key: string, file: string, signal: AbortSignal): Promise<number>;
+  /** `file` to `key`; the bytes sent. */
+  upload(file: string, key: string, signal: AbortSignal): Promise<number>;
+}
+
+type Sdk = [typeof import("@aws-sdk/client-s3"), typeof import("@aws-sdk/lib-storage")];
+let sdk: Sdk | undefined;
+
+function loadSdk(): Sdk {
+  // troupe pins SDK versions that still support Node 20 (docs/s3-notes.md): their notice that later ones will not
+  // would otherwise be printed into every run's output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // require, not import(): bin/troupe runs a bundle compiled with a code cache, which has no dynamic import.
+  const require = createRequire(import.meta.url);
+  return (sdk ??= [require("@aws-sdk/client-s3") as Sdk[0], require("@aws-sdk/lib-storage") as Sdk[1]]);
+}
+
+/**
+ * The client a data credential makes: its region (us-east-1 when it names
+ * none), its override URL for an S3-compatible service, path-style addressing
+ * there unless `addressing_style=virtual` (private endpoints have no bucket
+ * DNS), and checksums only where an operation requires them on such services
+ * (the SDK's default CRC32 trailers are not accepted everywhere).
+ */
+function clientFor(credential: DataCredential): S3Client {
+  const [{ S3Client }] = loadSdk();
+  const compatible = credential.overrideUrl !== undefined;
+  const style = credential.addressingStyle;
+  return new S3Client({
+    region: credential.region ?? "us-east-1",
+    ...(compatible ? { endpoint: credential.overrideUrl } : {}),
+    forcePathStyle: style === "path" || (compatible && style !== "virtual"),
+    credentials: { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey },
+    maxAttempts: SDK_ATTEMPTS,
+    ...(compatible ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
+  });
+}
+
+export async function openBucket(credential: DataCredential, bucket: string): Promise<BucketClient & { close(): void }> {
+  const client = clientFor(credential);
+  const [s3, storage] = loadSdk();
+  return {
+    bucket,
+    close: () => client.destroy(),
+    async checkAccess(signal) {
+      try {
+        await client.send(new s3.HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        if (status < 400 || status >= 500 || !["Unknown", "NotFound", "Forbidden", "BadRequest"].includes((error as Error).name))
+          throw error;
+        // A HEAD answer has no body, so no reason: asked again with a GET, the store says why (SignatureDoesNotMatch, ...).
+        await client.send(new s3.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
+        throw error;
+      }
+    },
+    async head(key, signal) {
+      try {
+        const answer = await client.send(new s3.HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+        return { key, size: answer.ContentLength ?? 0 };
+      } catch (error) {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+        throw error;
+      }
+    },
+    async *list(prefix, signal) {
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new s3.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+          { abortSignal: signal },
+        );
+        for (const o of page.Contents ?? []) if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 };
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    },
+    async download(key, file, signal) {
+      await mkdir(dirname(file), { recursive: true });
+      const answer = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      const partial = `${file}.troupe-part`;
+      try {
+        await pipeline(answer.Body as Readable, createWriteStream(partial), { signal });
+        const { size } = await stat(partial);
+        if (answer.ContentLength !== undefined && size !== answer.ContentLength)
+          throw new Error(`${key}: ${size} bytes arrived of ${answer.ContentLength}`);
+        await rename(partial, file);
+        return size;
+      } catch (error) {
+        await rm(partial, { force: true });
+        throw error;
+      }
+    },
+    async upload(file, key, signal) {
+      const { size } = await stat(file);
+      const body = size === 0 ? undefined : createReadStream(file);
+      const upload = new storage.Upload({
+        client,
+        params: { Bucket: bucket, Key: key, Body: body ?? "" },
+        partSize: PART_BYTES,
+        queueSize: PARTS_IN_FLIGHT,
+        // A failed multipart upload is aborted, so that its parts do not stay on the store.
+        leavePartsOnError: false,
+      });
+      // done() then rejects with the abort, which is what the caller hears; abort()'s own failure adds nothing.
+      const abort = () => void upload.abort().catch(() => undefined);
+      signal.addEventListener("abort", abort, { once: true });
+      try {
+        await upload.done();
+      } finally {
+        signal.removeEventListener("abort", abort);
+        // A failed upload may leave the file half read: its descriptor goes now, not when it is collected.
+        body?.destroy();
+      }
+      return size;
+    },
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * What a task attempt moves besides its command, around its group's barrier
+ * (SPEC-REFERENCE, "Data"): its `url:` inputs are downloaded into
+ * directories of its own while its sandbox comes up (the barrier waits for
+ * them), task inputs with a `regex` get the matching files of the upstream
+ * output linked into one, and its `url:` outputs are uploaded once its
+ * command has ended, before its end is decided. The moving itself is the
+ * pool's DataPlane (the port's seam); each transfer is an event with the time
+ * it took, and a failure ends the attempt with OSMO's data exit code.
+ */
+import { copyFile, link, mkdir, readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { RuntimeExitCode } from "../model/index.js";
+import { formatBytes } from "../util/units.js";
+import type { CompiledTask } from "../plan/index.js";
+import {
+  DataTransferError,
+  type DataPlane,
+  type MemberOutcome,
+  type TaskLaunch,
+  type TransferReport,
+  type UrlTransfer,
+} from "../port/index.js";
+import { normalizeName } from "../spec/index.js";
+import { upstreamOutputDir, type RunView } from "./attempt-launch.js";
+import { resolveTokens } from "./launch.js";
+import type { LiveAttempt, RunState } from "./run-state.js";
+
+export interface AttemptTransfers {
+  downloads: UrlTransfer[];
+  /** Task inputs with a regex: the matching files of `from` linked into `dir`. */
+  filtered: Array<{ from: string; dir: string; regex: string }>;
+  uploads: UrlTransfer[];
+}
+
+/** Whether task's attempts move any data (most do not: they skip all of this). */
+export function movesData(task: CompiledTask): boolean {
+  return task.outputs.length > 0 || task.inputs.some((i) => i.kind === "url" || (i.kind === "task" && i.regex !== undefined));
+}
+
+/** What attempt `launch` of task t moves: from its plan, into and out of the launch's directories. */
+export function attemptTransfers(view: RunView, g: number, t: number, launch: TaskLaunch): AttemptTransfers {
+  const task = view.plan.groups[g]!.tasks[t]!;
+  const out: AttemptTransfers = { downloads: [], filtered: [], uploads: [] };
+  task.inputs.forEach((input, i) => {
+    const dir = launch.inputDirs[i]!;
+    if (input.kind === "url") out.downloads.push({ url: input.url, regex: input.regex, dir });
+    else if (input.kind === "task" && input.regex !== undefined)
+      out.filtered.push({ from: upstreamOutputDir(view, input), dir, regex: input.regex });
+  });
+  const hosts = new Map(Object.entries(launch.hosts).map(([name, address]) => [normalizeName(name), address]));
+  const context = { workflowId: view.runId, outputDir: launch.outputDir, inputDirs: launch.inputDirs, hosts };
+  for (const output of task.outputs)
+    out.uploads.push({ url: resolveTokens(output.url, context), regex: output.regex, dir: launch.outputDir });
+  return out;
+}
+
+function reportText(report: TransferReport, direction: "from" | "to", urls: readonly UrlTransfer[]): string {
+  const files = `${report.files} file${report.files === 1 ? "" : "s"}`;
+  return `${files} (${formatBytes(report.bytes)}) ${direction} ${urls.map((u) => u.url).join(", ")} in ${(report.ms / 1000).toFixed(2)} s`;
+}
+
+/** What the data steps need of the run. */
+export interface DataSite {
+  readonly state: RunState;
+  /** The pool's data plane; without one, a task that moves `url:` data cannot start. */
+  readonly data: DataPlane | undefined;
+}
+
+/**
+ * Before the sandbox is prepared: the attempt's own input directories made
+ * and its filtered inputs linked. Throws (a start failure) when a `url:`
+ * transfer has no data plane to go through.
+ */
+export async function prepareInputs(site: DataSite, transfers: AttemptTransfers): Promise<void> {
+  if (!site.data && (transfers.downloads.length > 0 || transfers.uploads.length > 0))
+    throw new Error(
+      `${[...transfers.downloads, ...transfers.uploads][0]!.url}: url: inputs and outputs need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
+    );
+  await Promise.all(transfers.downloads.map((d) => mkdir(d.dir, { recursive: true })));
+  for (const f of transfers.filtered) await linkMatching(f.from, f.dir, f.regex);
+}
+
+/**
+ * While the sandbox comes up: the downloads, and the check that the outputs'
+ * stores will take them (as OSMO's runtime checks before any transfer, so that
+ * a long command does not run for outputs that cannot be kept); an event when
+ * the downloads are done. On failure the attempt is to end with its data exit
+ * code (`attempt.dataFailure`, returned false so that the caller stops it). A
+ * stop aborts them.
+ */
+export async function stageData(site: DataSite, g: number, t: number, attempt: LiveAttempt, transfers: AttemptTransfers): Promise<boolean> {
+  const signal = (attempt.transfers ??= new AbortController()).signal;
+  const { downloads, uploads } = transfers;
+  try {
+    const [report] = await Promise.all([
+      downloads.length > 0 ? site.data!.download(downloads, signal) : undefined,
+      uploads.length > 0 ? site.data!.check(uploads, signal) : undefined,
+    ]);
+    if (report && !signal.aborted) site.state.noteTask(g, t, `inputs downloaded: ${reportText(report, "from", downloads)}`);
+    return true;
+  } catch (error) {
+    if (signal.aborted) return false;
+    attempt.dataFailure = dataFailure(error, RuntimeExitCode.DOWNLOAD_FAILED);
+    return false;
+  }
+}
+
+/**
+ * After the command: its outputs uploaded (unless the attempt was stopped or
+ * ended some other way) and the outcome its end is decided by: a failed
+ * upload fails a command that succeeded with the upload's code; one that
+ * failed keeps its own code, the upload's failure added to its reason.
+ */
+export async function uploadOutputs(
+  site: DataSite,
+  g: number,
+  t: number,
+  attempt: LiveAttempt,
+  uploads: UrlTransfer[],
+  outcome: MemberOutcome,
+): Promise<MemberOutcome> {
+  if (outcome.kind !== "exited" || uploads.length === 0 || !site.data) return outcome;
+  const signal = (attempt.transfers ??= new AbortController()).signal;
+  if (signal.aborted) return outcome;
+  try {
+    const report = await site.data.upload(uploads, signal);
+    site.state.noteTask(g, t, `outputs uploaded: ${reportText(report, "to", uploads)}`);
+    return outcome;
+  } catch (error) {
+    if (signal.aborted) return outcome;
+    const failure = dataFailure(error, RuntimeExitCode.UPLOAD_FAILED);
+    if (outcome.code !== 0)
+      return { ...outcome, reason: [outcome.reason, `its outputs were not uploaded: ${failure.message}`].filter(Boolean).join("; ") };
+    return failure;
+  }
+}
+
+function dataFailure(error: unknown, code: number): Extract<MemberOutcome, { kind: "data-failed" }> {
+  if (error instanceof DataTransferError) return { kind: "data-failed", code: error.exitCode, message: error.message };
+  return { kind: "data-failed", code, message: (error as Error).message ?? String(error) };
+}
+
+/**
+ * The files of `from` whose path (relative to it, "/"-separated) `regex`
+ * matches from its start, hard-linked into `to` (copied where a link cannot
+ * be made: another file system); the count.
+ */
+export async function linkMatching(from: string, to: string, regex: string): Promise<number> {
+  const matcher = new RegExp(regex, "y");
+  await mkdir(to, { recursive: true });
+  let count = 0;
+  const walk = async (relative: string): Promise<void> => {
+    const entries = await readdir(join(from, relative), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    for (const entry of entries) {
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) {
+        await walk(path);
+        continue;
+      }
+      matcher.lastIndex = 0;
+      if (!entry.isFile() || !matcher.test(path)) continue;
+      const target = join(to, path);
+      await mkdir(dirname(target), { recursive: true });
+      await link(join(from, path), target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "EXDEV" || error.code === "EPERM") return copyFile(join(from, path), target);
+        throw error;
+      });
+      count++;
+    }
+  };
+  await walk("");
+  return count;
+}

@@ -1,0 +1,86 @@
+/**
+ * `url:` data on the Slurm test cluster: a member on a node gets its input
+ * URL's objects (downloaded by troupe into the run's directory, which the
+ * nodes see at the same path) and its output reaches the real S3 server.
+ * Run under the cluster's lock (flock /var/tmp/troupe-slurm-dev.lock).
+ */
+import { randomBytes } from "node:crypto";
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attemptServer, clientFor, releaseServer, type S3Server } from "../s3/s3-server.js";
+import { ensureBuilt, killStartedRuns, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
+import { attemptCluster, type SlurmCluster } from "./slurm-cluster.js";
+
+const cluster = attemptCluster();
+const store = cluster.cluster ? attemptServer() : { reason: "no cluster" };
+const skip = cluster.reason ?? store.reason;
+if (skip) console.warn(`test/slurm/data.test.ts skipped: ${skip}`);
+const PREFIX = `h-data-slurm-${randomBytes(4).toString("hex")}`;
+
+describe.skipIf(skip !== undefined)(`url: data on Slurm (${skip ?? "the test cluster and S3 server"})`, () => {
+  const slurmCluster = cluster.cluster as SlurmCluster;
+  const server = (store as { server: S3Server }).server;
+  const s3 = server && clientFor(server, server.user);
+  let home: TestHome;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    home = new TestHome();
+    await s3.send(new PutObjectCommand({ Bucket: server.userBucket, Key: `${PREFIX}/in/x.txt`, Body: "from the store\n" }));
+    const set = await troupe(
+      [
+        "credential",
+        "set",
+        "user",
+        "--type",
+        "data",
+        "--payload",
+        `endpoint=s3://${server.userBucket}`,
+        `access_key_id=${server.user.accessKeyId}`,
+        `access_key=${server.user.secretAccessKey}`,
+        `override_url=${server.endpoint}`,
+      ],
+      { home: home.home },
+    );
+    expect(set.code, set.stderr).toBe(0);
+  }, 200_000);
+  afterAll(async () => {
+    killStartedRuns();
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: server.userBucket, Prefix: `${PREFIX}/` }));
+    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: server.userBucket, Delete: { Objects: keys } }));
+    s3.destroy();
+    releaseServer(server);
+    home?.remove();
+  });
+
+  it("a member on a node reads its downloaded input and its output is uploaded", async () => {
+    const file = home.spec(
+      "slurm-data",
+      `workflow:
+  name: slurm-data
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [sh, -c, "hostname > {{output}}/node && cat {{input:0}}/x.txt >> {{output}}/node"]
+    inputs:
+    - url: s3://${server.userBucket}/${PREFIX}/in
+    outputs:
+    - url: s3://${server.userBucket}/${PREFIX}/out
+`,
+    );
+    const env = { SLURM_CONF: slurmCluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: slurmCluster.shared, TROUPE_RUNTIME: undefined };
+    const result = await runJson(file, {
+      home: home.home,
+      env,
+      extra: ["--runtime", "slurm", "--listen-address", slurmCluster.loginAddress],
+      timeoutMs: 90_000,
+    });
+    expect(result.code, result.stderr + JSON.stringify(result.record)).toBe(0);
+    expect(taskOf(result.record, "t").status).toBe("COMPLETED");
+    const body = await (
+      await s3.send(new GetObjectCommand({ Bucket: server.userBucket, Key: `${PREFIX}/out/node` }))
+    ).Body!.transformToString();
+    expect(body).toMatch(/^n\d\nfrom the store\n$/);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * `url:` inputs and outputs name an object store troupe can transfer, and
+ * their `regex` compiles: anything else is an error at its place in the file
+ * (validate, plan, run and submit all say it), naming the supported scheme.
+ */
+import { describe, expect, it } from "vitest";
+import { loadWorkflowSpec } from "../../src/spec/index.js";
+
+const spec = (inputs: string, outputs = "") => `workflow:
+  name: wf
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [true]
+    inputs:
+${inputs}${outputs ? `\n    outputs:\n${outputs}` : ""}
+`;
+
+async function problems(src: string) {
+  const result = await loadWorkflowSpec(src);
+  return result.diagnostics
+    .filter((d) => d.severity === "error")
+    .map((d) => ({ code: d.code, path: d.path, line: d.line, message: d.message }));
+}
+
+describe("url: inputs and outputs", () => {
+  it("accepts s3:// URLs (a bucket, a path, a token in the path) and regexes that compile", async () => {
+    const src = spec(
+      `    - url: s3://bucket
+    - url: s3://bucket/data/
+      regex: '.*\\.csv$'`,
+      `    - url: s3://bucket/runs/{{workflow_id}}/out
+      regex: model/.*`,
+    );
+    expect(await problems(src)).toEqual([]);
+  });
+
+  it("refuses another scheme, naming the supported one, at the url's line", async () => {
+    const found = await problems(spec("    - url: gs://bucket/data", "    - url: https://example.com/x"));
+    expect(found).toEqual([
+      {
+        code: "E_DATA_URL",
+        path: "workflow.tasks[0].inputs[0].url",
+        line: 8,
+        message: "`gs://` is not a scheme troupe can transfer; supported: s3://",
+      },
+      {
+        code: "E_DATA_URL",
+        path: "workflow.tasks[0].outputs[0].url",
+        line: 10,
+        message: "`https://` is not a scheme troupe can transfer; supported: s3://",
+      },
+    ]);
+  });
+
+  it("refuses a URL without a bucket, with .. in its path, or that is no URL", async () => {
+    const found = await problems(spec("    - url: s3:///data\n    - url: s3://b/../x\n    - url: bucket/data"));
+    expect(found.map((f) => f.message)).toEqual([
+      "`s3:///data` names no bucket (s3://BUCKET/PATH)",
+      "`s3://b/../x` has an empty, `.` or `..` path segment, or one with `,`, `;` or `*`",
+      "`bucket/data` is not a URL of an object store (s3://BUCKET/PATH)",
+    ]);
+  });
+
+  it("refuses a regex that does not compile, on inputs of tasks too", async () => {
+    const src = `workflow:
+  name: wf
+  tasks:
+  - name: a
+    image: alpine:3.18
+    command: [true]
+  - name: b
+    image: alpine:3.18
+    command: [true]
+    inputs:
+    - task: a
+      regex: '(unclosed'
+`;
+    const found = await problems(src);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ code: "E_BAD_REGEX", path: "workflow.tasks[1].inputs[0].regex", line: 12 });
+    expect(found[0]!.message).toContain("`(unclosed` is not a regular expression");
+  });
+});
