@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { describe } from "vitest";
 import type { SlurmPool } from "../../src/runtime/slurm/index.js";
 import { attemptCluster } from "../slurm/slurm-cluster.js";
+import { takeTurnsOnCluster } from "../slurm/cluster-turns.js";
 import { BACKENDS } from "./backends.js";
 import { describeConformance } from "./port.conformance.js";
 
@@ -27,6 +28,7 @@ function leftovers(pool: SlurmPool, runId: string): string[] {
 }
 
 describe.skipIf(!attempt.cluster)(`slurm runtime (${attempt.reason ?? "the test cluster"})`, () => {
+  takeTurnsOnCluster(attempt.cluster);
   let pool: SlurmPool | undefined;
   describeConformance({
     name: "slurm, a batch job per group",

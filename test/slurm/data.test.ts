@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attemptServer, clientFor, releaseServer, type S3Server } from "../s3/s3-server.js";
 import { ensureBuilt, killStartedRuns, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
 import { attemptCluster, type SlurmCluster } from "./slurm-cluster.js";
+import { takeTurnsOnCluster } from "./cluster-turns.js";
 
 const cluster = attemptCluster();
 const store = cluster.cluster ? attemptServer() : { reason: "no cluster" };
@@ -18,6 +19,7 @@ if (skip) console.warn(`test/slurm/data.test.ts skipped: ${skip}`);
 const PREFIX = `h-data-slurm-${randomBytes(4).toString("hex")}`;
 
 describe.skipIf(skip !== undefined)(`url: data on Slurm (${skip ?? "the test cluster and S3 server"})`, () => {
+  takeTurnsOnCluster(cluster.cluster);
   const slurmCluster = cluster.cluster as SlurmCluster;
   const server = (store as { server: S3Server }).server;
   const s3 = server && clientFor(server, server.user);

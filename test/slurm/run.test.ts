@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
 import { attemptCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
+import { takeTurnsOnCluster } from "./cluster-turns.js";
 
 const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
 
@@ -16,6 +17,7 @@ const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/run.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason ?? "the test cluster"})`, () => {
+  takeTurnsOnCluster(attempt.cluster);
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   const env = () => ({ SLURM_CONF: cluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster.shared, TROUPE_RUNTIME: undefined });

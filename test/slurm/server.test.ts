@@ -10,11 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, random, TestHome, troupe, type RunRecord } from "../run/helpers.js";
 import { startServer, type StartedServer } from "../server/helpers.js";
 import { attemptCluster, slurm, type SlurmCluster } from "./slurm-cluster.js";
+import { takeTurnsOnCluster } from "./cluster-turns.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/server.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.reason ?? "the test cluster"})`, () => {
+  takeTurnsOnCluster(attempt.cluster);
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   let server: StartedServer | undefined;

@@ -104,6 +104,8 @@ function start() {
   const output = fs.openSync(launch.logPath, "a");
   const env = { ...process.env, ...launch.env };
   delete env.TROUPE_SLURM_TOKEN;
+  // When it starts, by this node's clock (taken before the spawn: the command may be running before it returns).
+  const startedAt = Date.now();
   try {
     child = spawn(launch.argv[0], launch.argv.slice(1), {
       cwd: launch.outputDir,
@@ -117,8 +119,8 @@ function start() {
   fs.closeSync(output);
   child.on("error", (error) => finish(127, `cannot start ${launch.argv[0]}: ${error.message}`));
   child.on("exit", (code, signal) => finish(code ?? 128 + (os.constants.signals[signal] ?? 0)));
-  // When it started, by this node's clock: the run's record keeps it (and so the group's start skew).
-  send({ t: "started", at: Date.now() });
+  // The run's record keeps it (and so the group's start skew).
+  send({ t: "started", at: startedAt });
 }
 
 function finish(status, startError) {
