@@ -58,11 +58,7 @@ function fromExports(values: Record<string, string>, where: string, startedHere:
  * brought up now (a real attempt: packages installed, daemons started). Reports why when there can be none.
  */
 export function attemptCluster(): ClusterAttempt {
-  const given = process.env.TROUPE_SLURM_CONF;
-  if (given) {
-    const envFile = `${dirname(dirname(given))}/env`;
-    return { cluster: fromExports(parseExports(readFileSync(envFile, "utf8")), envFile, false) };
-  }
+  if (process.env.TROUPE_SLURM_CONF) return givenCluster();
   if (process.getuid?.() !== 0) return { reason: "the test cluster needs root (network namespaces, a bridge, daemons as root)" };
   const wasUp = existsSync(`${process.env.TROUPE_SLURM_DIR || DEFAULT_DIR}/env`);
   try {
@@ -72,6 +68,22 @@ export function attemptCluster(): ClusterAttempt {
     const e = error as { stderr?: string; message: string };
     return { reason: `scripts/slurm/up.sh failed: ${(e.stderr || e.message).trim().split("\n").slice(-5).join(" | ")}` };
   }
+}
+
+/**
+ * The cluster CI started (TROUPE_SLURM_CONF), never one brought up here: for the suites that add a Slurm
+ * target to their local ones, which run without a cluster too. Reports why when there is none.
+ */
+export function givenCluster(): ClusterAttempt {
+  const given = process.env.TROUPE_SLURM_CONF;
+  if (!given)
+    return {
+      reason:
+        'no Slurm test cluster: TROUPE_SLURM_CONF is not set (scripts/test.sh sets it; by hand: eval "$(bash scripts/slurm/up.sh)"; export TROUPE_SLURM_CONF=$SLURM_CONF)',
+    };
+  const envFile = `${dirname(dirname(given))}/env`;
+  if (!existsSync(envFile)) return { reason: `TROUPE_SLURM_CONF names ${given}, but up.sh's ${envFile} is missing (is the cluster up?)` };
+  return { cluster: fromExports(parseExports(readFileSync(envFile, "utf8")), envFile, false) };
 }
 
 /** Runs a Slurm command (or any program) against the cluster; rejects with its stderr on a non-zero exit. */
