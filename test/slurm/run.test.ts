@@ -25,6 +25,16 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     (await slurm(cluster, "squeue", ["-h", ...(all ? ["-t", "all"] : []), "-o", "%i|%j|%T|%r"]))
       .split("\n")
       .filter((line) => line.split("|")[1]?.endsWith(`-${group}`));
+  /** The steps squeue shows of job `job` (its members' step, and the batch script's while it runs). */
+  const stepsOf = async (job: string) =>
+    (await slurm(cluster, "squeue", ["-h", "-s", "-o", "%i|%j"])).split("\n").filter((line) => line.startsWith(`${job}.`));
+  /** Until squeue shows neither job `job` nor a step of it. */
+  const jobAndStepsGone = (job: string) =>
+    pollFor(`job ${job} and its steps to leave squeue`, 20_000, async () =>
+      (await slurm(cluster, "squeue", ["-h", "-j", job, "-o", "%i"]).catch(() => "")).trim() === "" && (await stepsOf(job)).length === 0
+        ? true
+        : undefined,
+    );
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -134,14 +144,15 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
       onSpawn: (c) => (child = c),
     });
     await pollFor("both members running", 60_000, async () => (processesWith(marker).length >= 2 ? true : undefined));
-    expect(await jobsOf(group)).toHaveLength(1);
+    const jobs = await jobsOf(group);
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0]!.split("|")[0]!;
+    expect(await stepsOf(job)).not.toEqual([]);
     child!.kill("SIGINT");
     const result = await running;
     expect(result.code).toBe(130);
     expect(JSON.parse(result.stdout).status).toBe("FAILED_CANCELED");
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
-      true,
-    );
+    expect(await jobAndStepsGone(job)).toBe(true);
     expect(await pollFor("the commands to end", 20_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
   }, 120_000);
 
@@ -163,15 +174,52 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     let child: import("node:child_process").ChildProcess | undefined;
     const running = troupe(["run", file, ...slurmArgs], { home: home.home, env: env(), timeoutMs: 90_000, onSpawn: (c) => (child = c) });
     await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+    const job = (await jobsOf(group))[0]!.split("|")[0]!;
     child!.kill("SIGKILL");
     expect((await running).signal).toBe("SIGKILL");
     // A run that does not keep its tasks: its helpers wait 15 s for troupe to come back, then end their commands.
     expect(await pollFor("the commands to end", 45_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(
       true,
     );
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
-      true,
+    expect(await jobAndStepsGone(job)).toBe(true);
+  }, 120_000);
+
+  it("troupe cancel from another terminal: the run ends FAILED_CANCELED, its commands are gone, squeue shows no job or step of it", async () => {
+    const group = `tcancel-${random(3)}`;
+    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
+    const file = home.spec(
+      "tcancel",
+      `workflow:
+  name: slurm-tcancel
+  groups:
+  - name: ${group}
+    tasks:
+    - name: sleeper
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "while :; do sleep ${marker}; done"]
+    - name: other
+      image: alpine:3.18
+      command: ["sh", "-c", "while :; do sleep ${marker}; done"]
+`,
     );
+    let runId: string | undefined;
+    const running = troupe(["run", file, "--output", "json", ...slurmArgs], {
+      home: home.home,
+      env: env(),
+      timeoutMs: 90_000,
+      onSpawn: (c) => c.stderr?.on("data", (d: Buffer) => (runId ??= /troupe: run (\S+):/.exec(d.toString())?.[1])),
+    });
+    await pollFor("both members running", 60_000, async () => (processesWith(marker).length >= 2 ? true : undefined));
+    const job = (await jobsOf(group))[0]!.split("|")[0]!;
+    expect(await stepsOf(job)).not.toEqual([]);
+    const cancel = await troupe(["cancel", runId!], { home: home.home, env: env(), timeoutMs: 60_000 });
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const result = await running;
+    expect(result.code).toBe(130);
+    expect(JSON.parse(result.stdout).status).toBe("FAILED_CANCELED");
+    expect(await jobAndStepsGone(job)).toBe(true);
+    expect(await pollFor("the commands to end", 20_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
   }, 120_000);
 
   it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR once Slurm says NODE_FAIL; up.sh brings the node back", async () => {
