@@ -26,7 +26,16 @@ import {
   type RunRecord,
   type RunTarget,
 } from "./helpers.js";
-import { leftoverJobs, skipReason, SLURM, slurmHomeParent, targetTitle, warnIfSkipped } from "./slurm-target.js";
+import {
+  CLUSTER_LOCK_WAIT_MS,
+  holdCluster,
+  leftoverJobs,
+  skipReason,
+  SLURM,
+  slurmHomeParent,
+  targetTitle,
+  warnIfSkipped,
+} from "./slurm-target.js";
 
 warnIfSkipped("test/run/semantics.test.ts");
 let localHome: TestHome;
@@ -64,9 +73,12 @@ const stoppedAfter = (record: RunRecord, name: string): number => ms(record.end_
 for (const target of RUN_TARGETS)
   describe.skipIf(skipReason(target) !== undefined)(`troupe run semantics, on ${targetTitle(target)}`, () => {
     let home: TestHome;
-    beforeAll(() => {
+    let release: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
       home = homeOf(target);
-    });
+      if (target === "slurm") release = await holdCluster();
+    }, CLUSTER_LOCK_WAIT_MS);
+    afterAll(() => release?.());
 
     it("a lead that exits 1 fails its group; the sleeping non-lead is stopped at once, not after the grace", async () => {
       const sleep = markedSleep(1000);
@@ -335,6 +347,11 @@ const SAME_PORT = [
 
 for (const { target, servers: count } of SAME_PORT)
   describe.skipIf(skipReason(target) !== undefined)(`troupe run networking, on ${targetTitle(target)}`, () => {
+    let release: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      if (target === "slurm") release = await holdCluster();
+    }, CLUSTER_LOCK_WAIT_MS);
+    afterAll(() => release?.());
     it(`${count} members of one group listen on the same port; the lead reaches each through {{host:}}`, async () => {
       const home = homeOf(target);
       const servers = Array.from({ length: count }, (_, i) => `s${i + 1}`);

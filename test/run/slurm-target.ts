@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { homeIdentity } from "../../src/runtime/home-identity.js";
-import { givenCluster, type SlurmCluster } from "../slurm/slurm-cluster.js";
+import { givenCluster, lockCluster, type SlurmCluster } from "../slurm/slurm-cluster.js";
 
 export const SLURM = givenCluster();
 
@@ -25,6 +25,17 @@ export function slurmArgs(): string[] {
 export function slurmEnv(): Record<string, string | undefined> {
   return { SLURM_CONF: cluster().env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster().shared, TROUPE_RUNTIME: undefined };
 }
+
+/**
+ * Holds the test files' lock on the cluster shared (test/slurm/slurm-cluster.ts lockCluster) while this file's
+ * runs are there: a test of another file that kills a node's slurmd or drains one waits for them, and they for it.
+ */
+export function holdCluster(): Promise<() => Promise<void>> {
+  return lockCluster(cluster(), "shared");
+}
+
+/** How long a file may wait for another's test that disturbs the cluster (a killed slurmd: about a minute). */
+export const CLUSTER_LOCK_WAIT_MS = 300_000;
 
 /** The directory for a test file's home on the cluster: seen at the same path by every node. */
 export function slurmHomeParent(): string {

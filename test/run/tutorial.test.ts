@@ -21,7 +21,16 @@ import {
   type RunRecord,
   type RunTarget,
 } from "./helpers.js";
-import { leftoverJobs, skipReason, slurmHomeParent, SLURM, targetTitle, warnIfSkipped } from "./slurm-target.js";
+import {
+  CLUSTER_LOCK_WAIT_MS,
+  holdCluster,
+  leftoverJobs,
+  skipReason,
+  slurmHomeParent,
+  SLURM,
+  targetTitle,
+  warnIfSkipped,
+} from "./slurm-target.js";
 
 warnIfSkipped("test/run/tutorial.test.ts");
 let localHome: TestHome;
@@ -29,11 +38,17 @@ let localHome: TestHome;
 let slurmHome: TestHome | undefined;
 const homeOf = (target: RunTarget): TestHome => (target === "slurm" ? slurmHome! : localHome);
 
+/** The test files' lock on the cluster, held shared while this file runs (its slurm tests run alongside the others). */
+let releaseCluster: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await ensureBuilt();
   localHome = new TestHome();
-  if (SLURM.cluster) slurmHome = new TestHome(slurmHomeParent());
-}, 200_000);
+  if (SLURM.cluster) {
+    slurmHome = new TestHome(slurmHomeParent());
+    releaseCluster = await holdCluster();
+  }
+}, 200_000 + CLUSTER_LOCK_WAIT_MS);
 
 // The tests run concurrently: runs left over (a test timed out) are killed only at the end.
 afterAll(async () => {
@@ -42,6 +57,7 @@ afterAll(async () => {
   if (slurmHome) {
     // Every run's job is gone with it (what a failed test left is cancelled here, and fails the file).
     const left = await leftoverJobs(slurmHome.home);
+    await releaseCluster?.();
     slurmHome.remove();
     expect(left, "jobs left in Slurm's queue").toEqual([]);
   }
