@@ -49,7 +49,8 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
       const state = await jobState(id);
       return wanted.test(state) ? state : undefined;
     });
-  const nodeState = async (node: string) => (await run("sinfo", ["-h", "-N", "-n", node, "-o", "%t"])).trim();
+  // sinfo -N lists a node once per partition (main, and urgent for preemption): the default partition's line.
+  const nodeState = async (node: string) => (await run("sinfo", ["-h", "-N", "-p", "main", "-n", node, "-o", "%t"])).trim();
   /** Whether a process is gone (a zombie waiting for this machine's slow PID 1 counts as gone). */
   const gone = (pid: number) => {
     try {
@@ -128,7 +129,7 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
   });
 
   it("capacity per node from sinfo (cpus, memory, fake GPUs as gres); a step given a GPU sees CUDA_VISIBLE_DEVICES", async () => {
-    const lines = (await run("sinfo", ["-N", "-h", "-o", "%N|%c|%m|%G|%o"])).trim().split("\n");
+    const lines = (await run("sinfo", ["-N", "-h", "-p", "main", "-o", "%N|%c|%m|%G|%o"])).trim().split("\n");
     const { TROUPE_SLURM_CPUS: cpus, TROUPE_SLURM_MEMORY_MB: memory, TROUPE_SLURM_GPUS: gpus } = cluster.env;
     const gres = gpus === "0" ? "(null)" : `gpu:${gpus}`;
     expect(lines).toEqual([1, 2, 3].map((i) => `n${i}|${cpus}|${memory}|${gres}|${cluster.nodeAddress(i)}`));
@@ -342,7 +343,7 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
         const job = await showJob(cluster, id);
         expect(job.JobState).toBe("PENDING");
         expect(job.Reason).toMatch(/DRAINED|ReqNodeNotAvail/);
-        expect((await run("sinfo", ["-h", "-N", "-n", "n3", "-o", "%t|%E"])).trim()).toBe("drain|troupe-test");
+        expect((await run("sinfo", ["-h", "-N", "-p", "main", "-n", "n3", "-o", "%t|%E"])).trim()).toBe("drain|troupe-test");
         await run("scontrol", ["update", "nodename=n3", "state=resume"]);
         await untilState(id, /^COMPLETED$/, 30_000);
       } finally {
