@@ -5,13 +5,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   EXAMPLES,
   RUN_TARGETS,
-  TestHome,
   describeRun,
-  ensureBuilt,
   killStartedRuns,
   groupOf,
   ms,
@@ -21,47 +19,16 @@ import {
   type RunRecord,
   type RunTarget,
 } from "./helpers.js";
-import {
-  CLUSTER_LOCK_WAIT_MS,
-  holdCluster,
-  leftoverJobs,
-  skipReason,
-  slurmHomeParent,
-  SLURM,
-  targetTitle,
-  warnIfSkipped,
-} from "./slurm-target.js";
+import { skipReason, SLURM, targetTitle, warnIfSkipped } from "./slurm-target.js";
+import { holdClusterDuring, suiteHomes } from "./target-homes.js";
 
 warnIfSkipped("test/run/tutorial.test.ts");
-let localHome: TestHome;
-/** On the cluster, troupe's home is on its shared directory: every node sees the tasks' outputs and logs there. */
-let slurmHome: TestHome | undefined;
-const homeOf = (target: RunTarget): TestHome => (target === "slurm" ? slurmHome! : localHome);
-
-/** The test files' lock on the cluster, held shared while this file runs (its slurm tests run alongside the others). */
-let releaseCluster: (() => Promise<void>) | undefined;
-
-beforeAll(async () => {
-  await ensureBuilt();
-  localHome = new TestHome();
-  if (SLURM.cluster) {
-    slurmHome = new TestHome(slurmHomeParent());
-    releaseCluster = await holdCluster();
-  }
-}, 200_000 + CLUSTER_LOCK_WAIT_MS);
+const homeOf = suiteHomes();
+// The lock on the cluster, held while this file runs: its slurm tests run alongside the others.
+if (SLURM.cluster) holdClusterDuring("slurm");
 
 // The tests run concurrently: runs left over (a test timed out) are killed only at the end.
-afterAll(async () => {
-  killStartedRuns();
-  localHome?.remove();
-  if (slurmHome) {
-    // Every run's job is gone with it (what a failed test left is cancelled here, and fails the file).
-    const left = await leftoverJobs(slurmHome.home);
-    await releaseCluster?.();
-    slurmHome.remove();
-    expect(left, "jobs left in Slurm's queue").toEqual([]);
-  }
-}, 60_000);
+afterAll(() => killStartedRuns());
 
 const example = (name: string) => path.join(EXAMPLES, name);
 const exampleText = (name: string) => fs.readFileSync(example(name), "utf8");
