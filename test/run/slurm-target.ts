@@ -1,5 +1,5 @@
 /**
- * The Slurm test cluster as a target of the run suites (tutorial, semantics) beside the local ones: present
+ * The Slurm test cluster as a target of the run suites (tutorial, semantics, same-port) beside the local ones: present
  * only when CI's cluster is (TROUPE_SLURM_CONF, scripts/test.sh); otherwise its blocks are skipped with the
  * reason in their titles and on stderr. Runs on it need troupe's home where every node sees it (the
  * cluster's shared directory), the slurm runtime, and the login node's address on the cluster's bridge,

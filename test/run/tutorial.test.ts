@@ -1,7 +1,8 @@
 /**
  * Acceptance: the tutorial's three workflows (examples/) run verbatim with
  * `troupe run` and do what the tutorial says. The slow verbatim runs (about
- * 25 s and 40 s of the workflows' own sleeping) run concurrently.
+ * 25 s and 40 s of the workflows' own sleeping) run concurrently. On every
+ * target, the Slurm test cluster included (slurm-target.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
