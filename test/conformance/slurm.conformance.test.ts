@@ -7,10 +7,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { describe } from "vitest";
+import { afterAll, beforeAll, describe } from "vitest";
 import type { SlurmPool } from "../../src/runtime/slurm/index.js";
-import { attemptCluster } from "../slurm/slurm-cluster.js";
-import { takeTurnsOnCluster } from "../slurm/cluster-turns.js";
+import { attemptCluster, lockCluster } from "../slurm/slurm-cluster.js";
 import { BACKENDS } from "./backends.js";
 import { describeConformance } from "./port.conformance.js";
 
@@ -28,8 +27,13 @@ function leftovers(pool: SlurmPool, runId: string): string[] {
 }
 
 describe.skipIf(!attempt.cluster)(`slurm runtime (${attempt.reason ?? "the test cluster"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
   let pool: SlurmPool | undefined;
+  // The test files' lock on the cluster, shared: a test of another file that kills a slurmd or drains a node waits.
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await lockCluster(attempt.cluster!, "shared");
+  }, 300_000);
+  afterAll(() => release?.());
   describeConformance({
     name: "slurm, a batch job per group",
     backend: "slurm",

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { slurmArgs, slurmEnv } from "./slurm-target.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(ROOT, "bin", "troupe");
@@ -34,10 +35,21 @@ export const SANDBOX_BUILDERS: Array<{ name: string; env: Record<string, string>
  * and the container runtime (podman, with the locally built test images).
  */
 export const TARGETS = ["netns", "none", "container"] as const;
-export type RunTarget = (typeof TARGETS)[number];
+/**
+ * The local targets and the Slurm test cluster (test/run/slurm-target.ts: present only when CI's cluster
+ * is, skipped with the reason otherwise).
+ */
+export const RUN_TARGETS = [...TARGETS, "slurm"] as const;
+export type RunTarget = (typeof RUN_TARGETS)[number];
 
 export function targetArgs(target: RunTarget): string[] {
+  if (target === "slurm") return slurmArgs();
   return target === "container" ? ["--runtime", "container"] : ["--runtime", "host", "--isolation", target];
+}
+
+/** What a target adds to a run's environment. */
+export function targetEnv(target: RunTarget | undefined): Record<string, string | undefined> {
+  return target === "slurm" ? slurmEnv() : {};
 }
 
 /** Every isolation with every sandbox builder. */
@@ -140,12 +152,15 @@ function alive(pid: number): boolean {
 
 /** A fresh TROUPE_HOME (and a scratch directory for workflow files) for one test file. */
 export class TestHome {
-  readonly home = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-accept-"));
-  readonly specs = path.join(this.home, "specs");
+  readonly home: string;
+  readonly specs: string;
   /** Host directories outside /tmp (every task has a private /tmp) made for this file. */
   private readonly outside: string[] = [];
 
-  constructor() {
+  /** `parent`: where the home is made (default the temporary directory; a cluster's shared directory for Slurm). */
+  constructor(parent = os.tmpdir()) {
+    this.home = fs.mkdtempSync(path.join(parent, "troupe-accept-"));
+    this.specs = path.join(this.home, "specs");
     fs.mkdirSync(this.specs);
   }
 
@@ -280,7 +295,7 @@ export async function runJson(
     ...(options.target ? targetArgs(options.target) : []),
     ...(options.extra ?? []),
   ];
-  const result = await troupe(args, options);
+  const result = await troupe(args, { ...options, env: { ...targetEnv(options.target), ...options.env } });
   let record: RunRecord;
   try {
     record = JSON.parse(result.stdout) as RunRecord;

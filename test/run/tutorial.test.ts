@@ -1,37 +1,35 @@
 /**
  * Acceptance: the tutorial's three workflows (examples/) run verbatim with
  * `troupe run` and do what the tutorial says. The slow verbatim runs (about
- * 25 s and 40 s of the workflows' own sleeping) run concurrently.
+ * 25 s and 40 s of the workflows' own sleeping) run concurrently. On every
+ * target, the Slurm test cluster included (slurm-target.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   EXAMPLES,
-  TARGETS,
-  TestHome,
+  RUN_TARGETS,
   describeRun,
-  ensureBuilt,
   killStartedRuns,
   groupOf,
   ms,
+  random,
   runJson,
   taskOf,
   type RunRecord,
+  type RunTarget,
 } from "./helpers.js";
+import { skipReason, SLURM, targetTitle, warnIfSkipped } from "./slurm-target.js";
+import { holdClusterDuring, suiteHomes } from "./target-homes.js";
 
-let home: TestHome;
-
-beforeAll(async () => {
-  await ensureBuilt();
-  home = new TestHome();
-}, 200_000);
+warnIfSkipped("test/run/tutorial.test.ts");
+const homeOf = suiteHomes();
+// The lock on the cluster, held while this file runs: its slurm tests run alongside the others.
+if (SLURM.cluster) holdClusterDuring("slurm");
 
 // The tests run concurrently: runs left over (a test timed out) are killed only at the end.
-afterAll(() => {
-  killStartedRuns();
-  home?.remove();
-});
+afterAll(() => killStartedRuns());
 
 const example = (name: string) => path.join(EXAMPLES, name);
 const exampleText = (name: string) => fs.readFileSync(example(name), "utf8");
@@ -52,46 +50,67 @@ function oneAtATime<T>(body: () => Promise<T>): Promise<T> {
 const starts = (record: RunRecord) => record.groups.flatMap((g) => g.tasks.map((t) => ms(t.start_time)));
 const ends = (record: RunRecord) => record.groups.flatMap((g) => g.tasks.map((t) => ms(t.end_time)));
 
-describe.concurrent("tutorial workflows", () => {
-  // The slow ones first: at most five tests run at once.
-  it.each(["netns", "container"] as const)(
-    "group_tasks.yaml runs verbatim (%s): members start within 100 ms, all complete",
-    { timeout: 90_000 },
-    async (target) => {
-      const run = await runJson(example("group_tasks.yaml"), { home: home.home, target, timeoutMs: 80_000 });
-      expect(run.code, describeRun(run)).toBe(0);
-      expect(run.record.status).toBe("COMPLETED");
-      const group = groupOf(run.record, "parallel-processing");
-      expect(group.status).toBe("COMPLETED");
-      expect(group.tasks.map((t) => [t.name, t.lead, t.status, t.exit_code])).toEqual([
-        ["processor-1", true, "COMPLETED", 0],
-        ["processor-2", false, "COMPLETED", 0],
-        ["processor-3", false, "COMPLETED", 0],
-      ]);
-      const spread = Math.max(...starts(run.record)) - Math.min(...starts(run.record));
-      expect(spread).toBeLessThanOrEqual(100);
-      const ranges: Record<string, [number, number]> = { "processor-1": [1, 5], "processor-2": [6, 10], "processor-3": [11, 15] };
-      for (const [name, [from, to]] of Object.entries(ranges)) {
-        const n = name.slice(-1);
-        const expected = [`Processor ${n}: Starting...`];
-        for (let i = from; i <= to; i++) expected.push(`Processor ${n}: Processing item ${i}`);
-        expected.push(`Processor ${n}: Complete`);
-        expect(home.log(run.record.id, name).trimEnd().split("\n")).toEqual(expected);
-      }
-      // The lead sleeps 5 x 5 s; the group ends with it.
-      expect(ms(taskOf(run.record, "processor-1").end_time) - ms(taskOf(run.record, "processor-1").start_time)).toBeGreaterThanOrEqual(
-        24_000,
-      );
-    },
-  );
+/** `body`'s tests on every target, those of a target that cannot run here skipped (the reason in the title). */
+function onEachTarget(title: string, body: (target: RunTarget) => void): void {
+  for (const target of RUN_TARGETS)
+    describe.skipIf(skipReason(target) !== undefined)(`${title}, on ${targetTitle(target)}`, () => body(target));
+}
 
-  describe.each(TARGETS)("group_tasks_communication.yaml, on %s", (target) => {
+describe.concurrent("tutorial workflows", () => {
+  // The slow ones first: at most six tests run at once.
+  for (const target of ["netns", "container", "slurm"] as const)
+    it.skipIf(skipReason(target) !== undefined)(
+      `group_tasks.yaml runs verbatim (${targetTitle(target)}): members start within 100 ms, all complete`,
+      { timeout: 90_000 },
+      async () => {
+        const home = homeOf(target);
+        const run = await runJson(example("group_tasks.yaml"), { home: home.home, target, timeoutMs: 80_000 });
+        expect(run.code, describeRun(run)).toBe(0);
+        expect(run.record.status).toBe("COMPLETED");
+        const group = groupOf(run.record, "parallel-processing");
+        expect(group.status).toBe("COMPLETED");
+        expect(group.tasks.map((t) => [t.name, t.lead, t.status, t.exit_code])).toEqual([
+          ["processor-1", true, "COMPLETED", 0],
+          ["processor-2", false, "COMPLETED", 0],
+          ["processor-3", false, "COMPLETED", 0],
+        ]);
+        const spread = Math.max(...starts(run.record)) - Math.min(...starts(run.record));
+        expect(spread).toBeLessThanOrEqual(100);
+        const ranges: Record<string, [number, number]> = { "processor-1": [1, 5], "processor-2": [6, 10], "processor-3": [11, 15] };
+        for (const [name, [from, to]] of Object.entries(ranges)) {
+          const n = name.slice(-1);
+          const expected = [`Processor ${n}: Starting...`];
+          for (let i = from; i <= to; i++) expected.push(`Processor ${n}: Processing item ${i}`);
+          expected.push(`Processor ${n}: Complete`);
+          expect(home.log(run.record.id, name).trimEnd().split("\n")).toEqual(expected);
+        }
+        // The lead sleeps 5 x 5 s; the group ends with it.
+        expect(ms(taskOf(run.record, "processor-1").end_time) - ms(taskOf(run.record, "processor-1").start_time)).toBeGreaterThanOrEqual(
+          24_000,
+        );
+      },
+    );
+
+  onEachTarget("group_tasks_communication.yaml", (target) => {
     it("runs verbatim: the client receives the server's hello through {{host:server}}", { timeout: 100_000 }, async () => {
+      const home = homeOf(target);
+      // On Slurm, members run as plain processes of their nodes (until they get a sandbox), and the test cluster's
+      // nodes are all this machine: they share one /tmp, where the server's /tmp/hello.txt is the file the client's
+      // `nc > /tmp/hello.txt` empties before the server sends it. Nodes of a real cluster are distinct machines, each
+      // its own /tmp: the file is made each node's own by its host name (distinct under spread: nodes, asserted below).
+      const tmpFile = `/tmp/troupe-accept-hello-${random(4)}`;
+      const file =
+        target === "slurm"
+          ? home.spec(
+              "communication-per-node",
+              exampleText("group_tasks_communication.yaml").replaceAll("/tmp/hello.txt", `${tmpFile}-$(hostname)`),
+            )
+          : example("group_tasks_communication.yaml");
       // With openbsd netcat the client waits for 30 s of silence (-w 30) before it quits, then the server sleeps 10 s.
       // If the client misses the server, the server's `nc -l` waits forever: stop early then, the test has failed anyway.
       let runId: string | undefined;
       let poll: NodeJS.Timeout | undefined;
-      const run = await runJson(example("group_tasks_communication.yaml"), {
+      const run = await runJson(file, {
         home: home.home,
         target,
         timeoutMs: 80_000,
@@ -110,12 +129,21 @@ describe.concurrent("tutorial workflows", () => {
             }
           }, 200);
         },
-      }).finally(() => clearInterval(poll));
+      }).finally(() => {
+        clearInterval(poll);
+        for (const node of fs.readdirSync("/tmp").filter((f) => f.startsWith(path.basename(tmpFile)))) fs.rmSync(`/tmp/${node}`);
+      });
       const clientLog = home.log(run.record.id, "client");
       const server = taskOf(run.record, "server");
       expect(server.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-      // {{host:server}} is the server's DNS name, as in OSMO (test/run/dns-names.test.ts: it resolves to server.ip).
-      expect(clientLog).toContain("Calling server at server.parallel-processing.troupe.internal...");
+      if (target === "slurm") {
+        // {{host:server}} is the address of the server's node (a cluster has no names of troupe's), the other node's.
+        expect(clientLog).toContain(`Calling server at ${server.ip}...`);
+        expect(taskOf(run.record, "client").ip).not.toBe(server.ip);
+      } else {
+        // {{host:server}} is the server's DNS name, as in OSMO (test/run/dns-names.test.ts: it resolves to server.ip).
+        expect(clientLog).toContain("Calling server at server.parallel-processing.troupe.internal...");
+      }
       expect(clientLog, `client log:\n${clientLog}\n${describeRun(run)}`).toContain("Received from server: hello\n");
       expect(run.code, describeRun(run)).toBe(0);
       expect(run.record.status).toBe("COMPLETED");
@@ -126,9 +154,10 @@ describe.concurrent("tutorial workflows", () => {
       else expect(server.ip).toMatch(/^127\./);
     });
   });
-  describe.each(TARGETS)("parallel_tasks.yaml, on %s", (target) => {
+  onEachTarget("parallel_tasks.yaml", (target) => {
     it("runs verbatim: every task completes and prints its greeting", () =>
       oneAtATime(async () => {
+        const home = homeOf(target);
         const run = await runJson(example("parallel_tasks.yaml"), { home: home.home, target });
         expect(run.code, describeRun(run)).toBe(0);
         expect(run.record.status).toBe("COMPLETED");
@@ -142,6 +171,7 @@ describe.concurrent("tutorial workflows", () => {
 
     it("runs the tasks in parallel: with a short sleep added, their run times overlap", () =>
       oneAtATime(async () => {
+        const home = homeOf(target);
         // The verbatim tasks end in a millisecond; the same workflow with each task sleeping 1 s shows the overlap.
         // Each command also notes when it really started and ended: the kernel's uptime, one clock for every task
         // (alpine's date has no sub-second format).
@@ -166,9 +196,10 @@ describe.concurrent("tutorial workflows", () => {
       }));
   });
 
-  describe.each(TARGETS)("group_tasks.yaml, shortened copy, on %s", (target) => {
+  onEachTarget("group_tasks.yaml, shortened copy", (target) => {
     it("starts the members' commands together: their first instructions run within 100 ms of each other", () =>
       oneAtATime(async () => {
+        const home = homeOf(target);
         // The same group with 100x shorter sleeps; each member first notes the time its command really started.
         const text = exampleText("group_tasks.yaml")
           .replace(/sleep (\d)\n/g, "sleep 0.0$1\n")

@@ -8,9 +8,18 @@ import { spawn } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { attemptCluster, DOWN_SCRIPT, pollFor, runScript, showJob, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  attemptCluster,
+  DOWN_SCRIPT,
+  lockCluster,
+  pollFor,
+  runScript,
+  showJob,
+  slurm,
+  UP_SCRIPT,
+  type SlurmCluster,
+} from "./slurm-cluster.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/cluster.test.ts skipped: ${attempt.reason}`);
@@ -21,7 +30,6 @@ const timings: Record<string, string> = {};
 const ms = (since: bigint) => Number((process.hrtime.bigint() - since) / 1_000_000n);
 
 describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "scripts/slurm/up.sh"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
   const cluster = attempt.cluster as SlurmCluster;
   const jobs: string[] = [];
   const run = (command: string, args: readonly string[], timeoutMs?: number) => slurm(cluster, command, args, timeoutMs);
@@ -41,7 +49,7 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
       const state = await jobState(id);
       return wanted.test(state) ? state : undefined;
     });
-  // One partition: sinfo lists a node once per partition (main, and urgent for preemption).
+  // sinfo -N lists a node once per partition (main, and urgent for preemption): the default partition's line.
   const nodeState = async (node: string) => (await run("sinfo", ["-h", "-N", "-p", "main", "-n", node, "-o", "%t"])).trim();
   /** Whether a process is gone (a zombie waiting for this machine's slow PID 1 counts as gone). */
   const gone = (pid: number) => {
@@ -52,6 +60,20 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     }
   };
 
+  /**
+   * Tests that disturb the cluster (a node drained, every node held, a slurmd killed) hold the test files' lock
+   * exclusive; the others shared. Released after the test's jobs are cancelled (hooks after a test run last first).
+   */
+  const DISTURBING = new Set<string>();
+  const disturbing = (name: string) => (DISTURBING.add(name), name);
+  let release: (() => Promise<void>) | undefined;
+  beforeEach(async (context) => {
+    release = await lockCluster(cluster, DISTURBING.has(context.task.name) ? "exclusive" : "shared");
+  }, 300_000);
+  afterEach(async () => {
+    await release?.();
+    release = undefined;
+  });
   afterEach(async () => {
     if (jobs.length > 0) await run("scancel", jobs.splice(0)).catch(() => undefined);
   });
@@ -306,40 +328,46 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     expect(ms(cancelled2)).toBeGreaterThanOrEqual(4_000);
   }, 90_000);
 
-  it("a job that cannot run now is PENDING with its reason; one that never can is refused by --test-only", async () => {
-    const dir = sharedDir("pending");
-    await run("scontrol", ["update", "nodename=n3", "state=drain", "reason=troupe-test"]);
-    try {
-      const id = await submit(dir, "true", ["-N3"]);
-      const reason = await pollFor("a pending reason", 15_000, async () => {
-        const [state, why] = (await run("squeue", ["-h", "-j", id, "-o", "%T|%r"])).trim().split("|");
-        return state === "PENDING" && why && why !== "None" ? why : undefined;
-      });
-      expect(reason).toMatch(/DOWN, DRAINED|ReqNodeNotAvail/);
-      const job = await showJob(cluster, id);
-      expect(job.JobState).toBe("PENDING");
-      expect(job.Reason).toMatch(/DRAINED|ReqNodeNotAvail/);
-      expect((await run("sinfo", ["-h", "-N", "-p", "main", "-n", "n3", "-o", "%t|%E"])).trim()).toBe("drain|troupe-test");
-      await run("scontrol", ["update", "nodename=n3", "state=resume"]);
-      await untilState(id, /^COMPLETED$/, 30_000);
-    } finally {
-      await run("scontrol", ["update", "nodename=n3", "state=resume"]).catch(() => undefined);
-    }
+  it(
+    disturbing("a job that cannot run now is PENDING with its reason; one that never can is refused by --test-only"),
+    async () => {
+      const dir = sharedDir("pending");
+      await run("scontrol", ["update", "nodename=n3", "state=drain", "reason=troupe-test"]);
+      try {
+        const id = await submit(dir, "true", ["-N3"]);
+        const reason = await pollFor("a pending reason", 15_000, async () => {
+          const [state, why] = (await run("squeue", ["-h", "-j", id, "-o", "%T|%r"])).trim().split("|");
+          return state === "PENDING" && why && why !== "None" ? why : undefined;
+        });
+        expect(reason).toMatch(/DOWN, DRAINED|ReqNodeNotAvail/);
+        const job = await showJob(cluster, id);
+        expect(job.JobState).toBe("PENDING");
+        expect(job.Reason).toMatch(/DRAINED|ReqNodeNotAvail/);
+        expect((await run("sinfo", ["-h", "-N", "-p", "main", "-n", "n3", "-o", "%t|%E"])).trim()).toBe("drain|troupe-test");
+        await run("scontrol", ["update", "nodename=n3", "state=resume"]);
+        await untilState(id, /^COMPLETED$/, 30_000);
+      } finally {
+        await run("scontrol", ["update", "nodename=n3", "state=resume"]).catch(() => undefined);
+      }
 
-    // Busy: every node held whole, then a job of one task waits for Resources.
-    const hold = await submit(dir, "sleep 300", ["-N3", "--exclusive"]);
-    await untilState(hold, /^RUNNING$/, 30_000);
-    const waiting = await submit(dir, "true", ["-N1"]);
-    await pollFor("Reason=Resources", 15_000, async () => ((await showJob(cluster, waiting)).Reason === "Resources" ? true : undefined));
+      // Busy: every node held whole, then a job of one task waits for Resources.
+      const hold = await submit(dir, "sleep 300", ["-N3", "--exclusive"]);
+      await untilState(hold, /^RUNNING$/, 30_000);
+      const waiting = await submit(dir, "true", ["-N1"]);
+      await pollFor("Reason=Resources", 15_000, async () => ((await showJob(cluster, waiting)).Reason === "Resources" ? true : undefined));
 
-    // More nodes than the partition has: sbatch accepts it and it pends forever (PartitionNodeLimit);
-    // --test-only refuses it at once, with a reason.
-    const never = await submit(dir, "true", ["-N4"]);
-    await pollFor("PartitionNodeLimit", 15_000, async () =>
-      (await showJob(cluster, never)).Reason === "PartitionNodeLimit" ? true : undefined,
-    );
-    await expect(run("sbatch", ["--test-only", "-N4", "--wrap", "true"])).rejects.toThrow(/Requested node configuration is not available/);
-  }, 90_000);
+      // More nodes than the partition has: sbatch accepts it and it pends forever (PartitionNodeLimit);
+      // --test-only refuses it at once, with a reason.
+      const never = await submit(dir, "true", ["-N4"]);
+      await pollFor("PartitionNodeLimit", 15_000, async () =>
+        (await showJob(cluster, never)).Reason === "PartitionNodeLimit" ? true : undefined,
+      );
+      await expect(run("sbatch", ["--test-only", "-N4", "--wrap", "true"])).rejects.toThrow(
+        /Requested node configuration is not available/,
+      );
+    },
+    90_000,
+  );
 
   it("exit codes without accounting: scontrol/squeue while the job is kept, the jobcomp file, a wrapper's file", async () => {
     await expect(run("sacct", ["-j", "1"])).rejects.toThrow(/accounting storage is disabled/);
@@ -360,44 +388,48 @@ describe.skipIf(!attempt.cluster)(`a real Slurm cluster (${attempt.reason ?? "sc
     expect(jobcomp).toMatch(/JobState=FAILED .*ExitCode=3:0/);
   });
 
-  it("a killed slurmd: its node goes DOWN, its jobs NODE_FAIL (or requeued); up.sh brings it back", async () => {
-    const dir = sharedDir("nodefail");
-    const id = await submit(dir, `srun bash -c 'echo $$ > $D/pid; exec sleep 300'`, ["-N1", "-w", "n2", "--no-requeue"]);
-    const requeued = await submit(dir, "sleep 300", ["-N1", "-w", "n2", "--requeue"]);
-    await pollFor("the step to start", 30_000, async () =>
-      existsSync(`${dir}/pid`) && readFileSync(`${dir}/pid`, "utf8").endsWith("\n") ? true : undefined,
-    );
-    await untilState(requeued, /^RUNNING$/, 30_000);
-    const stepPid = Number(readFileSync(`${dir}/pid`, "utf8"));
-    const slurmd = Number(readFileSync(`${cluster.dir}/nodes/n2/slurmd.pid`, "utf8"));
-    const killed = process.hrtime.bigint();
-    process.kill(slurmd, "SIGKILL");
-    let notResponding: number | undefined;
-    const down = await pollFor(
-      "n2 to go DOWN",
-      90_000,
-      async () => {
-        const state = await nodeState("n2");
-        if (state.endsWith("*") && notResponding === undefined) notResponding = ms(killed);
-        return state.startsWith("down") ? state : undefined;
-      },
-      200,
-    );
-    const downAt = ms(killed);
-    expect(down).toBe("down*");
-    await untilState(id, /^NODE_FAIL$/, 30_000);
-    expect((await showJob(cluster, id)).Reason).toBe("NodeDown");
-    // A job that may be requeued goes back to the queue (held to n2 by -w, it waits for the node).
-    const again = await untilState(requeued, /^(PENDING|REQUEUED|REQUEUE_HOLD)$/, 30_000);
-    timings["slurmd SIGKILL to node not responding / DOWN + NODE_FAIL"] = `${notResponding} ms / ${downAt} ms (SlurmdTimeout=10)`;
-    timings["a requeueable batch job on the dead node"] = again;
-    // The step's processes outlive their slurmd (nobody is left to end them) ...
-    expect(gone(stepPid)).toBe(false);
-    // ... until its slurmd is back: it registers, the controller tells it the job is gone, it kills the step.
-    const restarted = process.hrtime.bigint();
-    await run("bash", [UP_SCRIPT], 120_000);
-    timings["up.sh restarting n2 until idle"] = `${ms(restarted)} ms`;
-    await pollFor("the orphaned step to end", 20_000, async () => (gone(stepPid) ? true : undefined));
-    expect(await nodeState("n2")).toMatch(/^(idle|mix|alloc)$/);
-  }, 180_000);
+  it(
+    disturbing("a killed slurmd: its node goes DOWN, its jobs NODE_FAIL (or requeued); up.sh brings it back"),
+    async () => {
+      const dir = sharedDir("nodefail");
+      const id = await submit(dir, `srun bash -c 'echo $$ > $D/pid; exec sleep 300'`, ["-N1", "-w", "n2", "--no-requeue"]);
+      const requeued = await submit(dir, "sleep 300", ["-N1", "-w", "n2", "--requeue"]);
+      await pollFor("the step to start", 30_000, async () =>
+        existsSync(`${dir}/pid`) && readFileSync(`${dir}/pid`, "utf8").endsWith("\n") ? true : undefined,
+      );
+      await untilState(requeued, /^RUNNING$/, 30_000);
+      const stepPid = Number(readFileSync(`${dir}/pid`, "utf8"));
+      const slurmd = Number(readFileSync(`${cluster.dir}/nodes/n2/slurmd.pid`, "utf8"));
+      const killed = process.hrtime.bigint();
+      process.kill(slurmd, "SIGKILL");
+      let notResponding: number | undefined;
+      const down = await pollFor(
+        "n2 to go DOWN",
+        90_000,
+        async () => {
+          const state = await nodeState("n2");
+          if (state.endsWith("*") && notResponding === undefined) notResponding = ms(killed);
+          return state.startsWith("down") ? state : undefined;
+        },
+        200,
+      );
+      const downAt = ms(killed);
+      expect(down).toBe("down*");
+      await untilState(id, /^NODE_FAIL$/, 30_000);
+      expect((await showJob(cluster, id)).Reason).toBe("NodeDown");
+      // A job that may be requeued goes back to the queue (held to n2 by -w, it waits for the node).
+      const again = await untilState(requeued, /^(PENDING|REQUEUED|REQUEUE_HOLD)$/, 30_000);
+      timings["slurmd SIGKILL to node not responding / DOWN + NODE_FAIL"] = `${notResponding} ms / ${downAt} ms (SlurmdTimeout=10)`;
+      timings["a requeueable batch job on the dead node"] = again;
+      // The step's processes outlive their slurmd (nobody is left to end them) ...
+      expect(gone(stepPid)).toBe(false);
+      // ... until its slurmd is back: it registers, the controller tells it the job is gone, it kills the step.
+      const restarted = process.hrtime.bigint();
+      await run("bash", [UP_SCRIPT], 120_000);
+      timings["up.sh restarting n2 until idle"] = `${ms(restarted)} ms`;
+      await pollFor("the orphaned step to end", 20_000, async () => (gone(stepPid) ? true : undefined));
+      expect(await nodeState("n2")).toMatch(/^(idle|mix|alloc)$/);
+    },
+    180_000,
+  );
 });

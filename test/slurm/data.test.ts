@@ -9,8 +9,7 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObject
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attemptServer, clientFor, releaseServer, type S3Server } from "../s3/s3-server.js";
 import { ensureBuilt, killStartedRuns, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
-import { attemptCluster, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { attemptCluster, lockCluster, type SlurmCluster } from "./slurm-cluster.js";
 
 const cluster = attemptCluster();
 const store = cluster.cluster ? attemptServer() : { reason: "no cluster" };
@@ -19,7 +18,12 @@ if (skip) console.warn(`test/slurm/data.test.ts skipped: ${skip}`);
 const PREFIX = `h-data-slurm-${randomBytes(4).toString("hex")}`;
 
 describe.skipIf(skip !== undefined)(`url: data on Slurm (${skip ?? "the test cluster and S3 server"})`, () => {
-  takeTurnsOnCluster(cluster.cluster);
+  // The test files' lock on the cluster, shared: a test of another file that kills a slurmd or drains a node waits.
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await lockCluster(cluster.cluster!, "shared");
+  }, 30 * 60_000);
+  afterAll(() => release?.());
   const slurmCluster = cluster.cluster as SlurmCluster;
   const server = (store as { server: S3Server }).server;
   const s3 = server && clientFor(server, server.user);

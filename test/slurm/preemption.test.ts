@@ -7,8 +7,7 @@
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome } from "../run/helpers.js";
-import { attemptCluster, pollFor, slurm, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { attemptCluster, lockCluster, pollFor, slurm, type SlurmCluster } from "./slurm-cluster.js";
 
 const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
 
@@ -16,7 +15,12 @@ const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/preemption.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`preemption on Slurm (${attempt.reason ?? "the test cluster"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
+  // The test files' lock on the cluster, alone: a job of `urgent` preempts every job of `main`.
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await lockCluster(attempt.cluster!, "exclusive");
+  }, 30 * 60_000);
+  afterAll(() => release?.());
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   const env = () => ({ SLURM_CONF: cluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster.shared, TROUPE_RUNTIME: undefined });

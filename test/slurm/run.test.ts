@@ -6,10 +6,9 @@
  * never fit the cluster is refused at plan time with the numbers. Skipped only when no cluster can start.
  */
 import * as fs from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
-import { attemptCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { attemptCluster, lockCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
 
 const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
 
@@ -17,7 +16,6 @@ const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/run.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason ?? "the test cluster"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   const env = () => ({ SLURM_CONF: cluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster.shared, TROUPE_RUNTIME: undefined });
@@ -27,11 +25,32 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     (await slurm(cluster, "squeue", ["-h", ...(all ? ["-t", "all"] : []), "-o", "%i|%j|%T|%r"]))
       .split("\n")
       .filter((line) => line.split("|")[1]?.endsWith(`-${group}`));
+  /** The steps squeue shows of job `job` (its members' step, and the batch script's while it runs). */
+  const stepsOf = async (job: string) =>
+    (await slurm(cluster, "squeue", ["-h", "-s", "-o", "%i|%j"])).split("\n").filter((line) => line.startsWith(`${job}.`));
+  /** Until squeue shows neither job `job` nor a step of it. */
+  const jobAndStepsGone = (job: string) =>
+    pollFor(`job ${job} and its steps to leave squeue`, 20_000, async () =>
+      (await slurm(cluster, "squeue", ["-h", "-j", job, "-o", "%i"]).catch(() => "")).trim() === "" && (await stepsOf(job)).length === 0
+        ? true
+        : undefined,
+    );
 
   beforeAll(async () => {
     await ensureBuilt();
     home = new TestHome();
   }, 200_000);
+  /** Tests that disturb the cluster (a slurmd killed, a node drained) hold the test files' lock exclusive; the others shared. */
+  const DISTURBING = new Set<string>();
+  const disturbing = (name: string) => (DISTURBING.add(name), name);
+  let release: (() => Promise<void>) | undefined;
+  beforeEach(async (context) => {
+    release = await lockCluster(cluster, DISTURBING.has(context.task.name) ? "exclusive" : "shared");
+  }, 300_000);
+  afterEach(async () => {
+    await release?.();
+    release = undefined;
+  });
   afterAll(async () => {
     killStartedRuns();
     await slurm(cluster, "scontrol", ["update", "nodename=n3", "state=resume"]).catch(() => undefined);
@@ -85,7 +104,10 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     logs.forEach((log, i) => expect(log).toContain(`address=${ips[i]}`));
     expect(logs[1]).toContain("received=hello");
     expect(logs[0]).toContain("server done");
-    expect(await jobsOf(group)).toEqual([]);
+    // The job leaves squeue a moment after its last member (COMPLETING while Slurm cleans up its nodes).
+    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
+      true,
+    );
   }, 120_000);
 
   it("reports a task's exit code exactly, and the run fails with it", async () => {
@@ -136,14 +158,15 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
       onSpawn: (c) => (child = c),
     });
     await pollFor("both members running", 60_000, async () => (processesWith(marker).length >= 2 ? true : undefined));
-    expect(await jobsOf(group)).toHaveLength(1);
+    const jobs = await jobsOf(group);
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0]!.split("|")[0]!;
+    expect(await stepsOf(job)).not.toEqual([]);
     child!.kill("SIGINT");
     const result = await running;
     expect(result.code).toBe(130);
     expect(JSON.parse(result.stdout).status).toBe("FAILED_CANCELED");
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
-      true,
-    );
+    expect(await jobAndStepsGone(job)).toBe(true);
     expect(await pollFor("the commands to end", 20_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
   }, 120_000);
 
@@ -165,22 +188,63 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     let child: import("node:child_process").ChildProcess | undefined;
     const running = troupe(["run", file, ...slurmArgs], { home: home.home, env: env(), timeoutMs: 90_000, onSpawn: (c) => (child = c) });
     await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+    const job = (await jobsOf(group))[0]!.split("|")[0]!;
     child!.kill("SIGKILL");
     expect((await running).signal).toBe("SIGKILL");
     // A run that does not keep its tasks: its helpers wait 15 s for troupe to come back, then end their commands.
     expect(await pollFor("the commands to end", 45_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500)).toBe(
       true,
     );
-    expect(await pollFor("the job to leave squeue", 20_000, async () => ((await jobsOf(group)).length === 0 ? true : undefined))).toBe(
-      true,
-    );
+    expect(await jobAndStepsGone(job)).toBe(true);
   }, 120_000);
 
-  it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR once Slurm says NODE_FAIL; up.sh brings the node back", async () => {
+  it("troupe cancel from another terminal: the run ends FAILED_CANCELED, its commands are gone, squeue shows no job or step of it", async () => {
+    const group = `tcancel-${random(3)}`;
     const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
     const file = home.spec(
-      "nodefail",
+      "tcancel",
       `workflow:
+  name: slurm-tcancel
+  groups:
+  - name: ${group}
+    tasks:
+    - name: sleeper
+      lead: true
+      image: alpine:3.18
+      command: ["sh", "-c", "while :; do sleep ${marker}; done"]
+    - name: other
+      image: alpine:3.18
+      command: ["sh", "-c", "while :; do sleep ${marker}; done"]
+`,
+    );
+    let runId: string | undefined;
+    const running = troupe(["run", file, "--output", "json", ...slurmArgs], {
+      home: home.home,
+      env: env(),
+      timeoutMs: 90_000,
+      onSpawn: (c) => c.stderr?.on("data", (d: Buffer) => (runId ??= /troupe: run (\S+):/.exec(d.toString())?.[1])),
+    });
+    await pollFor("both members running", 60_000, async () => (processesWith(marker).length >= 2 ? true : undefined));
+    const job = (await jobsOf(group))[0]!.split("|")[0]!;
+    expect(await stepsOf(job)).not.toEqual([]);
+    const cancel = await troupe(["cancel", runId!], { home: home.home, env: env(), timeoutMs: 60_000 });
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const result = await running;
+    expect(result.code).toBe(130);
+    expect(JSON.parse(result.stdout).status).toBe("FAILED_CANCELED");
+    expect(await jobAndStepsGone(job)).toBe(true);
+    expect(await pollFor("the commands to end", 20_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
+  }, 120_000);
+
+  it(
+    disturbing(
+      "a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR once Slurm says NODE_FAIL; up.sh brings the node back",
+    ),
+    async () => {
+      const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
+      const file = home.spec(
+        "nodefail",
+        `workflow:
   name: slurm-nodefail
   groups:
   - name: nodefail-${random(3)}
@@ -189,40 +253,44 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
       image: alpine:3.18
       command: ["sh", "-c", "echo node=$(hostname); while :; do sleep ${marker}; done"]
 `,
-    );
-    const running = runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
-    try {
-      await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
-      const runId = await pollFor("the run's directory", 10_000, async () =>
-        fs.readdirSync(`${home.home}/runs`).find((r) => r.startsWith("slurm-nodefail-")),
       );
-      const node = await pollFor(
-        "the member's node in its log",
-        10_000,
-        async () => /node=(n\d)/.exec(readLog(home.logPath(runId, "victim")))?.[1],
-      );
-      process.kill(Number(fs.readFileSync(`${cluster.dir}/nodes/${node}/slurmd.pid`, "utf8")), "SIGKILL");
-      const result = await running;
-      const task = taskOf(result.record, "victim");
-      expect(task.status, result.stderr).toBe("FAILED_BACKEND_ERROR");
-      expect(task.reason).toContain("NODE_FAIL");
-    } finally {
-      const repaired = await runScript(cluster, UP_SCRIPT);
-      expect(repaired.code, repaired.stderr).toBe(0);
-    }
-    expect(
-      await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500),
-    ).toBe(true);
-  }, 180_000);
+      const running = runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
+      try {
+        await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+        const runId = await pollFor("the run's directory", 10_000, async () =>
+          fs.readdirSync(`${home.home}/runs`).find((r) => r.startsWith("slurm-nodefail-")),
+        );
+        const node = await pollFor(
+          "the member's node in its log",
+          10_000,
+          async () => /node=(n\d)/.exec(readLog(home.logPath(runId, "victim")))?.[1],
+        );
+        process.kill(Number(fs.readFileSync(`${cluster.dir}/nodes/${node}/slurmd.pid`, "utf8")), "SIGKILL");
+        const result = await running;
+        const task = taskOf(result.record, "victim");
+        expect(task.status, result.stderr).toBe("FAILED_BACKEND_ERROR");
+        expect(task.reason).toContain("NODE_FAIL");
+      } finally {
+        const repaired = await runScript(cluster, UP_SCRIPT);
+        expect(repaired.code, repaired.stderr).toBe(0);
+      }
+      expect(
+        await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500),
+      ).toBe(true);
+    },
+    180_000,
+  );
 
-  it("a group Slurm keeps pending past its queue_timeout ends FAILED_QUEUE_TIMEOUT, its job cancelled", async () => {
-    const group = `pending-${random(3)}`;
-    // Three members on three distinct nodes, one of which is drained: Slurm keeps the job pending.
-    await slurm(cluster, "scontrol", ["update", "nodename=n3", "state=drain", "reason=troupe-queue-timeout-test"]);
-    try {
-      const file = home.spec(
-        "pending",
-        `workflow:
+  it(
+    disturbing("a group Slurm keeps pending past its queue_timeout ends FAILED_QUEUE_TIMEOUT, its job cancelled"),
+    async () => {
+      const group = `pending-${random(3)}`;
+      // Three members on three distinct nodes, one of which is drained: Slurm keeps the job pending.
+      await slurm(cluster, "scontrol", ["update", "nodename=n3", "state=drain", "reason=troupe-queue-timeout-test"]);
+      try {
+        const file = home.spec(
+          "pending",
+          `workflow:
   name: slurm-pending
   timeout:
     queue_timeout: 4s
@@ -233,18 +301,20 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     - {name: b, image: alpine:3.18, command: ["true"]}
     - {name: c, image: alpine:3.18, command: ["true"]}
 `,
-      );
-      const result = await runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 60_000 });
-      expect(result.record.groups[0]!.status, result.stderr).toBe("FAILED_QUEUE_TIMEOUT");
-      expect(result.code).toBe(1);
-    } finally {
-      await slurm(cluster, "scontrol", ["update", "nodename=n3", "state=resume"]);
-    }
-    expect(await jobsOf(group)).toEqual([]);
-    const ended = await jobsOf(group, true);
-    // Slurm may have forgotten it already; if not, it was cancelled, never run.
-    for (const line of ended) expect(line.split("|")[2]).toBe("CANCELLED");
-  }, 90_000);
+        );
+        const result = await runJson(file, { home: home.home, env: env(), extra: slurmArgs, timeoutMs: 60_000 });
+        expect(result.record.groups[0]!.status, result.stderr).toBe("FAILED_QUEUE_TIMEOUT");
+        expect(result.code).toBe(1);
+      } finally {
+        await slurm(cluster, "scontrol", ["update", "nodename=n3", "state=resume"]);
+      }
+      expect(await jobsOf(group)).toEqual([]);
+      const ended = await jobsOf(group, true);
+      // Slurm may have forgotten it already; if not, it was cancelled, never run.
+      for (const line of ended) expect(line.split("|")[2]).toBe("CANCELLED");
+    },
+    90_000,
+  );
 
   it("a group of four on three nodes: --spread nodes is refused at plan time saying why (troupe plan and run, exit 2); --spread pack runs it, members sharing a node", async () => {
     const file = home.spec(

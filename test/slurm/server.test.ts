@@ -9,14 +9,12 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, random, TestHome, troupe, type RunRecord } from "../run/helpers.js";
 import { startServer, type StartedServer } from "../server/helpers.js";
-import { attemptCluster, slurm, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { attemptCluster, lockCluster, slurm, type SlurmCluster } from "./slurm-cluster.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/server.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.reason ?? "the test cluster"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   let server: StartedServer | undefined;
@@ -24,6 +22,13 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: slurm (${attempt.
   let serverHome: string;
   let config: string;
   const start = () => startServer(serverHome, ["--config", config], { SLURM_CONF: cluster.env.SLURM_CONF! });
+
+  // The test files' lock on the cluster, shared: a test of another file that kills a slurmd or drains a node waits.
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await lockCluster(cluster, "shared");
+  }, 300_000);
+  afterAll(() => release?.());
 
   beforeAll(async () => {
     await ensureBuilt();

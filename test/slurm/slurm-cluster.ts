@@ -3,7 +3,7 @@
  * (TROUPE_SLURM_CONF names its slurm.conf), or one this process brings up. Not SLURM_CONF: a developer's
  * own cluster is never the one these tests drain nodes of and kill daemons on.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,11 +58,7 @@ function fromExports(values: Record<string, string>, where: string, startedHere:
  * brought up now (a real attempt: packages installed, daemons started). Reports why when there can be none.
  */
 export function attemptCluster(): ClusterAttempt {
-  const given = process.env.TROUPE_SLURM_CONF;
-  if (given) {
-    const envFile = `${dirname(dirname(given))}/env`;
-    return { cluster: fromExports(parseExports(readFileSync(envFile, "utf8")), envFile, false) };
-  }
+  if (process.env.TROUPE_SLURM_CONF) return givenCluster();
   if (process.getuid?.() !== 0) return { reason: "the test cluster needs root (network namespaces, a bridge, daemons as root)" };
   const wasUp = existsSync(`${process.env.TROUPE_SLURM_DIR || DEFAULT_DIR}/env`);
   try {
@@ -72,6 +68,22 @@ export function attemptCluster(): ClusterAttempt {
     const e = error as { stderr?: string; message: string };
     return { reason: `scripts/slurm/up.sh failed: ${(e.stderr || e.message).trim().split("\n").slice(-5).join(" | ")}` };
   }
+}
+
+/**
+ * The cluster CI started (TROUPE_SLURM_CONF), never one brought up here: for the suites that add a Slurm
+ * target to their local ones, which run without a cluster too. Reports why when there is none.
+ */
+export function givenCluster(): ClusterAttempt {
+  const given = process.env.TROUPE_SLURM_CONF;
+  if (!given)
+    return {
+      reason:
+        'no Slurm test cluster: TROUPE_SLURM_CONF is not set (scripts/test.sh sets it; by hand: eval "$(bash scripts/slurm/up.sh)"; export TROUPE_SLURM_CONF=$SLURM_CONF)',
+    };
+  const envFile = `${dirname(dirname(given))}/env`;
+  if (!existsSync(envFile)) return { reason: `TROUPE_SLURM_CONF names ${given}, but up.sh's ${envFile} is missing (is the cluster up?)` };
+  return { cluster: fromExports(parseExports(readFileSync(envFile, "utf8")), envFile, false) };
 }
 
 /** Runs a Slurm command (or any program) against the cluster; rejects with its stderr on a non-zero exit. */
@@ -116,4 +128,31 @@ export async function pollFor<T>(what: string, ms: number, probe: () => Promise<
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * The test files' lock on the one test cluster (vitest runs files in parallel): a test that disturbs the
+ * cluster (drains a node, kills a slurmd, holds every node) takes it exclusive, and the files whose runs a
+ * disturbed cluster would fail take it shared while they run there. flock(1) holds it, in the cluster's
+ * state directory: until the returned function closes its stdin, or this process dies (then its pipe
+ * closes). Not the developers' lock around whole vitest commands (docs/slurm-notes.md): a file of its own.
+ */
+export async function lockCluster(cluster: SlurmCluster, mode: "shared" | "exclusive"): Promise<() => Promise<void>> {
+  const file = `${cluster.dir}/tests.lock`;
+  const holder = spawn("flock", [mode === "shared" ? "-s" : "-x", file, "sh", "-c", "echo held; exec cat >/dev/null"], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  holder.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once("data", () => resolve());
+    holder.once("error", reject);
+    holder.once("exit", (code) => reject(new Error(`flock ${file} ended (exit ${code}) before it held the lock: ${stderr.trim()}`)));
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      if (holder.exitCode !== null || holder.signalCode !== null) return resolve();
+      holder.once("exit", () => resolve());
+      holder.stdin.end();
+    });
 }

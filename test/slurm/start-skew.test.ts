@@ -6,14 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, ms, random, runJson, taskOf, TestHome } from "../run/helpers.js";
-import { attemptCluster, type SlurmCluster } from "./slurm-cluster.js";
-import { takeTurnsOnCluster } from "./cluster-turns.js";
+import { attemptCluster, lockCluster, type SlurmCluster } from "./slurm-cluster.js";
 
 const attempt = attemptCluster();
 if (attempt.reason) console.warn(`test/slurm/start-skew.test.ts skipped: ${attempt.reason}`);
 
 describe.skipIf(!attempt.cluster)(`start skew on Slurm (${attempt.reason ?? "the test cluster"})`, () => {
-  takeTurnsOnCluster(attempt.cluster);
+  // The test files' lock on the cluster, alone: six members of two CPUs take every CPU of the cluster.
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await lockCluster(attempt.cluster!, "exclusive");
+  }, 30 * 60_000);
+  afterAll(() => release?.());
   const cluster = attempt.cluster as SlurmCluster;
   let home: TestHome;
   const env = () => ({ SLURM_CONF: cluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster.shared, TROUPE_RUNTIME: undefined });

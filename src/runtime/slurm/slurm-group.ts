@@ -54,10 +54,15 @@ interface SlurmMember {
   signalled?: { code?: number };
   reported: boolean;
   ended: Promise<void>;
+  /** Once the live view has had the whole log (while its follower runs): the member's end is said after it. */
+  drained?: Promise<void>;
   end: () => void;
   /** Waiting for the command to start (release). */
   starting?: { resolve: (startedAt?: number) => void; reject: (error: Error) => void };
 }
+
+/** How long a member's end waits for the live view to have its log's last lines. */
+const DRAIN_LIMIT_MS = 5_000;
 
 export class SlurmGroup implements GroupHandle {
   private readonly members = new Map<string, SlurmMember>();
@@ -123,6 +128,8 @@ export class SlurmGroup implements GroupHandle {
       await cancelJobs(this.site.env, [member.job]);
     }
     await member.ended;
+    // Its end is said once the live view has its last lines (report): stopped means said.
+    await member.drained;
   }
 
   async restart(): Promise<boolean> {
@@ -255,6 +262,9 @@ export class SlurmGroup implements GroupHandle {
     const stream = followLog(launch.logPath, member.ended);
     stream.on("data", (chunk: Buffer) => sink(launch, chunk));
     stream.on("error", tolerated("following a member's log for the live view", { key: member.key }));
+    // The log is a file on the shared file system, read after the helper's word of the end can arrive: its
+    // last lines would show after the task's end (or the run's summary).
+    member.drained = new Promise<void>((resolve) => stream.once("close", resolve));
   }
 
   // ---- what Slurm says
@@ -310,7 +320,15 @@ export class SlurmGroup implements GroupHandle {
     member.reported = true;
     member.starting?.reject(new Error(`${member.key} ended before its command started`));
     member.end();
-    this.listener.exited(member.key, outcome);
+    if (member.drained) {
+      // Bounded, should the file system hang.
+      let limit: NodeJS.Timeout | undefined;
+      member.drained = Promise.race([member.drained, new Promise<void>((resolve) => (limit = setTimeout(resolve, DRAIN_LIMIT_MS)))]);
+      void member.drained.then(() => {
+        clearTimeout(limit);
+        this.listener.exited(member.key, outcome);
+      });
+    } else this.listener.exited(member.key, outcome);
     // A job none of whose members is left, some never on a node (stopped while it was pending): it goes.
     const job = member.job && this.jobs.get(member.job);
     const members = job ? job.keys.map((k) => this.members.get(k)!) : [];
