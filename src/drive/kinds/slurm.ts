@@ -73,7 +73,7 @@ export const slurmKind = defineRuntimeKind({
     return { ok: true, ready: { nodes, listenAddress } satisfies Cluster };
   },
   capacity: ({ nodes }) => clusterCapacity(nodes),
-  create(options, { nodes, listenAddress }, { home }) {
+  create(options, { nodes, listenAddress }, { home, images }) {
     // troupe's home must be on the shared file system anyway (outputs, logs): by default the runtime's files are there too.
     const sharedDir = resolve(options.shared_dir ?? process.env.TROUPE_SLURM_SHARED ?? `${home}/slurm`);
     return new SlurmPool({
@@ -86,6 +86,7 @@ export const slurmKind = defineRuntimeKind({
       spread: options.spread ?? "nodes",
       home,
       nodes,
+      images,
     });
   },
 });

@@ -15,6 +15,8 @@ export interface Hello {
   job: string;
   /** Its command was already running (the helper connects again after a restart of troupe). */
   running: boolean;
+  /** Slurm's GPU variables in the helper's environment (CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, ...): the member's GPUs. */
+  gpuEnv: Record<string, string>;
 }
 
 /** What a helper says after its hello. */
@@ -123,6 +125,7 @@ export class HelperListener {
       node: String(message.node ?? ""),
       job: String(message.job ?? ""),
       running: message.running === true,
+      gpuEnv: stringsOf(message.gpuEnv),
     };
     const link: HelperLink = {
       hello,
@@ -151,4 +154,10 @@ export class HelperListener {
     const early = this.waiting.get(link.hello.key);
     if (early?.link === link) early.gone = true;
   }
+}
+
+/** The string fields of a JSON object (nothing else a helper might send). */
+function stringsOf(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null) return {};
+  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
 }

@@ -6,13 +6,13 @@
  * cannot say (a job cancelled, its node lost, a restart of troupe between)
  * comes from the exit files on the shared file system and Slurm's state.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, RunContext, TaskLaunch } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { followLog } from "../follow-log.js";
 import { shapeOf, type MemberShape } from "./batch-script.js";
-import type { HelperLink, HelperListener, HelperMessage } from "./helper-listener.js";
+import type { Hello, HelperLink, HelperListener, HelperMessage } from "./helper-listener.js";
 import { jobEnded, neverStarts, outcomeOfJob } from "./job-outcome.js";
 import type { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobStates, SlurmCommandError, type JobLine } from "./slurm-commands.js";
@@ -29,6 +29,8 @@ export interface GroupSite {
   submit(group: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string>;
   /** How long a helper of a run whose tasks must not outlive troupe waits for troupe to come back. */
   readonly orphanMs: number;
+  /** Stages the member's sandbox in its directory and returns the command its helper starts (node-sandbox.ts); throws when it cannot be built. */
+  sandbox(launch: TaskLaunch, hello: Hello, dir: string): string[];
 }
 
 interface SlurmMember {
@@ -202,10 +204,15 @@ export class SlurmGroup implements GroupHandle {
   }
 
   private sendLaunch(member: SlurmMember, link: HelperLink): void {
-    const { argv, env, outputDir, logPath, files } = member.launch!;
-    mkdirSync(outputDir, { recursive: true });
-    const launch = { argv, env, outputDir, logPath, files: files.map((f) => f.path), orphanMs: this.site.orphanMs };
-    link.send({ t: "launch", launch });
+    let sandbox: string[];
+    try {
+      sandbox = this.site.sandbox(member.launch!, link.hello, member.dir);
+    } catch (error) {
+      // Nothing of it runs: its helper is told to go, and the member fails saying why.
+      link.send({ t: "stop", graceMs: 0 });
+      return this.report(member, { kind: "start-failed", message: (error as Error).message });
+    }
+    link.send({ t: "launch", launch: { sandbox, logPath: member.launch!.logPath, orphanMs: this.site.orphanMs } });
   }
 
   private message(member: SlurmMember, message: HelperMessage): void {

@@ -15,7 +15,11 @@ import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { batchScript, type MemberShape, type Spread } from "./batch-script.js";
-import { HelperListener } from "./helper-listener.js";
+import { DEFAULT_TASK_USER, hiddenPaths, type TaskUser } from "../host/sandbox.js";
+import { imagesStoodInFor } from "../host/task-environment.js";
+import type { TaskLaunch } from "../types.js";
+import { HelperListener, type Hello } from "./helper-listener.js";
+import { stageNodeSandbox, type NodeSandboxSite } from "./node-sandbox.js";
 import { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
@@ -41,6 +45,10 @@ export interface SlurmSettings {
   nodePath?: string;
   /** How long the helper of a run that does not keep its tasks waits for a troupe that went away (default 15 s). */
   orphanMs?: number;
+  /** Who tasks run as when jobs run as root (default nobody:nogroup). */
+  taskUser?: TaskUser;
+  /** The images the workflow names, which the nodes' host sandbox stands in for (for the notice). */
+  images?: Iterable<string>;
 }
 
 const CAPABILITIES: PoolCapabilities = { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true };
@@ -63,6 +71,7 @@ export class SlurmPool implements PoolBackend {
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
   private helper: string | undefined;
+  private site: NodeSandboxSite | undefined;
 
   constructor(private readonly settings: SlurmSettings) {
     this.homeId = homeIdentity(settings.home);
@@ -80,8 +89,11 @@ export class SlurmPool implements PoolBackend {
   }
 
   notices(): string[] {
+    const images = [...(this.settings.images ?? [])];
     return [
-      "on Slurm, tasks run as plain processes of the nodes: images are not run (a sandbox or podman on the nodes is not done yet), and `files:` cannot be placed",
+      ...(images.length > 0
+        ? [imagesStoodInFor("troupe's host sandbox on each Slurm node (bubblewrap)", images, "the nodes' own tools")]
+        : []),
       `the nodes must see troupe's home (${this.settings.home}) at the same path: tasks' outputs, inputs and logs are there`,
     ];
   }
@@ -99,7 +111,19 @@ export class SlurmPool implements PoolBackend {
     writeFileSync(join(runDir, "listener.tmp"), listener.address);
     renameSync(join(runDir, "listener.tmp"), join(runDir, "listener"));
     this.open.add(run.runId);
-    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), () => this.open.delete(run.runId));
+    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), this.sandboxSite(), () =>
+      this.open.delete(run.runId),
+    );
+  }
+
+  /** What the members' sandboxes share: troupe's home and this pool's directory (tokens, the listener's address) hidden. */
+  private sandboxSite(): NodeSandboxSite {
+    return (this.site ??= {
+      home: this.settings.home,
+      hidden: hiddenPaths(this.settings.home, this.base),
+      root: process.getuid?.() === 0,
+      taskUser: this.settings.taskUser ?? DEFAULT_TASK_USER,
+    });
   }
 
   /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
@@ -169,6 +193,7 @@ class SlurmSession implements RunSession, GroupSite {
     readonly listener: HelperListener,
     private readonly helper: string,
     private readonly comment: string,
+    private readonly sandboxSite: NodeSandboxSite,
     private readonly onClose: () => void,
   ) {
     this.env = settings.env;
@@ -180,6 +205,10 @@ class SlurmSession implements RunSession, GroupSite {
     const handle = new SlurmGroup(this, group, listener, id ?? `${this.run.runId}/${group.name}`);
     this.groups.push(handle);
     return handle;
+  }
+
+  sandbox(launch: TaskLaunch, hello: Hello, dir: string): string[] {
+    return stageNodeSandbox(launch, { node: hello.node, gpuEnv: hello.gpuEnv }, dir, this.sandboxSite);
   }
 
   memberDir(key: string): string {
