@@ -42,7 +42,10 @@ export function runCommand(): Command {
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
     .option("--gpus-unchecked", "take --gpus as given, even above the GPUs nvidia-smi lists (GPUs it does not see)")
-    .option("--task-user <user>", "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)")
+    .option(
+      "--task-user <user>",
+      "host runtime as root, and Slurm whose jobs run as root: who tasks run as in their sandbox, UID[:GID] or a user name (default nobody, 65534:65534)",
+    )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(

@@ -121,4 +121,24 @@ describe.skipIf(!attempt.cluster)(`Slurm members in troupe's host sandbox (${att
     expect(task.reason).toContain(`cannot place ${home}/planted.txt: it is inside troupe's home, which tasks do not see`);
     expect(fs.existsSync(`${home}/planted.txt`)).toBe(false);
   }, 90_000);
+
+  it("--task-user names who the command runs as in its sandbox; its output directory is that user's", async () => {
+    const file = specs.spec(
+      "user",
+      `workflow:
+  name: slurm-user
+  groups:
+  - name: user-${random(3)}
+    tasks:
+    - name: whoami
+      image: alpine:3.18
+      command: ["sh", "-c", "echo \\"ids=$(id -u):$(id -g)\\"; touch {{output}}/mine"]
+`,
+    );
+    const result = await runJson(file, { home, env: env(), extra: [...slurmArgs, "--task-user", "4321:4322"], timeoutMs: 60_000 });
+    expect(result.record.status, result.stderr).toBe("COMPLETED");
+    expect(log(result.record.id, "whoami")).toBe("ids=4321:4322\n");
+    const made = fs.statSync(path.join(home, "runs", result.record.id, "outputs", "whoami", "0", "mine"));
+    expect([made.uid, made.gid]).toEqual([4321, 4322]);
+  }, 90_000);
 });

@@ -10,9 +10,10 @@ import { lookup } from "node:dns/promises";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
-import { clusterCapacity, localAddressToward, partitionNodes, SlurmPool, type SlurmNode } from "../../runtime/index.js";
+import { clusterCapacity, localAddressToward, partitionNodes, SlurmPool, type SlurmNode, type TaskUser } from "../../runtime/index.js";
 import { onPath } from "../../util/executables.js";
 import { defineRuntimeKind } from "../kind.js";
+import { readTaskUser, taskUserOption } from "./task-user.js";
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - (at most 64)");
 
@@ -29,6 +30,8 @@ const SlurmOptions = z.object({
     .refine((address) => isIP(address) !== 0, "an IP address of this machine that the nodes reach")
     .optional(),
   spread: z.enum(["nodes", "pack"]).optional(),
+  /** Who tasks run as in their sandboxes when jobs run as root (default nobody). */
+  task_user: taskUserOption,
 });
 
 interface Cluster {
@@ -87,6 +90,7 @@ export const slurmKind = defineRuntimeKind({
       home,
       nodes,
       images,
+      taskUser: options.task_user === undefined ? undefined : (readTaskUser(options.task_user) as TaskUser),
     });
   },
 });
