@@ -208,7 +208,7 @@ export class SlurmGroup implements GroupHandle {
     try {
       sandbox = this.site.sandbox(member.launch!, link.hello, member.dir);
     } catch (error) {
-      // Nothing of it runs: its helper is told to go, and the member fails saying why.
+      // Nothing of it runs: its helper is told to leave, and the member fails saying why (a file it cannot place).
       link.send({ t: "stop", graceMs: 0 });
       return this.report(member, { kind: "start-failed", message: (error as Error).message });
     }
