@@ -122,4 +122,20 @@ echo out > $OUTPUT/result.txt && echo output-written`;
     );
     expect(existsSync(join(memberDir, "sandbox", "file.0"))).toBe(false);
   });
+
+  it("jobs as a user (troupe not root): a user namespace, the command as that user, nothing chowned; a privileged task as root: no setpriv", () => {
+    const asUser = fixture(["true"]);
+    const argv = stageNodeSandbox(asUser.launch, { node: "n7", gpuEnv: {} }, asUser.memberDir, { ...asUser.site, root: false });
+    expect(argv).toContain("--unshare-user");
+    expect(argv.some((word) => word.endsWith("/setpriv"))).toBe(false);
+    expect(statSync(asUser.launch.outputDir).uid).toBe(0);
+    const privileged = fixture(["true"]);
+    privileged.launch.privileged = true;
+    const rootArgv = stageNodeSandbox(privileged.launch, { node: "n7", gpuEnv: {} }, privileged.memberDir, privileged.site);
+    expect(rootArgv).not.toContain("--unshare-user");
+    expect(rootArgv.some((word) => word.endsWith("/setpriv"))).toBe(false);
+    // No GPUs given: none bound, no GPU variable set.
+    expect(rootArgv).not.toContain("--dev-bind-try");
+    expect(rootArgv).not.toContain("CUDA_VISIBLE_DEVICES");
+  });
 });
