@@ -38,6 +38,12 @@ export function runCommand(): Command {
         "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them",
       ).choices(["nodes", "pack"]),
     )
+    .addOption(
+      new Option(
+        "--node-engine <engine>",
+        "slurm runtime: podman, where the nodes have it: each task in a container of its image on its node (default: troupe's host sandbox there)",
+      ).choices(["podman"]),
+    )
     .option("--cpus <n>", "CPU capacity of the local pool (default: this machine's cores)", parseNonNegativeInt("--cpus"))
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
@@ -60,6 +66,8 @@ Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
 
 With --runtime slurm each group is one Slurm batch job; the pool's capacity is the partition's
 nodes (sinfo). troupe's home must be on the cluster's shared file system (outputs and logs are there).
+Each member runs in troupe's host sandbox on its node (bubblewrap), or, with --node-engine podman,
+in a podman container of its image there.
 
 Whether the container engine can start containers is checked once (a tiny container, the answer
 kept in $TROUPE_HOME/engine-checks until the engine or its configuration changes); where it cannot,
@@ -75,7 +83,8 @@ Examples:
   $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
-  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node`,
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --node-engine podman   # nodes with podman`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

@@ -30,6 +30,8 @@ const SlurmOptions = z.object({
     .refine((address) => isIP(address) !== 0, "an IP address of this machine that the nodes reach")
     .optional(),
   spread: z.enum(["nodes", "pack"]).optional(),
+  /** The nodes have podman: members run in containers of their images there (default: troupe's host sandbox). */
+  node_engine: z.enum(["podman"]).optional(),
   /** Who tasks run as in their sandboxes when jobs run as root (default nobody). */
   task_user: taskUserOption,
 });
@@ -51,7 +53,7 @@ export const slurmKind = defineRuntimeKind({
   name: "slurm",
   summary: "a Slurm cluster: each group one batch job, its members on the cluster's nodes",
   options: SlurmOptions,
-  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread"],
+  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread", "node_engine"],
   automatic: false,
   async check(options) {
     if (!onPath("sbatch") || !onPath("sinfo"))
@@ -90,6 +92,7 @@ export const slurmKind = defineRuntimeKind({
       home,
       nodes,
       images,
+      nodeEngine: options.node_engine,
       taskUser: options.task_user === undefined ? undefined : (readTaskUser(options.task_user) as TaskUser),
     });
   },

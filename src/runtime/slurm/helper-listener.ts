@@ -21,7 +21,13 @@ export interface Hello {
 
 /** What a helper says after its hello. */
 export type HelperMessage =
-  { t: "ready" } | { t: "started"; again?: boolean } | { t: "exit"; code: number } | { t: "failed"; message: string } | { t: "stopped" };
+  | { t: "ready" }
+  | { t: "started"; again?: boolean }
+  /** `verdict`: a container's troupe-init's, as the helper read it (troupe checks it). */
+  | { t: "exit"; code: number; verdict?: string }
+  /** `image`: the member's image could not be had on its node. */
+  | { t: "failed"; message: string; image?: boolean }
+  | { t: "stopped" };
 
 export interface HelperLink {
   readonly hello: Hello;

@@ -1,16 +1,17 @@
 // One member of a troupe group on a Slurm node. The group's batch script starts one step whose every task
 // runs this helper (`srun node member-helper.mjs MEMBERS_FILE`); task SLURM_PROCID is member number
-// SLURM_PROCID of the file (one key and directory per line). The helper:
-//   connects back to troupe (the address in the run's `listener` file on the shared file system) and says
-//   where it is (hello: its key, node, job, Slurm's GPU variables), which troupe reports as the member's placement;
-//   waits for its launch: the command line of the member's host sandbox (bubblewrap, its arguments computed by
-//   troupe: runtime/slurm/node-sandbox.ts; tokens resolve only once every member is placed) and its log file;
-//   starts the sandbox at once, as the host runtime does (runtime/host/sandbox-process.ts): bwrap's JSON status
-//   on fd 3, its barrier on fd 4, so that the sandbox is set up before the group's barrier opens; says ready
-//   once bwrap names the sandbox's PID 1, waits for "go", writes it to the barrier (the command starts), and
-//   writes the command's exit status (bwrap's "exit-code") to the member's `exit` file before saying it;
-//   stops the command when told (SIGTERM to it, SIGKILL to the sandbox's PID 1 after the grace, which ends
-//   every process of its PID namespace); a sandbox stopped at the barrier is killed at once.
+// SLURM_PROCID of the file (one key and directory per line). The helper connects back to troupe (the address
+// in the run's `listener` file on the shared file system), says where it is (hello: key, node, job, Slurm's
+// GPU variables: the member's placement), and waits for its launch (tokens resolve once every member is placed):
+//   its host sandbox, bwrap's command line computed by troupe (node-sandbox.ts), started at once as the host
+//   runtime does (status on fd 3, barrier on fd 4): ready once bwrap names the sandbox's PID 1;
+//   or its container (node-container.ts): the image pulled here when missing, `podman run` started: ready once
+//   troupe-init writes `ready` in the control directory.
+// On "go" it releases the command (the barrier fd, or troupe-init's `go` file, written here where its inotify
+// sees it) and writes the exit status to the member's `exit` file before saying it (with troupe-init's
+// verdict, which troupe checks). A stop is SIGTERM to the command, SIGKILL to the sandbox's PID 1 (its whole
+// PID namespace) or the container after the grace; at the barrier, SIGKILL at once. A container is no process
+// of the step (conmon leaves it): on Slurm's SIGTERM (scancel) the helper removes it before it goes.
 // Its connection may break (troupe restarted): the command goes on, and the helper connects again to
 // whatever address the `listener` file names next. A run whose tasks must not outlive troupe (not `keep`)
 // ends its command when troupe is gone for longer than the launch's `orphanMs`.
@@ -18,7 +19,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
-import { spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 
 const [membersFile] = process.argv.slice(2);
 const rank = Number(process.env.SLURM_PROCID ?? "0");
@@ -59,12 +60,19 @@ let commandExit;
 let killed = false;
 let exitStatus;
 let orphanTimer;
+// A container member (its launch's `container`: { command, name, controlDir, image }): podman run, started once
+// its image is on the node; troupe-init holds the command until the helper writes "go" into the control directory.
+let engine;
+let engineEnded = false;
+/** troupe-init said ready (read before the release: nothing of the task's could have written it yet). */
+let sawReady = false;
+let readyWatcher;
 
 const send = (message) => socket?.writable && socket.write(`${JSON.stringify(message)}\n`);
 const sayState = () => {
   if (exitStatus !== undefined) send({ t: "exit", code: exitStatus });
   else if (released) send({ t: "started", again: true });
-  else if (sandboxPid !== undefined) send({ t: "ready" });
+  else if (sandboxPid !== undefined || sawReady) send({ t: "ready" });
 };
 
 function connect() {
@@ -97,7 +105,11 @@ function connect() {
     if (socket !== s) return;
     socket = undefined;
     if (exitStatus !== undefined) return process.exit(0);
-    if (!keep) orphanTimer ??= setTimeout(() => (sandbox ? stop(launch?.graceMs ?? 5000) : process.exit(0)), launch?.orphanMs ?? 30000);
+    if (!keep)
+      orphanTimer ??= setTimeout(
+        () => (sandbox || launch?.container ? stop(launch?.graceMs ?? 5000) : process.exit(0)),
+        launch?.orphanMs ?? 30000,
+      );
     // troupe restarted: a new listener, named in the same file.
     setTimeout(connect, 500);
   });
@@ -105,7 +117,7 @@ function connect() {
 
 function handle(message) {
   if (message.t === "launch") prepare(message.launch);
-  else if (message.t === "go") start();
+  else if (message.t === "go") start(message);
   else if (message.t === "stop") stop(message.graceMs);
 }
 
@@ -119,6 +131,7 @@ function prepare(given) {
   } catch (error) {
     return fail(`cannot open its log ${launch.logPath}: ${error.message}`);
   }
+  if (launch.container) return void prepareContainer(output);
   const stdio = ["ignore", output, output];
   stdio[STATUS_FD] = "pipe";
   stdio[BLOCK_FD] = "pipe";
@@ -171,43 +184,169 @@ function sandboxEnded(code) {
 }
 
 /** bwrap's own complaint, the last line of the log when the command never ran. */
-function setupFailure() {
-  let line;
+/** The last line of the member's log: bwrap's or podman's complaint when the command never ran. */
+function lastLogLine() {
   try {
     const fd = fs.openSync(launch.logPath, "r");
     const size = fs.fstatSync(fd).size;
     const tail = Buffer.alloc(Math.min(size, 2000));
     fs.readSync(fd, tail, 0, tail.length, size - tail.length);
     fs.closeSync(fd);
-    line = tail.toString().trim().split("\n").pop();
+    return tail.toString().trim().split("\n").pop() || undefined;
   } catch {
-    // No log: the general reason below.
+    return undefined; // no log
   }
+}
+
+function setupFailure() {
+  const line = lastLogLine();
   return line
     ? `sandbox setup failed on node ${os.hostname()}: ${line}`
     : `the sandbox ended before its command started on node ${os.hostname()}`;
 }
 
-function fail(message) {
-  send({ t: "failed", message });
+/** `image`: the member's image could not be had on this node. */
+function fail(message, image) {
+  send({ t: "failed", message, ...(image && { image: true }) });
   end();
 }
 
-function start() {
-  if (!launch || released || sandboxPid === undefined || exitStatus !== undefined) return;
+function start(message) {
+  if (!launch || released || exitStatus !== undefined) return;
+  if (launch.container) {
+    if (!sawReady) return;
+    released = true;
+    // Written here, on the node, where troupe-init's inotify sees it at once.
+    const ctl = launch.container.controlDir;
+    fs.writeFileSync(`${ctl}/.go`, message.go);
+    fs.renameSync(`${ctl}/.go`, `${ctl}/go`);
+    return send({ t: "started" });
+  }
+  if (sandboxPid === undefined) return;
   released = true;
   sandbox.stdio[BLOCK_FD].end("go");
   send({ t: "started" });
 }
 
-function finish(status, error) {
+/** `verdict`: a container's troupe-init's, which troupe checks against the release's nonce. */
+function finish(status, error, verdict) {
   if (exitStatus !== undefined) return;
   exitStatus = status;
   fs.writeFileSync(`${dir}/exit.tmp`, `${status}\n`);
   fs.renameSync(`${dir}/exit.tmp`, `${dir}/exit`);
   if (error) send({ t: "failed", message: error });
-  else send({ t: "exit", code: status });
+  else send({ t: "exit", code: status, ...(verdict !== undefined && { verdict }) });
   end();
+}
+
+// ---- a container member
+
+async function prepareContainer(output) {
+  const { command, controlDir, image } = launch.container;
+  const missing = await ensureImage(image);
+  if (missing !== undefined || killed) fs.closeSync(output);
+  if (missing !== undefined) return fail(missing, true);
+  if (killed) {
+    send({ t: "stopped" });
+    return end();
+  }
+  try {
+    // In the control directory: conmon writes its `oom` file where podman runs.
+    engine = spawn(command[0], command.slice(1), { cwd: controlDir, stdio: ["ignore", output, output], detached: true });
+  } finally {
+    fs.closeSync(output);
+  }
+  // A cancel (scancel) signals the step's processes, which the container is not (conmon left the step): it goes here.
+  process.on("SIGTERM", removeContainerAndLeave);
+  engine.on("error", (error) => (startError = `cannot run podman on node ${os.hostname()}: ${error.message}`));
+  engine.on("close", (code, signal) => containerEnded(code ?? 128 + (os.constants.signals[signal] ?? 0)));
+  readyWatcher = fs.watch(controlDir, (_, file) => (file === null || file === "ready") && checkReady());
+  checkReady();
+}
+
+/** The image on this node (podman's storage is the node's), pulled when missing; why not, when it cannot be had. */
+async function ensureImage(image) {
+  if ((await podman(["image", "exists", "--", image])).code === 0) return undefined;
+  const pulled = await podman(["pull", "--quiet", "--", image]);
+  if (pulled.code === 0) return undefined;
+  const said = pulled.stderr.trim().split("\n").filter(Boolean).pop() ?? `exit code ${pulled.code}`;
+  return `cannot pull ${image} on node ${os.hostname()}: ${said.replace(/^Error: /, "")}`;
+}
+
+function podman(args) {
+  return new Promise((resolve) =>
+    execFile("podman", args, { timeout: 600_000, maxBuffer: 1 << 20 }, (error, _stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stderr: String(stderr || error?.message || "") }),
+    ),
+  );
+}
+
+function checkReady() {
+  if (sawReady || !fs.existsSync(`${launch.container.controlDir}/ready`)) return;
+  sawReady = true;
+  readyWatcher?.close();
+  if (!killed) send({ t: "ready" });
+}
+
+function containerEnded(code) {
+  engineEnded = true;
+  readyWatcher?.close();
+  process.off("SIGTERM", removeContainerAndLeave);
+  if (startError) return released ? finish(127, startError) : fail(startError);
+  if (!released) {
+    if (killed) {
+      send({ t: "stopped" });
+      return end();
+    }
+    return fail(`the container did not start on node ${os.hostname()}: ${lastLogLine() ?? `exit code ${code}`}`);
+  }
+  finish(code, undefined, controlFile("verdict"));
+}
+
+/** A file of the control directory, if it is a regular file and no link (the task may have put anything there). */
+function controlFile(name) {
+  let fd;
+  try {
+    fd = fs.openSync(`${launch.container.controlDir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined; // none
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const buffer = Buffer.alloc(512);
+    return buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString();
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function stopContainer(graceMs) {
+  killed ||= !released;
+  // Its image still being pulled: it never starts (prepareContainer looks).
+  if (!engine) return void (killed = true);
+  if (!released || graceMs <= 0) return killContainer(0);
+  // To troupe-init, which passes it to the command; a kill after the grace.
+  void podman(["kill", "--signal", "SIGTERM", "--", launch.container.name]);
+  setTimeout(() => killContainer(0), graceMs).unref();
+}
+
+/** Again until it has ended: a kill that comes while podman is still creating the container finds none. */
+function killContainer(attempt) {
+  killed = true;
+  if (engineEnded || attempt >= 60) return;
+  void podman(["kill", "--signal", "SIGKILL", "--", launch.container.name]);
+  setTimeout(() => killContainer(attempt + 1), 1000).unref();
+}
+
+function removeContainerAndLeave() {
+  try {
+    execFileSync("podman", ["rm", "--force", "--time", "0", "--", launch.container.name], { stdio: "ignore", timeout: 4000 });
+  } catch {
+    // Gone already, or podman did not answer: nothing more can be done before Slurm's SIGKILL.
+  }
+  process.exit(143);
 }
 
 function signal(pid, name) {
@@ -231,6 +370,7 @@ function commandPid() {
 
 function stop(graceMs) {
   if (exitStatus !== undefined) return;
+  if (launch?.container) return stopContainer(graceMs);
   if (!sandbox) {
     send({ t: "stopped" });
     return end();

@@ -49,8 +49,13 @@ export interface NodeSandboxSite {
 /** Slurm's variables for the task's own GPUs that the command sees as Slurm set them (not its SLURM_* bookkeeping). */
 const PASSED_GPU_VARIABLES = ["CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES", "ZE_AFFINITY_MASK"];
 
+/** Those of Slurm's GPU variables the command is given. */
+export function passedGpuVariables(gpuEnv: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(gpuEnv).filter(([name]) => PASSED_GPU_VARIABLES.includes(name)));
+}
+
 /** The GPUs (the node's own indices) Slurm gave the step's task. */
-function stepGpus(gpuEnv: Record<string, string>): number[] {
+export function stepGpus(gpuEnv: Record<string, string>): number[] {
   const list = gpuEnv.SLURM_STEP_GPUS ?? gpuEnv.SLURM_JOB_GPUS ?? gpuEnv.CUDA_VISIBLE_DEVICES ?? "";
   return list
     .split(",")
@@ -71,7 +76,7 @@ export function stageNodeSandbox(launch: TaskLaunch, place: NodePlace, dir: stri
   mkdirSync(launch.outputDir, { recursive: true });
   if (user) chownSync(launch.outputDir, user.uid, user.gid);
   const hosts = { text: `${hostsText(launch, false)}${launch.address}\t${place.node}\n`, file: join(staging, "hosts") };
-  const passed = Object.fromEntries(Object.entries(place.gpuEnv).filter(([name]) => PASSED_GPU_VARIABLES.includes(name)));
+  const passed = passedGpuVariables(place.gpuEnv);
   const plan: SandboxPlan = {
     dir: staging,
     home: site.home,

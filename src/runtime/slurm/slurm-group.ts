@@ -29,8 +29,15 @@ export interface GroupSite {
   submit(group: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string>;
   /** How long a helper of a run whose tasks must not outlive troupe waits for troupe to come back. */
   readonly orphanMs: number;
-  /** Stages the member's sandbox in its directory and returns the command its helper starts (node-sandbox.ts); throws when it cannot be built. */
-  sandbox(launch: TaskLaunch, hello: Hello, dir: string): string[];
+  /**
+   * Stages what the member runs in (its host sandbox, node-sandbox.ts, or its container, node-container.ts) in its
+   * directory, and returns it as its helper's launch says it; throws when it cannot be built.
+   */
+  memberLaunch(launch: TaskLaunch, hello: Hello, dir: string): object;
+  /** What the member's "go" carries besides (a container's release: troupe-init's nonce and restart key). */
+  release(dir: string): object;
+  /** What the member's exit code means (a container's: troupe-init's verdict, `verdict` as its helper read it, checked). */
+  exitOutcome(dir: string, code: number, verdict?: string): MemberOutcome;
 }
 
 interface SlurmMember {
@@ -92,7 +99,7 @@ export class SlurmGroup implements GroupHandle {
       member.released = true;
       const started = new Promise<void>((resolve, reject) => (member.starting = { resolve, reject }));
       this.follow(member);
-      member.link.send({ t: "go" });
+      member.link.send({ t: "go", ...this.site.release(member.dir) });
       return started;
     });
     await Promise.all(starts);
@@ -132,7 +139,7 @@ export class SlurmGroup implements GroupHandle {
     Object.assign(member, { job, launch, placed: true, ready: true, released: true });
     const status = this.exitStatus(member);
     if (status !== undefined) {
-      setImmediate(() => this.report(member, { kind: "exited", code: status }));
+      setImmediate(() => this.report(member, this.site.exitOutcome(member.dir, status)));
       return true;
     }
     const line = (await jobStates(this.site.env, [job])).get(job);
@@ -204,15 +211,15 @@ export class SlurmGroup implements GroupHandle {
   }
 
   private sendLaunch(member: SlurmMember, link: HelperLink): void {
-    let sandbox: string[];
+    let payload: object;
     try {
-      sandbox = this.site.sandbox(member.launch!, link.hello, member.dir);
+      payload = this.site.memberLaunch(member.launch!, link.hello, member.dir);
     } catch (error) {
       // Nothing of it runs: its helper is told to leave, and the member fails saying why (a file it cannot place).
       link.send({ t: "stop", graceMs: 0 });
       return this.report(member, { kind: "start-failed", message: (error as Error).message });
     }
-    link.send({ t: "launch", launch: { sandbox, logPath: member.launch!.logPath, orphanMs: this.site.orphanMs } });
+    link.send({ t: "launch", launch: { ...payload, logPath: member.launch!.logPath, orphanMs: this.site.orphanMs } });
   }
 
   private message(member: SlurmMember, message: HelperMessage): void {
@@ -229,10 +236,10 @@ export class SlurmGroup implements GroupHandle {
         return;
       case "exit":
         member.starting?.resolve();
-        return this.report(member, { kind: "exited", code: message.code });
+        return this.report(member, this.site.exitOutcome(member.dir, message.code, message.verdict));
       case "failed":
         member.starting?.reject(new Error(message.message));
-        return this.report(member, { kind: "start-failed", message: message.message });
+        return this.report(member, { kind: message.image ? "image-pull" : "start-failed", message: message.message });
       case "stopped":
         return this.report(member, { kind: "start-failed", message: "stopped before its command started" });
     }
@@ -273,8 +280,9 @@ export class SlurmGroup implements GroupHandle {
     for (const member of open) {
       const status = this.exitStatus(member);
       // An exit file is the member's own word; else, once the job is over, Slurm's.
-      if (status !== undefined && !member.link) this.report(member, { kind: "exited", code: status });
-      else if (over) this.report(member, status !== undefined ? { kind: "exited", code: status } : outcomeOfJob(job, line, member.stopped));
+      if (status !== undefined && !member.link) this.report(member, this.site.exitOutcome(member.dir, status));
+      else if (over)
+        this.report(member, status !== undefined ? this.site.exitOutcome(member.dir, status) : outcomeOfJob(job, line, member.stopped));
     }
     if (over) {
       entry.unwatch();
