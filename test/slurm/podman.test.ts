@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
-import { attemptCluster, pollFor, slurm, type SlurmCluster } from "./slurm-cluster.js";
+import { attemptCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
 
 function podmanWorks(): boolean {
   try {
@@ -153,4 +153,40 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
     expect(await pollFor("the command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
     expect(containersOf(runId)).toEqual([]);
   }, 180_000);
+
+  it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR, and once the node is back its container is gone", async () => {
+    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
+    const file = specs.spec(
+      "nodefail",
+      `workflow:
+  name: slurm-podman-nodefail
+  groups:
+  - name: nodefail-${random(3)}
+    tasks:
+    - name: victim
+      image: alpine:3.18
+      command: ["sh", "-c", "echo node=$(hostname); while :; do sleep ${marker}; done"]
+`,
+    );
+    const running = runJson(file, { home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
+    let runId = "";
+    try {
+      await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+      runId = fs.readdirSync(path.join(home, "runs")).find((r) => r.startsWith("slurm-podman-nodefail-"))!;
+      const node = await pollFor("the member's node in its log", 10_000, async () => {
+        const text = fs.existsSync(path.join(home, "runs", runId, "logs", "victim.0.log")) ? log(runId, "victim") : "";
+        return /node=(n\d)/.exec(text)?.[1];
+      });
+      process.kill(Number(fs.readFileSync(`${cluster.dir}/nodes/${node}/slurmd.pid`, "utf8")), "SIGKILL");
+      const result = await running;
+      expect(taskOf(result.record, "victim").status, result.stderr).toBe("FAILED_BACKEND_ERROR");
+    } finally {
+      const repaired = await runScript(cluster, UP_SCRIPT);
+      expect(repaired.code, repaired.stderr).toBe(0);
+    }
+    expect(
+      await pollFor("the orphaned command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined), 500),
+    ).toBe(true);
+    expect(containersOf(runId)).toEqual([]);
+  }, 200_000);
 });
