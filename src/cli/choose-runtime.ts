@@ -19,6 +19,7 @@ export interface RuntimeFlags {
   sharedDir?: string;
   listenAddress?: string;
   spread?: string;
+  nodeEngine?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

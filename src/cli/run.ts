@@ -13,7 +13,10 @@ export function runCommand(): Command {
     .option("--memory <size>", "memory capacity of the local pool, e.g. 16Gi (default: this machine's memory)")
     .option("--gpus <n>", "GPU capacity of the local pool (default: GPUs that nvidia-smi lists)", parseNonNegativeInt("--gpus"))
     .option("--gpus-unchecked", "take --gpus as given, even above the GPUs nvidia-smi lists (GPUs it does not see)")
-    .option("--task-user <user>", "host runtime, as root: who tasks run as, UID[:GID] or a user name (default nobody, 65534:65534)")
+    .option(
+      "--task-user <user>",
+      "host runtime as root, and Slurm whose jobs run as root: who tasks run as in their sandbox, UID[:GID] or a user name (default nobody, 65534:65534)",
+    )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
@@ -28,6 +31,8 @@ Exit codes: 0 completed, 1 failed, 2 invalid spec or usage, 130 canceled.
 
 With --runtime slurm each group is one Slurm batch job; the pool's capacity is the partition's
 nodes (sinfo). troupe's home must be on the cluster's shared file system (outputs and logs are there).
+Each member runs in troupe's host sandbox on its node (bubblewrap), or, with --node-engine podman,
+in a podman container of its image there.
 
 Whether the container engine can start containers is checked once (a tiny container, the answer
 kept in $TROUPE_HOME/engine-checks until the engine or its configuration changes); where it cannot,
@@ -43,7 +48,8 @@ Examples:
   $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
-  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node`,
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --node-engine podman   # nodes with podman`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

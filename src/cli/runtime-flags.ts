@@ -6,7 +6,19 @@
 import { Command, Option } from "commander";
 
 /** commander's names of the flags below: any of them given asks for a runtime. */
-const RUNTIME_FLAG_KEYS = ["runtime", "isolation", "engine", "pull", "partition", "account", "qos", "sharedDir", "listenAddress", "spread"];
+const RUNTIME_FLAG_KEYS = [
+  "runtime",
+  "isolation",
+  "engine",
+  "pull",
+  "partition",
+  "account",
+  "qos",
+  "sharedDir",
+  "listenAddress",
+  "spread",
+  "nodeEngine",
+];
 
 export function runtimeFlagsGiven(options: object): boolean {
   return RUNTIME_FLAG_KEYS.some((key) => (options as Record<string, unknown>)[key] !== undefined);
@@ -45,5 +57,11 @@ export function addRuntimeFlags(command: Command): Command {
         "--spread <how>",
         "slurm runtime: nodes, each member of a group on a node of its own (default); pack, as Slurm places them",
       ).choices(["nodes", "pack"]),
+    )
+    .addOption(
+      new Option(
+        "--node-engine <engine>",
+        "slurm runtime: podman, where the nodes have it: each task in a container of its image on its node (default: troupe's host sandbox there)",
+      ).choices(["podman"]),
     );
 }

@@ -98,6 +98,8 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     shared_dir: /shared/troupe  # slurm: troupe's files on the shared file system (default HOME/slurm)
     listen_address: 10.0.0.1  # slurm: this machine's address the nodes reach (default: found by route)
     spread: nodes             # slurm: nodes, each member on a node of its own (default), or pack
+    task_user: "1000:1000"    # slurm, jobs as root: who tasks run as in their node's sandbox (default nobody)
+    node_engine: podman       # slurm: each task in a podman container of its image on its node (default: host sandbox)
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

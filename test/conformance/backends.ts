@@ -88,6 +88,22 @@ export const BACKENDS = {
       orphanMs: 5000,
     });
   },
+  /** The same, each member in a podman container of its image on its node (the nodes share this machine's podman). */
+  "slurm-podman": async () => {
+    const { cluster, reason } = attemptCluster();
+    if (!cluster) throw new Error(`no Slurm test cluster: ${reason}`);
+    const nodes = await partitionNodes(cluster.env, undefined);
+    return new SlurmPool({
+      env: cluster.env,
+      sharedDir: cluster.shared,
+      listenAddress: cluster.loginAddress,
+      spread: "nodes",
+      home: CONFORMANCE_HOME,
+      nodes,
+      orphanMs: 5000,
+      nodeEngine: "podman",
+    });
+  },
   /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
   "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
 } satisfies Record<string, () => Promise<PoolBackend>>;

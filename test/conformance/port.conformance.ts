@@ -154,7 +154,12 @@ echo "got=$got"; [ "$got" = hello ]`,
         expect(await g.exit(key!)).toMatchObject({ kind: "image-pull", message: expect.any(String) });
         return;
       }
-      // A pool without ensureImage stands in for images (the host runtime, plain processes on Slurm's nodes).
+      if (target.imagesWherePrepared) {
+        g.handle.prepare(g.launch("m", sh("exit 0"), 0, { image: missing }));
+        expect(await g.exit(key!)).toMatchObject({ kind: "image-pull", message: expect.stringContaining(missing) });
+        return;
+      }
+      // A pool without ensureImage stands in for images (the host runtime, and its sandbox on Slurm's nodes).
       g.handle.prepare(g.launch("m", sh("exit 0"), 0, { image: missing }));
       await g.readyAll([key!]);
       await g.handle.release([key!]);

@@ -28,6 +28,12 @@ export interface ConformanceTarget {
    * files: place a member's `files:` at their paths and mount its inputs read-only (a sandbox's work).
    */
   cannot?: { files?: string };
+  /**
+   * The pool runs images but checks each only where a member is prepared (a
+   * cluster's nodes pull their own): one it cannot have ends that member
+   * image-pull, with no `ensureImage` before.
+   */
+  imagesWherePrepared?: boolean;
   /** What of run `runId` the pool holds now (containers, networks, bridges): nothing, once a sweep removed a dead run's. */
   leftovers?(runId: string): string[];
 }

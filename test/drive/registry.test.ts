@@ -77,10 +77,14 @@ describe("a request for a runtime", () => {
     expect(chosen.backend.capabilities).toMatchObject({ placement: "engine", sharedFileSystem: true, localLogs: true });
   });
 
-  it("every kind's options are distinct words of a pool's config, none a field of the pool itself", () => {
-    const fields = RUNTIME_KINDS.flatMap((kind) => Object.keys(kind.options.shape));
-    expect(new Set(fields).size).toBe(fields.length);
-    for (const field of fields) expect(POOL_FIELDS).toContain(field);
+  it("every kind's options are words of a pool's config with one meaning each (kinds that share one share its schema), none a field of the pool itself", () => {
+    const fields = RUNTIME_KINDS.flatMap((kind) => Object.entries(kind.options.shape));
+    for (const [field, schema] of fields) {
+      expect(fields.filter(([other]) => other === field).every(([, same]) => same === schema)).toBe(true);
+      expect(POOL_FIELDS).toContain(field);
+    }
+    // task_user is the one shared: who a host sandbox's command runs as, on this machine or a Slurm node.
+    expect(RUNTIME_KINDS.filter((kind) => "task_user" in kind.options.shape).map((kind) => kind.name)).toEqual(["host", "slurm"]);
   });
 });
 

@@ -2,17 +2,11 @@
 import { z } from "zod";
 import { HostRuntime, LocalPool, type TaskUser } from "../../runtime/index.js";
 import { defineRuntimeKind } from "../kind.js";
-import { readTaskUser } from "./task-user.js";
+import { readTaskUser, taskUserOption } from "./task-user.js";
 
 const HostOptions = z.object({
   isolation: z.enum(["netns", "none"]).optional(),
-  task_user: z
-    .string()
-    .superRefine((text, context) => {
-      const user = readTaskUser(text);
-      if (typeof user === "string") context.addIssue({ code: "custom", message: user });
-    })
-    .optional(),
+  task_user: taskUserOption,
 });
 
 export const hostKind = defineRuntimeKind({

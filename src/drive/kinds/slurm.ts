@@ -10,9 +10,18 @@ import { lookup } from "node:dns/promises";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
-import { clusterCapacity, groupJob, localAddressToward, partitionNodes, SlurmPool, type SlurmNode } from "../../runtime/index.js";
+import {
+  clusterCapacity,
+  groupJob,
+  localAddressToward,
+  partitionNodes,
+  SlurmPool,
+  type SlurmNode,
+  type TaskUser,
+} from "../../runtime/index.js";
 import { onPath } from "../../util/executables.js";
 import { defineRuntimeKind } from "../kind.js";
+import { readTaskUser, taskUserOption } from "./task-user.js";
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - (at most 64)");
 
@@ -29,6 +38,10 @@ const SlurmOptions = z.object({
     .refine((address) => isIP(address) !== 0, "an IP address of this machine that the nodes reach")
     .optional(),
   spread: z.enum(["nodes", "pack"]).optional(),
+  /** The nodes have podman: members run in containers of their images there (default: troupe's host sandbox). */
+  node_engine: z.enum(["podman"]).optional(),
+  /** Who tasks run as in their sandboxes when jobs run as root (default nobody). */
+  task_user: taskUserOption,
 });
 
 interface Cluster {
@@ -48,7 +61,7 @@ export const slurmKind = defineRuntimeKind({
   name: "slurm",
   summary: "a Slurm cluster: each group one batch job, its members on the cluster's nodes",
   options: SlurmOptions,
-  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread"],
+  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread", "node_engine"],
   automatic: false,
   async check(options) {
     if (!onPath("sbatch") || !onPath("sinfo"))
@@ -74,7 +87,7 @@ export const slurmKind = defineRuntimeKind({
   },
   capacity: ({ nodes }) => clusterCapacity(nodes),
   placeGroup: (options, { nodes }, members) => groupJob(members, options.spread ?? "nodes", nodes, options.partition),
-  create(options, { nodes, listenAddress }, { home }) {
+  create(options, { nodes, listenAddress }, { home, images }) {
     // troupe's home must be on the shared file system anyway (outputs, logs): by default the runtime's files are there too.
     const sharedDir = resolve(options.shared_dir ?? process.env.TROUPE_SLURM_SHARED ?? `${home}/slurm`);
     return new SlurmPool({
@@ -87,6 +100,9 @@ export const slurmKind = defineRuntimeKind({
       spread: options.spread ?? "nodes",
       home,
       nodes,
+      images,
+      nodeEngine: options.node_engine,
+      taskUser: options.task_user === undefined ? undefined : (readTaskUser(options.task_user) as TaskUser),
     });
   },
 });

@@ -1,9 +1,11 @@
 /**
- * The user host tasks run as (`--task-user`, a pool's `task_user`): `UID`,
+ * The user host sandboxes' tasks run as, on this machine or a Slurm node
+ * (`--task-user`, a pool's `task_user`): `UID`,
  * `UID:GID`, or a user name of this machine's /etc/passwd (its own group).
  * Numbers reach the sandbox: nothing is looked up inside it.
  */
 import { readFileSync } from "node:fs";
+import { z } from "zod";
 import type { TaskUser } from "../../runtime/index.js";
 
 /** The user `text` names, or what is wrong with it (said after the flag or field and the value). */
@@ -21,6 +23,15 @@ export function readTaskUser(text: string): TaskUser | string {
   if (!entry) return "no such user in /etc/passwd";
   return readTaskUser(`${entry[2]}:${entry[3]}`);
 }
+
+/** `task_user`, one option of the runtimes that build host sandboxes (the host's, Slurm's): a user readTaskUser reads. */
+export const taskUserOption = z
+  .string()
+  .superRefine((text, context) => {
+    const user = readTaskUser(text);
+    if (typeof user === "string") context.addIssue({ code: "custom", message: user });
+  })
+  .optional();
 
 function passwdEntries(): string[][] {
   try {

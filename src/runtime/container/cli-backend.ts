@@ -12,7 +12,6 @@ import { tolerated, type LogFields } from "../../util/log.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
-  gpuCdiKind,
   INIT_WITHOUT_COMMAND,
   NETWORK_POOL,
   type ContainerBackend,
@@ -22,6 +21,7 @@ import {
   type StartTry,
 } from "./backend.js";
 import { podmanMountArguments } from "./bind-mounts.js";
+import { podmanRunArguments } from "./podman-run.js";
 import { engineEnvironment, resolvedPathVariables } from "./engine-env.js";
 import {
   addIsolationRule,
@@ -193,31 +193,7 @@ export class PodmanCliBackend implements ContainerBackend {
   }
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
-    const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname];
-    // No --workdir: the command starts where its image says (its WORKDIR, else /), as OSMO's pods do.
-    // Signals go to the container through the engine (stop, below), not through this podman run: it would forward
-    // them even after its container ended, and write its failure to do so into the task's log (its stderr).
-    args.push("--sig-proxy=false");
-    args.push("--entrypoint", JSON.stringify(spec.entrypoint));
-    // Work podman need not do for troupe: the container writes to the task's log (or the live view's pipe) itself,
-    // not through conmon, which would also keep a copy in podman's storage; conmon stays in this process's cgroup,
-    // not one made (and removed) for each container. The container's own cgroup and its limits are as before.
-    if (this.passthrough) args.push("--log-driver", "passthrough");
-    args.push("--cgroups", "no-conmon");
-    args.push("--network", spec.network.name, "--ip", spec.network.ip);
-    for (const alias of spec.network.aliases) args.push("--network-alias", alias);
-    for (const server of spec.dns?.servers ?? []) args.push("--dns", server);
-    for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
-    for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
-    for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
-    for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
-    args.push(...podmanMountArguments(spec.mounts));
-    if (spec.cpus) args.push("--cpus", String(spec.cpus));
-    if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
-    // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
-    for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
-    if (spec.privileged) args.push("--privileged");
-    args.push("--", spec.image, ...spec.command);
+    const args = podmanRunArguments(spec, this.passthrough);
     const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
     // The process's helper, looked up at every start: should it have died, the next start has a new one.

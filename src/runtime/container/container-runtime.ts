@@ -10,7 +10,7 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tolerated } from "../../util/log.js";
@@ -22,6 +22,7 @@ import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, ty
 import { builtHelper } from "../native-helpers.js";
 import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
+import { INIT_IN_CONTAINER, memberEnvironment, memberMounts } from "./member-container.js";
 import { ContainerMember } from "./container-member.js";
 import { memberName } from "../member-names.js";
 import { memberNetwork, type NetworkLease } from "./member-network.js";
@@ -248,25 +249,13 @@ export class ContainerRuntime implements Runtime {
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
     const lease = this.leases.get(launch.address);
     if (!lease) throw new Error(`no network for ${launch.address}`);
-    const mounts = [
-      { source: this.init, target: "/.troupe/init", readOnly: true },
-      { source: controlDir, target: "/.troupe/ctl", readOnly: false },
-      { source: launch.outputDir, target: launch.outputDir, readOnly: false },
-      ...launch.inputDirs.map((dir) => ({ source: dir, target: dir, readOnly: true })),
-    ];
-    launch.files.forEach((file, i) => {
-      const staged = join(controlDir, `file.${i}`);
-      writeFileSync(staged, file.contents);
-      mounts.push({ source: staged, target: file.path, readOnly: false });
-    });
+    const mounts = memberMounts(launch, this.init, controlDir);
     const spec: ContainerSpec = {
       name: this.containerName(launch),
       image: launch.image,
-      entrypoint: ["/.troupe/init"],
+      entrypoint: [INIT_IN_CONTAINER],
       command: launch.argv,
-      // In a pool with GPUs, a task given none: NVIDIA's container hook (not CDI) would otherwise follow the image's
-      // NVIDIA_VISIBLE_DEVICES=all (CUDA's images set it) and give it every GPU.
-      env: launch.gpuDevices?.length === 0 ? { NVIDIA_VISIBLE_DEVICES: "void", ...launch.env } : launch.env,
+      env: memberEnvironment(launch),
       hostname: launch.taskName,
       labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, ...this.homeLabel, "troupe.task": launch.key },
       mounts,

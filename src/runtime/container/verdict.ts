@@ -34,11 +34,21 @@ function writeControl(controlDir: string, name: string, text: string): void {
  * troupe-init takes and removes "go" before the command starts), then "go".
  */
 export function releaseWithNonce(controlDir: string): { nonce: string; restartKey: string } {
+  const { nonce, restartKey, go } = newRelease(controlDir);
+  writeControl(controlDir, "go", go);
+  return { nonce, restartKey };
+}
+
+/**
+ * A release's nonce (kept beside the control directory) and restart key, and
+ * the text of its "go", for whoever writes it where troupe-init sees it at
+ * once (a Slurm node's helper: inotify does not see another machine's writes).
+ */
+export function newRelease(controlDir: string): { nonce: string; restartKey: string; go: string } {
   const nonce = randomBytes(24).toString("hex");
   const restartKey = randomBytes(24).toString("hex");
   writeFileSync(nonceFile(controlDir), nonce);
-  writeControl(controlDir, "go", `${nonce} ${restartKey}\n`);
-  return { nonce, restartKey };
+  return { nonce, restartKey, go: `${nonce} ${restartKey}\n` };
 }
 
 /** Asks troupe-init for a restart in place (init.c): the command stopped, every process killed after `graceMs`. */
@@ -66,8 +76,12 @@ export function releasedNonce(controlDir: string): string | undefined {
 /** troupe-init's verdict, when there is one with the attempt's nonce; anything else in its place is the task's. */
 export function readVerdict(controlDir: string, nonce: string | undefined): Verdict | undefined {
   if (nonce === undefined) return undefined;
-  const text = readSmallFile(join(controlDir, "verdict"));
-  if (text === undefined) return undefined;
+  return verdictOf(readSmallFile(join(controlDir, "verdict")), nonce);
+}
+
+/** A verdict's text (as read where troupe-init wrote it), believed only with the release's nonce. */
+export function verdictOf(text: string | undefined, nonce: string | undefined): Verdict | undefined {
+  if (text === undefined || nonce === undefined) return undefined;
   const match = /^verdict (\S+) (\d+) ([01])\n$/.exec(text);
   if (!match || match[1] !== nonce) return undefined;
   return { code: Number(match[2]), oom: match[3] === "1" };

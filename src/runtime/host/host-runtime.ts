@@ -32,6 +32,7 @@ import {
   type TaskUser,
 } from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
+import { imagesStoodInFor, taskEnvironment } from "./task-environment.js";
 import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";
 import { tolerated } from "../../util/log.js";
 
@@ -54,8 +55,6 @@ export interface HostRuntimeOptions {
  */
 const CONFIGURE_TASK_NETNS =
   'ip -batch "$1" && echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range';
-
-const BASE_ENV_KEYS = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER"];
 
 export class HostRuntime implements Runtime {
   private run: RunContext | undefined;
@@ -135,8 +134,7 @@ export class HostRuntime implements Runtime {
     const out: string[] = [];
     if (this.fallbackNote) out.push(this.fallbackNote);
     if (this.names?.note) out.push(this.names.note);
-    if (this.images.size > 0)
-      out.push(`the host runtime stands in for the images ${[...this.images].join(", ")}: commands run with this machine's own tools`);
+    if (this.images.size > 0) out.push(imagesStoodInFor("the host runtime", this.images, "this machine's own tools"));
     return out;
   }
 
@@ -395,35 +393,4 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-}
-
-/**
- * What a task's process sees: the base environment, the GPUs troupe gave it
- * (CUDA's and NVIDIA's variables, for CUDA programs and NVIDIA's container
- * tools alike; where the pool has GPUs, a task that asked for none sees
- * none; CUDA numbering them in PCI order, as nvidia-smi and CDI do), then
- * the task's own `environment`, which wins.
- */
-function taskEnvironment(launch: TaskLaunch, user?: TaskUser): Record<string, string> {
-  const env = baseEnvironment();
-  if (user) {
-    // Not root's: the task's user has no home of its own on this host; its /tmp is private and writable.
-    env.HOME = "/tmp";
-    delete env.USER;
-  }
-  if (launch.gpuDevices !== undefined) {
-    const gpus = launch.gpuDevices.join(",");
-    Object.assign(env, { CUDA_DEVICE_ORDER: "PCI_BUS_ID", CUDA_VISIBLE_DEVICES: gpus, NVIDIA_VISIBLE_DEVICES: gpus || "void" });
-  }
-  return { ...env, ...launch.env };
-}
-
-function baseEnvironment(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of BASE_ENV_KEYS) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  return env;
 }

@@ -45,6 +45,12 @@ export interface SandboxPlan {
   user: TaskUser | undefined;
   env: Record<string, string>;
   /**
+   * Devices bound where they exist on the machine that builds the sandbox
+   * (bwrap's `--dev-bind-try`): a cluster node's GPUs, which troupe cannot
+   * see from where it computes the sandbox. bwrap only.
+   */
+  nodeDevices?: string[];
+  /**
    * bwrap only: troupe-spawner, started by bwrap as the sandbox's PID 1
    * (`supervise`), which holds the command at the barrier and can restart it
    * in place, as troupe's own sandbox's PID 1 does.
@@ -81,8 +87,8 @@ export type MountOp =
   | { kind: "seal"; path: string }
   /** A minimal /dev: null, zero, full, random, urandom, tty, pts, shm, the fd links. */
   | { kind: "dev"; path: string }
-  /** A device of the host's (a GPU the task was given). */
-  | { kind: "device"; path: string }
+  /** A device of the host's (a GPU the task was given); `ifPresent`: where it exists when the sandbox is built (bwrap only). */
+  | { kind: "device"; path: string; ifPresent?: boolean }
   /** A read-only file with these contents (troupe's own sandbox only: bwrap gets staged files). */
   | { kind: "data"; contents: string; target: string };
 
@@ -122,6 +128,7 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     { kind: "proc", path: "/proc" },
     { kind: "dev", path: "/dev" },
     ...gpuDevicePaths(launch).map((path): MountOp => ({ kind: "device", path })),
+    ...(plan.nodeDevices ?? []).map((path): MountOp => ({ kind: "device", path, ifPresent: true })),
     { kind: "tmpfs", path: "/tmp" },
     ...fileMounts(launch, plan),
   ];
@@ -179,14 +186,15 @@ export interface HiddenPath {
 }
 
 /**
- * What hides troupe's home (and HIDDEN_HOST_PATHS): the home itself, or,
+ * What hides troupe's home (and HIDDEN_HOST_PATHS, and any other of troupe's
+ * own directories given): the home itself, or,
  * where one of its parents is closed to others (root's own home: 0700), that
  * parent, so that the task's user can reach the output and inputs shown in
  * there. Under /tmp nothing: the task's /tmp is its own already.
  */
-export function hiddenPaths(home: string): HiddenPath[] {
+export function hiddenPaths(home: string, ...others: string[]): HiddenPath[] {
   const out = new Map<string, HiddenPath>();
-  for (const spelled of [home, ...HIDDEN_HOST_PATHS]) {
+  for (const spelled of [home, ...others, ...HIDDEN_HOST_PATHS]) {
     // As it really is: a symlink's target is what a mount covers, and what files: must stay out of.
     const path = realPath(spelled);
     if (path === undefined || isUnder(path, "/tmp")) continue;
@@ -211,12 +219,21 @@ function realPath(path: string): string | undefined {
 /** Where no file of a task's may go, whatever the validator let through (it cannot know the host's symlinks). */
 const UNPLACEABLE = ["/proc", "/sys", "/dev"];
 
-/** The device nodes of the GPUs a task was given (NVIDIA's: its own, and the shared control devices). */
+/** The device nodes of these GPUs (NVIDIA's: each one's own, and the shared control devices), whether they exist or not. */
+export function gpuDeviceNodes(indices: readonly number[]): string[] {
+  if (indices.length === 0) return [];
+  return [
+    ...indices.map((index) => `/dev/nvidia${index}`),
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset",
+  ];
+}
+
+/** The device nodes of the GPUs a task was given, those this host has. */
 function gpuDevicePaths(launch: TaskLaunch): string[] {
-  if (!launch.gpuDevices?.length) return [];
-  const nodes = launch.gpuDevices.map((index) => `/dev/nvidia${index}`);
-  nodes.push("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset");
-  return nodes.filter((node) => existsSync(node));
+  return gpuDeviceNodes(launch.gpuDevices ?? []).filter((node) => existsSync(node));
 }
 
 /**
@@ -252,7 +269,7 @@ export function bwrapArguments(spec: SandboxSpec): string[] {
     else if (op.kind === "seal") args.push("--remount-ro", op.path);
     else if (op.kind === "proc") args.push("--proc", op.path);
     else if (op.kind === "dev") args.push("--dev", op.path);
-    else if (op.kind === "device") args.push("--dev-bind", op.path, op.path);
+    else if (op.kind === "device") args.push(op.ifPresent ? "--dev-bind-try" : "--dev-bind", op.path, op.path);
     else if (op.kind === "symlink") args.push("--symlink", op.text, op.path);
     else if (op.kind === "data") throw new Error("bwrap is given staged files, not file contents");
     else args.push(op.readOnly ? "--ro-bind" : "--bind", op.source, op.target);
@@ -298,6 +315,8 @@ export function spawnerDirectives(spec: SandboxSpec): string[] {
   for (const op of spec.mounts) {
     if (op.kind === "tmpfs" || op.kind === "proc" || op.kind === "dev" || op.kind === "hide" || op.kind === "seal")
       fields.push(op.kind, op.path);
+    else if (op.kind === "device" && op.ifPresent)
+      throw new Error("troupe's own sandbox binds the host's devices it was given, not maybe-present ones");
     else if (op.kind === "device") fields.push("bind", op.path, op.path);
     else if (op.kind === "symlink") fields.push("symlink", op.text, op.path);
     else if (op.kind === "data") fields.push("ro-data", op.contents, op.target);

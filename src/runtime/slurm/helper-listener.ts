@@ -15,14 +15,18 @@ export interface Hello {
   job: string;
   /** Its command was already running (the helper connects again after a restart of troupe). */
   running: boolean;
+  /** Slurm's GPU variables in the helper's environment (CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, ...): the member's GPUs. */
+  gpuEnv: Record<string, string>;
 }
 
 /** What a helper says after its hello. */
 export type HelperMessage =
   | { t: "ready" }
   | { t: "started"; again?: boolean; at?: number }
-  | { t: "exit"; code: number }
-  | { t: "failed"; message: string }
+  /** `verdict`: a container's troupe-init's, as the helper read it (troupe checks it). */
+  | { t: "exit"; code: number; verdict?: string }
+  /** `image`: the member's image could not be had on its node. */
+  | { t: "failed"; message: string; image?: boolean }
   | { t: "stopped" }
   /** Slurm signalled the member's step (its command's end, if it had one, is Slurm's doing). */
   | { t: "signalled"; code?: number };
@@ -129,6 +133,7 @@ export class HelperListener {
       node: String(message.node ?? ""),
       job: String(message.job ?? ""),
       running: message.running === true,
+      gpuEnv: stringsOf(message.gpuEnv),
     };
     const link: HelperLink = {
       hello,
@@ -157,4 +162,10 @@ export class HelperListener {
     const early = this.waiting.get(link.hello.key);
     if (early?.link === link) early.gone = true;
   }
+}
+
+/** The string fields of a JSON object (nothing else a helper might send). */
+function stringsOf(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null) return {};
+  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
 }

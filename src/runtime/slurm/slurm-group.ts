@@ -6,7 +6,7 @@
  * cannot say (a job cancelled, its node lost, a restart of troupe between)
  * comes from the exit files on the shared file system and Slurm's state.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type {
   GroupHandle,
@@ -21,7 +21,7 @@ import type {
 import { tolerated } from "../../util/log.js";
 import { followLog } from "../follow-log.js";
 import { shapeOf, type MemberShape } from "./batch-script.js";
-import type { HelperLink, HelperListener, HelperMessage } from "./helper-listener.js";
+import type { Hello, HelperLink, HelperListener, HelperMessage } from "./helper-listener.js";
 import { jobEnded, neverStarts, outcomeOfJob } from "./job-outcome.js";
 import type { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobStates, SlurmCommandError, type JobLine } from "./slurm-commands.js";
@@ -38,6 +38,15 @@ export interface GroupSite {
   submit(group: string, members: ReadonlyArray<{ key: string; dir: string; shape: MemberShape }>): Promise<string>;
   /** How long a helper of a run whose tasks must not outlive troupe waits for troupe to come back. */
   readonly orphanMs: number;
+  /**
+   * Stages what the member runs in (its host sandbox, node-sandbox.ts, or its container, node-container.ts) in its
+   * directory, and returns it as its helper's launch says it; throws when it cannot be built.
+   */
+  memberLaunch(launch: TaskLaunch, hello: Hello, dir: string): object;
+  /** What the member's "go" carries besides (a container's release: troupe-init's nonce and restart key). */
+  release(dir: string): object;
+  /** What the member's exit code means (a container's: troupe-init's verdict, `verdict` as its helper read it, checked). */
+  exitOutcome(dir: string, code: number, verdict?: string): MemberOutcome;
 }
 
 interface SlurmMember {
@@ -106,7 +115,7 @@ export class SlurmGroup implements GroupHandle {
       member.released = true;
       const started = new Promise<number | undefined>((resolve, reject) => (member.starting = { resolve, reject }));
       this.follow(member);
-      member.link.send({ t: "go" });
+      member.link.send({ t: "go", ...this.site.release(member.dir) });
       return started;
     });
     const times = await Promise.all(starts);
@@ -149,7 +158,7 @@ export class SlurmGroup implements GroupHandle {
     Object.assign(member, { job, launch, placed: true, ready: true, released: true });
     const status = this.exitStatus(member);
     if (status !== undefined) {
-      setImmediate(() => this.report(member, { kind: "exited", code: status }));
+      setImmediate(() => this.report(member, this.site.exitOutcome(member.dir, status)));
       return true;
     }
     const line = (await jobStates(this.site.env, [job])).get(job);
@@ -221,10 +230,15 @@ export class SlurmGroup implements GroupHandle {
   }
 
   private sendLaunch(member: SlurmMember, link: HelperLink): void {
-    const { argv, env, outputDir, logPath, files } = member.launch!;
-    mkdirSync(outputDir, { recursive: true });
-    const launch = { argv, env, outputDir, logPath, files: files.map((f) => f.path), orphanMs: this.site.orphanMs };
-    link.send({ t: "launch", launch });
+    let payload: object;
+    try {
+      payload = this.site.memberLaunch(member.launch!, link.hello, member.dir);
+    } catch (error) {
+      // Nothing of it runs: its helper is told to leave, and the member fails saying why (a file it cannot place).
+      link.send({ t: "stop", graceMs: 0 });
+      return this.report(member, { kind: "start-failed", message: (error as Error).message });
+    }
+    link.send({ t: "launch", launch: { ...payload, logPath: member.launch!.logPath, orphanMs: this.site.orphanMs } });
   }
 
   private message(member: SlurmMember, message: HelperMessage): void {
@@ -241,10 +255,10 @@ export class SlurmGroup implements GroupHandle {
         return;
       case "exit":
         member.starting?.resolve();
-        return this.report(member, { kind: "exited", code: message.code });
+        return this.report(member, this.site.exitOutcome(member.dir, message.code, message.verdict));
       case "failed":
         member.starting?.reject(new Error(message.message));
-        return this.report(member, { kind: "start-failed", message: message.message });
+        return this.report(member, { kind: message.image ? "image-pull" : "start-failed", message: message.message });
       case "stopped":
         return this.report(member, { kind: "start-failed", message: "stopped before its command started" });
       case "signalled":
@@ -292,11 +306,11 @@ export class SlurmGroup implements GroupHandle {
     for (const member of open) {
       const status = this.exitStatus(member);
       // An exit file is the member's own word; else, once the job is over, Slurm's.
-      if (status !== undefined && !member.link) this.report(member, { kind: "exited", code: status });
+      if (status !== undefined && !member.link) this.report(member, this.site.exitOutcome(member.dir, status));
       else if (over)
         this.report(
           member,
-          status !== undefined ? { kind: "exited", code: status } : outcomeOfJob(job, line, member.stopped, member.signalled),
+          status !== undefined ? this.site.exitOutcome(member.dir, status) : outcomeOfJob(job, line, member.stopped, member.signalled),
         );
     }
     if (over) {

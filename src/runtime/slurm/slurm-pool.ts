@@ -10,13 +10,29 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../../port/index.js";
+import type {
+  GroupHandle,
+  GroupListener,
+  GroupRef,
+  MemberOutcome,
+  PoolBackend,
+  PoolCapabilities,
+  RunContext,
+  RunSession,
+} from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { batchScript, type MemberShape, type Spread } from "./batch-script.js";
+import { DEFAULT_TASK_USER, hiddenPaths, type TaskUser } from "../host/sandbox.js";
+import { imagesStoodInFor } from "../host/task-environment.js";
+import type { TaskLaunch } from "../types.js";
+import { HelperListener, type Hello } from "./helper-listener.js";
 import { jobOfShapes } from "./placement.js";
-import { HelperListener } from "./helper-listener.js";
+import { stageNodeSandbox, type NodeSandboxSite } from "./node-sandbox.js";
+import { controlDirOf, stageNodeContainer, type NodeContainerSite } from "./node-container.js";
+import { newRelease, readVerdict, releasedExit, releasedNonce, verdictOf } from "../container/verdict.js";
+import { builtHelper } from "../native-helpers.js";
 import { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
@@ -42,6 +58,12 @@ export interface SlurmSettings {
   nodePath?: string;
   /** How long the helper of a run that does not keep its tasks waits for a troupe that went away (default 15 s). */
   orphanMs?: number;
+  /** Who tasks run as when jobs run as root (default nobody:nogroup). */
+  taskUser?: TaskUser;
+  /** The images the workflow names, which the nodes' host sandbox stands in for (for the notice). */
+  images?: Iterable<string>;
+  /** The nodes have podman: each member runs in a container of its image there (node-container.ts), not in troupe's host sandbox. */
+  nodeEngine?: "podman";
 }
 
 const CAPABILITIES: PoolCapabilities = { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true };
@@ -64,6 +86,8 @@ export class SlurmPool implements PoolBackend {
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
   private helper: string | undefined;
+  private init: string | undefined;
+  private site: NodeSandboxSite | undefined;
 
   constructor(private readonly settings: SlurmSettings) {
     this.homeId = homeIdentity(settings.home);
@@ -77,12 +101,19 @@ export class SlurmPool implements PoolBackend {
     ]
       .filter(Boolean)
       .join(", ");
-    return `runtime: slurm (${this.settings.nodes.length} nodes${where ? `, ${where}` : ""}; members ${this.settings.spread === "nodes" ? "on distinct nodes" : "placed by Slurm"})`;
+    const members = this.settings.spread === "nodes" ? "on distinct nodes" : "placed by Slurm";
+    const runs = this.settings.nodeEngine === "podman" ? "in podman containers" : "in troupe's host sandbox";
+    return `runtime: slurm (${this.settings.nodes.length} nodes${where ? `, ${where}` : ""}; members ${members}, ${runs})`;
   }
 
   notices(): string[] {
+    const images = [...(this.settings.images ?? [])];
     return [
-      "on Slurm, tasks run as plain processes of the nodes: images are not run (a sandbox or podman on the nodes is not done yet), and `files:` cannot be placed",
+      ...(this.settings.nodeEngine === "podman"
+        ? ["on Slurm, each task runs in a podman container of its image on its node (pulled there when missing), on the node's network"]
+        : images.length > 0
+          ? [imagesStoodInFor("troupe's host sandbox on each Slurm node (bubblewrap)", images, "the nodes' own tools")]
+          : []),
       `the nodes must see troupe's home (${this.settings.home}) at the same path: tasks' outputs, inputs and logs are there`,
     ];
   }
@@ -100,21 +131,54 @@ export class SlurmPool implements PoolBackend {
     writeFileSync(join(runDir, "listener.tmp"), listener.address);
     renameSync(join(runDir, "listener.tmp"), join(runDir, "listener"));
     this.open.add(run.runId);
-    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), () => this.open.delete(run.runId));
+    const container: NodeContainerSite | undefined =
+      this.settings.nodeEngine === "podman"
+        ? {
+            init: this.initPath(),
+            prefix: `troupe-${this.homeId}-${run.runId}`,
+            labels: { "troupe.run": run.runId, "troupe.home": this.homeId },
+          }
+        : undefined;
+    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), this.sandboxSite(), container, () =>
+      this.open.delete(run.runId),
+    );
+  }
+
+  /** troupe-init on the shared file system, by its contents' hash, for the nodes' containers. */
+  private initPath(): string {
+    const built = builtHelper("troupe-init");
+    if (!built) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
+    return (this.init ??= this.sharedCopy(built, "troupe-init", 0o755));
+  }
+
+  /** What the members' sandboxes share: troupe's home and this pool's directory (tokens, the listener's address) hidden. */
+  private sandboxSite(): NodeSandboxSite {
+    return (this.site ??= {
+      home: this.settings.home,
+      hidden: hiddenPaths(this.settings.home, this.base),
+      root: process.getuid?.() === 0,
+      taskUser: this.settings.taskUser ?? DEFAULT_TASK_USER,
+    });
   }
 
   /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
   private helperPath(): string {
-    if (this.helper) return this.helper;
-    const source = readFileSync(HELPER_SOURCE);
-    const path = join(this.base, `member-helper-${createHash("sha256").update(source).digest("hex").slice(0, 12)}.mjs`);
+    return (this.helper ??= this.sharedCopy(HELPER_SOURCE, "member-helper.mjs", 0o644));
+  }
+
+  /** A copy of `source` in this home's directory on the shared file system, named by its contents' hash: NAME-HASH[.EXT]. */
+  private sharedCopy(source: string | URL, name: string, mode: number): string {
+    const bytes = readFileSync(source);
+    const dot = name.lastIndexOf(".");
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+    const path = join(this.base, `${stem}-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}${ext}`);
     if (!existsSync(path)) {
       mkdirSync(this.base, { recursive: true });
-      writeFileSync(`${path}.${process.pid}`, source);
-      chmodSync(`${path}.${process.pid}`, 0o644);
+      writeFileSync(`${path}.${process.pid}`, bytes);
+      chmodSync(`${path}.${process.pid}`, mode);
       renameSync(`${path}.${process.pid}`, path);
     }
-    return (this.helper = path);
+    return path;
   }
 
   private comment(run: RunContext): string {
@@ -171,6 +235,9 @@ class SlurmSession implements RunSession, GroupSite {
     readonly listener: HelperListener,
     private readonly helper: string,
     private readonly comment: string,
+    private readonly sandboxSite: NodeSandboxSite,
+    /** Where the nodes run podman: what the members' containers share. */
+    private readonly container: NodeContainerSite | undefined,
     private readonly onClose: () => void,
   ) {
     this.env = settings.env;
@@ -182,6 +249,25 @@ class SlurmSession implements RunSession, GroupSite {
     const handle = new SlurmGroup(this, group, listener, id ?? `${this.run.runId}/${group.name}`);
     this.groups.push(handle);
     return handle;
+  }
+
+  memberLaunch(launch: TaskLaunch, hello: Hello, dir: string): object {
+    const place = { node: hello.node, gpuEnv: hello.gpuEnv };
+    if (this.container) return { container: stageNodeContainer(launch, place, dir, this.container) };
+    return { sandbox: stageNodeSandbox(launch, place, dir, this.sandboxSite) };
+  }
+
+  release(dir: string): object {
+    // troupe-init's "go", written by the helper on the node (its nonce kept here, beside the control directory).
+    return this.container ? { go: newRelease(controlDirOf(dir)).go } : {};
+  }
+
+  exitOutcome(dir: string, code: number, verdict?: string): MemberOutcome {
+    if (!this.container) return { kind: "exited", code };
+    const controlDir = controlDirOf(dir);
+    const nonce = releasedNonce(controlDir);
+    const exit = releasedExit(code, verdict === undefined ? readVerdict(controlDir, nonce) : verdictOf(verdict, nonce));
+    return { kind: "exited", code: exit.code, ...(exit.reason !== undefined && { reason: exit.reason }) };
   }
 
   memberDir(key: string): string {

@@ -1,0 +1,40 @@
+/**
+ * The arguments of one task attempt's `podman run` (after `podman`): what the
+ * container runtime's CLI backend runs on this machine, and what the Slurm
+ * runtime's helper runs on a node (runtime/slurm/node-container.ts). The
+ * image and the command always follow `--`: never read as flags.
+ */
+import { gpuCdiKind, type ContainerSpec } from "./backend.js";
+import { podmanMountArguments } from "./bind-mounts.js";
+
+/** `passthrough`: podman 4's `--log-driver passthrough` (the container writes to podman's own output). */
+export function podmanRunArguments(spec: ContainerSpec, passthrough: boolean): string[] {
+  const args = ["run", "--rm", "--pull=never", "--name", spec.name, "--hostname", spec.hostname];
+  // No --workdir: the command starts where its image says (its WORKDIR, else /), as OSMO's pods do.
+  // Signals go to the container through the engine (stop), not through this podman run: it would forward
+  // them even after its container ended, and write its failure to do so into the task's log (its stderr).
+  args.push("--sig-proxy=false");
+  args.push("--entrypoint", JSON.stringify(spec.entrypoint));
+  // Work podman need not do for troupe: the container writes to the task's log (or the live view's pipe) itself,
+  // not through conmon, which would also keep a copy in podman's storage; conmon stays in this process's cgroup,
+  // not one made (and removed) for each container. The container's own cgroup and its limits are as before.
+  if (passthrough) args.push("--log-driver", "passthrough");
+  args.push("--cgroups", "no-conmon");
+  // A network of troupe's has the member's address; the host's (a Slurm node's) has none to give.
+  args.push("--network", spec.network.name);
+  if (spec.network.ip) args.push("--ip", spec.network.ip);
+  for (const alias of spec.network.aliases) args.push("--network-alias", alias);
+  for (const server of spec.dns?.servers ?? []) args.push("--dns", server);
+  for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
+  for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
+  for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
+  for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
+  args.push(...podmanMountArguments(spec.mounts));
+  if (spec.cpus) args.push("--cpus", String(spec.cpus));
+  if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
+  // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
+  for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
+  if (spec.privileged) args.push("--privileged");
+  args.push("--", spec.image, ...spec.command);
+  return args;
+}
