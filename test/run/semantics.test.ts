@@ -204,11 +204,8 @@ for (const target of RUN_TARGETS)
     });
 
     it("a three-step chain passes files through {{output}} -> {{input:0}} / {{input:1}} / {{input:NAME}}", async () => {
-      // Inputs are read-only where the isolation allows: a mount namespace (as root, both local modes). A member on
-      // Slurm runs as a plain process of its node, without one, until it gets a sandbox there (README: "inputs are
-      // not read-only"): there the check is left out; everything else of the chain holds.
-      const readOnlyCheck =
-        target === "slurm" ? "true" : 'if touch {{input:0}}/scribble 2>/dev/null; then echo "input was writable"; exit 9; fi';
+      // Inputs are read-only on every target (a mount namespace: the host's sandboxes, containers, Slurm's node sandbox).
+      const readOnlyCheck = 'if touch {{input:0}}/scribble 2>/dev/null; then echo "input was writable"; exit 9; fi';
       const file = home.spec(
         "chain",
         `workflow:

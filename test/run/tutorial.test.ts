@@ -14,7 +14,6 @@ import {
   killStartedRuns,
   groupOf,
   ms,
-  random,
   runJson,
   taskOf,
   type RunRecord,
@@ -94,18 +93,8 @@ describe.concurrent("tutorial workflows", () => {
   onEachTarget("group_tasks_communication.yaml", (target) => {
     it("runs verbatim: the client receives the server's hello through {{host:server}}", { timeout: 100_000 }, async () => {
       const home = homeOf(target);
-      // On Slurm, members run as plain processes of their nodes (until they get a sandbox), and the test cluster's
-      // nodes are all this machine: they share one /tmp, where the server's /tmp/hello.txt is the file the client's
-      // `nc > /tmp/hello.txt` empties before the server sends it. Nodes of a real cluster are distinct machines, each
-      // its own /tmp: the file is made each node's own by its host name (distinct under spread: nodes, asserted below).
-      const tmpFile = `/tmp/troupe-accept-hello-${random(4)}`;
-      const file =
-        target === "slurm"
-          ? home.spec(
-              "communication-per-node",
-              exampleText("group_tasks_communication.yaml").replaceAll("/tmp/hello.txt", `${tmpFile}-$(hostname)`),
-            )
-          : example("group_tasks_communication.yaml");
+      // Verbatim on every target: on Slurm each member has a private /tmp in its node's sandbox, as in a container.
+      const file = example("group_tasks_communication.yaml");
       // With openbsd netcat the client waits for 30 s of silence (-w 30) before it quits, then the server sleeps 10 s.
       // If the client misses the server, the server's `nc -l` waits forever: stop early then, the test has failed anyway.
       let runId: string | undefined;
@@ -129,10 +118,7 @@ describe.concurrent("tutorial workflows", () => {
             }
           }, 200);
         },
-      }).finally(() => {
-        clearInterval(poll);
-        for (const node of fs.readdirSync("/tmp").filter((f) => f.startsWith(path.basename(tmpFile)))) fs.rmSync(`/tmp/${node}`);
-      });
+      }).finally(() => clearInterval(poll));
       const clientLog = home.log(run.record.id, "client");
       const server = taskOf(run.record, "server");
       expect(server.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
