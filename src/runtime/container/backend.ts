@@ -37,6 +37,12 @@ export interface ContainerSpec {
    * directory when the container is killed for memory: not the user's).
    */
   hostDir: string;
+  /**
+   * Secret values to mask in the container's log and live output (its
+   * credentials'); environment variables holding one are not put on an
+   * engine's command line (podman: an --env-file of the attempt's, 0600).
+   */
+  secrets?: readonly string[];
 }
 
 /**

@@ -6,9 +6,11 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { isAbsolute } from "node:path";
+import { writeFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { onPath, whichPath } from "../../util/executables.js";
 import { tolerated, type LogFields } from "../../util/log.js";
+import { hasMaskable } from "../../util/secret-mask.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
@@ -210,7 +212,7 @@ export class PodmanCliBackend implements ContainerBackend {
     for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
     for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
     for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
-    for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
+    args.push(...environmentArguments(spec));
     args.push(...podmanMountArguments(spec.mounts));
     if (spec.cpus) args.push("--cpus", String(spec.cpus));
     if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
@@ -218,7 +220,8 @@ export class PodmanCliBackend implements ContainerBackend {
     for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
     if (spec.privileged) args.push("--privileged");
     args.push("--", spec.image, ...spec.command);
-    const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
+    // Its keeper writes the log without troupe: a task with secrets to mask is not kept (it ends with troupe).
+    const keep = keepDir !== undefined && this.keepsContainers && !hasMaskable(spec.secrets) ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
     // The process's helper, looked up at every start: should it have died, the next start has a new one.
     const startProcess = this.spawnerBinary ? sharedSpawner(this.spawnerBinary).start : startWithNode;
@@ -232,6 +235,7 @@ export class PodmanCliBackend implements ContainerBackend {
           logPath,
           live: onOutput !== undefined && keep === undefined,
           keep,
+          secrets: spec.secrets,
         },
         {
           status: () => undefined,
@@ -363,4 +367,26 @@ async function podman(binary: string, args: string[], timeoutMs = 60_000, signal
     const message = (e.stderr ?? "").trim().split("\n").filter(Boolean).pop() ?? e.message;
     throw Object.assign(new Error(message.replace(/^Error: /, "")), { code: e.code });
   }
+}
+
+/**
+ * `--env` for each variable; those holding a secret (a credential's) go
+ * through an --env-file of the attempt's (0600, in its directory) instead,
+ * out of every process list. A value with a line break cannot be in such a
+ * file: it stays an argument.
+ */
+function environmentArguments(spec: ContainerSpec): string[] {
+  const secrets = new Set(spec.secrets ?? []);
+  const args: string[] = [];
+  const hidden: string[] = [];
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (secrets.has(value) && !/[\r\n]/.test(value)) hidden.push(`${key}=${value}\n`);
+    else args.push("--env", `${key}=${value}`);
+  }
+  if (hidden.length > 0) {
+    const file = join(spec.hostDir, "secret.env");
+    writeFileSync(file, hidden.join(""), { mode: 0o600 });
+    args.push("--env-file", file);
+  }
+  return args;
 }

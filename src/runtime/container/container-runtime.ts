@@ -256,7 +256,7 @@ export class ContainerRuntime implements Runtime {
     ];
     launch.files.forEach((file, i) => {
       const staged = join(controlDir, `file.${i}`);
-      writeFileSync(staged, file.contents);
+      writeFileSync(staged, file.contents, { mode: file.mode ?? 0o644 });
       mounts.push({ source: staged, target: file.path, readOnly: false });
     });
     const spec: ContainerSpec = {
@@ -276,6 +276,7 @@ export class ContainerRuntime implements Runtime {
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
       privileged: launch.privileged === true,
+      secrets: launch.secrets,
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;

@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { onPath } from "../../util/executables.js";
+import { hasMaskable } from "../../util/secret-mask.js";
 import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
@@ -219,7 +220,8 @@ export class HostRuntime implements Runtime {
       mkdirSync(dir, { recursive: true });
       this.madeSandboxes = true;
     }
-    const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
+    // A keeper writes the log itself, without troupe: a task whose output has secrets to mask is not kept (it ends with troupe).
+    const keep = run.keepTasks && this.keepsTasks && !hasMaskable(launch.secrets) ? keptStateDir(run.dataDir, launch) : undefined;
     // bwrap through troupe-spawner (not kept) has it as the sandbox's PID 1: a restart in place is possible there too.
     const supervisor = !own && keep === undefined && this.spawner ? (spawnerPath() ?? undefined) : undefined;
     // The group's names are answered before this member (or any other) is released.
@@ -240,8 +242,8 @@ export class HostRuntime implements Runtime {
     };
     launch.files.forEach((file, i) => {
       const staged = plan.stagedFiles[i] as string;
-      writeFileSync(staged, file.contents);
-      // The task's own, to write as it likes: `files:` are the task's.
+      writeFileSync(staged, file.contents, { mode: file.mode ?? 0o644 });
+      // The task's own, to write as it likes: `files:` are the task's (a credential's, to read).
       if (user) chownSync(staged, user.uid, user.gid);
     });
     if (!own) for (const file of [names.hosts, names.resolver]) if (file) writeFileSync(file.file, file.text);

@@ -104,19 +104,44 @@ function start() {
   const output = fs.openSync(launch.logPath, "a");
   const env = { ...process.env, ...launch.env };
   delete env.TROUPE_SLURM_TOKEN;
+  // With secrets to mask (the task's credentials'), its output comes through this helper to the log.
+  const masker = launch.secrets?.length ? secretMasker(launch.secrets) : undefined;
   try {
     child = spawn(launch.argv[0], launch.argv.slice(1), {
       cwd: launch.outputDir,
       env,
-      stdio: ["ignore", output, output],
+      stdio: masker ? ["ignore", "pipe", "pipe"] : ["ignore", output, output],
       detached: true,
     });
   } catch (error) {
     return finish(127, `cannot start ${launch.argv[0]}: ${error.message}`);
   }
-  fs.closeSync(output);
+  if (!masker) fs.closeSync(output);
+  else {
+    const write = (bytes) => bytes.length > 0 && fs.writeSync(output, bytes);
+    child.stdout.on("data", (chunk) => write(masker.push(chunk)));
+    child.stderr.on("data", (chunk) => write(masker.push(chunk)));
+  }
   child.on("error", (error) => finish(127, `cannot start ${launch.argv[0]}: ${error.message}`));
-  child.on("exit", (code, signal) => finish(code ?? 128 + (os.constants.signals[signal] ?? 0)));
+  // What the command left running must not hold its output open (and its end back): it goes, as without masking.
+  if (masker)
+    child.on("exit", () =>
+      setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // Nothing left.
+        }
+      }, 1000).unref(),
+    );
+  // Masked: ended once its output has been read to the end, and the held-back rest written.
+  child.on(masker ? "close" : "exit", (code, signal) => {
+    if (masker) {
+      fs.writeSync(output, masker.end());
+      fs.closeSync(output);
+    }
+    finish(code ?? 128 + (os.constants.signals[signal] ?? 0));
+  });
   // When it started, by this node's clock: the run's record keeps it (and so the group's start skew).
   send({ t: "started", at: Date.now() });
 }
@@ -203,3 +228,61 @@ function mark(name, text) {
   }
 }
 connect();
+
+/**
+ * The streaming masker of src/util/secret-mask.ts, here again because this file runs alone on the node:
+ * every secret becomes "[MASKED]", a carry of (longest - 1) bytes held back for a secret cut between chunks.
+ */
+function secretMasker(values) {
+  const secrets = [...new Set(values)].filter((v) => [...v].length >= 8).map((v) => Buffer.from(v));
+  secrets.sort((a, b) => b.length - a.length);
+  const carryLength = secrets.length ? secrets[0].length - 1 : 0;
+  const mask = Buffer.from("[MASKED]");
+  let carry = Buffer.alloc(0);
+  const run = (data, limit) => {
+    const parts = [];
+    let at = 0;
+    for (;;) {
+      let found = -1;
+      let length = 0;
+      for (const secret of secrets) {
+        const index = data.indexOf(secret, at);
+        if (index >= 0 && (found < 0 || index < found)) {
+          found = index;
+          length = secret.length;
+        }
+      }
+      if (found < 0 || found >= limit) break;
+      parts.push(data.subarray(at, found), mask);
+      at = found + length;
+      // Secrets that overlap the masked stretch go with it, whole.
+      for (let grown = true; grown; ) {
+        grown = false;
+        for (const secret of secrets) {
+          const index = data.indexOf(secret, found + 1);
+          if (index >= 0 && index < at && index + secret.length > at) {
+            at = index + secret.length;
+            grown = true;
+          }
+        }
+      }
+    }
+    const next = Math.max(at, limit);
+    parts.push(data.subarray(at, next));
+    return { out: Buffer.concat(parts), next };
+  };
+  return {
+    push(chunk) {
+      if (!secrets.length) return chunk;
+      const data = Buffer.concat([carry, chunk]);
+      const { out, next } = run(data, data.length - carryLength);
+      carry = Buffer.from(data.subarray(next));
+      return out;
+    },
+    end() {
+      const { out } = run(carry, carry.length);
+      carry = Buffer.alloc(0);
+      return out;
+    },
+  };
+}

@@ -214,9 +214,18 @@ export class SlurmGroup implements GroupHandle {
   }
 
   private sendLaunch(member: SlurmMember, link: HelperLink): void {
-    const { argv, env, outputDir, logPath, files } = member.launch!;
+    const { argv, env, outputDir, logPath, files, secrets } = member.launch!;
     mkdirSync(outputDir, { recursive: true });
-    const launch = { argv, env, outputDir, logPath, files: files.map((f) => f.path), orphanMs: this.site.orphanMs };
+    // A file with a mode is a credential's (`credentials: {NAME: /dir}`): the helper names what asked for it.
+    const launch = {
+      argv,
+      env,
+      outputDir,
+      logPath,
+      files: files.map((f) => (f.mode === undefined ? f.path : `${f.path} (a credential's file)`)),
+      secrets,
+      orphanMs: this.site.orphanMs,
+    };
     link.send({ t: "launch", launch });
   }
 
