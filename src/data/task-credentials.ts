@@ -1,0 +1,92 @@
+/**
+ * What the tasks' `credentials:` give them (OSMO's forms), decided from the
+ * credentials they name (opened by the driver): `{NAME: {ENV_VAR: key}}` sets
+ * ENV_VAR to the payload's `key`; `{NAME: /dir}` writes one file per payload
+ * key into /dir (mode 0400, the task's user's). Every value of 8 characters
+ * or more of any credential the run uses is a secret that the runtimes mask
+ * in every task's log (a task may pass one on to another through a file).
+ * Pure: an unknown credential or key is an error naming the task and the
+ * credential, before anything runs.
+ */
+import { TroupeError } from "../errors/index.js";
+import type { CompiledWorkflow } from "../plan/index.js";
+import type { CredentialInjection, TaskCredentials } from "../port/index.js";
+import { maskableSecrets } from "../util/secret-mask.js";
+
+export interface OpenedCredential {
+  type: string;
+  payload: Readonly<Record<string, string>>;
+}
+
+/** Only owner-readable: the files hold secrets. */
+export const CREDENTIAL_FILE_MODE = 0o400;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The credential names the plan's tasks use, each once. */
+export function credentialNames(plan: CompiledWorkflow): string[] {
+  const names = new Set<string>();
+  for (const group of plan.groups) for (const task of group.tasks) for (const name of Object.keys(task.credentials)) names.add(name);
+  return [...names];
+}
+
+function refused(code: string, task: string, message: string, hint?: string): TroupeError {
+  return new TroupeError(code, `task \`${task}\`: ${message}`, "usage", hint);
+}
+
+/** The injections of every task with `credentials:`; `opened` has the credentials that exist, by name. */
+export function taskCredentials(plan: CompiledWorkflow, opened: ReadonlyMap<string, OpenedCredential>): TaskCredentials {
+  const used = credentialNames(plan);
+  const secrets = maskableSecrets(used.flatMap((name) => Object.values(opened.get(name)?.payload ?? {})));
+  const out = new Map<string, CredentialInjection>();
+  for (const group of plan.groups)
+    for (const task of group.tasks) {
+      const entries = Object.entries(task.credentials);
+      if (entries.length === 0) continue;
+      const env: Record<string, string> = {};
+      const files: Array<{ path: string; contents: Buffer; mode: number }> = [];
+      for (const [name, use] of entries) {
+        const credential = opened.get(name);
+        if (!credential)
+          throw refused(
+            "E_CREDENTIAL_UNKNOWN",
+            task.name,
+            `credential \`${name}\` does not exist`,
+            `set it with \`troupe credential set ${name} --type generic --payload KEY=VALUE\` (\`troupe credential list\` shows those there are)`,
+          );
+        const keys = Object.keys(credential.payload).sort();
+        if (typeof use === "string") files.push(...credentialFiles(task.name, name, use, credential.payload));
+        else
+          for (const [variable, key] of Object.entries(use)) {
+            if (!ENV_NAME.test(variable))
+              throw refused("E_CREDENTIAL_ENV", task.name, `credential \`${name}\`: \`${variable}\` is not an environment variable name`);
+            const value = credential.payload[key];
+            if (value === undefined)
+              throw refused(
+                "E_CREDENTIAL_PAYLOAD_KEY",
+                task.name,
+                `credential \`${name}\` has no key \`${key}\` (for ${variable}); its keys: ${keys.join(", ")}`,
+              );
+            env[variable] = value;
+          }
+      }
+      out.set(task.name, { env, files, secrets });
+    }
+  return out;
+}
+
+function credentialFiles(
+  task: string,
+  name: string,
+  dir: string,
+  payload: Readonly<Record<string, string>>,
+): Array<{ path: string; contents: Buffer; mode: number }> {
+  if (!dir.startsWith("/"))
+    throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: \`${dir}\` is not an absolute directory`, "write the directory as /PATH");
+  return Object.entries(payload).map(([key, value]) => {
+    // A key is one file's name: nothing that would lead out of the directory.
+    if (key === "." || key === ".." || key.includes("/") || key.includes("\0"))
+      throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: its key \`${key}\` cannot be a file's name in ${dir}`);
+    return { path: `${dir.replace(/\/+$/, "")}/${key}`, contents: Buffer.from(value), mode: CREDENTIAL_FILE_MODE };
+  });
+}
