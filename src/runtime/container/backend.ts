@@ -10,6 +10,9 @@ import type { IsolationRule } from "./network-isolation.js";
 /** troupe's container networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere), kept apart from each other. */
 export const NETWORK_POOL = { prefix: "10.214", cidr: "10.214.0.0/16" } as const;
 
+/** The attempt's file (in ContainerSpec.hostDir) of variables holding secrets, for engines that take them from one; removed once the container is up. */
+export const SECRET_ENV_FILE = "secret.env";
+
 export interface ContainerSpec {
   name: string;
   image: string;

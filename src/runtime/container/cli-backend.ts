@@ -17,6 +17,7 @@ import {
   gpuCdiKind,
   INIT_WITHOUT_COMMAND,
   NETWORK_POOL,
+  SECRET_ENV_FILE,
   type ContainerBackend,
   type ContainerSpec,
   type OwnedResources,
@@ -384,7 +385,7 @@ function environmentArguments(spec: ContainerSpec): string[] {
     else args.push("--env", `${key}=${value}`);
   }
   if (hidden.length > 0) {
-    const file = join(spec.hostDir, "secret.env");
+    const file = join(spec.hostDir, SECRET_ENV_FILE);
     writeFileSync(file, hidden.join(""), { mode: 0o600 });
     args.push("--env-file", file);
   }
