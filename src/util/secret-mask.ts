@@ -5,9 +5,12 @@
  * every log while protecting nothing).
  *
  * Output arrives in chunks that may cut a secret anywhere, so the streaming
- * masker keeps a carry of (longest secret - 1) bytes back: a secret split
- * across two writes is still whole when it is looked for. What it holds back
- * comes out with the next chunk, or at `end()`.
+ * masker keeps a carry back: the end of the chunk that could be the start of
+ * a secret (at most longest secret - 1 bytes), so that a secret split across
+ * two writes is still whole when it is looked for. Only such an end is held:
+ * a line that ends in anything else comes out at once (the live view of a
+ * task that prints a line an hour does not lag). What it holds back comes out
+ * with the next chunk, or at `end()`.
  */
 
 /** What a secret value becomes in logs. */
@@ -40,8 +43,9 @@ export function maskText(text: string, secrets: readonly string[]): string {
 /** A masker of one stream of bytes (one task attempt's output). */
 export class SecretMasker {
   private readonly secrets: Buffer[];
-  /** Bytes of a possible secret's beginning, held until the next chunk shows whether it is one. */
+  /** The most a carry may hold: the longest secret but one byte. */
   private readonly carryLength: number;
+  /** Bytes of a possible secret's beginning, held until the next chunk shows whether it is one. */
   private carry: Buffer = Buffer.alloc(0);
 
   constructor(secrets: readonly string[]) {
@@ -59,7 +63,7 @@ export class SecretMasker {
     if (!this.active) return chunk;
     const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     // Bytes from `safe` on could be the start of a secret that the next chunk completes.
-    const safe = data.length - this.carryLength;
+    const safe = data.length - this.unfinished(data);
     const { out, next } = this.mask(data, safe);
     this.carry = Buffer.from(data.subarray(next));
     return out;
@@ -71,6 +75,15 @@ export class SecretMasker {
     const { out } = this.mask(this.carry, this.carry.length);
     this.carry = Buffer.alloc(0);
     return out;
+  }
+
+  /** How many bytes at the end of `data` are the beginning (not the whole) of a secret: the longest such end. */
+  private unfinished(data: Buffer): number {
+    for (let k = Math.min(this.carryLength, data.length); k > 0; k--) {
+      const end = data.subarray(data.length - k);
+      if (this.secrets.some((secret) => secret.length > k && secret.subarray(0, k).equals(end))) return k;
+    }
+    return 0;
   }
 
   /** Where a masked stretch ends: secrets that overlap it (start inside it) are masked with it, whole. */

@@ -47,11 +47,20 @@ describe("SecretMasker", () => {
     expect(masked(["abcdefgh", "efghijklmnop"], ["abcdefghijklmnop!"])).toBe(`${MASK}!`);
   });
 
-  it("holds back only what could begin a secret: the rest comes out at once", () => {
+  it("holds back only an end that could begin a secret: a line comes out at once", () => {
     const masker = new SecretMasker([SECRET]);
-    const first = masker.push(Buffer.from("hello world, this line is complete\n"));
-    expect(first.toString()).toBe("hello world, this line is complete\n".slice(0, -(SECRET.length - 1)));
-    expect(Buffer.concat([first, masker.end()]).toString()).toBe("hello world, this line is complete\n");
+    expect(masker.push(Buffer.from("hello world, this line is complete\n")).toString()).toBe("hello world, this line is complete\n");
+    expect(masker.push(Buffer.from("token: sk-live-01")).toString()).toBe("token: ");
+    expect(masker.push(Buffer.from("x\n")).toString()).toBe("sk-live-01x\n");
+    expect(masker.push(Buffer.from("again sk-")).toString()).toBe("again ");
+    expect(masker.end().toString()).toBe("sk-");
+  });
+
+  it("holds back a whole shorter secret that may be the start of a longer one", () => {
+    const masker = new SecretMasker(["password1", "password123456"]);
+    expect(masker.push(Buffer.from("pw=password1")).toString()).toBe("pw=");
+    expect(masker.push(Buffer.from("23456 and password1!")).toString()).toBe(`${MASK} and ${MASK}!`);
+    expect(masker.end().length).toBe(0);
   });
 
   it("passes chunks through unchanged with no secret to mask", () => {

@@ -231,7 +231,7 @@ connect();
 
 /**
  * The streaming masker of src/util/secret-mask.ts, here again because this file runs alone on the node:
- * every secret becomes "[MASKED]", a carry of (longest - 1) bytes held back for a secret cut between chunks.
+ * every secret becomes "[MASKED]"; an end of a chunk that could begin a secret is held back for the next.
  */
 function secretMasker(values) {
   const secrets = [...new Set(values)].filter((v) => [...v].length >= 8).map((v) => Buffer.from(v));
@@ -271,11 +271,18 @@ function secretMasker(values) {
     parts.push(data.subarray(at, next));
     return { out: Buffer.concat(parts), next };
   };
+  const unfinished = (data) => {
+    for (let k = Math.min(carryLength, data.length); k > 0; k--) {
+      const end = data.subarray(data.length - k);
+      if (secrets.some((secret) => secret.length > k && secret.subarray(0, k).equals(end))) return k;
+    }
+    return 0;
+  };
   return {
     push(chunk) {
       if (!secrets.length) return chunk;
       const data = Buffer.concat([carry, chunk]);
-      const { out, next } = run(data, data.length - carryLength);
+      const { out, next } = run(data, data.length - unfinished(data));
       carry = Buffer.from(data.subarray(next));
       return out;
     },
