@@ -2,9 +2,12 @@
  * What the tasks' `credentials:` give them (OSMO's forms), decided from the
  * credentials they name (opened by the driver): `{NAME: {ENV_VAR: key}}` sets
  * ENV_VAR to the payload's `key`; `{NAME: /dir}` writes one file per payload
- * key into /dir (mode 0400, the task's user's). Every value of 8 characters
- * or more of any credential the run uses is a secret that the runtimes mask
- * in every task's log (a task may pass one on to another through a file).
+ * key into /dir (mode 0400, the task's user's). Every secret value of 8
+ * characters or more of any credential the run uses is masked by the runtimes
+ * in every task's log (a task may pass one on to another through a file):
+ * all of a GENERIC credential's values; a DATA credential's keys, not its
+ * endpoint, region or address (they are in the spec's URLs and the events);
+ * a REGISTRY credential's `auth`.
  * Pure: an unknown credential or key is an error naming the task and the
  * credential, before anything runs.
  */
@@ -23,6 +26,20 @@ export const CREDENTIAL_FILE_MODE = 0o400;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The payload keys whose values are secrets, by type; GENERIC (and any other): all. */
+const SECRET_KEYS: Readonly<Record<string, readonly string[]>> = {
+  DATA: ["access_key_id", "access_key"],
+  REGISTRY: ["auth", "password"],
+};
+
+/** The values of a credential that are secrets (masked in logs). */
+export function secretValues(credential: OpenedCredential): string[] {
+  const keys = SECRET_KEYS[credential.type];
+  return Object.entries(credential.payload)
+    .filter(([key]) => keys === undefined || keys.includes(key))
+    .map(([, value]) => value);
+}
+
 /** The credential names the plan's tasks use, each once. */
 export function credentialNames(plan: CompiledWorkflow): string[] {
   const names = new Set<string>();
@@ -37,7 +54,7 @@ function refused(code: string, task: string, message: string, hint?: string): Tr
 /** The injections of every task with `credentials:`; `opened` has the credentials that exist, by name. */
 export function taskCredentials(plan: CompiledWorkflow, opened: ReadonlyMap<string, OpenedCredential>): TaskCredentials {
   const used = credentialNames(plan);
-  const secrets = maskableSecrets(used.flatMap((name) => Object.values(opened.get(name)?.payload ?? {})));
+  const secrets = maskableSecrets(used.flatMap((name) => (opened.has(name) ? secretValues(opened.get(name)!) : [])));
   const out = new Map<string, CredentialInjection>();
   for (const group of plan.groups)
     for (const task of group.tasks) {

@@ -54,8 +54,9 @@ describe("taskCredentials", () => {
       ["/etc/lab/access_key", "wJalrXUtnFEMI/K7MDENG", CREDENTIAL_FILE_MODE],
     ]);
     expect(CREDENTIAL_FILE_MODE).toBe(0o400);
-    // Every value of 8 characters or more of the credentials the run uses; "bob" is too short to mask.
-    expect([...given.secrets].sort()).toEqual(["AKIA0000EXAMPLE", "s3://lab", "sk-live-0123456789", "wJalrXUtnFEMI/K7MDENG"].sort());
+    // Every secret value of 8 characters or more of the credentials the run uses: "bob" is too short to mask, a DATA
+    // credential's endpoint is no secret (it is in the spec's URLs).
+    expect([...given.secrets].sort()).toEqual(["AKIA0000EXAMPLE", "sk-live-0123456789", "wJalrXUtnFEMI/K7MDENG"].sort());
     expect(taskCredentials(plan, OPENED).has("other")).toBe(false);
   });
 
