@@ -51,10 +51,56 @@ function refused(code: string, task: string, message: string, hint?: string): Tr
   return new TroupeError(code, `task \`${task}\`: ${message}`, "usage", hint);
 }
 
-/** The injections of every task with `credentials:`; `opened` has the credentials that exist, by name. */
+/**
+ * Refuses the first use of a credential that cannot be given: a credential
+ * that does not exist, a payload key it does not have, a variable name that
+ * is not one, a directory that is not absolute, a key that cannot be a
+ * file's name. `keysOf` says the payload keys of a credential that exists
+ * (`troupe credential list` knows them without opening a payload).
+ */
+export function checkCredentialUse(plan: CompiledWorkflow, keysOf: (name: string) => readonly string[] | undefined): void {
+  for (const group of plan.groups)
+    for (const task of group.tasks)
+      for (const [name, use] of Object.entries(task.credentials)) {
+        const keys = keysOf(name);
+        if (keys === undefined)
+          throw refused(
+            "E_CREDENTIAL_UNKNOWN",
+            task.name,
+            `credential \`${name}\` does not exist`,
+            `set it with \`troupe credential set ${name} --type generic --payload KEY=VALUE\` (\`troupe credential list\` shows those there are)`,
+          );
+        if (typeof use === "string") checkDirectory(task.name, name, use, keys);
+        else
+          for (const [variable, key] of Object.entries(use)) {
+            if (!ENV_NAME.test(variable))
+              throw refused("E_CREDENTIAL_ENV", task.name, `credential \`${name}\`: \`${variable}\` is not an environment variable name`);
+            if (!keys.includes(key))
+              throw refused(
+                "E_CREDENTIAL_PAYLOAD_KEY",
+                task.name,
+                `credential \`${name}\` has no key \`${key}\` (for ${variable}); its keys: ${[...keys].sort().join(", ")}`,
+              );
+          }
+      }
+}
+
+function checkDirectory(task: string, name: string, dir: string, keys: readonly string[]): void {
+  if (!dir.startsWith("/"))
+    throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: \`${dir}\` is not an absolute directory`, "write the directory as /PATH");
+  // A key is one file's name: nothing that would lead out of the directory.
+  const bad = keys.find((key) => key === "." || key === ".." || key.includes("/") || key.includes("\0"));
+  if (bad !== undefined) throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: its key \`${bad}\` cannot be a file's name in ${dir}`);
+}
+
+/** The injections of every task with `credentials:`; `opened` has the credentials that exist, by name. Checked first (checkCredentialUse). */
 export function taskCredentials(plan: CompiledWorkflow, opened: ReadonlyMap<string, OpenedCredential>): TaskCredentials {
+  checkCredentialUse(plan, (name) => {
+    const credential = opened.get(name);
+    return credential && Object.keys(credential.payload);
+  });
   const used = credentialNames(plan);
-  const secrets = maskableSecrets(used.flatMap((name) => (opened.has(name) ? secretValues(opened.get(name)!) : [])));
+  const secrets = maskableSecrets(used.flatMap((name) => secretValues(opened.get(name)!)));
   const out = new Map<string, CredentialInjection>();
   for (const group of plan.groups)
     for (const task of group.tasks) {
@@ -63,47 +109,13 @@ export function taskCredentials(plan: CompiledWorkflow, opened: ReadonlyMap<stri
       const env: Record<string, string> = {};
       const files: Array<{ path: string; contents: Buffer; mode: number }> = [];
       for (const [name, use] of entries) {
-        const credential = opened.get(name);
-        if (!credential)
-          throw refused(
-            "E_CREDENTIAL_UNKNOWN",
-            task.name,
-            `credential \`${name}\` does not exist`,
-            `set it with \`troupe credential set ${name} --type generic --payload KEY=VALUE\` (\`troupe credential list\` shows those there are)`,
-          );
-        const keys = Object.keys(credential.payload).sort();
-        if (typeof use === "string") files.push(...credentialFiles(task.name, name, use, credential.payload));
-        else
-          for (const [variable, key] of Object.entries(use)) {
-            if (!ENV_NAME.test(variable))
-              throw refused("E_CREDENTIAL_ENV", task.name, `credential \`${name}\`: \`${variable}\` is not an environment variable name`);
-            const value = credential.payload[key];
-            if (value === undefined)
-              throw refused(
-                "E_CREDENTIAL_PAYLOAD_KEY",
-                task.name,
-                `credential \`${name}\` has no key \`${key}\` (for ${variable}); its keys: ${keys.join(", ")}`,
-              );
-            env[variable] = value;
-          }
+        const { payload } = opened.get(name)!;
+        if (typeof use === "string")
+          for (const [key, value] of Object.entries(payload))
+            files.push({ path: `${use.replace(/\/+$/, "")}/${key}`, contents: Buffer.from(value), mode: CREDENTIAL_FILE_MODE });
+        else for (const [variable, key] of Object.entries(use)) env[variable] = payload[key]!;
       }
       out.set(task.name, { env, files, secrets });
     }
   return out;
-}
-
-function credentialFiles(
-  task: string,
-  name: string,
-  dir: string,
-  payload: Readonly<Record<string, string>>,
-): Array<{ path: string; contents: Buffer; mode: number }> {
-  if (!dir.startsWith("/"))
-    throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: \`${dir}\` is not an absolute directory`, "write the directory as /PATH");
-  return Object.entries(payload).map(([key, value]) => {
-    // A key is one file's name: nothing that would lead out of the directory.
-    if (key === "." || key === ".." || key.includes("/") || key.includes("\0"))
-      throw refused("E_CREDENTIAL_PATH", task, `credential \`${name}\`: its key \`${key}\` cannot be a file's name in ${dir}`);
-    return { path: `${dir.replace(/\/+$/, "")}/${key}`, contents: Buffer.from(value), mode: CREDENTIAL_FILE_MODE };
-  });
 }

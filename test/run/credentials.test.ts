@@ -198,5 +198,16 @@ describe("credentials: in tasks", () => {
     // Nothing was recorded for them.
     const list = await troupe(["list"], { home: home.home });
     expect(list.stdout).not.toMatch(/unknown-\d/);
+    // `troupe plan` tells the same, from the names and keys alone (no payload opened: no credential key needed).
+    const planned = await troupe(["plan", unknown], { home: home.home });
+    expect(planned.code).toBe(2);
+    expect(planned.stderr).toContain("E_CREDENTIAL_UNKNOWN: task `t`: credential `no-such` does not exist");
+    const plannedKey = await troupe(["plan", badKey], { home: home.home });
+    expect(plannedKey.code).toBe(2);
+    expect(plannedKey.stderr).toContain("E_CREDENTIAL_PAYLOAD_KEY: task `t`: credential `api` has no key `secret`");
+    const good = home.spec("good", fs.readFileSync(unknown, "utf8").replace("no-such: {X: token}", "api: {X: token}"));
+    const plannedGood = await troupe(["plan", good], { home: home.home, env: { TROUPE_CREDENTIAL_KEY_FILE: path.join(home.home, "absent.key") } });
+    expect(plannedGood.stderr).toBe("");
+    expect(plannedGood.code).toBe(0);
   }, 60_000);
 });
