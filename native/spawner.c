@@ -11,6 +11,9 @@
  *   spawn   id  rest = mode NUL logpath NUL argv0 NUL argv1 NUL ...
  *           mode "file": stdout+stderr go straight to the log file;
  *           mode "pipe": they come back as `output` events (and go to the log).
+ *           mode "relay": they come back as `output` events only: troupe
+ *           writes the log itself (it masks secrets in it first); logpath is
+ *           still given, and ignored.
  *           The command gets fd 3 (a pipe whose data come back as `status`
  *           events: bwrap's --json-status-fd) and fd 4 (a pipe closed by
  *           `release`: bwrap's --block-fd).
@@ -160,21 +163,22 @@ static void make_parent_dirs(const char *path) {
 
 /* The pipes of one process: status (its fd 3), barrier (its fd 4), output (pipe mode). */
 typedef struct {
-  int log_fd;
+  int log_fd; /* -1 in relay mode */
   int pipe_mode;
   int status[2], block[2], output[2];
   int devnull;
 } plumbing_t;
 
+/* pipe_mode: 0 file, 1 pipe, 2 relay (output events only, no log written here). */
 static int open_plumbing(const char *id, int pipe_mode, const char *log_path, plumbing_t *p) {
   p->pipe_mode = pipe_mode;
-  p->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (p->log_fd < 0 && errno == ENOENT) {
+  p->log_fd = pipe_mode == 2 ? -1 : open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (p->log_fd < 0 && pipe_mode != 2 && errno == ENOENT) {
     /* The first task of its group: its log directory is made here, not by troupe's event loop. */
     make_parent_dirs(log_path);
     p->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
-  if (p->log_fd < 0) {
+  if (p->log_fd < 0 && pipe_mode != 2) {
     char message[4200];
     snprintf(message, sizeof message, "cannot open the log %s: %s", log_path, strerror(errno));
     send_text("failed", id, message);
@@ -218,7 +222,7 @@ static child_t *adopt(const char *id, pid_t pid, plumbing_t *p) {
   c->block_fd = p->block[1];
   c->output_fd = p->pipe_mode ? p->output[0] : -1;
   c->log_fd = p->pipe_mode ? p->log_fd : -1;
-  if (!p->pipe_mode) close(p->log_fd);
+  if (!p->pipe_mode && p->log_fd >= 0) close(p->log_fd);
   if (child_count == child_cap) {
     child_cap = child_cap ? child_cap * 2 : 64;
     children = realloc(children, child_cap * sizeof *children);
@@ -233,6 +237,8 @@ static void send_started(const char *id, pid_t pid) {
   snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
   send_text("started", id, pid_text);
 }
+
+static int pipe_mode_of(const char *mode) { return strcmp(mode, "pipe") == 0 ? 1 : strcmp(mode, "relay") == 0 ? 2 : 0; }
 
 /* Splits `rest` into NUL-terminated fields; returns how many (at most max). */
 /* The fields of a request; (size_t)-1 when there are more than `max` (nothing is cut short silently). */
@@ -294,7 +300,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len, int s
     return;
   }
   plumbing_t p;
-  if (open_plumbing(id, strcmp(fields[0], "pipe") == 0, fields[1], &p)) return;
+  if (open_plumbing(id, pipe_mode_of(fields[0]), fields[1], &p)) return;
   int exec_pipe[2];
   if (pipe2(exec_pipe, O_CLOEXEC)) die("pipe2");
   fields[count] = NULL;
@@ -352,12 +358,13 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
     return;
   }
   plumbing_t p;
-  if (open_plumbing(id, strcmp(fields[0], "pipe") == 0, fields[1], &p)) return;
+  if (open_plumbing(id, pipe_mode_of(fields[0]), fields[1], &p)) return;
   pid_t pid = sandbox_clone(&box);
   if (pid < 0) {
     char message[512];
     snprintf(message, sizeof message, "cannot create the sandbox's namespaces: %s", strerror(errno));
-    close(p.devnull), close(p.status[0]), close(p.status[1]), close(p.block[0]), close(p.block[1]), close(p.log_fd);
+    close(p.devnull), close(p.status[0]), close(p.status[1]), close(p.block[0]), close(p.block[1]);
+    if (p.log_fd >= 0) close(p.log_fd);
     if (p.pipe_mode) close(p.output[0]), close(p.output[1]);
     send_text("failed", id, message);
     return;
@@ -443,7 +450,7 @@ static int drain(child_t *c, int fd, int is_output) {
   if (n == 0) return 0;
   if (is_output) {
     ssize_t at = 0;
-    while (at < n) {
+    while (c->log_fd >= 0 && at < n) {
       ssize_t w = write(c->log_fd, chunk + at, (size_t)(n - at));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) {

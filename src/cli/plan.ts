@@ -24,6 +24,9 @@ export function planCommand(): Command {
 Output: pretty (the default), json (the compiled workflow), dot (Graphviz) or mermaid: the group graph,
 each group a node listing its tasks (the lead marked ★), each input an edge labelled with the tasks it links.
 
+Tasks' credentials: (names, payload keys, variable names, directories) are checked against this home's
+credentials, as troupe run will give them; a missing one is an error (exit 2).
+
 With a runtime (--runtime and its flags, as troupe run takes them), the plan is checked against that
 pool too: with --runtime slurm, each group's job as Slurm will be asked for it (how many tasks, on
 distinct nodes with --spread nodes, the default, or packed with --spread pack), and a group that
@@ -57,6 +60,8 @@ Examples:
         return 1;
       }
       const plan = compileWorkflow(loaded.spec);
+      // The credentials tasks name are this home's (as `troupe run` will give them): a missing one or key is told now.
+      if (plan.groups.some((g) => g.tasks.some((t) => Object.keys(t.credentials).length > 0))) await checkCredentials(plan);
       const placed = runtimeFlagsGiven(options) ? await placeOnPool(plan, options) : undefined;
       if (placed) {
         const errors = placementErrors(loaded.displayName, placed);
@@ -87,5 +92,15 @@ async function placeOnPool(plan: CompiledWorkflow, flags: RuntimeFlags): Promise
     return placer ? placeGroups(plan, placer) : undefined;
   } finally {
     choice.drop();
+  }
+}
+
+async function checkCredentials(plan: CompiledWorkflow): Promise<void> {
+  const [{ openStore }, { checkHomeCredentialUse }] = await Promise.all([import("./home.js"), import("../drive/index.js")]);
+  const { store } = openStore();
+  try {
+    checkHomeCredentialUse(store, plan);
+  } finally {
+    store.close();
   }
 }

@@ -2,7 +2,7 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { driveRun, homeDataPlane, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
+import { driveRun, homeDataPlane, homeTaskCredentials, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
@@ -75,6 +75,15 @@ export async function runWorkflow(
   // The store opens while the runtime's checks answer.
   const { store, settled } = openStore();
   let chosen;
+  let credentials;
+  try {
+    // A credential or key that does not exist is refused before the run is recorded.
+    credentials = homeTaskCredentials(store, plan);
+  } catch (error) {
+    store.close();
+    choice.drop();
+    throw error;
+  }
   try {
     chosen = await choice.settle({ images, longLived: false });
   } catch (error) {
@@ -117,6 +126,7 @@ export async function runWorkflow(
       reused,
       onEvent: (e) => view.event(e),
       data: homeDataPlane(store),
+      credentials,
     },
     onOutput: (launch, chunk) => view.output(launch.taskName, chunk),
     // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).

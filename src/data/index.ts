@@ -16,3 +16,11 @@ export {
 } from "./credential-payload.js";
 export { objectStoreDataPlane, filesUnder, type ObjectStoreOptions } from "./data-plane.js";
 export { pathFilter } from "./transfer-plan.js";
+export {
+  checkCredentialUse,
+  credentialNames,
+  secretValues,
+  taskCredentials,
+  CREDENTIAL_FILE_MODE,
+  type OpenedCredential,
+} from "./task-credentials.js";

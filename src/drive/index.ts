@@ -11,3 +11,4 @@ export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unkno
 export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity, GroupPlacer, GroupPlacement } from "./kind.js";
 export { readTaskUser } from "./kinds/task-user.js";
 export { homeDataPlane } from "./data-plane.js";
+export { checkHomeCredentialUse, homeTaskCredentials } from "./task-credentials.js";

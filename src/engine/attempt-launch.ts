@@ -1,7 +1,7 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
 import { attemptInputDir } from "../model/index.js";
 import type { CompiledInput, CompiledWorkflow } from "../plan/index.js";
-import type { TaskLaunch } from "../port/index.js";
+import type { TaskCredentials, TaskLaunch } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
 import { buildLaunch } from "./launch.js";
@@ -17,6 +17,8 @@ export interface RunView {
   recorder: RunRecorder;
   /** The run's data directory (outputs, inputs of their own). */
   dataDir: string;
+  /** What tasks' `credentials:` give them (RunOptions.credentials). */
+  credentials?: TaskCredentials;
 }
 
 /** The key of an attempt, unique within its run (TaskLaunch.key, the port's events). */
@@ -48,7 +50,7 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     if (input.kind === "url" || input.regex !== undefined) return attemptInputDir(run.dataDir, task.name, retryId, i);
     return upstreamOutputDir(run, input);
   });
-  return buildLaunch(
+  const launch = buildLaunch(
     task,
     {
       key: attemptKey(group.name, task.name, retryId),
@@ -62,6 +64,31 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     },
     { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: tokens },
   );
+  return withCredentials(run, task.name, Object.keys(task.credentials).length > 0, launch);
+}
+
+/** The launch with what its task's `credentials:` give it; every launch of a run with credentials masks their secrets. */
+function withCredentials(run: RunView, taskName: string, asks: boolean, launch: TaskLaunch): TaskLaunch {
+  const given = run.credentials?.get(taskName);
+  if (asks && !given)
+    throw new Error(
+      `\`credentials:\` of task ${taskName} cannot be given here: only \`troupe run\` and \`troupe restart\` have credentials yet`,
+    );
+  const secrets = given?.secrets ?? runSecrets(run.credentials);
+  if (!given) return secrets.length > 0 ? { ...launch, secrets } : launch;
+  return {
+    ...launch,
+    env: { ...launch.env, ...given.env },
+    files: [...launch.files, ...given.files.map((f) => ({ ...f }))],
+    secrets,
+  };
+}
+
+/** The secrets of a run's credentials (every task's injection carries all of them). */
+export function runSecrets(credentials: TaskCredentials | undefined): readonly string[] {
+  if (!credentials) return [];
+  for (const injection of credentials.values()) return injection.secrets;
+  return [];
 }
 
 /** The output directory of the upstream task a task input names. */

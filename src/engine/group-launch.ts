@@ -9,7 +9,7 @@
 import type { CompiledGroup } from "../plan/index.js";
 import type { DataPlane, GroupHandle, MemberOutcome, RunSession, StartTimes, UrlTransfer } from "../port/index.js";
 import { attemptTransfers, movesData, prepareInputs, stageData, uploadOutputs } from "./attempt-data.js";
-import { attemptKey, attemptLaunch, type RunView } from "./attempt-launch.js";
+import { attemptKey, attemptLaunch, runSecrets, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
 import { AttemptEvents, GroupChannel } from "./group-channel.js";
@@ -306,6 +306,7 @@ export class GroupLauncher {
       () => attempt.handle.logs(attempt.key),
       path,
       (error) => this.site.logLost(g, t, error),
+      runSecrets(this.site.view.credentials),
     );
   }
 

@@ -1,7 +1,7 @@
 /** How a workflow run is set (WorkflowRun's options) and how it ended. */
 import type { ReusedGroups } from "../model/index.js";
 import type { CompiledWorkflow, ExitActionRule } from "../plan/index.js";
-import type { DataPlane, PoolCapabilities, RunSession } from "../port/index.js";
+import type { DataPlane, PoolCapabilities, RunSession, TaskCredentials } from "../port/index.js";
 import type { Capacity } from "./capacity-ledger.js";
 import type { Clock } from "./clock.js";
 import type { EngineEvent, RunRecorder } from "./recorder.js";
@@ -21,6 +21,12 @@ export interface RunOptions {
   dataDir: string;
   /** Moves tasks' `url:` inputs and outputs (an object store's, with the user's data credentials); without it such tasks cannot start. */
   data?: DataPlane;
+  /**
+   * What the tasks' `credentials:` give them (environment, files, secrets to
+   * mask), by task name, decided by the driver before the run; a task with
+   * `credentials:` and none here cannot start.
+   */
+  credentials?: TaskCredentials;
   capacity: Capacity;
   maxParallel: number;
   /**

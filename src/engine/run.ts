@@ -68,8 +68,17 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
     this.log = log.child({ run: options.runId });
-    const { runId, recorder, dataDir } = options;
-    this.view = { runId, recorder, dataDir, plan: this.plan, groups: this.groups, tasks: this.tasks, gpuDevices: this.ledger.gpuDevices };
+    const { runId, recorder, dataDir, credentials } = options;
+    this.view = {
+      runId,
+      recorder,
+      dataDir,
+      credentials,
+      plan: this.plan,
+      groups: this.groups,
+      tasks: this.tasks,
+      gpuDevices: this.ledger.gpuDevices,
+    };
     this.launcher = new GroupLauncher(this.launchSite());
     this.holdings = new RunHoldings({ ...options, groups: this.groups, ledger: this.ledger, member: this });
   }

@@ -10,7 +10,14 @@ export interface TaskLaunch {
   image: string;
   argv: string[];
   env: Record<string, string>;
-  files: Array<{ path: string; contents: Buffer }>;
+  /** `files:`, and the files of `credentials: {NAME: /dir}` (with `mode` 0400: the task's user's alone). */
+  files: Array<{ path: string; contents: Buffer; mode?: number }>;
+  /**
+   * Secret values of the credentials the task was given (`credentials:`):
+   * every runtime masks them (util/secret-mask.ts) in what it writes to
+   * `logPath` and gives the live view. Never recorded.
+   */
+  secrets?: readonly string[];
   /** Fresh directory for `{{output}}`. */
   outputDir: string;
   /** Upstream outputs, by input position (`{{input:N}}`); mounted read-only where possible. */

@@ -88,20 +88,30 @@ export class CredentialTable {
     const rows = this.db
       .prepare<[string, string], Row>("SELECT * FROM credentials WHERE owner = ? AND type = ? ORDER BY name")
       .all(this.owner, type);
-    if (rows.length === 0) return [];
+    return rows.map((row) => ({ name: row.name, payload: this.open(row) }));
+  }
+
+  /** The opened payloads (and types) of the credentials named that exist; a key that does not open them is an error. */
+  named(names: readonly string[]): Map<string, { type: string; payload: Record<string, string> }> {
+    const found = new Map<string, { type: string; payload: Record<string, string> }>();
+    if (names.length === 0) return found;
+    const select = this.db.prepare<[string, string], Row>("SELECT * FROM credentials WHERE owner = ? AND name = ?");
+    for (const name of new Set(names)) {
+      const row = select.get(this.owner, name);
+      if (row) found.set(name, { type: row.type, payload: this.open(row) });
+    }
+    return found;
+  }
+
+  private open(row: Row): Record<string, string> {
     const key = this.theKey(false);
     if (!key) throw this.missingKey();
-    return rows.map((row) => {
-      if (row.key_id !== key.id) throw this.wrongKey(key, row.name);
-      try {
-        return {
-          name: row.name,
-          payload: JSON.parse(key.open(row.payload, this.associated(row.name, row.type)).toString()) as Record<string, string>,
-        };
-      } catch {
-        throw this.wrongKey(key, row.name);
-      }
-    });
+    if (row.key_id !== key.id) throw this.wrongKey(key, row.name);
+    try {
+      return JSON.parse(key.open(row.payload, this.associated(row.name, row.type)).toString()) as Record<string, string>;
+    } catch {
+      throw this.wrongKey(key, row.name);
+    }
   }
 
   private theKey(create: boolean): CredentialKey | undefined {

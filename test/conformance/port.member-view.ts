@@ -1,7 +1,8 @@
 /**
  * The conformance cases about what a member is given (TaskLaunch): its
  * environment, its files, its inputs (read-only), its output directory, and
- * its output passed live to the run's sink (RunContext.onOutput).
+ * its output passed live to the run's sink (RunContext.onOutput), the
+ * launch's secrets masked in its log and live output.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,5 +58,28 @@ echo result > ${output}/result.txt && echo output-written`,
     expect(log).toBe("line-1\nline-2\nline-3\nerr\n");
     expect(live.get(talker!)).toBe(log);
     expect(live.get(quiet!) ?? "").toBe("");
+  });
+
+  it("masks the launch's secrets in its log and its live output, one written in two pieces a moment apart too", async (ctx) => {
+    // Streams of a pool without local logs are masked where the engine copies them (engine/log-copy.ts).
+    skipUnless(ctx, pool().capabilities.localLogs, "its logs are streams the engine copies and masks");
+    const secret = "conformance-SECRET-5f3e9a";
+    const live = new Map<string, string>();
+    const { group } = await openRun({ onOutput: (launch, chunk) => live.set(launch.key, (live.get(launch.key) ?? "") + chunk.toString()) });
+    const g = group("masked", ["teller"]);
+    const [key] = g.place();
+    await g.placedAll([key!]);
+    const tell = sh(
+      `echo "env=$CONFORMANCE_SECRET"; printf 'split=${secret.slice(0, 12)}'; sleep 0.3; printf '${secret.slice(12)} short=abc\\n'`,
+    );
+    const launch = g.launch("teller", tell, 0, { env: { CONFORMANCE_SECRET: secret }, secrets: [secret, "abc"] });
+    g.handle.prepare(launch);
+    await g.readyAll([key!]);
+    await g.handle.release([key!]);
+    expect(await g.exit(key!)).toEqual({ kind: "exited", code: 0 });
+    const expected = "env=[MASKED]\nsplit=[MASKED] short=abc\n";
+    expect((await readAll(g.handle.logs(key!))).text).toBe(expected);
+    expect(readFileSync(launch.logPath, "utf8")).toBe(expected);
+    expect(live.get(key!)).toBe(expected);
   });
 }

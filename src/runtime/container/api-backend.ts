@@ -5,7 +5,7 @@
  * stream can end before its last lines, as seen with podman).
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, createWriteStream, existsSync, readFileSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, statSync } from "node:fs";
 import {
   INIT_WITHOUT_COMMAND,
   type ContainerBackend,
@@ -18,6 +18,7 @@ import { apiMountConfig } from "./bind-mounts.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
 import { singleFileTar } from "./single-file-tar.js";
 import { log, tolerated } from "../../util/log.js";
+import { MaskedLog } from "../masked-log.js";
 
 /** How long the log stream may lag behind the container's end before troupe stops waiting for it. */
 const LOG_DRAIN_MS = 10_000;
@@ -195,7 +196,7 @@ export class ApiBackend implements ContainerBackend {
       return id;
     });
     const ended = started.then(
-      (id) => this.follow(id, logPath, onOutput),
+      (id) => this.follow(id, logPath, spec.secrets ?? [], onOutput),
       (error: Error) => ({ code: 125, error: error.message }),
     );
     return {
@@ -216,19 +217,24 @@ export class ApiBackend implements ContainerBackend {
     };
   }
 
-  private async follow(id: string, logPath: string, onOutput?: (chunk: Buffer) => void): Promise<{ code: number; error?: string }> {
-    const taskLog = createWriteStream(logPath, { flags: "a" });
+  private async follow(
+    id: string,
+    logPath: string,
+    secrets: readonly string[],
+    onOutput?: (chunk: Buffer) => void,
+  ): Promise<{ code: number; error?: string }> {
+    // Appending, each secret of the task's credentials masked (a container restarted in place goes on in the same file).
+    const taskLog = new MaskedLog(logPath, secrets, onOutput);
     let received = 0;
     const write = (chunk: Buffer) => {
       received += chunk.length;
       taskLog.write(chunk);
-      onOutput?.(chunk);
     };
     const streamed = (async () => {
       const stream = await this.api.followLogs(id);
       const demux = new LogDemuxer(write);
       for await (const data of stream) demux.push(data as Buffer);
-    })().catch((error: Error) => taskLog.write(`troupe: the log stream of this container broke: ${error.message}\n`));
+    })().catch((error: Error) => taskLog.write(Buffer.from(`troupe: the log stream of this container broke: ${error.message}\n`)));
     let result: { code: number; error?: string };
     try {
       result = { code: await this.api.waitContainer(id) };
@@ -240,9 +246,9 @@ export class ApiBackend implements ContainerBackend {
       const whole = await this.api.logs(id);
       if (whole.length > received) write(whole.subarray(received));
     } catch (error) {
-      taskLog.write(`troupe: could not check this container's log for completeness: ${(error as Error).message}\n`);
+      taskLog.write(Buffer.from(`troupe: could not check this container's log for completeness: ${(error as Error).message}\n`));
     }
-    await new Promise<void>((resolve) => taskLog.end(resolve));
+    await new Promise<void>((resolve) => taskLog.end(() => resolve()));
     await this.api.removeContainer(id).catch(tolerated("could not remove the ended container", { container: id }, "warn"));
     return result;
   }

@@ -10,6 +10,9 @@ import type { IsolationRule } from "./network-isolation.js";
 /** troupe's container networks are /24s of 10.214.0.0/16 (podman's and docker's defaults live elsewhere), kept apart from each other. */
 export const NETWORK_POOL = { prefix: "10.214", cidr: "10.214.0.0/16" } as const;
 
+/** The attempt's file (in ContainerSpec.hostDir) of variables holding secrets, for engines that take them from one; removed once the container is up. */
+export const SECRET_ENV_FILE = "secret.env";
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -37,6 +40,12 @@ export interface ContainerSpec {
    * directory when the container is killed for memory: not the user's).
    */
   hostDir: string;
+  /**
+   * Secret values to mask in the container's log and live output (its
+   * credentials'); environment variables holding one are not put on an
+   * engine's command line (podman: an --env-file of the attempt's, 0600).
+   */
+  secrets?: readonly string[];
 }
 
 /**

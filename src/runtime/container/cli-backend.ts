@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { isAbsolute } from "node:path";
 import { onPath, whichPath } from "../../util/executables.js";
 import { tolerated, type LogFields } from "../../util/log.js";
+import { hasMaskable } from "../../util/secret-mask.js";
 import { startWithNode, type SandboxProcess } from "../host/sandbox-process.js";
 import { sharedSpawner, spawnerPath } from "../host/spawner.js";
 import {
@@ -194,7 +195,8 @@ export class PodmanCliBackend implements ContainerBackend {
 
   start(spec: ContainerSpec, logPath: string, onOutput?: (chunk: Buffer) => void, keepDir?: string): StartedContainer {
     const args = podmanRunArguments(spec, this.passthrough);
-    const keep = keepDir !== undefined && this.keepsContainers ? keepDir : undefined;
+    // Its keeper writes the log without troupe: a task with secrets to mask is not kept (it ends with troupe).
+    const keep = keepDir !== undefined && this.keepsContainers && !hasMaskable(spec.secrets) ? keepDir : undefined;
     // Forked by troupe-spawner where it is built: a fork of Node costs troupe's main thread milliseconds per task.
     // The process's helper, looked up at every start: should it have died, the next start has a new one.
     const startProcess = this.spawnerBinary ? sharedSpawner(this.spawnerBinary).start : startWithNode;
@@ -208,6 +210,7 @@ export class PodmanCliBackend implements ContainerBackend {
           logPath,
           live: onOutput !== undefined && keep === undefined,
           keep,
+          secrets: spec.secrets,
         },
         {
           status: () => undefined,

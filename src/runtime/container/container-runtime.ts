@@ -10,7 +10,7 @@
  * until the group is released. Everything carries labels with the run and
  * troupe's process token, so a later start removes what a killed troupe left.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tolerated } from "../../util/log.js";
@@ -20,7 +20,7 @@ import { homeIdentity } from "../home-identity.js";
 import { endKeptTasks, exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
-import { NETWORK_POOL, type ContainerBackend, type ContainerSpec } from "./backend.js";
+import { NETWORK_POOL, SECRET_ENV_FILE, type ContainerBackend, type ContainerSpec } from "./backend.js";
 import { prepareBridgePort } from "./bridge-port.js";
 import { INIT_IN_CONTAINER, memberEnvironment, memberMounts } from "./member-container.js";
 import { ContainerMember } from "./container-member.js";
@@ -265,6 +265,7 @@ export class ContainerRuntime implements Runtime {
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
       privileged: launch.privileged === true,
+      secrets: launch.secrets,
     };
     const onOutput = run.onOutput;
     const keepDir = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
@@ -275,6 +276,8 @@ export class ContainerRuntime implements Runtime {
     void member.exited.then(() => this.members.delete(member));
     try {
       const peer = await member.ready;
+      // The engine has read it: the secrets need not lie on disk for the container's life.
+      rmSync(join(controlDir, SECRET_ENV_FILE), { force: true });
       if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
       await this.names.ready(lease, launch);
     } catch (error) {

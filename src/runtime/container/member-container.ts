@@ -25,7 +25,7 @@ export function memberMounts(launch: TaskLaunch, init: string, controlDir: strin
   ];
   launch.files.forEach((file, i) => {
     const staged = join(controlDir, `file.${i}`);
-    writeFileSync(staged, file.contents);
+    writeFileSync(staged, file.contents, { mode: file.mode ?? 0o644 });
     mounts.push({ source: staged, target: file.path, readOnly: false });
   });
   return mounts;

@@ -4,7 +4,9 @@
  * runtime's helper runs on a node (runtime/slurm/node-container.ts). The
  * image and the command always follow `--`: never read as flags.
  */
-import { gpuCdiKind, type ContainerSpec } from "./backend.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gpuCdiKind, SECRET_ENV_FILE, type ContainerSpec } from "./backend.js";
 import { podmanMountArguments } from "./bind-mounts.js";
 
 /** `passthrough`: podman 4's `--log-driver passthrough` (the container writes to podman's own output). */
@@ -28,7 +30,7 @@ export function podmanRunArguments(spec: ContainerSpec, passthrough: boolean): s
   for (const domain of spec.dns?.search ?? []) args.push("--dns-search", domain);
   for (const [name, address] of Object.entries(spec.extraHosts)) args.push("--add-host", `${name}:${address}`);
   for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
-  for (const [key, value] of Object.entries(spec.env)) args.push("--env", `${key}=${value}`);
+  args.push(...environmentArguments(spec));
   args.push(...podmanMountArguments(spec.mounts));
   if (spec.cpus) args.push("--cpus", String(spec.cpus));
   if (spec.memoryBytes) args.push("--memory", `${spec.memoryBytes}b`, "--memory-swap", `${spec.memoryBytes}b`);
@@ -36,5 +38,27 @@ export function podmanRunArguments(spec: ContainerSpec, passthrough: boolean): s
   for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
   if (spec.privileged) args.push("--privileged");
   args.push("--", spec.image, ...spec.command);
+  return args;
+}
+
+/**
+ * `--env` for each variable; those holding a secret (a credential's) go
+ * through an --env-file of the attempt's (0600, in its directory) instead,
+ * out of every process list. A value with a line break cannot be in such a
+ * file: it stays an argument.
+ */
+function environmentArguments(spec: ContainerSpec): string[] {
+  const secrets = new Set(spec.secrets ?? []);
+  const args: string[] = [];
+  const hidden: string[] = [];
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (secrets.has(value) && !/[\r\n]/.test(value)) hidden.push(`${key}=${value}\n`);
+    else args.push("--env", `${key}=${value}`);
+  }
+  if (hidden.length > 0) {
+    const file = join(spec.hostDir, SECRET_ENV_FILE);
+    writeFileSync(file, hidden.join(""), { mode: 0o600 });
+    args.push("--env-file", file);
+  }
   return args;
 }

@@ -42,7 +42,7 @@ export class HostMember implements PreparedMember {
     const onOutput = run.onOutput;
     this.process = start(
       // A kept task's output goes to its log only: it must not depend on this process.
-      { ...command, logPath: launch.logPath, live: onOutput !== undefined && command.keep === undefined },
+      { ...command, logPath: launch.logPath, live: onOutput !== undefined && command.keep === undefined, secrets: launch.secrets },
       {
         // bwrap's status channel (and troupe-spawner's own sandbox's): one JSON object per line.
         status: jsonLines((message) => {

@@ -6,12 +6,14 @@
  * a user namespace where the system allows one, and says so.
  */
 import { execFile } from "node:child_process";
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { onPath } from "../../util/executables.js";
+import { bwrapCommand } from "./bwrap-command.js";
+import { hasMaskable } from "../../util/secret-mask.js";
 import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
@@ -21,7 +23,6 @@ import { PlainMember } from "./plain-member.js";
 import { memberName } from "../member-names.js";
 import { nameServerRefusal, RunNames } from "./run-names.js";
 import {
-  bwrapArguments,
   DEFAULT_TASK_USER,
   hiddenPaths,
   type HiddenPath,
@@ -217,7 +218,8 @@ export class HostRuntime implements Runtime {
       mkdirSync(dir, { recursive: true });
       this.madeSandboxes = true;
     }
-    const keep = run.keepTasks && this.keepsTasks ? keptStateDir(run.dataDir, launch) : undefined;
+    // A keeper writes the log itself, without troupe: a task whose output has secrets to mask is not kept (it ends with troupe).
+    const keep = run.keepTasks && this.keepsTasks && !hasMaskable(launch.secrets) ? keptStateDir(run.dataDir, launch) : undefined;
     // bwrap through troupe-spawner (not kept) has it as the sandbox's PID 1: a restart in place is possible there too.
     const supervisor = !own && keep === undefined && this.spawner ? (spawnerPath() ?? undefined) : undefined;
     // The group's names are answered before this member (or any other) is released.
@@ -238,20 +240,28 @@ export class HostRuntime implements Runtime {
     };
     launch.files.forEach((file, i) => {
       const staged = plan.stagedFiles[i] as string;
-      writeFileSync(staged, file.contents);
-      // The task's own, to write as it likes: `files:` are the task's.
+      writeFileSync(staged, file.contents, { mode: file.mode ?? 0o644 });
+      // The task's own, to write as it likes: `files:` are the task's (a credential's, to read).
       if (user) chownSync(staged, user.uid, user.gid);
     });
     if (!own) for (const file of [names.hosts, names.resolver]) if (file) writeFileSync(file.file, file.text);
     const spec = sandboxSpec(launch, plan);
+    // bwrap's secret variables are read from a file, not its command line; the file goes once bwrap has read it.
+    const argsFile = join(dir, "secret.args");
+    const bwrap = own ? undefined : bwrapCommand(spec, launch.secrets, argsFile);
+    if (bwrap?.hiddenArgs !== undefined) writeFileSync(argsFile, bwrap.hiddenArgs, { mode: 0o600 });
     const command = own
       ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
-      : { argv: ["bwrap", ...bwrapArguments(spec)], keep, supervised: supervisor !== undefined };
+      : { argv: bwrap!.argv, keep, supervised: supervisor !== undefined };
     const configureNetwork = this.network ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
     const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));
-    await member.ready;
+    try {
+      await member.ready;
+    } finally {
+      if (bwrap?.hiddenArgs !== undefined) rmSync(argsFile, { force: true });
+    }
     return member;
   }
 

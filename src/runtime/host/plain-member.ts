@@ -5,8 +5,10 @@
  * `troupe run` on a fresh machine needs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, createWriteStream, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
+import { hasMaskable } from "../../util/secret-mask.js";
+import { MaskedLog } from "../masked-log.js";
 import { TASK_START_DIRECTORY } from "./sandbox.js";
 import type { ExitInfo, PreparedMember, RunContext, TaskLaunch } from "../types.js";
 
@@ -27,7 +29,8 @@ export class PlainMember implements PreparedMember {
   release(): void {
     if (this.stopping) return;
     const { launch, run } = this;
-    const direct = run.onOutput === undefined;
+    const masked = hasMaskable(launch.secrets);
+    const direct = run.onOutput === undefined && !masked;
     const logFd = direct ? openSync(launch.logPath, "a") : undefined;
     let child: ChildProcess;
     try {
@@ -43,12 +46,10 @@ export class PlainMember implements PreparedMember {
       if (logFd !== undefined) closeSync(logFd);
     }
     this.child = child;
-    const log = direct ? undefined : createWriteStream(launch.logPath);
+    const live = run.onOutput && ((chunk: Buffer) => run.onOutput!(launch, chunk));
+    const log = direct ? undefined : new MaskedLog(launch.logPath, launch.secrets ?? [], live);
     if (log) {
-      const forward = (chunk: Buffer) => {
-        log.write(chunk);
-        run.onOutput?.(launch, chunk);
-      };
+      const forward = (chunk: Buffer) => log.write(chunk);
       child.stdout!.on("data", forward);
       child.stderr!.on("data", forward);
     }

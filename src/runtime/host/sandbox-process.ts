@@ -8,6 +8,8 @@ import { spawn } from "node:child_process";
 import { closeSync, createWriteStream, openSync } from "node:fs";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
+import { hasMaskable } from "../../util/secret-mask.js";
+import { MaskedLog } from "../masked-log.js";
 import { BLOCK_FD, STATUS_FD } from "./sandbox.js";
 
 export interface SandboxProcessEvents {
@@ -45,6 +47,12 @@ export interface SandboxStart {
   /** Output comes back through `events.output` (and still goes to the log). */
   live: boolean;
   /**
+   * Secret values to mask in the log and the live output (the credentials'
+   * the task was given): its output then comes through troupe (MaskedLog)
+   * instead of going straight to the log file.
+   */
+  secrets?: readonly string[];
+  /**
    * Keep the task alive if troupe ends: it runs under a keeper that writes its
    * exit code into this directory (see kept-task.ts). Only troupe-spawner keeps
    * tasks; `live` output is not available for them.
@@ -64,10 +72,11 @@ export function signalNumber(name: NodeJS.Signals): number {
 }
 
 /** Node's own child_process: a fork of the whole Node process per task (about 2 ms). */
-export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live, supervised }, events) => {
+export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live, supervised, secrets }, events) => {
   if (directives || supervised) throw new Error("troupe's own sandbox, and a supervised bwrap, need the troupe-spawner helper");
-  // Without a live view, output goes straight from the task to its log file.
-  const logFd = live ? undefined : openSync(logPath, "a");
+  const masked = hasMaskable(secrets);
+  // Without a live view or secrets to mask, output goes straight from the task to its log file.
+  const logFd = live || masked ? undefined : openSync(logPath, "a");
   const stdio: Array<"ignore" | "pipe" | number> = ["ignore", logFd ?? "pipe", logFd ?? "pipe"];
   stdio[STATUS_FD] = "pipe";
   stdio[BLOCK_FD] = "pipe";
@@ -85,12 +94,15 @@ export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, 
   barrier.on("error", () => undefined);
   status.on("data", (chunk: Buffer) => events.status(chunk));
 
-  const log = live ? createWriteStream(logPath) : undefined;
+  const log = logFd !== undefined ? undefined : masked ? new MaskedLog(logPath, secrets, events.output) : createWriteStream(logPath);
   if (log) {
-    const forward = (chunk: Buffer) => {
-      log.write(chunk);
-      events.output?.(chunk);
-    };
+    const forward =
+      log instanceof MaskedLog
+        ? (chunk: Buffer) => log.write(chunk)
+        : (chunk: Buffer) => {
+            log.write(chunk);
+            events.output?.(chunk);
+          };
     child.stdout!.on("data", forward);
     child.stderr!.on("data", forward);
   }
@@ -101,7 +113,7 @@ export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, 
     barrier.destroy();
     const finish = () => (spawnError ? events.exit(undefined, spawnError) : events.exit(code ?? 128 + (signal ? signalNumber(signal) : 0)));
     // An attempt has ended only once its log is complete on disk.
-    if (log) log.end(finish);
+    if (log) log.end(() => finish());
     else finish();
   });
   return {

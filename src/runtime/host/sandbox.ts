@@ -242,7 +242,7 @@ function gpuDevicePaths(launch: TaskLaunch): string[] {
  * command's user itself: `setpriv` (util-linux) does, inside the sandbox;
  * unprivileged, the user namespace maps only the caller's own uid.
  */
-export function bwrapArguments(spec: SandboxSpec): string[] {
+export function bwrapArguments(spec: SandboxSpec, hidden?: HiddenVariables): string[] {
   const args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--hostname", spec.hostname];
   if (spec.supervisor) args.push("--as-pid-1");
   if (spec.userNamespace) args.push("--unshare-user", "--cap-drop", "ALL");
@@ -275,13 +275,21 @@ export function bwrapArguments(spec: SandboxSpec): string[] {
     else args.push(op.readOnly ? "--ro-bind" : "--bind", op.source, op.target);
   }
   args.push("--chdir", spec.cwd, "--clearenv");
-  for (const [key, value] of Object.entries(spec.env)) args.push("--setenv", key, value);
+  for (const [key, value] of Object.entries(spec.env)) if (!hidden?.keys.has(key)) args.push("--setenv", key, value);
+  // After --clearenv: bwrap applies both as it reads them.
+  if (hidden) args.push("--args", String(hidden.fd));
   // Supervised: the barrier is PID 1's (troupe-spawner supervise), bwrap's status goes to fd 5, the same pipe as fd 3.
   if (spec.supervisor) args.push("--json-status-fd", String(SUPERVISED_BWRAP_STATUS_FD), "--", spec.supervisor, "supervise", "--");
   else args.push("--json-status-fd", String(STATUS_FD), "--block-fd", String(BLOCK_FD), "--");
   if (spec.user && !spec.userNamespace) args.push(...setprivArguments(spec.user));
   args.push(...spec.argv);
   return args;
+}
+
+/** Variables bwrap reads from a file descriptor (`--args FD`) rather than its command line, which everyone may read. */
+export interface HiddenVariables {
+  fd: number;
+  keys: ReadonlySet<string>;
 }
 
 /**

@@ -7,8 +7,19 @@
  * it (or with TROUPE_SPAWNER=node) the host runtime uses Node's child_process.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { hasMaskable } from "../../util/secret-mask.js";
+import { MaskedLog } from "../masked-log.js";
 import { builtHelper } from "../native-helpers.js";
 import { signalNumber, type SandboxProcess, type SandboxProcessEvents, type StartSandboxProcess } from "./sandbox-process.js";
+
+/** The events of a process whose output goes through `log`: its end is told once the log is on disk. */
+function maskedEvents(log: MaskedLog, events: SandboxProcessEvents): SandboxProcessEvents {
+  return {
+    status: (chunk) => events.status(chunk),
+    output: (chunk) => log.write(chunk),
+    exit: (code, error) => log.end(() => events.exit(code, error)),
+  };
+}
 
 /** Where the built helper is, or undefined when it was not built or is switched off. */
 export function spawnerPath(): string | undefined {
@@ -61,15 +72,18 @@ export class Spawner {
     this.idle();
   }
 
-  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep, supervised }, events) => {
+  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep, supervised, secrets }, given) => {
     const id = String(this.nextId++);
+    // With secrets to mask, the helper relays the output and troupe writes the log (masked): "relay" mode.
+    const masked = keep === undefined && hasMaskable(secrets);
+    const events = masked ? maskedEvents(new MaskedLog(logPath, secrets, live ? given.output : undefined), given) : given;
     if (this.gone !== undefined) {
       const reason = this.gone;
       queueMicrotask(() => events.exit(undefined, reason));
     } else {
       if (this.pending.size === 0) this.busy();
       this.pending.set(id, events);
-      const head = keep !== undefined ? ["keep", logPath, keep] : [live ? "pipe" : "file", logPath];
+      const head = keep !== undefined ? ["keep", logPath, keep] : [masked ? "relay" : live ? "pipe" : "file", logPath];
       const fields = directives ? [...head, ...directives] : [...head, ...argv];
       // Fields travel NUL-separated: one with a NUL in it would become several (a directive, a flag).
       const refused = fields.some((field) => field.includes("\0"))

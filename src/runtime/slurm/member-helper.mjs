@@ -131,15 +131,18 @@ function prepare(given) {
   } catch (error) {
     return fail(`cannot open its log ${launch.logPath}: ${error.message}`);
   }
-  if (launch.container) return void prepareContainer(output);
-  const stdio = ["ignore", output, output];
+  // With secrets to mask (the task's credentials'), its output comes through this helper to the log.
+  const masker = launch.secrets?.length ? secretMasker(launch.secrets) : undefined;
+  if (launch.container) return void prepareContainer(output, masker);
+  const stdio = masker ? ["ignore", "pipe", "pipe"] : ["ignore", output, output];
   stdio[STATUS_FD] = "pipe";
   stdio[BLOCK_FD] = "pipe";
   try {
     sandbox = spawn(launch.sandbox[0], launch.sandbox.slice(1), { stdio, detached: true });
   } finally {
-    fs.closeSync(output);
+    if (!masker) fs.closeSync(output);
   }
+  if (masker) writeMasked(sandbox, output, masker);
   // EPIPE as the sandbox ends: its exit says how it ended.
   sandbox.stdio[STATUS_FD].on("error", () => undefined);
   sandbox.stdio[BLOCK_FD].on("error", () => undefined);
@@ -246,7 +249,7 @@ function finish(status, error, verdict) {
 
 // ---- a container member
 
-async function prepareContainer(output) {
+async function prepareContainer(output, masker) {
   const { command, controlDir, image } = launch.container;
   const missing = await ensureImage(image);
   if (missing !== undefined || killed) fs.closeSync(output);
@@ -257,10 +260,12 @@ async function prepareContainer(output) {
   }
   try {
     // In the control directory: conmon writes its `oom` file where podman runs.
-    engine = spawn(command[0], command.slice(1), { cwd: controlDir, stdio: ["ignore", output, output], detached: true });
+    const stdio = masker ? ["ignore", "pipe", "pipe"] : ["ignore", output, output];
+    engine = spawn(command[0], command.slice(1), { cwd: controlDir, stdio, detached: true });
   } finally {
-    fs.closeSync(output);
+    if (!masker) fs.closeSync(output);
   }
+  if (masker) writeMasked(engine, output, masker);
   // A cancel (scancel) signals the step's processes, which the container is not (conmon left the step): it goes here.
   process.on("SIGTERM", removeContainerAndLeave);
   engine.on("error", (error) => (startError = `cannot run podman on node ${os.hostname()}: ${error.message}`));
@@ -440,3 +445,82 @@ function end() {
 }
 
 connect();
+
+/**
+ * The process's output (stdout and stderr), masked, into the log `output`: the held-back rest is written, and
+ * the log closed, as the process closes (registered before its other "close" listeners: they see a whole log).
+ */
+function writeMasked(child, output, masker) {
+  const write = (bytes) => bytes.length > 0 && fs.writeSync(output, bytes);
+  child.stdout.on("data", (chunk) => write(masker.push(chunk)));
+  child.stderr.on("data", (chunk) => write(masker.push(chunk)));
+  child.on("close", () => {
+    write(masker.end());
+    fs.closeSync(output);
+  });
+}
+
+/**
+ * The streaming masker of src/util/secret-mask.ts, here again because this file runs alone on the node:
+ * every secret becomes "[MASKED]"; an end of a chunk that could begin a secret is held back for the next.
+ */
+function secretMasker(values) {
+  const secrets = [...new Set(values)].filter((v) => [...v].length >= 8).map((v) => Buffer.from(v));
+  secrets.sort((a, b) => b.length - a.length);
+  const carryLength = secrets.length ? secrets[0].length - 1 : 0;
+  const mask = Buffer.from("[MASKED]");
+  let carry = Buffer.alloc(0);
+  const run = (data, limit) => {
+    const parts = [];
+    let at = 0;
+    for (;;) {
+      let found = -1;
+      let length = 0;
+      for (const secret of secrets) {
+        const index = data.indexOf(secret, at);
+        if (index >= 0 && (found < 0 || index < found)) {
+          found = index;
+          length = secret.length;
+        }
+      }
+      if (found < 0 || found >= limit) break;
+      parts.push(data.subarray(at, found), mask);
+      at = found + length;
+      // Secrets that overlap the masked stretch go with it, whole.
+      for (let grown = true; grown;) {
+        grown = false;
+        for (const secret of secrets) {
+          const index = data.indexOf(secret, found + 1);
+          if (index >= 0 && index < at && index + secret.length > at) {
+            at = index + secret.length;
+            grown = true;
+          }
+        }
+      }
+    }
+    const next = Math.max(at, limit);
+    parts.push(data.subarray(at, next));
+    return { out: Buffer.concat(parts), next };
+  };
+  const unfinished = (data) => {
+    for (let k = Math.min(carryLength, data.length); k > 0; k--) {
+      const end = data.subarray(data.length - k);
+      if (secrets.some((secret) => secret.length > k && secret.subarray(0, k).equals(end))) return k;
+    }
+    return 0;
+  };
+  return {
+    push(chunk) {
+      if (!secrets.length) return chunk;
+      const data = Buffer.concat([carry, chunk]);
+      const { out, next } = run(data, data.length - unfinished(data));
+      carry = Buffer.from(data.subarray(next));
+      return out;
+    },
+    end() {
+      const { out } = run(carry, carry.length);
+      carry = Buffer.alloc(0);
+      return out;
+    },
+  };
+}

@@ -95,8 +95,8 @@ export function stageNodeSandbox(launch: TaskLaunch, place: NodePlace, dir: stri
   const argv = ["bwrap", ...bwrapArguments(spec)];
   launch.files.forEach((file, i) => {
     const staged = plan.stagedFiles[i]!;
-    writeFileSync(staged, file.contents);
-    // The task's own, to write as it likes: `files:` are the task's.
+    writeFileSync(staged, file.contents, { mode: file.mode ?? 0o644 });
+    // The task's own, to write as it likes: `files:` are the task's (a credential's, to read).
     if (user) chownSync(staged, user.uid, user.gid);
   });
   writeFileSync(hosts.file, hosts.text);

@@ -238,7 +238,9 @@ export class SlurmGroup implements GroupHandle {
       link.send({ t: "stop", graceMs: 0 });
       return this.report(member, { kind: "start-failed", message: (error as Error).message });
     }
-    link.send({ t: "launch", launch: { ...payload, logPath: member.launch!.logPath, orphanMs: this.site.orphanMs } });
+    // Secrets (the task's credentials') to mask in its output, which the helper writes to its log on the node.
+    const { logPath, secrets } = member.launch!;
+    link.send({ t: "launch", launch: { ...payload, logPath, secrets, orphanMs: this.site.orphanMs } });
   }
 
   private message(member: SlurmMember, message: HelperMessage): void {
