@@ -15,11 +15,14 @@
 // Its connection may break (troupe restarted): the command goes on, and the helper connects again to
 // whatever address the `listener` file names next. A run whose tasks must not outlive troupe (not `keep`)
 // ends its command when troupe is gone for longer than the launch's `orphanMs`.
-// Plain JavaScript, no imports but Node's: it runs from the shared file system with the node's `node`.
+// Plain JavaScript, no imports but Node's and its masker's (member-masker.mjs, copied beside it as
+// member-masker-HASH.mjs, the name this import is given in the copy): it runs from the shared file
+// system with the node's `node`.
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { execFile, execFileSync, spawn } from "node:child_process";
+import { secretMasker, writeMasked } from "./member-masker.mjs";
 
 const [membersFile] = process.argv.slice(2);
 const rank = Number(process.env.SLURM_PROCID ?? "0");
@@ -445,82 +448,3 @@ function end() {
 }
 
 connect();
-
-/**
- * The process's output (stdout and stderr), masked, into the log `output`: the held-back rest is written, and
- * the log closed, as the process closes (registered before its other "close" listeners: they see a whole log).
- */
-function writeMasked(child, output, masker) {
-  const write = (bytes) => bytes.length > 0 && fs.writeSync(output, bytes);
-  child.stdout.on("data", (chunk) => write(masker.push(chunk)));
-  child.stderr.on("data", (chunk) => write(masker.push(chunk)));
-  child.on("close", () => {
-    write(masker.end());
-    fs.closeSync(output);
-  });
-}
-
-/**
- * The streaming masker of src/util/secret-mask.ts, here again because this file runs alone on the node:
- * every secret becomes "[MASKED]"; an end of a chunk that could begin a secret is held back for the next.
- */
-function secretMasker(values) {
-  const secrets = [...new Set(values)].filter((v) => [...v].length >= 8).map((v) => Buffer.from(v));
-  secrets.sort((a, b) => b.length - a.length);
-  const carryLength = secrets.length ? secrets[0].length - 1 : 0;
-  const mask = Buffer.from("[MASKED]");
-  let carry = Buffer.alloc(0);
-  const run = (data, limit) => {
-    const parts = [];
-    let at = 0;
-    for (;;) {
-      let found = -1;
-      let length = 0;
-      for (const secret of secrets) {
-        const index = data.indexOf(secret, at);
-        if (index >= 0 && (found < 0 || index < found)) {
-          found = index;
-          length = secret.length;
-        }
-      }
-      if (found < 0 || found >= limit) break;
-      parts.push(data.subarray(at, found), mask);
-      at = found + length;
-      // Secrets that overlap the masked stretch go with it, whole.
-      for (let grown = true; grown;) {
-        grown = false;
-        for (const secret of secrets) {
-          const index = data.indexOf(secret, found + 1);
-          if (index >= 0 && index < at && index + secret.length > at) {
-            at = index + secret.length;
-            grown = true;
-          }
-        }
-      }
-    }
-    const next = Math.max(at, limit);
-    parts.push(data.subarray(at, next));
-    return { out: Buffer.concat(parts), next };
-  };
-  const unfinished = (data) => {
-    for (let k = Math.min(carryLength, data.length); k > 0; k--) {
-      const end = data.subarray(data.length - k);
-      if (secrets.some((secret) => secret.length > k && secret.subarray(0, k).equals(end))) return k;
-    }
-    return 0;
-  };
-  return {
-    push(chunk) {
-      if (!secrets.length) return chunk;
-      const data = Buffer.concat([carry, chunk]);
-      const { out, next } = run(data, data.length - unfinished(data));
-      carry = Buffer.from(data.subarray(next));
-      return out;
-    },
-    end() {
-      const { out } = run(carry, carry.length);
-      carry = Buffer.alloc(0);
-      return out;
-    },
-  };
-}

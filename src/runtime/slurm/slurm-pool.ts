@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type {
   GroupHandle,
   GroupListener,
@@ -38,6 +38,8 @@ import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
 
 const HELPER_SOURCE = new URL("./member-helper.mjs", import.meta.url);
+/** The helper's one module of its own (secret masking), copied beside it. */
+const MASKER_SOURCE = new URL("./member-masker.mjs", import.meta.url);
 
 export interface SlurmSettings {
   /** The environment Slurm's commands run with (SLURM_CONF, for a cluster of its own). */
@@ -163,12 +165,16 @@ export class SlurmPool implements PoolBackend {
 
   /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
   private helperPath(): string {
-    return (this.helper ??= this.sharedCopy(HELPER_SOURCE, "member-helper.mjs", 0o644));
+    if (this.helper) return this.helper;
+    // The helper imports its masker by the name of the masker's copy: both named by their contents.
+    const masker = this.sharedCopy(readFileSync(MASKER_SOURCE), "member-masker.mjs", 0o644);
+    const helper = readFileSync(HELPER_SOURCE, "utf8").replace('"./member-masker.mjs"', JSON.stringify(`./${basename(masker)}`));
+    return (this.helper = this.sharedCopy(Buffer.from(helper), "member-helper.mjs", 0o644));
   }
 
   /** A copy of `source` in this home's directory on the shared file system, named by its contents' hash: NAME-HASH[.EXT]. */
-  private sharedCopy(source: string | URL, name: string, mode: number): string {
-    const bytes = readFileSync(source);
+  private sharedCopy(source: string | URL | Buffer, name: string, mode: number): string {
+    const bytes = Buffer.isBuffer(source) ? source : readFileSync(source);
     const dot = name.lastIndexOf(".");
     const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
     const path = join(this.base, `${stem}-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}${ext}`);
