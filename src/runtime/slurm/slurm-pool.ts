@@ -7,7 +7,8 @@
  * helpers on an address of this (the login) node that the nodes reach.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { basename, join } from "node:path";
 import type {
@@ -211,14 +212,13 @@ export class SlurmPool implements PoolBackend {
       doomed.map((job) => job.id),
     );
     const runs = new Set(doomed.map((job) => commentFields(job.comment).run ?? ""));
-    for (const run of runs) this.removeRunDir(run);
+    await Promise.all([...runs].map((run) => this.removeRunDir(run)));
     return doomed.map((job) => `slurm job ${job.id} (${job.name})`);
   }
 
-  private removeRunDir(run: string): void {
+  private async removeRunDir(run: string): Promise<void> {
     const dir = this.runDir(run);
-    if (run && existsSync(dir) && !existsSync(join(dir, "keep")))
-      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) await removeTree(dir);
   }
 
   /** Where run `runId`'s files are on the shared file system (while a session of it is open, or a dead one left them). */
@@ -320,9 +320,16 @@ class SlurmSession implements RunSession, GroupSite {
       this.poller.close();
       await this.listener.close();
       this.onClose();
-      // Helpers of cancelled jobs may still be leaving their last files in it: retried while they do.
-      rmSync(this.runDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      await removeTree(this.runDir);
     })();
     return this.closing;
   }
+}
+
+/**
+ * A run's directory, gone. The helpers of cancelled jobs may still be leaving their last files in it (Slurm
+ * signals them, then kills them after KillWait: seconds): tried again, without blocking, while they do.
+ */
+function removeTree(dir: string): Promise<void> {
+  return rm(dir, { recursive: true, force: true, maxRetries: 25, retryDelay: 100 });
 }
