@@ -143,7 +143,8 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
     });
     await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
     const runId = fs.readdirSync(path.join(home, "runs")).find((r) => r.startsWith("slurm-podman-cancel-"))!;
-    expect(containersOf(runId)).toHaveLength(1);
+    // `podman run`'s own command line holds the marker before its container exists: waited for, not assumed.
+    expect(await pollFor("its container", 30_000, async () => (containersOf(runId).length === 1 ? true : undefined))).toBe(true);
     child!.kill("SIGINT");
     const result = await running;
     expect(result.code).toBe(130);
