@@ -163,7 +163,11 @@ function prepare(given) {
     if (error.code === "ENOENT")
       startError += " (troupe runs Slurm tasks in bubblewrap on their nodes: install it there, apt-get install bubblewrap)";
   });
-  sandbox.on("close", (code, signal) => sandboxEnded(code ?? 128 + (os.constants.signals[signal] ?? 0)));
+  sandbox.on("close", (code, signal) => {
+    // troupe only ever SIGKILLs a sandbox: a SIGTERM is Slurm's, which may reach bwrap before this helper hears of it.
+    if (signal === "SIGTERM") slurmSignalled();
+    sandboxEnded(code ?? 128 + (os.constants.signals[signal] ?? 0));
+  });
 }
 
 /** bwrap's status channel: the sandbox's PID 1 (it is set up, its command waits at the barrier), the command's exit code. */
@@ -239,8 +243,12 @@ function start(message) {
 }
 
 /** `verdict`: a container's troupe-init's, which troupe checks against the release's nonce. */
-function finish(status, error, verdict) {
+function finish(status, error, verdict, waited) {
   if (exitStatus !== undefined) return;
+  // A command ended by SIGTERM that troupe did not ask for: most likely Slurm's, whose signal to this helper may
+  // come a moment after the command's end. Waited for, briefly, before the end is taken as the command's own.
+  if (status === 128 + 15 && !stopAsked && !signalledBySlurm && !waited)
+    return void setTimeout(() => finish(status, error, verdict, true), 500);
   exitStatus = status;
   if (signalledBySlurm) return saySignalled(status);
   fs.writeFileSync(`${dir}/exit.tmp`, `${status}\n`);
@@ -382,6 +390,7 @@ function commandPid() {
 }
 
 function stop(graceMs) {
+  stopAsked = true;
   if (exitStatus !== undefined) return;
   if (launch?.container) return stopContainer(graceMs);
   if (!sandbox) {
@@ -408,11 +417,19 @@ function killSandbox() {
 // included: the command's end is then Slurm's doing, not its own exit. No exit file: troupe reads how the
 // job ended from Slurm once Slurm has ended it (PREEMPTED, TIMEOUT, CANCELLED); the batch script waits for that.
 let signalledBySlurm = false;
-process.on("SIGTERM", () => {
-  if (signalledBySlurm) return;
+/** troupe asked for a stop: a SIGTERM the command then dies of is troupe's. */
+let stopAsked = false;
+
+/** Slurm signalled the step: said first (srun may return to the batch script before this helper ends). */
+function slurmSignalled() {
+  if (signalledBySlurm) return false;
   signalledBySlurm = true;
-  // First: srun may return to the batch script as soon as Slurm cancels the step, before this helper ends.
   mark("signalled", "\n");
+  return true;
+}
+
+process.on("SIGTERM", () => {
+  if (!slurmSignalled()) return;
   // A container: removeContainerAndLeave (its own SIGTERM listener) removes it and leaves.
   if (launch?.container) return;
   if (!sandbox || exitStatus !== undefined) return saySignalled(undefined);
