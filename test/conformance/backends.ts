@@ -74,38 +74,27 @@ export const BACKENDS = {
    * The Slurm runtime on the test cluster (scripts/slurm/up.sh, or CI's: TROUPE_SLURM_CONF), members on
    * distinct nodes; a troupe gone for 5 s has its helpers end the commands of runs that do not keep them.
    */
-  slurm: async () => {
-    const { cluster, reason } = attemptCluster();
-    if (!cluster) throw new Error(`no Slurm test cluster: ${reason}`);
-    const nodes = await partitionNodes(cluster.env, undefined);
-    return new SlurmPool({
-      env: cluster.env,
-      sharedDir: cluster.shared,
-      listenAddress: cluster.loginAddress,
-      spread: "nodes",
-      home: CONFORMANCE_HOME,
-      nodes,
-      orphanMs: 5000,
-    });
-  },
+  slurm: () => slurmPool(),
   /** The same, each member in a podman container of its image on its node (the nodes share this machine's podman). */
-  "slurm-podman": async () => {
-    const { cluster, reason } = attemptCluster();
-    if (!cluster) throw new Error(`no Slurm test cluster: ${reason}`);
-    const nodes = await partitionNodes(cluster.env, undefined);
-    return new SlurmPool({
-      env: cluster.env,
-      sharedDir: cluster.shared,
-      listenAddress: cluster.loginAddress,
-      spread: "nodes",
-      home: CONFORMANCE_HOME,
-      nodes,
-      orphanMs: 5000,
-      nodeEngine: "podman",
-    });
-  },
+  "slurm-podman": () => slurmPool("podman"),
   /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
   "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
 } satisfies Record<string, () => Promise<PoolBackend>>;
 
 export type BackendName = keyof typeof BACKENDS;
+
+/** A Slurm pool on the test cluster, its members in the host sandbox on their nodes or (`podman`) containers there. */
+async function slurmPool(nodeEngine?: "podman"): Promise<SlurmPool> {
+  const { cluster, reason } = attemptCluster();
+  if (!cluster) throw new Error(`no Slurm test cluster: ${reason}`);
+  return new SlurmPool({
+    env: cluster.env,
+    sharedDir: cluster.shared,
+    listenAddress: cluster.loginAddress,
+    spread: "nodes",
+    home: CONFORMANCE_HOME,
+    nodes: await partitionNodes(cluster.env, undefined),
+    orphanMs: 5000,
+    ...(nodeEngine && { nodeEngine }),
+  });
+}
