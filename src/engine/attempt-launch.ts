@@ -1,7 +1,7 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
-import { attemptInputDir } from "../model/index.js";
+import { attemptInputDir, OSMO_OUTPUT_PATH, osmoInputPath } from "../model/index.js";
 import type { CompiledInput, CompiledWorkflow } from "../plan/index.js";
-import type { TaskCredentials, TaskLaunch } from "../port/index.js";
+import type { PoolCapabilities, TaskCredentials, TaskLaunch, TaskMount } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
 import { buildLaunch } from "./launch.js";
@@ -19,6 +19,8 @@ export interface RunView {
   dataDir: string;
   /** What tasks' `credentials:` give them (RunOptions.credentials). */
   credentials?: TaskCredentials;
+  /** What a task sees of the file system: whether it can be given mounts, and where its data is. */
+  taskView: Pick<PoolCapabilities, "mounts" | "dataPaths">;
 }
 
 /** The key of an attempt, unique within its run (TaskLaunch.key, the port's events). */
@@ -50,6 +52,8 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     if (input.kind === "url" || input.regex !== undefined) return attemptInputDir(run.dataDir, task.name, retryId, i);
     return upstreamOutputDir(run, input);
   });
+  const outputDir = run.tasks[g]![t]!.outputDir;
+  const seen = taskDataPaths(run, task.inputs, outputDir, inputDirs);
   const launch = buildLaunch(
     task,
     {
@@ -61,10 +65,41 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
       // Where the pool has GPUs, a task that asked for none is given none (not "all": undefined).
       gpuDevices: run.gpuDevices.count > 0 ? (run.groups[g]!.gpus?.[t] ?? []) : undefined,
       logPath: run.recorder.logPath(run.runId, group.name, task.name, retryId),
+      outputDir,
+      inputDirs,
+      mounts: seen.mounts,
     },
-    { workflowId: run.runId, outputDir: run.tasks[g]![t]!.outputDir, inputDirs, hosts: tokens },
+    { workflowId: run.runId, outputDir: seen.outputDir, inputDirs: seen.inputDirs, hosts: tokens },
   );
   return withCredentials(run, task.name, Object.keys(task.credentials).length > 0, launch);
+}
+
+/**
+ * Where the task sees its output and inputs (what its tokens become), and the
+ * mounts that show them there: OSMO's /osmo/data paths where the pool's
+ * runtime has them (an input from a task also by that task's name), the
+ * directories' own paths elsewhere.
+ */
+function taskDataPaths(
+  run: RunView,
+  inputs: readonly CompiledInput[],
+  outputDir: string,
+  inputDirs: readonly string[],
+): { outputDir: string; inputDirs: readonly string[]; mounts: TaskMount[] } {
+  if (run.taskView.dataPaths !== "osmo") return { outputDir, inputDirs, mounts: [] };
+  const mounts: TaskMount[] = [{ source: outputDir, target: OSMO_OUTPUT_PATH, readOnly: false }];
+  const targets = new Set<string>();
+  inputDirs.forEach((source, i) => {
+    mounts.push({ source, target: osmoInputPath(i), readOnly: true });
+    targets.add(osmoInputPath(i));
+  });
+  inputs.forEach((input, i) => {
+    const byName = input.kind === "task" ? osmoInputPath(input.task) : undefined;
+    if (byName === undefined || targets.has(byName)) return;
+    targets.add(byName);
+    mounts.push({ source: inputDirs[i]!, target: byName, readOnly: true });
+  });
+  return { outputDir: OSMO_OUTPUT_PATH, inputDirs: inputDirs.map((_, i) => osmoInputPath(i)), mounts };
 }
 
 /** The launch with what its task's `credentials:` give it; every launch of a run with credentials masks their secrets. */

@@ -1,8 +1,9 @@
 /** Turning a compiled task into a runtime launch: tokens resolved, files as bytes. */
 import { normalizeName } from "../spec/index.js";
 import type { CompiledFile, CompiledTask, TokenizedText } from "../plan/index.js";
-import type { TaskLaunch } from "../port/index.js";
+import type { TaskLaunch, TaskMount } from "../port/index.js";
 
+/** What the tokens of a task attempt become: its paths as the task sees them (its pool's PoolCapabilities.dataPaths). */
 export interface TokenContext {
   workflowId: string;
   outputDir: string;
@@ -63,6 +64,21 @@ export interface LaunchPlace {
   logPath: string;
   /** Which of the pool's GPUs the task has (as many as it asked for); undefined where the pool has none. */
   gpuDevices: readonly number[] | undefined;
+  /** The attempt's output and input directories on this machine (TaskLaunch.outputDir, inputDirs). */
+  outputDir: string;
+  inputDirs: readonly string[];
+  /** Where the task sees them, and any other directory, when not at their own paths. */
+  mounts: readonly TaskMount[];
+}
+
+/**
+ * What every task is told of itself, in its environment (its own
+ * `environment` wins): which run, task and attempt it is. A task's data paths
+ * need not name its attempt (OSMO's /osmo/data/output does not), and a
+ * rescheduled task may want to know it is one.
+ */
+function attemptVariables(workflowId: string, taskName: string, retryId: number): Record<string, string> {
+  return { TROUPE_WORKFLOW_ID: workflowId, TROUPE_TASK: taskName, TROUPE_RETRY_ID: String(retryId) };
 }
 
 export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenContext): TaskLaunch {
@@ -73,10 +89,14 @@ export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenCo
     retryId: place.retryId,
     image: task.image,
     argv: [...task.command, ...task.args].map((t) => resolveTokens(t, ctx)),
-    env: Object.fromEntries(Object.entries(task.environment).map(([k, v]) => [k, resolveTokens(v, ctx)])),
+    env: {
+      ...attemptVariables(ctx.workflowId, task.name, place.retryId),
+      ...Object.fromEntries(Object.entries(task.environment).map(([k, v]) => [k, resolveTokens(v, ctx)])),
+    },
     files: task.files.map((f) => ({ path: f.path, contents: fileBytes(f, ctx) })),
-    outputDir: ctx.outputDir,
-    inputDirs: [...ctx.inputDirs],
+    outputDir: place.outputDir,
+    inputDirs: [...place.inputDirs],
+    ...(place.mounts.length > 0 ? { mounts: place.mounts.map((m) => ({ ...m })) } : {}),
     address: place.address,
     hosts: place.hosts,
     logPath: place.logPath,

@@ -78,6 +78,7 @@ export class WorkflowRun implements PoolMember {
       groups: this.groups,
       tasks: this.tasks,
       gpuDevices: this.ledger.gpuDevices,
+      taskView: { mounts: options.capabilities?.mounts ?? false, dataPaths: options.capabilities?.dataPaths ?? "host" },
     };
     this.launcher = new GroupLauncher(this.launchSite());
     this.holdings = new RunHoldings({ ...options, groups: this.groups, ledger: this.ledger, member: this });

@@ -9,3 +9,4 @@ export type * from "./records.js";
 export * from "./run-layout.js";
 export type * from "./reuse.js";
 export * from "./storage-url.js";
+export * from "./task-paths.js";

@@ -1,4 +1,4 @@
-export type { TaskLaunch, OutputSink, RunContext } from "./launch.js";
+export type { TaskLaunch, TaskMount, OutputSink, RunContext } from "./launch.js";
 export { TaskStartError, startFailure, type MemberOutcome, type OutcomeKind } from "./outcome.js";
 export type {
   PoolBackend,

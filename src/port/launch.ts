@@ -1,5 +1,18 @@
 /** What a runtime is given to run: one task attempt, and the run it belongs to. */
 
+/**
+ * A directory of this machine's that the task sees at another path: its
+ * output and inputs at OSMO's paths (model/task-paths.ts), its checkpoint
+ * directories. Only pools with `PoolCapabilities.mounts` are given any.
+ */
+export interface TaskMount {
+  /** The directory here (made before the launch is prepared). */
+  source: string;
+  /** Where the task sees it: an absolute path. */
+  target: string;
+  readOnly: boolean;
+}
+
 /** One task attempt, with every token already resolved. */
 export interface TaskLaunch {
   /** Stable key of this attempt, unique within the run: `<group>/<task>/<retry>`. */
@@ -22,6 +35,8 @@ export interface TaskLaunch {
   outputDir: string;
   /** Upstream outputs, by input position (`{{input:N}}`); mounted read-only where possible. */
   inputDirs: string[];
+  /** Directories shown at paths of their own (TaskMount), after the output and inputs at their own paths. */
+  mounts?: TaskMount[];
   /** This task's address, as its placement gave it. */
   address: string;
   /** The group's members (task names as written) and their addresses: the names the runtime serves them by. */

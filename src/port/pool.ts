@@ -34,6 +34,20 @@ export interface PoolCapabilities {
   tasksOutliveTroupe: boolean;
   /** Logs are written by the runtime at each launch's `logPath`; otherwise they come only from `GroupHandle.logs`. */
   localLogs: boolean;
+  /**
+   * The runtime shows a task the launch's `mounts` at their targets (it gives
+   * each task a mount namespace of its own). Without it, a task sees this
+   * machine's paths as they are and is given no mounts.
+   */
+  mounts: boolean;
+  /**
+   * Where a task sees its output and inputs, and so what `{{output}}` and
+   * `{{input:N}}` become: "osmo", OSMO's /osmo/data paths (the runtime can
+   * make directories anywhere in the task's file system: containers);
+   * "host", the directories' own paths (a sandbox over the host's root,
+   * which cannot make a new top-level directory).
+   */
+  dataPaths: "osmo" | "host";
 }
 
 export interface PoolBackend {

@@ -25,7 +25,7 @@ import type { ExitInfo, PreparedMember, Runtime } from "./types.js";
 
 /** What a member-level runtime's pool can do: the engine places; members share this machine's disk. */
 function localCapabilities(runtime: Runtime): PoolCapabilities {
-  return { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: runtime.keepsTasks, localLogs: true };
+  return { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: runtime.keepsTasks, localLogs: true, ...runtime.taskView };
 }
 
 export class LocalPool implements PoolBackend {

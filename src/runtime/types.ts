@@ -6,7 +6,7 @@
  * statuses: it reports what happened and the engine decides.
  */
 
-import type { RunContext, TaskLaunch } from "../port/index.js";
+import type { PoolCapabilities, RunContext, TaskLaunch } from "../port/index.js";
 
 export type { TaskLaunch, OutputSink, RunContext } from "../port/index.js";
 export { TaskStartError } from "../port/index.js";
@@ -77,6 +77,8 @@ export interface Runtime {
    * for example, without the troupe-spawner helper).
    */
   readonly keepsTasks: boolean;
+  /** What a task sees of the file system (PoolCapabilities.mounts and dataPaths). */
+  readonly taskView: Pick<PoolCapabilities, "mounts" | "dataPaths">;
   /**
    * A task attempt a previous troupe process started with `keepTasks` (its
    * command released): a handle on it, or undefined when its fate cannot be

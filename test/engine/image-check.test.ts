@@ -66,6 +66,7 @@ class ImageRuntime implements Runtime {
     this.exits.get(task)?.({ code });
   }
   readonly keepsTasks = false;
+  readonly taskView = { mounts: false, dataPaths: "host" } as const;
   async reattach(): Promise<undefined> {
     return undefined;
   }

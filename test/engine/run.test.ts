@@ -135,6 +135,7 @@ class FakeRuntime implements Runtime {
     return [];
   }
   readonly keepsTasks = true;
+  readonly taskView = { mounts: false, dataPaths: "host" } as const;
   /** Task names whose re-attach finds nothing (fate unknown). */
   readonly lostOnReattach = new Set<string>();
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {

@@ -84,8 +84,8 @@ function restartSpec(lead: "fetcher" | "keeper", p: number): string {
       args:
       - |
         sleep 1
-        busybox nc {{host:keeper}} ${p} > /tmp/got || { echo "attempt $(basename {{output}}): keeper not serving"; exit 1; }
-        echo "attempt $(basename {{output}}): got $(cat /tmp/got)"
+        busybox nc {{host:keeper}} ${p} > /tmp/got || { echo "attempt $TROUPE_RETRY_ID: keeper not serving"; exit 1; }
+        echo "attempt $TROUPE_RETRY_ID: got $(cat /tmp/got)"
         grep -q "hello from keeper" /tmp/got || exit 2
         ${waits("fetcher")}
       exitActions:

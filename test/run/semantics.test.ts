@@ -158,7 +158,7 @@ for (const target of RUN_TARGETS)
     });
 
     it("RESCHEDULE on exit 1 reruns the task, which completes on its second attempt (--max-retries 1)", async () => {
-      // Each attempt has a fresh sandbox and output directory (named by its retry id), whatever the runtime.
+      // Each attempt has a fresh sandbox and output directory, whatever the runtime; TROUPE_RETRY_ID says which it is.
       const file = home.spec(
         "reschedule",
         `workflow:
@@ -169,7 +169,7 @@ for (const target of RUN_TARGETS)
     command: ["sh", "-c"]
     args:
     - |
-      if [ "$(basename {{output}})" != 0 ]; then echo "second attempt: ok"; exit 0; fi
+      if [ "$TROUPE_RETRY_ID" != 0 ]; then echo "second attempt: ok"; exit 0; fi
       echo "first attempt: failing"
       exit 1
     exitActions:
@@ -250,6 +250,46 @@ for (const target of RUN_TARGETS)
       const outputs = path.join(home.home, "runs", run.record.id, "outputs");
       expect(fs.readFileSync(path.join(outputs, "report", "0", "report.txt"), "utf8")).toBe("raw-data\nRAW-DATA\n");
       expect(fs.existsSync(path.join(outputs, "produce", "0", "scribble"))).toBe(false);
+    });
+
+    it("a task sees its data where its runtime shows it: OSMO's /osmo/data paths in a container, the directories' own paths elsewhere; and who it is", async () => {
+      const osmo = target === "container";
+      // Scripts that hard-code OSMO's paths (as its cookbook's do) work where they exist.
+      const hardCoded = osmo
+        ? 'echo "hard-coded: $(cat /osmo/data/input/0/a.txt) $(cat /osmo/data/input/produce/a.txt)"; echo kept > /osmo/data/output/hard.txt'
+        : "true";
+      const file = home.spec(
+        "paths",
+        `workflow:
+  name: paths-${random()}
+  tasks:
+  - name: produce
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args: ["echo data > {{output}}/a.txt; echo output: {{output}}"]
+  - name: consume
+    image: alpine:3.18
+    command: ["sh", "-c"]
+    args:
+    - |
+      set -e
+      echo "input: {{input:0}} by name: {{input:produce}}"
+      echo "$TROUPE_TASK $TROUPE_RETRY_ID $TROUPE_WORKFLOW_ID"
+      ${hardCoded}
+    inputs:
+    - task: produce
+`,
+      );
+      const run = await runJson(file, { home: home.home, target });
+      expect(run.code, describeRun(run)).toBe(0);
+      const outputs = path.join(home.home, "runs", run.record.id, "outputs");
+      const produced = osmo ? "/osmo/data/output" : path.join(outputs, "produce", "0");
+      expect(home.log(run.record.id, "produce")).toBe(`output: ${produced}\n`);
+      const input = osmo ? "/osmo/data/input/0" : produced;
+      const lines = [`input: ${input} by name: ${input}`, `consume 0 ${run.record.id}`];
+      if (osmo) lines.push("hard-coded: data data");
+      expect(home.log(run.record.id, "consume")).toBe(`${lines.join("\n")}\n`);
+      if (osmo) expect(fs.readFileSync(path.join(outputs, "consume", "0", "hard.txt"), "utf8")).toBe("kept\n");
     });
 
     it("exec_timeout 2s stops a `sleep 60` as FAILED_EXEC_TIMEOUT, fails its downstream as FAILED_UPSTREAM; an independent task completes", async () => {

@@ -36,7 +36,14 @@ const pool: Pool = {
   // No run starts in this test: a pool whose sessions cannot open.
   backend: {
     kind: "none",
-    capabilities: { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: false, localLogs: true },
+    capabilities: {
+      placement: "engine",
+      sharedFileSystem: true,
+      tasksOutliveTroupe: false,
+      localLogs: true,
+      mounts: false,
+      dataPaths: "host",
+    },
     describe: () => "no runtime in this test",
     notices: () => [],
     openSession: () => Promise.reject(new Error("no runtime in this test")),

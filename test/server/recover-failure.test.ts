@@ -41,6 +41,7 @@ function failingRuntime(): Runtime {
     releaseAddresses: () => undefined,
     prepare: refuse,
     keepsTasks: true,
+    taskView: { mounts: false, dataPaths: "host" },
     reattach: refuse,
     close: () => Promise.resolve(),
     sweep: () => Promise.resolve([]),

@@ -182,6 +182,9 @@ export class ContainerRuntime implements Runtime {
     }
   }
 
+  /** A container's file system is its own: the task's data at OSMO's paths. */
+  readonly taskView = { mounts: true, dataPaths: "osmo" } as const;
+
   get keepsTasks(): boolean {
     return this.backend.keepsContainers;
   }

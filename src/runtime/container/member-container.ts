@@ -22,6 +22,8 @@ export function memberMounts(launch: TaskLaunch, init: string, controlDir: strin
     { source: controlDir, target: CONTROL_IN_CONTAINER, readOnly: false },
     { source: launch.outputDir, target: launch.outputDir, readOnly: false },
     ...launch.inputDirs.map((dir) => ({ source: dir, target: dir, readOnly: true })),
+    // OSMO's data paths, checkpoint directories: the engine's (the engine also resolved the tokens to them).
+    ...(launch.mounts ?? []).map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly })),
   ];
   launch.files.forEach((file, i) => {
     const staged = join(controlDir, `file.${i}`);

@@ -87,6 +87,8 @@ export class HostRuntime implements Runtime {
   private madeSandboxes = false;
   /** Tasks outlive troupe under keepers of troupe-spawner (sandboxed tasks only). */
   readonly keepsTasks = this.sandboxed && spawnerPath() !== undefined;
+  /** A sandbox lays mounts over the host's root, read-only beneath: no new top-level directory for OSMO's paths. */
+  readonly taskView = { mounts: this.sandboxed, dataPaths: "host" } as const;
   /** Attempts of an earlier process were re-attached: its leftovers of this run go at close. */
   private reattached = false;
 

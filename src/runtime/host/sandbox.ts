@@ -348,26 +348,37 @@ function isUnder(path: string, dir: string): boolean {
  * directory contains (bwrap 0.8 has no overlays), and the new file is made there.
  */
 function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
+  const placements = launch.files.map((file, index) => ({
+    what: "place",
+    target: posix.normalize(file.path),
+    op: (target: string): MountOp => ({ kind: "bind", source: plan.stagedFiles[index] as string, target, readOnly: false }),
+  }));
+  // The launch's mounts (checkpoint directories, a pool's volumes) go where files do, their mount points made alike.
+  for (const mount of launch.mounts ?? [])
+    placements.push({
+      what: "mount a directory at",
+      target: posix.normalize(mount.target),
+      op: (target) => ({ kind: "bind", source: mount.source, target, readOnly: mount.readOnly }),
+    });
   const args: MountOp[] = [];
   const shadowed = new Set<string>();
-  launch.files.forEach((file, index) => {
-    const target = posix.normalize(file.path);
-    if (isUnder(target, plan.home)) throw new SandboxError(`cannot place ${target}: it is inside troupe's home, which tasks do not see`);
-    if (!isUnder(target, "/tmp")) checkPlaceable(target, plan);
+  for (const { what, target, op } of placements) {
+    if (isUnder(target, plan.home)) throw new SandboxError(`cannot ${what} ${target}: it is inside troupe's home, which tasks do not see`);
+    if (!isUnder(target, "/tmp")) checkPlaceable(target, plan, what);
     if (!isUnder(target, "/tmp") && !existsSync(target)) {
       let dir = posix.dirname(target);
       while (dir !== "/" && !existsSync(dir)) dir = posix.dirname(dir);
       if (dir === "/")
         throw new SandboxError(
-          `cannot place ${target}: its top-level directory does not exist on this host (the host runtime cannot create directories at /)`,
+          `cannot ${what} ${target}: its top-level directory does not exist on this host (the host runtime cannot create directories at /)`,
         );
       if (![...shadowed].some((d) => isUnder(dir, d))) {
         args.push(...shadowDirectory(dir));
         shadowed.add(dir);
       }
     }
-    args.push({ kind: "bind", source: plan.stagedFiles[index] as string, target, readOnly: false });
-  });
+    args.push(op(target));
+  }
   return args;
 }
 
@@ -376,14 +387,16 @@ function fileMounts(launch: TaskLaunch, plan: SandboxPlan): MountOp[] {
  * path it spells (no symlink on the way, such as one an earlier task left in
  * its output), and outside what tasks do not see.
  */
-function checkPlaceable(target: string, plan: SandboxPlan): void {
+function checkPlaceable(target: string, plan: SandboxPlan, what: string): void {
   let existing = target;
   while (existing !== "/" && !existsSync(existing)) existing = posix.dirname(existing);
   const real = realPath(existing) ?? existing;
   if (real !== existing)
-    throw new SandboxError(`cannot place ${target}: ${existing} is a symbolic link (to ${real}) on this host; write the path it leads to`);
+    throw new SandboxError(
+      `cannot ${what} ${target}: ${existing} is a symbolic link (to ${real}) on this host; write the path it leads to`,
+    );
   const off = [...plan.hidden.map((h) => h.path), ...UNPLACEABLE].find((dir) => isUnder(target, dir));
-  if (off !== undefined) throw new SandboxError(`cannot place ${target}: it is under ${off}, which tasks do not see`);
+  if (off !== undefined) throw new SandboxError(`cannot ${what} ${target}: it is under ${off}, which tasks do not see`);
 }
 
 /**

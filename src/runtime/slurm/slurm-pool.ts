@@ -69,7 +69,11 @@ export interface SlurmSettings {
   nodeEngine?: "podman";
 }
 
-const CAPABILITIES: PoolCapabilities = { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true };
+/** Members in containers on the nodes see OSMO's data paths; in the host sandbox, the shared directory's own. */
+function capabilitiesOf(nodeEngine: SlurmSettings["nodeEngine"]): PoolCapabilities {
+  const dataPaths = nodeEngine === "podman" ? "osmo" : "host";
+  return { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true, mounts: true, dataPaths };
+}
 
 /** The fields of a job's comment: troupe;run=R;owner=HOME;pid=TOKEN[;keep=1]. */
 function commentFields(comment: string): Record<string, string> {
@@ -83,7 +87,7 @@ function commentFields(comment: string): Record<string, string> {
 
 export class SlurmPool implements PoolBackend {
   readonly kind = "slurm";
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities: PoolCapabilities;
   private readonly homeId: string;
   private readonly base: string;
   /** Runs with a session open in this process: never swept. */
@@ -93,6 +97,7 @@ export class SlurmPool implements PoolBackend {
   private site: NodeSandboxSite | undefined;
 
   constructor(private readonly settings: SlurmSettings) {
+    this.capabilities = capabilitiesOf(settings.nodeEngine);
     this.homeId = homeIdentity(settings.home);
     this.base = join(settings.sharedDir, `troupe-${this.homeId}`);
   }
