@@ -23,6 +23,7 @@ import {
 } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import { upstreamOutputDir, type RunView } from "./attempt-launch.js";
+import { checkpointPlaces, type CheckpointPlace, type CheckpointUploads } from "./checkpoints.js";
 import { resolveTokens } from "./launch.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 
@@ -31,17 +32,23 @@ export interface AttemptTransfers {
   /** Task inputs with a regex: the matching files of `from` linked into `dir`. */
   filtered: Array<{ from: string; dir: string; regex: string }>;
   uploads: UrlTransfer[];
+  /** Its `checkpoint:` directories, uploaded while its command runs and once more at its end (checkpoints.ts). */
+  checkpoints: CheckpointPlace[];
 }
 
 /** Whether task's attempts move any data (most do not: they skip all of this). */
 export function movesData(task: CompiledTask): boolean {
-  return task.outputs.length > 0 || task.inputs.some((i) => i.kind === "url" || (i.kind === "task" && i.regex !== undefined));
+  return (
+    task.outputs.length > 0 ||
+    task.checkpoints.length > 0 ||
+    task.inputs.some((i) => i.kind === "url" || (i.kind === "task" && i.regex !== undefined))
+  );
 }
 
 /** What attempt `launch` of task t moves: from its plan, into and out of the launch's directories. */
 export function attemptTransfers(view: RunView, g: number, t: number, launch: TaskLaunch): AttemptTransfers {
   const task = view.plan.groups[g]!.tasks[t]!;
-  const out: AttemptTransfers = { downloads: [], filtered: [], uploads: [] };
+  const out: AttemptTransfers = { downloads: [], filtered: [], uploads: [], checkpoints: checkpointPlaces(view, task, launch) };
   task.inputs.forEach((input, i) => {
     const dir = launch.inputDirs[i]!;
     if (input.kind === "url") out.downloads.push({ url: input.url, regex: input.regex, dir });
@@ -73,11 +80,16 @@ export interface DataSite {
  * transfer has no data plane to go through.
  */
 export async function prepareInputs(site: DataSite, transfers: AttemptTransfers): Promise<void> {
-  if (!site.data && (transfers.downloads.length > 0 || transfers.uploads.length > 0))
+  const stored = [...transfers.downloads, ...transfers.uploads, ...transfers.checkpoints.map((c) => c.transfer)];
+  if (!site.data && stored.length > 0)
     throw new Error(
-      `${[...transfers.downloads, ...transfers.uploads][0]!.url}: url: inputs and outputs need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
+      `${stored[0]!.url}: url: inputs and outputs, and checkpoints, need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
     );
   await Promise.all(transfers.downloads.map((d) => mkdir(d.dir, { recursive: true })));
+  // A checkpoint directory of the attempt's own is mounted where the task writes it (the runtime gives it to the
+  // task's user); one in the output, or a path of the host's, is the task's to make.
+  const mounted = transfers.checkpoints.filter((c) => c.mount !== undefined);
+  await Promise.all(mounted.map((c) => mkdir(c.transfer.dir, { recursive: true })));
   for (const f of transfers.filtered) await linkMatching(f.from, f.dir, f.regex);
 }
 
@@ -91,7 +103,8 @@ export async function prepareInputs(site: DataSite, transfers: AttemptTransfers)
  */
 export async function stageData(site: DataSite, g: number, t: number, attempt: LiveAttempt, transfers: AttemptTransfers): Promise<boolean> {
   const signal = (attempt.transfers ??= new AbortController()).signal;
-  const { downloads, uploads } = transfers;
+  const { downloads } = transfers;
+  const uploads = [...transfers.uploads, ...transfers.checkpoints.map((c) => c.transfer)];
   try {
     const [report] = await Promise.all([
       downloads.length > 0 ? site.data!.download(downloads, signal) : undefined,
@@ -129,11 +142,34 @@ export async function uploadOutputs(
     return outcome;
   } catch (error) {
     if (signal.aborted) return outcome;
-    const failure = dataFailure(error, RuntimeExitCode.UPLOAD_FAILED);
-    if (outcome.code !== 0)
-      return { ...outcome, reason: [outcome.reason, `its outputs were not uploaded: ${failure.message}`].filter(Boolean).join("; ") };
-    return failure;
+    return withUploadFailure(outcome, error, "its outputs were not uploaded");
   }
+}
+
+/**
+ * After the command, what moves then, in order: the last checkpoints (of a
+ * command that exited: a lost or evicted one's files may be out of reach),
+ * then the outputs; the outcome its end is decided by.
+ */
+export async function afterCommand(
+  site: DataSite,
+  g: number,
+  t: number,
+  attempt: LiveAttempt,
+  after: { uploads: UrlTransfer[]; checkpoints: CheckpointUploads | undefined },
+  outcome: MemberOutcome,
+): Promise<MemberOutcome> {
+  let ended = outcome;
+  const failure = await after.checkpoints?.finish(outcome.kind === "exited");
+  if (failure && ended.kind === "exited") ended = withUploadFailure(ended, failure, "its last checkpoint was not uploaded");
+  return uploadOutputs(site, g, t, attempt, after.uploads, ended);
+}
+
+/** A command's outcome once an upload after it failed: a success fails with the upload's code; a failure keeps its own, the upload's added to its reason. */
+function withUploadFailure(outcome: Extract<MemberOutcome, { kind: "exited" }>, error: unknown, what: string): MemberOutcome {
+  const failure = dataFailure(error, RuntimeExitCode.UPLOAD_FAILED);
+  if (outcome.code !== 0) return { ...outcome, reason: [outcome.reason, `${what}: ${failure.message}`].filter(Boolean).join("; ") };
+  return failure;
 }
 
 function dataFailure(error: unknown, code: number): Extract<MemberOutcome, { kind: "data-failed" }> {

@@ -4,6 +4,7 @@ import type { CompiledInput, CompiledWorkflow } from "../plan/index.js";
 import type { PoolCapabilities, TaskCredentials, TaskLaunch, TaskMount } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
+import { checkpointPlaces } from "./checkpoints.js";
 import { buildLaunch } from "./launch.js";
 import type { RunRecorder } from "./recorder.js";
 import type { GroupState, Placements, TaskState } from "./run-state.js";
@@ -71,6 +72,9 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     },
     { workflowId: run.runId, outputDir: seen.outputDir, inputDirs: seen.inputDirs, hosts: tokens },
   );
+  // Checkpoint directories outside the output: shown to the task where it writes them (checkpoints.ts).
+  const checkpointMounts = checkpointPlaces(run, task, launch).flatMap((place) => (place.mount ? [place.mount] : []));
+  if (checkpointMounts.length > 0) launch.mounts = [...(launch.mounts ?? []), ...checkpointMounts];
   return withCredentials(run, task.name, Object.keys(task.credentials).length > 0, launch);
 }
 

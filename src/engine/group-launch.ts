@@ -8,7 +8,8 @@
  */
 import type { CompiledGroup } from "../plan/index.js";
 import type { DataPlane, GroupHandle, MemberOutcome, RunSession, StartTimes, UrlTransfer } from "../port/index.js";
-import { attemptTransfers, movesData, prepareInputs, stageData, uploadOutputs } from "./attempt-data.js";
+import { afterCommand, attemptTransfers, movesData, prepareInputs, stageData } from "./attempt-data.js";
+import { CheckpointUploads } from "./checkpoints.js";
 import { attemptKey, attemptLaunch, runSecrets, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
@@ -81,8 +82,8 @@ interface OpenGroup {
 
 export class GroupLauncher {
   private readonly open = new Map<number, OpenGroup>();
-  /** The `url:` outputs of attempts that have them, uploaded when their command ends. */
-  private readonly uploads = new WeakMap<LiveAttempt, UrlTransfer[]>();
+  /** What attempts that have any upload: their `url:` outputs when their command ends, their checkpoints meanwhile. */
+  private readonly uploads = new WeakMap<LiveAttempt, { uploads: UrlTransfer[]; checkpoints: CheckpointUploads | undefined }>();
   /** Releases whose RUNNING records wait for their commit (durableStarts). */
   private readonly toRelease: Array<{ g: number; members: ReadyMember[] }> = [];
 
@@ -126,10 +127,12 @@ export class GroupLauncher {
       const uploads = this.uploads.get(attempt);
       if (!uploads) return this.site.onExit(g, t, retryId, ended, events.wasReady);
       this.uploads.delete(attempt);
-      // Its outputs go up before its end is decided (still RUNNING meanwhile), unless it was stopped or its task ended.
+      // Its last checkpoints and outputs go up before its end is decided (still RUNNING meanwhile), unless it was stopped or its task ended.
       const task = this.site.state.tasks[g]![t]!;
       const current = task.retryId === retryId && !isFinal(task.status ?? "WAITING");
-      const uploaded = current ? uploadOutputs(this.site, g, t, attempt, uploads, ended) : Promise.resolve(ended);
+      const uploaded = current
+        ? afterCommand(this.site, g, t, attempt, uploads, ended)
+        : Promise.resolve(uploads.checkpoints?.finish(false)).then(() => ended);
       void uploaded.then((final) => this.site.onExit(g, t, retryId, final, events.wasReady));
     });
     this.site.state.tasks[g]![t]!.attempt = attempt;
@@ -223,9 +226,18 @@ export class GroupLauncher {
         void attempt.handle.stop(attempt.key, 0);
         return undefined;
       }
-      if (transfers.uploads.length > 0) this.uploads.set(attempt, transfers.uploads);
+      const checkpoints =
+        transfers.checkpoints.length > 0 && this.site.data
+          ? new CheckpointUploads(
+              { clock: this.site.clock, data: this.site.data, note: (message) => this.site.state.noteTask(g, t, message) },
+              transfers.checkpoints,
+              (attempt.transfers ??= new AbortController()).signal,
+            )
+          : undefined;
+      if (transfers.uploads.length > 0 || checkpoints) this.uploads.set(attempt, { uploads: transfers.uploads, checkpoints });
       // Downloads (and the outputs' access check) while the sandbox comes up; the barrier waits for both.
-      if (transfers.downloads.length + transfers.uploads.length > 0) staged = stageData(this.site, g, t, attempt, transfers);
+      if (transfers.downloads.length + transfers.uploads.length + transfers.checkpoints.length > 0)
+        staged = stageData(this.site, g, t, attempt, transfers);
     }
     attempt.handle.prepare(launch);
     if (staged && !(await staged) && attempt.dataFailure) void stopAttempt(attempt, 0);
@@ -291,6 +303,7 @@ export class GroupLauncher {
       else {
         this.site.state.setTask(g, t, "RUNNING", "command started", { startTime: now });
         if (!this.site.localLogs) this.copyLog(g, t, attempt);
+        this.uploads.get(attempt)?.checkpoints?.start();
       }
     if (this.site.durableStarts) this.releaseDurably(g, members);
     else this.releaseNow(g, members);

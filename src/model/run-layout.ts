@@ -42,6 +42,14 @@ export function attemptInputDir(runDir: string, taskName: string, retryId: numbe
   return `${runDir}/inputs/${taskName}/${retryId}/${index}`;
 }
 
+/**
+ * The directory of a task attempt's checkpoint `index` when it is its own (its `path` is not in the task's
+ * output: the task sees this directory there): `<runDir>/checkpoints/<task>/<retryId>/<index>`.
+ */
+export function attemptCheckpointDir(runDir: string, taskName: string, retryId: number, index: number): string {
+  return `${runDir}/checkpoints/${taskName}/${retryId}/${index}`;
+}
+
 /** Where a run's runtime keeps its sandboxes' files (removed when the run ends): `<runDir>/sandboxes`. */
 export function runSandboxesDir(runDir: string): string {
   return `${runDir}/sandboxes`;

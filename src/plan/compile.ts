@@ -187,7 +187,7 @@ function compileTask(
     volumeMounts: shared(task.volumeMounts ?? []),
     checkpoints: shared(
       checkpoints.map((c): CompiledCheckpoint => ({
-        path: c.path,
+        path: text(c.path),
         url: text(c.url),
         frequencyMs: requiredDuration(c.frequency),
         regex: c.regex,

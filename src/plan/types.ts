@@ -66,7 +66,8 @@ export interface CompiledFile {
 }
 
 export interface CompiledCheckpoint {
-  path: string;
+  /** The directory in the task whose files are uploaded (`{{output}}` may name it). */
+  path: TokenizedText;
   url: TokenizedText;
   frequencyMs: number;
   regex: string | undefined;

@@ -412,7 +412,7 @@ describe("durations", () => {
     ]);
     expect(plan.timeouts).toEqual({ execMs: 600000, queueMs: 2000 });
     expect(task(plan, "a").checkpoints).toEqual([
-      { path: "/ckpt", url: ["s3://b/", { kind: "workflow_id" }], frequencyMs: 3600000, regex: undefined },
+      { path: ["/ckpt"], url: ["s3://b/", { kind: "workflow_id" }], frequencyMs: 3600000, regex: undefined },
     ]);
 
     const days = await compileYaml(["workflow:", "  name: days", "  timeout: {exec_timeout: 2d}", "  tasks:", flowTask("a")]);

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe, type RunTarget } from "../run/helpers.js";
-import { attemptServer, clientFor, releaseServer, type S3Server } from "./s3-server.js";
+import { attemptServer, clientFor, dataCredentialArgs, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
 if (attempt.reason) console.warn(`test/s3/data-run.test.ts skipped: ${attempt.reason}`);
@@ -26,23 +26,8 @@ describe.skipIf(!attempt.server)(`url: inputs and outputs on a real S3 server ($
   const bucket = server.userBucket;
   let home: TestHome;
 
-  const setCredential = async (name: string, endpoint: string, secret: string, accessKeyId = server.user.accessKeyId) => {
-    const set = await troupe(
-      [
-        "credential",
-        "set",
-        name,
-        "--type",
-        "data",
-        "--payload",
-        `endpoint=${endpoint}`,
-        `region=${server.region}`,
-        `access_key_id=${accessKeyId}`,
-        `access_key=${secret}`,
-        `override_url=${server.endpoint}`,
-      ],
-      { home: home.home },
-    );
+  const setCredential = async (name: string, endpoint: string, secret: string) => {
+    const set = await troupe(dataCredentialArgs(server, name, endpoint, secret), { home: home.home });
     expect(set.code, set.stderr).toBe(0);
   };
 

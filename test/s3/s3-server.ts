@@ -88,3 +88,23 @@ export function clientFor(server: S3Server, identity: S3Identity, overrides: Par
     ...overrides,
   });
 }
+
+/**
+ * `troupe credential set NAME --type data ...` for `endpoint` on this server,
+ * with the user's keys (or the secret given: a wrong one).
+ */
+export function dataCredentialArgs(server: S3Server, name: string, endpoint: string, secret = server.user.secretAccessKey): string[] {
+  return [
+    "credential",
+    "set",
+    name,
+    "--type",
+    "data",
+    "--payload",
+    `endpoint=${endpoint}`,
+    `region=${server.region}`,
+    `access_key_id=${server.user.accessKeyId}`,
+    `access_key=${secret}`,
+    `override_url=${server.endpoint}`,
+  ];
+}

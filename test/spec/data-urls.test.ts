@@ -82,3 +82,34 @@ describe("url: inputs and outputs", () => {
     expect(found[0]!.message).toContain("`(unclosed` is not a regular expression");
   });
 });
+
+describe("checkpoint:", () => {
+  const withCheckpoints = (checkpoints: string) => `workflow:
+  name: wf
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [true]
+    checkpoint:
+${checkpoints}
+`;
+
+  it("accepts an absolute path or one in {{output}}, an s3:// URL with tokens, and a regex that compiles", async () => {
+    const src = withCheckpoints(`    - {path: /workspace/ckpt, url: "s3://b/{{workflow_id}}/ckpt", frequency: 30m, regex: '.*\\.pt$'}
+    - {path: "{{output}}/ckpt", url: s3://b/out, frequency: 10s}`);
+    expect(await problems(src)).toEqual([]);
+  });
+
+  it("refuses a relative path, another scheme and a regex that does not compile, each at its place (one checkpoint or a list)", async () => {
+    const listed = await problems(withCheckpoints(`    - {path: ckpt, url: gs://b/x, frequency: 1m, regex: '(bad'}`));
+    // In the order of the file.
+    expect(listed.map((f) => [f.code, f.path])).toEqual([
+      ["E_CHECKPOINT_PATH", "workflow.tasks[0].checkpoint[0].path"],
+      ["E_DATA_URL", "workflow.tasks[0].checkpoint[0].url"],
+      ["E_BAD_REGEX", "workflow.tasks[0].checkpoint[0].regex"],
+    ]);
+    expect(listed[0]!.message).toBe("checkpoint path `ckpt` is not absolute");
+    const single = await problems(withCheckpoints(`      path: ckpt\n      url: s3://b/x\n      frequency: 1m`));
+    expect(single.map((f) => [f.code, f.path, f.line])).toEqual([["E_CHECKPOINT_PATH", "workflow.tasks[0].checkpoint.path", 8]]);
+  });
+});

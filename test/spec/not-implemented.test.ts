@@ -64,7 +64,6 @@ const EXPECTED: Array<{ path: string; key: string; label: string }> = [
   { path: "workflow.resources.default.nodesExcluded", key: "nodesExcluded:", label: "nodesExcluded" },
   { path: "workflow.resources.default.topology", key: "topology:", label: "topology" },
   { path: "workflow.resources.default.storage", key: "storage:", label: "storage" },
-  { path: "workflow.tasks[0].checkpoint", key: "checkpoint:", label: "checkpoint" },
   { path: "workflow.tasks[0].volumeMounts", key: "volumeMounts:", label: "volumeMounts" },
   { path: "workflow.tasks[0].hostNetwork", key: "hostNetwork:", label: "hostNetwork" },
 ];
@@ -86,8 +85,8 @@ describe("fields accepted but not implemented", () => {
       expect(d.message).toContain("has no effect yet in troupe");
     }
     expect(warnings[5]!.message).toContain("(task `producer`)");
-    // `credentials:` is implemented (issue 15): no warning for it.
-    expect(warnings.some((d) => d.path.endsWith(".credentials"))).toBe(false);
+    // `credentials:` and `checkpoint:` are implemented (issue 15): no warning for them.
+    expect(warnings.some((d) => d.path.endsWith(".credentials") || d.path.endsWith(".checkpoint"))).toBe(false);
     expect(warnings[1]!.message).toContain("(resource `default`)");
   });
 
@@ -105,16 +104,14 @@ describe("fields accepted but not implemented", () => {
     inputs:
     - {task: a, regex: x}
     - {task: a, regex: y}
-    checkpoint:
-    - {path: /c1, url: s3://c/1, frequency: 1m}
-    - {path: /c2, url: s3://c/2, frequency: 1m}
+    volumeMounts: [/c1, /c2]
   - name: c
     image: alpine:3.18
     command: [true]
     inputs: [{task: a, regex: z}]
 `;
     const paths = notImplemented((await loadWorkflowSpec(src)).diagnostics).map((d) => d.path);
-    expect(paths).toEqual(["workflow.tasks[1].checkpoint"]);
+    expect(paths).toEqual(["workflow.tasks[1].volumeMounts"]);
   });
 
   it("a field that asks for nothing (false, an empty list or mapping) and implemented fields are not warned about", async () => {
@@ -163,13 +160,15 @@ describe("validate, plan, run and workflow submit say so", () => {
   let token: string;
   const SPEC = `workflow:
   name: warned
+  resources:
+    default:
+      storage: 10Gi
   tasks:
   - name: a
     image: alpine:3.18
     command: [echo, hi]
-    checkpoint: {path: /ckpt, url: s3://b/c, frequency: 10m}
 `;
-  const LINE = /warned-\w+\.yaml:7:5: warning W_NOT_IMPLEMENTED: `checkpoint` \(task `a`\) has no effect yet in troupe/;
+  const LINE = /warned-\w+\.yaml:5:7: warning W_NOT_IMPLEMENTED: `storage` \(resource `default`\) has no effect yet in troupe/;
 
   beforeAll(async () => {
     await ensureBuilt();

@@ -31,6 +31,7 @@ import {
   spawnerDirectives,
   type SandboxPlan,
   type TaskUser,
+  writableMountSources,
 } from "./sandbox.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
 import { imagesStoodInFor, taskEnvironment } from "./task-environment.js";
@@ -281,8 +282,11 @@ export class HostRuntime implements Runtime {
   }
 
   private makeDirectories(launch: TaskLaunch, user: TaskUser | undefined): void {
-    mkdirSync(launch.outputDir, { recursive: true });
-    if (user) chownSync(launch.outputDir, user.uid, user.gid);
+    // The task writes its output, and the directories it is shown to write elsewhere (checkpoints), as its user.
+    for (const dir of [launch.outputDir, ...writableMountSources(launch)]) {
+      mkdirSync(dir, { recursive: true });
+      if (user) chownSync(dir, user.uid, user.gid);
+    }
     const logDir = dirname(launch.logPath);
     if (!this.knownDirs.has(logDir)) {
       mkdirSync(logDir, { recursive: true });

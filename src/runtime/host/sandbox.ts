@@ -153,7 +153,7 @@ export function sandboxSpec(launch: TaskLaunch, plan: SandboxPlan): SandboxSpec 
     netns: plan.netns,
     userNamespace: plan.userNamespace,
     user: plan.user,
-    makeDirs: plan.ownSandbox ? [launch.outputDir] : [],
+    makeDirs: plan.ownSandbox ? [launch.outputDir, ...writableMountSources(launch)] : [],
     mounts,
     cwd: TASK_START_DIRECTORY,
     env: plan.env,
@@ -411,4 +411,9 @@ function shadowDirectory(dir: string): MountOp[] {
     else args.push({ kind: "bind", source: path, target: path, readOnly: true });
   }
   return args;
+}
+
+/** The host directories a task is shown to write at paths of their own (TaskLaunch.mounts): made, and given to its user. */
+export function writableMountSources(launch: TaskLaunch): string[] {
+  return (launch.mounts ?? []).filter((m) => !m.readOnly).map((m) => m.source);
 }

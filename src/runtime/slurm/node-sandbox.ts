@@ -24,7 +24,15 @@
 import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskLaunch } from "../types.js";
-import { bwrapArguments, gpuDeviceNodes, type HiddenPath, sandboxSpec, type SandboxPlan, type TaskUser } from "../host/sandbox.js";
+import {
+  bwrapArguments,
+  gpuDeviceNodes,
+  type HiddenPath,
+  sandboxSpec,
+  type SandboxPlan,
+  type TaskUser,
+  writableMountSources,
+} from "../host/sandbox.js";
 import { hostsText } from "../host/sandbox-names.js";
 import { taskEnvironment } from "../host/task-environment.js";
 
@@ -73,8 +81,10 @@ export function stageNodeSandbox(launch: TaskLaunch, place: NodePlace, dir: stri
   const user = site.root && !launch.privileged ? site.taskUser : undefined;
   const staging = join(dir, "sandbox");
   mkdirSync(staging, { recursive: true });
-  mkdirSync(launch.outputDir, { recursive: true });
-  if (user) chownSync(launch.outputDir, user.uid, user.gid);
+  for (const dir of [launch.outputDir, ...writableMountSources(launch)]) {
+    mkdirSync(dir, { recursive: true });
+    if (user) chownSync(dir, user.uid, user.gid);
+  }
   const hosts = { text: `${hostsText(launch, false)}${launch.address}\t${place.node}\n`, file: join(staging, "hosts") };
   const passed = passedGpuVariables(place.gpuEnv);
   const plan: SandboxPlan = {

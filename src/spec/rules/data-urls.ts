@@ -1,7 +1,8 @@
 /**
- * `url:` inputs and outputs name an object store troupe can transfer
- * (model/storage-url.ts: `s3://BUCKET/PATH`), and every `regex` of an input
- * or output is one JavaScript can compile (troupe matches it as OSMO does:
+ * `url:` inputs and outputs, and checkpoints' `url`, name an object store
+ * troupe can transfer (model/storage-url.ts: `s3://BUCKET/PATH`); a
+ * checkpoint's `path` is absolute (a path in the task); and every `regex` is
+ * one JavaScript can compile (troupe matches it as OSMO does:
  * from the start of each file's path relative to the URL or directory).
  */
 import { parseStorageUrl } from "../../model/index.js";
@@ -44,6 +45,18 @@ export function checkDataUrls(view: WorkflowView, bag: DiagnosticBag): void {
       if (!isMap(output)) return;
       checkUrl(bag, output.url, [...task.path, "outputs", i, "url"]);
       checkRegex(bag, output.regex, [...task.path, "outputs", i, "regex"]);
+    });
+    const checkpoints = Array.isArray(task.raw.checkpoint) ? task.raw.checkpoint : [task.raw.checkpoint];
+    checkpoints.forEach((checkpoint, i) => {
+      if (!isMap(checkpoint)) return;
+      const at = Array.isArray(task.raw.checkpoint) ? [...task.path, "checkpoint", i] : [...task.path, "checkpoint"];
+      checkUrl(bag, checkpoint.url, [...at, "url"]);
+      checkRegex(bag, checkpoint.regex, [...at, "regex"]);
+      const path = asText(checkpoint.path);
+      if (path !== undefined && !path.startsWith("/") && !path.startsWith("{{"))
+        bag.error("E_CHECKPOINT_PATH", [...at, "path"], `checkpoint path \`${path}\` is not absolute`, {
+          hint: "write the directory the task writes its checkpoints to as an absolute path, e.g. /osmo/data/output/checkpoints or {{output}}/checkpoints",
+        });
     });
   }
 }

@@ -45,8 +45,12 @@ function tokenFields(task: TaskView, baseDir: string | undefined, bag: Diagnosti
       );
   });
   asList(raw.outputs).forEach((o, i) => isMap(o) && add(o.url, "outputs", i, "url"));
-  if (Array.isArray(raw.checkpoint)) raw.checkpoint.forEach((c, i) => isMap(c) && add(c.url, "checkpoint", i, "url"));
-  else if (isMap(raw.checkpoint)) add(raw.checkpoint.url, "checkpoint", "url");
+  const checkpoints = Array.isArray(raw.checkpoint) ? raw.checkpoint : [raw.checkpoint];
+  checkpoints.forEach((c, i) => {
+    if (!isMap(c)) return;
+    const at = Array.isArray(raw.checkpoint) ? ["checkpoint", i] : ["checkpoint"];
+    for (const field of ["url", "path"]) add(c[field], ...at, field);
+  });
   return out;
 }
 
