@@ -27,6 +27,8 @@ export interface RunOptions extends SpecOptions, RuntimeFlags {
   gpusUnchecked?: boolean;
   maxParallel?: number;
   allowPrivileged?: boolean;
+  /** Host paths tasks' `volumeMounts` may show them (--allow-mount). */
+  allowMount?: string[];
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
   /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
@@ -244,7 +246,11 @@ async function planRun(
   }
   const baseDir = restart?.baseDir ?? (file === "-" ? process.cwd() : baseDirOf(resolve(file)));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir), { env: options.setEnv });
-  const refusals = policyRefusals(plan, { privilegedAllowed: options.allowPrivileged === true }, "of troupe run");
+  const allowedMounts = options.allowMount ?? [];
+  const relative = allowedMounts.find((path) => !path.startsWith("/"));
+  if (relative !== undefined) throw new UsageError(`--allow-mount ${relative}: not an absolute path`);
+  const policy = { privilegedAllowed: options.allowPrivileged === true, allowedMounts };
+  const refusals = policyRefusals(plan, policy, "of troupe run");
   if (refusals.length > 0) {
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
     return RUN_EXIT.invalid;

@@ -18,6 +18,11 @@ export function runCommand(): Command {
       "host runtime as root, and Slurm whose jobs run as root: who tasks run as in their sandbox, UID[:GID] or a user name (default nobody, 65534:65534)",
     )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
+    .option(
+      "--allow-mount <path>",
+      "let tasks' `volumeMounts` show them this host path and what is under it (repeat for more; default: none)",
+      (path: string, previous: string[] = []) => [...previous, path],
+    )
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
       "--max-parallel <n>",

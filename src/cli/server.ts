@@ -90,6 +90,8 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root
+    allowed_mounts: [/data]   # host paths tasks' volumeMounts may show them (default: none)
+    default_mounts: ["/datasets:/datasets"]   # mounts every task gets, SRC or SRC:DEST (default: none)
   - name: cluster             # a Slurm cluster, from its login node: each group one batch job
     runtime: slurm
     partition: main           # slurm: the partition (default: the cluster's default); its nodes are the capacity
@@ -167,6 +169,8 @@ async function serve(options: ServerOptions): Promise<number> {
           max_parallel: 64,
           task_user: options.taskUser,
           privileged_allowed: options.allowPrivileged === true,
+          allowed_mounts: [],
+          default_mounts: [],
         },
       ];
   // Each pool's runtime is chosen now, for all its runs, before anything is served: a pool that asks for containers

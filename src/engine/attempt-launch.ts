@@ -1,8 +1,8 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
 import { attemptInputDir, OSMO_OUTPUT_PATH, osmoInputPath } from "../model/index.js";
-import type { CompiledInput, CompiledWorkflow } from "../plan/index.js";
+import type { CompiledInput, CompiledTask, CompiledWorkflow } from "../plan/index.js";
 import type { PoolCapabilities, TaskCredentials, TaskLaunch, TaskMount } from "../port/index.js";
-import { normalizeName } from "../spec/index.js";
+import { normalizeName, parseVolumeMount } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
 import { checkpointPlaces } from "./checkpoints.js";
 import { buildLaunch } from "./launch.js";
@@ -20,6 +20,8 @@ export interface RunView {
   dataDir: string;
   /** What tasks' `credentials:` give them (RunOptions.credentials). */
   credentials?: TaskCredentials;
+  /** The pool's mounts for every task (RunOptions.defaultMounts). */
+  defaultMounts: readonly string[];
   /** What a task sees of the file system: whether it can be given mounts, and where its data is. */
   taskView: Pick<PoolCapabilities, "mounts" | "dataPaths">;
 }
@@ -74,7 +76,8 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   );
   // Checkpoint directories outside the output: shown to the task where it writes them (checkpoints.ts).
   const checkpointMounts = checkpointPlaces(run, task, launch).flatMap((place) => (place.mount ? [place.mount] : []));
-  if (checkpointMounts.length > 0) launch.mounts = [...(launch.mounts ?? []), ...checkpointMounts];
+  const added = [...volumeMounts(run, task), ...checkpointMounts];
+  if (added.length > 0) launch.mounts = [...(launch.mounts ?? []), ...added];
   return withCredentials(run, task.name, Object.keys(task.credentials).length > 0, launch);
 }
 
@@ -104,6 +107,23 @@ function taskDataPaths(
     mounts.push({ source: inputDirs[i]!, target: byName, readOnly: true });
   });
   return { outputDir: OSMO_OUTPUT_PATH, inputDirs: inputDirs.map((_, i) => osmoInputPath(i)), mounts };
+}
+
+/**
+ * The host paths the pool shows every task, and those the task's
+ * `volumeMounts` ask for (the pool allowed them: plan/pool-policy.ts). A
+ * runtime without mounts shows a task the host's paths as they are: there a
+ * mount at its own path is no mount at all, and one elsewhere cannot be had.
+ */
+function volumeMounts(run: RunView, task: CompiledTask): TaskMount[] {
+  const mounts = [...run.defaultMounts, ...task.volumeMounts].map(parseVolumeMount);
+  if (run.taskView.mounts) return mounts.map(({ source, target }) => ({ source, target, readOnly: false }));
+  const moved = mounts.find((m) => m.source !== m.target);
+  if (moved)
+    throw new Error(
+      `the volume mount ${moved.source}:${moved.target} needs a sandbox to show ${moved.source} at ${moved.target}, and this pool's tasks run without one (they see the host's paths as they are)`,
+    );
+  return [];
 }
 
 /** The launch with what its task's `credentials:` give it; every launch of a run with credentials masks their secrets. */

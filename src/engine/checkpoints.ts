@@ -59,7 +59,7 @@ export function checkpointPlaces(sight: CheckpointSight, task: CompiledTask, lau
     if (!inOutput.startsWith("..") && !posix.isAbsolute(inOutput)) dir = posix.join(launch.outputDir, inOutput);
     else if (sight.taskView.mounts) {
       dir = attemptCheckpointDir(sight.dataDir, task.name, launch.retryId, i);
-      mount = { source: dir, target: path, readOnly: false };
+      mount = { source: dir, target: path, readOnly: false, made: true };
     }
     const url = resolveTokens(checkpoint.url, tokens);
     return { path, transfer: { url, regex: checkpoint.regex, dir }, frequencyMs: checkpoint.frequencyMs, mount };

@@ -27,6 +27,8 @@ export interface RunOptions {
    * `credentials:` and none here cannot start.
    */
   credentials?: TaskCredentials;
+  /** The pool's `default_mounts` (`SRC[:DEST]`), shown to every task besides its own `volumeMounts`. */
+  defaultMounts?: readonly string[];
   capacity: Capacity;
   maxParallel: number;
   /**

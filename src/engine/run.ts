@@ -68,12 +68,13 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
     this.log = log.child({ run: options.runId });
-    const { runId, recorder, dataDir, credentials } = options;
+    const { runId, recorder, dataDir, credentials, defaultMounts } = options;
     this.view = {
       runId,
       recorder,
       dataDir,
       credentials,
+      defaultMounts: defaultMounts ?? [],
       plan: this.plan,
       groups: this.groups,
       tasks: this.tasks,

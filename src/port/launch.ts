@@ -1,9 +1,10 @@
 /** What a runtime is given to run: one task attempt, and the run it belongs to. */
 
 /**
- * A directory of this machine's that the task sees at another path: its
- * output and inputs at OSMO's paths (model/task-paths.ts), its checkpoint
- * directories. Only pools with `PoolCapabilities.mounts` are given any.
+ * A directory of this machine's (of the node's, on a cluster) that the task
+ * sees at another path: its output and inputs at OSMO's paths
+ * (model/task-paths.ts), its checkpoint directories, the host paths of its
+ * `volumeMounts`. Only pools with `PoolCapabilities.mounts` are given any.
  */
 export interface TaskMount {
   /** The directory here (made before the launch is prepared). */
@@ -11,6 +12,12 @@ export interface TaskMount {
   /** Where the task sees it: an absolute path. */
   target: string;
   readOnly: boolean;
+  /**
+   * A directory troupe made for this attempt (a checkpoint's): the runtime
+   * gives it to the task's user. Otherwise a host path the pool allows
+   * (`volumeMounts`), mounted as it is.
+   */
+  made?: boolean;
 }
 
 /** One task attempt, with every token already resolved. */

@@ -23,7 +23,7 @@ export interface PlanRequest {
   setString: Record<string, string>;
   /** Set in every task's environment (`--set-env`). */
   env?: Record<string, string>;
-  pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean };
+  pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean; allowedMounts: readonly string[] };
   maxTasks: number;
   /** Without it (a dry run) the answer has no plan: only its size. */
   wantPlan: boolean;

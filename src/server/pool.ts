@@ -12,6 +12,10 @@ export interface Pool {
   exitActions: readonly ExitActionRule[];
   /** Tasks with `privileged: true` may run (as root); refused otherwise. */
   privilegedAllowed: boolean;
+  /** Host paths (and what is under them) tasks' `volumeMounts` may show them; refused otherwise. */
+  allowedMounts: readonly string[];
+  /** Mounts (`SRC[:DEST]`) every task of the pool gets. */
+  defaultMounts: readonly string[];
   /** Where its runs run: the pool's runtime, chosen once for all of them. */
   backend: PoolBackend;
 }

@@ -163,7 +163,13 @@ export class RunManager implements RunControl {
         set: submission.set,
         setString: submission.setString,
         env: submission.env,
-        pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: pool.privilegedAllowed },
+        pool: {
+          name: pool.name,
+          capacity: pool.capacity,
+          maxRetries: pool.maxRetries,
+          privilegedAllowed: pool.privilegedAllowed,
+          allowedMounts: pool.allowedMounts,
+        },
         maxTasks: this.limits.maxTasks,
         wantPlan: !submission.dryRun,
       });
@@ -246,6 +252,7 @@ export class RunManager implements RunControl {
         durableStarts: true,
         maxRetries: pool.maxRetries,
         poolExitActions: pool.exitActions,
+        defaultMounts: pool.defaultMounts,
         ...from,
       },
     });

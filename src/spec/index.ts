@@ -24,6 +24,8 @@ export {
   normalizeName,
   checkLabelKey,
   checkLabelValue,
+  checkVolumeMount,
+  parseVolumeMount,
   MAX_LABELS,
   type ExitRange,
 } from "./values.js";

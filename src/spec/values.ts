@@ -151,5 +151,14 @@ export function checkVolumeMount(mount: string): Parsed<string> {
   if (parts[0] === "") return fail(`\`${mount}\` has no source path`);
   if (parts.length > 2) return fail(`\`${mount}\` has ${parts.length} parts; write \`SRC\` or \`SRC:DEST\``);
   if (parts.length === 2 && parts[1] === "") return fail(`\`${mount}\` has an empty destination after \`:\``);
+  const bad = parts.find((path) => !path.startsWith("/") || path.split("/").includes(".."));
+  if (bad !== undefined) return fail(`\`${bad}\` in \`${mount}\` is not an absolute path without \`..\``);
   return ok(mount);
+}
+
+/** A volume mount that checkVolumeMount accepted: the host's path, and where the task sees it (the same path by default). */
+export function parseVolumeMount(mount: string): { source: string; target: string } {
+  const [source, target] = mount.split(":") as [string, string | undefined];
+  const clean = (path: string) => path.replace(/(.)\/+$/, "$1");
+  return { source: clean(source), target: clean(target ?? source) };
 }

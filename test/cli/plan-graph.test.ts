@@ -36,7 +36,7 @@ const SPEC = `workflow:
       image: alpine:3.18
       command: [true]
       inputs: [{task: prepare}, {task: trainer}, {task: "run-7:model"}]
-      volumeMounts: [/data]
+      hostNetwork: true
 `;
 
 let home: TestHome;
@@ -45,7 +45,7 @@ let file: string;
 async function plan(output: string): Promise<string> {
   const result = await troupe(["plan", file, "--output", output], { home: home.home });
   expect(result.code, result.stderr).toBe(0);
-  // Warnings (volumeMounts, not done yet) go to stderr; stdout is the graph alone.
+  // Warnings (hostNetwork, not done yet) go to stderr; stdout is the graph alone.
   expect(result.stderr).toContain("W_NOT_IMPLEMENTED");
   return result.stdout;
 }

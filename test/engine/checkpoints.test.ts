@@ -58,7 +58,12 @@ describe("where a checkpoint directory is", () => {
       ["s3://b/b", ".*\\.pt$", 60_000],
       ["s3://b/c", undefined, 5_000],
     ]);
-    expect(places[0]!.mount).toEqual({ source: "/home/t/runs/r1/checkpoints/trainer/2/0", target: "/workspace/ckpt", readOnly: false });
+    expect(places[0]!.mount).toEqual({
+      source: "/home/t/runs/r1/checkpoints/trainer/2/0",
+      target: "/workspace/ckpt",
+      readOnly: false,
+      made: true,
+    });
   });
 
   it("in the host's sandbox (its own paths, mounts): /osmo/data/output is no output there, so it is mounted like any other path", async () => {

@@ -33,6 +33,8 @@ const pool: Pool = {
   maxParallel: 2,
   exitActions: [],
   privilegedAllowed: false,
+  allowedMounts: [],
+  defaultMounts: [],
   // No run starts in this test: a pool whose sessions cannot open.
   backend: {
     kind: "none",

@@ -44,7 +44,13 @@ describe("plan-worker", () => {
       spec: "not: a workflow\n",
       set: {},
       setString: {},
-      pool: { name: "default", capacity: { cpu: 4, gpu: 0 } as PlanRequest["pool"]["capacity"], maxRetries: 0, privilegedAllowed: false },
+      pool: {
+        name: "default",
+        capacity: { cpu: 4, gpu: 0 } as PlanRequest["pool"]["capacity"],
+        maxRetries: 0,
+        privilegedAllowed: false,
+        allowedMounts: [],
+      },
       maxTasks: 10,
       wantPlan: false,
     };

@@ -76,6 +76,8 @@ describe("a resumed run whose runtime cannot open", () => {
       maxParallel: 8,
       exitActions: [],
       privilegedAllowed: false,
+      allowedMounts: [],
+      defaultMounts: [],
       backend: new LocalPool("test", failingRuntime),
     };
     // Planned in this thread: the worker threads' module exists only in the build (dist/), and this test runs the sources.

@@ -113,3 +113,22 @@ ${checkpoints}
     expect(single.map((f) => [f.code, f.path, f.line])).toEqual([["E_CHECKPOINT_PATH", "workflow.tasks[0].checkpoint.path", 8]]);
   });
 });
+
+describe("volumeMounts", () => {
+  it("takes SRC or SRC:DEST, absolute paths without ..", async () => {
+    const src = (mounts: string) => `workflow:
+  name: wf
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [true]
+    volumeMounts: ${mounts}
+`;
+    expect(await problems(src('["/data", "/data:/mnt/data"]'))).toEqual([]);
+    const found = await problems(src('["data:/mnt", "/data:/mnt/../etc"]'));
+    expect(found.map((f) => [f.code, f.message])).toEqual([
+      ["E_BAD_VOLUME_MOUNT", expect.stringContaining("`data` in `data:/mnt` is not an absolute path without `..`")],
+      ["E_BAD_VOLUME_MOUNT", expect.stringContaining("`/mnt/../etc` in `/data:/mnt/../etc` is not an absolute path without `..`")],
+    ]);
+  });
+});

@@ -413,7 +413,7 @@ function shadowDirectory(dir: string): MountOp[] {
   return args;
 }
 
-/** The host directories a task is shown to write at paths of their own (TaskLaunch.mounts): made, and given to its user. */
+/** The directories troupe made for a task to write at paths of their own (TaskLaunch.mounts): made, and given to its user. */
 export function writableMountSources(launch: TaskLaunch): string[] {
-  return (launch.mounts ?? []).filter((m) => !m.readOnly).map((m) => m.source);
+  return (launch.mounts ?? []).filter((m) => m.made === true && !m.readOnly).map((m) => m.source);
 }

@@ -22,7 +22,6 @@ export interface NotImplementedField {
 }
 
 export const NOT_IMPLEMENTED: readonly NotImplementedField[] = [
-  { place: "task", field: "volumeMounts", label: "volumeMounts", instead: "no host path is mounted into the task" },
   {
     place: "task",
     field: "hostNetwork",
