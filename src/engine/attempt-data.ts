@@ -75,7 +75,7 @@ export interface DataSite {
 export async function prepareInputs(site: DataSite, transfers: AttemptTransfers): Promise<void> {
   if (!site.data && (transfers.downloads.length > 0 || transfers.uploads.length > 0))
     throw new Error(
-      `${[...transfers.downloads, ...transfers.uploads][0]!.url}: url: inputs and outputs need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
+      `${[...transfers.downloads, ...transfers.uploads][0]!.url}: url: inputs and outputs need a data plane, which this run was not given (\`troupe run\` and a server's runs have one, over their owner's \`troupe credential\` DATA credentials)`,
     );
   await Promise.all(transfers.downloads.map((d) => mkdir(d.dir, { recursive: true })));
   for (const f of transfers.filtered) await linkMatching(f.from, f.dir, f.regex);
