@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt, random, TestHome, troupe } from "../run/helpers.js";
+import { ensureBuilt, random, sleepMarkers, TestHome, troupe } from "../run/helpers.js";
 import { startServer, type StartedServer } from "./helpers.js";
 
 const ALICE_SECRET = `alice-secret-${random(8)}`;
@@ -188,4 +188,66 @@ describe("credentials on a server", () => {
     // The server's log did see the requests (so the check above looked where the requests were logged).
     expect(fs.readFileSync(path.join(serverHome, "server.log"), "utf8")).toContain('"url":"/api/credentials/api"');
   });
+});
+
+describe("credentials of a run a restarted server resumes", () => {
+  let resumeHome: string;
+  let resumed: StartedServer | undefined;
+  const sleepers = sleepMarkers(16);
+
+  afterAll(async () => {
+    await resumed?.stop();
+    sleepers.killAll();
+  });
+
+  it("are opened again, the owner's: a run still waiting when the server was SIGKILLed gets them once resumed", async () => {
+    resumeHome = home.outsideTmp();
+    const config = path.join(resumeHome, "pools.yaml");
+    // One task at a time: alice's credential run waits behind her plain one.
+    fs.writeFileSync(config, "pools:\n- name: default\n  runtime: host\n  isolation: none\n  max_parallel: 1\n");
+    const created = await troupe(["server", "token", "create", "alice", "--home", resumeHome], { home: home.home });
+    const token = created.stdout.trim();
+    resumed = await startServer(resumeHome, ["--config", config]);
+    const client = (args: string[]) =>
+      troupe(args, {
+        home: path.join(home.home, "client-resume"),
+        env: { TROUPE_SERVER: resumed!.url, TROUPE_TOKEN: token, XDG_CONFIG_HOME: path.join(home.home, "xdg") },
+        timeoutMs: 60_000,
+      });
+    expect((await client(["credential", "set", "api", "--payload", `token=${ALICE_SECRET}`])).code).toBe(0);
+    expect((await client(["credential", "set", "files", "--payload", `key=${ALICE_FILE_SECRET}`])).code).toBe(0);
+    const blocker = home.spec(
+      "blocker",
+      `workflow:\n  name: blocker\n  tasks:\n  - {name: nap, image: alpine:3.18, command: [sleep, "${sleepers.sleep(4)}"]}\n`,
+    );
+    const idOf = (out: string, name: string) => new RegExp(`${name}-\\d+`).exec(out)![0];
+    const first = await client(["workflow", "submit", blocker]);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await client(["workflow", "submit", workflow("cred-resume")]);
+    expect(second.code, second.stderr).toBe(0);
+    const id = idOf(second.stdout + second.stderr, "cred-resume");
+    const blockerId = idOf(first.stdout + first.stderr, "blocker");
+    const status = async (run: string) =>
+      (JSON.parse((await client(["workflow", "query", run, "--output", "json"])).stdout) as { status: string }).status;
+    for (let i = 0; i < 100 && (await status(blockerId)) !== "RUNNING"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Its run has started, its task not: it waits for the pool's one slot.
+    const waiting = JSON.parse((await client(["workflow", "query", id, "--output", "json"])).stdout) as {
+      groups: Array<{ tasks: Array<{ status: string }> }>;
+    };
+    expect(waiting.groups[0]!.tasks[0]!.status).toMatch(/^(WAITING|SCHEDULING)$/);
+
+    const exited = new Promise((resolve) => resumed!.child.once("exit", resolve));
+    resumed.child.kill("SIGKILL");
+    await exited;
+    resumed = await startServer(resumeHome, ["--config", config]);
+    const wait = await client(["workflow", "query", id]);
+    expect(wait.code, wait.stderr).toBe(0);
+    for (let i = 0; i < 300 && /RUNNING|PENDING/.test(await status(id)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await status(id)).toBe("COMPLETED");
+    const log = (await client(["workflow", "logs", id])).stdout;
+    expect(log).toContain("token=[MASKED]");
+    expect(log).toContain(`digest=${digest(ALICE_SECRET)}`);
+    expect(log).toContain(`file-digest=${digest(ALICE_FILE_SECRET)}`);
+    expect((await client(["workflow", "events", id])).stdout).toContain("the server restarted: run resumed");
+  }, 120_000);
 });
