@@ -11,4 +11,5 @@ export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unkno
 export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity, GroupPlacer, GroupPlacement } from "./kind.js";
 export { readTaskUser } from "./kinds/task-user.js";
 export { credentialDataPlane, homeDataPlane } from "./data-plane.js";
+export { credentialRegistryAuth } from "./registry-auth.js";
 export { checkHomeCredentialUse, checkStoredCredentialUse, homeTaskCredentials, openTaskCredentials } from "./task-credentials.js";

@@ -1,22 +1,24 @@
 /**
  * A server run's credentials are its owner's (the user who submitted it):
- * the tasks' `credentials:` opened from that user's credentials, and `url:`
- * data moved with that user's DATA credentials, never anyone else's. Opened
+ * the tasks' `credentials:` opened from that user's credentials, `url:` data
+ * moved with that user's DATA credentials, images pulled with that user's
+ * REGISTRY credentials, never anyone else's. Opened
  * when the run is submitted (a name or key the user does not have refuses the
  * submission, naming it) and again when a restarted server resumes the run.
  */
-import { credentialDataPlane, openTaskCredentials, type EngineSettings } from "../drive/index.js";
+import { credentialDataPlane, credentialRegistryAuth, openTaskCredentials, type EngineSettings } from "../drive/index.js";
+import type { RegistryAuthority } from "../port/index.js";
 import { TroupeError } from "../errors/index.js";
 import type { CompiledWorkflow } from "../plan/index.js";
 import type { RunStore } from "../store/index.js";
 import { refusal, type Refusal } from "./error-reply.js";
 
-export type RunCredentials = Pick<EngineSettings, "credentials" | "data">;
+export type RunCredentials = Pick<EngineSettings, "credentials" | "data"> & { registryAuth: RegistryAuthority };
 
 /** `user`'s credentials for `plan`'s tasks and data; throws (a TroupeError naming the task and credential) when one cannot be given. */
 export function ownerCredentials(store: RunStore, user: string, plan: CompiledWorkflow): RunCredentials {
   const table = store.credentialsOf(user);
-  return { credentials: openTaskCredentials(table, plan), data: credentialDataPlane(table) };
+  return { credentials: openTaskCredentials(table, plan), data: credentialDataPlane(table), registryAuth: credentialRegistryAuth(table) };
 }
 
 /** The same for a submission: a refusal (with the hint, which the API's answer has no field for) instead of a throw. */

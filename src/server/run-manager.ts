@@ -247,6 +247,7 @@ export class RunManager implements RunControl {
     from: Pick<EngineSettings, "reused" | "resume" | "priority"> & RunCredentials,
     created?: RunRecord,
   ): void {
+    const { registryAuth, ...engineFrom } = from;
     const driven = driveRun({
       runId: id,
       plan,
@@ -255,6 +256,7 @@ export class RunManager implements RunControl {
       driver: "server",
       logFields: { user, pool: pool.name, tasks: plan.taskCount },
       keepTasks: true,
+      registryAuth,
       engine: {
         capacity: pool.capacity,
         maxParallel: pool.maxParallel,
@@ -262,7 +264,7 @@ export class RunManager implements RunControl {
         durableStarts: true,
         maxRetries: pool.maxRetries,
         poolExitActions: pool.exitActions,
-        ...from,
+        ...engineFrom,
       },
     });
     const entry: ActiveRun = { user, driven, done: Promise.resolve() };
