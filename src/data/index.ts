@@ -20,6 +20,8 @@ export { imageScope, normalizeScope, registryAuthFor, registryLoginFrom, type Re
 export {
   checkCredentialUse,
   credentialNames,
+  credentialUsesOf,
+  type CredentialUses,
   secretValues,
   taskCredentials,
   CREDENTIAL_FILE_MODE,

@@ -6,7 +6,7 @@
  * so that a name or key that does not exist is refused without anything
  * starting.
  */
-import { checkCredentialUse, credentialNames, taskCredentials } from "../data/index.js";
+import { checkCredentialUse, credentialNames, taskCredentials, type CredentialUses } from "../data/index.js";
 import type { CompiledWorkflow } from "../plan/index.js";
 import type { TaskCredentials } from "../port/index.js";
 import type { CredentialTable, RunStore } from "../store/index.js";
@@ -23,7 +23,7 @@ export function openTaskCredentials(table: CredentialTable, plan: CompiledWorkfl
  * `troupe credential list` shows: no payload is opened, no credential key
  * needed (`troupe plan`; a server's submission).
  */
-export function checkStoredCredentialUse(table: CredentialTable, plan: CompiledWorkflow): void {
+export function checkStoredCredentialUse(table: CredentialTable, plan: CredentialUses): void {
   if (credentialNames(plan).length === 0) return;
   const keys = new Map(table.list().map((c) => [c.name, c.keys]));
   checkCredentialUse(plan, (name) => keys.get(name));

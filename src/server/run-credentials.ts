@@ -6,7 +6,14 @@
  * when the run is submitted (a name or key the user does not have refuses the
  * submission, naming it) and again when a restarted server resumes the run.
  */
-import { credentialDataPlane, credentialRegistryAuth, openTaskCredentials, type EngineSettings } from "../drive/index.js";
+import type { CredentialUses } from "../data/index.js";
+import {
+  checkStoredCredentialUse,
+  credentialDataPlane,
+  credentialRegistryAuth,
+  openTaskCredentials,
+  type EngineSettings,
+} from "../drive/index.js";
 import type { RegistryAuthority } from "../port/index.js";
 import { TroupeError } from "../errors/index.js";
 import type { CompiledWorkflow } from "../plan/index.js";
@@ -21,12 +28,28 @@ export function ownerCredentials(store: RunStore, user: string, plan: CompiledWo
   return { credentials: openTaskCredentials(table, plan), data: credentialDataPlane(table), registryAuth: credentialRegistryAuth(table) };
 }
 
+/** A dry run's check of the tasks' `credentials:` against `user`'s (names and keys; no payload opened). */
+export function checkedCredentialUse(store: RunStore, user: string, uses: CredentialUses | undefined): Refusal | undefined {
+  if (!uses) return undefined;
+  try {
+    checkStoredCredentialUse(store.credentialsOf(user), uses);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof TroupeError)) throw error;
+    return refusalOf(error);
+  }
+}
+
+function refusalOf(error: TroupeError): Refusal {
+  return refusal(error.kind, error.code, error.hint ? `${error.message}: ${error.hint}` : error.message);
+}
+
 /** The same for a submission: a refusal (with the hint, which the API's answer has no field for) instead of a throw. */
 export function submittedCredentials(store: RunStore, user: string, plan: CompiledWorkflow): RunCredentials | Refusal {
   try {
     return ownerCredentials(store, user, plan);
   } catch (error) {
     if (!(error instanceof TroupeError)) throw error;
-    return refusal(error.kind, error.code, error.hint ? `${error.message}: ${error.hint}` : error.message);
+    return refusalOf(error);
   }
 }

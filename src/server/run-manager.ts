@@ -19,7 +19,7 @@ import { refusal, type Refusal } from "./error-reply.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 import type { Pool } from "./pool.js";
 import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
-import { ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
+import { checkedCredentialUse, ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
 
 export type { Pool } from "./pool.js";
 
@@ -183,7 +183,12 @@ export class RunManager implements RunControl {
       return reply;
     }
     const { warnings } = reply;
-    if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+    if (submission.dryRun) {
+      // What a submission would refuse, a dry run refuses too: a credential or key the submitter does not have.
+      const refused = checkedCredentialUse(this.store, submission.user, reply.credentialUses);
+      if (refused) return refused;
+      return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+    }
     return { kind: "planned", plan: reply.plan, rendered: reply.rendered, pool, tasks: reply.tasks, warnings, release };
   }
 

@@ -170,6 +170,10 @@ describe("credentials on a server", () => {
     const refused = await as("carol", ["workflow", "submit", workflow("cred-carol")]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("task `t`: credential `api` does not exist");
+    // A dry run (`workflow validate`) refuses what the submission would.
+    const validated = await as("carol", ["workflow", "validate", workflow("cred-carol")]);
+    expect(validated.code, validated.stdout).toBe(2);
+    expect(validated.stderr).toContain("task `t`: credential `api` does not exist");
     // Only her own are looked at: alice's `api` is not hers to use. Nothing was recorded.
     const listed = JSON.parse((await as("carol", ["workflow", "list", "--output", "json"])).stdout) as unknown[];
     expect(listed).toEqual([]);
