@@ -46,7 +46,8 @@ export function credentialCommand(): Command {
 Payload keys by type (as OSMO's):
   data      endpoint=s3://BUCKET[/PATH] access_key_id=ID access_key=KEY, optional region=R,
             override_url=http://HOST:PORT (an S3-compatible service), addressing_style=path|virtual|auto
-  registry  auth=TOKEN (or password=), optional registry=HOST username=USER
+  registry  auth=TOKEN (or password=), optional registry=HOST[/PATH] (default Docker Hub) username=USER;
+            the container runtime pulls images under registry with this login
   generic   any keys; tasks get them through \`credentials:\`
 A \`url:\` input or output uses the data credential whose endpoint names its bucket.
 ${KEY_NOTE}
