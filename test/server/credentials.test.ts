@@ -224,6 +224,8 @@ describe("credentials of a run a restarted server resumes", () => {
       "blocker",
       `workflow:\n  name: blocker\n  tasks:\n  - {name: nap, image: alpine:3.18, command: [sleep, "${sleepers.sleep(4)}"]}\n`,
     );
+    const gone =
+      "workflow:\n  name: cred-gone\n  tasks:\n  - {name: t, image: alpine:3.18, command: [true], credentials: {temp: {T: token}}}\n";
     const idOf = (out: string, name: string) => new RegExp(`${name}-\\d+`).exec(out)![0];
     const first = await client(["workflow", "submit", blocker]);
     expect(first.code, first.stderr).toBe(0);
@@ -239,6 +241,12 @@ describe("credentials of a run a restarted server resumes", () => {
       groups: Array<{ tasks: Array<{ status: string }> }>;
     };
     expect(waiting.groups[0]!.tasks[0]!.status).toMatch(/^(WAITING|SCHEDULING)$/);
+    // A third run, waiting too, whose credential its owner deletes before the restart: it cannot be resumed.
+    expect((await client(["credential", "set", "temp", "--payload", "token=temporary-value"])).code).toBe(0);
+    const third = await client(["workflow", "submit", home.spec("gone", gone)]);
+    expect(third.code, third.stderr).toBe(0);
+    const goneId = idOf(third.stdout + third.stderr, "cred-gone");
+    expect((await client(["credential", "delete", "temp"])).code).toBe(0);
 
     const exited = new Promise((resolve) => resumed!.child.once("exit", resolve));
     resumed.child.kill("SIGKILL");
@@ -253,5 +261,10 @@ describe("credentials of a run a restarted server resumes", () => {
     expect(log).toContain(`digest=${digest(ALICE_SECRET)}`);
     expect(log).toContain(`file-digest=${digest(ALICE_FILE_SECRET)}`);
     expect((await client(["workflow", "events", id])).stdout).toContain("the server restarted: run resumed");
+    const settled = JSON.parse((await client(["workflow", "query", goneId, "--output", "json"])).stdout) as { status: string };
+    expect(settled.status).toBe("FAILED_SERVER_ERROR");
+    expect((await client(["workflow", "events", goneId])).stdout).toContain(
+      "the server restarted and could not resume the run: task `t`: credential `temp` does not exist",
+    );
   }, 120_000);
 });
