@@ -54,6 +54,21 @@ export function loadConfig(): ClientConfig {
   return { server: server.replace(/\/+$/, ""), token };
 }
 
+/**
+ * The server the CLI is pointed at, if any: TROUPE_SERVER, or a `troupe login` saved (then the token must be
+ * there too, as loadConfig says). Undefined when neither is: commands that also work locally work locally.
+ */
+export function pointedServer(): ClientConfig | undefined {
+  if (process.env.TROUPE_SERVER) return loadConfig();
+  try {
+    readFileSync(configPath());
+  } catch (error) {
+    // No `troupe login`: no server. A config that cannot be read is loadConfig's to report.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+  }
+  return loadConfig();
+}
+
 /** A streamed GET (logs): the response, after the same error handling as `call`. */
 export async function stream(path: string, config = loadConfig()): Promise<Response> {
   let response: Response;

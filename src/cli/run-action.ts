@@ -2,7 +2,15 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { driveRun, homeDataPlane, homeTaskCredentials, recordRun, type DrivenRun, type RuntimeChoice } from "../drive/index.js";
+import {
+  credentialRegistryAuth,
+  driveRun,
+  homeDataPlane,
+  homeTaskCredentials,
+  recordRun,
+  type DrivenRun,
+  type RuntimeChoice,
+} from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
@@ -131,6 +139,7 @@ export async function runWorkflow(
       credentials,
     },
     onOutput: (launch, chunk) => view.output(launch.taskName, chunk),
+    registryAuth: credentialRegistryAuth(store.credentials),
     // What runs whose troupe died left behind is removed alongside this run (it never touches a live owner's).
     onSweep: (result) =>
       "error" in result

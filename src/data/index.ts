@@ -16,9 +16,12 @@ export {
 } from "./credential-payload.js";
 export { objectStoreDataPlane, filesUnder, type ObjectStoreOptions } from "./data-plane.js";
 export { pathFilter } from "./transfer-plan.js";
+export { imageScope, normalizeScope, registryAuthFor, registryLoginFrom, type RegistryLogin } from "./registry-auth.js";
 export {
   checkCredentialUse,
   credentialNames,
+  credentialUsesOf,
+  type CredentialUses,
   secretValues,
   taskCredentials,
   CREDENTIAL_FILE_MODE,

@@ -12,7 +12,7 @@
  * credential, before anything runs.
  */
 import { TroupeError } from "../errors/index.js";
-import type { CompiledWorkflow } from "../plan/index.js";
+import type { CompiledTask, CompiledWorkflow } from "../plan/index.js";
 import type { CredentialInjection, TaskCredentials } from "../port/index.js";
 import { maskableSecrets } from "../util/secret-mask.js";
 
@@ -40,8 +40,19 @@ export function secretValues(credential: OpenedCredential): string[] {
     .map(([, value]) => value);
 }
 
+/** What the credential checks read of a plan: its tasks' names and `credentials:` (a dry run sends only those). */
+export interface CredentialUses {
+  groups: ReadonlyArray<{ tasks: ReadonlyArray<Pick<CompiledTask, "name" | "credentials">> }>;
+}
+
+/** The tasks of `plan` that have `credentials:`, alone: what checkCredentialUse needs of it. */
+export function credentialUsesOf(plan: CompiledWorkflow): CredentialUses {
+  const tasks = plan.groups.flatMap((g) => g.tasks.filter((t) => Object.keys(t.credentials).length > 0));
+  return { groups: [{ tasks: tasks.map(({ name, credentials }) => ({ name, credentials })) }] };
+}
+
 /** The credential names the plan's tasks use, each once. */
-export function credentialNames(plan: CompiledWorkflow): string[] {
+export function credentialNames(plan: CredentialUses): string[] {
   const names = new Set<string>();
   for (const group of plan.groups) for (const task of group.tasks) for (const name of Object.keys(task.credentials)) names.add(name);
   return [...names];
@@ -58,7 +69,7 @@ function refused(code: string, task: string, message: string, hint?: string): Tr
  * file's name. `keysOf` says the payload keys of a credential that exists
  * (`troupe credential list` knows them without opening a payload).
  */
-export function checkCredentialUse(plan: CompiledWorkflow, keysOf: (name: string) => readonly string[] | undefined): void {
+export function checkCredentialUse(plan: CredentialUses, keysOf: (name: string) => readonly string[] | undefined): void {
   for (const group of plan.groups)
     for (const task of group.tasks)
       for (const [name, use] of Object.entries(task.credentials)) {

@@ -8,7 +8,7 @@
 import { mkdir } from "node:fs/promises";
 import { recordRunNotStarted, recordRunSettled, WorkflowRun, type RunOptions, type RunResult } from "../engine/index.js";
 import type { CompiledWorkflow } from "../plan/index.js";
-import type { OutputSink, PoolBackend, RunSession } from "../port/index.js";
+import type { OutputSink, PoolBackend, RegistryAuthority, RunSession } from "../port/index.js";
 import { killKeptTasks } from "../runtime/index.js";
 import type { NewRun, RunStore } from "../store/index.js";
 import { log } from "../util/log.js";
@@ -58,6 +58,8 @@ export interface DriveOptions {
   onOutput?: OutputSink;
   /** Its tasks outlive this process where the pool can (a server's, whose next start resumes the run). */
   keepTasks?: boolean;
+  /** The registry login each image's pull uses (the REGISTRY credentials of whoever runs it). */
+  registryAuth?: RegistryAuthority;
   /**
    * Also remove what runs whose troupe died left behind, alongside this run
    * (never a live owner's): told what went, or why not, before the clean-up.
@@ -116,6 +118,7 @@ export class DrivenRun {
           onOutput: this.options.onOutput,
           keepTasks: this.options.keepTasks,
           resumed: this.options.engine.resume !== undefined,
+          registryAuth: this.options.registryAuth,
         });
       } catch (error) {
         outcome = { kind: "not-started", error: error as Error };

@@ -10,5 +10,6 @@ export {
 export { RUNTIME_KINDS, runtimeKind, runtimeKindNames, runtimeOptionShape, unknownRuntimeKind } from "./registry.js";
 export type { RuntimeKind, PoolContext, CheckContext, KnownCapacity, GroupPlacer, GroupPlacement } from "./kind.js";
 export { readTaskUser } from "./kinds/task-user.js";
-export { homeDataPlane } from "./data-plane.js";
-export { checkHomeCredentialUse, homeTaskCredentials } from "./task-credentials.js";
+export { credentialDataPlane, homeDataPlane } from "./data-plane.js";
+export { credentialRegistryAuth } from "./registry-auth.js";
+export { checkHomeCredentialUse, checkStoredCredentialUse, homeTaskCredentials, openTaskCredentials } from "./task-credentials.js";

@@ -83,7 +83,7 @@ export async function prepareInputs(site: DataSite, transfers: AttemptTransfers)
   const stored = [...transfers.downloads, ...transfers.uploads, ...transfers.checkpoints.map((c) => c.transfer)];
   if (!site.data && stored.length > 0)
     throw new Error(
-      `${stored[0]!.url}: url: inputs and outputs, and checkpoints, need data credentials, which this pool does not have (a troupe server's runs: not yet; \`troupe run\` uses those \`troupe credential\` sets)`,
+      `${stored[0]!.url}: url: inputs and outputs, and checkpoints, need a data plane, which this run was not given (\`troupe run\` and a server's runs have one, over their owner's \`troupe credential\` DATA credentials)`,
     );
   await Promise.all(transfers.downloads.map((d) => mkdir(d.dir, { recursive: true })));
   // A checkpoint directory of the attempt's own is mounted where the task writes it (the runtime gives it to the

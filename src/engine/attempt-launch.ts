@@ -131,7 +131,7 @@ function withCredentials(run: RunView, taskName: string, asks: boolean, launch: 
   const given = run.credentials?.get(taskName);
   if (asks && !given)
     throw new Error(
-      `\`credentials:\` of task ${taskName} cannot be given here: only \`troupe run\` and \`troupe restart\` have credentials yet`,
+      `\`credentials:\` of task ${taskName} cannot be given here: its run was given no credentials (\`troupe run\`, \`troupe restart\` and a server's runs open their owner's)`,
     );
   const secrets = given?.secrets ?? runSecrets(run.credentials);
   if (!given) return secrets.length > 0 ? { ...launch, secrets } : launch;

@@ -16,3 +16,14 @@ export interface CredentialInjection {
 
 /** By task name (as written): the tasks that have `credentials:`. */
 export type TaskCredentials = ReadonlyMap<string, CredentialInjection>;
+
+/** A login for an image's registry (a REGISTRY credential), for the pull of that image only. */
+export interface RegistryAuth {
+  /** The registry's host[:port] (Docker Hub's is `registry-1.docker.io`). */
+  host: string;
+  username: string;
+  password: string;
+}
+
+/** The login an image's pull uses, if any (the run owner's REGISTRY credentials decide). */
+export type RegistryAuthority = (image: string) => RegistryAuth | undefined;

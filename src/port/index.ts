@@ -12,4 +12,4 @@ export type {
   StartTimes,
 } from "./pool.js";
 export { DataTransferError, type DataPlane, type UrlTransfer, type TransferReport } from "./data.js";
-export type { CredentialInjection, TaskCredentials } from "./credentials.js";
+export type { CredentialInjection, RegistryAuth, RegistryAuthority, TaskCredentials } from "./credentials.js";

@@ -1,4 +1,5 @@
 /** What a runtime is given to run: one task attempt, and the run it belongs to. */
+import type { RegistryAuthority } from "./credentials.js";
 
 /**
  * A directory of this machine's (of the node's, on a cluster) that the task
@@ -87,4 +88,6 @@ export interface RunContext {
    * what that process left of it (networks, containers) goes when it ends.
    */
   resumed?: boolean;
+  /** Pools that pull images: the registry login each image's pull uses, if any (the run owner's REGISTRY credentials). */
+  registryAuth?: RegistryAuthority;
 }

@@ -145,6 +145,23 @@ export const TaggedResponse = z
   .describe("the workflow's tags were changed");
 export const TagsResponse = z.strictObject({ tags: z.array(z.string()) }).describe("the tags workflows have on this server");
 
+/** What is shown of a credential: never a value of its payload. OSMO's fields (cred_name, cred_type, profile), then troupe's. */
+export const CredentialSchema = z.strictObject({
+  cred_name: z.string(),
+  cred_type: z.enum(["REGISTRY", "DATA", "GENERIC"]),
+  profile: z.string().nullable().describe("a DATA credential's endpoint (s3://BUCKET[/PATH]): the store it opens; null for the others"),
+  keys: z.array(z.string()).describe("its payload's keys, sorted (never their values)"),
+  created: Time,
+  updated: Time,
+});
+export const CredentialsResponse = z
+  .strictObject({ credentials: z.array(CredentialSchema) })
+  .describe("the caller's own credentials, by name");
+export const CredentialSetResponse = CredentialSchema.describe("the credential was set (created, or replaced)");
+export const CredentialDeletedResponse = z
+  .strictObject({ cred_name: z.string(), deleted: z.literal(true) })
+  .describe("the credential was deleted");
+
 /** A response that is not JSON: its media type and what it holds. */
 export interface TextResponse {
   mediaType: string;
@@ -195,6 +212,9 @@ export const RESPONSES = {
     ...errors(401, 403, 404, 409, 414, 429, 500, 503),
     400: InvalidResponse,
   },
+  "GET /api/credentials": { 200: CredentialsResponse, ...errors(401, 500) },
+  "POST /api/credentials/:name": { 200: CredentialSetResponse, ...errors(400, 401, 413, 414, 415, 500) },
+  "DELETE /api/credentials/:name": { 200: CredentialDeletedResponse, ...errors(400, 401, 404, 414, 500) },
 } satisfies Record<string, ResponseSchemas>;
 
 export type RouteKey = keyof typeof RESPONSES;

@@ -191,6 +191,43 @@ export const TagBody = z
       ctx.addIssue({ code: "custom", path: ["add"], message: "no tags to add or remove" });
   });
 
+export const CredentialParams = z.object({ name: z.string().min(1).max(128).describe("the credential's name") }).strict();
+
+/** A credential's payload: key=value pairs (OSMO's keys for REGISTRY and DATA, checked by data/credential-payload.ts). */
+const Payload = z.record(z.string().min(1).max(256), z.string().min(1).max(65_536)).superRefine((payload, ctx) => {
+  const count = Object.keys(payload).length;
+  if (count === 0) ctx.addIssue({ code: "custom", message: "the payload is empty" });
+  if (count > 64) ctx.addIssue({ code: "custom", message: `${count} payload keys given; at most 64 are allowed` });
+});
+
+/**
+ * OSMO's request envelope (`osmo credential set`): exactly one of the three, the payload's values the secrets.
+ * An error names the field at fault, never a value.
+ */
+export const CredentialBody = z
+  .object({
+    registry_credential: Payload.optional().describe("REGISTRY: auth (or password), optional registry and username"),
+    data_credential: Payload.optional().describe(
+      "DATA: endpoint (s3://BUCKET[/PATH]), access_key_id, access_key, optional region, override_url, addressing_style",
+    ),
+    generic_credential: z
+      .object({ credential: Payload.describe("any keys; tasks get them through `credentials:`") })
+      .strict()
+      .optional()
+      .describe("GENERIC"),
+  })
+  .strict()
+  .meta({ "x-body-required": true })
+  .superRefine((body, ctx) => {
+    const given = [body.registry_credential, body.data_credential, body.generic_credential].filter((x) => x !== undefined).length;
+    if (given !== 1)
+      ctx.addIssue({
+        code: "custom",
+        path: [],
+        message: "give exactly one of registry_credential, data_credential, generic_credential",
+      });
+  });
+
 type Part = "params" | "querystring" | "body";
 
 /**

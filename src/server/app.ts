@@ -13,6 +13,7 @@ import { NotFoundError, TroupeError } from "../errors/index.js";
 import { RESPONSES, type RouteKey } from "./api-responses.js";
 import { CancelBody, IdParams, MAX_SPEC_CHARS, PoolParams, RecordQuery, routeSchemas, SpecQuery, SubmitBody } from "./api-schemas.js";
 import { InvalidWorkflowError, noWorkflow, refusalError, sendError } from "./error-reply.js";
+import { registerCredentialRoutes } from "./credential-routes.js";
 import { registerListRoute } from "./list-route.js";
 import { registerLogsRoute } from "./logs-route.js";
 import type { RunChanges } from "./run-changes.js";
@@ -223,6 +224,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       "forbidden",
     );
   };
+  registerCredentialRoutes(app, store);
   registerTagRoutes(app, store, { resolve: resolveFor, readableOf, checkTheirs, changed: (id) => endedRecords.delete(id) });
   app.post(
     "/api/workflow/:id/restart",

@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
+import { credentialUsesOf, type CredentialUses } from "../data/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
@@ -39,6 +40,8 @@ export type PlanReply =
       tasks: number;
       plan?: CompiledWorkflow;
       rendered?: string;
+      /** A dry run's: the tasks that have `credentials:` (checked against the submitter's by the run manager). */
+      credentialUses?: CredentialUses;
       /** The spec's warnings (fields with no effect yet, among others): the submitter is told of them. */
       warnings: Diagnostic[];
     };
@@ -80,7 +83,9 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
     warnings: loaded.diagnostics.filter((d) => d.severity === "warning"),
   };
   // The spec after templating, as a YAML document (as OSMO keeps it): what `workflow spec` shows and a resubmission runs.
-  return request.wantPlan ? { ...reply, plan, rendered: yaml.dump(loaded.spec, { lineWidth: -1, noRefs: true }) } : reply;
+  return request.wantPlan
+    ? { ...reply, plan, rendered: yaml.dump(loaded.spec, { lineWidth: -1, noRefs: true }) }
+    : { ...reply, credentialUses: credentialUsesOf(plan) };
 }
 
 export type Planner = (request: PlanRequest) => Promise<PlanReply>;

@@ -19,6 +19,7 @@ import { refusal, type Refusal } from "./error-reply.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
 import type { Pool } from "./pool.js";
 import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
+import { checkedCredentialUse, ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
 
 export type { Pool } from "./pool.js";
 
@@ -95,7 +96,10 @@ export class RunManager implements RunControl {
     if (checked.kind !== "planned") return checked;
     try {
       if (!checked.plan) throw new Error("the planner answered without a plan");
-      const id = await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered });
+      // The submitter's credentials, opened before the run is recorded: one they do not have refuses it.
+      const credentials = submittedCredentials(this.store, submission.user, checked.plan);
+      if ("kind" in credentials) return credentials;
+      const id = await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered }, credentials);
       return { kind: "submitted", id, warnings: checked.warnings };
     } finally {
       checked.release();
@@ -118,10 +122,13 @@ export class RunManager implements RunControl {
     if (checked.kind !== "planned") return checked.kind === "validated" ? refusal("system", "E_INTERNAL", "unexpected") : checked;
     try {
       if (!checked.plan) return refusal("system", "E_INTERNAL", "unexpected");
+      // The restarting user's credentials (the new run is theirs).
+      const credentials = submittedCredentials(this.store, user, checked.plan);
+      if ("kind" in credentials) return credentials;
       const reused = completedGroups(this.store, previousId, checked.plan);
       return {
         kind: "submitted",
-        id: await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered }, reused),
+        id: await this.launch(checked.plan, checked.pool, { ...submission, rendered: checked.rendered }, credentials, reused),
       };
     } finally {
       checked.release();
@@ -182,7 +189,12 @@ export class RunManager implements RunControl {
       return reply;
     }
     const { warnings } = reply;
-    if (submission.dryRun) return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+    if (submission.dryRun) {
+      // What a submission would refuse, a dry run refuses too: a credential or key the submitter does not have.
+      const refused = checkedCredentialUse(this.store, submission.user, reply.credentialUses);
+      if (refused) return refused;
+      return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+    }
     return { kind: "planned", plan: reply.plan, rendered: reply.rendered, pool, tasks: reply.tasks, warnings, release };
   }
 
@@ -204,6 +216,7 @@ export class RunManager implements RunControl {
     plan: CompiledWorkflow,
     pool: Pool,
     submission: Submission & { rendered?: string },
+    credentials: RunCredentials,
     reused?: ReusedGroups,
   ): Promise<string> {
     // Its log directory is made as it starts (driveRun), off the event loop.
@@ -224,7 +237,14 @@ export class RunManager implements RunControl {
       },
       false,
     );
-    this.runInBackground(id, submission.user, plan, pool, { reused, priority: submission.priority }, createdRunRecord(id, created));
+    this.runInBackground(
+      id,
+      submission.user,
+      plan,
+      pool,
+      { reused, priority: submission.priority, ...credentials },
+      createdRunRecord(id, created),
+    );
     return id;
   }
 
@@ -234,9 +254,11 @@ export class RunManager implements RunControl {
     user: string,
     plan: CompiledWorkflow,
     pool: Pool,
-    from: Pick<EngineSettings, "reused" | "resume" | "priority">,
+    /** How it starts (or resumes), and its owner's credentials. */
+    from: Pick<EngineSettings, "reused" | "resume" | "priority"> & RunCredentials,
     created?: RunRecord,
   ): void {
+    const { registryAuth, ...engineFrom } = from;
     const driven = driveRun({
       runId: id,
       plan,
@@ -245,6 +267,7 @@ export class RunManager implements RunControl {
       driver: "server",
       logFields: { user, pool: pool.name, tasks: plan.taskCount },
       keepTasks: true,
+      registryAuth,
       engine: {
         capacity: pool.capacity,
         maxParallel: pool.maxParallel,
@@ -253,7 +276,7 @@ export class RunManager implements RunControl {
         maxRetries: pool.maxRetries,
         poolExitActions: pool.exitActions,
         defaultMounts: pool.defaultMounts,
-        ...from,
+        ...engineFrom,
       },
     });
     const entry: ActiveRun = { user, driven, done: Promise.resolve() };
@@ -306,9 +329,11 @@ export class RunManager implements RunControl {
     for (const { run } of resumable) this.shared.get(run.pool.name)!.gpuDevices.hold(runningGpus(run.state));
     for (const { owned, run } of resumable) {
       try {
-        this.store.setRunOwner(owned.id, keptOwnerToken());
         const { plan, pool, user, state, reused, priority } = run;
-        this.runInBackground(owned.id, user, plan, pool, { resume: state, reused, priority });
+        // Its owner's credentials as they are now (a credential deleted meanwhile settles the run, naming it).
+        const credentials = ownerCredentials(this.store, user, plan);
+        this.store.setRunOwner(owned.id, keptOwnerToken());
+        this.runInBackground(owned.id, user, plan, pool, { resume: state, reused, priority, ...credentials });
         resumed.push(owned.id);
       } catch (error) {
         this.shared.get(run.pool.name)!.gpuDevices.unhold(runningGpus(run.state));

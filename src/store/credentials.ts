@@ -35,7 +35,7 @@ interface Row {
 export class CredentialTable {
   private key: CredentialKey | undefined;
 
-  /** `owner`: whose credentials ("" for this home's user, the server's users later). */
+  /** `owner`: whose credentials ("" for this home's own user; a server's user by their token's name). */
   constructor(
     private readonly db: Database.Database,
     private readonly home: string,
@@ -45,14 +45,16 @@ export class CredentialTable {
 
   /** Sets (creates or replaces) credential `name`. */
   set(name: string, type: string, payload: Readonly<Record<string, string>>, profile: string | null = null, now = Date.now()): void {
-    // A key is made only for a store that has no credentials yet: otherwise the one they were sealed with is missing.
-    const any = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM credentials WHERE owner = ?").get(this.owner)!.n;
+    // One key seals every owner's credentials (the home's, or the server's): a key is made only for a store that has
+    // no credentials at all yet; otherwise the one they were sealed with is missing, and a new one would split them.
+    const any = this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM credentials").get()!.n;
     const key = this.theKey(any === 0);
     if (!key) throw this.missingKey();
     const others = this.db
-      .prepare<[string, string], { name: string }>("SELECT name FROM credentials WHERE owner = ? AND key_id <> ? LIMIT 1")
-      .get(this.owner, key.id);
-    if (others) throw this.wrongKey(key, others.name);
+      .prepare<[string], { name: string; owner: string }>("SELECT name, owner FROM credentials WHERE key_id <> ? LIMIT 1")
+      .get(key.id);
+    // Another owner's credential is not named to this one: only that another key sealed it.
+    if (others) throw this.wrongKey(key, others.owner === this.owner ? others.name : undefined);
     const sealed = key.seal(Buffer.from(JSON.stringify(payload)), this.associated(name, type));
     this.db
       .prepare(
@@ -135,10 +137,10 @@ export class CredentialTable {
     );
   }
 
-  private wrongKey(key: CredentialKey, name: string): TroupeError {
+  private wrongKey(key: CredentialKey, name: string | undefined): TroupeError {
     return new TroupeError(
       "E_CREDENTIAL_KEY",
-      `the credential key ${key.path} is not the one credential \`${name}\` was sealed with`,
+      `the credential key ${key.path} is not the one ${name === undefined ? "the stored credentials were" : `credential \`${name}\` was`} sealed with`,
       "system",
       "use the key file the credentials were set with (TROUPE_CREDENTIAL_KEY_FILE), or delete them and set them again",
     );

@@ -328,6 +328,13 @@ export class RunStore {
     return (this.credentialTable ??= new CredentialTable(this.db, this.home));
   }
 
+  /** A server user's credentials (by their token's name): only theirs are seen, set, opened or deleted through it. */
+  credentialsOf(user: string): CredentialTable {
+    this.checkOpen();
+    if (user === "") throw new Error("a server user has a name");
+    return new CredentialTable(this.db, this.home, `user:${user}`);
+  }
+
   /** API tokens (the server's users). */
   get tokens(): TokenTable {
     return (this.tokenTable ??= new TokenTable(this.db));

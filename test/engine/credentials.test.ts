@@ -137,8 +137,6 @@ describe("credentials in the engine", () => {
     const { result, recorder } = await run(undefined);
     expect(result.status).toBe("FAILED_START_ERROR");
     const reasons = recorder.transitions.map((t) => t.reason).join("\n");
-    expect(reasons).toContain(
-      "`credentials:` of task given cannot be given here: only `troupe run` and `troupe restart` have credentials yet",
-    );
+    expect(reasons).toContain("`credentials:` of task given cannot be given here: its run was given no credentials");
   });
 });

@@ -282,6 +282,48 @@ describe("every route's responses match their documented schemas", () => {
     await until((again.body as Body).id as string, /^FAILED/);
   });
 
+  it("credentials: set, list and delete, each user's own, values never answered", async () => {
+    const set = "POST /api/credentials/:name";
+    const secret = `resp-secret-${random()}`;
+    const generic = json({ generic_credential: { credential: { token: secret } } });
+    expect(await call(set, "/api/credentials/api-key", alice, generic)).toMatchObject({
+      status: 200,
+      body: { cred_name: "api-key", cred_type: "GENERIC", keys: ["token"], profile: null },
+    });
+    const data = json({ data_credential: { endpoint: "s3://bucket/", access_key_id: "AKIA-RESP", access_key: secret } });
+    expect((await call(set, "/api/credentials/store", alice, data)).body).toMatchObject({ cred_type: "DATA", profile: "s3://bucket" });
+    expect((await call(set, "/api/credentials/store", alice, json({ data_credential: { endpoint: "s3://b" } }))).body).toMatchObject({
+      code: "E_CREDENTIAL_PAYLOAD",
+    });
+    expect((await call(set, "/api/credentials/-bad", alice, generic)).body).toMatchObject({ code: "E_CREDENTIAL_NAME" });
+    expect(
+      (await call(set, "/api/credentials/x", alice, json({ generic_credential: { credential: {} }, data_credential: {} }))).status,
+    ).toBe(400);
+    await badPaths(set, (name) => `/api/credentials/${name}`, generic);
+    expect((await call(set, "/api/credentials/x", undefined, generic)).status).toBe(401);
+    expect((await call(set, "/api/credentials/x", alice, "token=x", "application/xml")).status).toBe(415);
+    const huge = json({ generic_credential: { credential: { token: "a".repeat(12 * 1024 * 1024) } } });
+    expect((await call(set, "/api/credentials/x", alice, huge)).status).toBe(413);
+
+    const list = "GET /api/credentials";
+    const listed = await call(list, "/api/credentials", alice);
+    expect((listed.body as { credentials: Body[] }).credentials.map((c) => c.cred_name)).toEqual(["api-key", "store"]);
+    expect(JSON.stringify(listed.body)).not.toContain(secret);
+    expect((await call(list, "/api/credentials", bob)).body).toEqual({ credentials: [] });
+    expect((await call(list, "/api/credentials", undefined)).status).toBe(401);
+
+    const del = "DELETE /api/credentials/:name";
+    expect((await call(del, "/api/credentials/api-key", bob)).status).toBe(404);
+    expect(await call(del, "/api/credentials/api-key", alice)).toMatchObject({
+      status: 200,
+      body: { cred_name: "api-key", deleted: true },
+    });
+    expect((await call(del, "/api/credentials/api-key", alice)).status).toBe(404);
+    await badPaths(del, (name) => `/api/credentials/${name}`);
+    expect((await call(del, "/api/credentials/-bad", alice)).status).toBe(400);
+    expect((await call(del, "/api/credentials/store", undefined)).status).toBe(401);
+  });
+
   it("the document has a response schema for every route and status, and every one was seen except those no test can cause", async () => {
     const response = await fetch(`${url}/api/openapi.json`);
     const doc = (await response.json()) as {

@@ -14,6 +14,7 @@ import {
   type StartedContainer,
   type StartTry,
 } from "./backend.js";
+import type { RegistryAuth } from "../../port/index.js";
 import { apiMountConfig } from "./bind-mounts.js";
 import { LogDemuxer, type DockerApi } from "./docker-api.js";
 import { singleFileTar } from "./single-file-tar.js";
@@ -97,8 +98,8 @@ export class ApiBackend implements ContainerBackend {
     return this.api.hasImage(image);
   }
 
-  pull(image: string, signal?: AbortSignal): Promise<void> {
-    return this.api.pull(image, signal);
+  pull(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
+    return this.api.pull(image, signal, auth);
   }
 
   async createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>): Promise<void> {

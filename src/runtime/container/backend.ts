@@ -4,6 +4,7 @@
  * `podman run` per task is what its users run), docker through the Docker
  * Engine API (api-backend.ts; podman's `system service` serves it too).
  */
+import type { RegistryAuth } from "../../port/index.js";
 import type { BindMount } from "./bind-mounts.js";
 import type { IsolationRule } from "./network-isolation.js";
 
@@ -122,7 +123,8 @@ export interface ContainerBackend {
   readonly engineDns: boolean;
   hasImage(image: string): Promise<boolean>;
   /** Rejects with the engine's reason; `signal` gives up (the run has ended). */
-  pull(image: string, signal?: AbortSignal): Promise<void>;
+  /** `auth`: the registry login this pull uses (never on a command line others may read, never logged). */
+  pull(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void>;
   /** With `dns`, the engine's name server answers the network's containers by their aliases. */
   createNetwork(name: string, subnet: string, gateway: string, labels: Record<string, string>, options?: { dns?: boolean }): Promise<void>;
   removeNetwork(name: string): Promise<void>;

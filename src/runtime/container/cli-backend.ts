@@ -5,8 +5,11 @@
  * networks. Names and images always come after `--`: never read as flags.
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { promisify } from "node:util";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
+import type { RegistryAuth } from "../../port/index.js";
 import { onPath, whichPath } from "../../util/executables.js";
 import { tolerated, type LogFields } from "../../util/log.js";
 import { hasMaskable } from "../../util/secret-mask.js";
@@ -23,6 +26,7 @@ import {
 } from "./backend.js";
 import { podmanMountArguments } from "./bind-mounts.js";
 import { podmanRunArguments } from "./podman-run.js";
+import { podmanAuthFile } from "./registry-login.js";
 import { engineEnvironment, resolvedPathVariables } from "./engine-env.js";
 import {
   addIsolationRule,
@@ -120,8 +124,21 @@ export class PodmanCliBackend implements ContainerBackend {
     }
   }
 
-  async pull(image: string, signal?: AbortSignal): Promise<void> {
-    await podman(this.binary, ["pull", "--quiet", "--", image], 0, signal);
+  async pull(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
+    if (!auth) {
+      await podman(this.binary, ["pull", "--quiet", "--", image], 0, signal);
+      return;
+    }
+    // The login goes in an authfile of this pull's own (a 0700 directory, the file 0600, removed after), never on
+    // podman's command line, which every user of the machine may read (`--creds`).
+    const dir = await mkdtemp(join(tmpdir(), "troupe-pull-"));
+    try {
+      const file = join(dir, "auth.json");
+      await writeFile(file, podmanAuthFile(auth), { mode: 0o600 });
+      await podman(this.binary, ["pull", "--quiet", "--authfile", file, "--", image], 0, signal);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   async createNetwork(

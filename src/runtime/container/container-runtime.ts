@@ -103,6 +103,7 @@ export class ContainerRuntime implements Runtime {
 
   async open(run: RunContext): Promise<void> {
     this.run = run;
+    this.images.authority = run.registryAuth;
     this.key = runKey(run.dataDir, run.resumed === true);
     if (run.keepTasks && this.keepsTasks) this.owner = keptOwnerToken();
     // The sandboxes directory is made with the first attempt's control directory (recursively).

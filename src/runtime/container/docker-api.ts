@@ -5,7 +5,9 @@
  * Errors carry the engine's own message.
  */
 import { Agent, request, type IncomingMessage } from "node:http";
+import type { RegistryAuth } from "../../port/index.js";
 import { jsonLines } from "../../util/json-lines.js";
+import { registryAuthHeader } from "./registry-login.js";
 
 export const API_VERSION = "v1.41";
 
@@ -93,10 +95,12 @@ export class DockerApi {
   }
 
   /** Pulls an image; the engine reports failures inside the stream, which end up here as an EngineError. */
-  async pull(image: string, signal?: AbortSignal): Promise<void> {
+  async pull(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
     const { name, tag } = splitImage(image);
     const path = `/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`;
-    const response = await this.open("POST", path, undefined, 60_000, signal);
+    // The Engine API takes a pull's login in this header (base64url JSON), in the request only.
+    const headers = auth ? { "x-registry-auth": registryAuthHeader(auth) } : undefined;
+    const response = await this.open("POST", path, undefined, 60_000, signal, headers);
     // Progress and failures come as JSON lines in the stream (the status is 200 either way).
     let failure: string | undefined;
     const feed = jsonLines((message) => {
@@ -220,7 +224,14 @@ export class DockerApi {
   }
 
   /** The response once its status is known to be a success; otherwise an EngineError with the engine's message. */
-  private open(method: string, path: string, body?: unknown, timeoutMs = 60_000, signal?: AbortSignal): Promise<IncomingMessage> {
+  private open(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 60_000,
+    signal?: AbortSignal,
+    extraHeaders?: Record<string, string>,
+  ): Promise<IncomingMessage> {
     // A Buffer goes as it is (an image's tar), anything else as JSON.
     const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
     const type = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
@@ -232,7 +243,7 @@ export class DockerApi {
           method,
           signal,
           path: `/${API_VERSION}${path}`,
-          headers: { ...(payload ? { "content-type": type, "content-length": payload.length } : {}), host: "docker" },
+          headers: { ...(payload ? { "content-type": type, "content-length": payload.length } : {}), ...extraHeaders, host: "docker" },
         },
         (response) => {
           const status = response.statusCode ?? 0;

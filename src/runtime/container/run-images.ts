@@ -6,6 +6,7 @@
  * the first task of the image. Pulls still going when the run ends are given
  * up.
  */
+import type { RegistryAuthority } from "../../port/index.js";
 import { TaskStartError } from "../types.js";
 import { imageRefusal, type ContainerBackend } from "./backend.js";
 
@@ -18,6 +19,8 @@ export class RunImages {
   /** Whether images are present, asked early for the images noted. */
   private readonly present = new Map<string, Promise<boolean>>();
   private readonly ended = new AbortController();
+  /** The login each image's pull uses (the run owner's REGISTRY credentials), once the run is open. */
+  authority: RegistryAuthority | undefined;
 
   constructor(
     private readonly backend: ContainerBackend,
@@ -59,7 +62,7 @@ export class RunImages {
       if (this.policy === "never") throw new Error(`the image ${image} is not present locally and --pull is never`);
       if (this.ended.signal.aborted) throw new Error("the run ended before it was pulled");
       await withTimeout(
-        this.backend.pull(image, this.ended.signal),
+        this.backend.pull(image, this.ended.signal, this.authority?.(image)),
         PULL_TIMEOUT_MS,
         `pulling ${image} took longer than ${PULL_TIMEOUT_MS / 1000} s`,
       );
