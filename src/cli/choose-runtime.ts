@@ -12,6 +12,7 @@ export interface RuntimeFlags {
   isolation?: string;
   engine?: string;
   pull?: string;
+  shmSize?: string;
   taskUser?: string;
   partition?: string;
   account?: string;

@@ -11,6 +11,7 @@ const RUNTIME_FLAG_KEYS = [
   "isolation",
   "engine",
   "pull",
+  "shmSize",
   "partition",
   "account",
   "qos",
@@ -41,6 +42,7 @@ export function addRuntimeFlags(command: Command): Command {
     .addOption(
       new Option("--pull <policy>", "container runtime: when to pull images (default missing)").choices(["missing", "always", "never"]),
     )
+    .option("--shm-size <size>", "container runtime: each container's /dev/shm, e.g. 8Gi (default 1Gi; engines give 64 MB)")
     .option("--partition <name>", "slurm runtime: the partition groups' jobs run in (default: the cluster's default)")
     .option("--account <name>", "slurm runtime: the account jobs are charged to")
     .option("--qos <name>", "slurm runtime: the jobs' quality of service")

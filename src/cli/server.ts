@@ -81,6 +81,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     isolation: netns          # host runtime: netns or none
     engine: podman            # container runtime: podman or docker
     pull: missing             # container runtime: when to pull images, missing, always or never
+    shm_size: 8Gi             # container runtime: each container's /dev/shm (default 1Gi)
     cpus: 8                   # capacity the pool's workflows share (default: this machine's)
     memory: 16Gi
     gpus: 0                   # at most what nvidia-smi lists (default: those); gpus_unchecked: true

@@ -6,18 +6,23 @@
 import { z } from "zod";
 import { TroupeError, UsageError } from "../../errors/index.js";
 import { checkEngine, connectEngine, ContainerRuntime, LocalPool, type ContainerBackend } from "../../runtime/index.js";
+import { parseSize } from "../../spec/index.js";
 import { defineRuntimeKind } from "../kind.js";
 
 const ContainerOptions = z.object({
   engine: z.enum(["podman", "docker"]).optional(),
   pull: z.enum(["missing", "always", "never"]).optional(),
+  shm_size: z
+    .string()
+    .refine((size) => parseSize(size).ok, "a size such as 8Gi")
+    .optional(),
 });
 
 export const containerKind = defineRuntimeKind({
   name: "container",
   summary: "containers of podman or docker",
   options: ContainerOptions,
-  impliedBy: ["engine", "pull"],
+  impliedBy: ["engine", "pull", "shm_size"],
   automatic: true,
   async check(options, { home }) {
     let backend: ContainerBackend;
@@ -46,7 +51,9 @@ export const containerKind = defineRuntimeKind({
   create(options, backend, { home, images, longLived }) {
     const make = () => {
       // A long-lived pool's runs share the engine's connection: a run's end leaves it open.
-      const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: longLived, home });
+      const shm = options.shm_size === undefined ? undefined : parseSize(options.shm_size);
+      const shmBytes = shm?.ok ? shm.value : undefined;
+      const runtime = new ContainerRuntime({ backend, pull: options.pull ?? "missing", sharedBackend: longLived, home, shmBytes });
       runtime.noteImages(images);
       return runtime;
     };

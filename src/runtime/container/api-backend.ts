@@ -278,6 +278,7 @@ export function hostConfigOf(spec: ContainerSpec): Record<string, unknown> {
   };
   if (spec.dns) Object.assign(hostConfig, { Dns: spec.dns.servers, DnsSearch: spec.dns.search });
   if (spec.privileged) hostConfig.Privileged = true;
+  if (spec.shmBytes) hostConfig.ShmSize = spec.shmBytes;
   if (spec.cpus) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
   if (spec.memoryBytes) Object.assign(hostConfig, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
   // Those GPUs, by index, as `docker run --gpus '"device=0,2"'` asks for them.

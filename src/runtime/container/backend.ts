@@ -35,6 +35,8 @@ export interface ContainerSpec {
   gpuDevices?: readonly number[];
   /** A privileged task (its pool allowed it): the engine's --privileged, every capability and device. */
   privileged?: boolean;
+  /** The size of its /dev/shm (the engine's default, 64 MB, where undefined). */
+  shmBytes?: number;
   /**
    * A directory of troupe's for this attempt on the host, where the engine's
    * client runs (podman 4's conmon writes an `oom` file into its working

@@ -40,7 +40,17 @@ export interface ContainerRuntimeOptions {
   sharedBackend?: boolean;
   /** troupe's home: what this runtime makes carries its identity, and a sweep judges only its own kept runs. */
   home?: string;
+  /** The size of each container's /dev/shm (the pool's `shm_size`; default DEFAULT_SHM_BYTES). */
+  shmBytes?: number;
 }
+
+/**
+ * A container's /dev/shm unless its pool says otherwise: engines give 64 MB,
+ * too little for PyTorch's data loaders (their workers pass batches through
+ * it). A tmpfs: it takes memory only as it is filled, counted in the
+ * container's memory limit.
+ */
+export const DEFAULT_SHM_BYTES = 1024 ** 3;
 
 const LABEL_RUN = "troupe.run";
 const LABEL_OWNER = "troupe.owner";
@@ -269,6 +279,7 @@ export class ContainerRuntime implements Runtime {
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
       privileged: launch.privileged === true,
+      shmBytes: this.options.shmBytes ?? DEFAULT_SHM_BYTES,
       secrets: launch.secrets,
     };
     const onOutput = run.onOutput;

@@ -37,6 +37,7 @@ export function podmanRunArguments(spec: ContainerSpec, passthrough: boolean): s
   // Its own GPUs, no others: one CDI device each (the CDI spec puts the device nodes, libraries and variables in).
   for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
   if (spec.privileged) args.push("--privileged");
+  if (spec.shmBytes) args.push("--shm-size", `${spec.shmBytes}b`);
   args.push("--", spec.image, ...spec.command);
   return args;
 }
