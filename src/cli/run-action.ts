@@ -12,10 +12,10 @@ import {
   type RuntimeChoice,
 } from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
-import { UsageError } from "../errors/index.js";
+import { TroupeError, UsageError } from "../errors/index.js";
 import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
-import { completedGroups, type RunStore } from "../store/index.js";
+import { completedGroups, foreignOutputs, type RunStore } from "../store/index.js";
 import { poolGpus } from "./gpus.js";
 import { formatBytes, formatDiagnostic, summarizeDiagnostics } from "./format.js";
 import { openStore } from "./home.js";
@@ -94,6 +94,18 @@ export async function runWorkflow(
     choice.drop();
     throw error;
   }
+  // So is an input from another workflow whose output this home does not have (every run here is the user's).
+  const foreign = foreignOutputs(store, plan, () => true);
+  if (foreign.problems.length > 0) {
+    store.close();
+    choice.drop();
+    throw new TroupeError(
+      "E_INPUT_UNAVAILABLE",
+      foreign.problems.join("\n"),
+      "usage",
+      "`troupe workflow list` shows this home's runs; a task's output is there once it completed",
+    );
+  }
   try {
     chosen = await choice.settle({ images, longLived: false });
   } catch (error) {
@@ -134,6 +146,7 @@ export async function runWorkflow(
       maxParallel: options.maxParallel ?? 64,
       maxRetries: options.maxRetries,
       reused,
+      foreignOutputs: foreign.outputs,
       onEvent: (e) => view.event(e),
       data: homeDataPlane(store),
       credentials,

@@ -20,6 +20,8 @@ export interface RunView {
   dataDir: string;
   /** What tasks' `credentials:` give them (RunOptions.credentials). */
   credentials?: TaskCredentials;
+  /** Other workflows' outputs that tasks take as inputs, by `WORKFLOW_ID:TASK` (RunOptions.foreignOutputs). */
+  foreignOutputs: ReadonlyMap<string, string>;
   /** The pool's mounts for every task (RunOptions.defaultMounts). */
   defaultMounts: readonly string[];
   /** What a task sees of the file system: whether it can be given mounts, and where its data is. */
@@ -49,8 +51,12 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   const task = group.tasks[t]!;
   const { addresses, tokens } = hostsOf(placements);
   const inputDirs = task.inputs.map((input, i) => {
-    if (input.kind === "workflow-task")
-      throw new Error(`input ${input.workflowId}:${input.task}: inputs from other workflows need the troupe server`);
+    if (input.kind === "workflow-task") {
+      const dir = run.foreignOutputs.get(`${input.workflowId}:${input.task}`);
+      if (dir === undefined)
+        throw new Error(`input ${input.workflowId}:${input.task}: that workflow's output was not found before the run`);
+      return dir;
+    }
     // A url: input is downloaded, a filtered one linked, into a directory of the attempt's own (attempt-data.ts).
     if (input.kind === "url" || input.regex !== undefined) return attemptInputDir(run.dataDir, task.name, retryId, i);
     return upstreamOutputDir(run, input);

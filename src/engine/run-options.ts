@@ -27,6 +27,12 @@ export interface RunOptions {
    * `credentials:` and none here cannot start.
    */
   credentials?: TaskCredentials;
+  /**
+   * Where the outputs of other workflows' tasks that tasks take as inputs
+   * (`task: WORKFLOW_ID:TASK`) are, by `WORKFLOW_ID:TASK` as the plan has
+   * them (store/foreign-outputs.ts); an input without one cannot start.
+   */
+  foreignOutputs?: ReadonlyMap<string, string>;
   /** The pool's `default_mounts` (`SRC[:DEST]`), shown to every task besides its own `volumeMounts`. */
   defaultMounts?: readonly string[];
   capacity: Capacity;

@@ -68,13 +68,14 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
     this.log = log.child({ run: options.runId });
-    const { runId, recorder, dataDir, credentials, defaultMounts } = options;
+    const { runId, recorder, dataDir, credentials, defaultMounts, foreignOutputs } = options;
     this.view = {
       runId,
       recorder,
       dataDir,
       credentials,
       defaultMounts: defaultMounts ?? [],
+      foreignOutputs: foreignOutputs ?? new Map(),
       plan: this.plan,
       groups: this.groups,
       tasks: this.tasks,
