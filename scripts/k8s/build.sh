@@ -12,8 +12,8 @@
 #   go.mod has replace lines too, and its main package lives in another module).
 # - kwok's controller from sigs.k8s.io/kwok (no replace lines: go install works).
 # Needs Go (/usr/local/go/bin when `go` is not on PATH) and the Go module proxy, only for that first build,
-# which takes minutes (docs/k8s-notes.md has the measured times). Low priority, one package at a time unless
-# TROUPE_K8S_BUILD_P says otherwise: the machine has 2 cores. Progress goes to stderr.
+# which takes minutes (docs/k8s-notes.md has the measured times). Low priority (nice 19), as many packages at
+# once as there are cores unless TROUPE_K8S_BUILD_P says otherwise. Progress goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
@@ -43,7 +43,7 @@ if ! command -v go >/dev/null 2>&1; then
   echo "k8s-build: building the Kubernetes test cluster needs Go (1.26 or newer), which is not installed" >&2
   exit 1
 fi
-parallel=${TROUPE_K8S_BUILD_P:-1}
+parallel=${TROUPE_K8S_BUILD_P:-$(nproc)}
 started=$(date +%s)
 mkdir -p "$K8S_BIN_DIR"
 # GOFLAGS as the machine has them, plus the package parallelism; -mod=mod lets the wrappers' go.sum be written.
