@@ -1,0 +1,10 @@
+export {
+  attemptPod,
+  checkPodSettings,
+  DEFAULT_GPU_RESOURCE,
+  groupService,
+  TASK_CONTAINER,
+  taskResources,
+  type KubernetesPodSettings,
+} from "./objects.js";
+export { ANNOTATIONS, attemptLabels, groupLabels, LABELS, labelValue, memberHostName, podName, serviceName, type Owner } from "./names.js";
