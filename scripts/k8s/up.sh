@@ -156,6 +156,21 @@ mkdir -p "$bootstrap"
 for crd in logs clusterlogs; do
   ensure /apis/apiextensions.k8s.io/v1/customresourcedefinitions "$K8S_CACHE_DIR/kwok-crds/kwok.x-k8s.io_$crd.yaml"
 done
+# Every pod has a log, as with a kubelet: an empty one unless a Logs object (per pod) names another file.
+mkdir -p "$K8S_STATE_DIR/logs"
+: >"$K8S_STATE_DIR/logs/empty.log"
+cat >"$bootstrap/empty-logs.yaml" <<YAML
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: troupe-empty-logs
+spec:
+  logs:
+  - logsFile: $K8S_STATE_DIR/logs/empty.log
+    follow: true
+YAML
+# A new CRD's resource is served a moment after it is created.
+wait_for kube-apiserver '[[ "$(api POST /apis/kwok.x-k8s.io/v1alpha1/clusterlogs "$bootstrap/empty-logs.yaml")" =~ ^(201|409)$ ]]' 30
 cat >"$bootstrap/limited.yaml" <<YAML
 apiVersion: v1
 kind: Namespace
