@@ -10,7 +10,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
-import { CoreV1Api, CustomObjectsApi, Log, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, Log, makeInformer, Watch, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   containerState,
@@ -243,6 +243,27 @@ describe.skipIf(!attempt.cluster)(`a real Kubernetes API server (${attempt.reaso
   it("gives every pod an empty log where no Logs object names a file (up.sh's ClusterLogs), as a kubelet would", async () => {
     await createAndFollow(pod("no-log-file", {}), (p) => p.status?.phase === "Running");
     expect(await core.readNamespacedPodLog({ name: "no-log-file", namespace, container: "main" })).toBe("");
+  });
+
+  it("answers a watch from a resource version it no longer holds with 410 Expired (what a resuming watch must handle)", async () => {
+    const status = await new Promise<{ code?: number; reason?: string }>((resolve, reject) => {
+      let request: AbortController | undefined;
+      const timer = setTimeout(() => reject(new Error("no answer to a watch from resource version 1 within 10 s")), 10_000);
+      void new Watch(admin)
+        .watch(
+          `/api/v1/namespaces/${namespace}/pods`,
+          { resourceVersion: "1" },
+          (phase, object: { code?: number; reason?: string }) => {
+            if (phase !== "ERROR") return;
+            clearTimeout(timer);
+            request?.abort();
+            resolve(object);
+          },
+          () => undefined,
+        )
+        .then((controller) => (request = controller), reject);
+    });
+    expect(status).toMatchObject({ code: 410, reason: "Expired" });
   });
 
   it("answers 403 to the limited user outside what RBAC grants it, and lets it read pods where it may", async () => {
