@@ -246,13 +246,17 @@ start_daemon kube-controller-manager --kubeconfig "$kubeconfigs/kube-controller-
   --bind-address 127.0.0.1 --secure-port "$controller_manager_port" --cert-dir "$K8S_STATE_DIR/run/kube-controller-manager" \
   --leader-elect=false --use-service-account-credentials=true \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" --profiling=false
+  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" --profiling=false \
+  --node-monitor-period 2s --node-monitor-grace-period 20s
 start_daemon kube-scheduler --kubeconfig "$kubeconfigs/kube-scheduler.yaml" \
   --bind-address 127.0.0.1 --secure-port "$scheduler_port" --cert-dir "$K8S_STATE_DIR/run/kube-scheduler" \
   --leader-elect=false --profiling=false
+# kwok manages the nodes labelled type=kwok: a test "loses" a node by taking the label away (kwok then stops
+# renewing its lease, and the node lifecycle controller, which looks every 2 s and gives a node 20 s instead of
+# a real cluster's 50, marks it NotReady and taints it).
 # kwok's server is every node's "kubelet" (the API server proxies pod logs to it); pod addresses come from a
 # /16 that nothing routes (they are strings in pod status).
-start_daemon kwok --kubeconfig "$kubeconfigs/kwok.yaml" --config "$here/kwok-stages.yaml" --manage-all-nodes=true \
+start_daemon kwok --kubeconfig "$kubeconfigs/kwok.yaml" --config "$here/kwok-stages.yaml" --manage-nodes-with-label-selector type=kwok \
   --server-address "127.0.0.1:$kwok_port" --node-ip 127.0.0.1 --node-port "$kwok_port" --cidr 10.244.0.0/16 \
   --tls-cert-file "$pki/kwok-serving.crt" --tls-private-key-file "$pki/kwok-serving.key" \
   --node-lease-duration-seconds 40 --enable-crds Logs,ClusterLogs
