@@ -29,6 +29,12 @@ started=$(date +%s%N)
 say() { echo "k8s-up: $*" >&2; }
 elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
+for tool in openssl curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "k8s-up: needs $tool (apt-get install $tool)" >&2
+    exit 1
+  fi
+done
 bash "$here/build.sh" >/dev/null
 
 mkdir -p "$(dirname "$K8S_LOCK")"
