@@ -8,3 +8,4 @@ export {
   type KubernetesPodSettings,
 } from "./objects.js";
 export { ANNOTATIONS, attemptLabels, groupLabels, LABELS, labelValue, memberHostName, podName, serviceName, type Owner } from "./names.js";
+export { filesMounts, filesSecret, filesSecretName, FILES_VOLUME, SECRET_DATA_LIMIT } from "./files.js";

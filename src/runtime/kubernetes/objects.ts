@@ -1,13 +1,14 @@
 /**
  * The Kubernetes objects of a run (deciding only): one pod per task attempt and one headless Service per group,
- * as OSMO makes them. The objects are plain data of @kubernetes/client-node's types; what sends them is
- * elsewhere. test/k8s/objects.test.ts sends them to a real API server with dryRun=All, so that its validation,
- * defaulting and admission judge them.
+ * as OSMO makes them (an attempt's files travel in a Secret: files.ts). The objects are plain data of
+ * @kubernetes/client-node's types; what sends them is elsewhere. test/k8s/objects.test.ts sends them to a real
+ * API server with dryRun=All, so that its validation, defaulting and admission judge them.
  */
 import type { V1Container, V1Pod, V1ResourceRequirements, V1Service, V1Toleration } from "@kubernetes/client-node";
 import { TroupeError } from "../../errors/index.js";
 import type { TaskLaunch } from "../../port/index.js";
 import { nameLabel } from "../member-names.js";
+import { filesMounts } from "./files.js";
 import { ANNOTATIONS, attemptLabels, groupLabels, podName, serviceName, type Owner } from "./names.js";
 
 /** What a pool with `runtime: kubernetes` says about where and how its pods run. */
@@ -61,6 +62,8 @@ export function taskResources(resources: TaskLaunch["resources"], gpuResource = 
  * argv: the image's entrypoint does not run), environment and resources.
  */
 export function attemptPod(launch: TaskLaunch, owner: Owner, settings: KubernetesPodSettings): V1Pod {
+  // `files:` come from the attempt's Secret (files.ts), which is created with the pod.
+  const files = filesMounts(launch, owner);
   const container: V1Container = {
     name: TASK_CONTAINER,
     image: launch.image,
@@ -71,6 +74,7 @@ export function attemptPod(launch: TaskLaunch, owner: Owner, settings: Kubernete
     // A command that fails without writing its termination message: the end of its log tells why.
     terminationMessagePolicy: "FallbackToLogsOnError",
     ...(launch.privileged ? { securityContext: { privileged: true } } : {}),
+    ...(files.mounts.length ? { volumeMounts: files.mounts } : {}),
   };
   return {
     apiVersion: "v1",
@@ -91,6 +95,7 @@ export function attemptPod(launch: TaskLaunch, owner: Owner, settings: Kubernete
       hostname: nameLabel(launch.taskName),
       subdomain: serviceName(owner.runId, launch.groupName),
       containers: [container],
+      ...(files.volumes.length ? { volumes: files.volumes } : {}),
       // Tasks do not talk to the API server, and their environment is the launch's alone (no variables for
       // every Service of the namespace).
       automountServiceAccountToken: false,
