@@ -1,12 +1,14 @@
 /**
  * A lost node on the test cluster (scripts/k8s/up.sh): kwok manages the nodes labelled type=kwok, so taking the
  * label away is a kubelet that stops answering. The real node lifecycle controller then marks the node's Ready
- * condition Unknown, taints it unreachable and marks its pods not Ready, as on a cluster whose node died; a
- * force delete (grace 0) removes a pod there, which no kubelet will. The test makes a node of its own, tainted
+ * condition Unknown, taints it unreachable and marks its pods not Ready, and the taint manager evicts them, as
+ * on a cluster whose node died (troupe reads that as the backend's failure); a force delete (grace 0) removes
+ * a pod there, which no kubelet will. The test makes a node of its own, tainted
  * so that no other test's pod lands on it, and removes it.
  */
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Node, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { podOutcome } from "../../src/runtime/kubernetes/index.js";
 import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace, type K8sCluster } from "./k8s-cluster.js";
 
 const attempt = givenCluster();
@@ -72,7 +74,7 @@ describe.skipIf(!attempt.cluster)(`a lost node (${attempt.reason ?? "scripts/k8s
     await core.deleteNode({ name: nodeName }).catch(() => undefined);
   }, 90_000);
 
-  it("goes Unknown and unreachable when its kubelet stops, its pods stop being Ready, and a force delete removes them", async () => {
+  it("goes Unknown and unreachable when its kubelet stops; its pods stop being Ready, are evicted (a backend error), and go by force", async () => {
     await watchNode((n) => ready(n) === "True", `node ${nodeName} Ready`);
     await core.createNamespacedPod({
       namespace,
@@ -81,7 +83,11 @@ describe.skipIf(!attempt.cluster)(`a lost node (${attempt.reason ?? "scripts/k8s
         spec: {
           restartPolicy: "Never",
           nodeSelector: { "kubernetes.io/hostname": nodeName },
-          tolerations: [{ ...TAINT, operator: "Equal" }],
+          // As troupe's pods will: out a second after their node is lost, not the default 300 s.
+          tolerations: [
+            { ...TAINT, operator: "Equal" },
+            { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 1 },
+          ],
           containers: [{ name: "main", image: "troupe.test/none:1" }],
         },
       },
@@ -110,8 +116,16 @@ describe.skipIf(!attempt.cluster)(`a lost node (${attempt.reason ?? "scripts/k8s
     console.log(`k8s lost node: Ready=Unknown ${lostAfter} ms after its kubelet stopped`);
     expect(lostAfter).toBeLessThan(45_000);
 
-    // No kubelet will end it: a graceful delete stays pending; grace 0 removes it.
-    await core.deleteNamespacedPod({ name: "on-lost-node", namespace });
+    // The taint manager evicts it a second later: marked a disruption and deleted, a delete that no kubelet
+    // will ever complete; troupe reads it as the backend's failure, and a force delete (grace 0) removes it.
+    const evicted = await until<V1Pod>(
+      podPath,
+      listPods,
+      (p) => p.status?.conditions?.some((c) => c.type === "DisruptionTarget" && c.status === "True") ?? false,
+      "pod evicted by the taint manager",
+    );
+    expect(podOutcome(evicted)).toMatchObject({ kind: "backend-error" });
+    expect(evicted.status?.conditions?.find((c) => c.type === "DisruptionTarget")?.reason).toBe("DeletionByTaintManager");
     const pending = await core.readNamespacedPod({ name: "on-lost-node", namespace });
     expect(pending.metadata?.deletionTimestamp).toBeDefined();
     await core.deleteNamespacedPod({ name: "on-lost-node", namespace, gracePeriodSeconds: 0 });

@@ -6,6 +6,7 @@
  */
 import { CoreV1Api, makeInformer, SchedulingV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { podOutcome } from "../../src/runtime/kubernetes/index.js";
 import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace, type K8sCluster } from "./k8s-cluster.js";
 
 const attempt = givenCluster();
@@ -93,6 +94,7 @@ describe.skipIf(!attempt.cluster)(`preemption (${attempt.reason ?? "scripts/k8s/
       expect(victimDeleted).toBe(true);
       const disruption = seen.get("victim")?.status?.conditions?.find((c) => c.type === "DisruptionTarget");
       expect(disruption).toMatchObject({ status: "True", reason: "PreemptionByScheduler" });
+      expect(podOutcome(seen.get("victim")!, true)).toMatchObject({ kind: "preempted" });
     } finally {
       await informer.stop();
     }
