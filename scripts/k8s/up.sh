@@ -16,7 +16,9 @@
 # Idempotent: a running cluster stays (a second call takes well under a second); dead daemons are restarted
 # on the same data. Refused (exit 2): a cluster in the same state directory running on another port.
 # Settings (environment): TROUPE_K8S_DIR (state, default /var/tmp/troupe-k8s), TROUPE_K8S_PORT (the API server's
-# port, default 16443; the others take the next five), TROUPE_K8S_NODES (default 3), TROUPE_K8S_CACHE.
+# port, default 16443; the others take the next five), TROUPE_K8S_NODES (default 3), each node's capacity
+# TROUPE_K8S_NODE_CPUS (8), TROUPE_K8S_NODE_MEMORY (32Gi), TROUPE_K8S_NODE_GPUS (4), TROUPE_K8S_NODE_PODS (110),
+# TROUPE_K8S_CACHE. kwok keeps only the nodes labelled type=kwok alive: taking the label away loses the node.
 # Progress goes to stderr; stdout carries only the `export` lines (also kept in the state directory's `env`).
 # `bash scripts/k8s/down.sh` stops it and removes the state.
 set -euo pipefail
