@@ -1,0 +1,12 @@
+export {
+  attemptPod,
+  checkPodSettings,
+  DEFAULT_GPU_RESOURCE,
+  groupService,
+  TASK_CONTAINER,
+  taskResources,
+  type KubernetesPodSettings,
+} from "./objects.js";
+export { ANNOTATIONS, attemptLabels, groupLabels, LABELS, labelValue, memberHostName, podName, serviceName, type Owner } from "./names.js";
+export { filesMounts, filesSecret, filesSecretName, FILES_VOLUME, SECRET_DATA_LIMIT } from "./files.js";
+export { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
