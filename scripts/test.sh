@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need, installed only when missing (root on CI machines).
 # bubblewrap: task sandboxes; iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`;
 # podman and its network stack: the container runtime; busybox-static and debootstrap: the test images;
-# graphviz: `troupe plan --output dot` is read back by the real `dot`.
+# graphviz: `troupe plan --output dot` is read back by the real `dot`; openssl and curl: the Kubernetes test cluster.
 APT_PACKAGES=(bubblewrap iptables netcat-openbsd podman runc netavark aardvark-dns containernetworking-plugins uidmap
-  fuse-overlayfs slirp4netns busybox-static debootstrap graphviz)
+  fuse-overlayfs slirp4netns busybox-static debootstrap graphviz openssl curl)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
@@ -39,9 +39,18 @@ s3_was_up=$([ -f "${TROUPE_S3_DIR:-/var/tmp/troupe-s3}/env" ] && echo yes || ech
 s3_env=$(bash scripts/s3/up.sh) # an assignment, so that a failure stops the script
 eval "$s3_env"
 # What this run started is taken down at its end; what was up before (a developer's) stays.
+# One real Kubernetes control plane (scripts/k8s/up.sh: etcd, kube-apiserver, controller manager, scheduler and
+# kwok's simulated nodes, built from Go modules once per machine into /var/cache/troupe, about 10-20 minutes the
+# first time; docs/k8s-notes.md) for every Kubernetes test; its `export` lines name it.
+echo "== kubernetes test cluster"
+k8s_was_up=$([ -f "${TROUPE_K8S_DIR:-/var/tmp/troupe-k8s}/env" ] && echo yes || echo no)
+k8s_env=$(bash scripts/k8s/up.sh) # an assignment, so that a failure stops the script
+eval "$k8s_env"
+
 on_exit=()
 [ "$slurm_was_up" = no ] && on_exit+=("bash scripts/slurm/down.sh")
 [ "$s3_was_up" = no ] && on_exit+=("bash scripts/s3/down.sh")
+[ "$k8s_was_up" = no ] && on_exit+=("bash scripts/k8s/down.sh")
 trap 'for c in "${on_exit[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npm run --silent lint
