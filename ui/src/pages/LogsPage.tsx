@@ -1,0 +1,112 @@
+/**
+ * A task's output, followed live from the workflow's stream
+ * (GET .../stream?follow&only=output&task=T): every attempt, each under a
+ * line naming its retry. Without a task: every task's, interleaved as
+ * `troupe workflow logs` prints them, each line after its task's name.
+ */
+import { useEffect, useRef, useState } from "react";
+import type { RunRecord } from "../../../src/model/index.js";
+import { followStream, getJson, workflowApi, type StreamLine } from "../api";
+import { Link } from "../Link";
+import { logsPath, navigate, workflowPath } from "../router";
+
+/** Colour and cursor codes (ANSI escapes): this first slice shows the text without them. */
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
+/** The most text kept on the page: beyond it, the oldest goes (the whole log is the API's). */
+const MAX_CHARS = 2_000_000;
+
+export function LogsPage({ id, task }: { id: string; task: string | undefined }) {
+  const [record, setRecord] = useState<RunRecord | undefined>();
+  const [text, setText] = useState("");
+  const [state, setState] = useState<"following" | "ended" | "failed">("following");
+  const [error, setError] = useState<string | undefined>();
+  const bottom = useRef<HTMLPreElement>(null);
+  const follow = useRef(true);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    getJson<RunRecord>(workflowApi(id), abort.signal).then(setRecord, () => undefined);
+    return () => abort.abort();
+  }, [id]);
+
+  useEffect(() => {
+    // A new task or workflow is a new page (App keys it): its state starts afresh.
+    const abort = new AbortController();
+    let lastAttempt = "";
+    const partial = new Map<string, string>();
+    const onLine = (line: StreamLine) => {
+      if (line.type === "end") return setState("ended");
+      if (line.type !== "output") return;
+      const data = line.data.replace(ANSI, "");
+      let add: string;
+      if (task !== undefined) {
+        const attempt = `${line.task}\0${line.retry_id}`;
+        add = (attempt !== lastAttempt ? `── ${line.task}, retry ${line.retry_id} ──\n` : "") + data;
+        lastAttempt = attempt;
+      } else {
+        // Whole lines only, each after its task's name; a line's start waits for its end.
+        const key = `${line.task}.${line.retry_id}`;
+        const lines = ((partial.get(key) ?? "") + data).split("\n");
+        partial.set(key, lines.pop()!);
+        add = lines.map((l) => `${line.task}${line.retry_id ? `.${line.retry_id}` : ""} | ${l}\n`).join("");
+      }
+      if (add) setText((old) => (old.length + add.length > MAX_CHARS ? (old + add).slice(-MAX_CHARS) : old + add));
+    };
+    const query = `follow=true&only=output${task === undefined ? "" : `&task=${encodeURIComponent(task)}`}`;
+    followStream(workflowApi(id, `/stream?${query}`), onLine, abort.signal).catch((caught: Error) => {
+      if (abort.signal.aborted) return;
+      setState("failed");
+      setError(caught.message);
+    });
+    return () => abort.abort();
+  }, [id, task]);
+
+  // Kept at the bottom as lines come, unless the reader scrolled up.
+  useEffect(() => {
+    const pre = bottom.current;
+    if (pre && follow.current) pre.scrollTop = pre.scrollHeight;
+  }, [text]);
+
+  const tasks = record?.groups.flatMap((g) => g.tasks.map((t) => t.name)) ?? [];
+  return (
+    <main className="logs">
+      <p className="crumbs">
+        <Link to="/workflows">Workflows</Link> / <Link to={workflowPath(id)}>{id}</Link> / logs
+      </p>
+      <h1>Logs{task !== undefined ? ` of ${task}` : ""}</h1>
+      <div className="log-bar">
+        <label>
+          Task
+          <select value={task ?? ""} onChange={(event) => navigate(logsPath(id, event.target.value || undefined), { replace: true })}>
+            <option value="">every task, interleaved</option>
+            {tasks.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span role="status" className={`stream-state ${state}`}>
+          {state === "following" ? "following live…" : state === "ended" ? "the workflow has ended: this is all" : "the stream broke"}
+        </span>
+      </div>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      <pre
+        ref={bottom}
+        className="log"
+        tabIndex={0}
+        aria-label={`Output${task !== undefined ? ` of ${task}` : ""}`}
+        onScroll={(event) => {
+          const pre = event.currentTarget;
+          follow.current = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+        }}
+      >
+        {text || (state === "following" ? "" : "(no output)")}
+      </pre>
+    </main>
+  );
+}

@@ -1,0 +1,143 @@
+/**
+ * One workflow: its group graph, its tasks with their reasons, and cancel / restart as the API allows them.
+ * The record is read again whenever the workflow's stream (GET .../stream?follow&only=events) says a status
+ * changed: pushed by the server, not polled.
+ */
+import { useEffect, useRef, useState } from "react";
+import { isFinal, type RunRecord } from "../../../src/model/index.js";
+import { followStream, getJson, getText, postJson, workflowApi } from "../api";
+import { useSession } from "../App";
+import { GroupGraph } from "../graph/GroupGraph";
+import { Link } from "../Link";
+import { logsPath, navigate, workflowPath } from "../router";
+import { shortTime, StatusBadge } from "../status";
+import { TaskTable } from "./TaskTable";
+
+/** Events come in bursts (a group starting is one per task): one read of the record for each burst. */
+const REREAD_MS = 150;
+
+export function WorkflowPage({ id }: { id: string }) {
+  const session = useSession();
+  const [record, setRecord] = useState<RunRecord | undefined>();
+  const [spec, setSpec] = useState<string | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [notice, setNotice] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  const rereadTimer = useRef<number | undefined>(undefined);
+
+  useEffect(() => {
+    // Another workflow is a new page (App keys it by id): its state starts afresh.
+    const abort = new AbortController();
+    const load = () =>
+      getJson<RunRecord>(workflowApi(id), abort.signal).then(setRecord, (caught: Error) => {
+        if (!abort.signal.aborted) setError(caught.message);
+      });
+    void load();
+    getText(workflowApi(id, "/spec"), abort.signal).then(setSpec, () => setSpec(""));
+    const reread = () => {
+      window.clearTimeout(rereadTimer.current);
+      rereadTimer.current = window.setTimeout(() => void load(), REREAD_MS);
+    };
+    followStream(workflowApi(id, "/stream?follow=true&only=events"), reread, abort.signal).then(reread, () => undefined);
+    return () => {
+      abort.abort();
+      window.clearTimeout(rereadTimer.current);
+    };
+  }, [id]);
+
+  const act = async (verb: "cancel" | "restart") => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      if (verb === "cancel") {
+        await postJson(workflowApi(id, "/cancel"), { message: "from the web UI" });
+        setNotice("Cancel asked: the tasks are being stopped.");
+      } else {
+        const restarted = await postJson<{ id: string }>(workflowApi(id, "/restart"));
+        navigate(workflowPath(restarted.id));
+      }
+    } catch (caught) {
+      setError((caught as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!record)
+    return (
+      <main>
+        <h1>{id}</h1>
+        {error ? (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        ) : (
+          <p>Loading…</p>
+        )}
+      </main>
+    );
+  const ended = isFinal(record.status);
+  const canRestart = ended && record.status !== "COMPLETED" && !session.read_only;
+  return (
+    <main className="workflow">
+      <p className="crumbs">
+        <Link to="/workflows">Workflows</Link> / {record.id}
+      </p>
+      <div className="title">
+        <h1>{record.name}</h1>
+        <StatusBadge status={record.status} />
+        <span className="actions">
+          <Link className="button" to={logsPath(record.id)}>
+            Logs
+          </Link>
+          {!ended && (
+            <button type="button" disabled={busy} onClick={() => void act("cancel")}>
+              Cancel
+            </button>
+          )}
+          {canRestart && (
+            <button type="button" disabled={busy} onClick={() => void act("restart")}>
+              Restart
+            </button>
+          )}
+        </span>
+      </div>
+      <dl className="facts">
+        <dt>ID</dt>
+        <dd>{record.id}</dd>
+        <dt>Submitted</dt>
+        <dd>{shortTime(record.submit_time)}</dd>
+        <dt>Started</dt>
+        <dd>{shortTime(record.start_time)}</dd>
+        <dt>Ended</dt>
+        <dd>{shortTime(record.end_time)}</dd>
+        {record.pool && (
+          <>
+            <dt>Pool</dt>
+            <dd>{record.pool}</dd>
+          </>
+        )}
+        {record.user && (
+          <>
+            <dt>User</dt>
+            <dd>{record.user}</dd>
+          </>
+        )}
+      </dl>
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      <h2>Groups</h2>
+      <GroupGraph record={record} spec={spec} />
+      <h2>Tasks</h2>
+      <TaskTable record={record} />
+    </main>
+  );
+}
