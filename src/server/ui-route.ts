@@ -63,7 +63,7 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
     });
     if (!existsSync(`${dir}/index.html`)) {
       const notBuilt = async () => {
-        throw new NotFoundError("E_NO_UI", `the web UI is not built here (no ${dir}/index.html)`, "`npm run build` makes it");
+        throw new NotFoundError("E_NO_UI", `the web UI is not built here (no ${dir}/index.html): \`npm run build\` makes it`);
       };
       for (const path of ["/", ...UI_ROUTES]) ui.get(path, notBuilt);
       return;

@@ -2,7 +2,7 @@
  * The group graph: each group a node listing its tasks (the lead marked), in
  * its status's colour; an edge where a group takes another's output as input.
  */
-import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
+import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
 import type { GroupRecord, RunRecord } from "../../../src/model/index.js";
@@ -28,7 +28,7 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
           <li key={task.name} className={`tone-${toneOf(task.status)}`} title={`${task.name}: ${task.status}`}>
             <span className="dot" aria-hidden="true" />
             {task.name}
-            {task.lead && <span className="lead-mark"> ★ lead</span>}
+            {task.lead && group.tasks.length > 1 && <span className="lead-mark"> ★ lead</span>}
           </li>
         ))}
         {group.tasks.length > TASKS_SHOWN && <li className="more">+{group.tasks.length - TASKS_SHOWN} more</li>}
@@ -83,6 +83,7 @@ export function GroupGraph({ record, spec }: { record: RunRecord; spec: string |
     id: `${e.from}->${e.to}`,
     source: e.from,
     target: e.to,
+    markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
     animated: toneOf(record.groups.find((g) => g.name === e.to)?.status ?? "") === "waiting",
   }));
   return (

@@ -26,7 +26,8 @@ export function TaskTable({ record }: { record: RunRecord }) {
             <tr key={`${group.name}/${task.name}`} data-task={task.name}>
               <td>
                 {task.name}
-                {task.lead && <span className="lead"> (lead)</span>}
+                {/* A group of one task has it as its lead: said only where there are others to lead. */}
+                {task.lead && group.tasks.length > 1 && <span className="lead"> (lead)</span>}
               </td>
               <td>{group.name}</td>
               <td>
