@@ -16,6 +16,7 @@ export const ARTEFACTS = join(ROOT, "test-artefacts", "ui");
 export function haveChromium(): boolean {
   return existsSync(CHROMIUM);
 }
+if (!haveChromium()) console.warn(`test/ui: no ${CHROMIUM} (apt-get install -y chromium fonts-dejavu-core): the browser tests skip`);
 
 export async function launchBrowser(): Promise<Browser> {
   if (!haveChromium()) throw new Error(`no ${CHROMIUM}: apt-get install -y chromium fonts-dejavu-core`);

@@ -162,6 +162,16 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     expect(await page.getByRole("button", { name: "Cancel" }).count()).toBe(0);
     await screenshot(page, "workflow-canceled");
     expect(await statusOf(second)).toBe("FAILED_CANCELED");
+
+    // Restart: a new workflow of the same spec, whose page the UI opens; canceled in turn.
+    await page.getByRole("button", { name: "Restart" }).click();
+    await page.waitForURL((address) => !address.pathname.endsWith(`/${second}`));
+    const third = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
+    expect(third).not.toBe(second);
+    await badge(page, "RUNNING").waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await badge(page, "FAILED_CANCELED").waitFor({ timeout: 30_000 });
+    expect(await statusOf(third)).toBe("FAILED_CANCELED");
     await page.close();
   }, 180_000);
 

@@ -124,7 +124,7 @@ export function WorkflowPage({ id }: { id: string }) {
           </>
         )}
       </dl>
-      {notice && (
+      {notice && !ended && (
         <p role="status" className="notice">
           {notice}
         </p>
