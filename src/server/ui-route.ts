@@ -43,6 +43,9 @@ export function defaultUiDir(): string {
   return fileURLToPath(new URL("../ui/", import.meta.url));
 }
 
+/** The pages' routes are not the API's: left out of its OpenAPI document (as @fastify/static leaves its files). */
+const notApi = { schema: { hide: true } };
+
 export async function registerUi(app: FastifyInstance, options: UiOptions): Promise<void> {
   const dir = options.dir ?? defaultUiDir();
   // Who the token is and what this server lets the page do: the login page's check, and the page's choices.
@@ -65,7 +68,7 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
       const notBuilt = async () => {
         throw new NotFoundError("E_NO_UI", `the web UI is not built here (no ${dir}/index.html): \`npm run build\` makes it`);
       };
-      for (const path of ["/", ...UI_ROUTES]) ui.get(path, notBuilt);
+      for (const path of ["/", ...UI_ROUTES]) ui.get(path, notApi, notBuilt);
       return;
     }
     await ui.register(fastifyStatic, {
@@ -78,6 +81,6 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
         // Vite names assets by their content hash: they never change. index.html does, with each build.
         response.setHeader("cache-control", path.includes("/assets/") ? "public, max-age=31536000, immutable" : "no-cache"),
     });
-    for (const path of UI_ROUTES) ui.get(path, (_request, reply) => reply.sendFile("index.html"));
+    for (const path of UI_ROUTES) ui.get(path, notApi, (_request, reply) => reply.sendFile("index.html"));
   });
 }

@@ -83,6 +83,10 @@ describe("the web UI's files", () => {
     }
     // The API's own answers carry no page headers.
     expect(list.headers.get("content-security-policy")).toBeNull();
+    // Nor is the UI in the API's document.
+    const doc = (await (await fetch(`${url}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((path) => !path.startsWith("/api/"))).toEqual([]);
+    expect(Object.keys(doc.paths)).not.toContain("/api/session");
   });
 
   it("tells the login page who a token is, and refuses one it does not know", async () => {

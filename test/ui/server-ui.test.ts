@@ -140,6 +140,15 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     expect(await page.evaluate(() => (globalThis as unknown as InPage).sameDocument)).toBe(true);
     await screenshot(page, "workflow-completed");
 
+    // Every task's output, interleaved as `troupe workflow logs` prints it, each line after its task's name.
+    await page.getByRole("link", { name: "Logs", exact: true }).click();
+    await page.waitForURL(new RegExp(`/workflows/${first}/logs$`));
+    await page.getByRole("status").filter({ hasText: "the workflow has ended" }).waitFor();
+    const interleaved = (await page.locator("pre.log").textContent())!.split("\n");
+    expect(interleaved).toEqual(expect.arrayContaining(["maker | started", "maker | finished", "helper | helping", "user | made"]));
+    await expectAccessible(page);
+    await screenshot(page, "logs-interleaved");
+
     // A task's log, followed as it is written: more ticks arrive while the task is still running.
     const second = await submit(ticker);
     await page.goto(`${server.url}/workflows/${second}`);

@@ -8,10 +8,9 @@ import { useEffect, useRef, useState } from "react";
 import type { RunRecord } from "../../../src/model/index.js";
 import { followStream, getJson, workflowApi, type StreamLine } from "../api";
 import { Link } from "../Link";
+import { LogText } from "../log-text";
 import { logsPath, navigate, workflowPath } from "../router";
 
-/** Colour and cursor codes (ANSI escapes): this first slice shows the text without them. */
-const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
 /** The most text kept on the page: beyond it, the oldest goes (the whole log is the API's). */
 const MAX_CHARS = 2_000_000;
 
@@ -32,24 +31,11 @@ export function LogsPage({ id, task }: { id: string; task: string | undefined })
   useEffect(() => {
     // A new task or workflow is a new page (App keys it): its state starts afresh.
     const abort = new AbortController();
-    let lastAttempt = "";
-    const partial = new Map<string, string>();
+    const shown = new LogText(task);
     const onLine = (line: StreamLine) => {
-      if (line.type === "end") return setState("ended");
-      if (line.type !== "output") return;
-      const data = line.data.replace(ANSI, "");
-      let add: string;
-      if (task !== undefined) {
-        const attempt = `${line.task}\0${line.retry_id}`;
-        add = (attempt !== lastAttempt ? `── ${line.task}, retry ${line.retry_id} ──\n` : "") + data;
-        lastAttempt = attempt;
-      } else {
-        // Whole lines only, each after its task's name; a line's start waits for its end.
-        const key = `${line.task}.${line.retry_id}`;
-        const lines = ((partial.get(key) ?? "") + data).split("\n");
-        partial.set(key, lines.pop()!);
-        add = lines.map((l) => `${line.task}${line.retry_id ? `.${line.retry_id}` : ""} | ${l}\n`).join("");
-      }
+      if (line.type === "event") return;
+      const add = line.type === "end" ? shown.end() : shown.output(line.task, line.retry_id, line.data);
+      if (line.type === "end") setState("ended");
       if (add) setText((old) => (old.length + add.length > MAX_CHARS ? (old + add).slice(-MAX_CHARS) : old + add));
     };
     const query = `follow=true&only=output${task === undefined ? "" : `&task=${encodeURIComponent(task)}`}`;

@@ -1,16 +1,18 @@
 /**
- * One workflow: its group graph, its tasks with their reasons, and cancel / restart as the API allows them.
+ * One workflow: its group graph, its tasks with their reasons, its status changes, and cancel / restart as the
+ * API allows them.
  * The record is read again whenever the workflow's stream (GET .../stream?follow&only=events) says a status
  * changed: pushed by the server, not polled.
  */
 import { useEffect, useRef, useState } from "react";
 import { isFinal, type RunRecord } from "../../../src/model/index.js";
-import { followStream, getJson, getText, postJson, workflowApi } from "../api";
+import { followStream, getJson, getText, postJson, workflowApi, type StreamLine } from "../api";
 import { useSession } from "../App";
 import { GroupGraph } from "../graph/GroupGraph";
 import { Link } from "../Link";
 import { logsPath, navigate, workflowPath } from "../router";
 import { shortTime, StatusBadge } from "../status";
+import { EventTable, EVENTS_SHOWN, type EventLine } from "./EventTable";
 import { TaskTable } from "./TaskTable";
 
 /** Events come in bursts (a group starting is one per task): one read of the record for each burst. */
@@ -20,6 +22,7 @@ export function WorkflowPage({ id }: { id: string }) {
   const session = useSession();
   const [record, setRecord] = useState<RunRecord | undefined>();
   const [spec, setSpec] = useState<string | undefined>();
+  const [events, setEvents] = useState<EventLine[]>([]);
   const [error, setError] = useState<string | undefined>();
   const [notice, setNotice] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
@@ -36,9 +39,19 @@ export function WorkflowPage({ id }: { id: string }) {
     getText(workflowApi(id, "/spec"), abort.signal).then(setSpec, () => setSpec(""));
     const reread = () => {
       window.clearTimeout(rereadTimer.current);
-      rereadTimer.current = window.setTimeout(() => void load(), REREAD_MS);
+      rereadTimer.current = window.setTimeout(() => {
+        void load();
+        const batch = arrived.splice(0);
+        if (batch.length > 0) setEvents((old) => old.concat(batch).slice(-EVENTS_SHOWN));
+      }, REREAD_MS);
     };
-    followStream(workflowApi(id, "/stream?follow=true&only=events"), reread, abort.signal).then(reread, () => undefined);
+    // Events are shown with the record they led to, in the same burst.
+    const arrived: EventLine[] = [];
+    const onLine = (line: StreamLine) => {
+      if (line.type === "event") arrived.push(line);
+      reread();
+    };
+    followStream(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal).then(reread, () => undefined);
     return () => {
       abort.abort();
       window.clearTimeout(rereadTimer.current);
@@ -138,6 +151,8 @@ export function WorkflowPage({ id }: { id: string }) {
       <GroupGraph record={record} spec={spec} />
       <h2>Tasks</h2>
       <TaskTable record={record} />
+      <h2>Events</h2>
+      <EventTable events={events} />
     </main>
   );
 }
