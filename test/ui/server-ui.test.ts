@@ -55,6 +55,11 @@ async function statusOf(id: string, task?: string): Promise<string> {
   return record.groups.flatMap((g) => g.tasks).find((t) => t.name === task)!.status;
 }
 
+async function eventsOf(id: string): Promise<{ to: string; reason: string }[]> {
+  const response = await fetch(`${server.url}/api/workflow/${id}/events`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await response.json()) as { events: { to: string; reason: string }[] }).events;
+}
+
 /** Two groups, the second taking the first's output; the lead of the first waits for the test's gate file. */
 const gated = (gate: string) => `workflow:
   name: ui-gated-${random()}
@@ -137,6 +142,9 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await badge(page, "COMPLETED").waitFor({ timeout: 30_000 });
     expect(await page.locator('tr[data-task="user"] .badge').textContent()).toBe("COMPLETED");
     expect(await page.locator('[data-group="consume"]').getAttribute("class")).toContain("tone-done");
+    // Still drawn after the records that changed it (React Flow hides a node it takes for new and unmeasured).
+    for (const node of await page.locator(".react-flow__node").all()) expect(await node.isVisible()).toBe(true);
+    expect(await page.locator(".react-flow__node").count()).toBe(2);
     expect(await page.evaluate(() => (globalThis as unknown as InPage).sameDocument)).toBe(true);
     await screenshot(page, "workflow-completed");
 
@@ -169,6 +177,15 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.getByRole("status").filter({ hasText: "Cancel asked" }).waitFor();
     await badge(page, "FAILED_CANCELED").waitFor({ timeout: 30_000 });
     expect(await page.getByRole("button", { name: "Cancel" }).count()).toBe(0);
+    expect(await page.locator('.react-flow__node:has([data-group="ticker-group"])').isVisible()).toBe(true);
+    // The status changes as pushed, newest first: the workflow's own end among them, with the reason.
+    const events = page.getByRole("table", { name: "Events" });
+    const recorded = await eventsOf(second);
+    await expect.poll(() => events.locator("tbody tr").count(), { timeout: 10_000 }).toBe(recorded.length);
+    const newestFirst = await events.locator("tbody tr").allTextContents();
+    expect(newestFirst[0]).toContain(recorded.at(-1)!.to);
+    expect(newestFirst.at(-1)).toContain(recorded[0]!.to);
+    expect(newestFirst.some((row) => row.includes("FAILED_CANCELED") && row.includes("from the web UI (by alice)"))).toBe(true);
     await screenshot(page, "workflow-canceled");
     expect(await statusOf(second)).toBe("FAILED_CANCELED");
 
@@ -184,10 +201,13 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.close();
   }, 180_000);
 
-  it("keeps a refused token out: the login page says so, and a 401 later sends the user back to it", async () => {
+  it("keeps a refused token out: the login page says so (signing in by keyboard), and a 401 later sends the user back to it", async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/login`);
-    await signIn(page, "trp_not-a-token");
+    // By keyboard: the token field comes first, Enter signs in.
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("trp_not-a-token");
+    await page.keyboard.press("Enter");
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("does not accept this token");
     expect(new URL(page.url()).pathname).toBe("/login");
     expect(await page.evaluate(() => (globalThis as unknown as InPage).sessionStorage.getItem("troupe.token"))).toBeNull();

@@ -77,7 +77,11 @@ export function GroupGraph({ record, spec }: { record: RunRecord; spec: string |
     data: { group },
     draggable: false,
     connectable: false,
-    style: { height: nodeHeight(group.tasks.length) },
+    width: NODE_WIDTH,
+    height: nodeHeight(group.tasks.length),
+    // Given, not left to React Flow to measure: each record is new node objects, and a node React Flow has not
+    // measured is hidden until its size changes, which a status change does not do.
+    measured: { width: NODE_WIDTH, height: nodeHeight(group.tasks.length) },
   }));
   const flowEdges: Edge[] = edges.map((e) => ({
     id: `${e.from}->${e.to}`,
