@@ -201,10 +201,36 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.close();
   }, 180_000);
 
+  it("cancels the workflows selected in the list", async () => {
+    const ids = [await submit(ticker), await submit(ticker)];
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${server.url}/workflows`);
+    await signIn(page, token);
+    for (const id of ids) {
+      const row = page.locator(`tr[data-workflow="${id}"]`);
+      await expect.poll(() => row.locator(".badge").textContent(), { timeout: 15_000 }).toBe("RUNNING");
+      await row.getByRole("checkbox", { name: `Select ${id}` }).check();
+    }
+    await page.getByRole("button", { name: "Cancel selected (2)" }).click();
+    await page.getByRole("status").filter({ hasText: "Cancel asked of 2 workflows." }).waitFor();
+    for (const id of ids) {
+      const row = page.locator(`tr[data-workflow="${id}"]`);
+      await expect.poll(() => row.locator(".badge").textContent(), { timeout: 30_000 }).toBe("FAILED_CANCELED");
+      // Ended: nothing left to select.
+      expect(await row.getByRole("checkbox").count()).toBe(0);
+      expect(await statusOf(id)).toBe("FAILED_CANCELED");
+    }
+    expect(await page.getByRole("button", { name: "Cancel selected (0)" }).isDisabled()).toBe(true);
+    await expectAccessible(page);
+    await screenshot(page, "workflows-canceled");
+    await page.close();
+  }, 90_000);
+
   it("keeps a refused token out: the login page says so (signing in by keyboard), and a 401 later sends the user back to it", async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/login`);
     // By keyboard: the token field comes first, Enter signs in.
+    await page.getByLabel("API token").waitFor();
     await page.keyboard.press("Tab");
     await page.keyboard.type("trp_not-a-token");
     await page.keyboard.press("Enter");

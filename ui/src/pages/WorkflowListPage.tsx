@@ -1,11 +1,12 @@
 /**
- * Workflows, filtered as `troupe workflow list` filters them (GET /api/workflow). The server pushes no
+ * Workflows, filtered as `troupe workflow list` filters them (GET /api/workflow), with a bulk cancel of those
+ * selected (one cancel call each, as `troupe workflow cancel ID...`). The server pushes no
  * list-wide changes (its streams are per workflow), so the list is read again every few seconds while
  * the tab is visible.
  */
 import { useEffect, useState } from "react";
-import { RUN_STATUSES, type RunSummary } from "../../../src/model/index.js";
-import { getJson } from "../api";
+import { isFinal, RUN_STATUSES, type RunSummary } from "../../../src/model/index.js";
+import { getJson, postJson, workflowApi } from "../api";
 import { useSession } from "../App";
 import { Link } from "../Link";
 import { workflowPath } from "../router";
@@ -40,6 +41,29 @@ export function WorkflowListPage() {
   const [workflows, setWorkflows] = useState<RunSummary[] | undefined>();
   const [error, setError] = useState<string | undefined>();
   const query = listQuery(filters);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [notice, setNotice] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  // Only what is listed and can still be canceled counts as selected.
+  const cancelable = new Set((workflows ?? []).filter((w) => !isFinal(w.status)).map((w) => w.id));
+  const chosen = [...selected].filter((id) => cancelable.has(id));
+  const toggle = (id: string, on: boolean) =>
+    setSelected((old) => {
+      const next = new Set(old);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  const cancelChosen = async () => {
+    setBusy(true);
+    setNotice(undefined);
+    const results = await Promise.allSettled(chosen.map((id) => postJson(workflowApi(id, "/cancel"), { message: "from the web UI" })));
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${chosen[i]}: ${(r.reason as Error).message}`] : []));
+    setError(failed.length > 0 ? `Could not cancel ${failed.join("; ")}` : undefined);
+    setNotice(`Cancel asked of ${chosen.length - failed.length} workflow${chosen.length - failed.length === 1 ? "" : "s"}.`);
+    setSelected(new Set());
+    setBusy(false);
+  };
 
   useEffect(() => {
     const abort = new AbortController();
@@ -103,6 +127,16 @@ export function WorkflowListPage() {
           </>
         )}
       </form>
+      <div className="bulk">
+        <button type="button" disabled={busy || chosen.length === 0} onClick={() => void cancelChosen()}>
+          Cancel selected ({chosen.length})
+        </button>
+        {notice && (
+          <span role="status" className="notice">
+            {notice}
+          </span>
+        )}
+      </div>
       {error && (
         <p role="alert" className="error">
           {error}
@@ -113,6 +147,9 @@ export function WorkflowListPage() {
         <table className="grid" aria-label="Workflows">
           <thead>
             <tr>
+              <th scope="col">
+                <span className="visually-hidden">Select</span>
+              </th>
               <th scope="col">ID</th>
               <th scope="col">Status</th>
               {!session.read_only && <th scope="col">Pool</th>}
@@ -124,6 +161,16 @@ export function WorkflowListPage() {
           <tbody>
             {workflows.map((w) => (
               <tr key={w.id} data-workflow={w.id}>
+                <td>
+                  {cancelable.has(w.id) && (
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${w.id}`}
+                      checked={selected.has(w.id)}
+                      onChange={(event) => toggle(w.id, event.target.checked)}
+                    />
+                  )}
+                </td>
                 <td>
                   <Link to={workflowPath(w.id)}>{w.id}</Link>
                 </td>
