@@ -43,13 +43,17 @@ beforeAll(async () => {
   token = /^#token=([A-Za-z0-9_-]{43})$/.exec(url.hash)![1]!;
 }, 240_000);
 
+/** SIGTERM (or Ctrl-C): troupe ui closes and exits 0; the exit code, or null if it had exited already. */
+async function stopUi(): Promise<number | null> {
+  if (!ui || ui.exitCode !== null) return null;
+  const exited = new Promise<number | null>((resolve) => ui.once("exit", (code) => resolve(code)));
+  ui.kill("SIGTERM");
+  return exited;
+}
+
 afterAll(async () => {
   await browser?.close();
-  if (ui && ui.exitCode === null) {
-    const exited = new Promise((resolve) => ui.once("exit", resolve));
-    ui.kill("SIGTERM");
-    await exited;
-  }
+  await stopUi();
   home?.remove();
 });
 
@@ -68,6 +72,16 @@ describe("troupe ui", () => {
     const listed = (await (await api("/api/workflow?all_users=true")).json()) as { workflows: { id: string }[] };
     expect(listed.workflows.map((w) => w.id)).toContain(done);
     expect(await (await api("/api/session")).json()).toEqual({ user: "local", admin: true, read_only: true });
+  });
+
+  it("says what is wrong with its flags, and a port it cannot take (exit 2)", async () => {
+    const badPort = await troupe(["ui", "--port", "eighty"], { home: home.home });
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain("--port");
+    const taken = await troupe(["ui", "--port", url.port], { home: home.home });
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toContain(`cannot serve on 127.0.0.1:${url.port}`);
+    expect(taken.stderr).toContain("address already in use");
   });
 
   it("refuses to submit, saying why", async () => {
@@ -118,4 +132,8 @@ describe("troupe ui", () => {
     },
     60_000,
   );
+
+  it("stops on SIGTERM with exit code 0", async () => {
+    expect(await stopUi()).toBe(0);
+  });
 });
