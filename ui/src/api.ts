@@ -106,4 +106,38 @@ export async function followStream(path: string, onLine: (line: StreamLine) => v
   }
 }
 
+/** How long after a broken stream the page connects again. */
+const RECONNECT_MS = 2_000;
+
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * Follows the stream at `path` to its end line. A connection that breaks first (the server restarted, the network
+ * went) is made again, and the stream sent again from its start: `onReconnect` is told first, so that the page
+ * drops what it had shown. Refusals (4xx: no such workflow, the token) end it with their error.
+ */
+export async function followLive(
+  path: string,
+  onLine: (line: StreamLine) => void,
+  signal: AbortSignal,
+  onReconnect: () => void,
+): Promise<void> {
+  for (;;) {
+    let ended = false;
+    try {
+      await followStream(path, (line) => ((ended ||= line.type === "end"), onLine(line)), signal);
+      if (ended) return;
+    } catch (error) {
+      if (signal.aborted || (error instanceof ApiError && error.status < 500)) throw error;
+    }
+    await pause(RECONNECT_MS, signal);
+    if (signal.aborted) return;
+    onReconnect();
+  }
+}
+
 export const workflowApi = (id: string, rest = "") => `/api/workflow/${encodeURIComponent(id)}${rest}`;

@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef, useState } from "react";
 import type { RunRecord } from "../../../src/model/index.js";
-import { followStream, getJson, workflowApi, type StreamLine } from "../api";
+import { followLive, getJson, workflowApi, type StreamLine } from "../api";
 import { Link } from "../Link";
 import { LogText } from "../log-text";
 import { logsPath, navigate, workflowPath } from "../router";
@@ -31,7 +31,7 @@ export function LogsPage({ id, task }: { id: string; task: string | undefined })
   useEffect(() => {
     // A new task or workflow is a new page (App keys it): its state starts afresh.
     const abort = new AbortController();
-    const shown = new LogText(task);
+    let shown = new LogText(task);
     const onLine = (line: StreamLine) => {
       if (line.type === "event") return;
       const add = line.type === "end" ? shown.end() : shown.output(line.task, line.retry_id, line.data);
@@ -39,7 +39,12 @@ export function LogsPage({ id, task }: { id: string; task: string | undefined })
       if (add) setText((old) => (old.length + add.length > MAX_CHARS ? (old + add).slice(-MAX_CHARS) : old + add));
     };
     const query = `follow=true&only=output${task === undefined ? "" : `&task=${encodeURIComponent(task)}`}`;
-    followStream(workflowApi(id, `/stream?${query}`), onLine, abort.signal).catch((caught: Error) => {
+    // Sent again from the start after a reconnect: what was shown goes.
+    const restart = () => {
+      shown = new LogText(task);
+      setText("");
+    };
+    followLive(workflowApi(id, `/stream?${query}`), onLine, abort.signal, restart).catch((caught: Error) => {
       if (abort.signal.aborted) return;
       setState("failed");
       setError(caught.message);

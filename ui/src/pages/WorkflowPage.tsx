@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef, useState } from "react";
 import { isFinal, type RunRecord } from "../../../src/model/index.js";
-import { followStream, getJson, getText, postJson, workflowApi, type StreamLine } from "../api";
+import { followLive, getJson, getText, postJson, workflowApi, type StreamLine } from "../api";
 import { useSession } from "../App";
 import { GroupGraph } from "../graph/GroupGraph";
 import { Link } from "../Link";
@@ -23,7 +23,10 @@ export function WorkflowPage({ id }: { id: string }) {
   const [record, setRecord] = useState<RunRecord | undefined>();
   const [spec, setSpec] = useState<string | undefined>();
   const [events, setEvents] = useState<EventLine[]>([]);
+  /** A cancel or restart refused. */
   const [error, setError] = useState<string | undefined>();
+  /** The record could not be read (the last time it was tried). */
+  const [loadError, setLoadError] = useState<string | undefined>();
   const [notice, setNotice] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const rereadTimer = useRef<number | undefined>(undefined);
@@ -32,9 +35,12 @@ export function WorkflowPage({ id }: { id: string }) {
     // Another workflow is a new page (App keys it by id): its state starts afresh.
     const abort = new AbortController();
     const load = () =>
-      getJson<RunRecord>(workflowApi(id), abort.signal).then(setRecord, (caught: Error) => {
-        if (!abort.signal.aborted) setError(caught.message);
-      });
+      getJson<RunRecord>(workflowApi(id), abort.signal).then(
+        (read) => (setRecord(read), setLoadError(undefined)),
+        (caught: Error) => {
+          if (!abort.signal.aborted) setLoadError(caught.message);
+        },
+      );
     void load();
     getText(workflowApi(id, "/spec"), abort.signal).then(setSpec, () => setSpec(""));
     const reread = () => {
@@ -51,7 +57,9 @@ export function WorkflowPage({ id }: { id: string }) {
       if (line.type === "event") arrived.push(line);
       reread();
     };
-    followStream(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal).then(reread, () => undefined);
+    // Sent again from the start after a reconnect: the events shown so far go.
+    const restart = () => (arrived.splice(0), setEvents([]));
+    followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(reread, () => undefined);
     return () => {
       abort.abort();
       window.clearTimeout(rereadTimer.current);
@@ -80,9 +88,9 @@ export function WorkflowPage({ id }: { id: string }) {
     return (
       <main>
         <h1>{id}</h1>
-        {error ? (
+        {loadError ? (
           <p role="alert" className="error">
-            {error}
+            {loadError}
           </p>
         ) : (
           <p>Loading…</p>
@@ -142,9 +150,9 @@ export function WorkflowPage({ id }: { id: string }) {
           {notice}
         </p>
       )}
-      {error && (
+      {(error ?? loadError) && (
         <p role="alert" className="error">
-          {error}
+          {error ?? `Not up to date: ${loadError}`}
         </p>
       )}
       <h2>Groups</h2>
