@@ -226,6 +226,22 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.close();
   }, 90_000);
 
+  it("says when the server cannot be reached after the page loaded, and tries again when asked", async () => {
+    const page = await browser.newPage();
+    // A network that fails between the page's load and its first call cannot be timed for real: Playwright fails
+    // the session's calls (the only stand-in in these tests) until the server is "back".
+    let unreachable = true;
+    await page.route("**/api/session", (route) => (unreachable ? route.abort("connectionrefused") : route.continue()));
+    await page.goto(`${server.url}/login`);
+    await page.evaluate((t) => (globalThis as unknown as InPage).sessionStorage.setItem("troupe.token", t), token);
+    await page.goto(`${server.url}/workflows`);
+    await page.getByRole("alert").filter({ hasText: "Could not reach the server" }).waitFor();
+    unreachable = false;
+    await page.getByRole("button", { name: "Try again" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    await page.close();
+  }, 60_000);
+
   it("keeps a refused token out: the login page says so (signing in by keyboard), and a 401 later sends the user back to it", async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/login`);

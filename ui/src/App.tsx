@@ -27,20 +27,36 @@ export function App() {
   const [path, search = ""] = where.split(/(?=\?)/);
   const route = parseRoute(path!, search);
   const [session, setSession] = useState<Session | undefined>();
+  const [sessionError, setSessionError] = useState<string | undefined>();
+  const [tries, setTries] = useState(0);
   const token = getToken();
 
   useEffect(() => {
     if (route.page === "login" || token === null || session !== undefined) return;
     const abort = new AbortController();
-    getJson<Session>("/api/session", abort.signal).then(setSession, () => undefined);
+    getJson<Session>("/api/session", abort.signal).then(
+      (found) => (setSession(found), setSessionError(undefined)),
+      (caught: Error) => abort.signal.aborted || setSessionError(caught.message),
+    );
     return () => abort.abort();
-  }, [route.page, token, session]);
+  }, [route.page, token, session, tries]);
 
   useEffect(() => {
     if (route.page !== "login" && token === null) navigate(`/login?next=${encodeURIComponent(where)}`, { replace: true });
   }, [route.page, token, where]);
 
   if (route.page === "login") return <LoginPage next={route.next} onSignedIn={setSession} />;
+  if (token !== null && session === undefined && sessionError !== undefined)
+    return (
+      <main>
+        <p role="alert" className="error">
+          Could not reach the server: {sessionError}
+        </p>
+        <button type="button" onClick={() => setTries((n) => n + 1)}>
+          Try again
+        </button>
+      </main>
+    );
   if (token === null || session === undefined) return <main className="loading">Loading…</main>;
 
   const signOut = () => {
