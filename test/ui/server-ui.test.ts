@@ -146,6 +146,8 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     for (const node of await page.locator(".react-flow__node").all()) expect(await node.isVisible()).toBe(true);
     expect(await page.locator(".react-flow__node").count()).toBe(2);
     expect(await page.evaluate(() => (globalThis as unknown as InPage).sameDocument)).toBe(true);
+    await page.getByText("Spec, as it ran").click();
+    expect(await page.getByLabel("Spec as it ran").textContent()).toContain("- task: maker");
     await screenshot(page, "workflow-completed");
 
     // Every task's output, interleaved as `troupe workflow logs` prints it, each line after its task's name.

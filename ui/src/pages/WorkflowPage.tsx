@@ -161,6 +161,12 @@ export function WorkflowPage({ id }: { id: string }) {
       <TaskTable record={record} />
       <h2>Events</h2>
       <EventTable events={events} />
+      <details className="spec">
+        <summary>Spec, as it ran (after templating)</summary>
+        <pre tabIndex={0} aria-label="Spec as it ran">
+          {spec ?? "Loading…"}
+        </pre>
+      </details>
     </main>
   );
 }
