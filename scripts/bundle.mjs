@@ -28,7 +28,7 @@ await build({
   target: "node20",
   // pino too: loaded only by a command that logs to a file (util/log.ts), and its transports resolve files by path.
   // The AWS SDK too: loaded only by a run that moves `url:` data (data/s3-store.ts).
-  external: ["better-sqlite3", "fastify", "@fastify/swagger", "pino", "@aws-sdk/client-s3", "@aws-sdk/lib-storage"],
+  external: ["better-sqlite3", "fastify", "@fastify/swagger", "@fastify/static", "pino", "@aws-sdk/client-s3", "@aws-sdk/lib-storage"],
   define: { "import.meta.url": "troupeModuleUrl" },
   banner: { js: 'var troupeModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: true,

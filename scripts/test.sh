@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need, installed only when missing (root on CI machines).
 # bubblewrap: task sandboxes; iptables: NAT for task networks (egress); netcat-openbsd: the tutorial's `nc`;
 # podman and its network stack: the container runtime; busybox-static and debootstrap: the test images;
-# graphviz: `troupe plan --output dot` is read back by the real `dot`; openssl and curl: the Kubernetes test cluster.
+# graphviz: `troupe plan --output dot` is read back by the real `dot`; openssl and curl: the Kubernetes test cluster;
+# chromium and fonts-dejavu-core: the web UI's tests in a real browser (playwright-core drives it; no browser download).
 APT_PACKAGES=(bubblewrap iptables netcat-openbsd podman runc netavark aardvark-dns containernetworking-plugins uidmap
-  fuse-overlayfs slirp4netns busybox-static debootstrap graphviz openssl curl)
+  fuse-overlayfs slirp4netns busybox-static debootstrap graphviz openssl curl chromium fonts-dejavu-core)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -14,6 +14,7 @@ import { schemaCommand } from "./schema.js";
 import { guardOutputs } from "./output.js";
 import { colorsFor, exitCodeOf } from "./shared.js";
 import { serverCommand } from "./server.js";
+import { uiCommand } from "./ui.js";
 import { validateCommand } from "./validate.js";
 import { loginCommand, workflowCommand } from "./workflow.js";
 
@@ -43,6 +44,7 @@ Examples:
     restartCommand(),
     schemaCommand(),
     serverCommand(),
+    uiCommand(),
     credentialCommand(),
     loginCommand(),
     workflowCommand(),

@@ -64,7 +64,8 @@ export function serverCommand(): Command {
       "after",
       `
 The first line on stdout is "troupe server: listening on URL". Every API call but
-/api/health needs a token: \`troupe server token create NAME\` makes one.
+/api/health needs a token: \`troupe server token create NAME\` makes one. The web UI
+is at URL/ (sign in with a token); \`troupe ui\` shows a home's local history instead.
 
 Running tasks outlive the server: SIGTERM (Ctrl-C, SIGHUP) makes it exit at once,
 and its next start (after a crash too) resumes the workflows it was running.

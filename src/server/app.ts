@@ -20,6 +20,7 @@ import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 import { registerStreamRoute } from "./stream-route.js";
 import { registerTagRoutes } from "./tag-routes.js";
+import { registerUi, type UiOptions } from "./ui-route.js";
 import { isFinal, type AttemptRecord, type RunRecord } from "../model/index.js";
 
 export interface AppOptions {
@@ -39,6 +40,10 @@ export interface AppOptions {
   streamBackstopMs?: number;
   /** Where request lines and the app's errors are logged (the server's log); none without it. */
   logger?: FastifyBaseLogger;
+  /** Who a bearer token is (default: the store's tokens). `troupe ui` gives its one-time token here. */
+  authenticate?: (token: string) => TokenOwner | undefined;
+  /** The web UI at `/` (ui-route.ts): its built files (default dist/ui), and whether its API is read-only (`troupe ui`). */
+  ui?: UiOptions;
 }
 
 declare module "fastify" {
@@ -99,13 +104,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     body === "" ? done(null, undefined) : parseJson(request, body as string, done),
   );
 
+  const authenticate = options.authenticate ?? ((token: string) => store.tokens.find(token));
   app.addHook("onRequest", async (request) => {
     // Routes are matched before this hook: a public one is known by its route, whatever the query string says.
     if ((request.routeOptions.config as { public?: boolean }).public) return;
     const header = request.headers.authorization ?? "";
     // RFC 7235: the scheme is case-insensitive, and one or more spaces separate it from the credentials.
     const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    const owner = match ? store.tokens.find(match[1]!) : undefined;
+    const owner = match ? authenticate(match[1]!) : undefined;
     if (!owner)
       throw new TroupeError(
         "E_UNAUTHORIZED",
@@ -250,6 +256,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.status(202).send({ id, canceling: true, force });
     }),
   );
+  if (options.ui) await registerUi(app, options.ui);
   return app;
 }
 

@@ -56,7 +56,7 @@ async function main(options: HttpThreadOptions): Promise<void> {
       });
   const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel") };
   const changes = new RunChanges();
-  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes, logger });
+  const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes, logger, ui: {} });
 
   port.on("message", (message: ToHttp) => {
     switch (message.kind) {
