@@ -89,4 +89,42 @@ describe.skipIf(skip !== undefined)(`url: data on Slurm (${skip ?? "the test clu
     ).Body!.transformToString();
     expect(body).toMatch(/^n\d\nfrom the store\n$/);
   });
+
+  it.each([
+    ["troupe's sandbox", []],
+    ["podman", ["--node-engine", "podman"]],
+  ])(
+    "a checkpoint directory of a member on a node (%s) is uploaded while it runs and at its end; in a container its output is OSMO's",
+    async (_, engine) => {
+      const at = `${PREFIX}/ckpt-${engine.length}`;
+      const file = home.spec(
+        "slurm-ckpt",
+        `workflow:
+  name: slurm-ckpt
+  tasks:
+  - name: t
+    image: alpine:3.18
+    command: [sh, -c, "mkdir -p /tmp/ck; echo 1 > /tmp/ck/a.json; echo out={{output}}; sleep 3; echo 2 > /tmp/ck/b.json"]
+    checkpoint:
+    - {path: /tmp/ck, url: "s3://${server.userBucket}/${at}", frequency: 1s}
+`,
+      );
+      const env = { SLURM_CONF: slurmCluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: slurmCluster.shared, TROUPE_RUNTIME: undefined };
+      const result = await runJson(file, {
+        home: home.home,
+        env,
+        extra: ["--runtime", "slurm", "--listen-address", slurmCluster.loginAddress, ...engine],
+        timeoutMs: 120_000,
+      });
+      expect(result.code, result.stderr + JSON.stringify(result.record)).toBe(0);
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: server.userBucket, Prefix: `${at}/` }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([`${at}/a.json`, `${at}/b.json`]);
+      const events = await troupe(["events", result.record.id, "--output", "json"], { home: home.home });
+      const reasons = (JSON.parse(events.stdout) as Array<{ reason: string }>).map((e) => e.reason);
+      expect(reasons.some((r) => r.startsWith("checkpoint uploaded: 1 file"))).toBe(true);
+      expect(reasons.some((r) => r.startsWith("last checkpoint uploaded: 2 files"))).toBe(true);
+      const output = engine.length > 0 ? "/osmo/data/output" : "";
+      if (output) expect(home.log(result.record.id, "t")).toBe(`out=${output}\n`);
+    },
+  );
 });
