@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
-import { sandboxSpec, spawnerDirectives } from "../../src/runtime/host/sandbox.js";
+import { sandboxSpec } from "../../src/runtime/host/sandbox.js";
+import { spawnerDirectives } from "../../src/runtime/host/sandbox-commands.js";
 import { hostsText } from "../../src/runtime/host/sandbox-names.js";
 import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import type { Spawner } from "../../src/runtime/host/spawner.js";

@@ -4,7 +4,8 @@
  * bwrap takes those `--setenv` arguments from a file descriptor instead
  * (`--args FD`), which a small shell opens on a 0600 file before it execs bwrap.
  */
-import { bwrapArguments, type SandboxSpec } from "./sandbox.js";
+import type { SandboxSpec } from "./sandbox.js";
+import { bwrapArguments } from "./sandbox-commands.js";
 
 /** The fd a wrapping shell opens the hidden variables' file on for bwrap (above the protocol's 3-5). */
 export const HIDDEN_ARGS_FD = 9;

@@ -28,11 +28,11 @@ import {
   type HiddenPath,
   SandboxError,
   sandboxSpec,
-  spawnerDirectives,
   type SandboxPlan,
   type TaskUser,
   writableMountSources,
 } from "./sandbox.js";
+import { spawnerDirectives } from "./sandbox-commands.js";
 import { startWithNode, type StartSandboxProcess } from "./sandbox-process.js";
 import { imagesStoodInFor, taskEnvironment } from "./task-environment.js";
 import { sharedSpawner, type Spawner, spawnerPath } from "./spawner.js";

@@ -24,15 +24,8 @@
 import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskLaunch } from "../types.js";
-import {
-  bwrapArguments,
-  gpuDeviceNodes,
-  type HiddenPath,
-  sandboxSpec,
-  type SandboxPlan,
-  type TaskUser,
-  writableMountSources,
-} from "../host/sandbox.js";
+import { gpuDeviceNodes, type HiddenPath, sandboxSpec, type SandboxPlan, type TaskUser, writableMountSources } from "../host/sandbox.js";
+import { bwrapArguments } from "../host/sandbox-commands.js";
 import { hostsText } from "../host/sandbox-names.js";
 import { taskEnvironment } from "../host/task-environment.js";
 
