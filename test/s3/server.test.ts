@@ -7,7 +7,6 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
-import { createServer, connect, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -24,6 +23,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { afterAll, describe, expect, it } from "vitest";
+import { Relay } from "./relay.js";
 import { attemptServer, clientFor, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
@@ -41,60 +41,6 @@ async function failure(call: Promise<unknown>): Promise<S3ServiceException & { c
     return error as S3ServiceException & { code?: string };
   }
   throw new Error("the call succeeded; an error was expected");
-}
-
-/**
- * A TCP relay in front of the server that can drop what is in flight and stop listening, as a server that is
- * stopped does (connections reset, then refused). A relay, not the server itself: CI's server is shared by
- * every S3 test of the run.
- */
-class Relay {
-  private listener: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  /** Called with each client connection's first request bytes; returning true drops that connection. */
-  dropWhen: (connection: number, received: number) => boolean = () => false;
-  private connections = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async listen(port = 0): Promise<void> {
-    const listener = createServer((client) => {
-      const connection = ++this.connections;
-      const upstream = connect(this.target.port, this.target.host);
-      this.sockets.add(client).add(upstream);
-      let received = 0;
-      client.on("data", (chunk: Buffer) => {
-        received += chunk.length;
-        if (this.dropWhen(connection, received)) {
-          client.resetAndDestroy();
-          upstream.destroy();
-          return;
-        }
-        upstream.write(chunk);
-      });
-      upstream.on("data", (chunk) => client.write(chunk));
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on("close", end).on("error", end);
-      upstream.on("close", end).on("error", end);
-    });
-    await new Promise<void>((resolve) => listener.listen(port, "127.0.0.1", resolve));
-    this.listener = listener;
-    this.port = (listener.address() as AddressInfo).port;
-  }
-
-  /** Stops listening and resets every open connection (the server is gone). */
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) if (!socket.destroyed) socket.resetAndDestroy();
-    this.sockets.clear();
-    await new Promise<void>((resolve) => (this.listener ? this.listener.close(() => resolve()) : resolve()));
-    this.listener = undefined;
-  }
 }
 
 describe.skipIf(!attempt.server)(`a real S3 server through @aws-sdk/client-s3 (${attempt.reason ?? "scripts/s3/up.sh"})`, () => {
