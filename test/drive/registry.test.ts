@@ -53,8 +53,8 @@ describe("a request for a runtime", () => {
     ],
     [
       "an unknown default",
-      flags(undefined, {}, "kubernetes"),
-      "TROUPE_RUNTIME=kubernetes: no runtime named kubernetes; the runtimes: container, host, slurm",
+      flags(undefined, {}, "nomad"),
+      "TROUPE_RUNTIME=nomad: no runtime named nomad; the runtimes: container, host, kubernetes, slurm",
     ],
     ["a misspelt kind", flags("hots", {}), "--runtime hots: no runtime named hots (did you mean `host`?)"],
     ["a Slurm option to the host", flags("host", { partition: "main" }), "--runtime host does not take --partition"],
@@ -90,9 +90,9 @@ describe("a request for a runtime", () => {
 
 describe("a server's config file", () => {
   it("an unknown runtime is refused naming the pool and the runtimes there are", () => {
-    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: kubernetes\n");
+    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: nomad\n");
     expect(() => readServerConfig(path)).toThrow(
-      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named kubernetes; the runtimes: container, host, slurm`,
+      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named nomad; the runtimes: container, host, kubernetes, slurm`,
     );
   });
 

@@ -12,3 +12,4 @@ export { filesMounts, filesSecret, filesSecretName, FILES_VOLUME, SECRET_DATA_LI
 export { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
 export { KubernetesPool, runSelector, type KubernetesSettings } from "./kubernetes-pool.js";
 export { BARRIER_ANNOTATION, holderScript, launchScript, launchSecret } from "./barrier.js";
+export { contextNamespace, listNodes, loadKubeConfig, nodesCapacity, parseQuantity, type NodeCapacity } from "./cluster-facts.js";

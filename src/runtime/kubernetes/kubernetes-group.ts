@@ -6,8 +6,7 @@
  * annotation PATCH per member; `stop` deletes the pod (grace, then force).
  */
 import { PassThrough, type Readable } from "node:stream";
-import { finished } from "node:stream/promises";
-import { Log, type CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { type CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, TaskLaunch } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
@@ -16,6 +15,7 @@ import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from ".
 import { groupService, TASK_CONTAINER } from "./objects.js";
 import { podOutcome, podPlacement, waitingProblem } from "./pod-state.js";
 import { apiMessage, isStatus } from "./api-errors.js";
+import { readPodLog } from "./pod-log.js";
 
 /** What a group needs of its session. */
 export interface KubernetesSite {
@@ -43,7 +43,7 @@ interface KubernetesMember {
 }
 
 /** How long the last read of an ended pod's log may take. */
-const FINAL_READ_MS = 30_000;
+const FINAL_READ_MS = 5_000;
 /** How long a force delete waits for the pod to go before the member is given up as lost. */
 const FORCE_WAIT_MS = 10_000;
 
@@ -187,18 +187,17 @@ export class KubernetesGroup implements GroupHandle {
       received += chunk.length;
       out.write(chunk);
     });
-    const log = new Log(this.site.config);
-    const request = log
-      .log(this.namespace, member.pod, TASK_CONTAINER, counter, { follow: true })
-      .catch(tolerated("following a pod's log", { pod: member.pod }));
+    const follow = readPodLog(this.site.config, this.namespace, member.pod, TASK_CONTAINER, counter, true);
+    follow.done.catch(tolerated("following a pod's log", { pod: member.pod }));
     void member.ended.then(async () => {
-      (await request)?.abort();
+      follow.cancel();
       const rest = new PassThrough();
       const chunks: Buffer[] = [];
       rest.on("data", (chunk: Buffer) => chunks.push(chunk));
-      // The client pipes the response into `rest` (its `done` callback is never called): read until it ends.
-      const read = log.log(this.namespace, member.pod, TASK_CONTAINER, rest, {}).then(() => finished(rest));
-      await withinOrNot(read, FINAL_READ_MS).catch(tolerated("reading a pod's whole log", { pod: member.pod }));
+      // A kubelet ends the answer with the log; kwok's test logs may be followed whatever is asked: cut off then.
+      const last = readPodLog(this.site.config, this.namespace, member.pod, TASK_CONTAINER, rest, false);
+      await withinOrNot(last.done, FINAL_READ_MS).catch(tolerated("reading a pod's whole log", { pod: member.pod }));
+      last.cancel();
       const whole = Buffer.concat(chunks);
       if (whole.length > received) out.write(whole.subarray(received));
       out.end();
