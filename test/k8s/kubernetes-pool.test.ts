@@ -12,67 +12,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GroupListener, MemberOutcome, Placement, RunSession, TaskLaunch } from "../../src/port/index.js";
+import type { RunSession } from "../../src/port/index.js";
 import { BARRIER_ANNOTATION, KubernetesPool } from "../../src/runtime/kubernetes/index.js";
 import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { Events, launchOf } from "./pool-events.js";
 
 const attempt = givenCluster();
 const home = mkdtempSync(join(tmpdir(), "troupe-k8s-pool-"));
 let config: KubeConfig;
 let core: CoreV1Api;
 const namespace = uniqueNamespace("troupe-pool");
-
-class Events implements GroupListener {
-  readonly placements = new Map<string, Placement>();
-  readonly readies = new Set<string>();
-  readonly exits = new Map<string, MemberOutcome>();
-  private waiters: Array<() => void> = [];
-  placed(key: string, placement: Placement): void {
-    this.placements.set(key, placement);
-    this.wake();
-  }
-  ready(key: string): void {
-    this.readies.add(key);
-    this.wake();
-  }
-  exited(key: string, outcome: MemberOutcome): void {
-    this.exits.set(key, outcome);
-    this.wake();
-  }
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-  async until(what: () => boolean, ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!what()) {
-      if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 200);
-      });
-    }
-  }
-}
-
-function launchOf(key: string, placement: Map<string, Placement>, overrides: Partial<TaskLaunch> = {}): TaskLaunch {
-  const [groupName, taskName, retry] = key.split("/") as [string, string, string];
-  return {
-    key,
-    taskName,
-    groupName,
-    retryId: Number(retry),
-    image: "alpine:3.20",
-    argv: ["/bin/sh", "-c", "echo hi"],
-    env: { PATH: "/bin:/usr/bin" },
-    files: [{ path: "/etc/app/config.yaml", contents: Buffer.from("a: 1\n"), mode: 0o600 }],
-    outputDir: "/osmo/data/output",
-    inputDirs: [],
-    address: placement.get(key)?.address ?? "",
-    hosts: {},
-    logPath: "/dev/null",
-    ...overrides,
-  };
-}
 
 function pool(annotations: Record<string, string>, extra: Partial<ConstructorParameters<typeof KubernetesPool>[0]> = {}): KubernetesPool {
   return new KubernetesPool({ config, home, namespace, podAnnotations: annotations, ...extra });

@@ -140,7 +140,11 @@ export class KubernetesGroup implements GroupHandle {
     const member = this.members.get(key);
     if (!member) return;
     if (!member.reported) {
-      await this.deletePod(member, Math.ceil(graceMs / 1000));
+      if (!(await this.deletePod(member, Math.ceil(graceMs / 1000)))) {
+        // Never made (its creation failed or is still under way) or gone unseen: nothing of it runs.
+        this.report(member, { kind: "start-failed", message: `pod ${member.pod} was stopped before it ran` });
+        return;
+      }
       if (await within(member.ended, graceMs + 2_000)) return;
       await this.deletePod(member, 0);
       if (await within(member.ended, FORCE_WAIT_MS)) return;
@@ -161,11 +165,11 @@ export class KubernetesGroup implements GroupHandle {
     member.placed = member.prepared = member.ready = true;
     try {
       const pod = await this.site.core.readNamespacedPod({ name: member.pod, namespace: this.namespace });
-      if (pod.metadata?.annotations?.[BARRIER_ANNOTATION] !== RELEASED) return false;
+      if (pod.metadata?.annotations?.[BARRIER_ANNOTATION] !== RELEASED) return this.forget(member);
       this.onPod(member, pod, false);
       return true;
     } catch (error) {
-      if (isStatus(error, 404)) return false;
+      if (isStatus(error, 404)) return this.forget(member);
       throw error;
     }
   }
@@ -264,6 +268,14 @@ export class KubernetesGroup implements GroupHandle {
     }
   }
 
+  /** A member whose fate cannot be known: the engine is told by reattach's answer, not by an event. */
+  private forget(member: KubernetesMember): false {
+    member.reported = true;
+    member.end();
+    member.unwatch?.();
+    return false;
+  }
+
   private report(member: KubernetesMember, outcome: MemberOutcome): void {
     if (member.reported) return;
     member.reported = true;
@@ -271,12 +283,16 @@ export class KubernetesGroup implements GroupHandle {
     this.listener.exited(member.key, outcome);
   }
 
-  private async deletePod(member: KubernetesMember, graceSeconds: number): Promise<void> {
-    await this.site.core
-      .deleteNamespacedPod({ name: member.pod, namespace: this.namespace, gracePeriodSeconds: graceSeconds })
-      .catch((error: unknown) => {
-        if (!isStatus(error, 404)) tolerated("deleting a pod", { pod: member.pod }, "warn")(error);
-      });
+  /** Asks for the pod's deletion; false when there is no such pod. */
+  private async deletePod(member: KubernetesMember, graceSeconds: number): Promise<boolean> {
+    return this.site.core.deleteNamespacedPod({ name: member.pod, namespace: this.namespace, gracePeriodSeconds: graceSeconds }).then(
+      () => true,
+      (error: unknown) => {
+        if (isStatus(error, 404)) return false;
+        tolerated("deleting a pod", { pod: member.pod }, "warn")(error);
+        return true;
+      },
+    );
   }
 }
 

@@ -17,6 +17,8 @@ export class PodInformer {
   private readonly informer: Informer<V1Pod> & ObjectCache<V1Pod>;
   private readonly listeners = new Map<string, PodEvents>();
   private stopped = false;
+  private started = false;
+  private firstError: unknown;
   private timer: NodeJS.Timeout | undefined;
   /** How many times the watch failed and was started again (for tests and logs). */
   restarts = 0;
@@ -33,15 +35,25 @@ export class PodInformer {
     this.informer.on("delete", (pod) => this.deliver(pod, true));
     this.informer.on("error", (error) => {
       if (this.stopped) return;
+      if (!this.started) {
+        // The first list failed (401, 403, the server unreachable): said by start(), not retried.
+        this.firstError ??= error;
+        return;
+      }
       tolerated("the pod watch failed; listing and watching again", { namespace }, "warn")(error);
       this.restarts++;
       this.timer = setTimeout(() => void this.begin(), RESTART_MS);
     });
   }
 
-  /** Lists and watches; resolves once the first list is in. */
+  /** Lists and watches; resolves once the first list is in, rejects with the API server's answer when it is refused. */
   async start(): Promise<void> {
     await this.informer.start();
+    if (this.firstError !== undefined) {
+      await this.stop();
+      throw this.firstError;
+    }
+    this.started = true;
   }
 
   private async begin(): Promise<void> {
