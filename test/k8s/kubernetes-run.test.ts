@@ -3,7 +3,8 @@
  * (scripts/k8s/up.sh): the tutorial's group file runs, its group's pods and Service made and removed, the
  * exit code kwok was told through the pool's pod annotations (`--pod-annotations troupe.test/exit-code=3`:
  * the test cluster's hook, read by its kwok stages, not a troupe feature) the task's; and a context the
- * kubeconfig lacks refused as a usage error (exit 2) naming it.
+ * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take failed by its queue
+ * timeout (the time unschedulable is SCHEDULING).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -89,6 +90,20 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     expect(run.out + run.err).toMatch(/fails\s+\S+\s+FAILED\s+3/);
     expect(run.code).toBe(1);
   }, 120_000);
+
+  it("fails a group the scheduler cannot place with the queue timeout, and deletes its pod", async () => {
+    const file = join(dir, "too-big.yaml");
+    // 5 GPUs: within the cluster's sum (the plan's check), more than any one node has (the scheduler's).
+    writeFileSync(
+      file,
+      'workflow:\n  name: too-big\n  timeout:\n    queue_timeout: 3s\n  resources:\n    default:\n      gpu: 5\n  tasks:\n    - name: huge\n      image: alpine\n      command: ["true"]\n',
+    );
+    const run = troupe("run", file, "--runtime", "kubernetes", "--namespace", namespace);
+    expect(run.out + run.err).toMatch(/huge\s+\S+\s+FAILED_QUEUE_TIMEOUT/);
+    expect(run.code).toBe(1);
+    const pods = (await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).items;
+    expect(pods.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
+  }, 60_000);
 
   it("refuses a context the kubeconfig lacks, saying which it has", () => {
     const run = troupe("run", join(ROOT, "examples/group_tasks.yaml"), "--runtime", "kubernetes", "--context", "nope");
