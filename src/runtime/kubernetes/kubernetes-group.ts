@@ -14,7 +14,7 @@ import { heldPod, type HeldPodSettings } from "./held-pod.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
 import { podOutcome, podPlacement, waitingProblem } from "./pod-state.js";
-import { apiMessage, isStatus } from "./api-errors.js";
+import { apiMessage, isStatus, retrying } from "./api-errors.js";
 import { readPodLog } from "./pod-log.js";
 
 /** What a group needs of its session. */
@@ -73,9 +73,10 @@ export class KubernetesGroup implements GroupHandle {
   private async create(member: KubernetesMember, ref: MemberRef): Promise<void> {
     try {
       if (this.group.members.length > 1) await (this.service ??= this.createService());
-      await this.site.core.createNamespacedPod({
-        namespace: this.namespace,
-        body: heldPod(ref, this.group.name, this.site.owner, this.site.settings),
+      const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
+        // A retried creation that had gone through: the pod (its name is the attempt's) is this one.
+        if (!isStatus(error, 409)) throw error;
       });
     } catch (error) {
       this.report(member, { kind: "start-failed", message: `the API server refused the pod: ${apiMessage(error)}` });
@@ -84,7 +85,7 @@ export class KubernetesGroup implements GroupHandle {
 
   private async createService(): Promise<void> {
     const body = groupService(this.group.name, this.site.owner, this.site.settings);
-    await this.site.core.createNamespacedService({ namespace: this.namespace, body }).catch((error: unknown) => {
+    await retrying(() => this.site.core.createNamespacedService({ namespace: this.namespace, body })).catch((error: unknown) => {
       // A resumed group's Service is there already.
       if (!isStatus(error, 409)) throw error;
     });
@@ -103,7 +104,7 @@ export class KubernetesGroup implements GroupHandle {
     // Owned by the pod: the garbage collector removes the Secret with it.
     const uid = member.last?.metadata?.uid;
     if (uid) body.metadata!.ownerReferences = [{ apiVersion: "v1", kind: "Pod", name: member.pod, uid }];
-    this.site.core.createNamespacedSecret({ namespace: this.namespace, body }).then(
+    retrying(() => this.site.core.createNamespacedSecret({ namespace: this.namespace, body: body! })).then(
       () => {
         member.prepared = true;
         if (member.last) this.onPod(member, member.last, false);
@@ -128,7 +129,7 @@ export class KubernetesGroup implements GroupHandle {
         if (!member || member.reported) throw new Error(`${key} has ended`);
         if (!member.ready) throw new Error(`${key} is not waiting at the barrier`);
         try {
-          await this.site.core.patchNamespacedPod({ name: member.pod, namespace: this.namespace, body: patch });
+          await retrying(() => this.site.core.patchNamespacedPod({ name: member.pod, namespace: this.namespace, body: patch }));
         } catch (error) {
           throw new Error(`releasing ${key} (pod ${member.pod}): ${apiMessage(error)}`);
         }
@@ -164,7 +165,7 @@ export class KubernetesGroup implements GroupHandle {
     const member = this.member(launch.key, launch.taskName, launch.retryId);
     member.placed = member.prepared = member.ready = true;
     try {
-      const pod = await this.site.core.readNamespacedPod({ name: member.pod, namespace: this.namespace });
+      const pod = await retrying(() => this.site.core.readNamespacedPod({ name: member.pod, namespace: this.namespace }));
       if (pod.metadata?.annotations?.[BARRIER_ANNOTATION] !== RELEASED) return this.forget(member);
       this.onPod(member, pod, false);
       return true;
@@ -285,7 +286,9 @@ export class KubernetesGroup implements GroupHandle {
 
   /** Asks for the pod's deletion; false when there is no such pod. */
   private async deletePod(member: KubernetesMember, graceSeconds: number): Promise<boolean> {
-    return this.site.core.deleteNamespacedPod({ name: member.pod, namespace: this.namespace, gracePeriodSeconds: graceSeconds }).then(
+    return retrying(() =>
+      this.site.core.deleteNamespacedPod({ name: member.pod, namespace: this.namespace, gracePeriodSeconds: graceSeconds }),
+    ).then(
       () => true,
       (error: unknown) => {
         if (isStatus(error, 404)) return false;

@@ -3,7 +3,8 @@
  * any time: the client's `Log` hands back its AbortController only once the answer's headers come, and a
  * followed log that has nothing to say yet sends none, so a pod that ends silent could never be let go.
  */
-import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Writable } from "node:stream";
 import type { KubeConfig } from "@kubernetes/client-node";
 
@@ -33,6 +34,8 @@ export function readPodLog(
     await config.applyToHTTPSOptions(options);
     if (cancelled) return;
     await new Promise<void>((resolve, reject) => {
+      // An http:// server (a local proxy, `kubectl proxy`) is spoken to in plain HTTP.
+      const request = url.protocol === "http:" ? httpRequest : httpsRequest;
       const req = request(url, options, (response) => {
         if (response.statusCode !== 200) {
           const chunks: Buffer[] = [];
