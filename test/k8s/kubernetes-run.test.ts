@@ -6,12 +6,13 @@
  * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take failed by its queue
  * timeout (the time unschedulable is SCHEDULING).
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../run/helpers.js";
 import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -32,7 +33,8 @@ function troupe(...args: string[]) {
 
 describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.reason ? `(skipped: ${attempt.reason})` : ""}`, () => {
   beforeAll(async () => {
-    execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe" });
+    // Built once per vitest run (shared with the other CLI tests).
+    await ensureBuilt();
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     const core = config.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
