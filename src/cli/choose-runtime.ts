@@ -21,6 +21,10 @@ export interface RuntimeFlags {
   listenAddress?: string;
   spread?: string;
   nodeEngine?: string;
+  namespace?: string;
+  context?: string;
+  kubeconfig?: string;
+  podAnnotations?: string[];
 }
 
 export const FLAG_NAMING: RequestNaming = {

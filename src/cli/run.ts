@@ -39,6 +39,10 @@ nodes (sinfo). troupe's home must be on the cluster's shared file system (output
 Each member runs in troupe's host sandbox on its node (bubblewrap), or, with --node-engine podman,
 in a podman container of its image there.
 
+With --runtime kubernetes each task is one pod (restartPolicy Never) in --namespace of the cluster
+your kubeconfig (KUBECONFIG, --kubeconfig, --context) names; the cluster's scheduler places the pods,
+the nodes' allocatable resources are the pool's capacity, and logs come through the API server.
+
 Whether the container engine can start containers is checked once (a tiny container, the answer
 kept in $TROUPE_HOME/engine-checks until the engine or its configuration changes); where it cannot,
 the run is on the host runtime and its first lines say why, or, with --runtime container, troupe
@@ -54,7 +58,8 @@ Examples:
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
   $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node
-  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --node-engine podman   # nodes with podman`,
+  $ troupe run examples/group_tasks_communication.yaml --runtime slurm --node-engine podman   # nodes with podman
+  $ troupe run examples/group_tasks_communication.yaml --runtime kubernetes --namespace team-a --context prod`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

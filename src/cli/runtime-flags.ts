@@ -19,6 +19,10 @@ const RUNTIME_FLAG_KEYS = [
   "listenAddress",
   "spread",
   "nodeEngine",
+  "namespace",
+  "context",
+  "kubeconfig",
+  "podAnnotations",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -30,8 +34,8 @@ export function addRuntimeFlags(command: Command): Command {
     .addOption(
       new Option(
         "--runtime <runtime>",
-        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME); slurm: across a Slurm cluster's nodes, from its login node",
-      ).choices(["host", "container", "slurm"]),
+        "where tasks run (default: container when podman or docker answers and can start containers, else host, saying why; or TROUPE_RUNTIME); slurm: across a Slurm cluster's nodes, from its login node; kubernetes: one pod per task on the cluster of your kubeconfig",
+      ).choices(["host", "container", "slurm", "kubernetes"]),
     )
     .addOption(
       new Option("--isolation <mode>", "host runtime: netns, own network per task (root); none, host network").choices(["netns", "none"]),
@@ -65,5 +69,13 @@ export function addRuntimeFlags(command: Command): Command {
         "--node-engine <engine>",
         "slurm runtime: podman, where the nodes have it: each task in a container of its image on its node (default: troupe's host sandbox there)",
       ).choices(["podman"]),
+    )
+    .option("--namespace <name>", "kubernetes runtime: the namespace the pods are made in (default: the context's, else default)")
+    .option("--context <name>", "kubernetes runtime: the kubeconfig's context (default: its current context)")
+    .option("--kubeconfig <file>", "kubernetes runtime: the kubeconfig (default: KUBECONFIG, else ~/.kube/config)")
+    .option(
+      "--pod-annotations <KEY=VALUE>",
+      "kubernetes runtime: an annotation every pod gets, as a pod template's (may be given again)",
+      (word: string, words: string[] | undefined) => [...(words ?? []), word],
     );
 }

@@ -8,9 +8,10 @@ import { didYouMean } from "../util/suggest.js";
 import type { RuntimeKind } from "./kind.js";
 import { containerKind } from "./kinds/container.js";
 import { hostKind } from "./kinds/host.js";
+import { kubernetesKind } from "./kinds/kubernetes.js";
 import { slurmKind } from "./kinds/slurm.js";
 
-export const RUNTIME_KINDS: readonly RuntimeKind[] = [containerKind, hostKind, slurmKind];
+export const RUNTIME_KINDS: readonly RuntimeKind[] = [containerKind, hostKind, slurmKind, kubernetesKind];
 
 export function runtimeKind(name: string): RuntimeKind | undefined {
   return RUNTIME_KINDS.find((kind) => kind.name === name);

@@ -102,6 +102,8 @@ export interface MemberRef {
   retryId: number;
   /** What the task asks for (absent or 0: nothing), for pools that place it where that is free (a cluster's allocation). */
   resources?: { cpu: number; gpu: number; memoryBytes: number };
+  /** The task's image, for pools that must start something of it to place it (a Kubernetes pod is made with its image). */
+  image?: string;
 }
 
 export interface GroupHandle {

@@ -21,3 +21,12 @@ export {
   type SlurmSettings,
   type Spread,
 } from "./slurm/index.js";
+export {
+  contextNamespace,
+  KubernetesPool,
+  listNodes,
+  loadKubeConfig,
+  nodesCapacity,
+  type KubernetesSettings,
+  type NodeCapacity,
+} from "./kubernetes/index.js";

@@ -36,6 +36,7 @@ describe("a request for a runtime", () => {
     expect(resolveRequest(flags(undefined, { pull: "never" }, "host")).kind?.name).toBe("container");
     expect(resolveRequest(flags(undefined, {}, "host")).kind?.name).toBe("host");
     expect(resolveRequest(flags(undefined, { partition: "main", qos: "high" })).kind?.name).toBe("slurm");
+    expect(resolveRequest(flags(undefined, { namespace: "team-a", context: "prod" })).kind?.name).toBe("kubernetes");
     expect(resolveRequest(flags(undefined, { task_user: "1000" })).candidates.map((k) => k.name)).toEqual(["container", "host"]);
   });
 
@@ -53,14 +54,17 @@ describe("a request for a runtime", () => {
     ],
     [
       "an unknown default",
-      flags(undefined, {}, "kubernetes"),
-      "TROUPE_RUNTIME=kubernetes: no runtime named kubernetes; the runtimes: container, host, slurm",
+      flags(undefined, {}, "nomad"),
+      "TROUPE_RUNTIME=nomad: no runtime named nomad; the runtimes: container, host, kubernetes, slurm",
     ],
     ["a misspelt kind", flags("hots", {}), "--runtime hots: no runtime named hots (did you mean `host`?)"],
     ["a Slurm option to the host", flags("host", { partition: "main" }), "--runtime host does not take --partition"],
     ["a Slurm spread it does not know", flags("slurm", { spread: "wide" }), "--spread wide: "],
     ["a value its kind refuses", flags(undefined, { task_user: "0" }), "--task-user 0: tasks never run as root by default"],
     ["a value of the wrong type", flags("container", { pull: 3 }), "--pull 3: "],
+    ["a namespace that is no DNS label", flags("kubernetes", { namespace: "Team_A" }), "--namespace Team_A: a namespace name"],
+    ["a pod annotation without its value", flags("kubernetes", { pod_annotations: ["troupe.test/exit-code"] }), "KEY=VALUE"],
+    ["a Kubernetes option to Slurm", flags("slurm", { namespace: "a" }), "--runtime slurm does not take --namespace"],
   ])("refuses %s, saying where (a usage error)", (_what, request, message) => {
     expect(() => resolveRequest(request)).toThrow(expect.objectContaining({ kind: "usage", message: expect.stringContaining(message) }));
   });
@@ -90,9 +94,9 @@ describe("a request for a runtime", () => {
 
 describe("a server's config file", () => {
   it("an unknown runtime is refused naming the pool and the runtimes there are", () => {
-    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: kubernetes\n");
+    const path = config("pools:\n- name: cpu\n- name: gpu-box\n  runtime: nomad\n");
     expect(() => readServerConfig(path)).toThrow(
-      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named kubernetes; the runtimes: container, host, slurm`,
+      `--config ${path}: pools.1.runtime: pool gpu-box: no runtime named nomad; the runtimes: container, host, kubernetes, slurm`,
     );
   });
 

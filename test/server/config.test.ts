@@ -137,7 +137,7 @@ describe("troupe server --config", () => {
     [
       "an unknown runtime",
       "pools:\n- name: gpu\n  runtime: mesos\n",
-      /pools\.0\.runtime: pool gpu: no runtime named mesos; the runtimes: container, host, slurm/,
+      /pools\.0\.runtime: pool gpu: no runtime named mesos; the runtimes: container, host, kubernetes, slurm/,
     ],
     ["a runtime option of the wrong type", "pools:\n- name: p\n  engine: 5\n", /pools\.0\.engine/],
     ["an option of another runtime", "pools:\n- name: p\n  runtime: host\n  pull: never\n", /pool p: runtime host does not take pull/],

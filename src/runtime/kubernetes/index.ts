@@ -10,3 +10,6 @@ export {
 export { ANNOTATIONS, attemptLabels, groupLabels, LABELS, labelValue, memberHostName, podName, serviceName, type Owner } from "./names.js";
 export { filesMounts, filesSecret, filesSecretName, FILES_VOLUME, SECRET_DATA_LIMIT } from "./files.js";
 export { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
+export { KubernetesPool, runSelector, type KubernetesSettings } from "./kubernetes-pool.js";
+export { BARRIER_ANNOTATION, holderScript, launchScript, launchSecret } from "./barrier.js";
+export { contextNamespace, listNodes, loadKubeConfig, nodesCapacity, parseQuantity, type NodeCapacity } from "./cluster-facts.js";

@@ -1,0 +1,159 @@
+/**
+ * A Kubernetes cluster as the port's pool backend. The cluster's scheduler places the members (placement
+ * "cluster": the time until every pod is bound counts as SCHEDULING); each member is one pod per attempt,
+ * holding at the barrier until troupe releases it (barrier.ts); a group of several members has a headless
+ * Service (its members' names). Pods share no disk with troupe (data through the data plane) and their logs
+ * come through the API server (GroupHandle.logs). Pods outlive troupe: a group's durable id is its label
+ * selector, by which a restarted troupe finds them again; a sweep deletes what a dead troupe left.
+ */
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../../port/index.js";
+import { tolerated } from "../../util/log.js";
+import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
+import { homeIdentity } from "../home-identity.js";
+import { isStatus } from "./api-errors.js";
+import type { HeldPodSettings } from "./held-pod.js";
+import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
+import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
+import { PodInformer } from "./pod-informer.js";
+
+export interface KubernetesSettings extends HeldPodSettings {
+  config: KubeConfig;
+  /** troupe's home (its identity is every object's owner label). */
+  home: string;
+  /** The cluster's DNS domain (`{{host:X}}` ends in it). Default cluster.local. */
+  clusterDomain?: string;
+  /** The context's name, for the first line of `troupe run`. */
+  context?: string;
+}
+
+/** Annotations of every pod a session makes: which troupe process made it, and whether its run keeps its tasks. */
+export const PROCESS_ANNOTATION = "troupe.dev/process";
+export const KEEP_ANNOTATION = "troupe.dev/keep";
+
+const CAPABILITIES: PoolCapabilities = {
+  placement: "cluster",
+  sharedFileSystem: false,
+  tasksOutliveTroupe: true,
+  localLogs: false,
+  mounts: false,
+  dataPaths: "osmo",
+};
+
+/** The label selector of everything of a run (or, with `group`, of one of its groups): a group's durable id. */
+export function runSelector(owner: Owner, group?: string): string {
+  const labels =
+    group === undefined ? { [LABELS.owner]: labelValue(owner.home), [LABELS.run]: labelValue(owner.runId) } : groupLabels(owner, group);
+  return Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",");
+}
+
+export class KubernetesPool implements PoolBackend {
+  readonly kind = "kubernetes";
+  readonly capabilities = CAPABILITIES;
+  private readonly homeId: string;
+  private readonly core: CoreV1Api;
+  /** Runs with a session open in this process: never swept. */
+  private readonly open = new Set<string>();
+
+  constructor(private readonly settings: KubernetesSettings) {
+    this.homeId = homeIdentity(settings.home);
+    this.core = settings.config.makeApiClient(CoreV1Api);
+  }
+
+  describe(): string {
+    const server = this.settings.config.getCurrentCluster()?.server ?? "?";
+    const context = this.settings.context ?? this.settings.config.getCurrentContext();
+    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task)`;
+  }
+
+  notices(): string[] {
+    return ["on Kubernetes, each task runs in a pod of its image; its logs come through the API server"];
+  }
+
+  async openSession(run: RunContext): Promise<RunSession> {
+    const owner: Owner = { home: this.homeId, runId: run.runId };
+    const informer = new PodInformer(this.settings.config, this.core, this.settings.namespace, runSelector(owner));
+    await informer.start();
+    this.open.add(run.runId);
+    const annotations = { [PROCESS_ANNOTATION]: processToken(), ...(run.keepTasks ? { [KEEP_ANNOTATION]: "1" } : {}) };
+    const settings = { ...this.settings, podAnnotations: { ...this.settings.podAnnotations, ...annotations } };
+    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, () => this.open.delete(run.runId));
+  }
+
+  /**
+   * Deletes the pods (and what goes with them) of this home's runs whose troupe process is gone, but for the
+   * runs in `spare` and those open here. Runs that keep their tasks (a server's) are a resuming server's to
+   * keep or sweep: a sweep without `spare` leaves them.
+   */
+  async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
+    const namespace = this.settings.namespace;
+    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABELS.owner}=${labelValue(this.homeId)}` });
+    const doomedRuns = new Set<string>();
+    const removed: string[] = [];
+    for (const pod of pods.items) {
+      const annotations = pod.metadata?.annotations ?? {};
+      const run = annotations[ANNOTATIONS.runId] ?? "";
+      if (this.open.has(run) || spare?.has(run)) continue;
+      if (annotations[KEEP_ANNOTATION] === "1" && spare === undefined) continue;
+      const token = annotations[PROCESS_ANNOTATION];
+      if (token && isProcessTokenAlive(token)) continue;
+      doomedRuns.add(run);
+      removed.push(`kubernetes pod ${namespace}/${pod.metadata!.name!}`);
+    }
+    for (const runId of doomedRuns) await deleteRun(this.core, namespace, runSelector({ home: this.homeId, runId }), 0);
+    return removed;
+  }
+}
+
+/** Deletes every pod, Secret and Service of a selector. */
+async function deleteRun(core: CoreV1Api, namespace: string, labelSelector: string, gracePeriodSeconds: number): Promise<void> {
+  const ignoreMissing = (error: unknown) => {
+    if (!isStatus(error, 404)) throw error;
+  };
+  await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds }).catch(ignoreMissing);
+  await core.deleteCollectionNamespacedSecret({ namespace, labelSelector }).catch(ignoreMissing);
+  const services = await core.listNamespacedService({ namespace, labelSelector });
+  for (const service of services.items)
+    await core.deleteNamespacedService({ namespace, name: service.metadata!.name! }).catch(ignoreMissing);
+}
+
+class KubernetesSession implements RunSession, KubernetesSite {
+  readonly clusterDomain: string;
+  private readonly groups: KubernetesGroup[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly config: KubeConfig,
+    readonly core: CoreV1Api,
+    readonly owner: Owner,
+    readonly settings: KubernetesSettings,
+    private readonly informer: PodInformer,
+    private readonly onClose: () => void,
+  ) {
+    this.clusterDomain = settings.clusterDomain ?? "cluster.local";
+  }
+
+  watch(pod: string, onPod: (pod: import("@kubernetes/client-node").V1Pod, gone: boolean) => void): () => void {
+    return this.informer.watch(pod, onPod);
+  }
+
+  openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
+    const handle = new KubernetesGroup(this, group, listener, id ?? runSelector(this.owner, group.name));
+    this.groups.push(handle);
+    return handle;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.groups.map((g) => g.close().catch(tolerated("deleting a group's pods", { run: this.owner.runId }, "warn"))));
+      await this.informer.stop();
+      await deleteRun(this.core, this.settings.namespace, runSelector(this.owner), 0).catch(
+        tolerated("deleting a run's objects", { run: this.owner.runId }, "warn"),
+      );
+      this.onClose();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * `troupe run FILE --runtime kubernetes` end to end (the built CLI as a child process) on the test cluster
+ * (scripts/k8s/up.sh): the tutorial's group file runs, its group's pods and Service made and removed, the
+ * exit code kwok was told through the pool's pod annotations (`--pod-annotations troupe.test/exit-code=3`:
+ * the test cluster's hook, read by its kwok stages, not a troupe feature) the task's; and a context the
+ * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take failed by its queue
+ * timeout (the time unschedulable is SCHEDULING).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../run/helpers.js";
+import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const BIN = join(ROOT, "bin/troupe");
+const attempt = givenCluster();
+const dir = mkdtempSync(join(tmpdir(), "troupe-k8s-run-"));
+const namespace = uniqueNamespace("troupe-run");
+let config: KubeConfig;
+
+function troupe(...args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, TROUPE_HOME: join(dir, "home"), KUBECONFIG: attempt.cluster!.kubeconfig, NO_COLOR: "1" },
+    timeout: 90_000,
+  });
+  return { code: result.status, out: result.stdout, err: result.stderr };
+}
+
+describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.reason ? `(skipped: ${attempt.reason})` : ""}`, () => {
+  beforeAll(async () => {
+    // Built once per vitest run (shared with the other CLI tests).
+    await ensureBuilt();
+    config = kubeConfigFrom(attempt.cluster!.kubeconfig);
+    const core = config.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    for (let i = 0; i < 100; i++) {
+      if (
+        await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }, 300_000);
+  afterAll(async () => {
+    if (config) await deleteNamespace(config, namespace);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs the tutorial's group file on the cluster and leaves nothing behind", async () => {
+    const run = troupe(
+      "run",
+      join(ROOT, "examples/group_tasks_communication.yaml"),
+      "--runtime",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--pod-annotations",
+      "troupe.test/run-for=1s",
+    );
+    expect(run.out + run.err).toContain(`namespace ${namespace}`);
+    expect(run.out + run.err).toMatch(/COMPLETED/);
+    expect(run.code).toBe(0);
+    const core = config.makeApiClient(CoreV1Api);
+    const pods = (await core.listNamespacedPod({ namespace })).items.filter((pod) => !pod.metadata!.deletionTimestamp);
+    expect(pods).toHaveLength(0);
+    expect((await core.listNamespacedService({ namespace })).items).toHaveLength(0);
+  }, 120_000);
+
+  it("gives a task the exit code of its pod", () => {
+    const file = join(dir, "exit.yaml");
+    writeFileSync(file, 'workflow:\n  name: exit-three\n  tasks:\n    - name: fails\n      image: alpine\n      command: ["false"]\n');
+    const run = troupe(
+      "run",
+      file,
+      "--runtime",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--pod-annotations",
+      "troupe.test/run-for=500ms",
+      "--pod-annotations",
+      "troupe.test/exit-code=3",
+    );
+    expect(run.out + run.err).toMatch(/fails\s+\S+\s+FAILED\s+3/);
+    expect(run.code).toBe(1);
+  }, 120_000);
+
+  it("fails a group the scheduler cannot place with the queue timeout, and deletes its pod", async () => {
+    const file = join(dir, "too-big.yaml");
+    // 5 GPUs: within the cluster's sum (the plan's check), more than any one node has (the scheduler's).
+    writeFileSync(
+      file,
+      'workflow:\n  name: too-big\n  timeout:\n    queue_timeout: 3s\n  resources:\n    default:\n      gpu: 5\n  tasks:\n    - name: huge\n      image: alpine\n      command: ["true"]\n',
+    );
+    const run = troupe("run", file, "--runtime", "kubernetes", "--namespace", namespace);
+    expect(run.out + run.err).toMatch(/huge\s+\S+\s+FAILED_QUEUE_TIMEOUT/);
+    expect(run.code).toBe(1);
+    const pods = (await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).items;
+    expect(pods.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
+  }, 60_000);
+
+  it("refuses a context the kubeconfig lacks, saying which it has", () => {
+    const run = troupe("run", join(ROOT, "examples/group_tasks.yaml"), "--runtime", "kubernetes", "--context", "nope");
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(/no context "nope" in the kubeconfig \(it has: troupe-admin@troupe-test\)/);
+  }, 60_000);
+});
