@@ -60,7 +60,7 @@ if (!existsSync(new URL("../dist/data/index.js", import.meta.url))) {
 
 /** The S3 server's settings: from the environment, the running server's env file, or up.sh (which starts it). */
 function s3Environment() {
-  if (process.env.TROUPE_S3_ENDPOINT) return process.env;
+  if (process.env.TROUPE_S3_ENDPOINT && process.env.TROUPE_S3_ADMIN_ACCESS_KEY_ID) return process.env;
   const file = `${process.env.TROUPE_S3_DIR ?? "/var/tmp/troupe-s3"}/env`;
   const text = existsSync(file)
     ? readFileSync(file, "utf8")

@@ -135,21 +135,21 @@ export function objectStoreDataPlane(options: ObjectStoreOptions): DataPlane {
 
   /** One job per object to fetch: the URL's object itself, or every object under it that the regex keeps. */
   async function downloads({ transfer, url, bucket }: Reached, signal: AbortSignal) {
-    const fetch = (key: string, file: string, size: number) => (s: AbortSignal) =>
-      withRetries((r) => bucket.download(key, file, size, r), retry, s).catch((error: unknown) => {
+    const fetch = (key: string, file: string) => (s: AbortSignal) =>
+      withRetries((r) => bucket.download(key, file, r), retry, s).catch((error: unknown) => {
         if (s.aborted && !(error instanceof DataTransferError)) throw error;
         throw new DataTransferError(RuntimeExitCode.DOWNLOAD_FAILED, `download of s3://${url.bucket}/${key} failed: ${storeReason(error)}`);
       });
     if (url.path !== "" && !url.path.endsWith("/")) {
       const object = await withRetries((s) => bucket.head(url.path, s), retry, signal);
-      if (object) return [fetch(object.key, join(transfer.dir, basename(object.key)), object.size)];
+      if (object) return [fetch(object.key, join(transfer.dir, basename(object.key)))];
     }
     const prefix = listingPrefix(url.path);
     const keep = pathFilter(transfer.regex);
     const jobs: Array<(signal: AbortSignal) => Promise<number>> = [];
     for await (const object of bucket.list(prefix, signal)) {
       const file = downloadTarget(transfer.dir, prefix, object.key, RuntimeExitCode.DOWNLOAD_FAILED);
-      if (file !== undefined && keep(object.key.slice(prefix.length))) jobs.push(fetch(object.key, file, object.size));
+      if (file !== undefined && keep(object.key.slice(prefix.length))) jobs.push(fetch(object.key, file));
     }
     return jobs;
   }

@@ -11,8 +11,7 @@ import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DataCredential } from "./credential-payload.js";
-import type { ByteRange } from "./transfer-plan.js";
-import { downloadObject } from "./file-download.js";
+import { writeBody } from "./file-download.js";
 import { BufferPool, uploadFile, type UploadTuning } from "./file-upload.js";
 
 /** Parts of 8 MiB (S3's minimum is 5 MiB), as awscli's; 4 in flight per file, with several files at once. */
@@ -35,8 +34,8 @@ export interface BucketClient {
   /** The object at `key`, or undefined when there is none. */
   head(key: string, signal: AbortSignal): Promise<ListedObject | undefined>;
   list(prefix: string, signal: AbortSignal): AsyncIterable<ListedObject>;
-  /** `key` (of `size` bytes as listed, if known: a large object comes in ranges) into `file` (its directory made); the bytes written. */
-  download(key: string, file: string, size: number | undefined, signal: AbortSignal): Promise<number>;
+  /** `key` into `file` (its directory made); the bytes written. */
+  download(key: string, file: string, signal: AbortSignal): Promise<number>;
   /** `file` to `key`; the bytes sent. */
   upload(file: string, key: string, signal: AbortSignal): Promise<number>;
 }
@@ -119,25 +118,14 @@ export async function openBucket(
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
     },
-    async download(key, file, size, signal) {
+    async download(key, file, signal) {
       const directory = dirname(file);
       if (!directories.has(directory)) {
         await mkdir(directory, { recursive: true });
         directories.add(directory);
       }
-      const get = async (range: ByteRange | undefined, ifMatch: string | undefined, signal: AbortSignal) => {
-        const answer = await client.send(
-          new s3.GetObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-            ...(ifMatch ? { IfMatch: ifMatch } : {}),
-          }),
-          { abortSignal: signal },
-        );
-        return { body: answer.Body as Readable, length: answer.ContentLength, etag: answer.ETag };
-      };
-      return downloadObject({ key, file, size, get, pool, rangesInFlight: tuning.partsInFlight, signal });
+      const answer = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      return writeBody({ body: answer.Body as Readable, key, file, expected: answer.ContentLength, pool, signal });
     },
     upload: (file, key, signal) => uploadFile({ client, s3, bucket, key, file, pool, tuning, signal }),
   };

@@ -68,21 +68,3 @@ export function uploadParts(size: number, partBytes: number): { single: true } |
     parts.push({ number, offset, length: Math.min(grown, size - offset) });
   return { single: false, partBytes: grown, parts };
 }
-
-/** Bytes `start` to `end` of an object, both included (as HTTP's Range header counts them). */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
-
-/**
- * How an object of `size` bytes comes down: in ranges of `rangeBytes` when
- * it is larger than two of them (awscli's threshold is one 8 MiB part), else
- * in one GET (no ranges).
- */
-export function downloadRanges(size: number, rangeBytes: number): ByteRange[] {
-  if (size <= 2 * rangeBytes) return [];
-  const ranges: ByteRange[] = [];
-  for (let start = 0; start < size; start += rangeBytes) ranges.push({ start, end: Math.min(size, start + rangeBytes) - 1 });
-  return ranges;
-}

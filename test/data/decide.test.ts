@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { credentialFor, dataCredentialFrom, pathFilter } from "../../src/data/index.js";
-import { downloadRanges, downloadTarget, listingPrefix, uploadKey, uploadParts } from "../../src/data/transfer-plan.js";
+import { downloadTarget, listingPrefix, uploadKey, uploadParts } from "../../src/data/transfer-plan.js";
 import { isRefusal, isTransient, storeReason } from "../../src/data/store-errors.js";
 import { parseStorageUrl } from "../../src/model/index.js";
 
@@ -110,7 +110,7 @@ describe("what a store's answer means", () => {
   });
 });
 
-describe("parts and ranges", () => {
+describe("parts", () => {
   const MIB = 1024 * 1024;
   it("one PUT up to a part's size, else parts of it, grown past 10,000 parts, the last one shorter", () => {
     expect(uploadParts(0, 8 * MIB)).toEqual({ single: true });
@@ -127,14 +127,5 @@ describe("parts and ranges", () => {
     if (huge.single) throw new Error("a 100,000 MiB file in one PUT");
     expect(huge.partBytes).toBe(10 * MIB);
     expect(huge.parts).toHaveLength(10_000);
-  });
-
-  it("ranges of a part's size for an object over two of them, none (one GET) up to that", () => {
-    expect(downloadRanges(16 * MIB, 8 * MIB)).toEqual([]);
-    expect(downloadRanges(16 * MIB + 1, 8 * MIB)).toEqual([
-      { start: 0, end: 8 * MIB - 1 },
-      { start: 8 * MIB, end: 16 * MIB - 1 },
-      { start: 16 * MIB, end: 16 * MIB },
-    ]);
   });
 });

@@ -3,12 +3,10 @@
  * endpoint on loopback whose answers the test chooses (real HTTP through the
  * AWS SDK; the real server cannot show the requests, nor fail one part):
  * a part the store refuses aborts the whole upload (its parts do not stay on
- * the store), and a large object comes down in ranges, the later ones only
- * of the version the first one saw (If-Match), put together byte for byte.
- * Part and range sizes are pinned in decide.test.ts.
+ * the store). Part sizes are pinned in decide.test.ts.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -39,7 +37,7 @@ const plane = () =>
   });
 const signal = () => new AbortController().signal;
 
-describe("multipart uploads and ranged downloads, request by request", () => {
+describe("multipart uploads, request by request", () => {
   it("aborts a multipart upload whose part the store refuses, and fails with 2012 and the store's reason", async () => {
     store.handle = (request, response) => {
       const url = request.url ?? "";
@@ -68,34 +66,5 @@ describe("multipart uploads and ranged downloads, request by request", () => {
     expect(store.seen.some((s) => s.startsWith("DELETE /b/out/big.bin?uploadId=U1"))).toBe(true);
     expect(store.seen.some((s) => s.startsWith("POST /b/out/big.bin?uploads"))).toBe(true);
     expect(store.seen.some((s) => s.includes("CompleteMultipartUpload") || (s.startsWith("POST") && s.includes("uploadId")))).toBe(false);
-  });
-
-  it("downloads a large object in ranges of 8 MiB, the later ones If-Match the first one's ETag, byte for byte", async () => {
-    const object = randomBytes(20 * MIB + 5);
-    const asked: Array<{ range?: string; ifMatch?: string }> = [];
-    store.handle = (request, response) => {
-      if (isHeadBucket(request)) return response.end();
-      if ((request.url ?? "").startsWith("/b?list-type=2") || (request.url ?? "").includes("list-type=2"))
-        return response
-          .writeHead(200, { "content-type": "application/xml" })
-          .end(
-            `<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated><Contents><Key>in/big.bin</Key><Size>${object.length}</Size><ETag>"v1"</ETag></Contents></ListBucketResult>`,
-          );
-      const range = request.headers.range;
-      asked.push({ range, ifMatch: request.headers["if-match"] });
-      const m = /^bytes=(\d+)-(\d+)$/.exec(range ?? "");
-      if (!m) return response.writeHead(200, { etag: '"v1"', "content-length": object.length }).end(object);
-      const [start, end] = [Number(m[1]), Number(m[2])];
-      response
-        .writeHead(206, { etag: '"v1"', "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${object.length}` })
-        .end(object.subarray(start, end + 1));
-    };
-    const report = await plane().download([{ url: "s3://b/in/", dir }], signal());
-    expect(report).toMatchObject({ files: 1, bytes: object.length });
-    expect(readFileSync(join(dir, "big.bin")).equals(object)).toBe(true);
-    const ranges = asked.map((a) => a.range).sort((a, b) => Number(/=(\d+)/.exec(a!)![1]) - Number(/=(\d+)/.exec(b!)![1]));
-    expect(ranges).toEqual([`bytes=0-${8 * MIB - 1}`, `bytes=${8 * MIB}-${16 * MIB - 1}`, `bytes=${16 * MIB}-${20 * MIB + 4}`]);
-    expect(asked[0]).toEqual({ range: `bytes=0-${8 * MIB - 1}`, ifMatch: undefined });
-    expect(asked.slice(1).every((a) => a.ifMatch === '"v1"')).toBe(true);
   });
 });
