@@ -1,4 +1,5 @@
 /** Running many transfers with a bound on how many run at once, each retried while its failure is transient. */
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isTransient } from "./store-errors.js";
 
@@ -27,6 +28,9 @@ export async function withRetries<T>(job: (signal: AbortSignal) => Promise<T>, p
  */
 export async function runBounded<T>(jobs: Iterable<(signal: AbortSignal) => Promise<T>>, limit: number, signal: AbortSignal): Promise<T[]> {
   const stop = new AbortController();
+  // Every job in flight listens to it, some several times (the SDK's request, a body being written, a retry's wait):
+  // past Node's default of 10 that is not a leak.
+  setMaxListeners(Math.max(10, 4 * limit), stop.signal);
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   const iterator = jobs[Symbol.iterator]();

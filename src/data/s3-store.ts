@@ -1,22 +1,23 @@
 /**
  * Doing the transfers: one S3 bucket through the official AWS SDK, as a data
  * credential reaches it. Objects stream to and from files (never whole in
- * memory); uploads are multipart through lib-storage's `Upload` (parts in
- * parallel); the SDK retries each request (standard strategy). The SDK is
- * loaded on first use: a run without `url:` I/O never pays for it.
+ * memory); uploads are one PUT or multipart with parts in parallel
+ * (file-upload.ts); the SDK retries each request (standard strategy). The SDK
+ * is loaded on first use: a run without `url:` I/O never pays for it.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DataCredential } from "./credential-payload.js";
+import { writeBody } from "./file-download.js";
+import { BufferPool, uploadFile, type UploadTuning } from "./file-upload.js";
 
-/** lib-storage's part size (S3's minimum is 5 MiB) and parts in flight per object. */
-const PART_BYTES = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 4;
+/** Parts of 8 MiB (S3's minimum is 5 MiB), as awscli's; 4 in flight per file, with several files at once. */
+export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partBytes: 8 * 1024 * 1024, partsInFlight: 4 };
+/** Part buffers kept for reuse per bucket while it is open (8 files of 4 parts in flight: 256 MiB at most). */
+const POOLED_BUFFERS = 32;
 /** Attempts per request (the SDK's standard strategy: backoff with jitter); the data layer retries whole files on top. */
 const SDK_ATTEMPTS = 4;
 
@@ -39,7 +40,7 @@ export interface BucketClient {
   upload(file: string, key: string, signal: AbortSignal): Promise<number>;
 }
 
-type Sdk = [typeof import("@aws-sdk/client-s3"), typeof import("@aws-sdk/lib-storage")];
+type Sdk = typeof import("@aws-sdk/client-s3");
 let sdk: Sdk | undefined;
 
 function loadSdk(): Sdk {
@@ -48,7 +49,7 @@ function loadSdk(): Sdk {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   // require, not import(): bin/troupe runs a bundle compiled with a code cache, which has no dynamic import.
   const require = createRequire(import.meta.url);
-  return (sdk ??= [require("@aws-sdk/client-s3") as Sdk[0], require("@aws-sdk/lib-storage") as Sdk[1]]);
+  return (sdk ??= require("@aws-sdk/client-s3") as Sdk);
 }
 
 /**
@@ -59,7 +60,7 @@ function loadSdk(): Sdk {
  * (the SDK's default CRC32 trailers are not accepted everywhere).
  */
 function clientFor(credential: DataCredential): S3Client {
-  const [{ S3Client }] = loadSdk();
+  const { S3Client } = loadSdk();
   const compatible = credential.overrideUrl !== undefined;
   const style = credential.addressingStyle;
   return new S3Client({
@@ -72,9 +73,16 @@ function clientFor(credential: DataCredential): S3Client {
   });
 }
 
-export async function openBucket(credential: DataCredential, bucket: string): Promise<BucketClient & { close(): void }> {
+export async function openBucket(
+  credential: DataCredential,
+  bucket: string,
+  tuning: UploadTuning = DEFAULT_UPLOAD_TUNING,
+): Promise<BucketClient & { close(): void }> {
   const client = clientFor(credential);
-  const [s3, storage] = loadSdk();
+  const s3 = loadSdk();
+  const pool = new BufferPool(tuning.partBytes, POOLED_BUFFERS);
+  /** Directories this client has made for downloads (each made once, not once per file). */
+  const directories = new Set<string>();
   return {
     bucket,
     close: () => client.destroy(),
@@ -111,43 +119,14 @@ export async function openBucket(credential: DataCredential, bucket: string): Pr
       } while (token);
     },
     async download(key, file, signal) {
-      await mkdir(dirname(file), { recursive: true });
+      const directory = dirname(file);
+      if (!directories.has(directory)) {
+        await mkdir(directory, { recursive: true });
+        directories.add(directory);
+      }
       const answer = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-      const partial = `${file}.troupe-part`;
-      try {
-        await pipeline(answer.Body as Readable, createWriteStream(partial), { signal });
-        const { size } = await stat(partial);
-        if (answer.ContentLength !== undefined && size !== answer.ContentLength)
-          throw new Error(`${key}: ${size} bytes arrived of ${answer.ContentLength}`);
-        await rename(partial, file);
-        return size;
-      } catch (error) {
-        await rm(partial, { force: true });
-        throw error;
-      }
+      return writeBody({ body: answer.Body as Readable, key, file, expected: answer.ContentLength, pool, signal });
     },
-    async upload(file, key, signal) {
-      const { size } = await stat(file);
-      const body = size === 0 ? undefined : createReadStream(file);
-      const upload = new storage.Upload({
-        client,
-        params: { Bucket: bucket, Key: key, Body: body ?? "" },
-        partSize: PART_BYTES,
-        queueSize: PARTS_IN_FLIGHT,
-        // A failed multipart upload is aborted, so that its parts do not stay on the store.
-        leavePartsOnError: false,
-      });
-      // done() then rejects with the abort, which is what the caller hears; abort()'s own failure adds nothing.
-      const abort = () => void upload.abort().catch(() => undefined);
-      signal.addEventListener("abort", abort, { once: true });
-      try {
-        await upload.done();
-      } finally {
-        signal.removeEventListener("abort", abort);
-        // A failed upload may leave the file half read: its descriptor goes now, not when it is collected.
-        body?.destroy();
-      }
-      return size;
-    },
+    upload: (file, key, signal) => uploadFile({ client, s3, bucket, key, file, pool, tuning, signal }),
   };
 }

@@ -42,3 +42,29 @@ export function downloadTarget(dir: string, prefix: string, key: string, code: n
 export function uploadKey(path: string, relative: string): string {
   return listingPrefix(path) + relative;
 }
+
+/** S3's limits on a multipart upload: parts of at least 5 MiB (but the last), at most 10,000 of them. */
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+
+export interface FilePart {
+  /** 1-based, as S3 numbers parts. */
+  number: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * How a file of `size` bytes goes up: one PUT when it fits in one part of
+ * `partBytes`, else parts of `partBytes` (grown, in whole MiB, when the file
+ * would need more than S3's 10,000 parts), the last one shorter.
+ */
+export function uploadParts(size: number, partBytes: number): { single: true } | { single: false; partBytes: number; parts: FilePart[] } {
+  if (size <= partBytes) return { single: true };
+  const mib = 1024 * 1024;
+  const grown = Math.max(partBytes, MIN_PART_BYTES, Math.ceil(size / MAX_PARTS / mib) * mib);
+  const parts: FilePart[] = [];
+  for (let offset = 0, number = 1; offset < size; offset += grown, number++)
+    parts.push({ number, offset, length: Math.min(grown, size - offset) });
+  return { single: false, partBytes: grown, parts };
+}

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { credentialFor, dataCredentialFrom, pathFilter } from "../../src/data/index.js";
-import { downloadTarget, listingPrefix, uploadKey } from "../../src/data/transfer-plan.js";
+import { downloadTarget, listingPrefix, uploadKey, uploadParts } from "../../src/data/transfer-plan.js";
 import { isRefusal, isTransient, storeReason } from "../../src/data/store-errors.js";
 import { parseStorageUrl } from "../../src/model/index.js";
 
@@ -107,5 +107,25 @@ describe("what a store's answer means", () => {
     expect(storeReason(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }))).toBe(
       "connect ECONNREFUSED 127.0.0.1:1",
     );
+  });
+});
+
+describe("parts", () => {
+  const MIB = 1024 * 1024;
+  it("one PUT up to a part's size, else parts of it, grown past 10,000 parts, the last one shorter", () => {
+    expect(uploadParts(0, 8 * MIB)).toEqual({ single: true });
+    expect(uploadParts(8 * MIB, 8 * MIB)).toEqual({ single: true });
+    expect(uploadParts(8 * MIB + 1, 8 * MIB)).toEqual({
+      single: false,
+      partBytes: 8 * MIB,
+      parts: [
+        { number: 1, offset: 0, length: 8 * MIB },
+        { number: 2, offset: 8 * MIB, length: 1 },
+      ],
+    });
+    const huge = uploadParts(100_000 * MIB, 8 * MIB);
+    if (huge.single) throw new Error("a 100,000 MiB file in one PUT");
+    expect(huge.partBytes).toBe(10 * MIB);
+    expect(huge.parts).toHaveLength(10_000);
   });
 });
