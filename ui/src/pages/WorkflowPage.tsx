@@ -14,6 +14,7 @@ import { logsPath, navigate, workflowPath } from "../router";
 import { shortTime, StatusBadge } from "../status";
 import { EventTable, EVENTS_SHOWN, type EventLine } from "./EventTable";
 import { TaskTable } from "./TaskTable";
+import { Timeline } from "../timeline/Timeline";
 
 /** Events come in bursts (a group starting is one per task): one read of the record for each burst. */
 const REREAD_MS = 150;
@@ -23,6 +24,10 @@ export function WorkflowPage({ id }: { id: string }) {
   const [record, setRecord] = useState<RunRecord | undefined>();
   const [spec, setSpec] = useState<string | undefined>();
   const [events, setEvents] = useState<EventLine[]>([]);
+  /** Every event since the start, for the timeline (the table keeps the newest only). */
+  const [history, setHistory] = useState<EventLine[]>([]);
+  /** When the page last heard of a change: the end of the phases still going on. */
+  const [now, setNow] = useState(() => Date.now());
   /** A cancel or restart refused. */
   const [error, setError] = useState<string | undefined>();
   /** The record could not be read (the last time it was tried). */
@@ -48,7 +53,11 @@ export function WorkflowPage({ id }: { id: string }) {
       rereadTimer.current = window.setTimeout(() => {
         void load();
         const batch = arrived.splice(0);
-        if (batch.length > 0) setEvents((old) => old.concat(batch).slice(-EVENTS_SHOWN));
+        if (batch.length > 0) {
+          setEvents((old) => old.concat(batch).slice(-EVENTS_SHOWN));
+          setHistory((old) => old.concat(batch));
+        }
+        setNow(Date.now());
       }, REREAD_MS);
     };
     // Events are shown with the record they led to, in the same burst.
@@ -58,7 +67,7 @@ export function WorkflowPage({ id }: { id: string }) {
       reread();
     };
     // Sent again from the start after a reconnect: the events shown so far go.
-    const restart = () => (arrived.splice(0), setEvents([]));
+    const restart = () => (arrived.splice(0), setEvents([]), setHistory([]));
     followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(reread, () => undefined);
     return () => {
       abort.abort();
@@ -157,6 +166,8 @@ export function WorkflowPage({ id }: { id: string }) {
       )}
       <h2>Groups</h2>
       <GroupGraph record={record} spec={spec} />
+      <h2>Timeline</h2>
+      <Timeline events={history} now={ended && record.end_time ? Date.parse(record.end_time) : now} />
       <h2>Tasks</h2>
       <TaskTable record={record} />
       <h2>Events</h2>
