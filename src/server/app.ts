@@ -213,6 +213,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.type("text/yaml; charset=utf-8").send(text ?? "");
     }),
   );
+  app.get("/api/pool", schemas("GET /api/pool"), async () => ({ pools: (await manager.poolLoads?.()) ?? [] }));
   app.get(
     "/api/workflow/:id/events",
     schemas("GET /api/workflow/:id/events", { params: IdParams }),

@@ -17,7 +17,7 @@ import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/p
 import { didYouMean } from "../util/suggest.js";
 import { refusal, type Refusal } from "./error-reply.js";
 import { workerPlanner, type Planner } from "./plan-submission.js";
-import type { Pool } from "./pool.js";
+import { poolLoad, type Pool, type PoolLoad } from "./pool.js";
 import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
 import { checkedCredentialUse, ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
 
@@ -50,6 +50,8 @@ export interface RunControl {
   restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }>;
   /** `message`: why, recorded as the reason of the cancel. */
   cancel(id: string, force: boolean, message?: string): boolean | Promise<boolean>;
+  /** Each pool's capacity and load (none where there are no pools: `troupe ui`'s local history). */
+  poolLoads?(): PoolLoad[] | Promise<PoolLoad[]>;
 }
 
 /** Who is told when runs start and end here (the records the HTTP side keeps live). */
@@ -344,6 +346,10 @@ export class RunManager implements RunControl {
   }
 
   /** False when the run is not running here (ended, or unknown). */
+  poolLoads(): PoolLoad[] {
+    return [...this.pools.values()].map((pool) => poolLoad(pool, this.shared.get(pool.name)!));
+  }
+
   cancel(id: string, force: boolean, message?: string): boolean {
     const entry = this.active.get(id);
     if (!entry) return false;

@@ -174,6 +174,16 @@ describe("every route's responses match their documented schemas", () => {
     await badPaths("GET /api/workflow/:id/events", (id) => `/api/workflow/${id}/events`);
     expect((await call("GET /api/workflow/:id/events", `/api/workflow/${completed}/events`, undefined)).status).toBe(401);
 
+    // The pools and their load; after the run above, nothing held.
+    const pools = (await call("GET /api/pool", "/api/pool", alice)).body as { pools: Body[] };
+    expect(pools.pools.map((p) => p.name)).toContain("default");
+    expect(pools.pools[0]).toMatchObject({
+      used: { cpus: 0, gpus: 0, memory_bytes: 0, tasks: 0 },
+      running_workflows: 0,
+      queued_workflows: 0,
+    });
+    expect((await call("GET /api/pool", "/api/pool", undefined)).status).toBe(401);
+
     const logs = "GET /api/workflow/:id/logs";
     expect((await call(logs, `/api/workflow/${completed}/logs?task=c`, alice)).body).toBe("c\n");
     expect((await call(logs, `/api/workflow/${completed}/logs?task=c&follow=true`, alice)).body).toBe("c\n");
