@@ -147,7 +147,25 @@ export const HealthResponse = z.strictObject({ status: z.literal("OK") }).descri
 const warnings = z.array(DiagnosticSchema).optional().describe("the spec's warnings, each with its field and line");
 
 export const ValidatedResponse = z
-  .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int(), diagnostics: warnings })
+  .strictObject({
+    valid: z.literal(true),
+    name: z.string(),
+    groups: z.number().int(),
+    tasks: z.number().int(),
+    plan: z
+      .strictObject({
+        groups: z.array(
+          z.strictObject({
+            name: z.string(),
+            tasks: z.array(z.strictObject({ name: z.string(), lead: z.boolean() })),
+            upstream: z.array(z.string()).describe("the groups it waits for"),
+          }),
+        ),
+      })
+      .optional()
+      .describe("the plan: its groups in order, each with its tasks and the groups it waits for"),
+    diagnostics: warnings,
+  })
   .describe("dry run: the workflow is valid and fits the pool; nothing was run");
 
 export const SubmittedResponse = z

@@ -167,7 +167,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         case "refused":
           throw refusalError(result);
         case "validated":
-          return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks, ...warningsOf(result) });
+          return reply.send({
+            valid: true,
+            name: result.name,
+            groups: result.groups,
+            tasks: result.tasks,
+            plan: result.plan,
+            ...warningsOf(result),
+          });
         case "submitted":
           return reply.status(201).send({ id: result.id, name: store.getRun(result.id)?.name, ...warningsOf(result) });
       }

@@ -4,6 +4,7 @@ import { clearToken, getJson, getToken, setToken, type Session } from "./api";
 import { LoginPage } from "./pages/LoginPage";
 import { LogsPage } from "./pages/LogsPage";
 import { PoolsPage } from "./pages/PoolsPage";
+import { SubmitPage } from "./pages/SubmitPage";
 import { WorkflowListPage } from "./pages/WorkflowListPage";
 import { WorkflowPage } from "./pages/WorkflowPage";
 import { Link } from "./Link";
@@ -81,6 +82,7 @@ export function App() {
         </a>
         <nav aria-label="Pages">
           <Link to="/workflows">Workflows</Link>
+          {!session.read_only && <Link to="/submit">Submit</Link>}
           {!session.read_only && <Link to="/pools">Pools</Link>}
         </nav>
         <span className="who">
@@ -96,6 +98,7 @@ export function App() {
       {route.page === "workflow" && <WorkflowPage key={route.id} id={route.id} />}
       {route.page === "logs" && <LogsPage key={`${route.id}\0${route.task}`} id={route.id} task={route.task} />}
       {route.page === "pools" && <PoolsPage />}
+      {route.page === "submit" && <SubmitPage />}
       {route.page === "unknown" && (
         <main>
           <h1>Not found</h1>
