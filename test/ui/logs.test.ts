@@ -29,6 +29,11 @@ afterAll(async () => {
   home?.remove();
 });
 
+/** What page.evaluate's functions reach in the page (this project's TypeScript has no DOM types; they run there, so no helper of this file). */
+interface InPage {
+  getComputedStyle(element: unknown): { color: string; fontWeight: string };
+}
+
 const spec = `workflow:
   name: ui-logs-${random()}
   tasks:
@@ -60,12 +65,14 @@ describe.skipIf(!haveChromium())("a task's log, in Chromium", () => {
     const log = page.locator("pre.log");
     expect(await log.textContent()).toBe("── trainer, retry 0 ──\nepoch 1 loss 0.9\nerror: loss is high\nepoch 2 LOSS 0.4\ndone\n");
     const red = log.locator("span[style]", { hasText: "error: loss is high" });
-    expect(await red.evaluate((el) => getComputedStyle(el).color)).toBe("rgb(255, 85, 85)");
+    expect(await red.evaluate((el) => (globalThis as unknown as InPage).getComputedStyle(el).color)).toBe("rgb(255, 85, 85)");
     const green = log.locator("span[style]", { hasText: "epoch 2 LOSS 0.4" });
-    expect(await green.evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).fontWeight])).toEqual([
-      "rgb(85, 255, 85)",
-      "700",
-    ]);
+    expect(
+      await green.evaluate((el) => {
+        const style = (globalThis as unknown as InPage).getComputedStyle(el);
+        return [style.color, style.fontWeight];
+      }),
+    ).toEqual(["rgb(85, 255, 85)", "700"]);
 
     // Search: every line with "loss", whatever its case, marked; Next goes from one to the next.
     const search = page.getByRole("searchbox", { name: "Search the log" });
