@@ -106,4 +106,38 @@ describe.skipIf(!haveChromium())("the workflow page's timeline, in Chromium", ()
     await screenshot(page, "workflow-timeline");
     await page.close();
   }, 90_000);
+
+  it("follows statuses from the pushed events, reading the whole record again only now and then", async () => {
+    // Eight groups one after another, each a burst of events 0.4 s after the last.
+    const groups = Array.from({ length: 8 }, (_, i) => {
+      const inputs = i === 0 ? "" : `\n      inputs:\n      - task: t${i - 1}`;
+      return `  - name: g${i}\n    tasks:\n    - name: t${i}\n      image: alpine:3.18\n      command: ["sh", "-c", "sleep 0.4"]${inputs}`;
+    });
+    const chain = `workflow:\n  name: ui-chain-${random()}\n  groups:\n${groups.join("\n")}\n`;
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/login`);
+    await page.evaluate(
+      (t) =>
+        (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem("troupe.token", t),
+      token,
+    );
+    const response = await fetch(`${server.url}/api/pool/default/workflow`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ spec: chain }),
+    });
+    const { id } = (await response.json()) as { id: string };
+    const reads: string[] = [];
+    page.on("request", (request) => new URL(request.url()).pathname === `/api/workflow/${id}` && reads.push(request.url()));
+    await page.goto(`${server.url}/workflows/${id}`);
+    // Seen live: a task running while the one after it still waits.
+    await expect.poll(() => page.locator('tr[data-task="t3"] .badge').textContent(), { timeout: 30_000 }).toBe("RUNNING");
+    expect(await page.locator('tr[data-task="t4"] .badge').textContent()).toBe("WAITING");
+    await page.locator(".title .badge", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.locator('tr[data-task="t7"] .badge').textContent()).toBe("COMPLETED");
+    // More than three seconds of bursts (at least 16 of them): the first read, one every 2 s at most, one at the end.
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    expect(reads.length).toBeLessThanOrEqual(5);
+    await page.close();
+  }, 90_000);
 });
