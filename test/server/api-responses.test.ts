@@ -109,9 +109,9 @@ describe("every route's responses match their documented schemas", () => {
     const spec = threeTasks(name);
     const dry = await call(submit, "/api/pool/default/workflow", alice, json({ spec, set: { code: "0" }, dry_run: true }));
     expect(dry).toMatchObject({ status: 200, body: { valid: true, name, groups: 3, tasks: 3 } });
-    // The plan, for the web UI's graph: three tasks, each a group of its own, none waiting for another.
+    // The plan, for the web UI's graph: three tasks, each a group of its own (TASK-group), none waiting for another.
     expect((dry.body as { plan: { groups: Body[] } }).plan.groups).toEqual(
-      ["a", "b", "c"].map((t) => ({ name: t, tasks: [{ name: t, lead: true }], upstream: [] })),
+      ["a", "b", "c"].map((t) => ({ name: `${t}-group`, tasks: [{ name: t, lead: true }], upstream: [] })),
     );
     const ok = await call(
       submit,
