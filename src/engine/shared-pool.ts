@@ -33,6 +33,16 @@ export class SharedPool {
     this.ledger = new CapacityLedger(capacity);
   }
 
+  /** How many runs are on the pool now. */
+  get runs(): number {
+    return this.members.size;
+  }
+
+  /** How many of them have a group waiting for resources. */
+  get queued(): number {
+    return this.blocked.size;
+  }
+
   join(member: PoolMember): void {
     this.members.add(member);
   }

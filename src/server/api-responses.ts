@@ -94,6 +94,28 @@ export const TransitionSchema = z.strictObject({
 
 export const EventsResponse = z.strictObject({ events: z.array(TransitionSchema) }).describe("status changes, in time order");
 
+const Resources = z.strictObject({
+  cpus: z.number(),
+  gpus: z.number().int(),
+  memory_bytes: z.number().int(),
+  tasks: z.number().int().describe("task slots (the pool's max_parallel) / tasks running"),
+});
+
+export const PoolsResponse = z
+  .strictObject({
+    pools: z.array(
+      z.strictObject({
+        name: z.string(),
+        runtime: z.string(),
+        capacity: Resources,
+        used: Resources.describe("what the pool's running workflows hold now"),
+        running_workflows: z.number().int(),
+        queued_workflows: z.number().int().describe("of those, how many have a group waiting for resources"),
+      }),
+    ),
+  })
+  .describe("each pool's capacity and load; none for `troupe ui`'s local history");
+
 export const DiagnosticSchema = z.strictObject({
   severity: z.enum(["error", "warning"]),
   code: z.string().describe("stable: E_... for errors, W_... for warnings"),
@@ -125,7 +147,25 @@ export const HealthResponse = z.strictObject({ status: z.literal("OK") }).descri
 const warnings = z.array(DiagnosticSchema).optional().describe("the spec's warnings, each with its field and line");
 
 export const ValidatedResponse = z
-  .strictObject({ valid: z.literal(true), name: z.string(), groups: z.number().int(), tasks: z.number().int(), diagnostics: warnings })
+  .strictObject({
+    valid: z.literal(true),
+    name: z.string(),
+    groups: z.number().int(),
+    tasks: z.number().int(),
+    plan: z
+      .strictObject({
+        groups: z.array(
+          z.strictObject({
+            name: z.string(),
+            tasks: z.array(z.strictObject({ name: z.string(), lead: z.boolean() })),
+            upstream: z.array(z.string()).describe("the groups it waits for"),
+          }),
+        ),
+      })
+      .optional()
+      .describe("the plan: its groups in order, each with its tasks and the groups it waits for"),
+    diagnostics: warnings,
+  })
   .describe("dry run: the workflow is valid and fits the pool; nothing was run");
 
 export const SubmittedResponse = z
@@ -175,6 +215,7 @@ const errors = (...statuses: number[]): ResponseSchemas => Object.fromEntries(st
 /** Every route's responses by status, keyed `METHOD path` as the routes are registered. */
 export const RESPONSES = {
   "GET /api/health": { 200: HealthResponse, ...errors(500) },
+  "GET /api/pool": { 200: PoolsResponse, ...errors(401, 500) },
   "POST /api/pool/:pool/workflow": {
     200: ValidatedResponse,
     201: SubmittedResponse,

@@ -167,7 +167,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         case "refused":
           throw refusalError(result);
         case "validated":
-          return reply.send({ valid: true, name: result.name, groups: result.groups, tasks: result.tasks, ...warningsOf(result) });
+          return reply.send({
+            valid: true,
+            name: result.name,
+            groups: result.groups,
+            tasks: result.tasks,
+            plan: result.plan,
+            ...warningsOf(result),
+          });
         case "submitted":
           return reply.status(201).send({ id: result.id, name: store.getRun(result.id)?.name, ...warningsOf(result) });
       }
@@ -213,6 +220,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.type("text/yaml; charset=utf-8").send(text ?? "");
     }),
   );
+  app.get("/api/pool", schemas("GET /api/pool"), async () => ({ pools: (await manager.poolLoads?.()) ?? [] }));
   app.get(
     "/api/workflow/:id/events",
     schemas("GET /api/workflow/:id/events", { params: IdParams }),

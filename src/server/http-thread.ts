@@ -135,7 +135,9 @@ async function answer(manager: RunManager, message: Extract<FromHttp, { kind: "c
         ? await manager.submit(args[0]!)
         : message.method === "restart"
           ? await manager.restart(args[0]!, args[1]!)
-          : manager.cancel(args[0]!, args[1]!, args[2]);
+          : message.method === "poolLoads"
+            ? manager.poolLoads()
+            : manager.cancel(args[0]!, args[1]!, args[2]);
     return { kind: "reply", call: message.call, result };
   } catch (error) {
     // The HTTP thread answers with the message only: the stack of what failed here is kept in the log.

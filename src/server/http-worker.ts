@@ -33,7 +33,7 @@ export type ToHttp =
 
 /** HTTP thread -> main thread. */
 export type FromHttp =
-  | { kind: "call"; call: number; method: "submit" | "restart" | "cancel"; args: unknown[] }
+  | { kind: "call"; call: number; method: "submit" | "restart" | "cancel" | "poolLoads"; args: unknown[] }
   | { kind: "listening"; address: string }
   | { kind: "failed"; error: string }
   | { kind: "closed" };
@@ -47,14 +47,14 @@ async function main(options: HttpThreadOptions): Promise<void> {
   const pending = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
   let nextCall = 1;
   const call =
-    (method: "submit" | "restart" | "cancel") =>
+    (method: "submit" | "restart" | "cancel" | "poolLoads") =>
     (...args: unknown[]): Promise<never> =>
       new Promise((resolve, reject) => {
         const id = nextCall++;
         pending.set(id, { resolve, reject });
         send({ kind: "call", call: id, method, args });
       });
-  const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel") };
+  const manager: RunControl = { submit: call("submit"), restart: call("restart"), cancel: call("cancel"), poolLoads: call("poolLoads") };
   const changes = new RunChanges();
   const app = await buildApp({ store, manager, privateWorkflows: options.privateWorkflows, changes, logger, ui: {} });
 

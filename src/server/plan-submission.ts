@@ -30,6 +30,11 @@ export interface PlanRequest {
   wantPlan: boolean;
 }
 
+/** A dry run's plan as the web UI draws it: each group's tasks and the groups it waits for. */
+export interface PlanShape {
+  groups: { name: string; tasks: { name: string; lead: boolean }[]; upstream: string[] }[];
+}
+
 export type PlanReply =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
   | Refusal
@@ -42,6 +47,8 @@ export type PlanReply =
       rendered?: string;
       /** A dry run's: the tasks that have `credentials:` (checked against the submitter's by the run manager). */
       credentialUses?: CredentialUses;
+      /** A dry run's: the plan's groups and their order. */
+      shape?: PlanShape;
       /** The spec's warnings (fields with no effect yet, among others): the submitter is told of them. */
       warnings: Diagnostic[];
     };
@@ -85,7 +92,17 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   // The spec after templating, as a YAML document (as OSMO keeps it): what `workflow spec` shows and a resubmission runs.
   return request.wantPlan
     ? { ...reply, plan, rendered: yaml.dump(loaded.spec, { lineWidth: -1, noRefs: true }) }
-    : { ...reply, credentialUses: credentialUsesOf(plan) };
+    : { ...reply, credentialUses: credentialUsesOf(plan), shape: shapeOf(plan) };
+}
+
+function shapeOf(plan: CompiledWorkflow): PlanShape {
+  return {
+    groups: plan.groups.map((g) => ({
+      name: g.name,
+      tasks: g.tasks.map((t) => ({ name: t.name, lead: t.lead })),
+      upstream: g.upstream.map((u) => plan.groups[u]!.name),
+    })),
+  };
 }
 
 export type Planner = (request: PlanRequest) => Promise<PlanReply>;

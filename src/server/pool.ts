@@ -1,5 +1,5 @@
 /** A pool of the server: what its workflows may use and where they run. */
-import type { Capacity } from "../engine/index.js";
+import type { Capacity, SharedPool } from "../engine/index.js";
 import type { ExitActionRule } from "../plan/index.js";
 import type { PoolBackend } from "../port/index.js";
 
@@ -18,4 +18,27 @@ export interface Pool {
   defaultMounts: readonly string[];
   /** Where its runs run: the pool's runtime, chosen once for all of them. */
   backend: PoolBackend;
+}
+
+/** A pool's load as GET /api/pool shows it: its capacity, what its runs hold now, and how many runs wait. */
+export interface PoolLoad {
+  name: string;
+  runtime: string;
+  capacity: { cpus: number; gpus: number; memory_bytes: number; tasks: number };
+  used: { cpus: number; gpus: number; memory_bytes: number; tasks: number };
+  /** Workflows on the pool now, and how many of them have a group waiting for resources. */
+  running_workflows: number;
+  queued_workflows: number;
+}
+
+export function poolLoad(pool: Pool, shared: SharedPool): PoolLoad {
+  const { used, activeTasks } = shared.ledger;
+  return {
+    name: pool.name,
+    runtime: pool.backend.kind,
+    capacity: { cpus: pool.capacity.cpu, gpus: pool.capacity.gpu, memory_bytes: pool.capacity.memoryBytes, tasks: pool.maxParallel },
+    used: { cpus: used.cpu, gpus: used.gpu, memory_bytes: used.memoryBytes, tasks: activeTasks },
+    running_workflows: shared.runs,
+    queued_workflows: shared.queued,
+  };
 }

@@ -16,8 +16,8 @@ import { log } from "../util/log.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { refusal, type Refusal } from "./error-reply.js";
-import { workerPlanner, type Planner } from "./plan-submission.js";
-import type { Pool } from "./pool.js";
+import { workerPlanner, type Planner, type PlanShape } from "./plan-submission.js";
+import { poolLoad, type Pool, type PoolLoad } from "./pool.js";
 import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
 import { checkedCredentialUse, ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
 
@@ -41,7 +41,7 @@ export interface Submission {
 export type SubmitResult =
   | { kind: "invalid"; diagnostics: Diagnostic[] }
   | Refusal
-  | { kind: "validated"; name: string; groups: number; tasks: number; warnings?: Diagnostic[] }
+  | { kind: "validated"; name: string; groups: number; tasks: number; warnings?: Diagnostic[]; plan?: PlanShape }
   | { kind: "submitted"; id: string; warnings?: Diagnostic[] };
 
 /** What the HTTP API asks of the run manager (app.ts); the HTTP thread's proxy has the same shape. */
@@ -50,6 +50,8 @@ export interface RunControl {
   restart(previousId: string, user: string): Promise<SubmitResult & { kind: "submitted" | "refused" | "invalid" }>;
   /** `message`: why, recorded as the reason of the cancel. */
   cancel(id: string, force: boolean, message?: string): boolean | Promise<boolean>;
+  /** Each pool's capacity and load (none where there are no pools: `troupe ui`'s local history). */
+  poolLoads?(): PoolLoad[] | Promise<PoolLoad[]>;
 }
 
 /** Who is told when runs start and end here (the records the HTTP side keeps live). */
@@ -193,7 +195,7 @@ export class RunManager implements RunControl {
       // What a submission would refuse, a dry run refuses too: a credential or key the submitter does not have.
       const refused = checkedCredentialUse(this.store, submission.user, reply.credentialUses);
       if (refused) return refused;
-      return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings };
+      return { kind: "validated", name: reply.name, groups: reply.groups, tasks: reply.tasks, warnings, plan: reply.shape };
     }
     return { kind: "planned", plan: reply.plan, rendered: reply.rendered, pool, tasks: reply.tasks, warnings, release };
   }
@@ -344,6 +346,10 @@ export class RunManager implements RunControl {
   }
 
   /** False when the run is not running here (ended, or unknown). */
+  poolLoads(): PoolLoad[] {
+    return [...this.pools.values()].map((pool) => poolLoad(pool, this.shared.get(pool.name)!));
+  }
+
   cancel(id: string, force: boolean, message?: string): boolean {
     const entry = this.active.get(id);
     if (!entry) return false;

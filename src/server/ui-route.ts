@@ -20,7 +20,7 @@ export interface UiOptions {
 }
 
 /** The UI's own routes (ui/src/router.ts), answered with index.html. */
-export const UI_ROUTES = ["/login", "/workflows", "/workflows/*"];
+export const UI_ROUTES = ["/login", "/workflows", "/workflows/*", "/pools", "/submit"];
 
 /**
  * What a page of the UI may do in the browser: load its own files, talk to this server, nothing else (no

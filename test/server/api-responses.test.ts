@@ -109,6 +109,10 @@ describe("every route's responses match their documented schemas", () => {
     const spec = threeTasks(name);
     const dry = await call(submit, "/api/pool/default/workflow", alice, json({ spec, set: { code: "0" }, dry_run: true }));
     expect(dry).toMatchObject({ status: 200, body: { valid: true, name, groups: 3, tasks: 3 } });
+    // The plan, for the web UI's graph: three tasks, each a group of its own (TASK-group), none waiting for another.
+    expect((dry.body as { plan: { groups: Body[] } }).plan.groups).toEqual(
+      ["a", "b", "c"].map((t) => ({ name: `${t}-group`, tasks: [{ name: t, lead: true }], upstream: [] })),
+    );
     const ok = await call(
       submit,
       "/api/pool/default/workflow",
@@ -173,6 +177,16 @@ describe("every route's responses match their documented schemas", () => {
     expect((await call("GET /api/workflow/:id/events", "/api/workflow/none/events", alice)).status).toBe(404);
     await badPaths("GET /api/workflow/:id/events", (id) => `/api/workflow/${id}/events`);
     expect((await call("GET /api/workflow/:id/events", `/api/workflow/${completed}/events`, undefined)).status).toBe(401);
+
+    // The pools and their load; after the run above, nothing held.
+    const pools = (await call("GET /api/pool", "/api/pool", alice)).body as { pools: Body[] };
+    expect(pools.pools.map((p) => p.name)).toContain("default");
+    expect(pools.pools[0]).toMatchObject({
+      used: { cpus: 0, gpus: 0, memory_bytes: 0, tasks: 0 },
+      running_workflows: 0,
+      queued_workflows: 0,
+    });
+    expect((await call("GET /api/pool", "/api/pool", undefined)).status).toBe(401);
 
     const logs = "GET /api/workflow/:id/logs";
     expect((await call(logs, `/api/workflow/${completed}/logs?task=c`, alice)).body).toBe("c\n");

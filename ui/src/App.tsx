@@ -3,8 +3,11 @@ import { createContext, useContext, useEffect, useState } from "react";
 import { clearToken, getJson, getToken, setToken, type Session } from "./api";
 import { LoginPage } from "./pages/LoginPage";
 import { LogsPage } from "./pages/LogsPage";
+import { PoolsPage } from "./pages/PoolsPage";
+import { SubmitPage } from "./pages/SubmitPage";
 import { WorkflowListPage } from "./pages/WorkflowListPage";
 import { WorkflowPage } from "./pages/WorkflowPage";
+import { Link } from "./Link";
 import { navigate, parseRoute, useLocation } from "./router";
 
 const SessionContext = createContext<Session>({ user: "", admin: false, read_only: false });
@@ -77,6 +80,11 @@ export function App() {
         >
           troupe
         </a>
+        <nav aria-label="Pages">
+          <Link to="/workflows">Workflows</Link>
+          {!session.read_only && <Link to="/submit">Submit</Link>}
+          {!session.read_only && <Link to="/pools">Pools</Link>}
+        </nav>
         <span className="who">
           {session.read_only ? "local history" : `signed in as ${session.user}`}
           {!session.read_only && (
@@ -89,6 +97,8 @@ export function App() {
       {route.page === "list" && <WorkflowListPage />}
       {route.page === "workflow" && <WorkflowPage key={route.id} id={route.id} />}
       {route.page === "logs" && <LogsPage key={`${route.id}\0${route.task}`} id={route.id} task={route.task} />}
+      {route.page === "pools" && <PoolsPage />}
+      {route.page === "submit" && <SubmitPage />}
       {route.page === "unknown" && (
         <main>
           <h1>Not found</h1>

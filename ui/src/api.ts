@@ -6,6 +6,7 @@
  * and a token in a URL would end up in logs.
  */
 import { navigate } from "./router";
+import type { ServerDiagnostic } from "./submit/diagnostics";
 
 const TOKEN_KEY = "troupe.token";
 
@@ -18,6 +19,8 @@ export class ApiError extends Error {
     message: string,
     readonly status: number,
     readonly code: string | undefined,
+    /** An invalid spec's problems (E_INVALID_SPEC), each at its line. */
+    readonly diagnostics: ServerDiagnostic[] = [],
   ) {
     super(message);
   }
@@ -40,8 +43,8 @@ async function request(path: string, init: RequestInit = {}): Promise<Response> 
     throw new ApiError("the token is not valid", 401, "E_UNAUTHORIZED");
   }
   if (!response.ok) {
-    const body = (await response.json().catch(() => ({}))) as { error?: string; code?: string };
-    throw new ApiError(body.error ?? `${response.status} ${response.statusText}`, response.status, body.code);
+    const body = (await response.json().catch(() => ({}))) as { error?: string; code?: string; diagnostics?: ServerDiagnostic[] };
+    throw new ApiError(body.error ?? `${response.status} ${response.statusText}`, response.status, body.code, body.diagnostics);
   }
   return response;
 }

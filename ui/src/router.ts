@@ -5,6 +5,8 @@
  *   / and /workflows             the list
  *   /workflows/ID                one workflow
  *   /workflows/ID/logs?task=T    its logs, followed live
+ *   /pools                       the server's pools and their load
+ *   /submit                      a workflow to check, dry-run and submit
  */
 import { useSyncExternalStore } from "react";
 
@@ -13,12 +15,16 @@ export type Route =
   | { page: "list" }
   | { page: "workflow"; id: string }
   | { page: "logs"; id: string; task: string | undefined }
+  | { page: "pools" }
+  | { page: "submit" }
   | { page: "unknown"; path: string };
 
 export function parseRoute(path: string, search: string): Route {
   const query = new URLSearchParams(search);
   if (path === "/login") return { page: "login", next: query.get("next") ?? undefined };
   if (path === "/" || path === "/workflows" || path === "/workflows/") return { page: "list" };
+  if (path === "/pools") return { page: "pools" };
+  if (path === "/submit") return { page: "submit" };
   const match = /^\/workflows\/([^/]+)(\/logs)?\/?$/.exec(path);
   if (match) {
     const id = decodeURIComponent(match[1]!);

@@ -7,7 +7,7 @@ import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
 import type { GroupRecord, RunRecord } from "../../../src/model/index.js";
 import { toneOf } from "../status";
-import { groupEdges } from "./edges";
+import { groupEdges, type GroupEdge } from "./edges";
 import { layoutGroups, NODE_WIDTH, nodeHeight, TASKS_SHOWN } from "./layout";
 
 /** Not "group": React Flow styles its own node type of that name. */
@@ -40,8 +40,9 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
 
 const nodeTypes = { workflowGroup: GroupBox };
 
-export function GroupGraph({ record, spec }: { record: RunRecord; spec: string | undefined }) {
-  const edges = useMemo(() => (spec === undefined ? undefined : groupEdges(record, spec)), [record, spec]);
+/** The edges come from the spec's task inputs, or are given (a dry run's plan). */
+export function GroupGraph({ record, spec, edges: given }: { record: RunRecord; spec: string | undefined; edges?: GroupEdge[] }) {
+  const edges = useMemo(() => given ?? (spec === undefined ? undefined : groupEdges(record, spec)), [record, spec, given]);
   // The layout depends on the groups and edges only, not on statuses: not redone at every change.
   const shape = useMemo(
     () => JSON.stringify({ groups: record.groups.map((g) => [g.name, g.tasks.length]), edges }),

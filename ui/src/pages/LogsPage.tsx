@@ -9,10 +9,14 @@ import type { RunRecord } from "../../../src/model/index.js";
 import { followLive, getJson, workflowApi, type StreamLine } from "../api";
 import { Link } from "../Link";
 import { LogText } from "../log-text";
+import { LogView } from "../logs/LogView";
 import { logsPath, navigate, workflowPath } from "../router";
 
 /** The most text kept on the page: beyond it, the oldest goes (the whole log is the API's). */
 const MAX_CHARS = 2_000_000;
+
+/** Cut from the first whole line: a cut mid-line could be mid colour code. */
+const fromLineStart = (text: string) => text.slice(text.indexOf("\n") + 1);
 
 export function LogsPage({ id, task }: { id: string; task: string | undefined }) {
   const [record, setRecord] = useState<RunRecord | undefined>();
@@ -36,7 +40,7 @@ export function LogsPage({ id, task }: { id: string; task: string | undefined })
       if (line.type === "event") return;
       const add = line.type === "end" ? shown.end() : shown.output(line.task, line.retry_id, line.data);
       if (line.type === "end") setState("ended");
-      if (add) setText((old) => (old.length + add.length > MAX_CHARS ? (old + add).slice(-MAX_CHARS) : old + add));
+      if (add) setText((old) => (old.length + add.length > MAX_CHARS ? fromLineStart((old + add).slice(-MAX_CHARS)) : old + add));
     };
     const query = `follow=true&only=output${task === undefined ? "" : `&task=${encodeURIComponent(task)}`}`;
     // Sent again from the start after a reconnect: what was shown goes.
@@ -86,18 +90,17 @@ export function LogsPage({ id, task }: { id: string; task: string | undefined })
           {error}
         </p>
       )}
-      <pre
-        ref={bottom}
-        className="log"
-        tabIndex={0}
-        aria-label={`Output${task !== undefined ? ` of ${task}` : ""}`}
+      <LogView
+        text={text}
+        scroller={bottom}
+        label={`Output${task !== undefined ? ` of ${task}` : ""}`}
+        fileName={`${id}${task !== undefined ? `-${task}` : ""}.log`}
+        empty={state === "following" ? "" : "(no output)"}
         onScroll={(event) => {
           const pre = event.currentTarget;
           follow.current = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
         }}
-      >
-        {text || (state === "following" ? "" : "(no output)")}
-      </pre>
+      />
     </main>
   );
 }

@@ -1,8 +1,9 @@
 /**
  * One workflow: its group graph, its tasks with their reasons, its status changes, and cancel / restart as the
  * API allows them.
- * The record is read again whenever the workflow's stream (GET .../stream?follow&only=events) says a status
- * changed: pushed by the server, not polled.
+ * The statuses change as the workflow's stream (GET .../stream?follow&only=events) pushes them, applied to the
+ * record in the page (live/apply-events.ts); the whole record is read again at most every 2 s (longer for big
+ * records) while events come, and once the run has ended.
  */
 import { useEffect, useRef, useState } from "react";
 import { isFinal, type RunRecord } from "../../../src/model/index.js";
@@ -14,15 +15,23 @@ import { logsPath, navigate, workflowPath } from "../router";
 import { shortTime, StatusBadge } from "../status";
 import { EventTable, EVENTS_SHOWN, type EventLine } from "./EventTable";
 import { TaskTable } from "./TaskTable";
+import { applyEvents } from "../live/apply-events";
+import { Timeline } from "../timeline/Timeline";
 
-/** Events come in bursts (a group starting is one per task): one read of the record for each burst. */
+/** Events come in bursts (a group starting is one per task): applied to the record once per burst. */
 const REREAD_MS = 150;
+/** The whole record is read again at most this often (or ten times as long as a read takes, for big records). */
+const FULL_READ_MS = 2_000;
 
 export function WorkflowPage({ id }: { id: string }) {
   const session = useSession();
   const [record, setRecord] = useState<RunRecord | undefined>();
   const [spec, setSpec] = useState<string | undefined>();
   const [events, setEvents] = useState<EventLine[]>([]);
+  /** Every event since the start, for the timeline (the table keeps the newest only). */
+  const [history, setHistory] = useState<EventLine[]>([]);
+  /** When the page last heard of a change: the end of the phases still going on. */
+  const [now, setNow] = useState(() => Date.now());
   /** A cancel or restart refused. */
   const [error, setError] = useState<string | undefined>();
   /** The record could not be read (the last time it was tried). */
@@ -34,21 +43,65 @@ export function WorkflowPage({ id }: { id: string }) {
   useEffect(() => {
     // Another workflow is a new page (App keys it by id): its state starts afresh.
     const abort = new AbortController();
-    const load = () =>
-      getJson<RunRecord>(workflowApi(id), abort.signal).then(
-        (read) => (setRecord(read), setLoadError(undefined)),
-        (caught: Error) => {
-          if (!abort.signal.aborted) setLoadError(caught.message);
-        },
-      );
+    // Every event applied so far: those that came while a read of the record was under way are applied to it.
+    const applied: EventLine[] = [];
+    let lastRead = -Infinity;
+    let readCost = 0;
+    let readTimer: number | undefined;
+    /** A read is under way; another was asked for meanwhile (it follows, rather than running beside it). */
+    let reading = false;
+    let readAgain = false;
+    const load = (): Promise<void> => {
+      if (reading) {
+        readAgain = true;
+        return Promise.resolve();
+      }
+      reading = true;
+      const started = performance.now();
+      const from = applied.length;
+      return getJson<RunRecord>(workflowApi(id), abort.signal)
+        .then(
+          (read) => {
+            readCost = performance.now() - started;
+            lastRead = performance.now();
+            setRecord(applyEvents(read, applied.slice(from)));
+            setLoadError(undefined);
+          },
+          (caught: Error) => {
+            if (!abort.signal.aborted) setLoadError(caught.message);
+          },
+        )
+        .finally(() => {
+          reading = false;
+          if (readAgain && !abort.signal.aborted) {
+            readAgain = false;
+            readSoon(false);
+          }
+        });
+    };
+    /** The whole record read again (exit codes, times), but not more often than a big record's reading allows. */
+    const readSoon = (atOnce: boolean) => {
+      const wait = atOnce ? 0 : Math.max(0, lastRead + Math.max(FULL_READ_MS, readCost * 10) - performance.now());
+      window.clearTimeout(readTimer);
+      if (wait === 0) {
+        readTimer = undefined;
+        void load();
+      } else readTimer = window.setTimeout(() => ((readTimer = undefined), void load()), wait);
+    };
     void load();
     getText(workflowApi(id, "/spec"), abort.signal).then(setSpec, () => setSpec(""));
-    const reread = () => {
+    const reread = (atOnce = false) => {
       window.clearTimeout(rereadTimer.current);
       rereadTimer.current = window.setTimeout(() => {
-        void load();
         const batch = arrived.splice(0);
-        if (batch.length > 0) setEvents((old) => old.concat(batch).slice(-EVENTS_SHOWN));
+        if (batch.length > 0) {
+          applied.push(...batch);
+          setRecord((old) => old && applyEvents(old, batch));
+          setEvents((old) => old.concat(batch).slice(-EVENTS_SHOWN));
+          setHistory((old) => old.concat(batch));
+        }
+        readSoon(atOnce);
+        setNow(Date.now());
       }, REREAD_MS);
     };
     // Events are shown with the record they led to, in the same burst.
@@ -58,11 +111,16 @@ export function WorkflowPage({ id }: { id: string }) {
       reread();
     };
     // Sent again from the start after a reconnect: the events shown so far go.
-    const restart = () => (arrived.splice(0), setEvents([]));
-    followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(reread, () => undefined);
+    const restart = () => (arrived.splice(0), applied.splice(0), setEvents([]), setHistory([]));
+    // The stream's end: the run has ended, its record is read once more, whole.
+    followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(
+      () => reread(true),
+      () => undefined,
+    );
     return () => {
       abort.abort();
       window.clearTimeout(rereadTimer.current);
+      window.clearTimeout(readTimer);
     };
   }, [id]);
 
@@ -157,6 +215,8 @@ export function WorkflowPage({ id }: { id: string }) {
       )}
       <h2>Groups</h2>
       <GroupGraph record={record} spec={spec} />
+      <h2>Timeline</h2>
+      <Timeline events={history} now={ended && record.end_time ? Date.parse(record.end_time) : now} />
       <h2>Tasks</h2>
       <TaskTable record={record} />
       <h2>Events</h2>
