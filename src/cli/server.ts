@@ -104,6 +104,12 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     spread: nodes             # slurm: nodes, each member on a node of its own (default), or pack
     task_user: "1000:1000"    # slurm, jobs as root: who tasks run as in their node's sandbox (default nobody)
     node_engine: podman       # slurm: each task in a podman container of its image on its node (default: host sandbox)
+  - name: k8s                 # a Kubernetes cluster: a pod per task attempt
+    runtime: kubernetes
+    namespace: team-a         # kubernetes: the namespace (default: the context's, else default)
+    context: prod             # kubernetes: the kubeconfig's context (default: its current one)
+    kubeconfig: /etc/troupe/kubeconfig   # kubernetes: default KUBECONFIG, else ~/.kube/config
+    pod_annotations: {team: a}   # kubernetes: annotations every pod gets
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

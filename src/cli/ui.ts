@@ -32,7 +32,12 @@ Examples:
         });
         process.stdout.write(`troupe ui: open ${started.url}\n`);
         await new Promise<void>((stopped) => {
-          const stop = () => void started.app.close().finally(stopped);
+          const stop = () => {
+            // A page left open keeps its live streams (and keep-alive connections) open: they end with the UI,
+            // after a second for answers under way, rather than holding its exit.
+            setTimeout(() => started.app.server.closeAllConnections(), 1_000).unref();
+            void started.app.close().finally(stopped);
+          };
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
           process.once("SIGHUP", stop);

@@ -5,6 +5,7 @@
  * submitting is refused with the reason; a cancel reaches the `troupe run`
  * driving the run, which stops it.
  */
+import { connect } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,7 +134,15 @@ describe("troupe ui", () => {
     60_000,
   );
 
-  it("stops on SIGTERM with exit code 0", async () => {
+  it("stops on SIGTERM with exit code 0, however many connections pages left open", async () => {
+    // A request whose headers never end holds its connection open as a page's live stream does.
+    const held = connect(Number(url.port), "127.0.0.1");
+    await new Promise<void>((resolve) => held.once("connect", resolve));
+    held.write("GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    held.on("error", () => undefined);
+    const started = Date.now();
     expect(await stopUi()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    held.destroy();
   });
 });
