@@ -10,10 +10,10 @@
  * prefix of the user bucket.
  */
 import { randomBytes } from "node:crypto";
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe, type RunTarget } from "../run/helpers.js";
-import { attemptServer, clientFor, dataCredentialArgs, releaseServer, type S3Server } from "./s3-server.js";
+import { attemptServer, clientFor, dataCredentialArgs, emptyPrefix, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
 if (attempt.reason) console.warn(`test/s3/checkpoint-run.test.ts skipped: ${attempt.reason}`);
@@ -33,9 +33,7 @@ describe.skipIf(!attempt.server)(`checkpoint: on a real S3 server (${attempt.rea
   }, 200_000);
 
   afterAll(async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}/` }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    await emptyPrefix(s3, bucket, PREFIX);
     s3.destroy();
     home?.remove();
     releaseServer(server);

@@ -6,11 +6,10 @@
  * does not exist (the store's NoSuchBucket, before the command runs).
  */
 import { randomBytes } from "node:crypto";
-import { DeleteObjectsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
 import { Relay } from "./relay.js";
-import { attemptServer, clientFor, dataCredentialArgs, releaseServer, type S3Server } from "./s3-server.js";
+import { attemptServer, clientFor, dataCredentialArgs, emptyPrefix, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
 if (attempt.reason) console.warn(`test/s3/data-edges.test.ts skipped: ${attempt.reason}`);
@@ -30,9 +29,7 @@ describe.skipIf(!attempt.server)(`url: data at its edges (${attempt.reason ?? "s
   }, 200_000);
 
   afterAll(async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}/` }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    await emptyPrefix(s3, bucket, PREFIX);
     s3.destroy();
     home?.remove();
     releaseServer(server);

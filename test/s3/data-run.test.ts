@@ -10,10 +10,10 @@
  * the user bucket.
  */
 import { randomBytes } from "node:crypto";
-import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe, type RunTarget } from "../run/helpers.js";
-import { attemptServer, clientFor, dataCredentialArgs, releaseServer, type S3Server } from "./s3-server.js";
+import { attemptServer, clientFor, dataCredentialArgs, emptyPrefix, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
 if (attempt.reason) console.warn(`test/s3/data-run.test.ts skipped: ${attempt.reason}`);
@@ -44,9 +44,7 @@ describe.skipIf(!attempt.server)(`url: inputs and outputs on a real S3 server ($
   }, 200_000);
 
   afterAll(async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}/` }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    await emptyPrefix(s3, bucket, PREFIX);
     s3.destroy();
     home?.remove();
     releaseServer(server);

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { parseExports } from "../slurm/slurm-cluster.js";
 
 export const UP_SCRIPT = fileURLToPath(new URL("../../scripts/s3/up.sh", import.meta.url));
@@ -107,4 +107,11 @@ export function dataCredentialArgs(server: S3Server, name: string, endpoint: str
     `access_key=${secret}`,
     `override_url=${server.endpoint}`,
   ];
+}
+
+/** Removes every object under `prefix/` of `bucket` (a test's own prefix, at its end); at most the 1,000 a listing gives. */
+export async function emptyPrefix(s3: S3Client, bucket: string, prefix: string): Promise<void> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
+  const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+  if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
 }

@@ -5,9 +5,9 @@
  * Run under the cluster's lock (flock /var/tmp/troupe-slurm-dev.lock).
  */
 import { randomBytes } from "node:crypto";
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { attemptServer, clientFor, releaseServer, type S3Server } from "../s3/s3-server.js";
+import { attemptServer, clientFor, emptyPrefix, releaseServer, type S3Server } from "../s3/s3-server.js";
 import { ensureBuilt, killStartedRuns, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
 import { attemptCluster, lockCluster, type SlurmCluster } from "./slurm-cluster.js";
 
@@ -52,9 +52,7 @@ describe.skipIf(skip !== undefined)(`url: data on Slurm (${skip ?? "the test clu
   }, 200_000);
   afterAll(async () => {
     killStartedRuns();
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: server.userBucket, Prefix: `${PREFIX}/` }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: server.userBucket, Delete: { Objects: keys } }));
+    await emptyPrefix(s3, server.userBucket, PREFIX);
     s3.destroy();
     releaseServer(server);
     home?.remove();
