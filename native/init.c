@@ -40,6 +40,14 @@
  * GRACE_MS (or once the command has ended), reaps them all, writes
  * "stopped NONCE CODE", and waits for the next "go" (a new nonce and key)
  * to start the command again, in the same container: its files survive.
+ *
+ * An owner (`troupe-init --owner-fd=N -- COMMAND...`): fd N is one end of a
+ * socket whose other end only the process that ran `podman run` holds (a
+ * Slurm step's helper). conmon leaves the step, so a helper killed outright
+ * (Slurm's SIGKILL after its KillWait) could not remove its container; the
+ * end of file on fd N says it is gone, and troupe-init then ends the whole
+ * container (every process of it, then itself, with 137) at once, waiting or
+ * running. The command never inherits the fd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,6 +68,9 @@
 #define CONTROL_DIR "/.troupe/ctl"
 #define GO_FILE CONTROL_DIR "/go"
 #define RESTART_FILE CONTROL_DIR "/restart"
+
+/* The owner's socket (--owner-fd), -1 without one. */
+static int owner_fd = -1;
 
 /* The memory cgroup's count of OOM kills (cgroup v2, else v1); -1 when unknown. */
 static long oom_kills(void) {
@@ -140,6 +151,19 @@ static int kill_the_rest(void) {
   }
 }
 
+/*
+ * Whether the owner has gone (end of file, or an error, on its socket; it never writes). Then nothing of the
+ * container may outlive it: every other process killed, and troupe-init ends with 137, as if killed itself.
+ */
+static void end_if_owner_gone(short revents) {
+  if (owner_fd < 0 || !(revents & (POLLIN | POLLHUP | POLLERR))) return;
+  char byte;
+  ssize_t n = read(owner_fd, &byte, 1);
+  if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) return;
+  if (getpid() == 1) kill(-1, SIGKILL);
+  _exit(128 + SIGKILL);
+}
+
 static void say_ready(void) {
   char text[64] = "iflink 0\n";
   FILE *f = fopen("/sys/class/net/eth0/iflink", "r");
@@ -164,7 +188,7 @@ static void forward(int signo) {
   if (command > 0) kill(command, signo);
 }
 
-/* Blocks until troupe's "go" is there (inotify on the control directory, or polling without it). */
+/* Blocks until troupe's "go" is there (inotify on the control directory, or polling without it), or the owner goes. */
 static void wait_for_go(void) {
   waiting = 1;
   /* Watch first, then look: a release between the two is not missed. */
@@ -174,12 +198,12 @@ static void wait_for_go(void) {
     watch = -1;
   }
   while (access(GO_FILE, F_OK) != 0) {
-    if (watch < 0) {
-      usleep(2000); /* no inotify: poll */
-      continue;
-    }
+    struct pollfd fds[2] = {{.fd = watch, .events = POLLIN}, {.fd = owner_fd, .events = POLLIN}};
+    /* No inotify: look every 2 ms. */
+    if (poll(fds, 2, watch < 0 ? 2 : -1) < 0) continue;
+    end_if_owner_gone(fds[1].revents);
     char events[4096];
-    if (read(watch, events, sizeof events) < 0 && errno != EINTR) {
+    if ((fds[0].revents & POLLIN) && read(watch, events, sizeof events) < 0 && errno != EINTR) {
       close(watch);
       watch = -1;
     }
@@ -233,6 +257,15 @@ static long long now_ms(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 3 && strncmp(argv[1], "--owner-fd=", 11) == 0 && strcmp(argv[2], "--") == 0) {
+    owner_fd = atoi(argv[1] + 11);
+    if (owner_fd < 3 || fcntl(owner_fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(owner_fd, F_SETFL, O_NONBLOCK) != 0) {
+      fprintf(stderr, "troupe-init: no owner's socket at fd %s\n", argv[1] + 11);
+      return 127;
+    }
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 2) {
     fprintf(stderr, "troupe-init: no command given\n");
     return 127;
@@ -261,10 +294,12 @@ int main(int argc, char **argv) {
   int restarting = 0;
   long long kill_at = -1;
   for (;;) {
-    struct pollfd fds[2] = {{.fd = children, .events = POLLIN}, {.fd = requests, .events = POLLIN}};
+    struct pollfd fds[3] = {
+        {.fd = children, .events = POLLIN}, {.fd = requests, .events = POLLIN}, {.fd = owner_fd, .events = POLLIN}};
     /* Without a signalfd or inotify (neither should be missing), look every 50 ms. */
     int timeout = kill_at >= 0 ? (int)(kill_at > now_ms() ? kill_at - now_ms() : 0) : children < 0 || requests < 0 ? 50 : -1;
-    if (poll(fds, 2, timeout) < 0 && errno != EINTR) return 1;
+    if (poll(fds, 3, timeout) < 0 && errno != EINTR) return 1;
+    end_if_owner_gone(fds[2].revents);
     if (kill_at >= 0 && now_ms() >= kill_at) {
       /* The grace of a restart is over (kill(-1) only from the namespace's init: elsewhere it reaches beyond). */
       kill(getpid() == 1 ? -1 : command, SIGKILL);

@@ -77,7 +77,9 @@ describe("a Slurm member's podman container: its arguments", () => {
     );
     expect(pairs("--device")).toEqual(["nvidia.com/gpu=1"]);
     expect(pairs("--env")).toEqual(expect.arrayContaining(["CUDA_VISIBLE_DEVICES=0", "OWN=the task's"]));
-    expect(pairs("--entrypoint")).toEqual(['["/.troupe/init"]']);
+    // troupe-init, owned by the helper that runs podman (fd 3, passed into the container).
+    expect(pairs("--entrypoint")).toEqual(['["/.troupe/init","--owner-fd=3","--"]']);
+    expect(pairs("--preserve-fds")).toEqual(["1"]);
     expect(readFileSync(join(controlDir, "file.0"), "utf8")).toBe("placed");
     expect(command.slice(command.indexOf("--") + 1)).toEqual(["alpine:3.18", "true"]);
   });
@@ -98,9 +100,10 @@ echo out > $OUTPUT/result.txt; exit 4`;
     });
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
     let output = "";
-    const engine = spawn(command[0]!, command.slice(1), { cwd: controlDir, stdio: ["ignore", "pipe", "pipe"] });
-    engine.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    engine.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    // fd 3: the owner's socket, as the helper gives it.
+    const engine = spawn(command[0]!, command.slice(1), { cwd: controlDir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    engine.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    engine.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const ended = new Promise<number>((resolve) => engine.on("close", (code) => resolve(code ?? 128)));
     const deadline = Date.now() + 60_000;
     while (!existsSync(join(controlDir, "ready")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

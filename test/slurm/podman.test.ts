@@ -3,7 +3,8 @@
  * a podman container of its image on its node (the nodes share this machine's rootful podman, its images and
  * CONTAINERS_CONF). The image's own files, `files:` placed, inputs read-only, the node's network across nodes,
  * exact exit codes, an image no node can have (FAILED_IMAGE_PULL), and a cancel that leaves no container: a
- * container is not a process of its Slurm step, so only troupe's helper removes it. Skipped only when no cluster
+ * container is not a process of its Slurm step, so troupe's helper removes it, and a helper killed outright
+ * takes it along (troupe-init's owner socket). Skipped only when no cluster
  * can start or podman has no alpine:3.18 here.
  */
 import { execFileSync } from "node:child_process";
@@ -39,6 +40,22 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
   const env = () => ({ SLURM_CONF: cluster.env.SLURM_CONF, TROUPE_SLURM_SHARED: cluster.shared, TROUPE_RUNTIME: undefined });
   const slurmArgs = ["--runtime", "slurm", "--node-engine", "podman", "--listen-address", cluster?.loginAddress ?? ""];
   const log = (runId: string, task: string) => fs.readFileSync(path.join(home, "runs", runId, "logs", `${task}.0.log`), "utf8");
+  /** A workflow `slurm-podman-KIND` of one member, TASK, looping until stopped (its sleep's argument the marker). */
+  const loopingMember = (kind: string, group: string, task: string, before = "") => {
+    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
+    const command = `${before}while :; do sleep ${marker}; done`;
+    const spec = `workflow:\n  name: slurm-podman-${kind}\n  groups:\n  - name: ${group}\n    tasks:\n    - name: ${task}\n`;
+    const file = specs.spec(kind, `${spec}      image: alpine:3.18\n      command: ["sh", "-c", "${command}"]\n`);
+    return { file, marker };
+  };
+  /** Run `slurm-podman-KIND-...`'s id once its member's command runs and its container exists. */
+  const runningContainer = async (kind: string, marker: string) => {
+    await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
+    const runId = fs.readdirSync(path.join(home, "runs")).find((r) => r.startsWith(`slurm-podman-${kind}-`))!;
+    // `podman run`'s own command line holds the marker before its container exists: waited for, not assumed.
+    expect(await pollFor("its container", 30_000, async () => (containersOf(runId).length === 1 ? true : undefined))).toBe(true);
+    return runId;
+  };
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -121,19 +138,7 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
 
   it("Ctrl-C cancels the run: its job is cancelled and its containers removed (they are not processes of the step)", async () => {
     const group = `cancel-${random(3)}`;
-    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
-    const file = specs.spec(
-      "cancel",
-      `workflow:
-  name: slurm-podman-cancel
-  groups:
-  - name: ${group}
-    tasks:
-    - name: sleeper
-      image: alpine:3.18
-      command: ["sh", "-c", "while :; do sleep ${marker}; done"]
-`,
-    );
+    const { file, marker } = loopingMember("cancel", group, "sleeper");
     let child: import("node:child_process").ChildProcess | undefined;
     const running = troupe(["run", file, "--output", "json", ...slurmArgs], {
       home,
@@ -141,10 +146,7 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
       timeoutMs: 120_000,
       onSpawn: (c) => (child = c),
     });
-    await pollFor("the member running", 60_000, async () => (processesWith(marker).length >= 1 ? true : undefined));
-    const runId = fs.readdirSync(path.join(home, "runs")).find((r) => r.startsWith("slurm-podman-cancel-"))!;
-    // `podman run`'s own command line holds the marker before its container exists: waited for, not assumed.
-    expect(await pollFor("its container", 30_000, async () => (containersOf(runId).length === 1 ? true : undefined))).toBe(true);
+    const runId = await runningContainer("cancel", marker);
     child!.kill("SIGINT");
     const result = await running;
     expect(result.code).toBe(130);
@@ -155,20 +157,23 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
     expect(containersOf(runId)).toEqual([]);
   }, 180_000);
 
+  it("a helper killed outright (as Slurm does when its KillWait is over): its container goes with it", async () => {
+    const { file, marker } = loopingMember("helperkill", `helperkill-${random(3)}`, "orphan");
+    const running = runJson(file, { home, env: env(), extra: slurmArgs, timeoutMs: 120_000 });
+    const runId = await runningContainer("helperkill", marker);
+    // The member's helper (node member-helper.mjs MEMBERS, on its node: srun's own line names it too).
+    const helpers = processesWith(runId).filter((p) => p.cmdline.includes("member-helper") && !p.cmdline.startsWith("srun"));
+    expect(helpers).toHaveLength(1);
+    // No SIGTERM first: the helper has no moment to remove its container. conmon is no process of the step.
+    process.kill(helpers[0]!.pid, "SIGKILL");
+    expect(await pollFor("the command to end", 30_000, async () => (processesWith(marker).length === 0 ? true : undefined))).toBe(true);
+    expect(await pollFor("its container removed", 30_000, async () => (containersOf(runId).length === 0 ? true : undefined))).toBe(true);
+    const result = await running;
+    expect(taskOf(result.record, "orphan").status, result.stderr).toMatch(/^FAILED/);
+  }, 180_000);
+
   it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR, and once the node is back its container is gone", async () => {
-    const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
-    const file = specs.spec(
-      "nodefail",
-      `workflow:
-  name: slurm-podman-nodefail
-  groups:
-  - name: nodefail-${random(3)}
-    tasks:
-    - name: victim
-      image: alpine:3.18
-      command: ["sh", "-c", "echo node=$(hostname); while :; do sleep ${marker}; done"]
-`,
-    );
+    const { file, marker } = loopingMember("nodefail", `nodefail-${random(3)}`, "victim", "echo node=$(hostname); ");
     const running = runJson(file, { home, env: env(), extra: slurmArgs, timeoutMs: 150_000 });
     let runId = "";
     try {

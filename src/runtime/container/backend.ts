@@ -38,6 +38,11 @@ export interface ContainerSpec {
   /** The size of its /dev/shm (the engine's default, 64 MB, where undefined). */
   shmBytes?: number;
   /**
+   * An owner's socket passed into the container as fd 3 (podman's --preserve-fds): the engine's client must be
+   * started with it there, and troupe-init told of it (--owner-fd=3). A Slurm step's helper (node-container.ts).
+   */
+  ownerSocket?: boolean;
+  /**
    * A directory of troupe's for this attempt on the host, where the engine's
    * client runs (podman 4's conmon writes an `oom` file into its working
    * directory when the container is killed for memory: not the user's).

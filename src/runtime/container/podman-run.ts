@@ -38,6 +38,7 @@ export function podmanRunArguments(spec: ContainerSpec, passthrough: boolean): s
   for (const index of spec.gpuDevices ?? []) args.push("--device", `${gpuCdiKind()}=${index}`);
   if (spec.privileged) args.push("--privileged");
   if (spec.shmBytes) args.push("--shm-size", `${spec.shmBytes}b`);
+  if (spec.ownerSocket) args.push("--preserve-fds", "1");
   args.push("--", spec.image, ...spec.command);
   return args;
 }

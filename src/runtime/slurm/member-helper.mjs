@@ -271,7 +271,8 @@ async function prepareContainer(output, masker) {
   }
   try {
     // In the control directory: conmon writes its `oom` file where podman runs.
-    const stdio = masker ? ["ignore", "pipe", "pipe"] : ["ignore", output, output];
+    // fd 3: the container's owner's socket (node-container.ts); this end stays here, the container ends with it.
+    const stdio = masker ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", output, output, "pipe"];
     engine = spawn(command[0], command.slice(1), { cwd: controlDir, stdio, detached: true });
   } finally {
     if (!masker) fs.closeSync(output);
@@ -279,6 +280,9 @@ async function prepareContainer(output, masker) {
   if (masker) writeMasked(engine, output, masker);
   // A cancel (scancel) signals the step's processes, which the container is not (conmon left the step): it goes here.
   process.on("SIGTERM", removeContainerAndLeave);
+  engine.stdio[3].on("error", () => undefined);
+  // podman run has returned, so has its container: the socket no longer needs holding ('close' waits for it).
+  engine.on("exit", () => engine.stdio[3].destroy());
   engine.on("error", (error) => (startError = `cannot run podman on node ${os.hostname()}: ${error.message}`));
   engine.on("close", (code, signal) => containerEnded(code ?? 128 + (os.constants.signals[signal] ?? 0)));
   readyWatcher = fs.watch(controlDir, (_, file) => (file === null || file === "ready") && checkReady());

@@ -13,7 +13,11 @@
  * - GPUs are Slurm's: the step's, as CDI devices, and Slurm's variables;
  * - the control directory is on the shared file system, but the helper writes
  *   "go" there and reads `ready` and the verdict on the node (inotify sees
- *   only the node's own writes; troupe checks the verdict's nonce).
+ *   only the node's own writes; troupe checks the verdict's nonce);
+ * - the container is owned by the helper (troupe-init's --owner-fd, fd 3 of
+ *   `podman run`): conmon leaves the step, so a helper Slurm killed outright
+ *   (SIGKILL after its KillWait, with no time to remove the container) still
+ *   takes the container with it.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -23,6 +27,9 @@ import { INIT_IN_CONTAINER, memberEnvironment, memberMounts } from "../container
 import { podmanRunArguments } from "../container/podman-run.js";
 import { memberName } from "../member-names.js";
 import { passedGpuVariables, stepGpus, type NodePlace } from "./node-sandbox.js";
+
+/** The container's fd of its owner's socket: the helper starts `podman run` with the socket there. */
+export const OWNER_FD = 3;
 
 /** What the helper is sent to run the member's container. */
 export interface NodeContainer {
@@ -61,7 +68,7 @@ export function stageNodeContainer(launch: TaskLaunch, place: NodePlace, dir: st
   const spec: ContainerSpec = {
     name: `${site.prefix}-${launch.taskName}-${launch.retryId}`.replace(/[^a-zA-Z0-9_.-]/g, "-"),
     image: launch.image,
-    entrypoint: [INIT_IN_CONTAINER],
+    entrypoint: [INIT_IN_CONTAINER, `--owner-fd=${OWNER_FD}`, "--"],
     command: launch.argv,
     env: { ...passedGpuVariables(place.gpuEnv), ...memberEnvironment(launch) },
     hostname: place.node,
@@ -74,6 +81,7 @@ export function stageNodeContainer(launch: TaskLaunch, place: NodePlace, dir: st
     gpuDevices: gpus.length > 0 ? gpus : undefined,
     privileged: launch.privileged === true,
     hostDir: controlDir,
+    ownerSocket: true,
   };
   // podman 4 on the nodes: the container writes to the task's log itself (--log-driver passthrough).
   return { command: ["podman", ...podmanRunArguments(spec, true)], name: spec.name, controlDir, image: launch.image };
