@@ -38,5 +38,6 @@ copyFileSync(`${root}dist/spec/template/render-worker.mjs`, `${out}/render-worke
 // The Slurm runtime's member helper, which it copies to the cluster's shared file system.
 copyFileSync(`${root}dist/runtime/slurm/member-helper.mjs`, `${out}/member-helper.mjs`);
 copyFileSync(`${root}dist/runtime/slurm/member-masker.mjs`, `${out}/member-masker.mjs`);
+copyFileSync(`${root}dist/runtime/slurm/member-container.mjs`, `${out}/member-container.mjs`);
 // The code cache: written by bin/troupe when it finds none.
 execFileSync(process.execPath, [`${root}bin/troupe`, "plan", `${root}examples/parallel_tasks.yaml`], { stdio: "ignore" });

@@ -31,6 +31,8 @@ import {
   type RunRecord,
   type RunTarget,
 } from "./helpers.js";
+import { skipReason, slurmHomeParent, targetTitle } from "./slurm-target.js";
+import { holdClusterDuring } from "./target-homes.js";
 
 const home = new TestHome();
 const runIds = new Set<string>();
@@ -75,7 +77,7 @@ function restartSpec(lead: "fetcher" | "keeper", p: number): string {
             exit 0
           fi
           echo "first start: writing /tmp/hello.txt"
-          echo "hello from $(hostname)" > /tmp/hello.txt
+          echo "hello from keeper" > /tmp/hello.txt
           while true; do sleep 1; done
     - name: fetcher
       lead: ${lead === "fetcher"}
@@ -126,9 +128,16 @@ function history(
   }
 }
 
-async function run(spec: string, target: RunTarget, env: Record<string, string> = {}, code = 0, extra: string[] = []): Promise<RunRecord> {
-  const result = await runJson(home.spec("restart", spec), {
-    home: home.home,
+async function run(
+  spec: string,
+  target: RunTarget,
+  env: Record<string, string> = {},
+  code = 0,
+  extra: string[] = [],
+  at: TestHome = home,
+): Promise<RunRecord> {
+  const result = await runJson(at.spec("restart", spec), {
+    home: at.home,
     target,
     extra: ["--max-retries", "1", ...extra],
     env,
@@ -187,6 +196,28 @@ describe.each<{ target: RunTarget; env: Record<string, string>; sandbox: string 
     expectRestartedInPlace(record, "fetcher");
     expect(taskOf(record, "fetcher")).toMatchObject({ status: "COMPLETED", exit_code: 0, retry_id: 1 });
   }, 60_000);
+});
+
+// On Slurm, podman on the nodes: troupe-init keeps the container on its node, its helper carries the request.
+describe.skipIf(skipReason("slurm") !== undefined)(`restart in place on Slurm, podman on the nodes (${targetTitle("slurm")})`, () => {
+  holdClusterDuring("slurm");
+  let onCluster: TestHome;
+  beforeAll(() => void (onCluster = new TestHome(slurmHomeParent())));
+  afterAll(() => onCluster?.remove());
+
+  it.each(["keeper", "fetcher"] as const)(
+    "lead %s: keeper's command restarts in its container on its node, its file is there",
+    async (lead) => {
+      const record = await run(restartSpec(lead, port()), "slurm", {}, 0, ["--node-engine", "podman"], onCluster);
+      expect(record.status).toBe("COMPLETED");
+      expectRestartedInPlace(record, "fetcher", onCluster.home, onCluster.log(record.id, "keeper", 0));
+      expect(history(record.id, "fetcher", onCluster.home).attempts.map((a) => [a.retry_id, a.status])).toEqual([
+        [0, "RESCHEDULED"],
+        [1, "COMPLETED"],
+      ]);
+    },
+    90_000,
+  );
 });
 
 describe("restart in place through the Docker Engine API (podman's, --engine docker)", () => {

@@ -58,9 +58,13 @@ export function requestRestart(controlDir: string, restartKey: string, graceMs: 
 
 /** Whether troupe-init says the command of the release with `nonce` was stopped for a restart (and nothing of it is left). */
 export function stoppedForRestart(controlDir: string, nonce: string): boolean {
-  const text = readSmallFile(join(controlDir, "stopped"));
+  return stoppedOf(readSmallFile(join(controlDir, "stopped")), nonce);
+}
+
+/** Whether `text` (troupe-init's "stopped", as read where it was written) says so for the release with `nonce`. */
+export function stoppedOf(text: string | undefined, nonce: string | undefined): boolean {
   const match = text === undefined ? null : /^stopped (\S+) (\d+)\n$/.exec(text);
-  return match !== null && match[1] === nonce;
+  return match !== null && nonce !== undefined && match[1] === nonce;
 }
 
 /** The nonce an attempt was released with (undefined: it never was, or its files are gone). */

@@ -28,6 +28,8 @@ export type HelperMessage =
   /** `image`: the member's image could not be had on its node. */
   | { t: "failed"; message: string; image?: boolean }
   | { t: "stopped" }
+  /** A container's troupe-init said it stopped the command for a restart in place (troupe checks its nonce). */
+  | { t: "restarted"; stopped: string }
   /** Slurm signalled the member's step (its command's end, if it had one, is Slurm's doing). */
   | { t: "signalled"; code?: number };
 

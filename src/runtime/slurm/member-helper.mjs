@@ -15,13 +15,15 @@
 // Its connection may break (troupe restarted): the command goes on, and the helper connects again to
 // whatever address the `listener` file names next. A run whose tasks must not outlive troupe (not `keep`)
 // ends its command when troupe is gone for longer than the launch's `orphanMs`.
-// Plain JavaScript, no imports but Node's and its masker's (member-masker.mjs, copied beside it as
-// member-masker-HASH.mjs, the name this import is given in the copy): it runs from the shared file
-// system with the node's `node`.
+// OSMO's restart in place, for a container: troupe-init stops the command and waits for the next "go"
+// (member-container.mjs). Plain JavaScript, no imports but Node's and its own modules' (member-container.mjs,
+// member-masker.mjs, copied beside it as NAME-HASH.mjs, the names these imports are given in the copies): it
+// runs from the shared file system with the node's `node`.
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import { containerMember } from "./member-container.mjs";
 import { secretMasker, writeMasked } from "./member-masker.mjs";
 
 const [membersFile] = process.argv.slice(2);
@@ -56,26 +58,20 @@ let sandbox;
 /** The sandbox's PID 1 (bwrap's child-pid): the command is its child. */
 let sandboxPid;
 let startError;
-let released = false;
+/** Shared with a container member (member-container.mjs): released to its command; a stop asked (being killed). */
+const state = { released: false, killed: false };
 /** The command's exit code, as bwrap's status says it. */
 let commandExit;
-/** A stop asked: the sandbox is being killed. */
-let killed = false;
 let exitStatus;
 let orphanTimer;
-// A container member (its launch's `container`: { command, name, controlDir, image }): podman run, started once
-// its image is on the node; troupe-init holds the command until the helper writes "go" into the control directory.
-let engine;
-let engineEnded = false;
-/** troupe-init said ready (read before the release: nothing of the task's could have written it yet). */
-let sawReady = false;
-let readyWatcher;
+/** A container member (its launch's `container`): member-container.mjs. */
+let container;
 
 const send = (message) => socket?.writable && socket.write(`${JSON.stringify(message)}\n`);
 const sayState = () => {
   if (exitStatus !== undefined) send({ t: "exit", code: exitStatus });
-  else if (released) send({ t: "started", again: true });
-  else if (sandboxPid !== undefined || sawReady) send({ t: "ready" });
+  else if (state.released) send({ t: "started", again: true });
+  else if (sandboxPid !== undefined || container?.ready()) send({ t: "ready" });
 };
 
 function connect() {
@@ -92,7 +88,7 @@ function connect() {
   s.on("connect", () => {
     clearTimeout(orphanTimer);
     orphanTimer = undefined;
-    send({ t: "hello", token, key, node: os.hostname(), job, running: released, gpuEnv });
+    send({ t: "hello", token, key, node: os.hostname(), job, running: state.released, gpuEnv });
     sayState();
   });
   s.on("data", (data) => {
@@ -122,6 +118,9 @@ function handle(message) {
   if (message.t === "launch") prepare(message.launch);
   else if (message.t === "go") start(message);
   else if (message.t === "stop") stop(message.graceMs);
+  // OSMO's restart in place (a container's: troupe-init keeps the container for the next "go").
+  else if (message.t === "restart") container?.restart(message.key, message.graceMs);
+  else if (message.t === "restarted") container?.restarted();
 }
 
 function prepare(given) {
@@ -136,7 +135,10 @@ function prepare(given) {
   }
   // With secrets to mask (the task's credentials'), its output comes through this helper to the log.
   const masker = launch.secrets?.length ? secretMasker(launch.secrets) : undefined;
-  if (launch.container) return void prepareContainer(output, masker);
+  if (launch.container) {
+    container = containerMember(launch, { state, send, fail, finish, end, lastLogLine });
+    return void container.prepare(output, masker);
+  }
   const stdio = masker ? ["ignore", "pipe", "pipe"] : ["ignore", output, output];
   stdio[STATUS_FD] = "pipe";
   stdio[BLOCK_FD] = "pipe";
@@ -174,22 +176,22 @@ function prepare(given) {
 function status(message) {
   if (typeof message["child-pid"] === "number" && sandboxPid === undefined) {
     sandboxPid = message["child-pid"];
-    if (killed) signal(sandboxPid, "SIGKILL");
+    if (state.killed) signal(sandboxPid, "SIGKILL");
     else send({ t: "ready" });
   }
   if (typeof message["exit-code"] === "number") commandExit = message["exit-code"];
 }
 
 function sandboxEnded(code) {
-  if (signalledBySlurm && !released) return saySignalled(undefined);
-  if (startError) return released ? finish(127, startError) : fail(startError);
-  if (!released) {
-    if (!killed) return fail(setupFailure());
+  if (signalledBySlurm && !state.released) return saySignalled(undefined);
+  if (startError) return state.released ? finish(127, startError) : fail(startError);
+  if (!state.released) {
+    if (!state.killed) return fail(setupFailure());
     send({ t: "stopped" });
     return end();
   }
   // Killed with its sandbox (a forced stop): its PID 1 had no time to report the command's end.
-  if (commandExit === undefined && killed) return finish(128 + 9);
+  if (commandExit === undefined && state.killed) return finish(128 + 9);
   if (commandExit === undefined) return finish(code, setupFailure());
   finish(commandExit);
 }
@@ -222,19 +224,15 @@ function fail(message, image) {
 }
 
 function start(message) {
-  if (!launch || released || exitStatus !== undefined) return;
-  if (launch.container) {
-    if (!sawReady) return;
-    released = true;
-    // Written here, on the node, where troupe-init's inotify sees it at once.
-    const ctl = launch.container.controlDir;
+  if (!launch || state.released || exitStatus !== undefined) return;
+  if (container) {
+    // When the command is released, by this node's clock (the record's start time, and the group's start skew).
     const at = Date.now();
-    fs.writeFileSync(`${ctl}/.go`, message.go);
-    fs.renameSync(`${ctl}/.go`, `${ctl}/go`);
-    return send({ t: "started", at });
+    if (container.release(message.go)) send({ t: "started", at });
+    return;
   }
   if (sandboxPid === undefined) return;
-  released = true;
+  state.released = true;
   // When the command starts, by this node's clock (before the release: it may run before end() returns);
   // the run's record keeps it, and so the group's start skew.
   const at = Date.now();
@@ -256,122 +254,6 @@ function finish(status, error, verdict, waited) {
   if (error) send({ t: "failed", message: error });
   else send({ t: "exit", code: status, ...(verdict !== undefined && { verdict }) });
   end();
-}
-
-// ---- a container member
-
-async function prepareContainer(output, masker) {
-  const { command, controlDir, image } = launch.container;
-  const missing = await ensureImage(image);
-  if (missing !== undefined || killed) fs.closeSync(output);
-  if (missing !== undefined) return fail(missing, true);
-  if (killed) {
-    send({ t: "stopped" });
-    return end();
-  }
-  try {
-    // In the control directory: conmon writes its `oom` file where podman runs.
-    // fd 3: the container's owner's socket (node-container.ts); this end stays here, the container ends with it.
-    const stdio = masker ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", output, output, "pipe"];
-    engine = spawn(command[0], command.slice(1), { cwd: controlDir, stdio, detached: true });
-  } finally {
-    if (!masker) fs.closeSync(output);
-  }
-  if (masker) writeMasked(engine, output, masker);
-  // A cancel (scancel) signals the step's processes, which the container is not (conmon left the step): it goes here.
-  process.on("SIGTERM", removeContainerAndLeave);
-  engine.stdio[3].on("error", () => undefined);
-  // podman run has returned, so has its container: the socket no longer needs holding ('close' waits for it).
-  engine.on("exit", () => engine.stdio[3].destroy());
-  engine.on("error", (error) => (startError = `cannot run podman on node ${os.hostname()}: ${error.message}`));
-  engine.on("close", (code, signal) => containerEnded(code ?? 128 + (os.constants.signals[signal] ?? 0)));
-  readyWatcher = fs.watch(controlDir, (_, file) => (file === null || file === "ready") && checkReady());
-  checkReady();
-}
-
-/** The image on this node (podman's storage is the node's), pulled when missing; why not, when it cannot be had. */
-async function ensureImage(image) {
-  if ((await podman(["image", "exists", "--", image])).code === 0) return undefined;
-  const pulled = await podman(["pull", "--quiet", "--", image]);
-  if (pulled.code === 0) return undefined;
-  const said = pulled.stderr.trim().split("\n").filter(Boolean).pop() ?? `exit code ${pulled.code}`;
-  return `cannot pull ${image} on node ${os.hostname()}: ${said.replace(/^Error: /, "")}`;
-}
-
-function podman(args) {
-  return new Promise((resolve) =>
-    execFile("podman", args, { timeout: 600_000, maxBuffer: 1 << 20 }, (error, _stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stderr: String(stderr || error?.message || "") }),
-    ),
-  );
-}
-
-function checkReady() {
-  if (sawReady || !fs.existsSync(`${launch.container.controlDir}/ready`)) return;
-  sawReady = true;
-  readyWatcher?.close();
-  if (!killed) send({ t: "ready" });
-}
-
-function containerEnded(code) {
-  engineEnded = true;
-  readyWatcher?.close();
-  process.off("SIGTERM", removeContainerAndLeave);
-  if (startError) return released ? finish(127, startError) : fail(startError);
-  if (!released) {
-    if (killed) {
-      send({ t: "stopped" });
-      return end();
-    }
-    return fail(`the container did not start on node ${os.hostname()}: ${lastLogLine() ?? `exit code ${code}`}`);
-  }
-  finish(code, undefined, controlFile("verdict"));
-}
-
-/** A file of the control directory, if it is a regular file and no link (the task may have put anything there). */
-function controlFile(name) {
-  let fd;
-  try {
-    fd = fs.openSync(`${launch.container.controlDir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined; // none
-  }
-  try {
-    if (!fs.fstatSync(fd).isFile()) return undefined;
-    const buffer = Buffer.alloc(512);
-    return buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString();
-  } catch {
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function stopContainer(graceMs) {
-  killed ||= !released;
-  // Its image still being pulled: it never starts (prepareContainer looks).
-  if (!engine) return void (killed = true);
-  if (!released || graceMs <= 0) return killContainer(0);
-  // To troupe-init, which passes it to the command; a kill after the grace.
-  void podman(["kill", "--signal", "SIGTERM", "--", launch.container.name]);
-  setTimeout(() => killContainer(0), graceMs).unref();
-}
-
-/** Again until it has ended: a kill that comes while podman is still creating the container finds none. */
-function killContainer(attempt) {
-  killed = true;
-  if (engineEnded || attempt >= 60) return;
-  void podman(["kill", "--signal", "SIGKILL", "--", launch.container.name]);
-  setTimeout(() => killContainer(attempt + 1), 1000).unref();
-}
-
-function removeContainerAndLeave() {
-  try {
-    execFileSync("podman", ["rm", "--force", "--time", "0", "--", launch.container.name], { stdio: "ignore", timeout: 4000 });
-  } catch {
-    // Gone already, or podman did not answer: nothing more can be done before Slurm's SIGKILL.
-  }
-  process.exit(143);
 }
 
 function signal(pid, name) {
@@ -396,13 +278,13 @@ function commandPid() {
 function stop(graceMs) {
   stopAsked = true;
   if (exitStatus !== undefined) return;
-  if (launch?.container) return stopContainer(graceMs);
+  if (container) return container.stop(graceMs);
   if (!sandbox) {
     send({ t: "stopped" });
     return end();
   }
   // The polite signal to the command itself (as a container's PID 1 passes it on); the forced one to its sandbox.
-  const command = released ? commandPid() : undefined;
+  const command = state.released ? commandPid() : undefined;
   if (graceMs > 0 && command !== undefined) {
     signal(command, "SIGTERM");
     setTimeout(killSandbox, graceMs).unref();
@@ -411,7 +293,7 @@ function stop(graceMs) {
 
 /** SIGKILL to the sandbox's PID 1 ends every process of its PID namespace; bwrap then reports its end. */
 function killSandbox() {
-  killed = true;
+  state.killed = true;
   // Not set up yet: bwrap itself (its child dies with it, --die-with-parent).
   signal(sandboxPid ?? sandbox.pid, "SIGKILL");
   setTimeout(() => signal(sandbox.pid, "SIGKILL"), KILL_CONFIRM_MS).unref();
@@ -434,10 +316,10 @@ function slurmSignalled() {
 
 process.on("SIGTERM", () => {
   if (!slurmSignalled()) return;
-  // A container: removeContainerAndLeave (its own SIGTERM listener) removes it and leaves.
-  if (launch?.container) return;
+  // A container: its own SIGTERM listener (member-container.mjs) removes it and leaves.
+  if (container) return;
   if (!sandbox || exitStatus !== undefined) return saySignalled(undefined);
-  if (!released) return killSandbox();
+  if (!state.released) return killSandbox();
   // The command has it from Slurm too; its sandbox's end (sandboxEnded, finish) says the rest.
   const command = commandPid();
   if (command !== undefined) signal(command, "SIGTERM");

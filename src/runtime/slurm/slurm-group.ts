@@ -43,8 +43,12 @@ export interface GroupSite {
    * directory, and returns it as its helper's launch says it; throws when it cannot be built.
    */
   memberLaunch(launch: TaskLaunch, hello: Hello, dir: string): object;
-  /** What the member's "go" carries besides (a container's release: troupe-init's nonce and restart key). */
-  release(dir: string): object;
+  /** A release's "go" for the helper (a container's: troupe-init's nonce and restart key) and its restart key. */
+  release(dir: string): { go?: string; restartKey?: string };
+  /** Whether members restart in place (a container's troupe-init keeps it for the next release). */
+  readonly restartsInPlace: boolean;
+  /** Whether troupe-init's `stopped` (as the helper read it) is its word for the member's current release. */
+  restartStopped(dir: string, stopped: string): boolean;
   /** What the member's exit code means (a container's: troupe-init's verdict, `verdict` as its helper read it, checked). */
   exitOutcome(dir: string, code: number, verdict?: string): MemberOutcome;
 }
@@ -68,6 +72,10 @@ interface SlurmMember {
   end: () => void;
   /** Waiting for the command to start (release). */
   starting?: { resolve: (startedAt?: number) => void; reject: (error: Error) => void };
+  /** The current release's key for a restart in place (troupe-init's). */
+  restartKey?: string;
+  /** A restart in place asked: settled true once troupe-init has stopped the command, false if the member ends. */
+  restarting?: (stopped: boolean) => void;
 }
 
 /** How long a member's end waits for the live view to have its log's last lines. */
@@ -115,7 +123,9 @@ export class SlurmGroup implements GroupHandle {
       member.released = true;
       const started = new Promise<number | undefined>((resolve, reject) => (member.starting = { resolve, reject }));
       this.follow(member);
-      member.link.send({ t: "go", ...this.site.release(member.dir) });
+      const { go, restartKey } = this.site.release(member.dir);
+      member.restartKey = restartKey;
+      member.link.send({ t: "go", go });
       return started;
     });
     const times = await Promise.all(starts);
@@ -141,13 +151,18 @@ export class SlurmGroup implements GroupHandle {
     await member.drained;
   }
 
-  async restart(): Promise<boolean> {
-    return false;
+  /** troupe-init stops the command, keeps the container (its files, address) and waits for the next release. */
+  async restart(key: string, graceMs: number): Promise<boolean> {
+    const member = this.members.get(key);
+    if (!member || member.reported || !member.released || !member.link || !member.restartKey || member.restarting) return false;
+    const stopped = new Promise<boolean>((resolve) => (member.restarting = resolve));
+    member.link.send({ t: "restart", key: member.restartKey, graceMs });
+    return stopped;
   }
 
   canRestart(): boolean {
-    // A member's step ends with its command: a rescheduled sibling gets a fresh attempt (a new job).
-    return false;
+    // A node's sandbox ends with its command (its step with it): a rescheduled sibling gets a fresh attempt (a new job).
+    return this.site.restartsInPlace;
   }
 
   async reattach(launch: TaskLaunch): Promise<boolean> {
@@ -263,6 +278,16 @@ export class SlurmGroup implements GroupHandle {
         return this.report(member, { kind: message.image ? "image-pull" : "start-failed", message: message.message });
       case "stopped":
         return this.report(member, { kind: "start-failed", message: "stopped before its command started" });
+      case "restarted": {
+        // Anything else in its place is the task's (it may write the control directory): the wait goes on.
+        const settle = member.restarting;
+        if (!settle || !this.site.restartStopped(member.dir, message.stopped)) return;
+        Object.assign(member, { released: false, restartKey: undefined, restarting: undefined });
+        // Its helper waits for the next "go" again (sent after this, on the same connection).
+        member.link?.send({ t: "restarted" });
+        settle(true);
+        return;
+      }
       case "signalled":
         member.signalled = { code: message.code };
         this.site.poller.pollSoon();
@@ -274,7 +299,8 @@ export class SlurmGroup implements GroupHandle {
   private follow(member: SlurmMember): void {
     const sink = this.site.run.onOutput;
     const launch = member.launch;
-    if (!sink || !launch) return;
+    // Followed from its first release to its end: a restart in place goes on in the same log.
+    if (!sink || !launch || member.drained) return;
     const stream = followLog(launch.logPath, member.ended);
     stream.on("data", (chunk: Buffer) => sink(launch, chunk));
     stream.on("error", tolerated("following a member's log for the live view", { key: member.key }));
@@ -335,6 +361,7 @@ export class SlurmGroup implements GroupHandle {
     if (member.reported) return;
     member.reported = true;
     member.starting?.reject(new Error(`${member.key} ended before its command started`));
+    member.restarting?.(false);
     member.end();
     if (member.drained) {
       // Bounded, should the file system hang.

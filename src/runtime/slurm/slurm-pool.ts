@@ -32,15 +32,16 @@ import { HelperListener, type Hello } from "./helper-listener.js";
 import { jobOfShapes } from "./placement.js";
 import { stageNodeSandbox, type NodeSandboxSite } from "./node-sandbox.js";
 import { controlDirOf, stageNodeContainer, type NodeContainerSite } from "./node-container.js";
-import { newRelease, readVerdict, releasedExit, releasedNonce, verdictOf } from "../container/verdict.js";
+import { newRelease, readVerdict, releasedExit, releasedNonce, stoppedOf, verdictOf } from "../container/verdict.js";
 import { builtHelper } from "../native-helpers.js";
 import { JobPoller } from "./job-poller.js";
 import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
 
 const HELPER_SOURCE = new URL("./member-helper.mjs", import.meta.url);
-/** The helper's one module of its own (secret masking), copied beside it. */
+/** The helper's modules of its own (secret masking, a container member), copied beside it. */
 const MASKER_SOURCE = new URL("./member-masker.mjs", import.meta.url);
+const CONTAINER_SOURCE = new URL("./member-container.mjs", import.meta.url);
 
 export interface SlurmSettings {
   /** The environment Slurm's commands run with (SLURM_CONF, for a cluster of its own). */
@@ -172,9 +173,11 @@ export class SlurmPool implements PoolBackend {
   /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
   private helperPath(): string {
     if (this.helper) return this.helper;
-    // The helper imports its masker by the name of the masker's copy: both named by their contents.
-    const masker = this.sharedCopy(readFileSync(MASKER_SOURCE), "member-masker.mjs", 0o644);
-    const helper = readFileSync(HELPER_SOURCE, "utf8").replace('"./member-masker.mjs"', JSON.stringify(`./${basename(masker)}`));
+    // Each module imports the others by the names of their copies: all named by their contents.
+    const masker = `./${basename(this.sharedCopy(readFileSync(MASKER_SOURCE), "member-masker.mjs", 0o644))}`;
+    const withMasker = (source: URL) => readFileSync(source, "utf8").replace('"./member-masker.mjs"', JSON.stringify(masker));
+    const container = `./${basename(this.sharedCopy(Buffer.from(withMasker(CONTAINER_SOURCE)), "member-container.mjs", 0o644))}`;
+    const helper = withMasker(HELPER_SOURCE).replace('"./member-container.mjs"', JSON.stringify(container));
     return (this.helper = this.sharedCopy(Buffer.from(helper), "member-helper.mjs", 0o644));
   }
 
@@ -268,9 +271,20 @@ class SlurmSession implements RunSession, GroupSite {
     return { sandbox: stageNodeSandbox(launch, place, dir, this.sandboxSite) };
   }
 
-  release(dir: string): object {
+  release(dir: string): { go?: string; restartKey?: string } {
     // troupe-init's "go", written by the helper on the node (its nonce kept here, beside the control directory).
-    return this.container ? { go: newRelease(controlDirOf(dir)).go } : {};
+    if (!this.container) return {};
+    const { go, restartKey } = newRelease(controlDirOf(dir));
+    return { go, restartKey };
+  }
+
+  get restartsInPlace(): boolean {
+    // troupe-init keeps a container for the next release; a node's sandbox ends with its command.
+    return this.container !== undefined;
+  }
+
+  restartStopped(dir: string, stopped: string): boolean {
+    return stoppedOf(stopped, releasedNonce(controlDirOf(dir)));
   }
 
   exitOutcome(dir: string, code: number, verdict?: string): MemberOutcome {
