@@ -80,6 +80,14 @@ function expectedOf(issue: z.core.$ZodIssue): string {
   return "a different value";
 }
 
+/** An entry of a task's `inputs` or `outputs`. */
+const isDataEntry = (path: SpecPath) =>
+  typeof path[path.length - 1] === "number" && /^(inputs|outputs)$/.test(String(path[path.length - 2]));
+const hasDataset = (value: unknown) => typeof value === "object" && value !== null && "dataset" in value;
+/** OSMO's datasets live in its dataset service; troupe moves data by URL (and between tasks by `task:`). */
+export const DATASET_HINT =
+  "OSMO's datasets need its dataset service, which troupe does not have: name where the data is with `url: s3://BUCKET/PATH` instead";
+
 const FIELD_LABEL = (path: SpecPath) => {
   const last = path[path.length - 1];
   return typeof last === "string" ? `\`${last}\`` : "this entry";
@@ -88,6 +96,10 @@ const FIELD_LABEL = (path: SpecPath) => {
 export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, bag: DiagnosticBag): void {
   for (const issue of issues) {
     const path = issue.path as Array<string | number>;
+    // An output of OSMO's `dataset:` lacks its `url` because of it: said once, at the dataset (below).
+    const entry = path.slice(0, -1);
+    if (path[path.length - 1] === "url" && isDataEntry(entry) && hasDataset(valueAt(raw, entry)) && valueAt(raw, path) === undefined)
+      continue;
     switch (issue.code) {
       case "unrecognized_keys": {
         const candidates = knownKeys(path);
@@ -95,8 +107,9 @@ export function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unk
           const atRoot = path.length === 0;
           const where = atRoot ? "at the top level" : `in ${describePlace(path)}`;
           const allowed = atRoot ? "allowed: workflow, default-values, version" : undefined;
+          const dataset = key === "dataset" && isDataEntry(path);
           bag.error(atRoot ? "E_UNKNOWN_TOP_LEVEL_KEY" : "E_UNKNOWN_FIELD", [...path, key], `unknown field \`${key}\` ${where}`, {
-            hint: (budget) => didYouMean(key, candidates, undefined, budget) ?? allowed,
+            hint: dataset ? DATASET_HINT : (budget) => didYouMean(key, candidates, undefined, budget) ?? allowed,
             atKey: true,
           });
         }

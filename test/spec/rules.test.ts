@@ -402,6 +402,16 @@ describe("resources", () => {
   });
 });
 
+describe("OSMO's datasets", () => {
+  it.each(["inputs", "outputs"])("a `dataset:` in %s is one error that says to use `url:`", async (where) => {
+    const src = tasksWf(task("a", [`${where}:`, "  - dataset:", "      name: my_dataset"]));
+    const d = await expectError(src, "E_UNKNOWN_FIELD", `workflow.tasks[0].${where}[0].dataset`, at(src, "dataset:"));
+    expect(d.hint).toContain("`url: s3://BUCKET/PATH`");
+    const r = await load(src);
+    expect(r.diagnostics.filter((x) => x.severity === "error")).toHaveLength(1);
+  });
+});
+
 describe("exit actions", () => {
   const withActions = (...lines: string[]) => tasksWf(task("a", ["exitActions:", ...lines.map((l) => `  ${l}`)]));
 

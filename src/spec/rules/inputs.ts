@@ -27,6 +27,8 @@ export function checkInputs(view: WorkflowView, bag: DiagnosticBag): void {
       const path = () => [...task.path, "inputs", i];
       const ref = asText(input.task);
       const hasUrl = input.url !== undefined;
+      // A `dataset:` (OSMO's) is an unknown field, said once with what to use instead (schema-issues.ts).
+      if (ref === undefined && !hasUrl && input.dataset !== undefined) return;
       if ((ref === undefined) === !hasUrl) {
         bag.error("E_INPUT_SOURCE", path(), "an input needs exactly one of `task` and `url`");
         return;
