@@ -56,4 +56,5 @@ trap 'for c in "${on_exit[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npm run --silent lint
 echo "== import cycles"; npm run --silent cycles
-echo "== tests"; npx vitest run
+# Built above: the test files' ensureBuilt (test/run/helpers.ts) need not build again.
+echo "== tests"; TROUPE_TEST_BUILT=1 npx vitest run

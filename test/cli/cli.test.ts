@@ -3,16 +3,16 @@
  * way a person or a script runs it: exit codes, stdout/stderr, no colour when
  * not on a terminal.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../run/helpers.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.join(ROOT, "bin", "troupe");
-const ENTRY = path.join(ROOT, "dist", "cli", "main.js");
 const ANSI = /\u001b\[/;
 /** `FILE:LINE:COL: error E_CODE: message (hint)`; the hint is optional. */
 const DIAGNOSTIC =
@@ -85,14 +85,8 @@ const TEMPLATED = [
   "{% endfor %}",
 ];
 
-beforeAll(() => {
-  try {
-    execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe", encoding: "utf8" });
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`\`npm run build\` failed, so the CLI cannot be tested:\n${e.stdout ?? ""}${e.stderr ?? ""}${e.message}`);
-  }
-  if (!fs.existsSync(ENTRY)) throw new Error(`${ENTRY} is missing after \`npm run build\``);
+beforeAll(async () => {
+  await ensureBuilt();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-cli-"));
 }, 180_000);
 

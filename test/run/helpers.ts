@@ -4,12 +4,13 @@
  * file, the JSON run record, and probes of what a run may leave behind
  * (processes, links, mounts).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { slurmArgs, slurmEnv } from "./slurm-target.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -102,9 +103,13 @@ export const random = (bytes = 4): string => randomBytes(bytes).toString("hex");
  * worker processes (children of one vitest process), and a second tsc
  * rewriting dist/ while another file runs the CLI could let it read a
  * half-written module. A lock directory and a stamp keyed by the vitest
- * process settle who builds.
+ * process settle who builds. The build runs asynchronously: a worker whose
+ * event loop is blocked for a minute loses its link to vitest ("Timeout
+ * calling onTaskUpdate"). CI (scripts/test.sh) builds before the tests and
+ * says so with TROUPE_TEST_BUILT=1: nothing is built again.
  */
 export async function ensureBuilt(): Promise<void> {
+  if (process.env.TROUPE_TEST_BUILT === "1" && fs.existsSync(ENTRY)) return;
   const key = `troupe-accept-build-${process.ppid}`;
   const lock = path.join(os.tmpdir(), `${key}.lock`);
   const stamp = path.join(os.tmpdir(), `${key}.done`);
@@ -127,7 +132,12 @@ export async function ensureBuilt(): Promise<void> {
   try {
     if (fs.existsSync(stamp)) return;
     try {
-      execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe", encoding: "utf8", timeout: 170_000 });
+      await promisify(execFile)("npm", ["run", "--silent", "build"], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 170_000,
+        maxBuffer: 64 << 20,
+      });
     } catch (error) {
       const e = error as { stdout?: string; stderr?: string; message: string };
       throw new Error(`\`npm run build\` failed, so troupe run cannot be tested:\n${e.stdout ?? ""}${e.stderr ?? ""}${e.message}`);

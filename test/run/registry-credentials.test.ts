@@ -12,65 +12,16 @@
  * run's pull uses its owner's credential, another user's none.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type StartedServer } from "../server/helpers.js";
 import { ensureBuilt, PodmanService, random, TestHome, troupe } from "./helpers.js";
+import { LoginRecorder } from "./registry-recorder.js";
 
 const SECRET = `registry-secret-${random(8)}`;
 const USER = "robot$ci";
 const CONTAINERS = process.env.CONTAINERS_CONF !== undefined;
-
-/** The stand-in registry: the Authorization headers it was sent, by path. */
-class LoginRecorder {
-  readonly seen: Array<{ path: string; authorization?: string }> = [];
-  private readonly server = http.createServer((request, response) => {
-    const authorization = request.headers.authorization;
-    this.seen.push({ path: request.url ?? "", authorization });
-    const known = [...this.logins].some((l) => authorization === `Basic ${Buffer.from(l).toString("base64")}`);
-    response.setHeader("docker-distribution-api-version", "registry/2.0");
-    if (!known) {
-      response.writeHead(401, { "www-authenticate": 'Basic realm="troupe-test"', "content-type": "application/json" });
-      response.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
-    } else if (request.url === "/v2/") {
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
-    } else {
-      response.writeHead(404, { "content-type": "application/json" });
-      response.end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] }));
-    }
-  });
-  /** `user:password` pairs it takes. */
-  readonly logins = new Set<string>();
-  address = "";
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.address = `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  /** The logins (user:password) sent for paths under `repo`. */
-  loginsFor(repo: string): string[] {
-    return (
-      this.seen
-        .filter((s) => s.path.startsWith(`/v2/${repo}/`) && s.authorization?.startsWith("Basic "))
-        .map((s) => Buffer.from(s.authorization!.slice(6), "base64").toString())
-        // podman sends an empty login (":") when it has none.
-        .filter((login) => login !== ":")
-    );
-  }
-
-  requestsFor(repo: string): number {
-    return this.seen.filter((s) => s.path.startsWith(`/v2/${repo}/`)).length;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** Polls every process's command line while `running` lasts: those that showed `secret`. */
 async function commandLinesWith<T>(secret: string, running: Promise<T>): Promise<{ result: T; seen: string[] }> {

@@ -7,11 +7,13 @@
  * takes it along (troupe-init's owner socket). Skipped only when no cluster
  * can start or podman has no alpine:3.18 here.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, killStartedRuns, processesWith, random, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
+import { LoginRecorder } from "../run/registry-recorder.js";
 import { attemptCluster, pollFor, runScript, slurm, UP_SCRIPT, type SlurmCluster } from "./slurm-cluster.js";
 
 function podmanWorks(): boolean {
@@ -171,6 +173,43 @@ describe.skipIf(why !== undefined)(`Slurm members in podman containers on their 
     const result = await running;
     expect(taskOf(result.record, "orphan").status, result.stderr).toMatch(/^FAILED/);
   }, 180_000);
+
+  it("pulls a member's image on its node with the run owner's registry login: an authfile of its own, removed after", async () => {
+    // The stand-in registry where the nodes reach it (the login node's bridge address); plain HTTP, so insecure.
+    const registry = new LoginRecorder();
+    await registry.start(cluster.loginAddress);
+    const secret = `slurm-registry-${random(8)}`;
+    try {
+      registry.logins.add(`robot:${secret}`);
+      const conf = path.join(home, "registries.conf");
+      fs.writeFileSync(conf, `[[registry]]\nlocation = "${registry.address}"\ninsecure = true\n`);
+      const payload = [`registry=${registry.address}/team`, "username=robot", `auth=${secret}`];
+      const set = await troupe(["credential", "set", "reg", "--type", "registry", "--payload", ...payload], { home });
+      expect(set.code, set.stderr).toBe(0);
+      const repo = `team/${random()}`;
+      const file = specs.spec(
+        "private",
+        `workflow:\n  name: slurm-podman-private\n  tasks:\n  - {name: t, image: "${registry.address}/${repo}:1", command: [true]}\n`,
+      );
+      // sbatch passes troupe's environment on to the job: the helper's podman reads the same registries.conf.
+      const result = await runJson(file, {
+        home,
+        env: { ...env(), CONTAINERS_REGISTRIES_CONF: conf },
+        extra: slurmArgs,
+        timeoutMs: 120_000,
+      });
+      const task = taskOf(result.record, "t");
+      expect(task.status, result.stderr).toBe("FAILED_IMAGE_PULL");
+      expect(task.reason).toContain(`cannot pull ${registry.address}/${repo}:1 on node n`);
+      expect(registry.loginsFor(repo)).toContain(`robot:${secret}`);
+      expect(JSON.stringify(result.record)).not.toContain(secret);
+      // The authfile (the member's own, on the shared file system) is gone: no login is left where nodes see it.
+      const { stdout } = await promisify(execFile)("find", [cluster.shared, "-name", "pull-auth.json"], { encoding: "utf8" });
+      expect(stdout).toBe("");
+    } finally {
+      await registry.close();
+    }
+  }, 150_000);
 
   it("a node whose slurmd dies mid-run: its member ends FAILED_BACKEND_ERROR, and once the node is back its container is gone", async () => {
     const { file, marker } = loopingMember("nodefail", `nodefail-${random(3)}`, "victim", "echo node=$(hostname); ");

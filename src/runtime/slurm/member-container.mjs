@@ -30,7 +30,7 @@ export function containerMember(launch, helper) {
   let lastStopped;
 
   async function prepare(output, masker) {
-    const missing = await ensureImage(launch.container.image);
+    const missing = await ensureImage(launch.container.image, launch.container.authFile);
     if (missing !== undefined || state.killed) fs.closeSync(output);
     if (missing !== undefined) return helper.fail(missing, true);
     if (state.killed) {
@@ -163,10 +163,14 @@ export function containerMember(launch, helper) {
   return { prepare, release, restart, restarted, stop, ready: () => sawReady };
 }
 
-/** The image on this node (podman's storage is the node's), pulled when missing; why not, when it cannot be had. */
-async function ensureImage(image) {
-  if ((await podman(["image", "exists", "--", image])).code === 0) return undefined;
-  const pulled = await podman(["pull", "--quiet", "--", image]);
+/**
+ * The image on this node (podman's storage is the node's), pulled when missing (with the run owner's registry
+ * login, an authfile troupe wrote for this member, removed once used); why not, when it cannot be had.
+ */
+async function ensureImage(image, authFile) {
+  const exists = (await podman(["image", "exists", "--", image])).code === 0;
+  const pulled = exists ? { code: 0 } : await podman(["pull", "--quiet", ...(authFile ? ["--authfile", authFile] : []), "--", image]);
+  if (authFile) fs.rmSync(authFile, { force: true });
   if (pulled.code === 0) return undefined;
   const said = pulled.stderr.trim().split("\n").filter(Boolean).pop() ?? `exit code ${pulled.code}`;
   return `cannot pull ${image} on node ${os.hostname()}: ${said.replace(/^Error: /, "")}`;

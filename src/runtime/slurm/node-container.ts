@@ -19,9 +19,11 @@
  *   (SIGKILL after its KillWait, with no time to remove the container) still
  *   takes the container with it.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { RegistryAuth } from "../../port/index.js";
 import type { TaskLaunch } from "../types.js";
+import { podmanAuthFile } from "../container/registry-login.js";
 import type { ContainerSpec } from "../container/backend.js";
 import { INIT_IN_CONTAINER, memberEnvironment, memberMounts } from "../container/member-container.js";
 import { podmanRunArguments } from "../container/podman-run.js";
@@ -38,6 +40,18 @@ export interface NodeContainer {
   name: string;
   controlDir: string;
   image: string;
+  /** The registry login for its pull (stagePullAuth), which the helper removes once it has pulled. */
+  authFile?: string;
+}
+
+/**
+ * The run owner's registry login for a member's image, as podman's authfile, 0600 in the member's directory on
+ * the shared file system (never its control directory, which the container mounts, nor a command line).
+ */
+export function stagePullAuth(dir: string, auth: RegistryAuth): string {
+  const file = join(dir, "pull-auth.json");
+  writeFileSync(file, podmanAuthFile(auth), { mode: 0o600 });
+  return file;
 }
 
 /** What every member's container of a pool shares. */

@@ -31,7 +31,7 @@ import type { TaskLaunch } from "../types.js";
 import { HelperListener, type Hello } from "./helper-listener.js";
 import { jobOfShapes } from "./placement.js";
 import { stageNodeSandbox, type NodeSandboxSite } from "./node-sandbox.js";
-import { controlDirOf, stageNodeContainer, type NodeContainerSite } from "./node-container.js";
+import { controlDirOf, stageNodeContainer, stagePullAuth, type NodeContainerSite } from "./node-container.js";
 import { newRelease, readVerdict, releasedExit, releasedNonce, stoppedOf, verdictOf } from "../container/verdict.js";
 import { builtHelper } from "../native-helpers.js";
 import { JobPoller } from "./job-poller.js";
@@ -267,7 +267,12 @@ class SlurmSession implements RunSession, GroupSite {
 
   memberLaunch(launch: TaskLaunch, hello: Hello, dir: string): object {
     const place = { node: hello.node, gpuEnv: hello.gpuEnv };
-    if (this.container) return { container: stageNodeContainer(launch, place, dir, this.container) };
+    if (this.container) {
+      const container = stageNodeContainer(launch, place, dir, this.container);
+      // The run owner's registry login for the image, if any: an authfile for the helper's pull on the node.
+      const auth = this.run.registryAuth?.(launch.image);
+      return { container: auth ? { ...container, authFile: stagePullAuth(dir, auth) } : container };
+    }
     return { sandbox: stageNodeSandbox(launch, place, dir, this.sandboxSite) };
   }
 
