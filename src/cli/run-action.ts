@@ -13,7 +13,8 @@ import {
 } from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
-import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { parseStorageUrl } from "../model/index.js";
+import { checkEnvName, checkEnvValue, compileWorkflow, dataStoreRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { completedGroups, foreignOutputs, type RunStore } from "../store/index.js";
 import { poolGpus } from "./gpus.js";
@@ -39,6 +40,8 @@ export interface RunOptions extends SpecOptions, RuntimeFlags {
   allowMount?: string[];
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
+  /** `--data-store`: intermediate storage, `s3://BUCKET/PREFIX` (RunOptions.dataStore). */
+  dataStore?: string;
   /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
   logFile?: string;
 }
@@ -113,6 +116,17 @@ export async function runWorkflow(
     throw error;
   }
   const { backend, note: runtimeNote } = chosen;
+  // Tasks that share no disk with troupe pass data only through a store: said before anything is recorded.
+  const unshared = dataStoreRefusal(
+    plan,
+    { ...backend.capabilities, dataStore: options.dataStore },
+    `the ${backend.kind} runtime`,
+    "--data-store s3://BUCKET/PREFIX",
+  );
+  if (unshared !== undefined) {
+    store.close();
+    throw new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
+  }
   // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
   const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
   // What a restart renders the spec with again.
@@ -147,6 +161,8 @@ export async function runWorkflow(
       maxRetries: options.maxRetries,
       reused,
       foreignOutputs: foreign.outputs,
+      foreignStored: foreign.stored,
+      dataStore: options.dataStore,
       onEvent: (e) => view.event(e),
       data: homeDataPlane(store),
       credentials,
@@ -268,6 +284,9 @@ async function planRun(
   }
   const baseDir = restart?.baseDir ?? (file === "-" ? process.cwd() : baseDirOf(resolve(file)));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir), { env: options.setEnv });
+  const dataStore = options.dataStore === undefined ? undefined : parseStorageUrl(options.dataStore);
+  if (dataStore && !dataStore.ok)
+    throw new TroupeError("E_DATA_URL", `--data-store: ${dataStore.reason}`, "usage", "for example --data-store s3://lab-data/troupe");
   const allowedMounts = options.allowMount ?? [];
   const relative = allowedMounts.find((path) => !path.startsWith("/"));
   if (relative !== undefined) throw new UsageError(`--allow-mount ${relative}: not an absolute path`);

@@ -21,6 +21,7 @@
  *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
  *     allowed_mounts: [/data]  # host paths tasks' volumeMounts may show them (default: none)
  *     default_mounts: ["/datasets:/datasets"]  # mounts every task gets (SRC or SRC:DEST)
+ *     data_store: s3://lab-data/troupe  # intermediate storage: tasks' outputs pass through it
  *     partition: main          # slurm: the partition, account and qos of the groups' jobs
  *     account: lab
  *     qos: normal
@@ -43,6 +44,7 @@ import {
   type RuntimeRequest,
 } from "../drive/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
+import { parseStorageUrl } from "../model/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { checkVolumeMount, ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
@@ -71,6 +73,10 @@ const PoolConfig = z
     default_mounts: z
       .array(z.string().refine((mount) => checkVolumeMount(mount).ok, "SRC or SRC:DEST, absolute paths without .."))
       .default([]),
+    data_store: z
+      .string()
+      .refine((url) => parseStorageUrl(url).ok, "an object store's URL, s3://BUCKET/PREFIX")
+      .optional(),
   })
   // Each runtime's own options (isolation, engine, task_user, ...): the registry's kinds say which and what they take.
   .extend(runtimeOptionShape() as Record<never, z.ZodType>)
@@ -160,6 +166,7 @@ export async function openPool(config: PoolConfig, home: string, naming = FIELD_
     privilegedAllowed: config.privileged_allowed,
     allowedMounts: config.allowed_mounts,
     defaultMounts: config.default_mounts,
+    dataStore: config.data_store,
     backend: chosen.backend,
   };
   return { pool, note: chosen.note };

@@ -94,6 +94,8 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     privileged_allowed: false # whether tasks with privileged: true may run, as root
     allowed_mounts: [/data]   # host paths tasks' volumeMounts may show them (default: none)
     default_mounts: ["/datasets:/datasets"]   # mounts every task gets, SRC or SRC:DEST (default: none)
+    data_store: s3://lab-data/troupe   # intermediate storage: each task's output goes up to PREFIX/RUN/TASK/RETRY/
+                              #   and down into its consumers' inputs (the user's DATA credential of the bucket)
   - name: cluster             # a Slurm cluster, from its login node: each group one batch job
     runtime: slurm
     partition: main           # slurm: the partition (default: the cluster's default); its nodes are the capacity

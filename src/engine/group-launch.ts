@@ -218,7 +218,7 @@ export class GroupLauncher {
       return undefined;
     }
     let staged: Promise<boolean> | undefined;
-    if (movesData(this.site.view.plan.groups[g]!.tasks[t]!)) {
+    if (movesData(this.site.view, this.site.view.plan.groups[g]!.tasks[t]!)) {
       const transfers = attemptTransfers(this.site.view, g, t, launch);
       try {
         await prepareInputs(this.site, transfers);

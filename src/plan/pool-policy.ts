@@ -40,3 +40,28 @@ export function policyRefusals(plan: CompiledWorkflow, policy: PoolPolicy, poolN
   }
   return refusals;
 }
+
+/** Whether a pool's tasks can pass data: they share troupe's disk, or the pool names a data store. */
+export interface DataSharing {
+  sharedFileSystem: boolean;
+  dataStore?: string;
+}
+
+/**
+ * Why the pool cannot run this workflow as its tasks pass data (a task input from another task, of this
+ * workflow or another): its tasks share no disk with troupe (a Kubernetes pool's pods) and it names no data
+ * store to pass it through. Undefined when it can. `where`: the pool as the message names it ("the pool gpu").
+ */
+export function dataStoreRefusal(plan: CompiledWorkflow, pool: DataSharing, where: string, howToName: string): string | undefined {
+  if (pool.sharedFileSystem || pool.dataStore !== undefined) return undefined;
+  for (const task of plan.groups.flatMap((g) => g.tasks)) {
+    const input = task.inputs.find((i) => i.kind === "task" || i.kind === "workflow-task");
+    if (!input) continue;
+    const from = input.kind === "task" ? input.task : input.kind === "workflow-task" ? `${input.workflowId}:${input.task}` : "";
+    return (
+      `task ${task.name} takes the output of ${from} as an input, and the tasks of ${where} share no disk with troupe: ` +
+      `outputs pass between them only through a data store, which ${where} does not name (${howToName})`
+    );
+  }
+  return undefined;
+}

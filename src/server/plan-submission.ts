@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 import { credentialUsesOf, type CredentialUses } from "../data/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
-import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { compileWorkflow, dataStoreRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
@@ -24,7 +24,16 @@ export interface PlanRequest {
   setString: Record<string, string>;
   /** Set in every task's environment (`--set-env`). */
   env?: Record<string, string>;
-  pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean; allowedMounts: readonly string[] };
+  pool: {
+    name: string;
+    capacity: Capacity;
+    maxRetries: number;
+    privilegedAllowed: boolean;
+    allowedMounts: readonly string[];
+    /** Whether its tasks share troupe's disk (PoolCapabilities.sharedFileSystem), and its data store: how they pass data. */
+    sharedFileSystem?: boolean;
+    dataStore?: string;
+  };
   maxTasks: number;
   /** Without it (a dry run) the answer has no plan: only its size. */
   wantPlan: boolean;
@@ -72,6 +81,13 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const plan = compileWorkflow(loaded.spec, { env: request.env });
   const refusals = policyRefusals(plan, pool, pool.name);
   if (refusals.length > 0) return refusal("forbidden", "E_POOL_POLICY", refusals.join("; "));
+  const unshared = dataStoreRefusal(
+    plan,
+    { sharedFileSystem: pool.sharedFileSystem ?? true, dataStore: pool.dataStore },
+    `the pool ${pool.name}`,
+    "data_store: in the server's config",
+  );
+  if (unshared !== undefined) return refusal("usage", "E_DATA_STORE_REQUIRED", unshared);
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {
     const u = unschedulable[0]!;

@@ -16,6 +16,8 @@ export interface Pool {
   allowedMounts: readonly string[];
   /** Mounts (`SRC[:DEST]`) every task of the pool gets. */
   defaultMounts: readonly string[];
+  /** Its data store, `s3://BUCKET/PREFIX` (intermediate storage: RunOptions.dataStore); absent: tasks read each other's directories. */
+  dataStore?: string;
   /** Where its runs run: the pool's runtime, chosen once for all of them. */
   backend: PoolBackend;
 }

@@ -178,6 +178,8 @@ export class RunManager implements RunControl {
           maxRetries: pool.maxRetries,
           privilegedAllowed: pool.privilegedAllowed,
           allowedMounts: pool.allowedMounts,
+          sharedFileSystem: pool.backend.capabilities.sharedFileSystem,
+          dataStore: pool.dataStore,
         },
         maxTasks: this.limits.maxTasks,
         wantPlan: !submission.dryRun,
@@ -278,6 +280,7 @@ export class RunManager implements RunControl {
         maxRetries: pool.maxRetries,
         poolExitActions: pool.exitActions,
         defaultMounts: pool.defaultMounts,
+        dataStore: pool.dataStore,
         ...engineFrom,
       },
     });
