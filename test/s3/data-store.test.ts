@@ -8,8 +8,9 @@
  * consumer's group starts. A missing bucket fails the producer with OSMO's
  * data exit code and the store's reason; a later workflow's
  * `task: WORKFLOW_ID:TASK` input of such a run is downloaded from the store
- * once this machine's copy is gone. Everything this file writes is under its
- * own prefix of the user bucket.
+ * once this machine's copy is gone; a server pool's `data_store:` does the
+ * same for submitted workflows, with the submitter's credential. Everything
+ * this file writes is under its own prefix of the user bucket.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
@@ -17,11 +18,29 @@ import { join } from "node:path";
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, runJson, taskOf, TestHome, troupe } from "../run/helpers.js";
+import { startServer } from "../server/helpers.js";
 import { attemptServer, clientFor, dataCredentialArgs, releaseServer, type S3Server } from "./s3-server.js";
 
 const attempt = attemptServer();
 if (attempt.reason) console.warn(`test/s3/data-store.test.ts skipped: ${attempt.reason}`);
 const PREFIX = `h-data-store-${randomBytes(4).toString("hex")}`;
+
+const PASSING = `workflow:
+  name: passing
+  groups:
+  - name: make
+    tasks:
+    - name: producer
+      image: alpine:3.18
+      command: [sh, -c, "echo from the producer > {{output}}/x"]
+  - name: use
+    tasks:
+    - name: consumer
+      image: alpine:3.18
+      command: [sh, -c, "cat {{input:0}}/x"]
+      inputs:
+      - task: producer
+`;
 
 /** Every object under `prefix/`, however many listings that takes (a store of several runs). */
 async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
@@ -229,6 +248,33 @@ describe.skipIf(!attempt.server)(`intermediate storage on a real S3 server (${at
     );
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("is no longer there");
+  }, 150_000);
+
+  it("a server pool's data_store: a submitted workflow's outputs pass through the store with the submitter's credential", async () => {
+    const serverHome = home.outsideTmp();
+    const config = join(serverHome, "pools.yaml");
+    writeFileSync(config, `pools:\n- name: default\n  runtime: host\n  isolation: none\n  data_store: ${store}/server\n`);
+    const created = await troupe(["server", "token", "create", "alice", "--home", serverHome], { home: home.home });
+    expect(created.code, created.stderr).toBe(0);
+    const served = await startServer(serverHome, ["--config", config]);
+    try {
+      const as = (args: string[]) =>
+        troupe(args, {
+          home: join(serverHome, "client"),
+          env: { TROUPE_SERVER: served.url, TROUPE_TOKEN: created.stdout.trim(), XDG_CONFIG_HOME: join(serverHome, "xdg") },
+          timeoutMs: 60_000,
+        });
+      const set = await as(dataCredentialArgs(server, "bucket", `s3://${bucket}`));
+      expect(set.code, set.stderr).toBe(0);
+      const submitted = await as(["workflow", "submit", home.spec("served", PASSING), "--wait"]);
+      expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0);
+      const id = /passing-\d+/.exec(submitted.stdout + submitted.stderr)![0];
+      expect(await keysUnder(s3, bucket, `${PREFIX}/store/server/${id}`)).toEqual([`${PREFIX}/store/server/${id}/producer/0/x`]);
+      const logs = await as(["workflow", "logs", id, "--task", "consumer"]);
+      expect(logs.stdout).toContain("from the producer");
+    } finally {
+      await served.stop();
+    }
   }, 150_000);
 
   it("--data-store that is not an object store's URL is a usage error naming it (exit 2)", async () => {
