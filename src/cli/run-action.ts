@@ -14,7 +14,15 @@ import {
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
 import { parseStorageUrl } from "../model/index.js";
-import { checkEnvName, checkEnvValue, compileWorkflow, dataStoreRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import {
+  checkEnvName,
+  checkEnvValue,
+  compileWorkflow,
+  dataStoreRefusal,
+  hostNetworkRefusal,
+  policyRefusals,
+  type CompiledWorkflow,
+} from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { completedGroups, foreignOutputs, type RunStore } from "../store/index.js";
 import { poolGpus } from "./gpus.js";
@@ -36,6 +44,8 @@ export interface RunOptions extends SpecOptions, RuntimeFlags {
   gpusUnchecked?: boolean;
   maxParallel?: number;
   allowPrivileged?: boolean;
+  /** `--allow-host-network`: tasks with `hostNetwork: true` may run on the machine's own network. */
+  allowHostNetwork?: boolean;
   /** Host paths tasks' `volumeMounts` may show them (--allow-mount). */
   allowMount?: string[];
   /** `--set-env`: set in every task's environment. */
@@ -126,6 +136,11 @@ export async function runWorkflow(
   if (unshared !== undefined) {
     store.close();
     throw new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
+  }
+  const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, `the ${backend.kind} runtime`);
+  if (noHostNetwork !== undefined) {
+    store.close();
+    throw new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
   }
   // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
   const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
@@ -290,7 +305,11 @@ async function planRun(
   const allowedMounts = options.allowMount ?? [];
   const relative = allowedMounts.find((path) => !path.startsWith("/"));
   if (relative !== undefined) throw new UsageError(`--allow-mount ${relative}: not an absolute path`);
-  const policy = { privilegedAllowed: options.allowPrivileged === true, allowedMounts };
+  const policy = {
+    privilegedAllowed: options.allowPrivileged === true,
+    hostNetworkAllowed: options.allowHostNetwork === true,
+    allowedMounts,
+  };
   const refusals = policyRefusals(plan, policy, "of troupe run");
   if (refusals.length > 0) {
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);

@@ -18,6 +18,7 @@ export function runCommand(): Command {
       "host runtime as root, and Slurm whose jobs run as root: who tasks run as in their sandbox, UID[:GID] or a user name (default nobody, 65534:65534)",
     )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
+    .option("--allow-host-network", "let tasks with `hostNetwork: true` run on the machine's own network (default: refused)")
     .option(
       "--allow-mount <path>",
       "let tasks' `volumeMounts` show them this host path and what is under it (repeat for more; default: none)",

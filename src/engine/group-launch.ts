@@ -161,8 +161,8 @@ export class GroupLauncher {
     handle.place(
       watched.map(({ t, retryId, attempt }) => {
         const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
-        const { name, image } = group.tasks[t]!;
-        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image };
+        const { name, image, hostNetwork } = group.tasks[t]!;
+        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image, hostNetwork };
       }),
     );
     const placements = await Promise.all(watched.map((w) => w.events.placed));

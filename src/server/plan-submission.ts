@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 import { credentialUsesOf, type CredentialUses } from "../data/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
-import { compileWorkflow, dataStoreRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { compileWorkflow, dataStoreRefusal, hostNetworkRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
@@ -29,6 +29,9 @@ export interface PlanRequest {
     capacity: Capacity;
     maxRetries: number;
     privilegedAllowed: boolean;
+    hostNetworkAllowed?: boolean;
+    /** Its runtime can put a task on the machine's own network (PoolCapabilities.hostNetwork). */
+    hostNetwork?: boolean;
     allowedMounts: readonly string[];
     /** Whether its tasks share troupe's disk (PoolCapabilities.sharedFileSystem), and its data store: how they pass data. */
     sharedFileSystem?: boolean;
@@ -88,6 +91,8 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
     "data_store: in the server's config",
   );
   if (unshared !== undefined) return refusal("usage", "E_DATA_STORE_REQUIRED", unshared);
+  const noHostNetwork = hostNetworkRefusal(plan, pool.hostNetwork !== false, `the pool ${pool.name}'s runtime`);
+  if (noHostNetwork !== undefined) return refusal("forbidden", "E_POOL_POLICY", noHostNetwork);
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {
     const u = unschedulable[0]!;

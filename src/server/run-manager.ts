@@ -177,6 +177,8 @@ export class RunManager implements RunControl {
           capacity: pool.capacity,
           maxRetries: pool.maxRetries,
           privilegedAllowed: pool.privilegedAllowed,
+          hostNetworkAllowed: pool.hostNetworkAllowed,
+          hostNetwork: pool.backend.capabilities.hostNetwork === true,
           allowedMounts: pool.allowedMounts,
           sharedFileSystem: pool.backend.capabilities.sharedFileSystem,
           dataStore: pool.dataStore,
