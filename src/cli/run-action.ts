@@ -14,6 +14,7 @@ import {
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
 import { parseStorageUrl } from "../model/index.js";
+import type { PoolBackend } from "../port/index.js";
 import {
   checkEnvName,
   checkEnvValue,
@@ -126,21 +127,10 @@ export async function runWorkflow(
     throw error;
   }
   const { backend, note: runtimeNote } = chosen;
-  // Tasks that share no disk with troupe pass data only through a store: said before anything is recorded.
-  const unshared = dataStoreRefusal(
-    plan,
-    { ...backend.capabilities, dataStore: options.dataStore },
-    `the ${backend.kind} runtime`,
-    "--data-store s3://BUCKET/PREFIX",
-  );
-  if (unshared !== undefined) {
+  const refused = runtimeRefusal(plan, backend, options.dataStore);
+  if (refused) {
     store.close();
-    throw new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
-  }
-  const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, `the ${backend.kind} runtime`);
-  if (noHostNetwork !== undefined) {
-    store.close();
-    throw new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
+    throw refused;
   }
   // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
   const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
@@ -333,6 +323,18 @@ async function planRun(
     return RUN_EXIT.invalid;
   }
   return { plan, specText: loaded.text, baseDir, capacity };
+}
+
+/**
+ * What the chosen runtime cannot give the workflow, before anything is recorded: tasks that share no disk with
+ * troupe pass data only through a store; `hostNetwork: true` only where the runtime can put a task on the machine's network.
+ */
+function runtimeRefusal(plan: CompiledWorkflow, backend: PoolBackend, dataStore: string | undefined): TroupeError | undefined {
+  const where = `the ${backend.kind} runtime`;
+  const unshared = dataStoreRefusal(plan, { ...backend.capabilities, dataStore }, where, "--data-store s3://BUCKET/PREFIX");
+  if (unshared !== undefined) return new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
+  const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, where);
+  return noHostNetwork === undefined ? undefined : new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
 }
 
 /** This machine's capacity, or the one the runtime knows (a cluster's), as --cpus/--memory/--gpus change it. */

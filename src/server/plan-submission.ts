@@ -15,6 +15,7 @@ import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
 import { refusal, type Refusal } from "./error-reply.js";
+import type { Pool } from "./pool.js";
 
 export interface PlanRequest {
   /** Who submitted it (the pool shares its workers between users). */
@@ -65,6 +66,13 @@ export type PlanReply =
       warnings: Diagnostic[];
     };
 
+/** What planning a submission needs of `pool` (sent to a worker thread: plain data). */
+export function poolLimits(pool: Pool): PlanRequest["pool"] {
+  const { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore } = pool;
+  const { hostNetwork, sharedFileSystem } = pool.backend.capabilities;
+  return { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore, sharedFileSystem, hostNetwork };
+}
+
 export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const { pool } = request;
   const loaded = await loadWorkflowSpec(request.spec, {
@@ -91,7 +99,7 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
     "data_store: in the server's config",
   );
   if (unshared !== undefined) return refusal("usage", "E_DATA_STORE_REQUIRED", unshared);
-  const noHostNetwork = hostNetworkRefusal(plan, pool.hostNetwork !== false, `the pool ${pool.name}'s runtime`);
+  const noHostNetwork = hostNetworkRefusal(plan, pool.hostNetwork === true, `the pool ${pool.name}'s runtime`);
   if (noHostNetwork !== undefined) return refusal("forbidden", "E_POOL_POLICY", noHostNetwork);
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {

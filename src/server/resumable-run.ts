@@ -40,6 +40,7 @@ export async function resumableRun(store: RunStore, pools: ReadonlyMap<string, P
       maxRetries: pool.maxRetries,
       privilegedAllowed: true,
       hostNetworkAllowed: true,
+      hostNetwork: true,
       allowedMounts: ["/"],
     },
     maxTasks: Number.MAX_SAFE_INTEGER,

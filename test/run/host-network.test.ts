@@ -11,6 +11,7 @@ import { readlinkSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileWorkflow, hostNetworkRefusal, policyRefusals } from "../../src/plan/index.js";
 import { machineAddress } from "../../src/runtime/machine-address.js";
+import { planSubmission } from "../../src/server/plan-submission.js";
 import { loadWorkflowSpec } from "../../src/spec/index.js";
 import { ensureBuilt, IS_ROOT, runJson, taskOf, TestHome, troupe, type RunTarget } from "./helpers.js";
 
@@ -59,6 +60,25 @@ describe("hostNetwork: true", () => {
     expect(policyRefusals(plan, { privilegedAllowed: false, hostNetworkAllowed: true, allowedMounts: [] }, "p")).toEqual([]);
     // No longer a field without effect: no W_NOT_IMPLEMENTED.
     expect(loaded.diagnostics.filter((d) => d.code === "W_NOT_IMPLEMENTED")).toEqual([]);
+  });
+
+  it("a server's pool refuses it unless it allows it and its runtime can give it (E_POOL_POLICY)", async () => {
+    const pool = {
+      name: "p",
+      capacity: { cpu: 8, gpu: 0, memoryBytes: 8 * 1024 ** 3 },
+      maxRetries: 0,
+      privilegedAllowed: false,
+      allowedMounts: [],
+    };
+    const request = { user: "u", spec: workflow(1), set: {}, setString: {}, maxTasks: 100, wantPlan: false };
+    const refused = await planSubmission({ ...request, pool: { ...pool, hostNetwork: true } });
+    expect(refused).toMatchObject({ kind: "refused", code: "E_POOL_POLICY" });
+    expect(JSON.stringify(refused)).toContain("host_network_allowed in the pool's config");
+    const cannot = await planSubmission({ ...request, pool: { ...pool, hostNetworkAllowed: true, hostNetwork: false } });
+    expect(JSON.stringify(cannot)).toContain("which the pool p's runtime cannot give");
+    expect(await planSubmission({ ...request, pool: { ...pool, hostNetworkAllowed: true, hostNetwork: true } })).toMatchObject({
+      kind: "planned",
+    });
   });
 
   const targets: RunTarget[] = [...(IS_ROOT ? (["netns"] as const) : []), ...(process.env.CONTAINERS_CONF ? (["container"] as const) : [])];
