@@ -156,6 +156,25 @@ describe.skipIf(!attempt.server)(`intermediate storage on a real S3 server (${at
     );
   }, 150_000);
 
+  it.skipIf(!process.env.CONTAINERS_CONF)(
+    "in containers: the consumer's input ({{input:0}}, /osmo/data/input/0 there) is the download from the store",
+    async () => {
+      const result = await runJson(home.spec("store-container", PASSING), {
+        home: home.home,
+        target: "container",
+        extra: ["--data-store", `${store}/containers`],
+        timeoutMs: 120_000,
+      });
+      expect(result.code, result.stderr + JSON.stringify(result.record)).toBe(0);
+      const id = result.record.id;
+      expect(await keysUnder(s3, bucket, `${PREFIX}/store/containers/${id}`)).toEqual([`${PREFIX}/store/containers/${id}/producer/0/x`]);
+      expect(home.log(id, "consumer")).toBe("from the producer\n");
+      const events = await troupe(["events", id, "--output", "json"], { home: home.home });
+      expect(events.stdout).toContain(`inputs downloaded: 1 file (18B) from ${store}/containers/${id}/producer/0/`);
+    },
+    150_000,
+  );
+
   it("a store whose bucket does not exist: the producer fails before its command with OSMO's data code and the store's NoSuchBucket", async () => {
     const missing = `${PREFIX}-missing`;
     // With the keys that may use every bucket (the user's are refused AccessDenied wherever they may not go).
