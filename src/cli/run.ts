@@ -60,6 +60,7 @@ Examples:
   $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none
   $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug
   $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
+  $ troupe run examples/group_tasks_communication.yaml --allow-host-network   # hostNetwork: true tasks may run
   $ troupe run examples/data_passing.yaml --data-store s3://lab-data/troupe   # outputs passed through the store
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container

@@ -122,6 +122,7 @@ Examples:
   $ troupe server token create alice --home /srv/troupe
   $ troupe server --home /srv/troupe --port 8080
   $ troupe server --home /srv/troupe --config examples/server-config.yaml
+  $ troupe server --home /srv/troupe --allow-host-network   # the default pool runs hostNetwork: true tasks
   $ troupe server --home /srv/troupe --log-level debug   # then: tail -f /srv/troupe/server.log`,
     )
     .action(action((options: ServerOptions) => serve(options)));
