@@ -13,7 +13,17 @@ import {
 } from "../drive/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
-import { checkEnvName, checkEnvValue, compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { parseStorageUrl } from "../model/index.js";
+import type { PoolBackend } from "../port/index.js";
+import {
+  checkEnvName,
+  checkEnvValue,
+  compileWorkflow,
+  dataStoreRefusal,
+  hostNetworkRefusal,
+  policyRefusals,
+  type CompiledWorkflow,
+} from "../plan/index.js";
 import { baseDirOf, inlineLocalFiles, parseSize } from "../spec/index.js";
 import { completedGroups, foreignOutputs, type RunStore } from "../store/index.js";
 import { poolGpus } from "./gpus.js";
@@ -35,10 +45,14 @@ export interface RunOptions extends SpecOptions, RuntimeFlags {
   gpusUnchecked?: boolean;
   maxParallel?: number;
   allowPrivileged?: boolean;
+  /** `--allow-host-network`: tasks with `hostNetwork: true` may run on the machine's own network. */
+  allowHostNetwork?: boolean;
   /** Host paths tasks' `volumeMounts` may show them (--allow-mount). */
   allowMount?: string[];
   /** `--set-env`: set in every task's environment. */
   setEnv?: Record<string, string>;
+  /** `--data-store`: intermediate storage, `s3://BUCKET/PREFIX` (RunOptions.dataStore). */
+  dataStore?: string;
   /** `--log-file`: troupe's own log of the run (taken up by main.ts before the command's action). */
   logFile?: string;
 }
@@ -113,6 +127,11 @@ export async function runWorkflow(
     throw error;
   }
   const { backend, note: runtimeNote } = chosen;
+  const refused = runtimeRefusal(plan, backend, options.dataStore);
+  if (refused) {
+    store.close();
+    throw refused;
+  }
   // A restart takes over what completed in the run it restarts (and in the runs that one took over from).
   const reused = restart ? completedGroups(store, restart.of, plan) : undefined;
   // What a restart renders the spec with again.
@@ -147,6 +166,8 @@ export async function runWorkflow(
       maxRetries: options.maxRetries,
       reused,
       foreignOutputs: foreign.outputs,
+      foreignStored: foreign.stored,
+      dataStore: options.dataStore,
       onEvent: (e) => view.event(e),
       data: homeDataPlane(store),
       credentials,
@@ -268,10 +289,17 @@ async function planRun(
   }
   const baseDir = restart?.baseDir ?? (file === "-" ? process.cwd() : baseDirOf(resolve(file)));
   const plan = compileWorkflow(inlineLocalFiles(loaded.spec, baseDir), { env: options.setEnv });
+  const dataStore = options.dataStore === undefined ? undefined : parseStorageUrl(options.dataStore);
+  if (dataStore && !dataStore.ok)
+    throw new TroupeError("E_DATA_URL", `--data-store: ${dataStore.reason}`, "usage", "for example --data-store s3://lab-data/troupe");
   const allowedMounts = options.allowMount ?? [];
   const relative = allowedMounts.find((path) => !path.startsWith("/"));
   if (relative !== undefined) throw new UsageError(`--allow-mount ${relative}: not an absolute path`);
-  const policy = { privilegedAllowed: options.allowPrivileged === true, allowedMounts };
+  const policy = {
+    privilegedAllowed: options.allowPrivileged === true,
+    hostNetworkAllowed: options.allowHostNetwork === true,
+    allowedMounts,
+  };
   const refusals = policyRefusals(plan, policy, "of troupe run");
   if (refusals.length > 0) {
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
@@ -295,6 +323,18 @@ async function planRun(
     return RUN_EXIT.invalid;
   }
   return { plan, specText: loaded.text, baseDir, capacity };
+}
+
+/**
+ * What the chosen runtime cannot give the workflow, before anything is recorded: tasks that share no disk with
+ * troupe pass data only through a store; `hostNetwork: true` only where the runtime can put a task on the machine's network.
+ */
+function runtimeRefusal(plan: CompiledWorkflow, backend: PoolBackend, dataStore: string | undefined): TroupeError | undefined {
+  const where = `the ${backend.kind} runtime`;
+  const unshared = dataStoreRefusal(plan, { ...backend.capabilities, dataStore }, where, "--data-store s3://BUCKET/PREFIX");
+  if (unshared !== undefined) return new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
+  const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, where);
+  return noHostNetwork === undefined ? undefined : new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
 }
 
 /** This machine's capacity, or the one the runtime knows (a cluster's), as --cpus/--memory/--gpus change it. */

@@ -18,10 +18,15 @@ export function runCommand(): Command {
       "host runtime as root, and Slurm whose jobs run as root: who tasks run as in their sandbox, UID[:GID] or a user name (default nobody, 65534:65534)",
     )
     .option("--allow-privileged", "let tasks with `privileged: true` run as root with root's capabilities (default: refused)")
+    .option("--allow-host-network", "let tasks with `hostNetwork: true` run on the machine's own network (default: refused)")
     .option(
       "--allow-mount <path>",
       "let tasks' `volumeMounts` show them this host path and what is under it (repeat for more; default: none)",
       (path: string, previous: string[] = []) => [...previous, path],
+    )
+    .option(
+      "--data-store <url>",
+      "intermediate storage, s3://BUCKET/PREFIX: every task's output is uploaded to PREFIX/RUN/TASK/RETRY/ when it ends and downloaded into its consumers' inputs (with the DATA credential of the bucket; default: tasks read each other's directories)",
     )
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
@@ -55,6 +60,8 @@ Examples:
   $ troupe run examples/exit_actions.yaml --max-retries 2 --isolation none
   $ troupe run examples/parallel_tasks.yaml --set-env LOG_LEVEL=debug
   $ troupe run examples/parallel_tasks.yaml --log-file run.log   # troupe's debug log (TROUPE_LOG_LEVEL)
+  $ troupe run examples/group_tasks_communication.yaml --allow-host-network   # hostNetwork: true tasks may run
+  $ troupe run examples/data_passing.yaml --data-store s3://lab-data/troupe   # outputs passed through the store
 
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
   $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node

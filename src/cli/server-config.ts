@@ -19,8 +19,10 @@
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
  *     task_user: "1000:1000"   # host runtime, as root: who tasks run as (default nobody, 65534:65534)
  *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
+ *     host_network_allowed: false  # whether tasks with hostNetwork: true may run on the machine's network
  *     allowed_mounts: [/data]  # host paths tasks' volumeMounts may show them (default: none)
  *     default_mounts: ["/datasets:/datasets"]  # mounts every task gets (SRC or SRC:DEST)
+ *     data_store: s3://lab-data/troupe  # intermediate storage: tasks' outputs pass through it
  *     partition: main          # slurm: the partition, account and qos of the groups' jobs
  *     account: lab
  *     qos: normal
@@ -43,6 +45,7 @@ import {
   type RuntimeRequest,
 } from "../drive/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
+import { parseStorageUrl } from "../model/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { checkVolumeMount, ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
@@ -67,10 +70,15 @@ const PoolConfig = z
       'exit codes or ranges such as "1,3-5"',
     ).optional(),
     privileged_allowed: z.boolean().default(false),
+    host_network_allowed: z.boolean().default(false),
     allowed_mounts: z.array(z.string().startsWith("/", "an absolute path")).default([]),
     default_mounts: z
       .array(z.string().refine((mount) => checkVolumeMount(mount).ok, "SRC or SRC:DEST, absolute paths without .."))
       .default([]),
+    data_store: z
+      .string()
+      .refine((url) => parseStorageUrl(url).ok, "an object store's URL, s3://BUCKET/PREFIX")
+      .optional(),
   })
   // Each runtime's own options (isolation, engine, task_user, ...): the registry's kinds say which and what they take.
   .extend(runtimeOptionShape() as Record<never, z.ZodType>)
@@ -158,8 +166,10 @@ export async function openPool(config: PoolConfig, home: string, naming = FIELD_
     maxParallel: config.max_parallel,
     exitActions: compileExitActions(config.exit_actions),
     privilegedAllowed: config.privileged_allowed,
+    hostNetworkAllowed: config.host_network_allowed,
     allowedMounts: config.allowed_mounts,
     defaultMounts: config.default_mounts,
+    dataStore: config.data_store,
     backend: chosen.backend,
   };
   return { pool, note: chosen.note };

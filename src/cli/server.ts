@@ -17,6 +17,7 @@ interface ServerOptions {
   config?: string;
   taskUser?: string;
   allowPrivileged?: boolean;
+  allowHostNetwork?: boolean;
   privateWorkflows: boolean;
   logLevel?: LogLevel;
   logMaxSize: number;
@@ -41,6 +42,7 @@ export function serverCommand(): Command {
     .addOption(new Option("--isolation <mode>", "host runtime isolation").choices(["netns", "none"]))
     .option("--task-user <user>", "the default pool's host tasks run as this user, UID[:GID] or a name (default nobody, 65534:65534)")
     .option("--allow-privileged", "the default pool runs tasks with `privileged: true` (as root); refused otherwise")
+    .option("--allow-host-network", "the default pool runs tasks with `hostNetwork: true` on the machine's network; refused otherwise")
     .option("--config <file>", "the pools to offer (YAML, below; examples/server-config.yaml); default: one pool, `default`, this machine")
     .option("--max-tasks <n>", "largest workflow accepted, in tasks", parseNonNegativeInt("--max-tasks"), 100_000)
     .option("--max-runs-per-user <n>", "workflows one user may have running at once", parseNonNegativeInt("--max-runs-per-user"), 20)
@@ -92,8 +94,11 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root
+    host_network_allowed: false # whether tasks with hostNetwork: true may run on the machine's network
     allowed_mounts: [/data]   # host paths tasks' volumeMounts may show them (default: none)
     default_mounts: ["/datasets:/datasets"]   # mounts every task gets, SRC or SRC:DEST (default: none)
+    data_store: s3://lab-data/troupe   # intermediate storage: each task's output goes up to PREFIX/RUN/TASK/RETRY/
+                              #   and down into its consumers' inputs (the user's DATA credential of the bucket)
   - name: cluster             # a Slurm cluster, from its login node: each group one batch job
     runtime: slurm
     partition: main           # slurm: the partition (default: the cluster's default); its nodes are the capacity
@@ -117,6 +122,7 @@ Examples:
   $ troupe server token create alice --home /srv/troupe
   $ troupe server --home /srv/troupe --port 8080
   $ troupe server --home /srv/troupe --config examples/server-config.yaml
+  $ troupe server --home /srv/troupe --allow-host-network   # the default pool runs hostNetwork: true tasks
   $ troupe server --home /srv/troupe --log-level debug   # then: tail -f /srv/troupe/server.log`,
     )
     .action(action((options: ServerOptions) => serve(options)));
@@ -177,6 +183,7 @@ async function serve(options: ServerOptions): Promise<number> {
           max_parallel: 64,
           task_user: options.taskUser,
           privileged_allowed: options.allowPrivileged === true,
+          host_network_allowed: options.allowHostNetwork === true,
           allowed_mounts: [],
           default_mounts: [],
         },

@@ -10,7 +10,7 @@ import { recordRunNotStarted, recordRunSettled, WorkflowRun, type RunOptions, ty
 import type { CompiledWorkflow } from "../plan/index.js";
 import type { OutputSink, PoolBackend, RegistryAuthority, RunSession } from "../port/index.js";
 import { killKeptTasks } from "../runtime/index.js";
-import type { NewRun, RunStore } from "../store/index.js";
+import { recordDataStore, type NewRun, type RunStore } from "../store/index.js";
 import { log } from "../util/log.js";
 import { keptOwnerToken, processToken } from "../util/process-identity.js";
 
@@ -111,6 +111,8 @@ export class DrivenRun {
     let outcome: DriveOutcome;
     try {
       await mkdir(store.runLogDir(runId), { recursive: true });
+      // Where its outputs are kept, for later runs that take them as inputs (store/foreign-outputs.ts).
+      if (engine.dataStore !== undefined) recordDataStore(store.runDir(runId), engine.dataStore);
       try {
         session = await backend.openSession({
           runId,

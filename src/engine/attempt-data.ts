@@ -10,7 +10,7 @@
  */
 import { copyFile, link, mkdir, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { RuntimeExitCode } from "../model/index.js";
+import { RuntimeExitCode, storedOutputUrl } from "../model/index.js";
 import { formatBytes } from "../util/units.js";
 import type { CompiledTask } from "../plan/index.js";
 import {
@@ -22,7 +22,7 @@ import {
   type UrlTransfer,
 } from "../port/index.js";
 import { normalizeName } from "../spec/index.js";
-import { upstreamOutputDir, type RunView } from "./attempt-launch.js";
+import { storedForeignUrl, storedUpstreamUrl, upstreamOutputDir, type RunView } from "./attempt-launch.js";
 import { checkpointPlaces, type CheckpointPlace, type CheckpointUploads } from "./checkpoints.js";
 import { resolveTokens } from "./launch.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
@@ -36,12 +36,18 @@ export interface AttemptTransfers {
   checkpoints: CheckpointPlace[];
 }
 
-/** Whether task's attempts move any data (most do not: they skip all of this). */
-export function movesData(task: CompiledTask): boolean {
+/** Whether task's attempts move any data (without a data store most do not: they skip all of this). */
+export function movesData(view: RunView, task: CompiledTask): boolean {
   return (
+    view.dataStore !== undefined ||
     task.outputs.length > 0 ||
     task.checkpoints.length > 0 ||
-    task.inputs.some((i) => i.kind === "url" || (i.kind === "task" && i.regex !== undefined))
+    task.inputs.some(
+      (i) =>
+        i.kind === "url" ||
+        (i.kind === "task" && i.regex !== undefined) ||
+        (i.kind === "workflow-task" && storedForeignUrl(view, i) !== undefined),
+    )
   );
 }
 
@@ -51,10 +57,17 @@ export function attemptTransfers(view: RunView, g: number, t: number, launch: Ta
   const out: AttemptTransfers = { downloads: [], filtered: [], uploads: [], checkpoints: checkpointPlaces(view, task, launch) };
   task.inputs.forEach((input, i) => {
     const dir = launch.inputDirs[i]!;
+    // With a data store, what an upstream task made comes from the store, its regex applied to the download.
+    const stored =
+      input.kind === "task" ? storedUpstreamUrl(view, input) : input.kind === "workflow-task" ? storedForeignUrl(view, input) : undefined;
     if (input.kind === "url") out.downloads.push({ url: input.url, regex: input.regex, dir });
+    else if (stored !== undefined) out.downloads.push({ url: stored, regex: input.kind === "task" ? input.regex : undefined, dir });
     else if (input.kind === "task" && input.regex !== undefined)
       out.filtered.push({ from: upstreamOutputDir(view, input), dir, regex: input.regex });
   });
+  // Intermediate storage: the whole output goes up to the run's data store for whoever consumes it.
+  if (view.dataStore !== undefined)
+    out.uploads.push({ url: storedOutputUrl(view.dataStore, view.runId, task.name, launch.retryId), dir: launch.outputDir });
   const hosts = new Map(Object.entries(launch.hosts).map(([name, address]) => [normalizeName(name), address]));
   const context = { workflowId: view.runId, outputDir: launch.outputDir, inputDirs: launch.inputDirs, hosts };
   for (const output of task.outputs)

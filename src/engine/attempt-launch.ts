@@ -1,5 +1,5 @@
 /** The launch of one task attempt of a run, from the run's state: where it runs, what it sees, its tokens resolved. */
-import { attemptInputDir, OSMO_OUTPUT_PATH, osmoInputPath } from "../model/index.js";
+import { attemptInputDir, OSMO_OUTPUT_PATH, osmoInputPath, storedOutputUrl } from "../model/index.js";
 import type { CompiledInput, CompiledTask, CompiledWorkflow } from "../plan/index.js";
 import type { PoolCapabilities, TaskCredentials, TaskLaunch, TaskMount } from "../port/index.js";
 import { normalizeName, parseVolumeMount } from "../spec/index.js";
@@ -22,6 +22,12 @@ export interface RunView {
   credentials?: TaskCredentials;
   /** Other workflows' outputs that tasks take as inputs, by `WORKFLOW_ID:TASK` (RunOptions.foreignOutputs). */
   foreignOutputs: ReadonlyMap<string, string>;
+  /** Those kept in a data store, their URLs (RunOptions.foreignStored). */
+  foreignStored: ReadonlyMap<string, string>;
+  /** The pool's data store (RunOptions.dataStore): outputs go up to it, task inputs come down from it. */
+  dataStore?: string;
+  /** Groups a restart took over from the run it restarts (RunOptions.reused): their outputs are where that run left them. */
+  reusedGroups: ReadonlySet<number>;
   /** The pool's mounts for every task (RunOptions.defaultMounts). */
   defaultMounts: readonly string[];
   /** What a task sees of the file system: whether it can be given mounts, and where its data is. */
@@ -51,14 +57,17 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   const task = group.tasks[t]!;
   const { addresses, tokens } = hostsOf(placements);
   const inputDirs = task.inputs.map((input, i) => {
+    // What comes from a store (url:, a data store's outputs) is downloaded, a filtered input linked, into a
+    // directory of the attempt's own (attempt-data.ts).
+    const own = attemptInputDir(run.dataDir, task.name, retryId, i);
     if (input.kind === "workflow-task") {
+      if (storedForeignUrl(run, input) !== undefined) return own;
       const dir = run.foreignOutputs.get(`${input.workflowId}:${input.task}`);
       if (dir === undefined)
         throw new Error(`input ${input.workflowId}:${input.task}: that workflow's output was not found before the run`);
       return dir;
     }
-    // A url: input is downloaded, a filtered one linked, into a directory of the attempt's own (attempt-data.ts).
-    if (input.kind === "url" || input.regex !== undefined) return attemptInputDir(run.dataDir, task.name, retryId, i);
+    if (input.kind === "url" || input.regex !== undefined || storedUpstreamUrl(run, input) !== undefined) return own;
     return upstreamOutputDir(run, input);
   });
   const outputDir = run.tasks[g]![t]!.outputDir;
@@ -158,9 +167,30 @@ export function runSecrets(credentials: TaskCredentials | undefined): readonly s
 
 /** The output directory of the upstream task a task input names. */
 export function upstreamOutputDir(run: RunView, input: Extract<CompiledInput, { kind: "task" }>): string {
+  return upstreamOf(run, input).state.outputDir;
+}
+
+function upstreamOf(run: RunView, input: Extract<CompiledInput, { kind: "task" }>): { name: string; state: TaskState } {
   const upstream = run.plan.groups[input.group]!;
   const index = upstream.tasks.findIndex((u) => normalizeName(u.name) === normalizeName(input.task));
-  return run.tasks[input.group]![index]!.outputDir;
+  return { name: upstream.tasks[index]!.name, state: run.tasks[input.group]![index]! };
+}
+
+/**
+ * Where the run's data store keeps the output a task input names (its upstream's last attempt), or undefined
+ * without a store. A group a restart took over from an earlier run is read where that run left it, on disk.
+ */
+export function storedUpstreamUrl(run: RunView, input: Extract<CompiledInput, { kind: "task" }>): string | undefined {
+  if (run.dataStore === undefined || run.reusedGroups.has(input.group)) return undefined;
+  const { name, state } = upstreamOf(run, input);
+  return storedOutputUrl(run.dataStore, run.runId, name, state.retryId);
+}
+
+/** Where another workflow's output a task input names is kept in a store, when it is to be downloaded from there. */
+export function storedForeignUrl(run: RunView, input: Extract<CompiledInput, { kind: "workflow-task" }>): string | undefined {
+  const key = `${input.workflowId}:${input.task}`;
+  const url = run.foreignStored.get(key);
+  return url !== undefined && (run.dataStore !== undefined || !run.foreignOutputs.has(key)) ? url : undefined;
 }
 
 function hostsOf(placements: Placements): GroupHosts {

@@ -161,8 +161,8 @@ export class GroupLauncher {
     handle.place(
       watched.map(({ t, retryId, attempt }) => {
         const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
-        const { name, image } = group.tasks[t]!;
-        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image };
+        const { name, image, hostNetwork } = group.tasks[t]!;
+        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image, hostNetwork };
       }),
     );
     const placements = await Promise.all(watched.map((w) => w.events.placed));
@@ -218,7 +218,7 @@ export class GroupLauncher {
       return undefined;
     }
     let staged: Promise<boolean> | undefined;
-    if (movesData(this.site.view.plan.groups[g]!.tasks[t]!)) {
+    if (movesData(this.site.view, this.site.view.plan.groups[g]!.tasks[t]!)) {
       const transfers = attemptTransfers(this.site.view, g, t, launch);
       try {
         await prepareInputs(this.site, transfers);

@@ -103,5 +103,6 @@ export function buildLaunch(task: CompiledTask, place: LaunchPlace, ctx: TokenCo
     resources: { cpu: task.resources.cpu, gpu: task.resources.gpu, memoryBytes: task.resources.memoryBytes },
     gpuDevices: place.gpuDevices && [...place.gpuDevices],
     privileged: task.privileged,
+    ...(task.hostNetwork ? { hostNetwork: true } : {}),
   };
 }

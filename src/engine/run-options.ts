@@ -33,6 +33,17 @@ export interface RunOptions {
    * them (store/foreign-outputs.ts); an input without one cannot start.
    */
   foreignOutputs?: ReadonlyMap<string, string>;
+  /**
+   * The pool's data store, `s3://BUCKET/PREFIX` (intermediate storage): every task's output is uploaded to
+   * PREFIX/RUN/TASK/RETRY/ when its command ends and its consumers' task inputs are downloaded from there, so
+   * that tasks pass data without sharing a disk. Without one, consumers read their upstream's directory.
+   */
+  dataStore?: string;
+  /**
+   * Outputs of other workflows' tasks that were kept in a data store, by `WORKFLOW_ID:TASK` (their URLs,
+   * store/foreign-outputs.ts): downloaded from there when this run has a store or no copy is on this machine.
+   */
+  foreignStored?: ReadonlyMap<string, string>;
   /** The pool's `default_mounts` (`SRC[:DEST]`), shown to every task besides its own `volumeMounts`. */
   defaultMounts?: readonly string[];
   capacity: Capacity;

@@ -68,9 +68,12 @@ export class WorkflowRun implements PoolMember {
     this.tasks = this.state.tasks;
     this.ledger = options.pool?.ledger ?? new CapacityLedger(options.capacity);
     this.log = log.child({ run: options.runId });
-    const { runId, recorder, dataDir, credentials, defaultMounts, foreignOutputs } = options;
+    const { runId, recorder, dataDir, credentials, defaultMounts, foreignOutputs, foreignStored, dataStore } = options;
     this.view = {
       runId,
+      dataStore,
+      foreignStored: foreignStored ?? new Map(),
+      reusedGroups: new Set(options.reused?.keys() ?? []),
       recorder,
       dataDir,
       credentials,

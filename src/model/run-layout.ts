@@ -69,3 +69,11 @@ export function runKeptDir(runDir: string): string {
 export function attemptKeptDir(runDir: string, taskName: string, retryId: number): string {
   return `${runKeptDir(runDir)}/${taskName}.${retryId}`;
 }
+
+/**
+ * The data store a run kept its tasks' outputs in (intermediate storage: its URL, one line), written as the run
+ * starts: a later run's `task: WORKFLOW_ID:TASK` input finds the output there when this machine has no copy.
+ */
+export function runDataStoreFile(runDir: string): string {
+  return `${runDir}/data-store`;
+}

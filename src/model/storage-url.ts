@@ -40,3 +40,11 @@ export function parseStorageUrl(url: string): { ok: true; value: StorageUrl } | 
     return { ok: false, reason: `\`${url}\` has an empty, \`.\` or \`..\` path segment, or one with \`,\`, \`;\` or \`*\`` };
   return { ok: true, value: { scheme: scheme as StorageScheme, bucket, path } };
 }
+
+/**
+ * Where a data store (`s3://BUCKET/PREFIX`, a pool's intermediate storage) keeps the output of attempt
+ * `retryId` of task `taskName` in run `runId`: `s3://BUCKET/PREFIX/RUN/TASK/RETRY/`.
+ */
+export function storedOutputUrl(store: string, runId: string, taskName: string, retryId: number): string {
+  return `${store.replace(/\/+$/, "")}/${runId}/${taskName}/${retryId}/`;
+}

@@ -3,4 +3,4 @@ export { checkEnvName, checkEnvValue, parseEnvAssignment, MAX_SET_ENV } from "./
 export { compileExitActions, exitActionFor } from "./exit-actions.js";
 export { expandEnvironmentReferences, renderTokenized } from "./text.js";
 export type * from "./types.js";
-export { mountAllowed, policyRefusals, type PoolPolicy } from "./pool-policy.js";
+export { dataStoreRefusal, hostNetworkRefusal, mountAllowed, policyRefusals, type DataSharing, type PoolPolicy } from "./pool-policy.js";

@@ -10,6 +10,8 @@ import type { CompiledWorkflow } from "./types.js";
 
 export interface PoolPolicy {
   privilegedAllowed: boolean;
+  /** Tasks with `hostNetwork: true` may run on the machine's own network (absent: refused). */
+  hostNetworkAllowed?: boolean;
   /** Host paths (and everything under them) that tasks' `volumeMounts` may show them. */
   allowedMounts: readonly string[];
 }
@@ -28,6 +30,11 @@ export function policyRefusals(plan: CompiledWorkflow, policy: PoolPolicy, poolN
         `task ${task.name} asks for privileged: true, which the pool ${poolName} does not allow ` +
           `(its tasks run unprivileged; an administrator may allow it: privileged_allowed in the pool's config, --allow-privileged for troupe run)`,
       );
+    if (task.hostNetwork && policy.hostNetworkAllowed !== true)
+      refusals.push(
+        `task ${task.name} asks for hostNetwork: true, which the pool ${poolName} does not allow ` +
+          `(its tasks get networks of their own; an administrator may allow it: host_network_allowed in the pool's config, --allow-host-network for troupe run)`,
+      );
     for (const mount of task.volumeMounts) {
       const { source } = parseVolumeMount(mount);
       if (mountAllowed(source, policy.allowedMounts)) continue;
@@ -39,4 +46,41 @@ export function policyRefusals(plan: CompiledWorkflow, policy: PoolPolicy, poolN
     }
   }
   return refusals;
+}
+
+/**
+ * Why the pool's runtime cannot run this workflow's `hostNetwork: true` tasks (it cannot put a task on the
+ * machine's own network: PoolCapabilities.hostNetwork), or undefined. `where`: the runtime as the message names it.
+ */
+export function hostNetworkRefusal(plan: CompiledWorkflow, canHostNetwork: boolean, where: string): string | undefined {
+  if (canHostNetwork) return undefined;
+  const task = plan.groups.flatMap((g) => g.tasks).find((t) => t.hostNetwork);
+  return task
+    ? `task ${task.name} asks for hostNetwork: true, which ${where} cannot give (the host runtime and podman containers can)`
+    : undefined;
+}
+
+/** Whether a pool's tasks can pass data: they share troupe's disk, or the pool names a data store. */
+export interface DataSharing {
+  sharedFileSystem: boolean;
+  dataStore?: string;
+}
+
+/**
+ * Why the pool cannot run this workflow as its tasks pass data (a task input from another task, of this
+ * workflow or another): its tasks share no disk with troupe (a Kubernetes pool's pods) and it names no data
+ * store to pass it through. Undefined when it can. `where`: the pool as the message names it ("the pool gpu").
+ */
+export function dataStoreRefusal(plan: CompiledWorkflow, pool: DataSharing, where: string, howToName: string): string | undefined {
+  if (pool.sharedFileSystem || pool.dataStore !== undefined) return undefined;
+  for (const task of plan.groups.flatMap((g) => g.tasks)) {
+    const input = task.inputs.find((i) => i.kind === "task" || i.kind === "workflow-task");
+    if (!input) continue;
+    const from = input.kind === "task" ? input.task : input.kind === "workflow-task" ? `${input.workflowId}:${input.task}` : "";
+    return (
+      `task ${task.name} takes the output of ${from} as an input, and the tasks of ${where} share no disk with troupe: ` +
+      `outputs pass between them only through a data store, which ${where} does not name (${howToName})`
+    );
+  }
+  return undefined;
 }

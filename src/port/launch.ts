@@ -66,6 +66,12 @@ export interface TaskLaunch {
    * other task runs unprivileged.
    */
   privileged?: boolean;
+  /**
+   * `hostNetwork: true`, which the pool allowed: the task runs on the
+   * machine's own network (no network namespace of its own), reached at the
+   * machine's address (its `address`).
+   */
+  hostNetwork?: boolean;
 }
 
 export interface OutputSink {

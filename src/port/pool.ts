@@ -48,6 +48,12 @@ export interface PoolCapabilities {
    * which cannot make a new top-level directory).
    */
   dataPaths: "osmo" | "host";
+  /**
+   * The runtime can run a task on the machine's own network (`hostNetwork:
+   * true`: no network namespace of its own, reached at the machine's
+   * address). Without it such a workflow is refused before it runs.
+   */
+  hostNetwork?: boolean;
 }
 
 export interface PoolBackend {
@@ -104,6 +110,8 @@ export interface MemberRef {
   resources?: { cpu: number; gpu: number; memoryBytes: number };
   /** The task's image, for pools that must start something of it to place it (a Kubernetes pod is made with its image). */
   image?: string;
+  /** `hostNetwork: true`: placed on the machine's own network, its address the machine's. */
+  hostNetwork?: boolean;
 }
 
 export interface GroupHandle {

@@ -21,11 +21,19 @@ import {
 } from "../port/index.js";
 import { tolerated } from "../util/log.js";
 import { followLog } from "./follow-log.js";
+import { machineAddress } from "./machine-address.js";
 import type { ExitInfo, PreparedMember, Runtime } from "./types.js";
 
 /** What a member-level runtime's pool can do: the engine places; members share this machine's disk. */
 function localCapabilities(runtime: Runtime): PoolCapabilities {
-  return { placement: "engine", sharedFileSystem: true, tasksOutliveTroupe: runtime.keepsTasks, localLogs: true, ...runtime.taskView };
+  return {
+    placement: "engine",
+    sharedFileSystem: true,
+    tasksOutliveTroupe: runtime.keepsTasks,
+    localLogs: true,
+    hostNetwork: runtime.hostNetwork === true,
+    ...runtime.taskView,
+  };
 }
 
 export class LocalPool implements PoolBackend {
@@ -121,7 +129,14 @@ class LocalGroup implements GroupHandle {
     this.addresses ??= this.runtime.addresses(this.group.members).then((addresses) => (this.given = addresses));
     this.addresses.then(
       (addresses) => {
-        for (const { key, taskName } of members) {
+        for (const { key, taskName, hostNetwork } of members) {
+          // A member on the machine's own network is reached at the machine's address, by that address (no name of
+          // the group's network reaches it); the one allocated for it stays unused until the group gives them back.
+          if (hostNetwork) {
+            const address = machineAddress();
+            this.listener.placed(key, { address, hostName: address });
+            continue;
+          }
           const address = addresses[taskName] ?? "";
           const hostName = this.runtime.hostName?.(this.group.name, taskName, address) ?? address;
           this.listener.placed(key, { address, hostName });

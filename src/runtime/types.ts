@@ -77,6 +77,8 @@ export interface Runtime {
    * for example, without the troupe-spawner helper).
    */
   readonly keepsTasks: boolean;
+  /** Whether a task can run on the machine's own network (PoolCapabilities.hostNetwork; `TaskLaunch.hostNetwork`). */
+  readonly hostNetwork?: boolean;
   /** What a task sees of the file system (PoolCapabilities.mounts and dataPaths). */
   readonly taskView: Pick<PoolCapabilities, "mounts" | "dataPaths">;
   /**

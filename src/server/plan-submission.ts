@@ -10,11 +10,12 @@ import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 import { credentialUsesOf, type CredentialUses } from "../data/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
-import { compileWorkflow, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import { compileWorkflow, dataStoreRefusal, hostNetworkRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
 import { refusal, type Refusal } from "./error-reply.js";
+import type { Pool } from "./pool.js";
 
 export interface PlanRequest {
   /** Who submitted it (the pool shares its workers between users). */
@@ -24,7 +25,19 @@ export interface PlanRequest {
   setString: Record<string, string>;
   /** Set in every task's environment (`--set-env`). */
   env?: Record<string, string>;
-  pool: { name: string; capacity: Capacity; maxRetries: number; privilegedAllowed: boolean; allowedMounts: readonly string[] };
+  pool: {
+    name: string;
+    capacity: Capacity;
+    maxRetries: number;
+    privilegedAllowed: boolean;
+    hostNetworkAllowed?: boolean;
+    /** Its runtime can put a task on the machine's own network (PoolCapabilities.hostNetwork). */
+    hostNetwork?: boolean;
+    allowedMounts: readonly string[];
+    /** Whether its tasks share troupe's disk (PoolCapabilities.sharedFileSystem), and its data store: how they pass data. */
+    sharedFileSystem?: boolean;
+    dataStore?: string;
+  };
   maxTasks: number;
   /** Without it (a dry run) the answer has no plan: only its size. */
   wantPlan: boolean;
@@ -53,6 +66,13 @@ export type PlanReply =
       warnings: Diagnostic[];
     };
 
+/** What planning a submission needs of `pool` (sent to a worker thread: plain data). */
+export function poolLimits(pool: Pool): PlanRequest["pool"] {
+  const { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore } = pool;
+  const { hostNetwork, sharedFileSystem } = pool.backend.capabilities;
+  return { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore, sharedFileSystem, hostNetwork };
+}
+
 export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const { pool } = request;
   const loaded = await loadWorkflowSpec(request.spec, {
@@ -72,6 +92,15 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const plan = compileWorkflow(loaded.spec, { env: request.env });
   const refusals = policyRefusals(plan, pool, pool.name);
   if (refusals.length > 0) return refusal("forbidden", "E_POOL_POLICY", refusals.join("; "));
+  const unshared = dataStoreRefusal(
+    plan,
+    { sharedFileSystem: pool.sharedFileSystem ?? true, dataStore: pool.dataStore },
+    `the pool ${pool.name}`,
+    "data_store: in the server's config",
+  );
+  if (unshared !== undefined) return refusal("usage", "E_DATA_STORE_REQUIRED", unshared);
+  const noHostNetwork = hostNetworkRefusal(plan, pool.hostNetwork === true, `the pool ${pool.name}'s runtime`);
+  if (noHostNetwork !== undefined) return refusal("forbidden", "E_POOL_POLICY", noHostNetwork);
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {
     const u = unschedulable[0]!;

@@ -12,10 +12,14 @@ export interface Pool {
   exitActions: readonly ExitActionRule[];
   /** Tasks with `privileged: true` may run (as root); refused otherwise. */
   privilegedAllowed: boolean;
+  /** Tasks with `hostNetwork: true` may run on the machine's own network; refused otherwise. */
+  hostNetworkAllowed?: boolean;
   /** Host paths (and what is under them) tasks' `volumeMounts` may show them; refused otherwise. */
   allowedMounts: readonly string[];
   /** Mounts (`SRC[:DEST]`) every task of the pool gets. */
   defaultMounts: readonly string[];
+  /** Its data store, `s3://BUCKET/PREFIX` (intermediate storage: RunOptions.dataStore); absent: tasks read each other's directories. */
+  dataStore?: string;
   /** Where its runs run: the pool's runtime, chosen once for all of them. */
   backend: PoolBackend;
 }

@@ -34,7 +34,15 @@ export async function resumableRun(store: RunStore, pools: ReadonlyMap<string, P
     setString: submitted.setString,
     env: submitted.env,
     // A run accepted before goes on: the pool's policy is not asked again.
-    pool: { name: pool.name, capacity: pool.capacity, maxRetries: pool.maxRetries, privilegedAllowed: true, allowedMounts: ["/"] },
+    pool: {
+      name: pool.name,
+      capacity: pool.capacity,
+      maxRetries: pool.maxRetries,
+      privilegedAllowed: true,
+      hostNetworkAllowed: true,
+      hostNetwork: true,
+      allowedMounts: ["/"],
+    },
     maxTasks: Number.MAX_SAFE_INTEGER,
     wantPlan: true,
   });

@@ -20,7 +20,9 @@ import type { CompiledWorkflow } from "../plan/index.js";
 import { foreignOutputs, type RunStore } from "../store/index.js";
 import { refusal, type Refusal } from "./error-reply.js";
 
-export type RunCredentials = Pick<EngineSettings, "credentials" | "data" | "foreignOutputs"> & { registryAuth: RegistryAuthority };
+export type RunCredentials = Pick<EngineSettings, "credentials" | "data" | "foreignOutputs" | "foreignStored"> & {
+  registryAuth: RegistryAuthority;
+};
 
 /**
  * `user`'s credentials for `plan`'s tasks and data, and the outputs of
@@ -37,6 +39,7 @@ export function ownerCredentials(store: RunStore, user: string, plan: CompiledWo
     data: credentialDataPlane(table),
     registryAuth: credentialRegistryAuth(table),
     foreignOutputs: foreign.outputs,
+    foreignStored: foreign.stored,
   };
 }
 

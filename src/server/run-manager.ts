@@ -16,7 +16,7 @@ import { log } from "../util/log.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken } from "../util/process-identity.js";
 import { didYouMean } from "../util/suggest.js";
 import { refusal, type Refusal } from "./error-reply.js";
-import { workerPlanner, type Planner, type PlanShape } from "./plan-submission.js";
+import { poolLimits, workerPlanner, type Planner, type PlanShape } from "./plan-submission.js";
 import { poolLoad, type Pool, type PoolLoad } from "./pool.js";
 import { resumableRun, runningGpus, type ResumableRun } from "./resumable-run.js";
 import { checkedCredentialUse, ownerCredentials, submittedCredentials, type RunCredentials } from "./run-credentials.js";
@@ -172,13 +172,7 @@ export class RunManager implements RunControl {
         set: submission.set,
         setString: submission.setString,
         env: submission.env,
-        pool: {
-          name: pool.name,
-          capacity: pool.capacity,
-          maxRetries: pool.maxRetries,
-          privilegedAllowed: pool.privilegedAllowed,
-          allowedMounts: pool.allowedMounts,
-        },
+        pool: poolLimits(pool),
         maxTasks: this.limits.maxTasks,
         wantPlan: !submission.dryRun,
       });
@@ -278,6 +272,7 @@ export class RunManager implements RunControl {
         maxRetries: pool.maxRetries,
         poolExitActions: pool.exitActions,
         defaultMounts: pool.defaultMounts,
+        dataStore: pool.dataStore,
         ...engineFrom,
       },
     });

@@ -5,8 +5,8 @@
  * it restarted is followed back to where it really ran. Whose runs may be
  * read is the caller's to say (a server: the submitter's own).
  */
-import { existsSync } from "node:fs";
-import { attemptOutputDir, type RunRecord } from "../model/index.js";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { attemptOutputDir, runDataStoreFile, storedOutputUrl, type RunRecord } from "../model/index.js";
 import { normalizeName } from "../spec/index.js";
 import type { RunHistory } from "./restart-origins.js";
 
@@ -25,31 +25,51 @@ export interface ForeignInputs {
 /** Restarts of restarts are followed back this far. */
 const MAX_DEPTH = 8;
 
+/** Notes that run `runDir`'s tasks keep their outputs in the data store `store` (RunOptions.dataStore). */
+export function recordDataStore(runDir: string, store: string): void {
+  writeFileSync(runDataStoreFile(runDir), `${store}\n`);
+}
+
+/** The data store run `runDir` kept its tasks' outputs in, if it had one. */
+export function recordedDataStore(runDir: string): string | undefined {
+  try {
+    return readFileSync(runDataStoreFile(runDir), "utf8").trim() || undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
 /**
- * Where each of the plan's inputs from other workflows is (by foreignOutputKey), or why it cannot be had
+ * Where each of the plan's inputs from other workflows is (by foreignOutputKey): its directory on this machine
+ * (`outputs`), and its URL where that run kept its outputs in a data store (`stored`); or why it cannot be had
  * (one line each, naming the task that asks): no such run that `mayRead` lets this user read, no such
- * task in it, a task that did not complete, an output no longer on disk.
+ * task in it, a task that did not complete, an output neither on disk nor in a store.
  */
 export function foreignOutputs(
   history: RunHistory,
   plan: ForeignInputs,
   mayRead: (record: RunRecord) => boolean,
-): { outputs: Map<string, string>; problems: string[] } {
+): { outputs: Map<string, string>; stored: Map<string, string>; problems: string[] } {
   const outputs = new Map<string, string>();
+  const stored = new Map<string, string>();
   const problems: string[] = [];
   for (const task of plan.groups.flatMap((g) => g.tasks))
     for (const input of task.inputs) {
       if (input.kind !== "workflow-task" || input.workflowId === undefined || input.task === undefined) continue;
       const key = foreignOutputKey(input.workflowId, input.task);
-      if (outputs.has(key)) continue;
+      if (outputs.has(key) || stored.has(key)) continue;
       const found = outputOf(history, input.workflowId, input.task, mayRead, 0);
-      if (typeof found === "string" && existsSync(found)) outputs.set(key, found);
-      else {
-        const why = typeof found === "string" ? `its output (${found}) is no longer there` : found.problem;
-        problems.push(`task ${task.name}'s input ${input.workflowId}:${input.task}: ${why}`);
+      if ("problem" in found) {
+        problems.push(`task ${task.name}'s input ${input.workflowId}:${input.task}: ${found.problem}`);
+        continue;
       }
+      if (found.url !== undefined) stored.set(key, found.url);
+      if (existsSync(found.dir)) outputs.set(key, found.dir);
+      else if (found.url === undefined)
+        problems.push(`task ${task.name}'s input ${input.workflowId}:${input.task}: its output (${found.dir}) is no longer there`);
     }
-  return { outputs, problems };
+  return { outputs, stored, problems };
 }
 
 function outputOf(
@@ -58,7 +78,7 @@ function outputOf(
   taskName: string,
   mayRead: (record: RunRecord) => boolean,
   depth: number,
-): string | { problem: string } {
+): { dir: string; url?: string } | { problem: string } {
   const record = history.getRun(runId);
   if (!record || !mayRead(record)) return { problem: `there is no workflow ${runId} of yours` };
   for (const group of record.groups) {
@@ -66,7 +86,13 @@ function outputOf(
     if (!task) continue;
     if (task.status !== "COMPLETED") return { problem: `task ${task.name} of ${runId} is ${task.status}, not COMPLETED` };
     if (group.reused_from !== undefined && depth < MAX_DEPTH) return outputOf(history, group.reused_from, task.name, () => true, depth + 1);
-    return attemptOutputDir(history.runDir(runId), task.name, task.retry_id ?? 0);
+    const runDir = history.runDir(runId);
+    const store = recordedDataStore(runDir);
+    const retryId = task.retry_id ?? 0;
+    return {
+      dir: attemptOutputDir(runDir, task.name, retryId),
+      url: store === undefined ? undefined : storedOutputUrl(store, runId, task.name, retryId),
+    };
   }
   return { problem: `workflow ${runId} has no task ${taskName}` };
 }

@@ -9,6 +9,6 @@ export type { CancelRequest } from "./cancel-requests.js";
 export type * from "./types.js";
 export type { OwnedRun } from "./orphans.js";
 export { completedGroups, type RestartShape, type RunHistory } from "./restart-origins.js";
-export { foreignOutputKey, foreignOutputs } from "./foreign-outputs.js";
+export { foreignOutputKey, foreignOutputs, recordDataStore, recordedDataStore } from "./foreign-outputs.js";
 export type { CredentialTable, CredentialSummary } from "./credentials.js";
 export { KEY_FILE_VARIABLE } from "./credential-key.js";

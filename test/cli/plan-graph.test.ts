@@ -11,6 +11,7 @@ import { ensureBuilt, TestHome, troupe } from "../run/helpers.js";
 
 const SPEC = `workflow:
   name: graph
+  pool: gpu-pool
   groups:
   - name: prepare-data
     tasks:
@@ -45,7 +46,7 @@ let file: string;
 async function plan(output: string): Promise<string> {
   const result = await troupe(["plan", file, "--output", output], { home: home.home });
   expect(result.code, result.stderr).toBe(0);
-  // Warnings (hostNetwork, not done yet) go to stderr; stdout is the graph alone.
+  // Warnings (workflow.pool, not done yet) go to stderr; stdout is the graph alone.
   expect(result.stderr).toContain("W_NOT_IMPLEMENTED");
   return result.stdout;
 }

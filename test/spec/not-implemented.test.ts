@@ -64,7 +64,6 @@ const EXPECTED: Array<{ path: string; key: string; label: string }> = [
   { path: "workflow.resources.default.nodesExcluded", key: "nodesExcluded:", label: "nodesExcluded" },
   { path: "workflow.resources.default.topology", key: "topology:", label: "topology" },
   { path: "workflow.resources.default.storage", key: "storage:", label: "storage" },
-  { path: "workflow.tasks[0].hostNetwork", key: "hostNetwork:", label: "hostNetwork" },
 ];
 
 describe("fields accepted but not implemented", () => {
@@ -83,14 +82,13 @@ describe("fields accepted but not implemented", () => {
       expect(d.message).toContain(`\`${expected.label}\``);
       expect(d.message).toContain("has no effect yet in troupe");
     }
-    expect(warnings[5]!.message).toContain("(task `producer`)");
-    // `credentials:`, `checkpoint:` and `volumeMounts` are implemented (issue 15): no warning for them.
-    const implemented = [".credentials", ".checkpoint", ".volumeMounts"];
+    // `credentials:`, `checkpoint:`, `volumeMounts` and `hostNetwork` are implemented (issue 15): no warning for them.
+    const implemented = [".credentials", ".checkpoint", ".volumeMounts", ".hostNetwork"];
     expect(warnings.some((d) => implemented.some((field) => d.path.endsWith(field)))).toBe(false);
     expect(warnings[1]!.message).toContain("(resource `default`)");
   });
 
-  it("warns once per field per task, however often the task asks", async () => {
+  it("implemented task fields are not warned about, however often a task asks", async () => {
     const src = `workflow:
   name: wf
   tasks:
@@ -111,7 +109,7 @@ describe("fields accepted but not implemented", () => {
     inputs: [{task: a, regex: z}]
 `;
     const paths = notImplemented((await loadWorkflowSpec(src)).diagnostics).map((d) => d.path);
-    expect(paths).toEqual(["workflow.tasks[1].hostNetwork"]);
+    expect(paths).toEqual([]);
   });
 
   it("a field that asks for nothing (false, an empty list or mapping) and implemented fields are not warned about", async () => {
@@ -138,18 +136,20 @@ describe("fields accepted but not implemented", () => {
   n: 2
 workflow:
   name: wf
-  tasks:
+  resources:
 {% for i in range(n) %}
-  - name: t{{ i }}
+    r{{ i }}:
+      storage: 10Gi
+{% endfor %}
+  tasks:
+  - name: t
     image: alpine:3.18
     command: [true]
-    hostNetwork: true
-{% endfor %}
 `;
     const warnings = notImplemented((await loadWorkflowSpec(src)).diagnostics);
     expect(warnings.map((d) => [d.path, d.line])).toEqual([
-      ["workflow.tasks[0].hostNetwork", at(src, "hostNetwork").line],
-      ["workflow.tasks[1].hostNetwork", at(src, "hostNetwork").line],
+      ["workflow.resources.r0.storage", at(src, "storage").line],
+      ["workflow.resources.r1.storage", at(src, "storage").line],
     ]);
   });
 });

@@ -183,9 +183,14 @@ export class ApiBackend implements ContainerBackend {
       Hostname: spec.hostname,
       Labels: spec.labels,
       HostConfig: { ...hostConfigOf(spec), ...mounts },
-      NetworkingConfig: {
-        EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases } },
-      },
+      // The host's network has no endpoint of the container's own to configure.
+      ...(spec.network.ip
+        ? {
+            NetworkingConfig: {
+              EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases } },
+            },
+          }
+        : {}),
     });
     const started = created.then(async (id) => {
       try {

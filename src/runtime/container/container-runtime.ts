@@ -25,7 +25,7 @@ import { prepareBridgePort } from "./bridge-port.js";
 import { INIT_IN_CONTAINER, memberEnvironment, memberMounts } from "./member-container.js";
 import { ContainerMember } from "./container-member.js";
 import { memberName } from "../member-names.js";
-import { memberNetwork, type NetworkLease } from "./member-network.js";
+import { hostNetworkMember, memberNetwork, type NetworkLease } from "./member-network.js";
 import { runKey } from "./run-key.js";
 import { GroupNames } from "./group-names.js";
 import { RunImages, type PullPolicy } from "./run-images.js";
@@ -195,6 +195,8 @@ export class ContainerRuntime implements Runtime {
 
   /** A container's file system is its own: the task's data at OSMO's paths. */
   readonly taskView = { mounts: true, dataPaths: "osmo" } as const;
+  /** The engine's host network mode (`--network host`, NetworkMode "host"). */
+  readonly hostNetwork = true;
 
   get keepsTasks(): boolean {
     return this.backend.keepsContainers;
@@ -261,8 +263,9 @@ export class ContainerRuntime implements Runtime {
     mkdirSync(controlDir, { recursive: true });
     mkdirSync(launch.outputDir, { recursive: true });
     mkdirSync(join(launch.logPath, ".."), { recursive: true });
-    const lease = this.leases.get(launch.address);
-    if (!lease) throw new Error(`no network for ${launch.address}`);
+    // A member on the machine's own network has no lease: its address is the machine's.
+    const lease = launch.hostNetwork ? undefined : this.leases.get(launch.address);
+    if (!lease && !launch.hostNetwork) throw new Error(`no network for ${launch.address}`);
     const mounts = memberMounts(launch, this.init, controlDir);
     const spec: ContainerSpec = {
       name: this.containerName(launch),
@@ -274,7 +277,7 @@ export class ContainerRuntime implements Runtime {
       labels: { [LABEL_RUN]: run.runId, [LABEL_KEY]: this.key, [LABEL_OWNER]: this.owner, ...this.homeLabel, "troupe.task": launch.key },
       mounts,
       hostDir: controlDir,
-      ...memberNetwork(launch, lease),
+      ...(lease ? memberNetwork(launch, lease) : hostNetworkMember(launch)),
       cpus: launch.resources?.cpu || undefined,
       memoryBytes: launch.resources?.memoryBytes || undefined,
       gpuDevices: launch.gpuDevices,
@@ -293,8 +296,10 @@ export class ContainerRuntime implements Runtime {
       const peer = await member.ready;
       // The engine has read it: the secrets need not lie on disk for the container's life.
       rmSync(join(controlDir, SECRET_ENV_FILE), { force: true });
-      if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
-      await this.names.ready(lease, launch);
+      if (lease) {
+        if (this.isolatePorts) await prepareBridgePort(peer, lease.shared);
+        await this.names.ready(lease, launch);
+      }
     } catch (error) {
       await member.stop(0);
       throw new TaskStartError((error as Error).message, "FAILED_START_ERROR");

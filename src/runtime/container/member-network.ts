@@ -41,3 +41,20 @@ export function memberNetwork(launch: TaskLaunch, lease: NetworkLease): Pick<Con
   }
   return { network, extraHosts };
 }
+
+/**
+ * A member on the machine's own network (`hostNetwork: true`): the engine's
+ * host network, no address or alias of its own; its siblings by their
+ * addresses in /etc/hosts (no group name server answers there).
+ */
+export function hostNetworkMember(launch: TaskLaunch): Pick<ContainerSpec, "network" | "extraHosts" | "dns"> {
+  const extraHosts: Record<string, string> = {};
+  for (const [task, address] of Object.entries(launch.hosts)) {
+    extraHosts[memberName(launch.groupName, task)] = address;
+    extraHosts[nameLabel(task)] = address;
+  }
+  return { network: { name: HOST_NETWORK, ip: "", aliases: [] }, extraHosts };
+}
+
+/** The engines' name of the machine's own network. */
+export const HOST_NETWORK = "host";

@@ -90,6 +90,8 @@ export class HostRuntime implements Runtime {
   readonly keepsTasks = this.sandboxed && spawnerPath() !== undefined;
   /** A sandbox lays mounts over the host's root, read-only beneath: no new top-level directory for OSMO's paths. */
   readonly taskView = { mounts: this.sandboxed, dataPaths: "host" } as const;
+  /** A hostNetwork task's sandbox gets no network namespace of its own (without isolation no task has one). */
+  readonly hostNetwork = true;
   /** Attempts of an earlier process were re-attached: its leftovers of this run go at close. */
   private reattached = false;
 
@@ -217,7 +219,7 @@ export class HostRuntime implements Runtime {
       return plain;
     }
     // Each attempt has a directory of its own (staged files, network script) when it needs one: new, so no clean-up before.
-    if (!own || launch.files.length > 0 || this.network) {
+    if (!own || launch.files.length > 0 || (this.network && !launch.hostNetwork)) {
       mkdirSync(dir, { recursive: true });
       this.madeSandboxes = true;
     }
@@ -235,7 +237,7 @@ export class HostRuntime implements Runtime {
       ownSandbox: own,
       ...names,
       stagedFiles: launch.files.map((_, i) => join(dir, `file.${i}`)),
-      netns: this.network !== undefined,
+      netns: this.network !== undefined && launch.hostNetwork !== true,
       userNamespace: !this.privileged,
       user,
       env: taskEnvironment(launch, user),
@@ -256,7 +258,8 @@ export class HostRuntime implements Runtime {
     const command = own
       ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
       : { argv: bwrap!.argv, keep, supervised: supervisor !== undefined };
-    const configureNetwork = this.network ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
+    const configureNetwork =
+      this.network && !launch.hostNetwork ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
     const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));

@@ -22,12 +22,6 @@ export interface NotImplementedField {
 }
 
 export const NOT_IMPLEMENTED: readonly NotImplementedField[] = [
-  {
-    place: "task",
-    field: "hostNetwork",
-    label: "hostNetwork",
-    instead: "the task gets the network any task of its group gets (see --isolation)",
-  },
   { place: "resource", field: "platform", label: "platform", instead: "tasks run wherever their pool runs them" },
   { place: "resource", field: "nodesExcluded", label: "nodesExcluded", instead: "tasks run wherever their pool runs them" },
   { place: "resource", field: "topology", label: "topology", instead: "a group's tasks are placed as their pool places any" },
