@@ -131,6 +131,30 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     expect(home.log(result.record.id, "seven")).toBe("about to fail\n");
   }, 90_000);
 
+  it("hostNetwork: true runs where the pool allows it (every member is on its node's network anyway), refused where not", async () => {
+    const file = home.spec(
+      "hostnet",
+      `workflow:
+  name: slurm-hostnet
+  groups:
+  - name: hostnet-${random(3)}
+    tasks:
+    - name: onhost
+      image: alpine:3.18
+      hostNetwork: true
+      command: ["sh", "-c", "echo on {{host:onhost}}"]
+`,
+    );
+    const refused = await troupe(["run", file, ...slurmArgs], { home: home.home, env: env(), timeoutMs: 60_000 });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("asks for hostNetwork: true, which the pool of troupe run does not allow");
+    const result = await runJson(file, { home: home.home, env: env(), extra: [...slurmArgs, "--allow-host-network"], timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    const task = taskOf(result.record, "onhost");
+    expect(task.ip).toMatch(/^10\.250\.0\.1\d$/);
+    expect(home.log(result.record.id, "onhost")).toBe(`on ${task.ip}\n`);
+  }, 120_000);
+
   it("Ctrl-C cancels the run: its job is cancelled, its commands are gone, squeue shows nothing of it", async () => {
     const group = `cancel-${random(3)}`;
     const marker = `0.1${Math.floor(Math.random() * 1e6)}`;

@@ -73,7 +73,16 @@ export interface SlurmSettings {
 /** Members in containers on the nodes see OSMO's data paths; in the host sandbox, the shared directory's own. */
 function capabilitiesOf(nodeEngine: SlurmSettings["nodeEngine"]): PoolCapabilities {
   const dataPaths = nodeEngine === "podman" ? "osmo" : "host";
-  return { placement: "cluster", sharedFileSystem: true, tasksOutliveTroupe: true, localLogs: true, mounts: true, dataPaths };
+  // hostNetwork: every member is on its node's network already (its sandbox and container have none of their own).
+  return {
+    placement: "cluster",
+    sharedFileSystem: true,
+    tasksOutliveTroupe: true,
+    localLogs: true,
+    mounts: true,
+    dataPaths,
+    hostNetwork: true,
+  };
 }
 
 /** The fields of a job's comment: troupe;run=R;owner=HOME;pid=TOKEN[;keep=1]. */
