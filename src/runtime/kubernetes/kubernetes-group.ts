@@ -13,7 +13,7 @@ import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
-import { podOutcome, podPlacement, waitingProblem } from "./pod-state.js";
+import { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
 import { apiMessage, isStatus, retrying } from "./api-errors.js";
 import { readPodLog } from "./pod-log.js";
 
@@ -37,6 +37,8 @@ interface KubernetesMember {
   prepared: boolean;
   ready: boolean;
   reported: boolean;
+  /** Why the scheduler has not placed the pod, as last told to the listener. */
+  unplaced?: string;
   ended: Promise<void>;
   end: () => void;
   unwatch?: () => void;
@@ -252,6 +254,11 @@ export class KubernetesGroup implements GroupHandle {
       return;
     }
     const placement = podPlacement(pod);
+    const unplaced = member.placed ? undefined : unschedulableReason(pod);
+    if (unplaced && unplaced !== member.unplaced) {
+      member.unplaced = unplaced;
+      this.listener.unplaced?.(member.key, unplaced);
+    }
     if (placement && !member.placed) {
       member.placed = true;
       const hostName = memberHostName(
