@@ -24,6 +24,8 @@ export interface KubernetesSite {
   readonly owner: Owner;
   readonly settings: HeldPodSettings;
   readonly clusterDomain: string;
+  /** The name of the image pull Secret of the run owner's login for `image`, made if need be; undefined: none. */
+  pullSecret(image: string | undefined): Promise<string | undefined>;
   /** Pod events of this group's pods, by pod name, until `unwatch`. */
   watch(pod: string, onPod: (pod: V1Pod, gone: boolean) => void): () => void;
 }
@@ -75,13 +77,19 @@ export class KubernetesGroup implements GroupHandle {
   private async create(member: KubernetesMember, ref: MemberRef): Promise<void> {
     try {
       if (this.group.members.length > 1) await (this.service ??= this.createService());
+      const pullSecret = await this.site.pullSecret(ref.image);
       const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      if (pullSecret) body.spec!.imagePullSecrets = [...(body.spec!.imagePullSecrets ?? []), { name: pullSecret }];
       await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
         // A retried creation that had gone through: the pod (its name is the attempt's) is this one.
         if (!isStatus(error, 409)) throw error;
       });
     } catch (error) {
-      this.report(member, { kind: "start-failed", message: `the API server refused the pod: ${apiMessage(error)}` });
+      const message =
+        error instanceof Error && error.message.startsWith("the API server")
+          ? error.message
+          : `the API server refused the pod: ${apiMessage(error)}`;
+      this.report(member, { kind: "start-failed", message });
     }
   }
 

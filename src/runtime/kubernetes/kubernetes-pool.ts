@@ -16,6 +16,7 @@ import type { HeldPodSettings } from "./held-pod.js";
 import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
 import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
 import { PodInformer } from "./pod-informer.js";
+import { PULL_SECRET_TYPE, PullSecrets } from "./pull-secrets.js";
 
 export interface KubernetesSettings extends HeldPodSettings {
   config: KubeConfig;
@@ -79,7 +80,10 @@ export class KubernetesPool implements PoolBackend {
     this.open.add(run.runId);
     const annotations = { [PROCESS_ANNOTATION]: processToken(), ...(run.keepTasks ? { [KEEP_ANNOTATION]: "1" } : {}) };
     const settings = { ...this.settings, podAnnotations: { ...this.settings.podAnnotations, ...annotations } };
-    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, () => this.open.delete(run.runId));
+    const pullSecrets = new PullSecrets(this.core, owner, this.settings.namespace, run.registryAuth, annotations);
+    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, () =>
+      this.open.delete(run.runId),
+    );
   }
 
   /**
@@ -89,18 +93,25 @@ export class KubernetesPool implements PoolBackend {
    */
   async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
     const namespace = this.settings.namespace;
-    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABELS.owner}=${labelValue(this.homeId)}` });
+    const labelSelector = `${LABELS.owner}=${labelValue(this.homeId)}`;
+    const pods = await this.core.listNamespacedPod({ namespace, labelSelector });
+    // A run's pull Secrets too: a troupe may die after making them, before any pod.
+    const pullSecrets = await this.core.listNamespacedSecret({ namespace, labelSelector, fieldSelector: `type=${PULL_SECRET_TYPE}` });
     const doomedRuns = new Set<string>();
     const removed: string[] = [];
-    for (const pod of pods.items) {
-      const annotations = pod.metadata?.annotations ?? {};
+    const objects = [
+      ...pods.items.map((object) => ({ what: "pod", metadata: object.metadata })),
+      ...pullSecrets.items.map((object) => ({ what: "secret", metadata: object.metadata })),
+    ];
+    for (const { what, metadata } of objects) {
+      const annotations = metadata?.annotations ?? {};
       const run = annotations[ANNOTATIONS.runId] ?? "";
       if (this.open.has(run) || spare?.has(run)) continue;
       if (annotations[KEEP_ANNOTATION] === "1" && spare === undefined) continue;
       const token = annotations[PROCESS_ANNOTATION];
       if (token && isProcessTokenAlive(token)) continue;
       doomedRuns.add(run);
-      removed.push(`kubernetes pod ${namespace}/${pod.metadata!.name!}`);
+      removed.push(`kubernetes ${what} ${namespace}/${metadata!.name!}`);
     }
     for (const runId of doomedRuns) await deleteRun(this.core, namespace, runSelector({ home: this.homeId, runId }), 0);
     return removed;
@@ -130,6 +141,7 @@ class KubernetesSession implements RunSession, KubernetesSite {
     readonly owner: Owner,
     readonly settings: KubernetesSettings,
     private readonly informer: PodInformer,
+    private readonly pullSecrets: PullSecrets,
     private readonly onClose: () => void,
   ) {
     this.clusterDomain = settings.clusterDomain ?? "cluster.local";
@@ -137,6 +149,10 @@ class KubernetesSession implements RunSession, KubernetesSite {
 
   watch(pod: string, onPod: (pod: import("@kubernetes/client-node").V1Pod, gone: boolean) => void): () => void {
     return this.informer.watch(pod, onPod);
+  }
+
+  pullSecret(image: string | undefined): Promise<string | undefined> {
+    return this.pullSecrets.forImage(image);
   }
 
   openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
