@@ -39,6 +39,8 @@ interface KubernetesMember {
   prepared: boolean;
   ready: boolean;
   reported: boolean;
+  /** A stop was asked for: it is never `ready` after that (its end follows). */
+  stopping?: boolean;
   /** Why the scheduler has not placed the pod, as last told to the listener. */
   unplaced?: string;
   ended: Promise<void>;
@@ -151,6 +153,7 @@ export class KubernetesGroup implements GroupHandle {
     const member = this.members.get(key);
     if (!member) return;
     if (!member.reported) {
+      member.stopping = true;
       if (!(await this.deletePod(member, Math.ceil(graceMs / 1000)))) {
         // Never made (its creation failed or is still under way) or gone unseen: nothing of it runs.
         this.report(member, { kind: "start-failed", message: `pod ${member.pod} was stopped before it ran` });
@@ -278,7 +281,7 @@ export class KubernetesGroup implements GroupHandle {
       this.listener.placed(member.key, { address: placement.address, hostName, node: placement.node });
     }
     const running = pod.status?.containerStatuses?.some((s) => s.name === TASK_CONTAINER && s.state?.running);
-    if (member.placed && member.prepared && running && !member.ready) {
+    if (member.placed && member.prepared && running && !member.ready && !member.stopping) {
       member.ready = true;
       this.listener.ready(member.key);
     }
