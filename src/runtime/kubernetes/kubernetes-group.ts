@@ -11,6 +11,7 @@ import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, Ta
 import { tolerated } from "../../util/log.js";
 import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
+import { joinPodGroup, type PodGroups } from "./pod-groups.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
 import { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
@@ -24,6 +25,8 @@ export interface KubernetesSite {
   readonly owner: Owner;
   readonly settings: HeldPodSettings;
   readonly clusterDomain: string;
+  /** The run's gang PodGroups (none where the pool names no gang scheduler). */
+  readonly podGroups: PodGroups;
   /** The name of the image pull Secret of the run owner's login for `image`, made if need be; undefined: none. */
   pullSecret(image: string | undefined): Promise<string | undefined>;
   /** Pod events of this group's pods, by pod name, until `unwatch`. */
@@ -56,6 +59,7 @@ const FORCE_WAIT_MS = 10_000;
 export class KubernetesGroup implements GroupHandle {
   private readonly members = new Map<string, KubernetesMember>();
   private service: Promise<void> | undefined;
+  private podGroup: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -79,8 +83,11 @@ export class KubernetesGroup implements GroupHandle {
   private async create(member: KubernetesMember, ref: MemberRef): Promise<void> {
     try {
       if (this.group.members.length > 1) await (this.service ??= this.createService());
+      if (this.group.members.length > 1)
+        await (this.podGroup ??= this.site.podGroups.create(this.site.owner, this.group.name, this.group.members.length));
       const pullSecret = await this.site.pullSecret(ref.image);
       const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      joinPodGroup(body, this.site.settings, this.site.owner, this.group.name, this.group.members.length);
       if (pullSecret) body.spec!.imagePullSecrets = [...(body.spec!.imagePullSecrets ?? []), { name: pullSecret }];
       await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
         // A retried creation that had gone through: the pod (its name is the attempt's) is this one.
@@ -234,6 +241,7 @@ export class KubernetesGroup implements GroupHandle {
         .catch((error: unknown) => {
           if (!isStatus(error, 404)) throw error;
         });
+    if (this.podGroup) await this.site.podGroups.deleteAll(this.id);
   }
 
   private member(key: string, taskName: string, retryId: number): KubernetesMember {
