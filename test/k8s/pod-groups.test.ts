@@ -7,32 +7,22 @@
  * scheduler whose CRD the cluster lacks fails the group's members saying so. What is not shown here: the gang
  * placement itself (no coscheduling-enabled kube-scheduler runs on the test cluster; docs/k8s-notes.md).
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1CustomResourceDefinition } from "@kubernetes/client-node";
-import { parse } from "yaml";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { KubernetesPool, type KubernetesSettings } from "../../src/runtime/kubernetes/index.js";
 import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { COSCHEDULING, fetchPodGroupCrd, installPodGroupCrd } from "./gang-fixtures.js";
 import { Events } from "./pool-events.js";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const attempt = givenCluster();
 const home = mkdtempSync(join(tmpdir(), "troupe-k8s-gang-"));
 const namespace = uniqueNamespace("troupe-gang");
-const COSCHEDULING = { group: "scheduling.x-k8s.io", version: "v1alpha1", plural: "podgroups" };
 
-/** The CRD's file, fetched (or found in the cache) by the pinned script; or why it cannot be had. */
-function fetchCrd(): { file?: string; reason?: string } {
-  if (!attempt.cluster) return { reason: attempt.reason };
-  const fetched = spawnSync("bash", [join(ROOT, "scripts/k8s/gang-crds.sh")], { encoding: "utf8", timeout: 300_000 });
-  if (fetched.status !== 0) return { reason: `scripts/k8s/gang-crds.sh failed: ${fetched.stderr.trim()}` };
-  return { file: fetched.stdout.trim() };
-}
-const crd = fetchCrd();
+const crd = attempt.cluster ? fetchPodGroupCrd() : { reason: attempt.reason };
 
 describe.skipIf(!crd.file)(`gang scheduling's PodGroups ${crd.reason ? `(skipped: ${crd.reason})` : ""}`, () => {
   let config: KubeConfig;
@@ -55,17 +45,7 @@ describe.skipIf(!crd.file)(`gang scheduling's PodGroups ${crd.reason ? `(skipped
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     core = config.makeApiClient(CoreV1Api);
     custom = config.makeApiClient(CustomObjectsApi);
-    // Cluster-wide and idempotent: another run of this test may have made it already.
-    const extensions = config.makeApiClient(ApiextensionsV1Api);
-    const body = parse(readFileSync(crd.file!, "utf8")) as V1CustomResourceDefinition;
-    await extensions.createCustomResourceDefinition({ body }).catch((error: { code?: number }) => {
-      if (error.code !== 409) throw error;
-    });
-    for (let i = 0; i < 100; i++) {
-      const made = await extensions.readCustomResourceDefinition({ name: body.metadata!.name! });
-      if (made.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await installPodGroupCrd(config, crd.file!);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     for (
       let i = 0;

@@ -83,7 +83,7 @@ describe.skipIf(!attempt.cluster)(
       };
       group.place(Object.entries(images).map(([taskName, image]) => ({ key: `trio/${taskName}/0`, taskName, retryId: 0, image })));
       await events.until(() => events.placements.size + events.exits.size === 3);
-    expect([...events.exits]).toEqual([]);
+      expect([...events.exits]).toEqual([]);
 
       const secrets = await pullSecretsOf("run-pull");
       expect(secrets).toHaveLength(1);
