@@ -1,7 +1,9 @@
 /**
  * A group on Kubernetes (the port's GroupHandle). `place` creates each member's pod, holding (barrier.ts), and
- * the group's headless Service when it has several members; the session's informer (pod-informer.ts) brings
- * every change of the pods, which are the members' events: bound with an address is `placed`, the holder
+ * the group's headless Service and gang PodGroup (pod-groups.ts) when it has several members, the pods naming
+ * their image's pull Secret (pull-secrets.ts); the session's informer (pod-informer.ts) brings every change of
+ * the pods, which are the members' events: unschedulable is `unplaced` with the scheduler's reason, bound with
+ * an address is `placed`, the holder
  * running with its launch delivered is `ready`, an ended pod is `exited` (pod-state.ts). `release` is one
  * annotation PATCH per member; `stop` deletes the pod (grace, then force).
  */
