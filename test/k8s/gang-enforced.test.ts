@@ -100,9 +100,9 @@ describe.skipIf(!crd.file)(`gang scheduling enforced by coscheduling ${crd.reaso
     await loose.until(() => loose.placements.size >= 1 && loose.unplacedReasons.size >= 1, 30_000);
     await gang.until(() => gang.unplacedReasons.size === 4, 30_000);
     expect(gang.placements.size).toBe(0);
-    expect(gang.unplacedReasons.get("gang/m0/0")).toMatch(
-      /cannot find enough sibling pods, current pods number: 4, minMember of group: 4|PodGroup/,
-    );
+    // The coscheduling plugin's words: the gang rejected, or not all of its pods there yet.
+    for (const reason of gang.unplacedReasons.values())
+      expect(reason).toMatch(/PodGroup \S+ gets rejected|optimistic rejection in PostFilter|cannot find enough sibling pods/);
     for (const s of sessions.splice(0)) await s.close();
   }, 90_000);
 
