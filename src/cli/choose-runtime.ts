@@ -25,6 +25,9 @@ export interface RuntimeFlags {
   context?: string;
   kubeconfig?: string;
   podAnnotations?: string[];
+  gangScheduler?: string;
+  gangQueue?: string;
+  schedulerName?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

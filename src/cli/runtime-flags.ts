@@ -23,6 +23,9 @@ const RUNTIME_FLAG_KEYS = [
   "context",
   "kubeconfig",
   "podAnnotations",
+  "gangScheduler",
+  "gangQueue",
+  "schedulerName",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -77,5 +80,16 @@ export function addRuntimeFlags(command: Command): Command {
       "--pod-annotations <KEY=VALUE>",
       "kubernetes runtime: an annotation every pod gets, as a pod template's (may be given again)",
       (word: string, words: string[] | undefined) => [...(words ?? []), word],
+    )
+    .addOption(
+      new Option(
+        "--gang-scheduler <scheduler>",
+        "kubernetes runtime: a PodGroup per group of several members for this gang scheduler, so that it places all of a group's pods or none (default none)",
+      ).choices(["coscheduling", "volcano", "kai", "none"]),
+    )
+    .option("--gang-queue <name>", "kubernetes runtime: the queue of volcano's and KAI's PodGroups (default: default)")
+    .option(
+      "--scheduler-name <name>",
+      "kubernetes runtime: the scheduler that places the pods (default: the gang scheduler's, else the cluster's)",
     );
 }

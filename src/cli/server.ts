@@ -115,6 +115,9 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     context: prod             # kubernetes: the kubeconfig's context (default: its current one)
     kubeconfig: /etc/troupe/kubeconfig   # kubernetes: default KUBECONFIG, else ~/.kube/config
     pod_annotations: {team: a}   # kubernetes: annotations every pod gets
+    gang_scheduler: coscheduling # kubernetes: a PodGroup per group (coscheduling, volcano, kai; default none)
+    gang_queue: research      # kubernetes: volcano's and KAI's queue (default: default)
+    scheduler_name: scheduler-plugins-scheduler  # kubernetes: the pods' scheduler (default: the gang's, else the cluster's)
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

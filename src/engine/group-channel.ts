@@ -7,6 +7,8 @@ export class AttemptEvents {
   readonly ready: Promise<boolean>;
   readonly exited: Promise<MemberOutcome>;
   wasReady = false;
+  /** The cluster said why it has not placed the attempt yet (GroupListener.unplaced). */
+  onUnplaced?: (reason: string) => void;
   private settlePlaced!: (placement: Placement | undefined) => void;
   private settleReady!: (ready: boolean) => void;
   private settleExited!: (outcome: MemberOutcome) => void;
@@ -45,6 +47,10 @@ export class GroupChannel implements GroupListener {
 
   placed(key: string, placement: Placement): void {
     this.attempts.get(key)?.place(placement);
+  }
+
+  unplaced(key: string, reason: string): void {
+    this.attempts.get(key)?.onUnplaced?.(reason);
   }
 
   ready(key: string): void {

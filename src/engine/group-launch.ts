@@ -17,6 +17,7 @@ import { AttemptEvents, GroupChannel } from "./group-channel.js";
 import { copyLog } from "./log-copy.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
+import { noteUnplaced } from "./unplaced.js";
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
 export const LEAD_HEAD_START_MS = 30;
@@ -154,8 +155,9 @@ export class GroupLauncher {
     state.groups[g]!.live += members.length;
     const watched = members.map((t) => ({ t, retryId: state.tasks[g]![t]!.retryId, ...this.watch(g, t, state.tasks[g]![t]!.retryId) }));
     const { handle } = this.handleOf(g);
-    for (const { attempt, events } of watched) {
+    for (const { t, retryId, attempt, events } of watched) {
       attempt.placing = true;
+      events.onUnplaced = (reason) => noteUnplaced(state, group, g, t, retryId, reason);
       void events.placed.then(() => (attempt.placing = false));
     }
     handle.place(

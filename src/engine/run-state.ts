@@ -40,6 +40,8 @@ export interface TaskState {
   outputDir: string;
   /** Where the pool has the current attempt, from its placement until its end. */
   attempt?: LiveAttempt;
+  /** Why the cluster has not placed the current attempt, as last said (unplaced.ts). */
+  unplaced?: string;
 }
 
 export interface GroupState {
@@ -58,6 +60,8 @@ export interface GroupState {
   endedAs?: { status: TaskStatus; reason: string };
   /** Attempts whose sandbox is being prepared or whose process is alive. */
   live: number;
+  /** Why the cluster has not placed one of its members, as last said (unplaced.ts). */
+  unplaced?: string;
 }
 
 export class RunState {

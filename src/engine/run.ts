@@ -24,6 +24,7 @@ import { resumeRun, type ResumeSite } from "./run-resume.js";
 import { schedule, type SchedulerAction } from "./scheduler.js";
 import type { PoolMember, PoolPriority } from "./shared-pool.js";
 import { PlatformExitCode, isFinal, type GroupStatus, type TaskStatus } from "./statuses.js";
+import { unplacedCause } from "./unplaced.js";
 
 export { LEAD_HEAD_START_MS } from "./group-launch.js";
 export type { RunOptions, RunResult } from "./run-options.js";
@@ -299,7 +300,7 @@ export class WorkflowRun implements PoolMember {
         this.endGroup(
           g,
           "FAILED_QUEUE_TIMEOUT",
-          `waited longer than the queue timeout (${seconds(this.plan.timeouts.queueMs)}) for resources`,
+          `waited longer than the queue timeout (${seconds(this.plan.timeouts.queueMs)}) for resources${unplacedCause(this.state, g)}`,
           "FAILED_QUEUE_TIMEOUT",
           0,
         );
@@ -344,6 +345,7 @@ export class WorkflowRun implements PoolMember {
     state.retryId += 1;
     state.status = null;
     state.exitCode = null;
+    state.unplaced = undefined;
     state.outputDir = this.outputDirOf(g, t, state.retryId);
     const ended = isFinal(status) ? { endTime: this.clock.now() } : { endTime: null };
     this.state.setTask(g, t, status, reason, { retryId: state.retryId, exitCode: null, startTime: null, ...ended });

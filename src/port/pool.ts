@@ -8,7 +8,8 @@
  * group again through the same handle.
  *
  * A group goes through the handle in steps, each answered by events:
- *   place(members)    -> placed(key, address, node)  (or exited: it could not be placed)
+ *   place(members)    -> placed(key, address, node)  (or exited: it could not be placed;
+ *                        unplaced(key, reason) meanwhile, where the cluster says why it waits)
  *   prepare(launch)   -> ready(key)                  (or exited: start failed, image pull, ...)
  *   release(keys)     -> the commands start; the promise rejects when they could not be
  *   ...               -> exited(key, outcome)        (exit code, evicted, preempted, lost, ...)
@@ -95,6 +96,11 @@ export type StartTimes = ReadonlyMap<string, number>;
 
 export interface GroupListener {
   placed(key: string, placement: Placement): void;
+  /**
+   * Not placed yet, and why, in the cluster scheduler's words (a pod the scheduler cannot fit: "0/3 nodes are
+   * available: 3 Insufficient cpu"): shown as the member's SCHEDULING reason. Said again only when it changes.
+   */
+  unplaced?(key: string, reason: string): void;
   /** The member's sandbox is up and its command waits for the release. */
   ready(key: string): void;
   /** The attempt ended, once, however it ended (also after a failed place or prepare). */

@@ -23,6 +23,7 @@ export {
 } from "./slurm/index.js";
 export {
   contextNamespace,
+  GANG_SCHEDULERS,
   KubernetesPool,
   listNodes,
   loadKubeConfig,

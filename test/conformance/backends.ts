@@ -10,6 +10,8 @@ import { partitionNodes, SlurmPool } from "../../src/runtime/slurm/index.js";
 import { attemptCluster } from "../slurm/slurm-cluster.js";
 import { ensureSpawnerBuilt } from "../runtime/spawner-fixtures.js";
 import { ChaosPool } from "./chaos-pool.js";
+import { KubernetesPool } from "../../src/runtime/kubernetes/index.js";
+import { givenCluster, kubeConfigFrom } from "../k8s/k8s-cluster.js";
 
 /** troupe's home as these pools see it (hidden from tasks; in the keys of what they make): none is needed on disk. */
 export const CONFORMANCE_HOME = "/nonexistent/troupe-conformance-home";
@@ -77,6 +79,23 @@ export const BACKENDS = {
   slurm: () => slurmPool(),
   /** The same, each member in a podman container of its image on its node (the nodes share this machine's podman). */
   "slurm-podman": () => slurmPool("podman"),
+  /**
+   * The Kubernetes runtime on the test cluster (scripts/k8s/up.sh: kwok's nodes), in the namespace the test file
+   * made (TROUPE_CONFORMANCE_K8S_NAMESPACE, inherited by the dead-session child); a released pod ends 0 after
+   * 300 ms (the test cluster's `troupe.test/run-for` hook, which kwok reads).
+   */
+  kubernetes: async () => {
+    const { cluster, reason } = givenCluster();
+    const namespace = process.env.TROUPE_CONFORMANCE_K8S_NAMESPACE;
+    if (!cluster || !namespace)
+      throw new Error(`no Kubernetes test cluster or namespace: ${reason ?? "TROUPE_CONFORMANCE_K8S_NAMESPACE is not set"}`);
+    return new KubernetesPool({
+      config: kubeConfigFrom(cluster.kubeconfig),
+      home: CONFORMANCE_HOME,
+      namespace,
+      podAnnotations: { "troupe.test/run-for": "300ms" },
+    });
+  },
   /** The chaos pool with no faults scripted, over the host runtime: it must pass the suite as its inner pool does. */
   "chaos-host": async () => new ChaosPool(hostPool("troupe-spawner")),
 } satisfies Record<string, () => Promise<PoolBackend>>;

@@ -45,6 +45,8 @@ export function describeConformance(target: ConformanceTarget): void {
       console.log(`skipped for ${target.name}: ${reason}`);
       ctx.skip(reason);
     };
+    /** A case about what a command does (its output, exit code, signals, network): skipped where none runs. */
+    const needsCommands = (ctx: TestContext) => skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
 
     it("places every member of a group of 3, each with an address of its own and a host name, and nothing more before prepare", async () => {
       const g = (await openRun()).group("trio", ["a", "b", "c"]);
@@ -58,7 +60,8 @@ export function describeConformance(target: ConformanceTarget): void {
       expect(g.events.filter((e) => !e.startsWith("placed "))).toEqual([]);
     });
 
-    it("prepares every member (ready) and starts no command before the release", async () => {
+    it("prepares every member (ready) and starts no command before the release", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("barrier", ["a", "b", "c"]);
       const mark = sh(({ output }) => `echo ran; touch ${output}/ran`);
       const keys = await g.upToReady({ a: mark, b: mark, c: mark });
@@ -76,7 +79,8 @@ export function describeConformance(target: ConformanceTarget): void {
       if (shared) for (const file of ran) expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(releasedAt - 20);
     });
 
-    it("members reach each other by their {{host:X}} names: the name resolves and connects from a sibling", async () => {
+    it("members reach each other by their {{host:X}} names: the name resolves and connects from a sibling", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("pair", ["server", "client", "watcher"]);
       const port = 20_000 + Math.floor(Math.random() * 20_000);
       const keys = await g.started({
@@ -96,7 +100,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect((await readAll(g.handle.logs(watcher))).text).toBe("resolved\n");
     });
 
-    it("reports exit codes exactly: 0, 3, and 137 for a command killed by SIGKILL", async () => {
+    it("reports exit codes exactly: 0, 3, and 137 for a command killed by SIGKILL", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("codes", ["zero", "three", "killed"]);
       const [zero, three, killed] = await g.started({ zero: sh("exit 0"), three: sh("exit 3"), killed: sh("kill -KILL $$") });
       expect(await g.exit(zero!)).toEqual({ kind: "exited", code: 0 });
@@ -104,7 +109,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(await g.exit(killed!)).toMatchObject({ kind: "exited", code: 137 });
     });
 
-    it("runs a fresh attempt of a member (a retry) as the first: placed, prepared, released, ended, with a log of its own, its siblings' names resolving", async () => {
+    it("runs a fresh attempt of a member (a retry) as the first: placed, prepared, released, ended, with a log of its own, its siblings' names resolving", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("retry", ["worker", "peer"]);
       const [first, peer] = await g.started({ worker: sh("echo try-0; exit 3"), peer: sh("sleep 30") });
       expect(await g.exit(first!)).toEqual({ kind: "exited", code: 3 });
@@ -128,7 +134,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       await g.handle.stop(peer!, 0);
     });
 
-    it("reports a command that cannot be started (a missing binary) as such, once", async () => {
+    it("reports a command that cannot be started (a missing binary) as such, once", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("missing", ["lost"]);
       const [key] = g.place();
       await g.placedAll([key!]);
@@ -141,7 +148,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       else expect(outcome).toMatchObject({ kind: "start-failed", message: expect.any(String) });
     });
 
-    it("checks images where it runs them (one it has is ready, one it cannot have is refused and its member ends image-pull); where it runs none, that member runs all the same", async () => {
+    it("checks images where it runs them (one it has is ready, one it cannot have is refused and its member ends image-pull); where it runs none, that member runs all the same", async (ctx) => {
+      needsCommands(ctx);
       const { session, group } = await openRun();
       const missing = `localhost/troupe-conformance/no-such-image:${Math.random().toString(36).slice(2, 10)}`;
       const g = group("imageless", ["m"]);
@@ -166,7 +174,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(await g.exit(key!)).toEqual({ kind: "exited", code: 0 });
     });
 
-    it("stops a member politely (its SIGTERM handler runs) and, one that ignores it, by force after the grace; `exited` follows", async () => {
+    it("stops a member politely (its SIGTERM handler runs) and, one that ignores it, by force after the grace; `exited` follows", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("stops", ["polite", "stubborn"]);
       const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
       const [polite, stubborn] = await g.started({
@@ -219,7 +228,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(g.outcomes.has(keys[1]!)).toBe(false);
     });
 
-    it("streams a member's complete output (stdout and stderr) from logs(key): while it runs, and whole once it has ended", async () => {
+    it("streams a member's complete output (stdout and stderr) from logs(key): while it runs, and whole once it has ended", async (ctx) => {
+      needsCommands(ctx);
       const g = (await openRun()).group("talk", ["talker"]);
       const [key] = await g.started({ talker: sh("for i in 1 2 3 4 5; do echo line-$i; sleep 0.3; done; echo err >&2") });
       const live = await readAll(g.handle.logs(key!));
@@ -248,7 +258,8 @@ echo "got=$got"; [ "$got" = hello ]`,
       expect(await g.handle.restart(key!, 0)).toBe(false);
     });
 
-    it("reports `exited` exactly once however often a member is stopped, and close() may be called twice", async () => {
+    it("reports `exited` exactly once however often a member is stopped, and close() may be called twice", async (ctx) => {
+      needsCommands(ctx);
       const { session, group } = await openRun();
       const g = group("once", ["sleeper", "quick"]);
       const [sleeper, quick] = await g.started({ sleeper: sh("sleep 30"), quick: sh("exit 0") });

@@ -26,8 +26,10 @@ export interface ConformanceTarget {
    * What the pool cannot do yet that no capability says, with why: the cases
    * that need it are skipped, printing the reason.
    * files: place a member's `files:` at their paths and mount its inputs read-only (a sandbox's work).
+   * commands: run a member's command at all (a simulated cluster: kwok's pods end as the test cluster's
+   * annotations say, whatever their command; no output, no signals, no network between members).
    */
-  cannot?: { files?: string };
+  cannot?: { files?: string; commands?: string };
   /**
    * The pool runs images but checks each only where a member is prepared (a
    * cluster's nodes pull their own): one it cannot have ends that member

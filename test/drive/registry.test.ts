@@ -65,6 +65,7 @@ describe("a request for a runtime", () => {
     ["a namespace that is no DNS label", flags("kubernetes", { namespace: "Team_A" }), "--namespace Team_A: a namespace name"],
     ["a pod annotation without its value", flags("kubernetes", { pod_annotations: ["troupe.test/exit-code"] }), "KEY=VALUE"],
     ["a Kubernetes option to Slurm", flags("slurm", { namespace: "a" }), "--runtime slurm does not take --namespace"],
+    ["a gang scheduler it does not know", flags("kubernetes", { gang_scheduler: "yunikorn" }), "--gang-scheduler yunikorn: "],
   ])("refuses %s, saying where (a usage error)", (_what, request, message) => {
     expect(() => resolveRequest(request)).toThrow(expect.objectContaining({ kind: "usage", message: expect.stringContaining(message) }));
   });

@@ -270,14 +270,22 @@ describe("a pool whose cluster places the groups", () => {
     expect(h.task("client").startTime).toBe(now + 1_271);
   });
 
-  it("the queue timeout runs while the cluster has not placed the group: FAILED_QUEUE_TIMEOUT, its unplaced members stopped at once, its placed ones once up", async () => {
+  it("the queue timeout runs while the cluster has not placed the group, its reason the cluster's: FAILED_QUEUE_TIMEOUT, its unplaced members stopped at once, its placed ones once up", async () => {
     const h = await start(PAIR);
     const g = h.cluster.group("g");
     g.placeMember("server");
+    // Why the cluster waits is the task's SCHEDULING reason, recorded once per change.
+    for (const why of ["0/3 nodes are available: 3 Insufficient cpu", "0/3 nodes are available: 3 Insufficient cpu", "2 Insufficient gpu"])
+      g.listener.unplaced?.(g.key("client"), why);
     await flush();
+    expect(h.reasons("client").filter((r) => r.includes("not placed"))).toEqual([
+      "SCHEDULING: the cluster has not placed it: 0/3 nodes are available: 3 Insufficient cpu",
+      "SCHEDULING: the cluster has not placed it: 2 Insufficient gpu",
+    ]);
     h.clock.advance(60_000);
     await flush();
     expect(h.groupStatus(0)).toBe("FAILED_QUEUE_TIMEOUT");
+    expect(h.task("client").reason).toMatch(/queue timeout \(60s\) for resources; the cluster's last word: 2 Insufficient gpu$/);
     expect(h.groupStatus(1)).toBe("FAILED_UPSTREAM");
     // The member the cluster has not placed is stopped now (a pending job is cancelled); the placed one is not up yet.
     expect(g.stopped.map((s) => s.key)).toEqual([g.key("client")]);

@@ -3,8 +3,8 @@
  * (scripts/k8s/up.sh): the tutorial's group file runs, its group's pods and Service made and removed, the
  * exit code kwok was told through the pool's pod annotations (`--pod-annotations troupe.test/exit-code=3`:
  * the test cluster's hook, read by its kwok stages, not a troupe feature) the task's; and a context the
- * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take failed by its queue
- * timeout (the time unschedulable is SCHEDULING).
+ * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take SCHEDULING with the
+ * scheduler's message as its reason, then failed by its queue timeout (the time unschedulable counts).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -93,16 +93,32 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     expect(run.code).toBe(1);
   }, 120_000);
 
-  it("fails a group the scheduler cannot place with the queue timeout, and deletes its pod", async () => {
+  it("shows the scheduler's reason while a group waits, and fails it with the queue timeout, deleting its pod", async () => {
     const file = join(dir, "too-big.yaml");
     // 5 GPUs: within the cluster's sum (the plan's check), more than any one node has (the scheduler's).
     writeFileSync(
       file,
       'workflow:\n  name: too-big\n  timeout:\n    queue_timeout: 3s\n  resources:\n    default:\n      gpu: 5\n  tasks:\n    - name: huge\n      image: alpine\n      command: ["true"]\n',
     );
-    const run = troupe("run", file, "--runtime", "kubernetes", "--namespace", namespace);
-    expect(run.out + run.err).toMatch(/huge\s+\S+\s+FAILED_QUEUE_TIMEOUT/);
+    const run = troupe("run", file, "--runtime", "kubernetes", "--namespace", namespace, "--output", "json");
     expect(run.code).toBe(1);
+    const record = JSON.parse(run.out) as {
+      id: string;
+      groups: Array<{ status: string; tasks: Array<{ status: string; reason: string }> }>;
+    };
+    const task = record.groups[0]!.tasks[0]!;
+    expect(task.status).toBe("FAILED_QUEUE_TIMEOUT");
+    const schedulerSays = /0\/\d+ nodes are available: \d+ Insufficient nvidia\.com\/gpu/;
+    expect(task.reason).toMatch(/queue timeout \(3s\).*the cluster's last word: 0\/\d+ nodes are available/);
+    // While it waited: the task's and the group's SCHEDULING reason were the scheduler's message.
+    const events = troupe("events", record.id);
+    const lines = events.out.split("\n");
+    expect(lines.find((l) => / huge-group\/huge {2}SCHEDULING -> SCHEDULING {2}the cluster has not placed it: /.test(l))).toMatch(
+      schedulerSays,
+    );
+    expect(lines.find((l) => / huge-group {2}SCHEDULING -> SCHEDULING {2}the cluster has not placed huge: /.test(l))).toMatch(
+      schedulerSays,
+    );
     const pods = (await config.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).items;
     expect(pods.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
   }, 60_000);

@@ -5,9 +5,15 @@ export class Events implements GroupListener {
   readonly placements = new Map<string, Placement>();
   readonly readies = new Set<string>();
   readonly exits = new Map<string, MemberOutcome>();
+  /** The last reason each member was said to be unplaced for. */
+  readonly unplacedReasons = new Map<string, string>();
   private waiters: Array<() => void> = [];
   placed(key: string, placement: Placement): void {
     this.placements.set(key, placement);
+    this.wake();
+  }
+  unplaced(key: string, reason: string): void {
+    this.unplacedReasons.set(key, reason);
     this.wake();
   }
   ready(key: string): void {

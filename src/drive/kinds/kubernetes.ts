@@ -5,7 +5,15 @@
  */
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
-import { contextNamespace, KubernetesPool, listNodes, loadKubeConfig, nodesCapacity, type NodeCapacity } from "../../runtime/index.js";
+import {
+  contextNamespace,
+  GANG_SCHEDULERS,
+  KubernetesPool,
+  listNodes,
+  loadKubeConfig,
+  nodesCapacity,
+  type NodeCapacity,
+} from "../../runtime/index.js";
 import { defineRuntimeKind } from "../kind.js";
 import type { KubeConfig } from "@kubernetes/client-node";
 
@@ -30,6 +38,12 @@ const KubernetesOptions = z.object({
     .optional(),
   /** Annotations every pod gets (a pod template's). */
   pod_annotations: annotations.optional(),
+  /** Whose PodGroups make a group of several members one gang (all placed or none). */
+  gang_scheduler: z.enum(GANG_SCHEDULERS).optional(),
+  /** The queue of volcano's and KAI's PodGroups. */
+  gang_queue: z.string().regex(DNS_LABEL, "a queue name: lower case letters, digits and '-', at most 63").optional(),
+  /** The scheduler that places the pods (e.g. the one running scheduler-plugins' coscheduling); the cluster's default otherwise. */
+  scheduler_name: z.string().regex(DNS_LABEL, "a scheduler name: lower case letters, digits and '-', at most 63").optional(),
 });
 
 interface Cluster {
@@ -45,7 +59,7 @@ export const kubernetesKind = defineRuntimeKind({
   name: "kubernetes",
   summary: "a Kubernetes cluster: one pod per task, placed by the cluster's scheduler",
   options: KubernetesOptions,
-  impliedBy: ["namespace", "context", "kubeconfig", "pod_annotations"],
+  impliedBy: ["namespace", "context", "kubeconfig", "pod_annotations", "gang_scheduler", "gang_queue", "scheduler_name"],
   automatic: false,
   async check(options) {
     let config: KubeConfig;
@@ -80,6 +94,9 @@ export const kubernetesKind = defineRuntimeKind({
       namespace: options.namespace ?? contextNamespace(config),
       context: options.context,
       podAnnotations: options.pod_annotations,
+      gangScheduler: options.gang_scheduler,
+      gangQueue: options.gang_queue,
+      schedulerName: options.scheduler_name,
     });
   },
 });

@@ -8,9 +8,10 @@ import type { MemberRef, TaskLaunch } from "../../port/index.js";
 import { BARRIER_ANNOTATION, HELD, holderScript, holderVolumes } from "./barrier.js";
 import { podName, type Owner } from "./names.js";
 import { attemptPod, type KubernetesPodSettings } from "./objects.js";
+import type { GangSettings } from "./pod-groups.js";
 
 /** What a pool adds to every pod it makes. */
-export interface HeldPodSettings extends KubernetesPodSettings {
+export interface HeldPodSettings extends KubernetesPodSettings, GangSettings {
   /** Annotations every pod gets (a pod template's; the test cluster's kwok reads its `troupe.test/*` ones). */
   podAnnotations?: Record<string, string>;
   /** The image of a member whose task names none (never, for workflows: every task has one). */

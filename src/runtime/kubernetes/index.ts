@@ -13,3 +13,5 @@ export { podOutcome, podPlacement, unschedulableReason, waitingProblem } from ".
 export { KubernetesPool, runSelector, type KubernetesSettings } from "./kubernetes-pool.js";
 export { BARRIER_ANNOTATION, holderScript, launchScript, launchSecret } from "./barrier.js";
 export { contextNamespace, listNodes, loadKubeConfig, nodesCapacity, parseQuantity, type NodeCapacity } from "./cluster-facts.js";
+export { GANG_SCHEDULERS, podGroup, podGroupName, type GangScheduler } from "./pod-groups.js";
+export { PULL_SECRET_TYPE, pullSecret } from "./pull-secrets.js";

@@ -1,7 +1,9 @@
 /**
  * A group on Kubernetes (the port's GroupHandle). `place` creates each member's pod, holding (barrier.ts), and
- * the group's headless Service when it has several members; the session's informer (pod-informer.ts) brings
- * every change of the pods, which are the members' events: bound with an address is `placed`, the holder
+ * the group's headless Service and gang PodGroup (pod-groups.ts) when it has several members, the pods naming
+ * their image's pull Secret (pull-secrets.ts); the session's informer (pod-informer.ts) brings every change of
+ * the pods, which are the members' events: unschedulable is `unplaced` with the scheduler's reason, bound with
+ * an address is `placed`, the holder
  * running with its launch delivered is `ready`, an ended pod is `exited` (pod-state.ts). `release` is one
  * annotation PATCH per member; `stop` deletes the pod (grace, then force).
  */
@@ -11,9 +13,10 @@ import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, Ta
 import { tolerated } from "../../util/log.js";
 import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
+import { joinPodGroup, type PodGroups } from "./pod-groups.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
-import { podOutcome, podPlacement, waitingProblem } from "./pod-state.js";
+import { podOutcome, podPlacement, unschedulableReason, waitingProblem } from "./pod-state.js";
 import { apiMessage, isStatus, retrying } from "./api-errors.js";
 import { readPodLog } from "./pod-log.js";
 
@@ -24,6 +27,10 @@ export interface KubernetesSite {
   readonly owner: Owner;
   readonly settings: HeldPodSettings;
   readonly clusterDomain: string;
+  /** The run's gang PodGroups (none where the pool names no gang scheduler). */
+  readonly podGroups: PodGroups;
+  /** The name of the image pull Secret of the run owner's login for `image`, made if need be; undefined: none. */
+  pullSecret(image: string | undefined): Promise<string | undefined>;
   /** Pod events of this group's pods, by pod name, until `unwatch`. */
   watch(pod: string, onPod: (pod: V1Pod, gone: boolean) => void): () => void;
 }
@@ -37,6 +44,10 @@ interface KubernetesMember {
   prepared: boolean;
   ready: boolean;
   reported: boolean;
+  /** A stop was asked for: it is never `ready` after that (its end follows). */
+  stopping?: boolean;
+  /** Why the scheduler has not placed the pod, as last told to the listener. */
+  unplaced?: string;
   ended: Promise<void>;
   end: () => void;
   unwatch?: () => void;
@@ -50,6 +61,7 @@ const FORCE_WAIT_MS = 10_000;
 export class KubernetesGroup implements GroupHandle {
   private readonly members = new Map<string, KubernetesMember>();
   private service: Promise<void> | undefined;
+  private podGroup: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -73,13 +85,22 @@ export class KubernetesGroup implements GroupHandle {
   private async create(member: KubernetesMember, ref: MemberRef): Promise<void> {
     try {
       if (this.group.members.length > 1) await (this.service ??= this.createService());
+      if (this.group.members.length > 1)
+        await (this.podGroup ??= this.site.podGroups.create(this.site.owner, this.group.name, this.group.members.length));
+      const pullSecret = await this.site.pullSecret(ref.image);
       const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      joinPodGroup(body, this.site.settings, this.site.owner, this.group.name, this.group.members.length);
+      if (pullSecret) body.spec!.imagePullSecrets = [...(body.spec!.imagePullSecrets ?? []), { name: pullSecret }];
       await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
         // A retried creation that had gone through: the pod (its name is the attempt's) is this one.
         if (!isStatus(error, 409)) throw error;
       });
     } catch (error) {
-      this.report(member, { kind: "start-failed", message: `the API server refused the pod: ${apiMessage(error)}` });
+      const message =
+        error instanceof Error && error.message.startsWith("the API server")
+          ? error.message
+          : `the API server refused the pod: ${apiMessage(error)}`;
+      this.report(member, { kind: "start-failed", message });
     }
   }
 
@@ -141,6 +162,7 @@ export class KubernetesGroup implements GroupHandle {
     const member = this.members.get(key);
     if (!member) return;
     if (!member.reported) {
+      member.stopping = true;
       if (!(await this.deletePod(member, Math.ceil(graceMs / 1000)))) {
         // Never made (its creation failed or is still under way) or gone unseen: nothing of it runs.
         this.report(member, { kind: "start-failed", message: `pod ${member.pod} was stopped before it ran` });
@@ -221,6 +243,7 @@ export class KubernetesGroup implements GroupHandle {
         .catch((error: unknown) => {
           if (!isStatus(error, 404)) throw error;
         });
+    if (this.podGroup) await this.site.podGroups.deleteAll(this.id);
   }
 
   private member(key: string, taskName: string, retryId: number): KubernetesMember {
@@ -252,6 +275,11 @@ export class KubernetesGroup implements GroupHandle {
       return;
     }
     const placement = podPlacement(pod);
+    const unplaced = member.placed ? undefined : unschedulableReason(pod);
+    if (unplaced && unplaced !== member.unplaced) {
+      member.unplaced = unplaced;
+      this.listener.unplaced?.(member.key, unplaced);
+    }
     if (placement && !member.placed) {
       member.placed = true;
       const hostName = memberHostName(
@@ -263,7 +291,7 @@ export class KubernetesGroup implements GroupHandle {
       this.listener.placed(member.key, { address: placement.address, hostName, node: placement.node });
     }
     const running = pod.status?.containerStatuses?.some((s) => s.name === TASK_CONTAINER && s.state?.running);
-    if (member.placed && member.prepared && running && !member.ready) {
+    if (member.placed && member.prepared && running && !member.ready && !member.stopping) {
       member.ready = true;
       this.listener.ready(member.key);
     }

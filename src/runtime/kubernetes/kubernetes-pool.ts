@@ -6,7 +6,7 @@
  * come through the API server (GroupHandle.logs). Pods outlive troupe: a group's durable id is its label
  * selector, by which a restarted troupe finds them again; a sweep deletes what a dead troupe left.
  */
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilities, RunContext, RunSession } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
@@ -15,7 +15,9 @@ import { isStatus } from "./api-errors.js";
 import type { HeldPodSettings } from "./held-pod.js";
 import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
 import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
+import { PodGroups } from "./pod-groups.js";
 import { PodInformer } from "./pod-informer.js";
+import { PULL_SECRET_TYPE, PullSecrets } from "./pull-secrets.js";
 
 export interface KubernetesSettings extends HeldPodSettings {
   config: KubeConfig;
@@ -54,12 +56,14 @@ export class KubernetesPool implements PoolBackend {
   readonly capabilities = CAPABILITIES;
   private readonly homeId: string;
   private readonly core: CoreV1Api;
+  private readonly podGroups: PodGroups;
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
 
   constructor(private readonly settings: KubernetesSettings) {
     this.homeId = homeIdentity(settings.home);
     this.core = settings.config.makeApiClient(CoreV1Api);
+    this.podGroups = new PodGroups(settings.config.makeApiClient(CustomObjectsApi), settings);
   }
 
   describe(): string {
@@ -79,7 +83,10 @@ export class KubernetesPool implements PoolBackend {
     this.open.add(run.runId);
     const annotations = { [PROCESS_ANNOTATION]: processToken(), ...(run.keepTasks ? { [KEEP_ANNOTATION]: "1" } : {}) };
     const settings = { ...this.settings, podAnnotations: { ...this.settings.podAnnotations, ...annotations } };
-    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, () => this.open.delete(run.runId));
+    const pullSecrets = new PullSecrets(this.core, owner, this.settings.namespace, run.registryAuth, annotations);
+    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, this.podGroups, () =>
+      this.open.delete(run.runId),
+    );
   }
 
   /**
@@ -89,26 +96,39 @@ export class KubernetesPool implements PoolBackend {
    */
   async sweep(spare?: ReadonlySet<string>): Promise<string[]> {
     const namespace = this.settings.namespace;
-    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABELS.owner}=${labelValue(this.homeId)}` });
+    const labelSelector = `${LABELS.owner}=${labelValue(this.homeId)}`;
+    const pods = await this.core.listNamespacedPod({ namespace, labelSelector });
+    // A run's pull Secrets too: a troupe may die after making them, before any pod.
+    const pullSecrets = await this.core.listNamespacedSecret({ namespace, labelSelector, fieldSelector: `type=${PULL_SECRET_TYPE}` });
     const doomedRuns = new Set<string>();
     const removed: string[] = [];
-    for (const pod of pods.items) {
-      const annotations = pod.metadata?.annotations ?? {};
+    const objects = [
+      ...pods.items.map((object) => ({ what: "pod", metadata: object.metadata })),
+      ...pullSecrets.items.map((object) => ({ what: "secret", metadata: object.metadata })),
+    ];
+    for (const { what, metadata } of objects) {
+      const annotations = metadata?.annotations ?? {};
       const run = annotations[ANNOTATIONS.runId] ?? "";
       if (this.open.has(run) || spare?.has(run)) continue;
       if (annotations[KEEP_ANNOTATION] === "1" && spare === undefined) continue;
       const token = annotations[PROCESS_ANNOTATION];
       if (token && isProcessTokenAlive(token)) continue;
       doomedRuns.add(run);
-      removed.push(`kubernetes pod ${namespace}/${pod.metadata!.name!}`);
+      removed.push(`kubernetes ${what} ${namespace}/${metadata!.name!}`);
     }
-    for (const runId of doomedRuns) await deleteRun(this.core, namespace, runSelector({ home: this.homeId, runId }), 0);
+    for (const runId of doomedRuns) await deleteRun(this.core, this.podGroups, namespace, runSelector({ home: this.homeId, runId }), 0);
     return removed;
   }
 }
 
-/** Deletes every pod, Secret and Service of a selector. */
-async function deleteRun(core: CoreV1Api, namespace: string, labelSelector: string, gracePeriodSeconds: number): Promise<void> {
+/** Deletes every pod, Secret, Service and PodGroup of a selector. */
+async function deleteRun(
+  core: CoreV1Api,
+  podGroups: PodGroups,
+  namespace: string,
+  labelSelector: string,
+  gracePeriodSeconds: number,
+): Promise<void> {
   const ignoreMissing = (error: unknown) => {
     if (!isStatus(error, 404)) throw error;
   };
@@ -117,6 +137,7 @@ async function deleteRun(core: CoreV1Api, namespace: string, labelSelector: stri
   const services = await core.listNamespacedService({ namespace, labelSelector });
   for (const service of services.items)
     await core.deleteNamespacedService({ namespace, name: service.metadata!.name! }).catch(ignoreMissing);
+  await podGroups.deleteAll(labelSelector);
 }
 
 class KubernetesSession implements RunSession, KubernetesSite {
@@ -130,6 +151,8 @@ class KubernetesSession implements RunSession, KubernetesSite {
     readonly owner: Owner,
     readonly settings: KubernetesSettings,
     private readonly informer: PodInformer,
+    private readonly pullSecrets: PullSecrets,
+    readonly podGroups: PodGroups,
     private readonly onClose: () => void,
   ) {
     this.clusterDomain = settings.clusterDomain ?? "cluster.local";
@@ -137,6 +160,10 @@ class KubernetesSession implements RunSession, KubernetesSite {
 
   watch(pod: string, onPod: (pod: import("@kubernetes/client-node").V1Pod, gone: boolean) => void): () => void {
     return this.informer.watch(pod, onPod);
+  }
+
+  pullSecret(image: string | undefined): Promise<string | undefined> {
+    return this.pullSecrets.forImage(image);
   }
 
   openGroup(group: GroupRef, listener: GroupListener, id?: string): GroupHandle {
@@ -149,7 +176,7 @@ class KubernetesSession implements RunSession, KubernetesSite {
     this.closing ??= (async () => {
       await Promise.all(this.groups.map((g) => g.close().catch(tolerated("deleting a group's pods", { run: this.owner.runId }, "warn"))));
       await this.informer.stop();
-      await deleteRun(this.core, this.settings.namespace, runSelector(this.owner), 0).catch(
+      await deleteRun(this.core, this.podGroups, this.settings.namespace, runSelector(this.owner), 0).catch(
         tolerated("deleting a run's objects", { run: this.owner.runId }, "warn"),
       );
       this.onClose();

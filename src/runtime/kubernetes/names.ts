@@ -63,6 +63,15 @@ export function podName(runId: string, taskName: string, retryId: number, key: s
   return dnsLabel(`${nameLabel(taskName)}-r${retryId}`, `${runId}\0${key}`);
 }
 
+/**
+ * The image pull Secret of a run's login to a registry: `pull-HOST-HASH` (the hash of the run, the host and
+ * the user: one Secret per login a run uses, never the password's).
+ */
+export function pullSecretName(runId: string, host: string, username: string): string {
+  const readable = host.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  return dnsLabel(`pull-${readable}`, `${runId}\0${host}\0${username}`);
+}
+
 /** What `{{host:TASK}}` becomes for a member of a group on Kubernetes. */
 export function memberHostName(taskName: string, service: string, namespace: string, clusterDomain: string): string {
   return `${nameLabel(taskName)}.${service}.${namespace}.svc.${clusterDomain}`;

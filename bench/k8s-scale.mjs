@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+// Benchmark: troupe on Kubernetes (issue 16). After `npm run build`, with the test cluster up
+// (`eval "$(bash scripts/k8s/up.sh)"`, which exports TROUPE_K8S_KUBECONFIG):
+//   node bench/k8s-scale.mjs [--tasks 1000] [--rounds 1]
+// N independent single-pod tasks (each its own group), each pod running 1 s once released (the test cluster's
+// `troupe.test/run-for` annotation, which kwok reads; kwok plays the kubelets, no container runs), in a
+// namespace of the benchmark's own, three ways, timed in the same script:
+// 1. `troupe run --runtime kubernetes --max-parallel N`: from the command's start to every pod created (seen by a watch of this
+//    script's) and to the run's end (every pod ended, the run's objects deleted).
+// 2. The client alone (@kubernetes/client-node, as troupe uses it): the same number of bare pods (same image,
+//    annotations, restartPolicy Never) created 50 requests at a time, then waited for by a watch until every one
+//    has ended: the floor for "create N pods and see them end".
+// 3. `kubectl apply -f` of the same bare pods as one manifest (when kubectl is on PATH): to every pod created
+//    (the issue's yardstick), and to every pod ended by the same watch.
+// Per-pod overhead = (troupe's time to every pod ended - the client's) / N.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const N = arg("--tasks", 1000);
+const rounds = arg("--rounds", 1);
+const kubeconfig = process.env.TROUPE_K8S_KUBECONFIG;
+if (!kubeconfig) {
+  console.error('k8s-scale: no test cluster: eval "$(bash scripts/k8s/up.sh)" first');
+  process.exit(2);
+}
+const troupe = new URL("../bin/troupe", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "troupe-k8s-bench-"));
+const config = new KubeConfig();
+config.loadFromFile(kubeconfig);
+const core = config.makeApiClient(CoreV1Api);
+const namespace = `bench-k8s-${process.pid}`;
+const RUN_FOR = "1s";
+const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Watches the namespace's pods: when the Nth was first seen, and when the Nth had ended. */
+async function watchPods(t0) {
+  const seen = new Set();
+  const ended = new Set();
+  let createdAt;
+  let endedAt;
+  let wake;
+  let controller;
+  let stopped = false;
+  const onPod = (_type, pod) => {
+    const name = pod.metadata.name;
+    seen.add(name);
+    if (seen.size >= N && createdAt === undefined) createdAt = performance.now() - t0;
+    const phase = pod.status?.phase;
+    const terminated = pod.status?.containerStatuses?.some((s) => s.state?.terminated);
+    if (phase === "Succeeded" || phase === "Failed" || terminated) ended.add(name);
+    if (ended.size >= N && endedAt === undefined) endedAt = performance.now() - t0;
+    wake?.();
+  };
+  // A watch the API server ends (its timeout, a busy machine) is started again: its ADDED events bring every pod back.
+  const start = async () => {
+    controller = await new Watch(config).watch(`/api/v1/namespaces/${namespace}/pods`, {}, onPod, () => {
+      if (!stopped) setTimeout(() => void start().catch((error) => console.error(`k8s-scale: the watch: ${error.message}`)), 200);
+    });
+  };
+  await start();
+  return {
+    created: () => createdAt,
+    ended: () => endedAt,
+    async until(what, ms = 900_000) {
+      const deadline = Date.now() + ms;
+      while (what() === undefined) {
+        if (Date.now() > deadline) throw new Error(`not within ${ms} ms (seen ${seen.size}, ended ${ended.size})`);
+        await new Promise((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 500);
+        });
+      }
+      return what();
+    },
+    stop: () => {
+      stopped = true;
+      controller.abort();
+    },
+  };
+}
+
+function barePod(i) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `bare-${i}`, namespace, annotations: { "troupe.test/run-for": RUN_FOR } },
+    spec: {
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      containers: [{ name: "task", image: "alpine:3.20", command: ["true"] }],
+    },
+  };
+}
+
+/** Deletes every pod of the namespace and waits until none is left. */
+async function emptyNamespace() {
+  await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
+  for (let i = 0; i < 600; i++) {
+    if ((await core.listNamespacedPod({ namespace, limit: 1 })).items.length === 0) return;
+    await pause(500);
+  }
+  throw new Error("the namespace's pods were not gone within 5 minutes");
+}
+
+async function troupeRound(file) {
+  const t0 = performance.now();
+  const watch = await watchPods(t0);
+  const child = spawn(
+    process.execPath,
+    [
+      troupe,
+      "run",
+      file,
+      "--runtime",
+      "kubernetes",
+      "--kubeconfig",
+      kubeconfig,
+      "--namespace",
+      namespace,
+      "--pod-annotations",
+      `troupe.test/run-for=${RUN_FOR}`,
+      "--output",
+      "json",
+      // Every task at once, as the other two make every pod at once (troupe run's default is 64 at a time).
+      "--max-parallel",
+      String(N),
+    ],
+    { env: { ...process.env, TROUPE_HOME: join(dir, "home"), NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  const done = performance.now() - t0;
+  watch.stop();
+  if (code !== 0) throw new Error(`troupe run failed (${code}): ${err.slice(-2000)}`);
+  const record = JSON.parse(out);
+  const completed = record.groups.filter((g) => g.status === "COMPLETED").length;
+  return { created: watch.created(), ended: watch.ended(), done, completed };
+}
+
+async function clientRound() {
+  const t0 = performance.now();
+  const watch = await watchPods(t0);
+  let next = 0;
+  const worker = async () => {
+    while (next < N) await core.createNamespacedPod({ namespace, body: barePod(next++) });
+  };
+  await Promise.all(Array.from({ length: 50 }, worker));
+  const createdCalls = performance.now() - t0;
+  const ended = await watch.until(watch.ended);
+  watch.stop();
+  return { created: createdCalls, ended };
+}
+
+async function kubectlRound() {
+  const manifest = join(dir, "pods.json");
+  writeFileSync(manifest, JSON.stringify({ apiVersion: "v1", kind: "List", items: Array.from({ length: N }, (_, i) => barePod(i)) }));
+  const t0 = performance.now();
+  const watch = await watchPods(t0);
+  const applied = spawnSync("kubectl", ["--kubeconfig", kubeconfig, "apply", "-f", manifest], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const created = performance.now() - t0;
+  if (applied.status !== 0) throw new Error(`kubectl apply failed: ${applied.stderr.slice(-2000)}`);
+  const ended = await watch.until(watch.ended);
+  watch.stop();
+  return { created, ended };
+}
+
+try {
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  for (let i = 0; i < 100; i++) {
+    if (
+      await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+    await pause(100);
+  }
+  const file = join(dir, "fanout.yaml");
+  const lines = ["workflow:", "  name: k8s-fanout", "  tasks:"];
+  for (let i = 0; i < N; i++) lines.push(`  - {name: t${i}, image: "alpine:3.20", command: ["true"]}`);
+  writeFileSync(file, lines.join("\n") + "\n");
+  console.log(`# k8s-scale: ${N} single-pod tasks, each running ${RUN_FOR} once released, ${rounds} round(s)`);
+  for (let r = 0; r < rounds; r++) {
+    const bare = await clientRound();
+    await emptyNamespace();
+    console.log(`client, bare pods:  every pod created ${fmt(bare.created)}, every pod ended ${fmt(bare.ended)}`);
+    let applied;
+    if (hasKubectl) {
+      applied = await kubectlRound();
+      await emptyNamespace();
+      console.log(`kubectl apply:      every pod created ${fmt(applied.created)}, every pod ended ${fmt(applied.ended)}`);
+    }
+    const ours = await troupeRound(file);
+    await emptyNamespace();
+    console.log(
+      `troupe run:         every pod created ${fmt(ours.created)}, every pod ended ${fmt(ours.ended)}, run ended ${fmt(ours.done)} (${ours.completed} of ${N} groups COMPLETED)`,
+    );
+    const yardstick = applied ?? bare;
+    console.log(
+      `ratio to every pod created: ${(ours.created / yardstick.created).toFixed(2)}x ${applied ? "kubectl apply" : "the client"}; ` +
+        `per-pod overhead to every pod ended: ${((ours.ended - bare.ended) / N).toFixed(1)} ms against the client`,
+    );
+  }
+} finally {
+  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+}
