@@ -47,6 +47,10 @@ echo "== kubernetes test cluster"
 k8s_was_up=$([ -f "${TROUPE_K8S_DIR:-/var/tmp/troupe-k8s}/env" ] && echo yes || echo no)
 k8s_env=$(bash scripts/k8s/up.sh) # an assignment, so that a failure stops the script
 eval "$k8s_env"
+# scheduler-plugins' kube-scheduler (coscheduling) for the gang test, built once per machine into the cache (a few
+# minutes on an idle machine); test/k8s/gang-enforced.test.ts starts it under a scheduler name of its own.
+TROUPE_K8S_BUILD_P=${TROUPE_K8S_BUILD_P:-2} bash scripts/k8s/coscheduling-build.sh >/dev/null ||
+  echo "coscheduling scheduler not built: test/k8s/gang-enforced.test.ts skips, saying so"
 
 on_exit=()
 [ "$slurm_was_up" = no ] && on_exit+=("bash scripts/slurm/down.sh")
