@@ -1,6 +1,6 @@
 /**
  * `troupe run FILE --runtime kubernetes` end to end (the built CLI as a child process) on the test cluster
- * (scripts/k8s/up.sh): the tutorial's group file runs, its group's pods and Service made and removed, the
+ * (scripts/k8s/up.sh): the tutorial's three files run, a group's pods and Service made and removed, the
  * exit code kwok was told through the pool's pod annotations (`--pod-annotations troupe.test/exit-code=3`:
  * the test cluster's hook, read by its kwok stages, not a troupe feature) the task's; and a context the
  * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take SCHEDULING with the
@@ -73,6 +73,40 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     expect(pods).toHaveLength(0);
     expect((await core.listNamespacedService({ namespace })).items).toHaveLength(0);
   }, 120_000);
+
+  it.each(["parallel_tasks.yaml", "group_tasks.yaml"])(
+    "runs the tutorial's %s on the cluster: every task COMPLETED, nothing left",
+    async (name) => {
+      const annotation = ["--pod-annotations", "troupe.test/run-for=1s"];
+      const run = troupe(
+        "run",
+        join(ROOT, "examples", name),
+        "--runtime",
+        "kubernetes",
+        "--namespace",
+        namespace,
+        ...annotation,
+        "--output",
+        "json",
+      );
+      expect(run.code, run.err).toBe(0);
+      const record = JSON.parse(run.out) as {
+        status: string;
+        groups: Array<{ tasks: Array<{ name: string; status: string; exit_code: number }> }>;
+      };
+      expect(record.status).toBe("COMPLETED");
+      const tasks = record.groups.flatMap((g) => g.tasks);
+      expect(tasks.length).toBe(3);
+      // Every pod "runs" 1 s here (the annotation): group_tasks' lead, the longest as written, may end with its
+      // siblings and so stop them; its end is the group's.
+      const decisive = name === "group_tasks.yaml" ? tasks.filter((t) => t.name === "processor-1") : tasks;
+      for (const task of decisive) expect(task, task.name).toMatchObject({ status: "COMPLETED", exit_code: 0 });
+      const core = config.makeApiClient(CoreV1Api);
+      const pods = (await core.listNamespacedPod({ namespace })).items.filter((pod) => !pod.metadata!.deletionTimestamp);
+      expect(pods).toHaveLength(0);
+    },
+    120_000,
+  );
 
   it("gives a task the exit code of its pod", () => {
     const file = join(dir, "exit.yaml");
