@@ -4,7 +4,7 @@
  * (bench/ui-fill.mjs: running them would take minutes; the page reads the same rows). Times are the page's own
  * (performance.now() from navigation start, bench/ui-probe.mjs), not the test's wall time. The 10,000-task page
  * paints its graph and task list within 2 s, or 4 times a 1-task page's paint in the same browser on a loaded
- * machine (bench/ui-scale.mjs: 1.8 s and 0.9 s, 1.4x and 1.7x the 1-task page); the task table keeps only the rows in view in the
+ * machine (bench/ui-scale.mjs: 1.7 s and 0.6 s, 1.5x and 0.6x the 1-task page); the task table keeps only the rows in view in the
  * document and is scrolled by the keyboard; the 100,000-task page opens with the graph summarised and answers.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
