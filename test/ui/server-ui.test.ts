@@ -203,7 +203,21 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.close();
   }, 180_000);
 
-  it("cancels the workflows selected in the list", async () => {
+  /** Presses Tab until `target` has the focus (at most `limit` times): it is reachable by keyboard, in order. */
+  async function tabTo(page: Page, target: ReturnType<Page["locator"]>, limit = 60): Promise<void> {
+    for (let i = 0; i < limit; i += 1) {
+      if (
+        await target.evaluate(
+          (element) => element === (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement,
+        )
+      )
+        return;
+      await page.keyboard.press("Tab");
+    }
+    throw new Error(`not reached by ${limit} presses of Tab`);
+  }
+
+  it("cancels the workflows selected in the list, by keyboard", async () => {
     const ids = [await submit(ticker), await submit(ticker)];
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${server.url}/workflows`);
@@ -211,9 +225,15 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     for (const id of ids) {
       const row = page.locator(`tr[data-workflow="${id}"]`);
       await expect.poll(() => row.locator(".badge").textContent(), { timeout: 15_000 }).toBe("RUNNING");
-      await row.getByRole("checkbox", { name: `Select ${id}` }).check();
+      // Tab to its checkbox, Space selects it.
+      const checkbox = row.getByRole("checkbox", { name: `Select ${id}` });
+      await tabTo(page, checkbox);
+      await page.keyboard.press("Space");
+      expect(await checkbox.isChecked()).toBe(true);
     }
-    await page.getByRole("button", { name: "Cancel selected (2)" }).click();
+    const cancel = page.getByRole("button", { name: "Cancel selected (2)" });
+    await tabTo(page, cancel);
+    await page.keyboard.press("Enter");
     await page.getByRole("status").filter({ hasText: "Cancel asked of 2 workflows." }).waitFor();
     for (const id of ids) {
       const row = page.locator(`tr[data-workflow="${id}"]`);
@@ -225,6 +245,12 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     expect(await page.getByRole("button", { name: "Cancel selected (0)" }).isDisabled()).toBe(true);
     await expectAccessible(page);
     await screenshot(page, "workflows-canceled");
+    // A workflow's link, reached by Tab from the page's start, opens its page with Enter.
+    await page.locator("body").focus();
+    const link = page.locator(`tr[data-workflow="${ids[0]}"]`).getByRole("link", { name: ids[0] });
+    await tabTo(page, link);
+    await page.keyboard.press("Enter");
+    await page.waitForURL((address) => address.pathname.endsWith(`/workflows/${ids[0]}`));
     await page.close();
   }, 90_000);
 

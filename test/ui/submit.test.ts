@@ -125,4 +125,46 @@ describe.skipIf(!haveChromium())("the submit page, in Chromium", () => {
     expect(await page.getByRole("alert").textContent()).toBe('variables, line 3: "not a variable" is not NAME=VALUE');
     await page.close();
   }, 30_000);
+  it("completes keys from the workflow's JSON Schema where they are valid: a task's under a group's task", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/login`);
+    await page.evaluate(
+      (t) =>
+        (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem("troupe.token", t),
+      token,
+    );
+    await page.goto(`${server.url}/submit`);
+    const editor = page.getByRole("textbox", { name: "Workflow spec (YAML)" });
+    await editor.click();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.insertText("workflow:\n  name: typed\n  groups:\n  - name: g\n    tasks:\n    - name: t\n      ");
+    await page.keyboard.type("ima");
+    const offered = page.getByRole("listbox");
+    await offered.waitFor();
+    expect(await offered.getByRole("option").allTextContents()).toEqual(["image"]);
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("alpine:3.18");
+    await page.keyboard.press("Enter");
+    // Asked for with Ctrl-Space where a key goes: the task's other keys, not those it has, nor a group's own.
+    await page.keyboard.press("Control+Space");
+    await offered.waitFor();
+    const keys = await offered.getByRole("option").allTextContents();
+    expect(keys).toEqual(expect.arrayContaining(["command", "args", "inputs", "outputs", "lead"]));
+    expect(keys).not.toContain("image");
+    expect(keys).not.toContain("name");
+    expect(keys).not.toContain("tasks");
+    await screenshot(page, "submit-completion");
+    await page.keyboard.type("comm");
+    await page.keyboard.press("Enter");
+    // Lines as drawn (a trailing space may or may not be drawn as its own text: left out).
+    const text = (await page.locator(".cm-content .cm-line").allTextContents()).map((line) => line.trimEnd()).join("\n");
+    expect(text).toBe(
+      "workflow:\n  name: typed\n  groups:\n  - name: g\n    tasks:\n    - name: t\n      image: alpine:3.18\n      command:",
+    );
+    // Checked with the list closed: axe counts CodeMirror's open list (a scrolling listbox the editor drives
+    // through aria-activedescendant, so the keyboard reaches it from the editor) as a region it cannot focus.
+    await offered.waitFor({ state: "detached" });
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.close();
+  }, 30_000);
 });

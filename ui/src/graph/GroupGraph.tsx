@@ -1,13 +1,17 @@
 /**
  * The group graph: each group a node listing its tasks (the lead marked), in
  * its status's colour; an edge where a group takes another's output as input.
+ * Only the nodes in view are drawn; a workflow of more than GRAPH_LIMIT groups
+ * is summarised by status instead (GraphSummary).
  */
 import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
 import type { GroupRecord, RunRecord } from "../../../src/model/index.js";
 import { toneOf } from "../status";
-import { groupEdges, type GroupEdge } from "./edges";
+import type { GroupEdge } from "./edges";
+import { readGroupEdges } from "./edges-off-thread";
+import { GRAPH_LIMIT, GraphSummary } from "./GraphSummary";
 import { layoutGroups, NODE_WIDTH, nodeHeight, TASKS_SHOWN } from "./layout";
 
 /** Not "group": React Flow styles its own node type of that name. */
@@ -39,10 +43,33 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
 }
 
 const nodeTypes = { workflowGroup: GroupBox };
+/** From this many groups on, only the nodes and edges in view are drawn (and drawn again as the view moves). */
+const ONLY_VISIBLE_FROM = 100;
 
 /** The edges come from the spec's task inputs, or are given (a dry run's plan). */
-export function GroupGraph({ record, spec, edges: given }: { record: RunRecord; spec: string | undefined; edges?: GroupEdge[] }) {
-  const edges = useMemo(() => given ?? (spec === undefined ? undefined : groupEdges(record, spec)), [record, spec, given]);
+export function GroupGraph(props: { record: RunRecord; spec: string | undefined; edges?: GroupEdge[] }) {
+  return props.record.groups.length > GRAPH_LIMIT ? <GraphSummary record={props.record} /> : <DrawnGraph {...props} />;
+}
+
+function DrawnGraph({ record, spec, edges: given }: { record: RunRecord; spec: string | undefined; edges?: GroupEdge[] }) {
+  // The edges depend on the spec and the groups, not on statuses: the spec is not read again at every change.
+  const groupNames = record.groups.map((g) => g.name).join("\0");
+  const [readEdges, setReadEdges] = useState<{ spec: string; edges: GroupEdge[]; error?: string } | undefined>();
+  useEffect(() => {
+    if (given !== undefined || spec === undefined) return;
+    let current = true;
+    readGroupEdges(record, spec).then(
+      (edges) => current && setReadEdges({ spec, edges }),
+      // Drawn without edges, saying why, rather than not at all.
+      (error: Error) => current && setReadEdges({ spec, edges: [], error: error.message }),
+    );
+    return () => {
+      current = false;
+    };
+    // `groupNames` stands for the record's groups (a run's tasks stay in their groups).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [groupNames, spec, given]);
+  const edges = given ?? (readEdges !== undefined && readEdges.spec === spec ? readEdges.edges : undefined);
   // The layout depends on the groups and edges only, not on statuses: not redone at every change.
   const shape = useMemo(
     () => JSON.stringify({ groups: record.groups.map((g) => [g.name, g.tasks.length]), edges }),
@@ -84,12 +111,13 @@ export function GroupGraph({ record, spec, edges: given }: { record: RunRecord; 
     // measured is hidden until its size changes, which a status change does not do.
     measured: { width: NODE_WIDTH, height: nodeHeight(group.tasks.length) },
   }));
+  const statusOf = new Map(record.groups.map((g) => [g.name, g.status]));
   const flowEdges: Edge[] = edges.map((e) => ({
     id: `${e.from}->${e.to}`,
     source: e.from,
     target: e.to,
     markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
-    animated: toneOf(record.groups.find((g) => g.name === e.to)?.status ?? "") === "waiting",
+    animated: toneOf(statusOf.get(e.to) ?? "") === "waiting",
   }));
   return (
     <div
@@ -97,6 +125,7 @@ export function GroupGraph({ record, spec, edges: given }: { record: RunRecord; 
       role="figure"
       aria-label={`Group graph of ${record.name}: ${record.groups.length} groups, ${edges.length} edges`}
     >
+      {readEdges?.error && <p className="error">The spec's inputs could not be read for the edges: {readEdges.error}</p>}
       <ReactFlow
         nodes={nodes}
         edges={flowEdges}
@@ -107,6 +136,7 @@ export function GroupGraph({ record, spec, edges: given }: { record: RunRecord; 
         minZoom={0.1}
         nodesConnectable={false}
         nodesDraggable={false}
+        onlyRenderVisibleElements={record.groups.length > ONLY_VISIBLE_FROM}
       >
         <Background />
         <Controls showInteractive={false} />

@@ -88,7 +88,9 @@ export function WorkflowPage({ id }: { id: string }) {
         void load();
       } else readTimer = window.setTimeout(() => ((readTimer = undefined), void load()), wait);
     };
-    void load();
+    // The events are asked for once the record is in: a big run's events (4 a task, every one since the start)
+    // would otherwise hold up its record at the server, and the page's first paint with it.
+    const firstRead = load();
     getText(workflowApi(id, "/spec"), abort.signal).then(setSpec, () => setSpec(""));
     const reread = (atOnce = false) => {
       window.clearTimeout(rereadTimer.current);
@@ -113,10 +115,13 @@ export function WorkflowPage({ id }: { id: string }) {
     // Sent again from the start after a reconnect: the events shown so far go.
     const restart = () => (arrived.splice(0), applied.splice(0), setEvents([]), setHistory([]));
     // The stream's end: the run has ended, its record is read once more, whole.
-    followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(
-      () => reread(true),
-      () => undefined,
-    );
+    void firstRead.then(() => {
+      if (abort.signal.aborted) return;
+      followLive(workflowApi(id, "/stream?follow=true&only=events"), onLine, abort.signal, restart).then(
+        () => reread(true),
+        () => undefined,
+      );
+    });
     return () => {
       abort.abort();
       window.clearTimeout(rereadTimer.current);

@@ -1,8 +1,10 @@
 /**
- * The workflow's YAML in CodeMirror 6: highlighting, line numbers, undo, the server's diagnostics shown at their
+ * The workflow's YAML in CodeMirror 6: highlighting, line numbers, undo, completion of keys from the workflow's
+ * JSON Schema (schema-completion.ts), the server's diagnostics shown at their
  * lines (set from outside: the server checks, not the page). Tab moves focus on (Escape first, as CodeMirror's
  * accessibility guidance has it), so the keyboard never gets stuck in the editor.
  */
+import { autocompletion } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { yaml } from "@codemirror/lang-yaml";
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
@@ -11,6 +13,7 @@ import { EditorState } from "@codemirror/state";
 import { EditorView, highlightActiveLine, keymap, lineNumbers } from "@codemirror/view";
 import { useEffect, useRef } from "react";
 import type { EditorMark } from "./diagnostics";
+import { schemaKeys } from "./schema-completion";
 
 export function YamlEditor({
   initial,
@@ -40,6 +43,8 @@ export function YamlEditor({
           syntaxHighlighting(defaultHighlightStyle),
           yaml(),
           lintGutter(),
+          // The schema's keys where the cursor is; Enter or Tab takes the one chosen, Escape closes the list.
+          autocompletion({ override: [schemaKeys] }),
           keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           EditorView.contentAttributes.of({ "aria-label": label }),
           EditorView.updateListener.of((update) => {
