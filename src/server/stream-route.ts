@@ -65,7 +65,13 @@ export function registerStreamRoute(
       out.once("close", onClose);
       const send = async (value: object): Promise<void> => {
         if (closed) return;
-        if (!out.write(JSON.stringify(value) + "\n")) await new Promise<void>((done) => (out.once("drain", done), out.once("close", done)));
+        if (!out.write(JSON.stringify(value) + "\n"))
+          // Both listeners go once either fires: a long stream waits for drain many times (no leak of "close" listeners).
+          await new Promise<void>((done) => {
+            const settle = () => (out.off("drain", settle), out.off("close", settle), done());
+            out.once("drain", settle);
+            out.once("close", settle);
+          });
       };
 
       const wantEvents = q.only !== "output";
