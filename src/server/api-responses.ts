@@ -229,6 +229,14 @@ export const RESPONSES = {
     ...errors(400, 401, 404, 414, 500),
   },
   "GET /api/workflow/:id/events": { 200: EventsResponse, ...errors(400, 401, 404, 414, 500) },
+  "GET /api/workflow/changes": {
+    200: {
+      mediaType: "application/x-ndjson",
+      description:
+        'one JSON object a line, until the client goes: {"type":"ready"} once it listens, {"type":"changed","ids":[...]} with the workflows (that the token may read) that changed since the last line, and {"type":"idle"} now and then',
+    },
+    ...errors(401, 500),
+  },
   "GET /api/workflow/:id/stream": {
     200: {
       mediaType: "application/x-ndjson",

@@ -19,6 +19,7 @@ import { registerLogsRoute } from "./logs-route.js";
 import type { RunChanges } from "./run-changes.js";
 import type { RunControl } from "./run-manager.js";
 import { registerStreamRoute } from "./stream-route.js";
+import { registerChangesRoute } from "./changes-route.js";
 import { registerTagRoutes } from "./tag-routes.js";
 import { registerUi, type UiOptions } from "./ui-route.js";
 import { isFinal, type AttemptRecord, type RunRecord } from "../model/index.js";
@@ -228,6 +229,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   registerLogsRoute(app, store, resolveFor);
   registerStreamRoute(app, store, resolveFor, options.changes, options.streamBackstopMs);
+  if (options.changes) registerChangesRoute(app, resolveFor, options.changes);
   /** Refuses (forbidden) `owner` acting on workflow `id` unless they submitted it or are an admin. */
   const checkTheirs = (id: string, owner: TokenOwner, verb: string): void => {
     const user = store.runHeader(id)?.user;

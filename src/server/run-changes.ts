@@ -6,6 +6,14 @@
  */
 export class RunChanges {
   private readonly listeners = new Map<string, Set<() => void>>();
+  /** Told of every run's changes (the web UI's list: changes-route.ts). */
+  private readonly anyListeners = new Set<(id: string) => void>();
+
+  /** Calls `listener` with the id of every run that changes, until the returned function is called. */
+  onAny(listener: (id: string) => void): () => void {
+    this.anyListeners.add(listener);
+    return () => this.anyListeners.delete(listener);
+  }
 
   /** Calls `listener` whenever run `id` changes, until the returned function is called. */
   on(id: string, listener: () => void): () => void {
@@ -20,5 +28,6 @@ export class RunChanges {
 
   notify(id: string): void {
     for (const listener of this.listeners.get(id) ?? []) listener();
+    for (const listener of this.anyListeners) listener(id);
   }
 }

@@ -225,6 +225,17 @@ describe("every route's responses match their documented schemas", () => {
     await badPaths(stream, (id) => `/api/workflow/${id}/stream`);
     expect((await call(stream, `/api/workflow/${failed}/stream`, undefined)).status).toBe(401);
 
+    // The changes stream lasts while its client stays: its status and media type as documented, then it is left.
+    const changes = "GET /api/workflow/changes";
+    const leave = new AbortController();
+    const opened = await fetch(`${url}/api/workflow/changes`, { headers: { authorization: `Bearer ${alice}` }, signal: leave.signal });
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
+    expect((RESPONSES[changes] as ResponseSchemas)[200]).toMatchObject({ mediaType: "application/x-ndjson" });
+    leave.abort();
+    checked.add(`${changes} 200`);
+    expect((await call(changes, "/api/workflow/changes", undefined)).status).toBe(401);
+
     const errorLogs = "GET /api/workflow/:id/error_logs";
     expect((await call(errorLogs, `/api/workflow/${failed}/error_logs`, alice)).body).toBe("--- c retry 0: FAILED (exit code 1) ---\nc\n");
     expect((await call(errorLogs, `/api/workflow/${failed}/error_logs?task=a`, alice)).body).toBe("");

@@ -100,6 +100,13 @@ interface InPage {
   sessionStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
 
+/** Whether every workflow of the server has ended (nothing of the other tests still changes). */
+async function statusesQuiet(): Promise<boolean> {
+  const response = await fetch(`${server.url}/api/workflow?all_users=true`, { headers: { authorization: `Bearer ${token}` } });
+  const { workflows } = (await response.json()) as { workflows: Array<{ status: string }> };
+  return workflows.every((w) => /^(COMPLETED|FAILED)/.test(w.status));
+}
+
 const badge = (page: Page, status: string) => page.locator(".title .badge", { hasText: new RegExp(`^${status}$`) });
 
 describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () => {
@@ -253,6 +260,30 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.waitForURL((address) => address.pathname.endsWith(`/workflows/${ids[0]}`));
     await page.close();
   }, 90_000);
+
+  it("keeps the list up to date by push: a new workflow shows at once, and nothing is read while nothing changes", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const reads: number[] = [];
+    page.on("request", (request) => new URL(request.url()).pathname === "/api/workflow" && reads.push(Date.now()));
+    await page.goto(`${server.url}/workflows`);
+    await signIn(page, token);
+    await page.locator("tr[data-workflow]").first().waitFor();
+    // Quiet (every earlier workflow has ended, none is submitted): over 5 s the list is not read again (a page that
+    // polled would read it every 2 s).
+    await expect.poll(() => statusesQuiet(), { timeout: 60_000 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const before = reads.length;
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(reads.length - before).toBe(0);
+    // A workflow submitted elsewhere is in the list as soon as the server says so.
+    const id = await submit(ticker);
+    const row = page.locator(`tr[data-workflow="${id}"]`);
+    await row.waitFor({ timeout: 5_000 });
+    await expect.poll(() => row.locator(".badge").textContent(), { timeout: 15_000 }).toBe("RUNNING");
+    await fetch(`${server.url}/api/workflow/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    await expect.poll(() => row.locator(".badge").textContent(), { timeout: 30_000 }).toBe("FAILED_CANCELED");
+    await page.close();
+  }, 120_000);
 
   it("says when the server cannot be reached after the page loaded, and tries again when asked", async () => {
     const page = await browser.newPage();

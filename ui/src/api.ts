@@ -91,8 +91,11 @@ export type StreamLine =
   | { type: "output"; task: string; retry_id: number; data: string }
   | { type: "end"; status: string };
 
+/** A line of GET /api/workflow/changes: listening; which workflows changed; still there. */
+export type ChangesLine = { type: "ready" } | { type: "changed"; ids: string[] } | { type: "idle" };
+
 /** Reads the stream at `path` line by line until it ends or `signal` aborts it. */
-export async function followStream(path: string, onLine: (line: StreamLine) => void, signal: AbortSignal): Promise<void> {
+export async function followStream<Line = StreamLine>(path: string, onLine: (line: Line) => void, signal: AbortSignal): Promise<void> {
   const response = await request(path, { signal });
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -104,15 +107,15 @@ export async function followStream(path: string, onLine: (line: StreamLine) => v
     while ((newline = buffer.indexOf("\n")) >= 0) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
-      if (line.trim() !== "") onLine(JSON.parse(line) as StreamLine);
+      if (line.trim() !== "") onLine(JSON.parse(line) as Line);
     }
   }
 }
 
 /** How long after a broken stream the page connects again. */
-const RECONNECT_MS = 2_000;
+export const RECONNECT_MS = 2_000;
 
-const pause = (ms: number, signal: AbortSignal) =>
+export const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
     signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });

@@ -1,12 +1,13 @@
 /**
  * Workflows, filtered as `troupe workflow list` filters them (GET /api/workflow), with a bulk cancel of those
- * selected (one cancel call each, as `troupe workflow cancel ID...`). The server pushes no
- * list-wide changes (its streams are per workflow), so the list is read again every few seconds while
- * the tab is visible.
+ * selected (one cancel call each, as `troupe workflow cancel ID...`). Kept up to date by push: the server
+ * says which workflows changed (GET /api/workflow/changes, NDJSON over fetch: EventSource cannot send the
+ * token's Authorization header) and the list is read again then. `troupe ui` (local history, no such stream)
+ * reads it every few seconds while the tab is visible.
  */
 import { useEffect, useState } from "react";
 import { isFinal, RUN_STATUSES, type RunSummary } from "../../../src/model/index.js";
-import { getJson, postJson, workflowApi } from "../api";
+import { ApiError, followStream, getJson, type ChangesLine, pause, postJson, RECONNECT_MS, workflowApi } from "../api";
 import { useSession } from "../App";
 import { Link } from "../Link";
 import { workflowPath } from "../router";
@@ -68,8 +69,12 @@ export function WorkflowListPage() {
   useEffect(() => {
     const abort = new AbortController();
     let timer: number | undefined;
-    const load = async () => {
-      if (document.visibilityState === "visible")
+    let reading: Promise<void> | undefined;
+    let stale = false;
+    // One read at a time; a change told meanwhile reads once more after it.
+    const load = async (): Promise<void> => {
+      if (reading) return void (stale = true);
+      reading = (async () => {
         try {
           const body = await getJson<{ workflows: RunSummary[] }>(`/api/workflow?${query}`, abort.signal);
           setWorkflows(body.workflows);
@@ -77,9 +82,38 @@ export function WorkflowListPage() {
         } catch (caught) {
           if (!abort.signal.aborted) setError((caught as Error).message);
         }
-      if (!abort.signal.aborted) timer = window.setTimeout(() => void load(), REFRESH_MS);
+      })();
+      await reading;
+      reading = undefined;
+      if (stale && !abort.signal.aborted) {
+        stale = false;
+        await load();
+      }
     };
-    void load();
+    const poll = async (): Promise<void> => {
+      if (document.visibilityState === "visible") await load();
+      if (!abort.signal.aborted) timer = window.setTimeout(() => void poll(), REFRESH_MS);
+    };
+    // The server says which workflows changed (GET /api/workflow/changes): the list is read when it does. Where
+    // there is no such stream (troupe ui's local history: 404), the list is read every REFRESH_MS instead.
+    const follow = async (): Promise<void> => {
+      for (;;) {
+        try {
+          await followStream<ChangesLine>(
+            "/api/workflow/changes",
+            (line) => (line.type === "ready" || line.type === "changed") && void load(),
+            abort.signal,
+          );
+        } catch (caught) {
+          if (abort.signal.aborted) return;
+          if (caught instanceof ApiError && caught.status < 500) return poll();
+        }
+        // Broken (the server restarted, the network went): connected again, and its "ready" reads the list.
+        await pause(RECONNECT_MS, abort.signal);
+        if (abort.signal.aborted) return;
+      }
+    };
+    void follow();
     return () => {
       abort.abort();
       window.clearTimeout(timer);
