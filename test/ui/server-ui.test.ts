@@ -261,13 +261,13 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await page.close();
   }, 90_000);
 
-  it("keeps the list up to date by push: a new workflow shows at once, and nothing is read while nothing changes", async () => {
+  it("keeps the list up to date by push: a new workflow shows at once, and nothing is read while nothing changes; resubmits one", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const reads: number[] = [];
     page.on("request", (request) => new URL(request.url()).pathname === "/api/workflow" && reads.push(Date.now()));
     await page.goto(`${server.url}/workflows`);
     await signIn(page, token);
-    await page.locator("tr[data-workflow]").first().waitFor();
+    await expect.poll(() => reads.length, { timeout: 15_000 }).toBeGreaterThan(0);
     // Quiet (every earlier workflow has ended, none is submitted): over 5 s the list is not read again (a page that
     // polled would read it every 2 s).
     await expect.poll(() => statusesQuiet(), { timeout: 60_000 }).toBe(true);
@@ -282,6 +282,18 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     await expect.poll(() => row.locator(".badge").textContent(), { timeout: 15_000 }).toBe("RUNNING");
     await fetch(`${server.url}/api/workflow/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
     await expect.poll(() => row.locator(".badge").textContent(), { timeout: 30_000 }).toBe("FAILED_CANCELED");
+    // Resubmit (OSMO's `workflow submit ID`): its spec again, as a new workflow, whose page opens.
+    await row.getByRole("link", { name: id }).click();
+    await page.waitForURL(new RegExp(`/workflows/${id}$`));
+    await page.getByRole("button", { name: "Resubmit" }).click();
+    await page.waitForURL((address) => /\/workflows\/[^/]+$/.test(address.pathname) && !address.pathname.endsWith(`/${id}`));
+    const again = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
+    expect(again).not.toBe(id);
+    const [name] = id.split(/-\d+$/);
+    expect(again.startsWith(`${name}-`)).toBe(true);
+    await expect.poll(() => statusOf(again), { timeout: 15_000 }).toBe("RUNNING");
+    await fetch(`${server.url}/api/workflow/${again}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    await expect.poll(() => statusOf(again), { timeout: 30_000 }).toBe("FAILED_CANCELED");
     await page.close();
   }, 120_000);
 

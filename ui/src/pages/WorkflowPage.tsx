@@ -1,6 +1,6 @@
 /**
- * One workflow: its group graph, its tasks with their reasons, its status changes, and cancel / restart as the
- * API allows them.
+ * One workflow: its group graph, its tasks with their reasons, its status changes, and cancel / restart /
+ * resubmit as the API allows them.
  * The statuses change as the workflow's stream (GET .../stream?follow&only=events) pushes them, applied to the
  * record in the page (live/apply-events.ts); the whole record is read again at most every 2 s (longer for big
  * records) while events come, and once the run has ended.
@@ -129,16 +129,21 @@ export function WorkflowPage({ id }: { id: string }) {
     };
   }, [id]);
 
-  const act = async (verb: "cancel" | "restart") => {
+  const act = async (verb: "cancel" | "restart" | "resubmit") => {
     setBusy(true);
     setError(undefined);
     try {
       if (verb === "cancel") {
         await postJson(workflowApi(id, "/cancel"), { message: "from the web UI" });
         setNotice("Cancel asked: the tasks are being stopped.");
-      } else {
+      } else if (verb === "restart") {
         const restarted = await postJson<{ id: string }>(workflowApi(id, "/restart"));
         navigate(workflowPath(restarted.id));
+      } else {
+        // OSMO's resubmit (`workflow submit ID`): its spec as rendered, again, as a new workflow in its pool.
+        const pool = encodeURIComponent(record?.pool ?? "default");
+        const resubmitted = await postJson<{ id: string }>(`/api/pool/${pool}/workflow`, { workflow_id: id });
+        navigate(workflowPath(resubmitted.id));
       }
     } catch (caught) {
       setError((caught as Error).message);
@@ -182,6 +187,11 @@ export function WorkflowPage({ id }: { id: string }) {
           {canRestart && (
             <button type="button" disabled={busy} onClick={() => void act("restart")}>
               Restart
+            </button>
+          )}
+          {!session.read_only && (
+            <button type="button" disabled={busy} onClick={() => void act("resubmit")}>
+              Resubmit
             </button>
           )}
         </span>
