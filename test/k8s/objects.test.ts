@@ -176,6 +176,16 @@ describe.skipIf(!attempt.cluster)(
       await expect(core.readNamespacedPod({ name: body.metadata!.name!, namespace })).rejects.toMatchObject({ code: 404 });
     });
 
+    it("accepts a hostNetwork task's pod on its node's network, the cluster's resolver kept (dryRun=All)", async () => {
+      const plain = attemptPod(launch({ taskName: "plain", key: "train/plain/0" }), OWNER, settings());
+      expect(plain.spec?.hostNetwork).toBeUndefined();
+      const body = attemptPod(launch({ taskName: "onhost", key: "train/onhost/0", hostNetwork: true }), OWNER, settings());
+      const created = await core.createNamespacedPod({ namespace, body, dryRun: "All" });
+      expect(created.spec?.hostNetwork).toBe(true);
+      expect(created.spec?.dnsPolicy).toBe("ClusterFirstWithHostNet");
+      expect(created.spec?.subdomain).toBe(serviceName(OWNER.runId, "train"));
+    });
+
     it("accepts a group's headless Service (dryRun=All)", async () => {
       const body = groupService(LONG_TASK, OWNER, settings());
       const created = await core.createNamespacedService({ namespace, body, dryRun: "All" });

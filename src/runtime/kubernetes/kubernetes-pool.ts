@@ -40,6 +40,8 @@ const CAPABILITIES: PoolCapabilities = {
   localLogs: false,
   mounts: false,
   dataPaths: "osmo",
+  // A pod on its node's network (spec.hostNetwork): its address is the node's.
+  hostNetwork: true,
 };
 
 /** The label selector of everything of a run (or, with `group`, of one of its groups): a group's durable id. */

@@ -100,6 +100,9 @@ export function attemptPod(launch: TaskLaunch, owner: Owner, settings: Kubernete
       // every Service of the namespace).
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      // `hostNetwork: true` (the pool allowed it): the node's network; its resolver still the cluster's, so that
+      // the group's names ({{host:X}}, the headless Service) resolve.
+      ...(launch.hostNetwork ? { hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" } : {}),
       ...(settings.schedulerName ? { schedulerName: settings.schedulerName } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       ...(settings.tolerations ? { tolerations: settings.tolerations.map((t) => ({ ...t })) } : {}),
