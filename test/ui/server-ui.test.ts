@@ -61,7 +61,8 @@ async function eventsOf(id: string): Promise<{ to: string; reason: string }[]> {
 }
 
 /** Two groups, the second taking the first's output; the lead of the first waits for the test's gate file. */
-const gated = (gate: string) => `workflow:
+const gated = (gate: string) => `{# a template's comment: in the spec as submitted, not as it ran #}
+workflow:
   name: ui-gated-${random()}
   groups:
   - name: produce
@@ -155,6 +156,9 @@ describe.skipIf(!haveChromium())("the web UI of troupe server, in Chromium", () 
     expect(await page.evaluate(() => (globalThis as unknown as InPage).sameDocument)).toBe(true);
     await page.getByText("Spec, as it ran").click();
     expect(await page.getByLabel("Spec as it ran").textContent()).toContain("- task: maker");
+    expect(await page.getByLabel("Spec as it ran").textContent()).not.toContain("a template's comment");
+    await page.getByText("Spec, as submitted").click();
+    await expect.poll(() => page.getByLabel("Spec as submitted").textContent()).toContain("{# a template's comment");
     await screenshot(page, "workflow-completed");
 
     // Every task's output, interleaved as `troupe workflow logs` prints it, each line after its task's name.

@@ -27,6 +27,7 @@ export function WorkflowPage({ id }: { id: string }) {
   const session = useSession();
   const [record, setRecord] = useState<RunRecord | undefined>();
   const [spec, setSpec] = useState<string | undefined>();
+  const [written, setWritten] = useState<string | undefined>();
   const [events, setEvents] = useState<EventLine[]>([]);
   /** Every event since the start, for the timeline (the table keeps the newest only). */
   const [history, setHistory] = useState<EventLine[]>([]);
@@ -240,6 +241,21 @@ export function WorkflowPage({ id }: { id: string }) {
         <summary>Spec, as it ran (after templating)</summary>
         <pre tabIndex={0} aria-label="Spec as it ran">
           {spec ?? "Loading…"}
+        </pre>
+      </details>
+      <details
+        className="spec"
+        onToggle={(event) => {
+          // Read when first opened: most visits never look at it.
+          if ((event.target as HTMLDetailsElement).open && written === undefined)
+            getText(workflowApi(id, "/spec?template=true")).then(setWritten, (caught: Error) =>
+              setWritten(`Could not read it: ${caught.message}`),
+            );
+        }}
+      >
+        <summary>Spec, as submitted (its templates as written)</summary>
+        <pre tabIndex={0} aria-label="Spec as submitted">
+          {written ?? "Loading…"}
         </pre>
       </details>
     </main>
