@@ -1,7 +1,8 @@
 /**
  * The pools page in a real browser (Debian's Chromium) against a real `troupe server` whose pool has one task
  * slot: one workflow holds it, a second waits for it; the page shows the slot used, both running and one queued,
- * then everything given back once they end. The page is reached from the header's navigation, by keyboard.
+ * then everything given back once they end, read again when the server says a workflow changed (not on a
+ * timer: nothing is read while nothing changes). The page is reached from the header's navigation, by keyboard.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -65,6 +66,8 @@ describe.skipIf(!haveChromium())("the pools page, in Chromium", () => {
     await submit(gated(gate));
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+    const reads: number[] = [];
+    page.on("request", (request) => new URL(request.url()).pathname === "/api/pool" && reads.push(Date.now()));
     await page.goto(`${server.url}/login`);
     await page.evaluate(
       (t) =>
@@ -91,9 +94,13 @@ describe.skipIf(!haveChromium())("the pools page, in Chromium", () => {
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, "pools-busy");
 
-    // Both end: the page, read again on its own, shows the pool free.
+    // While nothing changes the page reads nothing (its backstop is 15 s away; a page that polled would read every 3 s)...
+    const quietFrom = reads.length;
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(reads.length - quietFrom).toBe(0);
+    // ... and when both end, the server's word of it has the page read again: the pool free.
     writeFileSync(gate, "");
-    await expect.poll(() => row.locator(".running").textContent(), { timeout: 30_000 }).toBe("0");
+    await expect.poll(() => row.locator(".running").textContent(), { timeout: 10_000 }).toBe("0");
     expect(await row.locator(".tasks").textContent()).toBe("0 / 1");
     expect(await row.locator(".queued").textContent()).toBe("0");
     await screenshot(page, "pools-idle");

@@ -1,10 +1,11 @@
 /**
  * The server's pools: each one's capacity, what its running workflows hold, and how many wait for resources
- * (GET /api/pool). Read again every few seconds while the page is open: capacity is not a status change the
- * workflow streams carry.
+ * (GET /api/pool). Read again when the server says a workflow changed (GET /api/workflow/changes), and now and
+ * then whatever it says; `troupe ui` (no such stream, no pools) every few seconds.
  */
 import { useEffect, useState } from "react";
 import { getJson } from "../api";
+import { readOnChange } from "../live/read-on-change";
 
 export interface PoolLoad {
   name: string;
@@ -22,6 +23,7 @@ interface Resources {
 }
 
 const REFRESH_MS = 3_000;
+const BACKSTOP_MS = 15_000;
 
 function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(bytes >= 10 * 1024 ** 3 ? 0 : 1)} GiB`;
@@ -51,17 +53,21 @@ function Usage({
 export function PoolsPage() {
   const [pools, setPools] = useState<PoolLoad[] | undefined>();
   const [error, setError] = useState<string | undefined>();
-  useEffect(() => {
-    const abort = new AbortController();
-    const read = () =>
-      getJson<{ pools: PoolLoad[] }>("/api/pool", abort.signal).then(
-        (found) => (setPools(found.pools), setError(undefined)),
-        (caught: Error) => abort.signal.aborted || setError(caught.message),
-      );
-    void read();
-    const timer = window.setInterval(read, REFRESH_MS);
-    return () => (abort.abort(), window.clearInterval(timer));
-  }, []);
+  // Read when a workflow changes (its tasks take or give back resources), and every BACKSTOP_MS for what the
+  // token cannot see change (other users' private workflows take from the same pools).
+  useEffect(
+    () =>
+      readOnChange(
+        (signal) =>
+          getJson<{ pools: PoolLoad[] }>("/api/pool", signal).then(
+            (found) => (setPools(found.pools), setError(undefined)),
+            (caught: Error) => void (signal.aborted || setError(caught.message)),
+          ),
+        REFRESH_MS,
+        BACKSTOP_MS,
+      ),
+    [],
+  );
 
   return (
     <main>

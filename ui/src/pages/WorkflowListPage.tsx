@@ -7,7 +7,8 @@
  */
 import { useEffect, useState } from "react";
 import { isFinal, RUN_STATUSES, type RunSummary } from "../../../src/model/index.js";
-import { ApiError, followStream, getJson, type ChangesLine, pause, postJson, RECONNECT_MS, workflowApi } from "../api";
+import { getJson, postJson, workflowApi } from "../api";
+import { readOnChange } from "../live/read-on-change";
 import { useSession } from "../App";
 import { Link } from "../Link";
 import { workflowPath } from "../router";
@@ -66,59 +67,20 @@ export function WorkflowListPage() {
     setBusy(false);
   };
 
-  useEffect(() => {
-    const abort = new AbortController();
-    let timer: number | undefined;
-    let reading: Promise<void> | undefined;
-    let stale = false;
-    // One read at a time; a change told meanwhile reads once more after it.
-    const load = async (): Promise<void> => {
-      if (reading) return void (stale = true);
-      reading = (async () => {
+  // Read when the server says a workflow changed (live/read-on-change.ts); troupe ui's history every REFRESH_MS.
+  useEffect(
+    () =>
+      readOnChange(async (signal) => {
         try {
-          const body = await getJson<{ workflows: RunSummary[] }>(`/api/workflow?${query}`, abort.signal);
+          const body = await getJson<{ workflows: RunSummary[] }>(`/api/workflow?${query}`, signal);
           setWorkflows(body.workflows);
           setError(undefined);
         } catch (caught) {
-          if (!abort.signal.aborted) setError((caught as Error).message);
+          if (!signal.aborted) setError((caught as Error).message);
         }
-      })();
-      await reading;
-      reading = undefined;
-      if (stale && !abort.signal.aborted) {
-        stale = false;
-        await load();
-      }
-    };
-    const poll = async (): Promise<void> => {
-      if (document.visibilityState === "visible") await load();
-      if (!abort.signal.aborted) timer = window.setTimeout(() => void poll(), REFRESH_MS);
-    };
-    // The server says which workflows changed (GET /api/workflow/changes): the list is read when it does. Where
-    // there is no such stream (troupe ui's local history: 404), the list is read every REFRESH_MS instead.
-    const follow = async (): Promise<void> => {
-      for (;;) {
-        try {
-          await followStream<ChangesLine>(
-            "/api/workflow/changes",
-            (line) => (line.type === "ready" || line.type === "changed") && void load(),
-            abort.signal,
-          );
-        } catch (caught) {
-          if (abort.signal.aborted) return;
-          if (caught instanceof ApiError && caught.status < 500) return poll();
-        }
-        // Broken (the server restarted, the network went): connected again, and its "ready" reads the list.
-        await pause(RECONNECT_MS, abort.signal);
-        if (abort.signal.aborted) return;
-      }
-    };
-    void follow();
-    return () => {
-      abort.abort();
-      window.clearTimeout(timer);
-    };
-  }, [query]);
+      }, REFRESH_MS),
+    [query],
+  );
 
   const set = (field: keyof Filters) => (event: { target: { value: string; checked?: boolean; type?: string } }) =>
     setFilters((f) => ({ ...f, [field]: event.target.type === "checkbox" ? event.target.checked : event.target.value }));
