@@ -11,6 +11,8 @@ export interface StartedServer {
   url: string;
   /** Everything it printed on stdout so far. */
   out(): string;
+  /** Everything it printed on stderr so far (Node's own warnings among it). */
+  err(): string;
   /**
    * SIGTERM (the server exits; its running tasks are kept for the next start),
    * then ends those tasks too: a test leaves nothing running.
@@ -40,6 +42,7 @@ export async function startServer(home: string, args: string[], env: Record<stri
     child,
     url,
     out: () => out,
+    err: () => err,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
