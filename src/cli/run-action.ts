@@ -21,6 +21,7 @@ import {
   compileWorkflow,
   dataStoreRefusal,
   hostNetworkRefusal,
+  taskDataRefusal,
   policyRefusals,
   type CompiledWorkflow,
 } from "../plan/index.js";
@@ -331,6 +332,8 @@ async function planRun(
  */
 function runtimeRefusal(plan: CompiledWorkflow, backend: PoolBackend, dataStore: string | undefined): TroupeError | undefined {
   const where = `the ${backend.kind} runtime`;
+  const noData = taskDataRefusal(plan, backend.capabilities.taskData !== false, where);
+  if (noData !== undefined) return new TroupeError("E_NOT_SUPPORTED", noData, "usage");
   const unshared = dataStoreRefusal(plan, { ...backend.capabilities, dataStore }, where, "--data-store s3://BUCKET/PREFIX");
   if (unshared !== undefined) return new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
   const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, where);

@@ -3,4 +3,12 @@ export { checkEnvName, checkEnvValue, parseEnvAssignment, MAX_SET_ENV } from "./
 export { compileExitActions, exitActionFor } from "./exit-actions.js";
 export { expandEnvironmentReferences, renderTokenized } from "./text.js";
 export type * from "./types.js";
-export { dataStoreRefusal, hostNetworkRefusal, mountAllowed, policyRefusals, type DataSharing, type PoolPolicy } from "./pool-policy.js";
+export {
+  dataStoreRefusal,
+  hostNetworkRefusal,
+  taskDataRefusal,
+  mountAllowed,
+  policyRefusals,
+  type DataSharing,
+  type PoolPolicy,
+} from "./pool-policy.js";

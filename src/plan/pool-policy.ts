@@ -6,7 +6,7 @@
  * (The pool's `default_mounts` every task gets go to the engine: RunOptions.)
  */
 import { parseVolumeMount } from "../spec/index.js";
-import type { CompiledWorkflow } from "./types.js";
+import type { CompiledWorkflow, TokenizedText } from "./types.js";
 
 export interface PoolPolicy {
   privilegedAllowed: boolean;
@@ -58,6 +58,38 @@ export function hostNetworkRefusal(plan: CompiledWorkflow, canHostNetwork: boole
   return task
     ? `task ${task.name} asks for hostNetwork: true, which ${where} cannot give (the host runtime and podman containers can)`
     : undefined;
+}
+
+/**
+ * Why a runtime whose tasks get no data (PoolCapabilities.taskData false) cannot run this workflow: a task that
+ * takes inputs, has `url:` outputs or checkpoints, or names `{{output}}` or `{{input}}` anywhere would find nothing
+ * there (refused before the run rather than failing, or losing its output, in the pod).
+ */
+export function taskDataRefusal(plan: CompiledWorkflow, taskData: boolean, where: string): string | undefined {
+  if (taskData) return undefined;
+  const namesData = (text: TokenizedText) =>
+    text.some((part) => typeof part !== "string" && (part.kind === "output" || part.kind === "input"));
+  for (const task of plan.groups.flatMap((g) => g.tasks)) {
+    const texts = [
+      ...task.command,
+      ...task.args,
+      ...Object.values(task.environment),
+      ...task.files.flatMap((f) => (f.source.kind === "text" ? [f.source.contents] : [])),
+    ];
+    const why =
+      task.inputs.length > 0
+        ? "takes inputs"
+        : task.outputs.length > 0
+          ? "has url: outputs"
+          : task.checkpoints.length > 0
+            ? "has checkpoints"
+            : texts.some(namesData)
+              ? "names {{output}} or {{input}}"
+              : undefined;
+    if (why)
+      return `task ${task.name} ${why}, and ${where} brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime`;
+  }
+  return undefined;
 }
 
 /** Whether a pool's tasks can pass data: they share troupe's disk, or the pool names a data store. */

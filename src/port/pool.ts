@@ -55,6 +55,13 @@ export interface PoolCapabilities {
    * address). Without it such a workflow is refused before it runs.
    */
   hostNetwork?: boolean;
+  /**
+   * false: no data reaches the runtime's tasks yet: neither `{{output}}` nor
+   * `{{input:N}}` exists in them, no input is brought and no output taken
+   * (a Kubernetes pod, until pods move data themselves). A workflow that
+   * passes or keeps data is then refused before it runs. Absent: data reaches them.
+   */
+  taskData?: boolean;
 }
 
 export interface PoolBackend {

@@ -10,7 +10,14 @@ import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 import { credentialUsesOf, type CredentialUses } from "../data/index.js";
 import { findUnschedulable, type Capacity } from "../engine/index.js";
-import { compileWorkflow, dataStoreRefusal, hostNetworkRefusal, policyRefusals, type CompiledWorkflow } from "../plan/index.js";
+import {
+  compileWorkflow,
+  dataStoreRefusal,
+  hostNetworkRefusal,
+  policyRefusals,
+  taskDataRefusal,
+  type CompiledWorkflow,
+} from "../plan/index.js";
 import { loadWorkflowSpec, type Diagnostic } from "../spec/index.js";
 import { formatBytes } from "../util/units.js";
 import { WorkerPool } from "../util/worker-pool.js";
@@ -33,6 +40,8 @@ export interface PlanRequest {
     hostNetworkAllowed?: boolean;
     /** Its runtime can put a task on the machine's own network (PoolCapabilities.hostNetwork). */
     hostNetwork?: boolean;
+    /** Its runtime brings data into its tasks (PoolCapabilities.taskData; absent: it does). */
+    taskData?: boolean;
     allowedMounts: readonly string[];
     /** Whether its tasks share troupe's disk (PoolCapabilities.sharedFileSystem), and its data store: how they pass data. */
     sharedFileSystem?: boolean;
@@ -69,8 +78,19 @@ export type PlanReply =
 /** What planning a submission needs of `pool` (sent to a worker thread: plain data). */
 export function poolLimits(pool: Pool): PlanRequest["pool"] {
   const { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore } = pool;
-  const { hostNetwork, sharedFileSystem } = pool.backend.capabilities;
-  return { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore, sharedFileSystem, hostNetwork };
+  const { hostNetwork, sharedFileSystem, taskData } = pool.backend.capabilities;
+  return {
+    name,
+    capacity,
+    maxRetries,
+    privilegedAllowed,
+    hostNetworkAllowed,
+    allowedMounts,
+    dataStore,
+    sharedFileSystem,
+    hostNetwork,
+    taskData,
+  };
 }
 
 export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
@@ -92,6 +112,8 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   const plan = compileWorkflow(loaded.spec, { env: request.env });
   const refusals = policyRefusals(plan, pool, pool.name);
   if (refusals.length > 0) return refusal("forbidden", "E_POOL_POLICY", refusals.join("; "));
+  const noData = taskDataRefusal(plan, pool.taskData !== false, `the pool ${pool.name}'s runtime`);
+  if (noData !== undefined) return refusal("usage", "E_NOT_SUPPORTED", noData);
   const unshared = dataStoreRefusal(
     plan,
     { sharedFileSystem: pool.sharedFileSystem ?? true, dataStore: pool.dataStore },

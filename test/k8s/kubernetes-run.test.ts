@@ -157,6 +157,23 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     expect(pods.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
   }, 60_000);
 
+  it("refuses a workflow that passes data before it runs (pods get no data yet), saying which task and why", () => {
+    const run = troupe(
+      "run",
+      join(ROOT, "examples/data_passing.yaml"),
+      "--runtime",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--data-store",
+      "s3://b/p",
+    );
+    expect(run.code).toBe(2);
+    expect(run.err).toContain(
+      "E_NOT_SUPPORTED: task prepare names {{output}} or {{input}}, and the kubernetes runtime brings no data into its tasks yet",
+    );
+  }, 60_000);
+
   it("refuses a context the kubeconfig lacks, saying which it has", () => {
     const run = troupe("run", join(ROOT, "examples/group_tasks.yaml"), "--runtime", "kubernetes", "--context", "nope");
     expect(run.code).toBe(2);

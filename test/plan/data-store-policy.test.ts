@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/cli/server-config.js";
-import { compileWorkflow, dataStoreRefusal, type CompiledWorkflow } from "../../src/plan/index.js";
+import { compileWorkflow, dataStoreRefusal, taskDataRefusal, type CompiledWorkflow } from "../../src/plan/index.js";
 import { planSubmission } from "../../src/server/plan-submission.js";
 import { loadWorkflowSpec } from "../../src/spec/index.js";
 
@@ -74,6 +74,56 @@ describe("a data store where tasks share no disk", () => {
     expect(refused).toMatchObject({ kind: "refused", code: "E_DATA_STORE_REQUIRED" });
     expect(JSON.stringify(refused)).toContain("data_store: in the server's config");
     expect(await planSubmission({ ...request, pool: { ...pool, dataStore: "s3://b/p" } })).toMatchObject({ kind: "planned" });
+  });
+});
+
+describe("a runtime whose tasks get no data (PoolCapabilities.taskData false: Kubernetes pods, for now)", () => {
+  const where = "the kubernetes runtime";
+  it.each([
+    [
+      "takes inputs",
+      `workflow:\n  name: in\n  tasks:\n  - name: i\n    image: a\n    command: [true]\n    inputs:\n    - url: s3://b/p\n`,
+      "i",
+    ],
+    ["names {{output}} or {{input}}", ALONE, "t"],
+    [
+      "has url: outputs",
+      `workflow:\n  name: up\n  tasks:\n  - name: u\n    image: a\n    command: [true]\n    outputs:\n    - url: s3://b/p\n`,
+      "u",
+    ],
+    [
+      "has checkpoints",
+      `workflow:\n  name: cp\n  tasks:\n  - name: c\n    image: a\n    command: [true]\n    checkpoint:\n    - {path: /ckpt, url: "s3://b/p", frequency: 60}\n`,
+      "c",
+    ],
+  ])("a task that %s: refused before the run, naming it", async (why, text, task) => {
+    const refusal = taskDataRefusal(await compiled(text), false, where);
+    expect(refusal).toBe(
+      `task ${task} ${why}, and the kubernetes runtime brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime`,
+    );
+    // Where data reaches the tasks: no refusal.
+    expect(taskDataRefusal(await compiled(text), true, where)).toBeUndefined();
+  });
+
+  it("tasks that neither take nor keep data run there", async () => {
+    const plain = `workflow:\n  name: plain\n  tasks:\n  - name: p\n    image: a\n    command: [echo, "{{workflow_id}}"]\n`;
+    expect(taskDataRefusal(await compiled(plain), false, where)).toBeUndefined();
+  });
+
+  it("the server refuses such a submission before it runs (E_NOT_SUPPORTED), whatever its store", async () => {
+    const pool = {
+      name: "pods",
+      capacity: { cpu: 8, gpu: 0, memoryBytes: 8 * 1024 ** 3 },
+      maxRetries: 0,
+      privilegedAllowed: false,
+      allowedMounts: [],
+      sharedFileSystem: false,
+      taskData: false,
+      dataStore: "s3://b/p",
+    };
+    const refused = await planSubmission({ user: "u", spec: PASSING, set: {}, setString: {}, maxTasks: 100, wantPlan: false, pool });
+    expect(refused).toMatchObject({ kind: "refused", code: "E_NOT_SUPPORTED" });
+    expect(JSON.stringify(refused)).toContain("the pool pods's runtime brings no data into its tasks yet");
   });
 });
 

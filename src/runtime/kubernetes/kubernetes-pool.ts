@@ -42,6 +42,8 @@ const CAPABILITIES: PoolCapabilities = {
   dataPaths: "osmo",
   // A pod on its node's network (spec.hostNetwork): its address is the node's.
   hostNetwork: true,
+  // Pods share no disk with troupe and move no data themselves yet: `{{output}}`/`{{input}}` do not exist there.
+  taskData: false,
 };
 
 /** The label selector of everything of a run (or, with `group`, of one of its groups): a group's durable id. */
