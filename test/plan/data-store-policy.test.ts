@@ -34,6 +34,16 @@ const PASSING = `workflow:
 `;
 const ALONE = `workflow:\n  name: alone\n  tasks:\n  - name: t\n    image: alpine:3.18\n    command: [sh, -c, "echo x > {{output}}/x"]\n`;
 
+/** A server pool whose tasks share no disk with troupe, as planning a submission sees it. */
+const PODS = {
+  name: "pods",
+  capacity: { cpu: 8, gpu: 0, memoryBytes: 8 * 1024 ** 3 },
+  maxRetries: 0,
+  privilegedAllowed: false,
+  allowedMounts: [],
+  sharedFileSystem: false,
+};
+
 async function compiled(text: string): Promise<CompiledWorkflow> {
   const loaded = await loadWorkflowSpec(text);
   expect(loaded.spec).toBeDefined();
@@ -61,14 +71,7 @@ describe("a data store where tasks share no disk", () => {
   });
 
   it("the server refuses such a submission before it runs (E_DATA_STORE_REQUIRED), and takes it on a pool with a store", async () => {
-    const pool = {
-      name: "pods",
-      capacity: { cpu: 8, gpu: 0, memoryBytes: 8 * 1024 ** 3 },
-      maxRetries: 0,
-      privilegedAllowed: false,
-      allowedMounts: [],
-      sharedFileSystem: false,
-    };
+    const pool = PODS;
     const request = { user: "u", spec: PASSING, set: {}, setString: {}, maxTasks: 100, wantPlan: false };
     const refused = await planSubmission({ ...request, pool });
     expect(refused).toMatchObject({ kind: "refused", code: "E_DATA_STORE_REQUIRED" });
@@ -111,16 +114,7 @@ describe("a runtime whose tasks get no data (PoolCapabilities.taskData false: Ku
   });
 
   it("the server refuses such a submission before it runs (E_NOT_SUPPORTED), whatever its store", async () => {
-    const pool = {
-      name: "pods",
-      capacity: { cpu: 8, gpu: 0, memoryBytes: 8 * 1024 ** 3 },
-      maxRetries: 0,
-      privilegedAllowed: false,
-      allowedMounts: [],
-      sharedFileSystem: false,
-      taskData: false,
-      dataStore: "s3://b/p",
-    };
+    const pool = { ...PODS, taskData: false, dataStore: "s3://b/p" };
     const refused = await planSubmission({ user: "u", spec: PASSING, set: {}, setString: {}, maxTasks: 100, wantPlan: false, pool });
     expect(refused).toMatchObject({ kind: "refused", code: "E_NOT_SUPPORTED" });
     expect(JSON.stringify(refused)).toContain("the pool pods's runtime brings no data into its tasks yet");
