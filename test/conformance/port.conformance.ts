@@ -16,7 +16,7 @@ import { readAll, sh } from "./group-probe.js";
 import { describeDeadSessions } from "./port.dead-sessions.js";
 import { describeMemberView } from "./port.member-view.js";
 import { useRuns } from "./runs.js";
-import { outputOf, outputWithin, pause, type ConformanceTarget } from "./target.js";
+import { outputOf, outputWithin, pause, skipWhereCannot, type ConformanceTarget } from "./target.js";
 
 export type { ConformanceTarget } from "./target.js";
 
@@ -46,7 +46,7 @@ export function describeConformance(target: ConformanceTarget): void {
       ctx.skip(reason);
     };
     /** A case about what a command does (its output, exit code, signals, network): skipped where none runs. */
-    const needsCommands = (ctx: TestContext) => skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
+    const needsCommands = (ctx: TestContext) => skipWhereCannot(skipUnless, ctx, target, "commands");
 
     it("places every member of a group of 3, each with an address of its own and a host name, and nothing more before prepare", async () => {
       const g = (await openRun()).group("trio", ["a", "b", "c"]);

@@ -12,7 +12,7 @@ import type { PoolBackend, RunContext } from "../../src/port/index.js";
 import { processesWith, random, ROOT, waitFor } from "../run/helpers.js";
 import type { DeadSessionOrder, DeadSessionReport } from "./dead-session-child.js";
 import { outputDirOf, readAll, sh } from "./group-probe.js";
-import type { ConformanceTarget, OpenRun, SkipUnless } from "./target.js";
+import { skipWhereCannot, type ConformanceTarget, type OpenRun, type SkipUnless } from "./target.js";
 
 const CHILD = join(ROOT, "test", "conformance", "dead-session-child.ts");
 const VITE_NODE = join(ROOT, "node_modules", ".bin", "vite-node");
@@ -67,7 +67,7 @@ export function describeDeadSessions(target: ConformanceTarget, pool: () => Pool
     "re-attaches a kept member after the troupe that started it died, reports its end and gives its whole output",
     { timeout: 180_000 },
     async (ctx) => {
-      skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
+      skipWhereCannot(skipUnless, ctx, target, "commands");
       skipUnless(
         ctx,
         pool().capabilities.tasksOutliveTroupe,
@@ -96,7 +96,7 @@ export function describeDeadSessions(target: ConformanceTarget, pool: () => Pool
     { timeout: 180_000 },
     async (ctx) => {
       // The dead troupe's members must print "begun" before it is killed.
-      skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
+      skipWhereCannot(skipUnless, ctx, target, "commands");
       const marker = `0.1${Math.floor(Math.random() * 1e6)}`;
       const run = freshRun();
       await abandonedRun(run, "left", { orphan: ["sh", "-c", `echo begun; while :; do sleep ${marker}; done`] });

@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import type { PoolBackend } from "../../src/port/index.js";
 import { readAll, sh } from "./group-probe.js";
-import type { ConformanceTarget, OpenRun, SkipUnless } from "./target.js";
+import { skipWhereCannot, type ConformanceTarget, type OpenRun, type SkipUnless } from "./target.js";
 
 export function describeMemberView(pool: () => PoolBackend, openRun: OpenRun, target: ConformanceTarget, skipUnless: SkipUnless): void {
   it("gives a member its environment, its files, its inputs read-only and its output directory to write", async (ctx) => {
-    skipUnless(ctx, target.cannot?.files === undefined, target.cannot?.files ?? "");
-    skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
+    skipWhereCannot(skipUnless, ctx, target, "files");
+    skipWhereCannot(skipUnless, ctx, target, "commands");
     const { run, group } = await openRun();
     const input = join(run.dataDir, "outputs", "upstream");
     mkdirSync(input, { recursive: true, mode: 0o755 });
@@ -46,7 +46,7 @@ echo result > ${output}/result.txt && echo output-written`,
   });
 
   it("passes a member's output to the run's live sink as it comes, all of it, by its launch", async (ctx) => {
-    skipUnless(ctx, target.cannot?.commands === undefined, target.cannot?.commands ?? "");
+    skipWhereCannot(skipUnless, ctx, target, "commands");
     const live = new Map<string, string>();
     const { group } = await openRun({ onOutput: (launch, chunk) => live.set(launch.key, (live.get(launch.key) ?? "") + chunk.toString()) });
     const g = group("live", ["talker", "quiet"]);

@@ -49,6 +49,11 @@ export interface RunFixture {
 export type OpenRun = (extra?: Partial<RunContext>) => Promise<RunFixture>;
 export type SkipUnless = (ctx: TestContext, can: boolean, reason: string) => void;
 
+/** Skips the case where `target` says it cannot do `what` (`cannot`), with the target's reason. */
+export function skipWhereCannot(skipUnless: SkipUnless, ctx: TestContext, target: ConformanceTarget, what: "files" | "commands"): void {
+  skipUnless(ctx, target.cannot?.[what] === undefined, target.cannot?.[what] ?? "");
+}
+
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once the member's output (logs(key), from its start) holds `text`; fails when it ends without it. */
