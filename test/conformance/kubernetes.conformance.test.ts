@@ -5,9 +5,8 @@
  * signals, files, network) skip themselves saying so; the cases about placement, the barrier's hold and
  * stopping members in each state run for real. Skipped, saying why, when no test cluster is up.
  */
-import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe } from "vitest";
-import { givenCluster, kubeConfigFrom, deleteNamespace, uniqueNamespace } from "../k8s/k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "../k8s/k8s-cluster.js";
 import { BACKENDS } from "./backends.js";
 import { describeConformance } from "./port.conformance.js";
 
@@ -19,21 +18,9 @@ process.env.TROUPE_CONFORMANCE_K8S_NAMESPACE ??= namespace;
 
 describe.skipIf(!attempt.cluster)(`kubernetes runtime (${attempt.reason ?? "the test cluster"})`, () => {
   const config = attempt.cluster && kubeConfigFrom(attempt.cluster.kubeconfig);
-  const core = config?.makeApiClient(CoreV1Api);
 
   beforeAll(async () => {
-    await core!.createNamespace({ body: { metadata: { name: namespace } } });
-    // Pods need the namespace's default service account, which the controller manager makes.
-    for (
-      let i = 0;
-      i < 100 &&
-      !(await core!.readNamespacedServiceAccount({ name: "default", namespace }).then(
-        () => true,
-        () => false,
-      ));
-      i++
-    )
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await createNamespace(config!, namespace);
   }, 60_000);
   afterAll(() => deleteNamespace(config!, namespace), 90_000);
 

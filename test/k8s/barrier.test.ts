@@ -14,7 +14,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/port/index.js";
 import { BARRIER_ANNOTATION, holderScript, launchScript } from "../../src/runtime/kubernetes/index.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -75,17 +75,7 @@ describe.skipIf(!attempt.cluster)(`kwok honours the barrier ${attempt.reason ? `
   beforeAll(async () => {
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     core = config.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    for (let i = 0; i < 100; i++) {
-      if (
-        await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await createNamespace(config, namespace);
   });
   afterAll(async () => {
     if (config) await deleteNamespace(config, namespace);

@@ -10,12 +10,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { KubernetesPool, type KubernetesSettings } from "../../src/runtime/kubernetes/index.js";
 import { coschedulingScheduler, fetchPodGroupCrd, installPodGroupCrd } from "./gang-fixtures.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { Events } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -54,18 +54,7 @@ describe.skipIf(!crd.file)(`gang scheduling enforced by coscheduling ${crd.reaso
   beforeAll(async () => {
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     await installPodGroupCrd(config, crd.file!);
-    const core = config.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    for (
-      let i = 0;
-      i < 100 &&
-      !(await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-        () => true,
-        () => false,
-      ));
-      i++
-    )
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await createNamespace(config, namespace);
     const settings = join(home, "scheduler.yaml");
     const gang = "      enabled: [{name: Coscheduling}]\n";
     writeFileSync(

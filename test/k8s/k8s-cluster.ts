@@ -98,6 +98,20 @@ export function uniqueNamespace(prefix: string): string {
  * Deletes a namespace and waits (through a watch) until it is gone: the controller manager deletes what is in
  * it, kwok removes its pods, and only then does the namespace itself go.
  */
+/** Makes namespace `name` and waits for its default service account (the controller manager's), which pods need. */
+export async function createNamespace(config: KubeConfig, name: string): Promise<void> {
+  const core = config.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  for (let i = 0; i < 100; i++) {
+    const ready = await core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(
+      () => true,
+      () => false,
+    );
+    if (ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function deleteNamespace(config: KubeConfig, name: string, withinMs = 60_000): Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
   let resourceVersion: string;

@@ -8,12 +8,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { KubernetesPool } from "../../src/runtime/kubernetes/index.js";
 import { FaultProxy } from "./fault-proxy.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { Events, launchOf } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -28,18 +28,7 @@ describe.skipIf(!attempt.cluster)(
   () => {
     beforeAll(async () => {
       admin = kubeConfigFrom(attempt.cluster!.kubeconfig);
-      const core = admin.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name: namespace } } });
-      for (let i = 0; i < 100; i++) {
-        if (
-          await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await createNamespace(admin, namespace);
       proxy = new FaultProxy(admin);
       await proxy.start();
     });

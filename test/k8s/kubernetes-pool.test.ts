@@ -14,7 +14,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { BARRIER_ANNOTATION, KubernetesPool } from "../../src/runtime/kubernetes/index.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { Events, launchOf } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -38,18 +38,7 @@ describe.skipIf(!attempt.cluster)(`the Kubernetes pool ${attempt.reason ? `(skip
   beforeAll(async () => {
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     core = config.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    // Pods need the namespace's default service account, which the controller manager makes.
-    for (let i = 0; i < 100; i++) {
-      if (
-        await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await createNamespace(config, namespace);
   });
   afterAll(async () => {
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));

@@ -13,7 +13,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { KubernetesPool, type KubernetesSettings } from "../../src/runtime/kubernetes/index.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, tokenKubeConfig, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, tokenKubeConfig, uniqueNamespace } from "./k8s-cluster.js";
 import { Events, launchOf } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -39,17 +39,7 @@ describe.skipIf(!attempt.cluster)(
     beforeAll(async () => {
       config = kubeConfigFrom(attempt.cluster!.kubeconfig);
       core = config.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name: namespace } } });
-      for (let i = 0; i < 100; i++) {
-        if (
-          await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await createNamespace(config, namespace);
     });
     afterAll(async () => {
       await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../run/helpers.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const BIN = join(ROOT, "bin/troupe");
@@ -36,18 +36,7 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     // Built once per vitest run (shared with the other CLI tests).
     await ensureBuilt();
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
-    const core = config.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    for (let i = 0; i < 100; i++) {
-      if (
-        await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await createNamespace(config, namespace);
   }, 300_000);
   afterAll(async () => {
     if (config) await deleteNamespace(config, namespace);

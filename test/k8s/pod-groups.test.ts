@@ -14,7 +14,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import { KubernetesPool, type KubernetesSettings } from "../../src/runtime/kubernetes/index.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { COSCHEDULING, fetchPodGroupCrd, installPodGroupCrd } from "./gang-fixtures.js";
 import { Events } from "./pool-events.js";
 
@@ -46,17 +46,7 @@ describe.skipIf(!crd.file)(`gang scheduling's PodGroups ${crd.reason ? `(skipped
     core = config.makeApiClient(CoreV1Api);
     custom = config.makeApiClient(CustomObjectsApi);
     await installPodGroupCrd(config, crd.file!);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    for (
-      let i = 0;
-      i < 100 &&
-      !(await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-        () => true,
-        () => false,
-      ));
-      i++
-    )
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await createNamespace(config, namespace);
   }, 120_000);
   afterAll(async () => {
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));

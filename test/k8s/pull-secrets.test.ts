@@ -15,7 +15,7 @@ import type { RegistryAuthority, RunSession } from "../../src/port/index.js";
 import { KubernetesPool } from "../../src/runtime/kubernetes/index.js";
 import { pullSecret } from "../../src/runtime/kubernetes/pull-secrets.js";
 import { homeIdentity } from "../../src/runtime/home-identity.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { Events } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -54,17 +54,7 @@ describe.skipIf(!attempt.cluster)(
     beforeAll(async () => {
       config = kubeConfigFrom(attempt.cluster!.kubeconfig);
       core = config.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name: namespace } } });
-      for (let i = 0; i < 100; i++) {
-        if (
-          await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-            () => true,
-            () => false,
-          )
-        )
-          break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await createNamespace(config, namespace);
     });
     afterAll(async () => {
       await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));

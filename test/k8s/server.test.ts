@@ -12,7 +12,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, TestHome, troupe, type RunRecord } from "../run/helpers.js";
 import { startServer, type StartedServer } from "../server/helpers.js";
-import { deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
 const attempt = givenCluster();
 const namespace = uniqueNamespace("troupe-server");
@@ -58,17 +58,7 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: kubernetes ${atte
     await ensureBuilt();
     config = kubeConfigFrom(attempt.cluster!.kubeconfig);
     core = config.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    for (
-      let i = 0;
-      i < 100 &&
-      !(await core.readNamespacedServiceAccount({ name: "default", namespace }).then(
-        () => true,
-        () => false,
-      ));
-      i++
-    )
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await createNamespace(config, namespace);
     home = new TestHome();
     const serverHome = home.outsideTmp();
     const logDir = home.outsideTmp();
