@@ -28,6 +28,8 @@ export interface RuntimeFlags {
   gangScheduler?: string;
   gangQueue?: string;
   schedulerName?: string;
+  dataVolume?: string;
+  dataVolumePath?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

@@ -26,6 +26,8 @@ const RUNTIME_FLAG_KEYS = [
   "gangScheduler",
   "gangQueue",
   "schedulerName",
+  "dataVolume",
+  "dataVolumePath",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -91,5 +93,13 @@ export function addRuntimeFlags(command: Command): Command {
     .option(
       "--scheduler-name <name>",
       "kubernetes runtime: the scheduler that places the pods (default: the gang scheduler's, else the cluster's)",
+    )
+    .option(
+      "--data-volume <claim>",
+      "kubernetes runtime: a ReadWriteMany PersistentVolumeClaim through which pods see their {{output}} and {{input}} (troupe's home on it; with --data-volume-path)",
+    )
+    .option(
+      "--data-volume-path <dir>",
+      "kubernetes runtime: where this machine sees --data-volume's root (an NFS or other mount of the same storage)",
     );
 }

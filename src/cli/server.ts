@@ -118,6 +118,8 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     gang_scheduler: coscheduling # kubernetes: a PodGroup per group (coscheduling, volcano, kai; default none)
     gang_queue: research      # kubernetes: volcano's and KAI's queue (default: default)
     scheduler_name: scheduler-plugins-scheduler  # kubernetes: the pods' scheduler (default: the gang's, else the cluster's)
+    data_volume: shared-data  # kubernetes: a ReadWriteMany claim through which pods see their data (with data_volume_path)
+    data_volume_path: /mnt/shared  # kubernetes: where this machine sees the claim (the server's home on it)
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

@@ -4,7 +4,7 @@ import type { CompiledInput, CompiledTask, CompiledWorkflow } from "../plan/inde
 import type { PoolCapabilities, TaskCredentials, TaskLaunch, TaskMount } from "../port/index.js";
 import { normalizeName, parseVolumeMount } from "../spec/index.js";
 import type { GpuDevices } from "./gpu-devices.js";
-import { checkpointPlaces } from "./checkpoints.js";
+import { checkpointPlaces, type AttemptDirs } from "./checkpoints.js";
 import { buildLaunch } from "./launch.js";
 import type { RunRecorder } from "./recorder.js";
 import type { GroupState, Placements, TaskState } from "./run-state.js";
@@ -56,20 +56,7 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
   const group = run.plan.groups[g]!;
   const task = group.tasks[t]!;
   const { addresses, tokens } = hostsOf(placements);
-  const inputDirs = task.inputs.map((input, i) => {
-    // What comes from a store (url:, a data store's outputs) is downloaded, a filtered input linked, into a
-    // directory of the attempt's own (attempt-data.ts).
-    const own = attemptInputDir(run.dataDir, task.name, retryId, i);
-    if (input.kind === "workflow-task") {
-      if (storedForeignUrl(run, input) !== undefined) return own;
-      const dir = run.foreignOutputs.get(`${input.workflowId}:${input.task}`);
-      if (dir === undefined)
-        throw new Error(`input ${input.workflowId}:${input.task}: that workflow's output was not found before the run`);
-      return dir;
-    }
-    if (input.kind === "url" || input.regex !== undefined || storedUpstreamUrl(run, input) !== undefined) return own;
-    return upstreamOutputDir(run, input);
-  });
+  const inputDirs = attemptInputDirs(run, task, retryId);
   const outputDir = run.tasks[g]![t]!.outputDir;
   const seen = taskDataPaths(run, task.inputs, outputDir, inputDirs);
   const launch = buildLaunch(
@@ -89,11 +76,46 @@ export function attemptLaunch(run: RunView, g: number, t: number, retryId: numbe
     },
     { workflowId: run.runId, outputDir: seen.outputDir, inputDirs: seen.inputDirs, hosts: tokens },
   );
-  // Checkpoint directories outside the output: shown to the task where it writes them (checkpoints.ts).
-  const checkpointMounts = checkpointPlaces(run, task, launch).flatMap((place) => (place.mount ? [place.mount] : []));
-  const added = [...volumeMounts(run, task), ...checkpointMounts];
+  const added = addedMounts(run, task, launch);
   if (added.length > 0) launch.mounts = [...(launch.mounts ?? []), ...added];
   return withCredentials(run, task.name, Object.keys(task.credentials).length > 0, launch);
+}
+
+/**
+ * The mounts attempt `retryId` of task t will be shown (its launch's `mounts`), before it is placed: for pools
+ * that make a member's sandbox as they place it (MemberRef.mounts). The same as its launch's but for a
+ * checkpoint path naming `{{host:X}}`, unknown before placement (the pool says so when the launch comes).
+ * Throws when an input cannot be had, as attemptLaunch does.
+ */
+export function placementMounts(run: RunView, g: number, t: number, retryId: number, outputDir: string): TaskMount[] {
+  const task = run.plan.groups[g]!.tasks[t]!;
+  const inputDirs = attemptInputDirs(run, task, retryId);
+  const seen = taskDataPaths(run, task.inputs, outputDir, inputDirs);
+  return [...seen.mounts, ...addedMounts(run, task, { outputDir, inputDirs, hosts: {}, retryId })];
+}
+
+/** The pool's and the task's volume mounts, and the checkpoint directories outside the output (checkpoints.ts). */
+function addedMounts(run: RunView, task: CompiledTask, launch: AttemptDirs): TaskMount[] {
+  const checkpointMounts = checkpointPlaces(run, task, launch).flatMap((place) => (place.mount ? [place.mount] : []));
+  return [...volumeMounts(run, task), ...checkpointMounts];
+}
+
+/** The directories of attempt `retryId` of `task` that its inputs are, by position. */
+function attemptInputDirs(run: RunView, task: CompiledTask, retryId: number): string[] {
+  return task.inputs.map((input, i) => {
+    // What comes from a store (url:, a data store's outputs) is downloaded, a filtered input linked, into a
+    // directory of the attempt's own (attempt-data.ts).
+    const own = attemptInputDir(run.dataDir, task.name, retryId, i);
+    if (input.kind === "workflow-task") {
+      if (storedForeignUrl(run, input) !== undefined) return own;
+      const dir = run.foreignOutputs.get(`${input.workflowId}:${input.task}`);
+      if (dir === undefined)
+        throw new Error(`input ${input.workflowId}:${input.task}: that workflow's output was not found before the run`);
+      return dir;
+    }
+    if (input.kind === "url" || input.regex !== undefined || storedUpstreamUrl(run, input) !== undefined) return own;
+    return upstreamOutputDir(run, input);
+  });
 }
 
 /**

@@ -35,8 +35,11 @@ export interface CheckpointSight {
   taskView: Pick<PoolCapabilities, "mounts" | "dataPaths">;
 }
 
+/** What deciding an attempt's checkpoint places needs of its launch (all of it is known before placement but `hosts`). */
+export type AttemptDirs = Pick<TaskLaunch, "outputDir" | "inputDirs" | "hosts" | "retryId">;
+
 /** The tokens of `launch` as its task sees them (its data at OSMO's paths where the pool shows them there). */
-export function seenTokens(sight: CheckpointSight, launch: TaskLaunch): TokenContext {
+export function seenTokens(sight: CheckpointSight, launch: AttemptDirs): TokenContext {
   const osmo = sight.taskView.dataPaths === "osmo";
   return {
     workflowId: sight.runId,
@@ -47,7 +50,7 @@ export function seenTokens(sight: CheckpointSight, launch: TaskLaunch): TokenCon
 }
 
 /** Where each of task's checkpoints is, for its attempt `launch` (whose mounts do not include theirs yet). */
-export function checkpointPlaces(sight: CheckpointSight, task: CompiledTask, launch: TaskLaunch): CheckpointPlace[] {
+export function checkpointPlaces(sight: CheckpointSight, task: CompiledTask, launch: AttemptDirs): CheckpointPlace[] {
   if (task.checkpoints.length === 0) return [];
   const tokens = seenTokens(sight, launch);
   return task.checkpoints.map((checkpoint, i) => {

@@ -7,10 +7,10 @@
  * every end, however it comes, goes to the run once (`LaunchSite.onExit`).
  */
 import type { CompiledGroup } from "../plan/index.js";
-import type { DataPlane, GroupHandle, MemberOutcome, RunSession, StartTimes, UrlTransfer } from "../port/index.js";
+import type { DataPlane, GroupHandle, MemberOutcome, RunSession, StartTimes, TaskMount, UrlTransfer } from "../port/index.js";
 import { afterCommand, attemptTransfers, movesData, prepareInputs, stageData } from "./attempt-data.js";
 import { CheckpointUploads } from "./checkpoints.js";
-import { attemptKey, attemptLaunch, runSecrets, type RunView } from "./attempt-launch.js";
+import { attemptKey, attemptLaunch, placementMounts, runSecrets, type RunView } from "./attempt-launch.js";
 import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
 import { AttemptEvents, GroupChannel } from "./group-channel.js";
@@ -164,7 +164,8 @@ export class GroupLauncher {
       watched.map(({ t, retryId, attempt }) => {
         const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
         const { name, image, hostNetwork } = group.tasks[t]!;
-        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image, hostNetwork };
+        const mounts = this.mountsAtPlacement(g, t, retryId);
+        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image, hostNetwork, mounts };
       }),
     );
     const placements = await Promise.all(watched.map((w) => w.events.placed));
@@ -188,6 +189,20 @@ export class GroupLauncher {
     }
     const ready = (await Promise.all(prepared)).filter((m): m is ReadyMember => m !== undefined);
     this.release(g, ready);
+  }
+
+  /**
+   * What a pool that places members itself (a cluster) and shows them mounts must give a member's sandbox as it
+   * makes it (MemberRef.mounts). Undefined elsewhere, and when they cannot be known yet: the launch then says
+   * what it needs, and the pool refuses it if the sandbox lacks it.
+   */
+  private mountsAtPlacement(g: number, t: number, retryId: number): TaskMount[] | undefined {
+    if (this.site.placement !== "cluster" || !this.site.view.taskView.mounts) return undefined;
+    try {
+      return placementMounts(this.site.view, g, t, retryId, this.site.outputDirOf(g, t, retryId));
+    } catch {
+      return undefined;
+    }
   }
 
   /** A cluster placed the whole group: its sandboxes come up now. */

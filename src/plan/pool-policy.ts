@@ -87,7 +87,7 @@ export function taskDataRefusal(plan: CompiledWorkflow, taskData: boolean, where
               ? "names {{output}} or {{input}}"
               : undefined;
     if (why)
-      return `task ${task.name} ${why}, and ${where} brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime`;
+      return `task ${task.name} ${why}, and ${where} brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime, or give the Kubernetes pool a data volume (data_volume, --data-volume)`;
   }
   return undefined;
 }

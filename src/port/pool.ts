@@ -18,7 +18,7 @@
  * order. Runtimes report; only the engine decides statuses.
  */
 import type { Readable } from "node:stream";
-import type { RunContext, TaskLaunch } from "./launch.js";
+import type { RunContext, TaskLaunch, TaskMount } from "./launch.js";
 import type { MemberOutcome } from "./outcome.js";
 
 export interface PoolCapabilities {
@@ -125,6 +125,12 @@ export interface MemberRef {
   image?: string;
   /** `hostNetwork: true`: placed on the machine's own network, its address the machine's. */
   hostNetwork?: boolean;
+  /**
+   * The directories the attempt will be shown (its launch's `mounts`: output, inputs, checkpoints, volume
+   * mounts), for pools that make a member's sandbox when they place it (a pod's volumes are fixed when it is
+   * made, before its launch is known). Given where the pool places members itself and takes mounts.
+   */
+  mounts?: readonly TaskMount[];
 }
 
 export interface GroupHandle {

@@ -28,6 +28,7 @@ export {
   listNodes,
   loadKubeConfig,
   nodesCapacity,
+  pathInside,
   type KubernetesSettings,
   type NodeCapacity,
 } from "./kubernetes/index.js";

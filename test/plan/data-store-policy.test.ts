@@ -102,7 +102,7 @@ describe("a runtime whose tasks get no data (PoolCapabilities.taskData false: Ku
   ])("a task that %s: refused before the run, naming it", async (why, text, task) => {
     const refusal = taskDataRefusal(await compiled(text), false, where);
     expect(refusal).toBe(
-      `task ${task} ${why}, and the kubernetes runtime brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime`,
+      `task ${task} ${why}, and the kubernetes runtime brings no data into its tasks yet (their {{output}} and {{input}} directories do not exist there): run it on the host, container or slurm runtime, or give the Kubernetes pool a data volume (data_volume, --data-volume)`,
     );
     // Where data reaches the tasks: no refusal.
     expect(taskDataRefusal(await compiled(text), true, where)).toBeUndefined();

@@ -3,11 +3,13 @@
  * ~/.kube/config, or `kubeconfig:`), at a context and in a namespace. The check reads the nodes (their
  * allocatable resources are the pool's capacity); an API server that cannot be reached or refuses is said so.
  */
+import { resolve } from "node:path";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
 import {
   contextNamespace,
   GANG_SCHEDULERS,
+  pathInside,
   KubernetesPool,
   listNodes,
   loadKubeConfig,
@@ -44,6 +46,16 @@ const KubernetesOptions = z.object({
   gang_queue: z.string().regex(DNS_LABEL, "a queue name: lower case letters, digits and '-', at most 63").optional(),
   /** The scheduler that places the pods (e.g. the one running scheduler-plugins' coscheduling); the cluster's default otherwise. */
   scheduler_name: z.string().regex(DNS_LABEL, "a scheduler name: lower case letters, digits and '-', at most 63").optional(),
+  /** A ReadWriteMany PersistentVolumeClaim through which pods see their data (runtime/kubernetes/data-volume.ts). */
+  data_volume: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "a PersistentVolumeClaim's name: a DNS subdomain")
+    .optional(),
+  /** Where this machine sees the claim's root (troupe's home is under it). */
+  data_volume_path: z
+    .string()
+    .refine((dir) => dir.startsWith("/"), "an absolute path")
+    .optional(),
 });
 
 interface Cluster {
@@ -59,9 +71,26 @@ export const kubernetesKind = defineRuntimeKind({
   name: "kubernetes",
   summary: "a Kubernetes cluster: one pod per task, placed by the cluster's scheduler",
   options: KubernetesOptions,
-  impliedBy: ["namespace", "context", "kubeconfig", "pod_annotations", "gang_scheduler", "gang_queue", "scheduler_name"],
+  impliedBy: [
+    "namespace",
+    "context",
+    "kubeconfig",
+    "pod_annotations",
+    "gang_scheduler",
+    "gang_queue",
+    "scheduler_name",
+    "data_volume",
+    "data_volume_path",
+  ],
   automatic: false,
   async check(options) {
+    if ((options.data_volume === undefined) !== (options.data_volume_path === undefined)) {
+      const why =
+        options.data_volume === undefined
+          ? "data_volume_path says where this machine sees the data volume, and data_volume (its claim) is missing"
+          : `data_volume ${options.data_volume} needs data_volume_path: where this machine sees the claim's root (troupe's home is to be under it)`;
+      return { ok: false, error: new TroupeError("E_K8S_SETTINGS", `the kubernetes runtime: ${why}`, "usage"), why };
+    }
     let config: KubeConfig;
     try {
       config = loadKubeConfig(options.kubeconfig, options.context);
@@ -88,6 +117,14 @@ export const kubernetesKind = defineRuntimeKind({
   },
   capacity: ({ capacity }) => capacity,
   create(options, { config }, { home }) {
+    const volumePath = options.data_volume_path === undefined ? undefined : resolve(options.data_volume_path);
+    if (volumePath !== undefined && pathInside(volumePath, resolve(home)) === undefined)
+      throw new TroupeError(
+        "E_K8S_DATA_VOLUME",
+        `the kubernetes runtime: troupe's home ${home} is not on the data volume (claim ${options.data_volume}, seen here at ${volumePath}): its runs' pods could not see their data`,
+        "usage",
+        `keep troupe's home on the volume: TROUPE_HOME=${volumePath}/troupe (a server's --home likewise)`,
+      );
     return new KubernetesPool({
       config,
       home,
@@ -97,6 +134,8 @@ export const kubernetesKind = defineRuntimeKind({
       gangScheduler: options.gang_scheduler,
       gangQueue: options.gang_queue,
       schedulerName: options.scheduler_name,
+      dataVolume:
+        options.data_volume !== undefined && volumePath !== undefined ? { claim: options.data_volume, path: volumePath } : undefined,
     });
   },
 });

@@ -6,6 +6,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { MemberRef, TaskLaunch } from "../../port/index.js";
 import { BARRIER_ANNOTATION, HELD, holderScript, holderVolumes } from "./barrier.js";
+import { podDataMounts, type DataVolume } from "./data-volume.js";
 import { podName, type Owner } from "./names.js";
 import { attemptPod, type KubernetesPodSettings } from "./objects.js";
 import type { GangSettings } from "./pod-groups.js";
@@ -16,6 +17,10 @@ export interface HeldPodSettings extends KubernetesPodSettings, GangSettings {
   podAnnotations?: Record<string, string>;
   /** The image of a member whose task names none (never, for workflows: every task has one). */
   defaultImage?: string;
+  /** The ReadWriteMany volume troupe's home is on, through which pods see their data (data-volume.ts). */
+  dataVolume?: DataVolume;
+  /** troupe's home on this machine (its directories reach a pod only through the data volume). */
+  home: string;
 }
 
 export function heldPod(member: MemberRef, groupName: string, owner: Owner, settings: HeldPodSettings): V1Pod {
@@ -38,9 +43,11 @@ export function heldPod(member: MemberRef, groupName: string, owner: Owner, sett
   };
   const pod = attemptPod(shell, owner, settings);
   const holder = holderVolumes(name);
+  // Its data directories now: a pod's volumes are fixed when it is made (MemberRef.mounts).
+  const data = podDataMounts(member.mounts ?? [], settings, member.taskName);
   pod.metadata!.annotations = { ...settings.podAnnotations, ...pod.metadata!.annotations, [BARRIER_ANNOTATION]: HELD };
-  pod.spec!.volumes = [...(pod.spec!.volumes ?? []), ...holder.volumes];
+  pod.spec!.volumes = [...(pod.spec!.volumes ?? []), ...holder.volumes, ...data.volumes];
   const container = pod.spec!.containers[0]!;
-  container.volumeMounts = [...(container.volumeMounts ?? []), ...holder.mounts];
+  container.volumeMounts = [...(container.volumeMounts ?? []), ...holder.mounts, ...data.mounts];
   return pod;
 }

@@ -15,3 +15,4 @@ export { BARRIER_ANNOTATION, holderScript, launchScript, launchSecret } from "./
 export { contextNamespace, listNodes, loadKubeConfig, nodesCapacity, parseQuantity, type NodeCapacity } from "./cluster-facts.js";
 export { GANG_SCHEDULERS, podGroup, podGroupName, type GangScheduler } from "./pod-groups.js";
 export { PULL_SECRET_TYPE, pullSecret } from "./pull-secrets.js";
+export { DATA_VOLUME, pathInside, podDataMounts, type DataVolume } from "./data-volume.js";

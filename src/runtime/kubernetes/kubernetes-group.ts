@@ -8,10 +8,13 @@
  * annotation PATCH per member; `stop` deletes the pod (grace, then force).
  */
 import { PassThrough, type Readable } from "node:stream";
-import { type CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, TaskLaunch } from "../../port/index.js";
+import { chmodSync, mkdirSync } from "node:fs";
+import { type CoreV1Api, type KubeConfig, type V1Pod, type V1VolumeMount } from "@kubernetes/client-node";
+import { TroupeError } from "../../errors/index.js";
+import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, TaskLaunch, TaskMount } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
 import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
+import { pathInside, missingMounts, type MountSight } from "./data-volume.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
 import { joinPodGroup, type PodGroups } from "./pod-groups.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
@@ -46,6 +49,8 @@ interface KubernetesMember {
   reported: boolean;
   /** A stop was asked for: it is never `ready` after that (its end follows). */
   stopping?: boolean;
+  /** The container's mounts as its pod was made: a launch needing others cannot start in it. */
+  podMounts?: V1VolumeMount[];
   /** Why the scheduler has not placed the pod, as last told to the listener. */
   unplaced?: string;
   ended: Promise<void>;
@@ -89,6 +94,8 @@ export class KubernetesGroup implements GroupHandle {
         await (this.podGroup ??= this.site.podGroups.create(this.site.owner, this.group.name, this.group.members.length));
       const pullSecret = await this.site.pullSecret(ref.image);
       const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      member.podMounts = body.spec!.containers[0]!.volumeMounts ?? [];
+      makeMountSources(ref.mounts ?? [], this.site.settings);
       joinPodGroup(body, this.site.settings, this.site.owner, this.group.name, this.group.members.length);
       if (pullSecret) body.spec!.imagePullSecrets = [...(body.spec!.imagePullSecrets ?? []), { name: pullSecret }];
       await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
@@ -97,7 +104,7 @@ export class KubernetesGroup implements GroupHandle {
       });
     } catch (error) {
       const message =
-        error instanceof Error && error.message.startsWith("the API server")
+        error instanceof TroupeError || (error instanceof Error && error.message.startsWith("the API server"))
           ? error.message
           : `the API server refused the pod: ${apiMessage(error)}`;
       this.report(member, { kind: "start-failed", message });
@@ -117,6 +124,11 @@ export class KubernetesGroup implements GroupHandle {
     if (!member || member.reported) return;
     let body;
     try {
+      const missing = missingMounts(launch.mounts ?? [], this.site.settings, launch.taskName, member.podMounts ?? []);
+      if (missing.length > 0)
+        throw new Error(
+          `task ${launch.taskName} needs ${missing.join(", ")}, which its pod was made without (a pod's volumes are fixed when it is placed, before {{host:...}} is known: a checkpoint path cannot name it on Kubernetes)`,
+        );
       body = launchSecret(launch, this.site.owner, this.namespace, member.pod);
     } catch (error) {
       this.report(member, { kind: "start-failed", message: (error as Error).message });
@@ -338,4 +350,18 @@ function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The directories of the data volume a pod is to mount, made before the pod is (a kubelet would make a missing
+ * sub-path as root, which troupe might then not write into). Those the task writes are writable by any user:
+ * the pod's user is its image's, unknown here; the directories are inside troupe's home.
+ */
+function makeMountSources(mounts: readonly TaskMount[], sight: MountSight): void {
+  if (!sight.dataVolume) return;
+  for (const mount of mounts) {
+    if (pathInside(sight.dataVolume.path, mount.source) === undefined) continue;
+    mkdirSync(mount.source, { recursive: true });
+    if (!mount.readOnly) chmodSync(mount.source, 0o777);
+  }
 }

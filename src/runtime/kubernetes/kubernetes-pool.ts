@@ -11,7 +11,10 @@ import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilitie
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
+import { TroupeError } from "../../errors/index.js";
 import { isStatus } from "./api-errors.js";
+import { pathInside, type DataVolume } from "./data-volume.js";
+import { checkDataVolume } from "./data-volume-check.js";
 import type { HeldPodSettings } from "./held-pod.js";
 import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
 import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
@@ -33,18 +36,24 @@ export interface KubernetesSettings extends HeldPodSettings {
 export const PROCESS_ANNOTATION = "troupe.dev/process";
 export const KEEP_ANNOTATION = "troupe.dev/keep";
 
-const CAPABILITIES: PoolCapabilities = {
-  placement: "cluster",
-  sharedFileSystem: false,
-  tasksOutliveTroupe: true,
-  localLogs: false,
-  mounts: false,
-  dataPaths: "osmo",
-  // A pod on its node's network (spec.hostNetwork): its address is the node's.
-  hostNetwork: true,
-  // Pods share no disk with troupe and move no data themselves yet: `{{output}}`/`{{input}}` do not exist there.
-  taskData: false,
-};
+/** What a pool can do; with a data volume, what troupe's machine and the pods share. */
+function capabilitiesOf(dataVolume: DataVolume | undefined): PoolCapabilities {
+  return {
+    placement: "cluster",
+    // Through the data volume (data-volume.ts), where the pool names one.
+    sharedFileSystem: dataVolume !== undefined,
+    tasksOutliveTroupe: true,
+    localLogs: false,
+    // A pod's volumes: its data directories on the data volume, allowed host paths (`volumeMounts`) of its node.
+    mounts: true,
+    dataPaths: "osmo",
+    // A pod on its node's network (spec.hostNetwork): its address is the node's.
+    hostNetwork: true,
+    // Without a data volume pods share no disk with troupe and move no data themselves: `{{output}}` and
+    // `{{input}}` do not exist there.
+    taskData: dataVolume !== undefined,
+  };
+}
 
 /** The label selector of everything of a run (or, with `group`, of one of its groups): a group's durable id. */
 export function runSelector(owner: Owner, group?: string): string {
@@ -57,14 +66,17 @@ export function runSelector(owner: Owner, group?: string): string {
 
 export class KubernetesPool implements PoolBackend {
   readonly kind = "kubernetes";
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities: PoolCapabilities;
   private readonly homeId: string;
   private readonly core: CoreV1Api;
   private readonly podGroups: PodGroups;
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
+  /** The data volume's claim, checked once (data-volume-check.ts). */
+  private volumeChecked: Promise<void> | undefined;
 
   constructor(private readonly settings: KubernetesSettings) {
+    this.capabilities = capabilitiesOf(settings.dataVolume);
     this.homeId = homeIdentity(settings.home);
     this.core = settings.config.makeApiClient(CoreV1Api);
     this.podGroups = new PodGroups(settings.config.makeApiClient(CustomObjectsApi), settings);
@@ -73,14 +85,35 @@ export class KubernetesPool implements PoolBackend {
   describe(): string {
     const server = this.settings.config.getCurrentCluster()?.server ?? "?";
     const context = this.settings.context ?? this.settings.config.getCurrentContext();
-    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task)`;
+    const data = this.settings.dataVolume ? `; data on claim ${this.settings.dataVolume.claim}` : "";
+    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task${data})`;
   }
 
   notices(): string[] {
-    return ["on Kubernetes, each task runs in a pod of its image; its logs come through the API server"];
+    const volume = this.settings.dataVolume;
+    return [
+      "on Kubernetes, each task runs in a pod of its image; its logs come through the API server",
+      ...(volume ? [`pods see their {{output}} and {{input}} through claim ${volume.claim} (here ${volume.path})`] : []),
+    ];
   }
 
   async openSession(run: RunContext): Promise<RunSession> {
+    // Checked again after a failure: a server's pool may see the claim made later.
+    if (this.settings.dataVolume)
+      await (this.volumeChecked ??= checkDataVolume(this.core, this.settings.namespace, this.settings.dataVolume).catch(
+        (error: unknown) => {
+          this.volumeChecked = undefined;
+          throw error;
+        },
+      ));
+    const volume = this.settings.dataVolume;
+    if (volume && pathInside(volume.path, run.dataDir) === undefined)
+      throw new TroupeError(
+        "E_K8S_DATA_VOLUME",
+        `run ${run.runId}'s data directory ${run.dataDir} is not on the data volume (claim ${volume.claim}, seen here at ${volume.path}): its pods could not see their data`,
+        "usage",
+        `keep troupe's home on the volume: TROUPE_HOME=${volume.path}/troupe (a server's --home likewise)`,
+      );
     const owner: Owner = { home: this.homeId, runId: run.runId };
     const informer = new PodInformer(this.settings.config, this.core, this.settings.namespace, runSelector(owner));
     await informer.start();
