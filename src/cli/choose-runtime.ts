@@ -30,6 +30,9 @@ export interface RuntimeFlags {
   schedulerName?: string;
   dataVolume?: string;
   dataVolumePath?: string;
+  nodeSelector?: string[];
+  priorityClass?: string;
+  podTemplate?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

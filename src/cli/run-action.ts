@@ -21,6 +21,7 @@ import {
   compileWorkflow,
   dataStoreRefusal,
   hostNetworkRefusal,
+  platformRefusal,
   taskDataRefusal,
   policyRefusals,
   type CompiledWorkflow,
@@ -337,7 +338,9 @@ function runtimeRefusal(plan: CompiledWorkflow, backend: PoolBackend, dataStore:
   const unshared = dataStoreRefusal(plan, { ...backend.capabilities, dataStore }, where, "--data-store s3://BUCKET/PREFIX");
   if (unshared !== undefined) return new TroupeError("E_DATA_STORE_REQUIRED", unshared, "usage");
   const noHostNetwork = hostNetworkRefusal(plan, backend.capabilities.hostNetwork === true, where);
-  return noHostNetwork === undefined ? undefined : new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
+  if (noHostNetwork !== undefined) return new TroupeError("E_NOT_ALLOWED", noHostNetwork, "usage");
+  const noPlatform = platformRefusal(plan, backend.capabilities.platforms, where);
+  return noPlatform === undefined ? undefined : new TroupeError("E_PLATFORM", noPlatform, "usage");
 }
 
 /** This machine's capacity, or the one the runtime knows (a cluster's), as --cpus/--memory/--gpus change it. */

@@ -28,6 +28,9 @@ const RUNTIME_FLAG_KEYS = [
   "schedulerName",
   "dataVolume",
   "dataVolumePath",
+  "nodeSelector",
+  "priorityClass",
+  "podTemplate",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -101,5 +104,15 @@ export function addRuntimeFlags(command: Command): Command {
     .option(
       "--data-volume-path <dir>",
       "kubernetes runtime: where this machine sees --data-volume's root (an NFS or other mount of the same storage)",
+    )
+    .option(
+      "--node-selector <KEY=VALUE>",
+      "kubernetes runtime: a node label every pod's node must have (may be given again)",
+      (word: string, words: string[] | undefined) => [...(words ?? []), word],
+    )
+    .option("--priority-class <name>", "kubernetes runtime: every pod's PriorityClass")
+    .option(
+      "--pod-template <file>",
+      "kubernetes runtime: a YAML file holding a partial pod (labels, annotations, spec fields, one container) every pod is made over, as OSMO's pod templates",
     );
 }

@@ -120,6 +120,10 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     scheduler_name: scheduler-plugins-scheduler  # kubernetes: the pods' scheduler (default: the gang's, else the cluster's)
     data_volume: shared-data  # kubernetes: a ReadWriteMany claim through which pods see their data (with data_volume_path)
     data_volume_path: /mnt/shared  # kubernetes: where this machine sees the claim (the server's home on it)
+    node_selector: {pool: research}  # kubernetes: every pod's (also tolerations:, priority_class:, pod_template:)
+    platforms:                # kubernetes: what a task's resource may name as its platform
+      a100: {node_selector: {gpu: a100}, tolerations: [{key: gpu, operator: Exists}]}
+    default_platform: a100    # kubernetes: the platform of a task whose resource names none
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

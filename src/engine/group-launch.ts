@@ -162,10 +162,11 @@ export class GroupLauncher {
     }
     handle.place(
       watched.map(({ t, retryId, attempt }) => {
-        const { cpu, gpu, memoryBytes } = group.tasks[t]!.resources;
+        const { cpu, gpu, memoryBytes, storageBytes, platform, nodesExcluded } = group.tasks[t]!.resources;
         const { name, image, hostNetwork } = group.tasks[t]!;
         const mounts = this.mountsAtPlacement(g, t, retryId);
-        return { key: attempt.key, taskName: name, retryId, resources: { cpu, gpu, memoryBytes }, image, hostNetwork, mounts };
+        const resources = { cpu, gpu, memoryBytes, storageBytes };
+        return { key: attempt.key, taskName: name, retryId, resources, image, hostNetwork, mounts, platform, nodesExcluded };
       }),
     );
     const placements = await Promise.all(watched.map((w) => w.events.placed));

@@ -6,6 +6,7 @@ export type * from "./types.js";
 export {
   dataStoreRefusal,
   hostNetworkRefusal,
+  platformRefusal,
   taskDataRefusal,
   mountAllowed,
   policyRefusals,

@@ -92,6 +92,21 @@ export function taskDataRefusal(plan: CompiledWorkflow, taskData: boolean, where
   return undefined;
 }
 
+/**
+ * Why the pool cannot run this workflow as to where its tasks go: a resource names a platform the pool does
+ * not have. `platforms`: the pool's (PoolCapabilities.platforms); undefined where it has none, and then
+ * `platform:` is one of the fields it does not act on (warned at validation).
+ */
+export function platformRefusal(plan: CompiledWorkflow, platforms: readonly string[] | undefined, where: string): string | undefined {
+  if (platforms === undefined) return undefined;
+  for (const task of plan.groups.flatMap((g) => g.tasks)) {
+    const platform = task.resources.platform;
+    if (platform !== undefined && !platforms.includes(platform))
+      return `task ${task.name}'s resource ${task.resources.name} names platform ${platform}, which ${where} does not have (it has: ${platforms.join(", ") || "none"})`;
+  }
+  return undefined;
+}
+
 /** Whether a pool's tasks can pass data: they share troupe's disk, or the pool names a data store. */
 export interface DataSharing {
   sharedFileSystem: boolean;

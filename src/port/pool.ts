@@ -62,6 +62,12 @@ export interface PoolCapabilities {
    * passes or keeps data is then refused before it runs. Absent: data reaches them.
    */
   taskData?: boolean;
+  /**
+   * The platforms a task's resource may name (`platform:`), each with where its tasks go. Absent: the pool
+   * has none, and runs a task wherever it runs any (`platform`, `nodesExcluded` and `storage` then only
+   * warned about at validation).
+   */
+  platforms?: readonly string[];
 }
 
 export interface PoolBackend {
@@ -120,7 +126,11 @@ export interface MemberRef {
   taskName: string;
   retryId: number;
   /** What the task asks for (absent or 0: nothing), for pools that place it where that is free (a cluster's allocation). */
-  resources?: { cpu: number; gpu: number; memoryBytes: number };
+  resources?: { cpu: number; gpu: number; memoryBytes: number; storageBytes?: number };
+  /** Its resource's `platform` (pools with platforms: PoolCapabilities.platforms). */
+  platform?: string;
+  /** Its resource's `nodesExcluded`: nodes it must not be placed on (pools that place on named nodes). */
+  nodesExcluded?: readonly string[];
   /** The task's image, for pools that must start something of it to place it (a Kubernetes pod is made with its image). */
   image?: string;
   /** `hostNetwork: true`: placed on the machine's own network, its address the machine's. */

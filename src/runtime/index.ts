@@ -29,6 +29,8 @@ export {
   loadKubeConfig,
   nodesCapacity,
   pathInside,
+  checkPodTemplate,
+  type PodTemplate,
   type KubernetesSettings,
   type NodeCapacity,
 } from "./kubernetes/index.js";

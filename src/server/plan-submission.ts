@@ -14,6 +14,7 @@ import {
   compileWorkflow,
   dataStoreRefusal,
   hostNetworkRefusal,
+  platformRefusal,
   policyRefusals,
   taskDataRefusal,
   type CompiledWorkflow,
@@ -46,6 +47,8 @@ export interface PlanRequest {
     /** Whether its tasks share troupe's disk (PoolCapabilities.sharedFileSystem), and its data store: how they pass data. */
     sharedFileSystem?: boolean;
     dataStore?: string;
+    /** Its runtime's platforms (PoolCapabilities.platforms), where it has any. */
+    platforms?: readonly string[];
   };
   maxTasks: number;
   /** Without it (a dry run) the answer has no plan: only its size. */
@@ -78,7 +81,7 @@ export type PlanReply =
 /** What planning a submission needs of `pool` (sent to a worker thread: plain data). */
 export function poolLimits(pool: Pool): PlanRequest["pool"] {
   const { name, capacity, maxRetries, privilegedAllowed, hostNetworkAllowed, allowedMounts, dataStore } = pool;
-  const { hostNetwork, sharedFileSystem, taskData } = pool.backend.capabilities;
+  const { hostNetwork, sharedFileSystem, taskData, platforms } = pool.backend.capabilities;
   return {
     name,
     capacity,
@@ -90,6 +93,7 @@ export function poolLimits(pool: Pool): PlanRequest["pool"] {
     sharedFileSystem,
     hostNetwork,
     taskData,
+    ...(platforms ? { platforms: [...platforms] } : {}),
   };
 }
 
@@ -123,6 +127,8 @@ export async function planSubmission(request: PlanRequest): Promise<PlanReply> {
   if (unshared !== undefined) return refusal("usage", "E_DATA_STORE_REQUIRED", unshared);
   const noHostNetwork = hostNetworkRefusal(plan, pool.hostNetwork === true, `the pool ${pool.name}'s runtime`);
   if (noHostNetwork !== undefined) return refusal("forbidden", "E_POOL_POLICY", noHostNetwork);
+  const noPlatform = platformRefusal(plan, pool.platforms, `the pool ${pool.name}`);
+  if (noPlatform !== undefined) return refusal("usage", "E_PLATFORM", noPlatform);
   const unschedulable = findUnschedulable(plan, pool.capacity);
   if (unschedulable.length > 0) {
     const u = unschedulable[0]!;

@@ -12,7 +12,6 @@
  * the producer's output into the consumer's input, a `url:` input downloaded before the consumer's barrier, the
  * consumer's output uploaded to its `url:` after its pod ends.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,12 +20,10 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANNOTATIONS, BARRIER_ANNOTATION } from "../../src/runtime/kubernetes/index.js";
-import { ensureBuilt } from "../run/helpers.js";
+import { ensureBuilt, troupe as runTroupe } from "../run/helpers.js";
 import { attemptServer, clientFor, dataCredentialArgs, emptyPrefix } from "../s3/s3-server.js";
 import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const BIN = join(ROOT, "bin/troupe");
 const cluster = givenCluster();
 const s3Attempt = attemptServer();
 const reason = cluster.reason ?? s3Attempt.reason;
@@ -48,21 +45,13 @@ interface Ran {
 }
 
 /** The built CLI, asynchronous (the test plays the pods meanwhile). */
-function troupe(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TROUPE_HOME: home, KUBECONFIG: cluster.cluster!.kubeconfig, NO_COLOR: "1", ...env },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
+async function troupe(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Ran> {
+  const result = await runTroupe(args, {
+    home,
+    env: { KUBECONFIG: cluster.cluster!.kubeconfig, NO_COLOR: "1", TROUPE_RUNTIME: undefined, ...env },
+    timeoutMs,
   });
+  return { code: result.code, out: result.stdout, err: result.stderr };
 }
 
 const k8sArgs = (...more: string[]) => [

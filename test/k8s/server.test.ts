@@ -67,9 +67,16 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: kubernetes ${atte
     const pools = path.join(serverHome, "pools.yaml");
     const pool = (name: string, annotations: string) =>
       `- name: ${name}\n  runtime: kubernetes\n  kubeconfig: ${attempt.cluster!.kubeconfig}\n  namespace: ${namespace}\n  pod_annotations: {${annotations}}\n`;
+    // A pool with two platforms, one node each (OSMO's platforms: where a task's resource says it runs).
+    const platforms =
+      `  platforms:\n` +
+      `    one: {node_selector: {kubernetes.io/hostname: kwok-node-1}}\n` +
+      `    two: {node_selector: {kubernetes.io/hostname: kwok-node-2}, tolerations: [{key: two, operator: Exists}]}\n` +
+      `  default_platform: one\n`;
     fs.writeFileSync(
       pools,
-      `pools:\n${pool("k8s", '"troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3"')}${pool("k8s-forever", '"troupe.test/start-after": "0s"')}`,
+      `pools:\n${pool("k8s", '"troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3"')}${pool("k8s-forever", '"troupe.test/start-after": "0s"')}` +
+        `${pool("k8s-platforms", '"troupe.test/run-for": "1500ms"')}${platforms}`,
     );
     server = await startServer(serverHome, ["--config", pools]);
   }, 300_000);
@@ -110,6 +117,39 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: kubernetes ${atte
     }
     const left = (await core.listNamespacedPod({ namespace, labelSelector: `troupe.dev/run=${record.id}` })).items;
     expect(left.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
+  }, 120_000);
+
+  it("places each task on its resource's platform (the pool's default otherwise), and refuses a platform the pool lacks", async () => {
+    const spec = (platform: string) =>
+      `workflow:\n  name: k8s-platforms\n  resources:\n    default: {cpu: 1}\n    other: {cpu: 1, platform: ${platform}}\n  tasks:\n` +
+      `  - {name: first, image: alpine:3.20, command: ["true"]}\n  - {name: second, image: alpine:3.20, command: ["true"], resource: other}\n`;
+    const nodes = new Map<string, string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const pod of (await core.listNamespacedPod({ namespace, labelSelector: "troupe.dev/task" }).catch(() => undefined))?.items ??
+          [])
+          if (pod.spec?.nodeName) nodes.set(pod.metadata!.labels!["troupe.dev/task"]!, pod.spec.nodeName);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    const run = await client([
+      "workflow",
+      "submit",
+      home.spec("platforms", spec("two")),
+      "--pool",
+      "k8s-platforms",
+      "--wait",
+      "--output",
+      "json",
+    ]);
+    watching = false;
+    await watcher;
+    expect((JSON.parse(run.stdout) as RunRecord).status, run.stderr).toBe("COMPLETED");
+    expect(Object.fromEntries(nodes)).toMatchObject({ first: "kwok-node-1", second: "kwok-node-2" });
+    const refused = await client(["workflow", "submit", home.spec("no-platform", spec("h100")), "--pool", "k8s-platforms"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("names platform h100, which the pool k8s-platforms does not have (it has: one, two)");
   }, 120_000);
 
   it("a cancel through the HTTP API deletes the workflow's running pods", async () => {

@@ -80,7 +80,10 @@ describe("fields accepted but not implemented", () => {
       const d = warnings[i]!;
       expect(d).toMatchObject({ severity: "warning", ...at(EVERYTHING, expected.key) });
       expect(d.message).toContain(`\`${expected.label}\``);
-      expect(d.message).toContain("has no effect yet in troupe");
+      const entry = NOT_IMPLEMENTED.find((e) => e.label === expected.label)!;
+      expect(d.message).toContain(
+        entry.only ? `has an effect only on ${entry.only}; elsewhere ${entry.instead}` : "has no effect yet in troupe",
+      );
     }
     // `credentials:`, `checkpoint:`, `volumeMounts` and `hostNetwork` are implemented (issue 15): no warning for them.
     const implemented = [".credentials", ".checkpoint", ".volumeMounts", ".hostNetwork"];
@@ -168,7 +171,7 @@ describe("validate, plan, run and workflow submit say so", () => {
     image: alpine:3.18
     command: [echo, hi]
 `;
-  const LINE = /warned-\w+\.yaml:5:7: warning W_NOT_IMPLEMENTED: `storage` \(resource `default`\) has no effect yet in troupe/;
+  const LINE = /warned-\w+\.yaml:5:7: warning W_NOT_IMPLEMENTED: `storage` \(resource `default`\) has an effect only on Kubernetes pools/;
 
   beforeAll(async () => {
     await ensureBuilt();

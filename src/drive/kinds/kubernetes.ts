@@ -3,18 +3,22 @@
  * ~/.kube/config, or `kubeconfig:`), at a context and in a namespace. The check reads the nodes (their
  * allocatable resources are the pool's capacity); an API server that cannot be reached or refuses is said so.
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
 import {
   contextNamespace,
   GANG_SCHEDULERS,
   pathInside,
+  checkPodTemplate,
   KubernetesPool,
   listNodes,
   loadKubeConfig,
   nodesCapacity,
   type NodeCapacity,
+  type PodTemplate,
 } from "../../runtime/index.js";
 import { defineRuntimeKind } from "../kind.js";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -30,6 +34,53 @@ const annotations = z
       ? Object.fromEntries(given.map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]))
       : given,
   );
+
+/** `KEY=VALUE` words (a flag given several times) or a mapping, for node selectors. */
+const keyValues = z
+  .union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, "KEY=VALUE"))])
+  .transform((given) =>
+    Array.isArray(given)
+      ? Object.fromEntries(given.map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]))
+      : given,
+  );
+const toleration = z
+  .object({
+    key: z.string().optional(),
+    operator: z.enum(["Exists", "Equal"]).optional(),
+    value: z.string().optional(),
+    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .strict();
+const priorityClass = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "a PriorityClass's name: a DNS subdomain");
+/** A mapping, or a YAML file's path (a flag's value) read now; checked by checkPodTemplate. */
+const podTemplate = z.union([z.record(z.string(), z.unknown()), z.string().min(1)]).transform((given, context) => {
+  if (typeof given !== "string") return checked(given, "pod_template", context);
+  let text: string;
+  try {
+    text = readFileSync(resolve(given), "utf8");
+  } catch (error) {
+    context.addIssue({ code: "custom", message: `cannot read ${given}: ${(error as Error).message}` });
+    return z.NEVER;
+  }
+  return checked(parseYaml(text) as unknown, `pod_template ${given}`, context);
+});
+function checked(template: unknown, where: string, context: z.RefinementCtx): PodTemplate {
+  try {
+    return checkPodTemplate(template, where);
+  } catch (error) {
+    context.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+}
+const platform = z
+  .object({
+    node_selector: keyValues.optional(),
+    tolerations: z.array(toleration).optional(),
+    priority_class: priorityClass.optional(),
+    pod_template: podTemplate.optional(),
+  })
+  .strict();
 
 const KubernetesOptions = z.object({
   namespace: z.string().regex(DNS_LABEL, "a namespace name: lower case letters, digits and '-', at most 63").optional(),
@@ -51,6 +102,16 @@ const KubernetesOptions = z.object({
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "a PersistentVolumeClaim's name: a DNS subdomain")
     .optional(),
+  /** Every pod's node selector, tolerations and priority class; a platform's add to them. */
+  node_selector: keyValues.optional(),
+  tolerations: z.array(toleration).optional(),
+  priority_class: priorityClass.optional(),
+  /** A partial pod every pod is made over (a mapping, or the path of a YAML file holding one). */
+  pod_template: podTemplate.optional(),
+  /** The platforms a task's resource may name (`platform:`), OSMO's. */
+  platforms: z.record(z.string().regex(DNS_LABEL, "a platform name: lower case letters, digits and '-'"), platform).optional(),
+  /** The platform of a task whose resource names none. */
+  default_platform: z.string().optional(),
   /** Where this machine sees the claim's root (troupe's home is under it). */
   data_volume_path: z
     .string()
@@ -81,6 +142,12 @@ export const kubernetesKind = defineRuntimeKind({
     "scheduler_name",
     "data_volume",
     "data_volume_path",
+    "node_selector",
+    "tolerations",
+    "priority_class",
+    "pod_template",
+    "platforms",
+    "default_platform",
   ],
   automatic: false,
   async check(options) {
@@ -89,6 +156,10 @@ export const kubernetesKind = defineRuntimeKind({
         options.data_volume === undefined
           ? "data_volume_path says where this machine sees the data volume, and data_volume (its claim) is missing"
           : `data_volume ${options.data_volume} needs data_volume_path: where this machine sees the claim's root (troupe's home is to be under it)`;
+      return { ok: false, error: new TroupeError("E_K8S_SETTINGS", `the kubernetes runtime: ${why}`, "usage"), why };
+    }
+    if (options.default_platform !== undefined && !options.platforms?.[options.default_platform]) {
+      const why = `default_platform ${options.default_platform} is not one of the pool's platforms (${Object.keys(options.platforms ?? {}).join(", ") || "none"})`;
       return { ok: false, error: new TroupeError("E_K8S_SETTINGS", `the kubernetes runtime: ${why}`, "usage"), why };
     }
     let config: KubeConfig;
@@ -136,6 +207,19 @@ export const kubernetesKind = defineRuntimeKind({
       schedulerName: options.scheduler_name,
       dataVolume:
         options.data_volume !== undefined && volumePath !== undefined ? { claim: options.data_volume, path: volumePath } : undefined,
+      nodeSelector: options.node_selector,
+      tolerations: options.tolerations,
+      priorityClassName: options.priority_class,
+      podTemplate: options.pod_template,
+      platforms:
+        options.platforms &&
+        Object.fromEntries(
+          Object.entries(options.platforms).map(([name, p]) => [
+            name,
+            { nodeSelector: p.node_selector, tolerations: p.tolerations, priorityClassName: p.priority_class, podTemplate: p.pod_template },
+          ]),
+        ),
+      defaultPlatform: options.default_platform,
     });
   },
 });

@@ -10,9 +10,10 @@ import { podDataMounts, type DataVolume } from "./data-volume.js";
 import { podName, type Owner } from "./names.js";
 import { attemptPod, type KubernetesPodSettings } from "./objects.js";
 import type { GangSettings } from "./pod-groups.js";
+import { placePod, type PlacementSettings } from "./platforms.js";
 
 /** What a pool adds to every pod it makes. */
-export interface HeldPodSettings extends KubernetesPodSettings, GangSettings {
+export interface HeldPodSettings extends KubernetesPodSettings, GangSettings, PlacementSettings {
   /** Annotations every pod gets (a pod template's; the test cluster's kwok reads its `troupe.test/*` ones). */
   podAnnotations?: Record<string, string>;
   /** The image of a member whose task names none (never, for workflows: every task has one). */
@@ -49,5 +50,6 @@ export function heldPod(member: MemberRef, groupName: string, owner: Owner, sett
   pod.spec!.volumes = [...(pod.spec!.volumes ?? []), ...holder.volumes, ...data.volumes];
   const container = pod.spec!.containers[0]!;
   container.volumeMounts = [...(container.volumeMounts ?? []), ...holder.mounts, ...data.mounts];
-  return pod;
+  // Where it may run: the pool's and its platform's node selectors, tolerations and templates, its task's excluded nodes.
+  return placePod(pod, member, settings);
 }

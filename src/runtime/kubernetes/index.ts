@@ -16,3 +16,4 @@ export { contextNamespace, listNodes, loadKubeConfig, nodesCapacity, parseQuanti
 export { GANG_SCHEDULERS, podGroup, podGroupName, type GangScheduler } from "./pod-groups.js";
 export { PULL_SECRET_TYPE, pullSecret } from "./pull-secrets.js";
 export { DATA_VOLUME, pathInside, podDataMounts, type DataVolume } from "./data-volume.js";
+export { checkPodTemplate, placePod, platformOf, type PlacementSettings, type PlatformSettings, type PodTemplate } from "./platforms.js";

@@ -37,7 +37,7 @@ export const PROCESS_ANNOTATION = "troupe.dev/process";
 export const KEEP_ANNOTATION = "troupe.dev/keep";
 
 /** What a pool can do; with a data volume, what troupe's machine and the pods share. */
-function capabilitiesOf(dataVolume: DataVolume | undefined): PoolCapabilities {
+function capabilitiesOf(dataVolume: DataVolume | undefined, platforms: readonly string[] | undefined): PoolCapabilities {
   return {
     placement: "cluster",
     // Through the data volume (data-volume.ts), where the pool names one.
@@ -52,6 +52,7 @@ function capabilitiesOf(dataVolume: DataVolume | undefined): PoolCapabilities {
     // Without a data volume pods share no disk with troupe and move no data themselves: `{{output}}` and
     // `{{input}}` do not exist there.
     taskData: dataVolume !== undefined,
+    ...(platforms ? { platforms } : {}),
   };
 }
 
@@ -76,7 +77,7 @@ export class KubernetesPool implements PoolBackend {
   private volumeChecked: Promise<void> | undefined;
 
   constructor(private readonly settings: KubernetesSettings) {
-    this.capabilities = capabilitiesOf(settings.dataVolume);
+    this.capabilities = capabilitiesOf(settings.dataVolume, settings.platforms && Object.keys(settings.platforms));
     this.homeId = homeIdentity(settings.home);
     this.core = settings.config.makeApiClient(CoreV1Api);
     this.podGroups = new PodGroups(settings.config.makeApiClient(CustomObjectsApi), settings);

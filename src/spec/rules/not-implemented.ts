@@ -19,13 +19,33 @@ export interface NotImplementedField {
   label: string;
   /** What troupe does instead, for the user to know what to expect. */
   instead: string;
+  /** The pools that do act on it, where some do (`instead` is then what the others do). */
+  only?: string;
 }
 
 export const NOT_IMPLEMENTED: readonly NotImplementedField[] = [
-  { place: "resource", field: "platform", label: "platform", instead: "tasks run wherever their pool runs them" },
-  { place: "resource", field: "nodesExcluded", label: "nodesExcluded", instead: "tasks run wherever their pool runs them" },
+  {
+    place: "resource",
+    field: "platform",
+    label: "platform",
+    only: "Kubernetes pools with platforms (their node selectors, tolerations and pod templates)",
+    instead: "tasks run wherever their pool runs them",
+  },
+  {
+    place: "resource",
+    field: "nodesExcluded",
+    label: "nodesExcluded",
+    only: "Kubernetes pools (a node affinity keeps the pods off those nodes)",
+    instead: "tasks run wherever their pool runs them",
+  },
   { place: "resource", field: "topology", label: "topology", instead: "a group's tasks are placed as their pool places any" },
-  { place: "resource", field: "storage", label: "storage", instead: "disk space is neither reserved nor limited" },
+  {
+    place: "resource",
+    field: "storage",
+    label: "storage",
+    only: "Kubernetes pools (ephemeral-storage, requested and limited)",
+    instead: "disk space is neither reserved nor limited",
+  },
   {
     place: "workflow",
     field: "pool",
@@ -43,9 +63,12 @@ function asksForSomething(value: unknown): boolean {
 }
 
 function warn(bag: DiagnosticBag, entry: NotImplementedField, path: SpecPath, whose: string): void {
-  bag.warning("W_NOT_IMPLEMENTED", path, `\`${entry.label}\`${whose} has no effect yet in troupe: ${entry.instead}`, {
+  const effect = entry.only ? `has an effect only on ${entry.only}; elsewhere` : "has no effect yet in troupe:";
+  bag.warning("W_NOT_IMPLEMENTED", path, `\`${entry.label}\`${whose} ${effect} ${entry.instead}`, {
     atKey: true,
-    hint: "troupe accepts it for OSMO's files; remove it, or expect it to be ignored",
+    hint: entry.only
+      ? "troupe accepts it for OSMO's files; on other pools it is ignored"
+      : "troupe accepts it for OSMO's files; remove it, or expect it to be ignored",
   });
 }
 
