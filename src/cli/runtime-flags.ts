@@ -26,6 +26,7 @@ const RUNTIME_FLAG_KEYS = [
   "gangScheduler",
   "gangQueue",
   "schedulerName",
+  "barrierHolder",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -91,5 +92,11 @@ export function addRuntimeFlags(command: Command): Command {
     .option(
       "--scheduler-name <name>",
       "kubernetes runtime: the scheduler that places the pods (default: the gang scheduler's, else the cluster's)",
+    )
+    .addOption(
+      new Option(
+        "--barrier-holder <holder>",
+        "kubernetes runtime: what holds each pod's command until its group is released: init, troupe-init brought in a ConfigMap (any image, even one without a shell; default); shell, the image's /bin/sh (no ConfigMap)",
+      ).choices(["init", "shell"]),
     );
 }

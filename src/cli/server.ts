@@ -118,6 +118,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     gang_scheduler: coscheduling # kubernetes: a PodGroup per group (coscheduling, volcano, kai; default none)
     gang_queue: research      # kubernetes: volcano's and KAI's queue (default: default)
     scheduler_name: scheduler-plugins-scheduler  # kubernetes: the pods' scheduler (default: the gang's, else the cluster's)
+    barrier_holder: init      # kubernetes: troupe-init from a ConfigMap holds pods (any image; default), or shell: the image's /bin/sh
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

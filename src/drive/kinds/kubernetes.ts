@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
 import {
+  BARRIER_HOLDERS,
   contextNamespace,
   GANG_SCHEDULERS,
   KubernetesPool,
@@ -44,6 +45,8 @@ const KubernetesOptions = z.object({
   gang_queue: z.string().regex(DNS_LABEL, "a queue name: lower case letters, digits and '-', at most 63").optional(),
   /** The scheduler that places the pods (e.g. the one running scheduler-plugins' coscheduling); the cluster's default otherwise. */
   scheduler_name: z.string().regex(DNS_LABEL, "a scheduler name: lower case letters, digits and '-', at most 63").optional(),
+  /** What holds a pod's command at the barrier: troupe-init from a ConfigMap (any image), or the image's shell. */
+  barrier_holder: z.enum(BARRIER_HOLDERS).optional(),
 });
 
 interface Cluster {
@@ -59,7 +62,7 @@ export const kubernetesKind = defineRuntimeKind({
   name: "kubernetes",
   summary: "a Kubernetes cluster: one pod per task, placed by the cluster's scheduler",
   options: KubernetesOptions,
-  impliedBy: ["namespace", "context", "kubeconfig", "pod_annotations", "gang_scheduler", "gang_queue", "scheduler_name"],
+  impliedBy: ["namespace", "context", "kubeconfig", "pod_annotations", "gang_scheduler", "gang_queue", "scheduler_name", "barrier_holder"],
   automatic: false,
   async check(options) {
     let config: KubeConfig;
@@ -97,6 +100,7 @@ export const kubernetesKind = defineRuntimeKind({
       gangScheduler: options.gang_scheduler,
       gangQueue: options.gang_queue,
       schedulerName: options.scheduler_name,
+      barrierHolder: options.barrier_holder,
     });
   },
 });

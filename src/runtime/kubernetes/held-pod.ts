@@ -1,11 +1,13 @@
 /**
  * The pod of a member as it is placed (deciding only): the attempt's pod of objects.ts, whose container runs
- * the barrier's holder (barrier.ts) until the launch and the release come, with the holder's volumes, the
- * annotation it waits on set to `held`, and the pool's own annotations (a pod template's).
+ * the barrier's holder (barrier.ts: a shell script, or troupe-init from its ConfigMap, init-holder.ts) until
+ * the launch and the release come, with the holder's volumes, the annotation it waits on set to `held`, and
+ * the pool's own annotations (a pod template's).
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { MemberRef, TaskLaunch } from "../../port/index.js";
-import { BARRIER_ANNOTATION, HELD, holderScript, holderVolumes } from "./barrier.js";
+import { BARRIER_ANNOTATION, type BarrierHolder, HELD, holderScript, holderVolumes, LAUNCH_DIR, POD_INFO_DIR } from "./barrier.js";
+import { initCommand, INIT_LABEL, initVolume, type InitRef } from "./init-holder.js";
 import { podName, type Owner } from "./names.js";
 import { attemptPod, type KubernetesPodSettings } from "./objects.js";
 import type { GangSettings } from "./pod-groups.js";
@@ -16,17 +18,20 @@ export interface HeldPodSettings extends KubernetesPodSettings, GangSettings {
   podAnnotations?: Record<string, string>;
   /** The image of a member whose task names none (never, for workflows: every task has one). */
   defaultImage?: string;
+  /** What holds the command at the barrier (default init: barrier.ts DEFAULT_BARRIER_HOLDER). */
+  barrierHolder?: BarrierHolder;
 }
 
-export function heldPod(member: MemberRef, groupName: string, owner: Owner, settings: HeldPodSettings): V1Pod {
+/** The member's held pod; with `init`, troupe-init (from that ConfigMap) holds it, else a shell. */
+export function heldPod(member: MemberRef, groupName: string, owner: Owner, settings: HeldPodSettings, init?: InitRef): V1Pod {
   const name = podName(owner.runId, member.taskName, member.retryId, member.key);
-  const shell: TaskLaunch = {
+  const holder: TaskLaunch = {
     key: member.key,
     taskName: member.taskName,
     groupName,
     retryId: member.retryId,
     image: member.image ?? settings.defaultImage ?? "busybox",
-    argv: ["/bin/sh", "-c", holderScript()],
+    argv: init ? initCommand(POD_INFO_DIR, LAUNCH_DIR) : ["/bin/sh", "-c", holderScript()],
     env: {},
     files: [],
     outputDir: "",
@@ -36,11 +41,20 @@ export function heldPod(member: MemberRef, groupName: string, owner: Owner, sett
     logPath: "",
     resources: member.resources,
   };
-  const pod = attemptPod(shell, owner, settings);
-  const holder = holderVolumes(name);
+  const pod = attemptPod(holder, owner, settings);
+  const volumes = holderVolumes(name);
   pod.metadata!.annotations = { ...settings.podAnnotations, ...pod.metadata!.annotations, [BARRIER_ANNOTATION]: HELD };
-  pod.spec!.volumes = [...(pod.spec!.volumes ?? []), ...holder.volumes];
+  pod.spec!.volumes = [...(pod.spec!.volumes ?? []), ...volumes.volumes];
   const container = pod.spec!.containers[0]!;
-  container.volumeMounts = [...(container.volumeMounts ?? []), ...holder.mounts];
+  container.volumeMounts = [...(container.volumeMounts ?? []), ...volumes.mounts];
+  if (init) {
+    const binary = initVolume(init);
+    pod.spec!.volumes.push(binary.volume);
+    container.volumeMounts.push(binary.mount);
+    // The binary was built for troupe's machine: only nodes of its architecture can run it.
+    pod.spec!.nodeSelector = { ...pod.spec!.nodeSelector, "kubernetes.io/arch": init.arch };
+    // A sweep deletes an old ConfigMap only once no pod carries its hash (init-binary.ts).
+    pod.metadata!.labels = { ...pod.metadata!.labels, [INIT_LABEL]: init.hash };
+  }
   return pod;
 }

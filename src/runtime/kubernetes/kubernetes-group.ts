@@ -11,8 +11,9 @@ import { PassThrough, type Readable } from "node:stream";
 import { type CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, TaskLaunch } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
-import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
+import { BARRIER_ANNOTATION, DEFAULT_BARRIER_HOLDER, launchSecret, RELEASED } from "./barrier.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
+import type { InitRef } from "./init-holder.js";
 import { joinPodGroup, type PodGroups } from "./pod-groups.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
@@ -31,6 +32,8 @@ export interface KubernetesSite {
   readonly podGroups: PodGroups;
   /** The name of the image pull Secret of the run owner's login for `image`, made if need be; undefined: none. */
   pullSecret(image: string | undefined): Promise<string | undefined>;
+  /** troupe-init's ConfigMap for the pods (made if need be), or undefined where a shell holds them. */
+  initHolder(): Promise<InitRef | undefined>;
   /** Pod events of this group's pods, by pod name, until `unwatch`. */
   watch(pod: string, onPod: (pod: V1Pod, gone: boolean) => void): () => void;
 }
@@ -88,7 +91,8 @@ export class KubernetesGroup implements GroupHandle {
       if (this.group.members.length > 1)
         await (this.podGroup ??= this.site.podGroups.create(this.site.owner, this.group.name, this.group.members.length));
       const pullSecret = await this.site.pullSecret(ref.image);
-      const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      const init = await this.site.initHolder();
+      const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings, init);
       joinPodGroup(body, this.site.settings, this.site.owner, this.group.name, this.group.members.length);
       if (pullSecret) body.spec!.imagePullSecrets = [...(body.spec!.imagePullSecrets ?? []), { name: pullSecret }];
       await retrying(() => this.site.core.createNamespacedPod({ namespace: this.namespace, body })).catch((error: unknown) => {
@@ -117,7 +121,8 @@ export class KubernetesGroup implements GroupHandle {
     if (!member || member.reported) return;
     let body;
     try {
-      body = launchSecret(launch, this.site.owner, this.namespace, member.pod);
+      const holder = this.site.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER;
+      body = launchSecret(launch, this.site.owner, this.namespace, member.pod, holder);
     } catch (error) {
       this.report(member, { kind: "start-failed", message: (error as Error).message });
       return;

@@ -11,8 +11,12 @@ import type { GroupHandle, GroupListener, GroupRef, PoolBackend, PoolCapabilitie
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
+import { builtHelper } from "../native-helpers.js";
 import { isStatus } from "./api-errors.js";
+import { DEFAULT_BARRIER_HOLDER } from "./barrier.js";
 import type { HeldPodSettings } from "./held-pod.js";
+import { InitBinaries } from "./init-binary.js";
+import type { InitRef } from "./init-holder.js";
 import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
 import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
 import { PodGroups } from "./pod-groups.js";
@@ -27,6 +31,8 @@ export interface KubernetesSettings extends HeldPodSettings {
   clusterDomain?: string;
   /** The context's name, for the first line of `troupe run`. */
   context?: string;
+  /** troupe-init for the init holder (default: the one `npm run build` made; tests give others). */
+  initBinary?: string;
 }
 
 /** Annotations of every pod a session makes: which troupe process made it, and whether its run keeps its tasks. */
@@ -61,6 +67,8 @@ export class KubernetesPool implements PoolBackend {
   private readonly homeId: string;
   private readonly core: CoreV1Api;
   private readonly podGroups: PodGroups;
+  /** troupe-init's ConfigMap in the namespace (the init holder's). */
+  private readonly inits: InitBinaries;
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
 
@@ -68,12 +76,14 @@ export class KubernetesPool implements PoolBackend {
     this.homeId = homeIdentity(settings.home);
     this.core = settings.config.makeApiClient(CoreV1Api);
     this.podGroups = new PodGroups(settings.config.makeApiClient(CustomObjectsApi), settings);
+    this.inits = new InitBinaries(this.core, "initBinary" in settings ? settings.initBinary : builtHelper("troupe-init"));
   }
 
   describe(): string {
     const server = this.settings.config.getCurrentCluster()?.server ?? "?";
     const context = this.settings.context ?? this.settings.config.getCurrentContext();
-    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task)`;
+    const holder = this.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER;
+    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task, held by ${holder === "init" ? "troupe-init" : "the image's shell"})`;
   }
 
   notices(): string[] {
@@ -88,7 +98,9 @@ export class KubernetesPool implements PoolBackend {
     const annotations = { [PROCESS_ANNOTATION]: processToken(), ...(run.keepTasks ? { [KEEP_ANNOTATION]: "1" } : {}) };
     const settings = { ...this.settings, podAnnotations: { ...this.settings.podAnnotations, ...annotations } };
     const pullSecrets = new PullSecrets(this.core, owner, this.settings.namespace, run.registryAuth, annotations);
-    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, this.podGroups, () =>
+    const initHolder = () =>
+      (settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER) === "init" ? this.inits.ensure(settings.namespace) : Promise.resolve(undefined);
+    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, this.podGroups, initHolder, () =>
       this.open.delete(run.runId),
     );
   }
@@ -121,7 +133,12 @@ export class KubernetesPool implements PoolBackend {
       removed.push(`kubernetes ${what} ${namespace}/${metadata!.name!}`);
     }
     for (const runId of doomedRuns) await deleteRun(this.core, this.podGroups, namespace, runSelector({ home: this.homeId, runId }), 0);
-    return removed;
+    // troupe-init's ConfigMaps of other builds that no pod uses (init-binary.ts); a user who may not list them has none of troupe's to sweep.
+    const inits = await this.inits.sweep(namespace).catch((error: unknown) => {
+      if (isStatus(error, 403)) return [];
+      throw error;
+    });
+    return [...removed, ...inits];
   }
 }
 
@@ -157,6 +174,7 @@ class KubernetesSession implements RunSession, KubernetesSite {
     private readonly informer: PodInformer,
     private readonly pullSecrets: PullSecrets,
     readonly podGroups: PodGroups,
+    readonly initHolder: () => Promise<InitRef | undefined>,
     private readonly onClose: () => void,
   ) {
     this.clusterDomain = settings.clusterDomain ?? "cluster.local";
