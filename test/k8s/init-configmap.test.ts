@@ -1,0 +1,168 @@
+/**
+ * troupe-init's ConfigMap (src/runtime/kubernetes/init-binary.ts, init-holder.ts) against the real API server
+ * of the test cluster: the built binary fits (the API server's own 1 MiB limit, checked at the boundary), made
+ * once per namespace and reused by another troupe (which says it uses it), refused where the user may not make
+ * it (the member fails saying to hold pods with the shell), and swept only once no pod uses it and no troupe
+ * has said so lately. The pods that mount it, run on kwok and released: kubernetes-pool.test.ts.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunSession } from "../../src/port/index.js";
+import {
+  CONFIG_MAP_DATA_LIMIT,
+  ENSURED_ANNOTATION,
+  INIT_LABEL,
+  InitBinaries,
+  initConfigMap,
+  KubernetesPool,
+  STALE_MS,
+} from "../../src/runtime/kubernetes/index.js";
+import { builtHelper } from "../../src/runtime/native-helpers.js";
+import { ensureBuilt } from "../run/helpers.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { Events } from "./pool-events.js";
+
+const attempt = givenCluster();
+const home = mkdtempSync(join(tmpdir(), "troupe-k8s-init-"));
+const namespace = uniqueNamespace("troupe-init-cm");
+let config: KubeConfig;
+let core: CoreV1Api;
+const sessions: RunSession[] = [];
+
+const member = (key: string) => ({ key, taskName: key.split("/")[1]!, retryId: 0, image: "gcr.io/distroless/static" });
+
+describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(skipped: ${attempt.reason})` : ""}`, () => {
+  beforeAll(async () => {
+    await ensureBuilt();
+    config = kubeConfigFrom(attempt.cluster!.kubeconfig);
+    core = config.makeApiClient(CoreV1Api);
+    await createNamespace(config, namespace);
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+    if (config) await deleteNamespace(config, namespace);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("carries the built binary whole, is made once per namespace and reused by another troupe, which says it uses it", async () => {
+    const binary = readFileSync(builtHelper("troupe-init")!);
+    expect(binary.length).toBeLessThan(CONFIG_MAP_DATA_LIMIT);
+    const first = await new InitBinaries(core, builtHelper("troupe-init")).ensure(namespace);
+    expect(first.configMap).toMatch(/^troupe-init-[0-9a-f]{16}$/);
+    const made = await core.readNamespacedConfigMap({ name: first.configMap, namespace });
+    expect(Buffer.from(made.binaryData!["troupe-init"]!, "base64").equals(binary)).toBe(true);
+    expect(made.immutable).toBe(true);
+    expect(made.metadata!.labels).toMatchObject({ "troupe.dev/component": "init", [INIT_LABEL]: first.hash });
+    // Immutable: the API server itself refuses to change what it carries.
+    await expect(
+      core.replaceNamespacedConfigMap({ name: first.configMap, namespace, body: { ...made, binaryData: { "troupe-init": "AA==" } } }),
+    ).rejects.toMatchObject({ code: 422 });
+
+    // Another troupe of the same build, an hour later: the same ConfigMap (409, then its word).
+    const later = Date.now() + 3_600_000;
+    const second = await new InitBinaries(core, builtHelper("troupe-init"), () => later).ensure(namespace);
+    expect(second).toEqual(first);
+    const reused = await core.readNamespacedConfigMap({ name: first.configMap, namespace });
+    expect(reused.metadata!.annotations![ENSURED_ANNOTATION]).toBe(new Date(later).toISOString());
+    const all = await core.listNamespacedConfigMap({ namespace, labelSelector: "troupe.dev/component=init" });
+    expect(all.items).toHaveLength(1);
+  }, 30_000);
+
+  it("refuses a binary larger than a ConfigMap holds before the API server would (whose limit it is), saying what to do", async () => {
+    const big = Buffer.alloc(CONFIG_MAP_DATA_LIMIT + 1);
+    expect(() => initConfigMap(big, "0000000000000000", namespace, new Date())).toThrow(
+      expect.objectContaining({ code: "E_K8S_INIT_TOO_LARGE", hint: expect.stringContaining("barrier_holder: shell") }),
+    );
+    // The API server's limit is the same: exactly 1 MiB passes, a byte more is refused.
+    const sized = (bytes: number) => ({
+      metadata: { name: "sized" },
+      binaryData: { "troupe-init": Buffer.alloc(bytes).toString("base64") },
+    });
+    await core.createNamespacedConfigMap({ namespace, body: sized(CONFIG_MAP_DATA_LIMIT), dryRun: "All" });
+    const refused = await core.createNamespacedConfigMap({ namespace, body: sized(CONFIG_MAP_DATA_LIMIT + 1), dryRun: "All" }).then(
+      () => undefined,
+      (error: { code: number; body: string }) => error,
+    );
+    expect(refused?.code).toBe(422);
+    expect(refused?.body).toMatch(/may not be more than 1048576 bytes/);
+
+    // A pool whose troupe-init is that large: its members fail to start, saying so.
+    const file = join(home, "big-init");
+    writeFileSync(file, big);
+    const s = await new KubernetesPool({ config, home, namespace, initBinary: file }).openSession({ runId: "run-big-init", dataDir: home });
+    sessions.push(s);
+    const events = new Events();
+    s.openGroup({ name: "g", members: ["a"] }, events).place([member("g/a/0")]);
+    await events.until(() => events.exits.size === 1);
+    expect(events.exits.get("g/a/0")).toMatchObject({
+      kind: "start-failed",
+      message: expect.stringContaining("troupe-init takes 1048577 bytes"),
+    });
+  }, 30_000);
+
+  it("fails a member, saying why and what to do, where troupe-init was not built or the user may not make ConfigMaps", async () => {
+    const unbuilt = await new KubernetesPool({ config, home, namespace, initBinary: undefined }).openSession({
+      runId: "run-unbuilt",
+      dataDir: home,
+    });
+    sessions.push(unbuilt);
+    const events = new Events();
+    unbuilt.openGroup({ name: "g", members: ["a"] }, events).place([member("g/a/0")]);
+    await events.until(() => events.exits.size === 1);
+    expect(events.exits.get("g/a/0")).toMatchObject({
+      kind: "start-failed",
+      message: expect.stringContaining("troupe-init, which was not built"),
+    });
+
+    const cluster = attempt.cluster!;
+    const limited = await new KubernetesPool({
+      config: kubeConfigFrom(cluster.limitedKubeconfig),
+      home,
+      namespace: cluster.limitedNamespace,
+    }).openSession({ runId: "run-init-403", dataDir: home });
+    sessions.push(limited);
+    const refused = new Events();
+    limited.openGroup({ name: "g", members: ["a"] }, refused).place([member("g/a/0")]);
+    await refused.until(() => refused.exits.size === 1);
+    expect(refused.exits.get("g/a/0")).toMatchObject({
+      kind: "start-failed",
+      message: expect.stringMatching(
+        /^the API server refused troupe-init's ConfigMap troupe-limited\/troupe-init-[0-9a-f]{16}: 403: .*cannot create resource "configmaps".*barrier_holder: shell/,
+      ),
+    });
+  }, 30_000);
+
+  it("a sweep deletes another build's ConfigMap once no pod uses it and no troupe has said so lately, never this build's", async () => {
+    const stale = new Date(Date.now() - STALE_MS - 60_000);
+    const other = (hash: string, said: Date) =>
+      core.createNamespacedConfigMap({ namespace, body: initConfigMap(Buffer.from(`build ${hash}`), hash, namespace, said) });
+    await other("aaaaaaaaaaaaaaaa", stale); // unused and stale: swept
+    await other("bbbbbbbbbbbbbbbb", stale); // stale, but a pod uses it
+    await other("cccccccccccccccc", new Date()); // a troupe said it uses it a moment ago
+    // This build's, said long ago: a troupe of this build uses it (and makes it again if need be).
+    await new InitBinaries(core, builtHelper("troupe-init"), () => stale.getTime()).ensure(namespace);
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: "uses-b", labels: { [INIT_LABEL]: "bbbbbbbbbbbbbbbb" } },
+        spec: { restartPolicy: "Never", containers: [{ name: "task", image: "alpine" }] },
+      },
+    });
+    const pool = new KubernetesPool({ config, home, namespace });
+    expect(await pool.sweep()).toEqual([`kubernetes configmap ${namespace}/troupe-init-aaaaaaaaaaaaaaaa`]);
+    await core.deleteNamespacedPod({ name: "uses-b", namespace, gracePeriodSeconds: 0 });
+    for (
+      let i = 0;
+      i < 100 && (await core.listNamespacedPod({ namespace, labelSelector: `${INIT_LABEL}=bbbbbbbbbbbbbbbb` })).items.length;
+      i++
+    )
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await pool.sweep()).toEqual([`kubernetes configmap ${namespace}/troupe-init-bbbbbbbbbbbbbbbb`]);
+    const left = await core.listNamespacedConfigMap({ namespace, labelSelector: "troupe.dev/component=init" });
+    const current = await new InitBinaries(core, builtHelper("troupe-init")).ensure(namespace);
+    expect(left.items.map((m) => m.metadata!.name).sort()).toEqual([current.configMap, "troupe-init-cccccccccccccccc"].sort());
+  }, 40_000);
+});
