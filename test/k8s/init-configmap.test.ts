@@ -89,32 +89,32 @@ describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(
     expect(refused?.code).toBe(422);
     expect(refused?.body).toMatch(/may not be more than 1048576 bytes/);
 
-    // A pool whose troupe-init is that large: its members fail to start, saying so.
+    // A pool whose troupe-init is that large: its session does not open (no pod could run), saying so.
     const file = join(home, "big-init");
     writeFileSync(file, big);
-    const s = await new KubernetesPool({ config, home, namespace, initBinary: file }).openSession({ runId: "run-big-init", dataDir: home });
-    sessions.push(s);
-    const events = new Events();
-    s.openGroup({ name: "g", members: ["a"] }, events).place([member("g/a/0")]);
-    await events.until(() => events.exits.size === 1);
-    expect(events.exits.get("g/a/0")).toMatchObject({
-      kind: "start-failed",
+    await expect(
+      new KubernetesPool({ config, home, namespace, initBinary: file }).openSession({ runId: "run-big-init", dataDir: home }),
+    ).rejects.toMatchObject({
+      code: "E_K8S_INIT_TOO_LARGE",
       message: expect.stringContaining("troupe-init takes 1048577 bytes"),
     });
+    // The shell holder needs no troupe-init.
+    sessions.push(
+      await new KubernetesPool({ config, home, namespace, initBinary: file, barrierHolder: "shell" }).openSession({
+        runId: "run-big-shell",
+        dataDir: home,
+      }),
+    );
   }, 30_000);
 
-  it("fails a member, saying why and what to do, where troupe-init was not built or the user may not make ConfigMaps", async () => {
-    const unbuilt = await new KubernetesPool({ config, home, namespace, initBinary: undefined }).openSession({
-      runId: "run-unbuilt",
-      dataDir: home,
-    });
-    sessions.push(unbuilt);
-    const events = new Events();
-    unbuilt.openGroup({ name: "g", members: ["a"] }, events).place([member("g/a/0")]);
-    await events.until(() => events.exits.size === 1);
-    expect(events.exits.get("g/a/0")).toMatchObject({
-      kind: "start-failed",
+  it("refuses a run where troupe-init was not built, and fails a member where the user may not make ConfigMaps, saying why and what to do", async () => {
+    await expect(
+      new KubernetesPool({ config, home, namespace, initBinary: undefined }).openSession({ runId: "run-unbuilt", dataDir: home }),
+    ).rejects.toMatchObject({
+      code: "E_K8S_NO_INIT",
+      kind: "usage",
       message: expect.stringContaining("troupe-init, which was not built"),
+      hint: expect.stringContaining("barrier_holder: shell"),
     });
 
     const cluster = attempt.cluster!;

@@ -16,6 +16,7 @@ import type { CoreV1Api } from "@kubernetes/client-node";
 import { TroupeError } from "../../errors/index.js";
 import { apiMessage, isStatus, retrying } from "./api-errors.js";
 import {
+  checkInitSize,
   ENSURED_ANNOTATION,
   INIT_COMPONENT,
   INIT_COMPONENT_LABEL,
@@ -47,8 +48,8 @@ export class InitBinaries {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The binary and its hash, read once; a troupe without it says what to do. */
-  private load(): Binary {
+  /** The binary and its hash, read once; a troupe without it, or with one too large, says what to do. */
+  load(): Binary {
     if (this.binary) return this.binary;
     if (!this.path)
       throw new TroupeError(
@@ -58,6 +59,7 @@ export class InitBinaries {
         "or hold pods with the image's shell instead: barrier_holder: shell (--barrier-holder shell)",
       );
     const bytes = readFileSync(this.path);
+    checkInitSize(bytes);
     return (this.binary = { bytes, hash: createHash("sha256").update(bytes).digest("hex").slice(0, 16) });
   }
 

@@ -49,15 +49,20 @@ export function nodeArch(arch: string = process.arch): string {
   return names[arch] ?? arch;
 }
 
-/** The ConfigMap that carries troupe-init into a namespace; refuses a binary larger than a ConfigMap holds. */
-export function initConfigMap(binary: Buffer, hash: string, namespace: string, now: Date): V1ConfigMap {
+/** Refuses a binary larger than a ConfigMap holds, before the API server would. */
+export function checkInitSize(binary: Buffer): void {
   if (binary.length > CONFIG_MAP_DATA_LIMIT)
     throw new TroupeError(
       "E_K8S_INIT_TOO_LARGE",
       `troupe-init takes ${binary.length} bytes; it reaches pods in a ConfigMap, which holds at most ${CONFIG_MAP_DATA_LIMIT}`,
       "usage",
-      "build it stripped (`npm run build`), or hold pods with a shell instead: barrier_holder: shell",
+      "build it stripped (`npm run build`), or hold pods with the image's shell instead: barrier_holder: shell (--barrier-holder shell)",
     );
+}
+
+/** The ConfigMap that carries troupe-init into a namespace; refuses a binary larger than a ConfigMap holds. */
+export function initConfigMap(binary: Buffer, hash: string, namespace: string, now: Date): V1ConfigMap {
+  checkInitSize(binary);
   return {
     apiVersion: "v1",
     kind: "ConfigMap",

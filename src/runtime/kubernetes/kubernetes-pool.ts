@@ -31,7 +31,7 @@ export interface KubernetesSettings extends HeldPodSettings {
   clusterDomain?: string;
   /** The context's name, for the first line of `troupe run`. */
   context?: string;
-  /** troupe-init for the init holder (default: the one `npm run build` made; tests give others). */
+  /** troupe-init for the init holder (default: the one `npm run build` made; tests give others, or undefined: not built). */
   initBinary?: string;
 }
 
@@ -91,6 +91,8 @@ export class KubernetesPool implements PoolBackend {
   }
 
   async openSession(run: RunContext): Promise<RunSession> {
+    // Held by troupe-init: without it (or with one no ConfigMap holds) no pod could run; said before any is made.
+    if ((this.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER) === "init") this.inits.load();
     const owner: Owner = { home: this.homeId, runId: run.runId };
     const informer = new PodInformer(this.settings.config, this.core, this.settings.namespace, runSelector(owner));
     await informer.start();
