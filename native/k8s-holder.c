@@ -180,7 +180,7 @@ int kubernetes_holder(const char *pod_info_dir, const char *launch_dir) {
     malformed(&l, "it does not start with \"" LAUNCH_HEADER "\"");
   l.at = sizeof LAUNCH_HEADER;
   /* Every record is read and checked before any file is placed: a malformed launch changes nothing. */
-  size_t records = l.length; /* at most one record per byte */
+  size_t records = l.length / 5 + 1; /* the shortest record, an empty word's "arg\0\0", takes 5 bytes */
   char **env = calloc(records + 1, sizeof *env), **argv = calloc(records + 1, sizeof *argv);
   struct placed { const char *key; char *path; mode_t mode; } *files = calloc(records + 1, sizeof *files);
   size_t envs = 0, args = 0, nfiles = 0;

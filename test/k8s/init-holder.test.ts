@@ -99,6 +99,17 @@ describe("troupe-init --kubernetes", () => {
     }
   }, 30_000);
 
+  it("gives a command of many words, empty ones among them, every word", async () => {
+    const pod = startHolder();
+    const out = join(pod.dir, "out.json");
+    const words = Array.from({ length: 2000 }, (_, i) => (i % 2 ? "" : `w${i}`));
+    mkdirSync(pod.launchDir);
+    writeLaunch(pod.launchDir, taskLaunch([process.execPath, ...printer(out, 0).slice(0, 3), ...words], {}, []));
+    writeAnnotations(pod.podInfo, "released");
+    expect(await pod.exited).toBe(0);
+    expect((JSON.parse(readFileSync(out, "utf8")) as { argv: string[] }).argv).toEqual(words);
+  }, 10_000);
+
   it("ends at once on SIGTERM while held (a pod deleted at the barrier), running nothing", async () => {
     const pod = startHolder();
     await sleep(300);
