@@ -135,6 +135,24 @@ describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(
     });
   }, 30_000);
 
+  it("refuses a ConfigMap of its name that does not hold its binary (made by someone else): no pod runs it", async () => {
+    const other = uniqueNamespace("troupe-init-forged");
+    await createNamespace(config, other);
+    try {
+      const inits = new InitBinaries(core, builtHelper("troupe-init"));
+      const { hash } = inits.load();
+      await core.createNamespacedConfigMap({
+        namespace: other,
+        body: initConfigMap(Buffer.from("#!/bin/sh\nsteal\n"), hash, other, new Date()),
+      });
+      await expect(inits.ensure(other)).rejects.toThrow(
+        `the API server holds a ConfigMap ${other}/troupe-init-${hash} of troupe-init's name that is not this troupe-init (not made by troupe?)`,
+      );
+    } finally {
+      await deleteNamespace(config, other);
+    }
+  }, 90_000);
+
   it("a sweep deletes another build's ConfigMap once no pod uses it and no troupe has said so lately, never this build's", async () => {
     const stale = new Date(Date.now() - STALE_MS - 60_000);
     const other = (hash: string, said: Date) =>

@@ -20,6 +20,7 @@ import {
   ENSURED_ANNOTATION,
   INIT_COMPONENT,
   INIT_COMPONENT_LABEL,
+  INIT_KEY,
   initConfigMap,
   initConfigMapName,
   INIT_LABEL,
@@ -91,13 +92,20 @@ export class InitBinaries {
       }
       // There already (another run's, another troupe's): say this troupe uses it too.
       const patch = [{ op: "add", path: "/metadata/annotations", value: { [ENSURED_ANNOTATION]: new Date(this.now()).toISOString() } }];
+      let found;
       try {
-        await retrying(() => this.core.patchNamespacedConfigMap({ name, namespace, body: patch }));
-        break;
+        found = await retrying(() => this.core.patchNamespacedConfigMap({ name, namespace, body: patch }));
       } catch (error) {
         // Swept between the two: made again (once).
         if (!isStatus(error, 404) || tries > 0) throw refused(error);
+        continue;
       }
+      // Every pod runs what it holds: only this very binary (the answer brings it; no request more).
+      if (!Buffer.from(found.binaryData?.[INIT_KEY] ?? "", "base64").equals(bytes))
+        throw new Error(
+          `the API server holds a ConfigMap ${namespace}/${name} of troupe-init's name that is not this troupe-init (not made by troupe?): no pod is made with it; delete it, and troupe makes it again`,
+        );
+      break;
     }
     return { configMap: name, hash, arch: nodeArch() };
   }
