@@ -8,11 +8,11 @@
  * the volumes are bind mounts that the test writes as the kubelet would.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initCommand, LAUNCH_DIR, POD_INFO_DIR } from "../../src/runtime/kubernetes/index.js";
+import { holderVolumes, initCommand, LAUNCH_DIR, POD_INFO_DIR } from "../../src/runtime/kubernetes/index.js";
 import { builtHelper } from "../../src/runtime/native-helpers.js";
 import { ensureBuilt, IS_ROOT, random, ROOT } from "../run/helpers.js";
 import { taskLaunch, writeAnnotations, writeLaunch } from "./init-holder-fixtures.js";
@@ -64,7 +64,9 @@ describe.runIf(IS_ROOT && podmanAndCompiler())("troupe-init --kubernetes in an i
     mkdirSync(context);
     writeFileSync(join(context, "printer.c"), PRINTER);
     execFileSync("cc", ["-static", "-O2", "-o", join(context, "printer"), join(context, "printer.c")]);
-    writeFileSync(join(context, "Containerfile"), "FROM scratch\nCOPY printer /printer\n");
+    // A home for a non-root user (distroless `nonroot`'s 65532), where it may make directories.
+    mkdirSync(join(context, "home"));
+    writeFileSync(join(context, "Containerfile"), "FROM scratch\nCOPY printer /printer\nCOPY --chown=65532:65532 home /home/nonroot\n");
     await run("podman", ["build", "--quiet", "--tag", image, "--file", join(context, "Containerfile"), context], { env, timeout: 120_000 });
   }, 300_000);
   afterAll(async () => {
@@ -87,60 +89,72 @@ describe.runIf(IS_ROOT && podmanAndCompiler())("troupe-init --kubernetes in an i
     expect(refused?.stderr).toMatch(/\/bin\/sh.*(no such file|not found)/i);
   }, 90_000);
 
-  it("holds until released, then places the files and execs the command with exactly the launch's environment", async () => {
-    const pod = join(dir, "pod");
-    const bin = join(pod, "bin");
-    const podInfo = join(pod, "info");
-    const launchDir = join(pod, "launch");
-    for (const d of [bin, podInfo, launchDir]) mkdirSync(d, { recursive: true });
-    // The ConfigMap's volume: the binary, read-only and executable (defaultMode 0555).
-    copyFileSync(builtHelper("troupe-init")!, join(bin, "troupe-init"));
-    chmodSync(join(bin, "troupe-init"), 0o555);
-    writeAnnotations(podInfo, "held");
-    const name = `troupe-no-shell-${random()}`;
-    containers.push(name);
-    const mounts = [`${bin}:/etc/troupe/bin:ro`, `${podInfo}:${POD_INFO_DIR}:ro`, `${launchDir}:${LAUNCH_DIR}:ro`];
-    const args = ["run", "--rm", "--name", name, "--network", "none", ...mounts.flatMap((m) => ["--volume", m])];
-    const container = spawn("podman", [...args, image, ...initCommand(POD_INFO_DIR, LAUNCH_DIR)], {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    container.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    container.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => container.on("exit", resolve));
-    let done = false;
-    void exited.then(() => (done = true));
+  it.each([
+    ["root", undefined, "/data/conf/settings.txt"],
+    // A distroless `nonroot` image's user: the launch Secret's files (root's, at the volume's mode) readable to it.
+    ["nonroot (65532)", "65532:65532", "/home/nonroot/conf/settings.txt"],
+  ])(
+    "as %s: holds until released, then places the files and execs the command with exactly the launch's environment",
+    async (_who, user, placed) => {
+      const pod = join(dir, `pod-${random()}`);
+      const bin = join(pod, "bin");
+      const podInfo = join(pod, "info");
+      const launchDir = join(pod, "launch");
+      for (const d of [bin, podInfo, launchDir]) mkdirSync(d, { recursive: true });
+      // The ConfigMap's volume: the binary, read-only and executable (defaultMode 0555).
+      copyFileSync(builtHelper("troupe-init")!, join(bin, "troupe-init"));
+      chmodSync(join(bin, "troupe-init"), 0o555);
+      writeAnnotations(podInfo, "held");
+      const name = `troupe-no-shell-${random()}`;
+      containers.push(name);
+      const mounts = [`${bin}:/etc/troupe/bin:ro`, `${podInfo}:${POD_INFO_DIR}:ro`, `${launchDir}:${LAUNCH_DIR}:ro`];
+      const args = ["run", "--rm", "--name", name, "--network", "none", ...mounts.flatMap((m) => ["--volume", m])];
+      if (user) args.push("--user", user);
+      const container = spawn("podman", [...args, image, ...initCommand(POD_INFO_DIR, LAUNCH_DIR)], {
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      container.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      container.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => container.on("exit", resolve));
+      let done = false;
+      void exited.then(() => (done = true));
 
-    // Up and held: running, with neither the launch nor the release.
-    const state = async () => (await run("podman", ["inspect", "--format", "{{.State.Status}}", name], { env })).stdout.trim();
-    for (let i = 0; i < 300 && !done && (await state().catch(() => "")) !== "running"; i++) await new Promise((r) => setTimeout(r, 200));
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(done).toBe(false);
-    expect(await state()).toBe("running");
+      // Up and held: running, with neither the launch nor the release.
+      const state = async () => (await run("podman", ["inspect", "--format", "{{.State.Status}}", name], { env })).stdout.trim();
+      for (let i = 0; i < 300 && !done && (await state().catch(() => "")) !== "running"; i++) await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(done).toBe(false);
+      expect(await state()).toBe("running");
 
-    const launch = taskLaunch(["/printer", "two words", ""], { PLACED: "/data/conf/settings.txt", ONLY: "this one" }, [
-      { path: "/data/conf/settings.txt", contents: Buffer.from("configured"), mode: 0o640 },
-    ]);
-    writeLaunch(launchDir, launch);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(done).toBe(false); // the launch, still held
-    writeAnnotations(podInfo, "released");
+      const launch = taskLaunch(["/printer", "two words", ""], { PLACED: placed, ONLY: "this one" }, [
+        { path: placed, contents: Buffer.from("configured"), mode: 0o640 },
+      ]);
+      writeLaunch(launchDir, launch);
+      // As the kubelet writes a Secret's volume: root's files at the volume's defaultMode.
+      const secretMode = holderVolumes("pod").volumes.find((v) => v.secret)!.secret!.defaultMode!;
+      for (const file of readdirSync(launchDir)) chmodSync(join(launchDir, file), secretMode);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(done).toBe(false); // the launch, still held
+      writeAnnotations(podInfo, "released");
 
-    expect(await exited).toBe(5);
-    expect(stderr).toBe("");
-    expect(stdout).toBe(
-      [
-        "argv[0]=/printer",
-        "argv[1]=two words",
-        "argv[2]=",
-        "env=PLACED=/data/conf/settings.txt",
-        "env=ONLY=this one",
-        "mode=640",
-        "contents=configured",
-        "",
-      ].join("\n"),
-    );
-  }, 120_000);
+      expect(await exited, stderr).toBe(5);
+      expect(stderr).toBe("");
+      expect(stdout).toBe(
+        [
+          "argv[0]=/printer",
+          "argv[1]=two words",
+          "argv[2]=",
+          `env=PLACED=${placed}`,
+          "env=ONLY=this one",
+          "mode=640",
+          "contents=configured",
+          "",
+        ].join("\n"),
+      );
+    },
+    120_000,
+  );
 });
