@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import {
@@ -22,7 +22,7 @@ import {
 } from "../../src/runtime/kubernetes/index.js";
 import { builtHelper } from "../../src/runtime/native-helpers.js";
 import { ensureBuilt } from "../run/helpers.js";
-import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, tokenKubeConfig, uniqueNamespace } from "./k8s-cluster.js";
 import { Events } from "./pool-events.js";
 
 const attempt = givenCluster();
@@ -152,6 +152,42 @@ describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(
       await deleteNamespace(config, other);
     }
   }, 90_000);
+
+  it("a sweep by a user who may not list ConfigMaps (a shell-holder user) sweeps the rest all the same", async () => {
+    // A service account that may list pods and Secrets here, and nothing of ConfigMaps.
+    const rbac = config.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "no-configmaps" } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: { metadata: { name: "no-configmaps" }, rules: [{ apiGroups: [""], resources: ["pods", "secrets"], verbs: ["list"] }] },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: "no-configmaps" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "no-configmaps" },
+        subjects: [{ kind: "ServiceAccount", name: "no-configmaps", namespace }],
+      },
+    });
+    const token = await core.createNamespacedServiceAccountToken({
+      name: "no-configmaps",
+      namespace,
+      body: { spec: { expirationSeconds: 600 } },
+    });
+    const user = tokenKubeConfig(attempt.cluster!, token.status!.token);
+    await expect(user.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace })).rejects.toMatchObject({ code: 403 });
+    // RBAC's cache may take a moment to know the binding.
+    let swept: string[] | undefined;
+    for (let i = 0; i < 50 && swept === undefined; i++)
+      swept = await new KubernetesPool({ config: user, home, namespace, barrierHolder: "shell" })
+        .sweep()
+        .catch(async (error: { code?: number; body?: string }) => {
+          if (!/cannot list resource "(pods|secrets)"/.test(error.body ?? "")) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return undefined;
+        });
+    expect(swept).toEqual([]);
+  }, 30_000);
 
   it("a sweep deletes another build's ConfigMap once no pod uses it and no troupe has said so lately, never this build's", async () => {
     const stale = new Date(Date.now() - STALE_MS - 60_000);
