@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
 import {
   CONFIG_MAP_DATA_LIMIT,
+  ENSURE_EVERY_MS,
   ENSURED_ANNOTATION,
   INIT_LABEL,
   InitBinaries,
@@ -70,6 +71,31 @@ describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(
     const all = await core.listNamespacedConfigMap({ namespace, labelSelector: "troupe.dev/component=init" });
     expect(all.items).toHaveLength(1);
   }, 30_000);
+
+  it("says again that it uses the ConfigMap once its hour is up, not before, and makes it again if it was swept meanwhile", async () => {
+    const own = uniqueNamespace("troupe-init-renew");
+    await createNamespace(config, own);
+    try {
+      let now = Date.now();
+      const inits = new InitBinaries(core, builtHelper("troupe-init"), () => now);
+      const { configMap: name } = await inits.ensure(own);
+      const said = async () => (await core.readNamespacedConfigMap({ name, namespace: own })).metadata!.annotations![ENSURED_ANNOTATION];
+      const first = await said();
+      now += ENSURE_EVERY_MS - 60_000;
+      await inits.ensure(own);
+      expect(await said()).toBe(first); // within its hour: no request at all
+      now += 120_000;
+      await inits.ensure(own);
+      expect(await said()).toBe(new Date(now).toISOString());
+      // Swept behind its back: made again at the next pods after its hour.
+      await core.deleteNamespacedConfigMap({ name, namespace: own });
+      now += ENSURE_EVERY_MS + 1;
+      await inits.ensure(own);
+      expect(await said()).toBe(new Date(now).toISOString());
+    } finally {
+      await deleteNamespace(config, own);
+    }
+  }, 90_000);
 
   it("refuses a binary larger than a ConfigMap holds before the API server would (whose limit it is), saying what to do", async () => {
     const big = Buffer.alloc(CONFIG_MAP_DATA_LIMIT + 1);
