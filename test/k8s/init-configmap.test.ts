@@ -198,7 +198,7 @@ describe.skipIf(!attempt.cluster)(`troupe-init's ConfigMap ${attempt.reason ? `(
     const token = await core.createNamespacedServiceAccountToken({
       name: "no-configmaps",
       namespace,
-      body: { spec: { expirationSeconds: 600 } },
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
     });
     const user = tokenKubeConfig(attempt.cluster!, token.status!.token);
     await expect(user.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace })).rejects.toMatchObject({ code: 403 });
