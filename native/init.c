@@ -48,6 +48,9 @@
  * end of file on fd N says it is gone, and troupe-init then ends the whole
  * container (every process of it, then itself, with 137) at once, waiting or
  * running. The command never inherits the fd.
+ *
+ * On Kubernetes (`troupe-init --kubernetes POD_INFO_DIR LAUNCH_DIR`, k8s-holder.c): the barrier's holder of a
+ * pod whose image may have no shell; none of the above applies there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,6 +67,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "k8s-holder.h"
 
 #define CONTROL_DIR "/.troupe/ctl"
 #define GO_FILE CONTROL_DIR "/go"
@@ -257,6 +262,14 @@ static long long now_ms(void) {
 }
 
 int main(int argc, char **argv) {
+  /* On Kubernetes (k8s-holder.c): the barrier's holder of a pod, no control directory. */
+  if (argc >= 2 && strcmp(argv[1], "--kubernetes") == 0) {
+    if (argc != 4) {
+      fprintf(stderr, "troupe-init: usage: troupe-init --kubernetes POD_INFO_DIR LAUNCH_DIR\n");
+      return 127;
+    }
+    return kubernetes_holder(argv[2], argv[3]);
+  }
   if (argc >= 3 && strncmp(argv[1], "--owner-fd=", 11) == 0 && strcmp(argv[2], "--") == 0) {
     owner_fd = atoi(argv[1] + 11);
     if (owner_fd < 3 || fcntl(owner_fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(owner_fd, F_SETFL, O_NONBLOCK) != 0) {

@@ -5,7 +5,8 @@
 //   spawn starts bubblewrap.
 // - troupe-init (init.c, static): the containers' entrypoint that holds each
 //   command until its group is released (src/runtime/container/). Without it
-//   the container runtime cannot hold a barrier and says so.
+//   the container runtime cannot hold a barrier and says so. Also the Kubernetes
+//   runtime's barrier holder for images without a shell (k8s-holder.c).
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
@@ -19,7 +20,13 @@ const helpers = [
     flags: [],
     without: "tasks start through Node's spawn instead, about 2 ms slower each",
   },
-  { name: "troupe-init", sources: ["init.c"], flags: ["-static"], without: "the container runtime is not available" },
+  // Stripped (-s): on Kubernetes it travels in a ConfigMap, which holds at most 1 MiB (src/runtime/kubernetes/init-binary.ts).
+  {
+    name: "troupe-init",
+    sources: ["init.c", "k8s-holder.c"],
+    flags: ["-static", "-s"],
+    without: "the container runtime is not available, nor the Kubernetes runtime's init holder",
+  },
 ];
 for (const { name, sources, flags, without } of helpers) {
   const args = [

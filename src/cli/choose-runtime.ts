@@ -33,6 +33,9 @@ export interface RuntimeFlags {
   nodeSelector?: string[];
   priorityClass?: string;
   podTemplate?: string;
+  tolerations?: string[];
+  platforms?: string;
+  defaultPlatform?: string;
 }
 
 export const FLAG_NAMING: RequestNaming = {

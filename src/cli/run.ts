@@ -66,7 +66,8 @@ Examples:
   $ CONTAINERS_CONF=scripts/ci-containers.conf troupe run examples/parallel_tasks.yaml --runtime container
   $ troupe run examples/group_tasks_communication.yaml --runtime slurm --partition main   # on a login node
   $ troupe run examples/group_tasks_communication.yaml --runtime slurm --node-engine podman   # nodes with podman
-  $ troupe run examples/group_tasks_communication.yaml --runtime kubernetes --namespace team-a --context prod`,
+  $ troupe run examples/group_tasks_communication.yaml --runtime kubernetes --namespace team-a --context prod
+  $ troupe run examples/group_tasks_communication.yaml --runtime kubernetes --barrier-holder shell   # no ConfigMap for troupe-init`,
   );
   return command.action(
     action(async (file: string, options: RunOptions) => {

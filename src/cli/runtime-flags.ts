@@ -31,6 +31,10 @@ const RUNTIME_FLAG_KEYS = [
   "nodeSelector",
   "priorityClass",
   "podTemplate",
+  "tolerations",
+  "platforms",
+  "defaultPlatform",
+  "barrierHolder",
 ];
 
 export function runtimeFlagsGiven(options: object): boolean {
@@ -110,9 +114,25 @@ export function addRuntimeFlags(command: Command): Command {
       "kubernetes runtime: a node label every pod's node must have (may be given again)",
       (word: string, words: string[] | undefined) => [...(words ?? []), word],
     )
+    .option(
+      "--tolerations <KEY[=VALUE][:EFFECT]>",
+      "kubernetes runtime: a toleration every pod gets, as kubectl writes taints (no VALUE: any; may be given again)",
+      (word: string, words: string[] | undefined) => [...(words ?? []), word],
+    )
     .option("--priority-class <name>", "kubernetes runtime: every pod's PriorityClass")
+    .option(
+      "--platforms <file>",
+      "kubernetes runtime: a YAML file of the pool's platforms (NAME: {node_selector, tolerations, priority_class, pod_template}), which a task's resource names with platform:",
+    )
+    .option("--default-platform <name>", "kubernetes runtime: the platform of a task whose resource names none")
     .option(
       "--pod-template <file>",
       "kubernetes runtime: a YAML file holding a partial pod (labels, annotations, spec fields, one container) every pod is made over, as OSMO's pod templates",
+    )
+    .addOption(
+      new Option(
+        "--barrier-holder <holder>",
+        "kubernetes runtime: what holds each pod's command until its group is released: init, troupe-init brought in a ConfigMap (any image, even one without a shell; default); shell, the image's /bin/sh (no ConfigMap)",
+      ).choices(["init", "shell"]),
     );
 }

@@ -124,6 +124,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     platforms:                # kubernetes: what a task's resource may name as its platform
       a100: {node_selector: {gpu: a100}, tolerations: [{key: gpu, operator: Exists}]}
     default_platform: a100    # kubernetes: the platform of a task whose resource names none
+    barrier_holder: init      # kubernetes: troupe-init from a ConfigMap holds pods (any image; default), or shell: the image's /bin/sh
 A field the server does not know, or a wrong value, is refused at start, naming it.
 A pool's runtime is chosen once, at the start, for all its runs.
 

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { TroupeError, UsageError } from "../errors/index.js";
 import type { Diagnostic } from "../spec/index.js";
-import { isFailure, type Priority, type RunRecord } from "../model/index.js";
+import { isFailure, isFinal, type Priority, type RunRecord } from "../model/index.js";
 import { call } from "./client.js";
 import { colorsFor, readWorkflowFile, RUN_EXIT, writeJson, type OutputFormat } from "./shared.js";
 import { pollUntilEnded, viewGroups, watchRun } from "./workflow-stream.js";
@@ -177,8 +177,10 @@ async function follow(id: string, options: { wait: boolean; output: OutputFormat
     view.finish();
   }
   if (ended === undefined) progress.write(`troupe: the server's stream of ${id} broke off; waiting for its end\n`);
-  const record =
+  let record =
     ended === undefined ? await pollUntilEnded(id) : (await call<RunRecord>("GET", `/api/workflow/${encodeURIComponent(id)}`)).body;
+  // The stream's last word may come before the record says so (the store's writer commits it a moment later).
+  if (!isFinal(record.status)) record = await pollUntilEnded(id);
   if (json) writeJson(record);
   else process.stdout.write("\n" + summaryTable(record, c) + "\n");
   if (isFailure(record.status)) await showFailedTails(id, json ? process.stderr : process.stdout);

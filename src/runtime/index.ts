@@ -22,6 +22,7 @@ export {
   type Spread,
 } from "./slurm/index.js";
 export {
+  BARRIER_HOLDERS,
   contextNamespace,
   GANG_SCHEDULERS,
   KubernetesPool,

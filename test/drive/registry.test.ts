@@ -66,6 +66,8 @@ describe("a request for a runtime", () => {
     ["a pod annotation without its value", flags("kubernetes", { pod_annotations: ["troupe.test/exit-code"] }), "KEY=VALUE"],
     ["a Kubernetes option to Slurm", flags("slurm", { namespace: "a" }), "--runtime slurm does not take --namespace"],
     ["a gang scheduler it does not know", flags("kubernetes", { gang_scheduler: "yunikorn" }), "--gang-scheduler yunikorn: "],
+    ["a barrier holder it does not know", flags("kubernetes", { barrier_holder: "bash" }), "--barrier-holder bash: "],
+    ["a barrier holder to Slurm", flags("slurm", { barrier_holder: "shell" }), "--runtime slurm does not take --barrier-holder"],
   ])("refuses %s, saying where (a usage error)", (_what, request, message) => {
     expect(() => resolveRequest(request)).toThrow(expect.objectContaining({ kind: "usage", message: expect.stringContaining(message) }));
   });

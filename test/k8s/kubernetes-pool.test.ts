@@ -13,7 +13,15 @@ import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSession } from "../../src/port/index.js";
-import { BARRIER_ANNOTATION, KubernetesPool } from "../../src/runtime/kubernetes/index.js";
+import {
+  BARRIER_ANNOTATION,
+  initCommand,
+  INIT_DIR,
+  INIT_LABEL,
+  KubernetesPool,
+  LAUNCH_DIR,
+  POD_INFO_DIR,
+} from "../../src/runtime/kubernetes/index.js";
 import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { Events, launchOf } from "./pool-events.js";
 
@@ -46,54 +54,73 @@ describe.skipIf(!attempt.cluster)(`the Kubernetes pool ${attempt.reason ? `(skip
     rmSync(home, { recursive: true, force: true });
   });
 
-  it("places a group's pods through the scheduler, holds them, releases them and reports their exit codes", async () => {
-    const p = pool({ "troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3" });
-    expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true });
-    const s = await session(p, "run-pair");
-    const events = new Events();
-    const group = s.openGroup({ name: "pair", members: ["server", "client"] }, events);
-    expect(group.id).toContain("troupe.dev/run=run-pair");
-    const keys = ["pair/server/0", "pair/client/0"];
-    group.place(
-      keys.map((key) => ({
-        key,
-        taskName: key.split("/")[1]!,
-        retryId: 0,
-        image: "alpine:3.20",
-        resources: { cpu: 0.5, gpu: 0, memoryBytes: 2 ** 20 },
-      })),
-    );
-    await events.until(() => events.placements.size === 2);
-    const server = events.placements.get("pair/server/0")!;
-    expect(server.address).toMatch(/^10\.244\./);
-    expect(server.node).toMatch(/^kwok-node-/);
-    expect(server.hostName).toMatch(new RegExp(`^server\\.pair-[0-9a-f]+\\.${namespace}\\.svc\\.cluster\\.local$`));
-    const services = await core.listNamespacedService({ namespace, labelSelector: "troupe.dev/run=run-pair" });
-    expect(services.items).toHaveLength(1);
-    expect(services.items[0]!.spec!.clusterIP).toBe("None");
-    // Held: created with the barrier annotation and the holder as the command.
-    const pods = await core.listNamespacedPod({ namespace, labelSelector: "troupe.dev/run=run-pair" });
-    expect(pods.items.map((pod) => pod.metadata!.annotations![BARRIER_ANNOTATION])).toEqual(["held", "held"]);
-    expect(pods.items[0]!.spec!.containers[0]!.command![0]).toBe("/bin/sh");
-    expect(pods.items[0]!.spec!.restartPolicy).toBe("Never");
-    for (const key of keys) group.prepare(launchOf(key, events.placements));
-    await events.until(() => events.readies.size === 2);
-    const secrets = await core.listNamespacedSecret({ namespace, labelSelector: "troupe.dev/run=run-pair" });
-    expect(secrets.items).toHaveLength(2);
-    expect(secrets.items[0]!.metadata!.ownerReferences![0]!.kind).toBe("Pod");
-    expect(Buffer.from(secrets.items[0]!.data!["launch.sh"]!, "base64").toString()).toContain(
-      "exec env -i 'PATH=/bin:/usr/bin' '/bin/sh' '-c' 'echo hi'",
-    );
-    await group.release(keys);
-    const released = await core.listNamespacedPod({ namespace, labelSelector: "troupe.dev/run=run-pair" });
-    expect(released.items.map((pod) => pod.metadata!.annotations![BARRIER_ANNOTATION])).toEqual(["released", "released"]);
-    await events.until(() => events.exits.size === 2);
-    expect(events.exits.get("pair/server/0")).toEqual({ kind: "exited", code: 3 });
-    await s.close();
-    const after = await core.listNamespacedPod({ namespace, labelSelector: "troupe.dev/run=run-pair" });
-    expect(after.items.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
-    expect((await core.listNamespacedService({ namespace, labelSelector: "troupe.dev/run=run-pair" })).items).toHaveLength(0);
-  }, 60_000);
+  it.each(["init", "shell"] as const)(
+    "places a group's pods through the scheduler, holds them (%s holder), releases them and reports their exit codes",
+    async (holder) => {
+      const p = pool({ "troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3" }, { barrierHolder: holder });
+      expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true });
+      const run = `run-pair-${holder}`;
+      const s = await session(p, run);
+      const events = new Events();
+      const group = s.openGroup({ name: "pair", members: ["server", "client"] }, events);
+      expect(group.id).toContain(`troupe.dev/run=${run}`);
+      const keys = ["pair/server/0", "pair/client/0"];
+      group.place(
+        keys.map((key) => ({
+          key,
+          taskName: key.split("/")[1]!,
+          retryId: 0,
+          image: "alpine:3.20",
+          resources: { cpu: 0.5, gpu: 0, memoryBytes: 2 ** 20 },
+        })),
+      );
+      await events.until(() => events.placements.size === 2);
+      const server = events.placements.get("pair/server/0")!;
+      expect(server.address).toMatch(/^10\.244\./);
+      expect(server.node).toMatch(/^kwok-node-/);
+      expect(server.hostName).toMatch(new RegExp(`^server\\.pair-[0-9a-f]+\\.${namespace}\\.svc\\.cluster\\.local$`));
+      const services = await core.listNamespacedService({ namespace, labelSelector: `troupe.dev/run=${run}` });
+      expect(services.items).toHaveLength(1);
+      expect(services.items[0]!.spec!.clusterIP).toBe("None");
+      // Held: created with the barrier annotation and the holder as the command.
+      const pods = await core.listNamespacedPod({ namespace, labelSelector: `troupe.dev/run=${run}` });
+      expect(pods.items.map((pod) => pod.metadata!.annotations![BARRIER_ANNOTATION])).toEqual(["held", "held"]);
+      const container = pods.items[0]!.spec!.containers[0]!;
+      if (holder === "init") {
+        // troupe-init from its ConfigMap, mounted read-only and executable, on nodes of its architecture.
+        expect(container.command).toEqual(initCommand(POD_INFO_DIR, LAUNCH_DIR));
+        const volume = pods.items[0]!.spec!.volumes!.find((v) => v.configMap)!;
+        expect(volume.configMap).toMatchObject({ name: expect.stringMatching(/^troupe-init-[0-9a-f]{16}$/), defaultMode: 0o555 });
+        expect(container.volumeMounts).toContainEqual(expect.objectContaining({ name: volume.name, mountPath: INIT_DIR, readOnly: true }));
+        expect(pods.items[0]!.spec!.nodeSelector).toEqual({ "kubernetes.io/arch": "amd64" });
+        expect(pods.items[0]!.metadata!.labels![INIT_LABEL]).toBe(volume.configMap!.name!.slice("troupe-init-".length));
+      } else expect(container.command![0]).toBe("/bin/sh");
+      expect(pods.items[0]!.spec!.restartPolicy).toBe("Never");
+      for (const key of keys) group.prepare(launchOf(key, events.placements));
+      await events.until(() => events.readies.size === 2);
+      const secrets = await core.listNamespacedSecret({ namespace, labelSelector: `troupe.dev/run=${run}` });
+      expect(secrets.items).toHaveLength(2);
+      expect(secrets.items[0]!.metadata!.ownerReferences![0]!.kind).toBe("Pod");
+      if (holder === "init")
+        expect(Buffer.from(secrets.items[0]!.data!.launch!, "base64").toString()).toContain(
+          "env\0PATH=/bin:/usr/bin\0arg\0/bin/sh\0arg\0-c\0arg\0echo hi\0end\0",
+        );
+      else
+        expect(Buffer.from(secrets.items[0]!.data!["launch.sh"]!, "base64").toString()).toContain(
+          "exec env -i 'PATH=/bin:/usr/bin' '/bin/sh' '-c' 'echo hi'",
+        );
+      await group.release(keys);
+      const released = await core.listNamespacedPod({ namespace, labelSelector: `troupe.dev/run=${run}` });
+      expect(released.items.map((pod) => pod.metadata!.annotations![BARRIER_ANNOTATION])).toEqual(["released", "released"]);
+      await events.until(() => events.exits.size === 2);
+      expect(events.exits.get("pair/server/0")).toEqual({ kind: "exited", code: 3 });
+      await s.close();
+      const after = await core.listNamespacedPod({ namespace, labelSelector: `troupe.dev/run=${run}` });
+      expect(after.items.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
+      expect((await core.listNamespacedService({ namespace, labelSelector: `troupe.dev/run=${run}` })).items).toHaveLength(0);
+    },
+    60_000,
+  );
 
   it("leaves a member the scheduler cannot place unplaced (the engine counts SCHEDULING), and stops it by deleting its pod", async () => {
     const s = await session(pool({}), "run-big");

@@ -119,7 +119,13 @@ describe.skipIf(!attempt.cluster)(
       });
 
       const cluster = attempt.cluster!;
-      const limited = new KubernetesPool({ config: kubeConfigFrom(cluster.limitedKubeconfig), home, namespace: cluster.limitedNamespace });
+      // The shell holder: with troupe-init's, the ConfigMap is refused first (init-configmap.test.ts).
+      const limited = new KubernetesPool({
+        config: kubeConfigFrom(cluster.limitedKubeconfig),
+        home,
+        namespace: cluster.limitedNamespace,
+        barrierHolder: "shell",
+      });
       const s = await limited.openSession({ runId: "run-403", dataDir: home });
       sessions.push(s);
       const refused = new Events();

@@ -55,12 +55,31 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
       "troupe.test/run-for=1s",
     );
     expect(run.out + run.err).toContain(`namespace ${namespace}`);
+    expect(run.out + run.err).toContain("held by troupe-init"); // the default holder
     expect(run.out + run.err).toMatch(/COMPLETED/);
     expect(run.code).toBe(0);
     const core = config.makeApiClient(CoreV1Api);
     const pods = (await core.listNamespacedPod({ namespace })).items.filter((pod) => !pod.metadata!.deletionTimestamp);
     expect(pods).toHaveLength(0);
     expect((await core.listNamespacedService({ namespace })).items).toHaveLength(0);
+  }, 120_000);
+
+  it("holds the pods with the image's shell when asked (--barrier-holder shell)", async () => {
+    const run = troupe(
+      "run",
+      join(ROOT, "examples/group_tasks_communication.yaml"),
+      "--runtime",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--barrier-holder",
+      "shell",
+      "--pod-annotations",
+      "troupe.test/run-for=1s",
+    );
+    expect(run.out + run.err).toContain("held by the image's shell");
+    expect(run.out + run.err).toMatch(/COMPLETED/);
+    expect(run.code).toBe(0);
   }, 120_000);
 
   it.each(["parallel_tasks.yaml", "group_tasks.yaml"])(

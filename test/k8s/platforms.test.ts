@@ -8,12 +8,13 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TroupeError } from "../../src/errors/index.js";
 import type { MemberRef } from "../../src/port/index.js";
 import { ANNOTATIONS, checkPodTemplate, placePod } from "../../src/runtime/kubernetes/index.js";
+import { kubernetesKind } from "../../src/drive/kinds/kubernetes.js";
 import { ensureBuilt, troupe } from "../run/helpers.js";
 import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
@@ -138,6 +139,33 @@ describe("a pod's placement settings", () => {
   });
 });
 
+describe("the pool's placement options, as flags give them", () => {
+  it("reads tolerations in kubectl's taint syntax and platforms from a YAML file", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "troupe-platforms-")), "platforms.yaml");
+    writeFileSync(file, "a100:\n  node_selector: {gpu: a100}\n  tolerations: [gpu=a100:NoSchedule]\n");
+    const options = kubernetesKind.options.parse({
+      tolerations: ["dedicated=ml:NoExecute", "spot"],
+      platforms: file,
+      default_platform: "a100",
+    });
+    expect(options.tolerations).toEqual([
+      { key: "dedicated", operator: "Equal", value: "ml", effect: "NoExecute" },
+      { key: "spot", operator: "Exists" },
+    ]);
+    expect(options.platforms).toEqual({
+      a100: { node_selector: { gpu: "a100" }, tolerations: [{ key: "gpu", operator: "Equal", value: "a100", effect: "NoSchedule" }] },
+    });
+    rmSync(dirname(file), { recursive: true, force: true });
+  });
+
+  it("refuses a toleration word with an unknown effect, and a platforms file that cannot be read", () => {
+    expect(kubernetesKind.options.safeParse({ tolerations: ["gpu:Sometimes"] }).success).toBe(false);
+    const missing = kubernetesKind.options.safeParse({ platforms: "/nonexistent/platforms.yaml" });
+    expect(missing.success).toBe(false);
+    expect(JSON.stringify(missing.error)).toContain("cannot read /nonexistent/platforms.yaml");
+  });
+});
+
 const cluster = givenCluster();
 const dir = mkdtempSync(join(tmpdir(), "troupe-k8s-platforms-"));
 const namespace = uniqueNamespace("troupe-place");
@@ -211,7 +239,8 @@ describe.skipIf(!cluster.cluster)(`placement on the test cluster${cluster.reason
     const avoider = seen.get("avoider")!;
     expect(avoider.spec!.nodeName).toBe("kwok-node-3");
     for (const pod of seen.values()) {
-      expect(pod.spec!.nodeSelector).toEqual({ type: "kwok" });
+      // The pool's, and the architecture troupe-init (the barrier's holder) was built for.
+      expect(pod.spec!.nodeSelector).toEqual({ type: "kwok", "kubernetes.io/arch": "amd64" });
       expect(pod.metadata!.labels!.team).toBe("robots");
       expect(pod.spec!.tolerations).toContainEqual({ key: "example.com/dedicated", operator: "Exists", effect: "NoSchedule" });
       // The task's own request and the template's container field: the API server admitted both.

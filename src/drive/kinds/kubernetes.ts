@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
 import {
+  BARRIER_HOLDERS,
   contextNamespace,
   GANG_SCHEDULERS,
   pathInside,
@@ -43,28 +44,52 @@ const keyValues = z
       ? Object.fromEntries(given.map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]))
       : given,
   );
-const toleration = z
+const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+const tolerationObject = z
   .object({
     key: z.string().optional(),
     operator: z.enum(["Exists", "Equal"]).optional(),
     value: z.string().optional(),
-    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+    effect: z.enum(TAINT_EFFECTS).optional(),
     tolerationSeconds: z.number().int().optional(),
   })
   .strict();
+/** A toleration as a mapping, or as a flag's word in kubectl's taint syntax: `KEY[=VALUE][:EFFECT]` (no value: Exists). */
+const toleration = z.union([
+  tolerationObject,
+  z
+    .string()
+    .regex(
+      /^[^=:]+(=[^:]*)?(:(NoSchedule|PreferNoSchedule|NoExecute))?$/,
+      "KEY[=VALUE][:EFFECT], EFFECT one of NoSchedule, PreferNoSchedule, NoExecute",
+    )
+    .transform((word) => {
+      const [taint, effect] = word.split(":") as [string, (typeof TAINT_EFFECTS)[number] | undefined];
+      const equals = taint.indexOf("=");
+      const key = equals < 0 ? taint : taint.slice(0, equals);
+      return {
+        key,
+        ...(equals < 0 ? { operator: "Exists" as const } : { operator: "Equal" as const, value: taint.slice(equals + 1) }),
+        ...(effect ? { effect } : {}),
+      };
+    }),
+]);
 const priorityClass = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "a PriorityClass's name: a DNS subdomain");
 /** A mapping, or a YAML file's path (a flag's value) read now; checked by checkPodTemplate. */
 const podTemplate = z.union([z.record(z.string(), z.unknown()), z.string().min(1)]).transform((given, context) => {
   if (typeof given !== "string") return checked(given, "pod_template", context);
-  let text: string;
+  const read = yamlFile(given, context);
+  return read === z.NEVER ? z.NEVER : checked(read, `pod_template ${given}`, context);
+});
+/** A YAML file's contents (a flag names the file where a pool's YAML has the mapping itself). */
+function yamlFile(file: string, context: z.RefinementCtx): unknown {
   try {
-    text = readFileSync(resolve(given), "utf8");
+    return parseYaml(readFileSync(resolve(file), "utf8")) as unknown;
   } catch (error) {
-    context.addIssue({ code: "custom", message: `cannot read ${given}: ${(error as Error).message}` });
+    context.addIssue({ code: "custom", message: `cannot read ${file}: ${(error as Error).message}` });
     return z.NEVER;
   }
-  return checked(parseYaml(text) as unknown, `pod_template ${given}`, context);
-});
+}
 function checked(template: unknown, where: string, context: z.RefinementCtx): PodTemplate {
   try {
     return checkPodTemplate(template, where);
@@ -73,6 +98,7 @@ function checked(template: unknown, where: string, context: z.RefinementCtx): Po
     return z.NEVER;
   }
 }
+const platformName = z.string().regex(DNS_LABEL, "a platform name: lower case letters, digits and '-'");
 const platform = z
   .object({
     node_selector: keyValues.optional(),
@@ -109,7 +135,9 @@ const KubernetesOptions = z.object({
   /** A partial pod every pod is made over (a mapping, or the path of a YAML file holding one). */
   pod_template: podTemplate.optional(),
   /** The platforms a task's resource may name (`platform:`), OSMO's. */
-  platforms: z.record(z.string().regex(DNS_LABEL, "a platform name: lower case letters, digits and '-'"), platform).optional(),
+  platforms: z
+    .preprocess((given, context) => (typeof given === "string" ? yamlFile(given, context) : given), z.record(platformName, platform))
+    .optional(),
   /** The platform of a task whose resource names none. */
   default_platform: z.string().optional(),
   /** Where this machine sees the claim's root (troupe's home is under it). */
@@ -117,6 +145,8 @@ const KubernetesOptions = z.object({
     .string()
     .refine((dir) => dir.startsWith("/"), "an absolute path")
     .optional(),
+  /** What holds a pod's command at the barrier: troupe-init from a ConfigMap (any image), or the image's shell. */
+  barrier_holder: z.enum(BARRIER_HOLDERS).optional(),
 });
 
 interface Cluster {
@@ -148,6 +178,7 @@ export const kubernetesKind = defineRuntimeKind({
     "pod_template",
     "platforms",
     "default_platform",
+    "barrier_holder",
   ],
   automatic: false,
   async check(options) {
@@ -220,6 +251,7 @@ export const kubernetesKind = defineRuntimeKind({
           ]),
         ),
       defaultPlatform: options.default_platform,
+      barrierHolder: options.barrier_holder,
     });
   },
 });

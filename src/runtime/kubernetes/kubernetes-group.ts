@@ -13,9 +13,10 @@ import { type CoreV1Api, type KubeConfig, type V1Pod, type V1VolumeMount } from 
 import { TroupeError } from "../../errors/index.js";
 import type { GroupHandle, GroupListener, GroupRef, MemberOutcome, MemberRef, TaskLaunch, TaskMount } from "../../port/index.js";
 import { tolerated } from "../../util/log.js";
-import { BARRIER_ANNOTATION, launchSecret, RELEASED } from "./barrier.js";
+import { BARRIER_ANNOTATION, DEFAULT_BARRIER_HOLDER, launchSecret, RELEASED } from "./barrier.js";
 import { pathInside, missingMounts, type MountSight } from "./data-volume.js";
 import { heldPod, type HeldPodSettings } from "./held-pod.js";
+import type { InitRef } from "./init-holder.js";
 import { joinPodGroup, type PodGroups } from "./pod-groups.js";
 import { ANNOTATIONS, memberHostName, podName, serviceName, type Owner } from "./names.js";
 import { groupService, TASK_CONTAINER } from "./objects.js";
@@ -34,6 +35,8 @@ export interface KubernetesSite {
   readonly podGroups: PodGroups;
   /** The name of the image pull Secret of the run owner's login for `image`, made if need be; undefined: none. */
   pullSecret(image: string | undefined): Promise<string | undefined>;
+  /** troupe-init's ConfigMap for the pods (made if need be), or undefined where a shell holds them. */
+  initHolder(): Promise<InitRef | undefined>;
   /** Pod events of this group's pods, by pod name, until `unwatch`. */
   watch(pod: string, onPod: (pod: V1Pod, gone: boolean) => void): () => void;
 }
@@ -93,7 +96,8 @@ export class KubernetesGroup implements GroupHandle {
       if (this.group.members.length > 1)
         await (this.podGroup ??= this.site.podGroups.create(this.site.owner, this.group.name, this.group.members.length));
       const pullSecret = await this.site.pullSecret(ref.image);
-      const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings);
+      const init = await this.site.initHolder();
+      const body = heldPod(ref, this.group.name, this.site.owner, this.site.settings, init);
       member.podMounts = body.spec!.containers[0]!.volumeMounts ?? [];
       makeMountSources(ref.mounts ?? [], this.site.settings);
       joinPodGroup(body, this.site.settings, this.site.owner, this.group.name, this.group.members.length);
@@ -129,7 +133,8 @@ export class KubernetesGroup implements GroupHandle {
         throw new Error(
           `task ${launch.taskName} needs ${missing.join(", ")}, which its pod was made without (a pod's volumes are fixed when it is placed, before {{host:...}} is known: a checkpoint path cannot name it on Kubernetes)`,
         );
-      body = launchSecret(launch, this.site.owner, this.namespace, member.pod);
+      const holder = this.site.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER;
+      body = launchSecret(launch, this.site.owner, this.namespace, member.pod, holder);
     } catch (error) {
       this.report(member, { kind: "start-failed", message: (error as Error).message });
       return;

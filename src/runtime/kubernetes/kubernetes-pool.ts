@@ -12,10 +12,14 @@ import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
 import { TroupeError } from "../../errors/index.js";
+import { builtHelper } from "../native-helpers.js";
 import { isStatus } from "./api-errors.js";
 import { pathInside, type DataVolume } from "./data-volume.js";
 import { checkDataVolume } from "./data-volume-check.js";
+import { DEFAULT_BARRIER_HOLDER } from "./barrier.js";
 import type { HeldPodSettings } from "./held-pod.js";
+import { InitBinaries } from "./init-binary.js";
+import type { InitRef } from "./init-holder.js";
 import { KubernetesGroup, type KubernetesSite } from "./kubernetes-group.js";
 import { ANNOTATIONS, groupLabels, LABELS, labelValue, type Owner } from "./names.js";
 import { PodGroups } from "./pod-groups.js";
@@ -30,6 +34,8 @@ export interface KubernetesSettings extends HeldPodSettings {
   clusterDomain?: string;
   /** The context's name, for the first line of `troupe run`. */
   context?: string;
+  /** troupe-init for the init holder (default: the one `npm run build` made; tests give others, or undefined: not built). */
+  initBinary?: string;
 }
 
 /** Annotations of every pod a session makes: which troupe process made it, and whether its run keeps its tasks. */
@@ -71,6 +77,8 @@ export class KubernetesPool implements PoolBackend {
   private readonly homeId: string;
   private readonly core: CoreV1Api;
   private readonly podGroups: PodGroups;
+  /** troupe-init's ConfigMap in the namespace (the init holder's). */
+  private readonly inits: InitBinaries;
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
   /** The data volume's claim, checked once (data-volume-check.ts). */
@@ -81,13 +89,15 @@ export class KubernetesPool implements PoolBackend {
     this.homeId = homeIdentity(settings.home);
     this.core = settings.config.makeApiClient(CoreV1Api);
     this.podGroups = new PodGroups(settings.config.makeApiClient(CustomObjectsApi), settings);
+    this.inits = new InitBinaries(this.core, "initBinary" in settings ? settings.initBinary : builtHelper("troupe-init"));
   }
 
   describe(): string {
     const server = this.settings.config.getCurrentCluster()?.server ?? "?";
     const context = this.settings.context ?? this.settings.config.getCurrentContext();
     const data = this.settings.dataVolume ? `; data on claim ${this.settings.dataVolume.claim}` : "";
-    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task${data})`;
+    const holder = this.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER;
+    return `runtime: kubernetes (${server}, context ${context}, namespace ${this.settings.namespace}; one pod per task, held by ${holder === "init" ? "troupe-init" : "the image's shell"}${data})`;
   }
 
   notices(): string[] {
@@ -115,6 +125,8 @@ export class KubernetesPool implements PoolBackend {
         "usage",
         `keep troupe's home on the volume: TROUPE_HOME=${volume.path}/troupe (a server's --home likewise)`,
       );
+    // Held by troupe-init: without it (or with one no ConfigMap holds) no pod could run; said before any is made.
+    if ((this.settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER) === "init") this.inits.load();
     const owner: Owner = { home: this.homeId, runId: run.runId };
     const informer = new PodInformer(this.settings.config, this.core, this.settings.namespace, runSelector(owner));
     await informer.start();
@@ -122,7 +134,9 @@ export class KubernetesPool implements PoolBackend {
     const annotations = { [PROCESS_ANNOTATION]: processToken(), ...(run.keepTasks ? { [KEEP_ANNOTATION]: "1" } : {}) };
     const settings = { ...this.settings, podAnnotations: { ...this.settings.podAnnotations, ...annotations } };
     const pullSecrets = new PullSecrets(this.core, owner, this.settings.namespace, run.registryAuth, annotations);
-    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, this.podGroups, () =>
+    const initHolder = () =>
+      (settings.barrierHolder ?? DEFAULT_BARRIER_HOLDER) === "init" ? this.inits.ensure(settings.namespace) : Promise.resolve(undefined);
+    return new KubernetesSession(this.settings.config, this.core, owner, settings, informer, pullSecrets, this.podGroups, initHolder, () =>
       this.open.delete(run.runId),
     );
   }
@@ -155,7 +169,12 @@ export class KubernetesPool implements PoolBackend {
       removed.push(`kubernetes ${what} ${namespace}/${metadata!.name!}`);
     }
     for (const runId of doomedRuns) await deleteRun(this.core, this.podGroups, namespace, runSelector({ home: this.homeId, runId }), 0);
-    return removed;
+    // troupe-init's ConfigMaps of other builds that no pod uses (init-binary.ts); a user who may not list them has none of troupe's to sweep.
+    const inits = await this.inits.sweep(namespace).catch((error: unknown) => {
+      if (isStatus(error, 403)) return [];
+      throw error;
+    });
+    return [...removed, ...inits];
   }
 }
 
@@ -191,6 +210,7 @@ class KubernetesSession implements RunSession, KubernetesSite {
     private readonly informer: PodInformer,
     private readonly pullSecrets: PullSecrets,
     readonly podGroups: PodGroups,
+    readonly initHolder: () => Promise<InitRef | undefined>,
     private readonly onClose: () => void,
   ) {
     this.clusterDomain = settings.clusterDomain ?? "cluster.local";
