@@ -62,6 +62,13 @@ export interface PoolCapabilities {
    * passes or keeps data is then refused before it runs. Absent: data reaches them.
    */
   taskData?: boolean;
+  /**
+   * How many tasks a run starts at once when neither it nor its pool says
+   * (`--max-parallel`, a pool's `max_parallel`). Absent: the engine's
+   * default for this machine (engine/max-parallel.ts). A cluster that queues
+   * what it cannot place yet admits tasks itself and may take more.
+   */
+  defaultMaxParallel?: number;
 }
 
 export interface PoolBackend {

@@ -48,7 +48,7 @@ describe.skipIf(!attempt.cluster)(`the Kubernetes pool ${attempt.reason ? `(skip
 
   it("places a group's pods through the scheduler, holds them, releases them and reports their exit codes", async () => {
     const p = pool({ "troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3" });
-    expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true });
+    expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true, defaultMaxParallel: 1000 });
     const s = await session(p, "run-pair");
     const events = new Events();
     const group = s.openGroup({ name: "pair", members: ["server", "client"] }, events);

@@ -112,6 +112,12 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: kubernetes ${atte
     expect(left.filter((pod) => !pod.metadata!.deletionTimestamp)).toHaveLength(0);
   }, 120_000);
 
+  it("gives a kubernetes pool without max_parallel the runtime's 1000 task slots (its cluster queues), not the machine's 64", async () => {
+    const response = await fetch(`${server!.url}/api/pool`, { headers: { authorization: `Bearer ${token}` } });
+    const { pools } = (await response.json()) as { pools: Array<{ name: string; capacity: { tasks: number } }> };
+    expect(pools.find((p) => p.name === "k8s")?.capacity.tasks).toBe(1000);
+  });
+
   it("a cancel through the HTTP API deletes the workflow's running pods", async () => {
     const api = async (method: string, route: string, body?: unknown) => {
       const response = await fetch(server!.url + route, {
