@@ -158,7 +158,22 @@ async function troupeRound(file) {
   clearInterval(sampler);
   const done = performance.now() - t0;
   watch.stop();
-  if (code !== 0) throw new Error(`troupe run failed (${code}): ${err.slice(-2000)}`);
+  if (code !== 0) {
+    // What failed, and why, from the run's record (its stderr's end lists only the last tasks).
+    let summary = err.slice(-2000);
+    try {
+      const failed = JSON.parse(out)
+        .groups.flatMap((g) => g.tasks)
+        .filter((t) => t.status !== "COMPLETED");
+      summary = `${failed.length} tasks not COMPLETED, e.g. ${failed
+        .slice(0, 5)
+        .map((t) => `${t.name} ${t.status} ${t.exit_code} (${t.reason})`)
+        .join("; ")}`;
+    } catch {
+      // No record: the stderr's end says why.
+    }
+    throw new Error(`troupe run failed (${code}): ${summary}`);
+  }
   const record = JSON.parse(out);
   const completed = record.groups.filter((g) => g.status === "COMPLETED").length;
   return { created: watch.created(), ended: watch.ended(), done, completed, peak };
