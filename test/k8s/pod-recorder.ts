@@ -66,6 +66,17 @@ export class PodRecorder {
     return out;
   }
 
+  /**
+   * The pods of one run once the test's watch has seen each of them go (troupe's run may end a moment before
+   * the last deletion reaches this watch); undefined `gone` where one was still there after `withinMs`.
+   */
+  async ofRunSettled(runId: string, withinMs = 10_000): Promise<Map<string, PodHistory>> {
+    const deadline = Date.now() + withinMs;
+    while ([...this.ofRun(runId).values()].some((pod) => pod.gone === undefined) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    return this.ofRun(runId);
+  }
+
   private seen(phase: string, pod: V1Pod): void {
     const meta = pod.metadata!;
     const name = meta.name!;

@@ -53,7 +53,7 @@ async function runOnCluster(
     extra: ["--runtime", "kubernetes", "--namespace", namespace, ...annotations, ...(options.extra ?? [])],
     timeoutMs: options.timeoutMs ?? 30_000,
   });
-  return { ...run, pods: recorder.ofRun(run.record.id) };
+  return { ...run, pods: await recorder.ofRunSettled(run.record.id) };
 }
 
 /** A task that runs on past exec_timeout (no run-for: until its pod is deleted), one that ends in time, and maybe one downstream of the first. */
