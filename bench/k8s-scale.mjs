@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 // Benchmark: troupe on Kubernetes (issue 16). After `npm run build`, with the test cluster up
 // (`eval "$(bash scripts/k8s/up.sh)"`, which exports TROUPE_K8S_KUBECONFIG):
-//   node bench/k8s-scale.mjs [--tasks 1000] [--rounds 1]
-// N independent single-pod tasks (each its own group), each pod running 1 s once released (the test cluster's
+//   node bench/k8s-scale.mjs [--tasks 1000] [--rounds 1] [--max-parallel N] [--run-for 1s] [--troupe-only]
+// N independent single-pod tasks (each its own group), each pod running 1 s (--run-for) once released (the test cluster's
 // `troupe.test/run-for` annotation, which kwok reads; kwok plays the kubelets, no container runs), in a
 // namespace of the benchmark's own, three ways, timed in the same script:
-// 1. `troupe run --runtime kubernetes --max-parallel N`: from the command's start to every pod created (seen by a watch of this
-//    script's) and to the run's end (every pod ended, the run's objects deleted).
+// 1. `troupe run --runtime kubernetes` at its default concurrency (or --max-parallel N): from the command's start to
+//    every pod created (seen by a watch of this script's) and to the run's end (every pod ended, the run's objects
+//    deleted); troupe's peak resident memory and open file descriptors (sampled from /proc every 200 ms).
 // 2. The client alone (@kubernetes/client-node, as troupe uses it): the same number of bare pods (same image,
 //    annotations, restartPolicy Never) created 50 requests at a time, then waited for by a watch until every one
 //    has ended: the floor for "create N pods and see them end".
 // 3. `kubectl apply -f` of the same bare pods as one manifest (when kubectl is on PATH): to every pod created
 //    (the issue's yardstick), and to every pod ended by the same watch.
-// Per-pod overhead = (troupe's time to every pod ended - the client's) / N.
+// Per-pod overhead = (troupe's time to every pod ended - the client's) / N. --troupe-only: only the first (to
+// measure troupe's footprint with many live tasks: a long --run-for keeps them all running).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
@@ -25,6 +27,8 @@ const arg = (name, fallback) => {
 };
 const N = arg("--tasks", 1000);
 const rounds = arg("--rounds", 1);
+const maxParallel = arg("--max-parallel", undefined);
+const troupeOnly = process.argv.includes("--troupe-only");
 const kubeconfig = process.env.TROUPE_K8S_KUBECONFIG;
 if (!kubeconfig) {
   console.error('k8s-scale: no test cluster: eval "$(bash scripts/k8s/up.sh)" first');
@@ -36,7 +40,7 @@ const config = new KubeConfig();
 config.loadFromFile(kubeconfig);
 const core = config.makeApiClient(CoreV1Api);
 const namespace = `bench-k8s-${process.pid}`;
-const RUN_FOR = "1s";
+const RUN_FOR = process.argv.includes("--run-for") ? process.argv[process.argv.indexOf("--run-for") + 1] : "1s";
 const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,9 +136,7 @@ async function troupeRound(file) {
       `troupe.test/run-for=${RUN_FOR}`,
       "--output",
       "json",
-      // Every task at once, as the other two make every pod at once (troupe run's default is 64 at a time).
-      "--max-parallel",
-      String(N),
+      ...(maxParallel === undefined ? [] : ["--max-parallel", String(maxParallel)]),
     ],
     { env: { ...process.env, TROUPE_HOME: join(dir, "home"), NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -142,13 +144,39 @@ async function troupeRound(file) {
   let err = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (err += d));
+  const peak = { rssMb: 0, fds: 0 };
+  const sampler = setInterval(() => {
+    try {
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+      if (rss) peak.rssMb = Math.max(peak.rssMb, Number(rss[1]) / 1024);
+      peak.fds = Math.max(peak.fds, readdirSync(`/proc/${child.pid}/fd`).length);
+    } catch {
+      // Gone between two samples.
+    }
+  }, 200);
   const code = await new Promise((resolve) => child.on("exit", resolve));
+  clearInterval(sampler);
   const done = performance.now() - t0;
   watch.stop();
-  if (code !== 0) throw new Error(`troupe run failed (${code}): ${err.slice(-2000)}`);
+  if (code !== 0) {
+    // What failed, and why, from the run's record (its stderr's end lists only the last tasks).
+    let summary = err.slice(-2000);
+    try {
+      const failed = JSON.parse(out)
+        .groups.flatMap((g) => g.tasks)
+        .filter((t) => t.status !== "COMPLETED");
+      summary = `${failed.length} tasks not COMPLETED, e.g. ${failed
+        .slice(0, 5)
+        .map((t) => `${t.name} ${t.status} ${t.exit_code} (${t.reason})`)
+        .join("; ")}`;
+    } catch {
+      // No record: the stderr's end says why.
+    }
+    throw new Error(`troupe run failed (${code}): ${summary}`);
+  }
   const record = JSON.parse(out);
   const completed = record.groups.filter((g) => g.status === "COMPLETED").length;
-  return { created: watch.created(), ended: watch.ended(), done, completed };
+  return { created: watch.created(), ended: watch.ended(), done, completed, peak };
 }
 
 async function clientRound() {
@@ -194,22 +222,28 @@ try {
   const lines = ["workflow:", "  name: k8s-fanout", "  tasks:"];
   for (let i = 0; i < N; i++) lines.push(`  - {name: t${i}, image: "alpine:3.20", command: ["true"]}`);
   writeFileSync(file, lines.join("\n") + "\n");
-  console.log(`# k8s-scale: ${N} single-pod tasks, each running ${RUN_FOR} once released, ${rounds} round(s)`);
+  const limit = maxParallel === undefined ? "troupe run's default concurrency" : `--max-parallel ${maxParallel}`;
+  console.log(`# k8s-scale: ${N} single-pod tasks, each running ${RUN_FOR} once released, ${rounds} round(s), ${limit}`);
   for (let r = 0; r < rounds; r++) {
-    const bare = await clientRound();
-    await emptyNamespace();
-    console.log(`client, bare pods:  every pod created ${fmt(bare.created)}, every pod ended ${fmt(bare.ended)}`);
+    let bare;
     let applied;
-    if (hasKubectl) {
-      applied = await kubectlRound();
+    if (!troupeOnly) {
+      bare = await clientRound();
       await emptyNamespace();
-      console.log(`kubectl apply:      every pod created ${fmt(applied.created)}, every pod ended ${fmt(applied.ended)}`);
+      console.log(`client, bare pods:  every pod created ${fmt(bare.created)}, every pod ended ${fmt(bare.ended)}`);
+      if (hasKubectl) {
+        applied = await kubectlRound();
+        await emptyNamespace();
+        console.log(`kubectl apply:      every pod created ${fmt(applied.created)}, every pod ended ${fmt(applied.ended)}`);
+      }
     }
     const ours = await troupeRound(file);
     await emptyNamespace();
     console.log(
       `troupe run:         every pod created ${fmt(ours.created)}, every pod ended ${fmt(ours.ended)}, run ended ${fmt(ours.done)} (${ours.completed} of ${N} groups COMPLETED)`,
     );
+    console.log(`troupe's footprint: peak resident memory ${ours.peak.rssMb.toFixed(0)} MB, peak open file descriptors ${ours.peak.fds}`);
+    if (troupeOnly) continue;
     const yardstick = applied ?? bare;
     console.log(
       `ratio to every pod created: ${(ours.created / yardstick.created).toFixed(2)}x ${applied ? "kubectl apply" : "the client"}; ` +

@@ -11,7 +11,7 @@ import {
   type DrivenRun,
   type RuntimeChoice,
 } from "../drive/index.js";
-import { findUnschedulable, type Capacity } from "../engine/index.js";
+import { findUnschedulable, maxParallelFor, type Capacity } from "../engine/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
 import { parseStorageUrl } from "../model/index.js";
 import type { PoolBackend } from "../port/index.js";
@@ -164,7 +164,7 @@ export async function runWorkflow(
     driver: "troupe run",
     engine: {
       capacity,
-      maxParallel: options.maxParallel ?? 64,
+      maxParallel: maxParallelFor(backend.capabilities, options.maxParallel),
       maxRetries: options.maxRetries,
       reused,
       foreignOutputs: foreign.outputs,

@@ -31,7 +31,7 @@ export function runCommand(): Command {
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(
       "--max-parallel <n>",
-      "at most this many tasks at once (default 64; a larger group runs alone)",
+      "at most this many tasks at once (default 64; on kubernetes 1000, as its cluster queues the pods it cannot place yet; a larger group runs alone)",
       parseNonNegativeInt("--max-parallel"),
     );
   addSpecOptions(setEnvOption(command)).addHelpText(

@@ -15,7 +15,7 @@
  *     gpus: 0                  # at most the GPUs nvidia-smi lists (default: those)
  *     gpus_unchecked: true     # take gpus as given (GPUs nvidia-smi does not list)
  *     max_retries: 2           # OSMO's max_retry_per_task (default 0)
- *     max_parallel: 64
+ *     max_parallel: 64         # tasks at once (default: the runtime's, engine/max-parallel.ts)
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
  *     task_user: "1000:1000"   # host runtime, as root: who tasks run as (default nobody, 65534:65534)
  *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
@@ -46,6 +46,7 @@ import {
 } from "../drive/index.js";
 import { TroupeError, UsageError } from "../errors/index.js";
 import { parseStorageUrl } from "../model/index.js";
+import { maxParallelFor } from "../engine/index.js";
 import { compileExitActions } from "../plan/index.js";
 import { checkVolumeMount, ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
@@ -64,7 +65,8 @@ const PoolConfig = z
     gpus: z.number().int().min(0).optional(),
     gpus_unchecked: z.boolean().optional(),
     max_retries: z.number().int().min(0).default(0),
-    max_parallel: z.number().int().min(1).default(64),
+    // Absent: the runtime's default (engine/max-parallel.ts: 64, on kubernetes 1000).
+    max_parallel: z.number().int().min(1).optional(),
     exit_actions: ExitActionsSchema.refine(
       (actions) => Object.values(actions).every((v) => v === undefined || parseExitRanges(v).ok),
       'exit codes or ranges such as "1,3-5"',
@@ -163,7 +165,7 @@ export async function openPool(config: PoolConfig, home: string, naming = FIELD_
       memoryBytes: memory?.ok ? memory.value : (known?.memoryBytes ?? totalmem()),
     },
     maxRetries: config.max_retries,
-    maxParallel: config.max_parallel,
+    maxParallel: maxParallelFor(chosen.backend.capabilities, config.max_parallel),
     exitActions: compileExitActions(config.exit_actions),
     privilegedAllowed: config.privileged_allowed,
     hostNetworkAllowed: config.host_network_allowed,

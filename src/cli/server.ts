@@ -90,7 +90,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     gpus: 0                   # at most what nvidia-smi lists (default: those); gpus_unchecked: true
                               #   takes it as given
     max_retries: 2            # how often RESCHEDULE may retry a task (default 0)
-    max_parallel: 64          # tasks running at once (default 64)
+    max_parallel: 64          # tasks running at once (default 64; kubernetes 1000)
     exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root
@@ -190,7 +190,7 @@ async function serve(options: ServerOptions): Promise<number> {
           runtime: options.runtime,
           isolation: options.isolation,
           max_retries: 0,
-          max_parallel: 64,
+          max_parallel: undefined,
           task_user: options.taskUser,
           privileged_allowed: options.allowPrivileged === true,
           host_network_allowed: options.allowHostNetwork === true,

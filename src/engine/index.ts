@@ -11,6 +11,7 @@ export {
   type Unschedulable,
 } from "./scheduler.js";
 export { aggregateWorkflowStatus } from "./aggregate.js";
+export { DEFAULT_MAX_PARALLEL, maxParallelFor } from "./max-parallel.js";
 export {
   TaskStatus,
   WorkflowStatus,

@@ -68,6 +68,13 @@ export interface PoolCapabilities {
    * warned about at validation).
    */
   platforms?: readonly string[];
+  /**
+   * How many tasks a run starts at once when neither it nor its pool says
+   * (`--max-parallel`, a pool's `max_parallel`). Absent: the engine's
+   * default for this machine (engine/max-parallel.ts). A cluster that queues
+   * what it cannot place yet admits tasks itself and may take more.
+   */
+  defaultMaxParallel?: number;
 }
 
 export interface PoolBackend {

@@ -58,7 +58,7 @@ describe.skipIf(!attempt.cluster)(`the Kubernetes pool ${attempt.reason ? `(skip
     "places a group's pods through the scheduler, holds them (%s holder), releases them and reports their exit codes",
     async (holder) => {
       const p = pool({ "troupe.test/run-for": "1500ms", "troupe.test/exit-code": "3" }, { barrierHolder: holder });
-      expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true });
+      expect(p.capabilities).toMatchObject({ placement: "cluster", localLogs: false, tasksOutliveTroupe: true, defaultMaxParallel: 1000 });
       const run = `run-pair-${holder}`;
       const s = await session(p, run);
       const events = new Events();

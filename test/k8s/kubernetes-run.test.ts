@@ -4,9 +4,10 @@
  * exit code kwok was told through the pool's pod annotations (`--pod-annotations troupe.test/exit-code=3`:
  * the test cluster's hook, read by its kwok stages, not a troupe feature) the task's; and a context the
  * kubeconfig lacks refused as a usage error (exit 2) naming it; a group no node can take SCHEDULING with the
- * scheduler's message as its reason, then failed by its queue timeout (the time unschedulable counts).
+ * scheduler's message as its reason, then failed by its queue timeout (the time unschedulable counts); 100
+ * tasks' pods made at once, as the runtime's default concurrency lets the cluster queue them.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,6 +116,39 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime kubernetes ${attempt.rea
     },
     120_000,
   );
+
+  it("makes the pods of 100 independent tasks at once by default (the cluster queues), not the machine's 64", async () => {
+    const file = join(dir, "fanout.yaml");
+    const tasks = Array.from({ length: 100 }, (_, i) => `    - {name: t${i}, image: alpine, command: ["true"]}`);
+    writeFileSync(file, `workflow:\n  name: fanout\n  tasks:\n${tasks.join("\n")}\n`);
+    const core = config.makeApiClient(CoreV1Api);
+    let most = 0;
+    let running = true;
+    // Each pod runs 10 s (once released): with troupe holding tasks back, no more than its limit would ever exist at once.
+    const counting = (async () => {
+      while (running) {
+        const pods = (await core.listNamespacedPod({ namespace })).items;
+        // Live ones only: an ended attempt's pod may linger a moment while troupe deletes it.
+        const live = pods.filter((p) => !p.metadata!.deletionTimestamp && !["Succeeded", "Failed"].includes(p.status?.phase ?? ""));
+        most = Math.max(most, live.length);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    })();
+    const run = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [BIN, "run", file, "--runtime", "kubernetes", "--namespace", namespace, "--pod-annotations", "troupe.test/run-for=10s"],
+        { env: { ...process.env, TROUPE_HOME: join(dir, "home"), KUBECONFIG: attempt.cluster!.kubeconfig, NO_COLOR: "1" } },
+      );
+      let err = "";
+      child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+      child.on("close", (code) => resolve({ code, err }));
+    });
+    running = false;
+    await counting;
+    expect(run.code, run.err.slice(-2000)).toBe(0);
+    expect(most).toBe(100);
+  }, 180_000);
 
   it("gives a task the exit code of its pod", () => {
     const file = join(dir, "exit.yaml");

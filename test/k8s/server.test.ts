@@ -151,6 +151,11 @@ describe.skipIf(!attempt.cluster)(`a server pool with runtime: kubernetes ${atte
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("names platform h100, which the pool k8s-platforms does not have (it has: one, two)");
   }, 120_000);
+  it("gives a kubernetes pool without max_parallel the runtime's 1000 task slots (its cluster queues), not the machine's 64", async () => {
+    const response = await fetch(`${server!.url}/api/pool`, { headers: { authorization: `Bearer ${token}` } });
+    const { pools } = (await response.json()) as { pools: Array<{ name: string; capacity: { tasks: number } }> };
+    expect(pools.find((p) => p.name === "k8s")?.capacity.tasks).toBe(1000);
+  });
 
   it("a cancel through the HTTP API deletes the workflow's running pods", async () => {
     const api = async (method: string, route: string, body?: unknown) => {

@@ -59,6 +59,12 @@ function capabilitiesOf(dataVolume: DataVolume | undefined, platforms: readonly 
     // `{{input}}` do not exist there.
     taskData: dataVolume !== undefined,
     ...(platforms ? { platforms } : {}),
+    // The cluster's scheduler queues the pods it cannot place yet, so troupe need not hold tasks back as it does
+    // for this machine (64): a run of 1,000 tasks makes its pods at once, as `kubectl apply` would. What a live
+    // task costs troupe bounds it: a followed log (an HTTP stream) and a log file each, about 0.3 MB and 2.5 file
+    // descriptors, measured (bench/k8s-scale.mjs --troupe-only: 64 live tasks 151 MB and 171 descriptors, 1,000
+    // live 416 MB and 2,537); the run's pods share one watch. Beyond that, --max-parallel or max_parallel.
+    defaultMaxParallel: 1000,
   };
 }
 
