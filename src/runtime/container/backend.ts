@@ -156,6 +156,12 @@ export interface ContainerBackend {
    */
   reattach?(name: string, logPath: string): Promise<StartedContainer | undefined>;
   /**
+   * Whether the engine knows a container of that name; undefined when it did
+   * not answer. For a kept attempt whose keeper lives on (runtime/kept-task.ts):
+   * a `podman run` whose container is gone would wait for ever.
+   */
+  containerExists?(name: string): Promise<boolean | undefined>;
+  /**
    * Containers and networks that carry the label `key`. With `containersIf`,
    * the networks are listed first and the containers only when one of those
    * networks passes it (none otherwise).

@@ -286,6 +286,14 @@ export class PodmanCliBackend implements ContainerBackend {
     });
   }
 
+  async containerExists(name: string): Promise<boolean | undefined> {
+    // Exit code 1: no such container; anything else (a timeout, podman's own failure) says nothing.
+    return podman(this.binary, ["container", "exists", "--", name], 30_000).then(
+      () => true,
+      (error: { code?: number | string }) => (error.code === 1 ? false : undefined),
+    );
+  }
+
   async owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources> {
     const parse = <T>(text: string): T[] => (text.trim() ? (JSON.parse(text) as T[]) : []);
     const listContainers = async () =>
