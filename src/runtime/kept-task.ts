@@ -135,8 +135,26 @@ export class KeptMember implements PreparedMember {
     const member = new KeptMember(launch, dir, options);
     watching.add(member);
     member.check();
+    if (!member.ended && options.unreleased?.()) member.endUnreleased();
     pollSoon();
     return member;
+  }
+
+  /**
+   * Its command was never let start, and no one will now: the process that
+   * recorded its start ended before it released it (a window of moments),
+   * and a re-attached attempt is only followed. It would wait at its barrier
+   * for ever: it is ended, its task killed through its keeper.
+   */
+  private endUnreleased(): void {
+    signalKept(this.dir, SIGKILL);
+    void this.options.stop?.(0).catch(() => undefined);
+    this.end({ code: 128 + SIGKILL, startError: "troupe ended between recording its start and releasing its command" });
+  }
+
+  /** Whether its end is still to come. */
+  get running(): boolean {
+    return !this.ended;
   }
 
   /** Its command runs already. */
@@ -249,6 +267,8 @@ export interface KeptMemberOptions {
   what?: string;
   /** How the task ended as far as it said so itself (a container's troupe-init verdict), for an attempt ended that way. */
   knownEnd?: () => ExitInfo | undefined;
+  /** Whether its command was never released (a container: no release's nonce beside its control directory). */
+  unreleased?: () => boolean;
 }
 
 export function exitInfoOf(exit: KeptExit): ExitInfo {

@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PodmanCliBackend } from "../../src/runtime/container/cli-backend.js";
 import { ContainerRuntime, type TaskLaunch } from "../../src/runtime/index.js";
-import { keeperAlive, keptStateDir, signalKept } from "../../src/runtime/kept-task.js";
+import { attemptSandboxDir } from "../../src/model/index.js";
+import { keeperAlive, keptStateDir, readKeptExit, signalKept } from "../../src/runtime/kept-task.js";
 import { ensureSpawnerBuilt, isRoot, spawnerFixtures, waitFor } from "./spawner-fixtures.js";
 
 const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-reattach");
@@ -73,6 +74,21 @@ function bindable(address: string): Promise<boolean> {
   });
 }
 
+/** A keeper over `sleep` (no container of podman's) in state directory `keep`. */
+function startKeeper(keep: string, logPath: string): void {
+  keepers.push(keep);
+  const events = { status: () => undefined, exit: () => undefined };
+  newSpawner()
+    .start({ argv: ["sleep", "600"], logPath, live: false, keep }, events)
+    .release();
+}
+
+/** What a release leaves beside the attempt's control directory (verdict.ts): its nonce. */
+function releasedBefore(dataDir: string, launch: TaskLaunch): void {
+  mkdirSync(join(dataDir, "sandboxes"), { recursive: true });
+  writeFileSync(`${attemptSandboxDir(dataDir, launch.taskName, launch.retryId)}.nonce`, "0123456789abcdef");
+}
+
 async function resumedRuntime(dataDir: string) {
   const runtime = new ContainerRuntime({ backend: await PodmanCliBackend.connect(), pull: "never" });
   await runtime.open({ runId: `reattach-${Date.now()}`, dataDir, keepTasks: true, resumed: true });
@@ -96,18 +112,12 @@ describe.skipIf(!podmanWorks())("re-attaching kept containers (podman CLI, as ro
       await runtime.close();
     }
 
-    // Running: its keeper lives (here over `sleep`, no container of podman's).
+    // Running: released (its release's nonce beside its control directory), its keeper alive (over `sleep` here).
     const other = prefix();
-    const running = launchOf(dataDir, other);
-    const keep = keptStateDir(dataDir, running).replace("lead.0", "lead.1");
-    const live = { ...running, key: "pair/lead/1", retryId: 1 };
-    keepers.push(keep);
-    newSpawner()
-      .start(
-        { argv: ["sleep", "600"], logPath: join(dataDir, "sleep.log"), live: false, keep },
-        { status: () => undefined, exit: () => undefined },
-      )
-      .release();
+    const live = { ...launchOf(dataDir, other), key: "pair/lead/1", retryId: 1 };
+    const keep = keptStateDir(dataDir, live);
+    startKeeper(keep, join(dataDir, "sleep.log"));
+    releasedBefore(dataDir, live);
     await waitFor(() => keeperAlive(keep), "the keeper", 10_000);
     const again = await resumedRuntime(dataDir);
     try {
@@ -119,4 +129,27 @@ describe.skipIf(!podmanWorks())("re-attaching kept containers (podman CLI, as ro
     }
     expect(await bindable(`${other}.1`)).toBe(true);
   });
+});
+
+describe.skipIf(!podmanWorks())("re-attaching kept containers (podman CLI, as root): one never released", () => {
+  // The process that recorded its start (RUNNING, committed before the release) was killed before it wrote "go":
+  // troupe-init waits at its barrier for ever, its keeper with it, and the attempt was followed for ever.
+  it("ends at once (a start error saying why), its keeper killed, and answers none of its group's names", async () => {
+    const dataDir = tempDir();
+    const net = prefix();
+    const launch = launchOf(dataDir, net);
+    const keep = keptStateDir(dataDir, launch);
+    startKeeper(keep, join(dataDir, "sleep.log"));
+    await waitFor(() => keeperAlive(keep), "the keeper", 10_000);
+    const runtime = await resumedRuntime(dataDir);
+    try {
+      const member = await runtime.reattach(launch);
+      expect(await member!.exited).toEqual({ code: 137, startError: "troupe ended between recording its start and releasing its command" });
+      await waitFor(() => !keeperAlive(keep), "the keeper to end", 10_000);
+      expect(readKeptExit(keep)).toEqual({ code: 137, released: true });
+      expect(await bindable(`${net}.1`)).toBe(true);
+    } finally {
+      await runtime.close();
+    }
+  }, 30_000);
 });
