@@ -153,3 +153,29 @@ describe.skipIf(!podmanWorks())("re-attaching kept containers (podman CLI, as ro
     }
   }, 30_000);
 });
+
+describe.skipIf(!podmanWorks())("re-attaching kept containers (podman CLI, as root): one podman no longer knows", () => {
+  // Released, its keeper alive, but podman knows no container of its name: its `podman run` would never return (the
+  // keeper here waits on `sleep`, standing for that `podman run`: a hung one cannot be had on demand).
+  it("ends lost within seconds, saying so, its keeper killed", async () => {
+    const dataDir = tempDir();
+    const launch = launchOf(dataDir, prefix());
+    const keep = keptStateDir(dataDir, launch);
+    startKeeper(keep, join(dataDir, "sleep.log"));
+    releasedBefore(dataDir, launch);
+    await waitFor(() => keeperAlive(keep), "the keeper", 10_000);
+    const runtime = await resumedRuntime(dataDir);
+    try {
+      const started = Date.now();
+      const member = await runtime.reattach(launch);
+      expect(await member!.exited).toMatchObject({
+        code: 137,
+        lost: expect.stringMatching(/podman no longer knows its container troupe-/),
+      });
+      expect(Date.now() - started).toBeLessThan(20_000);
+      await waitFor(() => !keeperAlive(keep), "the keeper to end", 10_000);
+    } finally {
+      await runtime.close();
+    }
+  }, 40_000);
+});

@@ -156,11 +156,11 @@ export interface ContainerBackend {
    */
   reattach?(name: string, logPath: string): Promise<StartedContainer | undefined>;
   /**
-   * Whether the engine knows a container of that name; undefined when it did
-   * not answer. For a kept attempt whose keeper lives on (runtime/kept-task.ts):
-   * a `podman run` whose container is gone would wait for ever.
+   * The names of every container the engine knows; undefined when it did not
+   * answer. For kept attempts whose keepers live on (runtime/kept-task.ts): a
+   * `podman run` whose container is gone would wait for ever.
    */
-  containerExists?(name: string): Promise<boolean | undefined>;
+  containerNames?(): Promise<Set<string> | undefined>;
   /**
    * Containers and networks that carry the label `key`. With `containersIf`,
    * the networks are listed first and the containers only when one of those

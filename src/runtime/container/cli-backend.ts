@@ -286,11 +286,11 @@ export class PodmanCliBackend implements ContainerBackend {
     });
   }
 
-  async containerExists(name: string): Promise<boolean | undefined> {
-    // Exit code 1: no such container; anything else (a timeout, podman's own failure) says nothing.
-    return podman(this.binary, ["container", "exists", "--", name], 30_000).then(
-      () => true,
-      (error: { code?: number | string }) => (error.code === 1 ? false : undefined),
+  async containerNames(): Promise<Set<string> | undefined> {
+    // Not an answer when podman fails (a timeout, its own trouble): nothing is taken for gone then.
+    return podman(this.binary, ["ps", "--all", "--format", "{{.Names}}"], 30_000).then(
+      ({ stdout }) => new Set(stdout.split("\n").filter(Boolean)),
+      () => undefined,
     );
   }
 

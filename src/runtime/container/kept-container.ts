@@ -13,6 +13,19 @@ import type { ExitInfo, TaskLaunch } from "../types.js";
 import type { ContainerBackend } from "./backend.js";
 import { readVerdict, releasedExit, releasedNonce } from "./verdict.js";
 
+/** How long one listing of the engine's containers answers every kept attempt's look (one podman call, not one each). */
+const LISTING_MS = 2_000;
+const listings = new WeakMap<ContainerBackend, { at: number; names: Promise<Set<string> | undefined> }>();
+
+function knownNames(backend: ContainerBackend): Promise<Set<string> | undefined> {
+  let listing = listings.get(backend);
+  if (!listing || Date.now() - listing.at > LISTING_MS) {
+    listing = { at: Date.now(), names: backend.containerNames!() };
+    listings.set(backend, listing);
+  }
+  return listing.names;
+}
+
 export interface KeptContainer {
   launch: TaskLaunch;
   /** The keeper's state directory. */
@@ -34,7 +47,7 @@ export function attachKeptContainer(
   return KeptMember.attach(launch, keepDir, {
     stop: (graceMs) => backend.stopContainer(name, graceMs),
     exitInfo: (exit) => (exit.released ? outcome(exit.code) : exitInfoOf(exit)),
-    present: backend.containerExists && (() => backend.containerExists!(name)),
+    present: backend.containerNames && (() => knownNames(backend).then((names) => names?.has(name))),
     what: `podman no longer knows its container ${name}`,
     knownEnd: () => {
       const said = verdict();
