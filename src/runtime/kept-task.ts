@@ -105,12 +105,18 @@ const SIGTERM = 15;
 const SIGKILL = 9;
 /** An engine's stop has waited out its grace already: what ends after it does so in moments, not in this long. */
 const STOP_CONFIRM_MS = 10_000;
+/** How often a live keeper's task is looked for (KeptMemberOptions.present): a podman call each time. */
+const PRESENCE_MS = 5_000;
 
 /** A kept attempt seen from a troupe process that did not start it. */
 export class KeptMember implements PreparedMember {
   readonly exited: Promise<ExitInfo>;
   private resolveExited!: (info: ExitInfo) => void;
   private ended = false;
+  /** When its task was last looked for (`present`), and how many looks in a row found none. */
+  private lookedAt = Date.now();
+  private looking = false;
+  private absences = 0;
 
   private constructor(
     readonly launch: TaskLaunch,
@@ -129,8 +135,26 @@ export class KeptMember implements PreparedMember {
     const member = new KeptMember(launch, dir, options);
     watching.add(member);
     member.check();
+    if (!member.ended && options.unreleased?.()) member.endUnreleased();
     pollSoon();
     return member;
+  }
+
+  /**
+   * Its command was never let start, and no one will now: the process that
+   * recorded its start ended before it released it (a window of moments),
+   * and a re-attached attempt is only followed. It would wait at its barrier
+   * for ever: it is ended, its task killed through its keeper.
+   */
+  private endUnreleased(): void {
+    signalKept(this.dir, SIGKILL);
+    void this.options.stop?.(0).catch(() => undefined);
+    this.end({ code: 128 + SIGKILL, startError: "troupe ended between recording its start and releasing its command" });
+  }
+
+  /** Whether its end is still to come. */
+  get running(): boolean {
+    return !this.ended;
   }
 
   /** Its command runs already. */
@@ -173,11 +197,49 @@ export class KeptMember implements PreparedMember {
     if (this.ended) return;
     const exit = readKeptExit(this.dir);
     if (exit) return this.end(this.options.exitInfo?.(exit) ?? exitInfoOf(exit));
-    if (!deep || keeperAlive(this.dir)) return;
+    if (!deep) return;
+    if (keeperAlive(this.dir)) return this.lookForTask();
     // The keeper may have written its record between the two looks.
     const late = readKeptExit(this.dir);
     if (late) return this.end(this.options.exitInfo?.(late) ?? exitInfoOf(late));
     this.end({ code: 128 + SIGKILL, lost: "its keeper ended without recording how the task ended (was it killed?)" });
+  }
+
+  /**
+   * A keeper alive for a task that is gone would keep the attempt for ever
+   * (a `podman run` that never returns once its container was removed under
+   * it): its task is looked for now and then, and once it was missing twice
+   * in a row, the keeper is killed and the attempt ends, lost, or as the task
+   * itself said it ended where it did (`knownEnd`).
+   */
+  private lookForTask(): void {
+    const { present } = this.options;
+    const every = this.options.presenceMs ?? PRESENCE_MS;
+    if (!present || this.looking || Date.now() - this.lookedAt < every) return;
+    this.looking = true;
+    void present()
+      .then(
+        (found) => {
+          if (found !== undefined) this.absences = found ? 0 : this.absences + 1;
+        },
+        // Not an answer (podman failed, timed out): asked again next time, the count kept.
+        () => undefined,
+      )
+      .finally(() => {
+        this.looking = false;
+        this.lookedAt = Date.now();
+        if (this.ended || this.absences < 2) return;
+        const exit = readKeptExit(this.dir);
+        if (exit) return this.end(this.options.exitInfo?.(exit) ?? exitInfoOf(exit));
+        signalKept(this.dir, SIGKILL);
+        const known = this.options.knownEnd?.();
+        this.end(
+          known ?? {
+            code: 128 + SIGKILL,
+            lost: `its keeper waited on a task that is gone (${this.options.what ?? "its process"}): the keeper was killed`,
+          },
+        );
+      });
   }
 
   private end(info: ExitInfo): void {
@@ -194,6 +256,19 @@ export interface KeptMemberOptions {
   stopConfirmMs?: number;
   /** What its exit record means (a container knows more, e.g. an out-of-memory kill). */
   exitInfo?: (exit: KeptExit) => ExitInfo;
+  /**
+   * Whether the task the keeper waits on is still there (a container: whether
+   * its engine still knows it); undefined when that cannot be said now. Asked
+   * every `presenceMs` (default PRESENCE_MS) while the keeper lives.
+   */
+  present?: () => Promise<boolean | undefined>;
+  presenceMs?: number;
+  /** What is gone, for the reason of an attempt ended because it was (e.g. "podman no longer knows its container"). */
+  what?: string;
+  /** How the task ended as far as it said so itself (a container's troupe-init verdict), for an attempt ended that way. */
+  knownEnd?: () => ExitInfo | undefined;
+  /** Whether its command was never released (a container: no release's nonce beside its control directory). */
+  unreleased?: () => boolean;
 }
 
 export function exitInfoOf(exit: KeptExit): ExitInfo {

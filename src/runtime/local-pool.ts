@@ -190,8 +190,10 @@ class LocalGroup implements GroupHandle {
   }
 
   async reattach(launch: TaskLaunch): Promise<boolean> {
+    // Given back with the group. Not the addresses of its next placement: an earlier process's are no lease of this
+    // runtime's (no network of the container runtime's has them), and a member placed again (a group restarted while
+    // it was being prepared, beside a member that had ended) would fail to start on them.
     this.given ??= launch.hosts;
-    this.addresses ??= Promise.resolve(launch.hosts);
     const prepared = await this.runtime.reattach(launch);
     if (!prepared) return false;
     this.adopt(launch.key, prepared);

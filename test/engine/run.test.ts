@@ -1179,6 +1179,27 @@ describe("resume (a run another troupe process was driving)", () => {
     expect(h.finished).toEqual({ status: "COMPLETED" });
   });
 
+  it("a group still preparing beside a member that had ended is placed afresh: not on the addresses the ended member's re-attach names", async () => {
+    // The earlier process's addresses are no lease of this runtime's (a container runtime has no network for them):
+    // prepared on them, the group failed to start ("no network for 10.0.0.2").
+    const h = await startRun(chain(), {
+      resume: resumed({
+        group: "INITIALIZING",
+        tasks: [
+          ["INITIALIZING", 0],
+          ["FAILED_START_ERROR", 0],
+        ],
+      }),
+    });
+    // b2 had ended: whatever is left of it is found and stopped; b1 starts again in a new attempt.
+    expect(h.runtime.events).toContain("reattach b-group/b2/0");
+    const [b1] = h.runtime.prepareCalls("b1");
+    expect(b1?.retryId).toBe(1);
+    // The runtime's own allocation for the group (the fake's first), not the record's 10.0.0.2.
+    expect(b1?.address).toBe("10.0.0.1");
+    expect(b1?.hosts).toEqual({ b1: "10.0.0.1" });
+  });
+
   it("a run whose start was never committed (killed right after the submission) starts: PENDING -> RUNNING, its groups wait and run", async () => {
     const submitting = { status: "SUBMITTING" as const, startTime: null };
     const task = { status: "SUBMITTING" as const, retryId: 0, exitCode: null, ip: null };

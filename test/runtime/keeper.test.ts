@@ -194,6 +194,54 @@ describe("kept tasks: what an engine's stop leaves", () => {
     expect(keeperAlive(join(dir, "a"))).toBe(false);
   });
 
+  // A `podman run` that never returns once its container is gone cannot be had on demand: the keeper here waits on
+  // `sleep`, and `present` says what `podman container exists` would (the container runtime's, in container-runtime.ts).
+  it("ends, lost and within seconds, an attempt whose keeper lives on while its task is gone (twice in a row), and kills the keeper", async () => {
+    const dir = tempDir();
+    const spawner = newSpawner();
+    const r = startKept(spawner, { argv: ["sleep", "600"], logPath: join(dir, "a.log"), keep: join(dir, "a") });
+    r.proc.release();
+    await waitFor(() => keeperAlive(join(dir, "a")), "the keeper");
+    helperOf(spawner).kill("SIGKILL");
+    const answers: boolean[] = [];
+    const present = async () => (answers.push(false), false);
+    const member = KeptMember.attach(launch, join(dir, "a"), { present, presenceMs: 100, what: "its container is gone" })!;
+    const started = Date.now();
+    expect(await member.exited).toEqual({
+      code: 137,
+      lost: "its keeper waited on a task that is gone (its container is gone): the keeper was killed",
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(answers.length).toBe(2);
+    await waitFor(() => !keeperAlive(join(dir, "a")), "the keeper to end");
+    expect(readKeptExit(join(dir, "a"))).toEqual({ code: 137, released: true });
+  });
+
+  it("ends such an attempt as its task said it ended, where it did (a container's verdict), and never on one missing look or no answer", async () => {
+    const dir = tempDir();
+    const spawner = newSpawner();
+    for (const name of ["said", "flaky"])
+      startKept(spawner, { argv: ["sleep", "600"], logPath: join(dir, `${name}.log`), keep: join(dir, name) }).proc.release();
+    await waitFor(() => keeperAlive(join(dir, "said")) && keeperAlive(join(dir, "flaky")), "the keepers");
+    helperOf(spawner).kill("SIGKILL");
+    const said = KeptMember.attach(launch, join(dir, "said"), {
+      present: async () => false,
+      presenceMs: 100,
+      knownEnd: () => ({ code: 3 }),
+    })!;
+    expect(await said.exited).toEqual({ code: 3 });
+    // Missing, there, unanswered, missing, ...: never twice missing in a row.
+    const looks = [false, true, undefined, false, undefined];
+    let ended = false;
+    const flaky = KeptMember.attach(launch, join(dir, "flaky"), { present: async () => looks.shift() ?? true, presenceMs: 100 })!;
+    void flaky.exited.then(() => (ended = true));
+    await waitFor(() => looks.length === 0, "every look", 20_000);
+    expect(ended).toBe(false);
+    expect(keeperAlive(join(dir, "flaky"))).toBe(true);
+    await flaky.stop(0);
+    expect(await flaky.exited).toEqual({ code: 137 });
+  });
+
   it("ends every kept task of a run still alive, and returns once their keepers are gone", async () => {
     const dir = tempDir();
     const spawner = newSpawner();

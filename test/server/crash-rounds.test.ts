@@ -10,10 +10,11 @@
  * only what belongs to this file's runs (by run id) is looked at.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IS_ROOT, ROOT, TestHome, bridgesOfRun, ensureBuilt, random, removeRunLeftovers, troupe, waitFor } from "../run/helpers.js";
+import { keeperAlive, readKeptExit } from "../../src/runtime/kept-task.js";
 import { killKeptTasksOf, startServer, type StartedServer } from "./helpers.js";
 
 /** The tag of a kept run's host network things: `troupe:kept.<home id>.<run id>:` (host-runtime.ts networkKey). */
@@ -104,6 +105,32 @@ afterAll(() => {
   home?.remove();
   // Two podman calls per run, a few dozen runs.
 }, 120_000);
+
+/**
+ * What a failing case leaves to be read (the failure is intermittent): the
+ * server's home (its log, every run's directory), `podman ps -a`, and each
+ * kept attempt's state (exit record, keeper alive), copied under /var/tmp
+ * before the home is removed. Returns where.
+ */
+function keepEvidence(ids: readonly string[]): string {
+  const dir = mkdtempSync("/var/tmp/troupe-crash-evidence-");
+  cpSync(serverHome, join(dir, "home"), { recursive: true, preserveTimestamps: true, filter: (source) => !source.endsWith("/control") });
+  const keepers = ids.flatMap((id) => {
+    const kept = join(serverHome, "runs", id, "kept");
+    if (!existsSync(kept)) return [`${id}: no kept/`];
+    return readdirSync(kept).map((entry) => {
+      const state = join(kept, entry);
+      return `${id} ${entry}: exit ${JSON.stringify(readKeptExit(state) ?? null)}, keeper ${keeperAlive(state) ? "alive" : "gone"}`;
+    });
+  });
+  writeFileSync(join(dir, "keepers.txt"), keepers.join("\n") + "\n");
+  writeFileSync(
+    join(dir, "podman-ps.txt"),
+    podman(["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}} {{.Labels}}"]).join("\n") + "\n",
+  );
+  writeFileSync(join(dir, "processes.txt"), lines("ps", ["-eo", "pid,ppid,etimes,args"]).join("\n") + "\n");
+  return dir;
+}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -216,6 +243,9 @@ describe.skipIf(TARGETS.length === 0).each(TARGETS)("a server killed with SIGKIL
     // The last start: a limit of two runs per user, which counts only live runs.
     const last = await serve(target, ["--max-runs-per-user", "2"]);
     const { records, done } = await until(last.url, ids, (rs) => rs.every((r) => !UNFINISHED.test(r.status)), 240_000);
+    // TROUPE_CRASH_EVIDENCE=always: kept too where a run failed (e.g. FAILED_START_ERROR), to see why.
+    if (!done || (process.env.TROUPE_CRASH_EVIDENCE === "always" && records.some((r) => r.status !== "COMPLETED")))
+      console.log(`[crash-rounds] ${target.name}: ${done ? "runs failed" : "runs left unfinished"}; evidence kept in ${keepEvidence(ids)}`);
     expect(done, JSON.stringify(records.map((r) => r.status))).toBe(true);
     for (const [i, record] of records.entries()) {
       if (record.status === "COMPLETED") continue;

@@ -156,6 +156,12 @@ export interface ContainerBackend {
    */
   reattach?(name: string, logPath: string): Promise<StartedContainer | undefined>;
   /**
+   * The names of every container the engine knows; undefined when it did not
+   * answer. For kept attempts whose keepers live on (runtime/kept-task.ts): a
+   * `podman run` whose container is gone would wait for ever.
+   */
+  containerNames?(): Promise<Set<string> | undefined>;
+  /**
    * Containers and networks that carry the label `key`. With `containersIf`,
    * the networks are listed first and the containers only when one of those
    * networks passes it (none otherwise).

@@ -286,6 +286,14 @@ export class PodmanCliBackend implements ContainerBackend {
     });
   }
 
+  async containerNames(): Promise<Set<string> | undefined> {
+    // Not an answer when podman fails (a timeout, its own trouble): nothing is taken for gone then.
+    return podman(this.binary, ["ps", "--all", "--format", "{{.Names}}"], 30_000).then(
+      ({ stdout }) => new Set(stdout.split("\n").filter(Boolean)),
+      () => undefined,
+    );
+  }
+
   async owned(key: string, containersIf?: (network: { labels: Record<string, string> }) => boolean): Promise<OwnedResources> {
     const parse = <T>(text: string): T[] => (text.trim() ? (JSON.parse(text) as T[]) : []);
     const listContainers = async () =>

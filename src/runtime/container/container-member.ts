@@ -6,10 +6,11 @@
  * engine's exit code when there is none (verdict.ts). Nothing the task writes
  * into the control directory counts: `ready` is read before the release.
  */
-import { existsSync, readFileSync, watch } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExitInfo, PreparedMember, TaskLaunch } from "../types.js";
 import { gpuCdiKind, type StartedContainer } from "./backend.js";
+import { watchControlDir, type WatchFn } from "./control-watch.js";
 import { readVerdict, releasedExit, releaseWithNonce, requestRestart, stoppedForRestart } from "./verdict.js";
 
 export class ContainerMember implements PreparedMember {
@@ -29,6 +30,8 @@ export class ContainerMember implements PreparedMember {
     readonly launch: TaskLaunch,
     private readonly container: StartedContainer,
     private readonly controlDir: string,
+    /** How the control directory is watched (a test's that fails as a machine out of inotify instances does). */
+    private readonly watch?: WatchFn,
   ) {
     const ready = this.waitReady();
     this.ready = container.ready ? Promise.all([ready, container.ready]).then(([peer]) => peer) : ready;
@@ -42,7 +45,7 @@ export class ContainerMember implements PreparedMember {
     const readyFile = join(this.controlDir, "ready");
     return new Promise((resolve, reject) => {
       // troupe-init writes a file of another name and renames it: only the rename's event (or one without a name) says anything.
-      const watcher = watch(this.controlDir, (_, name) => (name === null || name === "ready") && check());
+      const watcher = watchControlDir(this.controlDir, (name) => (name === null || name === "ready") && check(), this.watch);
       // Read once, before the release: once the command runs, `ready` is the task's to replace (by a link to a FIFO...).
       const check = () => {
         if (this.sawReady) return true;
@@ -107,9 +110,13 @@ export class ContainerMember implements PreparedMember {
         if (stopped) this.nonce = this.restartKey = undefined;
         resolve(stopped);
       };
-      const watcher = watch(this.controlDir, (_, name) => {
-        if ((name === null || name === "stopped") && stoppedForRestart(this.controlDir, nonce)) done(true);
-      });
+      const watcher = watchControlDir(
+        this.controlDir,
+        (name) => {
+          if ((name === null || name === "stopped") && stoppedForRestart(this.controlDir, nonce)) done(true);
+        },
+        this.watch,
+      );
       requestRestart(this.controlDir, restartKey, graceMs);
       // The container ended first: its end is the attempt's, as usual.
       void this.container.ended.then(() => this.restarting && done(false));

@@ -17,7 +17,8 @@ import { tolerated } from "../../util/log.js";
 import { attemptSandboxDir, runSandboxesDir } from "../../model/index.js";
 import { isProcessTokenAlive, keptOwnerProcess, keptOwnerToken, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
-import { endKeptTasks, exitInfoOf, KeptMember, keptStateDir } from "../kept-task.js";
+import { endKeptTasks, keptStateDir } from "../kept-task.js";
+import { attachKeptContainer } from "./kept-container.js";
 import { TaskStartError, type ExitInfo, type PreparedMember, type RunContext, type Runtime, type TaskLaunch } from "../types.js";
 import { builtHelper } from "../native-helpers.js";
 import { NETWORK_POOL, SECRET_ENV_FILE, type ContainerBackend, type ContainerSpec } from "./backend.js";
@@ -210,21 +211,19 @@ export class ContainerRuntime implements Runtime {
   async reattach(launch: TaskLaunch): Promise<PreparedMember | undefined> {
     const run = this.requireRun();
     this.reattached = true;
-    await this.names.adopt(launch);
     const controlDir = this.controlDir(launch);
     const name = this.containerName(launch);
-    // Released before this process began (a kept attempt's record says whether): troupe-init's verdict, checked.
+    const kept =
+      !this.backend.reattach && attachKeptContainer(this.backend, { launch, keepDir: keptStateDir(run.dataDir, launch), controlDir, name });
+    // Released before this process began: troupe-init's verdict, checked.
     const outcome = (code: number): ExitInfo => releasedExit(code, readVerdict(controlDir, releasedNonce(controlDir)));
-    const member = this.backend.reattach
-      ? await this.followedByEngine(launch, name, outcome)
-      : KeptMember.attach(launch, keptStateDir(run.dataDir, launch), {
-          stop: (graceMs) => this.backend.stopContainer(name, graceMs),
-          exitInfo: (exit) => (exit.released ? outcome(exit.code) : exitInfoOf(exit)),
-        });
-    if (member) {
-      this.members.add(member);
-      void member.exited.then(() => this.members.delete(member));
-    }
+    const member = this.backend.reattach ? await this.followedByEngine(launch, name, outcome) : kept || undefined;
+    if (!member) return undefined;
+    this.members.add(member);
+    void member.exited.then(() => this.members.delete(member));
+    // Its group's names are answered again only while it runs: the gateway of an attempt that has ended may be
+    // another run's by now (its network removed, the subnet taken again), whose own name server would find it taken.
+    if (!kept || kept.running) await this.names.adopt(launch);
     return member;
   }
 
