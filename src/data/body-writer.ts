@@ -16,8 +16,6 @@ import type { Readable } from "node:stream";
 const WRITE_BYTES = 1024 * 1024;
 /** Writes in flight at once (libuv's thread pool has 4 threads). */
 const WRITES_IN_FLIGHT = 4;
-/** Buffers per write: below every system's IOV_MAX (1024 on Linux). */
-const MAX_BUFFERS_PER_WRITE = 1024;
 
 export interface WrittenBody {
   /** Bytes written from the position on: every byte that arrived, in order. */
@@ -77,14 +75,16 @@ class WriteFailure extends Error {}
 /** All of `buffers` at `position`, however many writes that takes. */
 async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
   try {
+    // libuv writes more buffers than IOV_MAX in several calls, and goes on after a short write; this loop is
+    // for a system where it would not.
     let rest = buffers;
     let at = position;
     while (rest.length > 0) {
-      const batch = rest.length > MAX_BUFFERS_PER_WRITE ? rest.slice(0, MAX_BUFFERS_PER_WRITE) : rest;
-      let { bytesWritten } = await handle.writev(batch, at);
+      let { bytesWritten } = await handle.writev(rest, at);
+      if (bytesWritten === 0) throw new Error(`the file took no bytes at ${at}`);
       at += bytesWritten;
       let done = 0;
-      while (done < batch.length && bytesWritten >= batch[done]!.length) bytesWritten -= batch[done++]!.length;
+      while (done < rest.length && bytesWritten >= rest[done]!.length) bytesWritten -= rest[done++]!.length;
       rest = rest.slice(done);
       if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
     }
