@@ -73,7 +73,7 @@ export function objectStoreDataPlane(options: ObjectStoreOptions): DataPlane {
           const key = `${credential.name}\0${url.bucket}`;
           let bucket = open.get(key);
           if (!bucket) {
-            bucket = openBucket(credential, url.bucket).then(async (b) => {
+            bucket = openBucket(credential, url.bucket, retry).then(async (b) => {
               await checkAccess(b, credential, signal);
               return b;
             });

@@ -1,76 +1,109 @@
 /**
- * Doing one object's download into a file: the response's chunks (64 KiB
- * each, as the socket gives them) are gathered into a pooled buffer and
- * written a buffer at a time, so that a 1 GiB object is 128 writes, not
- * 16,000 (each a round trip through libuv's thread pool); while one buffer is
- * written the next one fills. The file is written under a temporary name and renamed when
- * whole: a failed download leaves nothing that looks complete.
+ * Doing one object's download into a file, resumed where a broken
+ * connection left it: the rest is asked for as a range from the first byte
+ * missing, only while the object is still the version the download began
+ * with (If-Match its ETag, and the answer's ETag compared too, for stores
+ * that ignore If-Match): a replaced object fails the download rather than
+ * make a file of two versions. Each resume must bring bytes; a store that
+ * stays away fails as before (the SDK's attempts per request, the data
+ * layer's per file). The file is written under a temporary name and renamed
+ * when whole: a failed download leaves nothing that looks complete.
  */
 import { open, rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { BufferPool } from "./file-upload.js";
+import { writeBody } from "./body-writer.js";
+import { isTransient, ObjectChangedError, statusOf } from "./store-errors.js";
+import { parseContentRange } from "./transfer-plan.js";
 
-export interface ObjectBody {
-  /** The response's body: consumed, or destroyed when the download fails. */
+/** What the store answered for a GET (of the object from a byte on, when one was asked). */
+export interface ObjectResponse {
   body: Readable;
+  /** Bytes in this answer (Content-Length), when the store said. */
+  length: number | undefined;
+  etag: string | undefined;
+  /** A ranged answer's Content-Range ("bytes 100-199/200"). */
+  range: string | undefined;
+}
+
+export interface ObjectDownload {
   /** The object's key, for messages. */
   key: string;
   file: string;
-  /** The object's length, when the store said it. */
-  expected: number | undefined;
-  pool: BufferPool;
+  /** A GET of the object from byte `from` on (0: all of it), only while its ETag is `ifMatch`, when given. */
+  get(from: number, ifMatch: string | undefined, signal: AbortSignal): Promise<ObjectResponse>;
   signal: AbortSignal;
 }
 
-/** Writes an object's body to its file; the bytes written. */
-export async function writeBody({ body, key, file, expected, pool, signal }: ObjectBody): Promise<number> {
+/** Resumes in a row that may bring no byte before the download gives up (the SDK retried each one's request). */
+const FRUITLESS_RESUMES = 2;
+
+/** Downloads the object into its file; the bytes written. */
+export async function downloadObject(job: ObjectDownload): Promise<number> {
+  const { file, signal } = job;
   const partial = `${file}.troupe-part`;
   const handle = await open(partial, "w");
-  let buffer = pool.take();
-  // The buffer being written while the next one fills: the socket keeps being read during a write.
-  let writing: Promise<Buffer> | undefined;
-  const onAbort = () => body.destroy(signal.reason as Error);
+  let body: Readable | undefined;
+  const onAbort = () => body?.destroy(signal.reason as Error);
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    let written = 0;
-    let filled = 0;
-    const write = async (full: Buffer, length: number, position: number) => {
-      for (let done = 0; done < length;) done += (await handle.write(full, done, length - done, position + done)).bytesWritten;
-      return full;
-    };
-    const flush = async () => {
-      const next = writing ? await writing : pool.take();
-      writing = write(buffer, filled, written);
-      // Its failure is heard where it is awaited (the next flush, or the catch below), not as an unhandled rejection.
-      writing.catch(() => undefined);
-      written += filled;
-      buffer = next;
-      filled = 0;
-    };
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      for (let at = 0; at < chunk.length;) {
-        const n = chunk.copy(buffer, filled, at);
-        filled += n;
-        at += n;
-        if (filled === buffer.length) await flush();
-      }
+    const first = await job.get(0, undefined, signal);
+    body = first.body;
+    const etag = first.etag;
+    const total = first.length;
+    let have = 0;
+    let fruitless = 0;
+    for (;;) {
+      const written = await writeBody(body, handle, have);
+      have += written.bytes;
+      signal.throwIfAborted();
+      if (written.broken === undefined && (total === undefined || have >= total)) break;
+      const why = written.broken ?? new Error(`${job.key}: the store's answer ended after ${have} of ${total} bytes`);
+      fruitless = written.bytes > 0 ? 0 : fruitless + 1;
+      // Without an ETag a later range could be of another version: start over instead (the data layer's retry).
+      if (etag === undefined || fruitless > FRUITLESS_RESUMES || !isTransient(why)) throw why;
+      body = await resume(job, have, etag, total);
     }
-    signal.throwIfAborted();
-    await flush();
-    pool.give(await writing!);
-    pool.give(buffer);
-    if (expected !== undefined && written !== expected) throw new Error(`${key}: ${written} bytes arrived of ${expected}`);
+    if (total !== undefined && have !== total) throw new Error(`${job.key}: ${have} bytes arrived of ${total}`);
     await handle.close();
     await rename(partial, file);
-    return written;
+    return have;
   } catch (error) {
-    body.destroy();
-    // A write still under way finishes (or fails) before the file is closed and removed.
-    await writing?.catch(() => undefined);
+    body?.destroy();
     await handle.close().catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** The object's bytes from `from` on, of the version whose ETag is `etag`; its body. */
+async function resume(job: ObjectDownload, from: number, etag: string, total: number | undefined): Promise<Readable> {
+  let answer: ObjectResponse;
+  try {
+    answer = await job.get(from, etag, job.signal);
+  } catch (error) {
+    if (statusOf(error) === 412) throw new ObjectChangedError(changed(etag, undefined));
+    throw error;
+  }
+  const range = parseContentRange(answer.range);
+  const problem =
+    answer.etag !== undefined && answer.etag !== etag
+      ? new ObjectChangedError(changed(etag, answer.etag))
+      : range === undefined || range.start !== from || (total !== undefined && range.total !== total)
+        ? // Not the bytes asked for (a store that ignores ranges answers the whole object): start over.
+          new Error(`${job.key}: asked for the bytes from ${from} on, the store answered ${answer.range ?? "the whole object"}`)
+        : undefined;
+  if (problem) {
+    answer.body.destroy();
+    throw problem;
+  }
+  return answer.body;
+}
+
+function changed(before: string, now: string | undefined): string {
+  return (
+    `the object changed on the store while it was downloaded (its ETag was ${before}${now ? `, now ${now}` : ""}): ` +
+    "the download stops rather than join bytes of two versions; run it again to fetch the new one"
+  );
 }

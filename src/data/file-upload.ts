@@ -6,12 +6,13 @@
  * stream re-chunking and no copies (lib-storage's `Upload` concatenates
  * 64 KiB stream chunks into each part, and the garbage those make cost more
  * CPU than the transfer itself on a small machine; bench/README.md). A
- * multipart upload that fails is aborted, so that its parts do not stay on
- * the store.
+ * part that fails is sent again (the SDK's attempts, then the data layer's
+ * tries for that part alone), not the whole file; a multipart upload that
+ * fails all the same is aborted, so that its parts do not stay on the store.
  */
 import { open, type FileHandle } from "node:fs/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { runBounded } from "./bounded.js";
+import { runBounded, withRetries, type RetryPolicy } from "./bounded.js";
 import { uploadParts, type FilePart } from "./transfer-plan.js";
 
 type S3 = typeof import("@aws-sdk/client-s3");
@@ -49,8 +50,12 @@ export interface FileUpload {
   file: string;
   pool: BufferPool;
   tuning: UploadTuning;
+  /** Tries per part of a multipart upload (a single PUT is the whole file: the data layer retries it). */
+  partRetry: RetryPolicy;
   signal: AbortSignal;
 }
+
+const ONCE: RetryPolicy = { attempts: 1, firstDelayMs: 0 };
 
 /** Uploads `file` to `key`; the bytes sent. */
 export async function uploadFile(job: FileUpload): Promise<number> {
@@ -59,9 +64,9 @@ export async function uploadFile(job: FileUpload): Promise<number> {
     const { size } = await handle.stat();
     const plan = uploadParts(size, job.tuning.partBytes);
     if (plan.single) {
-      await sendPart(job, handle, { number: 1, offset: 0, length: size }, (body) =>
+      await sendPart(job, handle, { number: 1, offset: 0, length: size }, ONCE, job.signal, (body, signal) =>
         job.client.send(new job.s3.PutObjectCommand({ Bucket: job.bucket, Key: job.key, Body: body, ContentLength: size }), {
-          abortSignal: job.signal,
+          abortSignal: signal,
         }),
       );
       return size;
@@ -82,7 +87,7 @@ async function multipart(job: FileUpload, handle: FileHandle, parts: FilePart[])
     const sent = await runBounded(
       parts.map(
         (part) => (partSignal: AbortSignal) =>
-          sendPart(job, handle, part, async (body) => {
+          sendPart(job, handle, part, job.partRetry, partSignal, async (body, signal) => {
             const answer = await client.send(
               new s3.UploadPartCommand({
                 Bucket: bucket,
@@ -92,7 +97,7 @@ async function multipart(job: FileUpload, handle: FileHandle, parts: FilePart[])
                 Body: body,
                 ContentLength: part.length,
               }),
-              { abortSignal: partSignal },
+              { abortSignal: signal },
             );
             if (!answer.ETag) throw new Error(`the store answered part ${part.number} of ${key} without an ETag`);
             return { PartNumber: part.number, ETag: answer.ETag };
@@ -119,11 +124,19 @@ async function multipart(job: FileUpload, handle: FileHandle, parts: FilePart[])
 }
 
 /**
- * Reads `part` of the file into a pooled buffer and sends it with `send`. The
- * buffer goes back to the pool only after a send that settled normally: after
- * a failure or an abort the HTTP layer may still hold it, so it is dropped.
+ * Reads `part` of the file into a pooled buffer and sends it with `send`,
+ * again while it fails transiently and `retry` allows. The buffer goes back
+ * to the pool only after a first send that settled normally: after a failure
+ * or an abort the HTTP layer may still hold it, so it is dropped.
  */
-async function sendPart<T>(job: FileUpload, handle: FileHandle, part: FilePart, send: (body: Buffer) => Promise<T>): Promise<T> {
+async function sendPart<T>(
+  job: FileUpload,
+  handle: FileHandle,
+  part: FilePart,
+  retry: RetryPolicy,
+  signal: AbortSignal,
+  send: (body: Buffer, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const buffer = part.length <= job.pool.bytes ? job.pool.take() : Buffer.allocUnsafeSlow(part.length);
   const body = buffer.subarray(0, part.length);
   for (let done = 0; done < part.length;) {
@@ -131,7 +144,15 @@ async function sendPart<T>(job: FileUpload, handle: FileHandle, part: FilePart, 
     if (bytesRead === 0) throw new Error(`${job.file} ended at ${part.offset + done} bytes while it was read (did it shrink?)`);
     done += bytesRead;
   }
-  const result = await send(body);
-  if (buffer.length === job.pool.bytes) job.pool.give(buffer);
+  let sends = 0;
+  const result = await withRetries(
+    (s) => {
+      sends++;
+      return send(body, s);
+    },
+    retry,
+    signal,
+  );
+  if (sends === 1 && buffer.length === job.pool.bytes) job.pool.give(buffer);
   return result;
 }

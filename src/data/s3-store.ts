@@ -11,7 +11,8 @@ import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DataCredential } from "./credential-payload.js";
-import { writeBody } from "./file-download.js";
+import { downloadObject } from "./file-download.js";
+import type { RetryPolicy } from "./bounded.js";
 import { BufferPool, uploadFile, type UploadTuning } from "./file-upload.js";
 
 /** Parts of 8 MiB (S3's minimum is 5 MiB), as awscli's; 4 in flight per file, with several files at once. */
@@ -76,6 +77,8 @@ function clientFor(credential: DataCredential): S3Client {
 export async function openBucket(
   credential: DataCredential,
   bucket: string,
+  /** Tries per part of a multipart upload (the data layer's policy: it retries whole files the same way). */
+  partRetry: RetryPolicy,
   tuning: UploadTuning = DEFAULT_UPLOAD_TUNING,
 ): Promise<BucketClient & { close(): void }> {
   const client = clientFor(credential);
@@ -124,9 +127,20 @@ export async function openBucket(
         await mkdir(directory, { recursive: true });
         directories.add(directory);
       }
-      const answer = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-      return writeBody({ body: answer.Body as Readable, key, file, expected: answer.ContentLength, pool, signal });
+      const get = async (from: number, ifMatch: string | undefined, signal: AbortSignal) => {
+        const answer = await client.send(
+          new s3.GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            ...(from > 0 ? { Range: `bytes=${from}-` } : {}),
+            ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
+          }),
+          { abortSignal: signal },
+        );
+        return { body: answer.Body as Readable, length: answer.ContentLength, etag: answer.ETag, range: answer.ContentRange };
+      };
+      return downloadObject({ key, file, get, signal });
     },
-    upload: (file, key, signal) => uploadFile({ client, s3, bucket, key, file, pool, tuning, signal }),
+    upload: (file, key, signal) => uploadFile({ client, s3, bucket, key, file, pool, tuning, partRetry, signal }),
   };
 }

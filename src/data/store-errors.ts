@@ -26,7 +26,17 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number; attempts?: number };
 }
 
-function statusOf(error: unknown): number | undefined {
+/**
+ * The object changed on the store between two requests of one download (its
+ * ETag is not the one the download began with): the bytes fetched are of
+ * another version. Not transient: the download stops rather than splice.
+ */
+export class ObjectChangedError extends Error {
+  override name = "ObjectChanged";
+}
+
+/** The HTTP status of the store's answer, when there was one. */
+export function statusOf(error: unknown): number | undefined {
   return (error as SdkError | undefined)?.$metadata?.httpStatusCode;
 }
 
@@ -39,7 +49,7 @@ export function isRefusal(error: unknown): boolean {
 
 /** A failure another attempt may get past: no answer at all, a 5xx, throttling. */
 export function isTransient(error: unknown): boolean {
-  if ((error as Error | undefined)?.name === "AbortError") return false;
+  if ((error as Error | undefined)?.name === "AbortError" || error instanceof ObjectChangedError) return false;
   const status = statusOf(error);
   return status === undefined || status >= 500 || status === 429;
 }

@@ -68,3 +68,19 @@ export function uploadParts(size: number, partBytes: number): { single: true } |
     parts.push({ number, offset, length: Math.min(grown, size - offset) });
   return { single: false, partBytes: grown, parts };
 }
+
+/** A ranged answer's bytes: `start` to `end` (both included) of an object of `total` bytes (undefined: "*", not said). */
+export interface ContentRange {
+  start: number;
+  end: number;
+  total: number | undefined;
+}
+
+/** HTTP's Content-Range of a ranged answer ("bytes 100-199/200"), or undefined when there is none or it is not one. */
+export function parseContentRange(header: string | undefined): ContentRange | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header?.trim() ?? "");
+  if (!match) return undefined;
+  const [start, end] = [Number(match[1]), Number(match[2])];
+  if (end < start) return undefined;
+  return { start, end, total: match[3] === "*" ? undefined : Number(match[3]) };
+}

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { credentialFor, dataCredentialFrom, pathFilter } from "../../src/data/index.js";
-import { downloadTarget, listingPrefix, uploadKey, uploadParts } from "../../src/data/transfer-plan.js";
-import { isRefusal, isTransient, storeReason } from "../../src/data/store-errors.js";
+import { downloadTarget, listingPrefix, parseContentRange, uploadKey, uploadParts } from "../../src/data/transfer-plan.js";
+import { isRefusal, isTransient, ObjectChangedError, storeReason } from "../../src/data/store-errors.js";
 import { parseStorageUrl } from "../../src/model/index.js";
 
 const credential = (name: string, endpoint: string) => dataCredentialFrom(name, { endpoint, access_key_id: "id", access_key: "key" });
@@ -96,6 +96,8 @@ describe("what a store's answer means", () => {
     [sdkError("TooManyRequests", 429), false, true],
     [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }), false, true],
     [Object.assign(new Error("aborted"), { name: "AbortError" }), false, false],
+    [Object.assign(new Error("aborted"), { code: "ECONNRESET" }), false, true],
+    [new ObjectChangedError("the object changed"), false, false],
   ])("%s: refusal %s, transient %s", (error, refusal, transient) => {
     expect(isRefusal(error)).toBe(refusal);
     expect(isTransient(error)).toBe(transient);
@@ -127,5 +129,21 @@ describe("parts", () => {
     if (huge.single) throw new Error("a 100,000 MiB file in one PUT");
     expect(huge.partBytes).toBe(10 * MIB);
     expect(huge.parts).toHaveLength(10_000);
+  });
+});
+
+describe("a ranged answer's Content-Range", () => {
+  it.each([
+    ["bytes 100-199/200", { start: 100, end: 199, total: 200 }],
+    ["bytes 0-0/1", { start: 0, end: 0, total: 1 }],
+    ["bytes 5-9/*", { start: 5, end: 9, total: undefined }],
+    [" bytes 1-2/3 ", { start: 1, end: 2, total: 3 }],
+    [undefined, undefined],
+    ["", undefined],
+    ["bytes */200", undefined],
+    ["bytes 9-5/10", undefined],
+    ["items 0-1/2", undefined],
+  ])("%j -> %j", (header, range) => {
+    expect(parseContentRange(header)).toEqual(range);
   });
 });
