@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANNOTATIONS, BARRIER_ANNOTATION } from "../../src/runtime/kubernetes/index.js";
 import { ensureBuilt, troupe as runTroupe } from "../run/helpers.js";
 import { attemptServer, clientFor, dataCredentialArgs, emptyPrefix } from "../s3/s3-server.js";
-import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createDataVolume, createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 
 const cluster = givenCluster();
 const s3Attempt = attemptServer();
@@ -33,10 +33,10 @@ const volumePath = join(dir, "volume");
 const home = join(volumePath, "home");
 const namespace = uniqueNamespace("troupe-data");
 const CLAIM = "shared-data";
-const volumeName = `troupe-test-${namespace}`;
 const PREFIX = `k8s-data-${randomBytes(4).toString("hex")}`;
 let config: KubeConfig;
 let core: CoreV1Api;
+let removeVolume: (() => Promise<void>) | undefined;
 
 interface Ran {
   code: number | null;
@@ -116,37 +116,11 @@ describe.skipIf(reason !== undefined)(`data between pods through a data volume${
     config = kubeConfigFrom(cluster.cluster!.kubeconfig);
     core = config.makeApiClient(CoreV1Api);
     await createNamespace(config, namespace);
-    // A PersistentVolume bound to our claim alone (kwok's nodes mount nothing: its source is never used).
-    await core.createPersistentVolume({
-      body: {
-        metadata: { name: volumeName, labels: { "troupe.test/suite": "data-volume" } },
-        spec: {
-          capacity: { storage: "1Gi" },
-          accessModes: ["ReadWriteMany"],
-          persistentVolumeReclaimPolicy: "Retain",
-          storageClassName: "",
-          nfs: { server: "127.0.0.1", path: "/troupe-test" },
-          claimRef: { namespace, name: CLAIM },
-        },
-      },
-    });
-    await core.createNamespacedPersistentVolumeClaim({
-      namespace,
-      body: {
-        metadata: { name: CLAIM },
-        spec: { accessModes: ["ReadWriteMany"], storageClassName: "", volumeName, resources: { requests: { storage: "1Gi" } } },
-      },
-    });
+    removeVolume = await createDataVolume(config, namespace, CLAIM);
     await core.createNamespacedPersistentVolumeClaim({
       namespace,
       body: { metadata: { name: "one-node" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } },
     });
-    // Bound by the controller manager's volume binder: the scheduler places no pod of an unbound claim.
-    for (let i = 0; i < 300; i++) {
-      const claim = await core.readNamespacedPersistentVolumeClaim({ name: CLAIM, namespace });
-      if (claim.status?.phase === "Bound") break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
     mkdirSync(home, { recursive: true });
     const credential = await troupe(dataCredentialArgs(server, "k8s-data", `s3://${server.userBucket}`));
     expect(credential.code, credential.err).toBe(0);
@@ -155,7 +129,7 @@ describe.skipIf(reason !== undefined)(`data between pods through a data volume${
   afterAll(async () => {
     if (config) {
       await deleteNamespace(config, namespace);
-      await core.deletePersistentVolume({ name: volumeName }).catch(() => undefined);
+      await removeVolume?.();
     }
     if (s3) await emptyPrefix(s3, server.userBucket, PREFIX);
     rmSync(dir, { recursive: true, force: true });

@@ -160,3 +160,42 @@ export function containerState(pod: V1Pod): string {
   if (state?.waiting) return `waiting:${state.waiting.reason ?? ""}`;
   return "none";
 }
+
+/**
+ * A ReadWriteMany PersistentVolumeClaim `claim` in `namespace`, bound by the controller manager to a
+ * PersistentVolume made for it alone (an NFS source that kwok's nodes never mount), ready for pods: the
+ * scheduler places no pod whose claim is unbound. Returns what removes the volume (the claim goes with the
+ * namespace).
+ */
+export async function createDataVolume(config: KubeConfig, namespace: string, claim: string): Promise<() => Promise<void>> {
+  const core = config.makeApiClient(CoreV1Api);
+  const volumeName = `troupe-test-${namespace}-${claim}`.slice(0, 253);
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: volumeName, labels: { "troupe.test/suite": "data-volume" } },
+      spec: {
+        capacity: { storage: "1Gi" },
+        accessModes: ["ReadWriteMany"],
+        persistentVolumeReclaimPolicy: "Retain",
+        storageClassName: "",
+        nfs: { server: "127.0.0.1", path: "/troupe-test" },
+        claimRef: { namespace, name: claim },
+      },
+    },
+  });
+  await core.createNamespacedPersistentVolumeClaim({
+    namespace,
+    body: {
+      metadata: { name: claim },
+      spec: { accessModes: ["ReadWriteMany"], storageClassName: "", volumeName, resources: { requests: { storage: "1Gi" } } },
+    },
+  });
+  for (let i = 0; i < 300; i++) {
+    const read = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace });
+    if (read.status?.phase === "Bound") break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return async () => {
+    await core.deletePersistentVolume({ name: volumeName }).catch(() => undefined);
+  };
+}

@@ -1,8 +1,8 @@
 /**
  * OSMO's run semantics with the real CLI on the test cluster (scripts/k8s/up.sh): test/run/semantics.test.ts's
  * cases with `troupe run --runtime kubernetes`, lead rules, ignoreNonleadStatus, exit actions, RESCHEDULE by
- * code, retries, exec_timeout (with FAILED_UPSTREAM downstream: skipped, saying so, while the runtime refuses
- * a task with inputs), a group's members stopped when its lead ends (their pods deleted, gone).
+ * code, retries, exec_timeout (with FAILED_UPSTREAM downstream: its input passes through a data volume, without
+ * which the runtime refuses a task with inputs), a group's members stopped when its lead ends (their pods deleted, gone).
  * kwok runs no command: what each task's command would do is told to kwok's stages by per-task (and
  * per-attempt) annotations (`troupe.test/exit-code.TASK[.RETRY]`, `troupe.test/run-for.TASK[.RETRY]`,
  * scripts/k8s/kwok-stages.yaml), given as pool-wide `--pod-annotations`, and what it "prints" by a kwok Logs
@@ -27,7 +27,7 @@ import {
   TestHome,
   type RunRecord,
 } from "../run/helpers.js";
-import { createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
+import { createDataVolume, createNamespace, deleteNamespace, givenCluster, kubeConfigFrom, uniqueNamespace } from "./k8s-cluster.js";
 import { PodRecorder, type PodLogs } from "./pod-recorder.js";
 
 const attempt = givenCluster();
@@ -36,6 +36,8 @@ let config: KubeConfig;
 let home: TestHome;
 let recorder: PodRecorder;
 let logDir: string;
+let removeVolume: (() => Promise<void>) | undefined;
+const DATA_CLAIM = "shared-data";
 /** Why the running kwok cannot play these cases (its stages predate per-task annotations or the stop), if so. */
 let staleStages: string | undefined;
 
@@ -115,11 +117,13 @@ describe.skipIf(!attempt.cluster)(`troupe run semantics on Kubernetes ${attempt.
     recorder = new PodRecorder(config, namespace, logDir);
     await recorder.start();
     staleStages = await checkStages();
+    removeVolume = await createDataVolume(config, namespace, DATA_CLAIM);
   }, 300_000);
   afterEach(() => killStartedRuns());
   afterAll(async () => {
     recorder?.stop();
     if (config) await deleteNamespace(config, namespace);
+    await removeVolume?.();
     home?.remove();
     if (logDir) rmSync(logDir, { recursive: true, force: true });
   }, 90_000);
@@ -317,12 +321,9 @@ describe.skipIf(!attempt.cluster)(`troupe run semantics on Kubernetes ${attempt.
   it("exec_timeout fails the timed-out task's downstream as FAILED_UPSTREAM, which gets no pod", async (context) => {
     if (staleStages) context.skip(staleStages);
     const file = home.spec("timeout-downstream", timeoutWorkflow(true));
-    const run = await runOnCluster(file, { "run-for.quick": "100ms" }).catch((error: Error) => {
-      // A dependency is an input, and pods get no data yet: such a workflow is refused before it runs.
-      if (/E_NOT_SUPPORTED: task after-slow takes inputs/.test(error.message))
-        context.skip("the kubernetes runtime refuses a task with inputs until pods get data (issue 15)");
-      throw error;
-    });
+    // A dependency is an input: pods get data through a data volume (troupe's home on it), which the pool names.
+    const volume = ["--data-volume", DATA_CLAIM, "--data-volume-path", home.home];
+    const run = await runOnCluster(file, { "run-for.quick": "100ms" }, { extra: volume });
     expect(run.code, describeRun(run)).toBe(1);
     expect(taskOf(run.record, "slow")).toMatchObject({ status: "FAILED_EXEC_TIMEOUT", exit_code: 143 });
     expect(groupOf(run.record, "after-slow-group").status).toBe("FAILED_UPSTREAM");
