@@ -51,6 +51,10 @@ eval "$k8s_env"
 # minutes on an idle machine); test/k8s/gang-enforced.test.ts starts it under a scheduler name of its own.
 TROUPE_K8S_BUILD_P=${TROUPE_K8S_BUILD_P:-2} bash scripts/k8s/coscheduling-build.sh >/dev/null ||
   echo "coscheduling scheduler not built: test/k8s/gang-enforced.test.ts skips, saying so"
+# The gang tests' CRDs, made once per machine into the cache before the tests (they would otherwise be made
+# while a test file is collected): scheduler-plugins' from its module, Volcano's generated from its API types.
+bash scripts/k8s/gang-crds.sh >/dev/null || echo "scheduler-plugins' CRD not fetched: test/k8s/pod-groups.test.ts skips, saying so"
+bash scripts/k8s/volcano-crd.sh >/dev/null || echo "Volcano's CRD not made: test/k8s/volcano-pod-groups.test.ts skips, saying so"
 
 on_exit=()
 [ "$slurm_was_up" = no ] && on_exit+=("bash scripts/slurm/down.sh")

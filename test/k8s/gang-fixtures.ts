@@ -20,6 +20,15 @@ export function fetchPodGroupCrd(): { file?: string; reason?: string } {
   return { file: fetched.stdout.trim() };
 }
 
+export const VOLCANO = { group: "scheduling.volcano.sh", version: "v1beta1", plural: "podgroups" };
+
+/** Volcano's PodGroup CRD, generated from its pinned API types (or found in the cache) by the pinned script; or why it cannot be had. */
+export function fetchVolcanoCrd(): { file?: string; reason?: string } {
+  const made = spawnSync("bash", [join(ROOT, "scripts/k8s/volcano-crd.sh")], { encoding: "utf8", timeout: 600_000 });
+  if (made.status !== 0) return { reason: `scripts/k8s/volcano-crd.sh failed: ${made.stderr.trim().split("\n").slice(-3).join(" ")}` };
+  return { file: made.stdout.trim() };
+}
+
 /** Creates the CRD (another run may have already) and waits until the API server serves it. */
 export async function installPodGroupCrd(config: KubeConfig, file: string): Promise<void> {
   const extensions = config.makeApiClient(ApiextensionsV1Api);
