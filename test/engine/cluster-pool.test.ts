@@ -212,7 +212,12 @@ describe("a pool whose cluster places the groups", () => {
     expect(g.placeAsked.map((m) => m.taskName)).toEqual(["server", "client"]);
     // What each member asks for goes with it: a cluster allocates it when it places the group.
     const demand = h.plan.groups[0]!.tasks[0]!.resources;
-    expect(g.placeAsked[0]!.resources).toEqual({ cpu: demand.cpu, gpu: demand.gpu, memoryBytes: demand.memoryBytes });
+    expect(g.placeAsked[0]!.resources).toEqual({
+      cpu: demand.cpu,
+      gpu: demand.gpu,
+      memoryBytes: demand.memoryBytes,
+      storageBytes: demand.storageBytes,
+    });
     expect(h.recorder.groups.get(0)?.handle).toBe(g.id);
     expect(h.groupStatus(0)).toBe("SCHEDULING");
     g.placeMember("client");
