@@ -216,7 +216,8 @@ describe.skipIf(!attempt.cluster)(
           reject(new Error(`no EndpointSlice of ${service} listed both members within 30 s`));
         }, 30_000);
         const look = (slice: V1EndpointSlice) => {
-          const named = slice.endpoints.filter((e) => e.addresses.length > 0 && e.hostname).map((e) => e.hostname!);
+          // A slice the controller has just made lists no endpoints yet: the API gives `endpoints: null` then.
+          const named = (slice.endpoints ?? []).filter((e) => e.addresses.length > 0 && e.hostname).map((e) => e.hostname!);
           if (named.length === members.length) {
             clearTimeout(timer);
             request?.abort();
