@@ -1,6 +1,8 @@
 /** An S3 endpoint on loopback whose every answer a test chooses (real HTTP: the SDK cannot tell it from a store). */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dataCredentialFrom, objectStoreDataPlane } from "../../src/data/index.js";
+import type { DataPlane } from "../../src/port/index.js";
 
 export type Handler = (request: IncomingMessage, response: ServerResponse, body: Buffer) => void;
 
@@ -49,4 +51,14 @@ export function listing(response: ServerResponse, keys: Array<[string, string]>)
   response.end(
     `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`,
   );
+}
+
+/** troupe's data plane for bucket `b` of `store`, its requests tried `attempts` times. */
+export function fakeStorePlane(store: FakeStore, attempts: number): DataPlane {
+  return objectStoreDataPlane({
+    credentials: () => [
+      dataCredentialFrom("fake", { endpoint: "s3://b", access_key_id: "id", access_key: "key", override_url: store.url }),
+    ],
+    retry: { attempts, firstDelayMs: 10 },
+  });
 }

@@ -10,9 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { dataCredentialFrom, objectStoreDataPlane } from "../../src/data/index.js";
 import { DataTransferError } from "../../src/port/index.js";
-import { FakeStore, isHeadBucket, xmlError } from "./fake-store.js";
+import { FakeStore, fakeStorePlane, isHeadBucket, xmlError } from "./fake-store.js";
 
 const MIB = 1024 * 1024;
 let store: FakeStore;
@@ -28,13 +27,7 @@ beforeEach(() => {
   return () => rmSync(dir, { recursive: true, force: true });
 });
 
-const plane = () =>
-  objectStoreDataPlane({
-    credentials: () => [
-      dataCredentialFrom("fake", { endpoint: "s3://b", access_key_id: "id", access_key: "key", override_url: store.url }),
-    ],
-    retry: { attempts: 1, firstDelayMs: 10 },
-  });
+const plane = () => fakeStorePlane(store, 1);
 const signal = () => new AbortController().signal;
 
 describe("multipart uploads, request by request", () => {

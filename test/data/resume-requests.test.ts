@@ -14,9 +14,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { dataCredentialFrom, objectStoreDataPlane } from "../../src/data/index.js";
 import { DataTransferError } from "../../src/port/index.js";
-import { FakeStore, isHeadBucket } from "./fake-store.js";
+import { FakeStore, fakeStorePlane, isHeadBucket } from "./fake-store.js";
 
 const MIB = 1024 * 1024;
 const OBJECT = randomBytes(3 * MIB);
@@ -34,13 +33,7 @@ beforeEach(() => {
   return () => rmSync(dir, { recursive: true, force: true });
 });
 
-const plane = () =>
-  objectStoreDataPlane({
-    credentials: () => [
-      dataCredentialFrom("fake", { endpoint: "s3://b", access_key_id: "id", access_key: "key", override_url: store.url }),
-    ],
-    retry: { attempts: 2, firstDelayMs: 10 },
-  });
+const plane = () => fakeStorePlane(store, 2);
 const download = () => plane().download([{ url: "s3://b/obj.bin", dir }], new AbortController().signal);
 
 interface Get {
