@@ -31,6 +31,8 @@ export interface LaunchSite {
   readonly session: RunSession;
   /** Who places groups (PoolCapabilities.placement). */
   readonly placement: "engine" | "cluster";
+  /** The runtime makes a member's sandbox as it places it (PoolCapabilities.sandboxAtPlacement). */
+  readonly sandboxAtPlacement: boolean;
   /** The runtime writes each attempt's log file itself; otherwise it is copied from the handle's stream. */
   readonly localLogs: boolean;
   readonly durableStarts: boolean;
@@ -193,12 +195,12 @@ export class GroupLauncher {
   }
 
   /**
-   * What a pool that places members itself (a cluster) and shows them mounts must give a member's sandbox as it
-   * makes it (MemberRef.mounts). Undefined elsewhere, and when they cannot be known yet: the launch then says
+   * What a pool that makes a member's sandbox as it places it (a pod) and shows it mounts must give it then
+   * (MemberRef.mounts). Undefined elsewhere, and when they cannot be known yet: the launch then says
    * what it needs, and the pool refuses it if the sandbox lacks it.
    */
   private mountsAtPlacement(g: number, t: number, retryId: number): TaskMount[] | undefined {
-    if (this.site.placement !== "cluster" || !this.site.view.taskView.mounts) return undefined;
+    if (!this.site.sandboxAtPlacement || !this.site.view.taskView.mounts) return undefined;
     try {
       return placementMounts(this.site.view, g, t, retryId, this.site.outputDirOf(g, t, retryId));
     } catch {

@@ -15,7 +15,7 @@ export interface RunOptions {
   /** The run's session of its pool (port/pool.ts). */
   session: RunSession;
   /** What the pool does itself (PoolCapabilities); by default the engine places and the runtime writes the logs. */
-  capabilities?: Partial<Pick<PoolCapabilities, "placement" | "localLogs" | "mounts" | "dataPaths">>;
+  capabilities?: Partial<Pick<PoolCapabilities, "placement" | "localLogs" | "mounts" | "dataPaths" | "sandboxAtPlacement">>;
   recorder: RunRecorder;
   /** The run's data directory: task outputs live under it. */
   dataDir: string;

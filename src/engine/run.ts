@@ -100,6 +100,7 @@ export class WorkflowRun implements PoolMember {
       clock: this.clock,
       session,
       placement: capabilities?.placement ?? "engine",
+      sandboxAtPlacement: capabilities?.sandboxAtPlacement === true,
       localLogs: capabilities?.localLogs ?? true,
       durableStarts: durableStarts === true,
       leadHeadStartMs: leadHeadStartMs ?? LEAD_HEAD_START_MS,

@@ -69,6 +69,12 @@ export interface PoolCapabilities {
    */
   platforms?: readonly string[];
   /**
+   * The runtime makes a member's sandbox when it places it (a Kubernetes
+   * pod, whose volumes are fixed when it is made): it is then given the
+   * member's mounts with the member (MemberRef.mounts). Absent: false.
+   */
+  sandboxAtPlacement?: boolean;
+  /**
    * How many tasks a run starts at once when neither it nor its pool says
    * (`--max-parallel`, a pool's `max_parallel`). Absent: the engine's
    * default for this machine (engine/max-parallel.ts). A cluster that queues
@@ -145,7 +151,7 @@ export interface MemberRef {
   /**
    * The directories the attempt will be shown (its launch's `mounts`: output, inputs, checkpoints, volume
    * mounts), for pools that make a member's sandbox when they place it (a pod's volumes are fixed when it is
-   * made, before its launch is known). Given where the pool places members itself and takes mounts.
+   * made, before its launch is known). Given where PoolCapabilities.sandboxAtPlacement and mounts say so.
    */
   mounts?: readonly TaskMount[];
 }

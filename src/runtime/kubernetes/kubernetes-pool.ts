@@ -52,6 +52,8 @@ function capabilitiesOf(dataVolume: DataVolume | undefined, platforms: readonly 
     localLogs: false,
     // A pod's volumes: its data directories on the data volume, allowed host paths (`volumeMounts`) of its node.
     mounts: true,
+    // A pod's volumes are fixed when it is made, at placement: it is given its mounts then.
+    sandboxAtPlacement: true,
     dataPaths: "osmo",
     // A pod on its node's network (spec.hostNetwork): its address is the node's.
     hostNetwork: true,
