@@ -2,15 +2,18 @@
 // Benchmark: troupe on a Slurm cluster (issue 14). Run as root after `npm run build`, with the test cluster up
 // (`eval "$(bash scripts/slurm/up.sh)"`, which exports SLURM_CONF and TROUPE_SLURM_*):
 //   node bench/slurm-scale.mjs [--rounds N]
-// 1. Per-task overhead: N independent tasks (each its own group, so its own batch job) through
+// 1. Per-task overhead: N independent tasks (each its own group, so its own job) through
 //    `troupe run --runtime slurm`, against the same N commands run through plain `srun` from a shell script
-//    (all at once, `srun ... &` then `wait`), timed in the same script, alternating, best of --rounds. Twice:
-//    commands that do nothing (`true`: the overhead alone) and commands of one second (`sleep 1`).
+//    (all at once, `srun ... &` then `wait`), timed in the same script, alternating, best of --rounds. Three
+//    cases: 12 commands that do nothing (`true`: the overhead alone, troupe's own start included), 12 commands
+//    of one second (`sleep 1`; the test cluster has 12 CPUs: one wave), and 48 of one second (four waves: the
+//    cluster queues what it cannot place).
 // 2. A group of 6 members over the 3 nodes (two CPUs each on four-CPU nodes, packed: two per node): from the
 //    group's admission (its SCHEDULING transition) to every command started, and the start skew, from the run
 //    record (each start_time is the node's own, as the member's helper saw its command start).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 
 const argRounds = process.argv.indexOf("--rounds");
@@ -26,10 +29,13 @@ const dir = mkdtempSync(join(shared, "troupe-bench-"));
 const env = { ...process.env, TROUPE_HOME: join(dir, "home"), NO_COLOR: "1", TROUPE_RUNTIME: undefined };
 const slurmArgs = ["--runtime", "slurm", "--listen-address", login];
 
-const N = 12;
-const commands = { nothing: "true", "one second": "sleep 1" };
+const cases = [
+  { n: 12, what: "nothing", command: "true" },
+  { n: 12, what: "one second", command: "sleep 1" },
+  { n: 48, what: "one second", command: "sleep 1" },
+];
 
-function fanOut(command) {
+function fanOut(N, command) {
   const lines = ["workflow:", "  name: slurm-fanout", "  tasks:"];
   for (let i = 0; i < N; i++) lines.push(`  - {name: t${i}, image: alpine, command: ["sh", "-c", "${command}"]}`);
   return lines.join("\n") + "\n";
@@ -48,7 +54,7 @@ function troupeRun(file, extra = []) {
   return { ms, record: JSON.parse(stdout) };
 }
 
-function srunScript(command) {
+function srunScript(N, command) {
   const script = join(dir, "srun.sh");
   const lines = ["#!/bin/sh"];
   for (let i = 0; i < N; i++) lines.push(`srun -N1 -n1 --job-name=bench-srun-${i} sh -c '${command}' &`);
@@ -61,14 +67,14 @@ const ms = (iso) => Date.parse(iso);
 const fmt = (n) => n.toFixed(0);
 
 try {
-  console.log(`# slurm-scale: ${N} tasks, best of ${rounds} rounds, alternating`);
-  for (const [what, command] of Object.entries(commands)) {
-    const file = join(dir, `fanout-${what.replace(" ", "-")}.yaml`);
-    writeFileSync(file, fanOut(command));
+  console.log(`# slurm-scale: best of ${rounds} rounds, alternating; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  for (const { n: N, what, command } of cases) {
+    const file = join(dir, `fanout-${N}-${what.replace(" ", "-")}.yaml`);
+    writeFileSync(file, fanOut(N, command));
     const ours = [];
     const theirs = [];
     for (let r = 0; r < rounds; r++) {
-      theirs.push(srunScript(command));
+      theirs.push(srunScript(N, command));
       ours.push(troupeRun(file).ms);
     }
     const best = (values) => Math.min(...values);

@@ -7,7 +7,7 @@
  * run them on the real test cluster.)
  */
 import { describe, expect, it } from "vitest";
-import { batchScript, isHeterogeneous, quote, shapeOf, type JobRequest } from "../../src/runtime/slurm/batch-script.js";
+import { allocation, batchScript, isHeterogeneous, quote, shapeOf, type JobRequest } from "../../src/runtime/slurm/batch-script.js";
 import { neverStarts, outcomeOfJob } from "../../src/runtime/slurm/job-outcome.js";
 import { parseNodes, type JobLine, type SlurmNode } from "../../src/runtime/slurm/slurm-commands.js";
 import { clusterCapacity } from "../../src/runtime/slurm/cluster-facts.js";
@@ -79,6 +79,51 @@ describe("a group's batch job", () => {
       "#SBATCH --cpus-per-task=1",
       "#SBATCH --mem=1024M",
       "#SBATCH --gres=gpu:2",
+    ]);
+    expect(stepLine(script)).toContain("srun --het-group=0-1 --kill-on-bad-exit=0 ");
+  });
+
+  it("a run whose tasks end with troupe: an interactive allocation (salloc) with the same options, its script run here and never lingering", () => {
+    const shape = shapeOf({ cpu: 2, gpu: 1, memoryBytes: 512 * 2 ** 20 });
+    const { argv, script } = allocation(request([shape, shape], { partition: "main" }), "/shared/runs/run1/jobs/g-1.sh");
+    expect(argv).toEqual([
+      "salloc",
+      "--job-name=troupe-run1-g",
+      "--comment=troupe;run=run1;owner=abc;pid=1:2:3",
+      "--chdir=/shared/runs/run1",
+      "--partition=main",
+      "--ntasks=2",
+      "--cpus-per-task=2",
+      "--nodes=2",
+      "--ntasks-per-node=1",
+      "--mem=512M",
+      "--gres=gpu:1",
+      "/bin/bash",
+      "/shared/runs/run1/jobs/g-1.sh",
+    ]);
+    // salloc has no --output or --no-requeue (an interactive job is never requeued); the script has no #SBATCH line.
+    expect(sbatchLines(script)).toEqual([]);
+    expect(stepLine(script)).toBe(
+      "srun --ntasks=2 --cpus-per-task=2 --ntasks-per-node=1 --kill-on-bad-exit=0 '/usr/bin/node' '/shared/member-helper-0123.mjs' '/shared/runs/run1/jobs/g-1.members' &",
+    );
+    // Nothing signals a script on the login node: it ends with its step, never waiting for Slurm's kill.
+    expect(script).not.toContain("sleep 900");
+    expect(batchScript(request([shape]))).toContain("sleep 900");
+  });
+
+  it("members that ask differently, allocated interactively: salloc's components between colons", () => {
+    const shapes = [shapeOf({ cpu: 2, gpu: 0, memoryBytes: 0 }), shapeOf({ cpu: 1, gpu: 0, memoryBytes: 0 })];
+    const { argv, script } = allocation(request(shapes), "/s.sh");
+    const at = argv.indexOf(":");
+    expect(argv.filter((word) => word === ":")).toHaveLength(1);
+    expect(argv.slice(1, at)).toContain("--cpus-per-task=2");
+    expect(argv.slice(at + 1, -2)).toEqual([
+      "--job-name=troupe-run1-g",
+      "--comment=troupe;run=run1;owner=abc;pid=1:2:3",
+      "--chdir=/shared/runs/run1",
+      "--nodes=1",
+      "--ntasks=1",
+      "--cpus-per-task=1",
     ]);
     expect(stepLine(script)).toContain("srun --het-group=0-1 --kill-on-bad-exit=0 ");
   });

@@ -105,43 +105,43 @@ export const SIGNALLED_LINGER_S = 900;
 /** How long the batch script waits for its members' helpers to leave once their step has ended. */
 const HELPERS_LEAVING_S = 5;
 
-/** The batch script: its #SBATCH lines (every option of the job) and the one step of the members' helpers. */
-export function batchScript(request: JobRequest): string {
+/** The job's options, component by component (one component for members alike), and the step's own. */
+function jobShape(request: JobRequest, common: readonly string[]): { components: string[][]; step: string[] } {
   const { shapes } = request;
-  // Every component carries the name and comment (squeue shows them per component) and the site's options.
-  const common = [
+  if (isHeterogeneous(shapes))
+    return { components: shapes.map((shape) => [...common, ...componentOptions(shape)]), step: [`--het-group=0-${shapes.length - 1}`] };
+  const shape = shapes[0]!;
+  return {
+    components: [[...common, ...alikeOptions(shape, shapes.length, request.spread)]],
+    step: [`--ntasks=${shapes.length}`, `--cpus-per-task=${shape.cpus}`, ...(request.spread === "nodes" ? ["--ntasks-per-node=1"] : [])],
+  };
+}
+
+/**
+ * Every component carries the name and comment (squeue shows them per component) and the site's options; a
+ * batch job also where its script's output goes, and no requeue (troupe decides retries itself).
+ */
+function commonOptions(request: JobRequest, batch: boolean): string[] {
+  return [
     `--job-name=${request.name}`,
     `--comment=${request.comment}`,
-    "--no-requeue",
+    ...(batch ? ["--no-requeue"] : []),
     `--chdir=${request.runDir}`,
-    `--output=${request.scriptOutput}`,
+    ...(batch ? [`--output=${request.scriptOutput}`] : []),
     ...siteOptions(request),
   ];
-  const lines = ["#!/bin/bash"];
-  const sbatch = (options: string[]) => lines.push(...options.map((option) => `#SBATCH ${option}`));
-  let step: string[];
-  if (isHeterogeneous(shapes)) {
-    shapes.forEach((shape, i) => {
-      if (i > 0) lines.push("#SBATCH hetjob");
-      sbatch([...common, ...componentOptions(shape)]);
-    });
-    step = [`--het-group=0-${shapes.length - 1}`];
-  } else {
-    const shape = shapes[0]!;
-    sbatch([...common, ...alikeOptions(shape, shapes.length, request.spread)]);
-    step = [`--ntasks=${shapes.length}`, `--cpus-per-task=${shape.cpus}`, ...(request.spread === "nodes" ? ["--ntasks-per-node=1"] : [])];
-  }
-  lines.push(
+}
+
+/** The step of the members' helpers, and the wait for them to leave once it has ended: the script's body. */
+function stepLines(request: JobRequest, step: readonly string[]): string[] {
+  return [
     "# One task per member, each the member helper (troupe's runtime/slurm/member-helper.mjs); a task's end is",
-    "# not its siblings' (--kill-on-bad-exit=0). Started here, in the allocation, the step outlives troupe.",
-    "trap 'signalled=1' TERM",
+    "# not its siblings' (--kill-on-bad-exit=0).",
     ["srun", ...step, "--kill-on-bad-exit=0", quote(request.node), quote(request.helper), quote(request.membersFile), "&"].join(" "),
     "step=$!",
     "while :; do wait $step; status=$?; kill -0 $step 2>/dev/null || break; done",
-    "# Signalled by Slurm, this script or a member's step (whose helper then leaves a `signalled` file):",
-    "# preemption's grace, a time limit, scancel. How the job ended is Slurm's to say (PREEMPTED, TIMEOUT,",
-    "# CANCELLED), so the job waits for Slurm's kill instead of ending by itself first. srun returns as soon",
-    "# as Slurm cancels the step: the helpers may still be ending (each leaves a `left` file as it goes).",
+    "# srun returns as soon as Slurm cancels the step: the helpers may still be ending (each leaves a `left`",
+    "# file as it goes, or a `signalled` one when Slurm signalled it).",
     `for _ in $(seq ${HELPERS_LEAVING_S * 10}); do`,
     "  all=1",
     `  while IFS=$'\\t' read -r key dir; do`,
@@ -151,9 +151,43 @@ export function batchScript(request: JobRequest): string {
     '  [ -n "$all" ] && break',
     "  sleep 0.1",
     "done",
+  ];
+}
+
+/**
+ * The batch script of a group whose tasks outlive troupe: its #SBATCH lines (every option of the job) and the
+ * one step of the members' helpers, started in the allocation, on the first node.
+ */
+export function batchScript(request: JobRequest): string {
+  const { components, step } = jobShape(request, commonOptions(request, true));
+  const lines = ["#!/bin/bash"];
+  components.forEach((options, i) => {
+    if (i > 0) lines.push("#SBATCH hetjob");
+    lines.push(...options.map((option) => `#SBATCH ${option}`));
+  });
+  lines.push(
+    "trap 'signalled=1' TERM",
+    ...stepLines(request, step),
+    "# Signalled by Slurm, this script or a member's step (whose helper then leaves a `signalled` file):",
+    "# preemption's grace, a time limit, scancel. How the job ended is Slurm's to say (PREEMPTED, TIMEOUT,",
+    "# CANCELLED), so the job waits for Slurm's kill instead of ending by itself first.",
     `[ -n "$signalled" ] && sleep ${SIGNALLED_LINGER_S}`,
     "exit $status",
     "",
   );
   return lines.join("\n");
+}
+
+/**
+ * A group whose tasks need not outlive troupe (`troupe run`'s): an interactive allocation, which Slurm
+ * schedules as it is asked (srun's path), where a batch job waits for the scheduler's next pass (the backfill
+ * interval: 30 s by default; or `batch_sched_delay`). `salloc OPTIONS [: OPTIONS ...] /bin/bash SCRIPT` runs
+ * the script on this (the login) node once the allocation is granted, and the job ends with it. Nothing on the
+ * nodes signals the script: how the job ended is Slurm's state, set when Slurm ends it (PREEMPTED, TIMEOUT,
+ * CANCELLED), whatever the script does after; so it does not wait for Slurm's kill.
+ */
+export function allocation(request: JobRequest, script: string): { argv: string[]; script: string } {
+  const { components, step } = jobShape(request, commonOptions(request, false));
+  const argv = ["salloc", ...components.flatMap((options, i) => (i > 0 ? [":", ...options] : options)), "/bin/bash", script];
+  return { argv, script: ["#!/bin/bash", ...stepLines(request, step), "exit $status", ""].join("\n") };
 }

@@ -5,7 +5,8 @@
  * `-o` formats, never `--json` (it ignores filters in 22.05 and changes with
  * the version).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 
 export class SlurmCommandError extends Error {
   constructor(
@@ -33,6 +34,63 @@ export async function submitJob(env: NodeJS.ProcessEnv, args: readonly string[],
   const id = out.trim().split(";")[0]!;
   if (!/^\d+$/.test(id)) throw new SlurmCommandError(`sbatch printed no job id: ${out.trim()}`, "");
   return id;
+}
+
+/** How often the output of a starting `salloc` is read for its job id (it says it within milliseconds). */
+const ALLOCATION_POLL_MS = 5;
+/** How long `salloc` may take to say its job id (it says it before it waits for the allocation). */
+const ALLOCATION_ID_LIMIT_MS = 60_000;
+
+/**
+ * Starts `argv` (a `salloc ... COMMAND`) apart from troupe (its own session: a Ctrl-C at troupe's terminal is
+ * troupe's to handle; it outlives troupe, its command then ends with the helpers'), its output to the file
+ * `output`; the job id, once salloc says it ("Pending job allocation N" or "Granted job allocation N"), or a
+ * SlurmCommandError with what salloc said when it ends without one (a request Slurm refuses).
+ */
+export function allocate(env: NodeJS.ProcessEnv, argv: readonly string[], output: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const fd = openSync(output, "a");
+    let child;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", fd, fd], detached: true });
+    } finally {
+      closeSync(fd);
+    }
+    child.unref();
+    const said = () => {
+      try {
+        return readFileSync(output, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (error?: Error, id?: string) => {
+      clearTimeout(timer);
+      child.removeAllListeners().on("error", () => undefined);
+      if (error) reject(error);
+      else resolve(id!);
+    };
+    const look = () => {
+      const id = /job allocation (\d+)/.exec(said())?.[1];
+      if (id) return settle(undefined, id);
+      if (Date.now() - started > ALLOCATION_ID_LIMIT_MS) {
+        child.kill("SIGKILL");
+        return settle(new SlurmCommandError(`${argv[0]} said no job id in ${ALLOCATION_ID_LIMIT_MS / 1000} s: ${said().trim()}`, said()));
+      }
+      timer = setTimeout(look, ALLOCATION_POLL_MS);
+    };
+    child.once("error", (error) => settle(new SlurmCommandError(`${argv[0]}: ${error.message}`, "")));
+    child.once("exit", () => {
+      const text = said();
+      const id = /job allocation (\d+)/.exec(text)?.[1];
+      if (id) return settle(undefined, id);
+      const why = text.trim() || "it ended without a word";
+      settle(new SlurmCommandError(`${argv.slice(0, -2).join(" ")}: ${why}`, text));
+    });
+    look();
+  });
 }
 
 /** Cancels jobs (every step and task: SIGTERM, SIGKILL after KillWait); ids Slurm no longer knows are fine. */

@@ -24,7 +24,7 @@ import type {
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
-import { batchScript, type MemberShape, type Spread } from "./batch-script.js";
+import { allocation, batchScript, type JobRequest, type MemberShape, type Spread } from "./batch-script.js";
 import { DEFAULT_TASK_USER, hiddenPaths, type TaskUser } from "../host/sandbox.js";
 import { imagesStoodInFor } from "../host/task-environment.js";
 import type { TaskLaunch } from "../types.js";
@@ -35,7 +35,7 @@ import { controlDirOf, stageNodeContainer, stagePullAuth, type NodeContainerSite
 import { newRelease, readVerdict, releasedExit, releasedNonce, stoppedOf, verdictOf } from "../container/verdict.js";
 import { builtHelper } from "../native-helpers.js";
 import { JobPoller } from "./job-poller.js";
-import { cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
+import { allocate, cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
 
 const HELPER_SOURCE = new URL("./member-helper.mjs", import.meta.url);
@@ -327,7 +327,7 @@ class SlurmSession implements RunSession, GroupSite {
     const membersFile = join(jobs, `${name}.members`);
     writeFileSync(membersFile, members.map(({ key, dir }) => `${key}\t${dir}\n`).join(""));
     const script = join(jobs, `${name}.sh`);
-    const text = batchScript({
+    const request: JobRequest = {
       name: `troupe-${this.run.runId}-${name.replace(/-\d+$/, "")}`,
       comment: this.comment,
       partition: this.settings.partition,
@@ -340,9 +340,18 @@ class SlurmSession implements RunSession, GroupSite {
       node: this.settings.nodePath ?? process.execPath,
       helper: this.helper,
       membersFile,
-    });
-    writeFileSync(script, text, { mode: 0o700 });
-    const job = await submitJob(this.env, [], script);
+    };
+    let job: string;
+    if (this.run.keepTasks) {
+      // Its steps outlive troupe (a server's restart re-attaches them): a batch job, its script on its first node.
+      writeFileSync(script, batchScript(request), { mode: 0o700 });
+      job = await submitJob(this.env, [], script);
+    } else {
+      // Its tasks end with troupe: an interactive allocation, placed at once where a batch job waits for the scheduler.
+      const { argv, script: text } = allocation(request, script);
+      writeFileSync(script, text, { mode: 0o700 });
+      job = await allocate(this.env, argv, join(jobs, `${name}.out`));
+    }
     for (const { dir } of members) writeFileSync(join(dir, "job"), job);
     return job;
   }
