@@ -88,6 +88,7 @@ describe("a group's batch job", () => {
     const { argv, script } = allocation(request([shape, shape], { partition: "main" }), "/shared/runs/run1/jobs/g-1.sh");
     expect(argv).toEqual([
       "salloc",
+      "--kill-command=TERM",
       "--job-name=troupe-run1-g",
       "--comment=troupe;run=run1;owner=abc;pid=1:2:3",
       "--chdir=/shared/runs/run1",
@@ -106,9 +107,8 @@ describe("a group's batch job", () => {
     expect(stepLine(script)).toBe(
       "srun --ntasks=2 --cpus-per-task=2 --ntasks-per-node=1 --kill-on-bad-exit=0 '/usr/bin/node' '/shared/member-helper-0123.mjs' '/shared/runs/run1/jobs/g-1.members' &",
     );
-    // Nothing signals a script on the login node: it ends with its step, never waiting for Slurm's kill.
-    expect(script).not.toContain("sleep 900");
-    expect(batchScript(request([shape]))).toContain("sleep 900");
+    // Its members' helpers signalled by Slurm: it waits for Slurm's end (salloc's SIGTERM ends the wait).
+    expect(script).toContain('[ -n "$signalled" ] && exec sleep 900');
   });
 
   it("members that ask differently, allocated interactively: salloc's components between colons", () => {
@@ -116,7 +116,7 @@ describe("a group's batch job", () => {
     const { argv, script } = allocation(request(shapes), "/s.sh");
     const at = argv.indexOf(":");
     expect(argv.filter((word) => word === ":")).toHaveLength(1);
-    expect(argv.slice(1, at)).toContain("--cpus-per-task=2");
+    expect(argv.slice(2, at)).toContain("--cpus-per-task=2");
     expect(argv.slice(at + 1, -2)).toEqual([
       "--job-name=troupe-run1-g",
       "--comment=troupe;run=run1;owner=abc;pid=1:2:3",

@@ -183,11 +183,15 @@ export function batchScript(request: JobRequest): string {
  * schedules as it is asked (srun's path), where a batch job waits for the scheduler's next pass (the backfill
  * interval: 30 s by default; or `batch_sched_delay`). `salloc OPTIONS [: OPTIONS ...] /bin/bash SCRIPT` runs
  * the script on this (the login) node once the allocation is granted, and the job ends with it. Nothing on the
- * nodes signals the script: how the job ended is Slurm's state, set when Slurm ends it (PREEMPTED, TIMEOUT,
- * CANCELLED), whatever the script does after; so it does not wait for Slurm's kill.
+ * nodes signals this script, but its members' helpers say when Slurm signalled them (preemption's grace, a time
+ * limit, scancel): then, as the batch script does, it waits for Slurm to end the job, so that the job's state
+ * says how it ended (a job salloc gives back first is COMPLETED). Slurm's end revokes the allocation, and salloc
+ * ends the wait (`--kill-command`: SIGTERM to the script, by then the `sleep` it became).
  */
 export function allocation(request: JobRequest, script: string): { argv: string[]; script: string } {
   const { components, step } = jobShape(request, commonOptions(request, false));
-  const argv = ["salloc", ...components.flatMap((options, i) => (i > 0 ? [":", ...options] : options)), "/bin/bash", script];
-  return { argv, script: ["#!/bin/bash", ...stepLines(request, step), "exit $status", ""].join("\n") };
+  const options = components.flatMap((component, i) => (i > 0 ? [":", ...component] : component));
+  const argv = ["salloc", "--kill-command=TERM", ...options, "/bin/bash", script];
+  const lines = ["#!/bin/bash", ...stepLines(request, step), `[ -n "$signalled" ] && exec sleep ${SIGNALLED_LINGER_S}`, "exit $status", ""];
+  return { argv, script: lines.join("\n") };
 }
