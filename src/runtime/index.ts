@@ -21,17 +21,14 @@ export {
   type SlurmSettings,
   type Spread,
 } from "./slurm/index.js";
-export {
-  BARRIER_HOLDERS,
-  contextNamespace,
-  GANG_SCHEDULERS,
-  KubernetesPool,
-  listNodes,
-  loadKubeConfig,
-  nodesCapacity,
-  pathInside,
-  checkPodTemplate,
-  type PodTemplate,
-  type KubernetesSettings,
-  type NodeCapacity,
-} from "./kubernetes/index.js";
+// Kubernetes: here only what deciding needs. The runtime itself (its pool, the cluster's facts) loads the
+// Kubernetes client, which took about 40 ms of every troupe command's start: it is loaded once it is chosen.
+export { BARRIER_HOLDERS } from "./kubernetes/barrier.js";
+export { GANG_SCHEDULERS } from "./kubernetes/pod-groups.js";
+export { pathInside } from "./kubernetes/data-volume.js";
+export { checkPodTemplate, type PodTemplate } from "./kubernetes/platforms.js";
+export type { KubernetesSettings } from "./kubernetes/kubernetes-pool.js";
+export type { NodeCapacity } from "./kubernetes/cluster-facts.js";
+/** The Kubernetes runtime (its pool, the cluster's facts), loaded when a run or pool chooses it. */
+export const loadKubernetesRuntime = () => import("./kubernetes/index.js");
+export type KubernetesRuntime = Awaited<ReturnType<typeof loadKubernetesRuntime>>;

@@ -10,14 +10,11 @@ import { z } from "zod";
 import { TroupeError } from "../../errors/index.js";
 import {
   BARRIER_HOLDERS,
-  contextNamespace,
   GANG_SCHEDULERS,
   pathInside,
   checkPodTemplate,
-  KubernetesPool,
-  listNodes,
-  loadKubeConfig,
-  nodesCapacity,
+  loadKubernetesRuntime,
+  type KubernetesRuntime,
   type NodeCapacity,
   type PodTemplate,
 } from "../../runtime/index.js";
@@ -152,6 +149,7 @@ const KubernetesOptions = z.object({
 interface Cluster {
   config: KubeConfig;
   capacity: NodeCapacity;
+  kubernetes: KubernetesRuntime;
 }
 
 function unavailable(message: string, hint?: string): { ok: false; error: TroupeError; why: string } {
@@ -193,16 +191,17 @@ export const kubernetesKind = defineRuntimeKind({
       const why = `default_platform ${options.default_platform} is not one of the pool's platforms (${Object.keys(options.platforms ?? {}).join(", ") || "none"})`;
       return { ok: false, error: new TroupeError("E_K8S_SETTINGS", `the kubernetes runtime: ${why}`, "usage"), why };
     }
+    const kubernetes = await loadKubernetesRuntime();
     let config: KubeConfig;
     try {
-      config = loadKubeConfig(options.kubeconfig, options.context);
+      config = kubernetes.loadKubeConfig(options.kubeconfig, options.context);
     } catch (error) {
       return unavailable((error as Error).message.replace(/^the kubernetes runtime: /, ""), (error as TroupeError).hint);
     }
     try {
-      const nodes = await listNodes(config);
+      const nodes = await kubernetes.listNodes(config);
       if (nodes.length === 0) return unavailable(`the cluster at ${config.getCurrentCluster()!.server} has no nodes`);
-      return { ok: true, ready: { config, capacity: nodesCapacity(nodes) } satisfies Cluster };
+      return { ok: true, ready: { config, capacity: kubernetes.nodesCapacity(nodes), kubernetes } satisfies Cluster };
     } catch (error) {
       const code = (error as { code?: number }).code;
       const why =
@@ -218,7 +217,7 @@ export const kubernetesKind = defineRuntimeKind({
     }
   },
   capacity: ({ capacity }) => capacity,
-  create(options, { config }, { home }) {
+  create(options, { config, kubernetes }, { home }) {
     const volumePath = options.data_volume_path === undefined ? undefined : resolve(options.data_volume_path);
     if (volumePath !== undefined && pathInside(volumePath, resolve(home)) === undefined)
       throw new TroupeError(
@@ -227,10 +226,10 @@ export const kubernetesKind = defineRuntimeKind({
         "usage",
         `keep troupe's home on the volume: TROUPE_HOME=${volumePath}/troupe (a server's --home likewise)`,
       );
-    return new KubernetesPool({
+    return new kubernetes.KubernetesPool({
       config,
       home,
-      namespace: options.namespace ?? contextNamespace(config),
+      namespace: options.namespace ?? kubernetes.contextNamespace(config),
       context: options.context,
       podAnnotations: options.pod_annotations,
       gangScheduler: options.gang_scheduler,
