@@ -27,8 +27,19 @@ await build({
   platform: "node",
   target: "node20",
   // pino too: loaded only by a command that logs to a file (util/log.ts), and its transports resolve files by path.
-  // The AWS SDK too: loaded only by a run that moves `url:` data (data/s3-store.ts).
-  external: ["better-sqlite3", "fastify", "@fastify/swagger", "@fastify/static", "pino", "@aws-sdk/client-s3", "@aws-sdk/lib-storage"],
+  // The AWS SDK too: loaded only by a run that moves `url:` data (data/s3-store.ts). And the Kubernetes client:
+  // loaded only by the Kubernetes runtime (runtime/index.ts loadKubernetesRuntime); bundled, its code was a third of
+  // the bundle that every command reads and compiles.
+  external: [
+    "better-sqlite3",
+    "fastify",
+    "@fastify/swagger",
+    "@fastify/static",
+    "pino",
+    "@aws-sdk/client-s3",
+    "@aws-sdk/lib-storage",
+    "@kubernetes/client-node",
+  ],
   define: { "import.meta.url": "troupeModuleUrl" },
   banner: { js: 'var troupeModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: true,
