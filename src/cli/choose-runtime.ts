@@ -21,6 +21,7 @@ export interface RuntimeFlags {
   listenAddress?: string;
   spread?: string;
   nodeEngine?: string;
+  batchJobs?: boolean;
   namespace?: string;
   context?: string;
   kubeconfig?: string;

@@ -19,6 +19,7 @@ const RUNTIME_FLAG_KEYS = [
   "listenAddress",
   "spread",
   "nodeEngine",
+  "batchJobs",
   "namespace",
   "context",
   "kubeconfig",
@@ -81,6 +82,10 @@ export function addRuntimeFlags(command: Command): Command {
         "--node-engine <engine>",
         "slurm runtime: podman, where the nodes have it: each task in a container of its image on its node (default: troupe's host sandbox there)",
       ).choices(["podman"]),
+    )
+    .option(
+      "--batch-jobs",
+      "slurm runtime: each group a batch job (sbatch), as a server's are, where a site refuses interactive allocations (default: salloc's, which Slurm places at once)",
     )
     .option("--namespace <name>", "kubernetes runtime: the namespace the pods are made in (default: the context's, else default)")
     .option("--context <name>", "kubernetes runtime: the kubeconfig's context (default: its current context)")

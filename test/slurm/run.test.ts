@@ -131,6 +131,31 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     expect(home.log(result.record.id, "seven")).toBe("about to fail\n");
   }, 90_000);
 
+  it("a run's group is an interactive allocation (salloc: placed at once); with --batch-jobs a batch job (sbatch), as a server's", async () => {
+    const kinds: Record<string, string> = {};
+    for (const batch of [false, true]) {
+      const group = `kind-${random(3)}`;
+      const file = home.spec(
+        `kind-${batch}`,
+        `workflow:
+  name: slurm-kind
+  groups:
+  - name: ${group}
+    tasks:
+    - {name: only, image: alpine:3.18, command: ["sh", "-c", "echo ran"]}
+`,
+      );
+      const extra = [...slurmArgs, ...(batch ? ["--batch-jobs"] : [])];
+      const result = await runJson(file, { home: home.home, env: env(), extra, timeoutMs: 60_000 });
+      expect(result.code, result.stderr).toBe(0);
+      expect(home.log(result.record.id, "only")).toBe("ran\n");
+      const job = (await jobsOf(group, true))[0]!.split("|")[0]!;
+      // scontrol's BatchFlag: 1 for a batch job, 0 for an allocation (salloc's, srun's).
+      kinds[String(batch)] = /BatchFlag=(\d)/.exec(await slurm(cluster, "scontrol", ["-o", "show", "job", job]))![1]!;
+    }
+    expect(kinds).toEqual({ false: "0", true: "1" });
+  }, 150_000);
+
   it("hostNetwork: true runs where the pool allows it (every member is on its node's network anyway), refused where not", async () => {
     const file = home.spec(
       "hostnet",

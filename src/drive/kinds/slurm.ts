@@ -40,6 +40,11 @@ const SlurmOptions = z.object({
   spread: z.enum(["nodes", "pack"]).optional(),
   /** The nodes have podman: members run in containers of their images there (default: troupe's host sandbox). */
   node_engine: z.enum(["podman"]).optional(),
+  /**
+   * Every group a batch job, as a server's are (they must outlive it), also for `troupe run`, whose groups are
+   * otherwise interactive allocations (placed at once): for sites that refuse salloc from their login nodes.
+   */
+  batch_jobs: z.boolean().optional(),
   /** Who tasks run as in their sandboxes when jobs run as root (default nobody). */
   task_user: taskUserOption,
 });
@@ -59,9 +64,10 @@ async function addressOf(node: SlurmNode): Promise<string> {
 
 export const slurmKind = defineRuntimeKind({
   name: "slurm",
-  summary: "a Slurm cluster: each group one batch job, its members on the cluster's nodes",
+  summary:
+    "a Slurm cluster: each group one job (an allocation, or a batch job where tasks outlive troupe), its members on the cluster's nodes",
   options: SlurmOptions,
-  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread", "node_engine"],
+  impliedBy: ["partition", "account", "qos", "shared_dir", "listen_address", "spread", "node_engine", "batch_jobs"],
   automatic: false,
   async check(options) {
     if (!onPath("sbatch") || !onPath("sinfo"))
@@ -102,6 +108,7 @@ export const slurmKind = defineRuntimeKind({
       nodes,
       images,
       nodeEngine: options.node_engine,
+      batchJobs: options.batch_jobs,
       taskUser: options.task_user === undefined ? undefined : (readTaskUser(options.task_user) as TaskUser),
     });
   },

@@ -68,6 +68,8 @@ export interface SlurmSettings {
   images?: Iterable<string>;
   /** The nodes have podman: each member runs in a container of its image there (node-container.ts), not in troupe's host sandbox. */
   nodeEngine?: "podman";
+  /** Every group a batch job, also where its tasks end with troupe (else an interactive allocation: salloc). */
+  batchJobs?: boolean;
 }
 
 /** Members in containers on the nodes see OSMO's data paths; in the host sandbox, the shared directory's own. */
@@ -342,8 +344,8 @@ class SlurmSession implements RunSession, GroupSite {
       membersFile,
     };
     let job: string;
-    if (this.run.keepTasks) {
-      // Its steps outlive troupe (a server's restart re-attaches them): a batch job, its script on its first node.
+    if (this.run.keepTasks || this.settings.batchJobs) {
+      // Its steps outlive troupe (a server's restart re-attaches them), or the site wants batch jobs: its script on its first node.
       writeFileSync(script, batchScript(request), { mode: 0o700 });
       job = await submitJob(this.env, [], script);
     } else {
