@@ -20,8 +20,7 @@ const request = (shapes: JobRequest["shapes"], extra: Partial<JobRequest> = {}):
   shapes,
   runDir: "/shared/runs/run1",
   scriptOutput: "/shared/runs/run1/jobs/g-1.%j.out",
-  node: "/usr/bin/node",
-  helper: "/shared/member-helper-0123.mjs",
+  helper: ["/usr/bin/node", "/shared/member-helper-0123.mjs"],
   membersFile: "/shared/runs/run1/jobs/g-1.members",
   ...extra,
 });

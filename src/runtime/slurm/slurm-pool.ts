@@ -2,7 +2,8 @@
  * A Slurm cluster as the port's pool backend. The cluster places groups
  * (each one batch job: slurm-group.ts); members see the cluster's shared
  * file system, where troupe keeps, per run, the helpers' members files,
- * tokens and exit statuses, and the member helper itself; tasks outlive
+ * tokens and exit statuses, and the member helper itself (troupe-slurm-helper,
+ * or member-helper.mjs for containers and where it was not built); tasks outlive
  * troupe (their steps are the batch script's). A session listens for its
  * helpers on an address of this (the login) node that the nodes reach.
  */
@@ -103,6 +104,7 @@ export class SlurmPool implements PoolBackend {
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
   private helper: string | undefined;
+  private helperArgv: string[] | undefined;
   private init: string | undefined;
   private site: NodeSandboxSite | undefined;
 
@@ -132,6 +134,11 @@ export class SlurmPool implements PoolBackend {
         : images.length > 0
           ? [imagesStoodInFor("troupe's host sandbox on each Slurm node (bubblewrap)", images, "the nodes' own tools")]
           : []),
+      ...(this.settings.nodeEngine !== "podman" && !builtHelper("troupe-slurm-helper")
+        ? [
+            `troupe-slurm-helper was not built (it needs a C compiler and libjansson-dev at \`npm run build\`): each Slurm member runs troupe's Node.js helper, so every node needs Node.js at ${this.settings.nodePath ?? process.execPath}`,
+          ]
+        : []),
       `the nodes must see troupe's home (${this.settings.home}) at the same path: tasks' outputs, inputs and logs are there`,
     ];
   }
@@ -157,8 +164,16 @@ export class SlurmPool implements PoolBackend {
             labels: { "troupe.run": run.runId, "troupe.home": this.homeId },
           }
         : undefined;
-    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), this.sandboxSite(), container, () =>
-      this.open.delete(run.runId),
+    return new SlurmSession(
+      this.settings,
+      run,
+      runDir,
+      listener,
+      this.helperCommand(),
+      this.comment(run),
+      this.sandboxSite(),
+      container,
+      () => this.open.delete(run.runId),
     );
   }
 
@@ -177,6 +192,20 @@ export class SlurmPool implements PoolBackend {
       root: process.getuid?.() === 0,
       taskUser: this.settings.taskUser ?? DEFAULT_TASK_USER,
     });
+  }
+
+  /**
+   * The members' helper on the nodes, decided here once for the pool: troupe-slurm-helper (static C: nothing
+   * needed on the nodes, and it starts in a millisecond where Node.js takes a third of a second) for members in
+   * troupe's host sandbox, when it was built; else the Node.js helper with the nodes' `node` (a container member's,
+   * whose logic is member-container.mjs's, and the sandbox's without the C helper: notices() says so).
+   */
+  private helperCommand(): string[] {
+    if (this.helperArgv) return this.helperArgv;
+    const native = this.settings.nodeEngine === "podman" ? undefined : builtHelper("troupe-slurm-helper");
+    return (this.helperArgv = native
+      ? [this.sharedCopy(native, "troupe-slurm-helper", 0o755)]
+      : [this.settings.nodePath ?? process.execPath, this.helperPath()]);
   }
 
   /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
@@ -256,7 +285,8 @@ class SlurmSession implements RunSession, GroupSite {
     readonly run: RunContext,
     private readonly runDir: string,
     readonly listener: HelperListener,
-    private readonly helper: string,
+    /** The member helper's command on the nodes (SlurmPool.helperCommand). */
+    private readonly helper: readonly string[],
     private readonly comment: string,
     private readonly sandboxSite: NodeSandboxSite,
     /** Where the nodes run podman: what the members' containers share. */
@@ -337,7 +367,6 @@ class SlurmSession implements RunSession, GroupSite {
       shapes: members.map((m) => m.shape),
       runDir: this.runDir,
       scriptOutput: join(jobs, `${name}.%j.out`),
-      node: this.settings.nodePath ?? process.execPath,
       helper: this.helper,
       membersFile,
     };
