@@ -185,11 +185,14 @@ export function batchScript(request: JobRequest): string {
  * schedules as it is asked (srun's path), where a batch job waits for the scheduler's next pass (the backfill
  * interval: 30 s by default; or `batch_sched_delay`). `salloc OPTIONS [: OPTIONS ...] /bin/bash SCRIPT` runs
  * the script on this (the login) node once the allocation is granted, and the job ends with it. Nothing on the
- * nodes signals the script: how the job ended is Slurm's state, set when Slurm ends it (PREEMPTED, TIMEOUT,
- * CANCELLED), whatever the script does after; so it does not wait for Slurm's kill.
+ * nodes signals the script, but a member's helper that Slurm signalled says so (its `signalled` file): the
+ * script then waits for Slurm's kill as a batch script does, for a job that ends by itself within Slurm's grace
+ * (its helpers gone at once) is COMPLETED, not PREEMPTED (test/slurm/preemption.test.ts). salloc ends the
+ * script once Slurm has ended the job.
  */
 export function allocation(request: JobRequest, script: string): { argv: string[]; script: string } {
   const { components, step } = jobShape(request, commonOptions(request, false));
   const argv = ["salloc", ...components.flatMap((options, i) => (i > 0 ? [":", ...options] : options)), "/bin/bash", script];
-  return { argv, script: ["#!/bin/bash", ...stepLines(request, step), "exit $status", ""].join("\n") };
+  const linger = `[ -n "$signalled" ] && sleep ${SIGNALLED_LINGER_S}`;
+  return { argv, script: ["#!/bin/bash", ...stepLines(request, step), linger, "exit $status", ""].join("\n") };
 }
