@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { builtHelper } from "../../src/runtime/native-helpers.js";
 import { HelperListener, type HelperLink, type HelperMessage } from "../../src/runtime/slurm/helper-listener.js";
+import { SharedCopies } from "../../src/runtime/slurm/shared-copies.js";
+import { SlurmPool, type SlurmSettings } from "../../src/runtime/slurm/slurm-pool.js";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const helperBinary = builtHelper("troupe-slurm-helper");
@@ -246,5 +248,42 @@ describe.skipIf(!helperBinary)("troupe-slurm-helper, without Slurm", () => {
     expect(readFileSync(join(run.dir, "signalled"), "utf8")).toBe("143\n");
     expect(existsSync(join(run.dir, "exit"))).toBe(false);
     expect(await run.exited).toBe(0);
+  });
+});
+
+describe.skipIf(!helperBinary)("a Slurm pool's members' helper", () => {
+  it("is troupe-slurm-helper for members in troupe's host sandbox, copied by its hash; the Node.js one for containers and without it", () => {
+    const base = join(root, "pool");
+    const native = new SharedCopies(base, {}).memberHelper();
+    expect(native).toHaveLength(1);
+    expect(native[0]).toMatch(/\/troupe-slurm-helper-[0-9a-f]{12}$/);
+    expect(readFileSync(native[0]!)).toEqual(readFileSync(helperBinary!));
+    for (const choice of [{ nodeEngine: "podman" as const }, { nativeHelper: false as const }]) {
+      const [node, script] = new SharedCopies(base, { ...choice, nodePath: "/opt/node/bin/node" }).memberHelper();
+      expect(node).toBe("/opt/node/bin/node");
+      expect(script).toMatch(/\/member-helper-[0-9a-f]{12}\.mjs$/);
+    }
+  });
+
+  it("says so once, in the pool's notices, when sandbox members run the Node.js helper (the nodes then need Node.js)", () => {
+    const pool = (extra: Partial<SlurmSettings>) =>
+      new SlurmPool({
+        env: {},
+        sharedDir: root,
+        listenAddress: "127.0.0.1",
+        spread: "nodes",
+        home: join(root, "home"),
+        nodes: [],
+        ...extra,
+      });
+    const notice = "troupe-slurm-helper was not built";
+    expect(pool({}).notices().join("\n")).not.toContain(notice);
+    expect(pool({ nodeEngine: "podman" }).notices().join("\n")).not.toContain(notice);
+    const without = pool({ nativeHelper: false, nodePath: "/opt/node/bin/node" })
+      .notices()
+      .filter((n) => n.includes(notice));
+    expect(without).toEqual([
+      "troupe-slurm-helper was not built (it needs a C compiler and libjansson-dev at `npm run build`): each Slurm member runs troupe's Node.js helper, so every node needs Node.js at /opt/node/bin/node",
+    ]);
   });
 });
