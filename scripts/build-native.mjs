@@ -7,6 +7,9 @@
 //   command until its group is released (src/runtime/container/). Without it
 //   the container runtime cannot hold a barrier and says so. Also the Kubernetes
 //   runtime's barrier holder for images without a shell (k8s-holder.c).
+// - troupe-slurm-helper (slurm-helper*.c, static, with libjansson: Debian's libjansson-dev): a Slurm member's
+//   helper on its node for members in troupe's host sandbox (src/runtime/slurm/member-helper.mjs's work
+//   without Node.js). Without it those members run the Node.js helper, which needs Node.js on every node.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
@@ -27,8 +30,15 @@ const helpers = [
     flags: ["-static", "-s"],
     without: "the container runtime is not available, nor the Kubernetes runtime's init holder",
   },
+  {
+    name: "troupe-slurm-helper",
+    sources: ["slurm-helper.c", "slurm-helper-sandbox.c", "slurm-helper-masker.c"],
+    flags: ["-static", "-s"],
+    libraries: ["-ljansson"],
+    without: "Slurm members in troupe's host sandbox run the Node.js helper instead (Node.js needed on every node; apt-get install libjansson-dev to build it)",
+  },
 ];
-for (const { name, sources, flags, without } of helpers) {
+for (const { name, sources, flags, libraries = [], without } of helpers) {
   const args = [
     "-O2",
     "-Wall",
@@ -38,6 +48,7 @@ for (const { name, sources, flags, without } of helpers) {
     "-o",
     `${root}native/build/${name}`,
     ...sources.map((s) => `${root}native/${s}`),
+    ...libraries,
   ];
   const result = spawnSync(compiler, args, { stdio: "inherit" });
   if (result.status !== 0) {

@@ -20,8 +20,7 @@ const request = (shapes: JobRequest["shapes"], extra: Partial<JobRequest> = {}):
   shapes,
   runDir: "/shared/runs/run1",
   scriptOutput: "/shared/runs/run1/jobs/g-1.%j.out",
-  node: "/usr/bin/node",
-  helper: "/shared/member-helper-0123.mjs",
+  helper: ["/usr/bin/node", "/shared/member-helper-0123.mjs"],
   membersFile: "/shared/runs/run1/jobs/g-1.members",
   ...extra,
 });
@@ -54,6 +53,14 @@ describe("a group's batch job", () => {
     );
   });
 
+  it("the step runs the helper's command as given: troupe-slurm-helper alone, or Node.js and member-helper.mjs", () => {
+    const shape = shapeOf({ cpu: 1, gpu: 0, memoryBytes: 0 });
+    const script = batchScript(request([shape, shape], { helper: ["/shared/troupe-slurm-helper-0123"] }));
+    expect(stepLine(script)).toBe(
+      "srun --ntasks=2 --cpus-per-task=1 --ntasks-per-node=1 --kill-on-bad-exit=0 '/shared/troupe-slurm-helper-0123' '/shared/runs/run1/jobs/g-1.members' &",
+    );
+  });
+
   it("members alike, packed: memory per CPU and GPUs per task, as Slurm places them", () => {
     const shape = shapeOf({ cpu: 2, gpu: 1, memoryBytes: 1000 * 2 ** 20 });
     const lines = sbatchLines(batchScript(request([shape, shape], { spread: "pack" })));
@@ -83,7 +90,7 @@ describe("a group's batch job", () => {
     expect(stepLine(script)).toContain("srun --het-group=0-1 --kill-on-bad-exit=0 ");
   });
 
-  it("a run whose tasks end with troupe: an interactive allocation (salloc) with the same options, its script run here and never lingering", () => {
+  it("a run whose tasks end with troupe: an interactive allocation (salloc) with the same options, its script run here, lingering only for a member Slurm signalled", () => {
     const shape = shapeOf({ cpu: 2, gpu: 1, memoryBytes: 512 * 2 ** 20 });
     const { argv, script } = allocation(request([shape, shape], { partition: "main" }), "/shared/runs/run1/jobs/g-1.sh");
     expect(argv).toEqual([

@@ -86,6 +86,11 @@ describe.skipIf(!attempt.cluster)(`Slurm members in troupe's host sandbox (${att
     const result = await runJson(file, { home, env: env(), extra: slurmArgs, timeoutMs: 90_000 });
     expect(result.record.status, result.stderr).toBe("COMPLETED");
     expect(result.stderr).toContain("troupe's host sandbox on each Slurm node (bubblewrap) stands in for the images alpine:3.18");
+    // The members' helper was troupe-slurm-helper (static C, copied to the pool's directory), not the Node.js one.
+    const copied = fs.readdirSync(poolDir);
+    expect(copied.filter((name) => name.startsWith("troupe-slurm-helper-"))).toHaveLength(1);
+    expect(copied.filter((name) => name.startsWith("member-helper-"))).toEqual([]);
+    expect(result.stderr).not.toContain("troupe-slurm-helper was not built");
     for (const name of ["looker", "sibling"]) {
       const text = log(result.record.id, name);
       const ip = taskOf(result.record, name).ip ?? "";

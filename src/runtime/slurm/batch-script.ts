@@ -33,9 +33,11 @@ export interface JobRequest {
   runDir: string;
   /** Where the batch script's own output goes. */
   scriptOutput: string;
-  /** The node's Node.js, the helper script and its members file (absolute paths the nodes see). */
-  node: string;
-  helper: string;
+  /**
+   * The member helper's command (absolute paths the nodes see): troupe-slurm-helper, or the node's Node.js and
+   * member-helper.mjs. Each task runs it with the members file after it.
+   */
+  helper: readonly string[];
   membersFile: string;
 }
 
@@ -135,9 +137,9 @@ function commonOptions(request: JobRequest, batch: boolean): string[] {
 /** The step of the members' helpers, and the wait for them to leave once it has ended: the script's body. */
 function stepLines(request: JobRequest, step: readonly string[]): string[] {
   return [
-    "# One task per member, each the member helper (troupe's runtime/slurm/member-helper.mjs); a task's end is",
-    "# not its siblings' (--kill-on-bad-exit=0).",
-    ["srun", ...step, "--kill-on-bad-exit=0", quote(request.node), quote(request.helper), quote(request.membersFile), "&"].join(" "),
+    "# One task per member, each the member helper (troupe-slurm-helper or member-helper.mjs); a task's end",
+    "# is not its siblings' (--kill-on-bad-exit=0).",
+    ["srun", ...step, "--kill-on-bad-exit=0", ...request.helper.map(quote), quote(request.membersFile), "&"].join(" "),
     "step=$!",
     "while :; do wait $step; status=$?; kill -0 $step 2>/dev/null || break; done",
     "# srun returns as soon as Slurm cancels the step: the helpers may still be ending (each leaves a `left`",

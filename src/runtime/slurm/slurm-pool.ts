@@ -2,15 +2,16 @@
  * A Slurm cluster as the port's pool backend. The cluster places groups
  * (each one batch job: slurm-group.ts); members see the cluster's shared
  * file system, where troupe keeps, per run, the helpers' members files,
- * tokens and exit statuses, and the member helper itself; tasks outlive
+ * tokens and exit statuses, and the member helper itself (troupe-slurm-helper,
+ * or member-helper.mjs for containers and where it was not built); tasks outlive
  * troupe (their steps are the batch script's). A session listens for its
  * helpers on an address of this (the login) node that the nodes reach.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type {
   GroupHandle,
   GroupListener,
@@ -33,15 +34,10 @@ import { jobOfShapes } from "./placement.js";
 import { stageNodeSandbox, type NodeSandboxSite } from "./node-sandbox.js";
 import { controlDirOf, stageNodeContainer, stagePullAuth, type NodeContainerSite } from "./node-container.js";
 import { newRelease, readVerdict, releasedExit, releasedNonce, stoppedOf, verdictOf } from "../container/verdict.js";
-import { builtHelper } from "../native-helpers.js";
+import { SharedCopies } from "./shared-copies.js";
 import { JobPoller } from "./job-poller.js";
 import { allocate, cancelJobs, jobsWithComment, submitJob, type SlurmNode } from "./slurm-commands.js";
 import { SlurmGroup, type GroupSite } from "./slurm-group.js";
-
-const HELPER_SOURCE = new URL("./member-helper.mjs", import.meta.url);
-/** The helper's modules of its own (secret masking, a container member), copied beside it. */
-const MASKER_SOURCE = new URL("./member-masker.mjs", import.meta.url);
-const CONTAINER_SOURCE = new URL("./member-container.mjs", import.meta.url);
 
 export interface SlurmSettings {
   /** The environment Slurm's commands run with (SLURM_CONF, for a cluster of its own). */
@@ -66,6 +62,11 @@ export interface SlurmSettings {
   taskUser?: TaskUser;
   /** The images the workflow names, which the nodes' host sandbox stands in for (for the notice). */
   images?: Iterable<string>;
+  /**
+   * troupe-slurm-helper, the member helper in C, for members in troupe's host sandbox (default: the one `npm run
+   * build` made, if it could; false: none, so the Node.js helper runs them).
+   */
+  nativeHelper?: string | false;
   /** The nodes have podman: each member runs in a container of its image there (node-container.ts), not in troupe's host sandbox. */
   nodeEngine?: "podman";
   /** Every group a batch job, also where its tasks end with troupe (else an interactive allocation: salloc). */
@@ -104,14 +105,14 @@ export class SlurmPool implements PoolBackend {
   private readonly base: string;
   /** Runs with a session open in this process: never swept. */
   private readonly open = new Set<string>();
-  private helper: string | undefined;
-  private init: string | undefined;
+  private readonly copies: SharedCopies;
   private site: NodeSandboxSite | undefined;
 
   constructor(private readonly settings: SlurmSettings) {
     this.capabilities = capabilitiesOf(settings.nodeEngine);
     this.homeId = homeIdentity(settings.home);
     this.base = join(settings.sharedDir, `troupe-${this.homeId}`);
+    this.copies = new SharedCopies(this.base, settings);
   }
 
   describe(): string {
@@ -134,6 +135,11 @@ export class SlurmPool implements PoolBackend {
         : images.length > 0
           ? [imagesStoodInFor("troupe's host sandbox on each Slurm node (bubblewrap)", images, "the nodes' own tools")]
           : []),
+      ...(this.settings.nodeEngine !== "podman" && !this.copies.memberHelperIsNative()
+        ? [
+            `troupe-slurm-helper was not built (it needs a C compiler and libjansson-dev at \`npm run build\`): each Slurm member runs troupe's Node.js helper, so every node needs Node.js at ${this.settings.nodePath ?? process.execPath}`,
+          ]
+        : []),
       `the nodes must see troupe's home (${this.settings.home}) at the same path: tasks' outputs, inputs and logs are there`,
     ];
   }
@@ -154,21 +160,22 @@ export class SlurmPool implements PoolBackend {
     const container: NodeContainerSite | undefined =
       this.settings.nodeEngine === "podman"
         ? {
-            init: this.initPath(),
+            init: this.copies.initPath(),
             prefix: `troupe-${this.homeId}-${run.runId}`,
             labels: { "troupe.run": run.runId, "troupe.home": this.homeId },
           }
         : undefined;
-    return new SlurmSession(this.settings, run, runDir, listener, this.helperPath(), this.comment(run), this.sandboxSite(), container, () =>
-      this.open.delete(run.runId),
+    return new SlurmSession(
+      this.settings,
+      run,
+      runDir,
+      listener,
+      this.copies.memberHelper(),
+      this.comment(run),
+      this.sandboxSite(),
+      container,
+      () => this.open.delete(run.runId),
     );
-  }
-
-  /** troupe-init on the shared file system, by its contents' hash, for the nodes' containers. */
-  private initPath(): string {
-    const built = builtHelper("troupe-init");
-    if (!built) throw new Error("troupe-init was not built (it needs a C compiler with a static libc: `npm run build`)");
-    return (this.init ??= this.sharedCopy(built, "troupe-init", 0o755));
   }
 
   /** What the members' sandboxes share: troupe's home and this pool's directory (tokens, the listener's address) hidden. */
@@ -179,32 +186,6 @@ export class SlurmPool implements PoolBackend {
       root: process.getuid?.() === 0,
       taskUser: this.settings.taskUser ?? DEFAULT_TASK_USER,
     });
-  }
-
-  /** The helper script on the shared file system, by its contents' hash (troupes of other versions keep theirs). */
-  private helperPath(): string {
-    if (this.helper) return this.helper;
-    // Each module imports the others by the names of their copies: all named by their contents.
-    const masker = `./${basename(this.sharedCopy(readFileSync(MASKER_SOURCE), "member-masker.mjs", 0o644))}`;
-    const withMasker = (source: URL) => readFileSync(source, "utf8").replace('"./member-masker.mjs"', JSON.stringify(masker));
-    const container = `./${basename(this.sharedCopy(Buffer.from(withMasker(CONTAINER_SOURCE)), "member-container.mjs", 0o644))}`;
-    const helper = withMasker(HELPER_SOURCE).replace('"./member-container.mjs"', JSON.stringify(container));
-    return (this.helper = this.sharedCopy(Buffer.from(helper), "member-helper.mjs", 0o644));
-  }
-
-  /** A copy of `source` in this home's directory on the shared file system, named by its contents' hash: NAME-HASH[.EXT]. */
-  private sharedCopy(source: string | URL | Buffer, name: string, mode: number): string {
-    const bytes = Buffer.isBuffer(source) ? source : readFileSync(source);
-    const dot = name.lastIndexOf(".");
-    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
-    const path = join(this.base, `${stem}-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}${ext}`);
-    if (!existsSync(path)) {
-      mkdirSync(this.base, { recursive: true });
-      writeFileSync(`${path}.${process.pid}`, bytes);
-      chmodSync(`${path}.${process.pid}`, mode);
-      renameSync(`${path}.${process.pid}`, path);
-    }
-    return path;
   }
 
   private comment(run: RunContext): string {
@@ -258,7 +239,8 @@ class SlurmSession implements RunSession, GroupSite {
     readonly run: RunContext,
     private readonly runDir: string,
     readonly listener: HelperListener,
-    private readonly helper: string,
+    /** The member helper's command on the nodes (SharedCopies.memberHelper). */
+    private readonly helper: readonly string[],
     private readonly comment: string,
     private readonly sandboxSite: NodeSandboxSite,
     /** Where the nodes run podman: what the members' containers share. */
@@ -339,7 +321,6 @@ class SlurmSession implements RunSession, GroupSite {
       shapes: members.map((m) => m.shape),
       runDir: this.runDir,
       scriptOutput: join(jobs, `${name}.%j.out`),
-      node: this.settings.nodePath ?? process.execPath,
       helper: this.helper,
       membersFile,
     };
