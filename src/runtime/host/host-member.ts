@@ -19,6 +19,8 @@ export class HostMember implements PreparedMember {
   private sandboxPid: number | undefined;
   private commandExit: number | undefined;
   private released = false;
+  /** Started released (SandboxStart.released): the first release() has nothing to send. */
+  private releasedAtStart: boolean;
   private ended = false;
   /** troupe killed the sandbox (a stop): a released command that reported no exit was killed, not a failed setup. */
   private killed = false;
@@ -28,11 +30,12 @@ export class HostMember implements PreparedMember {
 
   constructor(
     readonly launch: TaskLaunch,
-    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised">,
+    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised" | "released">,
     run: RunContext,
     start: StartSandboxProcess,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
   ) {
+    this.releasedAtStart = command.released === true;
     let resolveStarted!: (pid: number) => void;
     let rejectStarted!: (error: Error) => void;
     const started = new Promise<number>((resolve, reject) => ((resolveStarted = resolve), (rejectStarted = reject)));
@@ -71,8 +74,10 @@ export class HostMember implements PreparedMember {
             // Killed with its sandbox (a forced stop): the sandbox's PID 1 had no time to report the command's end.
             resolveExited({ code: 128 + 9 });
           } else if (this.commandExit === undefined) {
-            // The command never ran: bwrap itself failed, or we stopped it at the barrier.
-            resolveExited({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
+            // The command never ran: bwrap itself failed, or we stopped it at the barrier. (Started released, a
+            // failed setup may be told before troupe has released it.)
+            const setupFailed = this.released || this.releasedAtStart;
+            resolveExited({ code: code ?? 128, startError: setupFailed ? this.setupFailure() : "stopped before its command started" });
           } else resolveExited({ code: this.commandExit });
         },
       },
@@ -124,6 +129,10 @@ export class HostMember implements PreparedMember {
 
   release(): void {
     this.released = true;
+    if (this.releasedAtStart) {
+      this.releasedAtStart = false;
+      return;
+    }
     this.process.release();
   }
 

@@ -72,7 +72,7 @@ export class Spawner {
     this.idle();
   }
 
-  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep, supervised, secrets }, given) => {
+  readonly start: StartSandboxProcess = ({ argv, directives, logPath, live, keep, supervised, secrets, released }, given) => {
     const id = String(this.nextId++);
     // With secrets to mask, the helper relays the output and troupe writes the log (masked): "relay" mode.
     const masked = keep === undefined && hasMaskable(secrets);
@@ -96,6 +96,10 @@ export class Spawner {
       if (refused !== undefined) {
         this.finish(id);
         queueMicrotask(() => events.exit(undefined, refused));
+      } else if (released) {
+        // In the same write as the start (send corks a turn's requests): the helper writes "go" to the barrier as
+        // it starts the process, with no round trip through this event loop between the two.
+        this.send("release", id, []);
       }
     }
     const process: SandboxProcess = {
