@@ -39,6 +39,8 @@ export class HostMember implements PreparedMember {
     let resolveStarted!: (pid: number) => void;
     let rejectStarted!: (error: Error) => void;
     const started = new Promise<number>((resolve, reject) => ((resolveStarted = resolve), (rejectStarted = reject)));
+    /** The sandbox said its PID: `started` is settled, and an end is no failure to start. */
+    let sandboxUp = false;
     let resolveExited!: (info: ExitInfo) => void;
     this.exited = new Promise((resolve) => (resolveExited = resolve));
 
@@ -49,7 +51,10 @@ export class HostMember implements PreparedMember {
       {
         // bwrap's status channel (and troupe-spawner's own sandbox's): one JSON object per line.
         status: jsonLines((message) => {
-          if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
+          if (typeof message["child-pid"] === "number") {
+            sandboxUp = true;
+            resolveStarted(message["child-pid"]);
+          }
           if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
           if (typeof message.stopped === "number") this.stoppedForRestart();
         }),
@@ -66,7 +71,8 @@ export class HostMember implements PreparedMember {
             return;
           }
           this.restarting?.(false);
-          rejectStarted(new Error(this.setupFailure()));
+          // Read from its log only when it never came up (not at every end: a file read per task).
+          if (!sandboxUp) rejectStarted(new Error(this.setupFailure()));
           if (this.killed && !this.released) {
             // Stopped at the barrier. (bwrap may report its own child's end: the sandbox's, not a command's.)
             resolveExited({ code: code ?? 128, startError: "stopped before its command started" });
