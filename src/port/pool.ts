@@ -165,8 +165,9 @@ export interface PrepareOptions {
    * stage, no durable record before the start): the runtime may start the
    * command as the sandbox comes up, in one step instead of a second round
    * trip for the release. It still reports `ready` before any `exited`; the
-   * engine's `release` of it afterwards changes nothing. A runtime may ignore
-   * it and wait for the release as usual.
+   * engine's `release` of it afterwards changes nothing. A stop before the
+   * `ready` may then find the command started a moment before (it ends it as
+   * any stop does). A runtime may ignore it and wait for the release as usual.
    */
   releaseWhenReady?: boolean;
 }
