@@ -33,7 +33,9 @@
  *           to the log file. The keeper relays fds 3 and 4, so troupe sees the
  *           same events; `started` carries the keeper's pid.
  *   release id  writes "go" to fd 4 and closes it; troupe's own sandbox's (kept
- *           or not) stays open for a restart.
+ *           or not) stays open for a restart. It may follow its start in the
+ *           same write (a group of one, started released): the "go" then waits
+ *           in the barrier's pipe until the sandbox is up.
  *   restart id  rest = grace in ms: troupe's own sandbox stops its command
  *           for a restart in place (sandbox.c), says {"stopped": N} on fd 3
  *           and waits for the next `release`.
@@ -45,6 +47,7 @@
  *   status  id rest = raw bytes    output id rest = raw bytes
  *   exited  id rest = code (exit code, or 128 + signal), sent only after every
  *           status and output byte of that process has been sent.
+ * The events of one turn of the main loop go out in one write (flush_events).
  * stdin at EOF (troupe ended or closed it): the spawner exits; bwrap's
  * --die-with-parent then ends every sandbox. The spawner itself dies with troupe.
  *
@@ -109,15 +112,47 @@ static void write_all(int fd, const char *data, size_t len) {
   }
 }
 
+/*
+ * Events wait in `outbox` and go out together once per turn of the main loop
+ * (flush_events): one write for the burst of a turn (a start's `started` and
+ * status, an end's last status and `exited`) instead of four per event, and so
+ * fewer wake-ups of troupe's event loop. Children never flush it: they exec or
+ * _exit without returning to the loop.
+ */
+static char *outbox;
+static size_t outbox_len, outbox_cap;
+#define OUTBOX_FLUSH_AT (1u << 20)
+
+static void flush_events(void) {
+  if (outbox_len == 0) return;
+  write_all(STDOUT_FILENO, outbox, outbox_len);
+  outbox_len = 0;
+}
+
+static void outbox_append(const void *data, size_t len) {
+  if (outbox_len + len > outbox_cap) {
+    size_t cap = outbox_cap ? outbox_cap : 65536;
+    while (cap < outbox_len + len) cap *= 2;
+    char *grown = realloc(outbox, cap);
+    if (!grown) die("realloc");
+    outbox = grown;
+    outbox_cap = cap;
+  }
+  memcpy(outbox + outbox_len, data, len);
+  outbox_len += len;
+}
+
 /* One event: op, id, then `rest` as given (raw bytes). */
 static void send_event(const char *op, const char *id, const char *rest, size_t rest_len) {
   size_t op_len = strlen(op) + 1, id_len = strlen(id) + 1;
   uint32_t len = (uint32_t)(op_len + id_len + rest_len);
   unsigned char header[4] = {len & 0xff, (len >> 8) & 0xff, (len >> 16) & 0xff, (len >> 24) & 0xff};
-  write_all(STDOUT_FILENO, (const char *)header, 4);
-  write_all(STDOUT_FILENO, op, op_len);
-  write_all(STDOUT_FILENO, id, id_len);
-  if (rest_len) write_all(STDOUT_FILENO, rest, rest_len);
+  outbox_append(header, 4);
+  outbox_append(op, op_len);
+  outbox_append(id, id_len);
+  if (rest_len) outbox_append(rest, rest_len);
+  /* A task writing much output: what is there goes out now rather than growing without bound. */
+  if (outbox_len >= OUTBOX_FLUSH_AT) flush_events();
 }
 
 static void send_text(const char *op, const char *id, const char *text) { send_event(op, id, text, strlen(text)); }
@@ -507,6 +542,8 @@ int main(int argc, char **argv) {
   if (!in) die("malloc");
 
   for (;;) {
+    /* What this turn had to say, before waiting for the next. */
+    flush_events();
     size_t want = 2 + 2 * child_count;
     if (want > fds_cap) {
       fds_cap = want * 2;

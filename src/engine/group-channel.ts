@@ -9,6 +9,11 @@ export class AttemptEvents {
   wasReady = false;
   /** The cluster said why it has not placed the attempt yet (GroupListener.unplaced). */
   onUnplaced?: (reason: string) => void;
+  /**
+   * Told at once, as the runtime reports the attempt ready: an attempt whose command may already run
+   * (PrepareOptions.releaseWhenReady) is recorded RUNNING before any end of it can be seen.
+   */
+  onReady?: () => void;
   private settlePlaced!: (placement: Placement | undefined) => void;
   private settleReady!: (ready: boolean) => void;
   private settleExited!: (outcome: MemberOutcome) => void;
@@ -24,7 +29,9 @@ export class AttemptEvents {
   }
 
   readied(): void {
+    if (this.wasReady) return;
     this.wasReady = true;
+    this.onReady?.();
     this.settleReady(true);
   }
 

@@ -15,12 +15,15 @@ import type { Clock } from "./clock.js";
 import type { Log } from "../util/log.js";
 import { AttemptEvents, GroupChannel } from "./group-channel.js";
 import { copyLog } from "./log-copy.js";
+import { cameUp, readyMember, stopAttempt, type ReadyMember } from "./attempt-ready.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
 import { noteUnplaced } from "./unplaced.js";
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
 export const LEAD_HEAD_START_MS = 30;
+
+export { stopAttempt, type ReadyMember } from "./attempt-ready.js";
 
 /** What the launcher needs of its run. */
 export interface LaunchSite {
@@ -50,32 +53,6 @@ export interface LaunchSite {
   readonly data: DataPlane | undefined;
   /** The copy of an attempt's log failed (its output is incomplete); said, not fatal. */
   logLost(g: number, t: number, error: Error): void;
-}
-
-/** A member whose sandbox waits for the group's release: a new attempt's, or one restarted in place (`inPlace`). */
-export interface ReadyMember {
-  t: number;
-  retryId: number;
-  attempt: LiveAttempt;
-  inPlace?: boolean;
-}
-
-/**
- * Stops an attempt, once (again only to hurry it: a shorter grace). One
- * whose sandbox is still coming up is stopped when it is up (`cameUp`).
- */
-export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
-  if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
-  attempt.stopGrace = graceMs;
-  attempt.transfers?.abort();
-  return attempt.up || attempt.placing ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
-}
-
-/** The attempt's sandbox is up: a stop asked for meanwhile reaches it now. */
-function cameUp(attempt: LiveAttempt): void {
-  attempt.up = true;
-  const grace = attempt.stopGrace;
-  if (grace !== undefined) void attempt.handle.stop(attempt.key, grace);
 }
 
 interface OpenGroup {
@@ -182,8 +159,10 @@ export class GroupLauncher {
     });
     state.groups[g]!.placements = placed;
     if (this.site.placement === "cluster") this.placedByCluster(g);
+    // A group of one has no sibling to wait for at its barrier: released as soon as it is ready.
+    const alone = group.tasks.length === 1 && watched.length === 1 && restarted.length === 0;
     const prepared = [
-      ...watched.map((w, i) => (placements[i] ? this.prepare(g, w.t, w.retryId, w.attempt, w.events) : undefined)),
+      ...watched.map((w, i) => (placements[i] ? this.prepare(g, w.t, w.retryId, w.attempt, w.events, alone) : undefined)),
       ...restarted,
     ];
     if (!group.barrier) {
@@ -219,12 +198,17 @@ export class GroupLauncher {
     });
   }
 
+  /**
+   * Brings up attempt `retryId` of task t; its ReadyMember once it waits for the release. `alone`: a group of
+   * one, released as soon as it is ready (below).
+   */
   private async prepare(
     g: number,
     t: number,
     retryId: number,
     attempt: LiveAttempt,
     events: AttemptEvents,
+    alone: boolean,
   ): Promise<ReadyMember | undefined> {
     const task = this.site.state.tasks[g]![t]!;
     task.outputDir = this.site.outputDirOf(g, t, retryId);
@@ -238,7 +222,8 @@ export class GroupLauncher {
       return undefined;
     }
     let staged: Promise<boolean> | undefined;
-    if (movesData(this.site.view, this.site.view.plan.groups[g]!.tasks[t]!)) {
+    const movesItsData = movesData(this.site.view, this.site.view.plan.groups[g]!.tasks[t]!);
+    if (movesItsData) {
       const transfers = attemptTransfers(this.site.view, g, t, launch);
       try {
         await prepareInputs(this.site, transfers);
@@ -260,22 +245,19 @@ export class GroupLauncher {
       if (transfers.downloads.length + transfers.uploads.length + transfers.checkpoints.length > 0)
         staged = stageData(this.site, g, t, attempt, transfers);
     }
-    attempt.handle.prepare(launch);
+    // Nothing to wait for once it is up (no sibling, no data, no durable record first): the runtime may start the
+    // command as its sandbox comes up, one step instead of two. Recorded RUNNING as it is reported ready, before
+    // any end of it can be seen (onReady is told synchronously).
+    const releaseWhenReady = alone && !movesItsData && !this.site.durableStarts;
+    if (releaseWhenReady)
+      events.onReady = () => {
+        const member = readyMember(this.site.state, g, t, retryId, attempt);
+        if (member) this.release(g, [member]);
+      };
+    attempt.handle.prepare(launch, releaseWhenReady ? { releaseWhenReady } : undefined);
     if (staged && !(await staged) && attempt.dataFailure) void stopAttempt(attempt, 0);
     if (!(await events.ready)) return undefined;
-    // Its inputs could not be had: stopped now that it is up (stopAttempt above), to end with their failure.
-    if (attempt.dataFailure) {
-      cameUp(attempt);
-      return undefined;
-    }
-    // The group may have ended while this sandbox came up (lead failed, cancel, timeout): stopped at once.
-    if (task.retryId !== retryId || isFinal(task.status ?? "WAITING")) {
-      attempt.stopGrace = 0;
-      cameUp(attempt);
-      return undefined;
-    }
-    cameUp(attempt);
-    return { t, retryId, attempt };
+    return releaseWhenReady ? undefined : readyMember(this.site.state, g, t, retryId, attempt);
   }
 
   /** OSMO's restart in place of sibling i (a member was rescheduled): same attempt and sandbox, released again with the group. */

@@ -9,6 +9,7 @@ export type {
   GroupListener,
   MemberRef,
   Placement,
+  PrepareOptions,
   StartTimes,
 } from "./pool.js";
 export { DataTransferError, type DataPlane, type UrlTransfer, type TransferReport } from "./data.js";

@@ -11,6 +11,7 @@
  *   place(members)    -> placed(key, address, node)  (or exited: it could not be placed;
  *                        unplaced(key, reason) meanwhile, where the cluster says why it waits)
  *   prepare(launch)   -> ready(key)                  (or exited: start failed, image pull, ...)
+ *                        (with releaseWhenReady, a group of one: the command may start as it comes up)
  *   release(keys)     -> the commands start; the promise rejects when they could not be
  *   ...               -> exited(key, outcome)        (exit code, evicted, preempted, lost, ...)
  * Tokens are resolved between place and prepare: `{{host:X}}` is known once
@@ -156,6 +157,21 @@ export interface MemberRef {
   mounts?: readonly TaskMount[];
 }
 
+/** How the engine goes on with a member it asks to prepare. */
+export interface PrepareOptions {
+  /**
+   * The engine releases this member as soon as it is ready, unless it stops
+   * it first (a group of one member with nothing to wait for: no data to
+   * stage, no durable record before the start): the runtime may start the
+   * command as the sandbox comes up, in one step instead of a second round
+   * trip for the release. It still reports `ready` before any `exited`; the
+   * engine's `release` of it afterwards changes nothing. A stop before the
+   * `ready` may then find the command started a moment before (it ends it as
+   * any stop does). A runtime may ignore it and wait for the release as usual.
+   */
+  releaseWhenReady?: boolean;
+}
+
 export interface GroupHandle {
   /**
    * Durable, recorded by the store as soon as it is known (container names,
@@ -165,7 +181,7 @@ export interface GroupHandle {
   /** Find places for these members' attempts (a new group, or a reschedule's fresh attempts). */
   place(members: readonly MemberRef[]): void;
   /** Bring up a placed member's sandbox for `launch` (its tokens resolved from every member's placement). */
-  prepare(launch: TaskLaunch): void;
+  prepare(launch: TaskLaunch, options?: PrepareOptions): void;
   /**
    * Start the commands of these ready members together. Rejects, saying why,
    * when they could not be started; the members then end (exited) as the

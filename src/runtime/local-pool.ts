@@ -15,6 +15,7 @@ import {
   type MemberRef,
   type PoolBackend,
   type PoolCapabilities,
+  type PrepareOptions,
   type RunContext,
   type RunSession,
   type TaskLaunch,
@@ -148,9 +149,9 @@ class LocalGroup implements GroupHandle {
     );
   }
 
-  prepare(launch: TaskLaunch): void {
+  prepare(launch: TaskLaunch, options?: PrepareOptions): void {
     const member = this.member(launch.key);
-    member.preparing = this.runtime.prepare(launch).then(
+    member.preparing = this.runtime.prepare(launch, options).then(
       (prepared) => {
         this.adopt(launch.key, prepared);
         if (member.stopped) void prepared.stop(0);

@@ -6,7 +6,7 @@
  * statuses: it reports what happened and the engine decides.
  */
 
-import type { PoolCapabilities, RunContext, TaskLaunch } from "../port/index.js";
+import type { PoolCapabilities, PrepareOptions, RunContext, TaskLaunch } from "../port/index.js";
 
 export type { TaskLaunch, OutputSink, RunContext } from "../port/index.js";
 export { TaskStartError } from "../port/index.js";
@@ -70,8 +70,10 @@ export interface Runtime {
   /**
    * Bring up one member's sandbox (inputs, files, network). Resolves when it is
    * ready to start its command, rejects with a user-facing message if it cannot be.
+   * With `releaseWhenReady` (PrepareOptions) it may start the command as it
+   * comes up; the member's first `release()` then changes nothing.
    */
-  prepare(launch: TaskLaunch): Promise<PreparedMember>;
+  prepare(launch: TaskLaunch, options?: PrepareOptions): Promise<PreparedMember>;
   /**
    * Whether tasks started with `keepTasks` outlive this process here (false,
    * for example, without the troupe-spawner helper).

@@ -32,6 +32,7 @@ import type {
   Placement,
   PoolBackend,
   PoolCapabilities,
+  PrepareOptions,
   RunContext,
   RunSession,
   TaskLaunch,
@@ -232,10 +233,12 @@ class ChaosGroup implements GroupHandle {
     this.inner.place(members);
   }
 
-  prepare(launch: TaskLaunch): void {
+  prepare(launch: TaskLaunch, options?: PrepareOptions): void {
     const state = this.state(launch.key);
     if (!state.placed) this.pool.violations.push(`prepare before placed: ${launch.key}`);
-    this.inner.prepare(launch);
+    // A script that holds the member back (never ready, a release that fails) needs its command held too.
+    const holds = state.script.startTimeoutAfterMs !== undefined || state.script.failRelease !== undefined;
+    this.inner.prepare(launch, holds ? undefined : options);
     const timeout = state.script.startTimeoutAfterMs;
     if (timeout !== undefined)
       this.later(state, timeout, () =>

@@ -79,6 +79,23 @@ export function describeConformance(target: ConformanceTarget): void {
       if (shared) for (const file of ran) expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(releasedAt - 20);
     });
 
+    it("prepares a group of one with releaseWhenReady: `ready` before `exited`, the command runs once, the engine's release after changes nothing", async (ctx) => {
+      needsCommands(ctx);
+      const g = (await openRun()).group("alone", ["alone"]);
+      const [key] = g.place();
+      await g.placedAll([key!]);
+      const counted = sh(({ output }) => `echo ran; echo x >> ${output}/runs`);
+      const launch = g.launch("alone", counted);
+      // As the engine does: the release as soon as it is ready (a runtime may have started the command already).
+      g.handle.prepare(launch, { releaseWhenReady: true });
+      await g.until("ready or exited", () => (g.readyKeys.has(key!) || g.outcomes.has(key!) ? true : undefined));
+      expect(g.readyKeys.has(key!)).toBe(true);
+      await g.handle.release([key!]);
+      expect(await g.exit(key!)).toEqual({ kind: "exited", code: 0 });
+      expect((await readAll(g.handle.logs(key!))).text).toBe("ran\n");
+      if (pool.capabilities.sharedFileSystem) expect(readFileSync(`${launch.outputDir}/runs`, "utf8")).toBe("x\n");
+    });
+
     it("members reach each other by their {{host:X}} names: the name resolves and connects from a sibling", async (ctx) => {
       needsCommands(ctx);
       const g = (await openRun()).group("pair", ["server", "client", "watcher"]);

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HostRuntime, type TaskLaunch } from "../../src/runtime/index.js";
 import { openRunNetwork } from "../../src/runtime/host/network.js";
 import { spawnerPath } from "../../src/runtime/host/spawner.js";
-import { bridgesOfRun } from "../run/helpers.js";
+import { bridgesOfRun, processesWith } from "../run/helpers.js";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -62,6 +62,61 @@ describe("host runtime", () => {
   it("reports a signal as 128 + its number", async () => {
     const r = await runOne(false, (d) => launch(d, "killed", ["sh", "-c", "kill -TERM $$"]));
     expect(r.exit.code).toBe(143);
+  });
+
+  describe("prepared with releaseWhenReady (a group of one)", () => {
+    async function opened() {
+      const dataDir = mkdtempSync("/var/tmp/troupe-host-");
+      dirs.push(dataDir);
+      const runtime = new HostRuntime({ isolation: "none", home: "/nonexistent/troupe-home" });
+      await runtime.open({ runId: "host-test-at-once", dataDir });
+      return { dataDir, runtime };
+    }
+
+    it("starts the command as its sandbox comes up: it runs to its end with no release; the release after changes nothing", async () => {
+      const { dataDir, runtime } = await opened();
+      try {
+        const task = launch(dataDir, "quick", ["sh", "-c", "echo ran; exit 5"]);
+        const member = await runtime.prepare(task, { releaseWhenReady: true });
+        expect(await member.exited).toEqual({ code: 5 });
+        member.release();
+        expect(readFileSync(task.logPath, "utf8")).toBe("ran\n");
+      } finally {
+        await runtime.close();
+      }
+    });
+
+    it("reports a sandbox that cannot be set up as the same start error as a member released after its ready", async () => {
+      const { dataDir, runtime } = await opened();
+      const broken = (name: string) =>
+        launch(dataDir, name, ["true"], {
+          mounts: [{ source: join(dataDir, "no-such-source"), target: "/var/tmp/troupe-no-target", readOnly: true }],
+        });
+      try {
+        const atOnce = await runtime.prepare(broken("at-once"), { releaseWhenReady: true });
+        const released = await runtime.prepare(broken("released"));
+        released.release();
+        const [a, b] = [await atOnce.exited, await released.exited];
+        expect(a).toEqual({ code: 1, startError: expect.stringMatching(/^sandbox setup failed: .*no-such-source/) });
+        expect(a).toEqual({ ...b, startError: b.startError!.replaceAll("released", "at-once") });
+      } finally {
+        await runtime.close();
+      }
+      expect(existsSync("/var/tmp/troupe-no-target")).toBe(false);
+    });
+
+    it("is stopped as any member: a stop before the engine's release ends it as not started, and leaves nothing running", async () => {
+      const { dataDir, runtime } = await opened();
+      const sleep = `1234.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+      try {
+        const member = await runtime.prepare(launch(dataDir, "sleeper", ["sleep", sleep]), { releaseWhenReady: true });
+        await member.stop(0);
+        expect(await member.exited).toMatchObject({ startError: "stopped before its command started" });
+        expect(processesWith(sleep)).toEqual([]);
+      } finally {
+        await runtime.close();
+      }
+    });
   });
 
   it("refuses a file whose top-level directory does not exist, before anything runs", async () => {

@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TaskLaunch } from "../../src/runtime/index.js";
@@ -15,7 +15,8 @@ import { sandboxSpec } from "../../src/runtime/host/sandbox.js";
 import { spawnerDirectives } from "../../src/runtime/host/sandbox-commands.js";
 import { hostsText } from "../../src/runtime/host/sandbox-names.js";
 import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
-import type { Spawner } from "../../src/runtime/host/spawner.js";
+import { Spawner } from "../../src/runtime/host/spawner.js";
+import { onPath } from "../../src/util/executables.js";
 import { ensureSpawnerBuilt, HELPER, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
 
 const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-spawner");
@@ -150,6 +151,16 @@ describe("troupe-spawner: plain processes", () => {
     expect(readFileSync(logPath, "utf8")).toBe("before\nafter go\n");
   });
 
+  it("started released, runs the command without a release(): the start and its release reach the helper together", async () => {
+    const logPath = join(tempDir(), "released.log");
+    const script = `read x <&4; echo "after $x"; exit 4`;
+    const r = run(newSpawner(), { argv: ["sh", "-c", script], logPath, released: true });
+    expect(await r.exit).toEqual({ code: 4 });
+    expect(readFileSync(logPath, "utf8")).toBe("after go\n");
+    // A release after the end is harmless.
+    r.proc.release();
+  });
+
   it.each([
     ["SIGTERM", 143],
     ["SIGKILL", 137],
@@ -167,6 +178,37 @@ describe("troupe-spawner: plain processes", () => {
     const script = `sleep 30 & echo '{"bg": '$!'}' >&3; wait $!`;
     const r = run(newSpawner(), { argv: ["sh", "-c", script] }, (text, proc) => proc.signal("SIGKILL", JSON.parse(text).bg));
     expect(await r.exit).toEqual({ code: 137 }); // `wait` returns the background job's 128 + 9
+  });
+});
+
+// strace counts the helper's writes (only the helper's: not its children's), which nothing else could tell apart.
+describe.skipIf(!onPath("strace"))("troupe-spawner: its events (strace)", () => {
+  it("writes the events of a turn together, whole frames in one write, not four writes per event", async () => {
+    const dir = tempDir();
+    const trace = join(dir, "trace");
+    const wrapper = join(dir, "traced-spawner");
+    writeFileSync(wrapper, `#!/bin/sh\nexec strace -q -e trace=write -e signal=none -s 0 -o ${trace} ${HELPER}\n`);
+    chmodSync(wrapper, 0o755);
+    const spawner = new Spawner(wrapper);
+    try {
+      // Two processes at once, one released at its start and one after its status: several events a turn.
+      const script = `echo '{"child-pid": '$$'}' >&3; read x <&4; echo '{"exit-code": 0}' >&3`;
+      const first = run(spawner, { argv: ["sh", "-c", script], logPath: join(dir, "a.log"), released: true });
+      const second = run(spawner, { argv: ["sh", "-c", script], logPath: join(dir, "b.log") }, (_text, proc) => proc.release());
+      expect(await first.exit).toEqual({ code: 0 });
+      expect(await second.exit).toEqual({ code: 0 });
+    } finally {
+      spawner.close();
+    }
+    await waitFor(() => existsSync(trace) && readFileSync(trace, "utf8").includes("+++ exited"), "strace to finish");
+    // Each process: started, one or two status events (two lines may come in one read), exited: 6 to 8 frames in
+    // all, which went out in 4 writes each (24 or more) before, and now at most one write a frame, fewer when a
+    // turn had several.
+    const writes = readFileSync(trace, "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("write(1,"));
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.length).toBeLessThanOrEqual(8);
   });
 });
 
@@ -267,6 +309,24 @@ describe.skipIf(!isRoot)("troupe-spawner: own sandbox (root only: it makes names
     const many = ["proc", "/proc", ...Array.from({ length: 70_000 }, (_, i) => `env\0X${i}=1`.split("\0")).flat(), "--", "true"];
     const tooMany = run(newSpawner(), { argv: ["true"], directives: many, logPath: join(dir, "many.log") });
     expect(await tooMany.exit).toEqual({ error: expect.stringMatching(/more than the 65536 troupe-spawner takes/) });
+  });
+
+  it("started released, runs the sandbox's command at once; a setup failure is reported as without it", async () => {
+    const dir = tempDir();
+    const ran = run(newSpawner(), {
+      argv: ["sh"],
+      directives: ["proc", "/proc", "--", "sh", "-c", "echo ran; exit 3"],
+      logPath: join(dir, "ran.log"),
+      released: true,
+    });
+    expect(await ran.exit).toEqual({ code: 3 });
+    expect(ran.status()).toMatch(/^\{"child-pid": \d+\}\n\{"exit-code": 3\}\n$/);
+    expect(readFileSync(join(dir, "ran.log"), "utf8")).toBe("ran\n");
+    const directives = ["proc", "/proc", "bind", `${dir}/no-such-source`, `${dir}/target`, "--", "true"];
+    const failed = run(newSpawner(), { argv: ["true"], directives, logPath: join(dir, "fail.log"), released: true });
+    expect(await failed.exit).toEqual({ code: 1 });
+    expect(failed.status()).toMatch(/^\{"child-pid": \d+\}\n$/);
+    expect(readFileSync(join(dir, "fail.log"), "utf8")).toMatch(/^troupe sandbox: cannot bind .*no-such-source: No such file/);
   });
 
   it("reports a setup failure in the log, without an exit-code, before any mount reaches the host", async () => {

@@ -19,6 +19,8 @@ export class HostMember implements PreparedMember {
   private sandboxPid: number | undefined;
   private commandExit: number | undefined;
   private released = false;
+  /** Started released (SandboxStart.released): the first release() has nothing to send. */
+  private releasedAtStart: boolean;
   private ended = false;
   /** troupe killed the sandbox (a stop): a released command that reported no exit was killed, not a failed setup. */
   private killed = false;
@@ -28,14 +30,17 @@ export class HostMember implements PreparedMember {
 
   constructor(
     readonly launch: TaskLaunch,
-    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised">,
+    command: Pick<SandboxStart, "argv" | "directives" | "keep" | "supervised" | "released">,
     run: RunContext,
     start: StartSandboxProcess,
     configureNetwork: ((pid: number) => Promise<void>) | undefined,
   ) {
+    this.releasedAtStart = command.released === true;
     let resolveStarted!: (pid: number) => void;
     let rejectStarted!: (error: Error) => void;
     const started = new Promise<number>((resolve, reject) => ((resolveStarted = resolve), (rejectStarted = reject)));
+    /** The sandbox said its PID: `started` is settled, and an end is no failure to start. */
+    let sandboxUp = false;
     let resolveExited!: (info: ExitInfo) => void;
     this.exited = new Promise((resolve) => (resolveExited = resolve));
 
@@ -46,7 +51,10 @@ export class HostMember implements PreparedMember {
       {
         // bwrap's status channel (and troupe-spawner's own sandbox's): one JSON object per line.
         status: jsonLines((message) => {
-          if (typeof message["child-pid"] === "number") resolveStarted(message["child-pid"]);
+          if (typeof message["child-pid"] === "number") {
+            sandboxUp = true;
+            resolveStarted(message["child-pid"]);
+          }
           if (typeof message["exit-code"] === "number") this.commandExit = message["exit-code"];
           if (typeof message.stopped === "number") this.stoppedForRestart();
         }),
@@ -63,7 +71,8 @@ export class HostMember implements PreparedMember {
             return;
           }
           this.restarting?.(false);
-          rejectStarted(new Error(this.setupFailure()));
+          // Read from its log only when it never came up (not at every end: a file read per task).
+          if (!sandboxUp) rejectStarted(new Error(this.setupFailure()));
           if (this.killed && !this.released) {
             // Stopped at the barrier. (bwrap may report its own child's end: the sandbox's, not a command's.)
             resolveExited({ code: code ?? 128, startError: "stopped before its command started" });
@@ -71,8 +80,10 @@ export class HostMember implements PreparedMember {
             // Killed with its sandbox (a forced stop): the sandbox's PID 1 had no time to report the command's end.
             resolveExited({ code: 128 + 9 });
           } else if (this.commandExit === undefined) {
-            // The command never ran: bwrap itself failed, or we stopped it at the barrier.
-            resolveExited({ code: code ?? 128, startError: this.released ? this.setupFailure() : "stopped before its command started" });
+            // The command never ran: bwrap itself failed, or we stopped it at the barrier. (Started released, a
+            // failed setup may be told before troupe has released it.)
+            const setupFailed = this.released || this.releasedAtStart;
+            resolveExited({ code: code ?? 128, startError: setupFailed ? this.setupFailure() : "stopped before its command started" });
           } else resolveExited({ code: this.commandExit });
         },
       },
@@ -124,6 +135,10 @@ export class HostMember implements PreparedMember {
 
   release(): void {
     this.released = true;
+    if (this.releasedAtStart) {
+      this.releasedAtStart = false;
+      return;
+    }
     this.process.release();
   }
 

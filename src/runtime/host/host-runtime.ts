@@ -16,6 +16,7 @@ import { bwrapCommand } from "./bwrap-command.js";
 import { hasMaskable } from "../../util/secret-mask.js";
 import { homeIdentity } from "../home-identity.js";
 import { KeptMember, keptStateDir } from "../kept-task.js";
+import type { PrepareOptions } from "../../port/index.js";
 import type { PreparedMember, RunContext, Runtime, TaskLaunch } from "../types.js";
 import { HostMember } from "./host-member.js";
 import { canUseNetworkNamespaces, openRunNetwork, sweepRunNetworks, type RunNetwork } from "./network.js";
@@ -198,7 +199,7 @@ export class HostRuntime implements Runtime {
     this.names?.release(addresses);
   }
 
-  async prepare(launch: TaskLaunch): Promise<PreparedMember> {
+  async prepare(launch: TaskLaunch, options?: PrepareOptions): Promise<PreparedMember> {
     const run = this.run;
     if (!run) throw new Error("the host runtime was not opened");
     if (this.refusal !== undefined) throw new SandboxError(this.refusal);
@@ -255,11 +256,13 @@ export class HostRuntime implements Runtime {
     const argsFile = join(dir, "secret.args");
     const bwrap = own ? undefined : bwrapCommand(spec, launch.secrets, argsFile);
     if (bwrap?.hiddenArgs !== undefined) writeFileSync(argsFile, bwrap.hiddenArgs, { mode: 0o600 });
-    const command = own
-      ? { argv: launch.argv, directives: spawnerDirectives(spec), keep }
-      : { argv: bwrap!.argv, keep, supervised: supervisor !== undefined };
     const configureNetwork =
       this.network && !launch.hostNetwork ? (pid: number) => this.configureNetwork(pid, launch.address, dir) : undefined;
+    // Released as it starts where nothing is to be done between the two (a network namespace is configured first).
+    const released = options?.releaseWhenReady === true && configureNetwork === undefined;
+    const command = own
+      ? { argv: launch.argv, directives: spawnerDirectives(spec), keep, released }
+      : { argv: bwrap!.argv, keep, supervised: supervisor !== undefined, released };
     const member = new HostMember(launch, command, run, start, configureNetwork);
     this.members.add(member);
     void member.exited.then(() => this.members.delete(member));

@@ -59,6 +59,12 @@ export interface SandboxStart {
    */
   keep?: string;
   /**
+   * The command starts as soon as the sandbox is up, without a `release()`
+   * (a group of one: PrepareOptions.releaseWhenReady). Through
+   * troupe-spawner, the start and its release go out in one write.
+   */
+  released?: boolean;
+  /**
    * `argv` is bwrap starting `troupe-spawner supervise` as its PID 1
    * (SandboxSpec.supervisor): troupe-spawner only, never kept.
    */
@@ -72,7 +78,7 @@ export function signalNumber(name: NodeJS.Signals): number {
 }
 
 /** Node's own child_process: a fork of the whole Node process per task (about 2 ms). */
-export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live, supervised, secrets }, events) => {
+export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, live, supervised, secrets, released }, events) => {
   if (directives || supervised) throw new Error("troupe's own sandbox, and a supervised bwrap, need the troupe-spawner helper");
   const masked = hasMaskable(secrets);
   // Without a live view or secrets to mask, output goes straight from the task to its log file.
@@ -116,6 +122,7 @@ export const startWithNode: StartSandboxProcess = ({ argv, directives, logPath, 
     if (log) log.end(() => finish());
     else finish();
   });
+  if (released) barrier.end("go");
   return {
     release: () => barrier.end("go"),
     signal(name, pid) {

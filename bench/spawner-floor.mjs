@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// Benchmark: troupe-spawner alone, without troupe (issue 13's floor). Run as
+// root after `npm run build`:
+//   node bench/spawner-floor.mjs [--tasks 3000] [--parallel 2] [--mounts full|none]
+// Starts N sandboxes of `true`, P at once, through the helper's own protocol
+// (native/spawner.c), each released in the same write as its start, with the
+// directives a flat workflow's task gets (`--mounts none`: the namespaces
+// only). Reports the wall time per task and the CPU per task of the helper
+// itself and of its sandboxes (the helper's own and its reaped children's
+// times, from /proc), beside `xargs -P N` running `true` the same number of
+// times (its CPU by GNU time). What troupe's Node adds on top is the rest of task-scale.mjs's figure.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    tasks: { type: "string", default: "3000" },
+    parallel: { type: "string", default: "2" },
+    mounts: { type: "string", default: "full" },
+  },
+});
+const tasks = Number(values.tasks);
+const parallel = Number(values.parallel);
+const helper = new URL("../native/build/troupe-spawner", import.meta.url).pathname;
+const root = mkdtempSync("/var/tmp/troupe-spawner-floor-");
+// What the host runtime hides from a task (troupe's home, and these where the machine has them: sandbox.ts).
+const hidden = [root, ...["/run/netns", "/run/user", "/run/dbus"].filter((path) => existsSync(path))];
+
+function frame(fields) {
+  const text = fields.join("\0") + "\0";
+  const out = Buffer.alloc(4 + Buffer.byteLength(text));
+  out.writeUInt32LE(out.length - 4, 0);
+  out.write(text, 4);
+  return out;
+}
+
+/** The start of task i, as the host runtime sends it for `true` with --isolation none (user, output, mounts, files). */
+function start(i) {
+  const output = `${root}/outputs/t${i}/0`;
+  const d = ["hostname", `t${i}`, "chdir", "/"];
+  if (values.mounts === "full") {
+    d.push("read-only-root", "user", "65534", "65534", "mkdir", output, "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp");
+    for (const path of hidden) d.push("hide", path);
+    d.push("bind", output, output, "ro-data", "127.0.0.1\tlocalhost\n", "/etc/hosts");
+    d.push("ro-data", "nameserver 127.0.0.1\n", "/etc/resolv.conf");
+    for (const path of hidden) d.push("seal", path);
+  }
+  d.push("env", "PATH=/usr/bin:/bin", "--", "true");
+  return Buffer.concat([frame(["sandbox", String(i), "file", `${root}/logs/t${i}.log`, ...d]), frame(["release", String(i)])]);
+}
+
+/** User+system seconds of the helper itself and of its reaped children (its sandboxes). */
+function cpuOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const ticks = (i) => Number(fields[i]) / 100;
+  return { own: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
+}
+
+const child = spawn(helper, [], { stdio: ["pipe", "pipe", "inherit"] });
+let next = 0;
+let done = 0;
+let pending = Buffer.alloc(0);
+const t0 = performance.now();
+const finished = new Promise((resolve, reject) => {
+  child.stdout.on("data", (data) => {
+    pending = Buffer.concat([pending, data]);
+    while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
+      const [op, , rest] = pending
+        .subarray(4, 4 + pending.readUInt32LE(0))
+        .toString("latin1")
+        .split("\0");
+      pending = pending.subarray(4 + pending.readUInt32LE(0));
+      if (op === "failed" || (op === "exited" && rest !== "0")) reject(new Error(`a task ${op}: ${rest}`));
+      if (op !== "exited") continue;
+      done++;
+      if (next < tasks) child.stdin.write(start(next++));
+      else if (done === tasks) resolve(performance.now() - t0);
+    }
+  });
+});
+for (; next < Math.min(parallel, tasks); next++) child.stdin.write(start(next));
+try {
+  const ms = await finished;
+  const cpu = cpuOf(child.pid);
+  const perTask = (s) => ((s * 1000) / tasks).toFixed(2);
+  const x0 = performance.now();
+  const xargs = spawnSync("/usr/bin/time", ["-f", "%U %S", "sh", "-c", `seq ${tasks} | xargs -P ${parallel} -I{} true`], {
+    encoding: "utf8",
+  });
+  if (xargs.status !== 0) throw new Error(`xargs failed: ${xargs.stderr}`);
+  const xargsMs = performance.now() - x0;
+  const xargsCpu = xargs.stderr.trim().split("\n").pop().split(" ").map(Number);
+  console.log(`${tasks} sandboxes of true, ${parallel} at once, mounts ${values.mounts}`);
+  console.log(
+    `  troupe-spawner alone ${(ms / tasks).toFixed(2)} ms/task; CPU per task: helper ${perTask(cpu.own)} ms, its sandboxes ${perTask(cpu.children)} ms`,
+  );
+  console.log(
+    `  xargs -P ${parallel}          ${(xargsMs / tasks).toFixed(2)} ms/task; CPU per task ${perTask(xargsCpu[0] + xargsCpu[1])} ms`,
+  );
+} finally {
+  child.stdin.end();
+  rmSync(root, { recursive: true, force: true });
+}
