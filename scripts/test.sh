@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # podman and its network stack: the container runtime; busybox-static and debootstrap: the test images;
 # graphviz: `troupe plan --output dot` is read back by the real `dot`; openssl and curl: the Kubernetes test cluster;
 # chromium and fonts-dejavu-core: the web UI's tests in a real browser (playwright-core drives it; no browser download).
-# libjansson-dev: troupe-slurm-helper (the Slurm member helper in C) links its static libjansson.a.
-APT_PACKAGES=(bubblewrap libjansson-dev iptables netcat-openbsd podman runc netavark aardvark-dns containernetworking-plugins uidmap
+# libjansson-dev: troupe-slurm-helper (the Slurm member helper in C) links its static libjansson.a; strace: a
+# test counts troupe-spawner's writes.
+APT_PACKAGES=(bubblewrap libjansson-dev strace iptables netcat-openbsd podman runc netavark aardvark-dns containernetworking-plugins uidmap
   fuse-overlayfs slirp4netns busybox-static debootstrap graphviz openssl curl chromium fonts-dejavu-core)
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
