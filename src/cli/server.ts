@@ -109,6 +109,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
     spread: nodes             # slurm: nodes, each member on a node of its own (default), or pack
     task_user: "1000:1000"    # slurm, jobs as root: who tasks run as in their node's sandbox (default nobody)
     node_engine: podman       # slurm: each task in a podman container of its image on its node (default: host sandbox)
+    batch_jobs: true          # slurm: groups as batch jobs (a server's always are: its tasks outlive it)
   - name: k8s                 # a Kubernetes cluster: a pod per task attempt
     runtime: kubernetes
     namespace: team-a         # kubernetes: the namespace (default: the context's, else default)
