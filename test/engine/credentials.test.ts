@@ -14,16 +14,18 @@ import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { WorkflowRun, type RunOptions } from "../../src/engine/index.js";
 import type { CredentialInjection, GroupHandle, GroupListener, GroupRef, MemberRef, RunSession, TaskLaunch } from "../../src/port/index.js";
-import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
+import { FakeClock, InertGroupParts, MemoryRecorder, flush } from "./fakes.js";
 import { compileYaml } from "./plan-helpers.js";
 
 const SECRET = "ghp_engineSECRET0123456789";
 
 /** Places at once, is ready at once, and "runs" a launch by streaming its TOKEN variable; exits 0. */
-class InstantGroup implements GroupHandle {
+class InstantGroup extends InertGroupParts implements GroupHandle {
   readonly id = "instant";
   readonly launches: TaskLaunch[] = [];
-  constructor(private readonly listener: GroupListener) {}
+  constructor(private readonly listener: GroupListener) {
+    super();
+  }
   place(members: readonly MemberRef[]): void {
     members.forEach((m, i) => this.listener.placed(m.key, { address: `10.1.0.${i + 1}`, hostName: m.taskName, node: "n" }));
   }
@@ -34,22 +36,11 @@ class InstantGroup implements GroupHandle {
   async release(keys: readonly string[]): Promise<void> {
     setTimeout(() => keys.forEach((key) => this.listener.exited(key, { kind: "exited", code: 0 })), 50);
   }
-  async stop(): Promise<void> {}
-  async restart(): Promise<boolean> {
-    return false;
-  }
-  canRestart(): boolean {
-    return false;
-  }
-  async reattach(): Promise<boolean> {
-    return false;
-  }
-  logs(key: string): Readable {
+  override logs(key: string): Readable {
     const token = this.launches.find((l) => l.key === key)?.env.TOKEN ?? "none";
     // The secret cut across two chunks, as a cluster's stream may cut it.
     return Readable.from([Buffer.from(`token=${token.slice(0, 7)}`), Buffer.from(`${token.slice(7)} done\n`)]);
   }
-  async close(): Promise<void> {}
 }
 
 class InstantPool implements RunSession {

@@ -5,6 +5,7 @@
  */
 import type { Clock, RunRecorder } from "../../src/engine/index.js";
 import type { StatusUpdate, Transition } from "../../src/store/index.js";
+import type { Readable } from "node:stream";
 
 /** What the recorder keeps of one task attempt. */
 export interface AttemptRow extends StatusUpdate {
@@ -84,4 +85,25 @@ export class MemoryRecorder implements RunRecorder {
   logPath(_runId: string, groupName: string, taskName: string, retryId: number): string {
     return `/logs/${groupName}/${taskName}/${retryId}.log`;
   }
+}
+
+/**
+ * What a fake group that only places, prepares and releases does with the rest of the port: stops are no-ops,
+ * nothing restarts in place or re-attaches, no logs. A test's group extends it with the parts it plays.
+ */
+export abstract class InertGroupParts {
+  async stop(): Promise<void> {}
+  async restart(): Promise<boolean> {
+    return false;
+  }
+  canRestart(): boolean {
+    return false;
+  }
+  async reattach(): Promise<boolean> {
+    return false;
+  }
+  logs(_key: string): Readable {
+    throw new Error("no logs here");
+  }
+  async close(): Promise<void> {}
 }

@@ -8,17 +8,18 @@
 import { describe, expect, it } from "vitest";
 import { WorkflowRun, type RunResult } from "../../src/engine/index.js";
 import type { GroupHandle, GroupListener, GroupRef, MemberRef, PrepareOptions, RunSession, TaskLaunch } from "../../src/port/index.js";
-import { FakeClock, MemoryRecorder, flush } from "./fakes.js";
+import { FakeClock, InertGroupParts, MemoryRecorder, flush } from "./fakes.js";
 import { compileYaml } from "./plan-helpers.js";
 
 /** A group whose members are placed at once; one prepared with releaseWhenReady runs and exits 0 in the same call. */
-class InstantGroup implements GroupHandle {
+class InstantGroup extends InertGroupParts implements GroupHandle {
   readonly id: string;
   constructor(
     group: GroupRef,
     private readonly listener: GroupListener,
     private readonly log: string[],
   ) {
+    super();
     this.id = group.name;
   }
   place(members: readonly MemberRef[]): void {
@@ -41,20 +42,6 @@ class InstantGroup implements GroupHandle {
       queueMicrotask(() => this.listener.exited(key, { kind: "exited", code: 0 }));
     }
   }
-  async stop(): Promise<void> {}
-  async restart(): Promise<boolean> {
-    return false;
-  }
-  canRestart(): boolean {
-    return false;
-  }
-  async reattach(): Promise<boolean> {
-    return false;
-  }
-  logs(): never {
-    throw new Error("no logs here");
-  }
-  async close(): Promise<void> {}
 }
 
 async function runWith(yaml: string, durableStarts = false) {
