@@ -46,6 +46,8 @@ export interface RunOptions extends SpecOptions, RuntimeFlags {
   /** Take --gpus as given, even above the GPUs nvidia-smi lists. */
   gpusUnchecked?: boolean;
   maxParallel?: number;
+  /** `--start-timeout`, in ms: how long a task's sandbox may take to come up (RunOptions.startTimeoutMs in the engine). */
+  startTimeout?: number;
   allowPrivileged?: boolean;
   /** `--allow-host-network`: tasks with `hostNetwork: true` may run on the machine's own network. */
   allowHostNetwork?: boolean;
@@ -166,6 +168,7 @@ export async function runWorkflow(
       capacity,
       maxParallel: maxParallelFor(backend.capabilities, options.maxParallel),
       maxRetries: options.maxRetries,
+      startTimeoutMs: options.startTimeout,
       reused,
       foreignOutputs: foreign.outputs,
       foreignStored: foreign.stored,

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import type { RunOptions } from "./run-action.js";
 import { addRuntimeFlags } from "./runtime-flags.js";
-import { action, addSpecOptions, parseNonNegativeInt, setEnvOption } from "./shared.js";
+import { action, addSpecOptions, parseDurationFlag, parseNonNegativeInt, setEnvOption } from "./shared.js";
 
 export function runCommand(): Command {
   const command = addRuntimeFlags(
@@ -27,6 +27,11 @@ export function runCommand(): Command {
     .option(
       "--data-store <url>",
       "intermediate storage, s3://BUCKET/PREFIX: every task's output is uploaded to PREFIX/RUN/TASK/RETRY/ when it ends and downloaded into its consumers' inputs (with the DATA credential of the bucket; default: tasks read each other's directories)",
+    )
+    .option(
+      "--start-timeout <duration>",
+      "how long a task's sandbox, container or pod may take to come up before the task fails FAILED_START_TIMEOUT (3005), e.g. 90s, 10m (default 30m, as OSMO's max_pod_restart_limit; 0: no limit)",
+      parseDurationFlag("--start-timeout"),
     )
     .option("--log-file <path>", "write troupe's own log of the run there, JSON lines (default: none; or TROUPE_LOG_FILE)")
     .option(

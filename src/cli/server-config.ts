@@ -16,6 +16,7 @@
  *     gpus_unchecked: true     # take gpus as given (GPUs nvidia-smi does not list)
  *     max_retries: 2           # OSMO's max_retry_per_task (default 0)
  *     max_parallel: 64         # tasks at once (default: the runtime's, engine/max-parallel.ts)
+ *     start_timeout: 30m       # a task whose sandbox is not up by then fails FAILED_START_TIMEOUT (0: no limit)
  *     exit_actions: {RESCHEDULE: "137"}   # defaults after each task's own
  *     task_user: "1000:1000"   # host runtime, as root: who tasks run as (default nobody, 65534:65534)
  *     privileged_allowed: false  # whether tasks with privileged: true may run (as root)
@@ -48,7 +49,7 @@ import { TroupeError, UsageError } from "../errors/index.js";
 import { parseStorageUrl } from "../model/index.js";
 import { maxParallelFor } from "../engine/index.js";
 import { compileExitActions } from "../plan/index.js";
-import { checkVolumeMount, ExitActionsSchema, parseExitRanges, parseSize } from "../spec/index.js";
+import { checkVolumeMount, ExitActionsSchema, parseDuration, parseExitRanges, parseSize } from "../spec/index.js";
 import type { Pool } from "../server/index.js";
 import { poolGpus } from "./gpus.js";
 
@@ -67,6 +68,11 @@ const PoolConfig = z
     max_retries: z.number().int().min(0).default(0),
     // Absent: the runtime's default (engine/max-parallel.ts: 64, on kubernetes 1000).
     max_parallel: z.number().int().min(1).optional(),
+    // Absent: the engine's default (engine/start-deadline.ts: 30m); 0: no limit.
+    start_timeout: z
+      .union([z.string(), z.number()])
+      .refine((v) => parseDuration(v).ok, "a duration such as 10m or 90s (0: no limit)")
+      .optional(),
     exit_actions: ExitActionsSchema.refine(
       (actions) => Object.values(actions).every((v) => v === undefined || parseExitRanges(v).ok),
       'exit codes or ranges such as "1,3-5"',
@@ -166,6 +172,7 @@ export async function openPool(config: PoolConfig, home: string, naming = FIELD_
     },
     maxRetries: config.max_retries,
     maxParallel: maxParallelFor(chosen.backend.capabilities, config.max_parallel),
+    startTimeoutMs: config.start_timeout === undefined ? undefined : (parseDuration(config.start_timeout) as { value: number }).value,
     exitActions: compileExitActions(config.exit_actions),
     privilegedAllowed: config.privileged_allowed,
     hostNetworkAllowed: config.host_network_allowed,

@@ -91,6 +91,7 @@ The config file (--config, YAML or JSON) lists the pools; users pick one with
                               #   takes it as given
     max_retries: 2            # how often RESCHEDULE may retry a task (default 0)
     max_parallel: 64          # tasks running at once (default 64; kubernetes 1000)
+    start_timeout: 30m        # a task whose sandbox is not up by then fails FAILED_START_TIMEOUT (default 30m; 0: none)
     exit_actions: {RESCHEDULE: "137"}   # after each task's own exitActions
     task_user: "1000:1000"    # host runtime, as root: who tasks run as (default nobody, 65534:65534)
     privileged_allowed: false # whether tasks with privileged: true may run, as root

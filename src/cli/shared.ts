@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import pc from "picocolors";
 import { TroupeError, UsageError } from "../errors/index.js";
+import { parseDuration } from "../spec/values.js";
 import { readBounded, type BoundedRead } from "./read-bounded.js";
 
 export type OutputFormat = "pretty" | "json";
@@ -71,6 +72,15 @@ export function readWorkflowFile(file: string, maxBytes: number): BoundedRead {
     if (code === "EISDIR") throw new TroupeError("E_NOT_A_FILE", `${file} is a directory, not a workflow file`, "usage");
     throw new TroupeError("E_FILE_UNREADABLE", `${file}: cannot read (${code ?? String(error)})`, "usage");
   }
+}
+
+/** A duration flag, `<int><s|m|h|d>` as the spec's timeouts (a bare integer is seconds), in milliseconds. */
+export function parseDurationFlag(flag: string) {
+  return (value: string): number => {
+    const parsed = parseDuration(value);
+    if (!parsed.ok) throw new UsageError(`${flag} ${parsed.reason}, got \`${value}\``);
+    return parsed.value;
+  };
 }
 
 export function parseNonNegativeInt(flag: string) {

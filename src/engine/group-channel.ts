@@ -7,6 +7,8 @@ export class AttemptEvents {
   readonly ready: Promise<boolean>;
   readonly exited: Promise<MemberOutcome>;
   wasReady = false;
+  /** Its end is known (told by the runtime, or decided by the engine). */
+  ended = false;
   /** The cluster said why it has not placed the attempt yet (GroupListener.unplaced). */
   onUnplaced?: (reason: string) => void;
   /**
@@ -36,6 +38,7 @@ export class AttemptEvents {
   }
 
   end(outcome: MemberOutcome): void {
+    this.ended = true;
     this.settlePlaced(undefined);
     this.settleReady(false);
     this.settleExited(outcome);

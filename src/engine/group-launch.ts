@@ -18,6 +18,7 @@ import { copyLog } from "./log-copy.js";
 import { cameUp, readyMember, stopAttempt, type ReadyMember } from "./attempt-ready.js";
 import type { LiveAttempt, RunState } from "./run-state.js";
 import { RuntimeExitCode, isFinal, type TaskStatus } from "./statuses.js";
+import { armStartDeadline } from "./start-deadline.js";
 import { noteUnplaced } from "./unplaced.js";
 
 /** How much earlier than its siblings a lead's command starts (within the 100 ms start window). */
@@ -40,6 +41,8 @@ export interface LaunchSite {
   readonly localLogs: boolean;
   readonly durableStarts: boolean;
   readonly leadHeadStartMs: number;
+  /** How long a member's sandbox may take to come up (start-deadline.ts; 0: no limit). */
+  readonly startTimeoutMs: number;
   grace(): number;
   /** Where attempt `retryId` of task t writes `{{output}}`. */
   outputDirOf(g: number, t: number, retryId: number): string;
@@ -255,6 +258,7 @@ export class GroupLauncher {
         if (member) this.release(g, [member]);
       };
     attempt.handle.prepare(launch, releaseWhenReady ? { releaseWhenReady } : undefined);
+    armStartDeadline(this.site.clock, this.site.startTimeoutMs, attempt, events);
     if (staged && !(await staged) && attempt.dataFailure) void stopAttempt(attempt, 0);
     if (!(await events.ready)) return undefined;
     return releaseWhenReady ? undefined : readyMember(this.site.state, g, t, retryId, attempt);

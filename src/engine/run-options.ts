@@ -67,6 +67,11 @@ export interface RunOptions {
   poolExitActions?: readonly ExitActionRule[];
   /** Grace between the polite signal and the kill when stopping a task. */
   stopGraceMs?: number;
+  /**
+   * How long a member's sandbox may take to come up, from the runtime's prepare to ready, before it ends
+   * FAILED_START_TIMEOUT (start-deadline.ts; default DEFAULT_START_TIMEOUT_MS, 30 minutes; 0: no limit).
+   */
+  startTimeoutMs?: number;
   /** Head start of a group's lead over its siblings (default LEAD_HEAD_START_MS; 0: all at once). */
   leadHeadStartMs?: number;
   clock?: Clock;

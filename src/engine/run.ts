@@ -22,6 +22,7 @@ import { RunHoldings } from "./run-holdings.js";
 import type { RunOptions, RunResult } from "./run-options.js";
 import { resumeRun, type ResumeSite } from "./run-resume.js";
 import { schedule, type SchedulerAction } from "./scheduler.js";
+import { DEFAULT_START_TIMEOUT_MS } from "./start-deadline.js";
 import type { PoolMember, PoolPriority } from "./shared-pool.js";
 import { PlatformExitCode, isFinal, type GroupStatus, type TaskStatus } from "./statuses.js";
 import { unplacedCause } from "./unplaced.js";
@@ -104,6 +105,7 @@ export class WorkflowRun implements PoolMember {
       localLogs: capabilities?.localLogs ?? true,
       durableStarts: durableStarts === true,
       leadHeadStartMs: leadHeadStartMs ?? LEAD_HEAD_START_MS,
+      startTimeoutMs: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       grace: () => this.grace(),
       outputDirOf: (g, t, retryId) => this.outputDirOf(g, t, retryId),
       onExit: (g, t, retryId, outcome, started) => this.onExit(g, t, retryId, outcome, started),

@@ -8,6 +8,8 @@ export interface Pool {
   capacity: Capacity;
   maxRetries: number;
   maxParallel: number;
+  /** How long a task's sandbox may take to come up (engine RunOptions.startTimeoutMs; absent: the default, 30m). */
+  startTimeoutMs?: number;
   /** Exit actions applied after each task's own. */
   exitActions: readonly ExitActionRule[];
   /** Tasks with `privileged: true` may run (as root); refused otherwise. */

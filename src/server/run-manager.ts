@@ -270,6 +270,7 @@ export class RunManager implements RunControl {
         pool: this.shared.get(pool.name),
         durableStarts: true,
         maxRetries: pool.maxRetries,
+        startTimeoutMs: pool.startTimeoutMs,
         poolExitActions: pool.exitActions,
         defaultMounts: pool.defaultMounts,
         dataStore: pool.dataStore,

@@ -238,6 +238,17 @@ describe("troupe validate", () => {
     }
   });
 
+  it("treats a --start-timeout that is no duration as a usage error (exit 2) saying what one is", () => {
+    const file = writeSpec("start-timeout.yaml", VALID);
+    for (const value of ["1.5h", "soon", "-3s"]) {
+      const run = troupe(["run", file, "--runtime", "host", "--start-timeout", value]);
+      expect(run.status, value).toBe(2);
+      expect(run.stderr).toContain(
+        `--start-timeout must be an integer followed by one unit: s, m, h or d (for example \`30m\`), got \`${value}\``,
+      );
+    }
+  });
+
   it("reads the spec from standard input with `-`", () => {
     const ok = troupe(["validate", "-"], { input: VALID.join("\n") + "\n" });
     expect(ok.status).toBe(0);

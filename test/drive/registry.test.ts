@@ -119,6 +119,22 @@ describe("a server's config file", () => {
     expect(() => readServerConfig(path)).toThrow(`--config ${path}: pools.0: pool p: runtime host does not take engine`);
   });
 
+  it("a pool's start_timeout is a duration (0: no limit) that reaches its runs' engine; anything else is refused naming the field", async () => {
+    for (const [value, ms] of [
+      ["10m", 600_000],
+      ["90s", 90_000],
+      ["0", 0],
+      ["45", 45_000],
+    ] as const) {
+      const [pool] = readServerConfig(config(`pools:\n- name: p\n  runtime: host\n  start_timeout: ${value}\n`));
+      expect((await openPool(pool!, dir)).pool.startTimeoutMs, value).toBe(ms);
+    }
+    const [unset] = readServerConfig(config("pools:\n- name: p\n  runtime: host\n"));
+    expect((await openPool(unset!, dir)).pool.startTimeoutMs).toBeUndefined();
+    const path = config("pools:\n- name: p\n  runtime: host\n  start_timeout: 1.5h\n");
+    expect(() => readServerConfig(path)).toThrow(`--config ${path}: pools.0.start_timeout: a duration such as 10m or 90s (0: no limit)`);
+  });
+
   it("a pool's runtime options reach its runtime (podman, pull: never: an image not here is not pulled)", async () => {
     const path = config("pools:\n- name: p\n  runtime: container\n  engine: podman\n  pull: never\n");
     const [pool] = readServerConfig(path);

@@ -92,7 +92,7 @@ export class MemoryRecorder implements RunRecorder {
  * nothing restarts in place or re-attaches, no logs. A test's group extends it with the parts it plays.
  */
 export abstract class InertGroupParts {
-  async stop(): Promise<void> {}
+  async stop(_key: string, _graceMs: number): Promise<void> {}
   async restart(): Promise<boolean> {
     return false;
   }
