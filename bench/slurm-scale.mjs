@@ -11,6 +11,9 @@
 // 2. A group of 6 members over the 3 nodes (two CPUs each on four-CPU nodes, packed: two per node): from the
 //    group's admission (its SCHEDULING transition) to every command started, and the start skew, from the run
 //    record (each start_time is the node's own, as the member's helper saw its command start).
+// 3. troupe's fixed cost, which no per-task work can hide when the tasks do nothing: Node.js's empty start
+//    (`node -e 0`), `troupe --version`, and a one-task run from the process's start to its run recorded
+//    (submit_time), beside the part of the srun script's time for 12 trivial tasks that 1.2x would leave.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -64,8 +67,10 @@ function srunScript(N, command) {
 }
 
 const ms = (iso) => Date.parse(iso);
+const best = (values) => Math.min(...values);
 const fmt = (n) => n.toFixed(0);
 
+let trivialSrunMs = 0;
 try {
   console.log(`# slurm-scale: best of ${rounds} rounds, alternating; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const { n: N, what, command } of cases) {
@@ -77,8 +82,8 @@ try {
       theirs.push(srunScript(N, command));
       ours.push(troupeRun(file).ms);
     }
-    const best = (values) => Math.min(...values);
     const ratio = best(ours) / best(theirs);
+    if (command === "true") trivialSrunMs = best(theirs);
     console.log(
       `${N} tasks doing ${what}: srun script ${fmt(best(theirs))} ms, troupe ${fmt(best(ours))} ms: ratio ${ratio.toFixed(2)} ` +
         `(rounds: srun ${theirs.map(fmt).join(", ")}; troupe ${ours.map(fmt).join(", ")})`,
@@ -118,6 +123,23 @@ try {
   }
   console.log(
     `group of 6 over 3 nodes: admission to every command started ${admissions.map(fmt).join(", ")} ms; start skew ${skews.map(fmt).join(", ")} ms`,
+  );
+
+  const one = join(dir, "one.yaml");
+  writeFileSync(one, fanOut(1, "true"));
+  const nodeStart = [];
+  const version = [];
+  const recorded = [];
+  for (let r = 0; r < rounds; r++) {
+    nodeStart.push(timed([process.execPath, "-e", "0"]).ms);
+    version.push(timed([troupe, "--version"], { env }).ms);
+    const t0 = Date.now();
+    recorded.push(ms(troupeRun(one).record.submit_time) - t0);
+  }
+  console.log(
+    `troupe's fixed cost: node -e 0 ${fmt(best(nodeStart))} ms, troupe --version ${fmt(best(version))} ms, ` +
+      `a one-task run recorded ${fmt(best(recorded))} ms after its start; ` +
+      `1.2x the srun script of 12 trivial tasks leaves ${fmt(trivialSrunMs * 0.2)} ms for all of troupe's own work`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Benchmark: troupe-spawner alone, without troupe (issue 13's floor). Run as
 // root after `npm run build`:
-//   node bench/spawner-floor.mjs [--tasks 3000] [--parallel 2] [--mounts full|none]
+//   node bench/spawner-floor.mjs [--tasks 3000] [--parallel 2] [--mounts full|per-task|none]
 // Starts N sandboxes of `true`, P at once, through the helper's own protocol
 // (native/spawner.c), each released in the same write as its start, with the
 // directives a flat workflow's task gets (`--mounts none`: the namespaces
-// only). Reports the wall time per task and the CPU per task of the helper
-// itself and of its sandboxes (the helper's own and its reaped children's
-// times, from /proc), beside `xargs -P N` running `true` the same number of
-// times (its CPU by GNU time). What troupe's Node adds on top is the rest of task-scale.mjs's figure.
+// only; `per-task`: only the mounts that must be made for each task, what a
+// template mount namespace cloned per task would leave). Reports the wall time
+// per task and the CPU per task of the helper itself and of its sandboxes (the
+// helper's own and its reaped children's times, from /proc), beside `xargs -P
+// N` running `true` the same number of times (its CPU by GNU time), and beside
+// bench/sandbox-floor.c, the kernel's price alone: `true` started by a bare
+// fork, by a clone into the namespaces, and by that clone plus the mounts no
+// task goes without, no troupe at all. What troupe's Node adds on top is the
+// rest of task-scale.mjs's figure.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -39,6 +44,11 @@ function frame(fields) {
 function start(i) {
   const output = `${root}/outputs/t${i}/0`;
   const d = ["hostname", `t${i}`, "chdir", "/"];
+  if (values.mounts === "per-task") {
+    // What differs from task to task: its own /proc, /tmp and /dev/shm (here a tmpfs on /mnt), output, hosts file.
+    d.push("user", "65534", "65534", "mkdir", output, "proc", "/proc", "tmpfs", "/tmp", "tmpfs", "/mnt");
+    d.push("bind", output, output, "ro-data", "127.0.0.1\tlocalhost\n", "/etc/hosts");
+  }
   if (values.mounts === "full") {
     d.push("read-only-root", "user", "65534", "65534", "mkdir", output, "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp");
     for (const path of hidden) d.push("hide", path);
@@ -55,6 +65,15 @@ function cpuOf(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   const ticks = (i) => Number(fields[i]) / 100;
   return { own: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
+}
+
+/** `argv` under GNU time: its wall time in ms and its CPU (user + system, its children's included) in s. */
+function timedWithCpu(argv) {
+  const t0 = performance.now();
+  const result = spawnSync("/usr/bin/time", ["-f", "%U %S", ...argv], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr}`);
+  const [user, system] = result.stderr.trim().split("\n").pop().split(" ").map(Number);
+  return { ms: performance.now() - t0, cpu: user + system };
 }
 
 const child = spawn(helper, [], { stdio: ["pipe", "pipe", "inherit"] });
@@ -84,20 +103,19 @@ try {
   const ms = await finished;
   const cpu = cpuOf(child.pid);
   const perTask = (s) => ((s * 1000) / tasks).toFixed(2);
-  const x0 = performance.now();
-  const xargs = spawnSync("/usr/bin/time", ["-f", "%U %S", "sh", "-c", `seq ${tasks} | xargs -P ${parallel} -I{} true`], {
-    encoding: "utf8",
-  });
-  if (xargs.status !== 0) throw new Error(`xargs failed: ${xargs.stderr}`);
-  const xargsMs = performance.now() - x0;
-  const xargsCpu = xargs.stderr.trim().split("\n").pop().split(" ").map(Number);
+  const xargs = timedWithCpu(["sh", "-c", `seq ${tasks} | xargs -P ${parallel} -I{} true`]);
   console.log(`${tasks} sandboxes of true, ${parallel} at once, mounts ${values.mounts}`);
   console.log(
-    `  troupe-spawner alone ${(ms / tasks).toFixed(2)} ms/task; CPU per task: helper ${perTask(cpu.own)} ms, its sandboxes ${perTask(cpu.children)} ms`,
+    `  troupe-spawner alone      ${(ms / tasks).toFixed(2)} ms/task; CPU per task: helper ${perTask(cpu.own)} ms, its sandboxes ${perTask(cpu.children)} ms`,
   );
-  console.log(
-    `  xargs -P ${parallel}          ${(xargsMs / tasks).toFixed(2)} ms/task; CPU per task ${perTask(xargsCpu[0] + xargsCpu[1])} ms`,
-  );
+  console.log(`  xargs -P ${parallel}               ${(xargs.ms / tasks).toFixed(2)} ms/task; CPU per task ${perTask(xargs.cpu)} ms`);
+  const floor = `${root}/sandbox-floor`;
+  const built = spawnSync("cc", ["-O2", "-o", floor, new URL("sandbox-floor.c", import.meta.url).pathname], { encoding: "utf8" });
+  if (built.status !== 0) throw new Error(`cannot build sandbox-floor.c: ${built.stderr}`);
+  for (const way of ["fork", "namespaces", "mounts"]) {
+    const run = timedWithCpu([floor, String(tasks), String(parallel), way]);
+    console.log(`  sandbox-floor ${way.padEnd(11)} ${(run.ms / tasks).toFixed(2)} ms/task; CPU per task ${perTask(run.cpu)} ms`);
+  }
 } finally {
   child.stdin.end();
   rmSync(root, { recursive: true, force: true });
