@@ -15,21 +15,25 @@ export interface ReadyMember {
 }
 
 /**
- * Stops an attempt, once (again only to hurry it: a shorter grace). One
- * whose sandbox is still coming up is stopped when it is up (`cameUp`).
+ * Stops an attempt, once (again only to hurry it: a shorter grace): at once
+ * while it is being placed, prepared or is up; one between the two (its
+ * inputs being readied before its prepare) is stopped when it is up
+ * (`cameUp`).
  */
 export function stopAttempt(attempt: LiveAttempt, graceMs: number): Promise<void> {
   if (attempt.stopGrace !== undefined && attempt.stopGrace <= graceMs) return Promise.resolve();
   attempt.stopGrace = graceMs;
   attempt.transfers?.abort();
-  return attempt.up || attempt.placing ? attempt.handle.stop(attempt.key, graceMs) : Promise.resolve();
+  if (!attempt.up && !attempt.placing && !attempt.preparing) return Promise.resolve();
+  attempt.stopSent = true;
+  return attempt.handle.stop(attempt.key, graceMs);
 }
 
 /** The attempt's sandbox is up: a stop asked for meanwhile reaches it now. */
 export function cameUp(attempt: LiveAttempt): void {
   attempt.up = true;
   const grace = attempt.stopGrace;
-  if (grace !== undefined) void attempt.handle.stop(attempt.key, grace);
+  if (grace !== undefined && !attempt.stopSent) void attempt.handle.stop(attempt.key, grace);
 }
 
 /** Attempt `retryId` of task t is up: the member to release, or undefined when it is stopped instead. */

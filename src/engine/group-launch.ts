@@ -258,6 +258,8 @@ export class GroupLauncher {
         if (member) this.release(g, [member]);
       };
     attempt.handle.prepare(launch, releaseWhenReady ? { releaseWhenReady } : undefined);
+    attempt.preparing = true;
+    void events.ready.then(() => (attempt.preparing = false));
     armStartDeadline(this.site.clock, this.site.startTimeoutMs, attempt, events);
     if (staged && !(await staged) && attempt.dataFailure) void stopAttempt(attempt, 0);
     if (!(await events.ready)) return undefined;

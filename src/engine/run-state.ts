@@ -25,6 +25,13 @@ export interface LiveAttempt {
    * pool ends it (a pending Slurm job is cancelled), as the port allows for any member.
    */
   placing?: boolean;
+  /**
+   * Asked to prepare and not up yet: a stop reaches it at once too, so that a cancel does not wait for a
+   * sandbox that may never come up (a `podman run` that does not return).
+   */
+  preparing?: boolean;
+  /** That stop has reached its handle (not only been asked for: `cameUp` passes it on then). */
+  stopSent?: boolean;
   /** The grace of the stop asked for it, if one was (group-launch.ts `stopAttempt`). */
   stopGrace?: number;
   /** Its `url:` transfers (attempt-data.ts), aborted when it is stopped. */

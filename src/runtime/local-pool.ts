@@ -103,8 +103,10 @@ class LocalSession implements RunSession {
 /** A member's attempt as the group knows it: its sandbox once prepared, its end once known. */
 interface LocalMember {
   prepared?: PreparedMember;
-  /** Its sandbox coming up (prepare asked, not answered yet). */
+  /** Its sandbox coming up (prepare asked; settled once answered). */
   preparing?: Promise<void>;
+  /** The runtime has answered its prepare (a sandbox, or why not). */
+  answered?: boolean;
   /** A stop was asked for: a sandbox still coming up is stopped once up, never reported ready. */
   stopped?: boolean;
   ended: Promise<unknown>;
@@ -153,11 +155,15 @@ class LocalGroup implements GroupHandle {
     const member = this.member(launch.key);
     member.preparing = this.runtime.prepare(launch, options).then(
       (prepared) => {
+        member.answered = true;
         this.adopt(launch.key, prepared);
         if (member.stopped) void prepared.stop(0);
         else this.listener.ready(launch.key);
       },
-      (error: unknown) => this.report(launch.key, startFailure(error)),
+      (error: unknown) => {
+        member.answered = true;
+        this.report(launch.key, startFailure(error));
+      },
     );
   }
 
@@ -165,13 +171,18 @@ class LocalGroup implements GroupHandle {
     for (const key of keys) this.members.get(key)?.prepared?.release();
   }
 
-  /** Any member may be stopped: one still coming up once it is up; one only placed ends at once. */
+  /**
+   * Any member may be stopped. One still coming up ends at once (its sandbox may never come up: a `podman run`
+   * that does not return must not hold a cancel), and is stopped as it comes up, if it does; one only placed
+   * ends at once.
+   */
   async stop(key: string, graceMs: number): Promise<void> {
     const member = this.members.get(key);
     if (!member || member.reported) return;
     member.stopped = true;
     if (member.prepared) return member.prepared.stop(graceMs);
     if (member.preparing) {
+      this.report(key, { kind: "start-failed", message: "stopped while its sandbox was being made" });
       await member.preparing;
       // Set meanwhile by the prepare (adopt), which stopped it as it came up: wait for that stop to end.
       const prepared = member.prepared as PreparedMember | undefined;
@@ -211,7 +222,13 @@ class LocalGroup implements GroupHandle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.given) this.runtime.releaseAddresses(Object.values(this.given));
+    if (!this.given) return;
+    const given = Object.values(this.given);
+    // A sandbox still being made (a member ended by a stop or its start timeout before its runtime answered) may
+    // yet take its address: the group's addresses go back only once every such prepare has been answered.
+    const unanswered = [...this.members.values()].filter((m) => m.preparing && !m.answered).map((m) => m.preparing);
+    if (unanswered.length === 0) this.runtime.releaseAddresses(given);
+    else void Promise.allSettled(unanswered).then(() => this.runtime.releaseAddresses(given));
   }
 
   private member(key: string): LocalMember {

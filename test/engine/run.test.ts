@@ -466,12 +466,14 @@ describe("lead rules before every member is up", () => {
     expect(h.groupStatus("trio")).toBe("COMPLETED");
     expect(h.task("worker-2").status).toBe("COMPLETED");
     expect(h.lastTaskTransition("worker-2")).toMatchObject({ from: "INITIALIZING", to: "COMPLETED" });
-    expect(h.finished).toBeUndefined();
+    // The member being prepared ended with its group's stop (runtime/local-pool.ts): the run does not wait for its sandbox.
+    expect(h.finished).toEqual({ status: "COMPLETED" });
     const late = h.runtime.pending("worker-2").resolve();
     await flush();
+    // Its sandbox, come up after all, is stopped (with no grace) and never released.
     expect(late.releasedAt).toBeUndefined();
-    expect(late.stops).toHaveLength(1);
-    expect(h.finished).toEqual({ status: "COMPLETED" });
+    expect(late.stops.length).toBeGreaterThan(0);
+    expect(late.stops.every((stop) => stop.graceMs === 0)).toBe(true);
   });
 });
 
@@ -928,17 +930,18 @@ describe("cancel", () => {
     expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
   });
 
-  it("a member still being prepared when the run is canceled is stopped once it comes up, never released", async () => {
+  it("a member still being prepared when the run is canceled is stopped then (not once it comes up: it may never), never released", async () => {
     const h = await startRun(workflow([group("g", task("t"))]), {}, (r) => (r.autoPrepare = false));
     h.run.cancel();
     await flush();
     expect(h.task("t").status).toBe("FAILED_CANCELED");
-    expect(h.finished).toBeUndefined();
+    // The stop reaches the pool now, which ends the member (runtime/local-pool.ts): the run does not wait for its sandbox.
+    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
     const member = h.runtime.pending("t").resolve();
     await flush();
+    // Its sandbox, come up after all, is stopped and never released.
     expect(member.releasedAt).toBeUndefined();
-    expect(member.stops).toHaveLength(1);
-    expect(h.finished).toEqual({ status: "FAILED_CANCELED" });
+    expect(member.stops.length).toBeGreaterThan(0);
   });
 });
 

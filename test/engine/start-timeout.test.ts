@@ -61,9 +61,10 @@ async function runWith(yaml: string, hang: string[], startTimeoutMs?: number) {
   let result: RunResult | undefined;
   void run.start().then((r) => (result = r));
   await flush(30);
+  const cancel = () => run.cancel(false, "canceled by the test");
   /** What the record says of attempt `retryId` of task `task` (its index) of the first group. */
   const attempt = (task: number, retryId = 0) => recorder.attempts.get(`0/${task}`)?.find((row) => row.retryId === retryId);
-  return { stops, recorder, clock, attempt, result: () => result };
+  return { stops, recorder, clock, attempt, cancel, result: () => result };
 }
 
 const pair = [
@@ -137,5 +138,15 @@ describe("the start timeout", () => {
     expect(attempt(0)).toMatchObject({ status: "FAILED_START_TIMEOUT", exitCode: 3005 });
     expect(attempt(0)?.reason).toMatch(/not up 2\.5s after/);
     expect(result()?.status).toBe("FAILED_START_TIMEOUT");
+  });
+
+  it("does not make a cancel wait for a sandbox that is not up: the member being prepared is stopped at once", async () => {
+    const { stops, clock, cancel, attempt, result } = await runWith(pair, ["server"], 5_000);
+    cancel();
+    await flush(30);
+    expect(stops).toContain("both/server/0 grace 5000");
+    expect(attempt(0)?.status).toBe("FAILED_CANCELED");
+    expect(result()?.status).toBe("FAILED_CANCELED");
+    expect(clock.nextDue()).toBeUndefined();
   });
 });

@@ -3,7 +3,9 @@
  * `hooks_dir`, in a containers.conf of this test's own) holds the creation of every container whose
  * environment has TROUPE_TEST_HANG=1 for 20 s, as a stuck hook, storage or runtime would; the others start as
  * usual. The member that hangs ends FAILED_START_TIMEOUT (3005) at `--start-timeout`, its group and run with
- * it, and nothing of the run is left in podman. Without the start timeout the run would wait for the hook.
+ * it, and nothing of the run is left in podman. Without the start timeout the run would wait for the hook. A
+ * Ctrl-C while a member is held ends the run at once in its record (FAILED_CANCELED), not when the hook lets
+ * go; troupe's clean-up of the engine's objects still waits for podman to answer.
  *
  * Needs the images of scripts/test-images.sh and, on this kind of machine, CONTAINERS_CONF (scripts/test.sh
  * exports both): this test's containers.conf is that one plus the hooks directory.
@@ -21,7 +23,9 @@ import {
   runJson,
   taskOf,
   TestHome,
+  troupe,
   waitFor,
+  type RunRecord,
 } from "./helpers.js";
 
 const HOLD_S = 20;
@@ -106,6 +110,54 @@ describe.skipIf(!podman)("the start timeout on the container runtime (a podman r
     // Nothing of the run is left once the held podman run has ended too.
     const left = await waitFor(
       () => [...containersOfRun(result.record.id), ...networksOfRun(result.record.id)],
+      (ids) => ids.length === 0,
+      (HOLD_S + 30) * 1000,
+      500,
+    );
+    expect(left).toEqual([]);
+  }, 180_000);
+
+  it("a Ctrl-C while a member's podman run is held ends the run FAILED_CANCELED at once in its record, and leaves nothing in podman", async () => {
+    const file = home.spec(
+      "held-cancel",
+      `workflow:
+  name: held-cancel
+  tasks:
+  - name: server
+    image: alpine:3.18
+    environment: {TROUPE_TEST_HANG: "1"}
+    command: ["true"]
+`,
+    );
+    let runId: string | undefined;
+    let signalledAt = 0;
+    const result = await troupe(["run", file, "--runtime", "container", "--output", "json"], {
+      home: home.home,
+      env: { CONTAINERS_CONF: path.join(dir, "containers.conf") },
+      timeoutMs: 120_000,
+      onSpawn: (child) => {
+        child.stderr?.on("data", (d: Buffer) => (runId ??= /troupe: run (\S+):/.exec(d.toString())?.[1]));
+        // Once it is being prepared (its podman run held: the hook holds it 20 s), with a margin to get there.
+        const poll = setInterval(() => {
+          if (!runId) return;
+          clearInterval(poll);
+          setTimeout(() => {
+            signalledAt = Date.now();
+            child.kill("SIGINT");
+          }, 6_000);
+        }, 50);
+        child.on("close", () => clearInterval(poll));
+      },
+    });
+    if (runId) runIds.add(runId);
+    expect(result.code, result.stderr).toBe(130);
+    const record = JSON.parse(result.stdout) as RunRecord;
+    expect(record.status).toBe("FAILED_CANCELED");
+    expect(taskOf(record, "server").status).toBe("FAILED_CANCELED");
+    // Ended in its record within seconds of the signal, long before the hook let go.
+    expect(Date.parse(record.end_time!) - signalledAt).toBeLessThan(8_000);
+    const left = await waitFor(
+      () => [...containersOfRun(record.id), ...networksOfRun(record.id)],
       (ids) => ids.length === 0,
       (HOLD_S + 30) * 1000,
       500,
