@@ -2,7 +2,7 @@
 import { Option, type Command } from "commander";
 import pc from "picocolors";
 import { TroupeError, UsageError } from "../errors/index.js";
-import { parseDuration } from "../spec/values.js";
+import { parseDuration } from "../model/index.js";
 import { readBounded, type BoundedRead } from "./read-bounded.js";
 
 export type OutputFormat = "pretty" | "json";

@@ -9,4 +9,5 @@ export type * from "./records.js";
 export * from "./run-layout.js";
 export type * from "./reuse.js";
 export * from "./storage-url.js";
+export * from "./duration.js";
 export * from "./task-paths.js";

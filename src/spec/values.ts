@@ -69,17 +69,8 @@ export function parseCount(input: string | number): Parsed<number> {
   return ok(value);
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `<int><s|m|h|d>`, one unit only, in milliseconds. A bare integer means seconds. */
-export function parseDuration(input: string | number): Parsed<number> {
-  if (typeof input === "number") {
-    return Number.isInteger(input) && input >= 0 ? ok(input * 1000) : fail("must be a whole number of seconds or `<int><s|m|h|d>`");
-  }
-  const match = /^(\d+)([smhd])$/.exec(input.trim());
-  if (!match) return fail("must be an integer followed by one unit: s, m, h or d (for example `30m`)");
-  return ok(Number(match[1]) * (DURATION_UNITS[match[2] as string] as number));
-}
+// Durations (`exec_timeout`, `queue_timeout`; the CLI's and pools' `start_timeout` too) have their home in the model.
+export { parseDuration } from "../model/index.js";
 
 export interface ExitRange {
   from: number;

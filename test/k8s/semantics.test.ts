@@ -2,7 +2,8 @@
  * OSMO's run semantics with the real CLI on the test cluster (scripts/k8s/up.sh): test/run/semantics.test.ts's
  * cases with `troupe run --runtime kubernetes`, lead rules, ignoreNonleadStatus, exit actions, RESCHEDULE by
  * code, retries, exec_timeout (with FAILED_UPSTREAM downstream: its input passes through a data volume, without
- * which the runtime refuses a task with inputs), a group's members stopped when its lead ends (their pods deleted, gone).
+ * which the runtime refuses a task with inputs), a group's members stopped when its lead ends (their pods deleted, gone),
+ * a pod that never starts ended by the start timeout.
  * kwok runs no command: what each task's command would do is told to kwok's stages by per-task (and
  * per-attempt) annotations (`troupe.test/exit-code.TASK[.RETRY]`, `troupe.test/run-for.TASK[.RETRY]`,
  * scripts/k8s/kwok-stages.yaml), given as pool-wide `--pod-annotations`, and what it "prints" by a kwok Logs
@@ -330,5 +331,20 @@ describe.skipIf(!attempt.cluster)(`troupe run semantics on Kubernetes ${attempt.
     expect(taskOf(run.record, "after-slow")).toMatchObject({ status: "FAILED_UPSTREAM", exit_code: 3000 });
     expect(existsSync(home.logPath(run.record.id, "after-slow"))).toBe(false);
     expect([...run.pods.keys()].sort()).toEqual(["quick.0", "slow.0"]);
+  }, 60_000);
+
+  it("a pod that stays ContainerCreating past --start-timeout ends FAILED_START_TIMEOUT (3005) and is deleted", async (context) => {
+    if (staleStages) context.skip(staleStages);
+    const file = home.spec(
+      "start-timeout",
+      `workflow:\n  name: start-timeout-${random()}\n  tasks:\n  - {name: stuck, image: alpine:3.18, command: ["true"]}\n`,
+    );
+    // Scheduled (placed on a node) and never Running: a kubelet still making its container (a volume, a slow pull).
+    const run = await runOnCluster(file, { "start-after": "1h" }, { extra: ["--start-timeout", "3s"] });
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.record.status).toBe("FAILED_START_TIMEOUT");
+    expect(taskOf(run.record, "stuck")).toMatchObject({ status: "FAILED_START_TIMEOUT", exit_code: 3005 });
+    expect(taskOf(run.record, "stuck").reason).toMatch(/did not start in time: its sandbox was not up 3s after/);
+    expect(run.pods.get("stuck.0")).toMatchObject({ gone: expect.any(Number) });
   }, 60_000);
 });
