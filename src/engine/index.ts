@@ -12,7 +12,6 @@ export {
 } from "./scheduler.js";
 export { aggregateWorkflowStatus } from "./aggregate.js";
 export { DEFAULT_MAX_PARALLEL, maxParallelFor } from "./max-parallel.js";
-export { DEFAULT_START_TIMEOUT_MS, describeStartTimeout } from "./start-deadline.js";
 export {
   TaskStatus,
   WorkflowStatus,

@@ -3,10 +3,10 @@
  * sandbox is not up (ready at the barrier) this long after the engine asked
  * the runtime to prepare it ends `start-timeout`, and what is left of it is
  * stopped. A runtime that hangs while it makes a sandbox (a `podman run` that
- * never returns, a pod that never starts, a Slurm helper that never connects)
- * then ends its attempt instead of holding its group, its resources and the
- * run for ever. Data staged meanwhile has no part in it: the barrier waits
- * for that on its own (group-launch.ts).
+ * never returns, a pod that never starts) then ends its attempt instead of
+ * holding its group, its resources and the run for ever. Data staged
+ * meanwhile has no part in it: the barrier waits for that on its own
+ * (group-launch.ts).
  */
 import type { Clock } from "./clock.js";
 import type { AttemptEvents } from "./group-channel.js";
