@@ -8,6 +8,7 @@
  * (E_NOT_ALLOWED, exit 2), and a runtime that cannot give it refuses it too.
  */
 import { readlinkSync } from "node:fs";
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileWorkflow, hostNetworkRefusal, policyRefusals } from "../../src/plan/index.js";
 import { machineAddress } from "../../src/runtime/machine-address.js";
@@ -85,7 +86,7 @@ describe("hostNetwork: true", () => {
   it.skipIf(targets.length === 0).each(targets)(
     "runs on the machine's network, reached by a sibling on its own at {{host:server}}, the machine's address (%s)",
     async (target) => {
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const port = await freeHostPort();
       const result = await runJson(home.spec(`host-network-${target}`, workflow(port)), {
         home: home.home,
         target,
@@ -106,3 +107,19 @@ describe("hostNetwork: true", () => {
     150_000,
   );
 });
+
+/**
+ * A port the task can listen on in the machine's own network: below the kernel's ephemeral range (32768 and up
+ * here), where the outgoing connections of the rest of the suite take theirs, and free when asked.
+ */
+async function freeHostPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
