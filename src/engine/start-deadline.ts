@@ -16,7 +16,7 @@ import type { LiveAttempt } from "./run-state.js";
 export const DEFAULT_START_TIMEOUT_MS = 30 * 60_000;
 
 /** How a start timeout reads in a reason: whole minutes as `30m`, the rest in seconds. */
-export function describeStartTimeout(ms: number): string {
+function describeStartTimeout(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 100) / 10}s`;
 }
 

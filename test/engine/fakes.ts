@@ -3,9 +3,11 @@
  * recorder that keeps everything in memory. Nothing sleeps; `flush()` lets
  * pending promise callbacks run.
  */
-import type { Clock, RunRecorder } from "../../src/engine/index.js";
+import { WorkflowRun, type Clock, type RunOptions, type RunRecorder, type RunResult } from "../../src/engine/index.js";
+import type { RunSession } from "../../src/port/index.js";
 import type { StatusUpdate, Transition } from "../../src/store/index.js";
 import type { Readable } from "node:stream";
+import { compileYaml } from "./plan-helpers.js";
 
 /** What the recorder keeps of one task attempt. */
 export interface AttemptRow extends StatusUpdate {
@@ -106,4 +108,30 @@ export abstract class InertGroupParts {
     throw new Error("no logs here");
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * A run of `yaml` on the groups `openGroup` makes (a port-level fake), with a FakeClock and a MemoryRecorder,
+ * started and let go on until nothing more happens by itself; `options` over the defaults.
+ */
+export async function startOnFakeGroups(yaml: string, openGroup: RunSession["openGroup"], options: Partial<RunOptions> = {}) {
+  const recorder = new MemoryRecorder();
+  const clock = new FakeClock();
+  const run = new WorkflowRun({
+    runId: "wf-1",
+    plan: await compileYaml(yaml),
+    session: { openGroup, close: async () => undefined },
+    recorder,
+    dataDir: "/data/wf-1",
+    capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },
+    maxParallel: 1000,
+    maxRetries: 0,
+    clock,
+    leadHeadStartMs: 0,
+    ...options,
+  });
+  let result: RunResult | undefined;
+  void run.start().then((r) => (result = r));
+  await flush(30);
+  return { run, recorder, clock, result: () => result };
 }

@@ -6,10 +6,8 @@
  * engine's side alone (the host runtime's is in test/runtime/host-runtime.test.ts).
  */
 import { describe, expect, it } from "vitest";
-import { WorkflowRun, type RunResult } from "../../src/engine/index.js";
-import type { GroupHandle, GroupListener, GroupRef, MemberRef, PrepareOptions, RunSession, TaskLaunch } from "../../src/port/index.js";
-import { FakeClock, InertGroupParts, MemoryRecorder, flush } from "./fakes.js";
-import { compileYaml } from "./plan-helpers.js";
+import type { GroupHandle, GroupListener, GroupRef, MemberRef, PrepareOptions, TaskLaunch } from "../../src/port/index.js";
+import { InertGroupParts, startOnFakeGroups } from "./fakes.js";
 
 /** A group whose members are placed at once; one prepared with releaseWhenReady runs and exits 0 in the same call. */
 class InstantGroup extends InertGroupParts implements GroupHandle {
@@ -46,29 +44,10 @@ class InstantGroup extends InertGroupParts implements GroupHandle {
 
 async function runWith(yaml: string, durableStarts = false) {
   const log: string[] = [];
-  const session: RunSession = {
-    openGroup: (group, listener) => new InstantGroup(group, listener, log),
-    close: async () => undefined,
-  };
-  const recorder = new MemoryRecorder();
-  const clock = new FakeClock();
-  const run = new WorkflowRun({
-    runId: "wf-1",
-    plan: await compileYaml(yaml),
-    session,
-    recorder,
-    dataDir: "/data/wf-1",
-    capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },
-    maxParallel: 1000,
-    maxRetries: 0,
-    clock,
-    leadHeadStartMs: 0,
+  const { recorder, result } = await startOnFakeGroups(yaml, (group, listener) => new InstantGroup(group, listener, log), {
     durableStarts,
   });
-  let result: RunResult | undefined;
-  void run.start().then((r) => (result = r));
-  await flush(30);
-  return { log, recorder, result: () => result };
+  return { log, recorder, result };
 }
 
 const flat = [

@@ -5,10 +5,8 @@
  * whose `podman run` never returns; real podman's side is in test/run/container-start-timeout.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { WorkflowRun, type RunResult } from "../../src/engine/index.js";
-import type { GroupHandle, GroupListener, GroupRef, MemberRef, RunSession, TaskLaunch } from "../../src/port/index.js";
-import { FakeClock, InertGroupParts, MemoryRecorder, flush } from "./fakes.js";
-import { compileYaml } from "./plan-helpers.js";
+import type { GroupHandle, GroupListener, GroupRef, MemberRef, TaskLaunch } from "../../src/port/index.js";
+import { flush, InertGroupParts, startOnFakeGroups } from "./fakes.js";
 
 class HangingGroup extends InertGroupParts implements GroupHandle {
   readonly id: string;
@@ -39,32 +37,15 @@ class HangingGroup extends InertGroupParts implements GroupHandle {
 
 async function runWith(yaml: string, hang: string[], startTimeoutMs?: number) {
   const stops: string[] = [];
-  const session: RunSession = {
-    openGroup: (group, listener) => new HangingGroup(group, listener, new Set(hang), stops),
-    close: async () => undefined,
-  };
-  const recorder = new MemoryRecorder();
-  const clock = new FakeClock();
-  const run = new WorkflowRun({
-    runId: "wf-1",
-    plan: await compileYaml(yaml),
-    session,
-    recorder,
-    dataDir: "/data/wf-1",
-    capacity: { cpu: 64, gpu: 0, memoryBytes: 1024 ** 4 },
-    maxParallel: 1000,
-    maxRetries: 2,
-    clock,
-    leadHeadStartMs: 0,
-    startTimeoutMs,
-  });
-  let result: RunResult | undefined;
-  void run.start().then((r) => (result = r));
-  await flush(30);
+  const { run, recorder, clock, result } = await startOnFakeGroups(
+    yaml,
+    (group, listener) => new HangingGroup(group, listener, new Set(hang), stops),
+    { maxRetries: 2, startTimeoutMs },
+  );
   const cancel = () => run.cancel(false, "canceled by the test");
   /** What the record says of attempt `retryId` of task `task` (its index) of the first group. */
   const attempt = (task: number, retryId = 0) => recorder.attempts.get(`0/${task}`)?.find((row) => row.retryId === retryId);
-  return { stops, recorder, clock, attempt, cancel, result: () => result };
+  return { stops, recorder, clock, attempt, cancel, result };
 }
 
 const pair = [
