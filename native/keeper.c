@@ -75,7 +75,7 @@ static void place_fds(const int *wanted, int count) {
 }
 
 static pid_t start_task(const keeper_t *k, const int status_pipe[2], const int block_pipe[2], pid_t keeper) {
-  pid_t pid = k->box ? sandbox_clone(k->box) : fork();
+  pid_t pid = k->box ? sandbox_clone(k->box, 0) : fork();
   if (pid != 0) return pid;
   /* The task dies with its keeper (never with troupe). */
   if (k->box) sandbox_die_with_spawner();

@@ -35,7 +35,8 @@ void sandbox_fail(const char *format, ...) {
 static const char *const harmless_devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
 #define DEVICE_COUNT (sizeof harmless_devices / sizeof harmless_devices[0])
 
-void sandbox_mount_dev(const char *path) {
+/* The tmpfs, the host's harmless devices bound in it, the mount points of pts and shm, and the fd links. */
+void sandbox_mount_dev_base(const char *path) {
   /* The host's nodes, held before the tmpfs covers them (path is /dev itself). */
   int nodes[DEVICE_COUNT];
   for (size_t i = 0; i < DEVICE_COUNT; i++) {
@@ -57,19 +58,31 @@ void sandbox_mount_dev(const char *path) {
     if (mount(source, at, NULL, MS_BIND, NULL)) sandbox_fail("cannot bind %s: %s", at, strerror(errno));
     close(nodes[i]);
   }
-  /* Its own pseudo-terminals (not the host's), and shared memory of its own. */
   snprintf(at, sizeof at, "%s/pts", path);
-  if (mkdir(at, 0755) || mount("devpts", at, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"))
-    sandbox_fail("cannot mount devpts on %s: %s", at, strerror(errno));
+  if (mkdir(at, 0755)) sandbox_fail("cannot create %s: %s", at, strerror(errno));
   snprintf(at, sizeof at, "%s/shm", path);
-  if (mkdir(at, 01777) || mount("tmpfs", at, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"))
-    sandbox_fail("cannot mount a tmpfs on %s: %s", at, strerror(errno));
+  if (mkdir(at, 01777)) sandbox_fail("cannot create %s: %s", at, strerror(errno));
   const char *links[][2] = {{"pts/ptmx", "ptmx"},           {"/proc/self/fd", "fd"},          {"/proc/self/fd/0", "stdin"},
                             {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
     snprintf(at, sizeof at, "%s/%s", path, links[i][1]);
     if (symlink(links[i][0], at)) sandbox_fail("cannot make the symlink %s: %s", at, strerror(errno));
   }
+}
+
+/* What no two tasks may share: pseudo-terminals of its own (not the host's, nor another task's), and shared memory. */
+void sandbox_mount_dev_own(const char *path) {
+  char at[4096];
+  snprintf(at, sizeof at, "%s/pts", path);
+  if (mount("devpts", at, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"))
+    sandbox_fail("cannot mount devpts on %s: %s", at, strerror(errno));
+  snprintf(at, sizeof at, "%s/shm", path);
+  if (mount("tmpfs", at, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) sandbox_fail("cannot mount a tmpfs on %s: %s", at, strerror(errno));
+}
+
+void sandbox_mount_dev(const char *path) {
+  sandbox_mount_dev_base(path);
+  sandbox_mount_dev_own(path);
 }
 
 static int last_capability(void) {

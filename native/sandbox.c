@@ -142,8 +142,9 @@ void sandbox_die_with_spawner(void) {
  * arm64 argument order; the spawner has a single thread and PID 1 of the
  * sandbox never uses threads, so glibc's fork bookkeeping is not needed).
  */
-pid_t sandbox_clone(const sandbox_t *box) {
-  long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+pid_t sandbox_clone(const sandbox_t *box, int from_template) {
+  /* From a template, the mount namespace comes later: the template's, copied (sandbox-template.c). */
+  long flags = (from_template ? 0 : CLONE_NEWNS) | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   if (box->netns) flags |= CLONE_NEWNET;
   return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 }
@@ -154,7 +155,7 @@ void close_other_fds(int from) {
   for (long fd = from; fd < max; fd++) close((int)fd);
 }
 
-static void make_dirs(const char *path) {
+void sandbox_mkdir_p(const char *path) {
   char buffer[4096];
   if (strlen(path) >= sizeof buffer) sandbox_fail("path too long: %s", path);
   strcpy(buffer, path);
@@ -168,11 +169,11 @@ static void make_dirs(const char *path) {
 }
 
 /* A mount point like the source: a directory, or an empty file. */
-static void make_mount_point(const char *target, int source_is_dir) {
+void sandbox_mount_point(const char *target, int source_is_dir) {
   struct stat st;
   if (lstat(target, &st) == 0) return;
   if (source_is_dir) {
-    make_dirs(target);
+    sandbox_mkdir_p(target);
     return;
   }
   char parent[4096];
@@ -180,7 +181,7 @@ static void make_mount_point(const char *target, int source_is_dir) {
   char *slash = strrchr(parent, '/');
   if (slash && slash != parent) {
     *slash = '\0';
-    make_dirs(parent);
+    sandbox_mkdir_p(parent);
   }
   int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) sandbox_fail("cannot create the mount point %s: %s", target, strerror(errno));
@@ -192,7 +193,7 @@ static void make_mount_point(const char *target, int source_is_dir) {
  * (AT_RECURSIVE) or alone (0), keeping its nosuid/nodev/noexec; a plain
  * remount of the top mount where the kernel has no mount_setattr.
  */
-static void make_read_only(const char *target, unsigned int recursive) {
+void sandbox_make_read_only(const char *target, unsigned int recursive) {
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
   if (syscall(SYS_mount_setattr, AT_FDCWD, target, recursive, &attr, sizeof attr) == 0) return;
   if (errno != ENOSYS) sandbox_fail("cannot make %s read-only: %s", target, strerror(errno));
@@ -228,10 +229,76 @@ static void place_data(const char *contents, const char *target) {
     at += (size_t)n;
   }
   close(fd);
-  make_mount_point(target, 0);
+  sandbox_mount_point(target, 0);
   if (mount(staged, target, NULL, MS_BIND, NULL)) sandbox_fail("cannot place %s: %s", target, strerror(errno));
-  make_read_only(target, AT_RECURSIVE);
+  sandbox_make_read_only(target, AT_RECURSIVE);
   unlink(staged);
+}
+
+/* Our mounts stay ours, and the host's later ones (writable, they would not be read-only here) stay out. */
+void sandbox_private_root(int read_only) {
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) sandbox_fail("cannot make / a private mount: %s", strerror(errno));
+  if (!read_only) return;
+  /* Every mount under /, at once; without mount_setattr (Linux < 5.12) a remount would miss the ones below. */
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr))
+    sandbox_fail("cannot make the host's mounts read-only (%s): this kernel needs Linux 5.12's mount_setattr; TROUPE_SANDBOX=bwrap uses bubblewrap",
+                 strerror(errno));
+}
+
+void sandbox_hide(const char *path) {
+  if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")) sandbox_fail("cannot hide %s: %s", path, strerror(errno));
+}
+
+void sandbox_apply(const sandbox_t *box, const mount_op_t *op, int source, int detached) {
+  switch (op->kind) {
+    case MOUNT_TMPFS: {
+      struct stat st;
+      unsigned mode = stat(op->a, &st) == 0 ? (st.st_mode & 07777) : 0755;
+      if (stat(op->a, &st) != 0) sandbox_mkdir_p(op->a);
+      char options[32];
+      snprintf(options, sizeof options, "mode=%o", mode);
+      if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV, options)) sandbox_fail("cannot mount a tmpfs on %s: %s", op->a, strerror(errno));
+      break;
+    }
+    case MOUNT_DATA:
+      place_data(op->a, op->b);
+      break;
+    case MOUNT_HIDE:
+      sandbox_hide(op->a);
+      break;
+    case MOUNT_SEAL:
+      sandbox_make_read_only(op->a, 0);
+      break;
+    case MOUNT_DEV:
+      sandbox_mount_dev(op->a);
+      break;
+    case MOUNT_PROC:
+      if (mount("proc", op->a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) sandbox_fail("cannot mount proc on %s: %s", op->a, strerror(errno));
+      break;
+    case MOUNT_SYMLINK:
+      if (symlink(op->a, op->b) && errno != EEXIST) sandbox_fail("cannot make the symlink %s: %s", op->b, strerror(errno));
+      break;
+    case MOUNT_BIND:
+    case MOUNT_RO_BIND: {
+      struct stat st;
+      if (fstat(source, &st)) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
+      sandbox_mount_point(op->b, S_ISDIR(st.st_mode));
+      if (detached) {
+        /* A tree open_tree() cloned in the host's mount namespace, attached here. */
+        if (syscall(SYS_move_mount, source, "", AT_FDCWD, op->b, MOVE_MOUNT_F_EMPTY_PATH))
+          sandbox_fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
+      } else {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", source);
+        if (mount(path, op->b, NULL, MS_BIND | MS_REC, NULL)) sandbox_fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
+      }
+      if (op->kind == MOUNT_RO_BIND) sandbox_make_read_only(op->b, AT_RECURSIVE);
+      else if (box->read_only_root) make_writable(op->b);
+      close(source);
+      break;
+    }
+  }
 }
 
 static void apply_mounts(const sandbox_t *box) {
@@ -244,61 +311,8 @@ static void apply_mounts(const sandbox_t *box) {
     sources[i] = open(op->a, O_PATH | O_CLOEXEC);
     if (sources[i] < 0) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
   }
-  /* Our mounts stay ours, and the host's later ones (writable, they would not be read-only here) stay out. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) sandbox_fail("cannot make / a private mount: %s", strerror(errno));
-  if (box->read_only_root) {
-    /* Every mount under /, at once; without mount_setattr (Linux < 5.12) a remount would miss the ones below. */
-    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr))
-      sandbox_fail("cannot make the host's mounts read-only (%s): this kernel needs Linux 5.12's mount_setattr; TROUPE_SANDBOX=bwrap uses bubblewrap",
-                   strerror(errno));
-  }
-  for (size_t i = 0; i < box->mount_count; i++) {
-    const mount_op_t *op = &box->mounts[i];
-    switch (op->kind) {
-      case MOUNT_TMPFS: {
-        struct stat st;
-        unsigned mode = stat(op->a, &st) == 0 ? (st.st_mode & 07777) : 0755;
-        if (stat(op->a, &st) != 0) make_dirs(op->a);
-        char options[32];
-        snprintf(options, sizeof options, "mode=%o", mode);
-        if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV, options)) sandbox_fail("cannot mount a tmpfs on %s: %s", op->a, strerror(errno));
-        break;
-      }
-      case MOUNT_DATA:
-        place_data(op->a, op->b);
-        break;
-      case MOUNT_HIDE:
-        if (mount("tmpfs", op->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k"))
-          sandbox_fail("cannot hide %s: %s", op->a, strerror(errno));
-        break;
-      case MOUNT_SEAL:
-        make_read_only(op->a, 0);
-        break;
-      case MOUNT_DEV:
-        sandbox_mount_dev(op->a);
-        break;
-      case MOUNT_PROC:
-        if (mount("proc", op->a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) sandbox_fail("cannot mount proc on %s: %s", op->a, strerror(errno));
-        break;
-      case MOUNT_SYMLINK:
-        if (symlink(op->a, op->b) && errno != EEXIST) sandbox_fail("cannot make the symlink %s: %s", op->b, strerror(errno));
-        break;
-      case MOUNT_BIND:
-      case MOUNT_RO_BIND: {
-        struct stat st;
-        if (fstat(sources[i], &st)) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
-        make_mount_point(op->b, S_ISDIR(st.st_mode));
-        char source[64];
-        snprintf(source, sizeof source, "/proc/self/fd/%d", sources[i]);
-        if (mount(source, op->b, NULL, MS_BIND | MS_REC, NULL)) sandbox_fail("cannot bind %s on %s: %s", op->a, op->b, strerror(errno));
-        if (op->kind == MOUNT_RO_BIND) make_read_only(op->b, AT_RECURSIVE);
-        else if (box->read_only_root) make_writable(op->b);
-        close(sources[i]);
-        break;
-      }
-    }
-  }
+  sandbox_private_root(box->read_only_root);
+  for (size_t i = 0; i < box->mount_count; i++) sandbox_apply(box, &box->mounts[i], sources[i], 0);
 }
 
 /*
@@ -394,16 +408,24 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void sandbox_init(sandbox_t *box) {
+void sandbox_make_dirs(const sandbox_t *box) {
   for (size_t i = 0; i < box->mkdir_count; i++) {
-    make_dirs(box->mkdirs[i]);
+    sandbox_mkdir_p(box->mkdirs[i]);
     if (box->drop_to_user && chown(box->mkdirs[i], box->uid, box->gid))
       sandbox_fail("cannot give %s to the task's user: %s", box->mkdirs[i], strerror(errno));
   }
-  apply_mounts(box);
+}
+
+void sandbox_enter(sandbox_t *box) {
   if (box->hostname && sethostname(box->hostname, strlen(box->hostname))) sandbox_fail("cannot set the hostname: %s", strerror(errno));
   if (box->cwd && chdir(box->cwd)) sandbox_fail("cannot enter %s: %s", box->cwd, strerror(errno));
   sandbox_supervise(box);
+}
+
+void sandbox_init(sandbox_t *box) {
+  sandbox_make_dirs(box);
+  apply_mounts(box);
+  sandbox_enter(box);
 }
 
 void sandbox_supervise(sandbox_t *box) {

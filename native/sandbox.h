@@ -37,8 +37,8 @@ typedef struct {
 
 /* Reads directives (see sandbox.c) up to "--", then argv; NULL or what is wrong. */
 const char *sandbox_parse(sandbox_t *box, const char **fields, size_t count);
-/* fork() into new namespaces; 0 in the child, like fork. */
-pid_t sandbox_clone(const sandbox_t *box);
+/* fork() into new namespaces (but the mount namespace when it starts from a template); 0 in the child, like fork. */
+pid_t sandbox_clone(const sandbox_t *box, int from_template);
 /* In the child: mounts, hostname, barrier, then the command; never returns. */
 void sandbox_init(sandbox_t *box) __attribute__((noreturn));
 /*
@@ -50,6 +50,25 @@ void sandbox_supervise(sandbox_t *box) __attribute__((noreturn));
 void close_other_fds(int from);
 /* A minimal /dev at `path`: a tmpfs with the harmless devices of the host, pts, shm and the fd links. */
 void sandbox_mount_dev(const char *path);
+/* Its two halves: what tasks may share (a template's: the tmpfs, devices, links), what each needs of its own (pts, shm). */
+void sandbox_mount_dev_base(const char *path);
+void sandbox_mount_dev_own(const char *path);
+
+/* Pieces of sandbox_init, for sandbox-template.c. */
+/* The `mkdir` directives, on the host, given to the task's user. */
+void sandbox_make_dirs(const sandbox_t *box);
+/* / and everything under it private, and read-only if asked. */
+void sandbox_private_root(int read_only);
+/* One mount directive. A bind's `source`: an O_PATH fd, or with `detached` a tree open_tree() cloned. */
+void sandbox_apply(const sandbox_t *box, const mount_op_t *op, int source, int detached);
+/* An empty tmpfs over `path` (the hide directive). */
+void sandbox_hide(const char *path);
+void sandbox_make_read_only(const char *target, unsigned int recursive);
+void sandbox_mkdir_p(const char *path);
+/* A mount point like the source: a directory, or an empty file. */
+void sandbox_mount_point(const char *target, int source_is_dir);
+/* Hostname, working directory, then PID 1's work (sandbox_supervise); never returns. */
+void sandbox_enter(sandbox_t *box) __attribute__((noreturn));
 /* In the command's process, before exec: the user, no capabilities, no_new_privs. */
 void sandbox_drop_privileges(uid_t uid, gid_t gid);
 /* Setup failed: say why in the task's log (stderr) and end without an exit-code line. */

@@ -73,6 +73,7 @@
 
 #include "keeper.h"
 #include "sandbox.h"
+#include "sandbox-template.h"
 
 #define CHUNK 65536
 #define MAX_FRAME (64u * 1024u * 1024u)
@@ -88,6 +89,7 @@ typedef struct {
   int output_fd; /* pipe mode: read end of stdout+stderr, else -1 */
   int log_fd;    /* pipe mode: where output is written, else -1 */
   int log_error_told;
+  template_use_t *template_use; /* its mount points in a sandbox template's hidden directories */
 } child_t;
 
 static child_t **children;
@@ -171,6 +173,7 @@ static void remove_child(child_t *c) {
     }
   if (c->block_fd >= 0) close(c->block_fd);
   if (c->log_fd >= 0) close(c->log_fd);
+  sandbox_template_release(c->template_use);
   free(c->id);
   free(c);
 }
@@ -226,21 +229,22 @@ static int open_plumbing(const char *id, int pipe_mode, const char *log_path, pl
   return 0;
 }
 
-/* In the child: fds 0-4 as the protocol says, nothing else open. */
-static void child_fds(plumbing_t *p, int close_rest) {
+/* In the child: fds 0-4 as the protocol says, `extra` (unless -1) as fd 5, nothing else open. */
+static void child_fds(plumbing_t *p, int close_rest, int extra) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_DFL);
   int out = p->pipe_mode ? p->output[1] : p->log_fd;
-  int wanted[5] = {p->devnull, out, out, p->status[1], p->block[0]};
-  int moved[5];
-  for (int i = 0; i < 5; i++) moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 10);
-  for (int i = 0; i < 5; i++)
+  int wanted[6] = {p->devnull, out, out, p->status[1], p->block[0], extra};
+  int count = extra >= 0 ? 6 : 5;
+  int moved[6];
+  for (int i = 0; i < count; i++) moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 10);
+  for (int i = 0; i < count; i++)
     if (moved[i] < 0 || dup2(moved[i], i) < 0) _exit(127);
   /* Other tasks' pipes must not live on in this one (CLOEXEC alone would not do for a sandbox's PID 1, which never execs). */
-  for (int i = 0; i < 5; i++) close(moved[i]);
-  if (close_rest) close_other_fds(5);
+  for (int i = 0; i < count; i++) close(moved[i]);
+  if (close_rest) close_other_fds(count);
 }
 
 /* In troupe's process, after the fork: keep our ends, remember the child. */
@@ -345,7 +349,7 @@ static void spawn_child(const char *id, const char *rest, size_t rest_len, int s
   if (pid < 0) die("fork");
   if (pid == 0) {
     int report = fcntl(exec_pipe[1], F_DUPFD_CLOEXEC, 10);
-    child_fds(&p, 0);
+    child_fds(&p, 0, -1);
     if (supervised && dup2(3, 5) < 0) _exit(127);
     execvp(argv[0], argv);
     int error = errno;
@@ -392,24 +396,41 @@ static void spawn_sandbox(const char *id, const char *rest, size_t rest_len) {
     spawn_kept(id, fields[1], fields[2], &box, NULL);
     return;
   }
+  sandbox_template_t *template = sandbox_template_for(&box);
+  template_use_t *use = NULL;
+  if (template) {
+    const char *error;
+    use = sandbox_template_use(template, &box, &error);
+    if (!use) {
+      send_text("failed", id, error);
+      return;
+    }
+  }
   plumbing_t p;
-  if (open_plumbing(id, pipe_mode_of(fields[0]), fields[1], &p)) return;
-  pid_t pid = sandbox_clone(&box);
+  if (open_plumbing(id, pipe_mode_of(fields[0]), fields[1], &p)) {
+    sandbox_template_release(use);
+    return;
+  }
+  pid_t pid = sandbox_clone(&box, template != NULL);
   if (pid < 0) {
     char message[512];
     snprintf(message, sizeof message, "cannot create the sandbox's namespaces: %s", strerror(errno));
     close(p.devnull), close(p.status[0]), close(p.status[1]), close(p.block[0]), close(p.block[1]);
     if (p.log_fd >= 0) close(p.log_fd);
     if (p.pipe_mode) close(p.output[0]), close(p.output[1]);
+    sandbox_template_release(use);
     send_text("failed", id, message);
     return;
   }
   if (pid == 0) {
     sandbox_die_with_spawner();
-    child_fds(&p, 1);
+    child_fds(&p, 1, template ? sandbox_template_fd(template) : -1);
+    if (template) sandbox_init_from_template(&box, 5);
     sandbox_init(&box); /* never returns */
   }
-  adopt(id, pid, &p)->restartable = 1;
+  child_t *c = adopt(id, pid, &p);
+  c->restartable = 1;
+  c->template_use = use;
   send_started(id, pid);
   /* As bwrap does: the sandbox's PID 1, whose end ends every process in it. */
   char line[64];
@@ -520,6 +541,7 @@ int main(int argc, char **argv) {
   /* Die with troupe. (If troupe is already gone, stdin is at EOF and the loop ends at once.) */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sandbox_remember_spawner();
+  sandbox_templates_init();
   signal(SIGPIPE, SIG_IGN);
   /* Up to four pipes per running task: a large group needs more than the usual 1024. */
   struct rlimit files;

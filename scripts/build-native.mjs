@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds troupe's two small C helpers into native/build/:
-// - troupe-spawner (spawner.c, sandbox.c, sandbox-confine.c, keeper.c): forks the host runtime's sandboxes
+// - troupe-spawner (spawner.c, sandbox.c, sandbox-template.c, sandbox-confine.c, keeper.c): forks the host runtime's sandboxes
 //   (src/runtime/host/spawner.ts). Optional: without it, Node's own (slower)
 //   spawn starts bubblewrap.
 // - troupe-init (init.c, static): the containers' entrypoint that holds each
@@ -19,7 +19,7 @@ const compiler = process.env.CC ?? "cc";
 const helpers = [
   {
     name: "troupe-spawner",
-    sources: ["spawner.c", "sandbox.c", "sandbox-confine.c", "keeper.c"],
+    sources: ["spawner.c", "sandbox.c", "sandbox-template.c", "sandbox-confine.c", "keeper.c"],
     flags: [],
     without: "tasks start through Node's spawn instead, about 2 ms slower each",
   },

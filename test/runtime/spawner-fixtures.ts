@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import { Spawner } from "../../src/runtime/host/spawner.js";
 
 export const HELPER = fileURLToPath(new URL("../../native/build/troupe-spawner", import.meta.url));
@@ -45,4 +46,45 @@ export function spawnerFixtures(prefix: string) {
 export async function waitFor(condition: () => boolean, what: string, ms: number): Promise<void> {
   for (const deadline = Date.now() + ms; !condition(); await new Promise((r) => setTimeout(r, 20)))
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface Exit {
+  code: number | undefined;
+  error?: string;
+}
+
+/** Starts one process and records everything it reports; `exit` rejects rather than hang. */
+export function run(spawner: Spawner, start: Partial<SandboxStart>, onStatus?: (text: string, proc: SandboxProcess) => void) {
+  const status: Buffer[] = [];
+  const output: Buffer[] = [];
+  let ended = false;
+  let outputAfterExit = false;
+  let proc!: SandboxProcess;
+  const exited = new Promise<Exit>((resolve) => {
+    proc = spawner.start(
+      { argv: [], logPath: "/dev/null", live: false, ...start },
+      {
+        status: (chunk) => {
+          status.push(chunk);
+          onStatus?.(Buffer.concat(status).toString(), proc);
+        },
+        output: (chunk) => {
+          outputAfterExit ||= ended;
+          output.push(chunk);
+        },
+        exit: (code, error) => {
+          ended = true;
+          resolve(error === undefined ? { code } : { code, error });
+        },
+      },
+    );
+  });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no exit within 10 s")), 10_000).unref());
+  return {
+    proc,
+    exit: Promise.race([exited, timeout]),
+    status: () => Buffer.concat(status).toString(),
+    output: () => Buffer.concat(output),
+    outputAfterExit: () => outputAfterExit,
+  };
 }

@@ -14,10 +14,9 @@ import type { TaskLaunch } from "../../src/runtime/index.js";
 import { sandboxSpec } from "../../src/runtime/host/sandbox.js";
 import { spawnerDirectives } from "../../src/runtime/host/sandbox-commands.js";
 import { hostsText } from "../../src/runtime/host/sandbox-names.js";
-import type { SandboxProcess, SandboxStart } from "../../src/runtime/host/sandbox-process.js";
 import { Spawner } from "../../src/runtime/host/spawner.js";
 import { onPath } from "../../src/util/executables.js";
-import { ensureSpawnerBuilt, HELPER, isRoot, spawnerFixtures, waitFor as waitUntil } from "./spawner-fixtures.js";
+import { ensureSpawnerBuilt, HELPER, isRoot, run, spawnerFixtures, waitFor as waitUntil, type Exit } from "./spawner-fixtures.js";
 
 const { tempDir, newSpawner, closeSpawners, removeDirs } = spawnerFixtures("troupe-spawner");
 const waitFor = (condition: () => boolean, what: string, ms = 5000) => waitUntil(condition, what, ms);
@@ -58,47 +57,6 @@ function processesWith(text: string): number[] {
       }
     })
     .map(Number);
-}
-
-interface Exit {
-  code: number | undefined;
-  error?: string;
-}
-
-/** Starts one process and records everything it reports; `exit` rejects rather than hang. */
-function run(spawner: Spawner, start: Partial<SandboxStart>, onStatus?: (text: string, proc: SandboxProcess) => void) {
-  const status: Buffer[] = [];
-  const output: Buffer[] = [];
-  let ended = false;
-  let outputAfterExit = false;
-  let proc!: SandboxProcess;
-  const exited = new Promise<Exit>((resolve) => {
-    proc = spawner.start(
-      { argv: [], logPath: "/dev/null", live: false, ...start },
-      {
-        status: (chunk) => {
-          status.push(chunk);
-          onStatus?.(Buffer.concat(status).toString(), proc);
-        },
-        output: (chunk) => {
-          outputAfterExit ||= ended;
-          output.push(chunk);
-        },
-        exit: (code, error) => {
-          ended = true;
-          resolve(error === undefined ? { code } : { code, error });
-        },
-      },
-    );
-  });
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no exit within 10 s")), 10_000).unref());
-  return {
-    proc,
-    exit: Promise.race([exited, timeout]),
-    status: () => Buffer.concat(status).toString(),
-    output: () => Buffer.concat(output),
-    outputAfterExit: () => outputAfterExit,
-  };
 }
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");

@@ -129,6 +129,16 @@ describe.skipIf(!attempt.cluster)(`troupe run --runtime slurm (${attempt.reason 
     expect(task.status).toBe("FAILED");
     expect(task.exit_code).toBe(7);
     expect(home.log(result.record.id, "seven")).toBe("about to fail\n");
+    // The run's files in the shared directory: moved aside once it was over, then removed in the background.
+    const pools = fs
+      .readdirSync(cluster.shared)
+      .filter((entry) => entry.startsWith("troupe-"))
+      .map((entry) => `${cluster.shared}/${entry}`);
+    for (const pool of pools) expect(fs.existsSync(`${pool}/runs/${result.record.id}`)).toBe(false);
+    const aside = () => pools.flatMap((pool) => (fs.existsSync(`${pool}/trash`) ? fs.readdirSync(`${pool}/trash`) : []));
+    await pollFor("the run's files to be removed", 20_000, async () =>
+      aside().some((e) => e.startsWith(`${result.record.id}.`)) ? undefined : true,
+    );
   }, 90_000);
 
   it("a run's group is an interactive allocation (salloc: placed at once); with --batch-jobs a batch job (sbatch), as a server's", async () => {

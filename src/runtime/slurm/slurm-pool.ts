@@ -9,7 +9,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import type {
@@ -22,6 +21,7 @@ import type {
   RunContext,
   RunSession,
 } from "../../port/index.js";
+import { discardTree, emptyTrash } from "../../util/discard-tree.js";
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
@@ -175,6 +175,7 @@ export class SlurmPool implements PoolBackend {
       this.sandboxSite(),
       container,
       () => this.open.delete(run.runId),
+      this.trash,
     );
   }
 
@@ -212,13 +213,19 @@ export class SlurmPool implements PoolBackend {
       doomed.map((job) => job.id),
     );
     const runs = new Set(doomed.map((job) => commentFields(job.comment).run ?? ""));
-    await Promise.all([...runs].map((run) => this.removeRunDir(run)));
+    for (const run of runs) this.removeRunDir(run);
+    emptyTrash(this.trash);
     return doomed.map((job) => `slurm job ${job.id} (${job.name})`);
   }
 
-  private async removeRunDir(run: string): Promise<void> {
+  private removeRunDir(run: string): void {
     const dir = this.runDir(run);
-    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) await removeTree(dir);
+    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) discardTree(dir, this.trash);
+  }
+
+  /** Where run directories go to be removed in the background (discard-tree.ts): beside them, on the same file system. */
+  private get trash(): string {
+    return join(this.base, "trash");
   }
 
   /** Where run `runId`'s files are on the shared file system (while a session of it is open, or a dead one left them). */
@@ -246,6 +253,8 @@ class SlurmSession implements RunSession, GroupSite {
     /** Where the nodes run podman: what the members' containers share. */
     private readonly container: NodeContainerSite | undefined,
     private readonly onClose: () => void,
+    /** Where its directory goes once the run is over (SlurmPool.trash). */
+    private readonly trash: string,
   ) {
     this.env = settings.env;
     this.poller = new JobPoller(settings.env);
@@ -345,16 +354,9 @@ class SlurmSession implements RunSession, GroupSite {
       this.poller.close();
       await this.listener.close();
       this.onClose();
-      await removeTree(this.runDir);
+      // Not waited for: `troupe run` returns once the record is final, not once the shared file system has let go.
+      discardTree(this.runDir, this.trash);
     })();
     return this.closing;
   }
-}
-
-/**
- * A run's directory, gone. The helpers of cancelled jobs may still be leaving their last files in it (Slurm
- * signals them, then kills them after KillWait: seconds): tried again, without blocking, while they do.
- */
-function removeTree(dir: string): Promise<void> {
-  return rm(dir, { recursive: true, force: true, maxRetries: 25, retryDelay: 100 });
 }

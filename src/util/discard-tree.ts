@@ -1,0 +1,61 @@
+/**
+ * A directory tree removed without anyone waiting for it: renamed into a
+ * trash directory beside it at once (its path is free again, and nothing that
+ * looks there finds half of it), then removed by a detached `rm -rf` that
+ * ends by itself, troupe gone or not. A Slurm run's directory on a cluster's
+ * shared file system (NFS, usually) holds a few files per member: removing it
+ * in troupe's process made every `troupe run` wait for it after its record was
+ * final (20-40 ms for 12 members on a local disk; seconds for thousands over
+ * NFS). What a removal cut short leaves in the trash goes at the next
+ * emptyTrash.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Moves `dir` into `trash` (which must be on the same file system: a sibling
+ * of what holds `dir`) and removes it from there in the background. Nothing
+ * when `dir` does not exist.
+ */
+export function discardTree(dir: string, trash: string): void {
+  mkdirSync(trash, { recursive: true });
+  const aside = join(trash, `${dir.split("/").pop()}.${process.pid}.${Date.now()}`);
+  try {
+    renameSync(dir, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  removeInBackground([aside]);
+}
+
+/** Removes in the background what is in `trash` (left by removals cut short: a machine's restart, a kill). */
+export function emptyTrash(trash: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(trash);
+  } catch {
+    return; // no trash yet
+  }
+  if (entries.length > 0) removeInBackground(entries.map((entry) => join(trash, entry)));
+}
+
+/**
+ * Tried again for a while: a process whose working directory is in there (a Slurm job's, whose helpers leave
+ * their last files as Slurm ends them: seconds) may still add files as it goes. Once `rm` succeeds nothing can:
+ * no file is made in a directory that is gone.
+ */
+const REMOVAL_TRIES = 25;
+const REMOVAL_PAUSE_S = 0.5;
+
+function removeInBackground(paths: string[]): void {
+  const script = `for _ in $(seq ${REMOVAL_TRIES}); do rm -rf -- "$@" 2>/dev/null && exit 0; sleep ${REMOVAL_PAUSE_S}; done; exit 1`;
+  // Its own session: a Ctrl-C at troupe's terminal does not cut it short.
+  const rm = spawn("sh", ["-c", script, "sh", ...paths], { stdio: "ignore", detached: true });
+  // No shell to start: removed here then, waited for.
+  rm.once("error", () => {
+    for (const path of paths) rmSync(path, { recursive: true, force: true });
+  });
+  rm.unref();
+}
