@@ -72,7 +72,11 @@ const fmt = (n) => n.toFixed(0);
 
 let trivialSrunMs = 0;
 try {
-  console.log(`# slurm-scale: best of ${rounds} rounds, alternating; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(
+    `# slurm-scale: best of ${rounds} rounds, alternating; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   for (const { n: N, what, command } of cases) {
     const file = join(dir, `fanout-${N}-${what.replace(" ", "-")}.yaml`);
     writeFileSync(file, fanOut(N, command));
@@ -104,7 +108,8 @@ try {
       "  - name: six",
       "    tasks:",
       ...members.map(
-        (m, i) => `    - {name: ${m}, ${i === 0 ? "lead: true, " : ""}image: alpine, command: ["sh", "-c", "${i === 0 ? "sleep 1" : "true"}"]}`,
+        (m, i) =>
+          `    - {name: ${m}, ${i === 0 ? "lead: true, " : ""}image: alpine, command: ["sh", "-c", "${i === 0 ? "sleep 1" : "true"}"]}`,
       ),
       "",
     ].join("\n"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark: troupe-spawner alone, without troupe (issue 13's floor). Run as
 // root after `npm run build`:
-//   node bench/spawner-floor.mjs [--tasks 3000] [--parallel 2] [--mounts full|per-task|none]
+//   node bench/spawner-floor.mjs [--tasks 3000] [--parallel 2] [--mounts full|per-task|none] [--rounds 1]
 // Starts N sandboxes of `true`, P at once, through the helper's own protocol
 // (native/spawner.c), each released in the same write as its start, with the
 // directives a flat workflow's task gets (`--mounts none`: the namespaces
@@ -13,9 +13,16 @@
 // bench/sandbox-floor.c, the kernel's price alone: `true` started by a bare
 // fork, by a clone into the namespaces, and by that clone plus the mounts no
 // task goes without, no troupe at all. What troupe's Node adds on top is the
-// rest of task-scale.mjs's figure.
+// rest of task-scale.mjs's figure. Each round runs the helper twice, its
+// sandboxes started from a template mount namespace (native/sandbox-template.c,
+// the default) and built whole (TROUPE_SANDBOX_TEMPLATE=0), in alternating
+// order. Every run's files are removed at the end only: on this machine's ext4
+// (no journal) a file made shortly after many were removed costs about 0.2 ms
+// of the kernel's CPU (ext4's recently_deleted scan), which would fall on the
+// next run.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -23,14 +30,17 @@ const { values } = parseArgs({
     tasks: { type: "string", default: "3000" },
     parallel: { type: "string", default: "2" },
     mounts: { type: "string", default: "full" },
+    rounds: { type: "string", default: "1" },
   },
 });
 const tasks = Number(values.tasks);
 const parallel = Number(values.parallel);
 const helper = new URL("../native/build/troupe-spawner", import.meta.url).pathname;
-const root = mkdtempSync("/var/tmp/troupe-spawner-floor-");
+/** Each run's own troupe home (hidden from its tasks, as the host runtime hides troupe's), all removed at the end. */
+let root = "";
+const roots = [];
 // What the host runtime hides from a task (troupe's home, and these where the machine has them: sandbox.ts).
-const hidden = [root, ...["/run/netns", "/run/user", "/run/dbus"].filter((path) => existsSync(path))];
+const hidden = () => [root, ...["/run/netns", "/run/user", "/run/dbus"].filter((path) => existsSync(path))];
 
 function frame(fields) {
   const text = fields.join("\0") + "\0";
@@ -51,10 +61,10 @@ function start(i) {
   }
   if (values.mounts === "full") {
     d.push("read-only-root", "user", "65534", "65534", "mkdir", output, "proc", "/proc", "dev", "/dev", "tmpfs", "/tmp");
-    for (const path of hidden) d.push("hide", path);
+    for (const path of hidden()) d.push("hide", path);
     d.push("bind", output, output, "ro-data", "127.0.0.1\tlocalhost\n", "/etc/hosts");
     d.push("ro-data", "nameserver 127.0.0.1\n", "/etc/resolv.conf");
-    for (const path of hidden) d.push("seal", path);
+    for (const path of hidden()) d.push("seal", path);
   }
   d.push("env", "PATH=/usr/bin:/bin", "--", "true");
   return Buffer.concat([frame(["sandbox", String(i), "file", `${root}/logs/t${i}.log`, ...d]), frame(["release", String(i)])]);
@@ -76,38 +86,60 @@ function timedWithCpu(argv) {
   return { ms: performance.now() - t0, cpu: user + system };
 }
 
-const child = spawn(helper, [], { stdio: ["pipe", "pipe", "inherit"] });
-let next = 0;
-let done = 0;
-let pending = Buffer.alloc(0);
-const t0 = performance.now();
-const finished = new Promise((resolve, reject) => {
-  child.stdout.on("data", (data) => {
-    pending = Buffer.concat([pending, data]);
-    while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
-      const [op, , rest] = pending
-        .subarray(4, 4 + pending.readUInt32LE(0))
-        .toString("latin1")
-        .split("\0");
-      pending = pending.subarray(4 + pending.readUInt32LE(0));
-      if (op === "failed" || (op === "exited" && rest !== "0")) reject(new Error(`a task ${op}: ${rest}`));
-      if (op !== "exited") continue;
-      done++;
-      if (next < tasks) child.stdin.write(start(next++));
-      else if (done === tasks) resolve(performance.now() - t0);
-    }
+/** N sandboxes through one helper started with `env`; its wall time and CPU. */
+async function helperRun(env) {
+  const child = spawn(helper, [], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
+  let next = 0;
+  let done = 0;
+  let pending = Buffer.alloc(0);
+  const t0 = performance.now();
+  const finished = new Promise((resolve, reject) => {
+    child.stdout.on("data", (data) => {
+      pending = Buffer.concat([pending, data]);
+      while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
+        const [op, , rest] = pending
+          .subarray(4, 4 + pending.readUInt32LE(0))
+          .toString("latin1")
+          .split("\0");
+        pending = pending.subarray(4 + pending.readUInt32LE(0));
+        if (op === "failed" || (op === "exited" && rest !== "0")) reject(new Error(`a task ${op}: ${rest}`));
+        if (op !== "exited") continue;
+        done++;
+        if (next < tasks) child.stdin.write(start(next++));
+        else if (done === tasks) resolve(performance.now() - t0);
+      }
+    });
   });
-});
-for (; next < Math.min(parallel, tasks); next++) child.stdin.write(start(next));
+  for (; next < Math.min(parallel, tasks); next++) child.stdin.write(start(next));
+  try {
+    const ms = await finished;
+    return { ms, cpu: cpuOf(child.pid) };
+  } finally {
+    child.stdin.end();
+  }
+}
+
+const perTask = (s) => ((s * 1000) / tasks).toFixed(2);
 try {
-  const ms = await finished;
-  const cpu = cpuOf(child.pid);
-  const perTask = (s) => ((s * 1000) / tasks).toFixed(2);
-  const xargs = timedWithCpu(["sh", "-c", `seq ${tasks} | xargs -P ${parallel} -I{} true`]);
-  console.log(`${tasks} sandboxes of true, ${parallel} at once, mounts ${values.mounts}`);
   console.log(
-    `  troupe-spawner alone      ${(ms / tasks).toFixed(2)} ms/task; CPU per task: helper ${perTask(cpu.own)} ms, its sandboxes ${perTask(cpu.children)} ms`,
+    `${tasks} sandboxes of true, ${parallel} at once, mounts ${values.mounts}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
   );
+  const ways = [
+    { label: "from a template", env: {} },
+    { label: "built whole    ", env: { TROUPE_SANDBOX_TEMPLATE: "0" } },
+  ];
+  for (let round = 0; round < Number(values.rounds); round++)
+    for (const way of round % 2 === 0 ? ways : [...ways].reverse()) {
+      root = mkdtempSync("/var/tmp/troupe-spawner-floor-");
+      roots.push(root);
+      const { ms, cpu } = await helperRun(way.env);
+      console.log(
+        `  troupe-spawner, ${way.label} ${(ms / tasks).toFixed(2)} ms/task; CPU per task: helper ${perTask(cpu.own)} ms, its sandboxes ${perTask(cpu.children)} ms`,
+      );
+    }
+  const xargs = timedWithCpu(["sh", "-c", `seq ${tasks} | xargs -P ${parallel} -I{} true`]);
   console.log(`  xargs -P ${parallel}               ${(xargs.ms / tasks).toFixed(2)} ms/task; CPU per task ${perTask(xargs.cpu)} ms`);
   const floor = `${root}/sandbox-floor`;
   const built = spawnSync("cc", ["-O2", "-o", floor, new URL("sandbox-floor.c", import.meta.url).pathname], { encoding: "utf8" });
@@ -117,6 +149,5 @@ try {
     console.log(`  sandbox-floor ${way.padEnd(11)} ${(run.ms / tasks).toFixed(2)} ms/task; CPU per task ${perTask(run.cpu)} ms`);
   }
 } finally {
-  child.stdin.end();
-  rmSync(root, { recursive: true, force: true });
+  for (const dir of roots) rmSync(dir, { recursive: true, force: true });
 }

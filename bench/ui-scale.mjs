@@ -53,7 +53,8 @@ async function waitForMarks(page, marks, timeoutMs = 120_000) {
   for (;;) {
     const probe = await page.evaluate(readProbe);
     if (marks.every((m) => (Array.isArray(m) ? m : [m]).some((one) => probe.marks[one] !== undefined))) return probe;
-    if (Date.now() - started > timeoutMs) throw new Error(`marks ${JSON.stringify(marks)} not seen in ${timeoutMs} ms: ${JSON.stringify(probe.marks)}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`marks ${JSON.stringify(marks)} not seen in ${timeoutMs} ms: ${JSON.stringify(probe.marks)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -137,7 +138,9 @@ async function main() {
         const page = await openWorkflow(browser, url, ids["10k"]);
         const probe = await waitForMarks(page, ["graph", "tasks"]);
         const settled = await waitQuiet(page);
-        console.log(`10k: long tasks while loading: ${settled.longTasks.map((t) => `${t.start.toFixed(0)}+${t.duration.toFixed(0)}`).join(" ")}`);
+        console.log(
+          `10k: long tasks while loading: ${settled.longTasks.map((t) => `${t.start.toFixed(0)}+${t.duration.toFixed(0)}`).join(" ")}`,
+        );
         const scroll = await longestDuring(page, () => scrollTasks(page));
         const zoom = await longestDuring(page, () => zoomGraph(page));
         const rows = await page.locator(WATCHED.tasks).count();
@@ -167,7 +170,9 @@ async function main() {
   }
   const base = best(results.baseline.map((r) => Math.max(r.graph, r.tasks)));
   const pick = (name, field) => best(results[name].map((r) => r[field]));
-  console.log(`\nbest of ${rounds}, the page's own ms from navigation start; x = against the 1-task page's first paint (${base.toFixed(0)} ms)`);
+  console.log(
+    `\nbest of ${rounds}, the page's own ms from navigation start; x = against the 1-task page's first paint (${base.toFixed(0)} ms)`,
+  );
   console.log("case       graph ms  tasks ms  x graph  x tasks  longest task ms");
   for (const name of ["baseline", "10k", "100k"].filter(wanted)) {
     const graph = pick(name, "graph");
@@ -178,7 +183,9 @@ async function main() {
         : name === "100k"
           ? `whole load ${pick(name, "longest").toFixed(0)}; a frame after paint in ${pick(name, "answer").toFixed(0)} ms`
           : "";
-    console.log(`${name.padEnd(9)}${ms(graph)}   ${ms(tasks)}  ${(graph / base).toFixed(1).padStart(6)}  ${(tasks / base).toFixed(1).padStart(6)}   ${longest}`);
+    console.log(
+      `${name.padEnd(9)}${ms(graph)}   ${ms(tasks)}  ${(graph / base).toFixed(1).padStart(6)}  ${(tasks / base).toFixed(1).padStart(6)}   ${longest}`,
+    );
   }
   if (wanted("10k")) console.log(`10k task rows in the document: ${results["10k"][0].rows}`);
 }

@@ -193,7 +193,11 @@ static void status(const char *line) {
   if (json_is_integer(child) && H.sandbox_pid == 0) {
     H.sandbox_pid = (pid_t)json_integer_value(child);
     if (H.killed) signal_pid(H.sandbox_pid, SIGKILL);
-    else send_message(json_pack("{s:s}", "t", "ready"));
+    else {
+      send_message(json_pack("{s:s}", "t", "ready"));
+      /* A group of one (the launch's releaseWhenReady): its command starts now; troupe's "go" then changes nothing. */
+      if (json_is_true(json_object_get(H.launch, "releaseWhenReady"))) release_command();
+    }
   }
   if (json_is_integer(exit_code)) H.command_exit = (int)json_integer_value(exit_code);
   json_decref(message);

@@ -157,6 +157,18 @@ describe("troupe-slurm-helper, without Slurm", () => {
     expect(existsSync(join(run.dir, "signalled"))).toBe(false);
   });
 
+  it("a launch with releaseWhenReady (a group of one) starts its command as the sandbox is ready, without a go; a go then changes nothing", async () => {
+    const run = await ready("echo ran; exit 4", { releaseWhenReady: true });
+    const readyAt = run.messages.findIndex((m) => m.t === "ready");
+    const started = (await said(run, "started")) as { at: number };
+    expect(run.messages.findIndex((m) => m === started)).toBeGreaterThan(readyAt);
+    expect(await said(run, "exit")).toEqual({ t: "exit", code: 4 });
+    run.link?.send({ t: "go" });
+    expect(await run.exited).toBe(0);
+    expect(run.messages.filter((m) => m.t === "started")).toHaveLength(1);
+    expect(readFileSync(run.logPath, "utf8")).toBe("ran\n");
+  });
+
   it("masks the launch's secrets in the output it writes to the log, cut anywhere", async () => {
     const secret = "sk-live-0123456789abcdef";
     const script = `printf 'token=sk-live-0123'; sleep 0.2; printf '456789abcdef and again %s\\n' '${secret}' >&2`;

@@ -14,6 +14,7 @@ import type {
   GroupRef,
   MemberOutcome,
   MemberRef,
+  PrepareOptions,
   RunContext,
   StartTimes,
   TaskLaunch,
@@ -72,6 +73,13 @@ interface SlurmMember {
   end: () => void;
   /** Waiting for the command to start (release). */
   starting?: { resolve: (startedAt?: number) => void; reject: (error: Error) => void };
+  /**
+   * Started as its sandbox came up, without waiting for a release (a group of one: PrepareOptions.releaseWhenReady;
+   * host sandboxes only: troupe-slurm-helper does so, the Node.js helper waits for the release as before), and
+   * when, by its node's clock, once it says so.
+   */
+  releaseWhenReady?: boolean;
+  startedAt?: number;
   /** The current release's key for a restart in place (troupe-init's). */
   restartKey?: string;
   /** A restart in place asked: settled true once troupe-init has stopped the command, false if the member ends. */
@@ -108,15 +116,19 @@ export class SlurmGroup implements GroupHandle {
     );
   }
 
-  prepare(launch: TaskLaunch): void {
+  prepare(launch: TaskLaunch, options?: PrepareOptions): void {
     const member = this.member(launch.key);
     member.launch = launch;
+    // A container's release carries troupe-init's nonce, made at the release: those wait for it.
+    member.releaseWhenReady = options?.releaseWhenReady === true && !this.site.restartsInPlace;
     if (member.link && !member.stopped) this.sendLaunch(member, member.link);
   }
 
   async release(keys: readonly string[]): Promise<StartTimes> {
     const starts = keys.map((key) => {
       const member = this.members.get(key);
+      // Started by itself (releaseWhenReady), ended since or not: this release changes nothing.
+      if (member?.startedAt !== undefined) return Promise.resolve(member.startedAt);
       if (!member || member.reported) return Promise.reject(new Error(`${key} has ended`));
       if (!member.link || !member.ready)
         return Promise.reject(new Error(`${key} is not waiting at the barrier (its helper is not connected)`));
@@ -255,7 +267,8 @@ export class SlurmGroup implements GroupHandle {
     }
     // Secrets (the task's credentials') to mask in its output, which the helper writes to its log on the node.
     const { logPath, secrets } = member.launch!;
-    link.send({ t: "launch", launch: { ...payload, logPath, secrets, orphanMs: this.site.orphanMs } });
+    const releaseWhenReady = member.releaseWhenReady === true;
+    link.send({ t: "launch", launch: { ...payload, logPath, secrets, orphanMs: this.site.orphanMs, releaseWhenReady } });
   }
 
   private message(member: SlurmMember, message: HelperMessage): void {
@@ -268,7 +281,13 @@ export class SlurmGroup implements GroupHandle {
         this.listener.ready(member.key);
         return;
       case "started":
-        member.starting?.resolve(message.at);
+        if (member.starting) return member.starting.resolve(message.at);
+        if (member.releaseWhenReady && !member.released) {
+          // It released itself: its output is followed from now, as a release's is.
+          member.released = true;
+          member.startedAt = message.at;
+          this.follow(member);
+        }
         return;
       case "exit":
         member.starting?.resolve();
