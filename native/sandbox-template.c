@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -63,6 +64,8 @@ struct sandbox_template {
   size_t hide_count;
   char *hides[MAX_HIDES];
   int hide_fds[MAX_HIDES]; /* writable clones of the hidden directories' tmpfs */
+  dev_t hide_devs[MAX_HIDES]; /* what each hidden path was on the host when the template was made */
+  ino_t hide_inodes[MAX_HIDES];
   struct point *points;
 };
 
@@ -75,10 +78,50 @@ struct template_use {
 static sandbox_template_t *templates[MAX_TEMPLATES];
 static size_t template_count;
 static int enabled = 1;
+/* The host's mount table, watched: a change makes every template stale (it holds the mounts of its making). */
+static int mount_table = -1;
+
+static void read_mount_table(void) {
+  char buffer[65536];
+  lseek(mount_table, 0, SEEK_SET);
+  while (read(mount_table, buffer, sizeof buffer) > 0) {
+  }
+}
 
 void sandbox_templates_init(void) {
   const char *setting = getenv("TROUPE_SANDBOX_TEMPLATE");
   enabled = !(setting && strcmp(setting, "0") == 0);
+  mount_table = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  /* Without a way to see the host's mounts change, no template: a sandbox would miss a file system mounted since. */
+  if (mount_table < 0) enabled = 0;
+  else read_mount_table();
+}
+
+/*
+ * Templates made before a change of the host's mounts (a file system mounted since would be missing from
+ * sandboxes copied from them), or of a hidden path (removed and made again, it is not the directory the template
+ * covers), are used no more; made again at the next sandbox. The stale ones stay in memory for the mount points
+ * their running sandboxes hold (released as those end).
+ */
+static void drop_stale_templates(void) {
+  struct pollfd watch = {.fd = mount_table, .events = POLLPRI};
+  int mounts_changed = poll(&watch, 1, 0) > 0 && (watch.revents & (POLLPRI | POLLERR));
+  if (mounts_changed) read_mount_table();
+  for (size_t i = 0; i < template_count;) {
+    sandbox_template_t *template = templates[i];
+    int stale = mounts_changed;
+    for (size_t h = 0; h < template->hide_count && !stale; h++) {
+      struct stat st;
+      stale = stat(template->hides[h], &st) != 0 || st.st_dev != template->hide_devs[h] || st.st_ino != template->hide_inodes[h];
+    }
+    if (!stale) {
+      i++;
+      continue;
+    }
+    templates[i] = templates[--template_count];
+    if (template->mnt_fd >= 0) close(template->mnt_fd);
+    template->mnt_fd = -1;
+  }
 }
 
 int sandbox_template_fd(const sandbox_template_t *template) { return template->mnt_fd; }
@@ -216,6 +259,7 @@ sandbox_template_t *sandbox_template_for(const sandbox_t *box) {
   static char key[65536];
   size_t length;
   if (!enabled || !template_key(box, key, sizeof key, &length)) return NULL;
+  drop_stale_templates();
   for (size_t i = 0; i < template_count; i++)
     if (templates[i]->key_length == length && memcmp(templates[i]->key, key, length) == 0)
       return templates[i]->mnt_fd >= 0 ? templates[i] : NULL;
@@ -227,8 +271,15 @@ sandbox_template_t *sandbox_template_for(const sandbox_t *box) {
   }
   memcpy(template->key, key, length);
   template->key_length = length;
-  for (size_t i = 0; i < box->mount_count; i++)
-    if (box->mounts[i].kind == MOUNT_HIDE) template->hides[template->hide_count++] = strdup(box->mounts[i].a);
+  for (size_t i = 0; i < box->mount_count; i++) {
+    if (box->mounts[i].kind != MOUNT_HIDE) continue;
+    struct stat st;
+    if (stat(box->mounts[i].a, &st) == 0) {
+      template->hide_devs[template->hide_count] = st.st_dev;
+      template->hide_inodes[template->hide_count] = st.st_ino;
+    }
+    template->hides[template->hide_count++] = strdup(box->mounts[i].a);
+  }
   make_template(template, box);
   templates[template_count++] = template;
   return template->mnt_fd >= 0 ? template : NULL;

@@ -6,7 +6,8 @@
  * made and removed by the helper, kept while another sandbox uses the same
  * one), and the sandboxes that are built whole instead.
  */
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureSpawnerBuilt, isRoot, run, spawnerFixtures } from "./spawner-fixtures.js";
@@ -73,6 +74,8 @@ describe.skipIf(!isRoot)("troupe-spawner: sandboxes from a template (root only: 
     );
     b.start.directives = b.start.directives.map((d) => d.replaceAll("OUT", b.output));
     b.start.directives.splice(b.start.directives.indexOf("ro-data"), 0, "ro-bind", a.output, a.output);
+    // b binds a's output: there before either starts (a's sandbox would make it, maybe after b's looked for it).
+    mkdirSync(a.output, { recursive: true });
     const ra = run(spawner, a.start, (_t, p) => p.release());
     const rb = run(spawner, b.start, (_t, p) => p.release());
     expect(await ra.exit).toEqual({ code: 0 });
@@ -125,6 +128,40 @@ describe.skipIf(!isRoot)("troupe-spawner: sandboxes from a template (root only: 
     expect(await rs.exit).toEqual({ code: 0 });
     expect(readFileSync(join(dir, "second.log"), "utf8")).toBe("produced\ndata\ngo\n");
     expect(readdirSync(trees[0]!)).toEqual([]);
+  });
+
+  it("sees what the host mounted since the template was made, and keeps a home made again hidden", async () => {
+    const { dir, input } = home();
+    const spawner = newSpawner();
+    const look = async (name: string, script: string) => {
+      const t = task(name, dir, input, script);
+      const r = run(spawner, t.start, (_t, p) => p.release());
+      expect(await r.exit).toEqual({ code: 0 });
+      return readFileSync(t.start.logPath, "utf8");
+    };
+    const outside = tempDir();
+    chmodSync(outside, 0o755); // the task's user passes through
+    const mountPoint = join(outside, "mnt");
+    mkdirSync(mountPoint);
+    expect(await look("before", `ls -A ${mountPoint}; cat ${dir}/secret 2>&1 | grep -c 'No such'`)).toBe("1\n");
+    // A file system mounted on the host now: the template holds the mounts of its making, so it is made again.
+    execFileSync("mount", ["-t", "tmpfs", "troupe-template-test", mountPoint]);
+    try {
+      writeFileSync(join(mountPoint, "new"), "mounted later\n");
+      expect(await look("after", `cat ${mountPoint}/new`)).toBe("mounted later\n");
+    } finally {
+      execFileSync("umount", ["--lazy", mountPoint]);
+    }
+    // The home removed and made again (a new directory at the same path): hidden all the same.
+    const logs = readdirSync(dir).filter((entry) => entry.endsWith(".log"));
+    const kept = logs.map((entry) => [entry, readFileSync(join(dir, entry))] as const);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    for (const [entry, text] of kept) writeFileSync(join(dir, entry), text);
+    writeFileSync(join(dir, "secret"), "a new secret\n");
+    mkdirSync(input, { recursive: true });
+    writeFileSync(join(input, "data"), "produced again\n");
+    expect(await look("again", `cat ${dir}/secret 2>&1 | grep -c 'No such'; cat ${input}/data`)).toBe("1\nproduced again\n");
   });
 
   it("builds whole a sandbox a template would change: privileged, or a tmpfs over the home's parent; and none with TROUPE_SANDBOX_TEMPLATE=0", async () => {
