@@ -27,6 +27,8 @@
  *           as root: troupe's own sandbox (sandbox.c), the same namespaces and
  *           mounts as bwrap in a fraction of its cost; the same fds 3 and 4 and
  *           the same status lines as bwrap's ({"child-pid": N}, {"exit-code": N}).
+ *           Where it can, copied from a template mount namespace that holds
+ *           what every task's sandbox mounts alike (sandbox-template.c).
  *   Mode "keep" (either op): rest = "keep" NUL logpath NUL statedir NUL ...:
  *           the task outlives troupe under a keeper process of its own
  *           (keeper.c), which writes its exit code to statedir; output goes
