@@ -392,14 +392,7 @@ template_use_t *sandbox_template_use(sandbox_template_t *template, const sandbox
 void sandbox_init_from_template(sandbox_t *box, int template_fd) {
   sandbox_make_dirs(box);
   /* Every bind's source, cloned here, in the host's mount namespace: the template hides some of them. */
-  static int sources[SANDBOX_MAX_MOUNTS];
-  for (size_t i = 0; i < box->mount_count; i++) {
-    const mount_op_t *op = &box->mounts[i];
-    sources[i] = -1;
-    if (op->kind != MOUNT_BIND && op->kind != MOUNT_RO_BIND) continue;
-    sources[i] = (int)syscall(SYS_open_tree, AT_FDCWD, op->a, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (sources[i] < 0) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
-  }
+  const int *sources = sandbox_open_sources(box, 1);
   if (setns(template_fd, CLONE_NEWNS)) sandbox_fail("cannot join the sandbox template: %s", strerror(errno));
   close(template_fd);
   if (unshare(CLONE_NEWNS)) sandbox_fail("cannot copy the sandbox template: %s", strerror(errno));

@@ -155,7 +155,7 @@ void close_other_fds(int from) {
   for (long fd = from; fd < max; fd++) close((int)fd);
 }
 
-void sandbox_mkdir_p(const char *path) {
+static void sandbox_mkdir_p(const char *path) {
   char buffer[4096];
   if (strlen(path) >= sizeof buffer) sandbox_fail("path too long: %s", path);
   strcpy(buffer, path);
@@ -169,7 +169,7 @@ void sandbox_mkdir_p(const char *path) {
 }
 
 /* A mount point like the source: a directory, or an empty file. */
-void sandbox_mount_point(const char *target, int source_is_dir) {
+static void sandbox_mount_point(const char *target, int source_is_dir) {
   struct stat st;
   if (lstat(target, &st) == 0) return;
   if (source_is_dir) {
@@ -301,16 +301,22 @@ void sandbox_apply(const sandbox_t *box, const mount_op_t *op, int source, int d
   }
 }
 
-static void apply_mounts(const sandbox_t *box) {
-  /* Sources first: a later tmpfs may cover them. */
+int *sandbox_open_sources(const sandbox_t *box, int detached) {
   static int sources[SANDBOX_MAX_MOUNTS];
   for (size_t i = 0; i < box->mount_count; i++) {
     const mount_op_t *op = &box->mounts[i];
     sources[i] = -1;
     if (op->kind != MOUNT_BIND && op->kind != MOUNT_RO_BIND) continue;
-    sources[i] = open(op->a, O_PATH | O_CLOEXEC);
+    sources[i] = detached ? (int)syscall(SYS_open_tree, AT_FDCWD, op->a, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)
+                          : open(op->a, O_PATH | O_CLOEXEC);
     if (sources[i] < 0) sandbox_fail("cannot bind %s: %s", op->a, strerror(errno));
   }
+  return sources;
+}
+
+static void apply_mounts(const sandbox_t *box) {
+  /* Sources first: a later tmpfs may cover them. */
+  const int *sources = sandbox_open_sources(box, 0);
   sandbox_private_root(box->read_only_root);
   for (size_t i = 0; i < box->mount_count; i++) sandbox_apply(box, &box->mounts[i], sources[i], 0);
 }

@@ -64,9 +64,11 @@ void sandbox_apply(const sandbox_t *box, const mount_op_t *op, int source, int d
 /* An empty tmpfs over `path` (the hide directive). */
 void sandbox_hide(const char *path);
 void sandbox_make_read_only(const char *target, unsigned int recursive);
-void sandbox_mkdir_p(const char *path);
-/* A mount point like the source: a directory, or an empty file. */
-void sandbox_mount_point(const char *target, int source_is_dir);
+/*
+ * Every bind's source, opened before any mount (a later tmpfs may cover it): O_PATH fds, or with `detached`
+ * trees open_tree() clones, to attach in another mount namespace. Indexed as box->mounts, -1 for the others.
+ */
+int *sandbox_open_sources(const sandbox_t *box, int detached);
 /* Hostname, working directory, then PID 1's work (sandbox_supervise); never returns. */
 void sandbox_enter(sandbox_t *box) __attribute__((noreturn));
 /* In the command's process, before exec: the user, no capabilities, no_new_privs. */

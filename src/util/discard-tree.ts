@@ -3,15 +3,15 @@
  * trash directory beside it at once (its path is free again, and nothing that
  * looks there finds half of it), then removed by a detached `rm -rf` that
  * ends by itself, troupe gone or not. A Slurm run's directory on a cluster's
- * shared file system (NFS, usually) holds a few files per member: removing it
- * in troupe's process made every `troupe run` wait for it after its record was
- * final (20-40 ms for 12 members on a local disk; seconds for thousands over
- * NFS). What a removal cut short leaves in the trash goes at the next
+ * shared file system (NFS, usually) holds a few files per member: removed in
+ * troupe's process, every `troupe run` waited for it after its record was
+ * final (a run of thousands of members, for as long as NFS takes to remove
+ * their files). What a removal cut short leaves in the trash goes at the next
  * emptyTrash.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 /**
  * Moves `dir` into `trash` (which must be on the same file system: a sibling
@@ -20,7 +20,7 @@ import { join } from "node:path";
  */
 export function discardTree(dir: string, trash: string): void {
   mkdirSync(trash, { recursive: true });
-  const aside = join(trash, `${dir.split("/").pop()}.${process.pid}.${Date.now()}`);
+  const aside = join(trash, `${basename(dir)}.${process.pid}.${Date.now()}`);
   try {
     renameSync(dir, aside);
   } catch (error) {
