@@ -106,7 +106,7 @@ describe("a group's batch job", () => {
       "--ntasks-per-node=1",
       "--mem=512M",
       "--gres=gpu:1",
-      "/bin/bash",
+      "/bin/sh",
       "/shared/runs/run1/jobs/g-1.sh",
     ]);
     // salloc has no --output or --no-requeue (an interactive job is never requeued); the script has no #SBATCH line.

@@ -104,6 +104,11 @@ function alikeOptions(shape: MemberShape, count: number, spread: Spread): string
  * after GraceTime or KillWait: seconds to minutes) before it ends by itself.
  */
 export const SIGNALLED_LINGER_S = 900;
+/**
+ * What runs a group's script: POSIX sh, which every node has, and which starts in about two thirds of bash's
+ * time (dash on Debian); the script starts with every group, on the login node or the job's first node.
+ */
+const SCRIPT_SHELL = "/bin/sh";
 /** How long the batch script waits for its members' helpers to leave once their step has ended. */
 const HELPERS_LEAVING_S = 5;
 
@@ -144,9 +149,13 @@ function stepLines(request: JobRequest, step: readonly string[]): string[] {
     "while :; do wait $step; status=$?; kill -0 $step 2>/dev/null || break; done",
     "# srun returns as soon as Slurm cancels the step: the helpers may still be ending (each leaves a `left`",
     "# file as it goes, or a `signalled` one when Slurm signalled it).",
-    `for _ in $(seq ${HELPERS_LEAVING_S * 10}); do`,
+    // Counted by the shell itself, not by a `seq` process: every group's job runs this, on a busy login node too.
+    "tries=0",
+    `while [ "$tries" -lt ${HELPERS_LEAVING_S * 10} ]; do`,
+    "  tries=$((tries + 1))",
     "  all=1",
-    `  while IFS=$'\\t' read -r key dir; do`,
+    // A literal tab: POSIX sh has no $'\t'.
+    "  while IFS='\t' read -r key dir; do",
     '    [ -e "$dir/signalled" ] && signalled=1',
     '    [ -e "$dir/left" ] || [ -e "$dir/signalled" ] || all=',
     `  done < ${quote(request.membersFile)}`,
@@ -162,7 +171,7 @@ function stepLines(request: JobRequest, step: readonly string[]): string[] {
  */
 export function batchScript(request: JobRequest): string {
   const { components, step } = jobShape(request, commonOptions(request, true));
-  const lines = ["#!/bin/bash"];
+  const lines = [`#!${SCRIPT_SHELL}`];
   components.forEach((options, i) => {
     if (i > 0) lines.push("#SBATCH hetjob");
     lines.push(...options.map((option) => `#SBATCH ${option}`));
@@ -183,7 +192,7 @@ export function batchScript(request: JobRequest): string {
 /**
  * A group whose tasks need not outlive troupe (`troupe run`'s): an interactive allocation, which Slurm
  * schedules as it is asked (srun's path), where a batch job waits for the scheduler's next pass (the backfill
- * interval: 30 s by default; or `batch_sched_delay`). `salloc OPTIONS [: OPTIONS ...] /bin/bash SCRIPT` runs
+ * interval: 30 s by default; or `batch_sched_delay`). `salloc OPTIONS [: OPTIONS ...] /bin/sh SCRIPT` runs
  * the script on this (the login) node once the allocation is granted, and the job ends with it. Nothing on the
  * nodes signals this script, but its members' helpers say when Slurm signalled them (preemption's grace, a time
  * limit, scancel): then, as the batch script does, it waits for Slurm to end the job, so that the job's state
@@ -193,7 +202,13 @@ export function batchScript(request: JobRequest): string {
 export function allocation(request: JobRequest, script: string): { argv: string[]; script: string } {
   const { components, step } = jobShape(request, commonOptions(request, false));
   const options = components.flatMap((component, i) => (i > 0 ? [":", ...component] : component));
-  const argv = ["salloc", "--kill-command=TERM", ...options, "/bin/bash", script];
-  const lines = ["#!/bin/bash", ...stepLines(request, step), `[ -n "$signalled" ] && exec sleep ${SIGNALLED_LINGER_S}`, "exit $status", ""];
+  const argv = ["salloc", "--kill-command=TERM", ...options, SCRIPT_SHELL, script];
+  const lines = [
+    `#!${SCRIPT_SHELL}`,
+    ...stepLines(request, step),
+    `[ -n "$signalled" ] && exec sleep ${SIGNALLED_LINGER_S}`,
+    "exit $status",
+    "",
+  ];
   return { argv, script: lines.join("\n") };
 }
