@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Bundles the CLI that tsc compiled (dist/cli/main.js and what it imports) into
 // one CommonJS file, dist/bundle/troupe.cjs, which bin/troupe runs with a V8
-// code cache (dist/bundle/troupe.cjs.cache, made here by one `troupe validate`
-// and remade by bin/troupe whenever V8 refuses it). Otherwise Node loads and
-// compiles about 150 modules for `troupe run` (zod alone is 44 files) before
-// the first task can start: 250-400 ms on the development machines, against
-// about 150 ms this way (bench/README.md). Modules that only some commands need
+// code cache (dist/bundle/troupe.cjs.cache, made here by one `troupe plan`
+// and remade by bin/troupe whenever V8 refuses it; `troupe run` adds one per
+// runtime, troupe.cjs.run-RUNTIME.cache, at its first run: bin/troupe says
+// how). Otherwise Node loads and compiles about 150 modules for `troupe run`
+// (zod alone is 44 files) before the first task can start: 250-400 ms on the
+// development machines, against about 150 ms this way (bench/README.md). Modules that only some commands need
 // (the server, the client) are still only run when one of those does; the
 // server's HTTP stack, SQLite's native module and the logger come from node_modules.
 //
