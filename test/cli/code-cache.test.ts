@@ -2,7 +2,8 @@
  * bin/troupe's V8 code caches, on a copy of the built launcher and bundle (the checkout's own caches are left
  * alone): which file each command uses, that a cache one run wrote is taken by the next (V8 refuses a cache made
  * under other flags, and `troupe run` changes one as it runs), that a failed start writes no run cache, and that
- * a cache stamped for another build of the bundle is not used.
+ * a cache stamped for another build of the bundle is not used; and that the bundle is ASCII, which bin/troupe
+ * reads as latin1.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -89,6 +90,11 @@ describe("bin/troupe's code caches", () => {
     fs.writeFileSync(file, bytes);
     expect(troupe("--version").status).toBe(0);
     expect(fs.readFileSync(file).readDoubleLE(0)).toBe(fs.statSync(path.join(bundleDir, "troupe.cjs")).mtimeMs);
+  });
+
+  it("the bundle is ASCII, so that reading it as latin1 (bin/troupe) is reading it as UTF-8", () => {
+    const bytes = fs.readFileSync(path.join(ROOT, "dist", "bundle", "troupe.cjs"));
+    expect(bytes.findIndex((byte) => byte > 0x7f)).toBe(-1);
   });
 
   it("a runtime's name that is no plain word makes no path of its own", () => {
