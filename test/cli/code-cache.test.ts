@@ -22,7 +22,7 @@ beforeAll(async () => {
   await ensureBuilt();
   copy = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-code-cache-"));
   fs.mkdirSync(path.join(copy, "bin"));
-  fs.copyFileSync(path.join(ROOT, "bin", "troupe"), path.join(copy, "bin", "troupe"));
+  for (const file of ["troupe", "package.json"]) fs.copyFileSync(path.join(ROOT, "bin", file), path.join(copy, "bin", file));
   bundleDir = path.join(copy, "dist", "bundle");
   fs.mkdirSync(bundleDir, { recursive: true });
   for (const entry of fs.readdirSync(path.join(ROOT, "dist", "bundle")))
