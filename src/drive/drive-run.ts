@@ -95,12 +95,16 @@ export class DrivenRun {
 
   private async drive(): Promise<{ outcome: DriveOutcome; closeError?: Error }> {
     const { runId, store, backend, onSweep } = this.options;
-    const sweeping =
-      onSweep &&
-      backend.sweep().then(
-        (swept) => onSweep({ swept }),
-        (error: Error) => onSweep({ error }),
-      );
+    // Swept once this run's first groups are on their way (or it could not start): the sweep's listing (squeue,
+    // podman's) and its process must not hold up their start. What it removes is never a live owner's.
+    let sweeping: Promise<void> | undefined;
+    const sweep = () =>
+      (sweeping ??=
+        onSweep &&
+        backend.sweep().then(
+          (swept) => onSweep({ swept }),
+          (error: Error) => onSweep({ error }),
+        ));
     const runLog = log.child({ run: runId, driver: this.options.driver });
     const { plan, engine } = this.options;
     runLog.info(
@@ -125,10 +129,15 @@ export class DrivenRun {
       } catch (error) {
         outcome = { kind: "not-started", error: error as Error };
       }
-      if (session) outcome = { kind: "ended", status: (await this.startEngineRun(session)).status };
+      if (session) {
+        const running = this.startEngineRun(session);
+        sweep();
+        outcome = { kind: "ended", status: (await running).status };
+      }
     } catch (error) {
       outcome = { kind: "failed", error: error as Error };
     }
+    sweep();
     this.run = undefined; // its state is no longer needed: not kept while the record is read and printed
     if (outcome!.kind === "ended") runLog.info({ status: outcome!.status }, "run ended");
     else runLog.error({ err: outcome!.error }, outcome!.kind === "not-started" ? "the run could not start" : "the run failed");
