@@ -92,16 +92,28 @@ export async function runWorkflow(
   const json = options.output === "json";
   const progress = json ? process.stderr : process.stdout;
   const c = colorsFor(progress);
-  const checked = await planRun(file, options, restart, choice);
+  const checked = await planRun(file, options, restart);
   if (typeof checked === "number") {
     choice.drop();
     return checked;
   }
-  const { plan, specText, baseDir, capacity } = checked;
+  const { plan, specText, baseDir, displayName } = checked;
 
   const images = new Set(plan.groups.flatMap((g) => g.tasks.map((t) => t.image)));
-  // The store opens while the runtime's checks answer.
+  // The store opens while the runtime's check answers (a cluster's nodes, an engine's version).
   const { store, settled } = openStore();
+  let capacity;
+  try {
+    capacity = await poolFit(plan, displayName, options, choice);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  if (typeof capacity === "number") {
+    store.close();
+    choice.drop();
+    return capacity;
+  }
   let chosen;
   let credentials;
   try {
@@ -284,8 +296,7 @@ async function planRun(
   file: string,
   options: RunOptions,
   restart: RestartSource | undefined,
-  choice: RuntimeChoice,
-): Promise<{ plan: CompiledWorkflow; specText: string; baseDir: string; capacity: Capacity } | number> {
+): Promise<{ plan: CompiledWorkflow; specText: string; baseDir: string; displayName: string } | number> {
   const loaded = restart?.loaded ?? (await loadSpecFile(file, options));
   for (const d of loaded.diagnostics) process.stderr.write(formatDiagnostic(loaded.displayName, d, colorsFor(process.stderr)) + "\n");
   if (!loaded.spec) {
@@ -310,24 +321,34 @@ async function planRun(
     for (const refusal of refusals) process.stderr.write(`${loaded.displayName}: error E_NOT_ALLOWED: ${refusal}\n`);
     return RUN_EXIT.invalid;
   }
+  return { plan, specText: loaded.text, baseDir, displayName: loaded.displayName };
+}
+
+/** The pool's capacity for the run, once the runtime's check knows it, or the exit code of a group that can never fit. */
+async function poolFit(
+  plan: CompiledWorkflow,
+  displayName: string,
+  options: RunOptions,
+  choice: RuntimeChoice,
+): Promise<Capacity | number> {
   const capacity = poolCapacity(options, await choice.knownCapacity());
   const unschedulable = findUnschedulable(plan, capacity);
   if (unschedulable.length > 0) {
     for (const u of unschedulable) {
       process.stderr.write(
-        `${loaded.displayName}: error E_UNSCHEDULABLE: group ${u.group} needs cpu ${u.demand.cpu}, gpu ${u.demand.gpu}, memory ${formatBytes(u.demand.memoryBytes)} at once; ` +
+        `${displayName}: error E_UNSCHEDULABLE: group ${u.group} needs cpu ${u.demand.cpu}, gpu ${u.demand.gpu}, memory ${formatBytes(u.demand.memoryBytes)} at once; ` +
           `the pool has cpu ${u.capacity.cpu}, gpu ${u.capacity.gpu}, memory ${formatBytes(u.capacity.memoryBytes)} (use --cpus/--gpus/--memory, or ask for less)\n`,
       );
     }
     return RUN_EXIT.invalid;
   }
   const placer = await choice.knownPlacement();
-  const unplaceable = placer ? placementErrors(loaded.displayName, placeGroups(plan, placer)) : [];
+  const unplaceable = placer ? placementErrors(displayName, placeGroups(plan, placer)) : [];
   if (unplaceable.length > 0) {
     for (const line of unplaceable) process.stderr.write(`${line}\n`);
     return RUN_EXIT.invalid;
   }
-  return { plan, specText: loaded.text, baseDir, capacity };
+  return capacity;
 }
 
 /**
