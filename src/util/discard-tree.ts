@@ -19,15 +19,24 @@ import { basename, join } from "node:path";
  * when `dir` does not exist.
  */
 export function discardTree(dir: string, trash: string): void {
+  const aside = moveToTrash(dir, trash);
+  if (aside !== undefined) removeInBackground([aside]);
+}
+
+/**
+ * Moves `dir` into `trash` (on the same file system), for an emptyTrash to remove with the rest: its path
+ * there, or undefined when `dir` does not exist.
+ */
+export function moveToTrash(dir: string, trash: string): string | undefined {
   mkdirSync(trash, { recursive: true });
   const aside = join(trash, `${basename(dir)}.${process.pid}.${Date.now()}`);
   try {
     renameSync(dir, aside);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
-  removeInBackground([aside]);
+  return aside;
 }
 
 /** Removes in the background what is in `trash` (left by removals cut short: a machine's restart, a kill). */
@@ -50,7 +59,8 @@ const REMOVAL_TRIES = 25;
 const REMOVAL_PAUSE_S = 0.5;
 
 function removeInBackground(paths: string[]): void {
-  const script = `for _ in $(seq ${REMOVAL_TRIES}); do rm -rf -- "$@" 2>/dev/null && exit 0; sleep ${REMOVAL_PAUSE_S}; done; exit 1`;
+  // Counted by the shell itself (no `seq` process).
+  const script = `tries=0; while [ "$tries" -lt ${REMOVAL_TRIES} ]; do tries=$((tries + 1)); rm -rf -- "$@" 2>/dev/null && exit 0; sleep ${REMOVAL_PAUSE_S}; done; exit 1`;
   // Its own session: a Ctrl-C at troupe's terminal does not cut it short.
   const rm = spawn("sh", ["-c", script, "sh", ...paths], { stdio: "ignore", detached: true });
   // No shell to start: removed here then, waited for.

@@ -21,7 +21,7 @@ import type {
   RunContext,
   RunSession,
 } from "../../port/index.js";
-import { discardTree, emptyTrash } from "../../util/discard-tree.js";
+import { discardTree, emptyTrash, moveToTrash } from "../../util/discard-tree.js";
 import { tolerated } from "../../util/log.js";
 import { isProcessTokenAlive, processToken } from "../../util/process-identity.js";
 import { homeIdentity } from "../home-identity.js";
@@ -213,14 +213,15 @@ export class SlurmPool implements PoolBackend {
       doomed.map((job) => job.id),
     );
     const runs = new Set(doomed.map((job) => commentFields(job.comment).run ?? ""));
-    for (const run of runs) this.removeRunDir(run);
+    // Their directories join the trash, removed with what is there in one background `rm`.
+    for (const run of runs) this.trashRunDir(run);
     emptyTrash(this.trash);
     return doomed.map((job) => `slurm job ${job.id} (${job.name})`);
   }
 
-  private removeRunDir(run: string): void {
+  private trashRunDir(run: string): void {
     const dir = this.runDir(run);
-    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) discardTree(dir, this.trash);
+    if (run && existsSync(dir) && !existsSync(join(dir, "keep"))) moveToTrash(dir, this.trash);
   }
 
   /** Where run directories go to be removed in the background (discard-tree.ts): beside them, on the same file system. */
