@@ -76,13 +76,23 @@ describe.skipIf(!attempt.server)(`transfers that lose a connection (${attempt.re
     await put("big.bin", data);
     let cuts = 0;
     relay.cutToClient = (_piece, passed) => cuts === 0 && passed > (SIZE * 3) / 4 && ++cuts === 1;
+    // Where the request after the break asks the object from (its Range).
+    let resumedAt: number | undefined;
+    relay.cutToServer = (piece) => {
+      const range = /\r\nrange: bytes=(\d+)-/i.exec(piece.toString("latin1"));
+      if (range && cuts > 0) resumedAt = Number(range[1]);
+      return false;
+    };
     const report = await plane().download([{ url: `s3://${bucket}/${PREFIX}/big.bin`, dir }], signal());
     expect(cuts).toBe(1);
     expect(report).toMatchObject({ files: 1, bytes: SIZE });
     expect(sha256(readFileSync(join(dir, "big.bin")))).toBe(sha256(data));
     expect(readdirSync(dir)).toEqual(["big.bin"]);
-    // Started over, it would have fetched 3/4 of the object twice (1.75 times its size).
-    expect(relay.passed.toClient).toBeLessThan(SIZE * 1.1);
+    // From the bytes it had (what the relay passed before the break, less what was still in flight), not from 0.
+    expect(resumedAt).toBeGreaterThan(SIZE / 2);
+    // Started over, it would have fetched 3/4 of the object twice (1.75 times its size); what was in flight at
+    // the break comes twice (up to a few MiB of loopback buffers on a loaded machine: 1.12x was seen).
+    expect(relay.passed.toClient).toBeLessThan(SIZE * 1.25);
   }, 120_000);
 
   it("an object replaced between the break and the resume fails the download clearly, and leaves no file", async () => {
