@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Benchmark: troupe on a Slurm cluster (issue 14). Run as root after `npm run build`, with the test cluster up
 // (`eval "$(bash scripts/slurm/up.sh)"`, which exports SLURM_CONF and TROUPE_SLURM_*):
-//   node bench/slurm-scale.mjs [--rounds N]
+//   node bench/slurm-scale.mjs [--rounds N] [--baseline OTHER/bin/troupe]
 // 1. Per-task overhead: N independent tasks (each its own group, so its own job) through
 //    `troupe run --runtime slurm`, against the same N commands run through plain `srun` from a shell script
 //    (all at once, `srun ... &` then `wait`), timed in the same script, alternating, best of --rounds. Three
 //    cases: 12 commands that do nothing (`true`: the overhead alone, troupe's own start included), 12 commands
 //    of one second (`sleep 1`; the test cluster has 12 CPUs: one wave), and 48 of one second (four waves: the
-//    cluster queues what it cannot place).
+//    cluster queues what it cannot place). With --baseline, another build's troupe runs each case too, right
+//    after this one's, the order of the two alternating from round to round.
 // 2. A group of 6 members over the 3 nodes (two CPUs each on four-CPU nodes, packed: two per node): from the
 //    group's admission (its SCHEDULING transition) to every command started, and the start skew, from the run
 //    record (each start_time is the node's own, as the member's helper saw its command start).
@@ -22,6 +23,8 @@ import { join } from "node:path";
 const argRounds = process.argv.indexOf("--rounds");
 const rounds = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 3;
 const troupe = new URL("../bin/troupe", import.meta.url).pathname;
+const argBaseline = process.argv.indexOf("--baseline");
+const baseline = argBaseline > 0 ? process.argv[argBaseline + 1] : undefined;
 const shared = process.env.TROUPE_SLURM_SHARED;
 const login = process.env.TROUPE_SLURM_LOGIN_ADDRESS;
 if (!process.env.SLURM_CONF || !shared || !login) {
@@ -52,8 +55,8 @@ function timed(argv, options) {
   return { ms, stdout: result.stdout };
 }
 
-function troupeRun(file, extra = []) {
-  const { ms, stdout } = timed([troupe, "run", file, "--output", "json", ...slurmArgs, ...extra], { env });
+function troupeRun(file, extra = [], build = troupe) {
+  const { ms, stdout } = timed([build, "run", file, "--output", "json", ...slurmArgs, ...extra], { env });
   return { ms, record: JSON.parse(stdout) };
 }
 
@@ -82,9 +85,12 @@ try {
     writeFileSync(file, fanOut(N, command));
     const ours = [];
     const theirs = [];
+    const before = [];
     for (let r = 0; r < rounds; r++) {
       theirs.push(srunScript(N, command));
+      if (baseline && r % 2 === 1) before.push(troupeRun(file, [], baseline).ms);
       ours.push(troupeRun(file).ms);
+      if (baseline && r % 2 === 0) before.push(troupeRun(file, [], baseline).ms);
     }
     const ratio = best(ours) / best(theirs);
     if (command === "true") trivialSrunMs = best(theirs);
@@ -92,6 +98,10 @@ try {
       `${N} tasks doing ${what}: srun script ${fmt(best(theirs))} ms, troupe ${fmt(best(ours))} ms: ratio ${ratio.toFixed(2)} ` +
         `(rounds: srun ${theirs.map(fmt).join(", ")}; troupe ${ours.map(fmt).join(", ")})`,
     );
+    if (baseline)
+      console.log(
+        `  baseline ${fmt(best(before))} ms: ratio ${(best(before) / best(theirs)).toFixed(2)} (rounds: ${before.map(fmt).join(", ")})`,
+      );
   }
 
   const six = join(dir, "six.yaml");

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { NotFoundError, TroupeError, UsageError } from "../errors/index.js";
+import { trustExtraCaCerts } from "../util/extra-ca.js";
 import { log } from "../util/log.js";
 
 /** What the server answers a request it refused or failed with. */
@@ -72,6 +73,7 @@ export function pointedServer(): ClientConfig | undefined {
 /** A streamed GET (logs): the response, after the same error handling as `call`. */
 export async function stream(path: string, config = loadConfig()): Promise<Response> {
   let response: Response;
+  trustExtraCaCerts();
   try {
     response = await fetch(config.server + path, { headers: { authorization: `Bearer ${config.token}` } });
   } catch (error) {
@@ -102,6 +104,7 @@ export async function stream(path: string, config = loadConfig()): Promise<Respo
 /** One API call; the server's `{error}` becomes the message of a TroupeError of the matching kind. */
 export async function call<T>(method: string, path: string, body?: unknown, config = loadConfig()): Promise<{ status: number; body: T }> {
   let response: Response;
+  trustExtraCaCerts();
   try {
     response = await fetch(config.server + path, {
       method,

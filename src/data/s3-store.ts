@@ -14,6 +14,7 @@ import type { DataCredential } from "./credential-payload.js";
 import { downloadObject } from "./file-download.js";
 import type { RetryPolicy } from "./bounded.js";
 import { BufferPool, uploadFile, type UploadTuning } from "./file-upload.js";
+import { trustExtraCaCerts } from "../util/extra-ca.js";
 
 /** Parts of 8 MiB (S3's minimum is 5 MiB), as awscli's; 4 in flight per file, with several files at once. */
 export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partBytes: 8 * 1024 * 1024, partsInFlight: 4 };
@@ -62,6 +63,7 @@ function loadSdk(): Sdk {
  */
 function clientFor(credential: DataCredential): S3Client {
   const { S3Client } = loadSdk();
+  trustExtraCaCerts();
   const compatible = credential.overrideUrl !== undefined;
   const style = credential.addressingStyle;
   return new S3Client({

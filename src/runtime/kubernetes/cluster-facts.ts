@@ -4,6 +4,7 @@
  */
 import { CoreV1Api, KubeConfig, type V1Node } from "@kubernetes/client-node";
 import { TroupeError } from "../../errors/index.js";
+import { trustExtraCaCerts } from "../../util/extra-ca.js";
 import { DEFAULT_GPU_RESOURCE } from "./objects.js";
 
 const SUFFIXES: Record<string, number> = {
@@ -56,6 +57,7 @@ export function nodesCapacity(nodes: readonly V1Node[], gpuResource = DEFAULT_GP
  * service account in a cluster), at `context` when given; a usage error naming what is wrong otherwise.
  */
 export function loadKubeConfig(file?: string, context?: string): KubeConfig {
+  trustExtraCaCerts();
   const config = new KubeConfig();
   try {
     if (file) config.loadFromFile(file);
