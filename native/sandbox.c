@@ -1,6 +1,7 @@
 /*
  * troupe's own task sandbox, used by the host runtime when troupe runs as
- * root: new PID, mount, UTS and IPC namespaces (and network with netns
+ * root (troupe-spawner), and on a Slurm node by troupe-slurm-helper when the
+ * jobs run as root: new PID, mount, UTS and IPC namespaces (and network with netns
  * isolation), the given mounts laid over the host's root, the hostname, a
  * barrier, then the command as the child of the sandbox's PID 1.
  *

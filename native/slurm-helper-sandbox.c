@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "slurm-helper.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -186,19 +187,20 @@ void sandbox_reap(void) {
   sandbox_maybe_ended();
 }
 
-/* bwrap's status channel: the sandbox's PID 1 (set up, its command waits at the barrier), the command's exit code. */
+/* The sandbox's PID 1 is known: its command waits at the barrier (its own setup first, in troupe's own sandbox). */
+static void sandbox_up(pid_t pid) {
+  H.sandbox_pid = pid;
+  if (H.killed) return signal_pid(H.sandbox_pid, SIGKILL);
+  send_message(json_pack("{s:s}", "t", "ready"));
+  /* A group of one (the launch's releaseWhenReady): its command starts now; troupe's "go" then changes nothing. */
+  if (json_is_true(json_object_get(H.launch, "releaseWhenReady"))) release_command();
+}
+
+/* The status channel (bwrap's, or troupe's own sandbox's PID 1's): the sandbox's PID 1, the command's exit code. */
 static void status(const char *line) {
   json_t *message = json_loads(line, 0, NULL);
   json_t *child = json_object_get(message, "child-pid"), *exit_code = json_object_get(message, "exit-code");
-  if (json_is_integer(child) && H.sandbox_pid == 0) {
-    H.sandbox_pid = (pid_t)json_integer_value(child);
-    if (H.killed) signal_pid(H.sandbox_pid, SIGKILL);
-    else {
-      send_message(json_pack("{s:s}", "t", "ready"));
-      /* A group of one (the launch's releaseWhenReady): its command starts now; troupe's "go" then changes nothing. */
-      if (json_is_true(json_object_get(H.launch, "releaseWhenReady"))) release_command();
-    }
-  }
+  if (json_is_integer(child) && H.sandbox_pid == 0) sandbox_up((pid_t)json_integer_value(child));
   if (json_is_integer(exit_code)) H.command_exit = (int)json_integer_value(exit_code);
   json_decref(message);
 }
@@ -240,14 +242,39 @@ void sandbox_readable(int fd) {
 }
 
 /* The sandbox's command line from the launch, NULL-terminated (NULL: not a list of strings). */
-static char **sandbox_argv(void) {
+static char **sandbox_argv(size_t *count) {
   json_t *list = json_object_get(H.launch, "sandbox");
-  size_t count = json_array_size(list);
-  if (count == 0) return NULL;
-  char **argv = calloc(count + 1, sizeof *argv);
-  for (size_t i = 0; i < count; i++)
+  *count = json_array_size(list);
+  if (*count == 0) return NULL;
+  char **argv = calloc(*count + 1, sizeof *argv);
+  for (size_t i = 0; i < *count; i++)
     if (!(argv[i] = (char *)json_string_value(json_array_get(list, i)))) return NULL;
   return argv;
+}
+
+/*
+ * troupe's own sandbox (sandbox.c, as the host runtime's troupe-spawner builds it as root), from the launch's
+ * directives: no bwrap and no setpriv, whose starts were most of a member's CPU on its node. Its PID 1 is the
+ * process cloned here, in a session of its own, which dies with this helper; fds 0-4 as bwrap's. In the child,
+ * never returns; in this helper, the PID (or -1 with errno).
+ */
+static pid_t start_own_sandbox(sandbox_t *box, const int fds[5]) {
+  sandbox_remember_spawner();
+  pid_t pid = sandbox_clone(box, 0);
+  if (pid != 0) return pid;
+  sandbox_die_with_spawner();
+  setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  int moved[5];
+  for (int i = 0; i < 5; i++) moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, HIGH_FD);
+  for (int i = 0; i < 5; i++)
+    if (moved[i] < 0 || dup2(moved[i], i) < 0) _exit(127);
+  /* PID 1 never execs: nothing of this helper's (its connection to troupe) may live on in the sandbox. */
+  close_other_fds(5);
+  sandbox_init(box);
 }
 
 /* The launch's secrets, masked in the output (NULL when it has none). */
@@ -264,11 +291,19 @@ static struct masker *launch_masker(void) {
   return masker;
 }
 
+static int spawn_bwrap(char **argv, int output, const int status_pipe[2], const int block_pipe[2], const int out_pipe[2], const int err_pipe[2]);
+
 void prepare(json_t *launch) {
   if (H.launch) return say_state();
   H.launch = json_incref(launch);
   const char *path = log_path();
-  char **argv = sandbox_argv();
+  size_t count;
+  char **argv = sandbox_argv(&count);
+  /* As root, the launch may be troupe's own sandbox's directives instead of bwrap's command line. */
+  bool own = json_is_true(json_object_get(launch, "ownSandbox"));
+  static sandbox_t box;
+  const char *invalid = own && argv ? sandbox_parse(&box, (const char **)argv, count) : NULL;
+  if (invalid) return fail(invalid);
   if (json_object_get(launch, "container") || !argv || !path)
     return fail("troupe-slurm-helper runs members in troupe's host sandbox: its launch names no sandbox (a container's helper is member-helper.mjs)");
   char dir[4096];
@@ -293,6 +328,43 @@ void prepare(json_t *launch) {
     out_pipe[i] = high(out_pipe[i]);
     err_pipe[i] = high(err_pipe[i]);
   }
+  int error = 0;
+  if (own) {
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int fds[5] = {devnull, H.masker ? out_pipe[1] : output, H.masker ? err_pipe[1] : output, status_pipe[1], block_pipe[0]};
+    H.sandbox = devnull < 0 ? -1 : start_own_sandbox(&box, fds);
+    if (H.sandbox < 0) error = errno, H.sandbox = 0;
+    if (devnull >= 0) close(devnull);
+  } else {
+    error = spawn_bwrap(argv, output, status_pipe, block_pipe, out_pipe, err_pipe);
+  }
+  close(status_pipe[1]);
+  close(block_pipe[0]);
+  if (out_pipe[1] >= 0) close(out_pipe[1]), close(err_pipe[1]);
+  if (H.masker) H.log_fd = output;
+  else close(output);
+  H.status_fd = status_pipe[0];
+  H.block_fd = block_pipe[1];
+  H.out_fd = out_pipe[0];
+  H.err_fd = err_pipe[0];
+  const char *program = own ? "troupe's sandbox" : argv[0];
+  free(argv);
+  if (error != 0) {
+    if (own) {
+      if (asprintf(&H.start_error, "cannot create the sandbox's namespaces on node %s: %s", node_name(), strerror(error)) < 0) abort();
+    } else if (asprintf(&H.start_error, "cannot start %s on node %s: spawn %s %s%s", program, node_name(), program, strerrorname_np(error),
+                        error == ENOENT ? " (troupe runs Slurm tasks in bubblewrap on their nodes: install it there, apt-get install bubblewrap)"
+                                        : "") < 0) {
+      abort();
+    }
+    return fail(H.start_error);
+  }
+  /* bwrap says its PID 1 on the status channel; here it is the process just cloned. */
+  if (own) sandbox_up(H.sandbox);
+}
+
+/* bwrap, detached in a session of its own; 0 or the error of its spawn. */
+static int spawn_bwrap(char **argv, int output, const int status_pipe[2], const int block_pipe[2], const int out_pipe[2], const int err_pipe[2]) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -312,25 +384,8 @@ void prepare(json_t *launch) {
   int error = posix_spawnp(&H.sandbox, argv[0], &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  close(status_pipe[1]);
-  close(block_pipe[0]);
-  if (out_pipe[1] >= 0) close(out_pipe[1]), close(err_pipe[1]);
-  if (H.masker) H.log_fd = output;
-  else close(output);
-  H.status_fd = status_pipe[0];
-  H.block_fd = block_pipe[1];
-  H.out_fd = out_pipe[0];
-  H.err_fd = err_pipe[0];
-  const char *program = argv[0];
-  free(argv);
-  if (error != 0) {
-    H.sandbox = 0;
-    if (asprintf(&H.start_error, "cannot start %s on node %s: spawn %s %s%s", program, node_name(), program, strerrorname_np(error),
-                 error == ENOENT ? " (troupe runs Slurm tasks in bubblewrap on their nodes: install it there, apt-get install bubblewrap)"
-                                 : "") < 0)
-      abort();
-    return fail(H.start_error);
-  }
+  if (error != 0) H.sandbox = 0;
+  return error;
 }
 
 void release_command(void) {

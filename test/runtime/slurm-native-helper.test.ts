@@ -2,15 +2,20 @@
  * troupe-slurm-helper (native/slurm-helper*.c), the member helper of a Slurm member in troupe's host sandbox,
  * run as its step runs it but without Slurm: SLURM_PROCID picks its member from a members file, the run's
  * token, `keep` and `listener` files beside it, and troupe's own side of the protocol (helper-listener.ts) on
- * loopback. Its sandbox is the real bwrap, with a plain command line of the shape node-sandbox.ts computes
- * (status on fd 3, barrier on fd 4, a PID namespace whose PID 1 is bwrap's child). The cluster's tests
- * (test/slurm/, the Slurm conformance case) run it through Slurm.
+ * loopback. Its sandbox is, in turn, the real bwrap, with a plain command line of the shape node-sandbox.ts
+ * computes (status on fd 3, barrier on fd 4, a PID namespace whose PID 1 is bwrap's child), and, as root,
+ * troupe's own sandbox that the helper builds itself from directives (native/sandbox.c): the same protocol
+ * and the same outcomes from both. The cluster's tests (test/slurm/, the Slurm conformance case) run it
+ * through Slurm.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { DEFAULT_TASK_USER, hiddenPaths } from "../../src/runtime/host/sandbox.js";
+import type { TaskLaunch } from "../../src/runtime/index.js";
+import { stageNodeSandbox } from "../../src/runtime/slurm/node-sandbox.js";
 import { builtHelper } from "../../src/runtime/native-helpers.js";
 import { HelperListener, type HelperLink, type HelperMessage } from "../../src/runtime/slurm/helper-listener.js";
 import { SharedCopies } from "../../src/runtime/slurm/shared-copies.js";
@@ -19,8 +24,10 @@ import { SlurmPool, type SlurmSettings } from "../../src/runtime/slurm/slurm-poo
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const helperBinary = builtHelper("troupe-slurm-helper");
 
+const IS_ROOT = process.getuid?.() === 0;
+
 /** bwrap as node-sandbox.ts starts it, around `script` (sh -c): the node's root, a PID namespace, fds 3 and 4. */
-const sandbox = (script: string) => [
+const bwrap = (script: string) => [
   "bwrap",
   "--ro-bind",
   "/",
@@ -39,6 +46,34 @@ const sandbox = (script: string) => [
   "sh",
   "-c",
   script,
+];
+
+/** troupe's own sandbox's directives (as root), around `script`: the node's root read-only, its own /proc, /dev, /tmp. */
+const own = (script: string) => [
+  "hostname",
+  hostname(),
+  "chdir",
+  "/",
+  "read-only-root",
+  "proc",
+  "/proc",
+  "dev",
+  "/dev",
+  "tmpfs",
+  "/tmp",
+  "--",
+  "sh",
+  "-c",
+  script,
+];
+
+/** The sandbox the tests below launch: bwrap's command line, or troupe's own sandbox's directives. */
+let sandbox: { launch: (script: string) => object; name: string } = { launch: (script) => ({ sandbox: bwrap(script) }), name: "bwrap" };
+const sandboxes = [
+  { launch: (script: string) => ({ sandbox: bwrap(script) }), name: "bwrap" },
+  ...(IS_ROOT
+    ? [{ launch: (script: string) => ({ sandbox: own(script), ownSandbox: true }), name: "troupe's own sandbox (as root)" }]
+    : []),
 ];
 
 /** One helper run: its run directory, the listener it speaks to, and what it said. */
@@ -125,7 +160,7 @@ async function until<T>(what: string, probe: () => T | undefined | false, limitM
 
 const said = (run: Run, t: string) => until(`"${t}"`, () => run.messages.find((m) => m.t === t));
 const launch = (run: Run, script: string, extra: object = {}) =>
-  run.link!.send({ t: "launch", launch: { sandbox: sandbox(script), logPath: run.logPath, orphanMs: 15_000, ...extra } });
+  run.link!.send({ t: "launch", launch: { ...sandbox.launch(script), logPath: run.logPath, orphanMs: 15_000, ...extra } });
 
 /** Helper to ready: connected, launched, its sandbox's PID 1 named. */
 async function ready(script: string, extra: object = {}, options: { keep?: boolean } = {}): Promise<Run> {
@@ -136,7 +171,11 @@ async function ready(script: string, extra: object = {}, options: { keep?: boole
   return run;
 }
 
-describe("troupe-slurm-helper, without Slurm", () => {
+describe.each(sandboxes)("troupe-slurm-helper, without Slurm, in $name", (chosen) => {
+  beforeEach(() => {
+    sandbox = chosen;
+  });
+
   it("says hello, is ready at the barrier, starts on go, and writes the exit file before it says exit", async () => {
     const run = await ready("echo out; echo err >&2; exit 3");
     const hello = run.messages[0] as { hello: HelperLink["hello"] };
@@ -229,6 +268,19 @@ describe("troupe-slurm-helper, without Slurm", () => {
     expect(readFileSync(join(run.dir, "exit"), "utf8")).toBe("9\n");
   });
 
+  it("Slurm's SIGTERM: the signalled file and message, no exit file", async () => {
+    const run = await ready("while :; do sleep 0.05; done");
+    run.link!.send({ t: "go" });
+    await said(run, "started");
+    run.helper.kill("SIGTERM");
+    expect(await said(run, "signalled")).toEqual({ t: "signalled", code: 143 });
+    expect(readFileSync(join(run.dir, "signalled"), "utf8")).toBe("143\n");
+    expect(existsSync(join(run.dir, "exit"))).toBe(false);
+    expect(await run.exited).toBe(0);
+  });
+});
+
+describe("troupe-slurm-helper's sandbox that cannot start", () => {
   it("fails saying why when bwrap is missing, and with the log's last line when the sandbox cannot be set up", async () => {
     const missing = await startHelper();
     await said(missing, "hello");
@@ -253,16 +305,75 @@ describe("troupe-slurm-helper, without Slurm", () => {
     expect(setup.message).toMatch(new RegExp(`^sandbox setup failed on node ${hostname()}: bwrap: .*troupe-no-such-dir`));
   });
 
-  it("Slurm's SIGTERM: the signalled file and message, no exit file", async () => {
-    const run = await ready("while :; do sleep 0.05; done");
-    run.link!.send({ t: "go" });
-    await said(run, "started");
-    run.helper.kill("SIGTERM");
-    expect(await said(run, "signalled")).toEqual({ t: "signalled", code: 143 });
-    expect(readFileSync(join(run.dir, "signalled"), "utf8")).toBe("143\n");
-    expect(existsSync(join(run.dir, "exit"))).toBe(false);
-    expect(await run.exited).toBe(0);
-  });
+  it.skipIf(!IS_ROOT)(
+    "troupe's own sandbox (as root): fails with the log's last line when it cannot be set up, or with what its directives lack",
+    async () => {
+      const broken = await startHelper();
+      await said(broken, "hello");
+      broken.link!.send({
+        t: "launch",
+        launch: {
+          sandbox: ["read-only-root", "ro-bind", "/troupe-no-such-dir", "/x", "--", "true"],
+          ownSandbox: true,
+          logPath: broken.logPath,
+        },
+      });
+      const setup = (await said(broken, "failed")) as { message: string };
+      expect(setup.message).toMatch(new RegExp(`^sandbox setup failed on node ${hostname()}: .*/troupe-no-such-dir`));
+      expect(await broken.exited).toBe(0);
+      runs.splice(0).forEach((run) => void run.listener.close());
+
+      const invalid = await startHelper();
+      await said(invalid, "hello");
+      invalid.link!.send({
+        t: "launch",
+        launch: { sandbox: ["read-only-root", "bind", "/tmp"], ownSandbox: true, logPath: invalid.logPath },
+      });
+      expect(await said(invalid, "failed")).toEqual({ t: "failed", message: "sandbox directive without its arguments" });
+    },
+  );
+
+  it.skipIf(!IS_ROOT)(
+    "troupe's own sandbox of a member as node-sandbox.ts stages it: the node's name and address, files, output, the task's user and variables, troupe's home hidden",
+    async () => {
+      // Outside /tmp, which the sandbox has a private one of.
+      const home = mkdtempSync("/var/tmp/troupe-own-sandbox-home-");
+      onTestFinished(() => rmSync(home, { recursive: true, force: true }));
+      writeFileSync(join(home, "secret"), "troupe's\n");
+      const run = await startHelper();
+      await said(run, "hello");
+      const member: TaskLaunch = {
+        key: "g/t/0",
+        taskName: "t",
+        groupName: "g",
+        retryId: 0,
+        image: "alpine:3.18",
+        argv: [
+          "sh",
+          "-c",
+          `echo "user=$(id -u) host=$(hostname) resolves=$(getent hosts n7 | cut -d' ' -f1) own=$OWN"; cat /opt/troupe-own-sandbox/config.txt; ls -A ${home} | wc -l; echo out > $OUTPUT/result.txt`,
+        ],
+        env: { OWN: "the task's" },
+        files: [{ path: "/opt/troupe-own-sandbox/config.txt", contents: Buffer.from("placed\n") }],
+        outputDir: join(root, "outputs", "t", "0"),
+        inputDirs: [],
+        address: "127.0.0.9",
+        hosts: { t: "127.0.0.9" },
+        logPath: run.logPath,
+      };
+      member.env.OUTPUT = member.outputDir;
+      const site = { home, hidden: hiddenPaths(home, join(root, "pool")), root: true, ownSandbox: true, taskUser: DEFAULT_TASK_USER };
+      const staged = stageNodeSandbox(member, { node: "n7", gpuEnv: {} }, run.dir, site);
+      expect(staged.ownSandbox).toBe(true);
+      // Made on the node by the sandbox itself, not by troupe on the login node.
+      expect(existsSync(member.outputDir)).toBe(false);
+      run.link!.send({ t: "launch", launch: { ...staged, logPath: run.logPath, orphanMs: 15_000, releaseWhenReady: true } });
+      expect(await said(run, "exit")).toEqual({ t: "exit", code: 0 });
+      expect(readFileSync(run.logPath, "utf8")).toBe("user=65534 host=n7 resolves=127.0.0.9 own=the task's\nplaced\n0\n");
+      expect(readFileSync(join(member.outputDir, "result.txt"), "utf8")).toBe("out\n");
+      expect(statSync(member.outputDir).uid).toBe(DEFAULT_TASK_USER.uid);
+    },
+  );
 });
 
 describe("a Slurm pool's members' helper", () => {

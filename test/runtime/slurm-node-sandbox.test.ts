@@ -50,7 +50,7 @@ function fixture(argv: string[], files: TaskLaunch["files"] = []) {
     hosts: { t: "127.0.0.1", u: "127.0.0.2" },
     logPath: join(home, "runs", "r", "logs", "t.0.log"),
   };
-  const site: NodeSandboxSite = { home, hidden: hiddenPaths(home, shared), root: IS_ROOT, taskUser: DEFAULT_TASK_USER };
+  const site: NodeSandboxSite = { home, hidden: hiddenPaths(home, shared), root: IS_ROOT, ownSandbox: false, taskUser: DEFAULT_TASK_USER };
   return { launch, site, memberDir: join(shared, "members", "g", "t", "0") };
 }
 
@@ -93,12 +93,14 @@ echo out > $OUTPUT/result.txt && echo output-written`;
       [{ path: "/opt/troupe-node-sandbox/config.txt", contents: Buffer.from("placed\n") }],
     );
     launch.env.OUTPUT = launch.outputDir;
-    const argv = stageNodeSandbox(
+    // Where troupe-slurm-helper builds troupe's own sandbox, a member with GPUs still gets bwrap (its --dev-bind-try).
+    const { sandbox: argv, ownSandbox } = stageNodeSandbox(
       launch,
       { node: "n7", gpuEnv: { SLURM_STEP_GPUS: "95", CUDA_VISIBLE_DEVICES: "0", GPU_DEVICE_ORDINAL: "0", SLURM_JOB_GPUS: "95" } },
       memberDir,
-      site,
+      { ...site, ownSandbox: true },
     );
+    expect(ownSandbox).toBe(false);
     expect(argv[0]).toBe("bwrap");
     expect(argv).not.toContain("--unshare-net");
     expect(argv).toContain("--dev-bind-try");
@@ -125,13 +127,16 @@ echo out > $OUTPUT/result.txt && echo output-written`;
 
   it("jobs as a user (troupe not root): a user namespace, the command as that user, nothing chowned; a privileged task as root: no setpriv", () => {
     const asUser = fixture(["true"]);
-    const argv = stageNodeSandbox(asUser.launch, { node: "n7", gpuEnv: {} }, asUser.memberDir, { ...asUser.site, root: false });
+    const { sandbox: argv } = stageNodeSandbox(asUser.launch, { node: "n7", gpuEnv: {} }, asUser.memberDir, {
+      ...asUser.site,
+      root: false,
+    });
     expect(argv).toContain("--unshare-user");
     expect(argv.some((word) => word.endsWith("/setpriv"))).toBe(false);
     expect(statSync(asUser.launch.outputDir).uid).toBe(0);
     const privileged = fixture(["true"]);
     privileged.launch.privileged = true;
-    const rootArgv = stageNodeSandbox(privileged.launch, { node: "n7", gpuEnv: {} }, privileged.memberDir, privileged.site);
+    const { sandbox: rootArgv } = stageNodeSandbox(privileged.launch, { node: "n7", gpuEnv: {} }, privileged.memberDir, privileged.site);
     expect(rootArgv).not.toContain("--unshare-user");
     expect(rootArgv.some((word) => word.endsWith("/setpriv"))).toBe(false);
     // No GPUs given: none bound, no GPU variable set.

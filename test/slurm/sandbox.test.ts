@@ -85,7 +85,9 @@ describe.skipIf(!attempt.cluster)(`Slurm members in troupe's host sandbox (${att
     );
     const result = await runJson(file, { home, env: env(), extra: slurmArgs, timeoutMs: 90_000 });
     expect(result.record.status, result.stderr).toBe("COMPLETED");
-    expect(result.stderr).toContain("troupe's host sandbox on each Slurm node (bubblewrap) stands in for the images alpine:3.18");
+    // As root (CI), troupe-slurm-helper builds troupe's own sandbox; otherwise bubblewrap does.
+    const builder = process.getuid?.() === 0 ? "troupe's own, as root" : "bubblewrap";
+    expect(result.stderr).toContain(`troupe's host sandbox on each Slurm node (${builder}) stands in for the images alpine:3.18`);
     // The members' helper was troupe-slurm-helper (static C, copied to the pool's directory), not the Node.js one.
     const copied = fs.readdirSync(poolDir);
     expect(copied.filter((name) => name.startsWith("troupe-slurm-helper-"))).toHaveLength(1);

@@ -133,7 +133,13 @@ export class SlurmPool implements PoolBackend {
       ...(this.settings.nodeEngine === "podman"
         ? ["on Slurm, each task runs in a podman container of its image on its node (pulled there when missing), on the node's network"]
         : images.length > 0
-          ? [imagesStoodInFor("troupe's host sandbox on each Slurm node (bubblewrap)", images, "the nodes' own tools")]
+          ? [
+              imagesStoodInFor(
+                `troupe's host sandbox on each Slurm node (${this.buildsOwnSandbox() ? "troupe's own, as root" : "bubblewrap"})`,
+                images,
+                "the nodes' own tools",
+              ),
+            ]
           : []),
       ...(this.settings.nodeEngine !== "podman" && !this.copies.memberHelperIsNative()
         ? [
@@ -179,14 +185,23 @@ export class SlurmPool implements PoolBackend {
     );
   }
 
-  /** What the members' sandboxes share: troupe's home and this pool's directory (tokens, the listener's address) hidden. */
+  /**
+   * What the members' sandboxes share: troupe's home and this pool's directory (tokens, the listener's address)
+   * hidden. Asked first by a session, once the pool's directory exists: only what exists is hidden.
+   */
   private sandboxSite(): NodeSandboxSite {
     return (this.site ??= {
       home: this.settings.home,
       hidden: hiddenPaths(this.settings.home, this.base),
       root: process.getuid?.() === 0,
+      ownSandbox: this.buildsOwnSandbox(),
       taskUser: this.settings.taskUser ?? DEFAULT_TASK_USER,
     });
+  }
+
+  /** troupe-slurm-helper builds troupe's own sandbox as root (no user namespace needed); bwrap does otherwise. */
+  private buildsOwnSandbox(): boolean {
+    return process.getuid?.() === 0 && this.copies.memberHelperIsNative();
   }
 
   private comment(run: RunContext): string {
@@ -276,7 +291,7 @@ class SlurmSession implements RunSession, GroupSite {
       const auth = this.run.registryAuth?.(launch.image);
       return { container: auth ? { ...container, authFile: stagePullAuth(dir, auth) } : container };
     }
-    return { sandbox: stageNodeSandbox(launch, place, dir, this.sandboxSite) };
+    return stageNodeSandbox(launch, place, dir, this.sandboxSite);
   }
 
   release(dir: string): { go?: string; restartKey?: string } {
