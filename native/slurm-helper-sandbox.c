@@ -1,11 +1,14 @@
 /*
- * troupe-slurm-helper's member: its host sandbox, bwrap's command line as
- * troupe computed it (node-sandbox.ts), started at the launch, detached in a
- * session of its own, with its JSON status channel on fd 3 ("child-pid", the
- * sandbox's PID 1, once it is set up; "exit-code", the command's) and the
- * barrier on fd 4; its output appended to the member's log, or through the
- * helper's masker when the launch has secrets. Ready once bwrap names the
- * sandbox's PID 1; "go" writes the barrier. The exit status goes to the
+ * troupe-slurm-helper's member: its host sandbox as troupe computed it
+ * (node-sandbox.ts), started at the launch, detached in a session of its own:
+ * bwrap's command line, or as root troupe's own sandbox's directives, built
+ * here by sandbox.c (`ownSandbox`: no bwrap or setpriv process). Its JSON
+ * status channel is fd 3 ("child-pid", the sandbox's PID 1, from bwrap once
+ * it is set up; "exit-code", the command's, from either) and the barrier fd 4;
+ * its output is appended to the member's log, or goes through the helper's
+ * masker when the launch has secrets. Ready once the sandbox's PID 1 is known
+ * (bwrap names it; troupe's own is the process cloned here, which sets itself
+ * up before it waits at the barrier); "go" writes the barrier. The exit status goes to the
  * member's `exit` file (tmp + rename) before it is said. A stop is SIGTERM
  * to the command (the PID 1's child), SIGKILL to the sandbox's PID 1 (its
  * whole PID namespace) after the grace, and to bwrap itself 2 s later; at the

@@ -5,10 +5,11 @@
  * jobs run as root and the helper is troupe-slurm-helper, as the directives
  * of troupe's own sandbox, which the helper builds itself (native/sandbox.c,
  * as the host runtime's troupe-spawner does as root: no bwrap and no setpriv
- * to start on the node, most of a member's CPU there). The node's root read-only, a private /tmp, troupe's home and the
- * pool's own directory hidden, the output writable, inputs read-only,
- * `files:` staged on the shared file system and bound at their paths, a
- * hosts file, the command as the pool's task user. What differs from the
+ * to start on the node, most of a member's CPU there). The node's root
+ * read-only, a private /tmp, troupe's home and the pool's own directory
+ * hidden, the output writable, inputs read-only, `files:` staged on the
+ * shared file system and bound at their paths, a hosts file, the command as
+ * the pool's task user. What differs from the
  * host runtime, and why:
  * - no network namespace: members talk through their node's address, which
  *   is what `{{host:X}}` is on Slurm;
