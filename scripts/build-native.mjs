@@ -9,7 +9,8 @@
 //   runtime's barrier holder for images without a shell (k8s-holder.c).
 // - troupe-slurm-helper (slurm-helper*.c, static, with libjansson: Debian's libjansson-dev): a Slurm member's
 //   helper on its node for members in troupe's host sandbox (src/runtime/slurm/member-helper.mjs's work
-//   without Node.js), which as root builds that sandbox itself (sandbox.c, as troupe-spawner does). Without it those members run the Node.js helper, which needs Node.js on every node.
+//   without Node.js), which as root builds that sandbox itself (sandbox.c, as troupe-spawner does). Without
+//   it those members run the Node.js helper, which needs Node.js on every node.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 

@@ -280,56 +280,42 @@ describe.each(sandboxes)("troupe-slurm-helper, without Slurm, in $name", (chosen
   });
 });
 
+/** A helper given `launch` (its log path added) that fails: what it said, and its exit code once gone (its listener closed). */
+async function failedLaunch(launch: object): Promise<{ message: string; exitCode: number | null }> {
+  const run = await startHelper();
+  await said(run, "hello");
+  run.link!.send({ t: "launch", launch: { logPath: run.logPath, ...launch } });
+  const { message } = (await said(run, "failed")) as { message: string };
+  const exitCode = await run.exited;
+  runs.splice(runs.indexOf(run), 1);
+  await run.listener.close();
+  return { message, exitCode };
+}
+
 describe("troupe-slurm-helper's sandbox that cannot start", () => {
   it("fails saying why when bwrap is missing, and with the log's last line when the sandbox cannot be set up", async () => {
-    const missing = await startHelper();
-    await said(missing, "hello");
-    missing.link!.send({ t: "launch", launch: { sandbox: ["troupe-no-such-bwrap", "--"], logPath: missing.logPath, orphanMs: 15_000 } });
-    const failed = (await said(missing, "failed")) as { message: string };
-    expect(failed.message).toBe(
+    const missing = await failedLaunch({ sandbox: ["troupe-no-such-bwrap", "--"], orphanMs: 15_000 });
+    expect(missing.message).toBe(
       `cannot start troupe-no-such-bwrap on node ${hostname()}: spawn troupe-no-such-bwrap ENOENT (troupe runs Slurm tasks in bubblewrap on their nodes: install it there, apt-get install bubblewrap)`,
     );
-    expect(await missing.exited).toBe(0);
-    runs.splice(0).forEach((run) => void run.listener.close());
-
-    const broken = await startHelper();
-    await said(broken, "hello");
-    broken.link!.send({
-      t: "launch",
-      launch: {
-        sandbox: ["bwrap", "--ro-bind", "/troupe-no-such-dir", "/x", "--json-status-fd", "3", "--", "true"],
-        logPath: broken.logPath,
-      },
+    expect(missing.exitCode).toBe(0);
+    const setup = await failedLaunch({
+      sandbox: ["bwrap", "--ro-bind", "/troupe-no-such-dir", "/x", "--json-status-fd", "3", "--", "true"],
     });
-    const setup = (await said(broken, "failed")) as { message: string };
     expect(setup.message).toMatch(new RegExp(`^sandbox setup failed on node ${hostname()}: bwrap: .*troupe-no-such-dir`));
   });
 
   it.skipIf(!IS_ROOT)(
     "troupe's own sandbox (as root): fails with the log's last line when it cannot be set up, or with what its directives lack",
     async () => {
-      const broken = await startHelper();
-      await said(broken, "hello");
-      broken.link!.send({
-        t: "launch",
-        launch: {
-          sandbox: ["read-only-root", "ro-bind", "/troupe-no-such-dir", "/x", "--", "true"],
-          ownSandbox: true,
-          logPath: broken.logPath,
-        },
+      const setup = await failedLaunch({
+        sandbox: ["read-only-root", "ro-bind", "/troupe-no-such-dir", "/x", "--", "true"],
+        ownSandbox: true,
       });
-      const setup = (await said(broken, "failed")) as { message: string };
       expect(setup.message).toMatch(new RegExp(`^sandbox setup failed on node ${hostname()}: .*/troupe-no-such-dir`));
-      expect(await broken.exited).toBe(0);
-      runs.splice(0).forEach((run) => void run.listener.close());
-
-      const invalid = await startHelper();
-      await said(invalid, "hello");
-      invalid.link!.send({
-        t: "launch",
-        launch: { sandbox: ["read-only-root", "bind", "/tmp"], ownSandbox: true, logPath: invalid.logPath },
-      });
-      expect(await said(invalid, "failed")).toEqual({ t: "failed", message: "sandbox directive without its arguments" });
+      expect(setup.exitCode).toBe(0);
+      const invalid = await failedLaunch({ sandbox: ["read-only-root", "bind", "/tmp"], ownSandbox: true });
+      expect(invalid.message).toBe("sandbox directive without its arguments");
     },
   );
 

@@ -9,8 +9,7 @@
  * read-only, a private /tmp, troupe's home and the pool's own directory
  * hidden, the output writable, inputs read-only, `files:` staged on the
  * shared file system and bound at their paths, a hosts file, the command as
- * the pool's task user. What differs from the
- * host runtime, and why:
+ * the pool's task user. What differs from the host runtime, and why:
  * - no network namespace: members talk through their node's address, which
  *   is what `{{host:X}}` is on Slurm;
  * - the host name stays the node's: a member is its node for its siblings
